@@ -1,0 +1,58 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Lethe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "lethe", targets: ["lethe"]),
+        .library(name: "Parquet", targets: ["Parquet"]),
+        .library(name: "LetheEngine", targets: ["LetheEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // System C libraries (Debian: zlib1g-dev, libzstd-dev; installed by scripts/bootstrap).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        .target(name: "LetheCore", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: strict),
+        .target(name: "LetheStorage", dependencies: ["LetheCore"], swiftSettings: strict),
+        .target(name: "Parquet", dependencies: ["CZlib", "CZstd"], swiftSettings: strict),
+        .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "Parquet"], swiftSettings: strict),
+        .target(name: "LetheCatalog", dependencies: [
+            "LetheCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
+        .target(name: "LetheStream", dependencies: ["LetheCore"], swiftSettings: strict),
+        .target(name: "LetheEngine", dependencies: [
+            "LetheCore", "LetheStorage", "LetheFormats", "LetheCatalog", "LetheStream",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "lethe", dependencies: [
+            "LetheEngine", "LetheStream",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
+        .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], swiftSettings: strict),
+        .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage"], swiftSettings: strict),
+        .testTarget(name: "ParquetTests", dependencies: ["Parquet"], swiftSettings: strict),
+        .testTarget(name: "LetheFormatsTests", dependencies: ["LetheFormats"], swiftSettings: strict),
+        .testTarget(name: "LetheCatalogTests", dependencies: ["LetheCatalog"], swiftSettings: strict),
+        .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
+        .testTarget(name: "LetheEngineTests", dependencies: ["LetheEngine"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

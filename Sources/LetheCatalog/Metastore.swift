@@ -1,0 +1,124 @@
+import LetheCore
+
+/// An object as the subject index knows it.
+public struct IndexedObject: Sendable, Equatable {
+    public enum Status: String, Sendable { case indexed, quarantined }
+    public var id: Int64
+    public var dataset: String
+    public var key: String
+    public var size: Int64
+    public var modifiedNanos: Int64
+    public var version: String
+    public var records: Int64
+    public var status: Status
+    /// Why the object is quarantined (one line, no personal data).
+    public var issue: String?
+    public var indexedAt: Int64
+
+    public init(id: Int64 = 0, dataset: String, key: String, size: Int64, modifiedNanos: Int64, version: String,
+                records: Int64, status: Status, issue: String? = nil, indexedAt: Int64) {
+        self.id = id; self.dataset = dataset; self.key = key; self.size = size
+        self.modifiedNanos = modifiedNanos; self.version = version; self.records = records
+        self.status = status; self.issue = issue; self.indexedAt = indexedAt
+    }
+}
+
+/// Where one subject's records are in one object.
+public struct Posting: Sendable, Equatable {
+    public var object: IndexedObject
+    /// 0-based record ordinals, ascending.
+    public var rows: [Int64]
+    public init(object: IndexedObject, rows: [Int64]) { self.object = object; self.rows = rows }
+}
+
+/// One entry of the hash-chained audit log.
+public struct AuditEntry: Sendable, Equatable {
+    public var seq: Int64
+    public var at: Int64
+    /// What happened: `filed`, `planned`, `approved`, `rejected`, `object_rewritten`, `rebuild`, `verified`, ….
+    public var event: String
+    public var requestID: String?
+    public var actor: String?
+    /// Event details as a JSON object (keyed hashes only, never raw ids).
+    public var details: String
+    /// Hex SHA-256 of the previous entry (64 zeros for the first).
+    public var prevHash: String
+    /// Hex SHA-256 over this entry's fields and `prevHash`.
+    public var hash: String
+
+    public init(seq: Int64, at: Int64, event: String, requestID: String?, actor: String?, details: String, prevHash: String, hash: String) {
+        self.seq = seq; self.at = at; self.event = event; self.requestID = requestID; self.actor = actor
+        self.details = details; self.prevHash = prevHash; self.hash = hash
+    }
+}
+
+/// A step of an execution job, journaled so `run` resumes after a crash.
+public struct JournalStep: Sendable, Equatable {
+    public enum State: String, Sendable { case pending, done, failed }
+    public var job: String
+    /// Order within the job (lineage order, then object key).
+    public var ordinal: Int64
+    public var dataset: String
+    /// The object key, or for a rebuild step the empty string.
+    public var objectKey: String
+    /// Request ids whose subjects this step drops, and the keys (hex) to drop.
+    public var requestIDs: [String]
+    public var subjectKeys: [SubjectKey]
+    public var state: State
+    /// Outcome as JSON (counts), or the failure reason.
+    public var outcome: String?
+
+    public init(job: String, ordinal: Int64, dataset: String, objectKey: String, requestIDs: [String],
+                subjectKeys: [SubjectKey], state: State = .pending, outcome: String? = nil) {
+        self.job = job; self.ordinal = ordinal; self.dataset = dataset; self.objectKey = objectKey
+        self.requestIDs = requestIDs; self.subjectKeys = subjectKeys; self.state = state; self.outcome = outcome
+    }
+}
+
+/// The state seam: requests, subject index, audit chain, execution journal.
+/// SQLite (embedded) and PostgreSQL implementations; every method is one transaction.
+public protocol Metastore: Sendable {
+    // MARK: Subject index
+    /// Every object of a dataset the index knows (indexed or quarantined), by key.
+    func objects(dataset: String) async throws -> [IndexedObject]
+    /// Replaces what the index holds for one object: upserts the object row and
+    /// replaces all its postings (subject key prefix → ascending rows) in one transaction.
+    /// Returns the stored object (with its id).
+    @discardableResult
+    func putIndexedObject(_ object: IndexedObject, postings: [Int64: [Int64]]) async throws -> IndexedObject
+    /// Records an object as quarantined (drops its postings).
+    @discardableResult
+    func quarantine(_ object: IndexedObject) async throws -> IndexedObject
+    /// Forgets an object that is gone from the lake (and its postings).
+    func removeObject(dataset: String, key: String) async throws
+    /// Where a subject key prefix has postings, across datasets (optionally one).
+    func locate(prefix: Int64, dataset: String?) async throws -> [Posting]
+    /// Counts: objects, quarantined objects, postings.
+    func indexStats() async throws -> (objects: Int64, quarantined: Int64, postings: Int64)
+
+    // MARK: Requests
+    func insertRequest(_ r: ErasureRequest) async throws
+    /// Saves a request if it is still at `expected` status (else `.conflict`).
+    func updateRequest(_ r: ErasureRequest, expecting expected: RequestStatus) async throws
+    func request(id: String) async throws -> ErasureRequest?
+    /// Requests in filing order, optionally of one status.
+    func requests(status: RequestStatus?) async throws -> [ErasureRequest]
+
+    // MARK: Audit log
+    /// Appends an entry, chaining it to the last one inside one transaction; returns it.
+    @discardableResult
+    func appendAudit(event: String, requestID: String?, actor: String?, details: String, at: Int64) async throws -> AuditEntry
+    func auditEntries() async throws -> [AuditEntry]
+
+    // MARK: Journal
+    /// Creates the job's steps (no-op for steps that already exist).
+    func createJob(_ steps: [JournalStep]) async throws
+    /// Steps of every job that has a pending step, in (job, ordinal) order.
+    func pendingSteps() async throws -> [JournalStep]
+    func steps(job: String) async throws -> [JournalStep]
+    func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) async throws
+
+    // MARK: Settings
+    func setting(_ name: String) async throws -> String?
+    func setSetting(_ name: String, _ value: String) async throws
+}

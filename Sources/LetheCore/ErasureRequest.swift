@@ -1,0 +1,153 @@
+/// The states of an erasure request.
+///
+/// ```
+/// filed → planned → approved → running → erased → verified
+///                 ↘ rejected      ↘ failed ↗ (retry: failed → approved)
+/// ```
+public enum RequestStatus: String, Sendable, CaseIterable, Codable {
+    case filed, planned, approved, rejected, running, erased, verified, failed
+
+    /// True once no further step will happen by itself.
+    public var isTerminal: Bool { self == .rejected || self == .verified }
+    /// True from approval on: the subject must be filtered from streams.
+    public var isForgotten: Bool {
+        switch self {
+        case .approved, .running, .erased, .verified, .failed: return true
+        case .filed, .planned, .rejected: return false
+        }
+    }
+}
+
+/// An erasure request as stored. It holds the subject only as its keyed hash and,
+/// until verification, as a sealed (AES-GCM encrypted) copy.
+public struct ErasureRequest: Sendable, Equatable, Codable {
+    public var id: String
+    public var subjectKey: SubjectKey
+    /// The raw subject, sealed under the state folder's request key; nil once verified.
+    public var sealedSubject: [UInt8]?
+    public var status: RequestStatus
+    public var reason: String
+    public var requestedBy: String
+    public var filedAt: Int64
+    public var updatedAt: Int64
+    public var decidedBy: String?
+    public var decisionReason: String?
+    /// The plan as JSON (see `ErasurePlan`).
+    public var plan: [UInt8]?
+    /// The last verification result as JSON.
+    public var verification: [UInt8]?
+    public var failure: String?
+    public var attempts: Int
+
+    public init(id: String, subjectKey: SubjectKey, sealedSubject: [UInt8]?, reason: String, requestedBy: String, at: Int64) {
+        self.id = id
+        self.subjectKey = subjectKey
+        self.sealedSubject = sealedSubject
+        self.status = .filed
+        self.reason = reason
+        self.requestedBy = requestedBy
+        self.filedAt = at
+        self.updatedAt = at
+        self.attempts = 0
+    }
+}
+
+extension SubjectKey: Codable {
+    public init(from decoder: any Decoder) throws {
+        let s = try decoder.singleValueContainer().decode(String.self)
+        guard let k = SubjectKey(hex: s) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a subject key"))
+        }
+        self = k
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(hex)
+    }
+}
+
+/// What can happen to a request.
+public enum RequestEvent: Sendable, Equatable {
+    case planned(plan: [UInt8])
+    case approve(by: String, at: Int64)
+    case reject(by: String, reason: String, at: Int64)
+    case start(at: Int64)
+    case erased(at: Int64)
+    case fail(reason: String, at: Int64)
+    /// Back to approved after a failure, to run again.
+    case retry(at: Int64)
+    /// Re-plan (e.g. after a failure, before running again).
+    case replanned(plan: [UInt8])
+    case verified(result: [UInt8], at: Int64)
+    /// A verification that found residue: the request fails with what was found.
+    case verificationFailed(result: [UInt8], reason: String, at: Int64)
+}
+
+/// The request lifecycle as a pure function: a state and an event give the next
+/// request or the reason the event is not allowed. No I/O.
+public enum RequestLifecycle {
+    public static func apply(_ event: RequestEvent, to r: ErasureRequest) -> Result<ErasureRequest, LetheError> {
+        var n = r
+        func refuse(_ what: String) -> Result<ErasureRequest, LetheError> {
+            .failure(LetheError(.conflict, "request \(r.id) is \(r.status.rawValue): cannot \(what)"))
+        }
+        switch event {
+        case .planned(let plan):
+            guard r.status == .filed else { return refuse("plan") }
+            n.status = .planned
+            n.plan = plan
+        case .replanned(let plan):
+            guard r.status == .planned || r.status == .approved || r.status == .failed else { return refuse("re-plan") }
+            n.plan = plan
+        case .approve(let by, let at):
+            guard r.status == .planned else { return refuse("approve") }
+            guard by != r.requestedBy else {
+                return .failure(LetheError(.forbidden, "request \(r.id): \(by) filed it and cannot also approve it (four eyes)"))
+            }
+            guard !by.isEmpty else { return .failure(.badInput("an approver must be named (--by)")) }
+            n.status = .approved
+            n.decidedBy = by
+            n.updatedAt = at
+        case .reject(let by, let reason, let at):
+            guard r.status == .planned || r.status == .filed || r.status == .approved else { return refuse("reject") }
+            guard !by.isEmpty else { return .failure(.badInput("a rejecter must be named (--by)")) }
+            n.status = .rejected
+            n.decidedBy = by
+            n.decisionReason = reason
+            n.sealedSubject = nil
+            n.updatedAt = at
+        case .start(let at):
+            guard r.status == .approved || r.status == .running else { return refuse("run") }
+            n.status = .running
+            n.attempts += 1
+            n.failure = nil
+            n.updatedAt = at
+        case .erased(let at):
+            guard r.status == .running else { return refuse("mark erased") }
+            n.status = .erased
+            n.updatedAt = at
+        case .fail(let reason, let at):
+            guard r.status == .running || r.status == .approved || r.status == .erased else { return refuse("fail") }
+            n.status = .failed
+            n.failure = reason
+            n.updatedAt = at
+        case .retry(let at):
+            guard r.status == .failed else { return refuse("retry") }
+            n.status = .approved
+            n.updatedAt = at
+        case .verified(let result, let at):
+            guard r.status == .erased || r.status == .verified else { return refuse("verify") }
+            n.status = .verified
+            n.verification = result
+            n.sealedSubject = nil  // the raw id is destroyed once erasure is proven
+            n.updatedAt = at
+        case .verificationFailed(let result, let reason, let at):
+            guard r.status == .erased || r.status == .verified else { return refuse("verify") }
+            n.status = .failed
+            n.verification = result
+            n.failure = reason
+            n.updatedAt = at
+        }
+        return .success(n)
+    }
+}

@@ -1,0 +1,4 @@
+import LetheCore
+import LetheStorage
+import LetheFormats
+import LetheCatalog

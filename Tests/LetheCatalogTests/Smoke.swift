@@ -1,0 +1,4 @@
+import Testing
+@testable import LetheCatalog
+
+@Test func moduleLoads() { #expect(Bool(true)) }

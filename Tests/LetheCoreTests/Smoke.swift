@@ -1,0 +1,4 @@
+import Testing
+@testable import LetheCore
+
+@Test func moduleLoads() { #expect(Bool(true)) }

@@ -1,0 +1,4 @@
+import Testing
+@testable import LetheEngine
+
+@Test func moduleLoads() { #expect(Bool(true)) }

@@ -1,0 +1,4 @@
+import Testing
+@testable import LetheFormats
+
+@Test func moduleLoads() { #expect(Bool(true)) }

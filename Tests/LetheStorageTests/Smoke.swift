@@ -1,0 +1,4 @@
+import Testing
+@testable import LetheStorage
+
+@Test func moduleLoads() { #expect(Bool(true)) }

@@ -1,0 +1,4 @@
+import Testing
+@testable import LetheStream
+
+@Test func moduleLoads() { #expect(Bool(true)) }
