@@ -1,0 +1,86 @@
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The secrets kept in the state folder, each a file of mode 0600:
+/// - `secret.key`: the installation secret under which subject keys are computed;
+/// - `request.key`: the key that seals raw subject ids inside requests until verification.
+///
+/// Both are created on first use. Losing `secret.key` makes the index useless
+/// (keys cannot be recomputed); back it up with the state.
+public struct StateSecrets: Sendable {
+    public let hasher: SubjectHasher
+    private let sealKey: [UInt8]
+
+    public init(installationSecret: [UInt8], requestKey: [UInt8]) {
+        self.hasher = SubjectHasher(secret: installationSecret)
+        self.sealKey = requestKey
+    }
+
+    /// Loads the secrets from a state folder, creating them (and the folder, 0700) if absent.
+    public static func open(folder: String) throws -> StateSecrets {
+        try ensureFolder(folder)
+        let secret = try loadOrCreate(folder + "/secret.key")
+        let req = try loadOrCreate(folder + "/request.key")
+        return StateSecrets(installationSecret: secret, requestKey: req)
+    }
+
+    /// Creates a folder with mode 0700 if it does not exist.
+    public static func ensureFolder(_ folder: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) {
+            if !isDir.boolValue { throw LetheError(.badInput, "the state path exists and is not a folder", at: folder) }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw LetheError(.io, "cannot create the state folder: \(error.localizedDescription)", at: folder)
+        }
+    }
+
+    static func loadOrCreate(_ path: String) throws -> [UInt8] {
+        if let d = FileManager.default.contents(atPath: path) {
+            // Stored as hex with a trailing newline.
+            let text = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let b = Hex.decode(text), b.count == 32 else {
+                throw LetheError(.corrupt, "not a 32-byte hex key", at: path)
+            }
+            return b
+        }
+        var rng = SystemRandomNumberGenerator()
+        let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let text = Array((Hex.encode(key) + "\n").utf8)
+        // Create exclusively with 0600 so a concurrent first use cannot produce two secrets.
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 {
+            if errno == EEXIST { return try loadOrCreate(path) }
+            throw LetheError.io("cannot create key file", at: path, errno: errno)
+        }
+        defer { close(fd) }
+        let n = text.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        guard n == text.count, fsync(fd) == 0 else { throw LetheError.io("cannot write key file", at: path, errno: errno) }
+        return key
+    }
+
+    /// Seals a raw subject id for storage in a request (AES-256-GCM, the request id as associated data).
+    public func seal(_ subject: SubjectID, requestID: String) throws -> [UInt8] {
+        let box = try AES.GCM.seal(subject.bytes, using: SymmetricKey(data: sealKey), authenticating: Array(requestID.utf8))
+        guard let combined = box.combined else { throw LetheError.failure("sealing failed") }
+        return Array(combined)
+    }
+
+    /// Opens a sealed subject id; fails if the blob was tampered with or belongs to another request.
+    public func unseal(_ sealed: [UInt8], requestID: String) throws -> SubjectID {
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed)
+            let plain = try AES.GCM.open(box, using: SymmetricKey(data: sealKey), authenticating: Array(requestID.utf8))
+            return SubjectID(bytes: Array(plain))
+        } catch {
+            throw LetheError(.corrupt, "the sealed subject of request \(requestID) cannot be opened (wrong request.key or tampered)")
+        }
+    }
+}

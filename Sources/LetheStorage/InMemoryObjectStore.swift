@@ -1,0 +1,105 @@
+import LetheCore
+import Synchronization
+
+/// An object store in memory, for tests. Same atomicity and precondition
+/// semantics as the real stores; versions are a counter.
+public final class InMemoryObjectStore: ObjectStore {
+    struct Entry { var bytes: [UInt8]; var version: Int64; var modified: Int64 }
+    private let state = Mutex<(objects: [String: Entry], counter: Int64)>(([:], 0))
+
+    public init() {}
+    public var location: String { "memory:" }
+
+    private func info(_ key: String, _ e: Entry) -> ObjectInfo {
+        ObjectInfo(key: key, size: Int64(e.bytes.count), modifiedNanos: e.modified, version: "v\(e.version)")
+    }
+
+    public func list(prefix: String) async throws -> [ObjectInfo] {
+        let p = prefix.hasSuffix("/") || prefix.isEmpty ? prefix : prefix + "/"
+        return state.withLock { s in
+            s.objects.filter { $0.key.hasPrefix(p) || $0.key == prefix }.map { info($0.key, $0.value) }
+        }.sorted { $0.key < $1.key }
+    }
+
+    public func head(_ key: String) async throws -> ObjectInfo? {
+        state.withLock { s in s.objects[key].map { info(key, $0) } }
+    }
+
+    public func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8] {
+        guard let b = state.withLock({ $0.objects[key]?.bytes }) else { throw LetheError(.notFound, "no such object", at: key) }
+        guard let r = range else { return b }
+        guard r.lowerBound >= 0, r.upperBound <= Int64(b.count) else { throw LetheError(.badInput, "range past the end", at: key) }
+        return Array(b[Int(r.lowerBound)..<Int(r.upperBound)])
+    }
+
+    public func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream {
+        MemoryReadStream(bytes: try await read(key), chunk: max(1, chunkSize))
+    }
+
+    public func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
+        MemoryWriteStream(store: self, key: key, precondition: precondition)
+    }
+
+    public func delete(_ key: String) async throws {
+        _ = state.withLock { $0.objects.removeValue(forKey: key) }
+    }
+
+    /// Replaces an object's bytes directly (tests: simulate an outside writer or corruption).
+    public func set(_ key: String, _ bytes: [UInt8]) {
+        state.withLock { s in
+            s.counter += 1
+            s.objects[key] = Entry(bytes: bytes, version: s.counter, modified: s.counter)
+        }
+    }
+
+    func commit(_ key: String, _ bytes: [UInt8], _ pre: WritePrecondition) throws -> ObjectInfo {
+        try state.withLock { s in
+            let cur = s.objects[key]
+            switch pre {
+            case .none: break
+            case .absent:
+                if cur != nil { throw LetheError(.conflict, "object already exists", at: key) }
+            case .matches(let v):
+                let now = cur.map { "v\($0.version)" } ?? "absent"
+                if now != v { throw LetheError(.conflict, "object changed while it was being rewritten", at: key) }
+            }
+            s.counter += 1
+            let e = Entry(bytes: bytes, version: s.counter, modified: s.counter)
+            s.objects[key] = e
+            return info(key, e)
+        }
+    }
+}
+
+final class MemoryReadStream: ObjectReadStream {
+    private let bytes: [UInt8]
+    private let chunk: Int
+    private var pos = 0
+    init(bytes: [UInt8], chunk: Int) { self.bytes = bytes; self.chunk = chunk }
+    func next() async throws -> [UInt8]? {
+        guard pos < bytes.count else { return nil }
+        let end = min(bytes.count, pos + chunk)
+        defer { pos = end }
+        return Array(bytes[pos..<end])
+    }
+    func close() { pos = bytes.count }
+}
+
+final class MemoryWriteStream: ObjectWriteStream {
+    private let store: InMemoryObjectStore
+    private let key: String
+    private let pre: WritePrecondition
+    private var buf: [UInt8] = []
+    private var done = false
+    init(store: InMemoryObjectStore, key: String, precondition: WritePrecondition) {
+        self.store = store; self.key = key; self.pre = precondition
+    }
+    func write(_ bytes: [UInt8]) async throws { buf.append(contentsOf: bytes) }
+    func write(_ bytes: UnsafeRawBufferPointer) async throws { buf.append(contentsOf: bytes) }
+    func commit() async throws -> ObjectInfo {
+        Swift.precondition(!done)
+        done = true
+        return try store.commit(key, buf, pre)
+    }
+    func abort() { done = true; buf = [] }
+}

@@ -1,0 +1,67 @@
+import Testing
+@testable import LetheCore
+
+private let good = """
+lake: ./lake
+state: ./.lethe
+datasets:
+  - name: gold_daily
+    path: gold/daily
+    format: csv
+    derived_from: [silver_sessions]
+    rebuild: "python3 jobs/daily.py"
+  - name: raw_events
+    path: raw/events
+    format: jsonl
+    subject: user.id
+    pii: [user.email, ip]
+  - name: silver_sessions
+    path: silver/sessions
+    format: csv
+    subject: [tenant, user_id]
+    derived_from: [raw_events]
+"""
+
+@Test func parsesThePRODUCTExampleAndOrdersByLineage() throws {
+    let c = try LakeConfig.parse(good, file: "lethe.yaml", baseDir: "/base")
+    #expect(c.lake == .folder("/base/lake"))
+    #expect(c.state == .folder("/base/.lethe"))
+    #expect(c.datasets.map(\.name) == ["raw_events", "silver_sessions", "gold_daily"])
+    let raw = try #require(c.dataset(named: "raw_events"))
+    #expect(raw.subject == SubjectSpec("user.id"))
+    #expect(raw.subject?.fields[0].components.count == 2)
+    #expect(raw.pii.count == 2)
+    #expect(c.dataset(named: "silver_sessions")?.subject?.isComposite == true)
+    #expect(c.downstream(of: ["raw_events"]).map(\.name) == ["silver_sessions", "gold_daily"])
+    #expect(c.dataset(named: "gold_daily")?.subject == nil)
+}
+
+@Test(arguments: [
+    ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subjet: id\n", "unknown key `subjet`", 6),
+    ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: xml\n    subject: id\n", "unknown format `xml`", 5),
+    ("lake: x\ndatasets:\n  - name: a\n    format: jsonl\n    subject: id\n", "missing `path`", 3),
+    ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    derived_from: [nope]\n", "names `nope`", 3),
+    ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    derived_from: [b]\n  - name: b\n    path: b\n    format: jsonl\n    subject: id\n    derived_from: [a]\n", "cycle", 3),
+    ("lake: x\nextra: 1\ndatasets: []\n", "unknown key `extra`", 2),
+    ("datasets: []\n", "missing key `lake`", 1),
+    ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n", "needs `subject`", 3),
+    ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n  - name: b\n    path: a/sub\n    format: jsonl\n    subject: id\n", "lies inside", 7),
+])
+func badConfigsNameKeyAndLine(text: String, expected: String, line: Int) {
+    do {
+        _ = try LakeConfig.parse(text, file: "lethe.yaml", baseDir: "/b")
+        Issue.record("accepted a bad config: \(expected)")
+    } catch let e as LetheError {
+        #expect(e.code == .badInput)
+        #expect(e.message.contains(expected), "\(e)")
+        #expect(e.location == "lethe.yaml:\(line)", "\(e)")
+    } catch {
+        Issue.record("unexpected error \(error)")
+    }
+}
+
+@Test func fieldPathsSplitOnDotsWithEscapes() {
+    #expect(FieldPath("user.id").components == [Array("user".utf8), Array("id".utf8)])
+    #expect(FieldPath("a\\.b.c").components == [Array("a.b".utf8), Array("c".utf8)])
+    #expect(FieldPath("a\\.b.c").description == "a\\.b.c")
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import LetheCore
-
-@Test func moduleLoads() { #expect(Bool(true)) }

@@ -1,4 +1,0 @@
-import Testing
-@testable import LetheStorage
-
-@Test func moduleLoads() { #expect(Bool(true)) }
