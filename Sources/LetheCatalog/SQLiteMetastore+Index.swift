@@ -1,0 +1,168 @@
+import Foundation
+import GRDB
+import LetheCore
+
+extension SQLiteMetastore {
+    // MARK: Subject index
+
+    static let objectColumns = "id, dataset, key, size, mtime, version, records, status, issue, indexed_at"
+
+    /// Decodes `objectColumns` starting at column `base`.
+    static func object(_ row: Row, base: Int = 0, at path: String) throws -> IndexedObject {
+        let statusText: String = row[base + 7]
+        guard let status = IndexedObject.Status(rawValue: statusText) else {
+            throw LetheError(.corrupt, "object \(row[base] as Int64) has unknown status \(statusText)", at: path)
+        }
+        return IndexedObject(
+            id: row[base], dataset: row[base + 1], key: row[base + 2], size: row[base + 3],
+            modifiedNanos: row[base + 4], version: row[base + 5], records: row[base + 6],
+            status: status, issue: row[base + 8], indexedAt: row[base + 9])
+    }
+
+    public func objects(dataset: String) async throws -> [IndexedObject] {
+        let path = databasePath
+        return try await read("cannot list the objects of dataset \(dataset)") { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT \(Self.objectColumns) FROM objects WHERE dataset = ? ORDER BY key
+                """, arguments: [dataset])
+            return try rows.map { try Self.object($0, at: path) }
+        }
+    }
+
+    @discardableResult
+    public func putIndexedObject(_ object: IndexedObject, postings: [Int64: [Int64]]) async throws -> IndexedObject {
+        // Encode outside the transaction: the write lock is held only for SQL.
+        var encoded: [(k: Int64, rows: Data)] = []
+        encoded.reserveCapacity(postings.count)
+        for (k, rows) in postings {
+            guard !rows.isEmpty else { continue }
+            guard let normal = PostingCodec.normalizedRows(rows) else {
+                throw LetheError.badInput("negative row ordinal in the postings of \(object.key)", at: object.dataset)
+            }
+            encoded.append((k, Data(PostingCodec.encodeRows(normal))))
+        }
+        encoded.sort { $0.k < $1.k }
+        let buckets = Data(PostingCodec.encodeBuckets(encoded.lazy.map(\.k)))
+        let finalEncoded = encoded
+        var stored = object
+        stored.status = .indexed
+        stored.issue = nil
+        let toStore = stored
+        let path = databasePath
+        return try await write("cannot index object \(object.key) of dataset \(object.dataset)") { db in
+            let id = try Self.upsertObject(db, toStore, postings: Int64(finalEncoded.count), buckets: buckets, path: path)
+            let insert = try db.cachedStatement(sql: "INSERT INTO postings(k, object, rows) VALUES (?, ?, ?)")
+            for (k, rows) in finalEncoded {
+                try insert.execute(arguments: [k, id, rows])
+            }
+            var result = toStore
+            result.id = id
+            return result
+        }
+    }
+
+    @discardableResult
+    public func quarantine(_ object: IndexedObject) async throws -> IndexedObject {
+        var stored = object
+        stored.status = .quarantined
+        let toStore = stored
+        let path = databasePath
+        return try await write("cannot quarantine object \(object.key) of dataset \(object.dataset)") { db in
+            let id = try Self.upsertObject(db, toStore, postings: 0, buckets: nil, path: path)
+            var result = toStore
+            result.id = id
+            return result
+        }
+    }
+
+    public func removeObject(dataset: String, key: String) async throws {
+        let path = databasePath
+        try await write("cannot remove object \(key) of dataset \(dataset)") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, buckets FROM objects WHERE dataset = ? AND key = ?",
+                                             arguments: [dataset, key]) else { return }
+            let id: Int64 = row[0]
+            let buckets: Data? = row[1]
+            try Self.deletePostings(db, object: id, buckets: buckets, path: path)
+            try db.execute(sql: "DELETE FROM objects WHERE id = ?", arguments: [id])
+        }
+    }
+
+    public func locate(prefix: Int64, dataset: String?) async throws -> [Posting] {
+        let path = databasePath
+        return try await read("cannot look up the subject index") { db in
+            let sql = """
+                SELECT p.rows, o.\(Self.objectColumns.replacingOccurrences(of: ", ", with: ", o."))
+                FROM postings p JOIN objects o ON o.id = p.object
+                WHERE p.k = ?\(dataset == nil ? "" : " AND o.dataset = ?")
+                ORDER BY o.dataset, o.key
+                """
+            let arguments: StatementArguments = dataset.map { [prefix, $0] } ?? [prefix]
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+            var out: [Posting] = []
+            while let row = try rows.next() {
+                let object = try Self.object(row, base: 1, at: path)
+                let decoded: [Int64]
+                do {
+                    decoded = try row.withUnsafeData(atIndex: 0) { data in
+                        try PostingCodec.decodeRows(data ?? Data())
+                    }
+                } catch let e as LetheError {
+                    throw LetheError(.corrupt, "postings of object \(object.key): \(e.message)", at: path)
+                }
+                out.append(Posting(object: object, rows: decoded))
+            }
+            return out
+        }
+    }
+
+    public func indexStats() async throws -> (objects: Int64, quarantined: Int64, postings: Int64) {
+        let counts = try await read("cannot count the subject index") { db -> [Int64] in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT count(*), coalesce(sum(status = 'quarantined'), 0), coalesce(sum(postings), 0) FROM objects
+                """)
+            return [row?[0] ?? 0, row?[1] ?? 0, row?[2] ?? 0]
+        }
+        return (counts[0], counts[1], counts[2])
+    }
+
+    // MARK: Helpers (inside a write transaction)
+
+    /// Inserts or updates the object row by (dataset, key); an existing object's
+    /// postings are deleted first. Returns the object id.
+    static func upsertObject(_ db: Database, _ o: IndexedObject, postings: Int64, buckets: Data?, path: String) throws -> Int64 {
+        let existing = try Row.fetchOne(db, sql: "SELECT id, buckets FROM objects WHERE dataset = ? AND key = ?",
+                                        arguments: [o.dataset, o.key])
+        if let existing {
+            let id: Int64 = existing[0]
+            try deletePostings(db, object: id, buckets: existing[1], path: path)
+            try db.execute(sql: """
+                UPDATE objects SET size = ?, mtime = ?, version = ?, records = ?, status = ?, issue = ?,
+                    indexed_at = ?, postings = ?, buckets = ?
+                WHERE id = ?
+                """, arguments: [o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue, o.issue,
+                                 o.indexedAt, postings, buckets, id])
+            return id
+        }
+        try db.execute(sql: """
+            INSERT INTO objects(dataset, key, size, mtime, version, records, status, issue, indexed_at, postings, buckets)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [o.dataset, o.key, o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue,
+                             o.issue, o.indexedAt, postings, buckets])
+        return db.lastInsertedRowID
+    }
+
+    /// Deletes one object's postings through its bucket list: one primary-key range per bucket.
+    static func deletePostings(_ db: Database, object id: Int64, buckets: Data?, path: String) throws {
+        guard let buckets, !buckets.isEmpty else { return }
+        let ranges: [ClosedRange<Int64>]
+        do {
+            ranges = try PostingCodec.decodeBuckets(buckets)
+        } catch let e as LetheError {
+            throw LetheError(.corrupt, "key buckets of object \(id): \(e.message)", at: path)
+        }
+        let delete = try db.cachedStatement(sql: "DELETE FROM postings WHERE k BETWEEN ? AND ? AND object = ?")
+        for r in ranges {
+            try delete.execute(arguments: [r.lowerBound, r.upperBound, id])
+        }
+    }
+}

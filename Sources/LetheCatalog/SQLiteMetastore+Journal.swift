@@ -1,0 +1,80 @@
+import Foundation
+import GRDB
+import LetheCore
+
+extension SQLiteMetastore {
+    // MARK: Journal
+
+    static let stepColumns = "job, ordinal, dataset, object_key, request_ids, subject_keys, state, outcome"
+
+    static func step(_ row: Row, at path: String) throws -> JournalStep {
+        let job: String = row[0]
+        let ordinal: Int64 = row[1]
+        let where_ = "journal step \(job)#\(ordinal)"
+        let idsText: String = row[4]
+        guard let ids = try? JSONDecoder().decode([String].self, from: Data(idsText.utf8)) else {
+            throw LetheError(.corrupt, "\(where_) has unreadable request ids", at: path)
+        }
+        let keyBytes: Data = row[5]
+        guard keyBytes.count % 32 == 0 else {
+            throw LetheError(.corrupt, "\(where_) has \(keyBytes.count) bytes of subject keys (not a multiple of 32)", at: path)
+        }
+        let flat = Array(keyBytes)
+        let keys = stride(from: 0, to: flat.count, by: 32).map { SubjectKey(bytes: Array(flat[$0..<$0 + 32])) }
+        let stateText: String = row[6]
+        guard let state = JournalStep.State(rawValue: stateText) else {
+            throw LetheError(.corrupt, "\(where_) has unknown state \(stateText)", at: path)
+        }
+        return JournalStep(job: job, ordinal: ordinal, dataset: row[2], objectKey: row[3], requestIDs: ids,
+                           subjectKeys: keys, state: state, outcome: row[7])
+    }
+
+    public func createJob(_ steps: [JournalStep]) async throws {
+        var encoded: [StatementArguments] = []
+        encoded.reserveCapacity(steps.count)
+        for s in steps {
+            let ids = try JSONEncoder().encode(s.requestIDs)
+            var keys = Data(capacity: s.subjectKeys.count * 32)
+            for k in s.subjectKeys { keys.append(contentsOf: k.bytes) }
+            encoded.append([s.job, s.ordinal, s.dataset, s.objectKey, String(decoding: ids, as: UTF8.self), keys,
+                            s.state.rawValue, s.outcome])
+        }
+        let rows = encoded
+        let job = steps.first?.job ?? ""
+        try await write("cannot journal job \(job)") { db in
+            let insert = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO journal(\(Self.stepColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for args in rows { try insert.execute(arguments: args) }
+        }
+    }
+
+    public func pendingSteps() async throws -> [JournalStep] {
+        let path = databasePath
+        return try await read("cannot read the journal") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(Self.stepColumns) FROM journal
+                WHERE job IN (SELECT job FROM journal WHERE state = 'pending')
+                ORDER BY job, ordinal
+                """).map { try Self.step($0, at: path) }
+        }
+    }
+
+    public func steps(job: String) async throws -> [JournalStep] {
+        let path = databasePath
+        return try await read("cannot read the journal of job \(job)") { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.stepColumns) FROM journal WHERE job = ? ORDER BY ordinal",
+                             arguments: [job]).map { try Self.step($0, at: path) }
+        }
+    }
+
+    public func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) async throws {
+        try await write("cannot record journal step \(job)#\(ordinal)") { db in
+            try db.execute(sql: "UPDATE journal SET state = ?, outcome = ? WHERE job = ? AND ordinal = ?",
+                           arguments: [state.rawValue, outcome, job, ordinal])
+            guard db.changesCount == 1 else {
+                throw LetheError(.notFound, "no journal step \(job)#\(ordinal)")
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import GRDB
+import LetheCore
+
+extension SQLiteMetastore {
+    // MARK: Requests
+
+    static let requestColumns = """
+        id, subject_key, sealed_subject, status, reason, requested_by, filed_at, updated_at, \
+        decided_by, decision_reason, plan, verification, failure, attempts
+        """
+
+    static func request(_ row: Row, at path: String) throws -> ErasureRequest {
+        let id: String = row[0]
+        let keyData: Data = row[1]
+        guard keyData.count == 32 else {
+            throw LetheError(.corrupt, "request \(id) has a subject key of \(keyData.count) bytes", at: path)
+        }
+        let statusText: String = row[3]
+        guard let status = RequestStatus(rawValue: statusText) else {
+            throw LetheError(.corrupt, "request \(id) has unknown status \(statusText)", at: path)
+        }
+        let sealed: Data? = row[2]
+        var r = ErasureRequest(id: id, subjectKey: SubjectKey(bytes: Array(keyData)), sealedSubject: sealed.map { Array($0) },
+                               reason: row[4], requestedBy: row[5], at: row[6])
+        r.status = status
+        r.updatedAt = row[7]
+        r.decidedBy = row[8]
+        r.decisionReason = row[9]
+        r.plan = (row[10] as Data?).map { Array($0) }
+        r.verification = (row[11] as Data?).map { Array($0) }
+        r.failure = row[12]
+        r.attempts = row[13]
+        return r
+    }
+
+    /// The values of a request in `requestColumns` order.
+    static func arguments(_ r: ErasureRequest) -> StatementArguments {
+        [r.id, Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason, r.requestedBy,
+         r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason, r.plan.map { Data($0) },
+         r.verification.map { Data($0) }, r.failure, r.attempts]
+    }
+
+    public func insertRequest(_ r: ErasureRequest) async throws {
+        try await write("cannot file request \(r.id)") { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM requests WHERE id = ?", arguments: [r.id]) == true {
+                throw LetheError(.conflict, "request \(r.id) already exists")
+            }
+            var args = Self.arguments(r)
+            args += [try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1]
+            try db.execute(sql: """
+                INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: args)
+        }
+    }
+
+    public func updateRequest(_ r: ErasureRequest, expecting expected: RequestStatus) async throws {
+        try await write("cannot save request \(r.id)") { db in
+            guard let stored = try String.fetchOne(db, sql: "SELECT status FROM requests WHERE id = ?", arguments: [r.id]) else {
+                throw LetheError(.notFound, "no request \(r.id)")
+            }
+            guard stored == expected.rawValue else {
+                throw LetheError(.conflict, "request \(r.id) is \(stored), not \(expected.rawValue): it changed meanwhile")
+            }
+            try db.execute(sql: """
+                UPDATE requests SET subject_key = ?, sealed_subject = ?, status = ?, reason = ?, requested_by = ?,
+                    filed_at = ?, updated_at = ?, decided_by = ?, decision_reason = ?, plan = ?, verification = ?,
+                    failure = ?, attempts = ?
+                WHERE id = ? AND status = ?
+                """, arguments: [Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason,
+                                 r.requestedBy, r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason,
+                                 r.plan.map { Data($0) }, r.verification.map { Data($0) }, r.failure, r.attempts,
+                                 r.id, expected.rawValue])
+            guard db.changesCount == 1 else {
+                throw LetheError(.conflict, "request \(r.id) changed meanwhile")
+            }
+        }
+    }
+
+    public func request(id: String) async throws -> ErasureRequest? {
+        let path = databasePath
+        return try await read("cannot read request \(id)") { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.requestColumns) FROM requests WHERE id = ?", arguments: [id])
+                .map { try Self.request($0, at: path) }
+        }
+    }
+
+    public func requests(status: RequestStatus?) async throws -> [ErasureRequest] {
+        let path = databasePath
+        return try await read("cannot list requests") { db in
+            let rows: [Row]
+            if let status {
+                rows = try Row.fetchAll(db, sql: """
+                    SELECT \(Self.requestColumns) FROM requests WHERE status = ? ORDER BY filing
+                    """, arguments: [status.rawValue])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT \(Self.requestColumns) FROM requests ORDER BY filing")
+            }
+            return try rows.map { try Self.request($0, at: path) }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import GRDB
+import LetheCore
+
+/// The embedded `Metastore`: one SQLite file (`<state folder>/lethe.sqlite`) in
+/// WAL mode through GRDB, or a private in-memory database for tests.
+///
+/// Every protocol method runs in one transaction (writes take the write lock at
+/// `BEGIN IMMEDIATE`, so two processes that append to the audit log or update
+/// the same request are serialized by SQLite, waiting up to `busyTimeout`).
+///
+/// The subject index is laid out for size: `postings(k, object, rows)` is a
+/// `WITHOUT ROWID` table keyed by (subject key prefix, object id) whose `rows`
+/// are delta varints (`PostingCodec`), and each `objects` row keeps a compact
+/// list of the key buckets it has postings in, so an object's postings are
+/// deleted by primary-key range instead of through a second index on `object`.
+public final class SQLiteMetastore: Metastore {
+    /// The database file, or `:memory:`; used as the location in errors.
+    public let databasePath: String
+    let writer: any DatabaseWriter
+
+    /// How long a write waits for another process's write lock.
+    public static let busyTimeout: TimeInterval = 10
+    /// The file name inside the state folder.
+    public static let fileName = "lethe.sqlite"
+
+    /// Opens (creating if needed) `<folder>/lethe.sqlite`; creates the folder with mode 0700.
+    public init(folder: String) throws {
+        let path = (folder as NSString).appendingPathComponent(Self.fileName)
+        self.databasePath = path
+        try Self.prepareFolder(folder, databasePath: path)
+        do {
+            let pool = try DatabasePool(path: path, configuration: Self.configuration())
+            self.writer = pool
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw Self.wrap(error, "cannot open the state database", path: path)
+        }
+    }
+
+    /// A private in-memory store (tests, dry runs). With a `name`, every store
+    /// opened with the same name in this process shares one database while any is open.
+    public init(inMemory name: String? = nil) throws {
+        self.databasePath = ":memory:"
+        do {
+            let queue: DatabaseQueue
+            if let name {
+                queue = try DatabaseQueue(named: name, configuration: Self.configuration())
+            } else {
+                queue = try DatabaseQueue(configuration: Self.configuration())
+            }
+            self.writer = queue
+            try Self.migrator.migrate(queue)
+        } catch {
+            throw Self.wrap(error, "cannot open the in-memory state database", path: ":memory:")
+        }
+    }
+
+    private static func configuration() -> Configuration {
+        var config = Configuration()
+        config.busyMode = .timeout(busyTimeout)
+        config.foreignKeysEnabled = true
+        config.label = "lethe.metastore"
+        return config
+    }
+
+    /// Creates the state folder (0700) and an empty database file (0600) if they are missing,
+    /// so SQLite's WAL and shared-memory files inherit the file's owner-only mode.
+    private static func prepareFolder(_ folder: String, databasePath: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) {
+            guard isDir.boolValue else {
+                throw LetheError.badInput("the state path is not a folder", at: folder)
+            }
+        } else {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: folder, withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: NSNumber(value: Int16(0o700))])
+            } catch {
+                throw LetheError(.io, "cannot create the state folder", at: folder, cause: error)
+            }
+        }
+        let fd = open(databasePath, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw LetheError.io("cannot create the state database", at: databasePath, errno: errno)
+        }
+        close(fd)
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in one read transaction, mapping failures to `LetheError`.
+    func read<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.read(body)
+        } catch {
+            throw Self.wrap(error, what, path: databasePath)
+        }
+    }
+
+    /// Runs `body` in one `BEGIN IMMEDIATE` write transaction, mapping failures to `LetheError`.
+    func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                guard let result else { throw LetheError(.failure, "\(what): transaction produced no result") }
+                return result
+            }
+        } catch {
+            throw Self.wrap(error, what, path: databasePath)
+        }
+    }
+
+    static func wrap(_ error: any Error, _ what: String, path: String) -> any Error {
+        if error is LetheError || error is CancellationError { return error }
+        if let e = error as? DatabaseError {
+            let corrupt = e.resultCode == .SQLITE_CORRUPT || e.resultCode == .SQLITE_NOTADB
+            let detail = e.message ?? "SQLite error \(e.resultCode.rawValue)"
+            return LetheError(corrupt ? .corrupt : .io, "\(what): \(detail)", at: path, cause: e)
+        }
+        return LetheError(.io, what, at: path, cause: error)
+    }
+
+    // MARK: Schema
+
+    static let migrator: DatabaseMigrator = {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE objects(
+                    id INTEGER PRIMARY KEY,
+                    dataset TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    mtime INTEGER NOT NULL,
+                    version TEXT NOT NULL,
+                    records INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    issue TEXT,
+                    indexed_at INTEGER NOT NULL,
+                    postings INTEGER NOT NULL DEFAULT 0,
+                    buckets BLOB,
+                    UNIQUE(dataset, key)
+                );
+                CREATE TABLE postings(
+                    k INTEGER NOT NULL,
+                    object INTEGER NOT NULL,
+                    rows BLOB NOT NULL,
+                    PRIMARY KEY(k, object)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE requests(
+                    id TEXT NOT NULL PRIMARY KEY,
+                    filing INTEGER NOT NULL UNIQUE,
+                    subject_key BLOB NOT NULL CHECK(length(subject_key) = 32),
+                    sealed_subject BLOB,
+                    status TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    requested_by TEXT NOT NULL,
+                    filed_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    decided_by TEXT,
+                    decision_reason TEXT,
+                    plan BLOB,
+                    verification BLOB,
+                    failure TEXT,
+                    attempts INTEGER NOT NULL
+                );
+                CREATE INDEX requests_by_status ON requests(status, filing);
+
+                CREATE TABLE audit(
+                    seq INTEGER PRIMARY KEY,
+                    at INTEGER NOT NULL,
+                    event TEXT NOT NULL,
+                    request_id TEXT,
+                    actor TEXT,
+                    details TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+                CREATE TABLE journal(
+                    job TEXT NOT NULL,
+                    ordinal INTEGER NOT NULL,
+                    dataset TEXT NOT NULL,
+                    object_key TEXT NOT NULL,
+                    request_ids TEXT NOT NULL,
+                    subject_keys BLOB NOT NULL,
+                    state TEXT NOT NULL,
+                    outcome TEXT,
+                    PRIMARY KEY(job, ordinal)
+                ) WITHOUT ROWID;
+                CREATE INDEX journal_pending ON journal(job) WHERE state = 'pending';
+
+                CREATE TABLE settings(
+                    name TEXT NOT NULL PRIMARY KEY,
+                    value TEXT NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
+        return m
+    }()
+}
+
+extension SQLiteMetastore {
+    // MARK: Settings
+
+    public func setting(_ name: String) async throws -> String? {
+        try await read("cannot read setting \(name)") { db in
+            try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name])
+        }
+    }
+
+    public func setSetting(_ name: String, _ value: String) async throws {
+        try await write("cannot save setting \(name)") { db in
+            try db.execute(sql: """
+                INSERT INTO settings(name, value) VALUES (?, ?)
+                ON CONFLICT(name) DO UPDATE SET value = excluded.value
+                """, arguments: [name, value])
+        }
+    }
+}
