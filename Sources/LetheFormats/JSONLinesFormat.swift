@@ -1,0 +1,166 @@
+import LetheCore
+import LetheStorage
+
+/// JSON Lines: one JSON document per line (LF or CRLF), optionally gzip-compressed
+/// (`.gz`, `.gzip`). Blank lines are not records. See docs/formats.md.
+public struct JSONLinesFormat: RecordFormat {
+    public var name: String { "jsonl" }
+    /// Size of the chunks read from the store.
+    public var chunkSize: Int
+    /// The longest line accepted.
+    public var maxLineLength: Int
+
+    public init(chunkSize: Int = 1 << 20, maxLineLength: Int = 64 << 20) {
+        precondition(chunkSize > 0 && maxLineLength > 0)
+        self.chunkSize = chunkSize
+        self.maxLineLength = maxLineLength
+    }
+
+    public func scan(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        visit: (Int64, SubjectKey) throws -> Void
+    ) async throws -> ScanSummary {
+        let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
+        defer { source.close() }
+        let records = JSONLineKeyer(options: options, keyer: keyer, objectKey: object.key)
+        var lines = LineSplitter(objectKey: object.key, maxLineLength: maxLineLength)
+        var summary = ScanSummary()
+        func handle(_ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64) throws {
+            let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
+            switch try records.classify(content, lineNumber) {
+            case .blank:
+                return
+            case .noSubject:
+                summary.recordsWithoutSubject += 1
+            case .subject(let key):
+                try visit(summary.records, key)
+            }
+            summary.records += 1
+        }
+        while let chunk = try await source.next() {
+            try lines.feed(chunk, handle)
+        }
+        try lines.finish(handle)
+        summary.bytes = source.storedBytes
+        return summary
+    }
+
+    public func erase(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        drop: Set<SubjectKey>
+    ) async throws -> EraseOutcome {
+        let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
+        defer { source.close() }
+        let writer = try await store.openWrite(object.key, precondition: .matches(version: object.version))
+        do {
+            let sink = try Codec.sink(for: object.key, over: writer)
+            let records = JSONLineKeyer(options: options, keyer: keyer, objectKey: object.key)
+            var lines = LineSplitter(objectKey: object.key, maxLineLength: maxLineLength)
+            var out = OutputBuffer()
+            var outcome = EraseOutcome()
+            func handle(_ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64) throws {
+                let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
+                switch try records.classify(content, lineNumber) {
+                case .blank:
+                    break
+                case .noSubject:
+                    outcome.kept += 1
+                case .subject(let key):
+                    if drop.contains(key) {
+                        outcome.dropped[key, default: 0] += 1
+                        return
+                    }
+                    outcome.kept += 1
+                }
+                out.append(line)
+            }
+            while let chunk = try await source.next() {
+                try lines.feed(chunk, handle)
+                if out.needsFlush { try await sink.write(out.take()) }
+            }
+            try lines.finish(handle)
+            if outcome.dropped.isEmpty {
+                writer.abort()
+                return outcome
+            }
+            try await sink.write(out.take())
+            try await sink.finish()
+            outcome.written = try await writer.commit()
+            return outcome
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+}
+
+/// What one line holds.
+enum LineOutcome {
+    /// Empty or whitespace only: not a record.
+    case blank
+    /// A record whose subject is null or empty.
+    case noSubject
+    case subject(SubjectKey)
+}
+
+/// Finds the subject of each JSON Lines record and turns it into a key.
+final class JSONLineKeyer {
+    private let scanner: JSONFieldScanner
+    private let keyer: SubjectKeyer
+    private let fields: [FieldPath]
+    private let objectKey: String
+    private var joined: [UInt8] = []
+
+    init(options: FormatOptions, keyer: SubjectKeyer, objectKey: String) {
+        self.fields = options.subject.fields
+        self.scanner = JSONFieldScanner(paths: fields)
+        self.keyer = keyer
+        self.objectKey = objectKey
+    }
+
+    /// Classifies one line's content (without its LF).
+    func classify(_ line: UnsafeRawBufferPointer, _ lineNumber: Int64) throws -> LineOutcome {
+        var i = 0
+        let n = line.count
+        while i < n {
+            let c = line[i]
+            if c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A { i += 1 } else { break }
+        }
+        if i == n { return .blank }
+        do {
+            try scanner.scan(line)
+        } catch {
+            throw LetheError(.corrupt, "malformed JSON: \(error.reason.rawValue) at byte \(error.offset + 1) of the line"
+                + (error.reason == .duplicateField ? " (subject field \(options))" : ""),
+                at: location(lineNumber))
+        }
+        var missingValue = false
+        for k in 0..<fields.count {
+            let m = scanner.match(k)
+            switch m.kind {
+            case .absent:
+                throw LetheError(.corrupt, "record has no subject field `\(fields[k])`", at: location(lineNumber))
+            case .bool, .object, .array:
+                throw LetheError(.corrupt, "subject field `\(fields[k])` holds \(m.kind == .bool ? "a boolean" : m.kind == .object ? "an object" : "an array"), not a string or number", at: location(lineNumber))
+            case .null:
+                missingValue = true
+            case .string, .number:
+                if m.start == m.end { missingValue = true }
+            }
+        }
+        if missingValue { return .noSubject }
+        if fields.count == 1 {
+            return .subject(scanner.withCanonicalValue(0, in: line) { keyer.key($0) }!)
+        }
+        joined.removeAll(keepingCapacity: true)
+        for k in 0..<fields.count {
+            if k > 0 { joined.append(SubjectID.partSeparator) }
+            scanner.withCanonicalValue(k, in: line) { joined.append(contentsOf: $0) }
+        }
+        return .subject(keyer.key(joined))
+    }
+
+    private var options: String { fields.map(\.description).joined(separator: ", ") }
+
+    private func location(_ line: Int64) -> String { "\(objectKey):line \(line)" }
+}

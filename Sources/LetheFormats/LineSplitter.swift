@@ -1,0 +1,94 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import LetheCore
+
+/// Splits a stream of chunks into LF-terminated lines without copying, except for
+/// the few lines that straddle two chunks (those are assembled in `carry`).
+struct LineSplitter {
+    /// The object's key, for error locations.
+    let objectKey: String
+    /// The longest line accepted (a line without a newline for gigabytes is not a record).
+    let maxLineLength: Int
+    private var carry: [UInt8] = []
+    /// The number of the last line handed out (1-based).
+    private(set) var lineNumber: Int64 = 0
+
+    init(objectKey: String, maxLineLength: Int) {
+        self.objectKey = objectKey
+        self.maxLineLength = maxLineLength
+    }
+
+    /// Calls `body(line, contentLength, lineNumber)` for each complete line in `chunk`:
+    /// `line` includes its LF, `contentLength` excludes it.
+    mutating func feed(_ chunk: [UInt8], _ body: (UnsafeRawBufferPointer, Int, Int64) throws -> Void) throws {
+        try chunk.withUnsafeBytes { buf in
+            guard let base = buf.baseAddress else { return }
+            let n = buf.count
+            var pos = 0
+            if !carry.isEmpty {
+                guard let nl = memchr(base, 0x0A, n) else {
+                    try appendCarry(UnsafeRawBufferPointer(start: base, count: n))
+                    return
+                }
+                let idx = UnsafeRawPointer(nl) - base
+                try appendCarry(UnsafeRawBufferPointer(start: base, count: idx + 1))
+                lineNumber += 1
+                let ln = lineNumber
+                try carry.withUnsafeBytes { try body($0, $0.count - 1, ln) }
+                carry.removeAll(keepingCapacity: true)
+                pos = idx + 1
+            }
+            while pos < n {
+                guard let nl = memchr(base + pos, 0x0A, n - pos) else {
+                    try appendCarry(UnsafeRawBufferPointer(start: base + pos, count: n - pos))
+                    return
+                }
+                let idx = UnsafeRawPointer(nl) - base
+                lineNumber += 1
+                try body(UnsafeRawBufferPointer(start: base + pos, count: idx + 1 - pos), idx - pos, lineNumber)
+                pos = idx + 1
+            }
+        }
+    }
+
+    /// Hands out the last line if it has no newline.
+    mutating func finish(_ body: (UnsafeRawBufferPointer, Int, Int64) throws -> Void) throws {
+        guard !carry.isEmpty else { return }
+        lineNumber += 1
+        let ln = lineNumber
+        try carry.withUnsafeBytes { try body($0, $0.count, ln) }
+        carry.removeAll()
+    }
+
+    private mutating func appendCarry(_ bytes: UnsafeRawBufferPointer) throws {
+        if carry.count + bytes.count > maxLineLength {
+            throw LetheError(.corrupt, "line is longer than \(maxLineLength) bytes", at: "\(objectKey):line \(lineNumber + 1)")
+        }
+        carry.append(contentsOf: bytes)
+    }
+}
+
+/// Collects a rewritten object's bytes and hands them to a sink in large pieces.
+struct OutputBuffer {
+    private(set) var bytes: [UInt8] = []
+    let flushSize: Int
+
+    init(flushSize: Int = 1 << 20) {
+        self.flushSize = flushSize
+        bytes.reserveCapacity(flushSize + (64 << 10))
+    }
+
+    mutating func append(_ b: UnsafeRawBufferPointer) { bytes.append(contentsOf: b) }
+
+    var needsFlush: Bool { bytes.count >= flushSize }
+
+    mutating func take() -> [UInt8] {
+        let out = bytes
+        bytes = []
+        bytes.reserveCapacity(flushSize + (64 << 10))
+        return out
+    }
+}
