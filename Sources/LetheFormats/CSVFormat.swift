@@ -1,0 +1,168 @@
+import LetheCore
+import LetheStorage
+
+/// CSV (RFC 4180) with a header row, optionally gzip-compressed (`.gz`, `.gzip`).
+/// The subject fields name header columns; a dotted `FieldPath` names the column
+/// whose name is the dotted text (`user.id`). See docs/formats.md.
+public struct CSVFormat: RecordFormat {
+    public var name: String { "csv" }
+    /// Size of the chunks read from the store.
+    public var chunkSize: Int
+    /// The longest record accepted (guards against an unclosed quote swallowing the object).
+    public var maxRecordLength: Int
+
+    public init(chunkSize: Int = 1 << 20, maxRecordLength: Int = 64 << 20) {
+        precondition(chunkSize > 0 && maxRecordLength > 0)
+        self.chunkSize = chunkSize
+        self.maxRecordLength = maxRecordLength
+    }
+
+    public func scan(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        visit: (Int64, SubjectKey) throws -> Void
+    ) async throws -> ScanSummary {
+        let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
+        defer { source.close() }
+        var reader = CSVReader(objectKey: object.key, delimiter: options.delimiter, maxRecordLength: maxRecordLength)
+        let records = CSVRecordKeyer(options: options, keyer: keyer, objectKey: object.key)
+        var summary = ScanSummary()
+        func handle(_ record: CSVRecord, _ fields: [CSVField]) throws {
+            switch try records.classify(record, fields) {
+            case .blank:
+                return
+            case .noSubject:
+                summary.recordsWithoutSubject += 1
+            case .subject(let key):
+                try visit(summary.records, key)
+            }
+            summary.records += 1
+        }
+        while let chunk = try await source.next() {
+            try reader.feed(chunk, handle)
+        }
+        try reader.finish(handle)
+        summary.bytes = source.storedBytes
+        return summary
+    }
+
+    public func erase(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        drop: Set<SubjectKey>
+    ) async throws -> EraseOutcome {
+        let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
+        defer { source.close() }
+        let writer = try await store.openWrite(object.key, precondition: .matches(version: object.version))
+        do {
+            let sink = try Codec.sink(for: object.key, over: writer)
+            var reader = CSVReader(objectKey: object.key, delimiter: options.delimiter, maxRecordLength: maxRecordLength)
+            let records = CSVRecordKeyer(options: options, keyer: keyer, objectKey: object.key)
+            var out = OutputBuffer()
+            var outcome = EraseOutcome()
+            func handle(_ record: CSVRecord, _ fields: [CSVField]) throws {
+                switch try records.classify(record, fields) {
+                case .blank:
+                    break
+                case .noSubject:
+                    outcome.kept += 1
+                case .subject(let key):
+                    if drop.contains(key) {
+                        outcome.dropped[key, default: 0] += 1
+                        return
+                    }
+                    outcome.kept += 1
+                }
+                out.append(record.raw)
+            }
+            while let chunk = try await source.next() {
+                try reader.feed(chunk, handle)
+                if out.needsFlush { try await sink.write(out.take()) }
+            }
+            try reader.finish(handle)
+            if outcome.dropped.isEmpty {
+                writer.abort()
+                return outcome
+            }
+            try await sink.write(out.take())
+            try await sink.finish()
+            outcome.written = try await writer.commit()
+            return outcome
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+}
+
+/// Reads the header, then finds each data record's subject and turns it into a key.
+/// The header itself is reported as `.blank` (it is not a record).
+final class CSVRecordKeyer {
+    private let keyer: SubjectKeyer
+    private let columnNames: [[UInt8]]
+    private let objectKey: String
+    private var columns: [Int] = []
+    private var headerCount = -1
+    private var scratch: [UInt8] = []
+    private var joined: [UInt8] = []
+
+    init(options: FormatOptions, keyer: SubjectKeyer, objectKey: String) {
+        self.keyer = keyer
+        self.objectKey = objectKey
+        // A dotted path names the column whose name is the dotted text.
+        self.columnNames = options.subject.fields.map { path in
+            var name: [UInt8] = []
+            for (i, c) in path.components.enumerated() {
+                if i > 0 { name.append(UInt8(ascii: ".")) }
+                name.append(contentsOf: c)
+            }
+            return name
+        }
+    }
+
+    func classify(_ record: CSVRecord, _ fields: [CSVField]) throws -> LineOutcome {
+        if record.isBlank { return .blank }
+        if headerCount < 0 {
+            try readHeader(record, fields)
+            return .blank
+        }
+        guard fields.count == headerCount else {
+            throw LetheError(
+                .corrupt, "expected \(headerCount) fields (as in the header), found \(fields.count)",
+                at: "\(objectKey):line \(record.line)")
+        }
+        let buf = record.buffer
+        if columns.count == 1 {
+            let f = fields[columns[0]]
+            if f.start == f.end { return .noSubject }
+            return .subject(f.withText(in: buf, scratch: &scratch) { keyer.key($0) })
+        }
+        joined.removeAll(keepingCapacity: true)
+        for (k, col) in columns.enumerated() {
+            let f = fields[col]
+            if f.start == f.end { return .noSubject }
+            if k > 0 { joined.append(SubjectID.partSeparator) }
+            f.withText(in: buf, scratch: &scratch) { joined.append(contentsOf: $0) }
+        }
+        return .subject(keyer.key(joined))
+    }
+
+    private func readHeader(_ record: CSVRecord, _ fields: [CSVField]) throws {
+        var names: [[UInt8]] = []
+        for f in fields {
+            names.append(f.withText(in: record.buffer, scratch: &scratch) { Array($0) })
+        }
+        var cols: [Int] = []
+        for name in columnNames {
+            let hits = names.indices.filter { names[$0] == name }
+            let display = String(decoding: name, as: UTF8.self)
+            guard let first = hits.first else {
+                throw LetheError(.corrupt, "the header has no subject column `\(display)`", at: "\(objectKey):line \(record.line)")
+            }
+            guard hits.count == 1 else {
+                throw LetheError(.corrupt, "the subject column `\(display)` appears \(hits.count) times in the header", at: "\(objectKey):line \(record.line)")
+            }
+            cols.append(first)
+        }
+        columns = cols
+        headerCount = fields.count
+    }
+}

@@ -1,0 +1,31 @@
+import LetheCore
+import LetheStorage
+
+/// Whole-object reads and writes that apply the compression the key names
+/// (`.gz` → gzip). For tools and sample data, not the streaming hot paths.
+public enum EncodedObject {
+    /// Writes `content` to `key`, compressed as its extension says, atomically.
+    @discardableResult
+    public static func write(_ content: [UInt8], to key: String, in store: any ObjectStore,
+                             precondition: WritePrecondition = .none) async throws -> ObjectInfo {
+        let w = try await store.openWrite(key, precondition: precondition)
+        do {
+            let sink = try Codec.sink(for: key, over: w)
+            try await sink.write(content)
+            try await sink.finish()
+            return try await w.commit()
+        } catch {
+            w.abort()
+            throw error
+        }
+    }
+
+    /// Reads the decompressed content of `key`.
+    public static func read(_ key: String, in store: any ObjectStore) async throws -> [UInt8] {
+        let src = try await Codec.openSource(key, in: store, chunkSize: 1 << 20)
+        defer { src.close() }
+        var out: [UInt8] = []
+        while let c = try await src.next() { out += c }
+        return out
+    }
+}

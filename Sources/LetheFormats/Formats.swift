@@ -1,0 +1,15 @@
+/// The record formats Lethe knows, by the name used in `lethe.yaml`.
+public enum Formats {
+    /// The names `named(_:)` accepts.
+    public static var names: [String] { ["jsonl", "csv"] }
+
+    /// The format called `name` (`jsonl`, `csv`), or nil.
+    public static func named(_ name: String) -> (any RecordFormat)? {
+        switch name.lowercased() {
+        case "jsonl", "json", "ndjson": return JSONLinesFormat()
+        case "csv": return CSVFormat()
+        // case "parquet": the Parquet adapter registers here when it lands.
+        default: return nil
+        }
+    }
+}
