@@ -1,4 +1,129 @@
+import Foundation
+import Logging
 import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
+
+/// Lethe's use cases over one lake: index, locate, forget, approve, run, verify,
+/// audit. The CLI and the server are two doors into these calls.
+public struct Lethe: Sendable {
+    public let config: LakeConfig
+    public let store: any ObjectStore
+    public let meta: any Metastore
+    public let secrets: StateSecrets
+    /// The state folder (for the residue scan of Lethe's own state); nil for a remote state store.
+    public let stateFolder: String?
+    public let logger: Logger
+    public let now: @Sendable () -> Int64
+
+    public init(config: LakeConfig, store: any ObjectStore, meta: any Metastore, secrets: StateSecrets,
+                stateFolder: String?, logger: Logger = Logger(label: "lethe"),
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.config = config; self.store = store; self.meta = meta; self.secrets = secrets
+        self.stateFolder = stateFolder; self.logger = logger; self.now = now
+    }
+
+    /// Opens the lake and state a config names (embedded default: local folder + SQLite).
+    public static func open(config: LakeConfig, logger: Logger = Logger(label: "lethe")) throws -> Lethe {
+        let store: any ObjectStore
+        switch config.lake {
+        case .folder(let p):
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir), isDir.boolValue else {
+                throw LetheError(.badInput, "the lake folder does not exist: \(p)", at: config.file)
+            }
+            store = LocalObjectStore(root: p)
+        case .s3:
+            throw LetheError(.badInput, "`lake: s3://…` is not supported by this build yet; use a folder", at: config.file)
+        }
+        switch config.state {
+        case .folder(let p):
+            let secrets = try StateSecrets.open(folder: p)
+            let meta = try SQLiteMetastore(folder: p)
+            return Lethe(config: config, store: store, meta: meta, secrets: secrets, stateFolder: p, logger: logger)
+        case .postgres:
+            throw LetheError(.badInput, "`state: postgres://…` is not supported by this build yet; use a folder", at: config.file)
+        }
+    }
+
+    /// The keyed hash of a subject.
+    public func key(for subject: SubjectID) -> SubjectKey { secrets.hasher.key(for: subject) }
+
+    /// The subject as typed on the command line, in canonical form.
+    public func subject(_ text: String) -> SubjectID { SubjectID.parse(text, separator: config.compositeSeparator) }
+
+    func format(for d: DatasetSpec) throws -> any RecordFormat {
+        guard let f = Formats.named(d.format.rawValue) else {
+            throw LetheError(.badInput, "dataset `\(d.name)`: format `\(d.format.rawValue)` is not supported by this build yet",
+                             at: "\(config.file):\(d.line)")
+        }
+        return f
+    }
+
+    func options(for d: DatasetSpec) -> FormatOptions? {
+        guard let s = d.subject else { return nil }
+        var o = FormatOptions(subject: s)
+        o.delimiter = d.delimiter
+        return o
+    }
+
+    /// Appends an audit entry whose details are a JSON object.
+    @discardableResult
+    func audit(_ event: String, request: String? = nil, actor: String? = nil, _ details: [String: JSONValue] = [:]) async throws -> AuditEntry {
+        try await meta.appendAudit(event: event, requestID: request, actor: actor, details: JSONValue.object(details).text, at: now())
+    }
+}
+
+/// A small JSON value for audit details and reports (not a hot path).
+public enum JSONValue: Sendable, Equatable {
+    case string(String), int(Int64), double(Double), bool(Bool), null
+    case array([JSONValue]), object([String: JSONValue])
+    /// Pre-encoded JSON text, inserted verbatim.
+    case raw(String)
+
+    /// Compact JSON text with sorted keys.
+    public var text: String {
+        var s = ""
+        write(&s)
+        return s
+    }
+
+    func write(_ s: inout String) {
+        switch self {
+        case .string(let v): JSONValue.quote(v, into: &s)
+        case .int(let v): s += String(v)
+        case .double(let v): s += v.isFinite ? String(v) : "null"
+        case .bool(let v): s += v ? "true" : "false"
+        case .null: s += "null"
+        case .raw(let t): s += t
+        case .array(let a):
+            s += "["
+            for (i, v) in a.enumerated() { if i > 0 { s += "," }; v.write(&s) }
+            s += "]"
+        case .object(let o):
+            s += "{"
+            for (i, k) in o.keys.sorted().enumerated() {
+                if i > 0 { s += "," }
+                JSONValue.quote(k, into: &s); s += ":"; o[k]!.write(&s)
+            }
+            s += "}"
+        }
+    }
+
+    static func quote(_ v: String, into s: inout String) {
+        s += "\""
+        for u in v.unicodeScalars {
+            switch u {
+            case "\"": s += "\\\""
+            case "\\": s += "\\\\"
+            case "\n": s += "\\n"
+            case "\r": s += "\\r"
+            case "\t": s += "\\t"
+            default:
+                if u.value < 0x20 { s += String(format: "\\u%04x", u.value) } else { s.unicodeScalars.append(u) }
+            }
+        }
+        s += "\""
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import LetheCore
+import LetheStorage
+import LetheFormats
+import LetheCatalog
+
+/// Progress of an index run, for a progress bar.
+public struct IndexProgress: Sendable {
+    public var objectsTotal = 0, objectsDone = 0
+    public var bytesTotal: Int64 = 0, bytesDone: Int64 = 0
+    public var records: Int64 = 0
+    public var startedAt = Date()
+}
+
+/// What an index run did.
+public struct IndexReport: Sendable {
+    public struct Quarantined: Sendable { public var dataset: String; public var object: String; public var issue: String }
+    public var datasets: [String] = []
+    public var objectsSeen = 0
+    public var objectsScanned = 0
+    public var objectsUnchanged = 0
+    public var objectsRemoved = 0
+    public var records: Int64 = 0
+    public var bytesScanned: Int64 = 0
+    public var seconds: Double = 0
+    public var quarantined: [Quarantined] = []
+}
+
+extension Lethe {
+    /// Brings the subject index up to date: scans objects that are new or changed
+    /// since the last run, drops entries of objects that are gone, and quarantines
+    /// objects that cannot be read (reported, never fatal).
+    public func index(datasets names: [String]? = nil,
+                      progress: (@Sendable (IndexProgress) -> Void)? = nil) async throws -> IndexReport {
+        let started = Date()
+        var report = IndexReport()
+        var chosen = config.datasets
+        if let names {
+            for n in names where config.dataset(named: n) == nil {
+                throw LetheError(.badUsage, "no dataset named `\(n)` in \(config.file)")
+            }
+            chosen = chosen.filter { names.contains($0.name) }
+        }
+        // Work list: (dataset, object) to scan.
+        var work: [(DatasetSpec, ObjectInfo)] = []
+        var prog = IndexProgress()
+        for d in chosen {
+            guard d.subject != nil else { continue }  // aggregates without a subject column hold no one
+            report.datasets.append(d.name)
+            _ = try format(for: d)
+            let listed = try await store.list(prefix: d.path)
+            let known = try await meta.objects(dataset: d.name)
+            var knownByKey: [String: IndexedObject] = [:]
+            for o in known { knownByKey[o.key] = o }
+            let listedKeys = Set(listed.map(\.key))
+            for o in known where !listedKeys.contains(o.key) {
+                try await meta.removeObject(dataset: d.name, key: o.key)
+                report.objectsRemoved += 1
+            }
+            for o in listed {
+                report.objectsSeen += 1
+                if let k = knownByKey[o.key], k.version == o.version, k.status == .indexed {
+                    report.objectsUnchanged += 1
+                    continue
+                }
+                work.append((d, o))
+                prog.bytesTotal += o.size
+            }
+        }
+        prog.objectsTotal = work.count
+        progress?(prog)
+
+        // Scan with one task per core; the metastore serializes the writes.
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        var next = 0
+        try await withThrowingTaskGroup(of: ScanResult.self) { group in
+            func launch() {
+                guard next < work.count else { return }
+                let (d, o) = work[next]
+                next += 1
+                group.addTask { try await self.scanOne(d, o) }
+            }
+            for _ in 0..<workers { launch() }
+            while let r = try await group.next() {
+                prog.objectsDone += 1
+                prog.bytesDone += r.object.size
+                switch r.outcome {
+                case .indexed(let records, let postings):
+                    try await meta.putIndexedObject(
+                        IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
+                                      modifiedNanos: r.object.modifiedNanos, version: r.object.version,
+                                      records: records, status: .indexed, indexedAt: now()),
+                        postings: postings)
+                    report.records += records
+                    prog.records += records
+                    report.bytesScanned += r.object.size
+                    report.objectsScanned += 1
+                case .quarantined(let issue):
+                    try await meta.quarantine(
+                        IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
+                                      modifiedNanos: r.object.modifiedNanos, version: r.object.version,
+                                      records: 0, status: .quarantined, issue: issue, indexedAt: now()))
+                    report.quarantined.append(.init(dataset: r.dataset, object: r.object.key, issue: issue))
+                    logger.warning("quarantined object", metadata: ["object": "\(r.object.key)", "issue": "\(issue)"])
+                }
+                progress?(prog)
+                launch()
+            }
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    struct ScanResult: Sendable {
+        enum Outcome: Sendable { case indexed(Int64, [Int64: [Int64]]), quarantined(String) }
+        var dataset: String
+        var object: ObjectInfo
+        var outcome: Outcome
+    }
+
+    func scanOne(_ d: DatasetSpec, _ o: ObjectInfo) async throws -> ScanResult {
+        let f = try format(for: d)
+        let opts = options(for: d)!
+        let keyer = SubjectKeyer(hasher: secrets.hasher)
+        var postings: [Int64: [Int64]] = [:]
+        do {
+            let summary = try await f.scan(o, in: store, options: opts, keyer: keyer) { row, key in
+                postings[key.prefix64, default: []].append(row)
+            }
+            return ScanResult(dataset: d.name, object: o, outcome: .indexed(summary.records, postings))
+        } catch let e as LetheError where e.code == .corrupt || e.code == .io || e.code == .badInput || e.code == .notFound {
+            return ScanResult(dataset: d.name, object: o, outcome: .quarantined(e.description))
+        }
+    }
+
+    /// Re-indexes one object after Lethe rewrote it (or forgets it if it is gone).
+    func reindex(_ d: DatasetSpec, key: String) async throws {
+        guard d.subject != nil else { return }
+        guard let info = try await store.head(key) else {
+            try await meta.removeObject(dataset: d.name, key: key)
+            return
+        }
+        let r = try await scanOne(d, info)
+        switch r.outcome {
+        case .indexed(let records, let postings):
+            try await meta.putIndexedObject(
+                IndexedObject(dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
+                              version: info.version, records: records, status: .indexed, indexedAt: now()),
+                postings: postings)
+        case .quarantined(let issue):
+            try await meta.quarantine(
+                IndexedObject(dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
+                              version: info.version, records: 0, status: .quarantined, issue: issue, indexedAt: now()))
+        }
+    }
+
+    /// Where a subject's records are, from the index alone.
+    public func locate(_ subject: SubjectID) async throws -> [Posting] {
+        try await meta.locate(prefix: key(for: subject).prefix64, dataset: nil)
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import LetheCore
+import LetheStorage
+import LetheFormats
+import LetheCatalog
+
+/// The result of a residue scan for one request.
+public struct Verification: Codable, Sendable, Equatable {
+    public struct Found: Codable, Sendable, Equatable {
+        public var dataset: String
+        public var object: String
+        public var rows: Int64
+        public var issue: String?
+    }
+    public var id: String
+    public var subjectKey: String
+    public var clean: Bool
+    public var at: Int64
+    public var datasets: [String]
+    public var objectsScanned: Int
+    public var recordsScanned: Int64
+    /// Records of the subject that remain, per object.
+    public var found: [Found]
+    /// Objects that could not be read (the scan cannot prove them clean).
+    public var unreadable: [Found]
+    public var stateFilesScanned: Int
+    /// Files of Lethe's own state that hold the raw id's bytes.
+    public var stateHits: [String]
+    /// Why the state scan did not run, if it did not.
+    public var stateScanSkipped: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, subjectKey = "subject_key", clean, at, datasets, objectsScanned = "objects_scanned"
+        case recordsScanned = "records_scanned", found, unreadable, stateFilesScanned = "state_files_scanned"
+        case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped"
+    }
+
+    public var summary: String {
+        if clean { return "clean" }
+        var parts: [String] = []
+        if !found.isEmpty { parts.append("residue in " + found.map { "\($0.object) (\($0.rows) rows)" }.joined(separator: ", ")) }
+        if !unreadable.isEmpty { parts.append("unreadable: " + unreadable.map(\.object).joined(separator: ", ")) }
+        if !stateHits.isEmpty { parts.append("raw id in state files: " + stateHits.joined(separator: ", ")) }
+        return parts.joined(separator: "; ")
+    }
+
+    public var json: [UInt8] {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return Array((try? e.encode(self)) ?? Data())
+    }
+}
+
+extension Lethe {
+    /// Verifies requests by id (or every erased/verified request with `all`).
+    public func verify(ids: [String], all: Bool = false) async throws -> [Verification] {
+        var rs: [ErasureRequest] = []
+        if all {
+            rs = try await meta.requests(status: nil).filter { $0.status == .erased || $0.status == .verified || ($0.status == .failed && $0.verification != nil) }
+        } else {
+            for id in ids { rs.append(try await request(id)) }
+            for r in rs where !(r.status == .erased || r.status == .verified || (r.status == .failed && r.verification != nil)) {
+                throw LetheError(.conflict, "request \(r.id) is \(r.status.rawValue): only erased requests can be verified (run `lethe run` first)")
+            }
+        }
+        return try await verify(rs)
+    }
+
+    /// Residue scan for a batch of requests, independent of the index: every object of
+    /// every dataset in their plans is listed from the store and scanned once for all
+    /// their subject keys; then Lethe's state folder is searched for each raw id.
+    /// Results are stored on the requests and in the audit log.
+    func verify(_ requests: [ErasureRequest]) async throws -> [Verification] {
+        guard !requests.isEmpty else { return [] }
+        var datasetsOf: [String: [String]] = [:]
+        var wanted: Set<String> = []
+        for r in requests {
+            let plan = r.plan.flatMap(ErasurePlan.decode)
+            let names = (plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil }
+            datasetsOf[r.id] = names
+            wanted.formUnion(names)
+        }
+        let keys = Set(requests.map(\.subjectKey))
+        var found: [SubjectKey: [Verification.Found]] = [:]
+        var unreadable: [String: [Verification.Found]] = [:]
+        var objectsScanned: [String: Int] = [:]
+        var records: [String: Int64] = [:]
+        for d in config.datasets where wanted.contains(d.name) {
+            let f = try format(for: d)
+            let opts = options(for: d)!
+            let keyer = SubjectKeyer(hasher: secrets.hasher)
+            for o in try await store.list(prefix: d.path) {
+                var hits: [SubjectKey: Int64] = [:]
+                do {
+                    let s = try await f.scan(o, in: store, options: opts, keyer: keyer) { _, k in
+                        if keys.contains(k) { hits[k, default: 0] += 1 }
+                    }
+                    records[d.name, default: 0] += s.records
+                } catch let e as LetheError {
+                    unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: e.description))
+                }
+                objectsScanned[d.name, default: 0] += 1
+                for (k, n) in hits { found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n)) }
+            }
+        }
+        var out: [Verification] = []
+        for r in requests {
+            let names = datasetsOf[r.id] ?? []
+            var v = Verification(id: r.id, subjectKey: r.subjectKey.hex, clean: true, at: now(), datasets: names,
+                                 objectsScanned: names.reduce(0) { $0 + (objectsScanned[$1] ?? 0) },
+                                 recordsScanned: names.reduce(0) { $0 + (records[$1] ?? 0) },
+                                 found: found[r.subjectKey] ?? [],
+                                 unreadable: names.flatMap { unreadable[$0] ?? [] },
+                                 stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil)
+            if let sealed = r.sealedSubject {
+                let raw = try secrets.unseal(sealed, requestID: r.id)
+                if let folder = stateFolder {
+                    if raw.bytes.count >= 6 {
+                        let (n, hits) = try Self.searchFolder(folder, for: raw.bytes)
+                        v.stateFilesScanned = n
+                        v.stateHits = hits
+                    } else {
+                        v.stateScanSkipped = "the id is shorter than 6 bytes: a byte search would match at random"
+                    }
+                } else {
+                    v.stateScanSkipped = "the state is not a local folder"
+                }
+            } else {
+                v.stateScanSkipped = "the raw id was destroyed at an earlier verification"
+            }
+            v.clean = v.found.isEmpty && v.unreadable.isEmpty && v.stateHits.isEmpty
+            let current = try await request(r.id)
+            let details: [String: JSONValue] = [
+                "subject_key": .string(r.subjectKey.hex), "clean": .bool(v.clean),
+                "objects_scanned": .int(Int64(v.objectsScanned)), "records_scanned": .int(v.recordsScanned),
+                "residue_objects": .int(Int64(v.found.count)), "unreadable_objects": .int(Int64(v.unreadable.count)),
+                "state_hits": .int(Int64(v.stateHits.count)),
+            ]
+            if v.clean {
+                try await transition(current, .verified(result: v.json, at: now()))
+                try await audit("verified", request: r.id, actor: "lethe", details)
+            } else if current.status == .erased || current.status == .verified {
+                try await transition(current, .verificationFailed(result: v.json, reason: v.summary, at: now()))
+                try await audit("verification_failed", request: r.id, actor: "lethe", details)
+            } else {
+                var c = current
+                c.verification = v.json
+                try await meta.updateRequest(c, expecting: current.status)
+                try await audit("verification_failed", request: r.id, actor: "lethe", details)
+            }
+            out.append(v)
+        }
+        return out
+    }
+
+    /// Searches every file under a folder for a byte string; returns files scanned and relative paths that hold it.
+    static func searchFolder(_ folder: String, for needle: [UInt8]) throws -> (Int, [String]) {
+        var scanned = 0
+        var hits: [String] = []
+        guard let e = FileManager.default.enumerator(atPath: folder) else { return (0, []) }
+        while let rel = e.nextObject() as? String {
+            let path = folder + "/" + rel
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue,
+                  let h = FileHandle(forReadingAtPath: path) else { continue }
+            defer { try? h.close() }
+            scanned += 1
+            var carry: [UInt8] = []
+            while true {
+                let chunk = h.readData(ofLength: 1 << 20)
+                if chunk.isEmpty { break }
+                let buf = carry + Array(chunk)
+                if Self.contains(buf, needle) { hits.append(rel); break }
+                carry = Array(buf.suffix(needle.count - 1))
+            }
+        }
+        return (scanned, hits)
+    }
+
+    static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, hay.count >= needle.count else { return false }
+        let first = needle[0]
+        var i = 0
+        let last = hay.count - needle.count
+        while i <= last {
+            if hay[i] == first {
+                var j = 1
+                while j < needle.count && hay[i + j] == needle[j] { j += 1 }
+                if j == needle.count { return true }
+            }
+            i += 1
+        }
+        return false
+    }
+}

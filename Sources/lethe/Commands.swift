@@ -1,0 +1,376 @@
+import ArgumentParser
+import Foundation
+import LetheCore
+import LetheCatalog
+import LetheEngine
+
+struct Init: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a commented starter lethe.yaml.")
+    @Option(help: "The lake folder (or s3://bucket/prefix).") var lake: String = "./lake"
+    @Option(help: "Where to write the config.") var config: String = "lethe.yaml"
+    @Flag(help: "Overwrite an existing config.") var force = false
+
+    func run() async throws {
+        try await guarded {
+            if FileManager.default.fileExists(atPath: config) && !force {
+                throw LetheError(.badUsage, "\(config) exists; pass --force to overwrite it")
+            }
+            try Starter.config(lake: lake).write(toFile: config, atomically: true, encoding: .utf8)
+            out("wrote \(config): describe your datasets in it, then run `lethe index`")
+            return 0
+        }
+    }
+}
+
+struct Index: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Backfill or refresh the subject index.",
+        discussion: "Scans only objects that are new or changed since the last run and forgets objects that are gone. Unreadable objects are quarantined and listed; the run goes on.")
+    @OptionGroup var global: Global
+    @Option(help: "Only this dataset (repeatable).") var dataset: [String] = []
+    @Flag(help: "Keep refreshing every few seconds until interrupted.") var watch = false
+    @Option(help: "Seconds between refreshes with --watch.") var interval: Double = 5
+
+    func run() async throws {
+        try await guarded {
+            let lethe = try global.open()
+            let bar = ProgressBar(enabled: !global.json && isatty(2) != 0)
+            repeat {
+                let r = try await lethe.index(datasets: dataset.isEmpty ? nil : dataset) { bar.update($0) }
+                bar.finish()
+                if global.json {
+                    out(JSONValue.object([
+                        "datasets": .array(r.datasets.map(JSONValue.string)),
+                        "objects_seen": .int(Int64(r.objectsSeen)), "objects_scanned": .int(Int64(r.objectsScanned)),
+                        "objects_unchanged": .int(Int64(r.objectsUnchanged)), "objects_removed": .int(Int64(r.objectsRemoved)),
+                        "records": .int(r.records), "bytes": .int(r.bytesScanned), "seconds": .double(r.seconds),
+                        "quarantined": .array(r.quarantined.map { .object(["dataset": .string($0.dataset), "object": .string($0.object), "issue": .string($0.issue)]) }),
+                    ]).text)
+                } else {
+                    let mb = Double(r.bytesScanned) / 1e6
+                    out(String(format: "indexed %d object(s) (%d unchanged, %d removed), %lld records, %.1f MB in %.2fs (%.0f MB/s, %.0f rows/s)",
+                               r.objectsScanned, r.objectsUnchanged, r.objectsRemoved, r.records, mb, r.seconds,
+                               r.seconds > 0 ? mb / r.seconds : 0, r.seconds > 0 ? Double(r.records) / r.seconds : 0))
+                    if !r.quarantined.isEmpty {
+                        out("quarantined \(r.quarantined.count) object(s) that cannot be read:")
+                        for q in r.quarantined { out("  \(q.dataset): \(q.issue)") }
+                    }
+                }
+                if watch { try await Task.sleep(nanoseconds: UInt64(interval * 1e9)) }
+            } while watch
+            return 0
+        }
+    }
+}
+
+struct Locate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show where a subject's data lives, from the index (no request is filed).",
+        discussion: "A composite subject is written with its parts joined by `|` (see composite_separator).")
+    @OptionGroup var global: Global
+    @Argument(help: "The subject id.") var subject: String
+
+    func run() async throws {
+        try await guarded {
+            let lethe = try global.open()
+            let s = lethe.subject(subject)
+            let found = try await lethe.locate(s)
+            if global.json {
+                out(JSONValue.array(found.map { p in
+                    .object(["dataset": .string(p.object.dataset), "object": .string(p.object.key),
+                             "rows": .int(Int64(p.rows.count)), "positions": .array(p.rows.prefix(1000).map(JSONValue.int))])
+                }).text)
+            } else if found.isEmpty {
+                out("subject \(lethe.key(for: s).short): no records in the index")
+            } else {
+                out("subject \(lethe.key(for: s).short):")
+                out(table(["DATASET", "OBJECT", "ROWS"], found.map { [$0.object.dataset, $0.object.key, String($0.rows.count)] }))
+            }
+            return 0
+        }
+    }
+}
+
+struct Forget: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "File erasure requests; each is planned at once.",
+        discussion: "The plan lists every dataset, object and row count that holds the subject, and the derived datasets lineage reaches. A second person must approve before `lethe run` erases anything.")
+    @OptionGroup var global: Global
+    @Argument(help: "Subject ids.") var subjects: [String] = []
+    @Option(help: "A file with one subject id a line.") var from: String?
+    @Option(help: "Why (e.g. a ticket number); recorded in the audit log.") var reason: String = "erasure request"
+    @Option(help: "Who files the request (default: $LETHE_USER or $USER).") var by: String?
+
+    func run() async throws {
+        try await guarded {
+            var ids = subjects
+            if let from {
+                guard let text = try? String(contentsOfFile: from, encoding: .utf8) else {
+                    throw LetheError(.badInput, "cannot read the subject list", at: from)
+                }
+                for line in text.split(whereSeparator: \.isNewline) {
+                    let t = line.trimmingCharacters(in: .whitespaces)
+                    if !t.isEmpty && !t.hasPrefix("#") { ids.append(t) }
+                }
+            }
+            guard !ids.isEmpty else { throw LetheError(.badUsage, "name at least one subject, or --from FILE") }
+            let lethe = try global.open()
+            let rs = try await lethe.forget(ids.map(lethe.subject), reason: reason, by: principal(by))
+            if global.json {
+                for r in rs { out(requestJSON(r, withPlan: false).text) }
+            } else {
+                for r in rs {
+                    let p = r.plan.flatMap(ErasurePlan.decode)
+                    out("\(r.id)  \(r.status.rawValue)  subject \(r.subjectKey.short)  \(p?.totalObjects ?? 0) object(s), \(p?.totalRows ?? 0) row(s) in \(p?.datasets.count ?? 0) dataset(s)")
+                }
+                out("next: a second person approves with `lethe approve ID --by NAME`")
+            }
+            return 0
+        }
+    }
+}
+
+struct Requests: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List erasure requests.")
+    @OptionGroup var global: Global
+    @Option(help: "Only this status: \(RequestStatus.allCases.map(\.rawValue).joined(separator: ", ")).") var status: String?
+
+    func run() async throws {
+        try await guarded {
+            var st: RequestStatus?
+            if let status {
+                guard let s = RequestStatus(rawValue: status) else {
+                    throw LetheError(.badUsage, "unknown status `\(status)` (known: \(RequestStatus.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                st = s
+            }
+            let lethe = try global.open()
+            let rs = try await lethe.meta.requests(status: st)
+            if global.json {
+                out(JSONValue.array(rs.map { requestJSON($0, withPlan: false) }).text)
+            } else {
+                out(table(["ID", "STATUS", "SUBJECT", "BY", "FILED", "NOTE"], rs.map {
+                    [$0.id, $0.status.rawValue, $0.subjectKey.short, $0.requestedBy, time($0.filedAt), $0.failure ?? $0.decisionReason ?? ""]
+                }))
+            }
+            return 0
+        }
+    }
+}
+
+struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one request with its plan and verification.")
+    @OptionGroup var global: Global
+    @Argument var id: String
+
+    func run() async throws {
+        try await guarded {
+            let lethe = try global.open()
+            let r = try await lethe.request(id)
+            if global.json { out(requestJSON(r, withPlan: true).text); return 0 }
+            out("request   \(r.id)")
+            out("status    \(r.status.rawValue)\(r.failure.map { " (\($0))" } ?? "")")
+            out("subject   \(r.subjectKey.hex)")
+            out("filed     \(time(r.filedAt)) by \(r.requestedBy): \(r.reason)")
+            if let d = r.decidedBy { out("decided   by \(d)\(r.decisionReason.map { ": \($0)" } ?? "")") }
+            if let p = r.plan.flatMap(ErasurePlan.decode) {
+                out("plan      \(p.totalObjects) object(s), \(p.totalRows) row(s)")
+                for d in p.datasets {
+                    let extra = d.rebuild.map { " — rebuild: \($0)" } ?? ""
+                    out("  \(d.name) [\(d.format), \(d.role)]: \(d.objects.count) object(s), \(d.rows) row(s)\(extra)")
+                    for o in d.objects.prefix(20) { out("    \(o.key)  \(o.rows) row(s)\(o.state == "indexed" ? "" : " (\(o.state))")") }
+                    if d.objects.count > 20 { out("    … \(d.objects.count - 20) more") }
+                }
+            }
+            if let v = r.verification.flatMap({ try? JSONDecoder().decode(Verification.self, from: Data($0)) }) {
+                out("verified  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s) scanned at \(time(v.at))")
+            }
+            return 0
+        }
+    }
+}
+
+struct Approve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Approve planned requests (never your own: four eyes).")
+    @OptionGroup var global: Global
+    @Argument(help: "Request ids.") var ids: [String] = []
+    @Flag(help: "Approve every planned request not filed by you.") var all = false
+    @Option(help: "Who approves (default: $LETHE_USER or $USER).") var by: String?
+
+    func run() async throws {
+        try await guarded {
+            guard all != !ids.isEmpty else { throw LetheError(.badUsage, "name request ids, or pass --all (not both)") }
+            let lethe = try global.open()
+            let who = principal(by)
+            var approved: [ErasureRequest] = []
+            if all {
+                let (ok, skipped) = try await lethe.approveAll(by: who)
+                approved = ok
+                if !skipped.isEmpty && !global.json { err("skipped \(skipped.count) request(s) filed by \(who) (four eyes)") }
+            } else {
+                approved = try await lethe.approve(ids, by: who)
+            }
+            if global.json { for r in approved { out(requestJSON(r, withPlan: false).text) } }
+            else { for r in approved { out("\(r.id)  approved by \(who)") }; out("next: `lethe run` erases approved requests") }
+            return 0
+        }
+    }
+}
+
+struct Reject: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Reject a request, with a reason.")
+    @OptionGroup var global: Global
+    @Argument var id: String
+    @Option(help: "Who rejects (default: $LETHE_USER or $USER).") var by: String?
+    @Option(help: "Why.") var reason: String = ""
+
+    func run() async throws {
+        try await guarded {
+            let lethe = try global.open()
+            let r = try await lethe.reject(id, by: principal(by), reason: reason)
+            if global.json { out(requestJSON(r, withPlan: false).text) } else { out("\(r.id)  rejected by \(r.decidedBy ?? "")") }
+            return 0
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Execute approved requests: erase, propagate, rebuild, verify.",
+        discussion: "Resumes an interrupted run first. Every object is rewritten once for all the subjects it holds, atomically; a failed object fails its requests, is left untouched, and is retried by the next run.")
+    @OptionGroup var global: Global
+    @Flag(help: "Run once and exit (the default; `lethe serve` runs continuously).") var once = false
+
+    func run() async throws {
+        try await guarded {
+            let lethe = try global.open()
+            let quiet = global.json
+            let r = try await lethe.run { if !quiet { err($0) } }
+            if global.json {
+                out(JSONValue.object([
+                    "jobs": .array(r.jobs.map(JSONValue.string)),
+                    "objects_rewritten": .int(Int64(r.objectsRewritten)), "objects_removed": .int(Int64(r.objectsRemoved)),
+                    "rows_dropped": .int(r.rowsDropped), "erased": .array(r.erased.map(JSONValue.string)),
+                    "rebuilds": .array(r.rebuilds.map { .object(["dataset": .string($0.dataset), "exit_status": .int(Int64($0.exitStatus)), "seconds": .double($0.seconds)]) }),
+                    "verifications": .array(r.verifications.map { .raw(String(decoding: $0.json, as: UTF8.self)) }),
+                    "failed": .array(r.failed.map { .object(["id": .string($0.id), "reason": .string($0.reason)]) }),
+                ]).text)
+            } else {
+                if r.jobs.isEmpty { out("nothing to do: no approved requests") }
+                out("rewrote \(r.objectsRewritten) object(s), removed \(r.objectsRemoved), dropped \(r.rowsDropped) row(s)")
+                for b in r.rebuilds { out("rebuilt \(b.dataset): `\(b.command)` exited \(b.exitStatus) in \(String(format: "%.2f", b.seconds))s") }
+                for v in r.verifications { out("\(v.id)  \(v.clean ? "verified clean" : "NOT clean: \(v.summary)") (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)") }
+                for f in r.failed { out("\(f.id)  failed: \(f.reason)") }
+            }
+            return r.failed.isEmpty ? 0 : 1
+        }
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Residue scan without trusting the index.")
+    @OptionGroup var global: Global
+    @Argument var ids: [String] = []
+    @Flag(help: "Every erased or verified request.") var all = false
+
+    func run() async throws {
+        try await guarded {
+            guard all != !ids.isEmpty else { throw LetheError(.badUsage, "name request ids, or pass --all (not both)") }
+            let lethe = try global.open()
+            let vs = try await lethe.verify(ids: ids, all: all)
+            if global.json { for v in vs { out(String(decoding: v.json, as: UTF8.self)) } }
+            else {
+                for v in vs { out("\(v.id)  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s), \(v.stateFilesScanned) state file(s) scanned") }
+            }
+            return vs.allSatisfy(\.clean) ? 0 : 1
+        }
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print or check the hash-chained audit log.")
+    @OptionGroup var global: Global
+    @Flag(help: "Recompute the chain; exit 1 naming the first broken entry.") var check = false
+
+    func run() async throws {
+        try await guarded {
+            let lethe = try global.open()
+            let entries = try await lethe.meta.auditEntries()
+            if check {
+                let v = verifyAuditChain(entries)
+                if global.json {
+                    out(JSONValue.object(["ok": .bool(v.ok), "entries": .int(Int64(entries.count)),
+                                          "first_broken": v.firstBroken.map(JSONValue.int) ?? .null,
+                                          "reason": v.reason.map(JSONValue.string) ?? .null]).text)
+                } else if v.ok {
+                    out("audit log intact: \(entries.count) entries, head \(entries.last?.hash.prefix(16) ?? "-")")
+                } else {
+                    err("lethe: audit log broken at entry \(v.firstBroken.map(String.init) ?? "?"): \(v.reason ?? "")")
+                }
+                return v.ok ? 0 : 1
+            }
+            if global.json {
+                for e in entries {
+                    out(JSONValue.object(["seq": .int(e.seq), "at": .int(e.at), "event": .string(e.event),
+                                          "request": e.requestID.map(JSONValue.string) ?? .null, "actor": e.actor.map(JSONValue.string) ?? .null,
+                                          "details": .raw(e.details), "prev_hash": .string(e.prevHash), "hash": .string(e.hash)]).text)
+                }
+            } else {
+                for e in entries {
+                    out("\(e.seq)  \(time(e.at))  \(e.event)  \(e.requestID ?? "-")  \(e.actor ?? "-")  \(e.details)  \(e.hash.prefix(12))")
+                }
+            }
+            return 0
+        }
+    }
+}
+
+func requestJSON(_ r: ErasureRequest, withPlan: Bool) -> JSONValue {
+    var o: [String: JSONValue] = [
+        "id": .string(r.id), "subject_key": .string(r.subjectKey.hex), "status": .string(r.status.rawValue),
+        "reason": .string(r.reason), "requested_by": .string(r.requestedBy), "filed_at": .int(r.filedAt),
+        "updated_at": .int(r.updatedAt), "attempts": .int(Int64(r.attempts)),
+        "decided_by": r.decidedBy.map(JSONValue.string) ?? .null, "failure": r.failure.map(JSONValue.string) ?? .null,
+    ]
+    if withPlan {
+        o["plan"] = r.plan.map { .raw(String(decoding: $0, as: UTF8.self)) } ?? .null
+        o["verification"] = r.verification.map { .raw(String(decoding: $0, as: UTF8.self)) } ?? .null
+    } else if let p = r.plan.flatMap(ErasurePlan.decode) {
+        o["objects"] = .int(Int64(p.totalObjects))
+        o["rows"] = .int(p.totalRows)
+    }
+    return .object(o)
+}
+
+/// A one-line progress bar on stderr (terminals only).
+final class ProgressBar: @unchecked Sendable {
+    let enabled: Bool
+    private let lock = NSLock()
+    private var last = Date.distantPast
+    private var drawn = false
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ p: IndexProgress) {
+        guard enabled else { return }
+        lock.lock(); defer { lock.unlock() }
+        let now = Date()
+        guard now.timeIntervalSince(last) > 0.1 || p.objectsDone == p.objectsTotal else { return }
+        last = now
+        let secs = max(0.001, now.timeIntervalSince(p.startedAt))
+        let frac = p.bytesTotal > 0 ? Double(p.bytesDone) / Double(p.bytesTotal) : 1
+        let width = 24
+        let filled = Int(frac * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        let line = String(format: "\r%@ %3.0f%%  %d/%d objects  %.1f/%.1f MB  %.0f MB/s  %.0f rows/s ",
+                          bar, frac * 100, p.objectsDone, p.objectsTotal, Double(p.bytesDone) / 1e6,
+                          Double(p.bytesTotal) / 1e6, Double(p.bytesDone) / 1e6 / secs, Double(p.records) / secs)
+        FileHandle.standardError.write(Data(line.utf8))
+        drawn = true
+    }
+
+    func finish() {
+        guard enabled, drawn else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        drawn = false
+    }
+}

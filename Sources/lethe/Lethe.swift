@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import LetheCore
+import LetheEngine
+
+@main
+struct LetheCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lethe",
+        abstract: "Find, erase and prove the erasure of one person's data across a data lake.",
+        discussion: """
+        A typical session:
+          lethe init --lake ./lake          write lethe.yaml, then describe your datasets in it
+          lethe index                       build the subject index (only changed objects on later runs)
+          lethe locate u-42                 where u-42's records are
+          lethe forget u-42 --by alice      file an erasure request (planned at once)
+          lethe approve <ID> --by bob       a second person approves it
+          lethe run                         erase, propagate through lineage, rebuild aggregates, verify
+          lethe audit --check               prove the audit log is intact
+
+        Try it all on a generated lake: lethe quickstart --dir /tmp/lethe-demo
+
+        Exit codes: 0 success, 1 the work failed, 2 bad usage or bad input.
+        """,
+        version: "0.1.0",
+        subcommands: [Init.self, Quickstart.self, Index.self, Locate.self, Forget.self, Requests.self, Show.self,
+                      Approve.self, Reject.self, Run.self, Verify.self, Audit.self]
+    )
+}
+
+/// Options every command takes.
+struct Global: ParsableArguments {
+    @Option(name: .long, help: "The config file.")
+    var config: String = "lethe.yaml"
+    @Flag(name: .long, help: "Print machine-readable JSON.")
+    var json = false
+
+    func open() throws -> Lethe {
+        try Lethe.open(config: try LakeConfig.load(path: config))
+    }
+}
+
+/// Runs a command body, turning Lethe errors into one line on stderr and the contract's exit codes.
+func guarded(_ body: () async throws -> Int32) async throws {
+    let code: Int32
+    do {
+        code = try await body()
+    } catch let e as LetheError {
+        FileHandle.standardError.write(Data("lethe: error: \(e.description)\n".utf8))
+        switch e.code {
+        case .badInput, .badUsage, .notFound: throw ExitCode(2)
+        default: throw ExitCode(1)
+        }
+    }
+    if code != 0 { throw ExitCode(code) }
+}
+
+func out(_ s: String) { print(s) }
+func err(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+/// Pads a table of strings into aligned columns.
+func table(_ header: [String], _ rows: [[String]]) -> String {
+    let all = [header] + rows
+    var widths = [Int](repeating: 0, count: header.count)
+    for r in all { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+    return all.map { r in
+        r.enumerated().map { i, c in i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+    }.joined(separator: "\n")
+}
+
+func time(_ ms: Int64) -> String {
+    let f = ISO8601DateFormatter()
+    return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+}
+
+/// The requester / approver name: --by, else $LETHE_USER, else $USER.
+func principal(_ by: String?) -> String {
+    if let by, !by.isEmpty { return by }
+    let env = ProcessInfo.processInfo.environment
+    return env["LETHE_USER"] ?? env["USER"] ?? ""
+}
