@@ -1,0 +1,204 @@
+import Foundation
+import Testing
+import LetheCore
+import LetheStorage
+@testable import LetheFormats
+
+/// A JSON Lines body with every kind of line ending and blank line.
+let mixedJSONL =
+    "{\"user\":{\"id\":\"u-1\"},\"item\":{\"id\":\"u-12\"},\"n\":1}\n"
+    + "{\"item\":{\"id\":\"u-1\"},\"user\":{\"id\":\"u-12\"},\"n\":2}\r\n"
+    + "\n"
+    + "   \t\r\n"
+    + "{\"user\":{\"profile\":{\"id\":\"u-1\"},\"id\":\"u-2\"},\"note\":\"{\\\"user\\\":{\\\"id\\\":\\\"u-1\\\"}}\"}\n"
+    + "{\"user\":{\"id\":null}}\r\n"
+    + "{\"us\\u0065r\":{\"id\":\"u-1\"},\"n\":5}\n"
+    + "\r\n"
+    + "{\"user\":{\"id\":\"u-3\"}}"
+
+struct JSONLinesFormatTests {
+    @Test(arguments: [1, 2, 3, 7, 16, 61, 1 << 20])
+    func scanFindsExactPathsAcrossChunkBoundaries(chunkSize: Int) async throws {
+        let store = TestStore()
+        store.set("e/a.jsonl", mixedJSONL.bytes)
+        let r = try await scan(JSONLinesFormat(chunkSize: chunkSize), store, "e/a.jsonl", options("user.id"))
+        #expect(r.keys == [key("u-1"), key("u-12"), key("u-2"), key("u-1"), key("u-3")])
+        #expect(r.ordinals == [0, 1, 2, 4, 5])
+        #expect(r.summary.records == 6)
+        #expect(r.summary.recordsWithoutSubject == 1)
+        #expect(r.summary.bytes == Int64(mixedJSONL.utf8.count))
+    }
+
+    @Test func numberAndStringAreTheSameSubject() async throws {
+        let store = TestStore()
+        store.set("a.jsonl", "{\"user_id\":123}\n{\"user_id\":\"123\"}\n{\"user_id\":\"\"}\n{\"user_id\":1230}\n".bytes)
+        let r = try await scan(JSONLinesFormat(), store, "a.jsonl", options("user_id"))
+        #expect(r.keys == [key("123"), key("123"), key("1230")])
+        #expect(r.summary.recordsWithoutSubject == 1)
+    }
+
+    @Test func compositeSubjects() async throws {
+        let store = TestStore()
+        store.set("a.jsonl", """
+            {"tenant":"t1","user":{"id":"u-1"}}
+            {"user":{"id":"u-1"},"tenant":"t2"}
+            {"tenant":7,"user":{"id":"u\\u002d1"}}
+            {"tenant":null,"user":{"id":"u-1"}}
+            """.bytes)
+        let opts = options("tenant", "user.id")
+        let r = try await scan(JSONLinesFormat(chunkSize: 5), store, "a.jsonl", opts)
+        #expect(r.keys == [key(parts: ["t1", "u-1"]), key(parts: ["t2", "u-1"]), key(parts: ["7", "u-1"])])
+        #expect(r.summary.recordsWithoutSubject == 1)
+        let out = try await erase(JSONLinesFormat(), store, "a.jsonl", opts, [key(parts: ["t2", "u-1"])])
+        #expect(out.droppedTotal == 1)
+        #expect(out.kept == 3)
+        #expect(String(decoding: store.get("a.jsonl")!, as: UTF8.self) == """
+            {"tenant":"t1","user":{"id":"u-1"}}
+            {"tenant":7,"user":{"id":"u\\u002d1"}}
+            {"tenant":null,"user":{"id":"u-1"}}
+            """)
+    }
+
+    /// Lines of `mixedJSONL` whose subject is u-1 removed, every other byte kept.
+    static let mixedWithoutU1 =
+        "{\"item\":{\"id\":\"u-1\"},\"user\":{\"id\":\"u-12\"},\"n\":2}\r\n"
+        + "\n"
+        + "   \t\r\n"
+        + "{\"user\":{\"profile\":{\"id\":\"u-1\"},\"id\":\"u-2\"},\"note\":\"{\\\"user\\\":{\\\"id\\\":\\\"u-1\\\"}}\"}\n"
+        + "{\"user\":{\"id\":null}}\r\n"
+        + "\r\n"
+        + "{\"user\":{\"id\":\"u-3\"}}"
+
+    @Test(arguments: [1, 3, 16, 1 << 20])
+    func eraseKeepsEveryOtherByte(chunkSize: Int) async throws {
+        let store = TestStore()
+        store.set("a.jsonl", mixedJSONL.bytes)
+        let out = try await erase(JSONLinesFormat(chunkSize: chunkSize), store, "a.jsonl", options("user.id"), [key("u-1")])
+        #expect(out.dropped == [key("u-1"): 2])
+        #expect(out.kept == 4)
+        #expect(out.written != nil)
+        #expect(store.get("a.jsonl") == Self.mixedWithoutU1.bytes)
+        #expect(out.written?.size == Int64(Self.mixedWithoutU1.utf8.count))
+    }
+
+    @Test func droppingTheLastLineWithoutNewline() async throws {
+        let store = TestStore()
+        store.set("a.jsonl", "{\"id\":\"a\"}\r\n{\"id\":\"b\"}".bytes)
+        _ = try await erase(JSONLinesFormat(), store, "a.jsonl", options("id"), [key("b")])
+        #expect(store.get("a.jsonl") == "{\"id\":\"a\"}\r\n".bytes)
+    }
+
+    @Test func nothingMatchedWritesNothing() async throws {
+        let store = TestStore()
+        store.set("a.jsonl", mixedJSONL.bytes)
+        let before = try await store.head("a.jsonl")
+        let out = try await erase(JSONLinesFormat(), store, "a.jsonl", options("user.id"), [key("u-4"), key("item")])
+        #expect(out.written == nil)
+        #expect(out.droppedTotal == 0)
+        #expect(out.kept == 6)
+        #expect(store.commitCount() == 0)
+        #expect(try await store.head("a.jsonl") == before)
+    }
+
+    @Test func everyRecordDroppedLeavesAnEmptyObject() async throws {
+        let store = TestStore()
+        store.set("a.jsonl", "{\"id\":\"a\"}\n\n{\"id\":\"a\"}\n".bytes)
+        let out = try await erase(JSONLinesFormat(), store, "a.jsonl", options("id"), [key("a")])
+        #expect(out.kept == 0)
+        #expect(out.removed == false)
+        #expect(out.written?.size == 1)
+        #expect(store.get("a.jsonl") == "\n".bytes)
+    }
+
+    struct BadInput: Sendable, CustomTestStringConvertible {
+        let content: String
+        let line: Int
+        let messageHas: String
+        var testDescription: String { messageHas }
+    }
+
+    static let badInputs: [BadInput] = [
+        .init(content: "{\"user_id\":\"s3cret\"}\n{\"user_id\":\"s3cret\"\n", line: 2, messageHas: "malformed JSON: unexpected end"),
+        .init(content: "{\"user_id\":\"s3cret\"}\n\n{\"user_id\":\"s3cret\"}}\n", line: 3, messageHas: "unexpected data after the end"),
+        .init(content: "{\"user_id\":\"s3cret}\n", line: 1, messageHas: "unterminated string"),
+        .init(content: "{\"user_id\":\"s3\u{01}cret\"}\n", line: 1, messageHas: "control character"),
+        .init(content: "{\"user_id\":\"s3cret\"}\r\n{\"item_id\":\"s3cret\"}\r\n", line: 2, messageHas: "no subject field `user_id`"),
+        .init(content: "{\"user_id\":true}", line: 1, messageHas: "subject field `user_id` holds a boolean"),
+        .init(content: "{\"user_id\":{\"id\":\"s3cret\"}}", line: 1, messageHas: "subject field `user_id` holds an object"),
+        .init(content: "{\"user_id\":[\"s3cret\"]}", line: 1, messageHas: "subject field `user_id` holds an array"),
+        .init(content: "{\"user_id\":\"s3cret\",\"user_id\":\"s3cret2\"}", line: 1, messageHas: "appears twice"),
+        .init(content: "[1,2]\n", line: 1, messageHas: "no subject field"),
+    ]
+
+    @Test(arguments: badInputs)
+    func badInputIsCorruptWithLocation(_ bad: BadInput) async throws {
+        for chunkSize in [2, 1 << 20] {
+            let store = TestStore()
+            store.set("raw/x.jsonl", bad.content.bytes)
+            let e = await letheError { _ = try await scan(JSONLinesFormat(chunkSize: chunkSize), store, "raw/x.jsonl", options("user_id")) }
+            #expect(e?.code == .corrupt)
+            #expect(e?.location == "raw/x.jsonl:line \(bad.line)")
+            #expect(e?.message.contains(bad.messageHas) == true, "\(String(describing: e))")
+            #expect(e?.description.contains("s3cret") == false)
+            // Erase refuses too, leaving the object untouched.
+            let e2 = await letheError { _ = try await erase(JSONLinesFormat(chunkSize: chunkSize), store, "raw/x.jsonl", options("user_id"), [key("s3cret")]) }
+            #expect(e2?.code == .corrupt)
+            #expect(store.get("raw/x.jsonl") == bad.content.bytes)
+            #expect(store.commitCount() == 0)
+        }
+    }
+
+    @Test func errorAfterADroppedRecordAbortsTheWrite() async throws {
+        let store = TestStore()
+        let content = "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\n{\"id\":\"c\"}\n"
+        store.set("a.jsonl", content.bytes)
+        let e = await letheError { _ = try await erase(JSONLinesFormat(chunkSize: 4), store, "a.jsonl", options("id"), [key("a")]) }
+        #expect(e?.location == "a.jsonl:line 3")
+        #expect(store.get("a.jsonl") == content.bytes)
+        #expect(store.commitCount() == 0)
+    }
+
+    @Test func unreadableObjectIsCorrupt() async throws {
+        let store = TestStore()
+        store.set("a.jsonl", mixedJSONL.bytes)
+        store.failReadAfterChunks = ("a.jsonl", 2)
+        let e = await letheError { _ = try await scan(JSONLinesFormat(chunkSize: 8), store, "a.jsonl", options("user.id")) }
+        #expect(e?.code == .corrupt)
+        #expect(e?.location == "a.jsonl")
+        let e2 = await letheError { _ = try await erase(JSONLinesFormat(chunkSize: 8), store, "a.jsonl", options("user.id"), [key("u-1")]) }
+        #expect(e2?.code == .corrupt)
+        #expect(store.get("a.jsonl") == mixedJSONL.bytes)
+    }
+
+    @Test func concurrentChangeIsAConflict() async throws {
+        let store = TestStore()
+        store.set("a.jsonl", mixedJSONL.bytes)
+        let stale = try await store.head("a.jsonl")!
+        store.set("a.jsonl", mixedJSONL.bytes + "{\"user\":{\"id\":\"u-9\"}}\n".bytes)
+        let e = await letheError {
+            _ = try await JSONLinesFormat().erase(stale, in: store, options: options("user.id"), keyer: SubjectKeyer(hasher: hasher), drop: [key("u-1")])
+        }
+        #expect(e?.code == .conflict)
+        #expect(store.commitCount() == 0)
+    }
+
+    @Test func lineLongerThanTheLimitIsCorrupt() async throws {
+        let store = TestStore()
+        store.set("a.jsonl", ("{\"id\":\"a\"}\n{\"id\":\"" + String(repeating: "x", count: 100) + "\"}\n").bytes)
+        let e = await letheError { _ = try await scan(JSONLinesFormat(chunkSize: 8, maxLineLength: 64), store, "a.jsonl", options("id")) }
+        #expect(e?.location == "a.jsonl:line 2")
+    }
+
+    @Test func zstdIsRefusedClearly() async throws {
+        let store = TestStore()
+        store.set("a.jsonl.zst", [0x28, 0xB5, 0x2F, 0xFD])
+        let e = await letheError { _ = try await scan(JSONLinesFormat(), store, "a.jsonl.zst", options("id")) }
+        #expect(e?.message.contains("zstd") == true)
+    }
+
+    @Test func factoryNamesFormats() {
+        #expect(Formats.named("jsonl")?.name == "jsonl")
+        #expect(Formats.named("csv")?.name == "csv")
+        #expect(Formats.named("avro") == nil)
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import LetheFormats
-
-@Test func moduleLoads() { #expect(Bool(true)) }
