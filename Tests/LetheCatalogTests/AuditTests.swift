@@ -1,0 +1,156 @@
+import Testing
+import GRDB
+import LetheCore
+@testable import LetheCatalog
+
+@Suite struct AuditTests {
+    func filledStore(_ n: Int) async throws -> SQLiteMetastore {
+        let store = try SQLiteMetastore(inMemory: nil)
+        for i in 1...n {
+            try await store.appendAudit(event: i % 2 == 0 ? "approved" : "filed", requestID: i % 3 == 0 ? nil : "r-\(i)",
+                                        actor: i % 4 == 0 ? nil : "alice", details: "{\"n\":\(i)}", at: Int64(1000 + i))
+        }
+        return store
+    }
+
+    /// Runs raw SQL with the append-only triggers removed, as an attacker holding the file could.
+    func tamper(_ store: SQLiteMetastore, _ sql: String) async throws {
+        try await store.writer.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
+            try db.execute(sql: sql)
+        }
+    }
+
+    @Test func appendChainsEntries() async throws {
+        let store = try SQLiteMetastore(inMemory: nil)
+        let first = try await store.appendAudit(event: "filed", requestID: "r-1", actor: "alice", details: "{}", at: 10)
+        let second = try await store.appendAudit(event: "planned", requestID: "r-1", actor: nil, details: "{\"objects\":2}", at: 11)
+        #expect(first.seq == 1 && first.prevHash == AuditChain.genesis)
+        #expect(second.seq == 2 && second.prevHash == first.hash)
+        #expect(second.hash == AuditChain.hash(seq: 2, at: 11, event: "planned", requestID: "r-1", actor: nil,
+                                               details: "{\"objects\":2}", prevHash: first.hash))
+        let all = try await store.auditEntries()
+        #expect(all == [first, second])
+        #expect(verifyAuditChain(all).ok)
+        #expect(verifyAuditChain([]).ok)
+    }
+
+    @Test func triggersRefuseUpdateAndDelete() async throws {
+        let store = try await filledStore(3)
+        await #expect(throws: DatabaseError.self) {
+            try await store.writer.write { db in try db.execute(sql: "UPDATE audit SET details = '{}' WHERE seq = 2") }
+        }
+        await #expect(throws: DatabaseError.self) {
+            try await store.writer.write { db in try db.execute(sql: "DELETE FROM audit WHERE seq = 3") }
+        }
+        #expect(try await store.auditEntries().count == 3)
+        #expect(verifyAuditChain(try await store.auditEntries()).ok)
+    }
+
+    @Test func editIsDetected() async throws {
+        let store = try await filledStore(6)
+        try await tamper(store, "UPDATE audit SET actor = 'mallory' WHERE seq = 4")
+        let v = verifyAuditChain(try await store.auditEntries())
+        #expect(!v.ok)
+        #expect(v.firstBroken == 4)
+        #expect(v.reason != nil)
+    }
+
+    @Test func editWithRecomputedHashIsDetectedAtTheNextLink() async throws {
+        let store = try await filledStore(6)
+        var entries = try await store.auditEntries()
+        var e = entries[2]  // seq 3
+        e.details = "{\"n\":0}"
+        e.hash = AuditChain.hash(seq: e.seq, at: e.at, event: e.event, requestID: e.requestID, actor: e.actor,
+                                 details: e.details, prevHash: e.prevHash)
+        try await tamper(store, "UPDATE audit SET details = '\(e.details)', hash = '\(e.hash)' WHERE seq = 3")
+        entries = try await store.auditEntries()
+        let v = verifyAuditChain(entries)
+        #expect(!v.ok)
+        #expect(v.firstBroken == 4)
+    }
+
+    @Test func deletionIsDetected() async throws {
+        let store = try await filledStore(6)
+        try await tamper(store, "DELETE FROM audit WHERE seq = 3")
+        let v = verifyAuditChain(try await store.auditEntries())
+        #expect(!v.ok)
+        #expect(v.firstBroken == 4)
+
+        let store2 = try await filledStore(4)
+        try await tamper(store2, "DELETE FROM audit WHERE seq = 1")
+        #expect(verifyAuditChain(try await store2.auditEntries()).firstBroken == 2)
+    }
+
+    @Test func deletionWithRenumberingIsDetected() async throws {
+        let store = try await filledStore(6)
+        try await tamper(store, "DELETE FROM audit WHERE seq = 3; UPDATE audit SET seq = seq - 1 WHERE seq > 3;")
+        let v = verifyAuditChain(try await store.auditEntries())
+        #expect(!v.ok)
+        #expect(v.firstBroken == 3)
+    }
+
+    @Test func reorderIsDetected() async throws {
+        let store = try await filledStore(6)
+        // Swap the contents of entries 2 and 5, keeping their sequence numbers.
+        try await tamper(store, """
+            UPDATE audit SET seq = -2 WHERE seq = 2;
+            UPDATE audit SET seq = 2 WHERE seq = 5;
+            UPDATE audit SET seq = 5 WHERE seq = -2;
+            """)
+        let v = verifyAuditChain(try await store.auditEntries())
+        #expect(!v.ok)
+        #expect(v.firstBroken == 2)
+    }
+
+    @Test func outOfOrderInputIsDetected() async throws {
+        let store = try await filledStore(4)
+        var entries = try await store.auditEntries()
+        entries.swapAt(1, 2)
+        let v = verifyAuditChain(entries)
+        #expect(!v.ok)
+        #expect(v.firstBroken == 3)
+    }
+
+    @Test func concurrentAppendsKeepOneChain() async throws {
+        let store = try SQLiteMetastore(inMemory: nil)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<8 {
+                group.addTask {
+                    for i in 0..<25 {
+                        try await store.appendAudit(event: "e", requestID: "r-\(t)", actor: "w\(t)", details: "{\"i\":\(i)}", at: Int64(i))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let entries = try await store.auditEntries()
+        #expect(entries.count == 200)
+        #expect(entries.map(\.seq) == Array(1...200))
+        #expect(verifyAuditChain(entries).ok)
+    }
+
+    @Test func twoConnectionsToOneFileKeepOneChain() async throws {
+        // Two stores on one file stand for two processes (`lethe run` and `lethe index --watch`).
+        let folder = temporaryStateFolder()
+        defer { removeFolder(folder) }
+        let one = try SQLiteMetastore(folder: folder)
+        let two = try SQLiteMetastore(folder: folder)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (n, store) in [one, two].enumerated() {
+                for t in 0..<3 {
+                    group.addTask {
+                        for i in 0..<20 {
+                            try await store.appendAudit(event: "e", requestID: nil, actor: "p\(n)t\(t)", details: "{\"i\":\(i)}", at: Int64(i))
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let entries = try await two.auditEntries()
+        #expect(entries.count == 120)
+        #expect(verifyAuditChain(entries).ok)
+        #expect(try await one.auditEntries() == entries)
+    }
+}

@@ -1,0 +1,114 @@
+import Testing
+import LetheCore
+@testable import LetheCatalog
+
+@Suite struct RequestTests {
+    func filed(_ id: String, _ n: UInt8, at: Int64 = 100) -> ErasureRequest {
+        ErasureRequest(id: id, subjectKey: testKey(n), sealedSubject: [1, 2, 3, n], reason: "art. 17", requestedBy: "alice", at: at)
+    }
+
+    @Test func insertReadListInFilingOrder() async throws {
+        let store = try SQLiteMetastore(inMemory: nil)
+        // Filing order is insertion order, not id order nor time order.
+        try await store.insertRequest(filed("r-c", 3, at: 300))
+        try await store.insertRequest(filed("r-a", 1, at: 100))
+        try await store.insertRequest(filed("r-b", 2, at: 200))
+        #expect(try await store.requests(status: nil).map(\.id) == ["r-c", "r-a", "r-b"])
+        #expect(try await store.request(id: "r-a") == filed("r-a", 1, at: 100))
+        #expect(try await store.request(id: "nope") == nil)
+
+        await #expect(throws: LetheError.self) { try await store.insertRequest(self.filed("r-a", 9)) }
+        do {
+            try await store.insertRequest(filed("r-a", 9))
+            Issue.record("a duplicate id was accepted")
+        } catch let e as LetheError {
+            #expect(e.code == .conflict)
+        }
+    }
+
+    @Test func everyFieldRoundTrips() async throws {
+        let store = try SQLiteMetastore(inMemory: nil)
+        var r = filed("r-1", 1)
+        try await store.insertRequest(r)
+        r = try RequestLifecycle.apply(.planned(plan: Array("{\"objects\":[]}".utf8)), to: r).get()
+        try await store.updateRequest(r, expecting: .filed)
+        r = try RequestLifecycle.apply(.approve(by: "bob", at: 150), to: r).get()
+        try await store.updateRequest(r, expecting: .planned)
+        r = try RequestLifecycle.apply(.start(at: 160), to: r).get()
+        r = try RequestLifecycle.apply(.fail(reason: "disk full", at: 170), to: r).get()
+        r.verification = [0, 255]
+        try await store.updateRequest(r, expecting: .approved)
+        let got = try #require(try await store.request(id: "r-1"))
+        #expect(got == r)
+        #expect(got.status == .failed && got.attempts == 1 && got.failure == "disk full" && got.decidedBy == "bob")
+
+        r = try RequestLifecycle.apply(.reject(by: "carol", reason: "duplicate", at: 0), to:
+            try RequestLifecycle.apply(.retry(at: 180), to: r).get()).get()
+        try await store.updateRequest(r, expecting: .failed)
+        let rejected = try #require(try await store.request(id: "r-1"))
+        #expect(rejected.sealedSubject == nil && rejected.decisionReason == "duplicate" && rejected.status == .rejected)
+    }
+
+    @Test func compareAndSwapConflicts() async throws {
+        let store = try SQLiteMetastore(inMemory: nil)
+        let r = filed("r-1", 1)
+        try await store.insertRequest(r)
+        let planned = try RequestLifecycle.apply(.planned(plan: [1]), to: r).get()
+        try await store.updateRequest(planned, expecting: .filed)
+
+        // A second writer that read the request while it was still filed loses.
+        var stale = r
+        stale.reason = "changed"
+        do {
+            try await store.updateRequest(stale, expecting: .filed)
+            Issue.record("a stale update was accepted")
+        } catch let e as LetheError {
+            #expect(e.code == .conflict)
+        }
+        #expect(try await store.request(id: "r-1") == planned)
+
+        do {
+            try await store.updateRequest(filed("ghost", 2), expecting: .filed)
+            Issue.record("an update of a missing request was accepted")
+        } catch let e as LetheError {
+            #expect(e.code == .notFound)
+        }
+    }
+
+    @Test func concurrentApprovalsOnlyOneWins() async throws {
+        let store = try SQLiteMetastore(inMemory: nil)
+        let r = try RequestLifecycle.apply(.planned(plan: [1]), to: filed("r-1", 1)).get()
+        try await store.insertRequest(r)
+        let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<16 {
+                group.addTask {
+                    let approved = try RequestLifecycle.apply(.approve(by: "approver-\(i)", at: Int64(i)), to: r).get()
+                    do {
+                        try await store.updateRequest(approved, expecting: .planned)
+                        return true
+                    } catch let e as LetheError where e.code == .conflict {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(wins == 1)
+        #expect(try await store.request(id: "r-1")?.status == .approved)
+    }
+
+    @Test func listByStatus() async throws {
+        let store = try SQLiteMetastore(inMemory: nil)
+        for i in 0..<6 {
+            var r = filed("r-\(i)", UInt8(i))
+            try await store.insertRequest(r)
+            if i % 2 == 0 {
+                r = try RequestLifecycle.apply(.planned(plan: [0]), to: r).get()
+                try await store.updateRequest(r, expecting: .filed)
+            }
+        }
+        #expect(try await store.requests(status: .planned).map(\.id) == ["r-0", "r-2", "r-4"])
+        #expect(try await store.requests(status: .filed).map(\.id) == ["r-1", "r-3", "r-5"])
+        #expect(try await store.requests(status: .verified).isEmpty)
+    }
+}

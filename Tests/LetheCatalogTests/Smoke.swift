@@ -1,4 +1,0 @@
-import Testing
-@testable import LetheCatalog
-
-@Test func moduleLoads() { #expect(Bool(true)) }
