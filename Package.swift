@@ -46,6 +46,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
+        .executableTarget(name: "lethe-bench", dependencies: [
+            "LetheEngine", "LetheStream",
+        ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
+
         .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], swiftSettings: strict),
         .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet"], swiftSettings: strict),
