@@ -84,6 +84,7 @@ public final class JSONFieldScanner {
     private let terminalCount: [Int32]
     private let terminals: [Int32]
 
+    private let keyStorage: UnsafeMutablePointer<UInt8>
     private let results: UnsafeMutablePointer<Match>
     private let stack: UnsafeMutablePointer<Int32>
     private var scratch: UnsafeMutablePointer<UInt8>
@@ -136,6 +137,9 @@ public final class JSONFieldScanner {
         }
         keyBytes = kb; keyStart = ks; keyLength = kl
         childStart = cs; childCount = cc; terminalStart = ts; terminalCount = tc; terminals = terms
+        keyStorage = .allocate(capacity: max(kb.count, 1))
+        keyStorage.initialize(repeating: 0, count: max(kb.count, 1))
+        for (j, b) in kb.enumerated() { keyStorage[j] = b }
         results = .allocate(capacity: paths.count)
         results.initialize(repeating: .absent, count: paths.count)
         stack = .allocate(capacity: Self.maxDepth)
@@ -149,6 +153,7 @@ public final class JSONFieldScanner {
         results.deallocate()
         stack.deallocate()
         scratch.deallocate()
+        keyStorage.deallocate()
     }
 
     /// What the last successful `scan` found for path `index`.
@@ -320,10 +325,10 @@ public final class JSONFieldScanner {
                 kp = UnsafePointer(scratch)
             }
             for c in cs..<(cs + cc) where keyLength[c] == kn {
-                let equal = keyBytes.withUnsafeBufferPointer { kb in
-                    kn == 0 || memcmp(kb.baseAddress! + keyStart[c], kp, kn) == 0
-                }
-                if equal { child = Int32(c); break }
+                let kb = keyStorage + keyStart[c]
+                var k = 0
+                while k < kn && kb[k] == kp[k] { k += 1 }
+                if k == kn { child = Int32(c); break }
             }
         }
         var j = skipWS(p, end + 1, n)

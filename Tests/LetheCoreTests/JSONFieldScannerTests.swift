@@ -181,7 +181,11 @@ struct ExactPathCase: Sendable, CustomTestStringConvertible {
                 do { try scanner.scan(buf) } catch { ours = error as? JSONSyntaxError }
             }
             if ours?.reason == .duplicateField { continue }
-            if !(String(validating: bytes, as: UTF8.self) != nil) { continue }
+            guard let text = String(validating: bytes, as: UTF8.self) else { continue }
+            // Known deviations of Foundation's parser from RFC 8259: it accepts a trailing
+            // comma before `}` / `]`, and rejects numbers that overflow a Double.
+            if refOK && ours != nil && text.contains(/,\s*[}\]]/) { continue }
+            if !refOK && ours == nil && text.contains(/[0-9][eE][+-]?[0-9]{3,}/) { continue }
             #expect(refOK == (ours == nil), "\(String(decoding: bytes, as: UTF8.self)) ours: \(String(describing: ours))")
             if ours != nil { rejected += 1 }
         }

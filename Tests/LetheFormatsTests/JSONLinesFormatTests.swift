@@ -174,7 +174,7 @@ struct JSONLinesFormatTests {
         let store = TestStore()
         store.set("a.jsonl", mixedJSONL.bytes)
         let stale = try await store.head("a.jsonl")!
-        store.set("a.jsonl", mixedJSONL.bytes + "{\"user\":{\"id\":\"u-9\"}}\n".bytes)
+        store.set("a.jsonl", mixedJSONL.bytes + "\n{\"user\":{\"id\":\"u-9\"}}\n".bytes)
         let e = await letheError {
             _ = try await JSONLinesFormat().erase(stale, in: store, options: options("user.id"), keyer: SubjectKeyer(hasher: hasher), drop: [key("u-1")])
         }

@@ -111,7 +111,7 @@ final class TestStore: ObjectStore, @unchecked Sendable {
         func write(_ bytes: [UInt8]) async throws { buffer.append(contentsOf: bytes) }
         func write(_ bytes: UnsafeRawBufferPointer) async throws { buffer.append(contentsOf: bytes) }
         func commit() async throws -> ObjectInfo {
-            precondition(!aborted)
+            Swift.precondition(!aborted)
             return try store.commit(key, buffer, precondition)
         }
         func abort() { aborted = true; buffer = [] }
