@@ -1,4 +1,0 @@
-import Testing
-@testable import Parquet
-
-@Test func moduleLoads() { #expect(Bool(true)) }

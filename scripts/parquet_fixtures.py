@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""Parquet interop fixtures and oracles for Tests/ParquetTests.
+
+  parquet_fixtures.py generate OUTDIR      write fixture files and, next to each, FILE.json
+                                           (what pyarrow reads, as `dump` writes it); print
+                                           and write OUTDIR/manifest.json
+  parquet_fixtures.py dump FILE OUT.json   what pyarrow reads, per leaf column, in the
+                                           canonical form the Swift tests produce
+  parquet_fixtures.py verify ORIG NEW DROPPED.json
+                                           check with pyarrow and DuckDB that NEW equals
+                                           ORIG minus the dropped file rows, with the same
+                                           Parquet schema and key/value metadata
+  parquet_fixtures.py read FILE            row count as pyarrow and DuckDB see it (JSON)
+
+Canonical leaf values (strings): BOOLEAN true/false; INT32/INT64 signed decimal of
+the physical value; FLOAT/DOUBLE hex of the IEEE bits; INT96, BYTE_ARRAY and
+FIXED_LEN_BYTE_ARRAY hex of the bytes. Repeated nodes become lists, undefined
+optional nodes null.
+"""
+import datetime
+import decimal
+import json
+import os
+import random
+import struct
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROWS = 1000
+
+
+def flat_table(seed=1, rows=ROWS):
+    rnd = random.Random(seed)
+
+    def maybe(v, p=0.15):
+        return None if rnd.random() < p else v
+
+    def ints(lo, hi):
+        return [maybe(rnd.randint(lo, hi)) for _ in range(rows)]
+
+    words = ["alice", "bob", "carol", "dave", "eve", "mallory", "trent", "peggy", "victor", "walter"]
+    subjects = [f"user-{rnd.randint(0, 120):04d}" for _ in range(rows)]
+    base_ts = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    cols = {
+        "subject": pa.array(subjects, pa.string()),
+        "id": pa.array(list(range(rows)), pa.int64()),
+        "b": pa.array([maybe(rnd.random() < 0.5) for _ in range(rows)], pa.bool_()),
+        "i8": pa.array(ints(-128, 127), pa.int8()),
+        "i16": pa.array(ints(-32768, 32767), pa.int16()),
+        "i32": pa.array(ints(-2**31, 2**31 - 1), pa.int32()),
+        "i64": pa.array(ints(-2**63, 2**63 - 1), pa.int64()),
+        "u8": pa.array(ints(0, 255), pa.uint8()),
+        "u16": pa.array(ints(0, 65535), pa.uint16()),
+        "u32": pa.array(ints(0, 2**32 - 1), pa.uint32()),
+        "u64": pa.array(ints(0, 2**64 - 1), pa.uint64()),
+        "f32": pa.array([maybe(struct.unpack("<f", struct.pack("<f", rnd.uniform(-1e6, 1e6)))[0]) for _ in range(rows)], pa.float32()),
+        "f64": pa.array([maybe(rnd.uniform(-1e12, 1e12)) for _ in range(rows)], pa.float64()),
+        "f16": pa.array([maybe(float(rnd.randint(-2000, 2000)) / 8) for _ in range(rows)], pa.float16()),
+        "s": pa.array([maybe(rnd.choice(words) * rnd.randint(0, 3)) for _ in range(rows)], pa.string()),
+        "ls": pa.array([maybe("ł" + rnd.choice(words)) for _ in range(rows)], pa.large_string()),
+        "bin": pa.array([maybe(bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 12)))) for _ in range(rows)], pa.binary()),
+        "fixed": pa.array([maybe(bytes(rnd.randrange(256) for _ in range(16))) for _ in range(rows)], pa.binary(16)),
+        "dec9": pa.array([maybe(decimal.Decimal(rnd.randint(-10**8, 10**8)).scaleb(-2)) for _ in range(rows)], pa.decimal128(9, 2)),
+        "dec30": pa.array([maybe(decimal.Decimal(rnd.randint(-10**29, 10**29)).scaleb(-5)) for _ in range(rows)], pa.decimal128(30, 5)),
+        "date": pa.array([maybe(datetime.date(2000, 1, 1) + datetime.timedelta(days=rnd.randint(0, 9000))) for _ in range(rows)], pa.date32()),
+        "t32": pa.array(ints(0, 86399999), pa.time32("ms")),
+        "t64": pa.array(ints(0, 86399999999), pa.time64("us")),
+        "t64n": pa.array(ints(0, 86399999999999), pa.time64("ns")),
+        "ts_ms": pa.array([maybe(base_ts + datetime.timedelta(milliseconds=rnd.randint(0, 10**10))) for _ in range(rows)], pa.timestamp("ms")),
+        "ts_us_utc": pa.array([maybe(base_ts + datetime.timedelta(microseconds=rnd.randint(0, 10**13))) for _ in range(rows)], pa.timestamp("us", tz="UTC")),
+        "ts_ns": pa.array(ints(0, 2**62), pa.timestamp("ns")),
+        "req": pa.array([rnd.randint(0, 50) for _ in range(rows)], pa.int32()),
+    }
+    schema = pa.schema([pa.field(k, v.type, nullable=(k not in ("req", "id"))) for k, v in cols.items()],
+                       metadata={b"origin": b"lethe-fixture"})
+    return pa.table(list(cols.values()), schema=schema)
+
+
+def nested_table(seed=2, rows=ROWS):
+    rnd = random.Random(seed)
+
+    def maybe(v, p=0.15):
+        return None if rnd.random() < p else v
+
+    def small_list(make, maxlen=4):
+        return maybe([make() for _ in range(rnd.randint(0, maxlen))])
+
+    subjects = [f"user-{rnd.randint(0, 120):04d}" for _ in range(rows)]
+    point = pa.struct([pa.field("x", pa.int32()), pa.field("y", pa.float64()), pa.field("label", pa.string())])
+    item = pa.struct([pa.field("sku", pa.string(), nullable=False), pa.field("qty", pa.int32())])
+    t = pa.table({
+        "subject": pa.array(subjects, pa.string()),
+        "user": pa.array([maybe({"id": s, "age": maybe(rnd.randint(1, 99)), "geo": maybe({"x": rnd.randint(-90, 90), "y": rnd.random(), "label": maybe("p")})}) for s in subjects],
+                         pa.struct([pa.field("id", pa.string()), pa.field("age", pa.int32()), pa.field("geo", point)])),
+        "tags": pa.array([small_list(lambda: maybe(rnd.choice(["a", "b", "cc", "ddd"]))) for _ in range(rows)], pa.list_(pa.string())),
+        "nums": pa.array([small_list(lambda: maybe(rnd.randint(-1000, 1000))) for _ in range(rows)], pa.list_(pa.int64())),
+        "items": pa.array([small_list(lambda: maybe({"sku": f"sku{rnd.randint(0, 9)}", "qty": maybe(rnd.randint(1, 5))})) for _ in range(rows)], pa.list_(item)),
+        "props": pa.array([maybe([(f"k{j}", maybe(rnd.randint(0, 9))) for j in range(rnd.randint(0, 3))]) for _ in range(rows)], pa.map_(pa.string(), pa.int32())),
+        "matrix": pa.array([small_list(lambda: small_list(lambda: maybe(rnd.randint(0, 9)), 3), 3) for _ in range(rows)], pa.list_(pa.list_(pa.int32()))),
+        "flags": pa.array([[rnd.random() < 0.5 for _ in range(rnd.randint(0, 3))] for _ in range(rows)], pa.list_(pa.field("item", pa.bool_(), nullable=False))),
+    })
+    return t
+
+
+def write_pyarrow(out, name, table, manifest, **kw):
+    path = os.path.join(out, name + ".parquet")
+    pq.write_table(table, path, **kw)
+    manifest.append({"name": name, "path": path, "writer": "pyarrow"})
+
+
+def generate(out):
+    os.makedirs(out, exist_ok=True)
+    manifest = []
+    flat = flat_table()
+    nested = nested_table()
+    for codec in ["none", "snappy", "gzip", "zstd", "lz4"]:
+        for v in ["1.0", "2.0"]:
+            write_pyarrow(out, f"flat_{codec}_v{v[0]}", flat, manifest, compression=codec, data_page_version=v,
+                          row_group_size=300, data_page_size=2048, write_statistics=True)
+    write_pyarrow(out, "flat_plain", flat, manifest, use_dictionary=False, compression="snappy", row_group_size=400)
+    write_pyarrow(out, "flat_crc_index", flat, manifest, compression="zstd", row_group_size=250, write_page_checksum=True,
+                  write_page_index=True, data_page_size=1024, data_page_version="2.0")
+    write_pyarrow(out, "flat_bloom", flat, manifest, compression="snappy", row_group_size=500,
+                  bloom_filter_options={"subject": {"ndv": 200, "fpp": 0.01}} if True else None)
+    write_pyarrow(out, "int96", flat.select(["subject", "id", "ts_ns", "ts_us_utc"]), manifest,
+                  use_deprecated_int96_timestamps=True, row_group_size=300)
+    for v in ["1.0", "2.0"]:
+        enc = {"i32": "DELTA_BINARY_PACKED", "i64": "DELTA_BINARY_PACKED", "id": "DELTA_BINARY_PACKED",
+               "s": "DELTA_LENGTH_BYTE_ARRAY", "subject": "DELTA_BYTE_ARRAY", "bin": "DELTA_BYTE_ARRAY",
+               "f32": "BYTE_STREAM_SPLIT", "f64": "BYTE_STREAM_SPLIT", "fixed": "BYTE_STREAM_SPLIT",
+               "i16": "BYTE_STREAM_SPLIT", "dec30": "DELTA_BYTE_ARRAY", "b": "RLE" if v == "2.0" else "PLAIN"}
+        write_pyarrow(out, f"encodings_v{v[0]}", flat.select(list(enc.keys())), manifest, use_dictionary=False,
+                      column_encoding=enc, data_page_version=v, compression="snappy", row_group_size=300, data_page_size=1024)
+    for v in ["1.0", "2.0"]:
+        write_pyarrow(out, f"nested_v{v[0]}", nested, manifest, compression="snappy", data_page_version=v,
+                      row_group_size=250, data_page_size=1024)
+    write_pyarrow(out, "nested_plain", nested, manifest, compression="gzip", use_dictionary=False, row_group_size=400)
+    write_pyarrow(out, "single_group", flat.slice(0, 50), manifest, compression="zstd")
+    write_pyarrow(out, "empty", flat.slice(0, 0), manifest)
+
+    import duckdb
+    con = duckdb.connect()
+    con.register("flat", flat.drop_columns(["f16", "t64n", "u64", "ls"]))
+    con.register("nested", nested)
+    con.register("flat_v2", flat.drop_columns(["f16", "t64n", "u64", "ls", "i32", "u32"]))
+    for name, src, opts in [
+        ("duck_flat_zstd", "flat", "COMPRESSION zstd, ROW_GROUP_SIZE 300"),
+        # i32/u32 left out: pyarrow cannot read DuckDB 2.0's DELTA_BINARY_PACKED INT32 pages.
+        ("duck_flat_snappy_v2", "flat_v2", "COMPRESSION snappy, ROW_GROUP_SIZE 300, PARQUET_VERSION v2"),
+        ("duck_flat_gzip", "flat", "COMPRESSION gzip, ROW_GROUP_SIZE 500"),
+        ("duck_nested", "nested", "COMPRESSION zstd, ROW_GROUP_SIZE 300"),
+        ("duck_nested_v2", "nested", "COMPRESSION uncompressed, ROW_GROUP_SIZE 300, PARQUET_VERSION v2"),
+    ]:
+        path = os.path.join(out, name + ".parquet")
+        con.execute(f"COPY (SELECT * FROM {src} ORDER BY id) TO '{path}' (FORMAT parquet, {opts})"
+                    if src.startswith("flat") else f"COPY (SELECT * FROM {src}) TO '{path}' (FORMAT parquet, {opts})")
+        manifest.append({"name": name, "path": path, "writer": "duckdb"})
+    for m in manifest:
+        m["expected"] = m["path"] + ".json"
+        dump(m["path"], m["expected"])
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    print(json.dumps(manifest))
+
+
+# ---- canonical dump -------------------------------------------------------------
+
+def physicalize(t):
+    """The arrow type whose to_pylist gives physical values (or easy conversions)."""
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, physicalize(f.type), f.nullable) for f in t])
+    if pa.types.is_map(t):
+        return pa.map_(physicalize(t.key_type), physicalize(t.item_type))
+    if pa.types.is_large_list(t):
+        return pa.large_list(pa.field(t.value_field.name, physicalize(t.value_type), t.value_field.nullable))
+    if pa.types.is_list(t):
+        return pa.list_(pa.field(t.value_field.name, physicalize(t.value_type), t.value_field.nullable))
+    if pa.types.is_timestamp(t) or pa.types.is_date64(t) or pa.types.is_time64(t) or pa.types.is_duration(t):
+        return pa.int64()
+    if pa.types.is_date32(t) or pa.types.is_time32(t):
+        return pa.int32()
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pa.binary()
+    if pa.types.is_dictionary(t):
+        return physicalize(t.value_type)
+    return t
+
+
+def leaf_count(t):
+    if pa.types.is_struct(t):
+        return sum(leaf_count(f.type) for f in t)
+    if pa.types.is_map(t):
+        return leaf_count(t.key_type) + leaf_count(t.item_type)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return leaf_count(t.value_type)
+    return 1
+
+
+def project(value, t, leaves_out_types):
+    """Per-leaf projections of one value (list, one entry per leaf)."""
+    if pa.types.is_struct(t):
+        out = []
+        for f in t:
+            out.extend(project(None if value is None else value[f.name], f.type, leaves_out_types))
+        return out
+    if pa.types.is_map(t):
+        nk, nv = leaf_count(t.key_type), leaf_count(t.item_type)
+        if value is None:
+            return [None] * (nk + nv)
+        per = [project(k, t.key_type, None) + project(v, t.item_type, None) for k, v in value]
+        return [[p[i] for p in per] for i in range(nk + nv)]
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        n = leaf_count(t.value_type)
+        if value is None:
+            return [None] * n
+        per = [project(e, t.value_type, None) for e in value]
+        return [[p[i] for p in per] for i in range(n)]
+    return [value]
+
+
+def canon_leaf(v, col, arrow_leaf_type):
+    if v is None:
+        return None
+    if isinstance(v, list):
+        return [canon_leaf(x, col, arrow_leaf_type) for x in v]
+    phys = col.physical_type
+    if phys == "BOOLEAN":
+        return "true" if v else "false"
+    if phys == "INT96":
+        ns = v
+        days, nanos = divmod(ns, 86400 * 10**9)
+        return (nanos.to_bytes(8, "little") + (days + 2440588).to_bytes(4, "little", signed=True)).hex()
+    if phys in ("INT32", "INT64"):
+        if isinstance(v, decimal.Decimal):
+            v = int(v.scaleb(arrow_leaf_type.scale))
+        bits = 32 if phys == "INT32" else 64
+        v = int(v)
+        if v >= 2 ** (bits - 1):
+            v -= 2 ** bits
+        return str(v)
+    if phys == "FLOAT":
+        return struct.pack("<f", v)[::-1].hex()
+    if phys == "DOUBLE":
+        return struct.pack("<d", v)[::-1].hex()
+    if phys == "FIXED_LEN_BYTE_ARRAY":
+        if isinstance(v, decimal.Decimal):
+            return int(v.scaleb(arrow_leaf_type.scale)).to_bytes(col.length, "big", signed=True).hex()
+        if isinstance(v, float):
+            return struct.pack("<e", v).hex()
+        return bytes(v).hex()
+    if isinstance(v, decimal.Decimal):
+        u = int(v.scaleb(arrow_leaf_type.scale))
+        n = max(1, (u.bit_length() + 8) // 8)
+        return u.to_bytes(n, "big", signed=True).hex()
+    if isinstance(v, str):
+        return v.encode().hex()
+    return bytes(v).hex()
+
+
+def arrow_leaves(t):
+    if pa.types.is_struct(t):
+        return [x for f in t for x in arrow_leaves(f.type)]
+    if pa.types.is_map(t):
+        return arrow_leaves(t.key_type) + arrow_leaves(t.item_type)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return arrow_leaves(t.value_type)
+    return [t]
+
+
+def dump(path, out):
+    pf = pq.ParquetFile(path)
+    table = pf.read()
+    pschema = pf.schema
+    columns = []
+    leaf = 0
+    for field in table.schema:
+        col = table.column(field.name)
+        col = col.cast(physicalize(field.type)) if physicalize(field.type) != field.type else col
+        n = leaf_count(field.type)
+        orig_leaves = arrow_leaves(field.type)
+        per_row = [project(v, physicalize(field.type), None) for v in col.to_pylist()]
+        for i in range(n):
+            c = pschema.column(leaf + i)
+            columns.append({
+                "path": c.path,
+                "physical": c.physical_type,
+                "rows": [canon_leaf(r[i], c, orig_leaves[i]) for r in per_row],
+            })
+        leaf += n
+    with open(out, "w") as f:
+        json.dump({"num_rows": table.num_rows, "columns": columns}, f)
+
+
+# ---- erase verification ---------------------------------------------------------
+
+def verify(orig, new, dropped_path):
+    import duckdb
+    dropped = set(json.load(open(dropped_path)))
+    errors = []
+    a, b = pq.ParquetFile(orig), pq.ParquetFile(new)
+    if not a.schema.equals(b.schema):
+        errors.append(f"Parquet schema differs:\n{a.schema}\nvs\n{b.schema}")
+    for i in range(len(a.schema)):
+        ca, cb = a.schema.column(i), b.schema.column(i)
+        for attr in ("path", "physical_type", "logical_type", "converted_type", "max_definition_level",
+                     "max_repetition_level", "length", "precision", "scale"):
+            if str(getattr(ca, attr)) != str(getattr(cb, attr)):
+                errors.append(f"column {ca.path}: {attr} {getattr(ca, attr)} != {getattr(cb, attr)}")
+    if a.metadata.metadata != b.metadata.metadata:
+        errors.append("key/value metadata differs")
+    ta = a.read()
+    keep = [i for i in range(ta.num_rows) if i not in dropped]
+    expected = ta.take(pa.array(keep, pa.int64())) if keep else ta.slice(0, 0)
+    got = b.read()
+    if got.num_rows != len(keep):
+        errors.append(f"pyarrow reads {got.num_rows} rows, expected {len(keep)}")
+    elif not got.equals(expected):
+        for name in expected.column_names:
+            if not got.column(name).equals(expected.column(name)):
+                errors.append(f"pyarrow: column {name} differs")
+    if b.metadata.num_rows > 0:
+        for rg in range(b.metadata.num_row_groups):
+            for c in range(b.metadata.num_columns):
+                st = b.metadata.row_group(rg).column(c).statistics
+                if st is not None and st.has_min_max:
+                    col = got.column(c) if c < got.num_columns and b.metadata.num_columns == got.num_columns else None
+                    _ = col
+    con = duckdb.connect()
+    try:
+        n = con.execute(f"SELECT count(*) FROM read_parquet('{new}')").fetchone()[0]
+        if n != len(keep):
+            errors.append(f"DuckDB reads {n} rows, expected {len(keep)}")
+        lst = ",".join(str(i) for i in sorted(dropped)) or "-1"
+        diff = con.execute(f"""
+            SELECT count(*) FROM (
+              (SELECT * EXCLUDE (file_row_number) FROM read_parquet('{orig}', file_row_number=true)
+               WHERE file_row_number NOT IN ({lst})
+               EXCEPT ALL SELECT * FROM read_parquet('{new}'))
+              UNION ALL
+              (SELECT * FROM read_parquet('{new}')
+               EXCEPT ALL SELECT * EXCLUDE (file_row_number) FROM read_parquet('{orig}', file_row_number=true)
+               WHERE file_row_number NOT IN ({lst})))""").fetchone()[0]
+        if diff != 0:
+            errors.append(f"DuckDB: {diff} rows differ from the original minus the dropped rows")
+    except Exception as e:  # noqa: BLE001
+        errors.append(f"DuckDB failed: {e}")
+    print(json.dumps({"ok": not errors, "errors": errors}))
+
+
+def read(path):
+    import duckdb
+    n = pq.ParquetFile(path).read().num_rows
+    d = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0]
+    print(json.dumps({"pyarrow": n, "duckdb": d}))
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "generate":
+        generate(sys.argv[2])
+    elif cmd == "dump":
+        dump(sys.argv[2], sys.argv[3])
+    elif cmd == "verify":
+        verify(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif cmd == "read":
+        read(sys.argv[2])
+    else:
+        sys.exit(f"unknown command {cmd}")
