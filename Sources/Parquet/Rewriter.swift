@@ -1,0 +1,300 @@
+/// The erasure rewrite: drop rows from a file, copying untouched row groups byte
+/// for byte and re-encoding only the row groups that held dropped rows.
+
+/// What happened to one row group of the original file.
+public enum RowGroupOutcome: Sendable, Equatable {
+    /// Copied byte for byte; `newIndex` is its index in the new file.
+    case copied(newIndex: Int)
+    /// Re-encoded without `droppedRows` rows.
+    case reencoded(newIndex: Int, droppedRows: Int64)
+    /// Every row was dropped; the row group is gone.
+    case removed(droppedRows: Int64)
+}
+
+/// The result of `ParquetFile.rewrite(droppingRows:to:)`.
+public struct RewriteResult: Sendable, Equatable {
+    public var keptRows: Int64
+    public var droppedRows: Int64
+    /// One entry per row group of the original file.
+    public var rowGroups: [RowGroupOutcome]
+    /// Bytes written to the sink.
+    public var bytesWritten: Int64
+    /// The file lost all its rows; the caller should delete it instead of
+    /// storing the (valid, empty) file that was written.
+    public var isEmpty: Bool { keptRows == 0 }
+}
+
+extension ColumnData {
+    /// The data without the given rows (`dropped`: sorted row indexes within this chunk).
+    func droppingRows(_ dropped: [Int], maxDefinitionLevel maxDef: Int) -> ColumnData {
+        let n = slotCount
+        var def: [UInt16]? = definitionLevels == nil ? nil : []
+        var rep: [UInt16]? = repetitionLevels == nil ? nil : []
+        def?.reserveCapacity(n)
+        rep?.reserveCapacity(n)
+        var keepValues: [Int] = []
+        keepValues.reserveCapacity(values.count)
+        var row = -1, vi = 0, di = 0
+        var keep = true
+        for s in 0..<n {
+            let r = repetitionLevels?[s] ?? 0
+            if r == 0 {
+                row += 1
+                while di < dropped.count && dropped[di] < row { di += 1 }
+                keep = !(di < dropped.count && dropped[di] == row)
+            }
+            let d = definitionLevels?[s]
+            let hasValue = d == nil || Int(d!) == maxDef
+            if keep {
+                if let d { def!.append(d) }
+                if repetitionLevels != nil { rep!.append(r) }
+                if hasValue { keepValues.append(vi) }
+            }
+            if hasValue { vi += 1 }
+        }
+        return ColumnData(values: values.gather(keepValues), definitionLevels: def, repetitionLevels: rep)
+    }
+}
+
+extension ParquetFile {
+    /// Writes to `sink` a copy of this file without the rows at the given file
+    /// row indexes (strictly increasing, each in `0..<numRows`).
+    ///
+    /// Row groups without dropped rows are copied byte for byte (offsets in the
+    /// footer adjusted); row groups with dropped rows are re-encoded with the
+    /// same schema, codec, encodings and page version, with dictionaries rebuilt
+    /// from the surviving values, statistics recomputed, page indexes rebuilt and
+    /// bloom filters dropped; row groups that lose every row are removed. The
+    /// footer (schema, key/value metadata, created_by, column orders) is kept.
+    public func rewrite<S: ParquetSink>(droppingRows rows: [Int64], to sink: inout S) throws(ParquetError) -> RewriteResult {
+        var prev: Int64 = -1
+        for r in rows {
+            guard r > prev else { throw ParquetError(.invalidArgument, "rows to drop must be strictly increasing", file: name) }
+            guard r < numRows else { throw ParquetError(.invalidArgument, "row \(r) is past the file's \(numRows) rows", file: name) }
+            prev = r
+        }
+        var out = CountingSink(base: sink)
+        try out.write(ParquetLibrary.magic)
+        var newGroups: [RowGroup] = []
+        var outcomes: [RowGroupOutcome] = []
+        // Per new row group, per column: how to produce its page indexes and bloom filter.
+        var plans: [[IndexPlan]] = []
+        var bloomsToMove: [(group: Int, column: Int, offset: Int64, length: Int32?)] = []
+        var ri = 0
+        var kept: Int64 = 0
+        for (g, rg) in metadata.rowGroups.enumerated() {
+            let first = rowGroupFirstRow[g]
+            let end = first + rg.numRows
+            var local: [Int] = []
+            while ri < rows.count && rows[ri] < end {
+                local.append(Int(rows[ri] - first))
+                ri += 1
+            }
+            for c in rg.columns where c.filePath != nil {
+                throw ParquetError(.unsupported, "column chunks in external files are not supported", file: name, rowGroup: g)
+            }
+            if local.count == Int(rg.numRows) && rg.numRows > 0 {
+                outcomes.append(.removed(droppedRows: rg.numRows))
+                continue
+            }
+            let newIndex = newGroups.count
+            if local.isEmpty {
+                // Byte-for-byte copy of the row group's byte range.
+                var lo = Int64.max, hi = Int64.min
+                for c in rg.columns {
+                    let md = c.metaData!
+                    guard md.totalCompressedSize > 0 else { continue }
+                    lo = min(lo, md.chunkStart)
+                    hi = max(hi, md.chunkStart + md.totalCompressedSize)
+                }
+                if lo > hi { lo = out.offset; hi = out.offset }
+                let newStart = out.offset
+                if hi > lo {
+                    let bytes = try withLocation(file: name, rowGroup: g) { try source.read(lo..<hi) }
+                    guard bytes.count == Int(hi - lo) else { throw ParquetError(.io, "short read", file: name, rowGroup: g) }
+                    try out.write(bytes)
+                }
+                let delta = newStart - lo
+                var ng = rg
+                var plan: [IndexPlan] = []
+                for (ci, var chunk) in ng.columns.enumerated() {
+                    var md = chunk.metaData!
+                    if md.totalCompressedSize > 0 || md.dataPageOffset >= 4 { md.dataPageOffset += delta }
+                    if let d = md.dictionaryPageOffset, d >= 4 { md.dictionaryPageOffset = d + delta }
+                    if let ip = md.indexPageOffset, ip >= 4 { md.indexPageOffset = ip + delta }
+                    if let bo = md.bloomFilterOffset {
+                        if bo >= lo && bo < hi {
+                            md.bloomFilterOffset = bo + delta
+                        } else {
+                            bloomsToMove.append((newIndex, ci, bo, md.bloomFilterLength))
+                        }
+                    }
+                    chunk.metaData = md
+                    if chunk.fileOffset >= 4 { chunk.fileOffset += delta }
+                    let cidx = chunk.columnIndexOffset.flatMap { o in chunk.columnIndexLength.map { (o, $0) } }
+                    let oidx = chunk.offsetIndexOffset.flatMap { o in chunk.offsetIndexLength.map { (o, $0) } }
+                    chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
+                    chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+                    ng.columns[ci] = chunk
+                    plan.append(cidx == nil && oidx == nil ? .none : .copy(columnIndex: cidx, offsetIndex: oidx, delta: delta))
+                }
+                if let fo = ng.fileOffset, fo >= 4 { ng.fileOffset = fo + delta }
+                if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
+                newGroups.append(ng)
+                plans.append(plan)
+                outcomes.append(.copied(newIndex: newIndex))
+                kept += rg.numRows
+                continue
+            }
+            // Re-encode.
+            var ng = rg
+            var plan: [IndexPlan] = []
+            let start = out.offset
+            var totalUncompressed: Int64 = 0
+            for (ci, desc) in schema.columns.enumerated() {
+                let orig = rg.columns[ci]
+                let md = orig.metaData!
+                let (data, layout) = try readColumnWithLayout(ci, rowGroup: g)
+                let filtered = data.droppingRows(local, maxDefinitionLevel: desc.maxDefinitionLevel)
+                var o = ColumnWriteOptions()
+                guard let codec = md.codec else { throw ParquetError(.unsupported, "unknown codec", file: name, rowGroup: g, column: desc.dottedPath) }
+                o.codec = codec
+                o.dictionary = layout.hasDictionary
+                o.dictionaryIndexEncoding = layout.dictionaryIndexEncoding ?? (layout.pageVersion == 1 && layout.dictionaryPageEncoding == .plainDictionary ? .plainDictionary : .rleDictionary)
+                o.dictionaryPageEncoding = layout.dictionaryPageEncoding
+                o.valueEncoding = layout.valueEncoding ?? .plain
+                o.pageVersion = layout.pageVersion
+                o.maxSlotsPerPage = max(layout.maxSlotsPerPage, 1)
+                o.dictionaryPageSizeLimit = Int.max
+                o.statistics = md.statistics != nil
+                o.legacyMinMax = md.statistics?.legacyMin != nil
+                o.pageStatistics = layout.pageStatistics
+                o.pageChecksums = layout.pageCRC
+                o.pageIndex = orig.columnIndexOffset != nil || orig.offsetIndexOffset != nil
+                o.v2CompressValues = layout.v2Compressed
+                let enc: EncodedChunk
+                do throws(ParquetError) {
+                    enc = try ChunkWriter.encode(filtered, desc: desc, options: o, metaTemplate: md)
+                } catch {
+                    throw error.located(file: name, rowGroup: g, column: desc.dottedPath)
+                }
+                let base = out.offset
+                try out.write(enc.bytes)
+                var chunk = orig
+                chunk.fileOffset = base
+                chunk.metaData = enc.metaData(at: base)
+                chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
+                chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+                ng.columns[ci] = chunk
+                totalUncompressed += enc.meta.totalUncompressedSize
+                if o.pageIndex {
+                    plan.append(.built(columnIndex: orig.columnIndexOffset != nil ? ChunkWriter.columnIndex(enc.pages) : nil,
+                                       offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(enc.pages, base: base) : nil))
+                } else {
+                    plan.append(.none)
+                }
+            }
+            ng.numRows = rg.numRows - Int64(local.count)
+            ng.totalByteSize = totalUncompressed
+            if ng.fileOffset != nil { ng.fileOffset = start }
+            if ng.totalCompressedSize != nil { ng.totalCompressedSize = out.offset - start }
+            if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
+            newGroups.append(ng)
+            plans.append(plan)
+            outcomes.append(.reencoded(newIndex: newIndex, droppedRows: Int64(local.count)))
+            kept += ng.numRows
+        }
+
+        // Bloom filters of copied row groups that lived outside the copied ranges.
+        for b in bloomsToMove {
+            var md = newGroups[b.group].columns[b.column].metaData!
+            if let bytes = try? readBloomFilter(offset: b.offset, length: b.length) {
+                md.bloomFilterOffset = out.offset
+                md.bloomFilterLength = Int32(bytes.count)
+                try out.write(bytes)
+            } else {
+                md.bloomFilterOffset = nil
+                md.bloomFilterLength = nil
+            }
+            newGroups[b.group].columns[b.column].metaData = md
+        }
+        // Column indexes, then offset indexes.
+        for (g, plan) in plans.enumerated() {
+            for (c, p) in plan.enumerated() {
+                var bytes: [UInt8]?
+                switch p {
+                case .none: continue
+                case .copy(let ci, _, _):
+                    if let (off, len) = ci { bytes = try? readIndexBytes(off, len) }
+                case .built(let ci, _):
+                    bytes = ci
+                }
+                if let bytes {
+                    newGroups[g].columns[c].columnIndexOffset = out.offset
+                    newGroups[g].columns[c].columnIndexLength = Int32(bytes.count)
+                    try out.write(bytes)
+                }
+            }
+        }
+        for (g, plan) in plans.enumerated() {
+            for (c, p) in plan.enumerated() {
+                var bytes: [UInt8]?
+                switch p {
+                case .none: continue
+                case .copy(_, let oi, let delta):
+                    if let (off, len) = oi, let raw = try? readIndexBytes(off, len) {
+                        bytes = try? shiftOffsetIndex(raw, by: delta)
+                    }
+                case .built(_, let oi):
+                    bytes = oi
+                }
+                if let bytes {
+                    newGroups[g].columns[c].offsetIndexOffset = out.offset
+                    newGroups[g].columns[c].offsetIndexLength = Int32(bytes.count)
+                    try out.write(bytes)
+                }
+            }
+        }
+        var meta = metadata
+        meta.rowGroups = newGroups
+        meta.numRows = kept
+        try writeFooter(meta, to: &out)
+        sink = out.base
+        return RewriteResult(keptRows: kept, droppedRows: Int64(rows.count), rowGroups: outcomes, bytesWritten: out.offset)
+    }
+
+    private func readIndexBytes(_ offset: Int64, _ length: Int32) throws(ParquetError) -> [UInt8] {
+        guard offset >= 4, length > 0, offset + Int64(length) <= footerOffset else {
+            throw ParquetError(.corruptMetadata, "page index outside the data area", file: name)
+        }
+        return try withLocation(file: name) { try source.read(offset..<(offset + Int64(length))) }
+    }
+
+    private func readBloomFilter(offset: Int64, length: Int32?) throws(ParquetError) -> [UInt8] {
+        if let length { return try readIndexBytes(offset, length) }
+        // Without a length: parse the BloomFilterHeader to learn the bitset size.
+        let probe = try readIndexBytes(offset, Int32(min(Int64(256), footerOffset - offset)))
+        let (header, headerLen) = try ThriftStruct.decode(probe)
+        guard let n = header.i32(1), n > 0 else { throw ParquetError(.corruptMetadata, "bad bloom filter header", file: name) }
+        return try readIndexBytes(offset, Int32(headerLen) + n)
+    }
+}
+
+/// How the rewriter produces a chunk's page indexes.
+private enum IndexPlan {
+    case none
+    case copy(columnIndex: (Int64, Int32)?, offsetIndex: (Int64, Int32)?, delta: Int64)
+    case built(columnIndex: [UInt8]?, offsetIndex: [UInt8]?)
+}
+
+/// Shifts every page offset of an OffsetIndex by `delta`.
+func shiftOffsetIndex(_ raw: [UInt8], by delta: Int64) throws(ParquetError) -> [UInt8] {
+    var (s, _) = try ThriftStruct.decode(raw)
+    guard let locs = s.structList(1) else { throw ParquetError(.corruptMetadata, "offset index without page locations") }
+    s[1] = .list(.structure, locs.map { l in
+        var l = l
+        l[1] = .i64((l.i64(1) ?? 0) + delta)
+        return .structure(l)
+    })
+    return s.encoded()
+}
