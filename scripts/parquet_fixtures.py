@@ -10,6 +10,7 @@
                                            check with pyarrow and DuckDB that NEW equals
                                            ORIG minus the dropped file rows, with the same
                                            Parquet schema and key/value metadata
+  parquet_fixtures.py dumpall FILE...      dump each FILE to FILE.json
   parquet_fixtures.py verifyall JOBS.json  the same for a list of {name, orig, new, dropped};
                                            prints [{name, errors}]
   parquet_fixtures.py read FILE            row count as pyarrow and DuckDB see it (JSON)
@@ -144,6 +145,15 @@ def generate(out):
                       row_group_size=250, data_page_size=1024)
     write_pyarrow(out, "nested_plain", nested, manifest, compression="gzip", use_dictionary=False, row_group_size=400)
     write_pyarrow(out, "single_group", flat.slice(0, 50), manifest, compression="zstd")
+    # Small files for the mutation test.
+    write_pyarrow(out, "small_plain_crc", flat.slice(0, 60), manifest, compression="none", write_page_checksum=True,
+                  row_group_size=30, data_page_size=512)
+    write_pyarrow(out, "small_nested_v2", nested.slice(0, 60), manifest, compression="snappy", data_page_version="2.0",
+                  row_group_size=30, data_page_size=512)
+    write_pyarrow(out, "small_encodings", flat.slice(0, 60).select(["subject", "i32", "s", "f64", "b"]), manifest,
+                  use_dictionary=False, column_encoding={"subject": "DELTA_BYTE_ARRAY", "i32": "DELTA_BINARY_PACKED",
+                                                         "s": "DELTA_LENGTH_BYTE_ARRAY", "f64": "BYTE_STREAM_SPLIT", "b": "RLE"},
+                  data_page_version="2.0", compression="lz4", row_group_size=30)
     write_pyarrow(out, "empty", flat.slice(0, 0), manifest)
 
     import duckdb
@@ -359,7 +369,7 @@ def verify(orig, new, dropped):
     check_statistics(b, got, errors)
     con = duckdb.connect()
     try:
-        con.execute(f"SELECT * FROM read_parquet('{orig}')").to_arrow_table()
+        con.sql(f"SELECT * FROM read_parquet('{orig}')").to_arrow_table()
     except Exception:  # noqa: BLE001
         return errors, True
     try:
@@ -410,6 +420,9 @@ if __name__ == "__main__":
     elif cmd == "verify":
         errs, unsupported = verify(sys.argv[2], sys.argv[3], json.load(open(sys.argv[4])))
         print(json.dumps({"ok": not errs, "errors": errs, "duckdb_unsupported": unsupported}))
+    elif cmd == "dumpall":
+        for path in sys.argv[2:]:
+            dump(path, path + ".json")
     elif cmd == "verifyall":
         verify_all(sys.argv[2])
     elif cmd == "read":

@@ -33,6 +33,8 @@ public struct ColumnWriteOptions: Sendable {
     public var pageIndex = false
     /// v2 pages: compress the values section.
     public var v2CompressValues = true
+    /// Dictionary-encode BOOLEAN columns too (only to mirror an original file that did).
+    public var dictionaryForBooleans = false
     public init() {}
 }
 
@@ -213,7 +215,9 @@ enum ChunkWriter {
         // Dictionary (whole chunk), with fallback when too large.
         var dictValues: ColumnValues?
         var indices: [UInt32] = []
-        if o.dictionary && values.count > 0 {
+        // Booleans are never dictionary-encoded (Arrow cannot read that) unless a rewrite asks for it.
+        let useDictionary = o.dictionary && (desc.physicalType != .boolean || o.dictionaryForBooleans)
+        if useDictionary && values.count > 0 {
             let (d, i) = dictionaryEncode(values)
             var size = 0
             for k in 0..<d.count { size += plainSize(d, k, width: desc.typeLength) }
@@ -221,7 +225,7 @@ enum ChunkWriter {
                 dictValues = d
                 indices = i
             }
-        } else if o.dictionary {
+        } else if useDictionary {
             dictValues = .empty(desc.physicalType)
         }
         let valueEncoding: Encoding = dictValues != nil ? o.dictionaryIndexEncoding : o.valueEncoding

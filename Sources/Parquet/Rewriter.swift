@@ -160,6 +160,7 @@ extension ParquetFile {
                 guard let codec = md.codec else { throw ParquetError(.unsupported, "unknown codec", file: name, rowGroup: g, column: desc.dottedPath) }
                 o.codec = codec
                 o.dictionary = layout.hasDictionary
+                o.dictionaryForBooleans = layout.hasDictionary
                 o.dictionaryIndexEncoding = layout.dictionaryIndexEncoding ?? (layout.pageVersion == 1 && layout.dictionaryPageEncoding == .plainDictionary ? .plainDictionary : .rleDictionary)
                 o.dictionaryPageEncoding = layout.dictionaryPageEncoding
                 o.valueEncoding = layout.valueEncoding ?? .plain
