@@ -33,7 +33,7 @@ public enum PostingCodec {
         while i != bytes.endIndex {
             let gap = try readVarint(bytes, &i)
             // previous ≥ -1, so the bound cannot overflow; next ≤ Int64.max.
-            guard previous < Int64.max, gap <= UInt64(Int64.max - previous - 1) else {
+            guard previous < Int64.max, gap <= UInt64(Int64.max - (previous + 1)) else {
                 throw LetheError(.corrupt, "posting rows overflow")
             }
             let next = previous + Int64(gap) + 1

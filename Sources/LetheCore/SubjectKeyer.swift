@@ -4,27 +4,111 @@
 /// Canonical values: a JSON string is its unescaped UTF-8 content, a JSON number
 /// its literal text, a CSV field its unquoted text, a Parquet value its decimal or
 /// UTF-8 text. So `"123"` and `123` name the same subject.
+///
+/// The cache is an open-addressing table over a byte arena: a hit costs one hash
+/// of the value and one comparison, with no allocation.
 public final class SubjectKeyer {
     public let hasher: SubjectHasher
-    private var cache: [[UInt8]: SubjectKey] = [:]
     private let limit: Int
 
+    private struct Slot { var hash: UInt64; var offset: Int32; var length: Int32; var key: Int32 }
+    private var slots: [Slot]
+    private var mask: Int
+    private var arena: [UInt8] = []
+    private var keys: [SubjectKey] = []
+
+    /// - Parameter cacheLimit: distinct values kept before the cache is cleared.
     public init(hasher: SubjectHasher, cacheLimit: Int = 1 << 20) {
         self.hasher = hasher
-        self.limit = cacheLimit
+        self.limit = max(16, cacheLimit)
+        self.slots = Array(repeating: Slot(hash: 0, offset: 0, length: -1, key: 0), count: 1024)
+        self.mask = 1023
     }
 
     /// The key of a canonical subject value.
     public func key(_ canonical: [UInt8]) -> SubjectKey {
-        if let k = cache[canonical] { return k }
+        canonical.withUnsafeBytes { key($0) }
+    }
+
+    /// The key of a canonical subject value held in a buffer.
+    public func key(_ canonical: UnsafeRawBufferPointer) -> SubjectKey {
+        let h = Self.hash(canonical)
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let s = slots[i]
+            if s.length < 0 { break }
+            if s.hash == h && Int(s.length) == canonical.count && equal(s, canonical) {
+                return keys[Int(s.key)]
+            }
+            i = (i + 1) & mask
+        }
         let k = hasher.key(forBytes: canonical)
-        if cache.count >= limit { cache.removeAll(keepingCapacity: true) }
-        cache[canonical] = k
+        insert(h, canonical, k)
         return k
     }
 
-    /// The key of a canonical subject value held in a buffer (copied only on a cache miss).
-    public func key(_ canonical: UnsafeRawBufferPointer) -> SubjectKey {
-        key(Array(canonical))
+    private func equal(_ s: Slot, _ b: UnsafeRawBufferPointer) -> Bool {
+        if b.isEmpty { return true }
+        return arena.withUnsafeBytes { a in
+            memcmp(a.baseAddress! + Int(s.offset), b.baseAddress!, b.count) == 0
+        }
+    }
+
+    private func insert(_ h: UInt64, _ b: UnsafeRawBufferPointer, _ k: SubjectKey) {
+        if keys.count >= limit || arena.count + b.count > Int(Int32.max) {
+            // Full: start over rather than grow without bound.
+            keys.removeAll(keepingCapacity: true)
+            arena.removeAll(keepingCapacity: true)
+            for j in slots.indices { slots[j].length = -1 }
+        } else if (keys.count + 1) * 10 > slots.count * 7 {
+            grow()
+        }
+        let offset = Int32(arena.count)
+        arena.append(contentsOf: b)
+        keys.append(k)
+        var i = Int(truncatingIfNeeded: h) & mask
+        while slots[i].length >= 0 { i = (i + 1) & mask }
+        slots[i] = Slot(hash: h, offset: offset, length: Int32(b.count), key: Int32(keys.count - 1))
+    }
+
+    private func grow() {
+        let old = slots
+        slots = Array(repeating: Slot(hash: 0, offset: 0, length: -1, key: 0), count: old.count * 2)
+        mask = slots.count - 1
+        for s in old where s.length >= 0 {
+            var i = Int(truncatingIfNeeded: s.hash) & mask
+            while slots[i].length >= 0 { i = (i + 1) & mask }
+            slots[i] = s
+        }
+    }
+
+    /// A fast 64-bit hash of a short byte string (not keyed: only for the cache).
+    @inline(__always)
+    static func hash(_ b: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(b.count)
+        var i = 0
+        let n = b.count
+        while i + 8 <= n {
+            let w = b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            h = (h ^ w) &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 32
+            i += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < n {
+            tail |= UInt64(b[i]) << shift
+            shift += 8
+            i += 1
+        }
+        h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+        h ^= h >> 29
+        return h
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,4 +1,0 @@
-import Testing
-@testable import LetheEngine
-
-@Test func moduleLoads() { #expect(Bool(true)) }
