@@ -11,16 +11,37 @@
 /// - INT96: the 12 raw bytes.
 public enum CanonicalBytes {}
 
+/// "00" "01" … "99": two decimal digits per entry.
+nonisolated(unsafe) let digitPairs: UnsafePointer<UInt8> = {
+    let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 200)
+    for i in 0..<100 {
+        p[2 * i] = UInt8(48 + i / 10)
+        p[2 * i + 1] = UInt8(48 + i % 10)
+    }
+    return UnsafePointer(p)
+}()
+
 @inline(__always)
 func writeDecimal(_ v: UInt64, negative: Bool, into p: UnsafeMutablePointer<UInt8>) -> UnsafeRawBufferPointer {
-    // p has room for 24 bytes; digits are written from the end.
+    // p has room for 24 bytes; digits are written from the end, two at a time.
     var i = 24
     var x = v
-    repeat {
+    let pairs = digitPairs
+    while x >= 100 {
+        let r = Int(x % 100)
+        x /= 100
+        i -= 2
+        p[i] = pairs[2 * r]
+        p[i + 1] = pairs[2 * r + 1]
+    }
+    if x >= 10 {
+        i -= 2
+        p[i] = pairs[2 * Int(x)]
+        p[i + 1] = pairs[2 * Int(x) + 1]
+    } else {
         i -= 1
-        p[i] = UInt8(truncatingIfNeeded: 48 &+ x % 10)
-        x /= 10
-    } while x != 0
+        p[i] = UInt8(truncatingIfNeeded: 48 &+ x)
+    }
     if negative { i -= 1; p[i] = 45 }
     return UnsafeRawBufferPointer(start: p + i, count: 24 - i)
 }
@@ -98,9 +119,12 @@ extension ParquetFile {
                     }
                     if v2 && h.numNulls != n - nonNull { throw ParquetError(.corruptPage, "v2 page says \(h.numNulls) nulls, levels say \(n - nonNull)") }
                 }
+                if maxDef == 0 { defs = [UInt16](repeating: 0, count: n) }
+                let valueLevel = UInt16(maxDef)
                 try page.data.withUnsafeBytes { all in
+                  try defs.withUnsafeBufferPointer { defp in
                     let data = UnsafeRawBufferPointer(rebasing: all[pos...])
-                    let isValue: (Int) -> Bool = maxDef == 0 ? { _ in true } : { Int(defs[$0]) == maxDef }
+                    @inline(__always) func isValue(_ s: Int) -> Bool { defp[s] == valueLevel }
                     if enc.isDictionary {
                         guard let dict else { throw ParquetError(.corruptPage, "dictionary-encoded page without a dictionary page") }
                         var idx: [UInt32] = []
@@ -170,6 +194,7 @@ extension ParquetFile {
                             row += 1
                         }
                     }
+                  }
                 }
             }
         }
