@@ -10,17 +10,16 @@ struct LetheCommand: AsyncParsableCommand {
         abstract: "Find, erase and prove the erasure of one person's data across a data lake.",
         discussion: """
         A typical session:
-          lethe init --lake ./lake          write lethe.yaml, then describe your datasets in it
-          lethe index                       build the subject index (only changed objects on later runs)
-          lethe locate u-42                 where u-42's records are
-          lethe forget u-42 --by alice      file an erasure request (planned at once)
-          lethe approve <ID> --by bob       a second person approves it
-          lethe run                         erase, propagate through lineage, rebuild aggregates, verify
-          lethe audit --check               prove the audit log is intact
+          lethe init --lake ./lake       write lethe.yaml; describe datasets
+          lethe index                    build or refresh the subject index
+          lethe locate u-42              where u-42's records are
+          lethe forget u-42 --by alice   file an erasure request (planned)
+          lethe approve ID --by bob      a second person approves it
+          lethe run                      erase, propagate, rebuild, verify
+          lethe audit --check            prove the audit log is intact
 
-        Try it all on a generated lake: lethe quickstart --dir /tmp/lethe-demo
-
-        Exit codes: 0 success, 1 the work failed, 2 bad usage or bad input.
+        Try it on a generated lake: lethe quickstart --dir /tmp/lethe-demo
+        Exit codes: 0 success, 1 the work failed, 2 bad usage or input.
         """,
         version: "0.1.0",
         subcommands: [Init.self, Quickstart.self, Index.self, Locate.self, Forget.self, Requests.self, Show.self,
