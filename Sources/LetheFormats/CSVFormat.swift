@@ -27,15 +27,7 @@ public struct CSVFormat: RecordFormat {
         let records = CSVRecordKeyer(options: options, keyer: keyer, objectKey: object.key)
         var summary = ScanSummary()
         func handle(_ record: CSVRecord, _ fields: [CSVField]) throws {
-            switch try records.classify(record, fields) {
-            case .blank:
-                return
-            case .noSubject:
-                summary.recordsWithoutSubject += 1
-            case .subject(let key):
-                try visit(summary.records, key)
-            }
-            summary.records += 1
+            try summary.tally(try records.classify(record, fields), visit)
         }
         while let chunk = try await source.next() {
             try reader.feed(chunk, handle)
@@ -59,18 +51,7 @@ public struct CSVFormat: RecordFormat {
             var out = OutputBuffer()
             var outcome = EraseOutcome()
             func handle(_ record: CSVRecord, _ fields: [CSVField]) throws {
-                switch try records.classify(record, fields) {
-                case .blank:
-                    break
-                case .noSubject:
-                    outcome.kept += 1
-                case .subject(let key):
-                    if drop.contains(key) {
-                        outcome.dropped[key, default: 0] += 1
-                        return
-                    }
-                    outcome.kept += 1
-                }
+                guard outcome.keeps(try records.classify(record, fields), dropping: drop) else { return }
                 out.append(record.raw)
             }
             while let chunk = try await source.next() {

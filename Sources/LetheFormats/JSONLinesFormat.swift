@@ -27,15 +27,7 @@ public struct JSONLinesFormat: RecordFormat {
         var summary = ScanSummary()
         func handle(_ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64) throws {
             let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
-            switch try records.classify(content, lineNumber) {
-            case .blank:
-                return
-            case .noSubject:
-                summary.recordsWithoutSubject += 1
-            case .subject(let key):
-                try visit(summary.records, key)
-            }
-            summary.records += 1
+            try summary.tally(try records.classify(content, lineNumber), visit)
         }
         while let chunk = try await source.next() {
             try lines.feed(chunk, handle)
@@ -60,18 +52,7 @@ public struct JSONLinesFormat: RecordFormat {
             var outcome = EraseOutcome()
             func handle(_ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64) throws {
                 let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
-                switch try records.classify(content, lineNumber) {
-                case .blank:
-                    break
-                case .noSubject:
-                    outcome.kept += 1
-                case .subject(let key):
-                    if drop.contains(key) {
-                        outcome.dropped[key, default: 0] += 1
-                        return
-                    }
-                    outcome.kept += 1
-                }
+                guard outcome.keeps(try records.classify(content, lineNumber), dropping: drop) else { return }
                 out.append(line)
             }
             while let chunk = try await source.next() {
@@ -91,6 +72,35 @@ public struct JSONLinesFormat: RecordFormat {
             writer.abort()
             throw error
         }
+    }
+}
+
+extension ScanSummary {
+    /// Counts one classified line: a record with a subject is visited, a blank line is not a record.
+    mutating func tally(_ line: LineOutcome, _ visit: (Int64, SubjectKey) throws -> Void) rethrows {
+        switch line {
+        case .blank: return
+        case .noSubject: recordsWithoutSubject += 1
+        case .subject(let key): try visit(records, key)
+        }
+        records += 1
+    }
+}
+
+extension EraseOutcome {
+    /// Counts one classified line against the drop set; true when its bytes are kept.
+    mutating func keeps(_ line: LineOutcome, dropping drop: Set<SubjectKey>) -> Bool {
+        switch line {
+        case .blank: return true
+        case .noSubject: kept += 1
+        case .subject(let key):
+            if drop.contains(key) {
+                dropped[key, default: 0] += 1
+                return false
+            }
+            kept += 1
+        }
+        return true
     }
 }
 
