@@ -1,14 +1,14 @@
 /// The record formats Lethe knows, by the name used in `lethe.yaml`.
 public enum Formats {
     /// The names `named(_:)` accepts.
-    public static var names: [String] { ["jsonl", "csv"] }
+    public static var names: [String] { ["jsonl", "csv", "parquet"] }
 
-    /// The format called `name` (`jsonl`, `csv`), or nil.
+    /// The format called `name` (`jsonl`, `csv`, `parquet`), or nil.
     public static func named(_ name: String) -> (any RecordFormat)? {
         switch name.lowercased() {
         case "jsonl", "json", "ndjson": return JSONLinesFormat()
         case "csv": return CSVFormat()
-        // case "parquet": the Parquet adapter registers here when it lands.
+        case "parquet": return ParquetFormat()
         default: return nil
         }
     }
