@@ -61,6 +61,11 @@ public final class SQLiteMetastore: Metastore {
         config.busyMode = .timeout(busyTimeout)
         config.foreignKeysEnabled = true
         config.label = "lethe.metastore"
+        config.prepareDatabase { db in
+            // Up to 64 MiB of page cache a connection (allocated only as used): a
+            // backfill inserts random keys all over the postings b-tree.
+            try db.execute(sql: "PRAGMA cache_size = -65536")
+        }
         return config
     }
 

@@ -47,6 +47,7 @@ import LetheCore
         let base = (Self.env["LETHE_PROBE_DIR"] ?? NSTemporaryDirectory()) + "/lethe-probe-\(getpid())"
         defer { removeFolder(base) }
         print("[probe] \(postings) postings over \(objects) objects; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        fflush(nil)
         for v in variants {
             let figures: Figures
             switch v {
@@ -56,6 +57,7 @@ import LetheCore
             default: Issue.record("unknown probe variant \(v)"); continue
             }
             print(figures)
+            fflush(nil)
             #expect(figures.postings == postings)
         }
     }
