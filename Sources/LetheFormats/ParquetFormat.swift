@@ -14,23 +14,40 @@ import Parquet
 /// byte for byte, see `ParquetFile.rewrite(droppingRows:to:)`); a file left with no
 /// row is deleted instead.
 ///
-/// Limitation: the whole object is read into memory (`InMemorySource`) for both scan
-/// and erase, and the rewritten file is built in memory before it is written. A scan
-/// could read only the footer and the subject column chunks by range; that needs a
-/// sparse source over the async store and is not done yet.
+/// Reads: a scan of an object larger than `wholeObjectLimit` reads only its tail (the
+/// footer, in one or two ranged reads), its first 4 bytes and the subject column
+/// chunks (adjacent ranges coalesced), into a sparse in-memory source; smaller objects
+/// are read whole. Limitation: erase reads the whole object into memory and builds the
+/// rewritten file in memory before writing it, so memory use is about twice the
+/// object's size.
 public struct ParquetFormat: RecordFormat {
     public var name: String { "parquet" }
+    /// Objects up to this size are read whole by a scan.
+    public var wholeObjectLimit: Int64
+    /// Bytes read from the end of the object first, hoping to get the whole footer.
+    public var tailGuess: Int64
+    /// Ranges closer than this are read as one.
+    public var coalesceGap: Int64
 
-    public init() {}
+    public init(wholeObjectLimit: Int64 = 1 << 20, tailGuess: Int64 = 64 << 10, coalesceGap: Int64 = 1 << 20) {
+        precondition(tailGuess >= 8 && coalesceGap >= 0)
+        self.wholeObjectLimit = wholeObjectLimit
+        self.tailGuess = tailGuess
+        self.coalesceGap = coalesceGap
+    }
 
     public func scan(
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         visit: (Int64, SubjectKey) throws -> Void
     ) async throws -> ScanSummary {
-        let bytes = try await store.read(object.key)
-        let file = try open(bytes, object.key)
+        let file: ParquetFile
+        if object.size <= wholeObjectLimit {
+            file = try open(try await store.read(object.key), object.key)
+        } else {
+            file = try await openSparse(object, in: store, options: options)
+        }
         var summary = ScanSummary()
-        summary.bytes = Int64(bytes.count)
+        summary.bytes = file.source.size
         summary.records = file.numRows
         summary.recordsWithoutSubject = try keys(file, object.key, options, keyer) { row, key in
             try visit(row, key)
@@ -84,11 +101,61 @@ public struct ParquetFormat: RecordFormat {
     }
 
     private func open(_ bytes: [UInt8], _ objectKey: String) throws -> ParquetFile {
+        try open(InMemorySource(bytes), objectKey)
+    }
+
+    private func open(_ source: any ParquetSource, _ objectKey: String) throws -> ParquetFile {
         do {
-            return try ParquetFile(source: InMemorySource(bytes), name: objectKey)
+            return try ParquetFile(source: source, name: objectKey)
         } catch {
             throw LetheError(.corrupt, "\(error)", at: objectKey)
         }
+    }
+
+    /// Opens `object` reading only its footer and the subject column chunks.
+    private func openSparse(_ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions) async throws -> ParquetFile {
+        let size = object.size
+        var tailStart = max(0, size - tailGuess)
+        var tail = try await store.read(object.key, range: tailStart..<size)
+        if tail.count >= 8, size >= 12 {
+            let n = tail.count
+            var footerLen: Int64 = 0
+            for i in 0..<4 { footerLen |= Int64(tail[n - 8 + i]) << (8 * Int64(i)) }
+            let footerStart = size - 8 - footerLen
+            // Only a plausible footer is fetched; otherwise opening reports the problem.
+            if footerLen <= size - 12, footerLen <= Int64(ReadOptions().maxFooterSize), footerStart < tailStart {
+                tail = try await store.read(object.key, range: footerStart..<tailStart) + tail
+                tailStart = footerStart
+            }
+        }
+        var source = SparseSource(size: size)
+        source.add(tailStart, tail)
+        if tailStart > 0 {
+            source.add(0, try await store.read(object.key, range: 0..<min(4, tailStart)))
+        }
+        let footerOnly = try open(source, object.key)
+        var ranges: [Range<Int64>] = []
+        for field in options.subject.fields {
+            let path = field.components.map { String(decoding: $0, as: UTF8.self) }
+            guard let desc = footerOnly.schema.column(path) else { continue }   // reported by the scan
+            for rg in footerOnly.rowGroups {
+                guard let md = rg.columns[desc.index].metaData, md.totalCompressedSize > 0 else { continue }
+                ranges.append(md.chunkStart..<(md.chunkStart + md.totalCompressedSize))
+            }
+        }
+        ranges.sort { $0.lowerBound < $1.lowerBound }
+        var merged: [Range<Int64>] = []
+        for r in ranges {
+            if let last = merged.last, r.lowerBound <= last.upperBound + coalesceGap {
+                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, r.upperBound)
+            } else {
+                merged.append(r)
+            }
+        }
+        for r in merged where !source.covers(r) {
+            source.add(r.lowerBound, try await store.read(object.key, range: r))
+        }
+        return try open(source, object.key)
     }
 
     /// Calls `visit(row, key)` for each row with a subject, in row order; returns the
@@ -159,5 +226,30 @@ public struct ParquetFormat: RecordFormat {
         } catch let e as ParquetError {
             throw LetheError(.corrupt, "\(e)", at: objectKey)
         }
+    }
+}
+
+/// Some byte ranges of an object, held in memory; reading outside them is an error.
+struct SparseSource: ParquetSource {
+    let size: Int64
+    private(set) var segments: [(offset: Int64, bytes: [UInt8])] = []
+
+    init(size: Int64) { self.size = size }
+
+    mutating func add(_ offset: Int64, _ bytes: [UInt8]) {
+        if !bytes.isEmpty { segments.append((offset, bytes)) }
+    }
+
+    func covers(_ range: Range<Int64>) -> Bool {
+        segments.contains { $0.offset <= range.lowerBound && range.upperBound <= $0.offset + Int64($0.bytes.count) }
+    }
+
+    func read(_ range: Range<Int64>) throws -> [UInt8] {
+        if range.isEmpty { return [] }
+        for s in segments where s.offset <= range.lowerBound && range.upperBound <= s.offset + Int64(s.bytes.count) {
+            let lo = Int(range.lowerBound - s.offset)
+            return Array(s.bytes[lo..<(lo + range.count)])
+        }
+        throw ParquetError(.io, "read \(range) outside the ranges fetched from the store (the object may have changed)")
     }
 }

@@ -257,4 +257,64 @@ elif cmd == "check":
         #expect(e2?.code == .conflict)
         #expect(s2.get(k2) == (try Py.file("composite")))
     }
+
+    @Test func sparseScanReadsOnlyFooterAndSubjectChunks() async throws {
+        let cases: [(String, FormatOptions)] = [
+            ("users", options("user_id")), ("ints", options("uid")), ("ints", options("info.b")),
+            ("composite", options("tenant", "user_id")),
+        ]
+        for tailGuess: Int64 in [8, 64, 1 << 16] {
+            for gap: Int64 in [0, 1 << 20] {
+                let sparse = ParquetFormat(wholeObjectLimit: 0, tailGuess: tailGuess, coalesceGap: gap)
+                for (name, opts) in cases {
+                    let (s, k) = try store(name)
+                    let whole = try await scan(format, s, k, opts)
+                    let rec = RecordingStore(s)
+                    var r = ScanResult()
+                    r.summary = try await sparse.scan(try await rec.head(k)!, in: rec, options: opts, keyer: SubjectKeyer(hasher: hasher)) { row, key in
+                        r.rows.append((row, key))
+                    }
+                    #expect(r.ordinals == whole.ordinals, "\(name) \(opts.subject)")
+                    #expect(r.keys == whole.keys, "\(name) \(opts.subject)")
+                    #expect(r.summary == whole.summary, "\(name) \(opts.subject)")
+                    if gap == 0 && name == "users" && tailGuess <= 64 {
+                        #expect(rec.bytesRead() < Int64(try Py.file(name).count), "read \(rec.bytesRead()) bytes")
+                    }
+                }
+            }
+        }
+        // Errors are the same as for a whole read.
+        let sparse = ParquetFormat(wholeObjectLimit: 0, tailGuess: 64)
+        let (s, k) = try store("users")
+        let e = await letheError { _ = try await scan(sparse, s, k, options("email")) }
+        #expect(e?.code == .corrupt && e?.location == k && e?.message.contains("no column `email`") == true)
+        let bytes = try Py.file("users")
+        for cut in [5, 11, bytes.count / 2, bytes.count - 1] {
+            s.set("bad.parquet", Array(bytes[0..<cut]))
+            let e2 = await letheError { _ = try await scan(sparse, s, "bad.parquet", options("user_id")) }
+            #expect(e2?.code == .corrupt && e2?.location == "bad.parquet", "cut at \(cut): \(String(describing: e2))")
+        }
+    }
+}
+
+/// Wraps a store and counts the bytes read.
+private final class RecordingStore: ObjectStore, @unchecked Sendable {
+    let base: TestStore
+    private let lock = NSLock()
+    private var read = 0
+    init(_ base: TestStore) { self.base = base }
+    func bytesRead() -> Int64 { lock.withLock { Int64(read) } }
+    var location: String { base.location }
+    func list(prefix: String) async throws -> [ObjectInfo] { try await base.list(prefix: prefix) }
+    func head(_ key: String) async throws -> ObjectInfo? { try await base.head(key) }
+    func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8] {
+        let b = try await base.read(key, range: range)
+        lock.withLock { read += b.count }
+        return b
+    }
+    func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream { try await base.openRead(key, chunkSize: chunkSize) }
+    func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
+        try await base.openWrite(key, precondition: precondition)
+    }
+    func delete(_ key: String) async throws { try await base.delete(key) }
 }
