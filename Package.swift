@@ -50,6 +50,13 @@ let package = Package(
             "LetheEngine", "LetheStream",
         ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
 
+        .executableTarget(name: "stream-bench", dependencies: [
+            "LetheEngine", "LetheStream",
+        ], path: "Benchmarks/stream-bench", swiftSettings: strict),
+        .executableTarget(name: "parquet-bench", dependencies: [
+            "Parquet", "LetheFormats", "LetheEngine",
+        ], path: "Benchmarks/parquet-bench", swiftSettings: strict),
+
         .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], swiftSettings: strict),
         .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet"], swiftSettings: strict),
