@@ -291,19 +291,38 @@ struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print or check the hash-chained audit log.")
     @OptionGroup var global: Global
     @Flag(help: "Recompute the chain; exit 1 naming the first broken entry.") var check = false
+    @Option(name: .customLong("expect-head"),
+            help: "With --check: a head recorded earlier (SEQ:HASH, as --check prints it) that must still be in the chain; catches removal of the newest entries.")
+    var expectHead: String?
 
     func run() async throws {
         try await guarded {
             let lethe = try global.open()
             let entries = try await lethe.meta.auditEntries()
             if check {
-                let v = verifyAuditChain(entries)
+                var v = verifyAuditChain(entries)
+                if v.ok, let expectHead {
+                    let parts = expectHead.split(separator: ":", maxSplits: 1)
+                    guard parts.count == 2, let seq = Int64(parts[0]), parts[1].count >= 16 else {
+                        throw LetheError(.badUsage, "--expect-head takes SEQ:HASH (as `lethe audit --check` prints it)")
+                    }
+                    let hash = String(parts[1])
+                    if let e = entries.first(where: { $0.seq == seq }) {
+                        if !e.hash.hasPrefix(hash) {
+                            v = (false, seq, "entry \(seq) has hash \(e.hash.prefix(16))…, not the recorded \(hash.prefix(16))…")
+                        }
+                    } else {
+                        v = (false, seq, "entry \(seq) is missing: the log ends at \(entries.last?.seq ?? 0) (entries were removed from its end)")
+                    }
+                }
+                let head = entries.last.map { "\($0.seq):\($0.hash)" } ?? "-"
                 if global.json {
-                    out(JSONValue.object(["ok": .bool(v.ok), "entries": .int(Int64(entries.count)),
+                    out(JSONValue.object(["ok": .bool(v.ok), "entries": .int(Int64(entries.count)), "head": .string(head),
                                           "first_broken": v.firstBroken.map(JSONValue.int) ?? .null,
                                           "reason": v.reason.map(JSONValue.string) ?? .null]).text)
                 } else if v.ok {
-                    out("audit log intact: \(entries.count) entries, head \(entries.last?.hash.prefix(16) ?? "-")")
+                    out("audit log intact: \(entries.count) entries; head \(head)")
+                    out("record the head elsewhere; `lethe audit --check --expect-head \(head)` later proves nothing was cut off")
                 } else {
                     err("lethe: audit log broken at entry \(v.firstBroken.map(String.init) ?? "?"): \(v.reason ?? "")")
                 }
