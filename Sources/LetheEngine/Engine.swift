@@ -25,7 +25,7 @@ public struct Lethe: Sendable {
     }
 
     /// Opens the lake and state a config names (embedded default: local folder + SQLite).
-    public static func open(config: LakeConfig, logger: Logger = Logger(label: "lethe")) throws -> Lethe {
+    public static func open(config: LakeConfig, logger: Logger = Lethe.defaultLogger()) throws -> Lethe {
         let store: any ObjectStore
         switch config.lake {
         case .folder(let p):
@@ -45,6 +45,14 @@ public struct Lethe: Sendable {
         case .postgres:
             throw LetheError(.badInput, "`state: postgres://…` is not supported by this build yet; use a folder", at: config.file)
         }
+    }
+
+    /// A logger at the level `LETHE_LOG_LEVEL` names (trace … critical), `error` by default:
+    /// commands report what matters in their own output.
+    public static func defaultLogger() -> Logger {
+        var l = Logger(label: "lethe")
+        l.logLevel = ProcessInfo.processInfo.environment["LETHE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .error
+        return l
     }
 
     /// The keyed hash of a subject.
