@@ -258,7 +258,13 @@ struct Run: AsyncParsableCommand {
             } else {
                 if r.jobs.isEmpty { out("nothing to do: no approved requests") }
                 out("rewrote \(r.objectsRewritten) object(s), removed \(r.objectsRemoved), dropped \(r.rowsDropped) row(s)")
-                for b in r.rebuilds { out("rebuilt \(b.dataset): `\(b.command)` exited \(b.exitStatus) in \(String(format: "%.2f", b.seconds))s") }
+                for b in r.rebuilds {
+                    out("rebuilt \(b.dataset): `\(b.command)` exited \(b.exitStatus) in \(String(format: "%.2f", b.seconds))s")
+                    if b.exitStatus != 0 {
+                        // Shown to the operator only: the audit log keeps the output's size and digest.
+                        for line in b.output.split(separator: "\n").suffix(20) { err("  | \(line)") }
+                    }
+                }
                 for v in r.verifications { out("\(v.id)  \(v.clean ? "verified clean" : "NOT clean: \(v.summary)") (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)") }
                 for f in r.failed { out("\(f.id)  failed: \(f.reason)") }
             }
