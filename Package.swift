@@ -31,6 +31,7 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "LetheStorage", dependencies: ["LetheCore"], swiftSettings: strict),
         .target(name: "Parquet", dependencies: ["CZlib", "CZstd"], swiftSettings: strict),
+        .target(name: "DeltaLake", dependencies: ["LetheCore", "LetheStorage", "Parquet"], swiftSettings: strict),
         .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "Parquet"], swiftSettings: strict),
         .target(name: "LetheCatalog", dependencies: [
             "LetheCore",
@@ -62,6 +63,7 @@ let package = Package(
         .testTarget(name: "ParquetTests", dependencies: ["Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheFormatsTests", dependencies: ["LetheFormats"], swiftSettings: strict),
         .testTarget(name: "LetheCatalogTests", dependencies: ["LetheCatalog"], swiftSettings: strict),
+        .testTarget(name: "DeltaLakeTests", dependencies: ["DeltaLake"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
         .testTarget(name: "LetheEngineTests", dependencies: ["LetheEngine"], swiftSettings: strict),
     ],

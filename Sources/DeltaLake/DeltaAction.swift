@@ -1,0 +1,185 @@
+import Foundation
+import LetheCore
+
+/// A data file added to the table (`add` action).
+public struct AddFile: Sendable, Equatable {
+    /// The path as written in the log: relative to the table root and URL-encoded, or an absolute URI.
+    public var path: String
+    public var partitionValues: [String: String?]
+    public var size: Int64
+    public var modificationTime: Int64
+    public var dataChange: Bool
+    /// Per-file statistics (a JSON string), if any.
+    public var stats: String?
+    public var deletionVector: DeltaJSON?
+    /// The whole action object, for fields not modelled here.
+    public var raw: [String: DeltaJSON]
+
+    public init(path: String, partitionValues: [String: String?], size: Int64, modificationTime: Int64,
+                dataChange: Bool, stats: String?, deletionVector: DeltaJSON? = nil, extra: [String: DeltaJSON] = [:]) {
+        self.path = path; self.partitionValues = partitionValues; self.size = size
+        self.modificationTime = modificationTime; self.dataChange = dataChange; self.stats = stats
+        self.deletionVector = deletionVector
+        var r = extra
+        r["path"] = .string(path)
+        r["partitionValues"] = .object(partitionValues.mapValues { $0.map(DeltaJSON.string) ?? .null })
+        r["size"] = .int(size)
+        r["modificationTime"] = .int(modificationTime)
+        r["dataChange"] = .bool(dataChange)
+        if let stats { r["stats"] = .string(stats) }
+        if let deletionVector { r["deletionVector"] = deletionVector }
+        self.raw = r
+    }
+
+    init(raw o: [String: DeltaJSON], table: String, file: String) throws {
+        guard let path = o["path"]?.string else { throw DeltaError.corrupt(table, "`add` without a path", file: file) }
+        self.path = path
+        self.partitionValues = o["partitionValues"]?.stringMap ?? [:]
+        self.size = o["size"]?.int ?? 0
+        self.modificationTime = o["modificationTime"]?.int ?? 0
+        self.dataChange = o["dataChange"]?.bool ?? true
+        self.stats = o["stats"]?.string
+        self.deletionVector = o["deletionVector"].flatMap { $0.isNull ? nil : $0 }
+        self.raw = o
+    }
+}
+
+/// A data file removed from the table (`remove` action): a tombstone until vacuumed.
+public struct RemoveFile: Sendable, Equatable {
+    public var path: String
+    public var deletionTimestamp: Int64?
+    public var dataChange: Bool
+    public var size: Int64?
+    public var deletionVector: DeltaJSON?
+    public var raw: [String: DeltaJSON]
+
+    init(raw o: [String: DeltaJSON], table: String, file: String) throws {
+        guard let path = o["path"]?.string else { throw DeltaError.corrupt(table, "`remove` without a path", file: file) }
+        self.path = path
+        self.deletionTimestamp = o["deletionTimestamp"]?.int
+        self.dataChange = o["dataChange"]?.bool ?? true
+        self.size = o["size"]?.int
+        self.deletionVector = o["deletionVector"].flatMap { $0.isNull ? nil : $0 }
+        self.raw = o
+    }
+
+    /// The tombstone for a live file, as a DELETE writes it.
+    public init(removing add: AddFile, at timestamp: Int64) {
+        self.path = add.path
+        self.deletionTimestamp = timestamp
+        self.dataChange = true
+        self.size = add.size
+        self.deletionVector = add.deletionVector
+        var r: [String: DeltaJSON] = [
+            "path": .string(add.path), "deletionTimestamp": .int(timestamp), "dataChange": .bool(true),
+            "extendedFileMetadata": .bool(true), "size": .int(add.size),
+            "partitionValues": .object(add.partitionValues.mapValues { $0.map(DeltaJSON.string) ?? .null }),
+        ]
+        if let dv = add.deletionVector { r["deletionVector"] = dv }
+        self.raw = r
+    }
+}
+
+/// The table's metadata (`metaData` action).
+public struct TableMetadata: Sendable, Equatable {
+    public var id: String
+    public var schemaString: String
+    public var partitionColumns: [String]
+    public var configuration: [String: String]
+    public var raw: [String: DeltaJSON]
+
+    init(raw o: [String: DeltaJSON], table: String, file: String) throws {
+        guard let id = o["id"]?.string, let schema = o["schemaString"]?.string else {
+            throw DeltaError.corrupt(table, "`metaData` without id or schemaString", file: file)
+        }
+        self.id = id
+        self.schemaString = schema
+        self.partitionColumns = o["partitionColumns"]?.array?.compactMap(\.string) ?? []
+        self.configuration = (o["configuration"]?.stringMap ?? [:]).compactMapValues { $0 }
+        self.raw = o
+    }
+
+    /// True when the change data feed is on.
+    public var changeDataFeed: Bool { configuration["delta.enableChangeDataFeed"]?.lowercased() == "true" }
+    public var appendOnly: Bool { configuration["delta.appendOnly"]?.lowercased() == "true" }
+    public var columnMappingMode: String { configuration["delta.columnMapping.mode"] ?? "none" }
+}
+
+/// The table's protocol (`protocol` action).
+public struct TableProtocol: Sendable, Equatable {
+    public var minReaderVersion: Int
+    public var minWriterVersion: Int
+    public var readerFeatures: [String]
+    public var writerFeatures: [String]
+    public var raw: [String: DeltaJSON]
+
+    init(raw o: [String: DeltaJSON], table: String, file: String) throws {
+        guard let r = o["minReaderVersion"]?.int, let w = o["minWriterVersion"]?.int else {
+            throw DeltaError.corrupt(table, "`protocol` without versions", file: file)
+        }
+        self.minReaderVersion = Int(r)
+        self.minWriterVersion = Int(w)
+        self.readerFeatures = o["readerFeatures"]?.array?.compactMap(\.string) ?? []
+        self.writerFeatures = o["writerFeatures"]?.array?.compactMap(\.string) ?? []
+        self.raw = o
+    }
+}
+
+/// A change data file (`cdc` action).
+public struct CDCFile: Sendable, Equatable {
+    public var path: String
+    public var size: Int64
+    public var raw: [String: DeltaJSON]
+}
+
+/// One line of a commit file.
+public enum DeltaAction: Sendable, Equatable {
+    case add(AddFile)
+    case remove(RemoveFile)
+    case metadata(TableMetadata)
+    case `protocol`(TableProtocol)
+    case cdc(CDCFile)
+    case commitInfo([String: DeltaJSON])
+    /// Any other action (txn, domainMetadata, …), kept verbatim.
+    case other(String, DeltaJSON)
+
+    /// Parses one line of a commit file.
+    static func parse(_ line: [UInt8], table: String, file: String, line number: Int) throws -> DeltaAction {
+        let json: DeltaJSON
+        do { json = try DeltaJSON.parse(line) } catch {
+            throw DeltaError.corrupt(table, "line \(number) is not valid JSON", file: file)
+        }
+        guard let o = json.object, o.count == 1, let (kind, body) = o.first, let b = body.object else {
+            throw DeltaError.corrupt(table, "line \(number) is not a single action object", file: file)
+        }
+        switch kind {
+        case "add": return .add(try AddFile(raw: b, table: table, file: file))
+        case "remove": return .remove(try RemoveFile(raw: b, table: table, file: file))
+        case "metaData": return .metadata(try TableMetadata(raw: b, table: table, file: file))
+        case "protocol": return .protocol(try TableProtocol(raw: b, table: table, file: file))
+        case "cdc":
+            guard let p = b["path"]?.string else { throw DeltaError.corrupt(table, "`cdc` without a path", file: file) }
+            return .cdc(CDCFile(path: p, size: b["size"]?.int ?? 0, raw: b))
+        case "commitInfo": return .commitInfo(b)
+        default: return .other(kind, body)
+        }
+    }
+
+    /// The action as one line of a commit file.
+    public var line: String {
+        switch self {
+        case .add(let a): return DeltaJSON.object(["add": .object(a.raw)]).text
+        case .remove(let r): return DeltaJSON.object(["remove": .object(r.raw)]).text
+        case .metadata(let m): return DeltaJSON.object(["metaData": .object(m.raw)]).text
+        case .protocol(let p): return DeltaJSON.object(["protocol": .object(p.raw)]).text
+        case .cdc(let c): return DeltaJSON.object(["cdc": .object(c.raw)]).text
+        case .commitInfo(let c): return DeltaJSON.object(["commitInfo": .object(c)]).text
+        case .other(let k, let v): return DeltaJSON.object([k: v]).text
+        }
+    }
+}
+
+/// Decodes a log path (RFC 3986 percent-encoding) into the relative object key it names.
+public func decodeDeltaPath(_ path: String) -> String {
+    path.removingPercentEncoding ?? path
+}

@@ -1,0 +1,182 @@
+import Foundation
+import LetheCore
+import LetheStorage
+
+/// A table's state at one version: the result of replaying its log.
+public struct Snapshot: Sendable {
+    public var version: Int64
+    public var tableProtocol: TableProtocol
+    public var metadata: TableMetadata
+    /// Live data files by log path.
+    public var files: [String: AddFile]
+    /// Removed files not yet expired, by log path (readable by time travel until vacuumed).
+    public var tombstones: [String: RemoveFile]
+    /// Change data files written by the replayed commits.
+    public var cdcFiles: [CDCFile]
+    /// commitInfo of each replayed version.
+    public var commitInfos: [Int64: [String: DeltaJSON]]
+}
+
+/// A Delta table under a prefix of an object store.
+public struct DeltaTable: Sendable {
+    public let store: any ObjectStore
+    /// The table root's key prefix (no trailing slash).
+    public let root: String
+
+    /// Reader features Lethe implements; a table needing any other is refused by name.
+    public static let supportedReaderFeatures: Set<String> = ["timestampNtz", "vacuumProtocolCheck"]
+    /// Writer features whose rules an erasure commit keeps (it only deletes rows).
+    public static let supportedWriterFeatures: Set<String> = [
+        "appendOnly", "invariants", "checkConstraints", "generatedColumns", "identityColumns",
+        "timestampNtz", "vacuumProtocolCheck", "domainMetadata",
+    ]
+
+    public init(store: any ObjectStore, root: String) {
+        var r = root
+        while r.hasSuffix("/") { r.removeLast() }
+        self.store = store
+        self.root = r
+    }
+
+    var logPrefix: String { root.isEmpty ? "_delta_log" : root + "/_delta_log" }
+    func logKey(_ name: String) -> String { logPrefix + "/" + name }
+    /// The object key of a file named in the log.
+    public func key(forLogPath path: String) -> String {
+        let p = decodeDeltaPath(path)
+        return root.isEmpty ? p : root + "/" + p
+    }
+
+    public static func commitName(_ v: Int64) -> String { String(format: "%020lld.json", v) }
+
+    /// Commit versions present in the log, ascending; throws on a gap.
+    public func versions() async throws -> [Int64] {
+        var vs: [Int64] = []
+        for o in try await store.list(prefix: logPrefix) {
+            let name = String(o.key.dropFirst(logPrefix.count + 1))
+            guard name.count == 25, name.hasSuffix(".json"), let v = Int64(name.prefix(20)) else { continue }
+            vs.append(v)
+        }
+        vs.sort()
+        for (a, b) in zip(vs, vs.dropFirst()) where b != a + 1 {
+            throw DeltaError.corrupt(root, "gap in the log: version \(a + 1) is missing (found \(a) and \(b))")
+        }
+        return vs
+    }
+
+    /// The checkpoint `_last_checkpoint` names, if any.
+    public func lastCheckpoint() async throws -> (version: Int64, parts: Int?)? {
+        guard try await store.head(logKey("_last_checkpoint")) != nil else { return nil }
+        let bytes = try await store.read(logKey("_last_checkpoint"))
+        guard let j = try? DeltaJSON.parse(bytes), let v = j["version"]?.int else {
+            throw DeltaError.corrupt(root, "not a valid checkpoint pointer", file: "_last_checkpoint")
+        }
+        return (v, j["parts"]?.int.map { Int($0) })
+    }
+
+    /// The actions of one commit.
+    public func commit(_ version: Int64) async throws -> [DeltaAction] {
+        let name = Self.commitName(version)
+        let bytes: [UInt8]
+        do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
+            throw DeltaError.corrupt(root, "commit \(version) is missing", file: name)
+        }
+        var out: [DeltaAction] = []
+        var n = 0
+        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+            n += 1
+            let l = line.last == UInt8(ascii: "\r") ? Array(line.dropLast()) : Array(line)
+            if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            out.append(try DeltaAction.parse(l, table: root, file: name, line: n))
+        }
+        return out
+    }
+
+    /// Replays the log to `version` (default: the latest).
+    public func snapshot(version: Int64? = nil) async throws -> Snapshot {
+        let vs = try await versions()
+        guard let latest = vs.last else { throw LetheError(.notFound, "not a Delta table: no commits in _delta_log", at: root) }
+        let target = version ?? latest
+        guard target <= latest else { throw LetheError(.notFound, "version \(target) does not exist (latest is \(latest))", at: root) }
+        guard vs.first == 0 else {
+            throw DeltaError.unsupported(root, "commits before \(vs[0]) were cleaned up; replay from a checkpoint is not supported yet")
+        }
+        var proto: TableProtocol?
+        var meta: TableMetadata?
+        var files: [String: AddFile] = [:]
+        var tombstones: [String: RemoveFile] = [:]
+        var cdc: [CDCFile] = []
+        var infos: [Int64: [String: DeltaJSON]] = [:]
+        for v in 0...target {
+            for a in try await commit(v) {
+                switch a {
+                case .add(let f): files[f.path] = f; tombstones[f.path] = nil
+                case .remove(let r): files[r.path] = nil; tombstones[r.path] = r
+                case .metadata(let m): meta = m
+                case .protocol(let p): proto = p
+                case .cdc(let c): cdc.append(c)
+                case .commitInfo(let c): infos[v] = c
+                case .other: break
+                }
+            }
+        }
+        guard let proto else { throw DeltaError.corrupt(root, "no `protocol` action up to version \(target)") }
+        guard let meta else { throw DeltaError.corrupt(root, "no `metaData` action up to version \(target)") }
+        return Snapshot(version: target, tableProtocol: proto, metadata: meta, files: files,
+                        tombstones: tombstones, cdcFiles: cdc, commitInfos: infos)
+    }
+
+    /// The latest version committed at or before `millis` (commit file modification time), for time travel.
+    public func version(asOf millis: Int64) async throws -> Int64 {
+        var best: Int64?
+        for v in try await versions() {
+            guard let h = try await store.head(logKey(Self.commitName(v))) else { continue }
+            if h.modifiedNanos / 1_000_000 <= millis { best = v } else { break }
+        }
+        guard let best else { throw LetheError(.notFound, "the table has no version at or before \(millis) ms", at: root) }
+        return best
+    }
+
+    /// Refuses a table Lethe cannot read correctly, naming the feature.
+    public func checkReadable(_ s: Snapshot) throws {
+        let p = s.tableProtocol
+        if p.minReaderVersion > 3 { throw DeltaError.unsupported(root, "reader version \(p.minReaderVersion) is not supported") }
+        if p.minReaderVersion == 2 || (p.minReaderVersion < 3 && s.metadata.columnMappingMode != "none") {
+            throw DeltaError.unsupported(root, "table feature `columnMapping` is not supported yet")
+        }
+        if p.minReaderVersion == 3 {
+            for f in p.readerFeatures where !Self.supportedReaderFeatures.contains(f) {
+                throw DeltaError.unsupported(root, "table feature `\(f)` is not supported yet")
+            }
+        }
+    }
+
+    /// Refuses to write (delete rows) where Lethe cannot keep the table's rules, naming the feature.
+    public func checkWritable(_ s: Snapshot) throws {
+        try checkReadable(s)
+        let p = s.tableProtocol
+        if s.metadata.appendOnly {
+            throw DeltaError.unsupported(root, "the table is append-only (delta.appendOnly=true): rows cannot be deleted until it is lifted")
+        }
+        if p.minWriterVersion > 7 { throw DeltaError.unsupported(root, "writer version \(p.minWriterVersion) is not supported") }
+        if p.minWriterVersion == 7 {
+            for f in p.writerFeatures where !Self.supportedWriterFeatures.contains(f) {
+                throw DeltaError.unsupported(root, "table feature `\(f)` is not supported for writing yet")
+            }
+        } else {
+            if s.metadata.changeDataFeed { throw DeltaError.unsupported(root, "table feature `changeDataFeed` is not supported for writing yet") }
+            if p.minWriterVersion >= 5 && s.metadata.columnMappingMode != "none" {
+                throw DeltaError.unsupported(root, "table feature `columnMapping` is not supported for writing yet")
+            }
+        }
+    }
+
+    /// Writes commit `version` if no one else has (put-if-absent). Throws `.conflict` when the version exists.
+    public func commit(_ actions: [DeltaAction], version: Int64) async throws {
+        let text = actions.map(\.line).joined(separator: "\n") + "\n"
+        do {
+            try await store.put(logKey(Self.commitName(version)), Array(text.utf8), precondition: .absent)
+        } catch let e as LetheError where e.code == .conflict {
+            throw LetheError(.conflict, "version \(version) was committed by another writer", at: root)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import Testing
+import Foundation
+@testable import DeltaLake
+import LetheCore
+import LetheStorage
+
+/// Runs the project's venv Python on scripts/delta_tables.py.
+func deltaPy(_ args: [String]) throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    let python = root + "/.venv/bin/python"
+    guard FileManager.default.isExecutableFile(atPath: python) else {
+        throw LetheError(.failure, "Delta interop tests need \(python): run `scripts/bootstrap --python`")
+    }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = [root + "/scripts/delta_tables.py"] + args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else {
+        throw LetheError(.failure, "delta_tables.py \(args.joined(separator: " ")) failed: \(String(decoding: e, as: UTF8.self))")
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+struct DeltaFiles: Decodable { var version: Int64; var files: [String] }
+
+func tempDir() -> String {
+    let d = NSTemporaryDirectory() + "lethe-delta-\(UUID().uuidString)"
+    try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+@Test func replayMatchesDeltaRsAtEveryVersion() async throws {
+    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make", dir])
+    let store = LocalObjectStore(root: dir)
+    for name in ["plain", "parted"] {
+        let table = DeltaTable(store: store, root: name)
+        let versions = try await table.versions()
+        #expect(versions.first == 0)
+        for v in versions {
+            let theirs = try JSONDecoder().decode(DeltaFiles.self, from: Data(try deltaPy(["files", dir + "/" + name, String(v)]).utf8))
+            let mine = try await table.snapshot(version: v)
+            #expect(mine.version == theirs.version)
+            #expect(mine.files.keys.map(decodeDeltaPath).sorted() == theirs.files.map(decodeDeltaPath).sorted(), "\(name)@\(v)")
+            try table.checkReadable(mine)
+        }
+    }
+    let plain = try await DeltaTable(store: store, root: "plain").snapshot()
+    #expect(plain.version == 3)
+    #expect(!plain.tombstones.isEmpty)  // the delete's superseded files stay reachable by time travel
+    #expect(plain.commitInfos[2]?["operation"]?.string == "DELETE")
+    let parted = try await DeltaTable(store: store, root: "parted").snapshot()
+    #expect(parted.metadata.partitionColumns == ["country"])
+    #expect(parted.files.values.allSatisfy { $0.partitionValues["country"] != nil })
+    for f in parted.files.values {
+        #expect(try await store.head(DeltaTable(store: store, root: "parted").key(forLogPath: f.path)) != nil)
+    }
+}
+
+@Test func aCommitWrittenByLetheIsReadByDeltaRsAndCommitsAreExclusive() async throws {
+    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make", dir])
+    let store = LocalObjectStore(root: dir)
+    let table = DeltaTable(store: store, root: "plain")
+    let s = try await table.snapshot()
+    try table.checkWritable(s)
+    // Remove one live file (a whole-file delete) with a DELETE commitInfo.
+    let victim = s.files.values.sorted { $0.path < $1.path }[0]
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    let actions: [DeltaAction] = [
+        .commitInfo(["timestamp": .int(now), "operation": .string("DELETE"),
+                     "operationParameters": .object(["predicate": .string("lethe erasure")])]),
+        .remove(RemoveFile(removing: victim, at: now)),
+    ]
+    try await table.commit(actions, version: s.version + 1)
+    await #expect(throws: LetheError.self) { try await table.commit(actions, version: s.version + 1) }
+    let theirs = try JSONDecoder().decode(DeltaFiles.self, from: Data(try deltaPy(["files", dir + "/plain"]).utf8))
+    #expect(theirs.version == s.version + 1)
+    #expect(!theirs.files.map(decodeDeltaPath).contains(decodeDeltaPath(victim.path)))
+    #expect(try deltaPy(["history", dir + "/plain"]).contains("DELETE"))
+    let after = try await table.snapshot()
+    #expect(after.files.count == s.files.count - 1)
+    #expect(after.tombstones[victim.path] != nil)
+}
+
+@Test func badLogsAreReportedNamingTableVersionAndFile() async throws {
+    let store = InMemoryObjectStore()
+    let table = DeltaTable(store: store, root: "t")
+    let proto = #"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#
+    let meta = #"{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"{}","partitionColumns":[],"configuration":{}}}"#
+    store.set("t/_delta_log/00000000000000000000.json", Array((proto + "\n" + meta + "\n").utf8))
+    store.set("t/_delta_log/00000000000000000002.json", Array(#"{"add":{"path":"a.parquet","size":1,"modificationTime":0,"dataChange":true,"partitionValues":{}}}"#.utf8))
+    do { _ = try await table.snapshot(); Issue.record("gap accepted") } catch let e as LetheError {
+        #expect(e.code == .corrupt && e.message.contains("version 1 is missing"))
+    }
+    store.set("t/_delta_log/00000000000000000001.json", Array("{not json\n".utf8))
+    do { _ = try await table.snapshot(); Issue.record("corrupt commit accepted") } catch let e as LetheError {
+        #expect(e.code == .corrupt)
+        #expect(e.location == "t/_delta_log/00000000000000000001.json")
+        #expect(e.message.contains("line 1"))
+    }
+    store.set("t/_delta_log/00000000000000000001.json", Array(#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]}}"#.utf8))
+    let s = try await table.snapshot()
+    #expect(throws: LetheError.self) { try table.checkReadable(s) }
+    do { try table.checkReadable(s) } catch let e as LetheError { #expect(e.message.contains("`deletionVectors`")) }
+    #expect(try await table.snapshot(version: 0).files.isEmpty)
+    await #expect(throws: LetheError.self) { _ = try await table.snapshot(version: 9) }
+}

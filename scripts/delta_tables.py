@@ -1,0 +1,46 @@
+"""Delta tables written by delta-rs for Lethe's tests, and what delta-rs reads back.
+
+  make DIR            writes DIR/plain (4 commits: 2 appends, a delete, an append)
+                      and DIR/parted (partitioned by country, 3 appends)
+  files TABLE [V]     prints {"version": v, "files": [...]} as delta-rs sees it
+  rows TABLE          prints the sorted user_id values delta-rs reads
+  history TABLE       prints the operations of the table's history, newest first
+"""
+import json, sys
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+
+def batch(start, n, country=None):
+    ids = [f"u-{i % 7}" for i in range(start, start + n)]
+    return pa.table({
+        "user_id": ids,
+        "n": pa.array(range(start, start + n), pa.int64()),
+        "country": [country or ("DE" if i % 2 else "FR") for i in range(start, start + n)],
+    })
+
+def make(d):
+    plain = f"{d}/plain"
+    write_deltalake(plain, batch(0, 20))
+    write_deltalake(plain, batch(20, 20), mode="append")
+    DeltaTable(plain).delete("user_id = 'u-3'")
+    write_deltalake(plain, batch(40, 10), mode="append")
+    parted = f"{d}/parted"
+    for i in range(3):
+        write_deltalake(parted, batch(i * 10, 10), mode="append", partition_by=["country"])
+
+cmd = sys.argv[1]
+if cmd == "make":
+    make(sys.argv[2])
+elif cmd == "files":
+    t = DeltaTable(sys.argv[2], version=int(sys.argv[3])) if len(sys.argv) > 3 else DeltaTable(sys.argv[2])
+    import os
+    from urllib.parse import unquote
+    root = os.path.abspath(sys.argv[2])
+    uris = t.files() if hasattr(t, "files") else t.file_uris()
+    rel = [os.path.relpath(unquote(u[7:] if u.startswith("file://") else u), root) if os.path.isabs(unquote(u[7:] if u.startswith("file://") else u)) else u for u in uris]
+    print(json.dumps({"version": t.version(), "files": sorted(rel)}))
+elif cmd == "rows":
+    t = DeltaTable(sys.argv[2])
+    print(json.dumps(sorted(t.to_pyarrow_table().column("user_id").to_pylist())))
+elif cmd == "history":
+    print(json.dumps([h.get("operation") for h in DeltaTable(sys.argv[2]).history()]))
