@@ -39,7 +39,7 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "LetheStream", dependencies: ["LetheCore"], swiftSettings: strict),
         .target(name: "LetheEngine", dependencies: [
-            "LetheCore", "LetheStorage", "LetheFormats", "LetheCatalog", "LetheStream",
+            "LetheCore", "LetheStorage", "LetheFormats", "LetheCatalog", "LetheStream", "DeltaLake",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .executableTarget(name: "lethe", dependencies: [

@@ -24,6 +24,11 @@ def make(d):
     write_deltalake(plain, batch(20, 20), mode="append")
     DeltaTable(plain).delete("user_id = 'u-3'")
     write_deltalake(plain, batch(40, 10), mode="append")
+    named = f"{d}/named"
+    long_ids = pa.table({"user_id": [f"customer-{i % 5:06d}" for i in range(30)], "n": pa.array(range(30), pa.int64())})
+    write_deltalake(named, long_ids)
+    DeltaTable(named).delete("user_id = 'customer-000004'")
+    write_deltalake(named, long_ids.slice(0, 10), mode="append")
     parted = f"{d}/parted"
     for i in range(3):
         write_deltalake(parted, batch(i * 10, 10), mode="append", partition_by=["country"])
@@ -42,5 +47,14 @@ elif cmd == "files":
 elif cmd == "rows":
     t = DeltaTable(sys.argv[2])
     print(json.dumps(sorted(t.to_pyarrow_table().column("user_id").to_pylist())))
+elif cmd == "append":
+    write_deltalake(sys.argv[2], batch(int(sys.argv[3]), int(sys.argv[4])), mode="append")
 elif cmd == "history":
     print(json.dumps([h.get("operation") for h in DeltaTable(sys.argv[2]).history()]))
+
+# delta-rs's background threads can abort the interpreter's teardown under load
+# ("terminate called without an active exception") after the work is done: skip it.
+import os
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)

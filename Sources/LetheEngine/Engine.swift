@@ -62,7 +62,7 @@ public struct Lethe: Sendable {
     public func subject(_ text: String) -> SubjectID { SubjectID.parse(text, separator: config.compositeSeparator) }
 
     func format(for d: DatasetSpec) throws -> any RecordFormat {
-        guard let f = Formats.named(d.format.rawValue) else {
+        guard let f = Formats.named(d.format == .delta ? "parquet" : d.format.rawValue) else {
             throw LetheError(.badInput, "dataset `\(d.name)`: format `\(d.format.rawValue)` is not supported by this build yet",
                              at: "\(config.file):\(d.line)")
         }

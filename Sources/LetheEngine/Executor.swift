@@ -89,7 +89,11 @@ extension Lethe {
         let byID = Dictionary(uniqueKeysWithValues: approved.map { ($0.id, $0) })
         for d in config.datasets {
             guard let inScope = scope[d.name] else { continue }
-            if d.subject != nil {
+            if d.format == .delta, d.subject != nil, let held = holders[d.name] {
+                // One commit for the whole table: every live file holding any of these subjects.
+                let rs = Array(Set(held.values.flatMap { $0 }.map(\.id))).sorted().compactMap { byID[$0] }
+                add(d.name, Lethe.deltaStepKey, rs.map(\.id), Array(Set(rs.map(\.subjectKey))).sorted())
+            } else if d.subject != nil {
                 var objects = holders[d.name] ?? [:]
                 for q in try await meta.objects(dataset: d.name) where q.status == .quarantined {
                     objects[q.key] = inScope.compactMap { byID[$0] }
@@ -126,6 +130,8 @@ extension Lethe {
         for step in try await meta.steps(job: job) where step.state == .pending {
             if step.isFinal {
                 try await settle(job: job, step: step, report: &report)
+            } else if step.objectKey == Lethe.deltaStepKey {
+                try await eraseDelta(job: job, step: step, report: &report, progress: progress)
             } else if step.isRebuild {
                 try await rebuild(job: job, step: step, report: &report, progress: progress)
             } else {

@@ -48,7 +48,7 @@ extension Lethe {
             guard d.subject != nil else { continue }  // aggregates without a subject column hold no one
             report.datasets.append(d.name)
             _ = try format(for: d)
-            let listed = try await store.list(prefix: d.path)
+            let listed = try await datasetObjects(d)
             let known = try await meta.objects(dataset: d.name)
             var knownByKey: [String: IndexedObject] = [:]
             for o in known { knownByKey[o.key] = o }

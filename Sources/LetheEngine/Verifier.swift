@@ -28,11 +28,13 @@ public struct Verification: Codable, Sendable, Equatable {
     public var stateHits: [String]
     /// Why the state scan did not run, if it did not.
     public var stateScanSkipped: String?
+    /// Delta log files (commits, checkpoints) that hold the raw id's bytes.
+    public var logHits: [String]?
 
     enum CodingKeys: String, CodingKey {
         case id, subjectKey = "subject_key", clean, at, datasets, objectsScanned = "objects_scanned"
         case recordsScanned = "records_scanned", found, unreadable, stateFilesScanned = "state_files_scanned"
-        case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped"
+        case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped", logHits = "log_hits"
     }
 
     public var summary: String {
@@ -41,6 +43,7 @@ public struct Verification: Codable, Sendable, Equatable {
         if !found.isEmpty { parts.append("residue in " + found.map { "\($0.object) (\($0.rows) rows)" }.joined(separator: ", ")) }
         if !unreadable.isEmpty { parts.append("unreadable: " + unreadable.map(\.object).joined(separator: ", ")) }
         if !stateHits.isEmpty { parts.append("raw id in state files: " + stateHits.joined(separator: ", ")) }
+        if let l = logHits, !l.isEmpty { parts.append("raw id in Delta logs: " + l.joined(separator: ", ")) }
         return parts.joined(separator: "; ")
     }
 
@@ -89,7 +92,7 @@ extension Lethe {
             let f = try format(for: d)
             let opts = options(for: d)!
             let keyer = SubjectKeyer(hasher: secrets.hasher)
-            for o in try await store.list(prefix: d.path) {
+            for o in try await datasetObjects(d) {
                 var hits: [SubjectKey: Int64] = [:]
                 do {
                     let s = try await f.scan(o, in: store, options: opts, keyer: keyer) { _, k in
@@ -111,9 +114,20 @@ extension Lethe {
                                  recordsScanned: names.reduce(0) { $0 + (records[$1] ?? 0) },
                                  found: found[r.subjectKey] ?? [],
                                  unreadable: names.flatMap { unreadable[$0] ?? [] },
-                                 stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil)
+                                 stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
             if let sealed = r.sealedSubject {
                 let raw = try secrets.unseal(sealed, requestID: r.id)
+                if raw.bytes.count >= 6 {
+                    // The Delta logs of the plan's tables: stats and commitInfo must not name the subject.
+                    var hits: [String] = []
+                    for name in names {
+                        guard let d = config.dataset(named: name), d.format == .delta else { continue }
+                        for o in try await store.list(prefix: d.path + "/_delta_log") {
+                            if Self.contains(try await store.read(o.key), raw.bytes) { hits.append(o.key) }
+                        }
+                    }
+                    v.logHits = hits
+                }
                 if let folder = stateFolder {
                     if raw.bytes.count >= 6 {
                         let (n, hits) = try Self.searchFolder(folder, for: raw.bytes)
@@ -128,7 +142,7 @@ extension Lethe {
             } else {
                 v.stateScanSkipped = "the raw id was destroyed at an earlier verification"
             }
-            v.clean = v.found.isEmpty && v.unreadable.isEmpty && v.stateHits.isEmpty
+            v.clean = v.found.isEmpty && v.unreadable.isEmpty && v.stateHits.isEmpty && (v.logHits ?? []).isEmpty
             let current = try await request(r.id)
             let details: [String: JSONValue] = [
                 "subject_key": .string(r.subjectKey.hex), "clean": .bool(v.clean),

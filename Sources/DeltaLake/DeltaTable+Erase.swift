@@ -1,0 +1,99 @@
+import Foundation
+import LetheCore
+import LetheStorage
+import Parquet
+
+/// What an erasure commit did.
+public struct DeltaEraseResult: Sendable {
+    public var version: Int64
+    /// Log paths of the files removed (now history, readable by time travel until vacuumed).
+    public var removed: [String]
+    /// The replacement files added.
+    public var added: [AddFile]
+    public var droppedRows: Int64
+    public var keptRows: Int64
+}
+
+extension DeltaTable {
+    /// Rewrites live files without the given rows and commits, in one `DELETE` commit,
+    /// a `remove` for each and an `add` for each replacement (same partition, same
+    /// Parquet schema, untouched row groups copied byte for byte, statistics recomputed).
+    /// A file that loses every row is only removed. `operationParameters` go into the
+    /// commitInfo (request ids and keyed hashes: never a raw id or a predicate).
+    ///
+    /// Concurrent commits: appends are rebased (the commit is retried at the next
+    /// version); if another writer removed one of the files being rewritten, the
+    /// replacements are deleted and `.conflict` is thrown so the caller re-plans.
+    public func erase(rows: [String: [Int64]], operationParameters: [String: DeltaJSON],
+                      now: Int64, maxAttempts: Int = 20) async throws -> DeltaEraseResult {
+        var snap = try await snapshot()
+        try checkWritable(snap)
+        var removes: [RemoveFile] = []
+        var adds: [AddFile] = []
+        var written: [String] = []
+        var dropped: Int64 = 0, kept: Int64 = 0
+        do {
+            for path in rows.keys.sorted() {
+                guard let add = snap.files[path] else {
+                    throw LetheError(.conflict, "file \(path) is no longer live at version \(snap.version)", at: root)
+                }
+                if add.deletionVector != nil {
+                    throw DeltaError.unsupported(root, "file \(path) has a deletion vector; not supported yet")
+                }
+                let key = key(forLogPath: path)
+                let bytes = try await store.read(key)
+                let file: ParquetFile
+                do { file = try ParquetFile(bytes: bytes, name: key) } catch {
+                    throw LetheError(.corrupt, "\(error)", at: key)
+                }
+                var sink = InMemorySink()
+                let result: RewriteResult
+                do { result = try file.rewrite(droppingRows: rows[path]!, to: &sink) } catch {
+                    throw LetheError(.corrupt, "\(error)", at: key)
+                }
+                dropped += result.droppedRows
+                kept += result.keptRows
+                removes.append(RemoveFile(removing: add, at: now))
+                guard !result.isEmpty else { continue }
+                let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
+                let newPath = dir + "part-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
+                let newKey = self.key(forLogPath: newPath)
+                try await store.put(newKey, sink.bytes, precondition: .absent)
+                written.append(newKey)
+                let newFile = try ParquetFile(bytes: sink.bytes, name: newKey)
+                adds.append(AddFile(path: newPath, partitionValues: add.partitionValues, size: Int64(sink.bytes.count),
+                                    modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile)))
+            }
+            let info: DeltaAction = .commitInfo([
+                "timestamp": .int(now), "operation": .string("DELETE"),
+                "operationParameters": .object(operationParameters),
+                "engineInfo": .string("Lethe/0.1"), "isBlindAppend": .bool(false),
+                "operationMetrics": .object([
+                    "numRemovedFiles": .int(Int64(removes.count)), "numAddedFiles": .int(Int64(adds.count)),
+                    "numDeletedRows": .int(dropped), "numCopiedRows": .int(kept),
+                ]),
+            ])
+            let actions = [info] + removes.map(DeltaAction.remove) + adds.map(DeltaAction.add)
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    try await commit(actions, version: snap.version + 1)
+                    return DeltaEraseResult(version: snap.version + 1, removed: removes.map(\.path), added: adds,
+                                            droppedRows: dropped, keptRows: kept)
+                } catch let e as LetheError where e.code == .conflict && attempt < maxAttempts {
+                    // Someone committed first: rebase if none of our files was touched.
+                    let newer = try await snapshot()
+                    try checkWritable(newer)
+                    for r in removes where newer.files[r.path] == nil {
+                        throw LetheError(.conflict, "file \(r.path) was removed by a concurrent commit (version ≤ \(newer.version)); re-plan", at: root)
+                    }
+                    snap = newer
+                }
+            }
+        } catch {
+            for k in written { try? await store.delete(k) }
+            throw error
+        }
+    }
+}

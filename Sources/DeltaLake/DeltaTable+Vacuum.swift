@@ -1,0 +1,133 @@
+import Foundation
+import LetheCore
+import LetheStorage
+
+/// What a targeted vacuum did.
+public struct DeltaVacuumResult: Sendable {
+    /// Object keys of the history / change-data files deleted.
+    public var deleted: [String]
+    /// Versions that can no longer be read by time travel (their files are gone).
+    public var unreadableVersions: [ClosedRange<Int64>]
+    /// Commit files rewritten to scrub statistics or commitInfo.
+    public var scrubbedCommits: [Int64]
+    /// Checkpoint files removed because they held scrubbed statistics.
+    public var removedCheckpoints: [String]
+
+    public init(deleted: [String], unreadableVersions: [ClosedRange<Int64>], scrubbedCommits: [Int64], removedCheckpoints: [String]) {
+        self.deleted = deleted; self.unreadableVersions = unreadableVersions
+        self.scrubbedCommits = scrubbedCommits; self.removedCheckpoints = removedCheckpoints
+    }
+}
+
+extension DeltaTable {
+    /// Targeted physical erasure: deletes the given non-live files, then scrubs the
+    /// log of what still describes them: the `stats` of every `add`/`remove` action
+    /// for those paths lose their bounds (min/max/null counts), and any commitInfo
+    /// whose text holds one of `needles` (raw ids, while Lethe still has them) has
+    /// its operation parameters replaced. Each commit file is rewritten atomically
+    /// (compare-and-swap on its version). Checkpoints that hold the old statistics
+    /// are removed, with `_last_checkpoint`, when the JSON log alone can be replayed.
+    /// Writes VACUUM START / VACUUM END commits so other tools see it in history.
+    public func vacuumTargeted(paths: Set<String>, needles: [[UInt8]], now: Int64) async throws -> DeltaVacuumResult {
+        var result = DeltaVacuumResult(deleted: [], unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
+        let snap = try await snapshot()
+        for p in paths where snap.files[p] != nil {
+            throw LetheError(.conflict, "file \(p) is live at version \(snap.version): a targeted vacuum removes only history", at: root)
+        }
+        try await commitNext([.commitInfo([
+            "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
+            "operationParameters": .object(["mode": .string("targeted"), "numFiles": .int(Int64(paths.count))]),
+        ])])
+        // Which versions each file was live in.
+        var addedAt: [String: Int64] = [:]
+        var ranges: [ClosedRange<Int64>] = []
+        let versions = try await versions()
+        for v in versions {
+            let actions = try await commit(v)
+            var changed = false
+            var rewritten: [DeltaAction] = []
+            for a in actions {
+                switch a {
+                case .add(var f) where paths.contains(f.path):
+                    addedAt[f.path] = v
+                    if f.stats != nil { f.raw["stats"] = .string(Self.boundsFree(f.stats!)); changed = true }
+                    rewritten.append(.add(f))
+                case .remove(var r) where paths.contains(r.path):
+                    if let from = addedAt[r.path] { ranges.append(from...(v - 1)) }
+                    if r.raw["stats"] != nil, let s = r.raw["stats"]?.string { r.raw["stats"] = .string(Self.boundsFree(s)); changed = true }
+                    rewritten.append(.remove(r))
+                case .cdc(var c) where paths.contains(c.path):
+                    c.raw["stats"] = nil
+                    rewritten.append(.cdc(c))
+                case .commitInfo(var info) where Self.holdsAny(DeltaJSON.object(info).text, needles):
+                    info["operationParameters"] = .object(["predicate": .string("[scrubbed by Lethe: named an erased subject]")])
+                    rewritten.append(.commitInfo(info))
+                    changed = true
+                default:
+                    rewritten.append(a)
+                }
+            }
+            if changed {
+                let name = Self.commitName(v)
+                guard let head = try await store.head(logKey(name)) else { continue }
+                let text = rewritten.map(\.line).joined(separator: "\n") + "\n"
+                try await store.put(logKey(name), Array(text.utf8), precondition: .matches(version: head.version))
+                result.scrubbedCommits.append(v)
+            }
+        }
+        // Checkpoints carry the same statistics; the JSON log from version 0 still replays without them.
+        if versions.first == 0, !result.scrubbedCommits.isEmpty {
+            for o in try await store.list(prefix: logPrefix) where o.key.contains(".checkpoint.") {
+                try await store.delete(o.key)
+                result.removedCheckpoints.append(o.key)
+            }
+            if !result.removedCheckpoints.isEmpty { try await store.delete(logKey("_last_checkpoint")) }
+        }
+        for p in paths.sorted() {
+            let k = key(forLogPath: p)
+            try await store.delete(k)
+            result.deleted.append(k)
+        }
+        result.unreadableVersions = Self.merge(ranges)
+        try await commitNext([.commitInfo([
+            "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
+            "operationParameters": .object(["status": .string("COMPLETED")]),
+            "operationMetrics": .object(["numDeletedFiles": .int(Int64(result.deleted.count))]),
+        ])])
+        return result
+    }
+
+    /// Commits actions that do not depend on the table's state (commitInfo only) at the next free version.
+    func commitNext(_ actions: [DeltaAction], attempts: Int = 20) async throws {
+        for i in 1...attempts {
+            let next = (try await versions().last ?? -1) + 1
+            do { try await commit(actions, version: next); return } catch let e as LetheError where e.code == .conflict && i < attempts {
+                continue
+            }
+        }
+    }
+
+    /// Statistics without bounds: only the record count survives.
+    static func boundsFree(_ stats: String) -> String {
+        guard let j = try? DeltaJSON.parse(Array(stats.utf8)), let n = j["numRecords"] else { return "{}" }
+        return DeltaJSON.object(["numRecords": n]).text
+    }
+
+    static func holdsAny(_ text: String, _ needles: [[UInt8]]) -> Bool {
+        let hay = Array(text.utf8)
+        return needles.contains { n in
+            guard !n.isEmpty, hay.count >= n.count else { return false }
+            return (0...(hay.count - n.count)).contains { i in hay[i] == n[0] && Array(hay[i..<(i + n.count)]) == n }
+        }
+    }
+
+    static func merge(_ rs: [ClosedRange<Int64>]) -> [ClosedRange<Int64>] {
+        var out: [ClosedRange<Int64>] = []
+        for r in rs.filter({ $0.lowerBound <= $0.upperBound }).sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = out.last, r.lowerBound <= last.upperBound + 1 {
+                out[out.count - 1] = last.lowerBound...max(last.upperBound, r.upperBound)
+            } else { out.append(r) }
+        }
+        return out
+    }
+}

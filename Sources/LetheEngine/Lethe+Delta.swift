@@ -1,0 +1,167 @@
+import Foundation
+import LetheCore
+import LetheStorage
+import LetheFormats
+import LetheCatalog
+import DeltaLake
+
+/// How a data file of a Delta table is reachable.
+public enum DeltaFileRole: String, Sendable {
+    /// In the latest version.
+    case live
+    /// Removed by a commit but still on storage: readable by time travel until vacuumed.
+    case history
+    /// A change data feed file.
+    case cdc
+}
+
+extension Lethe {
+    /// The object key marking a journal step that erases from a whole Delta table in one commit.
+    static let deltaStepKey = "_delta_log"
+
+    func deltaTable(_ d: DatasetSpec) -> DeltaTable { DeltaTable(store: store, root: d.path) }
+
+    /// Every data file any retained version can reach, with its role. A live file the
+    /// log names but the store lacks is an error naming the table, version and file.
+    func deltaObjects(_ d: DatasetSpec) async throws -> [(ObjectInfo, DeltaFileRole)] {
+        let t = deltaTable(d)
+        let s = try await t.snapshot()
+        try t.checkReadable(s)
+        var out: [(ObjectInfo, DeltaFileRole)] = []
+        for (path, _) in s.files.sorted(by: { $0.key < $1.key }) {
+            guard let info = try await store.head(t.key(forLogPath: path)) else {
+                throw LetheError(.corrupt, "version \(s.version) names data file \(path), which the store lacks", at: d.path)
+            }
+            out.append((info, .live))
+        }
+        for (path, _) in s.tombstones.sorted(by: { $0.key < $1.key }) {
+            if let info = try await store.head(t.key(forLogPath: path)) { out.append((info, .history)) }
+        }
+        for c in s.cdcFiles {
+            if let info = try await store.head(t.key(forLogPath: c.path)) { out.append((info, .cdc)) }
+        }
+        return out
+    }
+
+    /// The objects of a dataset: listed from the store, or for a Delta table, reachable through its log.
+    func datasetObjects(_ d: DatasetSpec) async throws -> [ObjectInfo] {
+        if d.format == .delta { return try await deltaObjects(d).map(\.0) }
+        return try await store.list(prefix: d.path)
+    }
+
+    /// The roles of a Delta dataset's files, by object key (for `locate`).
+    public func deltaRoles(dataset: String) async throws -> [String: DeltaFileRole] {
+        guard let d = config.dataset(named: dataset), d.format == .delta else { return [:] }
+        var out: [String: DeltaFileRole] = [:]
+        for (o, r) in try await deltaObjects(d) { out[o.key] = r }
+        return out
+    }
+
+    /// Targeted vacuum of one Delta dataset for the given subjects: deletes the history
+    /// and change-data files the index shows holding them, scrubs the log, updates the
+    /// index, and audits which versions time travel can no longer read.
+    @discardableResult
+    func vacuumDelta(_ d: DatasetSpec, keys: Set<SubjectKey>, requestIDs: [String], job: String?,
+                     dryRun: Bool = false) async throws -> DeltaVacuumResult? {
+        let t = deltaTable(d)
+        let s = try await t.snapshot()
+        var pathOf: [String: String] = [:]
+        for p in s.tombstones.keys { pathOf[t.key(forLogPath: p)] = p }
+        for c in s.cdcFiles { pathOf[t.key(forLogPath: c.path)] = c.path }
+        var paths = Set<String>()
+        for k in keys {
+            for p in try await meta.locate(prefix: k.prefix64, dataset: d.name) {
+                if let path = pathOf[p.object.key] { paths.insert(path) }
+            }
+        }
+        guard !paths.isEmpty else { return nil }
+        if dryRun {
+            return DeltaVacuumResult(deleted: paths.sorted().map(t.key(forLogPath:)), unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
+        }
+        // Raw ids (in memory only) find commitInfo entries that name a subject, e.g. another tool's DELETE predicate.
+        var needles: [[UInt8]] = []
+        for id in requestIDs {
+            guard let r = try await meta.request(id: id), let sealed = r.sealedSubject else { continue }
+            let raw = try secrets.unseal(sealed, requestID: id)
+            needles += raw.bytes.split(separator: SubjectID.partSeparator).map(Array.init).filter { !$0.isEmpty }
+        }
+        let result = try await t.vacuumTargeted(paths: paths, needles: needles, now: now())
+        for k in result.deleted { try await meta.removeObject(dataset: d.name, key: k) }
+        var details: [String: JSONValue] = [
+            "dataset": .string(d.name), "mode": .string("targeted"),
+            "deleted_files": .array(result.deleted.map(JSONValue.string)),
+            "unreadable_versions": .array(result.unreadableVersions.map { .string("\($0.lowerBound)-\($0.upperBound)") }),
+            "scrubbed_commits": .array(result.scrubbedCommits.map(JSONValue.int)),
+            "removed_checkpoints": .int(Int64(result.removedCheckpoints.count)),
+            "requests": .array(requestIDs.map(JSONValue.string)),
+        ]
+        if let job { details["job"] = .string(job) }
+        try await audit("delta_vacuum", actor: "lethe", details)
+        return result
+    }
+
+    /// The journal step of a Delta dataset: one commit removing the subjects' rows
+    /// from every live file that holds them.
+    func eraseDelta(job: String, step: JournalStep, report: inout RunReport,
+                    progress: (@Sendable (String) -> Void)?) async throws {
+        guard let d = config.dataset(named: step.dataset), let opts = options(for: d) else {
+            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` is gone from \(config.file)")
+            return
+        }
+        do {
+            let t = deltaTable(d)
+            let snap = try await t.snapshot()
+            let drop = Set(step.subjectKeys)
+            // Live files the index names for these subjects; each is re-scanned (the index is a hint).
+            var candidates = Set<String>()
+            for k in drop {
+                for p in try await meta.locate(prefix: k.prefix64, dataset: d.name) { candidates.insert(p.object.key) }
+            }
+            let f = try format(for: d)
+            let keyer = SubjectKeyer(hasher: secrets.hasher)
+            var rows: [String: [Int64]] = [:]
+            var perKey: [SubjectKey: Int64] = [:]
+            for (path, _) in snap.files where candidates.contains(t.key(forLogPath: path)) {
+                guard let info = try await store.head(t.key(forLogPath: path)) else { continue }
+                var r: [Int64] = []
+                _ = try await f.scan(info, in: store, options: opts, keyer: keyer) { row, key in
+                    if drop.contains(key) { r.append(row); perKey[key, default: 0] += 1 }
+                }
+                if !r.isEmpty { rows[path] = r }
+            }
+            var details: [String: JSONValue] = [
+                "job": .string(job), "dataset": .string(d.name), "requests": .array(step.requestIDs.map(JSONValue.string)),
+            ]
+            if !rows.isEmpty {
+                let params: [String: DeltaJSON] = [
+                    "predicate": .string("lethe erasure (rows of subjects by keyed hash)"),
+                    "lethe_requests": .string(step.requestIDs.joined(separator: ",")),
+                    "lethe_subject_keys": .string(Set(perKey.keys).map(\.short).sorted().joined(separator: ",")),
+                ]
+                let result = try await t.erase(rows: rows, operationParameters: params, now: now())
+                Failpoint.objectWritten()
+                for a in result.added { try await reindex(d, key: t.key(forLogPath: a.path)) }
+                details["version"] = .int(result.version)
+                details["removed"] = .array(result.removed.map(JSONValue.string))
+                details["added"] = .array(result.added.map { .string($0.path) })
+                details["dropped"] = .object(Dictionary(uniqueKeysWithValues: perKey.map { ($0.key.hex, JSONValue.int($0.value)) }))
+                details["kept"] = .int(result.keptRows)
+                try await audit("delta_commit", actor: "lethe", details)
+                try await vacuumDelta(d, keys: drop, requestIDs: step.requestIDs, job: job)
+                report.objectsRewritten += result.added.count
+                report.objectsRemoved += result.removed.count - result.added.count
+                report.rowsDropped += result.droppedRows
+                progress?("\(d.name): committed version \(result.version): dropped \(result.droppedRows) rows from \(result.removed.count) file(s)")
+            }
+            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
+        } catch let e as LetheError {
+            let reason = "\(d.name): \(e.description)"
+            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: reason)
+            try await audit("object_failed", actor: "lethe", [
+                "job": .string(job), "dataset": .string(d.name), "object": .string(d.path),
+                "reason": .string(e.description), "requests": .array(step.requestIDs.map(JSONValue.string)),
+            ])
+            progress?("\(d.name): FAILED: \(e.description)")
+        }
+    }
+}

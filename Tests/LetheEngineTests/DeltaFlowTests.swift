@@ -1,0 +1,113 @@
+import Testing
+import Foundation
+@testable import LetheEngine
+import LetheCore
+import LetheStorage
+import LetheCatalog
+
+/// Runs scripts/delta_tables.py with the project's venv Python (delta-rs).
+private func deltaPy(_ args: [String]) throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    let python = root + "/.venv/bin/python"
+    guard FileManager.default.isExecutableFile(atPath: python) else {
+        throw LetheError(.failure, "Delta interop tests need \(python): run `scripts/bootstrap --python`")
+    }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = [root + "/scripts/delta_tables.py"] + args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out; p.standardError = err
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { throw LetheError(.failure, "delta_tables.py failed: \(String(decoding: e, as: UTF8.self))") }
+    return String(decoding: data, as: UTF8.self)
+}
+
+private func rows(_ table: String) throws -> [String] {
+    try JSONDecoder().decode([String].self, from: Data(try deltaPy(["rows", table]).utf8))
+}
+
+@Test func deltaTablesWrittenByDeltaRsAreErasedByANormalCommit() async throws {
+    let dir = NSTemporaryDirectory() + "lethe-deltaflow-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make", dir])
+    let yaml = """
+    lake: .
+    datasets:
+      - name: plain
+        path: plain
+        format: delta
+        subject: user_id
+      - name: parted
+        path: parted
+        format: delta
+        subject: user_id
+      - name: named
+        path: named
+        format: delta
+        subject: user_id
+    """
+    let config = try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir)
+    let lethe = Lethe(config: config, store: LocalObjectStore(root: dir), meta: try SQLiteMetastore(inMemory: nil),
+                      secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+                      stateFolder: nil)
+    let before = (plain: try rows(dir + "/plain"), parted: try rows(dir + "/parted"))
+    _ = try await lethe.index()
+    let hits = try await lethe.locate(SubjectID("u-1"))
+    #expect(Set(hits.map(\.object.dataset)) == ["plain", "parted"])
+    let roles = try await lethe.deltaRoles(dataset: "plain")
+    #expect(roles.values.contains(.history))  // delta-rs's own DELETE left superseded files
+
+    let r = try await lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    let run = try await lethe.run()
+    let expectedDropped = before.plain.filter { $0 == "u-1" }.count + before.parted.filter { $0 == "u-1" }.count
+    #expect(run.rowsDropped == Int64(expectedDropped))
+    #expect(try rows(dir + "/plain") == before.plain.filter { $0 != "u-1" })
+    #expect(try rows(dir + "/parted") == before.parted.filter { $0 != "u-1" })
+    let history = try deltaPy(["history", dir + "/plain"])
+    #expect(history.contains("DELETE") && history.contains("VACUUM END"))
+    // The superseded files that held u-1 are gone, the log no longer describes them, and the request is proven clean.
+    #expect(try await lethe.request(r.id).status == .verified)
+    let audit = try await lethe.meta.auditEntries()
+    #expect(audit.contains { $0.event == "delta_vacuum" && $0.details.contains("unreadable_versions") })
+    for h in try await lethe.locate(SubjectID("u-1")) { Issue.record("u-1 still indexed in \(h.object.key)") }
+
+    // The other tool's own DELETE named a subject in its commitInfo: the log holds the raw id until Lethe scrubs it.
+    let named = try await lethe.forget([SubjectID("customer-000004")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([named.id], by: "bob")
+    let runNamed = try await lethe.run()
+    #expect(runNamed.failed.isEmpty, "\(runNamed.failed)")
+    #expect(try await lethe.request(named.id).status == .verified)
+    for f in try FileManager.default.contentsOfDirectory(atPath: dir + "/named/_delta_log") {
+        let text = try String(contentsOfFile: dir + "/named/_delta_log/" + f, encoding: .utf8)
+        #expect(!text.contains("customer-000004"), "\(f) still names the subject")
+    }
+    #expect(try rows(dir + "/named").allSatisfy { $0 != "customer-000004" })
+
+    // delta-rs appends afterwards; Lethe erases again from the grown table.
+    _ = try deltaPy(["append", dir + "/plain", "100", "14"])
+    _ = try await lethe.index()
+    let r2 = try await lethe.forget([SubjectID("u-2")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r2.id], by: "bob")
+    _ = try await lethe.run()
+    let after = try rows(dir + "/plain")
+    #expect(!after.contains("u-2"))
+    #expect(after.filter { $0 == "u-1" }.count == 2)  // the append wrote u-1 back: new data, a new request's job
+    let survivors = before.plain.filter { $0 != "u-1" && $0 != "u-2" }.count
+    let appendedSurvivors = (100..<114).filter { $0 % 7 != 2 }.count
+    #expect(after.count == survivors + appendedSurvivors)
+
+    // No raw id in the log Lethe wrote.
+    let log = try FileManager.default.contentsOfDirectory(atPath: dir + "/plain/_delta_log").filter { $0.hasSuffix(".json") }.sorted()
+    let lethesCommits = try log.map { try String(contentsOfFile: dir + "/plain/_delta_log/" + $0, encoding: .utf8) }
+        .filter { $0.contains("Lethe/") }
+    #expect(lethesCommits.filter { $0.contains("\"DELETE\"") }.count == 2)
+    #expect(lethesCommits.filter { $0.contains("VACUUM END") }.count == 2)
+    for c in lethesCommits {
+        #expect(!c.contains("u-1") && !c.contains("u-2"))
+    }
+}
