@@ -1,1 +1,316 @@
-print("stream-bench: placeholder")
+// stream-bench: `lethe filter` against a Python json.loads + set filter, side by side.
+//
+//   swift build -c release --product lethe && swift build -c release --product stream-bench
+//   $(swift build -c release --show-bin-path)/stream-bench [--events 1000000] [--sets 100000,10000000] [--dir /tmp/lethe-stream-bench]
+//
+// Generates ~220-byte events, a state folder per deletion-set size (cached across
+// runs in --dir), runs the release `lethe` binary next to this program under
+// /usr/bin/time -v, runs the Python filter, checks both outputs are identical, and
+// measures the approve → first dropped event delay of `lethe filter --follow`.
+// Prints a Markdown table.
+import Foundation
+import LetheCore
+import LetheCatalog
+import LetheEngine
+
+// MARK: - Options
+
+struct Options {
+    var eventsCount = 1_000_000
+    var setSizes = [100_000, 10_000_000]
+    var dir = "/tmp/lethe-stream-bench"
+    var repeats = 3
+}
+let options: Options = {
+    var o = Options()
+    var args = CommandLine.arguments.dropFirst().makeIterator()
+    while let a = args.next() {
+        switch a {
+        case "--events": o.eventsCount = Int(args.next() ?? "") ?? o.eventsCount
+        case "--sets": o.setSizes = (args.next() ?? "").split(separator: ",").compactMap { Int($0) }
+        case "--dir": o.dir = args.next() ?? o.dir
+        case "--repeats": o.repeats = Int(args.next() ?? "") ?? o.repeats
+        default: FileHandle.standardError.write(Data("unknown option \(a)\n".utf8)); exit(2)
+        }
+    }
+    return o
+}()
+let eventsCount = options.eventsCount
+let setSizes = options.setSizes
+let dir = options.dir
+let repeats = options.repeats
+let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+let letheBin = ProcessInfo.processInfo.environment["LETHE_BIN"] ?? binDir + "/lethe"
+guard FileManager.default.isExecutableFile(atPath: letheBin) else {
+    print("no lethe binary at \(letheBin): build it with `swift build -c release --product lethe`")
+    exit(1)
+}
+try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+
+func log(_ s: String) { FileHandle.standardError.write(Data(("· " + s + "\n").utf8)) }
+@Sendable func now() -> Double { Date().timeIntervalSince1970 }
+
+// MARK: - Events
+
+/// Subjects of events are u-0 … u-(universe-1); of those, u-0 … u-(inLake-1) are forgotten (5 %).
+let universe = 1_000_000
+let inLake = 50_000
+let eventsPath = dir + "/events-\(eventsCount).jsonl"
+if !FileManager.default.fileExists(atPath: eventsPath) {
+    log("generating \(eventsCount) events")
+    var rng = SystemRandomNumberGenerator()
+    var text = ""
+    text.reserveCapacity(eventsCount * 230)
+    let kinds = ["page_view", "add_to_cart", "purchase", "search", "click"]
+    let countries = ["DE", "FR", "US", "JP", "BR", "IN"]
+    for i in 0..<eventsCount {
+        let u = Int.random(in: 0..<universe, using: &rng)
+        let item = Int.random(in: 0..<100_000, using: &rng)
+        let session = String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 16)
+        text += #"{"ts":\#(1_700_000_000_000 + i * 7),"event":"\#(kinds[i % 5])","user":{"id":"u-\#(u)","country":"\#(countries[u % 6])"},"#
+        text += #""item":{"id":"i-\#(item)","price":\#(item % 997).\#(item % 89)},"session":"s-\#(session)","#
+        text += #""ua":"Mozilla/5.0 (X11; Linux x86_64)","ref":"https://shop.example.com/p/\#(item)"}"# + "\n"
+    }
+    try text.write(toFile: eventsPath, atomically: true, encoding: .utf8)
+}
+let eventsBytes = (try FileManager.default.attributesOfItem(atPath: eventsPath)[.size] as? NSNumber)?.intValue ?? 0
+log("events: \(eventsCount), \(eventsBytes) bytes (\(eventsBytes / max(eventsCount, 1)) B each)")
+
+// MARK: - State folders
+
+func setupState(_ n: Int) async throws -> String {
+    let root = dir + "/state-\(n)"
+    let done = root + "/.complete"
+    let yaml = """
+        lake: ./lake
+        state: ./state
+        datasets:
+          - name: events
+            path: events
+            format: jsonl
+            subject: user.id
+
+        """
+    if FileManager.default.fileExists(atPath: done) { return root }
+    try? FileManager.default.removeItem(atPath: root)
+    try FileManager.default.createDirectory(atPath: root + "/lake/events", withIntermediateDirectories: true)
+    try yaml.write(toFile: root + "/lethe.yaml", atomically: true, encoding: .utf8)
+    let secrets = try StateSecrets.open(folder: root + "/state")
+    let meta = try SQLiteMetastore(folder: root + "/state")
+    log("filing \(n) approved requests in \(root)")
+    let t0 = now()
+    var ids: [String] = []
+    ids.reserveCapacity(n)
+    // Bulk load: the real request rows (keyed hash, stream tag, approved status), without
+    // the sealed raw id and plan that `lethe forget` adds (they play no part in filtering).
+    let batch = 200_000
+    var i = 0
+    while i < n {
+        var rs: [ErasureRequest] = []
+        rs.reserveCapacity(batch)
+        for j in i..<min(n, i + batch) {
+            let subject = SubjectID(j < inLake ? "u-\(j)" : "gone-\(j)")
+            if j < inLake { ids.append(subject.string) }
+            var r = ErasureRequest(id: "r-bench-\(j)", subjectKey: secrets.hasher.key(for: subject), sealedSubject: nil,
+                                   reason: "bench", requestedBy: "alice", at: 1_700_000_000_000)
+            r.status = .approved
+            r.decidedBy = "bob"
+            r.streamTag = secrets.streamTag(subject)
+            rs.append(r)
+        }
+        try await meta.insertRequests(rs)
+        i += batch
+    }
+    log(String(format: "filed %d requests in %.1fs", n, now() - t0))
+    // The Python filter's set: every forgotten raw id, one a line.
+    var list = ""
+    for j in 0..<n { list += (j < inLake ? "u-\(j)" : "gone-\(j)") + "\n" }
+    try list.write(toFile: root + "/forgotten.txt", atomically: true, encoding: .utf8)
+    _ = FileManager.default.createFile(atPath: done, contents: Data())
+    return root
+}
+
+// MARK: - Running things
+
+struct RunResult { var seconds: Double; var maxRSSKB: Int; var stderr: String; var status: Int32 }
+
+/// Runs a command under /usr/bin/time -v; wall time measured here (process start included).
+func timed(_ args: [String], cwd: String, stdin: String? = nil, stdout: String = "/dev/null") throws -> RunResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/time")
+    p.arguments = ["-v"] + args
+    p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+    if let stdin { p.standardInput = FileHandle(forReadingAtPath: stdin) }
+    _ = FileManager.default.createFile(atPath: stdout, contents: nil)
+    p.standardOutput = FileHandle(forWritingAtPath: stdout)
+    let errPipe = Pipe()
+    p.standardError = errPipe
+    let t0 = now()
+    try p.run()
+    let errData = errPipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let secs = now() - t0
+    let text = String(decoding: errData, as: UTF8.self)
+    var rss = 0
+    for line in text.split(separator: "\n") where line.contains("Maximum resident set size") {
+        rss = Int(line.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)) ?? 0
+    }
+    return RunResult(seconds: secs, maxRSSKB: rss, stderr: text, status: p.terminationStatus)
+}
+
+let pythonFilter = """
+import json, sys
+ids = set(open(sys.argv[1], encoding="utf-8").read().split("\\n"))
+ids.discard("")
+out = sys.stdout.buffer
+for line in sys.stdin.buffer:
+    e = json.loads(line)
+    u = e.get("user")
+    s = u.get("id") if isinstance(u, dict) else None
+    if isinstance(s, bool) or s is None or s == "":
+        out.write(line); continue
+    if str(s) not in ids:
+        out.write(line)
+"""
+try pythonFilter.write(toFile: dir + "/filter.py", atomically: true, encoding: .utf8)
+
+struct Row { var set: Int; var what: String; var seconds: Double; var rssMB: Double; var note: String }
+var rows: [Row] = []
+var baselineRSS: Double = 0
+var perSubject: [(Int, Double)] = []
+
+func best(_ n: Int, _ body: () throws -> RunResult) rethrows -> RunResult {
+    var r = try body()
+    for _ in 1..<max(1, n) {
+        let s = try body()
+        if s.seconds < r.seconds { r = s }
+    }
+    return r
+}
+
+// Baseline resident memory: an empty deletion set, no input.
+do {
+    let root = try await setupState(0)
+    let r = try timed([letheBin, "filter", "--config", root + "/lethe.yaml", "--field", "user.id", "--in", "/dev/null"], cwd: root)
+    baselineRSS = Double(r.maxRSSKB) / 1024
+}
+
+for n in setSizes {
+    let root = try await setupState(n)
+    let cfg = root + "/lethe.yaml"
+    // Start-up alone (load the set, no events).
+    let empty = try best(repeats) {
+        try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--in", "/dev/null"], cwd: root)
+    }
+    let outL = dir + "/out-lethe.jsonl"
+    let l = try best(repeats) {
+        try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--in", eventsPath, "--out", outL], cwd: root)
+    }
+    guard l.status == 0 else { print("lethe filter failed:\n\(l.stderr)"); exit(1) }
+    let outP = dir + "/out-python.jsonl"
+    let py = try timed(["python3", dir + "/filter.py", root + "/forgotten.txt"], cwd: root, stdin: eventsPath, stdout: outP)
+    guard py.status == 0 else { print("python filter failed:\n\(py.stderr)"); exit(1) }
+    let same = FileManager.default.contentsEqual(atPath: outL, andPath: outP)
+    let kept = (try? Data(contentsOf: URL(fileURLWithPath: outL)).reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }) ?? 0
+    let rss = Double(l.maxRSSKB) / 1024
+    perSubject.append((n, (rss - baselineRSS) * 1024 * 1024 / Double(max(n, 1))))
+    rows.append(Row(set: n, what: "lethe filter (incl. process start)", seconds: l.seconds, rssMB: rss,
+                    note: "\(eventsCount - kept) dropped; output \(same ? "identical to" : "DIFFERS from") Python's"))
+    rows.append(Row(set: n, what: "lethe filter, start-up only (empty input)", seconds: empty.seconds,
+                    rssMB: Double(empty.maxRSSKB) / 1024, note: "loads the set from SQLite"))
+    rows.append(Row(set: n, what: "lethe filter minus start-up", seconds: max(l.seconds - empty.seconds, 1e-6), rssMB: rss, note: "steady-state rate"))
+    rows.append(Row(set: n, what: "Python json.loads + set (incl. start)", seconds: py.seconds, rssMB: Double(py.maxRSSKB) / 1024,
+                    note: String(format: "lethe is %.1f× faster", py.seconds / l.seconds)))
+}
+
+// MARK: - approve → first dropped event, with --follow
+
+func followDelay(root: String, trials: Int) async throws -> [Double] {
+    let config = try LakeConfig.load(path: root + "/lethe.yaml")
+    let lethe = try Lethe.open(config: config)
+    var delays: [Double] = []
+    for trial in 0..<trials {
+        let subject = "live-\(UUID().uuidString.prefix(8))-\(trial)"
+        let req = try await lethe.forget([SubjectID(subject)], reason: "bench", by: "alice")[0]
+        let live = dir + "/live.jsonl", liveOut = dir + "/live-out.jsonl"
+        _ = FileManager.default.createFile(atPath: live, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: letheBin)
+        p.arguments = ["filter", "--config", root + "/lethe.yaml", "--field", "user.id", "--in", live, "--out", liveOut, "--follow"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // The writer: one event of the subject every millisecond, with its write time.
+        let fd = open(live, O_WRONLY | O_APPEND)
+        final class Times: @unchecked Sendable { var t: [Double] = []; let lock = NSLock(); var stop = false }
+        let times = Times()
+        let writer = Thread {
+            var seq = 0
+            while true {
+                let stop = times.lock.withLock { times.stop }
+                if stop { break }
+                let line = Array(#"{"user":{"id":"\#(subject)"},"seq":\#(seq)}"#.utf8) + [0x0A]
+                let t = now()
+                _ = line.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+                times.lock.withLock { times.t.append(t) }
+                seq += 1
+                usleep(1000)
+            }
+        }
+        writer.start()
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        _ = try await lethe.approve([req.id], by: "bob")
+        let approvedAt = now()
+        try await Task.sleep(nanoseconds: 2_000_000_000)
+        times.lock.withLock { times.stop = true }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        p.terminate()
+        p.waitUntilExit()
+        close(fd)
+        let outText = (try? String(contentsOfFile: liveOut, encoding: .utf8)) ?? ""
+        var maxKept = -1
+        for line in outText.split(separator: "\n") {
+            if let r = line.range(of: "\"seq\":") {
+                maxKept = max(maxKept, Int(line[r.upperBound...].dropLast()) ?? -1)
+            }
+        }
+        let t = times.lock.withLock { times.t }
+        if maxKept + 1 < t.count {
+            delays.append((t[maxKept + 1] - approvedAt) * 1000)
+        } else {
+            log("trial \(trial): no event was dropped")
+        }
+    }
+    return delays
+}
+
+let delayRoot = try await setupState(setSizes.first ?? 0)
+let delays = try await followDelay(root: delayRoot, trials: 5).sorted()
+
+// MARK: - Report
+
+func machine() -> String {
+    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+        .split(separator: "\n").first { $0.hasPrefix("model name") }
+        .map { $0.split(separator: ":", maxSplits: 1).last!.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+    return "\(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
+}
+
+var md = "Run \(ISO8601DateFormatter().string(from: Date())) on \(machine()); "
+md += "\(eventsCount) events, \(eventsBytes) bytes (\(eventsBytes / max(eventsCount, 1)) B/event), 5 % of events from forgotten subjects. "
+md += "Wall time includes process start; best of \(repeats) for lethe, one run for Python.\n\n"
+md += "| forgotten subjects | filter | seconds | events/s | MB/s | max RSS (MB) | note |\n"
+md += "|---:|---|---:|---:|---:|---:|---|\n"
+for r in rows {
+    let eps = r.what.contains("start-up only") ? "—" : String(format: "%.2fM", Double(eventsCount) / r.seconds / 1e6)
+    let mbs = r.what.contains("start-up only") ? "—" : String(format: "%.0f", Double(eventsBytes) / r.seconds / 1e6)
+    md += "| \(r.set) | \(r.what) | \(String(format: "%.3f", r.seconds)) | \(eps) | \(mbs) | \(String(format: "%.0f", r.rssMB)) | \(r.note) |\n"
+}
+md += "\nResident memory per forgotten subject (max RSS minus the \(String(format: "%.0f", baselineRSS)) MB of an empty set, divided by the set size): "
+md += perSubject.map { String(format: "%d subjects: %.1f B", $0.0, $0.1) }.joined(separator: "; ") + ".\n"
+if delays.isEmpty {
+    md += "\napprove → first dropped event (`--follow`): not measured (no event dropped).\n"
+} else {
+    md += String(format: "\napprove → first dropped event while `lethe filter --follow` runs (%d trials, events written every 1 ms, set of %d): median %.0f ms, max %.0f ms.\n",
+                 delays.count, setSizes.first ?? 0, delays[delays.count / 2], delays.last!)
+}
+print(md)

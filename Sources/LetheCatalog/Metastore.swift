@@ -103,6 +103,15 @@ public protocol Metastore: Sendable {
     func request(id: String) async throws -> ErasureRequest?
     /// Requests in filing order, optionally of one status.
     func requests(status: RequestStatus?) async throws -> [ErasureRequest]
+    /// Files many requests in one transaction (bulk loads, benchmarks); `.conflict` if an id exists.
+    func insertRequests(_ rs: [ErasureRequest]) async throws
+    /// The stream deletion set's changes: stream tags of forgotten requests (status
+    /// approved, running, erased, verified or failed) with `updated_at >= since`, tags
+    /// of requests rejected at or after `since` whose tag no forgotten request holds,
+    /// and the newest `updated_at`. `since: Int64.min` gives the whole set.
+    func deletionTags(since: Int64) async throws -> DeletionChanges
+    /// Requests that still hold their sealed subject but no stream tag (filed before stream filtering).
+    func requestsWithoutStreamTag() async throws -> [ErasureRequest]
 
     // MARK: Audit log
     /// Appends an entry, chaining it to the last one inside one transaction; returns it.

@@ -7,7 +7,7 @@ extension SQLiteMetastore {
 
     static let requestColumns = """
         id, subject_key, sealed_subject, status, reason, requested_by, filed_at, updated_at, \
-        decided_by, decision_reason, plan, verification, failure, attempts
+        decided_by, decision_reason, plan, verification, failure, attempts, stream_tag
         """
 
     static func request(_ row: Row, at path: String) throws -> ErasureRequest {
@@ -31,6 +31,7 @@ extension SQLiteMetastore {
         r.verification = (row[11] as Data?).map { Array($0) }
         r.failure = row[12]
         r.attempts = row[13]
+        r.streamTag = (row[14] as Int64?).map { UInt64(bitPattern: $0) }
         return r
     }
 
@@ -38,7 +39,7 @@ extension SQLiteMetastore {
     static func arguments(_ r: ErasureRequest) -> StatementArguments {
         [r.id, Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason, r.requestedBy,
          r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason, r.plan.map { Data($0) },
-         r.verification.map { Data($0) }, r.failure, r.attempts]
+         r.verification.map { Data($0) }, r.failure, r.attempts, r.streamTag.map { Int64(bitPattern: $0) }]
     }
 
     public func insertRequest(_ r: ErasureRequest) async throws {
@@ -49,7 +50,7 @@ extension SQLiteMetastore {
             var args = Self.arguments(r)
             args += [try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1]
             try db.execute(sql: """
-                INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: args)
         }
     }
@@ -65,12 +66,12 @@ extension SQLiteMetastore {
             try db.execute(sql: """
                 UPDATE requests SET subject_key = ?, sealed_subject = ?, status = ?, reason = ?, requested_by = ?,
                     filed_at = ?, updated_at = ?, decided_by = ?, decision_reason = ?, plan = ?, verification = ?,
-                    failure = ?, attempts = ?
+                    failure = ?, attempts = ?, stream_tag = ?
                 WHERE id = ? AND status = ?
                 """, arguments: [Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason,
                                  r.requestedBy, r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason,
                                  r.plan.map { Data($0) }, r.verification.map { Data($0) }, r.failure, r.attempts,
-                                 r.id, expected.rawValue])
+                                 r.streamTag.map { Int64(bitPattern: $0) }, r.id, expected.rawValue])
             guard db.changesCount == 1 else {
                 throw LetheError(.conflict, "request \(r.id) changed meanwhile")
             }
@@ -97,6 +98,64 @@ extension SQLiteMetastore {
                 rows = try Row.fetchAll(db, sql: "SELECT \(Self.requestColumns) FROM requests ORDER BY filing")
             }
             return try rows.map { try Self.request($0, at: path) }
+        }
+    }
+
+    public func insertRequests(_ rs: [ErasureRequest]) async throws {
+        if rs.isEmpty { return }
+        try await write("cannot file \(rs.count) requests") { db in
+            var filing = try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1
+            let stmt = try db.cachedStatement(sql: """
+                INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for r in rs {
+                var args = Self.arguments(r)
+                args += [filing]
+                filing += 1
+                do {
+                    try stmt.execute(arguments: args)
+                } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
+                    throw LetheError(.conflict, "request \(r.id) already exists")
+                }
+            }
+        }
+    }
+
+    /// Statuses from approval on (`RequestStatus.isForgotten`), as an SQL list.
+    static let forgottenStatuses = RequestStatus.allCases.filter(\.isForgotten).map { "'\($0.rawValue)'" }.joined(separator: ", ")
+
+    public func deletionTags(since: Int64) async throws -> DeletionChanges {
+        try await read("cannot read the deletion set") { db in
+            let latest = try Int64.fetchOne(db, sql: "SELECT max(updated_at) FROM requests") ?? Int64.min
+            var added: [UInt64] = []
+            // The whole set: a scan of the covering stream-tag index; changes: the update-time index.
+            let cursor = since == Int64.min
+                ? try Int64.fetchCursor(db, sql: """
+                    SELECT stream_tag FROM requests INDEXED BY requests_by_stream_tag
+                    WHERE stream_tag IS NOT NULL AND status IN (\(Self.forgottenStatuses))
+                    """)
+                : try Int64.fetchCursor(db, sql: """
+                    SELECT stream_tag FROM requests INDEXED BY requests_by_update
+                    WHERE updated_at >= ? AND stream_tag IS NOT NULL AND status IN (\(Self.forgottenStatuses))
+                    """, arguments: [since])
+            while let t = try cursor.next() { added.append(UInt64(bitPattern: t)) }
+            let removed = try Int64.fetchAll(db, sql: """
+                SELECT DISTINCT r.stream_tag FROM requests r
+                WHERE r.updated_at >= ? AND r.stream_tag IS NOT NULL AND r.status = 'rejected'
+                  AND NOT EXISTS (SELECT 1 FROM requests f WHERE f.stream_tag = r.stream_tag
+                                  AND f.status IN (\(Self.forgottenStatuses)))
+                """, arguments: [since]).map { UInt64(bitPattern: $0) }
+            return DeletionChanges(added: added, removed: removed, latest: latest)
+        }
+    }
+
+    public func requestsWithoutStreamTag() async throws -> [ErasureRequest] {
+        let path = databasePath
+        return try await read("cannot list requests") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(Self.requestColumns) FROM requests
+                WHERE stream_tag IS NULL AND sealed_subject IS NOT NULL ORDER BY filing
+                """).map { try Self.request($0, at: path) }
         }
     }
 }

@@ -212,6 +212,16 @@ public final class SQLiteMetastore: Metastore {
                 ) WITHOUT ROWID;
                 """)
         }
+        // Stream filtering (issue 5): each request keeps its subject's stream tag
+        // (SipHash-2-4 under stream.key); the deletion feed reads by update time.
+        m.registerMigration("v2-stream-tags") { db in
+            try db.execute(sql: """
+                ALTER TABLE requests ADD COLUMN stream_tag INTEGER;
+                CREATE INDEX requests_by_update ON requests(updated_at);
+                CREATE INDEX requests_by_stream_tag ON requests(stream_tag, status) WHERE stream_tag IS NOT NULL;
+                CREATE INDEX requests_untagged ON requests(filing) WHERE stream_tag IS NULL AND sealed_subject IS NOT NULL;
+                """)
+        }
         return m
     }()
 }

@@ -38,6 +38,10 @@ public struct ErasureRequest: Sendable, Equatable, Codable {
     public var verification: [UInt8]?
     public var failure: String?
     public var attempts: Int
+    /// The subject's stream tag (`StateSecrets.streamTag`, SipHash-2-4 under `stream.key`),
+    /// computed when the request is filed so that stream filters never need the raw id.
+    /// Nil for requests filed before stream filtering existed.
+    public var streamTag: UInt64?
 
     public init(id: String, subjectKey: SubjectKey, sealedSubject: [UInt8]?, reason: String, requestedBy: String, at: Int64) {
         self.id = id
@@ -49,6 +53,20 @@ public struct ErasureRequest: Sendable, Equatable, Codable {
         self.filedAt = at
         self.updatedAt = at
         self.attempts = 0
+    }
+}
+
+/// What changed in the deletion set (the stream tags of forgotten subjects) since a cursor.
+public struct DeletionChanges: Sendable, Equatable {
+    /// Tags of requests that are forgotten (approved or later) and were updated at or after the cursor.
+    public var added: [UInt64]
+    /// Tags of requests rejected at or after the cursor whose subject has no other forgotten request.
+    public var removed: [UInt64]
+    /// The newest `updated_at` (ms) of any request: the next cursor.
+    public var latest: Int64
+
+    public init(added: [UInt64], removed: [UInt64], latest: Int64) {
+        self.added = added; self.removed = removed; self.latest = latest
     }
 }
 

@@ -6,17 +6,38 @@ import Glibc
 
 /// The secrets kept in the state folder, each a file of mode 0600:
 /// - `secret.key`: the installation secret under which subject keys are computed;
-/// - `request.key`: the key that seals raw subject ids inside requests until verification.
+/// - `request.key`: the key that seals raw subject ids inside requests until verification;
+/// - `stream.key`: the SipHash-2-4 key (its first 16 bytes) of the stream filter's
+///   deletion-set tags (`streamTag`), so stream filters never hold raw ids or HMACs.
 ///
-/// Both are created on first use. Losing `secret.key` makes the index useless
+/// All are created on first use. Losing `secret.key` makes the index useless
 /// (keys cannot be recomputed); back it up with the state.
 public struct StateSecrets: Sendable {
     public let hasher: SubjectHasher
     private let sealKey: [UInt8]
+    /// The PRF of stream tags.
+    public let streamHasher: SipHash24
 
-    public init(installationSecret: [UInt8], requestKey: [UInt8]) {
+    /// - Parameter streamKey: the `stream.key` bytes (≥ 16); when nil, a key derived
+    ///   from the installation secret (HMAC-SHA-256 of a fixed label) — for tests and
+    ///   embedders that keep no state folder.
+    public init(installationSecret: [UInt8], requestKey: [UInt8], streamKey: [UInt8]? = nil) {
         self.hasher = SubjectHasher(secret: installationSecret)
         self.sealKey = requestKey
+        let sk = streamKey ?? Array(HMAC<SHA256>.authenticationCode(
+            for: Array("lethe stream key".utf8), using: SymmetricKey(data: installationSecret)))
+        self.streamHasher = SipHash24(key: sk)
+    }
+
+    /// The stream filter's 64-bit tag of a subject: SipHash-2-4 of its canonical bytes under `stream.key`.
+    public func streamTag(_ subject: SubjectID) -> UInt64 {
+        streamHasher.hash(subject.bytes)
+    }
+
+    /// The stream tag of canonical subject bytes held in a buffer (the filter's hot path).
+    @inline(__always)
+    public func streamTag(bytes: UnsafeRawBufferPointer) -> UInt64 {
+        streamHasher.hash(bytes)
     }
 
     /// Loads the secrets from a state folder, creating them (and the folder, 0700) if absent.
@@ -24,7 +45,8 @@ public struct StateSecrets: Sendable {
         try ensureFolder(folder)
         let secret = try loadOrCreate(folder + "/secret.key")
         let req = try loadOrCreate(folder + "/request.key")
-        return StateSecrets(installationSecret: secret, requestKey: req)
+        let stream = try loadOrCreate(folder + "/stream.key")
+        return StateSecrets(installationSecret: secret, requestKey: req, streamKey: stream)
     }
 
     /// Creates a folder with mode 0700 if it does not exist.

@@ -16,8 +16,9 @@ extension Lethe {
             let k = key(for: s)
             if let existing = openByKey[k] { out.append(existing); continue }
             let id = Self.newRequestID()
-            let filed = ErasureRequest(id: id, subjectKey: k, sealedSubject: try secrets.seal(s, requestID: id),
+            var filed = ErasureRequest(id: id, subjectKey: k, sealedSubject: try secrets.seal(s, requestID: id),
                                        reason: reason, requestedBy: requester, at: now())
+            filed.streamTag = secrets.streamTag(s)
             try await meta.insertRequest(filed)
             try await audit("filed", request: id, actor: requester, ["subject_key": .string(k.hex), "reason": .string(reason)])
             let plan = try await plan(k)
@@ -78,6 +79,27 @@ extension Lethe {
         let r = try await request(id)
         let n = try await transition(r, .reject(by: who, reason: reason, at: now()))
         try await audit("rejected", request: id, actor: who, ["subject_key": .string(r.subjectKey.hex), "reason": .string(reason)])
+        return n
+    }
+
+    /// Gives stream tags to requests filed before stream filtering existed, from their
+    /// sealed subject (requests verified before that have no raw id left and stay without
+    /// a tag). Bumps `updated_at` so running filters pick them up. Returns how many.
+    @discardableResult
+    public static func backfillStreamTags(meta: any Metastore, secrets: StateSecrets, now: Int64) async throws -> Int {
+        var n = 0
+        for r in try await meta.requestsWithoutStreamTag() {
+            guard let sealed = r.sealedSubject else { continue }
+            var u = r
+            u.streamTag = secrets.streamTag(try secrets.unseal(sealed, requestID: r.id))
+            u.updatedAt = max(now, r.updatedAt)
+            do {
+                try await meta.updateRequest(u, expecting: r.status)
+                n += 1
+            } catch let e as LetheError where e.code == .conflict {
+                continue  // changed meanwhile; the next run tries again
+            }
+        }
         return n
     }
 }

@@ -1,0 +1,187 @@
+import Foundation
+import LetheCore
+
+/// The deletion set of a stream filter: the 64-bit stream tags of every forgotten
+/// subject, in an immutable open-addressing table (linear probing, slot index by
+/// multiply-shift so the capacity need not be a power of two).
+///
+/// Memory: one `UInt64` a slot, about 1.5 slots a tag after a rebuild and at most
+/// 8/7 after growth by `applying`: 9–12 bytes a forgotten subject.
+/// Immutable once built, so it is shared across threads freely.
+public final class DeletionSet: @unchecked Sendable {
+    private let slots: UnsafeMutablePointer<UInt64>
+    private let capacity: Int
+    /// The number of distinct tags.
+    public let count: Int
+    /// The tag 0 marks an empty slot, so it is held apart.
+    private let hasZero: Bool
+
+    /// An empty set.
+    public convenience init() { self.init(tags: []) }
+
+    /// A set of `tags` (duplicates allowed).
+    public convenience init(tags: [UInt64]) {
+        self.init(tags, capacity: Self.capacity(for: tags.count))
+    }
+
+    static func capacity(for n: Int) -> Int { max(8, n + n / 2 + 1) }
+
+    private init(_ tags: [UInt64], capacity: Int, copying other: DeletionSet? = nil, without removed: Set<UInt64> = []) {
+        self.capacity = capacity
+        let slots = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+        self.slots = slots
+        var n = 0
+        var zero = false
+        if let other, other.capacity == capacity, removed.isEmpty {
+            slots.update(from: other.slots, count: capacity)
+            n = other.count - (other.hasZero ? 1 : 0)
+            zero = other.hasZero
+        } else {
+            slots.initialize(repeating: 0, count: capacity)
+            if let other {
+                other.forEach { t in
+                    if removed.contains(t) { return }
+                    if t == 0 { zero = true } else if Self.insert(t, slots, capacity) { n += 1 }
+                }
+            }
+        }
+        for t in tags where !removed.contains(t) {
+            if t == 0 { zero = true } else if Self.insert(t, slots, capacity) { n += 1 }
+        }
+        hasZero = zero
+        count = n + (zero ? 1 : 0)
+    }
+
+    deinit { slots.deallocate() }
+
+    @inline(__always)
+    private static func home(_ t: UInt64, _ capacity: Int) -> Int {
+        Int(truncatingIfNeeded: t.multipliedFullWidth(by: UInt64(capacity)).high)
+    }
+
+    /// Inserts a non-zero tag; false if it was there.
+    private static func insert(_ t: UInt64, _ slots: UnsafeMutablePointer<UInt64>, _ capacity: Int) -> Bool {
+        var i = home(t, capacity)
+        while true {
+            let s = slots[i]
+            if s == 0 { slots[i] = t; return true }
+            if s == t { return false }
+            i += 1
+            if i == capacity { i = 0 }
+        }
+    }
+
+    /// True if `tag` is in the set.
+    @inline(__always)
+    public func contains(_ tag: UInt64) -> Bool {
+        if tag == 0 { return hasZero }
+        var i = Self.home(tag, capacity)
+        while true {
+            let s = slots[i]
+            if s == tag { return true }
+            if s == 0 { return false }
+            i += 1
+            if i == capacity { i = 0 }
+        }
+    }
+
+    /// Calls `body` with every tag.
+    public func forEach(_ body: (UInt64) -> Void) {
+        if hasZero { body(0) }
+        for i in 0..<capacity where slots[i] != 0 { body(slots[i]) }
+    }
+
+    /// Every tag (unordered).
+    public var tags: [UInt64] {
+        var out: [UInt64] = []
+        out.reserveCapacity(count)
+        forEach { out.append($0) }
+        return out
+    }
+
+    /// The bytes the table holds.
+    public var memoryBytes: Int { capacity * MemoryLayout<UInt64>.stride }
+
+    /// A new set with `changes.added` inserted and `changes.removed` taken out.
+    /// Additions that fit under a 7/8 load copy the table; removals or growth rebuild it.
+    public func applying(_ changes: DeletionChanges) -> DeletionSet {
+        let removed = Set(changes.removed)
+        let needed = count + changes.added.count
+        if removed.isEmpty && needed * 8 <= capacity * 7 {
+            return DeletionSet(changes.added, capacity: capacity, copying: self)
+        }
+        return DeletionSet(changes.added, capacity: Self.capacity(for: needed), copying: self, without: removed)
+    }
+}
+
+/// The current deletion set, swapped atomically as the metastore changes; many
+/// filters (threads) may read it. Readers take the lock once per buffer they filter.
+public final class SharedDeletionSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set: DeletionSet
+    private var cursor: Int64 = Int64.min
+    private var refreshes = 0
+
+    public init(_ set: DeletionSet = DeletionSet()) { self.set = set }
+
+    /// The set now.
+    public var current: DeletionSet {
+        lock.lock(); defer { lock.unlock() }
+        return set
+    }
+
+    /// How many refreshes changed the set.
+    public var generation: Int {
+        lock.lock(); defer { lock.unlock() }
+        return refreshes
+    }
+
+    /// Replaces the set.
+    public func replace(_ s: DeletionSet) {
+        lock.lock(); set = s; refreshes += 1; lock.unlock()
+    }
+
+    /// Loads the whole set with `source(Int64.min)`, then keeps it current by calling
+    /// `source(cursor)` every `interval` seconds until the task is cancelled.
+    ///
+    /// The cursor is the newest `updated_at` seen minus `overlap` ms, so a request
+    /// committed late with an older timestamp (another process's clock, a slow
+    /// transaction) is still picked up; re-reading the overlap is harmless
+    /// (insertions are idempotent).
+    public func load(from source: @Sendable (Int64) async throws -> DeletionChanges) async throws {
+        let all = try await source(Int64.min)
+        let s = DeletionSet(tags: all.added)
+        lock.withLock { set = s; cursor = all.latest; refreshes += 1 }
+    }
+
+    /// One incremental refresh; returns true if the set changed.
+    @discardableResult
+    public func refresh(from source: @Sendable (Int64) async throws -> DeletionChanges, overlap: Int64 = 5_000) async throws -> Bool {
+        let (old, since) = lock.withLock { (set, cursor) }
+        let from = since == Int64.min ? Int64.min : since &- overlap
+        let ch = try await source(from)
+        let fresh = ch.added.contains { !old.contains($0) } || ch.removed.contains { old.contains($0) }
+        var next = old
+        if fresh { next = old.applying(ch) }
+        lock.withLock {
+            if fresh { set = next; refreshes += 1 }
+            if ch.latest > cursor { cursor = ch.latest }
+        }
+        return fresh
+    }
+
+    /// Refreshes every `interval` seconds until cancelled; errors are passed to `onError` and retried.
+    public func follow(_ source: @escaping @Sendable (Int64) async throws -> DeletionChanges, interval: Double = 0.25,
+                       onError: @escaping @Sendable (any Error) -> Void = { _ in }) async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+                try await refresh(from: source)
+            } catch is CancellationError {
+                return
+            } catch {
+                onError(error)
+            }
+        }
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import LetheStream
-
-@Test func moduleLoads() { #expect(Bool(true)) }
