@@ -131,3 +131,56 @@ extension DeltaTable {
         return out
     }
 }
+
+extension DeltaTable {
+    /// The table's `delta.deletedFileRetentionDuration` in hours (default 168: one week).
+    public func configuredRetentionHours(_ s: Snapshot) -> Double {
+        guard let text = s.metadata.configuration["delta.deletedFileRetentionDuration"] else { return 168 }
+        // "interval 7 days", "interval 12 hours", "interval 30 minutes"
+        let parts = text.lowercased().split(separator: " ").map(String.init)
+        guard parts.count >= 3, parts[0] == "interval", let n = Double(parts[1]) else { return 168 }
+        switch parts[2] {
+        case let u where u.hasPrefix("week"): return n * 168
+        case let u where u.hasPrefix("day"): return n * 24
+        case let u where u.hasPrefix("hour"): return n
+        case let u where u.hasPrefix("minute"): return n / 60
+        case let u where u.hasPrefix("second"): return n / 3600
+        default: return 168
+        }
+    }
+
+    /// Standard vacuum: deletes every data or change-data file under the table that
+    /// the latest version does not reference and that was removed (or, for files the
+    /// log never named, last modified) more than `retainHours` ago. The log and hidden
+    /// files are never touched. With `dryRun`, only lists what it would delete.
+    public func vacuumStandard(retainHours: Double, now: Int64, dryRun: Bool) async throws -> [String] {
+        let s = try await snapshot()
+        let cutoff = now - Int64(retainHours * 3_600_000)
+        let live = Set(s.files.keys.map { key(forLogPath: $0) })
+        var removedAt: [String: Int64] = [:]
+        for (p, r) in s.tombstones { removedAt[key(forLogPath: p)] = r.deletionTimestamp ?? 0 }
+        var victims: [String] = []
+        let prefix = root.isEmpty ? "" : root + "/"
+        for o in try await store.list(prefix: root) {
+            let rel = String(o.key.dropFirst(prefix.count))
+            if rel.hasPrefix("_delta_log/") || rel.split(separator: "/").contains(where: { ($0.hasPrefix("_") && $0 != "_change_data") || $0.hasPrefix(".") }) { continue }
+            if live.contains(o.key) { continue }
+            let when = removedAt[o.key] ?? o.modifiedNanos / 1_000_000
+            if when < cutoff { victims.append(o.key) }
+        }
+        guard !dryRun, !victims.isEmpty else { return victims }
+        try await commitNext([.commitInfo([
+            "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
+            "operationParameters": .object(["retentionCheckEnabled": .bool(true), "specifiedRetentionMillis": .int(Int64(retainHours * 3_600_000)),
+                                            "defaultRetentionMillis": .int(Int64(configuredRetentionHours(s) * 3_600_000))]),
+            "operationMetrics": .object(["numFilesToDelete": .int(Int64(victims.count))]),
+        ])])
+        for k in victims { try await store.delete(k) }
+        try await commitNext([.commitInfo([
+            "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
+            "operationParameters": .object(["status": .string("COMPLETED")]),
+            "operationMetrics": .object(["numDeletedFiles": .int(Int64(victims.count))]),
+        ])])
+        return victims
+    }
+}

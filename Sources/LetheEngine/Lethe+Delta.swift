@@ -165,3 +165,52 @@ extension Lethe {
         }
     }
 }
+
+/// What `vacuum` did to one Delta dataset.
+public struct VacuumReport: Sendable {
+    public var dataset: String
+    public var mode: String
+    public var deleted: [String]
+    public var unreadableVersions: [ClosedRange<Int64>]
+    public var dryRun: Bool
+}
+
+extension Lethe {
+    /// `lethe vacuum`: targeted (no retention) deletes the history and change-data files
+    /// that hold subjects of erased requests and scrubs the log; with `retainHours`, the
+    /// standard vacuum of every unreferenced file older than the retention, refused
+    /// below the table's configured retention unless `force`.
+    public func vacuum(dataset: String?, retainHours: Double?, dryRun: Bool, force: Bool) async throws -> [VacuumReport] {
+        var chosen = config.datasets.filter { $0.format == .delta }
+        if let dataset {
+            guard let d = config.dataset(named: dataset) else { throw LetheError(.badUsage, "no dataset named `\(dataset)` in \(config.file)") }
+            guard d.format == .delta else { throw LetheError(.badUsage, "dataset `\(dataset)` is \(d.format.rawValue): vacuum applies to Delta tables") }
+            chosen = [d]
+        }
+        var out: [VacuumReport] = []
+        for d in chosen {
+            let t = deltaTable(d)
+            if let retainHours {
+                let s = try await t.snapshot()
+                try t.checkWritable(s)
+                let configured = t.configuredRetentionHours(s)
+                if retainHours < configured && !force {
+                    throw LetheError(.badUsage, "dataset `\(d.name)`: --retain \(retainHours) is below the table's retention of \(configured) hours; readers of older versions may fail (pass --force to do it anyway)")
+                }
+                let deleted = try await t.vacuumStandard(retainHours: retainHours, now: now(), dryRun: dryRun)
+                if !dryRun {
+                    for k in deleted { try await meta.removeObject(dataset: d.name, key: k) }
+                    try await audit("delta_vacuum", actor: "lethe", ["dataset": .string(d.name), "mode": .string("retention"),
+                                                                   "retain_hours": .double(retainHours), "deleted_files": .int(Int64(deleted.count))])
+                }
+                out.append(VacuumReport(dataset: d.name, mode: "retention", deleted: deleted, unreadableVersions: [], dryRun: dryRun))
+            } else {
+                let erased = try await meta.requests(status: nil).filter { $0.status == .erased || $0.status == .verified }
+                let r = try await vacuumDelta(d, keys: Set(erased.map(\.subjectKey)), requestIDs: erased.map(\.id), job: nil, dryRun: dryRun)
+                out.append(VacuumReport(dataset: d.name, mode: "targeted", deleted: r?.deleted ?? [],
+                                        unreadableVersions: r?.unreadableVersions ?? [], dryRun: dryRun))
+            }
+        }
+        return out
+    }
+}

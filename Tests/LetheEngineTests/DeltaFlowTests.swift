@@ -101,6 +101,23 @@ private func rows(_ table: String) throws -> [String] {
     let appendedSurvivors = (100..<114).filter { $0 % 7 != 2 }.count
     #expect(after.count == survivors + appendedSurvivors)
 
+    // Standard vacuum: refused below the table's retention unless forced; a dry run changes nothing;
+    // an unreferenced file older than the retention goes, a recent one and every live file stay.
+    let old = dir + "/parted/country=DE/orphan-old.parquet", fresh = dir + "/parted/country=DE/orphan-new.parquet"
+    _ = FileManager.default.createFile(atPath: old, contents: Data("x".utf8))
+    _ = FileManager.default.createFile(atPath: fresh, contents: Data("y".utf8))
+    try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-10 * 86_400)], ofItemAtPath: old)
+    await #expect(throws: LetheError.self) { _ = try await lethe.vacuum(dataset: "parted", retainHours: 24, dryRun: false, force: false) }
+    let partedBefore = try rows(dir + "/parted")
+    let dry = try await lethe.vacuum(dataset: "parted", retainHours: 24, dryRun: true, force: true)
+    #expect(dry[0].deleted == ["parted/country=DE/orphan-old.parquet"])
+    #expect(FileManager.default.fileExists(atPath: old))
+    let real = try await lethe.vacuum(dataset: "parted", retainHours: 24, dryRun: false, force: true)
+    #expect(real[0].deleted == dry[0].deleted)
+    #expect(!FileManager.default.fileExists(atPath: old) && FileManager.default.fileExists(atPath: fresh))
+    #expect(try rows(dir + "/parted") == partedBefore)
+    #expect(try deltaPy(["history", dir + "/parted"]).contains("VACUUM END"))
+
     // No raw id in the log Lethe wrote.
     let log = try FileManager.default.contentsOfDirectory(atPath: dir + "/plain/_delta_log").filter { $0.hasSuffix(".json") }.sorted()
     let lethesCommits = try log.map { try String(contentsOfFile: dir + "/plain/_delta_log/" + $0, encoding: .utf8) }
