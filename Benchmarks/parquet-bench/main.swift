@@ -1,1 +1,389 @@
-print("parquet-bench: placeholder")
+// parquet-bench: Lethe's Parquet subject scan and erasure side by side with pyarrow,
+// in one run (issue 3). Generates the file with the project venv's pyarrow, then:
+//   (a) subject-column scan: ParquetFile.scanColumn and ParquetFormat.scan (keyed hash,
+//       through the object store) vs pq.read_table(columns=["user_id"]);
+//   (b) erase one subject held by one row group of 32: ParquetFormat.erase and
+//       ParquetFile.rewrite vs pyarrow read_table → mask → write_table;
+//   (c) full re-encode (a subject in every row group) the same way.
+// Each measurement runs RUNS times (default 3); the median is reported. Prints the
+// machine, the date and a Markdown section for docs/benchmarks.md.
+//
+//   swift build -c release --product parquet-bench && .build/release/parquet-bench
+//       [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE]
+import Foundation
+import Parquet
+import LetheCore
+import LetheStorage
+import LetheFormats
+
+struct BenchError: Error, CustomStringConvertible { var description: String }
+
+struct Options {
+    var dir = "/tmp/lethe-parquet-bench"
+    var rowsPerGroup = 32_768
+    var groups = 32
+    var users = 20_000_000
+    var runs = 3
+    var keep = false
+    var markdown: String?
+
+    static func parse(_ args: [String]) throws -> Options {
+        var o = Options()
+        var i = 0
+        func value() throws -> String {
+            i += 1
+            guard i < args.count else { throw BenchError(description: "\(args[i - 1]) needs a value") }
+            return args[i]
+        }
+        func int() throws -> Int {
+            let s = try value()
+            guard let n = Int(s), n > 0 else { throw BenchError(description: "\(args[i - 1]): not a positive number: \(s)") }
+            return n
+        }
+        while i < args.count {
+            switch args[i] {
+            case "--dir": o.dir = try value()
+            case "--rows-per-group": o.rowsPerGroup = try int()
+            case "--groups": o.groups = try int()
+            case "--users": o.users = try int()
+            case "--runs": o.runs = try int()
+            case "--keep": o.keep = true
+            case "--markdown": o.markdown = try value()
+            case "-h", "--help":
+                print("usage: parquet-bench [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE]")
+                exit(0)
+            default: throw BenchError(description: "unknown argument \(args[i])")
+            }
+            i += 1
+        }
+        if o.groups < 2 { throw BenchError(description: "--groups must be at least 2") }
+        if o.rowsPerGroup < 16 { throw BenchError(description: "--rows-per-group must be at least 16") }
+        return o
+    }
+}
+
+/// A buffered file sink for `ParquetFile.rewrite`.
+struct FileSink: ParquetSink {
+    let fd: Int32
+    var buffer: [UInt8] = []
+
+    init(path: String) throws {
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw BenchError(description: "cannot create \(path) (errno \(errno))") }
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    mutating func write(_ bytes: [UInt8]) throws {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    mutating func flush() throws {
+        var done = 0
+        while done < buffer.count {
+            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            guard n > 0 else { throw BenchError(description: "write failed (errno \(errno))") }
+            done += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    mutating func close() throws {
+        try flush()
+        Glibc.close(fd)
+    }
+}
+
+enum Clock {
+    static func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let c = ContinuousClock()
+        let t0 = c.now
+        try body()
+        return Self.double(c.now - t0)
+    }
+
+    static func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+        let c = ContinuousClock()
+        let t0 = c.now
+        try await body()
+        return Self.double(c.now - t0)
+    }
+
+    static func double(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// The package root: three levels above this file, or the working directory.
+let packageRoot: String = {
+    let fromSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    if FileManager.default.fileExists(atPath: fromSource + "/Package.swift") { return fromSource }
+    return FileManager.default.currentDirectoryPath
+}()
+
+struct Python {
+    let python: String
+    let script: String
+
+    init(scriptDir: String) throws {
+        python = ProcessInfo.processInfo.environment["LETHE_PYTHON"] ?? packageRoot + "/.venv/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw BenchError(description: "parquet-bench needs \(python) with pyarrow: run `scripts/bootstrap --python`")
+        }
+        script = scriptDir + "/parquet_bench.py"
+        try Data(pythonScript.utf8).write(to: URL(fileURLWithPath: script))
+    }
+
+    /// Runs the bench script (or `-c CODE` when `code` is given); returns stdout and the wall time.
+    @discardableResult
+    func run(_ args: [String], code: String? = nil) throws -> (out: String, wall: Double) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = (code.map { ["-c", $0] } ?? [script]) + args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        var o = Data(), e = Data()
+        let wall = try Clock.seconds {
+            try p.run()
+            o = out.fileHandleForReading.readDataToEndOfFile()
+            e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+        }
+        guard p.terminationStatus == 0 else {
+            throw BenchError(description: "python \(args.first ?? "") failed: \(String(decoding: e, as: UTF8.self))")
+        }
+        return (String(decoding: o, as: UTF8.self), wall)
+    }
+
+    func json(_ args: [String]) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(try run(args).out.utf8))
+    }
+
+    func times(_ args: [String]) throws -> [Double] {
+        guard let t = try json(args) as? [Double] else { throw BenchError(description: "python \(args[0]): bad output") }
+        return t
+    }
+}
+
+struct Machine {
+    var cpus = ProcessInfo.processInfo.activeProcessorCount
+    var model = "unknown CPU"
+    var memory = "unknown memory"
+
+    init() {
+        if let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let colon = line.firstIndex(of: ":") {
+            model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        if let s = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
+           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") {
+            memory = String(format: "%.1f GiB", kb / 1024 / 1024)
+        }
+    }
+
+    static func load() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+    }
+}
+
+func mb(_ bytes: Int64) -> Double { Double(bytes) / 1e6 }
+func fmt(_ x: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", x) }
+
+/// The rows of `file` whose `user_id` equals `subject` (byte comparison), found with scanColumn.
+func rowsOf(_ subject: [UInt8], in file: ParquetFile) throws -> [Int64] {
+    var rows: [Int64] = []
+    let col = try file.column(["user_id"]).index
+    try subject.withUnsafeBytes { want in
+        for g in 0..<file.rowGroups.count {
+            try file.scanColumn(col, rowGroup: g) { row, value in
+                if let value, value.count == want.count, memcmp(value.baseAddress!, want.baseAddress!, want.count) == 0 {
+                    rows.append(row)
+                }
+            }
+        }
+    }
+    return rows
+}
+
+func copyFile(_ from: String, _ to: String) throws {
+    try? FileManager.default.removeItem(atPath: to)
+    try FileManager.default.copyItem(atPath: from, toPath: to)
+}
+
+func main() async throws {
+    let o = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+    let fm = FileManager.default
+    try? fm.removeItem(atPath: o.dir)
+    try fm.createDirectory(atPath: o.dir + "/lake/events", withIntermediateDirectories: true)
+    defer { if !o.keep { try? fm.removeItem(atPath: o.dir) } }
+    let py = try Python(scriptDir: o.dir)
+    let machine = Machine()
+    let started = Date()
+    let target = "u-TARGET-0001", every = "u-EVERYRG-001"
+    let path = o.dir + "/bench.parquet"
+
+    // The file.
+    FileHandle.standardError.write(Data("generating \(o.groups) × \(o.rowsPerGroup) rows with pyarrow…\n".utf8))
+    guard let facts = try py.json(["gen", path, String(o.rowsPerGroup), String(o.groups), target, every, String(o.users)]) as? [String: Any],
+          let rows = facts["rows"] as? Int, let subjectBytes = (facts["subject_compressed"] as? NSNumber)?.int64Value,
+          let subjectRaw = (facts["subject_uncompressed"] as? NSNumber)?.int64Value,
+          let distinct = facts["distinct_users"] as? Int else {
+        throw BenchError(description: "gen: bad output")
+    }
+    let size = (try fm.attributesOfItem(atPath: path)[.size] as! NSNumber).int64Value
+    _ = try Data(contentsOf: URL(fileURLWithPath: path))   // warm the page cache
+
+    // (a) Subject-column scan.
+    var scanLib: [Double] = []
+    var scanFmt: [Double] = []
+    var checksum = 0
+    for _ in 0..<o.runs {
+        scanLib.append(try Clock.seconds {
+            let file = try ParquetFile(source: try LocalFileSource(path: path), name: path)
+            let col = try file.column(["user_id"]).index
+            var n = 0, bytes = 0
+            for g in 0..<file.rowGroups.count {
+                try file.scanColumn(col, rowGroup: g) { _, v in
+                    n += 1
+                    bytes &+= v?.count ?? 0
+                }
+            }
+            guard n == rows else { throw BenchError(description: "scanColumn saw \(n) rows, expected \(rows)") }
+            checksum &+= bytes
+        })
+    }
+    let hasher = SubjectHasher(secret: Array(repeating: 9, count: 32))
+    var scanKeyed: [Double] = []
+    for _ in 0..<o.runs {
+        let keyer = SubjectKeyer(hasher: hasher)
+        var x: UInt64 = 0
+        scanKeyed.append(try Clock.seconds {
+            let file = try ParquetFile(source: try LocalFileSource(path: path), name: path)
+            let col = try file.column(["user_id"]).index
+            for g in 0..<file.rowGroups.count {
+                try file.scanColumn(col, rowGroup: g) { _, v in
+                    if let v { x &+= UInt64(truncatingIfNeeded: keyer.key(v).prefix64) }
+                }
+            }
+        })
+        checksum &+= Int(truncatingIfNeeded: x)
+    }
+    let store = LocalObjectStore(root: o.dir + "/lake")
+    let key = "events/bench.parquet"
+    try copyFile(path, o.dir + "/lake/" + key)
+    let opts = FormatOptions(subject: SubjectSpec("user_id"))
+    let format = ParquetFormat()
+    for _ in 0..<o.runs {
+        let info = try await store.head(key)!
+        let keyer = SubjectKeyer(hasher: hasher)
+        var n: Int64 = 0
+        var x: UInt64 = 0
+        scanFmt.append(try await Clock.seconds {
+            let s = try await format.scan(info, in: store, options: opts, keyer: keyer) { _, k in
+                n += 1
+                x &+= UInt64(truncatingIfNeeded: k.prefix64)
+            }
+            guard s.records == Int64(rows), n == Int64(rows) else { throw BenchError(description: "ParquetFormat.scan saw \(n) rows") }
+        })
+        checksum &+= Int(truncatingIfNeeded: x)
+    }
+    let pyScan = median(try py.times(["scan", path, String(o.runs), "1"]))
+    let pyScan1 = median(try py.times(["scan", path, String(o.runs), "0"]))
+    var walls: [Double] = []
+    for _ in 0..<o.runs {
+        walls.append(try py.run([path], code: "import sys, pyarrow.parquet as pq; pq.read_table(sys.argv[1], columns=['user_id'])").wall)
+    }
+    let pyWall = median(walls)
+
+    // (b) and (c): erase one subject (one row group) and a subject of every row group.
+    struct EraseFigures { var format: Double; var rewrite: Double; var pyarrow: Double; var dropped: Int; var groups: Int }
+    func erase(_ subject: String, expectDropped: Int) async throws -> EraseFigures {
+        var viaFormat: [Double] = [], viaRewrite: [Double] = []
+        let drop: Set<SubjectKey> = [hasher.key(for: SubjectID(subject))]
+        var reencoded = 0
+        for _ in 0..<o.runs {
+            try copyFile(path, o.dir + "/lake/" + key)
+            let info = try await store.head(key)!
+            let keyer = SubjectKeyer(hasher: hasher)
+            var outcome = EraseOutcome()
+            viaFormat.append(try await Clock.seconds {
+                outcome = try await format.erase(info, in: store, options: opts, keyer: keyer, drop: drop)
+            })
+            guard outcome.droppedTotal == Int64(expectDropped), outcome.kept == Int64(rows - expectDropped) else {
+                throw BenchError(description: "ParquetFormat.erase dropped \(outcome.droppedTotal) rows, expected \(expectDropped)")
+            }
+        }
+        let check = try py.json(["check", o.dir + "/lake/" + key, subject]) as? [String: Int]
+        guard check?["rows"] == rows - expectDropped, check?["subject_rows"] == 0 else {
+            throw BenchError(description: "pyarrow reads the erased file wrongly: \(String(describing: check))")
+        }
+        let out = o.dir + "/rewritten.parquet"
+        for _ in 0..<o.runs {
+            var result: RewriteResult?
+            viaRewrite.append(try Clock.seconds {
+                let file = try ParquetFile(source: try LocalFileSource(path: path), name: path)
+                let rows = try rowsOf(Array(subject.utf8), in: file)
+                var sink = try FileSink(path: out)
+                result = try file.rewrite(droppingRows: rows, to: &sink)
+                try sink.close()
+            })
+            guard let r = result, r.droppedRows == Int64(expectDropped) else {
+                throw BenchError(description: "rewrite dropped \(result?.droppedRows ?? -1) rows, expected \(expectDropped)")
+            }
+            reencoded = r.rowGroups.filter { if case .reencoded = $0 { return true } else { return false } }.count
+        }
+        let pyErase = median(try py.times(["erase", path, o.dir + "/pyarrow.parquet", subject, String(o.rowsPerGroup), String(o.runs)]))
+        return EraseFigures(format: median(viaFormat), rewrite: median(viaRewrite), pyarrow: pyErase,
+                            dropped: expectDropped, groups: reencoded)
+    }
+    let one = try await erase(target, expectDropped: 3)
+    let all = try await erase(every, expectDropped: o.groups)
+
+    // Report.
+    let lib = median(scanLib), viaFormat = median(scanFmt), keyed = median(scanKeyed)
+    let date = ISO8601DateFormatter().string(from: started)
+    var md = """
+    ## Parquet (issue 3)
+
+    `.build/release/parquet-bench` (Benchmarks/parquet-bench/main.swift), \(date), \(machine.cpus) × \(machine.model), \(machine.memory), load average at the end \(Machine.load()).
+    File written by pyarrow \(facts["pyarrow"] ?? "?"): \(fmt(mb(size), 1)) MB, \(rows) rows (\(distinct) distinct `user_id` values) in \(o.groups) row groups of \(o.rowsPerGroup), \(facts["columns"] ?? "?") columns (string `user_id`, int64, two timestamps, doubles, float, int32, strings, bool), snappy. The `user_id` column chunks hold \(fmt(mb(subjectBytes), 1)) MB compressed (\(fmt(mb(subjectRaw), 1)) MB uncompressed); scan MB/s below is that compressed size over the time. Warm page cache; median of \(o.runs) runs each. Lethe is single-threaded; pyarrow uses its thread pool unless noted.
+
+    | measurement | Lethe | pyarrow | pyarrow ÷ Lethe time | goal |
+    |---|---|---|---|---|
+    | (a) subject-column scan: `ParquetFile.scanColumn` over all row groups vs `pq.read_table(path, columns=["user_id"])` (in-process) | \(fmt(lib)) s, \(fmt(mb(subjectBytes) / lib, 0)) MB/s, \(fmt(Double(rows) / lib / 1e6, 1)) M rows/s | \(fmt(pyScan)) s, \(fmt(mb(subjectBytes) / pyScan, 0)) MB/s | \(fmt(pyScan / lib, 2))× | Lethe within 2× of pyarrow: \(lib <= 2 * pyScan ? "met" : "missed") |
+    | (a) the same, pyarrow `use_threads=False` | | \(fmt(pyScan1)) s, \(fmt(mb(subjectBytes) / pyScan1, 0)) MB/s | \(fmt(pyScan1 / lib, 2))× | |
+    | (a) the same, pyarrow wall time of a fresh `python -c` (interpreter start + import + read) | | \(fmt(pyWall)) s | \(fmt(pyWall / lib, 2))× | |
+    | (a) `ParquetFile.scanColumn` + `SubjectKeyer.key` per row (HMAC-SHA-256 once per distinct value), no object store | \(fmt(keyed)) s, \(fmt(mb(subjectBytes) / keyed, 0)) MB/s | \(fmt(pyScan)) s | \(fmt(pyScan / keyed, 2))× | |
+    | (a) `ParquetFormat.scan` via `LocalObjectStore`: footer + subject chunks only, keyed hash (HMAC-SHA-256, cached) per row | \(fmt(viaFormat)) s, \(fmt(mb(subjectBytes) / viaFormat, 0)) MB/s | \(fmt(pyScan)) s | \(fmt(pyScan / viaFormat, 2))× | within 2×: \(viaFormat <= 2 * pyScan ? "met" : "missed") |
+    | (b) erase 1 subject (\(one.dropped) rows, all in 1 of \(o.groups) row groups): `ParquetFormat.erase` (read object, keyed-hash scan, rewrite, atomic write + fsync) vs `read_table` → mask → `write_table(row_group_size=\(o.rowsPerGroup), compression="snappy")` | \(fmt(one.format)) s | \(fmt(one.pyarrow)) s | \(fmt(one.pyarrow / one.format, 1))× | ≥ 10×: \(one.pyarrow / one.format >= 10 ? "met" : "missed") |
+    | (b) the same with `ParquetFile.rewrite` into a file (scan for the rows + rewrite; \(one.groups) row group re-encoded, \(o.groups - one.groups) copied) | \(fmt(one.rewrite)) s | \(fmt(one.pyarrow)) s | \(fmt(one.pyarrow / one.rewrite, 1))× | ≥ 10×: \(one.pyarrow / one.rewrite >= 10 ? "met" : "missed") |
+    | (c) full re-encode (1 row dropped from each of the \(o.groups) row groups): `ParquetFormat.erase` | \(fmt(all.format)) s, \(fmt(mb(size) / all.format, 0)) MB/s | \(fmt(all.pyarrow)) s, \(fmt(mb(size) / all.pyarrow, 0)) MB/s | \(fmt(all.pyarrow / all.format, 2))× | ≥ 0.5×: \(all.pyarrow / all.format >= 0.5 ? "met" : "missed") |
+    | (c) the same with `ParquetFile.rewrite` into a file (\(all.groups) row groups re-encoded) | \(fmt(all.rewrite)) s, \(fmt(mb(size) / all.rewrite, 0)) MB/s | \(fmt(all.pyarrow)) s | \(fmt(all.pyarrow / all.rewrite, 2))× | ≥ 0.5×: \(all.pyarrow / all.rewrite >= 0.5 ? "met" : "missed") |
+
+    """
+    md += "\n"
+    print(md, terminator: "")
+    FileHandle.standardError.write(Data("(checksum \(checksum & 0xFFFF))\n".utf8))
+    if let file = o.markdown {
+        if !fm.fileExists(atPath: file) { _ = fm.createFile(atPath: file, contents: nil) }
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        try h.seekToEnd()
+        try h.write(contentsOf: Data(("\n" + md).utf8))
+        try h.close()
+    }
+}
+
+do {
+    try await main()
+} catch {
+    FileHandle.standardError.write(Data("parquet-bench: \(error)\n".utf8))
+    exit(1)
+}
