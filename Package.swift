@@ -58,7 +58,9 @@ let package = Package(
             "Parquet", "LetheFormats", "LetheEngine",
         ], path: "Benchmarks/parquet-bench", swiftSettings: strict),
 
-        .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], swiftSettings: strict),
+        .testTarget(name: "LetheCoreTests", dependencies: [
+            "LetheCore", .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheFormatsTests", dependencies: ["LetheFormats"], swiftSettings: strict),

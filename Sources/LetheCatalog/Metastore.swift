@@ -86,6 +86,9 @@ public protocol Metastore: Sendable {
     /// Returns the stored object (with its id).
     @discardableResult
     func putIndexedObject(_ object: IndexedObject, postings: [Int64: [Int64]]) async throws -> IndexedObject
+    /// The same for many objects in one transaction (a backfill writes in batches).
+    @discardableResult
+    func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject]
     /// Records an object as quarantined (drops its postings).
     @discardableResult
     func quarantine(_ object: IndexedObject) async throws -> IndexedObject

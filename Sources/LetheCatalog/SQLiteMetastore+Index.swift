@@ -31,33 +31,49 @@ extension SQLiteMetastore {
 
     @discardableResult
     public func putIndexedObject(_ object: IndexedObject, postings: [Int64: [Int64]]) async throws -> IndexedObject {
+        try await putIndexedObjects([(object, postings)])[0]
+    }
+
+    @discardableResult
+    public func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject] {
+        guard !batch.isEmpty else { return [] }
         // Encode outside the transaction: the write lock is held only for SQL.
-        var encoded: [(k: Int64, rows: Data)] = []
-        encoded.reserveCapacity(postings.count)
-        for (k, rows) in postings {
-            guard !rows.isEmpty else { continue }
-            guard let normal = PostingCodec.normalizedRows(rows) else {
-                throw LetheError.badInput("negative row ordinal in the postings of \(object.key)", at: object.dataset)
+        var prepared: [(object: IndexedObject, encoded: [(k: Int64, rows: Data)], buckets: Data)] = []
+        prepared.reserveCapacity(batch.count)
+        for (object, postings) in batch {
+            var encoded: [(k: Int64, rows: Data)] = []
+            encoded.reserveCapacity(postings.count)
+            for (k, rows) in postings {
+                guard !rows.isEmpty else { continue }
+                guard let normal = PostingCodec.normalizedRows(rows) else {
+                    throw LetheError.badInput("negative row ordinal in the postings of \(object.key)", at: object.dataset)
+                }
+                encoded.append((k, Data(PostingCodec.encodeRows(normal))))
             }
-            encoded.append((k, Data(PostingCodec.encodeRows(normal))))
+            encoded.sort { $0.k < $1.k }
+            var stored = object
+            stored.status = .indexed
+            stored.issue = nil
+            prepared.append((stored, encoded, Data(PostingCodec.encodeBuckets(encoded.lazy.map(\.k)))))
         }
-        encoded.sort { $0.k < $1.k }
-        let buckets = Data(PostingCodec.encodeBuckets(encoded.lazy.map(\.k)))
-        let finalEncoded = encoded
-        var stored = object
-        stored.status = .indexed
-        stored.issue = nil
-        let toStore = stored
+        let work = prepared
         let path = databasePath
-        return try await write("cannot index object \(object.key) of dataset \(object.dataset)") { db in
-            let id = try Self.upsertObject(db, toStore, postings: Int64(finalEncoded.count), buckets: buckets, path: path)
-            let insert = try db.cachedStatement(sql: "INSERT INTO postings(k, object, rows) VALUES (?, ?, ?)")
-            for (k, rows) in finalEncoded {
-                try insert.execute(arguments: [k, id, rows])
+        let what = batch.count == 1 ? "cannot index object \(batch[0].0.key) of dataset \(batch[0].0.dataset)" : "cannot index \(batch.count) objects"
+        return try await write(what) { db in
+            var results: [IndexedObject] = []
+            var rows: [(k: Int64, id: Int64, rows: Data)] = []
+            for p in work {
+                let id = try Self.upsertObject(db, p.object, postings: Int64(p.encoded.count), buckets: p.buckets, path: path)
+                var r = p.object
+                r.id = id
+                results.append(r)
+                for e in p.encoded { rows.append((e.k, id, e.rows)) }
             }
-            var result = toStore
-            result.id = id
-            return result
+            // In key order: neighbouring inserts land on the same B-tree pages.
+            rows.sort { $0.k < $1.k || ($0.k == $1.k && $0.id < $1.id) }
+            let insert = try db.cachedStatement(sql: "INSERT INTO postings(k, object, rows) VALUES (?, ?, ?)")
+            for r in rows { try insert.execute(arguments: [r.k, r.id, r.rows]) }
+            return results
         }
     }
 

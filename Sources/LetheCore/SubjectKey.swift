@@ -63,12 +63,13 @@ public struct SubjectKey: Hashable, Sendable, Comparable, CustomStringConvertibl
 
 /// Computes subject keys under the installation secret.
 public struct SubjectHasher: Sendable {
-    private let secret: [UInt8]
-    private var key: SymmetricKey { SymmetricKey(data: secret) }
+    /// HMAC state after the key is absorbed: each key costs only the message's
+    /// compressions (hash functions are value types; a copy continues independently).
+    private let template: HMACTemplate
 
     public init(secret: [UInt8]) {
         precondition(secret.count >= 32, "the installation secret has at least 32 bytes")
-        self.secret = secret
+        self.template = HMACTemplate(HMAC<SHA256>(key: SymmetricKey(data: secret)))
     }
 
     public func key(for subject: SubjectID) -> SubjectKey {
@@ -76,14 +77,20 @@ public struct SubjectHasher: Sendable {
     }
 
     public func key(forBytes bytes: [UInt8]) -> SubjectKey {
-        let mac = HMAC<SHA256>.authenticationCode(for: bytes, using: key)
-        return SubjectKey(bytes: Array(mac))
+        bytes.withUnsafeBytes { key(forBytes: $0) }
     }
 
     public func key(forBytes buffer: UnsafeRawBufferPointer) -> SubjectKey {
-        let mac = HMAC<SHA256>.authenticationCode(for: buffer, using: key)
-        return SubjectKey(bytes: Array(mac))
+        var h = template.hmac
+        h.update(data: buffer)
+        return SubjectKey(bytes: Array(h.finalize()))
     }
+}
+
+/// An HMAC state that is only ever copied, never mutated in place.
+private struct HMACTemplate: @unchecked Sendable {
+    let hmac: HMAC<SHA256>
+    init(_ h: HMAC<SHA256>) { hmac = h }
 }
 
 /// Lower-case hexadecimal.

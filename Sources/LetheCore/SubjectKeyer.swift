@@ -7,7 +7,9 @@
 ///
 /// The cache is an open-addressing table over a byte arena: a hit costs one hash
 /// of the value and one comparison, with no allocation.
-public final class SubjectKeyer {
+/// Not thread-safe: one task uses it at a time (pools hand it from task to task,
+/// hence `@unchecked Sendable`).
+public final class SubjectKeyer: @unchecked Sendable {
     public let hasher: SubjectHasher
     private let limit: Int
 

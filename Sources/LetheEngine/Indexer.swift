@@ -30,7 +30,7 @@ extension Lethe {
     /// Brings the subject index up to date: scans objects that are new or changed
     /// since the last run, drops entries of objects that are gone, and quarantines
     /// objects that cannot be read (reported, never fatal).
-    public func index(datasets names: [String]? = nil,
+    public func index(datasets names: [String]? = nil, workers requested: Int? = nil,
                       progress: (@Sendable (IndexProgress) -> Void)? = nil) async throws -> IndexReport {
         let started = Date()
         var report = IndexReport()
@@ -70,27 +70,44 @@ extension Lethe {
         prog.objectsTotal = work.count
         progress?(prog)
 
-        // Scan with one task per core; the metastore serializes the writes.
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        // Scan with one task per core, each with its own key cache (a subject seen in many
+        // objects is hashed once per worker); results are written in batches, one
+        // transaction for many objects.
+        let env = ProcessInfo.processInfo.environment["LETHE_WORKERS"].flatMap(Int.init)
+        let workers = max(1, min(requested ?? env ?? ProcessInfo.processInfo.activeProcessorCount, 16))
+        let pool = KeyerPool((0..<workers).map { _ in SubjectKeyer(hasher: secrets.hasher) })
         var next = 0
+        var batch: [(IndexedObject, [Int64: [Int64]])] = []
+        var batchPostings = 0
+        func flush() async throws {
+            guard !batch.isEmpty else { return }
+            try await meta.putIndexedObjects(batch)
+            batch.removeAll(keepingCapacity: true)
+            batchPostings = 0
+        }
         try await withThrowingTaskGroup(of: ScanResult.self) { group in
             func launch() {
                 guard next < work.count else { return }
                 let (d, o) = work[next]
                 next += 1
-                group.addTask { try await self.scanOne(d, o) }
+                group.addTask {
+                    let keyer = pool.take()
+                    defer { pool.give(keyer) }
+                    return try await self.scanOne(d, o, keyer: keyer)
+                }
             }
             for _ in 0..<workers { launch() }
             while let r = try await group.next() {
+                launch()
                 prog.objectsDone += 1
                 prog.bytesDone += r.object.size
                 switch r.outcome {
                 case .indexed(let records, let postings):
-                    try await meta.putIndexedObject(
-                        IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
-                                      modifiedNanos: r.object.modifiedNanos, version: r.object.version,
-                                      records: records, status: .indexed, indexedAt: now()),
-                        postings: postings)
+                    batch.append((IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
+                                                modifiedNanos: r.object.modifiedNanos, version: r.object.version,
+                                                records: records, status: .indexed, indexedAt: now()), postings))
+                    batchPostings += postings.count
+                    if batch.count >= 256 || batchPostings >= 500_000 { try await flush() }
                     report.records += records
                     prog.records += records
                     report.bytesScanned += r.object.size
@@ -104,9 +121,9 @@ extension Lethe {
                     logger.warning("quarantined object", metadata: ["object": "\(r.object.key)", "issue": "\(issue)"])
                 }
                 progress?(prog)
-                launch()
             }
         }
+        try await flush()
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
@@ -118,10 +135,10 @@ extension Lethe {
         var outcome: Outcome
     }
 
-    func scanOne(_ d: DatasetSpec, _ o: ObjectInfo) async throws -> ScanResult {
+    func scanOne(_ d: DatasetSpec, _ o: ObjectInfo, keyer: SubjectKeyer? = nil) async throws -> ScanResult {
         let f = try format(for: d)
         let opts = options(for: d)!
-        let keyer = SubjectKeyer(hasher: secrets.hasher)
+        let keyer = keyer ?? SubjectKeyer(hasher: secrets.hasher)
         var postings: [Int64: [Int64]] = [:]
         do {
             let summary = try await f.scan(o, in: store, options: opts, keyer: keyer) { row, key in
@@ -157,5 +174,21 @@ extension Lethe {
     /// Where a subject's records are, from the index alone.
     public func locate(_ subject: SubjectID) async throws -> [Posting] {
         try await meta.locate(prefix: key(for: subject).prefix64, dataset: nil)
+    }
+}
+
+/// Key caches handed to one scanning task at a time.
+final class KeyerPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [SubjectKeyer]
+    private let hasher: SubjectHasher
+    init(_ keyers: [SubjectKeyer]) { free = keyers; hasher = keyers[0].hasher }
+    func take() -> SubjectKeyer {
+        lock.lock(); defer { lock.unlock() }
+        return free.popLast() ?? SubjectKeyer(hasher: hasher)
+    }
+    func give(_ k: SubjectKeyer) {
+        lock.lock(); defer { lock.unlock() }
+        free.append(k)
     }
 }

@@ -106,6 +106,16 @@ extension Lethe {
                 for (k, n) in hits { found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n)) }
             }
         }
+        // Raw ids, unsealed in memory only; Lethe's own state is searched once for all of them.
+        var raws: [String: SubjectID] = [:]
+        for r in requests {
+            if let sealed = r.sealedSubject { raws[r.id] = try secrets.unseal(sealed, requestID: r.id) }
+        }
+        let searchable = Array(Set(raws.values.map(\.bytes).filter { $0.count >= Self.minimumNeedle }))
+        var stateScan: (files: Int, hits: [[UInt8]: [String]])?
+        if let folder = stateFolder, !searchable.isEmpty {
+            stateScan = try Self.searchFolder(folder, for: searchable)
+        }
         var out: [Verification] = []
         for r in requests {
             let names = datasetsOf[r.id] ?? []
@@ -115,29 +125,26 @@ extension Lethe {
                                  found: found[r.subjectKey] ?? [],
                                  unreadable: names.flatMap { unreadable[$0] ?? [] },
                                  stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
-            if let sealed = r.sealedSubject {
-                let raw = try secrets.unseal(sealed, requestID: r.id)
-                if raw.bytes.count >= 6 {
+            if let raw = raws[r.id] {
+                if raw.bytes.count >= Self.minimumNeedle {
                     // The Delta logs of the plan's tables: stats and commitInfo must not name the subject.
                     var hits: [String] = []
                     for name in names {
                         guard let d = config.dataset(named: name), d.format == .delta else { continue }
                         for o in try await store.list(prefix: d.path + "/_delta_log") {
-                            if Self.contains(try await store.read(o.key), raw.bytes) { hits.append(o.key) }
+                            let bytes = try await store.read(o.key)
+                            if Self.search(bytes, for: [raw.bytes]).contains(raw.bytes) { hits.append(o.key) }
                         }
                     }
                     v.logHits = hits
-                }
-                if let folder = stateFolder {
-                    if raw.bytes.count >= 6 {
-                        let (n, hits) = try Self.searchFolder(folder, for: raw.bytes)
-                        v.stateFilesScanned = n
-                        v.stateHits = hits
+                    if let stateScan {
+                        v.stateFilesScanned = stateScan.files
+                        v.stateHits = stateScan.hits[raw.bytes] ?? []
                     } else {
-                        v.stateScanSkipped = "the id is shorter than 6 bytes: a byte search would match at random"
+                        v.stateScanSkipped = "the state is not a local folder"
                     }
                 } else {
-                    v.stateScanSkipped = "the state is not a local folder"
+                    v.stateScanSkipped = "the id is shorter than \(Self.minimumNeedle) bytes: a byte search would match at random"
                 }
             } else {
                 v.stateScanSkipped = "the raw id was destroyed at an earlier verification"
@@ -167,11 +174,16 @@ extension Lethe {
         return out
     }
 
-    /// Searches every file under a folder for a byte string; returns files scanned and relative paths that hold it.
-    static func searchFolder(_ folder: String, for needle: [UInt8]) throws -> (Int, [String]) {
+    /// Raw ids shorter than this are not searched for as bytes (they would match at random).
+    static let minimumNeedle = 6
+
+    /// Searches every file under a folder for byte strings (each at least `minimumNeedle` long)
+    /// in one pass per file; returns the number of files and, per needle, the relative paths holding it.
+    static func searchFolder(_ folder: String, for needles: [[UInt8]]) throws -> (files: Int, hits: [[UInt8]: [String]]) {
         var scanned = 0
-        var hits: [String] = []
-        guard let e = FileManager.default.enumerator(atPath: folder) else { return (0, []) }
+        var hits: [[UInt8]: [String]] = [:]
+        guard let e = FileManager.default.enumerator(atPath: folder) else { return (0, [:]) }
+        let longest = needles.map(\.count).max() ?? 0
         while let rel = e.nextObject() as? String {
             let path = folder + "/" + rel
             var isDir: ObjCBool = false
@@ -180,30 +192,51 @@ extension Lethe {
             defer { try? h.close() }
             scanned += 1
             var carry: [UInt8] = []
+            var seen = Set<[UInt8]>()
             while true {
-                let chunk = h.readData(ofLength: 1 << 20)
+                let chunk = h.readData(ofLength: 4 << 20)
                 if chunk.isEmpty { break }
                 let buf = carry + Array(chunk)
-                if Self.contains(buf, needle) { hits.append(rel); break }
-                carry = Array(buf.suffix(needle.count - 1))
+                seen.formUnion(search(buf, for: needles))
+                carry = Array(buf.suffix(max(0, longest - 1)))
             }
+            for n in seen { hits[n, default: []].append(rel) }
         }
         return (scanned, hits)
     }
 
-    static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard !needle.isEmpty, hay.count >= needle.count else { return false }
-        let first = needle[0]
-        var i = 0
-        let last = hay.count - needle.count
-        while i <= last {
-            if hay[i] == first {
-                var j = 1
-                while j < needle.count && hay[i + j] == needle[j] { j += 1 }
-                if j == needle.count { return true }
-            }
-            i += 1
+    /// The needles (each at least `minimumNeedle` bytes) that occur in `hay`: one pass,
+    /// a hash-set lookup of each position's first bytes, a full compare only on a hit.
+    static func search(_ hay: [UInt8], for needles: [[UInt8]]) -> Set<[UInt8]> {
+        let k = minimumNeedle
+        var byPrefix: [UInt64: [[UInt8]]] = [:]
+        for n in needles where n.count >= k {
+            var p: UInt64 = 0
+            for i in 0..<k { p = p << 8 | UInt64(n[i]) }
+            byPrefix[p, default: []].append(n)
         }
-        return false
+        var found = Set<[UInt8]>()
+        guard !byPrefix.isEmpty, hay.count >= k else { return found }
+        // A 64K-bit filter over the prefixes: most positions are rejected without a dictionary lookup.
+        @inline(__always) func slot(_ p: UInt64) -> Int { Int(truncatingIfNeeded: (p &* 0x9E37_79B9_7F4A_7C15) >> 48) }
+        var filter = [UInt64](repeating: 0, count: 1024)
+        for p in byPrefix.keys { filter[slot(p) >> 6] |= 1 << UInt64(slot(p) & 63) }
+        hay.withUnsafeBufferPointer { h in
+            var p: UInt64 = 0
+            let mask: UInt64 = (1 << (8 * UInt64(k))) - 1
+            for i in 0..<h.count {
+                p = (p << 8 | UInt64(h[i])) & mask
+                guard i >= k - 1 else { continue }
+                let sl = slot(p)
+                guard filter[sl >> 6] & (1 << UInt64(sl & 63)) != 0, let cands = byPrefix[p] else { continue }
+                let start = i - (k - 1)
+                for n in cands where start + n.count <= h.count && !found.contains(n) {
+                    var j = k
+                    while j < n.count && h[start + j] == n[j] { j += 1 }
+                    if j == n.count { found.insert(n) }
+                }
+            }
+        }
+        return found
     }
 }

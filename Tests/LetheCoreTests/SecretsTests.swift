@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import Crypto
 @testable import LetheCore
 
 @Test func subjectKeysAreKeyedAndStable() {
@@ -11,6 +12,17 @@ import Foundation
     let k = a.key(for: SubjectID("u-1"))
     #expect(SubjectKey(hex: k.hex) == k)
     #expect(!k.hex.contains("u-1"))
+}
+
+@Test func subjectKeysAreStandardHMACSHA256() {
+    let secret = (0..<32).map { UInt8($0) }
+    let hasher = SubjectHasher(secret: secret)
+    for id in ["", "u-1", String(repeating: "long-id-", count: 40)] {
+        let expected = Array(HMAC<SHA256>.authenticationCode(for: Array(id.utf8), using: SymmetricKey(data: secret)))
+        #expect(hasher.key(for: SubjectID(id)).bytes == expected)
+    }
+    // The template is never consumed: the same id keeps the same key.
+    #expect(hasher.key(for: SubjectID("u-1")) == hasher.key(for: SubjectID("u-1")))
 }
 
 @Test func compositeSubjectsJoinWithUnitSeparator() {

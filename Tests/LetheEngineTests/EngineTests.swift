@@ -188,3 +188,14 @@ private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":
     #expect(a[0].id == b[0].id)
     #expect(try await f.lethe.meta.requests(status: nil).count == 1)
 }
+
+@Test func multiNeedleSearchFindsEveryRawIdOnce() {
+    let hay = Array("xx alice@example.com yy bob-123456 zz alice@example.co".utf8)
+    let needles = ["alice@example.com", "bob-123456", "carol-99999", "alice@example.co"].map { Array($0.utf8) }
+    let found = Lethe.search(hay, for: needles)
+    #expect(found == Set([needles[0], needles[1], needles[3]]))
+    #expect(Lethe.search(Array("short".utf8), for: needles).isEmpty)
+    // A needle straddling the end is not found; one ending exactly at the end is.
+    #expect(Lethe.search(Array("...bob-12345".utf8), for: needles).isEmpty)
+    #expect(Lethe.search(Array("...bob-123456".utf8), for: needles) == [needles[1]])
+}
