@@ -109,7 +109,7 @@ struct LetheBench {
     /// The single-worker index run, started by the parent under `taskset -c 0`.
     static func childIndex(dir: String) async throws {
         let lethe = try open(dir: dir, state: "state-1core")
-        let r = try await lethe.index()
+        let r = try await lethe.index(workers: 1)
         say("{\"cpus\":\(ProcessInfo.processInfo.activeProcessorCount),\"records\":\(r.records),\"bytes\":\(r.bytesScanned),\"seconds\":\(r.seconds)}")
     }
 }

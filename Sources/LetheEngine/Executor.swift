@@ -157,7 +157,8 @@ extension Lethe {
             let keyer = SubjectKeyer(hasher: secrets.hasher)
             let outcome = try await f.erase(info, in: store, options: opts, keyer: keyer, drop: Set(step.subjectKeys))
             if outcome.written != nil || outcome.removed { Failpoint.objectWritten() }
-            try await reindex(d, key: step.objectKey)
+            // The index learns of the new version at the job's end, in one batched incremental
+            // pass (and, after a crash, at the next run's start): no per-object transaction here.
             let dropped = JSONValue.object(Dictionary(uniqueKeysWithValues: outcome.dropped.map { ($0.key.hex, JSONValue.int($0.value)) }))
             let details: [String: JSONValue] = [
                 "job": .string(job), "dataset": .string(d.name), "object": .string(step.objectKey),
@@ -254,6 +255,10 @@ extension Lethe {
                 erased.append(r)
             }
         }
+        // Re-index what the job rewrote: objects whose version changed are rescanned, in batches.
+        let touched = Set(steps.filter { !$0.isFinal && !$0.isRebuild }.map(\.dataset))
+            .filter { config.dataset(named: $0)?.subject != nil }
+        if !touched.isEmpty { _ = try await index(datasets: Array(touched).sorted()) }
         try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
         if !erased.isEmpty {
             let results = try await verify(erased)
