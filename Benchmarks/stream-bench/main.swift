@@ -132,7 +132,7 @@ func setupState(_ n: Int) async throws -> String {
 
 // MARK: - Running things
 
-struct RunResult { var seconds: Double; var maxRSSKB: Int; var stderr: String; var status: Int32 }
+struct RunResult { var seconds: Double; var maxRSSKB: Int; var stderr: String; var status: Int32; var user = 0.0; var sys = 0.0 }
 
 /// Runs a command under /usr/bin/time -v; wall time measured here (process start included).
 func timed(_ args: [String], cwd: String, stdin: String? = nil, stdout: String = "/dev/null") throws -> RunResult {
@@ -151,11 +151,14 @@ func timed(_ args: [String], cwd: String, stdin: String? = nil, stdout: String =
     p.waitUntilExit()
     let secs = now() - t0
     let text = String(decoding: errData, as: UTF8.self)
-    var rss = 0
-    for line in text.split(separator: "\n") where line.contains("Maximum resident set size") {
-        rss = Int(line.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)) ?? 0
+    var r = RunResult(seconds: secs, maxRSSKB: 0, stderr: text, status: p.terminationStatus)
+    for line in text.split(separator: "\n") {
+        let value = line.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        if line.contains("Maximum resident set size") { r.maxRSSKB = Int(value) ?? 0 }
+        if line.contains("User time (seconds)") { r.user = Double(value) ?? 0 }
+        if line.contains("System time (seconds)") { r.sys = Double(value) ?? 0 }
     }
-    return RunResult(seconds: secs, maxRSSKB: rss, stderr: text, status: p.terminationStatus)
+    return r
 }
 
 let pythonFilter = """
@@ -207,6 +210,12 @@ for n in setSizes {
         try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--in", eventsPath, "--out", outL], cwd: root)
     }
     guard l.status == 0 else { print("lethe filter failed:\n\(l.stderr)"); exit(1) }
+    let lNull = try best(repeats) {
+        try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--in", eventsPath], cwd: root)
+    }
+    let lFast = try best(repeats) {
+        try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--validate", "fast", "--in", eventsPath], cwd: root)
+    }
     let outP = dir + "/out-python.jsonl"
     let py = try timed(["python3", dir + "/filter.py", root + "/forgotten.txt"], cwd: root, stdin: eventsPath, stdout: outP)
     guard py.status == 0 else { print("python filter failed:\n\(py.stderr)"); exit(1) }
@@ -214,13 +223,51 @@ for n in setSizes {
     let kept = (try? Data(contentsOf: URL(fileURLWithPath: outL)).reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }) ?? 0
     let rss = Double(l.maxRSSKB) / 1024
     perSubject.append((n, (rss - baselineRSS) * 1024 * 1024 / Double(max(n, 1))))
-    rows.append(Row(set: n, what: "lethe filter (incl. process start)", seconds: l.seconds, rssMB: rss,
-                    note: "\(eventsCount - kept) dropped; output \(same ? "identical to" : "DIFFERS from") Python's"))
+    rows.append(Row(set: n, what: "lethe filter --out FILE (incl. process start)", seconds: l.seconds, rssMB: rss,
+                    note: String(format: "\(eventsCount - kept) dropped; output \(same ? "identical to" : "DIFFERS from") Python's; CPU %.2f s user + %.2f s sys", l.user, l.sys)))
+    rows.append(Row(set: n, what: "lethe filter, output to /dev/null", seconds: lNull.seconds, rssMB: Double(lNull.maxRSSKB) / 1024,
+                    note: String(format: "CPU %.2f s user + %.2f s sys", lNull.user, lNull.sys)))
+    rows.append(Row(set: n, what: "lethe filter --validate fast, output to /dev/null", seconds: lFast.seconds, rssMB: Double(lFast.maxRSSKB) / 1024,
+                    note: String(format: "CPU %.2f s user + %.2f s sys", lFast.user, lFast.sys)))
     rows.append(Row(set: n, what: "lethe filter, start-up only (empty input)", seconds: empty.seconds,
                     rssMB: Double(empty.maxRSSKB) / 1024, note: "loads the set from SQLite"))
     rows.append(Row(set: n, what: "lethe filter minus start-up", seconds: max(l.seconds - empty.seconds, 1e-6), rssMB: rss, note: "steady-state rate"))
     rows.append(Row(set: n, what: "Python json.loads + set (incl. start)", seconds: py.seconds, rssMB: Double(py.maxRSSKB) / 1024,
-                    note: String(format: "lethe is %.1f× faster", py.seconds / l.seconds)))
+                    note: String(format: "CPU %.2f s user + %.2f s sys; lethe (--out FILE) is %.1f× faster", py.user, py.sys, py.seconds / l.seconds)))
+}
+
+// MARK: - Steady resident memory of a running filter
+
+/// VmRSS (KB) of `lethe filter --follow` on an idle input once the set is loaded (RSS stable for 1 s).
+func steadyRSSKB(root: String) throws -> Int {
+    let idle = dir + "/idle.jsonl"
+    _ = FileManager.default.createFile(atPath: idle, contents: nil)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: letheBin)
+    p.arguments = ["filter", "--config", root + "/lethe.yaml", "--field", "user.id", "--in", idle, "--follow", "--out", dir + "/idle-out.jsonl"]
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    defer { p.terminate(); p.waitUntilExit() }
+    func rss() -> Int {
+        let text = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8)) ?? ""
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+    }
+    var last = -1, stableSince = now()
+    let start = now()
+    while now() - start < 120 {
+        usleep(200_000)
+        let r = rss()
+        if r != last { last = r; stableSince = now() } else if now() - stableSince >= 1.0 && r > 0 { return r }
+    }
+    return last
+}
+
+var steadyBase = 0
+var steady: [(Int, Int)] = []
+do {
+    steadyBase = try steadyRSSKB(root: try await setupState(0))
+    for n in setSizes { steady.append((n, try steadyRSSKB(root: try await setupState(n)))) }
 }
 
 // MARK: - approve → first dropped event, with --follow
@@ -297,7 +344,8 @@ func machine() -> String {
 
 var md = "Run \(ISO8601DateFormatter().string(from: Date())) on \(machine()); "
 md += "\(eventsCount) events, \(eventsBytes) bytes (\(eventsBytes / max(eventsCount, 1)) B/event), 5 % of events from forgotten subjects. "
-md += "Wall time includes process start; best of \(repeats) for lethe, one run for Python.\n\n"
+let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
+md += "Wall time includes process start; best of \(repeats) for lethe, one run for Python. Load average at the end: \(load) (other builds shared the 2 cores).\n\n"
 md += "| forgotten subjects | filter | seconds | events/s | MB/s | max RSS (MB) | note |\n"
 md += "|---:|---|---:|---:|---:|---:|---|\n"
 for r in rows {
@@ -305,7 +353,9 @@ for r in rows {
     let mbs = r.what.contains("start-up only") ? "—" : String(format: "%.0f", Double(eventsBytes) / r.seconds / 1e6)
     md += "| \(r.set) | \(r.what) | \(String(format: "%.3f", r.seconds)) | \(eps) | \(mbs) | \(String(format: "%.0f", r.rssMB)) | \(r.note) |\n"
 }
-md += "\nResident memory per forgotten subject (max RSS minus the \(String(format: "%.0f", baselineRSS)) MB of an empty set, divided by the set size): "
+md += "\nResident memory per forgotten subject, steady (VmRSS of a running `lethe filter --follow` once the set is loaded, minus the \(steadyBase / 1024) MB with an empty set, divided by the set size): "
+md += steady.map { String(format: "%d subjects: %.1f B (%d MB)", $0.0, Double(($0.1 - steadyBase) * 1024) / Double(max($0.0, 1)), $0.1 / 1024) }.joined(separator: "; ") + ".\n"
+md += "Peak (max RSS of the 1M-event run minus the \(String(format: "%.0f", baselineRSS)) MB of an empty set, divided by the set size; includes the tag array read from SQLite while the table is built, and SQLite's page cache before it is released): "
 md += perSubject.map { String(format: "%d subjects: %.1f B", $0.0, $0.1) }.joined(separator: "; ") + ".\n"
 if delays.isEmpty {
     md += "\napprove → first dropped event (`--follow`): not measured (no event dropped).\n"

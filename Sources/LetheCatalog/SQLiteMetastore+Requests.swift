@@ -158,4 +158,11 @@ extension SQLiteMetastore {
                 """).map { try Self.request($0, at: path) }
         }
     }
+
+    /// Frees SQLite's page caches and other memory it can give back (e.g. after a
+    /// long-running process, such as `lethe filter`, read the whole deletion set once).
+    public func releaseMemory() {
+        if let pool = writer as? DatabasePool { pool.releaseMemory() }
+        if let queue = writer as? DatabaseQueue { queue.releaseMemory() }
+    }
 }

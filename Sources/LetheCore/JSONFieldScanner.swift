@@ -89,6 +89,8 @@ public final class JSONFieldScanner {
     private let stack: UnsafeMutablePointer<Int32>
     private var scratch: UnsafeMutablePointer<UInt8>
     private var scratchCapacity: Int
+    /// Paths found so far in the current scan.
+    private var found = 0
 
     /// A scanner for `paths` (at least one).
     public init(paths: [FieldPath]) {
@@ -184,11 +186,25 @@ public final class JSONFieldScanner {
         withCanonicalValue(index, in: document) { Array($0) }
     }
 
+    /// Where the last `scan(_:stopWhenFound:)` stopped early (the offset of the first byte
+    /// not read), or nil if it read the whole document.
+    public private(set) var stoppedAt: Int?
+
     /// Scans one document. On success `match(_:)` tells what was found per path;
     /// on a syntax error the matches are unspecified.
-    public func scan(_ document: UnsafeRawBufferPointer) throws(JSONSyntaxError) {
+    ///
+    /// With `stopWhenFound`, the scan returns as soon as every path was found *and* the
+    /// scan is back in the top-level object (every object on a searched path closed, so
+    /// duplicates below the top level were checked); `stoppedAt` tells where. The bytes
+    /// after that point — the rest of the top-level object's members — are then not
+    /// validated and not checked for a duplicate top-level key: the caller decides what
+    /// to accept (see `StreamFilter`). Only documents whose top level is an object stop early.
+    public func scan(_ document: UnsafeRawBufferPointer, stopWhenFound: Bool = false) throws(JSONSyntaxError) {
         let pathCount = paths.count
         for k in 0..<pathCount { results[k] = .absent }
+        found = 0
+        stoppedAt = nil
+        let stopAt = stopWhenFound ? pathCount : Int.max
         let n = document.count
         guard n > 0, let raw = document.baseAddress else {
             throw JSONSyntaxError(offset: 0, reason: .empty)
@@ -263,6 +279,10 @@ public final class JSONFieldScanner {
             }
             // After a value: a separator, a closer, or the end.
             while true {
+                if depth == 1 && found >= stopAt {
+                    stoppedAt = i
+                    return
+                }
                 i = skipWS(p, i, n)
                 if depth == 0 {
                     if i != n { throw JSONSyntaxError(offset: i, reason: .trailingGarbage) }
@@ -304,6 +324,7 @@ public final class JSONFieldScanner {
             let pi = Int(terminals[t])
             if results[pi].kind != .absent { throw JSONSyntaxError(offset: keyOffset, reason: .duplicateField) }
             results[pi] = Match(kind: kind, start: start, end: end, hasEscapes: esc)
+            found += 1
         }
     }
 

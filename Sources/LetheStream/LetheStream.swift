@@ -27,6 +27,18 @@ public struct MalformedLine: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String { "line \(line): malformed JSON: \(error.reason.rawValue) at byte \(error.offset + 1)" }
 }
 
+/// How much of each line the filter validates.
+public enum Validation: String, Sendable, CaseIterable {
+    /// Every line is validated whole (RFC 8259 grammar, no duplicate subject field).
+    case full
+    /// A line is read until the subject was found and its enclosing objects closed; the
+    /// rest of the top-level object is then only checked to hold no backslash and no
+    /// quoted text equal to a top-level key of the subject path (so it cannot hide a
+    /// second subject field) — if it does, the line is validated whole. Syntax errors
+    /// in that unread rest go unnoticed (the line is judged by its subject).
+    case fast
+}
+
 /// Counts of a filter's lines.
 public struct StreamCounts: Sendable, Equatable {
     /// Events written out (subject absent, empty, null, not a scalar, or not forgotten).
@@ -57,7 +69,10 @@ public struct StreamCounts: Sendable, Equatable {
 public final class StreamFilter {
     public let fields: [FieldPath]
     public let policy: MalformedPolicy
+    public let validation: Validation
     public private(set) var counts = StreamCounts()
+    /// `"key"` for each distinct first component of the subject paths (the fast-mode guard).
+    private let topKeys: [[UInt8]]
     private let scanner: JSONFieldScanner
     private let prf: SipHash24
     private let shared: SharedDeletionSet
@@ -68,10 +83,18 @@ public final class StreamFilter {
     ///   - fields: the subject path(s); several for a composite subject.
     ///   - streamKey: the PRF of the tags (`StateSecrets.streamHasher`).
     ///   - set: the deletion set, read once per `filter` call.
-    public init(fields: [FieldPath], streamKey: SipHash24, set: SharedDeletionSet, onMalformed: MalformedPolicy = .fail) {
+    public init(fields: [FieldPath], streamKey: SipHash24, set: SharedDeletionSet, onMalformed: MalformedPolicy = .fail,
+                validation: Validation = .full) {
         precondition(!fields.isEmpty, "at least one subject field")
         self.fields = fields
         self.policy = onMalformed
+        self.validation = validation
+        var tops: [[UInt8]] = []
+        for f in fields {
+            let q = [0x22] + (f.components.first ?? []) + [0x22]
+            if !tops.contains(q) { tops.append(q) }
+        }
+        self.topKeys = tops
         self.scanner = JSONFieldScanner(paths: fields)
         self.prf = streamKey
         self.shared = set
@@ -151,7 +174,12 @@ public final class StreamFilter {
     @inline(__always)
     func classify(_ line: UnsafeRawBufferPointer, _ set: DeletionSet) -> Verdict {
         do {
-            try scanner.scan(line)
+            if validation == .fast {
+                try scanner.scan(line, stopWhenFound: true)
+                if let at = scanner.stoppedAt, !restIsSafe(line, from: at) { try scanner.scan(line) }
+            } else {
+                try scanner.scan(line)
+            }
         } catch {
             if error.reason == .empty { return .blank }
             return .malformed(error)
@@ -185,5 +213,51 @@ public final class StreamFilter {
         }
         let tag = prf.hash(UnsafeRawBufferPointer(start: joined, count: o))
         return set.contains(tag) ? .drop : .pass
+    }
+
+    /// The fast-mode guard: the unread rest holds no backslash and no `"key"` of a
+    /// top-level subject key. Finds quotes and backslashes eight bytes at a time.
+    @inline(__always)
+    private func restIsSafe(_ line: UnsafeRawBufferPointer, from at: Int) -> Bool {
+        let n = line.count
+        if at >= n { return true }
+        let p = line.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var i = at
+        while i < n {
+            var m: UInt64
+            if i + 8 <= n {
+                let w = UInt64(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
+                let q = w ^ (ones &* 0x22)
+                let b = w ^ (ones &* 0x5C)
+                m = (((q &- ones) & ~q) | ((b &- ones) & ~b)) & highs
+                if m == 0 { i += 8; continue }
+            } else {
+                m = 0
+                for k in 0..<(n - i) where p[i + k] == 0x22 || p[i + k] == 0x5C { m |= 0x80 << (8 * UInt64(k)) }
+                if m == 0 { return true }
+            }
+            // The bit trick can flag a byte after a real hit (borrow); check each flagged byte.
+            while m != 0 {
+                let j = i + m.trailingZeroBitCount >> 3
+                m &= m &- 1
+                let c = p[j]
+                if c == 0x5C { return false }
+                if c == 0x22 && matchesTopKey(p, j, n) { return false }
+            }
+            i += 8
+        }
+        return true
+    }
+
+    @inline(__always)
+    private func matchesTopKey(_ p: UnsafePointer<UInt8>, _ at: Int, _ n: Int) -> Bool {
+        for k in topKeys where k.count <= n - at && p[at + 1] == k[1] {
+            var e = 2
+            while e < k.count && p[at + e] == k[e] { e += 1 }
+            if e == k.count { return true }
+        }
+        return false
     }
 }

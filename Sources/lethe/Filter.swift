@@ -27,11 +27,16 @@ struct Filter: AsyncParsableCommand {
     @Option(name: .customLong("on-malformed"), help: "A line that is not valid JSON: pass, drop or fail.")
     var onMalformed: String = "fail"
     @Option(help: "Seconds between deletion-set refreshes (at most 0.5).") var refresh: Double = 0.25
+    @Option(help: "full: validate every line whole; fast: stop reading a line once its subject is found (see docs/stream.md).")
+    var validate: String = "full"
 
     func run() async throws {
         try await guarded {
             guard let policy = MalformedPolicy(rawValue: onMalformed) else {
                 throw LetheError(.badUsage, "--on-malformed must be pass, drop or fail")
+            }
+            guard let validation = Validation(rawValue: validate) else {
+                throw LetheError(.badUsage, "--validate must be full or fast")
             }
             guard refresh > 0 && refresh <= 0.5 else { throw LetheError(.badUsage, "--refresh must be in (0, 0.5]") }
             if follow && input == nil { throw LetheError(.badUsage, "--follow needs --in FILE") }
@@ -54,6 +59,7 @@ struct Filter: AsyncParsableCommand {
             let source: @Sendable (Int64) async throws -> DeletionChanges = { try await meta.deletionTags(since: $0) }
             let shared = SharedDeletionSet()
             try await shared.load(from: source)
+            meta.releaseMemory()  // the full scan filled SQLite's page cache; refreshes read little
 
             let inFD: Int32
             if let input {
@@ -73,7 +79,8 @@ struct Filter: AsyncParsableCommand {
             defer { if outFD != 1 { close(outFD) } }
             if follow { Self.installStopHandlers() }
 
-            let filter = StreamFilter(fields: fields, streamKey: secrets.streamHasher, set: shared, onMalformed: policy)
+            let filter = StreamFilter(fields: fields, streamKey: secrets.streamHasher, set: shared, onMalformed: policy,
+                                      validation: validation)
             let pump = StreamPump(filter: filter, input: inFD, output: outFD)
             let interval = refresh
             let refresher = Task.detached {

@@ -14,12 +14,13 @@ import LetheCore
         return f
     }
 
-    @Test func corpusMatchesReferenceParser() throws {
+    @Test(arguments: Validation.allCases)
+    func corpusMatchesReferenceParser(_ validation: Validation) throws {
         var corpus = Corpus(seed: 42)
         let input = corpus.lines(120_000, subjects: 5000)
         let forgotten = Self.forgotten(subjects: 5000)
         let expected = try referenceFilter(input, fields: [["user", "id"]], forgotten: forgotten)
-        let filter = makeFilter(["user.id"], forgotten: Array(forgotten))
+        let filter = makeFilter(["user.id"], forgotten: Array(forgotten), validation: validation)
         let got = try filter.filter(input)
         #expect(got == expected)
         // The corpus exercises both outcomes heavily.
@@ -61,8 +62,9 @@ import LetheCore
         #expect(f.counts.dropped > 100)
     }
 
-    @Test func exactPathsOnly() throws {
-        let f = makeFilter(["user.id"], forgotten: ["u-1", "42"])
+    @Test(arguments: Validation.allCases)
+    func exactPathsOnly(_ validation: Validation) throws {
+        let f = makeFilter(["user.id"], forgotten: ["u-1", "42"], validation: validation)
         let lines = [
             #"{"item":{"id":"u-1"}}"#,                       // other object
             #"{"user":{"profile":{"id":"u-1"}}}"#,           // deeper
@@ -80,7 +82,7 @@ import LetheCore
             #"{"us\u0065r":{"\u0069\u0064":"u\u002d1"}}"#, #"{"user":{"id":42}}"#, #"{"user":{"id":"42"}}"#,
             "{\"user\":{\"id\":\"u-1\"}}\r",
         ]
-        let f2 = makeFilter(["user.id"], forgotten: ["u-1", "42"])
+        let f2 = makeFilter(["user.id"], forgotten: ["u-1", "42"], validation: validation)
         #expect(try f2.filter(Array((hits.joined(separator: "\n") + "\n").utf8)) == [])
         #expect(f2.counts.dropped == Int64(hits.count))
     }
@@ -134,6 +136,30 @@ import LetheCore
         }
         #expect(out == Array("{\"user_id\":\"a\"}\n".utf8))
         #expect(f.counts.malformed == 1)
+    }
+
+    @Test func fastModeStillCatchesASecondSubjectField() throws {
+        // Found and closed early, but a later top-level "user" (plain or escaped) forces full validation.
+        let lines = [
+            #"{"user":{"id":"ok"},"n":1,"user":{"id":"gone"}}"#,
+            #"{"user":{"id":"ok"},"n":1,"us\u0065r":{"id":"gone"}}"#,
+            #"{"user":{"id":"ok","id":"gone"},"n":1}"#,
+        ]
+        for line in lines {
+            let f = makeFilter(["user.id"], forgotten: ["gone"], policy: .drop, validation: .fast)
+            #expect(try f.filter(Array((line + "\n").utf8)) == [], "\(line)")
+            #expect(f.counts.malformed == 1)
+        }
+        // A value that merely reads "user" is a false alarm: full validation, then kept.
+        let f = makeFilter(["user.id"], forgotten: ["gone"], validation: .fast)
+        let ok = Array(#"{"user":{"id":"ok"},"role":"user"}"#.utf8 + [0x0A])
+        #expect(try f.filter(ok) == ok)
+        // What fast mode gives up: syntax after the subject's object is not read.
+        let g = makeFilter(["user.id"], forgotten: ["gone"], policy: .fail, validation: .fast)
+        let tail = Array(#"{"user":{"id":"ok"},"n":1,,,]"#.utf8 + [0x0A])
+        #expect(try g.filter(tail) == tail)
+        let h = makeFilter(["user.id"], forgotten: ["gone"], policy: .drop, validation: .full)
+        #expect(try h.filter(tail) == [])
     }
 
     @Test func pumpBetweenFilesWithLongLinesAndSmallChunks() throws {

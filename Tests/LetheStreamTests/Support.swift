@@ -20,9 +20,11 @@ let testStreamKey = SipHash24(key: Array(100..<116))
 func tag(_ s: String) -> UInt64 { testStreamKey.hash(Array(s.utf8)) }
 
 /// A filter over `fields` whose deletion set holds `forgotten` (canonical ids).
-func makeFilter(_ fields: [String] = ["user.id"], forgotten: [String], policy: MalformedPolicy = .fail) -> StreamFilter {
+func makeFilter(_ fields: [String] = ["user.id"], forgotten: [String], policy: MalformedPolicy = .fail,
+                validation: Validation = .full) -> StreamFilter {
     let set = SharedDeletionSet(DeletionSet(tags: forgotten.map(tag)))
-    return StreamFilter(fields: fields.map(FieldPath.init), streamKey: testStreamKey, set: set, onMalformed: policy)
+    return StreamFilter(fields: fields.map(FieldPath.init), streamKey: testStreamKey, set: set, onMalformed: policy,
+                        validation: validation)
 }
 
 /// Feeds `input` to `filter` in pieces of the given sizes (cycled), carrying partial
