@@ -49,6 +49,23 @@ elif cmd == "rows":
     print(json.dumps(sorted(t.to_pyarrow_table().column("user_id").to_pylist())))
 elif cmd == "append":
     write_deltalake(sys.argv[2], batch(int(sys.argv[3]), int(sys.argv[4])), mode="append")
+elif cmd == "append-loop":
+    # Appends N small batches of writer-only ids ("w-…"), as fast as it can.
+    # A commit conflict with a concurrent DELETE is retried, as a pipeline would.
+    import time
+    from deltalake.exceptions import CommitFailedError
+    table, n = sys.argv[2], int(sys.argv[3])
+    retries = 0
+    for i in range(n):
+        batch_i = pa.table({"user_id": [f"w-{i}-{j}" for j in range(3)], "n": pa.array([i] * 3, pa.int64()), "country": ["SE"] * 3})
+        while True:
+            try:
+                write_deltalake(table, batch_i, mode="append")
+                break
+            except CommitFailedError:
+                retries += 1
+                time.sleep(0.05)
+    print(json.dumps({"appends": n, "retries": retries}))
 elif cmd == "history":
     print(json.dumps([h.get("operation") for h in DeltaTable(sys.argv[2]).history()]))
 
