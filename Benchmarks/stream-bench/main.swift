@@ -112,7 +112,7 @@ func setupState(_ n: Int) async throws -> String {
             let subject = SubjectID(j < inLake ? "u-\(j)" : "gone-\(j)")
             if j < inLake { ids.append(subject.string) }
             var r = ErasureRequest(id: "r-bench-\(j)", subjectKey: secrets.hasher.key(for: subject), sealedSubject: nil,
-                                   reason: "bench", requestedBy: "alice", at: 1_700_000_000_000)
+                                   reason: "bench", requestedBy: "alice", at: 1_700_000_000_000 + Int64(j))
             r.status = .approved
             r.decidedBy = "bob"
             r.streamTag = secrets.streamTag(subject)

@@ -59,7 +59,14 @@ struct Filter: AsyncParsableCommand {
             let source: @Sendable (Int64) async throws -> DeletionChanges = { try await meta.deletionTags(since: $0) }
             let shared = SharedDeletionSet()
             try await shared.load(from: source)
-            meta.releaseMemory()  // the full scan filled SQLite's page cache; refreshes read little
+            // The full scan filled SQLite's page cache and the tag array is gone: give that
+            // memory back to the system (glibc keeps freed pages of thread arenas otherwise).
+            meta.releaseMemory()
+            #if canImport(Glibc)
+            if let f = dlsym(nil, "malloc_trim") {  // not exported by the Glibc module
+                _ = unsafeBitCast(f, to: (@convention(c) (Int) -> Int32).self)(0)
+            }
+            #endif
 
             let inFD: Int32
             if let input {
@@ -156,7 +163,7 @@ enum JSONValueLite {
 
 struct Deletions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the stream deletion set (or its changes since T) for other stream processors.",
+        abstract: "Print the stream deletion set, or its changes since T.",
         discussion: """
         Each forgotten subject is a 64-bit SipHash-2-4 tag of its canonical id under the state folder's \
         stream.key (16 hex digits). Without --since: the whole set. With --since T (milliseconds since \
