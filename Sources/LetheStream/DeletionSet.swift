@@ -1,5 +1,8 @@
 import Foundation
 import LetheCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The deletion set of a stream filter: the 64-bit stream tags of every forgotten
 /// subject, in an immutable open-addressing table (linear probing, slot index by
@@ -28,7 +31,7 @@ public final class DeletionSet: @unchecked Sendable {
 
     private init(_ tags: [UInt64], capacity: Int, copying other: DeletionSet? = nil, without removed: Set<UInt64> = []) {
         self.capacity = capacity
-        let slots = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+        let slots = Self.allocateSlots(capacity)
         self.slots = slots
         var n = 0
         var zero = false
@@ -52,7 +55,37 @@ public final class DeletionSet: @unchecked Sendable {
         count = n + (zero ? 1 : 0)
     }
 
-    deinit { slots.deallocate() }
+    deinit { Self.freeSlots(slots, capacity) }
+
+    /// Tables of 4 MiB and more are mapped directly and marked for transparent huge
+    /// pages: a lookup is one random access, and with 4 KiB pages a large table also
+    /// costs a TLB miss per event (expensive under virtualisation).
+    private static let bigTable = 4 << 20
+
+    private static func allocateSlots(_ capacity: Int) -> UnsafeMutablePointer<UInt64> {
+        let bytes = capacity * MemoryLayout<UInt64>.stride
+        #if canImport(Glibc)
+        if bytes >= bigTable {
+            let m = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            if let m, m != MAP_FAILED {
+                _ = madvise(m, bytes, 14)  // MADV_HUGEPAGE (a hint; ignored where unsupported)
+                return m.bindMemory(to: UInt64.self, capacity: capacity)
+            }
+        }
+        #endif
+        return .allocate(capacity: capacity)
+    }
+
+    private static func freeSlots(_ p: UnsafeMutablePointer<UInt64>, _ capacity: Int) {
+        let bytes = capacity * MemoryLayout<UInt64>.stride
+        #if canImport(Glibc)
+        if bytes >= bigTable {
+            munmap(p, bytes)
+            return
+        }
+        #endif
+        p.deallocate()
+    }
 
     @inline(__always)
     private static func home(_ t: UInt64, _ capacity: Int) -> Int {

@@ -208,6 +208,19 @@ import LetheCore
         #expect(Set(s4.tags) == Set(tags.suffix(5000) + others))
     }
 
+    @Test func largeTables() {
+        // Over 4 MiB: the table is mapped directly (huge-page hint) rather than malloc'd.
+        var rng = SplitMix(seed: 9)
+        let tags = (0..<400_000).map { _ in rng.next() }
+        let s = DeletionSet(tags: tags)
+        #expect(s.memoryBytes >= 4 << 20)
+        #expect(s.count == 400_000 && tags.allSatisfy(s.contains))
+        let more = (0..<1000).map { _ in rng.next() }
+        let s2 = s.applying(DeletionChanges(added: more, removed: Array(tags.prefix(10)), latest: 1))
+        #expect(s2.count == 400_990 && more.allSatisfy(s2.contains) && !tags.prefix(10).contains(where: s2.contains))
+        #expect(tags.dropFirst(10).allSatisfy(s2.contains))
+    }
+
     actor FakeMetastore {
         /// (updatedAt, tag, forgotten)
         var rows: [(Int64, UInt64, Bool)] = []
