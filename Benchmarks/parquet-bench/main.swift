@@ -73,19 +73,29 @@ struct FileSink: ParquetSink {
         buffer.reserveCapacity(1 << 20)
     }
 
+    /// Small writes are buffered; a large one (a copied row group) goes straight to the file.
     mutating func write(_ bytes: [UInt8]) throws {
+        if bytes.count >= 1 << 20 {
+            try flush()
+            try Self.writeAll(fd, bytes)
+            return
+        }
         buffer.append(contentsOf: bytes)
         if buffer.count >= 1 << 20 { try flush() }
     }
 
     mutating func flush() throws {
+        try Self.writeAll(fd, buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         var done = 0
-        while done < buffer.count {
-            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
             guard n > 0 else { throw BenchError(description: "write failed (errno \(errno))") }
             done += n
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 
     mutating func close() throws {
