@@ -66,6 +66,8 @@ elif cmd == "append-loop":
                 retries += 1
                 time.sleep(0.05)
     print(json.dumps({"appends": n, "retries": retries}))
+elif cmd == "checkpoint":
+    DeltaTable(sys.argv[2]).create_checkpoint()
 elif cmd == "history":
     print(json.dumps([h.get("operation") for h in DeltaTable(sys.argv[2]).history()]))
 

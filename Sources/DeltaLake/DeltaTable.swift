@@ -94,29 +94,48 @@ public struct DeltaTable: Sendable {
     /// Replays the log to `version` (default: the latest).
     public func snapshot(version: Int64? = nil) async throws -> Snapshot {
         let vs = try await versions()
-        guard let latest = vs.last else { throw LetheError(.notFound, "not a Delta table: no commits in _delta_log", at: root) }
+        let checkpoint = try await lastCheckpoint()
+        guard let latest = vs.last ?? checkpoint?.version else {
+            throw LetheError(.notFound, "not a Delta table: no commits in _delta_log", at: root)
+        }
         let target = version ?? latest
         guard target <= latest else { throw LetheError(.notFound, "version \(target) does not exist (latest is \(latest))", at: root) }
-        guard vs.first == 0 else {
-            throw DeltaError.unsupported(root, "commits before \(vs[0]) were cleaned up; replay from a checkpoint is not supported yet")
-        }
         var proto: TableProtocol?
         var meta: TableMetadata?
         var files: [String: AddFile] = [:]
         var tombstones: [String: RemoveFile] = [:]
         var cdc: [CDCFile] = []
         var infos: [Int64: [String: DeltaJSON]] = [:]
-        for v in 0...target {
-            for a in try await commit(v) {
-                switch a {
-                case .add(let f): files[f.path] = f; tombstones[f.path] = nil
-                case .remove(let r): files[r.path] = nil; tombstones[r.path] = r
-                case .metadata(let m): meta = m
-                case .protocol(let p): proto = p
-                case .cdc(let c): cdc.append(c)
-                case .commitInfo(let c): infos[v] = c
-                case .other: break
+        func apply(_ a: DeltaAction, at v: Int64?) {
+            switch a {
+            case .add(let f): files[f.path] = f; tombstones[f.path] = nil
+            case .remove(let r): files[r.path] = nil; tombstones[r.path] = r
+            case .metadata(let m): meta = m
+            case .protocol(let p): proto = p
+            case .cdc(let c): cdc.append(c)
+            case .commitInfo(let c): if let v { infos[v] = c }
+            case .other: break
+            }
+        }
+        // Start from the checkpoint `_last_checkpoint` names when it is at or before the target.
+        var from: Int64 = 0
+        if let cp = checkpoint, cp.version <= target {
+            for name in CheckpointReader.files(version: cp.version, parts: cp.parts) {
+                guard try await store.head(logKey(name)) != nil else {
+                    throw DeltaError.corrupt(root, "_last_checkpoint names version \(cp.version), but checkpoint \(name) is missing", file: "_last_checkpoint")
                 }
+                for a in try CheckpointReader.actions(try await store.read(logKey(name)), name: name, table: root) { apply(a, at: nil) }
+            }
+            from = cp.version + 1
+        } else if vs.first != 0 {
+            throw DeltaError.corrupt(root, "commits before \(vs[0]) were cleaned up and no checkpoint covers version \(target)")
+        }
+        if from <= target {
+            guard from >= (vs.first ?? from) else {
+                throw DeltaError.corrupt(root, "commit \(from) is missing after the checkpoint")
+            }
+            for v in from...target {
+                for a in try await commit(v) { apply(a, at: v) }
             }
         }
         guard let proto else { throw DeltaError.corrupt(root, "no `protocol` action up to version \(target)") }
