@@ -57,6 +57,25 @@ public final class DeletionSet: @unchecked Sendable {
 
     deinit { Self.freeSlots(slots, capacity) }
 
+    // For `DeletionSnapshot`.
+    var capacityForSnapshot: Int { capacity }
+    var hasZeroForSnapshot: Bool { hasZero }
+    var slotsForSnapshot: UnsafePointer<UInt64> { UnsafePointer(slots) }
+
+    /// A table whose slots `fill` writes (a snapshot); nil if `fill` fails or the slots
+    /// do not hold `count` tags.
+    init?(snapshotCapacity capacity: Int, count: Int, hasZero: Bool, fill: (UnsafeMutablePointer<UInt64>) -> Bool) {
+        let slots = Self.allocateSlots(capacity)
+        guard fill(slots) else { Self.freeSlots(slots, capacity); return nil }
+        var n = 0
+        for i in 0..<capacity where slots[i] != 0 { n += 1 }
+        guard n + (hasZero ? 1 : 0) == count else { Self.freeSlots(slots, capacity); return nil }
+        self.capacity = capacity
+        self.slots = slots
+        self.count = count
+        self.hasZero = hasZero
+    }
+
     /// Tables of 4 MiB and more are mapped directly and marked for transparent huge
     /// pages: a lookup is one random access, and with 4 KiB pages a large table also
     /// costs a TLB miss per event (expensive under virtualisation).
@@ -186,6 +205,15 @@ public final class SharedDeletionSet: @unchecked Sendable {
         let s = DeletionSet(tags: all.added)
         lock.withLock { set = s; cursor = all.latest; refreshes += 1 }
     }
+
+    /// Installs a set read elsewhere (a snapshot) that reflects requests up to `cursor`;
+    /// `refresh` then catches up from there.
+    public func install(_ s: DeletionSet, cursor: Int64) {
+        lock.withLock { set = s; self.cursor = cursor; refreshes += 1 }
+    }
+
+    /// The newest `updated_at` the set reflects.
+    public var currentCursor: Int64 { lock.withLock { cursor } }
 
     /// One incremental refresh; returns true if the set changed.
     @discardableResult

@@ -58,7 +58,20 @@ struct Filter: AsyncParsableCommand {
             try await Lethe.backfillStreamTags(meta: meta, secrets: secrets, now: Int64(Date().timeIntervalSince1970 * 1000))
             let source: @Sendable (Int64) async throws -> DeletionChanges = { try await meta.deletionTags(since: $0) }
             let shared = SharedDeletionSet()
-            try await shared.load(from: source)
+            // Start from the snapshot of the set if there is a usable one (one file read
+            // instead of a row per forgotten subject), then catch up; else read it all.
+            let snapshotPath = folder + "/" + DeletionSnapshot.fileName
+            let newest = try await meta.deletionTags(since: Int64.max).latest
+            var changed = true
+            if let snap = DeletionSnapshot.load(path: snapshotPath, key: secrets.streamHasher), snap.cursor <= newest {
+                shared.install(snap.set, cursor: snap.cursor)
+                changed = try await shared.refresh(from: source)
+            } else {
+                try await shared.load(from: source)
+            }
+            if changed {
+                DeletionSnapshot.save(shared.current, cursor: shared.currentCursor, key: secrets.streamHasher, to: snapshotPath)
+            }
             // The full scan filled SQLite's page cache and the tag array is gone: give that
             // memory back to the system (glibc keeps freed pages of thread arenas otherwise).
             meta.releaseMemory()
