@@ -25,7 +25,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
+        .target(name: "CLetheSHA", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "LetheCore", dependencies: [
+            "CLetheSHA",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strict),
@@ -59,7 +61,7 @@ let package = Package(
         ], path: "Benchmarks/parquet-bench", swiftSettings: strict),
 
         .testTarget(name: "LetheCoreTests", dependencies: [
-            "LetheCore", .product(name: "Crypto", package: "swift-crypto"),
+            "LetheCore", "CLetheSHA", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet"], swiftSettings: strict),

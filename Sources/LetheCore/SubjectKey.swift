@@ -1,4 +1,4 @@
-import Crypto
+import CLetheSHA
 
 /// A data subject's identifier in its canonical form: the raw bytes that identify
 /// one person (for a composite subject, the parts joined by U+001F).
@@ -31,45 +31,64 @@ public struct SubjectID: Hashable, Sendable {
 
 /// The keyed hash of a subject: HMAC-SHA-256 of its canonical bytes under the
 /// installation secret. This is what Lethe stores and prints instead of the id.
+///
+/// Stored inline as four big-endian words (no heap allocation): keys are made
+/// and compared once per record on the hot paths.
 public struct SubjectKey: Hashable, Sendable, Comparable, CustomStringConvertible {
-    /// The 32 bytes of the HMAC.
-    public let bytes: [UInt8]
+    let w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
 
     public init(bytes: [UInt8]) {
         precondition(bytes.count == 32, "a subject key has 32 bytes")
-        self.bytes = bytes
+        self = bytes.withUnsafeBytes { SubjectKey(digest: $0) }
+    }
+
+    /// From 32 bytes of digest.
+    init(digest b: UnsafeRawBufferPointer) {
+        w0 = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        w1 = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        w2 = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        w3 = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
     }
 
     /// Parses the 64 hex digits that `description` prints.
     public init?(hex: String) {
         guard let b = Hex.decode(hex), b.count == 32 else { return nil }
-        self.bytes = b
+        self.init(bytes: b)
+    }
+
+    /// The 32 bytes of the HMAC.
+    public var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        for (i, w) in [w0, w1, w2, w3].enumerated() {
+            for j in 0..<8 { out[i * 8 + j] = UInt8(truncatingIfNeeded: w >> (56 - 8 * UInt64(j))) }
+        }
+        return out
     }
 
     /// The first 8 bytes as a signed integer: what the subject index stores.
-    public var prefix64: Int64 {
-        var v: UInt64 = 0
-        for i in 0..<8 { v = v << 8 | UInt64(bytes[i]) }
-        return Int64(bitPattern: v)
-    }
+    public var prefix64: Int64 { Int64(bitPattern: w0) }
 
     public var hex: String { Hex.encode(bytes) }
     /// The short form used in reports and logs (first 16 hex digits).
     public var short: String { String(hex.prefix(16)) }
     public var description: String { hex }
 
-    public static func < (a: SubjectKey, b: SubjectKey) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+    public static func < (a: SubjectKey, b: SubjectKey) -> Bool {
+        (a.w0, a.w1, a.w2, a.w3) < (b.w0, b.w1, b.w2, b.w3)
+    }
 }
 
-/// Computes subject keys under the installation secret.
+/// Computes subject keys under the installation secret: HMAC-SHA-256 with the key's
+/// inner and outer states computed once, so each key costs two SHA-256 blocks
+/// (SHA extensions where the CPU has them).
 public struct SubjectHasher: Sendable {
-    /// HMAC state after the key is absorbed: each key costs only the message's
-    /// compressions (hash functions are value types; a copy continues independently).
-    private let template: HMACTemplate
+    private let prepared: lethe_hmac_sha256_key
 
     public init(secret: [UInt8]) {
         precondition(secret.count >= 32, "the installation secret has at least 32 bytes")
-        self.template = HMACTemplate(HMAC<SHA256>(key: SymmetricKey(data: secret)))
+        var k = lethe_hmac_sha256_key()
+        secret.withUnsafeBufferPointer { lethe_hmac_sha256_init(&k, $0.baseAddress, $0.count) }
+        self.prepared = k
     }
 
     public func key(for subject: SubjectID) -> SubjectKey {
@@ -81,17 +100,18 @@ public struct SubjectHasher: Sendable {
     }
 
     public func key(forBytes buffer: UnsafeRawBufferPointer) -> SubjectKey {
-        var h = template.hmac
-        h.update(data: buffer)
-        return SubjectKey(bytes: Array(h.finalize()))
+        var out: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &out) { o in
+            withUnsafePointer(to: prepared) { k in
+                lethe_hmac_sha256(k, buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), buffer.count,
+                                  o.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+            return SubjectKey(digest: UnsafeRawBufferPointer(o))
+        }
     }
 }
 
-/// An HMAC state that is only ever copied, never mutated in place.
-private struct HMACTemplate: @unchecked Sendable {
-    let hmac: HMAC<SHA256>
-    init(_ h: HMAC<SHA256>) { hmac = h }
-}
+extension lethe_hmac_sha256_key: @retroactive @unchecked Sendable {}
 
 /// Lower-case hexadecimal.
 public enum Hex {

@@ -11,20 +11,13 @@
 /// hence `@unchecked Sendable`).
 public final class SubjectKeyer: @unchecked Sendable {
     public let hasher: SubjectHasher
-    private let limit: Int
-
-    private struct Slot { var hash: UInt64; var offset: Int32; var length: Int32; var key: Int32 }
-    private var slots: [Slot]
-    private var mask: Int
-    private var arena: [UInt8] = []
-    private var keys: [SubjectKey] = []
+    /// All mutable state in one struct: each lookup is one access to the class's storage.
+    private var table: Table
 
     /// - Parameter cacheLimit: distinct values kept before the cache is cleared.
     public init(hasher: SubjectHasher, cacheLimit: Int = 1 << 20) {
         self.hasher = hasher
-        self.limit = max(16, cacheLimit)
-        self.slots = Array(repeating: Slot(hash: 0, offset: 0, length: -1, key: 0), count: 1024)
-        self.mask = 1023
+        self.table = Table(limit: max(16, cacheLimit))
     }
 
     /// The key of a canonical subject value.
@@ -34,53 +27,77 @@ public final class SubjectKeyer: @unchecked Sendable {
 
     /// The key of a canonical subject value held in a buffer.
     public func key(_ canonical: UnsafeRawBufferPointer) -> SubjectKey {
-        let h = Self.hash(canonical)
-        var i = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let s = slots[i]
-            if s.length < 0 { break }
-            if s.hash == h && Int(s.length) == canonical.count && equal(s, canonical) {
-                return keys[Int(s.key)]
+        table.key(canonical, hasher)
+    }
+
+    struct Slot { var hash: UInt64; var offset: Int32; var length: Int32; var key: Int32 }
+
+    struct Table {
+        let limit: Int
+        var slots: [Slot]
+        var mask: Int
+        var arena: [UInt8] = []
+        var keys: [SubjectKey] = []
+
+        init(limit: Int) {
+            self.limit = limit
+            slots = Array(repeating: Slot(hash: 0, offset: 0, length: -1, key: 0), count: 1024)
+            mask = 1023
+            arena.reserveCapacity(1 << 16)
+        }
+
+        mutating func key(_ b: UnsafeRawBufferPointer, _ hasher: SubjectHasher) -> SubjectKey {
+            let h = SubjectKeyer.hash(b)
+            let hit: Int32? = slots.withUnsafeBufferPointer { sl in
+                arena.withUnsafeBytes { a in
+                    var i = Int(truncatingIfNeeded: h) & mask
+                    while true {
+                        let s = sl[i]
+                        if s.length < 0 { return nil }
+                        if s.hash == h && Int(s.length) == b.count
+                            && (b.isEmpty || memcmp(a.baseAddress! + Int(s.offset), b.baseAddress!, b.count) == 0) {
+                            return s.key
+                        }
+                        i = (i + 1) & mask
+                    }
+                }
             }
-            i = (i + 1) & mask
+            if let hit { return keys[Int(hit)] }
+            let k = hasher.key(forBytes: b)
+            insert(h, b, k)
+            return k
         }
-        let k = hasher.key(forBytes: canonical)
-        insert(h, canonical, k)
-        return k
-    }
 
-    private func equal(_ s: Slot, _ b: UnsafeRawBufferPointer) -> Bool {
-        if b.isEmpty { return true }
-        return arena.withUnsafeBytes { a in
-            memcmp(a.baseAddress! + Int(s.offset), b.baseAddress!, b.count) == 0
-        }
-    }
-
-    private func insert(_ h: UInt64, _ b: UnsafeRawBufferPointer, _ k: SubjectKey) {
-        if keys.count >= limit || arena.count + b.count > Int(Int32.max) {
-            // Full: start over rather than grow without bound.
-            keys.removeAll(keepingCapacity: true)
-            arena.removeAll(keepingCapacity: true)
-            for j in slots.indices { slots[j].length = -1 }
-        } else if (keys.count + 1) * 10 > slots.count * 7 {
-            grow()
-        }
-        let offset = Int32(arena.count)
-        arena.append(contentsOf: b)
-        keys.append(k)
-        var i = Int(truncatingIfNeeded: h) & mask
-        while slots[i].length >= 0 { i = (i + 1) & mask }
-        slots[i] = Slot(hash: h, offset: offset, length: Int32(b.count), key: Int32(keys.count - 1))
-    }
-
-    private func grow() {
-        let old = slots
-        slots = Array(repeating: Slot(hash: 0, offset: 0, length: -1, key: 0), count: old.count * 2)
-        mask = slots.count - 1
-        for s in old where s.length >= 0 {
-            var i = Int(truncatingIfNeeded: s.hash) & mask
+        mutating func insert(_ h: UInt64, _ b: UnsafeRawBufferPointer, _ k: SubjectKey) {
+            if keys.count >= limit || arena.count + b.count > Int(Int32.max) {
+                // Full: start over rather than grow without bound.
+                keys.removeAll(keepingCapacity: true)
+                arena.removeAll(keepingCapacity: true)
+                for j in slots.indices { slots[j].length = -1 }
+            } else if (keys.count + 1) * 10 > slots.count * 7 {
+                grow()
+            }
+            let offset = Int32(arena.count)
+            if !b.isEmpty {
+                let old = arena.count
+                arena.append(contentsOf: repeatElement(0, count: b.count))
+                arena.withUnsafeMutableBytes { a in _ = memcpy(a.baseAddress! + old, b.baseAddress!, b.count) }
+            }
+            keys.append(k)
+            var i = Int(truncatingIfNeeded: h) & mask
             while slots[i].length >= 0 { i = (i + 1) & mask }
-            slots[i] = s
+            slots[i] = Slot(hash: h, offset: offset, length: Int32(b.count), key: Int32(keys.count - 1))
+        }
+
+        mutating func grow() {
+            let old = slots
+            slots = Array(repeating: Slot(hash: 0, offset: 0, length: -1, key: 0), count: old.count * 2)
+            mask = slots.count - 1
+            for s in old where s.length >= 0 {
+                var i = Int(truncatingIfNeeded: s.hash) & mask
+                while slots[i].length >= 0 { i = (i + 1) & mask }
+                slots[i] = s
+            }
         }
     }
 

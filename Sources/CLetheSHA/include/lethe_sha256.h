@@ -1,0 +1,27 @@
+#ifndef LETHE_SHA256_H
+#define LETHE_SHA256_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// HMAC-SHA-256 with the key already absorbed: the SHA-256 states after the
+/// inner (key XOR ipad) and outer (key XOR opad) blocks.
+typedef struct {
+    uint32_t inner[8];
+    uint32_t outer[8];
+} lethe_hmac_sha256_key;
+
+/// Absorbs a key (any length; longer than 64 bytes is hashed first, as HMAC says).
+void lethe_hmac_sha256_init(lethe_hmac_sha256_key *k, const uint8_t *key, size_t key_len);
+
+/// HMAC-SHA-256 of `msg` under a prepared key; writes 32 bytes to `out`.
+void lethe_hmac_sha256(const lethe_hmac_sha256_key *k, const uint8_t *msg, size_t len, uint8_t out[32]);
+
+/// Plain SHA-256 (for tests).
+void lethe_sha256(const uint8_t *msg, size_t len, uint8_t out[32]);
+
+/// 1 when the SHA extensions are used, 0 for the portable code. `force_portable`
+/// (tests) switches to the portable code for the rest of the process.
+int lethe_sha256_uses_sha_ni(void);
+void lethe_sha256_force_portable(void);
+
+#endif

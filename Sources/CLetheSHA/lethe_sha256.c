@@ -1,0 +1,161 @@
+// SHA-256 (FIPS 180-4) and HMAC (RFC 2104) for subject keys: a portable
+// compression function, and one using the x86 SHA extensions when the CPU has them.
+#include "lethe_sha256.h"
+#include <string.h>
+
+static const uint32_t K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static const uint32_t IV[8] = {
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+};
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void compress_portable(uint32_t s[8], const uint8_t *p, size_t blocks) {
+    while (blocks--) {
+        uint32_t w[64];
+        for (int i = 0; i < 16; i++) {
+            w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+        }
+        for (int i = 16; i < 64; i++) {
+            uint32_t s0 = ROTR(w[i - 15], 7) ^ ROTR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+            uint32_t s1 = ROTR(w[i - 2], 17) ^ ROTR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        uint32_t a = s[0], b = s[1], c = s[2], d = s[3], e = s[4], f = s[5], g = s[6], h = s[7];
+        for (int i = 0; i < 64; i++) {
+            uint32_t S1 = ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25);
+            uint32_t ch = (e & f) ^ (~e & g);
+            uint32_t t1 = h + S1 + ch + K[i] + w[i];
+            uint32_t S0 = ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22);
+            uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
+            uint32_t t2 = S0 + maj;
+            h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+        }
+        s[0] += a; s[1] += b; s[2] += c; s[3] += d; s[4] += e; s[5] += f; s[6] += g; s[7] += h;
+        p += 64;
+    }
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static void compress_sha_ni(uint32_t s[8], const uint8_t *p, size_t blocks) {
+    const __m128i shuf = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&s[0]);
+    __m128i st1 = _mm_loadu_si128((const __m128i *)&s[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);          // CDAB
+    st1 = _mm_shuffle_epi32(st1, 0x1B);          // EFGH
+    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8);  // ABEF
+    st1 = _mm_blend_epi16(st1, tmp, 0xF0);       // CDGH
+    while (blocks--) {
+        __m128i abef = st0, cdgh = st1;
+        __m128i w[16];
+        for (int i = 0; i < 16; i++) {
+            if (i < 4) {
+                w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), shuf);
+            } else {
+                __m128i t = _mm_add_epi32(_mm_sha256msg1_epu32(w[i - 4], w[i - 3]), _mm_alignr_epi8(w[i - 1], w[i - 2], 4));
+                w[i] = _mm_sha256msg2_epu32(t, w[i - 1]);
+            }
+            __m128i msg = _mm_add_epi32(w[i], _mm_loadu_si128((const __m128i *)&K[4 * i]));
+            st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
+            msg = _mm_shuffle_epi32(msg, 0x0E);
+            st0 = _mm_sha256rnds2_epu32(st0, st1, msg);
+        }
+        st0 = _mm_add_epi32(st0, abef);
+        st1 = _mm_add_epi32(st1, cdgh);
+        p += 64;
+    }
+    tmp = _mm_shuffle_epi32(st0, 0x1B);          // FEBA
+    st1 = _mm_shuffle_epi32(st1, 0xB1);          // DCHG
+    st0 = _mm_blend_epi16(tmp, st1, 0xF0);       // DCBA
+    st1 = _mm_alignr_epi8(st1, tmp, 8);          // HGFE
+    _mm_storeu_si128((__m128i *)&s[0], st0);
+    _mm_storeu_si128((__m128i *)&s[4], st1);
+}
+
+static int detect_sha_ni(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int ssse3 = (c >> 9) & 1, sse41 = (c >> 19) & 1;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return ssse3 && sse41 && ((b >> 29) & 1);
+}
+#endif
+
+typedef void (*compress_fn)(uint32_t s[8], const uint8_t *p, size_t blocks);
+static compress_fn chosen = 0;
+
+static compress_fn compressor(void) {
+    compress_fn f = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (f) return f;
+#if defined(__x86_64__)
+    f = detect_sha_ni() ? compress_sha_ni : compress_portable;
+#else
+    f = compress_portable;
+#endif
+    __atomic_store_n(&chosen, f, __ATOMIC_RELEASE);
+    return f;
+}
+
+int lethe_sha256_uses_sha_ni(void) { return compressor() != compress_portable; }
+void lethe_sha256_force_portable(void) { __atomic_store_n(&chosen, compress_portable, __ATOMIC_RELEASE); }
+
+/// Finishes a hash whose state has absorbed `prefix_len` bytes in whole blocks.
+static void finish(uint32_t s[8], const uint8_t *msg, size_t len, uint64_t prefix_len, uint8_t out[32]) {
+    compress_fn f = compressor();
+    size_t whole = len / 64;
+    if (whole) f(s, msg, whole);
+    uint8_t last[128];
+    size_t rest = len - whole * 64;
+    memcpy(last, msg + whole * 64, rest);
+    last[rest] = 0x80;
+    size_t total = rest + 1 + 8 <= 64 ? 64 : 128;
+    memset(last + rest + 1, 0, total - rest - 1);
+    uint64_t bits = (prefix_len + len) * 8;
+    for (int i = 0; i < 8; i++) last[total - 1 - i] = (uint8_t)(bits >> (8 * i));
+    f(s, last, total / 64);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(s[i] >> 24); out[4 * i + 1] = (uint8_t)(s[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(s[i] >> 8); out[4 * i + 3] = (uint8_t)s[i];
+    }
+}
+
+void lethe_sha256(const uint8_t *msg, size_t len, uint8_t out[32]) {
+    uint32_t s[8];
+    memcpy(s, IV, sizeof s);
+    finish(s, msg, len, 0, out);
+}
+
+void lethe_hmac_sha256_init(lethe_hmac_sha256_key *k, const uint8_t *key, size_t key_len) {
+    uint8_t block[64] = {0};
+    if (key_len > 64) lethe_sha256(key, key_len, block); else memcpy(block, key, key_len);
+    uint8_t pad[64];
+    for (int i = 0; i < 64; i++) pad[i] = block[i] ^ 0x36;
+    memcpy(k->inner, IV, sizeof k->inner);
+    compressor()(k->inner, pad, 1);
+    for (int i = 0; i < 64; i++) pad[i] = block[i] ^ 0x5c;
+    memcpy(k->outer, IV, sizeof k->outer);
+    compressor()(k->outer, pad, 1);
+}
+
+void lethe_hmac_sha256(const lethe_hmac_sha256_key *k, const uint8_t *msg, size_t len, uint8_t out[32]) {
+    uint32_t s[8];
+    uint8_t inner[32];
+    memcpy(s, k->inner, sizeof s);
+    finish(s, msg, len, 64, inner);
+    memcpy(s, k->outer, sizeof s);
+    finish(s, inner, 32, 64, out);
+}
