@@ -356,6 +356,9 @@ func requestJSON(_ r: ErasureRequest, withPlan: Bool) -> JSONValue {
         "reason": .string(r.reason), "requested_by": .string(r.requestedBy), "filed_at": .int(r.filedAt),
         "updated_at": .int(r.updatedAt), "attempts": .int(Int64(r.attempts)),
         "decided_by": r.decidedBy.map(JSONValue.string) ?? .null, "failure": r.failure.map(JSONValue.string) ?? .null,
+        // The keyed 64-bit stream tag (SipHash-2-4 under stream.key) that stream processors match on.
+        "stream_tag": r.streamTag.map { .string(String(format: "%016llx", $0)) } ?? .null,
+        "forgotten": .bool(r.status.isForgotten),
     ]
     if withPlan {
         o["plan"] = r.plan.map { .raw(String(decoding: $0, as: UTF8.self)) } ?? .null
