@@ -60,16 +60,17 @@ let package = Package(
             "Parquet", "LetheFormats", "LetheEngine",
         ], path: "Benchmarks/parquet-bench", swiftSettings: strict),
 
+        .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "LetheCoreTests", dependencies: [
             "LetheCore", "CLetheSHA", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage"], swiftSettings: strict),
-        .testTarget(name: "ParquetTests", dependencies: ["Parquet"], swiftSettings: strict),
-        .testTarget(name: "LetheFormatsTests", dependencies: ["LetheFormats"], swiftSettings: strict),
+        .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),
+        .testTarget(name: "LetheFormatsTests", dependencies: ["LetheTestSupport", "LetheFormats"], swiftSettings: strict),
         .testTarget(name: "LetheCatalogTests", dependencies: ["LetheCatalog"], swiftSettings: strict),
-        .testTarget(name: "DeltaLakeTests", dependencies: ["DeltaLake"], swiftSettings: strict),
+        .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
-        .testTarget(name: "LetheEngineTests", dependencies: ["LetheEngine"], swiftSettings: strict),
+        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,30 +1,13 @@
 import Testing
 import Foundation
+import LetheTestSupport
 @testable import DeltaLake
 import LetheCore
 import LetheStorage
 
-/// Runs the project's venv Python on scripts/delta_tables.py.
+/// Runs scripts/delta_tables.py (delta-rs) with the project's venv Python.
 func deltaPy(_ args: [String]) throws -> String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    let python = root + "/.venv/bin/python"
-    guard FileManager.default.isExecutableFile(atPath: python) else {
-        throw LetheError(.failure, "Delta interop tests need \(python): run `scripts/bootstrap --python`")
-    }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = [root + "/scripts/delta_tables.py"] + args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        throw LetheError(.failure, "delta_tables.py \(args.joined(separator: " ")) failed: \(String(decoding: e, as: UTF8.self))")
-    }
-    return String(decoding: data, as: UTF8.self)
+    try Peers.python([Peers.script("delta_tables.py")] + args, what: "delta_tables.py \(args.joined(separator: " "))")
 }
 
 struct DeltaFiles: Decodable { var version: Int64; var files: [String] }

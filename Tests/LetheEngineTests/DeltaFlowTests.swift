@@ -1,28 +1,14 @@
 import Testing
 import Foundation
+import LetheTestSupport
 @testable import LetheEngine
 import LetheCore
 import LetheStorage
 import LetheCatalog
 
-/// Runs scripts/delta_tables.py with the project's venv Python (delta-rs).
+/// Runs scripts/delta_tables.py (delta-rs) with the project's venv Python.
 func deltaPy(_ args: [String]) throws -> String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    let python = root + "/.venv/bin/python"
-    guard FileManager.default.isExecutableFile(atPath: python) else {
-        throw LetheError(.failure, "Delta interop tests need \(python): run `scripts/bootstrap --python`")
-    }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = [root + "/scripts/delta_tables.py"] + args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out; p.standardError = err
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw LetheError(.failure, "delta_tables.py failed: \(String(decoding: e, as: UTF8.self))") }
-    return String(decoding: data, as: UTF8.self)
+    try Peers.python([Peers.script("delta_tables.py")] + args, what: "delta_tables.py \(args.joined(separator: " "))")
 }
 
 func rows(_ table: String) throws -> [String] {

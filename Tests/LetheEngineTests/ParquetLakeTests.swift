@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import LetheTestSupport
 @testable import LetheEngine
 import LetheCore
 import LetheStorage
@@ -9,32 +10,13 @@ import LetheCatalog
 /// A Parquet lake written by pyarrow (scripts/parquet_lake.py), erased through the
 /// engine over a local folder, then read back by pyarrow and DuckDB.
 private enum PyLake {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let python = root.appendingPathComponent(".venv/bin/python").path
-    static let script = root.appendingPathComponent("scripts/parquet_lake.py").path
+    static let script = Peers.script("parquet_lake.py")
 
     struct Failed: Error, CustomStringConvertible { var description: String }
 
     /// Runs scripts/parquet_lake.py; returns its stdout.
     static func run(_ args: [String]) throws -> String {
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw Failed(description: "the Parquet lake tests need \(python) (pyarrow, DuckDB): run `scripts/bootstrap --python`")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [script] + args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw Failed(description: "parquet_lake.py \(args.first ?? "") failed (exit \(p.terminationStatus)):\n"
-                         + String(decoding: e, as: UTF8.self) + String(decoding: o, as: UTF8.self))
-        }
-        return String(decoding: o, as: UTF8.self)
+        try Peers.python([script] + args, what: "parquet_lake.py \(args.first ?? "")")
     }
 
     /// What `parquet_lake.py write` reports about the lake it wrote.
@@ -139,7 +121,7 @@ private enum PyLake {
         do {
             _ = try PyLake.run(["check", dir, "u-00042"])
             Issue.record("check passed on a lake that was not erased")
-        } catch let e as PyLake.Failed {
+        } catch let e as Peers.Failure {
             #expect(e.description.contains("still exists"))
             #expect(e.description.contains("DuckDB finds"))
         }

@@ -1,4 +1,5 @@
 import Foundation
+import LetheTestSupport
 import Testing
 import LetheCore
 import LetheStorage
@@ -6,10 +7,7 @@ import LetheStorage
 
 /// Runs the repo's venv Python (pyarrow) for the Parquet format tests.
 private enum Py {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let python = root.appendingPathComponent(".venv/bin/python").path
 
-    struct Failed: Error, CustomStringConvertible { var description: String }
 
     static let script = #"""
 import sys, pyarrow as pa, pyarrow.parquet as pq
@@ -55,23 +53,7 @@ elif cmd == "check":
 
     @discardableResult
     static func run(_ args: [String]) throws -> String {
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw Failed(description: "Parquet format tests need \(python): run `scripts/bootstrap --python`")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = ["-c", script] + args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw Failed(description: "python \(args.first ?? "") failed: \(String(decoding: e, as: UTF8.self))\(String(decoding: o, as: UTF8.self))")
-        }
-        return String(decoding: o, as: UTF8.self)
+        try Peers.python(["-c", script] + args, what: "Parquet format tests (python \(args.first ?? ""))")
     }
 
     /// The three test files, written once per process.

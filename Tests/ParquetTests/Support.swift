@@ -1,35 +1,15 @@
 import Foundation
+import LetheTestSupport
 import Testing
 @testable import Parquet
 
 /// Paths and helpers shared by the tests.
 enum Env {
-    /// The package root, derived from this file's path.
-    static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let python = root.appendingPathComponent(".venv/bin/python").path
-    static let script = root.appendingPathComponent("scripts/parquet_fixtures.py").path
-
-    struct PythonMissing: Error, CustomStringConvertible {
-        var description: String { "interop tests need \(Env.python): run `scripts/bootstrap --python`" }
-    }
+    static let script = Peers.script("parquet_fixtures.py")
 
     /// Runs the fixture script; returns stdout. Throws if Python is missing or the script fails.
     static func runScript(_ args: [String]) throws -> String {
-        guard FileManager.default.isExecutableFile(atPath: python) else { throw PythonMissing() }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [script] + args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw ScriptFailed(description: "parquet_fixtures.py \(args.joined(separator: " ")) failed: \(String(decoding: e, as: UTF8.self))")
-        }
-        return String(decoding: o, as: UTF8.self)
+        try Peers.python([script] + args, what: "parquet_fixtures.py \(args.joined(separator: " "))")
     }
 
     struct ScriptFailed: Error, CustomStringConvertible { var description: String }
