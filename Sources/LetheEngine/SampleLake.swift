@@ -15,18 +15,6 @@ public struct SampleLake {
 
     public init() {}
 
-    /// Splitmix64: a small deterministic generator, so every quickstart lake is the same.
-    struct RNG: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     public static func userID(_ n: Int) -> String { "u-" + String(format: "%05d", n) }
 
     /// The config text for a lake at `lake/` beside it.
@@ -93,7 +81,7 @@ public struct SampleLake {
         try LocalObjectStore.makeDirs(dir + "/jobs")
         try Self.config.write(toFile: dir + "/lethe.yaml", atomically: true, encoding: .utf8)
         try Self.dailyJob.write(toFile: dir + "/jobs/daily.py", atomically: true, encoding: .utf8)
-        var rng = RNG(state: seed)
+        var rng = SplitMix64(seed: seed)  // deterministic: every quickstart lake is the same
         let kinds = ["page_view", "click", "add_to_cart", "purchase", "search"]
         var objects = 0, events = 0
         var seen = Set<Int>()

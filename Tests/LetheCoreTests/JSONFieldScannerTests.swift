@@ -195,16 +195,9 @@ struct ExactPathCase: Sendable, CustomTestStringConvertible {
 
 // MARK: - Generator
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next64() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+typealias SplitMix = SplitMix64
+extension SplitMix64 {
+    mutating func next64() -> UInt64 { next() }
     mutating func next(_ n: Int) -> Int { n <= 1 ? 0 : Int(next64() % UInt64(n)) }
     mutating func chance(_ percent: Int) -> Bool { next(100) < percent }
 }
