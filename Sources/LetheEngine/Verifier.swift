@@ -116,6 +116,17 @@ extension Lethe {
         if let folder = stateFolder, !searchable.isEmpty {
             stateScan = try Self.searchFolder(folder, for: searchable)
         }
+        // The Delta logs of the plans' tables, each file read once for all raw ids: dataset → id → files.
+        var logScan: [String: [[UInt8]: [String]]] = [:]
+        if !searchable.isEmpty {
+            for d in config.datasets where d.format == .delta && wanted.contains(d.name) {
+                var perID: [[UInt8]: [String]] = [:]
+                for o in try await store.list(prefix: d.path + "/_delta_log") {
+                    for id in Self.search(try await store.read(o.key), for: searchable) { perID[id, default: []].append(o.key) }
+                }
+                logScan[d.name] = perID
+            }
+        }
         var out: [Verification] = []
         for r in requests {
             let names = datasetsOf[r.id] ?? []
@@ -128,15 +139,7 @@ extension Lethe {
             if let raw = raws[r.id] {
                 if raw.bytes.count >= Self.minimumNeedle {
                     // The Delta logs of the plan's tables: stats and commitInfo must not name the subject.
-                    var hits: [String] = []
-                    for name in names {
-                        guard let d = config.dataset(named: name), d.format == .delta else { continue }
-                        for o in try await store.list(prefix: d.path + "/_delta_log") {
-                            let bytes = try await store.read(o.key)
-                            if Self.search(bytes, for: [raw.bytes]).contains(raw.bytes) { hits.append(o.key) }
-                        }
-                    }
-                    v.logHits = hits
+                    v.logHits = names.flatMap { logScan[$0]?[raw.bytes] ?? [] }
                     if let stateScan {
                         v.stateFilesScanned = stateScan.files
                         v.stateHits = stateScan.hits[raw.bytes] ?? []

@@ -134,12 +134,12 @@ struct Filter: AsyncParsableCommand {
     private func report(_ c: StreamCounts, _ summary: String, failedAt: Int64?) {
         err(summary)
         guard global.json else { return }
-        var o: [String: JSONValueLite] = [
+        var o: [String: JSONValue] = [
             "passed": .int(c.passed), "dropped": .int(c.dropped), "malformed": .int(c.malformed),
             "blank": .int(c.blank), "bytes": .int(c.bytes),
         ]
         if let failedAt { o["failed_at_line"] = .int(failedAt) }
-        let text = JSONValueLite.object(o).text
+        let text = JSONValue.object(o).text
         if output != nil { out(text) } else { err(text) }
     }
 
@@ -162,18 +162,6 @@ private final class PumpBox: @unchecked Sendable {
 }
 
 /// The few JSON shapes the filter commands print.
-enum JSONValueLite {
-    case int(Int64), string(String), array([JSONValueLite]), object([String: JSONValueLite])
-    var text: String {
-        switch self {
-        case .int(let v): return String(v)
-        case .string(let s): return "\"\(s)\""  // only hex and fixed words are printed
-        case .array(let a): return "[" + a.map(\.text).joined(separator: ",") + "]"
-        case .object(let o): return "{" + o.keys.sorted().map { "\"\($0)\":\(o[$0]!.text)" }.joined(separator: ",") + "}"
-        }
-    }
-}
-
 struct Deletions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the stream deletion set, or its changes since T.",
@@ -210,7 +198,7 @@ struct Deletions: AsyncParsableCommand {
             }
             let latest = ch.latest == Int64.min ? 0 : ch.latest
             if global.json {
-                out(JSONValueLite.object([
+                out(JSONValue.object([
                     "added": .array(ch.added.map { .string(hex($0)) }),
                     "removed": .array(ch.removed.map { .string(hex($0)) }),
                     "latest": .int(latest), "since": .int(cursor == Int64.min ? 0 : cursor),
