@@ -5,6 +5,11 @@
   files TABLE [V]     prints {"version": v, "files": [...]} as delta-rs sees it
   rows TABLE          prints the sorted user_id values delta-rs reads
   history TABLE       prints the operations of the table's history, newest first
+  make-features DIR   writes DIR/mapped (column mapping in name mode, a delete by
+                      delta-rs) and DIR/cdf (change data feed on, a delete of u-3
+                      by delta-rs, then an append)
+  cdf TABLE START     prints [[user_id, _change_type, _commit_version], ...] of the
+                      change feed from version START, as delta-rs's load_cdf reads it
 """
 import json, sys
 import pyarrow as pa
@@ -33,9 +38,32 @@ def make(d):
     for i in range(3):
         write_deltalake(parted, batch(i * 10, 10), mode="append", partition_by=["country"])
 
+def make_features(d):
+    mapped = f"{d}/mapped"
+    write_deltalake(mapped, batch(0, 20), configuration={"delta.columnMapping.mode": "name"})
+    write_deltalake(mapped, batch(20, 20), mode="append")
+    DeltaTable(mapped).delete("user_id = 'u-6'")
+    cdf = f"{d}/cdf"
+    write_deltalake(cdf, batch(0, 30), configuration={"delta.enableChangeDataFeed": "true"})
+    DeltaTable(cdf).delete("user_id IN ('u-3', 'u-5')")
+    write_deltalake(cdf, batch(30, 10), mode="append")
+
 cmd = sys.argv[1]
 if cmd == "make":
     make(sys.argv[2])
+elif cmd == "make-features":
+    make_features(sys.argv[2])
+elif cmd == "cdc-rows":
+    import glob, pyarrow.parquet as pq
+    out = []
+    for f in glob.glob(f"{sys.argv[2]}/_change_data/**/*.parquet", recursive=True):
+        t = pq.read_table(f)
+        out += zip(t.column("user_id").to_pylist(), t.column("_change_type").to_pylist())
+    print(json.dumps(sorted(out)))
+elif cmd == "cdf":
+    t = pa.table(DeltaTable(sys.argv[2]).load_cdf(starting_version=int(sys.argv[3])).read_all())
+    out = sorted(zip(t.column("user_id").to_pylist(), t.column("_change_type").to_pylist(), t.column("_commit_version").to_pylist()))
+    print(json.dumps(out))
 elif cmd == "files":
     t = DeltaTable(sys.argv[2], version=int(sys.argv[3])) if len(sys.argv) > 3 else DeltaTable(sys.argv[2])
     import os
@@ -45,8 +73,11 @@ elif cmd == "files":
     rel = [os.path.relpath(unquote(u[7:] if u.startswith("file://") else u), root) if os.path.isabs(unquote(u[7:] if u.startswith("file://") else u)) else u for u in uris]
     print(json.dumps({"version": t.version(), "files": sorted(rel)}))
 elif cmd == "rows":
-    t = DeltaTable(sys.argv[2])
-    print(json.dumps(sorted(t.to_pyarrow_table().column("user_id").to_pylist())))
+    # Through delta-rs's query engine, which applies column mapping and deletion vectors
+    # (to_pyarrow_table reads physical columns as they are).
+    from deltalake import QueryBuilder
+    t = pa.table(QueryBuilder().register("t", DeltaTable(sys.argv[2])).execute("select user_id from t").read_all())
+    print(json.dumps(sorted(t.column("user_id").to_pylist())))
 elif cmd == "append":
     write_deltalake(sys.argv[2], batch(int(sys.argv[3]), int(sys.argv[4])), mode="append")
 elif cmd == "append-loop":

@@ -10,6 +10,8 @@ public struct DeltaEraseResult: Sendable {
     public var removed: [String]
     /// The replacement files added.
     public var added: [AddFile]
+    /// Change data files written (tables with the change data feed on).
+    public var changeData: [CDCFile]
     public var droppedRows: Int64
     public var keptRows: Int64
 }
@@ -30,6 +32,7 @@ extension DeltaTable {
         try checkWritable(snap)
         var removes: [RemoveFile] = []
         var adds: [AddFile] = []
+        var changes: [CDCFile] = []
         var written: [String] = []
         var dropped: Int64 = 0, kept: Int64 = 0
         do {
@@ -54,8 +57,23 @@ extension DeltaTable {
                 dropped += result.droppedRows
                 kept += result.keptRows
                 removes.append(RemoveFile(removing: add, at: now))
-                guard !result.isEmpty else { continue }
                 let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
+                if snap.metadata.changeDataFeed && result.droppedRows > 0 {
+                    // The feed's record of the deleted rows (a later targeted vacuum rewrites it without them).
+                    let bytes: [UInt8]
+                    do { bytes = try ChangeData.deletes(from: file, rows: rows[path]!) } catch {
+                        throw LetheError(.corrupt, "\(error)", at: key)
+                    }
+                    let cdcPath = "_change_data/" + dir + "cdc-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
+                    let cdcKey = self.key(forLogPath: cdcPath)
+                    try await store.put(cdcKey, bytes, precondition: .absent)
+                    written.append(cdcKey)
+                    changes.append(CDCFile(path: cdcPath, size: Int64(bytes.count), raw: [
+                        "path": .string(cdcPath), "size": .int(Int64(bytes.count)), "dataChange": .bool(false),
+                        "partitionValues": .object(add.partitionValues.mapValues { $0.map(DeltaJSON.string) ?? .null }),
+                    ]))
+                }
+                guard !result.isEmpty else { continue }
                 let newPath = dir + "part-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
                 let newKey = self.key(forLogPath: newPath)
                 try await store.put(newKey, sink.bytes, precondition: .absent)
@@ -73,13 +91,13 @@ extension DeltaTable {
                     "numDeletedRows": .int(dropped), "numCopiedRows": .int(kept),
                 ]),
             ])
-            let actions = [info] + removes.map(DeltaAction.remove) + adds.map(DeltaAction.add)
+            let actions = [info] + removes.map(DeltaAction.remove) + adds.map(DeltaAction.add) + changes.map(DeltaAction.cdc)
             var attempt = 0
             while true {
                 attempt += 1
                 do {
                     try await commit(actions, version: snap.version + 1)
-                    return DeltaEraseResult(version: snap.version + 1, removed: removes.map(\.path), added: adds,
+                    return DeltaEraseResult(version: snap.version + 1, removed: removes.map(\.path), added: adds, changeData: changes,
                                             droppedRows: dropped, keptRows: kept)
                 } catch let e as LetheError where e.code == .conflict && attempt < maxAttempts {
                     // Someone committed first: rebase if none of our files was touched.

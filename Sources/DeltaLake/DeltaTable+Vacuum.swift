@@ -1,11 +1,14 @@
 import Foundation
 import LetheCore
 import LetheStorage
+import Parquet
 
 /// What a targeted vacuum did.
 public struct DeltaVacuumResult: Sendable {
-    /// Object keys of the history / change-data files deleted.
+    /// Object keys of the history files deleted.
     public var deleted: [String]
+    /// Object keys of the change data files rewritten in place without the subjects' rows.
+    public var rewrittenChangeData: [String] = []
     /// Versions that can no longer be read by time travel (their files are gone).
     public var unreadableVersions: [ClosedRange<Int64>]
     /// Commit files rewritten to scrub statistics or commitInfo.
@@ -20,15 +23,19 @@ public struct DeltaVacuumResult: Sendable {
 }
 
 extension DeltaTable {
-    /// Targeted physical erasure: deletes the given non-live files, then scrubs the
-    /// log of what still describes them: the `stats` of every `add`/`remove` action
+    /// Targeted physical erasure: deletes the given non-live data files (`paths`),
+    /// rewrites each change data file in `changeData` without the given rows (in
+    /// place, so the feed stays readable for every version; its `cdc` action's size
+    /// follows), then scrubs the log of what still describes the deleted files: the
+    /// `stats` of every `add`/`remove` action
     /// for those paths lose their bounds (min/max/null counts), and any commitInfo
     /// whose text holds one of `needles` (raw ids, while Lethe still has them) has
     /// its operation parameters replaced. Each commit file is rewritten atomically
     /// (compare-and-swap on its version). Checkpoints that hold the old statistics
     /// are removed, with `_last_checkpoint`, when the JSON log alone can be replayed.
     /// Writes VACUUM START / VACUUM END commits so other tools see it in history.
-    public func vacuumTargeted(paths: Set<String>, needles: [[UInt8]], now: Int64) async throws -> DeltaVacuumResult {
+    public func vacuumTargeted(paths: Set<String>, changeData: [String: [Int64]] = [:], needles: [[UInt8]],
+                               now: Int64) async throws -> DeltaVacuumResult {
         var result = DeltaVacuumResult(deleted: [], unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
         let snap = try await snapshot()
         for p in paths where snap.files[p] != nil {
@@ -36,8 +43,25 @@ extension DeltaTable {
         }
         try await commitNext([.commitInfo([
             "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
-            "operationParameters": .object(["mode": .string("targeted"), "numFiles": .int(Int64(paths.count))]),
+            "operationParameters": .object(["mode": .string("targeted"), "numFiles": .int(Int64(paths.count + changeData.count))]),
         ])])
+        // Change data files first: each is replaced atomically; a crash before the log
+        // is scrubbed leaves a stale `size` that the re-run sets right (rows == []).
+        var cdcSize: [String: Int64] = [:]
+        for (p, rows) in changeData.sorted(by: { $0.key < $1.key }) {
+            let k = key(forLogPath: p)
+            guard let head = try await store.head(k) else { continue }
+            if rows.isEmpty { cdcSize[p] = head.size; continue }
+            let bytes = try await store.read(k)
+            var sink = InMemorySink()
+            do {
+                let file = try ParquetFile(bytes: bytes, name: k)
+                _ = try file.rewrite(droppingRows: rows, to: &sink)
+            } catch { throw LetheError(.corrupt, "\(error)", at: k) }
+            try await store.put(k, sink.bytes, precondition: .matches(version: head.version))
+            cdcSize[p] = Int64(sink.bytes.count)
+            result.rewrittenChangeData.append(k)
+        }
         // Which versions each file was live in.
         var addedAt: [String: Int64] = [:]
         var ranges: [ClosedRange<Int64>] = []
@@ -56,8 +80,13 @@ extension DeltaTable {
                     if let from = addedAt[r.path] { ranges.append(from...(v - 1)) }
                     if r.raw["stats"] != nil, let s = r.raw["stats"]?.string { r.raw["stats"] = .string(Self.boundsFree(s)); changed = true }
                     rewritten.append(.remove(r))
-                case .cdc(var c) where paths.contains(c.path):
-                    c.raw["stats"] = nil
+                case .cdc(var c) where cdcSize[c.path] != nil:
+                    if c.raw["stats"] != nil || c.raw["size"]?.int != cdcSize[c.path] {
+                        c.raw["stats"] = nil
+                        c.raw["size"] = .int(cdcSize[c.path]!)
+                        c.size = cdcSize[c.path]!
+                        changed = true
+                    }
                     rewritten.append(.cdc(c))
                 case .commitInfo(var info) where Self.holdsAny(DeltaJSON.object(info).text, needles):
                     info["operationParameters"] = .object(["predicate": .string("[scrubbed by Lethe: named an erased subject]")])
@@ -92,7 +121,8 @@ extension DeltaTable {
         try await commitNext([.commitInfo([
             "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
             "operationParameters": .object(["status": .string("COMPLETED")]),
-            "operationMetrics": .object(["numDeletedFiles": .int(Int64(result.deleted.count))]),
+            "operationMetrics": .object(["numDeletedFiles": .int(Int64(result.deleted.count)),
+                                         "numRewrittenChangeDataFiles": .int(Int64(result.rewrittenChangeData.count))]),
         ])])
         return result
     }

@@ -24,11 +24,11 @@ public struct DeltaTable: Sendable {
     public let root: String
 
     /// Reader features Lethe implements; a table needing any other is refused by name.
-    public static let supportedReaderFeatures: Set<String> = ["timestampNtz", "vacuumProtocolCheck"]
+    public static let supportedReaderFeatures: Set<String> = ["timestampNtz", "vacuumProtocolCheck", "columnMapping", "variantType"]
     /// Writer features whose rules an erasure commit keeps (it only deletes rows).
     public static let supportedWriterFeatures: Set<String> = [
         "appendOnly", "invariants", "checkConstraints", "generatedColumns", "identityColumns",
-        "timestampNtz", "vacuumProtocolCheck", "domainMetadata",
+        "timestampNtz", "vacuumProtocolCheck", "domainMetadata", "columnMapping", "changeDataFeed", "variantType",
     ]
 
     public init(store: any ObjectStore, root: String) {
@@ -159,8 +159,8 @@ public struct DeltaTable: Sendable {
     public func checkReadable(_ s: Snapshot) throws {
         let p = s.tableProtocol
         if p.minReaderVersion > 3 { throw DeltaError.unsupported(root, "reader version \(p.minReaderVersion) is not supported") }
-        if p.minReaderVersion == 2 || (p.minReaderVersion < 3 && s.metadata.columnMappingMode != "none") {
-            throw DeltaError.unsupported(root, "table feature `columnMapping` is not supported yet")
+        if !["none", "name"].contains(s.metadata.columnMappingMode) {
+            throw DeltaError.unsupported(root, "column mapping mode `\(s.metadata.columnMappingMode)` is not supported (only `name`)")
         }
         if p.minReaderVersion == 3 {
             for f in p.readerFeatures where !Self.supportedReaderFeatures.contains(f) {
@@ -180,11 +180,6 @@ public struct DeltaTable: Sendable {
         if p.minWriterVersion == 7 {
             for f in p.writerFeatures where !Self.supportedWriterFeatures.contains(f) {
                 throw DeltaError.unsupported(root, "table feature `\(f)` is not supported for writing yet")
-            }
-        } else {
-            if s.metadata.changeDataFeed { throw DeltaError.unsupported(root, "table feature `changeDataFeed` is not supported for writing yet") }
-            if p.minWriterVersion >= 5 && s.metadata.columnMappingMode != "none" {
-                throw DeltaError.unsupported(root, "table feature `columnMapping` is not supported for writing yet")
             }
         }
     }

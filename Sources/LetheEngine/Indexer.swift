@@ -42,13 +42,14 @@ extension Lethe {
             chosen = chosen.filter { names.contains($0.name) }
         }
         // Work list: (dataset, object) to scan.
-        var work: [(DatasetSpec, ObjectInfo)] = []
+        var work: [(DatasetSpec, ObjectInfo, FormatOptions)] = []
         var prog = IndexProgress()
         for d in chosen {
             guard d.subject != nil else { continue }  // aggregates without a subject column hold no one
             report.datasets.append(d.name)
             _ = try format(for: d)
-            let listed = try await datasetObjects(d)
+            let (listed, listedOptions) = try await datasetObjects(d)
+            guard let opts = listedOptions else { continue }
             let known = try await meta.objects(dataset: d.name)
             var knownByKey: [String: IndexedObject] = [:]
             for o in known { knownByKey[o.key] = o }
@@ -63,7 +64,7 @@ extension Lethe {
                     report.objectsUnchanged += 1
                     continue
                 }
-                work.append((d, o))
+                work.append((d, o, opts))
                 prog.bytesTotal += o.size
             }
         }
@@ -88,12 +89,12 @@ extension Lethe {
         try await withThrowingTaskGroup(of: ScanResult.self) { group in
             func launch() {
                 guard next < work.count else { return }
-                let (d, o) = work[next]
+                let (d, o, opts) = work[next]
                 next += 1
                 group.addTask {
                     let keyer = pool.take()
                     defer { pool.give(keyer) }
-                    return try await self.scanOne(d, o, keyer: keyer)
+                    return try await self.scanOne(d, o, options: opts, keyer: keyer)
                 }
             }
             for _ in 0..<workers { launch() }
@@ -135,9 +136,8 @@ extension Lethe {
         var outcome: Outcome
     }
 
-    func scanOne(_ d: DatasetSpec, _ o: ObjectInfo, keyer: SubjectKeyer? = nil) async throws -> ScanResult {
+    func scanOne(_ d: DatasetSpec, _ o: ObjectInfo, options opts: FormatOptions, keyer: SubjectKeyer? = nil) async throws -> ScanResult {
         let f = try format(for: d)
-        let opts = options(for: d)!
         let keyer = keyer ?? SubjectKeyer(hasher: secrets.hasher)
         var postings: [Int64: [Int64]] = [:]
         do {
@@ -151,13 +151,16 @@ extension Lethe {
     }
 
     /// Re-indexes one object after Lethe rewrote it (or forgets it if it is gone).
-    func reindex(_ d: DatasetSpec, key: String) async throws {
-        guard d.subject != nil else { return }
+    /// `options`: the dataset's scan options when the caller has them (see `scanOptions`).
+    func reindex(_ d: DatasetSpec, key: String, options: FormatOptions? = nil) async throws {
+        var opts = options
+        if opts == nil { opts = try await scanOptions(for: d) }
+        guard let opts else { return }
         guard let info = try await store.head(key) else {
             try await meta.removeObject(dataset: d.name, key: key)
             return
         }
-        let r = try await scanOne(d, info)
+        let r = try await scanOne(d, info, options: opts)
         switch r.outcome {
         case .indexed(let records, let postings):
             try await meta.putIndexedObject(

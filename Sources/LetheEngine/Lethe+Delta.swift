@@ -23,9 +23,10 @@ extension Lethe {
 
     /// Every data file any retained version can reach, with its role. A live file the
     /// log names but the store lacks is an error naming the table, version and file.
-    func deltaObjects(_ d: DatasetSpec) async throws -> [(ObjectInfo, DeltaFileRole)] {
+    func deltaObjects(_ d: DatasetSpec, snapshot: Snapshot? = nil) async throws -> [(ObjectInfo, DeltaFileRole)] {
         let t = deltaTable(d)
-        let s = try await t.snapshot()
+        let s: Snapshot
+        if let snapshot { s = snapshot } else { s = try await t.snapshot() }
         try t.checkReadable(s)
         var out: [(ObjectInfo, DeltaFileRole)] = []
         for (path, _) in s.files.sorted(by: { $0.key < $1.key }) {
@@ -43,10 +44,29 @@ extension Lethe {
         return out
     }
 
-    /// The objects of a dataset: listed from the store, or for a Delta table, reachable through its log.
-    func datasetObjects(_ d: DatasetSpec) async throws -> [ObjectInfo] {
-        if d.format == .delta { return try await deltaObjects(d).map(\.0) }
-        return try await store.list(prefix: d.path)
+    /// The objects of a dataset: listed from the store, or for a Delta table, reachable
+    /// through its log; with the options to scan them (see `scanOptions`).
+    func datasetObjects(_ d: DatasetSpec) async throws -> (objects: [ObjectInfo], options: FormatOptions?) {
+        if d.format == .delta {
+            let s = try await deltaTable(d).snapshot()
+            return (try await deltaObjects(d, snapshot: s).map(\.0), try await scanOptions(for: d, snapshot: s))
+        }
+        return (try await store.list(prefix: d.path), options(for: d))
+    }
+
+    /// How to scan a dataset's objects for its subject. For a Delta table in column
+    /// mapping `name` mode the subject's logical path becomes its physical Parquet path.
+    func scanOptions(for d: DatasetSpec, snapshot: Snapshot? = nil) async throws -> FormatOptions? {
+        guard var o = options(for: d) else { return nil }
+        guard d.format == .delta else { return o }
+        let s: Snapshot
+        if let snapshot { s = snapshot } else { s = try await deltaTable(d).snapshot() }
+        guard s.metadata.columnMappingMode != "none" else { return o }
+        o.subject = SubjectSpec(fields: try o.subject.fields.map { f in
+            let logical = f.components.map { String(decoding: $0, as: UTF8.self) }
+            return FieldPath(components: try s.metadata.physicalPath(logical, table: d.path).map { Array($0.utf8) })
+        })
+        return o
     }
 
     /// The roles of a Delta dataset's files, by object key (for `locate`).
@@ -65,18 +85,35 @@ extension Lethe {
                      dryRun: Bool = false) async throws -> DeltaVacuumResult? {
         let t = deltaTable(d)
         let s = try await t.snapshot()
-        var pathOf: [String: String] = [:]
-        for p in s.tombstones.keys { pathOf[t.key(forLogPath: p)] = p }
-        for c in s.cdcFiles { pathOf[t.key(forLogPath: c.path)] = c.path }
+        var historyPath: [String: String] = [:], cdcPath: [String: String] = [:]
+        for p in s.tombstones.keys { historyPath[t.key(forLogPath: p)] = p }
+        for c in s.cdcFiles { cdcPath[t.key(forLogPath: c.path)] = c.path }
         var paths = Set<String>()
+        var cdcKeys = Set<String>()
         for k in keys {
             for p in try await meta.locate(prefix: k.prefix64, dataset: d.name) {
-                if let path = pathOf[p.object.key] { paths.insert(path) }
+                if let path = historyPath[p.object.key] { paths.insert(path) }
+                if cdcPath[p.object.key] != nil { cdcKeys.insert(p.object.key) }
             }
         }
-        guard !paths.isEmpty else { return nil }
+        guard !paths.isEmpty || !cdcKeys.isEmpty else { return nil }
         if dryRun {
-            return DeltaVacuumResult(deleted: paths.sorted().map(t.key(forLogPath:)), unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
+            return DeltaVacuumResult(deleted: paths.sorted().map(t.key(forLogPath:)) + cdcKeys.sorted(), unreadableVersions: [],
+                                     scrubbedCommits: [], removedCheckpoints: [])
+        }
+        // Change data files keep every other subject's changes: each is rescanned for the rows to drop.
+        var changeData: [String: [Int64]] = [:]
+        if let opts = try await scanOptions(for: d, snapshot: s) {
+            let f = try format(for: d)
+            let keyer = SubjectKeyer(hasher: secrets.hasher)
+            for k in cdcKeys.sorted() {
+                guard let info = try await store.head(k) else { continue }
+                var rows: [Int64] = []
+                _ = try await f.scan(info, in: store, options: opts, keyer: keyer) { row, key in
+                    if keys.contains(key) { rows.append(row) }
+                }
+                changeData[cdcPath[k]!] = rows
+            }
         }
         // Raw ids (in memory only) find commitInfo entries that name a subject, e.g. another tool's DELETE predicate.
         var needles: [[UInt8]] = []
@@ -85,11 +122,14 @@ extension Lethe {
             let raw = try secrets.unseal(sealed, requestID: id)
             needles += raw.bytes.split(separator: SubjectID.partSeparator).map(Array.init).filter { !$0.isEmpty }
         }
-        let result = try await t.vacuumTargeted(paths: paths, needles: needles, now: now())
+        let result = try await t.vacuumTargeted(paths: paths, changeData: changeData, needles: needles, now: now())
         for k in result.deleted { try await meta.removeObject(dataset: d.name, key: k) }
+        let cdcOptions = try await scanOptions(for: d, snapshot: s)
+        for k in result.rewrittenChangeData { try await reindex(d, key: k, options: cdcOptions) }
         var details: [String: JSONValue] = [
             "dataset": .string(d.name), "mode": .string("targeted"),
             "deleted_files": .array(result.deleted.map(JSONValue.string)),
+            "rewritten_change_data_files": .array(result.rewrittenChangeData.map(JSONValue.string)),
             "unreadable_versions": .array(result.unreadableVersions.map { .string("\($0.lowerBound)-\($0.upperBound)") }),
             "scrubbed_commits": .array(result.scrubbedCommits.map(JSONValue.int)),
             "removed_checkpoints": .int(Int64(result.removedCheckpoints.count)),
@@ -104,13 +144,14 @@ extension Lethe {
     /// from every live file that holds them.
     func eraseDelta(job: String, step: JournalStep, report: inout RunReport,
                     progress: (@Sendable (String) -> Void)?) async throws {
-        guard let d = config.dataset(named: step.dataset), let opts = options(for: d) else {
+        guard let d = config.dataset(named: step.dataset), d.subject != nil else {
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` is gone from \(config.file)")
             return
         }
         do {
             let t = deltaTable(d)
             let snap = try await t.snapshot()
+            guard let opts = try await scanOptions(for: d, snapshot: snap) else { return }
             let drop = Set(step.subjectKeys)
             // Live files the index names for these subjects; each is re-scanned (the index is a hint).
             var candidates = Set<String>()
@@ -140,7 +181,8 @@ extension Lethe {
                 ]
                 let result = try await t.erase(rows: rows, operationParameters: params, now: now())
                 Failpoint.objectWritten()
-                for a in result.added { try await reindex(d, key: t.key(forLogPath: a.path)) }
+                for a in result.added { try await reindex(d, key: t.key(forLogPath: a.path), options: opts) }
+                for c in result.changeData { try await reindex(d, key: t.key(forLogPath: c.path), options: opts) }
                 details["version"] = .int(result.version)
                 details["removed"] = .array(result.removed.map(JSONValue.string))
                 details["added"] = .array(result.added.map { .string($0.path) })

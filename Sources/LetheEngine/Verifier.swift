@@ -90,9 +90,10 @@ extension Lethe {
         var records: [String: Int64] = [:]
         for d in config.datasets where wanted.contains(d.name) {
             let f = try format(for: d)
-            let opts = options(for: d)!
+            let (objects, listedOptions) = try await datasetObjects(d)
+            guard let opts = listedOptions else { continue }
             let keyer = SubjectKeyer(hasher: secrets.hasher)
-            for o in try await datasetObjects(d) {
+            for o in objects {
                 var hits: [SubjectKey: Int64] = [:]
                 do {
                     let s = try await f.scan(o, in: store, options: opts, keyer: keyer) { _, k in

@@ -25,8 +25,9 @@ public struct RewriteResult: Sendable, Equatable {
 }
 
 extension ColumnData {
-    /// The data without the given rows (`dropped`: sorted row indexes within this chunk).
-    func droppingRows(_ dropped: [Int], maxDefinitionLevel maxDef: Int) -> ColumnData {
+    /// The data without the given rows (`dropped`: sorted row indexes within this chunk);
+    /// with `keeping`, only the given rows.
+    func droppingRows(_ dropped: [Int], maxDefinitionLevel maxDef: Int, keeping: Bool = false) -> ColumnData {
         let n = slotCount
         var def: [UInt16]? = definitionLevels == nil ? nil : []
         var rep: [UInt16]? = repetitionLevels == nil ? nil : []
@@ -41,7 +42,7 @@ extension ColumnData {
             if r == 0 {
                 row += 1
                 while di < dropped.count && dropped[di] < row { di += 1 }
-                keep = !(di < dropped.count && dropped[di] == row)
+                keep = (di < dropped.count && dropped[di] == row) == keeping
             }
             let d = definitionLevels?[s]
             let hasValue = d == nil || Int(d!) == maxDef

@@ -145,3 +145,72 @@ func rows(_ table: String) throws -> [String] {
     #expect(after.filter { $0.hasPrefix("w-") }.count == appends * 3)  // no appended row lost
     #expect(after.filter { !$0.hasPrefix("w-") } == before.filter { !subjects.contains($0) })
 }
+
+/// A Lethe over `dir` (in-memory index) with one Delta dataset per name, each at `dir/<name>`.
+func deltaLethe(_ dir: String, _ names: [String]) throws -> Lethe {
+    let yaml = "lake: .\ndatasets:\n" + names.map { "  - name: \($0)\n    path: \($0)\n    format: delta\n    subject: user_id\n" }.joined()
+    return Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+                 meta: try SQLiteMetastore(inMemory: nil),
+                 secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+                 stateFolder: nil)
+}
+
+/// Every file under `dir` (data, change data, log) whose bytes contain `needle`.
+func filesHolding(_ needle: String, under dir: String) throws -> [String] {
+    let n = Array(needle.utf8)
+    var out: [String] = []
+    for case let rel as String in FileManager.default.enumerator(atPath: dir)! {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir + "/" + rel, isDirectory: &isDir), !isDir.boolValue else { continue }
+        let b = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + rel)))
+        if b.count >= n.count, (0...(b.count - n.count)).contains(where: { b[$0] == n[0] && Array(b[$0..<($0 + n.count)]) == n }) { out.append(rel) }
+    }
+    return out
+}
+
+@Test func columnMappedAndChangeFeedTablesAreErasedAndStayReadable() async throws {
+    let dir = NSTemporaryDirectory() + "lethe-deltafeat-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make-features", dir])
+    let lethe = try deltaLethe(dir, ["mapped", "cdf"])
+    let before = (mapped: try rows(dir + "/mapped"), cdf: try rows(dir + "/cdf"))
+    let feedBefore = try deltaPy(["cdf", dir + "/cdf", "1"])
+    #expect(feedBefore.contains("\"u-3\", \"delete\", 1") && feedBefore.contains("\"u-5\", \"delete\", 1"))
+    _ = try await lethe.index()
+    // Column mapping: the subject is found under its physical column name.
+    #expect(Set(try await lethe.locate(SubjectID("u-5")).map(\.object.dataset)) == ["mapped", "cdf"])
+
+    let r = try await lethe.forget([SubjectID("u-5")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    let run = try await lethe.run()
+    #expect(run.failed.isEmpty, "\(run.failed)")
+    #expect(try await lethe.request(r.id).status == .verified)
+    #expect(try rows(dir + "/mapped") == before.mapped.filter { $0 != "u-5" })
+    #expect(try rows(dir + "/cdf") == before.cdf.filter { $0 != "u-5" })
+
+    // The feed: Lethe's DELETE wrote a cdc action. After the targeted vacuum, the change data
+    // files keep the other subject's records (delta-rs's DELETE of u-3) and hold no u-5, and
+    // the feed reads from Lethe's commit on. (Versions whose data files held u-5 are gone
+    // from the feed as from time travel: their files were deleted.)
+    let log = try FileManager.default.contentsOfDirectory(atPath: dir + "/cdf/_delta_log").filter { $0.hasSuffix(".json") }.sorted()
+    let lethesDelete = try log.first { try String(contentsOfFile: dir + "/cdf/_delta_log/" + $0, encoding: .utf8).contains("Lethe/") }
+    let deleteText = try lethesDelete.map { try String(contentsOfFile: dir + "/cdf/_delta_log/" + $0, encoding: .utf8) } ?? ""
+    #expect(deleteText.contains("\"DELETE\"") && deleteText.contains("{\"cdc\":"))
+    let cdcRows = try deltaPy(["cdc-rows", dir + "/cdf"])
+    #expect(cdcRows.components(separatedBy: "[\"u-3\", \"delete\"]").count - 1 == 4, "\(cdcRows)")
+    #expect(!cdcRows.contains("u-5"))
+    let feed = try deltaPy(["cdf", dir + "/cdf", String(Int(lethesDelete!.prefix(20))!)])
+    #expect(!feed.contains("u-5"))
+    for table in ["mapped", "cdf"] {
+        #expect(try filesHolding("u-5", under: dir + "/" + table) == [], "\(table)")
+    }
+    // Both stay writable by delta-rs, and Lethe erases again.
+    _ = try deltaPy(["append", dir + "/mapped", "100", "14"])
+    _ = try await lethe.index()
+    let r2 = try await lethe.forget([SubjectID("u-2")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r2.id], by: "bob")
+    #expect(try await lethe.run().failed.isEmpty)
+    #expect(try await lethe.request(r2.id).status == .verified)
+    #expect(try !rows(dir + "/mapped").contains("u-2"))
+}
