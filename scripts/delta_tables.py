@@ -5,6 +5,7 @@
   files TABLE [V]     prints {"version": v, "files": [...]} as delta-rs sees it
   rows TABLE          prints the sorted user_id values delta-rs reads
   history TABLE       prints the operations of the table's history, newest first
+  compact TABLE       delta-rs OPTIMIZE (compaction: removes and re-adds files)
   make-features DIR   writes DIR/mapped (column mapping in name mode, a delete by
                       delta-rs) and DIR/cdf (change data feed on, a delete of u-3
                       by delta-rs, then an append)
@@ -97,6 +98,8 @@ elif cmd == "append-loop":
                 retries += 1
                 time.sleep(0.05)
     print(json.dumps({"appends": n, "retries": retries}))
+elif cmd == "compact":
+    print(json.dumps(DeltaTable(sys.argv[2]).optimize.compact()))
 elif cmd == "checkpoint":
     DeltaTable(sys.argv[2]).create_checkpoint()
 elif cmd == "history":

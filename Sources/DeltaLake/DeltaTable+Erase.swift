@@ -27,7 +27,8 @@ extension DeltaTable {
     /// version); if another writer removed one of the files being rewritten, the
     /// replacements are deleted and `.conflict` is thrown so the caller re-plans.
     public func erase(rows: [String: [Int64]], operationParameters: [String: DeltaJSON],
-                      now: Int64, maxAttempts: Int = 20) async throws -> DeltaEraseResult {
+                      now: Int64, maxAttempts: Int = 20,
+                      beforeCommit: (@Sendable () async throws -> Void)? = nil) async throws -> DeltaEraseResult {
         var snap = try await snapshot()
         try checkWritable(snap)
         var removes: [RemoveFile] = []
@@ -92,6 +93,7 @@ extension DeltaTable {
                 ]),
             ])
             let actions = [info] + removes.map(DeltaAction.remove) + adds.map(DeltaAction.add) + changes.map(DeltaAction.cdc)
+            try await beforeCommit?()
             var attempt = 0
             while true {
                 attempt += 1

@@ -150,36 +150,54 @@ extension Lethe {
         }
         do {
             let t = deltaTable(d)
-            let snap = try await t.snapshot()
-            guard let opts = try await scanOptions(for: d, snapshot: snap) else { return }
             let drop = Set(step.subjectKeys)
-            // Live files the index names for these subjects; each is re-scanned (the index is a hint).
-            var candidates = Set<String>()
-            for k in drop {
-                for p in try await meta.locate(prefix: k.prefix64, dataset: d.name) { candidates.insert(p.object.key) }
-            }
             let f = try format(for: d)
             let keyer = SubjectKeyer(hasher: secrets.hasher)
             var rows: [String: [Int64]] = [:]
             var perKey: [SubjectKey: Int64] = [:]
-            for (path, _) in snap.files where candidates.contains(t.key(forLogPath: path)) {
-                guard let info = try await store.head(t.key(forLogPath: path)) else { continue }
-                var r: [Int64] = []
-                _ = try await f.scan(info, in: store, options: opts, keyer: keyer) { row, key in
-                    if drop.contains(key) { r.append(row); perKey[key, default: 0] += 1 }
+            var opts = options(for: d)!
+            var erased: DeltaEraseResult?
+            var replans = 0
+            while true {
+                let snap = try await t.snapshot()
+                opts = try await scanOptions(for: d, snapshot: snap)!
+                // Live files the index names for these subjects; each is re-scanned (the index is a hint).
+                var candidates = Set<String>()
+                for k in drop {
+                    for p in try await meta.locate(prefix: k.prefix64, dataset: d.name) { candidates.insert(p.object.key) }
                 }
-                if !r.isEmpty { rows[path] = r }
-            }
-            var details: [String: JSONValue] = [
-                "job": .string(job), "dataset": .string(d.name), "requests": .array(step.requestIDs.map(JSONValue.string)),
-            ]
-            if !rows.isEmpty {
+                rows = [:]
+                perKey = [:]
+                for (path, _) in snap.files where candidates.contains(t.key(forLogPath: path)) {
+                    guard let info = try await store.head(t.key(forLogPath: path)) else { continue }
+                    var r: [Int64] = []
+                    _ = try await f.scan(info, in: store, options: opts, keyer: keyer) { row, key in
+                        if drop.contains(key) { r.append(row); perKey[key, default: 0] += 1 }
+                    }
+                    if !r.isEmpty { rows[path] = r }
+                }
+                guard !rows.isEmpty else { break }
                 let params: [String: DeltaJSON] = [
                     "predicate": .string("lethe erasure (rows of subjects by keyed hash)"),
                     "lethe_requests": .string(step.requestIDs.joined(separator: ",")),
                     "lethe_subject_keys": .string(Set(perKey.keys).map(\.short).sorted().joined(separator: ",")),
                 ]
-                let result = try await t.erase(rows: rows, operationParameters: params, now: now())
+                do {
+                    erased = try await t.erase(rows: rows, operationParameters: params, now: now(), beforeCommit: deltaCommitHook)
+                    break
+                } catch let e as LetheError where e.code == .conflict && replans < 5 {
+                    // Another writer removed a file being rewritten (e.g. compaction): index its
+                    // commits and plan again from the new version.
+                    replans += 1
+                    progress?("\(d.name): \(e.message); re-planning (\(replans))")
+                    logger.info("delta re-plan", metadata: ["dataset": "\(d.name)", "reason": "\(e.message)"])
+                    _ = try await index(datasets: [d.name])
+                }
+            }
+            var details: [String: JSONValue] = [
+                "job": .string(job), "dataset": .string(d.name), "requests": .array(step.requestIDs.map(JSONValue.string)),
+            ]
+            if let result = erased {
                 Failpoint.objectWritten()
                 for a in result.added { try await reindex(d, key: t.key(forLogPath: a.path), options: opts) }
                 for c in result.changeData { try await reindex(d, key: t.key(forLogPath: c.path), options: opts) }
@@ -188,13 +206,15 @@ extension Lethe {
                 details["added"] = .array(result.added.map { .string($0.path) })
                 details["dropped"] = .object(Dictionary(uniqueKeysWithValues: perKey.map { ($0.key.hex, JSONValue.int($0.value)) }))
                 details["kept"] = .int(result.keptRows)
+                if replans > 0 { details["replans"] = .int(Int64(replans)) }
                 try await audit("delta_commit", actor: "lethe", details)
-                try await vacuumDelta(d, keys: drop, requestIDs: step.requestIDs, job: job)
                 report.objectsRewritten += result.added.count
                 report.objectsRemoved += result.removed.count - result.added.count
                 report.rowsDropped += result.droppedRows
                 progress?("\(d.name): committed version \(result.version): dropped \(result.droppedRows) rows from \(result.removed.count) file(s)")
             }
+            // History and change data files (also when no live file held the subjects, e.g. another tool deleted them).
+            try await vacuumDelta(d, keys: drop, requestIDs: step.requestIDs, job: job)
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch let e as LetheError {
             let reason = "\(d.name): \(e.description)"

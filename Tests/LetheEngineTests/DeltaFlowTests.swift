@@ -214,3 +214,38 @@ func filesHolding(_ needle: String, under dir: String) throws -> [String] {
     #expect(try await lethe.request(r2.id).status == .verified)
     #expect(try !rows(dir + "/mapped").contains("u-2"))
 }
+
+/// Runs a body once, however often it is called.
+final class Once: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    func first() -> Bool { lock.lock(); defer { lock.unlock() }; if done { return false }; done = true; return true }
+}
+
+@Test func aFileRemovedConcurrentlyWhileLetheRewritesItIsReplanned() async throws {
+    let dir = NSTemporaryDirectory() + "lethe-deltareplan-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make", dir])
+    var lethe = try deltaLethe(dir, ["plain"])
+    let before = try rows(dir + "/plain")
+    _ = try await lethe.index()
+    // delta-rs compacts the table after Lethe wrote its replacements and before it commits:
+    // every file Lethe rewrote is removed by the other writer.
+    let once = Once()
+    let table = dir + "/plain"
+    lethe.deltaCommitHook = { if once.first() { _ = try deltaPy(["compact", table]) } }
+    let r = try await lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    let run = try await lethe.run()
+    #expect(run.failed.isEmpty, "\(run.failed)")
+    #expect(try await lethe.request(r.id).status == .verified)
+    #expect(try rows(table) == before.filter { $0 != "u-1" })
+    let audit = try await lethe.meta.auditEntries()
+    #expect(audit.contains { $0.event == "delta_commit" && $0.details.contains("\"replans\":1") })
+    // The first attempt's replacements were deleted: every data file on disk is live or was vacuumed.
+    let onDisk = Set(try FileManager.default.contentsOfDirectory(atPath: table).filter { $0.hasSuffix(".parquet") })
+    struct Files: Decodable { var files: [String] }
+    let live = Set(try JSONDecoder().decode(Files.self, from: Data(try deltaPy(["files", table]).utf8)).files)
+    #expect(onDisk.filter { $0.contains("lethe") }.isSubset(of: live), "\(onDisk.subtracting(live))")
+}
