@@ -9,6 +9,9 @@
   make-features DIR   writes DIR/mapped (column mapping in name mode, a delete by
                       delta-rs) and DIR/cdf (change data feed on, a delete of u-3
                       by delta-rs, then an append)
+  make-propagation DIR  writes DIR/bronze (change data feed on) and DIR/silver
+                      (the same rows), both 30 rows of u-0 … u-6
+  delete TABLE PRED   delta-rs DELETE with the SQL predicate PRED
   cdf TABLE START     prints [[user_id, _change_type, _commit_version], ...] of the
                       change feed from version START, as delta-rs's load_cdf reads it
 """
@@ -52,6 +55,11 @@ def make_features(d):
 cmd = sys.argv[1]
 if cmd == "make":
     make(sys.argv[2])
+elif cmd == "make-propagation":
+    write_deltalake(f"{sys.argv[2]}/bronze", batch(0, 30), configuration={"delta.enableChangeDataFeed": "true"})
+    write_deltalake(f"{sys.argv[2]}/silver", batch(0, 30))
+elif cmd == "delete":
+    print(json.dumps(DeltaTable(sys.argv[2]).delete(sys.argv[3])))
 elif cmd == "make-features":
     make_features(sys.argv[2])
 elif cmd == "cdc-rows":

@@ -1,4 +1,6 @@
 import Foundation
+import LetheCore
+import LetheStorage
 import Parquet
 
 /// Change data files (protocol: "Change Data Files"): a DELETE on a table with the
@@ -24,5 +26,78 @@ enum ChangeData {
         }
         try w.close()
         return w.sink.bytes
+    }
+}
+
+/// What the change feed says another writer deleted.
+public struct ChangeFeedDeletes: Sendable {
+    /// Subject values (canonical bytes; composite parts joined by U+001F) with a `delete` change.
+    public var subjects: Set<[UInt8]> = []
+    /// Versions read (commits by the skipped engine excluded).
+    public var versions: [Int64] = []
+    /// Change data files the log names but the store no longer has (vacuumed).
+    public var missingFiles: [String] = []
+}
+
+extension DeltaTable {
+    /// Reads the change data files of versions `from...to` and returns the subjects
+    /// of rows recorded as deleted (`_change_type = delete`). Commits whose commitInfo
+    /// `engineInfo` starts with `skippingEngine` (Lethe's own) are passed over.
+    /// `subjectColumns`: the subject's Parquet column path(s), physical names.
+    public func deletedSubjects(from: Int64, to: Int64, subjectColumns: [[String]],
+                                skippingEngine: String) async throws -> ChangeFeedDeletes {
+        var out = ChangeFeedDeletes()
+        guard from <= to else { return out }
+        let first = max(from, try await versions().first ?? from)
+        guard first <= to else { return out }
+        for v in first...to {
+            let actions = try await commit(v)
+            let engine = actions.lazy.compactMap { if case .commitInfo(let c) = $0 { return c["engineInfo"]?.string } else { return nil } }.first
+            if let engine, engine.hasPrefix(skippingEngine) { continue }
+            out.versions.append(v)
+            for case .cdc(let c) in actions {
+                let k = key(forLogPath: c.path)
+                guard try await store.head(k) != nil else { out.missingFiles.append(k); continue }
+                let file: ParquetFile
+                do { file = try ParquetFile(bytes: try await store.read(k), name: k) } catch {
+                    throw LetheError(.corrupt, "change data file of version \(v): \(error)", at: k)
+                }
+                do {
+                    try Self.collectDeletes(file, subjectColumns: subjectColumns, into: &out.subjects)
+                } catch { throw LetheError(.corrupt, "change data file of version \(v): \(error)", at: k) }
+            }
+        }
+        return out
+    }
+
+    static func collectDeletes(_ file: ParquetFile, subjectColumns: [[String]], into set: inout Set<[UInt8]>) throws {
+        let delete = Array("delete".utf8)
+        for g in 0..<file.metadata.rowGroups.count {
+            var isDelete: [Bool] = []
+            let first = file.rowGroupFirstRow[g]
+            try file.scanColumn(path: ["_change_type"], rowGroup: g) { _, v in
+                isDelete.append(v.map { $0.elementsEqual(delete) } ?? false)
+            }
+            guard isDelete.contains(true) else { continue }
+            var parts: [[[UInt8]?]] = []
+            for path in subjectColumns {
+                var col = [[UInt8]?](repeating: nil, count: isDelete.count)
+                try file.scanColumn(path: path, rowGroup: g) { row, v in
+                    let i = Int(row - first)
+                    if isDelete[i], let v, v.count > 0 { col[i] = Array(v) }
+                }
+                parts.append(col)
+            }
+            for i in 0..<isDelete.count where isDelete[i] {
+                var value: [UInt8] = []
+                var complete = true
+                for (n, col) in parts.enumerated() {
+                    guard let p = col[i] else { complete = false; break }
+                    if n > 0 { value.append(SubjectID.partSeparator) }
+                    value += p
+                }
+                if complete { set.insert(value) }
+            }
+        }
     }
 }

@@ -18,6 +18,9 @@ public struct DatasetSpec: Sendable, Hashable {
     public var delimiter: UInt8
     /// The line of the dataset's entry in the config file.
     public var line: Int
+    /// `deletes_from: change_feed`: another tool deletes subjects from this (Delta) table;
+    /// `lethe run` reads its change feed and erases them everywhere else.
+    public var deletesFromChangeFeed = false
 
     public init(name: String, path: String, format: Format, subject: SubjectSpec?, pii: [FieldPath] = [],
                 derivedFrom: [String] = [], rebuild: String? = nil, delimiter: UInt8 = UInt8(ascii: ","), line: Int = 0) {
@@ -158,6 +161,7 @@ public struct LakeConfig: Sendable {
             guard let m = item.mapping else { throw err("each dataset must be a mapping with name, path, format", item) }
             var name: String?, pathText: String?, format: DatasetSpec.Format?, subject: SubjectSpec?
             var pii: [FieldPath] = [], derived: [String] = [], rebuild: String?, delim = UInt8(ascii: ",")
+            var deletesFrom: Node?
             for (k, v) in m {
                 guard let key = k.scalar?.string else { throw err("keys must be strings", k) }
                 switch key {
@@ -183,7 +187,10 @@ public struct LakeConfig: Sendable {
                     delim = u[0]
                 case "description": break
                 case "deletes_from":
-                    throw err("`deletes_from` needs the Delta Lake change-feed support, not available in this build", k)
+                    guard try str(v, key) == "change_feed" else {
+                        throw err("`deletes_from` must be `change_feed` (another tool deletes from this Delta table; Lethe follows its change feed)", v)
+                    }
+                    deletesFrom = v
                 default:
                     throw err("unknown key `\(key)` in a dataset (known: \(datasetKeys.sorted().joined(separator: ", ")))", k)
                 }
@@ -197,13 +204,18 @@ public struct LakeConfig: Sendable {
             if rebuild != nil && derived.isEmpty {
                 throw err("dataset `\(name)` has `rebuild` but no `derived_from`: a rebuild runs after its upstream datasets are erased", item)
             }
+            if let deletesFrom, format != .delta || subject == nil {
+                throw err("dataset `\(name)`: `deletes_from: change_feed` needs `format: delta` and a `subject` (the change feed names whom another tool deleted)", deletesFrom)
+            }
             if nodes[name] != nil { throw err("dataset `\(name)` is declared twice", item) }
             nodes[name] = item
             var p = pathText
             while p.hasPrefix("/") { p.removeFirst() }
             while p.hasSuffix("/") { p.removeLast() }
-            specs.append(DatasetSpec(name: name, path: p, format: format, subject: subject, pii: pii,
-                                     derivedFrom: derived, rebuild: rebuild, delimiter: delim, line: item.mark?.line ?? 0))
+            var spec = DatasetSpec(name: name, path: p, format: format, subject: subject, pii: pii,
+                                   derivedFrom: derived, rebuild: rebuild, delimiter: delim, line: item.mark?.line ?? 0)
+            spec.deletesFromChangeFeed = deletesFrom != nil
+            specs.append(spec)
         }
         for d in specs {
             for up in d.derivedFrom where nodes[up] == nil {

@@ -21,6 +21,8 @@ public struct RunReport: Sendable {
     public var erased: [String] = []
     public var verifications: [Verification] = []
     public var failed: [(id: String, reason: String)] = []
+    /// Requests filed from change feeds (`deletes_from: change_feed`) before the job.
+    public var propagation = PropagationReport()
 }
 
 /// Journal steps are of three kinds, told apart by their fields:
@@ -61,7 +63,9 @@ extension Lethe {
             let n = try await transition(r, .retry(at: now()))
             try await audit("retry", request: n.id, actor: "lethe", ["attempts": .int(Int64(n.attempts))])
         }
-        // 3. A new job for every approved request.
+        // 3. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
+        report.propagation = try await propagate(progress: progress)
+        // 4. A new job for every approved request.
         let approved = try await meta.requests(status: .approved)
         guard !approved.isEmpty else { return report }
         // Bring the index up to date so the plan sees objects written since.

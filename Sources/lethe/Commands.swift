@@ -237,7 +237,7 @@ struct Reject: AsyncParsableCommand {
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Execute approved requests: erase, propagate, rebuild, verify.",
-        discussion: "Resumes an interrupted run first. Every object is rewritten once for all the subjects it holds, atomically; a failed object fails its requests, is left untouched, and is retried by the next run.")
+        discussion: "Resumes an interrupted run first. Then, for datasets with `deletes_from: change_feed`, reads the Delta change feed since the last run and files approved requests (principal `propagation`) for subjects another tool deleted. Every object is rewritten once for all the subjects it holds, atomically; a failed object fails its requests, is left untouched, and is retried by the next run.")
     @OptionGroup var global: Global
     @Flag(help: "Run once and exit (the default; `lethe serve` runs continuously).") var once = false
 
@@ -254,8 +254,15 @@ struct Run: AsyncParsableCommand {
                     "rebuilds": .array(r.rebuilds.map { .object(["dataset": .string($0.dataset), "exit_status": .int(Int64($0.exitStatus)), "seconds": .double($0.seconds)]) }),
                     "verifications": .array(r.verifications.map { .raw(String(decoding: $0.json, as: UTF8.self)) }),
                     "failed": .array(r.failed.map { .object(["id": .string($0.id), "reason": .string($0.reason)]) }),
+                    "propagated": .array(r.propagation.sources.map { s in .object([
+                        "dataset": .string(s.dataset), "deleted_subjects": .int(Int64(s.deleted)),
+                        "requests": .array(s.filed.map(JSONValue.string)), "still_live": .int(Int64(s.stillLive)),
+                    ]) }),
                 ]).text)
             } else {
+                for s in r.propagation.sources where s.deleted > 0 {
+                    out("propagated from \(s.dataset)'s change feed: \(s.filed.count) request(s) filed and approved by `propagation` (\(s.stillLive) subject(s) still with live rows skipped)")
+                }
                 if r.jobs.isEmpty { out("nothing to do: no approved requests") }
                 out("rewrote \(r.objectsRewritten) object(s), removed \(r.objectsRemoved), dropped \(r.rowsDropped) row(s)")
                 for b in r.rebuilds {

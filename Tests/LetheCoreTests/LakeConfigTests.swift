@@ -34,6 +34,10 @@ datasets:
     #expect(c.dataset(named: "silver_sessions")?.subject?.isComposite == true)
     #expect(c.downstream(of: ["raw_events"]).map(\.name) == ["silver_sessions", "gold_daily"])
     #expect(c.dataset(named: "gold_daily")?.subject == nil)
+    #expect(c.datasets.allSatisfy { !$0.deletesFromChangeFeed })
+    let fed = try LakeConfig.parse("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: delta\n    subject: id\n    deletes_from: change_feed\n",
+                                   file: "lethe.yaml", baseDir: "/b")
+    #expect(fed.datasets[0].deletesFromChangeFeed)
 }
 
 @Test(arguments: [
@@ -46,6 +50,8 @@ datasets:
     ("datasets: []\n", "missing key `lake`", 1),
     ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n", "needs `subject`", 3),
     ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n  - name: b\n    path: a/sub\n    format: jsonl\n    subject: id\n", "lies inside", 7),
+    ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    deletes_from: change_feed\n", "needs `format: delta`", 7),
+    ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: delta\n    subject: id\n    deletes_from: spark\n", "must be `change_feed`", 7),
 ])
 func badConfigsNameKeyAndLine(text: String, expected: String, line: Int) {
     do {

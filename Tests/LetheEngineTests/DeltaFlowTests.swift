@@ -249,3 +249,54 @@ final class Once: @unchecked Sendable {
     let live = Set(try JSONDecoder().decode(Files.self, from: Data(try deltaPy(["files", table]).utf8)).files)
     #expect(onDisk.filter { $0.contains("lethe") }.isSubset(of: live), "\(onDisk.subtracting(live))")
 }
+
+@Test func deletesByAnotherToolPropagateThroughTheChangeFeed() async throws {
+    let dir = NSTemporaryDirectory() + "lethe-deltaprop-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make-propagation", dir])
+    let yaml = """
+    lake: .
+    datasets:
+      - name: bronze
+        path: bronze
+        format: delta
+        subject: user_id
+        deletes_from: change_feed
+      - name: silver
+        path: silver
+        format: delta
+        subject: user_id
+        derived_from: [bronze]
+    """
+    let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+                      meta: try SQLiteMetastore(inMemory: nil),
+                      secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+                      stateFolder: nil)
+    _ = try await lethe.index()
+    let silverBefore = try rows(dir + "/silver")
+    // Nothing deleted yet: the first run reads the feed from the start and files nothing.
+    #expect(try await lethe.run().propagation.filed == 0)
+    // Another tool erases u-4 from bronze, and removes some of u-2's rows (de-duplication, not an erasure).
+    _ = try deltaPy(["delete", dir + "/bronze", "user_id = 'u-4'"])
+    _ = try deltaPy(["delete", dir + "/bronze", "user_id = 'u-2' AND n < 10"])
+    let run = try await lethe.run()
+    #expect(run.failed.isEmpty, "\(run.failed)")
+    let source = try #require(run.propagation.sources.first { $0.dataset == "bronze" })
+    #expect(source.deleted == 2 && source.stillLive == 1 && source.filed.count == 1)
+    let r = try await lethe.request(source.filed[0])
+    #expect(r.subjectKey == lethe.key(for: SubjectID("u-4")))
+    #expect(r.requestedBy == "change-feed:bronze" && r.decidedBy == Lethe.propagationPrincipal)
+    #expect(r.status == .verified)
+    // Erased from the derived table; bronze's history and change data no longer hold u-4; u-2 is untouched.
+    #expect(try rows(dir + "/silver") == silverBefore.filter { $0 != "u-4" })
+    #expect(try filesHolding("u-4", under: dir + "/bronze") == [])
+    #expect(try filesHolding("u-4", under: dir + "/silver") == [])
+    #expect(try rows(dir + "/silver").filter { $0 == "u-2" }.count == silverBefore.filter { $0 == "u-2" }.count)
+    // The feed is followed from the last version seen; Lethe's own commits are not read as deletes.
+    let again = try await lethe.run()
+    #expect(again.propagation.filed == 0 && again.jobs.isEmpty)
+    let audit = try await lethe.meta.auditEntries()
+    #expect(audit.filter { $0.event == "propagated" }.count == 3)
+    #expect(!audit.contains { $0.details.contains("u-4") })
+}
