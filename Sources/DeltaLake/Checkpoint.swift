@@ -17,7 +17,8 @@ enum CheckpointReader {
         return (1...parts).map { String(format: "%020lld.checkpoint.%010d.%010d.parquet", version, $0, parts) }
     }
 
-    static func actions(_ bytes: [UInt8], name: String, table: String) throws -> [DeltaAction] {
+    /// The checkpoint's actions Lethe models, and its row count (every action, for `_last_checkpoint.size`).
+    static func actions(_ bytes: [UInt8], name: String, table: String) throws -> (actions: [DeltaAction], rows: Int64) {
         let file: ParquetFile
         do { file = try ParquetFile(bytes: bytes, name: name) } catch {
             throw DeltaError.corrupt(table, "checkpoint is not readable Parquet: \(error)", file: name)
@@ -43,7 +44,7 @@ enum CheckpointReader {
                 }
             }
         }
-        return out
+        return (out, file.numRows)
     }
 
     /// The leaf columns of one row group, decoded into per-row values.

@@ -64,13 +64,13 @@ public struct DeltaTable: Sendable {
     }
 
     /// The checkpoint `_last_checkpoint` names, if any.
-    public func lastCheckpoint() async throws -> (version: Int64, parts: Int?)? {
+    public func lastCheckpoint() async throws -> (version: Int64, parts: Int?, size: Int64?)? {
         guard try await store.head(logKey("_last_checkpoint")) != nil else { return nil }
         let bytes = try await store.read(logKey("_last_checkpoint"))
         guard let j = try? DeltaJSON.parse(bytes), let v = j["version"]?.int else {
             throw DeltaError.corrupt(root, "not a valid checkpoint pointer", file: "_last_checkpoint")
         }
-        return (v, j["parts"]?.int.map { Int($0) })
+        return (v, j["parts"]?.int.map { Int($0) }, j["size"]?.int)
     }
 
     /// The actions of one commit.
@@ -120,11 +120,17 @@ public struct DeltaTable: Sendable {
         // Start from the checkpoint `_last_checkpoint` names when it is at or before the target.
         var from: Int64 = 0
         if let cp = checkpoint, cp.version <= target {
+            var rows: Int64 = 0
             for name in CheckpointReader.files(version: cp.version, parts: cp.parts) {
                 guard try await store.head(logKey(name)) != nil else {
                     throw DeltaError.corrupt(root, "_last_checkpoint names version \(cp.version), but checkpoint \(name) is missing", file: "_last_checkpoint")
                 }
-                for a in try CheckpointReader.actions(try await store.read(logKey(name)), name: name, table: root) { apply(a, at: nil) }
+                let read = try CheckpointReader.actions(try await store.read(logKey(name)), name: name, table: root)
+                rows += read.rows
+                for a in read.actions { apply(a, at: nil) }
+            }
+            if let size = cp.size, size != rows {
+                throw DeltaError.corrupt(root, "_last_checkpoint says the checkpoint of version \(cp.version) holds \(size) actions, but it holds \(rows)", file: "_last_checkpoint")
             }
             from = cp.version + 1
         } else if vs.first != 0 {

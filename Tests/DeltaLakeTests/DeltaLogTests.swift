@@ -119,6 +119,17 @@ func tempDir() -> String {
         let theirs = try JSONDecoder().decode(DeltaFiles.self, from: Data(try deltaPy(["files", dir + "/" + name]).utf8))
         let onlyCheckpoint = try await table.snapshot()
         #expect(onlyCheckpoint.files.keys.map(decodeDeltaPath).sorted() == theirs.files.map(decodeDeltaPath).sorted())
+        // A pointer that disagrees with its checkpoint (action count) is an error naming the pointer.
+        let pointer = "\(name)/_delta_log/_last_checkpoint"
+        let original = try await store.read(pointer)
+        var j = try #require(try JSONSerialization.jsonObject(with: Data(original)) as? [String: Any])
+        let size = try #require(j["size"] as? Int)
+        j["size"] = size + 1
+        _ = try await store.put(pointer, Array(try JSONSerialization.data(withJSONObject: j)))
+        do { _ = try await table.snapshot(); Issue.record("disagreeing _last_checkpoint accepted") } catch let e as LetheError {
+            #expect(e.code == .corrupt && e.location == pointer && e.message.contains("holds \(size)"), "\(e)")
+        }
+        _ = try await store.put(pointer, original)
         // A pointer to a checkpoint that is gone is an error naming it.
         try await store.delete("\(name)/_delta_log/" + String(format: "%020lld.checkpoint.parquet", cp.version))
         do { _ = try await table.snapshot(); Issue.record("missing checkpoint accepted") } catch let e as LetheError {

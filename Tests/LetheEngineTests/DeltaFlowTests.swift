@@ -300,3 +300,20 @@ final class Once: @unchecked Sendable {
     #expect(audit.filter { $0.event == "propagated" }.count == 3)
     #expect(!audit.contains { $0.details.contains("u-4") })
 }
+
+@Test func aDataFileTheLogNamesButTheStoreLacksIsAnErrorNamingTableVersionAndFile() async throws {
+    let dir = NSTemporaryDirectory() + "lethe-deltamissing-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make", dir])
+    struct Files: Decodable { var version: Int; var files: [String] }
+    let live = try JSONDecoder().decode(Files.self, from: Data(try deltaPy(["files", dir + "/plain"]).utf8))
+    try FileManager.default.removeItem(atPath: dir + "/plain/" + live.files[0])
+    let logBefore = try FileManager.default.contentsOfDirectory(atPath: dir + "/plain/_delta_log").sorted()
+    let lethe = try deltaLethe(dir, ["plain"])
+    do { _ = try await lethe.index(); Issue.record("a missing data file was accepted") } catch let e as LetheError {
+        #expect(e.code == .corrupt)
+        #expect(e.location == "plain" && e.message.contains("version \(live.version)") && e.message.contains(live.files[0]), "\(e)")
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/plain/_delta_log").sorted() == logBefore)
+}
