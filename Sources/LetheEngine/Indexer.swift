@@ -43,20 +43,30 @@ extension Lethe {
         }
         // Work list: (dataset, object) to scan.
         var work: [(DatasetSpec, ObjectInfo, FormatOptions)] = []
+        var states: [(setting: String, value: String)] = []
         var prog = IndexProgress()
         for d in chosen {
             guard d.subject != nil else { continue }  // aggregates without a subject column hold no one
             report.datasets.append(d.name)
             _ = try format(for: d)
-            let (listed, listedOptions) = try await datasetObjects(d)
-            guard let opts = listedOptions else { continue }
+            let listing = try await indexListing(d)
+            guard let opts = listing.options else { continue }
+            if let st = listing.state { states.append(st) }
             let known = try await meta.objects(dataset: d.name)
             var knownByKey: [String: IndexedObject] = [:]
             for o in known { knownByKey[o.key] = o }
-            let listedKeys = Set(listed.map(\.key))
-            for o in known where !listedKeys.contains(o.key) {
-                try await meta.removeObject(dataset: d.name, key: o.key)
-                report.objectsRemoved += 1
+            var listed = listing.objects
+            if listing.incremental {
+                // Objects quarantined earlier are tried again, as a full listing would.
+                for o in known where o.status == .quarantined && !listed.contains(where: { $0.key == o.key }) {
+                    if let info = try await store.head(o.key) { listed.append(info) }
+                }
+            } else {
+                let listedKeys = Set(listed.map(\.key))
+                for o in known where !listedKeys.contains(o.key) {
+                    try await meta.removeObject(dataset: d.name, key: o.key)
+                    report.objectsRemoved += 1
+                }
             }
             for o in listed {
                 report.objectsSeen += 1
@@ -125,6 +135,8 @@ extension Lethe {
             }
         }
         try await flush()
+        // Delta tables: the version indexed, so the next run reads only the commits after it.
+        for st in states { try await meta.setSetting(st.setting, st.value) }
         report.seconds = Date().timeIntervalSince(started)
         return report
     }

@@ -54,6 +54,68 @@ extension Lethe {
         return (try await store.list(prefix: d.path), options(for: d))
     }
 
+    /// What `index` scans of a dataset: every object (and which known ones are gone), or for
+    /// a Delta table indexed before, only the files added by the commits since the last
+    /// version indexed. `state` is what to record once the objects are indexed.
+    struct IndexListing {
+        var objects: [ObjectInfo]
+        var options: FormatOptions?
+        /// The objects are only the new ones: known objects not listed are kept.
+        var incremental: Bool
+        var state: (setting: String, value: String)?
+    }
+
+    static func deltaIndexSetting(_ d: DatasetSpec) -> String { "delta.\(d.name).indexed" }
+
+    func indexListing(_ d: DatasetSpec) async throws -> IndexListing {
+        guard d.format == .delta else { return IndexListing(objects: try await store.list(prefix: d.path), options: options(for: d), incremental: false) }
+        let setting = Self.deltaIndexSetting(d)
+        func state(_ version: Int64, _ o: FormatOptions?) -> (String, String) {
+            let cols = (o?.subject.fields ?? []).map { DeltaJSON.array($0.components.map { .string(String(decoding: $0, as: UTF8.self)) }) }
+            return (setting, DeltaJSON.object(["version": .int(version), "columns": .array(cols)]).text)
+        }
+        if let (version, objects, o) = try await deltaCommitsSince(d, setting: setting) {
+            return IndexListing(objects: objects, options: o, incremental: true, state: state(version, o))
+        }
+        let s = try await deltaTable(d).snapshot()
+        let o = try await scanOptions(for: d, snapshot: s)
+        return IndexListing(objects: try await deltaObjects(d, snapshot: s).map(\.0), options: o, incremental: false, state: state(s.version, o))
+    }
+
+    /// The files added (data and change data) by the commits after the version last indexed,
+    /// reading only those commits; nil when a full replay is needed: never indexed, commits
+    /// cleaned up, a metadata or protocol change, or another tool's VACUUM (files deleted).
+    func deltaCommitsSince(_ d: DatasetSpec, setting: String) async throws -> (Int64, [ObjectInfo], FormatOptions?)? {
+        guard let text = try await meta.setting(setting), let j = try? DeltaJSON.parse(Array(text.utf8)),
+              let last = j["version"]?.int, let cols = j["columns"]?.array, var o = options(for: d) else { return nil }
+        o.subject = SubjectSpec(fields: cols.map { FieldPath(components: ($0.array ?? []).compactMap(\.string).map { Array($0.utf8) }) })
+        guard o.subject.fields.count == options(for: d)?.subject.fields.count else { return nil }
+        let t = deltaTable(d)
+        let vs = try await t.versions()
+        guard let latest = vs.last, let first = vs.first, latest >= last else { return nil }
+        guard latest > last else { return (last, [], o) }
+        guard first <= last + 1 else { return nil }
+        var objects: [ObjectInfo] = []
+        for v in (last + 1)...latest {
+            for a in try await t.commit(v) {
+                switch a {
+                case .metadata, .protocol:
+                    return nil
+                case .commitInfo(let c):
+                    if let op = c["operation"]?.string, op.hasPrefix("VACUUM"), !(c["engineInfo"]?.string ?? "").hasPrefix("Lethe/") { return nil }
+                case .add(let f):
+                    guard let info = try await store.head(t.key(forLogPath: f.path)) else { return nil }
+                    objects.append(info)
+                case .cdc(let c):
+                    if let info = try await store.head(t.key(forLogPath: c.path)) { objects.append(info) }
+                default:
+                    break
+                }
+            }
+        }
+        return (latest, objects, o)
+    }
+
     /// How to scan a dataset's objects for its subject. For a Delta table in column
     /// mapping `name` mode the subject's logical path becomes its physical Parquet path.
     func scanOptions(for d: DatasetSpec, snapshot: Snapshot? = nil) async throws -> FormatOptions? {
