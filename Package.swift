@@ -59,6 +59,9 @@ let package = Package(
         .executableTarget(name: "parquet-bench", dependencies: [
             "Parquet", "LetheFormats", "LetheEngine",
         ], path: "Benchmarks/parquet-bench", swiftSettings: strict),
+        .executableTarget(name: "delta-bench", dependencies: [
+            "LetheEngine", "LetheCore", "LetheCatalog",
+        ], path: "Benchmarks/delta-bench", swiftSettings: strict),
 
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "LetheCoreTests", dependencies: [
