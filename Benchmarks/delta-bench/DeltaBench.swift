@@ -285,11 +285,11 @@ struct Bench {
 
     /// Index backfill, then forget (alice) → approve (bob) → run, timed by phase.
     ///
-    /// `run` reports progress twice for a Delta table: "job …" once it has refreshed the index and
-    /// planned, and "events: committed version …" after the commit, the re-index of the new files
-    /// and the targeted vacuum; the engine's audit entries `delta_commit` and `delta_vacuum`
-    /// (millisecond wall clock) split the commit from the vacuum. What follows the second message
-    /// (request transitions, the incremental re-index, the verification scan) is "verify".
+    /// `run` reports progress: "job …" once it has refreshed the index and planned,
+    /// "events: committed version …" right after the Delta commit, "events: vacuumed: …" after
+    /// the re-index of the new files and the targeted vacuum, and "verifying …" before the
+    /// verification scan. Request transitions and the re-index between the vacuum and the
+    /// verification are in neither phase (small); "verify" is the scan to the end of `run`.
     func runLethe(_ r: inout Result, root: String, ids: [String]) async throws {
         let lethe = try Lethe.open(config: try Self.config(root: root))
         var t0 = monotonic()
@@ -309,7 +309,6 @@ struct Bench {
 
         let progress = Progress()
         let auditFrom = try await lethe.meta.auditEntries().last?.seq ?? 0
-        let wall0 = wallMillis()
         let start = monotonic()
         let report = try await lethe.run { progress.add($0) }
         let end = monotonic()
@@ -320,20 +319,17 @@ struct Bench {
 
         let messages = progress.all
         guard let job = messages.first(where: { $0.1.hasPrefix("job ") })?.0,
-              let committed = messages.first(where: { $0.1.contains("committed version") })?.0 else {
-            throw BenchError("Lethe's run did not report a job and a commit: \(messages.map(\.1))")
+              let committed = messages.first(where: { $0.1.contains("committed version") })?.0,
+              let verifying = messages.first(where: { $0.1.hasPrefix("verifying ") })?.0 else {
+            throw BenchError("Lethe's run did not report a job, a commit and a verification: \(messages.map(\.1))")
         }
         let audit = try await lethe.meta.auditEntries().filter { $0.seq > auditFrom }
-        guard let commitAt = audit.first(where: { $0.event == "delta_commit" })?.at else {
-            throw BenchError("no delta_commit audit entry")
-        }
         let vacuumEntry = audit.first(where: { $0.event == "delta_vacuum" })
-        // The audit clock is the wall clock in milliseconds: placed on the monotonic clock from the run's start.
-        let commitTime = min(committed, max(job, start + Double(commitAt - wall0) / 1000))
+        let vacuumed = messages.first(where: { $0.1.contains(": vacuumed:") })?.0 ?? committed
         r.prepare = job - start
-        r.rewrite = commitTime - job
-        r.vacuum = committed - commitTime
-        r.verify = end - committed
+        r.rewrite = committed - job
+        r.vacuum = vacuumed - committed
+        r.verify = end - verifying
         r.lAdded = report.objectsRewritten
         r.lRemoved = report.objectsRewritten + report.objectsRemoved
         if let v = vacuumEntry, let j = try? JSONSerialization.jsonObject(with: Data(v.details.utf8)) as? [String: Any],
@@ -409,8 +405,9 @@ struct Bench {
         - **delta-rs vacuum s**: a second process, `vacuum(retention_hours=0, enforce_retention_duration=False)`, the delta-rs way \
         to make the deleted rows unreadable by time travel (Lethe's erase already did that); not in the speed-up.
         - **Lethe forget + approve s**: filing (and planning) the requests as alice and approving them as bob.
-        - Phases: "refresh + plan" runs from the start of `run` to its "job" progress message; "rewrite + commit" to the \
-        `delta_commit` audit entry (millisecond clock); "targeted vacuum" to the "committed version" progress message.
+        - Phases, from `run`'s progress messages: "refresh + plan" from the start of `run` to "job …"; "rewrite + commit" \
+        to "committed version …"; "targeted vacuum" (with the re-index of the new files) to "vacuumed: …"; "verify" from \
+        "verifying …" to the end of `run`. Lethe erase s = refresh + plan + rewrite + commit + targeted vacuum.
         - After every run delta-rs reads both copies' latest versions: the row count must be the original's minus the \
         subjects' rows, no row of the subjects may remain, and the sum of `event_id` over the surviving rows must equal the \
         original's without the subjects' rows; a run that fails this is reported as FAILED, without figures.

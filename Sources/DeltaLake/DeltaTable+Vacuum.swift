@@ -66,8 +66,19 @@ extension DeltaTable {
         var addedAt: [String: Int64] = [:]
         var ranges: [ClosedRange<Int64>] = []
         let versions = try await versions()
+        // Only commits whose bytes name an affected file or hold a raw id are parsed.
+        let names = paths.map { Array(($0.split(separator: "/").last.map(String.init) ?? $0).utf8) }
+            + changeData.keys.map { Array(($0.split(separator: "/").last.map(String.init) ?? $0).utf8) }
+        let prefilter = NeedleSet(names + needles)
+        let idNeedles = NeedleSet(needles)
         for v in versions {
-            let actions = try await commit(v)
+            let name = Self.commitName(v)
+            let bytes: [UInt8]
+            do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
+                throw DeltaError.corrupt(root, "commit \(v) is missing", file: name)
+            }
+            guard prefilter.containsAny(bytes) else { continue }
+            let actions = try parseCommit(bytes, name: name)
             var changed = false
             var rewritten: [DeltaAction] = []
             for a in actions {
@@ -88,7 +99,7 @@ extension DeltaTable {
                         changed = true
                     }
                     rewritten.append(.cdc(c))
-                case .commitInfo(var info) where Self.holdsAny(DeltaJSON.object(info).text, needles):
+                case .commitInfo(var info) where idNeedles.containsAny(Array(DeltaJSON.object(info).text.utf8)):
                     info["operationParameters"] = .object(["predicate": .string("[scrubbed by Lethe: named an erased subject]")])
                     rewritten.append(.commitInfo(info))
                     changed = true
@@ -97,7 +108,6 @@ extension DeltaTable {
                 }
             }
             if changed {
-                let name = Self.commitName(v)
                 guard let head = try await store.head(logKey(name)) else { continue }
                 let text = rewritten.map(\.line).joined(separator: "\n") + "\n"
                 try await store.put(logKey(name), Array(text.utf8), precondition: .matches(version: head.version))
@@ -141,14 +151,6 @@ extension DeltaTable {
     static func boundsFree(_ stats: String) -> String {
         guard let j = try? DeltaJSON.parse(Array(stats.utf8)), let n = j["numRecords"] else { return "{}" }
         return DeltaJSON.object(["numRecords": n]).text
-    }
-
-    static func holdsAny(_ text: String, _ needles: [[UInt8]]) -> Bool {
-        let hay = Array(text.utf8)
-        return needles.contains { n in
-            guard !n.isEmpty, hay.count >= n.count else { return false }
-            return (0...(hay.count - n.count)).contains { i in hay[i] == n[0] && Array(hay[i..<(i + n.count)]) == n }
-        }
     }
 
     static func merge(_ rs: [ClosedRange<Int64>]) -> [ClosedRange<Int64>] {

@@ -80,6 +80,11 @@ public struct DeltaTable: Sendable {
         do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
             throw DeltaError.corrupt(root, "commit \(version) is missing", file: name)
         }
+        return try parseCommit(bytes, name: name)
+    }
+
+    /// The actions of a commit file's bytes.
+    func parseCommit(_ bytes: [UInt8], name: String) throws -> [DeltaAction] {
         var out: [DeltaAction] = []
         var n = 0
         for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {

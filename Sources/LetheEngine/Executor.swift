@@ -133,7 +133,7 @@ extension Lethe {
         report.jobs.append(job)
         for step in try await meta.steps(job: job) where step.state == .pending {
             if step.isFinal {
-                try await settle(job: job, step: step, report: &report)
+                try await settle(job: job, step: step, report: &report, progress: progress)
             } else if step.objectKey == Lethe.deltaStepKey {
                 try await eraseDelta(job: job, step: step, report: &report, progress: progress)
             } else if step.isRebuild {
@@ -239,7 +239,7 @@ extension Lethe {
 
     /// The job's closing step: requests whose steps all succeeded are erased and
     /// verified; the others fail with the first reason.
-    func settle(job: String, step: JournalStep, report: inout RunReport) async throws {
+    func settle(job: String, step: JournalStep, report: inout RunReport, progress: (@Sendable (String) -> Void)? = nil) async throws {
         let steps = try await meta.steps(job: job)
         var reasons: [String: String] = [:]
         for s in steps where s.state == .failed {
@@ -265,6 +265,7 @@ extension Lethe {
         if !touched.isEmpty { _ = try await index(datasets: Array(touched).sorted()) }
         try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
         if !erased.isEmpty {
+            progress?("verifying \(erased.count) request(s)")
             let results = try await verify(erased)
             report.verifications += results
             for v in results where !v.clean { report.failed.append((v.id, v.summary)) }

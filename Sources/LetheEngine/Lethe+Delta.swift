@@ -261,6 +261,7 @@ extension Lethe {
             ]
             if let result = erased {
                 Failpoint.objectWritten()
+                progress?("\(d.name): committed version \(result.version): dropped \(result.droppedRows) rows from \(result.removed.count) file(s)")
                 for a in result.added { try await reindex(d, key: t.key(forLogPath: a.path), options: opts) }
                 for c in result.changeData { try await reindex(d, key: t.key(forLogPath: c.path), options: opts) }
                 details["version"] = .int(result.version)
@@ -273,10 +274,11 @@ extension Lethe {
                 report.objectsRewritten += result.added.count
                 report.objectsRemoved += result.removed.count - result.added.count
                 report.rowsDropped += result.droppedRows
-                progress?("\(d.name): committed version \(result.version): dropped \(result.droppedRows) rows from \(result.removed.count) file(s)")
             }
             // History and change data files (also when no live file held the subjects, e.g. another tool deleted them).
-            try await vacuumDelta(d, keys: drop, requestIDs: step.requestIDs, job: job)
+            if let v = try await vacuumDelta(d, keys: drop, requestIDs: step.requestIDs, job: job) {
+                progress?("\(d.name): vacuumed: deleted \(v.deleted.count) history file(s), rewrote \(v.rewrittenChangeData.count) change data file(s), scrubbed \(v.scrubbedCommits.count) commit(s)")
+            }
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch let e as LetheError {
             let reason = "\(d.name): \(e.description)"

@@ -122,8 +122,9 @@ extension Lethe {
         if !searchable.isEmpty {
             for d in config.datasets where d.format == .delta && wanted.contains(d.name) {
                 var perID: [[UInt8]: [String]] = [:]
+                let set = NeedleSet(searchable)
                 for o in try await store.list(prefix: d.path + "/_delta_log") {
-                    for id in Self.search(try await store.read(o.key), for: searchable) { perID[id, default: []].append(o.key) }
+                    for id in set.matches(in: try await store.read(o.key)) { perID[id, default: []].append(o.key) }
                 }
                 logScan[d.name] = perID
             }
@@ -188,6 +189,7 @@ extension Lethe {
         var hits: [[UInt8]: [String]] = [:]
         guard let e = FileManager.default.enumerator(atPath: folder) else { return (0, [:]) }
         let longest = needles.map(\.count).max() ?? 0
+        let set = NeedleSet(needles.filter { $0.count >= minimumNeedle })
         while let rel = e.nextObject() as? String {
             let path = folder + "/" + rel
             var isDir: ObjCBool = false
@@ -201,7 +203,7 @@ extension Lethe {
                 let chunk = h.readData(ofLength: 4 << 20)
                 if chunk.isEmpty { break }
                 let buf = carry + Array(chunk)
-                seen.formUnion(search(buf, for: needles))
+                seen.formUnion(set.matches(in: buf))
                 carry = Array(buf.suffix(max(0, longest - 1)))
             }
             for n in seen { hits[n, default: []].append(rel) }
@@ -209,38 +211,8 @@ extension Lethe {
         return (scanned, hits)
     }
 
-    /// The needles (each at least `minimumNeedle` bytes) that occur in `hay`: one pass,
-    /// a hash-set lookup of each position's first bytes, a full compare only on a hit.
+    /// The needles (each at least `minimumNeedle` bytes) that occur in `hay`.
     static func search(_ hay: [UInt8], for needles: [[UInt8]]) -> Set<[UInt8]> {
-        let k = minimumNeedle
-        var byPrefix: [UInt64: [[UInt8]]] = [:]
-        for n in needles where n.count >= k {
-            var p: UInt64 = 0
-            for i in 0..<k { p = p << 8 | UInt64(n[i]) }
-            byPrefix[p, default: []].append(n)
-        }
-        var found = Set<[UInt8]>()
-        guard !byPrefix.isEmpty, hay.count >= k else { return found }
-        // A 64K-bit filter over the prefixes: most positions are rejected without a dictionary lookup.
-        @inline(__always) func slot(_ p: UInt64) -> Int { Int(truncatingIfNeeded: (p &* 0x9E37_79B9_7F4A_7C15) >> 48) }
-        var filter = [UInt64](repeating: 0, count: 1024)
-        for p in byPrefix.keys { filter[slot(p) >> 6] |= 1 << UInt64(slot(p) & 63) }
-        hay.withUnsafeBufferPointer { h in
-            var p: UInt64 = 0
-            let mask: UInt64 = (1 << (8 * UInt64(k))) - 1
-            for i in 0..<h.count {
-                p = (p << 8 | UInt64(h[i])) & mask
-                guard i >= k - 1 else { continue }
-                let sl = slot(p)
-                guard filter[sl >> 6] & (1 << UInt64(sl & 63)) != 0, let cands = byPrefix[p] else { continue }
-                let start = i - (k - 1)
-                for n in cands where start + n.count <= h.count && !found.contains(n) {
-                    var j = k
-                    while j < n.count && h[start + j] == n[j] { j += 1 }
-                    if j == n.count { found.insert(n) }
-                }
-            }
-        }
-        return found
+        NeedleSet(needles.filter { $0.count >= minimumNeedle }).matches(in: hay)
     }
 }
