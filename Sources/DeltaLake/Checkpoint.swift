@@ -29,10 +29,12 @@ enum CheckpointReader {
             let t = try Table(file: file, rowGroup: rg, rows: n, name: name, table: table)
             for i in 0..<n {
                 if let path = t.value(["add", "path"], i)?.string {
-                    out.append(.add(try AddFile(raw: t.object("add", i, maps: ["partitionValues", "tags"]).merging(["path": .string(path)]) { $1 },
+                    out.append(.add(try AddFile(raw: t.object("add", i, maps: ["partitionValues", "tags"], structs: ["deletionVector"])
+                                                    .merging(["path": .string(path)]) { $1 },
                                                 table: table, file: name)))
                 } else if t.value(["remove", "path"], i)?.string != nil {
-                    out.append(.remove(try RemoveFile(raw: t.object("remove", i, maps: ["partitionValues", "tags"]), table: table, file: name)))
+                    out.append(.remove(try RemoveFile(raw: t.object("remove", i, maps: ["partitionValues", "tags"], structs: ["deletionVector"]),
+                                                      table: table, file: name)))
                 } else if t.value(["metaData", "id"], i)?.string != nil {
                     var o = t.object("metaData", i, maps: ["configuration"], lists: ["partitionColumns"])
                     if o["configuration"] == nil { o["configuration"] = .object([:]) }
@@ -93,11 +95,19 @@ enum CheckpointReader {
             return col[row]
         }
 
-        /// The struct column `top` of one row as a JSON object: its flat fields, and the named maps and lists.
-        func object(_ top: String, _ row: Int, maps: [String] = [], lists: [String] = []) -> [String: DeltaJSON] {
+        /// The struct column `top` of one row as a JSON object: its flat fields, the named maps and
+        /// lists, and the named nested structs of flat fields (`deletionVector`; absent when null).
+        func object(_ top: String, _ row: Int, maps: [String] = [], lists: [String] = [], structs: [String] = []) -> [String: DeltaJSON] {
             var o: [String: DeltaJSON] = [:]
             for (path, col) in flat where path.count == 2 && path[0] == top {
                 if row < col.count, let v = col[row] { o[path[1]] = v }
+            }
+            for s in structs {
+                var fields: [String: DeltaJSON] = [:]
+                for (path, col) in flat where path.count == 3 && path[0] == top && path[1] == s {
+                    if row < col.count, let v = col[row] { fields[path[2]] = v }
+                }
+                if !fields.isEmpty { o[s] = .object(fields) }
             }
             for m in maps {
                 let keys = repeated.first { $0.key.count >= 3 && $0.key[0] == top && $0.key[1] == m && $0.key.last == "key" }?.value
