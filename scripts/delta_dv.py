@@ -4,7 +4,8 @@ API that writes them for a chosen set of rows).
 
   make DIR SIZES      writes DIR/dv with deletion vectors enabled (reader 3 / writer 7,
                       feature `deletionVectors`), one append per size in SIZES (comma
-                      separated); file number f holds rows with f = f and id = f * 10^7 + row
+                      separated); file number f holds rows with f = f, id = f * 10^7 + row
+                      and user_id = "u-{row % 7}"
   delete TABLE SPEC   commits one version that gives files deletion vectors, SPEC being JSON:
                         {"dvs": [{"f": 0, "rows": [1, 5], "ranges": [[0, 100], [200, 300, 3]],
                                   "storage": "u" | "i" | "p", "bin": "b1", "prefix": "ab"}]}
@@ -65,6 +66,7 @@ def make(d, sizes):
         data = pa.table({
             "f": pa.array([f] * n, pa.int32()),
             "id": pa.array(range(f * 10**7, f * 10**7 + n), pa.int64()),
+            "user_id": [f"u-{i % 7}" for i in range(n)],
         })
         if f == 0:
             write_deltalake(t, data, configuration={"delta.enableDeletionVectors": "true"})

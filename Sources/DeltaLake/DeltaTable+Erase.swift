@@ -12,8 +12,11 @@ public struct DeltaEraseResult: Sendable {
     public var added: [AddFile]
     /// Change data files written (tables with the change data feed on).
     public var changeData: [CDCFile]
+    /// Rows of the table the commit deleted (rows a deletion vector had deleted are not counted).
     public var droppedRows: Int64
     public var keptRows: Int64
+    /// Rows already deleted by a deletion vector, physically gone with the rewrite.
+    public var purgedRows: Int64 = 0
 }
 
 extension DeltaTable {
@@ -35,15 +38,18 @@ extension DeltaTable {
         var adds: [AddFile] = []
         var changes: [CDCFile] = []
         var written: [String] = []
-        var dropped: Int64 = 0, kept: Int64 = 0
+        var dropped: Int64 = 0, kept: Int64 = 0, purged: Int64 = 0
         do {
             for path in rows.keys.sorted() {
                 guard let add = snap.files[path] else {
                     throw LetheError(.conflict, "file \(path) is no longer live at version \(snap.version)", at: root)
                 }
-                if add.deletionVector != nil {
-                    throw DeltaError.unsupported(root, "file \(path) has a deletion vector; not supported yet")
-                }
+                // Rows a deletion vector already deleted go too: the replacement has no DV.
+                let subjectRows = rows[path]!
+                let dvRows = try await deletedRows(add)
+                let dvSet = Set(dvRows)
+                let drop = dvRows.isEmpty ? subjectRows : Array(dvSet.union(subjectRows)).sorted()
+                let newlyDeleted = dvRows.isEmpty ? subjectRows : subjectRows.filter { !dvSet.contains($0) }
                 let key = key(forLogPath: path)
                 let bytes = try await store.read(key)
                 let file: ParquetFile
@@ -52,17 +58,18 @@ extension DeltaTable {
                 }
                 var sink = InMemorySink()
                 let result: RewriteResult
-                do { result = try file.rewrite(droppingRows: rows[path]!, to: &sink) } catch {
+                do { result = try file.rewrite(droppingRows: drop, to: &sink) } catch {
                     throw LetheError(.corrupt, "\(error)", at: key)
                 }
-                dropped += result.droppedRows
+                dropped += Int64(newlyDeleted.count)
+                purged += result.droppedRows - Int64(newlyDeleted.count)
                 kept += result.keptRows
                 removes.append(RemoveFile(removing: add, at: now))
                 let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
-                if snap.metadata.changeDataFeed && result.droppedRows > 0 {
+                if snap.metadata.changeDataFeed && !newlyDeleted.isEmpty {
                     // The feed's record of the deleted rows (a later targeted vacuum rewrites it without them).
                     let bytes: [UInt8]
-                    do { bytes = try ChangeData.deletes(from: file, rows: rows[path]!) } catch {
+                    do { bytes = try ChangeData.deletes(from: file, rows: newlyDeleted) } catch {
                         throw LetheError(.corrupt, "\(error)", at: key)
                     }
                     let cdcPath = "_change_data/" + dir + "cdc-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
@@ -100,7 +107,7 @@ extension DeltaTable {
                 do {
                     try await commit(actions, version: snap.version + 1)
                     return DeltaEraseResult(version: snap.version + 1, removed: removes.map(\.path), added: adds, changeData: changes,
-                                            droppedRows: dropped, keptRows: kept)
+                                            droppedRows: dropped, keptRows: kept, purgedRows: purged)
                 } catch let e as LetheError where e.code == .conflict && attempt < maxAttempts {
                     // Someone committed first: rebase if none of our files was touched.
                     let newer = try await snapshot()

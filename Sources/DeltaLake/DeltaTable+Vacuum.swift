@@ -188,7 +188,11 @@ extension DeltaTable {
     public func vacuumStandard(retainHours: Double, now: Int64, dryRun: Bool) async throws -> [String] {
         let s = try await snapshot()
         let cutoff = now - Int64(retainHours * 3_600_000)
-        let live = Set(s.files.keys.map { key(forLogPath: $0) })
+        var live = Set(s.files.keys.map { key(forLogPath: $0) })
+        // Deletion vector files of live files are part of the table.
+        for add in s.files.values {
+            if let dv = try DeletionVectorDescriptor(add, table: root), let k = try dv.fileKey(in: self) { live.insert(k) }
+        }
         var removedAt: [String: Int64] = [:]
         for (p, r) in s.tombstones { removedAt[key(forLogPath: p)] = r.deletionTimestamp ?? 0 }
         var victims: [String] = []

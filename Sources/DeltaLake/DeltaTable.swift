@@ -24,11 +24,11 @@ public struct DeltaTable: Sendable {
     public let root: String
 
     /// Reader features Lethe implements; a table needing any other is refused by name.
-    public static let supportedReaderFeatures: Set<String> = ["timestampNtz", "vacuumProtocolCheck", "columnMapping", "variantType"]
+    public static let supportedReaderFeatures: Set<String> = ["timestampNtz", "vacuumProtocolCheck", "columnMapping", "variantType", "deletionVectors"]
     /// Writer features whose rules an erasure commit keeps (it only deletes rows).
     public static let supportedWriterFeatures: Set<String> = [
         "appendOnly", "invariants", "checkConstraints", "generatedColumns", "identityColumns",
-        "timestampNtz", "vacuumProtocolCheck", "domainMetadata", "columnMapping", "changeDataFeed", "variantType",
+        "timestampNtz", "vacuumProtocolCheck", "domainMetadata", "columnMapping", "changeDataFeed", "variantType", "deletionVectors",
     ]
 
     public init(store: any ObjectStore, root: String) {

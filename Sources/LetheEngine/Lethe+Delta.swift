@@ -340,3 +340,48 @@ extension Lethe {
         return out
     }
 }
+
+/// Where a subject's rows are, with how they are reachable.
+public struct LocatedRows: Sendable {
+    public var dataset: String
+    public var object: String
+    /// `live` for every dataset but Delta tables, whose files (and rows a deletion vector
+    /// deleted from a live file) may be history or change data.
+    public var role: DeltaFileRole
+    public var rows: [Int64]
+}
+
+extension Lethe {
+    /// `locate` with each object's role: for Delta tables, live rows apart from rows only
+    /// time travel reaches (removed files, rows deleted by a deletion vector) and change data.
+    public func locateRows(_ subject: SubjectID) async throws -> [LocatedRows] {
+        var out: [LocatedRows] = []
+        var tables: [String: (roles: [String: DeltaFileRole], live: [String: AddFile], table: DeltaTable)] = [:]
+        for p in try await locate(subject) {
+            guard let d = config.dataset(named: p.object.dataset), d.format == .delta else {
+                out.append(LocatedRows(dataset: p.object.dataset, object: p.object.key, role: .live, rows: p.rows))
+                continue
+            }
+            if tables[d.name] == nil {
+                let t = deltaTable(d)
+                let s = try await t.snapshot()
+                var roles: [String: DeltaFileRole] = [:]
+                for (o, r) in try await deltaObjects(d, snapshot: s) { roles[o.key] = r }
+                var live: [String: AddFile] = [:]
+                for (path, add) in s.files { live[t.key(forLogPath: path)] = add }
+                tables[d.name] = (roles, live, t)
+            }
+            let info = tables[d.name]!
+            let role = info.roles[p.object.key] ?? .history
+            if role == .live, let add = info.live[p.object.key], add.deletionVector != nil {
+                let deleted = Set(try await info.table.deletedRows(add))
+                let kept = p.rows.filter { !deleted.contains($0) }, gone = p.rows.filter { deleted.contains($0) }
+                if !kept.isEmpty { out.append(LocatedRows(dataset: d.name, object: p.object.key, role: .live, rows: kept)) }
+                if !gone.isEmpty { out.append(LocatedRows(dataset: d.name, object: p.object.key, role: .history, rows: gone)) }
+            } else {
+                out.append(LocatedRows(dataset: d.name, object: p.object.key, role: role, rows: p.rows))
+            }
+        }
+        return out
+    }
+}

@@ -66,7 +66,7 @@ struct Index: AsyncParsableCommand {
 struct Locate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show where a subject's data lives, from the index (no request is filed).",
-        discussion: "A composite subject is written with its parts joined by `|` (see composite_separator).")
+        discussion: "A composite subject is written with its parts joined by `|` (see composite_separator). ROLE tells, for Delta tables, live rows from `history` (files removed by a commit, or rows a deletion vector deleted: readable by time travel until vacuumed) and `cdc` (change data feed files).")
     @OptionGroup var global: Global
     @Argument(help: "The subject id.") var subject: String
 
@@ -74,17 +74,17 @@ struct Locate: AsyncParsableCommand {
         try await guarded {
             let lethe = try global.open()
             let s = lethe.subject(subject)
-            let found = try await lethe.locate(s)
+            let found = try await lethe.locateRows(s)
             if global.json {
                 out(JSONValue.array(found.map { p in
-                    .object(["dataset": .string(p.object.dataset), "object": .string(p.object.key),
+                    .object(["dataset": .string(p.dataset), "object": .string(p.object), "role": .string(p.role.rawValue),
                              "rows": .int(Int64(p.rows.count)), "positions": .array(p.rows.prefix(1000).map(JSONValue.int))])
                 }).text)
             } else if found.isEmpty {
                 out("subject \(lethe.key(for: s).short): no records in the index")
             } else {
                 out("subject \(lethe.key(for: s).short):")
-                out(table(["DATASET", "OBJECT", "ROWS"], found.map { [$0.object.dataset, $0.object.key, String($0.rows.count)] }))
+                out(table(["DATASET", "OBJECT", "ROLE", "ROWS"], found.map { [$0.dataset, $0.object, $0.role.rawValue, String($0.rows.count)] }))
             }
             return 0
         }

@@ -88,10 +88,10 @@ func tempDir() -> String {
         #expect(e.location == "t/_delta_log/00000000000000000001.json")
         #expect(e.message.contains("line 1"))
     }
-    store.set("t/_delta_log/00000000000000000001.json", Array(#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]}}"#.utf8))
+    store.set("t/_delta_log/00000000000000000001.json", Array(#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["v2Checkpoint"],"writerFeatures":["v2Checkpoint"]}}"#.utf8))
     let s = try await table.snapshot()
     #expect(throws: LetheError.self) { try table.checkReadable(s) }
-    do { try table.checkReadable(s) } catch let e as LetheError { #expect(e.message.contains("`deletionVectors`")) }
+    do { try table.checkReadable(s) } catch let e as LetheError { #expect(e.message.contains("`v2Checkpoint`")) }
     #expect(try await table.snapshot(version: 0).files.isEmpty)
     await #expect(throws: LetheError.self) { _ = try await table.snapshot(version: 9) }
 }

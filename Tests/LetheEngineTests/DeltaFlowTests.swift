@@ -350,3 +350,40 @@ final class Once: @unchecked Sendable {
 enum DeltaLakeNames {
     static func commit(_ v: Int) -> String { String(format: "%020d.json", v) }
 }
+
+@Test func tablesWithDeletionVectorsAreLocatedErasedAndLeftWithoutThem() async throws {
+    let dir = NSTemporaryDirectory() + "lethe-deltadv-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let dv = { (args: [String]) in try Peers.python([Peers.script("delta_dv.py")] + args, what: "delta_dv.py \(args[0])") }
+    // Two files of 40 and 30 rows (user_id u-(row % 7)); deletion vectors: file 0 rows 3, 4, 5
+    // (in a DV file), file 1 rows 0, 1 (inline).
+    _ = try dv(["make", dir, "40,30"])
+    _ = try dv(["delete", dir + "/dv", #"{"dvs":[{"f":0,"rows":[3,4,5],"storage":"u","bin":"b1"},{"f":1,"rows":[0,1],"storage":"i"}]}"#])
+    let before = try rows(dir + "/dv")
+    #expect(before.count == 65)
+    let lethe = try deltaLethe(dir, ["dv"])
+    _ = try await lethe.index()
+    // locate tells the live rows from the row a deletion vector deleted (time travel still reads it).
+    let located = try await lethe.locateRows(SubjectID("u-3"))
+    #expect(located.filter { $0.role == .live }.map(\.rows.count).sorted() == [4, 5])
+    #expect(located.filter { $0.role == .history }.map(\.rows) == [[3]])
+    // A retention vacuum keeps the deletion vector files live files use.
+    let wouldDelete = try await lethe.vacuum(dataset: "dv", retainHours: 0, dryRun: true, force: true)[0].deleted
+    #expect(!wouldDelete.contains { $0.contains("deletion_vector_") }, "\(wouldDelete)")
+
+    let r = try await lethe.forget([SubjectID("u-3")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    let run = try await lethe.run()
+    #expect(run.failed.isEmpty, "\(run.failed)")
+    #expect(run.rowsDropped == 9)  // the rows the table showed; the DV-deleted one is purged, not counted
+    #expect(try await lethe.request(r.id).status == .verified)
+    #expect(try rows(dir + "/dv") == before.filter { $0 != "u-3" })
+    // The replacements carry no deletion vector: the rows it deleted are physically gone.
+    let log = try FileManager.default.contentsOfDirectory(atPath: dir + "/dv/_delta_log").filter { $0.hasSuffix(".json") }.sorted()
+    let lethes = try log.map { try String(contentsOfFile: dir + "/dv/_delta_log/" + $0, encoding: .utf8) }.first { $0.contains("\"DELETE\"") && $0.contains("Lethe/") }
+    let adds = (lethes ?? "").split(separator: "\n").filter { $0.hasPrefix("{\"add\"") }
+    #expect(adds.count == 2 && adds.allSatisfy { !$0.contains("deletionVector") })
+    #expect(adds.contains { $0.contains(#"\"numRecords\":32"#) } && adds.contains { $0.contains(#"\"numRecords\":24"#) }, "\(adds)")
+    #expect(try await lethe.locateRows(SubjectID("u-3")).isEmpty)
+}
