@@ -32,6 +32,17 @@ extension DeltaTable {
     public func erase(rows: [String: [Int64]], operationParameters: [String: DeltaJSON],
                       now: Int64, maxAttempts: Int = 20,
                       beforeCommit: (@Sendable () async throws -> Void)? = nil) async throws -> DeltaEraseResult {
+        try await erase(files: Array(rows.keys), selecting: { path, _ in rows[path] ?? [] },
+                        operationParameters: operationParameters, now: now, maxAttempts: maxAttempts, beforeCommit: beforeCommit)
+    }
+
+    /// `erase(rows:…)` where the rows to drop are chosen once each file is read:
+    /// `selecting(path, file)` returns the file's rows to drop (increasing); a file
+    /// with none is left alone, and when no file has any, nothing is committed
+    /// (`removed` is empty). Each file is read once.
+    public func erase(files: [String], selecting: (String, ParquetFile) throws -> [Int64],
+                      operationParameters: [String: DeltaJSON], now: Int64, maxAttempts: Int = 20,
+                      beforeCommit: (@Sendable () async throws -> Void)? = nil) async throws -> DeltaEraseResult {
         var snap = try await snapshot()
         try checkWritable(snap)
         var removes: [RemoveFile] = []
@@ -40,22 +51,23 @@ extension DeltaTable {
         var written: [String] = []
         var dropped: Int64 = 0, kept: Int64 = 0, purged: Int64 = 0
         do {
-            for path in rows.keys.sorted() {
+            for path in Set(files).sorted() {
                 guard let add = snap.files[path] else {
                     throw LetheError(.conflict, "file \(path) is no longer live at version \(snap.version)", at: root)
                 }
-                // Rows a deletion vector already deleted go too: the replacement has no DV.
-                let subjectRows = rows[path]!
-                let dvRows = try await deletedRows(add)
-                let dvSet = Set(dvRows)
-                let drop = dvRows.isEmpty ? subjectRows : Array(dvSet.union(subjectRows)).sorted()
-                let newlyDeleted = dvRows.isEmpty ? subjectRows : subjectRows.filter { !dvSet.contains($0) }
                 let key = key(forLogPath: path)
                 let bytes = try await store.read(key)
                 let file: ParquetFile
                 do { file = try ParquetFile(bytes: bytes, name: key) } catch {
                     throw LetheError(.corrupt, "\(error)", at: key)
                 }
+                let subjectRows = try selecting(path, file)
+                guard !subjectRows.isEmpty else { continue }
+                // Rows a deletion vector already deleted go too: the replacement has no DV.
+                let dvRows = try await deletedRows(add)
+                let dvSet = Set(dvRows)
+                let drop = dvRows.isEmpty ? subjectRows : Array(dvSet.union(subjectRows)).sorted()
+                let newlyDeleted = dvRows.isEmpty ? subjectRows : subjectRows.filter { !dvSet.contains($0) }
                 var sink = InMemorySink()
                 let result: RewriteResult
                 do { result = try file.rewrite(droppingRows: drop, to: &sink) } catch {
@@ -89,6 +101,9 @@ extension DeltaTable {
                 let newFile = try ParquetFile(bytes: sink.bytes, name: newKey)
                 adds.append(AddFile(path: newPath, partitionValues: add.partitionValues, size: Int64(sink.bytes.count),
                                     modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile)))
+            }
+            guard !removes.isEmpty else {
+                return DeltaEraseResult(version: snap.version, removed: [], added: [], changeData: [], droppedRows: 0, keptRows: 0)
             }
             let info: DeltaAction = .commitInfo([
                 "timestamp": .int(now), "operation": .string("DELETE"),

@@ -92,8 +92,13 @@ public protocol Metastore: Sendable {
     /// Records an object as quarantined (drops its postings).
     @discardableResult
     func quarantine(_ object: IndexedObject) async throws -> IndexedObject
-    /// Forgets an object that is gone from the lake (and its postings).
+    /// Forgets an object that is gone from the lake (and its postings: at once, or for a
+    /// large object at the next `purgeDeadPostings`; `locate` never returns them).
     func removeObject(dataset: String, key: String) async throws
+    /// Deletes the postings removed large objects left, when they outweigh a quarter of the
+    /// live ones (or always with `force`); returns the number of objects purged.
+    @discardableResult
+    func purgeDeadPostings(force: Bool) async throws -> Int
     /// Where a subject key prefix has postings, across datasets (optionally one).
     func locate(prefix: Int64, dataset: String?) async throws -> [Posting]
     /// Counts: objects, quarantined objects, postings.

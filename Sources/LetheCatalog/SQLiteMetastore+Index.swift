@@ -94,12 +94,42 @@ extension SQLiteMetastore {
     public func removeObject(dataset: String, key: String) async throws {
         let path = databasePath
         try await write("cannot remove object \(key) of dataset \(dataset)") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, buckets FROM objects WHERE dataset = ? AND key = ?",
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, buckets, postings FROM objects WHERE dataset = ? AND key = ?",
                                              arguments: [dataset, key]) else { return }
-            let id: Int64 = row[0]
-            let buckets: Data? = row[1]
-            try Self.deletePostings(db, object: id, buckets: buckets, path: path)
-            try db.execute(sql: "DELETE FROM objects WHERE id = ?", arguments: [id])
+            try Self.retirePostings(db, object: row[0], buckets: row[1], postings: row[2], path: path)
+            try db.execute(sql: "DELETE FROM objects WHERE id = ?", arguments: [row[0] as Int64])
+        }
+    }
+
+    /// Objects with more postings than this leave their postings for `purgeDeadPostings`:
+    /// deleting them one key at a time costs a B-tree seek per distinct subject.
+    static let deferredPostings: Int64 = 20_000
+
+    /// Deletes an object's postings now, or for a large object records it as dead (its
+    /// postings, no longer joined to any object, are invisible to `locate`).
+    static func retirePostings(_ db: Database, object id: Int64, buckets: Data?, postings: Int64, path: String) throws {
+        if postings > deferredPostings {
+            try db.execute(sql: "INSERT INTO dead_objects(id, postings, buckets) VALUES (?, ?, ?)", arguments: [id, postings, buckets])
+        } else {
+            try deletePostings(db, object: id, buckets: buckets, path: path)
+        }
+    }
+
+    /// Deletes the postings of dead objects in one pass over the postings table; returns
+    /// how many objects were purged. `index` calls it when dead postings outweigh a quarter
+    /// of the live ones.
+    @discardableResult
+    public func purgeDeadPostings(force: Bool = false) async throws -> Int {
+        try await write("cannot purge the postings of removed objects") { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT (SELECT count(*) FROM dead_objects), (SELECT coalesce(sum(postings), 0) FROM dead_objects),
+                       (SELECT coalesce(sum(postings), 0) FROM objects)
+                """) else { return 0 }
+            let objects: Int = row[0], dead: Int64 = row[1], live: Int64 = row[2]
+            guard objects > 0, force || dead * 4 >= live else { return 0 }
+            try db.execute(sql: "DELETE FROM postings WHERE object IN (SELECT id FROM dead_objects)")
+            try db.execute(sql: "DELETE FROM dead_objects")
+            return objects
         }
     }
 
@@ -146,10 +176,17 @@ extension SQLiteMetastore {
     /// Inserts or updates the object row by (dataset, key); an existing object's
     /// postings are deleted first. Returns the object id.
     static func upsertObject(_ db: Database, _ o: IndexedObject, postings: Int64, buckets: Data?, path: String) throws -> Int64 {
-        let existing = try Row.fetchOne(db, sql: "SELECT id, buckets FROM objects WHERE dataset = ? AND key = ?",
+        let existing = try Row.fetchOne(db, sql: "SELECT id, buckets, postings FROM objects WHERE dataset = ? AND key = ?",
                                         arguments: [o.dataset, o.key])
         if let existing {
             let id: Int64 = existing[0]
+            let old: Int64 = existing[2]
+            if old > deferredPostings {
+                // A large object indexed anew gets a new id; the old postings are dead.
+                try retirePostings(db, object: id, buckets: existing[1], postings: old, path: path)
+                try db.execute(sql: "DELETE FROM objects WHERE id = ?", arguments: [id])
+                return try insertObject(db, o, postings: postings, buckets: buckets)
+            }
             try deletePostings(db, object: id, buckets: existing[1], path: path)
             try db.execute(sql: """
                 UPDATE objects SET size = ?, mtime = ?, version = ?, records = ?, status = ?, issue = ?,
@@ -159,9 +196,15 @@ extension SQLiteMetastore {
                                  o.indexedAt, postings, buckets, id])
             return id
         }
+        return try insertObject(db, o, postings: postings, buckets: buckets)
+    }
+
+    /// Inserts an object under an id no dead object holds (dead postings must never join a new object).
+    static func insertObject(_ db: Database, _ o: IndexedObject, postings: Int64, buckets: Data?) throws -> Int64 {
         try db.execute(sql: """
-            INSERT INTO objects(dataset, key, size, mtime, version, records, status, issue, indexed_at, postings, buckets)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO objects(id, dataset, key, size, mtime, version, records, status, issue, indexed_at, postings, buckets)
+            VALUES (max(coalesce((SELECT max(id) FROM objects), 0), coalesce((SELECT max(id) FROM dead_objects), 0)) + 1,
+                    ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [o.dataset, o.key, o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue,
                              o.issue, o.indexedAt, postings, buckets])
         return db.lastInsertedRowID

@@ -222,6 +222,17 @@ public final class SQLiteMetastore: Metastore {
                 CREATE INDEX requests_untagged ON requests(filing) WHERE stream_tag IS NULL AND sealed_subject IS NOT NULL;
                 """)
         }
+        // Large objects leave the index at once (their `objects` row goes, so `locate` no longer
+        // sees them) and their postings later, in one pass (see `purgeDeadPostings`).
+        m.registerMigration("v3-dead-objects") { db in
+            try db.execute(sql: """
+                CREATE TABLE dead_objects(
+                    id INTEGER PRIMARY KEY,
+                    postings INTEGER NOT NULL,
+                    buckets BLOB
+                );
+                """)
+        }
         return m
     }()
 }

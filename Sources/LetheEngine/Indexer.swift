@@ -24,6 +24,8 @@ public struct IndexReport: Sendable {
     public var bytesScanned: Int64 = 0
     public var seconds: Double = 0
     public var quarantined: [Quarantined] = []
+    /// Removed large objects whose postings this run deleted.
+    public var purgedObjects = 0
 }
 
 extension Lethe {
@@ -137,6 +139,8 @@ extension Lethe {
         try await flush()
         // Delta tables: the version indexed, so the next run reads only the commits after it.
         for st in states { try await meta.setSetting(st.setting, st.value) }
+        // Postings of large removed objects, in one pass once they weigh enough.
+        report.purgedObjects = try await meta.purgeDeadPostings(force: false)
         report.seconds = Date().timeIntervalSince(started)
         return report
     }

@@ -213,9 +213,8 @@ extension Lethe {
         do {
             let t = deltaTable(d)
             let drop = Set(step.subjectKeys)
-            let f = try format(for: d)
+            let parquet = ParquetFormat()
             let keyer = SubjectKeyer(hasher: secrets.hasher)
-            var rows: [String: [Int64]] = [:]
             var perKey: [SubjectKey: Int64] = [:]
             var opts = options(for: d)!
             var erased: DeltaEraseResult?
@@ -223,29 +222,32 @@ extension Lethe {
             while true {
                 let snap = try await t.snapshot()
                 opts = try await scanOptions(for: d, snapshot: snap)!
-                // Live files the index names for these subjects; each is re-scanned (the index is a hint).
-                var candidates = Set<String>()
+                // Live files the index names for these subjects, with the rows it names; each
+                // file is read once, and only those rows' subjects are keyed again to confirm them.
+                var candidates: [String: Set<Int64>] = [:]
                 for k in drop {
-                    for p in try await meta.locate(prefix: k.prefix64, dataset: d.name) { candidates.insert(p.object.key) }
+                    for p in try await meta.locate(prefix: k.prefix64, dataset: d.name) { candidates[p.object.key, default: []].formUnion(p.rows) }
                 }
-                rows = [:]
                 perKey = [:]
-                for (path, _) in snap.files where candidates.contains(t.key(forLogPath: path)) {
-                    guard let info = try await store.head(t.key(forLogPath: path)) else { continue }
-                    var r: [Int64] = []
-                    _ = try await f.scan(info, in: store, options: opts, keyer: keyer) { row, key in
-                        if drop.contains(key) { r.append(row); perKey[key, default: 0] += 1 }
-                    }
-                    if !r.isEmpty { rows[path] = r }
-                }
-                guard !rows.isEmpty else { break }
+                let paths = snap.files.keys.filter { candidates[t.key(forLogPath: $0)] != nil }
+                guard !paths.isEmpty else { break }
                 let params: [String: DeltaJSON] = [
                     "predicate": .string("lethe erasure (rows of subjects by keyed hash)"),
                     "lethe_requests": .string(step.requestIDs.joined(separator: ",")),
-                    "lethe_subject_keys": .string(Set(perKey.keys).map(\.short).sorted().joined(separator: ",")),
+                    "lethe_subject_keys": .string(drop.map(\.short).sorted().joined(separator: ",")),
                 ]
                 do {
-                    erased = try await t.erase(rows: rows, operationParameters: params, now: now(), beforeCommit: deltaCommitHook)
+                    let options = opts
+                    erased = try await t.erase(files: paths, selecting: { path, file in
+                        let k = t.key(forLogPath: path)
+                        var confirmed: [Int64] = []
+                        for (row, key) in try parquet.keys(of: candidates[k]!.sorted(), in: file, objectKey: k, options: options, keyer: keyer)
+                        where drop.contains(key) {
+                            confirmed.append(row)
+                            perKey[key, default: 0] += 1
+                        }
+                        return confirmed
+                    }, operationParameters: params, now: now(), beforeCommit: deltaCommitHook)
                     break
                 } catch let e as LetheError where e.code == .conflict && replans < 5 {
                     // Another writer removed a file being rewritten (e.g. compaction): index its
@@ -259,10 +261,11 @@ extension Lethe {
             var details: [String: JSONValue] = [
                 "job": .string(job), "dataset": .string(d.name), "requests": .array(step.requestIDs.map(JSONValue.string)),
             ]
-            if let result = erased {
+            if let result = erased, !result.removed.isEmpty {
                 Failpoint.objectWritten()
                 progress?("\(d.name): committed version \(result.version): dropped \(result.droppedRows) rows from \(result.removed.count) file(s)")
-                for a in result.added { try await reindex(d, key: t.key(forLogPath: a.path), options: opts) }
+                // The replacements are indexed when the job settles (they hold none of these subjects);
+                // change data files hold them, and the vacuum below finds them through the index.
                 for c in result.changeData { try await reindex(d, key: t.key(forLogPath: c.path), options: opts) }
                 details["version"] = .int(result.version)
                 details["removed"] = .array(result.removed.map(JSONValue.string))

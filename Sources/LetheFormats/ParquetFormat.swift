@@ -158,10 +158,28 @@ public struct ParquetFormat: RecordFormat {
         return try open(source, object.key)
     }
 
+    /// The subject keys of the given rows of an opened file, reading only the row groups
+    /// that hold them (rows without a subject are left out). Confirms rows an index named.
+    public func keys(of rows: [Int64], in file: ParquetFile, objectKey: String, options: FormatOptions,
+                     keyer: SubjectKeyer) throws -> [(row: Int64, key: SubjectKey)] {
+        guard !rows.isEmpty else { return [] }
+        var groups: [Int] = []
+        var g = 0
+        for r in rows.sorted() {
+            while g < file.rowGroups.count && r >= file.rowGroupFirstRow[g] + file.rowGroups[g].numRows { g += 1 }
+            guard g < file.rowGroups.count else { break }
+            if groups.last != g { groups.append(g) }
+        }
+        var out: [(row: Int64, key: SubjectKey)] = []
+        _ = try keys(file, objectKey, options, keyer, groups: groups, only: Set(rows)) { row, key in out.append((row, key)) }
+        return out
+    }
+
     /// Calls `visit(row, key)` for each row with a subject, in row order; returns the
     /// number of rows without one.
     private func keys(
         _ file: ParquetFile, _ objectKey: String, _ options: FormatOptions, _ keyer: SubjectKeyer,
+        groups: [Int]? = nil, only: Set<Int64>? = nil,
         _ visit: (Int64, SubjectKey) throws -> Void
     ) throws -> Int64 {
         let fields = options.subject.fields
@@ -180,8 +198,9 @@ public struct ParquetFormat: RecordFormat {
         var withoutSubject: Int64 = 0
         do {
             if columns.count == 1 {
-                for g in 0..<file.rowGroups.count {
+                for g in groups ?? Array(0..<file.rowGroups.count) {
                     try file.scanColumn(columns[0], rowGroup: g) { row, value in
+                        if let only, !only.contains(row) { return }
                         if let value {
                             try visit(row, keyer.key(value))
                         } else {
@@ -194,7 +213,7 @@ public struct ParquetFormat: RecordFormat {
             // Composite: collect each row's parts, joined with 0x1F.
             var joined: [[UInt8]] = []
             var missing: [Bool] = []
-            for g in 0..<file.rowGroups.count {
+            for g in groups ?? Array(0..<file.rowGroups.count) {
                 let first = file.rowGroupFirstRow[g]
                 let count = Int(file.rowGroups[g].numRows)
                 joined = Array(repeating: [], count: count)
@@ -215,6 +234,7 @@ public struct ParquetFormat: RecordFormat {
                     }
                 }
                 for r in 0..<count {
+                    if let only, !only.contains(first + Int64(r)) { continue }
                     if missing[r] {
                         withoutSubject += 1
                     } else {

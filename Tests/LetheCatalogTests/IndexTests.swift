@@ -4,6 +4,39 @@ import LetheCore
 @testable import LetheCatalog
 
 @Suite struct IndexTests {
+    @Test func largeRemovedObjectsLeaveLocateAtOnceAndTheirPostingsAtThePurge() async throws {
+        let store = try SQLiteMetastore(inMemory: nil)
+        let n = Int64(SQLiteMetastore.deferredPostings) + 5
+        var big: [Int64: [Int64]] = [:]
+        for k in 0..<n { big[k * 1_000_003] = [k] }
+        let a = try await store.putIndexedObject(sampleObject("t", "big-a"), postings: big)
+        let small = try await store.putIndexedObject(sampleObject("t", "small"), postings: [1_000_003: [9]])
+        func rawPostings() async throws -> Int {
+            try await store.read("count") { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM postings") ?? 0 }
+        }
+        #expect(try await rawPostings() == Int(n) + 1)
+        try await store.removeObject(dataset: "t", key: "big-a")
+        // Gone from locate and from the objects at once; its postings wait for the purge.
+        #expect(try await store.locate(prefix: 1_000_003, dataset: nil) == [Posting(object: small, rows: [9])])
+        #expect(try await store.objects(dataset: "t") == [small])
+        #expect(try await rawPostings() == Int(n) + 1)
+        // A new object never takes the dead object's id (its postings would join it).
+        let b = try await store.putIndexedObject(sampleObject("t", "big-b"), postings: [7: [1]])
+        #expect(b.id != a.id)
+        #expect(try await store.locate(prefix: 1_000_003, dataset: nil).count == 1)
+        // A large object indexed anew also leaves its old postings dead, under a new id.
+        let b2 = try await store.putIndexedObject(sampleObject("t", "big-b", version: "v2"), postings: big)
+        let b3 = try await store.putIndexedObject(sampleObject("t", "big-b", version: "v3"), postings: [7: [2]])
+        #expect(b3.id != b2.id)
+        #expect(try await store.locate(prefix: 7, dataset: nil).map(\.rows) == [[2]])
+        #expect(try await store.locate(prefix: 1_000_003, dataset: nil).count == 1)
+        // The purge deletes exactly the dead postings.
+        #expect(try await store.purgeDeadPostings(force: false) == 2)  // dead (2n) outweigh a quarter of the live
+        #expect(try await rawPostings() == 2)
+        #expect(try await store.purgeDeadPostings(force: true) == 0)
+        #expect(try await store.locate(prefix: 7, dataset: nil).map(\.rows) == [[2]])
+    }
+
     @Test func putLocateAcrossDatasets() async throws {
         let store = try SQLiteMetastore(inMemory: nil)
         let a = try await store.putIndexedObject(sampleObject("raw", "raw/a.jsonl"), postings: [10: [0, 3], 20: [1]])
