@@ -48,9 +48,11 @@ extension DeltaTable {
         var removes: [RemoveFile] = []
         var adds: [AddFile] = []
         var changes: [CDCFile] = []
-        var written: [String] = []
+        let tracker = WrittenKeys()
         var dropped: Int64 = 0, kept: Int64 = 0, purged: Int64 = 0
         do {
+            // 1. Read each file and choose its rows (in order: `selecting` need not be Sendable).
+            var jobs: [RewriteJob] = []
             for path in Set(files).sorted() {
                 guard let add = snap.files[path] else {
                     throw LetheError(.conflict, "file \(path) is no longer live at version \(snap.version)", at: root)
@@ -68,39 +70,33 @@ extension DeltaTable {
                 let dvSet = Set(dvRows)
                 let drop = dvRows.isEmpty ? subjectRows : Array(dvSet.union(subjectRows)).sorted()
                 let newlyDeleted = dvRows.isEmpty ? subjectRows : subjectRows.filter { !dvSet.contains($0) }
-                var sink = InMemorySink()
-                let result: RewriteResult
-                do { result = try file.rewrite(droppingRows: drop, to: &sink) } catch {
-                    throw LetheError(.corrupt, "\(error)", at: key)
+                jobs.append(RewriteJob(path: path, add: add, key: key, file: file, drop: drop, newlyDeleted: newlyDeleted))
+            }
+            // 2. Rewrite them, one file per core at a time.
+            let cdf = snap.metadata.changeDataFeed
+            let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+            var outcomes = [RewriteOutcome?](repeating: nil, count: jobs.count)
+            try await withThrowingTaskGroup(of: (Int, RewriteOutcome).self) { group in
+                var next = 0
+                func launch() {
+                    guard next < jobs.count else { return }
+                    let i = next, job = jobs[next]
+                    next += 1
+                    group.addTask { (i, try await self.rewrite(job, changeDataFeed: cdf, now: now, written: tracker)) }
                 }
-                dropped += Int64(newlyDeleted.count)
-                purged += result.droppedRows - Int64(newlyDeleted.count)
-                kept += result.keptRows
-                removes.append(RemoveFile(removing: add, at: now))
-                let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
-                if snap.metadata.changeDataFeed && !newlyDeleted.isEmpty {
-                    // The feed's record of the deleted rows (a later targeted vacuum rewrites it without them).
-                    let bytes: [UInt8]
-                    do { bytes = try ChangeData.deletes(from: file, rows: newlyDeleted) } catch {
-                        throw LetheError(.corrupt, "\(error)", at: key)
-                    }
-                    let cdcPath = "_change_data/" + dir + "cdc-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
-                    let cdcKey = self.key(forLogPath: cdcPath)
-                    try await store.put(cdcKey, bytes, precondition: .absent)
-                    written.append(cdcKey)
-                    changes.append(CDCFile(path: cdcPath, size: Int64(bytes.count), raw: [
-                        "path": .string(cdcPath), "size": .int(Int64(bytes.count)), "dataChange": .bool(false),
-                        "partitionValues": .object(add.partitionValues.mapValues { $0.map(DeltaJSON.string) ?? .null }),
-                    ]))
+                for _ in 0..<workers { launch() }
+                while let (i, o) = try await group.next() {
+                    outcomes[i] = o
+                    launch()
                 }
-                guard !result.isEmpty else { continue }
-                let newPath = dir + "part-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
-                let newKey = self.key(forLogPath: newPath)
-                try await store.put(newKey, sink.bytes, precondition: .absent)
-                written.append(newKey)
-                let newFile = try ParquetFile(bytes: sink.bytes, name: newKey)
-                adds.append(AddFile(path: newPath, partitionValues: add.partitionValues, size: Int64(sink.bytes.count),
-                                    modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile)))
+            }
+            for o in outcomes.compactMap({ $0 }) {
+                dropped += o.dropped
+                purged += o.purged
+                kept += o.kept
+                removes.append(o.remove)
+                if let a = o.add { adds.append(a) }
+                if let c = o.change { changes.append(c) }
             }
             guard !removes.isEmpty else {
                 return DeltaEraseResult(version: snap.version, removed: [], added: [], changeData: [], droppedRows: 0, keptRows: 0)
@@ -134,8 +130,76 @@ extension DeltaTable {
                 }
             }
         } catch {
-            for k in written { try? await store.delete(k) }
+            for k in tracker.keys { try? await store.delete(k) }
             throw error
         }
+    }
+}
+
+/// One file of an erasure commit: its rows to drop, read and chosen.
+struct RewriteJob: Sendable {
+    var path: String
+    var add: AddFile
+    var key: String
+    var file: ParquetFile
+    /// Rows to drop (the subjects' and a deletion vector's), increasing.
+    var drop: [Int64]
+    /// The subjects' rows the table still showed (for counts and the change data).
+    var newlyDeleted: [Int64]
+}
+
+/// What rewriting one file produced.
+struct RewriteOutcome: Sendable {
+    var remove: RemoveFile
+    var add: AddFile?
+    var change: CDCFile?
+    var dropped: Int64, purged: Int64, kept: Int64
+}
+
+/// Keys written by an erasure so far, deleted if it fails (tasks add to it concurrently).
+final class WrittenKeys: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func add(_ k: String) { lock.lock(); list.append(k); lock.unlock() }
+    var keys: [String] { lock.lock(); defer { lock.unlock() }; return list }
+}
+
+extension DeltaTable {
+    /// Rewrites one file without `job.drop` (and writes its change data when the feed is on).
+    func rewrite(_ job: RewriteJob, changeDataFeed: Bool, now: Int64, written: WrittenKeys) async throws -> RewriteOutcome {
+        var sink = InMemorySink()
+        let result: RewriteResult
+        do { result = try job.file.rewrite(droppingRows: job.drop, to: &sink) } catch {
+            throw LetheError(.corrupt, "\(error)", at: job.key)
+        }
+        let path = job.path, add = job.add
+        var out = RewriteOutcome(remove: RemoveFile(removing: add, at: now), add: nil, change: nil,
+                                 dropped: Int64(job.newlyDeleted.count), purged: result.droppedRows - Int64(job.newlyDeleted.count),
+                                 kept: result.keptRows)
+        let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
+        if changeDataFeed && !job.newlyDeleted.isEmpty {
+            // The feed's record of the deleted rows (a later targeted vacuum rewrites it without them).
+            let bytes: [UInt8]
+            do { bytes = try ChangeData.deletes(from: job.file, rows: job.newlyDeleted) } catch {
+                throw LetheError(.corrupt, "\(error)", at: job.key)
+            }
+            let cdcPath = "_change_data/" + dir + "cdc-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
+            let cdcKey = key(forLogPath: cdcPath)
+            written.add(cdcKey)
+            try await store.put(cdcKey, bytes, precondition: .absent)
+            out.change = CDCFile(path: cdcPath, size: Int64(bytes.count), raw: [
+                "path": .string(cdcPath), "size": .int(Int64(bytes.count)), "dataChange": .bool(false),
+                "partitionValues": .object(add.partitionValues.mapValues { $0.map(DeltaJSON.string) ?? .null }),
+            ])
+        }
+        guard !result.isEmpty else { return out }
+        let newPath = dir + "part-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
+        let newKey = key(forLogPath: newPath)
+        written.add(newKey)
+        try await store.put(newKey, sink.bytes, precondition: .absent)
+        let newFile = try ParquetFile(bytes: sink.bytes, name: newKey)
+        out.add = AddFile(path: newPath, partitionValues: add.partitionValues, size: Int64(sink.bytes.count),
+                          modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile))
+        return out
     }
 }
