@@ -95,6 +95,8 @@ public protocol Metastore: Sendable {
     /// Forgets an object that is gone from the lake (and its postings: at once, or for a
     /// large object at the next `purgeDeadPostings`; `locate` never returns them).
     func removeObject(dataset: String, key: String) async throws
+    /// `removeObject` for many objects of a dataset, in one transaction.
+    func removeObjects(dataset: String, keys: [String]) async throws
     /// Deletes the postings removed large objects left, when they outweigh a quarter of the
     /// live ones (or always with `force`); returns the number of objects purged.
     @discardableResult

@@ -101,6 +101,19 @@ extension SQLiteMetastore {
         }
     }
 
+    public func removeObjects(dataset: String, keys: [String]) async throws {
+        guard !keys.isEmpty else { return }
+        let path = databasePath
+        try await write("cannot remove \(keys.count) objects of dataset \(dataset)") { db in
+            let find = try db.cachedStatement(sql: "SELECT id, buckets, postings FROM objects WHERE dataset = ? AND key = ?")
+            for key in keys {
+                guard let row = try Row.fetchOne(find, arguments: [dataset, key]) else { continue }
+                try Self.retirePostings(db, object: row[0], buckets: row[1], postings: row[2], path: path)
+                try db.execute(sql: "DELETE FROM objects WHERE id = ?", arguments: [row[0] as Int64])
+            }
+        }
+    }
+
     /// Objects with more postings than this leave their postings for `purgeDeadPostings`:
     /// deleting them one key at a time costs a B-tree seek per distinct subject.
     static let deferredPostings: Int64 = 20_000

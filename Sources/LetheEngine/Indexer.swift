@@ -65,10 +65,9 @@ extension Lethe {
                 }
             } else {
                 let listedKeys = Set(listed.map(\.key))
-                for o in known where !listedKeys.contains(o.key) {
-                    try await meta.removeObject(dataset: d.name, key: o.key)
-                    report.objectsRemoved += 1
-                }
+                let gone = known.filter { !listedKeys.contains($0.key) }.map(\.key)
+                try await meta.removeObjects(dataset: d.name, keys: gone)
+                report.objectsRemoved += gone.count
             }
             for o in listed {
                 report.objectsSeen += 1

@@ -185,7 +185,7 @@ extension Lethe {
             needles += raw.bytes.split(separator: SubjectID.partSeparator).map(Array.init).filter { !$0.isEmpty }
         }
         let result = try await t.vacuumTargeted(paths: paths, changeData: changeData, needles: needles, now: now())
-        for k in result.deleted { try await meta.removeObject(dataset: d.name, key: k) }
+        try await meta.removeObjects(dataset: d.name, keys: result.deleted)
         let cdcOptions = try await scanOptions(for: d, snapshot: s)
         for k in result.rewrittenChangeData { try await reindex(d, key: k, options: cdcOptions) }
         var details: [String: JSONValue] = [
@@ -328,7 +328,7 @@ extension Lethe {
                 }
                 let deleted = try await t.vacuumStandard(retainHours: retainHours, now: now(), dryRun: dryRun)
                 if !dryRun {
-                    for k in deleted { try await meta.removeObject(dataset: d.name, key: k) }
+                    try await meta.removeObjects(dataset: d.name, keys: deleted)
                     try await audit("delta_vacuum", actor: "lethe", ["dataset": .string(d.name), "mode": .string("retention"),
                                                                    "retain_hours": .double(retainHours), "deleted_files": .int(Int64(deleted.count))])
                 }

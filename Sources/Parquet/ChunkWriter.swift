@@ -119,15 +119,57 @@ enum ChunkWriter {
         }
         switch values {
         case .boolean(let a): let (f, i) = fixed(a); return (values.gather(f), i)
-        case .int32(let a): let (f, i) = fixed(a); return (values.gather(f), i)
-        case .int64(let a): let (f, i) = fixed(a); return (values.gather(f), i)
+        case .int32(let a): let (f, i) = wordDictionary(a.count) { UInt64(UInt32(bitPattern: a[$0])) }; return (values.gather(f), i)
+        case .int64(let a): let (f, i) = wordDictionary(a.count) { UInt64(bitPattern: a[$0]) }; return (values.gather(f), i)
         case .int96(let a): let (f, i) = fixed(a); return (values.gather(f), i)
-        case .float(let a): let (f, i) = fixed(a.map(\.bitPattern)); return (values.gather(f), i)
-        case .double(let a): let (f, i) = fixed(a.map(\.bitPattern)); return (values.gather(f), i)
+        case .float(let a): let (f, i) = wordDictionary(a.count) { UInt64(a[$0].bitPattern) }; return (values.gather(f), i)
+        case .double(let a): let (f, i) = wordDictionary(a.count) { a[$0].bitPattern }; return (values.gather(f), i)
         case .byteArray(let b), .fixedLenByteArray(let b):
             let (f, i) = byteDictionary(b)
             return (values.gather(f), i)
         }
+    }
+
+    /// Open-addressing hash of fixed-width values (as 64-bit words): first occurrences and indexes.
+    static func wordDictionary(_ n: Int, _ word: (Int) -> UInt64) -> ([Int], [UInt32]) {
+        var firsts: [Int] = []
+        var idx = [UInt32](repeating: 0, count: n)
+        var cap = 1024
+        var keys = [UInt64](repeating: 0, count: cap)
+        var slots = [Int32](repeating: -1, count: cap)
+        @inline(__always) func slot(_ w: UInt64, _ cap: Int) -> Int { Int(truncatingIfNeeded: (w &* 0x9E37_79B9_7F4A_7C15) >> 32) & (cap - 1) }
+        for i in 0..<n {
+            let w = word(i)
+            var s = slot(w, cap)
+            while true {
+                let e = slots[s]
+                if e < 0 {
+                    slots[s] = Int32(firsts.count)
+                    keys[s] = w
+                    idx[i] = UInt32(firsts.count)
+                    firsts.append(i)
+                    break
+                }
+                if keys[s] == w { idx[i] = UInt32(e); break }
+                s = (s + 1) & (cap - 1)
+            }
+            if firsts.count * 2 > cap {
+                // Grow: re-insert every distinct word.
+                cap *= 4
+                var k2 = [UInt64](repeating: 0, count: cap)
+                var s2 = [Int32](repeating: -1, count: cap)
+                for (j, first) in firsts.enumerated() {
+                    let w = word(first)
+                    var t = slot(w, cap)
+                    while s2[t] >= 0 { t = (t + 1) & (cap - 1) }
+                    s2[t] = Int32(j)
+                    k2[t] = w
+                }
+                keys = k2
+                slots = s2
+            }
+        }
+        return (firsts, idx)
     }
 
     /// Open-addressing hash of byte strings (no per-value allocation).
