@@ -287,9 +287,9 @@ struct Bench {
     ///
     /// `run` reports progress: "job …" once it has refreshed the index and planned,
     /// "events: committed version …" right after the Delta commit, "events: vacuumed: …" after
-    /// the re-index of the new files and the targeted vacuum, and "verifying …" before the
-    /// verification scan. Request transitions and the re-index between the vacuum and the
-    /// verification are in neither phase (small); "verify" is the scan to the end of `run`.
+    /// the targeted vacuum, and "verifying …" before the verification scan. Request transitions
+    /// and the re-index of the replacements between the vacuum and the verification are in
+    /// neither phase; "verify" is the scan to the end of `run`.
     func runLethe(_ r: inout Result, root: String, ids: [String]) async throws {
         let lethe = try Lethe.open(config: try Self.config(root: root))
         var t0 = monotonic()
@@ -392,11 +392,12 @@ struct Bench {
         opened before the timer starts). delta-rs writes new files and one commit; the superseded files stay on storage, \
         readable by time travel, until a vacuum.
         - **Lethe erase s**: the part of `Lethe.run` up to its commit and targeted vacuum: index refresh (incremental, \
-        nothing changed) + plan + journal, scan of the candidate files the index names, row-group-preserving rewrite, the \
-        Delta commit, re-index of the new files, and the targeted vacuum (superseded files holding the subjects deleted, \
-        their statistics scrubbed from the log, VACUUM START/END commits). Same process, no interpreter start.
+        nothing changed) + plan + journal, reading each file the index names (the rows it names re-keyed to confirm them), \
+        row-group-preserving rewrite (one file per core at a time), the Delta commit, and the targeted vacuum (superseded \
+        files holding the subjects deleted, their statistics scrubbed from the log, VACUUM START/END commits). Same \
+        process, no interpreter start. The replacements are indexed when the job settles (in "verify").
         - **speed-up**: delta-rs delete s ÷ Lethe erase s (delta-rs's figure excludes opening the table and any vacuum; Lethe's includes both).
-        - **Lethe verify s**: the rest of `run`: request transitions, the incremental re-index, and the verification \
+        - **Lethe verify s**: from "verifying …" to the end of `run` \
         (a residue scan of every file the table reaches, live and history, and a search of `_delta_log` and Lethe's state for \
         the raw ids). delta-rs has no counterpart.
         - **Lethe index backfill s**: `Lethe.index()` over the fresh copy (every row of every file keyed into a fresh SQLite \
@@ -406,7 +407,7 @@ struct Bench {
         to make the deleted rows unreadable by time travel (Lethe's erase already did that); not in the speed-up.
         - **Lethe forget + approve s**: filing (and planning) the requests as alice and approving them as bob.
         - Phases, from `run`'s progress messages: "refresh + plan" from the start of `run` to "job …"; "rewrite + commit" \
-        to "committed version …"; "targeted vacuum" (with the re-index of the new files) to "vacuumed: …"; "verify" from \
+        to "committed version …"; "targeted vacuum" to "vacuumed: …"; "verify" from \
         "verifying …" to the end of `run`. Lethe erase s = refresh + plan + rewrite + commit + targeted vacuum.
         - After every run delta-rs reads both copies' latest versions: the row count must be the original's minus the \
         subjects' rows, no row of the subjects may remain, and the sum of `event_id` over the surviving rows must equal the \

@@ -71,6 +71,7 @@ extension DeltaTable {
             + changeData.keys.map { Array(($0.split(separator: "/").last.map(String.init) ?? $0).utf8) }
         let prefilter = NeedleSet(names + needles)
         let idNeedles = NeedleSet(needles)
+        var scrubs: [(v: Int64, key: String, bytes: [UInt8], version: String)] = []
         for v in versions {
             let name = Self.commitName(v)
             let bytes: [UInt8]
@@ -110,10 +111,14 @@ extension DeltaTable {
             if changed {
                 guard let head = try await store.head(logKey(name)) else { continue }
                 let text = rewritten.map(\.line).joined(separator: "\n") + "\n"
-                try await store.put(logKey(name), Array(text.utf8), precondition: .matches(version: head.version))
-                result.scrubbedCommits.append(v)
+                scrubs.append((v, logKey(name), Array(text.utf8), head.version))
             }
         }
+        // Each commit is replaced atomically (compare-and-swap on the version read); several at a time.
+        try await Self.concurrently(scrubs) { [store] w in
+            _ = try await store.put(w.key, w.bytes, precondition: .matches(version: w.version))
+        }
+        result.scrubbedCommits = scrubs.map(\.v)
         // Checkpoints carry the same statistics; the JSON log from version 0 still replays without them.
         if versions.first == 0, !result.scrubbedCommits.isEmpty {
             for o in try await store.list(prefix: logPrefix) where o.key.contains(".checkpoint.") {
@@ -122,11 +127,9 @@ extension DeltaTable {
             }
             if !result.removedCheckpoints.isEmpty { try await store.delete(logKey("_last_checkpoint")) }
         }
-        for p in paths.sorted() {
-            let k = key(forLogPath: p)
-            try await store.delete(k)
-            result.deleted.append(k)
-        }
+        let victims = paths.sorted().map { key(forLogPath: $0) }
+        try await Self.concurrently(victims) { [store] k in try await store.delete(k) }
+        result.deleted = victims
         result.unreadableVersions = Self.merge(ranges)
         try await commitNext([.commitInfo([
             "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
@@ -143,6 +146,23 @@ extension DeltaTable {
             let next = (try await versions().last ?? -1) + 1
             do { try await commit(actions, version: next); return } catch let e as LetheError where e.code == .conflict && i < attempts {
                 continue
+            }
+        }
+    }
+
+    /// Runs `body` on every element, up to 8 at a time (independent store writes and deletes).
+    static func concurrently<T: Sendable>(_ items: [T], _ body: @escaping @Sendable (T) async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            for _ in 0..<min(8, items.count) {
+                let item = items[next]; next += 1
+                group.addTask { try await body(item) }
+            }
+            while try await group.next() != nil {
+                if next < items.count {
+                    let item = items[next]; next += 1
+                    group.addTask { try await body(item) }
+                }
             }
         }
     }
