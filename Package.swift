@@ -49,8 +49,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
+        .target(name: "BenchSupport", path: "Benchmarks/Support", swiftSettings: strict),
         .executableTarget(name: "lethe-bench", dependencies: [
-            "LetheEngine", "LetheStream",
+            "LetheEngine", "LetheStream", "BenchSupport",
         ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
 
         .executableTarget(name: "stream-bench", dependencies: [
@@ -60,8 +61,7 @@ let package = Package(
             "Parquet", "LetheFormats", "LetheEngine",
         ], path: "Benchmarks/parquet-bench", swiftSettings: strict),
         .executableTarget(name: "delta-bench", dependencies: [
-            "LetheEngine", "LetheCore", "LetheCatalog",
-        ], path: "Benchmarks/delta-bench", swiftSettings: strict),
+            "LetheEngine", "LetheCore", "LetheCatalog", "BenchSupport"], path: "Benchmarks/delta-bench", swiftSettings: strict),
 
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "LetheCoreTests", dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+@_exported import BenchSupport
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -7,13 +8,6 @@ import Glibc
 struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
-}
-
-/// Seconds on the monotonic clock.
-func monotonic() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 /// Milliseconds since the epoch (the clock of the engine's audit entries).
@@ -160,21 +154,5 @@ func fmt(_ x: Double, _ digits: Int = 2) -> String {
 /// Seconds with three significant decimals below 10 s.
 func secs(_ x: Double) -> String { x < 10 ? fmt(x, 3) : fmt(x, 1) }
 
-func grouped(_ n: Int64) -> String {
-    let s = String(n.magnitude)
-    var out = ""
-    for (i, c) in s.enumerated() {
-        if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
-        out.append(c)
-    }
-    return (n < 0 ? "-" : "") + out
-}
-
-func grouped(_ n: Int) -> String { grouped(Int64(n)) }
-
 func megabytes(_ b: Int64) -> String { fmt(Double(b) / 1e6, 1) + " MB" }
 
-/// Prints a line at once (stdout of a redirected run is otherwise block-buffered).
-func say(_ s: String) {
-    FileHandle.standardOutput.write(Data((s + "\n").utf8))
-}

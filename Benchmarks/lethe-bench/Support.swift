@@ -1,16 +1,10 @@
 import LetheCore
 import Foundation
+@_exported import BenchSupport
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Seconds on the monotonic clock.
-func monotonic() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
 
 /// Times an async body; returns its result and the seconds it took.
 func timed<T>(_ body: () async throws -> T) async rethrows -> (T, Double) {
@@ -123,18 +117,6 @@ func fmt(_ x: Double, _ digits: Int = 1) -> String {
     return String(format: "%.\(digits)f", x)
 }
 
-func grouped(_ n: Int64) -> String {
-    let s = String(n.magnitude)
-    var out = ""
-    for (i, c) in s.enumerated() {
-        if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
-        out.append(c)
-    }
-    return (n < 0 ? "-" : "") + out
-}
-
-func grouped(_ n: Int) -> String { grouped(Int64(n)) }
-
 /// Milliseconds or microseconds, whichever reads better.
 func duration(_ s: Double) -> String {
     guard s.isFinite else { return "n/a" }
@@ -143,7 +125,3 @@ func duration(_ s: Double) -> String {
     return fmt(s, 2) + " s"
 }
 
-/// Prints a line at once (stdout of a redirected run is otherwise block-buffered).
-func say(_ s: String) {
-    FileHandle.standardOutput.write(Data((s + "\n").utf8))
-}

@@ -11,15 +11,21 @@ func deltaPy(_ args: [String]) throws -> String {
     try Peers.python([Peers.script("delta_tables.py")] + args, what: "delta_tables.py \(args.joined(separator: " "))")
 }
 
+/// A fresh folder holding the tables `delta_tables.py MAKE DIR` writes (the caller removes it).
+func deltaTables(_ tag: String, _ make: String) throws -> String {
+    let dir = NSTemporaryDirectory() + "lethe-\(tag)-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    _ = try deltaPy([make, dir])
+    return dir
+}
+
 func rows(_ table: String) throws -> [String] {
     try JSONDecoder().decode([String].self, from: Data(try deltaPy(["rows", table]).utf8))
 }
 
 @Test func deltaTablesWrittenByDeltaRsAreErasedByANormalCommit() async throws {
-    let dir = NSTemporaryDirectory() + "lethe-deltaflow-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try deltaTables("deltaflow", "make")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    _ = try deltaPy(["make", dir])
     let yaml = """
     lake: .
     datasets:
@@ -116,10 +122,8 @@ func rows(_ table: String) throws -> [String] {
 }
 
 @Test func concurrentAppendsByDeltaRsAreNeverLost() async throws {
-    let dir = NSTemporaryDirectory() + "lethe-deltaconc-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try deltaTables("deltaconc", "make")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    _ = try deltaPy(["make", dir])
     let config = try LakeConfig.parse("lake: .\ndatasets:\n  - name: plain\n    path: plain\n    format: delta\n    subject: user_id\n",
                                       file: "lethe.yaml", baseDir: dir)
     let lethe = Lethe(config: config, store: LocalObjectStore(root: dir), meta: try SQLiteMetastore(inMemory: nil),
@@ -169,10 +173,8 @@ func filesHolding(_ needle: String, under dir: String) throws -> [String] {
 }
 
 @Test func columnMappedAndChangeFeedTablesAreErasedAndStayReadable() async throws {
-    let dir = NSTemporaryDirectory() + "lethe-deltafeat-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try deltaTables("deltafeat", "make-features")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    _ = try deltaPy(["make-features", dir])
     let lethe = try deltaLethe(dir, ["mapped", "cdf"])
     let before = (mapped: try rows(dir + "/mapped"), cdf: try rows(dir + "/cdf"))
     let feedBefore = try deltaPy(["cdf", dir + "/cdf", "1"])
@@ -223,10 +225,8 @@ final class Once: @unchecked Sendable {
 }
 
 @Test func aFileRemovedConcurrentlyWhileLetheRewritesItIsReplanned() async throws {
-    let dir = NSTemporaryDirectory() + "lethe-deltareplan-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try deltaTables("deltareplan", "make")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    _ = try deltaPy(["make", dir])
     var lethe = try deltaLethe(dir, ["plain"])
     let before = try rows(dir + "/plain")
     _ = try await lethe.index()
@@ -251,10 +251,8 @@ final class Once: @unchecked Sendable {
 }
 
 @Test func deletesByAnotherToolPropagateThroughTheChangeFeed() async throws {
-    let dir = NSTemporaryDirectory() + "lethe-deltaprop-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try deltaTables("deltaprop", "make-propagation")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    _ = try deltaPy(["make-propagation", dir])
     let yaml = """
     lake: .
     datasets:
@@ -302,10 +300,8 @@ final class Once: @unchecked Sendable {
 }
 
 @Test func aDataFileTheLogNamesButTheStoreLacksIsAnErrorNamingTableVersionAndFile() async throws {
-    let dir = NSTemporaryDirectory() + "lethe-deltamissing-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try deltaTables("deltamissing", "make")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    _ = try deltaPy(["make", dir])
     struct Files: Decodable { var version: Int; var files: [String] }
     let live = try JSONDecoder().decode(Files.self, from: Data(try deltaPy(["files", dir + "/plain"]).utf8))
     try FileManager.default.removeItem(atPath: dir + "/plain/" + live.files[0])
@@ -319,10 +315,8 @@ final class Once: @unchecked Sendable {
 }
 
 @Test func indexReadsOnlyTheCommitsSinceTheLastVersionIndexed() async throws {
-    let dir = NSTemporaryDirectory() + "lethe-deltaincr-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try deltaTables("deltaincr", "make")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    _ = try deltaPy(["make", dir])
     let lethe = try deltaLethe(dir, ["plain"])
     let first = try await lethe.index()
     #expect(first.objectsScanned > 0)
