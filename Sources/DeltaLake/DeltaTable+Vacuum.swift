@@ -72,13 +72,33 @@ extension DeltaTable {
         let prefilter = NeedleSet(names + needles)
         let idNeedles = NeedleSet(needles)
         var scrubs: [(v: Int64, key: String, bytes: [UInt8], version: String)] = []
-        for v in versions {
-            let name = Self.commitName(v)
-            let bytes: [UInt8]
-            do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
-                throw DeltaError.corrupt(root, "commit \(v) is missing", file: name)
+        // Read (several at a time) and keep the commits the prefilter matches, then go through them in order.
+        let matching = try await withThrowingTaskGroup(of: (Int64, [UInt8]?).self) { group in
+            var found: [Int64: [UInt8]] = [:]
+            var next = 0
+            func launch() {
+                guard next < versions.count else { return }
+                let v = versions[next]
+                next += 1
+                group.addTask { [self] in
+                    let name = Self.commitName(v)
+                    let bytes: [UInt8]
+                    do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
+                        throw DeltaError.corrupt(root, "commit \(v) is missing", file: name)
+                    }
+                    return (v, prefilter.containsAny(bytes) ? bytes : nil)
+                }
             }
-            guard prefilter.containsAny(bytes) else { continue }
+            for _ in 0..<8 { launch() }
+            while let (v, bytes) = try await group.next() {
+                if let bytes { found[v] = bytes }
+                launch()
+            }
+            return found
+        }
+        for v in versions {
+            guard let bytes = matching[v] else { continue }
+            let name = Self.commitName(v)
             let actions = try parseCommit(bytes, name: name)
             var changed = false
             var rewritten: [DeltaAction] = []
@@ -121,9 +141,9 @@ extension DeltaTable {
         result.scrubbedCommits = scrubs.map(\.v)
         // Checkpoints carry the same statistics; the JSON log from version 0 still replays without them.
         if versions.first == 0, !result.scrubbedCommits.isEmpty {
-            for o in try await store.list(prefix: logPrefix) where o.key.contains(".checkpoint.") {
-                try await store.delete(o.key)
-                result.removedCheckpoints.append(o.key)
+            for k in try await store.listKeys(prefix: logPrefix) where k.contains(".checkpoint.") {
+                try await store.delete(k)
+                result.removedCheckpoints.append(k)
             }
             if !result.removedCheckpoints.isEmpty { try await store.delete(logKey("_last_checkpoint")) }
         }

@@ -51,8 +51,8 @@ public struct DeltaTable: Sendable {
     /// Commit versions present in the log, ascending; throws on a gap.
     public func versions() async throws -> [Int64] {
         var vs: [Int64] = []
-        for o in try await store.list(prefix: logPrefix) {
-            let name = String(o.key.dropFirst(logPrefix.count + 1))
+        for key in try await store.listKeys(prefix: logPrefix) {
+            let name = String(key.dropFirst(logPrefix.count + 1))
             guard name.count == 25, name.hasSuffix(".json"), let v = Int64(name.prefix(20)) else { continue }
             vs.append(v)
         }

@@ -39,6 +39,43 @@ public struct LocalObjectStore: ObjectStore {
         return out
     }
 
+    /// Keys only: `readdir`'s entry types, a `stat` only where the file system leaves the type unknown.
+    public func listKeys(prefix: String) async throws -> [String] {
+        let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        let start = path(p)
+        var st = stat()
+        guard stat(start, &st) == 0 else { return [] }
+        if (st.st_mode & S_IFMT) == S_IFREG { return [p] }
+        var out: [String] = []
+        try walkKeys(dir: start, keyPrefix: p.isEmpty ? "" : p + "/", into: &out)
+        out.sort()
+        return out
+    }
+
+    private func walkKeys(dir: String, keyPrefix: String, into out: inout [String]) throws {
+        guard let d = opendir(dir) else { throw LetheError.io("cannot list folder", at: dir, errno: errno) }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." || name.contains(Self.tempMarker) { continue }
+            let full = dir + "/" + name
+            var type = Int32(e.pointee.d_type)
+            if type == Int32(DT_UNKNOWN) {
+                var st = stat()
+                guard lstat(full, &st) == 0 else { continue }
+                let kind = st.st_mode & S_IFMT
+                type = kind == S_IFDIR ? Int32(DT_DIR) : kind == S_IFREG ? Int32(DT_REG) : Int32(DT_UNKNOWN)
+            }
+            if type == Int32(DT_DIR) {
+                try walkKeys(dir: full, keyPrefix: keyPrefix + name + "/", into: &out)
+            } else if type == Int32(DT_REG) {
+                out.append(keyPrefix + name)
+            }
+        }
+    }
+
     private func walk(dir: String, keyPrefix: String, into out: inout [ObjectInfo]) throws {
         guard let d = opendir(dir) else { throw LetheError.io("cannot list folder", at: dir, errno: errno) }
         defer { closedir(d) }

@@ -56,6 +56,8 @@ public protocol ObjectStore: Sendable {
     /// lists `raw/events/…`), recursively, sorted by key. Temporary files of
     /// unfinished writes are not listed.
     func list(prefix: String) async throws -> [ObjectInfo]
+    /// The keys `list` would return, without their metadata (cheaper where metadata costs a call each).
+    func listKeys(prefix: String) async throws -> [String]
     /// The object's metadata, or nil if absent.
     func head(_ key: String) async throws -> ObjectInfo?
     /// The bytes in `range` (or all of them).
@@ -69,6 +71,7 @@ public protocol ObjectStore: Sendable {
 }
 
 extension ObjectStore {
+    public func listKeys(prefix: String) async throws -> [String] { try await list(prefix: prefix).map(\.key) }
     public func read(_ key: String) async throws -> [UInt8] { try await read(key, range: nil) }
     public func openRead(_ key: String) async throws -> any ObjectReadStream { try await openRead(key, chunkSize: 1 << 20) }
 
