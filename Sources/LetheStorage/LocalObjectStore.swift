@@ -53,30 +53,37 @@ public struct LocalObjectStore: ObjectStore {
     }
 
     private func walkKeys(dir: String, keyPrefix: String, into out: inout [String]) throws {
-        guard let d = opendir(dir) else { throw LetheError.io("cannot list folder", at: dir, errno: errno) }
-        defer { closedir(d) }
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name == "." || name == ".." || name.contains(Self.tempMarker) { continue }
-            let full = dir + "/" + name
-            var type = Int32(e.pointee.d_type)
-            if type == Int32(DT_UNKNOWN) {
+        try entries(dir) { name, full, entryType in
+            var type = entryType
+            if type == UInt8(DT_UNKNOWN) {
                 var st = stat()
-                guard lstat(full, &st) == 0 else { continue }
+                guard lstat(full, &st) == 0 else { return }
                 let kind = st.st_mode & S_IFMT
-                type = kind == S_IFDIR ? Int32(DT_DIR) : kind == S_IFREG ? Int32(DT_REG) : Int32(DT_UNKNOWN)
+                type = kind == S_IFDIR ? UInt8(DT_DIR) : kind == S_IFREG ? UInt8(DT_REG) : UInt8(DT_UNKNOWN)
             }
-            if type == Int32(DT_DIR) {
+            if type == UInt8(DT_DIR) {
                 try walkKeys(dir: full, keyPrefix: keyPrefix + name + "/", into: &out)
-            } else if type == Int32(DT_REG) {
+            } else if type == UInt8(DT_REG) {
                 out.append(keyPrefix + name)
             }
         }
     }
 
     private func walk(dir: String, keyPrefix: String, into out: inout [ObjectInfo]) throws {
+        try entries(dir) { name, full, _ in
+            var st = stat()
+            guard lstat(full, &st) == 0 else { return }
+            let kind = st.st_mode & S_IFMT
+            if kind == S_IFDIR {
+                try walk(dir: full, keyPrefix: keyPrefix + name + "/", into: &out)
+            } else if kind == S_IFREG {
+                out.append(Self.info(key: keyPrefix + name, st))
+            }
+        }
+    }
+
+    /// Calls `body(name, path, d_type)` for each entry of a folder but `.`, `..` and temporary files.
+    private func entries(_ dir: String, _ body: (String, String, UInt8) throws -> Void) throws {
         guard let d = opendir(dir) else { throw LetheError.io("cannot list folder", at: dir, errno: errno) }
         defer { closedir(d) }
         while let e = readdir(d) {
@@ -84,15 +91,7 @@ public struct LocalObjectStore: ObjectStore {
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
             if name == "." || name == ".." || name.contains(Self.tempMarker) { continue }
-            let full = dir + "/" + name
-            var st = stat()
-            guard lstat(full, &st) == 0 else { continue }
-            let kind = st.st_mode & S_IFMT
-            if kind == S_IFDIR {
-                try walk(dir: full, keyPrefix: keyPrefix + name + "/", into: &out)
-            } else if kind == S_IFREG {
-                out.append(Self.info(key: keyPrefix + name, st))
-            }
+            try body(name, dir + "/" + name, e.pointee.d_type)
         }
     }
 
