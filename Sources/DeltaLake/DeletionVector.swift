@@ -1,6 +1,7 @@
 import Foundation
 import LetheCore
 import LetheStorage
+import Parquet
 
 // Deletion vectors (PROTOCOL.md, "Deletion Vectors" and "Deletion Vector Format"): a set of
 // row indexes of one data file that are logically deleted, kept inline in the log (Z85) or in
@@ -336,20 +337,10 @@ enum Z85 {
     }
 }
 
-/// CRC-32 (IEEE 802.3, reflected, as zlib computes it), table-driven.
+/// CRC-32 (IEEE 802.3, as zlib computes it) of a DV's bitmap: the Parquet library's (zlib).
 enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { n -> UInt32 in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-
     static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
-        table.withUnsafeBufferPointer { t in
-            for b in bytes { c = t[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-        }
-        return c ^ 0xFFFF_FFFF
+        bytes.withUnsafeBytes { ParquetLibrary.crc32($0) }
     }
 }
 

@@ -29,13 +29,6 @@ extension DeltaTable {
     /// Concurrent commits: appends are rebased (the commit is retried at the next
     /// version); if another writer removed one of the files being rewritten, the
     /// replacements are deleted and `.conflict` is thrown so the caller re-plans.
-    public func erase(rows: [String: [Int64]], operationParameters: [String: DeltaJSON],
-                      now: Int64, maxAttempts: Int = 20,
-                      beforeCommit: (@Sendable () async throws -> Void)? = nil) async throws -> DeltaEraseResult {
-        try await erase(files: Array(rows.keys), selecting: { path, _ in rows[path] ?? [] },
-                        operationParameters: operationParameters, now: now, maxAttempts: maxAttempts, beforeCommit: beforeCommit)
-    }
-
     /// `erase(rows:…)` where the rows to drop are chosen once each file is read:
     /// `selecting(path, file)` returns the file's rows to drop (increasing); a file
     /// with none is left alone, and when no file has any, nothing is committed
@@ -75,22 +68,10 @@ extension DeltaTable {
             // 2. Rewrite them, one file per core at a time.
             let cdf = snap.metadata.changeDataFeed
             let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-            var outcomes = [RewriteOutcome?](repeating: nil, count: jobs.count)
-            try await withThrowingTaskGroup(of: (Int, RewriteOutcome).self) { group in
-                var next = 0
-                func launch() {
-                    guard next < jobs.count else { return }
-                    let i = next, job = jobs[next]
-                    next += 1
-                    group.addTask { (i, try await self.rewrite(job, changeDataFeed: cdf, now: now, written: tracker)) }
-                }
-                for _ in 0..<workers { launch() }
-                while let (i, o) = try await group.next() {
-                    outcomes[i] = o
-                    launch()
-                }
+            let outcomes = try await boundedMap(jobs, limit: workers) { job in
+                try await self.rewrite(job, changeDataFeed: cdf, now: now, written: tracker)
             }
-            for o in outcomes.compactMap({ $0 }) {
+            for o in outcomes {
                 dropped += o.dropped
                 purged += o.purged
                 kept += o.kept

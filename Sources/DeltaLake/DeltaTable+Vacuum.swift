@@ -73,29 +73,16 @@ extension DeltaTable {
         let idNeedles = NeedleSet(needles)
         var scrubs: [(v: Int64, key: String, bytes: [UInt8], version: String)] = []
         // Read (several at a time) and keep the commits the prefilter matches, then go through them in order.
-        let matching = try await withThrowingTaskGroup(of: (Int64, [UInt8]?).self) { group in
-            var found: [Int64: [UInt8]] = [:]
-            var next = 0
-            func launch() {
-                guard next < versions.count else { return }
-                let v = versions[next]
-                next += 1
-                group.addTask { [self] in
-                    let name = Self.commitName(v)
-                    let bytes: [UInt8]
-                    do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
-                        throw DeltaError.corrupt(root, "commit \(v) is missing", file: name)
-                    }
-                    return (v, prefilter.containsAny(bytes) ? bytes : nil)
-                }
+        let read = try await boundedMap(versions, limit: 8) { [self] v -> [UInt8]? in
+            let name = Self.commitName(v)
+            let bytes: [UInt8]
+            do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
+                throw DeltaError.corrupt(root, "commit \(v) is missing", file: name)
             }
-            for _ in 0..<8 { launch() }
-            while let (v, bytes) = try await group.next() {
-                if let bytes { found[v] = bytes }
-                launch()
-            }
-            return found
+            return prefilter.containsAny(bytes) ? bytes : nil
         }
+        var matching: [Int64: [UInt8]] = [:]
+        for (v, bytes) in zip(versions, read) { if let bytes { matching[v] = bytes } }
         for v in versions {
             guard let bytes = matching[v] else { continue }
             let name = Self.commitName(v)
@@ -135,8 +122,8 @@ extension DeltaTable {
             }
         }
         // Each commit is replaced atomically (compare-and-swap on the version read); several at a time.
-        try await Self.concurrently(scrubs) { [store] w in
-            _ = try await store.put(w.key, w.bytes, precondition: .matches(version: w.version))
+        _ = try await boundedMap(scrubs.map { ($0.key, $0.bytes, $0.version) }, limit: 8) { [store] w in
+            _ = try await store.put(w.0, w.1, precondition: .matches(version: w.2))
         }
         result.scrubbedCommits = scrubs.map(\.v)
         // Checkpoints carry the same statistics; the JSON log from version 0 still replays without them.
@@ -148,7 +135,7 @@ extension DeltaTable {
             if !result.removedCheckpoints.isEmpty { try await store.delete(logKey("_last_checkpoint")) }
         }
         let victims = paths.sorted().map { key(forLogPath: $0) }
-        try await Self.concurrently(victims) { [store] k in try await store.delete(k) }
+        _ = try await boundedMap(victims, limit: 8) { [store] k in try await store.delete(k) }
         result.deleted = victims
         result.unreadableVersions = Self.merge(ranges)
         try await commitNext([.commitInfo([
@@ -166,23 +153,6 @@ extension DeltaTable {
             let next = (try await versions().last ?? -1) + 1
             do { try await commit(actions, version: next); return } catch let e as LetheError where e.code == .conflict && i < attempts {
                 continue
-            }
-        }
-    }
-
-    /// Runs `body` on every element, up to 8 at a time (independent store writes and deletes).
-    static func concurrently<T: Sendable>(_ items: [T], _ body: @escaping @Sendable (T) async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            for _ in 0..<min(8, items.count) {
-                let item = items[next]; next += 1
-                group.addTask { try await body(item) }
-            }
-            while try await group.next() != nil {
-                if next < items.count {
-                    let item = items[next]; next += 1
-                    group.addTask { try await body(item) }
-                }
             }
         }
     }

@@ -92,10 +92,8 @@ public protocol Metastore: Sendable {
     /// Records an object as quarantined (drops its postings).
     @discardableResult
     func quarantine(_ object: IndexedObject) async throws -> IndexedObject
-    /// Forgets an object that is gone from the lake (and its postings: at once, or for a
-    /// large object at the next `purgeDeadPostings`; `locate` never returns them).
-    func removeObject(dataset: String, key: String) async throws
-    /// `removeObject` for many objects of a dataset, in one transaction.
+    /// Forgets objects that are gone from the lake, in one transaction (and their postings:
+    /// at once, or for a large object at the next `purgeDeadPostings`; `locate` never returns them).
     func removeObjects(dataset: String, keys: [String]) async throws
     /// Deletes the postings removed large objects left, when they outweigh a quarter of the
     /// live ones (or always with `force`); returns the number of objects purged.
@@ -140,4 +138,11 @@ public protocol Metastore: Sendable {
     // MARK: Settings
     func setting(_ name: String) async throws -> String?
     func setSetting(_ name: String, _ value: String) async throws
+}
+
+extension Metastore {
+    /// Forgets one object (see `removeObjects`).
+    public func removeObject(dataset: String, key: String) async throws {
+        try await removeObjects(dataset: dataset, keys: [key])
+    }
 }

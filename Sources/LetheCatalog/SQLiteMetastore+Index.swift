@@ -91,20 +91,11 @@ extension SQLiteMetastore {
         }
     }
 
-    public func removeObject(dataset: String, key: String) async throws {
-        let path = databasePath
-        try await write("cannot remove object \(key) of dataset \(dataset)") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, buckets, postings FROM objects WHERE dataset = ? AND key = ?",
-                                             arguments: [dataset, key]) else { return }
-            try Self.retirePostings(db, object: row[0], buckets: row[1], postings: row[2], path: path)
-            try db.execute(sql: "DELETE FROM objects WHERE id = ?", arguments: [row[0] as Int64])
-        }
-    }
-
     public func removeObjects(dataset: String, keys: [String]) async throws {
         guard !keys.isEmpty else { return }
         let path = databasePath
-        try await write("cannot remove \(keys.count) objects of dataset \(dataset)") { db in
+        let what = keys.count == 1 ? "cannot remove object \(keys[0]) of dataset \(dataset)" : "cannot remove \(keys.count) objects of dataset \(dataset)"
+        try await write(what) { db in
             let find = try db.cachedStatement(sql: "SELECT id, buckets, postings FROM objects WHERE dataset = ? AND key = ?")
             for key in keys {
                 guard let row = try Row.fetchOne(find, arguments: [dataset, key]) else { continue }

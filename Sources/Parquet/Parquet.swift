@@ -3,6 +3,9 @@
 public enum ParquetLibrary {
     /// The four magic bytes at both ends of a Parquet file.
     public static let magic: [UInt8] = Array("PAR1".utf8)
+
+    /// CRC-32 with the zlib polynomial (page checksums; also Delta's deletion vector files).
+    public static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 { Codecs.crc32(bytes) }
 }
 
 /// `withUnsafeBytes` for typed-throwing bodies.
