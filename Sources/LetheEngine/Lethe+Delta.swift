@@ -158,7 +158,11 @@ extension Lethe {
                 if cdcPath[p.object.key] != nil { cdcKeys.insert(p.object.key) }
             }
         }
-        guard !paths.isEmpty || !cdcKeys.isEmpty else { return nil }
+        // Change data files the index has not seen yet (e.g. the one Lethe's own DELETE wrote, when
+        // a run died right after committing) are scanned too: they hold the deleted rows.
+        let indexed = Set(try await meta.objects(dataset: d.name).map(\.key))
+        let unindexedCDC = Set(cdcPath.keys.filter { !indexed.contains($0) })
+        guard !paths.isEmpty || !cdcKeys.isEmpty || !unindexedCDC.isEmpty else { return nil }
         if dryRun {
             return DeltaVacuumResult(deleted: paths.sorted().map(t.key(forLogPath:)) + cdcKeys.sorted(), unreadableVersions: [],
                                      scrubbedCommits: [], removedCheckpoints: [])
@@ -168,15 +172,17 @@ extension Lethe {
         if let opts = try await scanOptions(for: d, snapshot: s) {
             let f = try format(for: d)
             let keyer = SubjectKeyer(hasher: secrets.hasher)
-            for k in cdcKeys.sorted() {
+            for k in cdcKeys.union(unindexedCDC).sorted() {
                 guard let info = try await store.head(k) else { continue }
                 var rows: [Int64] = []
                 _ = try await f.scan(info, in: store, options: opts, keyer: keyer) { row, key in
                     if keys.contains(key) { rows.append(row) }
                 }
-                changeData[cdcPath[k]!] = rows
+                // An indexed file is kept even without rows: a resumed vacuum sets its logged size right.
+                if cdcKeys.contains(k) || !rows.isEmpty { changeData[cdcPath[k]!] = rows }
             }
         }
+        guard !paths.isEmpty || !changeData.isEmpty else { return nil }
         // Raw ids (in memory only) find commitInfo entries that name a subject, e.g. another tool's DELETE predicate.
         var needles: [[UInt8]] = []
         for id in requestIDs {
@@ -216,12 +222,13 @@ extension Lethe {
             let parquet = ParquetFormat()
             let keyer = SubjectKeyer(hasher: secrets.hasher)
             var perKey: [SubjectKey: Int64] = [:]
-            var opts = options(for: d)!
+            var opts: FormatOptions?     // the last plan's (column mapping may change between plans)
             var erased: DeltaEraseResult?
             var replans = 0
             while true {
                 let snap = try await t.snapshot()
-                opts = try await scanOptions(for: d, snapshot: snap)!
+                let options = try await scanOptions(for: d, snapshot: snap)!
+                opts = options
                 // Live files the index names for these subjects, with the rows it names; each
                 // file is read once, and only those rows' subjects are keyed again to confirm them.
                 var candidates: [String: Set<Int64>] = [:]
@@ -237,7 +244,6 @@ extension Lethe {
                     "lethe_subject_keys": .string(drop.map(\.short).sorted().joined(separator: ",")),
                 ]
                 do {
-                    let options = opts
                     erased = try await t.erase(files: paths, selecting: { path, file in
                         let k = t.key(forLogPath: path)
                         var confirmed: [Int64] = []

@@ -381,3 +381,17 @@ enum DeltaLakeNames {
     #expect(adds.contains { $0.contains(#"\"numRecords\":32"#) } && adds.contains { $0.contains(#"\"numRecords\":24"#) }, "\(adds)")
     #expect(try await lethe.locateRows(SubjectID("u-3")).isEmpty)
 }
+
+@Test func propagationFromATableWithoutAChangeFeedIsRefusedNamingTheSetting() async throws {
+    let dir = try deltaTables("deltanofeed", "make-propagation")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    // silver has no change data feed: following its deletes cannot work.
+    let yaml = "lake: .\ndatasets:\n  - name: silver\n    path: silver\n    format: delta\n    subject: user_id\n    deletes_from: change_feed\n"
+    let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+                      meta: try SQLiteMetastore(inMemory: nil),
+                      secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+                      stateFolder: nil)
+    do { _ = try await lethe.propagate(); Issue.record("a table without a change feed was followed") } catch let e as LetheError {
+        #expect(e.code == .badInput && e.message.contains("delta.enableChangeDataFeed") && e.location == "lethe.yaml:3", "\(e)")
+    }
+}
