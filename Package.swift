@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheFormatsTests", dependencies: ["LetheTestSupport", "LetheFormats"], swiftSettings: strict),
         .testTarget(name: "LetheCatalogTests", dependencies: ["LetheCatalog"], swiftSettings: strict),
-        .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake"], swiftSettings: strict),
+        .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
         .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine"], swiftSettings: strict),
     ],

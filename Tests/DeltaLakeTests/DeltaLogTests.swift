@@ -4,6 +4,7 @@ import LetheTestSupport
 @testable import DeltaLake
 import LetheCore
 import LetheStorage
+import Parquet
 
 /// Runs scripts/delta_tables.py (delta-rs) with the project's venv Python.
 func deltaPy(_ args: [String]) throws -> String {
@@ -136,4 +137,25 @@ func tempDir() -> String {
             #expect(e.code == .corrupt && e.message.contains("checkpoint"))
         }
     }
+}
+
+@Test func aVacuumResumedAfterRewritingAChangeDataFileSetsItsLoggedSizeRight() async throws {
+    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make-features", dir])
+    let store = LocalObjectStore(root: dir)
+    let table = DeltaTable(store: store, root: "cdf")
+    let cdc = try #require(try await table.snapshot().cdcFiles.first)
+    let key = table.key(forLogPath: cdc.path)
+    // A vacuum died after replacing the change data file (here: without its first row) and
+    // before scrubbing the log: the `cdc` action's size is stale.
+    var sink = InMemorySink()
+    _ = try ParquetFile(bytes: try await store.read(key), name: key).rewrite(droppingRows: [0], to: &sink)
+    _ = try await store.put(key, sink.bytes)
+    #expect(Int64(sink.bytes.count) != cdc.size)
+    // The resumed vacuum finds no row left to drop and sets the size from the file.
+    let r = try await table.vacuumTargeted(paths: [], changeData: [cdc.path: []], needles: [], now: 1)
+    #expect(r.rewrittenChangeData.isEmpty && r.scrubbedCommits.count == 1)
+    let logged = try #require(try await table.snapshot().cdcFiles.first { $0.path == cdc.path })
+    #expect(logged.size == Int64(sink.bytes.count))
+    #expect(try deltaPy(["cdf", dir + "/cdf", "1"]).contains("\"delete\""))  // delta-rs reads the feed again
 }
