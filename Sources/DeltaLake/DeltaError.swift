@@ -6,6 +6,6 @@ enum DeltaError {
         LetheError(.corrupt, message, at: file.map { "\(table)/_delta_log/\($0)" } ?? table)
     }
     static func unsupported(_ table: String, _ message: String) -> LetheError {
-        LetheError(.badInput, message, at: table)
+        LetheError(.unsupported, message, at: table)
     }
 }

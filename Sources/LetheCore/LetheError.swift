@@ -6,7 +6,7 @@
 public struct LetheError: Error, CustomStringConvertible, Sendable {
     /// The kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Kind: String, Sendable { case badInput, badUsage, notFound, conflict, forbidden, failure, corrupt, io }
+        enum Kind: String, Sendable { case badInput, badUsage, notFound, conflict, forbidden, failure, corrupt, io, unsupported }
         let kind: Kind
         /// Bad input data or configuration (exit 2).
         public static let badInput = Code(kind: .badInput)
@@ -24,6 +24,9 @@ public struct LetheError: Error, CustomStringConvertible, Sendable {
         public static let corrupt = Code(kind: .corrupt)
         /// The operating system refused an operation (exit 1).
         public static let io = Code(kind: .io)
+        /// Data Lethe cannot handle correctly (a table feature, a column type, a codec): refused by name,
+        /// before anyone approves, and nothing is touched (exit 2).
+        public static let unsupported = Code(kind: .unsupported)
         public var description: String { kind.rawValue }
     }
 

@@ -160,7 +160,7 @@ extension Lethe {
                 postings[key.prefix64, default: []].append(row)
             }
             return ScanResult(dataset: d.name, object: o, outcome: .indexed(summary.records, postings))
-        } catch let e as LetheError where e.code == .corrupt || e.code == .io || e.code == .badInput || e.code == .notFound {
+        } catch let e as LetheError where e.code == .corrupt || e.code == .io || e.code == .badInput || e.code == .notFound || e.code == .unsupported {
             return ScanResult(dataset: d.name, object: o, outcome: .quarantined(e.description))
         }
     }

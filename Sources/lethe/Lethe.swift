@@ -47,7 +47,7 @@ func guarded(_ body: () async throws -> Int32) async throws {
     } catch let e as LetheError {
         FileHandle.standardError.write(Data("lethe: error: \(e.description)\n".utf8))
         switch e.code {
-        case .badInput, .badUsage, .notFound: throw ExitCode(2)
+        case .badInput, .badUsage, .notFound, .unsupported: throw ExitCode(2)
         default: throw ExitCode(1)
         }
     }

@@ -456,7 +456,7 @@ func handBuiltTreemap() -> (bytes: [UInt8], rows: [Int64]) {
             _ = try p(outside).fileKey(in: table)
             Issue.record("resolved \(outside)")
         } catch let e as LetheError {
-            #expect(e.code == .badInput)
+            #expect(e.code == .unsupported)
             #expect(e.message.contains(outside) && e.message.contains("not under the table root"))
         }
     }
