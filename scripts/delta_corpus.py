@@ -108,12 +108,12 @@ def kind_of(typ, partition):
     return None
 
 
-def choose_subject(name, table, partitions):
-    """(column, canonical value, kind) of a value some rows hold, or None."""
-    if name in OVERRIDES:
-        col, val = OVERRIDES[name]
-        return col, val, PARTITION if col in partitions else kind_of(table.schema.field(col).type, False)
-    best = None
+def choose_subjects(name, table, partitions):
+    """{variant: (column, canonical value, kind)}: the `primary` subject (a hand-picked one, else
+    the rarest value of a string column, else of an integer column, else of any other), plus one
+    in a `partition` column and one in a `typed` (date, timestamp, decimal) column when the
+    table has such columns and the primary subject is not one."""
+    best = {}
     for f in table.schema:
         k = kind_of(f.type, f.name in partitions)
         if k is None:
@@ -129,11 +129,20 @@ def choose_subject(name, table, partitions):
         if k == PARTITION and kind_of(f.type, False) == OTHER:
             k = OTHER
         score = (k, 0 if n < len(values) else 1, f.name)
-        if best is None or score < best[0]:
-            best = (score, f.name, val, k)
-    if best is None:
-        return None
-    return best[1], best[2], best[3]
+        group = "partition" if f.name in partitions else ("typed" if k == OTHER else "plain")
+        for g in (group, "any"):
+            if g not in best or score < best[g][0]:
+                best[g] = (score, (f.name, val, k))
+    out = {}
+    if name in OVERRIDES:
+        col, val = OVERRIDES[name]
+        out["primary"] = (col, val, PARTITION if col in partitions else kind_of(table.schema.field(col).type, False))
+    elif "plain" in best or "any" in best:
+        out["primary"] = (best.get("plain") or best["any"])[1]
+    for g in ("partition", "typed"):
+        if g in best and out.get("primary", (None,))[0] != best[g][1][0]:
+            out[g] = best[g][1]
+    return out
 
 
 def rows_as_keys(table, keep=None):
@@ -348,14 +357,16 @@ def data_residue(table, columns, value):
 
 # ---------------------------------------------------------------- one table
 
-def run_table(src, rel, args):
-    name = rel.replace("/", "_")
+def run_table(src, rel, args, variant="primary"):
+    """One flow over a fresh copy of the table with the `variant` subject (see choose_subjects);
+    None when the table has no such subject."""
+    name = rel.replace("/", "_") + ("" if variant == "primary" else "--" + variant)
     work = os.path.join(args.work, name)
     shutil.rmtree(work, ignore_errors=True)
     lake = os.path.join(work, "lake")
     table = os.path.join(lake, name)
     shutil.copytree(src, table, symlinks=True)
-    res = {"table": rel, "outcome": None, "notes": []}
+    res = {"table": rel, "variant": variant, "outcome": None, "notes": []}
     t0 = time.time()
 
     def done(outcome, why=None):
@@ -378,7 +389,10 @@ def run_table(src, rel, args):
         md = DeltaTable(table).metadata()
         partitions = list(md.partition_columns)
         cdf = md.configuration.get("delta.enableChangeDataFeed", "false").lower() == "true"
-    subject = choose_subject(rel.split("/")[-1], before, partitions) if readable and before.num_rows else None
+    subject = (choose_subjects(rel.split("/")[-1], before, partitions) if readable and before.num_rows else {}).get(variant)
+    if variant != "primary" and subject is None:
+        shutil.rmtree(work, ignore_errors=True)
+        return None
     column = subject[0] if subject else (before.column_names[0] if readable and before.column_names else "id")
     res["subject"] = {"column": column, "value": subject[1], "kind": ["string", "integer", "partition", "date/timestamp/decimal"][subject[2]]} if subject else None
     expect_h2 = subject is not None and subject[2] >= PARTITION
@@ -544,12 +558,15 @@ def main():
         tables = [t for t in tables if t in wanted or t.split("/")[-1] in wanted]
     os.makedirs(args.work, exist_ok=True)
 
-    def one(rel):
+    def one(job):
+        rel, variant = job
         try:
-            r = run_table(os.path.join(args.corpus, rel), rel, args)
+            r = run_table(os.path.join(args.corpus, rel), rel, args, variant)
         except Exception as e:  # noqa: BLE001
-            r = {"table": rel, "outcome": "fail", "why": f"runner error: {type(e).__name__}: {e}"[:400]}
-        line = f"{r['outcome']:8} {rel}"
+            r = {"table": rel, "variant": variant, "outcome": "fail", "why": f"runner error: {type(e).__name__}: {e}"[:400]}
+        if r is None:
+            return None
+        line = f"{r['outcome']:8} {rel}" + ("" if variant == "primary" else f" ({variant})")
         if r.get("subject"):
             line += f"  [{r['subject']['column']}={r['subject']['value']!r:.40}]"
         if r.get("why"):
@@ -557,8 +574,9 @@ def main():
         print(line, flush=True)
         return r
 
+    jobs = [(t, v) for t in tables for v in ("primary", "partition", "typed")]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
-        results = list(ex.map(one, tables))
+        results = [r for r in ex.map(one, jobs) if r is not None]
     counts = collections.Counter(r["outcome"] for r in results)
     print("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), flush=True)
     if args.out:

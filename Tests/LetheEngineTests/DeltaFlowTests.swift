@@ -438,9 +438,16 @@ func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureReq
     // Deletion vectors as Spark writes them: add(A, dv2) and remove(A, dv1) in one commit, and a
     // checkpoint listing the live add(A, dv2) before the tombstones remove(A) and remove(A, dv1).
     // Lethe once took A for history and deleted it (every other row of A lost), or crashed.
-    let (dir, _, lethe) = try writersLake("spark-dv")
+    struct SparkDV: Decodable { var A: String }
+    let (dir, out, lethe) = try writersLake("spark-dv")
     defer { try? FileManager.default.removeItem(atPath: dir) }
+    let a = "t/" + (try JSONDecoder().decode(SparkDV.self, from: Data(out.utf8))).A
     let before = try JSONDecoder().decode([String].self, from: Data(try writersPy(["rows", dir + "/t"]).utf8))
+    // locate: A is live; its row 0 (u-0), deleted by its deletion vector, only time travel reads.
+    _ = try await lethe.index()
+    let located = try await lethe.locateRows(SubjectID("u-0"))
+    #expect(located.filter { $0.object == a && $0.role == .live }.map(\.rows) == [[7, 14]])
+    #expect(located.filter { $0.object == a && $0.role == .history }.map(\.rows) == [[0]])
     let (r, run) = try await forgetAndRun(lethe, "u-0")
     #expect(run.failed.isEmpty, "\(run.failed)")
     #expect(r.status == .verified)
