@@ -39,21 +39,26 @@ public struct SubjectValues: Sendable, Equatable {
         return Double(s)
     }
 
-    /// True when a statistics or partition value is one of the values.
-    func matches(_ v: DeltaJSON) -> Bool {
+    /// The values a statistics or partition value is (one at most, but numbers written
+    /// differently, `5` and `5.0`, are the same number).
+    func matching(_ v: DeltaJSON) -> [String] {
         switch v {
-        case .string(let s): return values.contains(s)
-        case .int(let i): return values.contains(String(i)) || numbers.values.contains(Double(i))
-        case .double(let d): return numbers.values.contains(d)
-        default: return false
+        case .string(let s): return values.contains(s) ? [s] : []
+        case .int(let i):
+            let text = String(i)
+            return values.contains(text) ? [text] : numbers.filter { $0.value == Double(i) }.map(\.key)
+        case .double(let d): return numbers.filter { $0.value == d }.map(\.key)
+        default: return []
         }
     }
 
-    /// True when `text` holds one of the values as a whole token.
-    func named(in text: String) -> Bool {
+    /// True when a statistics or partition value is one of the values.
+    func matches(_ v: DeltaJSON) -> Bool { !matching(v).isEmpty }
+
+    /// The values `text` holds as whole tokens.
+    func named(in text: String) -> [String] {
         let hay = Array(text.utf8)
-        for v in values where Self.containsToken(hay, Array(v.utf8)) { return true }
-        return false
+        return values.filter { Self.containsToken(hay, Array($0.utf8)) }
     }
 
     static func isTokenByte(_ b: UInt8) -> Bool {
@@ -79,36 +84,38 @@ public struct SubjectValues: Sendable, Equatable {
     // MARK: fields of actions
 
     /// The fields of a statistics object (parsed `stats` or `stats_parsed`) that hold a value.
-    func statsHits(_ stats: DeltaJSON, prefix: String) -> [String] {
-        var out: [String] = []
+    func statsHits(_ stats: DeltaJSON, prefix: String) -> [LogHit] {
+        var out: [LogHit] = []
         for bound in ["minValues", "maxValues"] {
             guard let b = stats[bound] else { continue }
             for col in columns {
                 var v: DeltaJSON? = b
                 for p in col { v = v?[p] }
-                if let v, matches(v) { out.append("\(prefix).\(bound).\(col.joined(separator: "."))") }
+                for value in v.map(matching) ?? [] { out.append(LogHit(field: "\(prefix).\(bound).\(col.joined(separator: "."))", value: value)) }
             }
         }
         return out
     }
 
     /// The fields of an `add`, `remove` or `cdc` action (or a `.crc` `allFiles` entry) that hold a value.
-    func fileActionHits(_ o: [String: DeltaJSON]) -> [String] {
-        var out: [String] = []
+    func fileActionHits(_ o: [String: DeltaJSON]) -> [LogHit] {
+        var out: [LogHit] = []
         if let s = o["stats"]?.string, let j = try? DeltaJSON.parse(Array(s.utf8)) { out += statsHits(j, prefix: "stats") }
         if let j = o["stats_parsed"], j.object != nil { out += statsHits(j, prefix: "stats_parsed") }
         for col in columns where col.count == 1 {
-            if let v = o["partitionValues"]?[col[0]], matches(v) { out.append("partitionValues.\(col[0])") }
-            if let v = o["partitionValues_parsed"]?[col[0]], matches(v) { out.append("partitionValues_parsed.\(col[0])") }
+            for field in ["partitionValues", "partitionValues_parsed"] {
+                for value in o[field]?[col[0]].map(matching) ?? [] { out.append(LogHit(field: "\(field).\(col[0])", value: value)) }
+            }
         }
         return out
     }
 
     /// The fields of a commitInfo that name a value.
-    func commitInfoHits(_ info: [String: DeltaJSON]) -> [String] {
-        var out: [String] = []
+    func commitInfoHits(_ info: [String: DeltaJSON]) -> [LogHit] {
+        var out: [LogHit] = []
         for field in ["operationParameters", "userMetadata"] {
-            if let v = info[field], Self.strings(v).contains(where: named(in:)) { out.append("commitInfo.\(field)") }
+            guard let v = info[field] else { continue }
+            for value in Set(Self.strings(v).flatMap(named(in:))) { out.append(LogHit(field: "commitInfo.\(field)", value: value)) }
         }
         return out
     }
@@ -123,15 +130,25 @@ public struct SubjectValues: Sendable, Equatable {
     }
 
     /// The fields of one log action that hold a value.
-    func actionHits(_ a: DeltaAction) -> [String] {
+    func actionHits(_ a: DeltaAction) -> [LogHit] {
         switch a {
-        case .add(let f): return fileActionHits(f.raw).map { "add." + $0 }
-        case .remove(let r): return fileActionHits(r.raw).map { "remove." + $0 }
-        case .cdc(let c): return fileActionHits(c.raw).map { "cdc." + $0 }
+        case .add(let f): return fileActionHits(f.raw).map { $0.under("add") }
+        case .remove(let r): return fileActionHits(r.raw).map { $0.under("remove") }
+        case .cdc(let c): return fileActionHits(c.raw).map { $0.under("cdc") }
         case .commitInfo(let c): return commitInfoHits(c)
         default: return []
         }
     }
+}
+
+/// A field of a log file that holds one of the values.
+public struct LogHit: Sendable, Hashable {
+    /// E.g. `add.stats.minValues.user_id`, `commitInfo.operationParameters`.
+    public var field: String
+    /// The value it holds.
+    public var value: String
+
+    func under(_ prefix: String) -> LogHit { LogHit(field: prefix + "." + field, value: value) }
 }
 
 /// A log file with fields that hold a subject's value.
@@ -140,6 +157,8 @@ public struct LogResidue: Sendable, Equatable {
     public var key: String
     /// The fields, e.g. `add.stats.minValues.user_id`, `commitInfo.operationParameters`.
     public var fields: [String]
+    /// The values found (one file can hold several subjects' values).
+    public var values: Set<String>
 }
 
 extension DeltaTable {
@@ -154,14 +173,14 @@ extension DeltaTable {
             let k = logKey(name)
             let bytes: [UInt8]
             do { bytes = try await store.read(k) } catch let e as LetheError where e.code == .notFound { return nil }
-            let fields = try residueFields(bytes, name: name, subject: subject)
-            return fields.isEmpty ? nil : LogResidue(key: k, fields: Array(Set(fields)).sorted())
+            let hits = try residueFields(bytes, name: name, subject: subject)
+            return hits.isEmpty ? nil : LogResidue(key: k, fields: Array(Set(hits.map(\.field))).sorted(), values: Set(hits.map(\.value)))
         }
         return found.compactMap { $0 }
     }
 
     /// The fields of one log file (by its name under `_delta_log`) that hold a value.
-    func residueFields(_ bytes: [UInt8], name: String, subject: SubjectValues) throws -> [String] {
+    func residueFields(_ bytes: [UInt8], name: String, subject: SubjectValues) throws -> [LogHit] {
         if name.hasSuffix(".parquet") {
             return try CheckpointReader.residue(bytes, name: name, table: root, subject: subject)
         }
@@ -169,14 +188,14 @@ extension DeltaTable {
             guard let j = try? DeltaJSON.parse(bytes) else {
                 throw DeltaError.corrupt(root, "version checksum is not valid JSON", file: name)
             }
-            return (j["allFiles"]?.array ?? []).compactMap(\.object).flatMap { subject.fileActionHits($0).map { "allFiles." + $0 } }
+            return (j["allFiles"]?.array ?? []).compactMap(\.object).flatMap { subject.fileActionHits($0).map { $0.under("allFiles") } }
         }
         if name == "_last_checkpoint" {
             guard let j = try? DeltaJSON.parse(bytes) else { return [] }
-            var out: [String] = []
+            var out: [LogHit] = []
             for a in j["v2Checkpoint"]?["nonFileActions"]?.array ?? [] {
                 guard let o = a.object, o.count == 1, let (kind, body) = o.first else { continue }
-                if let b = body.object, ["add", "remove"].contains(kind) { out += subject.fileActionHits(b).map { "v2Checkpoint.\(kind)." + $0 } }
+                if let b = body.object, ["add", "remove"].contains(kind) { out += subject.fileActionHits(b).map { $0.under("v2Checkpoint.\(kind)") } }
             }
             return out
         }
@@ -187,12 +206,12 @@ extension DeltaTable {
 extension CheckpointReader {
     /// The fields of a Parquet checkpoint (or sidecar) that hold a value: `add`/`remove` `stats`
     /// (JSON text), `stats_parsed` bounds and `partitionValues(_parsed)` of the subject's columns.
-    static func residue(_ bytes: [UInt8], name: String, table: String, subject: SubjectValues) throws -> [String] {
+    static func residue(_ bytes: [UInt8], name: String, table: String, subject: SubjectValues) throws -> [LogHit] {
         let file: ParquetFile
         do { file = try ParquetFile(bytes: bytes, name: name) } catch {
             throw DeltaError.corrupt(table, "checkpoint is not readable Parquet: \(error)", file: name)
         }
-        var out: Set<String> = []
+        var out: Set<LogHit> = []
         for c in file.schema.columns {
             guard let top = c.path.first, top == "add" || top == "remove", c.path.count >= 2 else { continue }
             let field = c.path[1]
@@ -218,7 +237,7 @@ extension CheckpointReader {
                     guard case .byteArray(let a) = data.values else { continue }
                     for i in 0..<a.count {
                         guard let j = try? DeltaJSON.parse(Array(a[i])) else { continue }
-                        for h in subject.statsHits(j, prefix: "stats") { out.insert("\(top).\(h)") }
+                        for h in subject.statsHits(j, prefix: "stats") { out.insert(h.under(top)) }
                     }
                 } else if field == "partitionValues" {
                     // Map values: the key column tells which partition column each value is for.
@@ -231,19 +250,19 @@ extension CheckpointReader {
                         let hasKey = Int(dk) == keyColumn.maxDefinitionLevel, hasValue = Int(dv) == c.maxDefinitionLevel
                         if hasKey, hasValue, ki < ks.count, vi < vs.count {
                             let k = String(decoding: ks[ki], as: UTF8.self), v = String(decoding: vs[vi], as: UTF8.self)
-                            if subject.columns.contains([k]), subject.matches(.string(v)) { out.insert("\(top).partitionValues.\(k)") }
+                            if subject.columns.contains([k]), subject.matches(.string(v)) { out.insert(LogHit(field: "\(top).partitionValues.\(k)", value: v)) }
                         }
                         if hasKey { ki += 1 }
                         if hasValue { vi += 1 }
                     }
                 } else {
-                    for v in Self.rendered(data.values, c) where subject.matches(v) {
-                        out.insert(c.path.joined(separator: "."))
+                    for v in Self.rendered(data.values, c) {
+                        for value in subject.matching(v) { out.insert(LogHit(field: c.path.joined(separator: "."), value: value)) }
                     }
                 }
             }
         }
-        return out.sorted()
+        return out.sorted { ($0.field, $0.value) < ($1.field, $1.value) }
     }
 
     /// Typed checkpoint values as the JSON statistics would write them (dates as `YYYY-MM-DD`).

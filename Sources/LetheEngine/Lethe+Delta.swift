@@ -147,13 +147,19 @@ extension Lethe {
     }
 
     /// The files of a Delta dataset's log (commits, checkpoints, sidecars, `.crc`, compactions,
-    /// `_last_checkpoint`) whose fields hold the subject's value, field-aware (see `SubjectValues`):
-    /// for the verifier, whatever the id's length.
-    public func deltaLogResidue(_ d: DatasetSpec, subject raw: SubjectID) async throws -> [LogResidue] {
+    /// `_last_checkpoint`) whose fields hold a subject's value, field-aware (see `SubjectValues`):
+    /// for the verifier, whatever the ids' lengths. The log is read once for all the subjects.
+    public func deltaLogResidue(_ d: DatasetSpec, subjects: [SubjectID]) async throws -> [SubjectID: [LogResidue]] {
         let t = deltaTable(d)
         let s = try await t.snapshot()
-        let subject = SubjectValues(columns: try await deltaSubjectColumns(d, snapshot: s), values: raw.logValues)
-        return try await t.logResidue(subject)
+        var byValue: [String: [SubjectID]] = [:]
+        for id in subjects { for v in id.logValues { byValue[v, default: []].append(id) } }
+        let subject = SubjectValues(columns: try await deltaSubjectColumns(d, snapshot: s), values: Set(byValue.keys))
+        var out: [SubjectID: [LogResidue]] = [:]
+        for r in try await t.logResidue(subject) {
+            for id in Set(r.values.flatMap { byValue[$0] ?? [] }) { out[id, default: []].append(r) }
+        }
+        return out
     }
 
     /// The roles of a Delta dataset's files, by object key (for `locate`).

@@ -120,9 +120,9 @@ extension Lethe {
         // The Delta logs of the plans' tables, field-aware (values of statistics, partition values and
         // commitInfo parameters, whatever the id's length): dataset → raw id → files.
         var logScan: [String: [[UInt8]: [String]]] = [:]
-        for d in config.datasets where d.format == .delta && wanted.contains(d.name) {
-            for raw in Set(raws.values) {
-                logScan[d.name, default: [:]][raw.bytes] = try await deltaLogResidue(d, subject: raw).map(\.key)
+        for d in config.datasets where d.format == .delta && wanted.contains(d.name) && !raws.isEmpty {
+            for (raw, files) in try await deltaLogResidue(d, subjects: Array(Set(raws.values))) {
+                logScan[d.name, default: [:]][raw.bytes] = files.map(\.key)
             }
         }
         var out: [Verification] = []

@@ -481,7 +481,9 @@ func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureReq
     try text.replacingOccurrences(of: #"\"numRecords\":5}"#, with: #"\"numRecords\":5,\"minValues\":{\"id\":5}}"#)
         .write(toFile: v1, atomically: true, encoding: .utf8)
     let d = try #require(lethe.config.dataset(named: "t"))
-    #expect(try await lethe.deltaLogResidue(d, subject: SubjectID("5")).map(\.key) == ["t/_delta_log/00000000000000000001.json"])
+    let found = try await lethe.deltaLogResidue(d, subjects: [SubjectID("5"), SubjectID("42")])
+    #expect(found[SubjectID("5")]?.map(\.key) == ["t/_delta_log/00000000000000000001.json"])
+    #expect(found[SubjectID("42")] == nil)
 }
 
 @Test func changeDataOfFilesWithAChangeTypeColumnIsReadByEveryReader() async throws {
