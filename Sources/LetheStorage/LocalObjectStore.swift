@@ -534,12 +534,17 @@ final class LocalWriteStream: ObjectWriteStream {
         #if os(Linux)
         LocalWriteStream.ignoreLeaseBreakSignal
         let F_SETLEASE: Int32 = 1024
-        if fcntl(replaced, F_SETLEASE, Int32(F_RDLCK)) == 0 {
-            _ = fcntl(replaced, F_SETLEASE, Int32(F_UNLCK))
-        } else if errno == EAGAIN {
-            throw LetheError(.conflict, "the object is open for writing by another process: lake objects must not change once written; it is retried by the next run once the writer has closed it",
-                             at: key)
+        // A holder that is about to close (a short-lived child that inherited a handle) gets a moment.
+        for attempt in 0..<10 {
+            if fcntl(replaced, F_SETLEASE, Int32(F_RDLCK)) == 0 {
+                _ = fcntl(replaced, F_SETLEASE, Int32(F_UNLCK))
+                return
+            }
+            guard errno == EAGAIN else { return }   // no lease here (another file system, no permission)
+            if attempt < 9 { usleep(20_000) }
         }
+        throw LetheError(.conflict, "the object is open for writing by another process: lake objects must not change once written; it is retried by the next run once the writer has closed it",
+                         at: key)
         #endif
     }
 

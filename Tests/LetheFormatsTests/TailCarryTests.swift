@@ -47,8 +47,12 @@ struct LateAppenderStore: ObjectStore {
             if appends { #expect(link(path, held) == 0) }
             let info = try await inner.commit()
             if appends {
-                let h = try #require(FileHandle(forWritingAtPath: held))
-                h.seekToEndOfFile(); h.write(Data(store.late[i])); try h.close()
+                // O_CLOEXEC: a process another test spawns meanwhile must not inherit the write handle
+                // (the store would rightly see the file open for writing elsewhere).
+                let fd = open(held, O_WRONLY | O_APPEND | O_CLOEXEC)
+                #expect(fd >= 0)
+                _ = store.late[i].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                close(fd)
                 unlink(held)
             }
             return info
