@@ -496,8 +496,13 @@ final class LocalWriteStream: ObjectWriteStream {
             }
         }
         if renameat(dirFD, tmp, dirFD, name) != 0 { throw LetheError.io("rename failed", at: key, errno: errno) }
+        if exists, let ms = Self.pauseAfterReplace { usleep(ms * 1000) }
         return try finish()
     }
+
+    /// Test hook: `LETHE_FAILPOINT_PAUSE_AFTER_REPLACE_MS=N` sleeps N ms right after each replacing rename,
+    /// so that an end-to-end test can append to the replaced file as a writer that opened it just before would.
+    static let pauseAfterReplace: UInt32? = getenv("LETHE_FAILPOINT_PAUSE_AFTER_REPLACE_MS").flatMap { UInt32(String(cString: $0)) }
 
     private func finish() throws -> ObjectInfo {
         finished = true
