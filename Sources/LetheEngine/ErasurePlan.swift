@@ -27,10 +27,12 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
     public var datasets: [Dataset]
     public var totalObjects: Int
     public var totalRows: Int64
+    /// The subject's key in `normalize: nfc` datasets when it differs from `subjectKey` (see `nfcKey(for:)`).
+    public var nfcSubjectKey: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case subjectKey = "subject_key", plannedAt = "planned_at", datasets
-        case totalObjects = "total_objects", totalRows = "total_rows"
+        case totalObjects = "total_objects", totalRows = "total_rows", nfcSubjectKey = "nfc_subject_key"
     }
 
     public var json: [UInt8] {
@@ -50,8 +52,8 @@ extension ErasurePlan.Dataset {
 
 extension Lethe {
     /// Plans the erasure of one subject from the index and the lineage.
-    public func plan(_ key: SubjectKey) async throws -> ErasurePlan {
-        let postings = try await meta.locate(prefix: key.prefix64, dataset: nil)
+    public func plan(_ key: SubjectKey, nfc: SubjectKey? = nil) async throws -> ErasurePlan {
+        let postings = try await postings(key, nfc: nfc)
         var byDataset: [String: [ErasurePlan.Object]] = [:]
         for p in postings {
             byDataset[p.object.dataset, default: []].append(.init(key: p.object.key, rows: Int64(p.rows.count), state: "indexed"))
@@ -73,6 +75,6 @@ extension Lethe {
         }
         return ErasurePlan(subjectKey: key.hex, plannedAt: now(), datasets: out,
                            totalObjects: out.reduce(0) { $0 + $1.objects.count },
-                           totalRows: out.reduce(0) { $0 + $1.rows })
+                           totalRows: out.reduce(0) { $0 + $1.rows }, nfcSubjectKey: nfc?.hex)
     }
 }

@@ -81,8 +81,10 @@ extension Lethe {
         // Per dataset and object: which requests' subjects it holds.
         var holders: [String: [String: [ErasureRequest]]] = [:]
         var scope: [String: Set<String>] = [:]   // dataset → requests whose plan reaches it
+        let nfc = nfcKeys(approved)
+        func keys(_ rs: [ErasureRequest], _ d: DatasetSpec) -> [SubjectKey] { Array(Set(rs.map { subjectKey(of: $0, in: d, nfc) })).sorted() }
         for r in approved {
-            let postings = try await meta.locate(prefix: r.subjectKey.prefix64, dataset: nil)
+            let postings = try await postings(r.subjectKey, nfc: nfc[r.id])
             var holding = Set<String>()
             for p in postings {
                 holders[p.object.dataset, default: [:]][p.object.key, default: []].append(r)
@@ -96,7 +98,7 @@ extension Lethe {
             if d.format == .delta, d.subject != nil, let held = holders[d.name] {
                 // One commit for the whole table: every live file holding any of these subjects.
                 let rs = Array(Set(held.values.flatMap { $0 }.map(\.id))).sorted().compactMap { byID[$0] }
-                add(d.name, Lethe.deltaStepKey, rs.map(\.id), Array(Set(rs.map(\.subjectKey))).sorted())
+                add(d.name, Lethe.deltaStepKey, rs.map(\.id), keys(rs, d))
             } else if d.subject != nil {
                 var objects = holders[d.name] ?? [:]
                 for q in try await meta.objects(dataset: d.name) where q.status == .quarantined {
@@ -104,12 +106,12 @@ extension Lethe {
                 }
                 for key in objects.keys.sorted() {
                     let rs = objects[key]!
-                    add(d.name, key, rs.map(\.id), Array(Set(rs.map(\.subjectKey))).sorted())
+                    add(d.name, key, rs.map(\.id), keys(rs, d))
                 }
             }
             if d.rebuild != nil {
                 let rs = inScope.sorted()
-                add(d.name, "", rs, Array(Set(rs.compactMap { byID[$0]?.subjectKey })).sorted())
+                add(d.name, "", rs, keys(rs.compactMap { byID[$0] }, d))
             }
         }
         add("", "", approved.map(\.id), approved.map(\.subjectKey))
@@ -158,7 +160,7 @@ extension Lethe {
                 return
             }
             let f = try format(for: d)
-            let keyer = SubjectKeyer(hasher: secrets.hasher)
+            let keyer = keyer(for: d)
             let outcome = try await f.erase(info, in: store, options: opts, keyer: keyer, drop: Set(step.subjectKeys))
             if outcome.written != nil || outcome.removed { Failpoint.objectWritten() }
             // The index learns of the new version at the job's end, in one batched incremental

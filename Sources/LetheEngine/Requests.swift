@@ -21,7 +21,7 @@ extension Lethe {
             filed.streamTag = secrets.streamTag(s)
             try await meta.insertRequest(filed)
             try await audit("filed", request: id, actor: requester, ["subject_key": .string(k.hex), "reason": .string(reason)])
-            let plan = try await plan(k)
+            let plan = try await plan(k, nfc: nfcKey(for: s))
             let planned = try RequestLifecycle.apply(.planned(plan: plan.json), to: filed).get()
             try await meta.updateRequest(planned, expecting: .filed)
             try await audit("planned", request: id, actor: "lethe", [

@@ -83,7 +83,7 @@ extension Lethe {
             datasetsOf[r.id] = names
             wanted.formUnion(names)
         }
-        let keys = Set(requests.map(\.subjectKey))
+        let nfc = nfcKeys(requests)
         var found: [SubjectKey: [Verification.Found]] = [:]
         var unreadable: [String: [Verification.Found]] = [:]
         var objectsScanned: [String: Int] = [:]
@@ -92,7 +92,8 @@ extension Lethe {
             let f = try format(for: d)
             let (objects, listedOptions) = try await datasetObjects(d)
             guard let opts = listedOptions else { continue }
-            let keyer = SubjectKeyer(hasher: secrets.hasher)
+            let keys = Set(requests.map { subjectKey(of: $0, in: d, nfc) })
+            let keyer = keyer(for: d)
             for o in objects {
                 var hits: [SubjectKey: Int64] = [:]
                 do {
@@ -135,7 +136,9 @@ extension Lethe {
             var v = Verification(id: r.id, subjectKey: r.subjectKey.hex, clean: true, at: now(), datasets: names,
                                  objectsScanned: names.reduce(0) { $0 + (objectsScanned[$1] ?? 0) },
                                  recordsScanned: names.reduce(0) { $0 + (records[$1] ?? 0) },
-                                 found: found[r.subjectKey] ?? [],
+                                 found: names.flatMap { n in
+                                     (found[subjectKey(of: r, in: config.dataset(named: n), nfc)] ?? []).filter { $0.dataset == n }
+                                 },
                                  unreadable: names.flatMap { unreadable[$0] ?? [] },
                                  stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
             if let raw = raws[r.id] {
