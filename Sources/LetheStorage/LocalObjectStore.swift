@@ -80,7 +80,7 @@ public struct LocalObjectStore: ObjectStore {
         case S_IFREG:
             try body(p, parent.fd, parent.name, UInt8(DT_REG))
         default:
-            throw Self.notFollowed(p, st, parent.fd, parent.name, what: "the folder")
+            throw Self.notFollowed(p, st, parent.fd, parent.name, what: "the path")
         }
     }
 
