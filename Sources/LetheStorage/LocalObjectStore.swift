@@ -9,10 +9,15 @@ import Darwin
 ///
 /// Writes go to a temporary file beside the target (`.<name>.lethe-tmp-<random>`),
 /// are fsynced, renamed over the target, and the folder is fsynced: a crash leaves
-/// the old or the new content, never a mix. Temporary files are not listed.
+/// the old or the new content, never a mix. Listing shows every regular file, temporary
+/// names included: the engine journals each temporary file (`onTemporary`) before it
+/// exists, removes those a killed run left, and treats any other file as data.
 public struct LocalObjectStore: ObjectStore {
     public let root: String
     public var location: String { root }
+    /// Called with the key of each temporary file before it is created (the engine records it,
+    /// so a run killed mid-write leaves no file it does not know of).
+    public var onTemporary: (@Sendable (String) async throws -> Void)?
 
     public init(root: String) {
         var r = root
@@ -82,7 +87,7 @@ public struct LocalObjectStore: ObjectStore {
         }
     }
 
-    /// Calls `body(name, path, d_type)` for each entry of a folder but `.`, `..` and temporary files.
+    /// Calls `body(name, path, d_type)` for each entry of a folder but `.` and `..`.
     private func entries(_ dir: String, _ body: (String, String, UInt8) throws -> Void) throws {
         guard let d = opendir(dir) else { throw LetheError.io("cannot list folder", at: dir, errno: errno) }
         defer { closedir(d) }
@@ -90,7 +95,7 @@ public struct LocalObjectStore: ObjectStore {
             let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
-            if name == "." || name == ".." || name.contains(Self.tempMarker) { continue }
+            if name == "." || name == ".." { continue }
             try body(name, dir + "/" + name, e.pointee.d_type)
         }
     }
@@ -150,7 +155,12 @@ public struct LocalObjectStore: ObjectStore {
         let dir = Self.dirname(target)
         try Self.makeDirs(dir)
         let base = target.split(separator: "/").last.map(String.init) ?? key
-        let tmp = dir + "/." + base + Self.tempMarker + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let tmpName = "." + base + Self.tempMarker + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let tmp = dir + "/" + tmpName
+        if let onTemporary {
+            let folderKey = key.lastIndex(of: "/").map { String(key[..<$0]) + "/" } ?? ""
+            try await onTemporary(folderKey + tmpName)
+        }
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LetheError.io("cannot create temporary file", at: tmp, errno: errno) }
         return LocalWriteStream(fd: fd, tmp: tmp, target: target, dir: dir, key: key, precondition: precondition)
