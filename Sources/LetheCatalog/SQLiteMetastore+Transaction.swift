@@ -31,7 +31,21 @@ extension SQLiteMetastore {
 
     public func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T {
         let path = databasePath, key = auditKey
-        return try await write(what) { db in try body(SQLiteTransaction(db: db, path: path, auditKey: key)) }
+        // The body's own errors (other than the database's) come back as they were thrown.
+        let thrown = LockedValue<(any Error)?>(nil)
+        do {
+            return try await write(what) { db in
+                do {
+                    return try body(SQLiteTransaction(db: db, path: path, auditKey: key))
+                } catch {
+                    if !(error is DatabaseError) { thrown.value = error }
+                    throw error
+                }
+            }
+        } catch {
+            if let e = thrown.value { throw e }
+            throw error
+        }
     }
 
     // MARK: Temporary files

@@ -371,6 +371,29 @@ extension SQLiteMetastore {
         }
     }
 
+    /// Runs `body` while this process holds a read transaction that has read the database
+    /// (SQLite's read lock is held meanwhile): consistent multi-step reads, and tests of what
+    /// other code does to the locks.
+    public func whileReading<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try writer.read { db in
+                _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM settings")
+                return try body()
+            }
+        } catch {
+            throw Self.wrap(error, "cannot read the state", path: databasePath)
+        }
+    }
+
+    /// The value of a `PRAGMA` on a connection of this store (e.g. `secure_delete`).
+    public func pragma(_ name: String) throws -> String? {
+        do {
+            return try writer.read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
+        } catch {
+            throw Self.wrap(error, "cannot read PRAGMA \(name)", path: databasePath)
+        }
+    }
+
     /// True when the state holds nothing yet: no object, request or audit entry.
     public func isEmptyNow() throws -> Bool {
         do {

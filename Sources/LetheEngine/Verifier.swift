@@ -43,7 +43,7 @@ public struct Verification: Codable, Sendable, Equatable {
     public var summary: String {
         if clean { return "clean" }
         var parts: [String] = problems ?? []
-        if !found.isEmpty { parts.append("residue in " + found.map { "\($0.object) (\($0.rows) rows)" }.joined(separator: ", ")) }
+        if !found.isEmpty { parts.append("residue in " + found.map { "\($0.object) (\($0.issue ?? "\($0.rows) rows"))" }.joined(separator: ", ")) }
         if !unreadable.isEmpty { parts.append("unreadable: " + unreadable.map(\.object).joined(separator: ", ")) }
         if !stateHits.isEmpty { parts.append("raw id in state files: " + stateHits.joined(separator: ", ")) }
         if let l = logHits, !l.isEmpty { parts.append("raw id in Delta logs: " + l.joined(separator: ", ")) }
@@ -129,6 +129,12 @@ extension Lethe {
                 continue
             }
             guard let opts = listedOptions else { continue }
+            if !dryRun {
+                // Objects gone from the lake leave the index (their keys may name the subject).
+                let listed = Set(objects.map(\.key))
+                let gone = try await meta.objects(dataset: d.name).map(\.key).filter { !listed.contains($0) }
+                try await meta.removeObjects(dataset: d.name, keys: gone)
+            }
             let keyer = SubjectKeyer(hasher: secrets.hasher)
             for o in objects where !temporaries.contains(o.key) {
                 var hits: [SubjectKey: Int64] = [:]
