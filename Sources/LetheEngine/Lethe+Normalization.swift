@@ -51,3 +51,12 @@ extension Lethe {
         d?.normalization == .nfc ? nfc[r.id] ?? r.subjectKey : r.subjectKey
     }
 }
+
+extension Lethe {
+    /// `nfcKeys` by subject key, for `plans(_:nfc:coverage:)`.
+    func nfcByKey(_ requests: [ErasureRequest], _ nfc: [String: SubjectKey]) -> [SubjectKey: SubjectKey] {
+        var out: [SubjectKey: SubjectKey] = [:]
+        for r in requests { if let k = nfc[r.id] { out[r.subjectKey] = k } }
+        return out
+    }
+}

@@ -9,7 +9,9 @@ import Darwin
 ///
 /// Writes go to a temporary file beside the target (`.<name>.lethe-tmp-<random>`),
 /// are fsynced, renamed over the target, and the folder is fsynced: a crash leaves
-/// the old or the new content, never a mix. Temporary files are not listed.
+/// the old or the new content, never a mix. Listing shows every file, temporary names
+/// included: the engine journals each temporary file (`onTemporary`) before it exists,
+/// removes those a killed run left, and treats any other file as data.
 ///
 /// What is an object (docs: README, "Files Lethe reads"):
 /// - Every entry below a listed prefix that is not a folder is an object, whatever its name:
@@ -27,6 +29,9 @@ import Darwin
 public struct LocalObjectStore: ObjectStore {
     public let root: String
     public var location: String { root }
+    /// Called with the key of each temporary file before it is created (the engine records it,
+    /// so a run killed mid-write leaves no file it does not know of).
+    public var onTemporary: (@Sendable (String) async throws -> Void)?
 
     public init(root: String) {
         var r = root
@@ -99,7 +104,6 @@ public struct LocalObjectStore: ObjectStore {
             let bytes = name.dropLast().map { UInt8(bitPattern: $0) }
             if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
             let component = Self.keyComponent(bytes)
-            if component.contains(Self.tempMarker) { continue }
             var type = e.pointee.d_type
             if type == UInt8(DT_UNKNOWN) {
                 var st = stat()
@@ -214,13 +218,29 @@ public struct LocalObjectStore: ObjectStore {
 
     // MARK: Writing
 
+    /// The key of the temporary file a write of `key` uses (`.<name>.lethe-tmp-<random>` beside it).
+    static func temporaryKey(for key: String, random: String) -> String {
+        let slash = key.lastIndex(of: "/")
+        let folder = slash.map { String(key[...$0]) } ?? ""
+        let name = slash.map { String(key[key.index(after: $0)...]) } ?? key
+        return folder + "." + name + tempMarker + random
+    }
+
     public func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
         guard let parent = try openParent(key, create: true) else {
             throw LetheError(.badInput, "not an object key", at: key)
         }
         let base = parent.name.dropLast().map { UInt8(bitPattern: $0) }
-        let tmp: [CChar] = ([0x2E] + base + Array(Self.tempMarker.utf8)
-                            + Array(String(UInt64.random(in: 0...UInt64.max), radix: 36).utf8)).map { CChar(bitPattern: $0) } + [0]
+        let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let tmp: [CChar] = ([0x2E] + base + Array(Self.tempMarker.utf8) + Array(random.utf8)).map { CChar(bitPattern: $0) } + [0]
+        if let onTemporary {
+            do {
+                try await onTemporary(Self.temporaryKey(for: key, random: random))
+            } catch {
+                close(parent.fd)
+                throw error
+            }
+        }
         let fd = openat(parent.fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             let e = errno
