@@ -59,6 +59,23 @@ public enum CanonicalType: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The Delta schema type name of this type (`decimal(38,s)` for decimals: the precision does not matter here).
+    public var deltaName: String {
+        switch self {
+        case .string: return "string"
+        case .binary: return "binary"
+        case .boolean: return "boolean"
+        case .integer: return "long"
+        case .decimal(let s): return "decimal(38,\(s))"
+        case .float: return "float"
+        case .double: return "double"
+        case .date: return "date"
+        case .timestamp(_, let utc): return utc ? "timestamp" : "timestamp_ntz"
+        case .time: return "string"
+        case .uuid: return "string"
+        }
+    }
+
     public var description: String {
         switch self {
         case .string: return "string"

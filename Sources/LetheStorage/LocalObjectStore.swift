@@ -9,7 +9,8 @@ import Darwin
 ///
 /// Writes go to a temporary file beside the target (`.<name>.lethe-tmp-<random>`),
 /// are fsynced, renamed over the target, and the folder is fsynced: a crash leaves
-/// the old or the new content, never a mix. Temporary files are not listed.
+/// the old or the new content, never a mix. Temporary files are not listed. A delete
+/// removes the folders it leaves empty (below the root).
 public struct LocalObjectStore: ObjectStore {
     public let root: String
     public var location: String { root }
@@ -160,7 +161,12 @@ public struct LocalObjectStore: ObjectStore {
         if unlink(path(key)) != 0 && errno != ENOENT {
             throw LetheError.io("cannot delete", at: key, errno: errno)
         }
-        let dir = Self.dirname(path(key))
+        var dir = Self.dirname(path(key))
+        // Folders the delete leaves empty go too, up to the root: a folder named after a
+        // partition value (`user_id=u-42/`) must not outlive the subject's last file.
+        while dir.count > root.count, dir.hasPrefix(root + "/"), rmdir(dir) == 0 {
+            dir = Self.dirname(dir)
+        }
         let dfd = open(dir, O_RDONLY | O_DIRECTORY)
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }
