@@ -191,7 +191,9 @@ private func approved(_ lethe: Lethe, _ subject: String, reason: String = "ticke
     for (subject, reason) in [("u-00077", "customer u-00077 (jane@example.com)"), ("u-00077", "ticket for U-00077."),
                               ("u7", "ticket u7"), ("t1|u-00077", "tenant t1, user u-00077")] {
         do {
-            _ = try await f.lethe.forget([f.lethe.subject(subject)], reason: reason, by: "alice")
+            // A composite subject is typed as its parts (`--subject-json`); `|` never splits an id.
+            let id = subject.contains("|") ? SubjectID(parts: subject.split(separator: "|").map { Array($0.utf8) }) : SubjectID(subject)
+            _ = try await f.lethe.forget([id], reason: reason, by: "alice")
             Issue.record("accepted reason \(reason)")
         } catch let e as LetheError {
             #expect(e.code == .badInput)
