@@ -173,13 +173,9 @@ extension CheckpointReader {
                             if case .byteArray(let a)? = v, paths.contains(String(decoding: a, as: UTF8.self)) { scrub[row] = true }
                         }
                     }
-                    if let sc = file.schema.column([top, "stats"]) {
-                        for (row, v) in Self.flatValues(cols[sc.index], sc, rows: n).enumerated() {
-                            if case .byteArray(let a)? = v, let j = try? DeltaJSON.parse(a), !subject.statsHits(j, prefix: "stats").isEmpty { scrub[row] = true }
-                        }
-                    }
-                    for c in file.schema.columns where Self.isBound(c, top) && subject.columns.contains(Array(c.path.dropFirst(3))) {
-                        for (row, v) in Self.renderedFlat(cols[c.index], c, rows: n).enumerated() where v.map(subject.matches) == true { scrub[row] = true }
+                    for (row, m) in try Self.rowMatches(file, rowGroup: rg, rows: n, top: top, table: table, name: name, subject: subject).enumerated()
+                    where !subject.hits(m).isEmpty {
+                        scrub[row] = true
                     }
                     guard scrub.contains(true) else { continue }
                     changed = true

@@ -82,7 +82,7 @@ extension DeltaTable {
                 _ = try file.rewrite(droppingRows: rows, to: &sink)
             } catch { throw LetheError(.corrupt, "\(error)", at: k) }
             try await store.put(k, sink.bytes, precondition: .matches(version: head.version))
-            try await dropHadoopChecksum(of: k)
+            try await deleteChecksumSidecar(of: k)
             cdcSize[p] = Int64(sink.bytes.count)
             result.rewrittenChangeData.append(k)
         }
@@ -91,7 +91,7 @@ extension DeltaTable {
         // Only commits whose bytes name an affected file or hold a value are parsed (a superset:
         // the fields are then compared as values).
         let base = { (p: String) in Array((p.split(separator: "/").last.map(String.init) ?? p).utf8) }
-        let prefilter = NeedleSet(paths.map(base) + changeData.keys.map(base) + subject.values.map { Array($0.utf8) })
+        let prefilter = NeedleSet(paths.map(base) + changeData.keys.map(base) + subject.allValues.map { Array($0.utf8) })
         var scrubs: [(v: Int64, key: String, bytes: [UInt8], version: String)] = []
         let read = try await boundedMap(versions, limit: 8) { [self] v -> [UInt8]? in
             let name = Self.commitName(v)
@@ -165,7 +165,7 @@ extension DeltaTable {
         // Each commit is replaced atomically (compare-and-swap on the version read); several at a time.
         _ = try await boundedMap(scrubs.map { ($0.key, $0.bytes, $0.version) }, limit: 8) { [store] w in
             _ = try await store.put(w.0, w.1, precondition: .matches(version: w.2))
-            try await dropHadoopChecksum(of: w.0)
+            try await deleteChecksumSidecar(of: w.0)
         }
         result.scrubbedCommits = scrubs.map(\.v)
         try await scrubLogCopies(listing, paths: paths, subject: subject, result: &result)
@@ -179,7 +179,7 @@ extension DeltaTable {
         }
         _ = try await boundedMap(doomed, limit: 8) { [self] k in
             try await store.delete(k)
-            try await dropHadoopChecksum(of: k)
+            try await deleteChecksumSidecar(of: k)
         }
         result.deleted = doomed
         result.unreadableVersions = Self.merge(ranges)
@@ -246,14 +246,14 @@ extension DeltaTable {
                 // The JSON log from version 0 replays without it: the whole checkpoint goes.
                 for name in cp.names + sidecars {
                     try await store.delete(logKey(name))
-                    try await dropHadoopChecksum(of: logKey(name))
+                    try await deleteChecksumSidecar(of: logKey(name))
                     removedNames.insert(name)
                     result.removedCheckpoints.append(logKey(name))
                 }
             } else {
                 for d in dirty {
                     try await store.put(logKey(d.name), d.scrubbed, precondition: .matches(version: d.version))
-                    try await dropHadoopChecksum(of: logKey(d.name))
+                    try await deleteChecksumSidecar(of: logKey(d.name))
                     result.rewrittenCheckpoints.append(logKey(d.name))
                 }
                 rewrittenVersions.insert(cp.version)
@@ -267,7 +267,7 @@ extension DeltaTable {
             let left = named.filter { !$0.names.contains(where: removedNames.contains) }
             if !removedNames.isEmpty && left.isEmpty {
                 try await store.delete(logKey("_last_checkpoint"))
-                try await dropHadoopChecksum(of: logKey("_last_checkpoint"))
+                try await deleteChecksumSidecar(of: logKey("_last_checkpoint"))
                 result.removedCheckpoints.append(logKey("_last_checkpoint"))
             } else if let cp = left.first, rewrittenVersions.contains(cp.version) {
                 var total: Int64 = 0
@@ -276,7 +276,7 @@ extension DeltaTable {
                 o["checksum"] = nil
                 o["v2Checkpoint"] = nil
                 try await store.put(logKey("_last_checkpoint"), Array(DeltaJSON.object(o).text.utf8), precondition: .matches(version: head.version))
-                try await dropHadoopChecksum(of: logKey("_last_checkpoint"))
+                try await deleteChecksumSidecar(of: logKey("_last_checkpoint"))
             }
         }
         // Version checksums and log compactions: optional, removed when they hold the statistics or a value.
@@ -285,7 +285,7 @@ extension DeltaTable {
             let stale = !basenames.isEmpty && mentionsPaths.containsAny(bytes)
             if try stale || !residueFields(bytes, name: name, subject: subject).isEmpty {
                 try await store.delete(logKey(name))
-                try await dropHadoopChecksum(of: logKey(name))
+                try await deleteChecksumSidecar(of: logKey(name))
                 result.removedLogFiles.append(logKey(name))
             }
         }

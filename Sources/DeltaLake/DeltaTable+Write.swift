@@ -89,15 +89,3 @@ extension DeltaTable {
         }
     }
 }
-
-extension DeltaTable {
-    /// Removes the checksum file a Hadoop local file system keeps beside `key` (`.NAME.crc`), if
-    /// any: once `key` is rewritten or deleted it is stale, and Spark on a local folder would refuse
-    /// to read the new bytes against it.
-    func dropHadoopChecksum(of key: String) async throws {
-        let slash = key.lastIndex(of: "/")
-        let dir = slash.map { String(key[..<$0]) + "/" } ?? ""
-        let name = slash.map { String(key[key.index(after: $0)...]) } ?? key
-        try await store.delete(dir + "." + name + ".crc")
-    }
-}

@@ -3,7 +3,7 @@ import LetheCore
 import LetheStorage
 import Parquet
 
-/// The values that name a subject, and the columns that hold them, for a field-aware search of
+/// The values that name subjects, and the columns that hold them, for a field-aware search of
 /// a table's log. The log is parsed and *values* are compared (never bytes), so a short id such
 /// as `5` or `Mino` is found where it is a value and nowhere else (not inside a timestamp, a
 /// size or a file name):
@@ -14,51 +14,59 @@ import Parquet
 /// - the string fields of a commitInfo's `operationParameters` and its `userMetadata`, where the
 ///   value must stand as a whole token (another tool's `DELETE … WHERE id = 5`): the characters
 ///   on either side are not letters, digits, `_`, `.` or `-`.
+///
+/// A composite subject (one value per column) is found where one action (or commitInfo) holds
+/// every part, each in its own column: a part alone (a tenant id shared by many people) names
+/// no one.
 public struct SubjectValues: Sendable, Equatable {
     /// The subject's columns as physical paths (statistics and partition values use them).
-    public var columns: [[String]]
-    /// The subject's values in canonical text form (each part of a composite subject).
-    public var values: Set<String>
+    public let columns: [[String]]
+    /// The subjects, each one value per column, in canonical text form.
+    public let subjects: [[String]]
+    /// Every value of column `i`, and those that are plain decimal numbers (JSON statistics write numbers).
+    let perColumn: [Set<String>]
+    let numbers: [[String: Double]]
 
-    public init(columns: [[String]], values: Set<String>) {
+    public init(columns: [[String]], subjects: [[String]]) {
         self.columns = columns
-        self.values = values.filter { !$0.isEmpty }
-        self.numbers = Dictionary(uniqueKeysWithValues: self.values.compactMap { v in Self.number(v).map { (v, $0) } })
+        let valid = subjects.filter { $0.count == columns.count && $0.allSatisfy { !$0.isEmpty } }
+        self.subjects = Array(Set(valid)).sorted { $0.lexicographicallyPrecedes($1) }
+        let per = columns.indices.map { i in Set(valid.map { $0[i] }) }
+        self.perColumn = per
+        self.numbers = per.map { vs in Dictionary(uniqueKeysWithValues: vs.compactMap { v in Self.number(v).map { (v, $0) } }) }
     }
 
-    /// Values that are plain decimal numbers, as doubles (JSON statistics write numbers).
-    private var numbers: [String: Double] = [:]
-
-    public var isEmpty: Bool { values.isEmpty }
+    /// Subjects of one column (each value one subject).
+    public init(columns: [[String]], values: Set<String>) {
+        self.init(columns: columns, subjects: columns.count == 1 ? values.sorted().map { [$0] } : [])
+    }
 
     /// No subject: matches nothing.
-    public static let none = SubjectValues(columns: [], values: [])
+    public static let none = SubjectValues(columns: [], subjects: [])
+
+    public var isEmpty: Bool { subjects.isEmpty }
+    /// Every value of every subject (for a byte prefilter).
+    public var allValues: Set<String> { Set(subjects.flatMap { $0 }) }
+
+    /// The name of a subject in hits: its parts joined by U+001F.
+    public static func name(_ subject: [String]) -> String { subject.joined(separator: "\u{1F}") }
 
     static func number(_ s: String) -> Double? {
         guard !s.isEmpty, s.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E }) else { return nil }
         return Double(s)
     }
 
-    /// The values a statistics or partition value is (one at most, but numbers written
+    /// The values of column `i` a statistics or partition value is (numbers written
     /// differently, `5` and `5.0`, are the same number).
-    func matching(_ v: DeltaJSON) -> [String] {
+    func matching(_ v: DeltaJSON, column i: Int) -> [String] {
         switch v {
-        case .string(let s): return values.contains(s) ? [s] : []
-        case .int(let i):
-            let text = String(i)
-            return values.contains(text) ? [text] : numbers.filter { $0.value == Double(i) }.map(\.key)
-        case .double(let d): return numbers.filter { $0.value == d }.map(\.key)
+        case .string(let s): return perColumn[i].contains(s) ? [s] : []
+        case .int(let n):
+            let text = String(n)
+            return perColumn[i].contains(text) ? [text] : numbers[i].filter { $0.value == Double(n) }.map(\.key)
+        case .double(let d): return numbers[i].filter { $0.value == d }.map(\.key)
         default: return []
         }
-    }
-
-    /// True when a statistics or partition value is one of the values.
-    func matches(_ v: DeltaJSON) -> Bool { !matching(v).isEmpty }
-
-    /// The values `text` holds as whole tokens.
-    func named(in text: String) -> [String] {
-        let hay = Array(text.utf8)
-        return values.filter { Self.containsToken(hay, Array($0.utf8)) }
     }
 
     static func isTokenByte(_ b: UInt8) -> Bool {
@@ -83,39 +91,68 @@ public struct SubjectValues: Sendable, Equatable {
 
     // MARK: fields of actions
 
-    /// The fields of a statistics object (parsed `stats` or `stats_parsed`) that hold a value.
-    func statsHits(_ stats: DeltaJSON, prefix: String) -> [LogHit] {
+    /// What one file action holds: per column index, the values found and the fields they are in.
+    struct Matches {
+        var values: [Int: Set<String>] = [:]
+        var fields: [Int: Set<String>] = [:]
+        mutating func add(_ i: Int, _ value: String, _ field: String) {
+            values[i, default: []].insert(value)
+            fields[i, default: []].insert(field)
+        }
+    }
+
+    /// The subjects every part of which `m` holds, as hits.
+    func hits(_ m: Matches) -> [LogHit] {
+        guard !m.values.isEmpty else { return [] }
         var out: [LogHit] = []
+        for s in subjects where s.indices.allSatisfy({ m.values[$0]?.contains(s[$0]) == true }) {
+            let fields = s.indices.flatMap { m.fields[$0] ?? [] }
+            for f in Set(fields).sorted() { out.append(LogHit(field: f, value: Self.name(s))) }
+        }
+        return out
+    }
+
+    /// Adds the bounds of a statistics object (parsed `stats` or `stats_parsed`) to `m`.
+    func collectStats(_ stats: DeltaJSON, prefix: String, into m: inout Matches) {
         for bound in ["minValues", "maxValues"] {
             guard let b = stats[bound] else { continue }
-            for col in columns {
+            for (i, col) in columns.enumerated() {
                 var v: DeltaJSON? = b
                 for p in col { v = v?[p] }
-                for value in v.map(matching) ?? [] { out.append(LogHit(field: "\(prefix).\(bound).\(col.joined(separator: "."))", value: value)) }
+                for value in v.map({ matching($0, column: i) }) ?? [] { m.add(i, value, "\(prefix).\(bound).\(col.joined(separator: "."))") }
             }
         }
-        return out
     }
 
-    /// The fields of an `add`, `remove` or `cdc` action (or a `.crc` `allFiles` entry) that hold a value.
+    /// The subjects a statistics object's bounds hold.
+    func statsHits(_ stats: DeltaJSON, prefix: String) -> [LogHit] {
+        var m = Matches()
+        collectStats(stats, prefix: prefix, into: &m)
+        return hits(m)
+    }
+
+    /// The fields of an `add`, `remove` or `cdc` action (or a `.crc` `allFiles` entry) that hold a subject.
     func fileActionHits(_ o: [String: DeltaJSON]) -> [LogHit] {
-        var out: [LogHit] = []
-        if let s = o["stats"]?.string, let j = try? DeltaJSON.parse(Array(s.utf8)) { out += statsHits(j, prefix: "stats") }
-        if let j = o["stats_parsed"], j.object != nil { out += statsHits(j, prefix: "stats_parsed") }
-        for col in columns where col.count == 1 {
+        var m = Matches()
+        if let s = o["stats"]?.string, let j = try? DeltaJSON.parse(Array(s.utf8)) { collectStats(j, prefix: "stats", into: &m) }
+        if let j = o["stats_parsed"], j.object != nil { collectStats(j, prefix: "stats_parsed", into: &m) }
+        for (i, col) in columns.enumerated() where col.count == 1 {
             for field in ["partitionValues", "partitionValues_parsed"] {
-                for value in o[field]?[col[0]].map(matching) ?? [] { out.append(LogHit(field: "\(field).\(col[0])", value: value)) }
+                for value in o[field]?[col[0]].map({ matching($0, column: i) }) ?? [] { m.add(i, value, "\(field).\(col[0])") }
             }
         }
-        return out
+        return hits(m)
     }
 
-    /// The fields of a commitInfo that name a value.
+    /// The fields of a commitInfo that name a subject (every part as a whole token).
     func commitInfoHits(_ info: [String: DeltaJSON]) -> [LogHit] {
         var out: [LogHit] = []
         for field in ["operationParameters", "userMetadata"] {
             guard let v = info[field] else { continue }
-            for value in Set(Self.strings(v).flatMap(named(in:))) { out.append(LogHit(field: "commitInfo.\(field)", value: value)) }
+            let texts = Self.strings(v).map { Array($0.utf8) }
+            for s in subjects where s.allSatisfy({ part in texts.contains { Self.containsToken($0, Array(part.utf8)) } }) {
+                out.append(LogHit(field: "commitInfo.\(field)", value: Self.name(s)))
+            }
         }
         return out
     }
@@ -129,7 +166,7 @@ public struct SubjectValues: Sendable, Equatable {
         }
     }
 
-    /// The fields of one log action that hold a value.
+    /// The fields of one log action that hold a subject.
     func actionHits(_ a: DeltaAction) -> [LogHit] {
         switch a {
         case .add(let f): return fileActionHits(f.raw).map { $0.under("add") }
@@ -157,7 +194,7 @@ public struct LogResidue: Sendable, Equatable {
     public var key: String
     /// The fields, e.g. `add.stats.minValues.user_id`, `commitInfo.operationParameters`.
     public var fields: [String]
-    /// The values found (one file can hold several subjects' values).
+    /// The subjects found (one file can hold several), each its parts joined by U+001F.
     public var values: Set<String>
 }
 
@@ -204,65 +241,79 @@ extension DeltaTable {
 }
 
 extension CheckpointReader {
-    /// The fields of a Parquet checkpoint (or sidecar) that hold a value: `add`/`remove` `stats`
-    /// (JSON text), `stats_parsed` bounds and `partitionValues(_parsed)` of the subject's columns.
+    /// The fields of a Parquet checkpoint (or sidecar) that hold a subject: `add`/`remove` `stats`
+    /// (JSON text), `stats_parsed` bounds and `partitionValues(_parsed)` of the subject's columns,
+    /// row by row (a composite subject's parts must all be in one row).
     static func residue(_ bytes: [UInt8], name: String, table: String, subject: SubjectValues) throws -> [LogHit] {
         let file: ParquetFile
         do { file = try ParquetFile(bytes: bytes, name: name) } catch {
             throw DeltaError.corrupt(table, "checkpoint is not readable Parquet: \(error)", file: name)
         }
         var out: Set<LogHit> = []
-        for c in file.schema.columns {
-            guard let top = c.path.first, top == "add" || top == "remove", c.path.count >= 2 else { continue }
-            let field = c.path[1]
-            var wanted = false
-            var isStatsText = false
-            switch field {
-            case "stats": isStatsText = c.path.count == 2
-            case "stats_parsed":
-                wanted = c.path.count >= 4 && ["minValues", "maxValues"].contains(c.path[2]) && subject.columns.contains(Array(c.path.dropFirst(3)))
-            case "partitionValues_parsed":
-                wanted = c.path.count == 3 && subject.columns.contains([c.path[2]])
-            case "partitionValues":
-                wanted = c.path.last == "value"
-            default: break
-            }
-            guard wanted || isStatsText else { continue }
-            for rg in 0..<file.rowGroups.count {
-                let data: ColumnData
-                do { data = try file.readColumn(c.index, rowGroup: rg) } catch {
-                    throw DeltaError.corrupt(table, "checkpoint column \(c.dottedPath): \(error)", file: name)
-                }
-                if isStatsText {
-                    guard case .byteArray(let a) = data.values else { continue }
-                    for i in 0..<a.count {
-                        guard let j = try? DeltaJSON.parse(Array(a[i])) else { continue }
-                        for h in subject.statsHits(j, prefix: "stats") { out.insert(h.under(top)) }
-                    }
-                } else if field == "partitionValues" {
-                    // Map values: the key column tells which partition column each value is for.
-                    guard let keyColumn = file.schema.columns.first(where: { $0.path == Array(c.path.dropLast()) + ["key"] }) else { continue }
-                    let keys = try? file.readColumn(keyColumn.index, rowGroup: rg)
-                    guard case .byteArray(let ks)? = keys?.values, case .byteArray(let vs) = data.values,
-                          let kd = keys?.definitionLevels, let vd = data.definitionLevels else { continue }
-                    var ki = 0, vi = 0
-                    for (dk, dv) in zip(kd, vd) {
-                        let hasKey = Int(dk) == keyColumn.maxDefinitionLevel, hasValue = Int(dv) == c.maxDefinitionLevel
-                        if hasKey, hasValue, ki < ks.count, vi < vs.count {
-                            let k = String(decoding: ks[ki], as: UTF8.self), v = String(decoding: vs[vi], as: UTF8.self)
-                            if subject.columns.contains([k]), subject.matches(.string(v)) { out.insert(LogHit(field: "\(top).partitionValues.\(k)", value: v)) }
-                        }
-                        if hasKey { ki += 1 }
-                        if hasValue { vi += 1 }
-                    }
-                } else {
-                    for v in Self.rendered(data.values, c) {
-                        for value in subject.matching(v) { out.insert(LogHit(field: c.path.joined(separator: "."), value: value)) }
-                    }
-                }
+        for rg in 0..<file.rowGroups.count {
+            let n = Int(file.rowGroups[rg].numRows)
+            for top in ["add", "remove"] {
+                let rows = try rowMatches(file, rowGroup: rg, rows: n, top: top, table: table, name: name, subject: subject)
+                for m in rows { for h in subject.hits(m) { out.insert(h.under(top)) } }
             }
         }
         return out.sorted { ($0.field, $0.value) < ($1.field, $1.value) }
+    }
+
+    /// Per row of one row group, what the `top` (`add` or `remove`) action's statistics and
+    /// partition values hold of the subjects' columns.
+    static func rowMatches(_ file: ParquetFile, rowGroup rg: Int, rows n: Int, top: String, table: String, name: String,
+                           subject: SubjectValues) throws -> [SubjectValues.Matches] {
+        var out = [SubjectValues.Matches](repeating: SubjectValues.Matches(), count: n)
+        func read(_ c: ColumnDescriptor) throws -> ColumnData {
+            do { return try file.readColumn(c.index, rowGroup: rg) } catch {
+                throw DeltaError.corrupt(table, "checkpoint column \(c.dottedPath): \(error)", file: name)
+            }
+        }
+        if let c = file.schema.column([top, "stats"]) {
+            for (row, v) in flatValues(try read(c), c, rows: n).enumerated() {
+                guard case .byteArray(let a)? = v, let j = try? DeltaJSON.parse(a) else { continue }
+                subject.collectStats(j, prefix: "stats", into: &out[row])
+            }
+        }
+        for c in file.schema.columns where c.maxRepetitionLevel == 0 && c.path.count >= 3 && c.path[0] == top {
+            let field = c.path[1]
+            var column: Int?
+            var label = ""
+            if field == "stats_parsed", c.path.count >= 4, ["minValues", "maxValues"].contains(c.path[2]) {
+                column = subject.columns.firstIndex(of: Array(c.path.dropFirst(3)))
+                label = "stats_parsed.\(c.path[2]).\(c.path.dropFirst(3).joined(separator: "."))"
+            } else if field == "partitionValues_parsed", c.path.count == 3 {
+                column = subject.columns.firstIndex(of: [c.path[2]])
+                label = "partitionValues_parsed.\(c.path[2])"
+            }
+            guard let i = column else { continue }
+            for (row, v) in renderedFlat(try read(c), c, rows: n).enumerated() {
+                for value in v.map({ subject.matching($0, column: i) }) ?? [] { out[row].add(i, value, label) }
+            }
+        }
+        // Map entries: the key column tells which partition column each value is for.
+        if let kc = file.schema.column([top, "partitionValues", "key_value", "key"]) ?? file.schema.columns.first(where: { $0.path.first == top && $0.path.count >= 3 && $0.path[1] == "partitionValues" && $0.path.last == "key" }),
+           let vc = file.schema.columns.first(where: { $0.path == Array(kc.path.dropLast()) + ["value"] }) {
+            let keys = try read(kc), vals = try read(vc)
+            guard case .byteArray(let ks) = keys.values, case .byteArray(let vs) = vals.values,
+                  let kd = keys.definitionLevels, let vd = vals.definitionLevels else { return out }
+            let reps = keys.repetitionLevels ?? [UInt16](repeating: 0, count: kd.count)
+            var row = -1, ki = 0, vi = 0
+            for (j, (dk, dv)) in zip(kd, vd).enumerated() {
+                if reps[j] == 0 { row += 1 }
+                let hasKey = Int(dk) == kc.maxDefinitionLevel, hasValue = Int(dv) == vc.maxDefinitionLevel
+                if hasKey, hasValue, ki < ks.count, vi < vs.count, row >= 0, row < n {
+                    let k = String(decoding: ks[ki], as: UTF8.self), v = String(decoding: vs[vi], as: UTF8.self)
+                    if let i = subject.columns.firstIndex(of: [k]) {
+                        for value in subject.matching(.string(v), column: i) { out[row].add(i, value, "partitionValues.\(k)") }
+                    }
+                }
+                if hasKey { ki += 1 }
+                if hasValue { vi += 1 }
+            }
+        }
+        return out
     }
 
     /// Typed checkpoint values as the JSON statistics would write them (dates as `YYYY-MM-DD`).

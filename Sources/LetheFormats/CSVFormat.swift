@@ -21,6 +21,7 @@ public struct CSVFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         visit: (Int64, SubjectKey) throws -> Void
     ) async throws -> ScanSummary {
+        let options = options.resolved(for: object.key)
         let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
         defer { source.close() }
         var reader = CSVReader(objectKey: object.key, delimiter: options.delimiter, maxRecordLength: maxRecordLength)
@@ -41,35 +42,38 @@ public struct CSVFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         drop: Set<SubjectKey>
     ) async throws -> EraseOutcome {
-        let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
-        defer { source.close() }
-        let writer = try await store.openWrite(object.key, precondition: .matches(version: object.version))
-        do {
-            let sink = try Codec.sink(for: object.key, over: writer)
-            var reader = CSVReader(objectKey: object.key, delimiter: options.delimiter, maxRecordLength: maxRecordLength)
-            let records = CSVRecordKeyer(options: options, keyer: keyer, objectKey: object.key)
-            var out = OutputBuffer()
-            var outcome = EraseOutcome()
-            func handle(_ record: CSVRecord, _ fields: [CSVField]) throws {
-                guard outcome.keeps(try records.classify(record, fields), dropping: drop) else { return }
-                out.append(record.raw)
-            }
-            while let chunk = try await source.next() {
-                try reader.feed(chunk, handle)
-                if out.needsFlush { try await sink.write(out.take()) }
-            }
-            try reader.finish(handle)
-            if outcome.dropped.isEmpty {
+        let options = options.resolved(for: object.key)
+        if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
+        // Bytes a writer appends to the replaced file meanwhile are carried into the new version (TailCarry).
+        return try await TailCarry.erase(object, in: store, chunkSize: chunkSize) { source, version, force in
+            let writer = try await store.openWrite(object.key, precondition: .matches(version: version))
+            do {
+                let sink = try Codec.sink(for: object.key, over: writer)
+                var reader = CSVReader(objectKey: object.key, delimiter: options.delimiter, maxRecordLength: maxRecordLength)
+                let records = CSVRecordKeyer(options: options, keyer: keyer, objectKey: object.key)
+                var out = OutputBuffer()
+                var outcome = EraseOutcome()
+                func handle(_ record: CSVRecord, _ fields: [CSVField]) throws {
+                    guard outcome.keeps(try records.classify(record, fields), dropping: drop) else { return }
+                    out.append(record.raw)
+                }
+                while let chunk = try await source.next() {
+                    try reader.feed(chunk, handle)
+                    if out.needsFlush { try await sink.write(out.take()) }
+                }
+                try reader.finish(handle)
+                if outcome.dropped.isEmpty && !force {
+                    writer.abort()
+                    return (outcome, nil)
+                }
+                try await sink.write(out.take())
+                try await sink.finish()
+                outcome.written = try await writer.commit()
+                return (outcome, writer)
+            } catch {
                 writer.abort()
-                return outcome
+                throw error
             }
-            try await sink.write(out.take())
-            try await sink.finish()
-            outcome.written = try await writer.commit()
-            return outcome
-        } catch {
-            writer.abort()
-            throw error
         }
     }
 }
@@ -78,7 +82,10 @@ public struct CSVFormat: RecordFormat {
 /// The header itself is reported as `.blank` (it is not a record).
 final class CSVRecordKeyer {
     private let keyer: SubjectKeyer
+    /// The header names of the subject fields read from each record (the others are constants).
     private let columnNames: [[UInt8]]
+    private let options: FormatOptions
+    private let constant: ConstantSubject
     private let objectKey: String
     private var columns: [Int] = []
     private var headerCount = -1
@@ -88,8 +95,10 @@ final class CSVRecordKeyer {
     init(options: FormatOptions, keyer: SubjectKeyer, objectKey: String) {
         self.keyer = keyer
         self.objectKey = objectKey
+        self.options = options
+        self.constant = options.constantSubject(keyer)
         // A dotted path names the column whose name is the dotted text.
-        self.columnNames = options.subject.fields.map { path in
+        self.columnNames = options.recordFields.map { path in
             var name: [UInt8] = []
             for (i, c) in path.components.enumerated() {
                 if i > 0 { name.append(UInt8(ascii: ".")) }
@@ -110,17 +119,28 @@ final class CSVRecordKeyer {
                 .corrupt, "expected \(headerCount) fields (as in the header), found \(fields.count)",
                 at: "\(objectKey):line \(record.line)")
         }
+        switch constant {
+        case .key(let k): return .subject(k)
+        case .none: return .noSubject
+        case .varies: break
+        }
         let buf = record.buffer
-        if columns.count == 1 {
+        if options.subject.fields.count == 1 {
             let f = fields[columns[0]]
             if f.start == f.end { return .noSubject }
             return .subject(f.withText(in: buf, scratch: &scratch) { keyer.key($0) })
         }
         joined.removeAll(keepingCapacity: true)
-        for (k, col) in columns.enumerated() {
-            let f = fields[col]
+        var k = 0
+        for (i, field) in options.subject.fields.enumerated() {
+            if i > 0 { joined.append(SubjectID.partSeparator) }
+            if case .value(let v)? = options.constants[field] {
+                joined.append(contentsOf: v)
+                continue
+            }
+            let f = fields[columns[k]]
+            k += 1
             if f.start == f.end { return .noSubject }
-            if k > 0 { joined.append(SubjectID.partSeparator) }
             f.withText(in: buf, scratch: &scratch) { joined.append(contentsOf: $0) }
         }
         return .subject(keyer.key(joined))
