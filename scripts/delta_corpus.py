@@ -45,6 +45,12 @@ OVERRIDES = {
 
 STRING, INT, PARTITION, OTHER = 0, 1, 2, 3
 
+# Runs known to fail for a reason owned elsewhere (reported, not worked around): (table, variant) → why.
+KNOWN = {
+    ("delta-2.2.0-partitioned-types", "primary"):
+        "h3: verification reads the folder `c1=4` (another column's partition) as an object key naming the subject c3=4",
+}
+
 
 def sh(args, cwd=None, timeout=900):
     t0 = time.time()
@@ -128,7 +134,7 @@ def choose_subjects(name, table, partitions):
         val, n = min(counts.items(), key=lambda kv: (kv[1], kv[0]))
         if k == PARTITION and kind_of(f.type, False) == OTHER:
             k = OTHER
-        score = (k, 0 if n < len(values) else 1, f.name)
+        score = (0 if n < len(values) else 1, k, f.name)   # a subject among others first
         group = "partition" if f.name in partitions else ("typed" if k == OTHER else "plain")
         for g in (group, "any"):
             if g not in best or score < best[g][0]:
@@ -528,9 +534,12 @@ def run_table(src, rel, args, variant="primary"):
                 problems.append("unreadable after delta-rs appended: " + str(e).splitlines()[0][:200])
     elif appendable_before is False:
         res["notes"].append("delta-rs cannot append to this table (before Lethe either)")
+    known = KNOWN.get((rel, variant))
+    if known:
+        res["needs"] = known
     if problems:
-        return done("xfail" if expect_h2 else "fail", "; ".join(problems))
-    return done("xpass" if expect_h2 else "pass")
+        return done("xfail" if expect_h2 or known else "fail", "; ".join(problems))
+    return done("xpass" if expect_h2 or known else "pass")
 
 
 def main():
