@@ -256,10 +256,20 @@ extension Lethe {
     /// reason), never the run, unless the state itself is gone.
     func execute(job: String, report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
         report.jobs.append(job)
-        for step in try await meta.steps(job: job) where step.state == .pending {
+        let pending = try await meta.steps(job: job).filter { $0.state == .pending }
+        guard let first = pending.first else { return }
+        // Steps run in order, so a run that died in this job died in its first pending step:
+        // that step's count goes up (one write per run of the job, not one per step).
+        let attempts = try await meta.beginStep(job: job, ordinal: first.ordinal)
+        // The audit log names objects by reference: look them up once for the whole job.
+        var keysByDataset: [String: [String]] = [:]
+        for s in pending where !s.isFinal && !s.isRebuild && !s.isDatasetIssue && s.objectKey != Self.deltaStepKey {
+            keysByDataset[s.dataset, default: []].append(s.objectKey)
+        }
+        for (d, keys) in keysByDataset { _ = try await objectRefs(d, keys) }
+        for step in pending {
             try meta.checkIntact()
-            let attempts = try await meta.beginStep(job: job, ordinal: step.ordinal)
-            let interrupted = attempts > Self.maxStepAttempts ? attempts - 1 : nil
+            let interrupted = step.ordinal == first.ordinal && attempts > Self.maxStepAttempts ? attempts - 1 : nil
             if step.isFinal {
                 try await settle(job: job, step: step, report: &report, progress: progress, interrupted: interrupted)
                 continue

@@ -162,6 +162,7 @@ extension Lethe {
             // What may be purged of the raw ids goes first (object names, texts on requests,
             // settings), and the write-ahead log is emptied: the state scan must find nothing.
             for raw in Set(raws.values.map(\.bytes)) { try await meta.purge(rawID: raw, substring: raw.count >= Self.minimumNeedle) }
+            refCache.clear()
             await meta.checkpoint()
         }
         var stateScan: (files: Int, hits: [[UInt8]: [String]])?
