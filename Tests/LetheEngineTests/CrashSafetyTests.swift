@@ -153,6 +153,51 @@ private func approved(_ lethe: Lethe, _ subject: String, reason: String = "ticke
 
 // MARK: Item 5: the state scan keeps SQLite's locks
 
+/// Whether another process can reset the WAL of `folder`'s database right now ("1": busy, refused).
+private func walResetRefused(_ folder: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", """
+        import sqlite3, sys
+        c = sqlite3.connect(sys.argv[1], timeout=0)
+        print(c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+        """, folder + "/lethe.sqlite"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let out = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+@Test func openingTheStateAgainInTheSameProcessLeavesSQLitesLocksInPlace() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    let meta = try #require(try lake.open().meta as? SQLiteMetastore)
+    for i in 0..<50 { try await meta.setSetting("pad.\(i)", String(repeating: "x", count: 2000)) }
+    let kept = try meta.whileReading { () -> String in
+        _ = try SQLiteMetastore(folder: lake.state)   // a second store on the same file (e.g. a filter and a run)
+        // Another process opens and closes the database: it may remove the WAL only if it is the
+        // last one with the database open, which this process's lock on the file denies.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", """
+            import os, sqlite3, sys
+            c = sqlite3.connect(sys.argv[1], timeout=0)
+            c.execute("SELECT count(*) FROM settings").fetchone()
+            c.close()
+            print(os.path.exists(sys.argv[1] + "-wal"))
+            """, lake.state + "/lethe.sqlite"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    #expect(kept == "True", "opening the database again dropped this process's lock: another process removed the WAL")
+}
+
 @Test func theStateScanLeavesSQLitesLocksInPlace() async throws {
     let lake = try DiskLake()
     defer { lake.remove() }
@@ -164,19 +209,7 @@ private func approved(_ lethe: Lethe, _ subject: String, reason: String = "ticke
     // another process tries to reset the WAL. It must be refused (busy): the lock still holds.
     let busy = try meta.whileReading { () -> String in
         _ = try Lethe.searchFolder(folder, for: [Array("no-such-needle".utf8)])
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", """
-            import sqlite3, sys
-            c = sqlite3.connect(sys.argv[1], timeout=0)
-            print(c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
-            """, folder + "/lethe.sqlite"]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return try walResetRefused(folder)
     }
     #expect(busy == "1", "the WAL was reset under a reader: the scan dropped SQLite's locks")
     // The scan still reads the database files' bytes.
