@@ -434,3 +434,48 @@ private func walResetRefused(_ folder: String) throws -> String {
     await meta.checkpoint()
     #expect(try Lethe.searchFolder(lake.state, for: [Array(marker.utf8)]).hits.isEmpty)
 }
+
+@Test func keyingTheAuditLogSurvivesACrashAtEachPointAndConcurrentOpeners() async throws {
+    // A crash after the commit, before the rename: the next open finishes it with the same key.
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    let key = try #require(try lake.open().secrets.auditKey)
+    try FileManager.default.moveItem(atPath: lake.state + "/audit.key", toPath: lake.state + "/audit.key.new")
+    #expect(try lake.open().secrets.auditKey == key)
+    #expect(FileManager.default.fileExists(atPath: lake.state + "/audit.key"))
+    #expect(!FileManager.default.fileExists(atPath: lake.state + "/audit.key.new"))
+
+    // A crash before the commit (a stale `.new`, no fingerprint): replaced, and the chain keyed once.
+    let old = try DiskLake()
+    defer { old.remove() }
+    try StateSecrets.ensureFolder(old.state)
+    for name in ["secret.key", "request.key", "stream.key"] { _ = try StateSecrets.createKey(old.state + "/" + name) }
+    do {
+        let meta = try SQLiteMetastore(folder: old.state)
+        try await meta.appendAudit(event: "filed", requestID: "r-1", actor: "alice", details: "{}", at: 1)
+    }
+    let stale = try StateSecrets.createKey(old.state + "/audit.key.new")
+    let opened = try old.open()
+    let k = try #require(opened.secrets.auditKey)
+    #expect(k != stale)
+    let entries = try await opened.meta.auditEntries()
+    #expect(entries.map(\.event) == ["filed", "audit_keyed"] && verifyAuditChain(entries, key: k).ok)
+
+    // Openers racing on a new state all end with the same keys.
+    let fresh = try DiskLake()
+    defer { fresh.remove() }
+    let folder = fresh.state
+    let keys = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+        for _ in 0..<6 {
+            group.addTask {
+                let (secrets, _) = try Lethe.openState(folder: folder)
+                return (secrets.auditKey ?? []) + Array(secrets.hasher.key(for: SubjectID("x")).bytes)
+            }
+        }
+        var out: [[UInt8]] = []
+        for try await k in group { out.append(k) }
+        return out
+    }
+    #expect(Set(keys).count == 1 && keys[0].count == 64)
+    _ = try fresh.open()   // and the state opens cleanly after
+}
