@@ -9,9 +9,9 @@ import Darwin
 ///
 /// Writes go to a temporary file beside the target (`.<name>.lethe-tmp-<random>`),
 /// are fsynced, renamed over the target, and the folder is fsynced: a crash leaves
-/// the old or the new content, never a mix. Temporary files are listed like any file: the
-/// engine journals each one (`onTemporary`) before it exists, removes those a killed run left,
-/// and treats any other file as data, whatever its name.
+/// the old or the new content, never a mix. Listing shows every file, temporary names
+/// included: the engine journals each temporary file (`onTemporary`) before it exists,
+/// removes those a killed run left, and treats any other file as data.
 ///
 /// What is an object (docs: README, "Files Lethe reads"):
 /// - Every entry below a listed prefix that is not a folder is an object, whatever its name:
@@ -218,16 +218,28 @@ public struct LocalObjectStore: ObjectStore {
 
     // MARK: Writing
 
+    /// The key of the temporary file a write of `key` uses (`.<name>.lethe-tmp-<random>` beside it).
+    static func temporaryKey(for key: String, random: String) -> String {
+        let slash = key.lastIndex(of: "/")
+        let folder = slash.map { String(key[...$0]) } ?? ""
+        let name = slash.map { String(key[key.index(after: $0)...]) } ?? key
+        return folder + "." + name + tempMarker + random
+    }
+
     public func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
         guard let parent = try openParent(key, create: true) else {
             throw LetheError(.badInput, "not an object key", at: key)
         }
         let base = parent.name.dropLast().map { UInt8(bitPattern: $0) }
-        let tmpBytes = [0x2E] + base + Array(Self.tempMarker.utf8) + Array(String(UInt64.random(in: 0...UInt64.max), radix: 36).utf8)
-        let tmp: [CChar] = tmpBytes.map { CChar(bitPattern: $0) } + [0]
+        let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let tmp: [CChar] = ([0x2E] + base + Array(Self.tempMarker.utf8) + Array(random.utf8)).map { CChar(bitPattern: $0) } + [0]
         if let onTemporary {
-            let folderKey = key.lastIndex(of: "/").map { String(key[...$0]) } ?? ""
-            do { try await onTemporary(folderKey + Self.keyComponent(tmpBytes)) } catch { close(parent.fd); throw error }
+            do {
+                try await onTemporary(Self.temporaryKey(for: key, random: random))
+            } catch {
+                close(parent.fd)
+                throw error
+            }
         }
         let fd = openat(parent.fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
