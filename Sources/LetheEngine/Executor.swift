@@ -90,8 +90,7 @@ extension Lethe {
         try await recover(report: &report, progress: progress)
         // 3. Requests that had failed before this run are retried.
         for r in try await meta.requests(status: .failed) where failedBefore.contains(r.id) {
-            let n = try await transition(r, .retry(at: now()))
-            try await audit("retry", request: n.id, actor: "lethe", ["attempts": .int(Int64(n.attempts))])
+            try await transition(r, .retry(at: now()), audit: "retry", actor: "lethe", ["attempts": .int(Int64(r.attempts))])
         }
         // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
         report.propagation = try await propagateScoped(report: &report, progress: progress)
@@ -430,20 +429,20 @@ extension Lethe {
             let cutShort = interrupted.map { "the job's closing step (verification) was started \($0) times and never finished (the process was killed or crashed in it)" }
             if r.status == .running {
                 if let reason = reasons[id] ?? cutShort {
-                    r = try await transition(r, .fail(reason: reason, at: now()))
-                    try await audit("failed", request: id, actor: "lethe", ["job": .string(job), "reason": .string(auditText(reason, refs: [:]))])
+                    r = try await transition(r, .fail(reason: reason, at: now()), audit: "failed", actor: "lethe",
+                                             ["job": .string(job), "reason": .string(auditText(reason, refs: [:]))])
                     report.failed.append((id, reason))
                 } else {
-                    r = try await transition(r, .erased(at: now()))
-                    try await audit("erased", request: id, actor: "lethe", ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
+                    r = try await transition(r, .erased(at: now()), audit: "erased", actor: "lethe",
+                                             ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
                     report.erased.append(id)
                     toVerify.append(r)
                 }
             } else if r.status == .erased {
                 // Erased by this job before a kill cut its verification short.
                 if let reason = cutShort {
-                    r = try await transition(r, .fail(reason: reason, at: now()))
-                    try await audit("failed", request: id, actor: "lethe", ["job": .string(job), "reason": .string(reason)])
+                    r = try await transition(r, .fail(reason: reason, at: now()), audit: "failed", actor: "lethe",
+                                             ["job": .string(job), "reason": .string(reason)])
                     report.failed.append((id, reason))
                 } else {
                     toVerify.append(r)
