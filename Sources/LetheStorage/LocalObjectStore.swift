@@ -11,7 +11,9 @@ import Darwin
 /// are fsynced, renamed over the target, and the folder is fsynced: a crash leaves
 /// the old or the new content, never a mix. Listing shows every file, temporary names
 /// included: the engine journals each temporary file (`onTemporary`) before it exists,
-/// removes those a killed run left, and treats any other file as data.
+/// removes those a killed run left, and treats any other file as data. A delete removes the
+/// folders it leaves empty (below the root), so no folder named after a partition value
+/// (`user_id=u-42/`) outlives the subject's last file.
 ///
 /// What is an object (docs: README, "Files Lethe reads"):
 /// - Every entry below a listed prefix that is not a folder is an object, whatever its name:
@@ -257,6 +259,16 @@ public struct LocalObjectStore: ObjectStore {
             throw LetheError.io("cannot delete", at: key, errno: errno)
         }
         fsync(parent.fd)
+        // Folders the delete leaves empty go too, up to the root: a folder named after a
+        // partition value (`user_id=u-42/`) must not outlive the subject's last file.
+        var folder = key
+        while let slash = folder.lastIndex(of: "/") {
+            folder = String(folder[..<slash])
+            guard !folder.isEmpty, let up = try? openParent(folder, create: false) else { break }
+            defer { close(up.fd) }
+            guard unlinkat(up.fd, up.name, AT_REMOVEDIR) == 0 else { break }
+            fsync(up.fd)
+        }
     }
 
     /// Creates a folder and its parents (mode 0755).
