@@ -96,7 +96,7 @@ extension Lethe {
         }
         for (d, q) in coverage.quarantined { keysByDataset[d, default: []].formUnion(q.map(\.key)) }
         var refs: [String: [String: Int64]] = [:]
-        for (d, ks) in keysByDataset { refs[d] = try await meta.objectRefs(dataset: d, keys: Array(ks)) }
+        for (d, ks) in keysByDataset { refs[d] = try await objectRefs(d, Array(ks)) }
         let incomplete = coverage.incomplete
         var out: [SubjectKey: ErasurePlan] = [:]
         for k in Set(keys) {

@@ -90,8 +90,7 @@ extension Lethe {
         try await recover(report: &report, progress: progress)
         // 3. Requests that had failed before this run are retried.
         for r in try await meta.requests(status: .failed) where failedBefore.contains(r.id) {
-            let n = try await transition(r, .retry(at: now()))
-            try await audit("retry", request: n.id, actor: "lethe", ["attempts": .int(Int64(n.attempts))])
+            try await transition(r, .retry(at: now()), audit: "retry", actor: "lethe", ["attempts": .int(Int64(r.attempts))])
         }
         // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
         report.propagation = try await propagateScoped(report: &report, progress: progress)
@@ -263,10 +262,20 @@ extension Lethe {
     /// reason), never the run, unless the state itself is gone.
     func execute(job: String, report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
         report.jobs.append(job)
-        for step in try await meta.steps(job: job) where step.state == .pending {
+        let pending = try await meta.steps(job: job).filter { $0.state == .pending }
+        guard let first = pending.first else { return }
+        // Steps run in order, so a run that died in this job died in its first pending step:
+        // that step's count goes up (one write per run of the job, not one per step).
+        let attempts = try await meta.beginStep(job: job, ordinal: first.ordinal)
+        // The audit log names objects by reference: look them up once for the whole job.
+        var keysByDataset: [String: [String]] = [:]
+        for s in pending where !s.isFinal && !s.isRebuild && !s.isDatasetIssue && s.objectKey != Self.deltaStepKey {
+            keysByDataset[s.dataset, default: []].append(s.objectKey)
+        }
+        for (d, keys) in keysByDataset { _ = try await objectRefs(d, keys) }
+        for step in pending {
             try meta.checkIntact()
-            let attempts = try await meta.beginStep(job: job, ordinal: step.ordinal)
-            let interrupted = attempts > Self.maxStepAttempts ? attempts - 1 : nil
+            let interrupted = step.ordinal == first.ordinal && attempts > Self.maxStepAttempts ? attempts - 1 : nil
             if step.isFinal {
                 try await settle(job: job, step: step, report: &report, progress: progress, interrupted: interrupted)
                 continue
@@ -427,20 +436,20 @@ extension Lethe {
             let cutShort = interrupted.map { "the job's closing step (verification) was started \($0) times and never finished (the process was killed or crashed in it)" }
             if r.status == .running {
                 if let reason = reasons[id] ?? cutShort {
-                    r = try await transition(r, .fail(reason: reason, at: now()))
-                    try await audit("failed", request: id, actor: "lethe", ["job": .string(job), "reason": .string(auditText(reason, refs: [:]))])
+                    r = try await transition(r, .fail(reason: reason, at: now()), audit: "failed", actor: "lethe",
+                                             ["job": .string(job), "reason": .string(auditText(reason, refs: [:]))])
                     report.failed.append((id, reason))
                 } else {
-                    r = try await transition(r, .erased(at: now()))
-                    try await audit("erased", request: id, actor: "lethe", ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
+                    r = try await transition(r, .erased(at: now()), audit: "erased", actor: "lethe",
+                                             ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
                     report.erased.append(id)
                     toVerify.append(r)
                 }
             } else if r.status == .erased {
                 // Erased by this job before a kill cut its verification short.
                 if let reason = cutShort {
-                    r = try await transition(r, .fail(reason: reason, at: now()))
-                    try await audit("failed", request: id, actor: "lethe", ["job": .string(job), "reason": .string(reason)])
+                    r = try await transition(r, .fail(reason: reason, at: now()), audit: "failed", actor: "lethe",
+                                             ["job": .string(job), "reason": .string(reason)])
                     report.failed.append((id, reason))
                 } else {
                     toVerify.append(r)

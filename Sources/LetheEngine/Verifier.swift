@@ -163,6 +163,7 @@ extension Lethe {
             // What may be purged of the raw ids goes first (object names, texts on requests,
             // settings), and the write-ahead log is emptied: the state scan must find nothing.
             for raw in Set(raws.values.map(\.bytes)) { try await meta.purge(rawID: raw, substring: raw.count >= Self.minimumNeedle) }
+            refCache.clear()
             await meta.checkpoint()
         }
         var stateScan: (files: Int, hits: [[UInt8]: [String]])?
@@ -233,17 +234,21 @@ extension Lethe {
                 "residue_objects": .int(Int64(v.found.count)), "unreadable_objects": .int(Int64(v.unreadable.count)),
                 "state_hits": .int(Int64(v.stateHits.count)), "problems": .int(Int64(v.problems?.count ?? 0)),
             ]
-            if v.clean {
-                try await transition(current, .verified(result: v.json, at: now()))
-                try await audit("verified", request: r.id, actor: "lethe", details)
+            if v.clean && (current.status == .erased || current.status == .verified) {
+                try await transition(current, .verified(result: v.json, at: now()), audit: "verified", actor: "lethe", details)
             } else if current.status == .erased || current.status == .verified {
-                try await transition(current, .verificationFailed(result: v.json, reason: v.summary, at: now()))
-                try await audit("verification_failed", request: r.id, actor: "lethe", details)
+                try await transition(current, .verificationFailed(result: v.json, reason: v.summary, at: now()),
+                                     audit: "verification_failed", actor: "lethe", details)
             } else {
+                // A failed request keeps its status (the next run retries it); the result is kept.
                 var c = current
                 c.verification = v.json
-                try await meta.updateRequest(c, expecting: current.status)
-                try await audit("verification_failed", request: r.id, actor: "lethe", details)
+                let kept = c, event = v.clean ? "verification_clean" : "verification_failed"
+                let at = now(), text = JSONValue.object(details).text
+                try await meta.transaction("cannot save request \(r.id)") { tx in
+                    try tx.updateRequest(kept, expecting: kept.status)
+                    try tx.appendAudit(event: event, requestID: kept.id, actor: "lethe", details: text, at: at)
+                }
             }
         }
         return out
