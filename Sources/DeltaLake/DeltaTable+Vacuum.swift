@@ -46,8 +46,8 @@ extension DeltaTable {
     ///
     /// A path the log still reaches (live in the latest version, whatever the caller's index
     /// says) is never deleted: it is reported in `keptReachable`. Writes VACUUM START / VACUUM END
-    /// commits so other tools see it in history; a resumed run (same `runID`) whose START is
-    /// already in the log does not write another.
+    /// commits so other tools see it in history; when an earlier attempt's START has no END
+    /// (a resumed or retried run), no second START is written. `runID` is recorded in START.
     public func vacuumTargeted(paths: Set<String>, changeData: [String: [Int64]] = [:], subject: SubjectValues = .none,
                                runID: String? = nil, now: Int64) async throws -> DeltaVacuumResult {
         var result = DeltaVacuumResult(deleted: [], unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
@@ -60,7 +60,7 @@ extension DeltaTable {
             if reachable.contains(key(forLogPath: p)) { result.keptReachable.append(p) } else { victims.insert(p) }
         }
         result.keptReachable.sort()
-        if try await !hasOpenVacuumStart(runID: runID) {
+        if try await !hasOpenVacuumStart() {
             var params: [String: DeltaJSON] = ["mode": .string("targeted"), "numFiles": .int(Int64(victims.count + changeData.count))]
             if let runID { params["lethe_run"] = .string(runID) }
             try await commitNext([
@@ -192,18 +192,17 @@ extension DeltaTable {
         return result
     }
 
-    /// True when the log already holds this run's VACUUM START and no VACUUM END after it (a
-    /// resumed run). Looks back through the newest commits only.
-    func hasOpenVacuumStart(runID: String?) async throws -> Bool {
-        guard let runID, let latest = try await versions().last else { return false }
+    /// True when the log already holds a VACUUM START of Lethe's with no VACUUM END after it: an
+    /// earlier attempt (this run resumed, or a failed run retried) that did not finish, whose
+    /// START this vacuum completes. Looks back through the newest commits only.
+    func hasOpenVacuumStart() async throws -> Bool {
+        guard let latest = try await versions().last else { return false }
         var v = latest
         while v >= 0 && v > latest - 200 {
             guard let actions = try? await commit(v) else { break }
             for case .commitInfo(let c) in actions where (c["engineInfo"]?.string ?? "").hasPrefix("Lethe/") {
                 if c["operation"]?.string == "VACUUM END" { return false }
-                if c["operation"]?.string == "VACUUM START" {
-                    return c["operationParameters"]?["lethe_run"]?.string == runID
-                }
+                if c["operation"]?.string == "VACUUM START" { return true }
             }
             v -= 1
         }

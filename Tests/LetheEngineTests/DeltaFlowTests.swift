@@ -590,3 +590,35 @@ func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureReq
     }
     #expect(try tree() == before)
 }
+
+@Test func aVacuumThatFailsLeavesTheRequestFailedWithTheReasonAndTheRetryWritesNoSecondStart() async throws {
+    let dir = try deltaTables("deltavacfail", "make-features")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let lethe = try deltaLethe(dir, ["cdf"])
+    _ = try await lethe.index()
+    // u-3's rows are gone from the table (delta-rs deleted them); its change data file still holds
+    // them. An unreadable stale checkpoint (replay falls back to the JSON log) makes the vacuum
+    // fail after its VACUUM START, when it scrubs the log's copies of statistics.
+    let t = DeltaTable(store: LocalObjectStore(root: dir), root: "cdf")
+    let junk = dir + "/cdf/_delta_log/00000000000000000000.checkpoint.parquet"
+    try Data("not parquet".utf8).write(to: URL(fileURLWithPath: junk))
+    let r = try await lethe.forget([SubjectID("u-3")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    let first = try await lethe.run()
+    #expect(first.failed.contains { $0.id == r.id && $0.reason.contains("00000000000000000000.checkpoint.parquet") }, "\(first.failed)")
+    let failed = try await lethe.request(r.id)
+    #expect(failed.status == .failed, "\(failed.status)")
+    // Mended, the retry finishes the vacuum the failed attempt started: one START, one END.
+    try FileManager.default.removeItem(atPath: junk)
+    _ = try await lethe.run()
+    if try await lethe.request(r.id).status != .verified { _ = try await lethe.run() }
+    #expect(try await lethe.request(r.id).status == .verified)
+    var starts = 0, ends = 0
+    for v in try await t.versions() {
+        for case .commitInfo(let c) in try await t.commit(v) where (c["engineInfo"]?.string ?? "").hasPrefix("Lethe/") {
+            if c["operation"]?.string == "VACUUM START" { starts += 1 }
+            if c["operation"]?.string == "VACUUM END" { ends += 1 }
+        }
+    }
+    #expect(starts == 1 && ends == 1, "\(starts) START, \(ends) END")
+}
