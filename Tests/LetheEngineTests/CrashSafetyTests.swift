@@ -479,3 +479,42 @@ private func walResetRefused(_ folder: String) throws -> String {
     #expect(Set(keys).count == 1 && keys[0].count == 64)
     _ = try fresh.open()   // and the state opens cleanly after
 }
+
+// MARK: h6: two runs at once
+
+/// Progress lines a run printed.
+private final class Said: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func add(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
+    func contains(_ s: String) -> Bool { lock.lock(); defer { lock.unlock() }; return lines.contains { $0.contains(s) } }
+}
+
+// Two `lethe run`s at once used to take each other's live job for an interrupted one: both rewrote the same
+// objects, one failed every request ("object changed while it was being rewritten"), the other exited 2
+// ("no journal step"). A run now waits while another holds the state's run lock, claiming nothing meanwhile.
+@Test func aSecondRunWaitsForTheRunInProgressInsteadOfResumingItsJob() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    try lake.put("raw/a.jsonl", event("u-1", 1) + event("u-2", 2))
+    let lethe = try lake.open()
+    _ = try await lethe.index()
+    let r = try await approved(lethe, "u-1")
+    // The run in progress (another process) holds the lock; flock locks belong to the open file, so this one counts.
+    let held = open(lake.state + "/run.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    #expect(held >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0)
+    let said = Said()
+    let run = Task { try await lethe.run(progress: { said.add($0) }) }
+    var waited = false
+    for _ in 0..<2000 where !waited {
+        waited = said.contains("waiting for another `lethe run`")
+        if !waited { try await Task.sleep(nanoseconds: 5_000_000) }
+    }
+    #expect(waited, "the second run did not wait for the lock")
+    #expect(try await lethe.request(r.id).status == .approved)   // nothing claimed while it waits
+    close(held)
+    let report = try await run.value
+    #expect(report.failed.isEmpty)
+    #expect(try await lethe.request(r.id).status == .verified)
+    #expect(try lake.text("raw/a.jsonl") == event("u-2", 2))
+}
