@@ -518,3 +518,28 @@ private final class Said: @unchecked Sendable {
     #expect(try await lethe.request(r.id).status == .verified)
     #expect(try lake.text("raw/a.jsonl") == event("u-2", 2))
 }
+
+// h6: a key file that is garbled (truncated, emptied, overwritten) is a different key: refused with exit 2
+// naming the file and how to restore it, like a missing one (it exited 1 with "not a 32-byte hex key").
+@Test func aGarbledKeyIsRefusedLikeADifferentOne() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    try lake.put("raw/a.jsonl", event("u-1", 1))
+    _ = try await lake.open().index()
+    for name in StateSecrets.keyFiles {
+        let path = lake.state + "/" + name
+        let saved = try Data(contentsOf: URL(fileURLWithPath: path))
+        for garbage in [Data(), saved.prefix(20), Data(repeating: 0xff, count: 65)] {
+            try garbage.write(to: URL(fileURLWithPath: path))
+            do {
+                _ = try lake.open()
+                Issue.record("opened a state whose \(name) is garbled")
+            } catch let e as LetheError {
+                #expect(e.code == .badInput, "\(name): \(e)")
+                #expect(e.location == path && e.message.contains("restore the original file from a backup"), "\(e)")
+            }
+        }
+        try saved.write(to: URL(fileURLWithPath: path))
+    }
+    _ = try lake.open()
+}
