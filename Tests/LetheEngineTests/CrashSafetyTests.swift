@@ -543,3 +543,29 @@ private final class Said: @unchecked Sendable {
     }
     _ = try lake.open()
 }
+
+// h6 D2: the append-only audit log keeps free text people type — another request's `--reason`, the `--by` of
+// whoever files or approves. When that text holds the id of a person in the lake (an approver who signs with
+// their e-mail and is a customer too; "duplicate of customer-777777"), that person's request fails at every
+// run ("raw id in state files: lethe.sqlite") and can never be verified: nothing can purge it.
+@Test(.disabled("h6: a raw id in another request's reason or in an actor name (--by) stays in the audit log; that subject's request can never be verified"))
+func aRawIdTypedIntoAnotherRequestsReasonOrActorDoesNotBlockItsErasureForever() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    try lake.put("raw/a.jsonl", event("bob.smith@corp.example", 1) + event("customer-777777", 2) + event("u-3", 3) + event("u-4", 4))
+    let lethe = try lake.open()
+    _ = try await lethe.index()
+    let first = try await lethe.forget([SubjectID("u-3")], reason: "duplicate of customer-777777", by: "alice")[0]
+    _ = try await lethe.approve([first.id], by: "bob.smith@corp.example")
+    _ = try await lethe.run()
+    let bob = try await lethe.forget([SubjectID("bob.smith@corp.example")], reason: "ticket 1", by: "alice")[0]
+    let customer = try await lethe.forget([SubjectID("customer-777777")], reason: "ticket 2", by: "alice")[0]
+    _ = try await lethe.approve([bob.id, customer.id], by: "carol")
+    _ = try await lethe.run()
+    _ = try await lethe.run()
+    #expect(try lake.text("raw/a.jsonl") == event("u-4", 4))
+    for id in [bob.id, customer.id] {
+        let r = try await lethe.request(id)
+        #expect(r.status == .verified, "\(r.failure ?? "")")
+    }
+}
