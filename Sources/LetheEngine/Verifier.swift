@@ -89,10 +89,15 @@ extension Lethe {
         let subjectDatasets = config.datasets.filter { $0.subject != nil }.map(\.name)
         var datasetsOf: [String: [String]] = [:]
         var wanted: Set<String> = []
+        let nfcOf = nfcKeys(requests)
         for r in requests {
             let plan = r.plan.flatMap(ErasurePlan.decode)
             var names = Set((plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil })
                 .union(cov.incomplete)
+            // And wherever the index finds the subject now: it may have come back since the plan was made.
+            for p in try await postings(r.subjectKey, nfc: nfcOf[r.id]) where config.dataset(named: p.object.dataset)?.subject != nil {
+                names.insert(p.object.dataset)
+            }
             // The index found the subject nowhere: only reading every dataset proves it absent.
             if names.isEmpty { names = Set(subjectDatasets) }
             datasetsOf[r.id] = subjectDatasets.filter(names.contains)
