@@ -569,3 +569,37 @@ func aRawIdTypedIntoAnotherRequestsReasonOrActorDoesNotBlockItsErasureForever() 
         #expect(r.status == .verified, "\(r.failure ?? "")")
     }
 }
+
+// h6: a person filing their own request (`forget jane@x --by jane@x`, the self-service case) put the raw id into
+// the append-only audit log as the actor: the request could never be verified. Refused like a reason holding it,
+// before anything is stored; so are an approver or a rejecter named by the request's own subject id.
+@Test func aRequesterOrApproverNamedByTheSubjectsIdIsRefusedBeforeAnythingIsStored() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    try lake.put("raw/a.jsonl", event("jane.doe@x.example", 1) + event("u-2", 2))
+    let lethe = try lake.open()
+    _ = try await lethe.index()
+    do {
+        _ = try await lethe.forget([SubjectID("jane.doe@x.example")], reason: "ticket 1", by: "Jane.Doe@x.example")
+        Issue.record("accepted a requester named by the subject's id")
+    } catch let e as LetheError {
+        #expect(e.code == .badInput && e.message.contains("--by"), "\(e)")
+        #expect(!e.description.lowercased().contains("jane.doe@x.example"), "\(e)")
+    }
+    #expect(try await lethe.meta.requests(status: nil).isEmpty)
+    #expect(try await lethe.meta.auditEntries().isEmpty)
+    let r = try await lethe.forget([SubjectID("jane.doe@x.example")], reason: "ticket 1", by: "alice")[0]
+    for act in ["approve", "reject"] {
+        do {
+            if act == "approve" { _ = try await lethe.approve([r.id], by: "jane.doe@x.example") }
+            else { _ = try await lethe.reject(r.id, by: "jane.doe@x.example", reason: "no") }
+            Issue.record("\(act) by the subject's id was accepted")
+        } catch let e as LetheError {
+            #expect(e.code == .badInput && e.message.contains("--by"), "\(e)")
+        }
+    }
+    #expect(try await lethe.request(r.id).status == .planned)
+    _ = try await lethe.approve([r.id], by: "bob")
+    _ = try await lethe.run()
+    #expect(try await lethe.request(r.id).status == .verified)
+}
