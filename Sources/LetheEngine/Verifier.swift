@@ -180,7 +180,7 @@ extension Lethe {
         if !searchable.isEmpty {
             for d in config.datasets where d.format == .delta && wanted.contains(d.name) && problems[d.name] == nil {
                 var perID: [[UInt8]: [String]] = [:]
-                let set = NeedleSet(searchable)
+                let set = NeedleSet(searchable, wordBounded: true)
                 do {
                     for o in try await store.list(prefix: d.path + "/_delta_log") {
                         for id in set.matches(in: try await store.read(o.key)) { perID[id, default: []].append(o.key) }
@@ -261,7 +261,8 @@ extension Lethe {
         return out
     }
 
-    /// Raw ids shorter than this are not searched for as bytes (they would match at random).
+    /// Raw ids shorter than this are not searched for as bytes (they would match at random). Longer ones
+    /// match as whole tokens (`NeedleSet(wordBounded:)`): `179600` is not found in `1796004080592`.
     static let minimumNeedle = 6
 
     /// True when an object key names a subject: holds its id (at least `minimumNeedle` bytes),
@@ -270,7 +271,7 @@ extension Lethe {
         let id = subject.bytes
         guard !id.isEmpty, !id.contains(SubjectID.partSeparator) else { return false }
         let k = Array(key.utf8)
-        if id.count >= minimumNeedle { return !NeedleSet([id]).matches(in: k).isEmpty }
+        if id.count >= minimumNeedle { return !NeedleSet([id], wordBounded: true).matches(in: k).isEmpty }
         for seg in k.split(separator: UInt8(ascii: "/")) {
             let s = Array(seg)
             if s == id { return true }
@@ -295,7 +296,7 @@ extension Lethe {
         var hits: [[UInt8]: [String]] = [:]
         guard let e = FileManager.default.enumerator(atPath: folder) else { return (0, [:]) }
         let longest = needles.map(\.count).max() ?? 0
-        let set = NeedleSet(needles.filter { $0.count >= minimumNeedle })
+        let set = NeedleSet(needles.filter { $0.count >= minimumNeedle }, wordBounded: true)
         while let rel = e.nextObject() as? String {
             let path = folder + "/" + rel
             var isDir: ObjCBool = false
@@ -354,6 +355,6 @@ extension Lethe {
 
     /// The needles (each at least `minimumNeedle` bytes) that occur in `hay`.
     static func search(_ hay: [UInt8], for needles: [[UInt8]]) -> Set<[UInt8]> {
-        NeedleSet(needles.filter { $0.count >= minimumNeedle }).matches(in: hay)
+        NeedleSet(needles.filter { $0.count >= minimumNeedle }, wordBounded: true).matches(in: hay)
     }
 }

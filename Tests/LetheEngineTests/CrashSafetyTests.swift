@@ -203,7 +203,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     defer { lake.remove() }
     let lethe = try lake.open()
     let meta = try #require(lethe.meta as? SQLiteMetastore)
-    for i in 0..<50 { try await meta.setSetting("pad.\(i)", String(repeating: "x", count: 2000)) }
+    for i in 0..<50 { try await meta.setSetting("pad.\(i)", String(repeating: "x-", count: 1000)) }
     let folder = lake.state
     // While this process reads (a WAL read lock), the residue scan reads every state file; then
     // another process tries to reset the WAL. It must be refused (busy): the lock still holds.
@@ -213,7 +213,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     }
     #expect(busy == "1", "the WAL was reset under a reader: the scan dropped SQLite's locks")
     // The scan still reads the database files' bytes.
-    let found = try Lethe.searchFolder(folder, for: [Array(String(repeating: "x", count: 64).utf8)])
+    let found = try Lethe.searchFolder(folder, for: [Array(("-" + String(repeating: "x-", count: 32)).utf8)])
     #expect(found.hits.values.first?.contains { $0.hasPrefix("lethe.sqlite") } == true)
 }
 
@@ -602,4 +602,39 @@ func aRawIdTypedIntoAnotherRequestsReasonOrActorDoesNotBlockItsErasureForever() 
     _ = try await lethe.approve([r.id], by: "bob")
     _ = try await lethe.run()
     #expect(try await lethe.request(r.id).status == .verified)
+}
+
+// h6 D10: the raw-id searches (the state scan, the Delta log scan, object keys) and the purge matched bytes
+// anywhere, so a numeric id of 6+ digits matched inside Lethe's own timestamps and sizes, and a hex-like id inside
+// keyed hashes: its request failed at every run ("raw id in state files: lethe.sqlite") and could never be
+// verified, and the purge wrote `[erased]` into other requests' plans (`"planned_at":1[erased]4080592`). An id
+// that begins or ends with a letter or digit now matches only where the bytes beside it are not letters or digits.
+@Test func rawIdSearchesMatchWholeTokensNotDigitsInsideLongerNumbers() {
+    let id = [Array("179600".utf8)]
+    #expect(Lethe.search(Array(#"{"at":1796004080592,"size":41796001}"#.utf8), for: id).isEmpty)
+    #expect(Lethe.search(Array(#"{"reason":"customer 179600 asked"}"#.utf8), for: id) == Set(id))
+    #expect(Lethe.search(Array("raw/user_id=179600/a.jsonl".utf8), for: id) == Set(id))
+    #expect(Lethe.search(Array(#"{"cid":179600}"#.utf8), for: id) == Set(id))
+    #expect(Lethe.search(Array("key b7fdb903cbf65ee9".utf8), for: [Array("903cbf".utf8)]).isEmpty)
+    #expect(!Lethe.key("exports/part-00000-1796004080592.jsonl", names: SubjectID("179600")))
+    #expect(Lethe.key("exports/179600.jsonl", names: SubjectID("179600")))
+}
+
+@Test func aNumericIdFoundInsideTimestampsIsVerifiedAndThePurgeLeavesOtherPlansIntact() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    let lethe = try lake.open()
+    // An id made of the digits every timestamp of this era starts with.
+    let numeric = String(String(lethe.now()).prefix(7))
+    try lake.put("raw/a.jsonl", #"{"user":{"id":\#(numeric)},"n":1}"# + "\n" + event("u-2", 2) + event("u-3", 3))
+    _ = try await lethe.index()
+    let other = try await approved(lethe, "u-3")
+    _ = try await lethe.run()
+    let plan = try await lethe.request(other.id).plan
+    let r = try await approved(lethe, numeric)
+    _ = try await lethe.run()
+    let done = try await lethe.request(r.id)
+    #expect(done.status == .verified, "\(done.failure ?? "")")
+    #expect(try lake.text("raw/a.jsonl") == event("u-2", 2))
+    #expect(try await lethe.request(other.id).plan == plan, "the purge of \(numeric) rewrote another request's plan")
 }
