@@ -156,12 +156,20 @@ public protocol Metastore: Sendable {
     func settings(prefix: String) async throws -> [String: String]
 
     // MARK: Temporary files
-    /// Records the key of a temporary file before it is created, with the process that creates it,
-    /// so that a run killed mid-write leaves nothing the next run does not know of.
-    func recordTemporary(_ key: String, owner: Int32) async throws
-    /// Temporary files recorded and not yet forgotten.
-    func temporaries() async throws -> [(key: String, owner: Int32)]
+    /// Records the key of a file before it is created, with the process that creates it, so that a
+    /// run killed mid-write leaves nothing the next run does not know of. `table`: the root of the
+    /// Delta table whose commit is to adopt the file (a replacement or change data file of an
+    /// erasure); nil for a temporary file, which nothing adopts.
+    func recordTemporary(_ key: String, owner: Int32, table: String?) async throws
+    /// Files recorded and not yet forgotten.
+    func temporaries() async throws -> [TemporaryFile]
     func forgetTemporaries(_ keys: [String]) async throws
+
+    // MARK: Free text of the audit log
+    /// The keyed digest the audit chain commits to for a text (`AuditChain.textDigest` under the audit key).
+    func textDigest(_ text: String) -> String
+    /// Every text the audit log references: those still held, and the ids of those purged.
+    func auditTexts() async throws -> AuditTexts
 
     // MARK: Object names
     /// Stable references for object keys (assigned on first use, never reused): the audit log and
@@ -203,9 +211,45 @@ public protocol StateTransaction {
     func appendAudit(event: String, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry
     func setting(_ name: String) throws -> String?
     func setSetting(_ name: String, _ value: String) throws
+    /// Stores a piece of free text for an audit entry of this transaction (see `AuditTextRef`).
+    func auditText(_ text: String) throws -> AuditTextRef
+}
+
+/// A file recorded before it was created (see `Metastore.recordTemporary`).
+public struct TemporaryFile: Sendable, Equatable {
+    public var key: String
+    public var owner: Int32
+    /// The Delta table root whose commit may adopt the file; nil for a temporary file.
+    public var table: String?
+    public init(key: String, owner: Int32, table: String? = nil) { self.key = key; self.owner = owner; self.table = table }
+}
+
+/// A piece of free text (a reason, an actor's name) that an audit entry references instead of
+/// holding it: the entry carries `{"hmac":"…","text":ID}` (and an actor column `text#ID`), the
+/// chain commits to the keyed digest, and the text itself lives in `audit_texts`, where erasure
+/// replaces it when it names an erased subject. `audit --check` verifies the texts that remain.
+public struct AuditTextRef: Sendable, Equatable {
+    public var id: Int64
+    public var hmac: String
+    public init(id: Int64, hmac: String) { self.id = id; self.hmac = hmac }
+    /// The actor column's form of a reference.
+    public var actor: String { AuditTextRef.actorPrefix + String(id) }
+    public static let actorPrefix = "text#"
+}
+
+/// The texts audit entries reference: held ones by id, and the ids of purged ones.
+public struct AuditTexts: Sendable, Equatable {
+    public var texts: [Int64: String]
+    public var purged: Set<Int64>
+    public init(texts: [Int64: String] = [:], purged: Set<Int64> = []) { self.texts = texts; self.purged = purged }
 }
 
 extension Metastore {
+    /// Records a temporary file (nothing adopts it).
+    public func recordTemporary(_ key: String, owner: Int32) async throws {
+        try await recordTemporary(key, owner: owner, table: nil)
+    }
+
     /// Forgets one object (see `removeObjects`).
     public func removeObject(dataset: String, key: String) async throws {
         try await removeObjects(dataset: dataset, keys: [key])

@@ -7,7 +7,7 @@ extension SQLiteMetastore {
 
     static let requestColumns = """
         id, subject_key, sealed_subject, status, reason, requested_by, filed_at, updated_at, \
-        decided_by, decision_reason, plan, verification, failure, attempts, stream_tag
+        decided_by, decision_reason, plan, verification, failure, attempts, stream_tag, requested_by_hmac
         """
 
     static func request(_ row: Row, at path: String) throws -> ErasureRequest {
@@ -32,6 +32,7 @@ extension SQLiteMetastore {
         r.failure = row[12]
         r.attempts = row[13]
         r.streamTag = (row[14] as Int64?).map { UInt64(bitPattern: $0) }
+        r.requesterDigest = row[15]
         return r
     }
 
@@ -39,7 +40,7 @@ extension SQLiteMetastore {
     static func arguments(_ r: ErasureRequest) -> StatementArguments {
         [r.id, Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason, r.requestedBy,
          r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason, r.plan.map { Data($0) },
-         r.verification.map { Data($0) }, r.failure, r.attempts, r.streamTag.map { Int64(bitPattern: $0) }]
+         r.verification.map { Data($0) }, r.failure, r.attempts, r.streamTag.map { Int64(bitPattern: $0) }, r.requesterDigest]
     }
 
     public func insertRequest(_ r: ErasureRequest) async throws {
@@ -59,7 +60,7 @@ extension SQLiteMetastore {
         var args = Self.arguments(r)
         args += [try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1]
         try db.execute(sql: """
-            INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: args)
     }
 
@@ -70,15 +71,21 @@ extension SQLiteMetastore {
         guard stored == expected.rawValue else {
             throw LetheError(.conflict, "request \(r.id) is \(stored), not \(expected.rawValue): it changed meanwhile")
         }
+        // Texts a purge replaced (`purgedMark`) stay purged, whatever an older copy of the request holds;
+        // a requester's digest once known stays.
         try db.execute(sql: """
-            UPDATE requests SET subject_key = ?, sealed_subject = ?, status = ?, reason = ?, requested_by = ?,
-                filed_at = ?, updated_at = ?, decided_by = ?, decision_reason = ?, plan = ?, verification = ?,
-                failure = ?, attempts = ?, stream_tag = ?
+            UPDATE requests SET subject_key = ?, sealed_subject = ?, status = ?,
+                reason = CASE WHEN instr(reason, '\(Self.purgedMark)') > 0 THEN reason ELSE ? END,
+                requested_by = CASE WHEN instr(requested_by, '\(Self.purgedMark)') > 0 THEN requested_by ELSE ? END,
+                filed_at = ?, updated_at = ?,
+                decided_by = CASE WHEN instr(decided_by, '\(Self.purgedMark)') > 0 THEN decided_by ELSE ? END,
+                decision_reason = ?, plan = ?, verification = ?,
+                failure = ?, attempts = ?, stream_tag = ?, requested_by_hmac = coalesce(?, requested_by_hmac)
             WHERE id = ? AND status = ?
             """, arguments: [Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason,
                              r.requestedBy, r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason,
                              r.plan.map { Data($0) }, r.verification.map { Data($0) }, r.failure, r.attempts,
-                             r.streamTag.map { Int64(bitPattern: $0) }, r.id, expected.rawValue])
+                             r.streamTag.map { Int64(bitPattern: $0) }, r.requesterDigest, r.id, expected.rawValue])
         guard db.changesCount == 1 else {
             throw LetheError(.conflict, "request \(r.id) changed meanwhile")
         }
@@ -116,7 +123,7 @@ extension SQLiteMetastore {
         try await write("cannot file \(rs.count) requests") { db in
             var filing = try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1
             let stmt = try db.cachedStatement(sql: """
-                INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for r in rs {
                 var args = Self.arguments(r)

@@ -24,6 +24,7 @@ struct SQLiteTransaction: StateTransaction {
         try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name])
     }
     func setSetting(_ name: String, _ value: String) throws { try SQLiteMetastore.setSetting(db, name, value) }
+    func auditText(_ text: String) throws -> AuditTextRef { try SQLiteMetastore.insertAuditText(db, text, key: auditKey) }
 }
 
 extension SQLiteMetastore {
@@ -50,18 +51,40 @@ extension SQLiteMetastore {
 
     // MARK: Temporary files
 
-    public func recordTemporary(_ key: String, owner: Int32) async throws {
+    public func recordTemporary(_ key: String, owner: Int32, table: String?) async throws {
         let at = Int64(Date().timeIntervalSince1970 * 1000)
         try await write("cannot record temporary file \(key)") { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO temp_files(key, owner, at) VALUES (?, ?, ?)", arguments: [key, owner, at])
+            try db.execute(sql: "INSERT OR REPLACE INTO temp_files(key, owner, at, table_root) VALUES (?, ?, ?, ?)",
+                           arguments: [key, owner, at, table])
         }
     }
 
-    public func temporaries() async throws -> [(key: String, owner: Int32)] {
-        let rows = try await read("cannot read the temporary files") { db in
-            try Row.fetchAll(db, sql: "SELECT key, owner FROM temp_files ORDER BY key").map { ($0[0] as String, $0[1] as Int32) }
+    public func temporaries() async throws -> [TemporaryFile] {
+        try await read("cannot read the temporary files") { db in
+            try Row.fetchAll(db, sql: "SELECT key, owner, table_root FROM temp_files ORDER BY key").map {
+                TemporaryFile(key: $0[0], owner: $0[1], table: $0[2])
+            }
         }
-        return rows.map { (key: $0.0, owner: $0.1) }
+    }
+
+    // MARK: Free text of the audit log
+
+    public func textDigest(_ text: String) -> String { AuditChain.textDigest(text, key: auditKey) }
+
+    static func insertAuditText(_ db: Database, _ text: String, key: [UInt8]?) throws -> AuditTextRef {
+        let hmac = AuditChain.textDigest(text, key: key)
+        try db.execute(sql: "INSERT INTO audit_texts(hmac, text) VALUES (?, ?)", arguments: [hmac, text])
+        return AuditTextRef(id: db.lastInsertedRowID, hmac: hmac)
+    }
+
+    public func auditTexts() async throws -> AuditTexts {
+        try await read("cannot read the audit log's texts") { db in
+            var out = AuditTexts()
+            for row in try Row.fetchAll(db, sql: "SELECT id, text FROM audit_texts") {
+                if let t = row[1] as String? { out.texts[row[0]] = t } else { out.purged.insert(row[0]) }
+            }
+            return out
+        }
     }
 
     public func forgetTemporaries(_ keys: [String]) async throws {
@@ -115,7 +138,7 @@ extension SQLiteMetastore {
     @discardableResult
     public func purge(rawID bytes: [UInt8], substring: Bool) async throws -> Int {
         guard !bytes.isEmpty else { return 0 }
-        let needle = Data(bytes)
+        let needle = Data(bytes), key = auditKey
         return try await write("cannot purge an erased id from the state") { db in
             var changed = 0
             // Object names: a key holding the id (or, for a short id, a path segment that is the id).
@@ -123,6 +146,34 @@ extension SQLiteMetastore {
                 let key: String = row[1]
                 if (substring && Self.holdsToken(Array(key.utf8), bytes)) || Self.segmentNames(key, bytes) {
                     try db.execute(sql: "DELETE FROM object_names WHERE id = ?", arguments: [row[0] as Int64])
+                    changed += 1
+                }
+            }
+            // Free text people typed: the audit log's texts (reasons, actors' names) and the names on
+            // requests. One holding the id as a whole token (ids of `substring` length), or being the
+            // id (any length), is purged: the audit log keeps its digest, the request `[erased]`.
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            func names(_ text: String) -> Bool {
+                let t = Array(text.utf8)
+                return t == bytes || (substring && Self.holdsToken(t, bytes))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT id, text FROM audit_texts WHERE text IS NOT NULL AND instr(CAST(text AS BLOB), ?) > 0", arguments: [needle]) {
+                guard names(row[1]) else { continue }
+                try db.execute(sql: "UPDATE audit_texts SET text = NULL, purged_at = ? WHERE id = ?", arguments: [now, row[0] as Int64])
+                changed += 1
+            }
+            for column in ["requested_by", "decided_by"] {
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT id, \(column) FROM requests WHERE \(column) IS NOT NULL AND instr(CAST(\(column) AS BLOB), ?) > 0
+                    """, arguments: [needle]) {
+                    let name: String = row[1]
+                    guard names(name) else { continue }
+                    if column == "requested_by" {
+                        // The four-eyes rule compares digests once the name is gone.
+                        try db.execute(sql: "UPDATE requests SET requested_by_hmac = coalesce(requested_by_hmac, ?) WHERE id = ?",
+                                       arguments: [AuditChain.textDigest(name, key: key), row[0] as String])
+                    }
+                    try db.execute(sql: "UPDATE requests SET \(column) = ? WHERE id = ?", arguments: [Self.purgedMark, row[0] as String])
                     changed += 1
                 }
             }

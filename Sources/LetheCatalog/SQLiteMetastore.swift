@@ -315,6 +315,23 @@ public final class SQLiteMetastore: Metastore {
                 );
                 """)
         }
+        // Free text out of the append-only log (h6 D2): reasons and actors' names live in
+        // `audit_texts` (purgeable), the chain commits to their keyed digest; requests keep the
+        // requester's digest for the four-eyes rule once the name is purged. Files a Delta erasure
+        // writes are journaled with their table (`temp_files.table_root`): a resumed run removes
+        // those no commit adopted.
+        m.registerMigration("v5-audit-texts") { db in
+            try db.execute(sql: """
+                CREATE TABLE audit_texts(
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    hmac TEXT NOT NULL,
+                    text TEXT,
+                    purged_at INTEGER
+                );
+                ALTER TABLE requests ADD COLUMN requested_by_hmac TEXT;
+                ALTER TABLE temp_files ADD COLUMN table_root TEXT;
+                """)
+        }
         return m
     }()
 }

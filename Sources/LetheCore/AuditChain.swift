@@ -30,4 +30,16 @@ public enum AuditChain {
         }
         return Hex.encode(Array(SHA256.hash(data: bytes)))
     }
+
+    /// The keyed digest the chain commits to for a piece of free text (a reason, an actor's name):
+    /// hex HMAC-SHA-256 under `key` of a label and the text (plain SHA-256 when `key` is nil). The
+    /// text itself lives in a table that erasure may purge (`audit_texts`), so the append-only log
+    /// never holds what people typed, and a digest of a short name cannot be guessed without the key.
+    public static func textDigest(_ text: String, key: [UInt8]?) -> String {
+        let bytes = Array("lethe audit text v1\u{0}".utf8) + Array(text.utf8)
+        if let key {
+            return Hex.encode(Array(HMAC<SHA256>.authenticationCode(for: bytes, using: SymmetricKey(data: key))))
+        }
+        return Hex.encode(Array(SHA256.hash(data: bytes)))
+    }
 }

@@ -43,6 +43,10 @@ public struct ErasureRequest: Sendable, Equatable, Codable {
     /// computed when the request is filed so that stream filters never need the raw id.
     /// Nil for requests filed before stream filtering existed.
     public var streamTag: UInt64?
+    /// The keyed digest of `requestedBy` (`AuditChain.textDigest`), so that the four-eyes rule holds
+    /// after erasure purged the name (a requester whose name is an erased subject's id). Nil for
+    /// requests filed before it existed (the store computes it before it purges the name).
+    public var requesterDigest: String?
 
     public init(id: String, subjectKey: SubjectKey, sealedSubject: [UInt8]?, reason: String, requestedBy: String, at: Int64) {
         self.id = id

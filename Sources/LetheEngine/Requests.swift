@@ -50,6 +50,7 @@ extension Lethe {
             var r = ErasureRequest(id: id, subjectKey: k, sealedSubject: try secrets.seal(s, requestID: id),
                                    reason: reason, requestedBy: requester, at: now())
             r.streamTag = secrets.streamTag(s)
+            r.requesterDigest = meta.textDigest(requester)
             filed[k] = r
         }
         let at = now()
@@ -58,8 +59,9 @@ extension Lethe {
             var out: [ErasureRequest] = []
             for (r, plan) in batch {
                 try tx.insertRequest(r)
-                try tx.appendAudit(event: "filed", requestID: r.id, actor: requester, details: JSONValue.object([
-                    "subject_key": .string(r.subjectKey.hex), "reason": .string(reason)]).text, at: at)
+                let (actor, details) = try Self.auditDetails(tx, actor: requester, texts: ["reason": reason],
+                                                             ["subject_key": .string(r.subjectKey.hex)])
+                try tx.appendAudit(event: "filed", requestID: r.id, actor: actor, details: details, at: at)
                 let planned = try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get()
                 try tx.updateRequest(planned, expecting: .filed)
                 try tx.appendAudit(event: "planned", requestID: r.id, actor: "lethe", details: JSONValue.object([
@@ -112,16 +114,49 @@ extension Lethe {
 
     /// Applies a lifecycle event to a stored request (compare-and-swap on its status) and appends
     /// its audit entry, in one transaction: a kill never leaves one without the other.
+    /// `person`: the actor is someone's name (`--by`), and `texts` free text they typed: both go
+    /// into the audit log by reference (see `auditDetails`).
     @discardableResult
     func transition(_ r: ErasureRequest, _ e: RequestEvent, audit event: String, actor: String,
-                    _ details: [String: JSONValue]) async throws -> ErasureRequest {
+                    _ details: [String: JSONValue], person: Bool = false, texts: [String: String] = [:]) async throws -> ErasureRequest {
         let n = try RequestLifecycle.apply(e, to: r).get()
-        let at = now(), text = JSONValue.object(details).text
+        let at = now(), plain = JSONValue.object(details).text
         try await meta.transaction("cannot save request \(r.id)") { tx in
             try tx.updateRequest(n, expecting: r.status)
-            try tx.appendAudit(event: event, requestID: r.id, actor: actor, details: text, at: at)
+            if person || !texts.isEmpty {
+                let (a, d) = try Self.auditDetails(tx, actor: person ? actor : nil, texts: texts, details)
+                try tx.appendAudit(event: event, requestID: r.id, actor: person ? a : actor, details: d, at: at)
+            } else {
+                try tx.appendAudit(event: event, requestID: r.id, actor: actor, details: plain, at: at)
+            }
         }
         return n
+    }
+
+    /// An audit entry's actor column and details for text people typed: the person's name (`actor`)
+    /// and each of `texts` are stored in `audit_texts`, where erasure can purge them, and the entry
+    /// holds `{"hmac":…,"text":ID}` in their place (the actor column `text#ID`, the details key
+    /// `actor`): the append-only chain commits to the keyed digest, never to the text.
+    static func auditDetails(_ tx: any StateTransaction, actor: String?, texts: [String: String],
+                             _ details: [String: JSONValue]) throws -> (actor: String?, details: String) {
+        var d = details
+        func ref(_ t: String) throws -> (AuditTextRef, JSONValue) {
+            let r = try tx.auditText(t)
+            return (r, .object(["text": .int(r.id), "hmac": .string(r.hmac)]))
+        }
+        var column: String?
+        if let actor {
+            let (r, v) = try ref(actor)
+            column = r.actor
+            d["actor"] = v
+        }
+        for (k, t) in texts.sorted(by: { $0.key < $1.key }) { d[k] = try ref(t).1 }
+        return (column, JSONValue.object(d).text)
+    }
+
+    /// True when `who` filed `r`: by name, or by the digest kept once the name was purged (four eyes).
+    func isRequester(_ who: String, of r: ErasureRequest) -> Bool {
+        who == r.requestedBy || (r.requesterDigest != nil && r.requesterDigest == meta.textDigest(who))
     }
 
     /// An approver or rejecter (`--by`) named by the request's own subject id would put it in the append-only audit log.
@@ -136,8 +171,11 @@ extension Lethe {
         for id in ids {
             let r = try await request(id)
             try refuseActorNamingSubject(approver, of: r)
+            if r.status == .planned && isRequester(approver, of: r) {
+                throw LetheError(.forbidden, "request \(r.id): \(approver) filed it and cannot also approve it (four eyes)")
+            }
             let n = try await transition(r, .approve(by: approver, at: now()), audit: "approved", actor: approver,
-                                         ["subject_key": .string(r.subjectKey.hex)])
+                                         ["subject_key": .string(r.subjectKey.hex)], person: true)
             out.append(n)
         }
         return out
@@ -146,8 +184,8 @@ extension Lethe {
     /// Approves every planned request not filed by `approver`; returns them and the ones skipped (own requests).
     public func approveAll(by approver: String) async throws -> (approved: [ErasureRequest], skipped: [ErasureRequest]) {
         let planned = try await meta.requests(status: .planned)
-        let mine = planned.filter { $0.requestedBy == approver }
-        let ok = try await approve(planned.filter { $0.requestedBy != approver }.map(\.id), by: approver)
+        let mine = planned.filter { isRequester(approver, of: $0) }
+        let ok = try await approve(planned.filter { !isRequester(approver, of: $0) }.map(\.id), by: approver)
         return (ok, mine)
     }
 
@@ -159,7 +197,7 @@ extension Lethe {
             throw LetheError(.badInput, "the reason holds the subject's id; it would stay in the append-only audit log: give the reason without it")
         }
         let n = try await transition(r, .reject(by: who, reason: reason, at: now()), audit: "rejected", actor: who,
-                                     ["subject_key": .string(r.subjectKey.hex), "reason": .string(reason)])
+                                     ["subject_key": .string(r.subjectKey.hex)], person: true, texts: ["reason": reason])
         return n
     }
 

@@ -344,9 +344,10 @@ struct Audit: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let lethe = try global.open(readOnly: true)
-            let entries = try await lethe.meta.auditEntries()
             if check {
-                var v = verifyAuditChain(entries, key: lethe.secrets.auditKey)
+                let checked = try await lethe.checkAudit()
+                let entries = checked.entries
+                var v = (ok: checked.ok, firstBroken: checked.firstBroken, reason: checked.reason)
                 if v.ok, let expectHead {
                     let parts = expectHead.split(separator: ":", maxSplits: 1)
                     guard parts.count == 2, let seq = Int64(parts[0]), parts[1].count >= 16 else {
@@ -374,15 +375,19 @@ struct Audit: AsyncParsableCommand {
                 }
                 return v.ok ? 0 : 1
             }
+            // Texts people typed (reasons, names) are resolved from `audit_texts`; `[erased]` where erasure purged them.
+            let lines = try await lethe.auditLog()
             if global.json {
-                for e in entries {
+                for l in lines {
+                    let e = l.entry
                     out(JSONValue.object(["seq": .int(e.seq), "at": .int(e.at), "event": .string(e.event),
-                                          "request": e.requestID.map(JSONValue.string) ?? .null, "actor": e.actor.map(JSONValue.string) ?? .null,
-                                          "details": .raw(e.details), "prev_hash": .string(e.prevHash), "hash": .string(e.hash)]).text)
+                                          "request": e.requestID.map(JSONValue.string) ?? .null, "actor": l.actor.map(JSONValue.string) ?? .null,
+                                          "details": .raw(l.details), "prev_hash": .string(e.prevHash), "hash": .string(e.hash)]).text)
                 }
             } else {
-                for e in entries {
-                    out("\(e.seq)  \(time(e.at))  \(e.event)  \(e.requestID ?? "-")  \(e.actor ?? "-")  \(e.details)  \(e.hash.prefix(12))")
+                for l in lines {
+                    let e = l.entry
+                    out("\(e.seq)  \(time(e.at))  \(e.event)  \(e.requestID ?? "-")  \(l.actor ?? "-")  \(l.details)  \(e.hash.prefix(12))")
                 }
             }
             return 0

@@ -105,8 +105,8 @@ struct Quickstart: AsyncParsableCommand {
             for f in run.failed { say("   FAILED \(f.id): \(f.reason)") }
 
             let after = try await lethe.locate(s)
-            let entries = try await lethe.meta.auditEntries()
-            let chain = verifyAuditChain(entries, key: lethe.secrets.auditKey)
+            let chain = try await lethe.checkAudit()
+            let entries = chain.entries
             let final = try await lethe.request(r.id)
             say("7. report")
             say("   request \(final.id): \(final.status.rawValue); raw id destroyed: \(final.sealedSubject == nil)")

@@ -153,4 +153,33 @@ import LetheCore
         #expect(verifyAuditChain(entries).ok)
         #expect(try await one.auditEntries() == entries)
     }
+
+    // D2: free text lives in `audit_texts`; the chain commits to its keyed digest. A text altered in the table is
+    // caught, a purged one (NULL) is accepted, a missing one is not, and an actor column `text#N` must be backed.
+    @Test func auditTextsAreCheckedAgainstTheDigestsTheChainHolds() async throws {
+        let store = try SQLiteMetastore(inMemory: nil)
+        let key = Array(repeating: UInt8(7), count: 32)
+        store.setAuditKey(key)
+        try await store.transaction("t") { tx in
+            let who = try tx.auditText("alice"), why = try tx.auditText("duplicate of customer-777777")
+            let details = #"{"actor":{"hmac":"\#(who.hmac)","text":\#(who.id)},"reason":{"hmac":"\#(why.hmac)","text":\#(why.id)}}"#
+            _ = try tx.appendAudit(event: "filed", requestID: "r-1", actor: who.actor, details: details, at: 1)
+        }
+        var entries = try await store.auditEntries()
+        #expect(verifyAuditChain(entries, key: key).ok)
+        #expect(verifyAuditTexts(entries, texts: try await store.auditTexts(), key: key).ok)
+        let line = resolveAuditTexts(entries[0], try await store.auditTexts())
+        #expect(line.actor == "alice" && line.details == #"{"actor":"alice","reason":"duplicate of customer-777777"}"#)
+        try await store.purge(rawID: Array("customer-777777".utf8), substring: true)
+        let purged = try await store.auditTexts()
+        #expect(purged.purged.count == 1 && verifyAuditTexts(entries, texts: purged, key: key).ok)
+        #expect(resolveAuditTexts(entries[0], purged).details == #"{"actor":"alice","reason":"[erased]"}"#)
+        try await store.writer.write { db in try db.execute(sql: "UPDATE audit_texts SET text = 'mallory' WHERE text = 'alice'") }
+        let v = verifyAuditTexts(entries, texts: try await store.auditTexts(), key: key)
+        #expect(!v.ok && v.firstBroken == 1 && (v.reason ?? "").contains("altered"))
+        try await store.writer.write { db in try db.execute(sql: "DELETE FROM audit_texts WHERE text = 'mallory'") }
+        #expect(!verifyAuditTexts(entries, texts: try await store.auditTexts(), key: key).ok)
+        entries[0].actor = "text#99"
+        #expect(!verifyAuditTexts(entries, texts: purged, key: key).ok)
+    }
 }
