@@ -106,6 +106,10 @@ def choose(path):
             order = 7
         candidates.append((1 if repeated else 0, order, i, c["path"], subject, typed[subject], repeated, None in values))
     if not candidates:
+        # A list whose rows hold several values: Lethe must refuse it by name at index time.
+        for i, c in enumerate(d["columns"]):
+            if schema.column(i).max_repetition_level > 0 and any(len(set(x for x in (flatten(v) or []) if x is not None)) > 1 for v in c["canonical"]):
+                return c["path"], "-", [], True, True
         flat = [c["path"] for i, c in enumerate(d["columns"]) if schema.column(i).max_repetition_level == 0]
         return ("no column whose values can be typed as text (only floating point, binary or null values)", flat[0] if flat else None)
     _, _, _, path_, subject, rows, repeated, shared = sorted(candidates)[0]

@@ -78,18 +78,29 @@ extension Lethe {
 
     /// The log paths of a table's files whose partition values alone name one of `keys`
     /// (every subject part is a partition column): every row of such a file is the
-    /// subject's, and its path (`year=2021/…`) names the subject.
-    func deltaFilesNamingSubjects(_ t: DeltaTable, _ s: Snapshot, options: FormatOptions, keys: Set<SubjectKey>) -> Set<String> {
+    /// subject's, and its path (`year=2021/…`) names the subject. A value the log no longer
+    /// holds (a scrub set it to null) is read from the path's Hive-style folder, so a resumed
+    /// run still finds the names to take out.
+    func deltaFilesNamingSubjects(_ t: DeltaTable, _ s: Snapshot, options: FormatOptions, types: [String: CanonicalType],
+                                  keys: Set<SubjectKey>) -> Set<String> {
         guard case .perObject = options.partitions else { return [] }
         let keyer = SubjectKeyer(hasher: secrets.hasher)
         var out = Set<String>()
         for (path, _) in Self.deltaFilesWithPartitions(s) {
-            let o = options.resolved(for: t.key(forLogPath: path))
-            guard o.subject.fields.allSatisfy({ o.constants[$0] != nil }) else { continue }
+            let key = t.key(forLogPath: path)
+            let o = options.resolved(for: key)
+            let hive = FormatOptions.hiveValues(key, below: t.root)
             var parts: [[UInt8]] = []
             for f in o.subject.fields {
-                guard case .value(let v)? = o.constants[f] else { parts = []; break }
-                parts.append(v)
+                if case .value(let v)? = o.constants[f] {
+                    parts.append(v)
+                } else if o.constants[f] != nil, case .value(let raw)? = hive[f], let type = types[String(decoding: f.components[0], as: UTF8.self)],
+                          case .value(let v) = Self.partitionValue(String(decoding: raw, as: UTF8.self), type) {
+                    parts.append(v)
+                } else {
+                    parts = []
+                    break
+                }
             }
             if !parts.isEmpty, keys.contains(keyer.key(SubjectID(parts: parts).bytes)) { out.insert(path) }
         }
@@ -104,9 +115,10 @@ extension Lethe {
         let t = deltaTable(d)
         let s = try await t.snapshot()
         guard let options = try await scanOptions(for: d, snapshot: s) else { return [] }
-        let named = deltaFilesNamingSubjects(t, s, options: options, keys: keys).filter { s.files[$0] == nil }   // history only
+        let types = try deltaSubjectPartitions(d, s.metadata)
+        let named = deltaFilesNamingSubjects(t, s, options: options, types: types, keys: keys).filter { s.files[$0] == nil }   // history only
         guard !named.isEmpty else { return [] }
-        let columns = Set(try deltaSubjectPartitions(d, s.metadata).keys)
+        let columns = Set(types.keys)
         var renamed: [String: String] = [:]
         for p in named { renamed[p] = "lethe-erased/" + secrets.hasher.key(forBytes: Array((s.metadata.id + "/" + p).utf8)).short + ".parquet" }
         let cdc = Set(s.cdcFiles.map(\.path)).intersection(named)
