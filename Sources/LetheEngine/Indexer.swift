@@ -26,12 +26,17 @@ public struct IndexReport: Sendable {
     public var quarantined: [Quarantined] = []
     /// Removed large objects whose postings this run deleted.
     public var purgedObjects = 0
+    /// Datasets that could not be indexed at all (the others were): recorded, and reported.
+    public var datasetIssues: [DatasetIssue] = []
 }
 
 extension Lethe {
     /// Brings the subject index up to date: scans objects that are new or changed
     /// since the last run, drops entries of objects that are gone, and quarantines
-    /// objects that cannot be read (reported, never fatal).
+    /// objects that cannot be read (reported, never fatal). A dataset that cannot be
+    /// listed or read as a whole (e.g. a corrupt Delta log, an unsupported table feature)
+    /// is recorded as a `DatasetIssue` and the others are indexed. Temporary files the
+    /// journal knows are not data; any other file is.
     public func index(datasets names: [String]? = nil, workers requested: Int? = nil,
                       progress: (@Sendable (IndexProgress) -> Void)? = nil) async throws -> IndexReport {
         let started = Date()
@@ -46,18 +51,33 @@ extension Lethe {
         // Work list: (dataset, object) to scan.
         var work: [(DatasetSpec, ObjectInfo, FormatOptions)] = []
         var states: [(setting: String, value: String)] = []
+        var clean: [String] = []
         var prog = IndexProgress()
+        let temporaries = try await knownTemporaries()
         for d in chosen {
             guard d.subject != nil else { continue }  // aggregates without a subject column hold no one
             report.datasets.append(d.name)
-            _ = try format(for: d)
-            let listing = try await indexListing(d)
+            let listing: IndexListing
+            do {
+                _ = try format(for: d)
+                listing = try await indexListing(d)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                try meta.checkIntact()
+                let issue = DatasetIssue(dataset: d.name, error: error)
+                try await meta.setSetting(Self.issueSetting(d.name), issue.settingValue)
+                report.datasetIssues.append(issue)
+                logger.warning("dataset not indexed", metadata: ["dataset": "\(d.name)", "issue": "\(issue.message)"])
+                continue
+            }
             guard let opts = listing.options else { continue }
             if let st = listing.state { states.append(st) }
+            clean.append(d.name)
             let known = try await meta.objects(dataset: d.name)
             var knownByKey: [String: IndexedObject] = [:]
             for o in known { knownByKey[o.key] = o }
-            var listed = listing.objects
+            var listed = listing.objects.filter { !temporaries.contains($0.key) }
             if listing.incremental {
                 // Objects quarantined earlier are tried again, as a full listing would.
                 for o in known where o.status == .quarantined && !listed.contains(where: { $0.key == o.key }) {
@@ -124,11 +144,11 @@ extension Lethe {
                     prog.records += records
                     report.bytesScanned += r.object.size
                     report.objectsScanned += 1
-                case .quarantined(let issue):
+                case .quarantined(let issue, let code):
                     try await meta.quarantine(
                         IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
                                       modifiedNanos: r.object.modifiedNanos, version: r.object.version,
-                                      records: 0, status: .quarantined, issue: issue, indexedAt: now()))
+                                      records: 0, status: .quarantined, issue: issue, issueCode: code, indexedAt: now()))
                     report.quarantined.append(.init(dataset: r.dataset, object: r.object.key, issue: issue))
                     logger.warning("quarantined object", metadata: ["object": "\(r.object.key)", "issue": "\(issue)"])
                 }
@@ -138,6 +158,12 @@ extension Lethe {
         try await flush()
         // Delta tables: the version indexed, so the next run reads only the commits after it.
         for st in states { try await meta.setSetting(st.setting, st.value) }
+        // Datasets that indexed cleanly lose any issue recorded before.
+        let at = String(now())
+        for name in clean {
+            try await meta.removeSetting(Self.issueSetting(name))
+            try await meta.setSetting(Self.indexedSetting(name), at)
+        }
         // Postings of large removed objects, in one pass once they weigh enough.
         report.purgedObjects = try await meta.purgeDeadPostings(force: false)
         report.seconds = Date().timeIntervalSince(started)
@@ -145,7 +171,7 @@ extension Lethe {
     }
 
     struct ScanResult: Sendable {
-        enum Outcome: Sendable { case indexed(Int64, [Int64: [Int64]]), quarantined(String) }
+        enum Outcome: Sendable { case indexed(Int64, [Int64: [Int64]]), quarantined(String, code: String) }
         var dataset: String
         var object: ObjectInfo
         var outcome: Outcome
@@ -160,8 +186,12 @@ extension Lethe {
                 postings[key.prefix64, default: []].append(row)
             }
             return ScanResult(dataset: d.name, object: o, outcome: .indexed(summary.records, postings))
-        } catch let e as LetheError where e.code == .corrupt || e.code == .io || e.code == .badInput || e.code == .notFound || e.code == .unsupported {
-            return ScanResult(dataset: d.name, object: o, outcome: .quarantined(e.description))
+        } catch let e as LetheError {
+            return ScanResult(dataset: d.name, object: o, outcome: .quarantined(DatasetIssue.oneLine(e.description), code: e.code.description))
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            return ScanResult(dataset: d.name, object: o, outcome: .quarantined(DatasetIssue.oneLine("\(o.key): \(error)"), code: LetheError.Code.failure.description))
         }
     }
 
@@ -182,10 +212,10 @@ extension Lethe {
                 IndexedObject(dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
                               version: info.version, records: records, status: .indexed, indexedAt: now()),
                 postings: postings)
-        case .quarantined(let issue):
+        case .quarantined(let issue, let code):
             try await meta.quarantine(
                 IndexedObject(dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
-                              version: info.version, records: 0, status: .quarantined, issue: issue, indexedAt: now()))
+                              version: info.version, records: 0, status: .quarantined, issue: issue, issueCode: code, indexedAt: now()))
         }
     }
 

@@ -215,8 +215,9 @@ extension Lethe {
         for k in result.rewrittenChangeData { try await reindex(d, key: k, options: cdcOptions) }
         var details: [String: JSONValue] = [
             "dataset": .string(d.name), "mode": .string("targeted"),
-            "deleted_files": .array(result.deleted.map(JSONValue.string)),
-            "rewritten_change_data_files": .array(result.rewrittenChangeData.map(JSONValue.string)),
+            // Files by reference: a key may name a subject (a partition folder).
+            "deleted_files": try await refsJSON(d.name, result.deleted),
+            "rewritten_change_data_files": try await refsJSON(d.name, result.rewrittenChangeData),
             "unreadable_versions": .array(result.unreadableVersions.map { .string("\($0.lowerBound)-\($0.upperBound)") }),
             "scrubbed_commits": .array(result.scrubbedCommits.map(JSONValue.int)),
             "removed_checkpoints": .int(Int64(result.removedCheckpoints.count)),
@@ -294,8 +295,8 @@ extension Lethe {
                 let after = result.changeData.isEmpty ? opts : try await scanOptions(for: d)   // knows the new files' partitions
                 for c in result.changeData { try await reindex(d, key: t.key(forLogPath: c.path), options: after) }
                 details["version"] = .int(result.version)
-                details["removed"] = .array(result.removed.map(JSONValue.string))
-                details["added"] = .array(result.added.map { .string($0.path) })
+                details["removed"] = try await refsJSON(d.name, result.removed.map(t.key(forLogPath:)))
+                details["added"] = try await refsJSON(d.name, result.added.map { t.key(forLogPath: $0.path) })
                 details["dropped"] = .object(Dictionary(uniqueKeysWithValues: perKey.map { ($0.key.hex, JSONValue.int($0.value)) }))
                 details["kept"] = .int(result.keptRows)
                 if replans > 0 { details["replans"] = .int(Int64(replans)) }
@@ -313,13 +314,7 @@ extension Lethe {
             if !scrubbed.isEmpty { progress?("\(d.name): removed \(scrubbed.count) change data file(s) of erased partitions") }
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch let e as LetheError {
-            let reason = "\(d.name): \(e.description)"
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: reason)
-            try await audit("object_failed", actor: "lethe", [
-                "job": .string(job), "dataset": .string(d.name), "object": .string(d.path),
-                "reason": .string(e.description), "requests": .array(step.requestIDs.map(JSONValue.string)),
-            ])
-            progress?("\(d.name): FAILED: \(e.description)")
+            try await failStep(job: job, step: step, reason: "\(d.name): \(e.description)", progress: progress)
         }
     }
 }

@@ -37,6 +37,16 @@ public protocol ObjectWriteStream: AnyObject {
     func commit() async throws -> ObjectInfo
     /// Discards what was written.
     func abort()
+    /// After a `commit` that replaced an object: the bytes appended to the replaced version from
+    /// `offset` on (its size when it was read) — by a writer that held it open, which the replace
+    /// would otherwise lose. A caller carries them into the new version with another conditional
+    /// write, and asks again until nothing more comes. Empty for stores whose objects never grow in
+    /// place (S3, memory) and before a commit.
+    func replacedTail(from offset: Int64) async throws -> [UInt8]
+}
+
+extension ObjectWriteStream {
+    public func replacedTail(from offset: Int64) async throws -> [UInt8] { [] }
 }
 
 /// Preconditions for a write.
@@ -53,8 +63,8 @@ public protocol ObjectStore: Sendable {
     /// A description of where the store is, for messages.
     var location: String { get }
     /// Every object whose key starts with `prefix` (a folder prefix: `raw/events`
-    /// lists `raw/events/…`), recursively, sorted by key. Temporary files of
-    /// unfinished writes are not listed.
+    /// lists `raw/events/…`), recursively, sorted by key. A local folder lists the
+    /// temporary files of writes in progress too (see `LocalObjectStore.onTemporary`).
     func list(prefix: String) async throws -> [ObjectInfo]
     /// The keys `list` would return, without their metadata (cheaper where metadata costs a call each).
     func listKeys(prefix: String) async throws -> [String]

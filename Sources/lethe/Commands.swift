@@ -45,6 +45,7 @@ struct Index: AsyncParsableCommand {
                         "objects_unchanged": .int(Int64(r.objectsUnchanged)), "objects_removed": .int(Int64(r.objectsRemoved)),
                         "records": .int(r.records), "bytes": .int(r.bytesScanned), "seconds": .double(r.seconds),
                         "quarantined": .array(r.quarantined.map { .object(["dataset": .string($0.dataset), "object": .string($0.object), "issue": .string($0.issue)]) }),
+                        "dataset_issues": .array(r.datasetIssues.map { .object(["dataset": .string($0.dataset), "kind": .string($0.kind.rawValue), "issue": .string($0.message)]) }),
                     ]).text)
                 } else {
                     let mb = Double(r.bytesScanned) / 1e6
@@ -56,7 +57,10 @@ struct Index: AsyncParsableCommand {
                         for q in r.quarantined { out("  \(q.dataset): \(q.issue)") }
                     }
                 }
+                // A dataset that cannot be indexed at all: the others are; requests reaching it cannot be proven.
+                for i in r.datasetIssues { err("lethe: \(i.description)") }
                 if watch { try await Task.sleep(nanoseconds: UInt64(interval * 1e9)) }
+                else if !r.datasetIssues.isEmpty { return r.datasetIssues.contains { $0.kind == .unsupported } ? 2 : 1 }
             } while watch
             return 0
         }
@@ -66,15 +70,26 @@ struct Index: AsyncParsableCommand {
 struct Locate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show where a subject's data lives, from the index (no request is filed).",
-        discussion: "A composite subject is written with its parts joined by `|` (see composite_separator). ROLE tells, for Delta tables, live rows from `history` (files removed by a commit, or rows a deletion vector deleted: readable by time travel until vacuumed) and `cdc` (change data feed files).")
+        discussion: """
+        The subject is taken exactly as typed, never split: `lethe locate 'a|b'` looks for the one id `a|b`. \
+        Ids that are not UTF-8 text: --hex 75ff31. A composite subject (a dataset whose `subject` lists several \
+        fields): --subject-json '["t1","u-42"]'. A negative number is an id: `lethe locate -654807448`. \
+        ROLE tells, for Delta tables, live rows from `history` (files removed by a commit, or rows a deletion vector \
+        deleted: readable by time travel until vacuumed) and `cdc` (change data feed files).
+        """)
     @OptionGroup var global: Global
-    @Argument(help: "The subject id.") var subject: String
+    @OptionGroup var subject: SubjectArguments
 
     func run() async throws {
         try await guarded {
-            let lethe = try global.open()
-            let s = lethe.subject(subject)
+            let typed = try subject.typed()
+            guard typed.count == 1 else { throw LetheError(.badUsage, "name exactly one subject (an id, --hex or --subject-json)") }
+            let lethe = try global.open(readOnly: true)
+            let s = try lethe.config.check(typed[0])
             let found = try await lethe.locateRows(s)
+            for i in try await lethe.datasetIssues().values.sorted(by: { $0.dataset < $1.dataset }) {
+                err("lethe: warning: \(i.description): the index cannot say whether it holds the subject")
+            }
             if global.json {
                 out(JSONValue.array(found.map { p in
                     .object(["dataset": .string(p.dataset), "object": .string(p.object), "role": .string(p.role.rawValue),
@@ -94,28 +109,34 @@ struct Locate: AsyncParsableCommand {
 struct Forget: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "File erasure requests; each is planned at once.",
-        discussion: "The plan lists every dataset, object and row count that holds the subject, and the derived datasets lineage reaches. A second person must approve before `lethe run` erases anything.")
+        discussion: """
+        The plan lists every dataset, object and row count that holds the subject, and the derived datasets lineage \
+        reaches. A second person must approve before `lethe run` erases anything.
+
+        Subjects are taken exactly as typed and never split: `lethe forget 'a|b'` names the one id `a|b`. \
+        An id that is not UTF-8 text or holds characters a shell cannot pass: --hex 75ff31. \
+        A composite subject (a dataset whose `subject` lists several fields) is a JSON array of its parts: \
+        --subject-json '["t1","a|b"]'. In a lake with composite datasets, a typed id holding `composite_separator` \
+        (`|`, the old composite spelling) is refused rather than split or taken whole: write it with --subject-json. \
+        A negative number is an id (`lethe forget -654807448`); so is anything after `--`.
+
+        --from FILE reads one id a line, literally: every byte but the LF is part of the id (ids need not be UTF-8), \
+        nothing is trimmed and `#` is not a comment unless --trim / --comments ask; empty lines are skipped. \
+        --from-format hex or json reads each line as with --hex or --subject-json.
+        """)
     @OptionGroup var global: Global
-    @Argument(help: "Subject ids.") var subjects: [String] = []
-    @Option(help: "A file with one subject id a line.") var from: String?
+    @OptionGroup var subject: SubjectArguments
+    @OptionGroup var file: FromFileOptions
     @Option(help: "Why (e.g. a ticket number); recorded in the audit log.") var reason: String = "erasure request"
     @Option(help: "Who files the request (default: $LETHE_USER or $USER).") var by: String?
 
     func run() async throws {
         try await guarded {
-            var ids = subjects
-            if let from {
-                guard let text = try? String(contentsOfFile: from, encoding: .utf8) else {
-                    throw LetheError(.badInput, "cannot read the subject list", at: from)
-                }
-                for line in text.split(whereSeparator: \.isNewline) {
-                    let t = line.trimmingCharacters(in: .whitespaces)
-                    if !t.isEmpty && !t.hasPrefix("#") { ids.append(t) }
-                }
-            }
-            guard !ids.isEmpty else { throw LetheError(.badUsage, "name at least one subject, or --from FILE") }
+            let typed = try subject.typed() + file.typed()
+            guard !typed.isEmpty else { throw LetheError(.badUsage, "name at least one subject, or --from FILE") }
             let lethe = try global.open()
-            let rs = try await lethe.forget(ids.map(lethe.subject), reason: reason, by: principal(by))
+            let ids = try typed.map { try lethe.config.check($0) }
+            let rs = try await lethe.forget(ids, reason: reason, by: principal(by))
             if global.json {
                 for r in rs { out(requestJSON(r, withPlan: false).text) }
             } else {
@@ -144,7 +165,7 @@ struct Requests: AsyncParsableCommand {
                 }
                 st = s
             }
-            let lethe = try global.open()
+            let lethe = try global.open(readOnly: true)
             let rs = try await lethe.meta.requests(status: st)
             if global.json {
                 out(JSONValue.array(rs.map { requestJSON($0, withPlan: false) }).text)
@@ -165,20 +186,26 @@ struct Show: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let lethe = try global.open()
-            let r = try await lethe.request(id)
+            let lethe = try global.open(readOnly: true)
+            var r = try await lethe.request(id)
+            let plan = try await r.plan.flatMap(ErasurePlan.decode).asyncMap { try await lethe.resolvedPlan($0) }
+            if let plan { r.plan = plan.json }
             if global.json { out(requestJSON(r, withPlan: true).text); return 0 }
             out("request   \(r.id)")
             out("status    \(r.status.rawValue)\(r.failure.map { " (\($0))" } ?? "")")
             out("subject   \(r.subjectKey.hex)")
             out("filed     \(time(r.filedAt)) by \(r.requestedBy): \(r.reason)")
             if let d = r.decidedBy { out("decided   by \(d)\(r.decisionReason.map { ": \($0)" } ?? "")") }
-            if let p = r.plan.flatMap(ErasurePlan.decode) {
+            if let p = plan {
                 out("plan      \(p.totalObjects) object(s), \(p.totalRows) row(s)")
                 for d in p.datasets {
                     let extra = d.rebuild.map { " — rebuild: \($0)" } ?? ""
-                    out("  \(d.name) [\(d.format), \(d.role)]: \(d.objects.count) object(s), \(d.rows) row(s)\(extra)")
-                    for o in d.objects.prefix(20) { out("    \(o.key)  \(o.rows) row(s)\(o.state == "indexed" ? "" : " (\(o.state))")") }
+                    let state = d.state.map { ", \($0)\(d.issue.map { ": \($0)" } ?? "")" } ?? ""
+                    out("  \(d.name) [\(d.format), \(d.role)\(state)]: \(d.objects.count) object(s), \(d.rows) row(s)\(extra)")
+                    for o in d.objects.prefix(20) {
+                        let name = o.key ?? "object #\(o.ref.map(String.init) ?? "?") (name purged)"
+                        out("    \(name)  \(o.rows) row(s)\(o.state == "indexed" ? "" : " (\(o.state)\(o.issue.map { ": \($0)" } ?? ""))")")
+                    }
                     if d.objects.count > 20 { out("    … \(d.objects.count - 20) more") }
                 }
             }
@@ -254,6 +281,9 @@ struct Run: AsyncParsableCommand {
                     "rebuilds": .array(r.rebuilds.map { .object(["dataset": .string($0.dataset), "exit_status": .int(Int64($0.exitStatus)), "seconds": .double($0.seconds)]) }),
                     "verifications": .array(r.verifications.map { .raw(String(decoding: $0.json, as: UTF8.self)) }),
                     "failed": .array(r.failed.map { .object(["id": .string($0.id), "reason": .string($0.reason)]) }),
+                    "requeued": .array(r.requeued.map(JSONValue.string)),
+                    "problems": .array(r.problems.map(JSONValue.string)),
+                    "temporaries_removed": .int(Int64(r.temporariesRemoved)),
                     "propagated": .array(r.propagation.sources.map { s in .object([
                         "dataset": .string(s.dataset), "deleted_subjects": .int(Int64(s.deleted)),
                         "requests": .array(s.filed.map(JSONValue.string)), "still_live": .int(Int64(s.stillLive)),
@@ -274,8 +304,10 @@ struct Run: AsyncParsableCommand {
                 }
                 for v in r.verifications { out("\(v.id)  \(v.clean ? "verified clean" : "NOT clean: \(v.summary)") (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)") }
                 for f in r.failed { out("\(f.id)  failed: \(f.reason)") }
+                if !r.requeued.isEmpty { out("took back \(r.requeued.count) request(s) a stopped run had claimed without a job: \(r.requeued.joined(separator: " "))") }
+                for p in r.problems { out("problem: \(p)") }
             }
-            return r.failed.isEmpty ? 0 : 1
+            return r.failed.isEmpty && r.problems.isEmpty ? 0 : 1
         }
     }
 }
@@ -285,12 +317,13 @@ struct Verify: AsyncParsableCommand {
     @OptionGroup var global: Global
     @Argument var ids: [String] = []
     @Flag(help: "Every erased or verified request.") var all = false
+    @Flag(help: "Scan and print, store nothing (works on a state folder Lethe cannot write).") var dryRun = false
 
     func run() async throws {
         try await guarded {
             guard all != !ids.isEmpty else { throw LetheError(.badUsage, "name request ids, or pass --all (not both)") }
-            let lethe = try global.open()
-            let vs = try await lethe.verify(ids: ids, all: all)
+            let lethe = try global.open(readOnly: dryRun)
+            let vs = try await lethe.verify(ids: ids, all: all, dryRun: dryRun)
             if global.json { for v in vs { out(String(decoding: v.json, as: UTF8.self)) } }
             else {
                 for v in vs { out("\(v.id)  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s), \(v.stateFilesScanned) state file(s) scanned") }
@@ -310,10 +343,10 @@ struct Audit: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let lethe = try global.open()
+            let lethe = try global.open(readOnly: true)
             let entries = try await lethe.meta.auditEntries()
             if check {
-                var v = verifyAuditChain(entries)
+                var v = verifyAuditChain(entries, key: lethe.secrets.auditKey)
                 if v.ok, let expectHead {
                     let parts = expectHead.split(separator: ":", maxSplits: 1)
                     guard parts.count == 2, let seq = Int64(parts[0]), parts[1].count >= 16 else {
@@ -407,5 +440,13 @@ final class ProgressBar: @unchecked Sendable {
         guard enabled, drawn else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
         drawn = false
+    }
+}
+
+extension Optional {
+    /// `map` with an async transform.
+    func asyncMap<U>(_ f: (Wrapped) async throws -> U) async rethrows -> U? {
+        guard let v = self else { return nil }
+        return try await f(v)
     }
 }

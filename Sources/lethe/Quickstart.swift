@@ -16,8 +16,8 @@ enum Starter {
         # Lethe's own state (SQLite database, keys). Keep it private: mode 0700.
         state: ./.lethe
 
-        # For composite subjects, how the parts are joined on the command line.
-        # composite_separator: "|"
+        # Typed subject ids are never split: a composite subject (a `subject` list) is typed
+        # as a JSON array of its parts, `lethe forget --subject-json '["t1","u-42"]'`.
 
         datasets:
           # Every object under `path` belongs to the dataset.
@@ -106,7 +106,7 @@ struct Quickstart: AsyncParsableCommand {
 
             let after = try await lethe.locate(s)
             let entries = try await lethe.meta.auditEntries()
-            let chain = verifyAuditChain(entries)
+            let chain = verifyAuditChain(entries, key: lethe.secrets.auditKey)
             let final = try await lethe.request(r.id)
             say("7. report")
             say("   request \(final.id): \(final.status.rawValue); raw id destroyed: \(final.sealedSubject == nil)")

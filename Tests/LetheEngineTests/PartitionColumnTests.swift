@@ -115,9 +115,11 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
         let ir = try await lethe.index()
         #expect(ir.quarantined.isEmpty, "\(ir.quarantined.map { "\($0.object): \($0.issue)" })")
         // Locate by the value as people write it, whatever the partition column's type.
+        // A composite subject is typed as its parts (`--subject-json`); `|` here only separates them.
+        func typed(_ s: String) -> SubjectID { SubjectID(parts: s.split(separator: "|").map { Array($0.utf8) }) }
         func located(_ s: String) async throws -> [String: Int] {
             var out: [String: Int] = [:]
-            for p in try await lethe.locate(lethe.subject(s)) { out[p.object.dataset, default: 0] += p.rows.count }
+            for p in try await lethe.locate(typed(s)) { out[p.object.dataset, default: 0] += p.rows.count }
             return out
         }
         #expect(try await located("u-1") == ["users": 2, "mapped": 1, "pq": 2, "js": 2])
@@ -126,7 +128,7 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
         #expect(try await located("7|u-1") == ["tenants": 2, "csv": 1])
 
         for subject in ["u-1", "A/A", "2021-01-03", "7|u-1"] {
-            let r = try await lethe.forget([lethe.subject(subject)], reason: "t", by: "alice")[0]
+            let r = try await lethe.forget([typed(subject)], reason: "t", by: "alice")[0]
             _ = try await lethe.approve([r.id], by: "bob")
         }
         let run = try await lethe.run()
