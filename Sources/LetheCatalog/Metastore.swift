@@ -106,6 +106,10 @@ public protocol Metastore: Sendable {
     func purgeDeadPostings(force: Bool) async throws -> Int
     /// Where a subject key prefix has postings, across datasets (optionally one).
     func locate(prefix: Int64, dataset: String?) async throws -> [Posting]
+    /// Every quarantined object, of every dataset.
+    func quarantinedObjects() async throws -> [IndexedObject]
+    /// The datasets the index holds at least one object of.
+    func datasetsWithObjects() async throws -> Set<String>
     /// Counts: objects, quarantined objects, postings.
     func indexStats() async throws -> (objects: Int64, quarantined: Int64, postings: Int64)
 

@@ -40,20 +40,24 @@ extension SQLiteMetastore {
         }
     }
 
-    /// Keys the audit chain from now on, in one transaction: records the key's fingerprint and,
-    /// if the chain already has unkeyed entries, appends the `audit_keyed` entry (the switch
-    /// point, HMAC under the new key over the unkeyed head). No-op if the fingerprint is recorded.
-    public func keyAuditChain(key: [UInt8], fingerprintSetting: String, fingerprint: String, at: Int64) throws {
+    /// Keys the audit chain from now on, in one write transaction (other processes wait): unless a
+    /// fingerprint is recorded already (then returns false, changing nothing), calls `newKey` (which
+    /// writes the key file aside), records its fingerprint and, if the chain has entries, appends
+    /// the `audit_keyed` entry (the switch point: HMAC under the new key over the unkeyed head).
+    public func keyAuditChain(fingerprintSetting: String, at: Int64,
+                              newKey: () throws -> (key: [UInt8], fingerprint: String)) throws -> Bool {
         do {
-            try writer.write { db in
-                if try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [fingerprintSetting]) != nil { return }
+            return try writer.write { db in
+                if try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [fingerprintSetting]) != nil { return false }
+                let (key, fingerprint) = try newKey()
                 try Self.setSetting(db, fingerprintSetting, fingerprint)
-                let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-                guard let head else { return }
-                let seq: Int64 = head[0]
-                let hash: String = head[1]
-                _ = try Self.appendAudit(db, event: "audit_keyed", requestID: nil, actor: "lethe",
-                                         details: #"{"unkeyed_head":"\#(seq):\#(hash)"}"#, at: at, key: key)
+                if let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") {
+                    let seq: Int64 = head[0]
+                    let hash: String = head[1]
+                    _ = try Self.appendAudit(db, event: "audit_keyed", requestID: nil, actor: "lethe",
+                                             details: #"{"unkeyed_head":"\#(seq):\#(hash)"}"#, at: at, key: key)
+                }
+                return true
             }
         } catch {
             throw Self.wrap(error, "cannot key the audit log", path: databasePath)

@@ -146,11 +146,14 @@ public final class SQLiteMetastore: Metastore {
                 throw LetheError(.io, "cannot create the state folder", at: folder, cause: error)
             }
         }
-        let fd = open(databasePath, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
+        // Exclusive create only: opening (and closing) an existing database here would drop the
+        // POSIX locks another connection of this process holds on it.
+        let fd = open(databasePath, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            close(fd)
+        } else if errno != EEXIST {
             throw LetheError.io("cannot create the state database", at: databasePath, errno: errno)
         }
-        close(fd)
     }
 
     // MARK: Transactions

@@ -83,21 +83,29 @@ public struct StateSecrets: Sendable {
         return b
     }
 
-    /// Creates a key file with a new random key, exclusively (mode 0600, fsynced, and its folder
-    /// fsynced); `.conflict` if the file exists.
+    /// Creates a key file with a new random key, exclusively and whole (written and fsynced
+    /// aside with mode 0600, then linked into place, so no reader ever sees a partial key);
+    /// `.conflict` if the file exists.
     public static func createKey(_ path: String) throws -> [UInt8] {
         var rng = SystemRandomNumberGenerator()
         let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let text = Array((Hex.encode(key) + "\n").utf8)
-        // Create exclusively with 0600 so a concurrent first use cannot produce two secrets.
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd < 0 {
+        let aside = path + ".tmp-" + String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 36)
+        let fd = Glibc.open(aside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 { throw LetheError.io("cannot create key file", at: path, errno: errno) }
+        defer { unlink(aside) }
+        let n = text.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        guard n == text.count, fsync(fd) == 0 else {
+            let e = errno
+            close(fd)
+            throw LetheError.io("cannot write key file", at: path, errno: e)
+        }
+        close(fd)
+        // link() fails if the key exists: an atomic create-exclusive of the whole file.
+        if link(aside, path) != 0 {
             if errno == EEXIST { throw LetheError(.conflict, "the key file exists", at: path) }
             throw LetheError.io("cannot create key file", at: path, errno: errno)
         }
-        defer { close(fd) }
-        let n = text.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
-        guard n == text.count, fsync(fd) == 0 else { throw LetheError.io("cannot write key file", at: path, errno: errno) }
         syncFolder(of: path)
         return key
     }

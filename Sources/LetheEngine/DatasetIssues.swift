@@ -76,12 +76,11 @@ extension Lethe {
     func coverage() async throws -> Coverage {
         var c = Coverage()
         c.issues = try await datasetIssues()
-        for d in config.datasets where d.subject != nil {
-            let objects = try await meta.objects(dataset: d.name)
-            let q = objects.filter { $0.status == .quarantined }
-            if !q.isEmpty { c.quarantined[d.name] = q }
-            if c.issues[d.name] == nil, objects.isEmpty, try await meta.setting(Self.indexedSetting(d.name)) == nil,
-               try await meta.setting(Self.deltaIndexSetting(d)) == nil {
+        let names = Set(config.datasets.filter { $0.subject != nil }.map(\.name))
+        for q in try await meta.quarantinedObjects() where names.contains(q.dataset) { c.quarantined[q.dataset, default: []].append(q) }
+        let withObjects = try await meta.datasetsWithObjects()
+        for d in config.datasets where d.subject != nil && c.issues[d.name] == nil && !withObjects.contains(d.name) {
+            if try await meta.setting(Self.indexedSetting(d.name)) == nil, try await meta.setting(Self.deltaIndexSetting(d)) == nil {
                 c.unindexed.insert(d.name)
             }
         }

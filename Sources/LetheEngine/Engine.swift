@@ -18,6 +18,8 @@ public struct Lethe: Sendable {
     public let now: @Sendable () -> Int64
     /// Test hook: runs inside a Delta erasure between writing the replacements and committing them.
     var deltaCommitHook: (@Sendable () async throws -> Void)? = nil
+    /// Object references this process has looked up (see `objectRefs`).
+    let refCache = ObjectRefCache()
 
     public init(config: LakeConfig, store: any ObjectStore, meta: any Metastore, secrets: StateSecrets,
                 stateFolder: String?, logger: Logger = Logger(label: "lethe"),

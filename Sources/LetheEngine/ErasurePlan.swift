@@ -41,10 +41,12 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
     public var datasets: [Dataset]
     public var totalObjects: Int
     public var totalRows: Int64
+    /// The subject's key in `normalize: nfc` datasets when it differs from `subjectKey` (see `nfcKey(for:)`).
+    public var nfcSubjectKey: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case subjectKey = "subject_key", plannedAt = "planned_at", datasets
-        case totalObjects = "total_objects", totalRows = "total_rows"
+        case totalObjects = "total_objects", totalRows = "total_rows", nfcSubjectKey = "nfc_subject_key"
     }
 
     public var json: [UInt8] {
@@ -77,23 +79,24 @@ extension ErasurePlan.Dataset {
 
 extension Lethe {
     /// Plans the erasure of one subject from the index and the lineage.
-    public func plan(_ key: SubjectKey) async throws -> ErasurePlan {
-        try await plans([key], coverage: try await coverage())[key]!
+    public func plan(_ key: SubjectKey, nfc: SubjectKey? = nil) async throws -> ErasurePlan {
+        try await plans([key], nfc: nfc.map { [key: $0] } ?? [:], coverage: try await coverage())[key]!
     }
 
     /// Plans many subjects at once (one pass over what the index cannot vouch for).
-    func plans(_ keys: [SubjectKey], coverage: Coverage) async throws -> [SubjectKey: ErasurePlan] {
+    /// `nfc`: the NFC key of a subject whose key differs in `normalize: nfc` datasets (see `nfcKey(for:)`).
+    func plans(_ keys: [SubjectKey], nfc: [SubjectKey: SubjectKey] = [:], coverage: Coverage) async throws -> [SubjectKey: ErasurePlan] {
         let at = now()
         var postings: [SubjectKey: [Posting]] = [:]
         var keysByDataset: [String: Set<String>] = [:]
         for k in Set(keys) {
-            let ps = try await meta.locate(prefix: k.prefix64, dataset: nil)
+            let ps = try await self.postings(k, nfc: nfc[k])
             postings[k] = ps
             for p in ps { keysByDataset[p.object.dataset, default: []].insert(p.object.key) }
         }
         for (d, q) in coverage.quarantined { keysByDataset[d, default: []].formUnion(q.map(\.key)) }
         var refs: [String: [String: Int64]] = [:]
-        for (d, ks) in keysByDataset { refs[d] = try await meta.objectRefs(dataset: d, keys: Array(ks)) }
+        for (d, ks) in keysByDataset { refs[d] = try await objectRefs(d, Array(ks)) }
         let incomplete = coverage.incomplete
         var out: [SubjectKey: ErasurePlan] = [:]
         for k in Set(keys) {
@@ -130,7 +133,7 @@ extension Lethe {
             }
             out[k] = ErasurePlan(subjectKey: k.hex, plannedAt: at, datasets: datasets,
                                  totalObjects: datasets.reduce(0) { $0 + $1.objects.count },
-                                 totalRows: datasets.reduce(0) { $0 + $1.rows })
+                                 totalRows: datasets.reduce(0) { $0 + $1.rows }, nfcSubjectKey: nfc[k]?.hex)
         }
         return out
     }

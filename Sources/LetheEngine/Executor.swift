@@ -90,8 +90,7 @@ extension Lethe {
         try await recover(report: &report, progress: progress)
         // 3. Requests that had failed before this run are retried.
         for r in try await meta.requests(status: .failed) where failedBefore.contains(r.id) {
-            let n = try await transition(r, .retry(at: now()))
-            try await audit("retry", request: n.id, actor: "lethe", ["attempts": .int(Int64(n.attempts))])
+            try await transition(r, .retry(at: now()), audit: "retry", actor: "lethe", ["attempts": .int(Int64(r.attempts))])
         }
         // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
         report.propagation = try await propagateScoped(report: &report, progress: progress)
@@ -106,7 +105,9 @@ extension Lethe {
         let indexed = try await index()
         report.datasetIssues = indexed.datasetIssues
         let cov = try await coverage()
-        let plans = try await plans(approved.map(\.subjectKey), coverage: cov)
+        // A subject matched in `normalize: nfc` datasets by its NFC key (kept in its plan).
+        let nfc = nfcKeys(approved)
+        let plans = try await plans(approved.map(\.subjectKey), nfc: nfcByKey(approved, nfc), coverage: cov)
         let job = "j-" + String(Lethe.newRequestID().dropFirst(2))
         var steps: [JournalStep] = []
         var ordinal: Int64 = 0
@@ -120,7 +121,7 @@ extension Lethe {
         var scope: [String: Set<String>] = [:]   // dataset → requests whose plan reaches it
         let incomplete = cov.incomplete
         for r in approved {
-            let postings = try await meta.locate(prefix: r.subjectKey.prefix64, dataset: nil)
+            let postings = try await self.postings(r.subjectKey, nfc: nfc[r.id])
             var holding = Set<String>()
             for p in postings {
                 holders[p.object.dataset, default: [:]][p.object.key, default: []].append(r)
@@ -130,16 +131,22 @@ extension Lethe {
             for d in holding.union(config.downstream(of: holding).map(\.name)).union(incomplete) { scope[d, default: []].insert(r.id) }
         }
         let byID = Dictionary(uniqueKeysWithValues: approved.map { ($0.id, $0) })
+        let nfcDatasets = Set(config.datasets.filter { $0.normalization == .nfc }.map(\.name))
+        let keyOf = byID.mapValues(\.subjectKey)
+        /// The keys of requests `ids` in `dataset`.
+        @Sendable func keys(_ ids: [String], _ dataset: String) -> [SubjectKey] {
+            Array(Set(ids.compactMap { nfcDatasets.contains(dataset) ? nfc[$0] ?? keyOf[$0] : keyOf[$0] })).sorted()
+        }
         for d in config.datasets {
             guard let inScope = scope[d.name] else { continue }
             if d.subject != nil, cov.issues[d.name] != nil {
                 // The whole dataset cannot be read: its requests fail with the reason (the step says why).
                 let rs = inScope.sorted()
-                add(d.name, Self.issueStepKey, rs, Array(Set(rs.compactMap { byID[$0]?.subjectKey })).sorted())
+                add(d.name, Self.issueStepKey, rs, keys(rs, d.name))
             } else if d.format == .delta, d.subject != nil, let held = holders[d.name] {
                 // One commit for the whole table: every live file holding any of these subjects.
                 let rs = Array(Set(held.values.flatMap { $0 }.map(\.id))).sorted().compactMap { byID[$0] }
-                add(d.name, Lethe.deltaStepKey, rs.map(\.id), Array(Set(rs.map(\.subjectKey))).sorted())
+                add(d.name, Lethe.deltaStepKey, rs.map(\.id), keys(rs.map(\.id), d.name))
             } else if d.subject != nil {
                 var objects = holders[d.name] ?? [:]
                 for q in cov.quarantined[d.name] ?? [] {
@@ -147,12 +154,12 @@ extension Lethe {
                 }
                 for key in objects.keys.sorted() {
                     let rs = objects[key]!
-                    add(d.name, key, rs.map(\.id), Array(Set(rs.map(\.subjectKey))).sorted())
+                    add(d.name, key, rs.map(\.id), keys(rs.map(\.id), d.name))
                 }
             }
             if d.rebuild != nil {
                 let rs = inScope.sorted()
-                add(d.name, "", rs, Array(Set(rs.compactMap { byID[$0]?.subjectKey })).sorted())
+                add(d.name, "", rs, keys(rs, d.name))
             }
         }
         add("", "", approved.map(\.id), approved.map(\.subjectKey))
@@ -161,7 +168,6 @@ extension Lethe {
         let at = now()
         let planned = approved.map { ($0.id, plans[$0.subjectKey]!.json) }
         let allSteps = steps
-        let keyOf = byID.mapValues(\.subjectKey)
         let claimed = try await meta.transaction("cannot start job \(job)") { tx -> [String] in
             var claimed = Set<String>()
             for (id, plan) in planned {
@@ -178,7 +184,7 @@ extension Lethe {
                 let ids = s.requestIDs.filter(claimed.contains)
                 guard !ids.isEmpty || s.isFinal else { continue }
                 s.requestIDs = ids
-                s.subjectKeys = Array(Set(ids.compactMap { keyOf[$0] })).sorted()
+                s.subjectKeys = keys(ids, s.dataset)
                 s.ordinal = Int64(kept.count)
                 kept.append(s)
             }
@@ -202,7 +208,7 @@ extension Lethe {
         let live = try await meta.transaction("cannot read the journal") { tx in try tx.pendingRequestIDs() }
         let running = try await meta.requests(status: .running).filter { !live.contains($0.id) }
         if !running.isEmpty {
-            let plans = try await plans(running.map(\.subjectKey), coverage: try await coverage())
+            let plans = try await plans(running.map(\.subjectKey), nfc: nfcByKey(running, nfcKeys(running)), coverage: try await coverage())
             let at = now()
             let planned = running.map { ($0.id, plans[$0.subjectKey]!.json) }
             report.requeued = try await meta.transaction("cannot take back \(running.count) request(s)") { tx -> [String] in
@@ -256,10 +262,20 @@ extension Lethe {
     /// reason), never the run, unless the state itself is gone.
     func execute(job: String, report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
         report.jobs.append(job)
-        for step in try await meta.steps(job: job) where step.state == .pending {
+        let pending = try await meta.steps(job: job).filter { $0.state == .pending }
+        guard let first = pending.first else { return }
+        // Steps run in order, so a run that died in this job died in its first pending step:
+        // that step's count goes up (one write per run of the job, not one per step).
+        let attempts = try await meta.beginStep(job: job, ordinal: first.ordinal)
+        // The audit log names objects by reference: look them up once for the whole job.
+        var keysByDataset: [String: [String]] = [:]
+        for s in pending where !s.isFinal && !s.isRebuild && !s.isDatasetIssue && s.objectKey != Self.deltaStepKey {
+            keysByDataset[s.dataset, default: []].append(s.objectKey)
+        }
+        for (d, keys) in keysByDataset { _ = try await objectRefs(d, keys) }
+        for step in pending {
             try meta.checkIntact()
-            let attempts = try await meta.beginStep(job: job, ordinal: step.ordinal)
-            let interrupted = attempts > Self.maxStepAttempts ? attempts - 1 : nil
+            let interrupted = step.ordinal == first.ordinal && attempts > Self.maxStepAttempts ? attempts - 1 : nil
             if step.isFinal {
                 try await settle(job: job, step: step, report: &report, progress: progress, interrupted: interrupted)
                 continue
@@ -323,7 +339,7 @@ extension Lethe {
             return
         }
         let f = try format(for: d)
-        let keyer = SubjectKeyer(hasher: secrets.hasher)
+        let keyer = keyer(for: d)
         let outcome: EraseOutcome
         do {
             outcome = try await f.erase(info, in: store, options: opts, keyer: keyer, drop: Set(step.subjectKeys))
@@ -420,20 +436,20 @@ extension Lethe {
             let cutShort = interrupted.map { "the job's closing step (verification) was started \($0) times and never finished (the process was killed or crashed in it)" }
             if r.status == .running {
                 if let reason = reasons[id] ?? cutShort {
-                    r = try await transition(r, .fail(reason: reason, at: now()))
-                    try await audit("failed", request: id, actor: "lethe", ["job": .string(job), "reason": .string(auditText(reason, refs: [:]))])
+                    r = try await transition(r, .fail(reason: reason, at: now()), audit: "failed", actor: "lethe",
+                                             ["job": .string(job), "reason": .string(auditText(reason, refs: [:]))])
                     report.failed.append((id, reason))
                 } else {
-                    r = try await transition(r, .erased(at: now()))
-                    try await audit("erased", request: id, actor: "lethe", ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
+                    r = try await transition(r, .erased(at: now()), audit: "erased", actor: "lethe",
+                                             ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
                     report.erased.append(id)
                     toVerify.append(r)
                 }
             } else if r.status == .erased {
                 // Erased by this job before a kill cut its verification short.
                 if let reason = cutShort {
-                    r = try await transition(r, .fail(reason: reason, at: now()))
-                    try await audit("failed", request: id, actor: "lethe", ["job": .string(job), "reason": .string(reason)])
+                    r = try await transition(r, .fail(reason: reason, at: now()), audit: "failed", actor: "lethe",
+                                             ["job": .string(job), "reason": .string(reason)])
                     report.failed.append((id, reason))
                 } else {
                     toVerify.append(r)

@@ -107,7 +107,7 @@ extension Lethe {
         // transaction for many objects.
         let env = ProcessInfo.processInfo.environment["LETHE_WORKERS"].flatMap(Int.init)
         let workers = max(1, min(requested ?? env ?? ProcessInfo.processInfo.activeProcessorCount, 16))
-        let pool = KeyerPool((0..<workers).map { _ in SubjectKeyer(hasher: secrets.hasher) })
+        let pool = KeyerPool(hasher: secrets.hasher)
         var next = 0
         var batch: [(IndexedObject, [Int64: [Int64]])] = []
         var batchPostings = 0
@@ -123,7 +123,7 @@ extension Lethe {
                 let (d, o, opts) = work[next]
                 next += 1
                 group.addTask {
-                    let keyer = pool.take()
+                    let keyer = pool.take(d.normalization)
                     defer { pool.give(keyer) }
                     return try await self.scanOne(d, o, options: opts, keyer: keyer)
                 }
@@ -179,7 +179,7 @@ extension Lethe {
 
     func scanOne(_ d: DatasetSpec, _ o: ObjectInfo, options opts: FormatOptions, keyer: SubjectKeyer? = nil) async throws -> ScanResult {
         let f = try format(for: d)
-        let keyer = keyer ?? SubjectKeyer(hasher: secrets.hasher)
+        let keyer = keyer ?? self.keyer(for: d)
         var postings: [Int64: [Int64]] = [:]
         do {
             let summary = try await f.scan(o, in: store, options: opts, keyer: keyer) { row, key in
@@ -221,22 +221,22 @@ extension Lethe {
 
     /// Where a subject's records are, from the index alone.
     public func locate(_ subject: SubjectID) async throws -> [Posting] {
-        try await meta.locate(prefix: key(for: subject).prefix64, dataset: nil)
+        try await postings(key(for: subject), nfc: nfcKey(for: subject))
     }
 }
 
-/// Key caches handed to one scanning task at a time.
+/// Key caches handed to one scanning task at a time (one set per dataset normalisation).
 final class KeyerPool: @unchecked Sendable {
     private let lock = NSLock()
-    private var free: [SubjectKeyer]
+    private var free: [Normalization: [SubjectKeyer]] = [:]
     private let hasher: SubjectHasher
-    init(_ keyers: [SubjectKeyer]) { free = keyers; hasher = keyers[0].hasher }
-    func take() -> SubjectKeyer {
+    init(hasher: SubjectHasher) { self.hasher = hasher }
+    func take(_ normalization: Normalization) -> SubjectKeyer {
         lock.lock(); defer { lock.unlock() }
-        return free.popLast() ?? SubjectKeyer(hasher: hasher)
+        return free[normalization]?.popLast() ?? SubjectKeyer(hasher: hasher, normalization: normalization)
     }
     func give(_ k: SubjectKeyer) {
         lock.lock(); defer { lock.unlock() }
-        free.append(k)
+        free[k.normalization, default: []].append(k)
     }
 }

@@ -190,7 +190,7 @@ extension Lethe {
         var changeData: [String: [Int64]] = [:]
         if let opts = try await scanOptions(for: d, snapshot: s) {
             let f = try format(for: d)
-            let keyer = SubjectKeyer(hasher: secrets.hasher)
+            let keyer = keyer(for: d)
             for k in cdcKeys.union(unindexedCDC).sorted() {
                 guard let info = try await store.head(k) else { continue }
                 var rows: [Int64] = []
@@ -240,7 +240,7 @@ extension Lethe {
             let t = deltaTable(d)
             let drop = Set(step.subjectKeys)
             let parquet = ParquetFormat()
-            let keyer = SubjectKeyer(hasher: secrets.hasher)
+            let keyer = keyer(for: d)
             var perKey: [SubjectKey: Int64] = [:]
             var opts: FormatOptions?     // the last plan's (column mapping may change between plans)
             var erased: DeltaEraseResult?
@@ -359,8 +359,10 @@ extension Lethe {
                 out.append(VacuumReport(dataset: d.name, mode: "retention", deleted: deleted, unreadableVersions: [], dryRun: dryRun))
             } else {
                 let erased = try await meta.requests(status: nil).filter { $0.status == .erased || $0.status == .verified }
-                let r = try await vacuumDelta(d, keys: Set(erased.map(\.subjectKey)), requestIDs: erased.map(\.id), job: nil, dryRun: dryRun)
-                if !dryRun { _ = try await scrubDeltaPartitions(d, keys: Set(erased.map(\.subjectKey))) }
+                let nfc = nfcKeys(erased)
+                let keys = Set(erased.map { subjectKey(of: $0, in: d, nfc) })
+                let r = try await vacuumDelta(d, keys: keys, requestIDs: erased.map(\.id), job: nil, dryRun: dryRun)
+                if !dryRun { _ = try await scrubDeltaPartitions(d, keys: keys) }
                 out.append(VacuumReport(dataset: d.name, mode: "targeted", deleted: r?.deleted ?? [],
                                         unreadableVersions: r?.unreadableVersions ?? [], dryRun: dryRun))
             }

@@ -82,9 +82,9 @@ extension Lethe {
     /// holds (a scrub set it to null) is read from the path's Hive-style folder, so a resumed
     /// run still finds the names to take out.
     func deltaFilesNamingSubjects(_ t: DeltaTable, _ s: Snapshot, options: FormatOptions, types: [String: CanonicalType],
-                                  keys: Set<SubjectKey>) -> Set<String> {
+                                  keys: Set<SubjectKey>, normalization: Normalization = .none) -> Set<String> {
         guard case .perObject = options.partitions else { return [] }
-        let keyer = SubjectKeyer(hasher: secrets.hasher)
+        let keyer = SubjectKeyer(hasher: secrets.hasher, normalization: normalization)
         var out = Set<String>()
         for (path, _) in Self.deltaFilesWithPartitions(s) {
             let key = t.key(forLogPath: path)
@@ -116,7 +116,8 @@ extension Lethe {
         let s = try await t.snapshot()
         guard let options = try await scanOptions(for: d, snapshot: s) else { return [] }
         let types = try deltaSubjectPartitions(d, s.metadata)
-        let named = deltaFilesNamingSubjects(t, s, options: options, types: types, keys: keys).filter { s.files[$0] == nil }   // history only
+        let named = deltaFilesNamingSubjects(t, s, options: options, types: types, keys: keys,
+                                             normalization: d.normalization).filter { s.files[$0] == nil }   // history only
         guard !named.isEmpty else { return [] }
         let columns = Set(types.keys)
         var renamed: [String: String] = [:]

@@ -9,9 +9,15 @@ import Glibc
 extension Lethe {
     // MARK: Object references
 
-    /// References for object keys of a dataset (see `Metastore.objectRefs`).
+    /// References for object keys of a dataset (see `Metastore.objectRefs`), cached.
     func objectRefs(_ dataset: String, _ keys: [String]) async throws -> [String: Int64] {
-        try await meta.objectRefs(dataset: dataset, keys: keys)
+        var (out, missing) = refCache.lookup(dataset, keys)
+        if !missing.isEmpty {
+            let got = try await meta.objectRefs(dataset: dataset, keys: missing)
+            refCache.store(dataset, got)
+            out.merge(got) { a, _ in a }
+        }
+        return out
     }
 
     /// Object keys as JSON references for the audit log.
@@ -74,5 +80,30 @@ extension Lethe {
             if try await store.head(t.key) == nil { gone.append(t.key) }
         }
         try await meta.forgetTemporaries(gone)
+    }
+}
+
+/// Object references already known to this process (a reference never changes; the cache is
+/// cleared when names are purged).
+final class ObjectRefCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var refs: [String: [String: Int64]] = [:]
+
+    func lookup(_ dataset: String, _ keys: [String]) -> (found: [String: Int64], missing: [String]) {
+        lock.lock(); defer { lock.unlock() }
+        var found: [String: Int64] = [:], missing: [String] = []
+        let known = refs[dataset] ?? [:]
+        for k in keys { if let r = known[k] { found[k] = r } else { missing.append(k) } }
+        return (found, missing)
+    }
+
+    func store(_ dataset: String, _ got: [String: Int64]) {
+        lock.lock(); defer { lock.unlock() }
+        refs[dataset, default: [:]].merge(got) { _, b in b }
+    }
+
+    func clear() {
+        lock.lock(); defer { lock.unlock() }
+        refs = [:]
     }
 }

@@ -62,7 +62,7 @@ extension Lethe {
                 let live = Set(try await deltaObjects(d, snapshot: snap).filter { $0.1 == .live }.map(\.0.key))
                 for raw in feed.subjects.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                     let s = SubjectID(bytes: raw)
-                    let postings = try await meta.locate(prefix: key(for: s).prefix64, dataset: d.name)
+                    let postings = try await meta.locate(prefix: key(for: s, in: d).prefix64, dataset: d.name)
                     if postings.contains(where: { live.contains($0.object.key) }) { source.stillLive += 1 } else { subjects.append(s) }
                 }
             }

@@ -33,7 +33,9 @@ extension Lethe {
             let k = key(for: s)
             if openByKey[k] == nil, seen.insert(k).inserted { fresh.append((s, k)) }
         }
-        let plans = try await plans(fresh.map(\.1), coverage: try await coverage())
+        var nfc: [SubjectKey: SubjectKey] = [:]
+        for (s, k) in fresh { nfc[k] = nfcKey(for: s) }
+        let plans = try await plans(fresh.map(\.1), nfc: nfc, coverage: try await coverage())
         for (_, k) in fresh {
             if let why = plans[k]?.refusal {
                 throw LetheError(.unsupported, "cannot erase subject \(k.short): \(why); nothing was filed")
@@ -105,11 +107,17 @@ extension Lethe {
         return r
     }
 
-    /// Applies a lifecycle event to a stored request (compare-and-swap on its status).
+    /// Applies a lifecycle event to a stored request (compare-and-swap on its status) and appends
+    /// its audit entry, in one transaction: a kill never leaves one without the other.
     @discardableResult
-    func transition(_ r: ErasureRequest, _ e: RequestEvent) async throws -> ErasureRequest {
+    func transition(_ r: ErasureRequest, _ e: RequestEvent, audit event: String, actor: String,
+                    _ details: [String: JSONValue]) async throws -> ErasureRequest {
         let n = try RequestLifecycle.apply(e, to: r).get()
-        try await meta.updateRequest(n, expecting: r.status)
+        let at = now(), text = JSONValue.object(details).text
+        try await meta.transaction("cannot save request \(r.id)") { tx in
+            try tx.updateRequest(n, expecting: r.status)
+            try tx.appendAudit(event: event, requestID: r.id, actor: actor, details: text, at: at)
+        }
         return n
     }
 
@@ -118,8 +126,8 @@ extension Lethe {
         var out: [ErasureRequest] = []
         for id in ids {
             let r = try await request(id)
-            let n = try await transition(r, .approve(by: approver, at: now()))
-            try await audit("approved", request: id, actor: approver, ["subject_key": .string(r.subjectKey.hex)])
+            let n = try await transition(r, .approve(by: approver, at: now()), audit: "approved", actor: approver,
+                                         ["subject_key": .string(r.subjectKey.hex)])
             out.append(n)
         }
         return out
@@ -139,8 +147,8 @@ extension Lethe {
         if let sealed = r.sealedSubject, Self.text(reason, holds: try secrets.unseal(sealed, requestID: r.id)) {
             throw LetheError(.badInput, "the reason holds the subject's id; it would stay in the append-only audit log: give the reason without it")
         }
-        let n = try await transition(r, .reject(by: who, reason: reason, at: now()))
-        try await audit("rejected", request: id, actor: who, ["subject_key": .string(r.subjectKey.hex), "reason": .string(reason)])
+        let n = try await transition(r, .reject(by: who, reason: reason, at: now()), audit: "rejected", actor: who,
+                                     ["subject_key": .string(r.subjectKey.hex), "reason": .string(reason)])
         return n
     }
 

@@ -52,42 +52,48 @@ extension Lethe {
         return (secrets, meta)
     }
 
-    /// `audit.key`: checked like the others; created for a state that has none. For a chain with
-    /// entries already, the key is first written as `audit.key.new`, then the fingerprint and the
-    /// `audit_keyed` entry are committed in one transaction, then the file is renamed: a crash at
-    /// any point leaves either no keyed entry and no `audit.key` (done again), or both.
+    /// `audit.key`: checked like the others; created for a state that has none, in one write
+    /// transaction of the database (a concurrent opener waits, then uses the same key): the key
+    /// is written as `audit.key.new`, its fingerprint and (for a chain with entries) the
+    /// `audit_keyed` entry are committed, then the file is renamed into place. A crash before the
+    /// commit leaves a stale `.new` (replaced next time); after it, the next open renames it.
     static func openAuditKey(folder: String, meta: SQLiteMetastore, readOnly: Bool, now: Int64) throws -> [UInt8]? {
         let name = "audit.key"
         let path = folder + "/" + name, pending = path + ".new"
         let setting = fingerprintSetting(name)
-        let recorded = try meta.settingNow(setting)
         if let k = try StateSecrets.readKey(path) {
+            let recorded = try meta.settingNow(setting)
             try check(k, recorded: recorded, path: path, folder: folder)
             // A fingerprint gone from the database is recorded again; the chain itself shows
             // whether entries were rewritten without the key.
             if recorded == nil && !readOnly { try meta.setSettingNow(setting, StateSecrets.fingerprint(k)) }
             return k
         }
-        if let recorded {
-            // Keyed in the database, not yet renamed into place (a crash in between): finish.
-            if let k = try StateSecrets.readKey(pending), StateSecrets.fingerprint(k) == recorded {
-                guard !readOnly else { return k }
-                try rename(pending, path)
-                return k
+        if try meta.settingNow(setting) == nil {
+            guard !readOnly else { return nil }  // an older state, read as it is: its chain is unkeyed
+            _ = try meta.keyAuditChain(fingerprintSetting: setting, at: now) {
+                // The database's write lock is held: a `.new` without a recorded fingerprint is stale.
+                if FileManager.default.fileExists(atPath: pending) { try? FileManager.default.removeItem(atPath: pending) }
+                let k = try StateSecrets.createKey(pending)
+                return (k, StateSecrets.fingerprint(k))
             }
-            throw missingKey(path, folder: folder, fingerprint: recorded)
         }
-        guard !readOnly else { return nil }  // an older state, read as it is: its chain is unkeyed
-        if FileManager.default.fileExists(atPath: pending) { try? FileManager.default.removeItem(atPath: pending) }
-        let k: [UInt8]
-        do {
-            k = try StateSecrets.createKey(pending)
-        } catch let e as LetheError where e.code == .conflict {
-            throw LetheError(.conflict, "another Lethe process is keying the audit log; try again", at: pending)
+        // Keyed in the database (by this process or another); the file may still be `.new`.
+        let recorded = try meta.settingNow(setting)
+        if let k = try StateSecrets.readKey(path) {
+            try check(k, recorded: recorded, path: path, folder: folder)
+            return k
         }
-        try meta.keyAuditChain(key: k, fingerprintSetting: setting, fingerprint: StateSecrets.fingerprint(k), at: now)
-        try rename(pending, path)
-        return k
+        if let k = try StateSecrets.readKey(pending), StateSecrets.fingerprint(k) == recorded {
+            if !readOnly {
+                if Foundation.rename(pending, path) != 0 && !(errno == ENOENT && FileManager.default.fileExists(atPath: path)) {
+                    throw LetheError.io("cannot rename the key file", at: pending, errno: errno)
+                }
+                StateSecrets.syncFolder(of: path)
+            }
+            return k
+        }
+        throw missingKey(path, folder: folder, fingerprint: recorded)
     }
 
     static func check(_ key: [UInt8], recorded: String?, path: String, folder: String) throws {
@@ -109,10 +115,5 @@ extension Lethe {
             guard let k = try StateSecrets.readKey(path) else { throw e }
             return k
         }
-    }
-
-    static func rename(_ from: String, _ to: String) throws {
-        guard Foundation.rename(from, to) == 0 else { throw LetheError.io("cannot rename the key file", at: from, errno: errno) }
-        StateSecrets.syncFolder(of: to)
     }
 }

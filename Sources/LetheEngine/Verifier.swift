@@ -103,8 +103,8 @@ extension Lethe {
         for r in requests {
             if let sealed = r.sealedSubject { raws[r.id] = try secrets.unseal(sealed, requestID: r.id) }
         }
-        let keyOf = Dictionary(uniqueKeysWithValues: requests.map { ($0.id, $0.subjectKey) })
-        let keys = Set(requests.map(\.subjectKey))
+        let nfc = nfcKeys(requests)
+        let requestOf = Dictionary(uniqueKeysWithValues: requests.map { ($0.id, $0) })
         let temporaries = try await knownTemporaries()
         var found: [SubjectKey: [Verification.Found]] = [:]
         var unreadable: [String: [Verification.Found]] = [:]
@@ -135,7 +135,8 @@ extension Lethe {
                 let gone = try await meta.objects(dataset: d.name).map(\.key).filter { !listed.contains($0) }
                 try await meta.removeObjects(dataset: d.name, keys: gone)
             }
-            let keyer = SubjectKeyer(hasher: secrets.hasher)
+            let keys = Set(requests.map { subjectKey(of: $0, in: d, nfc) })
+            let keyer = keyer(for: d)
             for o in objects where !temporaries.contains(o.key) {
                 var hits: [SubjectKey: Int64] = [:]
                 do {
@@ -153,7 +154,7 @@ extension Lethe {
                 for (k, n) in hits { found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n)) }
                 // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
                 for (id, raw) in raws where Self.key(o.key, names: raw) {
-                    found[keyOf[id]!, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
+                    found[subjectKey(of: requestOf[id]!, in: d, nfc), default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
                 }
             }
         }
@@ -162,6 +163,7 @@ extension Lethe {
             // What may be purged of the raw ids goes first (object names, texts on requests,
             // settings), and the write-ahead log is emptied: the state scan must find nothing.
             for raw in Set(raws.values.map(\.bytes)) { try await meta.purge(rawID: raw, substring: raw.count >= Self.minimumNeedle) }
+            refCache.clear()
             await meta.checkpoint()
         }
         var stateScan: (files: Int, hits: [[UInt8]: [String]])?
@@ -186,13 +188,19 @@ extension Lethe {
                 logScan[d.name] = perID
             }
         }
+        /// A request's residue: found under its key, and in `normalize: nfc` datasets under its NFC key.
+        func residue(_ r: ErasureRequest) -> [Verification.Found] {
+            guard let k = nfc[r.id] else { return found[r.subjectKey] ?? [] }
+            func normalizing(_ f: Verification.Found) -> Bool { config.dataset(named: f.dataset)?.normalization == .nfc }
+            return (found[r.subjectKey] ?? []).filter { !normalizing($0) } + (found[k] ?? []).filter(normalizing)
+        }
         var out: [Verification] = []
         for r in requests {
             let names = datasetsOf[r.id] ?? []
             var v = Verification(id: r.id, subjectKey: r.subjectKey.hex, clean: true, at: now(), datasets: names,
                                  objectsScanned: names.reduce(0) { $0 + (objectsScanned[$1] ?? 0) },
                                  recordsScanned: names.reduce(0) { $0 + (records[$1] ?? 0) },
-                                 found: found[r.subjectKey] ?? [],
+                                 found: residue(r),
                                  unreadable: names.flatMap { unreadable[$0] ?? [] },
                                  stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
             var why = names.compactMap { problems[$0] }
@@ -228,17 +236,21 @@ extension Lethe {
                 "residue_objects": .int(Int64(v.found.count)), "unreadable_objects": .int(Int64(v.unreadable.count)),
                 "state_hits": .int(Int64(v.stateHits.count)), "problems": .int(Int64(v.problems?.count ?? 0)),
             ]
-            if v.clean {
-                try await transition(current, .verified(result: v.json, at: now()))
-                try await audit("verified", request: r.id, actor: "lethe", details)
+            if v.clean && (current.status == .erased || current.status == .verified) {
+                try await transition(current, .verified(result: v.json, at: now()), audit: "verified", actor: "lethe", details)
             } else if current.status == .erased || current.status == .verified {
-                try await transition(current, .verificationFailed(result: v.json, reason: v.summary, at: now()))
-                try await audit("verification_failed", request: r.id, actor: "lethe", details)
+                try await transition(current, .verificationFailed(result: v.json, reason: v.summary, at: now()),
+                                     audit: "verification_failed", actor: "lethe", details)
             } else {
+                // A failed request keeps its status (the next run retries it); the result is kept.
                 var c = current
                 c.verification = v.json
-                try await meta.updateRequest(c, expecting: current.status)
-                try await audit("verification_failed", request: r.id, actor: "lethe", details)
+                let kept = c, event = v.clean ? "verification_clean" : "verification_failed"
+                let at = now(), text = JSONValue.object(details).text
+                try await meta.transaction("cannot save request \(r.id)") { tx in
+                    try tx.updateRequest(kept, expecting: kept.status)
+                    try tx.appendAudit(event: event, requestID: kept.id, actor: "lethe", details: text, at: at)
+                }
             }
         }
         return out

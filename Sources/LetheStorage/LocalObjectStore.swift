@@ -68,7 +68,7 @@ public struct LocalObjectStore: ObjectStore {
     private func visit(prefix: String, _ body: (String, Int32, [CChar], UInt8) throws -> Void) throws {
         let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
         if p.isEmpty {
-            let fd = try openRoot()
+            guard let fd = try openRoot() else { return }
             try walk(fd, keyPrefix: "", body)
             return
         }
@@ -87,7 +87,7 @@ public struct LocalObjectStore: ObjectStore {
         case S_IFREG:
             try body(p, parent.fd, parent.name, UInt8(DT_REG))
         default:
-            throw Self.notFollowed(p, st, parent.fd, parent.name, what: "the folder")
+            throw Self.notFollowed(p, st, parent.fd, parent.name, what: "the path")
         }
     }
 
@@ -293,8 +293,14 @@ public struct LocalObjectStore: ObjectStore {
     /// without following links, and that component's name.
     struct Parent { var fd: Int32; var name: [CChar] }
 
-    private func openRoot() throws -> Int32 {
-        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    /// The root folder, or nil when it does not exist (and `create` is false).
+    private func openRoot(create: Bool = false) throws -> Int32? {
+        var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 && errno == ENOENT {
+            guard create else { return nil }
+            try Self.makeDirs(root)
+            fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        }
         guard fd >= 0 else { throw LetheError.io("cannot open the lake folder", at: root, errno: errno) }
         return fd
     }
@@ -306,7 +312,7 @@ public struct LocalObjectStore: ObjectStore {
         guard let last = parts.last, !last.isEmpty, !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
             throw LetheError(.badInput, "not an object key (empty, `.` or `..` component)", at: key)
         }
-        var fd = try openRoot()
+        guard var fd = try openRoot(create: create) else { return nil }
         var walked = ""
         for part in parts.dropLast() {
             let name = Self.cName(part)

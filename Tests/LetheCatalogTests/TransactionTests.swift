@@ -119,8 +119,9 @@ import LetheCore
         let store = try SQLiteMetastore(folder: folder)
         try await store.appendAudit(event: "filed", requestID: "r", actor: "a", details: "{}", at: 1)
         let key = Array(repeating: UInt8(3), count: 32)
-        try store.keyAuditChain(key: key, fingerprintSetting: "fp", fingerprint: "abc", at: 2)
-        try store.keyAuditChain(key: key, fingerprintSetting: "fp", fingerprint: "abc", at: 3)   // no-op: recorded
+        #expect(try store.keyAuditChain(fingerprintSetting: "fp", at: 2) { (key, "abc") })
+        // Recorded: a second call changes nothing and never makes a key.
+        #expect(try store.keyAuditChain(fingerprintSetting: "fp", at: 3) { Issue.record("made a second key"); return (key, "abc") } == false)
         store.setAuditKey(key)
         let entries = try await store.auditEntries()
         #expect(entries.map(\.event) == ["filed", "audit_keyed"])

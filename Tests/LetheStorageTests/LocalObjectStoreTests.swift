@@ -225,3 +225,16 @@ private func expectUnsupported(_ words: String..., sourceLocation: SourceLocatio
     #expect(try await w.replacedTail(from: 7).isEmpty)
     #expect(try await s.read("ds/a.jsonl") == Array("A\n".utf8))
 }
+
+@Test func keysCannotLeaveTheRoot() async throws {
+    // Keys also come from files (a Delta log's paths): `..`, `.`, empty and absolute keys name nothing.
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root + "/lake")
+    try await s.put("t/a.parquet", [1])
+    _ = FileManager.default.createFile(atPath: root + "/outside", contents: Data([2]))
+    for key in ["t/../../outside", "../outside", "/outside", "t//a.parquet", "./t/a.parquet", "t/a.parquet/"] {
+        await #expect(throws: LetheError.self, "\(key)") { _ = try await s.read(key) }
+        await #expect(throws: LetheError.self, "\(key)") { _ = try await s.openWrite(key, precondition: .none) }
+    }
+    #expect(try Data(contentsOf: URL(fileURLWithPath: root + "/outside")) == Data([2]))
+}
