@@ -219,6 +219,10 @@ public struct ParquetFormat: RecordFormat {
             if options.constants[field] != nil { columns.append(nil); continue }
             let path = field.components.map { String(decoding: $0, as: UTF8.self) }
             guard let desc = file.schema.column(path) else {
+                let leaves = file.schema.columns.filter { $0.path.starts(with: path) }
+                if !leaves.isEmpty {   // a struct, list, map or variant: a group holds no one value
+                    throw LetheError(.unsupported, "subject `\(field)` is a group (struct, list, map or variant), not a value column: name one of its leaves (\(leaves.prefix(8).map(\.dottedPath).joined(separator: ", ")))", at: objectKey)
+                }
                 let names = file.schema.columns.map(\.dottedPath).joined(separator: ", ")
                 throw LetheError(.corrupt, "no column `\(field)` (columns: \(names))", at: objectKey)
             }
