@@ -183,7 +183,9 @@ extension Lethe {
     /// The subjects as the log of a Delta dataset holds them: one value per subject column.
     func deltaSubjectValues(_ d: DatasetSpec, _ s: Snapshot, _ subjects: [SubjectID]) async throws -> SubjectValues {
         let columns = try await deltaSubjectColumns(d, snapshot: s)
-        return SubjectValues(columns: columns, subjects: subjects.compactMap(\.logParts).filter { $0.count == columns.count })
+        var values = SubjectValues(columns: columns, subjects: subjects.compactMap(\.logParts).filter { $0.count == columns.count })
+        values.types = deltaSubjectTypes(d, s.metadata)   // log strings compared in canonical form (Lethe+Partitions.swift)
+        return values
     }
 
     /// The roles of a Delta dataset's files, by object key (for `locate`).

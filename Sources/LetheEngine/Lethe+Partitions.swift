@@ -34,6 +34,21 @@ extension Lethe {
         return out
     }
 
+    /// The Delta type of each top-level subject field, by its index in the subject (for the
+    /// field-aware log search: strings in the log compared in canonical form).
+    func deltaSubjectTypes(_ d: DatasetSpec, _ m: TableMetadata) -> [Int: CanonicalType] {
+        guard let subject = d.subject, let schema = try? DeltaJSON.parse(Array(m.schemaString.utf8)) else { return [:] }
+        var types: [String: String] = [:]
+        for f in schema["fields"]?.array ?? [] {
+            if let name = f["name"]?.string, let type = f["type"]?.string { types[name] = type }
+        }
+        var out: [Int: CanonicalType] = [:]
+        for (i, field) in subject.fields.enumerated() where field.components.count == 1 {
+            if let t = types[String(decoding: field.components[0], as: UTF8.self)].flatMap(CanonicalType.init(deltaType:)) { out[i] = t }
+        }
+        return out
+    }
+
     /// Each file's subject partition values, canonical by the column's type, keyed by
     /// object key and physical field. `files` are log paths with their `partitionValues`
     /// (nil when the action has none: a `remove` without extended metadata, whose values

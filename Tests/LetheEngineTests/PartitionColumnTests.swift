@@ -43,6 +43,12 @@ def table(path):
     r = dl.QueryBuilder().register("t", dl.DeltaTable(path)).execute("select * from t")
     return r.read_all() if hasattr(r, "read_all") else pa.Table.from_batches(list(r))
 
+def make_ts(d):
+    t = pa.table({"ts": pa.array([datetime.datetime(2021, 1, 3, 4, 5, 6, 123000, tzinfo=datetime.timezone.utc),
+                                  datetime.datetime(2021, 1, 4, tzinfo=datetime.timezone.utc)], pa.timestamp("us", tz="UTC")),
+                  "n": [1, 2]})
+    dl.write_deltalake(d + "/ts", t, partition_by=["ts"])
+
 def rows(path):
     t = pa.table(table(path))
     out = sorted(json.dumps(r, sort_keys=True, default=str) for r in t.to_pylist())
@@ -58,7 +64,7 @@ def append(path):
     print(pa.table(table(path)).num_rows)
 
 cmd = sys.argv[1]
-{"make": make, "rows": rows, "pqrows": pqrows, "append": append}[cmd](sys.argv[2])
+{"make": make, "make-ts": make_ts, "rows": rows, "pqrows": pqrows, "append": append}[cmd](sys.argv[2])
 sys.stdout.flush()
 os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
 """#
@@ -101,6 +107,35 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
 }
 
 @Suite struct PartitionColumnTests {
+    /// delta-rs writes a timestamp partition value as `2021-01-03 04:05:06.123000`; people type
+    /// `2021-01-03T04:05:06.123Z`. Indexing renders the value by the column's type, and so does
+    /// the field-aware log search, which must see the value in `partitionValues` until it is gone.
+    @Test func timestampPartitionsAreMatchedInDataAndLogByTheirCanonicalText() async throws {
+        let dir = NSTemporaryDirectory() + "lethe-ts-partitions-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try PartLake.py(["make-ts", dir])
+        let yaml = "lake: .\ndatasets:\n  - {name: ts, path: ts, format: delta, subject: ts}\n"
+        let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+                          meta: try SQLiteMetastore(inMemory: nil),
+                          secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+                          stateFolder: nil)
+        let subject = SubjectID("2021-01-03T04:05:06.123Z")
+        _ = try await lethe.index()
+        #expect(try await lethe.locate(subject).map(\.rows.count) == [1])
+        let d = try #require(lethe.config.dataset(named: "ts"))
+        let before = try await lethe.deltaLogResidue(d, subjects: [subject])[subject] ?? []
+        #expect(before.flatMap(\.fields).contains { $0.contains("partitionValues.ts") }, "\(before)")
+        let r = try await lethe.forget([subject], reason: "t", by: "alice")[0]
+        _ = try await lethe.approve([r.id], by: "bob")
+        let run = try await lethe.run()
+        #expect(run.failed.isEmpty, "\(run.failed)")
+        #expect(try await lethe.request(r.id).status == .verified)
+        #expect(try await lethe.deltaLogResidue(d, subjects: [subject])[subject] == nil)
+        #expect(PartLake.names(holding: "ts=2021-01-03", under: dir).isEmpty, "\(PartLake.names(holding: "ts=2021-01-03", under: dir))")
+        #expect(try PartLake.rows(dir + "/ts").count == 1)
+    }
+
     @Test func subjectsInPartitionColumnsAreLocatedErasedAndVerified() async throws {
         let dir = NSTemporaryDirectory() + "lethe-partitions-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
