@@ -82,12 +82,14 @@ extension Lethe {
         return .value(CanonicalValue.fromText(text, as: type) ?? Array(text.utf8))
     }
 
-    /// Every file a snapshot names (live, removed, change data) with its partition values.
-    static func deltaFilesWithPartitions(_ s: Snapshot) -> [(path: String, values: [String: String?]?)] {
+    /// Every file the table's retained log names (live, history — tombstones and files of commits
+    /// kept before a checkpoint —, change data) with its partition values.
+    func deltaFilesWithPartitions(_ t: DeltaTable, _ s: Snapshot) async throws -> [(path: String, values: [String: String?]?)] {
         var out: [(path: String, values: [String: String?]?)] = []
         for (p, add) in s.files { out.append((p, add.partitionValues)) }
-        for (p, r) in s.tombstones { out.append((p, r.raw["partitionValues"]?.object.map { $0.mapValues(\.string) })) }
-        for c in s.cdcFiles { out.append((c.path, c.raw["partitionValues"]?.object.map { $0.mapValues(\.string) })) }
+        let h = try await t.history(of: s)
+        for p in h.dataFiles { out.append((p, h.partitionValues[p])) }
+        for c in h.changeData { out.append((c.path, c.raw["partitionValues"]?.object.map { $0.mapValues(\.string) })) }
         return out
     }
 
@@ -97,11 +99,11 @@ extension Lethe {
     /// holds (a scrub set it to null) is read from the path's Hive-style folder, so a resumed
     /// run still finds the names to take out.
     func deltaFilesNamingSubjects(_ t: DeltaTable, _ s: Snapshot, options: FormatOptions, types: [String: CanonicalType],
-                                  keys: Set<SubjectKey>, normalization: Normalization = .none) -> Set<String> {
+                                  keys: Set<SubjectKey>, normalization: Normalization = .none) async throws -> Set<String> {
         guard case .perObject = options.partitions else { return [] }
         let keyer = SubjectKeyer(hasher: secrets.hasher, normalization: normalization)
         var out = Set<String>()
-        for (path, _) in Self.deltaFilesWithPartitions(s) {
+        for (path, _) in try await deltaFilesWithPartitions(t, s) {
             let key = t.key(forLogPath: path)
             let o = options.resolved(for: key)
             let hive = FormatOptions.hiveValues(key, below: t.root)
@@ -131,7 +133,7 @@ extension Lethe {
         let s = try await t.snapshot()
         guard let options = try await scanOptions(for: d, snapshot: s) else { return [] }
         let types = try deltaSubjectPartitions(d, s.metadata)
-        let named = deltaFilesNamingSubjects(t, s, options: options, types: types, keys: keys,
+        let named = try await deltaFilesNamingSubjects(t, s, options: options, types: types, keys: keys,
                                              normalization: d.normalization).filter { s.files[$0] == nil }   // history only
         guard !named.isEmpty else { return [] }
         let columns = Set(types.keys)

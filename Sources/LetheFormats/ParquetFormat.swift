@@ -213,8 +213,10 @@ public struct ParquetFormat: RecordFormat {
         case .varies:
             break
         }
-        // The parts read from columns, in subject order (nil: a constant part).
+        // The parts read from columns, in subject order (nil: a constant part), with the text form
+        // the dataset's schema imposes on a timestamp column, if any.
         var columns: [Int?] = []
+        var forms: [Int: CanonicalText.Form] = [:]
         for field in options.subject.fields {
             if options.constants[field] != nil { columns.append(nil); continue }
             let path = field.components.map { String(decoding: $0, as: UTF8.self) }
@@ -227,11 +229,14 @@ public struct ParquetFormat: RecordFormat {
                 throw LetheError(.corrupt, "no column `\(field)` (columns: \(names))", at: objectKey)
             }
             columns.append(desc.index)
+            if let utc = options.timestampUTC[field], case .timestamp(let digits, let annotated) = CanonicalText.form(of: desc), annotated != utc {
+                forms[desc.index] = .timestamp(digits: digits, utc: utc)
+            }
         }
         do {
             if columns.count == 1, let column = columns[0] {
                 for g in groups {
-                    try file.scanColumn(column, rowGroup: g) { row, value in
+                    try file.scanColumn(column, rowGroup: g, form: forms[column]) { row, value in
                         if let only, !only.contains(row) { return }
                         if let value {
                             try visit(row, keyer.key(value))
@@ -259,7 +264,7 @@ public struct ParquetFormat: RecordFormat {
                         }
                         continue
                     }
-                    try file.scanColumn(column, rowGroup: g) { row, value in
+                    try file.scanColumn(column, rowGroup: g, form: forms[column]) { row, value in
                         let r = Int(row - first)
                         guard r >= 0, r < count else {
                             throw ParquetError(.corruptMetadata, "column chunk holds more rows than its row group (\(count))",
