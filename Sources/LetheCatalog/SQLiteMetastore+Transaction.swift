@@ -121,7 +121,7 @@ extension SQLiteMetastore {
             // Object names: a key holding the id (or, for a short id, a path segment that is the id).
             for row in try Row.fetchAll(db, sql: "SELECT id, key FROM object_names WHERE instr(CAST(key AS BLOB), ?) > 0", arguments: [needle]) {
                 let key: String = row[1]
-                if substring || Self.segmentNames(key, bytes) {
+                if (substring && Self.holdsToken(Array(key.utf8), bytes)) || Self.segmentNames(key, bytes) {
                     try db.execute(sql: "DELETE FROM object_names WHERE id = ?", arguments: [row[0] as Int64])
                     changed += 1
                 }
@@ -162,14 +162,21 @@ extension SQLiteMetastore {
         return false
     }
 
-    /// `hay` with every occurrence of `needle` replaced by `mark`.
+    /// Whether `needle` occurs in `hay` as a whole token (see `NeedleSet(wordBounded:)`).
+    static func holdsToken(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+        !NeedleSet([needle], wordBounded: true).matches(in: hay).isEmpty
+    }
+
+    /// `hay` with every occurrence of `needle` as a whole token replaced by `mark`: a numeric id is not
+    /// cut out of a longer number (a timestamp in another request's plan), nor a hex-like one out of a hash.
     static func replacing(_ hay: [UInt8], _ needle: [UInt8], with mark: [UInt8]) -> [UInt8] {
         guard !needle.isEmpty, hay.count >= needle.count else { return hay }
         var out: [UInt8] = []
         out.reserveCapacity(hay.count)
         var i = 0
         while i < hay.count {
-            if i + needle.count <= hay.count, hay[i] == needle[0], Array(hay[i..<(i + needle.count)]) == needle {
+            if i + needle.count <= hay.count, hay[i] == needle[0], Array(hay[i..<(i + needle.count)]) == needle,
+               hay.withUnsafeBufferPointer({ NeedleSet.isBounded(needle, at: i, in: $0) }) {
                 out += mark
                 i += needle.count
             } else {

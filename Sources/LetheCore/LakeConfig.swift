@@ -261,6 +261,16 @@ public struct LakeConfig: Sendable {
                 }
             }
         }
+        // A state folder inside a dataset would be indexed (and erased from) as lake objects.
+        if case .folder(let lakeRoot) = lake, case .folder(let stateDir) = state {
+            let s = (stateDir as NSString).standardizingPath
+            for d in specs {
+                let root = ((lakeRoot + "/" + d.path) as NSString).standardizingPath
+                if s == root || s.hasPrefix(root + "/") {
+                    throw err("`state` `\(stateText)` lies inside dataset `\(d.name)` (`\(d.path)`): Lethe would read its own database and keys as lake objects; keep the state folder outside every dataset", stateNode ?? lakeNode)
+                }
+            }
+        }
         // Lineage order (Kahn), keeping declaration order among equals; a cycle is an error.
         var ordered: [DatasetSpec] = []
         var placed = Set<String>()

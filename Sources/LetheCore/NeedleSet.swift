@@ -6,9 +6,13 @@ public struct NeedleSet: Sendable {
     let k: Int
     let byPrefix: [UInt64: [[UInt8]]]
     let filter: [UInt64]
+    let wordBounded: Bool
 
-    /// Empty needles are ignored.
-    public init(_ needles: [[UInt8]]) {
+    /// Empty needles are ignored. `wordBounded`: a needle that begins (ends) with an ASCII letter or
+    /// digit matches only where the byte before (after) it is not one, so a numeric id is not found
+    /// inside a longer number (a timestamp, a size) nor a hex-like one inside a hash. The edges of
+    /// the haystack count as boundaries.
+    public init(_ needles: [[UInt8]], wordBounded: Bool = false) {
         let ns = needles.filter { !$0.isEmpty }
         let k = min(8, ns.map(\.count).min() ?? 1)
         var byPrefix: [UInt64: [[UInt8]]] = [:]
@@ -19,7 +23,19 @@ public struct NeedleSet: Sendable {
         }
         var filter = [UInt64](repeating: 0, count: 1024)
         for p in byPrefix.keys { let s = Self.slot(p); filter[s >> 6] |= 1 << UInt64(s & 63) }
-        self.k = k; self.byPrefix = byPrefix; self.filter = filter
+        self.k = k; self.byPrefix = byPrefix; self.filter = filter; self.wordBounded = wordBounded
+    }
+
+    @inline(__always) public static func isWordByte(_ b: UInt8) -> Bool {
+        (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122)
+    }
+
+    /// Whether `needle` at `start` of `hay` stands alone: no letter or digit continues a letter or digit at its edges.
+    @inline(__always) public static func isBounded(_ needle: [UInt8], at start: Int, in hay: UnsafeBufferPointer<UInt8>) -> Bool {
+        if start > 0, isWordByte(needle[0]), isWordByte(hay[start - 1]) { return false }
+        let end = start + needle.count
+        if end < hay.count, isWordByte(needle[needle.count - 1]), isWordByte(hay[end]) { return false }
+        return true
     }
 
     public var isEmpty: Bool { byPrefix.isEmpty }
@@ -58,6 +74,7 @@ public struct NeedleSet: Sendable {
                     var j = k
                     while j < n.count && h[start + j] == n[j] { j += 1 }
                     if j == n.count {
+                        if wordBounded && !Self.isBounded(n, at: start, in: h) { continue }
                         seen.insert(n)
                         if !hit(n) { return }
                     }

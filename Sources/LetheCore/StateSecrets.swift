@@ -78,7 +78,7 @@ public struct StateSecrets: Sendable {
         }
         let text = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let b = Hex.decode(text), b.count == 32 else {
-            throw LetheError(.corrupt, "not a 32-byte hex key", at: path)
+            throw LetheError(.badInput, "not a 32-byte hex key: restore the original file from a backup of the state folder; Lethe never makes a new key over an existing state", at: path)
         }
         return b
     }

@@ -75,6 +75,9 @@ extension Lethe {
     public func run(progress: (@Sendable (String) -> Void)? = nil) async throws -> RunReport {
         var report = RunReport()
         try meta.checkIntact()
+        // One run at a time per state: a second one would resume this one's live job as if it were interrupted.
+        let lock = try await RunLock.acquire(folder: stateFolder, progress: progress)
+        defer { lock?.release() }
         // Requests that failed before this run are retried below; one that fails in it waits for the next.
         let failedBefore = Set(try await meta.requests(status: .failed).map(\.id))
         // 0. Temporary files that a killed run left (each journaled before it was created).

@@ -14,14 +14,17 @@ extension Lethe {
         try await forget(subjects, reason: reason, by: requester, checkReason: true)
     }
 
-    /// `checkReason: false` for reasons Lethe writes itself (propagation names versions, which a
-    /// short numeric id could match).
+    /// `checkReason: false` for reasons and requesters Lethe writes itself (propagation names versions
+    /// and datasets, which a short id could match).
     func forget(_ subjects: [SubjectID], reason: String, by requester: String, checkReason: Bool) async throws -> [ErasureRequest] {
         guard !requester.isEmpty else { throw LetheError(.badUsage, "name who files the request (--by)") }
         for s in subjects {
             guard !s.bytes.isEmpty else { throw LetheError(.badInput, "an empty subject id") }
             if checkReason && Self.text(reason, holds: s) {
                 throw LetheError(.badInput, "the reason holds the subject's id (\(key(for: s).short)); it would stay in the append-only audit log: describe the request without it (e.g. a ticket number); nothing was filed")
+            }
+            if checkReason && Self.text(requester, holds: s) {
+                throw LetheError(.badInput, "the requester's name (--by) holds the subject's id (\(key(for: s).short)); it would stay in the append-only audit log and the request could never be verified: name who files it without the id (a person or a ticket system); nothing was filed")
             }
         }
         let open = try await meta.requests(status: nil).filter { !$0.status.isTerminal }
@@ -121,11 +124,18 @@ extension Lethe {
         return n
     }
 
+    /// An approver or rejecter (`--by`) named by the request's own subject id would put it in the append-only audit log.
+    func refuseActorNamingSubject(_ actor: String, of r: ErasureRequest) throws {
+        guard let sealed = r.sealedSubject, Self.text(actor, holds: try secrets.unseal(sealed, requestID: r.id)) else { return }
+        throw LetheError(.badInput, "the name given with --by holds the subject's id of request \(r.id); it would stay in the append-only audit log: name the approver without it")
+    }
+
     /// Approves planned requests (four eyes: never by their requester).
     public func approve(_ ids: [String], by approver: String) async throws -> [ErasureRequest] {
         var out: [ErasureRequest] = []
         for id in ids {
             let r = try await request(id)
+            try refuseActorNamingSubject(approver, of: r)
             let n = try await transition(r, .approve(by: approver, at: now()), audit: "approved", actor: approver,
                                          ["subject_key": .string(r.subjectKey.hex)])
             out.append(n)
@@ -144,6 +154,7 @@ extension Lethe {
     public func reject(_ id: String, by who: String, reason: String) async throws -> ErasureRequest {
         guard !reason.isEmpty else { throw LetheError(.badUsage, "a rejection needs a reason (--reason)") }
         let r = try await request(id)
+        try refuseActorNamingSubject(who, of: r)
         if let sealed = r.sealedSubject, Self.text(reason, holds: try secrets.unseal(sealed, requestID: r.id)) {
             throw LetheError(.badInput, "the reason holds the subject's id; it would stay in the append-only audit log: give the reason without it")
         }

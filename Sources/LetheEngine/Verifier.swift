@@ -89,10 +89,15 @@ extension Lethe {
         let subjectDatasets = config.datasets.filter { $0.subject != nil }.map(\.name)
         var datasetsOf: [String: [String]] = [:]
         var wanted: Set<String> = []
+        let nfcOf = nfcKeys(requests)
         for r in requests {
             let plan = r.plan.flatMap(ErasurePlan.decode)
             var names = Set((plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil })
                 .union(cov.incomplete)
+            // And wherever the index finds the subject now: it may have come back since the plan was made.
+            for p in try await postings(r.subjectKey, nfc: nfcOf[r.id]) where config.dataset(named: p.object.dataset)?.subject != nil {
+                names.insert(p.object.dataset)
+            }
             // The index found the subject nowhere: only reading every dataset proves it absent.
             if names.isEmpty { names = Set(subjectDatasets) }
             datasetsOf[r.id] = subjectDatasets.filter(names.contains)
@@ -254,7 +259,8 @@ extension Lethe {
         return out
     }
 
-    /// Raw ids shorter than this are not searched for as bytes (they would match at random).
+    /// Raw ids shorter than this are not searched for as bytes (they would match at random). Longer ones
+    /// match as whole tokens (`NeedleSet(wordBounded:)`): `179600` is not found in `1796004080592`.
     static let minimumNeedle = 6
 
     /// True when an object key names a subject: holds its id (at least `minimumNeedle` bytes),
@@ -263,7 +269,7 @@ extension Lethe {
         let id = subject.bytes
         guard !id.isEmpty, !id.contains(SubjectID.partSeparator) else { return false }
         let k = Array(key.utf8)
-        if id.count >= minimumNeedle { return !NeedleSet([id]).matches(in: k).isEmpty }
+        if id.count >= minimumNeedle { return !NeedleSet([id], wordBounded: true).matches(in: k).isEmpty }
         for seg in k.split(separator: UInt8(ascii: "/")) {
             let s = Array(seg)
             if s == id { return true }
@@ -288,7 +294,7 @@ extension Lethe {
         var hits: [[UInt8]: [String]] = [:]
         guard let e = FileManager.default.enumerator(atPath: folder) else { return (0, [:]) }
         let longest = needles.map(\.count).max() ?? 0
-        let set = NeedleSet(needles.filter { $0.count >= minimumNeedle })
+        let set = NeedleSet(needles.filter { $0.count >= minimumNeedle }, wordBounded: true)
         while let rel = e.nextObject() as? String {
             let path = folder + "/" + rel
             var isDir: ObjCBool = false
@@ -347,6 +353,6 @@ extension Lethe {
 
     /// The needles (each at least `minimumNeedle` bytes) that occur in `hay`.
     static func search(_ hay: [UInt8], for needles: [[UInt8]]) -> Set<[UInt8]> {
-        NeedleSet(needles.filter { $0.count >= minimumNeedle }).matches(in: hay)
+        NeedleSet(needles.filter { $0.count >= minimumNeedle }, wordBounded: true).matches(in: hay)
     }
 }

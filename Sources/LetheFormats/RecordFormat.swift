@@ -118,7 +118,9 @@ extension FormatOptions {
         return out
     }
 
-    /// Hive's folder-name escaping undone: `%XX` (hex) is the byte XX.
+    /// Hive's folder-name escaping undone: `%XX` (hex) is the byte XX. So is the local store's escape of a
+    /// name's byte that is not UTF-8 (U+FFFD and two upper-case hex digits; a literal U+FFFD is escaped
+    /// byte by byte, so every U+FFFD in a local key starts one): the value is the folder name's own bytes.
     static func hiveUnescape(_ s: Substring) -> [UInt8] {
         let u = Array(s.utf8)
         var out: [UInt8] = []
@@ -136,6 +138,10 @@ extension FormatOptions {
             if u[i] == UInt8(ascii: "%"), i + 2 < u.count, let h = hex(u[i + 1]), let l = hex(u[i + 2]) {
                 out.append(h << 4 | l)
                 i += 3
+            } else if u[i] == 0xEF, i + 4 < u.count, u[i + 1] == 0xBF, u[i + 2] == 0xBD,
+                      u[i + 3] < 97, u[i + 4] < 97, let h = hex(u[i + 3]), let l = hex(u[i + 4]) {
+                out.append(h << 4 | l)
+                i += 5
             } else {
                 out.append(u[i])
                 i += 1

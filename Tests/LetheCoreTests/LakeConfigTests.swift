@@ -118,3 +118,35 @@ func datasetPathsStayInsideTheLake(path: String, expected: String) {
         #expect(e.location == "lethe.yaml:7" && e.message.contains("`normalize`"), "\(e)")
     }
 }
+
+// h6: a state folder inside a dataset made `index` read Lethe's own database and keys as lake objects
+// (plain open/close of lethe.sqlite in the process that holds it open: SQLite's lock hazard) and quarantine
+// them, so every request failed. It is refused, naming the `state` line.
+@Test(arguments: [
+    ("lake: ./lake\nstate: ./lake/raw/.lethe\n", 2),
+    ("lake: ./lake\nstate: /b/lake/raw\n", 2),
+    ("lake: ./lake\nstate: ./lake/raw/../raw/x\n", 2),
+    ("lake: .\n", 1),  // default state ./.lethe, dataset path .lethe below
+])
+func aStateFolderInsideADatasetIsRefused(head: String, line: Int) {
+    let path = head.hasPrefix("lake: .\n") ? ".lethe" : "raw"
+    let text = head + "datasets:\n  - name: a\n    format: jsonl\n    subject: id\n    path: \(path)\n"
+    do {
+        _ = try LakeConfig.parse(text, file: "lethe.yaml", baseDir: "/b")
+        Issue.record("accepted a state folder inside dataset `a`: \(head)")
+    } catch let e as LetheError {
+        #expect(e.code == .badInput)
+        #expect(e.message.contains("`state`") && e.message.contains("dataset `a`"), "\(e)")
+        #expect(e.location == "lethe.yaml:\(line)", "\(e)")
+    } catch {
+        Issue.record("unexpected error \(error)")
+    }
+}
+
+@Test func aStateFolderBesideTheDatasetsIsFine() throws {
+    for head in ["lake: ./lake\nstate: ./lake/.lethe\n", "lake: ./lake\nstate: ./lake/rawx\n", "lake: ./lake\n"] {
+        let c = try LakeConfig.parse(head + "datasets:\n  - name: a\n    path: raw\n    format: jsonl\n    subject: id\n",
+                                     file: "lethe.yaml", baseDir: "/b")
+        #expect(c.datasets.count == 1)
+    }
+}

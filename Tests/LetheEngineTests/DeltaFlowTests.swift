@@ -621,4 +621,47 @@ func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureReq
         }
     }
     #expect(starts == 1 && ends == 1, "\(starts) START, \(ends) END")
+
+/// Copies every file under `from` that `to` lacks (same relative path) into `to`.
+private func restoreMissing(from: String, to: String) throws -> [String] {
+    var restored: [String] = []
+    for case let rel as String in FileManager.default.enumerator(atPath: from)! {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: from + "/" + rel, isDirectory: &isDir), !isDir.boolValue,
+              !FileManager.default.fileExists(atPath: to + "/" + rel) else { continue }
+        try FileManager.default.createDirectory(atPath: ((to + "/" + rel) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: from + "/" + rel, toPath: to + "/" + rel)
+        restored.append(rel)
+    }
+    return restored
+}
+
+// h6 D1: `kill -9` after a Delta erasure wrote its replacement and change data files and before it committed
+// leaves them in the table folder, referenced by no version: the change data file holds exactly the subject's
+// deleted rows. The next run commits anew and verifies "clean" (it reads only files the log references), and
+// the orphans stay — found by killing `lethe run` when `_change_data/cdc-*-lethe-*` appears. Here the kill is
+// simulated: the files as they were just before the commit are put back after the failed attempt's cleanup.
+@Test(.disabled("h6: a run killed between a Delta erasure's file writes and its commit leaves an orphan cdc file with the subject's rows; the request is verified clean"))
+func aRunKilledBeforeItsDeltaCommitLeavesNoFileHoldingTheSubject() async throws {
+    let dir = try deltaTables("deltaorphan", "make-features")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let table = dir + "/cdf", aside = dir + "/aside"
+    var lethe = try deltaLethe(dir, ["cdf"])
+    _ = try await lethe.index()
+    struct Killed: Error {}
+    let once = Once()
+    lethe.deltaCommitHook = {
+        guard once.first() else { return }
+        try FileManager.default.copyItem(atPath: table, toPath: aside)   // what is on disk at the instant of the kill
+        throw Killed()
+    }
+    let r = try await lethe.forget([SubjectID("u-2")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    _ = try? await lethe.run()
+    let orphans = try restoreMissing(from: aside, to: table)
+    #expect(orphans.contains { $0.hasPrefix("_change_data/") }, "\(orphans)")
+    for _ in 0..<3 where try await lethe.request(r.id).status != .verified { _ = try? await lethe.run() }
+    let status = try await lethe.request(r.id).status
+    let holding = try filesHolding("u-2", under: table)
+    #expect(status != .verified || holding.isEmpty, "verified while \(holding) hold the subject")
 }

@@ -222,3 +222,22 @@ private func deltaLog(_ f: Fixture, _ path: String, minReaderVersion: Int) {
     #expect(again.failed.isEmpty)
     #expect(try await f.lethe.request(r.id).status == .verified)
 }
+
+// h6: `lethe verify ID` read only the datasets of the request's plan (made when it was filed or run) and the ones
+// the index cannot vouch for. A subject that came back in another dataset (a stream re-inserting them) was
+// certified "clean" there, even once `lethe index` had indexed the new object and `locate` showed it.
+@Test func verifyReadsTheDatasetsWhereTheIndexFindsTheSubjectNowNotOnlyThePlans() async throws {
+    let f = try Fixture(twoDatasets)
+    f.put("raw/a.jsonl", event("u-1", 1) + event("u-2", 2))
+    f.put("other/o.jsonl", #"{"uid":"u-2"}"# + "\n")
+    _ = try await f.lethe.index()
+    let r = try await approved(f, "u-1")
+    _ = try await f.lethe.run()
+    #expect(try await f.lethe.request(r.id).status == .verified)
+    f.put("other/new.jsonl", #"{"uid":"u-1"}"# + "\n")   // the subject comes back where the plan never looked
+    _ = try await f.lethe.index()
+    #expect(try await f.lethe.locate(SubjectID("u-1")).map(\.object.key) == ["other/new.jsonl"])
+    let v = try await f.lethe.verify(ids: [r.id])
+    #expect(v.count == 1 && !v[0].clean, "\(v)")
+    #expect(v.first?.found.map(\.object) == ["other/new.jsonl"], "\(v)")
+}

@@ -43,6 +43,19 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
         #expect(o.constants == [FieldPath("user_id"): .value(Array("u1".utf8))])
     }
 
+    // h6: a folder named in Latin-1 (`user_id=caf\xE9`) has the local store's key `user_id=caf\u{FFFD}E9` (each byte
+    // that is not UTF-8 written U+FFFD and two hex digits). Its value is the byte E9, as for `user_id=caf%E9`; it
+    // was the escape's own text, so `--hex 636166e9` found only the %-escaped twin and verified the subject clean
+    // while the Latin-1 folder's rows stayed.
+    @Test func hiveFolderValuesUndoTheStoresEscapeOfBytesThatAreNotUTF8() {
+        let v = FormatOptions.hiveValues("lake/events/user_id=caf\u{FFFD}E9/a.json", below: "lake/events")
+        #expect(v[FieldPath("user_id")] == .value([0x63, 0x61, 0x66, 0xE9]))
+        // A literal U+FFFD in a name is escaped byte by byte by the store.
+        let w = FormatOptions.hiveValues("lake/events/user_id=\u{FFFD}EF\u{FFFD}BF\u{FFFD}BD/a.json", below: "lake/events")
+        #expect(w[FieldPath("user_id")] == .value([0xEF, 0xBF, 0xBD]))
+        #expect(FormatOptions.hiveValues("lake/events/user_id=caf%E9/a.json", below: "lake/events")[FieldPath("user_id")] == .value([0x63, 0x61, 0x66, 0xE9]))
+    }
+
     @Test func jsonLinesSubjectFromTheFolder() async throws {
         let s = TestStore()
         let k = "lake/events/user_id=u-1/part-0.jsonl"
