@@ -621,6 +621,7 @@ func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureReq
         }
     }
     #expect(starts == 1 && ends == 1, "\(starts) START, \(ends) END")
+}
 
 /// Copies every file under `from` that `to` lacks (same relative path) into `to`.
 private func restoreMissing(from: String, to: String) throws -> [String] {
