@@ -72,6 +72,27 @@ public struct LakeConfig: Sendable {
     static let topKeys: Set<String> = ["lake", "state", "datasets", "s3", "composite_separator", "version"]
     static let datasetKeys: Set<String> = ["name", "path", "format", "subject", "pii", "derived_from", "rebuild", "delimiter", "description", "deletes_from"]
 
+    /// A dataset `path` as a key prefix under the lake: relative, with no empty, `.` or `..` component
+    /// (so that it can neither leave the lake nor name the same objects as another spelling).
+    /// A trailing `/` is dropped. Calls `problem` with the reason otherwise; nil for an empty path.
+    static func datasetPath(_ text: String, problem: (String) throws -> Void) throws -> String? {
+        var p = text
+        if p.hasPrefix("/") {
+            try problem("`\(text)` is absolute: write it relative to the lake root (`lake`)")
+        }
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        if p.isEmpty { return nil }
+        for c in p.split(separator: "/", omittingEmptySubsequences: false) {
+            switch c {
+            case "": try problem("`\(text)` has an empty component (`//`)")
+            case ".": try problem("`\(text)` has a `.` component: write the folder once, without `./`")
+            case "..": try problem("`\(text)` has a `..` component: a dataset lies inside the lake")
+            default: break
+            }
+        }
+        return p
+    }
+
     /// Loads and checks a config file. Errors name the file and line, with code `.badInput`.
     public static func load(path: String) throws -> LakeConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -159,14 +180,14 @@ public struct LakeConfig: Sendable {
         var nodes: [String: Node] = [:]
         for item in seq {
             guard let m = item.mapping else { throw err("each dataset must be a mapping with name, path, format", item) }
-            var name: String?, pathText: String?, format: DatasetSpec.Format?, subject: SubjectSpec?
+            var name: String?, pathText: String?, pathNode: Node?, format: DatasetSpec.Format?, subject: SubjectSpec?
             var pii: [FieldPath] = [], derived: [String] = [], rebuild: String?, delim = UInt8(ascii: ",")
             var deletesFrom: Node?
             for (k, v) in m {
                 guard let key = k.scalar?.string else { throw err("keys must be strings", k) }
                 switch key {
                 case "name": name = try str(v, key)
-                case "path": pathText = try str(v, key)
+                case "path": pathText = try str(v, key); pathNode = v
                 case "format":
                     let f = try str(v, key)
                     guard let fm = DatasetSpec.Format(rawValue: f) else {
@@ -209,9 +230,9 @@ public struct LakeConfig: Sendable {
             }
             if nodes[name] != nil { throw err("dataset `\(name)` is declared twice", item) }
             nodes[name] = item
-            var p = pathText
-            while p.hasPrefix("/") { p.removeFirst() }
-            while p.hasSuffix("/") { p.removeLast() }
+            guard let p = try datasetPath(pathText, problem: { throw err("dataset `\(name)`: `path` \($0)", pathNode ?? item) }) else {
+                throw err("dataset `\(name)`: `path` is empty: name a folder under the lake", pathNode ?? item)
+            }
             var spec = DatasetSpec(name: name, path: p, format: format, subject: subject, pii: pii,
                                    derivedFrom: derived, rebuild: rebuild, delimiter: delim, line: item.mark?.line ?? 0)
             spec.deletesFromChangeFeed = deletesFrom != nil

@@ -60,8 +60,8 @@ public struct Lethe: Sendable {
     /// The keyed hash of a subject.
     public func key(for subject: SubjectID) -> SubjectKey { secrets.hasher.key(for: subject) }
 
-    /// The subject as typed on the command line, in canonical form.
-    public func subject(_ text: String) -> SubjectID { SubjectID.parse(text, separator: config.compositeSeparator) }
+    /// One id typed as text: its UTF-8 bytes, never split (composite subjects and other forms: `SubjectInput`).
+    public func subject(_ text: String) -> SubjectID { SubjectID(text) }
 
     func format(for d: DatasetSpec) throws -> any RecordFormat {
         guard let f = Formats.named(d.format == .delta ? "parquet" : d.format.rawValue) else {

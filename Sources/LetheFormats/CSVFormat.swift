@@ -41,35 +41,36 @@ public struct CSVFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         drop: Set<SubjectKey>
     ) async throws -> EraseOutcome {
-        let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
-        defer { source.close() }
-        let writer = try await store.openWrite(object.key, precondition: .matches(version: object.version))
-        do {
-            let sink = try Codec.sink(for: object.key, over: writer)
-            var reader = CSVReader(objectKey: object.key, delimiter: options.delimiter, maxRecordLength: maxRecordLength)
-            let records = CSVRecordKeyer(options: options, keyer: keyer, objectKey: object.key)
-            var out = OutputBuffer()
-            var outcome = EraseOutcome()
-            func handle(_ record: CSVRecord, _ fields: [CSVField]) throws {
-                guard outcome.keeps(try records.classify(record, fields), dropping: drop) else { return }
-                out.append(record.raw)
-            }
-            while let chunk = try await source.next() {
-                try reader.feed(chunk, handle)
-                if out.needsFlush { try await sink.write(out.take()) }
-            }
-            try reader.finish(handle)
-            if outcome.dropped.isEmpty {
+        // Bytes a writer appends to the replaced file meanwhile are carried into the new version (TailCarry).
+        try await TailCarry.erase(object, in: store, chunkSize: chunkSize) { source, version, force in
+            let writer = try await store.openWrite(object.key, precondition: .matches(version: version))
+            do {
+                let sink = try Codec.sink(for: object.key, over: writer)
+                var reader = CSVReader(objectKey: object.key, delimiter: options.delimiter, maxRecordLength: maxRecordLength)
+                let records = CSVRecordKeyer(options: options, keyer: keyer, objectKey: object.key)
+                var out = OutputBuffer()
+                var outcome = EraseOutcome()
+                func handle(_ record: CSVRecord, _ fields: [CSVField]) throws {
+                    guard outcome.keeps(try records.classify(record, fields), dropping: drop) else { return }
+                    out.append(record.raw)
+                }
+                while let chunk = try await source.next() {
+                    try reader.feed(chunk, handle)
+                    if out.needsFlush { try await sink.write(out.take()) }
+                }
+                try reader.finish(handle)
+                if outcome.dropped.isEmpty && !force {
+                    writer.abort()
+                    return (outcome, nil)
+                }
+                try await sink.write(out.take())
+                try await sink.finish()
+                outcome.written = try await writer.commit()
+                return (outcome, writer)
+            } catch {
                 writer.abort()
-                return outcome
+                throw error
             }
-            try await sink.write(out.take())
-            try await sink.finish()
-            outcome.written = try await writer.commit()
-            return outcome
-        } catch {
-            writer.abort()
-            throw error
         }
     }
 }

@@ -41,36 +41,37 @@ public struct JSONLinesFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         drop: Set<SubjectKey>
     ) async throws -> EraseOutcome {
-        let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
-        defer { source.close() }
-        let writer = try await store.openWrite(object.key, precondition: .matches(version: object.version))
-        do {
-            let sink = try Codec.sink(for: object.key, over: writer)
-            let records = JSONLineKeyer(options: options, keyer: keyer, objectKey: object.key)
-            var lines = LineSplitter(objectKey: object.key, maxLineLength: maxLineLength)
-            var out = OutputBuffer()
-            var outcome = EraseOutcome()
-            func handle(_ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64) throws {
-                let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
-                guard outcome.keeps(try records.classify(content, lineNumber), dropping: drop) else { return }
-                out.append(line)
-            }
-            while let chunk = try await source.next() {
-                try lines.feed(chunk, handle)
-                if out.needsFlush { try await sink.write(out.take()) }
-            }
-            try lines.finish(handle)
-            if outcome.dropped.isEmpty {
+        // Bytes a writer appends to the replaced file meanwhile are carried into the new version (TailCarry).
+        try await TailCarry.erase(object, in: store, chunkSize: chunkSize) { source, version, force in
+            let writer = try await store.openWrite(object.key, precondition: .matches(version: version))
+            do {
+                let sink = try Codec.sink(for: object.key, over: writer)
+                let records = JSONLineKeyer(options: options, keyer: keyer, objectKey: object.key)
+                var lines = LineSplitter(objectKey: object.key, maxLineLength: maxLineLength)
+                var out = OutputBuffer()
+                var outcome = EraseOutcome()
+                func handle(_ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64) throws {
+                    let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
+                    guard outcome.keeps(try records.classify(content, lineNumber), dropping: drop) else { return }
+                    out.append(line)
+                }
+                while let chunk = try await source.next() {
+                    try lines.feed(chunk, handle)
+                    if out.needsFlush { try await sink.write(out.take()) }
+                }
+                try lines.finish(handle)
+                if outcome.dropped.isEmpty && !force {
+                    writer.abort()
+                    return (outcome, nil)
+                }
+                try await sink.write(out.take())
+                try await sink.finish()
+                outcome.written = try await writer.commit()
+                return (outcome, writer)
+            } catch {
                 writer.abort()
-                return outcome
+                throw error
             }
-            try await sink.write(out.take())
-            try await sink.finish()
-            outcome.written = try await writer.commit()
-            return outcome
-        } catch {
-            writer.abort()
-            throw error
         }
     }
 }

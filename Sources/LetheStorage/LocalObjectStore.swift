@@ -10,6 +10,20 @@ import Darwin
 /// Writes go to a temporary file beside the target (`.<name>.lethe-tmp-<random>`),
 /// are fsynced, renamed over the target, and the folder is fsynced: a crash leaves
 /// the old or the new content, never a mix. Temporary files are not listed.
+///
+/// What is an object (docs: README, "Files Lethe reads"):
+/// - Every entry below a listed prefix that is not a folder is an object, whatever its name:
+///   a name that is not UTF-8 gets a key in which each such byte is written U+FFFD followed by
+///   two hex digits (a literal U+FFFD in a name likewise), so the key names exactly that file.
+/// - Lethe never follows a symbolic link below the root (the root itself may be one). A link, a
+///   FIFO, a socket or a device below a listed prefix is listed like a file but cannot be read: a
+///   read throws `.unsupported` naming it, so indexing quarantines it and a request reaching it
+///   fails instead of skipping it. A prefix that passes through a link is refused when listed.
+///
+/// Replacing an object keeps its mode, owner and group (a write that could not keep them fails),
+/// refuses while another process holds the object open for writing (where the system can tell:
+/// Linux leases), and keeps the replaced file open so that bytes a writer still appended to it
+/// can be carried into the new version (`ObjectWriteStream.replacedTail`).
 public struct LocalObjectStore: ObjectStore {
     public let root: String
     public var location: String { root }
@@ -22,76 +36,85 @@ public struct LocalObjectStore: ObjectStore {
 
     static let tempMarker = ".lethe-tmp-"
 
-    func path(_ key: String) -> String { key.isEmpty ? root : root + "/" + key }
+    // MARK: Listing
 
     public func list(prefix: String) async throws -> [ObjectInfo] {
         var out: [ObjectInfo] = []
-        let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
-        let start = path(p)
-        var st = stat()
-        guard stat(start, &st) == 0 else { return [] }
-        if (st.st_mode & S_IFMT) == S_IFREG {
-            out.append(Self.info(key: p, st))
-            return out
+        try visit(prefix: prefix) { key, dfd, name, _ in
+            var st = stat()
+            guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+            out.append(Self.info(key: key, st))
         }
-        try walk(dir: start, keyPrefix: p.isEmpty ? "" : p + "/", into: &out)
         out.sort { $0.key < $1.key }
         return out
     }
 
     /// Keys only: `readdir`'s entry types, a `stat` only where the file system leaves the type unknown.
     public func listKeys(prefix: String) async throws -> [String] {
-        let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
-        let start = path(p)
-        var st = stat()
-        guard stat(start, &st) == 0 else { return [] }
-        if (st.st_mode & S_IFMT) == S_IFREG { return [p] }
         var out: [String] = []
-        try walkKeys(dir: start, keyPrefix: p.isEmpty ? "" : p + "/", into: &out)
+        try visit(prefix: prefix) { key, _, _, _ in out.append(key) }
         out.sort()
         return out
     }
 
-    private func walkKeys(dir: String, keyPrefix: String, into out: inout [String]) throws {
-        try entries(dir) { name, full, entryType in
-            var type = entryType
-            if type == UInt8(DT_UNKNOWN) {
-                var st = stat()
-                guard lstat(full, &st) == 0 else { return }
-                let kind = st.st_mode & S_IFMT
-                type = kind == S_IFDIR ? UInt8(DT_DIR) : kind == S_IFREG ? UInt8(DT_REG) : UInt8(DT_UNKNOWN)
-            }
-            if type == UInt8(DT_DIR) {
-                try walkKeys(dir: full, keyPrefix: keyPrefix + name + "/", into: &out)
-            } else if type == UInt8(DT_REG) {
-                out.append(keyPrefix + name)
-            }
+    /// Calls `body(key, folder fd, name, d_type)` for every object at or below `prefix`.
+    private func visit(prefix: String, _ body: (String, Int32, [CChar], UInt8) throws -> Void) throws {
+        let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        if p.isEmpty {
+            let fd = try openRoot()
+            try walk(fd, keyPrefix: "", body)
+            return
+        }
+        guard let parent = try openParent(p, create: false) else { return }
+        defer { close(parent.fd) }
+        var st = stat()
+        guard fstatat(parent.fd, parent.name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return }
+            throw LetheError.io("cannot stat", at: p, errno: errno)
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            let fd = openat(parent.fd, parent.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { throw LetheError.io("cannot open folder", at: p, errno: errno) }
+            try walk(fd, keyPrefix: p + "/", body)
+        case S_IFREG:
+            try body(p, parent.fd, parent.name, UInt8(DT_REG))
+        default:
+            throw Self.notFollowed(p, st, parent.fd, parent.name, what: "the folder")
         }
     }
 
-    private func walk(dir: String, keyPrefix: String, into out: inout [ObjectInfo]) throws {
-        try entries(dir) { name, full, _ in
-            var st = stat()
-            guard lstat(full, &st) == 0 else { return }
-            let kind = st.st_mode & S_IFMT
-            if kind == S_IFDIR {
-                try walk(dir: full, keyPrefix: keyPrefix + name + "/", into: &out)
-            } else if kind == S_IFREG {
-                out.append(Self.info(key: keyPrefix + name, st))
-            }
+    /// Walks the folder open at `fd` (and closes it), depth first.
+    private func walk(_ fd: Int32, keyPrefix: String, _ body: (String, Int32, [CChar], UInt8) throws -> Void) throws {
+        guard let d = fdopendir(fd) else {
+            let e = errno
+            close(fd)
+            throw LetheError.io("cannot list folder", at: keyPrefix.isEmpty ? root : String(keyPrefix.dropLast()), errno: e)
         }
-    }
-
-    /// Calls `body(name, path, d_type)` for each entry of a folder but `.`, `..` and temporary files.
-    private func entries(_ dir: String, _ body: (String, String, UInt8) throws -> Void) throws {
-        guard let d = opendir(dir) else { throw LetheError.io("cannot list folder", at: dir, errno: errno) }
         defer { closedir(d) }
         while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            let name: [CChar] = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                Array(raw.prefix(while: { $0 != 0 }).map { CChar(bitPattern: $0) }) + [0]
             }
-            if name == "." || name == ".." || name.contains(Self.tempMarker) { continue }
-            try body(name, dir + "/" + name, e.pointee.d_type)
+            let bytes = name.dropLast().map { UInt8(bitPattern: $0) }
+            if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
+            let component = Self.keyComponent(bytes)
+            if component.contains(Self.tempMarker) { continue }
+            var type = e.pointee.d_type
+            if type == UInt8(DT_UNKNOWN) {
+                var st = stat()
+                guard fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+                type = (st.st_mode & S_IFMT) == S_IFDIR ? UInt8(DT_DIR) : (st.st_mode & S_IFMT) == S_IFREG ? UInt8(DT_REG) : UInt8(DT_LNK)
+            }
+            let key = keyPrefix + component
+            if type == UInt8(DT_DIR) {
+                let sub = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard sub >= 0 else { throw LetheError.io("cannot open folder", at: key, errno: errno) }
+                try walk(sub, keyPrefix: key + "/", body)
+            } else {
+                // Files, and what Lethe will not read (links, FIFOs, sockets, devices): listed all the same.
+                try body(key, dirfd(d), name, type)
+            }
         }
     }
 
@@ -105,17 +128,18 @@ public struct LocalObjectStore: ObjectStore {
                           version: "\(st.st_size)-\(ns)-\(st.st_ino)")
     }
 
+    // MARK: Reading
+
     public func head(_ key: String) async throws -> ObjectInfo? {
+        guard let parent = try openParent(key, create: false) else { return nil }
+        defer { close(parent.fd) }
         var st = stat()
-        guard stat(path(key), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard fstatat(parent.fd, parent.name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) != S_IFDIR else { return nil }
         return Self.info(key: key, st)
     }
 
     public func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8] {
-        let fd = open(path(key), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw LetheError(errno == ENOENT ? .notFound : .io, "cannot open: \(String(cString: strerror(errno)))", at: key)
-        }
+        let fd = try openFile(key)
         defer { close(fd) }
         var st = stat()
         fstat(fd, &st)
@@ -138,36 +162,81 @@ public struct LocalObjectStore: ObjectStore {
     }
 
     public func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream {
-        let fd = open(path(key), O_RDONLY | O_CLOEXEC)
+        LocalReadStream(fd: try openFile(key), key: key, chunkSize: max(1, chunkSize))
+    }
+
+    /// Opens a regular file for reading without following any link below the root.
+    func openFile(_ key: String) throws -> Int32 {
+        guard let parent = try openParent(key, create: false) else {
+            throw LetheError(.notFound, "cannot open: \(String(cString: strerror(ENOENT)))", at: key)
+        }
+        defer { close(parent.fd) }
+        return try Self.openRegular(parent.fd, parent.name, key: key)
+    }
+
+    /// Opens the regular file `name` in the folder `dfd` read-only: never a link, never blocking on a FIFO.
+    static func openRegular(_ dfd: Int32, _ name: [CChar], key: String) throws -> Int32 {
+        var st = stat()
+        guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            throw LetheError(errno == ENOENT ? .notFound : .io, "cannot open: \(String(cString: strerror(errno)))", at: key)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw notFollowed(key, st, dfd, name, what: "the object") }
+        let fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             throw LetheError(errno == ENOENT ? .notFound : .io, "cannot open: \(String(cString: strerror(errno)))", at: key)
         }
-        return LocalReadStream(fd: fd, key: key, chunkSize: max(1, chunkSize))
+        var now = stat()
+        guard fstat(fd, &now) == 0, (now.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw notFollowed(key, now, dfd, name, what: "the object")
+        }
+        return fd
     }
 
+    /// The error for an entry Lethe will not read: a link (named with its target), a FIFO, a socket, a device.
+    static func notFollowed(_ key: String, _ st: stat, _ dfd: Int32, _ name: [CChar], what: String) -> LetheError {
+        let kind: String
+        switch st.st_mode & S_IFMT {
+        case S_IFLNK:
+            var buf = [CChar](repeating: 0, count: 4096)
+            let n = readlinkat(dfd, name, &buf, buf.count - 1)
+            let target = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+            kind = "a symbolic link (to \(target))"
+        case S_IFIFO: kind = "a FIFO"
+        case S_IFSOCK: kind = "a socket"
+        case S_IFCHR, S_IFBLK: kind = "a device"
+        case S_IFDIR: kind = "a folder"
+        default: kind = "not a regular file"
+        }
+        return LetheError(.unsupported, "\(what) is \(kind): Lethe reads regular files and folders only and never follows links below the lake root; replace it by what it points to, or move it out of the dataset",
+                          at: key)
+    }
+
+    // MARK: Writing
+
     public func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
-        let target = path(key)
-        let dir = Self.dirname(target)
-        try Self.makeDirs(dir)
-        let base = target.split(separator: "/").last.map(String.init) ?? key
-        let tmp = dir + "/." + base + Self.tempMarker + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw LetheError.io("cannot create temporary file", at: tmp, errno: errno) }
-        return LocalWriteStream(fd: fd, tmp: tmp, target: target, dir: dir, key: key, precondition: precondition)
+        guard let parent = try openParent(key, create: true) else {
+            throw LetheError(.badInput, "not an object key", at: key)
+        }
+        let base = parent.name.dropLast().map { UInt8(bitPattern: $0) }
+        let tmp: [CChar] = ([0x2E] + base + Array(Self.tempMarker.utf8)
+                            + Array(String(UInt64.random(in: 0...UInt64.max), radix: 36).utf8)).map { CChar(bitPattern: $0) } + [0]
+        let fd = openat(parent.fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let e = errno
+            close(parent.fd)
+            throw LetheError.io("cannot create temporary file", at: key, errno: e)
+        }
+        return LocalWriteStream(fd: fd, dirFD: parent.fd, tmp: tmp, name: parent.name, key: key, precondition: precondition)
     }
 
     public func delete(_ key: String) async throws {
-        if unlink(path(key)) != 0 && errno != ENOENT {
+        guard let parent = try openParent(key, create: false) else { return }
+        defer { close(parent.fd) }
+        if unlinkat(parent.fd, parent.name, 0) != 0 && errno != ENOENT {
             throw LetheError.io("cannot delete", at: key, errno: errno)
         }
-        let dir = Self.dirname(path(key))
-        let dfd = open(dir, O_RDONLY | O_DIRECTORY)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
-    }
-
-    static func dirname(_ p: String) -> String {
-        guard let i = p.lastIndex(of: "/") else { return "." }
-        return i == p.startIndex ? "/" : String(p[..<i])
+        fsync(parent.fd)
     }
 
     /// Creates a folder and its parents (mode 0755).
@@ -178,6 +247,141 @@ public struct LocalObjectStore: ObjectStore {
         if parent != dir && parent != "." && parent != "/" { try makeDirs(parent, mode: mode) }
         if mkdir(dir, mode) != 0 && errno != EEXIST {
             throw LetheError.io("cannot create folder", at: dir, errno: errno)
+        }
+    }
+
+    static func dirname(_ p: String) -> String {
+        guard let i = p.lastIndex(of: "/") else { return "." }
+        return i == p.startIndex ? "/" : String(p[..<i])
+    }
+
+    // MARK: Paths
+
+    /// The folder that holds `key`'s last component, opened component by component from the root
+    /// without following links, and that component's name.
+    struct Parent { var fd: Int32; var name: [CChar] }
+
+    private func openRoot() throws -> Int32 {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw LetheError.io("cannot open the lake folder", at: root, errno: errno) }
+        return fd
+    }
+
+    /// Nil when a folder on the way does not exist (and `create` is false) or is a file.
+    /// A link or other non-folder on the way throws `.unsupported` naming it.
+    func openParent(_ key: String, create: Bool) throws -> Parent? {
+        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
+        guard let last = parts.last, !last.isEmpty, !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+            throw LetheError(.badInput, "not an object key (empty, `.` or `..` component)", at: key)
+        }
+        var fd = try openRoot()
+        var walked = ""
+        for part in parts.dropLast() {
+            let name = Self.cName(part)
+            walked += walked.isEmpty ? String(part) : "/" + part
+            var next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if next < 0 && errno == ENOENT && create {
+                if mkdirat(fd, name, 0o755) != 0 && errno != EEXIST {
+                    let e = errno
+                    close(fd)
+                    throw LetheError.io("cannot create folder", at: walked, errno: e)
+                }
+                next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            if next < 0 {
+                let e = errno
+                defer { close(fd) }
+                var st = stat()
+                if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) != S_IFREG && (st.st_mode & S_IFMT) != S_IFDIR {
+                    throw Self.notFollowed(walked, st, fd, name, what: "the folder")
+                }
+                if e == ENOENT || e == ENOTDIR { return nil }
+                throw LetheError.io("cannot open folder", at: walked, errno: e)
+            }
+            close(fd)
+            fd = next
+        }
+        return Parent(fd: fd, name: Self.cName(last))
+    }
+
+    // MARK: Keys and file names
+
+    /// A key component for a file name's bytes: the name itself when it is UTF-8 without U+FFFD; else each
+    /// byte that is not part of a valid character (and each byte of a literal U+FFFD) is written U+FFFD
+    /// followed by two upper-case hex digits. One key per name, one name per key.
+    static func keyComponent(_ bytes: [UInt8]) -> String {
+        if let s = String(validating: bytes, as: UTF8.self), !s.unicodeScalars.contains("\u{FFFD}") { return s }
+        var out = ""
+        var i = 0
+        let digits = Array("0123456789ABCDEF".unicodeScalars)
+        func escape(_ b: UInt8) {
+            out.unicodeScalars.append("\u{FFFD}")
+            out.unicodeScalars.append(digits[Int(b >> 4)])
+            out.unicodeScalars.append(digits[Int(b & 15)])
+        }
+        while i < bytes.count {
+            let n = validSequenceLength(bytes, i)
+            if n == 0 {
+                escape(bytes[i]); i += 1
+            } else if n == 3 && bytes[i] == 0xEF && bytes[i + 1] == 0xBF && bytes[i + 2] == 0xBD {
+                for b in bytes[i..<(i + 3)] { escape(b) }
+                i += 3
+            } else {
+                out += String(decoding: bytes[i..<(i + n)], as: UTF8.self)
+                i += n
+            }
+        }
+        return out
+    }
+
+    /// The length of the valid UTF-8 sequence starting at `i`, or 0.
+    static func validSequenceLength(_ b: [UInt8], _ i: Int) -> Int {
+        let c = b[i]
+        let n: Int
+        var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
+        switch c {
+        case 0x00...0x7F: return 1
+        case 0xC2...0xDF: n = 2
+        case 0xE0: n = 3; lo = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: n = 3
+        case 0xED: n = 3; hi = 0x9F
+        case 0xF0: n = 4; lo = 0x90
+        case 0xF1...0xF3: n = 4
+        case 0xF4: n = 4; hi = 0x8F
+        default: return 0
+        }
+        guard i + n <= b.count else { return 0 }
+        for k in 1..<n {
+            let x = b[i + k]
+            if k == 1 { if x < lo || x > hi { return 0 } } else if x < 0x80 || x > 0xBF { return 0 }
+        }
+        return n
+    }
+
+    /// The file name a key component stands for (the inverse of `keyComponent`), NUL-terminated.
+    static func cName(_ component: Substring) -> [CChar] {
+        let u = Array(component.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(u.count + 1)
+        var i = 0
+        while i < u.count {
+            if u[i] == 0xEF, i + 4 < u.count, u[i + 1] == 0xBF, u[i + 2] == 0xBD,
+               let h = hexValue(u[i + 3]), let l = hexValue(u[i + 4]) {
+                out.append(h << 4 | l)
+                i += 5
+            } else {
+                out.append(u[i])
+                i += 1
+            }
+        }
+        return out.map { CChar(bitPattern: $0) } + [0]
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
         }
     }
 }
@@ -212,14 +416,21 @@ final class LocalReadStream: ObjectReadStream {
 
 final class LocalWriteStream: ObjectWriteStream {
     private var fd: Int32
-    private let tmp: String, target: String, dir: String, key: String
+    private var dirFD: Int32
+    private let tmp: [CChar], name: [CChar], key: String
     private let precondition: WritePrecondition
     private var finished = false
+    /// The replaced file, kept open after the rename: bytes a writer still appends to it are read by `replacedTail`.
+    private var replaced: Int32 = -1
 
-    init(fd: Int32, tmp: String, target: String, dir: String, key: String, precondition: WritePrecondition) {
-        self.fd = fd; self.tmp = tmp; self.target = target; self.dir = dir; self.key = key; self.precondition = precondition
+    init(fd: Int32, dirFD: Int32, tmp: [CChar], name: [CChar], key: String, precondition: WritePrecondition) {
+        self.fd = fd; self.dirFD = dirFD; self.tmp = tmp; self.name = name; self.key = key; self.precondition = precondition
     }
-    deinit { abort() }
+    deinit {
+        abort()
+        if replaced >= 0 { Glibc.close(replaced) }
+        if dirFD >= 0 { Glibc.close(dirFD) }
+    }
 
     func write(_ bytes: [UInt8]) async throws {
         try bytes.withUnsafeBytes { try writeAll($0) }
@@ -238,51 +449,135 @@ final class LocalWriteStream: ObjectWriteStream {
 
     func commit() async throws -> ObjectInfo {
         Swift.precondition(!finished, "commit twice")
-        if fsync(fd) != 0 { let e = errno; abort(); throw LetheError.io("fsync failed", at: key, errno: e) }
-        Glibc.close(fd); fd = -1
-        // Check the precondition as late as possible, just before the rename.
-        var st = stat()
-        let exists = stat(target, &st) == 0
-        switch precondition {
-        case .none: break
-        case .absent:
-            // link() fails if the target exists: an atomic create-exclusive.
-            if link(tmp, target) != 0 {
-                let e = errno
-                abort()
-                if e == EEXIST { throw LetheError(.conflict, "object already exists", at: key) }
-                throw LetheError.io("cannot create", at: key, errno: e)
+        do {
+            return try commitNow()
+        } catch {
+            abort()
+            throw error
+        }
+    }
+
+    private func commitNow() throws -> ObjectInfo {
+        if case .absent = precondition {
+            if fsync(fd) != 0 { throw LetheError.io("fsync failed", at: key, errno: errno) }
+            // linkat() fails if the target exists: an atomic create-exclusive.
+            if linkat(dirFD, tmp, dirFD, name, 0) != 0 {
+                if errno == EEXIST { throw LetheError(.conflict, "object already exists", at: key) }
+                throw LetheError.io("cannot create", at: key, errno: errno)
             }
-            unlink(tmp)
-            finished = true
-            syncDir()
-            return try headTarget()
-        case .matches(let version):
-            let current = exists ? LocalObjectStore.info(key: key, st).version : "absent"
-            if current != version {
-                abort()
+            unlinkat(dirFD, tmp, 0)
+            return try finish()
+        }
+        // The version being replaced, held open from here on.
+        var st = stat()
+        var exists = false
+        if fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+            exists = true
+            replaced = try LocalObjectStore.openRegular(dirFD, name, key: key)
+            fstat(replaced, &st)
+            try keepOwnerAndMode(of: st)
+        } else if errno != ENOENT {
+            throw LetheError.io("cannot stat", at: key, errno: errno)
+        }
+        if fsync(fd) != 0 { throw LetheError.io("fsync failed", at: key, errno: errno) }
+        if exists { try refuseWhileOpenForWriting() }
+        // The precondition, as late as possible: the file held open must still be the one the path names.
+        if case .matches(let version) = precondition {
+            var now = stat()
+            var current = "absent"
+            if fstatat(dirFD, name, &now, AT_SYMLINK_NOFOLLOW) == 0 {
+                current = LocalObjectStore.info(key: key, now).version
+                if exists && now.st_ino != st.st_ino { current += " (another file)" }
+                if exists { fstat(replaced, &st) }
+            }
+            let held = exists ? LocalObjectStore.info(key: key, st).version : "absent"
+            if current != version || held != version {
                 throw LetheError(.conflict, "object changed while it was being rewritten (expected version \(version), found \(current))", at: key)
             }
         }
-        if rename(tmp, target) != 0 { let e = errno; abort(); throw LetheError.io("rename failed", at: key, errno: e) }
+        if renameat(dirFD, tmp, dirFD, name) != 0 { throw LetheError.io("rename failed", at: key, errno: errno) }
+        if exists, let ms = Self.pauseAfterReplace { usleep(ms * 1000) }
+        return try finish()
+    }
+
+    /// Test hook: `LETHE_FAILPOINT_PAUSE_AFTER_REPLACE_MS=N` sleeps N ms right after each replacing rename,
+    /// so that an end-to-end test can append to the replaced file as a writer that opened it just before would.
+    static let pauseAfterReplace: UInt32? = getenv("LETHE_FAILPOINT_PAUSE_AFTER_REPLACE_MS").flatMap { UInt32(String(cString: $0)) }
+
+    private func finish() throws -> ObjectInfo {
         finished = true
-        syncDir()
-        return try headTarget()
-    }
-
-    private func syncDir() {
-        let dfd = open(dir, O_RDONLY | O_DIRECTORY)
-        if dfd >= 0 { fsync(dfd); Glibc.close(dfd) }
-    }
-
-    private func headTarget() throws -> ObjectInfo {
+        Glibc.close(fd); fd = -1
+        fsync(dirFD)
         var st = stat()
-        guard stat(target, &st) == 0 else { throw LetheError.io("written object vanished", at: key, errno: errno) }
+        guard fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { throw LetheError.io("written object vanished", at: key, errno: errno) }
         return LocalObjectStore.info(key: key, st)
+    }
+
+    /// Gives the new file the replaced one's owner, group and permission bits; fails rather than
+    /// change who may read the object.
+    private func keepOwnerAndMode(of st: stat) throws {
+        var mine = stat()
+        fstat(fd, &mine)
+        if mine.st_uid != st.st_uid || mine.st_gid != st.st_gid {
+            if fchown(fd, st.st_uid, st.st_gid) != 0 {
+                let e = errno
+                throw LetheError(.io, "cannot keep the object's owner and group (uid \(st.st_uid), gid \(st.st_gid)): \(String(cString: strerror(e))); run lethe as that user or as root",
+                                 at: key)
+            }
+        }
+        // After chown (which clears set-id bits).
+        if fchmod(fd, st.st_mode & 0o7777) != 0 {
+            throw LetheError.io("cannot keep the object's mode \(String(st.st_mode & 0o7777, radix: 8))", at: key, errno: errno)
+        }
+    }
+
+    /// Refuses to replace a file another process holds open for writing: what it writes after the
+    /// rename would go to the replaced file. Linux tells through a read lease, which cannot be taken
+    /// while the file is open for writing; elsewhere (or where leases are refused) the tail carry
+    /// (`replacedTail`) is what remains.
+    private func refuseWhileOpenForWriting() throws {
+        #if os(Linux)
+        LocalWriteStream.ignoreLeaseBreakSignal
+        let F_SETLEASE: Int32 = 1024
+        // A holder that is about to close (a short-lived child that inherited a handle) gets a moment.
+        for attempt in 0..<10 {
+            if fcntl(replaced, F_SETLEASE, Int32(F_RDLCK)) == 0 {
+                _ = fcntl(replaced, F_SETLEASE, Int32(F_UNLCK))
+                return
+            }
+            guard errno == EAGAIN else { return }   // no lease here (another file system, no permission)
+            if attempt < 9 { usleep(20_000) }
+        }
+        throw LetheError(.conflict, "the object is open for writing by another process: lake objects must not change once written; it is retried by the next run once the writer has closed it",
+                         at: key)
+        #endif
+    }
+
+    #if os(Linux)
+    /// A lease broken while held (for the instant of the check) signals SIGIO, whose default action ends the process.
+    private static let ignoreLeaseBreakSignal: Void = { _ = signal(SIGIO, SIG_IGN) }()
+    #endif
+
+    func replacedTail(from offset: Int64) async throws -> [UInt8] {
+        guard replaced >= 0 else { return [] }
+        var st = stat()
+        guard fstat(replaced, &st) == 0, Int64(st.st_size) > offset else { return [] }
+        var out = [UInt8](repeating: 0, count: Int(Int64(st.st_size) - offset))
+        var done = 0
+        try out.withUnsafeMutableBytes { buf in
+            while done < buf.count {
+                let n = pread(replaced, buf.baseAddress! + done, buf.count - done, off_t(offset) + off_t(done))
+                if n < 0 { if errno == EINTR { continue }; throw LetheError.io("read failed", at: key, errno: errno) }
+                if n == 0 { break }
+                done += n
+            }
+        }
+        if done < out.count { out.removeSubrange(done...) }
+        return out
     }
 
     func abort() {
         if fd >= 0 { Glibc.close(fd); fd = -1 }
-        if !finished { unlink(tmp); finished = true }
+        if !finished { unlinkat(dirFD, tmp, 0); finished = true }
     }
 }

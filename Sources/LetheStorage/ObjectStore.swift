@@ -37,6 +37,16 @@ public protocol ObjectWriteStream: AnyObject {
     func commit() async throws -> ObjectInfo
     /// Discards what was written.
     func abort()
+    /// After a `commit` that replaced an object: the bytes appended to the replaced version from
+    /// `offset` on (its size when it was read) — by a writer that held it open, which the replace
+    /// would otherwise lose. A caller carries them into the new version with another conditional
+    /// write, and asks again until nothing more comes. Empty for stores whose objects never grow in
+    /// place (S3, memory) and before a commit.
+    func replacedTail(from offset: Int64) async throws -> [UInt8]
+}
+
+extension ObjectWriteStream {
+    public func replacedTail(from offset: Int64) async throws -> [UInt8] { [] }
 }
 
 /// Preconditions for a write.

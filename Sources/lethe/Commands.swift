@@ -66,14 +66,22 @@ struct Index: AsyncParsableCommand {
 struct Locate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show where a subject's data lives, from the index (no request is filed).",
-        discussion: "A composite subject is written with its parts joined by `|` (see composite_separator). ROLE tells, for Delta tables, live rows from `history` (files removed by a commit, or rows a deletion vector deleted: readable by time travel until vacuumed) and `cdc` (change data feed files).")
+        discussion: """
+        The subject is taken exactly as typed, never split: `lethe locate 'a|b'` looks for the one id `a|b`. \
+        Ids that are not UTF-8 text: --hex 75ff31. A composite subject (a dataset whose `subject` lists several \
+        fields): --subject-json '["t1","u-42"]'. A negative number is an id: `lethe locate -654807448`. \
+        ROLE tells, for Delta tables, live rows from `history` (files removed by a commit, or rows a deletion vector \
+        deleted: readable by time travel until vacuumed) and `cdc` (change data feed files).
+        """)
     @OptionGroup var global: Global
-    @Argument(help: "The subject id.") var subject: String
+    @OptionGroup var subject: SubjectArguments
 
     func run() async throws {
         try await guarded {
+            let typed = try subject.typed()
+            guard typed.count == 1 else { throw LetheError(.badUsage, "name exactly one subject (an id, --hex or --subject-json)") }
             let lethe = try global.open()
-            let s = lethe.subject(subject)
+            let s = try lethe.config.check(typed[0])
             let found = try await lethe.locateRows(s)
             if global.json {
                 out(JSONValue.array(found.map { p in
@@ -94,28 +102,34 @@ struct Locate: AsyncParsableCommand {
 struct Forget: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "File erasure requests; each is planned at once.",
-        discussion: "The plan lists every dataset, object and row count that holds the subject, and the derived datasets lineage reaches. A second person must approve before `lethe run` erases anything.")
+        discussion: """
+        The plan lists every dataset, object and row count that holds the subject, and the derived datasets lineage \
+        reaches. A second person must approve before `lethe run` erases anything.
+
+        Subjects are taken exactly as typed and never split: `lethe forget 'a|b'` names the one id `a|b`. \
+        An id that is not UTF-8 text or holds characters a shell cannot pass: --hex 75ff31. \
+        A composite subject (a dataset whose `subject` lists several fields) is a JSON array of its parts: \
+        --subject-json '["t1","a|b"]'. In a lake with composite datasets, a typed id holding `composite_separator` \
+        (`|`, the old composite spelling) is refused rather than split or taken whole: write it with --subject-json. \
+        A negative number is an id (`lethe forget -654807448`); so is anything after `--`.
+
+        --from FILE reads one id a line, literally: every byte but the LF is part of the id (ids need not be UTF-8), \
+        nothing is trimmed and `#` is not a comment unless --trim / --comments ask; empty lines are skipped. \
+        --from-format hex or json reads each line as with --hex or --subject-json.
+        """)
     @OptionGroup var global: Global
-    @Argument(help: "Subject ids.") var subjects: [String] = []
-    @Option(help: "A file with one subject id a line.") var from: String?
+    @OptionGroup var subject: SubjectArguments
+    @OptionGroup var file: FromFileOptions
     @Option(help: "Why (e.g. a ticket number); recorded in the audit log.") var reason: String = "erasure request"
     @Option(help: "Who files the request (default: $LETHE_USER or $USER).") var by: String?
 
     func run() async throws {
         try await guarded {
-            var ids = subjects
-            if let from {
-                guard let text = try? String(contentsOfFile: from, encoding: .utf8) else {
-                    throw LetheError(.badInput, "cannot read the subject list", at: from)
-                }
-                for line in text.split(whereSeparator: \.isNewline) {
-                    let t = line.trimmingCharacters(in: .whitespaces)
-                    if !t.isEmpty && !t.hasPrefix("#") { ids.append(t) }
-                }
-            }
-            guard !ids.isEmpty else { throw LetheError(.badUsage, "name at least one subject, or --from FILE") }
+            let typed = try subject.typed() + file.typed()
+            guard !typed.isEmpty else { throw LetheError(.badUsage, "name at least one subject, or --from FILE") }
             let lethe = try global.open()
-            let rs = try await lethe.forget(ids.map(lethe.subject), reason: reason, by: principal(by))
+            let ids = try typed.map { try lethe.config.check($0) }
+            let rs = try await lethe.forget(ids, reason: reason, by: principal(by))
             if global.json {
                 for r in rs { out(requestJSON(r, withPlan: false).text) }
             } else {

@@ -19,12 +19,34 @@ struct LetheCommand: AsyncParsableCommand {
           lethe audit --check            prove the audit log is intact
 
         Try it on a generated lake: lethe quickstart --dir /tmp/lethe-demo
+        Subject ids are taken exactly as typed, never split; ids that are not text, composite
+        subjects and id files: see `lethe help forget`.
         Exit codes: 0 success, 1 the work failed, 2 bad usage or input.
         """,
         version: "0.1.0",
         subcommands: [Init.self, Quickstart.self, Index.self, Locate.self, Forget.self, Requests.self, Show.self,
                       Approve.self, Reject.self, Run.self, Verify.self, Vacuum.self, Audit.self, Filter.self, Deletions.self]
     )
+}
+
+extension LetheCommand {
+    /// Parses and runs a command. Usage errors (an unknown option, a missing value, a failed
+    /// validation) exit 2 like every other bad usage, with one line on stderr — never
+    /// argument-parser's 64; help and `--version` exit 0.
+    static func main() async {
+        do {
+            var command = try await asyncParseAsRoot(nil)
+            if var c = command as? any AsyncParsableCommand { try await c.run() } else { try command.run() }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is ExitCode { exit(withError: error) }
+            if code == .validationFailure {
+                err("lethe: error: \(message(for: error)) (see `lethe help`)")
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every command takes.

@@ -16,8 +16,8 @@ enum Starter {
         # Lethe's own state (SQLite database, keys). Keep it private: mode 0700.
         state: ./.lethe
 
-        # For composite subjects, how the parts are joined on the command line.
-        # composite_separator: "|"
+        # Typed subject ids are never split: a composite subject (a `subject` list) is typed
+        # as a JSON array of its parts, `lethe forget --subject-json '["t1","u-42"]'`.
 
         datasets:
           # Every object under `path` belongs to the dataset.

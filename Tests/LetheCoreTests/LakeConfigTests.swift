@@ -71,3 +71,36 @@ func badConfigsNameKeyAndLine(text: String, expected: String, line: Int) {
     #expect(FieldPath("a\\.b.c").components == [Array("a.b".utf8), Array("c".utf8)])
     #expect(FieldPath("a\\.b.c").description == "a\\.b.c")
 }
+
+// Issue 10 item 9: a dataset path that leaves the lake, is absolute, or has `.` / empty components is refused,
+// naming the file, the line of the `path` value and the key.
+@Test(arguments: [
+    ("../outside", "`..`"),
+    ("raw/../../etc", "`..`"),
+    ("/etc", "absolute"),
+    ("/", "absolute"),
+    ("raw/./events", "`.`"),
+    ("./raw/events", "`.`"),
+    (".", "`.`"),
+    ("raw//events", "empty"),
+    ("", "empty"),
+])
+func datasetPathsStayInsideTheLake(path: String, expected: String) {
+    let text = "lake: x\ndatasets:\n  - name: a\n    format: jsonl\n    subject: id\n    path: \"\(path)\"\n"
+    do {
+        _ = try LakeConfig.parse(text, file: "lethe.yaml", baseDir: "/b")
+        Issue.record("accepted path \(path)")
+    } catch let e as LetheError {
+        #expect(e.code == .badInput)
+        #expect(e.message.contains("`path`") && e.message.contains(expected), "\(e)")
+        #expect(e.location == "lethe.yaml:6", "\(e)")
+    } catch {
+        Issue.record("unexpected error \(error)")
+    }
+}
+
+@Test func aTrailingSlashIsTheSameFolder() throws {
+    let c = try LakeConfig.parse("lake: x\ndatasets:\n  - name: a\n    path: raw/events/\n    format: jsonl\n    subject: id\n",
+                                 file: "lethe.yaml", baseDir: "/b")
+    #expect(c.datasets[0].path == "raw/events")
+}

@@ -77,3 +77,150 @@ private func tempDir() -> String {
     #expect(try await s.list(prefix: "a").map(\.key) == ["a/b"])
     #expect(try await s.list(prefix: "a/b").map(\.key) == ["a/b"])
 }
+
+// MARK: Issue 10 item 9: links, special files and names that are not UTF-8 are objects, never skipped.
+
+private func expectUnsupported(_ words: String..., sourceLocation: SourceLocation = #_sourceLocation,
+                               _ body: () async throws -> Void) async {
+    do {
+        try await body()
+        Issue.record("no error", sourceLocation: sourceLocation)
+    } catch let e as LetheError {
+        #expect(e.code == .unsupported, "\(e)", sourceLocation: sourceLocation)
+        for w in words { #expect(e.description.contains(w), "\(e)", sourceLocation: sourceLocation) }
+    } catch {
+        Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+@Test func linksAndSpecialFilesAreListedAndRefusedWhenRead() async throws {
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let outside = tempDir(); defer { try? FileManager.default.removeItem(atPath: outside) }
+    let s = LocalObjectStore(root: root)
+    try await s.put("ds/a.jsonl", Array("a\n".utf8))
+    _ = FileManager.default.createFile(atPath: outside + "/secret.jsonl", contents: Data("s\n".utf8))
+    try FileManager.default.createDirectory(atPath: outside + "/dir", withIntermediateDirectories: true)
+    _ = FileManager.default.createFile(atPath: outside + "/dir/x.jsonl", contents: Data("x\n".utf8))
+    #expect(symlink(outside + "/secret.jsonl", root + "/ds/link.jsonl") == 0)
+    #expect(symlink(outside + "/dir", root + "/ds/linked-dir") == 0)
+    #expect(mkfifo(root + "/ds/pipe", 0o644) == 0)
+    // Listed, not skipped: an object Lethe will not read stays visible to the indexer and verifier.
+    #expect(try await s.list(prefix: "ds").map(\.key) == ["ds/a.jsonl", "ds/link.jsonl", "ds/linked-dir", "ds/pipe"])
+    #expect(try await s.listKeys(prefix: "ds") == ["ds/a.jsonl", "ds/link.jsonl", "ds/linked-dir", "ds/pipe"])
+    #expect(try await s.head("ds/link.jsonl") != nil)
+    await expectUnsupported("ds/link.jsonl", "symbolic link", outside + "/secret.jsonl") { _ = try await s.read("ds/link.jsonl") }
+    await expectUnsupported("symbolic link") { _ = try await s.openRead("ds/linked-dir") }
+    await expectUnsupported("FIFO") { _ = try await s.openRead("ds/pipe") }   // and no hang
+    // A key through a linked folder is refused, not followed out of the lake.
+    await expectUnsupported("ds/linked-dir", "symbolic link") { _ = try await s.read("ds/linked-dir/x.jsonl") }
+    await expectUnsupported("symbolic link") { _ = try await s.openWrite("ds/linked-dir/y.jsonl", precondition: .none) }
+    #expect(!FileManager.default.fileExists(atPath: outside + "/dir/y.jsonl"))
+}
+
+@Test func aLinkedDatasetRootIsRefusedWhenListed() async throws {
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let outside = tempDir(); defer { try? FileManager.default.removeItem(atPath: outside) }
+    _ = FileManager.default.createFile(atPath: outside + "/x.jsonl", contents: Data("x\n".utf8))
+    try FileManager.default.createDirectory(atPath: root + "/raw", withIntermediateDirectories: true)
+    #expect(symlink(outside, root + "/raw/events") == 0)
+    #expect(symlink(outside, root + "/bronze") == 0)
+    let s = LocalObjectStore(root: root)
+    await expectUnsupported("raw/events", "symbolic link") { _ = try await s.list(prefix: "raw/events") }
+    await expectUnsupported("bronze", "symbolic link") { _ = try await s.listKeys(prefix: "bronze/users") }
+    #expect(try await s.list(prefix: "nope").isEmpty)
+    // The lake root itself may be a link (it is what the config names).
+    let viaLink = tempDir() + "-link"
+    #expect(symlink(root, viaLink) == 0)
+    defer { unlink(viaLink) }
+    try await LocalObjectStore(root: viaLink).put("raw/x.jsonl", [1])
+    #expect(try await LocalObjectStore(root: viaLink).list(prefix: "raw").map(\.key).contains("raw/x.jsonl"))
+}
+
+@Test func namesThatAreNotUTF8AreObjectsWithExactKeys() async throws {
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    try FileManager.default.createDirectory(atPath: root + "/ds", withIntermediateDirectories: true)
+    let names: [[UInt8]] = [Array("caf".utf8) + [0xE9] + Array(".jsonl".utf8),   // Latin-1
+                            Array("caf".utf8) + [0xEF, 0xBF, 0xBD] + Array(".jsonl".utf8),   // a literal U+FFFD
+                            Array("café.jsonl".utf8)]
+    for (i, n) in names.enumerated() {
+        let path = Array((root + "/ds/").utf8) + n
+        let fd = open(path.map { CChar(bitPattern: $0) } + [0], O_WRONLY | O_CREAT, 0o644)
+        #expect(fd >= 0)
+        _ = write(fd, [UInt8(0x30 + i), 0x0A], 2)
+        close(fd)
+    }
+    let s = LocalObjectStore(root: root)
+    let keys = try await s.list(prefix: "ds").map(\.key)
+    #expect(Set(keys) == ["ds/caf\u{FFFD}E9.jsonl", "ds/caf\u{FFFD}EF\u{FFFD}BF\u{FFFD}BD.jsonl", "ds/café.jsonl"])
+    // Each key reads its own file, and a rewrite replaces that file, not a lossily named twin.
+    #expect(try await s.read("ds/caf\u{FFFD}E9.jsonl") == Array("0\n".utf8))
+    #expect(try await s.read("ds/caf\u{FFFD}EF\u{FFFD}BF\u{FFFD}BD.jsonl") == Array("1\n".utf8))
+    let info = try #require(try await s.head("ds/caf\u{FFFD}E9.jsonl"))
+    try await s.put("ds/caf\u{FFFD}E9.jsonl", Array("new\n".utf8), precondition: .matches(version: info.version))
+    #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/ds").count == 3)
+    #expect(try await s.read("ds/caf\u{FFFD}E9.jsonl") == Array("new\n".utf8))
+    #expect(LocalObjectStore.cName(Substring(LocalObjectStore.keyComponent(names[0]))).dropLast().map { UInt8(bitPattern: $0) } == names[0])
+}
+
+// MARK: Issue 10 item 14: a rewrite keeps the file's mode, owner and group.
+
+@Test func aReplacementKeepsModeOwnerAndGroup() async throws {
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    try await s.put("ds/a.jsonl", Array("a\n".utf8))
+    #expect(chmod(root + "/ds/a.jsonl", 0o640) == 0)
+    let canChown = geteuid() == 0
+    if canChown { #expect(chown(root + "/ds/a.jsonl", 1234, 1235) == 0) }
+    let v = try #require(try await s.head("ds/a.jsonl"))
+    try await s.put("ds/a.jsonl", Array("b\n".utf8), precondition: .matches(version: v.version))
+    var st = stat()
+    #expect(stat(root + "/ds/a.jsonl", &st) == 0)
+    #expect(st.st_mode & 0o7777 == 0o640)
+    if canChown { #expect(st.st_uid == 1234 && st.st_gid == 1235) }
+    // A new object gets the default mode (0644 less the umask).
+    try await s.put("ds/new.jsonl", [1])
+    let mask = umask(0); umask(mask)
+    #expect(stat(root + "/ds/new.jsonl", &st) == 0 && st.st_mode & 0o7777 == 0o644 & ~mask)
+}
+
+// MARK: Issue 10 item 6: a writer holding the object open.
+
+@Test func aReplaceIsRefusedWhileAnotherHolderWritesTheObject() async throws {
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    let v = try await s.put("ds/a.jsonl", Array("a\n".utf8))
+    let writer = try #require(FileHandle(forWritingAtPath: root + "/ds/a.jsonl"))   // like `exec 3>>a.jsonl`
+    let w = try await s.openWrite("ds/a.jsonl", precondition: .matches(version: v.version))
+    try await w.write(Array("rewritten\n".utf8))
+    do {
+        _ = try await w.commit()
+        Issue.record("replaced a file another holder writes")
+    } catch let e as LetheError {
+        #expect(e.code == .conflict && e.message.contains("open for writing"), "\(e)")
+    }
+    writer.seekToEndOfFile(); writer.write(Data("b\n".utf8)); try writer.close()
+    #expect(try await s.read("ds/a.jsonl") == Array("a\nb\n".utf8))
+    #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/ds") == ["a.jsonl"])
+    // Once the writer has closed it, the replace goes through.
+    let v2 = try #require(try await s.head("ds/a.jsonl"))
+    try await s.put("ds/a.jsonl", Array("c\n".utf8), precondition: .matches(version: v2.version))
+    #expect(try await s.read("ds/a.jsonl") == Array("c\n".utf8))
+}
+
+@Test func bytesAppendedToTheReplacedFileAreReturnedAsItsTail() async throws {
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    let v = try await s.put("ds/a.jsonl", Array("a\n".utf8))
+    // A second name for the same file: what a writer that opened it before the rename still reaches.
+    #expect(link(root + "/ds/a.jsonl", root + "/old") == 0)
+    let w = try await s.openWrite("ds/a.jsonl", precondition: .matches(version: v.version))
+    try await w.write(Array("A\n".utf8))
+    #expect(try await w.replacedTail(from: 2).isEmpty)
+    _ = try await w.commit()
+    #expect(try await w.replacedTail(from: 2).isEmpty)
+    let h = try #require(FileHandle(forWritingAtPath: root + "/old"))
+    h.seekToEndOfFile(); h.write(Data("late\n".utf8)); try h.close()
+    #expect(try await w.replacedTail(from: 2) == Array("late\n".utf8))
+    #expect(try await w.replacedTail(from: 7).isEmpty)
+    #expect(try await s.read("ds/a.jsonl") == Array("A\n".utf8))
+}
