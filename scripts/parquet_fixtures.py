@@ -19,6 +19,13 @@ Canonical leaf values (strings): BOOLEAN true/false; INT32/INT64 signed decimal 
 the physical value; FLOAT/DOUBLE hex of the IEEE bits; INT96, BYTE_ARRAY and
 FIXED_LEN_BYTE_ARRAY hex of the bytes. Repeated nodes become lists, undefined
 optional nodes null.
+
+Next to them, per leaf column, `canonical`: each row's value in Lethe's canonical text
+(docs/formats.md, "Canonical subject values"), computed here from the logical values
+pyarrow reads (Python's calendar and Decimal, not Lethe's code), as hex of the UTF-8
+bytes; for FLOAT/DOUBLE/FLOAT16, whose text is Swift's shortest round trip,
+`f32:`/`f64:`/`f16:` and the hex bits instead (the test checks the text parses back to
+them). Repeated columns give each row the list of its elements' values.
 """
 import datetime
 import decimal
@@ -107,6 +114,31 @@ def nested_table(seed=2, rows=ROWS):
     return t
 
 
+def logical_table(seed=3, rows=400):
+    """Logical types people type differently from their physical form."""
+    import uuid
+    rnd = random.Random(seed)
+
+    def maybe(v, p=0.1):
+        return None if rnd.random() < p else v
+    return pa.table({
+        "subject": pa.array([f"user-{rnd.randint(0, 60):04d}" for _ in range(rows)], pa.string()),
+        "d9": pa.array([maybe(decimal.Decimal(rnd.randint(-10**8, 10**8)).scaleb(-2)) for _ in range(rows)], pa.decimal128(9, 2)),
+        "d18": pa.array([maybe(decimal.Decimal(rnd.randint(-10**17, 10**17)).scaleb(-4)) for _ in range(rows)], pa.decimal128(18, 4)),
+        "d0": pa.array([maybe(decimal.Decimal(rnd.randint(-10**6, 10**6))) for _ in range(rows)], pa.decimal128(7, 0)),
+        "small": pa.array([maybe(decimal.Decimal(rnd.randint(-99, 99)).scaleb(-3)) for _ in range(rows)], pa.decimal128(5, 3)),
+        "d38": pa.array([maybe(decimal.Decimal(rnd.randint(-10**37, 10**37)).scaleb(-10)) for _ in range(rows)], pa.decimal128(38, 10)),
+        "uuid": pa.array([maybe(uuid.UUID(int=rnd.getrandbits(128)).bytes) for _ in range(rows)], pa.uuid()),
+        "date": pa.array([maybe(datetime.date(1, 1, 1) + datetime.timedelta(days=rnd.randint(0, 3_652_058))) for _ in range(rows)], pa.date32()),
+        "ts_s_utc": pa.array([maybe(rnd.randint(-2**35, 2**35)) for _ in range(rows)], pa.timestamp("s", tz="UTC")),
+        "ts_ms_local": pa.array([maybe(rnd.randint(-2**45, 2**45)) for _ in range(rows)], pa.timestamp("ms")),
+        "ts_ns_utc": pa.array([maybe(rnd.randint(-2**62, 2**62)) for _ in range(rows)], pa.timestamp("ns", tz="UTC")),
+        "t_ns": pa.array([maybe(rnd.randint(0, 86399999999999)) for _ in range(rows)], pa.time64("ns")),
+        "f16": pa.array([maybe(float(rnd.randint(-4000, 4000)) / 16) for _ in range(rows)], pa.float16()),
+        "enum": pa.array([maybe(rnd.choice(["red", "green", "blue"])) for _ in range(rows)], pa.dictionary(pa.int8(), pa.string())),
+    })
+
+
 def write_pyarrow(out, name, table, manifest, **kw):
     path = os.path.join(out, name + ".parquet")
     pq.write_table(table, path, **kw)
@@ -155,6 +187,21 @@ def generate(out):
                                                          "s": "DELTA_LENGTH_BYTE_ARRAY", "f64": "BYTE_STREAM_SPLIT", "b": "RLE"},
                   data_page_version="2.0", compression="lz4", row_group_size=30)
     write_pyarrow(out, "empty", flat.slice(0, 0), manifest)
+    logical = logical_table()
+    # A list column whose rows each hold one subject (repeated or not), and one whose rows hold several.
+    lists = pa.table({
+        "id": pa.array(range(8), pa.int64()),
+        "one": pa.array([["u1"], ["u1", "u1"], [], None, ["u2", None], [None], ["u3"], ["u2", "u2", "u2"]], pa.list_(pa.string())),
+        "many": pa.array([["u1", "u2"], ["u1"], [], None, ["u2"], ["u3"], ["u3"], ["u4"]], pa.list_(pa.string())),
+        "dates": pa.array([[datetime.date(2021, 1, 3)], None, [datetime.date(2021, 1, 3)] * 2, [], [None], [datetime.date(1999, 12, 31)],
+                           [datetime.date(2000, 2, 29)], None], pa.list_(pa.date32())),
+    })
+    write_pyarrow(out, "lists_one_subject", lists, manifest, compression="snappy", row_group_size=5)
+    write_pyarrow(out, "logical_dict", logical, manifest, compression="snappy", row_group_size=150)
+    write_pyarrow(out, "logical_plain_ints", logical, manifest, compression="zstd", row_group_size=150,
+                  use_dictionary=False, store_decimal_as_integer=True, data_page_version="2.0")
+    write_pyarrow(out, "logical_dict_ints", logical, manifest, compression="none", row_group_size=400,
+                  store_decimal_as_integer=True)
 
     import duckdb
     con = duckdb.connect()
@@ -265,11 +312,90 @@ def canon_leaf(v, col, arrow_leaf_type):
             return int(v.scaleb(arrow_leaf_type.scale)).to_bytes(col.length, "big", signed=True).hex()
         if isinstance(v, float):
             return struct.pack("<e", v).hex()
+        if hasattr(v, "bytes") and not isinstance(v, (bytes, bytearray)):   # uuid.UUID
+            return v.bytes.hex()
         return bytes(v).hex()
     if isinstance(v, decimal.Decimal):
         u = int(v.scaleb(arrow_leaf_type.scale))
         n = max(1, (u.bit_length() + 8) // 8)
         return u.to_bytes(n, "big", signed=True).hex()
+    if isinstance(v, str):
+        return v.encode().hex()
+    return bytes(v).hex()
+
+
+def _unit(lt):
+    return {"milliseconds": (1000, 3), "microseconds": (10**6, 6), "nanoseconds": (10**9, 9)}[lt["timeUnit"]]
+
+
+def _time_text(secs, frac, digits):
+    s = "%02d:%02d:%02d" % (secs // 3600, secs // 60 % 60, secs % 60)
+    if frac:
+        s += "." + ("%0*d" % (digits, frac)).rstrip("0")
+    return s
+
+
+def _ts_text(v, per_sec, digits, utc):
+    days, rem = divmod(v, 86400 * per_sec)
+    secs, frac = divmod(rem, per_sec)
+    return datetime.date.fromordinal(719163 + days).isoformat() + "T" + _time_text(secs, frac, digits) + ("Z" if utc else "")
+
+
+def canon_text(v, col, arrow_leaf_type):
+    """The canonical text of one physicalized value (hex of its UTF-8), or a float marker."""
+    if v is None:
+        return None
+    if isinstance(v, list):
+        return [canon_text(x, col, arrow_leaf_type) for x in v]
+    lt = json.loads(col.logical_type.to_json())
+    kind = lt.get("Type", "None")
+    ct = str(col.converted_type)
+    phys = col.physical_type
+
+    def text(s):
+        return s.encode().hex()
+    if kind == "Decimal" or ct == "DECIMAL":
+        if not isinstance(v, decimal.Decimal):   # BYTE_ARRAY/FLBA handed over as bytes
+            v = decimal.Decimal(int.from_bytes(bytes(v), "big", signed=True)).scaleb(-col.scale)
+        with decimal.localcontext() as ctx:
+            ctx.prec = 200
+            return text(format(v.quantize(decimal.Decimal(1).scaleb(-col.scale)), "f"))
+    if phys == "BOOLEAN":
+        return text("true" if v else "false")
+    if phys == "INT96":
+        return text(_ts_text(v, 10**9, 9, True))
+    if phys == "FLOAT":
+        return "f32:" + struct.pack(">f", v).hex()
+    if phys == "DOUBLE":
+        return "f64:" + struct.pack(">d", v).hex()
+    if kind == "Float16":
+        return "f16:" + struct.pack(">e", v).hex()
+    if kind == "UUID":
+        import uuid
+        return text(str(v if isinstance(v, uuid.UUID) else uuid.UUID(bytes=bytes(v))))
+    if phys in ("INT32", "INT64"):
+        v = int(v)
+        if kind == "Date" or ct == "DATE":
+            return text(datetime.date.fromordinal(719163 + v).isoformat())
+        if kind == "Time":
+            per, digits = _unit(lt)
+            return text(_time_text(v // per, v % per, digits))
+        if ct in ("TIME_MILLIS", "TIME_MICROS"):
+            per, digits = (1000, 3) if ct == "TIME_MILLIS" else (10**6, 6)
+            return text(_time_text(v // per, v % per, digits))
+        if kind == "Timestamp":
+            per, digits = _unit(lt)
+            return text(_ts_text(v, per, digits, lt["isAdjustedToUTC"]))
+        if ct in ("TIMESTAMP_MILLIS", "TIMESTAMP_MICROS"):
+            per, digits = (1000, 3) if ct == "TIMESTAMP_MILLIS" else (10**6, 6)
+            return text(_ts_text(v, per, digits, True))
+        bits = 32 if phys == "INT32" else 64
+        unsigned = (kind == "Int" and not lt.get("isSigned", True)) or ct.startswith("UINT")
+        if unsigned and v < 0:
+            v += 2 ** bits
+        if not unsigned and v >= 2 ** (bits - 1):
+            v -= 2 ** bits
+        return text(str(v))
     if isinstance(v, str):
         return v.encode().hex()
     return bytes(v).hex()
@@ -303,6 +429,7 @@ def dump(path, out):
                 "path": c.path,
                 "physical": c.physical_type,
                 "rows": [canon_leaf(r[i], c, orig_leaves[i]) for r in per_row],
+                "canonical": [canon_text(r[i], c, orig_leaves[i]) for r in per_row],
             })
         leaf += n
     with open(out, "w") as f:

@@ -366,8 +366,7 @@ struct Bench {
     /// built by appends (quick to build; lookups walk the same depth as a randomly built tree).
     func syntheticIndex(entries: Int, config: LakeConfig) async throws -> Synthetic {
         let folder = o.dir + "/synth-state"
-        let secrets = try StateSecrets.open(folder: folder)
-        let meta = try SQLiteMetastore(folder: folder)
+        let (secrets, meta) = try Lethe.openState(folder: folder)
         let lethe = Lethe(config: config, store: LocalObjectStore(root: lake), meta: meta, secrets: secrets, stateFolder: folder)
         let probes = min(50_000, entries / 10)
         var keys: [Int64] = []

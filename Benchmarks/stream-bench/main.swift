@@ -95,8 +95,7 @@ func setupState(_ n: Int) async throws -> String {
     try? FileManager.default.removeItem(atPath: root)
     try FileManager.default.createDirectory(atPath: root + "/lake/events", withIntermediateDirectories: true)
     try yaml.write(toFile: root + "/lethe.yaml", atomically: true, encoding: .utf8)
-    let secrets = try StateSecrets.open(folder: root + "/state")
-    let meta = try SQLiteMetastore(folder: root + "/state")
+    let (secrets, meta) = try Lethe.openState(folder: root + "/state")
     log("filing \(n) approved requests in \(root)")
     let t0 = now()
     var ids: [String] = []

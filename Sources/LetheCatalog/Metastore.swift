@@ -13,13 +13,15 @@ public struct IndexedObject: Sendable, Equatable {
     public var status: Status
     /// Why the object is quarantined (one line, no personal data).
     public var issue: String?
+    /// The `LetheError.Code` of the quarantine (`unsupported`: data Lethe refuses by name; else unreadable).
+    public var issueCode: String?
     public var indexedAt: Int64
 
     public init(id: Int64 = 0, dataset: String, key: String, size: Int64, modifiedNanos: Int64, version: String,
-                records: Int64, status: Status, issue: String? = nil, indexedAt: Int64) {
+                records: Int64, status: Status, issue: String? = nil, issueCode: String? = nil, indexedAt: Int64) {
         self.id = id; self.dataset = dataset; self.key = key; self.size = size
         self.modifiedNanos = modifiedNanos; self.version = version; self.records = records
-        self.status = status; self.issue = issue; self.indexedAt = indexedAt
+        self.status = status; self.issue = issue; self.issueCode = issueCode; self.indexedAt = indexedAt
     }
 }
 
@@ -67,11 +69,14 @@ public struct JournalStep: Sendable, Equatable {
     public var state: State
     /// Outcome as JSON (counts), or the failure reason.
     public var outcome: String?
+    /// How many times a run started this step (a step that keeps dying, e.g. a crash, is failed after a few).
+    public var attempts: Int
 
     public init(job: String, ordinal: Int64, dataset: String, objectKey: String, requestIDs: [String],
-                subjectKeys: [SubjectKey], state: State = .pending, outcome: String? = nil) {
+                subjectKeys: [SubjectKey], state: State = .pending, outcome: String? = nil, attempts: Int = 0) {
         self.job = job; self.ordinal = ordinal; self.dataset = dataset; self.objectKey = objectKey
         self.requestIDs = requestIDs; self.subjectKeys = subjectKeys; self.state = state; self.outcome = outcome
+        self.attempts = attempts
     }
 }
 
@@ -101,6 +106,10 @@ public protocol Metastore: Sendable {
     func purgeDeadPostings(force: Bool) async throws -> Int
     /// Where a subject key prefix has postings, across datasets (optionally one).
     func locate(prefix: Int64, dataset: String?) async throws -> [Posting]
+    /// Every quarantined object, of every dataset.
+    func quarantinedObjects() async throws -> [IndexedObject]
+    /// The datasets the index holds at least one object of.
+    func datasetsWithObjects() async throws -> Set<String>
     /// Counts: objects, quarantined objects, postings.
     func indexStats() async throws -> (objects: Int64, quarantined: Int64, postings: Int64)
 
@@ -134,10 +143,66 @@ public protocol Metastore: Sendable {
     func pendingSteps() async throws -> [JournalStep]
     func steps(job: String) async throws -> [JournalStep]
     func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) async throws
+    /// Counts one more start of a step, before it runs; returns the count.
+    func beginStep(job: String, ordinal: Int64) async throws -> Int
+    /// Deletes a job's finished (done or failed) steps: object keys leave the state once a job is settled.
+    func pruneJob(_ job: String) async throws
 
     // MARK: Settings
     func setting(_ name: String) async throws -> String?
     func setSetting(_ name: String, _ value: String) async throws
+    func removeSetting(_ name: String) async throws
+    /// Every setting whose name starts with `prefix`.
+    func settings(prefix: String) async throws -> [String: String]
+
+    // MARK: Temporary files
+    /// Records the key of a temporary file before it is created, with the process that creates it,
+    /// so that a run killed mid-write leaves nothing the next run does not know of.
+    func recordTemporary(_ key: String, owner: Int32) async throws
+    /// Temporary files recorded and not yet forgotten.
+    func temporaries() async throws -> [(key: String, owner: Int32)]
+    func forgetTemporaries(_ keys: [String]) async throws
+
+    // MARK: Object names
+    /// Stable references for object keys (assigned on first use, never reused): the audit log and
+    /// plans name objects by reference, so a key that names a subject stays purgeable.
+    func objectRefs(dataset: String, keys: [String]) async throws -> [String: Int64]
+    /// The keys behind references that are still known (purged ones are absent).
+    func objectNames(_ refs: [Int64]) async throws -> [Int64: (dataset: String, key: String)]
+    /// Removes a raw id from the state that may be purged: object names whose key holds it
+    /// (`bytes` as a substring, or for short ids a whole path segment or `name=value` segment),
+    /// and the text of requests and settings that hold it. Returns how many rows changed.
+    @discardableResult
+    func purge(rawID bytes: [UInt8], substring: Bool) async throws -> Int
+
+    // MARK: Units of work
+    /// Runs `body` as one transaction (GRDB's `write { db in … }`): everything it does through the
+    /// transaction is committed together or not at all. `body` is synchronous: no awaits inside.
+    func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T
+    /// Fails when the state the store opened is gone or replaced (e.g. its folder deleted mid-run):
+    /// what is written afterwards would be lost.
+    func checkIntact() throws
+    /// Empties the write-ahead log into the database (best effort; false when another reader holds it),
+    /// so superseded copies of purged rows do not linger in it.
+    @discardableResult
+    func checkpoint() async -> Bool
+}
+
+/// The operations one transaction offers (see `Metastore.transaction`).
+public protocol StateTransaction {
+    func request(id: String) throws -> ErasureRequest?
+    func requests(status: RequestStatus?) throws -> [ErasureRequest]
+    func insertRequest(_ r: ErasureRequest) throws
+    /// Saves a request if it is still at `expected` status (else `.conflict`).
+    func updateRequest(_ r: ErasureRequest, expecting expected: RequestStatus) throws
+    /// Creates a job's steps (no-op for steps that already exist).
+    func createJob(_ steps: [JournalStep]) throws
+    /// Ids of the requests that jobs with a pending step name.
+    func pendingRequestIDs() throws -> Set<String>
+    @discardableResult
+    func appendAudit(event: String, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry
+    func setting(_ name: String) throws -> String?
+    func setSetting(_ name: String, _ value: String) throws
 }
 
 extension Metastore {

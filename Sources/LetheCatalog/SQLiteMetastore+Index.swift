@@ -5,7 +5,7 @@ import LetheCore
 extension SQLiteMetastore {
     // MARK: Subject index
 
-    static let objectColumns = "id, dataset, key, size, mtime, version, records, status, issue, indexed_at"
+    static let objectColumns = "id, dataset, key, size, mtime, version, records, status, issue, indexed_at, issue_code"
 
     /// Decodes `objectColumns` starting at column `base`.
     static func object(_ row: Row, base: Int = 0, at path: String) throws -> IndexedObject {
@@ -16,7 +16,7 @@ extension SQLiteMetastore {
         return IndexedObject(
             id: row[base], dataset: row[base + 1], key: row[base + 2], size: row[base + 3],
             modifiedNanos: row[base + 4], version: row[base + 5], records: row[base + 6],
-            status: status, issue: row[base + 8], indexedAt: row[base + 9])
+            status: status, issue: row[base + 8], issueCode: row[base + 10], indexedAt: row[base + 9])
     }
 
     public func objects(dataset: String) async throws -> [IndexedObject] {
@@ -26,6 +26,20 @@ extension SQLiteMetastore {
                 SELECT \(Self.objectColumns) FROM objects WHERE dataset = ? ORDER BY key
                 """, arguments: [dataset])
             return try rows.map { try Self.object($0, at: path) }
+        }
+    }
+
+    public func quarantinedObjects() async throws -> [IndexedObject] {
+        let path = databasePath
+        return try await read("cannot list quarantined objects") { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.objectColumns) FROM objects WHERE status = 'quarantined' ORDER BY dataset, key")
+                .map { try Self.object($0, at: path) }
+        }
+    }
+
+    public func datasetsWithObjects() async throws -> Set<String> {
+        try await read("cannot list indexed datasets") { db in
+            Set(try String.fetchAll(db, sql: "SELECT DISTINCT dataset FROM objects"))
         }
     }
 
@@ -54,6 +68,7 @@ extension SQLiteMetastore {
             var stored = object
             stored.status = .indexed
             stored.issue = nil
+            stored.issueCode = nil
             prepared.append((stored, encoded, Data(PostingCodec.encodeBuckets(encoded.lazy.map(\.k)))))
         }
         let work = prepared
@@ -194,10 +209,10 @@ extension SQLiteMetastore {
             try deletePostings(db, object: id, buckets: existing[1], path: path)
             try db.execute(sql: """
                 UPDATE objects SET size = ?, mtime = ?, version = ?, records = ?, status = ?, issue = ?,
-                    indexed_at = ?, postings = ?, buckets = ?
+                    indexed_at = ?, postings = ?, buckets = ?, issue_code = ?
                 WHERE id = ?
                 """, arguments: [o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue, o.issue,
-                                 o.indexedAt, postings, buckets, id])
+                                 o.indexedAt, postings, buckets, o.issueCode, id])
             return id
         }
         return try insertObject(db, o, postings: postings, buckets: buckets)
@@ -206,11 +221,11 @@ extension SQLiteMetastore {
     /// Inserts an object under an id no dead object holds (dead postings must never join a new object).
     static func insertObject(_ db: Database, _ o: IndexedObject, postings: Int64, buckets: Data?) throws -> Int64 {
         try db.execute(sql: """
-            INSERT INTO objects(id, dataset, key, size, mtime, version, records, status, issue, indexed_at, postings, buckets)
+            INSERT INTO objects(id, dataset, key, size, mtime, version, records, status, issue, indexed_at, postings, buckets, issue_code)
             VALUES (max(coalesce((SELECT max(id) FROM objects), 0), coalesce((SELECT max(id) FROM dead_objects), 0)) + 1,
-                    ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [o.dataset, o.key, o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue,
-                             o.issue, o.indexedAt, postings, buckets])
+                             o.issue, o.indexedAt, postings, buckets, o.issueCode])
         return db.lastInsertedRowID
     }
 

@@ -5,7 +5,7 @@ import LetheCore
 extension SQLiteMetastore {
     // MARK: Journal
 
-    static let stepColumns = "job, ordinal, dataset, object_key, request_ids, subject_keys, state, outcome"
+    static let stepColumns = "job, ordinal, dataset, object_key, request_ids, subject_keys, state, outcome, attempts"
 
     static func step(_ row: Row, at path: String) throws -> JournalStep {
         let job: String = row[0]
@@ -26,10 +26,11 @@ extension SQLiteMetastore {
             throw LetheError(.corrupt, "\(where_) has unknown state \(stateText)", at: path)
         }
         return JournalStep(job: job, ordinal: ordinal, dataset: row[2], objectKey: row[3], requestIDs: ids,
-                           subjectKeys: keys, state: state, outcome: row[7])
+                           subjectKeys: keys, state: state, outcome: row[7], attempts: row[8])
     }
 
-    public func createJob(_ steps: [JournalStep]) async throws {
+    /// The statement arguments of steps, encoded outside any transaction.
+    static func encodeSteps(_ steps: [JournalStep]) throws -> [StatementArguments] {
         var encoded: [StatementArguments] = []
         encoded.reserveCapacity(steps.count)
         for s in steps {
@@ -37,16 +38,37 @@ extension SQLiteMetastore {
             var keys = Data(capacity: s.subjectKeys.count * 32)
             for k in s.subjectKeys { keys.append(contentsOf: k.bytes) }
             encoded.append([s.job, s.ordinal, s.dataset, s.objectKey, String(decoding: ids, as: UTF8.self), keys,
-                            s.state.rawValue, s.outcome])
+                            s.state.rawValue, s.outcome, s.attempts])
         }
-        let rows = encoded
+        return encoded
+    }
+
+    static func insertSteps(_ db: Database, _ rows: [StatementArguments]) throws {
+        let insert = try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO journal(\(Self.stepColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for args in rows { try insert.execute(arguments: args) }
+    }
+
+    /// Ids of the requests named by jobs that still have a pending step.
+    static func pendingRequestIDs(_ db: Database, at path: String) throws -> Set<String> {
+        var out = Set<String>()
+        let texts = try String.fetchAll(db, sql: """
+            SELECT request_ids FROM journal WHERE job IN (SELECT job FROM journal WHERE state = 'pending')
+            """)
+        for t in texts {
+            guard let ids = try? JSONDecoder().decode([String].self, from: Data(t.utf8)) else {
+                throw LetheError(.corrupt, "a journal step has unreadable request ids", at: path)
+            }
+            out.formUnion(ids)
+        }
+        return out
+    }
+
+    public func createJob(_ steps: [JournalStep]) async throws {
+        let rows = try Self.encodeSteps(steps)
         let job = steps.first?.job ?? ""
-        try await write("cannot journal job \(job)") { db in
-            let insert = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO journal(\(Self.stepColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            for args in rows { try insert.execute(arguments: args) }
-        }
+        try await write("cannot journal job \(job)") { db in try Self.insertSteps(db, rows) }
     }
 
     public func pendingSteps() async throws -> [JournalStep] {
@@ -75,6 +97,23 @@ extension SQLiteMetastore {
             guard db.changesCount == 1 else {
                 throw LetheError(.notFound, "no journal step \(job)#\(ordinal)")
             }
+        }
+    }
+
+    public func beginStep(job: String, ordinal: Int64) async throws -> Int {
+        try await write("cannot record journal step \(job)#\(ordinal)") { db in
+            try db.execute(sql: "UPDATE journal SET attempts = attempts + 1 WHERE job = ? AND ordinal = ?",
+                           arguments: [job, ordinal])
+            guard db.changesCount == 1,
+                  let n = try Int.fetchOne(db, sql: "SELECT attempts FROM journal WHERE job = ? AND ordinal = ?", arguments: [job, ordinal])
+            else { throw LetheError(.notFound, "no journal step \(job)#\(ordinal)") }
+            return n
+        }
+    }
+
+    public func pruneJob(_ job: String) async throws {
+        try await write("cannot prune journal job \(job)") { db in
+            try db.execute(sql: "DELETE FROM journal WHERE job = ? AND state != 'pending'", arguments: [job])
         }
     }
 }

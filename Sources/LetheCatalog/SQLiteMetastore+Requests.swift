@@ -43,62 +43,72 @@ extension SQLiteMetastore {
     }
 
     public func insertRequest(_ r: ErasureRequest) async throws {
-        try await write("cannot file request \(r.id)") { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM requests WHERE id = ?", arguments: [r.id]) == true {
-                throw LetheError(.conflict, "request \(r.id) already exists")
-            }
-            var args = Self.arguments(r)
-            args += [try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1]
-            try db.execute(sql: """
-                INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: args)
-        }
+        try await write("cannot file request \(r.id)") { db in try Self.insertRequest(db, r) }
     }
 
     public func updateRequest(_ r: ErasureRequest, expecting expected: RequestStatus) async throws {
-        try await write("cannot save request \(r.id)") { db in
-            guard let stored = try String.fetchOne(db, sql: "SELECT status FROM requests WHERE id = ?", arguments: [r.id]) else {
-                throw LetheError(.notFound, "no request \(r.id)")
-            }
-            guard stored == expected.rawValue else {
-                throw LetheError(.conflict, "request \(r.id) is \(stored), not \(expected.rawValue): it changed meanwhile")
-            }
-            try db.execute(sql: """
-                UPDATE requests SET subject_key = ?, sealed_subject = ?, status = ?, reason = ?, requested_by = ?,
-                    filed_at = ?, updated_at = ?, decided_by = ?, decision_reason = ?, plan = ?, verification = ?,
-                    failure = ?, attempts = ?, stream_tag = ?
-                WHERE id = ? AND status = ?
-                """, arguments: [Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason,
-                                 r.requestedBy, r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason,
-                                 r.plan.map { Data($0) }, r.verification.map { Data($0) }, r.failure, r.attempts,
-                                 r.streamTag.map { Int64(bitPattern: $0) }, r.id, expected.rawValue])
-            guard db.changesCount == 1 else {
-                throw LetheError(.conflict, "request \(r.id) changed meanwhile")
-            }
+        try await write("cannot save request \(r.id)") { db in try Self.updateRequest(db, r, expecting: expected) }
+    }
+
+    // MARK: Inside a transaction
+
+    static func insertRequest(_ db: Database, _ r: ErasureRequest) throws {
+        if try Bool.fetchOne(db, sql: "SELECT 1 FROM requests WHERE id = ?", arguments: [r.id]) == true {
+            throw LetheError(.conflict, "request \(r.id) already exists")
         }
+        var args = Self.arguments(r)
+        args += [try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1]
+        try db.execute(sql: """
+            INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: args)
+    }
+
+    static func updateRequest(_ db: Database, _ r: ErasureRequest, expecting expected: RequestStatus) throws {
+        guard let stored = try String.fetchOne(db, sql: "SELECT status FROM requests WHERE id = ?", arguments: [r.id]) else {
+            throw LetheError(.notFound, "no request \(r.id)")
+        }
+        guard stored == expected.rawValue else {
+            throw LetheError(.conflict, "request \(r.id) is \(stored), not \(expected.rawValue): it changed meanwhile")
+        }
+        try db.execute(sql: """
+            UPDATE requests SET subject_key = ?, sealed_subject = ?, status = ?, reason = ?, requested_by = ?,
+                filed_at = ?, updated_at = ?, decided_by = ?, decision_reason = ?, plan = ?, verification = ?,
+                failure = ?, attempts = ?, stream_tag = ?
+            WHERE id = ? AND status = ?
+            """, arguments: [Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason,
+                             r.requestedBy, r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason,
+                             r.plan.map { Data($0) }, r.verification.map { Data($0) }, r.failure, r.attempts,
+                             r.streamTag.map { Int64(bitPattern: $0) }, r.id, expected.rawValue])
+        guard db.changesCount == 1 else {
+            throw LetheError(.conflict, "request \(r.id) changed meanwhile")
+        }
+    }
+
+    static func fetchRequest(_ db: Database, id: String, at path: String) throws -> ErasureRequest? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.requestColumns) FROM requests WHERE id = ?", arguments: [id])
+            .map { try Self.request($0, at: path) }
+    }
+
+    static func fetchRequests(_ db: Database, status: RequestStatus?, at path: String) throws -> [ErasureRequest] {
+        let rows: [Row]
+        if let status {
+            rows = try Row.fetchAll(db, sql: """
+                SELECT \(Self.requestColumns) FROM requests WHERE status = ? ORDER BY filing
+                """, arguments: [status.rawValue])
+        } else {
+            rows = try Row.fetchAll(db, sql: "SELECT \(Self.requestColumns) FROM requests ORDER BY filing")
+        }
+        return try rows.map { try Self.request($0, at: path) }
     }
 
     public func request(id: String) async throws -> ErasureRequest? {
         let path = databasePath
-        return try await read("cannot read request \(id)") { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.requestColumns) FROM requests WHERE id = ?", arguments: [id])
-                .map { try Self.request($0, at: path) }
-        }
+        return try await read("cannot read request \(id)") { db in try Self.fetchRequest(db, id: id, at: path) }
     }
 
     public func requests(status: RequestStatus?) async throws -> [ErasureRequest] {
         let path = databasePath
-        return try await read("cannot list requests") { db in
-            let rows: [Row]
-            if let status {
-                rows = try Row.fetchAll(db, sql: """
-                    SELECT \(Self.requestColumns) FROM requests WHERE status = ? ORDER BY filing
-                    """, arguments: [status.rawValue])
-            } else {
-                rows = try Row.fetchAll(db, sql: "SELECT \(Self.requestColumns) FROM requests ORDER BY filing")
-            }
-            return try rows.map { try Self.request($0, at: path) }
-        }
+        return try await read("cannot list requests") { db in try Self.fetchRequests(db, status: status, at: path) }
     }
 
     public func insertRequests(_ rs: [ErasureRequest]) async throws {

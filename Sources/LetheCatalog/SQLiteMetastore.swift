@@ -18,6 +18,12 @@ public final class SQLiteMetastore: Metastore {
     /// The database file, or `:memory:`; used as the location in errors.
     public let databasePath: String
     let writer: any DatabaseWriter
+    /// Opened without write access: every write fails (read-only commands on a state folder they cannot write).
+    public let readOnly: Bool
+    /// The database file's identity when opened (device, inode), to notice it deleted or replaced.
+    let identity: (dev: UInt64, ino: UInt64)?
+    /// The key of the audit chain's HMAC (nil: entries are appended unkeyed, as before keys existed).
+    let auditKeyBox = LockedValue<[UInt8]?>(nil)
 
     /// How long a write waits for another process's write lock.
     public static let busyTimeout: TimeInterval = 10
@@ -25,17 +31,51 @@ public final class SQLiteMetastore: Metastore {
     public static let fileName = "lethe.sqlite"
 
     /// Opens (creating if needed) `<folder>/lethe.sqlite`; creates the folder with mode 0700.
-    public init(folder: String) throws {
+    /// With `readOnly`, opens an existing database without writing anything (no folder, file,
+    /// migration or WAL files are created when the folder cannot be written; a database whose
+    /// schema is older than this build is refused, naming a writing command to run first).
+    public init(folder: String, readOnly: Bool = false) throws {
         let path = (folder as NSString).appendingPathComponent(Self.fileName)
         self.databasePath = path
-        try Self.prepareFolder(folder, databasePath: path)
+        self.readOnly = readOnly
         do {
-            let pool = try DatabasePool(path: path, configuration: Self.configuration())
-            self.writer = pool
-            try Self.migrator.migrate(pool)
+            if readOnly {
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw LetheError(.notFound, "no state database here: run `lethe index` first", at: path)
+                }
+                let queue = try Self.openReadOnly(path)
+                self.writer = queue
+                guard try queue.read({ db in try Self.migrator.hasCompletedMigrations(db) }) else {
+                    throw LetheError(.badInput, "the state database is from an older version and read-only here: run a writing command (e.g. `lethe index`) once to upgrade it", at: path)
+                }
+            } else {
+                try Self.prepareFolder(folder, databasePath: path)
+                let pool = try DatabasePool(path: path, configuration: Self.configuration())
+                self.writer = pool
+                try Self.migrator.migrate(pool)
+            }
         } catch {
             throw Self.wrap(error, "cannot open the state database", path: path)
         }
+        var st = stat()
+        identity = stat(path, &st) == 0 ? (UInt64(st.st_dev), UInt64(st.st_ino)) : nil
+    }
+
+    /// A read-only connection. SQLite reads a WAL database read-only when its `-shm` and `-wal`
+    /// files exist or can be created; when neither holds (a folder Lethe cannot write, closed
+    /// cleanly), the file is opened as immutable (nothing else can be writing it then either).
+    private static func openReadOnly(_ path: String) throws -> DatabaseQueue {
+        var config = configuration()
+        config.readonly = true
+        let dir = (path as NSString).deletingLastPathComponent
+        let walFilesPresent = FileManager.default.fileExists(atPath: path + "-shm")
+        if walFilesPresent || access(dir, W_OK) == 0 {
+            return try DatabaseQueue(path: path, configuration: config)
+        }
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        let escaped = path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path
+        return try DatabaseQueue(path: "file:\(escaped)?immutable=1", configuration: config)
     }
 
     /// A private in-memory store (tests, dry runs). With a `name`, every store
@@ -54,6 +94,23 @@ public final class SQLiteMetastore: Metastore {
         } catch {
             throw Self.wrap(error, "cannot open the in-memory state database", path: ":memory:")
         }
+        self.readOnly = false
+        self.identity = nil
+    }
+
+    /// Sets the key under which new audit entries are chained (HMAC-SHA-256); see `AuditChain`.
+    public func setAuditKey(_ key: [UInt8]?) { auditKeyBox.value = key }
+    public var auditKey: [UInt8]? { auditKeyBox.value }
+
+    public func checkIntact() throws {
+        guard let identity else { return }
+        var st = stat()
+        guard stat(databasePath, &st) == 0 else {
+            throw LetheError(.io, "the state database was deleted while Lethe was using it: what this process recorded since is lost; run again (the lake is unchanged where no step finished)", at: databasePath)
+        }
+        guard UInt64(st.st_dev) == identity.dev, UInt64(st.st_ino) == identity.ino else {
+            throw LetheError(.io, "the state database was replaced while Lethe was using it: what this process recorded since is lost", at: databasePath)
+        }
     }
 
     private static func configuration() -> Configuration {
@@ -65,6 +122,9 @@ public final class SQLiteMetastore: Metastore {
             // Up to 64 MiB of page cache a connection (allocated only as used): a
             // backfill inserts random keys all over the postings b-tree.
             try db.execute(sql: "PRAGMA cache_size = -65536")
+            // Deleted content (object names, plans, sealed ids) is overwritten with zeros, not left
+            // in free pages: set explicitly, whatever the SQLite build's default.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         return config
     }
@@ -86,11 +146,14 @@ public final class SQLiteMetastore: Metastore {
                 throw LetheError(.io, "cannot create the state folder", at: folder, cause: error)
             }
         }
-        let fd = open(databasePath, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
+        // Exclusive create only: opening (and closing) an existing database here would drop the
+        // POSIX locks another connection of this process holds on it.
+        let fd = open(databasePath, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            close(fd)
+        } else if errno != EEXIST {
             throw LetheError.io("cannot create the state database", at: databasePath, errno: errno)
         }
-        close(fd)
     }
 
     // MARK: Transactions
@@ -233,6 +296,25 @@ public final class SQLiteMetastore: Metastore {
                 );
                 """)
         }
+        // Crash safety and raw ids (issue 10): step attempts, temporary files known before they
+        // exist, object references for the audit log and plans, the code of a quarantine.
+        m.registerMigration("v4-crash-safety") { db in
+            try db.execute(sql: """
+                ALTER TABLE journal ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE objects ADD COLUMN issue_code TEXT;
+                CREATE TABLE temp_files(
+                    key TEXT NOT NULL PRIMARY KEY,
+                    owner INTEGER NOT NULL,
+                    at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE object_names(
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    dataset TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    UNIQUE(dataset, key)
+                );
+                """)
+        }
         return m
     }()
 }
@@ -247,11 +329,107 @@ extension SQLiteMetastore {
     }
 
     public func setSetting(_ name: String, _ value: String) async throws {
-        try await write("cannot save setting \(name)") { db in
-            try db.execute(sql: """
-                INSERT INTO settings(name, value) VALUES (?, ?)
-                ON CONFLICT(name) DO UPDATE SET value = excluded.value
-                """, arguments: [name, value])
+        try await write("cannot save setting \(name)") { db in try Self.setSetting(db, name, value) }
+    }
+
+    public func removeSetting(_ name: String) async throws {
+        try await write("cannot remove setting \(name)") { db in
+            try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [name])
         }
+    }
+
+    public func settings(prefix: String) async throws -> [String: String] {
+        try await read("cannot read settings \(prefix)*") { db in
+            var out: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, value FROM settings WHERE substr(name, 1, ?) = ?",
+                                        arguments: [prefix.utf8.count, prefix]) {
+                out[row[0]] = row[1]
+            }
+            return out
+        }
+    }
+
+    static func setSetting(_ db: Database, _ name: String, _ value: String) throws {
+        try db.execute(sql: """
+            INSERT INTO settings(name, value) VALUES (?, ?)
+            ON CONFLICT(name) DO UPDATE SET value = excluded.value
+            """, arguments: [name, value])
+    }
+
+    /// A setting read without the async hop (opening the state, before any task runs).
+    public func settingNow(_ name: String) throws -> String? {
+        do {
+            return try writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
+        } catch {
+            throw Self.wrap(error, "cannot read setting \(name)", path: databasePath)
+        }
+    }
+
+    /// Saves a setting without the async hop (see `settingNow`).
+    public func setSettingNow(_ name: String, _ value: String) throws {
+        do {
+            try writer.write { db in try Self.setSetting(db, name, value) }
+        } catch {
+            throw Self.wrap(error, "cannot save setting \(name)", path: databasePath)
+        }
+    }
+
+    /// Runs `body` while this process holds a read transaction that has read the database
+    /// (SQLite's read lock is held meanwhile): consistent multi-step reads, and tests of what
+    /// other code does to the locks.
+    public func whileReading<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try writer.read { db in
+                _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM settings")
+                return try body()
+            }
+        } catch {
+            throw Self.wrap(error, "cannot read the state", path: databasePath)
+        }
+    }
+
+    /// The value of a `PRAGMA` on a connection of this store (e.g. `secure_delete`).
+    public func pragma(_ name: String) throws -> String? {
+        do {
+            return try writer.read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
+        } catch {
+            throw Self.wrap(error, "cannot read PRAGMA \(name)", path: databasePath)
+        }
+    }
+
+    /// True when the state holds nothing yet: no object, request or audit entry.
+    public func isEmptyNow() throws -> Bool {
+        do {
+            return try writer.read { db in
+                try Bool.fetchOne(db, sql: """
+                    SELECT NOT EXISTS (SELECT 1 FROM objects) AND NOT EXISTS (SELECT 1 FROM requests)
+                       AND NOT EXISTS (SELECT 1 FROM audit)
+                    """) ?? true
+            }
+        } catch {
+            throw Self.wrap(error, "cannot read the state", path: databasePath)
+        }
+    }
+
+    /// True when some request holds a stream tag (so `stream.key` must exist).
+    public func hasStreamTagsNow() throws -> Bool {
+        do {
+            return try writer.read { db in
+                try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM requests WHERE stream_tag IS NOT NULL)") ?? false
+            }
+        } catch {
+            throw Self.wrap(error, "cannot read the state", path: databasePath)
+        }
+    }
+}
+
+/// A value behind a lock (for state set once after opening, read from any task).
+final class LockedValue<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }

@@ -2,22 +2,32 @@ import Crypto
 
 /// The hash chain of the audit log: each entry's hash covers its fields and the
 /// previous entry's hash, so editing or removing any entry breaks every later link.
+///
+/// Entries are keyed: their hash is HMAC-SHA-256 under the state's audit key (`audit.key`,
+/// kept outside the database), so someone who can rewrite the database but not read the
+/// key cannot recompute a chain. Entries written before the key existed are plain SHA-256;
+/// the first keyed entry covers their head (its previous hash), so they cannot be rewritten
+/// either, and no unkeyed entry may follow a keyed one.
 public enum AuditChain {
     /// The previous-hash of the first entry.
     public static let genesis = String(repeating: "0", count: 64)
 
-    /// Hex SHA-256 over the entry's fields, length-prefixed so no two field lists collide.
+    /// Hex HMAC-SHA-256 under `key` (or plain SHA-256 when `key` is nil, the unkeyed form of
+    /// older entries) over the entry's fields, length-prefixed so no two field lists collide.
     public static func hash(seq: Int64, at: Int64, event: String, requestID: String?, actor: String?,
-                            details: String, prevHash: String) -> String {
-        var h = SHA256()
+                            details: String, prevHash: String, key: [UInt8]? = nil) -> String {
+        var bytes: [UInt8] = []
         func field(_ s: String?) {
-            guard let s else { h.update(data: [0xFF]); return }
+            guard let s else { bytes.append(0xFF); return }
             let b = Array(s.utf8)
-            var n = UInt32(b.count).bigEndian
-            withUnsafeBytes(of: &n) { h.update(bufferPointer: $0) }
-            h.update(data: b)
+            let n = UInt32(b.count)
+            bytes += [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
+            bytes += b
         }
         field(String(seq)); field(String(at)); field(event); field(requestID); field(actor); field(details); field(prevHash)
-        return Hex.encode(Array(h.finalize()))
+        if let key {
+            return Hex.encode(Array(HMAC<SHA256>.authenticationCode(for: bytes, using: SymmetricKey(data: key))))
+        }
+        return Hex.encode(Array(SHA256.hash(data: bytes)))
     }
 }

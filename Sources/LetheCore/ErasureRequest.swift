@@ -3,6 +3,7 @@
 /// ```
 /// filed → planned → approved → running → erased → verified
 ///                 ↘ rejected      ↘ failed ↗ (retry: failed → approved)
+///                          ↖ requeue ↙        (a `running` request whose job was never created)
 /// ```
 public enum RequestStatus: String, Sendable, CaseIterable, Codable {
     case filed, planned, approved, rejected, running, erased, verified, failed
@@ -96,6 +97,9 @@ public enum RequestEvent: Sendable, Equatable {
     case retry(at: Int64)
     /// Re-plan (e.g. after a failure, before running again).
     case replanned(plan: [UInt8])
+    /// Back to approved with a new plan: the request was claimed (`running`) but no job
+    /// holds it (the process died between the two, before they were one transaction).
+    case requeue(plan: [UInt8], at: Int64)
     case verified(result: [UInt8], at: Int64)
     /// A verification that found residue: the request fails with what was found.
     case verificationFailed(result: [UInt8], reason: String, at: Int64)
@@ -127,7 +131,8 @@ public enum RequestLifecycle {
             n.decidedBy = by
             n.updatedAt = at
         case .reject(let by, let reason, let at):
-            guard r.status == .planned || r.status == .filed || r.status == .approved else { return refuse("reject") }
+            // A failed request can be closed by a decision too (e.g. a subject the lake never held).
+            guard r.status == .planned || r.status == .filed || r.status == .approved || r.status == .failed else { return refuse("reject") }
             guard !by.isEmpty else { return .failure(.badInput("a rejecter must be named (--by)")) }
             n.status = .rejected
             n.decidedBy = by
@@ -148,6 +153,11 @@ public enum RequestLifecycle {
             guard r.status == .running || r.status == .approved || r.status == .erased else { return refuse("fail") }
             n.status = .failed
             n.failure = reason
+            n.updatedAt = at
+        case .requeue(let plan, let at):
+            guard r.status == .running else { return refuse("requeue") }
+            n.status = .approved
+            n.plan = plan
             n.updatedAt = at
         case .retry(let at):
             guard r.status == .failed else { return refuse("retry") }

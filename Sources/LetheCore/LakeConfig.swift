@@ -21,6 +21,8 @@ public struct DatasetSpec: Sendable, Hashable {
     /// `deletes_from: change_feed`: another tool deletes subjects from this (Delta) table;
     /// `lethe run` reads its change feed and erases them everywhere else.
     public var deletesFromChangeFeed = false
+    /// `normalize: nfc`: subject values (and a request's subject, matched here) are NFC-normalised before keying.
+    public var normalization: Normalization = .none
 
     public init(name: String, path: String, format: Format, subject: SubjectSpec?, pii: [FieldPath] = [],
                 derivedFrom: [String] = [], rebuild: String? = nil, delimiter: UInt8 = UInt8(ascii: ","), line: Int = 0) {
@@ -70,7 +72,7 @@ public struct LakeConfig: Sendable {
     }
 
     static let topKeys: Set<String> = ["lake", "state", "datasets", "s3", "composite_separator", "version"]
-    static let datasetKeys: Set<String> = ["name", "path", "format", "subject", "pii", "derived_from", "rebuild", "delimiter", "description", "deletes_from"]
+    static let datasetKeys: Set<String> = ["name", "path", "format", "subject", "pii", "derived_from", "rebuild", "delimiter", "description", "deletes_from", "normalize"]
 
     /// A dataset `path` as a key prefix under the lake: relative, with no empty, `.` or `..` component
     /// (so that it can neither leave the lake nor name the same objects as another spelling).
@@ -183,6 +185,7 @@ public struct LakeConfig: Sendable {
             var name: String?, pathText: String?, pathNode: Node?, format: DatasetSpec.Format?, subject: SubjectSpec?
             var pii: [FieldPath] = [], derived: [String] = [], rebuild: String?, delim = UInt8(ascii: ",")
             var deletesFrom: Node?
+            var normalization = Normalization.none
             for (k, v) in m {
                 guard let key = k.scalar?.string else { throw err("keys must be strings", k) }
                 switch key {
@@ -207,6 +210,12 @@ public struct LakeConfig: Sendable {
                     guard u.count == 1, u[0] != UInt8(ascii: "\"") else { throw err("`delimiter` must be one ASCII character other than a quote", v) }
                     delim = u[0]
                 case "description": break
+                case "normalize":
+                    let n = try str(v, key)
+                    guard let m = Normalization(rawValue: n) else {
+                        throw err("`normalize` must be `nfc` (Unicode canonical composition) or `none`", v)
+                    }
+                    normalization = m
                 case "deletes_from":
                     guard try str(v, key) == "change_feed" else {
                         throw err("`deletes_from` must be `change_feed` (another tool deletes from this Delta table; Lethe follows its change feed)", v)
@@ -236,6 +245,10 @@ public struct LakeConfig: Sendable {
             var spec = DatasetSpec(name: name, path: p, format: format, subject: subject, pii: pii,
                                    derivedFrom: derived, rebuild: rebuild, delimiter: delim, line: item.mark?.line ?? 0)
             spec.deletesFromChangeFeed = deletesFrom != nil
+            spec.normalization = normalization
+            if normalization != .none && subject == nil {
+                throw err("dataset `\(name)`: `normalize` needs a `subject`", item)
+            }
             specs.append(spec)
         }
         for d in specs {

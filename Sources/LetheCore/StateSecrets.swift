@@ -8,25 +8,34 @@ import Glibc
 /// - `secret.key`: the installation secret under which subject keys are computed;
 /// - `request.key`: the key that seals raw subject ids inside requests until verification;
 /// - `stream.key`: the SipHash-2-4 key (its first 16 bytes) of the stream filter's
-///   deletion-set tags (`streamTag`), so stream filters never hold raw ids or HMACs.
+///   deletion-set tags (`streamTag`), so stream filters never hold raw ids or HMACs;
+/// - `audit.key`: the HMAC key of the audit chain (`AuditChain`), kept outside the database.
 ///
-/// All are created on first use. Losing `secret.key` makes the index useless
-/// (keys cannot be recomputed); back it up with the state.
+/// The state records a fingerprint of each (see `fingerprint`); the engine's state opener
+/// creates keys only for a new state and refuses a missing or different key, never making a
+/// new one over an existing state. Losing `secret.key` makes the index useless (keys cannot be
+/// recomputed): back the keys up with the state.
 public struct StateSecrets: Sendable {
     public let hasher: SubjectHasher
     private let sealKey: [UInt8]
     /// The PRF of stream tags.
     public let streamHasher: SipHash24
+    /// The audit chain's HMAC key (nil: the chain is not keyed, e.g. a read-only look at an older state).
+    public let auditKey: [UInt8]?
+
+    /// The key files, in the order they are checked.
+    public static let keyFiles = ["secret.key", "request.key", "stream.key", "audit.key"]
 
     /// - Parameter streamKey: the `stream.key` bytes (≥ 16); when nil, a key derived
     ///   from the installation secret (HMAC-SHA-256 of a fixed label) — for tests and
     ///   embedders that keep no state folder.
-    public init(installationSecret: [UInt8], requestKey: [UInt8], streamKey: [UInt8]? = nil) {
+    public init(installationSecret: [UInt8], requestKey: [UInt8], streamKey: [UInt8]? = nil, auditKey: [UInt8]? = nil) {
         self.hasher = SubjectHasher(secret: installationSecret)
         self.sealKey = requestKey
         let sk = streamKey ?? Array(HMAC<SHA256>.authenticationCode(
             for: Array("lethe stream key".utf8), using: SymmetricKey(data: installationSecret)))
         self.streamHasher = SipHash24(key: sk)
+        self.auditKey = auditKey
     }
 
     /// The stream filter's 64-bit tag of a subject: SipHash-2-4 of its canonical bytes under `stream.key`.
@@ -40,13 +49,10 @@ public struct StateSecrets: Sendable {
         streamHasher.hash(bytes)
     }
 
-    /// Loads the secrets from a state folder, creating them (and the folder, 0700) if absent.
-    public static func open(folder: String) throws -> StateSecrets {
-        try ensureFolder(folder)
-        let secret = try loadOrCreate(folder + "/secret.key")
-        let req = try loadOrCreate(folder + "/request.key")
-        let stream = try loadOrCreate(folder + "/stream.key")
-        return StateSecrets(installationSecret: secret, requestKey: req, streamKey: stream)
+    /// A key's fingerprint as the state records it: hex of the first 16 bytes of
+    /// SHA-256("lethe key fingerprint v1" ‖ key). It identifies the key without revealing it.
+    public static func fingerprint(_ key: [UInt8]) -> String {
+        Hex.encode(Array(SHA256.hash(data: Array("lethe key fingerprint v1".utf8) + key).prefix(16)))
     }
 
     /// Creates a folder with mode 0700 if it does not exist.
@@ -64,28 +70,51 @@ public struct StateSecrets: Sendable {
         }
     }
 
-    static func loadOrCreate(_ path: String) throws -> [UInt8] {
-        if let d = FileManager.default.contents(atPath: path) {
-            // Stored as hex with a trailing newline.
-            let text = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let b = Hex.decode(text), b.count == 32 else {
-                throw LetheError(.corrupt, "not a 32-byte hex key", at: path)
-            }
-            return b
+    /// Reads a key file (32 bytes as hex and a newline); nil if the file does not exist.
+    public static func readKey(_ path: String) throws -> [UInt8]? {
+        guard let d = FileManager.default.contents(atPath: path) else {
+            if FileManager.default.fileExists(atPath: path) { throw LetheError(.io, "cannot read the key file", at: path) }
+            return nil
         }
+        let text = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let b = Hex.decode(text), b.count == 32 else {
+            throw LetheError(.corrupt, "not a 32-byte hex key", at: path)
+        }
+        return b
+    }
+
+    /// Creates a key file with a new random key, exclusively and whole (written and fsynced
+    /// aside with mode 0600, then linked into place, so no reader ever sees a partial key);
+    /// `.conflict` if the file exists.
+    public static func createKey(_ path: String) throws -> [UInt8] {
         var rng = SystemRandomNumberGenerator()
         let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let text = Array((Hex.encode(key) + "\n").utf8)
-        // Create exclusively with 0600 so a concurrent first use cannot produce two secrets.
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd < 0 {
-            if errno == EEXIST { return try loadOrCreate(path) }
+        let aside = path + ".tmp-" + String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 36)
+        let fd = Glibc.open(aside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 { throw LetheError.io("cannot create key file", at: path, errno: errno) }
+        defer { unlink(aside) }
+        let n = text.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        guard n == text.count, fsync(fd) == 0 else {
+            let e = errno
+            close(fd)
+            throw LetheError.io("cannot write key file", at: path, errno: e)
+        }
+        close(fd)
+        // link() fails if the key exists: an atomic create-exclusive of the whole file.
+        if link(aside, path) != 0 {
+            if errno == EEXIST { throw LetheError(.conflict, "the key file exists", at: path) }
             throw LetheError.io("cannot create key file", at: path, errno: errno)
         }
-        defer { close(fd) }
-        let n = text.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
-        guard n == text.count, fsync(fd) == 0 else { throw LetheError.io("cannot write key file", at: path, errno: errno) }
+        syncFolder(of: path)
         return key
+    }
+
+    /// Fsyncs the folder holding `path` (a created or renamed entry survives a crash).
+    public static func syncFolder(of path: String) {
+        let dir = (path as NSString).deletingLastPathComponent
+        let dfd = Glibc.open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 
     /// Seals a raw subject id for storage in a request (AES-256-GCM, the request id as associated data).

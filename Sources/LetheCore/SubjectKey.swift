@@ -1,3 +1,4 @@
+import Foundation
 import CLetheSHA
 
 /// A data subject's identifier in its canonical form: the raw bytes that identify
@@ -145,5 +146,28 @@ public enum Hex {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
         default: return nil
         }
+    }
+}
+
+/// How a dataset's subject values (and a request's subject, when matched against that dataset) are
+/// normalised before they are keyed. `lethe.yaml`: `normalize: nfc` on a dataset.
+public enum Normalization: String, Sendable, Hashable, CaseIterable {
+    /// The bytes as they are (the default): `é` as U+00E9 and as `e` + U+0301 are different subjects.
+    case none
+    /// Unicode canonical composition (NFC): text that is the same to a reader is the same subject.
+    /// Bytes that are not UTF-8 are keyed as they are.
+    case nfc
+
+    /// The bytes to key.
+    public func apply(_ bytes: [UInt8]) -> [UInt8] {
+        bytes.withUnsafeBytes { apply($0) } ?? bytes
+    }
+
+    /// The bytes to key, or nil when they are the input unchanged (ASCII, already NFC, not UTF-8, or `.none`).
+    public func apply(_ b: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard self == .nfc, b.contains(where: { $0 >= 0x80 }),
+              let s = String(validating: b, as: UTF8.self) else { return nil }
+        let n = Array(s.precomposedStringWithCanonicalMapping.utf8)
+        return n.elementsEqual(b) ? nil : n
     }
 }

@@ -11,13 +11,21 @@
 /// hence `@unchecked Sendable`).
 public final class SubjectKeyer: @unchecked Sendable {
     public let hasher: SubjectHasher
+    /// Applied to each value before it is keyed (a dataset's `normalize:`); the cache holds the raw values.
+    public let normalization: Normalization
     /// All mutable state in one struct: each lookup is one access to the class's storage.
     private var table: Table
 
     /// - Parameter cacheLimit: distinct values kept before the cache is cleared.
-    public init(hasher: SubjectHasher, cacheLimit: Int = 1 << 20) {
+    public init(hasher: SubjectHasher, normalization: Normalization, cacheLimit: Int = 1 << 20) {
         self.hasher = hasher
+        self.normalization = normalization
         self.table = Table(limit: max(16, cacheLimit))
+    }
+
+    /// Keys values as they are (no normalisation).
+    public convenience init(hasher: SubjectHasher, cacheLimit: Int = 1 << 20) {
+        self.init(hasher: hasher, normalization: .none, cacheLimit: cacheLimit)
     }
 
     /// The key of a canonical subject value.
@@ -27,7 +35,7 @@ public final class SubjectKeyer: @unchecked Sendable {
 
     /// The key of a canonical subject value held in a buffer.
     public func key(_ canonical: UnsafeRawBufferPointer) -> SubjectKey {
-        table.key(canonical, hasher)
+        table.key(canonical, hasher, normalization)
     }
 
     struct Slot { var hash: UInt64; var offset: Int32; var length: Int32; var key: Int32 }
@@ -46,7 +54,7 @@ public final class SubjectKeyer: @unchecked Sendable {
             arena.reserveCapacity(1 << 16)
         }
 
-        mutating func key(_ b: UnsafeRawBufferPointer, _ hasher: SubjectHasher) -> SubjectKey {
+        mutating func key(_ b: UnsafeRawBufferPointer, _ hasher: SubjectHasher, _ normalization: Normalization) -> SubjectKey {
             let h = SubjectKeyer.hash(b)
             let hit: Int32? = slots.withUnsafeBufferPointer { sl in
                 arena.withUnsafeBytes { a in
@@ -63,7 +71,7 @@ public final class SubjectKeyer: @unchecked Sendable {
                 }
             }
             if let hit { return keys[Int(hit)] }
-            let k = hasher.key(forBytes: b)
+            let k = normalization.apply(b).map { hasher.key(forBytes: $0) } ?? hasher.key(forBytes: b)
             insert(h, b, k)
             return k
         }

@@ -18,6 +18,8 @@ public struct Lethe: Sendable {
     public let now: @Sendable () -> Int64
     /// Test hook: runs inside a Delta erasure between writing the replacements and committing them.
     var deltaCommitHook: (@Sendable () async throws -> Void)? = nil
+    /// Object references this process has looked up (see `objectRefs`).
+    let refCache = ObjectRefCache()
 
     public init(config: LakeConfig, store: any ObjectStore, meta: any Metastore, secrets: StateSecrets,
                 stateFolder: String?, logger: Logger = Logger(label: "lethe"),
@@ -27,23 +29,27 @@ public struct Lethe: Sendable {
     }
 
     /// Opens the lake and state a config names (embedded default: local folder + SQLite).
-    public static func open(config: LakeConfig, logger: Logger = Lethe.defaultLogger()) throws -> Lethe {
-        let store: any ObjectStore
+    /// `readOnly`: for commands that only read the state (`locate`, `requests`, `show`, `audit`,
+    /// `verify --dry-run`); nothing is written, so they work on a state folder they cannot write.
+    public static func open(config: LakeConfig, readOnly: Bool = false, logger: Logger = Lethe.defaultLogger()) throws -> Lethe {
+        var local: LocalObjectStore
         switch config.lake {
         case .folder(let p):
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir), isDir.boolValue else {
                 throw LetheError(.badInput, "the lake folder does not exist: \(p)", at: config.file)
             }
-            store = LocalObjectStore(root: p)
+            local = LocalObjectStore(root: p)
         case .s3:
             throw LetheError(.badInput, "`lake: s3://…` is not supported by this build yet; use a folder", at: config.file)
         }
         switch config.state {
         case .folder(let p):
-            let secrets = try StateSecrets.open(folder: p)
-            let meta = try SQLiteMetastore(folder: p)
-            return Lethe(config: config, store: store, meta: meta, secrets: secrets, stateFolder: p, logger: logger)
+            let (secrets, meta) = try openState(folder: p, readOnly: readOnly)
+            // Every temporary file is journaled before it exists: the next run removes what a killed one left.
+            let owner = getpid()
+            local.onTemporary = { key in try await meta.recordTemporary(key, owner: owner) }
+            return Lethe(config: config, store: local, meta: meta, secrets: secrets, stateFolder: p, logger: logger)
         case .postgres:
             throw LetheError(.badInput, "`state: postgres://…` is not supported by this build yet; use a folder", at: config.file)
         }
@@ -75,6 +81,8 @@ public struct Lethe: Sendable {
         guard let s = d.subject else { return nil }
         var o = FormatOptions(subject: s)
         o.delimiter = d.delimiter
+        // Plain datasets: a `field=value` folder below the dataset's path holds that subject part (Hive style).
+        if d.format != .delta { o.partitions = .hive(prefix: d.path) }
         return o
     }
 

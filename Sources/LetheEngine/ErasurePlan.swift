@@ -3,34 +3,50 @@ import LetheCore
 import LetheCatalog
 
 /// Everything one request will touch: each dataset holding the subject (objects
-/// and row counts from the index), then the derived datasets lineage reaches, in
-/// lineage order. Stored on the request as JSON; holds only keyed hashes.
+/// and row counts from the index), the derived datasets lineage reaches, in
+/// lineage order, and every dataset the index cannot vouch for (not indexed yet,
+/// objects or the whole dataset unreadable, unsupported data): those may hold any
+/// subject. Stored on the request as JSON; holds only keyed hashes, and names
+/// objects by reference (`Metastore.objectRefs`) so a key naming a subject stays purgeable.
 public struct ErasurePlan: Codable, Sendable, Equatable {
     public struct Object: Codable, Sendable, Equatable {
-        public var key: String
+        /// The object key (plans made before references; `resolvedPlan` fills it for display).
+        public var key: String?
+        /// The object's reference (see `Metastore.objectRefs`).
+        public var ref: Int64?
         public var rows: Int64
-        /// `indexed`, or `unreadable` for a quarantined object that may hold the subject.
+        /// `indexed`; `unreadable` for a quarantined object that may hold the subject;
+        /// `unsupported` for one holding data Lethe refuses by name.
         public var state: String
+        /// Why the object is quarantined (display only: filled by `resolvedPlan`).
+        public var issue: String?
     }
     public struct Dataset: Codable, Sendable, Equatable {
         public var name: String
         public var format: String
-        /// `holds` (the index found the subject), `derived` (reached through lineage), or `rebuild`.
+        /// `holds` (the index found the subject), `derived` (reached through lineage), `rebuild`,
+        /// or `may_hold` (the index cannot vouch for the dataset: see `state`).
         public var role: String
         public var derivedFrom: [String]
         public var objects: [Object]
         public var rows: Int64
         public var rebuild: String?
+        /// Nil when fully indexed; `partial` (some objects could not be read), `unindexed`
+        /// (never indexed), `unreadable` or `unsupported` (the whole dataset; see `issue`).
+        public var state: String?
+        public var issue: String?
     }
     public var subjectKey: String
     public var plannedAt: Int64
     public var datasets: [Dataset]
     public var totalObjects: Int
     public var totalRows: Int64
+    /// The subject's key in `normalize: nfc` datasets when it differs from `subjectKey` (see `nfcKey(for:)`).
+    public var nfcSubjectKey: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case subjectKey = "subject_key", plannedAt = "planned_at", datasets
-        case totalObjects = "total_objects", totalRows = "total_rows"
+        case totalObjects = "total_objects", totalRows = "total_rows", nfcSubjectKey = "nfc_subject_key"
     }
 
     public var json: [UInt8] {
@@ -42,37 +58,103 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
     public static func decode(_ bytes: [UInt8]) -> ErasurePlan? {
         try? JSONDecoder().decode(ErasurePlan.self, from: Data(bytes))
     }
+
+    /// Why Lethe refuses to file a request with this plan (data it cannot handle, named), or nil.
+    public var refusal: String? {
+        var parts: [String] = []
+        for d in datasets {
+            if d.state == "unsupported" { parts.append("dataset `\(d.name)` is unsupported: \(d.issue ?? "")") }
+            let n = d.objects.filter { $0.state == "unsupported" }.count
+            if n > 0 { parts.append("dataset `\(d.name)` has \(n) object(s) Lethe cannot handle (see `lethe index`)") }
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
+    }
 }
 
 extension ErasurePlan.Dataset {
-    enum CodingKeys: String, CodingKey { case name, format, role, derivedFrom = "derived_from", objects, rows, rebuild }
+    enum CodingKeys: String, CodingKey {
+        case name, format, role, derivedFrom = "derived_from", objects, rows, rebuild, state, issue
+    }
 }
 
 extension Lethe {
     /// Plans the erasure of one subject from the index and the lineage.
-    public func plan(_ key: SubjectKey) async throws -> ErasurePlan {
-        let postings = try await meta.locate(prefix: key.prefix64, dataset: nil)
-        var byDataset: [String: [ErasurePlan.Object]] = [:]
-        for p in postings {
-            byDataset[p.object.dataset, default: []].append(.init(key: p.object.key, rows: Int64(p.rows.count), state: "indexed"))
+    public func plan(_ key: SubjectKey, nfc: SubjectKey? = nil) async throws -> ErasurePlan {
+        try await plans([key], nfc: nfc.map { [key: $0] } ?? [:], coverage: try await coverage())[key]!
+    }
+
+    /// Plans many subjects at once (one pass over what the index cannot vouch for).
+    /// `nfc`: the NFC key of a subject whose key differs in `normalize: nfc` datasets (see `nfcKey(for:)`).
+    func plans(_ keys: [SubjectKey], nfc: [SubjectKey: SubjectKey] = [:], coverage: Coverage) async throws -> [SubjectKey: ErasurePlan] {
+        let at = now()
+        var postings: [SubjectKey: [Posting]] = [:]
+        var keysByDataset: [String: Set<String>] = [:]
+        for k in Set(keys) {
+            let ps = try await self.postings(k, nfc: nfc[k])
+            postings[k] = ps
+            for p in ps { keysByDataset[p.object.dataset, default: []].insert(p.object.key) }
         }
-        let holding = Set(byDataset.keys)
-        let reached = Set(config.downstream(of: holding).map(\.name))
-        var out: [ErasurePlan.Dataset] = []
-        for d in config.datasets where holding.contains(d.name) || reached.contains(d.name) {
-            var objects = (byDataset[d.name] ?? []).sorted { $0.key < $1.key }
-            if d.subject != nil {
-                // An unreadable object may hold the subject: the run must try it, and fails the request while it cannot.
-                for q in try await meta.objects(dataset: d.name) where q.status == .quarantined {
-                    objects.append(.init(key: q.key, rows: 0, state: "unreadable"))
-                }
+        for (d, q) in coverage.quarantined { keysByDataset[d, default: []].formUnion(q.map(\.key)) }
+        var refs: [String: [String: Int64]] = [:]
+        for (d, ks) in keysByDataset { refs[d] = try await objectRefs(d, Array(ks)) }
+        let incomplete = coverage.incomplete
+        var out: [SubjectKey: ErasurePlan] = [:]
+        for k in Set(keys) {
+            var byDataset: [String: [ErasurePlan.Object]] = [:]
+            for p in postings[k] ?? [] {
+                byDataset[p.object.dataset, default: []].append(
+                    .init(key: nil, ref: refs[p.object.dataset]?[p.object.key], rows: Int64(p.rows.count), state: "indexed"))
             }
-            let role = holding.contains(d.name) ? "holds" : (d.subject == nil ? "rebuild" : "derived")
-            out.append(.init(name: d.name, format: d.format.rawValue, role: role, derivedFrom: d.derivedFrom,
-                             objects: objects, rows: objects.reduce(0) { $0 + $1.rows }, rebuild: d.rebuild))
+            let holding = Set(byDataset.keys)
+            let reached = Set(config.downstream(of: holding).map(\.name))
+            var datasets: [ErasurePlan.Dataset] = []
+            for d in config.datasets where holding.contains(d.name) || reached.contains(d.name) || incomplete.contains(d.name) {
+                var objects = (byDataset[d.name] ?? []).sorted { ($0.ref ?? 0) < ($1.ref ?? 0) }
+                var state: String?, issue: String?
+                if d.subject != nil {
+                    // An unreadable object may hold the subject: the run must try it, and fails the request while it cannot.
+                    for q in coverage.quarantined[d.name] ?? [] {
+                        objects.append(.init(key: nil, ref: refs[d.name]?[q.key], rows: 0,
+                                             state: q.issueCode == LetheError.Code.unsupported.description ? "unsupported" : "unreadable"))
+                    }
+                    if let i = coverage.issues[d.name] {
+                        state = i.kind.rawValue; issue = i.message
+                    } else if coverage.unindexed.contains(d.name) {
+                        state = "unindexed"; issue = "never indexed: run `lethe index`"
+                    } else if coverage.quarantined[d.name] != nil {
+                        state = "partial"
+                    }
+                }
+                let role = holding.contains(d.name) ? "holds"
+                    : reached.contains(d.name) ? (d.subject == nil ? "rebuild" : "derived") : "may_hold"
+                datasets.append(.init(name: d.name, format: d.format.rawValue, role: role, derivedFrom: d.derivedFrom,
+                                      objects: objects, rows: objects.reduce(0) { $0 + $1.rows }, rebuild: d.rebuild,
+                                      state: state, issue: issue))
+            }
+            out[k] = ErasurePlan(subjectKey: k.hex, plannedAt: at, datasets: datasets,
+                                 totalObjects: datasets.reduce(0) { $0 + $1.objects.count },
+                                 totalRows: datasets.reduce(0) { $0 + $1.rows }, nfcSubjectKey: nfc[k]?.hex)
         }
-        return ErasurePlan(subjectKey: key.hex, plannedAt: now(), datasets: out,
-                           totalObjects: out.reduce(0) { $0 + $1.objects.count },
-                           totalRows: out.reduce(0) { $0 + $1.rows })
+        return out
+    }
+
+    /// A plan with its object keys filled in from their references (for display); an object whose
+    /// name was purged (its key named an erased subject) keeps only its reference.
+    public func resolvedPlan(_ plan: ErasurePlan) async throws -> ErasurePlan {
+        var p = plan
+        let names = try await meta.objectNames(plan.datasets.flatMap { $0.objects.compactMap(\.ref) })
+        var issues: [String: [String: String]] = [:]
+        for (i, d) in p.datasets.enumerated() {
+            if d.objects.contains(where: { $0.state != "indexed" }) && issues[d.name] == nil {
+                var m: [String: String] = [:]
+                for o in try await meta.objects(dataset: d.name) where o.status == .quarantined { m[o.key] = o.issue }
+                issues[d.name] = m
+            }
+            for (j, o) in d.objects.enumerated() {
+                if o.key == nil, let r = o.ref, let n = names[r] { p.datasets[i].objects[j].key = n.key }
+                if o.state != "indexed", let k = p.datasets[i].objects[j].key { p.datasets[i].objects[j].issue = issues[d.name]?[k] }
+            }
+        }
+        return p
     }
 }

@@ -23,53 +23,91 @@ public struct RunReport: Sendable {
     public var failed: [(id: String, reason: String)] = []
     /// Requests filed from change feeds (`deletes_from: change_feed`) before the job.
     public var propagation = PropagationReport()
+    /// Datasets that could not be indexed: requests reaching them fail, the others proceed.
+    public var datasetIssues: [DatasetIssue] = []
+    /// Requests a run that died had claimed without journaling their job: taken back and planned anew.
+    public var requeued: [String] = []
+    /// Temporary files that killed runs left, removed.
+    public var temporariesRemoved = 0
+    /// Failures that belong to no request (e.g. a change feed that could not be read); the run exits 1.
+    public var problems: [String] = []
 }
 
-/// Journal steps are of three kinds, told apart by their fields:
-/// an object rewrite (dataset + object key), a rebuild (dataset, empty key),
-/// and the job's closing step (empty dataset) that settles its requests.
+/// Journal steps are of four kinds, told apart by their fields:
+/// an object rewrite (dataset + object key), a rebuild (dataset, empty key), a dataset
+/// that could not be indexed (dataset, `issueStepKey`), and the job's closing step (empty
+/// dataset) that settles its requests.
 extension JournalStep {
     var isFinal: Bool { dataset.isEmpty }
     var isRebuild: Bool { !dataset.isEmpty && objectKey.isEmpty }
+    var isDatasetIssue: Bool { objectKey == Lethe.issueStepKey }
 }
 
-/// Test hook: `LETHE_FAILPOINT_EXIT_AFTER_WRITES=N` ends the process abruptly right
-/// after the N-th object write commits, before the journal records it.
+/// Test hooks: `LETHE_FAILPOINT_EXIT_AFTER_WRITES=N` ends the process abruptly right
+/// after the N-th object write commits, before the journal records it;
+/// `LETHE_FAILPOINT_EXIT_IN_VERIFY=1` ends it when verification starts.
 enum Failpoint {
     static let limit: Int? = ProcessInfo.processInfo.environment["LETHE_FAILPOINT_EXIT_AFTER_WRITES"].flatMap(Int.init)
+    static let inVerify = ProcessInfo.processInfo.environment["LETHE_FAILPOINT_EXIT_IN_VERIFY"] == "1"
     nonisolated(unsafe) static var writes = 0
     static func objectWritten() {
         guard let limit else { return }
         writes += 1
         if writes >= limit { _exit(86) }
     }
+    static func verifying() {
+        if inVerify { _exit(86) }
+    }
 }
 
 extension Lethe {
-    /// Executes approved requests: resumes any unfinished job first, retries failed
-    /// requests, then erases every approved subject in one batched pass (one
-    /// rewrite per object for all the subjects it holds), dataset by dataset in
-    /// lineage order, runs rebuilds, and verifies.
+    /// The object key of a journal step standing for a dataset that could not be indexed (no real
+    /// key of a dataset lacks the dataset's path prefix, so none can be this).
+    static let issueStepKey = "!dataset-issue"
+    /// A step started this many times without finishing (the process died in it each time) fails.
+    static let maxStepAttempts = 3
+
+    /// Executes approved requests: removes the temporary files of killed runs, resumes any
+    /// unfinished job, takes back requests a dead run claimed without a job and verifies
+    /// requests whose verification was cut short, retries failed requests, then erases every
+    /// approved subject in one batched pass (one rewrite per object for all the subjects it
+    /// holds), dataset by dataset in lineage order, runs rebuilds, and verifies.
     public func run(progress: (@Sendable (String) -> Void)? = nil) async throws -> RunReport {
         var report = RunReport()
+        try meta.checkIntact()
+        // Requests that failed before this run are retried below; one that fails in it waits for the next.
+        let failedBefore = Set(try await meta.requests(status: .failed).map(\.id))
+        // 0. Temporary files that a killed run left (each journaled before it was created).
+        report.temporariesRemoved = try await removeLeftTemporaries()
+        if report.temporariesRemoved > 0 { progress?("removed \(report.temporariesRemoved) temporary file(s) a killed run left") }
         // 1. Unfinished jobs (a crash or kill mid-run).
         let pending = try await meta.pendingSteps()
         for job in Self.orderedUnique(pending.map(\.job)) {
             progress?("resuming job \(job)")
             try await execute(job: job, report: &report, progress: progress)
         }
-        // 2. Failed requests are retried.
-        for r in try await meta.requests(status: .failed) {
-            let n = try await transition(r, .retry(at: now()))
-            try await audit("retry", request: n.id, actor: "lethe", ["attempts": .int(Int64(n.attempts))])
+        // 2. Requests left `running` without a job, or `erased` without their verification.
+        try await recover(report: &report, progress: progress)
+        // 3. Requests that had failed before this run are retried.
+        for r in try await meta.requests(status: .failed) where failedBefore.contains(r.id) {
+            try await transition(r, .retry(at: now()), audit: "retry", actor: "lethe", ["attempts": .int(Int64(r.attempts))])
         }
-        // 3. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
-        report.propagation = try await propagate(progress: progress)
-        // 4. A new job for every approved request.
+        // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
+        report.propagation = try await propagateScoped(report: &report, progress: progress)
+        // 5. A new job for every approved request.
         let approved = try await meta.requests(status: .approved)
-        guard !approved.isEmpty else { return report }
-        // Bring the index up to date so the plan sees objects written since.
-        _ = try await index()
+        guard !approved.isEmpty else {
+            try meta.checkIntact()
+            return report
+        }
+        // Bring the index up to date so the plan sees objects written since; a dataset that
+        // cannot be indexed is recorded and fails the requests that reach it.
+        let indexed = try await index()
+        report.datasetIssues = indexed.datasetIssues
+        let cov = try await coverage()
+        // A subject matched in `normalize: nfc` datasets by its NFC key (kept in its plan).
+        let nfc = nfcKeys(approved)
+        let plans = try await plans(approved.map(\.subjectKey), nfc: nfcByKey(approved, nfc), coverage: cov)
         let job = "j-" + String(Lethe.newRequestID().dropFirst(2))
         var steps: [JournalStep] = []
         var ordinal: Int64 = 0
@@ -81,46 +119,137 @@ extension Lethe {
         // Per dataset and object: which requests' subjects it holds.
         var holders: [String: [String: [ErasureRequest]]] = [:]
         var scope: [String: Set<String>] = [:]   // dataset → requests whose plan reaches it
+        let incomplete = cov.incomplete
         for r in approved {
-            let postings = try await meta.locate(prefix: r.subjectKey.prefix64, dataset: nil)
+            let postings = try await self.postings(r.subjectKey, nfc: nfc[r.id])
             var holding = Set<String>()
             for p in postings {
                 holders[p.object.dataset, default: [:]][p.object.key, default: []].append(r)
                 holding.insert(p.object.dataset)
             }
-            for d in holding.union(config.downstream(of: holding).map(\.name)) { scope[d, default: []].insert(r.id) }
+            // Datasets the index cannot vouch for may hold any subject.
+            for d in holding.union(config.downstream(of: holding).map(\.name)).union(incomplete) { scope[d, default: []].insert(r.id) }
         }
         let byID = Dictionary(uniqueKeysWithValues: approved.map { ($0.id, $0) })
+        let nfcDatasets = Set(config.datasets.filter { $0.normalization == .nfc }.map(\.name))
+        let keyOf = byID.mapValues(\.subjectKey)
+        /// The keys of requests `ids` in `dataset`.
+        @Sendable func keys(_ ids: [String], _ dataset: String) -> [SubjectKey] {
+            Array(Set(ids.compactMap { nfcDatasets.contains(dataset) ? nfc[$0] ?? keyOf[$0] : keyOf[$0] })).sorted()
+        }
         for d in config.datasets {
             guard let inScope = scope[d.name] else { continue }
-            if d.format == .delta, d.subject != nil, let held = holders[d.name] {
+            if d.subject != nil, cov.issues[d.name] != nil {
+                // The whole dataset cannot be read: its requests fail with the reason (the step says why).
+                let rs = inScope.sorted()
+                add(d.name, Self.issueStepKey, rs, keys(rs, d.name))
+            } else if d.format == .delta, d.subject != nil, let held = holders[d.name] {
                 // One commit for the whole table: every live file holding any of these subjects.
                 let rs = Array(Set(held.values.flatMap { $0 }.map(\.id))).sorted().compactMap { byID[$0] }
-                add(d.name, Lethe.deltaStepKey, rs.map(\.id), Array(Set(rs.map(\.subjectKey))).sorted())
+                add(d.name, Lethe.deltaStepKey, rs.map(\.id), keys(rs.map(\.id), d.name))
             } else if d.subject != nil {
                 var objects = holders[d.name] ?? [:]
-                for q in try await meta.objects(dataset: d.name) where q.status == .quarantined {
-                    objects[q.key] = inScope.compactMap { byID[$0] }
+                for q in cov.quarantined[d.name] ?? [] {
+                    objects[q.key] = inScope.sorted().compactMap { byID[$0] }
                 }
                 for key in objects.keys.sorted() {
                     let rs = objects[key]!
-                    add(d.name, key, rs.map(\.id), Array(Set(rs.map(\.subjectKey))).sorted())
+                    add(d.name, key, rs.map(\.id), keys(rs.map(\.id), d.name))
                 }
             }
             if d.rebuild != nil {
                 let rs = inScope.sorted()
-                add(d.name, "", rs, Array(Set(rs.compactMap { byID[$0]?.subjectKey })).sorted())
+                add(d.name, "", rs, keys(rs, d.name))
             }
         }
         add("", "", approved.map(\.id), approved.map(\.subjectKey))
-        for r in approved {
-            try await transition(r, .start(at: now()))
-            try await audit("started", request: r.id, actor: "lethe", ["job": .string(job)])
+        // Claim the requests (re-planned: verification covers what this run reaches) and journal
+        // the job in one transaction: a kill leaves both or neither.
+        let at = now()
+        let planned = approved.map { ($0.id, plans[$0.subjectKey]!.json) }
+        let allSteps = steps
+        let claimed = try await meta.transaction("cannot start job \(job)") { tx -> [String] in
+            var claimed = Set<String>()
+            for (id, plan) in planned {
+                guard let cur = try tx.request(id: id), cur.status == .approved else { continue }  // rejected meanwhile
+                var n = try RequestLifecycle.apply(.replanned(plan: plan), to: cur).get()
+                n = try RequestLifecycle.apply(.start(at: at), to: n).get()
+                try tx.updateRequest(n, expecting: .approved)
+                try tx.appendAudit(event: "started", requestID: id, actor: "lethe", details: JSONValue.object(["job": .string(job)]).text, at: at)
+                claimed.insert(id)
+            }
+            guard !claimed.isEmpty else { return [] }
+            var kept: [JournalStep] = []
+            for var s in allSteps {
+                let ids = s.requestIDs.filter(claimed.contains)
+                guard !ids.isEmpty || s.isFinal else { continue }
+                s.requestIDs = ids
+                s.subjectKeys = keys(ids, s.dataset)
+                s.ordinal = Int64(kept.count)
+                kept.append(s)
+            }
+            try tx.createJob(kept)
+            return claimed.sorted()
         }
-        try await meta.createJob(steps)
-        progress?("job \(job): \(approved.count) request(s), \(steps.count - 1) step(s)")
+        guard !claimed.isEmpty else {
+            try meta.checkIntact()
+            return report
+        }
+        progress?("job \(job): \(claimed.count) request(s), \(steps.count - 1) step(s)")
         try await execute(job: job, report: &report, progress: progress)
+        try meta.checkIntact()
         return report
+    }
+
+    /// Requests a dead run left behind: `running` with no job holding them (claimed before claim
+    /// and job were one transaction) go back to approved with a new plan; `erased` with no job
+    /// holding them (killed during verification) are verified now.
+    func recover(report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
+        let live = try await meta.transaction("cannot read the journal") { tx in try tx.pendingRequestIDs() }
+        let running = try await meta.requests(status: .running).filter { !live.contains($0.id) }
+        if !running.isEmpty {
+            let plans = try await plans(running.map(\.subjectKey), nfc: nfcByKey(running, nfcKeys(running)), coverage: try await coverage())
+            let at = now()
+            let planned = running.map { ($0.id, plans[$0.subjectKey]!.json) }
+            report.requeued = try await meta.transaction("cannot take back \(running.count) request(s)") { tx -> [String] in
+                let live = try tx.pendingRequestIDs()
+                var out: [String] = []
+                for (id, plan) in planned where !live.contains(id) {
+                    guard let cur = try tx.request(id: id), cur.status == .running else { continue }
+                    let n = try RequestLifecycle.apply(.requeue(plan: plan, at: at), to: cur).get()
+                    try tx.updateRequest(n, expecting: .running)
+                    try tx.appendAudit(event: "requeued", requestID: id, actor: "lethe", details: JSONValue.object([
+                        "subject_key": .string(cur.subjectKey.hex), "why": .string("running without a job: the run that claimed it stopped first"),
+                    ]).text, at: at)
+                    out.append(id)
+                }
+                return out
+            }
+            if !report.requeued.isEmpty { progress?("took back \(report.requeued.count) request(s) left running without a job") }
+        }
+        let erased = try await meta.requests(status: .erased).filter { !live.contains($0.id) }
+        if !erased.isEmpty {
+            progress?("verifying \(erased.count) erased request(s) whose verification did not finish")
+            let results = try await verify(erased)
+            report.verifications += results
+            for v in results where !v.clean { report.failed.append((v.id, v.summary)) }
+        }
+    }
+
+    /// Propagation, with a table whose change feed cannot be read reported instead of stopping the run.
+    func propagateScoped(report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws -> PropagationReport {
+        var out = PropagationReport()
+        for d in config.datasets where d.deletesFromChangeFeed {
+            do {
+                let r = try await propagate(datasets: [d.name], progress: progress)
+                out.sources += r.sources
+            } catch let e as LetheError where e.code != .badInput && e.code != .badUsage {
+                try meta.checkIntact()
+                report.problems.append("\(d.name): change feed not read: \(DatasetIssue.oneLine(e.description))")
+                progress?("\(d.name): change feed not read: \(e.description)")
+            }
+        }
+        return out
     }
 
     static func orderedUnique(_ xs: [String]) -> [String] {
@@ -128,19 +257,72 @@ extension Lethe {
         return xs.filter { seen.insert($0).inserted }
     }
 
-    /// Runs the pending steps of a job in order.
+    /// Runs the pending steps of a job in order. A step started `maxStepAttempts` times without
+    /// finishing fails; an error inside a step fails that step (its requests fail with the
+    /// reason), never the run, unless the state itself is gone.
     func execute(job: String, report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
         report.jobs.append(job)
-        for step in try await meta.steps(job: job) where step.state == .pending {
+        let pending = try await meta.steps(job: job).filter { $0.state == .pending }
+        guard let first = pending.first else { return }
+        // Steps run in order, so a run that died in this job died in its first pending step:
+        // that step's count goes up (one write per run of the job, not one per step).
+        let attempts = try await meta.beginStep(job: job, ordinal: first.ordinal)
+        // The audit log names objects by reference: look them up once for the whole job.
+        var keysByDataset: [String: [String]] = [:]
+        for s in pending where !s.isFinal && !s.isRebuild && !s.isDatasetIssue && s.objectKey != Self.deltaStepKey {
+            keysByDataset[s.dataset, default: []].append(s.objectKey)
+        }
+        for (d, keys) in keysByDataset { _ = try await objectRefs(d, keys) }
+        for step in pending {
+            try meta.checkIntact()
+            let interrupted = step.ordinal == first.ordinal && attempts > Self.maxStepAttempts ? attempts - 1 : nil
             if step.isFinal {
-                try await settle(job: job, step: step, report: &report, progress: progress)
-            } else if step.objectKey == Lethe.deltaStepKey {
-                try await eraseDelta(job: job, step: step, report: &report, progress: progress)
-            } else if step.isRebuild {
-                try await rebuild(job: job, step: step, report: &report, progress: progress)
-            } else {
-                try await rewrite(job: job, step: step, report: &report, progress: progress)
+                try await settle(job: job, step: step, report: &report, progress: progress, interrupted: interrupted)
+                continue
             }
+            if let interrupted {
+                try await failStep(job: job, step: step, reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)", progress: progress)
+                continue
+            }
+            do {
+                if step.isDatasetIssue {
+                    try await datasetIssueStep(job: job, step: step, progress: progress)
+                } else if step.objectKey == Lethe.deltaStepKey {
+                    try await eraseDelta(job: job, step: step, report: &report, progress: progress)
+                } else if step.isRebuild {
+                    try await rebuild(job: job, step: step, report: &report, progress: progress)
+                } else {
+                    try await rewrite(job: job, step: step, report: &report, progress: progress)
+                }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                try meta.checkIntact()
+                try await failStep(job: job, step: step, reason: "\(step.dataset): \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))", progress: progress)
+            }
+        }
+    }
+
+    /// Records a step as failed, with its reason on the requests and a redacted one in the audit log.
+    func failStep(job: String, step: JournalStep, reason: String, progress: (@Sendable (String) -> Void)?) async throws {
+        try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: reason)
+        let refs = try await objectRefs(step.dataset, [step.objectKey].filter { !$0.isEmpty && $0 != Self.issueStepKey && $0 != Self.deltaStepKey })
+        var details: [String: JSONValue] = [
+            "job": .string(job), "dataset": .string(step.dataset), "reason": .string(auditText(reason, refs: refs)),
+            "requests": .array(step.requestIDs.map(JSONValue.string)),
+        ]
+        if let r = refs[step.objectKey] { details["object"] = .int(r) }
+        try await audit("object_failed", actor: "lethe", details)
+        progress?("\(step.dataset): FAILED: \(reason)")
+    }
+
+    /// The step of a dataset that could not be indexed: fails with the recorded reason, unless the
+    /// dataset indexes cleanly by now.
+    func datasetIssueStep(job: String, step: JournalStep, progress: (@Sendable (String) -> Void)?) async throws {
+        if let issue = try await datasetIssues()[step.dataset] {
+            try await failStep(job: job, step: step, reason: issue.description, progress: progress)
+        } else {
+            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
         }
     }
 
@@ -150,43 +332,43 @@ extension Lethe {
                                       outcome: "dataset `\(step.dataset)` is no longer in \(config.file)")
             return
         }
-        do {
-            guard let info = try await store.head(step.objectKey) else {
-                // Gone from the lake since planning: nothing left to erase there.
-                try await reindex(d, key: step.objectKey)
-                try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: #"{"gone":true}"#)
-                return
-            }
-            let f = try format(for: d)
-            let keyer = SubjectKeyer(hasher: secrets.hasher)
-            let outcome = try await f.erase(info, in: store, options: opts, keyer: keyer, drop: Set(step.subjectKeys))
-            if outcome.written != nil || outcome.removed { Failpoint.objectWritten() }
-            // The index learns of the new version at the job's end, in one batched incremental
-            // pass (and, after a crash, at the next run's start): no per-object transaction here.
-            let dropped = JSONValue.object(Dictionary(uniqueKeysWithValues: outcome.dropped.map { ($0.key.hex, JSONValue.int($0.value)) }))
-            let details: [String: JSONValue] = [
-                "job": .string(job), "dataset": .string(d.name), "object": .string(step.objectKey),
-                "dropped": dropped, "kept": .int(outcome.kept), "removed": .bool(outcome.removed),
-                "requests": .array(step.requestIDs.map(JSONValue.string)),
-            ]
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
-            if outcome.written != nil || outcome.removed {
-                try await audit(outcome.removed ? "object_removed" : "object_rewritten", actor: "lethe", details)
-                report.objectsRewritten += outcome.removed ? 0 : 1
-                report.objectsRemoved += outcome.removed ? 1 : 0
-                report.rowsDropped += outcome.droppedTotal
-            }
-            progress?("\(d.name): \(step.objectKey): dropped \(outcome.droppedTotal), kept \(outcome.kept)")
-        } catch let e as LetheError {
-            // The object is left untouched (the write aborted); its requests fail with the reason.
-            let reason = "\(d.name): \(e.description)"
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: reason)
-            try await audit("object_failed", actor: "lethe", [
-                "job": .string(job), "dataset": .string(d.name), "object": .string(step.objectKey),
-                "reason": .string(e.description), "requests": .array(step.requestIDs.map(JSONValue.string)),
-            ])
-            progress?("\(d.name): \(step.objectKey): FAILED: \(e.description)")
+        guard let info = try await store.head(step.objectKey) else {
+            // Gone from the lake since planning: nothing left to erase there.
+            try await reindex(d, key: step.objectKey)
+            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: #"{"gone":true}"#)
+            return
         }
+        let f = try format(for: d)
+        let keyer = keyer(for: d)
+        let outcome: EraseOutcome
+        do {
+            outcome = try await f.erase(info, in: store, options: opts, keyer: keyer, drop: Set(step.subjectKeys))
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // The object is left untouched (the write aborted); its requests fail with the reason.
+            try await failStep(job: job, step: step, reason: "\(d.name): \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))", progress: progress)
+            return
+        }
+        if outcome.written != nil || outcome.removed { Failpoint.objectWritten() }
+        // The index learns of the new version at the job's end, in one batched incremental
+        // pass (and, after a crash, at the next run's start): no per-object transaction here.
+        // The audit log names the object by reference: its key may name a subject.
+        let ref = try await objectRefs(d.name, [step.objectKey])[step.objectKey]!
+        let dropped = JSONValue.object(Dictionary(uniqueKeysWithValues: outcome.dropped.map { ($0.key.hex, JSONValue.int($0.value)) }))
+        let details: [String: JSONValue] = [
+            "job": .string(job), "dataset": .string(d.name), "object": .int(ref),
+            "dropped": dropped, "kept": .int(outcome.kept), "removed": .bool(outcome.removed),
+            "requests": .array(step.requestIDs.map(JSONValue.string)),
+        ]
+        try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
+        if outcome.written != nil || outcome.removed {
+            try await audit(outcome.removed ? "object_removed" : "object_rewritten", actor: "lethe", details)
+            report.objectsRewritten += outcome.removed ? 0 : 1
+            report.objectsRemoved += outcome.removed ? 1 : 0
+            report.rowsDropped += outcome.droppedTotal
+        }
+        progress?("\(d.name): \(step.objectKey): dropped \(outcome.droppedTotal), kept \(outcome.kept)")
     }
 
     func rebuild(job: String, step: JournalStep, report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
@@ -238,37 +420,64 @@ extension Lethe {
     }
 
     /// The job's closing step: requests whose steps all succeeded are erased and
-    /// verified; the others fail with the first reason.
-    func settle(job: String, step: JournalStep, report: inout RunReport, progress: (@Sendable (String) -> Void)? = nil) async throws {
+    /// verified; the others fail with the first reason. Resumed after a kill, it verifies
+    /// the requests already erased. The job's object keys leave the journal before the
+    /// verification (its residue scan covers the state), and the step finishes only after it.
+    func settle(job: String, step: JournalStep, report: inout RunReport, progress: (@Sendable (String) -> Void)? = nil,
+                interrupted: Int? = nil) async throws {
         let steps = try await meta.steps(job: job)
         var reasons: [String: String] = [:]
         for s in steps where s.state == .failed {
             for id in s.requestIDs where reasons[id] == nil { reasons[id] = s.outcome ?? "step failed" }
         }
-        var erased: [ErasureRequest] = []
+        var toVerify: [ErasureRequest] = []
         for id in step.requestIDs {
-            guard var r = try await meta.request(id: id), r.status == .running else { continue }
-            if let reason = reasons[id] {
-                r = try await transition(r, .fail(reason: reason, at: now()))
-                try await audit("failed", request: id, actor: "lethe", ["job": .string(job), "reason": .string(reason)])
-                report.failed.append((id, reason))
-            } else {
-                r = try await transition(r, .erased(at: now()))
-                try await audit("erased", request: id, actor: "lethe", ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
-                report.erased.append(id)
-                erased.append(r)
+            guard var r = try await meta.request(id: id) else { continue }
+            let cutShort = interrupted.map { "the job's closing step (verification) was started \($0) times and never finished (the process was killed or crashed in it)" }
+            if r.status == .running {
+                if let reason = reasons[id] ?? cutShort {
+                    r = try await transition(r, .fail(reason: reason, at: now()), audit: "failed", actor: "lethe",
+                                             ["job": .string(job), "reason": .string(auditText(reason, refs: [:]))])
+                    report.failed.append((id, reason))
+                } else {
+                    r = try await transition(r, .erased(at: now()), audit: "erased", actor: "lethe",
+                                             ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
+                    report.erased.append(id)
+                    toVerify.append(r)
+                }
+            } else if r.status == .erased {
+                // Erased by this job before a kill cut its verification short.
+                if let reason = cutShort {
+                    r = try await transition(r, .fail(reason: reason, at: now()), audit: "failed", actor: "lethe",
+                                             ["job": .string(job), "reason": .string(reason)])
+                    report.failed.append((id, reason))
+                } else {
+                    toVerify.append(r)
+                }
             }
         }
         // Re-index what the job rewrote: objects whose version changed are rescanned, in batches.
-        let touched = Set(steps.filter { !$0.isFinal && !$0.isRebuild }.map(\.dataset))
+        let touched = Set(steps.filter { !$0.isFinal && !$0.isRebuild && !$0.isDatasetIssue }.map(\.dataset))
             .filter { config.dataset(named: $0)?.subject != nil }
-        if !touched.isEmpty { _ = try await index(datasets: Array(touched).sorted()) }
-        try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
-        if !erased.isEmpty {
-            progress?("verifying \(erased.count) request(s)")
-            let results = try await verify(erased)
+        if !touched.isEmpty {
+            do {
+                _ = try await index(datasets: Array(touched).sorted())
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                try meta.checkIntact()
+                logger.warning("re-indexing after the job failed", metadata: ["job": "\(job)", "error": "\(error)"])
+            }
+        }
+        try await meta.pruneJob(job)
+        try await forgetFinishedTemporaries()
+        if !toVerify.isEmpty {
+            progress?("verifying \(toVerify.count) request(s)")
+            let results = try await verify(toVerify)
             report.verifications += results
             for v in results where !v.clean { report.failed.append((v.id, v.summary)) }
         }
+        try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
+        try await meta.pruneJob(job)
     }
 }

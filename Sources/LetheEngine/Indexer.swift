@@ -26,12 +26,17 @@ public struct IndexReport: Sendable {
     public var quarantined: [Quarantined] = []
     /// Removed large objects whose postings this run deleted.
     public var purgedObjects = 0
+    /// Datasets that could not be indexed at all (the others were): recorded, and reported.
+    public var datasetIssues: [DatasetIssue] = []
 }
 
 extension Lethe {
     /// Brings the subject index up to date: scans objects that are new or changed
     /// since the last run, drops entries of objects that are gone, and quarantines
-    /// objects that cannot be read (reported, never fatal).
+    /// objects that cannot be read (reported, never fatal). A dataset that cannot be
+    /// listed or read as a whole (e.g. a corrupt Delta log, an unsupported table feature)
+    /// is recorded as a `DatasetIssue` and the others are indexed. Temporary files the
+    /// journal knows are not data; any other file is.
     public func index(datasets names: [String]? = nil, workers requested: Int? = nil,
                       progress: (@Sendable (IndexProgress) -> Void)? = nil) async throws -> IndexReport {
         let started = Date()
@@ -46,18 +51,33 @@ extension Lethe {
         // Work list: (dataset, object) to scan.
         var work: [(DatasetSpec, ObjectInfo, FormatOptions)] = []
         var states: [(setting: String, value: String)] = []
+        var clean: [String] = []
         var prog = IndexProgress()
+        let temporaries = try await knownTemporaries()
         for d in chosen {
             guard d.subject != nil else { continue }  // aggregates without a subject column hold no one
             report.datasets.append(d.name)
-            _ = try format(for: d)
-            let listing = try await indexListing(d)
+            let listing: IndexListing
+            do {
+                _ = try format(for: d)
+                listing = try await indexListing(d)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                try meta.checkIntact()
+                let issue = DatasetIssue(dataset: d.name, error: error)
+                try await meta.setSetting(Self.issueSetting(d.name), issue.settingValue)
+                report.datasetIssues.append(issue)
+                logger.warning("dataset not indexed", metadata: ["dataset": "\(d.name)", "issue": "\(issue.message)"])
+                continue
+            }
             guard let opts = listing.options else { continue }
             if let st = listing.state { states.append(st) }
+            clean.append(d.name)
             let known = try await meta.objects(dataset: d.name)
             var knownByKey: [String: IndexedObject] = [:]
             for o in known { knownByKey[o.key] = o }
-            var listed = listing.objects
+            var listed = listing.objects.filter { !temporaries.contains($0.key) }
             if listing.incremental {
                 // Objects quarantined earlier are tried again, as a full listing would.
                 for o in known where o.status == .quarantined && !listed.contains(where: { $0.key == o.key }) {
@@ -87,7 +107,7 @@ extension Lethe {
         // transaction for many objects.
         let env = ProcessInfo.processInfo.environment["LETHE_WORKERS"].flatMap(Int.init)
         let workers = max(1, min(requested ?? env ?? ProcessInfo.processInfo.activeProcessorCount, 16))
-        let pool = KeyerPool((0..<workers).map { _ in SubjectKeyer(hasher: secrets.hasher) })
+        let pool = KeyerPool(hasher: secrets.hasher)
         var next = 0
         var batch: [(IndexedObject, [Int64: [Int64]])] = []
         var batchPostings = 0
@@ -103,7 +123,7 @@ extension Lethe {
                 let (d, o, opts) = work[next]
                 next += 1
                 group.addTask {
-                    let keyer = pool.take()
+                    let keyer = pool.take(d.normalization)
                     defer { pool.give(keyer) }
                     return try await self.scanOne(d, o, options: opts, keyer: keyer)
                 }
@@ -124,11 +144,11 @@ extension Lethe {
                     prog.records += records
                     report.bytesScanned += r.object.size
                     report.objectsScanned += 1
-                case .quarantined(let issue):
+                case .quarantined(let issue, let code):
                     try await meta.quarantine(
                         IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
                                       modifiedNanos: r.object.modifiedNanos, version: r.object.version,
-                                      records: 0, status: .quarantined, issue: issue, indexedAt: now()))
+                                      records: 0, status: .quarantined, issue: issue, issueCode: code, indexedAt: now()))
                     report.quarantined.append(.init(dataset: r.dataset, object: r.object.key, issue: issue))
                     logger.warning("quarantined object", metadata: ["object": "\(r.object.key)", "issue": "\(issue)"])
                 }
@@ -138,6 +158,12 @@ extension Lethe {
         try await flush()
         // Delta tables: the version indexed, so the next run reads only the commits after it.
         for st in states { try await meta.setSetting(st.setting, st.value) }
+        // Datasets that indexed cleanly lose any issue recorded before.
+        let at = String(now())
+        for name in clean {
+            try await meta.removeSetting(Self.issueSetting(name))
+            try await meta.setSetting(Self.indexedSetting(name), at)
+        }
         // Postings of large removed objects, in one pass once they weigh enough.
         report.purgedObjects = try await meta.purgeDeadPostings(force: false)
         report.seconds = Date().timeIntervalSince(started)
@@ -145,7 +171,7 @@ extension Lethe {
     }
 
     struct ScanResult: Sendable {
-        enum Outcome: Sendable { case indexed(Int64, [Int64: [Int64]]), quarantined(String) }
+        enum Outcome: Sendable { case indexed(Int64, [Int64: [Int64]]), quarantined(String, code: String) }
         var dataset: String
         var object: ObjectInfo
         var outcome: Outcome
@@ -153,15 +179,19 @@ extension Lethe {
 
     func scanOne(_ d: DatasetSpec, _ o: ObjectInfo, options opts: FormatOptions, keyer: SubjectKeyer? = nil) async throws -> ScanResult {
         let f = try format(for: d)
-        let keyer = keyer ?? SubjectKeyer(hasher: secrets.hasher)
+        let keyer = keyer ?? self.keyer(for: d)
         var postings: [Int64: [Int64]] = [:]
         do {
             let summary = try await f.scan(o, in: store, options: opts, keyer: keyer) { row, key in
                 postings[key.prefix64, default: []].append(row)
             }
             return ScanResult(dataset: d.name, object: o, outcome: .indexed(summary.records, postings))
-        } catch let e as LetheError where e.code == .corrupt || e.code == .io || e.code == .badInput || e.code == .notFound || e.code == .unsupported {
-            return ScanResult(dataset: d.name, object: o, outcome: .quarantined(e.description))
+        } catch let e as LetheError {
+            return ScanResult(dataset: d.name, object: o, outcome: .quarantined(DatasetIssue.oneLine(e.description), code: e.code.description))
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            return ScanResult(dataset: d.name, object: o, outcome: .quarantined(DatasetIssue.oneLine("\(o.key): \(error)"), code: LetheError.Code.failure.description))
         }
     }
 
@@ -182,31 +212,31 @@ extension Lethe {
                 IndexedObject(dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
                               version: info.version, records: records, status: .indexed, indexedAt: now()),
                 postings: postings)
-        case .quarantined(let issue):
+        case .quarantined(let issue, let code):
             try await meta.quarantine(
                 IndexedObject(dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
-                              version: info.version, records: 0, status: .quarantined, issue: issue, indexedAt: now()))
+                              version: info.version, records: 0, status: .quarantined, issue: issue, issueCode: code, indexedAt: now()))
         }
     }
 
     /// Where a subject's records are, from the index alone.
     public func locate(_ subject: SubjectID) async throws -> [Posting] {
-        try await meta.locate(prefix: key(for: subject).prefix64, dataset: nil)
+        try await postings(key(for: subject), nfc: nfcKey(for: subject))
     }
 }
 
-/// Key caches handed to one scanning task at a time.
+/// Key caches handed to one scanning task at a time (one set per dataset normalisation).
 final class KeyerPool: @unchecked Sendable {
     private let lock = NSLock()
-    private var free: [SubjectKeyer]
+    private var free: [Normalization: [SubjectKeyer]] = [:]
     private let hasher: SubjectHasher
-    init(_ keyers: [SubjectKeyer]) { free = keyers; hasher = keyers[0].hasher }
-    func take() -> SubjectKeyer {
+    init(hasher: SubjectHasher) { self.hasher = hasher }
+    func take(_ normalization: Normalization) -> SubjectKeyer {
         lock.lock(); defer { lock.unlock() }
-        return free.popLast() ?? SubjectKeyer(hasher: hasher)
+        return free[normalization]?.popLast() ?? SubjectKeyer(hasher: hasher, normalization: normalization)
     }
     func give(_ k: SubjectKeyer) {
         lock.lock(); defer { lock.unlock() }
-        free.append(k)
+        free[k.normalization, default: []].append(k)
     }
 }

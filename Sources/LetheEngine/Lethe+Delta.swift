@@ -70,30 +70,40 @@ extension Lethe {
     func indexListing(_ d: DatasetSpec) async throws -> IndexListing {
         guard d.format == .delta else { return IndexListing(objects: try await store.list(prefix: d.path), options: options(for: d), incremental: false) }
         let setting = Self.deltaIndexSetting(d)
-        func state(_ version: Int64, _ o: FormatOptions?) -> (String, String) {
+        func state(_ version: Int64, _ o: FormatOptions?, _ partitions: [String: CanonicalType]) -> (String, String) {
             let cols = (o?.subject.fields ?? []).map { DeltaJSON.array($0.components.map { .string(String(decoding: $0, as: UTF8.self)) }) }
-            return (setting, DeltaJSON.object(["version": .int(version), "columns": .array(cols)]).text)
+            return (setting, DeltaJSON.object(["version": .int(version), "columns": .array(cols),
+                                               "partitions": .object(partitions.mapValues { .string($0.deltaName) })]).text)
         }
-        if let (version, objects, o) = try await deltaCommitsSince(d, setting: setting) {
-            return IndexListing(objects: objects, options: o, incremental: true, state: state(version, o))
+        if let (version, objects, o, partitions) = try await deltaCommitsSince(d, setting: setting) {
+            return IndexListing(objects: objects, options: o, incremental: true, state: state(version, o, partitions))
         }
         let s = try await deltaTable(d).snapshot()
         let o = try await scanOptions(for: d, snapshot: s)
-        return IndexListing(objects: try await deltaObjects(d, snapshot: s).map(\.0), options: o, incremental: false, state: state(s.version, o))
+        return IndexListing(objects: try await deltaObjects(d, snapshot: s).map(\.0), options: o, incremental: false,
+                            state: state(s.version, o, try deltaSubjectPartitions(d, s.metadata)))
     }
 
     /// The files added (data and change data) by the commits after the version last indexed,
     /// reading only those commits; nil when a full replay is needed: never indexed, commits
     /// cleaned up, a metadata or protocol change, or another tool's VACUUM (files deleted).
-    func deltaCommitsSince(_ d: DatasetSpec, setting: String) async throws -> (Int64, [ObjectInfo], FormatOptions?)? {
+    func deltaCommitsSince(_ d: DatasetSpec, setting: String) async throws -> (Int64, [ObjectInfo], FormatOptions?, [String: CanonicalType])? {
         guard let text = try await meta.setting(setting), let j = try? DeltaJSON.parse(Array(text.utf8)),
-              let last = j["version"]?.int, let cols = j["columns"]?.array, var o = options(for: d) else { return nil }
+              let last = j["version"]?.int, let cols = j["columns"]?.array, var o = options(for: d),
+              let partitionTypes = j["partitions"]?.object else { return nil }
+        // Partition columns among the subject's (physical name → type), as recorded at the last full listing.
+        var partitions: [String: CanonicalType] = [:]
+        for (name, type) in partitionTypes {
+            guard let t = type.string.flatMap(CanonicalType.init(deltaType:)) else { return nil }
+            partitions[name] = t
+        }
+        var partitioned: [(path: String, values: [String: String?]?)] = []
         o.subject = SubjectSpec(fields: cols.map { FieldPath(components: ($0.array ?? []).compactMap(\.string).map { Array($0.utf8) }) })
         guard o.subject.fields.count == options(for: d)?.subject.fields.count else { return nil }
         let t = deltaTable(d)
         let vs = try await t.versions()
         guard let latest = vs.last, let first = vs.first, latest >= last else { return nil }
-        guard latest > last else { return (last, [], o) }
+        guard latest > last else { return (last, [], o, partitions) }
         guard first <= last + 1 else { return nil }
         var objects: [ObjectInfo] = []
         for v in (last + 1)...latest {
@@ -106,14 +116,17 @@ extension Lethe {
                 case .add(let f):
                     guard let info = try await store.head(t.key(forLogPath: f.path)) else { return nil }
                     objects.append(info)
+                    partitioned.append((f.path, f.partitionValues))
                 case .cdc(let c):
                     if let info = try await store.head(t.key(forLogPath: c.path)) { objects.append(info) }
+                    partitioned.append((c.path, c.raw["partitionValues"]?.object.map { $0.mapValues(\.string) }))
                 default:
                     break
                 }
             }
         }
-        return (latest, objects, o)
+        if !partitions.isEmpty { o.partitions = deltaPartitionSource(t, columns: partitions, files: partitioned) }
+        return (latest, objects, o, partitions)
     }
 
     /// How to scan a dataset's objects for its subject. For a Delta table in column
@@ -123,11 +136,17 @@ extension Lethe {
         guard d.format == .delta else { return o }
         let s: Snapshot
         if let snapshot { s = snapshot } else { s = try await deltaTable(d).snapshot() }
-        guard s.metadata.columnMappingMode != "none" else { return o }
-        o.subject = SubjectSpec(fields: try o.subject.fields.map { f in
-            let logical = f.components.map { String(decoding: $0, as: UTF8.self) }
-            return FieldPath(components: try s.metadata.physicalPath(logical, table: d.path).map { Array($0.utf8) })
-        })
+        if s.metadata.columnMappingMode != "none" {
+            o.subject = SubjectSpec(fields: try o.subject.fields.map { f in
+                let logical = f.components.map { String(decoding: $0, as: UTF8.self) }
+                return FieldPath(components: try s.metadata.physicalPath(logical, table: d.path).map { Array($0.utf8) })
+            })
+        }
+        // Subject parts held in partition columns come from each file's partitionValues (Lethe+Partitions.swift).
+        let partitions = try deltaSubjectPartitions(d, s.metadata)
+        if !partitions.isEmpty {
+            o.partitions = deltaPartitionSource(deltaTable(d), columns: partitions, files: Self.deltaFilesWithPartitions(s))
+        }
         return o
     }
 
@@ -171,7 +190,7 @@ extension Lethe {
         var changeData: [String: [Int64]] = [:]
         if let opts = try await scanOptions(for: d, snapshot: s) {
             let f = try format(for: d)
-            let keyer = SubjectKeyer(hasher: secrets.hasher)
+            let keyer = keyer(for: d)
             for k in cdcKeys.union(unindexedCDC).sorted() {
                 guard let info = try await store.head(k) else { continue }
                 var rows: [Int64] = []
@@ -196,8 +215,9 @@ extension Lethe {
         for k in result.rewrittenChangeData { try await reindex(d, key: k, options: cdcOptions) }
         var details: [String: JSONValue] = [
             "dataset": .string(d.name), "mode": .string("targeted"),
-            "deleted_files": .array(result.deleted.map(JSONValue.string)),
-            "rewritten_change_data_files": .array(result.rewrittenChangeData.map(JSONValue.string)),
+            // Files by reference: a key may name a subject (a partition folder).
+            "deleted_files": try await refsJSON(d.name, result.deleted),
+            "rewritten_change_data_files": try await refsJSON(d.name, result.rewrittenChangeData),
             "unreadable_versions": .array(result.unreadableVersions.map { .string("\($0.lowerBound)-\($0.upperBound)") }),
             "scrubbed_commits": .array(result.scrubbedCommits.map(JSONValue.int)),
             "removed_checkpoints": .int(Int64(result.removedCheckpoints.count)),
@@ -220,7 +240,7 @@ extension Lethe {
             let t = deltaTable(d)
             let drop = Set(step.subjectKeys)
             let parquet = ParquetFormat()
-            let keyer = SubjectKeyer(hasher: secrets.hasher)
+            let keyer = keyer(for: d)
             var perKey: [SubjectKey: Int64] = [:]
             var opts: FormatOptions?     // the last plan's (column mapping may change between plans)
             var erased: DeltaEraseResult?
@@ -272,10 +292,11 @@ extension Lethe {
                 progress?("\(d.name): committed version \(result.version): dropped \(result.droppedRows) rows from \(result.removed.count) file(s)")
                 // The replacements are indexed when the job settles (they hold none of these subjects);
                 // change data files hold them, and the vacuum below finds them through the index.
-                for c in result.changeData { try await reindex(d, key: t.key(forLogPath: c.path), options: opts) }
+                let after = result.changeData.isEmpty ? opts : try await scanOptions(for: d)   // knows the new files' partitions
+                for c in result.changeData { try await reindex(d, key: t.key(forLogPath: c.path), options: after) }
                 details["version"] = .int(result.version)
-                details["removed"] = .array(result.removed.map(JSONValue.string))
-                details["added"] = .array(result.added.map { .string($0.path) })
+                details["removed"] = try await refsJSON(d.name, result.removed.map(t.key(forLogPath:)))
+                details["added"] = try await refsJSON(d.name, result.added.map { t.key(forLogPath: $0.path) })
                 details["dropped"] = .object(Dictionary(uniqueKeysWithValues: perKey.map { ($0.key.hex, JSONValue.int($0.value)) }))
                 details["kept"] = .int(result.keptRows)
                 if replans > 0 { details["replans"] = .int(Int64(replans)) }
@@ -288,15 +309,12 @@ extension Lethe {
             if let v = try await vacuumDelta(d, keys: drop, requestIDs: step.requestIDs, job: job) {
                 progress?("\(d.name): vacuumed: deleted \(v.deleted.count) history file(s), rewrote \(v.rewrittenChangeData.count) change data file(s), scrubbed \(v.scrubbedCommits.count) commit(s)")
             }
+            // Partitions named after a subject: their names leave the log, their change data and folders the lake.
+            let scrubbed = try await scrubDeltaPartitions(d, keys: drop)
+            if !scrubbed.isEmpty { progress?("\(d.name): removed \(scrubbed.count) change data file(s) of erased partitions") }
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch let e as LetheError {
-            let reason = "\(d.name): \(e.description)"
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: reason)
-            try await audit("object_failed", actor: "lethe", [
-                "job": .string(job), "dataset": .string(d.name), "object": .string(d.path),
-                "reason": .string(e.description), "requests": .array(step.requestIDs.map(JSONValue.string)),
-            ])
-            progress?("\(d.name): FAILED: \(e.description)")
+            try await failStep(job: job, step: step, reason: "\(d.name): \(e.description)", progress: progress)
         }
     }
 }
@@ -341,7 +359,10 @@ extension Lethe {
                 out.append(VacuumReport(dataset: d.name, mode: "retention", deleted: deleted, unreadableVersions: [], dryRun: dryRun))
             } else {
                 let erased = try await meta.requests(status: nil).filter { $0.status == .erased || $0.status == .verified }
-                let r = try await vacuumDelta(d, keys: Set(erased.map(\.subjectKey)), requestIDs: erased.map(\.id), job: nil, dryRun: dryRun)
+                let nfc = nfcKeys(erased)
+                let keys = Set(erased.map { subjectKey(of: $0, in: d, nfc) })
+                let r = try await vacuumDelta(d, keys: keys, requestIDs: erased.map(\.id), job: nil, dryRun: dryRun)
+                if !dryRun { _ = try await scrubDeltaPartitions(d, keys: keys) }
                 out.append(VacuumReport(dataset: d.name, mode: "targeted", deleted: r?.deleted ?? [],
                                         unreadableVersions: r?.unreadableVersions ?? [], dryRun: dryRun))
             }

@@ -35,9 +35,9 @@ extension Lethe {
     /// `propagation` principal, so `run` erases the subject from every dataset holding it
     /// (derived tables, the source's own history and change data). Lethe's own commits
     /// are skipped. The first run reads the feed from its beginning.
-    public func propagate(progress: (@Sendable (String) -> Void)? = nil) async throws -> PropagationReport {
+    public func propagate(datasets names: [String]? = nil, progress: (@Sendable (String) -> Void)? = nil) async throws -> PropagationReport {
         var report = PropagationReport()
-        for d in config.datasets where d.deletesFromChangeFeed {
+        for d in config.datasets where d.deletesFromChangeFeed && (names?.contains(d.name) ?? true) {
             let t = deltaTable(d)
             let snap = try await t.snapshot()
             try t.checkReadable(snap)
@@ -62,14 +62,14 @@ extension Lethe {
                 let live = Set(try await deltaObjects(d, snapshot: snap).filter { $0.1 == .live }.map(\.0.key))
                 for raw in feed.subjects.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                     let s = SubjectID(bytes: raw)
-                    let postings = try await meta.locate(prefix: key(for: s).prefix64, dataset: d.name)
+                    let postings = try await meta.locate(prefix: key(for: s, in: d).prefix64, dataset: d.name)
                     if postings.contains(where: { live.contains($0.object.key) }) { source.stillLive += 1 } else { subjects.append(s) }
                 }
             }
             if !subjects.isEmpty {
                 let filer = "change-feed:\(d.name)"
                 let reason = "deleted from `\(d.name)` by another tool (change feed, versions \(from)-\(snap.version))"
-                let filed = try await forget(subjects, reason: reason, by: filer)
+                let filed = try await forget(subjects, reason: reason, by: filer, checkReason: false)
                 for r in filed where r.status == .planned {
                     _ = try await approve([r.id], by: Self.propagationPrincipal)
                     source.filed.append(r.id)

@@ -5,34 +5,95 @@ import LetheCatalog
 extension Lethe {
     /// Files and plans one erasure request per subject. A subject that already has
     /// an open request (not rejected, not verified) gets that request back.
+    ///
+    /// Refused before anything is stored: a reason that holds the raw id (it would enter the
+    /// append-only audit log; `.badInput`), and any subject whose plan reaches data Lethe cannot
+    /// handle (`.unsupported`, naming the dataset). Each request is filed and planned in one
+    /// transaction, so a kill leaves none half-filed.
     public func forget(_ subjects: [SubjectID], reason: String, by requester: String) async throws -> [ErasureRequest] {
+        try await forget(subjects, reason: reason, by: requester, checkReason: true)
+    }
+
+    /// `checkReason: false` for reasons Lethe writes itself (propagation names versions, which a
+    /// short numeric id could match).
+    func forget(_ subjects: [SubjectID], reason: String, by requester: String, checkReason: Bool) async throws -> [ErasureRequest] {
         guard !requester.isEmpty else { throw LetheError(.badUsage, "name who files the request (--by)") }
-        var out: [ErasureRequest] = []
+        for s in subjects {
+            guard !s.bytes.isEmpty else { throw LetheError(.badInput, "an empty subject id") }
+            if checkReason && Self.text(reason, holds: s) {
+                throw LetheError(.badInput, "the reason holds the subject's id (\(key(for: s).short)); it would stay in the append-only audit log: describe the request without it (e.g. a ticket number); nothing was filed")
+            }
+        }
         let open = try await meta.requests(status: nil).filter { !$0.status.isTerminal }
         var openByKey: [SubjectKey: ErasureRequest] = [:]
         for r in open { openByKey[r.subjectKey] = r }
+        var fresh: [(SubjectID, SubjectKey)] = []
+        var seen = Set<SubjectKey>()
         for s in subjects {
-            guard !s.bytes.isEmpty else { throw LetheError(.badInput, "an empty subject id") }
             let k = key(for: s)
-            if let existing = openByKey[k] { out.append(existing); continue }
-            let id = Self.newRequestID()
-            var filed = ErasureRequest(id: id, subjectKey: k, sealedSubject: try secrets.seal(s, requestID: id),
-                                       reason: reason, requestedBy: requester, at: now())
-            filed.streamTag = secrets.streamTag(s)
-            try await meta.insertRequest(filed)
-            try await audit("filed", request: id, actor: requester, ["subject_key": .string(k.hex), "reason": .string(reason)])
-            let plan = try await plan(k)
-            let planned = try RequestLifecycle.apply(.planned(plan: plan.json), to: filed).get()
-            try await meta.updateRequest(planned, expecting: .filed)
-            try await audit("planned", request: id, actor: "lethe", [
-                "subject_key": .string(k.hex), "datasets": .int(Int64(plan.datasets.count)),
-                "objects": .int(Int64(plan.totalObjects)), "rows": .int(plan.totalRows),
-            ])
-            openByKey[k] = planned
-            out.append(planned)
+            if openByKey[k] == nil, seen.insert(k).inserted { fresh.append((s, k)) }
         }
-        return out
+        var nfc: [SubjectKey: SubjectKey] = [:]
+        for (s, k) in fresh { nfc[k] = nfcKey(for: s) }
+        let plans = try await plans(fresh.map(\.1), nfc: nfc, coverage: try await coverage())
+        for (_, k) in fresh {
+            if let why = plans[k]?.refusal {
+                throw LetheError(.unsupported, "cannot erase subject \(k.short): \(why); nothing was filed")
+            }
+        }
+        var filed: [SubjectKey: ErasureRequest] = [:]
+        for (s, k) in fresh {
+            let id = Self.newRequestID()
+            var r = ErasureRequest(id: id, subjectKey: k, sealedSubject: try secrets.seal(s, requestID: id),
+                                   reason: reason, requestedBy: requester, at: now())
+            r.streamTag = secrets.streamTag(s)
+            filed[k] = r
+        }
+        let at = now()
+        let batch = fresh.map { (filed[$0.1]!, plans[$0.1]!) }
+        let stored = try await meta.transaction("cannot file \(batch.count) request(s)") { tx -> [ErasureRequest] in
+            var out: [ErasureRequest] = []
+            for (r, plan) in batch {
+                try tx.insertRequest(r)
+                try tx.appendAudit(event: "filed", requestID: r.id, actor: requester, details: JSONValue.object([
+                    "subject_key": .string(r.subjectKey.hex), "reason": .string(reason)]).text, at: at)
+                let planned = try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get()
+                try tx.updateRequest(planned, expecting: .filed)
+                try tx.appendAudit(event: "planned", requestID: r.id, actor: "lethe", details: JSONValue.object([
+                    "subject_key": .string(r.subjectKey.hex), "datasets": .int(Int64(plan.datasets.count)),
+                    "objects": .int(Int64(plan.totalObjects)), "rows": .int(plan.totalRows),
+                ]).text, at: at)
+                out.append(planned)
+            }
+            return out
+        }
+        for r in stored { openByKey[r.subjectKey] = r }
+        return subjects.map { openByKey[key(for: $0)]! }
     }
+
+    /// True when `text` holds the subject's id, or a part of a composite id: anywhere (ignoring
+    /// ASCII case) for a part of at least `minimumNeedle` bytes, as a whole word for a shorter one.
+    static func text(_ text: String, holds subject: SubjectID) -> Bool {
+        let hay = Array(text.utf8).map(lowerASCII)
+        var parts = subject.bytes.split(separator: SubjectID.partSeparator).map(Array.init)
+        if parts.count > 1 { parts.append(subject.bytes) }
+        for part in parts where !part.isEmpty && part.count <= hay.count {
+            let needle = part.map(lowerASCII)
+            var i = 0
+            while i + needle.count <= hay.count {
+                if hay[i] == needle[0] && Array(hay[i..<(i + needle.count)]) == needle {
+                    if needle.count >= minimumNeedle { return true }
+                    let before = i == 0 ? nil : hay[i - 1], after = i + needle.count < hay.count ? hay[i + needle.count] : nil
+                    if !(before.map(isWordByte) ?? false) && !(after.map(isWordByte) ?? false) { return true }
+                }
+                i += 1
+            }
+        }
+        return false
+    }
+
+    private static func lowerASCII(_ b: UInt8) -> UInt8 { b >= 65 && b <= 90 ? b + 32 : b }
+    private static func isWordByte(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 97 && b <= 122) || b >= 0x80 }
 
     static func newRequestID() -> String {
         let alphabet = Array("abcdefghjkmnpqrstuvwxyz23456789")
@@ -46,11 +107,17 @@ extension Lethe {
         return r
     }
 
-    /// Applies a lifecycle event to a stored request (compare-and-swap on its status).
+    /// Applies a lifecycle event to a stored request (compare-and-swap on its status) and appends
+    /// its audit entry, in one transaction: a kill never leaves one without the other.
     @discardableResult
-    func transition(_ r: ErasureRequest, _ e: RequestEvent) async throws -> ErasureRequest {
+    func transition(_ r: ErasureRequest, _ e: RequestEvent, audit event: String, actor: String,
+                    _ details: [String: JSONValue]) async throws -> ErasureRequest {
         let n = try RequestLifecycle.apply(e, to: r).get()
-        try await meta.updateRequest(n, expecting: r.status)
+        let at = now(), text = JSONValue.object(details).text
+        try await meta.transaction("cannot save request \(r.id)") { tx in
+            try tx.updateRequest(n, expecting: r.status)
+            try tx.appendAudit(event: event, requestID: r.id, actor: actor, details: text, at: at)
+        }
         return n
     }
 
@@ -59,8 +126,8 @@ extension Lethe {
         var out: [ErasureRequest] = []
         for id in ids {
             let r = try await request(id)
-            let n = try await transition(r, .approve(by: approver, at: now()))
-            try await audit("approved", request: id, actor: approver, ["subject_key": .string(r.subjectKey.hex)])
+            let n = try await transition(r, .approve(by: approver, at: now()), audit: "approved", actor: approver,
+                                         ["subject_key": .string(r.subjectKey.hex)])
             out.append(n)
         }
         return out
@@ -77,8 +144,11 @@ extension Lethe {
     public func reject(_ id: String, by who: String, reason: String) async throws -> ErasureRequest {
         guard !reason.isEmpty else { throw LetheError(.badUsage, "a rejection needs a reason (--reason)") }
         let r = try await request(id)
-        let n = try await transition(r, .reject(by: who, reason: reason, at: now()))
-        try await audit("rejected", request: id, actor: who, ["subject_key": .string(r.subjectKey.hex), "reason": .string(reason)])
+        if let sealed = r.sealedSubject, Self.text(reason, holds: try secrets.unseal(sealed, requestID: r.id)) {
+            throw LetheError(.badInput, "the reason holds the subject's id; it would stay in the append-only audit log: give the reason without it")
+        }
+        let n = try await transition(r, .reject(by: who, reason: reason, at: now()), audit: "rejected", actor: who,
+                                     ["subject_key": .string(r.subjectKey.hex), "reason": .string(reason)])
         return n
     }
 

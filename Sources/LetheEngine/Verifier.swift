@@ -30,17 +30,20 @@ public struct Verification: Codable, Sendable, Equatable {
     public var stateScanSkipped: String?
     /// Delta log files (commits, checkpoints) that hold the raw id's bytes.
     public var logHits: [String]?
+    /// Why the scan cannot prove the subject gone, beyond objects: a dataset that could not be
+    /// read or holds unsupported data, or nothing examined at all.
+    public var problems: [String]?
 
     enum CodingKeys: String, CodingKey {
         case id, subjectKey = "subject_key", clean, at, datasets, objectsScanned = "objects_scanned"
         case recordsScanned = "records_scanned", found, unreadable, stateFilesScanned = "state_files_scanned"
-        case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped", logHits = "log_hits"
+        case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped", logHits = "log_hits", problems
     }
 
     public var summary: String {
         if clean { return "clean" }
-        var parts: [String] = []
-        if !found.isEmpty { parts.append("residue in " + found.map { "\($0.object) (\($0.rows) rows)" }.joined(separator: ", ")) }
+        var parts: [String] = problems ?? []
+        if !found.isEmpty { parts.append("residue in " + found.map { "\($0.object) (\($0.issue ?? "\($0.rows) rows"))" }.joined(separator: ", ")) }
         if !unreadable.isEmpty { parts.append("unreadable: " + unreadable.map(\.object).joined(separator: ", ")) }
         if !stateHits.isEmpty { parts.append("raw id in state files: " + stateHits.joined(separator: ", ")) }
         if let l = logHits, !l.isEmpty { parts.append("raw id in Delta logs: " + l.joined(separator: ", ")) }
@@ -55,8 +58,10 @@ public struct Verification: Codable, Sendable, Equatable {
 }
 
 extension Lethe {
-    /// Verifies requests by id (or every erased/verified request with `all`).
-    public func verify(ids: [String], all: Bool = false) async throws -> [Verification] {
+    /// Verifies requests by id (or every erased/verified request with `all`). With `dryRun`,
+    /// nothing is stored (no result, no status change, no purge): for a state folder Lethe may
+    /// not write.
+    public func verify(ids: [String], all: Bool = false, dryRun: Bool = false) async throws -> [Verification] {
         var rs: [ErasureRequest] = []
         if all {
             rs = try await meta.requests(status: nil).filter { $0.status == .erased || $0.status == .verified || ($0.status == .failed && $0.verification != nil) }
@@ -66,53 +71,101 @@ extension Lethe {
                 throw LetheError(.conflict, "request \(r.id) is \(r.status.rawValue): only erased requests can be verified (run `lethe run` first)")
             }
         }
-        return try await verify(rs)
+        return try await verify(rs, dryRun: dryRun)
     }
 
-    /// Residue scan for a batch of requests, independent of the index: every object of
-    /// every dataset in their plans is listed from the store and scanned once for all
-    /// their subject keys; then Lethe's state folder is searched for each raw id.
-    /// Results are stored on the requests and in the audit log.
-    func verify(_ requests: [ErasureRequest]) async throws -> [Verification] {
+    /// Residue scan for a batch of requests, independent of the index: every object of every
+    /// dataset that may hold their subjects (their plans' datasets, and every dataset the index
+    /// cannot vouch for; every dataset with a subject column when the index found the subject
+    /// nowhere) is listed from the store and scanned once for all their subject keys; object
+    /// keys are checked for the raw ids; then, after purging the raw ids from the state that
+    /// may be purged, Lethe's state folder is searched for them. A request is clean only when
+    /// something was examined, every object was read, no dataset is unreadable or unsupported,
+    /// and nothing was found. Results are stored on the requests and in the audit log.
+    func verify(_ requests: [ErasureRequest], dryRun: Bool = false) async throws -> [Verification] {
         guard !requests.isEmpty else { return [] }
+        if !dryRun { Failpoint.verifying() }
+        let cov = try await coverage()
+        let subjectDatasets = config.datasets.filter { $0.subject != nil }.map(\.name)
         var datasetsOf: [String: [String]] = [:]
         var wanted: Set<String> = []
         for r in requests {
             let plan = r.plan.flatMap(ErasurePlan.decode)
-            let names = (plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil }
-            datasetsOf[r.id] = names
+            var names = Set((plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil })
+                .union(cov.incomplete)
+            // The index found the subject nowhere: only reading every dataset proves it absent.
+            if names.isEmpty { names = Set(subjectDatasets) }
+            datasetsOf[r.id] = subjectDatasets.filter(names.contains)
             wanted.formUnion(names)
         }
-        let keys = Set(requests.map(\.subjectKey))
+        // Raw ids, unsealed in memory only.
+        var raws: [String: SubjectID] = [:]
+        for r in requests {
+            if let sealed = r.sealedSubject { raws[r.id] = try secrets.unseal(sealed, requestID: r.id) }
+        }
+        let nfc = nfcKeys(requests)
+        let requestOf = Dictionary(uniqueKeysWithValues: requests.map { ($0.id, $0) })
+        let temporaries = try await knownTemporaries()
         var found: [SubjectKey: [Verification.Found]] = [:]
         var unreadable: [String: [Verification.Found]] = [:]
+        var problems: [String: String] = [:]
         var objectsScanned: [String: Int] = [:]
         var records: [String: Int64] = [:]
         for d in config.datasets where wanted.contains(d.name) {
-            let f = try format(for: d)
-            let (objects, listedOptions) = try await datasetObjects(d)
+            if let issue = cov.issues[d.name] {
+                problems[d.name] = issue.description
+                continue
+            }
+            let f: any RecordFormat
+            let objects: [ObjectInfo]
+            let listedOptions: FormatOptions?
+            do {
+                f = try format(for: d)
+                (objects, listedOptions) = try await datasetObjects(d)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                problems[d.name] = "dataset `\(d.name)` could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+                continue
+            }
             guard let opts = listedOptions else { continue }
-            let keyer = SubjectKeyer(hasher: secrets.hasher)
-            for o in objects {
+            if !dryRun {
+                // Objects gone from the lake leave the index (their keys may name the subject).
+                let listed = Set(objects.map(\.key))
+                let gone = try await meta.objects(dataset: d.name).map(\.key).filter { !listed.contains($0) }
+                try await meta.removeObjects(dataset: d.name, keys: gone)
+            }
+            let keys = Set(requests.map { subjectKey(of: $0, in: d, nfc) })
+            let keyer = keyer(for: d)
+            for o in objects where !temporaries.contains(o.key) {
                 var hits: [SubjectKey: Int64] = [:]
                 do {
                     let s = try await f.scan(o, in: store, options: opts, keyer: keyer) { _, k in
                         if keys.contains(k) { hits[k, default: 0] += 1 }
                     }
                     records[d.name, default: 0] += s.records
-                } catch let e as LetheError {
-                    unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: e.description))
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    let why = DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)")
+                    unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: why))
                 }
                 objectsScanned[d.name, default: 0] += 1
                 for (k, n) in hits { found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n)) }
+                // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
+                for (id, raw) in raws where Self.key(o.key, names: raw) {
+                    found[subjectKey(of: requestOf[id]!, in: d, nfc), default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
+                }
             }
         }
-        // Raw ids, unsealed in memory only; Lethe's own state is searched once for all of them.
-        var raws: [String: SubjectID] = [:]
-        for r in requests {
-            if let sealed = r.sealedSubject { raws[r.id] = try secrets.unseal(sealed, requestID: r.id) }
-        }
         let searchable = Array(Set(raws.values.map(\.bytes).filter { $0.count >= Self.minimumNeedle }))
+        if !dryRun {
+            // What may be purged of the raw ids goes first (object names, texts on requests,
+            // settings), and the write-ahead log is emptied: the state scan must find nothing.
+            for raw in Set(raws.values.map(\.bytes)) { try await meta.purge(rawID: raw, substring: raw.count >= Self.minimumNeedle) }
+            refCache.clear()
+            await meta.checkpoint()
+        }
         var stateScan: (files: Int, hits: [[UInt8]: [String]])?
         if let folder = stateFolder, !searchable.isEmpty {
             stateScan = try Self.searchFolder(folder, for: searchable)
@@ -120,14 +173,26 @@ extension Lethe {
         // The Delta logs of the plans' tables, each file read once for all raw ids: dataset → id → files.
         var logScan: [String: [[UInt8]: [String]]] = [:]
         if !searchable.isEmpty {
-            for d in config.datasets where d.format == .delta && wanted.contains(d.name) {
+            for d in config.datasets where d.format == .delta && wanted.contains(d.name) && problems[d.name] == nil {
                 var perID: [[UInt8]: [String]] = [:]
                 let set = NeedleSet(searchable)
-                for o in try await store.list(prefix: d.path + "/_delta_log") {
-                    for id in set.matches(in: try await store.read(o.key)) { perID[id, default: []].append(o.key) }
+                do {
+                    for o in try await store.list(prefix: d.path + "/_delta_log") {
+                        for id in set.matches(in: try await store.read(o.key)) { perID[id, default: []].append(o.key) }
+                    }
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    problems[d.name] = "dataset `\(d.name)`: the log could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
                 }
                 logScan[d.name] = perID
             }
+        }
+        /// A request's residue: found under its key, and in `normalize: nfc` datasets under its NFC key.
+        func residue(_ r: ErasureRequest) -> [Verification.Found] {
+            guard let k = nfc[r.id] else { return found[r.subjectKey] ?? [] }
+            func normalizing(_ f: Verification.Found) -> Bool { config.dataset(named: f.dataset)?.normalization == .nfc }
+            return (found[r.subjectKey] ?? []).filter { !normalizing($0) } + (found[k] ?? []).filter(normalizing)
         }
         var out: [Verification] = []
         for r in requests {
@@ -135,9 +200,16 @@ extension Lethe {
             var v = Verification(id: r.id, subjectKey: r.subjectKey.hex, clean: true, at: now(), datasets: names,
                                  objectsScanned: names.reduce(0) { $0 + (objectsScanned[$1] ?? 0) },
                                  recordsScanned: names.reduce(0) { $0 + (records[$1] ?? 0) },
-                                 found: found[r.subjectKey] ?? [],
+                                 found: residue(r),
                                  unreadable: names.flatMap { unreadable[$0] ?? [] },
                                  stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
+            var why = names.compactMap { problems[$0] }
+            if v.objectsScanned == 0 && why.isEmpty {
+                why.append(names.isEmpty
+                    ? "no dataset with a subject column to examine: nothing proves the subject gone"
+                    : "no object was examined in \(names.map { "`\($0)`" }.joined(separator: ", ")): nothing proves the subject gone")
+            }
+            v.problems = why.isEmpty ? nil : why
             if let raw = raws[r.id] {
                 if raw.bytes.count >= Self.minimumNeedle {
                     // The Delta logs of the plan's tables: stats and commitInfo must not name the subject.
@@ -154,27 +226,32 @@ extension Lethe {
             } else {
                 v.stateScanSkipped = "the raw id was destroyed at an earlier verification"
             }
-            v.clean = v.found.isEmpty && v.unreadable.isEmpty && v.stateHits.isEmpty && (v.logHits ?? []).isEmpty
+            v.clean = v.found.isEmpty && v.unreadable.isEmpty && v.stateHits.isEmpty && (v.logHits ?? []).isEmpty && v.problems == nil
+            out.append(v)
+            if dryRun { continue }
             let current = try await request(r.id)
             let details: [String: JSONValue] = [
                 "subject_key": .string(r.subjectKey.hex), "clean": .bool(v.clean),
                 "objects_scanned": .int(Int64(v.objectsScanned)), "records_scanned": .int(v.recordsScanned),
                 "residue_objects": .int(Int64(v.found.count)), "unreadable_objects": .int(Int64(v.unreadable.count)),
-                "state_hits": .int(Int64(v.stateHits.count)),
+                "state_hits": .int(Int64(v.stateHits.count)), "problems": .int(Int64(v.problems?.count ?? 0)),
             ]
-            if v.clean {
-                try await transition(current, .verified(result: v.json, at: now()))
-                try await audit("verified", request: r.id, actor: "lethe", details)
+            if v.clean && (current.status == .erased || current.status == .verified) {
+                try await transition(current, .verified(result: v.json, at: now()), audit: "verified", actor: "lethe", details)
             } else if current.status == .erased || current.status == .verified {
-                try await transition(current, .verificationFailed(result: v.json, reason: v.summary, at: now()))
-                try await audit("verification_failed", request: r.id, actor: "lethe", details)
+                try await transition(current, .verificationFailed(result: v.json, reason: v.summary, at: now()),
+                                     audit: "verification_failed", actor: "lethe", details)
             } else {
+                // A failed request keeps its status (the next run retries it); the result is kept.
                 var c = current
                 c.verification = v.json
-                try await meta.updateRequest(c, expecting: current.status)
-                try await audit("verification_failed", request: r.id, actor: "lethe", details)
+                let kept = c, event = v.clean ? "verification_clean" : "verification_failed"
+                let at = now(), text = JSONValue.object(details).text
+                try await meta.transaction("cannot save request \(r.id)") { tx in
+                    try tx.updateRequest(kept, expecting: kept.status)
+                    try tx.appendAudit(event: event, requestID: kept.id, actor: "lethe", details: text, at: at)
+                }
             }
-            out.append(v)
         }
         return out
     }
@@ -182,8 +259,32 @@ extension Lethe {
     /// Raw ids shorter than this are not searched for as bytes (they would match at random).
     static let minimumNeedle = 6
 
+    /// True when an object key names a subject: holds its id (at least `minimumNeedle` bytes),
+    /// or has a path segment that is the id or `name=id` (a Hive partition folder).
+    static func key(_ key: String, names subject: SubjectID) -> Bool {
+        let id = subject.bytes
+        guard !id.isEmpty, !id.contains(SubjectID.partSeparator) else { return false }
+        let k = Array(key.utf8)
+        if id.count >= minimumNeedle { return !NeedleSet([id]).matches(in: k).isEmpty }
+        for seg in k.split(separator: UInt8(ascii: "/")) {
+            let s = Array(seg)
+            if s == id { return true }
+            if let eq = s.firstIndex(of: UInt8(ascii: "=")), Array(s[(eq + 1)...]) == id { return true }
+        }
+        return false
+    }
+
+    /// The files of the state folder read through a child process (`cat`): the SQLite files
+    /// (`lethe.sqlite`, `-wal`, `-shm`, `-journal`) are open in this process, and opening and
+    /// closing them here would drop the POSIX locks SQLite holds on them (SQLite's documented
+    /// hazard: another process could then write under us).
+    static func isLiveDatabaseFile(_ name: String) -> Bool {
+        name.hasPrefix(SQLiteMetastore.fileName)
+    }
+
     /// Searches every file under a folder for byte strings (each at least `minimumNeedle` long)
-    /// in one pass per file; returns the number of files and, per needle, the relative paths holding it.
+    /// in one pass per file; returns the number of files and, per needle, the relative paths
+    /// holding it. The SQLite files are read by a child process (see `isLiveDatabaseFile`).
     static func searchFolder(_ folder: String, for needles: [[UInt8]]) throws -> (files: Int, hits: [[UInt8]: [String]]) {
         var scanned = 0
         var hits: [[UInt8]: [String]] = [:]
@@ -193,22 +294,57 @@ extension Lethe {
         while let rel = e.nextObject() as? String {
             let path = folder + "/" + rel
             var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue,
-                  let h = FileHandle(forReadingAtPath: path) else { continue }
-            defer { try? h.close() }
-            scanned += 1
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else { continue }
             var carry: [UInt8] = []
             var seen = Set<[UInt8]>()
-            while true {
-                let chunk = h.readData(ofLength: 4 << 20)
-                if chunk.isEmpty { break }
-                let buf = carry + Array(chunk)
+            let consume: ([UInt8]) -> Void = { chunk in
+                let buf = carry + chunk
                 seen.formUnion(set.matches(in: buf))
                 carry = Array(buf.suffix(max(0, longest - 1)))
             }
+            let name = (rel as NSString).lastPathComponent
+            if isLiveDatabaseFile(name) {
+                guard try readThroughChild(path, consume) else { continue }
+            } else {
+                guard let h = FileHandle(forReadingAtPath: path) else { continue }
+                defer { try? h.close() }
+                while true {
+                    let chunk = h.readData(ofLength: 4 << 20)
+                    if chunk.isEmpty { break }
+                    consume(Array(chunk))
+                }
+            }
+            scanned += 1
             for n in seen { hits[n, default: []].append(rel) }
         }
         return (scanned, hits)
+    }
+
+    /// Streams a file's bytes from `cat` in a child process. False when the file vanished
+    /// meanwhile (e.g. a `-journal` or `-wal` removed at a checkpoint).
+    static func readThroughChild(_ path: String, _ consume: ([UInt8]) -> Void) throws -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/cat")
+        p.arguments = ["--", path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        do { try p.run() } catch {
+            throw LetheError(.io, "cannot start /bin/cat to read the state database for the residue scan: \(error)", at: path)
+        }
+        let h = pipe.fileHandleForReading
+        while true {
+            let chunk = h.readData(ofLength: 4 << 20)
+            if chunk.isEmpty { break }
+            consume(Array(chunk))
+        }
+        p.waitUntilExit()
+        if p.terminationStatus != 0 {
+            if !FileManager.default.fileExists(atPath: path) { return false }
+            throw LetheError(.io, "the residue scan could not read the state file (cat exited \(p.terminationStatus))", at: path)
+        }
+        return true
     }
 
     /// The needles (each at least `minimumNeedle` bytes) that occur in `hay`.

@@ -21,6 +21,7 @@ public struct CSVFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         visit: (Int64, SubjectKey) throws -> Void
     ) async throws -> ScanSummary {
+        let options = options.resolved(for: object.key)
         let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
         defer { source.close() }
         var reader = CSVReader(objectKey: object.key, delimiter: options.delimiter, maxRecordLength: maxRecordLength)
@@ -41,8 +42,10 @@ public struct CSVFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         drop: Set<SubjectKey>
     ) async throws -> EraseOutcome {
+        let options = options.resolved(for: object.key)
+        if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
         // Bytes a writer appends to the replaced file meanwhile are carried into the new version (TailCarry).
-        try await TailCarry.erase(object, in: store, chunkSize: chunkSize) { source, version, force in
+        return try await TailCarry.erase(object, in: store, chunkSize: chunkSize) { source, version, force in
             let writer = try await store.openWrite(object.key, precondition: .matches(version: version))
             do {
                 let sink = try Codec.sink(for: object.key, over: writer)
@@ -79,7 +82,10 @@ public struct CSVFormat: RecordFormat {
 /// The header itself is reported as `.blank` (it is not a record).
 final class CSVRecordKeyer {
     private let keyer: SubjectKeyer
+    /// The header names of the subject fields read from each record (the others are constants).
     private let columnNames: [[UInt8]]
+    private let options: FormatOptions
+    private let constant: ConstantSubject
     private let objectKey: String
     private var columns: [Int] = []
     private var headerCount = -1
@@ -89,8 +95,10 @@ final class CSVRecordKeyer {
     init(options: FormatOptions, keyer: SubjectKeyer, objectKey: String) {
         self.keyer = keyer
         self.objectKey = objectKey
+        self.options = options
+        self.constant = options.constantSubject(keyer)
         // A dotted path names the column whose name is the dotted text.
-        self.columnNames = options.subject.fields.map { path in
+        self.columnNames = options.recordFields.map { path in
             var name: [UInt8] = []
             for (i, c) in path.components.enumerated() {
                 if i > 0 { name.append(UInt8(ascii: ".")) }
@@ -111,17 +119,28 @@ final class CSVRecordKeyer {
                 .corrupt, "expected \(headerCount) fields (as in the header), found \(fields.count)",
                 at: "\(objectKey):line \(record.line)")
         }
+        switch constant {
+        case .key(let k): return .subject(k)
+        case .none: return .noSubject
+        case .varies: break
+        }
         let buf = record.buffer
-        if columns.count == 1 {
+        if options.subject.fields.count == 1 {
             let f = fields[columns[0]]
             if f.start == f.end { return .noSubject }
             return .subject(f.withText(in: buf, scratch: &scratch) { keyer.key($0) })
         }
         joined.removeAll(keepingCapacity: true)
-        for (k, col) in columns.enumerated() {
-            let f = fields[col]
+        var k = 0
+        for (i, field) in options.subject.fields.enumerated() {
+            if i > 0 { joined.append(SubjectID.partSeparator) }
+            if case .value(let v)? = options.constants[field] {
+                joined.append(contentsOf: v)
+                continue
+            }
+            let f = fields[columns[k]]
+            k += 1
             if f.start == f.end { return .noSubject }
-            if k > 0 { joined.append(SubjectID.partSeparator) }
             f.withText(in: buf, scratch: &scratch) { joined.append(contentsOf: $0) }
         }
         return .subject(keyer.key(joined))

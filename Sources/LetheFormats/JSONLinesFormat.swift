@@ -20,6 +20,7 @@ public struct JSONLinesFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         visit: (Int64, SubjectKey) throws -> Void
     ) async throws -> ScanSummary {
+        let options = options.resolved(for: object.key)
         let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
         defer { source.close() }
         let records = JSONLineKeyer(options: options, keyer: keyer, objectKey: object.key)
@@ -41,8 +42,10 @@ public struct JSONLinesFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         drop: Set<SubjectKey>
     ) async throws -> EraseOutcome {
+        let options = options.resolved(for: object.key)
+        if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
         // Bytes a writer appends to the replaced file meanwhile are carried into the new version (TailCarry).
-        try await TailCarry.erase(object, in: store, chunkSize: chunkSize) { source, version, force in
+        return try await TailCarry.erase(object, in: store, chunkSize: chunkSize) { source, version, force in
             let writer = try await store.openWrite(object.key, precondition: .matches(version: version))
             do {
                 let sink = try Codec.sink(for: object.key, over: writer)
@@ -118,13 +121,19 @@ enum LineOutcome {
 final class JSONLineKeyer {
     private let scanner: JSONFieldScanner
     private let keyer: SubjectKeyer
+    /// The subject fields read from each record (the others are the object's constants).
     private let fields: [FieldPath]
+    private let options: FormatOptions
+    private let constant: ConstantSubject
     private let objectKey: String
     private var joined: [UInt8] = []
 
     init(options: FormatOptions, keyer: SubjectKeyer, objectKey: String) {
-        self.fields = options.subject.fields
-        self.scanner = JSONFieldScanner(paths: fields)
+        self.options = options
+        self.fields = options.recordFields
+        // With every part constant the records are still validated, against a path no key can match.
+        self.scanner = JSONFieldScanner(paths: fields.isEmpty ? [FieldPath(components: [[0xFF]])] : fields)
+        self.constant = options.constantSubject(keyer)
         self.keyer = keyer
         self.objectKey = objectKey
     }
@@ -142,8 +151,13 @@ final class JSONLineKeyer {
             try scanner.scan(line)
         } catch {
             throw LetheError(.corrupt, "malformed JSON: \(error.reason.rawValue) at byte \(error.offset + 1) of the line"
-                + (error.reason == .duplicateField ? " (subject field \(options))" : ""),
+                + (error.reason == .duplicateField ? " (subject field \(fieldNames))" : ""),
                 at: location(lineNumber))
+        }
+        switch constant {
+        case .key(let k): return .subject(k)
+        case .none: return .noSubject
+        case .varies: break
         }
         var missingValue = false
         for k in 0..<fields.count {
@@ -160,18 +174,24 @@ final class JSONLineKeyer {
             }
         }
         if missingValue { return .noSubject }
-        if fields.count == 1 {
+        if options.subject.fields.count == 1 {
             return .subject(scanner.withCanonicalValue(0, in: line) { keyer.key($0) }!)
         }
         joined.removeAll(keepingCapacity: true)
-        for k in 0..<fields.count {
-            if k > 0 { joined.append(SubjectID.partSeparator) }
-            scanner.withCanonicalValue(k, in: line) { joined.append(contentsOf: $0) }
+        var k = 0
+        for (i, f) in options.subject.fields.enumerated() {
+            if i > 0 { joined.append(SubjectID.partSeparator) }
+            if case .value(let v)? = options.constants[f] {
+                joined.append(contentsOf: v)
+            } else {
+                scanner.withCanonicalValue(k, in: line) { joined.append(contentsOf: $0) }
+                k += 1
+            }
         }
         return .subject(keyer.key(joined))
     }
 
-    private var options: String { fields.map(\.description).joined(separator: ", ") }
+    private var fieldNames: String { fields.map(\.description).joined(separator: ", ") }
 
     private func location(_ line: Int64) -> String { "\(objectKey):line \(line)" }
 }

@@ -4,11 +4,15 @@ import Parquet
 
 /// Apache Parquet, through the `Parquet` target (see docs/parquet.md).
 ///
-/// The subject field(s) must be flat leaf columns (no repeated ancestor); a nested
-/// path such as `user.id` names the leaf `user` → `id`. A value's canonical bytes are
-/// its UTF-8 text or decimal digits, so an INT64 `123` and a string `"123"` name the
-/// same subject. A composite subject joins its fields' values with 0x1F. A row whose
-/// subject value (any part of it) is null has no subject.
+/// The subject field(s) name leaf columns; a nested path such as `user.id` names the
+/// leaf `user` → `id`. A value's canonical bytes are its text as people write it
+/// (`Parquet.CanonicalText`: `2021-01-03`, `111.11`, ISO 8601 timestamps), so an INT64
+/// `123` and a string `"123"` name the same subject. A column inside a list or map keys
+/// each row by the one value its elements hold; a row holding several is refused
+/// (`unsupported`): dropping it would drop another subject's data. A field that is a
+/// partition value of the object (`FormatOptions.constants`) is not read from the file.
+/// A composite subject joins its fields' values with 0x1F. A row whose subject value
+/// (any part of it) is null has no subject.
 ///
 /// Erase rewrites the file without the subject's rows (untouched row groups copied
 /// byte for byte, see `ParquetFile.rewrite(droppingRows:to:)`); a file left with no
@@ -40,6 +44,7 @@ public struct ParquetFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         visit: (Int64, SubjectKey) throws -> Void
     ) async throws -> ScanSummary {
+        let options = options.resolved(for: object.key)
         let file: ParquetFile
         if object.size <= wholeObjectLimit {
             file = try open(try await store.read(object.key), object.key)
@@ -59,6 +64,8 @@ public struct ParquetFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         drop: Set<SubjectKey>
     ) async throws -> EraseOutcome {
+        let options = options.resolved(for: object.key)
+        if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
         let bytes = try await store.read(object.key)
         let file = try open(bytes, object.key)
         var outcome = EraseOutcome()
@@ -78,14 +85,11 @@ public struct ParquetFormat: RecordFormat {
         do {
             result = try file.rewrite(droppingRows: rows, to: &sink)
         } catch {
-            throw LetheError(.corrupt, "\(error)", at: object.key)
+            throw Self.lethe(error, object.key)
         }
         outcome.kept = result.keptRows
         if result.isEmpty {
-            guard let current = try await store.head(object.key), current.version == object.version else {
-                throw LetheError(.conflict, "object changed since it was read (expected version \(object.version))", at: object.key)
-            }
-            try await store.delete(object.key)
+            try await removeObject(object, in: store)
             outcome.removed = true
             return outcome
         }
@@ -108,8 +112,16 @@ public struct ParquetFormat: RecordFormat {
         do {
             return try ParquetFile(source: source, name: objectKey)
         } catch {
-            throw LetheError(.corrupt, "\(error)", at: objectKey)
+            throw Self.lethe(error, objectKey)
         }
+    }
+
+    /// A Parquet error as a LetheError: `unsupported` (a codec, encryption, a subject in a
+    /// list holding several) stays `unsupported`, anything else is `corrupt`.
+    static func lethe(_ error: any Error, _ objectKey: String) -> LetheError {
+        if let e = error as? LetheError { return e }
+        if let p = error as? ParquetError, p.code == .unsupported { return LetheError(.unsupported, "\(p)", at: objectKey) }
+        return LetheError(.corrupt, "\(error)", at: objectKey)
     }
 
     /// Opens `object` reading only its footer and the subject column chunks.
@@ -135,12 +147,12 @@ public struct ParquetFormat: RecordFormat {
         }
         let footerOnly = try open(source, object.key)
         var ranges: [Range<Int64>] = []
-        for field in options.subject.fields {
+        for field in options.recordFields {
             let path = field.components.map { String(decoding: $0, as: UTF8.self) }
             guard let desc = footerOnly.schema.column(path) else { continue }   // reported by the scan
-            for rg in footerOnly.rowGroups {
+            for (g, rg) in footerOnly.rowGroups.enumerated() {
                 guard let md = rg.columns[desc.index].metaData, md.totalCompressedSize > 0 else { continue }
-                ranges.append(md.chunkStart..<(md.chunkStart + md.totalCompressedSize))
+                ranges.append(footerOnly.readRange(column: desc.index, rowGroup: g))
             }
         }
         ranges.sort { $0.lowerBound < $1.lowerBound }
@@ -171,35 +183,51 @@ public struct ParquetFormat: RecordFormat {
             if groups.last != g { groups.append(g) }
         }
         var out: [(row: Int64, key: SubjectKey)] = []
-        _ = try keys(file, objectKey, options, keyer, groups: groups, only: Set(rows)) { row, key in out.append((row, key)) }
+        _ = try keys(file, objectKey, options.resolved(for: objectKey), keyer, groups: groups, only: Set(rows)) { row, key in out.append((row, key)) }
         return out
     }
 
     /// Calls `visit(row, key)` for each row with a subject, in row order; returns the
-    /// number of rows without one.
+    /// number of rows without one. `options` are resolved for the object (constants set).
     private func keys(
         _ file: ParquetFile, _ objectKey: String, _ options: FormatOptions, _ keyer: SubjectKeyer,
         groups: [Int]? = nil, only: Set<Int64>? = nil,
         _ visit: (Int64, SubjectKey) throws -> Void
     ) throws -> Int64 {
-        let fields = options.subject.fields
-        var columns: [Int] = []
-        for field in fields {
+        let groups = groups ?? Array(0..<file.rowGroups.count)
+        var withoutSubject: Int64 = 0
+        // Every part constant (partition values): every row has the same subject, no column is read.
+        switch options.constantSubject(keyer) {
+        case .key(let key):
+            for g in groups {
+                let first = file.rowGroupFirstRow[g]
+                for row in first..<(first + file.rowGroups[g].numRows) where only?.contains(row) ?? true { try visit(row, key) }
+            }
+            return 0
+        case .none:
+            for g in groups {
+                let first = file.rowGroupFirstRow[g]
+                for row in first..<(first + file.rowGroups[g].numRows) where only?.contains(row) ?? true { withoutSubject += 1 }
+            }
+            return withoutSubject
+        case .varies:
+            break
+        }
+        // The parts read from columns, in subject order (nil: a constant part).
+        var columns: [Int?] = []
+        for field in options.subject.fields {
+            if options.constants[field] != nil { columns.append(nil); continue }
             let path = field.components.map { String(decoding: $0, as: UTF8.self) }
             guard let desc = file.schema.column(path) else {
                 let names = file.schema.columns.map(\.dottedPath).joined(separator: ", ")
                 throw LetheError(.corrupt, "no column `\(field)` (columns: \(names))", at: objectKey)
             }
-            guard desc.isFlat else {
-                throw LetheError(.corrupt, "subject column `\(field)` is inside a repeated field (list or map)", at: objectKey)
-            }
             columns.append(desc.index)
         }
-        var withoutSubject: Int64 = 0
         do {
-            if columns.count == 1 {
-                for g in groups ?? Array(0..<file.rowGroups.count) {
-                    try file.scanColumn(columns[0], rowGroup: g) { row, value in
+            if columns.count == 1, let column = columns[0] {
+                for g in groups {
+                    try file.scanColumn(column, rowGroup: g) { row, value in
                         if let only, !only.contains(row) { return }
                         if let value {
                             try visit(row, keyer.key(value))
@@ -210,15 +238,23 @@ public struct ParquetFormat: RecordFormat {
                 }
                 return withoutSubject
             }
-            // Composite: collect each row's parts, joined with 0x1F.
+            // Composite: collect each row's parts, joined with 0x1F (constant parts in their place).
             var joined: [[UInt8]] = []
             var missing: [Bool] = []
-            for g in groups ?? Array(0..<file.rowGroups.count) {
+            for g in groups {
                 let first = file.rowGroupFirstRow[g]
                 let count = Int(file.rowGroups[g].numRows)
                 joined = Array(repeating: [], count: count)
                 missing = Array(repeating: false, count: count)
                 for (k, column) in columns.enumerated() {
+                    guard let column else {
+                        guard case .value(let v)? = options.constants[options.subject.fields[k]] else { continue }
+                        for r in 0..<count {
+                            if k > 0 { joined[r].append(SubjectID.partSeparator) }
+                            joined[r].append(contentsOf: v)
+                        }
+                        continue
+                    }
                     try file.scanColumn(column, rowGroup: g) { row, value in
                         let r = Int(row - first)
                         guard r >= 0, r < count else {
@@ -244,7 +280,7 @@ public struct ParquetFormat: RecordFormat {
             }
             return withoutSubject
         } catch let e as ParquetError {
-            throw LetheError(.corrupt, "\(e)", at: objectKey)
+            throw Self.lethe(e, objectKey)
         }
     }
 }

@@ -33,7 +33,184 @@ public struct FormatOptions: Sendable, Hashable {
     public var subject: SubjectSpec
     /// CSV only: the field separator (default `,`).
     public var delimiter: UInt8 = UInt8(ascii: ",")
+    /// Subject parts that are constant for the object being read: its partition values
+    /// (canonical bytes, or `.null`), by field. A format takes such a part from here
+    /// instead of looking the field up in each record. Filled per object from
+    /// `partitions` by `resolved(for:)`, which every format calls first.
+    public var constants: [FieldPath: PartitionValue] = [:]
+    /// Where each object's partition values come from.
+    public var partitions: PartitionSource = .none
     public init(subject: SubjectSpec) { self.subject = subject }
+}
+
+/// A partition value: a subject part constant for a whole object.
+public enum PartitionValue: Sendable, Hashable {
+    /// The partition holds null (Delta `null`, Hive `__HIVE_DEFAULT_PARTITION__`): no subject.
+    case null
+    /// Canonical bytes (see docs/formats.md, "Canonical subject values").
+    case value([UInt8])
+}
+
+/// Where a dataset's objects get their partition values.
+public enum PartitionSource: Sendable, Hashable {
+    /// No partition columns.
+    case none
+    /// Hive-style `field=value` folders in the object key below `prefix` (the dataset's
+    /// path): a segment whose name is a subject field gives that field's value, URL-decoded
+    /// (`%2F` → `/`); `__HIVE_DEFAULT_PARTITION__` is null.
+    case hive(prefix: String)
+    /// Given per object key (a Delta table's `partitionValues`, rendered canonically by
+    /// the column's type), by field.
+    case perObject([String: [FieldPath: PartitionValue]])
+}
+
+/// What the constant parts of a subject make of every record of an object.
+enum ConstantSubject {
+    /// At least one part comes from the records.
+    case varies
+    /// A part is null: no record has a subject.
+    case none
+    /// Every part is constant: every record belongs to this subject.
+    case key(SubjectKey)
+}
+
+extension FormatOptions {
+    /// These options for one object: `constants` filled from `partitions` (a field already
+    /// in `constants` keeps its value).
+    public func resolved(for objectKey: String) -> FormatOptions {
+        var o = self
+        switch partitions {
+        case .none:
+            break
+        case .hive(let prefix):
+            for (field, value) in Self.hiveValues(objectKey, below: prefix) where o.constants[field] == nil
+                && subject.fields.contains(field) {
+                o.constants[field] = value
+            }
+        case .perObject(let table):
+            for (field, value) in table[objectKey] ?? [:] where o.constants[field] == nil && subject.fields.contains(field) {
+                o.constants[field] = value
+            }
+        }
+        return o
+    }
+
+    /// The `name=value` folder segments of `key` below `prefix` (the file name itself is not a folder).
+    public static func hiveValues(_ key: String, below prefix: String) -> [FieldPath: PartitionValue] {
+        var rel = Substring(key)
+        if !prefix.isEmpty {
+            let p = prefix.hasSuffix("/") ? prefix : prefix + "/"
+            guard rel.hasPrefix(p) else { return [:] }
+            rel = rel.dropFirst(p.count)
+        }
+        var out: [FieldPath: PartitionValue] = [:]
+        for segment in rel.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
+            guard let eq = segment.firstIndex(of: "=") else { continue }
+            let name = hiveUnescape(segment[..<eq]), value = hiveUnescape(segment[segment.index(after: eq)...])
+            guard !name.isEmpty else { continue }
+            let field = FieldPath(components: String(decoding: name, as: UTF8.self).split(separator: ".", omittingEmptySubsequences: false).map { Array($0.utf8) })
+            out[field] = value == Array("__HIVE_DEFAULT_PARTITION__".utf8) ? .null : .value(value)
+        }
+        return out
+    }
+
+    /// Hive's folder-name escaping undone: `%XX` (hex) is the byte XX.
+    static func hiveUnescape(_ s: Substring) -> [UInt8] {
+        let u = Array(s.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(u.count)
+        var i = 0
+        func hex(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: return c - 48
+            case 65...70: return c - 55
+            case 97...102: return c - 87
+            default: return nil
+            }
+        }
+        while i < u.count {
+            if u[i] == UInt8(ascii: "%"), i + 2 < u.count, let h = hex(u[i + 1]), let l = hex(u[i + 2]) {
+                out.append(h << 4 | l)
+                i += 3
+            } else {
+                out.append(u[i])
+                i += 1
+            }
+        }
+        return out
+    }
+
+    /// The subject fields whose values come from the records (not from `constants`).
+    var recordFields: [FieldPath] { subject.fields.filter { constants[$0] == nil } }
+
+    /// What the constant parts make of every record (after `resolved(for:)`).
+    func constantSubject(_ keyer: SubjectKeyer) -> ConstantSubject {
+        var parts: [[UInt8]] = []
+        var varies = false
+        for f in subject.fields {
+            switch constants[f] {
+            case nil: varies = true
+            case .null?: return .none
+            case .value(let v)?: parts.append(v)
+            }
+        }
+        if varies { return .varies }
+        return .key(keyer.key(SubjectID(parts: parts).bytes))
+    }
+
+    /// Joins one record's parts in the order of `subject`: constants from `constants`,
+    /// the others from `recordParts` (in the order of `recordFields`).
+    func join(recordParts: [UnsafeRawBufferPointer], into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        var r = 0
+        for (k, f) in subject.fields.enumerated() {
+            if k > 0 { out.append(SubjectID.partSeparator) }
+            if case .value(let v)? = constants[f] {
+                out.append(contentsOf: v)
+            } else {
+                out.append(contentsOf: recordParts[r])
+                r += 1
+            }
+        }
+    }
+}
+
+extension RecordFormat {
+    /// Erase for an object whose subject is wholly constant (every part a partition value):
+    /// the object belongs to one subject, so when that subject is dropped the object is
+    /// deleted (with its Hadoop `.crc` sidecar), not rewritten, and no folder keeps its name.
+    /// Nil when the subject varies by record (the format erases record by record).
+    func eraseWhole(_ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+                    drop: Set<SubjectKey>) async throws -> EraseOutcome? {
+        guard case .key(let key) = options.constantSubject(keyer) else { return nil }
+        let summary = try await scan(object, in: store, options: options, keyer: keyer) { _, _ in }
+        var outcome = EraseOutcome()
+        guard drop.contains(key) else {
+            outcome.kept = summary.records
+            return outcome
+        }
+        outcome.dropped[key] = summary.records
+        try await removeObject(object, in: store)
+        outcome.removed = true
+        return outcome
+    }
+}
+
+/// Deletes an object if it is still the version read, and the Hadoop checksum file
+/// (`.name.crc`) that Spark and Hive write next to it, if any.
+func removeObject(_ object: ObjectInfo, in store: any ObjectStore) async throws {
+    guard let current = try await store.head(object.key), current.version == object.version else {
+        throw LetheError(.conflict, "object changed since it was read (expected version \(object.version))", at: object.key)
+    }
+    try await store.delete(object.key)
+    let sidecar = hadoopChecksumKey(object.key)
+    if try await store.head(sidecar) != nil { try await store.delete(sidecar) }
+}
+
+/// The key of the Hadoop checksum file of `key`: `dir/.name.crc`.
+public func hadoopChecksumKey(_ key: String) -> String {
+    guard let slash = key.lastIndex(of: "/") else { return "." + key + ".crc" }
+    return String(key[...slash]) + "." + String(key[key.index(after: slash)...]) + ".crc"
 }
 
 /// The format seam. A format scans an object for the subjects of its records, and

@@ -9,7 +9,11 @@ import Darwin
 ///
 /// Writes go to a temporary file beside the target (`.<name>.lethe-tmp-<random>`),
 /// are fsynced, renamed over the target, and the folder is fsynced: a crash leaves
-/// the old or the new content, never a mix. Temporary files are not listed.
+/// the old or the new content, never a mix. Listing shows every file, temporary names
+/// included: the engine journals each temporary file (`onTemporary`) before it exists,
+/// removes those a killed run left, and treats any other file as data. A delete removes the
+/// folders it leaves empty (below the root), so no folder named after a partition value
+/// (`user_id=u-42/`) outlives the subject's last file.
 ///
 /// What is an object (docs: README, "Files Lethe reads"):
 /// - Every entry below a listed prefix that is not a folder is an object, whatever its name:
@@ -27,6 +31,9 @@ import Darwin
 public struct LocalObjectStore: ObjectStore {
     public let root: String
     public var location: String { root }
+    /// Called with the key of each temporary file before it is created (the engine records it,
+    /// so a run killed mid-write leaves no file it does not know of).
+    public var onTemporary: (@Sendable (String) async throws -> Void)?
 
     public init(root: String) {
         var r = root
@@ -61,7 +68,7 @@ public struct LocalObjectStore: ObjectStore {
     private func visit(prefix: String, _ body: (String, Int32, [CChar], UInt8) throws -> Void) throws {
         let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
         if p.isEmpty {
-            let fd = try openRoot()
+            guard let fd = try openRoot() else { return }
             try walk(fd, keyPrefix: "", body)
             return
         }
@@ -80,7 +87,7 @@ public struct LocalObjectStore: ObjectStore {
         case S_IFREG:
             try body(p, parent.fd, parent.name, UInt8(DT_REG))
         default:
-            throw Self.notFollowed(p, st, parent.fd, parent.name, what: "the folder")
+            throw Self.notFollowed(p, st, parent.fd, parent.name, what: "the path")
         }
     }
 
@@ -99,7 +106,6 @@ public struct LocalObjectStore: ObjectStore {
             let bytes = name.dropLast().map { UInt8(bitPattern: $0) }
             if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
             let component = Self.keyComponent(bytes)
-            if component.contains(Self.tempMarker) { continue }
             var type = e.pointee.d_type
             if type == UInt8(DT_UNKNOWN) {
                 var st = stat()
@@ -214,13 +220,29 @@ public struct LocalObjectStore: ObjectStore {
 
     // MARK: Writing
 
+    /// The key of the temporary file a write of `key` uses (`.<name>.lethe-tmp-<random>` beside it).
+    static func temporaryKey(for key: String, random: String) -> String {
+        let slash = key.lastIndex(of: "/")
+        let folder = slash.map { String(key[...$0]) } ?? ""
+        let name = slash.map { String(key[key.index(after: $0)...]) } ?? key
+        return folder + "." + name + tempMarker + random
+    }
+
     public func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
         guard let parent = try openParent(key, create: true) else {
             throw LetheError(.badInput, "not an object key", at: key)
         }
         let base = parent.name.dropLast().map { UInt8(bitPattern: $0) }
-        let tmp: [CChar] = ([0x2E] + base + Array(Self.tempMarker.utf8)
-                            + Array(String(UInt64.random(in: 0...UInt64.max), radix: 36).utf8)).map { CChar(bitPattern: $0) } + [0]
+        let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let tmp: [CChar] = ([0x2E] + base + Array(Self.tempMarker.utf8) + Array(random.utf8)).map { CChar(bitPattern: $0) } + [0]
+        if let onTemporary {
+            do {
+                try await onTemporary(Self.temporaryKey(for: key, random: random))
+            } catch {
+                close(parent.fd)
+                throw error
+            }
+        }
         let fd = openat(parent.fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             let e = errno
@@ -237,6 +259,16 @@ public struct LocalObjectStore: ObjectStore {
             throw LetheError.io("cannot delete", at: key, errno: errno)
         }
         fsync(parent.fd)
+        // Folders the delete leaves empty go too, up to the root: a folder named after a
+        // partition value (`user_id=u-42/`) must not outlive the subject's last file.
+        var folder = key
+        while let slash = folder.lastIndex(of: "/") {
+            folder = String(folder[..<slash])
+            guard !folder.isEmpty, let up = try? openParent(folder, create: false) else { break }
+            defer { close(up.fd) }
+            guard unlinkat(up.fd, up.name, AT_REMOVEDIR) == 0 else { break }
+            fsync(up.fd)
+        }
     }
 
     /// Creates a folder and its parents (mode 0755).
@@ -261,8 +293,14 @@ public struct LocalObjectStore: ObjectStore {
     /// without following links, and that component's name.
     struct Parent { var fd: Int32; var name: [CChar] }
 
-    private func openRoot() throws -> Int32 {
-        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    /// The root folder, or nil when it does not exist (and `create` is false).
+    private func openRoot(create: Bool = false) throws -> Int32? {
+        var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 && errno == ENOENT {
+            guard create else { return nil }
+            try Self.makeDirs(root)
+            fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        }
         guard fd >= 0 else { throw LetheError.io("cannot open the lake folder", at: root, errno: errno) }
         return fd
     }
@@ -274,7 +312,7 @@ public struct LocalObjectStore: ObjectStore {
         guard let last = parts.last, !last.isEmpty, !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
             throw LetheError(.badInput, "not an object key (empty, `.` or `..` component)", at: key)
         }
-        var fd = try openRoot()
+        guard var fd = try openRoot(create: create) else { return nil }
         var walked = ""
         for part in parts.dropLast() {
             let name = Self.cName(part)

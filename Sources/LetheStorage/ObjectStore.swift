@@ -63,8 +63,8 @@ public protocol ObjectStore: Sendable {
     /// A description of where the store is, for messages.
     var location: String { get }
     /// Every object whose key starts with `prefix` (a folder prefix: `raw/events`
-    /// lists `raw/events/…`), recursively, sorted by key. Temporary files of
-    /// unfinished writes are not listed.
+    /// lists `raw/events/…`), recursively, sorted by key. A local folder lists the
+    /// temporary files of writes in progress too (see `LocalObjectStore.onTemporary`).
     func list(prefix: String) async throws -> [ObjectInfo]
     /// The keys `list` would return, without their metadata (cheaper where metadata costs a call each).
     func listKeys(prefix: String) async throws -> [String]

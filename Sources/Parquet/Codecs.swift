@@ -1,7 +1,7 @@
 import CZlib
 import CZstd
 
-/// Page compression: Snappy and LZ4_RAW in Swift, GZIP via zlib, ZSTD via libzstd.
+/// Page compression: Snappy, LZ4_RAW and LZ4 (Hadoop framing) in Swift, GZIP via zlib, ZSTD via libzstd.
 enum Codecs {
     static func decompress(_ codec: CompressionCodec, _ src: UnsafeRawBufferPointer, expected: Int) throws(ParquetError) -> [UInt8] {
         switch codec {
@@ -12,9 +12,10 @@ enum Codecs {
             return Array(src)
         case .snappy: return try Snappy.decompress(src, expected: expected)
         case .lz4Raw: return try LZ4.decompress(src, expected: expected)
+        case .lz4: return try LZ4.decompressHadoop(src, expected: expected)
         case .gzip: return try gunzip(src, expected: expected)
         case .zstd: return try unzstd(src, expected: expected)
-        case .lzo, .brotli, .lz4:
+        case .lzo, .brotli:
             throw ParquetError(.unsupported, "compression codec \(codec) is not supported")
         }
     }
@@ -24,9 +25,10 @@ enum Codecs {
         case .uncompressed: return Array(src)
         case .snappy: return Snappy.compress(src)
         case .lz4Raw: return LZ4.compress(src)
+        case .lz4: return LZ4.compressHadoop(src)
         case .gzip: return try gzip(src)
         case .zstd: return try zstd(src)
-        case .lzo, .brotli, .lz4:
+        case .lzo, .brotli:
             throw ParquetError(.unsupported, "compression codec \(codec) is not supported for writing")
         }
     }

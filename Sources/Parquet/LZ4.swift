@@ -1,5 +1,58 @@
-/// LZ4 raw block format (codec LZ4_RAW), compression and decompression, in Swift.
+/// LZ4 raw block format (codec LZ4_RAW), compression and decompression, in Swift; and
+/// codec LZ4, whose pages hold the block in Hadoop's framing.
 enum LZ4 {
+    /// Codec LZ4 (deprecated in the format): parquet-mr writes Hadoop's framing, one or
+    /// more frames of a 4-byte big-endian uncompressed length, a 4-byte big-endian
+    /// compressed length and an LZ4 block; older parquet-cpp wrote a bare LZ4 block. As
+    /// Arrow does, the framing is tried first and a bare block is the fallback.
+    static func decompressHadoop(_ src: UnsafeRawBufferPointer, expected: Int) throws(ParquetError) -> [UInt8] {
+        if let framed = hadoopFrames(src, expected: expected) {
+            var out: [UInt8] = []
+            out.reserveCapacity(expected)
+            var ok = true
+            for f in framed {
+                guard let part = try? decompress(UnsafeRawBufferPointer(rebasing: src[f.range]), expected: f.length) else { ok = false; break }
+                out += part
+            }
+            if ok && out.count == expected { return out }
+        }
+        do {
+            return try decompress(src, expected: expected)
+        } catch {
+            throw ParquetError(.decompression, "LZ4: the page is neither Hadoop-framed LZ4 nor an LZ4 block")
+        }
+    }
+
+    /// The frames of a Hadoop-framed page, if the lengths add up exactly.
+    static func hadoopFrames(_ src: UnsafeRawBufferPointer, expected: Int) -> [(range: Range<Int>, length: Int)]? {
+        var frames: [(range: Range<Int>, length: Int)] = []
+        var pos = 0, produced = 0
+        func be32(_ at: Int) -> Int {
+            Int(src[at]) << 24 | Int(src[at + 1]) << 16 | Int(src[at + 2]) << 8 | Int(src[at + 3])
+        }
+        while src.count - pos >= 8 {
+            let raw = be32(pos), packed = be32(pos + 4)
+            pos += 8
+            guard packed <= src.count - pos, raw <= expected - produced else { return nil }
+            frames.append((pos..<(pos + packed), raw))
+            pos += packed
+            produced += raw
+        }
+        guard pos == src.count, produced == expected, !frames.isEmpty else { return nil }
+        return frames
+    }
+
+    /// One Hadoop frame around an LZ4 block (what parquet-mr and Arrow read for codec LZ4).
+    static func compressHadoop(_ src: UnsafeRawBufferPointer) -> [UInt8] {
+        let block = compress(src)
+        var out: [UInt8] = []
+        out.reserveCapacity(block.count + 8)
+        for v in [src.count, block.count] {
+            out += [UInt8(truncatingIfNeeded: v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
+        }
+        return out + block
+    }
+
     static func decompress(_ src: UnsafeRawBufferPointer, expected: Int) throws(ParquetError) -> [UInt8] {
         var ok = true
         let out = [UInt8](unsafeUninitializedCapacity: max(expected, 1)) { dst, count in

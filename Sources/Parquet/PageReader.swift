@@ -64,6 +64,8 @@ struct PageIterator {
                 let levels = header.defLevelsByteLength + header.repLevelsByteLength
                 var out = Array(UnsafeRawBufferPointer(rebasing: body[0..<levels]))
                 let rest = UnsafeRawBufferPointer(rebasing: body[levels...])
+                // An empty value section (all nulls) is not decompressed: some writers store no codec stream at all.
+                if rest.isEmpty && header.uncompressedSize == levels { return out }
                 if header.isCompressed && codec != .uncompressed {
                     out.append(contentsOf: try Codecs.decompress(codec, rest, expected: header.uncompressedSize - levels))
                 } else {
@@ -76,6 +78,7 @@ struct PageIterator {
             case .indexPage:
                 return []
             default:
+                if body.isEmpty && header.uncompressedSize == 0 { return [] }
                 return try Codecs.decompress(codec, body, expected: header.uncompressedSize)
             }
         }

@@ -25,6 +25,9 @@ public struct ParquetFile: Sendable {
     public let footerOffset: Int64
     /// Index in the file of each row group's first row.
     public let rowGroupFirstRow: [Int64]
+    /// Rows in the file: the sum of the row groups' rows (a footer `num_rows` of 0 with rows
+    /// in the row groups, as some writers leave it, is read as that sum).
+    public let numRows: Int64
 
     public init(source: any ParquetSource, name: String = "<parquet>", options: ReadOptions = ReadOptions()) throws(ParquetError) {
         self.source = source
@@ -98,10 +101,13 @@ public struct ParquetFile: Sendable {
             guard !o else { throw ParquetError(.corruptMetadata, "row count overflow", file: name, rowGroup: g) }
             total = t
         }
-        if total != meta.numRows {
+        // A footer that says 0 while the row groups hold rows is a writer that left the field unset
+        // (pyarrow and DuckDB read the row groups); any other disagreement is corruption.
+        if total != meta.numRows && meta.numRows != 0 {
             throw ParquetError(.corruptMetadata, "footer says \(meta.numRows) rows, row groups hold \(total)", file: name)
         }
         rowGroupFirstRow = first
+        numRows = total
     }
 
     /// Opens an in-memory file.
@@ -109,7 +115,6 @@ public struct ParquetFile: Sendable {
         try self.init(source: InMemorySource(bytes), name: name, options: options)
     }
 
-    public var numRows: Int64 { metadata.numRows }
     public var rowGroups: [RowGroup] { metadata.rowGroups }
     public var keyValueMetadata: [KeyValue] { metadata.keyValueMetadata }
 
@@ -131,14 +136,61 @@ public struct ParquetFile: Sendable {
     public func columnChunkBytes(column: Int, rowGroup: Int) throws(ParquetError) -> [UInt8] {
         try checkRowGroup(rowGroup)
         let md = metadata.rowGroups[rowGroup].columns[column].metaData!
-        let start = md.chunkStart
+        let col = schema.columns[column].dottedPath
         if md.totalCompressedSize == 0 { return [] }
-        let bytes = try withLocation(file: name, rowGroup: rowGroup, column: schema.columns[column].dottedPath) {
-            try source.read(start..<(start + md.totalCompressedSize))
+        let range = readRange(column: column, rowGroup: rowGroup)
+        var bytes = try withLocation(file: name, rowGroup: rowGroup, column: col) { try source.read(range) }
+        guard bytes.count == range.count else {
+            throw ParquetError(.io, "short read of a column chunk", file: name, rowGroup: rowGroup, column: col)
         }
-        guard bytes.count == Int(md.totalCompressedSize) else {
-            throw ParquetError(.io, "short read of a column chunk", file: name, rowGroup: rowGroup, column: schema.columns[column].dottedPath)
+        if range.count != Int(md.totalCompressedSize) {
+            bytes.removeLast(bytes.count - Self.pagesEnd(bytes, values: md.numValues, stated: Int(md.totalCompressedSize)))
         }
         return bytes
+    }
+
+    /// The byte range of one column chunk as stored: what a copy of the chunk must copy.
+    public func chunkRange(column: Int, rowGroup: Int) throws(ParquetError) -> Range<Int64> {
+        let md = metadata.rowGroups[rowGroup].columns[column].metaData!
+        let start = md.chunkStart
+        guard md.totalCompressedSize > 0, omitsDictionaryHeaderSize else { return start..<(start + md.totalCompressedSize) }
+        return start..<(start + Int64(try columnChunkBytes(column: column, rowGroup: rowGroup).count))
+    }
+
+    /// The bytes to read to be sure of getting one column chunk: its stated range, plus up to
+    /// 100 bytes for writers that left the dictionary page header out of the chunk's size.
+    public func readRange(column: Int, rowGroup: Int) -> Range<Int64> {
+        let md = metadata.rowGroups[rowGroup].columns[column].metaData!
+        let start = md.chunkStart
+        let end = start + md.totalCompressedSize
+        guard omitsDictionaryHeaderSize, md.totalCompressedSize > 0 else { return start..<end }
+        return start..<max(end, min(footerOffset, end + Self.maxDictionaryHeaderSize))
+    }
+
+    static let maxDictionaryHeaderSize: Int64 = 100
+
+    /// parquet-mr up to 1.2.8 (PARQUET-816, IMPALA-694) did not count the dictionary page
+    /// header in a column chunk's `total_compressed_size`; Arrow reads such files by
+    /// reading a little further and stopping once the chunk's values are read. So do we.
+    var omitsDictionaryHeaderSize: Bool {
+        guard let by = metadata.createdBy, by.hasPrefix("parquet-mr") else { return false }
+        let words = by.split(separator: " ")
+        guard let i = words.firstIndex(of: "version"), i + 1 < words.count else { return true }
+        let parts = words[i + 1].prefix { $0.isNumber || $0 == "." }.split(separator: ".").compactMap { Int($0) }
+        guard parts.count >= 3 else { return true }
+        return (parts[0], parts[1], parts[2]) < (1, 2, 9)
+    }
+
+    /// The end of the pages holding `values` values in a chunk read with padding (never
+    /// before the stated size; the padding is cut off).
+    static func pagesEnd(_ chunk: [UInt8], values: Int64, stated: Int) -> Int {
+        var pos = 0, seen: Int64 = 0
+        while seen < values && pos < chunk.count {
+            guard let (raw, bodyStart) = try? ThriftStruct.decode(chunk, from: pos, to: nil),
+                  let h = try? PageHeader(raw: raw), h.compressedSize <= chunk.count - bodyStart else { return stated }
+            if h.type == .dataPage || h.type == .dataPageV2 { seen += Int64(h.numValues) }
+            pos = bodyStart + h.compressedSize
+        }
+        return max(stated, min(pos, chunk.count))
     }
 }

@@ -102,11 +102,11 @@ extension ParquetFile {
             if local.isEmpty {
                 // Byte-for-byte copy of the row group's byte range.
                 var lo = Int64.max, hi = Int64.min
-                for c in rg.columns {
-                    let md = c.metaData!
-                    guard md.totalCompressedSize > 0 else { continue }
-                    lo = min(lo, md.chunkStart)
-                    hi = max(hi, md.chunkStart + md.totalCompressedSize)
+                for (ci, c) in rg.columns.enumerated() {
+                    guard c.metaData!.totalCompressedSize > 0 else { continue }
+                    let r = try chunkRange(column: ci, rowGroup: g)
+                    lo = min(lo, r.lowerBound)
+                    hi = max(hi, r.upperBound)
                 }
                 if lo > hi { lo = out.offset; hi = out.offset }
                 let newStart = out.offset

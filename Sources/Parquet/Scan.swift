@@ -1,15 +1,6 @@
-/// The subject-scan fast path: one flat column, one row group, each row's value
-/// as canonical bytes, without per-value allocation for byte arrays and integers.
-
-/// How `scanColumn` renders a value as bytes:
-/// - BYTE_ARRAY and FIXED_LEN_BYTE_ARRAY: the raw bytes.
-/// - INT32 / INT64: decimal ASCII of the integer, unsigned when the logical or
-///   converted type says so (UINT_8…UINT_64, INT(bw, false)); DECIMAL stored as
-///   INT32/INT64 renders its unscaled integer.
-/// - BOOLEAN: `true` / `false`.
-/// - FLOAT / DOUBLE: Swift's shortest round-trip decimal (`1.5`, `nan`, `inf`).
-/// - INT96: the 12 raw bytes.
-public enum CanonicalBytes {}
+/// The subject-scan fast path: one leaf column, one row group, each row's value as
+/// canonical text (see `CanonicalText`), without per-value allocation for byte arrays,
+/// integers, decimals, dates, times and timestamps.
 
 /// "00" "01" … "99": two decimal digits per entry.
 nonisolated(unsafe) let digitPairs: UnsafePointer<UInt8> = {
@@ -47,9 +38,13 @@ func writeDecimal(_ v: UInt64, negative: Bool, into p: UnsafeMutablePointer<UInt
 }
 
 extension ParquetFile {
-    /// Calls `visit` once per row of a flat leaf column in one row group, in row
-    /// order, with the row's index in the file and its value's canonical bytes
-    /// (nil for null). The buffer is only valid during the call.
+    /// Calls `visit` once per row of a leaf column in one row group, in row order,
+    /// with the row's index in the file and its value's canonical text (nil for null;
+    /// see `CanonicalText`). The buffer is only valid during the call.
+    ///
+    /// A column inside a repeated field (a list or map) gives each row the one value
+    /// its elements hold (nil when it holds none); a row whose elements hold different
+    /// values throws `unsupported`: the row belongs to several subjects at once.
     public func scanColumn(path: [String], rowGroup: Int,
                            _ visit: (_ row: Int64, _ value: UnsafeRawBufferPointer?) throws -> Void) throws {
         let desc = try column(path)
@@ -63,7 +58,8 @@ extension ParquetFile {
         guard column >= 0, column < schema.columns.count else { throw ParquetError(.invalidArgument, "no column \(column)", file: name) }
         let desc = schema.columns[column]
         guard desc.isFlat else {
-            throw ParquetError(.invalidArgument, "scanColumn needs a non-repeated column; use readColumn", file: name, column: desc.dottedPath)
+            try scanRepeated(desc, rowGroup: rowGroup, visit)
+            return
         }
         let chunk = try columnChunkBytes(column: column, rowGroup: rowGroup)
         let md = metadata.rowGroups[rowGroup].columns[column].metaData!
@@ -76,16 +72,55 @@ extension ParquetFile {
         }
     }
 
+    /// A column with a repeated ancestor: each row's elements must agree on one value.
+    private func scanRepeated(_ desc: ColumnDescriptor, rowGroup: Int,
+                              _ visit: (Int64, UnsafeRawBufferPointer?) throws -> Void) throws {
+        let data = try readColumn(desc.index, rowGroup: rowGroup)
+        let renderer = ValueRenderer(desc)
+        let reps = data.repetitionLevels ?? []
+        let defs = data.definitionLevels
+        let maxDef = UInt16(desc.maxDefinitionLevel)
+        var row = rowGroupFirstRow[rowGroup] - 1
+        var vi = 0
+        var current: [UInt8] = []
+        var has = false
+        func emit() throws {
+            if has {
+                try current.withUnsafeBytes { try visit(row, $0) }
+            } else {
+                try visit(row, nil)
+            }
+        }
+        for s in 0..<reps.count {
+            if reps[s] == 0 {
+                if s > 0 { try emit() }
+                row += 1
+                has = false
+                current.removeAll(keepingCapacity: true)
+            }
+            guard defs == nil || defs![s] == maxDef else { continue }
+            try renderer.withValue(data.values, vi) { v in
+                if !has {
+                    current.append(contentsOf: v)
+                    has = true
+                } else if !current.elementsEqual(v) {
+                    throw ParquetError(.unsupported, "row \(row) holds different values in \(desc.dottedPath), which is inside a repeated field (list or map): the row belongs to several subjects, so erasing one would drop the others' data",
+                                       file: name, rowGroup: rowGroup, column: desc.dottedPath)
+                }
+            }
+            vi += 1
+        }
+        if !reps.isEmpty { try emit() }
+    }
+
     private func scanChunk(_ chunk: [UInt8], desc: ColumnDescriptor, codecRaw: Int32, numValues: Int64, firstRow: Int64,
                            pageIndex: inout Int, _ visit: (Int64, UnsafeRawBufferPointer?) throws -> Void) throws {
         var pages = try PageIterator(chunk: chunk, codecRaw: codecRaw, options: options)
         let maxDef = desc.maxDefinitionLevel
-        let unsigned = desc.sortOrder == .unsigned
+        let renderer = ValueRenderer(desc)
         var dict: ByteArrayValues?   // rendered dictionary
         var row = firstRow
         var remaining = numValues
-        let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
-        defer { scratch.deallocate() }
         while true {
             pageIndex = pages.index
             guard let page = try pages.next() else { break }
@@ -97,7 +132,7 @@ extension ParquetFile {
                 guard h.numValues <= page.data.count * 8 else { throw ParquetError(.corruptPage, "dictionary page value count does not fit its size") }
                 var acc = ValueAccumulator(type: desc.physicalType, width: desc.typeLength)
                 try withBytes(page.data) { (p) throws(ParquetError) in try acc.appendPlain(p, count: h.numValues) }
-                dict = render(acc.result(), unsigned: unsigned, scratch: scratch)
+                dict = renderer.renderAll(acc.result())
             case .dataPage, .dataPageV2:
                 let n = h.numValues
                 guard Int64(n) <= remaining else { throw ParquetError(.corruptPage, "page holds \(n) values but only \(remaining) remain in the column chunk") }
@@ -118,6 +153,7 @@ extension ParquetFile {
                         pos += h.defLevelsByteLength
                     }
                     if v2 && h.numNulls != n - nonNull { throw ParquetError(.corruptPage, "v2 page says \(h.numNulls) nulls, levels say \(n - nonNull)") }
+                    guard pos <= data.count else { throw ParquetError(.corruptPage, "levels run past the end of the page") }
                 }
                 if maxDef == 0 { defs = [UInt16](repeating: 0, count: n) }
                 let valueLevel = UInt16(maxDef)
@@ -150,6 +186,7 @@ extension ParquetFile {
                             }
                         }
                     } else if enc == .plain && desc.physicalType == .byteArray {
+                        let raw = renderer.isRaw
                         var p = 0
                         for s in 0..<n {
                             if isValue(s) {
@@ -157,7 +194,8 @@ extension ParquetFile {
                                 let len = Int(data.loadUnaligned(fromByteOffset: p, as: UInt32.self))
                                 p += 4
                                 guard data.count - p >= len else { throw ParquetError(.corruptPage, "PLAIN BYTE_ARRAY value past the end of the page") }
-                                try visit(row, UnsafeRawBufferPointer(rebasing: data[p..<(p + len)]))
+                                let v = UnsafeRawBufferPointer(rebasing: data[p..<(p + len)])
+                                try visit(row, raw ? v : renderer.bytes(v))
                                 p += len
                             } else {
                                 try visit(row, nil)
@@ -165,15 +203,18 @@ extension ParquetFile {
                             row += 1
                         }
                     } else if enc == .plain && (desc.physicalType == .int64 || desc.physicalType == .int32) {
-                        let w = desc.physicalType == .int64 ? 8 : 4
+                        let wide = desc.physicalType == .int64
+                        let w = wide ? 8 : 4
                         guard data.count >= nonNull * w else { throw ParquetError(.corruptPage, "PLAIN data holds fewer than \(nonNull) values") }
+                        let signed = renderer.form == .signed
+                        let scratch = renderer.scratch.reserve(64)
                         var vi = 0
                         for s in 0..<n {
                             if isValue(s) {
-                                let v: Int64 = w == 8 ? data.loadUnaligned(fromByteOffset: vi * 8, as: Int64.self)
-                                                      : Int64(data.loadUnaligned(fromByteOffset: vi * 4, as: Int32.self))
+                                let v: Int64 = wide ? data.loadUnaligned(fromByteOffset: vi * 8, as: Int64.self)
+                                                    : Int64(data.loadUnaligned(fromByteOffset: vi * 4, as: Int32.self))
                                 vi += 1
-                                try visit(row, renderInt(v, wide: w == 8, unsigned: unsigned, scratch))
+                                try visit(row, signed ? writeDecimal(v.magnitude, negative: v < 0, into: scratch) : renderer.int(v, wide: wide))
                             } else {
                                 try visit(row, nil)
                             }
@@ -186,7 +227,7 @@ extension ParquetFile {
                         var vi = 0
                         for s in 0..<n {
                             if isValue(s) {
-                                try renderValue(values, vi, unsigned: unsigned, scratch) { try visit(row, $0) }
+                                try renderer.withValue(values, vi) { try visit(row, $0) }
                                 vi += 1
                             } else {
                                 try visit(row, nil)
@@ -205,49 +246,33 @@ extension ParquetFile {
     }
 }
 
-@inline(__always)
-func renderInt(_ v: Int64, wide: Bool, unsigned: Bool, _ scratch: UnsafeMutablePointer<UInt8>) -> UnsafeRawBufferPointer {
-    if unsigned {
-        let u = wide ? UInt64(bitPattern: v) : UInt64(UInt32(truncatingIfNeeded: v))
-        return writeDecimal(u, negative: false, into: scratch)
-    }
-    return writeDecimal(v.magnitude, negative: v < 0, into: scratch)
-}
-
-/// Renders value `i` canonically and passes the bytes to `body`.
-func renderValue(_ values: ColumnValues, _ i: Int, unsigned: Bool, _ scratch: UnsafeMutablePointer<UInt8>,
-                 _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
-    switch values {
-    case .boolean(let a):
-        let s: StaticString = a[i] ? "true" : "false"
-        try body(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
-    case .int32(let a): try body(renderInt(Int64(a[i]), wide: false, unsigned: unsigned, scratch))
-    case .int64(let a): try body(renderInt(a[i], wide: true, unsigned: unsigned, scratch))
-    case .int96(let a):
-        var v = a[i]
-        withUnsafeBytes(of: &v.low) { lo in
-            for k in 0..<8 { scratch[k] = lo[k] }
+extension ValueRenderer {
+    /// Renders value `i` canonically and passes the bytes to `body`.
+    func withValue<R>(_ values: ColumnValues, _ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch values {
+        case .boolean(let a):
+            let s: StaticString = a[i] ? "true" : "false"
+            return try body(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+        case .int32(let a): return try body(int(Int64(a[i]), wide: false))
+        case .int64(let a): return try body(int(a[i], wide: true))
+        case .int96(let a): return try body(int96(a[i]))
+        case .float(let a): return try body(float(a[i]))
+        case .double(let a): return try body(double(a[i]))
+        case .byteArray(let b), .fixedLenByteArray(let b):
+            return try b.withValue(i) { try body(isRaw ? $0 : bytes($0)) }
         }
-        for k in 0..<4 { scratch[8 + k] = UInt8(truncatingIfNeeded: v.high >> (8 * UInt32(k))) }
-        try body(UnsafeRawBufferPointer(start: scratch, count: 12))
-    case .float(let a):
-        var s = a[i].description
-        try s.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
-    case .double(let a):
-        var s = a[i].description
-        try s.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
-    case .byteArray(let b), .fixedLenByteArray(let b):
-        try b.withValue(i, body)
     }
-}
 
-/// Renders every value (used for dictionaries).
-func render(_ values: ColumnValues, unsigned: Bool, scratch: UnsafeMutablePointer<UInt8>) -> ByteArrayValues {
-    if case .byteArray(let b) = values { return b }
-    if case .fixedLenByteArray(let b) = values { return b }
-    var out = ByteArrayValues()
-    for i in 0..<values.count {
-        renderValue(values, i, unsigned: unsigned, scratch) { out.append($0) }
+    /// Renders every value (used for dictionaries).
+    func renderAll(_ values: ColumnValues) -> ByteArrayValues {
+        if isRaw {
+            if case .byteArray(let b) = values { return b }
+            if case .fixedLenByteArray(let b) = values { return b }
+        }
+        var out = ByteArrayValues()
+        for i in 0..<values.count {
+            withValue(values, i) { out.append($0) }
+        }
+        return out
     }
-    return out
 }

@@ -45,6 +45,7 @@ struct Index: AsyncParsableCommand {
                         "objects_unchanged": .int(Int64(r.objectsUnchanged)), "objects_removed": .int(Int64(r.objectsRemoved)),
                         "records": .int(r.records), "bytes": .int(r.bytesScanned), "seconds": .double(r.seconds),
                         "quarantined": .array(r.quarantined.map { .object(["dataset": .string($0.dataset), "object": .string($0.object), "issue": .string($0.issue)]) }),
+                        "dataset_issues": .array(r.datasetIssues.map { .object(["dataset": .string($0.dataset), "kind": .string($0.kind.rawValue), "issue": .string($0.message)]) }),
                     ]).text)
                 } else {
                     let mb = Double(r.bytesScanned) / 1e6
@@ -56,7 +57,10 @@ struct Index: AsyncParsableCommand {
                         for q in r.quarantined { out("  \(q.dataset): \(q.issue)") }
                     }
                 }
+                // A dataset that cannot be indexed at all: the others are; requests reaching it cannot be proven.
+                for i in r.datasetIssues { err("lethe: \(i.description)") }
                 if watch { try await Task.sleep(nanoseconds: UInt64(interval * 1e9)) }
+                else if !r.datasetIssues.isEmpty { return r.datasetIssues.contains { $0.kind == .unsupported } ? 2 : 1 }
             } while watch
             return 0
         }
@@ -80,9 +84,12 @@ struct Locate: AsyncParsableCommand {
         try await guarded {
             let typed = try subject.typed()
             guard typed.count == 1 else { throw LetheError(.badUsage, "name exactly one subject (an id, --hex or --subject-json)") }
-            let lethe = try global.open()
+            let lethe = try global.open(readOnly: true)
             let s = try lethe.config.check(typed[0])
             let found = try await lethe.locateRows(s)
+            for i in try await lethe.datasetIssues().values.sorted(by: { $0.dataset < $1.dataset }) {
+                err("lethe: warning: \(i.description): the index cannot say whether it holds the subject")
+            }
             if global.json {
                 out(JSONValue.array(found.map { p in
                     .object(["dataset": .string(p.dataset), "object": .string(p.object), "role": .string(p.role.rawValue),
@@ -158,7 +165,7 @@ struct Requests: AsyncParsableCommand {
                 }
                 st = s
             }
-            let lethe = try global.open()
+            let lethe = try global.open(readOnly: true)
             let rs = try await lethe.meta.requests(status: st)
             if global.json {
                 out(JSONValue.array(rs.map { requestJSON($0, withPlan: false) }).text)
@@ -179,20 +186,26 @@ struct Show: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let lethe = try global.open()
-            let r = try await lethe.request(id)
+            let lethe = try global.open(readOnly: true)
+            var r = try await lethe.request(id)
+            let plan = try await r.plan.flatMap(ErasurePlan.decode).asyncMap { try await lethe.resolvedPlan($0) }
+            if let plan { r.plan = plan.json }
             if global.json { out(requestJSON(r, withPlan: true).text); return 0 }
             out("request   \(r.id)")
             out("status    \(r.status.rawValue)\(r.failure.map { " (\($0))" } ?? "")")
             out("subject   \(r.subjectKey.hex)")
             out("filed     \(time(r.filedAt)) by \(r.requestedBy): \(r.reason)")
             if let d = r.decidedBy { out("decided   by \(d)\(r.decisionReason.map { ": \($0)" } ?? "")") }
-            if let p = r.plan.flatMap(ErasurePlan.decode) {
+            if let p = plan {
                 out("plan      \(p.totalObjects) object(s), \(p.totalRows) row(s)")
                 for d in p.datasets {
                     let extra = d.rebuild.map { " — rebuild: \($0)" } ?? ""
-                    out("  \(d.name) [\(d.format), \(d.role)]: \(d.objects.count) object(s), \(d.rows) row(s)\(extra)")
-                    for o in d.objects.prefix(20) { out("    \(o.key)  \(o.rows) row(s)\(o.state == "indexed" ? "" : " (\(o.state))")") }
+                    let state = d.state.map { ", \($0)\(d.issue.map { ": \($0)" } ?? "")" } ?? ""
+                    out("  \(d.name) [\(d.format), \(d.role)\(state)]: \(d.objects.count) object(s), \(d.rows) row(s)\(extra)")
+                    for o in d.objects.prefix(20) {
+                        let name = o.key ?? "object #\(o.ref.map(String.init) ?? "?") (name purged)"
+                        out("    \(name)  \(o.rows) row(s)\(o.state == "indexed" ? "" : " (\(o.state)\(o.issue.map { ": \($0)" } ?? ""))")")
+                    }
                     if d.objects.count > 20 { out("    … \(d.objects.count - 20) more") }
                 }
             }
@@ -268,6 +281,9 @@ struct Run: AsyncParsableCommand {
                     "rebuilds": .array(r.rebuilds.map { .object(["dataset": .string($0.dataset), "exit_status": .int(Int64($0.exitStatus)), "seconds": .double($0.seconds)]) }),
                     "verifications": .array(r.verifications.map { .raw(String(decoding: $0.json, as: UTF8.self)) }),
                     "failed": .array(r.failed.map { .object(["id": .string($0.id), "reason": .string($0.reason)]) }),
+                    "requeued": .array(r.requeued.map(JSONValue.string)),
+                    "problems": .array(r.problems.map(JSONValue.string)),
+                    "temporaries_removed": .int(Int64(r.temporariesRemoved)),
                     "propagated": .array(r.propagation.sources.map { s in .object([
                         "dataset": .string(s.dataset), "deleted_subjects": .int(Int64(s.deleted)),
                         "requests": .array(s.filed.map(JSONValue.string)), "still_live": .int(Int64(s.stillLive)),
@@ -288,8 +304,10 @@ struct Run: AsyncParsableCommand {
                 }
                 for v in r.verifications { out("\(v.id)  \(v.clean ? "verified clean" : "NOT clean: \(v.summary)") (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)") }
                 for f in r.failed { out("\(f.id)  failed: \(f.reason)") }
+                if !r.requeued.isEmpty { out("took back \(r.requeued.count) request(s) a stopped run had claimed without a job: \(r.requeued.joined(separator: " "))") }
+                for p in r.problems { out("problem: \(p)") }
             }
-            return r.failed.isEmpty ? 0 : 1
+            return r.failed.isEmpty && r.problems.isEmpty ? 0 : 1
         }
     }
 }
@@ -299,12 +317,13 @@ struct Verify: AsyncParsableCommand {
     @OptionGroup var global: Global
     @Argument var ids: [String] = []
     @Flag(help: "Every erased or verified request.") var all = false
+    @Flag(help: "Scan and print, store nothing (works on a state folder Lethe cannot write).") var dryRun = false
 
     func run() async throws {
         try await guarded {
             guard all != !ids.isEmpty else { throw LetheError(.badUsage, "name request ids, or pass --all (not both)") }
-            let lethe = try global.open()
-            let vs = try await lethe.verify(ids: ids, all: all)
+            let lethe = try global.open(readOnly: dryRun)
+            let vs = try await lethe.verify(ids: ids, all: all, dryRun: dryRun)
             if global.json { for v in vs { out(String(decoding: v.json, as: UTF8.self)) } }
             else {
                 for v in vs { out("\(v.id)  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s), \(v.stateFilesScanned) state file(s) scanned") }
@@ -324,10 +343,10 @@ struct Audit: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let lethe = try global.open()
+            let lethe = try global.open(readOnly: true)
             let entries = try await lethe.meta.auditEntries()
             if check {
-                var v = verifyAuditChain(entries)
+                var v = verifyAuditChain(entries, key: lethe.secrets.auditKey)
                 if v.ok, let expectHead {
                     let parts = expectHead.split(separator: ":", maxSplits: 1)
                     guard parts.count == 2, let seq = Int64(parts[0]), parts[1].count >= 16 else {
@@ -421,5 +440,13 @@ final class ProgressBar: @unchecked Sendable {
         guard enabled, drawn else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
         drawn = false
+    }
+}
+
+extension Optional {
+    /// `map` with an async transform.
+    func asyncMap<U>(_ f: (Wrapped) async throws -> U) async rethrows -> U? {
+        guard let v = self else { return nil }
+        return try await f(v)
     }
 }

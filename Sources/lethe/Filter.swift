@@ -53,8 +53,7 @@ struct Filter: AsyncParsableCommand {
             guard case .folder(let folder) = config.state else {
                 throw LetheError(.badInput, "`state: postgres://…` is not supported by this build yet; use a folder", at: config.file)
             }
-            let secrets = try StateSecrets.open(folder: folder)
-            let meta = try SQLiteMetastore(folder: folder)
+            let (secrets, meta) = try Lethe.openState(folder: folder)
             try await Lethe.backfillStreamTags(meta: meta, secrets: secrets, now: Int64(Date().timeIntervalSince1970 * 1000))
             let source: @Sendable (Int64) async throws -> DeletionChanges = { try await meta.deletionTags(since: $0) }
             let shared = SharedDeletionSet()
@@ -190,7 +189,7 @@ struct Deletions: AsyncParsableCommand {
             guard case .folder(let folder) = config.state else {
                 throw LetheError(.badInput, "`state: postgres://…` is not supported by this build yet; use a folder", at: config.file)
             }
-            let meta = try SQLiteMetastore(folder: folder)
+            let meta = try Lethe.openState(folder: folder, readOnly: true).meta
             let ch = try await meta.deletionTags(since: cursor)
             func hex(_ t: UInt64) -> String {
                 let s = String(t, radix: 16)

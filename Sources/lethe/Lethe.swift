@@ -56,8 +56,9 @@ struct Global: ParsableArguments {
     @Flag(name: .long, help: "Print machine-readable JSON.")
     var json = false
 
-    func open() throws -> Lethe {
-        try Lethe.open(config: try LakeConfig.load(path: config))
+    /// `readOnly`: the command only reads the state (it works on a state folder it cannot write).
+    func open(readOnly: Bool = false) throws -> Lethe {
+        try Lethe.open(config: try LakeConfig.load(path: config), readOnly: readOnly)
     }
 }
 

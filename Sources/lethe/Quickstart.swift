@@ -106,7 +106,7 @@ struct Quickstart: AsyncParsableCommand {
 
             let after = try await lethe.locate(s)
             let entries = try await lethe.meta.auditEntries()
-            let chain = verifyAuditChain(entries)
+            let chain = verifyAuditChain(entries, key: lethe.secrets.auditKey)
             let final = try await lethe.request(r.id)
             say("7. report")
             say("   request \(final.id): \(final.status.rawValue); raw id destroyed: \(final.sealedSubject == nil)")

@@ -104,3 +104,17 @@ func datasetPathsStayInsideTheLake(path: String, expected: String) {
                                  file: "lethe.yaml", baseDir: "/b")
     #expect(c.datasets[0].path == "raw/events")
 }
+
+@Test func normalizeIsAPerDatasetOption() throws {
+    let c = try LakeConfig.parse("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    normalize: nfc\n  - name: b\n    path: b\n    format: jsonl\n    subject: id\n",
+                                 file: "lethe.yaml", baseDir: "/b")
+    #expect(c.dataset(named: "a")?.normalization == .nfc)
+    #expect(c.dataset(named: "b")?.normalization == Normalization.none)
+    do {
+        _ = try LakeConfig.parse("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    normalize: nfkc\n",
+                                 file: "lethe.yaml", baseDir: "/b")
+        Issue.record("accepted normalize: nfkc")
+    } catch let e as LetheError {
+        #expect(e.location == "lethe.yaml:7" && e.message.contains("`normalize`"), "\(e)")
+    }
+}

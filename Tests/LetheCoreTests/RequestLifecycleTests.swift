@@ -79,3 +79,38 @@ func cannotRunUnlessApproved(status: RequestStatus) {
     #expect(RequestStatus.approved.isForgotten)
     #expect(!RequestStatus.rejected.isForgotten)
 }
+
+@Test(arguments: RequestStatus.allCases)
+func onlyARunningRequestIsRequeuedAndItKeepsItsAttempts(status: RequestStatus) throws {
+    var r = fresh()
+    r.status = status
+    r.attempts = 2
+    let result = RequestLifecycle.apply(.requeue(plan: [7], at: 9), to: r)
+    switch result {
+    case .success(let n):
+        #expect(status == .running)
+        #expect(n.status == .approved && n.plan == [7] && n.attempts == 2 && n.updatedAt == 9 && n.sealedSubject == r.sealedSubject)
+    case .failure(let e):
+        #expect(status != .running)
+        #expect(e.code == .conflict)
+    }
+}
+
+@Test func aFailedRequestCanBeClosedByARejection() throws {
+    var r = try step(fresh(), .planned(plan: []))
+    r = try step(r, .approve(by: "bob", at: 2))
+    r = try step(r, .start(at: 3))
+    r = try step(r, .fail(reason: "no object was examined", at: 4))
+    r = try step(r, .reject(by: "carol", reason: "the lake never held this subject", at: 5))
+    #expect(r.status == .rejected && r.sealedSubject == nil)
+}
+
+@Test func anErasedRequestWhoseVerificationWasCutShortCanFailOrBeVerified() throws {
+    var r = try step(fresh(), .planned(plan: []))
+    r = try step(r, .approve(by: "bob", at: 2))
+    r = try step(r, .start(at: 3))
+    r = try step(r, .erased(at: 4))
+    #expect(try step(r, .fail(reason: "verification interrupted", at: 5)).status == .failed)
+    #expect(try step(r, .verified(result: [1], at: 5)).status == .verified)
+    if case .success = RequestLifecycle.apply(.start(at: 5), to: r) { Issue.record("an erased request started again") }
+}

@@ -31,14 +31,22 @@ import Crypto
     #expect(SubjectID.parse("t1|u-1") != SubjectID.parse("t1u|-1"))
 }
 
-@Test func secretsAreCreatedOnceWithMode0600AndSealingIsBoundToTheRequest() throws {
+@Test func keyFilesAreCreatedOnceWithMode0600AndSealingIsBoundToTheRequest() throws {
     let dir = NSTemporaryDirectory() + "lethe-secrets-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let s1 = try StateSecrets.open(folder: dir)
-    let s2 = try StateSecrets.open(folder: dir)
-    #expect(s1.hasher.key(for: SubjectID("x")) == s2.hasher.key(for: SubjectID("x")))
+    try StateSecrets.ensureFolder(dir)
+    #expect(try StateSecrets.readKey(dir + "/secret.key") == nil)
+    let secret = try StateSecrets.createKey(dir + "/secret.key")
+    #expect(try StateSecrets.readKey(dir + "/secret.key") == secret)
+    // Never created over an existing file.
+    #expect(throws: LetheError.self) { _ = try StateSecrets.createKey(dir + "/secret.key") }
+    #expect(try StateSecrets.readKey(dir + "/secret.key") == secret)
     let attrs = try FileManager.default.attributesOfItem(atPath: dir + "/secret.key")
     #expect((attrs[.posixPermissions] as? Int) == 0o600)
+    let request = try StateSecrets.createKey(dir + "/request.key")
+    let s1 = StateSecrets(installationSecret: secret, requestKey: request)
+    let s2 = StateSecrets(installationSecret: try StateSecrets.readKey(dir + "/secret.key")!, requestKey: try StateSecrets.readKey(dir + "/request.key")!)
+    #expect(s1.hasher.key(for: SubjectID("x")) == s2.hasher.key(for: SubjectID("x")))
     let sealed = try s1.seal(SubjectID("alice@example.com"), requestID: "r1")
     #expect(!String(decoding: sealed, as: UTF8.self).contains("alice"))
     #expect(try s2.unseal(sealed, requestID: "r1") == SubjectID("alice@example.com"))
@@ -48,10 +56,33 @@ import Crypto
     #expect(throws: LetheError.self) { try s2.unseal(tampered, requestID: "r1") }
 }
 
+@Test func fingerprintsTellKeysApartWithoutRevealingThem() {
+    let a = Array(repeating: UInt8(1), count: 32), b = Array(repeating: UInt8(2), count: 32)
+    #expect(StateSecrets.fingerprint(a) == StateSecrets.fingerprint(a))
+    #expect(StateSecrets.fingerprint(a) != StateSecrets.fingerprint(b))
+    #expect(StateSecrets.fingerprint(a).count == 32)
+    #expect(!StateSecrets.fingerprint(a).contains(Hex.encode(a).prefix(8)))
+}
+
 @Test func auditChainHashCoversEveryField() {
     let h = AuditChain.hash(seq: 1, at: 2, event: "filed", requestID: "r", actor: "a", details: "{}", prevHash: AuditChain.genesis)
     #expect(h.count == 64)
     #expect(h != AuditChain.hash(seq: 1, at: 2, event: "filed", requestID: "r", actor: "b", details: "{}", prevHash: AuditChain.genesis))
     #expect(h != AuditChain.hash(seq: 1, at: 2, event: "filed", requestID: nil, actor: "a", details: "{}", prevHash: AuditChain.genesis))
     #expect(h != AuditChain.hash(seq: 2, at: 2, event: "filed", requestID: "r", actor: "a", details: "{}", prevHash: AuditChain.genesis))
+}
+
+@Test func keyedAuditHashesNeedTheKeyAndKeepTheUnkeyedForm() {
+    let args = (seq: Int64(1), at: Int64(2), event: "filed", req: "r", actor: "a", details: "{}")
+    let plain = AuditChain.hash(seq: args.seq, at: args.at, event: args.event, requestID: args.req, actor: args.actor, details: args.details, prevHash: AuditChain.genesis)
+    let k1 = AuditChain.hash(seq: args.seq, at: args.at, event: args.event, requestID: args.req, actor: args.actor, details: args.details, prevHash: AuditChain.genesis, key: Array(repeating: 1, count: 32))
+    let k2 = AuditChain.hash(seq: args.seq, at: args.at, event: args.event, requestID: args.req, actor: args.actor, details: args.details, prevHash: AuditChain.genesis, key: Array(repeating: 2, count: 32))
+    #expect(plain != k1 && k1 != k2 && k1.count == 64)
+    // The unkeyed form is the SHA-256 older chains used: length-prefixed fields, 0xFF for nil.
+    var bytes: [UInt8] = []
+    for f in ["1", "2", "filed", "r", "a", "{}", AuditChain.genesis] {
+        let b = Array(f.utf8)
+        bytes += [0, 0, 0, UInt8(b.count)] + b
+    }
+    #expect(plain == Hex.encode(Array(SHA256.hash(data: bytes))))
 }

@@ -63,7 +63,7 @@ private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":
     let f = try Fixture()
     f.put("raw/a.jsonl", event("u-1", 1) + event("u-12", 2) + "\r\n" + event("u-1", 3).dropLast() + "\r\n" + event("u-3", 4))
     f.put("users/u.csv", "user_id,email\r\nu-1,\"a,b\"\r\nu-12,\"multi\nline\"\r\n")
-    f.put("other/o.jsonl", event("u-1", 9))  // `uid` is the subject here: no match
+    f.put("other/o.jsonl", #"{"uid":"u-2","user":{"id":"u-1"}}"# + "\n")  // `uid` is the subject here: no match
     _ = try await f.lethe.index()
     let r = try await f.lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]
     #expect(r.status == .planned)
@@ -77,7 +77,7 @@ private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":
     #expect(run.failed.isEmpty)
     #expect(try await f.text("raw/a.jsonl") == event("u-12", 2) + "\r\n" + event("u-3", 4))
     #expect(try await f.text("users/u.csv") == "user_id,email\r\nu-12,\"multi\nline\"\r\n")
-    #expect(try await f.text("other/o.jsonl") == event("u-1", 9))
+    #expect(try await f.text("other/o.jsonl") == #"{"uid":"u-2","user":{"id":"u-1"}}"# + "\n")
     let done = try await f.lethe.request(r.id)
     #expect(done.status == .verified && done.sealedSubject == nil)
     let entries = try await f.lethe.meta.auditEntries()

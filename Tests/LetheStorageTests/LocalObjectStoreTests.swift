@@ -9,16 +9,17 @@ private func tempDir() -> String {
     return d
 }
 
-@Test func listsRecursivelySortedWithSizesAndSkipsTempFiles() async throws {
+@Test func listsRecursivelySortedWithSizesAndTempNamedFilesAsData() async throws {
     let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
     let s = LocalObjectStore(root: root)
     try await s.put("raw/events/b.jsonl", Array("bb\n".utf8))
     try await s.put("raw/events/2024/a.jsonl", Array("a\n".utf8))
     try await s.put("raw/eventsX/c.jsonl", Array("c\n".utf8))
+    // A file with a temporary-looking name is data: only the engine's journal says what is a temporary file.
     _ = FileManager.default.createFile(atPath: root + "/raw/events/.x.lethe-tmp-1", contents: Data([1]))
     let l = try await s.list(prefix: "raw/events")
-    #expect(l.map(\.key) == ["raw/events/2024/a.jsonl", "raw/events/b.jsonl"])
-    #expect(l.map(\.size) == [2, 3])
+    #expect(l.map(\.key) == ["raw/events/.x.lethe-tmp-1", "raw/events/2024/a.jsonl", "raw/events/b.jsonl"])
+    #expect(l.map(\.size) == [1, 2, 3])
     #expect(try await s.read("raw/events/b.jsonl", range: 1..<3) == Array("b\n".utf8))
 }
 
@@ -223,4 +224,17 @@ private func expectUnsupported(_ words: String..., sourceLocation: SourceLocatio
     #expect(try await w.replacedTail(from: 2) == Array("late\n".utf8))
     #expect(try await w.replacedTail(from: 7).isEmpty)
     #expect(try await s.read("ds/a.jsonl") == Array("A\n".utf8))
+}
+
+@Test func keysCannotLeaveTheRoot() async throws {
+    // Keys also come from files (a Delta log's paths): `..`, `.`, empty and absolute keys name nothing.
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root + "/lake")
+    try await s.put("t/a.parquet", [1])
+    _ = FileManager.default.createFile(atPath: root + "/outside", contents: Data([2]))
+    for key in ["t/../../outside", "../outside", "/outside", "t//a.parquet", "./t/a.parquet", "t/a.parquet/"] {
+        await #expect(throws: LetheError.self, "\(key)") { _ = try await s.read(key) }
+        await #expect(throws: LetheError.self, "\(key)") { _ = try await s.openWrite(key, precondition: .none) }
+    }
+    #expect(try Data(contentsOf: URL(fileURLWithPath: root + "/outside")) == Data([2]))
 }

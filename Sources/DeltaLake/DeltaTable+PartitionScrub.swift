@@ -1,0 +1,102 @@
+import LetheCore
+import LetheStorage
+
+extension DeltaTable {
+    /// Takes the names of erased partitions out of the log: a file whose partition value
+    /// is a subject (`year=2021/part-….parquet` in a table partitioned by the subject) is
+    /// named by every `add`/`remove` of it. Each such action gets the new path `renamed`
+    /// gives (a keyed, non-identifying name: the file itself is gone, so time travel to a
+    /// version that read it fails as after any vacuum, and the replay still pairs each
+    /// `add` with its `remove`) and null for the partition values in `columns`; the `cdc`
+    /// actions of `dropChangeData` are removed and those change data files deleted (every
+    /// row of them is the subject's). Commits are replaced atomically (compare-and-swap on
+    /// the version read); checkpoints holding the old names are removed with
+    /// `_last_checkpoint` when the JSON log replays from version 0. Returns the object
+    /// keys deleted. Live files are never renamed (the caller passes history only).
+    public func scrubPartitionNames(renamed: [String: String], dropChangeData: Set<String>,
+                                    columns: Set<String>) async throws -> [String] {
+        guard !renamed.isEmpty || !dropChangeData.isEmpty else { return [] }
+        let snap = try await snapshot()
+        for p in renamed.keys where snap.files[p] != nil {
+            throw LetheError(.conflict, "file \(p) is live at version \(snap.version): only history is renamed", at: root)
+        }
+        let versions = try await versions()
+        // A checkpoint that stands for commits already cleaned up holds the old names too; renaming
+        // only the commits after it would unpair an `add` from its `remove` and corrupt the table.
+        let wanted = renamed
+        let renamed = versions.first == 0 ? renamed : [:]
+        func base(_ p: String) -> [UInt8] { Array((p.split(separator: "/").last.map(String.init) ?? p).utf8) }
+        let prefilter = NeedleSet(renamed.keys.map(base) + dropChangeData.map(base))
+        var changedAny = false
+        for v in versions {
+            let name = Self.commitName(v)
+            guard let head = try await store.head(logKey(name)) else { continue }
+            let bytes = try await store.read(logKey(name))
+            guard prefilter.containsAny(bytes) else { continue }
+            var changed = false
+            var out: [DeltaAction] = []
+            for a in try parseCommit(bytes, name: name) {
+                switch a {
+                case .add(var f) where renamed[f.path] != nil:
+                    f.path = renamed[f.path]!
+                    f.raw["path"] = .string(f.path)
+                    f.raw["partitionValues"] = Self.nulling(f.raw["partitionValues"], columns)
+                    for c in columns where f.partitionValues[c] != nil { f.partitionValues[c] = .some(nil) }
+                    out.append(.add(f))
+                    changed = true
+                case .remove(var r) where renamed[r.path] != nil:
+                    r.path = renamed[r.path]!
+                    r.raw["path"] = .string(r.path)
+                    if r.raw["partitionValues"] != nil { r.raw["partitionValues"] = Self.nulling(r.raw["partitionValues"], columns) }
+                    out.append(.remove(r))
+                    changed = true
+                case .cdc(let c) where dropChangeData.contains(c.path):
+                    changed = true
+                default:
+                    out.append(a)
+                }
+            }
+            guard changed else { continue }
+            let text = out.map(\.line).joined(separator: "\n") + (out.isEmpty ? "" : "\n")
+            try await store.put(logKey(name), Array(text.utf8), precondition: .matches(version: head.version))
+            changedAny = true
+        }
+        if changedAny, versions.first == 0 {
+            var removed = false
+            for k in try await store.listKeys(prefix: logPrefix) where k.contains(".checkpoint.") {
+                try await store.delete(k)
+                removed = true
+            }
+            if removed { try await store.delete(logKey("_last_checkpoint")) }
+        }
+        // The folders of erased partitions empty out once the Hadoop checksum files beside their data files go too.
+        for p in wanted.keys.sorted() { try await deleteChecksumSidecar(of: key(forLogPath: p)) }
+        var deleted: [String] = []
+        for p in dropChangeData.sorted() {
+            let k = key(forLogPath: p)
+            if try await store.head(k) != nil {
+                try await store.delete(k)
+                deleted.append(k)
+            }
+            try await deleteChecksumSidecar(of: k)
+        }
+        if renamed.count != wanted.count {
+            throw LetheError(.unsupported, "the table's commits before version \(versions.first ?? 0) are cleaned up, so its checkpoint names \(wanted.count) file(s) of erased partitions; Lethe does not rewrite checkpoints, so those names stay in the log", at: root)
+        }
+        return deleted
+    }
+
+    /// Deletes the Hadoop checksum file (`.name.crc`) Spark writes next to a data file, if any.
+    public func deleteChecksumSidecar(of key: String) async throws {
+        let slash = key.lastIndex(of: "/")
+        let sidecar = slash.map { String(key[...$0]) + "." + String(key[key.index(after: $0)...]) + ".crc" } ?? "." + key + ".crc"
+        if try await store.head(sidecar) != nil { try await store.delete(sidecar) }
+    }
+
+    /// `partitionValues` with the given columns set to null.
+    static func nulling(_ values: DeltaJSON?, _ columns: Set<String>) -> DeltaJSON? {
+        guard var o = values?.object else { return values }
+        for c in columns where o[c] != nil { o[c] = .null }
+        return .object(o)
+    }
+}

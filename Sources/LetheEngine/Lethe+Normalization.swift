@@ -1,0 +1,62 @@
+import LetheCore
+import LetheCatalog
+
+/// Datasets with `normalize: nfc` key NFC-normalised subject values. A request has one subject; in
+/// such a dataset it is matched by the key of its NFC form, which differs from its key elsewhere
+/// when the id as typed is not in NFC form. That key is computed when the request is planned (the
+/// raw id is at hand) and kept in the plan (`nfc_subject_key`), so that running and verifying — even
+/// after the raw id is destroyed — use it for those datasets.
+extension Lethe {
+    /// The key of `subject` in `normalize: nfc` datasets when it differs from its key elsewhere; nil when
+    /// the lake has no such dataset or the id is already in NFC form (or is not UTF-8).
+    public func nfcKey(for subject: SubjectID) -> SubjectKey? {
+        guard config.datasets.contains(where: { $0.normalization == .nfc }),
+              let n = subject.bytes.withUnsafeBytes({ Normalization.nfc.apply($0) }) else { return nil }
+        return secrets.hasher.key(forBytes: n)
+    }
+
+    /// The key of `subject` in dataset `d`.
+    public func key(for subject: SubjectID, in d: DatasetSpec) -> SubjectKey {
+        secrets.hasher.key(forBytes: d.normalization.apply(subject.bytes))
+    }
+
+    /// A key cache that keys values as dataset `d` does.
+    func keyer(for d: DatasetSpec) -> SubjectKeyer {
+        SubjectKeyer(hasher: secrets.hasher, normalization: d.normalization)
+    }
+
+    /// The index entries of a subject: those of its key, and in `normalize: nfc` datasets those of its NFC key.
+    func postings(_ key: SubjectKey, nfc: SubjectKey?) async throws -> [Posting] {
+        var out = try await meta.locate(prefix: key.prefix64, dataset: nil)
+        if let nfc {
+            for d in config.datasets where d.normalization == .nfc {
+                out += try await meta.locate(prefix: nfc.prefix64, dataset: d.name)
+            }
+        }
+        return out
+    }
+
+    /// The NFC keys recorded in the plans of `requests`, by request id.
+    func nfcKeys(_ requests: [ErasureRequest]) -> [String: SubjectKey] {
+        guard config.datasets.contains(where: { $0.normalization == .nfc }) else { return [:] }
+        var out: [String: SubjectKey] = [:]
+        for r in requests {
+            if let hex = r.plan.flatMap(ErasurePlan.decode)?.nfcSubjectKey, let k = SubjectKey(hex: hex) { out[r.id] = k }
+        }
+        return out
+    }
+
+    /// A request's key in dataset `d`, given the NFC keys of `nfcKeys`.
+    func subjectKey(of r: ErasureRequest, in d: DatasetSpec?, _ nfc: [String: SubjectKey]) -> SubjectKey {
+        d?.normalization == .nfc ? nfc[r.id] ?? r.subjectKey : r.subjectKey
+    }
+}
+
+extension Lethe {
+    /// `nfcKeys` by subject key, for `plans(_:nfc:coverage:)`.
+    func nfcByKey(_ requests: [ErasureRequest], _ nfc: [String: SubjectKey]) -> [SubjectKey: SubjectKey] {
+        var out: [SubjectKey: SubjectKey] = [:]
+        for r in requests { if let k = nfc[r.id] { out[r.subjectKey] = k } }
+        return out
+    }
+}

@@ -1,0 +1,118 @@
+import LetheCore
+import LetheStorage
+import LetheFormats
+import DeltaLake
+
+/// Subjects held in partition columns (a lake partitioned by customer or tenant).
+///
+/// A partition value is constant for a whole file, and is not stored in it: Delta keeps
+/// it in the log (`partitionValues`), Hive-style datasets in a `field=value` folder. The
+/// formats take such a subject part from `FormatOptions.constants`; this file fills them
+/// for Delta tables (plain datasets get `PartitionSource.hive` from `options(for:)`) and
+/// finds the files whose partition names an erased subject, so that their names leave
+/// the log and their folders the lake.
+extension Lethe {
+    /// A Delta table's partition columns among the subject's fields: physical name → type.
+    /// Throws `unsupported` for a partition column whose type cannot hold a subject.
+    func deltaSubjectPartitions(_ d: DatasetSpec, _ m: TableMetadata) throws -> [String: CanonicalType] {
+        guard let subject = d.subject, !m.partitionColumns.isEmpty else { return [:] }
+        var types: [String: String] = [:]
+        if let schema = try? DeltaJSON.parse(Array(m.schemaString.utf8)) {
+            for f in schema["fields"]?.array ?? [] {
+                if let name = f["name"]?.string, let type = f["type"]?.string { types[name] = type }
+            }
+        }
+        var out: [String: CanonicalType] = [:]
+        for field in subject.fields where field.components.count == 1 {
+            let name = String(decoding: field.components[0], as: UTF8.self)
+            guard m.partitionColumns.contains(name) else { continue }
+            guard let typeName = types[name], let type = CanonicalType(deltaType: typeName) else {
+                throw LetheError(.unsupported, "partition column `\(name)` has type \(types[name] ?? "unknown"), which cannot hold a subject", at: d.path)
+            }
+            out[try m.physicalPath([name], table: d.path)[0]] = type
+        }
+        return out
+    }
+
+    /// Each file's subject partition values, canonical by the column's type, keyed by
+    /// object key and physical field. `files` are log paths with their `partitionValues`
+    /// (nil when the action has none: a `remove` without extended metadata, whose values
+    /// are then read from its Hive-style folder names, as writers without column mapping lay them out).
+    func deltaPartitionSource(_ t: DeltaTable, columns: [String: CanonicalType],
+                              files: [(path: String, values: [String: String?]?)]) -> PartitionSource {
+        var table: [String: [FieldPath: PartitionValue]] = [:]
+        for (path, values) in files {
+            let key = t.key(forLogPath: path)
+            let hive = values == nil ? FormatOptions.hiveValues(key, below: t.root) : [:]
+            var parts: [FieldPath: PartitionValue] = [:]
+            for (physical, type) in columns {
+                let field = FieldPath(components: [Array(physical.utf8)])
+                if let values {
+                    parts[field] = Self.partitionValue(values[physical] ?? nil, type)
+                } else if case .value(let raw)? = hive[field] {
+                    parts[field] = Self.partitionValue(String(decoding: raw, as: UTF8.self), type)
+                } else if hive[field] != nil {
+                    parts[field] = .null
+                }
+            }
+            table[key] = parts
+        }
+        return .perObject(table)
+    }
+
+    /// One partition value as the log holds it (text or null), in canonical form. An empty
+    /// string is null (no subject); text that is not a value of the type is kept as written.
+    static func partitionValue(_ text: String?, _ type: CanonicalType) -> PartitionValue {
+        guard let text, !text.isEmpty else { return .null }
+        return .value(CanonicalValue.fromText(text, as: type) ?? Array(text.utf8))
+    }
+
+    /// Every file a snapshot names (live, removed, change data) with its partition values.
+    static func deltaFilesWithPartitions(_ s: Snapshot) -> [(path: String, values: [String: String?]?)] {
+        var out: [(path: String, values: [String: String?]?)] = []
+        for (p, add) in s.files { out.append((p, add.partitionValues)) }
+        for (p, r) in s.tombstones { out.append((p, r.raw["partitionValues"]?.object.map { $0.mapValues(\.string) })) }
+        for c in s.cdcFiles { out.append((c.path, c.raw["partitionValues"]?.object.map { $0.mapValues(\.string) })) }
+        return out
+    }
+
+    /// The log paths of a table's files whose partition values alone name one of `keys`
+    /// (every subject part is a partition column): every row of such a file is the
+    /// subject's, and its path (`year=2021/…`) names the subject.
+    func deltaFilesNamingSubjects(_ t: DeltaTable, _ s: Snapshot, options: FormatOptions, keys: Set<SubjectKey>,
+                                  normalization: Normalization = .none) -> Set<String> {
+        guard case .perObject = options.partitions else { return [] }
+        let keyer = SubjectKeyer(hasher: secrets.hasher, normalization: normalization)
+        var out = Set<String>()
+        for (path, _) in Self.deltaFilesWithPartitions(s) {
+            let o = options.resolved(for: t.key(forLogPath: path))
+            guard o.subject.fields.allSatisfy({ o.constants[$0] != nil }) else { continue }
+            var parts: [[UInt8]] = []
+            for f in o.subject.fields {
+                guard case .value(let v)? = o.constants[f] else { parts = []; break }
+                parts.append(v)
+            }
+            if !parts.isEmpty, keys.contains(keyer.key(SubjectID(parts: parts).bytes)) { out.insert(path) }
+        }
+        return out
+    }
+
+    /// After a targeted vacuum: the files whose partition names an erased subject leave the
+    /// log's history under a keyed name (their `path` replaced by `lethe-erased/<HMAC>.parquet`,
+    /// the subject's partition values by null), their change data files are deleted with
+    /// their `cdc` actions, and the folders left empty are removed. Returns the deleted keys.
+    func scrubDeltaPartitions(_ d: DatasetSpec, keys: Set<SubjectKey>) async throws -> [String] {
+        let t = deltaTable(d)
+        let s = try await t.snapshot()
+        guard let options = try await scanOptions(for: d, snapshot: s) else { return [] }
+        let named = deltaFilesNamingSubjects(t, s, options: options, keys: keys, normalization: d.normalization).filter { s.files[$0] == nil }   // history only
+        guard !named.isEmpty else { return [] }
+        let columns = Set(try deltaSubjectPartitions(d, s.metadata).keys)
+        var renamed: [String: String] = [:]
+        for p in named { renamed[p] = "lethe-erased/" + secrets.hasher.key(forBytes: Array((s.metadata.id + "/" + p).utf8)).short + ".parquet" }
+        let cdc = Set(s.cdcFiles.map(\.path)).intersection(named)
+        let deleted = try await t.scrubPartitionNames(renamed: renamed, dropChangeData: cdc, columns: columns)
+        try await meta.removeObjects(dataset: d.name, keys: deleted)
+        return deleted
+    }
+}

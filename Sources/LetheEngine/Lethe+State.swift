@@ -1,0 +1,109 @@
+import Foundation
+import LetheCore
+import LetheStorage
+import LetheCatalog
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Lethe {
+    // MARK: Object references
+
+    /// References for object keys of a dataset (see `Metastore.objectRefs`), cached.
+    func objectRefs(_ dataset: String, _ keys: [String]) async throws -> [String: Int64] {
+        var (out, missing) = refCache.lookup(dataset, keys)
+        if !missing.isEmpty {
+            let got = try await meta.objectRefs(dataset: dataset, keys: missing)
+            refCache.store(dataset, got)
+            out.merge(got) { a, _ in a }
+        }
+        return out
+    }
+
+    /// Object keys as JSON references for the audit log.
+    func refsJSON(_ dataset: String, _ keys: [String]) async throws -> JSONValue {
+        let refs = try await objectRefs(dataset, keys)
+        return .array(keys.map { refs[$0].map(JSONValue.int) ?? .null })
+    }
+
+    /// Text for the append-only audit log: object keys it names become `object #ref`, and any
+    /// other word that looks like a path (a `/` or a `name=value` segment, which may name a
+    /// subject) becomes `[path]`. The full text stays on the request, where it can be purged.
+    func auditText(_ text: String, refs: [String: Int64]) -> String {
+        var t = text
+        for (k, r) in refs.sorted(by: { $0.key.count > $1.key.count }) where !k.isEmpty {
+            t = t.replacingOccurrences(of: k, with: "object #\(r)")
+        }
+        let words = t.split(separator: " ", omittingEmptySubsequences: false).map { w -> String in
+            guard w.contains("/") || w.contains("=") else { return String(w) }
+            let trim = CharacterSet(charactersIn: "()[]{}'\"`,;:.")
+            let core = String(w).trimmingCharacters(in: trim)
+            guard !core.isEmpty else { return String(w) }
+            return String(w).replacingOccurrences(of: core, with: "[path]")
+        }
+        return words.joined(separator: " ")
+    }
+
+    // MARK: Temporary files
+
+    /// Keys of temporary files the journal knows (not data: index and verification skip them).
+    func knownTemporaries() async throws -> Set<String> {
+        Set(try await meta.temporaries().map(\.key))
+    }
+
+    /// Removes the temporary files that runs no longer alive left (killed mid-write) and forgets
+    /// them; a live process's files are left alone. Returns how many files were removed.
+    func removeLeftTemporaries() async throws -> Int {
+        let temps = try await meta.temporaries()
+        guard !temps.isEmpty else { return 0 }
+        let me = getpid()
+        var removed = 0
+        var done: [String] = []
+        for t in temps {
+            if t.owner != me && (kill(t.owner, 0) == 0 || errno == EPERM) { continue }
+            if try await store.head(t.key) != nil {
+                try await store.delete(t.key)
+                removed += 1
+                logger.info("removed a temporary file a killed run left", metadata: ["object": "\(t.key)"])
+            }
+            done.append(t.key)
+        }
+        try await meta.forgetTemporaries(done)
+        return removed
+    }
+
+    /// Forgets this process's temporary files that no longer exist (renamed into place or removed).
+    func forgetFinishedTemporaries() async throws {
+        let me = getpid()
+        var gone: [String] = []
+        for t in try await meta.temporaries() where t.owner == me {
+            if try await store.head(t.key) == nil { gone.append(t.key) }
+        }
+        try await meta.forgetTemporaries(gone)
+    }
+}
+
+/// Object references already known to this process (a reference never changes; the cache is
+/// cleared when names are purged).
+final class ObjectRefCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var refs: [String: [String: Int64]] = [:]
+
+    func lookup(_ dataset: String, _ keys: [String]) -> (found: [String: Int64], missing: [String]) {
+        lock.lock(); defer { lock.unlock() }
+        var found: [String: Int64] = [:], missing: [String] = []
+        let known = refs[dataset] ?? [:]
+        for k in keys { if let r = known[k] { found[k] = r } else { missing.append(k) } }
+        return (found, missing)
+    }
+
+    func store(_ dataset: String, _ got: [String: Int64]) {
+        lock.lock(); defer { lock.unlock() }
+        refs[dataset, default: [:]].merge(got) { _, b in b }
+    }
+
+    func clear() {
+        lock.lock(); defer { lock.unlock() }
+        refs = [:]
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import LetheCore
+import LetheCatalog
+
+extension Lethe {
+    /// The setting that holds a key file's fingerprint.
+    static func fingerprintSetting(_ file: String) -> String { "key.\(file).fingerprint" }
+
+    /// Opens a local state folder: the database, then each key file checked against the
+    /// fingerprint the state recorded (`StateSecrets.fingerprint`).
+    ///
+    /// - A new state (no object, request or audit entry yet) gets new keys.
+    /// - A key that is missing, or not the one the state recorded, is refused (exit 2) naming the
+    ///   file and how to restore it: Lethe never makes a new key over an existing state.
+    /// - A state from before fingerprints has them recorded from its key files; one from before
+    ///   `audit.key` gets the key and an `audit_keyed` entry that keys its chain from there on.
+    /// - `readOnly` writes nothing (for commands that only read, on a folder they may not write);
+    ///   without a database there is nothing to read, and the state is opened for writing.
+    public static func openState(folder: String, readOnly requested: Bool = false,
+                                 now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws -> (secrets: StateSecrets, meta: SQLiteMetastore) {
+        let readOnly = requested && FileManager.default.fileExists(atPath: folder + "/" + SQLiteMetastore.fileName)
+        if !readOnly { try StateSecrets.ensureFolder(folder) }
+        let meta = try SQLiteMetastore(folder: folder, readOnly: readOnly)
+        let fresh = try meta.isEmptyNow()
+        var keys: [String: [UInt8]] = [:]
+        for name in ["secret.key", "request.key", "stream.key"] {
+            let path = folder + "/" + name
+            let setting = fingerprintSetting(name)
+            let recorded = try meta.settingNow(setting)
+            if let k = try StateSecrets.readKey(path) {
+                try check(k, recorded: recorded, path: path, folder: folder)
+                if recorded == nil && !readOnly { try meta.setSettingNow(setting, StateSecrets.fingerprint(k)) }
+                keys[name] = k
+                continue
+            }
+            if let recorded { throw missingKey(path, folder: folder, fingerprint: recorded) }
+            // `stream.key` came later than the others: a state whose requests hold no stream tag may get it.
+            let mayCreate = name == "stream.key" ? !(try meta.hasStreamTagsNow()) : fresh
+            guard mayCreate else { throw missingKey(path, folder: folder, fingerprint: nil) }
+            guard !readOnly else {
+                throw LetheError(.badInput, "the key is missing and this command only reads the state: run a writing command (e.g. `lethe index`) first", at: path)
+            }
+            let k = try createOrRead(path)
+            try check(k, recorded: try meta.settingNow(setting), path: path, folder: folder)
+            try meta.setSettingNow(setting, StateSecrets.fingerprint(k))
+            keys[name] = k
+        }
+        let auditKey = try openAuditKey(folder: folder, meta: meta, readOnly: readOnly, now: now)
+        meta.setAuditKey(auditKey)
+        let secrets = StateSecrets(installationSecret: keys["secret.key"]!, requestKey: keys["request.key"]!,
+                                   streamKey: keys["stream.key"], auditKey: auditKey)
+        return (secrets, meta)
+    }
+
+    /// `audit.key`: checked like the others; created for a state that has none, in one write
+    /// transaction of the database (a concurrent opener waits, then uses the same key): the key
+    /// is written as `audit.key.new`, its fingerprint and (for a chain with entries) the
+    /// `audit_keyed` entry are committed, then the file is renamed into place. A crash before the
+    /// commit leaves a stale `.new` (replaced next time); after it, the next open renames it.
+    static func openAuditKey(folder: String, meta: SQLiteMetastore, readOnly: Bool, now: Int64) throws -> [UInt8]? {
+        let name = "audit.key"
+        let path = folder + "/" + name, pending = path + ".new"
+        let setting = fingerprintSetting(name)
+        if let k = try StateSecrets.readKey(path) {
+            let recorded = try meta.settingNow(setting)
+            try check(k, recorded: recorded, path: path, folder: folder)
+            // A fingerprint gone from the database is recorded again; the chain itself shows
+            // whether entries were rewritten without the key.
+            if recorded == nil && !readOnly { try meta.setSettingNow(setting, StateSecrets.fingerprint(k)) }
+            return k
+        }
+        if try meta.settingNow(setting) == nil {
+            guard !readOnly else { return nil }  // an older state, read as it is: its chain is unkeyed
+            _ = try meta.keyAuditChain(fingerprintSetting: setting, at: now) {
+                // The database's write lock is held: a `.new` without a recorded fingerprint is stale.
+                if FileManager.default.fileExists(atPath: pending) { try? FileManager.default.removeItem(atPath: pending) }
+                let k = try StateSecrets.createKey(pending)
+                return (k, StateSecrets.fingerprint(k))
+            }
+        }
+        // Keyed in the database (by this process or another); the file may still be `.new`.
+        let recorded = try meta.settingNow(setting)
+        if let k = try StateSecrets.readKey(path) {
+            try check(k, recorded: recorded, path: path, folder: folder)
+            return k
+        }
+        if let k = try StateSecrets.readKey(pending), StateSecrets.fingerprint(k) == recorded {
+            if !readOnly {
+                if Foundation.rename(pending, path) != 0 && !(errno == ENOENT && FileManager.default.fileExists(atPath: path)) {
+                    throw LetheError.io("cannot rename the key file", at: pending, errno: errno)
+                }
+                StateSecrets.syncFolder(of: path)
+            }
+            return k
+        }
+        throw missingKey(path, folder: folder, fingerprint: recorded)
+    }
+
+    static func check(_ key: [UInt8], recorded: String?, path: String, folder: String) throws {
+        let fp = StateSecrets.fingerprint(key)
+        guard let recorded, recorded != fp else { return }
+        throw LetheError(.badInput, "this is not the key the state was made with (fingerprint \(fp.prefix(16)), the state expects \(recorded.prefix(16))): restore the original file from a backup of the state folder \(folder)", at: path)
+    }
+
+    static func missingKey(_ path: String, folder: String, fingerprint: String?) -> LetheError {
+        let which = fingerprint.map { " (fingerprint \($0.prefix(16)))" } ?? ""
+        return LetheError(.badInput, "the key is missing, but the state in \(folder) was made with it\(which): restore the file from a backup of the state folder; Lethe never makes a new key over an existing state (subject keys, sealed ids and the audit chain depend on it)", at: path)
+    }
+
+    static func createOrRead(_ path: String) throws -> [UInt8] {
+        do {
+            return try StateSecrets.createKey(path)
+        } catch let e as LetheError where e.code == .conflict {
+            // Another process created it meanwhile.
+            guard let k = try StateSecrets.readKey(path) else { throw e }
+            return k
+        }
+    }
+}

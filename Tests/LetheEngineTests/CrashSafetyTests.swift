@@ -1,0 +1,481 @@
+import Testing
+import Foundation
+@testable import LetheEngine
+import LetheCore
+import LetheStorage
+import LetheCatalog
+
+// Issue 10: the request state machine under kill -9 (items 1, 2, 3), concurrency (5),
+// raw ids in the state (10), lost keys (11), the keyed audit chain (12), secure_delete (13).
+
+private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":"\#(u)"}}"# + "\n" }
+
+/// A lake and a state folder on disk, opened as the CLI opens them (`Lethe.open`).
+struct DiskLake {
+    let dir: String
+    static let yaml = """
+    lake: ./lake
+    state: ./.lethe
+    datasets:
+      - name: raw
+        path: raw
+        format: jsonl
+        subject: user.id
+      - name: exports
+        path: exports
+        format: jsonl
+        subject: user_id
+    """
+
+    init(_ yaml: String = DiskLake.yaml) throws {
+        dir = NSTemporaryDirectory() + "lethe-disk-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/lake", withIntermediateDirectories: true)
+        try yaml.write(toFile: dir + "/lethe.yaml", atomically: true, encoding: .utf8)
+    }
+    var state: String { dir + "/.lethe" }
+    func open() throws -> Lethe { try Lethe.open(config: try LakeConfig.load(path: dir + "/lethe.yaml")) }
+    func put(_ key: String, _ text: String) throws {
+        let path = dir + "/lake/" + key
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+    }
+    func text(_ key: String) throws -> String { try String(contentsOfFile: dir + "/lake/" + key, encoding: .utf8) }
+    func exists(_ key: String) -> Bool { FileManager.default.fileExists(atPath: dir + "/lake/" + key) }
+    func remove() { try? FileManager.default.removeItem(atPath: dir) }
+}
+
+private func approved(_ lethe: Lethe, _ subject: String, reason: String = "ticket 4711") async throws -> ErasureRequest {
+    let r = try await lethe.forget([SubjectID(subject)], reason: reason, by: "alice")[0]
+    return try await lethe.approve([r.id], by: "bob")[0]
+}
+
+// MARK: Item 1: claim and job in one transaction
+
+@Test func aRequestLeftRunningWithoutAJobIsTakenBackAndErased() async throws {
+    let f = try Fixture()
+    f.put("raw/a.jsonl", event("u-1", 1) + event("u-2", 2))
+    _ = try await f.lethe.index()
+    let r = try await approved(f.lethe, "u-1")
+    // What a run killed between claiming and journaling left, before the two were one transaction.
+    try await f.lethe.meta.updateRequest(try RequestLifecycle.apply(.start(at: 5), to: r).get(), expecting: .approved)
+    let run = try await f.lethe.run()
+    #expect(run.requeued == [r.id])
+    #expect(run.failed.isEmpty)
+    #expect(try await f.text("raw/a.jsonl") == event("u-2", 2))
+    #expect(try await f.lethe.request(r.id).status == .verified)
+    #expect(try await f.lethe.meta.auditEntries().contains { $0.event == "requeued" && $0.requestID == r.id })
+}
+
+@Test func aClaimedRequestAndItsJobAreCommittedTogether() async throws {
+    let f = try Fixture()
+    f.put("raw/a.jsonl", event("u-1", 1))
+    _ = try await f.lethe.index()
+    let r = try await approved(f.lethe, "u-1")
+    let audit = try await f.lethe.meta.auditEntries().count
+    struct Killed: Error {}
+    // A claim that dies after updating the request and the audit log, before the job: nothing stays.
+    await #expect(throws: Killed.self) {
+        try await f.lethe.meta.transaction("claim") { tx in
+            let n = try RequestLifecycle.apply(.start(at: 9), to: try tx.request(id: r.id)!).get()
+            try tx.updateRequest(n, expecting: .approved)
+            try tx.appendAudit(event: "started", requestID: r.id, actor: "lethe", details: "{}", at: 9)
+            throw Killed()
+        }
+    }
+    #expect(try await f.lethe.request(r.id).status == .approved)
+    #expect(try await f.lethe.meta.auditEntries().count == audit)
+    // A whole claim: the request is running and a job with a pending step names it.
+    try await f.lethe.meta.transaction("claim") { tx in
+        let n = try RequestLifecycle.apply(.start(at: 9), to: try tx.request(id: r.id)!).get()
+        try tx.updateRequest(n, expecting: .approved)
+        try tx.createJob([JournalStep(job: "j", ordinal: 0, dataset: "", objectKey: "", requestIDs: [r.id], subjectKeys: [r.subjectKey])])
+    }
+    #expect(try await f.lethe.meta.transaction("read") { tx in try tx.pendingRequestIDs() } == [r.id])
+    let run = try await f.lethe.run()
+    #expect(run.requeued.isEmpty && run.jobs == ["j"])
+}
+
+// MARK: Item 2: killed during verification
+
+@Test func requestsLeftErasedByAKillDuringVerificationAreVerifiedByTheNextRun() async throws {
+    let f = try Fixture()
+    f.put("raw/a.jsonl", event("u-1", 1) + event("u-2", 2))
+    f.put("raw/b.jsonl", event("u-3", 1) + event("u-2", 2))
+    _ = try await f.lethe.index()
+    let a = try await approved(f.lethe, "u-1"), b = try await approved(f.lethe, "u-3")
+    // A job killed in its closing step's verification: requests erased, the closing step pending.
+    for r in [a, b] {
+        var n = try RequestLifecycle.apply(.start(at: 5), to: r).get()
+        try await f.lethe.meta.updateRequest(n, expecting: .approved)
+        n = try RequestLifecycle.apply(.erased(at: 6), to: n).get()
+        try await f.lethe.meta.updateRequest(n, expecting: .running)
+    }
+    try await f.store.put("raw/a.jsonl", Array(event("u-2", 2).utf8))
+    try await f.lethe.meta.createJob([JournalStep(job: "j-a", ordinal: 0, dataset: "", objectKey: "", requestIDs: [a.id], subjectKeys: [a.subjectKey])])
+    // …and one from before the closing step waited for verification: erased, no job at all.
+    try await f.store.put("raw/b.jsonl", Array(event("u-2", 2).utf8))
+    let run = try await f.lethe.run()
+    #expect(Set(run.verifications.map(\.id)) == [a.id, b.id])
+    #expect(run.verifications.allSatisfy { $0.clean })
+    #expect(try await f.lethe.request(a.id).status == .verified)
+    #expect(try await f.lethe.request(b.id).status == .verified)
+    #expect(try await f.lethe.meta.pendingSteps().isEmpty)
+}
+
+// MARK: Item 3: temporary files
+
+@Test func aTemporaryFileAKilledRunLeftIsRemovedAndAnObjectNamedLikeOneIsData() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    try lake.put("raw/export.lethe-tmp-1.jsonl", event("u-1", 1) + event("u-2", 2))  // a real object
+    try lake.put("raw/a.jsonl", event("u-3", 1) + event("u-1", 2))
+    let lethe = try lake.open()
+    // A rewrite a killed run left: journaled before it was created, never committed.
+    let w = try await lethe.store.openWrite("raw/a.jsonl", precondition: .none)
+    try await w.write(Array(event("u-3", 1).utf8))
+    let temps = try await lethe.meta.temporaries()
+    #expect(temps.count == 1 && temps[0].key.hasPrefix("raw/.a.jsonl.lethe-tmp-"), "\(temps)")
+    let tmpKey = temps[0].key
+    #expect(lake.exists(tmpKey))
+    let ir = try await lethe.index()
+    #expect(ir.objectsSeen == 2 && ir.objectsScanned == 2)   // the journaled temporary is not data; the look-alike is
+    #expect(Set(try await lethe.locate(SubjectID("u-1")).map(\.object.key)) == ["raw/a.jsonl", "raw/export.lethe-tmp-1.jsonl"])
+    let r = try await approved(lethe, "u-1")
+    let run = try await lethe.run()
+    #expect(run.temporariesRemoved == 1)
+    #expect(!lake.exists(tmpKey))
+    #expect(try lake.text("raw/export.lethe-tmp-1.jsonl") == event("u-2", 2))
+    #expect(try lake.text("raw/a.jsonl") == event("u-3", 1))
+    #expect(try await lethe.request(r.id).status == .verified)
+    #expect(try await lethe.meta.temporaries().isEmpty)
+    withExtendedLifetime(w) {}
+}
+
+// MARK: Item 5: the state scan keeps SQLite's locks
+
+/// Whether another process can reset the WAL of `folder`'s database right now ("1": busy, refused).
+private func walResetRefused(_ folder: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", """
+        import sqlite3, sys
+        c = sqlite3.connect(sys.argv[1], timeout=0)
+        print(c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+        """, folder + "/lethe.sqlite"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let out = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+@Test func openingTheStateAgainInTheSameProcessLeavesSQLitesLocksInPlace() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    let meta = try #require(try lake.open().meta as? SQLiteMetastore)
+    for i in 0..<50 { try await meta.setSetting("pad.\(i)", String(repeating: "x", count: 2000)) }
+    let kept = try meta.whileReading { () -> String in
+        _ = try SQLiteMetastore(folder: lake.state)   // a second store on the same file (e.g. a filter and a run)
+        // Another process opens and closes the database: it may remove the WAL only if it is the
+        // last one with the database open, which this process's lock on the file denies.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", """
+            import os, sqlite3, sys
+            c = sqlite3.connect(sys.argv[1], timeout=0)
+            c.execute("SELECT count(*) FROM settings").fetchone()
+            c.close()
+            print(os.path.exists(sys.argv[1] + "-wal"))
+            """, lake.state + "/lethe.sqlite"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    #expect(kept == "True", "opening the database again dropped this process's lock: another process removed the WAL")
+}
+
+@Test func theStateScanLeavesSQLitesLocksInPlace() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    let lethe = try lake.open()
+    let meta = try #require(lethe.meta as? SQLiteMetastore)
+    for i in 0..<50 { try await meta.setSetting("pad.\(i)", String(repeating: "x", count: 2000)) }
+    let folder = lake.state
+    // While this process reads (a WAL read lock), the residue scan reads every state file; then
+    // another process tries to reset the WAL. It must be refused (busy): the lock still holds.
+    let busy = try meta.whileReading { () -> String in
+        _ = try Lethe.searchFolder(folder, for: [Array("no-such-needle".utf8)])
+        return try walResetRefused(folder)
+    }
+    #expect(busy == "1", "the WAL was reset under a reader: the scan dropped SQLite's locks")
+    // The scan still reads the database files' bytes.
+    let found = try Lethe.searchFolder(folder, for: [Array(String(repeating: "x", count: 64).utf8)])
+    #expect(found.hits.values.first?.contains { $0.hasPrefix("lethe.sqlite") } == true)
+}
+
+// MARK: Item 10: raw ids entering the state
+
+@Test func aReasonHoldingTheRawIdIsRefusedBeforeAnythingIsStored() async throws {
+    let f = try Fixture()
+    let composite = SubjectID(parts: [Array("t1".utf8), Array("u-00077".utf8)])
+    for (subject, reason) in [(SubjectID("u-00077"), "customer u-00077 (jane@example.com)"), (SubjectID("u-00077"), "ticket for U-00077."),
+                              (SubjectID("u7"), "ticket u7"), (composite, "tenant t1, user u-00077")] {
+        do {
+            _ = try await f.lethe.forget([subject], reason: reason, by: "alice")
+            Issue.record("accepted reason \(reason)")
+        } catch let e as LetheError {
+            #expect(e.code == .badInput)
+            #expect(!e.description.contains("u-00077") && !e.description.contains("u7 "), "\(e)")
+        }
+    }
+    #expect(try await f.lethe.meta.requests(status: nil).isEmpty)
+    #expect(try await f.lethe.meta.auditEntries().isEmpty)
+    // A short id inside another word is not the id.
+    let ok = try await f.lethe.forget([SubjectID("u7")], reason: "ticket u77", by: "alice")[0]
+    do {
+        _ = try await f.lethe.reject(ok.id, by: "bob", reason: "u7 is a test account")
+        Issue.record("a rejection reason holding the id was accepted")
+    } catch let e as LetheError {
+        #expect(e.code == .badInput)
+    }
+    #expect(try await f.lethe.request(ok.id).status == .planned)
+}
+
+@Test func objectKeysThatNameASubjectStayOutOfTheAuditLogAndThePurgedStateProvesTheIdGone() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    try lake.put("exports/u-00077.jsonl", #"{"user_id":"u-00077","n":1}"# + "\n")
+    try lake.put("exports/all.jsonl", #"{"user_id":"u-00077","n":2}"# + "\n" + #"{"user_id":"u-00078","n":3}"# + "\n")
+    try lake.put("raw/a.jsonl", event("u-00078", 1))
+    let lethe = try lake.open()
+    _ = try await lethe.index()
+    let r = try await approved(lethe, "u-00077")
+    let run = try await lethe.run()
+    // The emptied object still has a name that holds the id: not proven gone.
+    #expect(run.failed.map(\.id) == [r.id])
+    #expect(run.failed.first?.reason.contains("the object's key names the subject") == true, "\(run.failed)")
+    let needle = Array("u-00077".utf8)
+    func auditHolds() async throws -> Bool {
+        try await lethe.meta.auditEntries().contains { !Lethe.search(Array(($0.details + ($0.actor ?? "")).utf8), for: [needle]).isEmpty }
+    }
+    #expect(try await auditHolds() == false)
+    #expect(try await lethe.meta.auditEntries().contains { $0.event == "object_rewritten" && $0.details.contains(#""object":"#) })
+    // Once the object is gone, the next run proves the id gone from the lake and from the state.
+    try FileManager.default.removeItem(atPath: lake.dir + "/lake/exports/u-00077.jsonl")
+    let again = try await lethe.run()
+    #expect(again.failed.isEmpty, "\(again.failed)")
+    let v = try #require(again.verifications.first)
+    #expect(v.clean && v.stateFilesScanned >= 5 && v.stateHits.isEmpty, "\(v)")
+    #expect(try await lethe.request(r.id).status == .verified)
+    #expect(try await auditHolds() == false)
+    #expect(try Lethe.searchFolder(lake.state, for: [needle]).hits.isEmpty)
+    // The plan shows objects by reference; a purged name is shown as such.
+    let plan = try await lethe.resolvedPlan(try #require(ErasurePlan.decode(try await lethe.request(r.id).plan!)))
+    #expect(plan.datasets.flatMap(\.objects).allSatisfy { $0.key != "exports/u-00077.jsonl" })
+}
+
+// MARK: Item 11: lost keys
+
+@Test func aMissingOrDifferentKeyIsRefusedNamingTheFileAndNeverRegenerated() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    try lake.put("raw/a.jsonl", event("u-1", 1))
+    do {
+        let lethe = try lake.open()
+        _ = try await lethe.index()
+    }
+    for name in StateSecrets.keyFiles {
+        #expect(FileManager.default.fileExists(atPath: lake.state + "/" + name), "\(name)")
+    }
+    let secret = lake.state + "/secret.key"
+    let saved = try Data(contentsOf: URL(fileURLWithPath: secret))
+    try FileManager.default.removeItem(atPath: secret)
+    do {
+        _ = try lake.open()
+        Issue.record("opened a state whose secret.key is gone")
+    } catch let e as LetheError {
+        #expect(e.code == .badInput)
+        #expect(e.location == secret && e.message.contains("restore the file from a backup"), "\(e)")
+    }
+    #expect(!FileManager.default.fileExists(atPath: secret))   // never made anew
+    // A different key (say, another installation's) is refused too.
+    _ = try StateSecrets.createKey(secret)
+    do {
+        _ = try lake.open()
+        Issue.record("opened a state with another secret.key")
+    } catch let e as LetheError {
+        #expect(e.code == .badInput && e.message.contains("not the key the state was made with"), "\(e)")
+    }
+    try FileManager.default.removeItem(atPath: secret)
+    try saved.write(to: URL(fileURLWithPath: secret))
+    _ = try lake.open()
+    // A state from before fingerprints: a missing key is still refused (the state holds data).
+    let meta = try SQLiteMetastore(folder: lake.state)
+    try await meta.removeSetting(Lethe.fingerprintSetting("request.key"))
+    try FileManager.default.removeItem(atPath: lake.state + "/request.key")
+    #expect(throws: LetheError.self) { _ = try lake.open() }
+    #expect(!FileManager.default.fileExists(atPath: lake.state + "/request.key"))
+}
+
+@Test func aStateFolderDeletedMidRunFailsTheRun() async throws {
+    let yaml = DiskLake.yaml + """
+
+      - name: agg
+        path: agg
+        format: csv
+        derived_from: [raw]
+        rebuild: "rm -rf .lethe"
+    """
+    let lake = try DiskLake(yaml)
+    defer { lake.remove() }
+    try lake.put("raw/a.jsonl", event("u-1", 1) + event("u-2", 2))
+    let lethe = try lake.open()
+    _ = try await lethe.index()
+    _ = try await approved(lethe, "u-1")
+    do {
+        _ = try await lethe.run()
+        Issue.record("a run whose state folder was deleted ended well")
+    } catch let e as LetheError {
+        #expect(e.message.contains("state database was deleted"), "\(e)")
+    }
+}
+
+// MARK: Item 12: the keyed audit chain
+
+@Test func aChainRewrittenWithRecomputedHashesFailsWithoutTheKey() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    try lake.put("raw/a.jsonl", event("u-1", 1))
+    let lethe = try lake.open()
+    _ = try await lethe.index()
+    _ = try await approved(lethe, "u-1")
+    let key = try #require(lethe.secrets.auditKey)
+    var entries = try await lethe.meta.auditEntries()
+    #expect(verifyAuditChain(entries, key: key).ok)
+    // A forger edits entry 2 and recomputes every hash after it, as the unkeyed chain allowed.
+    entries[1].actor = "mallory"
+    var prev = entries[0].hash
+    for i in 1..<entries.count {
+        entries[i].prevHash = prev
+        entries[i].hash = AuditChain.hash(seq: entries[i].seq, at: entries[i].at, event: entries[i].event, requestID: entries[i].requestID,
+                                          actor: entries[i].actor, details: entries[i].details, prevHash: prev)
+        prev = entries[i].hash
+    }
+    let v = verifyAuditChain(entries, key: key)
+    #expect(!v.ok && v.firstBroken == 2, "\(v)")
+    // Rewritten whole without the key: no keyed entry is left.
+    var all = entries
+    prev = AuditChain.genesis
+    for i in all.indices {
+        all[i].prevHash = prev
+        all[i].hash = AuditChain.hash(seq: all[i].seq, at: all[i].at, event: all[i].event, requestID: all[i].requestID,
+                                      actor: all[i].actor, details: all[i].details, prevHash: prev)
+        prev = all[i].hash
+    }
+    #expect(verifyAuditChain(all, key: nil).ok)   // what `audit --check` accepted before the chain was keyed
+    #expect(!verifyAuditChain(all, key: key).ok)
+    // With another key, nothing verifies either.
+    #expect(!verifyAuditChain(try await lethe.meta.auditEntries(), key: Array(repeating: 9, count: 32)).ok)
+}
+
+@Test func anUnkeyedChainFromAnOlderStateIsKeyedFromTheSwitchPointOn() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    try lake.put("raw/a.jsonl", event("u-1", 1))
+    // An older state: keys without fingerprints, no audit.key, an unkeyed chain.
+    try StateSecrets.ensureFolder(lake.state)
+    for name in ["secret.key", "request.key", "stream.key"] { _ = try StateSecrets.createKey(lake.state + "/" + name) }
+    do {
+        let meta = try SQLiteMetastore(folder: lake.state)
+        for i in 1...3 { try await meta.appendAudit(event: "filed", requestID: "r-\(i)", actor: "alice", details: "{}", at: Int64(i)) }
+    }
+    let lethe = try lake.open()
+    let key = try #require(lethe.secrets.auditKey)
+    _ = try await lethe.index()
+    _ = try await approved(lethe, "u-1")
+    let entries = try await lethe.meta.auditEntries()
+    #expect(entries[3].event == "audit_keyed" && entries[3].details.contains("3:" + entries[2].hash))
+    #expect(verifyAuditChain(entries, key: key).ok)
+    #expect(!verifyAuditChain(entries, key: nil).ok)
+    // The unkeyed part is covered by the switch point: rewriting it breaks the chain.
+    var forged = entries
+    forged[0].actor = "mallory"
+    forged[0].hash = AuditChain.hash(seq: 1, at: forged[0].at, event: forged[0].event, requestID: forged[0].requestID,
+                                     actor: "mallory", details: forged[0].details, prevHash: AuditChain.genesis)
+    forged[1].prevHash = forged[0].hash
+    forged[1].hash = AuditChain.hash(seq: 2, at: forged[1].at, event: forged[1].event, requestID: forged[1].requestID,
+                                     actor: forged[1].actor, details: forged[1].details, prevHash: forged[1].prevHash)
+    forged[2].prevHash = forged[1].hash
+    forged[2].hash = AuditChain.hash(seq: 3, at: forged[2].at, event: forged[2].event, requestID: forged[2].requestID,
+                                     actor: forged[2].actor, details: forged[2].details, prevHash: forged[2].prevHash)
+    let v = verifyAuditChain(forged, key: key)
+    #expect(!v.ok && v.firstBroken == 4, "\(v)")
+    // Reopening keeps the one key and the one switch point.
+    let again = try lake.open()
+    #expect(again.secrets.auditKey == key)
+    #expect(try await again.meta.auditEntries().filter { $0.event == "audit_keyed" }.count == 1)
+}
+
+// MARK: Item 13: secure_delete
+
+@Test func deletedStateIsOverwrittenNotLeftInFreePages() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    let lethe = try lake.open()
+    let meta = try #require(lethe.meta as? SQLiteMetastore)
+    #expect(try meta.pragma("secure_delete") == "1")
+    let marker = "purge-me-" + String(repeating: "z", count: 40)
+    try await meta.setSetting("x", marker)
+    try await meta.removeSetting("x")
+    await meta.checkpoint()
+    #expect(try Lethe.searchFolder(lake.state, for: [Array(marker.utf8)]).hits.isEmpty)
+}
+
+@Test func keyingTheAuditLogSurvivesACrashAtEachPointAndConcurrentOpeners() async throws {
+    // A crash after the commit, before the rename: the next open finishes it with the same key.
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    let key = try #require(try lake.open().secrets.auditKey)
+    try FileManager.default.moveItem(atPath: lake.state + "/audit.key", toPath: lake.state + "/audit.key.new")
+    #expect(try lake.open().secrets.auditKey == key)
+    #expect(FileManager.default.fileExists(atPath: lake.state + "/audit.key"))
+    #expect(!FileManager.default.fileExists(atPath: lake.state + "/audit.key.new"))
+
+    // A crash before the commit (a stale `.new`, no fingerprint): replaced, and the chain keyed once.
+    let old = try DiskLake()
+    defer { old.remove() }
+    try StateSecrets.ensureFolder(old.state)
+    for name in ["secret.key", "request.key", "stream.key"] { _ = try StateSecrets.createKey(old.state + "/" + name) }
+    do {
+        let meta = try SQLiteMetastore(folder: old.state)
+        try await meta.appendAudit(event: "filed", requestID: "r-1", actor: "alice", details: "{}", at: 1)
+    }
+    let stale = try StateSecrets.createKey(old.state + "/audit.key.new")
+    let opened = try old.open()
+    let k = try #require(opened.secrets.auditKey)
+    #expect(k != stale)
+    let entries = try await opened.meta.auditEntries()
+    #expect(entries.map(\.event) == ["filed", "audit_keyed"] && verifyAuditChain(entries, key: k).ok)
+
+    // Openers racing on a new state all end with the same keys.
+    let fresh = try DiskLake()
+    defer { fresh.remove() }
+    let folder = fresh.state
+    let keys = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+        for _ in 0..<6 {
+            group.addTask {
+                let (secrets, _) = try Lethe.openState(folder: folder)
+                return (secrets.auditKey ?? []) + Array(secrets.hasher.key(for: SubjectID("x")).bytes)
+            }
+        }
+        var out: [[UInt8]] = []
+        for try await k in group { out.append(k) }
+        return out
+    }
+    #expect(Set(keys).count == 1 && keys[0].count == 64)
+    _ = try fresh.open()   // and the state opens cleanly after
+}
