@@ -7,21 +7,47 @@ import Parquet
 /// change data feed on writes the deleted rows, each with `_change_type = "delete"`,
 /// so readers of the feed (`table_changes`, delta-rs `load_cdf`) see the change.
 enum ChangeData {
-    /// A Parquet file holding `rows` of `file` (file row indexes, increasing) plus a
-    /// required string column `_change_type` set to `delete`. Same column names,
-    /// types and codec as the data file, one row group per source row group.
+    /// A Parquet file holding `rows` of `file` (file row indexes, increasing) plus a string
+    /// column `_change_type` set to `delete`. Same column names, types and codec as the data
+    /// file, one row group per source row group. A data file that already has a top-level
+    /// `_change_type` column (Databricks writes one, all null, into data files of tables with the
+    /// feed on) gets its values set, never a second column of that name.
     static func deletes(from file: ParquetFile, rows: [Int64]) throws -> [UInt8] {
         var root = file.schema.root
-        root.children.append(.leaf("_change_type", .byteArray, .required, logicalType: .string, convertedType: .utf8))
+        let existing = root.children.firstIndex { $0.name == "_change_type" }
+        var replaceAt: Int?
+        var dropAt: Int?
+        if let i = existing {
+            let node = root.children[i]
+            if node.isLeaf, node.element.physicalType == .byteArray {
+                replaceAt = file.schema.columns.firstIndex { $0.path == ["_change_type"] }
+            } else {
+                dropAt = i
+            }
+        }
+        if let i = dropAt { root.children.remove(at: i) }
+        if replaceAt == nil {
+            root.children.append(.leaf("_change_type", .byteArray, .required, logicalType: .string, convertedType: .utf8))
+        }
         root.element.raw[5] = .i32(Int32(root.children.count))
         let schema = try ParquetSchema(root: root)
+        // Leaf columns of a dropped non-string `_change_type` (by index in the source schema).
+        let dropped = Set(file.schema.columns.filter { $0.path.first == "_change_type" && dropAt != nil }.map(\.index))
         var options = WriterOptions()
         options.createdBy = "Lethe (change data of an erasure)"
         if let codec = file.metadata.rowGroups.first?.columns.first?.metaData?.codec { options.columns.codec = codec }
         var w = try ParquetWriter(sink: InMemorySink(), schema: schema, options: options)
-        for var cols in try file.selectRows(rows) {
-            let n = cols.first?.rowCount ?? 0
-            cols.append(ColumnData(values: .byteArray(ByteArrayValues(repeatElement(Array("delete".utf8), count: n)))))
+        for group in try file.selectRows(rows) {
+            let n = group.first?.rowCount ?? 0
+            let deletes = ColumnValues.byteArray(ByteArrayValues(repeatElement(Array("delete".utf8), count: n)))
+            var cols = group.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
+            if let at = replaceAt {
+                let desc = file.schema.columns[at]
+                let defs = desc.maxDefinitionLevel > 0 ? [UInt16](repeating: UInt16(desc.maxDefinitionLevel), count: n) : nil
+                cols[at] = ColumnData(values: deletes, definitionLevels: defs)
+            } else {
+                cols.append(ColumnData(values: deletes))
+            }
             try w.writeRowGroup(cols)
         }
         try w.close()

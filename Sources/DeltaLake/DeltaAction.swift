@@ -76,6 +76,8 @@ public struct RemoveFile: Sendable, Equatable {
             "partitionValues": .object(add.partitionValues.mapValues { $0.map(DeltaJSON.string) ?? .null }),
         ]
         if let dv = add.deletionVector { r["deletionVector"] = dv }
+        // Row tracking: a remove carries the Row ID and commit version fields of the last add of its path.
+        for k in ["baseRowId", "defaultRowCommitVersion"] { if let v = add.raw[k], !v.isNull { r[k] = v } }
         self.raw = r
     }
 }
@@ -143,14 +145,30 @@ public enum DeltaAction: Sendable, Equatable {
     /// Any other action (txn, domainMetadata, …), kept verbatim.
     case other(String, DeltaJSON)
 
+    /// The actions the protocol defines (others are kept verbatim as `.other`).
+    static let kinds: Set<String> = ["add", "remove", "metaData", "protocol", "cdc", "commitInfo", "txn", "domainMetadata",
+                                     "checkpointMetadata", "sidecar"]
+
     /// Parses one line of a commit file.
     static func parse(_ line: [UInt8], table: String, file: String, line number: Int) throws -> DeltaAction {
         let json: DeltaJSON
         do { json = try DeltaJSON.parse(line) } catch {
             throw DeltaError.corrupt(table, "line \(number) is not valid JSON", file: file)
         }
-        guard let o = json.object, o.count == 1, let (kind, body) = o.first, let b = body.object else {
+        guard let o = json.object, !o.isEmpty else {
             throw DeltaError.corrupt(table, "line \(number) is not a single action object", file: file)
+        }
+        // One action a line; fields a newer writer added beside it are ignored, as the protocol
+        // asks of readers (they are not kept if Lethe rewrites the line).
+        let known = o.keys.filter(Self.kinds.contains)
+        guard known.count <= 1 else {
+            throw DeltaError.corrupt(table, "line \(number) holds several actions (\(known.sorted().joined(separator: ", ")))", file: file)
+        }
+        let kind = known.first ?? (o.count == 1 ? o.keys.first! : o.keys.sorted()[0])
+        let body = o[kind]!
+        guard let b = body.object else {
+            if known.isEmpty { return .other(kind, body) }
+            throw DeltaError.corrupt(table, "line \(number): `\(kind)` is not an object", file: file)
         }
         switch kind {
         case "add": return .add(try AddFile(raw: b, table: table, file: file))

@@ -2,10 +2,13 @@ import Parquet
 
 /// Delta per-file statistics computed from a Parquet file's footer: `numRecords`,
 /// and for flat columns `nullCount`, plus `minValues`/`maxValues` where the footer's
-/// statistics can be rendered exactly (strings, integers, floating point). Columns
+/// statistics can be rendered exactly (strings, integers, floating point, dates). Columns
 /// whose statistics are missing or of another type are left out, which the protocol
 /// allows (a reader then knows nothing about them); a stale bound is never written.
 public enum DeltaStats {
+    /// Delta types whose bounds `json(for:)` writes.
+    static let boundedTypes: Set<String> = ["string", "long", "integer", "short", "byte", "float", "double", "date"]
+
     public static func json(for file: ParquetFile) -> String {
         var mins: [String: DeltaJSON] = [:], maxs: [String: DeltaJSON] = [:], nulls: [String: DeltaJSON] = [:]
         for c in file.schema.columns where c.isFlat {
@@ -60,6 +63,8 @@ public enum DeltaStats {
         case .byteArray where isString(c):
             guard let s = String(validating: b, as: UTF8.self) else { return nil }
             return .string(s)
+        case .int32 where (c.logicalType == .date || c.convertedType == .date) && b.count == 4:
+            return .string(dateText(Int64(Int32(bitPattern: le32(b)))))
         case .int32 where isPlainInteger(c) && b.count == 4:
             return .int(Int64(Int32(bitPattern: le32(b))))
         case .int64 where isPlainInteger(c) && b.count == 8:
@@ -83,6 +88,22 @@ public enum DeltaStats {
         case .float: return Float(bitPattern: le32(a)) < Float(bitPattern: le32(b))
         default: return a.lexicographicallyPrecedes(b)
         }
+    }
+
+    /// A date (days since 1970-01-01, proleptic Gregorian) as Delta statistics write it: `YYYY-MM-DD`.
+    static func dateText(_ days: Int64) -> String {
+        // Civil-from-days (H. Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let year = y < 0 ? "-" + String(format: "%04lld", -y) : (y > 9999 ? "+" + String(y) : String(format: "%04lld", y))
+        return year + String(format: "-%02lld-%02lld", m, d)
     }
 
     static func le32(_ b: [UInt8]) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[$1]) << (8 * UInt32($1)) } }

@@ -82,29 +82,28 @@ extension DeltaTable {
             guard !removes.isEmpty else {
                 return DeltaEraseResult(version: snap.version, removed: [], added: [], changeData: [], droppedRows: 0, keptRows: 0)
             }
-            let info: DeltaAction = .commitInfo([
-                "timestamp": .int(now), "operation": .string("DELETE"),
-                "operationParameters": .object(operationParameters),
-                "engineInfo": .string("Lethe/0.1"), "isBlindAppend": .bool(false),
-                "operationMetrics": .object([
-                    "numRemovedFiles": .int(Int64(removes.count)), "numAddedFiles": .int(Int64(adds.count)),
-                    "numDeletedRows": .int(dropped), "numCopiedRows": .int(kept),
-                ]),
-            ])
-            let actions = [info] + removes.map(DeltaAction.remove) + adds.map(DeltaAction.add) + changes.map(DeltaAction.cdc)
+            let operationMetrics: [String: DeltaJSON] = [
+                "numRemovedFiles": .int(Int64(removes.count)), "numAddedFiles": .int(Int64(adds.count)),
+                "numDeletedRows": .int(dropped), "numCopiedRows": .int(kept),
+            ]
             try await beforeCommit?()
             var attempt = 0
             while true {
                 attempt += 1
+                let version = snap.version + 1
+                let actions = try await commitActions(snap: snap, version: version, removes: removes, adds: adds, changes: changes,
+                                                      operationParameters: operationParameters, metrics: operationMetrics,
+                                                      copiedRows: kept, now: now)
                 do {
-                    try await commit(actions, version: snap.version + 1)
-                    return DeltaEraseResult(version: snap.version + 1, removed: removes.map(\.path), added: adds, changeData: changes,
+                    try await commit(actions, version: version)
+                    let added = actions.compactMap { a -> AddFile? in if case .add(let f) = a { return f } else { return nil } }
+                    return DeltaEraseResult(version: version, removed: removes.map(\.path), added: added, changeData: changes,
                                             droppedRows: dropped, keptRows: kept, purgedRows: purged)
                 } catch let e as LetheError where e.code == .conflict && attempt < maxAttempts {
                     // Someone committed first: rebase if none of our files was touched.
                     let newer = try await snapshot()
                     try checkWritable(newer)
-                    for r in removes where newer.files[r.path] == nil {
+                    for r in removes where newer.files[r.path]?.logicalKey != r.logicalKey {
                         throw LetheError(.conflict, "file \(r.path) was removed by a concurrent commit (version ≤ \(newer.version)); re-plan", at: root)
                     }
                     snap = newer
@@ -114,6 +113,54 @@ extension DeltaTable {
             for k in tracker.keys { try? await store.delete(k) }
             throw error
         }
+    }
+}
+
+extension DeltaTable {
+    /// The actions of an erasure commit at `version` on top of `snap`: commitInfo first (with an
+    /// in-commit timestamp when the table has them on), the removes, the adds (with fresh Row IDs
+    /// and commit versions when row tracking is supported, and a new Row ID high water mark), and
+    /// the change data files. Built again for each attempt: a rebase changes the version, the
+    /// previous in-commit timestamp and the high water mark.
+    func commitActions(snap: Snapshot, version: Int64, removes: [RemoveFile], adds: [AddFile], changes: [CDCFile],
+                       operationParameters: [String: DeltaJSON], metrics: [String: DeltaJSON],
+                       copiedRows: Int64, now: Int64) async throws -> [DeltaAction] {
+        var info: [String: DeltaJSON] = [
+            "timestamp": .int(now), "operation": .string("DELETE"),
+            "operationParameters": .object(operationParameters),
+            "engineInfo": .string("Lethe/0.1"), "isBlindAppend": .bool(false),
+            "operationMetrics": .object(metrics),
+        ]
+        var newAdds = adds
+        var extra: [DeltaAction] = []
+        if snap.assignsRowIDs {
+            var hwm = snap.rowIDHighWaterMark
+            for i in newAdds.indices {
+                let n = Self.numRecords(newAdds[i]) ?? 0
+                newAdds[i].raw["baseRowId"] = .int(hwm + 1)
+                newAdds[i].raw["defaultRowCommitVersion"] = .int(version)
+                hwm += n
+            }
+            if hwm != snap.rowIDHighWaterMark {
+                extra.append(.other("domainMetadata", .object([
+                    "domain": .string("delta.rowTracking"),
+                    "configuration": .string(DeltaJSON.object(["rowIdHighWaterMark": .int(hwm)]).text),
+                    "removed": .bool(false),
+                ])))
+            }
+            if snap.metadata.rowTrackingEnabled {
+                // Copied rows get fresh Row IDs: their stable ones are not preserved (no materialized column is written).
+                info["tags"] = .object(["delta.rowTracking.preserved": .string(copiedRows == 0 ? "true" : "false")])
+            }
+        }
+        info = try await stamped(info, version: version, now: now, enabled: snap.metadata.inCommitTimestamps)
+        return [.commitInfo(info)] + removes.map(DeltaAction.remove) + newAdds.map(DeltaAction.add) + extra + changes.map(DeltaAction.cdc)
+    }
+
+    /// The record count in an `add` action's statistics, if any.
+    public static func numRecords(_ add: AddFile) -> Int64? {
+        guard let s = add.stats, let j = try? DeltaJSON.parse(Array(s.utf8)) else { return nil }
+        return j["numRecords"]?.int
     }
 }
 
@@ -179,8 +226,11 @@ extension DeltaTable {
         written.add(newKey)
         try await store.put(newKey, sink.bytes, precondition: .absent)
         let newFile = try ParquetFile(bytes: sink.bytes, name: newKey)
+        // A clustered file stays clustered without some of its rows: its clustering provider is kept.
+        var extra: [String: DeltaJSON] = [:]
+        if let provider = add.raw["clusteringProvider"], !provider.isNull { extra["clusteringProvider"] = provider }
         out.add = AddFile(path: newPath, partitionValues: add.partitionValues, size: Int64(sink.bytes.count),
-                          modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile))
+                          modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile), extra: extra)
         return out
     }
 }

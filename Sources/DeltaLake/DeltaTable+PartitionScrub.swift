@@ -1,5 +1,6 @@
 import LetheCore
 import LetheStorage
+import Parquet
 
 extension DeltaTable {
     /// Takes the names of erased partitions out of the log: a file whose partition value
@@ -7,9 +8,10 @@ extension DeltaTable {
     /// named by every `add`/`remove` of it. Each such action gets the new path `renamed`
     /// gives (a keyed, non-identifying name: the file itself is gone, so time travel to a
     /// version that read it fails as after any vacuum, and the replay still pairs each
-    /// `add` with its `remove`) and null for the partition values in `columns`; the `cdc`
-    /// actions of `dropChangeData` are removed and those change data files deleted (every
-    /// row of them is the subject's). Commits are replaced atomically (compare-and-swap on
+    /// `add` with its `remove`) and null for the partition values in `columns`; the change
+    /// data files of `dropChangeData` (every row of them is the subject's) are deleted, and
+    /// their `cdc` actions name an empty file of the same schema under the keyed name instead
+    /// (`_change_data/` + the new name), so the change feed of those versions still reads. Commits are replaced atomically (compare-and-swap on
     /// the version read); checkpoints holding the old names are removed with
     /// `_last_checkpoint` when the JSON log replays from version 0. Returns the object
     /// keys deleted. Live files are never renamed (the caller passes history only).
@@ -25,6 +27,24 @@ extension DeltaTable {
         // only the commits after it would unpair an `add` from its `remove` and corrupt the table.
         let wanted = renamed
         let renamed = versions.first == 0 ? renamed : [:]
+        // Change data files of erased partitions hold only the subject's rows: each is replaced by
+        // an empty one (same schema) under a keyed name, so a version whose changes were read from
+        // it still reads (no change) instead of falling back to its removed, renamed data files.
+        var emptied: [String: (path: String, size: Int64)] = [:]
+        for p in dropChangeData.sorted() {
+            guard let name = renamed[p] else { continue }
+            let newPath = "_change_data/" + name
+            let newKey = key(forLogPath: newPath)
+            if let done = try await store.head(newKey) { emptied[p] = (newPath, done.size); continue }
+            let k = key(forLogPath: p)
+            guard try await store.head(k) != nil else { continue }
+            let file: ParquetFile
+            do { file = try ParquetFile(bytes: try await store.read(k), name: k) } catch { continue }
+            var sink = InMemorySink()
+            do { _ = try file.rewrite(droppingRows: Array(0..<file.numRows), to: &sink) } catch { continue }
+            try await store.put(newKey, sink.bytes, precondition: .absent)
+            emptied[p] = (newPath, Int64(sink.bytes.count))
+        }
         func base(_ p: String) -> [UInt8] { Array((p.split(separator: "/").last.map(String.init) ?? p).utf8) }
         let prefilter = NeedleSet(renamed.keys.map(base) + dropChangeData.map(base))
         var changedAny = false
@@ -50,7 +70,15 @@ extension DeltaTable {
                     if r.raw["partitionValues"] != nil { r.raw["partitionValues"] = Self.nulling(r.raw["partitionValues"], columns) }
                     out.append(.remove(r))
                     changed = true
-                case .cdc(let c) where dropChangeData.contains(c.path):
+                case .cdc(var c) where dropChangeData.contains(c.path):
+                    if let e = emptied[c.path] {
+                        c.path = e.path
+                        c.size = e.size
+                        c.raw["path"] = .string(e.path)
+                        c.raw["size"] = .int(e.size)
+                        c.raw["partitionValues"] = Self.nulling(c.raw["partitionValues"], columns)
+                        out.append(.cdc(c))
+                    }
                     changed = true
                 default:
                     out.append(a)

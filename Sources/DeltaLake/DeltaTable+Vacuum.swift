@@ -13,8 +13,16 @@ public struct DeltaVacuumResult: Sendable {
     public var unreadableVersions: [ClosedRange<Int64>]
     /// Commit files rewritten to scrub statistics or commitInfo.
     public var scrubbedCommits: [Int64]
-    /// Checkpoint files removed because they held scrubbed statistics.
+    /// Checkpoint (and sidecar) files removed because they held scrubbed statistics.
     public var removedCheckpoints: [String]
+    /// Checkpoint (and sidecar) files rewritten without the statistics (the JSON log alone does
+    /// not replay: its early commits were cleaned up).
+    public var rewrittenCheckpoints: [String] = []
+    /// Version checksum (`.crc`) and log compaction files removed (both optional) because they
+    /// described the deleted files or named a subject.
+    public var removedLogFiles: [String] = []
+    /// Files asked for that the log still reaches (live in the latest version): never deleted.
+    public var keptReachable: [String] = []
 
     public init(deleted: [String], unreadableVersions: [ClosedRange<Int64>], scrubbedCommits: [Int64], removedCheckpoints: [String]) {
         self.deleted = deleted; self.unreadableVersions = unreadableVersions
@@ -23,28 +31,43 @@ public struct DeltaVacuumResult: Sendable {
 }
 
 extension DeltaTable {
-    /// Targeted physical erasure: deletes the given non-live data files (`paths`),
-    /// rewrites each change data file in `changeData` without the given rows (in
-    /// place, so the feed stays readable for every version; its `cdc` action's size
-    /// follows), then scrubs the log of what still describes the deleted files: the
-    /// `stats` of every `add`/`remove` action
-    /// for those paths lose their bounds (min/max/null counts), and any commitInfo
-    /// whose text holds one of `needles` (raw ids, while Lethe still has them) has
-    /// its operation parameters replaced. Each commit file is rewritten atomically
-    /// (compare-and-swap on its version). Checkpoints that hold the old statistics
-    /// are removed, with `_last_checkpoint`, when the JSON log alone can be replayed.
-    /// Writes VACUUM START / VACUUM END commits so other tools see it in history.
-    public func vacuumTargeted(paths: Set<String>, changeData: [String: [Int64]] = [:], needles: [[UInt8]],
-                               now: Int64) async throws -> DeltaVacuumResult {
+    /// Targeted physical erasure: deletes the given data files (`paths`, log paths of history
+    /// files), rewrites each change data file in `changeData` without the given rows (in place,
+    /// so the feed stays readable for every version; its `cdc` action's size follows), then
+    /// scrubs the log of what still describes the deleted files or names the subject:
+    ///
+    /// - commits: the `stats` of `add`/`remove` actions for those paths, or whose bounds hold
+    ///   one of `subject`'s values, keep only `numRecords`; a commitInfo whose parameters name a
+    ///   value (see `SubjectValues`) has them replaced. Each commit is rewritten atomically
+    ///   (compare-and-swap on its version).
+    /// - checkpoints (and their sidecars) holding such statistics are removed when the JSON log
+    ///   alone replays (then `_last_checkpoint` too), else rewritten without them.
+    /// - version checksums (`.crc`) and log compactions holding them are removed (both optional).
+    ///
+    /// A path the log still reaches (live in the latest version, whatever the caller's index
+    /// says) is never deleted: it is reported in `keptReachable`. Writes VACUUM START / VACUUM END
+    /// commits so other tools see it in history; when an earlier attempt's START has no END
+    /// (a resumed or retried run), no second START is written. `runID` is recorded in START.
+    public func vacuumTargeted(paths: Set<String>, changeData: [String: [Int64]] = [:], subject: SubjectValues = .none,
+                               runID: String? = nil, now: Int64) async throws -> DeltaVacuumResult {
         var result = DeltaVacuumResult(deleted: [], unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
         let snap = try await snapshot()
-        for p in paths where snap.files[p] != nil {
-            throw LetheError(.conflict, "file \(p) is live at version \(snap.version): a targeted vacuum removes only history", at: root)
+        let ict = snap.metadata.inCommitTimestamps
+        // Reachability from the log, never from the caller's index.
+        let reachable = Set(snap.files.keys.map(key(forLogPath:)))
+        var victims: Set<String> = []
+        for p in paths {
+            if reachable.contains(key(forLogPath: p)) { result.keptReachable.append(p) } else { victims.insert(p) }
         }
-        try await commitNext([.commitInfo([
-            "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
-            "operationParameters": .object(["mode": .string("targeted"), "numFiles": .int(Int64(paths.count + changeData.count))]),
-        ])])
+        result.keptReachable.sort()
+        if try await !hasOpenVacuumStart() {
+            var params: [String: DeltaJSON] = ["mode": .string("targeted"), "numFiles": .int(Int64(victims.count + changeData.count))]
+            if let runID { params["lethe_run"] = .string(runID) }
+            try await commitNext([
+                "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
+                "operationParameters": .object(params),
+            ], now: now, inCommitTimestamps: ict)
+        }
         // Change data files first: each is replaced atomically; a crash before the log
         // is scrubbed leaves a stale `size` that the re-run sets right (rows == []).
         var cdcSize: [String: Int64] = [:]
@@ -59,20 +82,17 @@ extension DeltaTable {
                 _ = try file.rewrite(droppingRows: rows, to: &sink)
             } catch { throw LetheError(.corrupt, "\(error)", at: k) }
             try await store.put(k, sink.bytes, precondition: .matches(version: head.version))
+            try await deleteChecksumSidecar(of: k)
             cdcSize[p] = Int64(sink.bytes.count)
             result.rewrittenChangeData.append(k)
         }
-        // Which versions each file was live in.
-        var addedAt: [String: Int64] = [:]
-        var ranges: [ClosedRange<Int64>] = []
-        let versions = try await versions()
-        // Only commits whose bytes name an affected file or hold a raw id are parsed.
-        let names = paths.map { Array(($0.split(separator: "/").last.map(String.init) ?? $0).utf8) }
-            + changeData.keys.map { Array(($0.split(separator: "/").last.map(String.init) ?? $0).utf8) }
-        let prefilter = NeedleSet(names + needles)
-        let idNeedles = NeedleSet(needles)
+        let listing = try await listLog()
+        let versions = listing.versions
+        // Only commits whose bytes name an affected file or hold a value are parsed (a superset:
+        // the fields are then compared as values).
+        let base = { (p: String) in Array((p.split(separator: "/").last.map(String.init) ?? p).utf8) }
+        let prefilter = NeedleSet(paths.map(base) + changeData.keys.map(base) + subject.allValues.map { Array($0.utf8) })
         var scrubs: [(v: Int64, key: String, bytes: [UInt8], version: String)] = []
-        // Read (several at a time) and keep the commits the prefilter matches, then go through them in order.
         let read = try await boundedMap(versions, limit: 8) { [self] v -> [UInt8]? in
             let name = Self.commitName(v)
             let bytes: [UInt8]
@@ -81,23 +101,43 @@ extension DeltaTable {
             }
             return prefilter.containsAny(bytes) ? bytes : nil
         }
-        var matching: [Int64: [UInt8]] = [:]
-        for (v, bytes) in zip(versions, read) { if let bytes { matching[v] = bytes } }
-        for v in versions {
-            guard let bytes = matching[v] else { continue }
+        // Which versions each deleted file was live in (any deletion vector of it), for the audit.
+        var liveSince: [String: Int64] = [:]
+        var liveKey: [String: LogicalFileKey] = [:]
+        var ranges: [ClosedRange<Int64>] = []
+        for (v, bytes) in zip(versions, read) {
+            guard let bytes else { continue }
             let name = Self.commitName(v)
             let actions = try parseCommit(bytes, name: name)
+            var ending: Set<String> = []
+            for case .remove(let r) in actions where victims.contains(r.path) {
+                if liveKey[r.path] == nil || liveKey[r.path] == r.logicalKey {
+                    if liveSince[r.path] == nil { liveSince[r.path] = versions.first ?? v }
+                    liveKey[r.path] = nil
+                    ending.insert(r.path)
+                }
+            }
+            for case .add(let f) in actions where victims.contains(f.path) {
+                if liveSince[f.path] == nil { liveSince[f.path] = v }
+                liveKey[f.path] = f.logicalKey
+                ending.remove(f.path)
+            }
+            for p in ending.sorted() {
+                if let from = liveSince[p], from <= v - 1 { ranges.append(from...(v - 1)) }
+                liveSince[p] = nil
+            }
             var changed = false
             var rewritten: [DeltaAction] = []
             for a in actions {
                 switch a {
-                case .add(var f) where paths.contains(f.path):
-                    addedAt[f.path] = v
-                    if f.stats != nil { f.raw["stats"] = .string(Self.boundsFree(f.stats!)); changed = true }
+                case .add(var f) where f.stats != nil && (paths.contains(f.path) || !subject.fileActionHits(f.raw).isEmpty):
+                    f.raw["stats"] = .string(Self.boundsFree(f.stats!))
+                    f.stats = f.raw["stats"]?.string
+                    changed = true
                     rewritten.append(.add(f))
-                case .remove(var r) where paths.contains(r.path):
-                    if let from = addedAt[r.path] { ranges.append(from...(v - 1)) }
-                    if r.raw["stats"] != nil, let s = r.raw["stats"]?.string { r.raw["stats"] = .string(Self.boundsFree(s)); changed = true }
+                case .remove(var r) where r.raw["stats"]?.string != nil && (paths.contains(r.path) || !subject.fileActionHits(r.raw).isEmpty):
+                    r.raw["stats"] = .string(Self.boundsFree(r.raw["stats"]!.string!))
+                    changed = true
                     rewritten.append(.remove(r))
                 case .cdc(var c) where cdcSize[c.path] != nil:
                     if c.raw["stats"] != nil || c.raw["size"]?.int != cdcSize[c.path] {
@@ -107,8 +147,9 @@ extension DeltaTable {
                         changed = true
                     }
                     rewritten.append(.cdc(c))
-                case .commitInfo(var info) where idNeedles.containsAny(Array(DeltaJSON.object(info).text.utf8)):
+                case .commitInfo(var info) where !subject.commitInfoHits(info).isEmpty:
                     info["operationParameters"] = .object(["predicate": .string("[scrubbed by Lethe: named an erased subject]")])
+                    if info["userMetadata"] != nil { info["userMetadata"] = .string("[scrubbed by Lethe]") }
                     rewritten.append(.commitInfo(info))
                     changed = true
                 default:
@@ -124,36 +165,174 @@ extension DeltaTable {
         // Each commit is replaced atomically (compare-and-swap on the version read); several at a time.
         _ = try await boundedMap(scrubs.map { ($0.key, $0.bytes, $0.version) }, limit: 8) { [store] w in
             _ = try await store.put(w.0, w.1, precondition: .matches(version: w.2))
+            try await deleteChecksumSidecar(of: w.0)
         }
         result.scrubbedCommits = scrubs.map(\.v)
-        // Checkpoints carry the same statistics; the JSON log from version 0 still replays without them.
-        if versions.first == 0, !result.scrubbedCommits.isEmpty {
-            for k in try await store.listKeys(prefix: logPrefix) where k.contains(".checkpoint.") {
-                try await store.delete(k)
-                result.removedCheckpoints.append(k)
-            }
-            if !result.removedCheckpoints.isEmpty { try await store.delete(logKey("_last_checkpoint")) }
+        try await scrubLogCopies(listing, paths: paths, subject: subject, result: &result)
+        // Deleted last, and only files the log does not reach now (a writer may have restored one).
+        let now_ = try await snapshot()
+        let stillReachable = Set(now_.files.keys.map(key(forLogPath:)))
+        var doomed: [String] = []
+        for p in victims.sorted() {
+            let k = key(forLogPath: p)
+            if stillReachable.contains(k) { result.keptReachable.append(p) } else { doomed.append(k) }
         }
-        let victims = paths.sorted().map { key(forLogPath: $0) }
-        _ = try await boundedMap(victims, limit: 8) { [store] k in try await store.delete(k) }
-        result.deleted = victims
+        _ = try await boundedMap(doomed, limit: 8) { [self] k in
+            try await store.delete(k)
+            try await deleteChecksumSidecar(of: k)
+        }
+        result.deleted = doomed
         result.unreadableVersions = Self.merge(ranges)
-        try await commitNext([.commitInfo([
+        try await commitNext([
             "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
             "operationParameters": .object(["status": .string("COMPLETED")]),
             "operationMetrics": .object(["numDeletedFiles": .int(Int64(result.deleted.count)),
                                          "numRewrittenChangeDataFiles": .int(Int64(result.rewrittenChangeData.count))]),
-        ])])
+        ], now: now, inCommitTimestamps: ict)
         return result
     }
 
-    /// Commits actions that do not depend on the table's state (commitInfo only) at the next free version.
-    func commitNext(_ actions: [DeltaAction], attempts: Int = 20) async throws {
-        for i in 1...attempts {
-            let next = (try await versions().last ?? -1) + 1
-            do { try await commit(actions, version: next); return } catch let e as LetheError where e.code == .conflict && i < attempts {
-                continue
+    /// True when the log already holds a VACUUM START of Lethe's with no VACUUM END after it: an
+    /// earlier attempt (this run resumed, or a failed run retried) that did not finish, whose
+    /// START this vacuum completes. Looks back through the newest commits only.
+    func hasOpenVacuumStart() async throws -> Bool {
+        guard let latest = try await versions().last else { return false }
+        var v = latest
+        while v >= 0 && v > latest - 200 {
+            guard let actions = try? await commit(v) else { break }
+            for case .commitInfo(let c) in actions where (c["engineInfo"]?.string ?? "").hasPrefix("Lethe/") {
+                if c["operation"]?.string == "VACUUM END" { return false }
+                if c["operation"]?.string == "VACUUM START" { return true }
             }
+            v -= 1
+        }
+        return false
+    }
+
+    /// The other copies of file statistics in the log: checkpoints (with their sidecars),
+    /// version checksums, log compactions and `_last_checkpoint`, for the deleted `paths` and
+    /// the subject's values.
+    func scrubLogCopies(_ listing: DeltaLogListing, paths: Set<String>, subject: SubjectValues,
+                        result: inout DeltaVacuumResult) async throws {
+        let replaysWithoutCheckpoints = listing.versions.first == 0
+        let basenames = paths.map { Array(($0.split(separator: "/").last.map(String.init) ?? $0).utf8) }
+        let mentionsPaths = NeedleSet(basenames)
+        // Checkpoints: each of their files (and a V2 checkpoint's sidecars).
+        var removedNames: Set<String> = []
+        var rewrittenVersions: Set<Int64> = []
+        for cp in listing.checkpoints {
+            var sidecars: [String] = []
+            if cp.kind != .multiPart {
+                for name in cp.names { sidecars += try await sidecarNames(of: name) }
+            }
+            // Sidecars first: a rewritten sidecar changes size, which the checkpoint's `sidecar` action records.
+            var dirty: [(name: String, version: String, scrubbed: [UInt8])] = []
+            for name in sidecars {
+                guard let head = try await store.head(logKey(name)) else { continue }
+                if let scrubbed = try await scrubbedCopy(name, paths: paths, subject: subject, mentions: mentionsPaths, sidecarSizes: [:]) {
+                    dirty.append((name, head.version, scrubbed))
+                }
+            }
+            let sizes = Dictionary(uniqueKeysWithValues: dirty.map { ($0.name, Int64($0.scrubbed.count)) })
+            for name in cp.names {
+                guard let head = try await store.head(logKey(name)) else { continue }
+                if let scrubbed = try await scrubbedCopy(name, paths: paths, subject: subject, mentions: mentionsPaths, sidecarSizes: sizes) {
+                    dirty.append((name, head.version, scrubbed))
+                }
+            }
+            guard !dirty.isEmpty else { continue }
+            if replaysWithoutCheckpoints {
+                // The JSON log from version 0 replays without it: the whole checkpoint goes.
+                for name in cp.names + sidecars {
+                    try await store.delete(logKey(name))
+                    try await deleteChecksumSidecar(of: logKey(name))
+                    removedNames.insert(name)
+                    result.removedCheckpoints.append(logKey(name))
+                }
+            } else {
+                for d in dirty {
+                    try await store.put(logKey(d.name), d.scrubbed, precondition: .matches(version: d.version))
+                    try await deleteChecksumSidecar(of: logKey(d.name))
+                    result.rewrittenCheckpoints.append(logKey(d.name))
+                }
+                rewrittenVersions.insert(cp.version)
+            }
+        }
+        // `_last_checkpoint`: gone when the checkpoint it names is; else its size in bytes follows a rewrite.
+        if listing.hasLastCheckpoint, let head = try await store.head(logKey("_last_checkpoint")),
+           let pointer = try? DeltaJSON.parse(try await store.read(logKey("_last_checkpoint"))), var o = pointer.object {
+            let v = pointer["version"]?.int
+            let named = listing.checkpoints.filter { $0.version == v }
+            let left = named.filter { !$0.names.contains(where: removedNames.contains) }
+            if !removedNames.isEmpty && left.isEmpty {
+                try await store.delete(logKey("_last_checkpoint"))
+                try await deleteChecksumSidecar(of: logKey("_last_checkpoint"))
+                result.removedCheckpoints.append(logKey("_last_checkpoint"))
+            } else if let cp = left.first, rewrittenVersions.contains(cp.version) {
+                var total: Int64 = 0
+                for n in cp.names { total += try await store.head(logKey(n))?.size ?? 0 }
+                if o["sizeInBytes"] != nil { o["sizeInBytes"] = .int(total) }
+                o["checksum"] = nil
+                o["v2Checkpoint"] = nil
+                try await store.put(logKey("_last_checkpoint"), Array(DeltaJSON.object(o).text.utf8), precondition: .matches(version: head.version))
+                try await deleteChecksumSidecar(of: logKey("_last_checkpoint"))
+            }
+        }
+        // Version checksums and log compactions: optional, removed when they hold the statistics or a value.
+        for name in listing.checksums.keys.sorted().map({ listing.checksums[$0]! }) + listing.compactions {
+            guard let bytes = try? await store.read(logKey(name)) else { continue }
+            let stale = !basenames.isEmpty && mentionsPaths.containsAny(bytes)
+            if try stale || !residueFields(bytes, name: name, subject: subject).isEmpty {
+                try await store.delete(logKey(name))
+                try await deleteChecksumSidecar(of: logKey(name))
+                result.removedLogFiles.append(logKey(name))
+            }
+        }
+    }
+
+    /// A checkpoint or sidecar file (by name under `_delta_log`) without the statistics bounds of
+    /// `paths` and of the subject's values, with the sizes of rewritten sidecars it names set
+    /// (`sidecarSizes`, by name under `_delta_log`); nil when nothing changes.
+    func scrubbedCopy(_ name: String, paths: Set<String>, subject: SubjectValues, mentions: NeedleSet,
+                      sidecarSizes: [String: Int64]) async throws -> [UInt8]? {
+        let bytes = try await store.read(logKey(name))
+        let mentioned = !paths.isEmpty && mentions.containsAny(bytes)
+        let hits = try residueFields(bytes, name: name, subject: subject)
+        guard mentioned || !hits.isEmpty || !sidecarSizes.isEmpty else { return nil }
+        if name.hasSuffix(".parquet") {
+            return try CheckpointReader.scrubbed(bytes, name: name, table: root, paths: paths, subject: subject, sidecarSizes: sidecarSizes)
+        }
+        let actions = try parseCommit(bytes, name: name)
+        let rewritten = actions.map { a -> DeltaAction in
+            switch a {
+            case .add(var f) where f.stats != nil && (paths.contains(f.path) || !subject.fileActionHits(f.raw).isEmpty):
+                f.raw["stats"] = .string(Self.boundsFree(f.stats!)); return .add(f)
+            case .remove(var r) where r.raw["stats"]?.string != nil && (paths.contains(r.path) || !subject.fileActionHits(r.raw).isEmpty):
+                r.raw["stats"] = .string(Self.boundsFree(r.raw["stats"]!.string!)); return .remove(r)
+            case .other("sidecar", var sc):
+                if let p = sc["path"]?.string, let size = sidecarSizes[Self.sidecarName(p)], case .object(var o) = sc {
+                    o["sizeInBytes"] = .int(size)
+                    sc = .object(o)
+                }
+                return .other("sidecar", sc)
+            default: return a
+            }
+        }
+        return rewritten == actions ? nil : Array((rewritten.map(\.line).joined(separator: "\n") + "\n").utf8)
+    }
+
+    /// The sidecar files (names under `_delta_log`) a V2 checkpoint file names.
+    func sidecarNames(of checkpoint: String) async throws -> [String] {
+        let bytes = try await store.read(logKey(checkpoint))
+        let actions: [DeltaAction]
+        if checkpoint.hasSuffix(".json") {
+            actions = try parseCommit(bytes, name: checkpoint)
+        } else {
+            actions = try CheckpointReader.actions(bytes, name: checkpoint, table: root).actions
+        }
+        return actions.compactMap { a in
+            if case .other("sidecar", let s) = a, let p = s["path"]?.string { return Self.sidecarName(p) }
+            return nil
         }
     }
 
@@ -165,7 +344,7 @@ extension DeltaTable {
 
     static func merge(_ rs: [ClosedRange<Int64>]) -> [ClosedRange<Int64>] {
         var out: [ClosedRange<Int64>] = []
-        for r in rs.filter({ $0.lowerBound <= $0.upperBound }).sorted(by: { $0.lowerBound < $1.lowerBound }) {
+        for r in rs.sorted(by: { $0.lowerBound < $1.lowerBound }) {
             if let last = out.last, r.lowerBound <= last.upperBound + 1 {
                 out[out.count - 1] = last.lowerBound...max(last.upperBound, r.upperBound)
             } else { out.append(r) }
@@ -215,18 +394,19 @@ extension DeltaTable {
             if when < cutoff { victims.append(o.key) }
         }
         guard !dryRun, !victims.isEmpty else { return victims }
-        try await commitNext([.commitInfo([
+        let ict = s.metadata.inCommitTimestamps
+        try await commitNext([
             "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
             "operationParameters": .object(["retentionCheckEnabled": .bool(true), "specifiedRetentionMillis": .int(Int64(retainHours * 3_600_000)),
                                             "defaultRetentionMillis": .int(Int64(configuredRetentionHours(s) * 3_600_000))]),
             "operationMetrics": .object(["numFilesToDelete": .int(Int64(victims.count))]),
-        ])])
+        ], now: now, inCommitTimestamps: ict)
         for k in victims { try await store.delete(k) }
-        try await commitNext([.commitInfo([
+        try await commitNext([
             "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
             "operationParameters": .object(["status": .string("COMPLETED")]),
             "operationMetrics": .object(["numDeletedFiles": .int(Int64(victims.count))]),
-        ])])
+        ], now: now, inCommitTimestamps: ict)
         return victims
     }
 }

@@ -7,14 +7,22 @@ public struct Snapshot: Sendable {
     public var version: Int64
     public var tableProtocol: TableProtocol
     public var metadata: TableMetadata
-    /// Live data files by log path.
+    /// Live data files by log path (the protocol's `add` collection: one logical file per path).
     public var files: [String: AddFile]
-    /// Removed files not yet expired, by log path (readable by time travel until vacuumed).
+    /// The protocol's `remove` collection: tombstones by logical file (path and deletion vector id).
+    /// A data file can be live with one deletion vector and a tombstone with another.
+    public var removed: [LogicalFileKey: RemoveFile]
+    /// Removed data files that are not live with any deletion vector, by log path: readable
+    /// only by time travel until vacuumed.
     public var tombstones: [String: RemoveFile]
     /// Change data files written by the replayed commits.
     public var cdcFiles: [CDCFile]
     /// commitInfo of each replayed version.
     public var commitInfos: [Int64: [String: DeltaJSON]]
+    /// Live domain metadata by domain (`delta.rowTracking`, `delta.clustering`, …).
+    public var domainMetadata: [String: [String: DeltaJSON]] = [:]
+    /// The checkpoint the replay started from, if any.
+    public var checkpoint: DeltaLogListing.Checkpoint?
 }
 
 /// A Delta table under a prefix of an object store.
@@ -24,11 +32,16 @@ public struct DeltaTable: Sendable {
     public let root: String
 
     /// Reader features Lethe implements; a table needing any other is refused by name.
-    public static let supportedReaderFeatures: Set<String> = ["timestampNtz", "vacuumProtocolCheck", "columnMapping", "variantType", "deletionVectors"]
-    /// Writer features whose rules an erasure commit keeps (it only deletes rows).
+    public static let supportedReaderFeatures: Set<String> = [
+        "timestampNtz", "vacuumProtocolCheck", "columnMapping", "variantType", "variantType-preview", "deletionVectors", "v2Checkpoint",
+    ]
+    /// Writer features whose rules an erasure commit keeps (it only deletes rows): in-commit
+    /// timestamps and row tracking are written, clustered files keep their clustering provider
+    /// and statistics of the clustering columns (`liquid` is the preview name of `clustering`).
     public static let supportedWriterFeatures: Set<String> = [
-        "appendOnly", "invariants", "checkConstraints", "generatedColumns", "identityColumns",
-        "timestampNtz", "vacuumProtocolCheck", "domainMetadata", "columnMapping", "changeDataFeed", "variantType", "deletionVectors",
+        "appendOnly", "invariants", "checkConstraints", "generatedColumns", "identityColumns", "allowColumnDefaults",
+        "timestampNtz", "vacuumProtocolCheck", "domainMetadata", "columnMapping", "changeDataFeed", "variantType", "variantType-preview",
+        "deletionVectors", "v2Checkpoint", "inCommitTimestamp", "rowTracking", "clustering", "liquid", "icebergCompatV1", "icebergCompatV2",
     ]
 
     public init(store: any ObjectStore, root: String) {
@@ -63,7 +76,8 @@ public struct DeltaTable: Sendable {
         return vs
     }
 
-    /// The checkpoint `_last_checkpoint` names, if any.
+    /// The checkpoint `_last_checkpoint` names, if any. A hint only (protocol: "Last Checkpoint
+    /// File"): replay finds checkpoints by listing the log.
     public func lastCheckpoint() async throws -> (version: Int64, parts: Int?, size: Int64?)? {
         guard try await store.head(logKey("_last_checkpoint")) != nil else { return nil }
         let bytes = try await store.read(logKey("_last_checkpoint"))
@@ -96,63 +110,140 @@ public struct DeltaTable: Sendable {
         return out
     }
 
-    /// Replays the log to `version` (default: the latest).
+    /// Replays the log to `version` (default: the latest): from the newest complete checkpoint
+    /// at or before it that reads (found by listing the log; `_last_checkpoint` is only a hint,
+    /// so a pointer whose `size` disagrees or that names a missing checkpoint does not matter),
+    /// then the JSON commits after it. File actions are reconciled by logical file (path and
+    /// deletion vector id), as the protocol's "Action Reconciliation" says.
     public func snapshot(version: Int64? = nil) async throws -> Snapshot {
-        let vs = try await versions()
-        let checkpoint = try await lastCheckpoint()
-        guard let latest = vs.last ?? checkpoint?.version else {
+        let listing = try await listLog()
+        let vs = listing.versions
+        for (a, b) in zip(vs, vs.dropFirst()) where b != a + 1 {
+            throw DeltaError.corrupt(root, "gap in the log: version \(a + 1) is missing (found \(a) and \(b))")
+        }
+        guard let latest = [vs.last, listing.checkpoints.first?.version].compactMap({ $0 }).max() else {
             throw LetheError(.notFound, "not a Delta table: no commits in _delta_log", at: root)
         }
         let target = version ?? latest
         guard target <= latest else { throw LetheError(.notFound, "version \(target) does not exist (latest is \(latest))", at: root) }
+        // Starting points, best first: each checkpoint at or before the target whose following
+        // commits exist, then version 0.
+        var starts: [DeltaLogListing.Checkpoint?] = listing.checkpoints.filter { cp in
+            cp.version <= target && (cp.version == target || (vs.first.map { $0 <= cp.version + 1 } ?? false) && (vs.last ?? -1) >= target)
+        }
+        if vs.first == 0 { starts.append(nil) }
+        guard !starts.isEmpty else {
+            if let first = vs.first, first > 0 {
+                throw DeltaError.corrupt(root, "commits before \(first) were cleaned up and no checkpoint covers version \(target)")
+            }
+            throw DeltaError.corrupt(root, "no commit or checkpoint covers version \(target)")
+        }
+        var firstError: (any Error)?
+        for start in starts {
+            do {
+                return try await replay(from: start, to: target)
+            } catch let e as LetheError where e.code == .corrupt || e.code == .notFound {
+                // A checkpoint that does not read: an older one (or the JSON log) may.
+                if firstError == nil { firstError = e }
+                if start == nil { break }
+            }
+        }
+        throw firstError!
+    }
+
+    /// Replays from a checkpoint (or from version 0) to `target`.
+    func replay(from checkpoint: DeltaLogListing.Checkpoint?, to target: Int64) async throws -> Snapshot {
         var proto: TableProtocol?
         var meta: TableMetadata?
         var files: [String: AddFile] = [:]
-        var tombstones: [String: RemoveFile] = [:]
+        var removed: [LogicalFileKey: RemoveFile] = [:]
         var cdc: [CDCFile] = []
         var infos: [Int64: [String: DeltaJSON]] = [:]
+        var domains: [String: [String: DeltaJSON]] = [:]
         func apply(_ a: DeltaAction, at v: Int64?) {
             switch a {
-            case .add(let f): files[f.path] = f; tombstones[f.path] = nil
-            case .remove(let r): files[r.path] = nil; tombstones[r.path] = r
+            case .add(let f):
+                // The newest (path, dv id) for a path is the live one; it is no longer a tombstone.
+                files[f.path] = f
+                removed[f.logicalKey] = nil
+            case .remove(let r):
+                let k = r.logicalKey
+                if let live = files[r.path], live.logicalKey == k { files[r.path] = nil }
+                removed[k] = r
             case .metadata(let m): meta = m
             case .protocol(let p): proto = p
             case .cdc(let c): cdc.append(c)
             case .commitInfo(let c): if let v { infos[v] = c }
+            case .other("domainMetadata", let body):
+                if let o = body.object, let d = o["domain"]?.string {
+                    domains[d] = o["removed"]?.bool == true ? nil : o
+                }
             case .other: break
             }
         }
-        // Start from the checkpoint `_last_checkpoint` names when it is at or before the target.
         var from: Int64 = 0
-        if let cp = checkpoint, cp.version <= target {
-            var rows: Int64 = 0
-            for name in CheckpointReader.files(version: cp.version, parts: cp.parts) {
-                guard try await store.head(logKey(name)) != nil else {
-                    throw DeltaError.corrupt(root, "_last_checkpoint names version \(cp.version), but checkpoint \(name) is missing", file: "_last_checkpoint")
-                }
-                let read = try CheckpointReader.actions(try await store.read(logKey(name)), name: name, table: root)
-                rows += read.rows
-                for a in read.actions { apply(a, at: nil) }
-            }
-            if let size = cp.size, size != rows {
-                throw DeltaError.corrupt(root, "_last_checkpoint says the checkpoint of version \(cp.version) holds \(size) actions, but it holds \(rows)", file: "_last_checkpoint")
-            }
+        if let cp = checkpoint {
+            for a in try await checkpointActions(cp) { apply(a, at: nil) }
             from = cp.version + 1
-        } else if vs.first != 0 {
-            throw DeltaError.corrupt(root, "commits before \(vs[0]) were cleaned up and no checkpoint covers version \(target)")
         }
         if from <= target {
-            guard from >= (vs.first ?? from) else {
-                throw DeltaError.corrupt(root, "commit \(from) is missing after the checkpoint")
-            }
             for v in from...target {
-                for a in try await commit(v) { apply(a, at: v) }
+                // A commit's removes before its adds: a valid commit holds at most one of each per
+                // path, and an add and a remove of one path name different deletion vectors.
+                let actions = try await commit(v)
+                for a in actions { if case .remove = a { apply(a, at: v) } }
+                for a in actions { if case .remove = a { continue }; apply(a, at: v) }
             }
         }
         guard let proto else { throw DeltaError.corrupt(root, "no `protocol` action up to version \(target)") }
         guard let meta else { throw DeltaError.corrupt(root, "no `metaData` action up to version \(target)") }
-        return Snapshot(version: target, tableProtocol: proto, metadata: meta, files: files,
-                        tombstones: tombstones, cdcFiles: cdc, commitInfos: infos)
+        var tombstones: [String: RemoveFile] = [:]
+        for (k, r) in removed where files[k.path] == nil { tombstones[k.path] = r }
+        return Snapshot(version: target, tableProtocol: proto, metadata: meta, files: files, removed: removed,
+                        tombstones: tombstones, cdcFiles: cdc, commitInfos: infos, domainMetadata: domains, checkpoint: checkpoint)
+    }
+
+    /// The actions of a checkpoint: its files (Parquet, or JSON for a UUID-named V2 checkpoint)
+    /// and the sidecar files a V2 checkpoint names.
+    func checkpointActions(_ cp: DeltaLogListing.Checkpoint) async throws -> [DeltaAction] {
+        var out: [DeltaAction] = []
+        var sidecars: [String] = []
+        for name in cp.names {
+            let bytes: [UInt8]
+            do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
+                throw DeltaError.corrupt(root, "checkpoint \(name) is missing", file: name)
+            }
+            let actions: [DeltaAction]
+            if name.hasSuffix(".json") {
+                actions = try parseCommit(bytes, name: name)
+            } else {
+                actions = try CheckpointReader.actions(bytes, name: name, table: root).actions
+            }
+            for a in actions {
+                if case .other("sidecar", let s) = a {
+                    guard let p = s["path"]?.string else { throw DeltaError.corrupt(root, "`sidecar` without a path", file: name) }
+                    sidecars.append(p)
+                } else {
+                    out.append(a)
+                }
+            }
+        }
+        for p in sidecars {
+            let name = Self.sidecarName(p)
+            let bytes: [UInt8]
+            do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
+                throw DeltaError.corrupt(root, "sidecar \(name) that checkpoint \(cp.names[0]) names is missing", file: name)
+            }
+            out += try CheckpointReader.actions(bytes, name: name, table: root).actions
+        }
+        return out
+    }
+
+    /// The name under `_delta_log` of a sidecar a V2 checkpoint names (a file name, or a path
+    /// ending in `_sidecars/<file>`).
+    static func sidecarName(_ path: String) -> String {
+        let decoded = decodeDeltaPath(path)
+        return "_sidecars/" + (decoded.split(separator: "/").last.map(String.init) ?? decoded)
     }
 
     /// The latest version committed at or before `millis` (commit file modification time), for time travel.
@@ -170,11 +261,11 @@ public struct DeltaTable: Sendable {
     public func checkReadable(_ s: Snapshot) throws {
         let p = s.tableProtocol
         if p.minReaderVersion > 3 { throw DeltaError.unsupported(root, "reader version \(p.minReaderVersion) is not supported") }
-        if !["none", "name"].contains(s.metadata.columnMappingMode) {
-            throw DeltaError.unsupported(root, "column mapping mode `\(s.metadata.columnMappingMode)` is not supported (only `name`)")
+        if !["none", "name", "id"].contains(s.metadata.columnMappingMode) {
+            throw DeltaError.unsupported(root, "column mapping mode `\(s.metadata.columnMappingMode)` is not supported")
         }
         if p.minReaderVersion == 3 {
-            for f in p.readerFeatures where !Self.supportedReaderFeatures.contains(f) {
+            for f in p.readerFeatures.sorted() where !Self.supportedReaderFeatures.contains(f) {
                 throw DeltaError.unsupported(root, "table feature `\(f)` is not supported yet")
             }
         }
@@ -189,8 +280,16 @@ public struct DeltaTable: Sendable {
         }
         if p.minWriterVersion > 7 { throw DeltaError.unsupported(root, "writer version \(p.minWriterVersion) is not supported") }
         if p.minWriterVersion == 7 {
-            for f in p.writerFeatures where !Self.supportedWriterFeatures.contains(f) {
+            for f in p.writerFeatures.sorted() where !Self.supportedWriterFeatures.contains(f) {
                 throw DeltaError.unsupported(root, "table feature `\(f)` is not supported for writing yet")
+            }
+            if p.writerFeatures.contains("clustering") || p.writerFeatures.contains("liquid") {
+                // Rewritten files must carry statistics of the clustering columns.
+                for col in s.clusteringColumns {
+                    guard let type = s.metadata.physicalType(of: col), DeltaStats.boundedTypes.contains(type) else {
+                        throw DeltaError.unsupported(root, "table feature `clustering`: Lethe cannot write statistics of clustering column `\(col.joined(separator: "."))` (\(s.metadata.physicalType(of: col) ?? "unknown type"))")
+                    }
+                }
             }
         }
     }

@@ -35,10 +35,11 @@ extension Lethe {
             }
             out.append((info, .live))
         }
-        for (path, _) in s.tombstones.sorted(by: { $0.key < $1.key }) {
+        let history = try await t.history(of: s)
+        for path in history.dataFiles.sorted() {
             if let info = try await store.head(t.key(forLogPath: path)) { out.append((info, .history)) }
         }
-        for c in s.cdcFiles {
+        for c in history.changeData {
             if let info = try await store.head(t.key(forLogPath: c.path)) { out.append((info, .cdc)) }
         }
         return out
@@ -66,6 +67,8 @@ extension Lethe {
     }
 
     static func deltaIndexSetting(_ d: DatasetSpec) -> String { "delta.\(d.name).indexed" }
+    /// The version of the protocol checks `index` applies; a table indexed under older rules is replayed (and checked) again.
+    static let deltaCheckRules: Int64 = 2
 
     func indexListing(_ d: DatasetSpec) async throws -> IndexListing {
         guard d.format == .delta else { return IndexListing(objects: try await store.list(prefix: d.path), options: options(for: d), incremental: false) }
@@ -73,12 +76,17 @@ extension Lethe {
         func state(_ version: Int64, _ o: FormatOptions?, _ partitions: [String: CanonicalType]) -> (String, String) {
             let cols = (o?.subject.fields ?? []).map { DeltaJSON.array($0.components.map { .string(String(decoding: $0, as: UTF8.self)) }) }
             return (setting, DeltaJSON.object(["version": .int(version), "columns": .array(cols),
-                                               "partitions": .object(partitions.mapValues { .string($0.deltaName) })]).text)
+                                               "partitions": .object(partitions.mapValues { .string($0.deltaName) }),
+                                               "checks": .int(Self.deltaCheckRules)]).text)
         }
         if let (version, objects, o, partitions) = try await deltaCommitsSince(d, setting: setting) {
             return IndexListing(objects: objects, options: o, incremental: true, state: state(version, o, partitions))
         }
-        let s = try await deltaTable(d).snapshot()
+        let t = deltaTable(d)
+        let s = try await t.snapshot()
+        // A table Lethe cannot erase from correctly is refused by name here, at `index`, before
+        // anyone files or approves a request for it (`.unsupported`, recorded per dataset).
+        try t.checkWritable(s)
         let o = try await scanOptions(for: d, snapshot: s)
         return IndexListing(objects: try await deltaObjects(d, snapshot: s).map(\.0), options: o, incremental: false,
                             state: state(s.version, o, try deltaSubjectPartitions(d, s.metadata)))
@@ -89,8 +97,8 @@ extension Lethe {
     /// cleaned up, a metadata or protocol change, or another tool's VACUUM (files deleted).
     func deltaCommitsSince(_ d: DatasetSpec, setting: String) async throws -> (Int64, [ObjectInfo], FormatOptions?, [String: CanonicalType])? {
         guard let text = try await meta.setting(setting), let j = try? DeltaJSON.parse(Array(text.utf8)),
-              let last = j["version"]?.int, let cols = j["columns"]?.array, var o = options(for: d),
-              let partitionTypes = j["partitions"]?.object else { return nil }
+              let last = j["version"]?.int, let cols = j["columns"]?.array, j["checks"]?.int == Self.deltaCheckRules,
+              var o = options(for: d), let partitionTypes = j["partitions"]?.object else { return nil }
         // Partition columns among the subject's (physical name → type), as recorded at the last full listing.
         var partitions: [String: CanonicalType] = [:]
         for (name, type) in partitionTypes {
@@ -150,6 +158,34 @@ extension Lethe {
         return o
     }
 
+    /// The subject's columns of a Delta dataset as physical paths (statistics and partition values use them).
+    func deltaSubjectColumns(_ d: DatasetSpec, snapshot: Snapshot? = nil) async throws -> [[String]] {
+        guard let o = try await scanOptions(for: d, snapshot: snapshot) else { return [] }
+        return o.subject.fields.map { $0.components.map { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    /// The files of a Delta dataset's log (commits, checkpoints, sidecars, `.crc`, compactions,
+    /// `_last_checkpoint`) whose fields hold a subject's value, field-aware (see `SubjectValues`):
+    /// for the verifier, whatever the ids' lengths. The log is read once for all the subjects.
+    public func deltaLogResidue(_ d: DatasetSpec, subjects: [SubjectID]) async throws -> [SubjectID: [LogResidue]] {
+        let t = deltaTable(d)
+        let s = try await t.snapshot()
+        let subject = try await deltaSubjectValues(d, s, subjects)
+        var byName: [String: [SubjectID]] = [:]
+        for id in subjects { if let parts = id.logParts { byName[SubjectValues.name(parts), default: []].append(id) } }
+        var out: [SubjectID: [LogResidue]] = [:]
+        for r in try await t.logResidue(subject) {
+            for id in Set(r.values.flatMap { byName[$0] ?? [] }) { out[id, default: []].append(r) }
+        }
+        return out
+    }
+
+    /// The subjects as the log of a Delta dataset holds them: one value per subject column.
+    func deltaSubjectValues(_ d: DatasetSpec, _ s: Snapshot, _ subjects: [SubjectID]) async throws -> SubjectValues {
+        let columns = try await deltaSubjectColumns(d, snapshot: s)
+        return SubjectValues(columns: columns, subjects: subjects.compactMap(\.logParts).filter { $0.count == columns.count })
+    }
+
     /// The roles of a Delta dataset's files, by object key (for `locate`).
     public func deltaRoles(dataset: String) async throws -> [String: DeltaFileRole] {
         guard let d = config.dataset(named: dataset), d.format == .delta else { return [:] }
@@ -167,8 +203,9 @@ extension Lethe {
         let t = deltaTable(d)
         let s = try await t.snapshot()
         var historyPath: [String: String] = [:], cdcPath: [String: String] = [:]
-        for p in s.tombstones.keys { historyPath[t.key(forLogPath: p)] = p }
-        for c in s.cdcFiles { cdcPath[t.key(forLogPath: c.path)] = c.path }
+        let history = try await t.history(of: s)
+        for p in history.dataFiles { historyPath[t.key(forLogPath: p)] = p }
+        for c in history.changeData { cdcPath[t.key(forLogPath: c.path)] = c.path }
         var paths = Set<String>()
         var cdcKeys = Set<String>()
         for k in keys {
@@ -202,14 +239,15 @@ extension Lethe {
             }
         }
         guard !paths.isEmpty || !changeData.isEmpty else { return nil }
-        // Raw ids (in memory only) find commitInfo entries that name a subject, e.g. another tool's DELETE predicate.
-        var needles: [[UInt8]] = []
+        // Raw ids (in memory only) find the log fields that name a subject: statistics bounds of the
+        // subject's columns, partition values, and commitInfo parameters (e.g. another tool's DELETE predicate).
+        var raws: [SubjectID] = []
         for id in requestIDs {
             guard let r = try await meta.request(id: id), let sealed = r.sealedSubject else { continue }
-            let raw = try secrets.unseal(sealed, requestID: id)
-            needles += raw.bytes.split(separator: SubjectID.partSeparator).map(Array.init).filter { !$0.isEmpty }
+            raws.append(try secrets.unseal(sealed, requestID: id))
         }
-        let result = try await t.vacuumTargeted(paths: paths, changeData: changeData, needles: needles, now: now())
+        let subject = try await deltaSubjectValues(d, s, raws)
+        let result = try await t.vacuumTargeted(paths: paths, changeData: changeData, subject: subject, runID: job, now: now())
         try await meta.removeObjects(dataset: d.name, keys: result.deleted)
         let cdcOptions = try await scanOptions(for: d, snapshot: s)
         for k in result.rewrittenChangeData { try await reindex(d, key: k, options: cdcOptions) }
@@ -221,9 +259,12 @@ extension Lethe {
             "unreadable_versions": .array(result.unreadableVersions.map { .string("\($0.lowerBound)-\($0.upperBound)") }),
             "scrubbed_commits": .array(result.scrubbedCommits.map(JSONValue.int)),
             "removed_checkpoints": .int(Int64(result.removedCheckpoints.count)),
+            "rewritten_checkpoints": .int(Int64(result.rewrittenCheckpoints.count)),
+            "removed_log_files": .int(Int64(result.removedLogFiles.count)),
             "requests": .array(requestIDs.map(JSONValue.string)),
         ]
         if let job { details["job"] = .string(job) }
+        if !result.keptReachable.isEmpty { details["kept_reachable_files"] = .array(result.keptReachable.map(JSONValue.string)) }
         try await audit("delta_vacuum", actor: "lethe", details)
         return result
     }
@@ -264,8 +305,10 @@ extension Lethe {
                     "lethe_subject_keys": .string(drop.map(\.short).sorted().joined(separator: ",")),
                 ]
                 do {
+                    let logical = (self.options(for: d)?.subject.fields ?? []).map { $0.components.map { String(decoding: $0, as: UTF8.self) } }
                     erased = try await t.erase(files: paths, selecting: { path, file in
                         let k = t.key(forLogPath: path)
+                        for l in logical { try t.checkFieldIDs(file, logical: l, snapshot: snap) }
                         var confirmed: [Int64] = []
                         for (row, key) in try parquet.keys(of: candidates[k]!.sorted(), in: file, objectKey: k, options: options, keyer: keyer)
                         where drop.contains(key) {
@@ -313,8 +356,10 @@ extension Lethe {
             let scrubbed = try await scrubDeltaPartitions(d, keys: drop)
             if !scrubbed.isEmpty { progress?("\(d.name): removed \(scrubbed.count) change data file(s) of erased partitions") }
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
-        } catch let e as LetheError {
-            try await failStep(job: job, step: step, reason: "\(d.name): \(e.description)", progress: progress)
+        } catch {
+            // Any failure (the erasure or the vacuum) leaves the step failed with the reason, never running.
+            let why = (error as? LetheError)?.description ?? "\(error)"
+            try await failStep(job: job, step: step, reason: "\(d.name): \(why)", progress: progress)
         }
     }
 }
@@ -411,6 +456,19 @@ extension Lethe {
             } else {
                 out.append(LocatedRows(dataset: d.name, object: p.object.key, role: role, rows: p.rows))
             }
+        }
+        return out
+    }
+}
+
+extension SubjectID {
+    /// The parts of this subject as a Delta log's JSON can hold them (text), in order; nil when a
+    /// part is not UTF-8 (raw bytes cannot stand in the log's JSON as such).
+    var logParts: [String]? {
+        var out: [String] = []
+        for p in bytes.split(separator: SubjectID.partSeparator, omittingEmptySubsequences: false) {
+            guard let s = String(validating: Array(p), as: UTF8.self) else { return nil }
+            out.append(s)
         }
         return out
     }

@@ -28,7 +28,7 @@ public struct Verification: Codable, Sendable, Equatable {
     public var stateHits: [String]
     /// Why the state scan did not run, if it did not.
     public var stateScanSkipped: String?
-    /// Delta log files (commits, checkpoints) that hold the raw id's bytes.
+    /// Delta log files (commits, checkpoints, `.crc`, …) with a field holding the subject's value.
     public var logHits: [String]?
     /// Why the scan cannot prove the subject gone, beyond objects: a dataset that could not be
     /// read or holds unsupported data, or nothing examined at all.
@@ -46,7 +46,7 @@ public struct Verification: Codable, Sendable, Equatable {
         if !found.isEmpty { parts.append("residue in " + found.map { "\($0.object) (\($0.issue ?? "\($0.rows) rows"))" }.joined(separator: ", ")) }
         if !unreadable.isEmpty { parts.append("unreadable: " + unreadable.map(\.object).joined(separator: ", ")) }
         if !stateHits.isEmpty { parts.append("raw id in state files: " + stateHits.joined(separator: ", ")) }
-        if let l = logHits, !l.isEmpty { parts.append("raw id in Delta logs: " + l.joined(separator: ", ")) }
+        if let l = logHits, !l.isEmpty { parts.append("subject's value in Delta logs: " + l.joined(separator: ", ")) }
         return parts.joined(separator: "; ")
     }
 
@@ -170,22 +170,20 @@ extension Lethe {
         if let folder = stateFolder, !searchable.isEmpty {
             stateScan = try Self.searchFolder(folder, for: searchable)
         }
-        // The Delta logs of the plans' tables, each file read once for all raw ids: dataset → id → files.
+        // The Delta logs of the plans' tables, field-aware (values of statistics, partition values and
+        // commitInfo parameters, whatever the id's length): dataset → raw id → files.
         var logScan: [String: [[UInt8]: [String]]] = [:]
-        if !searchable.isEmpty {
+        if !raws.isEmpty {
             for d in config.datasets where d.format == .delta && wanted.contains(d.name) && problems[d.name] == nil {
-                var perID: [[UInt8]: [String]] = [:]
-                let set = NeedleSet(searchable)
                 do {
-                    for o in try await store.list(prefix: d.path + "/_delta_log") {
-                        for id in set.matches(in: try await store.read(o.key)) { perID[id, default: []].append(o.key) }
+                    for (raw, files) in try await deltaLogResidue(d, subjects: Array(Set(raws.values))) {
+                        logScan[d.name, default: [:]][raw.bytes] = files.map(\.key)
                     }
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch {
                     problems[d.name] = "dataset `\(d.name)`: the log could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
                 }
-                logScan[d.name] = perID
             }
         }
         /// A request's residue: found under its key, and in `normalize: nfc` datasets under its NFC key.
@@ -211,9 +209,9 @@ extension Lethe {
             }
             v.problems = why.isEmpty ? nil : why
             if let raw = raws[r.id] {
+                // The Delta logs of the plan's tables: stats and commitInfo must not name the subject.
+                v.logHits = names.flatMap { logScan[$0]?[raw.bytes] ?? [] }
                 if raw.bytes.count >= Self.minimumNeedle {
-                    // The Delta logs of the plan's tables: stats and commitInfo must not name the subject.
-                    v.logHits = names.flatMap { logScan[$0]?[raw.bytes] ?? [] }
                     if let stateScan {
                         v.stateFilesScanned = stateScan.files
                         v.stateHits = stateScan.hits[raw.bytes] ?? []

@@ -89,10 +89,10 @@ func tempDir() -> String {
         #expect(e.location == "t/_delta_log/00000000000000000001.json")
         #expect(e.message.contains("line 1"))
     }
-    store.set("t/_delta_log/00000000000000000001.json", Array(#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["v2Checkpoint"],"writerFeatures":["v2Checkpoint"]}}"#.utf8))
+    store.set("t/_delta_log/00000000000000000001.json", Array(#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["catalogManaged"],"writerFeatures":["catalogManaged"]}}"#.utf8))
     let s = try await table.snapshot()
     #expect(throws: LetheError.self) { try table.checkReadable(s) }
-    do { try table.checkReadable(s) } catch let e as LetheError { #expect(e.message.contains("`v2Checkpoint`")) }
+    do { try table.checkReadable(s) } catch let e as LetheError { #expect(e.code == .unsupported && e.message.contains("`catalogManaged`")) }
     #expect(try await table.snapshot(version: 0).files.isEmpty)
     await #expect(throws: LetheError.self) { _ = try await table.snapshot(version: 9) }
 }
@@ -120,21 +120,22 @@ func tempDir() -> String {
         let theirs = try JSONDecoder().decode(DeltaFiles.self, from: Data(try deltaPy(["files", dir + "/" + name]).utf8))
         let onlyCheckpoint = try await table.snapshot()
         #expect(onlyCheckpoint.files.keys.map(decodeDeltaPath).sorted() == theirs.files.map(decodeDeltaPath).sorted())
-        // A pointer that disagrees with its checkpoint (action count) is an error naming the pointer.
+        // `_last_checkpoint` is a hint (the protocol's "Last Checkpoint File"): a `size` that disagrees
+        // with the checkpoint does not matter, as for delta-rs.
         let pointer = "\(name)/_delta_log/_last_checkpoint"
         let original = try await store.read(pointer)
         var j = try #require(try JSONSerialization.jsonObject(with: Data(original)) as? [String: Any])
         let size = try #require(j["size"] as? Int)
         j["size"] = size + 1
         _ = try await store.put(pointer, Array(try JSONSerialization.data(withJSONObject: j)))
-        do { _ = try await table.snapshot(); Issue.record("disagreeing _last_checkpoint accepted") } catch let e as LetheError {
-            #expect(e.code == .corrupt && e.location == pointer && e.message.contains("holds \(size)"), "\(e)")
-        }
+        #expect(try await table.snapshot().files.keys.sorted() == onlyCheckpoint.files.keys.sorted())
+        let theirsAgain = try JSONDecoder().decode(DeltaFiles.self, from: Data(try deltaPy(["files", dir + "/" + name]).utf8))
+        #expect(theirsAgain.files.sorted() == theirs.files.sorted())
         _ = try await store.put(pointer, original)
-        // A pointer to a checkpoint that is gone is an error naming it.
+        // Without the checkpoint nothing covers the table any more: an error, nothing guessed.
         try await store.delete("\(name)/_delta_log/" + String(format: "%020lld.checkpoint.parquet", cp.version))
-        do { _ = try await table.snapshot(); Issue.record("missing checkpoint accepted") } catch let e as LetheError {
-            #expect(e.code == .corrupt && e.message.contains("checkpoint"))
+        do { _ = try await table.snapshot(); Issue.record("a table without its commits and checkpoint was read") } catch let e as LetheError {
+            #expect(e.code == .notFound || e.code == .corrupt, "\(e)")
         }
     }
 }
@@ -153,7 +154,7 @@ func tempDir() -> String {
     _ = try await store.put(key, sink.bytes)
     #expect(Int64(sink.bytes.count) != cdc.size)
     // The resumed vacuum finds no row left to drop and sets the size from the file.
-    let r = try await table.vacuumTargeted(paths: [], changeData: [cdc.path: []], needles: [], now: 1)
+    let r = try await table.vacuumTargeted(paths: [], changeData: [cdc.path: []], now: 1)
     #expect(r.rewrittenChangeData.isEmpty && r.scrubbedCommits.count == 1)
     let logged = try #require(try await table.snapshot().cdcFiles.first { $0.path == cdc.path })
     #expect(logged.size == Int64(sink.bytes.count))

@@ -5,6 +5,7 @@ import LetheTestSupport
 import LetheCore
 import LetheStorage
 import LetheCatalog
+import DeltaLake
 
 /// Runs scripts/delta_tables.py (delta-rs) with the project's venv Python.
 func deltaPy(_ args: [String]) throws -> String {
@@ -398,4 +399,226 @@ enum DeltaLakeNames {
     do { _ = try await lethe.propagate(); Issue.record("a table without a change feed was followed") } catch let e as LetheError {
         #expect(e.code == .badInput && e.message.contains("delta.enableChangeDataFeed") && e.location == "lethe.yaml:3", "\(e)")
     }
+}
+
+// MARK: - Tables other writers shaped (scripts/delta_writers.py)
+
+/// Runs scripts/delta_writers.py.
+func writersPy(_ args: [String]) throws -> String {
+    try Peers.python([Peers.script("delta_writers.py")] + args, what: "delta_writers.py \(args.prefix(2).joined(separator: " "))")
+}
+
+/// A fresh folder with `delta_writers.py KIND DIR` written into it (table at DIR/t), and a Lethe
+/// over it whose dataset `t` has the subject column `subject`.
+func writersLake(_ kind: String, subject: String = "user_id", _ extra: [String] = []) throws -> (dir: String, out: String, lethe: Lethe) {
+    let dir = NSTemporaryDirectory() + "lethe-writers-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let out = try writersPy([kind, dir] + extra)
+    let yaml = "lake: .\ndatasets:\n  - name: t\n    path: t\n    format: delta\n    subject: \(subject)\n"
+    let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+                      meta: try SQLiteMetastore(inMemory: nil),
+                      secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+                      stateFolder: nil)
+    return (dir, out, lethe)
+}
+
+/// Files and fields of the table's log that still hold `value` in a field that can name a
+/// subject, as an independent Python reader sees them (scripts/delta_corpus.py residue).
+func logResidue(_ table: String, _ column: String, _ value: String) throws -> String {
+    try Peers.python([Peers.script("delta_corpus.py"), "residue", table, column, value], what: "residue \(table)")
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// index → forget → approve → run for one subject; the run must not fail.
+func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureRequest, RunReport) {
+    _ = try await lethe.index()
+    let r = try await lethe.forget([SubjectID(subject)], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    let run = try await lethe.run()
+    return (try await lethe.request(r.id), run)
+}
+
+@Test func sparkDeletionVectorCommitsAndCheckpointsLoseNoRowAndDoNotCrash() async throws {
+    // Deletion vectors as Spark writes them: add(A, dv2) and remove(A, dv1) in one commit, and a
+    // checkpoint listing the live add(A, dv2) before the tombstones remove(A) and remove(A, dv1).
+    // Lethe once took A for history and deleted it (every other row of A lost), or crashed.
+    struct SparkDV: Decodable { var A: String }
+    let (dir, out, lethe) = try writersLake("spark-dv")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let a = "t/" + (try JSONDecoder().decode(SparkDV.self, from: Data(out.utf8))).A
+    let before = try JSONDecoder().decode([String].self, from: Data(try writersPy(["rows", dir + "/t"]).utf8))
+    // locate: A is live; its row 0 (u-0), deleted by its deletion vector, only time travel reads.
+    _ = try await lethe.index()
+    let located = try await lethe.locateRows(SubjectID("u-0"))
+    #expect(located.filter { $0.object == a && $0.role == .live }.map(\.rows) == [[7, 14]])
+    #expect(located.filter { $0.object == a && $0.role == .history }.map(\.rows) == [[0]])
+    let (r, run) = try await forgetAndRun(lethe, "u-0")
+    #expect(run.failed.isEmpty, "\(run.failed)")
+    #expect(r.status == .verified)
+    let after = try JSONDecoder().decode([String].self, from: Data(try writersPy(["rows", dir + "/t"]).utf8))
+    #expect(after == before.filter { $0 != "u-0" })
+    #expect(try logResidue(dir + "/t", "user_id", "u-0") == "{}")
+    #expect(try filesHolding("u-0", under: dir + "/t").filter { !$0.hasPrefix("_delta_log") } == [])
+    _ = try writersPy(["append", dir + "/t"])
+    #expect(try JSONDecoder().decode([String].self, from: Data(try writersPy(["rows", dir + "/t"]).utf8)).count == after.count + 1)
+}
+
+@Test func shortIdsAreVerifiedAndScrubbedByFieldNeverByBytes() async throws {
+    // A one-character id: every commit's timestamp holds it as bytes. Only the statistics that bound
+    // it, the predicate that names it and the checksums listing those statistics are scrubbed.
+    let (dir, _, lethe) = try writersLake("short-ids", subject: "id")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let log = dir + "/t/_delta_log/"
+    let untouched = try ["00000000000000000000.json", "00000000000000000002.json", "00000000000000000000.crc"].map {
+        ($0, try String(contentsOfFile: log + $0, encoding: .utf8))
+    }
+    #expect(try logResidue(dir + "/t", "id", "5") != "{}")
+    let (r, run) = try await forgetAndRun(lethe, "5")
+    #expect(run.failed.isEmpty, "\(run.failed)")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    for (name, text) in untouched { #expect(try String(contentsOfFile: log + name, encoding: .utf8) == text, "\(name) was rewritten") }
+    #expect(try logResidue(dir + "/t", "id", "5") == "{}")
+    #expect(try writersPy(["rows", dir + "/t", "id"]) == "[0, 1, 2, 3, 4, 6, 7, 7, 8, 8, 9]\n")
+    // Verification reads the log field by field for a short id too: stats naming it again are found.
+    let v1 = log + "00000000000000000001.json"
+    let text = try String(contentsOfFile: v1, encoding: .utf8)
+    try text.replacingOccurrences(of: #"\"numRecords\":5}"#, with: #"\"numRecords\":5,\"minValues\":{\"id\":5}}"#)
+        .write(toFile: v1, atomically: true, encoding: .utf8)
+    let d = try #require(lethe.config.dataset(named: "t"))
+    let found = try await lethe.deltaLogResidue(d, subjects: [SubjectID("5"), SubjectID("42")])
+    #expect(found[SubjectID("5")]?.map(\.key) == ["t/_delta_log/00000000000000000001.json"])
+    #expect(found[SubjectID("42")] == nil)
+}
+
+@Test func changeDataOfFilesWithAChangeTypeColumnIsReadByEveryReader() async throws {
+    let (dir, _, lethe) = try writersLake("change-type")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let (r, run) = try await forgetAndRun(lethe, "u-2")
+    #expect(run.failed.isEmpty, "\(run.failed)")
+    #expect(r.status == .verified)
+    let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/t/_delta_log").filter { $0.hasSuffix(".json") }.sorted()
+    let lethes = try names.first { try String(contentsOfFile: dir + "/t/_delta_log/" + $0, encoding: .utf8).contains("\"DELETE\"") }
+    let version = String(Int(try #require(lethes).prefix(20))!)
+    // pyarrow and DuckDB read every change data file (one `_change_type` column); delta-rs reads the feed.
+    struct Check: Decodable { var files: Int }
+    let check = try JSONDecoder().decode(Check.self, from: Data(try writersPy(["check-cdc", dir + "/t", version]).utf8))
+    #expect(check.files == 2)
+}
+
+@Test func inCommitTimestampsAndRowTrackingAreKeptByTheErasureCommit() async throws {
+    struct Fixture: Decodable { var highWaterMark: Int64; var lastICT: Int64 }
+    let (dir, out, lethe) = try writersLake("ict-rows")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let fx = try JSONDecoder().decode(Fixture.self, from: Data(out.utf8))
+    let before = try JSONDecoder().decode([String].self, from: Data(try writersPy(["rows", dir + "/t"]).utf8))
+    let (r, run) = try await forgetAndRun(lethe, "u-2")
+    #expect(run.failed.isEmpty, "\(run.failed)")
+    #expect(r.status == .verified)
+    #expect(try JSONDecoder().decode([String].self, from: Data(try writersPy(["rows", dir + "/t"]).utf8)) == before.filter { $0 != "u-2" })
+    let t = DeltaTable(store: LocalObjectStore(root: dir), root: "t")
+    var previousICT = fx.lastICT
+    var sawDelete = false
+    for v in try await t.versions() where v >= 2 {
+        let actions = try await t.commit(v)
+        // commitInfo first, with an in-commit timestamp one millisecond after the previous (they are in the future).
+        guard case .commitInfo(let info) = actions.first else { Issue.record("v\(v): commitInfo is not first"); continue }
+        let ict = try #require(info["inCommitTimestamp"]?.int, "v\(v) has no inCommitTimestamp")
+        #expect(ict == previousICT + 1, "v\(v)")
+        previousICT = ict
+        guard info["operation"]?.string == "DELETE" else { continue }
+        sawDelete = true
+        // New files get fresh Row IDs above the high water mark, the commit's version, and a new mark.
+        var next = fx.highWaterMark + 1
+        for case .add(let a) in actions {
+            #expect(a.raw["baseRowId"]?.int == next)
+            #expect(a.raw["defaultRowCommitVersion"]?.int == v)
+            next += DeltaTable.numRecords(a) ?? 0
+        }
+        for case .remove(let rm) in actions { #expect(rm.raw["baseRowId"] != nil && rm.raw["defaultRowCommitVersion"] != nil) }
+        let mark = actions.compactMap { a -> Int64? in
+            guard case .other("domainMetadata", let d) = a, d["domain"]?.string == "delta.rowTracking",
+                  let c = d["configuration"]?.string else { return nil }
+            return (try? DeltaJSON.parse(Array(c.utf8)))?["rowIdHighWaterMark"]?.int
+        }
+        #expect(mark == [next - 1])
+        #expect(info["tags"]?["delta.rowTracking.preserved"]?.string == "false")
+    }
+    #expect(sawDelete)
+}
+
+@Test func columnMappingIdModeTablesAreErasedAndAFileWithOtherFieldIDsIsRefused() async throws {
+    let (dir, _, lethe) = try writersLake("id-mode")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let before = try JSONDecoder().decode([String].self, from: Data(try writersPy(["rows", dir + "/t"]).utf8))
+    let (r, run) = try await forgetAndRun(lethe, "u-3")
+    #expect(run.failed.isEmpty, "\(run.failed)")
+    #expect(r.status == .verified)
+    #expect(try JSONDecoder().decode([String].self, from: Data(try writersPy(["rows", dir + "/t"]).utf8)) == before.filter { $0 != "u-3" })
+    // A data file whose column carries another field id than the schema's is refused by name.
+    let t = DeltaTable(store: LocalObjectStore(root: dir), root: "t")
+    let s = try await t.snapshot()
+    var schema = try #require(try DeltaJSON.parse(Array(s.metadata.schemaString.utf8)).object)
+    var fields = try #require(schema["fields"]?.array)
+    var f0 = try #require(fields[0].object), md = try #require(f0["metadata"]?.object)
+    md["delta.columnMapping.id"] = .int(42)
+    f0["metadata"] = .object(md); fields[0] = .object(f0); schema["fields"] = .array(fields)
+    var meta = s.metadata.raw
+    meta["schemaString"] = .string(DeltaJSON.object(schema).text)
+    try await t.commit([.commitInfo(["operation": .string("SET TBLPROPERTIES")]), .other("metaData", .object(meta))], version: s.version + 1)
+    let (r2, run2) = try await forgetAndRun(lethe, "u-4")
+    #expect(r2.status != .verified)
+    #expect(run2.failed.contains { $0.reason.contains("`id`") }, "\(run2.failed)")
+}
+
+@Test func anUnsupportedFeatureIsRefusedByNameAtIndexTimeAndTheTableIsLeftAlone() async throws {
+    let (dir, _, lethe) = try writersLake("features", ["someFutureWriterFeature"])
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    func tree() throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        for case let rel as String in FileManager.default.enumerator(atPath: dir + "/t")! {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dir + "/t/" + rel, isDirectory: &isDir), !isDir.boolValue {
+                out[rel] = try Data(contentsOf: URL(fileURLWithPath: dir + "/t/" + rel))
+            }
+        }
+        return out
+    }
+    let before = try tree()
+    let d = try #require(lethe.config.dataset(named: "t"))
+    do { _ = try await lethe.indexListing(d); Issue.record("the table was listed for indexing") } catch let e as LetheError {
+        #expect(e.code == .unsupported && e.message.contains("`someFutureWriterFeature`"), "\(e)")
+    }
+    #expect(try tree() == before)
+}
+
+@Test func aVacuumThatFailsLeavesTheRequestFailedWithTheReasonAndTheRetryWritesNoSecondStart() async throws {
+    let dir = try deltaTables("deltavacfail", "make-features")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let lethe = try deltaLethe(dir, ["cdf"])
+    _ = try await lethe.index()
+    // u-3's rows are gone from the table (delta-rs deleted them); its change data file still holds
+    // them. An unreadable stale checkpoint (replay falls back to the JSON log) makes the vacuum
+    // fail after its VACUUM START, when it scrubs the log's copies of statistics.
+    let t = DeltaTable(store: LocalObjectStore(root: dir), root: "cdf")
+    let junk = dir + "/cdf/_delta_log/00000000000000000000.checkpoint.parquet"
+    try Data("not parquet".utf8).write(to: URL(fileURLWithPath: junk))
+    let r = try await lethe.forget([SubjectID("u-3")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    let first = try await lethe.run()
+    #expect(first.failed.contains { $0.id == r.id && $0.reason.contains("00000000000000000000.checkpoint.parquet") }, "\(first.failed)")
+    let failed = try await lethe.request(r.id)
+    #expect(failed.status == .failed, "\(failed.status)")
+    // Mended, the retry finishes the vacuum the failed attempt started: one START, one END.
+    try FileManager.default.removeItem(atPath: junk)
+    _ = try await lethe.run()
+    if try await lethe.request(r.id).status != .verified { _ = try await lethe.run() }
+    #expect(try await lethe.request(r.id).status == .verified)
+    var starts = 0, ends = 0
+    for v in try await t.versions() {
+        for case .commitInfo(let c) in try await t.commit(v) where (c["engineInfo"]?.string ?? "").hasPrefix("Lethe/") {
+            if c["operation"]?.string == "VACUUM START" { starts += 1 }
+            if c["operation"]?.string == "VACUUM END" { ends += 1 }
+        }
+    }
+    #expect(starts == 1 && ends == 1, "\(starts) START, \(ends) END")
 }

@@ -1,0 +1,157 @@
+import Foundation
+import LetheCore
+import LetheStorage
+
+/// What a table's `_delta_log` folder holds, from one listing (protocol: "Delta Log Entries",
+/// "Checkpoints", "Version Checksum File", "Log Compaction Files", "Last Checkpoint File").
+public struct DeltaLogListing: Sendable {
+    /// A checkpoint of one version: the files that make it up.
+    public struct Checkpoint: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable {
+            /// `n.checkpoint.parquet` (V1 or V2 spec).
+            case classic
+            /// `n.checkpoint.o.p.parquet` (V1 spec, deprecated).
+            case multiPart
+            /// `n.checkpoint.<uuid>.json|parquet` (V2 spec, may name sidecars).
+            case uuid
+        }
+        public var version: Int64
+        public var kind: Kind
+        /// Names under `_delta_log` (parts in order for a multi-part checkpoint).
+        public var names: [String]
+    }
+
+    /// Commit versions present, ascending.
+    public var versions: [Int64] = []
+    /// Complete checkpoints (a multi-part one with a part missing is left out, as the protocol says).
+    public var checkpoints: [Checkpoint] = []
+    /// Version checksum files (`n.crc`), by version.
+    public var checksums: [Int64: String] = [:]
+    /// Log compaction files (`x.y.compacted.json`).
+    public var compactions: [String] = []
+    /// Sidecar files (`_sidecars/…`), names under `_delta_log`.
+    public var sidecars: [String] = []
+    /// Whether `_last_checkpoint` exists.
+    public var hasLastCheckpoint = false
+
+    /// Every name under `_delta_log` that can hold a copy of file actions or commit information:
+    /// commits, checkpoints (with their sidecars), checksums, compactions and `_last_checkpoint`.
+    public var logFiles: [String] {
+        versions.map(DeltaTable.commitName) + checkpoints.flatMap(\.names) + sidecars
+            + checksums.keys.sorted().map { checksums[$0]! } + compactions + (hasLastCheckpoint ? ["_last_checkpoint"] : [])
+    }
+
+    init(names: [String]) {
+        var multi: [Int64: [Int: [Int: String]]] = [:]  // version → parts → part → name
+        for name in names {
+            if name == "_last_checkpoint" { hasLastCheckpoint = true; continue }
+            if name.hasPrefix("_sidecars/") {
+                // Sidecars are Parquet files; hidden files (a local file system's `.x.crc`) are not.
+                let file = name.dropFirst("_sidecars/".count)
+                if !file.contains("/"), !file.hasPrefix("."), file.hasSuffix(".parquet") { sidecars.append(name) }
+                continue
+            }
+            guard !name.contains("/") else { continue }
+            let fields = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            guard let first = fields.first, first.count == 20, let v = Int64(first) else { continue }
+            switch fields.count {
+            case 2 where fields[1] == "json": versions.append(v)
+            case 2 where fields[1] == "crc": checksums[v] = name
+            case 3 where fields[1] == "checkpoint" && fields[2] == "parquet":
+                checkpoints.append(Checkpoint(version: v, kind: .classic, names: [name]))
+            case 4 where fields[1] == "checkpoint" && (fields[3] == "json" || fields[3] == "parquet") && UUID(uuidString: fields[2]) != nil:
+                checkpoints.append(Checkpoint(version: v, kind: .uuid, names: [name]))
+            case 5 where fields[1] == "checkpoint" && fields[4] == "parquet":
+                if let o = Int(fields[2]), let p = Int(fields[3]), p > 1, (1...p).contains(o) { multi[v, default: [:]][p, default: [:]][o] = name }
+            case 4 where fields[2] == "compacted" && fields[3] == "json" && fields[1].count == 20:
+                compactions.append(name)
+            default:
+                break
+            }
+        }
+        for (v, byParts) in multi {
+            for (p, parts) in byParts where parts.count == p {
+                checkpoints.append(Checkpoint(version: v, kind: .multiPart, names: (1...p).map { parts[$0]! }))
+            }
+        }
+        versions.sort()
+        // Newest first; at one version a UUID-named checkpoint, then a classic one, then multi-part.
+        let rank: (Checkpoint.Kind) -> Int = { $0 == .uuid ? 0 : $0 == .classic ? 1 : 2 }
+        checkpoints.sort { $0.version != $1.version ? $0.version > $1.version : rank($0.kind) < rank($1.kind) }
+        compactions.sort()
+        sidecars.sort()
+    }
+}
+
+/// The identity of a logical file in log replay (protocol: "Action Reconciliation"): the data
+/// file's `path` and the unique id of its deletion vector (nil without one).
+public struct LogicalFileKey: Hashable, Sendable, CustomStringConvertible {
+    public var path: String
+    public var dvID: String?
+
+    public init(path: String, deletionVector: DeltaJSON?) {
+        self.path = path
+        self.dvID = deletionVector.flatMap(Self.uniqueID)
+    }
+
+    /// `<storageType><pathOrInlineDv>` or, with an offset, `<storageType><pathOrInlineDv>@<offset>`.
+    static func uniqueID(_ dv: DeltaJSON) -> String? {
+        guard let o = dv.object, let st = o["storageType"]?.string, let p = o["pathOrInlineDv"]?.string else { return nil }
+        if let off = o["offset"], !off.isNull, let n = off.int { return "\(st)\(p)@\(n)" }
+        return st + p
+    }
+
+    public var description: String { dvID.map { "\(path) (deletion vector \($0))" } ?? path }
+}
+
+extension AddFile {
+    public var logicalKey: LogicalFileKey { LogicalFileKey(path: path, deletionVector: deletionVector) }
+}
+
+extension RemoveFile {
+    public var logicalKey: LogicalFileKey { LogicalFileKey(path: path, deletionVector: deletionVector) }
+}
+
+extension DeltaTable {
+    /// Lists `_delta_log` once.
+    public func listLog() async throws -> DeltaLogListing {
+        let names = try await store.listKeys(prefix: logPrefix).map { String($0.dropFirst(logPrefix.count + 1)) }
+        return DeltaLogListing(names: names)
+    }
+}
+
+/// The data and change data files a table's retained log names besides its latest snapshot's.
+public struct DeltaHistory: Sendable {
+    /// Log paths of data files no longer live, by tombstone or by a retained commit's `add`/`remove`.
+    public var dataFiles: Set<String>
+    /// Change data files named by any retained commit.
+    public var changeData: [CDCFile]
+}
+
+extension DeltaTable {
+    /// Every data file time travel can still reach that is not live in `s`: the snapshot's
+    /// tombstones, and the files named by the commits still in the log from before the checkpoint
+    /// the snapshot started from (a checkpoint keeps only unexpired tombstones, and no `cdc`
+    /// action, while those commits still replay older versions). Change data files likewise.
+    public func history(of s: Snapshot) async throws -> DeltaHistory {
+        var data = Set(s.tombstones.keys)
+        var cdc = s.cdcFiles
+        if let cp = s.checkpoint {
+            let older = try await versions().filter { $0 <= cp.version }
+            let commits = try await boundedMap(older, limit: 8) { [self] v in try await commit(v) }
+            var seen = Set(cdc.map(\.path))
+            for actions in commits {
+                for a in actions {
+                    switch a {
+                    case .add(let f): data.insert(f.path)
+                    case .remove(let r): data.insert(r.path)
+                    case .cdc(let c) where !seen.contains(c.path): cdc.append(c); seen.insert(c.path)
+                    default: break
+                    }
+                }
+            }
+        }
+        for p in s.files.keys { data.remove(p) }
+        return DeltaHistory(dataFiles: data, changeData: cdc)
+    }
+}
