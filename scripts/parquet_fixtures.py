@@ -425,11 +425,27 @@ def dump(path, out):
         per_row = [project(v, physicalize(field.type), None) for v in col.to_pylist()]
         for i in range(n):
             c = pschema.column(leaf + i)
+            def safe(v):
+                try:
+                    return canon_text(v, c, orig_leaves[i])
+                except ValueError:   # a date Python cannot hold (INT96 wrapped, see below)
+                    return None
+            canonical = [safe(r[i]) for r in per_row]
+            if c.physical_type == "INT96" and n == 1:
+                # pyarrow reads INT96 as nanoseconds and wraps values outside that range (years
+                # before 1677 or after 2262); read in microseconds, those render exactly.
+                us = pq.ParquetFile(path, coerce_int96_timestamp_unit="us").read().column(field.name).cast(pa.int64()).to_pylist()
+                for r, u in enumerate(us):
+                    if u is not None and not (-(2**63) // 1000 < u < (2**63) // 1000):
+                        try:
+                            canonical[r] = _ts_text(u, 10**6, 6, True).encode().hex()
+                        except ValueError:
+                            canonical[r] = None
             columns.append({
                 "path": c.path,
                 "physical": c.physical_type,
                 "rows": [canon_leaf(r[i], c, orig_leaves[i]) for r in per_row],
-                "canonical": [canon_text(r[i], c, orig_leaves[i]) for r in per_row],
+                "canonical": canonical,
             })
         leaf += n
     with open(out, "w") as f:

@@ -126,6 +126,8 @@ public struct DeltaHistory: Sendable {
     public var dataFiles: Set<String>
     /// Change data files named by any retained commit.
     public var changeData: [CDCFile]
+    /// The partition values the log gives each of `dataFiles` (an `add`'s, or a `remove`'s when it has them).
+    public var partitionValues: [String: [String: String?]] = [:]
 }
 
 extension DeltaTable {
@@ -136,6 +138,8 @@ extension DeltaTable {
     public func history(of s: Snapshot) async throws -> DeltaHistory {
         var data = Set(s.tombstones.keys)
         var cdc = s.cdcFiles
+        var values: [String: [String: String?]] = [:]
+        for (p, r) in s.tombstones { if let v = r.raw["partitionValues"]?.object { values[p] = v.mapValues(\.string) } }
         if let cp = s.checkpoint {
             let older = try await versions().filter { $0 <= cp.version }
             let commits = try await boundedMap(older, limit: 8) { [self] v in try await commit(v) }
@@ -143,8 +147,10 @@ extension DeltaTable {
             for actions in commits {
                 for a in actions {
                     switch a {
-                    case .add(let f): data.insert(f.path)
-                    case .remove(let r): data.insert(r.path)
+                    case .add(let f): data.insert(f.path); values[f.path] = f.partitionValues
+                    case .remove(let r):
+                        data.insert(r.path)
+                        if values[r.path] == nil, let v = r.raw["partitionValues"]?.object { values[r.path] = v.mapValues(\.string) }
                     case .cdc(let c) where !seen.contains(c.path): cdc.append(c); seen.insert(c.path)
                     default: break
                     }
@@ -152,6 +158,6 @@ extension DeltaTable {
             }
         }
         for p in s.files.keys { data.remove(p) }
-        return DeltaHistory(dataFiles: data, changeData: cdc)
+        return DeltaHistory(dataFiles: data, changeData: cdc, partitionValues: values.filter { data.contains($0.key) })
     }
 }

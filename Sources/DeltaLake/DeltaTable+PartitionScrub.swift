@@ -19,14 +19,16 @@ extension DeltaTable {
                                     columns: Set<String>) async throws -> [String] {
         guard !renamed.isEmpty || !dropChangeData.isEmpty else { return [] }
         let snap = try await snapshot()
+        let checkpointed = try await checkpointedPaths()
         for p in renamed.keys where snap.files[p] != nil {
             throw LetheError(.conflict, "file \(p) is live at version \(snap.version): only history is renamed", at: root)
         }
         let versions = try await versions()
-        // A checkpoint that stands for commits already cleaned up holds the old names too; renaming
-        // only the commits after it would unpair an `add` from its `remove` and corrupt the table.
+        // A checkpoint that stands for commits already cleaned up holds the names of the files it
+        // lists; renaming them only in the commits after it would unpair an `add` from its `remove`
+        // and corrupt the table. Files the checkpoints do not name (added after them) are renamed.
         let wanted = renamed
-        let renamed = versions.first == 0 ? renamed : [:]
+        let renamed = versions.first == 0 ? renamed : renamed.filter { !checkpointed.contains($0.key) }
         // Change data files of erased partitions hold only the subject's rows: each is replaced by
         // an empty one (same schema) under a keyed name, so a version whose changes were read from
         // it still reads (no change) instead of falling back to its removed, renamed data files.
@@ -109,9 +111,30 @@ extension DeltaTable {
             try await deleteChecksumSidecar(of: k)
         }
         if renamed.count != wanted.count {
-            throw LetheError(.unsupported, "the table's commits before version \(versions.first ?? 0) are cleaned up, so its checkpoint names \(wanted.count) file(s) of erased partitions; Lethe does not rewrite checkpoints, so those names stay in the log", at: root)
+            throw LetheError(.unsupported, "the table's commits before version \(versions.first ?? 0) are cleaned up, so its checkpoint names \(wanted.count - renamed.count) file(s) of erased partitions; Lethe does not rewrite checkpoints' paths, so those names stay in the log", at: root)
         }
         return deleted
+    }
+
+    /// The data file paths the table's checkpoints (and their sidecars) name in `add`/`remove` actions.
+    func checkpointedPaths() async throws -> Set<String> {
+        var out = Set<String>()
+        for k in try await store.listKeys(prefix: logPrefix) where k.contains(".checkpoint.") || k.contains("/_sidecars/") {
+            let name = String(k.dropFirst(logPrefix.count + 1))
+            let base = name.split(separator: "/").last.map(String.init) ?? name
+            guard !base.hasPrefix("."), base.hasSuffix(".parquet") || base.hasSuffix(".json") else { continue }   // not a .crc
+            let bytes = try await store.read(k)
+            let actions = name.hasSuffix(".json") ? try parseCommit(bytes, name: name)
+                                                   : try CheckpointReader.actions(bytes, name: name, table: root).actions
+            for a in actions {
+                switch a {
+                case .add(let f): out.insert(f.path)
+                case .remove(let r): out.insert(r.path)
+                default: break
+                }
+            }
+        }
+        return out
     }
 
     /// Deletes the Hadoop checksum file (`.name.crc`) Spark writes next to a data file, if any.

@@ -26,6 +26,9 @@ public struct SubjectValues: Sendable, Equatable {
     /// Every value of column `i`, and those that are plain decimal numbers (JSON statistics write numbers).
     let perColumn: [Set<String>]
     let numbers: [[String: Double]]
+    /// The type of column `i` when known (the table schema): a string in the log (a partition
+    /// value `2021-01-03 04:05:06.123`, a bound `…06.123000Z`) is compared in its canonical form.
+    public var types: [Int: CanonicalType] = [:]
 
     public init(columns: [[String]], subjects: [[String]]) {
         self.columns = columns
@@ -60,7 +63,11 @@ public struct SubjectValues: Sendable, Equatable {
     /// differently, `5` and `5.0`, are the same number).
     func matching(_ v: DeltaJSON, column i: Int) -> [String] {
         switch v {
-        case .string(let s): return perColumn[i].contains(s) ? [s] : []
+        case .string(let s):
+            if perColumn[i].contains(s) { return [s] }
+            if let t = types[i], let c = CanonicalValue.fromText(s, as: t).map({ String(decoding: $0, as: UTF8.self) }),
+               perColumn[i].contains(c) { return [c] }
+            return []
         case .int(let n):
             let text = String(n)
             return perColumn[i].contains(text) ? [text] : numbers[i].filter { $0.value == Double(n) }.map(\.key)

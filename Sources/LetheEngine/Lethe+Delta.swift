@@ -75,8 +75,10 @@ extension Lethe {
         let setting = Self.deltaIndexSetting(d)
         func state(_ version: Int64, _ o: FormatOptions?, _ partitions: [String: CanonicalType]) -> (String, String) {
             let cols = (o?.subject.fields ?? []).map { DeltaJSON.array($0.components.map { .string(String(decoding: $0, as: UTF8.self)) }) }
+            let utc = (o?.subject.fields ?? []).map { f in o?.timestampUTC[f].map(DeltaJSON.bool) ?? .null }
             return (setting, DeltaJSON.object(["version": .int(version), "columns": .array(cols),
                                                "partitions": .object(partitions.mapValues { .string($0.deltaName) }),
+                                               "utc": .array(utc),
                                                "checks": .int(Self.deltaCheckRules)]).text)
         }
         if let (version, objects, o, partitions) = try await deltaCommitsSince(d, setting: setting) {
@@ -108,6 +110,9 @@ extension Lethe {
         var partitioned: [(path: String, values: [String: String?]?)] = []
         o.subject = SubjectSpec(fields: cols.map { FieldPath(components: ($0.array ?? []).compactMap(\.string).map { Array($0.utf8) }) })
         guard o.subject.fields.count == options(for: d)?.subject.fields.count else { return nil }
+        // Timestamp subject fields as the schema types them (UTC or not), as recorded at the last full listing.
+        guard let utc = j["utc"]?.array, utc.count == o.subject.fields.count else { return nil }
+        for (f, u) in zip(o.subject.fields, utc) { if let b = u.bool { o.timestampUTC[f] = b } }
         let t = deltaTable(d)
         let vs = try await t.versions()
         guard let latest = vs.last, let first = vs.first, latest >= last else { return nil }
@@ -150,10 +155,15 @@ extension Lethe {
                 return FieldPath(components: try s.metadata.physicalPath(logical, table: d.path).map { Array($0.utf8) })
             })
         }
-        // Subject parts held in partition columns come from each file's partitionValues (Lethe+Partitions.swift).
+        // Timestamps as the table's schema types them (`timestamp` is UTC even where a writer left the
+        // Parquet annotation local), and subject parts held in partition columns from each file's
+        // partitionValues (Lethe+Partitions.swift).
+        for (i, type) in deltaSubjectTypes(d, s.metadata) {
+            if case .timestamp(_, let utc) = type { o.timestampUTC[o.subject.fields[i]] = utc }
+        }
         let partitions = try deltaSubjectPartitions(d, s.metadata)
         if !partitions.isEmpty {
-            o.partitions = deltaPartitionSource(deltaTable(d), columns: partitions, files: Self.deltaFilesWithPartitions(s))
+            o.partitions = deltaPartitionSource(deltaTable(d), columns: partitions, files: try await deltaFilesWithPartitions(deltaTable(d), s))
         }
         return o
     }
@@ -183,7 +193,9 @@ extension Lethe {
     /// The subjects as the log of a Delta dataset holds them: one value per subject column.
     func deltaSubjectValues(_ d: DatasetSpec, _ s: Snapshot, _ subjects: [SubjectID]) async throws -> SubjectValues {
         let columns = try await deltaSubjectColumns(d, snapshot: s)
-        return SubjectValues(columns: columns, subjects: subjects.compactMap(\.logParts).filter { $0.count == columns.count })
+        var values = SubjectValues(columns: columns, subjects: subjects.compactMap(\.logParts).filter { $0.count == columns.count })
+        values.types = deltaSubjectTypes(d, s.metadata)   // log strings compared in canonical form (Lethe+Partitions.swift)
+        return values
     }
 
     /// The roles of a Delta dataset's files, by object key (for `locate`).

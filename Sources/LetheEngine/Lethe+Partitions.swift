@@ -34,6 +34,21 @@ extension Lethe {
         return out
     }
 
+    /// The Delta type of each top-level subject field, by its index in the subject (for the
+    /// field-aware log search: strings in the log compared in canonical form).
+    func deltaSubjectTypes(_ d: DatasetSpec, _ m: TableMetadata) -> [Int: CanonicalType] {
+        guard let subject = d.subject, let schema = try? DeltaJSON.parse(Array(m.schemaString.utf8)) else { return [:] }
+        var types: [String: String] = [:]
+        for f in schema["fields"]?.array ?? [] {
+            if let name = f["name"]?.string, let type = f["type"]?.string { types[name] = type }
+        }
+        var out: [Int: CanonicalType] = [:]
+        for (i, field) in subject.fields.enumerated() where field.components.count == 1 {
+            if let t = types[String(decoding: field.components[0], as: UTF8.self)].flatMap(CanonicalType.init(deltaType:)) { out[i] = t }
+        }
+        return out
+    }
+
     /// Each file's subject partition values, canonical by the column's type, keyed by
     /// object key and physical field. `files` are log paths with their `partitionValues`
     /// (nil when the action has none: a `remove` without extended metadata, whose values
@@ -67,30 +82,42 @@ extension Lethe {
         return .value(CanonicalValue.fromText(text, as: type) ?? Array(text.utf8))
     }
 
-    /// Every file a snapshot names (live, removed, change data) with its partition values.
-    static func deltaFilesWithPartitions(_ s: Snapshot) -> [(path: String, values: [String: String?]?)] {
+    /// Every file the table's retained log names (live, history — tombstones and files of commits
+    /// kept before a checkpoint —, change data) with its partition values.
+    func deltaFilesWithPartitions(_ t: DeltaTable, _ s: Snapshot) async throws -> [(path: String, values: [String: String?]?)] {
         var out: [(path: String, values: [String: String?]?)] = []
         for (p, add) in s.files { out.append((p, add.partitionValues)) }
-        for (p, r) in s.tombstones { out.append((p, r.raw["partitionValues"]?.object.map { $0.mapValues(\.string) })) }
-        for c in s.cdcFiles { out.append((c.path, c.raw["partitionValues"]?.object.map { $0.mapValues(\.string) })) }
+        let h = try await t.history(of: s)
+        for p in h.dataFiles { out.append((p, h.partitionValues[p])) }
+        for c in h.changeData { out.append((c.path, c.raw["partitionValues"]?.object.map { $0.mapValues(\.string) })) }
         return out
     }
 
     /// The log paths of a table's files whose partition values alone name one of `keys`
     /// (every subject part is a partition column): every row of such a file is the
-    /// subject's, and its path (`year=2021/…`) names the subject.
-    func deltaFilesNamingSubjects(_ t: DeltaTable, _ s: Snapshot, options: FormatOptions, keys: Set<SubjectKey>,
-                                  normalization: Normalization = .none) -> Set<String> {
+    /// subject's, and its path (`year=2021/…`) names the subject. A value the log no longer
+    /// holds (a scrub set it to null) is read from the path's Hive-style folder, so a resumed
+    /// run still finds the names to take out.
+    func deltaFilesNamingSubjects(_ t: DeltaTable, _ s: Snapshot, options: FormatOptions, types: [String: CanonicalType],
+                                  keys: Set<SubjectKey>, normalization: Normalization = .none) async throws -> Set<String> {
         guard case .perObject = options.partitions else { return [] }
         let keyer = SubjectKeyer(hasher: secrets.hasher, normalization: normalization)
         var out = Set<String>()
-        for (path, _) in Self.deltaFilesWithPartitions(s) {
-            let o = options.resolved(for: t.key(forLogPath: path))
-            guard o.subject.fields.allSatisfy({ o.constants[$0] != nil }) else { continue }
+        for (path, _) in try await deltaFilesWithPartitions(t, s) {
+            let key = t.key(forLogPath: path)
+            let o = options.resolved(for: key)
+            let hive = FormatOptions.hiveValues(key, below: t.root)
             var parts: [[UInt8]] = []
             for f in o.subject.fields {
-                guard case .value(let v)? = o.constants[f] else { parts = []; break }
-                parts.append(v)
+                if case .value(let v)? = o.constants[f] {
+                    parts.append(v)
+                } else if o.constants[f] != nil, case .value(let raw)? = hive[f], let type = types[String(decoding: f.components[0], as: UTF8.self)],
+                          case .value(let v) = Self.partitionValue(String(decoding: raw, as: UTF8.self), type) {
+                    parts.append(v)
+                } else {
+                    parts = []
+                    break
+                }
             }
             if !parts.isEmpty, keys.contains(keyer.key(SubjectID(parts: parts).bytes)) { out.insert(path) }
         }
@@ -105,9 +132,11 @@ extension Lethe {
         let t = deltaTable(d)
         let s = try await t.snapshot()
         guard let options = try await scanOptions(for: d, snapshot: s) else { return [] }
-        let named = deltaFilesNamingSubjects(t, s, options: options, keys: keys, normalization: d.normalization).filter { s.files[$0] == nil }   // history only
+        let types = try deltaSubjectPartitions(d, s.metadata)
+        let named = try await deltaFilesNamingSubjects(t, s, options: options, types: types, keys: keys,
+                                             normalization: d.normalization).filter { s.files[$0] == nil }   // history only
         guard !named.isEmpty else { return [] }
-        let columns = Set(try deltaSubjectPartitions(d, s.metadata).keys)
+        let columns = Set(types.keys)
         var renamed: [String: String] = [:]
         for p in named { renamed[p] = "lethe-erased/" + secrets.hasher.key(forBytes: Array((s.metadata.id + "/" + p).utf8)).short + ".parquet" }
         let cdc = Set(s.cdcFiles.map(\.path)).intersection(named)

@@ -213,21 +213,30 @@ public struct ParquetFormat: RecordFormat {
         case .varies:
             break
         }
-        // The parts read from columns, in subject order (nil: a constant part).
+        // The parts read from columns, in subject order (nil: a constant part), with the text form
+        // the dataset's schema imposes on a timestamp column, if any.
         var columns: [Int?] = []
+        var forms: [Int: CanonicalText.Form] = [:]
         for field in options.subject.fields {
             if options.constants[field] != nil { columns.append(nil); continue }
             let path = field.components.map { String(decoding: $0, as: UTF8.self) }
             guard let desc = file.schema.column(path) else {
+                let leaves = file.schema.columns.filter { $0.path.starts(with: path) }
+                if !leaves.isEmpty {   // a struct, list, map or variant: a group holds no one value
+                    throw LetheError(.unsupported, "subject `\(field)` is a group (struct, list, map or variant), not a value column: name one of its leaves (\(leaves.prefix(8).map(\.dottedPath).joined(separator: ", ")))", at: objectKey)
+                }
                 let names = file.schema.columns.map(\.dottedPath).joined(separator: ", ")
                 throw LetheError(.corrupt, "no column `\(field)` (columns: \(names))", at: objectKey)
             }
             columns.append(desc.index)
+            if let utc = options.timestampUTC[field], case .timestamp(let digits, let annotated) = CanonicalText.form(of: desc), annotated != utc {
+                forms[desc.index] = .timestamp(digits: digits, utc: utc)
+            }
         }
         do {
             if columns.count == 1, let column = columns[0] {
                 for g in groups {
-                    try file.scanColumn(column, rowGroup: g) { row, value in
+                    try file.scanColumn(column, rowGroup: g, form: forms[column]) { row, value in
                         if let only, !only.contains(row) { return }
                         if let value {
                             try visit(row, keyer.key(value))
@@ -255,7 +264,7 @@ public struct ParquetFormat: RecordFormat {
                         }
                         continue
                     }
-                    try file.scanColumn(column, rowGroup: g) { row, value in
+                    try file.scanColumn(column, rowGroup: g, form: forms[column]) { row, value in
                         let r = Int(row - first)
                         guard r >= 0, r < count else {
                             throw ParquetError(.corruptMetadata, "column chunk holds more rows than its row group (\(count))",

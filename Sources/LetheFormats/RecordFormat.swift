@@ -40,6 +40,10 @@ public struct FormatOptions: Sendable, Hashable {
     public var constants: [FieldPath: PartitionValue] = [:]
     /// Where each object's partition values come from.
     public var partitions: PartitionSource = .none
+    /// Subject fields whose timestamps the dataset's own schema declares UTC (true) or local
+    /// (false), whatever the file's annotation says: a Delta `timestamp` column that an older
+    /// writer stored with Parquet `isAdjustedToUTC=false` still renders `…Z` (Parquet only).
+    public var timestampUTC: [FieldPath: Bool] = [:]
     public init(subject: SubjectSpec) { self.subject = subject }
 }
 

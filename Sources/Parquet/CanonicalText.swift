@@ -110,7 +110,7 @@ struct ValueRenderer {
     /// A second buffer for big-number arithmetic (decimal magnitudes).
     let work = Scratch()
 
-    init(_ c: ColumnDescriptor) { form = CanonicalText.form(of: c) }
+    init(_ c: ColumnDescriptor, form: CanonicalText.Form? = nil) { self.form = form ?? CanonicalText.form(of: c) }
 
     /// True when integer values render as plain decimal integers (the scan's fastest path).
     var isPlainInteger: Bool { form == .signed || form == .unsigned }

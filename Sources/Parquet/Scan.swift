@@ -51,14 +51,16 @@ extension ParquetFile {
         try scanColumn(desc.index, rowGroup: rowGroup, visit)
     }
 
-    /// `scanColumn(path:rowGroup:_:)` by leaf index.
-    public func scanColumn(_ column: Int, rowGroup: Int,
+    /// `scanColumn(path:rowGroup:_:)` by leaf index. `form` overrides the text form the column's
+    /// annotations give (a table format whose schema knows better, e.g. a Delta `timestamp`
+    /// stored with `isAdjustedToUTC=false`, renders `…Z`).
+    public func scanColumn(_ column: Int, rowGroup: Int, form: CanonicalText.Form? = nil,
                            _ visit: (_ row: Int64, _ value: UnsafeRawBufferPointer?) throws -> Void) throws {
         try checkRowGroup(rowGroup)
         guard column >= 0, column < schema.columns.count else { throw ParquetError(.invalidArgument, "no column \(column)", file: name) }
         let desc = schema.columns[column]
         guard desc.isFlat else {
-            try scanRepeated(desc, rowGroup: rowGroup, visit)
+            try scanRepeated(desc, rowGroup: rowGroup, form: form, visit)
             return
         }
         let chunk = try columnChunkBytes(column: column, rowGroup: rowGroup)
@@ -66,17 +68,17 @@ extension ParquetFile {
         let firstRow = rowGroupFirstRow[rowGroup]
         var pageIndex = 0
         do {
-            try scanChunk(chunk, desc: desc, codecRaw: md.codecRaw, numValues: md.numValues, firstRow: firstRow, pageIndex: &pageIndex, visit)
+            try scanChunk(chunk, desc: desc, form: form, codecRaw: md.codecRaw, numValues: md.numValues, firstRow: firstRow, pageIndex: &pageIndex, visit)
         } catch let e as ParquetError {
             throw e.located(file: name, rowGroup: rowGroup, column: desc.dottedPath, page: e.code == .corruptMetadata ? nil : pageIndex)
         }
     }
 
     /// A column with a repeated ancestor: each row's elements must agree on one value.
-    private func scanRepeated(_ desc: ColumnDescriptor, rowGroup: Int,
+    private func scanRepeated(_ desc: ColumnDescriptor, rowGroup: Int, form: CanonicalText.Form?,
                               _ visit: (Int64, UnsafeRawBufferPointer?) throws -> Void) throws {
         let data = try readColumn(desc.index, rowGroup: rowGroup)
-        let renderer = ValueRenderer(desc)
+        let renderer = ValueRenderer(desc, form: form)
         let reps = data.repetitionLevels ?? []
         let defs = data.definitionLevels
         let maxDef = UInt16(desc.maxDefinitionLevel)
@@ -113,11 +115,11 @@ extension ParquetFile {
         if !reps.isEmpty { try emit() }
     }
 
-    private func scanChunk(_ chunk: [UInt8], desc: ColumnDescriptor, codecRaw: Int32, numValues: Int64, firstRow: Int64,
+    private func scanChunk(_ chunk: [UInt8], desc: ColumnDescriptor, form: CanonicalText.Form?, codecRaw: Int32, numValues: Int64, firstRow: Int64,
                            pageIndex: inout Int, _ visit: (Int64, UnsafeRawBufferPointer?) throws -> Void) throws {
         var pages = try PageIterator(chunk: chunk, codecRaw: codecRaw, options: options)
         let maxDef = desc.maxDefinitionLevel
-        let renderer = ValueRenderer(desc)
+        let renderer = ValueRenderer(desc, form: form)
         var dict: ByteArrayValues?   // rendered dictionary
         var row = firstRow
         var remaining = numValues

@@ -124,6 +124,9 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
         s.set(k, try parquetFile(values: [1, 2], tags: [["a"], ["a", "b"]]))
         let e = await letheError { _ = try await scan(ParquetFormat(), s, k, options("tags.list.element")) }
         #expect(e?.code == .unsupported && e?.message.contains("tags.list.element") == true, "\(String(describing: e))")
+        // A group named as the subject is refused by name, its leaves listed.
+        let g = await letheError { _ = try await scan(ParquetFormat(), s, k, options("tags")) }
+        #expect(g?.code == .unsupported && g?.message.contains("tags.list.element") == true, "\(String(describing: g))")
     }
 
     /// Delta-style constants given per object key.

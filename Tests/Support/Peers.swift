@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The Python peers of the interoperability tests (pyarrow, DuckDB, delta-rs), run
 /// from the project's venv that `scripts/bootstrap --python` creates.
@@ -29,13 +32,26 @@ public enum Peers {
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        let o = readAll(out.fileHandleForReading.fileDescriptor)
+        let e = readAll(err.fileHandleForReading.fileDescriptor)
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
             throw Failure(description: "\(what) failed (exit \(p.terminationStatus)):\n"
                           + String(decoding: e, as: UTF8.self) + String(decoding: o, as: UTF8.self))
         }
         return String(decoding: o, as: UTF8.self)
+    }
+
+    /// Reads a pipe to its end, retrying reads a signal interrupts (Foundation's
+    /// `readDataToEndOfFile` traps on EINTR, which other tests' signal handlers cause).
+    static func readAll(_ fd: Int32) -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { out += buf[0..<n]; continue }
+            if n < 0 && errno == EINTR { continue }
+            return out
+        }
     }
 }
