@@ -33,15 +33,19 @@ extension DeltaTable {
     /// `selecting(path, file)` returns the file's rows to drop (increasing); a file
     /// with none is left alone, and when no file has any, nothing is committed
     /// (`removed` is empty). Each file is read once.
+    ///
+    /// `willWrite(key)` is called before each replacement or change data file is created, so a
+    /// caller can journal it: a process killed before the commit leaves files no version names.
     public func erase(files: [String], selecting: (String, ParquetFile) throws -> [Int64],
                       operationParameters: [String: DeltaJSON], now: Int64, maxAttempts: Int = 20,
-                      beforeCommit: (@Sendable () async throws -> Void)? = nil) async throws -> DeltaEraseResult {
+                      beforeCommit: (@Sendable () async throws -> Void)? = nil,
+                      willWrite: (@Sendable (String) async throws -> Void)? = nil) async throws -> DeltaEraseResult {
         var snap = try await snapshot()
         try checkWritable(snap)
         var removes: [RemoveFile] = []
         var adds: [AddFile] = []
         var changes: [CDCFile] = []
-        let tracker = WrittenKeys()
+        let tracker = WrittenKeys(willWrite: willWrite)
         var dropped: Int64 = 0, kept: Int64 = 0, purged: Int64 = 0
         do {
             // 1. Read each file and choose its rows (in order: `selecting` need not be Sendable).
@@ -188,7 +192,14 @@ struct RewriteOutcome: Sendable {
 final class WrittenKeys: @unchecked Sendable {
     private let lock = NSLock()
     private var list: [String] = []
-    func add(_ k: String) { lock.lock(); list.append(k); lock.unlock() }
+    private let willWrite: (@Sendable (String) async throws -> Void)?
+    init(willWrite: (@Sendable (String) async throws -> Void)? = nil) { self.willWrite = willWrite }
+    /// Announces a key about to be written (the caller journals it), then tracks it.
+    func add(_ k: String) async throws {
+        try await willWrite?(k)
+        append(k)
+    }
+    private func append(_ k: String) { lock.lock(); list.append(k); lock.unlock() }
     var keys: [String] { lock.lock(); defer { lock.unlock() }; return list }
 }
 
@@ -213,7 +224,7 @@ extension DeltaTable {
             }
             let cdcPath = "_change_data/" + dir + "cdc-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
             let cdcKey = key(forLogPath: cdcPath)
-            written.add(cdcKey)
+            try await written.add(cdcKey)
             try await store.put(cdcKey, bytes, precondition: .absent)
             out.change = CDCFile(path: cdcPath, size: Int64(bytes.count), raw: [
                 "path": .string(cdcPath), "size": .int(Int64(bytes.count)), "dataChange": .bool(false),
@@ -223,7 +234,7 @@ extension DeltaTable {
         guard !result.isEmpty else { return out }
         let newPath = dir + "part-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
         let newKey = key(forLogPath: newPath)
-        written.add(newKey)
+        try await written.add(newKey)
         try await store.put(newKey, sink.bytes, precondition: .absent)
         let newFile = try ParquetFile(bytes: sink.bytes, name: newKey)
         // A clustered file stays clustered without some of its rows: its clustering provider is kept.

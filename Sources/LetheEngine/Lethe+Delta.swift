@@ -46,13 +46,42 @@ extension Lethe {
     }
 
     /// The objects of a dataset: listed from the store, or for a Delta table, reachable
-    /// through its log; with the options to scan them (see `scanOptions`).
-    func datasetObjects(_ d: DatasetSpec) async throws -> (objects: [ObjectInfo], options: FormatOptions?) {
+    /// through its log plus the Parquet files under the table that no retained version names
+    /// (`unnamed`: an interrupted write, Lethe's or another tool's, left them; they may hold a
+    /// subject's rows, so verification reads them too); with the options to scan them (see `scanOptions`).
+    func datasetObjects(_ d: DatasetSpec) async throws -> (objects: [ObjectInfo], options: FormatOptions?, unnamed: Set<String>) {
         if d.format == .delta {
-            let s = try await deltaTable(d).snapshot()
-            return (try await deltaObjects(d, snapshot: s).map(\.0), try await scanOptions(for: d, snapshot: s))
+            let t = deltaTable(d)
+            let s = try await t.snapshot()
+            let named = try await deltaObjects(d, snapshot: s).map(\.0)
+            let known = Set(named.map(\.key))
+            let unnamed = try await store.list(prefix: d.path).filter { o in
+                let rel = o.key.dropFirst(d.path.isEmpty ? 0 : d.path.count + 1)
+                let base = rel.split(separator: "/").last.map(String.init) ?? ""
+                return !known.contains(o.key) && !rel.hasPrefix("_delta_log/") && !base.hasPrefix(".") && base.hasSuffix(".parquet")
+            }
+            var o = try await scanOptions(for: d, snapshot: s)
+            // Partition values of an unnamed file: from its Hive-style folders (the log has none for it).
+            let partitions = try deltaSubjectPartitions(d, s.metadata)
+            if !unnamed.isEmpty, !partitions.isEmpty, case .perObject(var table)? = o?.partitions {
+                for f in unnamed {
+                    let hive = FormatOptions.hiveValues(f.key, below: t.root)
+                    var parts: [FieldPath: PartitionValue] = [:]
+                    for (physical, type) in partitions {
+                        let field = FieldPath(components: [Array(physical.utf8)])
+                        if case .value(let raw)? = hive[field] {
+                            parts[field] = Self.partitionValue(String(decoding: raw, as: UTF8.self), type)
+                        } else if hive[field] != nil {
+                            parts[field] = .null
+                        }
+                    }
+                    table[f.key] = parts
+                }
+                o?.partitions = .perObject(table)
+            }
+            return (named + unnamed, o, Set(unnamed.map(\.key)))
         }
-        return (try await store.list(prefix: d.path), options(for: d))
+        return (try await store.list(prefix: d.path), options(for: d), [])
     }
 
     /// What `index` scans of a dataset: every object (and which known ones are gone), or for
@@ -328,7 +357,7 @@ extension Lethe {
                             perKey[key, default: 0] += 1
                         }
                         return confirmed
-                    }, operationParameters: params, now: now(), beforeCommit: deltaCommitHook)
+                    }, operationParameters: params, now: now(), beforeCommit: deltaCommitHook, willWrite: journalDeltaWrite(d))
                     break
                 } catch let e as LetheError where e.code == .conflict && replans < 5 {
                     // Another writer removed a file being rewritten (e.g. compaction): index its
@@ -343,6 +372,8 @@ extension Lethe {
                 "job": .string(job), "dataset": .string(d.name), "requests": .array(step.requestIDs.map(JSONValue.string)),
             ]
             if let result = erased, !result.removed.isEmpty {
+                // The commit adopted its files: they are data now, no longer the journal's to remove.
+                try await meta.forgetTemporaries(result.added.map { t.key(forLogPath: $0.path) } + result.changeData.map { t.key(forLogPath: $0.path) })
                 Failpoint.objectWritten()
                 progress?("\(d.name): committed version \(result.version): dropped \(result.droppedRows) rows from \(result.removed.count) file(s)")
                 // The replacements are indexed when the job settles (they hold none of these subjects);

@@ -2,6 +2,8 @@ import Foundation
 import LetheCore
 import LetheStorage
 import LetheCatalog
+import LetheFormats
+import DeltaLake
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -47,24 +49,47 @@ extension Lethe {
     // MARK: Temporary files
 
     /// Keys of temporary files the journal knows (not data: index and verification skip them).
+    /// Files a Delta erasure journaled (`table` set) are not among them: once a commit adopts one
+    /// it is data, and until then verification must see it (it may hold a subject's rows).
     func knownTemporaries() async throws -> Set<String> {
-        Set(try await meta.temporaries().map(\.key))
+        Set(try await meta.temporaries().filter { $0.table == nil }.map(\.key))
+    }
+
+    /// The journal hook of a Delta erasure: each replacement and change data file is recorded
+    /// with its table before it is created (see `removeLeftTemporaries`).
+    func journalDeltaWrite(_ d: DatasetSpec) -> @Sendable (String) async throws -> Void {
+        let meta = self.meta, owner = getpid(), table = d.path
+        return { key in try await meta.recordTemporary(key, owner: owner, table: table) }
     }
 
     /// Removes the temporary files that runs no longer alive left (killed mid-write) and forgets
     /// them; a live process's files are left alone. Returns how many files were removed.
+    ///
+    /// A file a Delta erasure journaled is removed only when no retained version of its table
+    /// names it (the run died before the commit that was to adopt it); one a commit names is data
+    /// and is only forgotten. A table whose log cannot be read keeps its files for a later run.
     func removeLeftTemporaries() async throws -> Int {
         let temps = try await meta.temporaries()
         guard !temps.isEmpty else { return 0 }
         let me = getpid()
         var removed = 0
         var done: [String] = []
+        var named: [String: Set<String>?] = [:]   // table root → keys its log names (nil: unreadable)
         for t in temps {
             if t.owner != me && (kill(t.owner, 0) == 0 || errno == EPERM) { continue }
+            if let root = t.table {
+                if named[root] == nil { named[root] = .some(try? await deltaNamedKeys(root)) }
+                guard let keys = named[root] ?? nil else {
+                    logger.warning("kept a file of an interrupted Delta erasure: the table's log cannot be read", metadata: ["table": "\(root)"])
+                    continue
+                }
+                if keys.contains(t.key) { done.append(t.key); continue }
+            }
             if try await store.head(t.key) != nil {
                 try await store.delete(t.key)
+                try? await store.delete(hadoopChecksumKey(t.key))   // its `.crc`, if a tool wrote one
                 removed += 1
-                logger.info("removed a temporary file a killed run left", metadata: ["object": "\(t.key)"])
+                logger.info("removed a file a killed run left", metadata: ["object": "\(t.key)"])
             }
             done.append(t.key)
         }
@@ -72,11 +97,25 @@ extension Lethe {
         return removed
     }
 
+    /// The object keys of every file any retained version of the Delta table at `root` names
+    /// (live, removed, change data).
+    func deltaNamedKeys(_ root: String) async throws -> Set<String> {
+        let t = DeltaTable(store: store, root: root)
+        let s = try await t.snapshot()
+        var out = Set(s.files.keys.map(t.key(forLogPath:)))
+        let h = try await t.history(of: s)
+        for p in h.dataFiles { out.insert(t.key(forLogPath: p)) }
+        for c in h.changeData { out.insert(t.key(forLogPath: c.path)) }
+        return out
+    }
+
     /// Forgets this process's temporary files that no longer exist (renamed into place or removed).
+    /// Files of a Delta erasure stay recorded until a commit adopts them or the next run's cleanup
+    /// (which checks the log) has seen them gone.
     func forgetFinishedTemporaries() async throws {
         let me = getpid()
         var gone: [String] = []
-        for t in try await meta.temporaries() where t.owner == me {
+        for t in try await meta.temporaries() where t.owner == me && t.table == nil {
             if try await store.head(t.key) == nil { gone.append(t.key) }
         }
         try await meta.forgetTemporaries(gone)

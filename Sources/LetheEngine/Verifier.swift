@@ -124,9 +124,10 @@ extension Lethe {
             let f: any RecordFormat
             let objects: [ObjectInfo]
             let listedOptions: FormatOptions?
+            let unnamed: Set<String>
             do {
                 f = try format(for: d)
-                (objects, listedOptions) = try await datasetObjects(d)
+                (objects, listedOptions, unnamed) = try await datasetObjects(d)
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -156,7 +157,11 @@ extension Lethe {
                     unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: why))
                 }
                 objectsScanned[d.name, default: 0] += 1
-                for (k, n) in hits { found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n)) }
+                for (k, n) in hits {
+                    // A file under a Delta table that no version names (an interrupted write left it) still holds the rows.
+                    let why = unnamed.contains(o.key) ? "\(n) rows in a file the Delta log does not name (an interrupted write left it; `lethe run` removes Lethe's own, `lethe vacuum --retain` others)" : nil
+                    found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: why))
+                }
                 // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
                 for (id, raw) in raws where Self.key(o.key, names: raw) {
                     found[subjectKey(of: requestOf[id]!, in: d, nfc), default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
