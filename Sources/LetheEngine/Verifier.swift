@@ -18,6 +18,9 @@ public struct Verification: Codable, Sendable, Equatable {
     public var at: Int64
     public var datasets: [String]
     public var objectsScanned: Int
+    /// Delta logs replayed: a table's log is evidence of its own (a table the erasure emptied has
+    /// no file left to read, and its log proves it holds no row).
+    public var logsExamined: Int?
     public var recordsScanned: Int64
     /// Records of the subject that remain, per object.
     public var found: [Found]
@@ -35,7 +38,7 @@ public struct Verification: Codable, Sendable, Equatable {
     public var problems: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case id, subjectKey = "subject_key", clean, at, datasets, objectsScanned = "objects_scanned"
+        case id, subjectKey = "subject_key", clean, at, datasets, objectsScanned = "objects_scanned", logsExamined = "logs_examined"
         case recordsScanned = "records_scanned", found, unreadable, stateFilesScanned = "state_files_scanned"
         case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped", logHits = "log_hits", problems
     }
@@ -115,6 +118,7 @@ extension Lethe {
         var unreadable: [String: [Verification.Found]] = [:]
         var problems: [String: String] = [:]
         var objectsScanned: [String: Int] = [:]
+        var logsExamined: [String: Int] = [:]
         var records: [String: Int64] = [:]
         for d in config.datasets where wanted.contains(d.name) {
             if let issue = cov.issues[d.name] {
@@ -135,6 +139,7 @@ extension Lethe {
                 continue
             }
             guard let opts = listedOptions else { continue }
+            if d.format == .delta { logsExamined[d.name] = 1 }   // its snapshot was replayed: the log was read
             if !dryRun {
                 // Objects gone from the lake leave the index (their keys may name the subject).
                 let listed = Set(objects.map(\.key))
@@ -163,7 +168,7 @@ extension Lethe {
                     found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: why))
                 }
                 // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
-                for (id, raw) in raws where Self.key(o.key, names: raw) {
+                for (id, raw) in raws where Self.key(o.key, names: raw, fields: d.subject?.fields) {
                     found[subjectKey(of: requestOf[id]!, in: d, nfc), default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
                 }
             }
@@ -211,8 +216,10 @@ extension Lethe {
                                  found: residue(r),
                                  unreadable: names.flatMap { unreadable[$0] ?? [] },
                                  stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
+            let logs = names.reduce(0) { $0 + (logsExamined[$1] ?? 0) }
+            v.logsExamined = logs > 0 ? logs : nil
             var why = names.compactMap { problems[$0] }
-            if v.objectsScanned == 0 && why.isEmpty {
+            if v.objectsScanned == 0 && logs == 0 && why.isEmpty {
                 why.append(names.isEmpty
                     ? "no dataset with a subject column to examine: nothing proves the subject gone"
                     : "no object was examined in \(names.map { "`\($0)`" }.joined(separator: ", ")): nothing proves the subject gone")
@@ -268,19 +275,26 @@ extension Lethe {
     /// match as whole tokens (`NeedleSet(wordBounded:)`): `179600` is not found in `1796004080592`.
     static let minimumNeedle = 6
 
-    /// True when an object key names a subject: holds its id (at least `minimumNeedle` bytes),
-    /// or has a path segment that is the id or `name=id` (a Hive partition folder).
-    static func key(_ key: String, names subject: SubjectID) -> Bool {
+    /// True when an object key names a subject: holds its id as a whole token (ids of at least
+    /// `minimumNeedle` bytes), has a path segment that is the id, or a Hive folder `field=value`
+    /// of one of the subject's own `fields` whose value (URL-decoded) is the id. A folder of another
+    /// column (`country=DE`) says nothing about the subject, whatever its value. `fields` nil: any
+    /// folder name counts.
+    static func key(_ key: String, names subject: SubjectID, fields: [FieldPath]? = nil) -> Bool {
         let id = subject.bytes
         guard !id.isEmpty, !id.contains(SubjectID.partSeparator) else { return false }
         let k = Array(key.utf8)
-        if id.count >= minimumNeedle { return !NeedleSet([id], wordBounded: true).matches(in: k).isEmpty }
-        for seg in k.split(separator: UInt8(ascii: "/")) {
-            let s = Array(seg)
-            if s == id { return true }
-            if let eq = s.firstIndex(of: UInt8(ascii: "=")), Array(s[(eq + 1)...]) == id { return true }
+        if id.count >= minimumNeedle, !NeedleSet([id], wordBounded: true).matches(in: k).isEmpty { return true }
+        for seg in k.split(separator: UInt8(ascii: "/")) where Array(seg) == id { return true }
+        for (field, value) in FormatOptions.hiveValues(key, below: "") where value == .value(id) {
+            if fields?.contains(field) ?? true { return true }
         }
         return false
+    }
+
+    /// `key(_:names:fields:)` with fields given as dotted names.
+    static func key(_ key: String, names subject: SubjectID, fields: [String]) -> Bool {
+        Self.key(key, names: subject, fields: fields.map { FieldPath($0) })
     }
 
     /// The files of the state folder read through a child process (`cat`): the SQLite files

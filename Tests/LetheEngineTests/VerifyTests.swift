@@ -1,0 +1,97 @@
+import Testing
+import Foundation
+@testable import LetheEngine
+import LetheCore
+import LetheStorage
+import LetheCatalog
+
+// The verifier's verdicts: no false "clean" (issue 9 item 1), and no false failure either —
+// a request that can never be verified is as stuck as one never erased.
+
+private func row(_ u: String, _ n: Int, country: String = "FR") -> String { #"{"n":\#(n),"user_id":"\#(u)","country":"\#(country)"}"# + "\n" }
+
+private func approved(_ lethe: Lethe, _ subjects: [String]) async throws -> [ErasureRequest] {
+    let rs = try await lethe.forget(subjects.map { SubjectID($0) }, reason: "ticket 4711", by: "alice")
+    return try await lethe.approve(rs.map(\.id), by: "bob")
+}
+
+// 3a: a Delta table the erasure emptied (every row belonged to the erased subjects, every file removed and the
+// history vacuumed) was "not clean: no object was examined" at every run. The table's log is the evidence: it was
+// read, names no data file, and holds none of the subjects' values; the count stays honest (0 objects).
+@Test func aDeltaTableTheErasureEmptiedVerifiesCleanOnItsLog() async throws {
+    let dir = try deltaTables("deltaemptied", "make-propagation")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let lethe = try deltaLethe(dir, ["silver"])
+    _ = try await lethe.index()
+    let rs = try await approved(lethe, (0..<7).map { "u-\($0)" })
+    _ = try await lethe.run()
+    for r in rs {
+        let done = try await lethe.request(r.id)
+        #expect(done.status == .verified, "\(done.failure ?? "")")
+    }
+    let v = try await lethe.verify(ids: [rs[0].id], dryRun: true)[0]
+    #expect(v.clean && v.objectsScanned == 0 && v.logsExamined == 1, "\(v.summary)")
+    #expect(try rows(dir + "/silver").isEmpty)
+    // The verdict is earned: a table whose log cannot be read is not clean.
+    try FileManager.default.removeItem(atPath: dir + "/silver/_delta_log")
+    let broken = try await lethe.verify(ids: [rs[0].id], dryRun: true)[0]
+    #expect(!broken.clean, "\(broken.summary)")
+}
+
+// 3b: the check that object keys do not name the subject matched any `name=value` folder whose value is the id:
+// a short id equal to another column's partition value (`country=DE`) failed its request for good, though that
+// folder says nothing about the subject. Only a segment holding the subject's own field's value, or the raw id as
+// a whole token (ids long enough to search), names the subject.
+@Test func aFolderOfAnotherColumnWhoseValueEqualsTheIdDoesNotNameTheSubject() async throws {
+    let lake = try DiskLake("""
+    lake: ./lake
+    state: ./.lethe
+    datasets:
+      - name: events
+        path: events
+        format: jsonl
+        subject: user_id
+    """)
+    defer { lake.remove() }
+    try lake.put("events/country=DE/a.jsonl", row("DE", 1, country: "DE") + row("u-2", 2, country: "DE"))
+    try lake.put("events/country=FR/b.jsonl", row("u-3", 3))
+    let lethe = try lake.open()
+    _ = try await lethe.index()
+    let r = try await approved(lethe, ["DE"])[0]
+    _ = try await lethe.run()
+    let done = try await lethe.request(r.id)
+    #expect(done.status == .verified, "\(done.failure ?? "")")
+    #expect(try lake.text("events/country=DE/a.jsonl") == row("u-2", 2, country: "DE"))
+    #expect(!Lethe.key("events/country=DE/a.jsonl", names: SubjectID("DE"), fields: ["user_id"]))
+    #expect(Lethe.key("events/user_id=DE/a.jsonl", names: SubjectID("DE"), fields: ["user_id"]))
+    #expect(Lethe.key("events/user_id=jane%40x.example/a.jsonl", names: SubjectID("jane@x.example"), fields: ["user_id"]))
+    #expect(Lethe.key("exports/DE/a.jsonl", names: SubjectID("DE"), fields: ["user_id"]))
+    #expect(Lethe.key("exports/jane@x.example.jsonl", names: SubjectID("jane@x.example"), fields: ["user_id"]))
+    #expect(!Lethe.key("exports/part-00000-1796004080592.jsonl", names: SubjectID("179600"), fields: ["user_id"]))
+}
+
+// 3b: the subject's own partition folder still fails verification while a file sits under it.
+@Test func aFileUnderTheSubjectsOwnFolderStillFailsVerification() async throws {
+    let lake = try DiskLake("""
+    lake: ./lake
+    state: ./.lethe
+    datasets:
+      - name: events
+        path: events
+        format: jsonl
+        subject: user_id
+    """)
+    defer { lake.remove() }
+    try lake.put("events/country=DE/a.jsonl", row("u-2", 2, country: "DE"))
+    // A file under a folder named after the subject's own field, holding no record: nothing to rewrite, but its key names DE.
+    try lake.put("events/user_id=DE/empty.jsonl", "")
+    let lethe = try lake.open()
+    _ = try await lethe.index()
+    let r = try await approved(lethe, ["DE"])[0]
+    _ = try await lethe.run()
+    let done = try await lethe.request(r.id)
+    #expect(done.status != .verified)
+    let v = try #require(done.verification.flatMap { try? JSONDecoder().decode(Verification.self, from: Data($0)) })
+    #expect(!v.clean && v.found.contains { $0.object == "events/user_id=DE/empty.jsonl" }, "\(v.summary)")
+    #expect(!v.found.contains { $0.object.contains("country=DE") }, "\(v.summary)")
+}
