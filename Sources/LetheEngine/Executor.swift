@@ -343,6 +343,11 @@ extension Lethe {
         }
         let f = try format(for: d)
         let keyer = keyer(for: d)
+        // The object is about to change: its Hadoop checksum sidecar (`.name.crc`) would go stale, and
+        // Spark and Hadoop refuse a file whose checksum does not match (a missing one is only not checked).
+        // Removed first, so a kill after the rewrite leaves no stale one.
+        let sidecar = hadoopChecksumKey(step.objectKey)
+        if try await store.head(sidecar) != nil { try await store.delete(sidecar) }
         let outcome: EraseOutcome
         do {
             outcome = try await f.erase(info, in: store, options: opts, keyer: keyer, drop: Set(step.subjectKeys))

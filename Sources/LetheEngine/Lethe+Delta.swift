@@ -49,7 +49,9 @@ extension Lethe {
     /// through its log plus the Parquet files under the table that no retained version names
     /// (`unnamed`: an interrupted write, Lethe's or another tool's, left them; they may hold a
     /// subject's rows, so verification reads them too); with the options to scan them (see `scanOptions`).
-    func datasetObjects(_ d: DatasetSpec) async throws -> (objects: [ObjectInfo], options: FormatOptions?, unnamed: Set<String>) {
+    /// For a plain dataset, `hidden` lists its hidden-by-name files (`_SUCCESS`, `.crc` sidecars; see
+    /// `isHidden`): not records, but their bytes may hold an id.
+    func datasetObjects(_ d: DatasetSpec) async throws -> (objects: [ObjectInfo], options: FormatOptions?, unnamed: Set<String>, hidden: [ObjectInfo]) {
         if d.format == .delta {
             let t = deltaTable(d)
             let s = try await t.snapshot()
@@ -79,9 +81,11 @@ extension Lethe {
                 }
                 o?.partitions = .perObject(table)
             }
-            return (named + unnamed, o, Set(unnamed.map(\.key)))
+            return (named + unnamed, o, Set(unnamed.map(\.key)), [])
         }
-        return (try await store.list(prefix: d.path), options(for: d), [])
+        let all = try await store.list(prefix: d.path)
+        let hidden = all.filter { Self.isHidden($0.key, below: d.path) }
+        return (all.filter { !Self.isHidden($0.key, below: d.path) }, options(for: d), [], hidden)
     }
 
     /// What `index` scans of a dataset: every object (and which known ones are gone), or for
@@ -100,7 +104,10 @@ extension Lethe {
     static let deltaCheckRules: Int64 = 2
 
     func indexListing(_ d: DatasetSpec) async throws -> IndexListing {
-        guard d.format == .delta else { return IndexListing(objects: try await store.list(prefix: d.path), options: options(for: d), incremental: false) }
+        guard d.format == .delta else {
+            let objects = try await store.list(prefix: d.path).filter { !Self.isHidden($0.key, below: d.path) }
+            return IndexListing(objects: objects, options: options(for: d), incremental: false)
+        }
         let setting = Self.deltaIndexSetting(d)
         func state(_ version: Int64, _ o: FormatOptions?, _ partitions: [String: CanonicalType]) -> (String, String) {
             let cols = (o?.subject.fields ?? []).map { DeltaJSON.array($0.components.map { .string(String(decoding: $0, as: UTF8.self)) }) }

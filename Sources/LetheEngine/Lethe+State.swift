@@ -46,6 +46,23 @@ extension Lethe {
         return words.joined(separator: " ")
     }
 
+    // MARK: Hidden files
+
+    /// True when an object of a plain dataset is hidden by name, as Spark and Hadoop read a
+    /// folder: a path segment below the dataset's `prefix` starts with `.` (`.part-0.parquet.crc`,
+    /// Lethe's own `.x.lethe-tmp-…`), or with `_` and holds no `=` (`_SUCCESS`, `_metadata`,
+    /// `_temporary/`; `_col=x/` is a partition folder). Such files are not records: indexing and
+    /// record scans skip them, and verification searches their bytes for the raw id instead.
+    static func isHidden(_ key: String, below prefix: String) -> Bool {
+        var rel = Substring(key)
+        if !prefix.isEmpty {
+            let p = prefix.hasSuffix("/") ? prefix : prefix + "/"
+            guard rel.hasPrefix(p) else { return false }
+            rel = rel.dropFirst(p.count)
+        }
+        return rel.split(separator: "/").contains { $0.hasPrefix(".") || ($0.hasPrefix("_") && !$0.contains("=")) }
+    }
+
     // MARK: Temporary files
 
     /// Keys of temporary files the journal knows (not data: index and verification skip them).

@@ -129,9 +129,10 @@ extension Lethe {
             let objects: [ObjectInfo]
             let listedOptions: FormatOptions?
             let unnamed: Set<String>
+            let hidden: [ObjectInfo]
             do {
                 f = try format(for: d)
-                (objects, listedOptions, unnamed) = try await datasetObjects(d)
+                (objects, listedOptions, unnamed, hidden) = try await datasetObjects(d)
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -170,6 +171,25 @@ extension Lethe {
                 // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
                 for (id, raw) in raws where Self.key(o.key, names: raw, fields: d.subject?.fields) {
                     found[subjectKey(of: requestOf[id]!, in: d, nfc), default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
+                }
+            }
+            // Hidden files (`_SUCCESS`, `.crc` sidecars, `_metadata`): not records, but their bytes and keys may hold an id.
+            let needles = Array(Set(raws.values.map(\.bytes).filter { $0.count >= Self.minimumNeedle }))
+            for o in hidden where !temporaries.contains(o.key) {
+                var named = Set(raws.filter { Self.key(o.key, names: $0.value, fields: d.subject?.fields) }.map(\.key))
+                if !needles.isEmpty {
+                    do {
+                        let held = Self.search(try await store.read(o.key), for: needles)
+                        for (id, raw) in raws where held.contains(raw.bytes) { named.insert(id) }
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        let why = DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)")
+                        unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "hidden file not searched: \(why)"))
+                    }
+                }
+                for id in named.sorted() {
+                    found[subjectKey(of: requestOf[id]!, in: d, nfc), default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "a hidden file (not read as records) holds the subject's id"))
                 }
             }
         }

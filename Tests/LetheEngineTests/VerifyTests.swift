@@ -95,3 +95,46 @@ private func approved(_ lethe: Lethe, _ subjects: [String]) async throws -> [Era
     #expect(!v.clean && v.found.contains { $0.object == "events/user_id=DE/empty.jsonl" }, "\(v.summary)")
     #expect(!v.found.contains { $0.object.contains("country=DE") }, "\(v.summary)")
 }
+
+// F5: `_SUCCESS` markers, Hadoop `.crc` sidecars and other hidden-by-name files (a name starting with `.`, or with
+// `_` and no `=`: Spark's and Hadoop's convention) are not data: indexing them quarantined them ("not JSON") and
+// every request reaching the dataset failed. They are not read as records, but verification still searches their
+// bytes for the raw id; and a data file Lethe rewrites loses its stale `.crc` (Spark and Hadoop refuse a file
+// whose checksum does not match).
+@Test func hiddenSidecarsAreNotDataButAreSearchedAndAStaleCrcIsRemoved() async throws {
+    let lake = try DiskLake("""
+    lake: ./lake
+    state: ./.lethe
+    datasets:
+      - name: events
+        path: events
+        format: jsonl
+        subject: user_id
+    """)
+    defer { lake.remove() }
+    try lake.put("events/part-0.jsonl", row("u-000001", 1) + row("u-000002", 2))
+    try lake.put("events/part-1.jsonl", row("u-000003", 3))
+    try lake.put("events/.part-0.jsonl.crc", "crc\u{0}\u{0}\u{2}\u{0}\u{1}\u{7f}garbage")
+    try lake.put("events/.part-1.jsonl.crc", "crc\u{0}\u{0}\u{2}\u{0}\u{1}\u{7f}garbage")
+    try lake.put("events/_SUCCESS", "")
+    let lethe = try lake.open()
+    let ir = try await lethe.index()
+    #expect(ir.quarantined.isEmpty, "\(ir.quarantined.map(\.object))")
+    #expect(ir.objectsSeen == 2)
+    let r = try await approved(lethe, ["u-000001"])[0]
+    _ = try await lethe.run()
+    let done = try await lethe.request(r.id)
+    #expect(done.status == .verified, "\(done.failure ?? "")")
+    #expect(try lake.text("events/part-0.jsonl") == row("u-000002", 2))
+    #expect(!lake.exists("events/.part-0.jsonl.crc"))     // stale: removed with the rewrite
+    #expect(lake.exists("events/.part-1.jsonl.crc") && lake.exists("events/_SUCCESS"))
+    // A hidden file holding a raw id is residue all the same.
+    try lake.put("events/_notes.txt", "asked by u-000003 on the phone\n")
+    let other = try await approved(lethe, ["u-000003"])[0]
+    _ = try await lethe.run()
+    let left = try await lethe.request(other.id)
+    #expect(left.status != .verified)
+    let v = try #require(left.verification.flatMap { try? JSONDecoder().decode(Verification.self, from: Data($0)) })
+    #expect(v.found.contains { $0.object == "events/_notes.txt" }, "\(v.summary)")
+    #expect(try lake.text("events/part-1.jsonl") == "")
+}
