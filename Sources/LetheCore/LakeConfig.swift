@@ -176,6 +176,14 @@ public struct LakeConfig: Sendable {
         let state: StateLocation = stateText.hasPrefix("postgres://") || stateText.hasPrefix("postgresql://")
             ? .postgres(url: stateText) : .folder(resolve(stateText))
 
+        /// A dotted field path with no empty component (`a..b`, `.a`, `a.` name no field).
+        func fieldPath(_ text: String, _ node: Node, _ key: String) throws -> FieldPath {
+            let p = FieldPath(text)
+            guard !p.components.contains(where: \.isEmpty), !text.hasSuffix("\\") || text.hasSuffix("\\\\") else {
+                throw err("`\(key)`: `\(text)` is not a field path (an empty part between dots; write a literal dot as `\\.`)", node)
+            }
+            return p
+        }
         guard let datasetsNode else { throw err("missing key `datasets` (a list of datasets)", root) }
         guard let seq = datasetsNode.sequence else { throw err("`datasets` must be a list", datasetsNode) }
         var specs: [DatasetSpec] = []
@@ -200,8 +208,12 @@ public struct LakeConfig: Sendable {
                 case "subject":
                     let fields = try strList(v, key)
                     guard !fields.isEmpty, !fields.contains(where: \.isEmpty) else { throw err("`subject` is empty", v) }
-                    subject = SubjectSpec(fields: fields.map(FieldPath.init))
-                case "pii": pii = try strList(v, key).map(FieldPath.init)
+                    let paths = try fields.map { try fieldPath($0, v, key) }
+                    for (i, p) in paths.enumerated() where paths[..<i].contains(p) {
+                        throw err("`subject` names the field `\(fields[i])` twice (a composite subject lists each field once)", v)
+                    }
+                    subject = SubjectSpec(fields: paths)
+                case "pii": pii = try strList(v, key).map { try fieldPath($0, v, key) }
                 case "derived_from": derived = try strList(v, key)
                 case "rebuild": rebuild = try str(v, key)
                 case "delimiter":

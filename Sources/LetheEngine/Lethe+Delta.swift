@@ -84,6 +84,7 @@ extension Lethe {
             return (named + unnamed, o, Set(unnamed.map(\.key)), [])
         }
         let all = try await store.list(prefix: d.path)
+        if all.isEmpty { try checkFolderExists(d) }
         let hidden = all.filter { Self.isHidden($0.key, below: d.path) }
         return (all.filter { !Self.isHidden($0.key, below: d.path) }, options(for: d), [], hidden)
     }
@@ -105,7 +106,9 @@ extension Lethe {
 
     func indexListing(_ d: DatasetSpec) async throws -> IndexListing {
         guard d.format == .delta else {
-            let objects = try await store.list(prefix: d.path).filter { !Self.isHidden($0.key, below: d.path) }
+            let all = try await store.list(prefix: d.path)
+            if all.isEmpty { try checkFolderExists(d) }
+            let objects = all.filter { !Self.isHidden($0.key, below: d.path) }
             return IndexListing(objects: objects, options: options(for: d), incremental: false)
         }
         let setting = Self.deltaIndexSetting(d)

@@ -46,6 +46,19 @@ extension Lethe {
         return words.joined(separator: " ")
     }
 
+    // MARK: Dataset folders
+
+    /// A dataset whose folder is missing from a local lake is an error naming it (a typo in `path`,
+    /// or a lake mounted wrong), never a dataset that silently holds nothing. An empty folder is fine.
+    func checkFolderExists(_ d: DatasetSpec) throws {
+        guard let local = store as? LocalObjectStore else { return }
+        let path = d.path.isEmpty ? local.root : local.root + "/" + d.path
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) { return }
+        throw LetheError(.notFound, "its folder `\(d.path)` does not exist in the lake (\(path)): create it, or correct the dataset's `path`",
+                         at: "\(config.file):\(d.line)")
+    }
+
     // MARK: Hidden files
 
     /// True when an object of a plain dataset is hidden by name, as Spark and Hadoop read a

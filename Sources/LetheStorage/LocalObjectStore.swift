@@ -208,13 +208,18 @@ public struct LocalObjectStore: ObjectStore {
             let n = readlinkat(dfd, name, &buf, buf.count - 1)
             let target = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
             kind = "a symbolic link (to \(target))"
-        case S_IFIFO: kind = "a FIFO"
+        case S_IFIFO: kind = "a FIFO (named pipe)"
         case S_IFSOCK: kind = "a socket"
         case S_IFCHR, S_IFBLK: kind = "a device"
         case S_IFDIR: kind = "a folder"
         default: kind = "not a regular file"
         }
-        return LetheError(.unsupported, "\(what) is \(kind): Lethe reads regular files and folders only and never follows links below the lake root; replace it by what it points to, or move it out of the dataset",
+        if (st.st_mode & S_IFMT) == S_IFLNK {
+            return LetheError(.unsupported, "\(what) is \(kind): Lethe reads regular files and folders only and never follows links below the lake root; replace it by what it points to, or move it out of the dataset",
+                              at: key)
+        }
+        // A pipe, socket or device has no stored content to erase from (and reading a pipe would block or consume a writer's data).
+        return LetheError(.unsupported, "\(what) `\(key)` is \(kind), not a regular file: Lethe reads regular files and folders only; move it out of the dataset",
                           at: key)
     }
 

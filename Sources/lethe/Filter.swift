@@ -53,8 +53,17 @@ struct Filter: AsyncParsableCommand {
             guard case .folder(let folder) = config.state else {
                 throw LetheError(.badInput, "`state: postgres://…` is not supported by this build yet; use a folder", at: config.file)
             }
-            let (secrets, meta) = try Lethe.openState(folder: folder)
-            try await Lethe.backfillStreamTags(meta: meta, secrets: secrets, now: Int64(Date().timeIntervalSince1970 * 1000))
+            // The filter only reads: on a state folder it cannot write (another user's, a read-only
+            // mount) it opens the state read-only and skips the one write it would make (tags for
+            // requests filed before stream filtering existed).
+            let writable = access(folder, W_OK) == 0
+                && (access(folder + "/" + SQLiteMetastore.fileName, F_OK) != 0 || access(folder + "/" + SQLiteMetastore.fileName, W_OK) == 0)
+            let (secrets, meta) = try Lethe.openState(folder: folder, readOnly: !writable)
+            if writable {
+                try await Lethe.backfillStreamTags(meta: meta, secrets: secrets, now: Int64(Date().timeIntervalSince1970 * 1000))
+            } else if case let untagged = try await meta.requestsWithoutStreamTag().filter({ $0.sealedSubject != nil }).count, untagged > 0 {
+                err("lethe: \(untagged) request(s) filed before stream filtering have no stream tag and are not filtered yet; a writing command on this state (e.g. `lethe run`) gives them one")
+            }
             let source: @Sendable (Int64) async throws -> DeletionChanges = { try await meta.deletionTags(since: $0) }
             let shared = SharedDeletionSet()
             // Start from the snapshot of the set if there is a usable one (one file read

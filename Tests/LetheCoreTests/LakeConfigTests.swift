@@ -150,3 +150,23 @@ func aStateFolderInsideADatasetIsRefused(head: String, line: Int) {
         #expect(c.datasets.count == 1)
     }
 }
+
+// h7: a field path with an empty part (`a..b`, `a.`, `.a`) names no field, and a composite subject naming one field
+// twice keys every record by a doubled value: both were accepted and matched nothing. Refused in one line naming the
+// file, line and field (exit 2).
+@Test(arguments: ["subject: a..b", "subject: \"a.\"", "subject: .a", "subject: [tenant, tenant]", "subject: [user.id, \"user.id\"]",
+                  "subject: id\n    pii: [email, \"x..y\"]"])
+func aFieldPathWithAnEmptyPartOrAFieldNamedTwiceIsRefused(subject: String) {
+    let text = "lake: ./lake\ndatasets:\n  - name: a\n    path: raw\n    format: jsonl\n    \(subject)\n"
+    do {
+        _ = try LakeConfig.parse(text, file: "lethe.yaml", baseDir: "/b")
+        Issue.record("accepted \(subject)")
+    } catch let e as LetheError {
+        #expect(e.code == .badInput)
+        #expect(e.location?.hasPrefix("lethe.yaml:") == true, "\(e)")
+        #expect(!e.description.contains("\n"))
+        #expect(e.message.contains("twice") || e.message.contains("not a field path"), "\(e)")
+    } catch {
+        Issue.record("unexpected error \(error)")
+    }
+}

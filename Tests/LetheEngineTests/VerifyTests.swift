@@ -138,3 +138,58 @@ private func approved(_ lethe: Lethe, _ subjects: [String]) async throws -> [Era
     #expect(v.found.contains { $0.object == "events/_notes.txt" }, "\(v.summary)")
     #expect(try lake.text("events/part-1.jsonl") == "")
 }
+
+// h7: a configured dataset whose folder is missing (a typo in `path`) indexed as a clean, empty dataset: requests
+// were verified without it ever being read. It is a dataset issue naming the config line and the folder.
+@Test func aDatasetWhoseFolderIsMissingIsADatasetIssueNotASilentZero() async throws {
+    let lake = try DiskLake("""
+    lake: ./lake
+    state: ./.lethe
+    datasets:
+      - name: events
+        path: events
+        format: jsonl
+        subject: user_id
+      - name: typo
+        path: evnets
+        format: jsonl
+        subject: user_id
+    """)
+    defer { lake.remove() }
+    try lake.put("events/a.jsonl", row("u-000001", 1) + row("u-000002", 2))
+    let lethe = try lake.open()
+    let ir = try await lethe.index()
+    let issue = try #require(ir.datasetIssues.first { $0.dataset == "typo" })
+    #expect(issue.kind == .unreadable && issue.message.contains("`evnets` does not exist") && issue.message.contains("lethe.yaml:8"), "\(issue)")
+    #expect(try await lethe.datasetIssues()["typo"] != nil)
+    let r = try await approved(lethe, ["u-000001"])[0]
+    _ = try await lethe.run()
+    let done = try await lethe.request(r.id)
+    #expect(done.status == .failed && (done.failure ?? "").contains("evnets"), "\(done.status) \(done.failure ?? "")")
+    // Once the folder exists (even empty), the dataset indexes cleanly and the retry is verified.
+    try FileManager.default.createDirectory(atPath: lake.dir + "/lake/evnets", withIntermediateDirectories: true)
+    _ = try await lethe.run()
+    let retried = try await lethe.request(r.id)
+    #expect(retried.status == .verified, "\(retried.failure ?? "")")
+}
+
+// h7: a FIFO in a dataset is refused naming its key and saying what it is (it said "replace it by what it points to").
+@Test func aFIFOInADatasetIsRefusedAsANamedPipe() async throws {
+    let lake = try DiskLake("""
+    lake: ./lake
+    state: ./.lethe
+    datasets:
+      - name: events
+        path: events
+        format: jsonl
+        subject: user_id
+    """)
+    defer { lake.remove() }
+    try lake.put("events/a.jsonl", row("u-000001", 1))
+    #expect(mkfifo(lake.dir + "/lake/events/pipe.jsonl", 0o644) == 0)
+    let ir = try await lethe(lake).index()
+    let q = try #require(ir.quarantined.first)
+    #expect(q.object == "events/pipe.jsonl" && q.issue.contains("`events/pipe.jsonl` is a FIFO (named pipe)") && !q.issue.contains("points to"), "\(q.issue)")
+}
+
+private func lethe(_ lake: DiskLake) throws -> Lethe { try lake.open() }
