@@ -52,13 +52,31 @@ public final class SQLiteMetastore: Metastore {
                 try Self.prepareFolder(folder, databasePath: path)
                 let pool = try DatabasePool(path: path, configuration: Self.configuration())
                 self.writer = pool
-                try Self.migrator.migrate(pool)
+                try Self.migrate(pool)
             }
         } catch {
             throw Self.wrap(error, "cannot open the state database", path: path)
         }
         var st = stat()
         identity = stat(path, &st) == 0 ? (UInt64(st.st_dev), UInt64(st.st_ino)) : nil
+    }
+
+    /// Runs the migrations. Openers racing on a new state (several processes, or pools of one
+    /// process) can both see a migration pending and the second fail on what the first created
+    /// ("table objects already exists"): GRDB reads the applied list outside each migration's
+    /// transaction. The loser tries again, and finds the migration applied.
+    private static func migrate(_ pool: DatabasePool) throws {
+        var attempt = 0
+        while true {
+            do {
+                try migrator.migrate(pool)
+                return
+            } catch is DatabaseError where attempt < 20 {
+                attempt += 1
+                if try pool.read({ db in try migrator.hasCompletedMigrations(db) }) { return }
+                usleep(20_000)
+            }
+        }
     }
 
     /// A read-only connection. SQLite reads a WAL database read-only when its `-shm` and `-wal`

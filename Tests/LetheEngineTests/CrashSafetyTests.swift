@@ -30,6 +30,10 @@ struct DiskLake {
     init(_ yaml: String = DiskLake.yaml) throws {
         dir = NSTemporaryDirectory() + "lethe-disk-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir + "/lake", withIntermediateDirectories: true)
+        if yaml == DiskLake.yaml {
+            // Every configured dataset's folder exists (a missing one is a dataset issue).
+            for d in ["raw", "exports"] { try FileManager.default.createDirectory(atPath: dir + "/lake/" + d, withIntermediateDirectories: true) }
+        }
         try yaml.write(toFile: dir + "/lethe.yaml", atomically: true, encoding: .utf8)
     }
     var state: String { dir + "/.lethe" }
