@@ -77,3 +77,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets for the byte parsers (docs/robustness.md), built only when LETHE_FUZZ is set:
+// scripts/fuzz builds them with -sanitize=fuzzer,address in .build-fuzz.
+if Context.environment["LETHE_FUZZ"] != nil {
+    package.targets += [
+        .target(name: "CLetheFuzz", path: "Fuzz/CLetheFuzz"),
+        .executableTarget(name: "lethe-fuzz", dependencies: [
+            "CLetheFuzz", "LetheCore", "LetheStorage", "LetheFormats", "Parquet", "DeltaLake",
+        ], path: "Fuzz/lethe-fuzz", swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]),
+    ]
+}

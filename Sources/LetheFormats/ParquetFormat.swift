@@ -261,8 +261,14 @@ public struct ParquetFormat: RecordFormat {
                 throw LetheError(.corrupt, "no column `\(field)` (columns: \(names))", at: objectKey)
             }
             columns.append(desc.index)
-            if let utc = options.timestampUTC[field], case .timestamp(let digits, let annotated) = CanonicalText.form(of: desc), annotated != utc {
-                forms[desc.index] = .timestamp(digits: digits, utc: utc)
+            if let utc = options.timestampUTC[field] {
+                switch CanonicalText.form(of: desc) {
+                case .timestamp(let digits, let annotated) where annotated != utc:
+                    forms[desc.index] = .timestamp(digits: digits, utc: utc)
+                case .int96 where utc:   // a Delta `timestamp` (microseconds) stored as legacy INT96
+                    forms[desc.index] = .int96Micros
+                default: break
+                }
             }
         }
         do {

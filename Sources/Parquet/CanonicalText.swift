@@ -30,6 +30,10 @@ public enum CanonicalText {
         case timestamp(digits: Int, utc: Bool)
         /// INT96 (legacy timestamps: Julian day + nanoseconds): as a UTC timestamp in nanoseconds.
         case int96
+        /// INT96 in a table whose schema types the column as a microsecond timestamp (a Delta
+        /// `timestamp`, as Spark writes it with `legacyINT96`): UTC, nanoseconds cut to microseconds
+        /// (floor, as Spark reads them).
+        case int96Micros
         /// FIXED_LEN_BYTE_ARRAY(16) with the UUID annotation: lowercase 8-4-4-4-12 hex.
         case uuid
     }
@@ -173,7 +177,8 @@ struct ValueRenderer {
         let nanos = v.nanosOfDay
         let (q, r) = nanos.quotientAndRemainder(dividingBy: perDay)
         let days = Int64(v.julianDay) - 2_440_588 + (r < 0 ? q - 1 : q)
-        let within = r < 0 ? r + perDay : r
+        var within = r < 0 ? r + perDay : r
+        if form == .int96Micros { within -= within % 1000 }
         return timestamp(days: days, within: within, perSecond: 1_000_000_000, digits: 9, utc: true, into: scratch.reserve(64))
     }
 

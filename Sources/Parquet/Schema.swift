@@ -88,6 +88,10 @@ public struct ParquetSchema: Sendable, Equatable {
             guard n >= 0, n <= elements.count - index else { throw ParquetError(.corruptMetadata, "schema element \(el.name) has an invalid child count") }
             var children: [SchemaNode] = []
             for _ in 0..<n {
+                // The check above counts this group's children, not what its nested groups take.
+                guard index < elements.count else {
+                    throw ParquetError(.corruptMetadata, "schema element \(el.name) has more children than the schema has elements")
+                }
                 let c = elements[index]
                 index += 1
                 guard let r = c.repetition else { throw ParquetError(.corruptMetadata, "schema element \(c.name) has no repetition type") }

@@ -105,6 +105,13 @@ import Testing
         #expect(t(-1, 2_440_588) == "1969-12-31T23:59:59.999999999Z")   // nanoseconds past the day carry over
         #expect(t(86_400_000_000_000, 2_440_588) == "1970-01-02T00:00:00Z")
         #expect(t(0, 0) == "-4713-11-24T00:00:00Z")                     // Julian day 0
+        // In a Delta table (`timestamp`: microseconds) the nanoseconds are cut to microseconds, as
+        // Spark reads them; year 9999 (delta-rs's `table_with_edge_timestamps`) is no overflow.
+        let d = ValueRenderer(try column(.leaf("ts", .int96)), form: .int96Micros)
+        func m(_ nanos: Int64, _ julian: Int32) -> String { text(d.int96(Int96(low: UInt64(bitPattern: nanos), high: UInt32(bitPattern: julian)))) }
+        #expect(m(11_106_123_456_789, 2_459_218) == "2021-01-03T03:05:06.123456Z")
+        #expect(m(-1, 2_440_588) == "1969-12-31T23:59:59.999999Z")
+        #expect(m(0, 5_373_484) == "9999-12-31T00:00:00Z")
     }
 
     /// INT96 written by pyarrow (`use_deprecated_int96_timestamps`) renders at nanosecond precision

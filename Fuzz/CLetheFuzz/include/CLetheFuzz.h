@@ -1,0 +1,1 @@
+// Nothing to import: this target only supplies the fuzz binary's entry point.
