@@ -1,6 +1,19 @@
+import Foundation
 import LetheCore
 import LetheStorage
 import Parquet
+
+/// Test hook: `LETHE_FAILPOINT_EXIT_AFTER_SCRUB_WRITES=N` ends the process abruptly (exit 86, as a
+/// `kill -9` would leave it) right after the partition scrub's N-th change of the lake.
+enum ScrubFailpoint {
+    static let limit: Int? = ProcessInfo.processInfo.environment["LETHE_FAILPOINT_EXIT_AFTER_SCRUB_WRITES"].flatMap(Int.init)
+    nonisolated(unsafe) static var writes = 0
+    static func changed() {
+        guard let limit else { return }
+        writes += 1
+        if writes >= limit { _exit(86) }
+    }
+}
 
 extension DeltaTable {
     /// Takes the names of erased partitions out of the log: a file whose partition value
@@ -48,6 +61,7 @@ extension DeltaTable {
             var sink = InMemorySink()
             do { _ = try file.rewrite(droppingRows: Array(0..<file.numRows), to: &sink) } catch { continue }
             try await store.put(newKey, sink.bytes, precondition: .absent)
+            ScrubFailpoint.changed()
             emptied[p] = (newPath, Int64(sink.bytes.count))
         }
         func base(_ p: String) -> [UInt8] { Array((p.split(separator: "/").last.map(String.init) ?? p).utf8) }
@@ -65,8 +79,14 @@ extension DeltaTable {
             if pass == 3, !renamed.isEmpty, versions.first == 0 {
                 let checkpoints = try await store.listKeys(prefix: logPrefix).filter { $0.contains(".checkpoint.") }
                 if !checkpoints.isEmpty {
-                    if try await store.head(logKey("_last_checkpoint")) != nil { try await store.delete(logKey("_last_checkpoint")) }
-                    for k in checkpoints { try await store.delete(k) }
+                    if try await store.head(logKey("_last_checkpoint")) != nil {
+                        try await store.delete(logKey("_last_checkpoint"))
+                        ScrubFailpoint.changed()
+                    }
+                    for k in checkpoints {
+                        try await store.delete(k)
+                        ScrubFailpoint.changed()
+                    }
                 }
             }
             for v in versions {
@@ -79,6 +99,7 @@ extension DeltaTable {
                                                columns: columns) else { continue }
                 let text = out.map(\.line).joined(separator: "\n") + (out.isEmpty ? "" : "\n")
                 try await store.put(logKey(name), Array(text.utf8), precondition: .matches(version: head.version))
+                ScrubFailpoint.changed()
             }
         }
         // The folders of erased partitions empty out once the Hadoop checksum files beside their data files go too.
@@ -88,6 +109,7 @@ extension DeltaTable {
             let k = key(forLogPath: p)
             if try await store.head(k) != nil {
                 try await store.delete(k)
+                ScrubFailpoint.changed()
                 deleted.append(k)
             }
             try await deleteChecksumSidecar(of: k)

@@ -70,12 +70,8 @@ extension Lethe {
     func subjectColumnTypes(_ d: DatasetSpec, _ spec: SubjectSpec) async throws -> [Int: CanonicalType] {
         switch d.format {
         case .delta:
-            let s = try await deltaTable(d).snapshot()
-            // The fraction a Delta timestamp column holds depends on its files (INT96 holds nanoseconds).
-            return deltaSubjectTypes(d, s.metadata).mapValues {
-                if case .timestamp(_, let utc) = $0 { return .timestamp(digits: 9, utc: utc) }
-                return $0
-            }
+            // A Delta `timestamp` holds microseconds, whatever its files store (INT96 is cut to them).
+            return deltaSubjectTypes(d, try await deltaTable(d).snapshot().metadata)
         case .parquet:
             guard let o = try await meta.objects(dataset: d.name).first(where: { $0.status == .indexed }),
                   let info = try await store.head(o.key) else { return [:] }

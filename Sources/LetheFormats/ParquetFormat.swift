@@ -195,6 +195,7 @@ public struct ParquetFormat: RecordFormat {
             case .time(let d): out[f] = .time(digits: d)
             case .timestamp(let d, let utc): out[f] = .timestamp(digits: d, utc: utc)
             case .int96: out[f] = .timestamp(digits: 9, utc: true)
+            case .int96Micros: out[f] = .timestamp(digits: 6, utc: true)
             case .uuid: out[f] = .uuid
             }
         }
