@@ -1,6 +1,19 @@
+import Foundation
 import LetheCore
 import LetheStorage
 import Parquet
+
+/// Test hook: `LETHE_FAILPOINT_EXIT_AFTER_SCRUB_WRITES=N` ends the process abruptly (exit 86, as a
+/// `kill -9` would leave it) right after the partition scrub's N-th change of the lake.
+enum ScrubFailpoint {
+    static let limit: Int? = ProcessInfo.processInfo.environment["LETHE_FAILPOINT_EXIT_AFTER_SCRUB_WRITES"].flatMap(Int.init)
+    nonisolated(unsafe) static var writes = 0
+    static func changed() {
+        guard let limit else { return }
+        writes += 1
+        if writes >= limit { _exit(86) }
+    }
+}
 
 extension DeltaTable {
     /// Takes the names of erased partitions out of the log: a file whose partition value
@@ -11,10 +24,13 @@ extension DeltaTable {
     /// `add` with its `remove`) and null for the partition values in `columns`; the change
     /// data files of `dropChangeData` (every row of them is the subject's) are deleted, and
     /// their `cdc` actions name an empty file of the same schema under the keyed name instead
-    /// (`_change_data/` + the new name), so the change feed of those versions still reads. Commits are replaced atomically (compare-and-swap on
-    /// the version read); checkpoints holding the old names are removed with
-    /// `_last_checkpoint` when the JSON log replays from version 0. Returns the object
-    /// keys deleted. Live files are never renamed (the caller passes history only).
+    /// (`_change_data/` + the new name), so the change feed of those versions still reads.
+    /// Commits are replaced atomically (compare-and-swap on the version read), in three passes
+    /// ordered so that the log any cut between two replacements leaves replays to the same live
+    /// files (every reader can read the table), and a resumed call finishes the work; checkpoints
+    /// holding the old names are removed with `_last_checkpoint` when the JSON log replays from
+    /// version 0. Returns the object keys deleted. Live files are never renamed (the caller
+    /// passes history only).
     public func scrubPartitionNames(renamed: [String: String], dropChangeData: Set<String>,
                                     columns: Set<String>) async throws -> [String] {
         guard !renamed.isEmpty || !dropChangeData.isEmpty else { return [] }
@@ -45,59 +61,46 @@ extension DeltaTable {
             var sink = InMemorySink()
             do { _ = try file.rewrite(droppingRows: Array(0..<file.numRows), to: &sink) } catch { continue }
             try await store.put(newKey, sink.bytes, precondition: .absent)
+            ScrubFailpoint.changed()
             emptied[p] = (newPath, Int64(sink.bytes.count))
         }
         func base(_ p: String) -> [UInt8] { Array((p.split(separator: "/").last.map(String.init) ?? p).utf8) }
         let prefilter = NeedleSet(renamed.keys.map(base) + dropChangeData.map(base))
-        var changedAny = false
-        for v in versions {
-            let name = Self.commitName(v)
-            guard let head = try await store.head(logKey(name)) else { continue }
-            let bytes = try await store.read(logKey(name))
-            guard prefilter.containsAny(bytes) else { continue }
-            var changed = false
-            var out: [DeltaAction] = []
-            for a in try parseCommit(bytes, name: name) {
-                switch a {
-                case .add(var f) where renamed[f.path] != nil:
-                    f.path = renamed[f.path]!
-                    f.raw["path"] = .string(f.path)
-                    f.raw["partitionValues"] = Self.nulling(f.raw["partitionValues"], columns)
-                    for c in columns where f.partitionValues[c] != nil { f.partitionValues[c] = .some(nil) }
-                    out.append(.add(f))
-                    changed = true
-                case .remove(var r) where renamed[r.path] != nil:
-                    r.path = renamed[r.path]!
-                    r.raw["path"] = .string(r.path)
-                    if r.raw["partitionValues"] != nil { r.raw["partitionValues"] = Self.nulling(r.raw["partitionValues"], columns) }
-                    out.append(.remove(r))
-                    changed = true
-                case .cdc(var c) where dropChangeData.contains(c.path):
-                    if let e = emptied[c.path] {
-                        c.path = e.path
-                        c.size = e.size
-                        c.raw["path"] = .string(e.path)
-                        c.raw["size"] = .int(e.size)
-                        c.raw["partitionValues"] = Self.nulling(c.raw["partitionValues"], columns)
-                        out.append(.cdc(c))
+        // Three passes over the commits, each commit replaced atomically, so that a cut between any two
+        // replacements (a crash, a full disk) leaves a log every reader replays to the same live files:
+        //  1. beside each `remove` of a renamed file, a `remove` of its new name (a tombstone of a file
+        //     never added is harmless), and `cdc` actions of dropped change data name their empty copy;
+        //  2. each `add` of a renamed file takes the new name (it stays paired with the new `remove`);
+        //     then the checkpoints that still hold the old names go, `_last_checkpoint` first (the JSON
+        //     log from version 0 replays without them);
+        //  3. the `remove`s of the old names go (no `add` names them any more).
+        // A resumed run finds the old names still in the log and finishes the passes; each is idempotent.
+        for pass in 1...3 {
+            if pass == 3, !renamed.isEmpty, versions.first == 0 {
+                let checkpoints = try await store.listKeys(prefix: logPrefix).filter { $0.contains(".checkpoint.") }
+                if !checkpoints.isEmpty {
+                    if try await store.head(logKey("_last_checkpoint")) != nil {
+                        try await store.delete(logKey("_last_checkpoint"))
+                        ScrubFailpoint.changed()
                     }
-                    changed = true
-                default:
-                    out.append(a)
+                    for k in checkpoints {
+                        try await store.delete(k)
+                        ScrubFailpoint.changed()
+                    }
                 }
             }
-            guard changed else { continue }
-            let text = out.map(\.line).joined(separator: "\n") + (out.isEmpty ? "" : "\n")
-            try await store.put(logKey(name), Array(text.utf8), precondition: .matches(version: head.version))
-            changedAny = true
-        }
-        if changedAny, versions.first == 0 {
-            var removed = false
-            for k in try await store.listKeys(prefix: logPrefix) where k.contains(".checkpoint.") {
-                try await store.delete(k)
-                removed = true
+            for v in versions {
+                let name = Self.commitName(v)
+                guard let head = try await store.head(logKey(name)) else { continue }
+                let bytes = try await store.read(logKey(name))
+                guard prefilter.containsAny(bytes) else { continue }
+                let actions = try parseCommit(bytes, name: name)
+                guard let out = Self.scrubPass(pass, actions, renamed: renamed, emptied: emptied, dropChangeData: dropChangeData,
+                                               columns: columns) else { continue }
+                let text = out.map(\.line).joined(separator: "\n") + (out.isEmpty ? "" : "\n")
+                try await store.put(logKey(name), Array(text.utf8), precondition: .matches(version: head.version))
+                ScrubFailpoint.changed()
             }
-            if removed { try await store.delete(logKey("_last_checkpoint")) }
         }
         // The folders of erased partitions empty out once the Hadoop checksum files beside their data files go too.
         for p in wanted.keys.sorted() { try await deleteChecksumSidecar(of: key(forLogPath: p)) }
@@ -106,6 +109,7 @@ extension DeltaTable {
             let k = key(forLogPath: p)
             if try await store.head(k) != nil {
                 try await store.delete(k)
+                ScrubFailpoint.changed()
                 deleted.append(k)
             }
             try await deleteChecksumSidecar(of: k)
@@ -114,6 +118,56 @@ extension DeltaTable {
             throw LetheError(.unsupported, "the table's commits before version \(versions.first ?? 0) are cleaned up, so its checkpoint names \(wanted.count - renamed.count) file(s) of erased partitions; Lethe does not rewrite checkpoints' paths, so those names stay in the log", at: root)
         }
         return deleted
+    }
+
+    /// One commit's actions after pass `pass` of the partition scrub (see `scrubPartitionNames`); nil when unchanged.
+    static func scrubPass(_ pass: Int, _ actions: [DeltaAction], renamed: [String: String],
+                          emptied: [String: (path: String, size: Int64)], dropChangeData: Set<String>,
+                          columns: Set<String>) -> [DeltaAction]? {
+        func renaming(_ r: RemoveFile, to path: String) -> RemoveFile {
+            var r = r
+            r.path = path
+            r.raw["path"] = .string(path)
+            if r.raw["partitionValues"] != nil { r.raw["partitionValues"] = nulling(r.raw["partitionValues"], columns) }
+            return r
+        }
+        let removedPaths = Set(actions.compactMap { a -> String? in if case .remove(let r) = a { return r.path }; return nil })
+        var changed = false
+        var out: [DeltaAction] = []
+        for a in actions {
+            switch (pass, a) {
+            case (1, .remove(let r)) where renamed[r.path] != nil:
+                out.append(a)
+                if !removedPaths.contains(renamed[r.path]!) {
+                    out.append(.remove(renaming(r, to: renamed[r.path]!)))
+                    changed = true
+                }
+            case (1, .cdc(var c)) where dropChangeData.contains(c.path):
+                if let e = emptied[c.path] {
+                    c.path = e.path
+                    c.size = e.size
+                    c.raw["path"] = .string(e.path)
+                    c.raw["size"] = .int(e.size)
+                    c.raw["partitionValues"] = nulling(c.raw["partitionValues"], columns)
+                    out.append(.cdc(c))
+                }
+                changed = true
+            case (2, .add(var f)) where renamed[f.path] != nil:
+                f.path = renamed[f.path]!
+                f.raw["path"] = .string(f.path)
+                f.raw["partitionValues"] = nulling(f.raw["partitionValues"], columns)
+                for c in columns where f.partitionValues[c] != nil { f.partitionValues[c] = .some(nil) }
+                out.append(.add(f))
+                changed = true
+            case (3, .remove(let r)) where renamed[r.path] != nil:
+                // Its new name's `remove` stands beside it since pass 1; without one (never expected) it is renamed instead.
+                if !removedPaths.contains(renamed[r.path]!) { out.append(.remove(renaming(r, to: renamed[r.path]!))) }
+                changed = true
+            default:
+                out.append(a)
+            }
+        }
+        return changed ? out : nil
     }
 
     /// The data file paths the table's checkpoints (and their sidecars) name in `add`/`remove` actions.

@@ -130,6 +130,12 @@ extension Lethe {
                 holders[p.object.dataset, default: [:]][p.object.key, default: []].append(r)
                 holding.insert(p.object.dataset)
             }
+            // A Delta table its last plan held it in (a retry: the erasure may have committed there while the
+            // vacuum or partition scrub after it did not finish) gets its step even when the index finds nothing.
+            for d in deltaTablesOfLastPlan(r) where !holding.contains(d) {
+                holders[d, default: [:]][Lethe.deltaStepKey, default: []].append(r)
+                holding.insert(d)
+            }
             // Datasets the index cannot vouch for may hold any subject.
             for d in holding.union(config.downstream(of: holding).map(\.name)).union(incomplete) { scope[d, default: []].insert(r.id) }
         }

@@ -127,7 +127,9 @@ extension Lethe {
     /// After a targeted vacuum: the files whose partition names an erased subject leave the
     /// log's history under a keyed name (their `path` replaced by `lethe-erased/<HMAC>.parquet`,
     /// the subject's partition values by null), their change data files are deleted with
-    /// their `cdc` actions, and the folders left empty are removed. Returns the deleted keys.
+    /// their `cdc` actions, and the folders left empty are removed. A scrub cut short (a crash
+    /// between two commit replacements) left a log every reader can read; this call finishes it,
+    /// and deletes what the cut left in the erased partitions' folders. Returns the deleted keys.
     func scrubDeltaPartitions(_ d: DatasetSpec, keys: Set<SubjectKey>) async throws -> [String] {
         let t = deltaTable(d)
         let s = try await t.snapshot()
@@ -135,13 +137,63 @@ extension Lethe {
         let types = try deltaSubjectPartitions(d, s.metadata)
         let named = try await deltaFilesNamingSubjects(t, s, options: options, types: types, keys: keys,
                                              normalization: d.normalization).filter { s.files[$0] == nil }   // history only
-        guard !named.isEmpty else { return [] }
-        let columns = Set(types.keys)
-        var renamed: [String: String] = [:]
-        for p in named { renamed[p] = "lethe-erased/" + secrets.hasher.key(forBytes: Array((s.metadata.id + "/" + p).utf8)).short + ".parquet" }
-        let cdc = Set(s.cdcFiles.map(\.path)).intersection(named)
-        let deleted = try await t.scrubPartitionNames(renamed: renamed, dropChangeData: cdc, columns: columns)
+        var deleted: [String] = []
+        if !named.isEmpty {
+            let columns = Set(types.keys)
+            var renamed: [String: String] = [:]
+            for p in named { renamed[p] = "lethe-erased/" + secrets.hasher.key(forBytes: Array((s.metadata.id + "/" + p).utf8)).short + ".parquet" }
+            let cdc = Set(s.cdcFiles.map(\.path)).intersection(named)
+            deleted = try await t.scrubPartitionNames(renamed: renamed, dropChangeData: cdc, columns: columns)
+        }
+        if !types.isEmpty, case .perObject = options.partitions {
+            deleted += try await deleteErasedPartitionLeftovers(d, t, options: options, types: types, keys: keys)
+        }
         try await meta.removeObjects(dataset: d.name, keys: deleted)
         return deleted
+    }
+
+    /// The files a scrub cut short leaves in the folders of erased partitions, which the log no
+    /// longer names: change data files whose `cdc` actions already name their empty copy (they
+    /// hold the subject's rows), and Hadoop checksum sidecars (`.name.crc`) of files the log does
+    /// not name. Each is deleted. Data files are not touched here (the targeted vacuum deletes
+    /// them by the log), nor any file the log names.
+    func deleteErasedPartitionLeftovers(_ d: DatasetSpec, _ t: DeltaTable, options: FormatOptions, types: [String: CanonicalType],
+                                        keys: Set<SubjectKey>) async throws -> [String] {
+        let s = try await t.snapshot()
+        let h = try await t.history(of: s)
+        var named = Set(s.files.keys.map(t.key(forLogPath:)))
+        named.formUnion(h.dataFiles.map(t.key(forLogPath:)))
+        named.formUnion(h.changeData.map { t.key(forLogPath: $0.path) })
+        let keyer = SubjectKeyer(hasher: secrets.hasher, normalization: d.normalization)
+        let root = t.root.isEmpty ? "" : t.root + "/"
+        var out: [String] = []
+        for o in try await store.list(prefix: root) where !o.key.hasPrefix(root + "_delta_log/") && !named.contains(o.key) {
+            let slash = o.key.lastIndex(of: "/")
+            let base = slash.map { String(o.key[o.key.index(after: $0)...]) } ?? o.key
+            let sidecarOf = base.hasPrefix(".") && base.hasSuffix(".crc")
+                ? (slash.map { String(o.key[...$0]) } ?? "") + String(base.dropFirst().dropLast(4)) : nil
+            if let data = sidecarOf, named.contains(data) { continue }
+            guard sidecarOf != nil || o.key.hasPrefix(root + "_change_data/") else { continue }
+            let hive = FormatOptions.hiveValues(o.key, below: t.root)
+            var parts: [[UInt8]] = []
+            for f in options.subject.fields {
+                guard let type = types[String(decoding: f.components[0], as: UTF8.self)], case .value(let raw)? = hive[f],
+                      case .value(let v) = Self.partitionValue(String(decoding: raw, as: UTF8.self), type) else { parts = []; break }
+                parts.append(v)
+            }
+            guard !parts.isEmpty, keys.contains(keyer.key(SubjectID(parts: parts).bytes)) else { continue }
+            try await store.delete(o.key)
+            out.append(o.key)
+        }
+        return out
+    }
+
+    /// The Delta tables whose subject-holding files `r`'s last plan named (`holds`): a retried
+    /// request goes back to each, since its erasure there may have committed while the targeted
+    /// vacuum or the partition scrub after it did not finish (the index then finds nothing more).
+    func deltaTablesOfLastPlan(_ r: ErasureRequest) -> [String] {
+        guard let bytes = r.plan, let plan = ErasurePlan.decode(bytes) else { return [] }
+        return plan.datasets.filter { $0.role == "holds" && config.dataset(named: $0.name)?.format == .delta && config.dataset(named: $0.name)?.subject != nil }
+            .map(\.name)
     }
 }

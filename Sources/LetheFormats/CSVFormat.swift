@@ -88,6 +88,8 @@ final class CSVRecordKeyer {
     private let constant: ConstantSubject
     private let objectKey: String
     private var columns: [Int] = []
+    /// Folder fields (see `FormatOptions.folderFields`) the header also names, with their column.
+    private var folderColumns: [(field: FieldPath, column: Int)] = []
     private var headerCount = -1
     private var scratch: [UInt8] = []
     private var joined: [UInt8] = []
@@ -118,6 +120,12 @@ final class CSVRecordKeyer {
             throw LetheError(
                 .corrupt, "expected \(headerCount) fields (as in the header), found \(fields.count)",
                 at: "\(objectKey):line \(record.line)")
+        }
+        for (field, column) in folderColumns {
+            let f = fields[column]
+            if f.start != f.end, !f.withText(in: record.buffer, scratch: &scratch, { options.agreesWithFolder(field, $0) }) {
+                throw LetheError(.corrupt, FormatOptions.folderConflict(field), at: "\(objectKey):line \(record.line)")
+            }
         }
         switch constant {
         case .key(let k): return .subject(k)
@@ -164,6 +172,15 @@ final class CSVRecordKeyer {
             cols.append(first)
         }
         columns = cols
+        folderColumns = []
+        for field in options.folderFields {
+            let name = Array(field.components.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ".").utf8)
+            let hits = names.indices.filter { names[$0] == name }
+            guard hits.count <= 1 else {
+                throw LetheError(.corrupt, "the subject column `\(field)` appears \(hits.count) times in the header", at: "\(objectKey):line \(record.line)")
+            }
+            if let c = hits.first { folderColumns.append((field, c)) }
+        }
         headerCount = fields.count
     }
 }

@@ -123,6 +123,8 @@ final class JSONLineKeyer {
     private let keyer: SubjectKeyer
     /// The subject fields read from each record (the others are the object's constants).
     private let fields: [FieldPath]
+    /// Subject fields the object's Hive folder gives, which a record must not contradict.
+    private let folderFields: [FieldPath]
     private let options: FormatOptions
     private let constant: ConstantSubject
     private let objectKey: String
@@ -131,8 +133,11 @@ final class JSONLineKeyer {
     init(options: FormatOptions, keyer: SubjectKeyer, objectKey: String) {
         self.options = options
         self.fields = options.recordFields
+        self.folderFields = options.folderFields
         // With every part constant the records are still validated, against a path no key can match.
-        self.scanner = JSONFieldScanner(paths: fields.isEmpty ? [FieldPath(components: [[0xFF]])] : fields)
+        // Folder fields are looked up after the record fields, to check them against the folder.
+        let paths = fields + folderFields
+        self.scanner = JSONFieldScanner(paths: paths.isEmpty ? [FieldPath(components: [[0xFF]])] : paths)
         self.constant = options.constantSubject(keyer)
         self.keyer = keyer
         self.objectKey = objectKey
@@ -153,6 +158,17 @@ final class JSONLineKeyer {
             throw LetheError(.corrupt, "malformed JSON: \(error.reason.rawValue) at byte \(error.offset + 1) of the line"
                 + (error.reason == .duplicateField ? " (subject field \(fieldNames))" : ""),
                 at: location(lineNumber))
+        }
+        for (j, f) in folderFields.enumerated() {
+            let m = scanner.match(fields.count + j)
+            switch m.kind {
+            case .absent, .null: continue
+            case .bool, .object, .array: throw LetheError(.corrupt, FormatOptions.folderConflict(f), at: location(lineNumber))
+            case .string, .number:
+                if scanner.withCanonicalValue(fields.count + j, in: line, { options.agreesWithFolder(f, $0) }) == false {
+                    throw LetheError(.corrupt, FormatOptions.folderConflict(f), at: location(lineNumber))
+                }
+            }
         }
         switch constant {
         case .key(let k): return .subject(k)

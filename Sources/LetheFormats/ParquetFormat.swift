@@ -124,30 +124,13 @@ public struct ParquetFormat: RecordFormat {
         return LetheError(.corrupt, "\(error)", at: objectKey)
     }
 
-    /// Opens `object` reading only its footer and the subject column chunks.
+    /// Opens `object` reading only its footer and the subject column chunks (and the chunks of
+    /// columns a Hive folder gives, which are checked against it).
     private func openSparse(_ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions) async throws -> ParquetFile {
-        let size = object.size
-        var tailStart = max(0, size - tailGuess)
-        var tail = try await store.read(object.key, range: tailStart..<size)
-        if tail.count >= 8, size >= 12 {
-            let n = tail.count
-            var footerLen: Int64 = 0
-            for i in 0..<4 { footerLen |= Int64(tail[n - 8 + i]) << (8 * Int64(i)) }
-            let footerStart = size - 8 - footerLen
-            // Only a plausible footer is fetched; otherwise opening reports the problem.
-            if footerLen <= size - 12, footerLen <= Int64(ReadOptions().maxFooterSize), footerStart < tailStart {
-                tail = try await store.read(object.key, range: footerStart..<tailStart) + tail
-                tailStart = footerStart
-            }
-        }
-        var source = SparseSource(size: size)
-        source.add(tailStart, tail)
-        if tailStart > 0 {
-            source.add(0, try await store.read(object.key, range: 0..<min(4, tailStart)))
-        }
-        let footerOnly = try open(source, object.key)
+        let (footerOnly, footer) = try await openFooter(object, in: store)
+        var source = footer
         var ranges: [Range<Int64>] = []
-        for field in options.recordFields {
+        for field in options.recordFields + options.folderFields {
             let path = field.components.map { String(decoding: $0, as: UTF8.self) }
             guard let desc = footerOnly.schema.column(path) else { continue }   // reported by the scan
             for (g, rg) in footerOnly.rowGroups.enumerated() {
@@ -168,6 +151,55 @@ public struct ParquetFormat: RecordFormat {
             source.add(r.lowerBound, try await store.read(object.key, range: r))
         }
         return try open(source, object.key)
+    }
+
+    /// Opens `object` reading only its footer (the source holds the bytes read).
+    private func openFooter(_ object: ObjectInfo, in store: any ObjectStore) async throws -> (ParquetFile, SparseSource) {
+        let size = object.size
+        var tailStart = max(0, size - tailGuess)
+        var tail = try await store.read(object.key, range: tailStart..<size)
+        if tail.count >= 8, size >= 12 {
+            let n = tail.count
+            var footerLen: Int64 = 0
+            for i in 0..<4 { footerLen |= Int64(tail[n - 8 + i]) << (8 * Int64(i)) }
+            let footerStart = size - 8 - footerLen
+            // Only a plausible footer is fetched; otherwise opening reports the problem.
+            if footerLen <= size - 12, footerLen <= Int64(ReadOptions().maxFooterSize), footerStart < tailStart {
+                tail = try await store.read(object.key, range: footerStart..<tailStart) + tail
+                tailStart = footerStart
+            }
+        }
+        var source = SparseSource(size: size)
+        source.add(tailStart, tail)
+        if tailStart > 0 {
+            source.add(0, try await store.read(object.key, range: 0..<min(4, tailStart)))
+        }
+        return (try open(source, object.key), source)
+    }
+
+    /// The logical type of each of `fields` that the file holds as a flat column, in the form its
+    /// canonical text takes (left out: a column without a typed text — strings, raw binary). Reads the footer only.
+    public func canonicalTypes(of object: ObjectInfo, in store: any ObjectStore, fields: [FieldPath]) async throws -> [FieldPath: CanonicalType] {
+        let (file, _) = try await openFooter(object, in: store)
+        var out: [FieldPath: CanonicalType] = [:]
+        for f in fields {
+            guard let desc = file.schema.column(f.components.map { String(decoding: $0, as: UTF8.self) }) else { continue }
+            switch CanonicalText.form(of: desc) {
+            case .raw: continue
+            case .signed, .unsigned: out[f] = .integer
+            case .boolean: out[f] = .boolean
+            case .float, .float16: out[f] = .float
+            case .double: out[f] = .double
+            case .decimal(let s): out[f] = .decimal(scale: s)
+            case .date: out[f] = .date
+            case .time(let d): out[f] = .time(digits: d)
+            case .timestamp(let d, let utc): out[f] = .timestamp(digits: d, utc: utc)
+            case .int96: out[f] = .timestamp(digits: 9, utc: true)
+            case .int96Micros: out[f] = .timestamp(digits: 6, utc: true)
+            case .uuid: out[f] = .uuid
+            }
+        }
+        return out
     }
 
     /// The subject keys of the given rows of an opened file, reading only the row groups
@@ -196,6 +228,7 @@ public struct ParquetFormat: RecordFormat {
     ) throws -> Int64 {
         let groups = groups ?? Array(0..<file.rowGroups.count)
         var withoutSubject: Int64 = 0
+        try checkAgainstFolders(file, objectKey, options, groups: groups)
         // Every part constant (partition values): every row has the same subject, no column is read.
         switch options.constantSubject(keyer) {
         case .key(let key):
@@ -296,6 +329,27 @@ public struct ParquetFormat: RecordFormat {
             return withoutSubject
         } catch let e as ParquetError {
             throw Self.lethe(e, objectKey)
+        }
+    }
+}
+
+extension ParquetFormat {
+    /// A Hive-partitioned file that also stores a column the folder gives (`user_id=u-1/` and a
+    /// `user_id` column): each of its values must be the folder's or null, else the file is refused
+    /// (`FormatOptions.folderConflict`), naming the row.
+    func checkAgainstFolders(_ file: ParquetFile, _ objectKey: String, _ options: FormatOptions, groups: [Int]) throws {
+        for field in options.folderFields {
+            guard let desc = file.schema.column(field.components.map { String(decoding: $0, as: UTF8.self) }) else { continue }
+            do {
+                for g in groups {
+                    try file.scanColumn(desc.index, rowGroup: g) { row, value in
+                        guard let value, !options.agreesWithFolder(field, value) else { return }
+                        throw LetheError(.corrupt, FormatOptions.folderConflict(field), at: "\(objectKey):row \(row)")
+                    }
+                }
+            } catch let e as ParquetError {
+                throw Self.lethe(e, objectKey)
+            }
         }
     }
 }

@@ -153,6 +153,29 @@ extension FormatOptions {
     /// The subject fields whose values come from the records (not from `constants`).
     var recordFields: [FieldPath] { subject.fields.filter { constants[$0] == nil } }
 
+    /// The subject fields whose value this object's Hive folder gives (`user_id=u-1/`): a record
+    /// that holds the same field must agree with the folder (see `agreesWithFolder`).
+    var folderFields: [FieldPath] {
+        guard case .hive = partitions else { return [] }
+        return subject.fields.filter { constants[$0] != nil }
+    }
+
+    /// Whether a record's own value of a folder field (canonical bytes; empty for none) agrees with
+    /// the folder: the same value, or none at all. A record naming another subject than its folder
+    /// is ambiguous — erased as the folder's subject it would take another person's record with it,
+    /// and that person could be certified clean while it stays — so the object is refused instead.
+    func agreesWithFolder(_ field: FieldPath, _ value: UnsafeRawBufferPointer) -> Bool {
+        guard !value.isEmpty else { return true }
+        guard case .value(let v)? = constants[field] else { return false }
+        return v.elementsEqual(value)
+    }
+
+    /// The one-line reason a record that disagrees with its folder is refused (no value in it).
+    static func folderConflict(_ field: FieldPath) -> String {
+        "the record's subject field `\(field)` holds another value than the object's folder `\(field)=…` gives: "
+            + "the record is ambiguous (whose is it?); move it to its own folder or correct the field, then index again"
+    }
+
     /// What the constant parts make of every record (after `resolved(for:)`).
     func constantSubject(_ keyer: SubjectKeyer) -> ConstantSubject {
         var parts: [[UInt8]] = []

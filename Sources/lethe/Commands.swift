@@ -86,6 +86,7 @@ struct Locate: AsyncParsableCommand {
             guard typed.count == 1 else { throw LetheError(.badUsage, "name exactly one subject (an id, --hex or --subject-json)") }
             let lethe = try global.open(readOnly: true)
             let s = try lethe.config.check(typed[0])
+            for h in await lethe.canonicalHints(for: s) { err("lethe: warning: \(h)") }   // the user's terminal only
             let found = try await lethe.locateRows(s)
             for i in try await lethe.datasetIssues().values.sorted(by: { $0.dataset < $1.dataset }) {
                 err("lethe: warning: \(i.description): the index cannot say whether it holds the subject")
@@ -136,6 +137,9 @@ struct Forget: AsyncParsableCommand {
             guard !typed.isEmpty else { throw LetheError(.badUsage, "name at least one subject, or --from FILE") }
             let lethe = try global.open()
             let ids = try typed.map { try lethe.config.check($0) }
+            // An id typed in a form a typed subject column never holds (`3.5` for decimal(5,2)): said on the
+            // user's terminal only (never logged or stored); the request is filed as typed.
+            for h in await lethe.canonicalHints(for: ids).joined() { err("lethe: warning: \(h)") }
             let rs = try await lethe.forget(ids, reason: reason, by: principal(by))
             if global.json {
                 for r in rs { out(requestJSON(r, withPlan: false).text) }

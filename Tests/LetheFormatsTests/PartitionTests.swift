@@ -59,13 +59,20 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
     @Test func jsonLinesSubjectFromTheFolder() async throws {
         let s = TestStore()
         let k = "lake/events/user_id=u-1/part-0.jsonl"
-        s.set(k, Array("{\"n\":1}\n{\"n\":2,\"user_id\":\"someone-else\"}\n\n{\"n\":3}\n".utf8))
+        s.set(k, Array("{\"n\":1}\n{\"n\":2,\"user_id\":\"u-1\"}\n\n{\"n\":3,\"user_id\":null}\n".utf8))
         let r = try await scan(JSONLinesFormat(), s, k, hive("user_id"))
-        #expect(r.keys == [key("u-1"), key("u-1"), key("u-1")])   // the folder wins over the record's field
+        #expect(r.keys == [key("u-1"), key("u-1"), key("u-1")])   // the folder's value; a record may repeat it
         #expect(r.summary.records == 3)
         // Composite: the tenant from the folder, the user from the record.
         let c = try await scan(JSONLinesFormat(), s, k, hive("user_id", "n"))
         #expect(c.keys == ["1", "2", "3"].map { key(parts: ["u-1", $0]) })
+        // A record naming another subject than its folder is ambiguous: refused, naming the line and field.
+        s.set(k, Array("{\"n\":1}\n{\"n\":2,\"user_id\":\"someone-else\"}\n".utf8))
+        let e = await letheError { _ = try await scan(JSONLinesFormat(), s, k, hive("user_id")) }
+        #expect(e?.code == .corrupt && e?.description.contains("user_id=u-1/part-0.jsonl:line 2") == true
+                && e?.description.contains("`user_id`") == true && e?.description.contains("someone-else") == false, "\(String(describing: e))")
+        #expect(await letheError { _ = try await erase(JSONLinesFormat(), s, k, hive("user_id"), [key("u-1")]) }?.code == .corrupt)
+        #expect(s.get(k) == Array("{\"n\":1}\n{\"n\":2,\"user_id\":\"someone-else\"}\n".utf8))
         // Malformed records are still found.
         s.set(k, Array("{\"n\":1}\n{oops\n".utf8))
         #expect(await letheError { _ = try await scan(JSONLinesFormat(), s, k, hive("user_id")) }?.code == .corrupt)
@@ -74,11 +81,15 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
     @Test func nullPartitionHasNoSubject() async throws {
         let s = TestStore()
         let k = "lake/events/user_id=__HIVE_DEFAULT_PARTITION__/a.csv"
-        s.set(k, Array("n,user_id\n1,u-9\n2,u-9\n".utf8))
+        s.set(k, Array("n,user_id\n1,\n2,\n".utf8))
         let r = try await scan(CSVFormat(), s, k, hive("user_id"))
         #expect(r.keys.isEmpty && r.summary.recordsWithoutSubject == 2)
         let out = try await erase(CSVFormat(), s, k, hive("user_id"), [key("u-9")])
         #expect(out.dropped.isEmpty && out.written == nil && !out.removed && s.get(k) != nil)
+        // A record holding a subject in the null partition's folder would be no one's: refused, naming it.
+        s.set(k, Array("n,user_id\n1,\n2,u-9\n".utf8))
+        let e = await letheError { _ = try await scan(CSVFormat(), s, k, hive("user_id")) }
+        #expect(e?.code == .corrupt && e?.description.contains("a.csv:line 3") == true && e?.description.contains("u-9") == false)
     }
 
     @Test func csvWithoutTheColumnAndComposite() async throws {

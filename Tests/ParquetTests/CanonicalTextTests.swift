@@ -114,6 +114,34 @@ import Testing
         #expect(m(0, 5_373_484) == "9999-12-31T00:00:00Z")
     }
 
+    /// INT96 written by pyarrow (`use_deprecated_int96_timestamps`) renders at nanosecond precision
+    /// where the value has it, trailing zeros removed, exactly as pyarrow reads the file (nanoseconds)
+    /// across its whole range, 1677-09-21 to 2262-04-11.
+    @Test func int96WrittenByPyarrowRendersToTheNanosecondAsPyarrowReadsIt() throws {
+        let path = NSTemporaryDirectory() + "lethe-int96-\(UUID().uuidString).parquet"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let out = try Peers.python(["-c", """
+        import sys, datetime, pyarrow as pa, pyarrow.parquet as pq
+        ns = [1609646706123456789, 1609646706123456000, 1609646706123000000, 1609646706000000000, 1609646706100000000,
+              1609646706000000010, 1, 0, -1, -86400000000001, 9223372036854775807, -9223372036854775807, None]
+        pq.write_table(pa.table({"ts": pa.array(ns, pa.timestamp("ns", tz="UTC"))}), sys.argv[1], use_deprecated_int96_timestamps=True)
+        for v in pq.read_table(sys.argv[1]).column("ts").cast(pa.int64()).to_pylist():
+            if v is None: print("null"); continue
+            s, f = divmod(v, 10**9)
+            d = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=s)
+            print(d.strftime("%Y-%m-%dT%H:%M:%S") + (("." + ("%09d" % f).rstrip("0")) if f else "") + "Z")
+        """, path], what: "INT96 written by pyarrow")
+        let expected = out.split(separator: "\n").map(String.init)
+        #expect(expected.count == 13 && expected[0] == "2021-01-03T04:05:06.123456789Z" && expected[1] == "2021-01-03T04:05:06.123456Z")
+        let file = try ParquetFile(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: path))), name: path)
+        #expect(file.schema.columns[0].physicalType == .int96)
+        var got: [String] = []
+        for g in 0..<file.rowGroups.count {
+            try file.scanColumn(0, rowGroup: g) { _, v in got.append(v.map { String(decoding: $0, as: UTF8.self) } ?? "null") }
+        }
+        #expect(got == expected)
+    }
+
     @Test func uuidsFloat16AndIntegers() throws {
         let uuid = SchemaNode.leaf("u", .fixedLenByteArray, logicalType: .uuid, typeLength: 16)
         let u: [UInt8] = [0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x12, 0xd3, 0xa4, 0x56, 0x42, 0x66, 0x14, 0x17, 0x40, 0x00]
