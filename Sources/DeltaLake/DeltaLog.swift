@@ -158,6 +158,19 @@ extension DeltaTable {
             }
         }
         for p in s.files.keys { data.remove(p) }
+        // A `remove` without extended metadata gives no partition values: the file's `add` in a
+        // retained commit does (read only when some file lacks them). A file whose add the log no
+        // longer holds keeps none (its Hive-style folder names are read instead).
+        var missing = data.filter { values[$0] == nil }
+        if !missing.isEmpty {
+            let after = try await versions().filter { $0 > (s.checkpoint?.version ?? -1) && $0 <= s.version }
+            for v in after where !missing.isEmpty {
+                for case .add(let f) in try await commit(v) where missing.contains(f.path) {
+                    values[f.path] = f.partitionValues
+                    missing.remove(f.path)
+                }
+            }
+        }
         return DeltaHistory(dataFiles: data, changeData: cdc, partitionValues: values.filter { data.contains($0.key) })
     }
 }

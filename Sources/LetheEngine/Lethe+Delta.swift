@@ -177,7 +177,7 @@ extension Lethe {
                 }
             }
         }
-        if !partitions.isEmpty { o.partitions = deltaPartitionSource(t, columns: partitions, files: partitioned) }
+        if !partitions.isEmpty { applyDeltaPartitions(to: &o, t, columns: partitions, files: partitioned) }
         return (latest, objects, o, partitions)
     }
 
@@ -202,7 +202,7 @@ extension Lethe {
         }
         let partitions = try deltaSubjectPartitions(d, s.metadata)
         if !partitions.isEmpty {
-            o.partitions = deltaPartitionSource(deltaTable(d), columns: partitions, files: try await deltaFilesWithPartitions(deltaTable(d), s))
+            applyDeltaPartitions(to: &o, deltaTable(d), columns: partitions, files: try await deltaFilesWithPartitions(deltaTable(d), s))
         }
         return o
     }

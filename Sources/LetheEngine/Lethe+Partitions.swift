@@ -50,12 +50,18 @@ extension Lethe {
     }
 
     /// Each file's subject partition values, canonical by the column's type, keyed by
-    /// object key and physical field. `files` are log paths with their `partitionValues`
-    /// (nil when the action has none: a `remove` without extended metadata, whose values
-    /// are then read from its Hive-style folder names, as writers without column mapping lay them out).
-    func deltaPartitionSource(_ t: DeltaTable, columns: [String: CanonicalType],
-                              files: [(path: String, values: [String: String?]?)]) -> PartitionSource {
+    /// object key and physical field, set on `o` (`partitions`, `absentIsNullByObject`). `files` are
+    /// log paths with their `partitionValues` (nil when the action has none: a `remove` without
+    /// extended metadata, whose values are then read from its Hive-style folder names, as writers
+    /// without column mapping lay them out). A file whose `partitionValues` lack a column was
+    /// written before the table was partitioned by it (partitioning changes only by overwrite,
+    /// so such a file is history): the subject part is read from the file's own column, and a
+    /// file without that column holds none (`spark/delta-0.1.0`: `id` stored in the files, then
+    /// the table repartitioned by `id`; `time-travel-partition-changes-b`: `part5` then `part2`).
+    func applyDeltaPartitions(to o: inout FormatOptions, _ t: DeltaTable, columns: [String: CanonicalType],
+                              files: [(path: String, values: [String: String?]?)]) {
         var table: [String: [FieldPath: PartitionValue]] = [:]
+        var absent: [String: Set<FieldPath>] = [:]
         for (path, values) in files {
             let key = t.key(forLogPath: path)
             let hive = values == nil ? FormatOptions.hiveValues(key, below: t.root) : [:]
@@ -63,7 +69,11 @@ extension Lethe {
             for (physical, type) in columns {
                 let field = FieldPath(components: [Array(physical.utf8)])
                 if let values {
-                    parts[field] = Self.partitionValue(values[physical] ?? nil, type)
+                    if let value = values[physical] {
+                        parts[field] = Self.partitionValue(value, type)
+                    } else {
+                        absent[key, default: []].insert(field)
+                    }
                 } else if case .value(let raw)? = hive[field] {
                     parts[field] = Self.partitionValue(String(decoding: raw, as: UTF8.self), type)
                 } else if hive[field] != nil {
@@ -72,7 +82,8 @@ extension Lethe {
             }
             table[key] = parts
         }
-        return .perObject(table)
+        o.partitions = .perObject(table)
+        o.absentIsNullByObject = absent
     }
 
     /// One partition value as the log holds it (text or null), in canonical form. An empty

@@ -228,6 +228,12 @@ public struct ParquetFormat: RecordFormat {
     ) throws -> Int64 {
         let groups = groups ?? Array(0..<file.rowGroups.count)
         var withoutSubject: Int64 = 0
+        // A column the object lacks where its log entry allows it (`absentIsNull`) is null in every row.
+        var options = options
+        for field in options.absentIsNull where options.constants[field] == nil {
+            let path = field.components.map { String(decoding: $0, as: UTF8.self) }
+            if !file.schema.columns.contains(where: { $0.path.starts(with: path) }) { options.constants[field] = .null }
+        }
         try checkAgainstFolders(file, objectKey, options, groups: groups)
         // Every part constant (partition values): every row has the same subject, no column is read.
         switch options.constantSubject(keyer) {

@@ -44,6 +44,13 @@ public struct FormatOptions: Sendable, Hashable {
     /// (false), whatever the file's annotation says: a Delta `timestamp` column that an older
     /// writer stored with Parquet `isAdjustedToUTC=false` still renders `…Z` (Parquet only).
     public var timestampUTC: [FieldPath: Bool] = [:]
+    /// Per object key: subject fields read from the records that an object without such a column
+    /// holds as null (no subject), as Delta readers read a column a data file lacks. Set for a Delta
+    /// file whose own log entry shows it was not partitioned by a subject partition column (written
+    /// before the table's partitioning changed); any other file lacking a subject column is refused.
+    public var absentIsNullByObject: [String: Set<FieldPath>] = [:]
+    /// `absentIsNullByObject` of the object being read (filled by `resolved(for:)`).
+    public var absentIsNull: Set<FieldPath> = []
     public init(subject: SubjectSpec) { self.subject = subject }
 }
 
@@ -83,6 +90,7 @@ extension FormatOptions {
     /// in `constants` keeps its value).
     public func resolved(for objectKey: String) -> FormatOptions {
         var o = self
+        if let absent = absentIsNullByObject[objectKey] { o.absentIsNull.formUnion(absent) }
         switch partitions {
         case .none:
             break
