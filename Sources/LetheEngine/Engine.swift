@@ -40,6 +40,7 @@ public struct Lethe: Sendable {
                 throw LetheError(.badInput, "the lake folder does not exist: \(p)", at: config.file)
             }
             local = LocalObjectStore(root: p)
+            local.keptFolders = Set(config.datasets.map(\.path))
         case .s3:
             throw LetheError(.badInput, "`lake: s3://…` is not supported by this build yet; use a folder", at: config.file)
         }

@@ -21,6 +21,9 @@ public struct Verification: Codable, Sendable, Equatable {
     /// Delta logs replayed: a table's log is evidence of its own (a table the erasure emptied has
     /// no file left to read, and its log proves it holds no row).
     public var logsExamined: Int?
+    /// Plain datasets whose listing was read and held no object where the request's plan named the
+    /// objects it erased: the erasure emptied them, and the listing proves no record is left.
+    public var listingsExamined: Int?
     public var recordsScanned: Int64
     /// Records of the subject that remain, per object.
     public var found: [Found]
@@ -39,6 +42,7 @@ public struct Verification: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, subjectKey = "subject_key", clean, at, datasets, objectsScanned = "objects_scanned", logsExamined = "logs_examined"
+        case listingsExamined = "listings_examined"
         case recordsScanned = "records_scanned", found, unreadable, stateFilesScanned = "state_files_scanned"
         case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped", logHits = "log_hits", problems
     }
@@ -119,6 +123,7 @@ extension Lethe {
         var problems: [String: String] = [:]
         var objectsScanned: [String: Int] = [:]
         var logsExamined: [String: Int] = [:]
+        var emptiedListings: Set<String> = []
         var records: [String: Int64] = [:]
         for d in config.datasets where wanted.contains(d.name) {
             if let issue = cov.issues[d.name] {
@@ -141,6 +146,7 @@ extension Lethe {
             }
             guard let opts = listedOptions else { continue }
             if d.format == .delta { logsExamined[d.name] = 1 }   // its snapshot was replayed: the log was read
+            else if objects.isEmpty { emptiedListings.insert(d.name) }   // listed, and no object is left
             if !dryRun {
                 // Objects gone from the lake leave the index (their keys may name the subject).
                 let listed = Set(objects.map(\.key))
@@ -238,8 +244,12 @@ extension Lethe {
                                  stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
             let logs = names.reduce(0) { $0 + (logsExamined[$1] ?? 0) }
             v.logsExamined = logs > 0 ? logs : nil
+            // An empty listing counts only where this request's plan named objects to erase (now gone).
+            let erasedIn = Set((r.plan.flatMap(ErasurePlan.decode)?.datasets ?? []).filter { !$0.objects.isEmpty }.map(\.name))
+            let listings = names.filter { emptiedListings.contains($0) && erasedIn.contains($0) }.count
+            v.listingsExamined = listings > 0 ? listings : nil
             var why = names.compactMap { problems[$0] }
-            if v.objectsScanned == 0 && logs == 0 && why.isEmpty {
+            if v.objectsScanned == 0 && logs == 0 && listings == 0 && why.isEmpty {
                 why.append(names.isEmpty
                     ? "no dataset with a subject column to examine: nothing proves the subject gone"
                     : "no object was examined in \(names.map { "`\($0)`" }.joined(separator: ", ")): nothing proves the subject gone")

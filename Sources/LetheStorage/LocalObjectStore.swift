@@ -34,6 +34,10 @@ public struct LocalObjectStore: ObjectStore {
     /// Called with the key of each temporary file before it is created (the engine records it,
     /// so a run killed mid-write leaves no file it does not know of).
     public var onTemporary: (@Sendable (String) async throws -> Void)?
+    /// Folders (keys below the root) that `delete` never removes when it leaves them empty: the
+    /// datasets' roots. An erasure that deletes a dataset's last object leaves an empty dataset,
+    /// not a missing one.
+    public var keptFolders: Set<String> = []
 
     public init(root: String) {
         var r = root
@@ -269,7 +273,7 @@ public struct LocalObjectStore: ObjectStore {
         var folder = key
         while let slash = folder.lastIndex(of: "/") {
             folder = String(folder[..<slash])
-            guard !folder.isEmpty, let up = try? openParent(folder, create: false) else { break }
+            guard !folder.isEmpty, !keptFolders.contains(folder), let up = try? openParent(folder, create: false) else { break }
             defer { close(up.fd) }
             guard unlinkat(up.fd, up.name, AT_REMOVEDIR) == 0 else { break }
             fsync(up.fd)

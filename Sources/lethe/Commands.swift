@@ -330,7 +330,7 @@ struct Verify: AsyncParsableCommand {
             let vs = try await lethe.verify(ids: ids, all: all, dryRun: dryRun)
             if global.json { for v in vs { out(String(decoding: v.json, as: UTF8.self)) } }
             else {
-                for v in vs { out("\(v.id)  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s)\(v.logsExamined.map { ", \($0) Delta log(s)" } ?? ""), \(v.stateFilesScanned) state file(s) scanned") }
+                for v in vs { out("\(v.id)  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s)\(v.logsExamined.map { ", \($0) Delta log(s)" } ?? "")\(v.listingsExamined.map { ", \($0) emptied dataset listing(s)" } ?? ""), \(v.stateFilesScanned) state file(s) scanned") }
             }
             return vs.allSatisfy(\.clean) ? 0 : 1
         }

@@ -193,3 +193,38 @@ private func approved(_ lethe: Lethe, _ subjects: [String]) async throws -> [Era
 }
 
 private func lethe(_ lake: DiskLake) throws -> Lethe { try lake.open() }
+
+// 3c: a plain dataset the erasure emptied (the subject's records were its only objects, deleted whole) was left
+// "not clean: no object was examined" at every run: a request that can never be verified. The dataset's listing,
+// read and holding no object where the request's plan named the objects it erased, is the evidence. It must stay
+// earned: a dataset the plan never reached, empty from the start, proves nothing.
+@Test func aPlainDatasetTheErasureEmptiedVerifiesCleanOnItsListing() async throws {
+    let lake = try DiskLake("""
+    lake: ./lake
+    state: ./.lethe
+    datasets:
+      - name: events
+        path: events
+        format: jsonl
+        subject: user_id
+    """)
+    defer { lake.remove() }
+    // The subject's folder (a Hive partition by the subject column): its objects are deleted whole, the folder removed.
+    try lake.put("events/user_id=u-1/a.jsonl", row("u-1", 1) + row("u-1", 2))
+    try lake.put("events/user_id=u-1/b.jsonl", row("u-1", 3))
+    let lethe = try lake.open()
+    _ = try await lethe.index()
+    let r = try await approved(lethe, ["u-1"])[0]
+    _ = try await lethe.run()
+    let done = try await lethe.request(r.id)
+    #expect(done.status == .verified, "\(done.failure ?? "")")
+    let v = try await lethe.verify(ids: [r.id], dryRun: true)[0]
+    #expect(v.clean && v.objectsScanned == 0 && v.listingsExamined == 1, "\(v.summary)")
+    #expect(!lake.exists("events/user_id=u-1"))
+
+    // Not earned: a request whose plan named no object there (the subject was never in the lake) and an empty dataset.
+    let none = try await approved(lethe, ["u-9"])[0]
+    _ = try await lethe.run()
+    let after = try await lethe.request(none.id)
+    #expect(after.status != .verified && (after.failure ?? "").contains("no object was examined"), "\(after.status) \(after.failure ?? "")")
+}
