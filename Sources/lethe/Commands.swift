@@ -147,6 +147,10 @@ struct Forget: AsyncParsableCommand {
                 for r in rs {
                     let p = r.plan.flatMap(ErasurePlan.decode)
                     out("\(r.id)  \(r.status.rawValue)  subject \(r.subjectKey.short)  \(p?.totalObjects ?? 0) object(s), \(p?.totalRows ?? 0) row(s) in \(p?.datasets.count ?? 0) dataset(s)")
+                    if (p?.totalObjects ?? 0) == 0 {
+                        // Often a typo or another form of the id (`U-42`, `42` for `u-42`): say so before anyone approves.
+                        err("lethe: note: \(r.id): the index holds no record of this subject; check the id as the data writes it (`lethe locate ID`); once approved, verification reads every dataset with a subject column to prove it absent")
+                    }
                 }
                 out("next: a second person approves with `lethe approve ID --by NAME`")
             }
