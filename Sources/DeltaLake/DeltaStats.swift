@@ -1,3 +1,4 @@
+import LetheCore
 import Parquet
 
 /// Delta per-file statistics computed from a Parquet file's footer: `numRecords`,
@@ -92,18 +93,7 @@ public enum DeltaStats {
 
     /// A date (days since 1970-01-01, proleptic Gregorian) as Delta statistics write it: `YYYY-MM-DD`.
     static func dateText(_ days: Int64) -> String {
-        // Civil-from-days (H. Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        let year = y < 0 ? "-" + String(format: "%04lld", -y) : (y > 9999 ? "+" + String(y) : String(format: "%04lld", y))
-        return year + String(format: "-%02lld-%02lld", m, d)
+        String(decoding: CanonicalValue.date(days: days), as: UTF8.self)
     }
 
     static func le32(_ b: [UInt8]) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[$1]) << (8 * UInt32($1)) } }

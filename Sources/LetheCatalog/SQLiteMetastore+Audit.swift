@@ -209,24 +209,8 @@ public func resolveAuditTexts(_ e: AuditEntry, _ texts: AuditTexts) -> (actor: S
     guard !mentions.isEmpty else { return (actor, e.details) }
     var b = Array(e.details.utf8)
     for m in mentions.reversed() {
-        b.replaceSubrange(m.range, with: Array(jsonQuoted(text(m.ref.id)).utf8))
+        b.replaceSubrange(m.range, with: Array(JSONText.quoted(text(m.ref.id)).utf8))
     }
     return (actor, String(decoding: b, as: UTF8.self))
 }
 
-/// A JSON string literal.
-func jsonQuoted(_ v: String) -> String {
-    var s = "\""
-    for u in v.unicodeScalars {
-        switch u {
-        case "\"": s += "\\\""
-        case "\\": s += "\\\\"
-        case "\n": s += "\\n"
-        case "\r": s += "\\r"
-        case "\t": s += "\\t"
-        default:
-            if u.value < 0x20 { s += String(format: "\\u%04x", u.value) } else { s.unicodeScalars.append(u) }
-        }
-    }
-    return s + "\""
-}

@@ -130,19 +130,5 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
-    static func quote(_ v: String, into s: inout String) {
-        s += "\""
-        for u in v.unicodeScalars {
-            switch u {
-            case "\"": s += "\\\""
-            case "\\": s += "\\\\"
-            case "\n": s += "\\n"
-            case "\r": s += "\\r"
-            case "\t": s += "\\t"
-            default:
-                if u.value < 0x20 { s += String(format: "\\u%04x", u.value) } else { s.unicodeScalars.append(u) }
-            }
-        }
-        s += "\""
-    }
+    static func quote(_ v: String, into s: inout String) { JSONText.quote(v, into: &s) }
 }
