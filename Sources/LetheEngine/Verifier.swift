@@ -95,10 +95,12 @@ extension Lethe {
         let cov = try await coverage()
         let subjectDatasets = config.datasets.filter { $0.subject != nil }.map(\.name)
         var datasetsOf: [String: [String]] = [:]
+        var erasedIn: [String: Set<String>] = [:]   // per request: datasets where its plan named objects to erase
         var wanted: Set<String> = []
         let nfcOf = nfcKeys(requests)
         for r in requests {
             let plan = r.plan.flatMap(ErasurePlan.decode)
+            erasedIn[r.id] = Set((plan?.datasets ?? []).filter { !$0.objects.isEmpty }.map(\.name))
             var names = Set((plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil })
                 .union(cov.incomplete)
             // And wherever the index finds the subject now: it may have come back since the plan was made.
@@ -245,8 +247,7 @@ extension Lethe {
             let logs = names.reduce(0) { $0 + (logsExamined[$1] ?? 0) }
             v.logsExamined = logs > 0 ? logs : nil
             // An empty listing counts only where this request's plan named objects to erase (now gone).
-            let erasedIn = Set((r.plan.flatMap(ErasurePlan.decode)?.datasets ?? []).filter { !$0.objects.isEmpty }.map(\.name))
-            let listings = names.filter { emptiedListings.contains($0) && erasedIn.contains($0) }.count
+            let listings = names.filter { emptiedListings.contains($0) && erasedIn[r.id, default: []].contains($0) }.count
             v.listingsExamined = listings > 0 ? listings : nil
             var why = names.compactMap { problems[$0] }
             if v.objectsScanned == 0 && logs == 0 && listings == 0 && why.isEmpty {
