@@ -50,7 +50,7 @@ public final class SQLiteMetastore: Metastore {
                 }
             } else {
                 try Self.prepareFolder(folder, databasePath: path)
-                let pool = try DatabasePool(path: path, configuration: Self.configuration())
+                let pool = try Self.openPool(path)
                 self.writer = pool
                 try Self.migrate(pool)
             }
@@ -59,6 +59,21 @@ public final class SQLiteMetastore: Metastore {
         }
         var st = stat()
         identity = stat(path, &st) == 0 ? (UInt64(st.st_dev), UInt64(st.st_ino)) : nil
+    }
+
+    /// Opens the pool. Its first connection switches a new database to WAL, and openers racing
+    /// on a new state can meet SQLITE_BUSY there without SQLite's busy handler being consulted
+    /// (the journal-mode change takes its lock without waiting): try again for a while.
+    private static func openPool(_ path: String) throws -> DatabasePool {
+        var attempt = 0
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration())
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 600 {
+                attempt += 1
+                usleep(useconds_t(5_000 + (attempt % 10) * 2_000))
+            }
+        }
     }
 
     /// Runs the migrations. Openers racing on a new state (several processes, or pools of one
