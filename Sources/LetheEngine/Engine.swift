@@ -89,7 +89,7 @@ public struct Lethe: Sendable {
 
     /// Appends an audit entry whose details are a JSON object.
     @discardableResult
-    func audit(_ event: String, request: String? = nil, actor: String? = nil, _ details: [String: JSONValue] = [:]) async throws -> AuditEntry {
+    func audit(_ event: AuditEvent, request: String? = nil, actor: String? = nil, _ details: [String: JSONValue] = [:]) async throws -> AuditEntry {
         try await meta.appendAudit(event: event, requestID: request, actor: actor, details: JSONValue.object(details).text, at: now())
     }
 }

@@ -82,7 +82,7 @@ private func approved(_ lethe: Lethe, _ subject: String, reason: String = "ticke
         try await f.lethe.meta.transaction("claim") { tx in
             let n = try RequestLifecycle.apply(.start(at: 9), to: try tx.request(id: r.id)!).get()
             try tx.updateRequest(n, expecting: .approved)
-            try tx.appendAudit(event: "started", requestID: r.id, actor: "lethe", details: "{}", at: 9)
+            try tx.appendAudit(event: .started, requestID: r.id, actor: "lethe", details: "{}", at: 9)
             throw Killed()
         }
     }
@@ -395,7 +395,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     for name in ["secret.key", "request.key", "stream.key"] { _ = try StateSecrets.createKey(lake.state + "/" + name) }
     do {
         let meta = try SQLiteMetastore(folder: lake.state)
-        for i in 1...3 { try await meta.appendAudit(event: "filed", requestID: "r-\(i)", actor: "alice", details: "{}", at: Int64(i)) }
+        for i in 1...3 { try await meta.appendAudit(event: .filed, requestID: "r-\(i)", actor: "alice", details: "{}", at: Int64(i)) }
     }
     let lethe = try lake.open()
     let key = try #require(lethe.secrets.auditKey)
@@ -456,7 +456,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     for name in ["secret.key", "request.key", "stream.key"] { _ = try StateSecrets.createKey(old.state + "/" + name) }
     do {
         let meta = try SQLiteMetastore(folder: old.state)
-        try await meta.appendAudit(event: "filed", requestID: "r-1", actor: "alice", details: "{}", at: 1)
+        try await meta.appendAudit(event: .filed, requestID: "r-1", actor: "alice", details: "{}", at: 1)
     }
     let stale = try StateSecrets.createKey(old.state + "/audit.key.new")
     let opened = try old.open()
