@@ -6,11 +6,12 @@ import LetheCore
 import LetheCatalog
 
 /// A state store that wraps another and fails on purpose: `failAuditAppend(nth:)` makes the Nth
-/// audit append from now on throw (inside a transaction, which then rolls back as a whole; or a
-/// lone append), so a test can show that a change and its audit entry land together or not at all.
-/// Everything else is passed through to `base`.
-final class FaultInjectingStateStore: Metastore {
-    let base: any Metastore
+/// audit append from now on throw inside its transaction, which then rolls back as a whole, so a
+/// test can show that a change and its audit entry land together or not at all. Readers are the
+/// base store's; every write goes through `transaction` (the single-call writes are the protocol's
+/// defaults, which run there too).
+final class FaultInjectingStateStore: StateStore {
+    let base: any StateStore
     private let fault = Mutex<Fault>(Fault())
 
     struct Fault {
@@ -23,7 +24,7 @@ final class FaultInjectingStateStore: Metastore {
     /// The error an injected fault throws.
     static let injected = LetheError(.io, "injected fault: audit append")
 
-    init(base: any Metastore) { self.base = base }
+    init(base: any StateStore) { self.base = base }
 
     /// Arms the fault: the `nth` audit append from now on (1 = the next) throws.
     func failAuditAppend(nth: Int = 1) { fault.withLock { $0.auditAppendsBeforeFailure = nth - 1 } }
@@ -44,99 +45,42 @@ final class FaultInjectingStateStore: Metastore {
         if fail { throw Self.injected }
     }
 
-    // MARK: Units of work (the fault's seam)
+    var index: any SubjectIndexReader { base.index }
+    var requests: any RequestReader { base.requests }
+    var audit: any AuditReader { base.audit }
+    var journal: any JournalReader { base.journal }
+    var cursors: any CursorReader { base.cursors }
 
     func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T {
         try await base.transaction(what) { tx in try body(FaultInjectingTransaction(base: tx, store: self)) }
     }
-
-    func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) async throws -> AuditEntry {
-        try auditAppend()
-        return try await base.appendAudit(event: event, requestID: requestID, actor: actor, details: details, at: at)
-    }
-
     func checkIntact() throws { try base.checkIntact() }
     func checkpoint() async -> Bool { await base.checkpoint() }
     func releaseMemory() { base.releaseMemory() }
-
-    // MARK: Passed through
-
-    func objects(dataset: String) async throws -> [IndexedObject] { try await base.objects(dataset: dataset) }
-    func putIndexedObject(_ object: IndexedObject, postings: [Int64: [Int64]]) async throws -> IndexedObject {
-        try await base.putIndexedObject(object, postings: postings)
-    }
-    func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject] {
-        try await base.putIndexedObjects(batch)
-    }
-    func quarantine(_ object: IndexedObject) async throws -> IndexedObject { try await base.quarantine(object) }
-    func removeObjects(dataset: String, keys: [String]) async throws { try await base.removeObjects(dataset: dataset, keys: keys) }
-    func purgeDeadPostings(force: Bool) async throws -> Int { try await base.purgeDeadPostings(force: force) }
-    func locate(prefix: Int64, dataset: String?) async throws -> [Posting] { try await base.locate(prefix: prefix, dataset: dataset) }
-    func quarantinedObjects() async throws -> [IndexedObject] { try await base.quarantinedObjects() }
-    func datasetsWithObjects() async throws -> Set<String> { try await base.datasetsWithObjects() }
-    func indexStats() async throws -> (objects: Int64, quarantined: Int64, postings: Int64) { try await base.indexStats() }
-    func insertRequest(_ r: ErasureRequest) async throws { try await base.insertRequest(r) }
-    func updateRequest(_ r: ErasureRequest, expecting expected: RequestStatus) async throws {
-        try await base.updateRequest(r, expecting: expected)
-    }
-    func request(id: String) async throws -> ErasureRequest? { try await base.request(id: id) }
-    func requests(status: RequestStatus?) async throws -> [ErasureRequest] { try await base.requests(status: status) }
-    func insertRequests(_ rs: [ErasureRequest]) async throws { try await base.insertRequests(rs) }
-    func deletionTags(since: Int64) async throws -> DeletionChanges { try await base.deletionTags(since: since) }
-    func requestsWithoutStreamTag() async throws -> [ErasureRequest] { try await base.requestsWithoutStreamTag() }
-    func auditEntries() async throws -> [AuditEntry] { try await base.auditEntries() }
-    func createJob(_ steps: [JournalStep]) async throws { try await base.createJob(steps) }
-    func pendingSteps() async throws -> [JournalStep] { try await base.pendingSteps() }
-    func steps(job: String) async throws -> [JournalStep] { try await base.steps(job: job) }
-    func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) async throws {
-        try await base.finishStep(job: job, ordinal: ordinal, state: state, outcome: outcome)
-    }
-    func beginStep(job: String, ordinal: Int64) async throws -> Int { try await base.beginStep(job: job, ordinal: ordinal) }
-    func pruneJob(_ job: String) async throws { try await base.pruneJob(job) }
-    func setting(_ name: String) async throws -> String? { try await base.setting(name) }
-    func setSetting(_ name: String, _ value: String) async throws { try await base.setSetting(name, value) }
-    func removeSetting(_ name: String) async throws { try await base.removeSetting(name) }
-    func settings(prefix: String) async throws -> [String: String] { try await base.settings(prefix: prefix) }
-    func recordTemporary(_ key: String, owner: Int32, table: String?) async throws {
-        try await base.recordTemporary(key, owner: owner, table: table)
-    }
-    func temporaries() async throws -> [TemporaryFile] { try await base.temporaries() }
-    func forgetTemporaries(_ keys: [String]) async throws { try await base.forgetTemporaries(keys) }
-    func textDigest(_ text: String) -> String { base.textDigest(text) }
-    func auditTexts() async throws -> AuditTexts { try await base.auditTexts() }
-    func objectRefs(dataset: String, keys: [String]) async throws -> [String: Int64] {
-        try await base.objectRefs(dataset: dataset, keys: keys)
-    }
-    func objectNames(_ refs: [Int64]) async throws -> [Int64: (dataset: String, key: String)] { try await base.objectNames(refs) }
-    func purge(rawID bytes: [UInt8], substring: Bool) async throws -> Int { try await base.purge(rawID: bytes, substring: substring) }
 }
 
-/// A transaction of `FaultInjectingStateStore`: the audit append may fail; the rest is passed through.
+/// A transaction of `FaultInjectingStateStore`: its audit writer may fail; the rest is the base's.
 private struct FaultInjectingTransaction: StateTransaction {
     let base: any StateTransaction
     let store: FaultInjectingStateStore
 
-    func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry {
-        try store.auditAppend()
-        return try base.appendAudit(event: event, requestID: requestID, actor: actor, details: details, at: at)
-    }
+    var index: any SubjectIndexWriter { base.index }
+    var requests: any RequestWriter { base.requests }
+    var audit: any AuditWriter { FaultInjectingAuditWriter(base: base.audit, store: store) }
+    var journal: any JournalWriter { base.journal }
+    var cursors: any CursorWriter { base.cursors }
+    func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int { try base.purge(rawID: bytes, substring: substring) }
+}
 
-    func request(id: String) throws -> ErasureRequest? { try base.request(id: id) }
-    func requests(status: RequestStatus?) throws -> [ErasureRequest] { try base.requests(status: status) }
-    func insertRequest(_ r: ErasureRequest) throws { try base.insertRequest(r) }
-    func updateRequest(_ r: ErasureRequest, expecting expected: RequestStatus) throws { try base.updateRequest(r, expecting: expected) }
-    func createJob(_ steps: [JournalStep]) throws { try base.createJob(steps) }
-    func pendingRequestIDs() throws -> Set<String> { try base.pendingRequestIDs() }
-    func setting(_ name: String) throws -> String? { try base.setting(name) }
-    func setSetting(_ name: String, _ value: String) throws { try base.setSetting(name, value) }
-    func auditText(_ text: String) throws -> AuditTextRef { try base.auditText(text) }
-    func removeSetting(_ name: String) throws { try base.removeSetting(name) }
-    func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) throws {
-        try base.finishStep(job: job, ordinal: ordinal, state: state, outcome: outcome)
+private struct FaultInjectingAuditWriter: AuditWriter {
+    let base: any AuditWriter
+    let store: FaultInjectingStateStore
+
+    func append(_ event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry {
+        try store.auditAppend()
+        return try base.append(event, requestID: requestID, actor: actor, details: details, at: at)
     }
-    func beginStep(job: String, ordinal: Int64) throws -> Int { try base.beginStep(job: job, ordinal: ordinal) }
-    func removeObjects(dataset: String, keys: [String]) throws { try base.removeObjects(dataset: dataset, keys: keys) }
-    func forgetTemporaries(_ keys: [String]) throws { try base.forgetTemporaries(keys) }
+    func text(_ text: String) throws -> AuditTextRef { try base.text(text) }
 }
 
 extension Lethe {
