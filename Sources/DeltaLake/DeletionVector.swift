@@ -49,15 +49,15 @@ public struct DeletionVectorDescriptor: Sendable, Equatable {
         guard let where_ = o["pathOrInlineDv"]?.string else { throw bad("no pathOrInlineDv") }
         var offset: Int64?
         if let v = o["offset"], !v.isNull {
-            guard let n = v.int, n >= 0 else { throw bad("offset \(v.text) is not a non-negative integer") }
+            guard let n = v.int, n >= 0 else { throw bad("offset \(v.encodedText) is not a non-negative integer") }
             guard kind != .inline else { throw bad("an inline deletion vector has an offset") }
             offset = n
         }
         guard let size = o["sizeInBytes"]?.int, size >= 0, size <= Int64(Int32.max) else {
-            throw bad("sizeInBytes \(o["sizeInBytes"]?.text ?? "(absent)") is not an integer in 0...\(Int32.max)")
+            throw bad("sizeInBytes \(o["sizeInBytes"]?.encodedText ?? "(absent)") is not an integer in 0...\(Int32.max)")
         }
         guard let card = o["cardinality"]?.int, card >= 0 else {
-            throw bad("cardinality \(o["cardinality"]?.text ?? "(absent)") is not a non-negative integer")
+            throw bad("cardinality \(o["cardinality"]?.encodedText ?? "(absent)") is not a non-negative integer")
         }
         var prefix = "", uuid: String?, inline: [UInt8]?
         switch kind {

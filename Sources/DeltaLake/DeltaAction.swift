@@ -186,13 +186,13 @@ public enum DeltaAction: Sendable, Equatable {
     /// The action as one line of a commit file.
     public var line: String {
         switch self {
-        case .add(let a): return DeltaJSON.object(["add": .object(a.raw)]).text
-        case .remove(let r): return DeltaJSON.object(["remove": .object(r.raw)]).text
-        case .metadata(let m): return DeltaJSON.object(["metaData": .object(m.raw)]).text
-        case .protocol(let p): return DeltaJSON.object(["protocol": .object(p.raw)]).text
-        case .cdc(let c): return DeltaJSON.object(["cdc": .object(c.raw)]).text
-        case .commitInfo(let c): return DeltaJSON.object(["commitInfo": .object(c)]).text
-        case .other(let k, let v): return DeltaJSON.object([k: v]).text
+        case .add(let a): return DeltaJSON.object(["add": .object(a.raw)]).encodedText
+        case .remove(let r): return DeltaJSON.object(["remove": .object(r.raw)]).encodedText
+        case .metadata(let m): return DeltaJSON.object(["metaData": .object(m.raw)]).encodedText
+        case .protocol(let p): return DeltaJSON.object(["protocol": .object(p.raw)]).encodedText
+        case .cdc(let c): return DeltaJSON.object(["cdc": .object(c.raw)]).encodedText
+        case .commitInfo(let c): return DeltaJSON.object(["commitInfo": .object(c)]).encodedText
+        case .other(let k, let v): return DeltaJSON.object([k: v]).encodedText
         }
     }
 }

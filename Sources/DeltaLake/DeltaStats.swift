@@ -36,7 +36,7 @@ public enum DeltaStats {
         var o: [String: DeltaJSON] = ["numRecords": .int(file.numRows)]
         if !mins.isEmpty { o["minValues"] = .object(mins); o["maxValues"] = .object(maxs) }
         if !nulls.isEmpty { o["nullCount"] = .object(nulls) }
-        return DeltaJSON.object(o).text
+        return DeltaJSON.object(o).encodedText
     }
 
     static func put(_ d: inout [String: DeltaJSON], _ path: [String], _ v: DeltaJSON) {

@@ -148,7 +148,7 @@ extension DeltaTable {
             if hwm != snap.rowIDHighWaterMark {
                 extra.append(.other("domainMetadata", .object([
                     "domain": .string("delta.rowTracking"),
-                    "configuration": .string(DeltaJSON.object(["rowIdHighWaterMark": .int(hwm)]).text),
+                    "configuration": .string(DeltaJSON.object(["rowIdHighWaterMark": .int(hwm)]).encodedText),
                     "removed": .bool(false),
                 ])))
             }

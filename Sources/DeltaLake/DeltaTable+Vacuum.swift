@@ -274,7 +274,7 @@ extension DeltaTable {
                 if o["sizeInBytes"] != nil { o["sizeInBytes"] = .int(total) }
                 o["checksum"] = nil
                 o["v2Checkpoint"] = nil
-                try await store.put(logKey("_last_checkpoint"), Array(DeltaJSON.object(o).text.utf8), precondition: .matches(version: head.version))
+                try await store.put(logKey("_last_checkpoint"), Array(DeltaJSON.object(o).encodedText.utf8), precondition: .matches(version: head.version))
                 try await deleteChecksumSidecar(of: logKey("_last_checkpoint"))
             }
         }
@@ -339,7 +339,7 @@ extension DeltaTable {
     /// Statistics without bounds: only the record count survives.
     static func boundsFree(_ stats: String) -> String {
         guard let j = try? DeltaJSON.parse(Array(stats.utf8)), let n = j["numRecords"] else { return "{}" }
-        return DeltaJSON.object(["numRecords": n]).text
+        return DeltaJSON.object(["numRecords": n]).encodedText
     }
 
     static func merge(_ rs: [ClosedRange<Int64>]) -> [ClosedRange<Int64>] {

@@ -213,7 +213,7 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
     func rejects(_ o: [String: DeltaJSON], _ words: String, sourceLocation: SourceLocation = #_sourceLocation) {
         do {
             _ = try parse(o)
-            Issue.record("accepted \(DeltaJSON.object(o).text)", sourceLocation: sourceLocation)
+            Issue.record("accepted \(DeltaJSON.object(o).encodedText)", sourceLocation: sourceLocation)
         } catch let e as LetheError {
             #expect(e.code == .corrupt, sourceLocation: sourceLocation)
             #expect(e.location == "t", sourceLocation: sourceLocation)
