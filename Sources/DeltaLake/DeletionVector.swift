@@ -35,11 +35,11 @@ public struct DeletionVectorDescriptor: Sendable, Equatable {
     /// For `i`: the decoded bitmap bytes (exactly `sizeInBytes`).
     let inlineBytes: [UInt8]?
     /// The JSON object as parsed, unchanged.
-    public let json: DeltaJSON
+    public let json: JSONValue
 
     /// Parses a `deletionVector` object. `table` and `dataFile` (the action's path) name where it
     /// came from in errors; a malformed descriptor is `.corrupt`.
-    public init(json: DeltaJSON, table: String, dataFile: String) throws {
+    public init(json: JSONValue, table: String, dataFile: String) throws {
         func bad(_ why: String) -> LetheError {
             LetheError(.corrupt, "the deletion vector of data file `\(dataFile)` is malformed: \(why)", at: table)
         }
