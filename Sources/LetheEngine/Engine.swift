@@ -54,6 +54,7 @@ public struct Lethe: Sendable {
         guard let s = d.subject else { return nil }
         var o = FormatOptions(subject: s)
         o.delimiter = d.delimiter
+        o.pii = d.pii
         // Plain datasets: a `field=value` folder below the dataset's path holds that subject part (Hive style).
         if d.format != .delta { o.partitions = .hive(prefix: d.path) }
         return o
