@@ -104,6 +104,8 @@ public struct AuditTextRef: Sendable, Equatable {
 
 /// The texts audit entries reference: held ones by id, and the ids of purged ones.
 public struct AuditTexts: Sendable, Equatable {
+    /// What a purge leaves where a raw id was, and what people read for a purged text.
+    public static let purgedMark = "[erased]"
     public var texts: [Int64: String]
     public var purged: Set<Int64>
     public init(texts: [Int64: String] = [:], purged: Set<Int64> = []) { self.texts = texts; self.purged = purged }

@@ -157,6 +157,9 @@ public protocol StateStore: Sendable {
     func checkpoint() async -> Bool
     /// Gives memory the store caches back to the system (after a large scan); no-op by default.
     func releaseMemory()
+    /// Searches what the store keeps for raw ids (verification's proof that Lethe's own state
+    /// holds none); nil when the store cannot be searched from here (in memory; nil by default).
+    var residueScanner: (any StateResidueScanner)? { get }
 
     // Single-call writes: each is one transaction. The defaults below run through `transaction`;
     // a back end may replace one with an equivalent that is faster (SQLite encodes postings
@@ -200,6 +203,18 @@ public protocol StateTransaction {
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int
 }
 
+/// A search of everything a state store keeps (its files, for a local store) for byte strings.
+public protocol StateResidueScanner: Sendable {
+    /// Searches for each needle as a whole token (needles shorter than `minimumNeedle` are skipped);
+    /// returns how many files (or tables) were read and, per needle found, where (relative names).
+    func search(for needles: [[UInt8]]) throws -> (files: Int, hits: [[UInt8]: [String]])
+}
+
+extension StateResidueScanner {
+    /// Needles shorter than this are not searched for (they would match at random).
+    public static var minimumNeedle: Int { 6 }
+}
+
 /// The name the state seam had before it was split by capability (kept while call sites move).
 public typealias Metastore = StateStore
 
@@ -207,6 +222,7 @@ public typealias Metastore = StateStore
 
 extension StateStore {
     public func releaseMemory() {}
+    public var residueScanner: (any StateResidueScanner)? { nil }
 
     @discardableResult
     public func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject] {

@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import LetheCore
+import LetheCatalog
 
-extension SQLiteMetastore {
+extension SQLiteStateStore {
     // MARK: Journal
 
     static let stepColumns = "job, ordinal, dataset, object_key, request_ids, subject_keys, state, outcome, attempts"

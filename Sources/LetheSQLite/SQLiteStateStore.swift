@@ -1,8 +1,13 @@
 import Foundation
 import GRDB
+import Synchronization
 import LetheCore
+import LetheCatalog
 
-/// The embedded `Metastore`: one SQLite file (`<state folder>/lethe.sqlite`) in
+/// The name the SQLite store had before the state seam was split by capability (kept for tests).
+public typealias SQLiteMetastore = SQLiteStateStore
+
+/// The embedded `StateStore`: one SQLite file (`<state folder>/lethe.sqlite`) in
 /// WAL mode through GRDB, or a private in-memory database for tests.
 ///
 /// Every protocol method runs in one transaction (writes take the write lock at
@@ -14,7 +19,7 @@ import LetheCore
 /// are delta varints (`PostingCodec`), and each `objects` row keeps a compact
 /// list of the key buckets it has postings in, so an object's postings are
 /// deleted by primary-key range instead of through a second index on `object`.
-public final class SQLiteMetastore: Metastore {
+public final class SQLiteStateStore: StateStore {
     /// The database file, or `:memory:`; used as the location in errors.
     public let databasePath: String
     let writer: any DatabaseWriter
@@ -369,7 +374,7 @@ public final class SQLiteMetastore: Metastore {
     }()
 }
 
-extension SQLiteMetastore {
+extension SQLiteStateStore {
     // MARK: Settings
 
     public func setting(_ name: String) async throws -> String? {
@@ -463,13 +468,13 @@ extension SQLiteMetastore {
     }
 }
 
-/// A value behind a lock (for state set once after opening, read from any task).
-final class LockedValue<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T
-    init(_ value: T) { stored = value }
+/// A value behind a `Mutex`, held by reference so that escaping closures can share it
+/// (state set once after opening, read from any task; an error a transaction body threw).
+final class LockedValue<T: Sendable>: Sendable {
+    private let mutex: Mutex<T>
+    init(_ value: T) { mutex = Mutex(value) }
     var value: T {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
+        get { mutex.withLock { $0 } }
+        set { mutex.withLock { $0 = newValue } }
     }
 }
