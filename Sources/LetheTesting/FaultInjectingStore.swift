@@ -67,10 +67,10 @@ public final class FaultInjectingStore: ObjectStore {
     }
     /// Each read (and each streamed chunk) waits `delay` first.
     public func slowReads(_ delay: Duration?) { state.withLock { $0.faults.readDelay = delay } }
-    /// Once armed — at the first change for which `armedBy(key, bytes)` holds (deletes pass their key
-    /// and no bytes), or right away without `armedBy` — `changes` changes of the store go through (the
-    /// arming one counted) and every later one is refused with `.io`: the store is left as a kill after
-    /// that many changes leaves it. Changes are commits and deleted keys.
+    /// Once armed — at the first commit for which `armedBy(key, written bytes)` holds, or right away
+    /// without `armedBy` — `changes` changes of the store go through (the arming one counted) and every
+    /// later one is refused with `.io`: the store is left as a kill after that many changes leaves it.
+    /// Changes are commits and deleted keys.
     public func cut(afterChanges changes: Int, armedBy: (@Sendable (_ key: String, _ bytes: [UInt8]) -> Bool)? = nil) {
         state.withLock { s in
             s.faults.cut = (changes, armedBy)
@@ -157,7 +157,7 @@ public final class FaultInjectingStore: ObjectStore {
             s.deletesSeen += 1
             if s.faults.failDeleteAt == s.deletesSeen { return true }
             for k in keys {
-                guard s.allowChange(key: k, bytes: []) else { refusedKey = k; break }
+                guard s.allowChange(key: k, bytes: nil) else { refusedKey = k; break }
                 allowed.append(k)
             }
             s.deletedKeys += allowed.count
@@ -209,10 +209,10 @@ public final class FaultInjectingStore: ObjectStore {
 }
 
 extension FaultInjectingStore.State {
-    /// Counts one change against the cut; false when it must not happen.
-    mutating func allowChange(key: String, bytes: [UInt8]) -> Bool {
+    /// Counts one change (a commit of `bytes`, or a delete: nil) against the cut; false when it must not happen.
+    mutating func allowChange(key: String, bytes: [UInt8]?) -> Bool {
         guard let cut = faults.cut else { return true }
-        if !armed, let arming = cut.arming, arming(key, bytes) { armed = true }
+        if !armed, let bytes, let arming = cut.arming, arming(key, bytes) { armed = true }
         guard armed else { return true }
         changesSinceArmed += 1
         if changesSinceArmed > cut.changes { refused += 1; return false }
