@@ -127,27 +127,23 @@ struct Filter: AsyncParsableCommand {
             }
             refresher.cancel()
             let c = filter.counts
-            let summary = "lethe filter: \(c.passed) passed, \(c.dropped) dropped, \(c.malformed) malformed, \(c.blank) blank line(s); \(c.bytes) bytes"
+            var counts = FilterReport(passed: c.passed, dropped: c.dropped, malformed: c.malformed, blank: c.blank, bytes: c.bytes)
             if case .failure(let e as MalformedLine) = outcome {
                 err("lethe: error: \(e.description)")
-                report(c, summary, failedAt: e.line)
+                counts.failedAtLine = e.line
+                report(counts)
                 return 2
             }
             if case .failure(let e) = outcome { throw e }
-            report(c, summary, failedAt: nil)
+            report(counts)
             return 0
         }
     }
 
-    private func report(_ c: StreamCounts, _ summary: String, failedAt: Int64?) {
-        err(summary)
+    private func report(_ counts: FilterReport) {
+        err(counts.summary)
         guard global.json else { return }
-        var o: [String: JSONValue] = [
-            "passed": .int(c.passed), "dropped": .int(c.dropped), "malformed": .int(c.malformed),
-            "blank": .int(c.blank), "bytes": .int(c.bytes),
-        ]
-        if let failedAt { o["failed_at_line"] = .int(failedAt) }
-        let text = JSONValue.object(o).text
+        let text = ReportEncoder.text(counts)
         if output != nil { out(text) } else { err(text) }
     }
 
@@ -199,24 +195,15 @@ struct Deletions: AsyncParsableCommand {
                 throw LetheError(.badInput, "`state: postgres://…` is not supported by this build yet; use a folder", at: config.file)
             }
             let meta = try Lethe.openState(folder: folder, readOnly: true).meta
-            let ch = try await meta.deletionTags(since: cursor)
-            func hex(_ t: UInt64) -> String {
-                let s = String(t, radix: 16)
-                return String(repeating: "0", count: 16 - s.count) + s
-            }
-            let latest = ch.latest == Int64.min ? 0 : ch.latest
+            let report = DeletionsReport(try await meta.deletionTags(since: cursor), since: cursor)
             if global.json {
-                out(JSONValue.object([
-                    "added": .array(ch.added.map { .string(hex($0)) }),
-                    "removed": .array(ch.removed.map { .string(hex($0)) }),
-                    "latest": .int(latest), "since": .int(cursor == Int64.min ? 0 : cursor),
-                ]).text)
+                out(ReportEncoder.text(report))
             } else {
                 var text = ""
-                for t in ch.added { text += "+" + hex(t) + "\n" }
-                for t in ch.removed { text += "-" + hex(t) + "\n" }
+                for t in report.added { text += "+" + DeletionsReport.hex(t) + "\n" }
+                for t in report.removed { text += "-" + DeletionsReport.hex(t) + "\n" }
                 FileHandle.standardOutput.write(Data(text.utf8))
-                out("# latest \(latest)")
+                out("# latest \(report.latest)")
             }
             return 0
         }
