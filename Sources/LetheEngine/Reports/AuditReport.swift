@@ -26,7 +26,7 @@ public struct AuditLineView: Codable, Sendable, Equatable {
 
     public init(_ l: Lethe.AuditLine) {
         seq = l.entry.seq; at = l.entry.at; event = l.entry.event; request = l.entry.requestID; actor = l.actor
-        details = JSONDocument.parse(Array(l.details.utf8)) ?? .raw(l.details)
+        details = JSONValue.document(Array(l.details.utf8)) ?? .string(l.details)   // always JSON in practice
         prevHash = l.entry.prevHash; hash = l.entry.hash
     }
 

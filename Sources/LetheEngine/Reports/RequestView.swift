@@ -33,8 +33,8 @@ public struct RequestView: Codable, Sendable, Equatable {
         forgotten = r.status.isForgotten
         self.withPlan = withPlan
         if withPlan {
-            plan = r.plan.flatMap(JSONDocument.parse)
-            verification = r.verification.flatMap(JSONDocument.parse)
+            plan = r.plan.flatMap(JSONValue.document)
+            verification = r.verification.flatMap(JSONValue.document)
         } else if let p = r.plan.flatMap(ErasurePlan.decode) {
             objects = p.totalObjects
             rows = p.totalRows
