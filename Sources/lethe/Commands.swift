@@ -1,8 +1,11 @@
 import ArgumentParser
 import Foundation
+import Synchronization
+import ServiceLifecycle
 import LetheCore
 import LetheCatalog
 import LetheEngine
+import LetheRuntime
 
 struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a commented starter lethe.yaml.")
@@ -35,28 +38,41 @@ struct Index: AsyncParsableCommand {
         try await guarded {
             let lethe = try global.open()
             let bar = ProgressBar(enabled: !global.json && isatty(2) != 0)
-            repeat {
-                let r = try await lethe.index(datasets: dataset.isEmpty ? nil : dataset) { bar.update($0) }
-                bar.finish()
-                if global.json {
-                    out(ReportEncoder.text(r))
-                } else {
-                    let mb = Double(r.bytesScanned) / 1e6
-                    out(String(format: "indexed %d object(s) (%d unchanged, %d removed), %lld records, %.1f MB in %.2fs (%.0f MB/s, %.0f rows/s)",
-                               r.objectsScanned, r.objectsUnchanged, r.objectsRemoved, r.records, mb, r.seconds,
-                               r.seconds > 0 ? mb / r.seconds : 0, r.seconds > 0 ? Double(r.records) / r.seconds : 0))
-                    if !r.quarantined.isEmpty {
-                        out("quarantined \(r.quarantined.count) object(s) that cannot be read:")
-                        for q in r.quarantined { out("  \(q.dataset): \(q.issue)") }
-                    }
+            let only = dataset.isEmpty ? nil : dataset
+            let json = global.json
+            if watch {
+                // Until SIGTERM or SIGINT: the pass under way finishes and reports, then exit 0.
+                let service = IndexWatchService(lethe: lethe, datasets: only, interval: interval, progress: { bar.update($0) }) { r in
+                    bar.finish()
+                    Self.report(r, json: json)
+                    fflush(nil)   // each pass reaches a pipe at once
                 }
-                // A dataset that cannot be indexed at all: the others are; requests reaching it cannot be proven.
-                for i in r.datasetIssues { err("lethe: \(i.description)") }
-                if watch { try await Task.sleep(nanoseconds: UInt64(interval * 1e9)) }
-                else if !r.datasetIssues.isEmpty { return r.datasetIssues.contains { $0.kind == .unsupported } ? 2 : 1 }
-            } while watch
+                try await runUntilSignalled([.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)])
+                return 0
+            }
+            let r = try await lethe.index(datasets: only) { bar.update($0) }
+            bar.finish()
+            Self.report(r, json: json)
+            if !r.datasetIssues.isEmpty { return r.datasetIssues.contains { $0.kind == .unsupported } ? 2 : 1 }
             return 0
         }
+    }
+
+    static func report(_ r: IndexReport, json: Bool) {
+        if json {
+            out(ReportEncoder.text(r))
+        } else {
+            let mb = Double(r.bytesScanned) / 1e6
+            out(String(format: "indexed %d object(s) (%d unchanged, %d removed), %lld records, %.1f MB in %.2fs (%.0f MB/s, %.0f rows/s)",
+                       r.objectsScanned, r.objectsUnchanged, r.objectsRemoved, r.records, mb, r.seconds,
+                       r.seconds > 0 ? mb / r.seconds : 0, r.seconds > 0 ? Double(r.records) / r.seconds : 0))
+            if !r.quarantined.isEmpty {
+                out("quarantined \(r.quarantined.count) object(s) that cannot be read:")
+                for q in r.quarantined { out("  \(q.dataset): \(q.issue)") }
+            }
+        }
+        // A dataset that cannot be indexed at all: the others are; requests reaching it cannot be proven.
+        for i in r.datasetIssues { err("lethe: \(i.description)") }
     }
 }
 
@@ -358,35 +374,38 @@ struct Audit: AsyncParsableCommand {
 }
 
 /// A one-line progress bar on stderr (terminals only).
-final class ProgressBar: @unchecked Sendable {
+final class ProgressBar: Sendable {
     let enabled: Bool
-    private let lock = NSLock()
-    private var last = Date.distantPast
-    private var drawn = false
+    private struct State { var last = Date.distantPast; var drawn = false }
+    private let state = Mutex(State())
     init(enabled: Bool) { self.enabled = enabled }
 
     func update(_ p: IndexProgress) {
         guard enabled else { return }
-        lock.lock(); defer { lock.unlock() }
-        let now = Date()
-        guard now.timeIntervalSince(last) > 0.1 || p.objectsDone == p.objectsTotal else { return }
-        last = now
-        let secs = max(0.001, now.timeIntervalSince(p.startedAt))
-        let frac = p.bytesTotal > 0 ? Double(p.bytesDone) / Double(p.bytesTotal) : 1
-        let width = 24
-        let filled = Int(frac * Double(width))
-        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        let line = String(format: "\r%@ %3.0f%%  %d/%d objects  %.1f/%.1f MB  %.0f MB/s  %.0f rows/s ",
-                          bar, frac * 100, p.objectsDone, p.objectsTotal, Double(p.bytesDone) / 1e6,
-                          Double(p.bytesTotal) / 1e6, Double(p.bytesDone) / 1e6 / secs, Double(p.records) / secs)
-        FileHandle.standardError.write(Data(line.utf8))
-        drawn = true
+        state.withLock { st in
+            let now = Date()
+            guard now.timeIntervalSince(st.last) > 0.1 || p.objectsDone == p.objectsTotal else { return }
+            st.last = now
+            let secs = max(0.001, now.timeIntervalSince(p.startedAt))
+            let frac = p.bytesTotal > 0 ? Double(p.bytesDone) / Double(p.bytesTotal) : 1
+            let width = 24
+            let filled = Int(frac * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            let line = String(format: "\r%@ %3.0f%%  %d/%d objects  %.1f/%.1f MB  %.0f MB/s  %.0f rows/s ",
+                              bar, frac * 100, p.objectsDone, p.objectsTotal, Double(p.bytesDone) / 1e6,
+                              Double(p.bytesTotal) / 1e6, Double(p.bytesDone) / 1e6 / secs, Double(p.records) / secs)
+            FileHandle.standardError.write(Data(line.utf8))
+            st.drawn = true
+        }
     }
 
     func finish() {
-        guard enabled, drawn else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
-        drawn = false
+        guard enabled else { return }
+        state.withLock { st in
+            guard st.drawn else { return }
+            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+            st.drawn = false
+        }
     }
 }
 
