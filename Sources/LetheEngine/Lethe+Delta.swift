@@ -417,15 +417,6 @@ extension Lethe {
     }
 }
 
-/// What `vacuum` did to one Delta dataset.
-public struct VacuumReport: Sendable {
-    public var dataset: String
-    public var mode: String
-    public var deleted: [String]
-    public var unreadableVersions: [ClosedRange<Int64>]
-    public var dryRun: Bool
-}
-
 extension Lethe {
     /// `lethe vacuum`: targeted (no retention) deletes the history and change-data files
     /// that hold subjects of erased requests and scrubs the log; with `retainHours`, the
@@ -467,16 +458,6 @@ extension Lethe {
         }
         return out
     }
-}
-
-/// Where a subject's rows are, with how they are reachable.
-public struct LocatedRows: Sendable {
-    public var dataset: String
-    public var object: String
-    /// `live` for every dataset but Delta tables, whose files (and rows a deletion vector
-    /// deleted from a live file) may be history or change data.
-    public var role: DeltaFileRole
-    public var rows: [Int64]
 }
 
 extension Lethe {
