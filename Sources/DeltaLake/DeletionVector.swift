@@ -247,20 +247,9 @@ extension DeltaTable {
         } else if path.hasPrefix("/") {
             local = decodeDeltaPath(path)
         }
-        guard let local, let fs = store as? LocalObjectStore else { throw refuse() }
-        let base = Self.lexicallyNormalized(Self.absolute(fs.root) + (root.isEmpty ? "" : "/" + root))
-        let target = Self.lexicallyNormalized(local)
-        func key(under base: String, _ target: String) -> String? {
-            let b = base == "/" ? "/" : base + "/"
-            guard target.hasPrefix(b), target.count > b.count else { return nil }
-            let rel = String(target.dropFirst(b.count))
-            return root.isEmpty ? rel : root + "/" + rel
-        }
-        if let k = key(under: base, target) { return k }
-        // The same folders reached through symbolic links (e.g. /tmp and /private/tmp).
-        let dir = (target as NSString).deletingLastPathComponent, name = (target as NSString).lastPathComponent
-        if let rb = Self.realPath(base), let rd = Self.realPath(dir), let k = key(under: rb, rd + "/" + name) { return k }
-        throw refuse()
+        // The store resolves the path against its folder (lexically, then through links); the key must be in this table.
+        guard let local, let key = store.key(forLocalPath: local), root.isEmpty || key.hasPrefix(root + "/") else { throw refuse() }
+        return key
     }
 
     static func absolute(_ p: String) -> String {

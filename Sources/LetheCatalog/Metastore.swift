@@ -133,7 +133,7 @@ public protocol Metastore: Sendable {
     // MARK: Audit log
     /// Appends an entry, chaining it to the last one inside one transaction; returns it.
     @discardableResult
-    func appendAudit(event: String, requestID: String?, actor: String?, details: String, at: Int64) async throws -> AuditEntry
+    func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) async throws -> AuditEntry
     func auditEntries() async throws -> [AuditEntry]
 
     // MARK: Journal
@@ -194,6 +194,8 @@ public protocol Metastore: Sendable {
     /// so superseded copies of purged rows do not linger in it.
     @discardableResult
     func checkpoint() async -> Bool
+    /// Gives memory the store caches back to the system (after a large scan); no-op by default.
+    func releaseMemory()
 }
 
 /// The operations one transaction offers (see `Metastore.transaction`).
@@ -208,11 +210,19 @@ public protocol StateTransaction {
     /// Ids of the requests that jobs with a pending step name.
     func pendingRequestIDs() throws -> Set<String>
     @discardableResult
-    func appendAudit(event: String, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry
+    func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry
     func setting(_ name: String) throws -> String?
     func setSetting(_ name: String, _ value: String) throws
     /// Stores a piece of free text for an audit entry of this transaction (see `AuditTextRef`).
     func auditText(_ text: String) throws -> AuditTextRef
+    func removeSetting(_ name: String) throws
+    /// Records a journal step's end (see `Metastore.finishStep`).
+    func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) throws
+    /// Counts one more start of a step; returns the count.
+    func beginStep(job: String, ordinal: Int64) throws -> Int
+    /// Forgets objects gone from the lake (see `Metastore.removeObjects`).
+    func removeObjects(dataset: String, keys: [String]) throws
+    func forgetTemporaries(_ keys: [String]) throws
 }
 
 /// A file recorded before it was created (see `Metastore.recordTemporary`).
@@ -245,6 +255,8 @@ public struct AuditTexts: Sendable, Equatable {
 }
 
 extension Metastore {
+    public func releaseMemory() {}
+
     /// Records a temporary file (nothing adopts it).
     public func recordTemporary(_ key: String, owner: Int32) async throws {
         try await recordTemporary(key, owner: owner, table: nil)
@@ -253,5 +265,36 @@ extension Metastore {
     /// Forgets one object (see `removeObjects`).
     public func removeObject(dataset: String, key: String) async throws {
         try await removeObjects(dataset: dataset, keys: [key])
+    }
+}
+
+extension JournalStep {
+    /// What a step does. Stored today by its fields (the sentinels below); the kind is derived.
+    public enum Kind: Sendable, Equatable {
+        /// Rewrite (or remove) one object: dataset + object key.
+        case object
+        /// Erase from a whole Delta table in one commit: object key `deltaTableKey`.
+        case deltaTable
+        /// Run a dataset's rebuild command: dataset, empty object key.
+        case rebuild
+        /// A dataset that could not be indexed fails the requests reaching it: object key `datasetIssueKey`.
+        case datasetIssue
+        /// The job's closing step (empty dataset): settles its requests.
+        case settle
+    }
+    /// The object key of a step that erases from a whole Delta table.
+    public static let deltaTableKey = "_delta_log"
+    /// The object key of a step standing for a dataset that could not be indexed (no real key of a
+    /// dataset lacks the dataset's path prefix, so none can be this).
+    public static let datasetIssueKey = "!dataset-issue"
+
+    public var kind: Kind {
+        if dataset.isEmpty { return .settle }
+        switch objectKey {
+        case "": return .rebuild
+        case Self.datasetIssueKey: return .datasetIssue
+        case Self.deltaTableKey: return .deltaTable
+        default: return .object
+        }
     }
 }

@@ -6,7 +6,7 @@ extension SQLiteMetastore {
     // MARK: Audit log
 
     @discardableResult
-    public func appendAudit(event: String, requestID: String?, actor: String?, details: String, at: Int64) async throws -> AuditEntry {
+    public func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) async throws -> AuditEntry {
         let key = auditKey
         return try await write("cannot append to the audit log") { db in
             try Self.appendAudit(db, event: event, requestID: requestID, actor: actor, details: details, at: at, key: key)
@@ -15,17 +15,17 @@ extension SQLiteMetastore {
 
     /// Appends inside a write transaction: reading the head and inserting after it happen under
     /// one write lock (BEGIN IMMEDIATE), so concurrent appenders cannot fork the chain.
-    static func appendAudit(_ db: Database, event: String, requestID: String?, actor: String?, details: String,
+    static func appendAudit(_ db: Database, event: AuditEvent, requestID: String?, actor: String?, details: String,
                             at: Int64, key: [UInt8]?) throws -> AuditEntry {
         let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         let seq: Int64 = (head?[0] as Int64? ?? 0) + 1
         let prev: String = head?[1] ?? AuditChain.genesis
-        let hash = AuditChain.hash(seq: seq, at: at, event: event, requestID: requestID, actor: actor,
+        let hash = AuditChain.hash(seq: seq, at: at, event: event.rawValue, requestID: requestID, actor: actor,
                                    details: details, prevHash: prev, key: key)
         try db.execute(sql: """
             INSERT INTO audit(seq, at, event, request_id, actor, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [seq, at, event, requestID, actor, details, prev, hash])
-        return AuditEntry(seq: seq, at: at, event: event, requestID: requestID, actor: actor, details: details,
+            """, arguments: [seq, at, event.rawValue, requestID, actor, details, prev, hash])
+        return AuditEntry(seq: seq, at: at, event: event.rawValue, requestID: requestID, actor: actor, details: details,
                           prevHash: prev, hash: hash)
     }
 
@@ -54,7 +54,7 @@ extension SQLiteMetastore {
                 if let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") {
                     let seq: Int64 = head[0]
                     let hash: String = head[1]
-                    _ = try Self.appendAudit(db, event: "audit_keyed", requestID: nil, actor: "lethe",
+                    _ = try Self.appendAudit(db, event: .auditKeyed, requestID: nil, actor: "lethe",
                                              details: #"{"unkeyed_head":"\#(seq):\#(hash)"}"#, at: at, key: key)
                 }
                 return true

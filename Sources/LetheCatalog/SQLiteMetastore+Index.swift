@@ -110,13 +110,15 @@ extension SQLiteMetastore {
         guard !keys.isEmpty else { return }
         let path = databasePath
         let what = keys.count == 1 ? "cannot remove object \(keys[0]) of dataset \(dataset)" : "cannot remove \(keys.count) objects of dataset \(dataset)"
-        try await write(what) { db in
-            let find = try db.cachedStatement(sql: "SELECT id, buckets, postings FROM objects WHERE dataset = ? AND key = ?")
-            for key in keys {
-                guard let row = try Row.fetchOne(find, arguments: [dataset, key]) else { continue }
-                try Self.retirePostings(db, object: row[0], buckets: row[1], postings: row[2], path: path)
-                try db.execute(sql: "DELETE FROM objects WHERE id = ?", arguments: [row[0] as Int64])
-            }
+        try await write(what) { db in try Self.removeObjects(db, dataset: dataset, keys: keys, path: path) }
+    }
+
+    static func removeObjects(_ db: Database, dataset: String, keys: [String], path: String) throws {
+        let find = try db.cachedStatement(sql: "SELECT id, buckets, postings FROM objects WHERE dataset = ? AND key = ?")
+        for key in keys {
+            guard let row = try Row.fetchOne(find, arguments: [dataset, key]) else { continue }
+            try retirePostings(db, object: row[0], buckets: row[1], postings: row[2], path: path)
+            try db.execute(sql: "DELETE FROM objects WHERE id = ?", arguments: [row[0] as Int64])
         }
     }
 

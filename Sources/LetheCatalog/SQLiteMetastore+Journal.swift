@@ -92,23 +92,31 @@ extension SQLiteMetastore {
 
     public func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) async throws {
         try await write("cannot record journal step \(job)#\(ordinal)") { db in
-            try db.execute(sql: "UPDATE journal SET state = ?, outcome = ? WHERE job = ? AND ordinal = ?",
-                           arguments: [state.rawValue, outcome, job, ordinal])
-            guard db.changesCount == 1 else {
-                throw LetheError(.notFound, "no journal step \(job)#\(ordinal)")
-            }
+            try Self.finishStep(db, job: job, ordinal: ordinal, state: state, outcome: outcome)
+        }
+    }
+
+    static func finishStep(_ db: Database, job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) throws {
+        try db.execute(sql: "UPDATE journal SET state = ?, outcome = ? WHERE job = ? AND ordinal = ?",
+                       arguments: [state.rawValue, outcome, job, ordinal])
+        guard db.changesCount == 1 else {
+            throw LetheError(.notFound, "no journal step \(job)#\(ordinal)")
         }
     }
 
     public func beginStep(job: String, ordinal: Int64) async throws -> Int {
         try await write("cannot record journal step \(job)#\(ordinal)") { db in
-            try db.execute(sql: "UPDATE journal SET attempts = attempts + 1 WHERE job = ? AND ordinal = ?",
-                           arguments: [job, ordinal])
-            guard db.changesCount == 1,
-                  let n = try Int.fetchOne(db, sql: "SELECT attempts FROM journal WHERE job = ? AND ordinal = ?", arguments: [job, ordinal])
-            else { throw LetheError(.notFound, "no journal step \(job)#\(ordinal)") }
-            return n
+            try Self.beginStep(db, job: job, ordinal: ordinal)
         }
+    }
+
+    static func beginStep(_ db: Database, job: String, ordinal: Int64) throws -> Int {
+        try db.execute(sql: "UPDATE journal SET attempts = attempts + 1 WHERE job = ? AND ordinal = ?",
+                       arguments: [job, ordinal])
+        guard db.changesCount == 1,
+              let n = try Int.fetchOne(db, sql: "SELECT attempts FROM journal WHERE job = ? AND ordinal = ?", arguments: [job, ordinal])
+        else { throw LetheError(.notFound, "no journal step \(job)#\(ordinal)") }
+        return n
     }
 
     public func pruneJob(_ job: String) async throws {

@@ -17,7 +17,7 @@ struct SQLiteTransaction: StateTransaction {
     func createJob(_ steps: [JournalStep]) throws { try SQLiteMetastore.insertSteps(db, try SQLiteMetastore.encodeSteps(steps)) }
     func pendingRequestIDs() throws -> Set<String> { try SQLiteMetastore.pendingRequestIDs(db, at: path) }
     @discardableResult
-    func appendAudit(event: String, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry {
+    func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry {
         try SQLiteMetastore.appendAudit(db, event: event, requestID: requestID, actor: actor, details: details, at: at, key: auditKey)
     }
     func setting(_ name: String) throws -> String? {
@@ -25,6 +25,17 @@ struct SQLiteTransaction: StateTransaction {
     }
     func setSetting(_ name: String, _ value: String) throws { try SQLiteMetastore.setSetting(db, name, value) }
     func auditText(_ text: String) throws -> AuditTextRef { try SQLiteMetastore.insertAuditText(db, text, key: auditKey) }
+    func removeSetting(_ name: String) throws {
+        try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [name])
+    }
+    func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) throws {
+        try SQLiteMetastore.finishStep(db, job: job, ordinal: ordinal, state: state, outcome: outcome)
+    }
+    func beginStep(job: String, ordinal: Int64) throws -> Int { try SQLiteMetastore.beginStep(db, job: job, ordinal: ordinal) }
+    func removeObjects(dataset: String, keys: [String]) throws {
+        try SQLiteMetastore.removeObjects(db, dataset: dataset, keys: keys, path: path)
+    }
+    func forgetTemporaries(_ keys: [String]) throws { try SQLiteMetastore.forgetTemporaries(db, keys) }
 }
 
 extension SQLiteMetastore {
@@ -89,10 +100,12 @@ extension SQLiteMetastore {
 
     public func forgetTemporaries(_ keys: [String]) async throws {
         guard !keys.isEmpty else { return }
-        try await write("cannot forget \(keys.count) temporary file(s)") { db in
-            let delete = try db.cachedStatement(sql: "DELETE FROM temp_files WHERE key = ?")
-            for k in keys { try delete.execute(arguments: [k]) }
-        }
+        try await write("cannot forget \(keys.count) temporary file(s)") { db in try Self.forgetTemporaries(db, keys) }
+    }
+
+    static func forgetTemporaries(_ db: Database, _ keys: [String]) throws {
+        let delete = try db.cachedStatement(sql: "DELETE FROM temp_files WHERE key = ?")
+        for k in keys { try delete.execute(arguments: [k]) }
     }
 
     // MARK: Object names

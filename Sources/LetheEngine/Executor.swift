@@ -20,7 +20,13 @@ public struct RunReport: Sendable {
     public var rebuilds: [Rebuild] = []
     public var erased: [String] = []
     public var verifications: [Verification] = []
-    public var failed: [(id: String, reason: String)] = []
+    /// A request the run failed, and why (one line, no personal data).
+    public struct FailedRequest: Sendable, Equatable {
+        public var id: String
+        public var reason: String
+        public init(id: String, reason: String) { self.id = id; self.reason = reason }
+    }
+    public var failed: [FailedRequest] = []
     /// Requests filed from change feeds (`deletes_from: change_feed`) before the job.
     public var propagation = PropagationReport()
     /// Datasets that could not be indexed: requests reaching them fail, the others proceed.
@@ -31,16 +37,6 @@ public struct RunReport: Sendable {
     public var temporariesRemoved = 0
     /// Failures that belong to no request (e.g. a change feed that could not be read); the run exits 1.
     public var problems: [String] = []
-}
-
-/// Journal steps are of four kinds, told apart by their fields:
-/// an object rewrite (dataset + object key), a rebuild (dataset, empty key), a dataset
-/// that could not be indexed (dataset, `issueStepKey`), and the job's closing step (empty
-/// dataset) that settles its requests.
-extension JournalStep {
-    var isFinal: Bool { dataset.isEmpty }
-    var isRebuild: Bool { !dataset.isEmpty && objectKey.isEmpty }
-    var isDatasetIssue: Bool { objectKey == Lethe.issueStepKey }
 }
 
 /// Test hooks: `LETHE_FAILPOINT_EXIT_AFTER_WRITES=N` ends the process abruptly right
@@ -61,9 +57,8 @@ enum Failpoint {
 }
 
 extension Lethe {
-    /// The object key of a journal step standing for a dataset that could not be indexed (no real
-    /// key of a dataset lacks the dataset's path prefix, so none can be this).
-    static let issueStepKey = "!dataset-issue"
+    /// The object key of a journal step standing for a dataset that could not be indexed.
+    static let issueStepKey = JournalStep.datasetIssueKey
     /// A step started this many times without finishing (the process died in it each time) fails.
     static let maxStepAttempts = 3
 
@@ -93,7 +88,7 @@ extension Lethe {
         try await recover(report: &report, progress: progress)
         // 3. Requests that had failed before this run are retried.
         for r in try await meta.requests(status: .failed) where failedBefore.contains(r.id) {
-            try await transition(r, .retry(at: now()), audit: "retry", actor: "lethe", ["attempts": .int(Int64(r.attempts))])
+            try await transition(r, .retry(at: now()), audit: .retry, actor: "lethe", ["attempts": .int(Int64(r.attempts))])
         }
         // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
         report.propagation = try await propagateScoped(report: &report, progress: progress)
@@ -184,14 +179,14 @@ extension Lethe {
                 var n = try RequestLifecycle.apply(.replanned(plan: plan), to: cur).get()
                 n = try RequestLifecycle.apply(.start(at: at), to: n).get()
                 try tx.updateRequest(n, expecting: .approved)
-                try tx.appendAudit(event: "started", requestID: id, actor: "lethe", details: JSONValue.object(["job": .string(job)]).text, at: at)
+                try tx.appendAudit(event: .started, requestID: id, actor: "lethe", details: JSONValue.object(["job": .string(job)]).text, at: at)
                 claimed.insert(id)
             }
             guard !claimed.isEmpty else { return [] }
             var kept: [JournalStep] = []
             for var s in allSteps {
                 let ids = s.requestIDs.filter(claimed.contains)
-                guard !ids.isEmpty || s.isFinal else { continue }
+                guard !ids.isEmpty || s.kind == .settle else { continue }
                 s.requestIDs = ids
                 s.subjectKeys = keys(ids, s.dataset)
                 s.ordinal = Int64(kept.count)
@@ -227,7 +222,7 @@ extension Lethe {
                     guard let cur = try tx.request(id: id), cur.status == .running else { continue }
                     let n = try RequestLifecycle.apply(.requeue(plan: plan, at: at), to: cur).get()
                     try tx.updateRequest(n, expecting: .running)
-                    try tx.appendAudit(event: "requeued", requestID: id, actor: "lethe", details: JSONValue.object([
+                    try tx.appendAudit(event: .requeued, requestID: id, actor: "lethe", details: JSONValue.object([
                         "subject_key": .string(cur.subjectKey.hex), "why": .string("running without a job: the run that claimed it stopped first"),
                     ]).text, at: at)
                     out.append(id)
@@ -241,7 +236,7 @@ extension Lethe {
             progress?("verifying \(erased.count) erased request(s) whose verification did not finish")
             let results = try await verify(erased)
             report.verifications += results
-            for v in results where !v.clean { report.failed.append((v.id, v.summary)) }
+            for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }
         }
     }
 
@@ -278,14 +273,14 @@ extension Lethe {
         let attempts = try await meta.beginStep(job: job, ordinal: first.ordinal)
         // The audit log names objects by reference: look them up once for the whole job.
         var keysByDataset: [String: [String]] = [:]
-        for s in pending where !s.isFinal && !s.isRebuild && !s.isDatasetIssue && s.objectKey != Self.deltaStepKey {
+        for s in pending where s.kind == .object {
             keysByDataset[s.dataset, default: []].append(s.objectKey)
         }
         for (d, keys) in keysByDataset { _ = try await objectRefs(d, keys) }
         for step in pending {
             try meta.checkIntact()
             let interrupted = step.ordinal == first.ordinal && attempts > Self.maxStepAttempts ? attempts - 1 : nil
-            if step.isFinal {
+            if step.kind == .settle {
                 try await settle(job: job, step: step, report: &report, progress: progress, interrupted: interrupted)
                 continue
             }
@@ -294,14 +289,12 @@ extension Lethe {
                 continue
             }
             do {
-                if step.isDatasetIssue {
-                    try await datasetIssueStep(job: job, step: step, progress: progress)
-                } else if step.objectKey == Lethe.deltaStepKey {
-                    try await eraseDelta(job: job, step: step, report: &report, progress: progress)
-                } else if step.isRebuild {
-                    try await rebuild(job: job, step: step, report: &report, progress: progress)
-                } else {
-                    try await rewrite(job: job, step: step, report: &report, progress: progress)
+                switch step.kind {
+                case .datasetIssue: try await datasetIssueStep(job: job, step: step, progress: progress)
+                case .deltaTable: try await eraseDelta(job: job, step: step, report: &report, progress: progress)
+                case .rebuild: try await rebuild(job: job, step: step, report: &report, progress: progress)
+                case .object: try await rewrite(job: job, step: step, report: &report, progress: progress)
+                case .settle: break  // handled above
                 }
             } catch is CancellationError {
                 throw CancellationError()
@@ -315,13 +308,13 @@ extension Lethe {
     /// Records a step as failed, with its reason on the requests and a redacted one in the audit log.
     func failStep(job: String, step: JournalStep, reason: String, progress: (@Sendable (String) -> Void)?) async throws {
         try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: reason)
-        let refs = try await objectRefs(step.dataset, [step.objectKey].filter { !$0.isEmpty && $0 != Self.issueStepKey && $0 != Self.deltaStepKey })
+        let refs = try await objectRefs(step.dataset, step.kind == .object ? [step.objectKey] : [])
         var details: [String: JSONValue] = [
             "job": .string(job), "dataset": .string(step.dataset), "reason": .string(auditText(reason, refs: refs)),
             "requests": .array(step.requestIDs.map(JSONValue.string)),
         ]
         if let r = refs[step.objectKey] { details["object"] = .int(r) }
-        try await audit("object_failed", actor: "lethe", details)
+        try await audit(.objectFailed, actor: "lethe", details)
         progress?("\(step.dataset): FAILED: \(reason)")
     }
 
@@ -377,7 +370,7 @@ extension Lethe {
         ]
         try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         if outcome.written != nil || outcome.removed {
-            try await audit(outcome.removed ? "object_removed" : "object_rewritten", actor: "lethe", details)
+            try await audit(outcome.removed ? .objectRemoved : .objectRewritten, actor: "lethe", details)
             report.objectsRewritten += outcome.removed ? 0 : 1
             report.objectsRemoved += outcome.removed ? 1 : 0
             report.rowsDropped += outcome.droppedTotal
@@ -406,7 +399,7 @@ extension Lethe {
             "output_sha256": .string(Hex.encode(Array(SHA256.hash(data: output)))),
             "requests": .array(step.requestIDs.map(JSONValue.string)),
         ]
-        try await audit("rebuild", actor: "lethe", details)
+        try await audit(.rebuild, actor: "lethe", details)
         if status == 0 {
             if d.subject != nil { _ = try await index(datasets: [d.name]) }
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
@@ -450,11 +443,11 @@ extension Lethe {
             let cutShort = interrupted.map { "the job's closing step (verification) was started \($0) times and never finished (the process was killed or crashed in it)" }
             if r.status == .running {
                 if let reason = reasons[id] ?? cutShort {
-                    r = try await transition(r, .fail(reason: reason, at: now()), audit: "failed", actor: "lethe",
+                    r = try await transition(r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
                                              ["job": .string(job), "reason": .string(auditText(reason, refs: [:]))])
-                    report.failed.append((id, reason))
+                    report.failed.append(.init(id: id, reason: reason))
                 } else {
-                    r = try await transition(r, .erased(at: now()), audit: "erased", actor: "lethe",
+                    r = try await transition(r, .erased(at: now()), audit: .erased, actor: "lethe",
                                              ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
                     report.erased.append(id)
                     toVerify.append(r)
@@ -462,16 +455,16 @@ extension Lethe {
             } else if r.status == .erased {
                 // Erased by this job before a kill cut its verification short.
                 if let reason = cutShort {
-                    r = try await transition(r, .fail(reason: reason, at: now()), audit: "failed", actor: "lethe",
+                    r = try await transition(r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
                                              ["job": .string(job), "reason": .string(reason)])
-                    report.failed.append((id, reason))
+                    report.failed.append(.init(id: id, reason: reason))
                 } else {
                     toVerify.append(r)
                 }
             }
         }
         // Re-index what the job rewrote: objects whose version changed are rescanned, in batches.
-        let touched = Set(steps.filter { !$0.isFinal && !$0.isRebuild && !$0.isDatasetIssue }.map(\.dataset))
+        let touched = Set(steps.filter { $0.kind == .object || $0.kind == .deltaTable }.map(\.dataset))
             .filter { config.dataset(named: $0)?.subject != nil }
         if !touched.isEmpty {
             do {
@@ -489,7 +482,7 @@ extension Lethe {
             progress?("verifying \(toVerify.count) request(s)")
             let results = try await verify(toVerify)
             report.verifications += results
-            for v in results where !v.clean { report.failed.append((v.id, v.summary)) }
+            for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }
         }
         try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
         try await meta.pruneJob(job)

@@ -17,7 +17,7 @@ public enum DeltaFileRole: String, Sendable {
 
 extension Lethe {
     /// The object key marking a journal step that erases from a whole Delta table in one commit.
-    static let deltaStepKey = "_delta_log"
+    static let deltaStepKey = JournalStep.deltaTableKey
 
     func deltaTable(_ d: DatasetSpec) -> DeltaTable { DeltaTable(store: store, root: d.path) }
 
@@ -316,7 +316,7 @@ extension Lethe {
         ]
         if let job { details["job"] = .string(job) }
         if !result.keptReachable.isEmpty { details["kept_reachable_files"] = .array(result.keptReachable.map(JSONValue.string)) }
-        try await audit("delta_vacuum", actor: "lethe", details)
+        try await audit(.deltaVacuum, actor: "lethe", details)
         return result
     }
 
@@ -396,7 +396,7 @@ extension Lethe {
                 details["dropped"] = .object(Dictionary(uniqueKeysWithValues: perKey.map { ($0.key.hex, JSONValue.int($0.value)) }))
                 details["kept"] = .int(result.keptRows)
                 if replans > 0 { details["replans"] = .int(Int64(replans)) }
-                try await audit("delta_commit", actor: "lethe", details)
+                try await audit(.deltaCommit, actor: "lethe", details)
                 report.objectsRewritten += result.added.count
                 report.objectsRemoved += result.removed.count - result.added.count
                 report.rowsDropped += result.droppedRows
@@ -451,7 +451,7 @@ extension Lethe {
                 let deleted = try await t.vacuumStandard(retainHours: retainHours, now: now(), dryRun: dryRun)
                 if !dryRun {
                     try await meta.removeObjects(dataset: d.name, keys: deleted)
-                    try await audit("delta_vacuum", actor: "lethe", ["dataset": .string(d.name), "mode": .string("retention"),
+                    try await audit(.deltaVacuum, actor: "lethe", ["dataset": .string(d.name), "mode": .string("retention"),
                                                                    "retain_hours": .double(retainHours), "deleted_files": .int(Int64(deleted.count))])
                 }
                 out.append(VacuumReport(dataset: d.name, mode: "retention", deleted: deleted, unreadableVersions: [], dryRun: dryRun))

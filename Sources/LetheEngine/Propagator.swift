@@ -76,7 +76,7 @@ extension Lethe {
                 }
             }
             try await meta.setSetting(setting, String(snap.version))
-            try await audit("propagated", actor: Self.propagationPrincipal, [
+            try await audit(.propagated, actor: Self.propagationPrincipal, [
                 "dataset": .string(d.name), "from_version": .int(from), "to_version": .int(snap.version),
                 "deleted_subjects": .int(Int64(source.deleted)), "still_live": .int(Int64(source.stillLive)),
                 "missing_change_files": .int(Int64(source.missingFiles)),

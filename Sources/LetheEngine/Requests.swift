@@ -61,10 +61,10 @@ extension Lethe {
                 try tx.insertRequest(r)
                 let (actor, details) = try Self.auditDetails(tx, actor: requester, texts: ["reason": reason],
                                                              ["subject_key": .string(r.subjectKey.hex)])
-                try tx.appendAudit(event: "filed", requestID: r.id, actor: actor, details: details, at: at)
+                try tx.appendAudit(event: .filed, requestID: r.id, actor: actor, details: details, at: at)
                 let planned = try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get()
                 try tx.updateRequest(planned, expecting: .filed)
-                try tx.appendAudit(event: "planned", requestID: r.id, actor: "lethe", details: JSONValue.object([
+                try tx.appendAudit(event: .planned, requestID: r.id, actor: "lethe", details: JSONValue.object([
                     "subject_key": .string(r.subjectKey.hex), "datasets": .int(Int64(plan.datasets.count)),
                     "objects": .int(Int64(plan.totalObjects)), "rows": .int(plan.totalRows),
                 ]).text, at: at)
@@ -117,7 +117,7 @@ extension Lethe {
     /// `person`: the actor is someone's name (`--by`), and `texts` free text they typed: both go
     /// into the audit log by reference (see `auditDetails`).
     @discardableResult
-    func transition(_ r: ErasureRequest, _ e: RequestEvent, audit event: String, actor: String,
+    func transition(_ r: ErasureRequest, _ e: RequestEvent, audit event: AuditEvent, actor: String,
                     _ details: [String: JSONValue], person: Bool = false, texts: [String: String] = [:]) async throws -> ErasureRequest {
         let n = try RequestLifecycle.apply(e, to: r).get()
         let at = now(), plain = JSONValue.object(details).text
@@ -174,7 +174,7 @@ extension Lethe {
             if r.status == .planned && isRequester(approver, of: r) {
                 throw LetheError(.forbidden, "request \(r.id): \(approver) filed it and cannot also approve it (four eyes)")
             }
-            let n = try await transition(r, .approve(by: approver, at: now()), audit: "approved", actor: approver,
+            let n = try await transition(r, .approve(by: approver, at: now()), audit: .approved, actor: approver,
                                          ["subject_key": .string(r.subjectKey.hex)], person: true)
             out.append(n)
         }
@@ -196,7 +196,7 @@ extension Lethe {
         if let sealed = r.sealedSubject, Self.text(reason, holds: try secrets.unseal(sealed, requestID: r.id)) {
             throw LetheError(.badInput, "the reason holds the subject's id; it would stay in the append-only audit log: give the reason without it")
         }
-        let n = try await transition(r, .reject(by: who, reason: reason, at: now()), audit: "rejected", actor: who,
+        let n = try await transition(r, .reject(by: who, reason: reason, at: now()), audit: .rejected, actor: who,
                                      ["subject_key": .string(r.subjectKey.hex)], person: true, texts: ["reason": reason])
         return n
     }

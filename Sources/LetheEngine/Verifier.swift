@@ -283,15 +283,15 @@ extension Lethe {
                 "state_hits": .int(Int64(v.stateHits.count)), "problems": .int(Int64(v.problems?.count ?? 0)),
             ]
             if v.clean && (current.status == .erased || current.status == .verified) {
-                try await transition(current, .verified(result: v.json, at: now()), audit: "verified", actor: "lethe", details)
+                try await transition(current, .verified(result: v.json, at: now()), audit: .verified, actor: "lethe", details)
             } else if current.status == .erased || current.status == .verified {
                 try await transition(current, .verificationFailed(result: v.json, reason: v.summary, at: now()),
-                                     audit: "verification_failed", actor: "lethe", details)
+                                     audit: .verificationFailed, actor: "lethe", details)
             } else {
                 // A failed request keeps its status (the next run retries it); the result is kept.
                 var c = current
                 c.verification = v.json
-                let kept = c, event = v.clean ? "verification_clean" : "verification_failed"
+                let kept = c, event: AuditEvent = v.clean ? .verificationClean : .verificationFailed
                 let at = now(), text = JSONValue.object(details).text
                 try await meta.transaction("cannot save request \(r.id)") { tx in
                     try tx.updateRequest(kept, expecting: kept.status)

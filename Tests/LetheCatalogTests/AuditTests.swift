@@ -7,7 +7,7 @@ import LetheCore
     func filledStore(_ n: Int) async throws -> SQLiteMetastore {
         let store = try SQLiteMetastore(inMemory: nil)
         for i in 1...n {
-            try await store.appendAudit(event: i % 2 == 0 ? "approved" : "filed", requestID: i % 3 == 0 ? nil : "r-\(i)",
+            try await store.appendAudit(event: i % 2 == 0 ? .approved : .filed, requestID: i % 3 == 0 ? nil : "r-\(i)",
                                         actor: i % 4 == 0 ? nil : "alice", details: "{\"n\":\(i)}", at: Int64(1000 + i))
         }
         return store
@@ -23,8 +23,8 @@ import LetheCore
 
     @Test func appendChainsEntries() async throws {
         let store = try SQLiteMetastore(inMemory: nil)
-        let first = try await store.appendAudit(event: "filed", requestID: "r-1", actor: "alice", details: "{}", at: 10)
-        let second = try await store.appendAudit(event: "planned", requestID: "r-1", actor: nil, details: "{\"objects\":2}", at: 11)
+        let first = try await store.appendAudit(event: .filed, requestID: "r-1", actor: "alice", details: "{}", at: 10)
+        let second = try await store.appendAudit(event: .planned, requestID: "r-1", actor: nil, details: "{\"objects\":2}", at: 11)
         #expect(first.seq == 1 && first.prevHash == AuditChain.genesis)
         #expect(second.seq == 2 && second.prevHash == first.hash)
         #expect(second.hash == AuditChain.hash(seq: 2, at: 11, event: "planned", requestID: "r-1", actor: nil,
@@ -118,7 +118,7 @@ import LetheCore
             for t in 0..<8 {
                 group.addTask {
                     for i in 0..<25 {
-                        try await store.appendAudit(event: "e", requestID: "r-\(t)", actor: "w\(t)", details: "{\"i\":\(i)}", at: Int64(i))
+                        try await store.appendAudit(event: .filed, requestID: "r-\(t)", actor: "w\(t)", details: "{\"i\":\(i)}", at: Int64(i))
                     }
                 }
             }
@@ -141,7 +141,7 @@ import LetheCore
                 for t in 0..<3 {
                     group.addTask {
                         for i in 0..<20 {
-                            try await store.appendAudit(event: "e", requestID: nil, actor: "p\(n)t\(t)", details: "{\"i\":\(i)}", at: Int64(i))
+                            try await store.appendAudit(event: .filed, requestID: nil, actor: "p\(n)t\(t)", details: "{\"i\":\(i)}", at: Int64(i))
                         }
                     }
                 }
@@ -163,7 +163,7 @@ import LetheCore
         try await store.transaction("t") { tx in
             let who = try tx.auditText("alice"), why = try tx.auditText("duplicate of customer-777777")
             let details = #"{"actor":{"hmac":"\#(who.hmac)","text":\#(who.id)},"reason":{"hmac":"\#(why.hmac)","text":\#(why.id)}}"#
-            _ = try tx.appendAudit(event: "filed", requestID: "r-1", actor: who.actor, details: details, at: 1)
+            _ = try tx.appendAudit(event: .filed, requestID: "r-1", actor: who.actor, details: details, at: 1)
         }
         var entries = try await store.auditEntries()
         #expect(verifyAuditChain(entries, key: key).ok)

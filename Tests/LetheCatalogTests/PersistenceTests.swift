@@ -17,7 +17,7 @@ import LetheCore
             object = try await store.putIndexedObject(sampleObject("raw", "raw/a.jsonl"), postings: [42: [1, 2, 3]])
             try await store.quarantine(sampleObject("raw", "raw/bad.jsonl"))
             try await store.insertRequest(request)
-            try await store.appendAudit(event: "filed", requestID: "r-1", actor: "alice", details: "{}", at: 5)
+            try await store.appendAudit(event: .filed, requestID: "r-1", actor: "alice", details: "{}", at: 5)
             audit = try await store.auditEntries()
             try await store.createJob([JournalStep(job: "j", ordinal: 0, dataset: "raw", objectKey: "raw/a.jsonl",
                                                    requestIDs: ["r-1"], subjectKeys: [testKey(7)])])
@@ -31,7 +31,7 @@ import LetheCore
         #expect(try await store.pendingSteps().map(\.subjectKeys) == [[testKey(7)]])
         #expect(try await store.setting("k") == "v")
         // Appending continues the same chain.
-        let next = try await store.appendAudit(event: "planned", requestID: "r-1", actor: nil, details: "{}", at: 6)
+        let next = try await store.appendAudit(event: .planned, requestID: "r-1", actor: nil, details: "{}", at: 6)
         #expect(next.seq == 2 && next.prevHash == audit[0].hash)
 
         let folderMode = try FileManager.default.attributesOfItem(atPath: folder)[.posixPermissions] as? NSNumber

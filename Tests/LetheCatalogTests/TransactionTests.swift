@@ -18,7 +18,7 @@ import LetheCore
                 var r = try tx.request(id: "r-1")!
                 r.status = .planned
                 try tx.updateRequest(r, expecting: .filed)
-                try tx.appendAudit(event: "planned", requestID: "r-1", actor: nil, details: "{}", at: 2)
+                try tx.appendAudit(event: .planned, requestID: "r-1", actor: nil, details: "{}", at: 2)
                 try tx.createJob([JournalStep(job: "j", ordinal: 0, dataset: "", objectKey: "", requestIDs: ["r-1"], subjectKeys: [])])
                 try tx.setSetting("k", "v")
                 throw Stop()
@@ -99,16 +99,16 @@ import LetheCore
 
     @Test func aKeyedChainMixesWithAnUnkeyedPrefixOnlyBeforeItsFirstKeyedEntry() async throws {
         let store = try SQLiteMetastore(inMemory: nil)
-        for i in 1...2 { try await store.appendAudit(event: "e", requestID: nil, actor: "a", details: "{\"i\":\(i)}", at: Int64(i)) }
+        for i in 1...2 { try await store.appendAudit(event: .filed, requestID: nil, actor: "a", details: "{\"i\":\(i)}", at: Int64(i)) }
         let key = Array(repeating: UInt8(7), count: 32)
         store.setAuditKey(key)
-        for i in 3...4 { try await store.appendAudit(event: "e", requestID: nil, actor: "a", details: "{\"i\":\(i)}", at: Int64(i)) }
+        for i in 3...4 { try await store.appendAudit(event: .filed, requestID: nil, actor: "a", details: "{\"i\":\(i)}", at: Int64(i)) }
         let entries = try await store.auditEntries()
         #expect(verifyAuditChain(entries, key: key).ok)
         #expect(!verifyAuditChain(entries, key: nil).ok)
         // An unkeyed entry after a keyed one is refused, even with a correct link.
         store.setAuditKey(nil)
-        try await store.appendAudit(event: "e", requestID: nil, actor: "a", details: "{}", at: 5)
+        try await store.appendAudit(event: .filed, requestID: nil, actor: "a", details: "{}", at: 5)
         let v = verifyAuditChain(try await store.auditEntries(), key: key)
         #expect(!v.ok && v.firstBroken == 5, "\(v)")
     }
@@ -117,7 +117,7 @@ import LetheCore
         let folder = temporaryStateFolder()
         defer { removeFolder(folder) }
         let store = try SQLiteMetastore(folder: folder)
-        try await store.appendAudit(event: "filed", requestID: "r", actor: "a", details: "{}", at: 1)
+        try await store.appendAudit(event: .filed, requestID: "r", actor: "a", details: "{}", at: 1)
         let key = Array(repeating: UInt8(3), count: 32)
         #expect(try store.keyAuditChain(fingerprintSetting: "fp", at: 2) { (key, "abc") })
         // Recorded: a second call changes nothing and never makes a key.

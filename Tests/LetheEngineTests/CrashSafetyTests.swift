@@ -4,6 +4,7 @@ import Foundation
 import LetheCore
 import LetheStorage
 import LetheCatalog
+import LetheRuntime
 
 // Issue 10: the request state machine under kill -9 (items 1, 2, 3), concurrency (5),
 // raw ids in the state (10), lost keys (11), the keyed audit chain (12), secure_delete (13).
@@ -37,7 +38,7 @@ struct DiskLake {
         try yaml.write(toFile: dir + "/lethe.yaml", atomically: true, encoding: .utf8)
     }
     var state: String { dir + "/.lethe" }
-    func open() throws -> Lethe { try Lethe.open(config: try LakeConfig.load(path: dir + "/lethe.yaml")) }
+    func open() throws -> Lethe { try Runtime.open(config: try LakeConfig.load(path: dir + "/lethe.yaml")) }
     func put(_ key: String, _ text: String) throws {
         let path = dir + "/lake/" + key
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -82,7 +83,7 @@ private func approved(_ lethe: Lethe, _ subject: String, reason: String = "ticke
         try await f.lethe.meta.transaction("claim") { tx in
             let n = try RequestLifecycle.apply(.start(at: 9), to: try tx.request(id: r.id)!).get()
             try tx.updateRequest(n, expecting: .approved)
-            try tx.appendAudit(event: "started", requestID: r.id, actor: "lethe", details: "{}", at: 9)
+            try tx.appendAudit(event: .started, requestID: r.id, actor: "lethe", details: "{}", at: 9)
             throw Killed()
         }
     }
@@ -319,7 +320,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     _ = try lake.open()
     // A state from before fingerprints: a missing key is still refused (the state holds data).
     let meta = try SQLiteMetastore(folder: lake.state)
-    try await meta.removeSetting(Lethe.fingerprintSetting("request.key"))
+    try await meta.removeSetting(Runtime.fingerprintSetting("request.key"))
     try FileManager.default.removeItem(atPath: lake.state + "/request.key")
     #expect(throws: LetheError.self) { _ = try lake.open() }
     #expect(!FileManager.default.fileExists(atPath: lake.state + "/request.key"))
@@ -395,7 +396,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     for name in ["secret.key", "request.key", "stream.key"] { _ = try StateSecrets.createKey(lake.state + "/" + name) }
     do {
         let meta = try SQLiteMetastore(folder: lake.state)
-        for i in 1...3 { try await meta.appendAudit(event: "filed", requestID: "r-\(i)", actor: "alice", details: "{}", at: Int64(i)) }
+        for i in 1...3 { try await meta.appendAudit(event: .filed, requestID: "r-\(i)", actor: "alice", details: "{}", at: Int64(i)) }
     }
     let lethe = try lake.open()
     let key = try #require(lethe.secrets.auditKey)
@@ -456,7 +457,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     for name in ["secret.key", "request.key", "stream.key"] { _ = try StateSecrets.createKey(old.state + "/" + name) }
     do {
         let meta = try SQLiteMetastore(folder: old.state)
-        try await meta.appendAudit(event: "filed", requestID: "r-1", actor: "alice", details: "{}", at: 1)
+        try await meta.appendAudit(event: .filed, requestID: "r-1", actor: "alice", details: "{}", at: 1)
     }
     let stale = try StateSecrets.createKey(old.state + "/audit.key.new")
     let opened = try old.open()
@@ -472,7 +473,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     let keys = try await withThrowingTaskGroup(of: [UInt8].self) { group in
         for _ in 0..<6 {
             group.addTask {
-                let (secrets, _) = try Lethe.openState(folder: folder)
+                let (secrets, _) = try Runtime.openState(folder: folder)
                 return (secrets.auditKey ?? []) + Array(secrets.hasher.key(for: SubjectID("x")).bytes)
             }
         }
