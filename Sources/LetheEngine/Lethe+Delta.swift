@@ -113,9 +113,9 @@ extension Lethe {
         }
         let setting = Self.deltaIndexSetting(d)
         func state(_ version: Int64, _ o: FormatOptions?, _ partitions: [String: CanonicalType]) -> (String, String) {
-            let cols = (o?.subject.fields ?? []).map { DeltaJSON.array($0.components.map { .string(String(decoding: $0, as: UTF8.self)) }) }
-            let utc = (o?.subject.fields ?? []).map { f in o?.timestampUTC[f].map(DeltaJSON.bool) ?? .null }
-            return (setting, DeltaJSON.object(["version": .int(version), "columns": .array(cols),
+            let cols = (o?.subject.fields ?? []).map { JSONValue.array($0.components.map { .string(String(decoding: $0, as: UTF8.self)) }) }
+            let utc = (o?.subject.fields ?? []).map { f in o?.timestampUTC[f].map(JSONValue.bool) ?? .null }
+            return (setting, JSONValue.object(["version": .int(version), "columns": .array(cols),
                                                "partitions": .object(partitions.mapValues { .string($0.deltaName) }),
                                                "utc": .array(utc),
                                                "checks": .int(Self.deltaCheckRules)]).encodedText)
@@ -137,7 +137,7 @@ extension Lethe {
     /// reading only those commits; nil when a full replay is needed: never indexed, commits
     /// cleaned up, a metadata or protocol change, or another tool's VACUUM (files deleted).
     func deltaCommitsSince(_ d: DatasetSpec, setting: String) async throws -> (Int64, [ObjectInfo], FormatOptions?, [String: CanonicalType])? {
-        guard let text = try await meta.setting(setting), let j = try? DeltaJSON.parse(Array(text.utf8)),
+        guard let text = try await meta.setting(setting), let j = try? JSONValue.parse(Array(text.utf8)),
               let last = j["version"]?.int, let cols = j["columns"]?.array, j["checks"]?.int == Self.deltaCheckRules,
               var o = options(for: d), let partitionTypes = j["partitions"]?.object else { return nil }
         // Partition columns among the subject's (physical name → type), as recorded at the last full listing.
@@ -350,7 +350,7 @@ extension Lethe {
                 perKey = [:]
                 let paths = snap.files.keys.filter { candidates[t.key(forLogPath: $0)] != nil }
                 guard !paths.isEmpty else { break }
-                let params: [String: DeltaJSON] = [
+                let params: [String: JSONValue] = [
                     "predicate": .string("lethe erasure (rows of subjects by keyed hash)"),
                     "lethe_requests": .string(step.requestIDs.joined(separator: ",")),
                     "lethe_subject_keys": .string(drop.map(\.short).sorted().joined(separator: ",")),
