@@ -300,22 +300,40 @@ extension Lethe {
                 throw CancellationError()
             } catch {
                 try meta.checkIntact()
-                try await failStep(job: job, step: step, reason: "\(step.dataset): \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))", progress: progress)
+                try await failStep(job: job, step: step, reason: Self.failureReason(step, error), progress: progress)
             }
         }
     }
 
+    /// The reason a step that threw fails with: its dataset and the error, on one line.
+    static func failureReason(_ step: JournalStep, _ error: any Error) -> String {
+        "\(step.dataset): \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+    }
+
+    /// What the state transaction recording a step's end says when it cannot be written.
+    static func stepWhat(_ job: String, _ step: JournalStep) -> String { "cannot record journal step \(job)#\(step.ordinal)" }
+
     /// Records a step as failed, with its reason on the requests and a redacted one in the audit log.
-    func failStep(job: String, step: JournalStep, reason: String, progress: (@Sendable (String) -> Void)?) async throws {
-        try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: reason)
+    /// The step's end and its `object_failed` entry commit together.
+    func failStep(job: String, step: JournalStep, reason: String, progress: (@Sendable (String) -> Void)?,
+                  alsoAudit earlier: [AuditNote] = []) async throws {
+        let note = try await failureNote(job: job, step: step, reason: reason)
+        let ordinal = step.ordinal
+        try await commit(Self.stepWhat(job, step), audit: earlier + [note]) { tx in
+            try tx.finishStep(job: job, ordinal: ordinal, state: .failed, outcome: reason)
+        }
+        progress?("\(step.dataset): FAILED: \(reason)")
+    }
+
+    /// The `object_failed` audit entry of a step: the reason redacted (objects by reference, paths hidden).
+    func failureNote(job: String, step: JournalStep, reason: String) async throws -> AuditNote {
         let refs = try await objectRefs(step.dataset, step.kind == .object ? [step.objectKey] : [])
         var details: [String: JSONValue] = [
             "job": .string(job), "dataset": .string(step.dataset), "reason": .string(auditText(reason, refs: refs)),
             "requests": .array(step.requestIDs.map(JSONValue.string)),
         ]
         if let r = refs[step.objectKey] { details["object"] = .int(r) }
-        try await audit(.objectFailed, actor: "lethe", details)
-        progress?("\(step.dataset): FAILED: \(reason)")
+        return AuditNote(.objectFailed, details)
     }
 
     /// The step of a dataset that could not be indexed: fails with the recorded reason, unless the
@@ -354,10 +372,11 @@ extension Lethe {
             throw CancellationError()
         } catch {
             // The object is left untouched (the write aborted); its requests fail with the reason.
-            try await failStep(job: job, step: step, reason: "\(d.name): \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))", progress: progress)
+            try await failStep(job: job, step: step, reason: Self.failureReason(step, error), progress: progress)
             return
         }
-        if outcome.written != nil || outcome.removed { Failpoint.objectWritten() }
+        let changed = outcome.written != nil || outcome.removed
+        if changed { Failpoint.objectWritten() }
         // The index learns of the new version at the job's end, in one batched incremental
         // pass (and, after a crash, at the next run's start): no per-object transaction here.
         // The audit log names the object by reference: its key may name a subject.
@@ -368,9 +387,13 @@ extension Lethe {
             "dropped": dropped, "kept": .int(outcome.kept), "removed": .bool(outcome.removed),
             "requests": .array(step.requestIDs.map(JSONValue.string)),
         ]
-        try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
-        if outcome.written != nil || outcome.removed {
-            try await audit(outcome.removed ? .objectRemoved : .objectRewritten, actor: "lethe", details)
+        // The step's end and its audit entry commit together: a failure leaves the step pending
+        // (the next run finds the object already rewritten, drops nothing, and records it then).
+        let text = JSONValue.object(details).text, ordinal = step.ordinal
+        try await commit(Self.stepWhat(job, step), audit: changed ? [AuditNote(outcome.removed ? .objectRemoved : .objectRewritten, details)] : []) { tx in
+            try tx.finishStep(job: job, ordinal: ordinal, state: .done, outcome: text)
+        }
+        if changed {
             report.objectsRewritten += outcome.removed ? 0 : 1
             report.objectsRemoved += outcome.removed ? 1 : 0
             report.rowsDropped += outcome.droppedTotal
@@ -399,13 +422,29 @@ extension Lethe {
             "output_sha256": .string(Hex.encode(Array(SHA256.hash(data: output)))),
             "requests": .array(step.requestIDs.map(JSONValue.string)),
         ]
-        try await audit(.rebuild, actor: "lethe", details)
-        if status == 0 {
-            if d.subject != nil { _ = try await index(datasets: [d.name]) }
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
-        } else {
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed,
-                                      outcome: "\(d.name): rebuild `\(cmd)` exited with status \(status)")
+        // The `rebuild` entry commits with the step's end (done, or failed with the reason).
+        let note = AuditNote(.rebuild, details), ordinal = step.ordinal
+        guard status == 0 else {
+            let reason = "\(d.name): rebuild `\(cmd)` exited with status \(status)"
+            try await commit(Self.stepWhat(job, step), audit: [note]) { tx in
+                try tx.finishStep(job: job, ordinal: ordinal, state: .failed, outcome: reason)
+            }
+            return
+        }
+        if d.subject != nil {
+            do {
+                _ = try await index(datasets: [d.name])
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                try meta.checkIntact()
+                try await failStep(job: job, step: step, reason: Self.failureReason(step, error), progress: progress, alsoAudit: [note])
+                return
+            }
+        }
+        let text = JSONValue.object(details).text
+        try await commit(Self.stepWhat(job, step), audit: [note]) { tx in
+            try tx.finishStep(job: job, ordinal: ordinal, state: .done, outcome: text)
         }
     }
 

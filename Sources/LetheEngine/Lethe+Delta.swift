@@ -299,7 +299,6 @@ extension Lethe {
         }
         let subject = try await deltaSubjectValues(d, s, raws)
         let result = try await t.vacuumTargeted(paths: paths, changeData: changeData, subject: subject, runID: job, now: now())
-        try await meta.removeObjects(dataset: d.name, keys: result.deleted)
         let cdcOptions = try await scanOptions(for: d, snapshot: s)
         for k in result.rewrittenChangeData { try await reindex(d, key: k, options: cdcOptions) }
         var details: [String: JSONValue] = [
@@ -316,8 +315,17 @@ extension Lethe {
         ]
         if let job { details["job"] = .string(job) }
         if !result.keptReachable.isEmpty { details["kept_reachable_files"] = .array(result.keptReachable.map(JSONValue.string)) }
-        try await audit(.deltaVacuum, actor: "lethe", details)
+        // The deleted files leave the index in the transaction that audits the vacuum.
+        let deleted = result.deleted
+        try await commit(Self.removeWhat(d, deleted), audit: [AuditNote(.deltaVacuum, details)]) { tx in
+            try tx.removeObjects(dataset: d.name, keys: deleted)
+        }
         return result
+    }
+
+    /// What the transaction removing vacuumed files from the index says when it cannot be written.
+    static func removeWhat(_ d: DatasetSpec, _ keys: [String]) -> String {
+        keys.count == 1 ? "cannot remove object \(keys[0]) of dataset \(d.name)" : "cannot remove \(keys.count) objects of dataset \(d.name)"
     }
 
     /// The journal step of a Delta dataset: one commit removing the subjects' rows
@@ -382,8 +390,8 @@ extension Lethe {
                 "job": .string(job), "dataset": .string(d.name), "requests": .array(step.requestIDs.map(JSONValue.string)),
             ]
             if let result = erased, !result.removed.isEmpty {
-                // The commit adopted its files: they are data now, no longer the journal's to remove.
-                try await meta.forgetTemporaries(result.added.map { t.key(forLogPath: $0.path) } + result.changeData.map { t.key(forLogPath: $0.path) })
+                // A kill from here on leaves the adopted files journaled as temporaries: the next run
+                // finds the table's log naming them and forgets them without removing them.
                 Failpoint.objectWritten()
                 progress?("\(d.name): committed version \(result.version): dropped \(result.droppedRows) rows from \(result.removed.count) file(s)")
                 // The replacements are indexed when the job settles (they hold none of these subjects);
@@ -396,7 +404,12 @@ extension Lethe {
                 details["dropped"] = .object(Dictionary(uniqueKeysWithValues: perKey.map { ($0.key.hex, JSONValue.int($0.value)) }))
                 details["kept"] = .int(result.keptRows)
                 if replans > 0 { details["replans"] = .int(Int64(replans)) }
-                try await audit(.deltaCommit, actor: "lethe", details)
+                // The commit adopted its files: they are data now, no longer the journal's to remove.
+                // They leave the journal in the transaction that audits the commit.
+                let adopted = result.added.map { t.key(forLogPath: $0.path) } + result.changeData.map { t.key(forLogPath: $0.path) }
+                try await commit("cannot forget \(adopted.count) temporary file(s)", audit: [AuditNote(.deltaCommit, details)]) { tx in
+                    try tx.forgetTemporaries(adopted)
+                }
                 report.objectsRewritten += result.added.count
                 report.objectsRemoved += result.removed.count - result.added.count
                 report.rowsDropped += result.droppedRows
@@ -450,9 +463,12 @@ extension Lethe {
                 }
                 let deleted = try await t.vacuumStandard(retainHours: retainHours, now: now(), dryRun: dryRun)
                 if !dryRun {
-                    try await meta.removeObjects(dataset: d.name, keys: deleted)
-                    try await audit(.deltaVacuum, actor: "lethe", ["dataset": .string(d.name), "mode": .string("retention"),
-                                                                   "retain_hours": .double(retainHours), "deleted_files": .int(Int64(deleted.count))])
+                    try await commit(Self.removeWhat(d, deleted), audit: [AuditNote(.deltaVacuum, [
+                        "dataset": .string(d.name), "mode": .string("retention"),
+                        "retain_hours": .double(retainHours), "deleted_files": .int(Int64(deleted.count)),
+                    ])]) { tx in
+                        try tx.removeObjects(dataset: d.name, keys: deleted)
+                    }
                 }
                 out.append(VacuumReport(dataset: d.name, mode: "retention", deleted: deleted, unreadableVersions: [], dryRun: dryRun))
             } else {

@@ -75,13 +75,16 @@ extension Lethe {
                     source.filed.append(r.id)
                 }
             }
-            try await meta.setSetting(setting, String(snap.version))
-            try await audit(.propagated, actor: Self.propagationPrincipal, [
+            // The feed's cursor moves in the transaction that audits what was read.
+            let version = String(snap.version)
+            try await commit("cannot save setting \(setting)", audit: [AuditNote(.propagated, actor: Self.propagationPrincipal, [
                 "dataset": .string(d.name), "from_version": .int(from), "to_version": .int(snap.version),
                 "deleted_subjects": .int(Int64(source.deleted)), "still_live": .int(Int64(source.stillLive)),
                 "missing_change_files": .int(Int64(source.missingFiles)),
                 "requests": .array(source.filed.map(JSONValue.string)),
-            ])
+            ])]) { tx in
+                try tx.setSetting(setting, version)
+            }
             if source.deleted > 0 {
                 progress?("\(d.name): change feed v\(from)-\(snap.version): \(source.deleted) subject(s) deleted by another tool, \(source.filed.count) request(s) filed and approved, \(source.stillLive) still live")
             }
