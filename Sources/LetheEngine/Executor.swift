@@ -107,71 +107,14 @@ extension Lethe {
         let nfc = nfcKeys(approved)
         let plans = try await plans(approved.map(\.subjectKey), nfc: nfcByKey(approved, nfc), coverage: cov)
         let job = "j-" + String(Lethe.newRequestID().dropFirst(2))
-        var steps: [JournalStep] = []
-        var ordinal: Int64 = 0
-        func add(_ dataset: String, _ object: String, _ ids: [String], _ keys: [SubjectKey]) {
-            steps.append(JournalStep(job: job, ordinal: ordinal, dataset: dataset, objectKey: object,
-                                     requestIDs: ids, subjectKeys: keys))
-            ordinal += 1
-        }
-        // Per dataset and object: which requests' subjects it holds.
-        var holders: [String: [String: [ErasureRequest]]] = [:]
-        var scope: [String: Set<String>] = [:]   // dataset → requests whose plan reaches it
-        let incomplete = cov.incomplete
-        for r in approved {
-            let postings = try await self.postings(r.subjectKey, nfc: nfc[r.id])
-            var holding = Set<String>()
-            for p in postings {
-                holders[p.object.dataset, default: [:]][p.object.key, default: []].append(r)
-                holding.insert(p.object.dataset)
-            }
-            // A Delta table its last plan held it in (a retry: the erasure may have committed there while the
-            // vacuum or partition scrub after it did not finish) gets its step even when the index finds nothing.
-            for d in deltaTablesOfLastPlan(r) where !holding.contains(d) {
-                holders[d, default: [:]][Lethe.deltaStepKey, default: []].append(r)
-                holding.insert(d)
-            }
-            // Datasets the index cannot vouch for may hold any subject.
-            for d in holding.union(config.downstream(of: holding).map(\.name)).union(incomplete) { scope[d, default: []].insert(r.id) }
-        }
-        let byID = Dictionary(uniqueKeysWithValues: approved.map { ($0.id, $0) })
-        let nfcDatasets = Set(config.datasets.filter { $0.normalization == .nfc }.map(\.name))
-        let keyOf = byID.mapValues(\.subjectKey)
-        /// The keys of requests `ids` in `dataset`.
-        @Sendable func keys(_ ids: [String], _ dataset: String) -> [SubjectKey] {
-            Array(Set(ids.compactMap { nfcDatasets.contains(dataset) ? nfc[$0] ?? keyOf[$0] : keyOf[$0] })).sorted()
-        }
-        for d in config.datasets {
-            guard let inScope = scope[d.name] else { continue }
-            if d.subject != nil, cov.issues[d.name] != nil {
-                // The whole dataset cannot be read: its requests fail with the reason (the step says why).
-                let rs = inScope.sorted()
-                add(d.name, Self.issueStepKey, rs, keys(rs, d.name))
-            } else if d.format == .delta, d.subject != nil, let held = holders[d.name] {
-                // One commit for the whole table: every live file holding any of these subjects.
-                let rs = Array(Set(held.values.flatMap { $0 }.map(\.id))).sorted().compactMap { byID[$0] }
-                add(d.name, Lethe.deltaStepKey, rs.map(\.id), keys(rs.map(\.id), d.name))
-            } else if d.subject != nil {
-                var objects = holders[d.name] ?? [:]
-                for q in cov.quarantined[d.name] ?? [] {
-                    objects[q.key] = inScope.sorted().compactMap { byID[$0] }
-                }
-                for key in objects.keys.sorted() {
-                    let rs = objects[key]!
-                    add(d.name, key, rs.map(\.id), keys(rs.map(\.id), d.name))
-                }
-            }
-            if d.rebuild != nil {
-                let rs = inScope.sorted()
-                add(d.name, "", rs, keys(rs, d.name))
-            }
-        }
-        add("", "", approved.map(\.id), approved.map(\.subjectKey))
+        var postings: [String: [Posting]] = [:]
+        for r in approved { postings[r.id] = try await self.postings(r.subjectKey, nfc: nfc[r.id]) }
+        let jobPlan = JobPlanner.plan(job: job, approved: approved, postings: postings, coverage: cov, config: config, nfc: nfc)
+        let steps = jobPlan.steps
         // Claim the requests (re-planned: verification covers what this run reaches) and journal
         // the job in one transaction: a kill leaves both or neither.
         let at = now()
         let planned = approved.map { ($0.id, plans[$0.subjectKey]!.json) }
-        let allSteps = steps
         let claimed = try await meta.transaction("cannot start job \(job)") { tx -> [String] in
             var claimed = Set<String>()
             for (id, plan) in planned {
@@ -183,15 +126,7 @@ extension Lethe {
                 claimed.insert(id)
             }
             guard !claimed.isEmpty else { return [] }
-            var kept: [JournalStep] = []
-            for var s in allSteps {
-                let ids = s.requestIDs.filter(claimed.contains)
-                guard !ids.isEmpty || s.kind == .settle else { continue }
-                s.requestIDs = ids
-                s.subjectKeys = keys(ids, s.dataset)
-                s.ordinal = Int64(kept.count)
-                kept.append(s)
-            }
+            let kept = jobPlan.claimed(claimed)
             try tx.createJob(kept)
             return claimed.sorted()
         }
