@@ -68,30 +68,35 @@ extension Lethe {
     /// approved subject in one batched pass (one rewrite per object for all the subjects it
     /// holds), dataset by dataset in lineage order, runs rebuilds, and verifies.
     public func run(progress: (@Sendable (String) -> Void)? = nil) async throws -> RunReport {
+        try await run(events: progress.map { p in { @Sendable e in p(e.message) } })
+    }
+
+    /// `run`, reporting typed events (see `EngineEvent`).
+    public func run(events: EngineEvents?) async throws -> RunReport {
         var report = RunReport()
         try meta.checkIntact()
         // One run at a time per state: a second one would resume this one's live job as if it were interrupted.
-        let lock = try await RunLock.acquire(folder: stateFolder, progress: progress)
+        let lock = try await RunLock.acquire(folder: stateFolder, progress: events.map { e in { @Sendable _ in e(.waitingForRunLock) } })
         defer { lock?.release() }
         // Requests that failed before this run are retried below; one that fails in it waits for the next.
         let failedBefore = Set(try await meta.requests(status: .failed).map(\.id))
         // 0. Temporary files that a killed run left (each journaled before it was created).
         report.temporariesRemoved = try await removeLeftTemporaries()
-        if report.temporariesRemoved > 0 { progress?("removed \(report.temporariesRemoved) temporary file(s) a killed run left") }
+        if report.temporariesRemoved > 0 { events?(.temporariesRemoved(count: report.temporariesRemoved)) }
         // 1. Unfinished jobs (a crash or kill mid-run).
         let pending = try await meta.pendingSteps()
         for job in Self.orderedUnique(pending.map(\.job)) {
-            progress?("resuming job \(job)")
-            try await execute(job: job, report: &report, progress: progress)
+            events?(.resumingJob(job: job))
+            try await execute(job: job, report: &report, events: events)
         }
         // 2. Requests left `running` without a job, or `erased` without their verification.
-        try await recover(report: &report, progress: progress)
+        try await recover(report: &report, events: events)
         // 3. Requests that had failed before this run are retried.
         for r in try await meta.requests(status: .failed) where failedBefore.contains(r.id) {
             try await transition(r, .retry(at: now()), audit: .retry, actor: "lethe", ["attempts": .int(Int64(r.attempts))])
         }
         // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
-        report.propagation = try await propagateScoped(report: &report, progress: progress)
+        report.propagation = try await propagateScoped(report: &report, events: events)
         // 5. A new job for every approved request.
         let approved = try await meta.requests(status: .approved)
         guard !approved.isEmpty else {
@@ -134,8 +139,8 @@ extension Lethe {
             try meta.checkIntact()
             return report
         }
-        progress?("job \(job): \(claimed.count) request(s), \(steps.count - 1) step(s)")
-        try await execute(job: job, report: &report, progress: progress)
+        events?(.jobPlanned(job: job, requests: claimed.count, steps: steps.count - 1))
+        try await execute(job: job, report: &report, events: events)
         try meta.checkIntact()
         return report
     }
@@ -143,7 +148,7 @@ extension Lethe {
     /// Requests a dead run left behind: `running` with no job holding them (claimed before claim
     /// and job were one transaction) go back to approved with a new plan; `erased` with no job
     /// holding them (killed during verification) are verified now.
-    func recover(report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
+    func recover(report: inout RunReport, events: EngineEvents?) async throws {
         let live = try await meta.transaction("cannot read the journal") { tx in try tx.pendingRequestIDs() }
         let running = try await meta.requests(status: .running).filter { !live.contains($0.id) }
         if !running.isEmpty {
@@ -164,11 +169,11 @@ extension Lethe {
                 }
                 return out
             }
-            if !report.requeued.isEmpty { progress?("took back \(report.requeued.count) request(s) left running without a job") }
+            if !report.requeued.isEmpty { events?(.requestsTakenBack(count: report.requeued.count)) }
         }
         let erased = try await meta.requests(status: .erased).filter { !live.contains($0.id) }
         if !erased.isEmpty {
-            progress?("verifying \(erased.count) erased request(s) whose verification did not finish")
+            events?(.verifyingUnfinished(count: erased.count))
             let results = try await verify(erased)
             report.verifications += results
             for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }
@@ -176,16 +181,16 @@ extension Lethe {
     }
 
     /// Propagation, with a table whose change feed cannot be read reported instead of stopping the run.
-    func propagateScoped(report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws -> PropagationReport {
+    func propagateScoped(report: inout RunReport, events: EngineEvents?) async throws -> PropagationReport {
         var out = PropagationReport()
         for d in config.datasets where d.deletesFromChangeFeed {
             do {
-                let r = try await propagate(datasets: [d.name], progress: progress)
+                let r = try await propagate(datasets: [d.name], events: events)
                 out.sources += r.sources
             } catch let e as LetheError where e.code != .badInput && e.code != .badUsage {
                 try meta.checkIntact()
                 report.problems.append("\(d.name): change feed not read: \(DatasetIssue.oneLine(e.description))")
-                progress?("\(d.name): change feed not read: \(e.description)")
+                events?(.changeFeedNotRead(dataset: d.name, error: e.description))
             }
         }
         return out
@@ -199,7 +204,7 @@ extension Lethe {
     /// Runs the pending steps of a job in order. A step started `maxStepAttempts` times without
     /// finishing fails; an error inside a step fails that step (its requests fail with the
     /// reason), never the run, unless the state itself is gone.
-    func execute(job: String, report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
+    func execute(job: String, report: inout RunReport, events: EngineEvents?) async throws {
         report.jobs.append(job)
         let pending = try await meta.steps(job: job).filter { $0.state == .pending }
         guard let first = pending.first else { return }
@@ -216,26 +221,26 @@ extension Lethe {
             try meta.checkIntact()
             let interrupted = step.ordinal == first.ordinal && attempts > Self.maxStepAttempts ? attempts - 1 : nil
             if step.kind == .settle {
-                try await settle(job: job, step: step, report: &report, progress: progress, interrupted: interrupted)
+                try await settle(job: job, step: step, report: &report, events: events, interrupted: interrupted)
                 continue
             }
             if let interrupted {
-                try await failStep(job: job, step: step, reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)", progress: progress)
+                try await failStep(job: job, step: step, reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)", events: events)
                 continue
             }
             do {
                 switch step.kind {
-                case .datasetIssue: try await datasetIssueStep(job: job, step: step, progress: progress)
-                case .deltaTable: try await eraseDelta(job: job, step: step, report: &report, progress: progress)
-                case .rebuild: try await rebuild(job: job, step: step, report: &report, progress: progress)
-                case .object: try await rewrite(job: job, step: step, report: &report, progress: progress)
+                case .datasetIssue: try await datasetIssueStep(job: job, step: step, events: events)
+                case .deltaTable: try await eraseDelta(job: job, step: step, report: &report, events: events)
+                case .rebuild: try await rebuild(job: job, step: step, report: &report, events: events)
+                case .object: try await rewrite(job: job, step: step, report: &report, events: events)
                 case .settle: break  // handled above
                 }
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
                 try meta.checkIntact()
-                try await failStep(job: job, step: step, reason: Self.failureReason(step, error), progress: progress)
+                try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
             }
         }
     }
@@ -250,14 +255,14 @@ extension Lethe {
 
     /// Records a step as failed, with its reason on the requests and a redacted one in the audit log.
     /// The step's end and its `object_failed` entry commit together.
-    func failStep(job: String, step: JournalStep, reason: String, progress: (@Sendable (String) -> Void)?,
+    func failStep(job: String, step: JournalStep, reason: String, events: EngineEvents?,
                   alsoAudit earlier: [AuditNote] = []) async throws {
         let note = try await failureNote(job: job, step: step, reason: reason)
         let ordinal = step.ordinal
         try await commit(Self.stepWhat(job, step), audit: earlier + [note]) { tx in
             try tx.finishStep(job: job, ordinal: ordinal, state: .failed, outcome: reason)
         }
-        progress?("\(step.dataset): FAILED: \(reason)")
+        events?(.stepFailed(dataset: step.dataset, reason: reason))
     }
 
     /// The `object_failed` audit entry of a step: the reason redacted (objects by reference, paths hidden).
@@ -273,15 +278,15 @@ extension Lethe {
 
     /// The step of a dataset that could not be indexed: fails with the recorded reason, unless the
     /// dataset indexes cleanly by now.
-    func datasetIssueStep(job: String, step: JournalStep, progress: (@Sendable (String) -> Void)?) async throws {
+    func datasetIssueStep(job: String, step: JournalStep, events: EngineEvents?) async throws {
         if let issue = try await datasetIssues()[step.dataset] {
-            try await failStep(job: job, step: step, reason: issue.description, progress: progress)
+            try await failStep(job: job, step: step, reason: issue.description, events: events)
         } else {
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
         }
     }
 
-    func rewrite(job: String, step: JournalStep, report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
+    func rewrite(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset), let opts = options(for: d) else {
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed,
                                       outcome: "dataset `\(step.dataset)` is no longer in \(config.file)")
@@ -307,7 +312,7 @@ extension Lethe {
             throw CancellationError()
         } catch {
             // The object is left untouched (the write aborted); its requests fail with the reason.
-            try await failStep(job: job, step: step, reason: Self.failureReason(step, error), progress: progress)
+            try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
             return
         }
         let changed = outcome.written != nil || outcome.removed
@@ -333,15 +338,15 @@ extension Lethe {
             report.objectsRemoved += outcome.removed ? 1 : 0
             report.rowsDropped += outcome.droppedTotal
         }
-        progress?("\(d.name): \(step.objectKey): dropped \(outcome.droppedTotal), kept \(outcome.kept)")
+        events?(.objectErased(dataset: d.name, object: step.objectKey, dropped: outcome.droppedTotal, kept: outcome.kept))
     }
 
-    func rebuild(job: String, step: JournalStep, report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
+    func rebuild(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset), let cmd = d.rebuild else {
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` has no rebuild command")
             return
         }
-        progress?("\(d.name): rebuilding: \(cmd)")
+        events?(.rebuilding(dataset: d.name, command: cmd))
         let started = Date()
         let (status, output) = try Self.runCommand(cmd, in: config.baseDir, env: [
             "LETHE_DATASET": d.name, "LETHE_CONFIG": config.file,
@@ -373,7 +378,7 @@ extension Lethe {
                 throw CancellationError()
             } catch {
                 try meta.checkIntact()
-                try await failStep(job: job, step: step, reason: Self.failureReason(step, error), progress: progress, alsoAudit: [note])
+                try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events, alsoAudit: [note])
                 return
             }
         }
@@ -404,7 +409,7 @@ extension Lethe {
     /// verified; the others fail with the first reason. Resumed after a kill, it verifies
     /// the requests already erased. The job's object keys leave the journal before the
     /// verification (its residue scan covers the state), and the step finishes only after it.
-    func settle(job: String, step: JournalStep, report: inout RunReport, progress: (@Sendable (String) -> Void)? = nil,
+    func settle(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents? = nil,
                 interrupted: Int? = nil) async throws {
         let steps = try await meta.steps(job: job)
         var reasons: [String: String] = [:]
@@ -453,7 +458,7 @@ extension Lethe {
         try await meta.pruneJob(job)
         try await forgetFinishedTemporaries()
         if !toVerify.isEmpty {
-            progress?("verifying \(toVerify.count) request(s)")
+            events?(.verifying(count: toVerify.count))
             let results = try await verify(toVerify)
             report.verifications += results
             for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }

@@ -331,7 +331,7 @@ extension Lethe {
     /// The journal step of a Delta dataset: one commit removing the subjects' rows
     /// from every live file that holds them.
     func eraseDelta(job: String, step: JournalStep, report: inout RunReport,
-                    progress: (@Sendable (String) -> Void)?) async throws {
+                    events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset), d.subject != nil else {
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` is gone from \(config.file)")
             return
@@ -381,7 +381,7 @@ extension Lethe {
                     // Another writer removed a file being rewritten (e.g. compaction): index its
                     // commits and plan again from the new version.
                     replans += 1
-                    progress?("\(d.name): \(e.message); re-planning (\(replans))")
+                    events?(.deltaReplanning(dataset: d.name, reason: e.message, attempt: replans))
                     logger.info("delta re-plan", metadata: ["dataset": "\(d.name)", "reason": "\(e.message)"])
                     _ = try await index(datasets: [d.name])
                 }
@@ -393,7 +393,7 @@ extension Lethe {
                 // A kill from here on leaves the adopted files journaled as temporaries: the next run
                 // finds the table's log naming them and forgets them without removing them.
                 Failpoint.objectWritten()
-                progress?("\(d.name): committed version \(result.version): dropped \(result.droppedRows) rows from \(result.removed.count) file(s)")
+                events?(.deltaCommitted(dataset: d.name, version: result.version, droppedRows: result.droppedRows, files: result.removed.count))
                 // The replacements are indexed when the job settles (they hold none of these subjects);
                 // change data files hold them, and the vacuum below finds them through the index.
                 let after = result.changeData.isEmpty ? opts : try await scanOptions(for: d)   // knows the new files' partitions
@@ -416,16 +416,16 @@ extension Lethe {
             }
             // History and change data files (also when no live file held the subjects, e.g. another tool deleted them).
             if let v = try await vacuumDelta(d, keys: drop, requestIDs: step.requestIDs, job: job) {
-                progress?("\(d.name): vacuumed: deleted \(v.deleted.count) history file(s), rewrote \(v.rewrittenChangeData.count) change data file(s), scrubbed \(v.scrubbedCommits.count) commit(s)")
+                events?(.deltaVacuumed(dataset: d.name, deletedFiles: v.deleted.count, rewrittenChangeData: v.rewrittenChangeData.count, scrubbedCommits: v.scrubbedCommits.count))
             }
             // Partitions named after a subject: their names leave the log, their change data and folders the lake.
             let scrubbed = try await scrubDeltaPartitions(d, keys: drop)
-            if !scrubbed.isEmpty { progress?("\(d.name): removed \(scrubbed.count) change data file(s) of erased partitions") }
+            if !scrubbed.isEmpty { events?(.partitionChangeDataRemoved(dataset: d.name, count: scrubbed.count)) }
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch {
             // Any failure (the erasure or the vacuum) leaves the step failed with the reason, never running.
             let why = (error as? LetheError)?.description ?? "\(error)"
-            try await failStep(job: job, step: step, reason: "\(d.name): \(why)", progress: progress)
+            try await failStep(job: job, step: step, reason: "\(d.name): \(why)", events: events)
         }
     }
 }

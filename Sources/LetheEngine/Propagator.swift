@@ -36,6 +36,11 @@ extension Lethe {
     /// (derived tables, the source's own history and change data). Lethe's own commits
     /// are skipped. The first run reads the feed from its beginning.
     public func propagate(datasets names: [String]? = nil, progress: (@Sendable (String) -> Void)? = nil) async throws -> PropagationReport {
+        try await propagate(datasets: names, events: progress.map { p in { @Sendable e in p(e.message) } })
+    }
+
+    /// `propagate`, reporting typed events (see `EngineEvent`).
+    public func propagate(datasets names: [String]?, events: EngineEvents?) async throws -> PropagationReport {
         var report = PropagationReport()
         for d in config.datasets where d.deletesFromChangeFeed && (names?.contains(d.name) ?? true) {
             let t = deltaTable(d)
@@ -86,7 +91,7 @@ extension Lethe {
                 try tx.setSetting(setting, version)
             }
             if source.deleted > 0 {
-                progress?("\(d.name): change feed v\(from)-\(snap.version): \(source.deleted) subject(s) deleted by another tool, \(source.filed.count) request(s) filed and approved, \(source.stillLive) still live")
+                events?(.changeFeedRead(dataset: d.name, fromVersion: from, toVersion: snap.version, deleted: source.deleted, filed: source.filed.count, stillLive: source.stillLive))
             }
             report.sources.append(source)
         }
