@@ -44,24 +44,28 @@ let package = Package(
             "LetheCore", "LetheStorage", "LetheFormats", "LetheCatalog", "LetheStream", "DeltaLake",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        .target(name: "LetheRuntime", dependencies: [
+            "LetheCore", "LetheStorage", "LetheCatalog", "LetheEngine",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .executableTarget(name: "lethe", dependencies: [
-            "LetheEngine", "LetheStream",
+            "LetheEngine", "LetheRuntime", "LetheStream",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
         .target(name: "BenchSupport", path: "Benchmarks/Support", swiftSettings: strict),
         .executableTarget(name: "lethe-bench", dependencies: [
-            "LetheEngine", "LetheStream", "BenchSupport",
+            "LetheEngine", "LetheRuntime", "LetheStream", "BenchSupport",
         ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
 
         .executableTarget(name: "stream-bench", dependencies: [
-            "LetheEngine", "LetheStream",
+            "LetheEngine", "LetheRuntime", "LetheStream",
         ], path: "Benchmarks/stream-bench", swiftSettings: strict),
         .executableTarget(name: "parquet-bench", dependencies: [
             "Parquet", "LetheFormats", "LetheEngine",
         ], path: "Benchmarks/parquet-bench", swiftSettings: strict),
         .executableTarget(name: "delta-bench", dependencies: [
-            "LetheEngine", "LetheCore", "LetheCatalog", "BenchSupport"], path: "Benchmarks/delta-bench", swiftSettings: strict),
+            "LetheEngine", "LetheRuntime", "LetheCore", "LetheCatalog", "BenchSupport"], path: "Benchmarks/delta-bench", swiftSettings: strict),
 
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "LetheCoreTests", dependencies: [
@@ -73,7 +77,7 @@ let package = Package(
         .testTarget(name: "LetheCatalogTests", dependencies: ["LetheCatalog"], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
-        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine"], swiftSettings: strict),
+        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -14,6 +14,7 @@
 import Foundation
 import LetheCore
 import LetheCatalog
+import LetheRuntime
 import LetheEngine
 
 struct Options {
@@ -291,7 +292,7 @@ struct Bench {
     /// and the re-index of the replacements between the vacuum and the verification are in
     /// neither phase; "verify" is the scan to the end of `run`.
     func runLethe(_ r: inout Result, root: String, ids: [String]) async throws {
-        let lethe = try Lethe.open(config: try Self.config(root: root))
+        let lethe = try Runtime.open(config: try Self.config(root: root))
         var t0 = monotonic()
         let idx = try await lethe.index()
         r.index = monotonic() - t0

@@ -3,6 +3,7 @@ import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
+import LetheRuntime
 import LetheEngine
 
 /// `lethe-bench [--gb N] [--objects N] [--dir D] [--keep]`: generates a JSON Lines
@@ -103,7 +104,7 @@ struct LetheBench {
 
     static func open(dir: String, state: String) throws -> Lethe {
         let cfg = try LakeConfig.parse(configText(state: state), file: dir + "/lethe.yaml", baseDir: dir)
-        return try Lethe.open(config: cfg)
+        return try Runtime.open(config: cfg)
     }
 
     /// The single-worker index run, started by the parent under `taskset -c 0`.
@@ -366,7 +367,7 @@ struct Bench {
     /// built by appends (quick to build; lookups walk the same depth as a randomly built tree).
     func syntheticIndex(entries: Int, config: LakeConfig) async throws -> Synthetic {
         let folder = o.dir + "/synth-state"
-        let (secrets, meta) = try Lethe.openState(folder: folder)
+        let (secrets, meta) = try Runtime.openState(folder: folder)
         let lethe = Lethe(config: config, store: LocalObjectStore(root: lake), meta: meta, secrets: secrets, stateFolder: folder)
         let probes = min(50_000, entries / 10)
         var keys: [Int64] = []

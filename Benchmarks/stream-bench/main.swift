@@ -11,6 +11,7 @@
 import Foundation
 import LetheCore
 import LetheCatalog
+import LetheRuntime
 import LetheEngine
 
 // MARK: - Options
@@ -95,7 +96,7 @@ func setupState(_ n: Int) async throws -> String {
     try? FileManager.default.removeItem(atPath: root)
     try FileManager.default.createDirectory(atPath: root + "/lake/events", withIntermediateDirectories: true)
     try yaml.write(toFile: root + "/lethe.yaml", atomically: true, encoding: .utf8)
-    let (secrets, meta) = try Lethe.openState(folder: root + "/state")
+    let (secrets, meta) = try Runtime.openState(folder: root + "/state")
     log("filing \(n) approved requests in \(root)")
     let t0 = now()
     var ids: [String] = []
@@ -275,7 +276,7 @@ do {
 
 func followDelay(root: String, trials: Int) async throws -> [Double] {
     let config = try LakeConfig.load(path: root + "/lethe.yaml")
-    let lethe = try Lethe.open(config: config)
+    let lethe = try Runtime.open(config: config)
     var delays: [Double] = []
     for trial in 0..<trials {
         let subject = "live-\(UUID().uuidString.prefix(8))-\(trial)"

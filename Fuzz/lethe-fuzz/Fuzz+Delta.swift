@@ -1,4 +1,4 @@
-// Targets for the Delta log: commit files (DeltaJSON, actions, snapshot replay), classic
+// Targets for the Delta log: commit files (JSONValue, actions, snapshot replay), classic
 // checkpoints (Parquet), and deletion vectors (Z85, portable Roaring, DV files).
 
 @testable import DeltaLake
@@ -34,7 +34,7 @@ enum FuzzDeltaLog {
             _ = try? s.metadata.physicalPath(["a", "b"], table: "t")
             for add in s.files.values {
                 _ = try? DeletionVectorDescriptor(add, table: "t")
-                if let stats = add.stats { _ = try? DeltaJSON.parse(Array(stats.utf8)) }
+                if let stats = add.stats { _ = try? JSONValue.parse(Array(stats.utf8)) }
                 _ = decodeDeltaPath(add.path)
             }
             for r in s.tombstones.values { _ = try? DeletionVectorDescriptor(r, table: "t") }
@@ -84,7 +84,7 @@ enum FuzzDeletionVector {
             let size = rest[2...3].reversed().reduce(0) { $0 << 8 | Int64($1) }
             let card = rest[4...5].reversed().reduce(0) { $0 << 8 | Int64($1) }
             let file = Array(rest[6...])
-            let json = DeltaJSON.object(["storageType": .string("u"), "pathOrInlineDv": .string(uuidText),
+            let json = JSONValue.object(["storageType": .string("u"), "pathOrInlineDv": .string(uuidText),
                                          "offset": .int(offset), "sizeInBytes": .int(size), "cardinality": .int(card)])
             guard let dv = try? DeletionVectorDescriptor(json: json, table: "t", dataFile: "part-0.parquet") else {
                 Fuzz.fail("the fixed descriptor does not parse")
@@ -99,7 +99,7 @@ enum FuzzDeletionVector {
                 }
             }
         default:
-            guard let json = try? DeltaJSON.parse(rest) else { return }
+            guard let json = try? JSONValue.parse(rest) else { return }
             _ = try? DeletionVectorDescriptor(json: json, table: "t", dataFile: "part-0.parquet")
         }
     }

@@ -50,9 +50,9 @@ enum CheckpointReader {
 
     /// The leaf columns of one row group, decoded into per-row values.
     struct Table {
-        var flat: [[String]: [DeltaJSON?]] = [:]
+        var flat: [[String]: [JSONValue?]] = [:]
         /// Repeated leaves (map keys/values, list elements): per row, the entries (nil inside = a null element).
-        var repeated: [[String]: [[DeltaJSON?]?]] = [:]
+        var repeated: [[String]: [[JSONValue?]?]] = [:]
 
         init(file: ParquetFile, rowGroup: Int, rows: Int, name: String, table: String) throws {
             for c in file.schema.columns {
@@ -65,7 +65,7 @@ enum CheckpointReader {
                 let defs = data.definitionLevels ?? [UInt16](repeating: UInt16(c.maxDefinitionLevel), count: values.count)
                 var next = 0
                 if c.maxRepetitionLevel == 0 {
-                    var col: [DeltaJSON?] = []
+                    var col: [JSONValue?] = []
                     col.reserveCapacity(rows)
                     for d in defs {
                         if Int(d) == c.maxDefinitionLevel, next < values.count { col.append(values[next]); next += 1 } else { col.append(nil) }
@@ -73,7 +73,7 @@ enum CheckpointReader {
                     flat[c.path] = col
                 } else {
                     let reps = data.repetitionLevels ?? [UInt16](repeating: 0, count: defs.count)
-                    var col: [[DeltaJSON?]?] = []
+                    var col: [[JSONValue?]?] = []
                     for (d, r) in zip(defs, reps) {
                         if r == 0 { col.append(nil) }
                         guard !col.isEmpty else { continue }
@@ -89,20 +89,20 @@ enum CheckpointReader {
             }
         }
 
-        func value(_ path: [String], _ row: Int) -> DeltaJSON? {
+        func value(_ path: [String], _ row: Int) -> JSONValue? {
             guard let col = flat[path], row < col.count else { return nil }
             return col[row]
         }
 
         /// The struct column `top` of one row as a JSON object: its flat fields, the named maps and
         /// lists, and the named nested structs of flat fields (`deletionVector`; absent when null).
-        func object(_ top: String, _ row: Int, maps: [String] = [], lists: [String] = [], structs: [String] = []) -> [String: DeltaJSON] {
-            var o: [String: DeltaJSON] = [:]
+        func object(_ top: String, _ row: Int, maps: [String] = [], lists: [String] = [], structs: [String] = []) -> [String: JSONValue] {
+            var o: [String: JSONValue] = [:]
             for (path, col) in flat where path.count == 2 && path[0] == top {
                 if row < col.count, let v = col[row] { o[path[1]] = v }
             }
             for s in structs {
-                var fields: [String: DeltaJSON] = [:]
+                var fields: [String: JSONValue] = [:]
                 for (path, col) in flat where path.count == 3 && path[0] == top && path[1] == s {
                     if row < col.count, let v = col[row] { fields[path[2]] = v }
                 }
@@ -113,7 +113,7 @@ enum CheckpointReader {
                 let vals = repeated.first { $0.key.count >= 3 && $0.key[0] == top && $0.key[1] == m && $0.key.last == "value" }?.value
                 guard let keys, row < keys.count, let ks = keys[row] else { continue }
                 let vs = vals.flatMap { row < $0.count ? $0[row] : nil } ?? []
-                var map: [String: DeltaJSON] = [:]
+                var map: [String: JSONValue] = [:]
                 for (i, k) in ks.enumerated() {
                     guard let key = k?.string else { continue }
                     map[key] = (i < vs.count ? vs[i] : nil) ?? .null
@@ -128,7 +128,7 @@ enum CheckpointReader {
             return o
         }
 
-        static func json(_ v: ColumnValues) -> [DeltaJSON] {
+        static func json(_ v: ColumnValues) -> [JSONValue] {
             switch v {
             case .boolean(let a): return a.map { .bool($0) }
             case .int32(let a): return a.map { .int(Int64($0)) }
@@ -235,9 +235,9 @@ extension CheckpointReader {
     }
 
     /// A flat column's values per row as the JSON statistics would write them.
-    static func renderedFlat(_ d: ColumnData, _ c: ColumnDescriptor, rows: Int) -> [DeltaJSON?] {
+    static func renderedFlat(_ d: ColumnData, _ c: ColumnDescriptor, rows: Int) -> [JSONValue?] {
         let values = rendered(d.values, c)
-        var out: [DeltaJSON?] = []
+        var out: [JSONValue?] = []
         var next = 0
         for r in 0..<rows {
             let defined = d.definitionLevels.map { r < $0.count && Int($0[r]) == c.maxDefinitionLevel } ?? true

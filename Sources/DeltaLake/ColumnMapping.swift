@@ -15,7 +15,7 @@ extension TableMetadata {
         case "none":
             return logical
         case "name", "id":
-            guard let schema = try? DeltaJSON.parse(Array(schemaString.utf8)) else {
+            guard let schema = try? JSONValue.parse(Array(schemaString.utf8)) else {
                 throw DeltaError.corrupt(table, "the table schema (metaData.schemaString) is not valid JSON")
             }
             var fields = schema["fields"]?.array ?? []
@@ -39,14 +39,14 @@ extension TableMetadata {
 
 extension TableMetadata {
     /// The schema's fields (top level).
-    var schemaFields: [DeltaJSON] {
-        ((try? DeltaJSON.parse(Array(schemaString.utf8)))?["fields"]?.array) ?? []
+    var schemaFields: [JSONValue] {
+        ((try? JSONValue.parse(Array(schemaString.utf8)))?["fields"]?.array) ?? []
     }
 
     /// The Delta type (`string`, `long`, …; `struct` for nested) of a column by physical path, if found.
     public func physicalType(of physical: [String]) -> String? {
         var fields = schemaFields
-        var type: DeltaJSON?
+        var type: JSONValue?
         for name in physical {
             guard let f = fields.first(where: { ($0["metadata"]?["delta.columnMapping.physicalName"]?.string ?? $0["name"]?.string) == name }) else { return nil }
             type = f["type"]

@@ -35,11 +35,11 @@ public struct DeletionVectorDescriptor: Sendable, Equatable {
     /// For `i`: the decoded bitmap bytes (exactly `sizeInBytes`).
     let inlineBytes: [UInt8]?
     /// The JSON object as parsed, unchanged.
-    public let json: DeltaJSON
+    public let json: JSONValue
 
     /// Parses a `deletionVector` object. `table` and `dataFile` (the action's path) name where it
     /// came from in errors; a malformed descriptor is `.corrupt`.
-    public init(json: DeltaJSON, table: String, dataFile: String) throws {
+    public init(json: JSONValue, table: String, dataFile: String) throws {
         func bad(_ why: String) -> LetheError {
             LetheError(.corrupt, "the deletion vector of data file `\(dataFile)` is malformed: \(why)", at: table)
         }
@@ -49,15 +49,15 @@ public struct DeletionVectorDescriptor: Sendable, Equatable {
         guard let where_ = o["pathOrInlineDv"]?.string else { throw bad("no pathOrInlineDv") }
         var offset: Int64?
         if let v = o["offset"], !v.isNull {
-            guard let n = v.int, n >= 0 else { throw bad("offset \(v.text) is not a non-negative integer") }
+            guard let n = v.int, n >= 0 else { throw bad("offset \(v.encodedText) is not a non-negative integer") }
             guard kind != .inline else { throw bad("an inline deletion vector has an offset") }
             offset = n
         }
         guard let size = o["sizeInBytes"]?.int, size >= 0, size <= Int64(Int32.max) else {
-            throw bad("sizeInBytes \(o["sizeInBytes"]?.text ?? "(absent)") is not an integer in 0...\(Int32.max)")
+            throw bad("sizeInBytes \(o["sizeInBytes"]?.encodedText ?? "(absent)") is not an integer in 0...\(Int32.max)")
         }
         guard let card = o["cardinality"]?.int, card >= 0 else {
-            throw bad("cardinality \(o["cardinality"]?.text ?? "(absent)") is not a non-negative integer")
+            throw bad("cardinality \(o["cardinality"]?.encodedText ?? "(absent)") is not a non-negative integer")
         }
         var prefix = "", uuid: String?, inline: [UInt8]?
         switch kind {
@@ -247,20 +247,9 @@ extension DeltaTable {
         } else if path.hasPrefix("/") {
             local = decodeDeltaPath(path)
         }
-        guard let local, let fs = store as? LocalObjectStore else { throw refuse() }
-        let base = Self.lexicallyNormalized(Self.absolute(fs.root) + (root.isEmpty ? "" : "/" + root))
-        let target = Self.lexicallyNormalized(local)
-        func key(under base: String, _ target: String) -> String? {
-            let b = base == "/" ? "/" : base + "/"
-            guard target.hasPrefix(b), target.count > b.count else { return nil }
-            let rel = String(target.dropFirst(b.count))
-            return root.isEmpty ? rel : root + "/" + rel
-        }
-        if let k = key(under: base, target) { return k }
-        // The same folders reached through symbolic links (e.g. /tmp and /private/tmp).
-        let dir = (target as NSString).deletingLastPathComponent, name = (target as NSString).lastPathComponent
-        if let rb = Self.realPath(base), let rd = Self.realPath(dir), let k = key(under: rb, rd + "/" + name) { return k }
-        throw refuse()
+        // The store resolves the path against its folder (lexically, then through links); the key must be in this table.
+        guard let local, let key = store.key(forLocalPath: local), root.isEmpty || key.hasPrefix(root + "/") else { throw refuse() }
+        return key
     }
 
     static func absolute(_ p: String) -> String {

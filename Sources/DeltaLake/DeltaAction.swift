@@ -11,18 +11,18 @@ public struct AddFile: Sendable, Equatable {
     public var dataChange: Bool
     /// Per-file statistics (a JSON string), if any.
     public var stats: String?
-    public var deletionVector: DeltaJSON?
+    public var deletionVector: JSONValue?
     /// The whole action object, for fields not modelled here.
-    public var raw: [String: DeltaJSON]
+    public var raw: [String: JSONValue]
 
     public init(path: String, partitionValues: [String: String?], size: Int64, modificationTime: Int64,
-                dataChange: Bool, stats: String?, deletionVector: DeltaJSON? = nil, extra: [String: DeltaJSON] = [:]) {
+                dataChange: Bool, stats: String?, deletionVector: JSONValue? = nil, extra: [String: JSONValue] = [:]) {
         self.path = path; self.partitionValues = partitionValues; self.size = size
         self.modificationTime = modificationTime; self.dataChange = dataChange; self.stats = stats
         self.deletionVector = deletionVector
         var r = extra
         r["path"] = .string(path)
-        r["partitionValues"] = .object(partitionValues.mapValues { $0.map(DeltaJSON.string) ?? .null })
+        r["partitionValues"] = .object(partitionValues.mapValues { $0.map(JSONValue.string) ?? .null })
         r["size"] = .int(size)
         r["modificationTime"] = .int(modificationTime)
         r["dataChange"] = .bool(dataChange)
@@ -31,7 +31,7 @@ public struct AddFile: Sendable, Equatable {
         self.raw = r
     }
 
-    init(raw o: [String: DeltaJSON], table: String, file: String) throws {
+    init(raw o: [String: JSONValue], table: String, file: String) throws {
         guard let path = o["path"]?.string else { throw DeltaError.corrupt(table, "`add` without a path", file: file) }
         self.path = path
         self.partitionValues = o["partitionValues"]?.stringMap ?? [:]
@@ -50,10 +50,10 @@ public struct RemoveFile: Sendable, Equatable {
     public var deletionTimestamp: Int64?
     public var dataChange: Bool
     public var size: Int64?
-    public var deletionVector: DeltaJSON?
-    public var raw: [String: DeltaJSON]
+    public var deletionVector: JSONValue?
+    public var raw: [String: JSONValue]
 
-    init(raw o: [String: DeltaJSON], table: String, file: String) throws {
+    init(raw o: [String: JSONValue], table: String, file: String) throws {
         guard let path = o["path"]?.string else { throw DeltaError.corrupt(table, "`remove` without a path", file: file) }
         self.path = path
         self.deletionTimestamp = o["deletionTimestamp"]?.int
@@ -70,10 +70,10 @@ public struct RemoveFile: Sendable, Equatable {
         self.dataChange = true
         self.size = add.size
         self.deletionVector = add.deletionVector
-        var r: [String: DeltaJSON] = [
+        var r: [String: JSONValue] = [
             "path": .string(add.path), "deletionTimestamp": .int(timestamp), "dataChange": .bool(true),
             "extendedFileMetadata": .bool(true), "size": .int(add.size),
-            "partitionValues": .object(add.partitionValues.mapValues { $0.map(DeltaJSON.string) ?? .null }),
+            "partitionValues": .object(add.partitionValues.mapValues { $0.map(JSONValue.string) ?? .null }),
         ]
         if let dv = add.deletionVector { r["deletionVector"] = dv }
         // Row tracking: a remove carries the Row ID and commit version fields of the last add of its path.
@@ -88,9 +88,9 @@ public struct TableMetadata: Sendable, Equatable {
     public var schemaString: String
     public var partitionColumns: [String]
     public var configuration: [String: String]
-    public var raw: [String: DeltaJSON]
+    public var raw: [String: JSONValue]
 
-    init(raw o: [String: DeltaJSON], table: String, file: String) throws {
+    init(raw o: [String: JSONValue], table: String, file: String) throws {
         guard let id = o["id"]?.string, let schema = o["schemaString"]?.string else {
             throw DeltaError.corrupt(table, "`metaData` without id or schemaString", file: file)
         }
@@ -113,9 +113,9 @@ public struct TableProtocol: Sendable, Equatable {
     public var minWriterVersion: Int
     public var readerFeatures: [String]
     public var writerFeatures: [String]
-    public var raw: [String: DeltaJSON]
+    public var raw: [String: JSONValue]
 
-    init(raw o: [String: DeltaJSON], table: String, file: String) throws {
+    init(raw o: [String: JSONValue], table: String, file: String) throws {
         guard let r = o["minReaderVersion"]?.int, let w = o["minWriterVersion"]?.int else {
             throw DeltaError.corrupt(table, "`protocol` without versions", file: file)
         }
@@ -131,7 +131,7 @@ public struct TableProtocol: Sendable, Equatable {
 public struct CDCFile: Sendable, Equatable {
     public var path: String
     public var size: Int64
-    public var raw: [String: DeltaJSON]
+    public var raw: [String: JSONValue]
 }
 
 /// One line of a commit file.
@@ -141,9 +141,9 @@ public enum DeltaAction: Sendable, Equatable {
     case metadata(TableMetadata)
     case `protocol`(TableProtocol)
     case cdc(CDCFile)
-    case commitInfo([String: DeltaJSON])
+    case commitInfo([String: JSONValue])
     /// Any other action (txn, domainMetadata, …), kept verbatim.
-    case other(String, DeltaJSON)
+    case other(String, JSONValue)
 
     /// The actions the protocol defines (others are kept verbatim as `.other`).
     static let kinds: Set<String> = ["add", "remove", "metaData", "protocol", "cdc", "commitInfo", "txn", "domainMetadata",
@@ -151,8 +151,8 @@ public enum DeltaAction: Sendable, Equatable {
 
     /// Parses one line of a commit file.
     static func parse(_ line: [UInt8], table: String, file: String, line number: Int) throws -> DeltaAction {
-        let json: DeltaJSON
-        do { json = try DeltaJSON.parse(line) } catch {
+        let json: JSONValue
+        do { json = try JSONValue.parse(line) } catch {
             throw DeltaError.corrupt(table, "line \(number) is not valid JSON", file: file)
         }
         guard let o = json.object, !o.isEmpty else {
@@ -186,13 +186,13 @@ public enum DeltaAction: Sendable, Equatable {
     /// The action as one line of a commit file.
     public var line: String {
         switch self {
-        case .add(let a): return DeltaJSON.object(["add": .object(a.raw)]).text
-        case .remove(let r): return DeltaJSON.object(["remove": .object(r.raw)]).text
-        case .metadata(let m): return DeltaJSON.object(["metaData": .object(m.raw)]).text
-        case .protocol(let p): return DeltaJSON.object(["protocol": .object(p.raw)]).text
-        case .cdc(let c): return DeltaJSON.object(["cdc": .object(c.raw)]).text
-        case .commitInfo(let c): return DeltaJSON.object(["commitInfo": .object(c)]).text
-        case .other(let k, let v): return DeltaJSON.object([k: v]).text
+        case .add(let a): return JSONValue.object(["add": .object(a.raw)]).encodedText
+        case .remove(let r): return JSONValue.object(["remove": .object(r.raw)]).encodedText
+        case .metadata(let m): return JSONValue.object(["metaData": .object(m.raw)]).encodedText
+        case .protocol(let p): return JSONValue.object(["protocol": .object(p.raw)]).encodedText
+        case .cdc(let c): return JSONValue.object(["cdc": .object(c.raw)]).encodedText
+        case .commitInfo(let c): return JSONValue.object(["commitInfo": .object(c)]).encodedText
+        case .other(let k, let v): return JSONValue.object([k: v]).encodedText
         }
     }
 }

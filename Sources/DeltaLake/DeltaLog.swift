@@ -89,13 +89,13 @@ public struct LogicalFileKey: Hashable, Sendable, CustomStringConvertible {
     public var path: String
     public var dvID: String?
 
-    public init(path: String, deletionVector: DeltaJSON?) {
+    public init(path: String, deletionVector: JSONValue?) {
         self.path = path
         self.dvID = deletionVector.flatMap(Self.uniqueID)
     }
 
     /// `<storageType><pathOrInlineDv>` or, with an offset, `<storageType><pathOrInlineDv>@<offset>`.
-    static func uniqueID(_ dv: DeltaJSON) -> String? {
+    static func uniqueID(_ dv: JSONValue) -> String? {
         guard let o = dv.object, let st = o["storageType"]?.string, let p = o["pathOrInlineDv"]?.string else { return nil }
         if let off = o["offset"], !off.isNull, let n = off.int { return "\(st)\(p)@\(n)" }
         return st + p

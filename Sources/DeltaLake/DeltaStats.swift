@@ -11,11 +11,11 @@ public enum DeltaStats {
     static let boundedTypes: Set<String> = ["string", "long", "integer", "short", "byte", "float", "double", "date"]
 
     public static func json(for file: ParquetFile) -> String {
-        var mins: [String: DeltaJSON] = [:], maxs: [String: DeltaJSON] = [:], nulls: [String: DeltaJSON] = [:]
+        var mins: [String: JSONValue] = [:], maxs: [String: JSONValue] = [:], nulls: [String: JSONValue] = [:]
         for c in file.schema.columns where c.isFlat {
             var nullTotal: Int64 = 0
             var nullsKnown = true
-            var lo: DeltaJSON?, hi: DeltaJSON?
+            var lo: JSONValue?, hi: JSONValue?
             var loBytes: [UInt8]?, hiBytes: [UInt8]?
             var boundsKnown = true
             for rg in file.metadata.rowGroups {
@@ -33,13 +33,13 @@ public enum DeltaStats {
             if nullsKnown { put(&nulls, c.path, .int(nullTotal)) }
             if boundsKnown, let lo, let hi { put(&mins, c.path, lo); put(&maxs, c.path, hi) }
         }
-        var o: [String: DeltaJSON] = ["numRecords": .int(file.numRows)]
+        var o: [String: JSONValue] = ["numRecords": .int(file.numRows)]
         if !mins.isEmpty { o["minValues"] = .object(mins); o["maxValues"] = .object(maxs) }
         if !nulls.isEmpty { o["nullCount"] = .object(nulls) }
-        return DeltaJSON.object(o).text
+        return JSONValue.object(o).encodedText
     }
 
-    static func put(_ d: inout [String: DeltaJSON], _ path: [String], _ v: DeltaJSON) {
+    static func put(_ d: inout [String: JSONValue], _ path: [String], _ v: JSONValue) {
         guard let first = path.first else { return }
         if path.count == 1 { d[first] = v; return }
         var inner = d[first]?.object ?? [:]
@@ -59,7 +59,7 @@ public enum DeltaStats {
         return c.convertedType == nil || c.convertedType == .int8 || c.convertedType == .int16 || c.convertedType == .int32 || c.convertedType == .int64
     }
 
-    static func render(_ b: [UInt8], _ c: ColumnDescriptor) -> DeltaJSON? {
+    static func render(_ b: [UInt8], _ c: ColumnDescriptor) -> JSONValue? {
         switch c.physicalType {
         case .byteArray where isString(c):
             guard let s = String(validating: b, as: UTF8.self) else { return nil }

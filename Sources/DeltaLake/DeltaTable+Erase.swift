@@ -37,7 +37,7 @@ extension DeltaTable {
     /// `willWrite(key)` is called before each replacement or change data file is created, so a
     /// caller can journal it: a process killed before the commit leaves files no version names.
     public func erase(files: [String], selecting: (String, ParquetFile) throws -> [Int64],
-                      operationParameters: [String: DeltaJSON], now: Int64, maxAttempts: Int = 20,
+                      operationParameters: [String: JSONValue], now: Int64, maxAttempts: Int = 20,
                       beforeCommit: (@Sendable () async throws -> Void)? = nil,
                       willWrite: (@Sendable (String) async throws -> Void)? = nil) async throws -> DeltaEraseResult {
         var snap = try await snapshot()
@@ -86,7 +86,7 @@ extension DeltaTable {
             guard !removes.isEmpty else {
                 return DeltaEraseResult(version: snap.version, removed: [], added: [], changeData: [], droppedRows: 0, keptRows: 0)
             }
-            let operationMetrics: [String: DeltaJSON] = [
+            let operationMetrics: [String: JSONValue] = [
                 "numRemovedFiles": .int(Int64(removes.count)), "numAddedFiles": .int(Int64(adds.count)),
                 "numDeletedRows": .int(dropped), "numCopiedRows": .int(kept),
             ]
@@ -127,9 +127,9 @@ extension DeltaTable {
     /// the change data files. Built again for each attempt: a rebase changes the version, the
     /// previous in-commit timestamp and the high water mark.
     func commitActions(snap: Snapshot, version: Int64, removes: [RemoveFile], adds: [AddFile], changes: [CDCFile],
-                       operationParameters: [String: DeltaJSON], metrics: [String: DeltaJSON],
+                       operationParameters: [String: JSONValue], metrics: [String: JSONValue],
                        copiedRows: Int64, now: Int64) async throws -> [DeltaAction] {
-        var info: [String: DeltaJSON] = [
+        var info: [String: JSONValue] = [
             "timestamp": .int(now), "operation": .string("DELETE"),
             "operationParameters": .object(operationParameters),
             "engineInfo": .string("Lethe/0.1"), "isBlindAppend": .bool(false),
@@ -148,7 +148,7 @@ extension DeltaTable {
             if hwm != snap.rowIDHighWaterMark {
                 extra.append(.other("domainMetadata", .object([
                     "domain": .string("delta.rowTracking"),
-                    "configuration": .string(DeltaJSON.object(["rowIdHighWaterMark": .int(hwm)]).text),
+                    "configuration": .string(JSONValue.object(["rowIdHighWaterMark": .int(hwm)]).encodedText),
                     "removed": .bool(false),
                 ])))
             }
@@ -163,7 +163,7 @@ extension DeltaTable {
 
     /// The record count in an `add` action's statistics, if any.
     public static func numRecords(_ add: AddFile) -> Int64? {
-        guard let s = add.stats, let j = try? DeltaJSON.parse(Array(s.utf8)) else { return nil }
+        guard let s = add.stats, let j = try? JSONValue.parse(Array(s.utf8)) else { return nil }
         return j["numRecords"]?.int
     }
 }
@@ -228,7 +228,7 @@ extension DeltaTable {
             try await store.put(cdcKey, bytes, precondition: .absent)
             out.change = CDCFile(path: cdcPath, size: Int64(bytes.count), raw: [
                 "path": .string(cdcPath), "size": .int(Int64(bytes.count)), "dataChange": .bool(false),
-                "partitionValues": .object(add.partitionValues.mapValues { $0.map(DeltaJSON.string) ?? .null }),
+                "partitionValues": .object(add.partitionValues.mapValues { $0.map(JSONValue.string) ?? .null }),
             ])
         }
         guard !result.isEmpty else { return out }
@@ -238,7 +238,7 @@ extension DeltaTable {
         try await store.put(newKey, sink.bytes, precondition: .absent)
         let newFile = try ParquetFile(bytes: sink.bytes, name: newKey)
         // A clustered file stays clustered without some of its rows: its clustering provider is kept.
-        var extra: [String: DeltaJSON] = [:]
+        var extra: [String: JSONValue] = [:]
         if let provider = add.raw["clusteringProvider"], !provider.isNull { extra["clusteringProvider"] = provider }
         out.add = AddFile(path: newPath, partitionValues: add.partitionValues, size: Int64(sink.bytes.count),
                           modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile), extra: extra)

@@ -199,7 +199,7 @@ extension DeltaTable {
     }
 
     /// `partitionValues` with the given columns set to null.
-    static func nulling(_ values: DeltaJSON?, _ columns: Set<String>) -> DeltaJSON? {
+    static func nulling(_ values: JSONValue?, _ columns: Set<String>) -> JSONValue? {
         guard var o = values?.object else { return values }
         for c in columns where o[c] != nil { o[c] = .null }
         return .object(o)

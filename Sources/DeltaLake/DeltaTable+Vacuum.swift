@@ -61,7 +61,7 @@ extension DeltaTable {
         }
         result.keptReachable.sort()
         if try await !hasOpenVacuumStart() {
-            var params: [String: DeltaJSON] = ["mode": .string("targeted"), "numFiles": .int(Int64(victims.count + changeData.count))]
+            var params: [String: JSONValue] = ["mode": .string("targeted"), "numFiles": .int(Int64(victims.count + changeData.count))]
             if let runID { params["lethe_run"] = .string(runID) }
             try await commitNext([
                 "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
@@ -260,7 +260,7 @@ extension DeltaTable {
         }
         // `_last_checkpoint`: gone when the checkpoint it names is; else its size in bytes follows a rewrite.
         if listing.hasLastCheckpoint, let head = try await store.head(logKey("_last_checkpoint")),
-           let pointer = try? DeltaJSON.parse(try await store.read(logKey("_last_checkpoint"))), var o = pointer.object {
+           let pointer = try? JSONValue.parse(try await store.read(logKey("_last_checkpoint"))), var o = pointer.object {
             let v = pointer["version"]?.int
             let named = listing.checkpoints.filter { $0.version == v }
             let left = named.filter { !$0.names.contains(where: removedNames.contains) }
@@ -274,7 +274,7 @@ extension DeltaTable {
                 if o["sizeInBytes"] != nil { o["sizeInBytes"] = .int(total) }
                 o["checksum"] = nil
                 o["v2Checkpoint"] = nil
-                try await store.put(logKey("_last_checkpoint"), Array(DeltaJSON.object(o).text.utf8), precondition: .matches(version: head.version))
+                try await store.put(logKey("_last_checkpoint"), Array(JSONValue.object(o).encodedText.utf8), precondition: .matches(version: head.version))
                 try await deleteChecksumSidecar(of: logKey("_last_checkpoint"))
             }
         }
@@ -338,8 +338,8 @@ extension DeltaTable {
 
     /// Statistics without bounds: only the record count survives.
     static func boundsFree(_ stats: String) -> String {
-        guard let j = try? DeltaJSON.parse(Array(stats.utf8)), let n = j["numRecords"] else { return "{}" }
-        return DeltaJSON.object(["numRecords": n]).text
+        guard let j = try? JSONValue.parse(Array(stats.utf8)), let n = j["numRecords"] else { return "{}" }
+        return JSONValue.object(["numRecords": n]).encodedText
     }
 
     static func merge(_ rs: [ClosedRange<Int64>]) -> [ClosedRange<Int64>] {

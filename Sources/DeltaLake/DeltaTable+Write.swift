@@ -27,14 +27,14 @@ extension Snapshot {
     /// The highest fresh Row ID assigned so far (`delta.rowTracking` domain), -1 when none.
     public var rowIDHighWaterMark: Int64 {
         guard let text = domainMetadata["delta.rowTracking"]?["configuration"]?.string,
-              let j = try? DeltaJSON.parse(Array(text.utf8)), let n = j["rowIdHighWaterMark"]?.int else { return -1 }
+              let j = try? JSONValue.parse(Array(text.utf8)), let n = j["rowIdHighWaterMark"]?.int else { return -1 }
         return n
     }
 
     /// The table's clustering columns (physical names; `delta.clustering` domain), if it is clustered.
     public var clusteringColumns: [[String]] {
         guard let text = domainMetadata["delta.clustering"]?["configuration"]?.string,
-              let j = try? DeltaJSON.parse(Array(text.utf8)) else {
+              let j = try? JSONValue.parse(Array(text.utf8)) else {
             // The preview (`liquid` writer feature) kept them in a table property.
             let preview = metadata.configuration["delta.liquid.clusteringColumns"] ?? ""
             return preview.split(separator: ",").map { [$0.trimmingCharacters(in: .whitespaces)] }.filter { !$0[0].isEmpty }
@@ -62,7 +62,7 @@ extension DeltaTable {
 
     /// commitInfo for a commit at `version`: `info` with `inCommitTimestamp` (and `timestamp`
     /// equal to it) when the table needs one.
-    func stamped(_ info: [String: DeltaJSON], version: Int64, now: Int64, enabled: Bool) async throws -> [String: DeltaJSON] {
+    func stamped(_ info: [String: JSONValue], version: Int64, now: Int64, enabled: Bool) async throws -> [String: JSONValue] {
         var out = info
         if let ict = try await inCommitTimestamp(version: version, now: now, enabled: enabled) {
             out["inCommitTimestamp"] = .int(ict)
@@ -74,7 +74,7 @@ extension DeltaTable {
     /// Commits a commitInfo-only commit (it does not depend on the table's state) at the next free
     /// version, stamped with an in-commit timestamp where the table needs one; returns the version.
     @discardableResult
-    func commitNext(_ info: [String: DeltaJSON], now: Int64, inCommitTimestamps: Bool, attempts: Int = 20) async throws -> Int64 {
+    func commitNext(_ info: [String: JSONValue], now: Int64, inCommitTimestamps: Bool, attempts: Int = 20) async throws -> Int64 {
         var i = 0
         while true {
             i += 1

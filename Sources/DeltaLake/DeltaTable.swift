@@ -18,9 +18,9 @@ public struct Snapshot: Sendable {
     /// Change data files written by the replayed commits.
     public var cdcFiles: [CDCFile]
     /// commitInfo of each replayed version.
-    public var commitInfos: [Int64: [String: DeltaJSON]]
+    public var commitInfos: [Int64: [String: JSONValue]]
     /// Live domain metadata by domain (`delta.rowTracking`, `delta.clustering`, …).
-    public var domainMetadata: [String: [String: DeltaJSON]] = [:]
+    public var domainMetadata: [String: [String: JSONValue]] = [:]
     /// The checkpoint the replay started from, if any.
     public var checkpoint: DeltaLogListing.Checkpoint?
 }
@@ -81,7 +81,7 @@ public struct DeltaTable: Sendable {
     public func lastCheckpoint() async throws -> (version: Int64, parts: Int?, size: Int64?)? {
         guard try await store.head(logKey("_last_checkpoint")) != nil else { return nil }
         let bytes = try await store.read(logKey("_last_checkpoint"))
-        guard let j = try? DeltaJSON.parse(bytes), let v = j["version"]?.int else {
+        guard let j = try? JSONValue.parse(bytes), let v = j["version"]?.int else {
             throw DeltaError.corrupt(root, "not a valid checkpoint pointer", file: "_last_checkpoint")
         }
         return (v, j["parts"]?.int.map { Int($0) }, j["size"]?.int)
@@ -158,8 +158,8 @@ public struct DeltaTable: Sendable {
         var files: [String: AddFile] = [:]
         var removed: [LogicalFileKey: RemoveFile] = [:]
         var cdc: [CDCFile] = []
-        var infos: [Int64: [String: DeltaJSON]] = [:]
-        var domains: [String: [String: DeltaJSON]] = [:]
+        var infos: [Int64: [String: JSONValue]] = [:]
+        var domains: [String: [String: JSONValue]] = [:]
         func apply(_ a: DeltaAction, at v: Int64?) {
             switch a {
             case .add(let f):

@@ -61,7 +61,7 @@ public struct SubjectValues: Sendable, Equatable {
 
     /// The values of column `i` a statistics or partition value is (numbers written
     /// differently, `5` and `5.0`, are the same number).
-    func matching(_ v: DeltaJSON, column i: Int) -> [String] {
+    func matching(_ v: JSONValue, column i: Int) -> [String] {
         switch v {
         case .string(let s):
             if perColumn[i].contains(s) { return [s] }
@@ -120,11 +120,11 @@ public struct SubjectValues: Sendable, Equatable {
     }
 
     /// Adds the bounds of a statistics object (parsed `stats` or `stats_parsed`) to `m`.
-    func collectStats(_ stats: DeltaJSON, prefix: String, into m: inout Matches) {
+    func collectStats(_ stats: JSONValue, prefix: String, into m: inout Matches) {
         for bound in ["minValues", "maxValues"] {
             guard let b = stats[bound] else { continue }
             for (i, col) in columns.enumerated() {
-                var v: DeltaJSON? = b
+                var v: JSONValue? = b
                 for p in col { v = v?[p] }
                 for value in v.map({ matching($0, column: i) }) ?? [] { m.add(i, value, "\(prefix).\(bound).\(col.joined(separator: "."))") }
             }
@@ -132,16 +132,16 @@ public struct SubjectValues: Sendable, Equatable {
     }
 
     /// The subjects a statistics object's bounds hold.
-    func statsHits(_ stats: DeltaJSON, prefix: String) -> [LogHit] {
+    func statsHits(_ stats: JSONValue, prefix: String) -> [LogHit] {
         var m = Matches()
         collectStats(stats, prefix: prefix, into: &m)
         return hits(m)
     }
 
     /// The fields of an `add`, `remove` or `cdc` action (or a `.crc` `allFiles` entry) that hold a subject.
-    func fileActionHits(_ o: [String: DeltaJSON]) -> [LogHit] {
+    func fileActionHits(_ o: [String: JSONValue]) -> [LogHit] {
         var m = Matches()
-        if let s = o["stats"]?.string, let j = try? DeltaJSON.parse(Array(s.utf8)) { collectStats(j, prefix: "stats", into: &m) }
+        if let s = o["stats"]?.string, let j = try? JSONValue.parse(Array(s.utf8)) { collectStats(j, prefix: "stats", into: &m) }
         if let j = o["stats_parsed"], j.object != nil { collectStats(j, prefix: "stats_parsed", into: &m) }
         for (i, col) in columns.enumerated() where col.count == 1 {
             for field in ["partitionValues", "partitionValues_parsed"] {
@@ -152,7 +152,7 @@ public struct SubjectValues: Sendable, Equatable {
     }
 
     /// The fields of a commitInfo that name a subject (every part as a whole token).
-    func commitInfoHits(_ info: [String: DeltaJSON]) -> [LogHit] {
+    func commitInfoHits(_ info: [String: JSONValue]) -> [LogHit] {
         var out: [LogHit] = []
         for field in ["operationParameters", "userMetadata"] {
             guard let v = info[field] else { continue }
@@ -164,7 +164,7 @@ public struct SubjectValues: Sendable, Equatable {
         return out
     }
 
-    static func strings(_ v: DeltaJSON) -> [String] {
+    static func strings(_ v: JSONValue) -> [String] {
         switch v {
         case .string(let s): return [s]
         case .array(let a): return a.flatMap(strings)
@@ -229,13 +229,13 @@ extension DeltaTable {
             return try CheckpointReader.residue(bytes, name: name, table: root, subject: subject)
         }
         if name.hasSuffix(".crc") {
-            guard let j = try? DeltaJSON.parse(bytes) else {
+            guard let j = try? JSONValue.parse(bytes) else {
                 throw DeltaError.corrupt(root, "version checksum is not valid JSON", file: name)
             }
             return (j["allFiles"]?.array ?? []).compactMap(\.object).flatMap { subject.fileActionHits($0).map { $0.under("allFiles") } }
         }
         if name == "_last_checkpoint" {
-            guard let j = try? DeltaJSON.parse(bytes) else { return [] }
+            guard let j = try? JSONValue.parse(bytes) else { return [] }
             var out: [LogHit] = []
             for a in j["v2Checkpoint"]?["nonFileActions"]?.array ?? [] {
                 guard let o = a.object, o.count == 1, let (kind, body) = o.first else { continue }
@@ -279,7 +279,7 @@ extension CheckpointReader {
         }
         if let c = file.schema.column([top, "stats"]) {
             for (row, v) in flatValues(try read(c), c, rows: n).enumerated() {
-                guard case .byteArray(let a)? = v, let j = try? DeltaJSON.parse(a) else { continue }
+                guard case .byteArray(let a)? = v, let j = try? JSONValue.parse(a) else { continue }
                 subject.collectStats(j, prefix: "stats", into: &out[row])
             }
         }
@@ -324,7 +324,7 @@ extension CheckpointReader {
     }
 
     /// Typed checkpoint values as the JSON statistics would write them (dates as `YYYY-MM-DD`).
-    static func rendered(_ v: ColumnValues, _ c: ColumnDescriptor) -> [DeltaJSON] {
+    static func rendered(_ v: ColumnValues, _ c: ColumnDescriptor) -> [JSONValue] {
         if case .int32(let a) = v, c.logicalType == .date || c.convertedType == .date {
             return a.map { .string(DeltaStats.dateText(Int64($0))) }
         }

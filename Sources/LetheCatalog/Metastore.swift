@@ -194,6 +194,8 @@ public protocol Metastore: Sendable {
     /// so superseded copies of purged rows do not linger in it.
     @discardableResult
     func checkpoint() async -> Bool
+    /// Gives memory the store caches back to the system (after a large scan); no-op by default.
+    func releaseMemory()
 }
 
 /// The operations one transaction offers (see `Metastore.transaction`).
@@ -253,6 +255,8 @@ public struct AuditTexts: Sendable, Equatable {
 }
 
 extension Metastore {
+    public func releaseMemory() {}
+
     /// Records a temporary file (nothing adopts it).
     public func recordTemporary(_ key: String, owner: Int32) async throws {
         try await recordTemporary(key, owner: owner, table: nil)

@@ -28,34 +28,6 @@ public struct Lethe: Sendable {
         self.stateFolder = stateFolder; self.logger = logger; self.now = now
     }
 
-    /// Opens the lake and state a config names (embedded default: local folder + SQLite).
-    /// `readOnly`: for commands that only read the state (`locate`, `requests`, `show`, `audit`,
-    /// `verify --dry-run`); nothing is written, so they work on a state folder they cannot write.
-    public static func open(config: LakeConfig, readOnly: Bool = false, logger: Logger = Lethe.defaultLogger()) throws -> Lethe {
-        var local: LocalObjectStore
-        switch config.lake {
-        case .folder(let p):
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir), isDir.boolValue else {
-                throw LetheError(.badInput, "the lake folder does not exist: \(p)", at: config.file)
-            }
-            local = LocalObjectStore(root: p)
-            local.keptFolders = Set(config.datasets.map(\.path))
-        case .s3:
-            throw LetheError(.badInput, "`lake: s3://…` is not supported by this build yet; use a folder", at: config.file)
-        }
-        switch config.state {
-        case .folder(let p):
-            let (secrets, meta) = try openState(folder: p, readOnly: readOnly)
-            // Every temporary file is journaled before it exists: the next run removes what a killed one left.
-            let owner = getpid()
-            local.onTemporary = { key in try await meta.recordTemporary(key, owner: owner) }
-            return Lethe(config: config, store: local, meta: meta, secrets: secrets, stateFolder: p, logger: logger)
-        case .postgres:
-            throw LetheError(.badInput, "`state: postgres://…` is not supported by this build yet; use a folder", at: config.file)
-        }
-    }
-
     /// A logger at the level `LETHE_LOG_LEVEL` names (trace … critical), `error` by default:
     /// commands report what matters in their own output.
     public static func defaultLogger() -> Logger {
@@ -82,6 +54,7 @@ public struct Lethe: Sendable {
         guard let s = d.subject else { return nil }
         var o = FormatOptions(subject: s)
         o.delimiter = d.delimiter
+        o.pii = d.pii
         // Plain datasets: a `field=value` folder below the dataset's path holds that subject part (Hive style).
         if d.format != .delta { o.partitions = .hive(prefix: d.path) }
         return o

@@ -118,7 +118,7 @@ extension Lethe {
             return (setting, DeltaJSON.object(["version": .int(version), "columns": .array(cols),
                                                "partitions": .object(partitions.mapValues { .string($0.deltaName) }),
                                                "utc": .array(utc),
-                                               "checks": .int(Self.deltaCheckRules)]).text)
+                                               "checks": .int(Self.deltaCheckRules)]).encodedText)
         }
         if let (version, objects, o, partitions) = try await deltaCommitsSince(d, setting: setting) {
             return IndexListing(objects: objects, options: o, incremental: true, state: state(version, o, partitions))

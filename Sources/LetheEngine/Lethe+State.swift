@@ -51,8 +51,7 @@ extension Lethe {
     /// A dataset whose folder is missing from a local lake is an error naming it (a typo in `path`,
     /// or a lake mounted wrong), never a dataset that silently holds nothing. An empty folder is fine.
     func checkFolderExists(_ d: DatasetSpec) throws {
-        guard let local = store as? LocalObjectStore else { return }
-        let path = d.path.isEmpty ? local.root : local.root + "/" + d.path
+        guard let path = store.localPath(of: d.path) else { return }
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) { return }
         throw LetheError(.notFound, "its folder `\(d.path)` does not exist in the lake (\(path)): create it, or correct the dataset's `path`",

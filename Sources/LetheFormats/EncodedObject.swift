@@ -15,7 +15,7 @@ public enum EncodedObject {
             try await sink.finish()
             return try await w.commit()
         } catch {
-            w.abort()
+            await w.abort()
             throw error
         }
     }

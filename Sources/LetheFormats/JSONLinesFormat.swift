@@ -40,8 +40,9 @@ public struct JSONLinesFormat: RecordFormat {
 
     public func erase(
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
-        drop: Set<SubjectKey>
+        actions: EraseActions
     ) async throws -> EraseOutcome {
+        let drop = try actions.dropOnly(format: name, at: object.key)
         let options = options.resolved(for: object.key)
         if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
         // Bytes a writer appends to the replaced file meanwhile are carried into the new version (TailCarry).
@@ -64,7 +65,7 @@ public struct JSONLinesFormat: RecordFormat {
                 }
                 try lines.finish(handle)
                 if outcome.dropped.isEmpty && !force {
-                    writer.abort()
+                    await writer.abort()
                     return (outcome, nil)
                 }
                 try await sink.write(out.take())
@@ -72,7 +73,7 @@ public struct JSONLinesFormat: RecordFormat {
                 outcome.written = try await writer.commit()
                 return (outcome, writer)
             } catch {
-                writer.abort()
+                await writer.abort()
                 throw error
             }
         }

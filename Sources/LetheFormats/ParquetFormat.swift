@@ -62,8 +62,9 @@ public struct ParquetFormat: RecordFormat {
 
     public func erase(
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
-        drop: Set<SubjectKey>
+        actions: EraseActions
     ) async throws -> EraseOutcome {
+        let drop = try actions.dropOnly(format: name, at: object.key)
         let options = options.resolved(for: object.key)
         if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
         let bytes = try await store.read(object.key)
@@ -99,7 +100,7 @@ public struct ParquetFormat: RecordFormat {
             outcome.written = try await writer.commit()
             return outcome
         } catch {
-            writer.abort()
+            await writer.abort()
             throw error
         }
     }

@@ -16,6 +16,8 @@ public struct ScanSummary: Sendable, Equatable {
 public struct EraseOutcome: Sendable, Equatable {
     /// Records dropped, per subject key.
     public var dropped: [SubjectKey: Int64] = [:]
+    /// Records kept with fields changed (`RecordAction.transform`, `.blankRecord`), per subject key.
+    public var transformed: [SubjectKey: Int64] = [:]
     /// Records kept.
     public var kept: Int64 = 0
     /// The object after the write; nil when nothing was dropped (the object was left untouched)
@@ -51,6 +53,9 @@ public struct FormatOptions: Sendable, Hashable {
     public var absentIsNullByObject: [String: Set<FieldPath>] = [:]
     /// `absentIsNullByObject` of the object being read (filled by `resolved(for:)`).
     public var absentIsNull: Set<FieldPath> = []
+    /// The dataset's personal fields besides the subject (`pii` in `lethe.yaml`): what a record
+    /// action other than `.drop` changes. Carried, not used by `.drop`.
+    public var pii: [FieldPath] = []
     public init(subject: SubjectSpec) { self.subject = subject }
 }
 
@@ -271,12 +276,23 @@ public protocol RecordFormat: Sendable {
         visit: (Int64, SubjectKey) throws -> Void
     ) async throws -> ScanSummary
 
-    /// Writes `object` anew without the records whose subject key is in `drop`,
-    /// every other record byte-for-byte as it was, with the same compression.
+    /// Writes `object` anew applying `actions` to the records of their subjects (`.drop`: without
+    /// them), every other record byte-for-byte as it was, with the same compression.
     /// Atomic: the write commits with `.matches(version: object.version)`. When no
-    /// record matches, nothing is written.
+    /// record matches, nothing is written. An action the format cannot apply throws `.unsupported`
+    /// naming the format, before anything is read.
     func erase(
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
-        drop: Set<SubjectKey>
+        actions: EraseActions
     ) async throws -> EraseOutcome
+}
+
+extension RecordFormat {
+    /// Drops the records whose subject key is in `drop` (`erase(…actions: .drop(drop))`).
+    public func erase(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        drop: Set<SubjectKey>
+    ) async throws -> EraseOutcome {
+        try await erase(object, in: store, options: options, keyer: keyer, actions: .drop(drop))
+    }
 }

@@ -89,7 +89,7 @@ enum TailCarry {
             outcome.written = try await writer.commit()
             return (outcome, writer)
         } catch {
-            writer.abort()
+            await writer.abort()
             throw error
         }
     }

@@ -6,42 +6,49 @@ import Synchronization
 public final class InMemoryObjectStore: ObjectStore {
     struct Entry { var bytes: [UInt8]; var version: Int64; var modified: Int64 }
     private let state = Mutex<(objects: [String: Entry], counter: Int64)>(([:], 0))
+    /// Objects per listing page.
+    public let pageSize: Int
 
-    public init() {}
+    public init(pageSize: Int = 1000) { self.pageSize = max(1, pageSize) }
     public var location: String { "memory:" }
 
     private func info(_ key: String, _ e: Entry) -> ObjectInfo {
         ObjectInfo(key: key, size: Int64(e.bytes.count), modifiedNanos: e.modified, version: "v\(e.version)")
     }
 
-    public func list(prefix: String) async throws -> [ObjectInfo] {
+    public func list(prefix: String, startAfter: String?) -> ObjectListing {
         let p = prefix.hasSuffix("/") || prefix.isEmpty ? prefix : prefix + "/"
-        return state.withLock { s in
-            s.objects.filter { $0.key.hasPrefix(p) || $0.key == prefix }.map { info($0.key, $0.value) }
-        }.sorted { $0.key < $1.key }
+        let size = pageSize
+        return ObjectListing(startAfter: startAfter) { [self] after in
+            let found = state.withLock { s in
+                s.objects.filter { o in (o.key.hasPrefix(p) || o.key == prefix) && (after.map { keyPrecedes($0, o.key) } ?? true) }
+                    .map { info($0.key, $0.value) }
+            }.sorted { keyPrecedes($0.key, $1.key) }
+            return (Array(found.prefix(size)), found.count > size)
+        }
     }
 
     public func head(_ key: String) async throws -> ObjectInfo? {
         state.withLock { s in s.objects[key].map { info(key, $0) } }
     }
 
-    public func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8] {
-        guard let b = state.withLock({ $0.objects[key]?.bytes }) else { throw LetheError(.notFound, "no such object", at: key) }
+    public func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
+        guard let e = state.withLock({ $0.objects[key] }) else { throw LetheError(.notFound, "no such object", at: key) }
+        if let ifVersion, ifVersion != "v\(e.version)" {
+            throw LetheError(.conflict, "object changed since it was read (expected version \(ifVersion), found v\(e.version))", at: key)
+        }
+        let b = e.bytes
         guard let r = range else { return b }
         guard r.lowerBound >= 0, r.upperBound <= Int64(b.count) else { throw LetheError(.badInput, "range past the end", at: key) }
         return Array(b[Int(r.lowerBound)..<Int(r.upperBound)])
-    }
-
-    public func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream {
-        MemoryReadStream(bytes: try await read(key), chunk: max(1, chunkSize))
     }
 
     public func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
         MemoryWriteStream(store: self, key: key, precondition: precondition)
     }
 
-    public func delete(_ key: String) async throws {
-        _ = state.withLock { $0.objects.removeValue(forKey: key) }
+    public func delete(_ keys: [String]) async throws {
+        state.withLock { s in for k in keys { s.objects.removeValue(forKey: k) } }
     }
 
     /// Replaces an object's bytes directly (tests: simulate an outside writer or corruption).
@@ -51,6 +58,9 @@ public final class InMemoryObjectStore: ObjectStore {
             s.objects[key] = Entry(bytes: bytes, version: s.counter, modified: s.counter)
         }
     }
+
+    /// An object's bytes, or nil (tests).
+    public func bytes(_ key: String) -> [UInt8]? { state.withLock { $0.objects[key]?.bytes } }
 
     func commit(_ key: String, _ bytes: [UInt8], _ pre: WritePrecondition) throws -> ObjectInfo {
         try state.withLock { s in
@@ -71,20 +81,6 @@ public final class InMemoryObjectStore: ObjectStore {
     }
 }
 
-final class MemoryReadStream: ObjectReadStream {
-    private let bytes: [UInt8]
-    private let chunk: Int
-    private var pos = 0
-    init(bytes: [UInt8], chunk: Int) { self.bytes = bytes; self.chunk = chunk }
-    func next() async throws -> [UInt8]? {
-        guard pos < bytes.count else { return nil }
-        let end = min(bytes.count, pos + chunk)
-        defer { pos = end }
-        return Array(bytes[pos..<end])
-    }
-    func close() { pos = bytes.count }
-}
-
 final class MemoryWriteStream: ObjectWriteStream {
     private let store: InMemoryObjectStore
     private let key: String
@@ -101,5 +97,5 @@ final class MemoryWriteStream: ObjectWriteStream {
         done = true
         return try store.commit(key, buf, pre)
     }
-    func abort() { done = true; buf = [] }
+    func abort() async { done = true; buf = [] }
 }

@@ -47,85 +47,90 @@ public struct LocalObjectStore: ObjectStore {
 
     static let tempMarker = ".lethe-tmp-"
 
+    /// Objects per listing page.
+    public var pageSize = 1000
+
     // MARK: Listing
 
-    public func list(prefix: String) async throws -> [ObjectInfo] {
-        var out: [ObjectInfo] = []
-        try visit(prefix: prefix) { key, dfd, name, _ in
-            var st = stat()
-            guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
-            out.append(Self.info(key: key, st))
-        }
-        out.sort { $0.key < $1.key }
-        return out
+    /// One sorted walk of the folder, depth first in key order, that yields a page at a time and
+    /// skips whole folders that sort before `startAfter`.
+    public func list(prefix: String, startAfter: String?) -> ObjectListing {
+        ObjectListing { LocalListing(store: self, prefix: prefix, startAfter: startAfter, keysOnly: false) }
     }
 
     /// Keys only: `readdir`'s entry types, a `stat` only where the file system leaves the type unknown.
     public func listKeys(prefix: String) async throws -> [String] {
+        let walk = LocalListing(store: self, prefix: prefix, startAfter: nil, keysOnly: true)
         var out: [String] = []
-        try visit(prefix: prefix) { key, _, _, _ in out.append(key) }
-        out.sort()
+        while let page = try walk.fill() { out += page.map(\.key) }
         return out
     }
 
-    /// Calls `body(key, folder fd, name, d_type)` for every object at or below `prefix`.
-    private func visit(prefix: String, _ body: (String, Int32, [CChar], UInt8) throws -> Void) throws {
+    /// The start of a walk below `prefix`: the folder to walk (opened, with its key prefix), or the one
+    /// object `prefix` names (folder fd, name), or nothing.
+    enum WalkStart {
+        case nothing
+        case folder(fd: Int32, keyPrefix: String)
+        case object(key: String, dfd: Int32, name: [CChar])
+    }
+
+    func walkStart(_ prefix: String) throws -> WalkStart {
         let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
         if p.isEmpty {
-            guard let fd = try openRoot() else { return }
-            try walk(fd, keyPrefix: "", body)
-            return
+            guard let fd = try openRoot() else { return .nothing }
+            return .folder(fd: fd, keyPrefix: "")
         }
-        guard let parent = try openParent(p, create: false) else { return }
-        defer { close(parent.fd) }
+        guard let parent = try openParent(p, create: false) else { return .nothing }
         var st = stat()
         guard fstatat(parent.fd, parent.name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-            if errno == ENOENT || errno == ENOTDIR { return }
-            throw LetheError.io("cannot stat", at: p, errno: errno)
+            let e = errno
+            close(parent.fd)
+            if e == ENOENT || e == ENOTDIR { return .nothing }
+            throw LetheError.io("cannot stat", at: p, errno: e)
         }
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
             let fd = openat(parent.fd, parent.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { throw LetheError.io("cannot open folder", at: p, errno: errno) }
-            try walk(fd, keyPrefix: p + "/", body)
+            let e = errno
+            close(parent.fd)
+            guard fd >= 0 else { throw LetheError.io("cannot open folder", at: p, errno: e) }
+            return .folder(fd: fd, keyPrefix: p + "/")
         case S_IFREG:
-            try body(p, parent.fd, parent.name, UInt8(DT_REG))
+            return .object(key: p, dfd: parent.fd, name: parent.name)
         default:
+            defer { close(parent.fd) }
             throw Self.notFollowed(p, st, parent.fd, parent.name, what: "the path")
         }
     }
 
-    /// Walks the folder open at `fd` (and closes it), depth first.
-    private func walk(_ fd: Int32, keyPrefix: String, _ body: (String, Int32, [CChar], UInt8) throws -> Void) throws {
+    /// The entries of the folder open at `fd` (taking ownership of it), sorted in key order: a
+    /// folder sorts as its name followed by `/`, as its keys do.
+    func folderEntries(_ fd: Int32, keyPrefix: String) throws -> (dir: OpaquePointer, entries: [LocalListing.Entry]) {
         guard let d = fdopendir(fd) else {
             let e = errno
             close(fd)
             throw LetheError.io("cannot list folder", at: keyPrefix.isEmpty ? root : String(keyPrefix.dropLast()), errno: e)
         }
-        defer { closedir(d) }
+        var entries: [LocalListing.Entry] = []
         while let e = readdir(d) {
             let name: [CChar] = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 Array(raw.prefix(while: { $0 != 0 }).map { CChar(bitPattern: $0) }) + [0]
             }
             let bytes = name.dropLast().map { UInt8(bitPattern: $0) }
             if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
-            let component = Self.keyComponent(bytes)
             var type = e.pointee.d_type
             if type == UInt8(DT_UNKNOWN) {
                 var st = stat()
                 guard fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
                 type = (st.st_mode & S_IFMT) == S_IFDIR ? UInt8(DT_DIR) : (st.st_mode & S_IFMT) == S_IFREG ? UInt8(DT_REG) : UInt8(DT_LNK)
             }
-            let key = keyPrefix + component
-            if type == UInt8(DT_DIR) {
-                let sub = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard sub >= 0 else { throw LetheError.io("cannot open folder", at: key, errno: errno) }
-                try walk(sub, keyPrefix: key + "/", body)
-            } else {
-                // Files, and what Lethe will not read (links, FIFOs, sockets, devices): listed all the same.
-                try body(key, dirfd(d), name, type)
-            }
+            let component = Self.keyComponent(bytes)
+            let isDir = type == UInt8(DT_DIR)
+            entries.append(LocalListing.Entry(name: name, component: component,
+                                              sortKey: Array(component.utf8) + (isDir ? [0x2F] : []), isDir: isDir))
         }
+        entries.sort { $0.sortKey.lexicographicallyPrecedes($1.sortKey) }
+        return (d, entries)
     }
 
     static func info(key: String, _ st: stat) -> ObjectInfo {
@@ -148,11 +153,22 @@ public struct LocalObjectStore: ObjectStore {
         return Self.info(key: key, st)
     }
 
-    public func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8] {
+    public func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
+        try readNow(key, range: range, ifVersion: ifVersion)
+    }
+
+    /// One read: open, check the version, `pread` the range, close.
+    func readNow(_ key: String, range: Range<Int64>?, ifVersion: String?) throws -> [UInt8] {
         let fd = try openFile(key)
         defer { close(fd) }
         var st = stat()
-        fstat(fd, &st)
+        guard fstat(fd, &st) == 0 else { throw LetheError.io("cannot stat", at: key, errno: errno) }
+        if let ifVersion {
+            let now = Self.info(key: key, st).version
+            if now != ifVersion {
+                throw LetheError(.conflict, "object changed since it was read (expected version \(ifVersion), found \(now))", at: key)
+            }
+        }
         let size = Int64(st.st_size)
         let r = range ?? 0..<size
         guard r.lowerBound >= 0, r.upperBound <= size else {
@@ -171,6 +187,9 @@ public struct LocalObjectStore: ObjectStore {
         return out
     }
 
+    /// Kept over the default (ranged reads): the stream reads one open file, so a replace of the
+    /// object while it is read (a rename over it) can neither mix two versions nor fail the read, and
+    /// each chunk is one `read` without walking the path again.
     public func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream {
         LocalReadStream(fd: try openFile(key), key: key, chunkSize: max(1, chunkSize))
     }
@@ -261,23 +280,98 @@ public struct LocalObjectStore: ObjectStore {
         return LocalWriteStream(fd: fd, dirFD: parent.fd, tmp: tmp, name: parent.name, key: key, precondition: precondition)
     }
 
-    public func delete(_ key: String) async throws {
-        guard let parent = try openParent(key, create: false) else { return }
-        defer { close(parent.fd) }
-        if unlinkat(parent.fd, parent.name, 0) != 0 && errno != ENOENT {
-            throw LetheError.io("cannot delete", at: key, errno: errno)
+    /// Unlinks the files folder by folder (one `fsync` per folder), then removes the folders the
+    /// deletes left empty, up to the root: a folder named after a partition value (`user_id=u-42/`)
+    /// must not outlive the subject's last file. `keptFolders` stay.
+    public func delete(_ keys: [String]) async throws {
+        try deleteNow(keys)
+    }
+
+    func deleteNow(_ keys: [String]) throws {
+        var byFolder: [String: [String]] = [:]
+        var order: [String] = []
+        for key in keys {
+            let folder = key.lastIndex(of: "/").map { String(key[..<$0]) } ?? ""
+            if byFolder[folder] == nil { order.append(folder) }
+            byFolder[folder, default: []].append(key)
         }
-        fsync(parent.fd)
-        // Folders the delete leaves empty go too, up to the root: a folder named after a
-        // partition value (`user_id=u-42/`) must not outlive the subject's last file.
-        var folder = key
-        while let slash = folder.lastIndex(of: "/") {
-            folder = String(folder[..<slash])
-            guard !folder.isEmpty, !keptFolders.contains(folder), let up = try? openParent(folder, create: false) else { break }
-            defer { close(up.fd) }
-            guard unlinkat(up.fd, up.name, AT_REMOVEDIR) == 0 else { break }
-            fsync(up.fd)
+        for folder in order {
+            var dfd: Int32 = -1
+            defer { if dfd >= 0 { close(dfd) } }
+            for key in byFolder[folder]! {
+                guard let parent = try openParent(key, create: false) else { continue }
+                if dfd >= 0 { close(dfd) }
+                dfd = parent.fd
+                if unlinkat(parent.fd, parent.name, 0) != 0 && errno != ENOENT {
+                    throw LetheError.io("cannot delete", at: key, errno: errno)
+                }
+            }
+            guard dfd >= 0 else { continue }
+            fsync(dfd)
+            var up = folder
+            while !up.isEmpty, !keptFolders.contains(up), let p = try? openParent(up, create: false) {
+                defer { close(p.fd) }
+                guard unlinkat(p.fd, p.name, AT_REMOVEDIR) == 0 else { break }
+                fsync(p.fd)
+                up = up.lastIndex(of: "/").map { String(up[..<$0]) } ?? ""
+            }
         }
+    }
+
+    // MARK: Local paths
+
+    public func localPath(of key: String) -> String? {
+        if key.isEmpty { return root }
+        if key.unicodeScalars.contains("\u{FFFD}") { return nil }   // a name that is not UTF-8: no String path names it
+        return root + "/" + key
+    }
+
+    /// The path made absolute and resolved lexically (`.`, `..`, repeated slashes); when it is not
+    /// lexically under the root, the same folders reached through links (`/tmp` and `/private/tmp`).
+    public func key(forLocalPath path: String) -> String? {
+        let base = Self.lexicallyNormalized(Self.absolute(root))
+        let target = Self.lexicallyNormalized(Self.absolute(path))
+        func key(under base: String, _ target: String) -> String? {
+            let b = base == "/" ? "/" : base + "/"
+            guard target.hasPrefix(b), target.count > b.count else { return nil }
+            return String(target.dropFirst(b.count))
+        }
+        if let k = key(under: base, target) { return k }
+        let slash = target.lastIndex(of: "/")!
+        let dir = slash == target.startIndex ? "/" : String(target[..<slash]), name = String(target[target.index(after: slash)...])
+        guard !name.isEmpty, let rb = Self.realPath(base), let rd = Self.realPath(dir) else { return nil }
+        return key(under: rb, (rd == "/" ? "" : rd) + "/" + name)
+    }
+
+    public func prefixStatus(_ prefix: String) async throws -> PrefixStatus {
+        let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        guard let path = localPath(of: p) else { return .missing }
+        var st = stat()
+        return stat(path, &st) == 0 ? .exists : .missing
+    }
+
+    static func absolute(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buf, buf.count) != nil else { return "/" + p }
+        let cwd = buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }
+        return String(decoding: cwd, as: UTF8.self) + "/" + p
+    }
+
+    static func lexicallyNormalized(_ p: String) -> String {
+        var parts: [Substring] = []
+        for c in p.split(separator: "/", omittingEmptySubsequences: true) {
+            if c == "." { continue }
+            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(c)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    static func realPath(_ p: String) -> String? {
+        guard let r = realpath(p, nil) else { return nil }
+        defer { free(r) }
+        return String(cString: r)
     }
 
     /// Creates a folder and its parents (mode 0755).
@@ -433,6 +527,88 @@ public struct LocalObjectStore: ObjectStore {
     }
 }
 
+/// One walk of a local listing: a stack of open folders, each with its entries in key order. Pages
+/// come from continuing the walk, so a listing of many pages reads each folder once.
+///
+/// `@unchecked Sendable`: a walk belongs to one listing iterator, which asks for one page at a time
+/// (each page may be filled on an I/O thread); nothing else reaches it.
+final class LocalListing: ObjectPageSource, @unchecked Sendable {
+    struct Entry { var name: [CChar]; var component: String; var sortKey: [UInt8]; var isDir: Bool }
+    struct Frame { var dir: OpaquePointer; var keyPrefix: String; var entries: [Entry]; var next = 0 }
+
+    private let store: LocalObjectStore
+    private let prefix: String
+    private let startAfter: String?
+    private let keysOnly: Bool
+    private var stack: [Frame] = []
+    private var started = false
+
+    init(store: LocalObjectStore, prefix: String, startAfter: String?, keysOnly: Bool) {
+        self.store = store
+        self.prefix = prefix
+        self.startAfter = startAfter
+        self.keysOnly = keysOnly
+    }
+    deinit { for f in stack { closedir(f.dir) } }
+
+    func nextPage() async throws -> [ObjectInfo]? { try fill() }
+
+    /// The next page, read synchronously (blocking system calls).
+    func fill() throws -> [ObjectInfo]? {
+        var out: [ObjectInfo] = []
+        if !started {
+            started = true
+            switch try store.walkStart(prefix) {
+            case .nothing:
+                return nil
+            case .object(let key, let dfd, let name):
+                defer { close(dfd) }
+                if let a = startAfter, !keyPrecedes(a, key) { return nil }
+                return [try info(key, dfd, name)].compactMap { $0 }
+            case .folder(let fd, let keyPrefix):
+                try push(fd, keyPrefix)
+            }
+        }
+        let size = max(1, store.pageSize)
+        while out.count < size, let top = stack.indices.last {
+            guard stack[top].next < stack[top].entries.count else {
+                closedir(stack.removeLast().dir)
+                continue
+            }
+            let e = stack[top].entries[stack[top].next]
+            stack[top].next += 1
+            let key = stack[top].keyPrefix + e.component
+            let dfd = dirfd(stack[top].dir)
+            if e.isDir {
+                let folder = key + "/"
+                // A folder whose keys all sort before `startAfter` is skipped unopened.
+                if let a = startAfter, !a.hasPrefix(folder), keyPrecedes(folder, a) { continue }
+                let sub = openat(dfd, e.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard sub >= 0 else { throw LetheError.io("cannot open folder", at: key, errno: errno) }
+                try push(sub, folder)
+            } else {
+                // Files, and what Lethe will not read (links, FIFOs, sockets, devices): listed all the same.
+                if let a = startAfter, !keyPrecedes(a, key) { continue }
+                if let i = try info(key, dfd, e.name) { out.append(i) }
+            }
+        }
+        return out.isEmpty ? nil : out
+    }
+
+    private func push(_ fd: Int32, _ keyPrefix: String) throws {
+        let (dir, entries) = try store.folderEntries(fd, keyPrefix: keyPrefix)
+        stack.append(Frame(dir: dir, keyPrefix: keyPrefix, entries: entries))
+    }
+
+    /// The entry's metadata (nil when it vanished since the folder was read); keys-only walks skip the `stat`.
+    private func info(_ key: String, _ dfd: Int32, _ name: [CChar]) throws -> ObjectInfo? {
+        if keysOnly { return ObjectInfo(key: key, size: 0, modifiedNanos: 0, version: "") }
+        var st = stat()
+        guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        return LocalObjectStore.info(key: key, st)
+    }
+}
+
 final class LocalReadStream: ObjectReadStream {
     private var fd: Int32
     private let key: String
@@ -474,7 +650,7 @@ final class LocalWriteStream: ObjectWriteStream {
         self.fd = fd; self.dirFD = dirFD; self.tmp = tmp; self.name = name; self.key = key; self.precondition = precondition
     }
     deinit {
-        abort()
+        abortNow()
         if replaced >= 0 { Glibc.close(replaced) }
         if dirFD >= 0 { Glibc.close(dirFD) }
     }
@@ -499,7 +675,7 @@ final class LocalWriteStream: ObjectWriteStream {
         do {
             return try commitNow()
         } catch {
-            abort()
+            abortNow()
             throw error
         }
     }
@@ -623,7 +799,9 @@ final class LocalWriteStream: ObjectWriteStream {
         return out
     }
 
-    func abort() {
+    func abort() async { abortNow() }
+
+    func abortNow() {
         if fd >= 0 { Glibc.close(fd); fd = -1 }
         if !finished { unlinkat(dirFD, tmp, 0); finished = true }
     }

@@ -8,7 +8,7 @@ public struct ObjectInfo: Hashable, Sendable {
     /// Modification time in nanoseconds since 1970.
     public var modifiedNanos: Int64
     /// A tag that changes whenever the content may have changed (local: size, mtime
-    /// and inode; S3: the ETag). Compared by `commit(replacing:)`.
+    /// and inode; S3: the ETag). Compared by `commit(replacing:)` and `read(_:range:ifVersion:)`.
     public var version: String
 
     public init(key: String, size: Int64, modifiedNanos: Int64, version: String) {
@@ -35,8 +35,9 @@ public protocol ObjectWriteStream: AnyObject {
     /// object is no longer at that version (someone else wrote it meanwhile); with
     /// `ifAbsent`, fails with `.conflict` when the object exists.
     func commit() async throws -> ObjectInfo
-    /// Discards what was written.
-    func abort()
+    /// Discards what was written (local: removes the temporary file; S3: aborts the multipart upload).
+    /// Never fails; after `commit` it does nothing.
+    func abort() async
     /// After a `commit` that replaced an object: the bytes appended to the replaced version from
     /// `offset` on (its size when it was read) — by a writer that held it open, which the replace
     /// would otherwise lose. A caller carries them into the new version with another conditional
@@ -58,32 +59,83 @@ public enum WritePrecondition: Sendable, Equatable {
     case absent
 }
 
+/// Whether a key prefix names something in a store that has folders.
+public enum PrefixStatus: Sendable, Equatable {
+    /// A folder (or an object) is there, possibly empty.
+    case exists
+    /// Nothing is there: a local dataset folder that is missing (a typo, a lake mounted wrong).
+    case missing
+    /// The store has no folders (S3, memory): an empty prefix is simply empty.
+    case notApplicable
+}
+
 /// The storage seam: a local folder, S3, or memory.
+///
+/// Key order everywhere is the byte order of the keys' UTF-8 (S3's listing order).
 public protocol ObjectStore: Sendable {
     /// A description of where the store is, for messages.
     var location: String { get }
     /// Every object whose key starts with `prefix` (a folder prefix: `raw/events`
-    /// lists `raw/events/…`), recursively, sorted by key. A local folder lists the
-    /// temporary files of writes in progress too (see `LocalObjectStore.onTemporary`).
-    func list(prefix: String) async throws -> [ObjectInfo]
-    /// The keys `list` would return, without their metadata (cheaper where metadata costs a call each).
+    /// lists `raw/events/…` and an object named `raw/events` itself), recursively, in key order,
+    /// page by page, starting after the key `startAfter` (exclusive) when given. A local folder
+    /// lists the temporary files of writes in progress too (see `LocalObjectStore.onTemporary`).
+    /// Nothing is read until the listing is iterated; each iteration lists anew.
+    func list(prefix: String, startAfter: String?) -> ObjectListing
+    /// The keys `list` would return, without their metadata. The default collects `list`'s pages;
+    /// a store where metadata costs a call per object overrides it (local: no `stat` per file).
     func listKeys(prefix: String) async throws -> [String]
     /// The object's metadata, or nil if absent.
     func head(_ key: String) async throws -> ObjectInfo?
-    /// The bytes in `range` (or all of them).
-    func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8]
-    /// A stream over the whole object.
+    /// The primitive read: the bytes in `range` (the whole object when nil). With `ifVersion`, fails
+    /// with `.conflict` when the object is no longer at that version (S3: a ranged GET with
+    /// `If-Match`), so reads of one object in pieces never mix two of its versions. `.notFound`
+    /// when absent, `.badInput` when the range goes past the end.
+    func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8]
+    /// A stream over the whole object. The default reads it in ranged reads pinned to the version
+    /// it found when opened (`.conflict` if the object is replaced meanwhile).
     func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream
     /// Starts writing a new version of `key`.
     func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream
-    /// Removes an object; absent objects are not an error.
-    func delete(_ key: String) async throws
+    /// Removes objects (S3: DeleteObjects); absent objects are not an error.
+    func delete(_ keys: [String]) async throws
+    /// The file-system path of `key` (of the root for `""`), for stores that are local folders; nil
+    /// elsewhere (the default) and for a key no path string can name.
+    func localPath(of key: String) -> String?
+    /// The key of a local file-system path (absolute, or relative to the working directory) inside
+    /// the store's root; nil when it is outside it or the store is not a local folder (the default).
+    func key(forLocalPath path: String) -> String?
+    /// Whether `prefix` names a folder or object (`.notApplicable`, the default, for stores without folders).
+    func prefixStatus(_ prefix: String) async throws -> PrefixStatus
 }
 
 extension ObjectStore {
-    public func listKeys(prefix: String) async throws -> [String] { try await list(prefix: prefix).map(\.key) }
-    public func read(_ key: String) async throws -> [UInt8] { try await read(key, range: nil) }
+    public func listKeys(prefix: String) async throws -> [String] {
+        try await list(prefix: prefix, startAfter: nil).all().map(\.key)
+    }
+
+    public func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream {
+        guard let info = try await head(key) else { throw LetheError(.notFound, "no such object", at: key) }
+        return RangedReadStream(store: self, info: info, chunkSize: max(1, chunkSize))
+    }
+
+    public func localPath(of key: String) -> String? { nil }
+    public func key(forLocalPath path: String) -> String? { nil }
+    public func prefixStatus(_ prefix: String) async throws -> PrefixStatus { .notApplicable }
+
+    // Conveniences over the requirements.
+
+    /// Every object below `prefix`, in key order, in one array (small prefixes; tests).
+    public func list(prefix: String) async throws -> [ObjectInfo] {
+        try await list(prefix: prefix, startAfter: nil).all()
+    }
+    /// The bytes in `range` (or all of them), whatever the version.
+    public func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8] {
+        try await read(key, range: range, ifVersion: nil)
+    }
+    public func read(_ key: String) async throws -> [UInt8] { try await read(key, range: nil, ifVersion: nil) }
     public func openRead(_ key: String) async throws -> any ObjectReadStream { try await openRead(key, chunkSize: 1 << 20) }
+    /// Removes one object; absent is not an error.
+    public func delete(_ key: String) async throws { try await delete([key]) }
 
     /// Writes a whole object atomically.
     @discardableResult
@@ -93,8 +145,92 @@ extension ObjectStore {
             try await w.write(bytes)
             return try await w.commit()
         } catch {
-            w.abort()
+            await w.abort()
             throw error
         }
     }
+}
+
+/// Whether `a` sorts before `b` in key order (the bytes of their UTF-8).
+@inlinable
+public func keyPrecedes(_ a: String, _ b: String) -> Bool {
+    a.utf8.lexicographicallyPrecedes(b.utf8)
+}
+
+/// Pages of a listing, produced one at a time (by one iterator).
+public protocol ObjectPageSource: AnyObject {
+    /// The next page in key order (never empty), or nil at the end.
+    func nextPage() async throws -> [ObjectInfo]?
+}
+
+/// A store's listing of a prefix: an `AsyncSequence` of pages (`[ObjectInfo]`, each non-empty), in key order.
+public struct ObjectListing: AsyncSequence, Sendable {
+    public typealias Element = [ObjectInfo]
+    private let makeSource: @Sendable () -> any ObjectPageSource
+
+    /// A listing whose iterations each get a fresh page source.
+    public init(_ makeSource: @escaping @Sendable () -> any ObjectPageSource) { self.makeSource = makeSource }
+
+    /// A listing fetched page after page from the last key of the page before (S3 `StartAfter`;
+    /// memory): `fetch(after)` returns the next objects after `after` in key order and whether more may follow.
+    public init(startAfter: String?,
+                fetch: @escaping @Sendable (_ after: String?) async throws -> (objects: [ObjectInfo], more: Bool)) {
+        self.makeSource = { ResumingPages(after: startAfter, fetch: fetch) }
+    }
+
+    /// A listing with nothing in it.
+    public static var empty: ObjectListing { ObjectListing(startAfter: nil) { _ in ([], false) } }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let source: any ObjectPageSource
+        public mutating func next() async throws -> [ObjectInfo]? { try await source.nextPage() }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(source: makeSource()) }
+
+    /// Every object of every page, in one array (small prefixes; tests).
+    public func all() async throws -> [ObjectInfo] {
+        var out: [ObjectInfo] = []
+        var it = makeAsyncIterator()
+        while let page = try await it.next() { out += page }
+        return out
+    }
+}
+
+final class ResumingPages: ObjectPageSource {
+    private var after: String?
+    private var done = false
+    private let fetch: @Sendable (String?) async throws -> (objects: [ObjectInfo], more: Bool)
+    init(after: String?, fetch: @escaping @Sendable (String?) async throws -> (objects: [ObjectInfo], more: Bool)) {
+        self.after = after
+        self.fetch = fetch
+    }
+    func nextPage() async throws -> [ObjectInfo]? {
+        while !done {
+            let (objects, more) = try await fetch(after)
+            done = !more
+            if let last = objects.last { after = last.key }
+            if !objects.isEmpty { return objects }
+            if more && objects.isEmpty { done = true }   // a store that says "more" with nothing: stop, never spin
+        }
+        return nil
+    }
+}
+
+/// `openRead` on a store's ranged reads, each pinned to the version found at open.
+final class RangedReadStream<Store: ObjectStore>: ObjectReadStream {
+    private let store: Store
+    private let info: ObjectInfo
+    private let chunkSize: Int
+    private var offset: Int64 = 0
+    private var closed = false
+    init(store: Store, info: ObjectInfo, chunkSize: Int) { self.store = store; self.info = info; self.chunkSize = chunkSize }
+    func next() async throws -> [UInt8]? {
+        guard !closed, offset < info.size else { return nil }
+        let end = min(info.size, offset + Int64(chunkSize))
+        let bytes = try await store.read(info.key, range: offset..<end, ifVersion: info.version)
+        offset = end
+        return bytes.isEmpty ? nil : bytes
+    }
+    func close() { closed = true }
 }

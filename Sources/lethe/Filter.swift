@@ -4,6 +4,7 @@ import LetheCore
 import LetheCatalog
 import LetheStream
 import LetheEngine
+import LetheRuntime
 
 /// Set by SIGINT/SIGTERM while `lethe filter --follow` runs (read between polls).
 nonisolated(unsafe) private var stopRequested: sig_atomic_t = 0
@@ -56,9 +57,9 @@ struct Filter: AsyncParsableCommand {
             // The filter only reads: on a state folder it cannot write (another user's, a read-only
             // mount) it opens the state read-only and skips the one write it would make (tags for
             // requests filed before stream filtering existed).
-            let writable = access(folder, W_OK) == 0
-                && (access(folder + "/" + SQLiteMetastore.fileName, F_OK) != 0 || access(folder + "/" + SQLiteMetastore.fileName, W_OK) == 0)
-            let (secrets, meta) = try Lethe.openState(folder: folder, readOnly: !writable)
+            let writable = Runtime.stateIsWritable(config)
+            let state = try Runtime.openState(config: config, readOnly: !writable)
+            let (secrets, meta) = (state.secrets, state.state)
             if writable {
                 try await Lethe.backfillStreamTags(meta: meta, secrets: secrets, now: Int64(Date().timeIntervalSince1970 * 1000))
             } else if case let untagged = try await meta.requestsWithoutStreamTag().filter({ $0.sealedSubject != nil }).count, untagged > 0 {
@@ -195,10 +196,7 @@ struct Deletions: AsyncParsableCommand {
                 }
             }
             let config = try LakeConfig.load(path: global.config)
-            guard case .folder(let folder) = config.state else {
-                throw LetheError(.badInput, "`state: postgres://…` is not supported by this build yet; use a folder", at: config.file)
-            }
-            let meta = try Lethe.openState(folder: folder, readOnly: true).meta
+            let meta = try Runtime.openState(config: config, readOnly: true).state
             let ch = try await meta.deletionTags(since: cursor)
             func hex(_ t: UInt64) -> String {
                 let s = String(t, radix: 16)

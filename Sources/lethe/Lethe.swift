@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LetheCore
 import LetheEngine
+import LetheRuntime
 
 @main
 struct LetheCommand: AsyncParsableCommand {
@@ -58,7 +59,7 @@ struct Global: ParsableArguments {
 
     /// `readOnly`: the command only reads the state (it works on a state folder it cannot write).
     func open(readOnly: Bool = false) throws -> Lethe {
-        try Lethe.open(config: try LakeConfig.load(path: config), readOnly: readOnly)
+        try Runtime.open(config: try LakeConfig.load(path: config), readOnly: readOnly)
     }
 }
 

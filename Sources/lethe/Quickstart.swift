@@ -3,6 +3,7 @@ import Foundation
 import LetheCore
 import LetheCatalog
 import LetheEngine
+import LetheRuntime
 
 enum Starter {
     static func config(lake: String) -> String {
@@ -74,7 +75,7 @@ struct Quickstart: AsyncParsableCommand {
             let built = try await SampleLake().build(in: abs)
             say("   \(built.events) events of \(built.users) users in \(built.objects) objects (\(String(format: "%.1f", Date().timeIntervalSince(t0)))s)")
 
-            let lethe = try Lethe.open(config: try LakeConfig.load(path: abs + "/lethe.yaml"))
+            let lethe = try Runtime.open(config: try LakeConfig.load(path: abs + "/lethe.yaml"))
             say("2. indexing (lethe index)")
             let ir = try await lethe.index()
             say(String(format: "   %d objects, %lld records, %.1f MB in %.2fs", ir.objectsScanned, ir.records, Double(ir.bytesScanned) / 1e6, ir.seconds))

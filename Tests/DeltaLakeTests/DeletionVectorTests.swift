@@ -17,7 +17,7 @@ struct DVFixture: Decodable {
         var f: Int
         var numRecords: Int
         var rows: [Int64]
-        var descriptor: DeltaJSON
+        var descriptor: JSONValue
         var dvFile: String?
     }
     var version: Int64
@@ -207,13 +207,13 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
 }
 
 @Test func malformedDescriptorsAndBadZ85AreCorrupt() throws {
-    func parse(_ o: [String: DeltaJSON]) throws -> DeletionVectorDescriptor {
+    func parse(_ o: [String: JSONValue]) throws -> DeletionVectorDescriptor {
         try DeletionVectorDescriptor(json: .object(o), table: "t", dataFile: "part-1.parquet")
     }
-    func rejects(_ o: [String: DeltaJSON], _ words: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    func rejects(_ o: [String: JSONValue], _ words: String, sourceLocation: SourceLocation = #_sourceLocation) {
         do {
             _ = try parse(o)
-            Issue.record("accepted \(DeltaJSON.object(o).text)", sourceLocation: sourceLocation)
+            Issue.record("accepted \(JSONValue.object(o).encodedText)", sourceLocation: sourceLocation)
         } catch let e as LetheError {
             #expect(e.code == .corrupt, sourceLocation: sourceLocation)
             #expect(e.location == "t", sourceLocation: sourceLocation)
@@ -222,7 +222,7 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
             Issue.record("\(error)", sourceLocation: sourceLocation)
         }
     }
-    let inline: [String: DeltaJSON] = ["storageType": .string("i"), "pathOrInlineDv": .string("wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L"),
+    let inline: [String: JSONValue] = ["storageType": .string("i"), "pathOrInlineDv": .string("wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L"),
                                        "sizeInBytes": .int(40), "cardinality": .int(6)]
     _ = try parse(inline)
     var o = inline; o["pathOrInlineDv"] = .string("wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{~")
@@ -243,7 +243,7 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
     rejects(o, "cardinality -1")
     o = inline; o["pathOrInlineDv"] = nil
     rejects(o, "no pathOrInlineDv")
-    let relative: [String: DeltaJSON] = ["storageType": .string("u"), "pathOrInlineDv": .string("ab^-aqEH.-t@S}K{vb[*k^"),
+    let relative: [String: JSONValue] = ["storageType": .string("u"), "pathOrInlineDv": .string("ab^-aqEH.-t@S}K{vb[*k^"),
                                          "offset": .int(4), "sizeInBytes": .int(40), "cardinality": .int(6)]
     _ = try parse(relative)
     o = relative; o["pathOrInlineDv"] = .string("ab^-aqEH.-t@S}K{vb[*k\"")
@@ -272,7 +272,7 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
     // "native" RoaringBitmapArray layout written big-endian (64 39 d3 d0 = 1681511376, then 1 bitmap
     // of 0x1c bytes), not the portable format behind magic 1681511377 that the protocol's
     // "Deletion Vector Format" specifies (and this fixture writes). It is refused (Trino's tests expect the same).
-    let example = DeltaJSON.object(["storageType": .string("i"), "pathOrInlineDv": .string("wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L"),
+    let example = JSONValue.object(["storageType": .string("i"), "pathOrInlineDv": .string("wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L"),
                                     "sizeInBytes": .int(40), "cardinality": .int(6)])
     let i = try DeletionVectorDescriptor(json: example, table: "t", dataFile: "a.parquet")
     #expect(i.json == example)

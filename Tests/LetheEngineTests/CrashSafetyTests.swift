@@ -4,6 +4,7 @@ import Foundation
 import LetheCore
 import LetheStorage
 import LetheCatalog
+import LetheRuntime
 
 // Issue 10: the request state machine under kill -9 (items 1, 2, 3), concurrency (5),
 // raw ids in the state (10), lost keys (11), the keyed audit chain (12), secure_delete (13).
@@ -37,7 +38,7 @@ struct DiskLake {
         try yaml.write(toFile: dir + "/lethe.yaml", atomically: true, encoding: .utf8)
     }
     var state: String { dir + "/.lethe" }
-    func open() throws -> Lethe { try Lethe.open(config: try LakeConfig.load(path: dir + "/lethe.yaml")) }
+    func open() throws -> Lethe { try Runtime.open(config: try LakeConfig.load(path: dir + "/lethe.yaml")) }
     func put(_ key: String, _ text: String) throws {
         let path = dir + "/lake/" + key
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -319,7 +320,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     _ = try lake.open()
     // A state from before fingerprints: a missing key is still refused (the state holds data).
     let meta = try SQLiteMetastore(folder: lake.state)
-    try await meta.removeSetting(Lethe.fingerprintSetting("request.key"))
+    try await meta.removeSetting(Runtime.fingerprintSetting("request.key"))
     try FileManager.default.removeItem(atPath: lake.state + "/request.key")
     #expect(throws: LetheError.self) { _ = try lake.open() }
     #expect(!FileManager.default.fileExists(atPath: lake.state + "/request.key"))
@@ -472,7 +473,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     let keys = try await withThrowingTaskGroup(of: [UInt8].self) { group in
         for _ in 0..<6 {
             group.addTask {
-                let (secrets, _) = try Lethe.openState(folder: folder)
+                let (secrets, _) = try Runtime.openState(folder: folder)
                 return (secrets.auditKey ?? []) + Array(secrets.hasher.key(for: SubjectID("x")).bytes)
             }
         }

@@ -563,7 +563,7 @@ func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureReq
     md["delta.columnMapping.id"] = .int(42)
     f0["metadata"] = .object(md); fields[0] = .object(f0); schema["fields"] = .array(fields)
     var meta = s.metadata.raw
-    meta["schemaString"] = .string(DeltaJSON.object(schema).text)
+    meta["schemaString"] = .string(DeltaJSON.object(schema).encodedText)
     try await t.commit([.commitInfo(["operation": .string("SET TBLPROPERTIES")]), .other("metaData", .object(meta))], version: s.version + 1)
     let (r2, run2) = try await forgetAndRun(lethe, "u-4")
     #expect(r2.status != .verified)

@@ -394,11 +394,11 @@ private struct ScrubFailingStore: ObjectStore {
     let inner: LocalObjectStore
     let commitKey: String
     var location: String { inner.location }
-    func list(prefix: String) async throws -> [ObjectInfo] { try await inner.list(prefix: prefix) }
+    func list(prefix: String, startAfter: String?) -> ObjectListing { inner.list(prefix: prefix, startAfter: startAfter) }
     func head(_ key: String) async throws -> ObjectInfo? { try await inner.head(key) }
-    func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8] { try await inner.read(key, range: range) }
+    func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] { try await inner.read(key, range: range, ifVersion: ifVersion) }
     func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream { try await inner.openRead(key, chunkSize: chunkSize) }
-    func delete(_ key: String) async throws { try await inner.delete(key) }
+    func delete(_ keys: [String]) async throws { try await inner.delete(keys) }
     func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
         let w = try await inner.openWrite(key, precondition: precondition)
         guard key == commitKey, case .matches = precondition else { return w }
@@ -412,12 +412,12 @@ private struct ScrubFailingStore: ObjectStore {
         func write(_ b: UnsafeRawBufferPointer) async throws { bytes += Array(b); try await inner.write(b) }
         func commit() async throws -> ObjectInfo {
             if String(decoding: bytes, as: UTF8.self).contains("lethe-erased/") {
-                inner.abort()
+                await inner.abort()
                 throw LetheError(.io, "injected failure", at: "scrub")
             }
             return try await inner.commit()
         }
-        func abort() { inner.abort() }
+        func abort() async { await inner.abort() }
     }
 }
 
@@ -477,13 +477,15 @@ private final class CuttingStore: ObjectStore, @unchecked Sendable {
             return changes < cut
         }
     }
-    func list(prefix: String) async throws -> [ObjectInfo] { try await inner.list(prefix: prefix) }
+    func list(prefix: String, startAfter: String?) -> ObjectListing { inner.list(prefix: prefix, startAfter: startAfter) }
     func head(_ key: String) async throws -> ObjectInfo? { try await inner.head(key) }
-    func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8] { try await inner.read(key, range: range) }
+    func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] { try await inner.read(key, range: range, ifVersion: ifVersion) }
     func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream { try await inner.openRead(key, chunkSize: chunkSize) }
-    func delete(_ key: String) async throws {
-        guard allow(arming: false) else { throw LetheError(.io, "cut", at: key) }
-        try await inner.delete(key)
+    func delete(_ keys: [String]) async throws {
+        for key in keys {
+            guard allow(arming: false) else { throw LetheError(.io, "cut", at: key) }
+            try await inner.delete(key)
+        }
     }
     func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
         Counting(inner: try await inner.openWrite(key, precondition: precondition), key: key, store: self)
@@ -499,12 +501,12 @@ private final class CuttingStore: ObjectStore, @unchecked Sendable {
         func commit() async throws -> ObjectInfo {
             let scrub = key.contains("lethe-erased/") || String(decoding: bytes, as: UTF8.self).contains("lethe-erased/")
             guard store.allow(arming: scrub) else {
-                inner.abort()
+                await inner.abort()
                 throw LetheError(.io, "cut", at: key)
             }
             return try await inner.commit()
         }
-        func abort() { inner.abort() }
+        func abort() async { await inner.abort() }
     }
 }
 

@@ -287,10 +287,10 @@ private final class RecordingStore: ObjectStore, @unchecked Sendable {
     init(_ base: TestStore) { self.base = base }
     func bytesRead() -> Int64 { lock.withLock { Int64(read) } }
     var location: String { base.location }
-    func list(prefix: String) async throws -> [ObjectInfo] { try await base.list(prefix: prefix) }
+    func list(prefix: String, startAfter: String?) -> ObjectListing { base.list(prefix: prefix, startAfter: startAfter) }
     func head(_ key: String) async throws -> ObjectInfo? { try await base.head(key) }
-    func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8] {
-        let b = try await base.read(key, range: range)
+    func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
+        let b = try await base.read(key, range: range, ifVersion: ifVersion)
         lock.withLock { read += b.count }
         return b
     }
@@ -298,5 +298,5 @@ private final class RecordingStore: ObjectStore, @unchecked Sendable {
     func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
         try await base.openWrite(key, precondition: precondition)
     }
-    func delete(_ key: String) async throws { try await base.delete(key) }
+    func delete(_ keys: [String]) async throws { try await base.delete(keys) }
 }

@@ -22,11 +22,11 @@ struct LateAppenderStore: ObjectStore {
     }
 
     var location: String { inner.location }
-    func list(prefix: String) async throws -> [ObjectInfo] { try await inner.list(prefix: prefix) }
+    func list(prefix: String, startAfter: String?) -> ObjectListing { inner.list(prefix: prefix, startAfter: startAfter) }
     func head(_ key: String) async throws -> ObjectInfo? { try await inner.head(key) }
-    func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8] { try await inner.read(key, range: range) }
+    func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] { try await inner.read(key, range: range, ifVersion: ifVersion) }
     func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream { try await inner.openRead(key, chunkSize: chunkSize) }
-    func delete(_ key: String) async throws { try await inner.delete(key) }
+    func delete(_ keys: [String]) async throws { try await inner.delete(keys) }
     func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
         Writer(try await inner.openWrite(key, precondition: precondition), path: inner.root + "/" + key, store: self)
     }
@@ -38,7 +38,7 @@ struct LateAppenderStore: ObjectStore {
         init(_ inner: any ObjectWriteStream, path: String, store: LateAppenderStore) { self.inner = inner; self.path = path; self.store = store }
         func write(_ bytes: [UInt8]) async throws { try await inner.write(bytes) }
         func write(_ bytes: UnsafeRawBufferPointer) async throws { try await inner.write(bytes) }
-        func abort() { inner.abort() }
+        func abort() async { await inner.abort() }
         func replacedTail(from offset: Int64) async throws -> [UInt8] { try await inner.replacedTail(from: offset) }
         func commit() async throws -> ObjectInfo {
             let i = store.commits.next()

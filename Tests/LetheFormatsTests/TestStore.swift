@@ -36,13 +36,15 @@ final class TestStore: ObjectStore, @unchecked Sendable {
         return ObjectInfo(key: key, size: Int64(o.bytes.count), modifiedNanos: Int64(o.version), version: "v\(o.version)")
     }
 
-    func list(prefix: String) async throws -> [ObjectInfo] {
-        locked { objects.keys.filter { $0.hasPrefix(prefix) }.sorted().compactMap { info($0) } }
+    func list(prefix: String, startAfter: String?) -> ObjectListing {
+        ObjectListing(startAfter: startAfter) { [self] after in
+            (locked { objects.keys.filter { k in k.hasPrefix(prefix) && after.map { $0 < k } ?? true }.sorted().compactMap { info($0) } }, false)
+        }
     }
 
     func head(_ key: String) async throws -> ObjectInfo? { locked { info(key) } }
 
-    func read(_ key: String, range: Range<Int64>?) async throws -> [UInt8] {
+    func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
         guard let b = get(key) else { throw LetheError(.notFound, "no such object", at: key) }
         guard let range else { return b }
         return Array(b[Int(range.lowerBound)..<Int(range.upperBound)])
@@ -58,7 +60,7 @@ final class TestStore: ObjectStore, @unchecked Sendable {
         Writer(store: self, key: key, precondition: precondition)
     }
 
-    func delete(_ key: String) async throws { _ = locked { objects.removeValue(forKey: key) } }
+    func delete(_ keys: [String]) async throws { locked { for key in keys { objects.removeValue(forKey: key) } } }
 
     fileprivate func commit(_ key: String, _ bytes: [UInt8], _ pre: WritePrecondition) throws -> ObjectInfo {
         try locked {
@@ -114,6 +116,6 @@ final class TestStore: ObjectStore, @unchecked Sendable {
             Swift.precondition(!aborted)
             return try store.commit(key, buffer, precondition)
         }
-        func abort() { aborted = true; buffer = [] }
+        func abort() async { aborted = true; buffer = [] }
     }
 }

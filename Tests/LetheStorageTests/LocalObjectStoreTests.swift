@@ -63,7 +63,7 @@ private func tempDir() -> String {
     try await s.put("o", [1, 2, 3])
     let w = try await s.openWrite("o", precondition: .none)
     try await w.write([9, 9])
-    w.abort()
+    await w.abort()
     #expect(try await s.read("o") == [1, 2, 3])
     #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["o"])
 }

@@ -2,9 +2,9 @@ import Foundation
 import LetheCore
 import LetheCatalog
 
-extension Lethe {
+extension Runtime {
     /// The setting that holds a key file's fingerprint.
-    static func fingerprintSetting(_ file: String) -> String { "key.\(file).fingerprint" }
+    public static func fingerprintSetting(_ file: String) -> String { "key.\(file).fingerprint" }
 
     /// Opens a local state folder: the database, then each key file checked against the
     /// fingerprint the state recorded (`StateSecrets.fingerprint`).

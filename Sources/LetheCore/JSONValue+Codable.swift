@@ -1,0 +1,78 @@
+import Foundation
+
+// Decoding, typed accessors and the second writer of `JSONValue`.
+//
+// `JSONValue` has two writers on purpose, and each must keep its bytes:
+// - `text` (JSONValue.swift): the hand writer of audit details, reports and settings; its bytes are
+//   hashed into the audit chain.
+// - `encodedText` (here): `JSONEncoder` with sorted keys and unescaped slashes, as Delta writers emit;
+//   it writes the lines of the Delta log that Spark and delta-rs read.
+// The two differ on doubles (`1.0` against `1`), on a non-finite double (`null` in place against the
+// whole document `null`) and on `.raw` (verbatim against re-encoded). Tests: jsonValueWritersAreByteStable.
+
+extension JSONValue: Codable {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null; return }
+        if let b = try? c.decode(Bool.self) { self = .bool(b); return }
+        if let i = try? c.decode(Int64.self) { self = .int(i); return }
+        if let d = try? c.decode(Double.self) { self = .double(d); return }
+        if let s = try? c.decode(String.self) { self = .string(s); return }
+        if let a = try? c.decode([JSONValue].self) { self = .array(a); return }
+        self = .object(try c.decode([String: JSONValue].self))
+    }
+
+    /// `.raw` text is encoded as the value it parses to (an encoder cannot insert text verbatim).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .string(let s): try c.encode(s)
+        case .array(let a): try c.encode(a)
+        case .object(let o): try c.encode(o)
+        case .raw(let t): try c.encode(JSONValue.parse(Array(t.utf8)))
+        }
+    }
+}
+
+extension JSONValue {
+    /// Parses one JSON document.
+    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    }
+
+    /// Compact JSON with sorted keys and unescaped slashes (as Delta writers emit); `null` when the
+    /// value cannot be encoded (a non-finite double anywhere in it).
+    public var encodedText: String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? e.encode(self)) ?? Data("null".utf8), as: UTF8.self)
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let o) = self { return o[key] }
+        return nil
+    }
+    public var string: String? { if case .string(let s) = self { return s }; return nil }
+    /// An integer, or a double with an integral value in Int64 range.
+    public var int: Int64? {
+        switch self {
+        case .int(let i): return i
+        case .double(let d) where d == d.rounded() && abs(d) < 9e18: return Int64(d)
+        default: return nil
+        }
+    }
+    public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
+    public var object: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
+    public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    public var isNull: Bool { self == .null }
+
+    /// A string-to-string map (partition values, configuration); null values stay nil.
+    public var stringMap: [String: String?] {
+        guard let o = object else { return [:] }
+        return o.mapValues { $0.string }
+    }
+}
