@@ -65,6 +65,10 @@ public protocol JournalReader: Sendable {
 
 /// Cursors (how far a dataset was indexed or propagated) and settings, read.
 public protocol CursorReader: Sendable {
+    /// How far `index` read a Delta dataset's log (nil: never, or under a cursor this build cannot read).
+    func deltaIndex(dataset: String) async throws -> DeltaIndexCursor?
+    /// The last change-feed version `deletes_from: change_feed` propagated from a dataset.
+    func propagation(dataset: String) async throws -> Int64?
     func setting(_ name: String) async throws -> String?
     /// Every setting whose name starts with `prefix`.
     func settings(prefix: String) async throws -> [String: String]
@@ -132,6 +136,10 @@ public protocol JournalWriter {
 
 /// Cursors and settings, read and written inside a transaction.
 public protocol CursorWriter {
+    func deltaIndex(dataset: String) throws -> DeltaIndexCursor?
+    func setDeltaIndex(_ cursor: DeltaIndexCursor, dataset: String) throws
+    func propagation(dataset: String) throws -> Int64?
+    func setPropagation(_ version: Int64, dataset: String) throws
     func setting(_ name: String) throws -> String?
     func setSetting(_ name: String, _ value: String) throws
     func removeSetting(_ name: String) throws

@@ -83,13 +83,17 @@ struct SQLiteJournalWriter: JournalWriter {
 struct SQLiteCursorWriter: CursorWriter {
     let db: Database
 
-    func setting(_ name: String) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name])
+    func deltaIndex(dataset: String) throws -> DeltaIndexCursor? { try SQLiteStateStore.deltaIndex(db, dataset: dataset) }
+    func setDeltaIndex(_ cursor: DeltaIndexCursor, dataset: String) throws {
+        try SQLiteStateStore.storeCursor(db, .deltaIndex(dataset: dataset), version: cursor.version, detail: cursor.text)
     }
+    func propagation(dataset: String) throws -> Int64? { try SQLiteStateStore.propagation(db, dataset: dataset) }
+    func setPropagation(_ version: Int64, dataset: String) throws {
+        try SQLiteStateStore.storeCursor(db, .propagation(dataset: dataset), version: version, detail: nil)
+    }
+    func setting(_ name: String) throws -> String? { try SQLiteStateStore.readSetting(db, name) }
     func setSetting(_ name: String, _ value: String) throws { try SQLiteStateStore.setSetting(db, name, value) }
-    func removeSetting(_ name: String) throws {
-        try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [name])
-    }
+    func removeSetting(_ name: String) throws { try SQLiteStateStore.removeSetting(db, name) }
 }
 
 /// The store reads through itself: each reader method is one read transaction.
@@ -255,6 +259,13 @@ extension SQLiteStateStore {
                 let old: Data = row[1]
                 let new = String(decoding: Self.replacing(Array(old), bytes, with: mark), as: UTF8.self)
                 try db.execute(sql: "UPDATE settings SET value = ? WHERE name = ?", arguments: [new, row[0] as String])
+                changed += 1
+            }
+            // Cursors were settings before v6: their text is searched as it was.
+            for row in try Row.fetchAll(db, sql: "SELECT dataset, kind, CAST(detail AS BLOB) FROM cursors WHERE instr(CAST(detail AS BLOB), ?) > 0", arguments: [needle]) {
+                let old: Data = row[2]
+                let new = String(decoding: Self.replacing(Array(old), bytes, with: mark), as: UTF8.self)
+                try db.execute(sql: "UPDATE cursors SET detail = ? WHERE dataset = ? AND kind = ?", arguments: [new, row[0] as String, row[1] as String])
                 changed += 1
             }
             return changed

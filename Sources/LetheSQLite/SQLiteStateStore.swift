@@ -370,41 +370,20 @@ public final class SQLiteStateStore: StateStore {
                 ALTER TABLE temp_files ADD COLUMN table_root TEXT;
                 """)
         }
+        // Seams for other back ends (issue 11): cursors by type instead of JSON in settings, the
+        // kind of a journal step stored instead of told by sentinel keys, requests found by subject.
+        m.registerMigration("v6-seams") { db in try migrateV6(db) }
         return m
     }()
 }
 
 extension SQLiteStateStore {
-    // MARK: Settings
-
-    public func setting(_ name: String) async throws -> String? {
-        try await read("cannot read setting \(name)") { db in
-            try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name])
-        }
-    }
-
-    public func settings(prefix: String) async throws -> [String: String] {
-        try await read("cannot read settings \(prefix)*") { db in
-            var out: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, value FROM settings WHERE substr(name, 1, ?) = ?",
-                                        arguments: [prefix.utf8.count, prefix]) {
-                out[row[0]] = row[1]
-            }
-            return out
-        }
-    }
-
-    static func setSetting(_ db: Database, _ name: String, _ value: String) throws {
-        try db.execute(sql: """
-            INSERT INTO settings(name, value) VALUES (?, ?)
-            ON CONFLICT(name) DO UPDATE SET value = excluded.value
-            """, arguments: [name, value])
-    }
+    // MARK: Settings (see SQLiteStateStore+Cursors.swift)
 
     /// A setting read without the async hop (opening the state, before any task runs).
     public func settingNow(_ name: String) throws -> String? {
         do {
-            return try writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
+            return try writer.read { db in try Self.readSetting(db, name) }
         } catch {
             throw Self.wrap(error, "cannot read setting \(name)", path: databasePath)
         }
