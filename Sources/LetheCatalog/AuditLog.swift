@@ -14,39 +14,76 @@ import LetheCore
 /// entries from the end leaves a valid, shorter chain: compare the head with a
 /// copy kept elsewhere (a certificate, a webhook receiver) to catch that.
 public func verifyAuditChain(_ entries: [AuditEntry], key: [UInt8]? = nil) -> (ok: Bool, firstBroken: Int64?, reason: String?) {
+    var v = AuditChainVerifier(key: key)
+    v.feed(entries)
+    return v.finish()
+}
+
+/// `verifyAuditChain` one page at a time: feed the entries in order (pages of any size, e.g. read
+/// by range from the store), then `finish`. Keeps only the previous hash and what it has seen.
+public struct AuditChainVerifier: Sendable {
+    let key: [UInt8]?
     var expectedSeq: Int64 = 1
     var prev = AuditChain.genesis
     var keyedSeen = false
-    for e in entries {
-        if e.seq != expectedSeq {
-            let why = e.seq > expectedSeq
-                ? "entries \(expectedSeq)…\(e.seq - 1) are missing"
-                : "entry \(e.seq) is out of order (expected \(expectedSeq))"
-            return (false, e.seq, why)
-        }
-        if e.prevHash != prev {
-            return (false, e.seq, "entry \(e.seq) does not link to the previous entry's hash")
-        }
-        func recompute(_ k: [UInt8]?) -> String {
-            AuditChain.hash(seq: e.seq, at: e.at, event: e.event, requestID: e.requestID, actor: e.actor,
-                            details: e.details, prevHash: e.prevHash, key: k)
-        }
-        if let key, recompute(key) == e.hash {
-            keyedSeen = true
-        } else if recompute(nil) == e.hash {
-            if keyedSeen {
-                return (false, e.seq, "entry \(e.seq) is not keyed with the audit key although earlier entries are: it was written or rewritten without the key")
+    var firstSeq: Int64?
+    /// The first failure (then later entries are not examined).
+    public private(set) var failure: (seq: Int64, reason: String)?
+    /// Entries examined (up to and including a broken one).
+    public private(set) var count = 0
+    /// The last entry that verified.
+    public private(set) var head: AuditEntry?
+
+    public init(key: [UInt8]?) { self.key = key }
+
+    /// Checks the next entries; false once the chain is broken (feeding more changes nothing).
+    @discardableResult
+    public mutating func feed(_ entries: [AuditEntry]) -> Bool {
+        for e in entries {
+            guard failure == nil else { return false }
+            count += 1
+            if firstSeq == nil { firstSeq = e.seq }
+            if e.seq != expectedSeq {
+                let why = e.seq > expectedSeq
+                    ? "entries \(expectedSeq)…\(e.seq - 1) are missing"
+                    : "entry \(e.seq) is out of order (expected \(expectedSeq))"
+                failure = (e.seq, why)
+                return false
             }
-        } else {
-            return (false, e.seq, "entry \(e.seq) was altered (its hash does not match its fields\(key == nil ? "" : " under the audit key"))")
+            if e.prevHash != prev {
+                failure = (e.seq, "entry \(e.seq) does not link to the previous entry's hash")
+                return false
+            }
+            func recompute(_ k: [UInt8]?) -> String {
+                AuditChain.hash(seq: e.seq, at: e.at, event: e.event, requestID: e.requestID, actor: e.actor,
+                                details: e.details, prevHash: e.prevHash, key: k)
+            }
+            if let key, recompute(key) == e.hash {
+                keyedSeen = true
+            } else if recompute(nil) == e.hash {
+                if keyedSeen {
+                    failure = (e.seq, "entry \(e.seq) is not keyed with the audit key although earlier entries are: it was written or rewritten without the key")
+                    return false
+                }
+            } else {
+                failure = (e.seq, "entry \(e.seq) was altered (its hash does not match its fields\(key == nil ? "" : " under the audit key"))")
+                return false
+            }
+            prev = e.hash
+            expectedSeq += 1
+            head = e
         }
-        prev = e.hash
-        expectedSeq += 1
+        return failure == nil
     }
-    if key != nil, !entries.isEmpty, !keyedSeen {
-        return (false, entries.first?.seq, "no entry is keyed with the audit key: the chain was rewritten without it (or audit.key is not this state's)")
+
+    /// The verdict over everything fed.
+    public func finish() -> (ok: Bool, firstBroken: Int64?, reason: String?) {
+        if let failure { return (false, failure.seq, failure.reason) }
+        if key != nil, count > 0, !keyedSeen {
+            return (false, firstSeq, "no entry is keyed with the audit key: the chain was rewritten without it (or audit.key is not this state's)")
+        }
+        return (true, nil, nil)
     }
-    return (true, nil, nil)
 }
 
 /// A reference to a text of `audit_texts` inside an entry's details: `{"hmac":"<64 hex>","text":ID}`,

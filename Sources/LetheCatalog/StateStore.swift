@@ -33,6 +33,8 @@ public protocol RequestReader: Sendable {
     func request(id: String) async throws -> ErasureRequest?
     /// Requests in filing order, optionally of one status, at most `limit` after the cursor `after`.
     func requests(status: RequestStatus?, after: String?, limit: Int) async throws -> Page<ErasureRequest>
+    /// The open request (not rejected, not verified) of each of these subjects that has one.
+    func openRequests(subjectKeys: [SubjectKey]) async throws -> [SubjectKey: ErasureRequest]
     /// The stream deletion set's changes: stream tags of forgotten requests (status
     /// approved, running, erased, verified or failed) with `updated_at >= since`, tags
     /// of requests rejected at or after `since` whose tag no forgotten request holds,

@@ -27,9 +27,7 @@ extension Lethe {
                 throw LetheError(.badInput, "the requester's name (--by) holds the subject's id (\(key(for: s).short)); it would stay in the append-only audit log and the request could never be verified: name who files it without the id (a person or a ticket system); nothing was filed")
             }
         }
-        let open = try await meta.requests(status: nil).filter { !$0.status.isTerminal }
-        var openByKey: [SubjectKey: ErasureRequest] = [:]
-        for r in open { openByKey[r.subjectKey] = r }
+        var openByKey = try await meta.requests.openRequests(subjectKeys: subjects.map { key(for: $0) })
         var fresh: [(SubjectID, SubjectKey)] = []
         var seen = Set<SubjectKey>()
         for s in subjects {

@@ -111,6 +111,29 @@ extension SQLiteStateStore {
         return try await read("cannot list requests") { db in try Self.fetchRequests(db, status: status, at: path) }
     }
 
+    public func openRequests(subjectKeys: [SubjectKey]) async throws -> [SubjectKey: ErasureRequest] {
+        let keys = Array(Set(subjectKeys))
+        guard !keys.isEmpty else { return [:] }
+        let path = databasePath
+        let terminal = RequestStatus.allCases.filter(\.isTerminal).map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        return try await read("cannot look up requests by subject") { db in
+            var out: [SubjectKey: ErasureRequest] = [:]
+            // In filing order, so a subject with several open requests (none today) maps to its last one.
+            for chunk in stride(from: 0, to: keys.count, by: 500).map({ keys[$0..<min($0 + 500, keys.count)] }) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT \(Self.requestColumns) FROM requests INDEXED BY requests_subject
+                    WHERE subject_key IN (\(marks)) AND status NOT IN (\(terminal)) ORDER BY filing
+                    """, arguments: StatementArguments(chunk.map { Data($0.bytes) }))
+                for row in rows {
+                    let r = try Self.request(row, at: path)
+                    out[r.subjectKey] = r
+                }
+            }
+            return out
+        }
+    }
+
     /// A page in filing order; the cursor is the last request's filing number.
     public func requests(status: RequestStatus?, after: String?, limit: Int) async throws -> Page<ErasureRequest> {
         if after == nil && limit == Int.max { return Page(items: try await requests(status: status), next: nil) }

@@ -22,6 +22,29 @@ import LetheCatalog
         }
     }
 
+    /// The incremental verifier fed by range gives the whole-log verdict, wherever the pages cut the
+    /// chain and whatever was tampered with (an altered entry, a removed one, one out of order).
+    @Test func chainVerificationAcrossPageBoundariesEqualsTheWholeLog() async throws {
+        for (n, sql) in [(9, nil), (9, "UPDATE audit SET details = '{}' WHERE seq = 4"), (9, "DELETE FROM audit WHERE seq = 5"),
+                         (9, "UPDATE audit SET prev_hash = hash WHERE seq = 7"), (9, "DELETE FROM audit WHERE seq = 1")] as [(Int, String?)] {
+            let store = try await filledStore(n)
+            if let sql { try await tamper(store, sql) }
+            let whole = verifyAuditChain(try await store.auditEntries())
+            for page in [1, 2, 3, 4, 100] {
+                var v = AuditChainVerifier(key: nil)
+                var from: Int64 = 1
+                while case let entries = try await store.audit.entries(from: from, limit: page), let last = entries.last {
+                    v.feed(entries)
+                    from = last.seq + 1
+                }
+                let paged = v.finish()
+                #expect(paged.ok == whole.ok && paged.firstBroken == whole.firstBroken && paged.reason == whole.reason,
+                        "page \(page), tamper \(sql ?? "none")")
+            }
+            #expect(whole.ok == (sql == nil))
+        }
+    }
+
     @Test func appendChainsEntries() async throws {
         let store = try SQLiteStateStore(inMemory: nil)
         let first = try await store.appendAudit(event: .filed, requestID: "r-1", actor: "alice", details: "{}", at: 10)

@@ -88,4 +88,26 @@ import LetheCatalog
         #expect(try await store.locate(prefix: 7, dataset: nil).map(\.rows) == [[0]])
         #expect(try await store.auditEntries().map(\.requestID) == [r.id])
     }
+
+    @Test func openRequestsAreFoundBySubjectWithoutListingAll() async throws {
+        let store: any StateStore = try SQLiteMetastore(inMemory: nil)
+        try await store.insertRequests((1...5).map { filed("r-\($0)", UInt8($0)) })
+        // r-2 rejected (terminal), r-6 a second, later request for subject 3 after r-3 was verified.
+        var r2 = try #require(try await store.request(id: "r-2"))
+        r2 = try RequestLifecycle.apply(.reject(by: "bob", reason: "no", at: 9), to: r2).get()
+        try await store.updateRequest(r2, expecting: .filed)
+        try await store.transaction("t") { tx in
+            let r3 = try tx.request(id: "r-3")!
+            var v = r3
+            v.status = .verified
+            try tx.updateRequest(v, expecting: .filed)
+        }
+        try await store.insertRequest(filed("r-6", 3))
+        let open = try await store.requests.openRequests(subjectKeys: [testKey(1), testKey(2), testKey(3), testKey(9), testKey(1)])
+        #expect(open.mapValues(\.id) == [testKey(1): "r-1", testKey(3): "r-6"])
+        #expect(try await store.requests.openRequests(subjectKeys: []).isEmpty)
+        // Many keys (more than one SQL chunk).
+        let many = (0..<1200).map { i in SubjectKey(bytes: [UInt8(i % 256), UInt8(i / 256)] + [UInt8](repeating: 7, count: 30)) }
+        #expect(try await store.requests.openRequests(subjectKeys: many + [testKey(5)]).mapValues(\.id) == [testKey(5): "r-5"])
+    }
 }
