@@ -52,6 +52,7 @@ let package = Package(
         ], swiftSettings: strict),
         .executableTarget(name: "lethe", dependencies: [
             "LetheEngine", "LetheRuntime", "LetheStream",
+            "LetheCore", "LetheStorage", "LetheFormats",   // SampleLake (quickstart) writes the sample lake itself
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
