@@ -72,16 +72,20 @@ let package = Package(
             "LetheEngine", "LetheRuntime", "LetheCore", "LetheCatalog", "BenchSupport"], path: "Benchmarks/delta-bench", swiftSettings: strict),
 
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
+        // The test kit (fault-injecting stores, contract suites): linked by test targets only.
+        .target(name: "LetheTesting", dependencies: [
+            "LetheCore", "LetheStorage", "LetheFormats", "Parquet",
+        ], swiftSettings: strict),
         .testTarget(name: "LetheCoreTests", dependencies: [
             "LetheCore", "CLetheSHA", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage"], swiftSettings: strict),
+        .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),
-        .testTarget(name: "LetheFormatsTests", dependencies: ["LetheTestSupport", "LetheFormats"], swiftSettings: strict),
+        .testTarget(name: "LetheFormatsTests", dependencies: ["LetheTestSupport", "LetheFormats", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "LetheCatalogTests", dependencies: ["LetheCatalog"], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
-        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime",
+        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting",
             "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
     ],

@@ -16,6 +16,11 @@ extension Lethe {
     /// (derived tables, the source's own history and change data). Lethe's own commits
     /// are skipped. The first run reads the feed from its beginning.
     public func propagate(datasets names: [String]? = nil, progress: (@Sendable (String) -> Void)? = nil) async throws -> PropagationReport {
+        try await propagate(datasets: names, events: progress.map { p in { @Sendable e in p(e.message) } })
+    }
+
+    /// `propagate`, reporting typed events (see `EngineEvent`).
+    public func propagate(datasets names: [String]?, events: EngineEvents?) async throws -> PropagationReport {
         var report = PropagationReport()
         for d in config.datasets where d.deletesFromChangeFeed && (names?.contains(d.name) ?? true) {
             let t = deltaTable(d)
@@ -55,15 +60,18 @@ extension Lethe {
                     source.filed.append(r.id)
                 }
             }
-            try await meta.setSetting(setting, String(snap.version))
-            try await audit(.propagated, actor: Self.propagationPrincipal, [
+            // The feed's cursor moves in the transaction that audits what was read.
+            let version = String(snap.version)
+            try await commit("cannot save setting \(setting)", audit: [AuditNote(.propagated, actor: Self.propagationPrincipal, [
                 "dataset": .string(d.name), "from_version": .int(from), "to_version": .int(snap.version),
                 "deleted_subjects": .int(Int64(source.deleted)), "still_live": .int(Int64(source.stillLive)),
                 "missing_change_files": .int(Int64(source.missingFiles)),
                 "requests": .array(source.filed.map(JSONValue.string)),
-            ])
+            ])]) { tx in
+                try tx.setSetting(setting, version)
+            }
             if source.deleted > 0 {
-                progress?("\(d.name): change feed v\(from)-\(snap.version): \(source.deleted) subject(s) deleted by another tool, \(source.filed.count) request(s) filed and approved, \(source.stillLive) still live")
+                events?(.changeFeedRead(dataset: d.name, fromVersion: from, toVersion: snap.version, deleted: source.deleted, filed: source.filed.count, stillLive: source.stillLive))
             }
             report.sources.append(source)
         }

@@ -286,7 +286,7 @@ struct Run: AsyncParsableCommand {
         try await guarded {
             let lethe = try global.open()
             let quiet = global.json
-            let r = try await lethe.run { if !quiet { err($0) } }
+            let r = try await lethe.run(events: { if !quiet { err($0.message) } })
             if global.json {
                 out(ReportEncoder.text(r))
             } else {
