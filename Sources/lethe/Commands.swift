@@ -3,7 +3,6 @@ import Foundation
 import Synchronization
 import ServiceLifecycle
 import LetheCore
-import LetheCatalog
 import LetheEngine
 import LetheRuntime
 
