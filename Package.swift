@@ -36,8 +36,9 @@ let package = Package(
         .target(name: "Parquet", dependencies: ["CZlib", "CZstd"], swiftSettings: strict),
         .target(name: "DeltaLake", dependencies: ["LetheCore", "LetheStorage", "Parquet"], swiftSettings: strict),
         .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "Parquet"], swiftSettings: strict),
-        .target(name: "LetheCatalog", dependencies: [
-            "LetheCore",
+        .target(name: "LetheCatalog", dependencies: ["LetheCore"], swiftSettings: strict),
+        .target(name: "LetheSQLite", dependencies: [
+            "LetheCore", "LetheCatalog",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         .target(name: "LetheStream", dependencies: ["LetheCore"], swiftSettings: strict),
@@ -46,7 +47,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "LetheRuntime", dependencies: [
-            "LetheCore", "LetheStorage", "LetheCatalog", "LetheEngine",
+            "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheEngine",
             .product(name: "Logging", package: "swift-log"),
             "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
@@ -82,10 +83,10 @@ let package = Package(
         .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheFormatsTests", dependencies: ["LetheTestSupport", "LetheFormats", "LetheTesting"], swiftSettings: strict),
-        .testTarget(name: "LetheCatalogTests", dependencies: ["LetheCatalog"], swiftSettings: strict),
+        .testTarget(name: "LetheSQLiteTests", dependencies: ["LetheSQLite", "LetheCatalog"], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
-        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting",
+        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting", "LetheSQLite",
             "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
     ],

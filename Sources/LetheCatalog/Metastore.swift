@@ -71,12 +71,16 @@ public struct JournalStep: Sendable, Equatable {
     public var outcome: String?
     /// How many times a run started this step (a step that keeps dying, e.g. a crash, is failed after a few).
     public var attempts: Int
+    /// What the step does (stored with it; by default the one its dataset and object key imply).
+    public var kind: Kind
 
     public init(job: String, ordinal: Int64, dataset: String, objectKey: String, requestIDs: [String],
-                subjectKeys: [SubjectKey], state: State = .pending, outcome: String? = nil, attempts: Int = 0) {
+                subjectKeys: [SubjectKey], state: State = .pending, outcome: String? = nil, attempts: Int = 0,
+                kind: Kind? = nil) {
         self.job = job; self.ordinal = ordinal; self.dataset = dataset; self.objectKey = objectKey
         self.requestIDs = requestIDs; self.subjectKeys = subjectKeys; self.state = state; self.outcome = outcome
         self.attempts = attempts
+        self.kind = kind ?? Self.kind(dataset: dataset, objectKey: objectKey)
     }
 }
 
@@ -104,22 +108,25 @@ public struct AuditTextRef: Sendable, Equatable {
 
 /// The texts audit entries reference: held ones by id, and the ids of purged ones.
 public struct AuditTexts: Sendable, Equatable {
+    /// What a purge leaves where a raw id was, and what people read for a purged text.
+    public static let purgedMark = "[erased]"
     public var texts: [Int64: String]
     public var purged: Set<Int64>
     public init(texts: [Int64: String] = [:], purged: Set<Int64> = []) { self.texts = texts; self.purged = purged }
 }
 
 extension JournalStep {
-    /// What a step does. Stored today by its fields (the sentinels below); the kind is derived.
-    public enum Kind: Sendable, Equatable {
+    /// What a step does. Stored with the step (state schema v6); steps journaled before it were
+    /// told apart by their fields (the sentinels below), which still imply the same kind.
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
         /// Rewrite (or remove) one object: dataset + object key.
         case object
         /// Erase from a whole Delta table in one commit: object key `deltaTableKey`.
-        case deltaTable
+        case deltaTable = "delta_table"
         /// Run a dataset's rebuild command: dataset, empty object key.
         case rebuild
         /// A dataset that could not be indexed fails the requests reaching it: object key `datasetIssueKey`.
-        case datasetIssue
+        case datasetIssue = "dataset_issue"
         /// The job's closing step (empty dataset): settles its requests.
         case settle
     }
@@ -129,12 +136,13 @@ extension JournalStep {
     /// dataset lacks the dataset's path prefix, so none can be this).
     public static let datasetIssueKey = "!dataset-issue"
 
-    public var kind: Kind {
+    /// The kind a step's fields imply (how steps journaled before v6 are read).
+    public static func kind(dataset: String, objectKey: String) -> Kind {
         if dataset.isEmpty { return .settle }
         switch objectKey {
         case "": return .rebuild
-        case Self.datasetIssueKey: return .datasetIssue
-        case Self.deltaTableKey: return .deltaTable
+        case datasetIssueKey: return .datasetIssue
+        case deltaTableKey: return .deltaTable
         default: return .object
         }
     }

@@ -65,6 +65,10 @@ public protocol JournalReader: Sendable {
 
 /// Cursors (how far a dataset was indexed or propagated) and settings, read.
 public protocol CursorReader: Sendable {
+    /// How far `index` read a Delta dataset's log (nil: never, or under a cursor this build cannot read).
+    func deltaIndex(dataset: String) async throws -> DeltaIndexCursor?
+    /// The last change-feed version `deletes_from: change_feed` propagated from a dataset.
+    func propagation(dataset: String) async throws -> Int64?
     func setting(_ name: String) async throws -> String?
     /// Every setting whose name starts with `prefix`.
     func settings(prefix: String) async throws -> [String: String]
@@ -132,6 +136,10 @@ public protocol JournalWriter {
 
 /// Cursors and settings, read and written inside a transaction.
 public protocol CursorWriter {
+    func deltaIndex(dataset: String) throws -> DeltaIndexCursor?
+    func setDeltaIndex(_ cursor: DeltaIndexCursor, dataset: String) throws
+    func propagation(dataset: String) throws -> Int64?
+    func setPropagation(_ version: Int64, dataset: String) throws
     func setting(_ name: String) throws -> String?
     func setSetting(_ name: String, _ value: String) throws
     func removeSetting(_ name: String) throws
@@ -157,6 +165,9 @@ public protocol StateStore: Sendable {
     func checkpoint() async -> Bool
     /// Gives memory the store caches back to the system (after a large scan); no-op by default.
     func releaseMemory()
+    /// Searches what the store keeps for raw ids (verification's proof that Lethe's own state
+    /// holds none); nil when the store cannot be searched from here (in memory; nil by default).
+    var residueScanner: (any StateResidueScanner)? { get }
 
     // Single-call writes: each is one transaction. The defaults below run through `transaction`;
     // a back end may replace one with an equivalent that is faster (SQLite encodes postings
@@ -200,6 +211,18 @@ public protocol StateTransaction {
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int
 }
 
+/// A search of everything a state store keeps (its files, for a local store) for byte strings.
+public protocol StateResidueScanner: Sendable {
+    /// Searches for each needle as a whole token (needles shorter than `minimumNeedle` are skipped);
+    /// returns how many files (or tables) were read and, per needle found, where (relative names).
+    func search(for needles: [[UInt8]]) throws -> (files: Int, hits: [[UInt8]: [String]])
+}
+
+extension StateResidueScanner {
+    /// Needles shorter than this are not searched for (they would match at random).
+    public static var minimumNeedle: Int { 6 }
+}
+
 /// The name the state seam had before it was split by capability (kept while call sites move).
 public typealias Metastore = StateStore
 
@@ -207,6 +230,7 @@ public typealias Metastore = StateStore
 
 extension StateStore {
     public func releaseMemory() {}
+    public var residueScanner: (any StateResidueScanner)? { nil }
 
     @discardableResult
     public func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject] {

@@ -3,6 +3,7 @@ import Logging
 import LetheCore
 import LetheStorage
 import LetheCatalog
+import LetheSQLite
 import LetheEngine
 
 /// The one bootstrap: turns a config's `lake:` and `state:` into an object store and a state store,
@@ -50,7 +51,7 @@ public enum Runtime {
     /// cannot write read-only and skips its optional writes.
     public static func stateIsWritable(_ config: LakeConfig) -> Bool {
         guard case .folder(let folder) = config.state else { return true }
-        let db = folder + "/" + SQLiteMetastore.fileName
+        let db = folder + "/" + SQLiteStateStore.fileName
         return access(folder, W_OK) == 0 && (access(db, F_OK) != 0 || access(db, W_OK) == 0)
     }
 

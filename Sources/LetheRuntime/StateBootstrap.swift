@@ -1,6 +1,7 @@
 import Foundation
 import LetheCore
 import LetheCatalog
+import LetheSQLite
 
 extension Runtime {
     /// The setting that holds a key file's fingerprint.
@@ -17,10 +18,10 @@ extension Runtime {
     /// - `readOnly` writes nothing (for commands that only read, on a folder they may not write);
     ///   without a database there is nothing to read, and the state is opened for writing.
     public static func openState(folder: String, readOnly requested: Bool = false,
-                                 now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws -> (secrets: StateSecrets, meta: SQLiteMetastore) {
-        let readOnly = requested && FileManager.default.fileExists(atPath: folder + "/" + SQLiteMetastore.fileName)
+                                 now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws -> (secrets: StateSecrets, meta: SQLiteStateStore) {
+        let readOnly = requested && FileManager.default.fileExists(atPath: folder + "/" + SQLiteStateStore.fileName)
         if !readOnly { try StateSecrets.ensureFolder(folder) }
-        let meta = try SQLiteMetastore(folder: folder, readOnly: readOnly)
+        let meta = try SQLiteStateStore(folder: folder, readOnly: readOnly)
         let fresh = try meta.isEmptyNow()
         var keys: [String: [UInt8]] = [:]
         for name in ["secret.key", "request.key", "stream.key"] {
@@ -57,7 +58,7 @@ extension Runtime {
     /// is written as `audit.key.new`, its fingerprint and (for a chain with entries) the
     /// `audit_keyed` entry are committed, then the file is renamed into place. A crash before the
     /// commit leaves a stale `.new` (replaced next time); after it, the next open renames it.
-    static func openAuditKey(folder: String, meta: SQLiteMetastore, readOnly: Bool, now: Int64) throws -> [UInt8]? {
+    static func openAuditKey(folder: String, meta: SQLiteStateStore, readOnly: Bool, now: Int64) throws -> [UInt8]? {
         let name = "audit.key"
         let path = folder + "/" + name, pending = path + ".new"
         let setting = fingerprintSetting(name)

@@ -5,6 +5,7 @@ import LetheCore
 import LetheStorage
 import LetheCatalog
 import LetheRuntime
+import LetheSQLite
 
 // Issue 10: the request state machine under kill -9 (items 1, 2, 3), concurrency (5),
 // raw ids in the state (10), lost keys (11), the keyed audit chain (12), secure_delete (13).
@@ -213,12 +214,12 @@ private func walResetRefused(_ folder: String) throws -> String {
     // While this process reads (a WAL read lock), the residue scan reads every state file; then
     // another process tries to reset the WAL. It must be refused (busy): the lock still holds.
     let busy = try meta.whileReading { () -> String in
-        _ = try Lethe.searchFolder(folder, for: [Array("no-such-needle".utf8)])
+        _ = try StateFolderScanner.searchFolder(folder, for: [Array("no-such-needle".utf8)])
         return try walResetRefused(folder)
     }
     #expect(busy == "1", "the WAL was reset under a reader: the scan dropped SQLite's locks")
     // The scan still reads the database files' bytes.
-    let found = try Lethe.searchFolder(folder, for: [Array(("-" + String(repeating: "x-", count: 32)).utf8)])
+    let found = try StateFolderScanner.searchFolder(folder, for: [Array(("-" + String(repeating: "x-", count: 32)).utf8)])
     #expect(found.hits.values.first?.contains { $0.hasPrefix("lethe.sqlite") } == true)
 }
 
@@ -277,7 +278,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     #expect(v.clean && v.stateFilesScanned >= 5 && v.stateHits.isEmpty, "\(v)")
     #expect(try await lethe.request(r.id).status == .verified)
     #expect(try await auditHolds() == false)
-    #expect(try Lethe.searchFolder(lake.state, for: [needle]).hits.isEmpty)
+    #expect(try StateFolderScanner.searchFolder(lake.state, for: [needle]).hits.isEmpty)
     // The plan shows objects by reference; a purged name is shown as such.
     let plan = try await lethe.resolvedPlan(try #require(ErasurePlan.decode(try await lethe.request(r.id).plan!)))
     #expect(plan.datasets.flatMap(\.objects).allSatisfy { $0.key != "exports/u-00077.jsonl" })
@@ -437,7 +438,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     try await meta.setSetting("x", marker)
     try await meta.removeSetting("x")
     await meta.checkpoint()
-    #expect(try Lethe.searchFolder(lake.state, for: [Array(marker.utf8)]).hits.isEmpty)
+    #expect(try StateFolderScanner.searchFolder(lake.state, for: [Array(marker.utf8)]).hits.isEmpty)
 }
 
 @Test func keyingTheAuditLogSurvivesACrashAtEachPointAndConcurrentOpeners() async throws {

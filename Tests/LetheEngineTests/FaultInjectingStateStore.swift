@@ -4,6 +4,10 @@ import Testing
 @testable import LetheEngine
 import LetheCore
 import LetheCatalog
+import LetheSQLite
+
+/// The SQLite store under the name the engine's tests use (LetheSQLite keeps the same alias).
+typealias SQLiteMetastore = SQLiteStateStore
 
 /// A state store that wraps another and fails on purpose: `failAuditAppend(nth:)` makes the Nth
 /// audit append from now on throw inside its transaction, which then rolls back as a whole, so a

@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import LetheCore
+import LetheCatalog
 
-extension SQLiteMetastore {
+extension SQLiteStateStore {
     // MARK: Requests
 
     static let requestColumns = """

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 import LetheCore
-@testable import LetheCatalog
+@testable import LetheSQLite
+import LetheCatalog
 
 /// The unit of work, temporary files, object references, purging, the keyed chain, read-only opens.
 @Suite struct TransactionTests {
@@ -10,7 +11,7 @@ import LetheCore
     }
 
     @Test func aTransactionCommitsAllOrNothing() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         try await store.insertRequest(filed("r-1", 1))
         struct Stop: Error {}
         await #expect(throws: Stop.self) {
@@ -38,7 +39,7 @@ import LetheCore
     }
 
     @Test func stepAttemptsCountAndFinishedStepsArePruned() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         try await store.createJob([
             JournalStep(job: "j", ordinal: 0, dataset: "raw", objectKey: "raw/a", requestIDs: ["r"], subjectKeys: []),
             JournalStep(job: "j", ordinal: 1, dataset: "", objectKey: "", requestIDs: ["r"], subjectKeys: []),
@@ -56,7 +57,7 @@ import LetheCore
     }
 
     @Test func temporariesAreRecordedAndForgotten() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         try await store.recordTemporary("raw/.a.lethe-tmp-1", owner: 42)
         try await store.recordTemporary("raw/.b.lethe-tmp-2", owner: 43)
         #expect(try await store.temporaries().map(\.key) == ["raw/.a.lethe-tmp-1", "raw/.b.lethe-tmp-2"])
@@ -66,7 +67,7 @@ import LetheCore
     }
 
     @Test func objectReferencesAreStableNeverReusedAndPurgedByTheIdsTheyName() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         let a = try await store.objectRefs(dataset: "u", keys: ["u/user_id=u-00077/p.jsonl", "u/user_id=u7/p.jsonl", "u/x.jsonl"])
         #expect(Set(a.values).count == 3)
         #expect(try await store.objectRefs(dataset: "u", keys: ["u/x.jsonl"]) == ["u/x.jsonl": a["u/x.jsonl"]!])
@@ -82,7 +83,7 @@ import LetheCore
     }
 
     @Test func purgeReplacesTheIdInRequestTextsAndSettings() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         var r = filed("r-1", 1)
         r.status = .failed
         r.failure = "residue in exports/u-00077.jsonl"
@@ -98,7 +99,7 @@ import LetheCore
     }
 
     @Test func aKeyedChainMixesWithAnUnkeyedPrefixOnlyBeforeItsFirstKeyedEntry() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         for i in 1...2 { try await store.appendAudit(event: .filed, requestID: nil, actor: "a", details: "{\"i\":\(i)}", at: Int64(i)) }
         let key = Array(repeating: UInt8(7), count: 32)
         store.setAuditKey(key)
@@ -116,7 +117,7 @@ import LetheCore
     @Test func keyingAnExistingChainAppendsOneSwitchPoint() async throws {
         let folder = temporaryStateFolder()
         defer { removeFolder(folder) }
-        let store = try SQLiteMetastore(folder: folder)
+        let store = try SQLiteStateStore(folder: folder)
         try await store.appendAudit(event: .filed, requestID: "r", actor: "a", details: "{}", at: 1)
         let key = Array(repeating: UInt8(3), count: 32)
         #expect(try store.keyAuditChain(fingerprintSetting: "fp", at: 2) { (key, "abc") })
@@ -133,23 +134,23 @@ import LetheCore
         let folder = temporaryStateFolder()
         defer { removeFolder(folder) }
         do {
-            let w = try SQLiteMetastore(folder: folder)
+            let w = try SQLiteStateStore(folder: folder)
             try await w.insertRequest(filed("r-1", 1))
         }
-        let ro = try SQLiteMetastore(folder: folder, readOnly: true)
+        let ro = try SQLiteStateStore(folder: folder, readOnly: true)
         #expect(ro.readOnly)
         #expect(try await ro.request(id: "r-1") != nil)
         await #expect(throws: LetheError.self) { try await ro.setSetting("k", "v") }
         // Nothing to read: refused, and nothing is created.
         let none = temporaryStateFolder()
-        #expect(throws: LetheError.self) { _ = try SQLiteMetastore(folder: none, readOnly: true) }
+        #expect(throws: LetheError.self) { _ = try SQLiteStateStore(folder: none, readOnly: true) }
         #expect(!FileManager.default.fileExists(atPath: none))
     }
 
     @Test func aReplacedOrDeletedDatabaseIsNoticed() async throws {
         let folder = temporaryStateFolder()
         defer { removeFolder(folder) }
-        let store = try SQLiteMetastore(folder: folder)
+        let store = try SQLiteStateStore(folder: folder)
         try store.checkIntact()
         try FileManager.default.removeItem(atPath: folder)
         #expect(throws: LetheError.self) { try store.checkIntact() }
@@ -158,7 +159,7 @@ import LetheCore
     @Test func secureDeleteIsOn() throws {
         let folder = temporaryStateFolder()
         defer { removeFolder(folder) }
-        #expect(try SQLiteMetastore(folder: folder).pragma("secure_delete") == "1")
-        #expect(try SQLiteMetastore(inMemory: nil).pragma("secure_delete") == "1")
+        #expect(try SQLiteStateStore(folder: folder).pragma("secure_delete") == "1")
+        #expect(try SQLiteStateStore(inMemory: nil).pragma("secure_delete") == "1")
     }
 }

@@ -1,11 +1,12 @@
 import Foundation
 import GRDB
 import LetheCore
+import LetheCatalog
 
-extension SQLiteMetastore {
+extension SQLiteStateStore {
     // MARK: Journal
 
-    static let stepColumns = "job, ordinal, dataset, object_key, request_ids, subject_keys, state, outcome, attempts"
+    static let stepColumns = "job, ordinal, dataset, object_key, request_ids, subject_keys, state, outcome, attempts, kind"
 
     static func step(_ row: Row, at path: String) throws -> JournalStep {
         let job: String = row[0]
@@ -25,8 +26,12 @@ extension SQLiteMetastore {
         guard let state = JournalStep.State(rawValue: stateText) else {
             throw LetheError(.corrupt, "\(where_) has unknown state \(stateText)", at: path)
         }
+        let kindText: String = row[9]
+        guard let kind = JournalStep.Kind(rawValue: kindText) else {
+            throw LetheError(.corrupt, "\(where_) has unknown kind \(kindText)", at: path)
+        }
         return JournalStep(job: job, ordinal: ordinal, dataset: row[2], objectKey: row[3], requestIDs: ids,
-                           subjectKeys: keys, state: state, outcome: row[7], attempts: row[8])
+                           subjectKeys: keys, state: state, outcome: row[7], attempts: row[8], kind: kind)
     }
 
     /// The statement arguments of steps, encoded outside any transaction.
@@ -38,14 +43,14 @@ extension SQLiteMetastore {
             var keys = Data(capacity: s.subjectKeys.count * 32)
             for k in s.subjectKeys { keys.append(contentsOf: k.bytes) }
             encoded.append([s.job, s.ordinal, s.dataset, s.objectKey, String(decoding: ids, as: UTF8.self), keys,
-                            s.state.rawValue, s.outcome, s.attempts])
+                            s.state.rawValue, s.outcome, s.attempts, s.kind.rawValue])
         }
         return encoded
     }
 
     static func insertSteps(_ db: Database, _ rows: [StatementArguments]) throws {
         let insert = try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO journal(\(Self.stepColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT OR IGNORE INTO journal(\(Self.stepColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for args in rows { try insert.execute(arguments: args) }
     }

@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import LetheCore
+import LetheCatalog
 
-extension SQLiteMetastore {
+extension SQLiteStateStore {
     // MARK: Subject index
 
     static let objectColumns = "id, dataset, key, size, mtime, version, records, status, issue, indexed_at, issue_code"

@@ -1,12 +1,13 @@
 import Testing
 import GRDB
 import LetheCore
-@testable import LetheCatalog
+@testable import LetheSQLite
+import LetheCatalog
 
 @Suite struct IndexTests {
     @Test func largeRemovedObjectsLeaveLocateAtOnceAndTheirPostingsAtThePurge() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
-        let n = Int64(SQLiteMetastore.deferredPostings) + 5
+        let store = try SQLiteStateStore(inMemory: nil)
+        let n = Int64(SQLiteStateStore.deferredPostings) + 5
         var big: [Int64: [Int64]] = [:]
         for k in 0..<n { big[k * 1_000_003] = [k] }
         let a = try await store.putIndexedObject(sampleObject("t", "big-a"), postings: big)
@@ -38,7 +39,7 @@ import LetheCore
     }
 
     @Test func putLocateAcrossDatasets() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         let a = try await store.putIndexedObject(sampleObject("raw", "raw/a.jsonl"), postings: [10: [0, 3], 20: [1]])
         let b = try await store.putIndexedObject(sampleObject("silver", "silver/b.csv"), postings: [10: [7]])
         #expect(a.id != b.id)
@@ -57,7 +58,7 @@ import LetheCore
     }
 
     @Test func rowsAreNormalizedAndNegativeRowsRefused() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         let o = try await store.putIndexedObject(sampleObject("raw", "x"), postings: [1: [5, 2, 5, 0], 2: []])
         #expect(try await store.locate(prefix: 1, dataset: nil) == [Posting(object: o, rows: [0, 2, 5])])
         #expect(try await store.locate(prefix: 2, dataset: nil).isEmpty)
@@ -70,7 +71,7 @@ import LetheCore
     }
 
     @Test func replaceKeepsIdAndDropsOldPostingsOnly() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         // Keys that share one 24-bit bucket (and one shared key) between two objects,
         // plus keys at both ends of the signed range.
         let base: Int64 = 0x1234_5600_0000_0000
@@ -97,7 +98,7 @@ import LetheCore
     }
 
     @Test func removeAndQuarantine() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         let a = try await store.putIndexedObject(sampleObject("raw", "a"), postings: [1: [0], 2: [1]])
         let b = try await store.putIndexedObject(sampleObject("raw", "b"), postings: [1: [5], 3: [2]])
 
@@ -132,7 +133,7 @@ import LetheCore
     }
 
     @Test func manyRandomObjectsStayConsistent() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         var rng = SplitMix64(seed: 7)
         // A small key space so objects share keys and buckets.
         let keySpace = (0..<64).map { _ in Int64(bitPattern: rng.next() & 0xFFFF_FF00_0000_000F) }
@@ -165,7 +166,7 @@ import LetheCore
         #expect(try await rawPostingCount(store) == Int64(expected))
     }
 
-    func rawPostingCount(_ store: SQLiteMetastore) async throws -> Int64 {
+    func rawPostingCount(_ store: SQLiteStateStore) async throws -> Int64 {
         try await store.writer.read { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM postings") ?? -1 }
     }
 }

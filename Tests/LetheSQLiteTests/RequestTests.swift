@@ -1,6 +1,7 @@
 import Testing
 import LetheCore
-@testable import LetheCatalog
+@testable import LetheSQLite
+import LetheCatalog
 
 @Suite struct RequestTests {
     func filed(_ id: String, _ n: UInt8, at: Int64 = 100) -> ErasureRequest {
@@ -8,7 +9,7 @@ import LetheCore
     }
 
     @Test func insertReadListInFilingOrder() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         // Filing order is insertion order, not id order nor time order.
         try await store.insertRequest(filed("r-c", 3, at: 300))
         try await store.insertRequest(filed("r-a", 1, at: 100))
@@ -27,7 +28,7 @@ import LetheCore
     }
 
     @Test func everyFieldRoundTrips() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         var r = filed("r-1", 1)
         try await store.insertRequest(r)
         r = try RequestLifecycle.apply(.planned(plan: Array("{\"objects\":[]}".utf8)), to: r).get()
@@ -50,7 +51,7 @@ import LetheCore
     }
 
     @Test func compareAndSwapConflicts() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         let r = filed("r-1", 1)
         try await store.insertRequest(r)
         let planned = try RequestLifecycle.apply(.planned(plan: [1]), to: r).get()
@@ -76,7 +77,7 @@ import LetheCore
     }
 
     @Test func concurrentApprovalsOnlyOneWins() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         let r = try RequestLifecycle.apply(.planned(plan: [1]), to: filed("r-1", 1)).get()
         try await store.insertRequest(r)
         let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -98,7 +99,7 @@ import LetheCore
     }
 
     @Test func listByStatus() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         for i in 0..<6 {
             var r = filed("r-\(i)", UInt8(i))
             try await store.insertRequest(r)

@@ -1,6 +1,7 @@
 import Testing
 import LetheCore
-@testable import LetheCatalog
+@testable import LetheSQLite
+import LetheCatalog
 
 @Suite struct PostingCodecTests {
     @Test func knownEncodings() throws {

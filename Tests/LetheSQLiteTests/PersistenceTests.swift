@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 import LetheCore
-@testable import LetheCatalog
+@testable import LetheSQLite
+import LetheCatalog
 
 @Suite struct PersistenceTests {
     @Test func reopenedFileKeepsEverything() async throws {
@@ -12,7 +13,7 @@ import LetheCore
         let object: IndexedObject
         let audit: [AuditEntry]
         do {
-            let store = try SQLiteMetastore(folder: folder)
+            let store = try SQLiteStateStore(folder: folder)
             #expect(store.databasePath == folder + "/lethe.sqlite")
             object = try await store.putIndexedObject(sampleObject("raw", "raw/a.jsonl"), postings: [42: [1, 2, 3]])
             try await store.quarantine(sampleObject("raw", "raw/bad.jsonl"))
@@ -23,7 +24,7 @@ import LetheCore
                                                    requestIDs: ["r-1"], subjectKeys: [testKey(7)])])
             try await store.setSetting("k", "v")
         }
-        let store = try SQLiteMetastore(folder: folder)
+        let store = try SQLiteStateStore(folder: folder)
         #expect(try await store.locate(prefix: 42, dataset: nil) == [Posting(object: object, rows: [1, 2, 3])])
         #expect(try await store.objects(dataset: "raw").map(\.status) == [.indexed, .quarantined])
         #expect(try await store.request(id: "r-1") == request)
@@ -49,7 +50,7 @@ import LetheCore
         let garbage = String(repeating: "this is not sqlite ", count: 400)
         try garbage.write(toFile: folder + "/lethe.sqlite", atomically: true, encoding: .utf8)
         do {
-            _ = try SQLiteMetastore(folder: folder)
+            _ = try SQLiteStateStore(folder: folder)
             Issue.record("opened a non-database file")
         } catch let e as LetheError {
             #expect(e.code == .corrupt)
@@ -62,16 +63,16 @@ import LetheCore
         defer { removeFolder(folder) }
         try FileManager.default.createDirectory(atPath: (folder as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try "x".write(toFile: folder, atomically: true, encoding: .utf8)
-        #expect(throws: LetheError.self) { _ = try SQLiteMetastore(folder: folder) }
+        #expect(throws: LetheError.self) { _ = try SQLiteStateStore(folder: folder) }
     }
 
     @Test func namedInMemoryStoresShareOneDatabase() async throws {
         let name = "shared-\(UUID().uuidString)"
-        let a = try SQLiteMetastore(inMemory: name)
-        let b = try SQLiteMetastore(inMemory: name)
+        let a = try SQLiteStateStore(inMemory: name)
+        let b = try SQLiteStateStore(inMemory: name)
         try await a.setSetting("x", "1")
         #expect(try await b.setting("x") == "1")
-        let c = try SQLiteMetastore(inMemory: nil)
+        let c = try SQLiteStateStore(inMemory: nil)
         #expect(try await c.setting("x") == nil)
     }
 }

@@ -1,8 +1,13 @@
 import Foundation
 import GRDB
+import Synchronization
 import LetheCore
+import LetheCatalog
 
-/// The embedded `Metastore`: one SQLite file (`<state folder>/lethe.sqlite`) in
+/// The name the SQLite store had before the state seam was split by capability (kept for tests).
+public typealias SQLiteMetastore = SQLiteStateStore
+
+/// The embedded `StateStore`: one SQLite file (`<state folder>/lethe.sqlite`) in
 /// WAL mode through GRDB, or a private in-memory database for tests.
 ///
 /// Every protocol method runs in one transaction (writes take the write lock at
@@ -14,7 +19,7 @@ import LetheCore
 /// are delta varints (`PostingCodec`), and each `objects` row keeps a compact
 /// list of the key buckets it has postings in, so an object's postings are
 /// deleted by primary-key range instead of through a second index on `object`.
-public final class SQLiteMetastore: Metastore {
+public final class SQLiteStateStore: StateStore {
     /// The database file, or `:memory:`; used as the location in errors.
     public let databasePath: String
     let writer: any DatabaseWriter
@@ -365,41 +370,20 @@ public final class SQLiteMetastore: Metastore {
                 ALTER TABLE temp_files ADD COLUMN table_root TEXT;
                 """)
         }
+        // Seams for other back ends (issue 11): cursors by type instead of JSON in settings, the
+        // kind of a journal step stored instead of told by sentinel keys, requests found by subject.
+        m.registerMigration("v6-seams") { db in try migrateV6(db) }
         return m
     }()
 }
 
-extension SQLiteMetastore {
-    // MARK: Settings
-
-    public func setting(_ name: String) async throws -> String? {
-        try await read("cannot read setting \(name)") { db in
-            try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name])
-        }
-    }
-
-    public func settings(prefix: String) async throws -> [String: String] {
-        try await read("cannot read settings \(prefix)*") { db in
-            var out: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, value FROM settings WHERE substr(name, 1, ?) = ?",
-                                        arguments: [prefix.utf8.count, prefix]) {
-                out[row[0]] = row[1]
-            }
-            return out
-        }
-    }
-
-    static func setSetting(_ db: Database, _ name: String, _ value: String) throws {
-        try db.execute(sql: """
-            INSERT INTO settings(name, value) VALUES (?, ?)
-            ON CONFLICT(name) DO UPDATE SET value = excluded.value
-            """, arguments: [name, value])
-    }
+extension SQLiteStateStore {
+    // MARK: Settings (see SQLiteStateStore+Cursors.swift)
 
     /// A setting read without the async hop (opening the state, before any task runs).
     public func settingNow(_ name: String) throws -> String? {
         do {
-            return try writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
+            return try writer.read { db in try Self.readSetting(db, name) }
         } catch {
             throw Self.wrap(error, "cannot read setting \(name)", path: databasePath)
         }
@@ -463,13 +447,13 @@ extension SQLiteMetastore {
     }
 }
 
-/// A value behind a lock (for state set once after opening, read from any task).
-final class LockedValue<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T
-    init(_ value: T) { stored = value }
+/// A value behind a `Mutex`, held by reference so that escaping closures can share it
+/// (state set once after opening, read from any task; an error a transaction body threw).
+final class LockedValue<T: Sendable>: Sendable {
+    private let mutex: Mutex<T>
+    init(_ value: T) { mutex = Mutex(value) }
     var value: T {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
+        get { mutex.withLock { $0 } }
+        set { mutex.withLock { $0 = newValue } }
     }
 }

@@ -1,11 +1,12 @@
 import Testing
 import GRDB
 import LetheCore
-@testable import LetheCatalog
+@testable import LetheSQLite
+import LetheCatalog
 
 @Suite struct AuditTests {
-    func filledStore(_ n: Int) async throws -> SQLiteMetastore {
-        let store = try SQLiteMetastore(inMemory: nil)
+    func filledStore(_ n: Int) async throws -> SQLiteStateStore {
+        let store = try SQLiteStateStore(inMemory: nil)
         for i in 1...n {
             try await store.appendAudit(event: i % 2 == 0 ? .approved : .filed, requestID: i % 3 == 0 ? nil : "r-\(i)",
                                         actor: i % 4 == 0 ? nil : "alice", details: "{\"n\":\(i)}", at: Int64(1000 + i))
@@ -14,7 +15,7 @@ import LetheCore
     }
 
     /// Runs raw SQL with the append-only triggers removed, as an attacker holding the file could.
-    func tamper(_ store: SQLiteMetastore, _ sql: String) async throws {
+    func tamper(_ store: SQLiteStateStore, _ sql: String) async throws {
         try await store.writer.write { db in
             try db.execute(sql: "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
             try db.execute(sql: sql)
@@ -22,7 +23,7 @@ import LetheCore
     }
 
     @Test func appendChainsEntries() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         let first = try await store.appendAudit(event: .filed, requestID: "r-1", actor: "alice", details: "{}", at: 10)
         let second = try await store.appendAudit(event: .planned, requestID: "r-1", actor: nil, details: "{\"objects\":2}", at: 11)
         #expect(first.seq == 1 && first.prevHash == AuditChain.genesis)
@@ -113,7 +114,7 @@ import LetheCore
     }
 
     @Test func concurrentAppendsKeepOneChain() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for t in 0..<8 {
                 group.addTask {
@@ -134,8 +135,8 @@ import LetheCore
         // Two stores on one file stand for two processes (`lethe run` and `lethe index --watch`).
         let folder = temporaryStateFolder()
         defer { removeFolder(folder) }
-        let one = try SQLiteMetastore(folder: folder)
-        let two = try SQLiteMetastore(folder: folder)
+        let one = try SQLiteStateStore(folder: folder)
+        let two = try SQLiteStateStore(folder: folder)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (n, store) in [one, two].enumerated() {
                 for t in 0..<3 {
@@ -157,7 +158,7 @@ import LetheCore
     // D2: free text lives in `audit_texts`; the chain commits to its keyed digest. A text altered in the table is
     // caught, a purged one (NULL) is accepted, a missing one is not, and an actor column `text#N` must be backed.
     @Test func auditTextsAreCheckedAgainstTheDigestsTheChainHolds() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         let key = Array(repeating: UInt8(7), count: 32)
         store.setAuditKey(key)
         try await store.transaction("t") { tx in

@@ -1,6 +1,7 @@
 import Testing
 import LetheCore
-@testable import LetheCatalog
+@testable import LetheSQLite
+import LetheCatalog
 
 /// The capability readers and writers of a state store (SQLite here): paging boundaries and the
 /// all-or-nothing rule of a transaction across writers.
@@ -10,7 +11,7 @@ import LetheCore
     }
 
     @Test func requestPagesResumeAfterTheirCursorAndEndWithoutOne() async throws {
-        let store: any StateStore = try SQLiteMetastore(inMemory: nil)
+        let store: any StateStore = try SQLiteStateStore(inMemory: nil)
         try await store.insertRequests((1...7).map { filed("r-\($0)", UInt8($0)) })
         var r3 = try #require(try await store.request(id: "r-3"))
         r3 = try RequestLifecycle.apply(.planned(plan: []), to: r3).get()
@@ -37,7 +38,7 @@ import LetheCore
     }
 
     @Test func auditEntriesReadByRangeEqualTheWholeLog() async throws {
-        let store: any StateStore = try SQLiteMetastore(inMemory: nil)
+        let store: any StateStore = try SQLiteStateStore(inMemory: nil)
         #expect(try await store.audit.head() == nil)
         for i in 0..<10 {
             try await store.transaction("t") { tx in
@@ -57,7 +58,7 @@ import LetheCore
     }
 
     @Test func aTransactionAcrossWritersLandsWholeOrNotAtAll() async throws {
-        let store: any StateStore = try SQLiteMetastore(inMemory: nil)
+        let store: any StateStore = try SQLiteStateStore(inMemory: nil)
         let r = filed("r-1", 1)
         struct Boom: Error {}
         await #expect(throws: Boom.self) {

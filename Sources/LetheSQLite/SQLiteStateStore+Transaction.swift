@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LetheCore
+import LetheCatalog
 
 /// One SQLite write transaction seen through `StateTransaction`: one writer per capability, all on
 /// the same connection inside `BEGIN IMMEDIATE`.
@@ -17,7 +18,7 @@ struct SQLiteTransaction: StateTransaction {
 
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int {
         guard !bytes.isEmpty else { return 0 }
-        return try SQLiteMetastore.purge(db, rawID: bytes, substring: substring, key: auditKey)
+        return try SQLiteStateStore.purge(db, rawID: bytes, substring: substring, key: auditKey)
     }
 }
 
@@ -27,15 +28,15 @@ struct SQLiteIndexWriter: SubjectIndexWriter {
 
     func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) throws -> [IndexedObject] {
         guard !batch.isEmpty else { return [] }
-        return try SQLiteMetastore.storeIndexed(db, try SQLiteMetastore.encodePostings(batch), path: path)
+        return try SQLiteStateStore.storeIndexed(db, try SQLiteStateStore.encodePostings(batch), path: path)
     }
-    func quarantine(_ object: IndexedObject) throws -> IndexedObject { try SQLiteMetastore.quarantine(db, object, path: path) }
+    func quarantine(_ object: IndexedObject) throws -> IndexedObject { try SQLiteStateStore.quarantine(db, object, path: path) }
     func removeObjects(dataset: String, keys: [String]) throws {
-        try SQLiteMetastore.removeObjects(db, dataset: dataset, keys: keys, path: path)
+        try SQLiteStateStore.removeObjects(db, dataset: dataset, keys: keys, path: path)
     }
-    func purgeDeadPostings(force: Bool) throws -> Int { try SQLiteMetastore.purgeDeadPostings(db, force: force) }
+    func purgeDeadPostings(force: Bool) throws -> Int { try SQLiteStateStore.purgeDeadPostings(db, force: force) }
     func objectRefs(dataset: String, keys: [String]) throws -> [String: Int64] {
-        try SQLiteMetastore.objectRefs(db, dataset: dataset, keys: keys)
+        try SQLiteStateStore.objectRefs(db, dataset: dataset, keys: keys)
     }
 }
 
@@ -43,13 +44,13 @@ struct SQLiteRequestWriter: RequestWriter {
     let db: Database
     let path: String
 
-    func request(id: String) throws -> ErasureRequest? { try SQLiteMetastore.fetchRequest(db, id: id, at: path) }
-    func requests(status: RequestStatus?) throws -> [ErasureRequest] { try SQLiteMetastore.fetchRequests(db, status: status, at: path) }
-    func insert(_ r: ErasureRequest) throws { try SQLiteMetastore.insertRequest(db, r) }
+    func request(id: String) throws -> ErasureRequest? { try SQLiteStateStore.fetchRequest(db, id: id, at: path) }
+    func requests(status: RequestStatus?) throws -> [ErasureRequest] { try SQLiteStateStore.fetchRequests(db, status: status, at: path) }
+    func insert(_ r: ErasureRequest) throws { try SQLiteStateStore.insertRequest(db, r) }
     func update(_ r: ErasureRequest, expecting expected: RequestStatus) throws {
-        try SQLiteMetastore.updateRequest(db, r, expecting: expected)
+        try SQLiteStateStore.updateRequest(db, r, expecting: expected)
     }
-    func pendingRequestIDs() throws -> Set<String> { try SQLiteMetastore.pendingRequestIDs(db, at: path) }
+    func pendingRequestIDs() throws -> Set<String> { try SQLiteStateStore.pendingRequestIDs(db, at: path) }
 }
 
 struct SQLiteAuditWriter: AuditWriter {
@@ -57,42 +58,46 @@ struct SQLiteAuditWriter: AuditWriter {
     let auditKey: [UInt8]?
 
     func append(_ event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry {
-        try SQLiteMetastore.appendAudit(db, event: event, requestID: requestID, actor: actor, details: details, at: at, key: auditKey)
+        try SQLiteStateStore.appendAudit(db, event: event, requestID: requestID, actor: actor, details: details, at: at, key: auditKey)
     }
-    func text(_ text: String) throws -> AuditTextRef { try SQLiteMetastore.insertAuditText(db, text, key: auditKey) }
+    func text(_ text: String) throws -> AuditTextRef { try SQLiteStateStore.insertAuditText(db, text, key: auditKey) }
 }
 
 struct SQLiteJournalWriter: JournalWriter {
     let db: Database
 
-    func createJob(_ steps: [JournalStep]) throws { try SQLiteMetastore.insertSteps(db, try SQLiteMetastore.encodeSteps(steps)) }
-    func beginStep(job: String, ordinal: Int64) throws -> Int { try SQLiteMetastore.beginStep(db, job: job, ordinal: ordinal) }
+    func createJob(_ steps: [JournalStep]) throws { try SQLiteStateStore.insertSteps(db, try SQLiteStateStore.encodeSteps(steps)) }
+    func beginStep(job: String, ordinal: Int64) throws -> Int { try SQLiteStateStore.beginStep(db, job: job, ordinal: ordinal) }
     func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) throws {
-        try SQLiteMetastore.finishStep(db, job: job, ordinal: ordinal, state: state, outcome: outcome)
+        try SQLiteStateStore.finishStep(db, job: job, ordinal: ordinal, state: state, outcome: outcome)
     }
-    func pruneJob(_ job: String) throws { try SQLiteMetastore.pruneJob(db, job) }
+    func pruneJob(_ job: String) throws { try SQLiteStateStore.pruneJob(db, job) }
     func recordTemporary(_ key: String, owner: Int32, table: String?) throws {
         let at = Int64(Date().timeIntervalSince1970 * 1000)
         try db.execute(sql: "INSERT OR REPLACE INTO temp_files(key, owner, at, table_root) VALUES (?, ?, ?, ?)",
                        arguments: [key, owner, at, table])
     }
-    func forgetTemporaries(_ keys: [String]) throws { try SQLiteMetastore.forgetTemporaries(db, keys) }
+    func forgetTemporaries(_ keys: [String]) throws { try SQLiteStateStore.forgetTemporaries(db, keys) }
 }
 
 struct SQLiteCursorWriter: CursorWriter {
     let db: Database
 
-    func setting(_ name: String) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name])
+    func deltaIndex(dataset: String) throws -> DeltaIndexCursor? { try SQLiteStateStore.deltaIndex(db, dataset: dataset) }
+    func setDeltaIndex(_ cursor: DeltaIndexCursor, dataset: String) throws {
+        try SQLiteStateStore.storeCursor(db, .deltaIndex(dataset: dataset), version: cursor.version, detail: cursor.text)
     }
-    func setSetting(_ name: String, _ value: String) throws { try SQLiteMetastore.setSetting(db, name, value) }
-    func removeSetting(_ name: String) throws {
-        try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [name])
+    func propagation(dataset: String) throws -> Int64? { try SQLiteStateStore.propagation(db, dataset: dataset) }
+    func setPropagation(_ version: Int64, dataset: String) throws {
+        try SQLiteStateStore.storeCursor(db, .propagation(dataset: dataset), version: version, detail: nil)
     }
+    func setting(_ name: String) throws -> String? { try SQLiteStateStore.readSetting(db, name) }
+    func setSetting(_ name: String, _ value: String) throws { try SQLiteStateStore.setSetting(db, name, value) }
+    func removeSetting(_ name: String) throws { try SQLiteStateStore.removeSetting(db, name) }
 }
 
 /// The store reads through itself: each reader method is one read transaction.
-extension SQLiteMetastore: SubjectIndexReader, RequestReader, AuditReader, JournalReader, CursorReader {
+extension SQLiteStateStore: SubjectIndexReader, RequestReader, AuditReader, JournalReader, CursorReader {
     public var index: any SubjectIndexReader { self }
     public var requests: any RequestReader { self }
     public var audit: any AuditReader { self }
@@ -101,7 +106,7 @@ extension SQLiteMetastore: SubjectIndexReader, RequestReader, AuditReader, Journ
     public func texts() async throws -> AuditTexts { try await auditTexts() }
 }
 
-extension SQLiteMetastore {
+extension SQLiteStateStore {
     // MARK: Units of work
 
     public func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T {
@@ -193,7 +198,7 @@ extension SQLiteMetastore {
     // MARK: Purging a raw id
 
     /// The text `purge` puts where a raw id was.
-    public static let purgedMark = "[erased]"
+    public static let purgedMark = AuditTexts.purgedMark
 
     static func purge(_ db: Database, rawID bytes: [UInt8], substring: Bool, key: [UInt8]?) throws -> Int {
             let needle = Data(bytes)
@@ -254,6 +259,13 @@ extension SQLiteMetastore {
                 let old: Data = row[1]
                 let new = String(decoding: Self.replacing(Array(old), bytes, with: mark), as: UTF8.self)
                 try db.execute(sql: "UPDATE settings SET value = ? WHERE name = ?", arguments: [new, row[0] as String])
+                changed += 1
+            }
+            // Cursors were settings before v6: their text is searched as it was.
+            for row in try Row.fetchAll(db, sql: "SELECT dataset, kind, CAST(detail AS BLOB) FROM cursors WHERE instr(CAST(detail AS BLOB), ?) > 0", arguments: [needle]) {
+                let old: Data = row[2]
+                let new = String(decoding: Self.replacing(Array(old), bytes, with: mark), as: UTF8.self)
+                try db.execute(sql: "UPDATE cursors SET detail = ? WHERE dataset = ? AND kind = ?", arguments: [new, row[0] as String, row[1] as String])
                 changed += 1
             }
             return changed

@@ -1,6 +1,7 @@
 import Testing
 import LetheCore
-@testable import LetheCatalog
+@testable import LetheSQLite
+import LetheCatalog
 
 @Suite struct JournalTests {
     func step(_ job: String, _ ordinal: Int64, keys: [SubjectKey] = [testKey(1), testKey(2)]) -> JournalStep {
@@ -9,7 +10,7 @@ import LetheCore
     }
 
     @Test func createIsIdempotentAndKeepsProgress() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         let steps = [step("job-1", 0), step("job-1", 1, keys: []), step("job-1", 99)]
         try await store.createJob(steps)
         #expect(try await store.steps(job: "job-1") == steps)
@@ -25,7 +26,7 @@ import LetheCore
     }
 
     @Test func pendingStepsSpanUnfinishedJobsOnly() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         try await store.createJob([step("job-b", 0), step("job-b", 1)])
         try await store.createJob([step("job-a", 2), step("job-a", 1)])
         try await store.createJob([step("job-c", 0)])
@@ -44,7 +45,7 @@ import LetheCore
     }
 
     @Test func finishingAMissingStepIsNotFound() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         do {
             try await store.finishStep(job: "nope", ordinal: 0, state: .done, outcome: nil)
             Issue.record("finishing a missing step succeeded")
@@ -54,7 +55,7 @@ import LetheCore
     }
 
     @Test func settings() async throws {
-        let store = try SQLiteMetastore(inMemory: nil)
+        let store = try SQLiteStateStore(inMemory: nil)
         #expect(try await store.setting("index.cursor") == nil)
         try await store.setSetting("index.cursor", "a")
         try await store.setSetting("index.cursor", "b")

@@ -1,6 +1,7 @@
 import Foundation
 import LetheCore
-@testable import LetheCatalog
+@testable import LetheSQLite
+import LetheCatalog
 
 /// A fresh temporary folder path (not created) under the system temp folder.
 func temporaryStateFolder(_ name: String = #function) -> String {

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import GRDB
 import LetheCore
-@testable import LetheCatalog
+@testable import LetheSQLite
+import LetheCatalog
 
 /// Measures the subject index: file bytes per posting and per indexed record,
 /// and `locate` latency. Opt-in (it writes a few hundred MB and takes minutes):
@@ -90,7 +91,7 @@ import LetheCore
     }
 
     func measureStore(folder: String, postings: Int, objects: Int, maxRows: Int) async throws -> Figures {
-        let store = try SQLiteMetastore(folder: folder)
+        let store = try SQLiteStateStore(folder: folder)
         let perObject = postings / objects
         var sample: [Int64] = []
         var records = 0

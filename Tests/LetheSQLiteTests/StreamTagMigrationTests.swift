@@ -2,7 +2,8 @@ import Foundation
 import GRDB
 import Testing
 import LetheCore
-@testable import LetheCatalog
+@testable import LetheSQLite
+import LetheCatalog
 
 /// The stream-tag migration on a database written before it: old rows stay readable.
 @Test func streamTagMigrationKeepsOldRows() async throws {
@@ -10,8 +11,8 @@ import LetheCore
     defer { removeFolder(folder) }
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     do {
-        let pool = try DatabasePool(path: folder + "/" + SQLiteMetastore.fileName)
-        try SQLiteMetastore.migrator.migrate(pool, upTo: "v1")
+        let pool = try DatabasePool(path: folder + "/" + SQLiteStateStore.fileName)
+        try SQLiteStateStore.migrator.migrate(pool, upTo: "v1")
         try await pool.write { db in
             try db.execute(sql: """
                 INSERT INTO requests(id, filing, subject_key, sealed_subject, status, reason, requested_by, filed_at,
@@ -20,7 +21,7 @@ import LetheCore
                 """, arguments: [Data(testKey(1).bytes)])
         }
     }
-    let store = try SQLiteMetastore(folder: folder)
+    let store = try SQLiteStateStore(folder: folder)
     let old = try #require(try await store.request(id: "r-old"))
     #expect(old.status == .approved && old.reason == "why" && old.decidedBy == "bob" && old.updatedAt == 20)
     #expect(old.streamTag == nil)
@@ -33,6 +34,6 @@ import LetheCore
     let ch = try await store.deletionTags(since: Int64.min)
     #expect(ch.added == [0xFFFF_0000_1234_5678] && ch.removed.isEmpty && ch.latest == 30)
     #expect(try await store.deletionTags(since: 31).added.isEmpty)
-    let applied = try await store.writer.read { db in try SQLiteMetastore.migrator.appliedIdentifiers(db) }
-    #expect(applied == ["v1", "v2-stream-tags", "v3-dead-objects", "v4-crash-safety", "v5-audit-texts"])
+    let applied = try await store.writer.read { db in try SQLiteStateStore.migrator.appliedIdentifiers(db) }
+    #expect(applied == ["v1", "v2-stream-tags", "v3-dead-objects", "v4-crash-safety", "v5-audit-texts", "v6-seams"])
 }
