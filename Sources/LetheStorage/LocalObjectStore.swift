@@ -49,8 +49,10 @@ public struct LocalObjectStore: ObjectStore {
 
     /// Objects per listing page.
     public var pageSize = 1000
-    /// Where the system calls run: each call of the store (a listing page, a read, a commit) is one hop
-    /// to this pool, off the cooperative threads; nil runs them on the calling thread.
+    /// Where the slow system calls run, in one hop per batch, off the cooperative threads: a listing
+    /// page, a copy of 64 KiB or more, a commit (fsync, rename, folder fsync), a batch delete. Metadata
+    /// calls and small copies (a `head`, a Delta log file, a Parquet footer) stay on the caller: the hop
+    /// would cost more than they do. Nil runs everything on the calling thread.
     public var ioPool: BlockingIOPool? = .shared
 
     /// Runs one batch of blocking system calls on `ioPool`.
@@ -59,8 +61,8 @@ public struct LocalObjectStore: ObjectStore {
         return try await ioPool.run(body)
     }
 
-    /// Reads and writes smaller than this run on the calling thread: the hop would cost more than the
-    /// call (page-cache copies of a few KiB).
+    /// Reads and writes smaller than this run on the calling thread: the hop (~10 µs) would cost more
+    /// than the call (page-cache copies of a few KiB).
     static let inlineBytes = 64 << 10
 
     // MARK: Listing
@@ -161,10 +163,6 @@ public struct LocalObjectStore: ObjectStore {
     // MARK: Reading
 
     public func head(_ key: String) async throws -> ObjectInfo? {
-        try await io { try headNow(key) }
-    }
-
-    func headNow(_ key: String) throws -> ObjectInfo? {
         guard let parent = try openParent(key, create: false) else { return nil }
         defer { close(parent.fd) }
         var st = stat()
@@ -172,15 +170,41 @@ public struct LocalObjectStore: ObjectStore {
         return Self.info(key: key, st)
     }
 
+    /// A large range is read in one hop (open, fstat, pread, close); a whole object is opened here and
+    /// copied on the pool only when it is large.
     public func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
-        if let r = range, r.count < Self.inlineBytes { return try readNow(key, range: r, ifVersion: ifVersion) }
-        return try await io { try readNow(key, range: range, ifVersion: ifVersion) }
+        if let r = range {
+            if r.count < Self.inlineBytes { return try readNow(key, range: r, ifVersion: ifVersion) }
+            return try await io { try readNow(key, range: r, ifVersion: ifVersion) }
+        }
+        let fd = try openFile(key)
+        let size: Int64
+        do {
+            size = try checkVersion(fd, key, ifVersion)
+        } catch {
+            close(fd)
+            throw error
+        }
+        if size < Self.inlineBytes {
+            defer { close(fd) }
+            return try Self.preadAll(fd, key, 0..<size, size: size)
+        }
+        return try await io {
+            defer { close(fd) }
+            return try Self.preadAll(fd, key, 0..<size, size: size)
+        }
     }
 
     /// One read: open, check the version, `pread` the range, close.
     func readNow(_ key: String, range: Range<Int64>?, ifVersion: String?) throws -> [UInt8] {
         let fd = try openFile(key)
         defer { close(fd) }
+        let size = try checkVersion(fd, key, ifVersion)
+        return try Self.preadAll(fd, key, range ?? 0..<size, size: size)
+    }
+
+    /// The open file's size, after checking that it is at `ifVersion` (when given).
+    private func checkVersion(_ fd: Int32, _ key: String, _ ifVersion: String?) throws -> Int64 {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw LetheError.io("cannot stat", at: key, errno: errno) }
         if let ifVersion {
@@ -189,8 +213,11 @@ public struct LocalObjectStore: ObjectStore {
                 throw LetheError(.conflict, "object changed since it was read (expected version \(ifVersion), found \(now))", at: key)
             }
         }
-        let size = Int64(st.st_size)
-        let r = range ?? 0..<size
+        return Int64(st.st_size)
+    }
+
+    /// The bytes in `r` of the open file of `size` bytes.
+    private static func preadAll(_ fd: Int32, _ key: String, _ r: Range<Int64>, size: Int64) throws -> [UInt8] {
         guard r.lowerBound >= 0, r.upperBound <= size else {
             throw LetheError(.badInput, "range \(r.lowerBound)..<\(r.upperBound) is past the end (\(size) bytes)", at: key)
         }
@@ -210,13 +237,13 @@ public struct LocalObjectStore: ObjectStore {
     /// Kept over the default (ranged reads): the stream reads one open file, so a replace of the
     /// object while it is read (a rename over it) can neither mix two versions nor fail the read, and
     /// each chunk is one `read` without walking the path again.
-    /// The open and the first chunk are one hop to the I/O pool (a small object is read in one).
+    /// The first chunk is read at open: on the caller for a small object, in one hop for a large one.
     public func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream {
-        let size = max(1, chunkSize)
-        let stream: LocalReadStream = try await io {
-            let stream = LocalReadStream(fd: try openFile(key), key: key, chunkSize: size, store: self)
+        let stream = LocalReadStream(fd: try openFile(key), key: key, chunkSize: max(1, chunkSize), store: self)
+        if stream.prefetchIsSmall() {
             try stream.prefetch()
-            return stream
+        } else {
+            try await io { try stream.prefetch() }
         }
         return stream
     }
@@ -284,7 +311,7 @@ public struct LocalObjectStore: ObjectStore {
     }
 
     public func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
-        guard let parent = try await io({ try openParent(key, create: true) }) else {
+        guard let parent = try openParent(key, create: true) else {
             throw LetheError(.badInput, "not an object key", at: key)
         }
         let base = parent.name.dropLast().map { UInt8(bitPattern: $0) }
@@ -374,10 +401,8 @@ public struct LocalObjectStore: ObjectStore {
     public func prefixStatus(_ prefix: String) async throws -> PrefixStatus {
         let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
         guard let path = localPath(of: p) else { return .missing }
-        return try await io {
-            var st = stat()
-            return stat(path, &st) == 0 ? .exists : .missing
-        }
+        var st = stat()
+        return stat(path, &st) == 0 ? .exists : .missing
     }
 
     static func absolute(_ p: String) -> String {
@@ -656,9 +681,16 @@ final class LocalReadStream: ObjectReadStream, @unchecked Sendable {
     }
     deinit { close() }
 
-    /// Reads the first chunk now (on the thread that opened the file).
+    /// Reads the first chunk now.
     func prefetch() throws {
         first = try readChunk()
+    }
+
+    /// Whether the first chunk is a small copy (a small chunk size, or a small file).
+    func prefetchIsSmall() -> Bool {
+        if chunkSize < LocalObjectStore.inlineBytes { return true }
+        var st = stat()
+        return fstat(fd, &st) == 0 && Int64(st.st_size) < Int64(LocalObjectStore.inlineBytes)
     }
 
     func next() async throws -> [UInt8]? {
