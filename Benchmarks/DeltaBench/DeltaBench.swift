@@ -311,7 +311,7 @@ struct Bench {
         let progress = Progress()
         let auditFrom = try await lethe.meta.auditEntries().last?.seq ?? 0
         let start = monotonic()
-        let report = try await lethe.run { progress.add($0) }
+        let report = try await lethe.run(events: { progress.add($0) })
         let end = monotonic()
         guard report.failed.isEmpty else { throw BenchError("Lethe's run failed: \(report.failed.map(\.reason).joined(separator: "; "))") }
         guard report.rowsDropped == r.dropped else { throw BenchError("Lethe dropped \(report.rowsDropped) rows, the subjects hold \(r.dropped)") }
@@ -319,14 +319,14 @@ struct Bench {
         guard clean == ids.count else { throw BenchError("Lethe verified \(clean) of \(ids.count) requests clean") }
 
         let messages = progress.all
-        guard let job = messages.first(where: { $0.1.hasPrefix("job ") })?.0,
-              let committed = messages.first(where: { $0.1.contains("committed version") })?.0,
-              let verifying = messages.first(where: { $0.1.hasPrefix("verifying ") })?.0 else {
-            throw BenchError("Lethe's run did not report a job, a commit and a verification: \(messages.map(\.1))")
+        guard let job = messages.first(where: { if case .jobPlanned = $0.1 { true } else { false } })?.0,
+              let committed = messages.first(where: { if case .deltaCommitted = $0.1 { true } else { false } })?.0,
+              let verifying = messages.first(where: { if case .verifying = $0.1 { true } else { false } })?.0 else {
+            throw BenchError("Lethe's run did not report a job, a commit and a verification: \(messages.map(\.1.message))")
         }
         let audit = try await lethe.meta.auditEntries().filter { $0.seq > auditFrom }
         let vacuumEntry = audit.first(where: { $0.event == "delta_vacuum" })
-        let vacuumed = messages.first(where: { $0.1.contains(": vacuumed:") })?.0 ?? committed
+        let vacuumed = messages.first(where: { if case .deltaVacuumed = $0.1 { true } else { false } })?.0 ?? committed
         r.prepare = job - start
         r.rewrite = committed - job
         r.vacuum = vacuumed - committed

@@ -1,6 +1,7 @@
 import Foundation
 @_exported import BenchSupport
 import Synchronization
+import LetheEngine
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,12 +16,12 @@ func wallMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
 /// Progress messages of `Lethe.run`, each with the monotonic time it arrived (called from the engine's task).
 final class Progress: Sendable {
-    private let entries = Mutex<[(Double, String)]>([])
-    func add(_ m: String) {
+    private let entries = Mutex<[(Double, EngineEvent)]>([])
+    func add(_ m: EngineEvent) {
         let t = monotonic()
         entries.withLock { $0.append((t, m)) }
     }
-    var all: [(Double, String)] { entries.withLock { $0 } }
+    var all: [(Double, EngineEvent)] { entries.withLock { $0 } }
 }
 
 /// The package root: three levels above this file, or the working directory.

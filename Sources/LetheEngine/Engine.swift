@@ -60,9 +60,29 @@ public struct Lethe: Sendable {
         return o
     }
 
-    /// Appends an audit entry whose details are a JSON object.
-    @discardableResult
-    func audit(_ event: AuditEvent, request: String? = nil, actor: String? = nil, _ details: [String: JSONValue] = [:]) async throws -> AuditEntry {
-        try await meta.appendAudit(event: event, requestID: request, actor: actor, details: JSONValue.object(details).text, at: now())
+    /// Commits a change of the state (a journal step's end, index entries, a cursor, the
+    /// temporary files a commit adopted) together with the audit entries recording it, in one
+    /// transaction: both land or neither does. There is no lone audit write: an entry is
+    /// always the record of a change committed with it.
+    func commit(_ what: String, audit: [AuditNote],
+                _ change: @escaping @Sendable (any StateTransaction) throws -> Void) async throws {
+        let at = now()
+        let entries = audit.map { ($0.event, $0.actor, JSONValue.object($0.details).text) }
+        try await meta.transaction(what) { tx in
+            try change(tx)
+            for (event, actor, details) in entries {
+                try tx.appendAudit(event: event, requestID: nil, actor: actor, details: details, at: at)
+            }
+        }
+    }
+}
+
+/// An audit entry to commit with the state change it records (see `Lethe.commit`).
+struct AuditNote: Sendable {
+    var event: AuditEvent
+    var actor: String?
+    var details: [String: JSONValue]
+    init(_ event: AuditEvent, actor: String? = "lethe", _ details: [String: JSONValue]) {
+        self.event = event; self.actor = actor; self.details = details
     }
 }

@@ -5,40 +5,6 @@ import LetheStorage
 import LetheFormats
 import LetheCatalog
 
-/// What `run` did.
-public struct RunReport: Sendable {
-    public struct Rebuild: Sendable {
-        public var dataset: String, command: String
-        public var exitStatus: Int32
-        public var seconds: Double
-        public var output: String
-    }
-    public var jobs: [String] = []
-    public var objectsRewritten = 0
-    public var objectsRemoved = 0
-    public var rowsDropped: Int64 = 0
-    public var rebuilds: [Rebuild] = []
-    public var erased: [String] = []
-    public var verifications: [Verification] = []
-    /// A request the run failed, and why (one line, no personal data).
-    public struct FailedRequest: Sendable, Equatable {
-        public var id: String
-        public var reason: String
-        public init(id: String, reason: String) { self.id = id; self.reason = reason }
-    }
-    public var failed: [FailedRequest] = []
-    /// Requests filed from change feeds (`deletes_from: change_feed`) before the job.
-    public var propagation = PropagationReport()
-    /// Datasets that could not be indexed: requests reaching them fail, the others proceed.
-    public var datasetIssues: [DatasetIssue] = []
-    /// Requests a run that died had claimed without journaling their job: taken back and planned anew.
-    public var requeued: [String] = []
-    /// Temporary files that killed runs left, removed.
-    public var temporariesRemoved = 0
-    /// Failures that belong to no request (e.g. a change feed that could not be read); the run exits 1.
-    public var problems: [String] = []
-}
-
 /// Test hooks: `LETHE_FAILPOINT_EXIT_AFTER_WRITES=N` ends the process abruptly right
 /// after the N-th object write commits, before the journal records it;
 /// `LETHE_FAILPOINT_EXIT_IN_VERIFY=1` ends it when verification starts.
@@ -68,30 +34,35 @@ extension Lethe {
     /// approved subject in one batched pass (one rewrite per object for all the subjects it
     /// holds), dataset by dataset in lineage order, runs rebuilds, and verifies.
     public func run(progress: (@Sendable (String) -> Void)? = nil) async throws -> RunReport {
+        try await run(events: progress.map { p in { @Sendable e in p(e.message) } })
+    }
+
+    /// `run`, reporting typed events (see `EngineEvent`).
+    public func run(events: EngineEvents?) async throws -> RunReport {
         var report = RunReport()
         try meta.checkIntact()
         // One run at a time per state: a second one would resume this one's live job as if it were interrupted.
-        let lock = try await RunLock.acquire(folder: stateFolder, progress: progress)
+        let lock = try await RunLock.acquire(folder: stateFolder, progress: events.map { e in { @Sendable _ in e(.waitingForRunLock) } })
         defer { lock?.release() }
         // Requests that failed before this run are retried below; one that fails in it waits for the next.
         let failedBefore = Set(try await meta.requests(status: .failed).map(\.id))
         // 0. Temporary files that a killed run left (each journaled before it was created).
         report.temporariesRemoved = try await removeLeftTemporaries()
-        if report.temporariesRemoved > 0 { progress?("removed \(report.temporariesRemoved) temporary file(s) a killed run left") }
+        if report.temporariesRemoved > 0 { events?(.temporariesRemoved(count: report.temporariesRemoved)) }
         // 1. Unfinished jobs (a crash or kill mid-run).
         let pending = try await meta.pendingSteps()
         for job in Self.orderedUnique(pending.map(\.job)) {
-            progress?("resuming job \(job)")
-            try await execute(job: job, report: &report, progress: progress)
+            events?(.resumingJob(job: job))
+            try await execute(job: job, report: &report, events: events)
         }
         // 2. Requests left `running` without a job, or `erased` without their verification.
-        try await recover(report: &report, progress: progress)
+        try await recover(report: &report, events: events)
         // 3. Requests that had failed before this run are retried.
         for r in try await meta.requests(status: .failed) where failedBefore.contains(r.id) {
             try await transition(r, .retry(at: now()), audit: .retry, actor: "lethe", ["attempts": .int(Int64(r.attempts))])
         }
         // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
-        report.propagation = try await propagateScoped(report: &report, progress: progress)
+        report.propagation = try await propagateScoped(report: &report, events: events)
         // 5. A new job for every approved request.
         let approved = try await meta.requests(status: .approved)
         guard !approved.isEmpty else {
@@ -107,71 +78,14 @@ extension Lethe {
         let nfc = nfcKeys(approved)
         let plans = try await plans(approved.map(\.subjectKey), nfc: nfcByKey(approved, nfc), coverage: cov)
         let job = "j-" + String(Lethe.newRequestID().dropFirst(2))
-        var steps: [JournalStep] = []
-        var ordinal: Int64 = 0
-        func add(_ dataset: String, _ object: String, _ ids: [String], _ keys: [SubjectKey]) {
-            steps.append(JournalStep(job: job, ordinal: ordinal, dataset: dataset, objectKey: object,
-                                     requestIDs: ids, subjectKeys: keys))
-            ordinal += 1
-        }
-        // Per dataset and object: which requests' subjects it holds.
-        var holders: [String: [String: [ErasureRequest]]] = [:]
-        var scope: [String: Set<String>] = [:]   // dataset → requests whose plan reaches it
-        let incomplete = cov.incomplete
-        for r in approved {
-            let postings = try await self.postings(r.subjectKey, nfc: nfc[r.id])
-            var holding = Set<String>()
-            for p in postings {
-                holders[p.object.dataset, default: [:]][p.object.key, default: []].append(r)
-                holding.insert(p.object.dataset)
-            }
-            // A Delta table its last plan held it in (a retry: the erasure may have committed there while the
-            // vacuum or partition scrub after it did not finish) gets its step even when the index finds nothing.
-            for d in deltaTablesOfLastPlan(r) where !holding.contains(d) {
-                holders[d, default: [:]][Lethe.deltaStepKey, default: []].append(r)
-                holding.insert(d)
-            }
-            // Datasets the index cannot vouch for may hold any subject.
-            for d in holding.union(config.downstream(of: holding).map(\.name)).union(incomplete) { scope[d, default: []].insert(r.id) }
-        }
-        let byID = Dictionary(uniqueKeysWithValues: approved.map { ($0.id, $0) })
-        let nfcDatasets = Set(config.datasets.filter { $0.normalization == .nfc }.map(\.name))
-        let keyOf = byID.mapValues(\.subjectKey)
-        /// The keys of requests `ids` in `dataset`.
-        @Sendable func keys(_ ids: [String], _ dataset: String) -> [SubjectKey] {
-            Array(Set(ids.compactMap { nfcDatasets.contains(dataset) ? nfc[$0] ?? keyOf[$0] : keyOf[$0] })).sorted()
-        }
-        for d in config.datasets {
-            guard let inScope = scope[d.name] else { continue }
-            if d.subject != nil, cov.issues[d.name] != nil {
-                // The whole dataset cannot be read: its requests fail with the reason (the step says why).
-                let rs = inScope.sorted()
-                add(d.name, Self.issueStepKey, rs, keys(rs, d.name))
-            } else if d.format == .delta, d.subject != nil, let held = holders[d.name] {
-                // One commit for the whole table: every live file holding any of these subjects.
-                let rs = Array(Set(held.values.flatMap { $0 }.map(\.id))).sorted().compactMap { byID[$0] }
-                add(d.name, Lethe.deltaStepKey, rs.map(\.id), keys(rs.map(\.id), d.name))
-            } else if d.subject != nil {
-                var objects = holders[d.name] ?? [:]
-                for q in cov.quarantined[d.name] ?? [] {
-                    objects[q.key] = inScope.sorted().compactMap { byID[$0] }
-                }
-                for key in objects.keys.sorted() {
-                    let rs = objects[key]!
-                    add(d.name, key, rs.map(\.id), keys(rs.map(\.id), d.name))
-                }
-            }
-            if d.rebuild != nil {
-                let rs = inScope.sorted()
-                add(d.name, "", rs, keys(rs, d.name))
-            }
-        }
-        add("", "", approved.map(\.id), approved.map(\.subjectKey))
+        var postings: [String: [Posting]] = [:]
+        for r in approved { postings[r.id] = try await self.postings(r.subjectKey, nfc: nfc[r.id]) }
+        let jobPlan = JobPlanner.plan(job: job, approved: approved, postings: postings, coverage: cov, config: config, nfc: nfc)
+        let steps = jobPlan.steps
         // Claim the requests (re-planned: verification covers what this run reaches) and journal
         // the job in one transaction: a kill leaves both or neither.
         let at = now()
         let planned = approved.map { ($0.id, plans[$0.subjectKey]!.json) }
-        let allSteps = steps
         let claimed = try await meta.transaction("cannot start job \(job)") { tx -> [String] in
             var claimed = Set<String>()
             for (id, plan) in planned {
@@ -183,15 +97,7 @@ extension Lethe {
                 claimed.insert(id)
             }
             guard !claimed.isEmpty else { return [] }
-            var kept: [JournalStep] = []
-            for var s in allSteps {
-                let ids = s.requestIDs.filter(claimed.contains)
-                guard !ids.isEmpty || s.kind == .settle else { continue }
-                s.requestIDs = ids
-                s.subjectKeys = keys(ids, s.dataset)
-                s.ordinal = Int64(kept.count)
-                kept.append(s)
-            }
+            let kept = jobPlan.claimed(claimed)
             try tx.createJob(kept)
             return claimed.sorted()
         }
@@ -199,8 +105,8 @@ extension Lethe {
             try meta.checkIntact()
             return report
         }
-        progress?("job \(job): \(claimed.count) request(s), \(steps.count - 1) step(s)")
-        try await execute(job: job, report: &report, progress: progress)
+        events?(.jobPlanned(job: job, requests: claimed.count, steps: steps.count - 1))
+        try await execute(job: job, report: &report, events: events)
         try meta.checkIntact()
         return report
     }
@@ -208,7 +114,7 @@ extension Lethe {
     /// Requests a dead run left behind: `running` with no job holding them (claimed before claim
     /// and job were one transaction) go back to approved with a new plan; `erased` with no job
     /// holding them (killed during verification) are verified now.
-    func recover(report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
+    func recover(report: inout RunReport, events: EngineEvents?) async throws {
         let live = try await meta.transaction("cannot read the journal") { tx in try tx.pendingRequestIDs() }
         let running = try await meta.requests(status: .running).filter { !live.contains($0.id) }
         if !running.isEmpty {
@@ -229,11 +135,11 @@ extension Lethe {
                 }
                 return out
             }
-            if !report.requeued.isEmpty { progress?("took back \(report.requeued.count) request(s) left running without a job") }
+            if !report.requeued.isEmpty { events?(.requestsTakenBack(count: report.requeued.count)) }
         }
         let erased = try await meta.requests(status: .erased).filter { !live.contains($0.id) }
         if !erased.isEmpty {
-            progress?("verifying \(erased.count) erased request(s) whose verification did not finish")
+            events?(.verifyingUnfinished(count: erased.count))
             let results = try await verify(erased)
             report.verifications += results
             for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }
@@ -241,16 +147,16 @@ extension Lethe {
     }
 
     /// Propagation, with a table whose change feed cannot be read reported instead of stopping the run.
-    func propagateScoped(report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws -> PropagationReport {
+    func propagateScoped(report: inout RunReport, events: EngineEvents?) async throws -> PropagationReport {
         var out = PropagationReport()
         for d in config.datasets where d.deletesFromChangeFeed {
             do {
-                let r = try await propagate(datasets: [d.name], progress: progress)
+                let r = try await propagate(datasets: [d.name], events: events)
                 out.sources += r.sources
             } catch let e as LetheError where e.code != .badInput && e.code != .badUsage {
                 try meta.checkIntact()
                 report.problems.append("\(d.name): change feed not read: \(DatasetIssue.oneLine(e.description))")
-                progress?("\(d.name): change feed not read: \(e.description)")
+                events?(.changeFeedNotRead(dataset: d.name, error: e.description))
             }
         }
         return out
@@ -264,7 +170,7 @@ extension Lethe {
     /// Runs the pending steps of a job in order. A step started `maxStepAttempts` times without
     /// finishing fails; an error inside a step fails that step (its requests fail with the
     /// reason), never the run, unless the state itself is gone.
-    func execute(job: String, report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
+    func execute(job: String, report: inout RunReport, events: EngineEvents?) async throws {
         report.jobs.append(job)
         let pending = try await meta.steps(job: job).filter { $0.state == .pending }
         guard let first = pending.first else { return }
@@ -281,54 +187,72 @@ extension Lethe {
             try meta.checkIntact()
             let interrupted = step.ordinal == first.ordinal && attempts > Self.maxStepAttempts ? attempts - 1 : nil
             if step.kind == .settle {
-                try await settle(job: job, step: step, report: &report, progress: progress, interrupted: interrupted)
+                try await settle(job: job, step: step, report: &report, events: events, interrupted: interrupted)
                 continue
             }
             if let interrupted {
-                try await failStep(job: job, step: step, reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)", progress: progress)
+                try await failStep(job: job, step: step, reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)", events: events)
                 continue
             }
             do {
                 switch step.kind {
-                case .datasetIssue: try await datasetIssueStep(job: job, step: step, progress: progress)
-                case .deltaTable: try await eraseDelta(job: job, step: step, report: &report, progress: progress)
-                case .rebuild: try await rebuild(job: job, step: step, report: &report, progress: progress)
-                case .object: try await rewrite(job: job, step: step, report: &report, progress: progress)
+                case .datasetIssue: try await datasetIssueStep(job: job, step: step, events: events)
+                case .deltaTable: try await eraseDelta(job: job, step: step, report: &report, events: events)
+                case .rebuild: try await rebuild(job: job, step: step, report: &report, events: events)
+                case .object: try await rewrite(job: job, step: step, report: &report, events: events)
                 case .settle: break  // handled above
                 }
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
                 try meta.checkIntact()
-                try await failStep(job: job, step: step, reason: "\(step.dataset): \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))", progress: progress)
+                try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
             }
         }
     }
 
+    /// The reason a step that threw fails with: its dataset and the error, on one line.
+    static func failureReason(_ step: JournalStep, _ error: any Error) -> String {
+        "\(step.dataset): \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+    }
+
+    /// What the state transaction recording a step's end says when it cannot be written.
+    static func stepWhat(_ job: String, _ step: JournalStep) -> String { "cannot record journal step \(job)#\(step.ordinal)" }
+
     /// Records a step as failed, with its reason on the requests and a redacted one in the audit log.
-    func failStep(job: String, step: JournalStep, reason: String, progress: (@Sendable (String) -> Void)?) async throws {
-        try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: reason)
+    /// The step's end and its `object_failed` entry commit together.
+    func failStep(job: String, step: JournalStep, reason: String, events: EngineEvents?,
+                  alsoAudit earlier: [AuditNote] = []) async throws {
+        let note = try await failureNote(job: job, step: step, reason: reason)
+        let ordinal = step.ordinal
+        try await commit(Self.stepWhat(job, step), audit: earlier + [note]) { tx in
+            try tx.finishStep(job: job, ordinal: ordinal, state: .failed, outcome: reason)
+        }
+        events?(.stepFailed(dataset: step.dataset, reason: reason))
+    }
+
+    /// The `object_failed` audit entry of a step: the reason redacted (objects by reference, paths hidden).
+    func failureNote(job: String, step: JournalStep, reason: String) async throws -> AuditNote {
         let refs = try await objectRefs(step.dataset, step.kind == .object ? [step.objectKey] : [])
         var details: [String: JSONValue] = [
             "job": .string(job), "dataset": .string(step.dataset), "reason": .string(auditText(reason, refs: refs)),
             "requests": .array(step.requestIDs.map(JSONValue.string)),
         ]
         if let r = refs[step.objectKey] { details["object"] = .int(r) }
-        try await audit(.objectFailed, actor: "lethe", details)
-        progress?("\(step.dataset): FAILED: \(reason)")
+        return AuditNote(.objectFailed, details)
     }
 
     /// The step of a dataset that could not be indexed: fails with the recorded reason, unless the
     /// dataset indexes cleanly by now.
-    func datasetIssueStep(job: String, step: JournalStep, progress: (@Sendable (String) -> Void)?) async throws {
+    func datasetIssueStep(job: String, step: JournalStep, events: EngineEvents?) async throws {
         if let issue = try await datasetIssues()[step.dataset] {
-            try await failStep(job: job, step: step, reason: issue.description, progress: progress)
+            try await failStep(job: job, step: step, reason: issue.description, events: events)
         } else {
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
         }
     }
 
-    func rewrite(job: String, step: JournalStep, report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
+    func rewrite(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset), let opts = options(for: d) else {
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed,
                                       outcome: "dataset `\(step.dataset)` is no longer in \(config.file)")
@@ -354,10 +278,11 @@ extension Lethe {
             throw CancellationError()
         } catch {
             // The object is left untouched (the write aborted); its requests fail with the reason.
-            try await failStep(job: job, step: step, reason: "\(d.name): \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))", progress: progress)
+            try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
             return
         }
-        if outcome.written != nil || outcome.removed { Failpoint.objectWritten() }
+        let changed = outcome.written != nil || outcome.removed
+        if changed { Failpoint.objectWritten() }
         // The index learns of the new version at the job's end, in one batched incremental
         // pass (and, after a crash, at the next run's start): no per-object transaction here.
         // The audit log names the object by reference: its key may name a subject.
@@ -368,22 +293,26 @@ extension Lethe {
             "dropped": dropped, "kept": .int(outcome.kept), "removed": .bool(outcome.removed),
             "requests": .array(step.requestIDs.map(JSONValue.string)),
         ]
-        try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
-        if outcome.written != nil || outcome.removed {
-            try await audit(outcome.removed ? .objectRemoved : .objectRewritten, actor: "lethe", details)
+        // The step's end and its audit entry commit together: a failure leaves the step pending
+        // (the next run finds the object already rewritten, drops nothing, and records it then).
+        let text = JSONValue.object(details).text, ordinal = step.ordinal
+        try await commit(Self.stepWhat(job, step), audit: changed ? [AuditNote(outcome.removed ? .objectRemoved : .objectRewritten, details)] : []) { tx in
+            try tx.finishStep(job: job, ordinal: ordinal, state: .done, outcome: text)
+        }
+        if changed {
             report.objectsRewritten += outcome.removed ? 0 : 1
             report.objectsRemoved += outcome.removed ? 1 : 0
             report.rowsDropped += outcome.droppedTotal
         }
-        progress?("\(d.name): \(step.objectKey): dropped \(outcome.droppedTotal), kept \(outcome.kept)")
+        events?(.objectErased(dataset: d.name, object: step.objectKey, dropped: outcome.droppedTotal, kept: outcome.kept))
     }
 
-    func rebuild(job: String, step: JournalStep, report: inout RunReport, progress: (@Sendable (String) -> Void)?) async throws {
+    func rebuild(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset), let cmd = d.rebuild else {
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` has no rebuild command")
             return
         }
-        progress?("\(d.name): rebuilding: \(cmd)")
+        events?(.rebuilding(dataset: d.name, command: cmd))
         let started = Date()
         let (status, output) = try Self.runCommand(cmd, in: config.baseDir, env: [
             "LETHE_DATASET": d.name, "LETHE_CONFIG": config.file,
@@ -399,13 +328,29 @@ extension Lethe {
             "output_sha256": .string(Hex.encode(Array(SHA256.hash(data: output)))),
             "requests": .array(step.requestIDs.map(JSONValue.string)),
         ]
-        try await audit(.rebuild, actor: "lethe", details)
-        if status == 0 {
-            if d.subject != nil { _ = try await index(datasets: [d.name]) }
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
-        } else {
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed,
-                                      outcome: "\(d.name): rebuild `\(cmd)` exited with status \(status)")
+        // The `rebuild` entry commits with the step's end (done, or failed with the reason).
+        let note = AuditNote(.rebuild, details), ordinal = step.ordinal
+        guard status == 0 else {
+            let reason = "\(d.name): rebuild `\(cmd)` exited with status \(status)"
+            try await commit(Self.stepWhat(job, step), audit: [note]) { tx in
+                try tx.finishStep(job: job, ordinal: ordinal, state: .failed, outcome: reason)
+            }
+            return
+        }
+        if d.subject != nil {
+            do {
+                _ = try await index(datasets: [d.name])
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                try meta.checkIntact()
+                try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events, alsoAudit: [note])
+                return
+            }
+        }
+        let text = JSONValue.object(details).text
+        try await commit(Self.stepWhat(job, step), audit: [note]) { tx in
+            try tx.finishStep(job: job, ordinal: ordinal, state: .done, outcome: text)
         }
     }
 
@@ -430,7 +375,7 @@ extension Lethe {
     /// verified; the others fail with the first reason. Resumed after a kill, it verifies
     /// the requests already erased. The job's object keys leave the journal before the
     /// verification (its residue scan covers the state), and the step finishes only after it.
-    func settle(job: String, step: JournalStep, report: inout RunReport, progress: (@Sendable (String) -> Void)? = nil,
+    func settle(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents? = nil,
                 interrupted: Int? = nil) async throws {
         let steps = try await meta.steps(job: job)
         var reasons: [String: String] = [:]
@@ -479,7 +424,7 @@ extension Lethe {
         try await meta.pruneJob(job)
         try await forgetFinishedTemporaries()
         if !toVerify.isEmpty {
-            progress?("verifying \(toVerify.count) request(s)")
+            events?(.verifying(count: toVerify.count))
             let results = try await verify(toVerify)
             report.verifications += results
             for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }

@@ -299,7 +299,6 @@ extension Lethe {
         }
         let subject = try await deltaSubjectValues(d, s, raws)
         let result = try await t.vacuumTargeted(paths: paths, changeData: changeData, subject: subject, runID: job, now: now())
-        try await meta.removeObjects(dataset: d.name, keys: result.deleted)
         let cdcOptions = try await scanOptions(for: d, snapshot: s)
         for k in result.rewrittenChangeData { try await reindex(d, key: k, options: cdcOptions) }
         var details: [String: JSONValue] = [
@@ -316,14 +315,23 @@ extension Lethe {
         ]
         if let job { details["job"] = .string(job) }
         if !result.keptReachable.isEmpty { details["kept_reachable_files"] = .array(result.keptReachable.map(JSONValue.string)) }
-        try await audit(.deltaVacuum, actor: "lethe", details)
+        // The deleted files leave the index in the transaction that audits the vacuum.
+        let deleted = result.deleted
+        try await commit(Self.removeWhat(d, deleted), audit: [AuditNote(.deltaVacuum, details)]) { tx in
+            try tx.removeObjects(dataset: d.name, keys: deleted)
+        }
         return result
+    }
+
+    /// What the transaction removing vacuumed files from the index says when it cannot be written.
+    static func removeWhat(_ d: DatasetSpec, _ keys: [String]) -> String {
+        keys.count == 1 ? "cannot remove object \(keys[0]) of dataset \(d.name)" : "cannot remove \(keys.count) objects of dataset \(d.name)"
     }
 
     /// The journal step of a Delta dataset: one commit removing the subjects' rows
     /// from every live file that holds them.
     func eraseDelta(job: String, step: JournalStep, report: inout RunReport,
-                    progress: (@Sendable (String) -> Void)?) async throws {
+                    events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset), d.subject != nil else {
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` is gone from \(config.file)")
             return
@@ -373,7 +381,7 @@ extension Lethe {
                     // Another writer removed a file being rewritten (e.g. compaction): index its
                     // commits and plan again from the new version.
                     replans += 1
-                    progress?("\(d.name): \(e.message); re-planning (\(replans))")
+                    events?(.deltaReplanning(dataset: d.name, reason: e.message, attempt: replans))
                     logger.info("delta re-plan", metadata: ["dataset": "\(d.name)", "reason": "\(e.message)"])
                     _ = try await index(datasets: [d.name])
                 }
@@ -382,10 +390,10 @@ extension Lethe {
                 "job": .string(job), "dataset": .string(d.name), "requests": .array(step.requestIDs.map(JSONValue.string)),
             ]
             if let result = erased, !result.removed.isEmpty {
-                // The commit adopted its files: they are data now, no longer the journal's to remove.
-                try await meta.forgetTemporaries(result.added.map { t.key(forLogPath: $0.path) } + result.changeData.map { t.key(forLogPath: $0.path) })
+                // A kill from here on leaves the adopted files journaled as temporaries: the next run
+                // finds the table's log naming them and forgets them without removing them.
                 Failpoint.objectWritten()
-                progress?("\(d.name): committed version \(result.version): dropped \(result.droppedRows) rows from \(result.removed.count) file(s)")
+                events?(.deltaCommitted(dataset: d.name, version: result.version, droppedRows: result.droppedRows, files: result.removed.count))
                 // The replacements are indexed when the job settles (they hold none of these subjects);
                 // change data files hold them, and the vacuum below finds them through the index.
                 let after = result.changeData.isEmpty ? opts : try await scanOptions(for: d)   // knows the new files' partitions
@@ -396,34 +404,30 @@ extension Lethe {
                 details["dropped"] = .object(Dictionary(uniqueKeysWithValues: perKey.map { ($0.key.hex, JSONValue.int($0.value)) }))
                 details["kept"] = .int(result.keptRows)
                 if replans > 0 { details["replans"] = .int(Int64(replans)) }
-                try await audit(.deltaCommit, actor: "lethe", details)
+                // The commit adopted its files: they are data now, no longer the journal's to remove.
+                // They leave the journal in the transaction that audits the commit.
+                let adopted = result.added.map { t.key(forLogPath: $0.path) } + result.changeData.map { t.key(forLogPath: $0.path) }
+                try await commit("cannot forget \(adopted.count) temporary file(s)", audit: [AuditNote(.deltaCommit, details)]) { tx in
+                    try tx.forgetTemporaries(adopted)
+                }
                 report.objectsRewritten += result.added.count
                 report.objectsRemoved += result.removed.count - result.added.count
                 report.rowsDropped += result.droppedRows
             }
             // History and change data files (also when no live file held the subjects, e.g. another tool deleted them).
             if let v = try await vacuumDelta(d, keys: drop, requestIDs: step.requestIDs, job: job) {
-                progress?("\(d.name): vacuumed: deleted \(v.deleted.count) history file(s), rewrote \(v.rewrittenChangeData.count) change data file(s), scrubbed \(v.scrubbedCommits.count) commit(s)")
+                events?(.deltaVacuumed(dataset: d.name, deletedFiles: v.deleted.count, rewrittenChangeData: v.rewrittenChangeData.count, scrubbedCommits: v.scrubbedCommits.count))
             }
             // Partitions named after a subject: their names leave the log, their change data and folders the lake.
             let scrubbed = try await scrubDeltaPartitions(d, keys: drop)
-            if !scrubbed.isEmpty { progress?("\(d.name): removed \(scrubbed.count) change data file(s) of erased partitions") }
+            if !scrubbed.isEmpty { events?(.partitionChangeDataRemoved(dataset: d.name, count: scrubbed.count)) }
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch {
             // Any failure (the erasure or the vacuum) leaves the step failed with the reason, never running.
             let why = (error as? LetheError)?.description ?? "\(error)"
-            try await failStep(job: job, step: step, reason: "\(d.name): \(why)", progress: progress)
+            try await failStep(job: job, step: step, reason: "\(d.name): \(why)", events: events)
         }
     }
-}
-
-/// What `vacuum` did to one Delta dataset.
-public struct VacuumReport: Sendable {
-    public var dataset: String
-    public var mode: String
-    public var deleted: [String]
-    public var unreadableVersions: [ClosedRange<Int64>]
-    public var dryRun: Bool
 }
 
 extension Lethe {
@@ -450,9 +454,12 @@ extension Lethe {
                 }
                 let deleted = try await t.vacuumStandard(retainHours: retainHours, now: now(), dryRun: dryRun)
                 if !dryRun {
-                    try await meta.removeObjects(dataset: d.name, keys: deleted)
-                    try await audit(.deltaVacuum, actor: "lethe", ["dataset": .string(d.name), "mode": .string("retention"),
-                                                                   "retain_hours": .double(retainHours), "deleted_files": .int(Int64(deleted.count))])
+                    try await commit(Self.removeWhat(d, deleted), audit: [AuditNote(.deltaVacuum, [
+                        "dataset": .string(d.name), "mode": .string("retention"),
+                        "retain_hours": .double(retainHours), "deleted_files": .int(Int64(deleted.count)),
+                    ])]) { tx in
+                        try tx.removeObjects(dataset: d.name, keys: deleted)
+                    }
                 }
                 out.append(VacuumReport(dataset: d.name, mode: "retention", deleted: deleted, unreadableVersions: [], dryRun: dryRun))
             } else {
@@ -467,16 +474,6 @@ extension Lethe {
         }
         return out
     }
-}
-
-/// Where a subject's rows are, with how they are reachable.
-public struct LocatedRows: Sendable {
-    public var dataset: String
-    public var object: String
-    /// `live` for every dataset but Delta tables, whose files (and rows a deletion vector
-    /// deleted from a live file) may be history or change data.
-    public var role: DeltaFileRole
-    public var rows: [Int64]
 }
 
 extension Lethe {

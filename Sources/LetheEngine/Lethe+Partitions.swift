@@ -198,13 +198,4 @@ extension Lethe {
         }
         return out
     }
-
-    /// The Delta tables whose subject-holding files `r`'s last plan named (`holds`): a retried
-    /// request goes back to each, since its erasure there may have committed while the targeted
-    /// vacuum or the partition scrub after it did not finish (the index then finds nothing more).
-    func deltaTablesOfLastPlan(_ r: ErasureRequest) -> [String] {
-        guard let bytes = r.plan, let plan = ErasurePlan.decode(bytes) else { return [] }
-        return plan.datasets.filter { $0.role == "holds" && config.dataset(named: $0.name)?.format == .delta && config.dataset(named: $0.name)?.subject != nil }
-            .map(\.name)
-    }
 }

@@ -3,26 +3,6 @@ import LetheCore
 import LetheCatalog
 import DeltaLake
 
-/// What propagation through change feeds did.
-public struct PropagationReport: Sendable {
-    public struct Source: Sendable {
-        public var dataset: String
-        /// Versions of the feed read, e.g. 4...9 (nil when there was nothing new).
-        public var versions: ClosedRange<Int64>?
-        /// Subjects the other tool deleted, by keyed hash.
-        public var deleted: Int
-        /// Requests filed and approved for them.
-        public var filed: [String]
-        /// Subjects deleted but still with live rows in the table (a partial delete, e.g.
-        /// de-duplication, is not an erasure): not propagated.
-        public var stillLive: Int
-        /// Change data files already gone (vacuumed) when read.
-        public var missingFiles: Int
-    }
-    public var sources: [Source] = []
-    public var filed: Int { sources.reduce(0) { $0 + $1.filed.count } }
-}
-
 extension Lethe {
     /// The principal that approves requests propagated from a change feed.
     public static let propagationPrincipal = "propagation"
@@ -36,6 +16,11 @@ extension Lethe {
     /// (derived tables, the source's own history and change data). Lethe's own commits
     /// are skipped. The first run reads the feed from its beginning.
     public func propagate(datasets names: [String]? = nil, progress: (@Sendable (String) -> Void)? = nil) async throws -> PropagationReport {
+        try await propagate(datasets: names, events: progress.map { p in { @Sendable e in p(e.message) } })
+    }
+
+    /// `propagate`, reporting typed events (see `EngineEvent`).
+    public func propagate(datasets names: [String]?, events: EngineEvents?) async throws -> PropagationReport {
         var report = PropagationReport()
         for d in config.datasets where d.deletesFromChangeFeed && (names?.contains(d.name) ?? true) {
             let t = deltaTable(d)
@@ -75,15 +60,18 @@ extension Lethe {
                     source.filed.append(r.id)
                 }
             }
-            try await meta.setSetting(setting, String(snap.version))
-            try await audit(.propagated, actor: Self.propagationPrincipal, [
+            // The feed's cursor moves in the transaction that audits what was read.
+            let version = String(snap.version)
+            try await commit("cannot save setting \(setting)", audit: [AuditNote(.propagated, actor: Self.propagationPrincipal, [
                 "dataset": .string(d.name), "from_version": .int(from), "to_version": .int(snap.version),
                 "deleted_subjects": .int(Int64(source.deleted)), "still_live": .int(Int64(source.stillLive)),
                 "missing_change_files": .int(Int64(source.missingFiles)),
                 "requests": .array(source.filed.map(JSONValue.string)),
-            ])
+            ])]) { tx in
+                try tx.setSetting(setting, version)
+            }
             if source.deleted > 0 {
-                progress?("\(d.name): change feed v\(from)-\(snap.version): \(source.deleted) subject(s) deleted by another tool, \(source.filed.count) request(s) filed and approved, \(source.stillLive) still live")
+                events?(.changeFeedRead(dataset: d.name, fromVersion: from, toVersion: snap.version, deleted: source.deleted, filed: source.filed.count, stillLive: source.stillLive))
             }
             report.sources.append(source)
         }
