@@ -231,9 +231,8 @@ extension Lethe {
             do {
                 switch step.kind {
                 case .datasetIssue: try await datasetIssueStep(job: job, step: step, events: events)
-                case .deltaTable: try await eraseDelta(job: job, step: step, report: &report, events: events)
                 case .rebuild: try await rebuild(job: job, step: step, report: &report, events: events)
-                case .object: try await rewrite(job: job, step: step, report: &report, events: events)
+                case .object, .deltaTable: try await eraseStep(job: job, step: step, report: &report, events: events)
                 case .settle: break  // handled above
                 }
             } catch is CancellationError {
@@ -284,6 +283,17 @@ extension Lethe {
         } else {
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
         }
+    }
+
+    /// A step erasing subjects from a dataset: the driver that planned it runs it (one object
+    /// rewritten, or a whole table in one commit).
+    func eraseStep(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
+        guard let d = config.dataset(named: step.dataset) else {
+            let gone = step.kind == .object ? "is no longer in" : "is gone from"
+            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` \(gone) \(config.file)")
+            return
+        }
+        try await DatasetDrivers.driver(for: step, d).erase(job: job, step: step, report: &report, events: events, self)
     }
 
     func rewrite(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
