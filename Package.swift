@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System C libraries (Debian: zlib1g-dev, libzstd-dev; installed by scripts/bootstrap).
@@ -47,10 +48,12 @@ let package = Package(
         .target(name: "LetheRuntime", dependencies: [
             "LetheCore", "LetheStorage", "LetheCatalog", "LetheEngine",
             .product(name: "Logging", package: "swift-log"),
+            "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .executableTarget(name: "lethe", dependencies: [
             "LetheEngine", "LetheRuntime", "LetheStream",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
         .target(name: "BenchSupport", path: "Benchmarks/Support", swiftSettings: strict),
@@ -68,16 +71,20 @@ let package = Package(
             "LetheEngine", "LetheRuntime", "LetheCore", "LetheCatalog", "BenchSupport"], path: "Benchmarks/delta-bench", swiftSettings: strict),
 
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
+        // The test kit (fault-injecting stores, contract suites): linked by test targets only.
+        .target(name: "LetheTesting", dependencies: [
+            "LetheCore", "LetheStorage", "LetheFormats", "Parquet",
+        ], swiftSettings: strict),
         .testTarget(name: "LetheCoreTests", dependencies: [
             "LetheCore", "CLetheSHA", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage"], swiftSettings: strict),
+        .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),
-        .testTarget(name: "LetheFormatsTests", dependencies: ["LetheTestSupport", "LetheFormats"], swiftSettings: strict),
+        .testTarget(name: "LetheFormatsTests", dependencies: ["LetheTestSupport", "LetheFormats", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "LetheCatalogTests", dependencies: ["LetheCatalog"], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
-        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime"], swiftSettings: strict),
+        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

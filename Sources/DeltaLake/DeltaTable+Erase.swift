@@ -2,6 +2,7 @@ import Foundation
 import LetheCore
 import LetheStorage
 import Parquet
+import Synchronization
 
 /// What an erasure commit did.
 public struct DeltaEraseResult: Sendable {
@@ -40,84 +41,107 @@ extension DeltaTable {
                       operationParameters: [String: JSONValue], now: Int64, maxAttempts: Int = 20,
                       beforeCommit: (@Sendable () async throws -> Void)? = nil,
                       willWrite: (@Sendable (String) async throws -> Void)? = nil) async throws -> DeltaEraseResult {
-        var snap = try await snapshot()
+        let snap = try await snapshot()
         try checkWritable(snap)
-        var removes: [RemoveFile] = []
-        var adds: [AddFile] = []
-        var changes: [CDCFile] = []
         let tracker = WrittenKeys(willWrite: willWrite)
-        var dropped: Int64 = 0, kept: Int64 = 0, purged: Int64 = 0
         do {
-            // 1. Read each file and choose its rows (in order: `selecting` need not be Sendable).
-            var jobs: [RewriteJob] = []
-            for path in Set(files).sorted() {
-                guard let add = snap.files[path] else {
-                    throw LetheError(.conflict, "file \(path) is no longer live at version \(snap.version)", at: root)
-                }
-                let key = key(forLogPath: path)
-                let bytes = try await store.read(key)
-                let file: ParquetFile
-                do { file = try ParquetFile(bytes: bytes, name: key) } catch {
-                    throw LetheError(.corrupt, "\(error)", at: key)
-                }
-                let subjectRows = try selecting(path, file)
-                guard !subjectRows.isEmpty else { continue }
-                // Rows a deletion vector already deleted go too: the replacement has no DV.
-                let dvRows = try await deletedRows(add)
-                let dvSet = Set(dvRows)
-                let drop = dvRows.isEmpty ? subjectRows : Array(dvSet.union(subjectRows)).sorted()
-                let newlyDeleted = dvRows.isEmpty ? subjectRows : subjectRows.filter { !dvSet.contains($0) }
-                jobs.append(RewriteJob(path: path, add: add, key: key, file: file, drop: drop, newlyDeleted: newlyDeleted))
-            }
-            // 2. Rewrite them, one file per core at a time.
-            let cdf = snap.metadata.changeDataFeed
-            let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-            let outcomes = try await boundedMap(jobs, limit: workers) { job in
-                try await self.rewrite(job, changeDataFeed: cdf, now: now, written: tracker)
-            }
-            for o in outcomes {
-                dropped += o.dropped
-                purged += o.purged
-                kept += o.kept
-                removes.append(o.remove)
-                if let a = o.add { adds.append(a) }
-                if let c = o.change { changes.append(c) }
-            }
-            guard !removes.isEmpty else {
+            let jobs = try await rewriteJobs(files, in: snap, selecting: selecting)
+            let batch = try await rewriteAll(jobs, changeDataFeed: snap.metadata.changeDataFeed, now: now, written: tracker)
+            guard !batch.removes.isEmpty else {
                 return DeltaEraseResult(version: snap.version, removed: [], added: [], changeData: [], droppedRows: 0, keptRows: 0)
             }
-            let operationMetrics: [String: JSONValue] = [
-                "numRemovedFiles": .int(Int64(removes.count)), "numAddedFiles": .int(Int64(adds.count)),
-                "numDeletedRows": .int(dropped), "numCopiedRows": .int(kept),
-            ]
             try await beforeCommit?()
-            var attempt = 0
-            while true {
-                attempt += 1
-                let version = snap.version + 1
-                let actions = try await commitActions(snap: snap, version: version, removes: removes, adds: adds, changes: changes,
-                                                      operationParameters: operationParameters, metrics: operationMetrics,
-                                                      copiedRows: kept, now: now)
-                do {
-                    try await commit(actions, version: version)
-                    let added = actions.compactMap { a -> AddFile? in if case .add(let f) = a { return f } else { return nil } }
-                    return DeltaEraseResult(version: version, removed: removes.map(\.path), added: added, changeData: changes,
-                                            droppedRows: dropped, keptRows: kept, purgedRows: purged)
-                } catch let e as LetheError where e.code == .conflict && attempt < maxAttempts {
-                    // Someone committed first: rebase if none of our files was touched.
-                    let newer = try await snapshot()
-                    try checkWritable(newer)
-                    for r in removes where newer.files[r.path]?.logicalKey != r.logicalKey {
-                        throw LetheError(.conflict, "file \(r.path) was removed by a concurrent commit (version ≤ \(newer.version)); re-plan", at: root)
-                    }
-                    snap = newer
-                }
-            }
+            return try await commitErasure(batch, on: snap, operationParameters: operationParameters, now: now, maxAttempts: maxAttempts)
         } catch {
             for k in tracker.keys { try? await store.delete(k) }
             throw error
         }
     }
+
+    /// Reads each file and chooses its rows (in order: `selecting` need not be Sendable); a file
+    /// with no row to drop gets no job.
+    func rewriteJobs(_ files: [String], in snap: Snapshot, selecting: (String, ParquetFile) throws -> [Int64]) async throws -> [RewriteJob] {
+        var jobs: [RewriteJob] = []
+        for path in Set(files).sorted() {
+            guard let add = snap.files[path] else {
+                throw LetheError(.conflict, "file \(path) is no longer live at version \(snap.version)", at: root)
+            }
+            let key = key(forLogPath: path)
+            let bytes = try await store.read(key)
+            let file: ParquetFile
+            do { file = try ParquetFile(bytes: bytes, name: key) } catch {
+                throw LetheError(.corrupt, "\(error)", at: key)
+            }
+            let subjectRows = try selecting(path, file)
+            guard !subjectRows.isEmpty else { continue }
+            // Rows a deletion vector already deleted go too: the replacement has no DV.
+            let dvRows = try await deletedRows(add)
+            let dvSet = Set(dvRows)
+            let drop = dvRows.isEmpty ? subjectRows : Array(dvSet.union(subjectRows)).sorted()
+            let newlyDeleted = dvRows.isEmpty ? subjectRows : subjectRows.filter { !dvSet.contains($0) }
+            jobs.append(RewriteJob(path: path, add: add, key: key, file: file, drop: drop, newlyDeleted: newlyDeleted))
+        }
+        return jobs
+    }
+
+    /// Rewrites the files, one per core at a time, and gathers the actions and row counts.
+    func rewriteAll(_ jobs: [RewriteJob], changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys) async throws -> ErasureBatch {
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let outcomes = try await boundedMap(jobs, limit: workers) { job in
+            try await self.rewrite(job, changeDataFeed: cdf, now: now, written: tracker)
+        }
+        var batch = ErasureBatch()
+        for o in outcomes {
+            batch.dropped += o.dropped
+            batch.purged += o.purged
+            batch.kept += o.kept
+            batch.removes.append(o.remove)
+            if let a = o.add { batch.adds.append(a) }
+            if let c = o.change { batch.changes.append(c) }
+        }
+        return batch
+    }
+
+    /// Commits the batch at the version after `snap`; when another writer committed first, rebases
+    /// (up to `maxAttempts`) unless one of the removed files was touched (`.conflict`: re-plan).
+    func commitErasure(_ batch: ErasureBatch, on start: Snapshot, operationParameters: [String: JSONValue], now: Int64,
+                       maxAttempts: Int) async throws -> DeltaEraseResult {
+        let operationMetrics: [String: JSONValue] = [
+            "numRemovedFiles": .int(Int64(batch.removes.count)), "numAddedFiles": .int(Int64(batch.adds.count)),
+            "numDeletedRows": .int(batch.dropped), "numCopiedRows": .int(batch.kept),
+        ]
+        var snap = start
+        var attempt = 0
+        while true {
+            attempt += 1
+            let version = snap.version + 1
+            let actions = try await commitActions(snap: snap, version: version, removes: batch.removes, adds: batch.adds,
+                                                  changes: batch.changes, operationParameters: operationParameters,
+                                                  metrics: operationMetrics, copiedRows: batch.kept, now: now)
+            do {
+                try await commit(actions, version: version)
+                let added = actions.compactMap { a -> AddFile? in if case .add(let f) = a { return f } else { return nil } }
+                return DeltaEraseResult(version: version, removed: batch.removes.map(\.path), added: added, changeData: batch.changes,
+                                        droppedRows: batch.dropped, keptRows: batch.kept, purgedRows: batch.purged)
+            } catch let e as LetheError where e.code == .conflict && attempt < maxAttempts {
+                // Someone committed first: rebase if none of our files was touched.
+                let newer = try await snapshot()
+                try checkWritable(newer)
+                for r in batch.removes where newer.files[r.path]?.logicalKey != r.logicalKey {
+                    throw LetheError(.conflict, "file \(r.path) was removed by a concurrent commit (version ≤ \(newer.version)); re-plan", at: root)
+                }
+                snap = newer
+            }
+        }
+    }
+}
+
+/// The rewritten files of an erasure, before its commit.
+struct ErasureBatch: Sendable {
+    var removes: [RemoveFile] = []
+    var adds: [AddFile] = []
+    var changes: [CDCFile] = []
+    var dropped: Int64 = 0, kept: Int64 = 0, purged: Int64 = 0
 }
 
 extension DeltaTable {
@@ -189,18 +213,16 @@ struct RewriteOutcome: Sendable {
 }
 
 /// Keys written by an erasure so far, deleted if it fails (tasks add to it concurrently).
-final class WrittenKeys: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [String] = []
+final class WrittenKeys: Sendable {
+    private let list = Mutex<[String]>([])
     private let willWrite: (@Sendable (String) async throws -> Void)?
     init(willWrite: (@Sendable (String) async throws -> Void)? = nil) { self.willWrite = willWrite }
     /// Announces a key about to be written (the caller journals it), then tracks it.
     func add(_ k: String) async throws {
         try await willWrite?(k)
-        append(k)
+        list.withLock { $0.append(k) }
     }
-    private func append(_ k: String) { lock.lock(); list.append(k); lock.unlock() }
-    var keys: [String] { lock.lock(); defer { lock.unlock() }; return list }
+    var keys: [String] { list.withLock { $0 } }
 }
 
 extension DeltaTable {

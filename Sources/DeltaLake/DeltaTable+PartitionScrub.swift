@@ -2,16 +2,16 @@ import Foundation
 import LetheCore
 import LetheStorage
 import Parquet
+import Synchronization
 
 /// Test hook: `LETHE_FAILPOINT_EXIT_AFTER_SCRUB_WRITES=N` ends the process abruptly (exit 86, as a
 /// `kill -9` would leave it) right after the partition scrub's N-th change of the lake.
 enum ScrubFailpoint {
     static let limit: Int? = ProcessInfo.processInfo.environment["LETHE_FAILPOINT_EXIT_AFTER_SCRUB_WRITES"].flatMap(Int.init)
-    nonisolated(unsafe) static var writes = 0
+    static let writes = Atomic<Int>(0)
     static func changed() {
         guard let limit else { return }
-        writes += 1
-        if writes >= limit { _exit(86) }
+        if writes.add(1, ordering: .relaxed).newValue >= limit { _exit(86) }
     }
 }
 

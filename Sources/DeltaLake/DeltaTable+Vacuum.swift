@@ -53,23 +53,57 @@ extension DeltaTable {
         var result = DeltaVacuumResult(deleted: [], unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
         let snap = try await snapshot()
         let ict = snap.metadata.inCommitTimestamps
-        // Reachability from the log, never from the caller's index.
+        let victims = unreachable(paths, in: snap, result: &result)
+        if try await !hasOpenVacuumStart() {
+            try await commitVacuumStart(files: victims.count + changeData.count, runID: runID, now: now, inCommitTimestamps: ict)
+        }
+        let cdcSize = try await rewriteChangeData(changeData, result: &result)
+        let listing = try await listLog()
+        let scan = try await scanCommits(listing.versions, paths: paths, victims: victims, changeData: changeData,
+                                         cdcSize: cdcSize, subject: subject)
+        try await writeScrubbedCommits(scan.scrubs)
+        result.scrubbedCommits = scan.scrubs.map(\.v)
+        try await scrubLogCopies(listing, paths: paths, subject: subject, result: &result)
+        result.deleted = try await deleteUnreachable(victims, result: &result)
+        result.unreadableVersions = Self.merge(scan.liveRanges)
+        try await commitVacuumEnd(result, now: now, inCommitTimestamps: ict)
+        return result
+    }
+
+    /// The `paths` the log does not reach in `snap` (reachability from the log, never from the
+    /// caller's index); the others go to `keptReachable`, sorted.
+    func unreachable(_ paths: Set<String>, in snap: Snapshot, result: inout DeltaVacuumResult) -> Set<String> {
         let reachable = Set(snap.files.keys.map(key(forLogPath:)))
         var victims: Set<String> = []
         for p in paths {
             if reachable.contains(key(forLogPath: p)) { result.keptReachable.append(p) } else { victims.insert(p) }
         }
         result.keptReachable.sort()
-        if try await !hasOpenVacuumStart() {
-            var params: [String: JSONValue] = ["mode": .string("targeted"), "numFiles": .int(Int64(victims.count + changeData.count))]
-            if let runID { params["lethe_run"] = .string(runID) }
-            try await commitNext([
-                "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
-                "operationParameters": .object(params),
-            ], now: now, inCommitTimestamps: ict)
-        }
-        // Change data files first: each is replaced atomically; a crash before the log
-        // is scrubbed leaves a stale `size` that the re-run sets right (rows == []).
+        return victims
+    }
+
+    func commitVacuumStart(files: Int, runID: String?, now: Int64, inCommitTimestamps ict: Bool) async throws {
+        var params: [String: JSONValue] = ["mode": .string("targeted"), "numFiles": .int(Int64(files))]
+        if let runID { params["lethe_run"] = .string(runID) }
+        try await commitNext([
+            "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
+            "operationParameters": .object(params),
+        ], now: now, inCommitTimestamps: ict)
+    }
+
+    func commitVacuumEnd(_ result: DeltaVacuumResult, now: Int64, inCommitTimestamps ict: Bool) async throws {
+        try await commitNext([
+            "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
+            "operationParameters": .object(["status": .string("COMPLETED")]),
+            "operationMetrics": .object(["numDeletedFiles": .int(Int64(result.deleted.count)),
+                                         "numRewrittenChangeDataFiles": .int(Int64(result.rewrittenChangeData.count))]),
+        ], now: now, inCommitTimestamps: ict)
+    }
+
+    /// Rewrites each change data file without its rows (in place, atomically); returns the size
+    /// of every file asked for that exists, by log path. Runs before the log is scrubbed: a crash
+    /// in between leaves a stale `size` that the re-run sets right (rows == []).
+    func rewriteChangeData(_ changeData: [String: [Int64]], result: inout DeltaVacuumResult) async throws -> [String: Int64] {
         var cdcSize: [String: Int64] = [:]
         for (p, rows) in changeData.sorted(by: { $0.key < $1.key }) {
             let k = key(forLogPath: p)
@@ -86,14 +120,43 @@ extension DeltaTable {
             cdcSize[p] = Int64(sink.bytes.count)
             result.rewrittenChangeData.append(k)
         }
-        let listing = try await listLog()
-        let versions = listing.versions
-        // Only commits whose bytes name an affected file or hold a value are parsed (a superset:
-        // the fields are then compared as values).
+        return cdcSize
+    }
+
+    /// A commit to replace: its version, key, new bytes and the object version it was read at.
+    struct CommitScrub: Sendable { var v: Int64; var key: String; var bytes: [UInt8]; var version: String }
+
+    /// What the commits say: the ones to replace and the version ranges the deleted files were live in.
+    struct CommitScan { var scrubs: [CommitScrub] = []; var liveRanges: [ClosedRange<Int64>] = [] }
+
+    /// Reads the commits that may name an affected file or hold a value, notes when each of
+    /// `victims` was live, and rewrites their statistics, change data sizes and commitInfo.
+    func scanCommits(_ versions: [Int64], paths: Set<String>, victims: Set<String>, changeData: [String: [Int64]],
+                     cdcSize: [String: Int64], subject: SubjectValues) async throws -> CommitScan {
+        let read = try await commitsMentioning(versions, paths: paths, changeData: changeData, subject: subject)
+        var scan = CommitScan()
+        var live = LiveSpans(first: versions.first)
+        for (v, bytes) in zip(versions, read) {
+            guard let bytes else { continue }
+            let name = Self.commitName(v)
+            let actions = try parseCommit(bytes, name: name)
+            live.observe(actions, at: v, victims: victims)
+            guard let rewritten = Self.scrubbedCommit(actions, paths: paths, subject: subject, cdcSize: cdcSize),
+                  let head = try await store.head(logKey(name)) else { continue }
+            let text = rewritten.map(\.line).joined(separator: "\n") + "\n"
+            scan.scrubs.append(CommitScrub(v: v, key: logKey(name), bytes: Array(text.utf8), version: head.version))
+        }
+        scan.liveRanges = live.ranges
+        return scan
+    }
+
+    /// The bytes of each commit in `versions` that names an affected file or holds a value, nil
+    /// for the others (a superset: the fields are then compared as values); several at a time.
+    func commitsMentioning(_ versions: [Int64], paths: Set<String>, changeData: [String: [Int64]],
+                           subject: SubjectValues) async throws -> [[UInt8]?] {
         let base = { (p: String) in Array((p.split(separator: "/").last.map(String.init) ?? p).utf8) }
         let prefilter = NeedleSet(paths.map(base) + changeData.keys.map(base) + subject.allValues.map { Array($0.utf8) })
-        var scrubs: [(v: Int64, key: String, bytes: [UInt8], version: String)] = []
-        let read = try await boundedMap(versions, limit: 8) { [self] v -> [UInt8]? in
+        return try await boundedMap(versions, limit: 8) { [self] v -> [UInt8]? in
             let name = Self.commitName(v)
             let bytes: [UInt8]
             do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
@@ -101,77 +164,101 @@ extension DeltaTable {
             }
             return prefilter.containsAny(bytes) ? bytes : nil
         }
-        // Which versions each deleted file was live in (any deletion vector of it), for the audit.
-        var liveSince: [String: Int64] = [:]
-        var liveKey: [String: LogicalFileKey] = [:]
+    }
+
+    /// The versions each deleted file was live in (under any deletion vector of it), followed
+    /// over the commits in order.
+    struct LiveSpans {
+        let first: Int64?
+        var since: [String: Int64] = [:]
+        var key: [String: LogicalFileKey] = [:]
         var ranges: [ClosedRange<Int64>] = []
-        for (v, bytes) in zip(versions, read) {
-            guard let bytes else { continue }
-            let name = Self.commitName(v)
-            let actions = try parseCommit(bytes, name: name)
+
+        init(first: Int64?) { self.first = first }
+
+        mutating func observe(_ actions: [DeltaAction], at v: Int64, victims: Set<String>) {
             var ending: Set<String> = []
             for case .remove(let r) in actions where victims.contains(r.path) {
-                if liveKey[r.path] == nil || liveKey[r.path] == r.logicalKey {
-                    if liveSince[r.path] == nil { liveSince[r.path] = versions.first ?? v }
-                    liveKey[r.path] = nil
+                if key[r.path] == nil || key[r.path] == r.logicalKey {
+                    if since[r.path] == nil { since[r.path] = first ?? v }
+                    key[r.path] = nil
                     ending.insert(r.path)
                 }
             }
             for case .add(let f) in actions where victims.contains(f.path) {
-                if liveSince[f.path] == nil { liveSince[f.path] = v }
-                liveKey[f.path] = f.logicalKey
+                if since[f.path] == nil { since[f.path] = v }
+                key[f.path] = f.logicalKey
                 ending.remove(f.path)
             }
             for p in ending.sorted() {
-                if let from = liveSince[p], from <= v - 1 { ranges.append(from...(v - 1)) }
-                liveSince[p] = nil
+                if let from = since[p], from <= v - 1 { ranges.append(from...(v - 1)) }
+                since[p] = nil
             }
-            var changed = false
-            var rewritten: [DeltaAction] = []
-            for a in actions {
-                switch a {
-                case .add(var f) where f.stats != nil && (paths.contains(f.path) || !subject.fileActionHits(f.raw).isEmpty):
-                    f.raw["stats"] = .string(Self.boundsFree(f.stats!))
-                    f.stats = f.raw["stats"]?.string
+        }
+    }
+
+    /// A commit's actions with the statistics of affected files bounds-free, the sizes of
+    /// rewritten change data files set and a commitInfo naming a value scrubbed; nil when no
+    /// action is one of those.
+    static func scrubbedCommit(_ actions: [DeltaAction], paths: Set<String>, subject: SubjectValues,
+                               cdcSize: [String: Int64]) -> [DeltaAction]? {
+        var changed = false
+        var rewritten: [DeltaAction] = []
+        for a in actions {
+            if let scrubbed = statsScrubbed(a, paths: paths, subject: subject) {
+                changed = true
+                rewritten.append(scrubbed)
+                continue
+            }
+            switch a {
+            case .cdc(var c) where cdcSize[c.path] != nil:
+                if c.raw["stats"] != nil || c.raw["size"]?.int != cdcSize[c.path] {
+                    c.raw["stats"] = nil
+                    c.raw["size"] = .int(cdcSize[c.path]!)
+                    c.size = cdcSize[c.path]!
                     changed = true
-                    rewritten.append(.add(f))
-                case .remove(var r) where r.raw["stats"]?.string != nil && (paths.contains(r.path) || !subject.fileActionHits(r.raw).isEmpty):
-                    r.raw["stats"] = .string(Self.boundsFree(r.raw["stats"]!.string!))
-                    changed = true
-                    rewritten.append(.remove(r))
-                case .cdc(var c) where cdcSize[c.path] != nil:
-                    if c.raw["stats"] != nil || c.raw["size"]?.int != cdcSize[c.path] {
-                        c.raw["stats"] = nil
-                        c.raw["size"] = .int(cdcSize[c.path]!)
-                        c.size = cdcSize[c.path]!
-                        changed = true
-                    }
-                    rewritten.append(.cdc(c))
-                case .commitInfo(var info) where !subject.commitInfoHits(info).isEmpty:
-                    info["operationParameters"] = .object(["predicate": .string("[scrubbed by Lethe: named an erased subject]")])
-                    if info["userMetadata"] != nil { info["userMetadata"] = .string("[scrubbed by Lethe]") }
-                    rewritten.append(.commitInfo(info))
-                    changed = true
-                default:
-                    rewritten.append(a)
                 }
-            }
-            if changed {
-                guard let head = try await store.head(logKey(name)) else { continue }
-                let text = rewritten.map(\.line).joined(separator: "\n") + "\n"
-                scrubs.append((v, logKey(name), Array(text.utf8), head.version))
+                rewritten.append(.cdc(c))
+            case .commitInfo(var info) where !subject.commitInfoHits(info).isEmpty:
+                info["operationParameters"] = .object(["predicate": .string("[scrubbed by Lethe: named an erased subject]")])
+                if info["userMetadata"] != nil { info["userMetadata"] = .string("[scrubbed by Lethe]") }
+                rewritten.append(.commitInfo(info))
+                changed = true
+            default:
+                rewritten.append(a)
             }
         }
-        // Each commit is replaced atomically (compare-and-swap on the version read); several at a time.
-        _ = try await boundedMap(scrubs.map { ($0.key, $0.bytes, $0.version) }, limit: 8) { [store] w in
-            _ = try await store.put(w.0, w.1, precondition: .matches(version: w.2))
-            try await deleteChecksumSidecar(of: w.0)
+        return changed ? rewritten : nil
+    }
+
+    /// An `add` or `remove` with statistics, of one of `paths` or whose statistics hold one of the
+    /// subject's values, with bounds-free statistics; nil for any other action.
+    static func statsScrubbed(_ a: DeltaAction, paths: Set<String>, subject: SubjectValues) -> DeltaAction? {
+        switch a {
+        case .add(var f) where f.stats != nil && (paths.contains(f.path) || !subject.fileActionHits(f.raw).isEmpty):
+            f.raw["stats"] = .string(Self.boundsFree(f.stats!))
+            f.stats = f.raw["stats"]?.string
+            return .add(f)
+        case .remove(var r) where r.raw["stats"]?.string != nil && (paths.contains(r.path) || !subject.fileActionHits(r.raw).isEmpty):
+            r.raw["stats"] = .string(Self.boundsFree(r.raw["stats"]!.string!))
+            return .remove(r)
+        default:
+            return nil
         }
-        result.scrubbedCommits = scrubs.map(\.v)
-        try await scrubLogCopies(listing, paths: paths, subject: subject, result: &result)
-        // Deleted last, and only files the log does not reach now (a writer may have restored one).
-        let now_ = try await snapshot()
-        let stillReachable = Set(now_.files.keys.map(key(forLogPath:)))
+    }
+
+    /// Replaces each commit atomically (compare-and-swap on the version read); several at a time.
+    func writeScrubbedCommits(_ scrubs: [CommitScrub]) async throws {
+        _ = try await boundedMap(scrubs, limit: 8) { [store] w in
+            _ = try await store.put(w.key, w.bytes, precondition: .matches(version: w.version))
+            try await deleteChecksumSidecar(of: w.key)
+        }
+    }
+
+    /// Deletes the `victims` the log does not reach now (a writer may have restored one; those go
+    /// to `keptReachable`), last of all; returns the keys deleted.
+    func deleteUnreachable(_ victims: Set<String>, result: inout DeltaVacuumResult) async throws -> [String] {
+        let stillReachable = Set(try await snapshot().files.keys.map(key(forLogPath:)))
         var doomed: [String] = []
         for p in victims.sorted() {
             let k = key(forLogPath: p)
@@ -181,15 +268,7 @@ extension DeltaTable {
             try await store.delete(k)
             try await deleteChecksumSidecar(of: k)
         }
-        result.deleted = doomed
-        result.unreadableVersions = Self.merge(ranges)
-        try await commitNext([
-            "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
-            "operationParameters": .object(["status": .string("COMPLETED")]),
-            "operationMetrics": .object(["numDeletedFiles": .int(Int64(result.deleted.count)),
-                                         "numRewrittenChangeDataFiles": .int(Int64(result.rewrittenChangeData.count))]),
-        ], now: now, inCommitTimestamps: ict)
-        return result
+        return doomed
     }
 
     /// True when the log already holds a VACUUM START of Lethe's with no VACUUM END after it: an
@@ -304,11 +383,8 @@ extension DeltaTable {
         }
         let actions = try parseCommit(bytes, name: name)
         let rewritten = actions.map { a -> DeltaAction in
+            if let scrubbed = Self.statsScrubbed(a, paths: paths, subject: subject) { return scrubbed }
             switch a {
-            case .add(var f) where f.stats != nil && (paths.contains(f.path) || !subject.fileActionHits(f.raw).isEmpty):
-                f.raw["stats"] = .string(Self.boundsFree(f.stats!)); return .add(f)
-            case .remove(var r) where r.raw["stats"]?.string != nil && (paths.contains(r.path) || !subject.fileActionHits(r.raw).isEmpty):
-                r.raw["stats"] = .string(Self.boundsFree(r.raw["stats"]!.string!)); return .remove(r)
             case .other("sidecar", var sc):
                 if let p = sc["path"]?.string, let size = sidecarSizes[Self.sidecarName(p)], case .object(var o) = sc {
                     o["sizeInBytes"] = .int(size)

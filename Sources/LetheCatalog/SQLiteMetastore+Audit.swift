@@ -6,13 +6,6 @@ extension SQLiteMetastore {
     // MARK: Audit log
 
     @discardableResult
-    public func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) async throws -> AuditEntry {
-        let key = auditKey
-        return try await write("cannot append to the audit log") { db in
-            try Self.appendAudit(db, event: event, requestID: requestID, actor: actor, details: details, at: at, key: key)
-        }
-    }
-
     /// Appends inside a write transaction: reading the head and inserting after it happen under
     /// one write lock (BEGIN IMMEDIATE), so concurrent appenders cannot fork the chain.
     static func appendAudit(_ db: Database, event: AuditEvent, requestID: String?, actor: String?, details: String,
@@ -29,14 +22,33 @@ extension SQLiteMetastore {
                           prevHash: prev, hash: hash)
     }
 
+    static func entry(_ row: Row) -> AuditEntry {
+        AuditEntry(seq: row[0], at: row[1], event: row[2], requestID: row[3], actor: row[4], details: row[5],
+                   prevHash: row[6], hash: row[7])
+    }
+
     public func auditEntries() async throws -> [AuditEntry] {
         try await read("cannot read the audit log") { db in
             try Row.fetchAll(db, sql: """
                 SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit ORDER BY seq
-                """).map {
-                AuditEntry(seq: $0[0], at: $0[1], event: $0[2], requestID: $0[3], actor: $0[4], details: $0[5],
-                           prevHash: $0[6], hash: $0[7])
-            }
+                """).map(Self.entry)
+        }
+    }
+
+    public func entries(from seq: Int64, limit: Int) async throws -> [AuditEntry] {
+        if seq <= 1 && limit == Int.max { return try await auditEntries() }
+        return try await read("cannot read the audit log") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?
+                """, arguments: [seq, limit]).map(Self.entry)
+        }
+    }
+
+    public func head() async throws -> AuditEntry? {
+        try await read("cannot read the audit log") { db in
+            try Row.fetchOne(db, sql: """
+                SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1
+                """).map(Self.entry)
         }
     }
 

@@ -52,7 +52,17 @@ extension SQLiteMetastore {
     public func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject] {
         guard !batch.isEmpty else { return [] }
         // Encode outside the transaction: the write lock is held only for SQL.
-        var prepared: [(object: IndexedObject, encoded: [(k: Int64, rows: Data)], buckets: Data)] = []
+        let work = try Self.encodePostings(batch)
+        let path = databasePath
+        let what = batch.count == 1 ? "cannot index object \(batch[0].0.key) of dataset \(batch[0].0.dataset)" : "cannot index \(batch.count) objects"
+        return try await write(what) { db in try Self.storeIndexed(db, work, path: path) }
+    }
+
+    /// An object to index with its postings encoded (see `putIndexedObjects`).
+    typealias EncodedObject = (object: IndexedObject, encoded: [(k: Int64, rows: Data)], buckets: Data)
+
+    static func encodePostings(_ batch: [(IndexedObject, [Int64: [Int64]])]) throws -> [EncodedObject] {
+        var prepared: [EncodedObject] = []
         prepared.reserveCapacity(batch.count)
         for (object, postings) in batch {
             var encoded: [(k: Int64, rows: Data)] = []
@@ -71,10 +81,10 @@ extension SQLiteMetastore {
             stored.issueCode = nil
             prepared.append((stored, encoded, Data(PostingCodec.encodeBuckets(encoded.lazy.map(\.k)))))
         }
-        let work = prepared
-        let path = databasePath
-        let what = batch.count == 1 ? "cannot index object \(batch[0].0.key) of dataset \(batch[0].0.dataset)" : "cannot index \(batch.count) objects"
-        return try await write(what) { db in
+        return prepared
+    }
+
+    static func storeIndexed(_ db: Database, _ work: [EncodedObject], path: String) throws -> [IndexedObject] {
             var results: [IndexedObject] = []
             var rows: [(k: Int64, id: Int64, rows: Data)] = []
             for p in work {
@@ -89,28 +99,13 @@ extension SQLiteMetastore {
             let insert = try db.cachedStatement(sql: "INSERT INTO postings(k, object, rows) VALUES (?, ?, ?)")
             for r in rows { try insert.execute(arguments: [r.k, r.id, r.rows]) }
             return results
-        }
     }
 
-    @discardableResult
-    public func quarantine(_ object: IndexedObject) async throws -> IndexedObject {
+    static func quarantine(_ db: Database, _ object: IndexedObject, path: String) throws -> IndexedObject {
         var stored = object
         stored.status = .quarantined
-        let toStore = stored
-        let path = databasePath
-        return try await write("cannot quarantine object \(object.key) of dataset \(object.dataset)") { db in
-            let id = try Self.upsertObject(db, toStore, postings: 0, buckets: nil, path: path)
-            var result = toStore
-            result.id = id
-            return result
-        }
-    }
-
-    public func removeObjects(dataset: String, keys: [String]) async throws {
-        guard !keys.isEmpty else { return }
-        let path = databasePath
-        let what = keys.count == 1 ? "cannot remove object \(keys[0]) of dataset \(dataset)" : "cannot remove \(keys.count) objects of dataset \(dataset)"
-        try await write(what) { db in try Self.removeObjects(db, dataset: dataset, keys: keys, path: path) }
+        stored.id = try Self.upsertObject(db, stored, postings: 0, buckets: nil, path: path)
+        return stored
     }
 
     static func removeObjects(_ db: Database, dataset: String, keys: [String], path: String) throws {
@@ -139,9 +134,7 @@ extension SQLiteMetastore {
     /// Deletes the postings of dead objects in one pass over the postings table; returns
     /// how many objects were purged. `index` calls it when dead postings outweigh a quarter
     /// of the live ones.
-    @discardableResult
-    public func purgeDeadPostings(force: Bool = false) async throws -> Int {
-        try await write("cannot purge the postings of removed objects") { db in
+    static func purgeDeadPostings(_ db: Database, force: Bool) throws -> Int {
             guard let row = try Row.fetchOne(db, sql: """
                 SELECT (SELECT count(*) FROM dead_objects), (SELECT coalesce(sum(postings), 0) FROM dead_objects),
                        (SELECT coalesce(sum(postings), 0) FROM objects)
@@ -151,7 +144,6 @@ extension SQLiteMetastore {
             try db.execute(sql: "DELETE FROM postings WHERE object IN (SELECT id FROM dead_objects)")
             try db.execute(sql: "DELETE FROM dead_objects")
             return objects
-        }
     }
 
     public func locate(prefix: Int64, dataset: String?) async throws -> [Posting] {

@@ -65,12 +65,6 @@ extension SQLiteMetastore {
         return out
     }
 
-    public func createJob(_ steps: [JournalStep]) async throws {
-        let rows = try Self.encodeSteps(steps)
-        let job = steps.first?.job ?? ""
-        try await write("cannot journal job \(job)") { db in try Self.insertSteps(db, rows) }
-    }
-
     public func pendingSteps() async throws -> [JournalStep] {
         let path = databasePath
         return try await read("cannot read the journal") { db in
@@ -90,23 +84,11 @@ extension SQLiteMetastore {
         }
     }
 
-    public func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) async throws {
-        try await write("cannot record journal step \(job)#\(ordinal)") { db in
-            try Self.finishStep(db, job: job, ordinal: ordinal, state: state, outcome: outcome)
-        }
-    }
-
     static func finishStep(_ db: Database, job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) throws {
         try db.execute(sql: "UPDATE journal SET state = ?, outcome = ? WHERE job = ? AND ordinal = ?",
                        arguments: [state.rawValue, outcome, job, ordinal])
         guard db.changesCount == 1 else {
             throw LetheError(.notFound, "no journal step \(job)#\(ordinal)")
-        }
-    }
-
-    public func beginStep(job: String, ordinal: Int64) async throws -> Int {
-        try await write("cannot record journal step \(job)#\(ordinal)") { db in
-            try Self.beginStep(db, job: job, ordinal: ordinal)
         }
     }
 
@@ -119,9 +101,7 @@ extension SQLiteMetastore {
         return n
     }
 
-    public func pruneJob(_ job: String) async throws {
-        try await write("cannot prune journal job \(job)") { db in
-            try db.execute(sql: "DELETE FROM journal WHERE job = ? AND state != 'pending'", arguments: [job])
-        }
+    static func pruneJob(_ db: Database, _ job: String) throws {
+        try db.execute(sql: "DELETE FROM journal WHERE job = ? AND state != 'pending'", arguments: [job])
     }
 }

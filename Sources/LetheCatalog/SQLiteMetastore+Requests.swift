@@ -43,14 +43,6 @@ extension SQLiteMetastore {
          r.verification.map { Data($0) }, r.failure, r.attempts, r.streamTag.map { Int64(bitPattern: $0) }, r.requesterDigest]
     }
 
-    public func insertRequest(_ r: ErasureRequest) async throws {
-        try await write("cannot file request \(r.id)") { db in try Self.insertRequest(db, r) }
-    }
-
-    public func updateRequest(_ r: ErasureRequest, expecting expected: RequestStatus) async throws {
-        try await write("cannot save request \(r.id)") { db in try Self.updateRequest(db, r, expecting: expected) }
-    }
-
     // MARK: Inside a transaction
 
     static func insertRequest(_ db: Database, _ r: ErasureRequest) throws {
@@ -116,6 +108,29 @@ extension SQLiteMetastore {
     public func requests(status: RequestStatus?) async throws -> [ErasureRequest] {
         let path = databasePath
         return try await read("cannot list requests") { db in try Self.fetchRequests(db, status: status, at: path) }
+    }
+
+    /// A page in filing order; the cursor is the last request's filing number.
+    public func requests(status: RequestStatus?, after: String?, limit: Int) async throws -> Page<ErasureRequest> {
+        if after == nil && limit == Int.max { return Page(items: try await requests(status: status), next: nil) }
+        guard limit > 0 else { throw LetheError(.badUsage, "a page holds at least one request") }
+        let from: Int64
+        if let after {
+            guard let n = Int64(after) else { throw LetheError(.badUsage, "not a cursor of the request listing: \(after)") }
+            from = n
+        } else {
+            from = 0
+        }
+        let path = databasePath
+        return try await read("cannot list requests") { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT \(Self.requestColumns), filing FROM requests
+                WHERE filing > ?\(status == nil ? "" : " AND status = ?") ORDER BY filing LIMIT ?
+                """, arguments: status.map { [from, $0.rawValue, limit] } ?? [from, limit])
+            let items = try rows.map { try Self.request($0, at: path) }
+            let last: Int64? = rows.last?[16]
+            return Page(items: items, next: rows.count == limit ? last.map { String($0) } : nil)
+        }
     }
 
     public func insertRequests(_ rs: [ErasureRequest]) async throws {

@@ -2,40 +2,103 @@ import Foundation
 import GRDB
 import LetheCore
 
-/// One SQLite write transaction seen through `StateTransaction`.
+/// One SQLite write transaction seen through `StateTransaction`: one writer per capability, all on
+/// the same connection inside `BEGIN IMMEDIATE`.
 struct SQLiteTransaction: StateTransaction {
     let db: Database
     let path: String
     let auditKey: [UInt8]?
 
+    var index: any SubjectIndexWriter { SQLiteIndexWriter(db: db, path: path) }
+    var requests: any RequestWriter { SQLiteRequestWriter(db: db, path: path) }
+    var audit: any AuditWriter { SQLiteAuditWriter(db: db, auditKey: auditKey) }
+    var journal: any JournalWriter { SQLiteJournalWriter(db: db) }
+    var cursors: any CursorWriter { SQLiteCursorWriter(db: db) }
+
+    func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int {
+        guard !bytes.isEmpty else { return 0 }
+        return try SQLiteMetastore.purge(db, rawID: bytes, substring: substring, key: auditKey)
+    }
+}
+
+struct SQLiteIndexWriter: SubjectIndexWriter {
+    let db: Database
+    let path: String
+
+    func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) throws -> [IndexedObject] {
+        guard !batch.isEmpty else { return [] }
+        return try SQLiteMetastore.storeIndexed(db, try SQLiteMetastore.encodePostings(batch), path: path)
+    }
+    func quarantine(_ object: IndexedObject) throws -> IndexedObject { try SQLiteMetastore.quarantine(db, object, path: path) }
+    func removeObjects(dataset: String, keys: [String]) throws {
+        try SQLiteMetastore.removeObjects(db, dataset: dataset, keys: keys, path: path)
+    }
+    func purgeDeadPostings(force: Bool) throws -> Int { try SQLiteMetastore.purgeDeadPostings(db, force: force) }
+    func objectRefs(dataset: String, keys: [String]) throws -> [String: Int64] {
+        try SQLiteMetastore.objectRefs(db, dataset: dataset, keys: keys)
+    }
+}
+
+struct SQLiteRequestWriter: RequestWriter {
+    let db: Database
+    let path: String
+
     func request(id: String) throws -> ErasureRequest? { try SQLiteMetastore.fetchRequest(db, id: id, at: path) }
     func requests(status: RequestStatus?) throws -> [ErasureRequest] { try SQLiteMetastore.fetchRequests(db, status: status, at: path) }
-    func insertRequest(_ r: ErasureRequest) throws { try SQLiteMetastore.insertRequest(db, r) }
-    func updateRequest(_ r: ErasureRequest, expecting expected: RequestStatus) throws {
+    func insert(_ r: ErasureRequest) throws { try SQLiteMetastore.insertRequest(db, r) }
+    func update(_ r: ErasureRequest, expecting expected: RequestStatus) throws {
         try SQLiteMetastore.updateRequest(db, r, expecting: expected)
     }
-    func createJob(_ steps: [JournalStep]) throws { try SQLiteMetastore.insertSteps(db, try SQLiteMetastore.encodeSteps(steps)) }
     func pendingRequestIDs() throws -> Set<String> { try SQLiteMetastore.pendingRequestIDs(db, at: path) }
-    @discardableResult
-    func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry {
+}
+
+struct SQLiteAuditWriter: AuditWriter {
+    let db: Database
+    let auditKey: [UInt8]?
+
+    func append(_ event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry {
         try SQLiteMetastore.appendAudit(db, event: event, requestID: requestID, actor: actor, details: details, at: at, key: auditKey)
     }
+    func text(_ text: String) throws -> AuditTextRef { try SQLiteMetastore.insertAuditText(db, text, key: auditKey) }
+}
+
+struct SQLiteJournalWriter: JournalWriter {
+    let db: Database
+
+    func createJob(_ steps: [JournalStep]) throws { try SQLiteMetastore.insertSteps(db, try SQLiteMetastore.encodeSteps(steps)) }
+    func beginStep(job: String, ordinal: Int64) throws -> Int { try SQLiteMetastore.beginStep(db, job: job, ordinal: ordinal) }
+    func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) throws {
+        try SQLiteMetastore.finishStep(db, job: job, ordinal: ordinal, state: state, outcome: outcome)
+    }
+    func pruneJob(_ job: String) throws { try SQLiteMetastore.pruneJob(db, job) }
+    func recordTemporary(_ key: String, owner: Int32, table: String?) throws {
+        let at = Int64(Date().timeIntervalSince1970 * 1000)
+        try db.execute(sql: "INSERT OR REPLACE INTO temp_files(key, owner, at, table_root) VALUES (?, ?, ?, ?)",
+                       arguments: [key, owner, at, table])
+    }
+    func forgetTemporaries(_ keys: [String]) throws { try SQLiteMetastore.forgetTemporaries(db, keys) }
+}
+
+struct SQLiteCursorWriter: CursorWriter {
+    let db: Database
+
     func setting(_ name: String) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name])
     }
     func setSetting(_ name: String, _ value: String) throws { try SQLiteMetastore.setSetting(db, name, value) }
-    func auditText(_ text: String) throws -> AuditTextRef { try SQLiteMetastore.insertAuditText(db, text, key: auditKey) }
     func removeSetting(_ name: String) throws {
         try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [name])
     }
-    func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) throws {
-        try SQLiteMetastore.finishStep(db, job: job, ordinal: ordinal, state: state, outcome: outcome)
-    }
-    func beginStep(job: String, ordinal: Int64) throws -> Int { try SQLiteMetastore.beginStep(db, job: job, ordinal: ordinal) }
-    func removeObjects(dataset: String, keys: [String]) throws {
-        try SQLiteMetastore.removeObjects(db, dataset: dataset, keys: keys, path: path)
-    }
-    func forgetTemporaries(_ keys: [String]) throws { try SQLiteMetastore.forgetTemporaries(db, keys) }
+}
+
+/// The store reads through itself: each reader method is one read transaction.
+extension SQLiteMetastore: SubjectIndexReader, RequestReader, AuditReader, JournalReader, CursorReader {
+    public var index: any SubjectIndexReader { self }
+    public var requests: any RequestReader { self }
+    public var audit: any AuditReader { self }
+    public var journal: any JournalReader { self }
+    public var cursors: any CursorReader { self }
+    public func texts() async throws -> AuditTexts { try await auditTexts() }
 }
 
 extension SQLiteMetastore {
@@ -61,14 +124,6 @@ extension SQLiteMetastore {
     }
 
     // MARK: Temporary files
-
-    public func recordTemporary(_ key: String, owner: Int32, table: String?) async throws {
-        let at = Int64(Date().timeIntervalSince1970 * 1000)
-        try await write("cannot record temporary file \(key)") { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO temp_files(key, owner, at, table_root) VALUES (?, ?, ?, ?)",
-                           arguments: [key, owner, at, table])
-        }
-    }
 
     public func temporaries() async throws -> [TemporaryFile] {
         try await read("cannot read the temporary files") { db in
@@ -98,11 +153,6 @@ extension SQLiteMetastore {
         }
     }
 
-    public func forgetTemporaries(_ keys: [String]) async throws {
-        guard !keys.isEmpty else { return }
-        try await write("cannot forget \(keys.count) temporary file(s)") { db in try Self.forgetTemporaries(db, keys) }
-    }
-
     static func forgetTemporaries(_ db: Database, _ keys: [String]) throws {
         let delete = try db.cachedStatement(sql: "DELETE FROM temp_files WHERE key = ?")
         for k in keys { try delete.execute(arguments: [k]) }
@@ -110,9 +160,7 @@ extension SQLiteMetastore {
 
     // MARK: Object names
 
-    public func objectRefs(dataset: String, keys: [String]) async throws -> [String: Int64] {
-        guard !keys.isEmpty else { return [:] }
-        return try await write("cannot name \(keys.count) object(s) of dataset \(dataset)") { db in
+    static func objectRefs(_ db: Database, dataset: String, keys: [String]) throws -> [String: Int64] {
             let find = try db.cachedStatement(sql: "SELECT id FROM object_names WHERE dataset = ? AND key = ?")
             let insert = try db.cachedStatement(sql: "INSERT INTO object_names(dataset, key) VALUES (?, ?)")
             var out: [String: Int64] = [:]
@@ -125,7 +173,6 @@ extension SQLiteMetastore {
                 }
             }
             return out
-        }
     }
 
     public func objectNames(_ refs: [Int64]) async throws -> [Int64: (dataset: String, key: String)] {
@@ -148,11 +195,8 @@ extension SQLiteMetastore {
     /// The text `purge` puts where a raw id was.
     public static let purgedMark = "[erased]"
 
-    @discardableResult
-    public func purge(rawID bytes: [UInt8], substring: Bool) async throws -> Int {
-        guard !bytes.isEmpty else { return 0 }
-        let needle = Data(bytes), key = auditKey
-        return try await write("cannot purge an erased id from the state") { db in
+    static func purge(_ db: Database, rawID bytes: [UInt8], substring: Bool, key: [UInt8]?) throws -> Int {
+            let needle = Data(bytes)
             var changed = 0
             // Object names: a key holding the id (or, for a short id, a path segment that is the id).
             for row in try Row.fetchAll(db, sql: "SELECT id, key FROM object_names WHERE instr(CAST(key AS BLOB), ?) > 0", arguments: [needle]) {
@@ -213,7 +257,6 @@ extension SQLiteMetastore {
                 changed += 1
             }
             return changed
-        }
     }
 
     /// True when a `/`-separated segment of `key` is `id`, or `name=id` (a Hive partition folder).

@@ -378,16 +378,6 @@ extension SQLiteMetastore {
         }
     }
 
-    public func setSetting(_ name: String, _ value: String) async throws {
-        try await write("cannot save setting \(name)") { db in try Self.setSetting(db, name, value) }
-    }
-
-    public func removeSetting(_ name: String) async throws {
-        try await write("cannot remove setting \(name)") { db in
-            try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [name])
-        }
-    }
-
     public func settings(prefix: String) async throws -> [String: String] {
         try await read("cannot read settings \(prefix)*") { db in
             var out: [String: String] = [:]

@@ -107,162 +107,213 @@ public struct LakeConfig: Sendable {
 
     /// Parses config text; `baseDir` resolves relative paths.
     public static func parse(_ text: String, file: String, baseDir: String) throws -> LakeConfig {
-        func err(_ msg: String, _ node: Node?) -> LetheError {
-            LetheError(.badInput, msg, at: node?.mark.map { "\(file):\($0.line)" } ?? file)
-        }
+        let r = ConfigReader(file: file, baseDir: baseDir)
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch let e as YamlError {
             throw LetheError(.badInput, "not valid YAML: \(e)", at: file)
         }
-        guard let root, let top = root.mapping else { throw err("the config must be a mapping with `lake`, `state` and `datasets`", root) }
+        guard let root, let top = root.mapping else { throw r.err("the config must be a mapping with `lake`, `state` and `datasets`", root) }
+        let keys = try r.topLevel(top)
+        guard let lakeNode = keys.lake else { throw r.err("missing key `lake` (a folder, or s3://bucket/prefix)", root) }
+        let lake = try r.lake(lakeNode, s3: keys.s3)
+        let stateText = try keys.state.map { try r.str($0, "state") } ?? ".lethe"
+        let state = r.state(stateText)
+        guard let datasetsNode = keys.datasets else { throw r.err("missing key `datasets` (a list of datasets)", root) }
+        guard let seq = datasetsNode.sequence else { throw r.err("`datasets` must be a list", datasetsNode) }
+        var specs: [DatasetSpec] = []
+        var nodes: [String: Node] = [:]
+        for item in seq {
+            specs.append(try r.dataset(r.datasetEntry(item), item, declared: &nodes))
+        }
+        try r.checkDerivationsAndOverlaps(specs, nodes)
+        try r.checkStateOutsideDatasets(lake: lake, state: state, stateText: stateText, specs, at: keys.state ?? lakeNode)
+        let ordered = try r.lineageOrder(specs, nodes)
+        return LakeConfig(file: file, baseDir: baseDir, lake: lake, state: state, datasets: ordered, compositeSeparator: keys.separator)
+    }
+}
 
-        func str(_ n: Node, _ what: String) throws -> String {
-            guard let s = n.scalar?.string else { throw err("`\(what)` must be a string", n) }
-            return s
-        }
-        func strList(_ n: Node, _ what: String) throws -> [String] {
-            if let s = n.scalar { return s.string.isEmpty ? [] : [s.string] }
-            guard let seq = n.sequence else { throw err("`\(what)` must be a string or a list of strings", n) }
-            return try seq.map { try str($0, what) }
-        }
-        func resolve(_ p: String) -> String {
-            if p.hasPrefix("/") { return p }
-            var r = baseDir + "/" + p
-            if r.hasSuffix("/.") { r.removeLast(2) }
-            return (r as NSString).standardizingPath
-        }
+extension DatasetSpec.Format {
+    /// The format keeps a transaction log of its own (Delta's `_delta_log`): another tool's
+    /// deletions can be followed there (`deletes_from: change_feed`).
+    public var hasTransactionLog: Bool { self == .delta }
+}
 
-        var lakeNode: Node?, stateNode: Node?, datasetsNode: Node?, s3Node: Node?
-        var sep: Character = "|"
+/// The steps of `LakeConfig.parse`: every error names the file and the node's line.
+private struct ConfigReader {
+    let file: String
+    let baseDir: String
+
+    func err(_ msg: String, _ node: Node?) -> LetheError {
+        LetheError(.badInput, msg, at: node?.mark.map { "\(file):\($0.line)" } ?? file)
+    }
+    func str(_ n: Node, _ what: String) throws -> String {
+        guard let s = n.scalar?.string else { throw err("`\(what)` must be a string", n) }
+        return s
+    }
+    func strList(_ n: Node, _ what: String) throws -> [String] {
+        if let s = n.scalar { return s.string.isEmpty ? [] : [s.string] }
+        guard let seq = n.sequence else { throw err("`\(what)` must be a string or a list of strings", n) }
+        return try seq.map { try str($0, what) }
+    }
+    func resolve(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        var r = baseDir + "/" + p
+        if r.hasSuffix("/.") { r.removeLast(2) }
+        return (r as NSString).standardizingPath
+    }
+    /// A dotted field path with no empty component (`a..b`, `.a`, `a.` name no field).
+    func fieldPath(_ text: String, _ node: Node, _ key: String) throws -> FieldPath {
+        let p = FieldPath(text)
+        guard !p.components.contains(where: \.isEmpty), !text.hasSuffix("\\") || text.hasSuffix("\\\\") else {
+            throw err("`\(key)`: `\(text)` is not a field path (an empty part between dots; write a literal dot as `\\.`)", node)
+        }
+        return p
+    }
+
+    /// The top-level keys' nodes (`composite_separator` read).
+    struct TopLevel { var lake: Node?, state: Node?, datasets: Node?, s3: Node?; var separator: Character = "|" }
+
+    func topLevel(_ top: Node.Mapping) throws -> TopLevel {
+        var t = TopLevel()
         for (k, v) in top {
             guard let key = k.scalar?.string else { throw err("keys must be strings", k) }
             switch key {
-            case "lake": lakeNode = v
-            case "state": stateNode = v
-            case "datasets": datasetsNode = v
-            case "s3": s3Node = v
+            case "lake": t.lake = v
+            case "state": t.state = v
+            case "datasets": t.datasets = v
+            case "s3": t.s3 = v
             case "version": break
             case "composite_separator":
                 let s = try str(v, key)
                 guard s.count == 1, let c = s.first else { throw err("`composite_separator` must be one character", v) }
-                sep = c
+                t.separator = c
             default:
-                throw err("unknown key `\(key)` (known: \(topKeys.sorted().joined(separator: ", ")))", k)
+                throw err("unknown key `\(key)` (known: \(LakeConfig.topKeys.sorted().joined(separator: ", ")))", k)
             }
         }
-        guard let lakeNode else { throw err("missing key `lake` (a folder, or s3://bucket/prefix)", root) }
-        let lakeText = try str(lakeNode, "lake")
-        let lake: LakeLocation
-        if lakeText.hasPrefix("s3://") {
-            let rest = lakeText.dropFirst(5)
-            let parts = rest.split(separator: "/", maxSplits: 1)
-            guard let bucket = parts.first, !bucket.isEmpty else { throw err("`lake` s3:// URL needs a bucket", lakeNode) }
-            var endpoint: String?, region: String?
-            if let s3 = s3Node?.mapping {
-                for (k, v) in s3 {
-                    switch k.scalar?.string {
-                    case "endpoint": endpoint = try str(v, "s3.endpoint")
-                    case "region": region = try str(v, "s3.region")
-                    default: throw err("unknown key `\(k.scalar?.string ?? "?")` in `s3` (known: endpoint, region)", k)
-                    }
-                }
-            }
-            lake = .s3(bucket: String(bucket), prefix: parts.count > 1 ? String(parts[1]) : "", endpoint: endpoint, region: region)
-        } else {
-            guard !lakeText.isEmpty else { throw err("`lake` is empty", lakeNode) }
-            lake = .folder(resolve(lakeText))
-        }
-        let stateText = try stateNode.map { try str($0, "state") } ?? ".lethe"
-        let state: StateLocation = stateText.hasPrefix("postgres://") || stateText.hasPrefix("postgresql://")
-            ? .postgres(url: stateText) : .folder(resolve(stateText))
+        return t
+    }
 
-        /// A dotted field path with no empty component (`a..b`, `.a`, `a.` name no field).
-        func fieldPath(_ text: String, _ node: Node, _ key: String) throws -> FieldPath {
-            let p = FieldPath(text)
-            guard !p.components.contains(where: \.isEmpty), !text.hasSuffix("\\") || text.hasSuffix("\\\\") else {
-                throw err("`\(key)`: `\(text)` is not a field path (an empty part between dots; write a literal dot as `\\.`)", node)
-            }
-            return p
+    /// `lake`: a folder (resolved from the config's folder), or `s3://bucket/prefix` with the `s3` keys.
+    func lake(_ lakeNode: Node, s3 s3Node: Node?) throws -> LakeLocation {
+        let lakeText = try str(lakeNode, "lake")
+        guard lakeText.hasPrefix("s3://") else {
+            guard !lakeText.isEmpty else { throw err("`lake` is empty", lakeNode) }
+            return .folder(resolve(lakeText))
         }
-        guard let datasetsNode else { throw err("missing key `datasets` (a list of datasets)", root) }
-        guard let seq = datasetsNode.sequence else { throw err("`datasets` must be a list", datasetsNode) }
-        var specs: [DatasetSpec] = []
-        var nodes: [String: Node] = [:]
-        for item in seq {
-            guard let m = item.mapping else { throw err("each dataset must be a mapping with name, path, format", item) }
-            var name: String?, pathText: String?, pathNode: Node?, format: DatasetSpec.Format?, subject: SubjectSpec?
-            var pii: [FieldPath] = [], derived: [String] = [], rebuild: String?, delim = UInt8(ascii: ",")
-            var deletesFrom: Node?
-            var normalization = Normalization.none
-            for (k, v) in m {
-                guard let key = k.scalar?.string else { throw err("keys must be strings", k) }
-                switch key {
-                case "name": name = try str(v, key)
-                case "path": pathText = try str(v, key); pathNode = v
-                case "format":
-                    let f = try str(v, key)
-                    guard let fm = DatasetSpec.Format(rawValue: f) else {
-                        throw err("unknown format `\(f)` (known: \(DatasetSpec.Format.allCases.map(\.rawValue).joined(separator: ", ")))", v)
-                    }
-                    format = fm
-                case "subject":
-                    let fields = try strList(v, key)
-                    guard !fields.isEmpty, !fields.contains(where: \.isEmpty) else { throw err("`subject` is empty", v) }
-                    let paths = try fields.map { try fieldPath($0, v, key) }
-                    for (i, p) in paths.enumerated() where paths[..<i].contains(p) {
-                        throw err("`subject` names the field `\(fields[i])` twice (a composite subject lists each field once)", v)
-                    }
-                    subject = SubjectSpec(fields: paths)
-                case "pii": pii = try strList(v, key).map { try fieldPath($0, v, key) }
-                case "derived_from": derived = try strList(v, key)
-                case "rebuild": rebuild = try str(v, key)
-                case "delimiter":
-                    let d = try str(v, key)
-                    let u = Array((d == "\\t" ? "\t" : d).utf8)
-                    guard u.count == 1, u[0] != UInt8(ascii: "\"") else { throw err("`delimiter` must be one ASCII character other than a quote", v) }
-                    delim = u[0]
-                case "description": break
-                case "normalize":
-                    let n = try str(v, key)
-                    guard let m = Normalization(rawValue: n) else {
-                        throw err("`normalize` must be `nfc` (Unicode canonical composition) or `none`", v)
-                    }
-                    normalization = m
-                case "deletes_from":
-                    guard try str(v, key) == "change_feed" else {
-                        throw err("`deletes_from` must be `change_feed` (another tool deletes from this Delta table; Lethe follows its change feed)", v)
-                    }
-                    deletesFrom = v
-                default:
-                    throw err("unknown key `\(key)` in a dataset (known: \(datasetKeys.sorted().joined(separator: ", ")))", k)
+        let rest = lakeText.dropFirst(5)
+        let parts = rest.split(separator: "/", maxSplits: 1)
+        guard let bucket = parts.first, !bucket.isEmpty else { throw err("`lake` s3:// URL needs a bucket", lakeNode) }
+        var endpoint: String?, region: String?
+        if let s3 = s3Node?.mapping {
+            for (k, v) in s3 {
+                switch k.scalar?.string {
+                case "endpoint": endpoint = try str(v, "s3.endpoint")
+                case "region": region = try str(v, "s3.region")
+                default: throw err("unknown key `\(k.scalar?.string ?? "?")` in `s3` (known: endpoint, region)", k)
                 }
             }
-            guard let name, !name.isEmpty else { throw err("a dataset is missing `name`", item) }
-            guard let pathText else { throw err("dataset `\(name)` is missing `path`", item) }
-            guard let format else { throw err("dataset `\(name)` is missing `format` (jsonl, csv, parquet, delta)", item) }
-            if subject == nil && rebuild == nil {
-                throw err("dataset `\(name)` needs `subject` (the field that names the person) or, for an aggregate without one, `rebuild`", item)
-            }
-            if rebuild != nil && derived.isEmpty {
-                throw err("dataset `\(name)` has `rebuild` but no `derived_from`: a rebuild runs after its upstream datasets are erased", item)
-            }
-            if let deletesFrom, format != .delta || subject == nil {
-                throw err("dataset `\(name)`: `deletes_from: change_feed` needs `format: delta` and a `subject` (the change feed names whom another tool deleted)", deletesFrom)
-            }
-            if nodes[name] != nil { throw err("dataset `\(name)` is declared twice", item) }
-            nodes[name] = item
-            guard let p = try datasetPath(pathText, problem: { throw err("dataset `\(name)`: `path` \($0)", pathNode ?? item) }) else {
-                throw err("dataset `\(name)`: `path` is empty: name a folder under the lake", pathNode ?? item)
-            }
-            var spec = DatasetSpec(name: name, path: p, format: format, subject: subject, pii: pii,
-                                   derivedFrom: derived, rebuild: rebuild, delimiter: delim, line: item.mark?.line ?? 0)
-            spec.deletesFromChangeFeed = deletesFrom != nil
-            spec.normalization = normalization
-            if normalization != .none && subject == nil {
-                throw err("dataset `\(name)`: `normalize` needs a `subject`", item)
-            }
-            specs.append(spec)
         }
+        return .s3(bucket: String(bucket), prefix: parts.count > 1 ? String(parts[1]) : "", endpoint: endpoint, region: region)
+    }
+
+    /// `state`: a postgres:// URL, or a folder resolved from the config's folder.
+    func state(_ stateText: String) -> StateLocation {
+        stateText.hasPrefix("postgres://") || stateText.hasPrefix("postgresql://") ? .postgres(url: stateText) : .folder(resolve(stateText))
+    }
+
+    /// One dataset entry's keys, read but not yet checked against each other.
+    struct DatasetEntry {
+        var name: String?, pathText: String?, pathNode: Node?, format: DatasetSpec.Format?, subject: SubjectSpec?
+        var pii: [FieldPath] = [], derived: [String] = [], rebuild: String?, delim = UInt8(ascii: ",")
+        var deletesFrom: Node?
+        var normalization = Normalization.none
+    }
+
+    func datasetEntry(_ item: Node) throws -> DatasetEntry {
+        guard let m = item.mapping else { throw err("each dataset must be a mapping with name, path, format", item) }
+        var e = DatasetEntry()
+        for (k, v) in m {
+            guard let key = k.scalar?.string else { throw err("keys must be strings", k) }
+            switch key {
+            case "name": e.name = try str(v, key)
+            case "path": e.pathText = try str(v, key); e.pathNode = v
+            case "format":
+                let f = try str(v, key)
+                guard let fm = DatasetSpec.Format(rawValue: f) else {
+                    throw err("unknown format `\(f)` (known: \(DatasetSpec.Format.allCases.map(\.rawValue).joined(separator: ", ")))", v)
+                }
+                e.format = fm
+            case "subject": e.subject = try subject(v, key)
+            case "pii": e.pii = try strList(v, key).map { try fieldPath($0, v, key) }
+            case "derived_from": e.derived = try strList(v, key)
+            case "rebuild": e.rebuild = try str(v, key)
+            case "delimiter":
+                let d = try str(v, key)
+                let u = Array((d == "\\t" ? "\t" : d).utf8)
+                guard u.count == 1, u[0] != UInt8(ascii: "\"") else { throw err("`delimiter` must be one ASCII character other than a quote", v) }
+                e.delim = u[0]
+            case "description": break
+            case "normalize":
+                let n = try str(v, key)
+                guard let m = Normalization(rawValue: n) else {
+                    throw err("`normalize` must be `nfc` (Unicode canonical composition) or `none`", v)
+                }
+                e.normalization = m
+            case "deletes_from":
+                guard try str(v, key) == "change_feed" else {
+                    throw err("`deletes_from` must be `change_feed` (another tool deletes from this Delta table; Lethe follows its change feed)", v)
+                }
+                e.deletesFrom = v
+            default:
+                throw err("unknown key `\(key)` in a dataset (known: \(LakeConfig.datasetKeys.sorted().joined(separator: ", ")))", k)
+            }
+        }
+        return e
+    }
+
+    /// `subject`: one field path or a list of distinct ones.
+    func subject(_ v: Node, _ key: String) throws -> SubjectSpec {
+        let fields = try strList(v, key)
+        guard !fields.isEmpty, !fields.contains(where: \.isEmpty) else { throw err("`subject` is empty", v) }
+        let paths = try fields.map { try fieldPath($0, v, key) }
+        for (i, p) in paths.enumerated() where paths[..<i].contains(p) {
+            throw err("`subject` names the field `\(fields[i])` twice (a composite subject lists each field once)", v)
+        }
+        return SubjectSpec(fields: paths)
+    }
+
+    /// The dataset an entry declares, checked (required keys, keys that need others, a name declared once, its path).
+    func dataset(_ e: DatasetEntry, _ item: Node, declared nodes: inout [String: Node]) throws -> DatasetSpec {
+        guard let name = e.name, !name.isEmpty else { throw err("a dataset is missing `name`", item) }
+        guard let pathText = e.pathText else { throw err("dataset `\(name)` is missing `path`", item) }
+        guard let format = e.format else { throw err("dataset `\(name)` is missing `format` (jsonl, csv, parquet, delta)", item) }
+        if e.subject == nil && e.rebuild == nil {
+            throw err("dataset `\(name)` needs `subject` (the field that names the person) or, for an aggregate without one, `rebuild`", item)
+        }
+        if e.rebuild != nil && e.derived.isEmpty {
+            throw err("dataset `\(name)` has `rebuild` but no `derived_from`: a rebuild runs after its upstream datasets are erased", item)
+        }
+        if let deletesFrom = e.deletesFrom, !format.hasTransactionLog || e.subject == nil {
+            throw err("dataset `\(name)`: `deletes_from: change_feed` needs `format: delta` and a `subject` (the change feed names whom another tool deleted)", deletesFrom)
+        }
+        if nodes[name] != nil { throw err("dataset `\(name)` is declared twice", item) }
+        nodes[name] = item
+        guard let p = try LakeConfig.datasetPath(pathText, problem: { throw err("dataset `\(name)`: `path` \($0)", e.pathNode ?? item) }) else {
+            throw err("dataset `\(name)`: `path` is empty: name a folder under the lake", e.pathNode ?? item)
+        }
+        var spec = DatasetSpec(name: name, path: p, format: format, subject: e.subject, pii: e.pii,
+                               derivedFrom: e.derived, rebuild: e.rebuild, delimiter: e.delim, line: item.mark?.line ?? 0)
+        spec.deletesFromChangeFeed = e.deletesFrom != nil
+        spec.normalization = e.normalization
+        if e.normalization != .none && e.subject == nil {
+            throw err("dataset `\(name)`: `normalize` needs a `subject`", item)
+        }
+        return spec
+    }
+
+    /// Every `derived_from` names a dataset, and no dataset's path lies inside another's.
+    func checkDerivationsAndOverlaps(_ specs: [DatasetSpec], _ nodes: [String: Node]) throws {
         for d in specs {
             for up in d.derivedFrom where nodes[up] == nil {
                 throw err("dataset `\(d.name)`: `derived_from` names `\(up)`, which is not a dataset", nodes[d.name])
@@ -273,17 +324,22 @@ public struct LakeConfig: Sendable {
                 }
             }
         }
-        // A state folder inside a dataset would be indexed (and erased from) as lake objects.
-        if case .folder(let lakeRoot) = lake, case .folder(let stateDir) = state {
-            let s = (stateDir as NSString).standardizingPath
-            for d in specs {
-                let root = ((lakeRoot + "/" + d.path) as NSString).standardizingPath
-                if s == root || s.hasPrefix(root + "/") {
-                    throw err("`state` `\(stateText)` lies inside dataset `\(d.name)` (`\(d.path)`): Lethe would read its own database and keys as lake objects; keep the state folder outside every dataset", stateNode ?? lakeNode)
-                }
+    }
+
+    /// A state folder inside a dataset would be indexed (and erased from) as lake objects.
+    func checkStateOutsideDatasets(lake: LakeLocation, state: StateLocation, stateText: String, _ specs: [DatasetSpec], at node: Node) throws {
+        guard case .folder(let lakeRoot) = lake, case .folder(let stateDir) = state else { return }
+        let s = (stateDir as NSString).standardizingPath
+        for d in specs {
+            let root = ((lakeRoot + "/" + d.path) as NSString).standardizingPath
+            if s == root || s.hasPrefix(root + "/") {
+                throw err("`state` `\(stateText)` lies inside dataset `\(d.name)` (`\(d.path)`): Lethe would read its own database and keys as lake objects; keep the state folder outside every dataset", node)
             }
         }
-        // Lineage order (Kahn), keeping declaration order among equals; a cycle is an error.
+    }
+
+    /// Lineage order (Kahn), keeping declaration order among equals; a cycle is an error.
+    func lineageOrder(_ specs: [DatasetSpec], _ nodes: [String: Node]) throws -> [DatasetSpec] {
         var ordered: [DatasetSpec] = []
         var placed = Set<String>()
         var remaining = specs
@@ -296,6 +352,6 @@ public struct LakeConfig: Sendable {
             placed.insert(d.name)
             ordered.append(d)
         }
-        return LakeConfig(file: file, baseDir: baseDir, lake: lake, state: state, datasets: ordered, compositeSeparator: sep)
+        return ordered
     }
 }

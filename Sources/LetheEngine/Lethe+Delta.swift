@@ -69,7 +69,7 @@ extension Lethe {
     /// reading only those commits; nil when a full replay is needed: never indexed, commits
     /// cleaned up, a metadata or protocol change, or another tool's VACUUM (files deleted).
     func deltaCommitsSince(_ d: DatasetSpec, setting: String) async throws -> (Int64, [ObjectInfo], FormatOptions?, [String: CanonicalType])? {
-        guard let text = try await meta.setting(setting), let j = try? DeltaJSON.parse(Array(text.utf8)),
+        guard let text = try await meta.setting(setting), let j = try? JSONValue.parse(Array(text.utf8)),
               let last = j["version"]?.int, let cols = j["columns"]?.array, j["checks"]?.int == Self.deltaCheckRules,
               var o = options(for: d), let partitionTypes = j["partitions"]?.object else { return nil }
         // Partition columns among the subject's (physical name → type), as recorded at the last full listing.
@@ -290,7 +290,7 @@ extension Lethe {
                 perKey = [:]
                 let paths = snap.files.keys.filter { candidates[t.key(forLogPath: $0)] != nil }
                 guard !paths.isEmpty else { break }
-                let params: [String: DeltaJSON] = [
+                let params: [String: JSONValue] = [
                     "predicate": .string("lethe erasure (rows of subjects by keyed hash)"),
                     "lethe_requests": .string(step.requestIDs.joined(separator: ",")),
                     "lethe_subject_keys": .string(drop.map(\.short).sorted().joined(separator: ",")),
@@ -362,15 +362,6 @@ extension Lethe {
     }
 }
 
-/// What `vacuum` did to one Delta dataset.
-public struct VacuumReport: Sendable {
-    public var dataset: String
-    public var mode: String
-    public var deleted: [String]
-    public var unreadableVersions: [ClosedRange<Int64>]
-    public var dryRun: Bool
-}
-
 extension Lethe {
     /// `lethe vacuum`: targeted (no retention) deletes the history and change-data files
     /// that hold subjects of erased requests and scrubs the log; with `retainHours`, the
@@ -415,16 +406,6 @@ extension Lethe {
         }
         return out
     }
-}
-
-/// Where a subject's rows are, with how they are reachable.
-public struct LocatedRows: Sendable {
-    public var dataset: String
-    public var object: String
-    /// `live` for every dataset but Delta tables, whose files (and rows a deletion vector
-    /// deleted from a live file) may be history or change data.
-    public var role: DeltaFileRole
-    public var rows: [Int64]
 }
 
 extension Lethe {

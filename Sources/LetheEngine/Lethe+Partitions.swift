@@ -17,7 +17,7 @@ extension Lethe {
     func deltaSubjectPartitions(_ d: DatasetSpec, _ m: TableMetadata) throws -> [String: CanonicalType] {
         guard let subject = d.subject, !m.partitionColumns.isEmpty else { return [:] }
         var types: [String: String] = [:]
-        if let schema = try? DeltaJSON.parse(Array(m.schemaString.utf8)) {
+        if let schema = try? JSONValue.parse(Array(m.schemaString.utf8)) {
             for f in schema["fields"]?.array ?? [] {
                 if let name = f["name"]?.string, let type = f["type"]?.string { types[name] = type }
             }
@@ -37,7 +37,7 @@ extension Lethe {
     /// The Delta type of each top-level subject field, by its index in the subject (for the
     /// field-aware log search: strings in the log compared in canonical form).
     func deltaSubjectTypes(_ d: DatasetSpec, _ m: TableMetadata) -> [Int: CanonicalType] {
-        guard let subject = d.subject, let schema = try? DeltaJSON.parse(Array(m.schemaString.utf8)) else { return [:] }
+        guard let subject = d.subject, let schema = try? JSONValue.parse(Array(m.schemaString.utf8)) else { return [:] }
         var types: [String: String] = [:]
         for f in schema["fields"]?.array ?? [] {
             if let name = f["name"]?.string, let type = f["type"]?.string { types[name] = type }

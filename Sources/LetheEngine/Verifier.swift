@@ -4,66 +4,6 @@ import LetheStorage
 import LetheFormats
 import LetheCatalog
 
-/// The result of a residue scan for one request.
-public struct Verification: Codable, Sendable, Equatable {
-    public struct Found: Codable, Sendable, Equatable {
-        public var dataset: String
-        public var object: String
-        public var rows: Int64
-        public var issue: String?
-    }
-    public var id: String
-    public var subjectKey: String
-    public var clean: Bool
-    public var at: Int64
-    public var datasets: [String]
-    public var objectsScanned: Int
-    /// Delta logs replayed: a table's log is evidence of its own (a table the erasure emptied has
-    /// no file left to read, and its log proves it holds no row).
-    public var logsExamined: Int?
-    /// Plain datasets whose listing was read and held no object where the request's plan named the
-    /// objects it erased: the erasure emptied them, and the listing proves no record is left.
-    public var listingsExamined: Int?
-    public var recordsScanned: Int64
-    /// Records of the subject that remain, per object.
-    public var found: [Found]
-    /// Objects that could not be read (the scan cannot prove them clean).
-    public var unreadable: [Found]
-    public var stateFilesScanned: Int
-    /// Files of Lethe's own state that hold the raw id's bytes.
-    public var stateHits: [String]
-    /// Why the state scan did not run, if it did not.
-    public var stateScanSkipped: String?
-    /// Delta log files (commits, checkpoints, `.crc`, …) with a field holding the subject's value.
-    public var logHits: [String]?
-    /// Why the scan cannot prove the subject gone, beyond objects: a dataset that could not be
-    /// read or holds unsupported data, or nothing examined at all.
-    public var problems: [String]?
-
-    enum CodingKeys: String, CodingKey {
-        case id, subjectKey = "subject_key", clean, at, datasets, objectsScanned = "objects_scanned", logsExamined = "logs_examined"
-        case listingsExamined = "listings_examined"
-        case recordsScanned = "records_scanned", found, unreadable, stateFilesScanned = "state_files_scanned"
-        case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped", logHits = "log_hits", problems
-    }
-
-    public var summary: String {
-        if clean { return "clean" }
-        var parts: [String] = problems ?? []
-        if !found.isEmpty { parts.append("residue in " + found.map { "\($0.object) (\($0.issue ?? "\($0.rows) rows"))" }.joined(separator: ", ")) }
-        if !unreadable.isEmpty { parts.append("unreadable: " + unreadable.map(\.object).joined(separator: ", ")) }
-        if !stateHits.isEmpty { parts.append("raw id in state files: " + stateHits.joined(separator: ", ")) }
-        if let l = logHits, !l.isEmpty { parts.append("subject's value in Delta logs: " + l.joined(separator: ", ")) }
-        return parts.joined(separator: "; ")
-    }
-
-    public var json: [UInt8] {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return Array((try? e.encode(self)) ?? Data())
-    }
-}
-
 extension Lethe {
     /// Verifies requests by id (or every erased/verified request with `all`). With `dryRun`,
     /// nothing is stored (no result, no status change, no purge): for a state folder Lethe may

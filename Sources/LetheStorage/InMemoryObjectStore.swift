@@ -16,15 +16,15 @@ public final class InMemoryObjectStore: ObjectStore {
         ObjectInfo(key: key, size: Int64(e.bytes.count), modifiedNanos: e.modified, version: "v\(e.version)")
     }
 
+    /// Pages of a snapshot taken when the listing is iterated (sorted once).
     public func list(prefix: String, startAfter: String?) -> ObjectListing {
         let p = prefix.hasSuffix("/") || prefix.isEmpty ? prefix : prefix + "/"
-        let size = pageSize
-        return ObjectListing(startAfter: startAfter) { [self] after in
+        return ObjectListing { [self] in
             let found = state.withLock { s in
-                s.objects.filter { o in (o.key.hasPrefix(p) || o.key == prefix) && (after.map { keyPrecedes($0, o.key) } ?? true) }
+                s.objects.filter { o in (o.key.hasPrefix(p) || o.key == prefix) && (startAfter.map { keyPrecedes($0, o.key) } ?? true) }
                     .map { info($0.key, $0.value) }
             }.sorted { keyPrecedes($0.key, $1.key) }
-            return (Array(found.prefix(size)), found.count > size)
+            return SnapshotPages(found, pageSize: pageSize)
         }
     }
 
@@ -98,4 +98,18 @@ final class MemoryWriteStream: ObjectWriteStream {
         return try store.commit(key, buf, pre)
     }
     func abort() async { done = true; buf = [] }
+}
+
+/// Pages of a sorted array.
+final class SnapshotPages: ObjectPageSource {
+    private let objects: [ObjectInfo]
+    private let pageSize: Int
+    private var next = 0
+    init(_ objects: [ObjectInfo], pageSize: Int) { self.objects = objects; self.pageSize = pageSize }
+    func nextPage() async throws -> [ObjectInfo]? {
+        guard next < objects.count else { return nil }
+        let end = min(objects.count, next + pageSize)
+        defer { next = end }
+        return Array(objects[next..<end])
+    }
 }

@@ -1,4 +1,9 @@
 import LetheCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One object as listed by a store.
 public struct ObjectInfo: Hashable, Sendable {
@@ -152,9 +157,15 @@ extension ObjectStore {
 }
 
 /// Whether `a` sorts before `b` in key order (the bytes of their UTF-8).
-@inlinable
 public func keyPrecedes(_ a: String, _ b: String) -> Bool {
-    a.utf8.lexicographicallyPrecedes(b.utf8)
+    var a = a, b = b
+    return a.withUTF8 { x in
+        b.withUTF8 { y in
+            let n = min(x.count, y.count)
+            let c = n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n)
+            return c < 0 || (c == 0 && x.count < y.count)
+        }
+    }
 }
 
 /// Pages of a listing, produced one at a time (by one iterator).

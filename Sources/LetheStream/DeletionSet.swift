@@ -1,5 +1,6 @@
 import Foundation
 import LetheCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +11,8 @@ import Glibc
 ///
 /// Memory: one `UInt64` a slot, about 1.5 slots a tag after a rebuild and at most
 /// 8/7 after growth by `applying`: 9–12 bytes a forgotten subject.
-/// Immutable once built, so it is shared across threads freely.
+/// Immutable once built, so it is shared across threads freely: that is why it is
+/// `@unchecked Sendable` (its slots are a raw buffer written only in `init` and freed in `deinit`).
 public final class DeletionSet: @unchecked Sendable {
     private let slots: UnsafeMutablePointer<UInt64>
     private let capacity: Int
@@ -168,29 +170,25 @@ public final class DeletionSet: @unchecked Sendable {
 
 /// The current deletion set, swapped atomically as the metastore changes; many
 /// filters (threads) may read it. Readers take the lock once per buffer they filter.
-public final class SharedDeletionSet: @unchecked Sendable {
-    private let lock = NSLock()
-    private var set: DeletionSet
-    private var cursor: Int64 = Int64.min
-    private var refreshes = 0
+public final class SharedDeletionSet: Sendable {
+    private struct State {
+        var set: DeletionSet
+        var cursor: Int64 = Int64.min
+        var refreshes = 0
+    }
+    private let state: Mutex<State>
 
-    public init(_ set: DeletionSet = DeletionSet()) { self.set = set }
+    public init(_ set: DeletionSet = DeletionSet()) { state = Mutex(State(set: set)) }
 
     /// The set now.
-    public var current: DeletionSet {
-        lock.lock(); defer { lock.unlock() }
-        return set
-    }
+    public var current: DeletionSet { state.withLock { $0.set } }
 
     /// How many refreshes changed the set.
-    public var generation: Int {
-        lock.lock(); defer { lock.unlock() }
-        return refreshes
-    }
+    public var generation: Int { state.withLock { $0.refreshes } }
 
     /// Replaces the set.
     public func replace(_ s: DeletionSet) {
-        lock.lock(); set = s; refreshes += 1; lock.unlock()
+        state.withLock { $0.set = s; $0.refreshes += 1 }
     }
 
     /// Loads the whole set with `source(Int64.min)`, then keeps it current by calling
@@ -203,30 +201,30 @@ public final class SharedDeletionSet: @unchecked Sendable {
     public func load(from source: @Sendable (Int64) async throws -> DeletionChanges) async throws {
         let all = try await source(Int64.min)
         let s = DeletionSet(tags: all.added)
-        lock.withLock { set = s; cursor = all.latest; refreshes += 1 }
+        state.withLock { $0.set = s; $0.cursor = all.latest; $0.refreshes += 1 }
     }
 
     /// Installs a set read elsewhere (a snapshot) that reflects requests up to `cursor`;
     /// `refresh` then catches up from there.
     public func install(_ s: DeletionSet, cursor: Int64) {
-        lock.withLock { set = s; self.cursor = cursor; refreshes += 1 }
+        state.withLock { $0.set = s; $0.cursor = cursor; $0.refreshes += 1 }
     }
 
     /// The newest `updated_at` the set reflects.
-    public var currentCursor: Int64 { lock.withLock { cursor } }
+    public var currentCursor: Int64 { state.withLock { $0.cursor } }
 
     /// One incremental refresh; returns true if the set changed.
     @discardableResult
     public func refresh(from source: @Sendable (Int64) async throws -> DeletionChanges, overlap: Int64 = 5_000) async throws -> Bool {
-        let (old, since) = lock.withLock { (set, cursor) }
+        let (old, since) = state.withLock { ($0.set, $0.cursor) }
         let from = since == Int64.min ? Int64.min : since &- overlap
         let ch = try await source(from)
         let fresh = ch.added.contains { !old.contains($0) } || ch.removed.contains { old.contains($0) }
         var next = old
         if fresh { next = old.applying(ch) }
-        lock.withLock {
-            if fresh { set = next; refreshes += 1 }
-            if ch.latest > cursor { cursor = ch.latest }
+        state.withLock {
+            if fresh { $0.set = next; $0.refreshes += 1 }
+            if ch.latest > $0.cursor { $0.cursor = ch.latest }
         }
         return fresh
     }

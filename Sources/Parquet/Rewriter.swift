@@ -68,21 +68,11 @@ extension ParquetFile {
     /// bloom filters dropped; row groups that lose every row are removed. The
     /// footer (schema, key/value metadata, created_by, column orders) is kept.
     public func rewrite<S: ParquetSink>(droppingRows rows: [Int64], to sink: inout S) throws(ParquetError) -> RewriteResult {
-        var prev: Int64 = -1
-        for r in rows {
-            guard r > prev else { throw ParquetError(.invalidArgument, "rows to drop must be strictly increasing", file: name) }
-            guard r < numRows else { throw ParquetError(.invalidArgument, "row \(r) is past the file's \(numRows) rows", file: name) }
-            prev = r
-        }
+        try checkRowsToDrop(rows)
         var out = CountingSink(base: sink)
         try out.write(ParquetLibrary.magic)
-        var newGroups: [RowGroup] = []
-        var outcomes: [RowGroupOutcome] = []
-        // Per new row group, per column: how to produce its page indexes and bloom filter.
-        var plans: [[IndexPlan]] = []
-        var bloomsToMove: [(group: Int, column: Int, offset: Int64, length: Int32?)] = []
+        var w = RewrittenGroups()
         var ri = 0
-        var kept: Int64 = 0
         for (g, rg) in metadata.rowGroups.enumerated() {
             let first = rowGroupFirstRow[g]
             let end = first + rg.numRows
@@ -95,121 +85,162 @@ extension ParquetFile {
                 throw ParquetError(.unsupported, "column chunks in external files are not supported", file: name, rowGroup: g)
             }
             if local.count == Int(rg.numRows) && rg.numRows > 0 {
-                outcomes.append(.removed(droppedRows: rg.numRows))
-                continue
+                w.outcomes.append(.removed(droppedRows: rg.numRows))
+            } else if local.isEmpty {
+                try copyRowGroup(g, to: &out, into: &w)
+            } else {
+                try reencodeRowGroup(g, dropping: local, to: &out, into: &w)
             }
-            let newIndex = newGroups.count
-            if local.isEmpty {
-                // Byte-for-byte copy of the row group's byte range.
-                var lo = Int64.max, hi = Int64.min
-                for (ci, c) in rg.columns.enumerated() {
-                    guard c.metaData!.totalCompressedSize > 0 else { continue }
-                    let r = try chunkRange(column: ci, rowGroup: g)
-                    lo = min(lo, r.lowerBound)
-                    hi = max(hi, r.upperBound)
-                }
-                if lo > hi { lo = out.offset; hi = out.offset }
-                let newStart = out.offset
-                if hi > lo {
-                    let bytes = try withLocation(file: name, rowGroup: g) { try source.read(lo..<hi) }
-                    guard bytes.count == Int(hi - lo) else { throw ParquetError(.io, "short read", file: name, rowGroup: g) }
-                    try out.write(bytes)
-                }
-                let delta = newStart - lo
-                var ng = rg
-                var plan: [IndexPlan] = []
-                for (ci, var chunk) in ng.columns.enumerated() {
-                    var md = chunk.metaData!
-                    if md.totalCompressedSize > 0 || md.dataPageOffset >= 4 { md.dataPageOffset += delta }
-                    if let d = md.dictionaryPageOffset, d >= 4 { md.dictionaryPageOffset = d + delta }
-                    if let ip = md.indexPageOffset, ip >= 4 { md.indexPageOffset = ip + delta }
-                    if let bo = md.bloomFilterOffset {
-                        if bo >= lo && bo < hi {
-                            md.bloomFilterOffset = bo + delta
-                        } else {
-                            bloomsToMove.append((newIndex, ci, bo, md.bloomFilterLength))
-                        }
-                    }
-                    chunk.metaData = md
-                    if chunk.fileOffset >= 4 { chunk.fileOffset += delta }
-                    let cidx = chunk.columnIndexOffset.flatMap { o in chunk.columnIndexLength.map { (o, $0) } }
-                    let oidx = chunk.offsetIndexOffset.flatMap { o in chunk.offsetIndexLength.map { (o, $0) } }
-                    chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
-                    chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
-                    ng.columns[ci] = chunk
-                    plan.append(cidx == nil && oidx == nil ? .none : .copy(columnIndex: cidx, offsetIndex: oidx, delta: delta))
-                }
-                if let fo = ng.fileOffset, fo >= 4 { ng.fileOffset = fo + delta }
-                if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
-                newGroups.append(ng)
-                plans.append(plan)
-                outcomes.append(.copied(newIndex: newIndex))
-                kept += rg.numRows
-                continue
-            }
-            // Re-encode.
-            var ng = rg
-            var plan: [IndexPlan] = []
-            let start = out.offset
-            var totalUncompressed: Int64 = 0
-            for (ci, desc) in schema.columns.enumerated() {
-                let orig = rg.columns[ci]
-                let md = orig.metaData!
-                let (data, layout) = try readColumnWithLayout(ci, rowGroup: g)
-                let filtered = data.droppingRows(local, maxDefinitionLevel: desc.maxDefinitionLevel)
-                var o = ColumnWriteOptions()
-                guard let codec = md.codec else { throw ParquetError(.unsupported, "unknown codec", file: name, rowGroup: g, column: desc.dottedPath) }
-                o.codec = codec
-                o.dictionary = layout.hasDictionary
-                o.dictionaryForBooleans = layout.hasDictionary
-                o.dictionaryIndexEncoding = layout.dictionaryIndexEncoding ?? (layout.pageVersion == 1 && layout.dictionaryPageEncoding == .plainDictionary ? .plainDictionary : .rleDictionary)
-                o.dictionaryPageEncoding = layout.dictionaryPageEncoding
-                o.valueEncoding = layout.valueEncoding ?? .plain
-                o.pageVersion = layout.pageVersion
-                o.maxSlotsPerPage = max(layout.maxSlotsPerPage, 1)
-                o.dictionaryPageSizeLimit = Int.max
-                o.statistics = md.statistics != nil
-                o.legacyMinMax = md.statistics?.legacyMin != nil
-                o.pageStatistics = layout.pageStatistics
-                o.pageChecksums = layout.pageCRC
-                o.pageIndex = orig.columnIndexOffset != nil || orig.offsetIndexOffset != nil
-                o.v2CompressValues = layout.v2Compressed
-                let enc: EncodedChunk
-                do throws(ParquetError) {
-                    enc = try ChunkWriter.encode(filtered, desc: desc, options: o, metaTemplate: md)
-                } catch {
-                    throw error.located(file: name, rowGroup: g, column: desc.dottedPath)
-                }
-                let base = out.offset
-                try out.write(enc.bytes)
-                var chunk = orig
-                chunk.fileOffset = base
-                chunk.metaData = enc.metaData(at: base)
-                chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
-                chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
-                ng.columns[ci] = chunk
-                totalUncompressed += enc.meta.totalUncompressedSize
-                if o.pageIndex {
-                    plan.append(.built(columnIndex: orig.columnIndexOffset != nil ? ChunkWriter.columnIndex(enc.pages) : nil,
-                                       offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(enc.pages, base: base) : nil))
-                } else {
-                    plan.append(.none)
-                }
-            }
-            ng.numRows = rg.numRows - Int64(local.count)
-            ng.totalByteSize = totalUncompressed
-            if ng.fileOffset != nil { ng.fileOffset = start }
-            if ng.totalCompressedSize != nil { ng.totalCompressedSize = out.offset - start }
-            if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
-            newGroups.append(ng)
-            plans.append(plan)
-            outcomes.append(.reencoded(newIndex: newIndex, droppedRows: Int64(local.count)))
-            kept += ng.numRows
         }
+        try moveBloomFilters(&w, to: &out)
+        try writeColumnIndexes(&w, to: &out)
+        try writeOffsetIndexes(&w, to: &out)
+        var meta = metadata
+        meta.rowGroups = w.groups
+        meta.numRows = w.kept
+        try writeFooter(meta, to: &out)
+        sink = out.base
+        return RewriteResult(keptRows: w.kept, droppedRows: Int64(rows.count), rowGroups: w.outcomes, bytesWritten: out.offset)
+    }
 
-        // Bloom filters of copied row groups that lived outside the copied ranges.
-        for b in bloomsToMove {
-            var md = newGroups[b.group].columns[b.column].metaData!
+    /// Rows to drop are strictly increasing file row indexes, each in `0..<numRows`.
+    private func checkRowsToDrop(_ rows: [Int64]) throws(ParquetError) {
+        var prev: Int64 = -1
+        for r in rows {
+            guard r > prev else { throw ParquetError(.invalidArgument, "rows to drop must be strictly increasing", file: name) }
+            guard r < numRows else { throw ParquetError(.invalidArgument, "row \(r) is past the file's \(numRows) rows", file: name) }
+            prev = r
+        }
+    }
+
+    /// Copies row group `g` byte for byte (its byte range), with the footer's offsets shifted to
+    /// where it lands; its page indexes are copied later, and bloom filters outside the range moved.
+    private func copyRowGroup<S>(_ g: Int, to out: inout CountingSink<S>, into w: inout RewrittenGroups) throws(ParquetError) {
+        let rg = metadata.rowGroups[g]
+        let newIndex = w.groups.count
+        var lo = Int64.max, hi = Int64.min
+        for (ci, c) in rg.columns.enumerated() {
+            guard c.metaData!.totalCompressedSize > 0 else { continue }
+            let r = try chunkRange(column: ci, rowGroup: g)
+            lo = min(lo, r.lowerBound)
+            hi = max(hi, r.upperBound)
+        }
+        if lo > hi { lo = out.offset; hi = out.offset }
+        let newStart = out.offset
+        if hi > lo {
+            let bytes = try withLocation(file: name, rowGroup: g) { try source.read(lo..<hi) }
+            guard bytes.count == Int(hi - lo) else { throw ParquetError(.io, "short read", file: name, rowGroup: g) }
+            try out.write(bytes)
+        }
+        let delta = newStart - lo
+        var ng = rg
+        var plan: [IndexPlan] = []
+        for (ci, var chunk) in ng.columns.enumerated() {
+            var md = chunk.metaData!
+            if md.totalCompressedSize > 0 || md.dataPageOffset >= 4 { md.dataPageOffset += delta }
+            if let d = md.dictionaryPageOffset, d >= 4 { md.dictionaryPageOffset = d + delta }
+            if let ip = md.indexPageOffset, ip >= 4 { md.indexPageOffset = ip + delta }
+            if let bo = md.bloomFilterOffset {
+                if bo >= lo && bo < hi {
+                    md.bloomFilterOffset = bo + delta
+                } else {
+                    w.bloomsToMove.append((newIndex, ci, bo, md.bloomFilterLength))
+                }
+            }
+            chunk.metaData = md
+            if chunk.fileOffset >= 4 { chunk.fileOffset += delta }
+            let cidx = chunk.columnIndexOffset.flatMap { o in chunk.columnIndexLength.map { (o, $0) } }
+            let oidx = chunk.offsetIndexOffset.flatMap { o in chunk.offsetIndexLength.map { (o, $0) } }
+            chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
+            chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+            ng.columns[ci] = chunk
+            plan.append(cidx == nil && oidx == nil ? .none : .copy(columnIndex: cidx, offsetIndex: oidx, delta: delta))
+        }
+        if let fo = ng.fileOffset, fo >= 4 { ng.fileOffset = fo + delta }
+        if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
+        w.groups.append(ng)
+        w.plans.append(plan)
+        w.outcomes.append(.copied(newIndex: newIndex))
+        w.kept += rg.numRows
+    }
+
+    /// Re-encodes row group `g` without its `local` rows (sorted indexes within it), column by column.
+    private func reencodeRowGroup<S>(_ g: Int, dropping local: [Int], to out: inout CountingSink<S>,
+                                     into w: inout RewrittenGroups) throws(ParquetError) {
+        let rg = metadata.rowGroups[g]
+        let newIndex = w.groups.count
+        var ng = rg
+        var plan: [IndexPlan] = []
+        let start = out.offset
+        var totalUncompressed: Int64 = 0
+        for (ci, desc) in schema.columns.enumerated() {
+            let orig = rg.columns[ci]
+            let md = orig.metaData!
+            let (data, layout) = try readColumnWithLayout(ci, rowGroup: g)
+            let filtered = data.droppingRows(local, maxDefinitionLevel: desc.maxDefinitionLevel)
+            guard let codec = md.codec else { throw ParquetError(.unsupported, "unknown codec", file: name, rowGroup: g, column: desc.dottedPath) }
+            let o = Self.rewriteOptions(orig, codec: codec, layout: layout)
+            let enc: EncodedChunk
+            do throws(ParquetError) {
+                enc = try ChunkWriter.encode(filtered, desc: desc, options: o, metaTemplate: md)
+            } catch {
+                throw error.located(file: name, rowGroup: g, column: desc.dottedPath)
+            }
+            let base = out.offset
+            try out.write(enc.bytes)
+            var chunk = orig
+            chunk.fileOffset = base
+            chunk.metaData = enc.metaData(at: base)
+            chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
+            chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+            ng.columns[ci] = chunk
+            totalUncompressed += enc.meta.totalUncompressedSize
+            if o.pageIndex {
+                plan.append(.built(columnIndex: orig.columnIndexOffset != nil ? ChunkWriter.columnIndex(enc.pages) : nil,
+                                   offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(enc.pages, base: base) : nil))
+            } else {
+                plan.append(.none)
+            }
+        }
+        ng.numRows = rg.numRows - Int64(local.count)
+        ng.totalByteSize = totalUncompressed
+        if ng.fileOffset != nil { ng.fileOffset = start }
+        if ng.totalCompressedSize != nil { ng.totalCompressedSize = out.offset - start }
+        if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
+        w.groups.append(ng)
+        w.plans.append(plan)
+        w.outcomes.append(.reencoded(newIndex: newIndex, droppedRows: Int64(local.count)))
+        w.kept += ng.numRows
+    }
+
+    /// The original chunk's codec, encodings, page version and size, statistics, checksums and
+    /// page indexes, as options for writing it again.
+    private static func rewriteOptions(_ orig: ColumnChunk, codec: CompressionCodec, layout: ChunkLayout) -> ColumnWriteOptions {
+        let md = orig.metaData!
+        var o = ColumnWriteOptions()
+        o.codec = codec
+        o.dictionary = layout.hasDictionary
+        o.dictionaryForBooleans = layout.hasDictionary
+        o.dictionaryIndexEncoding = layout.dictionaryIndexEncoding ?? (layout.pageVersion == 1 && layout.dictionaryPageEncoding == .plainDictionary ? .plainDictionary : .rleDictionary)
+        o.dictionaryPageEncoding = layout.dictionaryPageEncoding
+        o.valueEncoding = layout.valueEncoding ?? .plain
+        o.pageVersion = layout.pageVersion
+        o.maxSlotsPerPage = max(layout.maxSlotsPerPage, 1)
+        o.dictionaryPageSizeLimit = Int.max
+        o.statistics = md.statistics != nil
+        o.legacyMinMax = md.statistics?.legacyMin != nil
+        o.pageStatistics = layout.pageStatistics
+        o.pageChecksums = layout.pageCRC
+        o.pageIndex = orig.columnIndexOffset != nil || orig.offsetIndexOffset != nil
+        o.v2CompressValues = layout.v2Compressed
+        return o
+    }
+
+    /// Bloom filters of copied row groups that lived outside the copied ranges: appended, or
+    /// dropped when unreadable.
+    private func moveBloomFilters<S>(_ w: inout RewrittenGroups, to out: inout CountingSink<S>) throws(ParquetError) {
+        for b in w.bloomsToMove {
+            var md = w.groups[b.group].columns[b.column].metaData!
             if let bytes = try? readBloomFilter(offset: b.offset, length: b.length) {
                 md.bloomFilterOffset = out.offset
                 md.bloomFilterLength = Int32(bytes.count)
@@ -218,10 +249,13 @@ extension ParquetFile {
                 md.bloomFilterOffset = nil
                 md.bloomFilterLength = nil
             }
-            newGroups[b.group].columns[b.column].metaData = md
+            w.groups[b.group].columns[b.column].metaData = md
         }
-        // Column indexes, then offset indexes.
-        for (g, plan) in plans.enumerated() {
+    }
+
+    /// The column indexes (copied or built), all before the offset indexes.
+    private func writeColumnIndexes<S>(_ w: inout RewrittenGroups, to out: inout CountingSink<S>) throws(ParquetError) {
+        for (g, plan) in w.plans.enumerated() {
             for (c, p) in plan.enumerated() {
                 var bytes: [UInt8]?
                 switch p {
@@ -232,13 +266,17 @@ extension ParquetFile {
                     bytes = ci
                 }
                 if let bytes {
-                    newGroups[g].columns[c].columnIndexOffset = out.offset
-                    newGroups[g].columns[c].columnIndexLength = Int32(bytes.count)
+                    w.groups[g].columns[c].columnIndexOffset = out.offset
+                    w.groups[g].columns[c].columnIndexLength = Int32(bytes.count)
                     try out.write(bytes)
                 }
             }
         }
-        for (g, plan) in plans.enumerated() {
+    }
+
+    /// The offset indexes (copied ones shifted to where their pages landed, or built).
+    private func writeOffsetIndexes<S>(_ w: inout RewrittenGroups, to out: inout CountingSink<S>) throws(ParquetError) {
+        for (g, plan) in w.plans.enumerated() {
             for (c, p) in plan.enumerated() {
                 var bytes: [UInt8]?
                 switch p {
@@ -251,18 +289,12 @@ extension ParquetFile {
                     bytes = oi
                 }
                 if let bytes {
-                    newGroups[g].columns[c].offsetIndexOffset = out.offset
-                    newGroups[g].columns[c].offsetIndexLength = Int32(bytes.count)
+                    w.groups[g].columns[c].offsetIndexOffset = out.offset
+                    w.groups[g].columns[c].offsetIndexLength = Int32(bytes.count)
                     try out.write(bytes)
                 }
             }
         }
-        var meta = metadata
-        meta.rowGroups = newGroups
-        meta.numRows = kept
-        try writeFooter(meta, to: &out)
-        sink = out.base
-        return RewriteResult(keptRows: kept, droppedRows: Int64(rows.count), rowGroups: outcomes, bytesWritten: out.offset)
     }
 
     private func readIndexBytes(_ offset: Int64, _ length: Int32) throws(ParquetError) -> [UInt8] {
@@ -280,6 +312,18 @@ extension ParquetFile {
         guard let n = header.i32(1), n > 0 else { throw ParquetError(.corruptMetadata, "bad bloom filter header", file: name) }
         return try readIndexBytes(offset, Int32(headerLen) + n)
     }
+}
+
+/// The new file's row groups as the rewrite builds them, with what it still has to write after them.
+private struct RewrittenGroups {
+    var groups: [RowGroup] = []
+    /// One per row group of the original file.
+    var outcomes: [RowGroupOutcome] = []
+    /// Per new row group, per column: how to produce its page indexes.
+    var plans: [[IndexPlan]] = []
+    /// Bloom filters of copied row groups that lie outside the copied byte range.
+    var bloomsToMove: [(group: Int, column: Int, offset: Int64, length: Int32?)] = []
+    var kept: Int64 = 0
 }
 
 /// How the rewriter produces a chunk's page indexes.

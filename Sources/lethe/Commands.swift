@@ -1,8 +1,11 @@
 import ArgumentParser
 import Foundation
+import Synchronization
+import ServiceLifecycle
 import LetheCore
 import LetheCatalog
 import LetheEngine
+import LetheRuntime
 
 struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a commented starter lethe.yaml.")
@@ -35,35 +38,41 @@ struct Index: AsyncParsableCommand {
         try await guarded {
             let lethe = try global.open()
             let bar = ProgressBar(enabled: !global.json && isatty(2) != 0)
-            repeat {
-                let r = try await lethe.index(datasets: dataset.isEmpty ? nil : dataset) { bar.update($0) }
-                bar.finish()
-                if global.json {
-                    out(JSONValue.object([
-                        "datasets": .array(r.datasets.map(JSONValue.string)),
-                        "objects_seen": .int(Int64(r.objectsSeen)), "objects_scanned": .int(Int64(r.objectsScanned)),
-                        "objects_unchanged": .int(Int64(r.objectsUnchanged)), "objects_removed": .int(Int64(r.objectsRemoved)),
-                        "records": .int(r.records), "bytes": .int(r.bytesScanned), "seconds": .double(r.seconds),
-                        "quarantined": .array(r.quarantined.map { .object(["dataset": .string($0.dataset), "object": .string($0.object), "issue": .string($0.issue)]) }),
-                        "dataset_issues": .array(r.datasetIssues.map { .object(["dataset": .string($0.dataset), "kind": .string($0.kind.rawValue), "issue": .string($0.message)]) }),
-                    ]).text)
-                } else {
-                    let mb = Double(r.bytesScanned) / 1e6
-                    out(String(format: "indexed %d object(s) (%d unchanged, %d removed), %lld records, %.1f MB in %.2fs (%.0f MB/s, %.0f rows/s)",
-                               r.objectsScanned, r.objectsUnchanged, r.objectsRemoved, r.records, mb, r.seconds,
-                               r.seconds > 0 ? mb / r.seconds : 0, r.seconds > 0 ? Double(r.records) / r.seconds : 0))
-                    if !r.quarantined.isEmpty {
-                        out("quarantined \(r.quarantined.count) object(s) that cannot be read:")
-                        for q in r.quarantined { out("  \(q.dataset): \(q.issue)") }
-                    }
+            let only = dataset.isEmpty ? nil : dataset
+            let json = global.json
+            if watch {
+                // Until SIGTERM or SIGINT: the pass under way finishes and reports, then exit 0.
+                let service = IndexWatchService(lethe: lethe, datasets: only, interval: interval, progress: { bar.update($0) }) { r in
+                    bar.finish()
+                    Self.report(r, json: json)
+                    fflush(nil)   // each pass reaches a pipe at once
                 }
-                // A dataset that cannot be indexed at all: the others are; requests reaching it cannot be proven.
-                for i in r.datasetIssues { err("lethe: \(i.description)") }
-                if watch { try await Task.sleep(nanoseconds: UInt64(interval * 1e9)) }
-                else if !r.datasetIssues.isEmpty { return r.datasetIssues.contains { $0.kind == .unsupported } ? 2 : 1 }
-            } while watch
+                try await runUntilSignalled([.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)])
+                return 0
+            }
+            let r = try await lethe.index(datasets: only) { bar.update($0) }
+            bar.finish()
+            Self.report(r, json: json)
+            if !r.datasetIssues.isEmpty { return r.datasetIssues.contains { $0.kind == .unsupported } ? 2 : 1 }
             return 0
         }
+    }
+
+    static func report(_ r: IndexReport, json: Bool) {
+        if json {
+            out(ReportEncoder.text(r))
+        } else {
+            let mb = Double(r.bytesScanned) / 1e6
+            out(String(format: "indexed %d object(s) (%d unchanged, %d removed), %lld records, %.1f MB in %.2fs (%.0f MB/s, %.0f rows/s)",
+                       r.objectsScanned, r.objectsUnchanged, r.objectsRemoved, r.records, mb, r.seconds,
+                       r.seconds > 0 ? mb / r.seconds : 0, r.seconds > 0 ? Double(r.records) / r.seconds : 0))
+            if !r.quarantined.isEmpty {
+                out("quarantined \(r.quarantined.count) object(s) that cannot be read:")
+                for q in r.quarantined { out("  \(q.dataset): \(q.issue)") }
+            }
+        }
+        // A dataset that cannot be indexed at all: the others are; requests reaching it cannot be proven.
+        for i in r.datasetIssues { err("lethe: \(i.description)") }
     }
 }
 
@@ -92,10 +101,7 @@ struct Locate: AsyncParsableCommand {
                 err("lethe: warning: \(i.description): the index cannot say whether it holds the subject")
             }
             if global.json {
-                out(JSONValue.array(found.map { p in
-                    .object(["dataset": .string(p.dataset), "object": .string(p.object), "role": .string(p.role.rawValue),
-                             "rows": .int(Int64(p.rows.count)), "positions": .array(p.rows.prefix(1000).map(JSONValue.int))])
-                }).text)
+                out(ReportEncoder.text(LocateReport(found)))
             } else if found.isEmpty {
                 out("subject \(lethe.key(for: s).short): no records in the index")
             } else {
@@ -142,7 +148,7 @@ struct Forget: AsyncParsableCommand {
             for h in await lethe.canonicalHints(for: ids).joined() { err("lethe: warning: \(h)") }
             let rs = try await lethe.forget(ids, reason: reason, by: principal(by))
             if global.json {
-                for r in rs { out(requestJSON(r, withPlan: false).text) }
+                for r in rs { out(ReportEncoder.text(RequestView(r, withPlan: false))) }
             } else {
                 for r in rs {
                     let p = r.plan.flatMap(ErasurePlan.decode)
@@ -176,7 +182,7 @@ struct Requests: AsyncParsableCommand {
             let lethe = try global.open(readOnly: true)
             let rs = try await lethe.meta.requests(status: st)
             if global.json {
-                out(JSONValue.array(rs.map { requestJSON($0, withPlan: false) }).text)
+                out(ReportEncoder.text(rs.map { RequestView($0, withPlan: false) }))
             } else {
                 out(table(["ID", "STATUS", "SUBJECT", "BY", "FILED", "NOTE"], rs.map {
                     [$0.id, $0.status.rawValue, $0.subjectKey.short, $0.requestedBy, time($0.filedAt), $0.failure ?? $0.decisionReason ?? ""]
@@ -198,7 +204,7 @@ struct Show: AsyncParsableCommand {
             var r = try await lethe.request(id)
             let plan = try await r.plan.flatMap(ErasurePlan.decode).asyncMap { try await lethe.resolvedPlan($0) }
             if let plan { r.plan = plan.json }
-            if global.json { out(requestJSON(r, withPlan: true).text); return 0 }
+            if global.json { out(ReportEncoder.text(RequestView(r, withPlan: true))); return 0 }
             out("request   \(r.id)")
             out("status    \(r.status.rawValue)\(r.failure.map { " (\($0))" } ?? "")")
             out("subject   \(r.subjectKey.hex)")
@@ -245,7 +251,7 @@ struct Approve: AsyncParsableCommand {
             } else {
                 approved = try await lethe.approve(ids, by: who)
             }
-            if global.json { for r in approved { out(requestJSON(r, withPlan: false).text) } }
+            if global.json { for r in approved { out(ReportEncoder.text(RequestView(r, withPlan: false))) } }
             else { for r in approved { out("\(r.id)  approved by \(who)") }; out("next: `lethe run` erases approved requests") }
             return 0
         }
@@ -263,7 +269,7 @@ struct Reject: AsyncParsableCommand {
         try await guarded {
             let lethe = try global.open()
             let r = try await lethe.reject(id, by: principal(by), reason: reason)
-            if global.json { out(requestJSON(r, withPlan: false).text) } else { out("\(r.id)  rejected by \(r.decidedBy ?? "")") }
+            if global.json { out(ReportEncoder.text(RequestView(r, withPlan: false))) } else { out("\(r.id)  rejected by \(r.decidedBy ?? "")") }
             return 0
         }
     }
@@ -282,21 +288,7 @@ struct Run: AsyncParsableCommand {
             let quiet = global.json
             let r = try await lethe.run(events: { if !quiet { err($0.message) } })
             if global.json {
-                out(JSONValue.object([
-                    "jobs": .array(r.jobs.map(JSONValue.string)),
-                    "objects_rewritten": .int(Int64(r.objectsRewritten)), "objects_removed": .int(Int64(r.objectsRemoved)),
-                    "rows_dropped": .int(r.rowsDropped), "erased": .array(r.erased.map(JSONValue.string)),
-                    "rebuilds": .array(r.rebuilds.map { .object(["dataset": .string($0.dataset), "exit_status": .int(Int64($0.exitStatus)), "seconds": .double($0.seconds)]) }),
-                    "verifications": .array(r.verifications.map { .raw(String(decoding: $0.json, as: UTF8.self)) }),
-                    "failed": .array(r.failed.map { .object(["id": .string($0.id), "reason": .string($0.reason)]) }),
-                    "requeued": .array(r.requeued.map(JSONValue.string)),
-                    "problems": .array(r.problems.map(JSONValue.string)),
-                    "temporaries_removed": .int(Int64(r.temporariesRemoved)),
-                    "propagated": .array(r.propagation.sources.map { s in .object([
-                        "dataset": .string(s.dataset), "deleted_subjects": .int(Int64(s.deleted)),
-                        "requests": .array(s.filed.map(JSONValue.string)), "still_live": .int(Int64(s.stillLive)),
-                    ]) }),
-                ]).text)
+                out(ReportEncoder.text(r))
             } else {
                 for s in r.propagation.sources where s.deleted > 0 {
                     out("propagated from \(s.dataset)'s change feed: \(s.filed.count) request(s) filed and approved by `propagation` (\(s.stillLive) subject(s) still with live rows skipped)")
@@ -332,7 +324,7 @@ struct Verify: AsyncParsableCommand {
             guard all != !ids.isEmpty else { throw LetheError(.badUsage, "name request ids, or pass --all (not both)") }
             let lethe = try global.open(readOnly: dryRun)
             let vs = try await lethe.verify(ids: ids, all: all, dryRun: dryRun)
-            if global.json { for v in vs { out(String(decoding: v.json, as: UTF8.self)) } }
+            if global.json { for v in vs { out(ReportEncoder.text(v)) } }
             else {
                 for v in vs { out("\(v.id)  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s)\(v.logsExamined.map { ", \($0) Delta log(s)" } ?? "")\(v.listingsExamined.map { ", \($0) emptied dataset listing(s)" } ?? ""), \(v.stateFilesScanned) state file(s) scanned") }
             }
@@ -354,30 +346,13 @@ struct Audit: AsyncParsableCommand {
             let lethe = try global.open(readOnly: true)
             if check {
                 let checked = try await lethe.checkAudit()
-                let entries = checked.entries
-                var v = (ok: checked.ok, firstBroken: checked.firstBroken, reason: checked.reason)
-                if v.ok, let expectHead {
-                    let parts = expectHead.split(separator: ":", maxSplits: 1)
-                    guard parts.count == 2, let seq = Int64(parts[0]), parts[1].count >= 16 else {
-                        throw LetheError(.badUsage, "--expect-head takes SEQ:HASH (as `lethe audit --check` prints it)")
-                    }
-                    let hash = String(parts[1])
-                    if let e = entries.first(where: { $0.seq == seq }) {
-                        if !e.hash.hasPrefix(hash) {
-                            v = (false, seq, "entry \(seq) has hash \(e.hash.prefix(16))…, not the recorded \(hash.prefix(16))…")
-                        }
-                    } else {
-                        v = (false, seq, "entry \(seq) is missing: the log ends at \(entries.last?.seq ?? 0) (entries were removed from its end)")
-                    }
-                }
-                let head = entries.last.map { "\($0.seq):\($0.hash)" } ?? "-"
+                let v = try AuditCheckReport(entries: checked.entries, ok: checked.ok, firstBroken: checked.firstBroken,
+                                             reason: checked.reason, expectHead: expectHead)
                 if global.json {
-                    out(JSONValue.object(["ok": .bool(v.ok), "entries": .int(Int64(entries.count)), "head": .string(head),
-                                          "first_broken": v.firstBroken.map(JSONValue.int) ?? .null,
-                                          "reason": v.reason.map(JSONValue.string) ?? .null]).text)
+                    out(ReportEncoder.text(v))
                 } else if v.ok {
-                    out("audit log intact: \(entries.count) entries; head \(head)")
-                    out("record the head elsewhere; `lethe audit --check --expect-head \(head)` later proves nothing was cut off")
+                    out("audit log intact: \(v.entries) entries; head \(v.head)")
+                    out("record the head elsewhere; `lethe audit --check --expect-head \(v.head)` later proves nothing was cut off")
                 } else {
                     err("lethe: audit log broken at entry \(v.firstBroken.map(String.init) ?? "?"): \(v.reason ?? "")")
                 }
@@ -386,12 +361,7 @@ struct Audit: AsyncParsableCommand {
             // Texts people typed (reasons, names) are resolved from `audit_texts`; `[erased]` where erasure purged them.
             let lines = try await lethe.auditLog()
             if global.json {
-                for l in lines {
-                    let e = l.entry
-                    out(JSONValue.object(["seq": .int(e.seq), "at": .int(e.at), "event": .string(e.event),
-                                          "request": e.requestID.map(JSONValue.string) ?? .null, "actor": l.actor.map(JSONValue.string) ?? .null,
-                                          "details": .raw(l.details), "prev_hash": .string(e.prevHash), "hash": .string(e.hash)]).text)
-                }
+                for l in lines { out(ReportEncoder.text(AuditLineView(l))) }
             } else {
                 for l in lines {
                     let e = l.entry
@@ -403,56 +373,39 @@ struct Audit: AsyncParsableCommand {
     }
 }
 
-func requestJSON(_ r: ErasureRequest, withPlan: Bool) -> JSONValue {
-    var o: [String: JSONValue] = [
-        "id": .string(r.id), "subject_key": .string(r.subjectKey.hex), "status": .string(r.status.rawValue),
-        "reason": .string(r.reason), "requested_by": .string(r.requestedBy), "filed_at": .int(r.filedAt),
-        "updated_at": .int(r.updatedAt), "attempts": .int(Int64(r.attempts)),
-        "decided_by": r.decidedBy.map(JSONValue.string) ?? .null, "failure": r.failure.map(JSONValue.string) ?? .null,
-        // The keyed 64-bit stream tag (SipHash-2-4 under stream.key) that stream processors match on.
-        "stream_tag": r.streamTag.map { .string(String(format: "%016llx", $0)) } ?? .null,
-        "forgotten": .bool(r.status.isForgotten),
-    ]
-    if withPlan {
-        o["plan"] = r.plan.map { .raw(String(decoding: $0, as: UTF8.self)) } ?? .null
-        o["verification"] = r.verification.map { .raw(String(decoding: $0, as: UTF8.self)) } ?? .null
-    } else if let p = r.plan.flatMap(ErasurePlan.decode) {
-        o["objects"] = .int(Int64(p.totalObjects))
-        o["rows"] = .int(p.totalRows)
-    }
-    return .object(o)
-}
-
 /// A one-line progress bar on stderr (terminals only).
-final class ProgressBar: @unchecked Sendable {
+final class ProgressBar: Sendable {
     let enabled: Bool
-    private let lock = NSLock()
-    private var last = Date.distantPast
-    private var drawn = false
+    private struct State { var last = Date.distantPast; var drawn = false }
+    private let state = Mutex(State())
     init(enabled: Bool) { self.enabled = enabled }
 
     func update(_ p: IndexProgress) {
         guard enabled else { return }
-        lock.lock(); defer { lock.unlock() }
-        let now = Date()
-        guard now.timeIntervalSince(last) > 0.1 || p.objectsDone == p.objectsTotal else { return }
-        last = now
-        let secs = max(0.001, now.timeIntervalSince(p.startedAt))
-        let frac = p.bytesTotal > 0 ? Double(p.bytesDone) / Double(p.bytesTotal) : 1
-        let width = 24
-        let filled = Int(frac * Double(width))
-        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        let line = String(format: "\r%@ %3.0f%%  %d/%d objects  %.1f/%.1f MB  %.0f MB/s  %.0f rows/s ",
-                          bar, frac * 100, p.objectsDone, p.objectsTotal, Double(p.bytesDone) / 1e6,
-                          Double(p.bytesTotal) / 1e6, Double(p.bytesDone) / 1e6 / secs, Double(p.records) / secs)
-        FileHandle.standardError.write(Data(line.utf8))
-        drawn = true
+        state.withLock { st in
+            let now = Date()
+            guard now.timeIntervalSince(st.last) > 0.1 || p.objectsDone == p.objectsTotal else { return }
+            st.last = now
+            let secs = max(0.001, now.timeIntervalSince(p.startedAt))
+            let frac = p.bytesTotal > 0 ? Double(p.bytesDone) / Double(p.bytesTotal) : 1
+            let width = 24
+            let filled = Int(frac * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            let line = String(format: "\r%@ %3.0f%%  %d/%d objects  %.1f/%.1f MB  %.0f MB/s  %.0f rows/s ",
+                              bar, frac * 100, p.objectsDone, p.objectsTotal, Double(p.bytesDone) / 1e6,
+                              Double(p.bytesTotal) / 1e6, Double(p.bytesDone) / 1e6 / secs, Double(p.records) / secs)
+            FileHandle.standardError.write(Data(line.utf8))
+            st.drawn = true
+        }
     }
 
     func finish() {
-        guard enabled, drawn else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
-        drawn = false
+        guard enabled else { return }
+        state.withLock { st in
+            guard st.drawn else { return }
+            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+            st.drawn = false
+        }
     }
 }
 

@@ -1,13 +1,10 @@
 import ArgumentParser
 import Foundation
+import ServiceLifecycle
 import LetheCore
-import LetheCatalog
 import LetheStream
 import LetheEngine
 import LetheRuntime
-
-/// Set by SIGINT/SIGTERM while `lethe filter --follow` runs (read between polls).
-nonisolated(unsafe) private var stopRequested: sig_atomic_t = 0
 
 struct Filter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,141 +30,149 @@ struct Filter: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            guard let policy = MalformedPolicy(rawValue: onMalformed) else {
-                throw LetheError(.badUsage, "--on-malformed must be pass, drop or fail")
-            }
-            guard let validation = Validation(rawValue: validate) else {
-                throw LetheError(.badUsage, "--validate must be full or fast")
-            }
-            guard refresh > 0 && refresh <= 0.5 else { throw LetheError(.badUsage, "--refresh must be in (0, 0.5]") }
-            if follow && input == nil { throw LetheError(.badUsage, "--follow needs --in FILE") }
+            let (policy, validation) = try checkedOptions()
             let config = try LakeConfig.load(path: global.config)
-            var fields = field.map(FieldPath.init)
-            if let dataset {
-                guard let d = config.datasets.first(where: { $0.name == dataset }) else {
-                    throw LetheError(.badUsage, "no dataset `\(dataset)` in \(global.config)")
-                }
-                guard let s = d.subject else { throw LetheError(.badUsage, "dataset `\(dataset)` has no subject field") }
-                if fields.isEmpty { fields = s.fields }
-            }
-            if fields.isEmpty { fields = [FieldPath("user_id")] }
-            guard case .folder(let folder) = config.state else {
-                throw LetheError(.badInput, "`state: postgres://…` is not supported by this build yet; use a folder", at: config.file)
-            }
-            // The filter only reads: on a state folder it cannot write (another user's, a read-only
-            // mount) it opens the state read-only and skips the one write it would make (tags for
-            // requests filed before stream filtering existed).
-            let writable = Runtime.stateIsWritable(config)
-            let state = try Runtime.openState(config: config, readOnly: !writable)
-            let (secrets, meta) = (state.secrets, state.state)
-            if writable {
-                try await Lethe.backfillStreamTags(meta: meta, secrets: secrets, now: Int64(Date().timeIntervalSince1970 * 1000))
-            } else if case let untagged = try await meta.requestsWithoutStreamTag().filter({ $0.sealedSubject != nil }).count, untagged > 0 {
-                err("lethe: \(untagged) request(s) filed before stream filtering have no stream tag and are not filtered yet; a writing command on this state (e.g. `lethe run`) gives them one")
-            }
+            let fields = try subjectFields(config)
+            let state = try await openState(config)
+            let meta = state.state
             let source: @Sendable (Int64) async throws -> DeletionChanges = { try await meta.deletionTags(since: $0) }
-            let shared = SharedDeletionSet()
-            // Start from the snapshot of the set if there is a usable one (one file read
-            // instead of a row per forgotten subject), then catch up; else read it all.
-            let snapshotPath = folder + "/" + DeletionSnapshot.fileName
-            let newest = try await meta.deletionTags(since: Int64.max).latest
-            var changed = true
-            if let snap = DeletionSnapshot.load(path: snapshotPath, key: secrets.streamHasher), snap.cursor <= newest {
-                shared.install(snap.set, cursor: snap.cursor)
-                changed = try await shared.refresh(from: source)
-            } else {
-                try await shared.load(from: source)
+            let shared = try await loadDeletionSet(state, source: source)
+            let (inFD, outFD) = try openFiles()
+            defer {
+                if inFD != 0 { close(inFD) }
+                if outFD != 1 { close(outFD) }
             }
-            if changed {
-                DeletionSnapshot.save(shared.current, cursor: shared.currentCursor, key: secrets.streamHasher, to: snapshotPath)
-            }
-            // The full scan filled SQLite's page cache and the tag array is gone: give that
-            // memory back to the system (glibc keeps freed pages of thread arenas otherwise).
-            meta.releaseMemory()
-            #if canImport(Glibc)
-            if let f = dlsym(nil, "malloc_trim") {  // not exported by the Glibc module
-                _ = unsafeBitCast(f, to: (@convention(c) (Int) -> Int32).self)(0)
-            }
-            #endif
-
-            let inFD: Int32
-            if let input {
-                inFD = open(input, O_RDONLY | O_CLOEXEC)
-                guard inFD >= 0 else { throw LetheError.io("cannot open the input", at: input, errno: errno) }
-            } else {
-                inFD = 0
-            }
-            defer { if inFD != 0 { close(inFD) } }
-            let outFD: Int32
-            if let output {
-                outFD = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-                guard outFD >= 0 else { throw LetheError.io("cannot create the output", at: output, errno: errno) }
-            } else {
-                outFD = 1
-            }
-            defer { if outFD != 1 { close(outFD) } }
-            if follow { Self.installStopHandlers() }
-
-            let filter = StreamFilter(fields: fields, streamKey: secrets.streamHasher, set: shared, onMalformed: policy,
-                                      validation: validation)
-            let pump = StreamPump(filter: filter, input: inFD, output: outFD)
-            let interval = refresh
-            let refresher = Task.detached {
-                await shared.follow(source, interval: interval) { e in err("lethe: warning: deletion set refresh failed: \(e)") }
-            }
-            // The hot loop blocks in read(2): run it on its own thread, off the task pool.
-            let box = PumpBox(pump)
-            let following = follow
-            let outcome: Result<Void, any Error> = await withCheckedContinuation { cont in
-                let t = Thread {
-                    let r = Result { try box.pump.run(follow: following) { stopRequested != 0 } }
-                    cont.resume(returning: r)
-                }
-                t.stackSize = 1 << 22
-                t.start()
-            }
-            refresher.cancel()
-            let c = filter.counts
-            let summary = "lethe filter: \(c.passed) passed, \(c.dropped) dropped, \(c.malformed) malformed, \(c.blank) blank line(s); \(c.bytes) bytes"
-            if case .failure(let e as MalformedLine) = outcome {
-                err("lethe: error: \(e.description)")
-                report(c, summary, failedAt: e.line)
-                return 2
-            }
-            if case .failure(let e) = outcome { throw e }
-            report(c, summary, failedAt: nil)
-            return 0
+            let options = StreamFilterService.Options(fields: fields, streamKey: state.secrets.streamHasher, onMalformed: policy,
+                                                      validation: validation, input: inFD, output: outFD, follow: follow)
+            return try await pump(options, set: shared, source: source)
         }
     }
 
-    private func report(_ c: StreamCounts, _ summary: String, failedAt: Int64?) {
-        err(summary)
+    /// The options that need checking beyond their types (exit 2).
+    private func checkedOptions() throws -> (MalformedPolicy, Validation) {
+        guard let policy = MalformedPolicy(rawValue: onMalformed) else {
+            throw LetheError(.badUsage, "--on-malformed must be pass, drop or fail")
+        }
+        guard let validation = Validation(rawValue: validate) else {
+            throw LetheError(.badUsage, "--validate must be full or fast")
+        }
+        guard refresh > 0 && refresh <= 0.5 else { throw LetheError(.badUsage, "--refresh must be in (0, 0.5]") }
+        if follow && input == nil { throw LetheError(.badUsage, "--follow needs --in FILE") }
+        return (policy, validation)
+    }
+
+    /// --field, else the --dataset's subject, else `user_id`.
+    private func subjectFields(_ config: LakeConfig) throws -> [FieldPath] {
+        var fields = field.map(FieldPath.init)
+        if let dataset {
+            guard let d = config.datasets.first(where: { $0.name == dataset }) else {
+                throw LetheError(.badUsage, "no dataset `\(dataset)` in \(global.config)")
+            }
+            guard let s = d.subject else { throw LetheError(.badUsage, "dataset `\(dataset)` has no subject field") }
+            if fields.isEmpty { fields = s.fields }
+        }
+        return fields.isEmpty ? [FieldPath("user_id")] : fields
+    }
+
+    /// Opens the state. The filter only reads: on a state folder it cannot write (another user's, a
+    /// read-only mount) it opens the state read-only and skips the one write it would make (tags for
+    /// requests filed before stream filtering existed).
+    private func openState(_ config: LakeConfig) async throws -> Runtime.StateHandle {
+        let writable = Runtime.stateIsWritable(config)
+        let state = try Runtime.openState(config: config, readOnly: !writable)
+        if writable {
+            try await Lethe.backfillStreamTags(meta: state.state, secrets: state.secrets, now: Int64(Date().timeIntervalSince1970 * 1000))
+        } else if case let untagged = try await state.state.requestsWithoutStreamTag().filter({ $0.sealedSubject != nil }).count, untagged > 0 {
+            err("lethe: \(untagged) request(s) filed before stream filtering have no stream tag and are not filtered yet; a writing command on this state (e.g. `lethe run`) gives them one")
+        }
+        return state
+    }
+
+    /// The deletion set: from its snapshot if there is a usable one (one file read instead of a row
+    /// per forgotten subject), then caught up; else read whole. A changed set is snapshotted again.
+    private func loadDeletionSet(_ state: Runtime.StateHandle,
+                                 source: @escaping @Sendable (Int64) async throws -> DeletionChanges) async throws -> SharedDeletionSet {
+        let key = state.secrets.streamHasher
+        let shared = SharedDeletionSet()
+        let snapshotPath = state.folder.map { $0 + "/" + DeletionSnapshot.fileName }
+        let newest = try await state.state.deletionTags(since: Int64.max).latest
+        var changed = true
+        if let snapshotPath, let snap = DeletionSnapshot.load(path: snapshotPath, key: key), snap.cursor <= newest {
+            shared.install(snap.set, cursor: snap.cursor)
+            changed = try await shared.refresh(from: source)
+        } else {
+            try await shared.load(from: source)
+        }
+        if changed, let snapshotPath {
+            DeletionSnapshot.save(shared.current, cursor: shared.currentCursor, key: key, to: snapshotPath)
+        }
+        // The full scan filled SQLite's page cache and the tag array is gone: give that
+        // memory back to the system (glibc keeps freed pages of thread arenas otherwise).
+        state.state.releaseMemory()
+        #if canImport(Glibc)
+        if let f = dlsym(nil, "malloc_trim") {  // not exported by the Glibc module
+            _ = unsafeBitCast(f, to: (@convention(c) (Int) -> Int32).self)(0)
+        }
+        #endif
+        return shared
+    }
+
+    /// The input (--in, else stdin) and output (--out, created or truncated, else stdout) descriptors.
+    private func openFiles() throws -> (input: Int32, output: Int32) {
+        var inFD: Int32 = 0
+        if let input {
+            inFD = open(input, O_RDONLY | O_CLOEXEC)
+            guard inFD >= 0 else { throw LetheError.io("cannot open the input", at: input, errno: errno) }
+        }
+        var outFD: Int32 = 1
+        if let output {
+            outFD = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard outFD >= 0 else {
+                let e = errno
+                if inFD != 0 { close(inFD) }
+                throw LetheError.io("cannot create the output", at: output, errno: e)
+            }
+        }
+        return (inFD, outFD)
+    }
+
+    /// Filters until the end of input, or with --follow until SIGTERM/SIGINT (the pump stops at its
+    /// next idle moment, filters a last unterminated line and flushes), while the deletion set is
+    /// refreshed. Reports the counts; exit 2 on a malformed line under `fail`.
+    private func pump(_ options: StreamFilterService.Options, set shared: SharedDeletionSet,
+                      source: @escaping @Sendable (Int64) async throws -> DeletionChanges) async throws -> Int32 {
+        let filter = StreamFilterService(options, set: shared)
+        let refresher = DeletionSetRefresher(set: shared, interval: refresh, source: source) { e in
+            err("lethe: warning: deletion set refresh failed: \(e)")
+        }
+        // A group shuts its services down in reverse order: the filter drains before the refresher stops.
+        var failure: (any Error)?
+        do {
+            try await runUntilSignalled([.init(service: refresher, successTerminationBehavior: .ignore),
+                                         .init(service: filter, successTerminationBehavior: .gracefullyShutdownGroup)],
+                                        signals: options.follow)
+        } catch {
+            failure = error
+        }
+        let c = filter.counts
+        var counts = FilterReport(passed: c.passed, dropped: c.dropped, malformed: c.malformed, blank: c.blank, bytes: c.bytes)
+        if let e = failure as? MalformedLine {
+            err("lethe: error: \(e.description)")
+            counts.failedAtLine = e.line
+            report(counts)
+            return 2
+        }
+        if let failure { throw failure }
+        report(counts)
+        return 0
+    }
+
+    private func report(_ counts: FilterReport) {
+        err(counts.summary)
         guard global.json else { return }
-        var o: [String: JSONValue] = [
-            "passed": .int(c.passed), "dropped": .int(c.dropped), "malformed": .int(c.malformed),
-            "blank": .int(c.blank), "bytes": .int(c.bytes),
-        ]
-        if let failedAt { o["failed_at_line"] = .int(failedAt) }
-        let text = JSONValue.object(o).text
+        let text = ReportEncoder.text(counts)
         if output != nil { out(text) } else { err(text) }
     }
-
-    static func installStopHandlers() {
-        var sa = sigaction()
-        #if canImport(Glibc)
-        sa.__sigaction_handler.sa_handler = { _ in stopRequested = 1 }
-        #endif
-        sa.sa_flags = 0  // no SA_RESTART: a blocked read returns EINTR
-        sigemptyset(&sa.sa_mask)
-        sigaction(SIGINT, &sa, nil)
-        sigaction(SIGTERM, &sa, nil)
-    }
-}
-
-/// Hands the pump to the thread that runs it (used by that thread only, then read after it ends).
-private final class PumpBox: @unchecked Sendable {
-    let pump: StreamPump
-    init(_ p: StreamPump) { pump = p }
 }
 
 /// The few JSON shapes the filter commands print.
@@ -197,24 +202,15 @@ struct Deletions: AsyncParsableCommand {
             }
             let config = try LakeConfig.load(path: global.config)
             let meta = try Runtime.openState(config: config, readOnly: true).state
-            let ch = try await meta.deletionTags(since: cursor)
-            func hex(_ t: UInt64) -> String {
-                let s = String(t, radix: 16)
-                return String(repeating: "0", count: 16 - s.count) + s
-            }
-            let latest = ch.latest == Int64.min ? 0 : ch.latest
+            let report = DeletionsReport(try await meta.deletionTags(since: cursor), since: cursor)
             if global.json {
-                out(JSONValue.object([
-                    "added": .array(ch.added.map { .string(hex($0)) }),
-                    "removed": .array(ch.removed.map { .string(hex($0)) }),
-                    "latest": .int(latest), "since": .int(cursor == Int64.min ? 0 : cursor),
-                ]).text)
+                out(ReportEncoder.text(report))
             } else {
                 var text = ""
-                for t in ch.added { text += "+" + hex(t) + "\n" }
-                for t in ch.removed { text += "-" + hex(t) + "\n" }
+                for t in report.added { text += "+" + DeletionsReport.hex(t) + "\n" }
+                for t in report.removed { text += "-" + DeletionsReport.hex(t) + "\n" }
                 FileHandle.standardOutput.write(Data(text.utf8))
-                out("# latest \(latest)")
+                out("# latest \(report.latest)")
             }
             return 0
         }

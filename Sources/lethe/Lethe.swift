@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ServiceLifecycle
 import LetheCore
 import LetheEngine
 import LetheRuntime
@@ -102,4 +103,13 @@ func principal(_ by: String?) -> String {
     if let by, !by.isEmpty { return by }
     let env = ProcessInfo.processInfo.environment
     return env["LETHE_USER"] ?? env["USER"] ?? ""
+}
+
+/// Runs long-running services (`index --watch`, `filter --follow`) until they end or SIGTERM/SIGINT
+/// shuts them down gracefully (each finishes what it is doing); with `signals: false` the signals keep
+/// their default action. Rethrows the first error a service threw.
+func runUntilSignalled(_ services: [ServiceGroupConfiguration.ServiceConfiguration], signals: Bool = true) async throws {
+    let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+        services: services, gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [], logger: Lethe.defaultLogger()))
+    try await group.run()
 }

@@ -116,12 +116,10 @@ struct Quickstart: AsyncParsableCommand {
             say("")
             say("Try it yourself:  cd \(dir) && lethe show \(r.id) && lethe audit")
             if json {
-                out(JSONValue.object([
-                    "dir": .string(abs), "events": .int(Int64(built.events)), "subjects": .int(Int64(built.users)),
-                    "request": requestJSON(final, withPlan: true), "objects_before": .int(Int64(before.count)),
-                    "objects_after": .int(Int64(after.count)), "rows_dropped": .int(run.rowsDropped),
-                    "audit_entries": .int(Int64(entries.count)), "audit_ok": .bool(chain.ok),
-                ]).text)
+                out(ReportEncoder.text(QuickstartReport(
+                    dir: abs, events: built.events, subjects: built.users, request: RequestView(final, withPlan: true),
+                    objectsBefore: before.count, objectsAfter: after.count, rowsDropped: run.rowsDropped,
+                    auditEntries: entries.count, auditOk: chain.ok)))
             }
             return final.status == .verified && chain.ok ? 0 : 1
         }

@@ -26,13 +26,7 @@ struct Vacuum: AsyncParsableCommand {
             let lethe = try global.open()
             let reports = try await lethe.vacuum(dataset: dataset, retainHours: retain, dryRun: dryRun, force: force)
             if global.json {
-                for r in reports {
-                    out(JSONValue.object([
-                        "dataset": .string(r.dataset), "mode": .string(r.mode), "dry_run": .bool(r.dryRun),
-                        "deleted": .array(r.deleted.map(JSONValue.string)),
-                        "unreadable_versions": .array(r.unreadableVersions.map { .string("\($0.lowerBound)-\($0.upperBound)") }),
-                    ]).text)
-                }
+                for r in reports { out(ReportEncoder.text(r)) }
             } else {
                 if reports.isEmpty { out("no Delta datasets in \(global.config)") }
                 for r in reports {

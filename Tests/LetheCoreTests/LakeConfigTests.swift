@@ -170,3 +170,12 @@ func aFieldPathWithAnEmptyPartOrAFieldNamedTwiceIsRefused(subject: String) {
         Issue.record("unexpected error \(error)")
     }
 }
+
+@Test func onlyDeltaKeepsATransactionLogAndOnlyItMayDeclareDeletesFrom() throws {
+    #expect(DatasetSpec.Format.allCases.filter(\.hasTransactionLog) == [.delta])
+    for f in DatasetSpec.Format.allCases {
+        let text = "lake: x\ndatasets:\n  - name: a\n    path: a\n    format: \(f.rawValue)\n    subject: id\n    deletes_from: change_feed\n"
+        let parsed = try? LakeConfig.parse(text, file: "l.yaml", baseDir: "/b")
+        #expect((parsed?.datasets.first?.deletesFromChangeFeed == true) == f.hasTransactionLog, "\(f)")
+    }
+}

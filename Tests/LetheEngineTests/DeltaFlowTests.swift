@@ -538,7 +538,7 @@ func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureReq
         let mark = actions.compactMap { a -> Int64? in
             guard case .other("domainMetadata", let d) = a, d["domain"]?.string == "delta.rowTracking",
                   let c = d["configuration"]?.string else { return nil }
-            return (try? DeltaJSON.parse(Array(c.utf8)))?["rowIdHighWaterMark"]?.int
+            return (try? JSONValue.parse(Array(c.utf8)))?["rowIdHighWaterMark"]?.int
         }
         #expect(mark == [next - 1])
         #expect(info["tags"]?["delta.rowTracking.preserved"]?.string == "false")
@@ -557,13 +557,13 @@ func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureReq
     // A data file whose column carries another field id than the schema's is refused by name.
     let t = DeltaTable(store: LocalObjectStore(root: dir), root: "t")
     let s = try await t.snapshot()
-    var schema = try #require(try DeltaJSON.parse(Array(s.metadata.schemaString.utf8)).object)
+    var schema = try #require(try JSONValue.parse(Array(s.metadata.schemaString.utf8)).object)
     var fields = try #require(schema["fields"]?.array)
     var f0 = try #require(fields[0].object), md = try #require(f0["metadata"]?.object)
     md["delta.columnMapping.id"] = .int(42)
     f0["metadata"] = .object(md); fields[0] = .object(f0); schema["fields"] = .array(fields)
     var meta = s.metadata.raw
-    meta["schemaString"] = .string(DeltaJSON.object(schema).encodedText)
+    meta["schemaString"] = .string(JSONValue.object(schema).encodedText)
     try await t.commit([.commitInfo(["operation": .string("SET TBLPROPERTIES")]), .other("metaData", .object(meta))], version: s.version + 1)
     let (r2, run2) = try await forgetAndRun(lethe, "u-4")
     #expect(r2.status != .verified)

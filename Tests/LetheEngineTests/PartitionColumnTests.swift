@@ -4,6 +4,7 @@ import LetheTestSupport
 @testable import LetheEngine
 import LetheCore
 import LetheStorage
+import LetheTesting
 import LetheCatalog
 
 /// Lakes partitioned by the subject (customer, tenant, day), written by delta-rs and pyarrow.
@@ -458,56 +459,12 @@ func aPartitionScrubCutBetweenItsCommitRewritesLeavesTheTableReadable() async th
 /// A local store that, once the partition scrub writes its first keyed name (`lethe-erased/`), lets
 /// `cut - 1` more changes of the lake through (object commits and deletes) and refuses every one after:
 /// the lake is left exactly as a `kill -9` after that many changes leaves it.
-private final class CuttingStore: ObjectStore, @unchecked Sendable {
-    let inner: LocalObjectStore
-    let cut: Int
-    private let lock = NSLock()
-    private var armed = false
-    private(set) var changes = 0
-    init(inner: LocalObjectStore, cut: Int) { self.inner = inner; self.cut = cut }
-    var location: String { inner.location }
-    /// Whether the store refused a change (the cut happened).
-    var wasCut: Bool { lock.withLock { changes >= cut } }
-    /// Counts one change; false when it must not happen.
-    func allow(arming: Bool) -> Bool {
-        lock.withLock {
-            if arming { armed = true }
-            guard armed else { return true }
-            changes += 1
-            return changes < cut
-        }
+private func cuttingStore(_ inner: LocalObjectStore, cut: Int) -> FaultInjectingStore {
+    let store = FaultInjectingStore(base: inner)
+    store.cut(afterChanges: cut - 1) { key, bytes in
+        key.contains("lethe-erased/") || String(decoding: bytes, as: UTF8.self).contains("lethe-erased/")
     }
-    func list(prefix: String, startAfter: String?) -> ObjectListing { inner.list(prefix: prefix, startAfter: startAfter) }
-    func head(_ key: String) async throws -> ObjectInfo? { try await inner.head(key) }
-    func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] { try await inner.read(key, range: range, ifVersion: ifVersion) }
-    func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream { try await inner.openRead(key, chunkSize: chunkSize) }
-    func delete(_ keys: [String]) async throws {
-        for key in keys {
-            guard allow(arming: false) else { throw LetheError(.io, "cut", at: key) }
-            try await inner.delete(key)
-        }
-    }
-    func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
-        Counting(inner: try await inner.openWrite(key, precondition: precondition), key: key, store: self)
-    }
-    final class Counting: ObjectWriteStream {
-        let inner: any ObjectWriteStream
-        let key: String
-        let store: CuttingStore
-        var bytes: [UInt8] = []
-        init(inner: any ObjectWriteStream, key: String, store: CuttingStore) { self.inner = inner; self.key = key; self.store = store }
-        func write(_ b: [UInt8]) async throws { bytes += b; try await inner.write(b) }
-        func write(_ b: UnsafeRawBufferPointer) async throws { bytes += Array(b); try await inner.write(b) }
-        func commit() async throws -> ObjectInfo {
-            let scrub = key.contains("lethe-erased/") || String(decoding: bytes, as: UTF8.self).contains("lethe-erased/")
-            guard store.allow(arming: scrub) else {
-                await inner.abort()
-                throw LetheError(.io, "cut", at: key)
-            }
-            return try await inner.commit()
-        }
-        func abort() async { await inner.abort() }
-    }
+    return store
 }
 
 /// D7, cut by cut: a partition scrub (two files of `u-1`, added by two commits, removed by Lethe's
@@ -531,7 +488,7 @@ private final class CuttingStore: ObjectStore, @unchecked Sendable {
         try FileManager.default.copyItem(atPath: dir + "/users", toPath: lake + "/users")
         let config = try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: lake)
         let meta = try SQLiteMetastore(inMemory: nil)
-        let store = CuttingStore(inner: LocalObjectStore(root: lake), cut: cut)
+        let store = cuttingStore(LocalObjectStore(root: lake), cut: cut)
         let cutting = Lethe(config: config, store: store, meta: meta, secrets: secrets, stateFolder: nil)
         _ = try await cutting.index()
         let r = try await cutting.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]

@@ -161,7 +161,7 @@ struct JSONLinesFormatTests {
     @Test func unreadableObjectIsCorrupt() async throws {
         let store = TestStore()
         store.set("a.jsonl", mixedJSONL.bytes)
-        store.failReadAfterChunks = ("a.jsonl", 2)
+        store.failReads(afterChunks: 2, key: "a.jsonl")
         let e = await letheError { _ = try await scan(JSONLinesFormat(chunkSize: 8), store, "a.jsonl", options("user.id")) }
         #expect(e?.code == .corrupt)
         #expect(e?.location == "a.jsonl")

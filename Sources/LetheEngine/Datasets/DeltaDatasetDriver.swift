@@ -25,9 +25,9 @@ struct DeltaDatasetDriver: DatasetDriver {
         let d = spec
         let setting = Lethe.deltaIndexSetting(d)
         func state(_ version: Int64, _ o: FormatOptions?, _ partitions: [String: CanonicalType]) -> (String, String) {
-            let cols = (o?.subject.fields ?? []).map { DeltaJSON.array($0.components.map { .string(String(decoding: $0, as: UTF8.self)) }) }
-            let utc = (o?.subject.fields ?? []).map { f in o?.timestampUTC[f].map(DeltaJSON.bool) ?? .null }
-            return (setting, DeltaJSON.object(["version": .int(version), "columns": .array(cols),
+            let cols = (o?.subject.fields ?? []).map { JSONValue.array($0.components.map { .string(String(decoding: $0, as: UTF8.self)) }) }
+            let utc = (o?.subject.fields ?? []).map { f in o?.timestampUTC[f].map(JSONValue.bool) ?? .null }
+            return (setting, JSONValue.object(["version": .int(version), "columns": .array(cols),
                                                "partitions": .object(partitions.mapValues { .string($0.deltaName) }),
                                                "utc": .array(utc),
                                                "checks": .int(Lethe.deltaCheckRules)]).encodedText)

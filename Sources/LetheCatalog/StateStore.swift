@@ -1,0 +1,357 @@
+import LetheCore
+
+// The state seam, split by capability: a store offers readers (each read is one read transaction)
+// and one unit of work, `transaction`, whose writers commit together or not at all. SQLite
+// (embedded) implements it today; a PostgreSQL store implements the same readers and `transaction`.
+// Reserved for later capabilities (not part of this seam yet): `VaultKeyStore`, `WorkQueue`.
+
+/// One page of a listing: its items, and the cursor to pass as `after` for the next page (nil: last page).
+public struct Page<T: Sendable>: Sendable {
+    public var items: [T]
+    public var next: String?
+    public init(items: [T], next: String?) { self.items = items; self.next = next }
+}
+
+/// The subject index, read.
+public protocol SubjectIndexReader: Sendable {
+    /// Every object of a dataset the index knows (indexed or quarantined), by key.
+    func objects(dataset: String) async throws -> [IndexedObject]
+    /// Where a subject key prefix has postings, across datasets (optionally one).
+    func locate(prefix: Int64, dataset: String?) async throws -> [Posting]
+    /// Every quarantined object, of every dataset.
+    func quarantinedObjects() async throws -> [IndexedObject]
+    /// The datasets the index holds at least one object of.
+    func datasetsWithObjects() async throws -> Set<String>
+    /// Counts: objects, quarantined objects, postings.
+    func indexStats() async throws -> (objects: Int64, quarantined: Int64, postings: Int64)
+    /// The keys behind object references that are still known (purged ones are absent).
+    func objectNames(_ refs: [Int64]) async throws -> [Int64: (dataset: String, key: String)]
+}
+
+/// Erasure requests, read.
+public protocol RequestReader: Sendable {
+    func request(id: String) async throws -> ErasureRequest?
+    /// Requests in filing order, optionally of one status, at most `limit` after the cursor `after`.
+    func requests(status: RequestStatus?, after: String?, limit: Int) async throws -> Page<ErasureRequest>
+    /// The stream deletion set's changes: stream tags of forgotten requests (status
+    /// approved, running, erased, verified or failed) with `updated_at >= since`, tags
+    /// of requests rejected at or after `since` whose tag no forgotten request holds,
+    /// and the newest `updated_at`. `since: Int64.min` gives the whole set.
+    func deletionTags(since: Int64) async throws -> DeletionChanges
+    /// Requests that still hold their sealed subject but no stream tag (filed before stream filtering).
+    func requestsWithoutStreamTag() async throws -> [ErasureRequest]
+}
+
+/// The audit log, read.
+public protocol AuditReader: Sendable {
+    /// At most `limit` entries from sequence number `seq` on, in order.
+    func entries(from seq: Int64, limit: Int) async throws -> [AuditEntry]
+    /// The last entry (nil for an empty log).
+    func head() async throws -> AuditEntry?
+    /// Every text the audit log references: those still held, and the ids of those purged.
+    func texts() async throws -> AuditTexts
+    /// The keyed digest the audit chain commits to for a text (`AuditChain.textDigest` under the audit key).
+    func textDigest(_ text: String) -> String
+}
+
+/// The execution journal and the temporary files, read.
+public protocol JournalReader: Sendable {
+    /// Steps of every job that has a pending step, in (job, ordinal) order.
+    func pendingSteps() async throws -> [JournalStep]
+    func steps(job: String) async throws -> [JournalStep]
+    /// Files recorded and not yet forgotten.
+    func temporaries() async throws -> [TemporaryFile]
+}
+
+/// Cursors (how far a dataset was indexed or propagated) and settings, read.
+public protocol CursorReader: Sendable {
+    func setting(_ name: String) async throws -> String?
+    /// Every setting whose name starts with `prefix`.
+    func settings(prefix: String) async throws -> [String: String]
+}
+
+/// The subject index, written inside a transaction.
+public protocol SubjectIndexWriter {
+    /// Replaces what the index holds for each object: upserts the object row and replaces all its
+    /// postings (subject key prefix → ascending rows). Returns the stored objects (with their ids).
+    @discardableResult
+    func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) throws -> [IndexedObject]
+    /// Records an object as quarantined (drops its postings).
+    @discardableResult
+    func quarantine(_ object: IndexedObject) throws -> IndexedObject
+    /// Forgets objects that are gone from the lake (and their postings: at once, or for a large
+    /// object at the next `purgeDeadPostings`; `locate` never returns them).
+    func removeObjects(dataset: String, keys: [String]) throws
+    /// Deletes the postings removed large objects left, when they outweigh a quarter of the
+    /// live ones (or always with `force`); returns the number of objects purged.
+    @discardableResult
+    func purgeDeadPostings(force: Bool) throws -> Int
+    /// Stable references for object keys (assigned on first use, never reused): the audit log and
+    /// plans name objects by reference, so a key that names a subject stays purgeable.
+    func objectRefs(dataset: String, keys: [String]) throws -> [String: Int64]
+}
+
+/// Erasure requests, read and written inside a transaction.
+public protocol RequestWriter {
+    func request(id: String) throws -> ErasureRequest?
+    func requests(status: RequestStatus?) throws -> [ErasureRequest]
+    /// Files a request (`.conflict` if its id exists).
+    func insert(_ r: ErasureRequest) throws
+    /// Saves a request if it is still at `expected` status (else `.conflict`).
+    func update(_ r: ErasureRequest, expecting expected: RequestStatus) throws
+    /// Ids of the requests that jobs with a pending step name.
+    func pendingRequestIDs() throws -> Set<String>
+}
+
+/// The audit log, appended to inside a transaction (the only way to append: an entry always
+/// lands with the change it records).
+public protocol AuditWriter {
+    /// Appends an entry, chained to the last one; returns it.
+    @discardableResult
+    func append(_ event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry
+    /// Stores a piece of free text for an audit entry of this transaction (see `AuditTextRef`).
+    func text(_ text: String) throws -> AuditTextRef
+}
+
+/// The execution journal and the temporary files, written inside a transaction.
+public protocol JournalWriter {
+    /// Creates a job's steps (no-op for steps that already exist).
+    func createJob(_ steps: [JournalStep]) throws
+    /// Counts one more start of a step, before it runs; returns the count.
+    func beginStep(job: String, ordinal: Int64) throws -> Int
+    /// Records a step's end.
+    func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) throws
+    /// Deletes a job's finished (done or failed) steps: object keys leave the state once a job is settled.
+    func pruneJob(_ job: String) throws
+    /// Records the key of a file before it is created, with the process that creates it, so that a
+    /// run killed mid-write leaves nothing the next run does not know of. `table`: the root of the
+    /// Delta table whose commit is to adopt the file; nil for a temporary file, which nothing adopts.
+    func recordTemporary(_ key: String, owner: Int32, table: String?) throws
+    func forgetTemporaries(_ keys: [String]) throws
+}
+
+/// Cursors and settings, read and written inside a transaction.
+public protocol CursorWriter {
+    func setting(_ name: String) throws -> String?
+    func setSetting(_ name: String, _ value: String) throws
+    func removeSetting(_ name: String) throws
+}
+
+/// The state store: readers, and one unit of work (`transaction`).
+public protocol StateStore: Sendable {
+    var index: any SubjectIndexReader { get }
+    var requests: any RequestReader { get }
+    var audit: any AuditReader { get }
+    var journal: any JournalReader { get }
+    var cursors: any CursorReader { get }
+
+    /// Runs `body` as one transaction: everything it does through the transaction is committed
+    /// together or not at all. `body` is synchronous: no awaits inside. `what` names the work in errors.
+    func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T
+    /// Fails when the state the store opened is gone or replaced (e.g. its folder deleted mid-run):
+    /// what is written afterwards would be lost.
+    func checkIntact() throws
+    /// Empties the write-ahead log into the database (best effort; false when another reader holds it),
+    /// so superseded copies of purged rows do not linger in it.
+    @discardableResult
+    func checkpoint() async -> Bool
+    /// Gives memory the store caches back to the system (after a large scan); no-op by default.
+    func releaseMemory()
+
+    // Single-call writes: each is one transaction. The defaults below run through `transaction`;
+    // a back end may replace one with an equivalent that is faster (SQLite encodes postings
+    // outside its write lock).
+    @discardableResult
+    func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject]
+    @discardableResult
+    func quarantine(_ object: IndexedObject) async throws -> IndexedObject
+    func removeObjects(dataset: String, keys: [String]) async throws
+    @discardableResult
+    func purgeDeadPostings(force: Bool) async throws -> Int
+    func objectRefs(dataset: String, keys: [String]) async throws -> [String: Int64]
+    func insertRequest(_ r: ErasureRequest) async throws
+    func updateRequest(_ r: ErasureRequest, expecting expected: RequestStatus) async throws
+    /// Files many requests in one transaction (bulk loads, benchmarks); `.conflict` if an id exists.
+    func insertRequests(_ rs: [ErasureRequest]) async throws
+    func createJob(_ steps: [JournalStep]) async throws
+    func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) async throws
+    func beginStep(job: String, ordinal: Int64) async throws -> Int
+    func pruneJob(_ job: String) async throws
+    func recordTemporary(_ key: String, owner: Int32, table: String?) async throws
+    func forgetTemporaries(_ keys: [String]) async throws
+    func setSetting(_ name: String, _ value: String) async throws
+    func removeSetting(_ name: String) async throws
+    /// Removes a raw id from the state that may be purged (see `StateTransaction.purge`).
+    @discardableResult
+    func purge(rawID bytes: [UInt8], substring: Bool) async throws -> Int
+}
+
+/// The writers one transaction offers (see `StateStore.transaction`).
+public protocol StateTransaction {
+    var index: any SubjectIndexWriter { get }
+    var requests: any RequestWriter { get }
+    var audit: any AuditWriter { get }
+    var journal: any JournalWriter { get }
+    var cursors: any CursorWriter { get }
+    /// Removes a raw id from the state that may be purged: object names whose key holds it
+    /// (`bytes` as a substring, or for short ids a whole path segment or `name=value` segment),
+    /// and the text of requests and settings that hold it. Returns how many rows changed.
+    @discardableResult
+    func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int
+}
+
+/// The name the state seam had before it was split by capability (kept while call sites move).
+public typealias Metastore = StateStore
+
+// MARK: Defaults
+
+extension StateStore {
+    public func releaseMemory() {}
+
+    @discardableResult
+    public func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject] {
+        guard !batch.isEmpty else { return [] }
+        let what = batch.count == 1 ? "cannot index object \(batch[0].0.key) of dataset \(batch[0].0.dataset)" : "cannot index \(batch.count) objects"
+        return try await transaction(what) { tx in try tx.index.putIndexedObjects(batch) }
+    }
+    @discardableResult
+    public func quarantine(_ object: IndexedObject) async throws -> IndexedObject {
+        try await transaction("cannot quarantine object \(object.key) of dataset \(object.dataset)") { tx in try tx.index.quarantine(object) }
+    }
+    public func removeObjects(dataset: String, keys: [String]) async throws {
+        guard !keys.isEmpty else { return }
+        let what = keys.count == 1 ? "cannot remove object \(keys[0]) of dataset \(dataset)" : "cannot remove \(keys.count) objects of dataset \(dataset)"
+        try await transaction(what) { tx in try tx.index.removeObjects(dataset: dataset, keys: keys) }
+    }
+    @discardableResult
+    public func purgeDeadPostings(force: Bool = false) async throws -> Int {
+        try await transaction("cannot purge the postings of removed objects") { tx in try tx.index.purgeDeadPostings(force: force) }
+    }
+    public func objectRefs(dataset: String, keys: [String]) async throws -> [String: Int64] {
+        guard !keys.isEmpty else { return [:] }
+        return try await transaction("cannot name \(keys.count) object(s) of dataset \(dataset)") { tx in
+            try tx.index.objectRefs(dataset: dataset, keys: keys)
+        }
+    }
+    public func insertRequest(_ r: ErasureRequest) async throws {
+        try await transaction("cannot file request \(r.id)") { tx in try tx.requests.insert(r) }
+    }
+    public func updateRequest(_ r: ErasureRequest, expecting expected: RequestStatus) async throws {
+        try await transaction("cannot save request \(r.id)") { tx in try tx.requests.update(r, expecting: expected) }
+    }
+    public func insertRequests(_ rs: [ErasureRequest]) async throws {
+        if rs.isEmpty { return }
+        try await transaction("cannot file \(rs.count) requests") { tx in for r in rs { try tx.requests.insert(r) } }
+    }
+    public func createJob(_ steps: [JournalStep]) async throws {
+        try await transaction("cannot journal job \(steps.first?.job ?? "")") { tx in try tx.journal.createJob(steps) }
+    }
+    public func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) async throws {
+        try await transaction("cannot record journal step \(job)#\(ordinal)") { tx in
+            try tx.journal.finishStep(job: job, ordinal: ordinal, state: state, outcome: outcome)
+        }
+    }
+    public func beginStep(job: String, ordinal: Int64) async throws -> Int {
+        try await transaction("cannot record journal step \(job)#\(ordinal)") { tx in try tx.journal.beginStep(job: job, ordinal: ordinal) }
+    }
+    public func pruneJob(_ job: String) async throws {
+        try await transaction("cannot prune journal job \(job)") { tx in try tx.journal.pruneJob(job) }
+    }
+    public func recordTemporary(_ key: String, owner: Int32, table: String?) async throws {
+        try await transaction("cannot record temporary file \(key)") { tx in try tx.journal.recordTemporary(key, owner: owner, table: table) }
+    }
+    public func forgetTemporaries(_ keys: [String]) async throws {
+        guard !keys.isEmpty else { return }
+        try await transaction("cannot forget \(keys.count) temporary file(s)") { tx in try tx.journal.forgetTemporaries(keys) }
+    }
+    public func setSetting(_ name: String, _ value: String) async throws {
+        try await transaction("cannot save setting \(name)") { tx in try tx.cursors.setSetting(name, value) }
+    }
+    public func removeSetting(_ name: String) async throws {
+        try await transaction("cannot remove setting \(name)") { tx in try tx.cursors.removeSetting(name) }
+    }
+    @discardableResult
+    public func purge(rawID bytes: [UInt8], substring: Bool) async throws -> Int {
+        guard !bytes.isEmpty else { return 0 }
+        return try await transaction("cannot purge an erased id from the state") { tx in try tx.purge(rawID: bytes, substring: substring) }
+    }
+}
+
+extension RequestReader {
+    /// Every request in filing order, optionally of one status (one read).
+    public func requests(status: RequestStatus?) async throws -> [ErasureRequest] {
+        try await requests(status: status, after: nil, limit: Int.max).items
+    }
+}
+
+extension AuditReader {
+    /// The whole audit log (one read; `audit --check` reads it by range instead).
+    public func entries() async throws -> [AuditEntry] { try await entries(from: 1, limit: Int.max) }
+}
+
+// MARK: Conveniences under the names call sites use (forwarding to the capabilities)
+
+extension StateStore {
+    public func objects(dataset: String) async throws -> [IndexedObject] { try await index.objects(dataset: dataset) }
+    public func locate(prefix: Int64, dataset: String?) async throws -> [Posting] { try await index.locate(prefix: prefix, dataset: dataset) }
+    public func quarantinedObjects() async throws -> [IndexedObject] { try await index.quarantinedObjects() }
+    public func datasetsWithObjects() async throws -> Set<String> { try await index.datasetsWithObjects() }
+    public func indexStats() async throws -> (objects: Int64, quarantined: Int64, postings: Int64) { try await index.indexStats() }
+    public func objectNames(_ refs: [Int64]) async throws -> [Int64: (dataset: String, key: String)] { try await index.objectNames(refs) }
+    @discardableResult
+    public func putIndexedObject(_ object: IndexedObject, postings: [Int64: [Int64]]) async throws -> IndexedObject {
+        try await putIndexedObjects([(object, postings)])[0]
+    }
+    /// Forgets one object (see `removeObjects`).
+    public func removeObject(dataset: String, key: String) async throws { try await removeObjects(dataset: dataset, keys: [key]) }
+
+    public func request(id: String) async throws -> ErasureRequest? { try await requests.request(id: id) }
+    public func requests(status: RequestStatus?) async throws -> [ErasureRequest] { try await requests.requests(status: status) }
+    public func deletionTags(since: Int64) async throws -> DeletionChanges { try await requests.deletionTags(since: since) }
+    public func requestsWithoutStreamTag() async throws -> [ErasureRequest] { try await requests.requestsWithoutStreamTag() }
+
+    public func auditEntries() async throws -> [AuditEntry] { try await audit.entries() }
+    public func auditTexts() async throws -> AuditTexts { try await audit.texts() }
+    public func textDigest(_ text: String) -> String { audit.textDigest(text) }
+    /// Appends one audit entry in a transaction of its own. Kept only for `Lethe.audit` until every
+    /// entry is written in the transaction of the change it records (then it goes: no lone appends).
+    @discardableResult
+    public func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) async throws -> AuditEntry {
+        try await transaction("cannot append to the audit log") { tx in
+            try tx.audit.append(event, requestID: requestID, actor: actor, details: details, at: at)
+        }
+    }
+
+    public func pendingSteps() async throws -> [JournalStep] { try await journal.pendingSteps() }
+    public func steps(job: String) async throws -> [JournalStep] { try await journal.steps(job: job) }
+    public func temporaries() async throws -> [TemporaryFile] { try await journal.temporaries() }
+    /// Records a temporary file (nothing adopts it).
+    public func recordTemporary(_ key: String, owner: Int32) async throws { try await recordTemporary(key, owner: owner, table: nil) }
+
+    public func setting(_ name: String) async throws -> String? { try await cursors.setting(name) }
+    public func settings(prefix: String) async throws -> [String: String] { try await cursors.settings(prefix: prefix) }
+}
+
+extension StateTransaction {
+    public func request(id: String) throws -> ErasureRequest? { try requests.request(id: id) }
+    public func requests(status: RequestStatus?) throws -> [ErasureRequest] { try requests.requests(status: status) }
+    public func insertRequest(_ r: ErasureRequest) throws { try requests.insert(r) }
+    /// Saves a request if it is still at `expected` status (else `.conflict`).
+    public func updateRequest(_ r: ErasureRequest, expecting expected: RequestStatus) throws { try requests.update(r, expecting: expected) }
+    public func pendingRequestIDs() throws -> Set<String> { try requests.pendingRequestIDs() }
+    public func createJob(_ steps: [JournalStep]) throws { try journal.createJob(steps) }
+    @discardableResult
+    public func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry {
+        try audit.append(event, requestID: requestID, actor: actor, details: details, at: at)
+    }
+    public func auditText(_ text: String) throws -> AuditTextRef { try audit.text(text) }
+    public func setting(_ name: String) throws -> String? { try cursors.setting(name) }
+    public func setSetting(_ name: String, _ value: String) throws { try cursors.setSetting(name, value) }
+    public func removeSetting(_ name: String) throws { try cursors.removeSetting(name) }
+    public func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) throws {
+        try journal.finishStep(job: job, ordinal: ordinal, state: state, outcome: outcome)
+    }
+    public func beginStep(job: String, ordinal: Int64) throws -> Int { try journal.beginStep(job: job, ordinal: ordinal) }
+    public func removeObjects(dataset: String, keys: [String]) throws { try index.removeObjects(dataset: dataset, keys: keys) }
+    public func forgetTemporaries(_ keys: [String]) throws { try journal.forgetTemporaries(keys) }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import LetheCore
+
+/// Where a subject's rows are, with how they are reachable.
+public struct LocatedRows: Sendable {
+    public var dataset: String
+    public var object: String
+    /// `live` for every dataset but Delta tables, whose files (and rows a deletion vector
+    /// deleted from a live file) may be history or change data.
+    public var role: DeltaFileRole
+    public var rows: [Int64]
+}
+
+/// `locate`'s report: one entry per object holding the subject, with its row count and the first
+/// 1,000 row positions. Encoded as a JSON array of entries.
+public struct LocateReport: Codable, Sendable, Equatable {
+    public struct Entry: Codable, Sendable, Equatable {
+        public var dataset: String
+        public var object: String
+        /// `live`, `history` or `cdc` (see `DeltaFileRole`).
+        public var role: String
+        public var rows: Int
+        public var positions: [Int64]
+
+        public init(_ l: LocatedRows) {
+            dataset = l.dataset; object = l.object; role = l.role.rawValue
+            rows = l.rows.count; positions = Array(l.rows.prefix(LocateReport.maxPositions))
+        }
+    }
+    public static let maxPositions = 1000
+    public var entries: [Entry]
+
+    public init(_ found: [LocatedRows]) { entries = found.map(Entry.init) }
+
+    public init(from decoder: any Decoder) throws { entries = try decoder.singleValueContainer().decode([Entry].self) }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(entries)
+    }
+}

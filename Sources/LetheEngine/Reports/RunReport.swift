@@ -1,0 +1,100 @@
+import Foundation
+import LetheCore
+
+/// What `run` did.
+public struct RunReport: Sendable, Equatable {
+    public struct Rebuild: Sendable, Equatable {
+        public var dataset: String, command: String
+        public var exitStatus: Int32
+        public var seconds: Double
+        public var output: String
+    }
+    public var jobs: [String] = []
+    public var objectsRewritten = 0
+    public var objectsRemoved = 0
+    public var rowsDropped: Int64 = 0
+    public var rebuilds: [Rebuild] = []
+    public var erased: [String] = []
+    public var verifications: [Verification] = []
+    /// A request the run failed, and why (one line, no personal data).
+    public struct FailedRequest: Sendable, Equatable {
+        public var id: String
+        public var reason: String
+        public init(id: String, reason: String) { self.id = id; self.reason = reason }
+    }
+    public var failed: [FailedRequest] = []
+    /// Requests filed from change feeds (`deletes_from: change_feed`) before the job.
+    public var propagation = PropagationReport()
+    /// Datasets that could not be indexed: requests reaching them fail, the others proceed.
+    public var datasetIssues: [DatasetIssue] = []
+    /// Requests a run that died had claimed without journaling their job: taken back and planned anew.
+    public var requeued: [String] = []
+    /// Temporary files that killed runs left, removed.
+    public var temporariesRemoved = 0
+    /// Failures that belong to no request (e.g. a change feed that could not be read); the run exits 1.
+    public var problems: [String] = []
+}
+
+/// `run`'s report: what was erased, rebuilt, verified and failed. The rebuild commands' output,
+/// the dataset issues and the feed versions read are for the operator's terminal, not the report.
+extension RunReport: Codable {
+    enum CodingKeys: String, CodingKey {
+        case jobs, objectsRewritten = "objects_rewritten", objectsRemoved = "objects_removed", rowsDropped = "rows_dropped"
+        case erased, rebuilds, verifications, failed, requeued, problems, temporariesRemoved = "temporaries_removed"
+        case propagated
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        jobs = try c.decode([String].self, forKey: .jobs)
+        objectsRewritten = try c.decode(Int.self, forKey: .objectsRewritten)
+        objectsRemoved = try c.decode(Int.self, forKey: .objectsRemoved)
+        rowsDropped = try c.decode(Int64.self, forKey: .rowsDropped)
+        erased = try c.decode([String].self, forKey: .erased)
+        rebuilds = try c.decode([Rebuild].self, forKey: .rebuilds)
+        verifications = try c.decode([Verification].self, forKey: .verifications)
+        failed = try c.decode([FailedRequest].self, forKey: .failed)
+        requeued = try c.decode([String].self, forKey: .requeued)
+        problems = try c.decode([String].self, forKey: .problems)
+        temporariesRemoved = try c.decode(Int.self, forKey: .temporariesRemoved)
+        propagation.sources = try c.decode([PropagationReport.Source].self, forKey: .propagated)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(jobs, forKey: .jobs)
+        try c.encode(objectsRewritten, forKey: .objectsRewritten)
+        try c.encode(objectsRemoved, forKey: .objectsRemoved)
+        try c.encode(rowsDropped, forKey: .rowsDropped)
+        try c.encode(erased, forKey: .erased)
+        try c.encode(rebuilds, forKey: .rebuilds)
+        try c.encode(verifications, forKey: .verifications)
+        try c.encode(failed, forKey: .failed)
+        try c.encode(requeued, forKey: .requeued)
+        try c.encode(problems, forKey: .problems)
+        try c.encode(temporariesRemoved, forKey: .temporariesRemoved)
+        try c.encode(propagation.sources, forKey: .propagated)
+    }
+}
+
+/// In the report: `{"dataset", "exit_status", "seconds"}` (the command and its output are not reported).
+extension RunReport.Rebuild: Codable {
+    enum CodingKeys: String, CodingKey { case dataset, exitStatus = "exit_status", seconds }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(dataset: try c.decode(String.self, forKey: .dataset), command: "",
+                  exitStatus: try c.decode(Int32.self, forKey: .exitStatus), seconds: try c.decode(Double.self, forKey: .seconds),
+                  output: "")
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(dataset, forKey: .dataset)
+        try c.encode(exitStatus, forKey: .exitStatus)
+        try c.encode(seconds, forKey: .seconds)
+    }
+}
+
+extension RunReport.FailedRequest: Codable {}
