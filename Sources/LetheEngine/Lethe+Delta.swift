@@ -339,8 +339,12 @@ extension Lethe {
                 // The commit adopted its files: they are data now, no longer the journal's to remove.
                 // They leave the journal in the transaction that audits the commit.
                 let adopted = result.added.map { t.key(forLogPath: $0.path) } + result.changeData.map { t.key(forLogPath: $0.path) }
-                try await commit("cannot forget \(adopted.count) temporary file(s)", audit: [AuditNote(.deltaCommit, details)]) { tx in
-                    try tx.forgetTemporaries(adopted)
+                do {
+                    try await commit("cannot forget \(adopted.count) temporary file(s)", audit: [AuditNote(.deltaCommit, details)]) { tx in
+                        try tx.forgetTemporaries(adopted)
+                    }
+                } catch {
+                    throw StepNotRecorded(error: error)   // the run stops; the next one resumes the step
                 }
                 report.objectsRewritten += result.added.count
                 report.objectsRemoved += result.removed.count - result.added.count
@@ -354,6 +358,8 @@ extension Lethe {
             let scrubbed = try await scrubDeltaPartitions(d, keys: drop)
             if !scrubbed.isEmpty { events?(.partitionChangeDataRemoved(dataset: d.name, count: scrubbed.count)) }
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
+        } catch let e as StepNotRecorded {
+            throw e
         } catch {
             // Any failure (the erasure or the vacuum) leaves the step failed with the reason, never running.
             let why = (error as? LetheError)?.description ?? "\(error)"
