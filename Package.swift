@@ -52,6 +52,7 @@ let package = Package(
         ], swiftSettings: strict),
         .executableTarget(name: "lethe", dependencies: [
             "LetheEngine", "LetheRuntime", "LetheStream",
+            "LetheCore", "LetheStorage", "LetheFormats",   // SampleLake (quickstart) writes the sample lake itself
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
@@ -84,7 +85,9 @@ let package = Package(
         .testTarget(name: "LetheCatalogTests", dependencies: ["LetheCatalog"], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
-        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting"], swiftSettings: strict),
+        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting",
+            "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
