@@ -320,13 +320,13 @@ struct Bench {
 
         let messages = progress.all
         guard let job = messages.first(where: { if case .jobPlanned = $0.1 { true } else { false } })?.0,
-              let committed = messages.first(where: { if case .deltaCommitted = $0.1 { true } else { false } })?.0,
+              let committed = messages.first(where: { if case .tableCommitted = $0.1 { true } else { false } })?.0,
               let verifying = messages.first(where: { if case .verifying = $0.1 { true } else { false } })?.0 else {
             throw BenchError("Lethe's run did not report a job, a commit and a verification: \(messages.map(\.1.message))")
         }
         let audit = try await lethe.meta.auditEntries().filter { $0.seq > auditFrom }
         let vacuumEntry = audit.first(where: { $0.event == "delta_vacuum" })
-        let vacuumed = messages.first(where: { if case .deltaVacuumed = $0.1 { true } else { false } })?.0 ?? committed
+        let vacuumed = messages.first(where: { if case .tableVacuumed = $0.1 { true } else { false } })?.0 ?? committed
         r.prepare = job - start
         r.rewrite = committed - job
         r.vacuum = vacuumed - committed
