@@ -53,23 +53,10 @@ let package = Package(
         ], swiftSettings: strict),
         .executableTarget(name: "lethe", dependencies: [
             "LetheEngine", "LetheRuntime", "LetheStream",
+            "LetheCore", "LetheStorage", "LetheFormats",   // SampleLake (quickstart) writes the sample lake itself
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
-
-        .target(name: "BenchSupport", path: "Benchmarks/Support", swiftSettings: strict),
-        .executableTarget(name: "lethe-bench", dependencies: [
-            "LetheEngine", "LetheRuntime", "LetheStream", "BenchSupport",
-        ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
-
-        .executableTarget(name: "stream-bench", dependencies: [
-            "LetheEngine", "LetheRuntime", "LetheStream",
-        ], path: "Benchmarks/stream-bench", swiftSettings: strict),
-        .executableTarget(name: "parquet-bench", dependencies: [
-            "Parquet", "LetheFormats", "LetheEngine",
-        ], path: "Benchmarks/parquet-bench", swiftSettings: strict),
-        .executableTarget(name: "delta-bench", dependencies: [
-            "LetheEngine", "LetheRuntime", "LetheCore", "LetheCatalog", "BenchSupport"], path: "Benchmarks/delta-bench", swiftSettings: strict),
 
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
         // The test kit (fault-injecting stores, contract suites): linked by test targets only.
@@ -85,7 +72,9 @@ let package = Package(
         .testTarget(name: "LetheSQLiteTests", dependencies: ["LetheSQLite", "LetheCatalog"], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
-        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting", "LetheSQLite"], swiftSettings: strict),
+        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting", "LetheSQLite",
+            "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
@@ -99,4 +88,28 @@ if Context.environment["LETHE_FUZZ"] != nil {
             "CLetheFuzz", "LetheCore", "LetheStorage", "LetheFormats", "Parquet", "DeltaLake",
         ], path: "Fuzz/lethe-fuzz", swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]),
     ]
+}
+
+// Benchmarks (docs/benchmarks.md), built only when LETHE_BENCH is set: one `lethe-bench` program with
+// subcommands index, erase, parquet, delta, stream, each in its own module.
+if Context.environment["LETHE_BENCH"] != nil {
+    package.targets += [
+        .target(name: "BenchSupport", path: "Benchmarks/Support", swiftSettings: strict),
+        .target(name: "IndexBenchmark", dependencies: [
+            "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore", "LetheFormats", "LetheStorage", "BenchSupport",
+        ], path: "Benchmarks/IndexBench", swiftSettings: strict),
+        .target(name: "DeltaBenchmark", dependencies: [
+            "LetheEngine", "LetheRuntime", "LetheCore", "LetheCatalog", "BenchSupport",
+        ], path: "Benchmarks/DeltaBench", swiftSettings: strict),
+        .target(name: "ParquetBenchmark", dependencies: [
+            "Parquet", "LetheFormats", "LetheStorage", "LetheCore",
+        ], path: "Benchmarks/ParquetBench", swiftSettings: strict),
+        .target(name: "StreamBenchmark", dependencies: [
+            "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore",
+        ], path: "Benchmarks/StreamBench", swiftSettings: strict),
+        .executableTarget(name: "lethe-bench", dependencies: [
+            "IndexBenchmark", "DeltaBenchmark", "ParquetBenchmark", "StreamBenchmark",
+        ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
+    ]
+    package.products += [.executable(name: "lethe-bench", targets: ["lethe-bench"])]
 }

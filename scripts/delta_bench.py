@@ -1,4 +1,4 @@
-"""The delta-rs side of `delta-bench` (Benchmarks/delta-bench): writes the benchmark
+"""The delta-rs side of `lethe-bench delta` (Benchmarks/DeltaBench): writes the benchmark
 tables, runs delta-rs's own DELETE, and checks what delta-rs reads back.
 
   gen TABLE ROWS FILES GROUPS USERS SEED SUBJECTS

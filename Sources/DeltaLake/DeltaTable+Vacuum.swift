@@ -264,10 +264,8 @@ extension DeltaTable {
             let k = key(forLogPath: p)
             if stillReachable.contains(k) { result.keptReachable.append(p) } else { doomed.append(k) }
         }
-        _ = try await boundedMap(doomed, limit: 8) { [self] k in
-            try await store.delete(k)
-            try await deleteChecksumSidecar(of: k)
-        }
+        try await store.delete(doomed)
+        _ = try await boundedMap(doomed, limit: 8) { [self] k in try await deleteChecksumSidecar(of: k) }
         return doomed
     }
 
@@ -275,7 +273,7 @@ extension DeltaTable {
     /// earlier attempt (this run resumed, or a failed run retried) that did not finish, whose
     /// START this vacuum completes. Looks back through the newest commits only.
     func hasOpenVacuumStart() async throws -> Bool {
-        guard let latest = try await versions().last else { return false }
+        guard let latest = try await latestVersion() else { return false }
         var v = latest
         while v >= 0 && v > latest - 200 {
             guard let actions = try? await commit(v) else { break }
@@ -477,7 +475,7 @@ extension DeltaTable {
                                             "defaultRetentionMillis": .int(Int64(configuredRetentionHours(s) * 3_600_000))]),
             "operationMetrics": .object(["numFilesToDelete": .int(Int64(victims.count))]),
         ], now: now, inCommitTimestamps: ict)
-        for k in victims { try await store.delete(k) }
+        try await store.delete(victims)
         try await commitNext([
             "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
             "operationParameters": .object(["status": .string("COMPLETED")]),

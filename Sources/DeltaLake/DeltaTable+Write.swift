@@ -78,7 +78,7 @@ extension DeltaTable {
         var i = 0
         while true {
             i += 1
-            let next = (try await versions().last ?? -1) + 1
+            let next = (try await latestVersion() ?? -1) + 1
             let ci = try await stamped(info, version: next, now: now, enabled: inCommitTimestamps)
             do {
                 try await commit([.commitInfo(ci)], version: next)

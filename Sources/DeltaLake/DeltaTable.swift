@@ -76,6 +76,35 @@ public struct DeltaTable: Sendable {
         return vs
     }
 
+    /// The newest commit version (nil for an empty log), listing only the log after the
+    /// checkpoint `_last_checkpoint` names: that pointer is a hint, so when it is absent, does not
+    /// read, or no commit is listed from its version on, the whole log is listed (as `versions()`).
+    /// Throws on a gap among the versions it lists.
+    public func latestVersion() async throws -> Int64? {
+        if let c = try? await lastCheckpoint(), c.version >= 0, let last = try await versions(from: c.version).last {
+            return last
+        }
+        return try await versions().last
+    }
+
+    /// Commit versions from `first` on, ascending, from a listing that starts there (keys sort by
+    /// their UTF-8 bytes: the zero-padded versions in order, `_last_checkpoint` and `_sidecars/` after them).
+    func versions(from first: Int64) async throws -> [Int64] {
+        var vs: [Int64] = []
+        for try await page in store.list(prefix: logPrefix, startAfter: logKey(String(format: "%020lld", first))) {
+            for o in page {
+                let name = o.key.dropFirst(logPrefix.count + 1)
+                guard name.count == 25, name.hasSuffix(".json"), let v = Int64(name.prefix(20)), v >= first else { continue }
+                vs.append(v)
+            }
+        }
+        vs.sort()
+        for (a, b) in zip(vs, vs.dropFirst()) where b != a + 1 {
+            throw DeltaError.corrupt(root, "gap in the log: version \(a + 1) is missing (found \(a) and \(b))")
+        }
+        return vs
+    }
+
     /// The checkpoint `_last_checkpoint` names, if any. A hint only (protocol: "Last Checkpoint
     /// File"): replay finds checkpoints by listing the log.
     public func lastCheckpoint() async throws -> (version: Int64, parts: Int?, size: Int64?)? {

@@ -42,8 +42,11 @@ public struct Lethe: Sendable {
     /// One id typed as text: its UTF-8 bytes, never split (composite subjects and other forms: `SubjectInput`).
     public func subject(_ text: String) -> SubjectID { SubjectID(text) }
 
+    /// How the engine lists, reads and erases dataset `d` (see `DatasetDriver`).
+    func driver(for d: DatasetSpec) -> any DatasetDriver { DatasetDrivers.driver(for: d) }
+
     func format(for d: DatasetSpec) throws -> any RecordFormat {
-        guard let f = Formats.named(d.format == .delta ? "parquet" : d.format.rawValue) else {
+        guard let f = Formats.named(driver(for: d).formatName) else {
             throw LetheError(.badInput, "dataset `\(d.name)`: format `\(d.format.rawValue)` is not supported by this build yet",
                              at: "\(config.file):\(d.line)")
         }
@@ -55,9 +58,7 @@ public struct Lethe: Sendable {
         var o = FormatOptions(subject: s)
         o.delimiter = d.delimiter
         o.pii = d.pii
-        // Plain datasets: a `field=value` folder below the dataset's path holds that subject part (Hive style).
-        if d.format != .delta { o.partitions = .hive(prefix: d.path) }
-        return o
+        return driver(for: d).baseOptions(o)
     }
 
     /// Commits a change of the state (a journal step's end, index entries, a cursor, the

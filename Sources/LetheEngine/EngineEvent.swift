@@ -21,12 +21,12 @@ public enum EngineEvent: Sendable, Equatable, Codable {
     case jobPlanned(job: String, requests: Int, steps: Int)
     /// An object was rewritten (or removed) without the subjects' records.
     case objectErased(dataset: String, object: String, dropped: Int64, kept: Int64)
-    /// A Delta erasure conflicted with another writer and plans again.
-    case deltaReplanning(dataset: String, reason: String, attempt: Int)
+    /// A Delta erasure (one commit for the table) conflicted with another writer and plans again.
+    case tableReplanning(dataset: String, reason: String, attempt: Int)
     /// A Delta erasure committed.
-    case deltaCommitted(dataset: String, version: Int64, droppedRows: Int64, files: Int)
+    case tableCommitted(dataset: String, version: Int64, droppedRows: Int64, files: Int)
     /// The targeted vacuum after a Delta erasure.
-    case deltaVacuumed(dataset: String, deletedFiles: Int, rewrittenChangeData: Int, scrubbedCommits: Int)
+    case tableVacuumed(dataset: String, deletedFiles: Int, rewrittenChangeData: Int, scrubbedCommits: Int)
     /// Change data files of partitions named after an erased subject were removed.
     case partitionChangeDataRemoved(dataset: String, count: Int)
     /// A dataset's rebuild command starts.
@@ -57,11 +57,11 @@ public enum EngineEvent: Sendable, Equatable, Codable {
             return "job \(job): \(requests) request(s), \(steps) step(s)"
         case .objectErased(let d, let object, let dropped, let kept):
             return "\(d): \(object): dropped \(dropped), kept \(kept)"
-        case .deltaReplanning(let d, let reason, let attempt):
+        case .tableReplanning(let d, let reason, let attempt):
             return "\(d): \(reason); re-planning (\(attempt))"
-        case .deltaCommitted(let d, let version, let dropped, let files):
+        case .tableCommitted(let d, let version, let dropped, let files):
             return "\(d): committed version \(version): dropped \(dropped) rows from \(files) file(s)"
-        case .deltaVacuumed(let d, let deleted, let rewritten, let scrubbed):
+        case .tableVacuumed(let d, let deleted, let rewritten, let scrubbed):
             return "\(d): vacuumed: deleted \(deleted) history file(s), rewrote \(rewritten) change data file(s), scrubbed \(scrubbed) commit(s)"
         case .partitionChangeDataRemoved(let d, let n):
             return "\(d): removed \(n) change data file(s) of erased partitions"

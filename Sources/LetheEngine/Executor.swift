@@ -1,9 +1,16 @@
 import Foundation
+import Synchronization
 import Crypto
 import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
+
+/// A step's end (and its audit entries) could not be committed: `execute` stops the run with
+/// `error` instead of recording the step as failed.
+struct StepNotRecorded: Error {
+    var error: any Error
+}
 
 /// Test hooks: `LETHE_FAILPOINT_EXIT_AFTER_WRITES=N` ends the process abruptly right
 /// after the N-th object write commits, before the journal records it;
@@ -11,11 +18,10 @@ import LetheCatalog
 enum Failpoint {
     static let limit: Int? = ProcessInfo.processInfo.environment["LETHE_FAILPOINT_EXIT_AFTER_WRITES"].flatMap(Int.init)
     static let inVerify = ProcessInfo.processInfo.environment["LETHE_FAILPOINT_EXIT_IN_VERIFY"] == "1"
-    nonisolated(unsafe) static var writes = 0
+    static let writes = Atomic<Int>(0)
     static func objectWritten() {
         guard let limit else { return }
-        writes += 1
-        if writes >= limit { _exit(86) }
+        if writes.add(1, ordering: .relaxed).newValue >= limit { _exit(86) }
     }
     static func verifying() {
         if inVerify { _exit(86) }
@@ -44,6 +50,32 @@ extension Lethe {
         // One run at a time per state: a second one would resume this one's live job as if it were interrupted.
         let lock = try await RunLock.acquire(folder: stateFolder, progress: events.map { e in { @Sendable _ in e(.waitingForRunLock) } })
         defer { lock?.release() }
+        // 0-3. What killed runs left: temporary files, unfinished jobs, stranded requests; then retries.
+        try await recoverAndRetry(report: &report, events: events)
+        // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
+        report.propagation = try await propagateScoped(report: &report, events: events)
+        // 5. A new job for every approved request.
+        let approved = try await meta.requests(status: .approved)
+        guard !approved.isEmpty else {
+            try meta.checkIntact()
+            return report
+        }
+        let (job, jobPlan, planned) = try await planJob(approved, report: &report)
+        let claimed = try await claimJob(job, jobPlan, planned: planned)
+        guard !claimed.isEmpty else {
+            try meta.checkIntact()
+            return report
+        }
+        events?(.jobPlanned(job: job, requests: claimed.count, steps: jobPlan.steps.count - 1))
+        try await execute(job: job, report: &report, events: events)
+        try meta.checkIntact()
+        return report
+    }
+
+    /// The start of a run: removes the temporary files of killed runs, resumes unfinished jobs, takes
+    /// back or verifies requests a dead run stranded, and retries the requests that had failed
+    /// before this run (one that fails in it waits for the next).
+    func recoverAndRetry(report: inout RunReport, events: EngineEvents?) async throws {
         // Requests that failed before this run are retried below; one that fails in it waits for the next.
         let failedBefore = Set(try await meta.requests(status: .failed).map(\.id))
         // 0. Temporary files that a killed run left (each journaled before it was created).
@@ -61,16 +93,12 @@ extension Lethe {
         for r in try await meta.requests(status: .failed) where failedBefore.contains(r.id) {
             try await transition(r, .retry(at: now()), audit: .retry, actor: "lethe", ["attempts": .int(Int64(r.attempts))])
         }
-        // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
-        report.propagation = try await propagateScoped(report: &report, events: events)
-        // 5. A new job for every approved request.
-        let approved = try await meta.requests(status: .approved)
-        guard !approved.isEmpty else {
-            try meta.checkIntact()
-            return report
-        }
-        // Bring the index up to date so the plan sees objects written since; a dataset that
-        // cannot be indexed is recorded and fails the requests that reach it.
+    }
+
+    /// Plans a job for the approved requests: brings the index up to date so the plan sees objects
+    /// written since (a dataset that cannot be indexed is recorded and fails the requests that reach
+    /// it), re-plans each request, and lays out the job's steps (`JobPlanner`).
+    func planJob(_ approved: [ErasureRequest], report: inout RunReport) async throws -> (job: String, plan: JobPlan, planned: [(String, [UInt8])]) {
         let indexed = try await index()
         report.datasetIssues = indexed.datasetIssues
         let cov = try await coverage()
@@ -81,12 +109,15 @@ extension Lethe {
         var postings: [String: [Posting]] = [:]
         for r in approved { postings[r.id] = try await self.postings(r.subjectKey, nfc: nfc[r.id]) }
         let jobPlan = JobPlanner.plan(job: job, approved: approved, postings: postings, coverage: cov, config: config, nfc: nfc)
-        let steps = jobPlan.steps
-        // Claim the requests (re-planned: verification covers what this run reaches) and journal
-        // the job in one transaction: a kill leaves both or neither.
+        return (job, jobPlan, approved.map { ($0.id, plans[$0.subjectKey]!.json) })
+    }
+
+    /// Claims the requests (re-planned: verification covers what this run reaches) and journals the
+    /// job's steps for those claimed, in one transaction: a kill leaves both or neither. Returns the
+    /// ids claimed (a request rejected meanwhile is not).
+    func claimJob(_ job: String, _ jobPlan: JobPlan, planned: [(String, [UInt8])]) async throws -> [String] {
         let at = now()
-        let planned = approved.map { ($0.id, plans[$0.subjectKey]!.json) }
-        let claimed = try await meta.transaction("cannot start job \(job)") { tx -> [String] in
+        return try await meta.transaction("cannot start job \(job)") { tx -> [String] in
             var claimed = Set<String>()
             for (id, plan) in planned {
                 guard let cur = try tx.request(id: id), cur.status == .approved else { continue }  // rejected meanwhile
@@ -97,18 +128,9 @@ extension Lethe {
                 claimed.insert(id)
             }
             guard !claimed.isEmpty else { return [] }
-            let kept = jobPlan.claimed(claimed)
-            try tx.createJob(kept)
+            try tx.createJob(jobPlan.claimed(claimed))
             return claimed.sorted()
         }
-        guard !claimed.isEmpty else {
-            try meta.checkIntact()
-            return report
-        }
-        events?(.jobPlanned(job: job, requests: claimed.count, steps: steps.count - 1))
-        try await execute(job: job, report: &report, events: events)
-        try meta.checkIntact()
-        return report
     }
 
     /// Requests a dead run left behind: `running` with no job holding them (claimed before claim
@@ -183,37 +205,54 @@ extension Lethe {
             keysByDataset[s.dataset, default: []].append(s.objectKey)
         }
         for (d, keys) in keysByDataset { _ = try await objectRefs(d, keys) }
-        for step in pending {
-            try meta.checkIntact()
-            let interrupted = step.ordinal == first.ordinal && attempts > Self.maxStepAttempts ? attempts - 1 : nil
-            if step.kind == .settle {
-                try await settle(job: job, step: step, report: &report, events: events, interrupted: interrupted)
-                continue
-            }
-            if let interrupted {
-                try await failStep(job: job, step: step, reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)", events: events)
-                continue
-            }
-            do {
-                switch step.kind {
-                case .datasetIssue: try await datasetIssueStep(job: job, step: step, events: events)
-                case .deltaTable: try await eraseDelta(job: job, step: step, report: &report, events: events)
-                case .rebuild: try await rebuild(job: job, step: step, report: &report, events: events)
-                case .object: try await rewrite(job: job, step: step, report: &report, events: events)
-                case .settle: break  // handled above
-                }
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
+        do {
+            for step in pending {
                 try meta.checkIntact()
-                try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
+                let interrupted = step.ordinal == first.ordinal && attempts > Self.maxStepAttempts ? attempts - 1 : nil
+                if step.kind == .settle {
+                    try await settle(job: job, step: step, report: &report, events: events, interrupted: interrupted)
+                    continue
+                }
+                if let interrupted {
+                    try await failStep(job: job, step: step, reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)", events: events)
+                    continue
+                }
+                do {
+                    switch step.kind {
+                    case .datasetIssue: try await datasetIssueStep(job: job, step: step, events: events)
+                    case .rebuild: try await rebuild(job: job, step: step, report: &report, events: events)
+                    case .object, .deltaTable: try await eraseStep(job: job, step: step, report: &report, events: events)
+                    case .settle: break  // handled above
+                    }
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch let e as StepNotRecorded {
+                    throw e
+                } catch {
+                    try meta.checkIntact()
+                    try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
+                }
             }
+        } catch let e as StepNotRecorded {
+            // The state could not record a step's end: the run stops here and the step stays
+            // pending (no second write pretends it failed); the next run resumes it.
+            throw e.error
         }
     }
 
     /// The reason a step that threw fails with: its dataset and the error, on one line.
     static func failureReason(_ step: JournalStep, _ error: any Error) -> String {
         "\(step.dataset): \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+    }
+
+    /// Commits a step's end with its audit entries (see `commit`); a failure is `StepNotRecorded`.
+    func commitStep(_ job: String, _ step: JournalStep, audit: [AuditNote],
+                    _ change: @escaping @Sendable (any StateTransaction) throws -> Void) async throws {
+        do {
+            try await commit(Self.stepWhat(job, step), audit: audit, change)
+        } catch {
+            throw StepNotRecorded(error: error)
+        }
     }
 
     /// What the state transaction recording a step's end says when it cannot be written.
@@ -225,7 +264,7 @@ extension Lethe {
                   alsoAudit earlier: [AuditNote] = []) async throws {
         let note = try await failureNote(job: job, step: step, reason: reason)
         let ordinal = step.ordinal
-        try await commit(Self.stepWhat(job, step), audit: earlier + [note]) { tx in
+        try await commitStep(job, step, audit: earlier + [note]) { tx in
             try tx.finishStep(job: job, ordinal: ordinal, state: .failed, outcome: reason)
         }
         events?(.stepFailed(dataset: step.dataset, reason: reason))
@@ -250,6 +289,17 @@ extension Lethe {
         } else {
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
         }
+    }
+
+    /// A step erasing subjects from a dataset: the driver that planned it runs it (one object
+    /// rewritten, or a whole table in one commit).
+    func eraseStep(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
+        guard let d = config.dataset(named: step.dataset) else {
+            let gone = step.kind == .object ? "is no longer in" : "is gone from"
+            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` \(gone) \(config.file)")
+            return
+        }
+        try await DatasetDrivers.driver(for: step, d).erase(job: job, step: step, report: &report, events: events, self)
     }
 
     func rewrite(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
@@ -296,7 +346,7 @@ extension Lethe {
         // The step's end and its audit entry commit together: a failure leaves the step pending
         // (the next run finds the object already rewritten, drops nothing, and records it then).
         let text = JSONValue.object(details).text, ordinal = step.ordinal
-        try await commit(Self.stepWhat(job, step), audit: changed ? [AuditNote(outcome.removed ? .objectRemoved : .objectRewritten, details)] : []) { tx in
+        try await commitStep(job, step, audit: changed ? [AuditNote(outcome.removed ? .objectRemoved : .objectRewritten, details)] : []) { tx in
             try tx.finishStep(job: job, ordinal: ordinal, state: .done, outcome: text)
         }
         if changed {
@@ -332,7 +382,7 @@ extension Lethe {
         let note = AuditNote(.rebuild, details), ordinal = step.ordinal
         guard status == 0 else {
             let reason = "\(d.name): rebuild `\(cmd)` exited with status \(status)"
-            try await commit(Self.stepWhat(job, step), audit: [note]) { tx in
+            try await commitStep(job, step, audit: [note]) { tx in
                 try tx.finishStep(job: job, ordinal: ordinal, state: .failed, outcome: reason)
             }
             return
@@ -349,7 +399,7 @@ extension Lethe {
             }
         }
         let text = JSONValue.object(details).text
-        try await commit(Self.stepWhat(job, step), audit: [note]) { tx in
+        try await commitStep(job, step, audit: [note]) { tx in
             try tx.finishStep(job: job, ordinal: ordinal, state: .done, outcome: text)
         }
     }

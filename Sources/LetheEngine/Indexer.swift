@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import LetheCore
 import LetheStorage
 import LetheFormats
@@ -208,17 +209,14 @@ extension Lethe {
 }
 
 /// Key caches handed to one scanning task at a time (one set per dataset normalisation).
-final class KeyerPool: @unchecked Sendable {
-    private let lock = NSLock()
-    private var free: [Normalization: [SubjectKeyer]] = [:]
+final class KeyerPool: Sendable {
+    private let free = Mutex<[Normalization: [SubjectKeyer]]>([:])
     private let hasher: SubjectHasher
     init(hasher: SubjectHasher) { self.hasher = hasher }
     func take(_ normalization: Normalization) -> SubjectKeyer {
-        lock.lock(); defer { lock.unlock() }
-        return free[normalization]?.popLast() ?? SubjectKeyer(hasher: hasher, normalization: normalization)
+        free.withLock { $0[normalization]?.popLast() } ?? SubjectKeyer(hasher: hasher, normalization: normalization)
     }
     func give(_ k: SubjectKeyer) {
-        lock.lock(); defer { lock.unlock() }
-        free[k.normalization, default: []].append(k)
+        free.withLock { $0[k.normalization, default: []].append(k) }
     }
 }

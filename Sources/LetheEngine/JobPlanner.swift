@@ -75,7 +75,7 @@ enum JobPlanner {
                 // The whole dataset cannot be read: its requests fail with the reason (the step says why).
                 let rs = inScope.sorted()
                 add(d.name, Lethe.issueStepKey, rs, keys(rs, d.name))
-            } else if d.format == .delta, d.subject != nil, let held = holders[d.name] {
+            } else if DatasetDrivers.driver(for: d).erasesInOneCommit, d.subject != nil, let held = holders[d.name] {
                 // One commit for the whole table: every live file holding any of these subjects.
                 let rs = Array(Set(held.values.flatMap { $0 }.map(\.id))).sorted().compactMap { byID[$0] }
                 add(d.name, Lethe.deltaStepKey, rs.map(\.id), keys(rs.map(\.id), d.name))
@@ -105,7 +105,9 @@ enum JobPlanner {
     /// vacuum or the partition scrub after it did not finish (the index then finds nothing more).
     static func deltaTablesOfLastPlan(_ r: ErasureRequest, config: LakeConfig) -> [String] {
         guard let bytes = r.plan, let plan = ErasurePlan.decode(bytes) else { return [] }
-        return plan.datasets.filter { $0.role == "holds" && config.dataset(named: $0.name)?.format == .delta && config.dataset(named: $0.name)?.subject != nil }
-            .map(\.name)
+        return plan.datasets.filter { p in
+            guard p.role == "holds", let d = config.dataset(named: p.name), d.subject != nil else { return false }
+            return DatasetDrivers.driver(for: d).erasesInOneCommit
+        }.map(\.name)
     }
 }

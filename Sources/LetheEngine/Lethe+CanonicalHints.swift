@@ -68,21 +68,7 @@ extension Lethe {
     /// The typed subject columns of a dataset, by index in its subject: Delta from the table's schema,
     /// Parquet from the footer of one indexed object; none for JSON Lines and CSV (text as written).
     func subjectColumnTypes(_ d: DatasetSpec, _ spec: SubjectSpec) async throws -> [Int: CanonicalType] {
-        switch d.format {
-        case .delta:
-            // A Delta `timestamp` holds microseconds, whatever its files store (INT96 is cut to them).
-            return deltaSubjectTypes(d, try await deltaTable(d).snapshot().metadata)
-        case .parquet:
-            guard let o = try await meta.objects(dataset: d.name).first(where: { $0.status == .indexed }),
-                  let info = try await store.head(o.key) else { return [:] }
-            let hive = FormatOptions.hiveValues(o.key, below: d.path)
-            let types = try await ParquetFormat().canonicalTypes(of: info, in: store, fields: spec.fields.filter { hive[$0] == nil })
-            var out: [Int: CanonicalType] = [:]
-            for (i, f) in spec.fields.enumerated() { out[i] = types[f] }
-            return out
-        default:
-            return [:]
-        }
+        try await driver(for: d).subjectColumnTypes(spec, self)
     }
 
     /// The suggestion (or, when there is none, an example) for `text` typed for a column of `type`;

@@ -45,49 +45,8 @@ extension Lethe {
         return out
     }
 
-    /// The objects of a dataset: listed from the store, or for a Delta table, reachable
-    /// through its log plus the Parquet files under the table that no retained version names
-    /// (`unnamed`: an interrupted write, Lethe's or another tool's, left them; they may hold a
-    /// subject's rows, so verification reads them too); with the options to scan them (see `scanOptions`).
-    /// For a plain dataset, `hidden` lists its hidden-by-name files (`_SUCCESS`, `.crc` sidecars; see
-    /// `isHidden`): not records, but their bytes may hold an id.
-    func datasetObjects(_ d: DatasetSpec) async throws -> (objects: [ObjectInfo], options: FormatOptions?, unnamed: Set<String>, hidden: [ObjectInfo]) {
-        if d.format == .delta {
-            let t = deltaTable(d)
-            let s = try await t.snapshot()
-            let named = try await deltaObjects(d, snapshot: s).map(\.0)
-            let known = Set(named.map(\.key))
-            let unnamed = try await store.list(prefix: d.path).filter { o in
-                let rel = o.key.dropFirst(d.path.isEmpty ? 0 : d.path.count + 1)
-                let base = rel.split(separator: "/").last.map(String.init) ?? ""
-                return !known.contains(o.key) && !rel.hasPrefix("_delta_log/") && !base.hasPrefix(".") && base.hasSuffix(".parquet")
-            }
-            var o = try await scanOptions(for: d, snapshot: s)
-            // Partition values of an unnamed file: from its Hive-style folders (the log has none for it).
-            let partitions = try deltaSubjectPartitions(d, s.metadata)
-            if !unnamed.isEmpty, !partitions.isEmpty, case .perObject(var table)? = o?.partitions {
-                for f in unnamed {
-                    let hive = FormatOptions.hiveValues(f.key, below: t.root)
-                    var parts: [FieldPath: PartitionValue] = [:]
-                    for (physical, type) in partitions {
-                        let field = FieldPath(components: [Array(physical.utf8)])
-                        if case .value(let raw)? = hive[field] {
-                            parts[field] = Self.partitionValue(String(decoding: raw, as: UTF8.self), type)
-                        } else if hive[field] != nil {
-                            parts[field] = .null
-                        }
-                    }
-                    table[f.key] = parts
-                }
-                o?.partitions = .perObject(table)
-            }
-            return (named + unnamed, o, Set(unnamed.map(\.key)), [])
-        }
-        let all = try await store.list(prefix: d.path)
-        if all.isEmpty { try checkFolderExists(d) }
-        let hidden = all.filter { Self.isHidden($0.key, below: d.path) }
-        return (all.filter { !Self.isHidden($0.key, below: d.path) }, options(for: d), [], hidden)
-    }
+    /// The objects of a dataset verification reads, with the options to scan them (see `DatasetDriver.objects`).
+    func datasetObjects(_ d: DatasetSpec) async throws -> DatasetObjects { try await driver(for: d).objects(self) }
 
     /// What `index` scans of a dataset: every object (and which known ones are gone), or for
     /// a Delta table indexed before, only the files added by the commits since the last
@@ -104,34 +63,7 @@ extension Lethe {
     /// The version of the protocol checks `index` applies; a table indexed under older rules is replayed (and checked) again.
     static let deltaCheckRules: Int64 = 2
 
-    func indexListing(_ d: DatasetSpec) async throws -> IndexListing {
-        guard d.format == .delta else {
-            let all = try await store.list(prefix: d.path)
-            if all.isEmpty { try checkFolderExists(d) }
-            let objects = all.filter { !Self.isHidden($0.key, below: d.path) }
-            return IndexListing(objects: objects, options: options(for: d), incremental: false)
-        }
-        let setting = Self.deltaIndexSetting(d)
-        func state(_ version: Int64, _ o: FormatOptions?, _ partitions: [String: CanonicalType]) -> (String, String) {
-            let cols = (o?.subject.fields ?? []).map { JSONValue.array($0.components.map { .string(String(decoding: $0, as: UTF8.self)) }) }
-            let utc = (o?.subject.fields ?? []).map { f in o?.timestampUTC[f].map(JSONValue.bool) ?? .null }
-            return (setting, JSONValue.object(["version": .int(version), "columns": .array(cols),
-                                               "partitions": .object(partitions.mapValues { .string($0.deltaName) }),
-                                               "utc": .array(utc),
-                                               "checks": .int(Self.deltaCheckRules)]).encodedText)
-        }
-        if let (version, objects, o, partitions) = try await deltaCommitsSince(d, setting: setting) {
-            return IndexListing(objects: objects, options: o, incremental: true, state: state(version, o, partitions))
-        }
-        let t = deltaTable(d)
-        let s = try await t.snapshot()
-        // A table Lethe cannot erase from correctly is refused by name here, at `index`, before
-        // anyone files or approves a request for it (`.unsupported`, recorded per dataset).
-        try t.checkWritable(s)
-        let o = try await scanOptions(for: d, snapshot: s)
-        return IndexListing(objects: try await deltaObjects(d, snapshot: s).map(\.0), options: o, incremental: false,
-                            state: state(s.version, o, try deltaSubjectPartitions(d, s.metadata)))
-    }
+    func indexListing(_ d: DatasetSpec) async throws -> IndexListing { try await driver(for: d).indexListing(self) }
 
     /// The files added (data and change data) by the commits after the version last indexed,
     /// reading only those commits; nil when a full replay is needed: never indexed, commits
@@ -183,9 +115,11 @@ extension Lethe {
 
     /// How to scan a dataset's objects for its subject. For a Delta table in column
     /// mapping `name` mode the subject's logical path becomes its physical Parquet path.
-    func scanOptions(for d: DatasetSpec, snapshot: Snapshot? = nil) async throws -> FormatOptions? {
+    func scanOptions(for d: DatasetSpec) async throws -> FormatOptions? { try await driver(for: d).scanOptions(self) }
+
+    /// `scanOptions` of a Delta dataset, at `snapshot` (the latest when nil).
+    func deltaScanOptions(_ d: DatasetSpec, snapshot: Snapshot?) async throws -> FormatOptions? {
         guard var o = options(for: d) else { return nil }
-        guard d.format == .delta else { return o }
         let s: Snapshot
         if let snapshot { s = snapshot } else { s = try await deltaTable(d).snapshot() }
         if s.metadata.columnMappingMode != "none" {
@@ -209,7 +143,7 @@ extension Lethe {
 
     /// The subject's columns of a Delta dataset as physical paths (statistics and partition values use them).
     func deltaSubjectColumns(_ d: DatasetSpec, snapshot: Snapshot? = nil) async throws -> [[String]] {
-        guard let o = try await scanOptions(for: d, snapshot: snapshot) else { return [] }
+        guard let o = try await deltaScanOptions(d, snapshot: snapshot) else { return [] }
         return o.subject.fields.map { $0.components.map { String(decoding: $0, as: UTF8.self) } }
     }
 
@@ -239,10 +173,8 @@ extension Lethe {
 
     /// The roles of a Delta dataset's files, by object key (for `locate`).
     public func deltaRoles(dataset: String) async throws -> [String: DeltaFileRole] {
-        guard let d = config.dataset(named: dataset), d.format == .delta else { return [:] }
-        var out: [String: DeltaFileRole] = [:]
-        for (o, r) in try await deltaObjects(d) { out[o.key] = r }
-        return out
+        guard let d = config.dataset(named: dataset) else { return [:] }
+        return try await driver(for: d).roles(self)
     }
 
     /// Targeted vacuum of one Delta dataset for the given subjects: deletes the history
@@ -276,7 +208,7 @@ extension Lethe {
         }
         // Change data files keep every other subject's changes: each is rescanned for the rows to drop.
         var changeData: [String: [Int64]] = [:]
-        if let opts = try await scanOptions(for: d, snapshot: s) {
+        if let opts = try await deltaScanOptions(d, snapshot: s) {
             let f = try format(for: d)
             let keyer = keyer(for: d)
             for k in cdcKeys.union(unindexedCDC).sorted() {
@@ -299,7 +231,7 @@ extension Lethe {
         }
         let subject = try await deltaSubjectValues(d, s, raws)
         let result = try await t.vacuumTargeted(paths: paths, changeData: changeData, subject: subject, runID: job, now: now())
-        let cdcOptions = try await scanOptions(for: d, snapshot: s)
+        let cdcOptions = try await deltaScanOptions(d, snapshot: s)
         for k in result.rewrittenChangeData { try await reindex(d, key: k, options: cdcOptions) }
         var details: [String: JSONValue] = [
             "dataset": .string(d.name), "mode": .string("targeted"),
@@ -347,7 +279,7 @@ extension Lethe {
             var replans = 0
             while true {
                 let snap = try await t.snapshot()
-                let options = try await scanOptions(for: d, snapshot: snap)!
+                let options = try await deltaScanOptions(d, snapshot: snap)!
                 opts = options
                 // Live files the index names for these subjects, with the rows it names; each
                 // file is read once, and only those rows' subjects are keyed again to confirm them.
@@ -381,7 +313,7 @@ extension Lethe {
                     // Another writer removed a file being rewritten (e.g. compaction): index its
                     // commits and plan again from the new version.
                     replans += 1
-                    events?(.deltaReplanning(dataset: d.name, reason: e.message, attempt: replans))
+                    events?(.tableReplanning(dataset: d.name, reason: e.message, attempt: replans))
                     logger.info("delta re-plan", metadata: ["dataset": "\(d.name)", "reason": "\(e.message)"])
                     _ = try await index(datasets: [d.name])
                 }
@@ -393,7 +325,7 @@ extension Lethe {
                 // A kill from here on leaves the adopted files journaled as temporaries: the next run
                 // finds the table's log naming them and forgets them without removing them.
                 Failpoint.objectWritten()
-                events?(.deltaCommitted(dataset: d.name, version: result.version, droppedRows: result.droppedRows, files: result.removed.count))
+                events?(.tableCommitted(dataset: d.name, version: result.version, droppedRows: result.droppedRows, files: result.removed.count))
                 // The replacements are indexed when the job settles (they hold none of these subjects);
                 // change data files hold them, and the vacuum below finds them through the index.
                 let after = result.changeData.isEmpty ? opts : try await scanOptions(for: d)   // knows the new files' partitions
@@ -407,8 +339,12 @@ extension Lethe {
                 // The commit adopted its files: they are data now, no longer the journal's to remove.
                 // They leave the journal in the transaction that audits the commit.
                 let adopted = result.added.map { t.key(forLogPath: $0.path) } + result.changeData.map { t.key(forLogPath: $0.path) }
-                try await commit("cannot forget \(adopted.count) temporary file(s)", audit: [AuditNote(.deltaCommit, details)]) { tx in
-                    try tx.forgetTemporaries(adopted)
+                do {
+                    try await commit("cannot forget \(adopted.count) temporary file(s)", audit: [AuditNote(.deltaCommit, details)]) { tx in
+                        try tx.forgetTemporaries(adopted)
+                    }
+                } catch {
+                    throw StepNotRecorded(error: error)   // the run stops; the next one resumes the step
                 }
                 report.objectsRewritten += result.added.count
                 report.objectsRemoved += result.removed.count - result.added.count
@@ -416,12 +352,14 @@ extension Lethe {
             }
             // History and change data files (also when no live file held the subjects, e.g. another tool deleted them).
             if let v = try await vacuumDelta(d, keys: drop, requestIDs: step.requestIDs, job: job) {
-                events?(.deltaVacuumed(dataset: d.name, deletedFiles: v.deleted.count, rewrittenChangeData: v.rewrittenChangeData.count, scrubbedCommits: v.scrubbedCommits.count))
+                events?(.tableVacuumed(dataset: d.name, deletedFiles: v.deleted.count, rewrittenChangeData: v.rewrittenChangeData.count, scrubbedCommits: v.scrubbedCommits.count))
             }
             // Partitions named after a subject: their names leave the log, their change data and folders the lake.
             let scrubbed = try await scrubDeltaPartitions(d, keys: drop)
             if !scrubbed.isEmpty { events?(.partitionChangeDataRemoved(dataset: d.name, count: scrubbed.count)) }
             try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
+        } catch let e as StepNotRecorded {
+            throw e
         } catch {
             // Any failure (the erasure or the vacuum) leaves the step failed with the reason, never running.
             let why = (error as? LetheError)?.description ?? "\(error)"
@@ -436,10 +374,10 @@ extension Lethe {
     /// standard vacuum of every unreferenced file older than the retention, refused
     /// below the table's configured retention unless `force`.
     public func vacuum(dataset: String?, retainHours: Double?, dryRun: Bool, force: Bool) async throws -> [VacuumReport] {
-        var chosen = config.datasets.filter { $0.format == .delta }
+        var chosen = config.datasets.filter { driver(for: $0).hasTransactionLog }
         if let dataset {
             guard let d = config.dataset(named: dataset) else { throw LetheError(.badUsage, "no dataset named `\(dataset)` in \(config.file)") }
-            guard d.format == .delta else { throw LetheError(.badUsage, "dataset `\(dataset)` is \(d.format.rawValue): vacuum applies to Delta tables") }
+            guard driver(for: d).hasTransactionLog else { throw LetheError(.badUsage, "dataset `\(dataset)` is \(d.format.rawValue): vacuum applies to Delta tables") }
             chosen = [d]
         }
         var out: [VacuumReport] = []
@@ -483,7 +421,7 @@ extension Lethe {
         var out: [LocatedRows] = []
         var tables: [String: (roles: [String: DeltaFileRole], live: [String: AddFile], table: DeltaTable)] = [:]
         for p in try await locate(subject) {
-            guard let d = config.dataset(named: p.object.dataset), d.format == .delta else {
+            guard let d = config.dataset(named: p.object.dataset), driver(for: d).hasTransactionLog else {
                 out.append(LocatedRows(dataset: p.object.dataset, object: p.object.key, role: .live, rows: p.rows))
                 continue
             }

@@ -144,7 +144,7 @@ extension Lethe {
     func scrubDeltaPartitions(_ d: DatasetSpec, keys: Set<SubjectKey>) async throws -> [String] {
         let t = deltaTable(d)
         let s = try await t.snapshot()
-        guard let options = try await scanOptions(for: d, snapshot: s) else { return [] }
+        guard let options = try await deltaScanOptions(d, snapshot: s) else { return [] }
         let types = try deltaSubjectPartitions(d, s.metadata)
         let named = try await deltaFilesNamingSubjects(t, s, options: options, types: types, keys: keys,
                                              normalization: d.normalization).filter { s.files[$0] == nil }   // history only

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import LetheCore
 import LetheStorage
 import LetheCatalog
@@ -153,25 +154,21 @@ extension Lethe {
 
 /// Object references already known to this process (a reference never changes; the cache is
 /// cleared when names are purged).
-final class ObjectRefCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var refs: [String: [String: Int64]] = [:]
+final class ObjectRefCache: Sendable {
+    private let refs = Mutex<[String: [String: Int64]]>([:])
 
     func lookup(_ dataset: String, _ keys: [String]) -> (found: [String: Int64], missing: [String]) {
-        lock.lock(); defer { lock.unlock() }
+        let known = refs.withLock { $0[dataset] ?? [:] }
         var found: [String: Int64] = [:], missing: [String] = []
-        let known = refs[dataset] ?? [:]
         for k in keys { if let r = known[k] { found[k] = r } else { missing.append(k) } }
         return (found, missing)
     }
 
     func store(_ dataset: String, _ got: [String: Int64]) {
-        lock.lock(); defer { lock.unlock() }
-        refs[dataset, default: [:]].merge(got) { _, b in b }
+        refs.withLock { $0[dataset, default: [:]].merge(got) { _, b in b } }
     }
 
     func clear() {
-        lock.lock(); defer { lock.unlock() }
-        refs = [:]
+        refs.withLock { $0 = [:] }
     }
 }

@@ -34,7 +34,7 @@ extension Lethe {
             let from = (try await meta.setting(setting).flatMap { Int64($0) }).map { $0 + 1 } ?? 0
             var source = PropagationReport.Source(dataset: d.name, versions: nil, deleted: 0, filed: [], stillLive: 0, missingFiles: 0)
             guard from <= snap.version else { report.sources.append(source); continue }
-            let opts = try await scanOptions(for: d, snapshot: snap)!
+            let opts = try await deltaScanOptions(d, snapshot: snap)!
             let columns = opts.subject.fields.map { $0.components.map { String(decoding: $0, as: UTF8.self) } }
             let feed = try await t.deletedSubjects(from: from, to: snap.version, subjectColumns: columns, skippingEngine: "Lethe/")
             source.versions = from...snap.version

@@ -79,7 +79,8 @@ extension Lethe {
             let hidden: [ObjectInfo]
             do {
                 f = try format(for: d)
-                (objects, listedOptions, unnamed, hidden) = try await datasetObjects(d)
+                let listing = try await datasetObjects(d)
+                (objects, listedOptions, unnamed, hidden) = (listing.objects, listing.options, listing.unnamed, listing.hidden)
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -87,7 +88,7 @@ extension Lethe {
                 continue
             }
             guard let opts = listedOptions else { continue }
-            if d.format == .delta { logsExamined[d.name] = 1 }   // its snapshot was replayed: the log was read
+            if driver(for: d).hasTransactionLog { logsExamined[d.name] = 1 }   // its snapshot was replayed: the log was read
             else if objects.isEmpty { emptiedListings.insert(d.name) }   // listed, and no object is left
             if !dryRun {
                 // Objects gone from the lake leave the index (their keys may name the subject).
@@ -157,9 +158,10 @@ extension Lethe {
         // commitInfo parameters, whatever the id's length): dataset → raw id → files.
         var logScan: [String: [[UInt8]: [String]]] = [:]
         if !raws.isEmpty {
-            for d in config.datasets where d.format == .delta && wanted.contains(d.name) && problems[d.name] == nil {
+            for d in config.datasets where wanted.contains(d.name) && problems[d.name] == nil {
                 do {
-                    for (raw, files) in try await deltaLogResidue(d, subjects: Array(Set(raws.values))) {
+                    guard let residue = try await driver(for: d).logResidue(Array(Set(raws.values)), self) else { continue }
+                    for (raw, files) in residue {
                         logScan[d.name, default: [:]][raw.bytes] = files.map(\.key)
                     }
                 } catch is CancellationError {

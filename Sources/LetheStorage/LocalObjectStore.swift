@@ -49,6 +49,21 @@ public struct LocalObjectStore: ObjectStore {
 
     /// Objects per listing page.
     public var pageSize = 1000
+    /// Where the slow system calls run, in one hop per batch, off the cooperative threads: a listing
+    /// page, a copy of 64 KiB or more, a commit (fsync, rename, folder fsync), a batch delete. Metadata
+    /// calls and small copies (a `head`, a Delta log file, a Parquet footer) stay on the caller: the hop
+    /// would cost more than they do. Nil runs everything on the calling thread.
+    public var ioPool: BlockingIOPool? = .shared
+
+    /// Runs one batch of blocking system calls on `ioPool`.
+    func io<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        guard let ioPool else { return try body() }
+        return try await ioPool.run(body)
+    }
+
+    /// Reads and writes smaller than this run on the calling thread: the hop (~10 µs) would cost more
+    /// than the call (page-cache copies of a few KiB).
+    static let inlineBytes = 64 << 10
 
     // MARK: Listing
 
@@ -60,10 +75,12 @@ public struct LocalObjectStore: ObjectStore {
 
     /// Keys only: `readdir`'s entry types, a `stat` only where the file system leaves the type unknown.
     public func listKeys(prefix: String) async throws -> [String] {
-        let walk = LocalListing(store: self, prefix: prefix, startAfter: nil, keysOnly: true)
-        var out: [String] = []
-        while let page = try walk.fill() { out += page.map(\.key) }
-        return out
+        try await io {
+            let walk = LocalListing(store: self, prefix: prefix, startAfter: nil, keysOnly: true)
+            var out: [String] = []
+            while let page = try walk.fill() { out += page.map(\.key) }
+            return out
+        }
     }
 
     /// The start of a walk below `prefix`: the folder to walk (opened, with its key prefix), or the one
@@ -153,14 +170,41 @@ public struct LocalObjectStore: ObjectStore {
         return Self.info(key: key, st)
     }
 
+    /// A large range is read in one hop (open, fstat, pread, close); a whole object is opened here and
+    /// copied on the pool only when it is large.
     public func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
-        try readNow(key, range: range, ifVersion: ifVersion)
+        if let r = range {
+            if r.count < Self.inlineBytes { return try readNow(key, range: r, ifVersion: ifVersion) }
+            return try await io { try readNow(key, range: r, ifVersion: ifVersion) }
+        }
+        let fd = try openFile(key)
+        let size: Int64
+        do {
+            size = try checkVersion(fd, key, ifVersion)
+        } catch {
+            close(fd)
+            throw error
+        }
+        if size < Self.inlineBytes {
+            defer { close(fd) }
+            return try Self.preadAll(fd, key, 0..<size, size: size)
+        }
+        return try await io {
+            defer { close(fd) }
+            return try Self.preadAll(fd, key, 0..<size, size: size)
+        }
     }
 
     /// One read: open, check the version, `pread` the range, close.
     func readNow(_ key: String, range: Range<Int64>?, ifVersion: String?) throws -> [UInt8] {
         let fd = try openFile(key)
         defer { close(fd) }
+        let size = try checkVersion(fd, key, ifVersion)
+        return try Self.preadAll(fd, key, range ?? 0..<size, size: size)
+    }
+
+    /// The open file's size, after checking that it is at `ifVersion` (when given).
+    private func checkVersion(_ fd: Int32, _ key: String, _ ifVersion: String?) throws -> Int64 {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw LetheError.io("cannot stat", at: key, errno: errno) }
         if let ifVersion {
@@ -169,8 +213,11 @@ public struct LocalObjectStore: ObjectStore {
                 throw LetheError(.conflict, "object changed since it was read (expected version \(ifVersion), found \(now))", at: key)
             }
         }
-        let size = Int64(st.st_size)
-        let r = range ?? 0..<size
+        return Int64(st.st_size)
+    }
+
+    /// The bytes in `r` of the open file of `size` bytes.
+    private static func preadAll(_ fd: Int32, _ key: String, _ r: Range<Int64>, size: Int64) throws -> [UInt8] {
         guard r.lowerBound >= 0, r.upperBound <= size else {
             throw LetheError(.badInput, "range \(r.lowerBound)..<\(r.upperBound) is past the end (\(size) bytes)", at: key)
         }
@@ -190,8 +237,15 @@ public struct LocalObjectStore: ObjectStore {
     /// Kept over the default (ranged reads): the stream reads one open file, so a replace of the
     /// object while it is read (a rename over it) can neither mix two versions nor fail the read, and
     /// each chunk is one `read` without walking the path again.
+    /// The first chunk is read at open: on the caller for a small object, in one hop for a large one.
     public func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream {
-        LocalReadStream(fd: try openFile(key), key: key, chunkSize: max(1, chunkSize))
+        let stream = LocalReadStream(fd: try openFile(key), key: key, chunkSize: max(1, chunkSize), store: self)
+        if stream.prefetchIsSmall() {
+            try stream.prefetch()
+        } else {
+            try await io { try stream.prefetch() }
+        }
+        return stream
     }
 
     /// Opens a regular file for reading without following any link below the root.
@@ -277,14 +331,15 @@ public struct LocalObjectStore: ObjectStore {
             close(parent.fd)
             throw LetheError.io("cannot create temporary file", at: key, errno: e)
         }
-        return LocalWriteStream(fd: fd, dirFD: parent.fd, tmp: tmp, name: parent.name, key: key, precondition: precondition)
+        return LocalWriteStream(fd: fd, dirFD: parent.fd, tmp: tmp, name: parent.name, key: key, precondition: precondition, store: self)
     }
 
     /// Unlinks the files folder by folder (one `fsync` per folder), then removes the folders the
     /// deletes left empty, up to the root: a folder named after a partition value (`user_id=u-42/`)
     /// must not outlive the subject's last file. `keptFolders` stay.
     public func delete(_ keys: [String]) async throws {
-        try deleteNow(keys)
+        guard !keys.isEmpty else { return }
+        try await io { try deleteNow(keys) }
     }
 
     func deleteNow(_ keys: [String]) throws {
@@ -394,7 +449,7 @@ public struct LocalObjectStore: ObjectStore {
 
     /// The folder that holds `key`'s last component, opened component by component from the root
     /// without following links, and that component's name.
-    struct Parent { var fd: Int32; var name: [CChar] }
+    struct Parent: Sendable { var fd: Int32; var name: [CChar] }
 
     /// The root folder, or nil when it does not exist (and `create` is false).
     private func openRoot(create: Bool = false) throws -> Int32? {
@@ -551,7 +606,7 @@ final class LocalListing: ObjectPageSource, @unchecked Sendable {
     }
     deinit { for f in stack { closedir(f.dir) } }
 
-    func nextPage() async throws -> [ObjectInfo]? { try fill() }
+    func nextPage() async throws -> [ObjectInfo]? { try await store.io { try self.fill() } }
 
     /// The next page, read synchronously (blocking system calls).
     func fill() throws -> [ObjectInfo]? {
@@ -609,16 +664,47 @@ final class LocalListing: ObjectPageSource, @unchecked Sendable {
     }
 }
 
-final class LocalReadStream: ObjectReadStream {
+/// `@unchecked Sendable`: a stream is used by one task at a time; the I/O pool runs its system calls
+/// while that task awaits them.
+final class LocalReadStream: ObjectReadStream, @unchecked Sendable {
     private var fd: Int32
     private let key: String
     private let chunkSize: Int
+    private let store: LocalObjectStore
+    /// The chunk read at open (see `prefetch`), returned first.
+    private var first: [UInt8]?
+    /// Whether the last read came back short: the file's end is most likely next, a cheap call.
+    private var short = false
 
-    init(fd: Int32, key: String, chunkSize: Int) { self.fd = fd; self.key = key; self.chunkSize = chunkSize }
+    init(fd: Int32, key: String, chunkSize: Int, store: LocalObjectStore) {
+        self.fd = fd; self.key = key; self.chunkSize = chunkSize; self.store = store
+    }
     deinit { close() }
 
+    /// Reads the first chunk now.
+    func prefetch() throws {
+        first = try readChunk()
+    }
+
+    /// Whether the first chunk is a small copy (a small chunk size, or a small file).
+    func prefetchIsSmall() -> Bool {
+        if chunkSize < LocalObjectStore.inlineBytes { return true }
+        var st = stat()
+        return fstat(fd, &st) == 0 && Int64(st.st_size) < Int64(LocalObjectStore.inlineBytes)
+    }
+
     func next() async throws -> [UInt8]? {
+        if let f = first {
+            first = nil
+            return f.isEmpty ? nil : f
+        }
         guard fd >= 0 else { return nil }
+        if short || chunkSize < LocalObjectStore.inlineBytes { return try readChunk().nilIfEmpty }
+        return try await store.io { try self.readChunk() }.nilIfEmpty
+    }
+
+    private func readChunk() throws -> [UInt8] {
+        guard fd >= 0 else { return [] }
         var buf = [UInt8](repeating: 0, count: chunkSize)
         let n = try buf.withUnsafeMutableBytes { b -> Int in
             while true {
@@ -627,7 +713,7 @@ final class LocalReadStream: ObjectReadStream {
                 return n
             }
         }
-        if n == 0 { return nil }
+        short = n < buf.count
         if n < buf.count { buf.removeSubrange(n...) }
         return buf
     }
@@ -637,7 +723,18 @@ final class LocalReadStream: ObjectReadStream {
     }
 }
 
-final class LocalWriteStream: ObjectWriteStream {
+extension [UInt8] {
+    fileprivate var nilIfEmpty: [UInt8]? { isEmpty ? nil : self }
+}
+
+/// A buffer handed to the I/O pool by a caller that awaits the pool's call (so the memory outlives it).
+struct BorrowedBytes: @unchecked Sendable {
+    let buffer: UnsafeRawBufferPointer
+}
+
+/// `@unchecked Sendable`: a stream is used by one task at a time; the I/O pool runs its system calls
+/// while that task awaits them.
+final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     private var fd: Int32
     private var dirFD: Int32
     private let tmp: [CChar], name: [CChar], key: String
@@ -646,8 +743,11 @@ final class LocalWriteStream: ObjectWriteStream {
     /// The replaced file, kept open after the rename: bytes a writer still appends to it are read by `replacedTail`.
     private var replaced: Int32 = -1
 
-    init(fd: Int32, dirFD: Int32, tmp: [CChar], name: [CChar], key: String, precondition: WritePrecondition) {
+    private let store: LocalObjectStore
+
+    init(fd: Int32, dirFD: Int32, tmp: [CChar], name: [CChar], key: String, precondition: WritePrecondition, store: LocalObjectStore) {
         self.fd = fd; self.dirFD = dirFD; self.tmp = tmp; self.name = name; self.key = key; self.precondition = precondition
+        self.store = store
     }
     deinit {
         abortNow()
@@ -656,9 +756,14 @@ final class LocalWriteStream: ObjectWriteStream {
     }
 
     func write(_ bytes: [UInt8]) async throws {
-        try bytes.withUnsafeBytes { try writeAll($0) }
+        if bytes.count < LocalObjectStore.inlineBytes { return try bytes.withUnsafeBytes { try writeAll($0) } }
+        try await store.io { try bytes.withUnsafeBytes { try self.writeAll($0) } }
     }
-    func write(_ bytes: UnsafeRawBufferPointer) async throws { try writeAll(bytes) }
+    func write(_ bytes: UnsafeRawBufferPointer) async throws {
+        if bytes.count < LocalObjectStore.inlineBytes { return try writeAll(bytes) }
+        let borrowed = BorrowedBytes(buffer: bytes)
+        try await store.io { try self.writeAll(borrowed.buffer) }
+    }
 
     private func writeAll(_ b: UnsafeRawBufferPointer) throws {
         Swift.precondition(!finished, "write after commit/abort")
@@ -673,7 +778,8 @@ final class LocalWriteStream: ObjectWriteStream {
     func commit() async throws -> ObjectInfo {
         Swift.precondition(!finished, "commit twice")
         do {
-            return try commitNow()
+            // fsync, the lease check, rename and the folder's fsync: one hop.
+            return try await store.io { try self.commitNow() }
         } catch {
             abortNow()
             throw error
@@ -783,6 +889,10 @@ final class LocalWriteStream: ObjectWriteStream {
 
     func replacedTail(from offset: Int64) async throws -> [UInt8] {
         guard replaced >= 0 else { return [] }
+        return try await store.io { try self.readReplacedTail(from: offset) }
+    }
+
+    private func readReplacedTail(from offset: Int64) throws -> [UInt8] {
         var st = stat()
         guard fstat(replaced, &st) == 0, Int64(st.st_size) > offset else { return [] }
         var out = [UInt8](repeating: 0, count: Int(Int64(st.st_size) - offset))

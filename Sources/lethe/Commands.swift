@@ -3,7 +3,6 @@ import Foundation
 import Synchronization
 import ServiceLifecycle
 import LetheCore
-import LetheCatalog
 import LetheEngine
 import LetheRuntime
 
@@ -364,8 +363,8 @@ struct Audit: AsyncParsableCommand {
                 for l in lines { out(ReportEncoder.text(AuditLineView(l))) }
             } else {
                 for l in lines {
-                    let e = l.entry
-                    out("\(e.seq)  \(time(e.at))  \(e.event)  \(e.requestID ?? "-")  \(l.actor ?? "-")  \(l.details)  \(e.hash.prefix(12))")
+                    let e = AuditLineView(l)
+                    out("\(e.seq)  \(time(e.at))  \(e.event)  \(e.request ?? "-")  \(e.actor ?? "-")  \(l.details)  \(e.hash.prefix(12))")
                 }
             }
             return 0

@@ -175,7 +175,7 @@ struct Filter: AsyncParsableCommand {
     }
 }
 
-/// The few JSON shapes the filter commands print.
+/// `lethe deletions`: the stream deletion set as tags, whole or changed since a cursor.
 struct Deletions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the stream deletion set, or its changes since T.",

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import LetheCore
-import LetheCatalog
 import LetheEngine
 import LetheRuntime
 

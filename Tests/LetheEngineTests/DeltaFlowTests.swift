@@ -1,4 +1,5 @@
 import Testing
+import Synchronization
 import Foundation
 import LetheTestSupport
 @testable import LetheEngine
@@ -219,10 +220,9 @@ func filesHolding(_ needle: String, under dir: String) throws -> [String] {
 }
 
 /// Runs a body once, however often it is called.
-final class Once: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    func first() -> Bool { lock.lock(); defer { lock.unlock() }; if done { return false }; done = true; return true }
+final class Once: Sendable {
+    private let done = Atomic<Bool>(false)
+    func first() -> Bool { !done.exchange(true, ordering: .relaxed) }
 }
 
 @Test func aFileRemovedConcurrentlyWhileLetheRewritesItIsReplanned() async throws {

@@ -6,12 +6,18 @@ import LetheCatalog
 import LetheRuntime
 import LetheEngine
 
-/// `lethe-bench [--gb N] [--objects N] [--dir D] [--keep]`: generates a JSON Lines
-/// lake, then measures index backfill, index size, `locate` latency, and erasure
+/// `lethe-bench index|erase [--gb N] [--objects N] [--dir D] [--keep]`: generates a JSON Lines
+/// lake, then measures index backfill, index size and `locate` latency, and (`erase`) erasure
 /// of 1 and 1,000 subjects against a full-scan baseline, and prints a Markdown report.
 /// See docs/benchmarks.md.
-@main
-struct LetheBench {
+/// The package root (for scripts/bench_index_peer.py), from this file's path.
+let packageRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+public struct LetheBench {
     struct Options {
         var gb = 1.0                    // GiB of JSON Lines
         var objects = 1_000
@@ -24,13 +30,14 @@ struct LetheBench {
         var batch = 1_000                   // subjects in the batch erasure
         var markdown: String?               // also write the report here
         var childIndex: String?             // internal: index the lake in this folder and print JSON
+        var erase = true                    // `erase`: the erasures too; `index`: stop before them
     }
 
     static func usage() -> Never {
         say("""
-        usage: lethe-bench [--gb N] [--objects N] [--users N] [--dir D] [--keep]
-                           [--locate-calls N] [--synthetic-entries N] [--python-objects N]
-                           [--batch N] [--markdown FILE]
+        usage: lethe-bench index|erase [--gb N] [--objects N] [--users N] [--dir D] [--keep]
+                                       [--locate-calls N] [--synthetic-entries N] [--python-objects N]
+                                       [--batch N] [--markdown FILE]
           --gb N                GiB of JSON Lines to generate (default 1)
           --objects N           objects in the lake (default 1000)
           --users N             distinct users (default 1000000)
@@ -42,9 +49,10 @@ struct LetheBench {
         exit(2)
     }
 
-    static func parse() -> Options {
+    static func parse(erase: Bool) -> Options {
         var o = Options()
-        var args = Array(CommandLine.arguments.dropFirst())
+        o.erase = erase
+        var args = Array(CommandLine.arguments.dropFirst(2))  // lethe-bench index|erase …
         func value() -> String {
             guard args.count >= 2 else { usage() }
             let v = args[1]
@@ -73,8 +81,9 @@ struct LetheBench {
         return o
     }
 
-    static func main() async {
-        let o = parse()
+    /// `erase`: the whole run (index, size, locate, erasures); else it stops before the erasures.
+    public static func main(erase: Bool) async {
+        let o = parse(erase: erase)
         do {
             if let d = o.childIndex {
                 try await childIndex(dir: d)
@@ -170,7 +179,7 @@ struct Bench {
         step("index backfill (1 worker: taskset -c 0)")
         var one: (cpus: Int, seconds: Double, bytes: Int64, records: Int64)?
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
-            let (status, out) = try runProgram("/usr/bin/taskset", ["-c", "0", CommandLine.arguments[0], "--child-index", o.dir])
+            let (status, out) = try runProgram("/usr/bin/taskset", ["-c", "0", CommandLine.arguments[0], "index", "--child-index", o.dir])
             if status == 0, let line = out.split(separator: "\n").last,
                let j = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                let cpus = j["cpus"] as? Int, let secs = j["seconds"] as? Double,
@@ -250,42 +259,44 @@ struct Bench {
         }
 
         // 5. Erasure, indexed vs full scan, on identical copies.
-        step("copying the lake for the full-scan baseline")
-        let baselineLake = o.dir + "/lake-baseline"
-        let (cp, cpOut) = try runProgram("/bin/cp", ["-a", lake, baselineLake])
-        guard cp == 0 else { throw BenchError("cp failed: \(cpOut)") }
-        var pick = SplitMix(seed: 0x5EED)
-        var chosen = Set<Int>()
-        var single: SubjectID?
-        var batch: [SubjectID] = []
-        while single == nil || batch.count < o.batch {
-            let u = gen.drawUser(&pick)
-            guard chosen.insert(u).inserted else { continue }
-            let s = SubjectID(LakeGenerator.userID(u))
-            guard try await !lethe.locate(s).isEmpty else { continue }
-            // The single subject is a typical user (not one of the 2% hot ones); the batch is drawn as the lake is.
-            if single == nil { if u >= gen.hotUsers { single = s } else { batch.append(s) } } else if batch.count < o.batch { batch.append(s) }
-        }
-        let store = LocalObjectStore(root: lake)
-        let baseStore = LocalObjectStore(root: baselineLake)
-        for (label, subs) in [("1 subject (not a hot user)", [single!]), ("\(grouped(o.batch)) subjects", batch)] {
-            step("erasure of \(label): indexed (forget + approve + run)")
-            let e = try await indexedErasure(lethe, subs)
-            step("erasure of \(label): full-scan baseline")
-            let b = try await fullScanErasure(lethe, baseStore, subs)
-            if e.rowsDropped != b.rowsDropped {
-                notes.append("erasure of \(label): the indexed run dropped \(e.rowsDropped) rows, the full scan \(b.rowsDropped)")
+        if o.erase {
+            step("copying the lake for the full-scan baseline")
+            let baselineLake = o.dir + "/lake-baseline"
+            let (cp, cpOut) = try runProgram("/bin/cp", ["-a", lake, baselineLake])
+            guard cp == 0 else { throw BenchError("cp failed: \(cpOut)") }
+            var pick = SplitMix(seed: 0x5EED)
+            var chosen = Set<Int>()
+            var single: SubjectID?
+            var batch: [SubjectID] = []
+            while single == nil || batch.count < o.batch {
+                let u = gen.drawUser(&pick)
+                guard chosen.insert(u).inserted else { continue }
+                let s = SubjectID(LakeGenerator.userID(u))
+                guard try await !lethe.locate(s).isEmpty else { continue }
+                // The single subject is a typical user (not one of the 2% hot ones); the batch is drawn as the lake is.
+                if single == nil { if u >= gen.hotUsers { single = s } else { batch.append(s) } } else if batch.count < o.batch { batch.append(s) }
             }
-            row("Erasure of \(label): wall time",
-                "\(duration(e.total)) (forget \(duration(e.forget)), approve \(duration(e.approve)), run \(duration(e.run)))",
-                "full scan: \(duration(b.seconds))")
-            row("Erasure of \(label): objects read / rewritten, rows dropped (indexed: each step's object is read by the rewrite and by its re-index, then the verification scans the dataset)",
-                "\(grouped(e.objectsRead)) read / \(grouped(e.objectsRewritten)) rewritten, \(grouped(e.rowsDropped)) rows",
-                "\(grouped(b.objectsRead)) read / \(grouped(b.objectsRewritten)) rewritten, \(grouped(b.rowsDropped)) rows")
-            row("Erasure of \(label): inside `run`",
-                "index refresh + plan \(duration(e.prepare)), rewrites \(duration(e.rewrite)), settle + verification scan \(duration(e.verify)); \(e.verifiedClean)/\(subs.count) verified clean")
+            let store = LocalObjectStore(root: lake)
+            let baseStore = LocalObjectStore(root: baselineLake)
+            for (label, subs) in [("1 subject (not a hot user)", [single!]), ("\(grouped(o.batch)) subjects", batch)] {
+                step("erasure of \(label): indexed (forget + approve + run)")
+                let e = try await indexedErasure(lethe, subs)
+                step("erasure of \(label): full-scan baseline")
+                let b = try await fullScanErasure(lethe, baseStore, subs)
+                if e.rowsDropped != b.rowsDropped {
+                    notes.append("erasure of \(label): the indexed run dropped \(e.rowsDropped) rows, the full scan \(b.rowsDropped)")
+                }
+                row("Erasure of \(label): wall time",
+                    "\(duration(e.total)) (forget \(duration(e.forget)), approve \(duration(e.approve)), run \(duration(e.run)))",
+                    "full scan: \(duration(b.seconds))")
+                row("Erasure of \(label): objects read / rewritten, rows dropped (indexed: each step's object is read by the rewrite and by its re-index, then the verification scans the dataset)",
+                    "\(grouped(e.objectsRead)) read / \(grouped(e.objectsRewritten)) rewritten, \(grouped(e.rowsDropped)) rows",
+                    "\(grouped(b.objectsRead)) read / \(grouped(b.objectsRewritten)) rewritten, \(grouped(b.rowsDropped)) rows")
+                row("Erasure of \(label): inside `run`",
+                    "index refresh + plan \(duration(e.prepare)), rewrites \(duration(e.rewrite)), settle + verification scan \(duration(e.verify)); \(e.verifiedClean)/\(subs.count) verified clean")
+            }
+            _ = store
         }
-        _ = store
 
         // 6. Report.
         let end = Machine.current()
@@ -311,21 +322,7 @@ struct Bench {
 
     /// `json.loads` per line over a sample of the objects (every k-th), single process.
     func pythonScan(_ paths: [String]) throws -> PythonResult? {
-        let script = o.dir + "/scan.py"
-        try """
-        import json, sys, time
-        t = time.perf_counter(); n = 0; b = 0; found = 0
-        for p in sys.argv[1:]:
-            with open(p, "rb") as f:
-                for line in f:
-                    b += len(line)
-                    if line.strip():
-                        d = json.loads(line)
-                        if d.get("user", {}).get("id") is not None: found += 1
-                        n += 1
-        print(json.dumps({"records": n, "bytes": b, "seconds": time.perf_counter() - t, "found": found}))
-
-        """.write(toFile: script, atomically: true, encoding: .utf8)
+        let script = packageRoot + "/scripts/bench_index_peer.py"
         let k = max(1, paths.count / max(1, o.pythonObjects))
         let sample = stride(from: 0, to: paths.count, by: k).prefix(o.pythonObjects).map { paths[$0] }
         let (status, out) = try runProgram("/usr/bin/env", ["python3", script] + sample)

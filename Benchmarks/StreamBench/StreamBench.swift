@@ -1,7 +1,7 @@
-// stream-bench: `lethe filter` against a Python json.loads + set filter, side by side.
+// lethe-bench stream: `lethe filter` against a Python json.loads + set filter (scripts/bench_stream.py), side by side.
 //
-//   swift build -c release --product lethe && swift build -c release --product stream-bench
-//   $(swift build -c release --show-bin-path)/stream-bench [--events 1000000] [--sets 100000,10000000] [--dir /tmp/lethe-stream-bench]
+//   LETHE_BENCH=1 swift build -c release --product lethe-bench && swift build -c release --product lethe
+//   $(swift build -c release --show-bin-path)/lethe-bench stream [--events 1000000] [--sets 100000,10000000] [--dir /tmp/lethe-stream-bench]
 //
 // Generates ~220-byte events, a state folder per deletion-set size (cached across
 // runs in --dir), runs the release `lethe` binary next to this program under
@@ -13,6 +13,7 @@ import LetheCore
 import LetheCatalog
 import LetheRuntime
 import LetheEngine
+import Synchronization
 
 // MARK: - Options
 
@@ -24,7 +25,7 @@ struct Options {
 }
 let options: Options = {
     var o = Options()
-    var args = CommandLine.arguments.dropFirst().makeIterator()
+    var args = CommandLine.arguments.dropFirst(2).makeIterator()  // lethe-bench stream …
     while let a = args.next() {
         switch a {
         case "--events": o.eventsCount = Int(args.next() ?? "") ?? o.eventsCount
@@ -42,11 +43,6 @@ let dir = options.dir
 let repeats = options.repeats
 let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
 let letheBin = ProcessInfo.processInfo.environment["LETHE_BIN"] ?? binDir + "/lethe"
-guard FileManager.default.isExecutableFile(atPath: letheBin) else {
-    print("no lethe binary at \(letheBin): build it with `swift build -c release --product lethe`")
-    exit(1)
-}
-try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
 
 func log(_ s: String) { FileHandle.standardError.write(Data(("· " + s + "\n").utf8)) }
 @Sendable func now() -> Double { Date().timeIntervalSince1970 }
@@ -57,25 +53,6 @@ func log(_ s: String) { FileHandle.standardError.write(Data(("· " + s + "\n").u
 let universe = 1_000_000
 let inLake = 50_000
 let eventsPath = dir + "/events-\(eventsCount).jsonl"
-if !FileManager.default.fileExists(atPath: eventsPath) {
-    log("generating \(eventsCount) events")
-    var rng = SystemRandomNumberGenerator()
-    var text = ""
-    text.reserveCapacity(eventsCount * 230)
-    let kinds = ["page_view", "add_to_cart", "purchase", "search", "click"]
-    let countries = ["DE", "FR", "US", "JP", "BR", "IN"]
-    for i in 0..<eventsCount {
-        let u = Int.random(in: 0..<universe, using: &rng)
-        let item = Int.random(in: 0..<100_000, using: &rng)
-        let session = String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 16)
-        text += #"{"ts":\#(1_700_000_000_000 + i * 7),"event":"\#(kinds[i % 5])","user":{"id":"u-\#(u)","country":"\#(countries[u % 6])"},"#
-        text += #""item":{"id":"i-\#(item)","price":\#(item % 997).\#(item % 89)},"session":"s-\#(session)","#
-        text += #""ua":"Mozilla/5.0 (X11; Linux x86_64)","ref":"https://shop.example.com/p/\#(item)"}"# + "\n"
-    }
-    try text.write(toFile: eventsPath, atomically: true, encoding: .utf8)
-}
-let eventsBytes = (try FileManager.default.attributesOfItem(atPath: eventsPath)[.size] as? NSNumber)?.intValue ?? 0
-log("events: \(eventsCount), \(eventsBytes) bytes (\(eventsBytes / max(eventsCount, 1)) B each)")
 
 // MARK: - State folders
 
@@ -161,26 +138,8 @@ func timed(_ args: [String], cwd: String, stdin: String? = nil, stdout: String =
     return r
 }
 
-let pythonFilter = """
-import json, sys
-ids = set(open(sys.argv[1], encoding="utf-8").read().split("\\n"))
-ids.discard("")
-out = sys.stdout.buffer
-for line in sys.stdin.buffer:
-    e = json.loads(line)
-    u = e.get("user")
-    s = u.get("id") if isinstance(u, dict) else None
-    if isinstance(s, bool) or s is None or s == "":
-        out.write(line); continue
-    if str(s) not in ids:
-        out.write(line)
-"""
-try pythonFilter.write(toFile: dir + "/filter.py", atomically: true, encoding: .utf8)
 
 struct Row { var set: Int; var what: String; var seconds: Double; var rssMB: Double; var note: String }
-var rows: [Row] = []
-var baselineRSS: Double = 0
-var perSubject: [(Int, Double)] = []
 
 func best(_ n: Int, _ body: () throws -> RunResult) rethrows -> RunResult {
     var r = try body()
@@ -191,52 +150,6 @@ func best(_ n: Int, _ body: () throws -> RunResult) rethrows -> RunResult {
     return r
 }
 
-// Baseline resident memory: an empty deletion set, no input.
-do {
-    let root = try await setupState(0)
-    // The same run as the measured ones (1M events to a file) with an empty set, so I/O buffers cancel out.
-    let r = try timed([letheBin, "filter", "--config", root + "/lethe.yaml", "--field", "user.id", "--in", eventsPath,
-                       "--out", dir + "/out-empty.jsonl"], cwd: root)
-    baselineRSS = Double(r.maxRSSKB) / 1024
-}
-
-for n in setSizes {
-    let root = try await setupState(n)
-    let cfg = root + "/lethe.yaml"
-    // Start-up alone (load the set, no events).
-    let empty = try best(repeats) {
-        try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--in", "/dev/null"], cwd: root)
-    }
-    let outL = dir + "/out-lethe.jsonl"
-    let l = try best(repeats) {
-        try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--in", eventsPath, "--out", outL], cwd: root)
-    }
-    guard l.status == 0 else { print("lethe filter failed:\n\(l.stderr)"); exit(1) }
-    let lNull = try best(repeats) {
-        try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--in", eventsPath], cwd: root)
-    }
-    let lFast = try best(repeats) {
-        try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--validate", "fast", "--in", eventsPath], cwd: root)
-    }
-    let outP = dir + "/out-python.jsonl"
-    let py = try timed(["python3", dir + "/filter.py", root + "/forgotten.txt"], cwd: root, stdin: eventsPath, stdout: outP)
-    guard py.status == 0 else { print("python filter failed:\n\(py.stderr)"); exit(1) }
-    let same = FileManager.default.contentsEqual(atPath: outL, andPath: outP)
-    let kept = (try? Data(contentsOf: URL(fileURLWithPath: outL)).reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }) ?? 0
-    let rss = Double(l.maxRSSKB) / 1024
-    perSubject.append((n, (rss - baselineRSS) * 1024 * 1024 / Double(max(n, 1))))
-    rows.append(Row(set: n, what: "lethe filter --out FILE (incl. process start)", seconds: l.seconds, rssMB: rss,
-                    note: String(format: "\(eventsCount - kept) dropped; output \(same ? "identical to" : "DIFFERS from") Python's; CPU %.2f s user + %.2f s sys", l.user, l.sys)))
-    rows.append(Row(set: n, what: "lethe filter, output to /dev/null", seconds: lNull.seconds, rssMB: Double(lNull.maxRSSKB) / 1024,
-                    note: String(format: "CPU %.2f s user + %.2f s sys", lNull.user, lNull.sys)))
-    rows.append(Row(set: n, what: "lethe filter --validate fast, output to /dev/null", seconds: lFast.seconds, rssMB: Double(lFast.maxRSSKB) / 1024,
-                    note: String(format: "CPU %.2f s user + %.2f s sys", lFast.user, lFast.sys)))
-    rows.append(Row(set: n, what: "lethe filter, start-up only (empty input)", seconds: empty.seconds,
-                    rssMB: Double(empty.maxRSSKB) / 1024, note: "loads the set (snapshot file, then catch-up from SQLite)"))
-    rows.append(Row(set: n, what: "lethe filter minus start-up", seconds: max(l.seconds - empty.seconds, 1e-6), rssMB: rss, note: "steady-state rate"))
-    rows.append(Row(set: n, what: "Python json.loads + set (incl. start)", seconds: py.seconds, rssMB: Double(py.maxRSSKB) / 1024,
-                    note: String(format: "CPU %.2f s user + %.2f s sys; lethe (--out FILE) is %.1f× faster", py.user, py.sys, py.seconds / l.seconds)))
-}
 
 // MARK: - Steady resident memory of a running filter
 
@@ -265,12 +178,6 @@ func steadyRSSKB(root: String) throws -> Int {
     return last
 }
 
-var steadyBase = 0
-var steady: [(Int, Int)] = []
-do {
-    steadyBase = try steadyRSSKB(root: try await setupState(0))
-    for n in setSizes { steady.append((n, try steadyRSSKB(root: try await setupState(n)))) }
-}
 
 // MARK: - approve → first dropped event, with --follow
 
@@ -290,17 +197,17 @@ func followDelay(root: String, trials: Int) async throws -> [Double] {
         try p.run()
         // The writer: one event of the subject every millisecond, with its write time.
         let fd = open(live, O_WRONLY | O_APPEND)
-        final class Times: @unchecked Sendable { var t: [Double] = []; let lock = NSLock(); var stop = false }
+        final class Times: Sendable { let state = Mutex<(t: [Double], stop: Bool)>(([], false)) }
         let times = Times()
         let writer = Thread {
             var seq = 0
             while true {
-                let stop = times.lock.withLock { times.stop }
+                let stop = times.state.withLock { $0.stop }
                 if stop { break }
                 let line = Array(#"{"user":{"id":"\#(subject)"},"seq":\#(seq)}"#.utf8) + [0x0A]
                 let t = now()
                 _ = line.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
-                times.lock.withLock { times.t.append(t) }
+                times.state.withLock { $0.t.append(t) }
                 seq += 1
                 usleep(1000)
             }
@@ -310,7 +217,7 @@ func followDelay(root: String, trials: Int) async throws -> [Double] {
         _ = try await lethe.approve([req.id], by: "bob")
         let approvedAt = now()
         try await Task.sleep(nanoseconds: 2_000_000_000)
-        times.lock.withLock { times.stop = true }
+        times.state.withLock { $0.stop = true }
         try await Task.sleep(nanoseconds: 100_000_000)
         p.terminate()
         p.waitUntilExit()
@@ -322,7 +229,7 @@ func followDelay(root: String, trials: Int) async throws -> [Double] {
                 maxKept = max(maxKept, Int(line[r.upperBound...].dropLast()) ?? -1)
             }
         }
-        let t = times.lock.withLock { times.t }
+        let t = times.state.withLock { $0.t }
         if maxKept + 1 < t.count {
             delays.append((t[maxKept + 1] - approvedAt) * 1000)
         } else {
@@ -332,8 +239,6 @@ func followDelay(root: String, trials: Int) async throws -> [Double] {
     return delays
 }
 
-let delayRoot = try await setupState(setSizes.first ?? 0)
-let delays = try await followDelay(root: delayRoot, trials: 5).sorted()
 
 // MARK: - Report
 
@@ -344,25 +249,125 @@ func machine() -> String {
     return "\(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
 }
 
-var md = "Run \(ISO8601DateFormatter().string(from: Date())) on \(machine()); "
-md += "\(eventsCount) events, \(eventsBytes) bytes (\(eventsBytes / max(eventsCount, 1)) B/event), 5 % of events from forgotten subjects. "
-let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
-md += "Wall time includes process start; best of \(repeats) for lethe, one run for Python. Load average at the end: \(load) (other builds shared the 2 cores).\n\n"
-md += "| forgotten subjects | filter | seconds | events/s | MB/s | max RSS (MB) | note |\n"
-md += "|---:|---|---:|---:|---:|---:|---|\n"
-for r in rows {
-    let eps = r.what.contains("start-up only") ? "—" : String(format: "%.2fM", Double(eventsCount) / r.seconds / 1e6)
-    let mbs = r.what.contains("start-up only") ? "—" : String(format: "%.0f", Double(eventsBytes) / r.seconds / 1e6)
-    md += "| \(r.set) | \(r.what) | \(String(format: "%.3f", r.seconds)) | \(eps) | \(mbs) | \(String(format: "%.0f", r.rssMB)) | \(r.note) |\n"
+/// Packages root (for scripts/bench_stream.py), from this file's path.
+let packageRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+/// `lethe-bench stream`: the benchmark's steps, in order.
+public enum StreamBench {
+    public static func main() async {
+        do { try await run() } catch {
+            FileHandle.standardError.write(Data("lethe-bench stream: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func run() async throws {
+        guard FileManager.default.isExecutableFile(atPath: letheBin) else {
+            print("no lethe binary at \(letheBin): build it with `swift build -c release --product lethe`")
+            exit(1)
+        }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: eventsPath) {
+            log("generating \(eventsCount) events")
+            var rng = SystemRandomNumberGenerator()
+            var text = ""
+            text.reserveCapacity(eventsCount * 230)
+            let kinds = ["page_view", "add_to_cart", "purchase", "search", "click"]
+            let countries = ["DE", "FR", "US", "JP", "BR", "IN"]
+            for i in 0..<eventsCount {
+                let u = Int.random(in: 0..<universe, using: &rng)
+                let item = Int.random(in: 0..<100_000, using: &rng)
+                let session = String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 16)
+                text += #"{"ts":\#(1_700_000_000_000 + i * 7),"event":"\#(kinds[i % 5])","user":{"id":"u-\#(u)","country":"\#(countries[u % 6])"},"#
+                text += #""item":{"id":"i-\#(item)","price":\#(item % 997).\#(item % 89)},"session":"s-\#(session)","#
+                text += #""ua":"Mozilla/5.0 (X11; Linux x86_64)","ref":"https://shop.example.com/p/\#(item)"}"# + "\n"
+            }
+            try text.write(toFile: eventsPath, atomically: true, encoding: .utf8)
+        }
+        let eventsBytes = (try FileManager.default.attributesOfItem(atPath: eventsPath)[.size] as? NSNumber)?.intValue ?? 0
+        log("events: \(eventsCount), \(eventsBytes) bytes (\(eventsBytes / max(eventsCount, 1)) B each)")
+        var rows: [Row] = []
+        var baselineRSS: Double = 0
+        var perSubject: [(Int, Double)] = []
+        // Baseline resident memory: an empty deletion set, no input.
+        do {
+            let root = try await setupState(0)
+            // The same run as the measured ones (1M events to a file) with an empty set, so I/O buffers cancel out.
+            let r = try timed([letheBin, "filter", "--config", root + "/lethe.yaml", "--field", "user.id", "--in", eventsPath,
+                               "--out", dir + "/out-empty.jsonl"], cwd: root)
+            baselineRSS = Double(r.maxRSSKB) / 1024
+        }
+
+        for n in setSizes {
+            let root = try await setupState(n)
+            let cfg = root + "/lethe.yaml"
+            // Start-up alone (load the set, no events).
+            let empty = try best(repeats) {
+                try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--in", "/dev/null"], cwd: root)
+            }
+            let outL = dir + "/out-lethe.jsonl"
+            let l = try best(repeats) {
+                try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--in", eventsPath, "--out", outL], cwd: root)
+            }
+            guard l.status == 0 else { print("lethe filter failed:\n\(l.stderr)"); exit(1) }
+            let lNull = try best(repeats) {
+                try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--in", eventsPath], cwd: root)
+            }
+            let lFast = try best(repeats) {
+                try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--validate", "fast", "--in", eventsPath], cwd: root)
+            }
+            let outP = dir + "/out-python.jsonl"
+            let py = try timed(["python3", packageRoot + "/scripts/bench_stream.py", root + "/forgotten.txt"], cwd: root, stdin: eventsPath, stdout: outP)
+            guard py.status == 0 else { print("python filter failed:\n\(py.stderr)"); exit(1) }
+            let same = FileManager.default.contentsEqual(atPath: outL, andPath: outP)
+            let kept = (try? Data(contentsOf: URL(fileURLWithPath: outL)).reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }) ?? 0
+            let rss = Double(l.maxRSSKB) / 1024
+            perSubject.append((n, (rss - baselineRSS) * 1024 * 1024 / Double(max(n, 1))))
+            rows.append(Row(set: n, what: "lethe filter --out FILE (incl. process start)", seconds: l.seconds, rssMB: rss,
+                            note: String(format: "\(eventsCount - kept) dropped; output \(same ? "identical to" : "DIFFERS from") Python's; CPU %.2f s user + %.2f s sys", l.user, l.sys)))
+            rows.append(Row(set: n, what: "lethe filter, output to /dev/null", seconds: lNull.seconds, rssMB: Double(lNull.maxRSSKB) / 1024,
+                            note: String(format: "CPU %.2f s user + %.2f s sys", lNull.user, lNull.sys)))
+            rows.append(Row(set: n, what: "lethe filter --validate fast, output to /dev/null", seconds: lFast.seconds, rssMB: Double(lFast.maxRSSKB) / 1024,
+                            note: String(format: "CPU %.2f s user + %.2f s sys", lFast.user, lFast.sys)))
+            rows.append(Row(set: n, what: "lethe filter, start-up only (empty input)", seconds: empty.seconds,
+                            rssMB: Double(empty.maxRSSKB) / 1024, note: "loads the set (snapshot file, then catch-up from SQLite)"))
+            rows.append(Row(set: n, what: "lethe filter minus start-up", seconds: max(l.seconds - empty.seconds, 1e-6), rssMB: rss, note: "steady-state rate"))
+            rows.append(Row(set: n, what: "Python json.loads + set (incl. start)", seconds: py.seconds, rssMB: Double(py.maxRSSKB) / 1024,
+                            note: String(format: "CPU %.2f s user + %.2f s sys; lethe (--out FILE) is %.1f× faster", py.user, py.sys, py.seconds / l.seconds)))
+        }
+        var steadyBase = 0
+        var steady: [(Int, Int)] = []
+        do {
+            steadyBase = try steadyRSSKB(root: try await setupState(0))
+            for n in setSizes { steady.append((n, try steadyRSSKB(root: try await setupState(n)))) }
+        }
+        let delayRoot = try await setupState(setSizes.first ?? 0)
+        let delays = try await followDelay(root: delayRoot, trials: 5).sorted()
+        var md = "Run \(ISO8601DateFormatter().string(from: Date())) on \(machine()); "
+        md += "\(eventsCount) events, \(eventsBytes) bytes (\(eventsBytes / max(eventsCount, 1)) B/event), 5 % of events from forgotten subjects. "
+        let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
+        md += "Wall time includes process start; best of \(repeats) for lethe, one run for Python. Load average at the end: \(load) (other builds shared the 2 cores).\n\n"
+        md += "| forgotten subjects | filter | seconds | events/s | MB/s | max RSS (MB) | note |\n"
+        md += "|---:|---|---:|---:|---:|---:|---|\n"
+        for r in rows {
+            let eps = r.what.contains("start-up only") ? "—" : String(format: "%.2fM", Double(eventsCount) / r.seconds / 1e6)
+            let mbs = r.what.contains("start-up only") ? "—" : String(format: "%.0f", Double(eventsBytes) / r.seconds / 1e6)
+            md += "| \(r.set) | \(r.what) | \(String(format: "%.3f", r.seconds)) | \(eps) | \(mbs) | \(String(format: "%.0f", r.rssMB)) | \(r.note) |\n"
+        }
+        md += "\nResident memory per forgotten subject, steady (VmRSS of a running `lethe filter --follow` once the set is loaded, minus the \(steadyBase / 1024) MB with an empty set, divided by the set size): "
+        md += steady.map { String(format: "%d subjects: %.1f B (%d MB)", $0.0, Double(($0.1 - steadyBase) * 1024) / Double(max($0.0, 1)), $0.1 / 1024) }.joined(separator: "; ") + ".\n"
+        md += "Peak (max RSS of the 1M-event run minus the \(String(format: "%.0f", baselineRSS)) MB of an empty set, divided by the set size; with the set from the snapshot file): "
+        md += perSubject.map { String(format: "%d subjects: %.1f B", $0.0, $0.1) }.joined(separator: "; ") + ".\n"
+        if delays.isEmpty {
+            md += "\napprove → first dropped event (`--follow`): not measured (no event dropped).\n"
+        } else {
+            md += String(format: "\napprove → first dropped event while `lethe filter --follow` runs (%d trials, events written every 1 ms, set of %d): median %.0f ms, max %.0f ms.\n",
+                         delays.count, setSizes.first ?? 0, delays[delays.count / 2], delays.last!)
+        }
+        print(md)
+    }
 }
-md += "\nResident memory per forgotten subject, steady (VmRSS of a running `lethe filter --follow` once the set is loaded, minus the \(steadyBase / 1024) MB with an empty set, divided by the set size): "
-md += steady.map { String(format: "%d subjects: %.1f B (%d MB)", $0.0, Double(($0.1 - steadyBase) * 1024) / Double(max($0.0, 1)), $0.1 / 1024) }.joined(separator: "; ") + ".\n"
-md += "Peak (max RSS of the 1M-event run minus the \(String(format: "%.0f", baselineRSS)) MB of an empty set, divided by the set size; with the set from the snapshot file): "
-md += perSubject.map { String(format: "%d subjects: %.1f B", $0.0, $0.1) }.joined(separator: "; ") + ".\n"
-if delays.isEmpty {
-    md += "\napprove → first dropped event (`--follow`): not measured (no event dropped).\n"
-} else {
-    md += String(format: "\napprove → first dropped event while `lethe filter --follow` runs (%d trials, events written every 1 ms, set of %d): median %.0f ms, max %.0f ms.\n",
-                 delays.count, setSizes.first ?? 0, delays[delays.count / 2], delays.last!)
-}
-print(md)

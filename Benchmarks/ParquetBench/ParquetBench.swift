@@ -1,5 +1,5 @@
-// parquet-bench: Lethe's Parquet subject scan and erasure side by side with pyarrow,
-// in one run (issue 3). Generates the file with the project venv's pyarrow, then:
+// lethe-bench parquet: Lethe's Parquet subject scan and erasure side by side with pyarrow,
+// in one run (issue 3). Generates the file with the project venv's pyarrow (scripts/bench_parquet.py), then:
 //   (a) subject-column scan: ParquetFile.scanColumn and ParquetFormat.scan (keyed hash,
 //       through the object store) vs pq.read_table(columns=["user_id"]);
 //   (b) erase one subject held by one row group of 32: ParquetFormat.erase and
@@ -8,7 +8,7 @@
 // Each measurement runs RUNS times (default 3); the median is reported. Prints the
 // machine, the date and a Markdown section for docs/benchmarks.md.
 //
-//   swift build -c release --product parquet-bench && .build/release/parquet-bench
+//   LETHE_BENCH=1 swift build -c release --product lethe-bench && .build/release/lethe-bench parquet
 //       [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE]
 import Foundation
 import Parquet
@@ -50,7 +50,7 @@ struct Options {
             case "--keep": o.keep = true
             case "--markdown": o.markdown = try value()
             case "-h", "--help":
-                print("usage: parquet-bench [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE]")
+                print("usage: lethe-bench parquet [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE]")
                 exit(0)
             default: throw BenchError(description: "unknown argument \(args[i])")
             }
@@ -143,10 +143,9 @@ struct Python {
     init(scriptDir: String) throws {
         python = ProcessInfo.processInfo.environment["LETHE_PYTHON"] ?? packageRoot + "/.venv/bin/python"
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw BenchError(description: "parquet-bench needs \(python) with pyarrow: run `scripts/bootstrap --python`")
+            throw BenchError(description: "lethe-bench parquet needs \(python) with pyarrow: run `scripts/bootstrap --python`")
         }
-        script = scriptDir + "/parquet_bench.py"
-        try Data(pythonScript.utf8).write(to: URL(fileURLWithPath: script))
+        script = packageRoot + "/scripts/bench_parquet.py"
     }
 
     /// Runs the bench script (or `-c CODE` when `code` is given); returns stdout and the wall time.
@@ -228,8 +227,8 @@ func copyFile(_ from: String, _ to: String) throws {
     try FileManager.default.copyItem(atPath: from, toPath: to)
 }
 
-func main() async throws {
-    let o = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+func run() async throws {
+    let o = try Options.parse(Array(CommandLine.arguments.dropFirst(2)))  // lethe-bench parquet …
     let fm = FileManager.default
     try? fm.removeItem(atPath: o.dir)
     try fm.createDirectory(atPath: o.dir + "/lake/events", withIntermediateDirectories: true)
@@ -380,7 +379,7 @@ func main() async throws {
     var md = """
     ## Parquet (issue 3)
 
-    `.build/release/parquet-bench` (Benchmarks/parquet-bench/main.swift), \(date), \(machine.cpus) × \(machine.model), \(machine.memory), load average at the end \(Machine.load()).
+    `lethe-bench parquet` (Benchmarks/ParquetBench/ParquetBench.swift), \(date), \(machine.cpus) × \(machine.model), \(machine.memory), load average at the end \(Machine.load()).
     File written by pyarrow \(facts["pyarrow"] ?? "?"): \(fmt(mb(size), 1)) MB, \(rows) rows (\(distinct) distinct `user_id` values) in \(o.groups) row groups of \(o.rowsPerGroup), \(facts["columns"] ?? "?") columns (string `user_id`, int64, two timestamps, doubles, float, int32, strings, bool), snappy. The `user_id` column chunks hold \(fmt(mb(subjectBytes), 1)) MB compressed (\(fmt(mb(subjectRaw), 1)) MB uncompressed); scan MB/s below is that compressed size over the time. Warm page cache; median of \(o.runs) runs each. Lethe is single-threaded; pyarrow uses its thread pool unless noted.
 
     | measurement | Lethe | pyarrow | pyarrow ÷ Lethe time | goal |
@@ -409,9 +408,14 @@ func main() async throws {
     }
 }
 
-do {
-    try await main()
-} catch {
-    FileHandle.standardError.write(Data("parquet-bench: \(error)\n".utf8))
-    exit(1)
+/// `lethe-bench parquet`.
+public enum ParquetBench {
+    public static func main() async {
+        do {
+            try await run()
+        } catch {
+            FileHandle.standardError.write(Data("lethe-bench parquet: \(error)\n".utf8))
+            exit(1)
+        }
+    }
 }

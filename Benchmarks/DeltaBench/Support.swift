@@ -74,7 +74,7 @@ struct Python {
         python = ProcessInfo.processInfo.environment["LETHE_PYTHON"] ?? packageRoot + "/.venv/bin/python"
         script = packageRoot + "/scripts/delta_bench.py"
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw BenchError("delta-bench needs \(python) with deltalake and pyarrow: run `scripts/bootstrap --python` or set LETHE_PYTHON")
+            throw BenchError("lethe-bench delta needs \(python) with deltalake and pyarrow: run `scripts/bootstrap --python` or set LETHE_PYTHON")
         }
         guard FileManager.default.fileExists(atPath: script) else { throw BenchError("missing \(script)") }
     }

@@ -1,10 +1,10 @@
-/// The pyarrow side of the benchmark, run with the project venv's Python.
-///
-///   gen PATH ROWS_PER_GROUP GROUPS TARGET EVERY USERS   write the benchmark file; print JSON facts
-///   scan PATH RUNS THREADS                        time read_table(columns=["user_id"]) RUNS times
-///   erase SRC DST SUBJECT ROWS_PER_GROUP RUNS     time read_table → mask → write_table RUNS times
-///   check PATH SUBJECT                            rows, and rows of SUBJECT, as pyarrow reads them
-let pythonScript = #"""
+"""The pyarrow side of `lethe-bench parquet` (Benchmarks/ParquetBench), run with the project venv's Python.
+
+  gen PATH ROWS_PER_GROUP GROUPS TARGET EVERY USERS   write the benchmark file; print JSON facts
+  scan PATH RUNS THREADS                        time read_table(columns=["user_id"]) RUNS times
+  erase SRC DST SUBJECT ROWS_PER_GROUP RUNS     time read_table → mask → write_table RUNS times
+  check PATH SUBJECT                            rows, and rows of SUBJECT, as pyarrow reads them
+"""
 import json, sys, time
 import numpy as np
 import pyarrow as pa
@@ -86,4 +86,3 @@ elif cmd == "check":
     t = pq.read_table(path)
     hits = pc.sum(pc.fill_null(pc.equal(t["user_id"], subject), False)).as_py() or 0
     print(json.dumps({"rows": t.num_rows, "subject_rows": hits, "row_groups": pq.ParquetFile(path).metadata.num_row_groups}))
-"""#

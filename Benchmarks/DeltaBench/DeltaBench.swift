@@ -1,8 +1,8 @@
-// delta-bench: Lethe's Delta erasure side by side with delta-rs `DeltaTable.delete`,
+// lethe-bench delta: Lethe's Delta erasure side by side with delta-rs `DeltaTable.delete`,
 // in one run, on identical copies of the same table (see docs/benchmarks.md).
 //
-//   swift run -c release delta-bench [--scale F] [--cases a,b,c] [--subjects 1,1000]
-//                                    [--dir D] [--keep] [--no-vacuum] [--markdown FILE]
+//   LETHE_BENCH=1 swift run -c release lethe-bench delta [--scale F] [--cases a,b,c] [--subjects 1,1000]
+//                                                     [--dir D] [--keep] [--no-vacuum] [--markdown FILE]
 //
 // Cases (at --scale 1): (a) 4M rows in 100 files; (b) 16M rows in 8 files of 8 row
 // groups each; (c) 1M rows in 5,000 small files. Each table is written once by delta-rs
@@ -27,7 +27,7 @@ struct Options {
     var vacuum = true
 
     static let usageText = """
-    usage: delta-bench [--scale F] [--cases a,b,c] [--subjects 1,1000] [--dir D] [--keep] [--no-vacuum] [--markdown FILE]
+    usage: lethe-bench delta [--scale F] [--cases a,b,c] [--subjects 1,1000] [--dir D] [--keep] [--no-vacuum] [--markdown FILE]
       --scale F        rows (and files of cases a and c) times F; 0.01 is a smoke test (default 1)
       --cases LIST     which tables: a = 4M rows in 100 files, b = 16M rows in 8 files × 8 row groups,
                        c = 1M rows in 5,000 files (default a,b,c)
@@ -140,16 +140,16 @@ struct Result {
     var failure: String?
 }
 
-@main
-struct DeltaBench {
-    static func main() async {
+/// `lethe-bench delta`.
+public enum DeltaBench {
+    public static func main() async {
         do {
-            let o = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+            let o = try Options.parse(Array(CommandLine.arguments.dropFirst(2)))  // lethe-bench delta …
             var bench = try Bench(o)
             try await bench.run()
             if bench.results.contains(where: { $0.failure != nil }) { exit(1) }
         } catch {
-            FileHandle.standardError.write(Data("delta-bench: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("lethe-bench delta: \(error)\n".utf8))
             exit(1)
         }
     }
@@ -172,7 +172,7 @@ struct Bench {
         let fm = FileManager.default
         let marker = o.dir + "/.delta-bench"
         if fm.fileExists(atPath: o.dir) {
-            guard fm.fileExists(atPath: marker) else { throw BenchError("\(o.dir) exists and was not made by delta-bench; choose another --dir") }
+            guard fm.fileExists(atPath: marker) else { throw BenchError("\(o.dir) exists and was not made by lethe-bench delta; choose another --dir") }
             try fm.removeItem(atPath: o.dir)
         }
         try fm.createDirectory(atPath: o.dir, withIntermediateDirectories: true)
@@ -180,7 +180,7 @@ struct Bench {
         let machine = Machine()
         let started = Date()
         let loadStart = Machine.load()
-        say("delta-bench: \(machine.cores) cores, \(machine.cpu), load \(loadStart)")
+        say("lethe-bench delta: \(machine.cores) cores, \(machine.cpu), load \(loadStart)")
 
         for c in o.cases {
             let layout = Layout.of(c, scale: o.scale)
@@ -320,13 +320,13 @@ struct Bench {
 
         let messages = progress.all
         guard let job = messages.first(where: { if case .jobPlanned = $0.1 { true } else { false } })?.0,
-              let committed = messages.first(where: { if case .deltaCommitted = $0.1 { true } else { false } })?.0,
+              let committed = messages.first(where: { if case .tableCommitted = $0.1 { true } else { false } })?.0,
               let verifying = messages.first(where: { if case .verifying = $0.1 { true } else { false } })?.0 else {
             throw BenchError("Lethe's run did not report a job, a commit and a verification: \(messages.map(\.1.message))")
         }
         let audit = try await lethe.meta.auditEntries().filter { $0.seq > auditFrom }
         let vacuumEntry = audit.first(where: { $0.event == "delta_vacuum" })
-        let vacuumed = messages.first(where: { if case .deltaVacuumed = $0.1 { true } else { false } })?.0 ?? committed
+        let vacuumed = messages.first(where: { if case .tableVacuumed = $0.1 { true } else { false } })?.0 ?? committed
         r.prepare = job - start
         r.rewrite = committed - job
         r.vacuum = vacuumed - committed
@@ -346,11 +346,11 @@ struct Bench {
         let date = ISO8601DateFormatter().string(from: started)
         let anyFacts = facts.values.first
         var md = """
-        ## Delta: Lethe vs delta-rs `DeltaTable.delete` (`delta-bench`)
+        ## Delta: Lethe vs delta-rs `DeltaTable.delete` (`lethe-bench delta`)
 
         Measured \(date) on \(machine.cores) cores (\(machine.cpu)), \(fmt(machine.memGiB, 1)) GiB RAM; \
         load average at start \(loadStart), at end \(Machine.load()). \
-        Command: `delta-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))`. \
+        Command: `lethe-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))`. \
         delta-rs (Python `deltalake`) \(anyFacts?.deltalake ?? "?"), pyarrow \(anyFacts?.pyarrow ?? "?"). \
         Warm page cache (every copy was just made with `cp -r`).
 

@@ -1,0 +1,20 @@
+// lethe-bench: the benchmarks of docs/benchmarks.md, one program (built only with LETHE_BENCH set).
+//
+//   LETHE_BENCH=1 swift build -c release --product lethe-bench
+//   .build/release/lethe-bench index|erase|parquet|delta|stream [options]   (--help after each)
+import Foundation
+import IndexBenchmark
+import DeltaBenchmark
+import ParquetBenchmark
+import StreamBenchmark
+
+switch CommandLine.arguments.dropFirst().first {
+case "index": await LetheBench.main(erase: false)    // lake, index backfill, index size, locate
+case "erase": await LetheBench.main(erase: true)     // the same, then erasure of 1 and 1,000 subjects vs a full scan
+case "parquet": await ParquetBench.main()            // Parquet scan and erasure vs pyarrow
+case "delta": await DeltaBench.main()                // Delta erasure vs delta-rs
+case "stream": await StreamBench.main()              // lethe filter vs a Python filter
+default:
+    FileHandle.standardError.write(Data("usage: lethe-bench index|erase|parquet|delta|stream [options] (--help after each)\n".utf8))
+    exit(2)
+}
