@@ -72,9 +72,24 @@ public struct StateSecrets: Sendable {
 
     /// Reads a key file (32 bytes as hex and a newline); nil if the file does not exist.
     public static func readKey(_ path: String) throws -> [UInt8]? {
-        guard let d = FileManager.default.contents(atPath: path) else {
-            if FileManager.default.fileExists(atPath: path) { throw LetheError(.io, "cannot read the key file", at: path) }
-            return nil
+        // One open decides "absent" (ENOENT) or "there": checking existence after a failed read
+        // raced with another opener renaming the key into place (the file appeared in between).
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw LetheError.io("cannot read the key file", at: path, errno: errno)
+        }
+        defer { close(fd) }
+        var d: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LetheError.io("cannot read the key file", at: path, errno: errno)
+            }
+            if n == 0 || d.count > 1 << 16 { break }
+            d += buf[0..<n]
         }
         let text = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let b = Hex.decode(text), b.count == 32 else {

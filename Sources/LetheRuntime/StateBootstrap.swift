@@ -94,6 +94,11 @@ extension Runtime {
             }
             return k
         }
+        // Another opener may have renamed `.new` into place between the two reads above.
+        if let k = try StateSecrets.readKey(path) {
+            try check(k, recorded: recorded, path: path, folder: folder)
+            return k
+        }
         throw missingKey(path, folder: folder, fingerprint: recorded)
     }
 
