@@ -251,27 +251,6 @@ extension DeltaTable {
         guard let local, let key = store.key(forLocalPath: local), root.isEmpty || key.hasPrefix(root + "/") else { throw refuse() }
         return key
     }
-
-    static func absolute(_ p: String) -> String {
-        p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
-    }
-
-    /// Resolves `.`, `..` and repeated slashes without touching the file system.
-    static func lexicallyNormalized(_ p: String) -> String {
-        var parts: [Substring] = []
-        for c in p.split(separator: "/", omittingEmptySubsequences: true) {
-            if c == "." { continue }
-            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-            parts.append(c)
-        }
-        return "/" + parts.joined(separator: "/")
-    }
-
-    static func realPath(_ p: String) -> String? {
-        guard let r = realpath(p, nil) else { return nil }
-        defer { free(r) }
-        return String(cString: r)
-    }
 }
 
 /// Z85 (ZeroMQ RFC 32) decoding as Delta uses it: whole 5-character blocks of 4 big-endian bytes;
