@@ -23,7 +23,8 @@ extension Lethe {
     public func propagate(datasets names: [String]?, events: EngineEvents?) async throws -> PropagationReport {
         var report = PropagationReport()
         for d in config.datasets where d.deletesFromChangeFeed && (names?.contains(d.name) ?? true) {
-            let t = deltaTable(d)
+            let driver = DeltaDatasetDriver(spec: d)   // `deletes_from: change_feed` is for Delta tables only (LakeConfig)
+            let t = driver.table(self)
             let snap = try await t.snapshot()
             try t.checkReadable(snap)
             guard snap.metadata.changeDataFeed else {
@@ -34,7 +35,7 @@ extension Lethe {
             let from = (try await meta.setting(setting).flatMap { Int64($0) }).map { $0 + 1 } ?? 0
             var source = PropagationReport.Source(dataset: d.name, versions: nil, deleted: 0, filed: [], stillLive: 0, missingFiles: 0)
             guard from <= snap.version else { report.sources.append(source); continue }
-            let opts = try await deltaScanOptions(d, snapshot: snap)!
+            let opts = try await driver.scanOptions(self, snapshot: snap)!
             let columns = opts.subject.fields.map { $0.components.map { String(decoding: $0, as: UTF8.self) } }
             let feed = try await t.deletedSubjects(from: from, to: snap.version, subjectColumns: columns, skippingEngine: "Lethe/")
             source.versions = from...snap.version
@@ -44,7 +45,7 @@ extension Lethe {
             if !feed.subjects.isEmpty {
                 // Live rows left for a subject mean the delete was partial: not an erasure.
                 _ = try await index(datasets: [d.name])
-                let live = Set(try await deltaObjects(d, snapshot: snap).filter { $0.1 == .live }.map(\.0.key))
+                let live = Set(try await driver.files(self, snapshot: snap).filter { $0.1 == .live }.map(\.0.key))
                 for raw in feed.subjects.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                     let s = SubjectID(bytes: raw)
                     let postings = try await meta.locate(prefix: key(for: s, in: d).prefix64, dataset: d.name)
