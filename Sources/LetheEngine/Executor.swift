@@ -320,7 +320,7 @@ extension Lethe {
         // Spark and Hadoop refuse a file whose checksum does not match (a missing one is only not checked).
         // Removed first, so a kill after the rewrite leaves no stale one.
         let sidecar = hadoopChecksumKey(step.objectKey)
-        if try await store.head(sidecar) != nil { try await store.delete(sidecar) }
+        if try await store.head(sidecar) != nil { try await store.delete([sidecar]) }
         let outcome: EraseOutcome
         do {
             outcome = try await f.erase(info, in: store, options: opts, keyer: keyer, drop: Set(step.subjectKeys))

@@ -116,8 +116,8 @@ extension Lethe {
                 if keys.contains(t.key) { done.append(t.key); continue }
             }
             if try await store.head(t.key) != nil {
-                try await store.delete(t.key)
-                try? await store.delete(hadoopChecksumKey(t.key))   // its `.crc`, if a tool wrote one
+                try await store.delete([t.key])
+                try? await store.delete([hadoopChecksumKey(t.key)])   // its `.crc`, if a tool wrote one
                 removed += 1
                 logger.info("removed a file a killed run left", metadata: ["object": "\(t.key)"])
             }

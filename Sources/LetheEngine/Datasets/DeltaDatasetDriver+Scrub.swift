@@ -58,7 +58,7 @@ extension DeltaDatasetDriver {
                                                   keys: keys, keyer: keyer) { out.append(o.key) }
             }
         }
-        for key in out { try await store.delete(key) }
+        if !out.isEmpty { try await store.delete(out) }
         return out
     }
 
