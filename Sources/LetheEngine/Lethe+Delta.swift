@@ -15,16 +15,16 @@ extension Lethe {
 
     /// What `index` scans of a dataset: every object (and which known ones are gone), or for
     /// a Delta table indexed before, only the files added by the commits since the last
-    /// version indexed. `state` is what to record once the objects are indexed.
+    /// version indexed. `cursor` is what to record once the objects are indexed.
     struct IndexListing {
+        /// A Delta table's index cursor, with its dataset.
+        typealias Cursor = (dataset: String, cursor: DeltaIndexCursor)
         var objects: [ObjectInfo]
         var options: FormatOptions?
         /// The objects are only the new ones: known objects not listed are kept.
         var incremental: Bool
-        var state: (setting: String, value: String)?
+        var cursor: Cursor?
     }
-
-    static func deltaIndexSetting(_ d: DatasetSpec) -> String { "delta.\(d.name).indexed" }
 
     func indexListing(_ d: DatasetSpec) async throws -> IndexListing { try await driver(for: d).indexListing(self) }
 

@@ -47,21 +47,21 @@ extension DeltaDatasetDriver {
     /// The files added (data and change data) by the commits after the version last indexed,
     /// reading only those commits; nil when a full replay is needed: never indexed, commits
     /// cleaned up, a metadata or protocol change, or another tool's VACUUM (files deleted).
-    func commitsSince(_ lethe: Lethe, setting: String) async throws -> (Int64, [ObjectInfo], FormatOptions?, [String: CanonicalType])? {
-        guard let text = try await lethe.meta.setting(setting), let j = try? JSONValue.parse(Array(text.utf8)),
-              let last = j["version"]?.int, let cols = j["columns"]?.array, j["checks"]?.int == Self.checkRules,
-              var o = lethe.options(for: spec), let partitionTypes = j["partitions"]?.object else { return nil }
+    func commitsSince(_ lethe: Lethe) async throws -> (Int64, [ObjectInfo], FormatOptions?, [String: CanonicalType])? {
+        guard let c = try await lethe.meta.cursors.deltaIndex(dataset: spec.name), c.checks == Self.checkRules,
+              var o = lethe.options(for: spec) else { return nil }
+        let last = c.version
         // Partition columns among the subject's (physical name → type), as recorded at the last full listing.
         var partitions: [String: CanonicalType] = [:]
-        for (name, type) in partitionTypes {
-            guard let t = type.string.flatMap(CanonicalType.init(deltaType:)) else { return nil }
+        for (name, type) in c.partitions {
+            guard let t = CanonicalType(deltaType: type) else { return nil }
             partitions[name] = t
         }
-        o.subject = SubjectSpec(fields: cols.map { FieldPath(components: ($0.array ?? []).compactMap(\.string).map { Array($0.utf8) }) })
+        o.subject = SubjectSpec(fields: c.columns.map { FieldPath(components: $0.map { Array($0.utf8) }) })
         guard o.subject.fields.count == lethe.options(for: spec)?.subject.fields.count else { return nil }
         // Timestamp subject fields as the schema types them (UTC or not), as recorded at the last full listing.
-        guard let utc = j["utc"]?.array, utc.count == o.subject.fields.count else { return nil }
-        for (f, u) in zip(o.subject.fields, utc) { if let b = u.bool { o.timestampUTC[f] = b } }
+        guard c.utc.count == o.subject.fields.count else { return nil }
+        for (f, u) in zip(o.subject.fields, c.utc) { if let b = u { o.timestampUTC[f] = b } }
         let t = table(lethe)
         let vs = try await t.versions()
         guard let latest = vs.last, let first = vs.first, latest >= last else { return nil }

@@ -26,17 +26,14 @@ struct DeltaDatasetDriver: DatasetDriver {
     /// For a table indexed before, only the files added by the commits since the last version
     /// indexed; else every file any retained version reaches.
     func indexListing(_ lethe: Lethe) async throws -> Lethe.IndexListing {
-        let setting = Lethe.deltaIndexSetting(spec)
-        func state(_ version: Int64, _ o: FormatOptions?, _ partitions: [String: CanonicalType]) -> (String, String) {
-            let cols = (o?.subject.fields ?? []).map { JSONValue.array($0.components.map { .string(String(decoding: $0, as: UTF8.self)) }) }
-            let utc = (o?.subject.fields ?? []).map { f in o?.timestampUTC[f].map(JSONValue.bool) ?? .null }
-            return (setting, JSONValue.object(["version": .int(version), "columns": .array(cols),
-                                               "partitions": .object(partitions.mapValues { .string($0.deltaName) }),
-                                               "utc": .array(utc),
-                                               "checks": .int(Self.checkRules)]).encodedText)
+        func cursor(_ version: Int64, _ o: FormatOptions?, _ partitions: [String: CanonicalType]) -> Lethe.IndexListing.Cursor {
+            let fields = o?.subject.fields ?? []
+            return (spec.name, DeltaIndexCursor(version: version, columns: fields.map { $0.components.map { String(decoding: $0, as: UTF8.self) } },
+                                                partitions: partitions.mapValues(\.deltaName), utc: fields.map { o?.timestampUTC[$0] },
+                                                checks: Self.checkRules))
         }
-        if let (version, objects, o, partitions) = try await commitsSince(lethe, setting: setting) {
-            return Lethe.IndexListing(objects: objects, options: o, incremental: true, state: state(version, o, partitions))
+        if let (version, objects, o, partitions) = try await commitsSince(lethe) {
+            return Lethe.IndexListing(objects: objects, options: o, incremental: true, cursor: cursor(version, o, partitions))
         }
         let t = table(lethe)
         let s = try await t.snapshot()
@@ -45,7 +42,7 @@ struct DeltaDatasetDriver: DatasetDriver {
         try t.checkWritable(s)
         let o = try await scanOptions(lethe, snapshot: s)
         return Lethe.IndexListing(objects: try await files(lethe, snapshot: s).map(\.0), options: o, incremental: false,
-                                  state: state(s.version, o, try subjectPartitions(s.metadata)))
+                                  cursor: cursor(s.version, o, try subjectPartitions(s.metadata)))
     }
 
     /// Every file a retained version reaches, plus the Parquet files under the table that no retained
