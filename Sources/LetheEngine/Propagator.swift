@@ -101,13 +101,8 @@ extension Lethe {
     /// (and who has no live row left there) files an erasure request, approved by the
     /// `propagation` principal, so `run` erases the subject from every dataset holding it
     /// (derived tables, the source's own history and change data). Lethe's own commits
-    /// are skipped. The first run reads the feed from its beginning.
-    public func propagate(datasets names: [String]? = nil, progress: (@Sendable (String) -> Void)? = nil) async throws -> PropagationReport {
-        try await propagate(datasets: names, events: progress.map { p in { @Sendable e in p(e.message) } })
-    }
-
-    /// `propagate`, reporting typed events (see `EngineEvent`).
-    public func propagate(datasets names: [String]?, events: EngineEvents?) async throws -> PropagationReport {
+    /// are skipped. The first run reads the feed from its beginning. `events`: what it reads (see `EngineEvent`).
+    public func propagate(datasets names: [String]? = nil, events: EngineEvents? = nil) async throws -> PropagationReport {
         try await Propagator(self).propagate(datasets: names, events: events)
     }
 }
