@@ -149,6 +149,18 @@ extension DeltaDatasetDriver {
         return out
     }
 
+    /// The object keys of every file any retained version of the Delta table at `root` names
+    /// (live, removed, change data): a journaled file one of them names was adopted by a commit.
+    static func namedKeys(_ root: String, _ store: any ObjectStore) async throws -> Set<String> {
+        let t = DeltaTable(store: store, root: root)
+        let s = try await t.snapshot()
+        var out = Set(s.files.keys.map(t.key(forLogPath:)))
+        let h = try await t.history(of: s)
+        for p in h.dataFiles { out.insert(t.key(forLogPath: p)) }
+        for c in h.changeData { out.insert(t.key(forLogPath: c.path)) }
+        return out
+    }
+
     /// The subjects as the table's log holds them: one value per subject column.
     func subjectValues(_ s: Snapshot, _ subjects: [SubjectID], _ lethe: Lethe) async throws -> SubjectValues {
         let columns = try await subjectColumns(lethe, snapshot: s)
