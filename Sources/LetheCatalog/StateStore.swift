@@ -170,6 +170,10 @@ public protocol StateStore: Sendable {
     /// Searches what the store keeps for raw ids (verification's proof that Lethe's own state
     /// holds none); nil when the store cannot be searched from here (in memory; nil by default).
     var residueScanner: (any StateResidueScanner)? { get }
+    /// Takes the state's run lock: one `lethe run` at a time per state, held until the handle is
+    /// released (or the process ends). Waits while another holder has it, telling `progress` once.
+    /// nil when the store has nothing to lock (in memory; nil by default).
+    func acquireRunLock(progress: (@Sendable (String) -> Void)?) async throws -> (any RunLockHandle)?
 
     // Single-call writes: each is one transaction. The defaults below run through `transaction`;
     // a back end may replace one with an equivalent that is faster (SQLite encodes postings
@@ -213,6 +217,12 @@ public protocol StateTransaction {
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int
 }
 
+/// A held run lock (see `StateStore.acquireRunLock`).
+public protocol RunLockHandle: Sendable {
+    /// Lets the next holder in (idempotent; also done when the handle goes away).
+    func release()
+}
+
 /// A search of everything a state store keeps (its files, for a local store) for byte strings.
 public protocol StateResidueScanner: Sendable {
     /// Searches for each needle as a whole token (needles shorter than `minimumNeedle` are skipped);
@@ -233,6 +243,7 @@ public typealias Metastore = StateStore
 extension StateStore {
     public func releaseMemory() {}
     public var residueScanner: (any StateResidueScanner)? { nil }
+    public func acquireRunLock(progress: (@Sendable (String) -> Void)?) async throws -> (any RunLockHandle)? { nil }
 
     @discardableResult
     public func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject] {

@@ -61,6 +61,9 @@ final class FaultInjectingStateStore: StateStore {
     func checkIntact() throws { try base.checkIntact() }
     func checkpoint() async -> Bool { await base.checkpoint() }
     func releaseMemory() { base.releaseMemory() }
+    func acquireRunLock(progress: (@Sendable (String) -> Void)?) async throws -> (any RunLockHandle)? {
+        try await base.acquireRunLock(progress: progress)
+    }
 }
 
 /// A transaction of `FaultInjectingStateStore`: its audit writer may fail; the rest is the base's.
