@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
         // The test kit (fault-injecting stores, contract suites): linked by test targets only.
         .target(name: "LetheTesting", dependencies: [
-            "LetheCore", "LetheStorage", "LetheFormats", "Parquet",
+            "LetheCore", "LetheStorage", "LetheFormats", "Parquet", "LetheCatalog",
         ], swiftSettings: strict),
         .testTarget(name: "LetheCoreTests", dependencies: [
             "LetheCore", "CLetheSHA", .product(name: "Crypto", package: "swift-crypto"),
@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheFormatsTests", dependencies: ["LetheTestSupport", "LetheFormats", "LetheTesting"], swiftSettings: strict),
-        .testTarget(name: "LetheSQLiteTests", dependencies: ["LetheSQLite", "LetheCatalog"], swiftSettings: strict),
+        .testTarget(name: "LetheSQLiteTests", dependencies: ["LetheSQLite", "LetheCatalog", "LetheCore", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
         .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting", "LetheSQLite",
