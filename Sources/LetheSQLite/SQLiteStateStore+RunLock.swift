@@ -4,7 +4,7 @@ import Glibc
 #endif
 import Synchronization
 import LetheCore
-import LetheCatalog
+public import LetheCatalog
 
 extension SQLiteStateStore {
     /// The run lock's file name inside the state folder.

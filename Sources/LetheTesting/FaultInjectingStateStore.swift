@@ -1,5 +1,5 @@
-import LetheCatalog
-import LetheCore
+public import LetheCatalog
+public import LetheCore
 import Synchronization
 
 /// A state store that wraps another and fails on purpose: `failAuditAppend(nth:)` makes the Nth

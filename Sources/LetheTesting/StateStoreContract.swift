@@ -1,6 +1,6 @@
-import LetheCatalog
-import LetheCore
-import Testing
+public import LetheCatalog
+public import LetheCore
+public import Testing
 
 /// What every `StateStore` must do, as checks a test target runs against its store (SQLite in a
 /// folder and in memory; PostgreSQL later): `@Test(arguments: StateStoreContract.Check.allCases)`
@@ -319,7 +319,7 @@ public enum StateStoreContract {
     /// leaves the status between two pages is neither repeated nor skips another; a cursor that
     /// is not the store's is refused.
     public static func requestPagesResumeAfterTheirCursor(_ s: any StateStore) async throws {
-        let all = (1...10).map { filed("r-\(String(format: "%02d", $0))", UInt8($0)) }
+        let all = (1...10).map { filed($0 < 10 ? "r-0\($0)" : "r-\($0)", UInt8($0)) }
         try await s.transaction("t") { tx in for r in all { try tx.requests.insert(r) } }
         func pages(_ status: RequestStatus?, _ limit: Int, between: (([ErasureRequest]) async throws -> Void)? = nil) async throws -> [[String]] {
             var out: [[String]] = [], after: String?

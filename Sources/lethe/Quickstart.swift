@@ -80,9 +80,9 @@ struct Quickstart: AsyncParsableCommand {
             say(String(format: "   %d objects, %lld records, %.1f MB in %.2fs", ir.objectsScanned, ir.records, Double(ir.bytesScanned) / 1e6, ir.seconds))
 
             let s = lethe.subject(subject)
-            let before = try await lethe.locate(s)
+            let before = try await lethe.locateRows(s)   // one entry per object: the sample lake has no Delta table
             say("3. locating subject \(lethe.key(for: s).short) (lethe locate \(subject))")
-            for p in before.prefix(8) { say("   \(p.object.dataset)  \(p.object.key)  \(p.rows.count) row(s)") }
+            for p in before.prefix(8) { say("   \(p.dataset)  \(p.object)  \(p.rows.count) row(s)") }
             if before.count > 8 { say("   … \(before.count - 8) more objects") }
 
             say("4. alice files the request (lethe forget \(subject) --by alice)")
