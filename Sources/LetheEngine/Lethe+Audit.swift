@@ -2,8 +2,9 @@ import LetheCore
 import LetheCatalog
 
 extension Lethe {
-    /// Audit entries read at a time by `checkAudit`, `auditReport` and `auditLog`.
-    static let auditPage = 10_000
+    /// Audit entries read at a time by `checkAudit`, `auditReport` and `auditLog` (task-local: tests read
+    /// in small pages).
+    @TaskLocal static var auditPage = 10_000
 
     /// Calls `body` with each page of the audit log (in order) as it is read, with the texts its
     /// entries reference. The texts are read once, and again when a page names one the copy lacks

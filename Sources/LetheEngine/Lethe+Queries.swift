@@ -5,8 +5,9 @@ import LetheCatalog
 // call the state store themselves.
 
 extension Lethe {
-    /// Requests read at a time by listings (`requests`, `approve --all`, `verify --all`).
-    static let requestPage = 1_000
+    /// Requests read at a time by listings (`requests`, `approve --all`, `verify --all`); task-local so
+    /// that tests can read in small pages.
+    @TaskLocal static var requestPage = 1_000
 
     /// Every request in filing order, optionally of one status, read a page at a time.
     public func requests(status: RequestStatus?) async throws -> [ErasureRequest] {
