@@ -350,14 +350,6 @@ extension StateStore {
     public func auditEntries() async throws -> [AuditEntry] { try await audit.entries() }
     public func auditTexts() async throws -> AuditTexts { try await audit.texts() }
     public func textDigest(_ text: String) -> String { audit.textDigest(text) }
-    /// Appends one audit entry in a transaction of its own. Kept only for `Lethe.audit` until every
-    /// entry is written in the transaction of the change it records (then it goes: no lone appends).
-    @discardableResult
-    public func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) async throws -> AuditEntry {
-        try await transaction("cannot append to the audit log") { tx in
-            try tx.audit.append(event, requestID: requestID, actor: actor, details: details, at: at)
-        }
-    }
 
     public func pendingSteps() async throws -> [JournalStep] { try await journal.pendingSteps() }
     public func steps(job: String) async throws -> [JournalStep] { try await journal.steps(job: job) }
