@@ -18,9 +18,15 @@ extension Lethe {
 
     /// Calls `body` with each page of requests (filing order, optionally of one status) as it is read.
     func forEachRequestPage(status: RequestStatus?, _ body: ([ErasureRequest]) async throws -> Void) async throws {
+        try await Self.forEachRequestPage(in: meta, status: status, body)
+    }
+
+    /// `forEachRequestPage` over a state store (for the engine's parts that hold the store, not a `Lethe`).
+    static func forEachRequestPage(in state: any StateStore, status: RequestStatus?,
+                                   _ body: ([ErasureRequest]) async throws -> Void) async throws {
         var after: String?
         repeat {
-            let page = try await meta.requests.requests(status: status, after: after, limit: Self.requestPage)
+            let page = try await state.requests.requests(status: status, after: after, limit: requestPage)
             if !page.items.isEmpty { try await body(page.items) }
             after = page.next
         } while after != nil
@@ -28,9 +34,12 @@ extension Lethe {
 
     /// The requests `verify --all` examines: erased or verified ones, and failed ones that were
     /// verified before (filing order, read a page at a time).
-    func verifiableRequests() async throws -> [ErasureRequest] {
+    func verifiableRequests() async throws -> [ErasureRequest] { try await Self.verifiableRequests(in: meta) }
+
+    /// `verifiableRequests` over a state store (the verifier holds the store).
+    static func verifiableRequests(in state: any StateStore) async throws -> [ErasureRequest] {
         var out: [ErasureRequest] = []
-        try await forEachRequestPage(status: nil) { page in
+        try await forEachRequestPage(in: state, status: nil) { page in
             out += page.filter { $0.status == .erased || $0.status == .verified || ($0.status == .failed && $0.verification != nil) }
         }
         return out

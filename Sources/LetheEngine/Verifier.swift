@@ -11,7 +11,7 @@ extension Lethe {
     public func verify(ids: [String], all: Bool = false, dryRun: Bool = false) async throws -> [Verification] {
         var rs: [ErasureRequest] = []
         if all {
-            rs = try await verifiableRequests()
+            rs = try await meta.requests(status: nil).filter { $0.status == .erased || $0.status == .verified || ($0.status == .failed && $0.verification != nil) }
         } else {
             for id in ids { rs.append(try await request(id)) }
             for r in rs where !(r.status == .erased || r.status == .verified || (r.status == .failed && r.verification != nil)) {
