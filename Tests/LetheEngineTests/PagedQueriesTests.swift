@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import LetheEngine
 import LetheCore
@@ -69,4 +70,49 @@ import LetheCatalog
         let wrong = try await Lethe.$auditPage.withValue(5) { try await unkeyed.auditReport(expectHead: nil) }
         #expect(!wrong.ok && wrong.entries == 14)
     }
+}
+
+/// A store whose first read of the audit texts misses every text: as if each entry had been appended
+/// (with its texts) after the texts were read, between two pages.
+private final class LateTextsStore: StateStore {
+    let base: any StateStore
+    let reader: LateTextsReader
+    init(base: any StateStore) { self.base = base; reader = LateTextsReader(base: base.audit) }
+    var index: any SubjectIndexReader { base.index }
+    var requests: any RequestReader { base.requests }
+    var audit: any AuditReader { reader }
+    var journal: any JournalReader { base.journal }
+    var cursors: any CursorReader { base.cursors }
+    func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T {
+        try await base.transaction(what, body)
+    }
+    func checkIntact() throws { try base.checkIntact() }
+    func checkpoint() async -> Bool { await base.checkpoint() }
+}
+
+private final class LateTextsReader: AuditReader {
+    let base: any AuditReader
+    let reads = Mutex(0)
+    init(base: any AuditReader) { self.base = base }
+    func entries(from seq: Int64, limit: Int) async throws -> [AuditEntry] { try await base.entries(from: seq, limit: limit) }
+    func head() async throws -> AuditEntry? { try await base.head() }
+    func texts() async throws -> AuditTexts {
+        let first = reads.withLock { n in n += 1; return n == 1 }
+        return first ? AuditTexts() : try await base.texts()
+    }
+    func textDigest(_ text: String) -> String { base.textDigest(text) }
+}
+
+/// The texts are read once; a page naming a text the copy lacks reads them again instead of calling it missing.
+@Test func auditPagesNamingTextsAppendedAfterTheTextsWereReadReadThemAgain() async throws {
+    let f = try Fixture()
+    f.put("raw/a.jsonl", #"{"user":{"id":"u-1"}}"# + "\n")
+    _ = try await f.lethe.index()
+    _ = try await f.lethe.forget([SubjectID("u-1")], reason: "ticket 1", by: "alice")
+    let late = LateTextsStore(base: f.lethe.meta)
+    let lethe = Lethe(config: f.lethe.config, store: f.store, meta: late, secrets: f.lethe.secrets, stateFolder: nil)
+    let report = try await Lethe.$auditPage.withValue(1) { try await lethe.auditReport(expectHead: nil) }
+    #expect(report.ok, "\(report.reason ?? "")")
+    #expect(late.reader.reads.withLock { $0 } == 2)
+    #expect(try await lethe.auditLog().contains { $0.details.contains("ticket 1") })
 }
