@@ -5,6 +5,13 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// `strict` plus explicit imports: an import is internal unless marked `public import` (where a public
+/// API exposes the module's types), and a member is visible only from a module the file imports.
+let strictImports: [SwiftSetting] = strict + [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
 let package = Package(
     name: "Lethe",
     platforms: [.macOS(.v14)],
@@ -36,11 +43,11 @@ let package = Package(
         .target(name: "Parquet", dependencies: ["CZlib", "CZstd"], swiftSettings: strict),
         .target(name: "DeltaLake", dependencies: ["LetheCore", "LetheStorage", "Parquet"], swiftSettings: strict),
         .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "Parquet"], swiftSettings: strict),
-        .target(name: "LetheCatalog", dependencies: ["LetheCore"], swiftSettings: strict),
+        .target(name: "LetheCatalog", dependencies: ["LetheCore"], swiftSettings: strictImports),
         .target(name: "LetheSQLite", dependencies: [
             "LetheCore", "LetheCatalog",
             .product(name: "GRDB", package: "GRDB.swift"),
-        ], swiftSettings: strict),
+        ], swiftSettings: strictImports),
         .target(name: "LetheStream", dependencies: ["LetheCore"], swiftSettings: strict),
         .target(name: "LetheEngine", dependencies: [
             "LetheCore", "LetheStorage", "LetheFormats", "LetheCatalog", "LetheStream", "DeltaLake",
@@ -50,26 +57,29 @@ let package = Package(
             "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheEngine",
             .product(name: "Logging", package: "swift-log"),
             "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        ], swiftSettings: strictImports),
         .executableTarget(name: "lethe", dependencies: [
             "LetheEngine", "LetheRuntime", "LetheStream",
             "LetheCore", "LetheStorage", "LetheFormats",   // SampleLake (quickstart) writes the sample lake itself
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),   // the shutdown signals' names
+        ], swiftSettings: strictImports),
 
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
         // The test kit (fault-injecting stores, contract suites): linked by test targets only.
         .target(name: "LetheTesting", dependencies: [
-            "LetheCore", "LetheStorage", "LetheFormats", "Parquet",
-        ], swiftSettings: strict),
+            "LetheCore", "LetheStorage", "LetheFormats", "Parquet", "LetheCatalog",
+        ], swiftSettings: strictImports),
         .testTarget(name: "LetheCoreTests", dependencies: [
             "LetheCore", "CLetheSHA", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheFormatsTests", dependencies: ["LetheTestSupport", "LetheFormats", "LetheTesting"], swiftSettings: strict),
-        .testTarget(name: "LetheSQLiteTests", dependencies: ["LetheSQLite", "LetheCatalog"], swiftSettings: strict),
+        .testTarget(name: "LetheSQLiteTests", dependencies: [
+            "LetheSQLite", "LetheCatalog", "LetheCore", "LetheTesting", .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strictImports),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
         .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting", "LetheSQLite",
