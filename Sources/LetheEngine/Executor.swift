@@ -83,7 +83,7 @@ struct Executor: Sendable {
         var report = RunReport()
         try state.checkIntact()
         // One run at a time per state: a second one would resume this one's live job as if it were interrupted.
-        let lock = try await acquireRunLock(events: events)
+        let lock = try await lake.acquireRunLock(events: events)
         defer { lock?.release() }
         // 0-3. What killed runs left: temporary files, unfinished jobs, stranded requests; then retries.
         try await recoverAndRetry(report: &report, events: events)
