@@ -1,4 +1,4 @@
-import LetheCore
+public import LetheCore
 
 // The state seam, split by capability: a store offers readers (each read is one read transaction)
 // and one unit of work, `transaction`, whose writers commit together or not at all. SQLite

@@ -1,9 +1,10 @@
 import Foundation
-import LetheCore
+public import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
-import DeltaLake
+public import DeltaLake
+import Logging
 
 /// How a data file of a Delta table is reachable.
 public enum DeltaFileRole: String, Sendable {

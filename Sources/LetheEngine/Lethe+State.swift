@@ -7,6 +7,7 @@ import LetheFormats
 import DeltaLake
 #if canImport(Glibc)
 import Glibc
+import Logging
 #endif
 
 extension Lethe {

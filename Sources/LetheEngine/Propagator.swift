@@ -2,6 +2,8 @@ import Foundation
 import LetheCore
 import LetheCatalog
 import DeltaLake
+import LetheFormats
+import LetheStorage
 
 extension Lethe {
     /// The principal that approves requests propagated from a change feed.

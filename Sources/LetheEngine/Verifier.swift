@@ -3,6 +3,7 @@ import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
+import DeltaLake
 
 extension Lethe {
     /// Verifies requests by id (or every erased/verified request with `all`). With `dryRun`,

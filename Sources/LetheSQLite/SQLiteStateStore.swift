@@ -1,8 +1,8 @@
-import Foundation
+public import Foundation
 import GRDB
 import Synchronization
 import LetheCore
-import LetheCatalog
+public import LetheCatalog
 
 /// The name the SQLite store had before the state seam was split by capability (kept for tests).
 public typealias SQLiteMetastore = SQLiteStateStore

@@ -5,6 +5,7 @@ import ServiceLifecycle
 import LetheCore
 import LetheEngine
 import LetheRuntime
+import LetheCatalog
 
 struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a commented starter lethe.yaml.")

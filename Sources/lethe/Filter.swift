@@ -5,6 +5,7 @@ import LetheCore
 import LetheStream
 import LetheEngine
 import LetheRuntime
+import LetheCatalog
 
 struct Filter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,6 +3,7 @@ import Foundation
 import LetheCore
 import LetheEngine
 import LetheRuntime
+import LetheCatalog
 
 enum Starter {
     static func config(lake: String) -> String {

@@ -3,6 +3,7 @@ import Testing
 import LetheCore
 import LetheStorage
 @testable import LetheFormats
+import LetheTesting
 
 let sampleCSV =
     "ts,user_id,note\r\n"

@@ -3,6 +3,7 @@ import Testing
 import LetheCore
 import LetheStorage
 @testable import LetheFormats
+import LetheTesting
 
 struct GzipTests {
     @Test(arguments: ["a.jsonl.gz", "a.jsonl.gzip", "A.JSONL.GZ"])

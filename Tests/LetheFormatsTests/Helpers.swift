@@ -2,6 +2,7 @@ import Foundation
 import LetheCore
 import LetheStorage
 @testable import LetheFormats
+import LetheTesting
 
 let hasher = SubjectHasher(secret: Array(repeating: 7, count: 32))
 

@@ -3,6 +3,7 @@ import Testing
 import LetheCore
 import LetheStorage
 @testable import LetheFormats
+import LetheTesting
 
 /// A JSON Lines body with every kind of line ending and blank line.
 let mixedJSONL =

@@ -4,6 +4,7 @@ import LetheCore
 import LetheStorage
 @testable import LetheFormats
 import Parquet
+import LetheTesting
 
 /// A small Parquet file: `v` INT64 and `tags` LIST<STRING>.
 func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {

@@ -3,6 +3,7 @@ import Testing
 import LetheCore
 @testable import LetheSQLite
 import LetheCatalog
+import GRDB
 
 @Suite struct PersistenceTests {
     @Test func reopenedFileKeepsEverything() async throws {
