@@ -3,11 +3,6 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
-]
-
-/// `strict` plus explicit imports: an import is internal unless marked `public import` (where a public
-/// API exposes the module's types), and a member is visible only from a module the file imports.
-let strictImports: [SwiftSetting] = strict + [
     .enableUpcomingFeature("InternalImportsByDefault"),
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
@@ -43,47 +38,53 @@ let package = Package(
         .target(name: "Parquet", dependencies: ["CZlib", "CZstd"], swiftSettings: strict),
         .target(name: "DeltaLake", dependencies: ["LetheCore", "LetheStorage", "Parquet"], swiftSettings: strict),
         .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "Parquet"], swiftSettings: strict),
-        .target(name: "LetheCatalog", dependencies: ["LetheCore"], swiftSettings: strictImports),
+        .target(name: "LetheCatalog", dependencies: ["LetheCore"], swiftSettings: strict),
         .target(name: "LetheSQLite", dependencies: [
             "LetheCore", "LetheCatalog",
             .product(name: "GRDB", package: "GRDB.swift"),
-        ], swiftSettings: strictImports),
+        ], swiftSettings: strict),
         .target(name: "LetheStream", dependencies: ["LetheCore"], swiftSettings: strict),
         .target(name: "LetheEngine", dependencies: [
-            "LetheCore", "LetheStorage", "LetheFormats", "LetheCatalog", "LetheStream", "DeltaLake",
+            "LetheCore", "LetheStorage", "LetheFormats", "LetheCatalog", "DeltaLake",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "LetheRuntime", dependencies: [
             "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheEngine",
             .product(name: "Logging", package: "swift-log"),
             "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strictImports),
+        ], swiftSettings: strict),
         .executableTarget(name: "lethe", dependencies: [
             "LetheEngine", "LetheRuntime", "LetheStream",
             "LetheCore", "LetheStorage", "LetheFormats",   // SampleLake (quickstart) writes the sample lake itself
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),   // the shutdown signals' names
-        ], swiftSettings: strictImports),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
 
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
         // The test kit (fault-injecting stores, contract suites): linked by test targets only.
         .target(name: "LetheTesting", dependencies: [
             "LetheCore", "LetheStorage", "LetheFormats", "Parquet", "LetheCatalog",
-        ], swiftSettings: strictImports),
+        ], swiftSettings: strict),
         .testTarget(name: "LetheCoreTests", dependencies: [
             "LetheCore", "CLetheSHA", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage", "LetheTesting"], swiftSettings: strict),
+        .testTarget(name: "LetheStorageTests", dependencies: ["LetheCore", "LetheStorage", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),
-        .testTarget(name: "LetheFormatsTests", dependencies: ["LetheTestSupport", "LetheFormats", "LetheTesting"], swiftSettings: strict),
+        .testTarget(name: "LetheFormatsTests", dependencies: [
+            "LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "LetheFormats", "LetheTesting",
+        ], swiftSettings: strict),
         .testTarget(name: "LetheSQLiteTests", dependencies: [
-            "LetheSQLite", "LetheCatalog", "LetheCore", "LetheTesting", .product(name: "GRDB", package: "GRDB.swift"),
-        ], swiftSettings: strictImports),
-        .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake", "Parquet"], swiftSettings: strict),
-        .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
-        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting", "LetheSQLite",
-            "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            "LetheCore", "LetheCatalog", "LetheSQLite", "LetheTesting", .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
+        .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "DeltaLake"], swiftSettings: strict),
+        .testTarget(name: "LetheStreamTests", dependencies: ["LetheCore", "LetheStream"], swiftSettings: strict),
+        .testTarget(name: "LetheEngineTests", dependencies: [
+            "LetheTestSupport", "LetheCore", "LetheStorage", "DeltaLake", "LetheFormats", "LetheCatalog", "LetheSQLite",
+            "LetheStream", "LetheEngine", "LetheRuntime", "LetheTesting",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -6,6 +6,7 @@ import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
+import Logging
 
 /// A step's end (and its audit entries) could not be committed: `execute` stops the run with
 /// `error` instead of recording the step as failed.

@@ -1,10 +1,10 @@
-import Foundation
-import Logging
+public import Foundation
 import Synchronization
-import LetheCore
+public import LetheCore
 import LetheStorage
 import LetheFormats
-import LetheCatalog
+public import LetheCatalog
+import Logging
 
 /// Progress of an index run, for a progress bar.
 public struct IndexProgress: Sendable {

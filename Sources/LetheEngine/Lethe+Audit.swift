@@ -1,5 +1,5 @@
 import LetheCore
-import LetheCatalog
+public import LetheCatalog
 
 extension Lethe {
     /// Audit entries read at a time by `checkAudit`, `auditReport` and `auditLog` (task-local: tests read

@@ -1,8 +1,8 @@
-import LetheCore
+public import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
-import DeltaLake
+public import DeltaLake
 
 /// The engine's calls that reach a dataset through its driver (`DatasetDriver`); what a Delta
 /// table does is in `Datasets/DeltaDatasetDriver+*.swift`.

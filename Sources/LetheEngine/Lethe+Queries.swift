@@ -1,5 +1,5 @@
-import LetheCore
-import LetheCatalog
+public import LetheCore
+public import LetheCatalog
 
 // What the doors (the CLI, later the HTTP service) ask of the state, through the engine: they never
 // call the state store themselves.

@@ -6,6 +6,7 @@ import LetheCatalog
 import LetheFormats
 #if canImport(Glibc)
 import Glibc
+import Logging
 #endif
 
 extension Lethe {

@@ -2,6 +2,8 @@ import Foundation
 import LetheCore
 import LetheCatalog
 import DeltaLake
+import LetheFormats
+import LetheStorage
 
 /// `deletes_from: change_feed` (see `Lethe.propagate`): reads each such table's change feed since
 /// the last version seen and turns the subjects another tool deleted into approved requests.

@@ -1,6 +1,6 @@
 import Foundation
-import LetheCore
-import LetheCatalog
+public import LetheCore
+public import LetheCatalog
 
 extension Lethe {
     /// Files and plans one erasure request per subject. A subject that already has

@@ -3,6 +3,7 @@ import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
+import DeltaLake
 
 /// Residue scan for a batch of requests, independent of the index (see `Lethe.verify`): every
 /// object of every dataset that may hold their subjects is read once for all their keys, object

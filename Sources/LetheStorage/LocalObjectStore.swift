@@ -1,6 +1,6 @@
 import LetheCore
 #if canImport(Glibc)
-import Glibc
+public import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif

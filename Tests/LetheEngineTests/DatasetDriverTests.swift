@@ -4,6 +4,7 @@ import LetheCore
 import LetheCatalog
 import LetheFormats
 import LetheStorage
+import LetheSQLite
 
 @Suite struct DatasetDriverTests {
     static let yaml = """

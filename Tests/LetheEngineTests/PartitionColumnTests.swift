@@ -6,6 +6,8 @@ import LetheCore
 import LetheStorage
 import LetheTesting
 import LetheCatalog
+import LetheSQLite
+import DeltaLake
 
 /// Lakes partitioned by the subject (customer, tenant, day), written by delta-rs and pyarrow.
 private enum PartLake {

@@ -4,6 +4,8 @@ import Foundation
 import LetheCore
 import LetheCatalog
 import LetheStorage
+import LetheTesting
+import LetheSQLite
 
 /// A journal step's end and its audit entry land in one state transaction, or neither does.
 @Suite struct StepAtomicityTests {

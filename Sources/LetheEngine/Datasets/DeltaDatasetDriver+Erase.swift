@@ -3,6 +3,7 @@ import LetheStorage
 import LetheFormats
 import LetheCatalog
 import DeltaLake
+import Logging
 
 /// The journal step of a Delta table: one commit removing the subjects' rows from every live file
 /// that holds them, then a targeted vacuum of the history and change data, then the partitions

@@ -1,6 +1,7 @@
 import LetheCore
 import LetheCatalog
 import DeltaLake
+import LetheStorage
 
 /// Where a subject's rows are in a Delta table, with how they are reachable.
 extension DeltaDatasetDriver {

@@ -2,6 +2,7 @@ import LetheCore
 import LetheStorage
 import LetheFormats
 import DeltaLake
+import LetheCatalog
 
 /// Subjects held in partition columns (a lake partitioned by customer or tenant).
 ///

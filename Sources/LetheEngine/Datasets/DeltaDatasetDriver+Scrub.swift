@@ -2,6 +2,7 @@ import LetheCore
 import LetheStorage
 import LetheFormats
 import DeltaLake
+import LetheCatalog
 
 /// Partitions named after an erased subject: their names leave the log, their change data and
 /// folders the lake (see DeltaDatasetDriver+Partitions.swift).

@@ -1,6 +1,6 @@
 import Foundation
-import LetheCore
-import LetheCatalog
+public import LetheCore
+public import LetheCatalog
 
 extension Lethe {
     /// An audit entry as people read it: the texts it references (reasons, actors' names) resolved,
