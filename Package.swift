@@ -9,7 +9,7 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "Lethe",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],   // Mutex and Atomic (Synchronization)
     products: [
         .executable(name: "lethe", targets: ["lethe"]),
         .library(name: "Parquet", targets: ["Parquet"]),
