@@ -1,6 +1,7 @@
 import LetheCore
 import LetheStorage
 import Parquet
+import Synchronization
 
 /// Apache Parquet, through the `Parquet` target (see docs/parquet.md).
 ///
@@ -33,6 +34,9 @@ public struct ParquetFormat: RecordFormat {
     /// Ranges closer than this are read as one.
     public var coalesceGap: Int64
 
+    /// Tests: counts the rows keyed (each `SubjectKeyer.key` of a row's value).
+    var keyedRows: KeyedRowCounter?
+
     public init(wholeObjectLimit: Int64 = 1 << 20, tailGuess: Int64 = 64 << 10, coalesceGap: Int64 = 1 << 20) {
         precondition(tailGuess >= 8 && coalesceGap >= 0)
         self.wholeObjectLimit = wholeObjectLimit
@@ -64,19 +68,40 @@ public struct ParquetFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         actions: EraseActions
     ) async throws -> EraseOutcome {
+        try await erase(object, in: store, options: options, keyer: keyer, actions: actions, hint: nil)
+    }
+
+    /// With a hint for `object`'s version, only the hinted rows are keyed (reading only the row
+    /// groups that hold them, `keys(of:in:…)`); the rows dropped are those of them whose key is dropped.
+    public func erase(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        actions: EraseActions, hint: EraseHint?
+    ) async throws -> EraseOutcome {
         let drop = try actions.dropOnly(format: name, at: object.key)
         let options = options.resolved(for: object.key)
         if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
-        let bytes = try await store.read(object.key)
+        let bytes = try await store.read(object.key, range: nil, ifVersion: object.version)
         let file = try open(bytes, object.key)
         var outcome = EraseOutcome()
+        outcome.exact = true
         var rows: [Int64] = []
-        _ = try keys(file, object.key, options, keyer) { row, key in
-            if drop.contains(key) {
+        if let hint, hint.applies(to: object) {
+            let hinted = hint.ordinals(of: drop).filter { $0 < file.numRows }
+            for (row, key) in try keys(of: hinted, in: file, objectKey: object.key, options: options, keyer: keyer)
+            where drop.contains(key) {
                 rows.append(row)
                 outcome.dropped[key, default: 0] += 1
             }
+            rows.sort()
+        } else {
+            _ = try keys(file, object.key, options, keyer) { row, key in
+                if drop.contains(key) {
+                    rows.append(row)
+                    outcome.dropped[key, default: 0] += 1
+                }
+            }
         }
+        outcome.droppedOrdinals = rows
         if rows.isEmpty {
             outcome.kept = file.numRows
             return outcome
@@ -285,6 +310,7 @@ public struct ParquetFormat: RecordFormat {
                     try file.scanColumn(column, rowGroup: g, form: forms[column]) { row, value in
                         if let only, !only.contains(row) { return }
                         if let value {
+                            keyedRows?.add()
                             try visit(row, keyer.key(value))
                         } else {
                             withoutSubject += 1
@@ -329,6 +355,7 @@ public struct ParquetFormat: RecordFormat {
                     if missing[r] {
                         withoutSubject += 1
                     } else {
+                        keyedRows?.add()
                         try visit(first + Int64(r), keyer.key(joined[r]))
                     }
                 }
@@ -359,6 +386,13 @@ extension ParquetFormat {
             }
         }
     }
+}
+
+/// A count of rows keyed, for tests.
+final class KeyedRowCounter: Sendable {
+    private let n = Mutex(0)
+    func add() { n.withLock { $0 += 1 } }
+    var count: Int { n.withLock { $0 } }
 }
 
 /// Some byte ranges of an object, held in memory; reading outside them is an error.

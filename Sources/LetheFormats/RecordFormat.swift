@@ -288,11 +288,13 @@ extension RecordFormat {
         guard case .key(let key) = options.constantSubject(keyer) else { return nil }
         let summary = try await scan(object, in: store, options: options, keyer: keyer) { _, _ in }
         var outcome = EraseOutcome()
+        outcome.exact = true
         guard drop.contains(key) else {
             outcome.kept = summary.records
             return outcome
         }
         outcome.dropped[key] = summary.records
+        outcome.droppedOrdinals = Array(0..<summary.records)
         try await removeObject(object, in: store)
         outcome.removed = true
         return outcome
