@@ -22,12 +22,15 @@ import Synchronization
 /// Reads: a scan of an object larger than `wholeObjectLimit` reads only its tail (the
 /// footer, in one or two ranged reads), its first 4 bytes and the subject column
 /// chunks (adjacent ranges coalesced), into a sparse in-memory source; smaller objects
-/// are read whole. Limitation: erase reads the whole object into memory and builds the
-/// rewritten file in memory before writing it, so memory use is about twice the
-/// object's size.
+/// are read whole. Erase of an object up to `wholeObjectLimit` reads it whole and writes the
+/// rewritten file in one piece; a larger object is never held whole: erase reads the footer and
+/// the subject chunks (of the hinted row groups only, with a hint), keys the rows, then reads
+/// everything but the untouched row groups (all pinned to the version listed) and streams the
+/// rewrite into the store's writer, the untouched row groups by `copyRange` (a kernel copy on a
+/// local store). Memory use is then about the touched row groups, not the object.
 public struct ParquetFormat: RecordFormat {
     public var name: String { "parquet" }
-    /// Objects up to this size are read whole by a scan.
+    /// Objects up to this size are read whole by a scan or an erase.
     public var wholeObjectLimit: Int64
     /// Bytes read from the end of the object first, hoping to get the whole footer.
     public var tailGuess: Int64
