@@ -193,6 +193,10 @@ public struct ParquetFormat: RecordFormat {
         let result: RewriteResult
         do {
             result = try file.rewrite(droppingRows: outcome.droppedOrdinals, to: &sink)
+        } catch let e where e.code == .io {
+            // The rewrite read outside the ranges fetched (a bloom filter or page index lying inside an
+            // untouched row group's range): nothing is written yet, so do it the whole-object way.
+            return try await eraseInMemory(object, in: store, options: options, keyer: keyer, drop: drop, hinted: hinted)
         } catch {
             throw Self.lethe(error, object.key)
         }
