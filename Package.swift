@@ -3,6 +3,8 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(
@@ -43,8 +45,9 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "LetheStream", dependencies: ["LetheCore"], swiftSettings: strict),
         .target(name: "LetheEngine", dependencies: [
-            "LetheCore", "LetheStorage", "LetheFormats", "LetheCatalog", "LetheStream", "DeltaLake",
+            "LetheCore", "LetheStorage", "LetheFormats", "LetheCatalog", "DeltaLake",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "LetheRuntime", dependencies: [
             "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheEngine",
@@ -56,24 +59,32 @@ let package = Package(
             "LetheCore", "LetheStorage", "LetheFormats",   // SampleLake (quickstart) writes the sample lake itself
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
         // The test kit (fault-injecting stores, contract suites): linked by test targets only.
         .target(name: "LetheTesting", dependencies: [
-            "LetheCore", "LetheStorage", "LetheFormats", "Parquet",
+            "LetheCore", "LetheStorage", "LetheFormats", "Parquet", "LetheCatalog",
         ], swiftSettings: strict),
         .testTarget(name: "LetheCoreTests", dependencies: [
             "LetheCore", "CLetheSHA", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .testTarget(name: "LetheStorageTests", dependencies: ["LetheStorage", "LetheTesting"], swiftSettings: strict),
+        .testTarget(name: "LetheStorageTests", dependencies: ["LetheCore", "LetheStorage", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),
-        .testTarget(name: "LetheFormatsTests", dependencies: ["LetheTestSupport", "LetheFormats", "LetheTesting", "LetheCatalog"], swiftSettings: strict),
-        .testTarget(name: "LetheSQLiteTests", dependencies: ["LetheSQLite", "LetheCatalog"], swiftSettings: strict),
-        .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "DeltaLake", "Parquet"], swiftSettings: strict),
-        .testTarget(name: "LetheStreamTests", dependencies: ["LetheStream"], swiftSettings: strict),
-        .testTarget(name: "LetheEngineTests", dependencies: ["LetheTestSupport", "LetheEngine", "LetheRuntime", "LetheTesting", "LetheSQLite",
-            "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .testTarget(name: "LetheFormatsTests", dependencies: [
+            "LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "LetheFormats", "LetheTesting", "LetheCatalog",
+        ], swiftSettings: strict),
+        .testTarget(name: "LetheSQLiteTests", dependencies: [
+            "LetheCore", "LetheCatalog", "LetheSQLite", "LetheTesting", .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
+        .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "DeltaLake"], swiftSettings: strict),
+        .testTarget(name: "LetheStreamTests", dependencies: ["LetheCore", "LetheStream"], swiftSettings: strict),
+        .testTarget(name: "LetheEngineTests", dependencies: [
+            "LetheTestSupport", "LetheCore", "LetheStorage", "DeltaLake", "LetheFormats", "LetheCatalog", "LetheSQLite",
+            "LetheStream", "LetheEngine", "LetheRuntime", "LetheTesting",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

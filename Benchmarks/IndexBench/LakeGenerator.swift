@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import LetheCore
 #endif
 
 /// Writes a deterministic JSON Lines event lake straight as bytes (no string

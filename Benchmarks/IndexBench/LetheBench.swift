@@ -410,11 +410,11 @@ struct Bench {
         _ = try await lethe.approve(filed.map(\.id), by: "bob")
         let t2 = monotonic()
         let log = ProgressLog()
-        let report = try await lethe.run { log.add($0) }
+        let report = try await lethe.run(events: { log.add($0) })
         let t3 = monotonic()
         e.forget = t1 - t0; e.approve = t2 - t1; e.run = t3 - t2; e.total = t3 - t0
         let entries = log.all
-        let jobStart = entries.first { $0.1.hasPrefix("job ") }?.0 ?? t2
+        let jobStart = entries.first { if case .jobPlanned = $0.1 { true } else { false } }?.0 ?? t2
         let lastObject = entries.last?.0 ?? jobStart
         e.prepare = jobStart - t2
         e.rewrite = lastObject - jobStart

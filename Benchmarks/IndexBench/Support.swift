@@ -1,4 +1,5 @@
 import LetheCore
+import LetheEngine
 import Foundation
 @_exported import BenchSupport
 import Synchronization
@@ -30,11 +31,11 @@ struct Latencies {
     var maximum: Double { samples.max() ?? .nan }
 }
 
-/// Timestamped progress messages from `Lethe.run` (called from the engine's task).
+/// Timestamped events from `Lethe.run(events:)` (called from the engine's task).
 final class ProgressLog: Sendable {
-    private let entries = Mutex<[(Double, String)]>([])
-    func add(_ m: String) { let t = monotonic(); entries.withLock { $0.append((t, m)) } }
-    var all: [(Double, String)] { entries.withLock { $0 } }
+    private let entries = Mutex<[(Double, EngineEvent)]>([])
+    func add(_ e: EngineEvent) { let t = monotonic(); entries.withLock { $0.append((t, e)) } }
+    var all: [(Double, EngineEvent)] { entries.withLock { $0 } }
 }
 
 /// Runs a program; returns its exit status and standard output (standard error passes through).

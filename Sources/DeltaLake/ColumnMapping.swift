@@ -1,5 +1,5 @@
 import LetheCore
-import Parquet
+public import Parquet
 
 /// Column mapping (protocol: "Column Mapping"). In `name` mode a column's Parquet
 /// name is its field's `delta.columnMapping.physicalName` (stats and partition values

@@ -1,5 +1,5 @@
 import Foundation
-import LetheCore
+public import LetheCore
 
 /// A data file added to the table (`add` action).
 public struct AddFile: Sendable, Equatable {

@@ -1,5 +1,5 @@
 import Foundation
-import LetheCore
+public import LetheCore
 import LetheStorage
 
 /// What a table's `_delta_log` folder holds, from one listing (protocol: "Delta Log Entries",

@@ -1,5 +1,5 @@
 import LetheCore
-import Parquet
+public import Parquet
 
 /// Delta per-file statistics computed from a Parquet file's footer: `numRecords`,
 /// and for flat columns `nullCount`, plus `minValues`/`maxValues` where the footer's

@@ -1,7 +1,7 @@
 import Foundation
-import LetheCore
+public import LetheCore
 import LetheStorage
-import Parquet
+public import Parquet
 import Synchronization
 
 /// What an erasure commit did.

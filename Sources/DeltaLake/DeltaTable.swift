@@ -1,6 +1,6 @@
 import Foundation
-import LetheCore
-import LetheStorage
+public import LetheCore
+public import LetheStorage
 
 /// A table's state at one version: the result of replaying its log.
 public struct Snapshot: Sendable {

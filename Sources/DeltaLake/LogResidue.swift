@@ -1,5 +1,5 @@
 import Foundation
-import LetheCore
+public import LetheCore
 import LetheStorage
 import Parquet
 

@@ -1,4 +1,4 @@
-import LetheCore
+public import LetheCore
 
 /// An object as the subject index knows it.
 public struct IndexedObject: Sendable, Equatable {

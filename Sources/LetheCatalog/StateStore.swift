@@ -1,4 +1,4 @@
-import LetheCore
+public import LetheCore
 
 // The state seam, split by capability: a store offers readers (each read is one read transaction)
 // and one unit of work, `transaction`, whose writers commit together or not at all. SQLite
@@ -170,6 +170,10 @@ public protocol StateStore: Sendable {
     /// Searches what the store keeps for raw ids (verification's proof that Lethe's own state
     /// holds none); nil when the store cannot be searched from here (in memory; nil by default).
     var residueScanner: (any StateResidueScanner)? { get }
+    /// Takes the state's run lock: one `lethe run` at a time per state, held until the handle is
+    /// released (or the process ends). Waits while another holder has it, telling `progress` once.
+    /// nil when the store has nothing to lock (in memory; nil by default).
+    func acquireRunLock(progress: (@Sendable (String) -> Void)?) async throws -> (any RunLockHandle)?
 
     // Single-call writes: each is one transaction. The defaults below run through `transaction`;
     // a back end may replace one with an equivalent that is faster (SQLite encodes postings
@@ -213,6 +217,12 @@ public protocol StateTransaction {
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int
 }
 
+/// A held run lock (see `StateStore.acquireRunLock`).
+public protocol RunLockHandle: Sendable {
+    /// Lets the next holder in (idempotent; also done when the handle goes away).
+    func release()
+}
+
 /// A search of everything a state store keeps (its files, for a local store) for byte strings.
 public protocol StateResidueScanner: Sendable {
     /// Searches for each needle as a whole token (needles shorter than `minimumNeedle` are skipped);
@@ -233,6 +243,7 @@ public typealias Metastore = StateStore
 extension StateStore {
     public func releaseMemory() {}
     public var residueScanner: (any StateResidueScanner)? { nil }
+    public func acquireRunLock(progress: (@Sendable (String) -> Void)?) async throws -> (any RunLockHandle)? { nil }
 
     @discardableResult
     public func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject] {
@@ -339,14 +350,6 @@ extension StateStore {
     public func auditEntries() async throws -> [AuditEntry] { try await audit.entries() }
     public func auditTexts() async throws -> AuditTexts { try await audit.texts() }
     public func textDigest(_ text: String) -> String { audit.textDigest(text) }
-    /// Appends one audit entry in a transaction of its own. Kept only for `Lethe.audit` until every
-    /// entry is written in the transaction of the change it records (then it goes: no lone appends).
-    @discardableResult
-    public func appendAudit(event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) async throws -> AuditEntry {
-        try await transaction("cannot append to the audit log") { tx in
-            try tx.audit.append(event, requestID: requestID, actor: actor, details: details, at: at)
-        }
-    }
 
     public func pendingSteps() async throws -> [JournalStep] { try await journal.pendingSteps() }
     public func steps(job: String) async throws -> [JournalStep] { try await journal.steps(job: job) }

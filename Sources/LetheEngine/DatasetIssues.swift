@@ -80,7 +80,7 @@ extension Lethe {
         for q in try await meta.quarantinedObjects() where names.contains(q.dataset) { c.quarantined[q.dataset, default: []].append(q) }
         let withObjects = try await meta.datasetsWithObjects()
         for d in config.datasets where d.subject != nil && c.issues[d.name] == nil && !withObjects.contains(d.name) {
-            if try await meta.setting(Self.indexedSetting(d.name)) == nil, try await meta.setting(Self.deltaIndexSetting(d)) == nil {
+            if try await meta.setting(Self.indexedSetting(d.name)) == nil, try await meta.cursors.deltaIndex(dataset: d.name) == nil {
                 c.unindexed.insert(d.name)
             }
         }

@@ -1,9 +1,9 @@
-import Foundation
-import Logging
-import LetheCore
-import LetheStorage
+public import Foundation
+public import Logging
+public import LetheCore
+public import LetheStorage
 import LetheFormats
-import LetheCatalog
+public import LetheCatalog
 
 /// Lethe's use cases over one lake: index, locate, forget, approve, run, verify,
 /// audit. The CLI and the server are two doors into these calls.

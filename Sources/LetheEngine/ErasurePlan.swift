@@ -1,5 +1,5 @@
 import Foundation
-import LetheCore
+public import LetheCore
 import LetheCatalog
 
 /// Everything one request will touch: each dataset holding the subject (objects

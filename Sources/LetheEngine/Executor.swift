@@ -1,10 +1,12 @@
 import Foundation
 import Synchronization
 import Crypto
+import Logging
 import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
+import Logging
 
 /// A step's end (and its audit entries) could not be committed: `execute` stops the run with
 /// `error` instead of recording the step as failed.
@@ -45,30 +47,64 @@ extension Lethe {
 
     /// `run`, reporting typed events (see `EngineEvent`).
     public func run(events: EngineEvents?) async throws -> RunReport {
+        try await Executor(self).run(events: events)
+    }
+
+    /// Records a step as failed (see `Executor.failStep`).
+    func failStep(job: String, step: JournalStep, reason: String, events: EngineEvents?) async throws {
+        try await Executor(self).failStep(job: job, step: step, reason: reason, events: events)
+    }
+
+    /// Erases the subjects of an object step from its object (see `Executor.rewrite`).
+    func rewrite(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
+        try await Executor(self).rewrite(job: job, step: step, report: &report, events: events)
+    }
+}
+
+/// Executes approved requests (see `Lethe.run`): what killed runs left first, then one job per run,
+/// its steps journaled with the claim and each step's end committed with its audit entries.
+struct Executor: Sendable {
+    let config: LakeConfig
+    let store: any ObjectStore
+    let state: any StateStore
+    let logger: Logger
+    let now: @Sendable () -> Int64
+    /// The state folder (for the run lock); nil for a remote state store.
+    let stateFolder: String?
+    /// The engine the executor indexes, plans, verifies and moves requests through, and drivers run steps with.
+    let lake: Lethe
+
+    init(_ lake: Lethe) {
+        config = lake.config; store = lake.store; state = lake.meta; logger = lake.logger; now = lake.now
+        stateFolder = lake.stateFolder; self.lake = lake
+    }
+
+    /// `Lethe.run`: recovery and retries, propagation, then one job for every approved request.
+    func run(events: EngineEvents?) async throws -> RunReport {
         var report = RunReport()
-        try meta.checkIntact()
+        try state.checkIntact()
         // One run at a time per state: a second one would resume this one's live job as if it were interrupted.
-        let lock = try await RunLock.acquire(folder: stateFolder, progress: events.map { e in { @Sendable _ in e(.waitingForRunLock) } })
+        let lock = try await lake.acquireRunLock(events: events)
         defer { lock?.release() }
         // 0-3. What killed runs left: temporary files, unfinished jobs, stranded requests; then retries.
         try await recoverAndRetry(report: &report, events: events)
         // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
         report.propagation = try await propagateScoped(report: &report, events: events)
         // 5. A new job for every approved request.
-        let approved = try await meta.requests(status: .approved)
+        let approved = try await state.requests(status: .approved)
         guard !approved.isEmpty else {
-            try meta.checkIntact()
+            try state.checkIntact()
             return report
         }
         let (job, jobPlan, planned) = try await planJob(approved, report: &report)
         let claimed = try await claimJob(job, jobPlan, planned: planned)
         guard !claimed.isEmpty else {
-            try meta.checkIntact()
+            try state.checkIntact()
             return report
         }
         events?(.jobPlanned(job: job, requests: claimed.count, steps: jobPlan.steps.count - 1))
         try await execute(job: job, report: &report, events: events)
-        try meta.checkIntact()
+        try state.checkIntact()
         return report
     }
 
@@ -77,12 +113,12 @@ extension Lethe {
     /// before this run (one that fails in it waits for the next).
     func recoverAndRetry(report: inout RunReport, events: EngineEvents?) async throws {
         // Requests that failed before this run are retried below; one that fails in it waits for the next.
-        let failedBefore = Set(try await meta.requests(status: .failed).map(\.id))
+        let failedBefore = Set(try await state.requests(status: .failed).map(\.id))
         // 0. Temporary files that a killed run left (each journaled before it was created).
-        report.temporariesRemoved = try await removeLeftTemporaries()
+        report.temporariesRemoved = try await lake.removeLeftTemporaries()
         if report.temporariesRemoved > 0 { events?(.temporariesRemoved(count: report.temporariesRemoved)) }
         // 1. Unfinished jobs (a crash or kill mid-run).
-        let pending = try await meta.pendingSteps()
+        let pending = try await state.pendingSteps()
         for job in Self.orderedUnique(pending.map(\.job)) {
             events?(.resumingJob(job: job))
             try await execute(job: job, report: &report, events: events)
@@ -90,8 +126,8 @@ extension Lethe {
         // 2. Requests left `running` without a job, or `erased` without their verification.
         try await recover(report: &report, events: events)
         // 3. Requests that had failed before this run are retried.
-        for r in try await meta.requests(status: .failed) where failedBefore.contains(r.id) {
-            try await transition(r, .retry(at: now()), audit: .retry, actor: "lethe", ["attempts": .int(Int64(r.attempts))])
+        for r in try await state.requests(status: .failed) where failedBefore.contains(r.id) {
+            try await lake.transition(r, .retry(at: now()), audit: .retry, actor: "lethe", ["attempts": .int(Int64(r.attempts))])
         }
     }
 
@@ -99,15 +135,15 @@ extension Lethe {
     /// written since (a dataset that cannot be indexed is recorded and fails the requests that reach
     /// it), re-plans each request, and lays out the job's steps (`JobPlanner`).
     func planJob(_ approved: [ErasureRequest], report: inout RunReport) async throws -> (job: String, plan: JobPlan, planned: [(String, [UInt8])]) {
-        let indexed = try await index()
+        let indexed = try await lake.index()
         report.datasetIssues = indexed.datasetIssues
-        let cov = try await coverage()
+        let cov = try await lake.coverage()
         // A subject matched in `normalize: nfc` datasets by its NFC key (kept in its plan).
-        let nfc = nfcKeys(approved)
-        let plans = try await plans(approved.map(\.subjectKey), nfc: nfcByKey(approved, nfc), coverage: cov)
+        let nfc = lake.nfcKeys(approved)
+        let plans = try await lake.plans(approved.map(\.subjectKey), nfc: lake.nfcByKey(approved, nfc), coverage: cov)
         let job = "j-" + String(Lethe.newRequestID().dropFirst(2))
         var postings: [String: [Posting]] = [:]
-        for r in approved { postings[r.id] = try await self.postings(r.subjectKey, nfc: nfc[r.id]) }
+        for r in approved { postings[r.id] = try await lake.postings(r.subjectKey, nfc: nfc[r.id]) }
         let jobPlan = JobPlanner.plan(job: job, approved: approved, postings: postings, coverage: cov, config: config, nfc: nfc)
         return (job, jobPlan, approved.map { ($0.id, plans[$0.subjectKey]!.json) })
     }
@@ -117,7 +153,7 @@ extension Lethe {
     /// ids claimed (a request rejected meanwhile is not).
     func claimJob(_ job: String, _ jobPlan: JobPlan, planned: [(String, [UInt8])]) async throws -> [String] {
         let at = now()
-        return try await meta.transaction("cannot start job \(job)") { tx -> [String] in
+        return try await state.transaction("cannot start job \(job)") { tx -> [String] in
             var claimed = Set<String>()
             for (id, plan) in planned {
                 guard let cur = try tx.request(id: id), cur.status == .approved else { continue }  // rejected meanwhile
@@ -137,13 +173,13 @@ extension Lethe {
     /// and job were one transaction) go back to approved with a new plan; `erased` with no job
     /// holding them (killed during verification) are verified now.
     func recover(report: inout RunReport, events: EngineEvents?) async throws {
-        let live = try await meta.transaction("cannot read the journal") { tx in try tx.pendingRequestIDs() }
-        let running = try await meta.requests(status: .running).filter { !live.contains($0.id) }
+        let live = try await state.transaction("cannot read the journal") { tx in try tx.pendingRequestIDs() }
+        let running = try await state.requests(status: .running).filter { !live.contains($0.id) }
         if !running.isEmpty {
-            let plans = try await plans(running.map(\.subjectKey), nfc: nfcByKey(running, nfcKeys(running)), coverage: try await coverage())
+            let plans = try await lake.plans(running.map(\.subjectKey), nfc: lake.nfcByKey(running, lake.nfcKeys(running)), coverage: try await lake.coverage())
             let at = now()
             let planned = running.map { ($0.id, plans[$0.subjectKey]!.json) }
-            report.requeued = try await meta.transaction("cannot take back \(running.count) request(s)") { tx -> [String] in
+            report.requeued = try await state.transaction("cannot take back \(running.count) request(s)") { tx -> [String] in
                 let live = try tx.pendingRequestIDs()
                 var out: [String] = []
                 for (id, plan) in planned where !live.contains(id) {
@@ -159,10 +195,10 @@ extension Lethe {
             }
             if !report.requeued.isEmpty { events?(.requestsTakenBack(count: report.requeued.count)) }
         }
-        let erased = try await meta.requests(status: .erased).filter { !live.contains($0.id) }
+        let erased = try await state.requests(status: .erased).filter { !live.contains($0.id) }
         if !erased.isEmpty {
             events?(.verifyingUnfinished(count: erased.count))
-            let results = try await verify(erased)
+            let results = try await lake.verify(erased)
             report.verifications += results
             for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }
         }
@@ -173,10 +209,10 @@ extension Lethe {
         var out = PropagationReport()
         for d in config.datasets where d.deletesFromChangeFeed {
             do {
-                let r = try await propagate(datasets: [d.name], events: events)
+                let r = try await lake.propagate(datasets: [d.name], events: events)
                 out.sources += r.sources
             } catch let e as LetheError where e.code != .badInput && e.code != .badUsage {
-                try meta.checkIntact()
+                try state.checkIntact()
                 report.problems.append("\(d.name): change feed not read: \(DatasetIssue.oneLine(e.description))")
                 events?(.changeFeedNotRead(dataset: d.name, error: e.description))
             }
@@ -194,21 +230,21 @@ extension Lethe {
     /// reason), never the run, unless the state itself is gone.
     func execute(job: String, report: inout RunReport, events: EngineEvents?) async throws {
         report.jobs.append(job)
-        let pending = try await meta.steps(job: job).filter { $0.state == .pending }
+        let pending = try await state.steps(job: job).filter { $0.state == .pending }
         guard let first = pending.first else { return }
         // Steps run in order, so a run that died in this job died in its first pending step:
         // that step's count goes up (one write per run of the job, not one per step).
-        let attempts = try await meta.beginStep(job: job, ordinal: first.ordinal)
+        let attempts = try await state.beginStep(job: job, ordinal: first.ordinal)
         // The audit log names objects by reference: look them up once for the whole job.
         var keysByDataset: [String: [String]] = [:]
         for s in pending where s.kind == .object {
             keysByDataset[s.dataset, default: []].append(s.objectKey)
         }
-        for (d, keys) in keysByDataset { _ = try await objectRefs(d, keys) }
+        for (d, keys) in keysByDataset { _ = try await lake.objectRefs(d, keys) }
         do {
             for step in pending {
-                try meta.checkIntact()
-                let interrupted = step.ordinal == first.ordinal && attempts > Self.maxStepAttempts ? attempts - 1 : nil
+                try state.checkIntact()
+                let interrupted = step.ordinal == first.ordinal && attempts > Lethe.maxStepAttempts ? attempts - 1 : nil
                 if step.kind == .settle {
                     try await settle(job: job, step: step, report: &report, events: events, interrupted: interrupted)
                     continue
@@ -229,7 +265,7 @@ extension Lethe {
                 } catch let e as StepNotRecorded {
                     throw e
                 } catch {
-                    try meta.checkIntact()
+                    try state.checkIntact()
                     try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
                 }
             }
@@ -249,7 +285,7 @@ extension Lethe {
     func commitStep(_ job: String, _ step: JournalStep, audit: [AuditNote],
                     _ change: @escaping @Sendable (any StateTransaction) throws -> Void) async throws {
         do {
-            try await commit(Self.stepWhat(job, step), audit: audit, change)
+            try await lake.commit(Self.stepWhat(job, step), audit: audit, change)
         } catch {
             throw StepNotRecorded(error: error)
         }
@@ -272,9 +308,9 @@ extension Lethe {
 
     /// The `object_failed` audit entry of a step: the reason redacted (objects by reference, paths hidden).
     func failureNote(job: String, step: JournalStep, reason: String) async throws -> AuditNote {
-        let refs = try await objectRefs(step.dataset, step.kind == .object ? [step.objectKey] : [])
+        let refs = try await lake.objectRefs(step.dataset, step.kind == .object ? [step.objectKey] : [])
         var details: [String: JSONValue] = [
-            "job": .string(job), "dataset": .string(step.dataset), "reason": .string(auditText(reason, refs: refs)),
+            "job": .string(job), "dataset": .string(step.dataset), "reason": .string(lake.auditText(reason, refs: refs)),
             "requests": .array(step.requestIDs.map(JSONValue.string)),
         ]
         if let r = refs[step.objectKey] { details["object"] = .int(r) }
@@ -284,10 +320,10 @@ extension Lethe {
     /// The step of a dataset that could not be indexed: fails with the recorded reason, unless the
     /// dataset indexes cleanly by now.
     func datasetIssueStep(job: String, step: JournalStep, events: EngineEvents?) async throws {
-        if let issue = try await datasetIssues()[step.dataset] {
+        if let issue = try await lake.datasetIssues()[step.dataset] {
             try await failStep(job: job, step: step, reason: issue.description, events: events)
         } else {
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
+            try await state.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
         }
     }
 
@@ -296,31 +332,31 @@ extension Lethe {
     func eraseStep(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset) else {
             let gone = step.kind == .object ? "is no longer in" : "is gone from"
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` \(gone) \(config.file)")
+            try await state.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` \(gone) \(config.file)")
             return
         }
-        try await DatasetDrivers.driver(for: step, d).erase(job: job, step: step, report: &report, events: events, self)
+        try await DatasetDrivers.driver(for: step, d).erase(job: job, step: step, report: &report, events: events, lake)
     }
 
     func rewrite(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
-        guard let d = config.dataset(named: step.dataset), let opts = options(for: d) else {
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed,
+        guard let d = config.dataset(named: step.dataset), let opts = lake.options(for: d) else {
+            try await state.finishStep(job: job, ordinal: step.ordinal, state: .failed,
                                       outcome: "dataset `\(step.dataset)` is no longer in \(config.file)")
             return
         }
         guard let info = try await store.head(step.objectKey) else {
             // Gone from the lake since planning: nothing left to erase there.
-            try await reindex(d, key: step.objectKey)
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: #"{"gone":true}"#)
+            try await lake.reindex(d, key: step.objectKey)
+            try await state.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: #"{"gone":true}"#)
             return
         }
-        let f = try format(for: d)
-        let keyer = keyer(for: d)
+        let f = try lake.format(for: d)
+        let keyer = lake.keyer(for: d)
         // The object is about to change: its Hadoop checksum sidecar (`.name.crc`) would go stale, and
         // Spark and Hadoop refuse a file whose checksum does not match (a missing one is only not checked).
         // Removed first, so a kill after the rewrite leaves no stale one.
         let sidecar = hadoopChecksumKey(step.objectKey)
-        if try await store.head(sidecar) != nil { try await store.delete(sidecar) }
+        if try await store.head(sidecar) != nil { try await store.delete([sidecar]) }
         let outcome: EraseOutcome
         do {
             outcome = try await f.erase(info, in: store, options: opts, keyer: keyer, drop: Set(step.subjectKeys))
@@ -331,12 +367,21 @@ extension Lethe {
             try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
             return
         }
+        try await recordRewrite(outcome, job: job, step: step, dataset: d, report: &report)
+        events?(.objectErased(dataset: d.name, object: step.objectKey, dropped: outcome.droppedTotal, kept: outcome.kept))
+    }
+
+    /// An object step's end, committed with its audit entry (`object_rewritten` or `object_removed`
+    /// when the object changed): a failure leaves the step pending (the next run finds the object
+    /// already rewritten, drops nothing, and records it then).
+    private func recordRewrite(_ outcome: EraseOutcome, job: String, step: JournalStep, dataset d: DatasetSpec,
+                               report: inout RunReport) async throws {
         let changed = outcome.written != nil || outcome.removed
         if changed { Failpoint.objectWritten() }
         // The index learns of the new version at the job's end, in one batched incremental
         // pass (and, after a crash, at the next run's start): no per-object transaction here.
         // The audit log names the object by reference: its key may name a subject.
-        let ref = try await objectRefs(d.name, [step.objectKey])[step.objectKey]!
+        let ref = try await lake.objectRefs(d.name, [step.objectKey])[step.objectKey]!
         let dropped = JSONValue.object(Dictionary(uniqueKeysWithValues: outcome.dropped.map { ($0.key.hex, JSONValue.int($0.value)) }))
         let details: [String: JSONValue] = [
             "job": .string(job), "dataset": .string(d.name), "object": .int(ref),
@@ -354,12 +399,11 @@ extension Lethe {
             report.objectsRemoved += outcome.removed ? 1 : 0
             report.rowsDropped += outcome.droppedTotal
         }
-        events?(.objectErased(dataset: d.name, object: step.objectKey, dropped: outcome.droppedTotal, kept: outcome.kept))
     }
 
     func rebuild(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset), let cmd = d.rebuild else {
-            try await meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` has no rebuild command")
+            try await state.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` has no rebuild command")
             return
         }
         events?(.rebuilding(dataset: d.name, command: cmd))
@@ -389,11 +433,11 @@ extension Lethe {
         }
         if d.subject != nil {
             do {
-                _ = try await index(datasets: [d.name])
+                _ = try await lake.index(datasets: [d.name])
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                try meta.checkIntact()
+                try state.checkIntact()
                 try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events, alsoAudit: [note])
                 return
             }
@@ -427,22 +471,53 @@ extension Lethe {
     /// verification (its residue scan covers the state), and the step finishes only after it.
     func settle(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents? = nil,
                 interrupted: Int? = nil) async throws {
-        let steps = try await meta.steps(job: job)
+        let steps = try await state.steps(job: job)
+        let toVerify = try await closeRequests(job: job, step: step, steps: steps, report: &report, interrupted: interrupted)
+        // Re-index what the job rewrote: objects whose version changed are rescanned, in batches.
+        let touched = Set(steps.filter { $0.kind == .object || $0.kind == .deltaTable }.map(\.dataset))
+            .filter { config.dataset(named: $0)?.subject != nil }
+        if !touched.isEmpty {
+            do {
+                _ = try await lake.index(datasets: Array(touched).sorted())
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                try state.checkIntact()
+                logger.warning("re-indexing after the job failed", metadata: ["job": "\(job)", "error": "\(error)"])
+            }
+        }
+        try await state.pruneJob(job)
+        try await lake.forgetFinishedTemporaries()
+        if !toVerify.isEmpty {
+            events?(.verifying(count: toVerify.count))
+            let results = try await lake.verify(toVerify)
+            report.verifications += results
+            for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }
+        }
+        try await state.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
+        try await state.pruneJob(job)
+    }
+
+    /// The job's requests end here: those whose steps all succeeded are erased, the others fail with
+    /// the first reason (all of them when the closing step was cut short too often). Returns the
+    /// requests to verify (erased now, or by this job before a kill).
+    private func closeRequests(job: String, step: JournalStep, steps: [JournalStep], report: inout RunReport,
+                               interrupted: Int?) async throws -> [ErasureRequest] {
         var reasons: [String: String] = [:]
         for s in steps where s.state == .failed {
             for id in s.requestIDs where reasons[id] == nil { reasons[id] = s.outcome ?? "step failed" }
         }
         var toVerify: [ErasureRequest] = []
         for id in step.requestIDs {
-            guard var r = try await meta.request(id: id) else { continue }
+            guard var r = try await state.request(id: id) else { continue }
             let cutShort = interrupted.map { "the job's closing step (verification) was started \($0) times and never finished (the process was killed or crashed in it)" }
             if r.status == .running {
                 if let reason = reasons[id] ?? cutShort {
-                    r = try await transition(r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
-                                             ["job": .string(job), "reason": .string(auditText(reason, refs: [:]))])
+                    r = try await lake.transition(r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
+                                             ["job": .string(job), "reason": .string(lake.auditText(reason, refs: [:]))])
                     report.failed.append(.init(id: id, reason: reason))
                 } else {
-                    r = try await transition(r, .erased(at: now()), audit: .erased, actor: "lethe",
+                    r = try await lake.transition(r, .erased(at: now()), audit: .erased, actor: "lethe",
                                              ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
                     report.erased.append(id)
                     toVerify.append(r)
@@ -450,7 +525,7 @@ extension Lethe {
             } else if r.status == .erased {
                 // Erased by this job before a kill cut its verification short.
                 if let reason = cutShort {
-                    r = try await transition(r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
+                    r = try await lake.transition(r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
                                              ["job": .string(job), "reason": .string(reason)])
                     report.failed.append(.init(id: id, reason: reason))
                 } else {
@@ -458,28 +533,6 @@ extension Lethe {
                 }
             }
         }
-        // Re-index what the job rewrote: objects whose version changed are rescanned, in batches.
-        let touched = Set(steps.filter { $0.kind == .object || $0.kind == .deltaTable }.map(\.dataset))
-            .filter { config.dataset(named: $0)?.subject != nil }
-        if !touched.isEmpty {
-            do {
-                _ = try await index(datasets: Array(touched).sorted())
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                try meta.checkIntact()
-                logger.warning("re-indexing after the job failed", metadata: ["job": "\(job)", "error": "\(error)"])
-            }
-        }
-        try await meta.pruneJob(job)
-        try await forgetFinishedTemporaries()
-        if !toVerify.isEmpty {
-            events?(.verifying(count: toVerify.count))
-            let results = try await verify(toVerify)
-            report.verifications += results
-            for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }
-        }
-        try await meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
-        try await meta.pruneJob(job)
+        return toVerify
     }
 }

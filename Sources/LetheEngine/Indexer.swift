@@ -1,9 +1,10 @@
-import Foundation
+public import Foundation
 import Synchronization
-import LetheCore
+public import LetheCore
 import LetheStorage
 import LetheFormats
-import LetheCatalog
+public import LetheCatalog
+import Logging
 
 /// Progress of an index run, for a progress bar.
 public struct IndexProgress: Sendable {
@@ -13,93 +14,123 @@ public struct IndexProgress: Sendable {
     public var startedAt = Date()
 }
 
-extension Lethe {
-    /// Brings the subject index up to date: scans objects that are new or changed
-    /// since the last run, drops entries of objects that are gone, and quarantines
-    /// objects that cannot be read (reported, never fatal). A dataset that cannot be
-    /// listed or read as a whole (e.g. a corrupt Delta log, an unsupported table feature)
-    /// is recorded as a `DatasetIssue` and the others are indexed. Temporary files the
-    /// journal knows are not data; any other file is.
-    public func index(datasets names: [String]? = nil, workers requested: Int? = nil,
-                      progress: (@Sendable (IndexProgress) -> Void)? = nil) async throws -> IndexReport {
+/// Brings the subject index up to date (see `Lethe.index`): lists each dataset through its driver,
+/// scans what is new or changed with one task per core, and records what it found in batches.
+struct Indexer: Sendable {
+    let config: LakeConfig
+    let store: any ObjectStore
+    let state: any StateStore
+    let hasher: SubjectHasher
+    let logger: Logger
+    let now: @Sendable () -> Int64
+    /// What the dataset drivers read the lake through (listings, scan options, formats).
+    let lake: Lethe
+
+    init(_ lake: Lethe) {
+        config = lake.config; store = lake.store; state = lake.meta; hasher = lake.secrets.hasher
+        logger = lake.logger; now = lake.now; self.lake = lake
+    }
+
+    /// What one index run scans, and what it records once the scan is done.
+    struct Work {
+        var objects: [(DatasetSpec, ObjectInfo, FormatOptions)] = []
+        /// Delta tables: the cursor to record, so the next run reads only the commits after it.
+        var cursors: [Lethe.IndexListing.Cursor] = []
+        /// Datasets listed cleanly (any issue recorded before goes).
+        var clean: [String] = []
+        var progress = IndexProgress()
+    }
+
+    func index(datasets names: [String]?, workers requested: Int?,
+               progress: (@Sendable (IndexProgress) -> Void)?) async throws -> IndexReport {
         let started = Date()
         var report = IndexReport()
-        var chosen = config.datasets
-        if let names {
-            for n in names where config.dataset(named: n) == nil {
-                throw LetheError(.badUsage, "no dataset named `\(n)` in \(config.file)")
-            }
-            chosen = chosen.filter { names.contains($0.name) }
-        }
-        // Work list: (dataset, object) to scan.
-        var work: [(DatasetSpec, ObjectInfo, FormatOptions)] = []
-        var states: [(setting: String, value: String)] = []
-        var clean: [String] = []
-        var prog = IndexProgress()
-        let temporaries = try await knownTemporaries()
-        for d in chosen {
-            guard d.subject != nil else { continue }  // aggregates without a subject column hold no one
+        var work = Work()
+        let temporaries = try await lake.knownTemporaries()
+        for d in try chosen(names) where d.subject != nil {   // aggregates without a subject column hold no one
             report.datasets.append(d.name)
-            let listing: IndexListing
-            do {
-                _ = try format(for: d)
-                listing = try await indexListing(d)
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                try meta.checkIntact()
-                let issue = DatasetIssue(dataset: d.name, error: error)
-                try await meta.setSetting(Self.issueSetting(d.name), issue.settingValue)
-                report.datasetIssues.append(issue)
-                logger.warning("dataset not indexed", metadata: ["dataset": "\(d.name)", "issue": "\(issue.message)"])
+            try await plan(d, temporaries: temporaries, into: &work, report: &report)
+        }
+        work.progress.objectsTotal = work.objects.count
+        progress?(work.progress)
+        try await scan(work.objects, workers: workers(requested), progress: work.progress, report: &report, onProgress: progress)
+        try await finish(work, report: &report)
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// The datasets `names` asks for (all when nil); an unknown name is a usage error.
+    private func chosen(_ names: [String]?) throws -> [DatasetSpec] {
+        guard let names else { return config.datasets }
+        for n in names where config.dataset(named: n) == nil {
+            throw LetheError(.badUsage, "no dataset named `\(n)` in \(config.file)")
+        }
+        return config.datasets.filter { names.contains($0.name) }
+    }
+
+    /// One task per core (`LETHE_WORKERS`, or `requested`), 16 at most.
+    private func workers(_ requested: Int?) -> Int {
+        let env = ProcessInfo.processInfo.environment["LETHE_WORKERS"].flatMap(Int.init)
+        return max(1, min(requested ?? env ?? ProcessInfo.processInfo.activeProcessorCount, 16))
+    }
+
+    /// Lists dataset `d` and adds what is new or changed to `work`; known objects no longer listed
+    /// leave the index (a full listing). A dataset that cannot be listed is recorded as an issue.
+    private func plan(_ d: DatasetSpec, temporaries: Set<String>, into work: inout Work, report: inout IndexReport) async throws {
+        guard let listing = try await listing(d, report: &report), let opts = listing.options else { return }
+        if let c = listing.cursor { work.cursors.append(c) }
+        work.clean.append(d.name)
+        let known = try await state.objects(dataset: d.name)
+        var knownByKey: [String: IndexedObject] = [:]
+        for o in known { knownByKey[o.key] = o }
+        var listed = listing.objects.filter { !temporaries.contains($0.key) }
+        if listing.incremental {
+            // Objects quarantined earlier are tried again, as a full listing would.
+            for o in known where o.status == .quarantined && !listed.contains(where: { $0.key == o.key }) {
+                if let info = try await store.head(o.key) { listed.append(info) }
+            }
+        } else {
+            let listedKeys = Set(listed.map(\.key))
+            let gone = known.filter { !listedKeys.contains($0.key) }.map(\.key)
+            try await state.removeObjects(dataset: d.name, keys: gone)
+            report.objectsRemoved += gone.count
+        }
+        for o in listed {
+            report.objectsSeen += 1
+            if let k = knownByKey[o.key], k.version == o.version, k.status == .indexed {
+                report.objectsUnchanged += 1
                 continue
             }
-            guard let opts = listing.options else { continue }
-            if let st = listing.state { states.append(st) }
-            clean.append(d.name)
-            let known = try await meta.objects(dataset: d.name)
-            var knownByKey: [String: IndexedObject] = [:]
-            for o in known { knownByKey[o.key] = o }
-            var listed = listing.objects.filter { !temporaries.contains($0.key) }
-            if listing.incremental {
-                // Objects quarantined earlier are tried again, as a full listing would.
-                for o in known where o.status == .quarantined && !listed.contains(where: { $0.key == o.key }) {
-                    if let info = try await store.head(o.key) { listed.append(info) }
-                }
-            } else {
-                let listedKeys = Set(listed.map(\.key))
-                let gone = known.filter { !listedKeys.contains($0.key) }.map(\.key)
-                try await meta.removeObjects(dataset: d.name, keys: gone)
-                report.objectsRemoved += gone.count
-            }
-            for o in listed {
-                report.objectsSeen += 1
-                if let k = knownByKey[o.key], k.version == o.version, k.status == .indexed {
-                    report.objectsUnchanged += 1
-                    continue
-                }
-                work.append((d, o, opts))
-                prog.bytesTotal += o.size
-            }
+            work.objects.append((d, o, opts))
+            work.progress.bytesTotal += o.size
         }
-        prog.objectsTotal = work.count
-        progress?(prog)
+    }
 
-        // Scan with one task per core, each with its own key cache (a subject seen in many
-        // objects is hashed once per worker); results are written in batches, one
-        // transaction for many objects.
-        let env = ProcessInfo.processInfo.environment["LETHE_WORKERS"].flatMap(Int.init)
-        let workers = max(1, min(requested ?? env ?? ProcessInfo.processInfo.activeProcessorCount, 16))
-        let pool = KeyerPool(hasher: secrets.hasher)
-        var next = 0
-        var batch: [(IndexedObject, [Int64: [Int64]])] = []
-        var batchPostings = 0
-        func flush() async throws {
-            guard !batch.isEmpty else { return }
-            try await meta.putIndexedObjects(batch)
-            batch.removeAll(keepingCapacity: true)
-            batchPostings = 0
+    /// The dataset's listing from its driver; nil (the issue recorded and reported) when it cannot be listed.
+    private func listing(_ d: DatasetSpec, report: inout IndexReport) async throws -> Lethe.IndexListing? {
+        do {
+            _ = try lake.format(for: d)
+            return try await lake.indexListing(d)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            try state.checkIntact()
+            let issue = DatasetIssue(dataset: d.name, error: error)
+            try await state.setSetting(Lethe.issueSetting(d.name), issue.settingValue)
+            report.datasetIssues.append(issue)
+            logger.warning("dataset not indexed", metadata: ["dataset": "\(d.name)", "issue": "\(issue.message)"])
+            return nil
         }
+    }
+
+    /// Scans `work` with one task per worker, each with its own key cache (a subject seen in many
+    /// objects is hashed once per worker); results are written in batches, one transaction for many objects.
+    private func scan(_ work: [(DatasetSpec, ObjectInfo, FormatOptions)], workers: Int, progress start: IndexProgress,
+                      report: inout IndexReport, onProgress: (@Sendable (IndexProgress) -> Void)?) async throws {
+        let pool = KeyerPool(hasher: hasher)
+        var next = 0
+        var prog = start
+        var batch = Batch()
         try await withThrowingTaskGroup(of: ScanResult.self) { group in
             func launch() {
                 guard next < work.count else { return }
@@ -116,41 +147,63 @@ extension Lethe {
                 launch()
                 prog.objectsDone += 1
                 prog.bytesDone += r.object.size
-                switch r.outcome {
-                case .indexed(let records, let postings):
-                    batch.append((IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
-                                                modifiedNanos: r.object.modifiedNanos, version: r.object.version,
-                                                records: records, status: .indexed, indexedAt: now()), postings))
-                    batchPostings += postings.count
-                    if batch.count >= 256 || batchPostings >= 500_000 { try await flush() }
-                    report.records += records
-                    prog.records += records
-                    report.bytesScanned += r.object.size
-                    report.objectsScanned += 1
-                case .quarantined(let issue, let code):
-                    try await meta.quarantine(
-                        IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
-                                      modifiedNanos: r.object.modifiedNanos, version: r.object.version,
-                                      records: 0, status: .quarantined, issue: issue, issueCode: code, indexedAt: now()))
-                    report.quarantined.append(.init(dataset: r.dataset, object: r.object.key, issue: issue))
-                    logger.warning("quarantined object", metadata: ["object": "\(r.object.key)", "issue": "\(issue)"])
-                }
-                progress?(prog)
+                try await record(r, batch: &batch, progress: &prog, report: &report)
+                onProgress?(prog)
             }
         }
-        try await flush()
+        try await batch.flush(state)
+    }
+
+    /// Index entries waiting to be written, with how many postings they hold.
+    private struct Batch {
+        var objects: [(IndexedObject, [Int64: [Int64]])] = []
+        var postings = 0
+        var isFull: Bool { objects.count >= 256 || postings >= 500_000 }
+        mutating func flush(_ state: any StateStore) async throws {
+            guard !objects.isEmpty else { return }
+            try await state.putIndexedObjects(objects)
+            objects.removeAll(keepingCapacity: true)
+            postings = 0
+        }
+    }
+
+    /// Records one object's scan: its entries into the batch (written once it is full), or the object quarantined.
+    private func record(_ r: ScanResult, batch: inout Batch, progress prog: inout IndexProgress, report: inout IndexReport) async throws {
+        switch r.outcome {
+        case .indexed(let records, let postings):
+            batch.objects.append((IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
+                                                modifiedNanos: r.object.modifiedNanos, version: r.object.version,
+                                                records: records, status: .indexed, indexedAt: now()), postings))
+            batch.postings += postings.count
+            if batch.isFull { try await batch.flush(state) }
+            report.records += records
+            prog.records += records
+            report.bytesScanned += r.object.size
+            report.objectsScanned += 1
+        case .quarantined(let issue, let code):
+            try await state.quarantine(
+                IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
+                              modifiedNanos: r.object.modifiedNanos, version: r.object.version,
+                              records: 0, status: .quarantined, issue: issue, issueCode: code, indexedAt: now()))
+            report.quarantined.append(.init(dataset: r.dataset, object: r.object.key, issue: issue))
+            logger.warning("quarantined object", metadata: ["object": "\(r.object.key)", "issue": "\(issue)"])
+        }
+    }
+
+    /// After the scan: the Delta cursors, the datasets' clean marks, and the postings of large removed objects.
+    private func finish(_ work: Work, report: inout IndexReport) async throws {
         // Delta tables: the version indexed, so the next run reads only the commits after it.
-        for st in states { try await meta.setSetting(st.setting, st.value) }
+        for (dataset, cursor) in work.cursors {
+            try await state.transaction("cannot save setting delta.\(dataset).indexed") { tx in try tx.cursors.setDeltaIndex(cursor, dataset: dataset) }
+        }
         // Datasets that indexed cleanly lose any issue recorded before.
         let at = String(now())
-        for name in clean {
-            try await meta.removeSetting(Self.issueSetting(name))
-            try await meta.setSetting(Self.indexedSetting(name), at)
+        for name in work.clean {
+            try await state.removeSetting(Lethe.issueSetting(name))
+            try await state.setSetting(Lethe.indexedSetting(name), at)
         }
         // Postings of large removed objects, in one pass once they weigh enough.
-        report.purgedObjects = try await meta.purgeDeadPostings(force: false)
-        report.seconds = Date().timeIntervalSince(started)
-        return report
+        report.purgedObjects = try await state.purgeDeadPostings(force: false)
     }
 
     struct ScanResult: Sendable {
@@ -160,9 +213,10 @@ extension Lethe {
         var outcome: Outcome
     }
 
+    /// Scans one object for its subject keys; an object that cannot be read is quarantined, never fatal.
     func scanOne(_ d: DatasetSpec, _ o: ObjectInfo, options opts: FormatOptions, keyer: SubjectKeyer? = nil) async throws -> ScanResult {
-        let f = try format(for: d)
-        let keyer = keyer ?? self.keyer(for: d)
+        let f = try lake.format(for: d)
+        let keyer = keyer ?? SubjectKeyer(hasher: hasher, normalization: d.normalization)
         var postings: [Int64: [Int64]] = [:]
         do {
             let summary = try await f.scan(o, in: store, options: opts, keyer: keyer) { row, key in
@@ -180,26 +234,45 @@ extension Lethe {
 
     /// Re-indexes one object after Lethe rewrote it (or forgets it if it is gone).
     /// `options`: the dataset's scan options when the caller has them (see `scanOptions`).
-    func reindex(_ d: DatasetSpec, key: String, options: FormatOptions? = nil) async throws {
+    func reindex(_ d: DatasetSpec, key: String, options: FormatOptions?) async throws {
         var opts = options
-        if opts == nil { opts = try await scanOptions(for: d) }
+        if opts == nil { opts = try await lake.scanOptions(for: d) }
         guard let opts else { return }
         guard let info = try await store.head(key) else {
-            try await meta.removeObject(dataset: d.name, key: key)
+            try await state.removeObject(dataset: d.name, key: key)
             return
         }
         let r = try await scanOne(d, info, options: opts)
         switch r.outcome {
         case .indexed(let records, let postings):
-            try await meta.putIndexedObject(
+            try await state.putIndexedObject(
                 IndexedObject(dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
                               version: info.version, records: records, status: .indexed, indexedAt: now()),
                 postings: postings)
         case .quarantined(let issue, let code):
-            try await meta.quarantine(
+            try await state.quarantine(
                 IndexedObject(dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
                               version: info.version, records: 0, status: .quarantined, issue: issue, issueCode: code, indexedAt: now()))
         }
+    }
+}
+
+extension Lethe {
+    /// Brings the subject index up to date: scans objects that are new or changed
+    /// since the last run, drops entries of objects that are gone, and quarantines
+    /// objects that cannot be read (reported, never fatal). A dataset that cannot be
+    /// listed or read as a whole (e.g. a corrupt Delta log, an unsupported table feature)
+    /// is recorded as a `DatasetIssue` and the others are indexed. Temporary files the
+    /// journal knows are not data; any other file is.
+    public func index(datasets names: [String]? = nil, workers requested: Int? = nil,
+                      progress: (@Sendable (IndexProgress) -> Void)? = nil) async throws -> IndexReport {
+        try await Indexer(self).index(datasets: names, workers: requested, progress: progress)
+    }
+
+    /// Re-indexes one object after Lethe rewrote it (or forgets it if it is gone).
+    /// `options`: the dataset's scan options when the caller has them (see `scanOptions`).
+    func reindex(_ d: DatasetSpec, key: String, options: FormatOptions? = nil) async throws {
+        try await Indexer(self).reindex(d, key: key, options: options)
     }
 
     /// Where a subject's records are, from the index alone.

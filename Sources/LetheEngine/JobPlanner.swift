@@ -75,18 +75,12 @@ enum JobPlanner {
                 // The whole dataset cannot be read: its requests fail with the reason (the step says why).
                 let rs = inScope.sorted()
                 add(d.name, Lethe.issueStepKey, rs, keys(rs, d.name))
-            } else if DatasetDrivers.driver(for: d).erasesInOneCommit, d.subject != nil, let held = holders[d.name] {
-                // One commit for the whole table: every live file holding any of these subjects.
-                let rs = Array(Set(held.values.flatMap { $0 }.map(\.id))).sorted().compactMap { byID[$0] }
-                add(d.name, Lethe.deltaStepKey, rs.map(\.id), keys(rs.map(\.id), d.name))
             } else if d.subject != nil {
-                var objects = holders[d.name] ?? [:]
-                for q in cov.quarantined[d.name] ?? [] {
-                    objects[q.key] = inScope.sorted().compactMap { byID[$0] }
-                }
-                for key in objects.keys.sorted() {
-                    let rs = objects[key]!
-                    add(d.name, key, rs.map(\.id), keys(rs.map(\.id), d.name))
+                // The driver lays out its steps: one per object holding the subjects, or one commit for a whole table.
+                let rs = inScope.sorted().compactMap { byID[$0] }
+                for (key, held) in DatasetDrivers.driver(for: d).planSteps(holders: holders[d.name], inScope: rs,
+                                                                              quarantined: cov.quarantined[d.name] ?? []) {
+                    add(d.name, key, held.map(\.id), keys(held.map(\.id), d.name))
                 }
             }
             if d.rebuild != nil {

@@ -1,4 +1,4 @@
-import LetheCore
+public import LetheCore
 import LetheFormats
 
 /// Warnings for ids typed in a form a typed subject column never holds.

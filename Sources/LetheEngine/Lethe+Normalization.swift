@@ -1,4 +1,4 @@
-import LetheCore
+public import LetheCore
 import LetheCatalog
 
 /// Datasets with `normalize: nfc` key NFC-normalised subject values. A request has one subject; in

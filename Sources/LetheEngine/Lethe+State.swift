@@ -4,9 +4,9 @@ import LetheCore
 import LetheStorage
 import LetheCatalog
 import LetheFormats
-import DeltaLake
 #if canImport(Glibc)
 import Glibc
+import Logging
 #endif
 
 extension Lethe {
@@ -108,7 +108,7 @@ extension Lethe {
         for t in temps {
             if t.owner != me && (kill(t.owner, 0) == 0 || errno == EPERM) { continue }
             if let root = t.table {
-                if named[root] == nil { named[root] = .some(try? await deltaNamedKeys(root)) }
+                if named[root] == nil { named[root] = .some(try? await DeltaDatasetDriver.namedKeys(root, store)) }
                 guard let keys = named[root] ?? nil else {
                     logger.warning("kept a file of an interrupted Delta erasure: the table's log cannot be read", metadata: ["table": "\(root)"])
                     continue
@@ -116,8 +116,8 @@ extension Lethe {
                 if keys.contains(t.key) { done.append(t.key); continue }
             }
             if try await store.head(t.key) != nil {
-                try await store.delete(t.key)
-                try? await store.delete(hadoopChecksumKey(t.key))   // its `.crc`, if a tool wrote one
+                try await store.delete([t.key])
+                try? await store.delete([hadoopChecksumKey(t.key)])   // its `.crc`, if a tool wrote one
                 removed += 1
                 logger.info("removed a file a killed run left", metadata: ["object": "\(t.key)"])
             }
@@ -125,18 +125,6 @@ extension Lethe {
         }
         try await meta.forgetTemporaries(done)
         return removed
-    }
-
-    /// The object keys of every file any retained version of the Delta table at `root` names
-    /// (live, removed, change data).
-    func deltaNamedKeys(_ root: String) async throws -> Set<String> {
-        let t = DeltaTable(store: store, root: root)
-        let s = try await t.snapshot()
-        var out = Set(s.files.keys.map(t.key(forLogPath:)))
-        let h = try await t.history(of: s)
-        for p in h.dataFiles { out.insert(t.key(forLogPath: p)) }
-        for c in h.changeData { out.insert(t.key(forLogPath: c.path)) }
-        return out
     }
 
     /// Forgets this process's temporary files that no longer exist (renamed into place or removed).

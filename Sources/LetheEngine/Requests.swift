@@ -1,6 +1,6 @@
 import Foundation
-import LetheCore
-import LetheCatalog
+public import LetheCore
+public import LetheCatalog
 
 extension Lethe {
     /// Files and plans one erasure request per subject. A subject that already has
@@ -180,10 +180,14 @@ extension Lethe {
     }
 
     /// Approves every planned request not filed by `approver`; returns them and the ones skipped (own requests).
+    /// Reads the planned requests a page at a time (approving one moves it out of the listing;
+    /// the cursor is the filing order, so the next page starts after the last one read).
     public func approveAll(by approver: String) async throws -> (approved: [ErasureRequest], skipped: [ErasureRequest]) {
-        let planned = try await meta.requests(status: .planned)
-        let mine = planned.filter { isRequester(approver, of: $0) }
-        let ok = try await approve(planned.filter { !isRequester(approver, of: $0) }.map(\.id), by: approver)
+        var ok: [ErasureRequest] = [], mine: [ErasureRequest] = []
+        try await forEachRequestPage(status: .planned) { planned in
+            mine += planned.filter { isRequester(approver, of: $0) }
+            ok += try await approve(planned.filter { !isRequester(approver, of: $0) }.map(\.id), by: approver)
+        }
         return (ok, mine)
     }
 

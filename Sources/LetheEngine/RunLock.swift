@@ -1,50 +1,11 @@
-import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
-import LetheCore
+import LetheCatalog
 
-/// One `lethe run` at a time per state folder: an exclusive `flock` on `<state>/run.lock`, held
-/// for the whole run and released by the kernel when the process ends (a `kill -9` included).
-/// Without it a second run took the first one's live job for an interrupted one and resumed it:
-/// both rewrote the same objects, the loser failed every request ("object changed while it was
-/// being rewritten") or exited on a journal step the other had settled. A run that finds the lock
-/// taken waits for it. `flock` locks belong to the open file description, so they do not interfere
-/// with SQLite's POSIX locks on the database files (a different file), and no other descriptor's
-/// `close` releases them.
-final class RunLock: @unchecked Sendable {
-    static let fileName = "run.lock"
-    private var fd: Int32
-
-    private init(fd: Int32) { self.fd = fd }
-
-    /// Takes the lock of the state folder (nil: no local state folder, nothing to lock).
-    static func acquire(folder: String?, progress: (@Sendable (String) -> Void)? = nil) async throws -> RunLock? {
-        guard let folder else { return nil }
-        let path = folder + "/" + fileName
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if fd < 0 { throw LetheError.io("cannot open the run lock", at: path, errno: errno) }
-        var told = false
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let e = errno
-            guard e == EWOULDBLOCK || e == EINTR else {
-                close(fd)
-                throw LetheError.io("cannot lock the run lock", at: path, errno: e)
-            }
-            if !told {
-                progress?("waiting for another `lethe run` on this state to finish")
-                told = true
-            }
-            do { try await Task.sleep(nanoseconds: 50_000_000) } catch { close(fd); throw error }
-        }
-        return RunLock(fd: fd)
+extension Lethe {
+    /// Takes the state's run lock for a `run` (one run at a time per state: a second one would
+    /// resume this one's live job as if it were interrupted). The state store decides what the lock
+    /// is (SQLite: a `flock` on `<state folder>/run.lock`); a run that finds it taken waits for it
+    /// and says so once (`.waitingForRunLock`). nil when the store has nothing to lock.
+    func acquireRunLock(events: EngineEvents?) async throws -> (any RunLockHandle)? {
+        try await meta.acquireRunLock(progress: events.map { e in { @Sendable _ in e(.waitingForRunLock) } })
     }
-
-    func release() {
-        guard fd >= 0 else { return }
-        close(fd)
-        fd = -1
-    }
-
-    deinit { release() }
 }

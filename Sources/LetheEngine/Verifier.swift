@@ -3,22 +3,328 @@ import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
+import DeltaLake
+
+/// Residue scan for a batch of requests, independent of the index (see `Lethe.verify`): every
+/// object of every dataset that may hold their subjects is read once for all their keys, object
+/// keys and hidden files are searched for the raw ids, then Lethe's own state and the Delta logs.
+struct Verifier: Sendable {
+    let config: LakeConfig
+    let store: any ObjectStore
+    let state: any StateStore
+    let secrets: StateSecrets
+    let now: @Sendable () -> Int64
+    /// The engine the verifier reads the lake (drivers, formats, keys) and moves requests through.
+    let lake: Lethe
+
+    init(_ lake: Lethe) {
+        config = lake.config; store = lake.store; state = lake.meta; secrets = lake.secrets; now = lake.now; self.lake = lake
+    }
+
+    /// Verifies requests by id (or every erased/verified request with `all`).
+    func verify(ids: [String], all: Bool, dryRun: Bool) async throws -> [Verification] {
+        var rs: [ErasureRequest] = []
+        if all {
+            rs = try await state.requests(status: nil).filter { $0.status == .erased || $0.status == .verified || ($0.status == .failed && $0.verification != nil) }
+        } else {
+            for id in ids { rs.append(try await lake.request(id)) }
+            for r in rs where !(r.status == .erased || r.status == .verified || (r.status == .failed && r.verification != nil)) {
+                throw LetheError(.conflict, "request \(r.id) is \(r.status.rawValue): only erased requests can be verified (run `lethe run` first)")
+            }
+        }
+        return try await verify(rs, dryRun: dryRun)
+    }
+
+    /// Which datasets each request is verified in, and every dataset any of them needs read.
+    struct Scope {
+        var coverage: Coverage
+        /// Per request: the datasets that may hold its subject, in config order.
+        var datasetsOf: [String: [String]] = [:]
+        /// Per request: datasets where its plan named objects to erase.
+        var erasedIn: [String: Set<String>] = [:]
+        var wanted: Set<String> = []
+    }
+
+    /// What the batch's scans found, by dataset (and by subject key for residue).
+    struct Findings {
+        var found: [SubjectKey: [Verification.Found]] = [:]
+        var unreadable: [String: [Verification.Found]] = [:]
+        var problems: [String: String] = [:]
+        var objectsScanned: [String: Int] = [:]
+        var logsExamined: [String: Int] = [:]
+        var emptiedListings: Set<String> = []
+        var records: [String: Int64] = [:]
+        /// The Delta logs: dataset → raw id → files naming it.
+        var logScan: [String: [[UInt8]: [String]]] = [:]
+        /// Lethe's own state: files read, and per raw id where it was found (nil: not searched).
+        var stateScan: (files: Int, hits: [[UInt8]: [String]])?
+    }
+
+    /// The requests of one batch with what they are checked for: raw ids (unsealed in memory only),
+    /// NFC keys, and each by id.
+    struct Batch {
+        var requests: [ErasureRequest]
+        var raws: [String: SubjectID]
+        var nfc: [String: SubjectKey]
+        var byID: [String: ErasureRequest]
+    }
+
+    /// A request is clean only when something was examined, every object was read, no dataset is
+    /// unreadable or unsupported, and nothing was found. Results are stored on the requests and in
+    /// the audit log (not with `dryRun`).
+    func verify(_ requests: [ErasureRequest], dryRun: Bool) async throws -> [Verification] {
+        guard !requests.isEmpty else { return [] }
+        if !dryRun { Failpoint.verifying() }
+        let scope = try await scope(requests)
+        var raws: [String: SubjectID] = [:]
+        for r in requests {
+            if let sealed = r.sealedSubject { raws[r.id] = try secrets.unseal(sealed, requestID: r.id) }
+        }
+        let batch = Batch(requests: requests, raws: raws, nfc: lake.nfcKeys(requests),
+                          byID: Dictionary(uniqueKeysWithValues: requests.map { ($0.id, $0) }))
+        var findings = Findings()
+        let temporaries = try await lake.knownTemporaries()
+        for d in config.datasets where scope.wanted.contains(d.name) {
+            try await scanDataset(d, batch, scope: scope, temporaries: temporaries, dryRun: dryRun, into: &findings)
+        }
+        try await scanState(batch, dryRun: dryRun, into: &findings)
+        try await scanLogs(batch, scope: scope, into: &findings)
+        var out: [Verification] = []
+        for r in requests {
+            let v = verification(r, batch, scope: scope, findings)
+            out.append(v)
+            if !dryRun { try await record(v, of: r) }
+        }
+        return out
+    }
+
+    /// The datasets to read for each request: its plan's, every dataset the index cannot vouch for,
+    /// wherever the index finds the subject now, and every dataset with a subject column when none of these.
+    private func scope(_ requests: [ErasureRequest]) async throws -> Scope {
+        var scope = Scope(coverage: try await lake.coverage())
+        let subjectDatasets = config.datasets.filter { $0.subject != nil }.map(\.name)
+        let nfcOf = lake.nfcKeys(requests)
+        for r in requests {
+            let plan = r.plan.flatMap(ErasurePlan.decode)
+            scope.erasedIn[r.id] = Set((plan?.datasets ?? []).filter { !$0.objects.isEmpty }.map(\.name))
+            var names = Set((plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil })
+                .union(scope.coverage.incomplete)
+            // And wherever the index finds the subject now: it may have come back since the plan was made.
+            for p in try await lake.postings(r.subjectKey, nfc: nfcOf[r.id]) where config.dataset(named: p.object.dataset)?.subject != nil {
+                names.insert(p.object.dataset)
+            }
+            // The index found the subject nowhere: only reading every dataset proves it absent.
+            if names.isEmpty { names = Set(subjectDatasets) }
+            scope.datasetsOf[r.id] = subjectDatasets.filter(names.contains)
+            scope.wanted.formUnion(names)
+        }
+        return scope
+    }
+
+    /// Lists dataset `d` through its driver and scans every object in it for the batch's keys, and
+    /// its hidden files for the raw ids. Objects gone from the lake leave the index (not with `dryRun`).
+    private func scanDataset(_ d: DatasetSpec, _ batch: Batch, scope: Scope, temporaries: Set<String>, dryRun: Bool,
+                             into findings: inout Findings) async throws {
+        if let issue = scope.coverage.issues[d.name] {
+            findings.problems[d.name] = issue.description
+            return
+        }
+        let f: any RecordFormat
+        let listing: DatasetObjects
+        do {
+            f = try lake.format(for: d)
+            listing = try await lake.datasetObjects(d)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            findings.problems[d.name] = "dataset `\(d.name)` could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+            return
+        }
+        guard let opts = listing.options else { return }
+        if lake.driver(for: d).hasTransactionLog { findings.logsExamined[d.name] = 1 }   // its snapshot was replayed: the log was read
+        else if listing.objects.isEmpty { findings.emptiedListings.insert(d.name) }   // listed, and no object is left
+        if !dryRun {
+            // Objects gone from the lake leave the index (their keys may name the subject).
+            let listed = Set(listing.objects.map(\.key))
+            let gone = try await state.objects(dataset: d.name).map(\.key).filter { !listed.contains($0) }
+            try await state.removeObjects(dataset: d.name, keys: gone)
+        }
+        try await scanObjects(d, f, listing, options: opts, batch, temporaries: temporaries, into: &findings)
+        try await searchHidden(d, listing.hidden, batch, temporaries: temporaries, into: &findings)
+    }
+
+    /// Every object of the listing read as records: rows under the batch's keys, and object keys naming a raw id.
+    private func scanObjects(_ d: DatasetSpec, _ f: any RecordFormat, _ listing: DatasetObjects, options opts: FormatOptions,
+                             _ batch: Batch, temporaries: Set<String>, into findings: inout Findings) async throws {
+        let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
+        let keyer = lake.keyer(for: d)
+        for o in listing.objects where !temporaries.contains(o.key) {
+            var hits: [SubjectKey: Int64] = [:]
+            do {
+                let s = try await f.scan(o, in: store, options: opts, keyer: keyer) { _, k in
+                    if keys.contains(k) { hits[k, default: 0] += 1 }
+                }
+                findings.records[d.name, default: 0] += s.records
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                let why = DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)")
+                findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: why))
+            }
+            findings.objectsScanned[d.name, default: 0] += 1
+            for (k, n) in hits {
+                // A file under a Delta table that no version names (an interrupted write left it) still holds the rows.
+                let why = listing.unnamed.contains(o.key) ? "\(n) rows in a file the Delta log does not name (an interrupted write left it; `lethe run` removes Lethe's own, `lethe vacuum --retain` others)" : nil
+                findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: why))
+            }
+            // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
+            for (id, raw) in batch.raws where Lethe.key(o.key, names: raw, fields: d.subject?.fields) {
+                findings.found[lake.subjectKey(of: batch.byID[id]!, in: d, batch.nfc), default: []]
+                    .append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
+            }
+        }
+    }
+
+    /// Hidden files (`_SUCCESS`, `.crc` sidecars, `_metadata`): not records, but their bytes and keys may hold an id.
+    private func searchHidden(_ d: DatasetSpec, _ hidden: [ObjectInfo], _ batch: Batch, temporaries: Set<String>,
+                              into findings: inout Findings) async throws {
+        let raws = batch.raws
+        let needles = Array(Set(raws.values.map(\.bytes).filter { $0.count >= Lethe.minimumNeedle }))
+        for o in hidden where !temporaries.contains(o.key) {
+            var named = Set(raws.filter { Lethe.key(o.key, names: $0.value, fields: d.subject?.fields) }.map(\.key))
+            if !needles.isEmpty {
+                do {
+                    let held = Lethe.search(try await store.read(o.key), for: needles)
+                    for (id, raw) in raws where held.contains(raw.bytes) { named.insert(id) }
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    let why = DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)")
+                    findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "hidden file not searched: \(why)"))
+                }
+            }
+            for id in named.sorted() {
+                findings.found[lake.subjectKey(of: batch.byID[id]!, in: d, batch.nfc), default: []]
+                    .append(.init(dataset: d.name, object: o.key, rows: 0, issue: "a hidden file (not read as records) holds the subject's id"))
+            }
+        }
+    }
+
+    /// Lethe's own state: what may be purged of the raw ids goes first (object names, texts on
+    /// requests, settings), and the write-ahead log is emptied (not with `dryRun`); then the state
+    /// is searched for them, where the store can be searched from here.
+    private func scanState(_ batch: Batch, dryRun: Bool, into findings: inout Findings) async throws {
+        let searchable = Array(Set(batch.raws.values.map(\.bytes).filter { $0.count >= Lethe.minimumNeedle }))
+        if !dryRun {
+            for raw in Set(batch.raws.values.map(\.bytes)) { try await state.purge(rawID: raw, substring: raw.count >= Lethe.minimumNeedle) }
+            lake.refCache.clear()
+            await state.checkpoint()
+        }
+        if let scanner = state.residueScanner, !searchable.isEmpty {
+            findings.stateScan = try scanner.search(for: searchable)
+        }
+    }
+
+    /// The Delta logs of the plans' tables, field-aware (values of statistics, partition values and
+    /// commitInfo parameters, whatever the id's length).
+    private func scanLogs(_ batch: Batch, scope: Scope, into findings: inout Findings) async throws {
+        guard !batch.raws.isEmpty else { return }
+        for d in config.datasets where scope.wanted.contains(d.name) && findings.problems[d.name] == nil {
+            do {
+                guard let residue = try await lake.driver(for: d).logResidue(Array(Set(batch.raws.values)), lake) else { continue }
+                for (raw, files) in residue {
+                    findings.logScan[d.name, default: [:]][raw.bytes] = files.map(\.key)
+                }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                findings.problems[d.name] = "dataset `\(d.name)`: the log could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+            }
+        }
+    }
+
+    /// A request's residue: found under its key, and in `normalize: nfc` datasets under its NFC key.
+    private func residue(_ r: ErasureRequest, _ batch: Batch, _ found: [SubjectKey: [Verification.Found]]) -> [Verification.Found] {
+        guard let k = batch.nfc[r.id] else { return found[r.subjectKey] ?? [] }
+        func normalizing(_ f: Verification.Found) -> Bool { config.dataset(named: f.dataset)?.normalization == .nfc }
+        return (found[r.subjectKey] ?? []).filter { !normalizing($0) } + (found[k] ?? []).filter(normalizing)
+    }
+
+    /// One request's result from the batch's findings over the datasets of its scope.
+    private func verification(_ r: ErasureRequest, _ batch: Batch, scope: Scope, _ f: Findings) -> Verification {
+        let names = scope.datasetsOf[r.id] ?? []
+        var v = Verification(id: r.id, subjectKey: r.subjectKey.hex, clean: true, at: now(), datasets: names,
+                             objectsScanned: names.reduce(0) { $0 + (f.objectsScanned[$1] ?? 0) },
+                             recordsScanned: names.reduce(0) { $0 + (f.records[$1] ?? 0) },
+                             found: residue(r, batch, f.found),
+                             unreadable: names.flatMap { f.unreadable[$0] ?? [] },
+                             stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
+        let logs = names.reduce(0) { $0 + (f.logsExamined[$1] ?? 0) }
+        v.logsExamined = logs > 0 ? logs : nil
+        // An empty listing counts only where this request's plan named objects to erase (now gone).
+        let listings = names.filter { f.emptiedListings.contains($0) && scope.erasedIn[r.id, default: []].contains($0) }.count
+        v.listingsExamined = listings > 0 ? listings : nil
+        var why = names.compactMap { f.problems[$0] }
+        if v.objectsScanned == 0 && logs == 0 && listings == 0 && why.isEmpty {
+            why.append(names.isEmpty
+                ? "no dataset with a subject column to examine: nothing proves the subject gone"
+                : "no object was examined in \(names.map { "`\($0)`" }.joined(separator: ", ")): nothing proves the subject gone")
+        }
+        v.problems = why.isEmpty ? nil : why
+        if let raw = batch.raws[r.id] {
+            // The Delta logs of the plan's tables: stats and commitInfo must not name the subject.
+            v.logHits = names.flatMap { f.logScan[$0]?[raw.bytes] ?? [] }
+            if raw.bytes.count >= Lethe.minimumNeedle {
+                if let stateScan = f.stateScan {
+                    v.stateFilesScanned = stateScan.files
+                    v.stateHits = stateScan.hits[raw.bytes] ?? []
+                } else {
+                    v.stateScanSkipped = "the state is not a local folder"
+                }
+            } else {
+                v.stateScanSkipped = "the id is shorter than \(Lethe.minimumNeedle) bytes: a byte search would match at random"
+            }
+        } else {
+            v.stateScanSkipped = "the raw id was destroyed at an earlier verification"
+        }
+        v.clean = v.found.isEmpty && v.unreadable.isEmpty && v.stateHits.isEmpty && (v.logHits ?? []).isEmpty && v.problems == nil
+        return v
+    }
+
+    /// Stores the result on the request with its audit entry: erased requests become verified (or
+    /// fail verification); a failed request keeps its status (the next run retries it).
+    private func record(_ v: Verification, of r: ErasureRequest) async throws {
+        let current = try await lake.request(r.id)
+        let details: [String: JSONValue] = [
+            "subject_key": .string(r.subjectKey.hex), "clean": .bool(v.clean),
+            "objects_scanned": .int(Int64(v.objectsScanned)), "records_scanned": .int(v.recordsScanned),
+            "residue_objects": .int(Int64(v.found.count)), "unreadable_objects": .int(Int64(v.unreadable.count)),
+            "state_hits": .int(Int64(v.stateHits.count)), "problems": .int(Int64(v.problems?.count ?? 0)),
+        ]
+        if v.clean && (current.status == .erased || current.status == .verified) {
+            try await lake.transition(current, .verified(result: v.json, at: now()), audit: .verified, actor: "lethe", details)
+        } else if current.status == .erased || current.status == .verified {
+            try await lake.transition(current, .verificationFailed(result: v.json, reason: v.summary, at: now()),
+                                      audit: .verificationFailed, actor: "lethe", details)
+        } else {
+            var c = current
+            c.verification = v.json
+            let kept = c, event: AuditEvent = v.clean ? .verificationClean : .verificationFailed
+            let at = now(), text = JSONValue.object(details).text
+            try await state.transaction("cannot save request \(r.id)") { tx in
+                try tx.updateRequest(kept, expecting: kept.status)
+                try tx.appendAudit(event: event, requestID: kept.id, actor: "lethe", details: text, at: at)
+            }
+        }
+    }
+}
 
 extension Lethe {
     /// Verifies requests by id (or every erased/verified request with `all`). With `dryRun`,
     /// nothing is stored (no result, no status change, no purge): for a state folder Lethe may
     /// not write.
     public func verify(ids: [String], all: Bool = false, dryRun: Bool = false) async throws -> [Verification] {
-        var rs: [ErasureRequest] = []
-        if all {
-            rs = try await meta.requests(status: nil).filter { $0.status == .erased || $0.status == .verified || ($0.status == .failed && $0.verification != nil) }
-        } else {
-            for id in ids { rs.append(try await request(id)) }
-            for r in rs where !(r.status == .erased || r.status == .verified || (r.status == .failed && r.verification != nil)) {
-                throw LetheError(.conflict, "request \(r.id) is \(r.status.rawValue): only erased requests can be verified (run `lethe run` first)")
-            }
-        }
-        return try await verify(rs, dryRun: dryRun)
+        try await Verifier(self).verify(ids: ids, all: all, dryRun: dryRun)
     }
 
     /// Residue scan for a batch of requests, independent of the index: every object of every
@@ -30,218 +336,7 @@ extension Lethe {
     /// something was examined, every object was read, no dataset is unreadable or unsupported,
     /// and nothing was found. Results are stored on the requests and in the audit log.
     func verify(_ requests: [ErasureRequest], dryRun: Bool = false) async throws -> [Verification] {
-        guard !requests.isEmpty else { return [] }
-        if !dryRun { Failpoint.verifying() }
-        let cov = try await coverage()
-        let subjectDatasets = config.datasets.filter { $0.subject != nil }.map(\.name)
-        var datasetsOf: [String: [String]] = [:]
-        var erasedIn: [String: Set<String>] = [:]   // per request: datasets where its plan named objects to erase
-        var wanted: Set<String> = []
-        let nfcOf = nfcKeys(requests)
-        for r in requests {
-            let plan = r.plan.flatMap(ErasurePlan.decode)
-            erasedIn[r.id] = Set((plan?.datasets ?? []).filter { !$0.objects.isEmpty }.map(\.name))
-            var names = Set((plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil })
-                .union(cov.incomplete)
-            // And wherever the index finds the subject now: it may have come back since the plan was made.
-            for p in try await postings(r.subjectKey, nfc: nfcOf[r.id]) where config.dataset(named: p.object.dataset)?.subject != nil {
-                names.insert(p.object.dataset)
-            }
-            // The index found the subject nowhere: only reading every dataset proves it absent.
-            if names.isEmpty { names = Set(subjectDatasets) }
-            datasetsOf[r.id] = subjectDatasets.filter(names.contains)
-            wanted.formUnion(names)
-        }
-        // Raw ids, unsealed in memory only.
-        var raws: [String: SubjectID] = [:]
-        for r in requests {
-            if let sealed = r.sealedSubject { raws[r.id] = try secrets.unseal(sealed, requestID: r.id) }
-        }
-        let nfc = nfcKeys(requests)
-        let requestOf = Dictionary(uniqueKeysWithValues: requests.map { ($0.id, $0) })
-        let temporaries = try await knownTemporaries()
-        var found: [SubjectKey: [Verification.Found]] = [:]
-        var unreadable: [String: [Verification.Found]] = [:]
-        var problems: [String: String] = [:]
-        var objectsScanned: [String: Int] = [:]
-        var logsExamined: [String: Int] = [:]
-        var emptiedListings: Set<String> = []
-        var records: [String: Int64] = [:]
-        for d in config.datasets where wanted.contains(d.name) {
-            if let issue = cov.issues[d.name] {
-                problems[d.name] = issue.description
-                continue
-            }
-            let f: any RecordFormat
-            let objects: [ObjectInfo]
-            let listedOptions: FormatOptions?
-            let unnamed: Set<String>
-            let hidden: [ObjectInfo]
-            do {
-                f = try format(for: d)
-                let listing = try await datasetObjects(d)
-                (objects, listedOptions, unnamed, hidden) = (listing.objects, listing.options, listing.unnamed, listing.hidden)
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                problems[d.name] = "dataset `\(d.name)` could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
-                continue
-            }
-            guard let opts = listedOptions else { continue }
-            if driver(for: d).hasTransactionLog { logsExamined[d.name] = 1 }   // its snapshot was replayed: the log was read
-            else if objects.isEmpty { emptiedListings.insert(d.name) }   // listed, and no object is left
-            if !dryRun {
-                // Objects gone from the lake leave the index (their keys may name the subject).
-                let listed = Set(objects.map(\.key))
-                let gone = try await meta.objects(dataset: d.name).map(\.key).filter { !listed.contains($0) }
-                try await meta.removeObjects(dataset: d.name, keys: gone)
-            }
-            let keys = Set(requests.map { subjectKey(of: $0, in: d, nfc) })
-            let keyer = keyer(for: d)
-            for o in objects where !temporaries.contains(o.key) {
-                var hits: [SubjectKey: Int64] = [:]
-                do {
-                    let s = try await f.scan(o, in: store, options: opts, keyer: keyer) { _, k in
-                        if keys.contains(k) { hits[k, default: 0] += 1 }
-                    }
-                    records[d.name, default: 0] += s.records
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    let why = DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)")
-                    unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: why))
-                }
-                objectsScanned[d.name, default: 0] += 1
-                for (k, n) in hits {
-                    // A file under a Delta table that no version names (an interrupted write left it) still holds the rows.
-                    let why = unnamed.contains(o.key) ? "\(n) rows in a file the Delta log does not name (an interrupted write left it; `lethe run` removes Lethe's own, `lethe vacuum --retain` others)" : nil
-                    found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: why))
-                }
-                // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
-                for (id, raw) in raws where Self.key(o.key, names: raw, fields: d.subject?.fields) {
-                    found[subjectKey(of: requestOf[id]!, in: d, nfc), default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
-                }
-            }
-            // Hidden files (`_SUCCESS`, `.crc` sidecars, `_metadata`): not records, but their bytes and keys may hold an id.
-            let needles = Array(Set(raws.values.map(\.bytes).filter { $0.count >= Self.minimumNeedle }))
-            for o in hidden where !temporaries.contains(o.key) {
-                var named = Set(raws.filter { Self.key(o.key, names: $0.value, fields: d.subject?.fields) }.map(\.key))
-                if !needles.isEmpty {
-                    do {
-                        let held = Self.search(try await store.read(o.key), for: needles)
-                        for (id, raw) in raws where held.contains(raw.bytes) { named.insert(id) }
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        let why = DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)")
-                        unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "hidden file not searched: \(why)"))
-                    }
-                }
-                for id in named.sorted() {
-                    found[subjectKey(of: requestOf[id]!, in: d, nfc), default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "a hidden file (not read as records) holds the subject's id"))
-                }
-            }
-        }
-        let searchable = Array(Set(raws.values.map(\.bytes).filter { $0.count >= Self.minimumNeedle }))
-        if !dryRun {
-            // What may be purged of the raw ids goes first (object names, texts on requests,
-            // settings), and the write-ahead log is emptied: the state scan must find nothing.
-            for raw in Set(raws.values.map(\.bytes)) { try await meta.purge(rawID: raw, substring: raw.count >= Self.minimumNeedle) }
-            refCache.clear()
-            await meta.checkpoint()
-        }
-        var stateScan: (files: Int, hits: [[UInt8]: [String]])?
-        if let scanner = meta.residueScanner, !searchable.isEmpty {
-            stateScan = try scanner.search(for: searchable)
-        }
-        // The Delta logs of the plans' tables, field-aware (values of statistics, partition values and
-        // commitInfo parameters, whatever the id's length): dataset → raw id → files.
-        var logScan: [String: [[UInt8]: [String]]] = [:]
-        if !raws.isEmpty {
-            for d in config.datasets where wanted.contains(d.name) && problems[d.name] == nil {
-                do {
-                    guard let residue = try await driver(for: d).logResidue(Array(Set(raws.values)), self) else { continue }
-                    for (raw, files) in residue {
-                        logScan[d.name, default: [:]][raw.bytes] = files.map(\.key)
-                    }
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    problems[d.name] = "dataset `\(d.name)`: the log could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
-                }
-            }
-        }
-        /// A request's residue: found under its key, and in `normalize: nfc` datasets under its NFC key.
-        func residue(_ r: ErasureRequest) -> [Verification.Found] {
-            guard let k = nfc[r.id] else { return found[r.subjectKey] ?? [] }
-            func normalizing(_ f: Verification.Found) -> Bool { config.dataset(named: f.dataset)?.normalization == .nfc }
-            return (found[r.subjectKey] ?? []).filter { !normalizing($0) } + (found[k] ?? []).filter(normalizing)
-        }
-        var out: [Verification] = []
-        for r in requests {
-            let names = datasetsOf[r.id] ?? []
-            var v = Verification(id: r.id, subjectKey: r.subjectKey.hex, clean: true, at: now(), datasets: names,
-                                 objectsScanned: names.reduce(0) { $0 + (objectsScanned[$1] ?? 0) },
-                                 recordsScanned: names.reduce(0) { $0 + (records[$1] ?? 0) },
-                                 found: residue(r),
-                                 unreadable: names.flatMap { unreadable[$0] ?? [] },
-                                 stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
-            let logs = names.reduce(0) { $0 + (logsExamined[$1] ?? 0) }
-            v.logsExamined = logs > 0 ? logs : nil
-            // An empty listing counts only where this request's plan named objects to erase (now gone).
-            let listings = names.filter { emptiedListings.contains($0) && erasedIn[r.id, default: []].contains($0) }.count
-            v.listingsExamined = listings > 0 ? listings : nil
-            var why = names.compactMap { problems[$0] }
-            if v.objectsScanned == 0 && logs == 0 && listings == 0 && why.isEmpty {
-                why.append(names.isEmpty
-                    ? "no dataset with a subject column to examine: nothing proves the subject gone"
-                    : "no object was examined in \(names.map { "`\($0)`" }.joined(separator: ", ")): nothing proves the subject gone")
-            }
-            v.problems = why.isEmpty ? nil : why
-            if let raw = raws[r.id] {
-                // The Delta logs of the plan's tables: stats and commitInfo must not name the subject.
-                v.logHits = names.flatMap { logScan[$0]?[raw.bytes] ?? [] }
-                if raw.bytes.count >= Self.minimumNeedle {
-                    if let stateScan {
-                        v.stateFilesScanned = stateScan.files
-                        v.stateHits = stateScan.hits[raw.bytes] ?? []
-                    } else {
-                        v.stateScanSkipped = "the state is not a local folder"
-                    }
-                } else {
-                    v.stateScanSkipped = "the id is shorter than \(Self.minimumNeedle) bytes: a byte search would match at random"
-                }
-            } else {
-                v.stateScanSkipped = "the raw id was destroyed at an earlier verification"
-            }
-            v.clean = v.found.isEmpty && v.unreadable.isEmpty && v.stateHits.isEmpty && (v.logHits ?? []).isEmpty && v.problems == nil
-            out.append(v)
-            if dryRun { continue }
-            let current = try await request(r.id)
-            let details: [String: JSONValue] = [
-                "subject_key": .string(r.subjectKey.hex), "clean": .bool(v.clean),
-                "objects_scanned": .int(Int64(v.objectsScanned)), "records_scanned": .int(v.recordsScanned),
-                "residue_objects": .int(Int64(v.found.count)), "unreadable_objects": .int(Int64(v.unreadable.count)),
-                "state_hits": .int(Int64(v.stateHits.count)), "problems": .int(Int64(v.problems?.count ?? 0)),
-            ]
-            if v.clean && (current.status == .erased || current.status == .verified) {
-                try await transition(current, .verified(result: v.json, at: now()), audit: .verified, actor: "lethe", details)
-            } else if current.status == .erased || current.status == .verified {
-                try await transition(current, .verificationFailed(result: v.json, reason: v.summary, at: now()),
-                                     audit: .verificationFailed, actor: "lethe", details)
-            } else {
-                // A failed request keeps its status (the next run retries it); the result is kept.
-                var c = current
-                c.verification = v.json
-                let kept = c, event: AuditEvent = v.clean ? .verificationClean : .verificationFailed
-                let at = now(), text = JSONValue.object(details).text
-                try await meta.transaction("cannot save request \(r.id)") { tx in
-                    try tx.updateRequest(kept, expecting: kept.status)
-                    try tx.appendAudit(event: event, requestID: kept.id, actor: "lethe", details: text, at: at)
-                }
-            }
-        }
-        return out
+        try await Verifier(self).verify(requests, dryRun: dryRun)
     }
 
     /// Raw ids shorter than this are not searched for as bytes (they would match at random). Longer ones

@@ -1,5 +1,5 @@
-import LetheCore
-import LetheStorage
+public import LetheCore
+public import LetheStorage
 
 /// CSV (RFC 4180) with a header row, optionally gzip-compressed (`.gz`, `.gzip`).
 /// The subject fields name header columns; a dotted `FieldPath` names the column

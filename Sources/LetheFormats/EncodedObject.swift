@@ -1,5 +1,5 @@
 import LetheCore
-import LetheStorage
+public import LetheStorage
 
 /// Whole-object reads and writes that apply the compression the key names
 /// (`.gz` → gzip). For tools and sample data, not the streaming hot paths.

@@ -1,5 +1,5 @@
-import LetheCore
-import LetheStorage
+public import LetheCore
+public import LetheStorage
 
 /// JSON Lines: one JSON document per line (LF or CRLF), optionally gzip-compressed
 /// (`.gz`, `.gzip`). Blank lines are not records. See docs/formats.md.

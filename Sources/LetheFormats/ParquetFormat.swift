@@ -1,6 +1,6 @@
-import LetheCore
-import LetheStorage
-import Parquet
+public import LetheCore
+public import LetheStorage
+public import Parquet
 import Synchronization
 
 /// Apache Parquet, through the `Parquet` target (see docs/parquet.md).

@@ -1,4 +1,4 @@
-import LetheCore
+public import LetheCore
 
 /// What erasure does to one field of a record (crypto-shredding adds `.encrypt(KeyRef)` later).
 public enum FieldAction: Sendable, Hashable {

@@ -1,5 +1,5 @@
-import LetheCore
-import LetheStorage
+public import LetheCore
+public import LetheStorage
 
 /// What a scan found in one object.
 public struct ScanSummary: Sendable, Equatable {

@@ -1,10 +1,10 @@
 import Foundation
-import Logging
-import LetheCore
+public import Logging
+public import LetheCore
 import LetheStorage
-import LetheCatalog
+public import LetheCatalog
 import LetheSQLite
-import LetheEngine
+public import LetheEngine
 
 /// The one bootstrap: turns a config's `lake:` and `state:` into an object store and a state store,
 /// and wires them into a `Lethe`. Every door (the CLI, benchmarks, later the HTTP service and

@@ -1,7 +1,7 @@
-import Foundation
-import LetheCore
+public import Foundation
+public import LetheCore
 import LetheCatalog
-import LetheSQLite
+public import LetheSQLite
 
 extension Runtime {
     /// The setting that holds a key file's fingerprint.

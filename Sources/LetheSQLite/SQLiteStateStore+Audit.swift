@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import LetheCore
-import LetheCatalog
+public import LetheCatalog
 
 extension SQLiteStateStore {
     // MARK: Audit log

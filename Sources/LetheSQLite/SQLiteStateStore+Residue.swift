@@ -1,6 +1,6 @@
 import Foundation
 import LetheCore
-import LetheCatalog
+public import LetheCatalog
 
 /// The residue scan of a local state folder: every file under it, byte for byte (the database,
 /// its write-ahead log, key files, snapshots), for raw ids that should be gone.

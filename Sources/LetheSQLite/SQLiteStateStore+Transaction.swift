@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import LetheCore
-import LetheCatalog
+public import LetheCatalog
 
 /// One SQLite write transaction seen through `StateTransaction`: one writer per capability, all on
 /// the same connection inside `BEGIN IMMEDIATE`.

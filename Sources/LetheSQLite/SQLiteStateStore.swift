@@ -1,8 +1,8 @@
-import Foundation
+public import Foundation
 import GRDB
 import Synchronization
 import LetheCore
-import LetheCatalog
+public import LetheCatalog
 
 /// The name the SQLite store had before the state seam was split by capability (kept for tests).
 public typealias SQLiteMetastore = SQLiteStateStore
@@ -22,6 +22,8 @@ public typealias SQLiteMetastore = SQLiteStateStore
 public final class SQLiteStateStore: StateStore {
     /// The database file, or `:memory:`; used as the location in errors.
     public let databasePath: String
+    /// The state folder as given to `init(folder:)` (nil in memory): where the run lock lives.
+    public let folder: String?
     let writer: any DatabaseWriter
     /// Opened without write access: every write fails (read-only commands on a state folder they cannot write).
     public let readOnly: Bool
@@ -42,6 +44,7 @@ public final class SQLiteStateStore: StateStore {
     public init(folder: String, readOnly: Bool = false) throws {
         let path = (folder as NSString).appendingPathComponent(Self.fileName)
         self.databasePath = path
+        self.folder = folder
         self.readOnly = readOnly
         do {
             if readOnly {
@@ -120,6 +123,7 @@ public final class SQLiteStateStore: StateStore {
     /// opened with the same name in this process shares one database while any is open.
     public init(inMemory name: String? = nil) throws {
         self.databasePath = ":memory:"
+        self.folder = nil
         do {
             let queue: DatabaseQueue
             if let name {

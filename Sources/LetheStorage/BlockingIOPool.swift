@@ -77,18 +77,19 @@ public final class BlockingIOPool: Sendable {
 
     private func spawn() {
         let context = Unmanaged.passRetained(self).toOpaque()
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        let attributes = UnsafeMutablePointer<pthread_attr_t>.allocate(capacity: 1)
+        defer { attributes.deallocate() }
+        pthread_attr_init(attributes)
+        defer { pthread_attr_destroy(attributes) }
+        pthread_attr_setdetachstate(attributes, Int32(PTHREAD_CREATE_DETACHED))
         #if canImport(Glibc)
         var thread = pthread_t()
-        let rc = pthread_create(&thread, &attributes, { raw in
+        let rc = pthread_create(&thread, attributes, { raw in
             Unmanaged<BlockingIOPool>.fromOpaque(raw!).takeRetainedValue().work()
         }, context)
         #else
         var thread: pthread_t?
-        let rc = pthread_create(&thread, &attributes, { raw in
+        let rc = pthread_create(&thread, attributes, { raw in
             Unmanaged<BlockingIOPool>.fromOpaque(raw).takeRetainedValue().work()
         }, context)
         #endif

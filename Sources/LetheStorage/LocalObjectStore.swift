@@ -1,7 +1,7 @@
 import LetheCore
-import Synchronization
+public import Synchronization
 #if canImport(Glibc)
-import Glibc
+public import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import LetheCore
+public import LetheCore
 
 /// A file copy of a deletion table, so that a filter starting against a large set
 /// reads one file instead of millions of SQLite rows, then catches up with the usual

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import LetheCore
+public import LetheCore
 
 /// Stream filtering of forgotten subjects: JSON Lines in, the same lines out minus
 /// every event whose subject is in the deletion set. Byte for byte, in order.

@@ -1,5 +1,5 @@
 import LetheCore
-import LetheStorage
+public import LetheStorage
 import Synchronization
 
 /// A decorator over any object store (in memory by default) that injects faults and counts what

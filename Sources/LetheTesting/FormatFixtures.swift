@@ -1,8 +1,8 @@
 import LetheCore
 import LetheStorage
-import LetheFormats
+public import LetheFormats
 import Parquet
-import Testing
+public import Testing
 
 /// One record of a fixture: its subject and a payload field.
 public struct FixtureRecord: Sendable, Hashable {

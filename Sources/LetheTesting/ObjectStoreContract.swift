@@ -1,6 +1,6 @@
-import LetheCore
-import LetheStorage
-import Testing
+public import LetheCore
+public import LetheStorage
+public import Testing
 
 /// What every `ObjectStore` must do, as checks a test target runs against its store (local folder,
 /// memory, a fault-injecting passthrough; S3 later): `@Test(arguments: ObjectStoreContract.Check.allCases)`

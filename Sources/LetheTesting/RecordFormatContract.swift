@@ -1,7 +1,7 @@
-import LetheCore
-import LetheStorage
+public import LetheCore
+public import LetheStorage
 import LetheFormats
-import Testing
+public import Testing
 
 /// What every `RecordFormat` must do, as checks run per format fixture (`FormatFixture.all`) over a
 /// store the caller makes (memory; S3 later): `@Test(arguments: FormatFixture.all, RecordFormatContract.Check.allCases)`.

@@ -179,7 +179,7 @@ struct Requests: AsyncParsableCommand {
                 st = s
             }
             let lethe = try global.open(readOnly: true)
-            let rs = try await lethe.meta.requests(status: st)
+            let rs = try await lethe.requests(status: st)
             if global.json {
                 out(ReportEncoder.text(rs.map { RequestView($0, withPlan: false) }))
             } else {
@@ -344,9 +344,7 @@ struct Audit: AsyncParsableCommand {
         try await guarded {
             let lethe = try global.open(readOnly: true)
             if check {
-                let checked = try await lethe.checkAudit()
-                let v = try AuditCheckReport(entries: checked.entries, ok: checked.ok, firstBroken: checked.firstBroken,
-                                             reason: checked.reason, expectHead: expectHead)
+                let v = try await lethe.auditReport(expectHead: expectHead)
                 if global.json {
                     out(ReportEncoder.text(v))
                 } else if v.ok {
@@ -358,13 +356,15 @@ struct Audit: AsyncParsableCommand {
                 return v.ok ? 0 : 1
             }
             // Texts people typed (reasons, names) are resolved from `audit_texts`; `[erased]` where erasure purged them.
-            let lines = try await lethe.auditLog()
-            if global.json {
-                for l in lines { out(ReportEncoder.text(AuditLineView(l))) }
-            } else {
-                for l in lines {
-                    let e = AuditLineView(l)
-                    out("\(e.seq)  \(time(e.at))  \(e.event)  \(e.request ?? "-")  \(e.actor ?? "-")  \(l.details)  \(e.hash.prefix(12))")
+            let json = global.json
+            try await lethe.auditLog { lines in
+                if json {
+                    for l in lines { out(ReportEncoder.text(AuditLineView(l))) }
+                } else {
+                    for l in lines {
+                        let e = AuditLineView(l)
+                        out("\(e.seq)  \(time(e.at))  \(e.event)  \(e.request ?? "-")  \(e.actor ?? "-")  \(l.details)  \(e.hash.prefix(12))")
+                    }
                 }
             }
             return 0

@@ -35,7 +35,7 @@ struct Filter: AsyncParsableCommand {
             let fields = try subjectFields(config)
             let state = try await openState(config)
             let meta = state.state
-            let source: @Sendable (Int64) async throws -> DeletionChanges = { try await meta.deletionTags(since: $0) }
+            let source: @Sendable (Int64) async throws -> DeletionChanges = { try await Lethe.deletionTags(in: meta, since: $0) }
             let shared = try await loadDeletionSet(state, source: source)
             let (inFD, outFD) = try openFiles()
             defer {
@@ -82,7 +82,7 @@ struct Filter: AsyncParsableCommand {
         let state = try Runtime.openState(config: config, readOnly: !writable)
         if writable {
             try await Lethe.backfillStreamTags(meta: state.state, secrets: state.secrets, now: Int64(Date().timeIntervalSince1970 * 1000))
-        } else if case let untagged = try await state.state.requestsWithoutStreamTag().filter({ $0.sealedSubject != nil }).count, untagged > 0 {
+        } else if case let untagged = try await Lethe.untaggedRequestCount(in: state.state), untagged > 0 {
             err("lethe: \(untagged) request(s) filed before stream filtering have no stream tag and are not filtered yet; a writing command on this state (e.g. `lethe run`) gives them one")
         }
         return state
@@ -95,7 +95,7 @@ struct Filter: AsyncParsableCommand {
         let key = state.secrets.streamHasher
         let shared = SharedDeletionSet()
         let snapshotPath = state.folder.map { $0 + "/" + DeletionSnapshot.fileName }
-        let newest = try await state.state.deletionTags(since: Int64.max).latest
+        let newest = try await Lethe.deletionTags(in: state.state, since: Int64.max).latest
         var changed = true
         if let snapshotPath, let snap = DeletionSnapshot.load(path: snapshotPath, key: key), snap.cursor <= newest {
             shared.install(snap.set, cursor: snap.cursor)
@@ -108,7 +108,7 @@ struct Filter: AsyncParsableCommand {
         }
         // The full scan filled SQLite's page cache and the tag array is gone: give that
         // memory back to the system (glibc keeps freed pages of thread arenas otherwise).
-        state.state.releaseMemory()
+        Lethe.releaseMemory(of: state.state)
         #if canImport(Glibc)
         if let f = dlsym(nil, "malloc_trim") {  // not exported by the Glibc module
             _ = unsafeBitCast(f, to: (@convention(c) (Int) -> Int32).self)(0)
@@ -202,7 +202,7 @@ struct Deletions: AsyncParsableCommand {
             }
             let config = try LakeConfig.load(path: global.config)
             let meta = try Runtime.openState(config: config, readOnly: true).state
-            let report = DeletionsReport(try await meta.deletionTags(since: cursor), since: cursor)
+            let report = DeletionsReport(try await Lethe.deletionTags(in: meta, since: cursor), since: cursor)
             if global.json {
                 out(ReportEncoder.text(report))
             } else {

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import LetheCore
 import LetheEngine
 import LetheRuntime
+import UnixSignals
 
 @main
 struct LetheCommand: AsyncParsableCommand {

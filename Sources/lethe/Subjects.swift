@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser  // a retroactive ExpressibleByArgument conformance of a public type
 import Foundation
 import LetheCore
 

@@ -5,6 +5,7 @@ import LetheTestSupport
 import LetheCore
 import LetheStorage
 import LetheCatalog
+import LetheSQLite
 
 /// R1: `forget`/`locate` of an id typed in a form a typed subject column never holds (`3.5` for a
 /// decimal(5,2) column, a space in a UTC timestamp, `1e3` for an integer) warns with the dataset, the

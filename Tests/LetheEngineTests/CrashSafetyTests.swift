@@ -6,6 +6,7 @@ import LetheStorage
 import LetheCatalog
 import LetheRuntime
 import LetheSQLite
+import LetheTesting
 
 // Issue 10: the request state machine under kill -9 (items 1, 2, 3), concurrency (5),
 // raw ids in the state (10), lost keys (11), the keyed audit chain (12), secure_delete (13).

@@ -7,6 +7,7 @@ import LetheCore
 import LetheStorage
 import LetheCatalog
 import DeltaLake
+import LetheSQLite
 
 /// Runs scripts/delta_tables.py (delta-rs) with the project's venv Python.
 func deltaPy(_ args: [String]) throws -> String {

@@ -5,6 +5,7 @@ import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
+import LetheSQLite
 
 /// A lake in memory with the SQLite metastore in memory.
 struct Fixture {

@@ -6,6 +6,7 @@ import LetheCore
 import LetheStorage
 import LetheFormats
 import LetheCatalog
+import LetheSQLite
 
 /// A Parquet lake written by pyarrow (scripts/parquet_lake.py), erased through the
 /// engine over a local folder, then read back by pyarrow and DuckDB.

@@ -6,6 +6,8 @@ import LetheCore
 import LetheStorage
 import LetheTesting
 import LetheCatalog
+import LetheSQLite
+import DeltaLake
 
 /// Lakes partitioned by the subject (customer, tenant, day), written by delta-rs and pyarrow.
 private enum PartLake {
@@ -391,35 +393,13 @@ func aRecordThatDisagreesWithItsHiveFolderIsNeitherErasedAsTheFoldersSubjectNorC
 
 /// A local store whose replace of one Delta commit fails once the new text names `lethe-erased/` (the partition
 /// scrub's rewrite of that commit): what a crash, a full disk or a permission error at that instant leaves.
-private struct ScrubFailingStore: ObjectStore {
-    let inner: LocalObjectStore
-    let commitKey: String
-    var location: String { inner.location }
-    func list(prefix: String, startAfter: String?) -> ObjectListing { inner.list(prefix: prefix, startAfter: startAfter) }
-    func head(_ key: String) async throws -> ObjectInfo? { try await inner.head(key) }
-    func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] { try await inner.read(key, range: range, ifVersion: ifVersion) }
-    func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream { try await inner.openRead(key, chunkSize: chunkSize) }
-    func delete(_ keys: [String]) async throws { try await inner.delete(keys) }
-    func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
-        let w = try await inner.openWrite(key, precondition: precondition)
-        guard key == commitKey, case .matches = precondition else { return w }
-        return Failing(inner: w)
+private func scrubFailingStore(_ inner: LocalObjectStore, commitKey: String) -> FaultInjectingStore {
+    let store = FaultInjectingStore(base: inner)
+    store.failCommits { key, bytes, precondition in
+        guard key == commitKey, case .matches = precondition else { return false }
+        return String(decoding: bytes, as: UTF8.self).contains("lethe-erased/")
     }
-    final class Failing: ObjectWriteStream {
-        let inner: any ObjectWriteStream
-        var bytes: [UInt8] = []
-        init(inner: any ObjectWriteStream) { self.inner = inner }
-        func write(_ b: [UInt8]) async throws { bytes += b; try await inner.write(b) }
-        func write(_ b: UnsafeRawBufferPointer) async throws { bytes += Array(b); try await inner.write(b) }
-        func commit() async throws -> ObjectInfo {
-            if String(decoding: bytes, as: UTF8.self).contains("lethe-erased/") {
-                await inner.abort()
-                throw LetheError(.io, "injected failure", at: "scrub")
-            }
-            return try await inner.commit()
-        }
-        func abort() async { await inner.abort() }
-    }
+    return store
 }
 
 // h6 D7: the partition scrub renames an erased partition's file in every commit that names it, one commit file
@@ -438,7 +418,7 @@ func aPartitionScrubCutBetweenItsCommitRewritesLeavesTheTableReadable() async th
     let before = try PartLake.rows(dir + "/users")
     let yaml = "lake: .\ndatasets:\n  - {name: users, path: users, format: delta, subject: user_id}\n"
     // Lethe's erasure commit will be version 2 (delta-rs wrote versions 0 and 1): its `remove` is renamed last.
-    let store = ScrubFailingStore(inner: LocalObjectStore(root: dir), commitKey: "users/_delta_log/00000000000000000002.json")
+    let store = scrubFailingStore(LocalObjectStore(root: dir), commitKey: "users/_delta_log/00000000000000000002.json")
     let meta = try SQLiteMetastore(inMemory: nil)
     let secrets = StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32))
     let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: store, meta: meta, secrets: secrets, stateFolder: nil)

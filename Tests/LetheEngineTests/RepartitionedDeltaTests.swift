@@ -5,6 +5,7 @@ import LetheTestSupport
 import LetheCore
 import LetheStorage
 import LetheCatalog
+import LetheSQLite
 
 /// Delta tables whose partitioning changed over their history (an overwrite with a new schema),
 /// written by delta-rs in the shapes of Delta's own test tables `spark/delta-0.1.0` (the subject's

@@ -9,6 +9,7 @@ import LetheCatalog
 import LetheStream
 import LetheEngine
 import LetheRuntime
+import LetheSQLite
 
 /// The long-running doors as services: each stops on a graceful shutdown of its group after
 /// finishing what it was doing (no signals here: the group is shut down by the test; a service that

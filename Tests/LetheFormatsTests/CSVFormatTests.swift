@@ -3,6 +3,7 @@ import Testing
 import LetheCore
 import LetheStorage
 @testable import LetheFormats
+import LetheTesting
 
 let sampleCSV =
     "ts,user_id,note\r\n"
@@ -17,7 +18,7 @@ let sampleCSV =
 struct CSVFormatTests {
     @Test(arguments: [1, 2, 5, 13, 1 << 20])
     func scanAcrossChunkBoundaries(chunkSize: Int) async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("t.csv", sampleCSV.bytes)
         let r = try await scan(CSVFormat(chunkSize: chunkSize), store, "t.csv", options("user_id"))
         #expect(r.keys == [key("u-1"), key("u-12"), key("u-1"), key("u-\"q"), key("u-2")])
@@ -28,7 +29,7 @@ struct CSVFormatTests {
 
     @Test(arguments: [1, 3, 1 << 20])
     func eraseKeepsHeaderAndRecordsByteForByte(chunkSize: Int) async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("t.csv", sampleCSV.bytes)
         let out = try await erase(CSVFormat(chunkSize: chunkSize), store, "t.csv", options("user_id"), [key("u-1"), key("u-2")])
         #expect(out.dropped == [key("u-1"): 2, key("u-2"): 1])
@@ -42,15 +43,15 @@ struct CSVFormatTests {
     }
 
     @Test func nothingMatchedWritesNothing() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("t.csv", sampleCSV.bytes)
         let out = try await erase(CSVFormat(), store, "t.csv", options("user_id"), [key("u-")])
         #expect(out.written == nil)
-        #expect(store.commitCount() == 0)
+        #expect(store.commits == 0)
     }
 
     @Test func compositeAndDelimiterAndBOM() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         let content = "\u{FEFF}tenant;user.id;v\nt1;u-1;a\nt2;u-1;b\n;u-1;c\n"
         store.set("t.csv", content.bytes)
         var opts = options("tenant", "user\\.id")
@@ -67,7 +68,7 @@ struct CSVFormatTests {
     }
 
     @Test func tabDelimitedQuotedHeader() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("t.tsv", "\"id\"\t\"x\"\nu-1\t\"a\tb\"\n".bytes)
         var opts = options("id")
         opts.delimiter = 0x09
@@ -75,7 +76,7 @@ struct CSVFormatTests {
     }
 
     @Test func emptyObjectHasNoRecords() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("t.csv", [])
         let r = try await scan(CSVFormat(), store, "t.csv", options("id"))
         #expect(r.summary.records == 0)
@@ -100,7 +101,7 @@ struct CSVFormatTests {
     @Test(arguments: badInputs)
     func badInputIsCorruptWithLocation(_ bad: BadInput) async throws {
         for chunkSize in [1, 4, 1 << 20] {
-            let store = TestStore()
+            let store = FaultInjectingStore()
             store.set("g/t.csv", bad.content.bytes)
             let e = await letheError { _ = try await scan(CSVFormat(chunkSize: chunkSize), store, "g/t.csv", options("id")) }
             #expect(e?.code == .corrupt)
@@ -110,7 +111,7 @@ struct CSVFormatTests {
             let e2 = await letheError { _ = try await erase(CSVFormat(chunkSize: chunkSize), store, "g/t.csv", options("id"), [key("secret1")]) }
             #expect(e2?.code == .corrupt)
             #expect(store.get("g/t.csv") == bad.content.bytes)
-            #expect(store.commitCount() == 0)
+            #expect(store.commits == 0)
         }
     }
 
@@ -135,7 +136,7 @@ struct CSVFormatTests {
                 text.removeLast()
                 records.append((last.id, String(last.text.dropLast())))
             }
-            let store = TestStore()
+            let store = FaultInjectingStore()
             store.set("r.csv", text.bytes)
             let out = try await erase(CSVFormat(chunkSize: 1 + rng.next(9)), store, "r.csv", options("id"), [key("u-1")])
             let kept = records.filter { $0.id != "u-1" }

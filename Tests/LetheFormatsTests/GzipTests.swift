@@ -3,11 +3,12 @@ import Testing
 import LetheCore
 import LetheStorage
 @testable import LetheFormats
+import LetheTesting
 
 struct GzipTests {
     @Test(arguments: ["a.jsonl.gz", "a.jsonl.gzip", "A.JSONL.GZ"])
     func scanGzipWrittenByTheGzipTool(name: String) async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set(name, try gzipTool(mixedJSONL.bytes))
         for chunkSize in [1, 5, 1 << 20] {
             let r = try await scan(JSONLinesFormat(chunkSize: chunkSize), store, name, options("user.id"))
@@ -17,7 +18,7 @@ struct GzipTests {
     }
 
     @Test func multiMemberGzip() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         let a = "{\"id\":\"a\"}\n{\"id\":\"b\"}\n", b = "{\"id\":\"c\"}\n"
         store.set("m.jsonl.gz", try gzipTool(a.bytes) + gzipTool(b.bytes))
         for chunkSize in [3, 1 << 20] {
@@ -29,7 +30,7 @@ struct GzipTests {
     @Test func largeGzipRoundTrip() async throws {
         var content = ""
         for i in 0..<20_000 { content += "{\"n\":\(i),\"user\":{\"id\":\"u-\(i % 97)\"},\"pad\":\"\(String(repeating: "x", count: i % 50))\"}\(i % 3 == 0 ? "\r\n" : "\n")" }
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("big.jsonl.gz", try gzipTool(content.bytes))
         let out = try await erase(JSONLinesFormat(chunkSize: 4096), store, "big.jsonl.gz", options("user.id"), [key("u-5"), key("u-50")])
         #expect(out.droppedTotal > 300)
@@ -52,7 +53,7 @@ struct GzipTests {
     }
 
     @Test func eraseGzipKeepsDecompressedBytes() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl.gz", try gzipTool(mixedJSONL.bytes))
         let out = try await erase(JSONLinesFormat(chunkSize: 7), store, "a.jsonl.gz", options("user.id"), [key("u-1")])
         #expect(out.droppedTotal == 2)
@@ -60,7 +61,7 @@ struct GzipTests {
     }
 
     @Test func everyRecordDroppedStillWritesValidGzip() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl.gz", try gzipTool("{\"id\":\"a\"}".bytes))
         let out = try await erase(JSONLinesFormat(), store, "a.jsonl.gz", options("id"), [key("a")])
         #expect(out.written != nil)
@@ -69,7 +70,7 @@ struct GzipTests {
 
     @Test(arguments: [1, 10, 30])
     func truncatedGzipIsCorrupt(cut: Int) async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         let gz = try gzipTool(mixedJSONL.bytes)
         store.set("a.jsonl.gz", Array(gz.dropLast(cut)))
         let e = await letheError { _ = try await scan(JSONLinesFormat(chunkSize: 16), store, "a.jsonl.gz", options("user.id")) }
@@ -77,11 +78,11 @@ struct GzipTests {
         #expect(e?.location?.hasPrefix("a.jsonl.gz") == true)
         let e2 = await letheError { _ = try await erase(JSONLinesFormat(chunkSize: 16), store, "a.jsonl.gz", options("user.id"), [key("u-1")]) }
         #expect(e2?.code == .corrupt)
-        #expect(store.commitCount() == 0)
+        #expect(store.commits == 0)
     }
 
     @Test func corruptGzipIsCorrupt() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         var gz = try gzipTool(mixedJSONL.bytes)
         for i in 12..<min(gz.count - 8, 40) { gz[i] ^= 0x5A }
         store.set("a.jsonl.gz", gz)
@@ -95,7 +96,7 @@ struct GzipTests {
 
     @Test func gzipCSVRoundTrip() async throws {
         let csv = "id,name\r\nu-1,\"a,b\"\r\nu-2,c\r\n"
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("t.csv.gz", try gzipTool(csv.bytes))
         let out = try await erase(CSVFormat(chunkSize: 5), store, "t.csv.gz", options("id"), [key("u-1")])
         #expect(out.droppedTotal == 1)

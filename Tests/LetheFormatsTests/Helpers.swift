@@ -2,6 +2,7 @@ import Foundation
 import LetheCore
 import LetheStorage
 @testable import LetheFormats
+import LetheTesting
 
 let hasher = SubjectHasher(secret: Array(repeating: 7, count: 32))
 
@@ -19,7 +20,7 @@ struct ScanResult {
     var ordinals: [Int64] { rows.map(\.0) }
 }
 
-func scan(_ format: any RecordFormat, _ store: TestStore, _ objectKey: String, _ opts: FormatOptions) async throws -> ScanResult {
+func scan(_ format: any RecordFormat, _ store: FaultInjectingStore, _ objectKey: String, _ opts: FormatOptions) async throws -> ScanResult {
     let info = try await store.head(objectKey)!
     var result = ScanResult()
     result.summary = try await format.scan(info, in: store, options: opts, keyer: SubjectKeyer(hasher: hasher)) { row, k in
@@ -28,7 +29,7 @@ func scan(_ format: any RecordFormat, _ store: TestStore, _ objectKey: String, _
     return result
 }
 
-func erase(_ format: any RecordFormat, _ store: TestStore, _ objectKey: String, _ opts: FormatOptions, _ drop: [SubjectKey]) async throws -> EraseOutcome {
+func erase(_ format: any RecordFormat, _ store: FaultInjectingStore, _ objectKey: String, _ opts: FormatOptions, _ drop: [SubjectKey]) async throws -> EraseOutcome {
     let info = try await store.head(objectKey)!
     return try await format.erase(info, in: store, options: opts, keyer: SubjectKeyer(hasher: hasher), drop: Set(drop))
 }

@@ -3,6 +3,7 @@ import Testing
 import LetheCore
 import LetheStorage
 @testable import LetheFormats
+import LetheTesting
 
 /// A JSON Lines body with every kind of line ending and blank line.
 let mixedJSONL =
@@ -19,7 +20,7 @@ let mixedJSONL =
 struct JSONLinesFormatTests {
     @Test(arguments: [1, 2, 3, 7, 16, 61, 1 << 20])
     func scanFindsExactPathsAcrossChunkBoundaries(chunkSize: Int) async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("e/a.jsonl", mixedJSONL.bytes)
         let r = try await scan(JSONLinesFormat(chunkSize: chunkSize), store, "e/a.jsonl", options("user.id"))
         #expect(r.keys == [key("u-1"), key("u-12"), key("u-2"), key("u-1"), key("u-3")])
@@ -30,7 +31,7 @@ struct JSONLinesFormatTests {
     }
 
     @Test func numberAndStringAreTheSameSubject() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl", "{\"user_id\":123}\n{\"user_id\":\"123\"}\n{\"user_id\":\"\"}\n{\"user_id\":1230}\n".bytes)
         let r = try await scan(JSONLinesFormat(), store, "a.jsonl", options("user_id"))
         #expect(r.keys == [key("123"), key("123"), key("1230")])
@@ -38,7 +39,7 @@ struct JSONLinesFormatTests {
     }
 
     @Test func compositeSubjects() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl", """
             {"tenant":"t1","user":{"id":"u-1"}}
             {"user":{"id":"u-1"},"tenant":"t2"}
@@ -71,7 +72,7 @@ struct JSONLinesFormatTests {
 
     @Test(arguments: [1, 3, 16, 1 << 20])
     func eraseKeepsEveryOtherByte(chunkSize: Int) async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl", mixedJSONL.bytes)
         let out = try await erase(JSONLinesFormat(chunkSize: chunkSize), store, "a.jsonl", options("user.id"), [key("u-1")])
         #expect(out.dropped == [key("u-1"): 2])
@@ -82,26 +83,26 @@ struct JSONLinesFormatTests {
     }
 
     @Test func droppingTheLastLineWithoutNewline() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl", "{\"id\":\"a\"}\r\n{\"id\":\"b\"}".bytes)
         _ = try await erase(JSONLinesFormat(), store, "a.jsonl", options("id"), [key("b")])
         #expect(store.get("a.jsonl") == "{\"id\":\"a\"}\r\n".bytes)
     }
 
     @Test func nothingMatchedWritesNothing() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl", mixedJSONL.bytes)
         let before = try await store.head("a.jsonl")
         let out = try await erase(JSONLinesFormat(), store, "a.jsonl", options("user.id"), [key("u-4"), key("item")])
         #expect(out.written == nil)
         #expect(out.droppedTotal == 0)
         #expect(out.kept == 6)
-        #expect(store.commitCount() == 0)
+        #expect(store.commits == 0)
         #expect(try await store.head("a.jsonl") == before)
     }
 
     @Test func everyRecordDroppedLeavesAnEmptyObject() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl", "{\"id\":\"a\"}\n\n{\"id\":\"a\"}\n".bytes)
         let out = try await erase(JSONLinesFormat(), store, "a.jsonl", options("id"), [key("a")])
         #expect(out.kept == 0)
@@ -133,7 +134,7 @@ struct JSONLinesFormatTests {
     @Test(arguments: badInputs)
     func badInputIsCorruptWithLocation(_ bad: BadInput) async throws {
         for chunkSize in [2, 1 << 20] {
-            let store = TestStore()
+            let store = FaultInjectingStore()
             store.set("raw/x.jsonl", bad.content.bytes)
             let e = await letheError { _ = try await scan(JSONLinesFormat(chunkSize: chunkSize), store, "raw/x.jsonl", options("user_id")) }
             #expect(e?.code == .corrupt)
@@ -144,22 +145,22 @@ struct JSONLinesFormatTests {
             let e2 = await letheError { _ = try await erase(JSONLinesFormat(chunkSize: chunkSize), store, "raw/x.jsonl", options("user_id"), [key("s3cret")]) }
             #expect(e2?.code == .corrupt)
             #expect(store.get("raw/x.jsonl") == bad.content.bytes)
-            #expect(store.commitCount() == 0)
+            #expect(store.commits == 0)
         }
     }
 
     @Test func errorAfterADroppedRecordAbortsTheWrite() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         let content = "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\n{\"id\":\"c\"}\n"
         store.set("a.jsonl", content.bytes)
         let e = await letheError { _ = try await erase(JSONLinesFormat(chunkSize: 4), store, "a.jsonl", options("id"), [key("a")]) }
         #expect(e?.location == "a.jsonl:line 3")
         #expect(store.get("a.jsonl") == content.bytes)
-        #expect(store.commitCount() == 0)
+        #expect(store.commits == 0)
     }
 
     @Test func unreadableObjectIsCorrupt() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl", mixedJSONL.bytes)
         store.failReads(afterChunks: 2, key: "a.jsonl")
         let e = await letheError { _ = try await scan(JSONLinesFormat(chunkSize: 8), store, "a.jsonl", options("user.id")) }
@@ -171,7 +172,7 @@ struct JSONLinesFormatTests {
     }
 
     @Test func concurrentChangeIsAConflict() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl", mixedJSONL.bytes)
         let stale = try await store.head("a.jsonl")!
         store.set("a.jsonl", mixedJSONL.bytes + "\n{\"user\":{\"id\":\"u-9\"}}\n".bytes)
@@ -179,18 +180,18 @@ struct JSONLinesFormatTests {
             _ = try await JSONLinesFormat().erase(stale, in: store, options: options("user.id"), keyer: SubjectKeyer(hasher: hasher), drop: [key("u-1")])
         }
         #expect(e?.code == .conflict)
-        #expect(store.commitCount() == 0)
+        #expect(store.commits == 0)
     }
 
     @Test func lineLongerThanTheLimitIsCorrupt() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl", ("{\"id\":\"a\"}\n{\"id\":\"" + String(repeating: "x", count: 100) + "\"}\n").bytes)
         let e = await letheError { _ = try await scan(JSONLinesFormat(chunkSize: 8, maxLineLength: 64), store, "a.jsonl", options("id")) }
         #expect(e?.location == "a.jsonl:line 2")
     }
 
     @Test func zstdIsRefusedClearly() async throws {
-        let store = TestStore()
+        let store = FaultInjectingStore()
         store.set("a.jsonl.zst", [0x28, 0xB5, 0x2F, 0xFD])
         let e = await letheError { _ = try await scan(JSONLinesFormat(), store, "a.jsonl.zst", options("id")) }
         #expect(e?.message.contains("zstd") == true)

@@ -88,8 +88,8 @@ elif cmd == "check":
 @Suite struct ParquetFormatTests {
     let format = ParquetFormat()
 
-    private func store(_ name: String) throws -> (TestStore, String) {
-        let s = TestStore()
+    private func store(_ name: String) throws -> (FaultInjectingStore, String) {
+        let s = FaultInjectingStore()
         let k = "lake/\(name).parquet"
         s.set(k, try Py.file(name))
         return (s, k)
@@ -144,10 +144,10 @@ elif cmd == "check":
         #expect(written.size == Int64(now.count))
         try Py.check(original: original, result: now, dropped: [0, 2, 6])
         // A second pass finds nothing and writes nothing.
-        let commits = s.commitCount()
+        let commits = s.commits
         let again = try await erase(format, s, k, options("user_id"), [key("u1")])
         #expect(again.written == nil && again.dropped.isEmpty && again.kept == 6)
-        #expect(s.commitCount() == commits)
+        #expect(s.commits == commits)
     }
 
     @Test func eraseInt64SubjectWithNestedColumn() async throws {
@@ -174,7 +174,7 @@ elif cmd == "check":
         let out = try await erase(format, s, k, options("user_id"), [key("nobody")])
         #expect(out.written == nil && out.dropped.isEmpty && !out.removed)
         #expect(out.kept == 9)
-        #expect(s.commitCount() == 0)
+        #expect(s.commits == 0)
         #expect(s.get(k) == (try Py.file("users")))
     }
 
@@ -203,7 +203,7 @@ elif cmd == "check":
     }
 
     @Test func corruptFile() async throws {
-        let s = TestStore()
+        let s = FaultInjectingStore()
         var bytes = try Py.file("users")
         s.set("bad/truncated.parquet", Array(bytes[0..<(bytes.count / 2)]))
         let e = await letheError { _ = try await scan(format, s, "bad/truncated.parquet", options("user_id")) }
@@ -215,7 +215,7 @@ elif cmd == "check":
         let e2 = await letheError { _ = try await erase(format, s, "bad/page.parquet", options("user_id"), [key("u1")]) }
         #expect(e2?.code == .corrupt)
         #expect(e2?.location == "bad/page.parquet")
-        #expect(s.commitCount() == 0)
+        #expect(s.commits == 0)
     }
 
     @Test func conflictingVersion() async throws {
@@ -228,7 +228,7 @@ elif cmd == "check":
         }
         #expect(e?.code == .conflict)
         #expect(s.get(k) == before)
-        #expect(s.commitCount() == 0)
+        #expect(s.commits == 0)
 
         // Also when the erase would remove the object.
         let (s2, k2) = try store("composite")

@@ -1,5 +1,6 @@
 import Foundation
 import LetheTestSupport
+import Synchronization
 import Testing
 import LetheCore
 import LetheStorage

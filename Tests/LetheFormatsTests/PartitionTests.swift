@@ -4,6 +4,7 @@ import LetheCore
 import LetheStorage
 @testable import LetheFormats
 import Parquet
+import LetheTesting
 
 /// A small Parquet file: `v` INT64 and `tags` LIST<STRING>.
 func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
@@ -57,7 +58,7 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
     }
 
     @Test func jsonLinesSubjectFromTheFolder() async throws {
-        let s = TestStore()
+        let s = FaultInjectingStore()
         let k = "lake/events/user_id=u-1/part-0.jsonl"
         s.set(k, Array("{\"n\":1}\n{\"n\":2,\"user_id\":\"u-1\"}\n\n{\"n\":3,\"user_id\":null}\n".utf8))
         let r = try await scan(JSONLinesFormat(), s, k, hive("user_id"))
@@ -79,7 +80,7 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
     }
 
     @Test func nullPartitionHasNoSubject() async throws {
-        let s = TestStore()
+        let s = FaultInjectingStore()
         let k = "lake/events/user_id=__HIVE_DEFAULT_PARTITION__/a.csv"
         s.set(k, Array("n,user_id\n1,\n2,\n".utf8))
         let r = try await scan(CSVFormat(), s, k, hive("user_id"))
@@ -93,7 +94,7 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
     }
 
     @Test func csvWithoutTheColumnAndComposite() async throws {
-        let s = TestStore()
+        let s = FaultInjectingStore()
         let k = "lake/events/tenant=t1/a.csv"
         s.set(k, Array("user,v\nu1,1\nu2,2\n,3\n".utf8))
         let r = try await scan(CSVFormat(), s, k, hive("tenant", "user"))
@@ -107,7 +108,7 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
     /// deleted (with the `.crc` sidecar Spark writes), not rewritten empty.
     @Test(arguments: ["jsonl", "csv"]) func eraseDeletesTheSubjectsObject(format: String) async throws {
         let f = Formats.named(format)!
-        let s = TestStore()
+        let s = FaultInjectingStore()
         let k = "lake/events/user_id=u-1/part-0.\(format)", other = "lake/events/user_id=u-2/part-0.\(format)"
         let body = format == "csv" ? "v\n1\n2\n" : "{\"v\":1}\n{\"v\":2}\n"
         s.set(k, Array(body.utf8)); s.set(other, Array(body.utf8))
@@ -120,7 +121,7 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
     }
 
     @Test func parquetSubjectFromTheFolderAndListsOfOneSubject() async throws {
-        let s = TestStore()
+        let s = FaultInjectingStore()
         let k = "lake/events/user_id=u-1/part-0.parquet", other = "lake/events/user_id=u-2/part-0.parquet"
         let bytes = try parquetFile(values: [1, 2, 3], tags: [["a"], ["a", "a"], []])
         s.set(k, bytes); s.set(other, bytes)

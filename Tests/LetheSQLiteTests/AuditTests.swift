@@ -3,6 +3,7 @@ import GRDB
 import LetheCore
 @testable import LetheSQLite
 import LetheCatalog
+import LetheTesting
 
 @Suite struct AuditTests {
     func filledStore(_ n: Int) async throws -> SQLiteStateStore {

@@ -3,6 +3,8 @@ import Testing
 import LetheCore
 @testable import LetheSQLite
 import LetheCatalog
+import LetheTesting
+import GRDB
 
 @Suite struct PersistenceTests {
     @Test func reopenedFileKeepsEverything() async throws {

@@ -3,6 +3,7 @@ import Testing
 import LetheCore
 @testable import LetheSQLite
 import LetheCatalog
+import LetheTesting
 
 /// The unit of work, temporary files, object references, purging, the keyed chain, read-only opens.
 @Suite struct TransactionTests {

@@ -34,6 +34,36 @@ protocol DatasetDriver: Sendable {
     func subjectColumnTypes(_ subject: SubjectSpec, _ lethe: Lethe) async throws -> [Int: CanonicalType]
     /// Runs an erasure step this driver planned; finishes the step (done or failed) with its audit entry.
     func erase(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?, _ lethe: Lethe) async throws
+    /// The erasure steps of the dataset for a job, in order, each an object key (`JournalStep.deltaTableKey`
+    /// for a whole table) with the requests whose subjects it erases; pure (see `JobPlanner`).
+    /// - holders: per object key, the requests the index finds there (nil: none).
+    /// - inScope: every request whose plan reaches the dataset.
+    /// - quarantined: the dataset's objects the index could not read (they may hold any subject).
+    func planSteps(holders: [String: [ErasureRequest]]?, inScope: [ErasureRequest],
+                   quarantined: [IndexedObject]) -> [(key: String, requests: [ErasureRequest])]
+    /// `lethe vacuum` of the dataset (see `Lethe.vacuum`); a dataset without a log refuses it.
+    func vacuum(_ mode: VacuumMode, dryRun: Bool, _ lethe: Lethe) async throws -> VacuumReport
+    /// How the located rows of the dataset are reachable (for `locateRows`); reads what it needs once.
+    func rowRoles(_ lethe: Lethe) async throws -> RowRoles
+}
+
+/// What `lethe vacuum` deletes: by retention (every unreferenced file older than `hours`; below
+/// the table's configured retention only with `force`), or targeted (the files holding subjects
+/// of erased requests, no retention).
+enum VacuumMode: Sendable {
+    case retention(hours: Double, force: Bool)
+    case targeted
+}
+
+/// How a dataset's located rows are reachable: `rows` turns one posting of the dataset into
+/// located rows, each with its role.
+struct RowRoles: Sendable {
+    let rows: @Sendable (Posting) async throws -> [LocatedRows]
+
+    /// Every row live (a dataset without a log).
+    static func allLive(_ dataset: String) -> RowRoles {
+        RowRoles { p in [LocatedRows(dataset: dataset, object: p.object.key, role: .live, rows: p.rows)] }
+    }
 }
 
 /// The objects of a dataset verification reads, with the options to scan them. `unnamed`: files under

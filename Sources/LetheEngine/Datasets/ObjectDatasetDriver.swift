@@ -24,18 +24,26 @@ struct ObjectDatasetDriver: DatasetDriver {
 
     /// Every object listed, hidden-by-name files left out.
     func indexListing(_ lethe: Lethe) async throws -> Lethe.IndexListing {
-        let all = try await lethe.store.list(prefix: spec.path)
-        if all.isEmpty { try lethe.checkFolderExists(spec) }
-        let objects = all.filter { !Lethe.isHidden($0.key, below: spec.path) }
+        let (objects, _) = try await listing(lethe)
         return Lethe.IndexListing(objects: objects, options: lethe.options(for: spec), incremental: false)
     }
 
     func objects(_ lethe: Lethe) async throws -> DatasetObjects {
-        let all = try await lethe.store.list(prefix: spec.path)
-        if all.isEmpty { try lethe.checkFolderExists(spec) }
-        let hidden = all.filter { Lethe.isHidden($0.key, below: spec.path) }
-        return DatasetObjects(objects: all.filter { !Lethe.isHidden($0.key, below: spec.path) }, options: lethe.options(for: spec),
-                              unnamed: [], hidden: hidden)
+        let (objects, hidden) = try await listing(lethe)
+        return DatasetObjects(objects: objects, options: lethe.options(for: spec), unnamed: [], hidden: hidden)
+    }
+
+    /// The dataset's objects, listed page by page, apart from its hidden-by-name files. A listing
+    /// with nothing in it checks that the dataset's folder exists.
+    private func listing(_ lethe: Lethe) async throws -> (objects: [ObjectInfo], hidden: [ObjectInfo]) {
+        var objects: [ObjectInfo] = [], hidden: [ObjectInfo] = []
+        for try await page in lethe.store.list(prefix: spec.path, startAfter: nil) {
+            for o in page {
+                if Lethe.isHidden(o.key, below: spec.path) { hidden.append(o) } else { objects.append(o) }
+            }
+        }
+        if objects.isEmpty && hidden.isEmpty { try lethe.checkFolderExists(spec) }
+        return (objects, hidden)
     }
 
     func roles(_ lethe: Lethe) async throws -> [String: DeltaFileRole] { [:] }
@@ -57,4 +65,19 @@ struct ObjectDatasetDriver: DatasetDriver {
     func erase(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?, _ lethe: Lethe) async throws {
         try await lethe.rewrite(job: job, step: step, report: &report, events: events)
     }
+
+    /// One step per object holding the subjects, by key; an object the index could not read gets
+    /// a step for every request in scope.
+    func planSteps(holders: [String: [ErasureRequest]]?, inScope: [ErasureRequest],
+                   quarantined: [IndexedObject]) -> [(key: String, requests: [ErasureRequest])] {
+        var objects = holders ?? [:]
+        for q in quarantined { objects[q.key] = inScope }
+        return objects.keys.sorted().map { ($0, objects[$0]!) }
+    }
+
+    func vacuum(_ mode: VacuumMode, dryRun: Bool, _ lethe: Lethe) async throws -> VacuumReport {
+        throw LetheError(.badUsage, "dataset `\(spec.name)` is \(spec.format.rawValue): vacuum applies to Delta tables")
+    }
+
+    func rowRoles(_ lethe: Lethe) async throws -> RowRoles { .allLive(spec.name) }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import LetheCore
-import LetheCatalog
+public import LetheCore
+public import LetheCatalog
 
 extension Lethe {
     /// An audit entry as people read it: the texts it references (reasons, actors' names) resolved,
@@ -74,23 +74,8 @@ public struct AuditCheckReport: Codable, Sendable, Equatable {
     /// least 16 digits), an intact chain must still hold that entry: removal of the newest entries is
     /// caught. Throws `.badUsage` when `expectHead` is not `SEQ:HASH`.
     public init(entries: [AuditEntry], ok: Bool, firstBroken: Int64?, reason: String?, expectHead: String?) throws {
-        var v = (ok: ok, firstBroken: firstBroken, reason: reason)
-        if v.ok, let expectHead {
-            let parts = expectHead.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, let seq = Int64(parts[0]), parts[1].count >= 16 else {
-                throw LetheError(.badUsage, "--expect-head takes SEQ:HASH (as `lethe audit --check` prints it)")
-            }
-            let hash = String(parts[1])
-            if let e = entries.first(where: { $0.seq == seq }) {
-                if !e.hash.hasPrefix(hash) {
-                    v = (false, seq, "entry \(seq) has hash \(e.hash.prefix(16))…, not the recorded \(hash.prefix(16))…")
-                }
-            } else {
-                v = (false, seq, "entry \(seq) is missing: the log ends at \(entries.last?.seq ?? 0) (entries were removed from its end)")
-            }
-        }
-        self.init(ok: v.ok, entries: entries.count, head: entries.last.map { "\($0.seq):\($0.hash)" } ?? "-",
-                  firstBroken: v.firstBroken, reason: v.reason)
+        try self.init(count: entries.count, last: entries.last, entry: { seq in entries.first { $0.seq == seq } },
+                      ok: ok, firstBroken: firstBroken, reason: reason, expectHead: expectHead)
     }
 
     enum CodingKeys: String, CodingKey { case ok, entries, head, firstBroken = "first_broken", reason }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import LetheCore
 
 /// The one way a report becomes JSON for every door (the CLI's `--json`, later the HTTP service):

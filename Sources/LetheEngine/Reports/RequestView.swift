@@ -1,5 +1,5 @@
 import Foundation
-import LetheCore
+public import LetheCore
 
 /// One erasure request as reports show it (`forget`, `requests`, `approve`, `reject`, and with its
 /// plan and verification `show` and `quickstart`). Holds the subject's keyed hash, never its id.

@@ -1,5 +1,5 @@
 import Foundation
-import LetheCore
+public import LetheCore
 
 /// `deletions`: the stream tags (16 hex digits) added and removed since a cursor, and the next cursor.
 public struct DeletionsReport: Codable, Sendable, Equatable {

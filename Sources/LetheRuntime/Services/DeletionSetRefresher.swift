@@ -1,7 +1,7 @@
 import Foundation
-import ServiceLifecycle
-import LetheCore
-import LetheStream
+public import ServiceLifecycle
+public import LetheCore
+public import LetheStream
 
 /// Keeps a stream filter's deletion set current: `SharedDeletionSet.follow` as a service, every
 /// `interval` seconds, until the service group shuts down (gracefully or not). A failed refresh

@@ -1,7 +1,7 @@
 import Foundation
-import ServiceLifecycle
+public import ServiceLifecycle
 import LetheCore
-import LetheEngine
+public import LetheEngine
 
 /// `lethe index --watch`: refreshes the subject index, then waits `interval` seconds, until the
 /// service group shuts down. A graceful shutdown (SIGTERM, SIGINT) lets the pass under way finish

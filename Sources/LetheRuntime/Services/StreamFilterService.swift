@@ -1,8 +1,8 @@
 import Foundation
 import Synchronization
-import ServiceLifecycle
-import LetheCore
-import LetheStream
+public import ServiceLifecycle
+public import LetheCore
+public import LetheStream
 
 /// `lethe filter`: runs a `StreamPump` from one file descriptor to another on a thread of its own
 /// (its hot loop blocks in read(2), off the task pool). With `follow`, it keeps reading a growing

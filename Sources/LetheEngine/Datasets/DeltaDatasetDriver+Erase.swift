@@ -1,0 +1,151 @@
+import LetheCore
+import LetheStorage
+import LetheFormats
+import LetheCatalog
+import DeltaLake
+import Logging
+
+/// The journal step of a Delta table: one commit removing the subjects' rows from every live file
+/// that holds them, then a targeted vacuum of the history and change data, then the partitions
+/// named after a subject scrubbed.
+extension DeltaDatasetDriver {
+    func erase(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?, _ lethe: Lethe) async throws {
+        guard spec.subject != nil else {
+            try await lethe.meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` is gone from \(lethe.config.file)")
+            return
+        }
+        do {
+            let drop = Set(step.subjectKeys)
+            let erasure = try await commitErasure(step, drop: drop, events: events, lethe)
+            var details: [String: JSONValue] = [
+                "job": .string(job), "dataset": .string(spec.name), "requests": .array(step.requestIDs.map(JSONValue.string)),
+            ]
+            if let result = erasure.result, !result.removed.isEmpty {
+                try await recordCommit(result, erasure, details: &details, events: events, lethe)
+                report.objectsRewritten += result.added.count
+                report.objectsRemoved += result.removed.count - result.added.count
+                report.rowsDropped += result.droppedRows
+            }
+            try await cleanUpAfterErasure(job: job, step: step, drop: drop, events: events, lethe)
+            try await lethe.meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
+        } catch let e as StepNotRecorded {
+            throw e
+        } catch {
+            // Any failure (the erasure or the vacuum) leaves the step failed with the reason, never running.
+            let why = (error as? LetheError)?.description ?? "\(error)"
+            try await lethe.failStep(job: job, step: step, reason: "\(spec.name): \(why)", events: events)
+        }
+    }
+
+    /// What the erasure commit did: its result (nil when no live file held the subjects), the rows
+    /// dropped per subject key, the scan options of the last plan (column mapping may change between
+    /// plans), and how many times it planned again after a conflict.
+    private struct TableErasure {
+        var result: DeltaEraseResult?
+        var perKey: [SubjectKey: Int64] = [:]
+        var options: FormatOptions?
+        var replans = 0
+    }
+
+    /// Plans the erasure at the latest version and commits it; when another writer removed a file
+    /// being rewritten (e.g. compaction), indexes its commits and plans again (5 times at most).
+    private func commitErasure(_ step: JournalStep, drop: Set<SubjectKey>, events: EngineEvents?, _ lethe: Lethe) async throws -> TableErasure {
+        let t = table(lethe)
+        var out = TableErasure()
+        while true {
+            let snap = try await t.snapshot()
+            let options = try await scanOptions(lethe, snapshot: snap)!
+            out.options = options
+            let candidates = try await candidateRows(drop, lethe)
+            out.perKey = [:]
+            let paths = snap.files.keys.filter { candidates[t.key(forLogPath: $0)] != nil }
+            guard !paths.isEmpty else { return out }
+            do {
+                out.result = try await eraseFiles(paths, t, snap, candidates: candidates, drop: drop, options: options,
+                                                  perKey: &out.perKey, step: step, lethe)
+                return out
+            } catch let e as LetheError where e.code == .conflict && out.replans < 5 {
+                out.replans += 1
+                events?(.tableReplanning(dataset: spec.name, reason: e.message, attempt: out.replans))
+                lethe.logger.info("delta re-plan", metadata: ["dataset": "\(spec.name)", "reason": "\(e.message)"])
+                _ = try await lethe.index(datasets: [spec.name])
+            }
+        }
+    }
+
+    /// The files the index names for these subjects, with the rows it names.
+    private func candidateRows(_ drop: Set<SubjectKey>, _ lethe: Lethe) async throws -> [String: Set<Int64>] {
+        var candidates: [String: Set<Int64>] = [:]
+        for k in drop {
+            for p in try await lethe.meta.locate(prefix: k.prefix64, dataset: spec.name) { candidates[p.object.key, default: []].formUnion(p.rows) }
+        }
+        return candidates
+    }
+
+    /// One `DELETE` commit rewriting the live files `paths`: each file is read once, and only the
+    /// candidate rows' subjects are keyed again to confirm them.
+    private func eraseFiles(_ paths: [String], _ t: DeltaTable, _ snap: Snapshot, candidates: [String: Set<Int64>], drop: Set<SubjectKey>,
+                            options: FormatOptions, perKey: inout [SubjectKey: Int64], step: JournalStep, _ lethe: Lethe) async throws -> DeltaEraseResult {
+        let parquet = ParquetFormat()
+        let keyer = lethe.keyer(for: spec)
+        let params: [String: JSONValue] = [
+            "predicate": .string("lethe erasure (rows of subjects by keyed hash)"),
+            "lethe_requests": .string(step.requestIDs.joined(separator: ",")),
+            "lethe_subject_keys": .string(drop.map(\.short).sorted().joined(separator: ",")),
+        ]
+        let logical = (lethe.options(for: spec)?.subject.fields ?? []).map { $0.components.map { String(decoding: $0, as: UTF8.self) } }
+        return try await t.erase(files: paths, selecting: { path, file in
+            let k = t.key(forLogPath: path)
+            for l in logical { try t.checkFieldIDs(file, logical: l, snapshot: snap) }
+            var confirmed: [Int64] = []
+            for (row, key) in try parquet.keys(of: candidates[k]!.sorted(), in: file, objectKey: k, options: options, keyer: keyer)
+            where drop.contains(key) {
+                confirmed.append(row)
+                perKey[key, default: 0] += 1
+            }
+            return confirmed
+        }, operationParameters: params, now: lethe.now(), beforeCommit: lethe.deltaCommitHook, willWrite: lethe.journalDeltaWrite(spec))
+    }
+
+    /// After the commit: its change data files are indexed, and the files it adopted leave the
+    /// journal in the transaction that audits the commit (`delta_commit`).
+    private func recordCommit(_ result: DeltaEraseResult, _ erasure: TableErasure, details: inout [String: JSONValue],
+                              events: EngineEvents?, _ lethe: Lethe) async throws {
+        let t = table(lethe)
+        // A kill from here on leaves the adopted files journaled as temporaries: the next run
+        // finds the table's log naming them and forgets them without removing them.
+        Failpoint.objectWritten()
+        events?(.tableCommitted(dataset: spec.name, version: result.version, droppedRows: result.droppedRows, files: result.removed.count))
+        // The replacements are indexed when the job settles (they hold none of these subjects);
+        // change data files hold them, and the vacuum after finds them through the index.
+        let after = result.changeData.isEmpty ? erasure.options : try await scanOptions(lethe)   // knows the new files' partitions
+        for c in result.changeData { try await lethe.reindex(spec, key: t.key(forLogPath: c.path), options: after) }
+        details["version"] = .int(result.version)
+        details["removed"] = try await lethe.refsJSON(spec.name, result.removed.map(t.key(forLogPath:)))
+        details["added"] = try await lethe.refsJSON(spec.name, result.added.map { t.key(forLogPath: $0.path) })
+        details["dropped"] = .object(Dictionary(uniqueKeysWithValues: erasure.perKey.map { ($0.key.hex, JSONValue.int($0.value)) }))
+        details["kept"] = .int(result.keptRows)
+        if erasure.replans > 0 { details["replans"] = .int(Int64(erasure.replans)) }
+        // The commit adopted its files: they are data now, no longer the journal's to remove.
+        let adopted = result.added.map { t.key(forLogPath: $0.path) } + result.changeData.map { t.key(forLogPath: $0.path) }
+        do {
+            try await lethe.commit("cannot forget \(adopted.count) temporary file(s)", audit: [AuditNote(.deltaCommit, details)]) { tx in
+                try tx.forgetTemporaries(adopted)
+            }
+        } catch {
+            throw StepNotRecorded(error: error)   // the run stops; the next one resumes the step
+        }
+    }
+
+    /// History and change data files holding the subjects are vacuumed (also when no live file held
+    /// them, e.g. another tool deleted them), and partitions named after a subject scrubbed: their
+    /// names leave the log, their change data and folders the lake.
+    private func cleanUpAfterErasure(job: String, step: JournalStep, drop: Set<SubjectKey>, events: EngineEvents?, _ lethe: Lethe) async throws {
+        if let v = try await vacuumTargeted(keys: drop, requestIDs: step.requestIDs, job: job, lethe) {
+            events?(.tableVacuumed(dataset: spec.name, deletedFiles: v.deleted.count, rewrittenChangeData: v.rewrittenChangeData.count,
+                                   scrubbedCommits: v.scrubbedCommits.count))
+        }
+        let scrubbed = try await scrubPartitions(keys: drop, lethe)
+        if !scrubbed.isEmpty { events?(.partitionChangeDataRemoved(dataset: spec.name, count: scrubbed.count)) }
+    }
+}

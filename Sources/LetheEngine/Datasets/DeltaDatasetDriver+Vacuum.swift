@@ -1,0 +1,155 @@
+import LetheCore
+import LetheStorage
+import LetheFormats
+import LetheCatalog
+import DeltaLake
+
+/// Vacuum of a Delta table: targeted (the history and change data files holding erased subjects,
+/// and the log scrubbed of them) or by retention (every unreferenced file older than it).
+extension DeltaDatasetDriver {
+    func vacuum(_ mode: VacuumMode, dryRun: Bool, _ lethe: Lethe) async throws -> VacuumReport {
+        switch mode {
+        case .retention(let hours, let force):
+            return try await vacuumRetention(hours: hours, force: force, dryRun: dryRun, lethe)
+        case .targeted:
+            let erased = try await lethe.meta.requests(status: nil).filter { $0.status == .erased || $0.status == .verified }
+            let nfc = lethe.nfcKeys(erased)
+            let keys = Set(erased.map { lethe.subjectKey(of: $0, in: spec, nfc) })
+            let r = try await vacuumTargeted(keys: keys, requestIDs: erased.map(\.id), job: nil, dryRun: dryRun, lethe)
+            if !dryRun { _ = try await scrubPartitions(keys: keys, lethe) }
+            return VacuumReport(dataset: spec.name, mode: "targeted", deleted: r?.deleted ?? [],
+                                unreadableVersions: r?.unreadableVersions ?? [], dryRun: dryRun)
+        }
+    }
+
+    /// The standard vacuum of every unreferenced file older than `hours`, refused below the
+    /// table's configured retention unless `force`; the deleted files leave the index in the
+    /// transaction that audits the vacuum.
+    private func vacuumRetention(hours: Double, force: Bool, dryRun: Bool, _ lethe: Lethe) async throws -> VacuumReport {
+        let d = spec
+        let t = table(lethe)
+        let s = try await t.snapshot()
+        try t.checkWritable(s)
+        let configured = t.configuredRetentionHours(s)
+        if hours < configured && !force {
+            throw LetheError(.badUsage, "dataset `\(d.name)`: --retain \(hours) is below the table's retention of \(configured) hours; readers of older versions may fail (pass --force to do it anyway)")
+        }
+        let deleted = try await t.vacuumStandard(retainHours: hours, now: lethe.now(), dryRun: dryRun)
+        if !dryRun {
+            try await lethe.commit(Self.removeWhat(d, deleted), audit: [AuditNote(.deltaVacuum, [
+                "dataset": .string(d.name), "mode": .string("retention"),
+                "retain_hours": .double(hours), "deleted_files": .int(Int64(deleted.count)),
+            ])]) { tx in
+                try tx.removeObjects(dataset: d.name, keys: deleted)
+            }
+        }
+        return VacuumReport(dataset: d.name, mode: "retention", deleted: deleted, unreadableVersions: [], dryRun: dryRun)
+    }
+
+    /// What the transaction removing vacuumed files from the index says when it cannot be written.
+    static func removeWhat(_ d: DatasetSpec, _ keys: [String]) -> String {
+        keys.count == 1 ? "cannot remove object \(keys[0]) of dataset \(d.name)" : "cannot remove \(keys.count) objects of dataset \(d.name)"
+    }
+
+    /// The history and change data files of the table the index shows holding `keys`, by object key
+    /// (history: its log path; change data: its log path), and the change data files it has not indexed.
+    private struct VacuumTargets {
+        var history: Set<String> = []          // log paths of history files to delete
+        var cdcIndexed: Set<String> = []       // object keys of change data files holding the subjects
+        var cdcUnindexed: Set<String> = []     // object keys of change data files the index has not seen
+        var cdcPath: [String: String] = [:]    // object key → log path of every change data file
+        var isEmpty: Bool { history.isEmpty && cdcIndexed.isEmpty && cdcUnindexed.isEmpty }
+    }
+
+    private func vacuumTargets(_ t: DeltaTable, _ s: Snapshot, keys: Set<SubjectKey>, _ lethe: Lethe) async throws -> VacuumTargets {
+        var out = VacuumTargets()
+        var historyPath: [String: String] = [:]
+        let history = try await t.history(of: s)
+        for p in history.dataFiles { historyPath[t.key(forLogPath: p)] = p }
+        for c in history.changeData { out.cdcPath[t.key(forLogPath: c.path)] = c.path }
+        for k in keys {
+            for p in try await lethe.meta.locate(prefix: k.prefix64, dataset: spec.name) {
+                if let path = historyPath[p.object.key] { out.history.insert(path) }
+                if out.cdcPath[p.object.key] != nil { out.cdcIndexed.insert(p.object.key) }
+            }
+        }
+        // Change data files the index has not seen yet (e.g. the one Lethe's own DELETE wrote, when
+        // a run died right after committing) are scanned too: they hold the deleted rows.
+        let indexed = Set(try await lethe.meta.objects(dataset: spec.name).map(\.key))
+        out.cdcUnindexed = Set(out.cdcPath.keys.filter { !indexed.contains($0) })
+        return out
+    }
+
+    /// The rows of `keys` in each change data file to rewrite (by log path): change data files keep
+    /// every other subject's changes, so each is rescanned for the rows to drop.
+    private func changeDataRows(_ targets: VacuumTargets, _ s: Snapshot, keys: Set<SubjectKey>, _ lethe: Lethe) async throws -> [String: [Int64]] {
+        var changeData: [String: [Int64]] = [:]
+        guard let opts = try await scanOptions(lethe, snapshot: s) else { return changeData }
+        let f = try lethe.format(for: spec)
+        let keyer = lethe.keyer(for: spec)
+        for k in targets.cdcIndexed.union(targets.cdcUnindexed).sorted() {
+            guard let info = try await lethe.store.head(k) else { continue }
+            var rows: [Int64] = []
+            _ = try await f.scan(info, in: lethe.store, options: opts, keyer: keyer) { row, key in
+                if keys.contains(key) { rows.append(row) }
+            }
+            // An indexed file is kept even without rows: a resumed vacuum sets its logged size right.
+            if targets.cdcIndexed.contains(k) || !rows.isEmpty { changeData[targets.cdcPath[k]!] = rows }
+        }
+        return changeData
+    }
+
+    /// Targeted vacuum of the table for the given subjects: deletes the history and change-data
+    /// files the index shows holding them, scrubs the log, updates the index, and audits which
+    /// versions time travel can no longer read.
+    @discardableResult
+    func vacuumTargeted(keys: Set<SubjectKey>, requestIDs: [String], job: String?, dryRun: Bool = false,
+                        _ lethe: Lethe) async throws -> DeltaVacuumResult? {
+        let t = table(lethe)
+        let s = try await t.snapshot()
+        let targets = try await vacuumTargets(t, s, keys: keys, lethe)
+        guard !targets.isEmpty else { return nil }
+        if dryRun {
+            return DeltaVacuumResult(deleted: targets.history.sorted().map(t.key(forLogPath:)) + targets.cdcIndexed.sorted(),
+                                     unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
+        }
+        let changeData = try await changeDataRows(targets, s, keys: keys, lethe)
+        guard !targets.history.isEmpty || !changeData.isEmpty else { return nil }
+        // Raw ids (in memory only) find the log fields that name a subject: statistics bounds of the
+        // subject's columns, partition values, and commitInfo parameters (e.g. another tool's DELETE predicate).
+        var raws: [SubjectID] = []
+        for id in requestIDs {
+            guard let r = try await lethe.meta.request(id: id), let sealed = r.sealedSubject else { continue }
+            raws.append(try lethe.secrets.unseal(sealed, requestID: id))
+        }
+        let subject = try await subjectValues(s, raws, lethe)
+        let result = try await t.vacuumTargeted(paths: targets.history, changeData: changeData, subject: subject, runID: job, now: lethe.now())
+        let cdcOptions = try await scanOptions(lethe, snapshot: s)
+        for k in result.rewrittenChangeData { try await lethe.reindex(spec, key: k, options: cdcOptions) }
+        try await recordVacuum(result, requestIDs: requestIDs, job: job, lethe)
+        return result
+    }
+
+    /// The deleted files leave the index in the transaction that audits the vacuum.
+    private func recordVacuum(_ result: DeltaVacuumResult, requestIDs: [String], job: String?, _ lethe: Lethe) async throws {
+        let d = spec
+        var details: [String: JSONValue] = [
+            "dataset": .string(d.name), "mode": .string("targeted"),
+            // Files by reference: a key may name a subject (a partition folder).
+            "deleted_files": try await lethe.refsJSON(d.name, result.deleted),
+            "rewritten_change_data_files": try await lethe.refsJSON(d.name, result.rewrittenChangeData),
+            "unreadable_versions": .array(result.unreadableVersions.map { .string("\($0.lowerBound)-\($0.upperBound)") }),
+            "scrubbed_commits": .array(result.scrubbedCommits.map(JSONValue.int)),
+            "removed_checkpoints": .int(Int64(result.removedCheckpoints.count)),
+            "rewritten_checkpoints": .int(Int64(result.rewrittenCheckpoints.count)),
+            "removed_log_files": .int(Int64(result.removedLogFiles.count)),
+            "requests": .array(requestIDs.map(JSONValue.string)),
+        ]
+        if let job { details["job"] = .string(job) }
+        if !result.keptReachable.isEmpty { details["kept_reachable_files"] = .array(result.keptReachable.map(JSONValue.string)) }
+        let deleted = result.deleted
+        try await lethe.commit(Self.removeWhat(d, deleted), audit: [AuditNote(.deltaVacuum, details)]) { tx in
+            try tx.removeObjects(dataset: d.name, keys: deleted)
+        }
+    }
+}

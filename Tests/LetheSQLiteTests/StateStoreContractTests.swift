@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+import LetheCatalog
+import LetheCore
+import LetheSQLite
+import LetheTesting
+
+/// The SQLite stores the state store contract runs against.
+enum SQLiteStoreKind: String, CaseIterable, Sendable {
+    case file, memory, faultInjectingPassthrough
+
+    /// A fresh store keyed with `key`; `folder` is a path for a file store (not created).
+    func make(_ folder: String, key: [UInt8]) throws -> any StateStore {
+        switch self {
+        case .file:
+            let s = try SQLiteStateStore(folder: folder)
+            s.setAuditKey(key)
+            return s
+        case .memory:
+            let s = try SQLiteStateStore(inMemory: nil)
+            s.setAuditKey(key)
+            return s
+        case .faultInjectingPassthrough:
+            return FaultInjectingStateStore(base: try SQLiteStoreKind.memory.make(folder, key: key))
+        }
+    }
+}
+
+@Test(arguments: SQLiteStoreKind.allCases, StateStoreContract.Check.allCases)
+func stateStoreContract(_ kind: SQLiteStoreKind, _ check: StateStoreContract.Check) async throws {
+    let folder = temporaryStateFolder("contract-\(kind.rawValue)-\(check.rawValue)")
+    defer { removeFolder(folder) }
+    let key = [UInt8](repeating: 0x42, count: 32)
+    try await StateStoreContract.run(check, auditKey: key) { try kind.make(folder, key: key) }
+}
