@@ -42,7 +42,7 @@ public struct LetheBench {
           --objects N           objects in the lake (default 1000)
           --users N             distinct users (default 1000000)
           --dir D               work folder, removed at the end unless --keep (default /tmp/lethe-bench)
-          --synthetic-entries N entries of the second index for locate, built through the Metastore API
+          --synthetic-entries N entries of the second index for locate, built through the StateStore API
                                 when the lake's index has fewer (default 10000000; 0 = never)
           --markdown FILE       also write the report to FILE
         """)
@@ -237,12 +237,12 @@ struct Bench {
         let real = try await measureLocate(lethe, subjects)
         row("`locate` on the lake's index (\(grouped(stats.postings)) entries), \(grouped(o.locateCalls)) subjects, \(real.found) present",
             "Lethe.locate p50 \(duration(real.engine.percentile(0.5))), p99 \(duration(real.engine.percentile(0.99)))",
-            "raw Metastore.locate p50 \(duration(real.raw.percentile(0.5))), p99 \(duration(real.raw.percentile(0.99)))",
+            "raw StateStore.locate p50 \(duration(real.raw.percentile(0.5))), p99 \(duration(real.raw.percentile(0.99)))",
             "p99 < 1 ms")
         if stats.postings < Int64(o.syntheticEntries) {
-            step("synthetic index of \(grouped(o.syntheticEntries)) entries through the Metastore API")
+            step("synthetic index of \(grouped(o.syntheticEntries)) entries through the StateStore API")
             let (synth, secs) = try await timed { try await syntheticIndex(entries: o.syntheticEntries, config: lethe.config) }
-            row("Synthetic index build (Metastore.putIndexedObject, \(grouped(synth.objects)) objects)",
+            row("Synthetic index build (StateStore.putIndexedObject, \(grouped(synth.objects)) objects)",
                 "\(duration(secs)) (\(grouped(Int64(Double(o.syntheticEntries) / secs))) entries/s), \(fmt(Double(synth.bytes) / Double(o.syntheticEntries), 1)) B/entry on disk")
             var srng = SplitMix(seed: 0xBEEF)
             var probes: [SubjectID] = []
@@ -253,7 +253,7 @@ struct Bench {
             let s = try await measureLocate(synth.lethe, probes)
             row("`locate` on a synthetic index of \(grouped(synth.entries)) entries, \(grouped(o.locateCalls)) subjects, \(s.found) present",
                 "Lethe.locate p50 \(duration(s.engine.percentile(0.5))), p99 \(duration(s.engine.percentile(0.99)))",
-                "raw Metastore.locate p50 \(duration(s.raw.percentile(0.5))), p99 \(duration(s.raw.percentile(0.99)))",
+                "raw StateStore.locate p50 \(duration(s.raw.percentile(0.5))), p99 \(duration(s.raw.percentile(0.99)))",
                 "p99 < 1 ms")
             try? FileManager.default.removeItem(atPath: o.dir + "/synth-state")
         }
@@ -357,7 +357,7 @@ struct Bench {
 
     struct Synthetic { var lethe: Lethe; var entries: Int; var objects: Int; var probes: Int; var bytes: Int64 }
 
-    /// A second index with `entries` postings, written through `Metastore.putIndexedObject`
+    /// A second index with `entries` postings, written through `StateStore.putIndexedObject`
     /// in objects of 5,000 entries. Keys are random 64-bit prefixes (distributed like HMAC
     /// prefixes) except `probes` real subjects `p-N` that `Lethe.locate` can find; every
     /// key is sorted first and each object takes a contiguous slice, so the B-tree is

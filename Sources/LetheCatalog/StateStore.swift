@@ -235,9 +235,6 @@ extension StateResidueScanner {
     public static var minimumNeedle: Int { 6 }
 }
 
-/// The name the state seam had before it was split by capability (kept while call sites move).
-public typealias Metastore = StateStore
-
 // MARK: Defaults
 
 extension StateStore {

@@ -10,7 +10,7 @@ public import LetheCatalog
 public struct Lethe: Sendable {
     public let config: LakeConfig
     public let store: any ObjectStore
-    public let meta: any Metastore
+    public let meta: any StateStore
     public let secrets: StateSecrets
     /// The state folder (for the residue scan of Lethe's own state); nil for a remote state store.
     public let stateFolder: String?
@@ -21,7 +21,7 @@ public struct Lethe: Sendable {
     /// Object references this process has looked up (see `objectRefs`).
     let refCache = ObjectRefCache()
 
-    public init(config: LakeConfig, store: any ObjectStore, meta: any Metastore, secrets: StateSecrets,
+    public init(config: LakeConfig, store: any ObjectStore, meta: any StateStore, secrets: StateSecrets,
                 stateFolder: String?, logger: Logger = Logger(label: "lethe"),
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.config = config; self.store = store; self.meta = meta; self.secrets = secrets

@@ -7,12 +7,12 @@ import LetheCatalog
 /// lineage order, and every dataset the index cannot vouch for (not indexed yet,
 /// objects or the whole dataset unreadable, unsupported data): those may hold any
 /// subject. Stored on the request as JSON; holds only keyed hashes, and names
-/// objects by reference (`Metastore.objectRefs`) so a key naming a subject stays purgeable.
+/// objects by reference (`StateStore.objectRefs`) so a key naming a subject stays purgeable.
 public struct ErasurePlan: Codable, Sendable, Equatable {
     public struct Object: Codable, Sendable, Equatable {
         /// The object key (plans made before references; `resolvedPlan` fills it for display).
         public var key: String?
-        /// The object's reference (see `Metastore.objectRefs`).
+        /// The object's reference (see `StateStore.objectRefs`).
         public var ref: Int64?
         public var rows: Int64
         /// `indexed`; `unreadable` for a quarantined object that may hold the subject;

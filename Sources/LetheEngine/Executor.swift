@@ -41,12 +41,7 @@ extension Lethe {
     /// requests whose verification was cut short, retries failed requests, then erases every
     /// approved subject in one batched pass (one rewrite per object for all the subjects it
     /// holds), dataset by dataset in lineage order, runs rebuilds, and verifies.
-    public func run(progress: (@Sendable (String) -> Void)? = nil) async throws -> RunReport {
-        try await run(events: progress.map { p in { @Sendable e in p(e.message) } })
-    }
-
-    /// `run`, reporting typed events (see `EngineEvent`).
-    public func run(events: EngineEvents?) async throws -> RunReport {
+    public func run(events: EngineEvents? = nil) async throws -> RunReport {
         try await Executor(self).run(events: events)
     }
 

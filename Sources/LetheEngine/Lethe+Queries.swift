@@ -33,10 +33,7 @@ extension Lethe {
     }
 
     /// The requests `verify --all` examines: erased or verified ones, and failed ones that were
-    /// verified before (filing order, read a page at a time).
-    func verifiableRequests() async throws -> [ErasureRequest] { try await Self.verifiableRequests(in: meta) }
-
-    /// `verifiableRequests` over a state store (the verifier holds the store).
+    /// verified before (filing order, read a page at a time; the verifier holds the store).
     static func verifiableRequests(in state: any StateStore) async throws -> [ErasureRequest] {
         var out: [ErasureRequest] = []
         try await forEachRequestPage(in: state, status: nil) { page in

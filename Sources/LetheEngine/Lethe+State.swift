@@ -12,7 +12,7 @@ import Logging
 extension Lethe {
     // MARK: Object references
 
-    /// References for object keys of a dataset (see `Metastore.objectRefs`), cached.
+    /// References for object keys of a dataset (see `StateStore.objectRefs`), cached.
     func objectRefs(_ dataset: String, _ keys: [String]) async throws -> [String: Int64] {
         var (out, missing) = refCache.lookup(dataset, keys)
         if !missing.isEmpty {

@@ -207,7 +207,7 @@ extension Lethe {
     /// sealed subject (requests verified before that have no raw id left and stay without
     /// a tag). Bumps `updated_at` so running filters pick them up. Returns how many.
     @discardableResult
-    public static func backfillStreamTags(meta: any Metastore, secrets: StateSecrets, now: Int64) async throws -> Int {
+    public static func backfillStreamTags(meta: any StateStore, secrets: StateSecrets, now: Int64) async throws -> Int {
         var n = 0
         for r in try await meta.requestsWithoutStreamTag() {
             guard let sealed = r.sealedSubject else { continue }

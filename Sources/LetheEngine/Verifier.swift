@@ -25,7 +25,7 @@ struct Verifier: Sendable {
     func verify(ids: [String], all: Bool, dryRun: Bool) async throws -> [Verification] {
         var rs: [ErasureRequest] = []
         if all {
-            rs = try await state.requests(status: nil).filter { $0.status == .erased || $0.status == .verified || ($0.status == .failed && $0.verification != nil) }
+            rs = try await Lethe.verifiableRequests(in: state)
         } else {
             for id in ids { rs.append(try await lake.request(id)) }
             for r in rs where !(r.status == .erased || r.status == .verified || (r.status == .failed && r.verification != nil)) {

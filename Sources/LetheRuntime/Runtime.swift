@@ -17,7 +17,7 @@ public enum Runtime {
     /// An opened state: its keys, its store, and the folder it lives in (nil for a remote state).
     public struct StateHandle: Sendable {
         public let secrets: StateSecrets
-        public let state: any Metastore
+        public let state: any StateStore
         public let folder: String?
     }
 

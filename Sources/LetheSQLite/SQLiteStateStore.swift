@@ -4,9 +4,6 @@ import Synchronization
 import LetheCore
 public import LetheCatalog
 
-/// The name the SQLite store had before the state seam was split by capability (kept for tests).
-public typealias SQLiteMetastore = SQLiteStateStore
-
 /// The embedded `StateStore`: one SQLite file (`<state folder>/lethe.sqlite`) in
 /// WAL mode through GRDB, or a private in-memory database for tests.
 ///

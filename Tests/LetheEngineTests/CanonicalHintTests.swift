@@ -34,7 +34,7 @@ import LetheSQLite
       - {name: ids, path: ids, format: parquet, subject: n}
     """
     let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                      meta: try SQLiteMetastore(inMemory: nil),
+                      meta: try SQLiteStateStore(inMemory: nil),
                       secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                       stateFolder: nil)
     _ = try await lethe.index()

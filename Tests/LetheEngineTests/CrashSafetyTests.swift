@@ -180,10 +180,10 @@ private func walResetRefused(_ folder: String) throws -> String {
 @Test func openingTheStateAgainInTheSameProcessLeavesSQLitesLocksInPlace() async throws {
     let lake = try DiskLake()
     defer { lake.remove() }
-    let meta = try #require(try lake.open().meta as? SQLiteMetastore)
+    let meta = try #require(try lake.open().meta as? SQLiteStateStore)
     for i in 0..<50 { try await meta.setSetting("pad.\(i)", String(repeating: "x", count: 2000)) }
     let kept = try meta.whileReading { () -> String in
-        _ = try SQLiteMetastore(folder: lake.state)   // a second store on the same file (e.g. a filter and a run)
+        _ = try SQLiteStateStore(folder: lake.state)   // a second store on the same file (e.g. a filter and a run)
         // Another process opens and closes the database: it may remove the WAL only if it is the
         // last one with the database open, which this process's lock on the file denies.
         let p = Process()
@@ -209,7 +209,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     let lake = try DiskLake()
     defer { lake.remove() }
     let lethe = try lake.open()
-    let meta = try #require(lethe.meta as? SQLiteMetastore)
+    let meta = try #require(lethe.meta as? SQLiteStateStore)
     for i in 0..<50 { try await meta.setSetting("pad.\(i)", String(repeating: "x-", count: 1000)) }
     let folder = lake.state
     // While this process reads (a WAL read lock), the residue scan reads every state file; then
@@ -321,7 +321,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     try saved.write(to: URL(fileURLWithPath: secret))
     _ = try lake.open()
     // A state from before fingerprints: a missing key is still refused (the state holds data).
-    let meta = try SQLiteMetastore(folder: lake.state)
+    let meta = try SQLiteStateStore(folder: lake.state)
     try await meta.removeSetting(Runtime.fingerprintSetting("request.key"))
     try FileManager.default.removeItem(atPath: lake.state + "/request.key")
     #expect(throws: LetheError.self) { _ = try lake.open() }
@@ -397,7 +397,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     try StateSecrets.ensureFolder(lake.state)
     for name in ["secret.key", "request.key", "stream.key"] { _ = try StateSecrets.createKey(lake.state + "/" + name) }
     do {
-        let meta = try SQLiteMetastore(folder: lake.state)
+        let meta = try SQLiteStateStore(folder: lake.state)
         for i in 1...3 { try await meta.appendAudit(event: .filed, requestID: "r-\(i)", actor: "alice", details: "{}", at: Int64(i)) }
     }
     let lethe = try lake.open()
@@ -433,7 +433,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     let lake = try DiskLake()
     defer { lake.remove() }
     let lethe = try lake.open()
-    let meta = try #require(lethe.meta as? SQLiteMetastore)
+    let meta = try #require(lethe.meta as? SQLiteStateStore)
     #expect(try meta.pragma("secure_delete") == "1")
     let marker = "purge-me-" + String(repeating: "z", count: 40)
     try await meta.setSetting("x", marker)
@@ -458,7 +458,7 @@ private func walResetRefused(_ folder: String) throws -> String {
     try StateSecrets.ensureFolder(old.state)
     for name in ["secret.key", "request.key", "stream.key"] { _ = try StateSecrets.createKey(old.state + "/" + name) }
     do {
-        let meta = try SQLiteMetastore(folder: old.state)
+        let meta = try SQLiteStateStore(folder: old.state)
         try await meta.appendAudit(event: .filed, requestID: "r-1", actor: "alice", details: "{}", at: 1)
     }
     let stale = try StateSecrets.createKey(old.state + "/audit.key.new")
@@ -511,7 +511,7 @@ private final class Said: @unchecked Sendable {
     let held = open(lake.state + "/run.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
     #expect(held >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0)
     let said = Said()
-    let run = Task { try await lethe.run(progress: { said.add($0) }) }
+    let run = Task { try await lethe.run(events: { said.add($0.message) }) }
     var waited = false
     for _ in 0..<2000 where !waited {
         waited = said.contains("waiting for another `lethe run`")

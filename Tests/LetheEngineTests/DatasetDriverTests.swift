@@ -57,7 +57,7 @@ import LetheSQLite
     @Test func objectDriverListsEveryPage() async throws {
         let store = InMemoryObjectStore(pageSize: 2)
         let config = try LakeConfig.parse(Self.yaml, file: "lethe.yaml", baseDir: "/tmp")
-        let lethe = Lethe(config: config, store: store, meta: try SQLiteMetastore(inMemory: nil),
+        let lethe = Lethe(config: config, store: store, meta: try SQLiteStateStore(inMemory: nil),
                           secrets: StateSecrets(installationSecret: Array(repeating: 3, count: 32), requestKey: Array(repeating: 4, count: 32)),
                           stateFolder: nil)
         let records = (0..<5).map { "j/part-\($0).jsonl" }

@@ -46,7 +46,7 @@ func rows(_ table: String) throws -> [String] {
         subject: user_id
     """
     let config = try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir)
-    let lethe = Lethe(config: config, store: LocalObjectStore(root: dir), meta: try SQLiteMetastore(inMemory: nil),
+    let lethe = Lethe(config: config, store: LocalObjectStore(root: dir), meta: try SQLiteStateStore(inMemory: nil),
                       secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                       stateFolder: nil)
     let before = (plain: try rows(dir + "/plain"), parted: try rows(dir + "/parted"))
@@ -129,7 +129,7 @@ func rows(_ table: String) throws -> [String] {
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let config = try LakeConfig.parse("lake: .\ndatasets:\n  - name: plain\n    path: plain\n    format: delta\n    subject: user_id\n",
                                       file: "lethe.yaml", baseDir: dir)
-    let lethe = Lethe(config: config, store: LocalObjectStore(root: dir), meta: try SQLiteMetastore(inMemory: nil),
+    let lethe = Lethe(config: config, store: LocalObjectStore(root: dir), meta: try SQLiteStateStore(inMemory: nil),
                       secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                       stateFolder: nil)
     let before = try rows(dir + "/plain")
@@ -157,7 +157,7 @@ func rows(_ table: String) throws -> [String] {
 func deltaLethe(_ dir: String, _ names: [String]) throws -> Lethe {
     let yaml = "lake: .\ndatasets:\n" + names.map { "  - name: \($0)\n    path: \($0)\n    format: delta\n    subject: user_id\n" }.joined()
     return Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                 meta: try SQLiteMetastore(inMemory: nil),
+                 meta: try SQLiteStateStore(inMemory: nil),
                  secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                  stateFolder: nil)
 }
@@ -270,7 +270,7 @@ final class Once: Sendable {
         derived_from: [bronze]
     """
     let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                      meta: try SQLiteMetastore(inMemory: nil),
+                      meta: try SQLiteStateStore(inMemory: nil),
                       secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                       stateFolder: nil)
     _ = try await lethe.index()
@@ -394,7 +394,7 @@ enum DeltaLakeNames {
     // silver has no change data feed: following its deletes cannot work.
     let yaml = "lake: .\ndatasets:\n  - name: silver\n    path: silver\n    format: delta\n    subject: user_id\n    deletes_from: change_feed\n"
     let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                      meta: try SQLiteMetastore(inMemory: nil),
+                      meta: try SQLiteStateStore(inMemory: nil),
                       secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                       stateFolder: nil)
     do { _ = try await lethe.propagate(); Issue.record("a table without a change feed was followed") } catch let e as LetheError {
@@ -417,7 +417,7 @@ func writersLake(_ kind: String, subject: String = "user_id", _ extra: [String] 
     let out = try writersPy([kind, dir] + extra)
     let yaml = "lake: .\ndatasets:\n  - name: t\n    path: t\n    format: delta\n    subject: \(subject)\n"
     let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                      meta: try SQLiteMetastore(inMemory: nil),
+                      meta: try SQLiteStateStore(inMemory: nil),
                       secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                       stateFolder: nil)
     return (dir, out, lethe)

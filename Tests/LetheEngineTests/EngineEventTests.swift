@@ -29,7 +29,7 @@ import LetheCore
         for (event, text) in expected { #expect(event.message == text) }
     }
 
-    @Test func runReportsTypedEventsAndTheTextShimStillWorks() async throws {
+    @Test func runReportsTypedEventsWhoseMessagesAreTheCLIText() async throws {
         let f = try Fixture()
         f.put("raw/a.jsonl", #"{"user":{"id":"u-1"}}"# + "\n" + #"{"user":{"id":"u-2"}}"# + "\n")
         _ = try await f.lethe.index()
@@ -41,11 +41,11 @@ import LetheCore
         #expect(events.first.map { if case .jobPlanned(_, 1, _) = $0 { true } else { false } } == true)
         #expect(events.contains(.objectErased(dataset: "raw", object: "raw/a.jsonl", dropped: 1, kept: 1)))
         #expect(events.last == .verifying(count: 1))
-        // The text form (`run(progress:)`) prints each event's message.
+        // The CLI prints each event's message: the texts are those of the lines before typed events.
         let r2 = try await f.lethe.forget([SubjectID("u-2")], reason: "test", by: "alice")
         _ = try await f.lethe.approve(r2.map(\.id), by: "bob")
         let texts = SeenText()
-        _ = try await f.lethe.run { texts.add($0) }
+        _ = try await f.lethe.run(events: { texts.add($0.message) })
         #expect(texts.all.first?.hasPrefix("job ") == true)
         #expect(texts.all.contains("raw: raw/a.jsonl: dropped 1, kept 0"))
         #expect(texts.all.last == "verifying 1 request(s)")

@@ -15,7 +15,7 @@ struct Fixture {
     init(_ yaml: String = Fixture.yaml, baseDir: String = "/tmp") throws {
         let config = try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: baseDir)
         let secrets = StateSecrets(installationSecret: Array(repeating: 3, count: 32), requestKey: Array(repeating: 4, count: 32))
-        lethe = Lethe(config: config, store: store, meta: try SQLiteMetastore(inMemory: nil), secrets: secrets, stateFolder: nil)
+        lethe = Lethe(config: config, store: store, meta: try SQLiteStateStore(inMemory: nil), secrets: secrets, stateFolder: nil)
     }
 
     static let yaml = """

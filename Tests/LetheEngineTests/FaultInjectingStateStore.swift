@@ -6,16 +6,9 @@ import LetheCatalog
 import LetheSQLite
 import LetheTesting
 
-/// The SQLite store under the name the engine's tests use (LetheSQLite keeps the same alias).
-typealias SQLiteMetastore = SQLiteStateStore
-
-/// The test kit's fault-injecting state store (LetheTesting), under the name these tests use
-/// without importing the kit in every file.
-typealias FaultInjectingStateStore = LetheTesting.FaultInjectingStateStore
-
 extension Lethe {
     /// The same lake over another state store (e.g. a `FaultInjectingStateStore` around this one's).
-    func over(_ meta: any Metastore) -> Lethe {
+    func over(_ meta: any StateStore) -> Lethe {
         Lethe(config: config, store: store, meta: meta, secrets: secrets, stateFolder: stateFolder, logger: logger, now: now)
     }
 }
@@ -47,7 +40,7 @@ extension Lethe {
 
 /// The wrapper itself: only the armed append fails, the ones before it pass.
 @Test func faultInjectingStateStoreFailsExactlyTheNthAuditAppend() async throws {
-    let faulty = FaultInjectingStateStore(base: try SQLiteMetastore(inMemory: nil))
+    let faulty = FaultInjectingStateStore(base: try SQLiteStateStore(inMemory: nil))
     faulty.failAuditAppend(nth: 3)
     for i in 0..<2 {
         _ = try await faulty.transaction("t") { tx in try tx.appendAudit(event: .filed, requestID: "r-\(i)", actor: nil, details: "{}", at: 1) }

@@ -42,7 +42,7 @@ private enum PyLake {
         let config = try LakeConfig.parse(try String(contentsOfFile: file, encoding: .utf8), file: file, baseDir: dir)
         guard case .folder(let lake) = config.lake else { throw Failed(description: "the lake is not a folder") }
         let secrets = StateSecrets(installationSecret: Array(repeating: 7, count: 32), requestKey: Array(repeating: 8, count: 32))
-        return Lethe(config: config, store: LocalObjectStore(root: lake), meta: try SQLiteMetastore(inMemory: nil),
+        return Lethe(config: config, store: LocalObjectStore(root: lake), meta: try SQLiteStateStore(inMemory: nil),
                      secrets: secrets, stateFolder: nil)
     }
 }

@@ -132,7 +132,7 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
           - {name: csv, path: plain/csv, format: csv, subject: [tenant, user]}
         """
         return Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                     meta: try SQLiteMetastore(inMemory: nil),
+                     meta: try SQLiteStateStore(inMemory: nil),
                      secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                      stateFolder: nil)
     }
@@ -161,7 +161,7 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
         try PartLake.py(["make-checkpointed", dir])
         let yaml = "lake: .\ndatasets:\n  - {name: cp, path: cp, format: delta, subject: user_id}\n"
         let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                          meta: try SQLiteMetastore(inMemory: nil),
+                          meta: try SQLiteStateStore(inMemory: nil),
                           secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                           stateFolder: nil)
         _ = try await lethe.index()
@@ -191,7 +191,7 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
         try PartLake.py(["make-naive-ts", dir])
         let yaml = "lake: .\ndatasets:\n  - {name: naive, path: naive, format: delta, subject: ts}\n"
         let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                          meta: try SQLiteMetastore(inMemory: nil),
+                          meta: try SQLiteStateStore(inMemory: nil),
                           secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                           stateFolder: nil)
         let subject = SubjectID("2021-01-03T04:05:06.123Z")
@@ -220,7 +220,7 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
         try PartLake.py(["make-ts", dir])
         let yaml = "lake: .\ndatasets:\n  - {name: ts, path: ts, format: delta, subject: ts}\n"
         let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                          meta: try SQLiteMetastore(inMemory: nil),
+                          meta: try SQLiteStateStore(inMemory: nil),
                           secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                           stateFolder: nil)
         let subject = SubjectID("2021-01-03T04:05:06.123Z")
@@ -419,7 +419,7 @@ func aPartitionScrubCutBetweenItsCommitRewritesLeavesTheTableReadable() async th
     let yaml = "lake: .\ndatasets:\n  - {name: users, path: users, format: delta, subject: user_id}\n"
     // Lethe's erasure commit will be version 2 (delta-rs wrote versions 0 and 1): its `remove` is renamed last.
     let store = scrubFailingStore(LocalObjectStore(root: dir), commitKey: "users/_delta_log/00000000000000000002.json")
-    let meta = try SQLiteMetastore(inMemory: nil)
+    let meta = try SQLiteStateStore(inMemory: nil)
     let secrets = StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32))
     let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: store, meta: meta, secrets: secrets, stateFolder: nil)
     _ = try await lethe.index()
@@ -467,7 +467,7 @@ private func cuttingStore(_ inner: LocalObjectStore, cut: Int) -> FaultInjecting
         try FileManager.default.createDirectory(atPath: lake, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: dir + "/users", toPath: lake + "/users")
         let config = try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: lake)
-        let meta = try SQLiteMetastore(inMemory: nil)
+        let meta = try SQLiteStateStore(inMemory: nil)
         let store = cuttingStore(LocalObjectStore(root: lake), cut: cut)
         let cutting = Lethe(config: config, store: store, meta: meta, secrets: secrets, stateFolder: nil)
         _ = try await cutting.index()

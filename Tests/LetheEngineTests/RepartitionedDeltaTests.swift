@@ -79,7 +79,7 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
         try py([make, dir + "/t"])
         let yaml = "lake: .\ndatasets:\n  - {name: t, path: t, format: delta, subject: \(subject)}\n"
         let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                          meta: try SQLiteMetastore(inMemory: nil),
+                          meta: try SQLiteStateStore(inMemory: nil),
                           secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                           stateFolder: nil)
         return (dir, lethe)

@@ -98,7 +98,7 @@ import LetheSQLite
         try "{\"id\":\"u-1\"}\n".write(toFile: dir + "/ev/a.jsonl", atomically: false, encoding: .utf8)
         let yaml = "lake: .\ndatasets:\n  - {name: ev, path: ev, format: jsonl, subject: id}\n"
         let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                          meta: try SQLiteMetastore(inMemory: nil), secrets: Self.secrets, stateFolder: nil)
+                          meta: try SQLiteStateStore(inMemory: nil), secrets: Self.secrets, stateFolder: nil)
         let passes = Mutex<[IndexReport]>([])
         let watch = IndexWatchService(lethe: lethe, datasets: nil, interval: 0.01) { r in passes.withLock { $0.append(r) } }
         let group = Self.group([.init(service: watch, successTerminationBehavior: .gracefullyShutdownGroup)])

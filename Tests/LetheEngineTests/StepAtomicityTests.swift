@@ -93,7 +93,7 @@ import LetheSQLite
             deletes_from: change_feed
         """
         let base = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                         meta: try SQLiteMetastore(inMemory: nil),
+                         meta: try SQLiteStateStore(inMemory: nil),
                          secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
                          stateFolder: nil)
         let faulty = FaultInjectingStateStore(base: base.meta)

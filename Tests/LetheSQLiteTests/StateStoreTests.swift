@@ -90,7 +90,7 @@ import LetheCatalog
     }
 
     @Test func openRequestsAreFoundBySubjectWithoutListingAll() async throws {
-        let store: any StateStore = try SQLiteMetastore(inMemory: nil)
+        let store: any StateStore = try SQLiteStateStore(inMemory: nil)
         try await store.insertRequests((1...5).map { filed("r-\($0)", UInt8($0)) })
         // r-2 rejected (terminal), r-6 a second, later request for subject 3 after r-3 was verified.
         var r2 = try #require(try await store.request(id: "r-2"))
