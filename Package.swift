@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "LetheStorageTests", dependencies: ["LetheCore", "LetheStorage", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),
         .testTarget(name: "LetheFormatsTests", dependencies: [
-            "LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "LetheFormats", "LetheTesting",
+            "LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "LetheFormats", "LetheTesting", "LetheCatalog",
         ], swiftSettings: strict),
         .testTarget(name: "LetheSQLiteTests", dependencies: [
             "LetheCore", "LetheCatalog", "LetheSQLite", "LetheTesting", .product(name: "GRDB", package: "GRDB.swift"),

@@ -42,9 +42,19 @@ public struct CSVFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         actions: EraseActions
     ) async throws -> EraseOutcome {
+        try await erase(object, in: store, options: options, keyer: keyer, actions: actions, hint: nil)
+    }
+
+    /// With a hint for the version read, only the header and the hinted records are classified and
+    /// keyed; every other record is copied as it is.
+    public func erase(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        actions: EraseActions, hint: EraseHint?
+    ) async throws -> EraseOutcome {
         let drop = try actions.dropOnly(format: name, at: object.key)
         let options = options.resolved(for: object.key)
         if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
+        let hinted = hint?.ordinals(of: drop)
         // Bytes a writer appends to the replaced file meanwhile are carried into the new version (TailCarry).
         return try await TailCarry.erase(object, in: store, chunkSize: chunkSize) { source, version, force in
             let writer = try await store.openWrite(object.key, precondition: .matches(version: version))
@@ -54,8 +64,20 @@ public struct CSVFormat: RecordFormat {
                 let records = CSVRecordKeyer(options: options, keyer: keyer, objectKey: object.key)
                 var out = OutputBuffer()
                 var outcome = EraseOutcome()
+                outcome.exact = true
+                // The hint holds for the version it was made from only (not for a carried tail's round).
+                var ordinals = RecordOrdinals(hint?.version == version ? hinted : nil)
+                var headerSeen = false
                 func handle(_ record: CSVRecord, _ fields: [CSVField]) throws {
-                    guard outcome.keeps(try records.classify(record, fields), dropping: drop) else { return }
+                    if ordinals.skipsRecords, !record.isBlank {
+                        if headerSeen && !ordinals.nextIsHinted() {
+                            outcome.kept += 1
+                            out.append(record.raw)
+                            return
+                        }
+                        headerSeen = true
+                    }
+                    guard outcome.keeps(try records.classify(record, fields), dropping: drop, ordinal: &ordinals.next) else { return }
                     out.append(record.raw)
                 }
                 while let chunk = try await source.next() {

@@ -42,9 +42,19 @@ public struct JSONLinesFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         actions: EraseActions
     ) async throws -> EraseOutcome {
+        try await erase(object, in: store, options: options, keyer: keyer, actions: actions, hint: nil)
+    }
+
+    /// With a hint for the version read, only the hinted records are parsed and keyed; every other
+    /// line is told apart from a blank one (to number the records) and copied as it is.
+    public func erase(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        actions: EraseActions, hint: EraseHint?
+    ) async throws -> EraseOutcome {
         let drop = try actions.dropOnly(format: name, at: object.key)
         let options = options.resolved(for: object.key)
         if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
+        let hinted = hint?.ordinals(of: drop)
         // Bytes a writer appends to the replaced file meanwhile are carried into the new version (TailCarry).
         return try await TailCarry.erase(object, in: store, chunkSize: chunkSize) { source, version, force in
             let writer = try await store.openWrite(object.key, precondition: .matches(version: version))
@@ -54,9 +64,19 @@ public struct JSONLinesFormat: RecordFormat {
                 var lines = LineSplitter(objectKey: object.key, maxLineLength: maxLineLength)
                 var out = OutputBuffer()
                 var outcome = EraseOutcome()
+                outcome.exact = true
+                // The hint holds for the version it was made from only (not for a carried tail's round).
+                var ordinals = RecordOrdinals(hint?.version == version ? hinted : nil)
                 func handle(_ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64) throws {
                     let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
-                    guard outcome.keeps(try records.classify(content, lineNumber), dropping: drop) else { return }
+                    if ordinals.skipsRecords, !isBlankLine(content) {
+                        if !ordinals.nextIsHinted() {
+                            outcome.kept += 1
+                            out.append(line)
+                            return
+                        }
+                    }
+                    guard outcome.keeps(try records.classify(content, lineNumber), dropping: drop, ordinal: &ordinals.next) else { return }
                     out.append(line)
                 }
                 while let chunk = try await source.next() {
@@ -93,20 +113,53 @@ extension ScanSummary {
 }
 
 extension EraseOutcome {
-    /// Counts one classified line against the drop set; true when its bytes are kept.
-    mutating func keeps(_ line: LineOutcome, dropping drop: Set<SubjectKey>) -> Bool {
+    /// Counts one classified line against the drop set; true when its bytes are kept. `ordinal` is
+    /// the number of records before this line (advanced past a record; a dropped one is recorded).
+    mutating func keeps(_ line: LineOutcome, dropping drop: Set<SubjectKey>, ordinal: inout Int64) -> Bool {
         switch line {
         case .blank: return true
         case .noSubject: kept += 1
         case .subject(let key):
             if drop.contains(key) {
                 dropped[key, default: 0] += 1
+                droppedOrdinals.append(ordinal)
+                ordinal += 1
                 return false
             }
             kept += 1
         }
+        ordinal += 1
         return true
     }
+}
+
+/// Numbers the records of a line format during an erase and, with a hint, tells which ones it names.
+struct RecordOrdinals {
+    /// The hinted ordinals (sorted), or nil: every record is classified.
+    private let hinted: [Int64]?
+    private var h = 0
+    /// The ordinal of the next record.
+    var next: Int64 = 0
+
+    init(_ hinted: [Int64]?) { self.hinted = hinted }
+
+    /// Whether records not hinted are copied without being classified.
+    var skipsRecords: Bool { hinted != nil }
+
+    /// For the next record (known not blank): whether it is hinted; if not, it is counted here.
+    mutating func nextIsHinted() -> Bool {
+        guard let hinted else { return true }
+        while h < hinted.count && hinted[h] < next { h += 1 }
+        if h < hinted.count && hinted[h] == next { return true }
+        next += 1
+        return false
+    }
+}
+
+/// Whether a line's content is empty or whitespace only (not a record).
+func isBlankLine(_ line: UnsafeRawBufferPointer) -> Bool {
+    for c in line where !(c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A) { return false }
+    return true
 }
 
 /// What one line holds.

@@ -1,6 +1,7 @@
 public import LetheCore
 public import LetheStorage
 public import Parquet
+import Synchronization
 
 /// Apache Parquet, through the `Parquet` target (see docs/parquet.md).
 ///
@@ -21,17 +22,23 @@ public import Parquet
 /// Reads: a scan of an object larger than `wholeObjectLimit` reads only its tail (the
 /// footer, in one or two ranged reads), its first 4 bytes and the subject column
 /// chunks (adjacent ranges coalesced), into a sparse in-memory source; smaller objects
-/// are read whole. Limitation: erase reads the whole object into memory and builds the
-/// rewritten file in memory before writing it, so memory use is about twice the
-/// object's size.
+/// are read whole. Erase of an object up to `wholeObjectLimit` reads it whole and writes the
+/// rewritten file in one piece; a larger object is never held whole: erase reads the footer and
+/// the subject chunks (of the hinted row groups only, with a hint), keys the rows, then reads
+/// everything but the untouched row groups (all pinned to the version listed) and streams the
+/// rewrite into the store's writer, the untouched row groups by `copyRange` (a kernel copy on a
+/// local store). Memory use is then about the touched row groups, not the object.
 public struct ParquetFormat: RecordFormat {
     public var name: String { "parquet" }
-    /// Objects up to this size are read whole by a scan.
+    /// Objects up to this size are read whole by a scan or an erase.
     public var wholeObjectLimit: Int64
     /// Bytes read from the end of the object first, hoping to get the whole footer.
     public var tailGuess: Int64
     /// Ranges closer than this are read as one.
     public var coalesceGap: Int64
+
+    /// Tests: counts the rows keyed (each `SubjectKeyer.key` of a row's value).
+    var keyedRows: KeyedRowCounter?
 
     public init(wholeObjectLimit: Int64 = 1 << 20, tailGuess: Int64 = 64 << 10, coalesceGap: Int64 = 1 << 20) {
         precondition(tailGuess >= 8 && coalesceGap >= 0)
@@ -64,27 +71,39 @@ public struct ParquetFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         actions: EraseActions
     ) async throws -> EraseOutcome {
+        try await erase(object, in: store, options: options, keyer: keyer, actions: actions, hint: nil)
+    }
+
+    /// With a hint for `object`'s version, only the hinted rows are keyed (reading only the row
+    /// groups that hold them, `keys(of:in:…)`); the rows dropped are those of them whose key is dropped.
+    public func erase(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        actions: EraseActions, hint: EraseHint?
+    ) async throws -> EraseOutcome {
         let drop = try actions.dropOnly(format: name, at: object.key)
         let options = options.resolved(for: object.key)
         if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
-        let bytes = try await store.read(object.key)
-        let file = try open(bytes, object.key)
-        var outcome = EraseOutcome()
-        var rows: [Int64] = []
-        _ = try keys(file, object.key, options, keyer) { row, key in
-            if drop.contains(key) {
-                rows.append(row)
-                outcome.dropped[key, default: 0] += 1
-            }
+        let hinted = hint.flatMap { $0.applies(to: object) ? $0.ordinals(of: drop) : nil }
+        if object.size > wholeObjectLimit {
+            return try await eraseStreaming(object, in: store, options: options, keyer: keyer, drop: drop, hinted: hinted)
         }
-        if rows.isEmpty {
+        return try await eraseInMemory(object, in: store, options: options, keyer: keyer, drop: drop, hinted: hinted)
+    }
+
+    /// Erase of an object read whole, rewritten in memory and written in one piece.
+    private func eraseInMemory(_ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+                               drop: Set<SubjectKey>, hinted: [Int64]?) async throws -> EraseOutcome {
+        let bytes = try await store.read(object.key, range: nil, ifVersion: object.version)
+        let file = try open(bytes, object.key)
+        var outcome = try droppedRows(file, object.key, options, keyer, drop, hinted: hinted)
+        if outcome.droppedOrdinals.isEmpty {
             outcome.kept = file.numRows
             return outcome
         }
         var sink = InMemorySink()
         let result: RewriteResult
         do {
-            result = try file.rewrite(droppingRows: rows, to: &sink)
+            result = try file.rewrite(droppingRows: outcome.droppedOrdinals, to: &sink)
         } catch {
             throw Self.lethe(error, object.key)
         }
@@ -103,6 +122,138 @@ public struct ParquetFormat: RecordFormat {
             await writer.abort()
             throw error
         }
+    }
+
+    /// The rows to drop (sorted), keyed in full or, with `hinted` ordinals, only those.
+    private func droppedRows(_ file: ParquetFile, _ objectKey: String, _ options: FormatOptions, _ keyer: SubjectKeyer,
+                             _ drop: Set<SubjectKey>, hinted: [Int64]?) throws -> EraseOutcome {
+        var outcome = EraseOutcome()
+        outcome.exact = true
+        var rows: [Int64] = []
+        if let hinted {
+            for (row, key) in try keys(of: hinted.filter { $0 < file.numRows }, in: file, objectKey: objectKey, options: options, keyer: keyer)
+            where drop.contains(key) {
+                rows.append(row)
+                outcome.dropped[key, default: 0] += 1
+            }
+            rows.sort()
+        } else {
+            _ = try keys(file, objectKey, options, keyer) { row, key in
+                if drop.contains(key) {
+                    rows.append(row)
+                    outcome.dropped[key, default: 0] += 1
+                }
+            }
+        }
+        outcome.droppedOrdinals = rows
+        return outcome
+    }
+
+    /// Erase of an object larger than `wholeObjectLimit`, never held whole in memory: the footer and
+    /// the subject chunks of the row groups to key (all, or those of the hinted rows) are read first;
+    /// then everything but the untouched row groups (touched groups, page indexes, bloom filters,
+    /// footer), all pinned to the version read. The rewrite streams into the store's writer, the
+    /// untouched row groups by `copyRange` (a kernel copy on a local store): the bytes written are
+    /// those of the in-memory rewrite.
+    private func eraseStreaming(_ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+                                drop: Set<SubjectKey>, hinted: [Int64]?) async throws -> EraseOutcome {
+        let (footerOnly, footer) = try await openFooter(object, in: store, pinned: true)
+        if footerOnly.omitsDictionaryHeaderSize {
+            // An old parquet-mr file whose chunk ends are found by reading them: read whole.
+            return try await eraseInMemory(object, in: store, options: options, keyer: keyer, drop: drop, hinted: hinted)
+        }
+        // Phase 1: key the rows (subject chunks of the groups that can hold dropped rows).
+        var groups: Set<Int>? = nil
+        if let hinted { groups = Set(hinted.compactMap { footerOnly.rowGroup(ofRow: $0) }) }
+        var keying = footer
+        try await fetch(subjectRanges(footerOnly, options, groups: groups), of: object, in: store, into: &keying)
+        var outcome = try droppedRows(try open(keying, object.key), object.key, options, keyer, drop, hinted: hinted)
+        if outcome.droppedOrdinals.isEmpty {
+            outcome.kept = footerOnly.numRows
+            return outcome
+        }
+        // Phase 2: everything but the row groups copied unread.
+        let touched = Set(outcome.droppedOrdinals.compactMap { footerOnly.rowGroup(ofRow: $0) })
+        var copied: [Range<Int64>] = []
+        for g in 0..<footerOnly.rowGroups.count where !touched.contains(g) {
+            if let r = try Self.parquet(object.key, { () throws(ParquetError) in try footerOnly.rowGroupByteRange(g) }) { copied.append(r) }
+        }
+        copied.sort { $0.lowerBound < $1.lowerBound }
+        var needed: [Range<Int64>] = []
+        var at: Int64 = 0
+        for r in copied {
+            if r.lowerBound > at { needed.append(at..<r.lowerBound) }
+            at = max(at, r.upperBound)
+        }
+        if at < object.size { needed.append(at..<object.size) }
+        var source = footer
+        try await fetch(needed.filter { !footer.covers($0) }, of: object, in: store, into: &source)
+        let file = try open(source, object.key)
+        var sink = PlannedSink()
+        let result: RewriteResult
+        do {
+            result = try file.rewrite(droppingRows: outcome.droppedOrdinals, to: &sink)
+        } catch let e where e.code == .io {
+            // The rewrite read outside the ranges fetched (a bloom filter or page index lying inside an
+            // untouched row group's range): nothing is written yet, so do it the whole-object way.
+            return try await eraseInMemory(object, in: store, options: options, keyer: keyer, drop: drop, hinted: hinted)
+        } catch {
+            throw Self.lethe(error, object.key)
+        }
+        outcome.kept = result.keptRows
+        if result.isEmpty {
+            try await removeObject(object, in: store)
+            outcome.removed = true
+            return outcome
+        }
+        let writer = try await store.openWrite(object.key, precondition: .matches(version: object.version))
+        do {
+            for step in sink.steps {
+                switch step {
+                case .bytes(let b): try await writer.write(b)
+                case .copy(let r): try await writer.copyRange(from: object.key, version: object.version, range: r, in: store)
+                }
+            }
+            outcome.written = try await writer.commit()
+            return outcome
+        } catch {
+            await writer.abort()
+            throw error
+        }
+    }
+
+    /// The byte ranges of the subject (and folder-checked) column chunks of `groups` (all when nil), coalesced.
+    private func subjectRanges(_ file: ParquetFile, _ options: FormatOptions, groups: Set<Int>?) -> [Range<Int64>] {
+        var ranges: [Range<Int64>] = []
+        for field in options.recordFields + options.folderFields {
+            let path = field.components.map { String(decoding: $0, as: UTF8.self) }
+            guard let desc = file.schema.column(path) else { continue }   // reported by the keying
+            for (g, rg) in file.rowGroups.enumerated() where groups?.contains(g) ?? true {
+                guard let md = rg.columns[desc.index].metaData, md.totalCompressedSize > 0 else { continue }
+                ranges.append(file.readRange(column: desc.index, rowGroup: g))
+            }
+        }
+        ranges.sort { $0.lowerBound < $1.lowerBound }
+        var merged: [Range<Int64>] = []
+        for r in ranges {
+            if let last = merged.last, r.lowerBound <= last.upperBound + coalesceGap {
+                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, r.upperBound)
+            } else {
+                merged.append(r)
+            }
+        }
+        return merged
+    }
+
+    /// Reads `ranges` of `object` (at its version) into `source`, skipping those it holds.
+    private func fetch(_ ranges: [Range<Int64>], of object: ObjectInfo, in store: any ObjectStore, into source: inout SparseSource) async throws {
+        for r in ranges where !r.isEmpty && !source.covers(r) {
+            source.add(r.lowerBound, try await store.read(object.key, range: r, ifVersion: object.version))
+        }
+    }
+
+    static func parquet<T>(_ objectKey: String, _ body: () throws(ParquetError) -> T) throws -> T {
+        do { return try body() } catch { throw lethe(error, objectKey) }
     }
 
     private func open(_ bytes: [UInt8], _ objectKey: String) throws -> ParquetFile {
@@ -130,35 +281,18 @@ public struct ParquetFormat: RecordFormat {
     private func openSparse(_ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions) async throws -> ParquetFile {
         let (footerOnly, footer) = try await openFooter(object, in: store)
         var source = footer
-        var ranges: [Range<Int64>] = []
-        for field in options.recordFields + options.folderFields {
-            let path = field.components.map { String(decoding: $0, as: UTF8.self) }
-            guard let desc = footerOnly.schema.column(path) else { continue }   // reported by the scan
-            for (g, rg) in footerOnly.rowGroups.enumerated() {
-                guard let md = rg.columns[desc.index].metaData, md.totalCompressedSize > 0 else { continue }
-                ranges.append(footerOnly.readRange(column: desc.index, rowGroup: g))
-            }
-        }
-        ranges.sort { $0.lowerBound < $1.lowerBound }
-        var merged: [Range<Int64>] = []
-        for r in ranges {
-            if let last = merged.last, r.lowerBound <= last.upperBound + coalesceGap {
-                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, r.upperBound)
-            } else {
-                merged.append(r)
-            }
-        }
-        for r in merged where !source.covers(r) {
+        for r in subjectRanges(footerOnly, options, groups: nil) where !source.covers(r) {
             source.add(r.lowerBound, try await store.read(object.key, range: r))
         }
         return try open(source, object.key)
     }
 
     /// Opens `object` reading only its footer (the source holds the bytes read).
-    private func openFooter(_ object: ObjectInfo, in store: any ObjectStore) async throws -> (ParquetFile, SparseSource) {
+    private func openFooter(_ object: ObjectInfo, in store: any ObjectStore, pinned: Bool = false) async throws -> (ParquetFile, SparseSource) {
         let size = object.size
+        let version = pinned ? object.version : nil
         var tailStart = max(0, size - tailGuess)
-        var tail = try await store.read(object.key, range: tailStart..<size)
+        var tail = try await store.read(object.key, range: tailStart..<size, ifVersion: version)
         if tail.count >= 8, size >= 12 {
             let n = tail.count
             var footerLen: Int64 = 0
@@ -166,14 +300,14 @@ public struct ParquetFormat: RecordFormat {
             let footerStart = size - 8 - footerLen
             // Only a plausible footer is fetched; otherwise opening reports the problem.
             if footerLen <= size - 12, footerLen <= Int64(ReadOptions().maxFooterSize), footerStart < tailStart {
-                tail = try await store.read(object.key, range: footerStart..<tailStart) + tail
+                tail = try await store.read(object.key, range: footerStart..<tailStart, ifVersion: version) + tail
                 tailStart = footerStart
             }
         }
         var source = SparseSource(size: size)
         source.add(tailStart, tail)
         if tailStart > 0 {
-            source.add(0, try await store.read(object.key, range: 0..<min(4, tailStart)))
+            source.add(0, try await store.read(object.key, range: 0..<min(4, tailStart), ifVersion: version))
         }
         return (try open(source, object.key), source)
     }
@@ -285,6 +419,7 @@ public struct ParquetFormat: RecordFormat {
                     try file.scanColumn(column, rowGroup: g, form: forms[column]) { row, value in
                         if let only, !only.contains(row) { return }
                         if let value {
+                            keyedRows?.add()
                             try visit(row, keyer.key(value))
                         } else {
                             withoutSubject += 1
@@ -329,6 +464,7 @@ public struct ParquetFormat: RecordFormat {
                     if missing[r] {
                         withoutSubject += 1
                     } else {
+                        keyedRows?.add()
                         try visit(first + Int64(r), keyer.key(joined[r]))
                     }
                 }
@@ -359,6 +495,40 @@ extension ParquetFormat {
             }
         }
     }
+}
+
+/// A sink that records what the rewrite writes and, instead of the bytes, the ranges of the file
+/// it copies, for the store's writer to copy (`ObjectWriteStream.copyRange`).
+struct PlannedSink: ParquetSink {
+    enum Step { case bytes([UInt8]), copy(Range<Int64>) }
+    private(set) var steps: [Step] = []
+
+    mutating func write(_ bytes: [UInt8]) throws {
+        guard !bytes.isEmpty else { return }
+        if case .bytes(var last)? = steps.last, last.count < 1 << 20 {
+            steps.removeLast()
+            last += bytes
+            steps.append(.bytes(last))
+        } else {
+            steps.append(.bytes(bytes))
+        }
+    }
+
+    mutating func copy(from source: any ParquetSource, range: Range<Int64>) throws {
+        guard !range.isEmpty else { return }
+        if case .copy(let last)? = steps.last, last.upperBound == range.lowerBound {
+            steps[steps.count - 1] = .copy(last.lowerBound..<range.upperBound)
+        } else {
+            steps.append(.copy(range))
+        }
+    }
+}
+
+/// A count of rows keyed, for tests.
+final class KeyedRowCounter: Sendable {
+    private let n = Mutex(0)
+    func add() { n.withLock { $0 += 1 } }
+    var count: Int { n.withLock { $0 } }
 }
 
 /// Some byte ranges of an object, held in memory; reading outside them is an error.

@@ -25,8 +25,65 @@ public struct EraseOutcome: Sendable, Equatable {
     public var written: ObjectInfo?
     /// True when the object was deleted because no record remained.
     public var removed: Bool = false
+    /// The ordinals (0-based, numbered as in the object that was read) of the records dropped,
+    /// sorted: with `exact`, the new version's records are the old ones without these, in order,
+    /// so its index entries can be derived (`PostingDerivation`) instead of scanned.
+    public var droppedOrdinals: [Int64] = []
+    /// True when the written version holds exactly the read version's records minus
+    /// `droppedOrdinals` (or nothing was written because nothing matched). False when bytes a
+    /// writer appended meanwhile were carried into it (`TailCarry`), or the format cannot tell:
+    /// the new version must then be indexed by a scan.
+    public var exact: Bool = false
     public init() {}
     public var droppedTotal: Int64 { dropped.values.reduce(0, +) }
+}
+
+/// What an index says about one version of an object: the record ordinals (0-based) that hold
+/// each subject key's postings. Rows of a 64-bit prefix collision may be listed too (an erase
+/// checks each hinted row's full key); a key absent from `rows` has no record in that version.
+/// Complete only for `version`: a format given an object at another version ignores the hint.
+public struct EraseHint: Sendable, Hashable {
+    /// The object version the index scanned.
+    public var version: String
+    /// Record ordinals by subject key.
+    public var rows: [SubjectKey: [Int64]]
+    public init(version: String, rows: [SubjectKey: [Int64]]) {
+        self.version = version
+        self.rows = rows
+    }
+
+    /// The hinted ordinals of `keys`, sorted, without duplicates (negative ordinals left out).
+    public func ordinals(of keys: some Sequence<SubjectKey>) -> [Int64] {
+        var out: [Int64] = []
+        for k in keys { out += rows[k] ?? [] }
+        out.sort()
+        var unique: [Int64] = []
+        unique.reserveCapacity(out.count)
+        for r in out where r >= 0 && unique.last != r { unique.append(r) }
+        return unique
+    }
+
+    /// The hint when it is complete for `object` (same version), else nil.
+    public func applies(to object: ObjectInfo) -> Bool { object.version == version }
+}
+
+/// Which records a re-read or sweep looks for.
+public enum SubjectMatcher: Sendable, Hashable {
+    /// Records whose subject key is one of these.
+    case keys(Set<SubjectKey>)
+    /// Records whose canonical subject value (the bytes the keyer would hash, before its
+    /// normalisation) is one of these raw ids. A caller that needs a normalised form (NFC)
+    /// matched too puts that form in the set as well.
+    case values(Set<[UInt8]>)
+}
+
+/// One record a `SubjectMatcher` matched.
+public struct SubjectMatch: Sendable, Hashable {
+    /// The record's 0-based ordinal.
+    public var row: Int64
+    /// Its subject key.
+    public var key: SubjectKey
+    public init(row: Int64, key: SubjectKey) { self.row = row; self.key = key }
 }
 
 /// Per-object options a format reads from the dataset spec.
@@ -231,11 +288,13 @@ extension RecordFormat {
         guard case .key(let key) = options.constantSubject(keyer) else { return nil }
         let summary = try await scan(object, in: store, options: options, keyer: keyer) { _, _ in }
         var outcome = EraseOutcome()
+        outcome.exact = true
         guard drop.contains(key) else {
             outcome.kept = summary.records
             return outcome
         }
         outcome.dropped[key] = summary.records
+        outcome.droppedOrdinals = Array(0..<summary.records)
         try await removeObject(object, in: store)
         outcome.removed = true
         return outcome
@@ -285,14 +344,62 @@ public protocol RecordFormat: Sendable {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         actions: EraseActions
     ) async throws -> EraseOutcome
+
+    /// `erase(…actions:)` told by the index where the subjects' records are: when `hint` applies
+    /// to `object` (same version) a format may key only the hinted records and copy the others
+    /// unread; otherwise (nil, another version) it erases as without a hint. Drops exactly what
+    /// the unhinted erase drops. The default ignores the hint.
+    func erase(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        actions: EraseActions, hint: EraseHint?
+    ) async throws -> EraseOutcome
+
+    /// The records of `object` that `matcher` matches, in row order (a re-read or a sweep). The
+    /// default scans with `keyer` (`.values`: the keys of the values, which is the keyed predicate).
+    func match(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        matcher: SubjectMatcher
+    ) async throws -> [SubjectMatch]
 }
 
 extension RecordFormat {
+    public func erase(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        actions: EraseActions, hint: EraseHint?
+    ) async throws -> EraseOutcome {
+        try await erase(object, in: store, options: options, keyer: keyer, actions: actions)
+    }
+
+    public func match(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        matcher: SubjectMatcher
+    ) async throws -> [SubjectMatch] {
+        let keys: Set<SubjectKey>
+        switch matcher {
+        case .keys(let k): keys = k
+        case .values(let values): keys = Set(values.map { keyer.key($0) })
+        }
+        var out: [SubjectMatch] = []
+        guard !keys.isEmpty else { return out }
+        _ = try await scan(object, in: store, options: options, keyer: keyer) { row, key in
+            if keys.contains(key) { out.append(SubjectMatch(row: row, key: key)) }
+        }
+        return out
+    }
+
     /// Drops the records whose subject key is in `drop` (`erase(…actions: .drop(drop))`).
     public func erase(
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         drop: Set<SubjectKey>
     ) async throws -> EraseOutcome {
         try await erase(object, in: store, options: options, keyer: keyer, actions: .drop(drop))
+    }
+
+    /// Drops the records whose subject key is in `drop`, told where they are by `hint`.
+    public func erase(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        drop: Set<SubjectKey>, hint: EraseHint?
+    ) async throws -> EraseOutcome {
+        try await erase(object, in: store, options: options, keyer: keyer, actions: .drop(drop), hint: hint)
     }
 }

@@ -43,6 +43,8 @@ enum TailCarry {
             guard let written = round.written, let writer else {
                 throw LetheError(.failure, "carrying bytes appended during the rewrite wrote nothing", at: object.key)
             }
+            // The new version holds records the read version did not: its index entries cannot be derived.
+            outcome.exact = false
             for (k, n) in round.dropped { outcome.dropped[k, default: 0] += n }
             if round.kept > 0 { outcome.kept = round.kept }
             outcome.written = written

@@ -1,4 +1,5 @@
 import LetheCore
+public import Synchronization
 #if canImport(Glibc)
 public import Glibc
 #elseif canImport(Darwin)
@@ -49,6 +50,8 @@ public struct LocalObjectStore: ObjectStore {
 
     /// Objects per listing page.
     public var pageSize = 1000
+    /// What the store did, counted (shared by copies of the store): for tests and benchmarks.
+    public let counters = LocalStoreCounters()
     /// Where the slow system calls run, in one hop per batch, off the cooperative threads: a listing
     /// page, a copy of 64 KiB or more, a commit (fsync, rename, folder fsync), a batch delete. Metadata
     /// calls and small copies (a `head`, a Delta log file, a Parquet footer) stay on the caller: the hop
@@ -311,6 +314,12 @@ public struct LocalObjectStore: ObjectStore {
     }
 
     public func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
+        try await openWrite(key, precondition: precondition, durability: .immediate)
+    }
+
+    /// A `.deferred` write is fsynced by `makeDurable` (with others, in one pass) instead of in its
+    /// `commit`; a commit of one not made durable yet fsyncs it first.
+    public func openWrite(_ key: String, precondition: WritePrecondition, durability: WriteDurability) async throws -> any ObjectWriteStream {
         guard let parent = try openParent(key, create: true) else {
             throw LetheError(.badInput, "not an object key", at: key)
         }
@@ -332,6 +341,21 @@ public struct LocalObjectStore: ObjectStore {
             throw LetheError.io("cannot create temporary file", at: key, errno: e)
         }
         return LocalWriteStream(fd: fd, dirFD: parent.fd, tmp: tmp, name: parent.name, key: key, precondition: precondition, store: self)
+    }
+
+    /// The one durability pass: the temporary files of `writers` (this store's, not committed) are
+    /// fsynced in parallel on the I/O pool; their commits then rename without another fsync. Writers
+    /// of another store are left to their own commits.
+    public func makeDurable(_ writers: [any ObjectWriteStream]) async throws {
+        let mine = writers.compactMap { $0 as? LocalWriteStream }
+        guard !mine.isEmpty else { return }
+        counters.durabilityPasses.add(1, ordering: .relaxed)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in mine {
+                group.addTask { try await self.io { try w.makeDurableNow() } }
+            }
+            try await group.waitForAll()
+        }
     }
 
     /// Unlinks the files folder by folder (one `fsync` per folder), then removes the folders the
@@ -742,6 +766,10 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     private var finished = false
     /// The replaced file, kept open after the rename: bytes a writer still appends to it are read by `replacedTail`.
     private var replaced: Int32 = -1
+    /// Whether the temporary file's data is durable already (`makeDurable`).
+    private var synced = false
+    /// Files `copyRange` copies from, opened once each and checked to be at the version asked for.
+    private var sources: [String: (fd: Int32, version: String)] = [:]
 
     private let store: LocalObjectStore
 
@@ -751,6 +779,7 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     }
     deinit {
         abortNow()
+        closeSources()
         if replaced >= 0 { Glibc.close(replaced) }
         if dirFD >= 0 { Glibc.close(dirFD) }
     }
@@ -787,8 +816,9 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     }
 
     private func commitNow() throws -> ObjectInfo {
+        closeSources()
         if case .absent = precondition {
-            if fsync(fd) != 0 { throw LetheError.io("fsync failed", at: key, errno: errno) }
+            try syncData()
             // linkat() fails if the target exists: an atomic create-exclusive.
             if linkat(dirFD, tmp, dirFD, name, 0) != 0 {
                 if errno == EEXIST { throw LetheError(.conflict, "object already exists", at: key) }
@@ -808,7 +838,7 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
         } else if errno != ENOENT {
             throw LetheError.io("cannot stat", at: key, errno: errno)
         }
-        if fsync(fd) != 0 { throw LetheError.io("fsync failed", at: key, errno: errno) }
+        try syncData()
         if exists { try refuseWhileOpenForWriting() }
         // The precondition, as late as possible: the file held open must still be the one the path names.
         if case .matches(let version) = precondition {
@@ -909,10 +939,127 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
         return out
     }
 
+    /// fsyncs the temporary file unless `makeDurable` did.
+    private func syncData() throws {
+        if synced { return }
+        if fsync(fd) != 0 { throw LetheError.io("fsync failed", at: key, errno: errno) }
+        synced = true
+        store.counters.dataSyncs.add(1, ordering: .relaxed)
+    }
+
+    /// `makeDurable`'s part for this write (on the I/O pool).
+    func makeDurableNow() throws {
+        Swift.precondition(!finished, "makeDurable after commit/abort")
+        try syncData()
+    }
+
+    // MARK: Copying ranges
+
+    /// In the kernel (`copy_file_range(2)`) when `key` in `store` is a file of this store (the store
+    /// itself, or a wrapper naming the same local path), else through memory.
+    func copyRange(from key: String, version: String, range: Range<Int64>, in store: any ObjectStore) async throws {
+        guard let path = store.localPath(of: key), path == self.store.localPath(of: key) else {
+            return try await copyRangeByReading(from: key, version: version, range: range, in: store)
+        }
+        guard !range.isEmpty else { return }
+        let src = try source(key, version: version)
+        if range.count < Int64(LocalObjectStore.inlineBytes) { return try copyNow(from: src, key, range) }
+        try await self.store.io { try self.copyNow(from: src, key, range) }
+    }
+
+    /// The open file of `key`, checked to be at `version` when opened (the descriptor then keeps
+    /// reading that version, whatever replaces the path later).
+    private func source(_ key: String, version: String) throws -> Int32 {
+        if let s = sources[key] {
+            guard s.version == version else {
+                throw LetheError(.conflict, "object changed since it was read (expected version \(version), found \(s.version))", at: key)
+            }
+            return s.fd
+        }
+        let fd = try store.openFile(key)
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            Glibc.close(fd)
+            throw LetheError.io("cannot stat", at: key, errno: e)
+        }
+        let now = LocalObjectStore.info(key: key, st).version
+        guard now == version else {
+            Glibc.close(fd)
+            throw LetheError(.conflict, "object changed since it was read (expected version \(version), found \(now))", at: key)
+        }
+        sources[key] = (fd, version)
+        return fd
+    }
+
+    private func closeSources() {
+        for s in sources.values { Glibc.close(s.fd) }
+        sources = [:]
+    }
+
+    /// Appends `range` of `src`: `copy_file_range` while the kernel can, short copies looped, then
+    /// `pread`/`write` for the rest where it cannot (another file system, an old kernel).
+    private func copyNow(from src: Int32, _ srcKey: String, _ range: Range<Int64>) throws {
+        Swift.precondition(!finished, "copy after commit/abort")
+        var at = range.lowerBound
+        if let copy = LocalWriteStream.copyFileRange {
+            while at < range.upperBound {
+                var inOffset = at
+                let n = copy(src, &inOffset, fd, nil, Int(min(range.upperBound - at, 1 << 30)), 0)
+                if n < 0 {
+                    let e = errno
+                    if e == EINTR { continue }
+                    if e == EXDEV || e == EINVAL || e == ENOSYS || e == EOPNOTSUPP { break }
+                    throw LetheError.io("copy failed", at: key, errno: e)
+                }
+                if n == 0 { throw LetheError(.io, "file shrank while copying from it", at: srcKey) }
+                at += Int64(n)
+                store.counters.bytesCopiedInKernel.add(Int64(n), ordering: .relaxed)
+            }
+        }
+        guard at < range.upperBound else { return }
+        var buf = [UInt8](repeating: 0, count: Int(min(range.upperBound - at, 1 << 20)))
+        try buf.withUnsafeMutableBytes { b in
+            while at < range.upperBound {
+                let want = Int(min(Int64(b.count), range.upperBound - at))
+                let n = pread(src, b.baseAddress!, want, off_t(at))
+                if n < 0 { if errno == EINTR { continue }; throw LetheError.io("read failed", at: srcKey, errno: errno) }
+                if n == 0 { throw LetheError(.io, "file shrank while copying from it", at: srcKey) }
+                try writeAll(UnsafeRawBufferPointer(rebasing: b[0..<n]))
+                at += Int64(n)
+            }
+        }
+    }
+
+    typealias CopyFileRange = @convention(c) (Int32, UnsafeMutablePointer<Int64>?, Int32, UnsafeMutablePointer<Int64>?, Int, UInt32) -> Int
+
+    /// `copy_file_range(2)` (Linux 4.5+, glibc 2.27+), looked up at run time: the C library headers
+    /// Swift imports do not declare it. Nil elsewhere.
+    static let copyFileRange: CopyFileRange? = {
+        #if os(Linux)
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "copy_file_range") else { return nil }
+        return unsafeBitCast(sym, to: CopyFileRange.self)
+        #else
+        return nil
+        #endif
+    }()
+
     func abort() async { abortNow() }
 
     func abortNow() {
+        closeSources()
         if fd >= 0 { Glibc.close(fd); fd = -1 }
         if !finished { unlinkat(dirFD, tmp, 0); finished = true }
     }
+}
+
+/// Counts of what a `LocalObjectStore` did (relaxed atomics; for tests and benchmarks).
+public final class LocalStoreCounters: Sendable {
+    /// Bytes `copyRange` copied with `copy_file_range(2)` (not through user space).
+    public let bytesCopiedInKernel = Atomic<Int64>(0)
+    /// fsyncs of written data (one per write committed or made durable).
+    public let dataSyncs = Atomic<Int>(0)
+    /// `makeDurable` passes.
+    public let durabilityPasses = Atomic<Int>(0)
+    public init() {}
 }

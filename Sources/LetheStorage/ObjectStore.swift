@@ -49,10 +49,43 @@ public protocol ObjectWriteStream: AnyObject {
     /// write, and asks again until nothing more comes. Empty for stores whose objects never grow in
     /// place (S3, memory) and before a commit.
     func replacedTail(from offset: Int64) async throws -> [UInt8]
+    /// Appends the bytes in `range` of `key` at `version` (in `store`) to what is written, as
+    /// `write(try await store.read(key, range: range, ifVersion: version))` would, but where the
+    /// store can, without copying them through memory (local: `copy_file_range(2)`; S3:
+    /// `UploadPartCopy`). `.conflict` when `key` is no longer at `version`. The default reads
+    /// and writes (`copyRangeByReading`).
+    func copyRange(from key: String, version: String, range: Range<Int64>, in store: any ObjectStore) async throws
 }
 
 extension ObjectWriteStream {
     public func replacedTail(from offset: Int64) async throws -> [UInt8] { [] }
+}
+
+extension ObjectWriteStream {
+    /// Ranged reads pinned to `version` (8 MiB at a time), then writes.
+    public func copyRange(from key: String, version: String, range: Range<Int64>, in store: any ObjectStore) async throws {
+        try await copyRangeByReading(from: key, version: version, range: range, in: store)
+    }
+
+    /// `copyRange` through memory: ranged reads pinned to `version`, then writes.
+    public func copyRangeByReading(from key: String, version: String, range: Range<Int64>, in store: any ObjectStore) async throws {
+        let piece: Int64 = 8 << 20
+        var at = range.lowerBound
+        while at < range.upperBound {
+            let end = min(range.upperBound, at + piece)
+            try await write(try await store.read(key, range: at..<end, ifVersion: version))
+            at = end
+        }
+    }
+}
+
+/// When a write's data is made durable.
+public enum WriteDurability: Sendable, Equatable {
+    /// `commit` makes it durable (fsync before the rename).
+    case immediate
+    /// `ObjectStore.makeDurable` makes it durable, for many writes in one pass; a `commit` of a
+    /// write not yet made durable still makes it durable first (never a rename before it).
+    case deferred
 }
 
 /// Preconditions for a write.
@@ -101,6 +134,13 @@ public protocol ObjectStore: Sendable {
     func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream
     /// Starts writing a new version of `key`.
     func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream
+    /// Starts writing a new version of `key` whose durability `makeDurable` may bring about with
+    /// other writes' in one pass (`.deferred`). The default ignores `durability`: each commit is durable.
+    func openWrite(_ key: String, precondition: WritePrecondition, durability: WriteDurability) async throws -> any ObjectWriteStream
+    /// Makes the written bytes of `writers` (opened by this store, not yet committed) durable in one
+    /// pass; their `commit`s then only publish them (rename, version check). The default does nothing:
+    /// each commit is durable on its own.
+    func makeDurable(_ writers: [any ObjectWriteStream]) async throws
     /// Removes objects (S3: DeleteObjects); absent objects are not an error.
     func delete(_ keys: [String]) async throws
     /// The file-system path of `key` (of the root for `""`), for stores that are local folders; nil
@@ -122,6 +162,11 @@ extension ObjectStore {
         guard let info = try await head(key) else { throw LetheError(.notFound, "no such object", at: key) }
         return RangedReadStream(store: self, info: info, chunkSize: max(1, chunkSize))
     }
+
+    public func openWrite(_ key: String, precondition: WritePrecondition, durability: WriteDurability) async throws -> any ObjectWriteStream {
+        try await openWrite(key, precondition: precondition)
+    }
+    public func makeDurable(_ writers: [any ObjectWriteStream]) async throws {}
 
     public func localPath(of key: String) -> String? { nil }
     public func key(forLocalPath path: String) -> String? { nil }

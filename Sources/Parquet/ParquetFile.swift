@@ -149,6 +149,19 @@ public struct ParquetFile: Sendable {
         return bytes
     }
 
+    /// The index of the row group holding file row `row`, or nil when it is past the end.
+    public func rowGroup(ofRow row: Int64) -> Int? {
+        guard row >= 0 else { return nil }
+        var lo = 0, hi = rowGroupFirstRow.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if rowGroupFirstRow[mid] <= row { lo = mid + 1 } else { hi = mid }
+        }
+        let g = lo - 1
+        guard g >= 0, row < rowGroupFirstRow[g] + metadata.rowGroups[g].numRows else { return nil }
+        return g
+    }
+
     /// The byte range of one column chunk as stored: what a copy of the chunk must copy.
     public func chunkRange(column: Int, rowGroup: Int) throws(ParquetError) -> Range<Int64> {
         let md = metadata.rowGroups[rowGroup].columns[column].metaData!
@@ -172,7 +185,7 @@ public struct ParquetFile: Sendable {
     /// parquet-mr up to 1.2.8 (PARQUET-816, IMPALA-694) did not count the dictionary page
     /// header in a column chunk's `total_compressed_size`; Arrow reads such files by
     /// reading a little further and stopping once the chunk's values are read. So do we.
-    var omitsDictionaryHeaderSize: Bool {
+    public var omitsDictionaryHeaderSize: Bool {
         guard let by = metadata.createdBy, by.hasPrefix("parquet-mr") else { return false }
         let words = by.split(separator: " ")
         guard let i = words.firstIndex(of: "version"), i + 1 < words.count else { return true }

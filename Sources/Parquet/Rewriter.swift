@@ -103,6 +103,19 @@ extension ParquetFile {
         return RewriteResult(keptRows: w.kept, droppedRows: Int64(rows.count), rowGroups: w.outcomes, bytesWritten: out.offset)
     }
 
+    /// The bytes of row group `g`'s column chunks (from the first chunk's start to the last one's
+    /// end), which a rewrite copies byte for byte when none of its rows is dropped; nil when it has none.
+    public func rowGroupByteRange(_ g: Int) throws(ParquetError) -> Range<Int64>? {
+        var lo = Int64.max, hi = Int64.min
+        for (ci, c) in metadata.rowGroups[g].columns.enumerated() {
+            guard let md = c.metaData, md.totalCompressedSize > 0 else { continue }
+            let r = try chunkRange(column: ci, rowGroup: g)
+            lo = min(lo, r.lowerBound)
+            hi = max(hi, r.upperBound)
+        }
+        return lo < hi ? lo..<hi : nil
+    }
+
     /// Rows to drop are strictly increasing file row indexes, each in `0..<numRows`.
     private func checkRowsToDrop(_ rows: [Int64]) throws(ParquetError) {
         var prev: Int64 = -1
@@ -118,19 +131,12 @@ extension ParquetFile {
     private func copyRowGroup<S>(_ g: Int, to out: inout CountingSink<S>, into w: inout RewrittenGroups) throws(ParquetError) {
         let rg = metadata.rowGroups[g]
         let newIndex = w.groups.count
-        var lo = Int64.max, hi = Int64.min
-        for (ci, c) in rg.columns.enumerated() {
-            guard c.metaData!.totalCompressedSize > 0 else { continue }
-            let r = try chunkRange(column: ci, rowGroup: g)
-            lo = min(lo, r.lowerBound)
-            hi = max(hi, r.upperBound)
-        }
-        if lo > hi { lo = out.offset; hi = out.offset }
+        var lo = out.offset, hi = out.offset
+        if let r = try rowGroupByteRange(g) { lo = r.lowerBound; hi = r.upperBound }
         let newStart = out.offset
         if hi > lo {
-            let bytes = try withLocation(file: name, rowGroup: g) { try source.read(lo..<hi) }
-            guard bytes.count == Int(hi - lo) else { throw ParquetError(.io, "short read", file: name, rowGroup: g) }
-            try out.write(bytes)
+            let src = source
+            try withLocation(file: name, rowGroup: g) { try out.copy(from: src, range: lo..<hi) }
         }
         let delta = newStart - lo
         var ng = rg

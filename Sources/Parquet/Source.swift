@@ -69,6 +69,18 @@ public final class LocalFileSource: ParquetSource {
 /// An output byte stream.
 public protocol ParquetSink {
     mutating func write(_ bytes: [UInt8]) throws
+    /// Appends the bytes in `range` of `source` (the file being rewritten), as
+    /// `write(try source.read(range))` does (the default). A sink over a store that can copy
+    /// between its objects without reading them (a kernel copy) records the range instead.
+    mutating func copy(from source: any ParquetSource, range: Range<Int64>) throws
+}
+
+extension ParquetSink {
+    public mutating func copy(from source: any ParquetSource, range: Range<Int64>) throws {
+        let bytes = try source.read(range)
+        guard bytes.count == Int(range.count) else { throw ParquetError(.io, "short read of \(range)") }
+        try write(bytes)
+    }
 }
 
 /// A sink that collects the bytes in memory.
@@ -85,5 +97,9 @@ struct CountingSink<S: ParquetSink> {
     mutating func write(_ bytes: [UInt8]) throws(ParquetError) {
         do { try base.write(bytes) } catch let e as ParquetError { throw e } catch { throw ParquetError(.io, "write failed: \(error)") }
         offset += Int64(bytes.count)
+    }
+    mutating func copy(from source: any ParquetSource, range: Range<Int64>) throws(ParquetError) {
+        do { try base.copy(from: source, range: range) } catch let e as ParquetError { throw e } catch { throw ParquetError(.io, "copy failed: \(error)") }
+        offset += Int64(range.count)
     }
 }

@@ -1,0 +1,73 @@
+import Synchronization
+import Testing
+import Foundation
+@testable import LetheStorage
+import LetheCore
+
+// Issue 12 part B (§2.8): ranged copies between objects in the kernel, and one durability pass for many writes.
+
+private func tempRoot() -> String {
+    let d = NSTemporaryDirectory() + "lethe-copy-\(UUID().uuidString)"
+    try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+@Test func copyRangeUsesTheKernelOnLocalFiles() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    let data = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+    let src = try await s.put("src.bin", data)
+    let w = try await s.openWrite("dst.bin", precondition: .none)
+    try await w.write(Array("head".utf8))
+    try await w.copyRange(from: "src.bin", version: src.version, range: 1_000..<250_000, in: s)
+    try await w.copyRange(from: "src.bin", version: src.version, range: 10..<20, in: s)   // small: on the caller
+    try await w.write(Array("tail".utf8))
+    _ = try await w.commit()
+    #expect(try await s.read("dst.bin") == Array("head".utf8) + Array(data[1_000..<250_000]) + Array(data[10..<20]) + Array("tail".utf8))
+    #expect(s.counters.bytesCopiedInKernel.load(ordering: .relaxed) == 249_010)
+}
+
+@Test func copyRangeRefusesAnotherVersion() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    let v1 = try await s.put("src.bin", Array(repeating: 1, count: 100))
+    try await s.put("src.bin", Array(repeating: 2, count: 100))
+    let w = try await s.openWrite("dst.bin", precondition: .none)
+    await #expect(throws: LetheError.self) { try await w.copyRange(from: "src.bin", version: v1.version, range: 0..<10, in: s) }
+    await w.abort()
+}
+
+@Test func copyRangeThroughAnotherStoreReadsAndWrites() async throws {
+    // The default (any store): ranged reads pinned to the version, then writes.
+    let m = InMemoryObjectStore()
+    let src = try await m.put("a", Array(0..<200).map { UInt8($0) })
+    let w = try await m.openWrite("b", precondition: .none)
+    try await w.copyRange(from: "a", version: src.version, range: 50..<60, in: m)
+    _ = try await w.commit()
+    #expect(try await m.read("b") == Array(50..<60).map { UInt8($0) })
+}
+
+@Test func deferredWritesAreMadeDurableInOnePass() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    var writers: [any ObjectWriteStream] = []
+    for i in 0..<7 {
+        let w = try await s.openWrite("t/f\(i)", precondition: .none, durability: .deferred)
+        try await w.write(Array("file \(i)".utf8))
+        writers.append(w)
+    }
+    try await s.makeDurable(writers)
+    #expect(s.counters.durabilityPasses.load(ordering: .relaxed) == 1)
+    #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 7)
+    for w in writers { _ = try await w.commit() }
+    // The commits renamed without another fsync of the data.
+    #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 7)
+    for i in 0..<7 { #expect(try await s.read("t/f\(i)") == Array("file \(i)".utf8)) }
+
+    // A deferred write that was not made durable is fsynced by its commit; an immediate one always is.
+    let late = try await s.openWrite("t/late", precondition: .none, durability: .deferred)
+    try await late.write([1])
+    _ = try await late.commit()
+    _ = try await s.put("t/now", [2])
+    #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 9)
+}
