@@ -9,7 +9,7 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "Lethe",
-    platforms: [.macOS(.v15)],   // Mutex and Atomic (Synchronization)
+    platforms: [.macOS(.v15)],  // Mutex and Atomic (Synchronization)
     products: [
         .executable(name: "lethe", targets: ["lethe"]),
         .library(name: "Parquet", targets: ["Parquet"]),
@@ -29,63 +29,83 @@ let package = Package(
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         .target(name: "CLetheSHA", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "LetheCore", dependencies: [
-            "CLetheSHA",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Yams", package: "Yams"),
-        ], swiftSettings: strict),
+        .target(
+            name: "LetheCore",
+            dependencies: [
+                "CLetheSHA",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ], swiftSettings: strict),
         .target(name: "LetheStorage", dependencies: ["LetheCore"], swiftSettings: strict),
         .target(name: "Parquet", dependencies: ["CZlib", "CZstd"], swiftSettings: strict),
         .target(name: "DeltaLake", dependencies: ["LetheCore", "LetheStorage", "Parquet"], swiftSettings: strict),
         .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "Parquet"], swiftSettings: strict),
         .target(name: "LetheCatalog", dependencies: ["LetheCore"], swiftSettings: strict),
-        .target(name: "LetheSQLite", dependencies: [
-            "LetheCore", "LetheCatalog",
-            .product(name: "GRDB", package: "GRDB.swift"),
-        ], swiftSettings: strict),
+        .target(
+            name: "LetheSQLite",
+            dependencies: [
+                "LetheCore", "LetheCatalog",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ], swiftSettings: strict),
         .target(name: "LetheStream", dependencies: ["LetheCore"], swiftSettings: strict),
-        .target(name: "LetheEngine", dependencies: [
-            "LetheCore", "LetheStorage", "LetheFormats", "LetheCatalog", "DeltaLake",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: strict),
-        .target(name: "LetheRuntime", dependencies: [
-            "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheEngine",
-            .product(name: "Logging", package: "swift-log"),
-            "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
-        .executableTarget(name: "lethe", dependencies: [
-            "LetheEngine", "LetheRuntime", "LetheStream",
-            "LetheCore", "LetheStorage", "LetheFormats",   // SampleLake (quickstart) writes the sample lake itself
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .target(
+            name: "LetheEngine",
+            dependencies: [
+                "LetheCore", "LetheStorage", "LetheFormats", "LetheCatalog", "DeltaLake",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ], swiftSettings: strict),
+        .target(
+            name: "LetheRuntime",
+            dependencies: [
+                "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheEngine",
+                .product(name: "Logging", package: "swift-log"),
+                "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
+        .executableTarget(
+            name: "lethe",
+            dependencies: [
+                "LetheEngine", "LetheRuntime", "LetheStream",
+                "LetheCore", "LetheStorage", "LetheFormats",  // SampleLake (quickstart) writes the sample lake itself
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
 
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
         // The test kit (fault-injecting stores, contract suites): linked by test targets only.
-        .target(name: "LetheTesting", dependencies: [
-            "LetheCore", "LetheStorage", "LetheFormats", "Parquet", "LetheCatalog",
-        ], swiftSettings: strict),
-        .testTarget(name: "LetheCoreTests", dependencies: [
-            "LetheCore", "CLetheSHA", .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: strict),
+        .target(
+            name: "LetheTesting",
+            dependencies: [
+                "LetheCore", "LetheStorage", "LetheFormats", "Parquet", "LetheCatalog",
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "LetheCoreTests",
+            dependencies: [
+                "LetheCore", "CLetheSHA", .product(name: "Crypto", package: "swift-crypto"),
+            ], swiftSettings: strict),
         .testTarget(name: "LetheStorageTests", dependencies: ["LetheCore", "LetheStorage", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),
-        .testTarget(name: "LetheFormatsTests", dependencies: [
-            "LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "LetheFormats", "LetheTesting", "LetheCatalog",
-        ], swiftSettings: strict),
-        .testTarget(name: "LetheSQLiteTests", dependencies: [
-            "LetheCore", "LetheCatalog", "LetheSQLite", "LetheTesting", .product(name: "GRDB", package: "GRDB.swift"),
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "LetheFormatsTests",
+            dependencies: [
+                "LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "LetheFormats", "LetheTesting", "LetheCatalog",
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "LetheSQLiteTests",
+            dependencies: [
+                "LetheCore", "LetheCatalog", "LetheSQLite", "LetheTesting", .product(name: "GRDB", package: "GRDB.swift"),
+            ], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "DeltaLake"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheCore", "LetheStream"], swiftSettings: strict),
-        .testTarget(name: "LetheEngineTests", dependencies: [
-            "LetheTestSupport", "LetheCore", "LetheStorage", "DeltaLake", "LetheFormats", "LetheCatalog", "LetheSQLite",
-            "LetheStream", "LetheEngine", "LetheRuntime", "LetheTesting",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "LetheEngineTests",
+            dependencies: [
+                "LetheTestSupport", "LetheCore", "LetheStorage", "DeltaLake", "LetheFormats", "LetheCatalog", "LetheSQLite",
+                "LetheStream", "LetheEngine", "LetheRuntime", "LetheTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
@@ -95,9 +115,11 @@ let package = Package(
 if Context.environment["LETHE_FUZZ"] != nil {
     package.targets += [
         .target(name: "CLetheFuzz", path: "Fuzz/CLetheFuzz"),
-        .executableTarget(name: "lethe-fuzz", dependencies: [
-            "CLetheFuzz", "LetheCore", "LetheStorage", "LetheFormats", "Parquet", "DeltaLake",
-        ], path: "Fuzz/lethe-fuzz", swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(
+            name: "lethe-fuzz",
+            dependencies: [
+                "CLetheFuzz", "LetheCore", "LetheStorage", "LetheFormats", "Parquet", "DeltaLake",
+            ], path: "Fuzz/lethe-fuzz", swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]),
     ]
 }
 
@@ -106,21 +128,31 @@ if Context.environment["LETHE_FUZZ"] != nil {
 if Context.environment["LETHE_BENCH"] != nil {
     package.targets += [
         .target(name: "BenchSupport", path: "Benchmarks/Support", swiftSettings: strict),
-        .target(name: "IndexBenchmark", dependencies: [
-            "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore", "LetheFormats", "LetheStorage", "BenchSupport",
-        ], path: "Benchmarks/IndexBench", swiftSettings: strict),
-        .target(name: "DeltaBenchmark", dependencies: [
-            "LetheEngine", "LetheRuntime", "LetheCore", "LetheCatalog", "BenchSupport",
-        ], path: "Benchmarks/DeltaBench", swiftSettings: strict),
-        .target(name: "ParquetBenchmark", dependencies: [
-            "Parquet", "LetheFormats", "LetheStorage", "LetheCore",
-        ], path: "Benchmarks/ParquetBench", swiftSettings: strict),
-        .target(name: "StreamBenchmark", dependencies: [
-            "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore",
-        ], path: "Benchmarks/StreamBench", swiftSettings: strict),
-        .executableTarget(name: "lethe-bench", dependencies: [
-            "IndexBenchmark", "DeltaBenchmark", "ParquetBenchmark", "StreamBenchmark",
-        ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
+        .target(
+            name: "IndexBenchmark",
+            dependencies: [
+                "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore", "LetheFormats", "LetheStorage", "BenchSupport",
+            ], path: "Benchmarks/IndexBench", swiftSettings: strict),
+        .target(
+            name: "DeltaBenchmark",
+            dependencies: [
+                "LetheEngine", "LetheRuntime", "LetheCore", "LetheCatalog", "BenchSupport",
+            ], path: "Benchmarks/DeltaBench", swiftSettings: strict),
+        .target(
+            name: "ParquetBenchmark",
+            dependencies: [
+                "Parquet", "LetheFormats", "LetheStorage", "LetheCore",
+            ], path: "Benchmarks/ParquetBench", swiftSettings: strict),
+        .target(
+            name: "StreamBenchmark",
+            dependencies: [
+                "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore",
+            ], path: "Benchmarks/StreamBench", swiftSettings: strict),
+        .executableTarget(
+            name: "lethe-bench",
+            dependencies: [
+                "IndexBenchmark", "DeltaBenchmark", "ParquetBenchmark", "StreamBenchmark",
+            ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
     ]
     package.products += [.executable(name: "lethe-bench", targets: ["lethe-bench"])]
 }

@@ -27,15 +27,15 @@ struct Options {
     var vacuum = true
 
     static let usageText = """
-    usage: lethe-bench delta [--scale F] [--cases a,b,c] [--subjects 1,1000] [--dir D] [--keep] [--no-vacuum] [--markdown FILE]
-      --scale F        rows (and files of cases a and c) times F; 0.01 is a smoke test (default 1)
-      --cases LIST     which tables: a = 4M rows in 100 files, b = 16M rows in 8 files × 8 row groups,
-                       c = 1M rows in 5,000 files (default a,b,c)
-      --subjects LIST  subjects erased per run, one run each (default 1,1000)
-      --dir D          work folder, emptied first and removed at the end unless --keep (default /tmp/lethe-delta-bench)
-      --no-vacuum      skip timing delta-rs's vacuum after its delete
-      --markdown FILE  also write the report to FILE
-    """
+        usage: lethe-bench delta [--scale F] [--cases a,b,c] [--subjects 1,1000] [--dir D] [--keep] [--no-vacuum] [--markdown FILE]
+          --scale F        rows (and files of cases a and c) times F; 0.01 is a smoke test (default 1)
+          --cases LIST     which tables: a = 4M rows in 100 files, b = 16M rows in 8 files × 8 row groups,
+                           c = 1M rows in 5,000 files (default a,b,c)
+          --subjects LIST  subjects erased per run, one run each (default 1,1000)
+          --dir D          work folder, emptied first and removed at the end unless --keep (default /tmp/lethe-delta-bench)
+          --no-vacuum      skip timing delta-rs's vacuum after its delete
+          --markdown FILE  also write the report to FILE
+        """
 
     static func parse(_ args: [String]) throws -> Options {
         var o = Options()
@@ -189,13 +189,18 @@ struct Bench {
             let subjectsFile = caseDir + "/original/subjects.json"
             step("\(layout.title): writing \(grouped(layout.rows)) rows in \(grouped(layout.files)) files × \(layout.groups) row groups with delta-rs")
             try fm.createDirectory(atPath: caseDir + "/original", withIntermediateDirectories: true)
-            let (g, _) = try py.call(["gen", original, String(layout.rows), String(layout.files), String(layout.groups),
-                                      String(layout.users), String(layout.seed), String(o.subjects.max()!)])
-            let f = TableFacts(layout: layout, bytes: try g.int("bytes"), distinct: try g.int("distinct_users"),
-                               version: try g.int("version"), checkpoints: try g.int("checkpoints"), seconds: try g.double("seconds"),
-                               deltalake: g["deltalake"] as? String ?? "?", pyarrow: g["pyarrow"] as? String ?? "?")
+            let (g, _) = try py.call([
+                "gen", original, String(layout.rows), String(layout.files), String(layout.groups),
+                String(layout.users), String(layout.seed), String(o.subjects.max()!),
+            ])
+            let f = TableFacts(
+                layout: layout, bytes: try g.int("bytes"), distinct: try g.int("distinct_users"),
+                version: try g.int("version"), checkpoints: try g.int("checkpoints"), seconds: try g.double("seconds"),
+                deltalake: g["deltalake"] as? String ?? "?", pyarrow: g["pyarrow"] as? String ?? "?")
             facts[c] = f
-            say("   \(megabytes(f.bytes)), \(grouped(f.distinct)) distinct users, version \(f.version), \(f.checkpoints) checkpoint(s), written in \(secs(f.seconds)) s")
+            say(
+                "   \(megabytes(f.bytes)), \(grouped(f.distinct)) distinct users, version \(f.version), \(f.checkpoints) checkpoint(s), written in \(secs(f.seconds)) s"
+            )
             let all = try JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: subjectsFile)))
             for n in o.subjects {
                 var r = Result(layout: layout, subjects: n)
@@ -239,7 +244,9 @@ struct Bench {
         r.drRemoved = try m.int("num_removed_files")
         r.drAdded = try m.int("num_added_files")
         let drDeleted = try m.int("num_deleted_rows")
-        say("   delete \(secs(r.drDelete)) s (open \(secs(r.drLoad)) s, process \(secs(wall)) s), files \(r.drRemoved) → \(r.drAdded), rows \(grouped(drDeleted))")
+        say(
+            "   delete \(secs(r.drDelete)) s (open \(secs(r.drLoad)) s, process \(secs(wall)) s), files \(r.drRemoved) → \(r.drAdded), rows \(grouped(drDeleted))"
+        )
         if o.vacuum {
             let (v, _) = try py.call(["vacuum", drTable])
             r.drVacuum = try v.double("vacuum_s")
@@ -262,7 +269,9 @@ struct Bench {
             let rows = try c.int("rows"), left = try c.int("subject_rows"), sum = try c.int("event_id_sum")
             if rows != r.rowsBefore - r.dropped { problems.append("\(who)'s copy has \(rows) rows, expected \(r.rowsBefore - r.dropped)") }
             if left != 0 { problems.append("\(who)'s copy still has \(left) rows of the subjects") }
-            if sum != keptSum { problems.append("\(who)'s copy kept other rows than the original minus the subjects' (event_id sum \(sum), expected \(keptSum))") }
+            if sum != keptSum {
+                problems.append("\(who)'s copy kept other rows than the original minus the subjects' (event_id sum \(sum), expected \(keptSum))")
+            }
             r.rowsAfter = rows
         }
         guard problems.isEmpty else { throw BenchError("correctness check failed: " + problems.joined(separator: "; ")) }
@@ -271,15 +280,15 @@ struct Bench {
 
     static func config(root: String) throws -> LakeConfig {
         let text = """
-        lake: ./lake
-        state: ./state
-        datasets:
-          - name: events
-            path: events
-            format: delta
-            subject: user_id
+            lake: ./lake
+            state: ./state
+            datasets:
+              - name: events
+                path: events
+                format: delta
+                subject: user_id
 
-        """
+            """
         try text.write(toFile: root + "/lethe.yaml", atomically: true, encoding: .utf8)
         return try LakeConfig.parse(text, file: root + "/lethe.yaml", baseDir: root)
     }
@@ -320,8 +329,9 @@ struct Bench {
 
         let messages = progress.all
         guard let job = messages.first(where: { if case .jobPlanned = $0.1 { true } else { false } })?.0,
-              let committed = messages.first(where: { if case .tableCommitted = $0.1 { true } else { false } })?.0,
-              let verifying = messages.first(where: { if case .verifying = $0.1 { true } else { false } })?.0 else {
+            let committed = messages.first(where: { if case .tableCommitted = $0.1 { true } else { false } })?.0,
+            let verifying = messages.first(where: { if case .verifying = $0.1 { true } else { false } })?.0
+        else {
             throw BenchError("Lethe's run did not report a job, a commit and a verification: \(messages.map(\.1.message))")
         }
         let audit = try await lethe.meta.auditEntries().filter { $0.seq > auditFrom }
@@ -334,10 +344,13 @@ struct Bench {
         r.lAdded = report.objectsRewritten
         r.lRemoved = report.objectsRewritten + report.objectsRemoved
         if let v = vacuumEntry, let j = try? JSONSerialization.jsonObject(with: Data(v.details.utf8)) as? [String: Any],
-           let files = j["deleted_files"] as? [Any] {
+            let files = j["deleted_files"] as? [Any]
+        {
             r.lVacuumDeleted = files.count
         }
-        say("   erase \(secs(r.erase)) s (refresh + plan \(secs(r.prepare)), rewrite + commit \(secs(r.rewrite)), targeted vacuum \(secs(r.vacuum))), verify \(secs(r.verify)) s; forget \(secs(r.forget)) s, approve \(secs(r.approve)) s; files \(r.lRemoved) → \(r.lAdded), \(r.lVacuumDeleted) deleted")
+        say(
+            "   erase \(secs(r.erase)) s (refresh + plan \(secs(r.prepare)), rewrite + commit \(secs(r.rewrite)), targeted vacuum \(secs(r.vacuum))), verify \(secs(r.verify)) s; forget \(secs(r.forget)) s, approve \(secs(r.approve)) s; files \(r.lRemoved) → \(r.lAdded), \(r.lVacuumDeleted) deleted"
+        )
     }
 
     // MARK: Report
@@ -346,82 +359,86 @@ struct Bench {
         let date = ISO8601DateFormatter().string(from: started)
         let anyFacts = facts.values.first
         var md = """
-        ## Delta: Lethe vs delta-rs `DeltaTable.delete` (`lethe-bench delta`)
+            ## Delta: Lethe vs delta-rs `DeltaTable.delete` (`lethe-bench delta`)
 
-        Measured \(date) on \(machine.cores) cores (\(machine.cpu)), \(fmt(machine.memGiB, 1)) GiB RAM; \
-        load average at start \(loadStart), at end \(Machine.load()). \
-        Command: `lethe-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))`. \
-        delta-rs (Python `deltalake`) \(anyFacts?.deltalake ?? "?"), pyarrow \(anyFacts?.pyarrow ?? "?"). \
-        Warm page cache (every copy was just made with `cp -r`).
+            Measured \(date) on \(machine.cores) cores (\(machine.cpu)), \(fmt(machine.memGiB, 1)) GiB RAM; \
+            load average at start \(loadStart), at end \(Machine.load()). \
+            Command: `lethe-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))`. \
+            delta-rs (Python `deltalake`) \(anyFacts?.deltalake ?? "?"), pyarrow \(anyFacts?.pyarrow ?? "?"). \
+            Warm page cache (every copy was just made with `cp -r`).
 
-        | table | rows | files × row groups | size | distinct users | commits | checkpoints | written by delta-rs in |
-        |---|---|---|---|---|---|---|---|
+            | table | rows | files × row groups | size | distinct users | commits | checkpoints | written by delta-rs in |
+            |---|---|---|---|---|---|---|---|
 
-        """
+            """
         for c in o.cases {
             guard let f = facts[c] else { continue }
-            md += "| \(f.layout.title) | \(grouped(f.layout.rows)) | \(grouped(f.layout.files)) × \(f.layout.groups) | \(megabytes(f.bytes)) | \(grouped(f.distinct)) | \(grouped(f.version + 1)) | \(f.checkpoints) | \(secs(f.seconds)) s |\n"
+            md +=
+                "| \(f.layout.title) | \(grouped(f.layout.rows)) | \(grouped(f.layout.files)) × \(f.layout.groups) | \(megabytes(f.bytes)) | \(grouped(f.distinct)) | \(grouped(f.version + 1)) | \(f.checkpoints) | \(secs(f.seconds)) s |\n"
         }
         md += """
 
-        | case | subjects | rows dropped | delta-rs delete s | Lethe erase s | speed-up | Lethe verify s | Lethe index backfill s | delta-rs process s | delta-rs vacuum s | Lethe forget + approve s | files rewritten delta-rs / Lethe (removed → added) | rows after |
-        |---|---|---|---|---|---|---|---|---|---|---|---|---|
+            | case | subjects | rows dropped | delta-rs delete s | Lethe erase s | speed-up | Lethe verify s | Lethe index backfill s | delta-rs process s | delta-rs vacuum s | Lethe forget + approve s | files rewritten delta-rs / Lethe (removed → added) | rows after |
+            |---|---|---|---|---|---|---|---|---|---|---|---|---|
 
-        """
+            """
         for r in results {
             if let failure = r.failure {
                 md += "| \(r.layout.name) | \(grouped(r.subjects)) | FAILED: \(failure.replacingOccurrences(of: "|", with: "\\|")) | | | | | | | | | | |\n"
                 continue
             }
-            md += "| \(r.layout.name) | \(grouped(r.subjects)) | \(grouped(r.dropped)) | \(secs(r.drDelete)) | \(secs(r.erase)) | \(fmt(r.drDelete / r.erase, 1))× | \(secs(r.verify)) | \(secs(r.index)) | \(secs(r.drWall)) | \(r.drVacuum.map(secs) ?? "–") | \(secs(r.forget + r.approve)) | \(r.drRemoved) → \(r.drAdded) / \(r.lRemoved) → \(r.lAdded) | \(grouped(r.rowsAfter)) |\n"
+            md +=
+                "| \(r.layout.name) | \(grouped(r.subjects)) | \(grouped(r.dropped)) | \(secs(r.drDelete)) | \(secs(r.erase)) | \(fmt(r.drDelete / r.erase, 1))× | \(secs(r.verify)) | \(secs(r.index)) | \(secs(r.drWall)) | \(r.drVacuum.map(secs) ?? "–") | \(secs(r.forget + r.approve)) | \(r.drRemoved) → \(r.drAdded) / \(r.lRemoved) → \(r.lAdded) | \(grouped(r.rowsAfter)) |\n"
         }
         md += """
 
-        Lethe's erase, by phase (seconds), and disk use:
+            Lethe's erase, by phase (seconds), and disk use:
 
-        | case | subjects | refresh + plan | rewrite + commit | targeted vacuum | erase total | files deleted by vacuum delta-rs / Lethe | Lethe state | case folder after the run |
-        |---|---|---|---|---|---|---|---|---|
+            | case | subjects | refresh + plan | rewrite + commit | targeted vacuum | erase total | files deleted by vacuum delta-rs / Lethe | Lethe state | case folder after the run |
+            |---|---|---|---|---|---|---|---|---|
 
-        """
+            """
         for r in results where r.failure == nil {
-            md += "| \(r.layout.name) | \(grouped(r.subjects)) | \(secs(r.prepare)) | \(secs(r.rewrite)) | \(secs(r.vacuum)) | \(secs(r.erase)) | \(r.drVacuum == nil ? "–" : String(r.drVacuumDeleted)) / \(r.lVacuumDeleted) | \(megabytes(r.stateBytes)) | \(megabytes(r.folderBytes)) |\n"
+            md +=
+                "| \(r.layout.name) | \(grouped(r.subjects)) | \(secs(r.prepare)) | \(secs(r.rewrite)) | \(secs(r.vacuum)) | \(secs(r.erase)) | \(r.drVacuum == nil ? "–" : String(r.drVacuumDeleted)) / \(r.lVacuumDeleted) | \(megabytes(r.stateBytes)) | \(megabytes(r.folderBytes)) |\n"
         }
         md += """
 
-        What each column includes:
-        - **delta-rs delete s**: wall time inside Python around `DeltaTable(path).delete("user_id IN (…)")` only (the table is \
-        opened before the timer starts). delta-rs writes new files and one commit; the superseded files stay on storage, \
-        readable by time travel, until a vacuum.
-        - **Lethe erase s**: the part of `Lethe.run` up to its commit and targeted vacuum: index refresh (incremental, \
-        nothing changed) + plan + journal, reading each file the index names (the rows it names re-keyed to confirm them), \
-        row-group-preserving rewrite (one file per core at a time), the Delta commit, and the targeted vacuum (superseded \
-        files holding the subjects deleted, their statistics scrubbed from the log, VACUUM START/END commits). Same \
-        process, no interpreter start. The replacements are indexed when the job settles (in "verify").
-        - **speed-up**: delta-rs delete s ÷ Lethe erase s (delta-rs's figure excludes opening the table and any vacuum; Lethe's includes both).
-        - **Lethe verify s**: from "verifying …" to the end of `run` \
-        (a residue scan of every file the table reaches, live and history, and a search of `_delta_log` and Lethe's state for \
-        the raw ids). delta-rs has no counterpart.
-        - **Lethe index backfill s**: `Lethe.index()` over the fresh copy (every row of every file keyed into a fresh SQLite \
-        index): the one-off cost of adopting a table, not part of an erasure.
-        - **delta-rs process s**: wall time of the Python process that ran the delete (interpreter start, imports, opening the table, delete, exit).
-        - **delta-rs vacuum s**: a second process, `vacuum(retention_hours=0, enforce_retention_duration=False)`, the delta-rs way \
-        to make the deleted rows unreadable by time travel (Lethe's erase already did that); not in the speed-up.
-        - **Lethe forget + approve s**: filing (and planning) the requests as alice and approving them as bob.
-        - Phases, from `run`'s progress messages: "refresh + plan" from the start of `run` to "job …"; "rewrite + commit" \
-        to "committed version …"; "targeted vacuum" to "vacuumed: …"; "verify" from \
-        "verifying …" to the end of `run`. Lethe erase s = refresh + plan + rewrite + commit + targeted vacuum.
-        - After every run delta-rs reads both copies' latest versions: the row count must be the original's minus the \
-        subjects' rows, no row of the subjects may remain, and the sum of `event_id` over the surviving rows must equal the \
-        original's without the subjects' rows; a run that fails this is reported as FAILED, without figures.
+            What each column includes:
+            - **delta-rs delete s**: wall time inside Python around `DeltaTable(path).delete("user_id IN (…)")` only (the table is \
+            opened before the timer starts). delta-rs writes new files and one commit; the superseded files stay on storage, \
+            readable by time travel, until a vacuum.
+            - **Lethe erase s**: the part of `Lethe.run` up to its commit and targeted vacuum: index refresh (incremental, \
+            nothing changed) + plan + journal, reading each file the index names (the rows it names re-keyed to confirm them), \
+            row-group-preserving rewrite (one file per core at a time), the Delta commit, and the targeted vacuum (superseded \
+            files holding the subjects deleted, their statistics scrubbed from the log, VACUUM START/END commits). Same \
+            process, no interpreter start. The replacements are indexed when the job settles (in "verify").
+            - **speed-up**: delta-rs delete s ÷ Lethe erase s (delta-rs's figure excludes opening the table and any vacuum; Lethe's includes both).
+            - **Lethe verify s**: from "verifying …" to the end of `run` \
+            (a residue scan of every file the table reaches, live and history, and a search of `_delta_log` and Lethe's state for \
+            the raw ids). delta-rs has no counterpart.
+            - **Lethe index backfill s**: `Lethe.index()` over the fresh copy (every row of every file keyed into a fresh SQLite \
+            index): the one-off cost of adopting a table, not part of an erasure.
+            - **delta-rs process s**: wall time of the Python process that ran the delete (interpreter start, imports, opening the table, delete, exit).
+            - **delta-rs vacuum s**: a second process, `vacuum(retention_hours=0, enforce_retention_duration=False)`, the delta-rs way \
+            to make the deleted rows unreadable by time travel (Lethe's erase already did that); not in the speed-up.
+            - **Lethe forget + approve s**: filing (and planning) the requests as alice and approving them as bob.
+            - Phases, from `run`'s progress messages: "refresh + plan" from the start of `run` to "job …"; "rewrite + commit" \
+            to "committed version …"; "targeted vacuum" to "vacuumed: …"; "verify" from \
+            "verifying …" to the end of `run`. Lethe erase s = refresh + plan + rewrite + commit + targeted vacuum.
+            - After every run delta-rs reads both copies' latest versions: the row count must be the original's minus the \
+            subjects' rows, no row of the subjects may remain, and the sum of `event_id` over the surviving rows must equal the \
+            original's without the subjects' rows; a run that fails this is reported as FAILED, without figures.
 
-        """
+            """
         let ok = results.filter { $0.failure == nil }
         if !ok.isEmpty {
             md += "\nGoals (delta-rs delete s ÷ Lethe erase s): faster on every case; ≥ 5× on (b) and (c) for one subject.\n\n"
             for r in ok {
                 let x = r.drDelete / r.erase
                 let goal = (r.subjects == 1 && (r.layout.name == "b" || r.layout.name == "c")) ? 5.0 : 1.0
-                md += "- (\(r.layout.name)) \(grouped(r.subjects)) subject(s): \(fmt(x, 1))× (goal > \(goal == 1 ? "1" : "5")×): \(x > goal || (goal == 5 && x >= 5) ? "met" : "missed")\n"
+                md +=
+                    "- (\(r.layout.name)) \(grouped(r.subjects)) subject(s): \(fmt(x, 1))× (goal > \(goal == 1 ? "1" : "5")×): \(x > goal || (goal == 5 && x >= 5) ? "met" : "missed")\n"
             }
         }
         say("\n" + md)

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 import LetheEngine
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct BenchError: Error, CustomStringConvertible {
@@ -61,8 +61,9 @@ func runProgram(_ path: String, _ args: [String]) throws -> Ran {
     let secs = monotonic() - t0
     try? errFile.close()
     let e = (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data()
-    return Ran(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self),
-               err: String(decoding: e, as: UTF8.self), seconds: secs)
+    return Ran(
+        status: p.terminationStatus, out: String(decoding: o, as: UTF8.self),
+        err: String(decoding: e, as: UTF8.self), seconds: secs)
 }
 
 /// The venv's Python running scripts/delta_bench.py.
@@ -86,7 +87,8 @@ struct Python {
             throw BenchError("delta_bench.py \(args.first ?? "") exited with status \(r.status): \(r.err.suffix(2000))")
         }
         guard let line = r.out.split(separator: "\n").last,
-              let j = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            let j = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        else {
             throw BenchError("delta_bench.py \(args.first ?? ""): no JSON in its output: \(r.out.suffix(500))")
         }
         return (j, r.seconds)
@@ -129,13 +131,15 @@ struct Machine {
 
     init() {
         if let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-           let colon = line.firstIndex(of: ":") {
+            let line = s.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+            let colon = line.firstIndex(of: ":")
+        {
             cpu = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         if let s = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
-           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
-           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") {
+            let line = s.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
+            let kb = Double(line.split(separator: " ").dropFirst().first ?? "")
+        {
             memGiB = kb / 1_048_576
         }
     }
@@ -156,4 +160,3 @@ func fmt(_ x: Double, _ digits: Int = 2) -> String {
 func secs(_ x: Double) -> String { x < 10 ? fmt(x, 3) : fmt(x, 1) }
 
 func megabytes(_ b: Int64) -> String { fmt(Double(b) / 1e6, 1) + " MB" }
-

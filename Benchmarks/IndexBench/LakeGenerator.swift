@@ -1,7 +1,7 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
-import LetheCore
+    import Glibc
+    import LetheCore
 #endif
 
 /// Writes a deterministic JSON Lines event lake straight as bytes (no string
@@ -12,7 +12,7 @@ import LetheCore
 /// Users are skewed: a quarter of the events come from the 2% "hot" users, the
 /// rest uniformly from all users, so most (subject, object) postings hold one row.
 struct LakeGenerator: Sendable {
-    var root: String            // the lake folder
+    var root: String  // the lake folder
     var prefix = "raw/events"
     var totalBytes: Int64
     var objects: Int

@@ -19,33 +19,34 @@ let packageRoot: String = {
 
 public struct LetheBench {
     struct Options {
-        var gb = 1.0                    // GiB of JSON Lines
+        var gb = 1.0  // GiB of JSON Lines
         var objects = 1_000
         var users = 1_000_000
         var dir = "/tmp/lethe-bench"
         var keep = false
         var locateCalls = 10_000
-        var syntheticEntries = 10_000_000   // a second index for `locate` when the lake's has fewer entries
-        var pythonObjects = 40              // objects sampled for the Python json.loads peer
-        var batch = 1_000                   // subjects in the batch erasure
-        var markdown: String?               // also write the report here
-        var childIndex: String?             // internal: index the lake in this folder and print JSON
-        var erase = true                    // `erase`: the erasures too; `index`: stop before them
+        var syntheticEntries = 10_000_000  // a second index for `locate` when the lake's has fewer entries
+        var pythonObjects = 40  // objects sampled for the Python json.loads peer
+        var batch = 1_000  // subjects in the batch erasure
+        var markdown: String?  // also write the report here
+        var childIndex: String?  // internal: index the lake in this folder and print JSON
+        var erase = true  // `erase`: the erasures too; `index`: stop before them
     }
 
     static func usage() -> Never {
-        say("""
-        usage: lethe-bench index|erase [--gb N] [--objects N] [--users N] [--dir D] [--keep]
-                                       [--locate-calls N] [--synthetic-entries N] [--python-objects N]
-                                       [--batch N] [--markdown FILE]
-          --gb N                GiB of JSON Lines to generate (default 1)
-          --objects N           objects in the lake (default 1000)
-          --users N             distinct users (default 1000000)
-          --dir D               work folder, removed at the end unless --keep (default /tmp/lethe-bench)
-          --synthetic-entries N entries of the second index for locate, built through the StateStore API
-                                when the lake's index has fewer (default 10000000; 0 = never)
-          --markdown FILE       also write the report to FILE
-        """)
+        say(
+            """
+            usage: lethe-bench index|erase [--gb N] [--objects N] [--users N] [--dir D] [--keep]
+                                           [--locate-calls N] [--synthetic-entries N] [--python-objects N]
+                                           [--batch N] [--markdown FILE]
+              --gb N                GiB of JSON Lines to generate (default 1)
+              --objects N           objects in the lake (default 1000)
+              --users N             distinct users (default 1000000)
+              --dir D               work folder, removed at the end unless --keep (default /tmp/lethe-bench)
+              --synthetic-entries N entries of the second index for locate, built through the StateStore API
+                                    when the lake's index has fewer (default 10000000; 0 = never)
+              --markdown FILE       also write the report to FILE
+            """)
         exit(2)
     }
 
@@ -128,7 +129,7 @@ public struct LetheBench {
 struct Bench {
     let o: LetheBench.Options
     let lake: String
-    var rows: [(String, String, String, String)] = []   // figure, Lethe, peer, goal
+    var rows: [(String, String, String, String)] = []  // figure, Lethe, peer, goal
     var notes: [String] = []
 
     init(options: LetheBench.Options) {
@@ -162,7 +163,10 @@ struct Bench {
         let gen = LakeGenerator(root: lake, totalBytes: Int64(o.gb * 1_073_741_824), objects: o.objects, users: o.users)
         let (g, genSecs) = try await timed { try await gen.generate(workers: machine.cores) }
         let objectPaths = (0..<o.objects).map { lake + "/" + gen.key(ofObject: $0) }
-        row("Lake", "\(grouped(g.bytes)) bytes JSONL (\(fmt(Double(g.bytes) / 1_073_741_824, 2)) GiB), \(grouped(o.objects)) objects, \(grouped(g.records)) records (\(fmt(Double(g.bytes) / Double(g.records), 0)) B each), \(grouped(o.users)) users (2% hot get 25% of events)")
+        row(
+            "Lake",
+            "\(grouped(g.bytes)) bytes JSONL (\(fmt(Double(g.bytes) / 1_073_741_824, 2)) GiB), \(grouped(o.objects)) objects, \(grouped(g.records)) records (\(fmt(Double(g.bytes) / Double(g.records), 0)) B each), \(grouped(o.users)) users (2% hot get 25% of events)"
+        )
         row("Lake generation", "\(duration(genSecs)) (\(fmt(Double(g.bytes) / genSecs / 1e6, 0)) MB/s, \(machine.cores) writers)")
 
         // 2. Index backfill.
@@ -181,9 +185,10 @@ struct Bench {
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
             let (status, out) = try runProgram("/usr/bin/taskset", ["-c", "0", CommandLine.arguments[0], "index", "--child-index", o.dir])
             if status == 0, let line = out.split(separator: "\n").last,
-               let j = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-               let cpus = j["cpus"] as? Int, let secs = j["seconds"] as? Double,
-               let bytes = (j["bytes"] as? NSNumber)?.int64Value, let recs = (j["records"] as? NSNumber)?.int64Value {
+                let j = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let cpus = j["cpus"] as? Int, let secs = j["seconds"] as? Double,
+                let bytes = (j["bytes"] as? NSNumber)?.int64Value, let recs = (j["records"] as? NSNumber)?.int64Value
+            {
                 one = (cpus, secs, bytes, recs)
             } else {
                 notes.append("the 1-worker index run failed (status \(status)): \(out.prefix(200))")
@@ -195,17 +200,20 @@ struct Bench {
         let (readBytes, readSecs) = await timed { readAll(objectPaths) }
         let python = try pythonScan(objectPaths)
 
-        row("Index backfill, \(machine.cores) workers (total)",
+        row(
+            "Index backfill, \(machine.cores) workers (total)",
             "\(duration(idx.seconds)): \(fmt(mbps)) MB/s, \(grouped(Int64(rps))) rows/s",
             "", "")
         if let one {
             let m1 = Double(one.bytes) / one.seconds / 1e6
-            row("Index backfill per core (1 worker, taskset -c 0, cpus seen \(one.cpus))",
+            row(
+                "Index backfill per core (1 worker, taskset -c 0, cpus seen \(one.cpus))",
                 "\(fmt(m1)) MB/s, \(grouped(Int64(Double(one.records) / one.seconds))) rows/s",
                 "read(2) only: \(fmt(Double(readBytes) / readSecs / 1e6)) MB/s; Python json.loads: \(python.map { "\(fmt($0.mbps)) MB/s, \(grouped(Int64($0.rps))) rows/s (\($0.objects) objects sampled)" } ?? "n/a")",
                 "≥ 300 MB/s")
         } else {
-            row("Index backfill per core (total / \(machine.cores))",
+            row(
+                "Index backfill per core (total / \(machine.cores))",
                 "\(fmt(mbps / Double(machine.cores))) MB/s, \(grouped(Int64(rps / Double(machine.cores)))) rows/s",
                 "read(2) only: \(fmt(Double(readBytes) / readSecs / 1e6)) MB/s; Python json.loads: \(python.map { "\(fmt($0.mbps)) MB/s" } ?? "n/a")",
                 "≥ 300 MB/s")
@@ -222,7 +230,9 @@ struct Bench {
         var postingsBytes: Int64 = 0
         let (ds, dsOut) = try runProgram("/usr/bin/sqlite3", [db, "SELECT coalesce(sum(pgsize),0) FROM dbstat WHERE name = 'postings';"])
         if ds == 0 { postingsBytes = Int64(dsOut.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
-        row("Index bytes per indexed record", "\(fmt(Double(dbBytes) / Double(idx.records), 1)) B (lethe.sqlite \(grouped(dbBytes)) B after checkpoint; WAL was \(grouped(walBefore)) B; postings table \(fmt(Double(postingsBytes) / Double(idx.records), 1)) B/record, \(fmt(Double(postingsBytes) / Double(max(1, stats.postings)), 1)) B/entry)",
+        row(
+            "Index bytes per indexed record",
+            "\(fmt(Double(dbBytes) / Double(idx.records), 1)) B (lethe.sqlite \(grouped(dbBytes)) B after checkpoint; WAL was \(grouped(walBefore)) B; postings table \(fmt(Double(postingsBytes) / Double(idx.records), 1)) B/record, \(fmt(Double(postingsBytes) / Double(max(1, stats.postings)), 1)) B/entry)",
             "", "≤ 24 B")
 
         // 4. locate.
@@ -235,15 +245,18 @@ struct Bench {
             subjects.append(SubjectID(LakeGenerator.userID(u)))
         }
         let real = try await measureLocate(lethe, subjects)
-        row("`locate` on the lake's index (\(grouped(stats.postings)) entries), \(grouped(o.locateCalls)) subjects, \(real.found) present",
+        row(
+            "`locate` on the lake's index (\(grouped(stats.postings)) entries), \(grouped(o.locateCalls)) subjects, \(real.found) present",
             "Lethe.locate p50 \(duration(real.engine.percentile(0.5))), p99 \(duration(real.engine.percentile(0.99)))",
             "raw StateStore.locate p50 \(duration(real.raw.percentile(0.5))), p99 \(duration(real.raw.percentile(0.99)))",
             "p99 < 1 ms")
         if stats.postings < Int64(o.syntheticEntries) {
             step("synthetic index of \(grouped(o.syntheticEntries)) entries through the StateStore API")
             let (synth, secs) = try await timed { try await syntheticIndex(entries: o.syntheticEntries, config: lethe.config) }
-            row("Synthetic index build (StateStore.putIndexedObject, \(grouped(synth.objects)) objects)",
-                "\(duration(secs)) (\(grouped(Int64(Double(o.syntheticEntries) / secs))) entries/s), \(fmt(Double(synth.bytes) / Double(o.syntheticEntries), 1)) B/entry on disk")
+            row(
+                "Synthetic index build (StateStore.putIndexedObject, \(grouped(synth.objects)) objects)",
+                "\(duration(secs)) (\(grouped(Int64(Double(o.syntheticEntries) / secs))) entries/s), \(fmt(Double(synth.bytes) / Double(o.syntheticEntries), 1)) B/entry on disk"
+            )
             var srng = SplitMix(seed: 0xBEEF)
             var probes: [SubjectID] = []
             for i in 0..<o.locateCalls {
@@ -251,7 +264,8 @@ struct Bench {
                 probes.append(SubjectID(i % 2 == 0 ? "p-\(n)" : "q-\(n)"))
             }
             let s = try await measureLocate(synth.lethe, probes)
-            row("`locate` on a synthetic index of \(grouped(synth.entries)) entries, \(grouped(o.locateCalls)) subjects, \(s.found) present",
+            row(
+                "`locate` on a synthetic index of \(grouped(synth.entries)) entries, \(grouped(o.locateCalls)) subjects, \(s.found) present",
                 "Lethe.locate p50 \(duration(s.engine.percentile(0.5))), p99 \(duration(s.engine.percentile(0.99)))",
                 "raw StateStore.locate p50 \(duration(s.raw.percentile(0.5))), p99 \(duration(s.raw.percentile(0.99)))",
                 "p99 < 1 ms")
@@ -286,14 +300,18 @@ struct Bench {
                 if e.rowsDropped != b.rowsDropped {
                     notes.append("erasure of \(label): the indexed run dropped \(e.rowsDropped) rows, the full scan \(b.rowsDropped)")
                 }
-                row("Erasure of \(label): wall time",
+                row(
+                    "Erasure of \(label): wall time",
                     "\(duration(e.total)) (forget \(duration(e.forget)), approve \(duration(e.approve)), run \(duration(e.run)))",
                     "full scan: \(duration(b.seconds))")
-                row("Erasure of \(label): objects read / rewritten, rows dropped (indexed: each step's object is read by the rewrite and by its re-index, then the verification scans the dataset)",
+                row(
+                    "Erasure of \(label): objects read / rewritten, rows dropped (indexed: each step's object is read by the rewrite and by its re-index, then the verification scans the dataset)",
                     "\(grouped(e.objectsRead)) read / \(grouped(e.objectsRewritten)) rewritten, \(grouped(e.rowsDropped)) rows",
                     "\(grouped(b.objectsRead)) read / \(grouped(b.objectsRewritten)) rewritten, \(grouped(b.rowsDropped)) rows")
-                row("Erasure of \(label): inside `run`",
-                    "index refresh + plan \(duration(e.prepare)), rewrites \(duration(e.rewrite)), settle + verification scan \(duration(e.verify)); \(e.verifiedClean)/\(subs.count) verified clean")
+                row(
+                    "Erasure of \(label): inside `run`",
+                    "index refresh + plan \(duration(e.prepare)), rewrites \(duration(e.rewrite)), settle + verification scan \(duration(e.verify)); \(e.verifiedClean)/\(subs.count) verified clean"
+                )
             }
             _ = store
         }
@@ -301,14 +319,14 @@ struct Bench {
         // 6. Report.
         let end = Machine.current()
         var md = """
-        Measured \(machine.date) on \(machine.cores) cores (\(machine.cpu)), \(fmt(machine.memGiB)) GiB RAM, \(machine.kernel); \
-        load average at start \(machine.load), at end \(end.load). \
-        Command: `lethe-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))`. Warm page cache (the lake was just written).
+            Measured \(machine.date) on \(machine.cores) cores (\(machine.cpu)), \(fmt(machine.memGiB)) GiB RAM, \(machine.kernel); \
+            load average at start \(machine.load), at end \(end.load). \
+            Command: `lethe-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))`. Warm page cache (the lake was just written).
 
-        | Figure | Lethe | Peer / baseline | Goal |
-        |---|---|---|---|
+            | Figure | Lethe | Peer / baseline | Goal |
+            |---|---|---|---|
 
-        """
+            """
         for r in rows { md += "| \(r.0) | \(r.1) | \(r.2) | \(r.3) |\n" }
         if !notes.isEmpty { md += "\n" + notes.map { "- NOTE: \($0)" }.joined(separator: "\n") + "\n" }
         say("\n" + md)
@@ -327,9 +345,10 @@ struct Bench {
         let sample = stride(from: 0, to: paths.count, by: k).prefix(o.pythonObjects).map { paths[$0] }
         let (status, out) = try runProgram("/usr/bin/env", ["python3", script] + sample)
         guard status == 0, let line = out.split(separator: "\n").last,
-              let j = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let secs = j["seconds"] as? Double, let bytes = (j["bytes"] as? NSNumber)?.doubleValue,
-              let recs = (j["records"] as? NSNumber)?.doubleValue else { return nil }
+            let j = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            let secs = j["seconds"] as? Double, let bytes = (j["bytes"] as? NSNumber)?.doubleValue,
+            let recs = (j["records"] as? NSNumber)?.doubleValue
+        else { return nil }
         return PythonResult(mbps: bytes / secs / 1e6, rps: recs / secs, objects: sample.count)
     }
 
@@ -340,7 +359,7 @@ struct Bench {
     func measureLocate(_ lethe: Lethe, _ subjects: [SubjectID]) async throws -> LocateResult {
         var r = LocateResult()
         let prefixes = subjects.map { lethe.key(for: $0).prefix64 }
-        for s in subjects.prefix(200) { _ = try await lethe.locate(s) }   // warm-up
+        for s in subjects.prefix(200) { _ = try await lethe.locate(s) }  // warm-up
         for s in subjects {
             let t0 = monotonic()
             let p = try await lethe.locate(s)
@@ -382,16 +401,18 @@ struct Bench {
             postings.reserveCapacity(end - start)
             for i in start..<end { postings[keys[i], default: []].append(Int64(rng.next() % 5_000)) }
             try await meta.putIndexedObject(
-                IndexedObject(dataset: "events", key: "synthetic/part-\(objects).jsonl", size: 1_000_000, modifiedNanos: 0,
-                              version: "v\(objects)", records: Int64(per), status: .indexed, indexedAt: 0),
+                IndexedObject(
+                    dataset: "events", key: "synthetic/part-\(objects).jsonl", size: 1_000_000, modifiedNanos: 0,
+                    version: "v\(objects)", records: Int64(per), status: .indexed, indexedAt: 0),
                 postings: postings)
             objects += 1
             start = end
         }
         let db = folder + "/lethe.sqlite"
         _ = try runProgram("/usr/bin/sqlite3", [db, "PRAGMA wal_checkpoint(TRUNCATE);"])
-        return Synthetic(lethe: lethe, entries: entries, objects: objects, probes: probes,
-                         bytes: fileSize(db) + fileSize(db + "-wal"))
+        return Synthetic(
+            lethe: lethe, entries: entries, objects: objects, probes: probes,
+            bytes: fileSize(db) + fileSize(db + "-wal"))
     }
 
     // MARK: Erasure

@@ -4,7 +4,7 @@ import Foundation
 @_exported import BenchSupport
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Times an async body; returns its result and the seconds it took.
@@ -92,18 +92,21 @@ struct Machine {
 
     static func current() -> Machine {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+        let model =
+            cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
             .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?" } ?? "?"
         let meminfo = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
-        let kb = meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal") }
+        let kb =
+            meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal") }
             .flatMap { $0.split(separator: " ").dropFirst().first.flatMap { Double($0) } } ?? 0
         var u = utsname()
         uname(&u)
         let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]
-        return Machine(cores: ProcessInfo.processInfo.activeProcessorCount, cpu: model, memGiB: kb / 1_048_576,
-                       kernel: "Linux " + release, date: f.string(from: Date()), load: loadAverage())
+        return Machine(
+            cores: ProcessInfo.processInfo.activeProcessorCount, cpu: model, memGiB: kb / 1_048_576,
+            kernel: "Linux " + release, date: f.string(from: Date()), load: loadAverage())
     }
 
     static func loadAverage() -> String {
@@ -125,4 +128,3 @@ func duration(_ s: Double) -> String {
     if s < 1 { return fmt(s * 1e3, 2) + " ms" }
     return fmt(s, 2) + " s"
 }
-

@@ -187,13 +187,15 @@ struct Machine {
 
     init() {
         if let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-           let colon = line.firstIndex(of: ":") {
+            let line = s.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+            let colon = line.firstIndex(of: ":")
+        {
             model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         if let s = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
-           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
-           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") {
+            let line = s.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
+            let kb = Double(line.split(separator: " ").dropFirst().first ?? "")
+        {
             memory = String(format: "%.1f GiB", kb / 1024 / 1024)
         }
     }
@@ -242,47 +244,50 @@ func run() async throws {
     // The file.
     FileHandle.standardError.write(Data("generating \(o.groups) × \(o.rowsPerGroup) rows with pyarrow…\n".utf8))
     guard let facts = try py.json(["gen", path, String(o.rowsPerGroup), String(o.groups), target, every, String(o.users)]) as? [String: Any],
-          let rows = facts["rows"] as? Int, let subjectBytes = (facts["subject_compressed"] as? NSNumber)?.int64Value,
-          let subjectRaw = (facts["subject_uncompressed"] as? NSNumber)?.int64Value,
-          let distinct = facts["distinct_users"] as? Int else {
+        let rows = facts["rows"] as? Int, let subjectBytes = (facts["subject_compressed"] as? NSNumber)?.int64Value,
+        let subjectRaw = (facts["subject_uncompressed"] as? NSNumber)?.int64Value,
+        let distinct = facts["distinct_users"] as? Int
+    else {
         throw BenchError(description: "gen: bad output")
     }
     let size = (try fm.attributesOfItem(atPath: path)[.size] as! NSNumber).int64Value
-    _ = try Data(contentsOf: URL(fileURLWithPath: path))   // warm the page cache
+    _ = try Data(contentsOf: URL(fileURLWithPath: path))  // warm the page cache
 
     // (a) Subject-column scan.
     var scanLib: [Double] = []
     var scanFmt: [Double] = []
     var checksum = 0
     for _ in 0..<o.runs {
-        scanLib.append(try Clock.seconds {
-            let file = try ParquetFile(source: try LocalFileSource(path: path), name: path)
-            let col = try file.column(["user_id"]).index
-            var n = 0, bytes = 0
-            for g in 0..<file.rowGroups.count {
-                try file.scanColumn(col, rowGroup: g) { _, v in
-                    n += 1
-                    bytes &+= v?.count ?? 0
+        scanLib.append(
+            try Clock.seconds {
+                let file = try ParquetFile(source: try LocalFileSource(path: path), name: path)
+                let col = try file.column(["user_id"]).index
+                var n = 0, bytes = 0
+                for g in 0..<file.rowGroups.count {
+                    try file.scanColumn(col, rowGroup: g) { _, v in
+                        n += 1
+                        bytes &+= v?.count ?? 0
+                    }
                 }
-            }
-            guard n == rows else { throw BenchError(description: "scanColumn saw \(n) rows, expected \(rows)") }
-            checksum &+= bytes
-        })
+                guard n == rows else { throw BenchError(description: "scanColumn saw \(n) rows, expected \(rows)") }
+                checksum &+= bytes
+            })
     }
     let hasher = SubjectHasher(secret: Array(repeating: 9, count: 32))
     var scanKeyed: [Double] = []
     for _ in 0..<o.runs {
         let keyer = SubjectKeyer(hasher: hasher)
         var x: UInt64 = 0
-        scanKeyed.append(try Clock.seconds {
-            let file = try ParquetFile(source: try LocalFileSource(path: path), name: path)
-            let col = try file.column(["user_id"]).index
-            for g in 0..<file.rowGroups.count {
-                try file.scanColumn(col, rowGroup: g) { _, v in
-                    if let v { x &+= UInt64(truncatingIfNeeded: keyer.key(v).prefix64) }
+        scanKeyed.append(
+            try Clock.seconds {
+                let file = try ParquetFile(source: try LocalFileSource(path: path), name: path)
+                let col = try file.column(["user_id"]).index
+                for g in 0..<file.rowGroups.count {
+                    try file.scanColumn(col, rowGroup: g) { _, v in
+                        if let v { x &+= UInt64(truncatingIfNeeded: keyer.key(v).prefix64) }
+                    }
                 }
-            }
-        })
+            })
         checksum &+= Int(truncatingIfNeeded: x)
     }
     // Canonical text of other types: INT64 as decimal, timestamps as ISO 8601 (µs UTC `…Z`, ms local).
@@ -290,15 +295,16 @@ func run() async throws {
     for column in ["event_id", "ts", "received_at"] {
         var times: [Double] = []
         for _ in 0..<o.runs {
-            times.append(try Clock.seconds {
-                let file = try ParquetFile(source: try LocalFileSource(path: path), name: path)
-                let col = try file.column([column]).index
-                var bytes = 0
-                for g in 0..<file.rowGroups.count {
-                    try file.scanColumn(col, rowGroup: g) { _, v in bytes &+= v?.count ?? 0 }
-                }
-                checksum &+= bytes
-            })
+            times.append(
+                try Clock.seconds {
+                    let file = try ParquetFile(source: try LocalFileSource(path: path), name: path)
+                    let col = try file.column([column]).index
+                    var bytes = 0
+                    for g in 0..<file.rowGroups.count {
+                        try file.scanColumn(col, rowGroup: g) { _, v in bytes &+= v?.count ?? 0 }
+                    }
+                    checksum &+= bytes
+                })
         }
         typed.append((column, median(times)))
     }
@@ -312,13 +318,14 @@ func run() async throws {
         let keyer = SubjectKeyer(hasher: hasher)
         var n: Int64 = 0
         var x: UInt64 = 0
-        scanFmt.append(try await Clock.seconds {
-            let s = try await format.scan(info, in: store, options: opts, keyer: keyer) { _, k in
-                n += 1
-                x &+= UInt64(truncatingIfNeeded: k.prefix64)
-            }
-            guard s.records == Int64(rows), n == Int64(rows) else { throw BenchError(description: "ParquetFormat.scan saw \(n) rows") }
-        })
+        scanFmt.append(
+            try await Clock.seconds {
+                let s = try await format.scan(info, in: store, options: opts, keyer: keyer) { _, k in
+                    n += 1
+                    x &+= UInt64(truncatingIfNeeded: k.prefix64)
+                }
+                guard s.records == Int64(rows), n == Int64(rows) else { throw BenchError(description: "ParquetFormat.scan saw \(n) rows") }
+            })
         checksum &+= Int(truncatingIfNeeded: x)
     }
     let pyScan = median(try py.times(["scan", path, String(o.runs), "1"]))
@@ -340,9 +347,10 @@ func run() async throws {
             let info = try await store.head(key)!
             let keyer = SubjectKeyer(hasher: hasher)
             var outcome = EraseOutcome()
-            viaFormat.append(try await Clock.seconds {
-                outcome = try await format.erase(info, in: store, options: opts, keyer: keyer, drop: drop)
-            })
+            viaFormat.append(
+                try await Clock.seconds {
+                    outcome = try await format.erase(info, in: store, options: opts, keyer: keyer, drop: drop)
+                })
             guard outcome.droppedTotal == Int64(expectDropped), outcome.kept == Int64(rows - expectDropped) else {
                 throw BenchError(description: "ParquetFormat.erase dropped \(outcome.droppedTotal) rows, expected \(expectDropped)")
             }
@@ -354,21 +362,23 @@ func run() async throws {
         let out = o.dir + "/rewritten.parquet"
         for _ in 0..<o.runs {
             var result: RewriteResult?
-            viaRewrite.append(try Clock.seconds {
-                let file = try ParquetFile(source: try LocalFileSource(path: path), name: path)
-                let rows = try rowsOf(Array(subject.utf8), in: file)
-                var sink = try FileSink(path: out)
-                result = try file.rewrite(droppingRows: rows, to: &sink)
-                try sink.close()
-            })
+            viaRewrite.append(
+                try Clock.seconds {
+                    let file = try ParquetFile(source: try LocalFileSource(path: path), name: path)
+                    let rows = try rowsOf(Array(subject.utf8), in: file)
+                    var sink = try FileSink(path: out)
+                    result = try file.rewrite(droppingRows: rows, to: &sink)
+                    try sink.close()
+                })
             guard let r = result, r.droppedRows == Int64(expectDropped) else {
                 throw BenchError(description: "rewrite dropped \(result?.droppedRows ?? -1) rows, expected \(expectDropped)")
             }
             reencoded = r.rowGroups.filter { if case .reencoded = $0 { return true } else { return false } }.count
         }
         let pyErase = median(try py.times(["erase", path, o.dir + "/pyarrow.parquet", subject, String(o.rowsPerGroup), String(o.runs)]))
-        return EraseFigures(format: median(viaFormat), rewrite: median(viaRewrite), pyarrow: pyErase,
-                            dropped: expectDropped, groups: reencoded)
+        return EraseFigures(
+            format: median(viaFormat), rewrite: median(viaRewrite), pyarrow: pyErase,
+            dropped: expectDropped, groups: reencoded)
     }
     let one = try await erase(target, expectDropped: 3)
     let all = try await erase(every, expectDropped: o.groups)
@@ -377,25 +387,25 @@ func run() async throws {
     let lib = median(scanLib), viaFormat = median(scanFmt), keyed = median(scanKeyed)
     let date = ISO8601DateFormatter().string(from: started)
     var md = """
-    ## Parquet (issue 3)
+        ## Parquet (issue 3)
 
-    `lethe-bench parquet` (Benchmarks/ParquetBench/ParquetBench.swift), \(date), \(machine.cpus) × \(machine.model), \(machine.memory), load average at the end \(Machine.load()).
-    File written by pyarrow \(facts["pyarrow"] ?? "?"): \(fmt(mb(size), 1)) MB, \(rows) rows (\(distinct) distinct `user_id` values) in \(o.groups) row groups of \(o.rowsPerGroup), \(facts["columns"] ?? "?") columns (string `user_id`, int64, two timestamps, doubles, float, int32, strings, bool), snappy. The `user_id` column chunks hold \(fmt(mb(subjectBytes), 1)) MB compressed (\(fmt(mb(subjectRaw), 1)) MB uncompressed); scan MB/s below is that compressed size over the time. Warm page cache; median of \(o.runs) runs each. Lethe is single-threaded; pyarrow uses its thread pool unless noted.
+        `lethe-bench parquet` (Benchmarks/ParquetBench/ParquetBench.swift), \(date), \(machine.cpus) × \(machine.model), \(machine.memory), load average at the end \(Machine.load()).
+        File written by pyarrow \(facts["pyarrow"] ?? "?"): \(fmt(mb(size), 1)) MB, \(rows) rows (\(distinct) distinct `user_id` values) in \(o.groups) row groups of \(o.rowsPerGroup), \(facts["columns"] ?? "?") columns (string `user_id`, int64, two timestamps, doubles, float, int32, strings, bool), snappy. The `user_id` column chunks hold \(fmt(mb(subjectBytes), 1)) MB compressed (\(fmt(mb(subjectRaw), 1)) MB uncompressed); scan MB/s below is that compressed size over the time. Warm page cache; median of \(o.runs) runs each. Lethe is single-threaded; pyarrow uses its thread pool unless noted.
 
-    | measurement | Lethe | pyarrow | pyarrow ÷ Lethe time | goal |
-    |---|---|---|---|---|
-    | (a) subject-column scan: `ParquetFile.scanColumn` over all row groups vs `pq.read_table(path, columns=["user_id"])` (in-process) | \(fmt(lib)) s, \(fmt(mb(subjectBytes) / lib, 0)) MB/s, \(fmt(Double(rows) / lib / 1e6, 1)) M rows/s | \(fmt(pyScan)) s, \(fmt(mb(subjectBytes) / pyScan, 0)) MB/s | \(fmt(pyScan / lib, 2))× | Lethe within 2× of pyarrow: \(lib <= 2 * pyScan ? "met" : "missed") |
-    | (a) the same, pyarrow `use_threads=False` | | \(fmt(pyScan1)) s, \(fmt(mb(subjectBytes) / pyScan1, 0)) MB/s | \(fmt(pyScan1 / lib, 2))× | |
-    | (a) the same, pyarrow wall time of a fresh `python -c` (interpreter start + import + read) | | \(fmt(pyWall)) s | \(fmt(pyWall / lib, 2))× | |
-    | (a) `ParquetFile.scanColumn` + `SubjectKeyer.key` per row (HMAC-SHA-256 once per distinct value), no object store | \(fmt(keyed)) s, \(fmt(mb(subjectBytes) / keyed, 0)) MB/s | \(fmt(pyScan)) s | \(fmt(pyScan / keyed, 2))× | |
-    | (a) `ParquetFormat.scan` via `LocalObjectStore`: footer + subject chunks only, keyed hash (HMAC-SHA-256, cached) per row | \(fmt(viaFormat)) s, \(fmt(mb(subjectBytes) / viaFormat, 0)) MB/s | \(fmt(pyScan)) s | \(fmt(pyScan / viaFormat, 2))× | within 2×: \(viaFormat <= 2 * pyScan ? "met" : "missed") |
-    | (a) `ParquetFile.scanColumn` of other columns, as canonical text: \(typed.map { "`\($0.0)` \(fmt($0.1)) s (\(fmt(Double(rows) / $0.1 / 1e6, 1)) M rows/s)" }.joined(separator: ", ")) — INT64 as decimal, TIMESTAMP(µs, UTC) as `2026-01-01T00:00:01.5Z`, TIMESTAMP(ms) without `Z` | | | | |
-    | (b) erase 1 subject (\(one.dropped) rows, all in 1 of \(o.groups) row groups): `ParquetFormat.erase` (read object, keyed-hash scan, rewrite, atomic write + fsync) vs `read_table` → mask → `write_table(row_group_size=\(o.rowsPerGroup), compression="snappy")` | \(fmt(one.format)) s | \(fmt(one.pyarrow)) s | \(fmt(one.pyarrow / one.format, 1))× | ≥ 10×: \(one.pyarrow / one.format >= 10 ? "met" : "missed") |
-    | (b) the same with `ParquetFile.rewrite` into a file (scan for the rows + rewrite; \(one.groups) row group re-encoded, \(o.groups - one.groups) copied) | \(fmt(one.rewrite)) s | \(fmt(one.pyarrow)) s | \(fmt(one.pyarrow / one.rewrite, 1))× | ≥ 10×: \(one.pyarrow / one.rewrite >= 10 ? "met" : "missed") |
-    | (c) full re-encode (1 row dropped from each of the \(o.groups) row groups): `ParquetFormat.erase` | \(fmt(all.format)) s, \(fmt(mb(size) / all.format, 0)) MB/s | \(fmt(all.pyarrow)) s, \(fmt(mb(size) / all.pyarrow, 0)) MB/s | \(fmt(all.pyarrow / all.format, 2))× | ≥ 0.5×: \(all.pyarrow / all.format >= 0.5 ? "met" : "missed") |
-    | (c) the same with `ParquetFile.rewrite` into a file (\(all.groups) row groups re-encoded) | \(fmt(all.rewrite)) s, \(fmt(mb(size) / all.rewrite, 0)) MB/s | \(fmt(all.pyarrow)) s | \(fmt(all.pyarrow / all.rewrite, 2))× | ≥ 0.5×: \(all.pyarrow / all.rewrite >= 0.5 ? "met" : "missed") |
+        | measurement | Lethe | pyarrow | pyarrow ÷ Lethe time | goal |
+        |---|---|---|---|---|
+        | (a) subject-column scan: `ParquetFile.scanColumn` over all row groups vs `pq.read_table(path, columns=["user_id"])` (in-process) | \(fmt(lib)) s, \(fmt(mb(subjectBytes) / lib, 0)) MB/s, \(fmt(Double(rows) / lib / 1e6, 1)) M rows/s | \(fmt(pyScan)) s, \(fmt(mb(subjectBytes) / pyScan, 0)) MB/s | \(fmt(pyScan / lib, 2))× | Lethe within 2× of pyarrow: \(lib <= 2 * pyScan ? "met" : "missed") |
+        | (a) the same, pyarrow `use_threads=False` | | \(fmt(pyScan1)) s, \(fmt(mb(subjectBytes) / pyScan1, 0)) MB/s | \(fmt(pyScan1 / lib, 2))× | |
+        | (a) the same, pyarrow wall time of a fresh `python -c` (interpreter start + import + read) | | \(fmt(pyWall)) s | \(fmt(pyWall / lib, 2))× | |
+        | (a) `ParquetFile.scanColumn` + `SubjectKeyer.key` per row (HMAC-SHA-256 once per distinct value), no object store | \(fmt(keyed)) s, \(fmt(mb(subjectBytes) / keyed, 0)) MB/s | \(fmt(pyScan)) s | \(fmt(pyScan / keyed, 2))× | |
+        | (a) `ParquetFormat.scan` via `LocalObjectStore`: footer + subject chunks only, keyed hash (HMAC-SHA-256, cached) per row | \(fmt(viaFormat)) s, \(fmt(mb(subjectBytes) / viaFormat, 0)) MB/s | \(fmt(pyScan)) s | \(fmt(pyScan / viaFormat, 2))× | within 2×: \(viaFormat <= 2 * pyScan ? "met" : "missed") |
+        | (a) `ParquetFile.scanColumn` of other columns, as canonical text: \(typed.map { "`\($0.0)` \(fmt($0.1)) s (\(fmt(Double(rows) / $0.1 / 1e6, 1)) M rows/s)" }.joined(separator: ", ")) — INT64 as decimal, TIMESTAMP(µs, UTC) as `2026-01-01T00:00:01.5Z`, TIMESTAMP(ms) without `Z` | | | | |
+        | (b) erase 1 subject (\(one.dropped) rows, all in 1 of \(o.groups) row groups): `ParquetFormat.erase` (read object, keyed-hash scan, rewrite, atomic write + fsync) vs `read_table` → mask → `write_table(row_group_size=\(o.rowsPerGroup), compression="snappy")` | \(fmt(one.format)) s | \(fmt(one.pyarrow)) s | \(fmt(one.pyarrow / one.format, 1))× | ≥ 10×: \(one.pyarrow / one.format >= 10 ? "met" : "missed") |
+        | (b) the same with `ParquetFile.rewrite` into a file (scan for the rows + rewrite; \(one.groups) row group re-encoded, \(o.groups - one.groups) copied) | \(fmt(one.rewrite)) s | \(fmt(one.pyarrow)) s | \(fmt(one.pyarrow / one.rewrite, 1))× | ≥ 10×: \(one.pyarrow / one.rewrite >= 10 ? "met" : "missed") |
+        | (c) full re-encode (1 row dropped from each of the \(o.groups) row groups): `ParquetFormat.erase` | \(fmt(all.format)) s, \(fmt(mb(size) / all.format, 0)) MB/s | \(fmt(all.pyarrow)) s, \(fmt(mb(size) / all.pyarrow, 0)) MB/s | \(fmt(all.pyarrow / all.format, 2))× | ≥ 0.5×: \(all.pyarrow / all.format >= 0.5 ? "met" : "missed") |
+        | (c) the same with `ParquetFile.rewrite` into a file (\(all.groups) row groups re-encoded) | \(fmt(all.rewrite)) s, \(fmt(mb(size) / all.rewrite, 0)) MB/s | \(fmt(all.pyarrow)) s | \(fmt(all.pyarrow / all.rewrite, 2))× | ≥ 0.5×: \(all.pyarrow / all.rewrite >= 0.5 ? "met" : "missed") |
 
-    """
+        """
     md += "\n"
     print(md, terminator: "")
     FileHandle.standardError.write(Data("(checksum \(checksum & 0xFFFF))\n".utf8))

@@ -88,8 +88,9 @@ func setupState(_ n: Int) async throws -> String {
         for j in i..<min(n, i + batch) {
             let subject = SubjectID(j < inLake ? "u-\(j)" : "gone-\(j)")
             if j < inLake { ids.append(subject.string) }
-            var r = ErasureRequest(id: "r-bench-\(j)", subjectKey: secrets.hasher.key(for: subject), sealedSubject: nil,
-                                   reason: "bench", requestedBy: "alice", at: 1_700_000_000_000 + Int64(j))
+            var r = ErasureRequest(
+                id: "r-bench-\(j)", subjectKey: secrets.hasher.key(for: subject), sealedSubject: nil,
+                reason: "bench", requestedBy: "alice", at: 1_700_000_000_000 + Int64(j))
             r.status = .approved
             r.decidedBy = "bob"
             r.streamTag = secrets.streamTag(subject)
@@ -138,7 +139,6 @@ func timed(_ args: [String], cwd: String, stdin: String? = nil, stdout: String =
     return r
 }
 
-
 struct Row { var set: Int; var what: String; var seconds: Double; var rssMB: Double; var note: String }
 
 func best(_ n: Int, _ body: () throws -> RunResult) rethrows -> RunResult {
@@ -149,7 +149,6 @@ func best(_ n: Int, _ body: () throws -> RunResult) rethrows -> RunResult {
     }
     return r
 }
-
 
 // MARK: - Steady resident memory of a running filter
 
@@ -177,7 +176,6 @@ func steadyRSSKB(root: String) throws -> Int {
     }
     return last
 }
-
 
 // MARK: - approve → first dropped event, with --follow
 
@@ -239,11 +237,11 @@ func followDelay(root: String, trials: Int) async throws -> [Double] {
     return delays
 }
 
-
 // MARK: - Report
 
 func machine() -> String {
-    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+    let cpu =
+        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
         .split(separator: "\n").first { $0.hasPrefix("model name") }
         .map { $0.split(separator: ":", maxSplits: 1).last!.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
     return "\(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
@@ -297,8 +295,11 @@ public enum StreamBench {
         do {
             let root = try await setupState(0)
             // The same run as the measured ones (1M events to a file) with an empty set, so I/O buffers cancel out.
-            let r = try timed([letheBin, "filter", "--config", root + "/lethe.yaml", "--field", "user.id", "--in", eventsPath,
-                               "--out", dir + "/out-empty.jsonl"], cwd: root)
+            let r = try timed(
+                [
+                    letheBin, "filter", "--config", root + "/lethe.yaml", "--field", "user.id", "--in", eventsPath,
+                    "--out", dir + "/out-empty.jsonl",
+                ], cwd: root)
             baselineRSS = Double(r.maxRSSKB) / 1024
         }
 
@@ -327,17 +328,29 @@ public enum StreamBench {
             let kept = (try? Data(contentsOf: URL(fileURLWithPath: outL)).reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }) ?? 0
             let rss = Double(l.maxRSSKB) / 1024
             perSubject.append((n, (rss - baselineRSS) * 1024 * 1024 / Double(max(n, 1))))
-            rows.append(Row(set: n, what: "lethe filter --out FILE (incl. process start)", seconds: l.seconds, rssMB: rss,
-                            note: String(format: "\(eventsCount - kept) dropped; output \(same ? "identical to" : "DIFFERS from") Python's; CPU %.2f s user + %.2f s sys", l.user, l.sys)))
-            rows.append(Row(set: n, what: "lethe filter, output to /dev/null", seconds: lNull.seconds, rssMB: Double(lNull.maxRSSKB) / 1024,
-                            note: String(format: "CPU %.2f s user + %.2f s sys", lNull.user, lNull.sys)))
-            rows.append(Row(set: n, what: "lethe filter --validate fast, output to /dev/null", seconds: lFast.seconds, rssMB: Double(lFast.maxRSSKB) / 1024,
-                            note: String(format: "CPU %.2f s user + %.2f s sys", lFast.user, lFast.sys)))
-            rows.append(Row(set: n, what: "lethe filter, start-up only (empty input)", seconds: empty.seconds,
-                            rssMB: Double(empty.maxRSSKB) / 1024, note: "loads the set (snapshot file, then catch-up from SQLite)"))
+            rows.append(
+                Row(
+                    set: n, what: "lethe filter --out FILE (incl. process start)", seconds: l.seconds, rssMB: rss,
+                    note: String(
+                        format: "\(eventsCount - kept) dropped; output \(same ? "identical to" : "DIFFERS from") Python's; CPU %.2f s user + %.2f s sys",
+                        l.user, l.sys)))
+            rows.append(
+                Row(
+                    set: n, what: "lethe filter, output to /dev/null", seconds: lNull.seconds, rssMB: Double(lNull.maxRSSKB) / 1024,
+                    note: String(format: "CPU %.2f s user + %.2f s sys", lNull.user, lNull.sys)))
+            rows.append(
+                Row(
+                    set: n, what: "lethe filter --validate fast, output to /dev/null", seconds: lFast.seconds, rssMB: Double(lFast.maxRSSKB) / 1024,
+                    note: String(format: "CPU %.2f s user + %.2f s sys", lFast.user, lFast.sys)))
+            rows.append(
+                Row(
+                    set: n, what: "lethe filter, start-up only (empty input)", seconds: empty.seconds,
+                    rssMB: Double(empty.maxRSSKB) / 1024, note: "loads the set (snapshot file, then catch-up from SQLite)"))
             rows.append(Row(set: n, what: "lethe filter minus start-up", seconds: max(l.seconds - empty.seconds, 1e-6), rssMB: rss, note: "steady-state rate"))
-            rows.append(Row(set: n, what: "Python json.loads + set (incl. start)", seconds: py.seconds, rssMB: Double(py.maxRSSKB) / 1024,
-                            note: String(format: "CPU %.2f s user + %.2f s sys; lethe (--out FILE) is %.1f× faster", py.user, py.sys, py.seconds / l.seconds)))
+            rows.append(
+                Row(
+                    set: n, what: "Python json.loads + set (incl. start)", seconds: py.seconds, rssMB: Double(py.maxRSSKB) / 1024,
+                    note: String(format: "CPU %.2f s user + %.2f s sys; lethe (--out FILE) is %.1f× faster", py.user, py.sys, py.seconds / l.seconds)))
         }
         var steadyBase = 0
         var steady: [(Int, Int)] = []
@@ -350,7 +363,8 @@ public enum StreamBench {
         var md = "Run \(ISO8601DateFormatter().string(from: Date())) on \(machine()); "
         md += "\(eventsCount) events, \(eventsBytes) bytes (\(eventsBytes / max(eventsCount, 1)) B/event), 5 % of events from forgotten subjects. "
         let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
-        md += "Wall time includes process start; best of \(repeats) for lethe, one run for Python. Load average at the end: \(load) (other builds shared the 2 cores).\n\n"
+        md +=
+            "Wall time includes process start; best of \(repeats) for lethe, one run for Python. Load average at the end: \(load) (other builds shared the 2 cores).\n\n"
         md += "| forgotten subjects | filter | seconds | events/s | MB/s | max RSS (MB) | note |\n"
         md += "|---:|---|---:|---:|---:|---:|---|\n"
         for r in rows {
@@ -358,15 +372,21 @@ public enum StreamBench {
             let mbs = r.what.contains("start-up only") ? "—" : String(format: "%.0f", Double(eventsBytes) / r.seconds / 1e6)
             md += "| \(r.set) | \(r.what) | \(String(format: "%.3f", r.seconds)) | \(eps) | \(mbs) | \(String(format: "%.0f", r.rssMB)) | \(r.note) |\n"
         }
-        md += "\nResident memory per forgotten subject, steady (VmRSS of a running `lethe filter --follow` once the set is loaded, minus the \(steadyBase / 1024) MB with an empty set, divided by the set size): "
-        md += steady.map { String(format: "%d subjects: %.1f B (%d MB)", $0.0, Double(($0.1 - steadyBase) * 1024) / Double(max($0.0, 1)), $0.1 / 1024) }.joined(separator: "; ") + ".\n"
-        md += "Peak (max RSS of the 1M-event run minus the \(String(format: "%.0f", baselineRSS)) MB of an empty set, divided by the set size; with the set from the snapshot file): "
+        md +=
+            "\nResident memory per forgotten subject, steady (VmRSS of a running `lethe filter --follow` once the set is loaded, minus the \(steadyBase / 1024) MB with an empty set, divided by the set size): "
+        md +=
+            steady.map { String(format: "%d subjects: %.1f B (%d MB)", $0.0, Double(($0.1 - steadyBase) * 1024) / Double(max($0.0, 1)), $0.1 / 1024) }.joined(
+                separator: "; ") + ".\n"
+        md +=
+            "Peak (max RSS of the 1M-event run minus the \(String(format: "%.0f", baselineRSS)) MB of an empty set, divided by the set size; with the set from the snapshot file): "
         md += perSubject.map { String(format: "%d subjects: %.1f B", $0.0, $0.1) }.joined(separator: "; ") + ".\n"
         if delays.isEmpty {
             md += "\napprove → first dropped event (`--follow`): not measured (no event dropped).\n"
         } else {
-            md += String(format: "\napprove → first dropped event while `lethe filter --follow` runs (%d trials, events written every 1 ms, set of %d): median %.0f ms, max %.0f ms.\n",
-                         delays.count, setSizes.first ?? 0, delays[delays.count / 2], delays.last!)
+            md += String(
+                format:
+                    "\napprove → first dropped event while `lethe filter --follow` runs (%d trials, events written every 1 ms, set of %d): median %.0f ms, max %.0f ms.\n",
+                delays.count, setSizes.first ?? 0, delays[delays.count / 2], delays.last!)
         }
         print(md)
     }

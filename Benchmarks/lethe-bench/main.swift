@@ -9,11 +9,11 @@ import ParquetBenchmark
 import StreamBenchmark
 
 switch CommandLine.arguments.dropFirst().first {
-case "index": await LetheBench.main(erase: false)    // lake, index backfill, index size, locate
-case "erase": await LetheBench.main(erase: true)     // the same, then erasure of 1 and 1,000 subjects vs a full scan
-case "parquet": await ParquetBench.main()            // Parquet scan and erasure vs pyarrow
-case "delta": await DeltaBench.main()                // Delta erasure vs delta-rs
-case "stream": await StreamBench.main()              // lethe filter vs a Python filter
+case "index": await LetheBench.main(erase: false)  // lake, index backfill, index size, locate
+case "erase": await LetheBench.main(erase: true)  // the same, then erasure of 1 and 1,000 subjects vs a full scan
+case "parquet": await ParquetBench.main()  // Parquet scan and erasure vs pyarrow
+case "delta": await DeltaBench.main()  // Delta erasure vs delta-rs
+case "stream": await StreamBench.main()  // lethe filter vs a Python filter
 default:
     FileHandle.standardError.write(Data("usage: lethe-bench index|erase|parquet|delta|stream [options] (--help after each)\n".utf8))
     exit(2)

@@ -63,7 +63,7 @@ enum FuzzCheckpoint {
 ///    bytes 1-2, 3-4 and 5-6 (little endian) and whose file is the rest;
 /// 3: a `deletionVector` JSON object, parsed as a descriptor.
 enum FuzzDeletionVector {
-    static let uuidText = "ab^-aqEH.-t@S}K{vb[*"   // 20 Z85 characters
+    static let uuidText = "ab^-aqEH.-t@S}K{vb[*"  // 20 Z85 characters
 
     static func run(_ data: UnsafeRawBufferPointer) {
         guard let mode = data.first else { return }
@@ -84,8 +84,10 @@ enum FuzzDeletionVector {
             let size = rest[2...3].reversed().reduce(0) { $0 << 8 | Int64($1) }
             let card = rest[4...5].reversed().reduce(0) { $0 << 8 | Int64($1) }
             let file = Array(rest[6...])
-            let json = JSONValue.object(["storageType": .string("u"), "pathOrInlineDv": .string(uuidText),
-                                         "offset": .int(offset), "sizeInBytes": .int(size), "cardinality": .int(card)])
+            let json = JSONValue.object([
+                "storageType": .string("u"), "pathOrInlineDv": .string(uuidText),
+                "offset": .int(offset), "sizeInBytes": .int(size), "cardinality": .int(card),
+            ])
             guard let dv = try? DeletionVectorDescriptor(json: json, table: "t", dataFile: "part-0.parquet") else {
                 Fuzz.fail("the fixed descriptor does not parse")
             }

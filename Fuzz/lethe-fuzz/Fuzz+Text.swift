@@ -134,8 +134,9 @@ enum FuzzCSV {
 
     static func run(_ data: UnsafeRawBufferPointer) {
         let gz = data.count >= 2 && data[0] == 0x1F && data[1] == 0x8B
-        ObjectFormatDriver.run(data, key: gz ? "t/a.csv.gz" : "t/a.csv", whole: whole, tiny: tiny,
-                               options: data.count % 2 == 0 ? single : composite)
+        ObjectFormatDriver.run(
+            data, key: gz ? "t/a.csv.gz" : "t/a.csv", whole: whole, tiny: tiny,
+            options: data.count % 2 == 0 ? single : composite)
     }
 }
 
@@ -163,7 +164,7 @@ enum FuzzGzip {
             var out: [UInt8] = []
             while let chunk = try await source.next() {
                 out += chunk
-                if out.count > 64 << 20 { return out }   // a zip bomb: enough
+                if out.count > 64 << 20 { return out }  // a zip bomb: enough
             }
             return out
         } catch {

@@ -7,9 +7,9 @@
 // finding, or a broken invariant (`Fuzz.fail`), which libFuzzer records with the input.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import Dispatch
 

@@ -70,8 +70,10 @@ extension DeltaTable {
     /// of rows recorded as deleted (`_change_type = delete`). Commits whose commitInfo
     /// `engineInfo` starts with `skippingEngine` (Lethe's own) are passed over.
     /// `subjectColumns`: the subject's Parquet column path(s), physical names.
-    public func deletedSubjects(from: Int64, to: Int64, subjectColumns: [[String]],
-                                skippingEngine: String) async throws -> ChangeFeedDeletes {
+    public func deletedSubjects(
+        from: Int64, to: Int64, subjectColumns: [[String]],
+        skippingEngine: String
+    ) async throws -> ChangeFeedDeletes {
         var out = ChangeFeedDeletes()
         guard from <= to else { return out }
         let first = max(from, try await versions().first ?? from)

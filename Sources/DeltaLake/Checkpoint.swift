@@ -24,20 +24,29 @@ enum CheckpointReader {
             let t = try Table(file: file, rowGroup: rg, rows: n, name: name, table: table)
             for i in 0..<n {
                 if let path = t.value(["add", "path"], i)?.string {
-                    out.append(.add(try AddFile(raw: t.object("add", i, maps: ["partitionValues", "tags"], structs: ["deletionVector"])
-                                                    .merging(["path": .string(path)]) { $1 },
-                                                table: table, file: name)))
+                    out.append(
+                        .add(
+                            try AddFile(
+                                raw: t.object("add", i, maps: ["partitionValues", "tags"], structs: ["deletionVector"])
+                                    .merging(["path": .string(path)]) { $1 },
+                                table: table, file: name)))
                 } else if t.value(["remove", "path"], i)?.string != nil {
-                    out.append(.remove(try RemoveFile(raw: t.object("remove", i, maps: ["partitionValues", "tags"], structs: ["deletionVector"]),
-                                                      table: table, file: name)))
+                    out.append(
+                        .remove(
+                            try RemoveFile(
+                                raw: t.object("remove", i, maps: ["partitionValues", "tags"], structs: ["deletionVector"]),
+                                table: table, file: name)))
                 } else if t.value(["metaData", "id"], i)?.string != nil {
                     var o = t.object("metaData", i, maps: ["configuration"], lists: ["partitionColumns"])
                     if o["configuration"] == nil { o["configuration"] = .object([:]) }
                     if o["partitionColumns"] == nil { o["partitionColumns"] = .array([]) }
                     out.append(.metadata(try TableMetadata(raw: o, table: table, file: name)))
                 } else if t.value(["protocol", "minReaderVersion"], i) != nil {
-                    out.append(.protocol(try TableProtocol(raw: t.object("protocol", i, lists: ["readerFeatures", "writerFeatures"]),
-                                                           table: table, file: name)))
+                    out.append(
+                        .protocol(
+                            try TableProtocol(
+                                raw: t.object("protocol", i, lists: ["readerFeatures", "writerFeatures"]),
+                                table: table, file: name)))
                 } else if t.value(["sidecar", "path"], i)?.string != nil {
                     out.append(.other("sidecar", .object(t.object("sidecar", i, maps: ["tags"]))))
                 } else if t.value(["domainMetadata", "domain"], i)?.string != nil {
@@ -122,7 +131,8 @@ enum CheckpointReader {
             }
             for l in lists {
                 guard let col = repeated.first(where: { $0.key.count >= 3 && $0.key[0] == top && $0.key[1] == l })?.value,
-                      row < col.count, let items = col[row] else { continue }
+                    row < col.count, let items = col[row]
+                else { continue }
                 o[l] = .array(items.map { $0 ?? .null })
             }
             return o
@@ -149,8 +159,10 @@ extension CheckpointReader {
     /// subject's values. Their `stats` JSON keeps only `numRecords`; their `stats_parsed`
     /// `minValues`/`maxValues` leaves become null. Every other value, the schema, the row groups
     /// and the key-value metadata are kept. Returns nil when no row needs it.
-    static func scrubbed(_ bytes: [UInt8], name: String, table: String, paths: Set<String>,
-                         subject: SubjectValues, sidecarSizes: [String: Int64] = [:]) throws -> [UInt8]? {
+    static func scrubbed(
+        _ bytes: [UInt8], name: String, table: String, paths: Set<String>,
+        subject: SubjectValues, sidecarSizes: [String: Int64] = [:]
+    ) throws -> [UInt8]? {
         let file: ParquetFile
         do { file = try ParquetFile(bytes: bytes, name: name) } catch {
             throw DeltaError.corrupt(table, "checkpoint is not readable Parquet: \(error)", file: name)
@@ -158,8 +170,9 @@ extension CheckpointReader {
         var options = WriterOptions()
         options.createdBy = file.metadata.createdBy ?? options.createdBy
         if let codec = file.metadata.rowGroups.first?.columns.first?.metaData?.codec { options.columns.codec = codec }
-        var writer = try ParquetWriter(sink: InMemorySink(), schema: file.schema, options: options,
-                                       keyValueMetadata: file.keyValueMetadata)
+        var writer = try ParquetWriter(
+            sink: InMemorySink(), schema: file.schema, options: options,
+            keyValueMetadata: file.keyValueMetadata)
         var changed = false
         do {
             for rg in 0..<file.rowGroups.count {
@@ -190,12 +203,14 @@ extension CheckpointReader {
                 }
                 // A V2 checkpoint's `sidecar` rows: the sizes of the sidecars rewritten before it.
                 if !sidecarSizes.isEmpty, let pc = file.schema.column(["sidecar", "path"]), let sc = file.schema.column(["sidecar", "sizeInBytes"]),
-                   case .int64(var sizes) = cols[sc.index].values {
+                    case .int64(var sizes) = cols[sc.index].values
+                {
                     var next = 0
                     for (row, v) in Self.flatValues(cols[pc.index], pc, rows: n).enumerated() {
                         let hasSize = cols[sc.index].definitionLevels.map { row < $0.count && Int($0[row]) == sc.maxDefinitionLevel } ?? true
                         if case .byteArray(let a)? = v, hasSize, next < sizes.count,
-                           let size = sidecarSizes[DeltaTable.sidecarName(String(decoding: a, as: UTF8.self))] {
+                            let size = sidecarSizes[DeltaTable.sidecarName(String(decoding: a, as: UTF8.self))]
+                        {
                             sizes[next] = size
                             changed = true
                         }

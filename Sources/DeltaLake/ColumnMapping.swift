@@ -25,7 +25,8 @@ extension TableMetadata {
                     throw LetheError(.badInput, "the table has no column `\(logical.prefix(i + 1).joined(separator: "."))`", at: table)
                 }
                 guard let physical = f["metadata"]?["delta.columnMapping.physicalName"]?.string else {
-                    throw DeltaError.corrupt(table, "column `\(logical.prefix(i + 1).joined(separator: "."))` has no delta.columnMapping.physicalName in \(columnMappingMode) mode")
+                    throw DeltaError.corrupt(
+                        table, "column `\(logical.prefix(i + 1).joined(separator: "."))` has no delta.columnMapping.physicalName in \(columnMappingMode) mode")
                 }
                 out.append(physical)
                 fields = f["type"]?["fields"]?.array ?? []
@@ -48,7 +49,9 @@ extension TableMetadata {
         var fields = schemaFields
         var type: JSONValue?
         for name in physical {
-            guard let f = fields.first(where: { ($0["metadata"]?["delta.columnMapping.physicalName"]?.string ?? $0["name"]?.string) == name }) else { return nil }
+            guard let f = fields.first(where: { ($0["metadata"]?["delta.columnMapping.physicalName"]?.string ?? $0["name"]?.string) == name }) else {
+                return nil
+            }
             type = f["type"]
             fields = f["type"]?["fields"]?.array ?? []
         }
@@ -62,7 +65,8 @@ extension TableMetadata {
         var out: [Int32] = []
         for name in logical {
             guard let f = fields.first(where: { $0["name"]?.string == name }),
-                  let id = f["metadata"]?["delta.columnMapping.id"]?.int else { return nil }
+                let id = f["metadata"]?["delta.columnMapping.id"]?.int
+            else { return nil }
             out.append(Int32(truncatingIfNeeded: id))
             fields = f["type"]?["fields"]?.array ?? []
         }
@@ -79,7 +83,10 @@ extension DeltaTable {
         guard let col = file.schema.column(physical) else { return }
         let got = col.pathElements.suffix(ids.count).map(\.fieldID)
         guard got.elementsEqual(ids.map { Optional($0) }) else {
-            throw DeltaError.unsupported(root, "column mapping mode `id`: data file \(file.name) has column `\(physical.joined(separator: "."))` with field ids \(got.map { $0.map(String.init) ?? "none" }), the schema says \(ids)")
+            throw DeltaError.unsupported(
+                root,
+                "column mapping mode `id`: data file \(file.name) has column `\(physical.joined(separator: "."))` with field ids \(got.map { $0.map(String.init) ?? "none" }), the schema says \(ids)"
+            )
         }
     }
 }

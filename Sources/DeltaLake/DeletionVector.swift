@@ -167,8 +167,9 @@ extension DeltaTable {
             throw LetheError(.corrupt, "\(what) is not a valid bitmap: \(e.message) (\(whose))", at: location)
         }
         guard Int64(rows.count) == dv.cardinality else {
-            throw LetheError(.corrupt, "\(what) holds \(rows.count) rows but its descriptor's cardinality is \(dv.cardinality) (\(whose))",
-                             at: location)
+            throw LetheError(
+                .corrupt, "\(what) holds \(rows.count) rows but its descriptor's cardinality is \(dv.cardinality) (\(whose))",
+                at: location)
         }
         return rows
     }
@@ -207,8 +208,10 @@ extension DeltaTable {
             throw LetheError(.corrupt, "deletion vector file is missing (\(whose))", at: key)
         } catch let e as LetheError where e.code == .badInput {
             let have = try await store.head(key)?.size
-            throw LetheError(.corrupt, "deletion vector file is \(have.map { "\($0) bytes" } ?? "unreadable"), too short for "
-                             + "a \(size)-byte DV at offset \(offset) (\(whose))", at: key)
+            throw LetheError(
+                .corrupt,
+                "deletion vector file is \(have.map { "\($0) bytes" } ?? "unreadable"), too short for "
+                    + "a \(size)-byte DV at offset \(offset) (\(whose))", at: key)
         }
         guard version == 1 else {
             throw LetheError(.corrupt, "deletion vector file has format version \(version), not 1 (\(whose))", at: key)
@@ -221,8 +224,10 @@ extension DeltaTable {
         let crc = Self.bigEndian32(blob, 4 + Int(size))
         let actual = CRC32.checksum(data)
         guard crc == actual else {
-            throw LetheError(.corrupt, "deletion vector at offset \(offset) fails its checksum (stored CRC-32 "
-                             + "\(String(crc, radix: 16)), computed \(String(actual, radix: 16))) (\(whose))", at: key)
+            throw LetheError(
+                .corrupt,
+                "deletion vector at offset \(offset) fails its checksum (stored CRC-32 "
+                    + "\(String(crc, radix: 16)), computed \(String(actual, radix: 16))) (\(whose))", at: key)
         }
         return Array(data)
     }
@@ -234,8 +239,10 @@ extension DeltaTable {
     /// The key of an absolute DV path (`p`), when it is a local path or `file:` URI under this table's root.
     func key(forAbsoluteDeletionVectorPath path: String) throws -> String {
         func refuse() -> LetheError {
-            DeltaError.unsupported(displayName, "deletion vector file `\(path)` is not under the table root; "
-                                   + "only deletion vectors inside the table are read")
+            DeltaError.unsupported(
+                displayName,
+                "deletion vector file `\(path)` is not under the table root; "
+                    + "only deletion vectors inside the table are read")
         }
         var local: String?
         if path.hasPrefix("file://") {

@@ -15,8 +15,10 @@ public struct AddFile: Sendable, Equatable {
     /// The whole action object, for fields not modelled here.
     public var raw: [String: JSONValue]
 
-    public init(path: String, partitionValues: [String: String?], size: Int64, modificationTime: Int64,
-                dataChange: Bool, stats: String?, deletionVector: JSONValue? = nil, extra: [String: JSONValue] = [:]) {
+    public init(
+        path: String, partitionValues: [String: String?], size: Int64, modificationTime: Int64,
+        dataChange: Bool, stats: String?, deletionVector: JSONValue? = nil, extra: [String: JSONValue] = [:]
+    ) {
         self.path = path; self.partitionValues = partitionValues; self.size = size
         self.modificationTime = modificationTime; self.dataChange = dataChange; self.stats = stats
         self.deletionVector = deletionVector
@@ -146,8 +148,10 @@ public enum DeltaAction: Sendable, Equatable {
     case other(String, JSONValue)
 
     /// The actions the protocol defines (others are kept verbatim as `.other`).
-    static let kinds: Set<String> = ["add", "remove", "metaData", "protocol", "cdc", "commitInfo", "txn", "domainMetadata",
-                                     "checkpointMetadata", "sidecar"]
+    static let kinds: Set<String> = [
+        "add", "remove", "metaData", "protocol", "cdc", "commitInfo", "txn", "domainMetadata",
+        "checkpointMetadata", "sidecar",
+    ]
 
     /// Parses one line of a commit file.
     static func parse(_ line: [UInt8], table: String, file: String, line number: Int) throws -> DeltaAction {

@@ -26,7 +26,8 @@ public enum DeltaStats {
                 let rows = rg.numRows
                 if let n = st.nullCount, n == rows { continue }  // all null: no bounds from this group
                 guard let mn = st.minValue, let mx = st.maxValue,
-                      let a = render(mn, c), let b = render(mx, c) else { boundsKnown = false; continue }
+                    let a = render(mn, c), let b = render(mx, c)
+                else { boundsKnown = false; continue }
                 if lo == nil || less(mn, loBytes!, c) { lo = a; loBytes = mn }
                 if hi == nil || less(hiBytes!, mx, c) { hi = b; hiBytes = mx }
             }

@@ -37,10 +37,12 @@ extension DeltaTable {
     ///
     /// `willWrite(key)` is called before each replacement or change data file is created, so a
     /// caller can journal it: a process killed before the commit leaves files no version names.
-    public func erase(files: [String], selecting: (String, ParquetFile) throws -> [Int64],
-                      operationParameters: [String: JSONValue], now: Int64, maxAttempts: Int = 20,
-                      beforeCommit: (@Sendable () async throws -> Void)? = nil,
-                      willWrite: (@Sendable (String) async throws -> Void)? = nil) async throws -> DeltaEraseResult {
+    public func erase(
+        files: [String], selecting: (String, ParquetFile) throws -> [Int64],
+        operationParameters: [String: JSONValue], now: Int64, maxAttempts: Int = 20,
+        beforeCommit: (@Sendable () async throws -> Void)? = nil,
+        willWrite: (@Sendable (String) async throws -> Void)? = nil
+    ) async throws -> DeltaEraseResult {
         let snap = try await snapshot()
         try checkWritable(snap)
         let tracker = WrittenKeys(willWrite: willWrite)
@@ -104,8 +106,10 @@ extension DeltaTable {
 
     /// Commits the batch at the version after `snap`; when another writer committed first, rebases
     /// (up to `maxAttempts`) unless one of the removed files was touched (`.conflict`: re-plan).
-    func commitErasure(_ batch: ErasureBatch, on start: Snapshot, operationParameters: [String: JSONValue], now: Int64,
-                       maxAttempts: Int) async throws -> DeltaEraseResult {
+    func commitErasure(
+        _ batch: ErasureBatch, on start: Snapshot, operationParameters: [String: JSONValue], now: Int64,
+        maxAttempts: Int
+    ) async throws -> DeltaEraseResult {
         let operationMetrics: [String: JSONValue] = [
             "numRemovedFiles": .int(Int64(batch.removes.count)), "numAddedFiles": .int(Int64(batch.adds.count)),
             "numDeletedRows": .int(batch.dropped), "numCopiedRows": .int(batch.kept),
@@ -115,14 +119,16 @@ extension DeltaTable {
         while true {
             attempt += 1
             let version = snap.version + 1
-            let actions = try await commitActions(snap: snap, version: version, removes: batch.removes, adds: batch.adds,
-                                                  changes: batch.changes, operationParameters: operationParameters,
-                                                  metrics: operationMetrics, copiedRows: batch.kept, now: now)
+            let actions = try await commitActions(
+                snap: snap, version: version, removes: batch.removes, adds: batch.adds,
+                changes: batch.changes, operationParameters: operationParameters,
+                metrics: operationMetrics, copiedRows: batch.kept, now: now)
             do {
                 try await commit(actions, version: version)
                 let added = actions.compactMap { a -> AddFile? in if case .add(let f) = a { return f } else { return nil } }
-                return DeltaEraseResult(version: version, removed: batch.removes.map(\.path), added: added, changeData: batch.changes,
-                                        droppedRows: batch.dropped, keptRows: batch.kept, purgedRows: batch.purged)
+                return DeltaEraseResult(
+                    version: version, removed: batch.removes.map(\.path), added: added, changeData: batch.changes,
+                    droppedRows: batch.dropped, keptRows: batch.kept, purgedRows: batch.purged)
             } catch let e as LetheError where e.code == .conflict && attempt < maxAttempts {
                 // Someone committed first: rebase if none of our files was touched.
                 let newer = try await snapshot()
@@ -150,9 +156,11 @@ extension DeltaTable {
     /// and commit versions when row tracking is supported, and a new Row ID high water mark), and
     /// the change data files. Built again for each attempt: a rebase changes the version, the
     /// previous in-commit timestamp and the high water mark.
-    func commitActions(snap: Snapshot, version: Int64, removes: [RemoveFile], adds: [AddFile], changes: [CDCFile],
-                       operationParameters: [String: JSONValue], metrics: [String: JSONValue],
-                       copiedRows: Int64, now: Int64) async throws -> [DeltaAction] {
+    func commitActions(
+        snap: Snapshot, version: Int64, removes: [RemoveFile], adds: [AddFile], changes: [CDCFile],
+        operationParameters: [String: JSONValue], metrics: [String: JSONValue],
+        copiedRows: Int64, now: Int64
+    ) async throws -> [DeltaAction] {
         var info: [String: JSONValue] = [
             "timestamp": .int(now), "operation": .string("DELETE"),
             "operationParameters": .object(operationParameters),
@@ -170,11 +178,14 @@ extension DeltaTable {
                 hwm += n
             }
             if hwm != snap.rowIDHighWaterMark {
-                extra.append(.other("domainMetadata", .object([
-                    "domain": .string("delta.rowTracking"),
-                    "configuration": .string(JSONValue.object(["rowIdHighWaterMark": .int(hwm)]).encodedText),
-                    "removed": .bool(false),
-                ])))
+                extra.append(
+                    .other(
+                        "domainMetadata",
+                        .object([
+                            "domain": .string("delta.rowTracking"),
+                            "configuration": .string(JSONValue.object(["rowIdHighWaterMark": .int(hwm)]).encodedText),
+                            "removed": .bool(false),
+                        ])))
             }
             if snap.metadata.rowTrackingEnabled {
                 // Copied rows get fresh Row IDs: their stable ones are not preserved (no materialized column is written).
@@ -234,9 +245,10 @@ extension DeltaTable {
             throw LetheError(.corrupt, "\(error)", at: job.key)
         }
         let path = job.path, add = job.add
-        var out = RewriteOutcome(remove: RemoveFile(removing: add, at: now), add: nil, change: nil,
-                                 dropped: Int64(job.newlyDeleted.count), purged: result.droppedRows - Int64(job.newlyDeleted.count),
-                                 kept: result.keptRows)
+        var out = RewriteOutcome(
+            remove: RemoveFile(removing: add, at: now), add: nil, change: nil,
+            dropped: Int64(job.newlyDeleted.count), purged: result.droppedRows - Int64(job.newlyDeleted.count),
+            kept: result.keptRows)
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
         if changeDataFeed && !job.newlyDeleted.isEmpty {
             // The feed's record of the deleted rows (a later targeted vacuum rewrites it without them).
@@ -248,10 +260,12 @@ extension DeltaTable {
             let cdcKey = key(forLogPath: cdcPath)
             try await written.add(cdcKey)
             try await store.put(cdcKey, bytes, precondition: .absent)
-            out.change = CDCFile(path: cdcPath, size: Int64(bytes.count), raw: [
-                "path": .string(cdcPath), "size": .int(Int64(bytes.count)), "dataChange": .bool(false),
-                "partitionValues": .object(add.partitionValues.mapValues { $0.map(JSONValue.string) ?? .null }),
-            ])
+            out.change = CDCFile(
+                path: cdcPath, size: Int64(bytes.count),
+                raw: [
+                    "path": .string(cdcPath), "size": .int(Int64(bytes.count)), "dataChange": .bool(false),
+                    "partitionValues": .object(add.partitionValues.mapValues { $0.map(JSONValue.string) ?? .null }),
+                ])
         }
         guard !result.isEmpty else { return out }
         let newPath = dir + "part-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
@@ -262,8 +276,9 @@ extension DeltaTable {
         // A clustered file stays clustered without some of its rows: its clustering provider is kept.
         var extra: [String: JSONValue] = [:]
         if let provider = add.raw["clusteringProvider"], !provider.isNull { extra["clusteringProvider"] = provider }
-        out.add = AddFile(path: newPath, partitionValues: add.partitionValues, size: Int64(sink.bytes.count),
-                          modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile), extra: extra)
+        out.add = AddFile(
+            path: newPath, partitionValues: add.partitionValues, size: Int64(sink.bytes.count),
+            modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile), extra: extra)
         return out
     }
 }

@@ -31,8 +31,10 @@ extension DeltaTable {
     /// holding the old names are removed with `_last_checkpoint` when the JSON log replays from
     /// version 0. Returns the object keys deleted. Live files are never renamed (the caller
     /// passes history only).
-    public func scrubPartitionNames(renamed: [String: String], dropChangeData: Set<String>,
-                                    columns: Set<String>) async throws -> [String] {
+    public func scrubPartitionNames(
+        renamed: [String: String], dropChangeData: Set<String>,
+        columns: Set<String>
+    ) async throws -> [String] {
         guard !renamed.isEmpty || !dropChangeData.isEmpty else { return [] }
         let snap = try await snapshot()
         let checkpointed = try await checkpointedPaths()
@@ -95,8 +97,11 @@ extension DeltaTable {
                 let bytes = try await store.read(logKey(name))
                 guard prefilter.containsAny(bytes) else { continue }
                 let actions = try parseCommit(bytes, name: name)
-                guard let out = Self.scrubPass(pass, actions, renamed: renamed, emptied: emptied, dropChangeData: dropChangeData,
-                                               columns: columns) else { continue }
+                guard
+                    let out = Self.scrubPass(
+                        pass, actions, renamed: renamed, emptied: emptied, dropChangeData: dropChangeData,
+                        columns: columns)
+                else { continue }
                 let text = out.map(\.line).joined(separator: "\n") + (out.isEmpty ? "" : "\n")
                 try await store.put(logKey(name), Array(text.utf8), precondition: .matches(version: head.version))
                 ScrubFailpoint.changed()
@@ -115,15 +120,20 @@ extension DeltaTable {
             try await deleteChecksumSidecar(of: k)
         }
         if renamed.count != wanted.count {
-            throw LetheError(.unsupported, "the table's commits before version \(versions.first ?? 0) are cleaned up, so its checkpoint names \(wanted.count - renamed.count) file(s) of erased partitions; Lethe does not rewrite checkpoints' paths, so those names stay in the log", at: root)
+            throw LetheError(
+                .unsupported,
+                "the table's commits before version \(versions.first ?? 0) are cleaned up, so its checkpoint names \(wanted.count - renamed.count) file(s) of erased partitions; Lethe does not rewrite checkpoints' paths, so those names stay in the log",
+                at: root)
         }
         return deleted
     }
 
     /// One commit's actions after pass `pass` of the partition scrub (see `scrubPartitionNames`); nil when unchanged.
-    static func scrubPass(_ pass: Int, _ actions: [DeltaAction], renamed: [String: String],
-                          emptied: [String: (path: String, size: Int64)], dropChangeData: Set<String>,
-                          columns: Set<String>) -> [DeltaAction]? {
+    static func scrubPass(
+        _ pass: Int, _ actions: [DeltaAction], renamed: [String: String],
+        emptied: [String: (path: String, size: Int64)], dropChangeData: Set<String>,
+        columns: Set<String>
+    ) -> [DeltaAction]? {
         func renaming(_ r: RemoveFile, to path: String) -> RemoveFile {
             var r = r
             r.path = path
@@ -131,7 +141,10 @@ extension DeltaTable {
             if r.raw["partitionValues"] != nil { r.raw["partitionValues"] = nulling(r.raw["partitionValues"], columns) }
             return r
         }
-        let removedPaths = Set(actions.compactMap { a -> String? in if case .remove(let r) = a { return r.path }; return nil })
+        let removedPaths = Set(
+            actions.compactMap { a -> String? in
+                if case .remove(let r) = a { return r.path }; return nil
+            })
         var changed = false
         var out: [DeltaAction] = []
         for a in actions {
@@ -176,10 +189,12 @@ extension DeltaTable {
         for k in try await store.listKeys(prefix: logPrefix) where k.contains(".checkpoint.") || k.contains("/_sidecars/") {
             let name = String(k.dropFirst(logPrefix.count + 1))
             let base = name.split(separator: "/").last.map(String.init) ?? name
-            guard !base.hasPrefix("."), base.hasSuffix(".parquet") || base.hasSuffix(".json") else { continue }   // not a .crc
+            guard !base.hasPrefix("."), base.hasSuffix(".parquet") || base.hasSuffix(".json") else { continue }  // not a .crc
             let bytes = try await store.read(k)
-            let actions = name.hasSuffix(".json") ? try parseCommit(bytes, name: name)
-                                                   : try CheckpointReader.actions(bytes, name: name, table: root).actions
+            let actions =
+                name.hasSuffix(".json")
+                ? try parseCommit(bytes, name: name)
+                : try CheckpointReader.actions(bytes, name: name, table: root).actions
             for a in actions {
                 switch a {
                 case .add(let f): out.insert(f.path)

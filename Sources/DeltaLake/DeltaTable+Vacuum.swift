@@ -48,8 +48,10 @@ extension DeltaTable {
     /// says) is never deleted: it is reported in `keptReachable`. Writes VACUUM START / VACUUM END
     /// commits so other tools see it in history; when an earlier attempt's START has no END
     /// (a resumed or retried run), no second START is written. `runID` is recorded in START.
-    public func vacuumTargeted(paths: Set<String>, changeData: [String: [Int64]] = [:], subject: SubjectValues = .none,
-                               runID: String? = nil, now: Int64) async throws -> DeltaVacuumResult {
+    public func vacuumTargeted(
+        paths: Set<String>, changeData: [String: [Int64]] = [:], subject: SubjectValues = .none,
+        runID: String? = nil, now: Int64
+    ) async throws -> DeltaVacuumResult {
         var result = DeltaVacuumResult(deleted: [], unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
         let snap = try await snapshot()
         let ict = snap.metadata.inCommitTimestamps
@@ -59,8 +61,9 @@ extension DeltaTable {
         }
         let cdcSize = try await rewriteChangeData(changeData, result: &result)
         let listing = try await listLog()
-        let scan = try await scanCommits(listing.versions, paths: paths, victims: victims, changeData: changeData,
-                                         cdcSize: cdcSize, subject: subject)
+        let scan = try await scanCommits(
+            listing.versions, paths: paths, victims: victims, changeData: changeData,
+            cdcSize: cdcSize, subject: subject)
         try await writeScrubbedCommits(scan.scrubs)
         result.scrubbedCommits = scan.scrubs.map(\.v)
         try await scrubLogCopies(listing, paths: paths, subject: subject, result: &result)
@@ -85,19 +88,23 @@ extension DeltaTable {
     func commitVacuumStart(files: Int, runID: String?, now: Int64, inCommitTimestamps ict: Bool) async throws {
         var params: [String: JSONValue] = ["mode": .string("targeted"), "numFiles": .int(Int64(files))]
         if let runID { params["lethe_run"] = .string(runID) }
-        try await commitNext([
-            "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
-            "operationParameters": .object(params),
-        ], now: now, inCommitTimestamps: ict)
+        try await commitNext(
+            [
+                "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
+                "operationParameters": .object(params),
+            ], now: now, inCommitTimestamps: ict)
     }
 
     func commitVacuumEnd(_ result: DeltaVacuumResult, now: Int64, inCommitTimestamps ict: Bool) async throws {
-        try await commitNext([
-            "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
-            "operationParameters": .object(["status": .string("COMPLETED")]),
-            "operationMetrics": .object(["numDeletedFiles": .int(Int64(result.deleted.count)),
-                                         "numRewrittenChangeDataFiles": .int(Int64(result.rewrittenChangeData.count))]),
-        ], now: now, inCommitTimestamps: ict)
+        try await commitNext(
+            [
+                "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
+                "operationParameters": .object(["status": .string("COMPLETED")]),
+                "operationMetrics": .object([
+                    "numDeletedFiles": .int(Int64(result.deleted.count)),
+                    "numRewrittenChangeDataFiles": .int(Int64(result.rewrittenChangeData.count)),
+                ]),
+            ], now: now, inCommitTimestamps: ict)
     }
 
     /// Rewrites each change data file without its rows (in place, atomically); returns the size
@@ -131,8 +138,10 @@ extension DeltaTable {
 
     /// Reads the commits that may name an affected file or hold a value, notes when each of
     /// `victims` was live, and rewrites their statistics, change data sizes and commitInfo.
-    func scanCommits(_ versions: [Int64], paths: Set<String>, victims: Set<String>, changeData: [String: [Int64]],
-                     cdcSize: [String: Int64], subject: SubjectValues) async throws -> CommitScan {
+    func scanCommits(
+        _ versions: [Int64], paths: Set<String>, victims: Set<String>, changeData: [String: [Int64]],
+        cdcSize: [String: Int64], subject: SubjectValues
+    ) async throws -> CommitScan {
         let read = try await commitsMentioning(versions, paths: paths, changeData: changeData, subject: subject)
         var scan = CommitScan()
         var live = LiveSpans(first: versions.first)
@@ -142,7 +151,8 @@ extension DeltaTable {
             let actions = try parseCommit(bytes, name: name)
             live.observe(actions, at: v, victims: victims)
             guard let rewritten = Self.scrubbedCommit(actions, paths: paths, subject: subject, cdcSize: cdcSize),
-                  let head = try await store.head(logKey(name)) else { continue }
+                let head = try await store.head(logKey(name))
+            else { continue }
             let text = rewritten.map(\.line).joined(separator: "\n") + "\n"
             scan.scrubs.append(CommitScrub(v: v, key: logKey(name), bytes: Array(text.utf8), version: head.version))
         }
@@ -152,8 +162,10 @@ extension DeltaTable {
 
     /// The bytes of each commit in `versions` that names an affected file or holds a value, nil
     /// for the others (a superset: the fields are then compared as values); several at a time.
-    func commitsMentioning(_ versions: [Int64], paths: Set<String>, changeData: [String: [Int64]],
-                           subject: SubjectValues) async throws -> [[UInt8]?] {
+    func commitsMentioning(
+        _ versions: [Int64], paths: Set<String>, changeData: [String: [Int64]],
+        subject: SubjectValues
+    ) async throws -> [[UInt8]?] {
         let base = { (p: String) in Array((p.split(separator: "/").last.map(String.init) ?? p).utf8) }
         let prefilter = NeedleSet(paths.map(base) + changeData.keys.map(base) + subject.allValues.map { Array($0.utf8) })
         return try await boundedMap(versions, limit: 8) { [self] v -> [UInt8]? in
@@ -200,8 +212,10 @@ extension DeltaTable {
     /// A commit's actions with the statistics of affected files bounds-free, the sizes of
     /// rewritten change data files set and a commitInfo naming a value scrubbed; nil when no
     /// action is one of those.
-    static func scrubbedCommit(_ actions: [DeltaAction], paths: Set<String>, subject: SubjectValues,
-                               cdcSize: [String: Int64]) -> [DeltaAction]? {
+    static func scrubbedCommit(
+        _ actions: [DeltaAction], paths: Set<String>, subject: SubjectValues,
+        cdcSize: [String: Int64]
+    ) -> [DeltaAction]? {
         var changed = false
         var rewritten: [DeltaAction] = []
         for a in actions {
@@ -289,8 +303,10 @@ extension DeltaTable {
     /// The other copies of file statistics in the log: checkpoints (with their sidecars),
     /// version checksums, log compactions and `_last_checkpoint`, for the deleted `paths` and
     /// the subject's values.
-    func scrubLogCopies(_ listing: DeltaLogListing, paths: Set<String>, subject: SubjectValues,
-                        result: inout DeltaVacuumResult) async throws {
+    func scrubLogCopies(
+        _ listing: DeltaLogListing, paths: Set<String>, subject: SubjectValues,
+        result: inout DeltaVacuumResult
+    ) async throws {
         let replaysWithoutCheckpoints = listing.versions.first == 0
         let basenames = paths.map { Array(($0.split(separator: "/").last.map(String.init) ?? $0).utf8) }
         let mentionsPaths = NeedleSet(basenames)
@@ -337,7 +353,8 @@ extension DeltaTable {
         }
         // `_last_checkpoint`: gone when the checkpoint it names is; else its size in bytes follows a rewrite.
         if listing.hasLastCheckpoint, let head = try await store.head(logKey("_last_checkpoint")),
-           let pointer = try? JSONValue.parse(try await store.read(logKey("_last_checkpoint"))), var o = pointer.object {
+            let pointer = try? JSONValue.parse(try await store.read(logKey("_last_checkpoint"))), var o = pointer.object
+        {
             let v = pointer["version"]?.int
             let named = listing.checkpoints.filter { $0.version == v }
             let left = named.filter { !$0.names.contains(where: removedNames.contains) }
@@ -370,8 +387,10 @@ extension DeltaTable {
     /// A checkpoint or sidecar file (by name under `_delta_log`) without the statistics bounds of
     /// `paths` and of the subject's values, with the sizes of rewritten sidecars it names set
     /// (`sidecarSizes`, by name under `_delta_log`); nil when nothing changes.
-    func scrubbedCopy(_ name: String, paths: Set<String>, subject: SubjectValues, mentions: NeedleSet,
-                      sidecarSizes: [String: Int64]) async throws -> [UInt8]? {
+    func scrubbedCopy(
+        _ name: String, paths: Set<String>, subject: SubjectValues, mentions: NeedleSet,
+        sidecarSizes: [String: Int64]
+    ) async throws -> [UInt8]? {
         let bytes = try await store.read(logKey(name))
         let mentioned = !paths.isEmpty && mentions.containsAny(bytes)
         let hits = try residueFields(bytes, name: name, subject: subject)
@@ -421,7 +440,9 @@ extension DeltaTable {
         for r in rs.sorted(by: { $0.lowerBound < $1.lowerBound }) {
             if let last = out.last, r.lowerBound <= last.upperBound + 1 {
                 out[out.count - 1] = last.lowerBound...max(last.upperBound, r.upperBound)
-            } else { out.append(r) }
+            } else {
+                out.append(r)
+            }
         }
         return out
     }
@@ -462,25 +483,31 @@ extension DeltaTable {
         let prefix = root.isEmpty ? "" : root + "/"
         for o in try await store.list(prefix: root) {
             let rel = String(o.key.dropFirst(prefix.count))
-            if rel.hasPrefix("_delta_log/") || rel.split(separator: "/").contains(where: { ($0.hasPrefix("_") && $0 != "_change_data") || $0.hasPrefix(".") }) { continue }
+            if rel.hasPrefix("_delta_log/") || rel.split(separator: "/").contains(where: { ($0.hasPrefix("_") && $0 != "_change_data") || $0.hasPrefix(".") }) {
+                continue
+            }
             if live.contains(o.key) { continue }
             let when = removedAt[o.key] ?? o.modifiedNanos / 1_000_000
             if when < cutoff { victims.append(o.key) }
         }
         guard !dryRun, !victims.isEmpty else { return victims }
         let ict = s.metadata.inCommitTimestamps
-        try await commitNext([
-            "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
-            "operationParameters": .object(["retentionCheckEnabled": .bool(true), "specifiedRetentionMillis": .int(Int64(retainHours * 3_600_000)),
-                                            "defaultRetentionMillis": .int(Int64(configuredRetentionHours(s) * 3_600_000))]),
-            "operationMetrics": .object(["numFilesToDelete": .int(Int64(victims.count))]),
-        ], now: now, inCommitTimestamps: ict)
+        try await commitNext(
+            [
+                "timestamp": .int(now), "operation": .string("VACUUM START"), "engineInfo": .string("Lethe/0.1"),
+                "operationParameters": .object([
+                    "retentionCheckEnabled": .bool(true), "specifiedRetentionMillis": .int(Int64(retainHours * 3_600_000)),
+                    "defaultRetentionMillis": .int(Int64(configuredRetentionHours(s) * 3_600_000)),
+                ]),
+                "operationMetrics": .object(["numFilesToDelete": .int(Int64(victims.count))]),
+            ], now: now, inCommitTimestamps: ict)
         try await store.delete(victims)
-        try await commitNext([
-            "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
-            "operationParameters": .object(["status": .string("COMPLETED")]),
-            "operationMetrics": .object(["numDeletedFiles": .int(Int64(victims.count))]),
-        ], now: now, inCommitTimestamps: ict)
+        try await commitNext(
+            [
+                "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
+                "operationParameters": .object(["status": .string("COMPLETED")]),
+                "operationMetrics": .object(["numDeletedFiles": .int(Int64(victims.count))]),
+            ], now: now, inCommitTimestamps: ict)
         return victims
     }
 }

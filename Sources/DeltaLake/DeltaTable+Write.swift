@@ -27,14 +27,16 @@ extension Snapshot {
     /// The highest fresh Row ID assigned so far (`delta.rowTracking` domain), -1 when none.
     public var rowIDHighWaterMark: Int64 {
         guard let text = domainMetadata["delta.rowTracking"]?["configuration"]?.string,
-              let j = try? JSONValue.parse(Array(text.utf8)), let n = j["rowIdHighWaterMark"]?.int else { return -1 }
+            let j = try? JSONValue.parse(Array(text.utf8)), let n = j["rowIdHighWaterMark"]?.int
+        else { return -1 }
         return n
     }
 
     /// The table's clustering columns (physical names; `delta.clustering` domain), if it is clustered.
     public var clusteringColumns: [[String]] {
         guard let text = domainMetadata["delta.clustering"]?["configuration"]?.string,
-              let j = try? JSONValue.parse(Array(text.utf8)) else {
+            let j = try? JSONValue.parse(Array(text.utf8))
+        else {
             // The preview (`liquid` writer feature) kept them in a table property.
             let preview = metadata.configuration["delta.liquid.clusteringColumns"] ?? ""
             return preview.split(separator: ",").map { [$0.trimmingCharacters(in: .whitespaces)] }.filter { !$0[0].isEmpty }

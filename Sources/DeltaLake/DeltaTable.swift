@@ -228,8 +228,9 @@ public struct DeltaTable: Sendable {
         guard let meta else { throw DeltaError.corrupt(root, "no `metaData` action up to version \(target)") }
         var tombstones: [String: RemoveFile] = [:]
         for (k, r) in removed where files[k.path] == nil { tombstones[k.path] = r }
-        return Snapshot(version: target, tableProtocol: proto, metadata: meta, files: files, removed: removed,
-                        tombstones: tombstones, cdcFiles: cdc, commitInfos: infos, domainMetadata: domains, checkpoint: checkpoint)
+        return Snapshot(
+            version: target, tableProtocol: proto, metadata: meta, files: files, removed: removed,
+            tombstones: tombstones, cdcFiles: cdc, commitInfos: infos, domainMetadata: domains, checkpoint: checkpoint)
     }
 
     /// The actions of a checkpoint: its files (Parquet, or JSON for a UUID-named V2 checkpoint)
@@ -316,7 +317,10 @@ public struct DeltaTable: Sendable {
                 // Rewritten files must carry statistics of the clustering columns.
                 for col in s.clusteringColumns {
                     guard let type = s.metadata.physicalType(of: col), DeltaStats.boundedTypes.contains(type) else {
-                        throw DeltaError.unsupported(root, "table feature `clustering`: Lethe cannot write statistics of clustering column `\(col.joined(separator: "."))` (\(s.metadata.physicalType(of: col) ?? "unknown type"))")
+                        throw DeltaError.unsupported(
+                            root,
+                            "table feature `clustering`: Lethe cannot write statistics of clustering column `\(col.joined(separator: "."))` (\(s.metadata.physicalType(of: col) ?? "unknown type"))"
+                        )
                     }
                 }
             }

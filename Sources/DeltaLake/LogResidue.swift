@@ -66,7 +66,10 @@ public struct SubjectValues: Sendable, Equatable {
         case .string(let s):
             if perColumn[i].contains(s) { return [s] }
             if let t = types[i], let c = CanonicalValue.fromText(s, as: t).map({ String(decoding: $0, as: UTF8.self) }),
-               perColumn[i].contains(c) { return [c] }
+                perColumn[i].contains(c)
+            {
+                return [c]
+            }
             return []
         case .int(let n):
             let text = String(n)
@@ -269,8 +272,10 @@ extension CheckpointReader {
 
     /// Per row of one row group, what the `top` (`add` or `remove`) action's statistics and
     /// partition values hold of the subjects' columns.
-    static func rowMatches(_ file: ParquetFile, rowGroup rg: Int, rows n: Int, top: String, table: String, name: String,
-                           subject: SubjectValues) throws -> [SubjectValues.Matches] {
+    static func rowMatches(
+        _ file: ParquetFile, rowGroup rg: Int, rows n: Int, top: String, table: String, name: String,
+        subject: SubjectValues
+    ) throws -> [SubjectValues.Matches] {
         var out = [SubjectValues.Matches](repeating: SubjectValues.Matches(), count: n)
         func read(_ c: ColumnDescriptor) throws -> ColumnData {
             do { return try file.readColumn(c.index, rowGroup: rg) } catch {
@@ -300,11 +305,14 @@ extension CheckpointReader {
             }
         }
         // Map entries: the key column tells which partition column each value is for.
-        if let kc = file.schema.column([top, "partitionValues", "key_value", "key"]) ?? file.schema.columns.first(where: { $0.path.first == top && $0.path.count >= 3 && $0.path[1] == "partitionValues" && $0.path.last == "key" }),
-           let vc = file.schema.columns.first(where: { $0.path == Array(kc.path.dropLast()) + ["value"] }) {
+        if let kc = file.schema.column([top, "partitionValues", "key_value", "key"])
+            ?? file.schema.columns.first(where: { $0.path.first == top && $0.path.count >= 3 && $0.path[1] == "partitionValues" && $0.path.last == "key" }),
+            let vc = file.schema.columns.first(where: { $0.path == Array(kc.path.dropLast()) + ["value"] })
+        {
             let keys = try read(kc), vals = try read(vc)
             guard case .byteArray(let ks) = keys.values, case .byteArray(let vs) = vals.values,
-                  let kd = keys.definitionLevels, let vd = vals.definitionLevels else { return out }
+                let kd = keys.definitionLevels, let vd = vals.definitionLevels
+            else { return out }
             let reps = keys.repetitionLevels ?? [UInt16](repeating: 0, count: kd.count)
             var row = -1, ki = 0, vi = 0
             for (j, (dk, dv)) in zip(kd, vd).enumerated() {

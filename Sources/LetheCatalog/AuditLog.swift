@@ -44,7 +44,8 @@ public struct AuditChainVerifier: Sendable {
             count += 1
             if firstSeq == nil { firstSeq = e.seq }
             if e.seq != expectedSeq {
-                let why = e.seq > expectedSeq
+                let why =
+                    e.seq > expectedSeq
                     ? "entries \(expectedSeq)…\(e.seq - 1) are missing"
                     : "entry \(e.seq) is out of order (expected \(expectedSeq))"
                 failure = (e.seq, why)
@@ -55,14 +56,17 @@ public struct AuditChainVerifier: Sendable {
                 return false
             }
             func recompute(_ k: [UInt8]?) -> String {
-                AuditChain.hash(seq: e.seq, at: e.at, event: e.event, requestID: e.requestID, actor: e.actor,
-                                details: e.details, prevHash: e.prevHash, key: k)
+                AuditChain.hash(
+                    seq: e.seq, at: e.at, event: e.event, requestID: e.requestID, actor: e.actor,
+                    details: e.details, prevHash: e.prevHash, key: k)
             }
             if let key, recompute(key) == e.hash {
                 keyedSeen = true
             } else if recompute(nil) == e.hash {
                 if keyedSeen {
-                    failure = (e.seq, "entry \(e.seq) is not keyed with the audit key although earlier entries are: it was written or rewritten without the key")
+                    failure = (
+                        e.seq, "entry \(e.seq) is not keyed with the audit key although earlier entries are: it was written or rewritten without the key"
+                    )
                     return false
                 }
             } else {
@@ -167,4 +171,3 @@ public func resolveAuditTexts(_ e: AuditEntry, _ texts: AuditTexts) -> (actor: S
     }
     return (actor, String(decoding: b, as: UTF8.self))
 }
-

@@ -33,7 +33,8 @@ public struct DeltaIndexCursor: Sendable, Equatable {
     /// Reads the stored text; nil when it is not a whole cursor (the next index then lists the table whole).
     public init?(text: String) {
         guard let j = try? JSONValue.parse(Array(text.utf8)), let version = j["version"]?.int, let checks = j["checks"]?.int,
-              let cols = j["columns"]?.array, let parts = j["partitions"]?.object, let utc = j["utc"]?.array else { return nil }
+            let cols = j["columns"]?.array, let parts = j["partitions"]?.object, let utc = j["utc"]?.array
+        else { return nil }
         var columns: [[String]] = []
         for c in cols {
             guard let path = c.array?.compactMap(\.string), path.count == c.array?.count else { return nil }
@@ -44,8 +45,9 @@ public struct DeltaIndexCursor: Sendable, Equatable {
             guard let s = v.string else { return nil }
             partitions[k] = s
         }
-        self.init(version: version, columns: columns, partitions: partitions,
-                  utc: utc.map { $0.bool }, checks: checks)
+        self.init(
+            version: version, columns: columns, partitions: partitions,
+            utc: utc.map { $0.bool }, checks: checks)
     }
 }
 
@@ -63,9 +65,13 @@ public enum CursorSetting: Sendable, Equatable {
             guard name.hasPrefix(prefix), name.hasSuffix(suffix), name.utf8.count > prefix.utf8.count + suffix.utf8.count else { return nil }
             return String(name.dropFirst(prefix.count).dropLast(suffix.count))
         }
-        if let d = middle("delta.", ".indexed") { self = .deltaIndex(dataset: d) }
-        else if let d = middle("propagation.", ".version") { self = .propagation(dataset: d) }
-        else { return nil }
+        if let d = middle("delta.", ".indexed") {
+            self = .deltaIndex(dataset: d)
+        } else if let d = middle("propagation.", ".version") {
+            self = .propagation(dataset: d)
+        } else {
+            return nil
+        }
     }
 
     public var name: String {

@@ -17,8 +17,10 @@ public struct IndexedObject: Sendable, Equatable {
     public var issueCode: String?
     public var indexedAt: Int64
 
-    public init(id: Int64 = 0, dataset: String, key: String, size: Int64, modifiedNanos: Int64, version: String,
-                records: Int64, status: Status, issue: String? = nil, issueCode: String? = nil, indexedAt: Int64) {
+    public init(
+        id: Int64 = 0, dataset: String, key: String, size: Int64, modifiedNanos: Int64, version: String,
+        records: Int64, status: Status, issue: String? = nil, issueCode: String? = nil, indexedAt: Int64
+    ) {
         self.id = id; self.dataset = dataset; self.key = key; self.size = size
         self.modifiedNanos = modifiedNanos; self.version = version; self.records = records
         self.status = status; self.issue = issue; self.issueCode = issueCode; self.indexedAt = indexedAt
@@ -74,9 +76,11 @@ public struct JournalStep: Sendable, Equatable {
     /// What the step does (stored with it; by default the one its dataset and object key imply).
     public var kind: Kind
 
-    public init(job: String, ordinal: Int64, dataset: String, objectKey: String, requestIDs: [String],
-                subjectKeys: [SubjectKey], state: State = .pending, outcome: String? = nil, attempts: Int = 0,
-                kind: Kind? = nil) {
+    public init(
+        job: String, ordinal: Int64, dataset: String, objectKey: String, requestIDs: [String],
+        subjectKeys: [SubjectKey], state: State = .pending, outcome: String? = nil, attempts: Int = 0,
+        kind: Kind? = nil
+    ) {
         self.job = job; self.ordinal = ordinal; self.dataset = dataset; self.objectKey = objectKey
         self.requestIDs = requestIDs; self.subjectKeys = subjectKeys; self.state = state; self.outcome = outcome
         self.attempts = attempts

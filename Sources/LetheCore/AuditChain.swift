@@ -14,8 +14,10 @@ public enum AuditChain {
 
     /// Hex HMAC-SHA-256 under `key` (or plain SHA-256 when `key` is nil, the unkeyed form of
     /// older entries) over the entry's fields, length-prefixed so no two field lists collide.
-    public static func hash(seq: Int64, at: Int64, event: String, requestID: String?, actor: String?,
-                            details: String, prevHash: String, key: [UInt8]? = nil) -> String {
+    public static func hash(
+        seq: Int64, at: Int64, event: String, requestID: String?, actor: String?,
+        details: String, prevHash: String, key: [UInt8]? = nil
+    ) -> String {
         var bytes: [UInt8] = []
         func field(_ s: String?) {
             guard let s else { bytes.append(0xFF); return }

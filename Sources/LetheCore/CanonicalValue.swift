@@ -241,7 +241,7 @@ public enum CanonicalValue {
         var pointFromRight = fracDigits.count - exponent
         while pointFromRight < scale { digits.append(48); pointFromRight += 1 }
         while pointFromRight > scale {
-            guard digits.last == 48 else { return nil }   // would lose significant digits
+            guard digits.last == 48 else { return nil }  // would lose significant digits
             digits.removeLast()
             pointFromRight -= 1
         }
@@ -312,13 +312,15 @@ public enum CanonicalValue {
             var sign: Int64 = 1
             if eat(UInt8(ascii: "-")) { sign = -1 } else { _ = eat(UInt8(ascii: "+")) }
             guard let y = number(max: 9), eat(UInt8(ascii: "-")), let m = number(max: 2), eat(UInt8(ascii: "-")),
-                  let d = number(max: 2) else { return nil }
+                let d = number(max: 2)
+            else { return nil }
             return CanonicalValue.days(year: sign * y.value, month: m.value, day: d.value)
         }
         /// `H:M:S[.fraction]` → (seconds of the day, fraction, its digit count).
         mutating func time() -> (Int64, Int64, Int)? {
             guard let h = number(max: 2), eat(UInt8(ascii: ":")), let m = number(max: 2), eat(UInt8(ascii: ":")),
-                  let s = number(max: 2), h.value < 24, m.value < 60, s.value < 60 else { return nil }
+                let s = number(max: 2), h.value < 24, m.value < 60, s.value < 60
+            else { return nil }
             var frac: Int64 = 0, fd = 0
             if eat(UInt8(ascii: ".")) {
                 guard let f = number(max: 18) else { return nil }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A syntax error in a JSON document, with the byte offset where it was found.
@@ -222,7 +222,7 @@ public final class JSONFieldScanner {
             guard i < n else { throw JSONSyntaxError(offset: n, reason: .unexpectedEnd) }
             let c = p[i]
             switch c {
-            case 0x7B: // {
+            case 0x7B:  // {
                 if pending >= 0 { try record(pending, .object, i, i + 1, false, keyOffset) }
                 guard depth < Self.maxDepth else { throw JSONSyntaxError(offset: i, reason: .tooDeep) }
                 let node: Int32 = (pending >= 0 && childCount[Int(pending)] > 0) ? pending : -1
@@ -238,7 +238,7 @@ public final class JSONFieldScanner {
                     (pending, i) = try parseKey(p, i, n, node)
                     continue valueLoop
                 }
-            case 0x5B: // [
+            case 0x5B:  // [
                 if pending >= 0 { try record(pending, .array, i, i + 1, false, keyOffset) }
                 guard depth < Self.maxDepth else { throw JSONSyntaxError(offset: i, reason: .tooDeep) }
                 stack[depth] = -1
@@ -252,7 +252,7 @@ public final class JSONFieldScanner {
                     pending = -1
                     continue valueLoop
                 }
-            case 0x22: // "
+            case 0x22:  // "
                 let (end, esc) = try skipString(p, i + 1, n)
                 if pending >= 0 { try record(pending, .string, i + 1, end, esc, keyOffset) }
                 i = end + 1
@@ -260,17 +260,17 @@ public final class JSONFieldScanner {
                 let end = try skipNumber(p, i, n)
                 if pending >= 0 { try record(pending, .number, i, end, false, keyOffset) }
                 i = end
-            case 0x74: // true
+            case 0x74:  // true
                 try literal(p, i, n, 0x74, 0x72, 0x75, 0x65)
                 if pending >= 0 { try record(pending, .bool, i, i + 4, false, keyOffset) }
                 i += 4
-            case 0x66: // false
+            case 0x66:  // false
                 guard i + 5 <= n, p[i + 1] == 0x61, p[i + 2] == 0x6C, p[i + 3] == 0x73, p[i + 4] == 0x65 else {
                     throw JSONSyntaxError(offset: i, reason: .invalidLiteral)
                 }
                 if pending >= 0 { try record(pending, .bool, i, i + 5, false, keyOffset) }
                 i += 5
-            case 0x6E: // null
+            case 0x6E:  // null
                 try literal(p, i, n, 0x6E, 0x75, 0x6C, 0x6C)
                 if pending >= 0 { try record(pending, .null, i, i + 4, false, keyOffset) }
                 i += 4
@@ -291,7 +291,7 @@ public final class JSONFieldScanner {
                 guard i < n else { throw JSONSyntaxError(offset: n, reason: .unexpectedEnd) }
                 let frame = stack[depth - 1]
                 let c = p[i]
-                if c == 0x2C { // ,
+                if c == 0x2C {  // ,
                     i = skipWS(p, i + 1, n)
                     if frame >= 0 {
                         keyOffset = i
@@ -534,7 +534,7 @@ public final class JSONFieldScanner {
                     out[o] = UInt8(0xF0 | (u >> 18)); out[o + 1] = UInt8(0x80 | ((u >> 12) & 0x3F))
                     out[o + 2] = UInt8(0x80 | ((u >> 6) & 0x3F)); out[o + 3] = UInt8(0x80 | (u & 0x3F)); o += 4
                 }
-            default: // " \ /
+            default:  // " \ /
                 out[o] = e; o += 1; i += 2
             }
         }

@@ -24,8 +24,10 @@ public struct DatasetSpec: Sendable, Hashable {
     /// `normalize: nfc`: subject values (and a request's subject, matched here) are NFC-normalised before keying.
     public var normalization: Normalization = .none
 
-    public init(name: String, path: String, format: Format, subject: SubjectSpec?, pii: [FieldPath] = [],
-                derivedFrom: [String] = [], rebuild: String? = nil, delimiter: UInt8 = UInt8(ascii: ","), line: Int = 0) {
+    public init(
+        name: String, path: String, format: Format, subject: SubjectSpec?, pii: [FieldPath] = [],
+        derivedFrom: [String] = [], rebuild: String? = nil, delimiter: UInt8 = UInt8(ascii: ","), line: Int = 0
+    ) {
         self.name = name; self.path = path; self.format = format; self.subject = subject; self.pii = pii
         self.derivedFrom = derivedFrom; self.rebuild = rebuild; self.delimiter = delimiter; self.line = line
     }
@@ -72,7 +74,9 @@ public struct LakeConfig: Sendable {
     }
 
     static let topKeys: Set<String> = ["lake", "state", "datasets", "s3", "composite_separator", "version"]
-    static let datasetKeys: Set<String> = ["name", "path", "format", "subject", "pii", "derived_from", "rebuild", "delimiter", "description", "deletes_from", "normalize"]
+    static let datasetKeys: Set<String> = [
+        "name", "path", "format", "subject", "pii", "derived_from", "rebuild", "delimiter", "description", "deletes_from", "normalize",
+    ]
 
     /// A dataset `path` as a key prefix under the lake: relative, with no empty, `.` or `..` component
     /// (so that it can neither leave the lake nor name the same objects as another spelling).
@@ -295,15 +299,18 @@ private struct ConfigReader {
             throw err("dataset `\(name)` has `rebuild` but no `derived_from`: a rebuild runs after its upstream datasets are erased", item)
         }
         if let deletesFrom = e.deletesFrom, !format.hasTransactionLog || e.subject == nil {
-            throw err("dataset `\(name)`: `deletes_from: change_feed` needs `format: delta` and a `subject` (the change feed names whom another tool deleted)", deletesFrom)
+            throw err(
+                "dataset `\(name)`: `deletes_from: change_feed` needs `format: delta` and a `subject` (the change feed names whom another tool deleted)",
+                deletesFrom)
         }
         if nodes[name] != nil { throw err("dataset `\(name)` is declared twice", item) }
         nodes[name] = item
         guard let p = try LakeConfig.datasetPath(pathText, problem: { throw err("dataset `\(name)`: `path` \($0)", e.pathNode ?? item) }) else {
             throw err("dataset `\(name)`: `path` is empty: name a folder under the lake", e.pathNode ?? item)
         }
-        var spec = DatasetSpec(name: name, path: p, format: format, subject: e.subject, pii: e.pii,
-                               derivedFrom: e.derived, rebuild: e.rebuild, delimiter: e.delim, line: item.mark?.line ?? 0)
+        var spec = DatasetSpec(
+            name: name, path: p, format: format, subject: e.subject, pii: e.pii,
+            derivedFrom: e.derived, rebuild: e.rebuild, delimiter: e.delim, line: item.mark?.line ?? 0)
         spec.deletesFromChangeFeed = e.deletesFrom != nil
         spec.normalization = e.normalization
         if e.normalization != .none && e.subject == nil {
@@ -320,7 +327,9 @@ private struct ConfigReader {
             }
             for o in specs where o.name != d.name {
                 if d.path == o.path || d.path.hasPrefix(o.path + "/") || o.path.isEmpty {
-                    throw err("dataset `\(d.name)`: path `\(d.path)` lies inside dataset `\(o.name)` (`\(o.path)`); each object belongs to one dataset", nodes[d.name])
+                    throw err(
+                        "dataset `\(d.name)`: path `\(d.path)` lies inside dataset `\(o.name)` (`\(o.path)`); each object belongs to one dataset", nodes[d.name]
+                    )
                 }
             }
         }
@@ -333,7 +342,9 @@ private struct ConfigReader {
         for d in specs {
             let root = ((lakeRoot + "/" + d.path) as NSString).standardizingPath
             if s == root || s.hasPrefix(root + "/") {
-                throw err("`state` `\(stateText)` lies inside dataset `\(d.name)` (`\(d.path)`): Lethe would read its own database and keys as lake objects; keep the state folder outside every dataset", node)
+                throw err(
+                    "`state` `\(stateText)` lies inside dataset `\(d.name)` (`\(d.path)`): Lethe would read its own database and keys as lake objects; keep the state folder outside every dataset",
+                    node)
             }
         }
     }

@@ -45,14 +45,18 @@ public struct NeedleSet: Sendable {
     /// The needles that occur in `hay`.
     public func matches(in hay: [UInt8]) -> Set<[UInt8]> {
         var found = Set<[UInt8]>()
-        scan(hay) { found.insert($0); return true }
+        scan(hay) {
+            found.insert($0); return true
+        }
         return found
     }
 
     /// True when any needle occurs in `hay` (stops at the first).
     public func containsAny(_ hay: [UInt8]) -> Bool {
         var any = false
-        scan(hay) { _ in any = true; return false }
+        scan(hay) { _ in
+            any = true; return false
+        }
         return any
     }
 

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The secrets kept in the state folder, each a file of mode 0600:
@@ -32,8 +32,11 @@ public struct StateSecrets: Sendable {
     public init(installationSecret: [UInt8], requestKey: [UInt8], streamKey: [UInt8]? = nil, auditKey: [UInt8]? = nil) {
         self.hasher = SubjectHasher(secret: installationSecret)
         self.sealKey = requestKey
-        let sk = streamKey ?? Array(HMAC<SHA256>.authenticationCode(
-            for: Array("lethe stream key".utf8), using: SymmetricKey(data: installationSecret)))
+        let sk =
+            streamKey
+            ?? Array(
+                HMAC<SHA256>.authenticationCode(
+                    for: Array("lethe stream key".utf8), using: SymmetricKey(data: installationSecret)))
         self.streamHasher = SipHash24(key: sk)
         self.auditKey = auditKey
     }
@@ -63,8 +66,9 @@ public struct StateSecrets: Sendable {
             return
         }
         do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: folder, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         } catch {
             throw LetheError(.io, "cannot create the state folder: \(error.localizedDescription)", at: folder)
         }
@@ -93,7 +97,10 @@ public struct StateSecrets: Sendable {
         }
         let text = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let b = Hex.decode(text), b.count == 32 else {
-            throw LetheError(.badInput, "not a 32-byte hex key: restore the original file from a backup of the state folder; Lethe never makes a new key over an existing state", at: path)
+            throw LetheError(
+                .badInput,
+                "not a 32-byte hex key: restore the original file from a backup of the state folder; Lethe never makes a new key over an existing state",
+                at: path)
         }
         return b
     }

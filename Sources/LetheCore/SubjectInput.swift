@@ -57,7 +57,8 @@ public enum SubjectInput {
         do {
             value = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
         } catch {
-            throw LetheError(.badUsage, "not valid JSON: write a JSON string (\"u-1\") or an array of the composite subject's parts ([\"t1\",\"u-1\"])", at: origin)
+            throw LetheError(
+                .badUsage, "not valid JSON: write a JSON string (\"u-1\") or an array of the composite subject's parts ([\"t1\",\"u-1\"])", at: origin)
         }
         func part(_ v: Any, _ i: Int) throws -> [UInt8] {
             if let s = v as? String { return Array(s.utf8) }
@@ -86,8 +87,10 @@ public enum SubjectInput {
     /// Lines are taken literally: no trimming and no comments unless `trim` / `comments` ask for them.
     /// Empty lines are not ids and are skipped. In text form a line ending in CR (a CRLF file) or a file
     /// starting with a byte order mark is refused: the invisible byte would be part of the id.
-    public static func lines(_ data: [UInt8], form: LineForm, trim: Bool = false, comments: Bool = false,
-                             file: String) throws -> [TypedSubject] {
+    public static func lines(
+        _ data: [UInt8], form: LineForm, trim: Bool = false, comments: Bool = false,
+        file: String
+    ) throws -> [TypedSubject] {
         var out: [TypedSubject] = []
         var lineNumber = 0
         var start = 0
@@ -139,23 +142,30 @@ extension LakeConfig {
         if !arities.contains(s.parts) {
             let have = arities.sorted().map(String.init).joined(separator: " or ")
             if s.parts == 1 {
-                throw LetheError(.badUsage, "a single id, but every dataset of \(file) has a composite subject (\(have) fields): "
-                                 + "type it as a JSON array of its parts, --subject-json '[\"part1\",\"part2\"]'", at: s.origin)
+                throw LetheError(
+                    .badUsage,
+                    "a single id, but every dataset of \(file) has a composite subject (\(have) fields): "
+                        + "type it as a JSON array of its parts, --subject-json '[\"part1\",\"part2\"]'", at: s.origin)
             }
-            throw LetheError(.badUsage, "a composite subject of \(s.parts) parts, but the datasets of \(file) have subjects of \(have) field(s)",
-                             at: s.origin)
+            throw LetheError(
+                .badUsage, "a composite subject of \(s.parts) parts, but the datasets of \(file) have subjects of \(have) field(s)",
+                at: s.origin)
         }
         if s.parts == 1 && arities.contains(where: { $0 > 1 }) {
             if s.id.bytes.contains(SubjectID.partSeparator) {
-                throw LetheError(.badUsage, "the id holds U+001F, the byte that joins a composite subject's parts: ambiguous in a lake with composite datasets",
-                                 at: s.origin)
+                throw LetheError(
+                    .badUsage, "the id holds U+001F, the byte that joins a composite subject's parts: ambiguous in a lake with composite datasets",
+                    at: s.origin)
             }
             let sep = Array(String(compositeSeparator).utf8)
             if s.plainText, s.id.bytes.count >= sep.count,
-               (0...(s.id.bytes.count - sep.count)).contains(where: { s.id.bytes[$0..<($0 + sep.count)].elementsEqual(sep) }) {
-                throw LetheError(.badUsage, "the id holds `\(compositeSeparator)` (composite_separator); typed ids are never split: "
-                                 + "write a composite subject as --subject-json '[\"part1\",\"part2\"]', or this one id as --subject-json '\"…\"'",
-                                 at: s.origin)
+                (0...(s.id.bytes.count - sep.count)).contains(where: { s.id.bytes[$0..<($0 + sep.count)].elementsEqual(sep) })
+            {
+                throw LetheError(
+                    .badUsage,
+                    "the id holds `\(compositeSeparator)` (composite_separator); typed ids are never split: "
+                        + "write a composite subject as --subject-json '[\"part1\",\"part2\"]', or this one id as --subject-json '\"…\"'",
+                    at: s.origin)
             }
         }
         return s.id

@@ -104,8 +104,9 @@ public struct SubjectHasher: Sendable {
         var out: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         return withUnsafeMutableBytes(of: &out) { o in
             withUnsafePointer(to: prepared) { k in
-                lethe_hmac_sha256(k, buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), buffer.count,
-                                  o.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                lethe_hmac_sha256(
+                    k, buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), buffer.count,
+                    o.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
             return SubjectKey(digest: UnsafeRawBufferPointer(o))
         }
@@ -166,7 +167,8 @@ public enum Normalization: String, Sendable, Hashable, CaseIterable {
     /// The bytes to key, or nil when they are the input unchanged (ASCII, already NFC, not UTF-8, or `.none`).
     public func apply(_ b: UnsafeRawBufferPointer) -> [UInt8]? {
         guard self == .nfc, b.contains(where: { $0 >= 0x80 }),
-              let s = String(validating: b, as: UTF8.self) else { return nil }
+            let s = String(validating: b, as: UTF8.self)
+        else { return nil }
         let n = Array(s.precomposedStringWithCanonicalMapping.utf8)
         return n.elementsEqual(b) ? nil : n
     }

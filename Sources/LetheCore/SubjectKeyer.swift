@@ -63,7 +63,8 @@ public final class SubjectKeyer: @unchecked Sendable {
                         let s = sl[i]
                         if s.length < 0 { return nil }
                         if s.hash == h && Int(s.length) == b.count
-                            && (b.isEmpty || memcmp(a.baseAddress! + Int(s.offset), b.baseAddress!, b.count) == 0) {
+                            && (b.isEmpty || memcmp(a.baseAddress! + Int(s.offset), b.baseAddress!, b.count) == 0)
+                        {
                             return s.key
                         }
                         i = (i + 1) & mask
@@ -135,7 +136,7 @@ public final class SubjectKeyer: @unchecked Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -21,9 +21,11 @@ public struct Lethe: Sendable {
     /// Object references this process has looked up (see `objectRefs`).
     let refCache = ObjectRefCache()
 
-    public init(config: LakeConfig, store: any ObjectStore, meta: any StateStore, secrets: StateSecrets,
-                stateFolder: String?, logger: Logger = Logger(label: "lethe"),
-                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+    public init(
+        config: LakeConfig, store: any ObjectStore, meta: any StateStore, secrets: StateSecrets,
+        stateFolder: String?, logger: Logger = Logger(label: "lethe"),
+        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) {
         self.config = config; self.store = store; self.meta = meta; self.secrets = secrets
         self.stateFolder = stateFolder; self.logger = logger; self.now = now
     }
@@ -47,8 +49,9 @@ public struct Lethe: Sendable {
 
     func format(for d: DatasetSpec) throws -> any RecordFormat {
         guard let f = Formats.named(driver(for: d).formatName) else {
-            throw LetheError(.badInput, "dataset `\(d.name)`: format `\(d.format.rawValue)` is not supported by this build yet",
-                             at: "\(config.file):\(d.line)")
+            throw LetheError(
+                .badInput, "dataset `\(d.name)`: format `\(d.format.rawValue)` is not supported by this build yet",
+                at: "\(config.file):\(d.line)")
         }
         return f
     }
@@ -65,8 +68,10 @@ public struct Lethe: Sendable {
     /// temporary files a commit adopted) together with the audit entries recording it, in one
     /// transaction: both land or neither does. There is no lone audit write: an entry is
     /// always the record of a change committed with it.
-    func commit(_ what: String, audit: [AuditNote],
-                _ change: @escaping @Sendable (any StateTransaction) throws -> Void) async throws {
+    func commit(
+        _ what: String, audit: [AuditNote],
+        _ change: @escaping @Sendable (any StateTransaction) throws -> Void
+    ) async throws {
         let at = now()
         let entries = audit.map { ($0.event, $0.actor, JSONValue.object($0.details).text) }
         try await meta.transaction(what) { tx in

@@ -52,7 +52,8 @@ public enum EngineEvent: Sendable, Equatable, Codable {
         case .changeFeedNotRead(let d, let error):
             return "\(d): change feed not read: \(error)"
         case .changeFeedRead(let d, let from, let to, let deleted, let filed, let stillLive):
-            return "\(d): change feed v\(from)-\(to): \(deleted) subject(s) deleted by another tool, \(filed) request(s) filed and approved, \(stillLive) still live"
+            return
+                "\(d): change feed v\(from)-\(to): \(deleted) subject(s) deleted by another tool, \(filed) request(s) filed and approved, \(stillLive) still live"
         case .jobPlanned(let job, let requests, let steps):
             return "job \(job): \(requests) request(s), \(steps) step(s)"
         case .objectErased(let d, let object, let dropped, let kept):

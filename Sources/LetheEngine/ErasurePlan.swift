@@ -114,8 +114,10 @@ extension Lethe {
                 if d.subject != nil {
                     // An unreadable object may hold the subject: the run must try it, and fails the request while it cannot.
                     for q in coverage.quarantined[d.name] ?? [] {
-                        objects.append(.init(key: nil, ref: refs[d.name]?[q.key], rows: 0,
-                                             state: q.issueCode == LetheError.Code.unsupported.description ? "unsupported" : "unreadable"))
+                        objects.append(
+                            .init(
+                                key: nil, ref: refs[d.name]?[q.key], rows: 0,
+                                state: q.issueCode == LetheError.Code.unsupported.description ? "unsupported" : "unreadable"))
                     }
                     if let i = coverage.issues[d.name] {
                         state = i.kind.rawValue; issue = i.message
@@ -125,15 +127,20 @@ extension Lethe {
                         state = "partial"
                     }
                 }
-                let role = holding.contains(d.name) ? "holds"
+                let role =
+                    holding.contains(d.name)
+                    ? "holds"
                     : reached.contains(d.name) ? (d.subject == nil ? "rebuild" : "derived") : "may_hold"
-                datasets.append(.init(name: d.name, format: d.format.rawValue, role: role, derivedFrom: d.derivedFrom,
-                                      objects: objects, rows: objects.reduce(0) { $0 + $1.rows }, rebuild: d.rebuild,
-                                      state: state, issue: issue))
+                datasets.append(
+                    .init(
+                        name: d.name, format: d.format.rawValue, role: role, derivedFrom: d.derivedFrom,
+                        objects: objects, rows: objects.reduce(0) { $0 + $1.rows }, rebuild: d.rebuild,
+                        state: state, issue: issue))
             }
-            out[k] = ErasurePlan(subjectKey: k.hex, plannedAt: at, datasets: datasets,
-                                 totalObjects: datasets.reduce(0) { $0 + $1.objects.count },
-                                 totalRows: datasets.reduce(0) { $0 + $1.rows }, nfcSubjectKey: nfc[k]?.hex)
+            out[k] = ErasurePlan(
+                subjectKey: k.hex, plannedAt: at, datasets: datasets,
+                totalObjects: datasets.reduce(0) { $0 + $1.objects.count },
+                totalRows: datasets.reduce(0) { $0 + $1.rows }, nfcSubjectKey: nfc[k]?.hex)
         }
         return out
     }

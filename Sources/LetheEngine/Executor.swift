@@ -181,9 +181,11 @@ struct Executor: Sendable {
                     guard let cur = try tx.request(id: id), cur.status == .running else { continue }
                     let n = try RequestLifecycle.apply(.requeue(plan: plan, at: at), to: cur).get()
                     try tx.updateRequest(n, expecting: .running)
-                    try tx.appendAudit(event: .requeued, requestID: id, actor: "lethe", details: JSONValue.object([
-                        "subject_key": .string(cur.subjectKey.hex), "why": .string("running without a job: the run that claimed it stopped first"),
-                    ]).text, at: at)
+                    try tx.appendAudit(
+                        event: .requeued, requestID: id, actor: "lethe",
+                        details: JSONValue.object([
+                            "subject_key": .string(cur.subjectKey.hex), "why": .string("running without a job: the run that claimed it stopped first"),
+                        ]).text, at: at)
                     out.append(id)
                 }
                 return out
@@ -245,7 +247,10 @@ struct Executor: Sendable {
                     continue
                 }
                 if let interrupted {
-                    try await failStep(job: job, step: step, reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)", events: events)
+                    try await failStep(
+                        job: job, step: step,
+                        reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)",
+                        events: events)
                     continue
                 }
                 do {
@@ -277,8 +282,10 @@ struct Executor: Sendable {
     }
 
     /// Commits a step's end with its audit entries (see `commit`); a failure is `StepNotRecorded`.
-    func commitStep(_ job: String, _ step: JournalStep, audit: [AuditNote],
-                    _ change: @escaping @Sendable (any StateTransaction) throws -> Void) async throws {
+    func commitStep(
+        _ job: String, _ step: JournalStep, audit: [AuditNote],
+        _ change: @escaping @Sendable (any StateTransaction) throws -> Void
+    ) async throws {
         do {
             try await lake.commit(Self.stepWhat(job, step), audit: audit, change)
         } catch {
@@ -291,8 +298,10 @@ struct Executor: Sendable {
 
     /// Records a step as failed, with its reason on the requests and a redacted one in the audit log.
     /// The step's end and its `object_failed` entry commit together.
-    func failStep(job: String, step: JournalStep, reason: String, events: EngineEvents?,
-                  alsoAudit earlier: [AuditNote] = []) async throws {
+    func failStep(
+        job: String, step: JournalStep, reason: String, events: EngineEvents?,
+        alsoAudit earlier: [AuditNote] = []
+    ) async throws {
         let note = try await failureNote(job: job, step: step, reason: reason)
         let ordinal = step.ordinal
         try await commitStep(job, step, audit: earlier + [note]) { tx in
@@ -335,8 +344,9 @@ struct Executor: Sendable {
 
     func rewrite(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset), let opts = lake.options(for: d) else {
-            try await state.finishStep(job: job, ordinal: step.ordinal, state: .failed,
-                                      outcome: "dataset `\(step.dataset)` is no longer in \(config.file)")
+            try await state.finishStep(
+                job: job, ordinal: step.ordinal, state: .failed,
+                outcome: "dataset `\(step.dataset)` is no longer in \(config.file)")
             return
         }
         guard let info = try await store.head(step.objectKey) else {
@@ -369,8 +379,10 @@ struct Executor: Sendable {
     /// An object step's end, committed with its audit entry (`object_rewritten` or `object_removed`
     /// when the object changed): a failure leaves the step pending (the next run finds the object
     /// already rewritten, drops nothing, and records it then).
-    private func recordRewrite(_ outcome: EraseOutcome, job: String, step: JournalStep, dataset d: DatasetSpec,
-                               report: inout RunReport) async throws {
+    private func recordRewrite(
+        _ outcome: EraseOutcome, job: String, step: JournalStep, dataset d: DatasetSpec,
+        report: inout RunReport
+    ) async throws {
         let changed = outcome.written != nil || outcome.removed
         if changed { Failpoint.objectWritten() }
         // The index learns of the new version at the job's end, in one batched incremental
@@ -403,13 +415,17 @@ struct Executor: Sendable {
         }
         events?(.rebuilding(dataset: d.name, command: cmd))
         let started = Date()
-        let (status, output) = try Self.runCommand(cmd, in: config.baseDir, env: [
-            "LETHE_DATASET": d.name, "LETHE_CONFIG": config.file,
-            "LETHE_LAKE": { if case .folder(let p) = config.lake { return p } else { return "" } }(),
-        ])
+        let (status, output) = try Self.runCommand(
+            cmd, in: config.baseDir,
+            env: [
+                "LETHE_DATASET": d.name, "LETHE_CONFIG": config.file,
+                "LETHE_LAKE": { if case .folder(let p) = config.lake { return p } else { return "" } }(),
+            ])
         let secs = Date().timeIntervalSince(started)
-        report.rebuilds.append(.init(dataset: d.name, command: cmd, exitStatus: status, seconds: secs,
-                                     output: String(decoding: output.suffix(8192), as: UTF8.self)))
+        report.rebuilds.append(
+            .init(
+                dataset: d.name, command: cmd, exitStatus: status, seconds: secs,
+                output: String(decoding: output.suffix(8192), as: UTF8.self)))
         // The output may hold personal data: the audit keeps its size and digest only.
         let details: [String: JSONValue] = [
             "job": .string(job), "dataset": .string(d.name), "command": .string(cmd), "exit_status": .int(Int64(status)),
@@ -464,8 +480,10 @@ struct Executor: Sendable {
     /// verified; the others fail with the first reason. Resumed after a kill, it verifies
     /// the requests already erased. The job's object keys leave the journal before the
     /// verification (its residue scan covers the state), and the step finishes only after it.
-    func settle(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents? = nil,
-                interrupted: Int? = nil) async throws {
+    func settle(
+        job: String, step: JournalStep, report: inout RunReport, events: EngineEvents? = nil,
+        interrupted: Int? = nil
+    ) async throws {
         let steps = try await state.steps(job: job)
         let toVerify = try await closeRequests(job: job, step: step, steps: steps, report: &report, interrupted: interrupted)
         // Re-index what the job rewrote: objects whose version changed are rescanned, in batches.
@@ -496,8 +514,10 @@ struct Executor: Sendable {
     /// The job's requests end here: those whose steps all succeeded are erased, the others fail with
     /// the first reason (all of them when the closing step was cut short too often). Returns the
     /// requests to verify (erased now, or by this job before a kill).
-    private func closeRequests(job: String, step: JournalStep, steps: [JournalStep], report: inout RunReport,
-                               interrupted: Int?) async throws -> [ErasureRequest] {
+    private func closeRequests(
+        job: String, step: JournalStep, steps: [JournalStep], report: inout RunReport,
+        interrupted: Int?
+    ) async throws -> [ErasureRequest] {
         var reasons: [String: String] = [:]
         for s in steps where s.state == .failed {
             for id in s.requestIDs where reasons[id] == nil { reasons[id] = s.outcome ?? "step failed" }
@@ -505,23 +525,28 @@ struct Executor: Sendable {
         var toVerify: [ErasureRequest] = []
         for id in step.requestIDs {
             guard var r = try await state.request(id: id) else { continue }
-            let cutShort = interrupted.map { "the job's closing step (verification) was started \($0) times and never finished (the process was killed or crashed in it)" }
+            let cutShort = interrupted.map {
+                "the job's closing step (verification) was started \($0) times and never finished (the process was killed or crashed in it)"
+            }
             if r.status == .running {
                 if let reason = reasons[id] ?? cutShort {
-                    r = try await lake.transition(r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
-                                             ["job": .string(job), "reason": .string(lake.auditText(reason, refs: [:]))])
+                    r = try await lake.transition(
+                        r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
+                        ["job": .string(job), "reason": .string(lake.auditText(reason, refs: [:]))])
                     report.failed.append(.init(id: id, reason: reason))
                 } else {
-                    r = try await lake.transition(r, .erased(at: now()), audit: .erased, actor: "lethe",
-                                             ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
+                    r = try await lake.transition(
+                        r, .erased(at: now()), audit: .erased, actor: "lethe",
+                        ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
                     report.erased.append(id)
                     toVerify.append(r)
                 }
             } else if r.status == .erased {
                 // Erased by this job before a kill cut its verification short.
                 if let reason = cutShort {
-                    r = try await lake.transition(r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
-                                             ["job": .string(job), "reason": .string(reason)])
+                    r = try await lake.transition(
+                        r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
+                        ["job": .string(job), "reason": .string(reason)])
                     report.failed.append(.init(id: id, reason: reason))
                 } else {
                     toVerify.append(r)

@@ -41,13 +41,15 @@ struct Indexer: Sendable {
         var progress = IndexProgress()
     }
 
-    func index(datasets names: [String]?, workers requested: Int?,
-               progress: (@Sendable (IndexProgress) -> Void)?) async throws -> IndexReport {
+    func index(
+        datasets names: [String]?, workers requested: Int?,
+        progress: (@Sendable (IndexProgress) -> Void)?
+    ) async throws -> IndexReport {
         let started = Date()
         var report = IndexReport()
         var work = Work()
         let temporaries = try await lake.knownTemporaries()
-        for d in try chosen(names) where d.subject != nil {   // aggregates without a subject column hold no one
+        for d in try chosen(names) where d.subject != nil {  // aggregates without a subject column hold no one
             report.datasets.append(d.name)
             try await plan(d, temporaries: temporaries, into: &work, report: &report)
         }
@@ -125,8 +127,10 @@ struct Indexer: Sendable {
 
     /// Scans `work` with one task per worker, each with its own key cache (a subject seen in many
     /// objects is hashed once per worker); results are written in batches, one transaction for many objects.
-    private func scan(_ work: [(DatasetSpec, ObjectInfo, FormatOptions)], workers: Int, progress start: IndexProgress,
-                      report: inout IndexReport, onProgress: (@Sendable (IndexProgress) -> Void)?) async throws {
+    private func scan(
+        _ work: [(DatasetSpec, ObjectInfo, FormatOptions)], workers: Int, progress start: IndexProgress,
+        report: inout IndexReport, onProgress: (@Sendable (IndexProgress) -> Void)?
+    ) async throws {
         let pool = KeyerPool(hasher: hasher)
         var next = 0
         var prog = start
@@ -171,9 +175,13 @@ struct Indexer: Sendable {
     private func record(_ r: ScanResult, batch: inout Batch, progress prog: inout IndexProgress, report: inout IndexReport) async throws {
         switch r.outcome {
         case .indexed(let records, let postings):
-            batch.objects.append((IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
-                                                modifiedNanos: r.object.modifiedNanos, version: r.object.version,
-                                                records: records, status: .indexed, indexedAt: now()), postings))
+            batch.objects.append(
+                (
+                    IndexedObject(
+                        dataset: r.dataset, key: r.object.key, size: r.object.size,
+                        modifiedNanos: r.object.modifiedNanos, version: r.object.version,
+                        records: records, status: .indexed, indexedAt: now()), postings
+                ))
             batch.postings += postings.count
             if batch.isFull { try await batch.flush(state) }
             report.records += records
@@ -182,9 +190,10 @@ struct Indexer: Sendable {
             report.objectsScanned += 1
         case .quarantined(let issue, let code):
             try await state.quarantine(
-                IndexedObject(dataset: r.dataset, key: r.object.key, size: r.object.size,
-                              modifiedNanos: r.object.modifiedNanos, version: r.object.version,
-                              records: 0, status: .quarantined, issue: issue, issueCode: code, indexedAt: now()))
+                IndexedObject(
+                    dataset: r.dataset, key: r.object.key, size: r.object.size,
+                    modifiedNanos: r.object.modifiedNanos, version: r.object.version,
+                    records: 0, status: .quarantined, issue: issue, issueCode: code, indexedAt: now()))
             report.quarantined.append(.init(dataset: r.dataset, object: r.object.key, issue: issue))
             logger.warning("quarantined object", metadata: ["object": "\(r.object.key)", "issue": "\(issue)"])
         }
@@ -228,7 +237,8 @@ struct Indexer: Sendable {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            return ScanResult(dataset: d.name, object: o, outcome: .quarantined(DatasetIssue.oneLine("\(o.key): \(error)"), code: LetheError.Code.failure.description))
+            return ScanResult(
+                dataset: d.name, object: o, outcome: .quarantined(DatasetIssue.oneLine("\(o.key): \(error)"), code: LetheError.Code.failure.description))
         }
     }
 
@@ -246,13 +256,15 @@ struct Indexer: Sendable {
         switch r.outcome {
         case .indexed(let records, let postings):
             try await state.putIndexedObject(
-                IndexedObject(dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
-                              version: info.version, records: records, status: .indexed, indexedAt: now()),
+                IndexedObject(
+                    dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
+                    version: info.version, records: records, status: .indexed, indexedAt: now()),
                 postings: postings)
         case .quarantined(let issue, let code):
             try await state.quarantine(
-                IndexedObject(dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
-                              version: info.version, records: 0, status: .quarantined, issue: issue, issueCode: code, indexedAt: now()))
+                IndexedObject(
+                    dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
+                    version: info.version, records: 0, status: .quarantined, issue: issue, issueCode: code, indexedAt: now()))
         }
     }
 }
@@ -264,8 +276,10 @@ extension Lethe {
     /// listed or read as a whole (e.g. a corrupt Delta log, an unsupported table feature)
     /// is recorded as a `DatasetIssue` and the others are indexed. Temporary files the
     /// journal knows are not data; any other file is.
-    public func index(datasets names: [String]? = nil, workers requested: Int? = nil,
-                      progress: (@Sendable (IndexProgress) -> Void)? = nil) async throws -> IndexReport {
+    public func index(
+        datasets names: [String]? = nil, workers requested: Int? = nil,
+        progress: (@Sendable (IndexProgress) -> Void)? = nil
+    ) async throws -> IndexReport {
         try await Indexer(self).index(datasets: names, workers: requested, progress: progress)
     }
 

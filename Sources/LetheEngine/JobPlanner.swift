@@ -39,16 +39,20 @@ enum JobPlanner {
     /// - postings: each request's index entries (its key's, and in NFC datasets its NFC key's), by request id.
     /// - coverage: what the index cannot vouch for (datasets not indexed, quarantined objects).
     /// - nfc: the NFC keys recorded in the requests' plans, by request id.
-    static func plan(job: String, approved: [ErasureRequest], postings: [String: [Posting]], coverage cov: Coverage,
-                     config: LakeConfig, nfc: [String: SubjectKey]) -> JobPlan {
+    static func plan(
+        job: String, approved: [ErasureRequest], postings: [String: [Posting]], coverage cov: Coverage,
+        config: LakeConfig, nfc: [String: SubjectKey]
+    ) -> JobPlan {
         var steps: [JournalStep] = []
         func add(_ dataset: String, _ object: String, _ ids: [String], _ keys: [SubjectKey]) {
-            steps.append(JournalStep(job: job, ordinal: Int64(steps.count), dataset: dataset, objectKey: object,
-                                     requestIDs: ids, subjectKeys: keys))
+            steps.append(
+                JournalStep(
+                    job: job, ordinal: Int64(steps.count), dataset: dataset, objectKey: object,
+                    requestIDs: ids, subjectKeys: keys))
         }
         // Per dataset and object: which requests' subjects it holds.
         var holders: [String: [String: [ErasureRequest]]] = [:]
-        var scope: [String: Set<String>] = [:]   // dataset → requests whose plan reaches it
+        var scope: [String: Set<String>] = [:]  // dataset → requests whose plan reaches it
         let incomplete = cov.incomplete
         for r in approved {
             var holding = Set<String>()
@@ -66,8 +70,9 @@ enum JobPlanner {
             for d in holding.union(config.downstream(of: holding).map(\.name)).union(incomplete) { scope[d, default: []].insert(r.id) }
         }
         let byID = Dictionary(uniqueKeysWithValues: approved.map { ($0.id, $0) })
-        let plan = JobPlan(steps: [], subjectKeys: byID.mapValues(\.subjectKey), nfcKeys: nfc,
-                           nfcDatasets: Set(config.datasets.filter { $0.normalization == .nfc }.map(\.name)))
+        let plan = JobPlan(
+            steps: [], subjectKeys: byID.mapValues(\.subjectKey), nfcKeys: nfc,
+            nfcDatasets: Set(config.datasets.filter { $0.normalization == .nfc }.map(\.name)))
         let keys = plan.keys
         for d in config.datasets {
             guard let inScope = scope[d.name] else { continue }
@@ -78,8 +83,10 @@ enum JobPlanner {
             } else if d.subject != nil {
                 // The driver lays out its steps: one per object holding the subjects, or one commit for a whole table.
                 let rs = inScope.sorted().compactMap { byID[$0] }
-                for (key, held) in DatasetDrivers.driver(for: d).planSteps(holders: holders[d.name], inScope: rs,
-                                                                              quarantined: cov.quarantined[d.name] ?? []) {
+                for (key, held) in DatasetDrivers.driver(for: d).planSteps(
+                    holders: holders[d.name], inScope: rs,
+                    quarantined: cov.quarantined[d.name] ?? [])
+                {
                     add(d.name, key, held.map(\.id), keys(held.map(\.id), d.name))
                 }
             }

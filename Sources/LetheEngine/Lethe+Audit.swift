@@ -34,10 +34,11 @@ extension Lethe {
     /// The audit log with its texts resolved, a page at a time (`lethe audit`).
     public func auditLog(_ body: ([AuditLine]) async throws -> Void) async throws {
         try await forEachAuditPage { page, texts in
-            try await body(page.map { e in
-                let (actor, details) = resolveAuditTexts(e, texts)
-                return AuditLine(entry: e, actor: actor, details: details)
-            })
+            try await body(
+                page.map { e in
+                    let (actor, details) = resolveAuditTexts(e, texts)
+                    return AuditLine(entry: e, actor: actor, details: details)
+                })
         }
     }
 
@@ -63,8 +64,9 @@ extension Lethe {
             last = page.last ?? last
             if let expectedSeq, let e = page.first(where: { $0.seq == expectedSeq }) { expected = e }
         }
-        return try AuditCheckReport(count: count, last: last, entry: { seq in expected?.seq == seq ? expected : nil },
-                                    ok: check.ok, firstBroken: check.firstBroken, reason: check.reason, expectHead: expectHead)
+        return try AuditCheckReport(
+            count: count, last: last, entry: { seq in expected?.seq == seq ? expected : nil },
+            ok: check.ok, firstBroken: check.firstBroken, reason: check.reason, expectHead: expectHead)
     }
 
     /// The chain verified page by page, then (when it holds) the texts; `body` sees every page.
@@ -86,8 +88,10 @@ extension Lethe {
 extension AuditCheckReport {
     /// The report for a log checked a page at a time: `count` entries, the newest `last`, and `entry`
     /// looking up the one `expectHead` names (see `init(entries:ok:firstBroken:reason:expectHead:)`).
-    public init(count: Int, last: AuditEntry?, entry: (Int64) -> AuditEntry?, ok: Bool, firstBroken: Int64?,
-                reason: String?, expectHead: String?) throws {
+    public init(
+        count: Int, last: AuditEntry?, entry: (Int64) -> AuditEntry?, ok: Bool, firstBroken: Int64?,
+        reason: String?, expectHead: String?
+    ) throws {
         var v = (ok: ok, firstBroken: firstBroken, reason: reason)
         if v.ok, let expectHead {
             let parts = expectHead.split(separator: ":", maxSplits: 1)
@@ -103,7 +107,8 @@ extension AuditCheckReport {
                 v = (false, seq, "entry \(seq) is missing: the log ends at \(last?.seq ?? 0) (entries were removed from its end)")
             }
         }
-        self.init(ok: v.ok, entries: count, head: last.map { "\($0.seq):\($0.hash)" } ?? "-",
-                  firstBroken: v.firstBroken, reason: v.reason)
+        self.init(
+            ok: v.ok, entries: count, head: last.map { "\($0.seq):\($0.hash)" } ?? "-",
+            firstBroken: v.firstBroken, reason: v.reason)
     }
 }

@@ -47,7 +47,7 @@ extension Lethe {
         }
         guard datasets.contains(where: { !$0.2.isEmpty }) else { return subjects.map { _ in [] } }
         return subjects.map { subject in
-            guard let parts = subject.logParts else { return [] }   // raw bytes (`--hex`): no typed text to check
+            guard let parts = subject.logParts else { return [] }  // raw bytes (`--hex`): no typed text to check
             var suggested: [CanonicalHint] = [], impossible: [CanonicalHint] = []
             var taken = false
             for (d, spec, types) in datasets where spec.fields.count == parts.count {
@@ -55,8 +55,9 @@ extension Lethe {
                 for (i, field) in spec.fields.enumerated() {
                     guard let type = types[i], let hint = Self.hint(parts[i], type) else { continue }
                     accepts = false
-                    let h = CanonicalHint(dataset: d.name, column: field.description, type: type.description,
-                                          suggestion: hint.suggestion, example: hint.example)
+                    let h = CanonicalHint(
+                        dataset: d.name, column: field.description, type: type.description,
+                        suggestion: hint.suggestion, example: hint.example)
                     if hint.suggestion != nil { suggested.append(h) } else if hint.lookalike { impossible.append(h) }
                 }
                 taken = taken || accepts

@@ -53,7 +53,7 @@ extension Lethe {
         var chosen = config.datasets.filter { driver(for: $0).hasTransactionLog }
         if let dataset {
             guard let d = config.dataset(named: dataset) else { throw LetheError(.badUsage, "no dataset named `\(dataset)` in \(config.file)") }
-            chosen = [d]   // a dataset without a log refuses (its driver says why)
+            chosen = [d]  // a dataset without a log refuses (its driver says why)
         }
         let mode: VacuumMode = retainHours.map { .retention(hours: $0, force: force) } ?? .targeted
         var out: [VacuumReport] = []

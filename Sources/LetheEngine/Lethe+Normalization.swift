@@ -11,7 +11,8 @@ extension Lethe {
     /// the lake has no such dataset or the id is already in NFC form (or is not UTF-8).
     public func nfcKey(for subject: SubjectID) -> SubjectKey? {
         guard config.datasets.contains(where: { $0.normalization == .nfc }),
-              let n = subject.bytes.withUnsafeBytes({ Normalization.nfc.apply($0) }) else { return nil }
+            let n = subject.bytes.withUnsafeBytes({ Normalization.nfc.apply($0) })
+        else { return nil }
         return secrets.hasher.key(forBytes: n)
     }
 

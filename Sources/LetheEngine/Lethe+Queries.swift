@@ -22,8 +22,10 @@ extension Lethe {
     }
 
     /// `forEachRequestPage` over a state store (for the engine's parts that hold the store, not a `Lethe`).
-    static func forEachRequestPage(in state: any StateStore, status: RequestStatus?,
-                                   _ body: ([ErasureRequest]) async throws -> Void) async throws {
+    static func forEachRequestPage(
+        in state: any StateStore, status: RequestStatus?,
+        _ body: ([ErasureRequest]) async throws -> Void
+    ) async throws {
         var after: String?
         repeat {
             let page = try await state.requests.requests(status: status, after: after, limit: requestPage)

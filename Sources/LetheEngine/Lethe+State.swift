@@ -5,8 +5,8 @@ import LetheStorage
 import LetheCatalog
 import LetheFormats
 #if canImport(Glibc)
-import Glibc
-import Logging
+    import Glibc
+    import Logging
 #endif
 
 extension Lethe {
@@ -55,8 +55,9 @@ extension Lethe {
         guard let path = store.localPath(of: d.path) else { return }
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) { return }
-        throw LetheError(.notFound, "its folder `\(d.path)` does not exist in the lake (\(path)): create it, or correct the dataset's `path`",
-                         at: "\(config.file):\(d.line)")
+        throw LetheError(
+            .notFound, "its folder `\(d.path)` does not exist in the lake (\(path)): create it, or correct the dataset's `path`",
+            at: "\(config.file):\(d.line)")
     }
 
     // MARK: Hidden files
@@ -104,7 +105,7 @@ extension Lethe {
         let me = getpid()
         var removed = 0
         var done: [String] = []
-        var named: [String: Set<String>?] = [:]   // table root → keys its log names (nil: unreadable)
+        var named: [String: Set<String>?] = [:]  // table root → keys its log names (nil: unreadable)
         for t in temps {
             if t.owner != me && (kill(t.owner, 0) == 0 || errno == EPERM) { continue }
             if let root = t.table {
@@ -117,7 +118,7 @@ extension Lethe {
             }
             if try await store.head(t.key) != nil {
                 try await store.delete([t.key])
-                try? await store.delete([hadoopChecksumKey(t.key)])   // its `.crc`, if a tool wrote one
+                try? await store.delete([hadoopChecksumKey(t.key)])  // its `.crc`, if a tool wrote one
                 removed += 1
                 logger.info("removed a file a killed run left", metadata: ["object": "\(t.key)"])
             }

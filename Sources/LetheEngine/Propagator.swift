@@ -26,13 +26,15 @@ struct Propagator: Sendable {
     /// One table's feed, from the version after the cursor to the latest: its subjects deleted
     /// with no live row left are filed and approved; the cursor moves with its audit entry.
     private func propagate(_ d: DatasetSpec, events: EngineEvents?) async throws -> PropagationReport.Source {
-        let driver = DeltaDatasetDriver(spec: d)   // `deletes_from: change_feed` is for Delta tables only (LakeConfig)
+        let driver = DeltaDatasetDriver(spec: d)  // `deletes_from: change_feed` is for Delta tables only (LakeConfig)
         let t = driver.table(lake)
         let snap = try await t.snapshot()
         try t.checkReadable(snap)
         guard snap.metadata.changeDataFeed else {
-            throw LetheError(.badInput, "dataset `\(d.name)` declares `deletes_from: change_feed`, but the table's change data feed is off (set delta.enableChangeDataFeed=true)",
-                             at: "\(config.file):\(d.line)")
+            throw LetheError(
+                .badInput,
+                "dataset `\(d.name)` declares `deletes_from: change_feed`, but the table's change data feed is off (set delta.enableChangeDataFeed=true)",
+                at: "\(config.file):\(d.line)")
         }
         let from = (try await state.cursors.propagation(dataset: d.name)).map { $0 + 1 } ?? 0
         var source = PropagationReport.Source(dataset: d.name, versions: nil, deleted: 0, filed: [], stillLive: 0, missingFiles: 0)
@@ -49,16 +51,20 @@ struct Propagator: Sendable {
         }
         try await moveCursor(d, source, from: from, to: snap.version)
         if source.deleted > 0 {
-            events?(.changeFeedRead(dataset: d.name, fromVersion: from, toVersion: snap.version, deleted: source.deleted,
-                                    filed: source.filed.count, stillLive: source.stillLive))
+            events?(
+                .changeFeedRead(
+                    dataset: d.name, fromVersion: from, toVersion: snap.version, deleted: source.deleted,
+                    filed: source.filed.count, stillLive: source.stillLive))
         }
         return source
     }
 
     /// The subjects whose rows the feed's versions `from...` show deleted by another tool and who have
     /// no live row left in the table (live rows left mean the delete was partial: not an erasure).
-    private func erasedSubjects(_ driver: DeltaDatasetDriver, _ t: DeltaTable, _ snap: Snapshot, from: Int64,
-                                source: inout PropagationReport.Source) async throws -> [SubjectID] {
+    private func erasedSubjects(
+        _ driver: DeltaDatasetDriver, _ t: DeltaTable, _ snap: Snapshot, from: Int64,
+        source: inout PropagationReport.Source
+    ) async throws -> [SubjectID] {
         let d = driver.spec
         let opts = try await driver.scanOptions(lake, snapshot: snap)!
         let columns = opts.subject.fields.map { $0.components.map { String(decoding: $0, as: UTF8.self) } }
@@ -81,12 +87,19 @@ struct Propagator: Sendable {
     /// The feed's cursor moves in the transaction that audits what was read.
     private func moveCursor(_ d: DatasetSpec, _ source: PropagationReport.Source, from: Int64, to version: Int64) async throws {
         let name = d.name
-        try await lake.commit("cannot save setting \(Lethe.propagationSetting(d))", audit: [AuditNote(.propagated, actor: Lethe.propagationPrincipal, [
-            "dataset": .string(name), "from_version": .int(from), "to_version": .int(version),
-            "deleted_subjects": .int(Int64(source.deleted)), "still_live": .int(Int64(source.stillLive)),
-            "missing_change_files": .int(Int64(source.missingFiles)),
-            "requests": .array(source.filed.map(JSONValue.string)),
-        ])]) { tx in
+        try await lake.commit(
+            "cannot save setting \(Lethe.propagationSetting(d))",
+            audit: [
+                AuditNote(
+                    .propagated, actor: Lethe.propagationPrincipal,
+                    [
+                        "dataset": .string(name), "from_version": .int(from), "to_version": .int(version),
+                        "deleted_subjects": .int(Int64(source.deleted)), "still_live": .int(Int64(source.stillLive)),
+                        "missing_change_files": .int(Int64(source.missingFiles)),
+                        "requests": .array(source.filed.map(JSONValue.string)),
+                    ])
+            ]
+        ) { tx in
             try tx.cursors.setPropagation(version, dataset: name)
         }
     }

@@ -21,10 +21,16 @@ extension Lethe {
         for s in subjects {
             guard !s.bytes.isEmpty else { throw LetheError(.badInput, "an empty subject id") }
             if checkReason && Self.text(reason, holds: s) {
-                throw LetheError(.badInput, "the reason holds the subject's id (\(key(for: s).short)); it would stay in the append-only audit log: describe the request without it (e.g. a ticket number); nothing was filed")
+                throw LetheError(
+                    .badInput,
+                    "the reason holds the subject's id (\(key(for: s).short)); it would stay in the append-only audit log: describe the request without it (e.g. a ticket number); nothing was filed"
+                )
             }
             if checkReason && Self.text(requester, holds: s) {
-                throw LetheError(.badInput, "the requester's name (--by) holds the subject's id (\(key(for: s).short)); it would stay in the append-only audit log and the request could never be verified: name who files it without the id (a person or a ticket system); nothing was filed")
+                throw LetheError(
+                    .badInput,
+                    "the requester's name (--by) holds the subject's id (\(key(for: s).short)); it would stay in the append-only audit log and the request could never be verified: name who files it without the id (a person or a ticket system); nothing was filed"
+                )
             }
         }
         var openByKey = try await meta.requests.openRequests(subjectKeys: subjects.map { key(for: $0) })
@@ -45,8 +51,9 @@ extension Lethe {
         var filed: [SubjectKey: ErasureRequest] = [:]
         for (s, k) in fresh {
             let id = Self.newRequestID()
-            var r = ErasureRequest(id: id, subjectKey: k, sealedSubject: try secrets.seal(s, requestID: id),
-                                   reason: reason, requestedBy: requester, at: now())
+            var r = ErasureRequest(
+                id: id, subjectKey: k, sealedSubject: try secrets.seal(s, requestID: id),
+                reason: reason, requestedBy: requester, at: now())
             r.streamTag = secrets.streamTag(s)
             r.requesterDigest = meta.textDigest(requester)
             filed[k] = r
@@ -57,15 +64,18 @@ extension Lethe {
             var out: [ErasureRequest] = []
             for (r, plan) in batch {
                 try tx.insertRequest(r)
-                let (actor, details) = try Self.auditDetails(tx, actor: requester, texts: ["reason": reason],
-                                                             ["subject_key": .string(r.subjectKey.hex)])
+                let (actor, details) = try Self.auditDetails(
+                    tx, actor: requester, texts: ["reason": reason],
+                    ["subject_key": .string(r.subjectKey.hex)])
                 try tx.appendAudit(event: .filed, requestID: r.id, actor: actor, details: details, at: at)
                 let planned = try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get()
                 try tx.updateRequest(planned, expecting: .filed)
-                try tx.appendAudit(event: .planned, requestID: r.id, actor: "lethe", details: JSONValue.object([
-                    "subject_key": .string(r.subjectKey.hex), "datasets": .int(Int64(plan.datasets.count)),
-                    "objects": .int(Int64(plan.totalObjects)), "rows": .int(plan.totalRows),
-                ]).text, at: at)
+                try tx.appendAudit(
+                    event: .planned, requestID: r.id, actor: "lethe",
+                    details: JSONValue.object([
+                        "subject_key": .string(r.subjectKey.hex), "datasets": .int(Int64(plan.datasets.count)),
+                        "objects": .int(Int64(plan.totalObjects)), "rows": .int(plan.totalRows),
+                    ]).text, at: at)
                 out.append(planned)
             }
             return out
@@ -115,8 +125,10 @@ extension Lethe {
     /// `person`: the actor is someone's name (`--by`), and `texts` free text they typed: both go
     /// into the audit log by reference (see `auditDetails`).
     @discardableResult
-    func transition(_ r: ErasureRequest, _ e: RequestEvent, audit event: AuditEvent, actor: String,
-                    _ details: [String: JSONValue], person: Bool = false, texts: [String: String] = [:]) async throws -> ErasureRequest {
+    func transition(
+        _ r: ErasureRequest, _ e: RequestEvent, audit event: AuditEvent, actor: String,
+        _ details: [String: JSONValue], person: Bool = false, texts: [String: String] = [:]
+    ) async throws -> ErasureRequest {
         let n = try RequestLifecycle.apply(e, to: r).get()
         let at = now(), plain = JSONValue.object(details).text
         try await meta.transaction("cannot save request \(r.id)") { tx in
@@ -135,8 +147,10 @@ extension Lethe {
     /// and each of `texts` are stored in `audit_texts`, where erasure can purge them, and the entry
     /// holds `{"hmac":…,"text":ID}` in their place (the actor column `text#ID`, the details key
     /// `actor`): the append-only chain commits to the keyed digest, never to the text.
-    static func auditDetails(_ tx: any StateTransaction, actor: String?, texts: [String: String],
-                             _ details: [String: JSONValue]) throws -> (actor: String?, details: String) {
+    static func auditDetails(
+        _ tx: any StateTransaction, actor: String?, texts: [String: String],
+        _ details: [String: JSONValue]
+    ) throws -> (actor: String?, details: String) {
         var d = details
         func ref(_ t: String) throws -> (AuditTextRef, JSONValue) {
             let r = try tx.auditText(t)
@@ -160,7 +174,9 @@ extension Lethe {
     /// An approver or rejecter (`--by`) named by the request's own subject id would put it in the append-only audit log.
     func refuseActorNamingSubject(_ actor: String, of r: ErasureRequest) throws {
         guard let sealed = r.sealedSubject, Self.text(actor, holds: try secrets.unseal(sealed, requestID: r.id)) else { return }
-        throw LetheError(.badInput, "the name given with --by holds the subject's id of request \(r.id); it would stay in the append-only audit log: name the approver without it")
+        throw LetheError(
+            .badInput,
+            "the name given with --by holds the subject's id of request \(r.id); it would stay in the append-only audit log: name the approver without it")
     }
 
     /// Approves planned requests (four eyes: never by their requester).
@@ -172,8 +188,9 @@ extension Lethe {
             if r.status == .planned && isRequester(approver, of: r) {
                 throw LetheError(.forbidden, "request \(r.id): \(approver) filed it and cannot also approve it (four eyes)")
             }
-            let n = try await transition(r, .approve(by: approver, at: now()), audit: .approved, actor: approver,
-                                         ["subject_key": .string(r.subjectKey.hex)], person: true)
+            let n = try await transition(
+                r, .approve(by: approver, at: now()), audit: .approved, actor: approver,
+                ["subject_key": .string(r.subjectKey.hex)], person: true)
             out.append(n)
         }
         return out
@@ -198,8 +215,9 @@ extension Lethe {
         if let sealed = r.sealedSubject, Self.text(reason, holds: try secrets.unseal(sealed, requestID: r.id)) {
             throw LetheError(.badInput, "the reason holds the subject's id; it would stay in the append-only audit log: give the reason without it")
         }
-        let n = try await transition(r, .reject(by: who, reason: reason, at: now()), audit: .rejected, actor: who,
-                                     ["subject_key": .string(r.subjectKey.hex)], person: true, texts: ["reason": reason])
+        let n = try await transition(
+            r, .reject(by: who, reason: reason, at: now()), audit: .rejected, actor: who,
+            ["subject_key": .string(r.subjectKey.hex)], person: true, texts: ["reason": reason])
         return n
     }
 

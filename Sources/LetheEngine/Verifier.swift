@@ -80,8 +80,9 @@ struct Verifier: Sendable {
         for r in requests {
             if let sealed = r.sealedSubject { raws[r.id] = try secrets.unseal(sealed, requestID: r.id) }
         }
-        let batch = Batch(requests: requests, raws: raws, nfc: lake.nfcKeys(requests),
-                          byID: Dictionary(uniqueKeysWithValues: requests.map { ($0.id, $0) }))
+        let batch = Batch(
+            requests: requests, raws: raws, nfc: lake.nfcKeys(requests),
+            byID: Dictionary(uniqueKeysWithValues: requests.map { ($0.id, $0) }))
         var findings = Findings()
         let temporaries = try await lake.knownTemporaries()
         for d in config.datasets where scope.wanted.contains(d.name) {
@@ -123,8 +124,10 @@ struct Verifier: Sendable {
 
     /// Lists dataset `d` through its driver and scans every object in it for the batch's keys, and
     /// its hidden files for the raw ids. Objects gone from the lake leave the index (not with `dryRun`).
-    private func scanDataset(_ d: DatasetSpec, _ batch: Batch, scope: Scope, temporaries: Set<String>, dryRun: Bool,
-                             into findings: inout Findings) async throws {
+    private func scanDataset(
+        _ d: DatasetSpec, _ batch: Batch, scope: Scope, temporaries: Set<String>, dryRun: Bool,
+        into findings: inout Findings
+    ) async throws {
         if let issue = scope.coverage.issues[d.name] {
             findings.problems[d.name] = issue.description
             return
@@ -141,8 +144,12 @@ struct Verifier: Sendable {
             return
         }
         guard let opts = listing.options else { return }
-        if lake.driver(for: d).hasTransactionLog { findings.logsExamined[d.name] = 1 }   // its snapshot was replayed: the log was read
-        else if listing.objects.isEmpty { findings.emptiedListings.insert(d.name) }   // listed, and no object is left
+        if lake.driver(for: d).hasTransactionLog {
+            findings.logsExamined[d.name] = 1
+        }  // its snapshot was replayed: the log was read
+        else if listing.objects.isEmpty {
+            findings.emptiedListings.insert(d.name)
+        }  // listed, and no object is left
         if !dryRun {
             // Objects gone from the lake leave the index (their keys may name the subject).
             let listed = Set(listing.objects.map(\.key))
@@ -154,8 +161,10 @@ struct Verifier: Sendable {
     }
 
     /// Every object of the listing read as records: rows under the batch's keys, and object keys naming a raw id.
-    private func scanObjects(_ d: DatasetSpec, _ f: any RecordFormat, _ listing: DatasetObjects, options opts: FormatOptions,
-                             _ batch: Batch, temporaries: Set<String>, into findings: inout Findings) async throws {
+    private func scanObjects(
+        _ d: DatasetSpec, _ f: any RecordFormat, _ listing: DatasetObjects, options opts: FormatOptions,
+        _ batch: Batch, temporaries: Set<String>, into findings: inout Findings
+    ) async throws {
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
         let keyer = lake.keyer(for: d)
         for o in listing.objects where !temporaries.contains(o.key) {
@@ -174,7 +183,10 @@ struct Verifier: Sendable {
             findings.objectsScanned[d.name, default: 0] += 1
             for (k, n) in hits {
                 // A file under a Delta table that no version names (an interrupted write left it) still holds the rows.
-                let why = listing.unnamed.contains(o.key) ? "\(n) rows in a file the Delta log does not name (an interrupted write left it; `lethe run` removes Lethe's own, `lethe vacuum --retain` others)" : nil
+                let why =
+                    listing.unnamed.contains(o.key)
+                    ? "\(n) rows in a file the Delta log does not name (an interrupted write left it; `lethe run` removes Lethe's own, `lethe vacuum --retain` others)"
+                    : nil
                 findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: why))
             }
             // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
@@ -186,8 +198,10 @@ struct Verifier: Sendable {
     }
 
     /// Hidden files (`_SUCCESS`, `.crc` sidecars, `_metadata`): not records, but their bytes and keys may hold an id.
-    private func searchHidden(_ d: DatasetSpec, _ hidden: [ObjectInfo], _ batch: Batch, temporaries: Set<String>,
-                              into findings: inout Findings) async throws {
+    private func searchHidden(
+        _ d: DatasetSpec, _ hidden: [ObjectInfo], _ batch: Batch, temporaries: Set<String>,
+        into findings: inout Findings
+    ) async throws {
         let raws = batch.raws
         let needles = Array(Set(raws.values.map(\.bytes).filter { $0.count >= Lethe.minimumNeedle }))
         for o in hidden where !temporaries.contains(o.key) {
@@ -238,7 +252,8 @@ struct Verifier: Sendable {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                findings.problems[d.name] = "dataset `\(d.name)`: the log could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+                findings.problems[d.name] =
+                    "dataset `\(d.name)`: the log could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
             }
         }
     }
@@ -253,12 +268,13 @@ struct Verifier: Sendable {
     /// One request's result from the batch's findings over the datasets of its scope.
     private func verification(_ r: ErasureRequest, _ batch: Batch, scope: Scope, _ f: Findings) -> Verification {
         let names = scope.datasetsOf[r.id] ?? []
-        var v = Verification(id: r.id, subjectKey: r.subjectKey.hex, clean: true, at: now(), datasets: names,
-                             objectsScanned: names.reduce(0) { $0 + (f.objectsScanned[$1] ?? 0) },
-                             recordsScanned: names.reduce(0) { $0 + (f.records[$1] ?? 0) },
-                             found: residue(r, batch, f.found),
-                             unreadable: names.flatMap { f.unreadable[$0] ?? [] },
-                             stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
+        var v = Verification(
+            id: r.id, subjectKey: r.subjectKey.hex, clean: true, at: now(), datasets: names,
+            objectsScanned: names.reduce(0) { $0 + (f.objectsScanned[$1] ?? 0) },
+            recordsScanned: names.reduce(0) { $0 + (f.records[$1] ?? 0) },
+            found: residue(r, batch, f.found),
+            unreadable: names.flatMap { f.unreadable[$0] ?? [] },
+            stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
         let logs = names.reduce(0) { $0 + (f.logsExamined[$1] ?? 0) }
         v.logsExamined = logs > 0 ? logs : nil
         // An empty listing counts only where this request's plan named objects to erase (now gone).
@@ -266,9 +282,10 @@ struct Verifier: Sendable {
         v.listingsExamined = listings > 0 ? listings : nil
         var why = names.compactMap { f.problems[$0] }
         if v.objectsScanned == 0 && logs == 0 && listings == 0 && why.isEmpty {
-            why.append(names.isEmpty
-                ? "no dataset with a subject column to examine: nothing proves the subject gone"
-                : "no object was examined in \(names.map { "`\($0)`" }.joined(separator: ", ")): nothing proves the subject gone")
+            why.append(
+                names.isEmpty
+                    ? "no dataset with a subject column to examine: nothing proves the subject gone"
+                    : "no object was examined in \(names.map { "`\($0)`" }.joined(separator: ", ")): nothing proves the subject gone")
         }
         v.problems = why.isEmpty ? nil : why
         if let raw = batch.raws[r.id] {
@@ -304,8 +321,9 @@ struct Verifier: Sendable {
         if v.clean && (current.status == .erased || current.status == .verified) {
             try await lake.transition(current, .verified(result: v.json, at: now()), audit: .verified, actor: "lethe", details)
         } else if current.status == .erased || current.status == .verified {
-            try await lake.transition(current, .verificationFailed(result: v.json, reason: v.summary, at: now()),
-                                      audit: .verificationFailed, actor: "lethe", details)
+            try await lake.transition(
+                current, .verificationFailed(result: v.json, reason: v.summary, at: now()),
+                audit: .verificationFailed, actor: "lethe", details)
         } else {
             var c = current
             c.verification = v.json

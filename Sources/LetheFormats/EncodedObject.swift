@@ -6,8 +6,10 @@ public import LetheStorage
 public enum EncodedObject {
     /// Writes `content` to `key`, compressed as its extension says, atomically.
     @discardableResult
-    public static func write(_ content: [UInt8], to key: String, in store: any ObjectStore,
-                             precondition: WritePrecondition = .none) async throws -> ObjectInfo {
+    public static func write(
+        _ content: [UInt8], to key: String, in store: any ObjectStore,
+        precondition: WritePrecondition = .none
+    ) async throws -> ObjectInfo {
         let w = try await store.openWrite(key, precondition: precondition)
         do {
             let sink = try Codec.sink(for: key, over: w)

@@ -209,8 +209,10 @@ final class JSONLineKeyer {
         do {
             try scanner.scan(line)
         } catch {
-            throw LetheError(.corrupt, "malformed JSON: \(error.reason.rawValue) at byte \(error.offset + 1) of the line"
-                + (error.reason == .duplicateField ? " (subject field \(fieldNames))" : ""),
+            throw LetheError(
+                .corrupt,
+                "malformed JSON: \(error.reason.rawValue) at byte \(error.offset + 1) of the line"
+                    + (error.reason == .duplicateField ? " (subject field \(fieldNames))" : ""),
                 at: location(lineNumber))
         }
         for (j, f) in folderFields.enumerated() {
@@ -236,7 +238,10 @@ final class JSONLineKeyer {
             case .absent:
                 throw LetheError(.corrupt, "record has no subject field `\(fields[k])`", at: location(lineNumber))
             case .bool, .object, .array:
-                throw LetheError(.corrupt, "subject field `\(fields[k])` holds \(m.kind == .bool ? "a boolean" : m.kind == .object ? "an object" : "an array"), not a string or number", at: location(lineNumber))
+                throw LetheError(
+                    .corrupt,
+                    "subject field `\(fields[k])` holds \(m.kind == .bool ? "a boolean" : m.kind == .object ? "an object" : "an array"), not a string or number",
+                    at: location(lineNumber))
             case .null:
                 missingValue = true
             case .string, .number:

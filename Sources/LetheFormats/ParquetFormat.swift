@@ -91,8 +91,10 @@ public struct ParquetFormat: RecordFormat {
     }
 
     /// Erase of an object read whole, rewritten in memory and written in one piece.
-    private func eraseInMemory(_ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
-                               drop: Set<SubjectKey>, hinted: [Int64]?) async throws -> EraseOutcome {
+    private func eraseInMemory(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        drop: Set<SubjectKey>, hinted: [Int64]?
+    ) async throws -> EraseOutcome {
         let bytes = try await store.read(object.key, range: nil, ifVersion: object.version)
         let file = try open(bytes, object.key)
         var outcome = try droppedRows(file, object.key, options, keyer, drop, hinted: hinted)
@@ -125,8 +127,10 @@ public struct ParquetFormat: RecordFormat {
     }
 
     /// The rows to drop (sorted), keyed in full or, with `hinted` ordinals, only those.
-    private func droppedRows(_ file: ParquetFile, _ objectKey: String, _ options: FormatOptions, _ keyer: SubjectKeyer,
-                             _ drop: Set<SubjectKey>, hinted: [Int64]?) throws -> EraseOutcome {
+    private func droppedRows(
+        _ file: ParquetFile, _ objectKey: String, _ options: FormatOptions, _ keyer: SubjectKeyer,
+        _ drop: Set<SubjectKey>, hinted: [Int64]?
+    ) throws -> EraseOutcome {
         var outcome = EraseOutcome()
         outcome.exact = true
         var rows: [Int64] = []
@@ -155,8 +159,10 @@ public struct ParquetFormat: RecordFormat {
     /// footer), all pinned to the version read. The rewrite streams into the store's writer, the
     /// untouched row groups by `copyRange` (a kernel copy on a local store): the bytes written are
     /// those of the in-memory rewrite.
-    private func eraseStreaming(_ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
-                                drop: Set<SubjectKey>, hinted: [Int64]?) async throws -> EraseOutcome {
+    private func eraseStreaming(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        drop: Set<SubjectKey>, hinted: [Int64]?
+    ) async throws -> EraseOutcome {
         let (footerOnly, footer) = try await openFooter(object, in: store, pinned: true)
         if footerOnly.omitsDictionaryHeaderSize {
             // An old parquet-mr file whose chunk ends are found by reading them: read whole.
@@ -227,7 +233,7 @@ public struct ParquetFormat: RecordFormat {
         var ranges: [Range<Int64>] = []
         for field in options.recordFields + options.folderFields {
             let path = field.components.map { String(decoding: $0, as: UTF8.self) }
-            guard let desc = file.schema.column(path) else { continue }   // reported by the keying
+            guard let desc = file.schema.column(path) else { continue }  // reported by the keying
             for (g, rg) in file.rowGroups.enumerated() where groups?.contains(g) ?? true {
                 guard let md = rg.columns[desc.index].metaData, md.totalCompressedSize > 0 else { continue }
                 ranges.append(file.readRange(column: desc.index, rowGroup: g))
@@ -339,8 +345,10 @@ public struct ParquetFormat: RecordFormat {
 
     /// The subject keys of the given rows of an opened file, reading only the row groups
     /// that hold them (rows without a subject are left out). Confirms rows an index named.
-    public func keys(of rows: [Int64], in file: ParquetFile, objectKey: String, options: FormatOptions,
-                     keyer: SubjectKeyer) throws -> [(row: Int64, key: SubjectKey)] {
+    public func keys(
+        of rows: [Int64], in file: ParquetFile, objectKey: String, options: FormatOptions,
+        keyer: SubjectKeyer
+    ) throws -> [(row: Int64, key: SubjectKey)] {
         guard !rows.isEmpty else { return [] }
         var groups: [Int] = []
         var g = 0
@@ -396,8 +404,11 @@ public struct ParquetFormat: RecordFormat {
             let path = field.components.map { String(decoding: $0, as: UTF8.self) }
             guard let desc = file.schema.column(path) else {
                 let leaves = file.schema.columns.filter { $0.path.starts(with: path) }
-                if !leaves.isEmpty {   // a struct, list, map or variant: a group holds no one value
-                    throw LetheError(.unsupported, "subject `\(field)` is a group (struct, list, map or variant), not a value column: name one of its leaves (\(leaves.prefix(8).map(\.dottedPath).joined(separator: ", ")))", at: objectKey)
+                if !leaves.isEmpty {  // a struct, list, map or variant: a group holds no one value
+                    throw LetheError(
+                        .unsupported,
+                        "subject `\(field)` is a group (struct, list, map or variant), not a value column: name one of its leaves (\(leaves.prefix(8).map(\.dottedPath).joined(separator: ", ")))",
+                        at: objectKey)
                 }
                 let names = file.schema.columns.map(\.dottedPath).joined(separator: ", ")
                 throw LetheError(.corrupt, "no column `\(field)` (columns: \(names))", at: objectKey)
@@ -407,7 +418,7 @@ public struct ParquetFormat: RecordFormat {
                 switch CanonicalText.form(of: desc) {
                 case .timestamp(let digits, let annotated) where annotated != utc:
                     forms[desc.index] = .timestamp(digits: digits, utc: utc)
-                case .int96 where utc:   // a Delta `timestamp` (microseconds) stored as legacy INT96
+                case .int96 where utc:  // a Delta `timestamp` (microseconds) stored as legacy INT96
                     forms[desc.index] = .int96Micros
                 default: break
                 }
@@ -448,8 +459,9 @@ public struct ParquetFormat: RecordFormat {
                     try file.scanColumn(column, rowGroup: g, form: forms[column]) { row, value in
                         let r = Int(row - first)
                         guard r >= 0, r < count else {
-                            throw ParquetError(.corruptMetadata, "column chunk holds more rows than its row group (\(count))",
-                                               file: objectKey, rowGroup: g)
+                            throw ParquetError(
+                                .corruptMetadata, "column chunk holds more rows than its row group (\(count))",
+                                file: objectKey, rowGroup: g)
                         }
                         if let value {
                             if k > 0 { joined[r].append(SubjectID.partSeparator) }

@@ -49,7 +49,8 @@ public struct EraseActions: Sendable, Hashable {
         keys.reserveCapacity(bySubject.count)
         for (key, action) in bySubject {
             guard case .drop = action else {
-                throw LetheError(.unsupported, "the \(format) format cannot apply the record action `\(action.name)` yet: only `drop` is supported", at: location)
+                throw LetheError(
+                    .unsupported, "the \(format) format cannot apply the record action `\(action.name)` yet: only `drop` is supported", at: location)
             }
             keys.insert(key)
         }

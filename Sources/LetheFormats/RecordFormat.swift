@@ -157,8 +157,10 @@ extension FormatOptions {
         case .none:
             break
         case .hive(let prefix):
-            for (field, value) in Self.hiveValues(objectKey, below: prefix) where o.constants[field] == nil
-                && subject.fields.contains(field) {
+            for (field, value) in Self.hiveValues(objectKey, below: prefix)
+            where o.constants[field] == nil
+                && subject.fields.contains(field)
+            {
                 o.constants[field] = value
             }
         case .perObject(let table):
@@ -182,7 +184,8 @@ extension FormatOptions {
             guard let eq = segment.firstIndex(of: "=") else { continue }
             let name = hiveUnescape(segment[..<eq]), value = hiveUnescape(segment[segment.index(after: eq)...])
             guard !name.isEmpty else { continue }
-            let field = FieldPath(components: String(decoding: name, as: UTF8.self).split(separator: ".", omittingEmptySubsequences: false).map { Array($0.utf8) })
+            let field = FieldPath(
+                components: String(decoding: name, as: UTF8.self).split(separator: ".", omittingEmptySubsequences: false).map { Array($0.utf8) })
             out[field] = value == Array("__HIVE_DEFAULT_PARTITION__".utf8) ? .null : .value(value)
         }
         return out
@@ -209,7 +212,8 @@ extension FormatOptions {
                 out.append(h << 4 | l)
                 i += 3
             } else if u[i] == 0xEF, i + 4 < u.count, u[i + 1] == 0xBF, u[i + 2] == 0xBD,
-                      u[i + 3] < 97, u[i + 4] < 97, let h = hex(u[i + 3]), let l = hex(u[i + 4]) {
+                u[i + 3] < 97, u[i + 4] < 97, let h = hex(u[i + 3]), let l = hex(u[i + 4])
+            {
                 out.append(h << 4 | l)
                 i += 5
             } else {
@@ -283,8 +287,10 @@ extension RecordFormat {
     /// the object belongs to one subject, so when that subject is dropped the object is
     /// deleted (with its Hadoop `.crc` sidecar), not rewritten, and no folder keeps its name.
     /// Nil when the subject varies by record (the format erases record by record).
-    func eraseWhole(_ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
-                    drop: Set<SubjectKey>) async throws -> EraseOutcome? {
+    func eraseWhole(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        drop: Set<SubjectKey>
+    ) async throws -> EraseOutcome? {
         guard case .key(let key) = options.constantSubject(keyer) else { return nil }
         let summary = try await scan(object, in: store, options: options, keyer: keyer) { _, _ in }
         var outcome = EraseOutcome()

@@ -51,14 +51,18 @@ enum TailCarry {
             holders.append((writer, current.size))
             current = written
         }
-        throw LetheError(.conflict, "the object kept growing while it was rewritten (\(maxRounds) rounds): lake objects must not change once written; retried by the next run",
-                         at: object.key)
+        throw LetheError(
+            .conflict,
+            "the object kept growing while it was rewritten (\(maxRounds) rounds): lake objects must not change once written; retried by the next run",
+            at: object.key)
     }
 
     /// Writes `current` + `tail` anew, filtered; verbatim when the filter cannot read it.
     /// A version changed meanwhile by someone else is read again (a few times).
-    static func carry(_ tail: [UInt8], onto start: ObjectInfo, in store: any ObjectStore, chunkSize: Int,
-                      pass: ErasePass) async throws -> (EraseOutcome, (any ObjectWriteStream)?) {
+    static func carry(
+        _ tail: [UInt8], onto start: ObjectInfo, in store: any ObjectStore, chunkSize: Int,
+        pass: ErasePass
+    ) async throws -> (EraseOutcome, (any ObjectWriteStream)?) {
         var current = start
         for _ in 0..<8 {
             do {
@@ -79,8 +83,10 @@ enum TailCarry {
     }
 
     /// `current`'s stored bytes followed by `tail`, unfiltered.
-    static func verbatim(_ tail: [UInt8], onto current: ObjectInfo, in store: any ObjectStore,
-                         chunkSize: Int) async throws -> (EraseOutcome, (any ObjectWriteStream)?) {
+    static func verbatim(
+        _ tail: [UInt8], onto current: ObjectInfo, in store: any ObjectStore,
+        chunkSize: Int
+    ) async throws -> (EraseOutcome, (any ObjectWriteStream)?) {
         let writer = try await store.openWrite(current.key, precondition: .matches(version: current.version))
         do {
             let stream = try await store.openRead(current.key, chunkSize: chunkSize)

@@ -17,8 +17,10 @@ extension Runtime {
     ///   `audit.key` gets the key and an `audit_keyed` entry that keys its chain from there on.
     /// - `readOnly` writes nothing (for commands that only read, on a folder they may not write);
     ///   without a database there is nothing to read, and the state is opened for writing.
-    public static func openState(folder: String, readOnly requested: Bool = false,
-                                 now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws -> (secrets: StateSecrets, meta: SQLiteStateStore) {
+    public static func openState(
+        folder: String, readOnly requested: Bool = false,
+        now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)
+    ) throws -> (secrets: StateSecrets, meta: SQLiteStateStore) {
         let readOnly = requested && FileManager.default.fileExists(atPath: folder + "/" + SQLiteStateStore.fileName)
         if !readOnly { try StateSecrets.ensureFolder(folder) }
         let meta = try SQLiteStateStore(folder: folder, readOnly: readOnly)
@@ -39,7 +41,8 @@ extension Runtime {
             let mayCreate = name == "stream.key" ? !(try meta.hasStreamTagsNow()) : fresh
             guard mayCreate else { throw missingKey(path, folder: folder, fingerprint: nil) }
             guard !readOnly else {
-                throw LetheError(.badInput, "the key is missing and this command only reads the state: run a writing command (e.g. `lethe index`) first", at: path)
+                throw LetheError(
+                    .badInput, "the key is missing and this command only reads the state: run a writing command (e.g. `lethe index`) first", at: path)
             }
             let k = try createOrRead(path)
             try check(k, recorded: try meta.settingNow(setting), path: path, folder: folder)
@@ -48,8 +51,9 @@ extension Runtime {
         }
         let auditKey = try openAuditKey(folder: folder, meta: meta, readOnly: readOnly, now: now)
         meta.setAuditKey(auditKey)
-        let secrets = StateSecrets(installationSecret: keys["secret.key"]!, requestKey: keys["request.key"]!,
-                                   streamKey: keys["stream.key"], auditKey: auditKey)
+        let secrets = StateSecrets(
+            installationSecret: keys["secret.key"]!, requestKey: keys["request.key"]!,
+            streamKey: keys["stream.key"], auditKey: auditKey)
         return (secrets, meta)
     }
 
@@ -105,12 +109,18 @@ extension Runtime {
     static func check(_ key: [UInt8], recorded: String?, path: String, folder: String) throws {
         let fp = StateSecrets.fingerprint(key)
         guard let recorded, recorded != fp else { return }
-        throw LetheError(.badInput, "this is not the key the state was made with (fingerprint \(fp.prefix(16)), the state expects \(recorded.prefix(16))): restore the original file from a backup of the state folder \(folder)", at: path)
+        throw LetheError(
+            .badInput,
+            "this is not the key the state was made with (fingerprint \(fp.prefix(16)), the state expects \(recorded.prefix(16))): restore the original file from a backup of the state folder \(folder)",
+            at: path)
     }
 
     static func missingKey(_ path: String, folder: String, fingerprint: String?) -> LetheError {
         let which = fingerprint.map { " (fingerprint \($0.prefix(16)))" } ?? ""
-        return LetheError(.badInput, "the key is missing, but the state in \(folder) was made with it\(which): restore the file from a backup of the state folder; Lethe never makes a new key over an existing state (subject keys, sealed ids and the audit chain depend on it)", at: path)
+        return LetheError(
+            .badInput,
+            "the key is missing, but the state in \(folder) was made with it\(which): restore the file from a backup of the state folder; Lethe never makes a new key over an existing state (subject keys, sealed ids and the audit chain depend on it)",
+            at: path)
     }
 
     static func createOrRead(_ path: String) throws -> [UInt8] {

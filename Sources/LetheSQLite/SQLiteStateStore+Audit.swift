@@ -9,47 +9,62 @@ extension SQLiteStateStore {
     @discardableResult
     /// Appends inside a write transaction: reading the head and inserting after it happen under
     /// one write lock (BEGIN IMMEDIATE), so concurrent appenders cannot fork the chain.
-    static func appendAudit(_ db: Database, event: AuditEvent, requestID: String?, actor: String?, details: String,
-                            at: Int64, key: [UInt8]?) throws -> AuditEntry {
+    static func appendAudit(
+        _ db: Database, event: AuditEvent, requestID: String?, actor: String?, details: String,
+        at: Int64, key: [UInt8]?
+    ) throws -> AuditEntry {
         let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         let seq: Int64 = (head?[0] as Int64? ?? 0) + 1
         let prev: String = head?[1] ?? AuditChain.genesis
-        let hash = AuditChain.hash(seq: seq, at: at, event: event.rawValue, requestID: requestID, actor: actor,
-                                   details: details, prevHash: prev, key: key)
-        try db.execute(sql: """
-            INSERT INTO audit(seq, at, event, request_id, actor, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [seq, at, event.rawValue, requestID, actor, details, prev, hash])
-        return AuditEntry(seq: seq, at: at, event: event.rawValue, requestID: requestID, actor: actor, details: details,
-                          prevHash: prev, hash: hash)
+        let hash = AuditChain.hash(
+            seq: seq, at: at, event: event.rawValue, requestID: requestID, actor: actor,
+            details: details, prevHash: prev, key: key)
+        try db.execute(
+            sql: """
+                INSERT INTO audit(seq, at, event, request_id, actor, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [seq, at, event.rawValue, requestID, actor, details, prev, hash])
+        return AuditEntry(
+            seq: seq, at: at, event: event.rawValue, requestID: requestID, actor: actor, details: details,
+            prevHash: prev, hash: hash)
     }
 
     static func entry(_ row: Row) -> AuditEntry {
-        AuditEntry(seq: row[0], at: row[1], event: row[2], requestID: row[3], actor: row[4], details: row[5],
-                   prevHash: row[6], hash: row[7])
+        AuditEntry(
+            seq: row[0], at: row[1], event: row[2], requestID: row[3], actor: row[4], details: row[5],
+            prevHash: row[6], hash: row[7])
     }
 
     public func auditEntries() async throws -> [AuditEntry] {
         try await read("cannot read the audit log") { db in
-            try Row.fetchAll(db, sql: """
-                SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit ORDER BY seq
-                """).map(Self.entry)
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit ORDER BY seq
+                    """
+            ).map(Self.entry)
         }
     }
 
     public func entries(from seq: Int64, limit: Int) async throws -> [AuditEntry] {
         if seq <= 1 && limit == Int.max { return try await auditEntries() }
         return try await read("cannot read the audit log") { db in
-            try Row.fetchAll(db, sql: """
-                SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?
-                """, arguments: [seq, limit]).map(Self.entry)
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?
+                    """, arguments: [seq, limit]
+            ).map(Self.entry)
         }
     }
 
     public func head() async throws -> AuditEntry? {
         try await read("cannot read the audit log") { db in
-            try Row.fetchOne(db, sql: """
-                SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1
-                """).map(Self.entry)
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1
+                    """
+            ).map(Self.entry)
         }
     }
 
@@ -57,8 +72,10 @@ extension SQLiteStateStore {
     /// fingerprint is recorded already (then returns false, changing nothing), calls `newKey` (which
     /// writes the key file aside), records its fingerprint and, if the chain has entries, appends
     /// the `audit_keyed` entry (the switch point: HMAC under the new key over the unkeyed head).
-    public func keyAuditChain(fingerprintSetting: String, at: Int64,
-                              newKey: () throws -> (key: [UInt8], fingerprint: String)) throws -> Bool {
+    public func keyAuditChain(
+        fingerprintSetting: String, at: Int64,
+        newKey: () throws -> (key: [UInt8], fingerprint: String)
+    ) throws -> Bool {
         do {
             return try writer.write { db in
                 if try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [fingerprintSetting]) != nil { return false }
@@ -67,8 +84,9 @@ extension SQLiteStateStore {
                 if let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") {
                     let seq: Int64 = head[0]
                     let hash: String = head[1]
-                    _ = try Self.appendAudit(db, event: .auditKeyed, requestID: nil, actor: "lethe",
-                                             details: #"{"unkeyed_head":"\#(seq):\#(hash)"}"#, at: at, key: key)
+                    _ = try Self.appendAudit(
+                        db, event: .auditKeyed, requestID: nil, actor: "lethe",
+                        details: #"{"unkeyed_head":"\#(seq):\#(hash)"}"#, at: at, key: key)
                 }
                 return true
             }
@@ -81,13 +99,16 @@ extension SQLiteStateStore {
     public func auditChainIsKeyed(with key: [UInt8]) throws -> Bool {
         do {
             return try writer.read { db in
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit
-                    WHERE event = 'audit_keyed' ORDER BY seq
-                    """)
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit
+                        WHERE event = 'audit_keyed' ORDER BY seq
+                        """)
                 return rows.contains { r in
-                    AuditChain.hash(seq: r[0], at: r[1], event: r[2], requestID: r[3], actor: r[4], details: r[5],
-                                    prevHash: r[6], key: key) == (r[7] as String)
+                    AuditChain.hash(
+                        seq: r[0], at: r[1], event: r[2], requestID: r[3], actor: r[4], details: r[5],
+                        prevHash: r[6], key: key) == (r[7] as String)
                 }
             }
         } catch {

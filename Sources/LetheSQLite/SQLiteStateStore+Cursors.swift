@@ -22,8 +22,10 @@ extension SQLiteStateStore {
     public func settings(prefix: String) async throws -> [String: String] {
         try await read("cannot read settings \(prefix)*") { db in
             var out: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, value FROM settings WHERE substr(name, 1, ?) = ?",
-                                        arguments: [prefix.utf8.count, prefix]) {
+            for row in try Row.fetchAll(
+                db, sql: "SELECT name, value FROM settings WHERE substr(name, 1, ?) = ?",
+                arguments: [prefix.utf8.count, prefix])
+            {
                 out[row[0]] = row[1]
             }
             for row in try Row.fetchAll(db, sql: "SELECT dataset, kind, version, detail FROM cursors") {
@@ -39,21 +41,24 @@ extension SQLiteStateStore {
     // MARK: Inside a transaction
 
     static func deltaIndex(_ db: Database, dataset: String) throws -> DeltaIndexCursor? {
-        let detail = try String.fetchOne(db, sql: "SELECT detail FROM cursors WHERE dataset = ? AND kind = ?",
-                                         arguments: [dataset, CursorSetting.deltaIndex(dataset: dataset).kind])
+        let detail = try String.fetchOne(
+            db, sql: "SELECT detail FROM cursors WHERE dataset = ? AND kind = ?",
+            arguments: [dataset, CursorSetting.deltaIndex(dataset: dataset).kind])
         return detail.flatMap(DeltaIndexCursor.init(text:))
     }
 
     static func propagation(_ db: Database, dataset: String) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT version FROM cursors WHERE dataset = ? AND kind = ?",
-                           arguments: [dataset, CursorSetting.propagation(dataset: dataset).kind])
+        try Int64.fetchOne(
+            db, sql: "SELECT version FROM cursors WHERE dataset = ? AND kind = ?",
+            arguments: [dataset, CursorSetting.propagation(dataset: dataset).kind])
     }
 
     static func storeCursor(_ db: Database, _ c: CursorSetting, version: Int64, detail: String?) throws {
-        try db.execute(sql: """
-            INSERT INTO cursors(dataset, kind, version, detail) VALUES (?, ?, ?, ?)
-            ON CONFLICT(dataset, kind) DO UPDATE SET version = excluded.version, detail = excluded.detail
-            """, arguments: [c.dataset, c.kind, version, detail])
+        try db.execute(
+            sql: """
+                INSERT INTO cursors(dataset, kind, version, detail) VALUES (?, ?, ?, ?)
+                ON CONFLICT(dataset, kind) DO UPDATE SET version = excluded.version, detail = excluded.detail
+                """, arguments: [c.dataset, c.kind, version, detail])
     }
 
     /// A cursor's text under its setting name: the Delta index cursor's stored text, the propagated version in decimal.
@@ -67,7 +72,8 @@ extension SQLiteStateStore {
     /// A setting by name; `delta.<d>.indexed` and `propagation.<d>.version` are read from the cursors.
     static func readSetting(_ db: Database, _ name: String) throws -> String? {
         if let c = CursorSetting(name: name),
-           let row = try Row.fetchOne(db, sql: "SELECT version, detail FROM cursors WHERE dataset = ? AND kind = ?", arguments: [c.dataset, c.kind]) {
+            let row = try Row.fetchOne(db, sql: "SELECT version, detail FROM cursors WHERE dataset = ? AND kind = ?", arguments: [c.dataset, c.kind])
+        {
             return settingText(c, version: row[0], detail: row[1])
         }
         return try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name])
@@ -77,10 +83,11 @@ extension SQLiteStateStore {
     /// number stays a plain setting, as it was).
     static func setSetting(_ db: Database, _ name: String, _ value: String) throws {
         if try storeAsCursor(db, name, value) { return }
-        try db.execute(sql: """
-            INSERT INTO settings(name, value) VALUES (?, ?)
-            ON CONFLICT(name) DO UPDATE SET value = excluded.value
-            """, arguments: [name, value])
+        try db.execute(
+            sql: """
+                INSERT INTO settings(name, value) VALUES (?, ?)
+                ON CONFLICT(name) DO UPDATE SET value = excluded.value
+                """, arguments: [name, value])
     }
 
     static func removeSetting(_ db: Database, _ name: String) throws {
@@ -111,23 +118,24 @@ extension SQLiteStateStore {
     /// each journal step (filled by the sentinel rules steps were told apart by), and an index of
     /// requests by subject key.
     static func migrateV6(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE cursors(
-                dataset TEXT NOT NULL,
-                kind TEXT NOT NULL,
-                version INTEGER NOT NULL,
-                detail TEXT,
-                PRIMARY KEY(dataset, kind)
-            ) WITHOUT ROWID;
-            ALTER TABLE journal ADD COLUMN kind TEXT NOT NULL DEFAULT 'object';
-            UPDATE journal SET kind = CASE
-                WHEN dataset = '' THEN 'settle'
-                WHEN object_key = '' THEN 'rebuild'
-                WHEN object_key = '!dataset-issue' THEN 'dataset_issue'
-                WHEN object_key = '_delta_log' THEN 'delta_table'
-                ELSE 'object' END;
-            CREATE INDEX requests_subject ON requests(subject_key);
-            """)
+        try db.execute(
+            sql: """
+                CREATE TABLE cursors(
+                    dataset TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    detail TEXT,
+                    PRIMARY KEY(dataset, kind)
+                ) WITHOUT ROWID;
+                ALTER TABLE journal ADD COLUMN kind TEXT NOT NULL DEFAULT 'object';
+                UPDATE journal SET kind = CASE
+                    WHEN dataset = '' THEN 'settle'
+                    WHEN object_key = '' THEN 'rebuild'
+                    WHEN object_key = '!dataset-issue' THEN 'dataset_issue'
+                    WHEN object_key = '_delta_log' THEN 'delta_table'
+                    ELSE 'object' END;
+                CREATE INDEX requests_subject ON requests(subject_key);
+                """)
         for row in try Row.fetchAll(db, sql: "SELECT name, value FROM settings") {
             _ = try storeAsCursor(db, row[0], row[1])
         }

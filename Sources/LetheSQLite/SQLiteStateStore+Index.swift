@@ -23,9 +23,11 @@ extension SQLiteStateStore {
     public func objects(dataset: String) async throws -> [IndexedObject] {
         let path = databasePath
         return try await read("cannot list the objects of dataset \(dataset)") { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT \(Self.objectColumns) FROM objects WHERE dataset = ? ORDER BY key
-                """, arguments: [dataset])
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.objectColumns) FROM objects WHERE dataset = ? ORDER BY key
+                    """, arguments: [dataset])
             return try rows.map { try Self.object($0, at: path) }
         }
     }
@@ -86,20 +88,20 @@ extension SQLiteStateStore {
     }
 
     static func storeIndexed(_ db: Database, _ work: [EncodedObject], path: String) throws -> [IndexedObject] {
-            var results: [IndexedObject] = []
-            var rows: [(k: Int64, id: Int64, rows: Data)] = []
-            for p in work {
-                let id = try Self.upsertObject(db, p.object, postings: Int64(p.encoded.count), buckets: p.buckets, path: path)
-                var r = p.object
-                r.id = id
-                results.append(r)
-                for e in p.encoded { rows.append((e.k, id, e.rows)) }
-            }
-            // In key order: neighbouring inserts land on the same B-tree pages.
-            rows.sort { $0.k < $1.k || ($0.k == $1.k && $0.id < $1.id) }
-            let insert = try db.cachedStatement(sql: "INSERT INTO postings(k, object, rows) VALUES (?, ?, ?)")
-            for r in rows { try insert.execute(arguments: [r.k, r.id, r.rows]) }
-            return results
+        var results: [IndexedObject] = []
+        var rows: [(k: Int64, id: Int64, rows: Data)] = []
+        for p in work {
+            let id = try Self.upsertObject(db, p.object, postings: Int64(p.encoded.count), buckets: p.buckets, path: path)
+            var r = p.object
+            r.id = id
+            results.append(r)
+            for e in p.encoded { rows.append((e.k, id, e.rows)) }
+        }
+        // In key order: neighbouring inserts land on the same B-tree pages.
+        rows.sort { $0.k < $1.k || ($0.k == $1.k && $0.id < $1.id) }
+        let insert = try db.cachedStatement(sql: "INSERT INTO postings(k, object, rows) VALUES (?, ?, ?)")
+        for r in rows { try insert.execute(arguments: [r.k, r.id, r.rows]) }
+        return results
     }
 
     static func quarantine(_ db: Database, _ object: IndexedObject, path: String) throws -> IndexedObject {
@@ -136,15 +138,19 @@ extension SQLiteStateStore {
     /// how many objects were purged. `index` calls it when dead postings outweigh a quarter
     /// of the live ones.
     static func purgeDeadPostings(_ db: Database, force: Bool) throws -> Int {
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT (SELECT count(*) FROM dead_objects), (SELECT coalesce(sum(postings), 0) FROM dead_objects),
-                       (SELECT coalesce(sum(postings), 0) FROM objects)
-                """) else { return 0 }
-            let objects: Int = row[0], dead: Int64 = row[1], live: Int64 = row[2]
-            guard objects > 0, force || dead * 4 >= live else { return 0 }
-            try db.execute(sql: "DELETE FROM postings WHERE object IN (SELECT id FROM dead_objects)")
-            try db.execute(sql: "DELETE FROM dead_objects")
-            return objects
+        guard
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT (SELECT count(*) FROM dead_objects), (SELECT coalesce(sum(postings), 0) FROM dead_objects),
+                           (SELECT coalesce(sum(postings), 0) FROM objects)
+                    """)
+        else { return 0 }
+        let objects: Int = row[0], dead: Int64 = row[1], live: Int64 = row[2]
+        guard objects > 0, force || dead * 4 >= live else { return 0 }
+        try db.execute(sql: "DELETE FROM postings WHERE object IN (SELECT id FROM dead_objects)")
+        try db.execute(sql: "DELETE FROM dead_objects")
+        return objects
     }
 
     public func locate(prefix: Int64, dataset: String?) async throws -> [Posting] {
@@ -177,9 +183,11 @@ extension SQLiteStateStore {
 
     public func indexStats() async throws -> (objects: Int64, quarantined: Int64, postings: Int64) {
         let counts = try await read("cannot count the subject index") { db -> [Int64] in
-            let row = try Row.fetchOne(db, sql: """
-                SELECT count(*), coalesce(sum(status = 'quarantined'), 0), coalesce(sum(postings), 0) FROM objects
-                """)
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*), coalesce(sum(status = 'quarantined'), 0), coalesce(sum(postings), 0) FROM objects
+                    """)
             return [row?[0] ?? 0, row?[1] ?? 0, row?[2] ?? 0]
         }
         return (counts[0], counts[1], counts[2])
@@ -190,8 +198,9 @@ extension SQLiteStateStore {
     /// Inserts or updates the object row by (dataset, key); an existing object's
     /// postings are deleted first. Returns the object id.
     static func upsertObject(_ db: Database, _ o: IndexedObject, postings: Int64, buckets: Data?, path: String) throws -> Int64 {
-        let existing = try Row.fetchOne(db, sql: "SELECT id, buckets, postings FROM objects WHERE dataset = ? AND key = ?",
-                                        arguments: [o.dataset, o.key])
+        let existing = try Row.fetchOne(
+            db, sql: "SELECT id, buckets, postings FROM objects WHERE dataset = ? AND key = ?",
+            arguments: [o.dataset, o.key])
         if let existing {
             let id: Int64 = existing[0]
             let old: Int64 = existing[2]
@@ -202,12 +211,16 @@ extension SQLiteStateStore {
                 return try insertObject(db, o, postings: postings, buckets: buckets)
             }
             try deletePostings(db, object: id, buckets: existing[1], path: path)
-            try db.execute(sql: """
-                UPDATE objects SET size = ?, mtime = ?, version = ?, records = ?, status = ?, issue = ?,
-                    indexed_at = ?, postings = ?, buckets = ?, issue_code = ?
-                WHERE id = ?
-                """, arguments: [o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue, o.issue,
-                                 o.indexedAt, postings, buckets, o.issueCode, id])
+            try db.execute(
+                sql: """
+                    UPDATE objects SET size = ?, mtime = ?, version = ?, records = ?, status = ?, issue = ?,
+                        indexed_at = ?, postings = ?, buckets = ?, issue_code = ?
+                    WHERE id = ?
+                    """,
+                arguments: [
+                    o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue, o.issue,
+                    o.indexedAt, postings, buckets, o.issueCode, id,
+                ])
             return id
         }
         return try insertObject(db, o, postings: postings, buckets: buckets)
@@ -215,12 +228,16 @@ extension SQLiteStateStore {
 
     /// Inserts an object under an id no dead object holds (dead postings must never join a new object).
     static func insertObject(_ db: Database, _ o: IndexedObject, postings: Int64, buckets: Data?) throws -> Int64 {
-        try db.execute(sql: """
-            INSERT INTO objects(id, dataset, key, size, mtime, version, records, status, issue, indexed_at, postings, buckets, issue_code)
-            VALUES (max(coalesce((SELECT max(id) FROM objects), 0), coalesce((SELECT max(id) FROM dead_objects), 0)) + 1,
-                    ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [o.dataset, o.key, o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue,
-                             o.issue, o.indexedAt, postings, buckets, o.issueCode])
+        try db.execute(
+            sql: """
+                INSERT INTO objects(id, dataset, key, size, mtime, version, records, status, issue, indexed_at, postings, buckets, issue_code)
+                VALUES (max(coalesce((SELECT max(id) FROM objects), 0), coalesce((SELECT max(id) FROM dead_objects), 0)) + 1,
+                        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                o.dataset, o.key, o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue,
+                o.issue, o.indexedAt, postings, buckets, o.issueCode,
+            ])
         return db.lastInsertedRowID
     }
 

@@ -22,8 +22,9 @@ extension SQLiteStateStore {
             throw LetheError(.corrupt, "request \(id) has unknown status \(statusText)", at: path)
         }
         let sealed: Data? = row[2]
-        var r = ErasureRequest(id: id, subjectKey: SubjectKey(bytes: Array(keyData)), sealedSubject: sealed.map { Array($0) },
-                               reason: row[4], requestedBy: row[5], at: row[6])
+        var r = ErasureRequest(
+            id: id, subjectKey: SubjectKey(bytes: Array(keyData)), sealedSubject: sealed.map { Array($0) },
+            reason: row[4], requestedBy: row[5], at: row[6])
         r.status = status
         r.updatedAt = row[7]
         r.decidedBy = row[8]
@@ -39,9 +40,11 @@ extension SQLiteStateStore {
 
     /// The values of a request in `requestColumns` order.
     static func arguments(_ r: ErasureRequest) -> StatementArguments {
-        [r.id, Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason, r.requestedBy,
-         r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason, r.plan.map { Data($0) },
-         r.verification.map { Data($0) }, r.failure, r.attempts, r.streamTag.map { Int64(bitPattern: $0) }, r.requesterDigest]
+        [
+            r.id, Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason, r.requestedBy,
+            r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason, r.plan.map { Data($0) },
+            r.verification.map { Data($0) }, r.failure, r.attempts, r.streamTag.map { Int64(bitPattern: $0) }, r.requesterDigest,
+        ]
     }
 
     // MARK: Inside a transaction
@@ -52,9 +55,10 @@ extension SQLiteStateStore {
         }
         var args = Self.arguments(r)
         args += [try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1]
-        try db.execute(sql: """
-            INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: args)
+        try db.execute(
+            sql: """
+                INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: args)
     }
 
     static func updateRequest(_ db: Database, _ r: ErasureRequest, expecting expected: RequestStatus) throws {
@@ -66,19 +70,23 @@ extension SQLiteStateStore {
         }
         // Texts a purge replaced (`purgedMark`) stay purged, whatever an older copy of the request holds;
         // a requester's digest once known stays.
-        try db.execute(sql: """
-            UPDATE requests SET subject_key = ?, sealed_subject = ?, status = ?,
-                reason = CASE WHEN instr(reason, '\(Self.purgedMark)') > 0 THEN reason ELSE ? END,
-                requested_by = CASE WHEN instr(requested_by, '\(Self.purgedMark)') > 0 THEN requested_by ELSE ? END,
-                filed_at = ?, updated_at = ?,
-                decided_by = CASE WHEN instr(decided_by, '\(Self.purgedMark)') > 0 THEN decided_by ELSE ? END,
-                decision_reason = ?, plan = ?, verification = ?,
-                failure = ?, attempts = ?, stream_tag = ?, requested_by_hmac = coalesce(?, requested_by_hmac)
-            WHERE id = ? AND status = ?
-            """, arguments: [Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason,
-                             r.requestedBy, r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason,
-                             r.plan.map { Data($0) }, r.verification.map { Data($0) }, r.failure, r.attempts,
-                             r.streamTag.map { Int64(bitPattern: $0) }, r.requesterDigest, r.id, expected.rawValue])
+        try db.execute(
+            sql: """
+                UPDATE requests SET subject_key = ?, sealed_subject = ?, status = ?,
+                    reason = CASE WHEN instr(reason, '\(Self.purgedMark)') > 0 THEN reason ELSE ? END,
+                    requested_by = CASE WHEN instr(requested_by, '\(Self.purgedMark)') > 0 THEN requested_by ELSE ? END,
+                    filed_at = ?, updated_at = ?,
+                    decided_by = CASE WHEN instr(decided_by, '\(Self.purgedMark)') > 0 THEN decided_by ELSE ? END,
+                    decision_reason = ?, plan = ?, verification = ?,
+                    failure = ?, attempts = ?, stream_tag = ?, requested_by_hmac = coalesce(?, requested_by_hmac)
+                WHERE id = ? AND status = ?
+                """,
+            arguments: [
+                Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason,
+                r.requestedBy, r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason,
+                r.plan.map { Data($0) }, r.verification.map { Data($0) }, r.failure, r.attempts,
+                r.streamTag.map { Int64(bitPattern: $0) }, r.requesterDigest, r.id, expected.rawValue,
+            ])
         guard db.changesCount == 1 else {
             throw LetheError(.conflict, "request \(r.id) changed meanwhile")
         }
@@ -92,9 +100,11 @@ extension SQLiteStateStore {
     static func fetchRequests(_ db: Database, status: RequestStatus?, at path: String) throws -> [ErasureRequest] {
         let rows: [Row]
         if let status {
-            rows = try Row.fetchAll(db, sql: """
-                SELECT \(Self.requestColumns) FROM requests WHERE status = ? ORDER BY filing
-                """, arguments: [status.rawValue])
+            rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.requestColumns) FROM requests WHERE status = ? ORDER BY filing
+                    """, arguments: [status.rawValue])
         } else {
             rows = try Row.fetchAll(db, sql: "SELECT \(Self.requestColumns) FROM requests ORDER BY filing")
         }
@@ -121,10 +131,12 @@ extension SQLiteStateStore {
             // In filing order, so a subject with several open requests (none today) maps to its last one.
             for chunk in stride(from: 0, to: keys.count, by: 500).map({ keys[$0..<min($0 + 500, keys.count)] }) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT \(Self.requestColumns) FROM requests INDEXED BY requests_subject
-                    WHERE subject_key IN (\(marks)) AND status NOT IN (\(terminal)) ORDER BY filing
-                    """, arguments: StatementArguments(chunk.map { Data($0.bytes) }))
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT \(Self.requestColumns) FROM requests INDEXED BY requests_subject
+                        WHERE subject_key IN (\(marks)) AND status NOT IN (\(terminal)) ORDER BY filing
+                        """, arguments: StatementArguments(chunk.map { Data($0.bytes) }))
                 for row in rows {
                     let r = try Self.request(row, at: path)
                     out[r.subjectKey] = r
@@ -147,10 +159,12 @@ extension SQLiteStateStore {
         }
         let path = databasePath
         return try await read("cannot list requests") { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT \(Self.requestColumns), filing FROM requests
-                WHERE filing > ?\(status == nil ? "" : " AND status = ?") ORDER BY filing LIMIT ?
-                """, arguments: status.map { [from, $0.rawValue, limit] } ?? [from, limit])
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.requestColumns), filing FROM requests
+                    WHERE filing > ?\(status == nil ? "" : " AND status = ?") ORDER BY filing LIMIT ?
+                    """, arguments: status.map { [from, $0.rawValue, limit] } ?? [from, limit])
             let items = try rows.map { try Self.request($0, at: path) }
             let last: Int64? = rows.last?[16]
             return Page(items: items, next: rows.count == limit ? last.map { String($0) } : nil)
@@ -161,9 +175,10 @@ extension SQLiteStateStore {
         if rs.isEmpty { return }
         try await write("cannot file \(rs.count) requests") { db in
             var filing = try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1
-            let stmt = try db.cachedStatement(sql: """
-                INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
+            let stmt = try db.cachedStatement(
+                sql: """
+                    INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
             for r in rs {
                 var args = Self.arguments(r)
                 args += [filing]
@@ -185,22 +200,30 @@ extension SQLiteStateStore {
             let latest = try Int64.fetchOne(db, sql: "SELECT max(updated_at) FROM requests") ?? Int64.min
             var added: [UInt64] = []
             // The whole set: a scan of the covering stream-tag index; changes: the update-time index.
-            let cursor = since == Int64.min
-                ? try Int64.fetchCursor(db, sql: """
-                    SELECT stream_tag FROM requests INDEXED BY requests_by_stream_tag
-                    WHERE stream_tag IS NOT NULL AND status IN (\(Self.forgottenStatuses))
-                    """)
-                : try Int64.fetchCursor(db, sql: """
-                    SELECT stream_tag FROM requests INDEXED BY requests_by_update
-                    WHERE updated_at >= ? AND stream_tag IS NOT NULL AND status IN (\(Self.forgottenStatuses))
-                    """, arguments: [since])
+            let cursor =
+                since == Int64.min
+                ? try Int64.fetchCursor(
+                    db,
+                    sql: """
+                        SELECT stream_tag FROM requests INDEXED BY requests_by_stream_tag
+                        WHERE stream_tag IS NOT NULL AND status IN (\(Self.forgottenStatuses))
+                        """)
+                : try Int64.fetchCursor(
+                    db,
+                    sql: """
+                        SELECT stream_tag FROM requests INDEXED BY requests_by_update
+                        WHERE updated_at >= ? AND stream_tag IS NOT NULL AND status IN (\(Self.forgottenStatuses))
+                        """, arguments: [since])
             while let t = try cursor.next() { added.append(UInt64(bitPattern: t)) }
-            let removed = try Int64.fetchAll(db, sql: """
-                SELECT DISTINCT r.stream_tag FROM requests r
-                WHERE r.updated_at >= ? AND r.stream_tag IS NOT NULL AND r.status = 'rejected'
-                  AND NOT EXISTS (SELECT 1 FROM requests f WHERE f.stream_tag = r.stream_tag
-                                  AND f.status IN (\(Self.forgottenStatuses)))
-                """, arguments: [since]).map { UInt64(bitPattern: $0) }
+            let removed = try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT r.stream_tag FROM requests r
+                    WHERE r.updated_at >= ? AND r.stream_tag IS NOT NULL AND r.status = 'rejected'
+                      AND NOT EXISTS (SELECT 1 FROM requests f WHERE f.stream_tag = r.stream_tag
+                                      AND f.status IN (\(Self.forgottenStatuses)))
+                    """, arguments: [since]
+            ).map { UInt64(bitPattern: $0) }
             return DeletionChanges(added: added, removed: removed, latest: latest)
         }
     }
@@ -208,10 +231,13 @@ extension SQLiteStateStore {
     public func requestsWithoutStreamTag() async throws -> [ErasureRequest] {
         let path = databasePath
         return try await read("cannot list requests") { db in
-            try Row.fetchAll(db, sql: """
-                SELECT \(Self.requestColumns) FROM requests
-                WHERE stream_tag IS NULL AND sealed_subject IS NOT NULL ORDER BY filing
-                """).map { try Self.request($0, at: path) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.requestColumns) FROM requests
+                    WHERE stream_tag IS NULL AND sealed_subject IS NOT NULL ORDER BY filing
+                    """
+            ).map { try Self.request($0, at: path) }
         }
     }
 

@@ -74,8 +74,9 @@ struct SQLiteJournalWriter: JournalWriter {
     func pruneJob(_ job: String) throws { try SQLiteStateStore.pruneJob(db, job) }
     func recordTemporary(_ key: String, owner: Int32, table: String?) throws {
         let at = Int64(Date().timeIntervalSince1970 * 1000)
-        try db.execute(sql: "INSERT OR REPLACE INTO temp_files(key, owner, at, table_root) VALUES (?, ?, ?, ?)",
-                       arguments: [key, owner, at, table])
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO temp_files(key, owner, at, table_root) VALUES (?, ?, ?, ?)",
+            arguments: [key, owner, at, table])
     }
     func forgetTemporaries(_ keys: [String]) throws { try SQLiteStateStore.forgetTemporaries(db, keys) }
 }
@@ -166,18 +167,18 @@ extension SQLiteStateStore {
     // MARK: Object names
 
     static func objectRefs(_ db: Database, dataset: String, keys: [String]) throws -> [String: Int64] {
-            let find = try db.cachedStatement(sql: "SELECT id FROM object_names WHERE dataset = ? AND key = ?")
-            let insert = try db.cachedStatement(sql: "INSERT INTO object_names(dataset, key) VALUES (?, ?)")
-            var out: [String: Int64] = [:]
-            for k in Set(keys) {
-                if let id = try Int64.fetchOne(find, arguments: [dataset, k]) {
-                    out[k] = id
-                } else {
-                    try insert.execute(arguments: [dataset, k])
-                    out[k] = db.lastInsertedRowID
-                }
+        let find = try db.cachedStatement(sql: "SELECT id FROM object_names WHERE dataset = ? AND key = ?")
+        let insert = try db.cachedStatement(sql: "INSERT INTO object_names(dataset, key) VALUES (?, ?)")
+        var out: [String: Int64] = [:]
+        for k in Set(keys) {
+            if let id = try Int64.fetchOne(find, arguments: [dataset, k]) {
+                out[k] = id
+            } else {
+                try insert.execute(arguments: [dataset, k])
+                out[k] = db.lastInsertedRowID
             }
-            return out
+        }
+        return out
     }
 
     public func objectNames(_ refs: [Int64]) async throws -> [Int64: (dataset: String, key: String)] {
@@ -201,74 +202,84 @@ extension SQLiteStateStore {
     public static let purgedMark = AuditTexts.purgedMark
 
     static func purge(_ db: Database, rawID bytes: [UInt8], substring: Bool, key: [UInt8]?) throws -> Int {
-            let needle = Data(bytes)
-            var changed = 0
-            // Object names: a key holding the id (or, for a short id, a path segment that is the id).
-            for row in try Row.fetchAll(db, sql: "SELECT id, key FROM object_names WHERE instr(CAST(key AS BLOB), ?) > 0", arguments: [needle]) {
-                let key: String = row[1]
-                if (substring && Self.holdsToken(Array(key.utf8), bytes)) || Self.segmentNames(key, bytes) {
-                    try db.execute(sql: "DELETE FROM object_names WHERE id = ?", arguments: [row[0] as Int64])
-                    changed += 1
-                }
-            }
-            // Free text people typed: the audit log's texts (reasons, actors' names) and the names on
-            // requests. One holding the id as a whole token (ids of `substring` length), or being the
-            // id (any length), is purged: the audit log keeps its digest, the request `[erased]`.
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
-            func names(_ text: String) -> Bool {
-                let t = Array(text.utf8)
-                return t == bytes || (substring && Self.holdsToken(t, bytes))
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT id, text FROM audit_texts WHERE text IS NOT NULL AND instr(CAST(text AS BLOB), ?) > 0", arguments: [needle]) {
-                guard names(row[1]) else { continue }
-                try db.execute(sql: "UPDATE audit_texts SET text = NULL, purged_at = ? WHERE id = ?", arguments: [now, row[0] as Int64])
+        let needle = Data(bytes)
+        var changed = 0
+        // Object names: a key holding the id (or, for a short id, a path segment that is the id).
+        for row in try Row.fetchAll(db, sql: "SELECT id, key FROM object_names WHERE instr(CAST(key AS BLOB), ?) > 0", arguments: [needle]) {
+            let key: String = row[1]
+            if (substring && Self.holdsToken(Array(key.utf8), bytes)) || Self.segmentNames(key, bytes) {
+                try db.execute(sql: "DELETE FROM object_names WHERE id = ?", arguments: [row[0] as Int64])
                 changed += 1
             }
-            for column in ["requested_by", "decided_by"] {
-                for row in try Row.fetchAll(db, sql: """
+        }
+        // Free text people typed: the audit log's texts (reasons, actors' names) and the names on
+        // requests. One holding the id as a whole token (ids of `substring` length), or being the
+        // id (any length), is purged: the audit log keeps its digest, the request `[erased]`.
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        func names(_ text: String) -> Bool {
+            let t = Array(text.utf8)
+            return t == bytes || (substring && Self.holdsToken(t, bytes))
+        }
+        for row in try Row.fetchAll(
+            db, sql: "SELECT id, text FROM audit_texts WHERE text IS NOT NULL AND instr(CAST(text AS BLOB), ?) > 0", arguments: [needle])
+        {
+            guard names(row[1]) else { continue }
+            try db.execute(sql: "UPDATE audit_texts SET text = NULL, purged_at = ? WHERE id = ?", arguments: [now, row[0] as Int64])
+            changed += 1
+        }
+        for column in ["requested_by", "decided_by"] {
+            for row in try Row.fetchAll(
+                db,
+                sql: """
                     SELECT id, \(column) FROM requests WHERE \(column) IS NOT NULL AND instr(CAST(\(column) AS BLOB), ?) > 0
-                    """, arguments: [needle]) {
-                    let name: String = row[1]
-                    guard names(name) else { continue }
-                    if column == "requested_by" {
-                        // The four-eyes rule compares digests once the name is gone.
-                        try db.execute(sql: "UPDATE requests SET requested_by_hmac = coalesce(requested_by_hmac, ?) WHERE id = ?",
-                                       arguments: [AuditChain.textDigest(name, key: key), row[0] as String])
-                    }
-                    try db.execute(sql: "UPDATE requests SET \(column) = ? WHERE id = ?", arguments: [Self.purgedMark, row[0] as String])
-                    changed += 1
+                    """, arguments: [needle])
+            {
+                let name: String = row[1]
+                guard names(name) else { continue }
+                if column == "requested_by" {
+                    // The four-eyes rule compares digests once the name is gone.
+                    try db.execute(
+                        sql: "UPDATE requests SET requested_by_hmac = coalesce(requested_by_hmac, ?) WHERE id = ?",
+                        arguments: [AuditChain.textDigest(name, key: key), row[0] as String])
                 }
+                try db.execute(sql: "UPDATE requests SET \(column) = ? WHERE id = ?", arguments: [Self.purgedMark, row[0] as String])
+                changed += 1
             }
-            guard substring else { return changed }
-            // Free text of requests (reasons, failures, plans and verification results) and settings.
-            let mark = Array(Self.purgedMark.utf8)
-            for column in ["reason", "decision_reason", "failure", "plan", "verification"] {
-                let rows = try Row.fetchAll(db, sql: """
+        }
+        guard substring else { return changed }
+        // Free text of requests (reasons, failures, plans and verification results) and settings.
+        let mark = Array(Self.purgedMark.utf8)
+        for column in ["reason", "decision_reason", "failure", "plan", "verification"] {
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
                     SELECT id, CAST(\(column) AS BLOB) FROM requests WHERE \(column) IS NOT NULL AND instr(CAST(\(column) AS BLOB), ?) > 0
                     """, arguments: [needle])
-                for row in rows {
-                    let old: Data = row[1]
-                    let new = Data(Self.replacing(Array(old), bytes, with: mark))
-                    let isText = column == "reason" || column == "decision_reason" || column == "failure"
-                    let value: any DatabaseValueConvertible = isText ? String(decoding: new, as: UTF8.self) : new
-                    try db.execute(sql: "UPDATE requests SET \(column) = ? WHERE id = ?", arguments: [value, row[0] as String])
-                    changed += 1
-                }
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT name, CAST(value AS BLOB) FROM settings WHERE instr(CAST(value AS BLOB), ?) > 0", arguments: [needle]) {
+            for row in rows {
                 let old: Data = row[1]
-                let new = String(decoding: Self.replacing(Array(old), bytes, with: mark), as: UTF8.self)
-                try db.execute(sql: "UPDATE settings SET value = ? WHERE name = ?", arguments: [new, row[0] as String])
+                let new = Data(Self.replacing(Array(old), bytes, with: mark))
+                let isText = column == "reason" || column == "decision_reason" || column == "failure"
+                let value: any DatabaseValueConvertible = isText ? String(decoding: new, as: UTF8.self) : new
+                try db.execute(sql: "UPDATE requests SET \(column) = ? WHERE id = ?", arguments: [value, row[0] as String])
                 changed += 1
             }
-            // Cursors were settings before v6: their text is searched as it was.
-            for row in try Row.fetchAll(db, sql: "SELECT dataset, kind, CAST(detail AS BLOB) FROM cursors WHERE instr(CAST(detail AS BLOB), ?) > 0", arguments: [needle]) {
-                let old: Data = row[2]
-                let new = String(decoding: Self.replacing(Array(old), bytes, with: mark), as: UTF8.self)
-                try db.execute(sql: "UPDATE cursors SET detail = ? WHERE dataset = ? AND kind = ?", arguments: [new, row[0] as String, row[1] as String])
-                changed += 1
-            }
-            return changed
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT name, CAST(value AS BLOB) FROM settings WHERE instr(CAST(value AS BLOB), ?) > 0", arguments: [needle]) {
+            let old: Data = row[1]
+            let new = String(decoding: Self.replacing(Array(old), bytes, with: mark), as: UTF8.self)
+            try db.execute(sql: "UPDATE settings SET value = ? WHERE name = ?", arguments: [new, row[0] as String])
+            changed += 1
+        }
+        // Cursors were settings before v6: their text is searched as it was.
+        for row in try Row.fetchAll(
+            db, sql: "SELECT dataset, kind, CAST(detail AS BLOB) FROM cursors WHERE instr(CAST(detail AS BLOB), ?) > 0", arguments: [needle])
+        {
+            let old: Data = row[2]
+            let new = String(decoding: Self.replacing(Array(old), bytes, with: mark), as: UTF8.self)
+            try db.execute(sql: "UPDATE cursors SET detail = ? WHERE dataset = ? AND kind = ?", arguments: [new, row[0] as String, row[1] as String])
+            changed += 1
+        }
+        return changed
     }
 
     /// True when a `/`-separated segment of `key` is `id`, or `name=id` (a Hive partition folder).
@@ -295,7 +306,8 @@ extension SQLiteStateStore {
         var i = 0
         while i < hay.count {
             if i + needle.count <= hay.count, hay[i] == needle[0], Array(hay[i..<(i + needle.count)]) == needle,
-               hay.withUnsafeBufferPointer({ NeedleSet.isBounded(needle, at: i, in: $0) }) {
+                hay.withUnsafeBufferPointer({ NeedleSet.isBounded(needle, at: i, in: $0) })
+            {
                 out += mark
                 i += needle.count
             } else {

@@ -51,7 +51,10 @@ public final class SQLiteStateStore: StateStore {
                 let queue = try Self.openReadOnly(path)
                 self.writer = queue
                 guard try queue.read({ db in try Self.migrator.hasCompletedMigrations(db) }) else {
-                    throw LetheError(.badInput, "the state database is from an older version and read-only here: run a writing command (e.g. `lethe index`) once to upgrade it", at: path)
+                    throw LetheError(
+                        .badInput,
+                        "the state database is from an older version and read-only here: run a writing command (e.g. `lethe index`) once to upgrade it",
+                        at: path)
                 }
             } else {
                 try Self.prepareFolder(folder, databasePath: path)
@@ -145,7 +148,10 @@ public final class SQLiteStateStore: StateStore {
         guard let identity else { return }
         var st = stat()
         guard stat(databasePath, &st) == 0 else {
-            throw LetheError(.io, "the state database was deleted while Lethe was using it: what this process recorded since is lost; run again (the lake is unchanged where no step finished)", at: databasePath)
+            throw LetheError(
+                .io,
+                "the state database was deleted while Lethe was using it: what this process recorded since is lost; run again (the lake is unchanged where no step finished)",
+                at: databasePath)
         }
         guard UInt64(st.st_dev) == identity.dev, UInt64(st.st_ino) == identity.ino else {
             throw LetheError(.io, "the state database was replaced while Lethe was using it: what this process recorded since is lost", at: databasePath)
@@ -238,121 +244,125 @@ public final class SQLiteStateStore: StateStore {
     static let migrator: DatabaseMigrator = {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE objects(
-                    id INTEGER PRIMARY KEY,
-                    dataset TEXT NOT NULL,
-                    key TEXT NOT NULL,
-                    size INTEGER NOT NULL,
-                    mtime INTEGER NOT NULL,
-                    version TEXT NOT NULL,
-                    records INTEGER NOT NULL,
-                    status TEXT NOT NULL,
-                    issue TEXT,
-                    indexed_at INTEGER NOT NULL,
-                    postings INTEGER NOT NULL DEFAULT 0,
-                    buckets BLOB,
-                    UNIQUE(dataset, key)
-                );
-                CREATE TABLE postings(
-                    k INTEGER NOT NULL,
-                    object INTEGER NOT NULL,
-                    rows BLOB NOT NULL,
-                    PRIMARY KEY(k, object)
-                ) WITHOUT ROWID;
+            try db.execute(
+                sql: """
+                    CREATE TABLE objects(
+                        id INTEGER PRIMARY KEY,
+                        dataset TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        mtime INTEGER NOT NULL,
+                        version TEXT NOT NULL,
+                        records INTEGER NOT NULL,
+                        status TEXT NOT NULL,
+                        issue TEXT,
+                        indexed_at INTEGER NOT NULL,
+                        postings INTEGER NOT NULL DEFAULT 0,
+                        buckets BLOB,
+                        UNIQUE(dataset, key)
+                    );
+                    CREATE TABLE postings(
+                        k INTEGER NOT NULL,
+                        object INTEGER NOT NULL,
+                        rows BLOB NOT NULL,
+                        PRIMARY KEY(k, object)
+                    ) WITHOUT ROWID;
 
-                CREATE TABLE requests(
-                    id TEXT NOT NULL PRIMARY KEY,
-                    filing INTEGER NOT NULL UNIQUE,
-                    subject_key BLOB NOT NULL CHECK(length(subject_key) = 32),
-                    sealed_subject BLOB,
-                    status TEXT NOT NULL,
-                    reason TEXT NOT NULL,
-                    requested_by TEXT NOT NULL,
-                    filed_at INTEGER NOT NULL,
-                    updated_at INTEGER NOT NULL,
-                    decided_by TEXT,
-                    decision_reason TEXT,
-                    plan BLOB,
-                    verification BLOB,
-                    failure TEXT,
-                    attempts INTEGER NOT NULL
-                );
-                CREATE INDEX requests_by_status ON requests(status, filing);
+                    CREATE TABLE requests(
+                        id TEXT NOT NULL PRIMARY KEY,
+                        filing INTEGER NOT NULL UNIQUE,
+                        subject_key BLOB NOT NULL CHECK(length(subject_key) = 32),
+                        sealed_subject BLOB,
+                        status TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        requested_by TEXT NOT NULL,
+                        filed_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        decided_by TEXT,
+                        decision_reason TEXT,
+                        plan BLOB,
+                        verification BLOB,
+                        failure TEXT,
+                        attempts INTEGER NOT NULL
+                    );
+                    CREATE INDEX requests_by_status ON requests(status, filing);
 
-                CREATE TABLE audit(
-                    seq INTEGER PRIMARY KEY,
-                    at INTEGER NOT NULL,
-                    event TEXT NOT NULL,
-                    request_id TEXT,
-                    actor TEXT,
-                    details TEXT NOT NULL,
-                    prev_hash TEXT NOT NULL,
-                    hash TEXT NOT NULL
-                );
-                CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-                CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    CREATE TABLE audit(
+                        seq INTEGER PRIMARY KEY,
+                        at INTEGER NOT NULL,
+                        event TEXT NOT NULL,
+                        request_id TEXT,
+                        actor TEXT,
+                        details TEXT NOT NULL,
+                        prev_hash TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
-                CREATE TABLE journal(
-                    job TEXT NOT NULL,
-                    ordinal INTEGER NOT NULL,
-                    dataset TEXT NOT NULL,
-                    object_key TEXT NOT NULL,
-                    request_ids TEXT NOT NULL,
-                    subject_keys BLOB NOT NULL,
-                    state TEXT NOT NULL,
-                    outcome TEXT,
-                    PRIMARY KEY(job, ordinal)
-                ) WITHOUT ROWID;
-                CREATE INDEX journal_pending ON journal(job) WHERE state = 'pending';
+                    CREATE TABLE journal(
+                        job TEXT NOT NULL,
+                        ordinal INTEGER NOT NULL,
+                        dataset TEXT NOT NULL,
+                        object_key TEXT NOT NULL,
+                        request_ids TEXT NOT NULL,
+                        subject_keys BLOB NOT NULL,
+                        state TEXT NOT NULL,
+                        outcome TEXT,
+                        PRIMARY KEY(job, ordinal)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX journal_pending ON journal(job) WHERE state = 'pending';
 
-                CREATE TABLE settings(
-                    name TEXT NOT NULL PRIMARY KEY,
-                    value TEXT NOT NULL
-                ) WITHOUT ROWID;
-                """)
+                    CREATE TABLE settings(
+                        name TEXT NOT NULL PRIMARY KEY,
+                        value TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
         }
         // Stream filtering (issue 5): each request keeps its subject's stream tag
         // (SipHash-2-4 under stream.key); the deletion feed reads by update time.
         m.registerMigration("v2-stream-tags") { db in
-            try db.execute(sql: """
-                ALTER TABLE requests ADD COLUMN stream_tag INTEGER;
-                CREATE INDEX requests_by_update ON requests(updated_at);
-                CREATE INDEX requests_by_stream_tag ON requests(stream_tag, status) WHERE stream_tag IS NOT NULL;
-                CREATE INDEX requests_untagged ON requests(filing) WHERE stream_tag IS NULL AND sealed_subject IS NOT NULL;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE requests ADD COLUMN stream_tag INTEGER;
+                    CREATE INDEX requests_by_update ON requests(updated_at);
+                    CREATE INDEX requests_by_stream_tag ON requests(stream_tag, status) WHERE stream_tag IS NOT NULL;
+                    CREATE INDEX requests_untagged ON requests(filing) WHERE stream_tag IS NULL AND sealed_subject IS NOT NULL;
+                    """)
         }
         // Large objects leave the index at once (their `objects` row goes, so `locate` no longer
         // sees them) and their postings later, in one pass (see `purgeDeadPostings`).
         m.registerMigration("v3-dead-objects") { db in
-            try db.execute(sql: """
-                CREATE TABLE dead_objects(
-                    id INTEGER PRIMARY KEY,
-                    postings INTEGER NOT NULL,
-                    buckets BLOB
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE dead_objects(
+                        id INTEGER PRIMARY KEY,
+                        postings INTEGER NOT NULL,
+                        buckets BLOB
+                    );
+                    """)
         }
         // Crash safety and raw ids (issue 10): step attempts, temporary files known before they
         // exist, object references for the audit log and plans, the code of a quarantine.
         m.registerMigration("v4-crash-safety") { db in
-            try db.execute(sql: """
-                ALTER TABLE journal ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
-                ALTER TABLE objects ADD COLUMN issue_code TEXT;
-                CREATE TABLE temp_files(
-                    key TEXT NOT NULL PRIMARY KEY,
-                    owner INTEGER NOT NULL,
-                    at INTEGER NOT NULL
-                ) WITHOUT ROWID;
-                CREATE TABLE object_names(
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    dataset TEXT NOT NULL,
-                    key TEXT NOT NULL,
-                    UNIQUE(dataset, key)
-                );
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE journal ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE objects ADD COLUMN issue_code TEXT;
+                    CREATE TABLE temp_files(
+                        key TEXT NOT NULL PRIMARY KEY,
+                        owner INTEGER NOT NULL,
+                        at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE object_names(
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        dataset TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        UNIQUE(dataset, key)
+                    );
+                    """)
         }
         // Free text out of the append-only log (h6 D2): reasons and actors' names live in
         // `audit_texts` (purgeable), the chain commits to their keyed digest; requests keep the
@@ -360,16 +370,17 @@ public final class SQLiteStateStore: StateStore {
         // writes are journaled with their table (`temp_files.table_root`): a resumed run removes
         // those no commit adopted.
         m.registerMigration("v5-audit-texts") { db in
-            try db.execute(sql: """
-                CREATE TABLE audit_texts(
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    hmac TEXT NOT NULL,
-                    text TEXT,
-                    purged_at INTEGER
-                );
-                ALTER TABLE requests ADD COLUMN requested_by_hmac TEXT;
-                ALTER TABLE temp_files ADD COLUMN table_root TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_texts(
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        hmac TEXT NOT NULL,
+                        text TEXT,
+                        purged_at INTEGER
+                    );
+                    ALTER TABLE requests ADD COLUMN requested_by_hmac TEXT;
+                    ALTER TABLE temp_files ADD COLUMN table_root TEXT;
+                    """)
         }
         // Seams for other back ends (issue 11): cursors by type instead of JSON in settings, the
         // kind of a journal step stored instead of told by sentinel keys, requests found by subject.
@@ -426,10 +437,12 @@ extension SQLiteStateStore {
     public func isEmptyNow() throws -> Bool {
         do {
             return try writer.read { db in
-                try Bool.fetchOne(db, sql: """
-                    SELECT NOT EXISTS (SELECT 1 FROM objects) AND NOT EXISTS (SELECT 1 FROM requests)
-                       AND NOT EXISTS (SELECT 1 FROM audit)
-                    """) ?? true
+                try Bool.fetchOne(
+                    db,
+                    sql: """
+                        SELECT NOT EXISTS (SELECT 1 FROM objects) AND NOT EXISTS (SELECT 1 FROM requests)
+                           AND NOT EXISTS (SELECT 1 FROM audit)
+                        """) ?? true
             }
         } catch {
             throw Self.wrap(error, "cannot read the state", path: databasePath)

@@ -1,9 +1,9 @@
 import LetheCore
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A few threads for blocking system calls, so that file I/O never holds one of the cooperative
@@ -83,15 +83,19 @@ public final class BlockingIOPool: Sendable {
         defer { pthread_attr_destroy(attributes) }
         pthread_attr_setdetachstate(attributes, Int32(PTHREAD_CREATE_DETACHED))
         #if canImport(Glibc)
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, attributes, { raw in
-            Unmanaged<BlockingIOPool>.fromOpaque(raw!).takeRetainedValue().work()
-        }, context)
+            var thread = pthread_t()
+            let rc = pthread_create(
+                &thread, attributes,
+                { raw in
+                    Unmanaged<BlockingIOPool>.fromOpaque(raw!).takeRetainedValue().work()
+                }, context)
         #else
-        var thread: pthread_t?
-        let rc = pthread_create(&thread, attributes, { raw in
-            Unmanaged<BlockingIOPool>.fromOpaque(raw).takeRetainedValue().work()
-        }, context)
+            var thread: pthread_t?
+            let rc = pthread_create(
+                &thread, attributes,
+                { raw in
+                    Unmanaged<BlockingIOPool>.fromOpaque(raw).takeRetainedValue().work()
+                }, context)
         #endif
         precondition(rc == 0, "cannot start an I/O thread (error \(rc))")
     }

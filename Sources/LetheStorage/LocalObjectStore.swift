@@ -1,9 +1,9 @@
 import LetheCore
 public import Synchronization
 #if canImport(Glibc)
-public import Glibc
+    public import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An object store over a local folder. Keys are paths relative to the root.
@@ -146,8 +146,10 @@ public struct LocalObjectStore: ObjectStore {
             }
             let component = Self.keyComponent(bytes)
             let isDir = type == UInt8(DT_DIR)
-            entries.append(LocalListing.Entry(name: name, component: component,
-                                              sortKey: Array(component.utf8) + (isDir ? [0x2F] : []), isDir: isDir))
+            entries.append(
+                LocalListing.Entry(
+                    name: name, component: component,
+                    sortKey: Array(component.utf8) + (isDir ? [0x2F] : []), isDir: isDir))
         }
         entries.sort { $0.sortKey.lexicographicallyPrecedes($1.sortKey) }
         return (d, entries)
@@ -155,12 +157,13 @@ public struct LocalObjectStore: ObjectStore {
 
     static func info(key: String, _ st: stat) -> ObjectInfo {
         #if canImport(Darwin)
-        let ns = Int64(st.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(st.st_mtimespec.tv_nsec)
+            let ns = Int64(st.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(st.st_mtimespec.tv_nsec)
         #else
-        let ns = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            let ns = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         #endif
-        return ObjectInfo(key: key, size: Int64(st.st_size), modifiedNanos: ns,
-                          version: "\(st.st_size)-\(ns)-\(st.st_ino)")
+        return ObjectInfo(
+            key: key, size: Int64(st.st_size), modifiedNanos: ns,
+            version: "\(st.st_size)-\(ns)-\(st.st_ino)")
     }
 
     // MARK: Reading
@@ -295,12 +298,15 @@ public struct LocalObjectStore: ObjectStore {
         default: kind = "not a regular file"
         }
         if (st.st_mode & S_IFMT) == S_IFLNK {
-            return LetheError(.unsupported, "\(what) is \(kind): Lethe reads regular files and folders only and never follows links below the lake root; replace it by what it points to, or move it out of the dataset",
-                              at: key)
+            return LetheError(
+                .unsupported,
+                "\(what) is \(kind): Lethe reads regular files and folders only and never follows links below the lake root; replace it by what it points to, or move it out of the dataset",
+                at: key)
         }
         // A pipe, socket or device has no stored content to erase from (and reading a pipe would block or consume a writer's data).
-        return LetheError(.unsupported, "\(what) `\(key)` is \(kind), not a regular file: Lethe reads regular files and folders only; move it out of the dataset",
-                          at: key)
+        return LetheError(
+            .unsupported, "\(what) `\(key)` is \(kind), not a regular file: Lethe reads regular files and folders only; move it out of the dataset",
+            at: key)
     }
 
     // MARK: Writing
@@ -401,7 +407,7 @@ public struct LocalObjectStore: ObjectStore {
 
     public func localPath(of key: String) -> String? {
         if key.isEmpty { return root }
-        if key.unicodeScalars.contains("\u{FFFD}") { return nil }   // a name that is not UTF-8: no String path names it
+        if key.unicodeScalars.contains("\u{FFFD}") { return nil }  // a name that is not UTF-8: no String path names it
         return root + "/" + key
     }
 
@@ -586,7 +592,8 @@ public struct LocalObjectStore: ObjectStore {
         var i = 0
         while i < u.count {
             if u[i] == 0xEF, i + 4 < u.count, u[i + 1] == 0xBF, u[i + 2] == 0xBD,
-               let h = hexValue(u[i + 3]), let l = hexValue(u[i + 4]) {
+                let h = hexValue(u[i + 3]), let l = hexValue(u[i + 4])
+            {
                 out.append(h << 4 | l)
                 i += 5
             } else {
@@ -880,8 +887,10 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
         if mine.st_uid != st.st_uid || mine.st_gid != st.st_gid {
             if fchown(fd, st.st_uid, st.st_gid) != 0 {
                 let e = errno
-                throw LetheError(.io, "cannot keep the object's owner and group (uid \(st.st_uid), gid \(st.st_gid)): \(String(cString: strerror(e))); run lethe as that user or as root",
-                                 at: key)
+                throw LetheError(
+                    .io,
+                    "cannot keep the object's owner and group (uid \(st.st_uid), gid \(st.st_gid)): \(String(cString: strerror(e))); run lethe as that user or as root",
+                    at: key)
             }
         }
         // After chown (which clears set-id bits).
@@ -896,25 +905,27 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     /// (`replacedTail`) is what remains.
     private func refuseWhileOpenForWriting() throws {
         #if os(Linux)
-        LocalWriteStream.ignoreLeaseBreakSignal
-        let F_SETLEASE: Int32 = 1024
-        // A holder that is about to close (a short-lived child that inherited a handle) gets a moment.
-        for attempt in 0..<10 {
-            if fcntl(replaced, F_SETLEASE, Int32(F_RDLCK)) == 0 {
-                _ = fcntl(replaced, F_SETLEASE, Int32(F_UNLCK))
-                return
+            LocalWriteStream.ignoreLeaseBreakSignal
+            let F_SETLEASE: Int32 = 1024
+            // A holder that is about to close (a short-lived child that inherited a handle) gets a moment.
+            for attempt in 0..<10 {
+                if fcntl(replaced, F_SETLEASE, Int32(F_RDLCK)) == 0 {
+                    _ = fcntl(replaced, F_SETLEASE, Int32(F_UNLCK))
+                    return
+                }
+                guard errno == EAGAIN else { return }  // no lease here (another file system, no permission)
+                if attempt < 9 { usleep(20_000) }
             }
-            guard errno == EAGAIN else { return }   // no lease here (another file system, no permission)
-            if attempt < 9 { usleep(20_000) }
-        }
-        throw LetheError(.conflict, "the object is open for writing by another process: lake objects must not change once written; it is retried by the next run once the writer has closed it",
-                         at: key)
+            throw LetheError(
+                .conflict,
+                "the object is open for writing by another process: lake objects must not change once written; it is retried by the next run once the writer has closed it",
+                at: key)
         #endif
     }
 
     #if os(Linux)
-    /// A lease broken while held (for the instant of the check) signals SIGIO, whose default action ends the process.
-    private static let ignoreLeaseBreakSignal: Void = { _ = signal(SIGIO, SIG_IGN) }()
+        /// A lease broken while held (for the instant of the check) signals SIGIO, whose default action ends the process.
+        private static let ignoreLeaseBreakSignal: Void = { _ = signal(SIGIO, SIG_IGN) }()
     #endif
 
     func replacedTail(from offset: Int64) async throws -> [UInt8] {
@@ -1037,10 +1048,10 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     /// Swift imports do not declare it. Nil elsewhere.
     static let copyFileRange: CopyFileRange? = {
         #if os(Linux)
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "copy_file_range") else { return nil }
-        return unsafeBitCast(sym, to: CopyFileRange.self)
+            guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "copy_file_range") else { return nil }
+            return unsafeBitCast(sym, to: CopyFileRange.self)
         #else
-        return nil
+            return nil
         #endif
     }()
 

@@ -1,8 +1,8 @@
 import LetheCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One object as listed by a store.
@@ -229,8 +229,10 @@ public struct ObjectListing: AsyncSequence, Sendable {
 
     /// A listing fetched page after page from the last key of the page before (S3 `StartAfter`;
     /// memory): `fetch(after)` returns the next objects after `after` in key order and whether more may follow.
-    public init(startAfter: String?,
-                fetch: @escaping @Sendable (_ after: String?) async throws -> (objects: [ObjectInfo], more: Bool)) {
+    public init(
+        startAfter: String?,
+        fetch: @escaping @Sendable (_ after: String?) async throws -> (objects: [ObjectInfo], more: Bool)
+    ) {
         self.makeSource = { ResumingPages(after: startAfter, fetch: fetch) }
     }
 
@@ -267,7 +269,7 @@ final class ResumingPages: ObjectPageSource {
             done = !more
             if let last = objects.last { after = last.key }
             if !objects.isEmpty { return objects }
-            if more && objects.isEmpty { done = true }   // a store that says "more" with nothing: stop, never spin
+            if more && objects.isEmpty { done = true }  // a store that says "more" with nothing: stop, never spin
         }
         return nil
     }

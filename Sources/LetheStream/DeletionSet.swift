@@ -2,7 +2,7 @@ import Foundation
 public import LetheCore
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The deletion set of a stream filter: the 64-bit stream tags of every forgotten
@@ -86,13 +86,13 @@ public final class DeletionSet: @unchecked Sendable {
     private static func allocateSlots(_ capacity: Int) -> UnsafeMutablePointer<UInt64> {
         let bytes = capacity * MemoryLayout<UInt64>.stride
         #if canImport(Glibc)
-        if bytes >= bigTable {
-            let m = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            if let m, m != MAP_FAILED {
-                _ = madvise(m, bytes, 14)  // MADV_HUGEPAGE (a hint; ignored where unsupported)
-                return m.bindMemory(to: UInt64.self, capacity: capacity)
+            if bytes >= bigTable {
+                let m = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                if let m, m != MAP_FAILED {
+                    _ = madvise(m, bytes, 14)  // MADV_HUGEPAGE (a hint; ignored where unsupported)
+                    return m.bindMemory(to: UInt64.self, capacity: capacity)
+                }
             }
-        }
         #endif
         return .allocate(capacity: capacity)
     }
@@ -100,10 +100,10 @@ public final class DeletionSet: @unchecked Sendable {
     private static func freeSlots(_ p: UnsafeMutablePointer<UInt64>, _ capacity: Int) {
         let bytes = capacity * MemoryLayout<UInt64>.stride
         #if canImport(Glibc)
-        if bytes >= bigTable {
-            munmap(p, bytes)
-            return
-        }
+            if bytes >= bigTable {
+                munmap(p, bytes)
+                return
+            }
         #endif
         p.deallocate()
     }
@@ -188,7 +188,9 @@ public final class SharedDeletionSet: Sendable {
 
     /// Replaces the set.
     public func replace(_ s: DeletionSet) {
-        state.withLock { $0.set = s; $0.refreshes += 1 }
+        state.withLock {
+            $0.set = s; $0.refreshes += 1
+        }
     }
 
     /// Loads the whole set with `source(Int64.min)`, then keeps it current by calling
@@ -201,13 +203,17 @@ public final class SharedDeletionSet: Sendable {
     public func load(from source: @Sendable (Int64) async throws -> DeletionChanges) async throws {
         let all = try await source(Int64.min)
         let s = DeletionSet(tags: all.added)
-        state.withLock { $0.set = s; $0.cursor = all.latest; $0.refreshes += 1 }
+        state.withLock {
+            $0.set = s; $0.cursor = all.latest; $0.refreshes += 1
+        }
     }
 
     /// Installs a set read elsewhere (a snapshot) that reflects requests up to `cursor`;
     /// `refresh` then catches up from there.
     public func install(_ s: DeletionSet, cursor: Int64) {
-        state.withLock { $0.set = s; $0.cursor = cursor; $0.refreshes += 1 }
+        state.withLock {
+            $0.set = s; $0.cursor = cursor; $0.refreshes += 1
+        }
     }
 
     /// The newest `updated_at` the set reflects.
@@ -230,8 +236,10 @@ public final class SharedDeletionSet: Sendable {
     }
 
     /// Refreshes every `interval` seconds until cancelled; errors are passed to `onError` and retried.
-    public func follow(_ source: @escaping @Sendable (Int64) async throws -> DeletionChanges, interval: Double = 0.25,
-                       onError: @escaping @Sendable (any Error) -> Void = { _ in }) async {
+    public func follow(
+        _ source: @escaping @Sendable (Int64) async throws -> DeletionChanges, interval: Double = 0.25,
+        onError: @escaping @Sendable (any Error) -> Void = { _ in }
+    ) async {
         while !Task.isCancelled {
             do {
                 try await Task.sleep(nanoseconds: UInt64(interval * 1e9))

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 public import LetheCore
 
@@ -30,8 +30,10 @@ public enum DeletionSnapshot {
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         if fd < 0 { return false }
         var ok = true
-        let header: [UInt64] = [magic, keyCheck(key), UInt64(bitPattern: cursor), UInt64(set.capacityForSnapshot),
-                                UInt64(set.count), set.hasZeroForSnapshot ? 1 : 0]
+        let header: [UInt64] = [
+            magic, keyCheck(key), UInt64(bitPattern: cursor), UInt64(set.capacityForSnapshot),
+            UInt64(set.count), set.hasZeroForSnapshot ? 1 : 0,
+        ]
         ok = header.withUnsafeBytes { writeAll(fd, $0.baseAddress!, $0.count) }
         if ok { ok = writeAll(fd, UnsafeRawPointer(set.slotsForSnapshot), set.capacityForSnapshot * 8) }
         if ok { ok = fsync(fd) == 0 }
@@ -52,10 +54,15 @@ public enum DeletionSnapshot {
         let capacity = Int(truncatingIfNeeded: header[3]), count = Int(truncatingIfNeeded: header[4])
         var st = stat()
         guard fstat(fd, &st) == 0, capacity >= 8, count >= 0, count <= capacity,
-              Int(st.st_size) == (headerWords + capacity) * 8 else { return nil }
-        guard let set = DeletionSet(snapshotCapacity: capacity, count: count, hasZero: header[5] == 1, fill: { p in
-            readAll(fd, UnsafeMutableRawPointer(p), capacity * 8)
-        }) else { return nil }
+            Int(st.st_size) == (headerWords + capacity) * 8
+        else { return nil }
+        guard
+            let set = DeletionSet(
+                snapshotCapacity: capacity, count: count, hasZero: header[5] == 1,
+                fill: { p in
+                    readAll(fd, UnsafeMutableRawPointer(p), capacity * 8)
+                })
+        else { return nil }
         return (set, Int64(bitPattern: header[2]))
     }
 

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 public import LetheCore
 
@@ -83,8 +83,10 @@ public final class StreamFilter {
     ///   - fields: the subject path(s); several for a composite subject.
     ///   - streamKey: the PRF of the tags (`StateSecrets.streamHasher`).
     ///   - set: the deletion set, read once per `filter` call.
-    public init(fields: [FieldPath], streamKey: SipHash24, set: SharedDeletionSet, onMalformed: MalformedPolicy = .fail,
-                validation: Validation = .full) {
+    public init(
+        fields: [FieldPath], streamKey: SipHash24, set: SharedDeletionSet, onMalformed: MalformedPolicy = .fail,
+        validation: Validation = .full
+    ) {
         precondition(!fields.isEmpty, "at least one subject field")
         self.fields = fields
         self.policy = onMalformed
@@ -109,8 +111,10 @@ public final class StreamFilter {
     /// caller passes the rest again, followed by more input.
     /// Throws `MalformedLine` under `.fail` (after keeping the lines before it).
     @discardableResult
-    public func filter(_ input: UnsafeRawBufferPointer, isFinal: Bool,
-                       keep: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+    public func filter(
+        _ input: UnsafeRawBufferPointer, isFinal: Bool,
+        keep: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Int {
         guard let base = input.baseAddress, input.count > 0 else { return 0 }
         let set = shared.current
         let n = input.count

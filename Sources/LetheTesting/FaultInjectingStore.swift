@@ -80,7 +80,11 @@ public final class FaultInjectingStore: ObjectStore {
         }
     }
     /// Clears every fault (counters stay).
-    public func clearFaults() { state.withLock { $0.faults = Faults(); $0.armed = false } }
+    public func clearFaults() {
+        state.withLock {
+            $0.faults = Faults(); $0.armed = false
+        }
+    }
 
     // MARK: Counters
 
@@ -98,7 +102,9 @@ public final class FaultInjectingStore: ObjectStore {
     public var wasCut: Bool { state.withLock { $0.refused > 0 } }
     /// Resets the counters.
     public func resetCounters() {
-        state.withLock { $0.bytesRead = 0; $0.reads = 0; $0.commits = 0; $0.listings = 0; $0.deletedKeys = 0 }
+        state.withLock {
+            $0.bytesRead = 0; $0.reads = 0; $0.commits = 0; $0.listings = 0; $0.deletedKeys = 0
+        }
     }
 
     // MARK: The in-memory base
@@ -136,7 +142,9 @@ public final class FaultInjectingStore: ObjectStore {
     public func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
         if let d = state.withLock({ $0.faults.readDelay }) { try await Task.sleep(for: d) }
         let b = try await base.read(key, range: range, ifVersion: ifVersion)
-        state.withLock { $0.bytesRead += Int64(b.count); $0.reads += 1 }
+        state.withLock {
+            $0.bytesRead += Int64(b.count); $0.reads += 1
+        }
         return b
     }
 

@@ -39,9 +39,10 @@ public struct FormatFixture: Sendable, CustomTestStringConvertible {
             options: subjectOptions,
             encode: { records in
                 // Spacing and field order vary by line: kept lines must come back exactly as written.
-                let text = records.enumerated().map { i, r in
-                    i % 2 == 0 ? "{\"user_id\":\"\(r.subject)\",\"note\":\"\(r.note)\"}" : "{ \"note\": \"\(r.note)\", \"user_id\": \"\(r.subject)\" }"
-                }.joined(separator: "\n") + "\n"
+                let text =
+                    records.enumerated().map { i, r in
+                        i % 2 == 0 ? "{\"user_id\":\"\(r.subject)\",\"note\":\"\(r.note)\"}" : "{ \"note\": \"\(r.note)\", \"user_id\": \"\(r.subject)\" }"
+                    }.joined(separator: "\n") + "\n"
                 return try await compress(Array(text.utf8), gzip)
             },
             decode: { bytes in lines(try await decompress(bytes, gzip)) })
@@ -61,16 +62,19 @@ public struct FormatFixture: Sendable, CustomTestStringConvertible {
     static let parquet = FormatFixture(
         name: "parquet", format: ParquetFormat(), key: "ds/part-0.parquet", options: subjectOptions,
         encode: { records in
-            let schema = try ParquetSchema(root: .root([
-                .leaf("user_id", .byteArray, .required, logicalType: .string),
-                .leaf("note", .byteArray, .required, logicalType: .string),
-            ]))
+            let schema = try ParquetSchema(
+                root: .root([
+                    .leaf("user_id", .byteArray, .required, logicalType: .string),
+                    .leaf("note", .byteArray, .required, logicalType: .string),
+                ]))
             var w = try ParquetWriter(sink: InMemorySink(), schema: schema)
             // Two row groups: erasure keeps the others' rows in each.
             let half = records.count / 2
             for part in [records[..<half], records[half...]] where !part.isEmpty {
-                _ = try w.writeRowGroup([ColumnData(values: .byteArray(ByteArrayValues(part.map { Array($0.subject.utf8) }))),
-                                         ColumnData(values: .byteArray(ByteArrayValues(part.map { Array($0.note.utf8) })))])
+                _ = try w.writeRowGroup([
+                    ColumnData(values: .byteArray(ByteArrayValues(part.map { Array($0.subject.utf8) }))),
+                    ColumnData(values: .byteArray(ByteArrayValues(part.map { Array($0.note.utf8) }))),
+                ])
             }
             _ = try w.close()
             return w.sink.bytes

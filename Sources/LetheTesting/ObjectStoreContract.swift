@@ -22,8 +22,10 @@ public enum ObjectStoreContract {
     /// Runs `check` against the store `make` returns (empty, used by this check only). `seed`, when
     /// given, creates many objects faster than `put` (a local folder: without an `fsync` each) for
     /// the checks that only list them.
-    public static func run(_ check: Check, seed: ((_ key: String, _ bytes: [UInt8]) throws -> Void)? = nil,
-                           _ make: () async throws -> any ObjectStore) async throws {
+    public static func run(
+        _ check: Check, seed: ((_ key: String, _ bytes: [UInt8]) throws -> Void)? = nil,
+        _ make: () async throws -> any ObjectStore
+    ) async throws {
         let store = try await make()
         switch check {
         case .roundTrip: try await roundTrip(store)
@@ -65,7 +67,7 @@ public enum ObjectStoreContract {
         #expect(await errorCode { _ = try await s.read("a/none") } == .notFound)
         #expect(await errorCode { _ = try await s.openRead("a/none") } == .notFound)
         #expect(try await s.head("a/none") == nil)
-        #expect(try await s.head("a") == nil)   // a prefix is not an object
+        #expect(try await s.head("a") == nil)  // a prefix is not an object
         let again = try await s.put("a/b.bin", [7])
         #expect(again.version != info.version)
         #expect(try await s.read("a/b.bin") == [7])
@@ -181,7 +183,7 @@ public enum ObjectStoreContract {
         let v2 = try await s.put("o", [4])
         #expect(await errorCode { _ = try await w.commit() } == .conflict)
         #expect(try await s.read("o") == [4])
-        #expect(try await s.list(prefix: "").map(\.key) == ["o"])   // the refused write left nothing
+        #expect(try await s.list(prefix: "").map(\.key) == ["o"])  // the refused write left nothing
         let v3 = try await s.put("o", [5], precondition: .matches(version: v2.version))
         #expect(try await s.head("o")?.version == v3.version)
         #expect(await errorCode { try await s.put("new", [6], precondition: .matches(version: v3.version)) } == .conflict)
@@ -200,7 +202,7 @@ public enum ObjectStoreContract {
         let fresh = try await s.openWrite("d/new", precondition: .absent)
         try await fresh.write(bytes(100))
         await fresh.abort()
-        await fresh.abort()   // twice is fine
+        await fresh.abort()  // twice is fine
         #expect(try await s.read("d/o") == [1, 2, 3])
         #expect(try await s.head("d/new") == nil)
         #expect(try await s.list(prefix: "") == before)

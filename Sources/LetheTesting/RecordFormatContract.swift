@@ -26,8 +26,10 @@ public enum RecordFormatContract {
     ]
 
     /// Runs `check` for `fixture` against the store `make` returns (empty, used by this check only).
-    public static func run(_ check: Check, _ fixture: FormatFixture,
-                           _ make: () async throws -> any ObjectStore = { InMemoryObjectStore() }) async throws {
+    public static func run(
+        _ check: Check, _ fixture: FormatFixture,
+        _ make: () async throws -> any ObjectStore = { InMemoryObjectStore() }
+    ) async throws {
         let store = FaultInjectingStore(base: try await make())
         let info = try await store.put(fixture.key, try await fixture.encode(records))
         switch check {
@@ -67,11 +69,11 @@ public enum RecordFormatContract {
         #expect(out.written?.version == (try await s.head(f.key))?.version)
         // The survivors are exactly the other records, in order, as they were stored.
         let dropped = Set(records.indices.filter { records[$0].subject == "u-1" })
-        let header = before.count - records.count   // a CSV header line
+        let header = before.count - records.count  // a CSV header line
         let expected = Array(before[..<header]) + before[header...].enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
         #expect(try await f.decode(after) == expected)
         #expect(try await f.decode(after).allSatisfy { !$0.contains("u-1") })
-        if f.key.hasSuffix(".gz") { #expect(after.starts(with: [0x1F, 0x8B])) }   // same compression
+        if f.key.hasSuffix(".gz") { #expect(after.starts(with: [0x1F, 0x8B])) }  // same compression
         #expect(try await s.listKeys(prefix: "") == [f.key])
     }
 
@@ -81,7 +83,7 @@ public enum RecordFormatContract {
         let commits = s.commits
         let again = try await erase(f, s, try await s.head(f.key)!, .drop([key("u-2")]))
         #expect(again.dropped.isEmpty && again.written == nil && again.kept == Int64(records.count - 1))
-        #expect(s.commits == commits)   // nothing written
+        #expect(s.commits == commits)  // nothing written
         #expect(try await snapshot(s, f.key) == first)
         // Nobody's records: nothing written either.
         let none = try await erase(f, s, try await s.head(f.key)!, .drop([key("nobody")]))

@@ -62,8 +62,9 @@ public enum StateStoreContract {
     }
 
     static func object(_ dataset: String, _ key: String, version: String = "v1") -> IndexedObject {
-        IndexedObject(dataset: dataset, key: key, size: 100, modifiedNanos: 1_700_000_000_000_000_000, version: version,
-                      records: 10, status: .indexed, indexedAt: 1_700_000_000)
+        IndexedObject(
+            dataset: dataset, key: key, size: 100, modifiedNanos: 1_700_000_000_000_000_000, version: version,
+            records: 10, status: .indexed, indexedAt: 1_700_000_000)
     }
 
     /// The code of the `LetheError` `body` throws (nil when it does not throw; `.failure` for another error).
@@ -86,8 +87,10 @@ public enum StateStoreContract {
     /// by key prefix; quarantine drops postings; object references are stable; removal hides postings.
     public static func indexWritesReadBack(_ s: any StateStore) async throws {
         let stored = try await s.transaction("t") { tx in
-            try tx.index.putIndexedObjects([(object("d", "d/a"), [7: [0, 3]]), (object("d", "d/b"), [7: [1], 9: [2]]),
-                                            (object("e", "e/a"), [9: [5]])])
+            try tx.index.putIndexedObjects([
+                (object("d", "d/a"), [7: [0, 3]]), (object("d", "d/b"), [7: [1], 9: [2]]),
+                (object("e", "e/a"), [9: [5]]),
+            ])
         }
         #expect(stored.map(\.key) == ["d/a", "d/b", "e/a"])
         #expect(Set(stored.map(\.id)).count == 3)
@@ -141,7 +144,7 @@ public enum StateStoreContract {
         let inTx = try await s.transaction("t") { tx in try tx.requests.requests(status: .filed).map(\.id) }
         #expect(inTx == ["r-3"])
         let open = try await s.requests.openRequests(subjectKeys: [subjectKey(1), subjectKey(2), subjectKey(3), subjectKey(4)])
-        #expect(open.mapValues(\.id) == [subjectKey(1): "r-1", subjectKey(3): "r-3"])   // r-2 is rejected: closed
+        #expect(open.mapValues(\.id) == [subjectKey(1): "r-1", subjectKey(3): "r-3"])  // r-2 is rejected: closed
 
         let whole = try await s.requests.deletionTags(since: Int64.min)
         #expect(whole.added == [11] && whole.latest == 100)
@@ -177,8 +180,10 @@ public enum StateStoreContract {
             let ref = try tx.audit.text("ticket 42")
             var out: [AuditEntry] = []
             for i in 0..<3 {
-                out.append(try tx.audit.append(.filed, requestID: "r-\(i)", actor: i == 0 ? ref.actor : "lethe",
-                                               details: i == 0 ? #"{"actor":{"hmac":"\#(ref.hmac)","text":\#(ref.id)}}"# : "{}", at: Int64(i)))
+                out.append(
+                    try tx.audit.append(
+                        .filed, requestID: "r-\(i)", actor: i == 0 ? ref.actor : "lethe",
+                        details: i == 0 ? #"{"actor":{"hmac":"\#(ref.hmac)","text":\#(ref.id)}}"# : "{}", at: Int64(i)))
             }
             return (ref, out)
         }
@@ -205,7 +210,7 @@ public enum StateStoreContract {
             JournalStep(job: "j-1", ordinal: 1, dataset: "d", objectKey: "", requestIDs: ["r-1", "r-2"], subjectKeys: [subjectKey(1), subjectKey(2)]),
         ]
         try await s.transaction("t") { tx in try tx.journal.createJob(steps) }
-        try await s.transaction("t") { tx in try tx.journal.createJob(steps) }   // no-op
+        try await s.transaction("t") { tx in try tx.journal.createJob(steps) }  // no-op
         #expect(try await s.journal.steps(job: "j-1") == steps)
         #expect(steps[1].kind == .rebuild)
         #expect(try await s.journal.pendingSteps() == steps)
@@ -216,7 +221,7 @@ public enum StateStoreContract {
         let after = try await s.journal.steps(job: "j-1")
         #expect(after[0].state == .done && after[0].outcome == #"{"rows":1}"# && after[0].attempts == 2)
         try await s.transaction("t") { tx in try tx.journal.pruneJob("j-1") }
-        #expect(try await s.journal.steps(job: "j-1").map(\.ordinal) == [1])   // the pending one stays
+        #expect(try await s.journal.steps(job: "j-1").map(\.ordinal) == [1])  // the pending one stays
         try await s.transaction("t") { tx in try tx.journal.finishStep(job: "j-1", ordinal: 1, state: .failed, outcome: "gone") }
         #expect(try await s.journal.pendingSteps().isEmpty)
         #expect(try await s.transaction("t") { tx in try tx.requests.pendingRequestIDs() }.isEmpty)
@@ -272,12 +277,25 @@ public enum StateStoreContract {
         let writes: [(String, @Sendable (any StateTransaction) throws -> Void)] = [
             ("index", { tx in _ = try tx.index.putIndexedObjects([(object("d", "d/a"), [7: [0]])]) }),
             ("requests", { tx in try tx.requests.insert(r) }),
-            ("audit", { tx in _ = try tx.audit.append(.filed, requestID: "r-1", actor: nil, details: "{}", at: 1); _ = try tx.audit.text("t") }),
-            ("journal", { tx in
-                try tx.journal.createJob([JournalStep(job: "j", ordinal: 0, dataset: "d", objectKey: "d/a", requestIDs: ["r-1"], subjectKeys: [])])
-                try tx.journal.recordTemporary("d/.tmp", owner: 1, table: nil)
-            }),
-            ("cursors", { tx in try tx.cursors.setSetting("x", "1"); try tx.cursors.setPropagation(3, dataset: "t") }),
+            (
+                "audit",
+                { tx in
+                    _ = try tx.audit.append(.filed, requestID: "r-1", actor: nil, details: "{}", at: 1); _ = try tx.audit.text("t")
+                }
+            ),
+            (
+                "journal",
+                { tx in
+                    try tx.journal.createJob([JournalStep(job: "j", ordinal: 0, dataset: "d", objectKey: "d/a", requestIDs: ["r-1"], subjectKeys: [])])
+                    try tx.journal.recordTemporary("d/.tmp", owner: 1, table: nil)
+                }
+            ),
+            (
+                "cursors",
+                { tx in
+                    try tx.cursors.setSetting("x", "1"); try tx.cursors.setPropagation(3, dataset: "t")
+                }
+            ),
         ]
         func nothing() async throws -> Bool {
             let objects = try await s.index.objects(dataset: "d"), request = try await s.requests.request(id: "r-1")
@@ -289,19 +307,26 @@ public enum StateStoreContract {
         }
         for (name, write) in writes {
             await #expect(throws: Injected.self, "\(name) alone") {
-                try await s.transaction("t") { tx in try write(tx); throw Injected() }
+                try await s.transaction("t") { tx in
+                    try write(tx); throw Injected()
+                }
             }
             #expect(try await nothing(), "a failed transaction left \(name) writes")
         }
         await #expect(throws: Injected.self) {
-            try await s.transaction("t") { tx in for (_, w) in writes { try w(tx) }; throw Injected() }
+            try await s.transaction("t") { tx in
+                for (_, w) in writes { try w(tx) }; throw Injected()
+            }
         }
         #expect(try await nothing(), "a failed transaction left writes")
         // A store error inside (a duplicate id) fails the whole transaction too.
         try await s.transaction("t") { tx in try tx.requests.insert(filed("r-0", 9)) }
-        #expect(await errorCode {
-            try await s.transaction("t") { tx in try tx.cursors.setSetting("x", "1"); try tx.requests.insert(filed("r-0", 9)) }
-        } == .conflict)
+        #expect(
+            await errorCode {
+                try await s.transaction("t") { tx in
+                    try tx.cursors.setSetting("x", "1"); try tx.requests.insert(filed("r-0", 9))
+                }
+            } == .conflict)
         #expect(try await s.cursors.setting("x") == nil)
 
         try await s.transaction("t") { tx in for (_, w) in writes { try w(tx) } }
@@ -374,8 +399,9 @@ public enum StateStoreContract {
             try await s.transaction("t") { tx in
                 for i in 0..<5 {
                     let ref = try tx.audit.text("note \(batch).\(i)")
-                    _ = try tx.audit.append(i % 2 == 0 ? .filed : .planned, requestID: "r-\(batch)", actor: "lethe",
-                                            details: #"{"reason":{"hmac":"\#(ref.hmac)","text":\#(ref.id)}}"#, at: Int64(batch * 10 + i))
+                    _ = try tx.audit.append(
+                        i % 2 == 0 ? .filed : .planned, requestID: "r-\(batch)", actor: "lethe",
+                        details: #"{"reason":{"hmac":"\#(ref.hmac)","text":\#(ref.id)}}"#, at: Int64(batch * 10 + i))
                 }
             }
         }

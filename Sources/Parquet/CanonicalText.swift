@@ -197,9 +197,9 @@ struct ValueRenderer {
 
     static func float16Text(_ bits: UInt16) -> String {
         #if arch(x86_64) && os(macOS)
-        return Float(float16Bits: bits).description
+            return Float(float16Bits: bits).description
         #else
-        return Float16(bitPattern: bits).description
+            return Float16(bitPattern: bits).description
         #endif
     }
 
@@ -207,7 +207,7 @@ struct ValueRenderer {
 
     /// An integer magnitude with `scale` fractional digits.
     func decimal(magnitude: UInt64, negative: Bool, scale: Int) -> UnsafeRawBufferPointer {
-        var tmp = (UInt64(0), UInt64(0), UInt64(0))   // 24 bytes of digits
+        var tmp = (UInt64(0), UInt64(0), UInt64(0))  // 24 bytes of digits
         return withUnsafeMutableBytes(of: &tmp) { t in
             let d = writeDecimal(magnitude, negative: false, into: t.baseAddress!.assumingMemoryBound(to: UInt8.self))
             return placePoint(digits: d, negative: negative && magnitude != 0, scale: scale)
@@ -235,11 +235,11 @@ struct ValueRenderer {
         for i in 0..<limbs { w[i] = 0 }
         for i in 0..<n {
             let byte = negative ? ~b[i] : b[i]
-            let pos = n - 1 - i   // byte position from the least significant end
+            let pos = n - 1 - i  // byte position from the least significant end
             let limb = limbs - 1 - pos / 4
             w[limb] |= UInt32(byte) << (8 * UInt32(pos % 4))
         }
-        if negative {   // two's complement: magnitude = ~x + 1
+        if negative {  // two's complement: magnitude = ~x + 1
             var k = limbs - 1
             while k >= 0 {
                 let (s, o) = w[k].addingReportingOverflow(1)
@@ -317,8 +317,10 @@ struct ValueRenderer {
         return UnsafeRawBufferPointer(start: p, count: n)
     }
 
-    private func timestamp(days: Int64, within: Int64, perSecond: Int64, digits: Int, utc: Bool,
-                           into p: UnsafeMutablePointer<UInt8>) -> UnsafeRawBufferPointer {
+    private func timestamp(
+        days: Int64, within: Int64, perSecond: Int64, digits: Int, utc: Bool,
+        into p: UnsafeMutablePointer<UInt8>
+    ) -> UnsafeRawBufferPointer {
         var n = writeDate(days: days, into: p, at: 0)
         p[n] = UInt8(ascii: "T"); n += 1
         n = writeTime(within, perSecond: perSecond, digits: digits, into: p, at: n)
@@ -339,7 +341,7 @@ func writeTime(_ v: Int64, perSecond: Int64, digits: Int, into p: UnsafeMutableP
         let x = Int(part)
         if x < 100 {
             p[o] = pairs[2 * x]; p[o + 1] = pairs[2 * x + 1]; o += 2
-        } else {   // hours ≥ 100 cannot occur within a day
+        } else {  // hours ≥ 100 cannot occur within a day
             o += writeUnsigned(UInt64(x), into: p + o)
         }
     }
@@ -368,7 +370,7 @@ func writeDate(days: Int64, into p: UnsafeMutablePointer<UInt8>, at start: Int) 
         p[o] = y < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"); o += 1
     }
     let ay = y.magnitude
-    if ay < 1000 {   // at least four digits
+    if ay < 1000 {  // at least four digits
         var pad = ay < 10 ? 3 : (ay < 100 ? 2 : 1)
         if ay == 0 { pad = 3 }
         for _ in 0..<pad { p[o] = 48; o += 1 }
@@ -407,14 +409,14 @@ func writeUnsigned(_ v: UInt64, into p: UnsafeMutablePointer<UInt8>) -> Int {
 }
 
 #if arch(x86_64) && os(macOS)
-extension Float {
-    /// The value of IEEE half-precision bits (no Float16 on Intel macOS).
-    init(float16Bits h: UInt16) {
-        let sign = UInt32(h >> 15) << 31
-        let exp = Int(h >> 10 & 0x1F), frac = UInt32(h & 0x3FF)
-        if exp == 0x1F { self = Float(bitPattern: sign | 0x7F80_0000 | frac << 13); return }
-        if exp == 0 { self = (sign != 0 ? -1 : 1) * Float(frac) * 0x1p-24; return }
-        self = Float(bitPattern: sign | UInt32(exp + 112) << 23 | frac << 13)
+    extension Float {
+        /// The value of IEEE half-precision bits (no Float16 on Intel macOS).
+        init(float16Bits h: UInt16) {
+            let sign = UInt32(h >> 15) << 31
+            let exp = Int(h >> 10 & 0x1F), frac = UInt32(h & 0x3FF)
+            if exp == 0x1F { self = Float(bitPattern: sign | 0x7F80_0000 | frac << 13); return }
+            if exp == 0 { self = (sign != 0 ? -1 : 1) * Float(frac) * 0x1p-24; return }
+            self = Float(bitPattern: sign | UInt32(exp + 112) << 23 | frac << 13)
+        }
     }
-}
 #endif

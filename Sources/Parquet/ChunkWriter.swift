@@ -39,8 +39,8 @@ public struct ColumnWriteOptions: Sendable {
 }
 
 struct PageIndexEntry {
-    var offset: Int       // relative to chunk start
-    var size: Int         // header + body
+    var offset: Int  // relative to chunk start
+    var size: Int  // header + body
     var firstRow: Int64
     var nullPage: Bool
     var min: [UInt8]
@@ -50,7 +50,7 @@ struct PageIndexEntry {
 
 struct EncodedChunk {
     var bytes: [UInt8]
-    var meta: ColumnMetaData          // offsets relative to chunk start
+    var meta: ColumnMetaData  // offsets relative to chunk start
     var pages: [PageIndexEntry]
     var hasDictionaryPage: Bool
     var dataPageOffset: Int
@@ -81,7 +81,9 @@ enum ChunkWriter {
             guard let d = data.definitionLevels else { throw ParquetError(.invalidArgument, "optional/repeated column needs definition levels", column: col) }
             var n = 0
             for l in d {
-                guard Int(l) <= desc.maxDefinitionLevel else { throw ParquetError(.invalidArgument, "definition level \(l) above \(desc.maxDefinitionLevel)", column: col) }
+                guard Int(l) <= desc.maxDefinitionLevel else {
+                    throw ParquetError(.invalidArgument, "definition level \(l) above \(desc.maxDefinitionLevel)", column: col)
+                }
                 if Int(l) == desc.maxDefinitionLevel { n += 1 }
             }
             guard n == data.values.count else { throw ParquetError(.invalidArgument, "\(n) defined slots but \(data.values.count) values", column: col) }
@@ -89,9 +91,13 @@ enum ChunkWriter {
             guard slots == data.values.count else { throw ParquetError(.invalidArgument, "\(slots) slots but \(data.values.count) values", column: col) }
         }
         if desc.maxRepetitionLevel > 0 {
-            guard let r = data.repetitionLevels, r.count == slots else { throw ParquetError(.invalidArgument, "repeated column needs one repetition level per slot", column: col) }
+            guard let r = data.repetitionLevels, r.count == slots else {
+                throw ParquetError(.invalidArgument, "repeated column needs one repetition level per slot", column: col)
+            }
             if let f = r.first, f != 0 { throw ParquetError(.invalidArgument, "the first repetition level must be 0", column: col) }
-            for l in r where Int(l) > desc.maxRepetitionLevel { throw ParquetError(.invalidArgument, "repetition level \(l) above \(desc.maxRepetitionLevel)", column: col) }
+            for l in r where Int(l) > desc.maxRepetitionLevel {
+                throw ParquetError(.invalidArgument, "repetition level \(l) above \(desc.maxRepetitionLevel)", column: col)
+            }
         }
         if desc.physicalType == .fixedLenByteArray, case .fixedLenByteArray(let b) = data.values {
             for i in 0..<b.count where b.offsets[i + 1] - b.offsets[i] != desc.typeLength {
@@ -108,7 +114,9 @@ enum ChunkWriter {
             var idx: [UInt32] = []
             idx.reserveCapacity(keys.count)
             for (i, k) in keys.enumerated() {
-                if let j = map[k] { idx.append(j) } else {
+                if let j = map[k] {
+                    idx.append(j)
+                } else {
                     let j = UInt32(firsts.count)
                     map[k] = j
                     firsts.append(i)
@@ -247,7 +255,9 @@ enum ChunkWriter {
         return s
     }
 
-    static func encode(_ data: ColumnData, desc: ColumnDescriptor, options o: ColumnWriteOptions, metaTemplate: ColumnMetaData? = nil) throws(ParquetError) -> EncodedChunk {
+    static func encode(_ data: ColumnData, desc: ColumnDescriptor, options o: ColumnWriteOptions, metaTemplate: ColumnMetaData? = nil) throws(ParquetError)
+        -> EncodedChunk
+    {
         try validate(data, desc)
         let maxDef = desc.maxDefinitionLevel, maxRep = desc.maxRepetitionLevel
         let slots = data.slotCount
@@ -392,8 +402,10 @@ enum ChunkWriter {
             out += body
             totalUncompressed += hb.count + uncompressedSize
             encodingStats.append((o.pageVersion == 2 ? .dataPageV2 : .dataPage, valueEncoding))
-            pages.append(PageIndexEntry(offset: pageOffset, size: hb.count + body.count, firstRow: startRow, nullPage: nv == 0,
-                                        min: mm.min ?? [], max: mm.max ?? [], nullCount: nullCount))
+            pages.append(
+                PageIndexEntry(
+                    offset: pageOffset, size: hb.count + body.count, firstRow: startRow, nullPage: nv == 0,
+                    min: mm.min ?? [], max: mm.max ?? [], nullCount: nullCount))
         } while slot < slots
 
         // Column metadata.
@@ -407,14 +419,15 @@ enum ChunkWriter {
         m.numValues = Int64(slots)
         m.totalUncompressedSize = Int64(totalUncompressed)
         m.totalCompressedSize = Int64(out.count)
-        m.raw[10] = nil   // index page offset
-        m.raw[14] = nil   // bloom filter: not rebuilt
+        m.raw[10] = nil  // index page offset
+        m.raw[14] = nil  // bloom filter: not rebuilt
         m.raw[15] = nil
-        m.raw[16] = nil   // size statistics would be stale
-        m.raw[17] = nil   // geospatial statistics would be stale
+        m.raw[16] = nil  // size statistics would be stale
+        m.raw[17] = nil  // geospatial statistics would be stale
         if o.statistics {
             let nulls = Int64(slots - values.count)
-            m.statistics = statisticsStruct(MinMax.compute(values, 0..<values.count, order: order), nullCount: nulls, legacy: o.legacyMinMax && order == .signed)
+            m.statistics = statisticsStruct(
+                MinMax.compute(values, 0..<values.count, order: order), nullCount: nulls, legacy: o.legacyMinMax && order == .signed)
         } else {
             m.statistics = nil
         }
@@ -424,10 +437,15 @@ enum ChunkWriter {
             let k = "\(t.rawValue)/\(e.rawValue)"
             if let c = counts[k] { counts[k] = (t, e, c.2 + 1) } else { counts[k] = (t, e, 1); orderKeys.append(k) }
         }
-        m.raw[13] = .list(.structure, orderKeys.map { k in
-            let (t, e, c) = counts[k]!
-            return .structure(ThriftStruct([ThriftField(id: 1, value: .i32(t.rawValue)), ThriftField(id: 2, value: .i32(e.rawValue)), ThriftField(id: 3, value: .i32(Int32(c)))]))
-        })
+        m.raw[13] = .list(
+            .structure,
+            orderKeys.map { k in
+                let (t, e, c) = counts[k]!
+                return .structure(
+                    ThriftStruct([
+                        ThriftField(id: 1, value: .i32(t.rawValue)), ThriftField(id: 2, value: .i32(e.rawValue)), ThriftField(id: 3, value: .i32(Int32(c))),
+                    ]))
+            })
         return EncodedChunk(bytes: out, meta: m, pages: pages, hasDictionaryPage: hasDict, dataPageOffset: dataPageOffset)
     }
 
@@ -437,7 +455,7 @@ enum ChunkWriter {
         s[1] = .list(.boolTrue, pages.map { .bool($0.nullPage) })
         s[2] = .list(.binary, pages.map { .binary($0.nullPage ? [] : $0.min) })
         s[3] = .list(.binary, pages.map { .binary($0.nullPage ? [] : $0.max) })
-        s[4] = .i32(0) // UNORDERED
+        s[4] = .i32(0)  // UNORDERED
         s[5] = .list(.i64, pages.map { .i64($0.nullCount) })
         return s.encoded()
     }
@@ -445,11 +463,16 @@ enum ChunkWriter {
     /// The Thrift OffsetIndex for a chunk's pages placed at `base`.
     static func offsetIndex(_ pages: [PageIndexEntry], base: Int64) -> [UInt8] {
         var s = ThriftStruct()
-        s[1] = .list(.structure, pages.map { p in
-            .structure(ThriftStruct([ThriftField(id: 1, value: .i64(base + Int64(p.offset))),
-                                     ThriftField(id: 2, value: .i32(Int32(p.size))),
-                                     ThriftField(id: 3, value: .i64(p.firstRow))]))
-        })
+        s[1] = .list(
+            .structure,
+            pages.map { p in
+                .structure(
+                    ThriftStruct([
+                        ThriftField(id: 1, value: .i64(base + Int64(p.offset))),
+                        ThriftField(id: 2, value: .i32(Int32(p.size))),
+                        ThriftField(id: 3, value: .i64(p.firstRow)),
+                    ]))
+            })
         return s.encoded()
     }
 }

@@ -41,15 +41,18 @@ extension ParquetFile {
         let md = metadata.rowGroups[rowGroup].columns[column].metaData!
         var pageIndex = 0
         do throws(ParquetError) {
-            return try Self.decodeChunk(chunkBytes, desc: desc, codecRaw: md.codecRaw, numValues: md.numValues,
-                                        numRows: metadata.rowGroups[rowGroup].numRows, options: options, pageIndex: &pageIndex)
+            return try Self.decodeChunk(
+                chunkBytes, desc: desc, codecRaw: md.codecRaw, numValues: md.numValues,
+                numRows: metadata.rowGroups[rowGroup].numRows, options: options, pageIndex: &pageIndex)
         } catch {
             throw error.located(file: name, rowGroup: rowGroup, column: desc.dottedPath, page: error.code == .corruptMetadata ? nil : pageIndex)
         }
     }
 
-    static func decodeChunk(_ chunk: [UInt8], desc: ColumnDescriptor, codecRaw: Int32, numValues: Int64, numRows: Int64,
-                            options: ReadOptions, pageIndex: inout Int) throws(ParquetError) -> (ColumnData, ChunkLayout) {
+    static func decodeChunk(
+        _ chunk: [UInt8], desc: ColumnDescriptor, codecRaw: Int32, numValues: Int64, numRows: Int64,
+        options: ReadOptions, pageIndex: inout Int
+    ) throws(ParquetError) -> (ColumnData, ChunkLayout) {
         var pages = try PageIterator(chunk: chunk, codecRaw: codecRaw, options: options)
         var layout = ChunkLayout()
         var acc = ValueAccumulator(type: desc.physicalType, width: desc.typeLength)
@@ -100,7 +103,8 @@ extension ParquetFile {
                     var pos = 0
                     let v2 = h.type == .dataPageV2
                     if maxRep > 0 {
-                        let r = try decodeLevels(data, pos: &pos, count: n, maxLevel: maxRep, encoding: h.repLevelEncoding, v2Length: v2 ? h.repLevelsByteLength : nil)
+                        let r = try decodeLevels(
+                            data, pos: &pos, count: n, maxLevel: maxRep, encoding: h.repLevelEncoding, v2Length: v2 ? h.repLevelsByteLength : nil)
                         for l in r where l == 0 { rows += 1 }
                         if n > 0 && r[0] != 0 { throw ParquetError(.corruptPage, "page does not start at a row boundary") }
                         repLevels.append(contentsOf: r)
@@ -110,7 +114,8 @@ extension ParquetFile {
                     }
                     var nonNull = n
                     if maxDef > 0 {
-                        let d = try decodeLevels(data, pos: &pos, count: n, maxLevel: maxDef, encoding: h.defLevelEncoding, v2Length: v2 ? h.defLevelsByteLength : nil)
+                        let d = try decodeLevels(
+                            data, pos: &pos, count: n, maxLevel: maxDef, encoding: h.defLevelEncoding, v2Length: v2 ? h.defLevelsByteLength : nil)
                         nonNull = 0
                         for l in d where Int(l) == maxDef { nonNull += 1 }
                         defLevels.append(contentsOf: d)
@@ -139,9 +144,10 @@ extension ParquetFile {
         guard rows == numRows else {
             throw ParquetError(.corruptPage, "column chunk holds \(rows) rows, row group says \(numRows)")
         }
-        let data = ColumnData(values: acc.result(),
-                              definitionLevels: maxDef > 0 ? defLevels : nil,
-                              repetitionLevels: maxRep > 0 ? repLevels : nil)
+        let data = ColumnData(
+            values: acc.result(),
+            definitionLevels: maxDef > 0 ? defLevels : nil,
+            repetitionLevels: maxRep > 0 ? repLevels : nil)
         return (data, layout)
     }
 }

@@ -79,8 +79,10 @@ struct ValueAccumulator {
             try need(count * 12)
             i96.reserveCapacity(i96.count + count)
             for i in 0..<count {
-                i96.append(Int96(low: data.loadUnaligned(fromByteOffset: i * 12, as: UInt64.self),
-                                 high: data.loadUnaligned(fromByteOffset: i * 12 + 8, as: UInt32.self)))
+                i96.append(
+                    Int96(
+                        low: data.loadUnaligned(fromByteOffset: i * 12, as: UInt64.self),
+                        high: data.loadUnaligned(fromByteOffset: i * 12 + 8, as: UInt32.self)))
             }
             return count * 12
         case .fixedLenByteArray:
@@ -224,7 +226,8 @@ enum DeltaBinaryPacked {
         let total = try uleb(d, &pos)
         var value = try zigzag(d, &pos)
         guard blockSize > 0, blockSize % 128 == 0, blockSize <= 1 << 16, miniblocks > 0, miniblocks <= blockSize,
-              blockSize % miniblocks == 0, (blockSize / miniblocks) % 32 == 0 else {
+            blockSize % miniblocks == 0, (blockSize / miniblocks) % 32 == 0
+        else {
             throw ParquetError(.corruptPage, "DELTA_BINARY_PACKED header has invalid block sizes")
         }
         guard exact ? total == UInt64(count) : total >= UInt64(count) else {

@@ -131,8 +131,8 @@ enum LZ4 {
         var table = [Int32](repeating: -1, count: 1 << tableBits)
         var lit = 0
         if n >= 13 {
-            let matchLimit = n - 12   // a match must start at least 12 bytes before the end
-            let copyLimit = n - 5     // the last 5 bytes are always literals
+            let matchLimit = n - 12  // a match must start at least 12 bytes before the end
+            let copyLimit = n - 5  // the last 5 bytes are always literals
             var ip = 0
             table.withUnsafeMutableBufferPointer { tab in
                 var skip = 64

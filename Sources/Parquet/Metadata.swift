@@ -53,7 +53,11 @@ public enum LogicalType: Sendable, Equatable {
         let inner: ThriftStruct
         if case .structure(let i) = f.value { inner = i } else { inner = ThriftStruct() }
         func unit(_ u: ThriftStruct?) -> TimeUnit {
-            switch u?.fields.first?.id { case 1: return .millis; case 3: return .nanos; default: return .micros }
+            switch u?.fields.first?.id {
+            case 1: return .millis;
+            case 3: return .nanos;
+            default: return .micros
+            }
         }
         switch f.id {
         case 1: self = .string
@@ -113,9 +117,11 @@ public struct SchemaElement: Sendable, Equatable {
     public init(raw: ThriftStruct) { self.raw = raw }
 
     /// Builds a schema element. `children` is non-nil for groups.
-    public init(name: String, type: PhysicalType? = nil, typeLength: Int32? = nil, repetition: Repetition?,
-                numChildren: Int32? = nil, convertedType: ConvertedType? = nil, scale: Int32? = nil,
-                precision: Int32? = nil, fieldID: Int32? = nil, logicalType: LogicalType? = nil) {
+    public init(
+        name: String, type: PhysicalType? = nil, typeLength: Int32? = nil, repetition: Repetition?,
+        numChildren: Int32? = nil, convertedType: ConvertedType? = nil, scale: Int32? = nil,
+        precision: Int32? = nil, fieldID: Int32? = nil, logicalType: LogicalType? = nil
+    ) {
         var s = ThriftStruct()
         if let type { s[1] = .i32(type.rawValue) }
         if let typeLength { s[2] = .i32(typeLength) }
@@ -149,14 +155,38 @@ public struct Statistics: Sendable, Equatable {
     public var raw: ThriftStruct
     public init(raw: ThriftStruct = ThriftStruct()) { self.raw = raw }
     /// Deprecated signed-order max/min (fields 1, 2).
-    public var legacyMax: [UInt8]? { get { raw.binary(1) } set { raw[1] = newValue.map { .binary($0) } } }
-    public var legacyMin: [UInt8]? { get { raw.binary(2) } set { raw[2] = newValue.map { .binary($0) } } }
-    public var nullCount: Int64? { get { raw.i64(3) } set { raw[3] = newValue.map { .i64($0) } } }
-    public var distinctCount: Int64? { get { raw.i64(4) } set { raw[4] = newValue.map { .i64($0) } } }
-    public var maxValue: [UInt8]? { get { raw.binary(5) } set { raw[5] = newValue.map { .binary($0) } } }
-    public var minValue: [UInt8]? { get { raw.binary(6) } set { raw[6] = newValue.map { .binary($0) } } }
-    public var isMaxValueExact: Bool? { get { raw.bool(7) } set { raw[7] = newValue.map { .bool($0) } } }
-    public var isMinValueExact: Bool? { get { raw.bool(8) } set { raw[8] = newValue.map { .bool($0) } } }
+    public var legacyMax: [UInt8]? {
+        get { raw.binary(1) }
+        set { raw[1] = newValue.map { .binary($0) } }
+    }
+    public var legacyMin: [UInt8]? {
+        get { raw.binary(2) }
+        set { raw[2] = newValue.map { .binary($0) } }
+    }
+    public var nullCount: Int64? {
+        get { raw.i64(3) }
+        set { raw[3] = newValue.map { .i64($0) } }
+    }
+    public var distinctCount: Int64? {
+        get { raw.i64(4) }
+        set { raw[4] = newValue.map { .i64($0) } }
+    }
+    public var maxValue: [UInt8]? {
+        get { raw.binary(5) }
+        set { raw[5] = newValue.map { .binary($0) } }
+    }
+    public var minValue: [UInt8]? {
+        get { raw.binary(6) }
+        set { raw[6] = newValue.map { .binary($0) } }
+    }
+    public var isMaxValueExact: Bool? {
+        get { raw.bool(7) }
+        set { raw[7] = newValue.map { .bool($0) } }
+    }
+    public var isMinValueExact: Bool? {
+        get { raw.bool(8) }
+        set { raw[8] = newValue.map { .bool($0) } }
+    }
 }
 
 /// Metadata of one column chunk.
@@ -173,18 +203,42 @@ public struct ColumnMetaData: Sendable, Equatable {
     }
     public var codecRaw: Int32 { raw.i32(4) ?? 0 }
     public var codec: CompressionCodec? { CompressionCodec(rawValue: codecRaw) }
-    public var numValues: Int64 { get { raw.i64(5) ?? 0 } set { raw[5] = .i64(newValue) } }
-    public var totalUncompressedSize: Int64 { get { raw.i64(6) ?? 0 } set { raw[6] = .i64(newValue) } }
-    public var totalCompressedSize: Int64 { get { raw.i64(7) ?? 0 } set { raw[7] = .i64(newValue) } }
-    public var dataPageOffset: Int64 { get { raw.i64(9) ?? 0 } set { raw[9] = .i64(newValue) } }
-    public var indexPageOffset: Int64? { get { raw.i64(10) } set { raw[10] = newValue.map { .i64($0) } } }
-    public var dictionaryPageOffset: Int64? { get { raw.i64(11) } set { raw[11] = newValue.map { .i64($0) } } }
+    public var numValues: Int64 {
+        get { raw.i64(5) ?? 0 }
+        set { raw[5] = .i64(newValue) }
+    }
+    public var totalUncompressedSize: Int64 {
+        get { raw.i64(6) ?? 0 }
+        set { raw[6] = .i64(newValue) }
+    }
+    public var totalCompressedSize: Int64 {
+        get { raw.i64(7) ?? 0 }
+        set { raw[7] = .i64(newValue) }
+    }
+    public var dataPageOffset: Int64 {
+        get { raw.i64(9) ?? 0 }
+        set { raw[9] = .i64(newValue) }
+    }
+    public var indexPageOffset: Int64? {
+        get { raw.i64(10) }
+        set { raw[10] = newValue.map { .i64($0) } }
+    }
+    public var dictionaryPageOffset: Int64? {
+        get { raw.i64(11) }
+        set { raw[11] = newValue.map { .i64($0) } }
+    }
     public var statistics: Statistics? {
         get { raw.structure(12).map(Statistics.init(raw:)) }
         set { raw[12] = newValue.map { .structure($0.raw) } }
     }
-    public var bloomFilterOffset: Int64? { get { raw.i64(14) } set { raw[14] = newValue.map { .i64($0) } } }
-    public var bloomFilterLength: Int32? { get { raw.i32(15) } set { raw[15] = newValue.map { .i32($0) } } }
+    public var bloomFilterOffset: Int64? {
+        get { raw.i64(14) }
+        set { raw[14] = newValue.map { .i64($0) } }
+    }
+    public var bloomFilterLength: Int32? {
+        get { raw.i32(15) }
+        set { raw[15] = newValue.map { .i32($0) } }
+    }
 
     /// Byte offset where the chunk starts (its dictionary page if it has one).
     public var chunkStart: Int64 {
@@ -199,15 +253,30 @@ public struct ColumnChunk: Sendable, Equatable {
     public var raw: ThriftStruct
     public init(raw: ThriftStruct) { self.raw = raw }
     public var filePath: String? { raw.string(1) }
-    public var fileOffset: Int64 { get { raw.i64(2) ?? 0 } set { raw[2] = .i64(newValue) } }
+    public var fileOffset: Int64 {
+        get { raw.i64(2) ?? 0 }
+        set { raw[2] = .i64(newValue) }
+    }
     public var metaData: ColumnMetaData? {
         get { raw.structure(3).map(ColumnMetaData.init(raw:)) }
         set { raw[3] = newValue.map { .structure($0.raw) } }
     }
-    public var offsetIndexOffset: Int64? { get { raw.i64(4) } set { raw[4] = newValue.map { .i64($0) } } }
-    public var offsetIndexLength: Int32? { get { raw.i32(5) } set { raw[5] = newValue.map { .i32($0) } } }
-    public var columnIndexOffset: Int64? { get { raw.i64(6) } set { raw[6] = newValue.map { .i64($0) } } }
-    public var columnIndexLength: Int32? { get { raw.i32(7) } set { raw[7] = newValue.map { .i32($0) } } }
+    public var offsetIndexOffset: Int64? {
+        get { raw.i64(4) }
+        set { raw[4] = newValue.map { .i64($0) } }
+    }
+    public var offsetIndexLength: Int32? {
+        get { raw.i32(5) }
+        set { raw[5] = newValue.map { .i32($0) } }
+    }
+    public var columnIndexOffset: Int64? {
+        get { raw.i64(6) }
+        set { raw[6] = newValue.map { .i64($0) } }
+    }
+    public var columnIndexLength: Int32? {
+        get { raw.i32(7) }
+        set { raw[7] = newValue.map { .i32($0) } }
+    }
     public var isEncrypted: Bool { raw[8] != nil || raw[9] != nil }
 }
 
@@ -220,11 +289,26 @@ public struct RowGroup: Sendable, Equatable {
         guard let cols = raw.structList(1) else { throw ParquetError(.corruptMetadata, "row group without a column list") }
         columns = cols.map(ColumnChunk.init(raw:))
     }
-    public var numRows: Int64 { get { raw.i64(3) ?? 0 } set { raw[3] = .i64(newValue) } }
-    public var totalByteSize: Int64 { get { raw.i64(2) ?? 0 } set { raw[2] = .i64(newValue) } }
-    public var fileOffset: Int64? { get { raw.i64(5) } set { raw[5] = newValue.map { .i64($0) } } }
-    public var totalCompressedSize: Int64? { get { raw.i64(6) } set { raw[6] = newValue.map { .i64($0) } } }
-    public var ordinal: Int16? { get { raw.i16(7) } set { raw[7] = newValue.map { .i16($0) } } }
+    public var numRows: Int64 {
+        get { raw.i64(3) ?? 0 }
+        set { raw[3] = .i64(newValue) }
+    }
+    public var totalByteSize: Int64 {
+        get { raw.i64(2) ?? 0 }
+        set { raw[2] = .i64(newValue) }
+    }
+    public var fileOffset: Int64? {
+        get { raw.i64(5) }
+        set { raw[5] = newValue.map { .i64($0) } }
+    }
+    public var totalCompressedSize: Int64? {
+        get { raw.i64(6) }
+        set { raw[6] = newValue.map { .i64($0) } }
+    }
+    public var ordinal: Int16? {
+        get { raw.i16(7) }
+        set { raw[7] = newValue.map { .i16($0) } }
+    }
 
     var encodedStruct: ThriftStruct {
         var r = raw
@@ -257,20 +341,28 @@ public struct FileMetaData: Sendable, Equatable {
     }
 
     public var version: Int32 { raw.i32(1) ?? 1 }
-    public var numRows: Int64 { get { raw.i64(3) ?? 0 } set { raw[3] = .i64(newValue) } }
-    public var createdBy: String? { get { raw.string(6) } set { raw[6] = newValue.map { .binary(Array($0.utf8)) } } }
+    public var numRows: Int64 {
+        get { raw.i64(3) ?? 0 }
+        set { raw[3] = .i64(newValue) }
+    }
+    public var createdBy: String? {
+        get { raw.string(6) }
+        set { raw[6] = newValue.map { .binary(Array($0.utf8)) } }
+    }
     public var keyValueMetadata: [KeyValue] {
         get {
             (raw.structList(5) ?? []).map { KeyValue(key: $0.string(1) ?? "", value: $0.string(2)) }
         }
         set {
             if newValue.isEmpty { raw[5] = nil; return }
-            raw[5] = .list(.structure, newValue.map { kv in
-                var s = ThriftStruct()
-                s[1] = .binary(Array(kv.key.utf8))
-                if let v = kv.value { s[2] = .binary(Array(v.utf8)) }
-                return .structure(s)
-            })
+            raw[5] = .list(
+                .structure,
+                newValue.map { kv in
+                    var s = ThriftStruct()
+                    s[1] = .binary(Array(kv.key.utf8))
+                    if let v = kv.value { s[2] = .binary(Array(v.utf8)) }
+                    return .structure(s)
+                })
         }
     }
 
@@ -338,7 +430,8 @@ struct PageHeader {
             isCompressed = h.bool(7) ?? true
             hasStatistics = h[8] != nil
             guard numNulls <= numValues, defLevelsByteLength + repLevelsByteLength <= compressedSize,
-                  defLevelsByteLength + repLevelsByteLength <= uncompressedSize else {
+                defLevelsByteLength + repLevelsByteLength <= uncompressedSize
+            else {
                 throw ParquetError(.corruptPage, "data page v2 sizes do not add up")
             }
         case .dictionaryPage:

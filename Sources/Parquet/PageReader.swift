@@ -56,7 +56,8 @@ struct PageIterator {
             if options.verifyChecksums, let crc = header.crc {
                 let actual = Codecs.crc32(body)
                 guard actual == UInt32(bitPattern: crc) else {
-                    throw ParquetError(.checksum, "page CRC mismatch (stored \(String(UInt32(bitPattern: crc), radix: 16)), computed \(String(actual, radix: 16)))")
+                    throw ParquetError(
+                        .checksum, "page CRC mismatch (stored \(String(UInt32(bitPattern: crc), radix: 16)), computed \(String(actual, radix: 16)))")
                 }
             }
             switch header.type {

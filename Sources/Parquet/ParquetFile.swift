@@ -77,19 +77,25 @@ public struct ParquetFile: Sendable {
         var total: Int64 = 0
         for (g, rg) in meta.rowGroups.enumerated() {
             guard rg.numRows >= 0, rg.columns.count == schema.columns.count else {
-                throw ParquetError(.corruptMetadata, "row group has \(rg.columns.count) column chunks for \(schema.columns.count) columns or a negative row count", file: name, rowGroup: g)
+                throw ParquetError(
+                    .corruptMetadata, "row group has \(rg.columns.count) column chunks for \(schema.columns.count) columns or a negative row count", file: name,
+                    rowGroup: g)
             }
             for (c, chunk) in rg.columns.enumerated() {
                 let col = schema.columns[c].dottedPath
                 guard !chunk.isEncrypted else { throw ParquetError(.unsupported, "encrypted column", file: name, rowGroup: g, column: col) }
-                guard let md = chunk.metaData else { throw ParquetError(.corruptMetadata, "column chunk without metadata", file: name, rowGroup: g, column: col) }
+                guard let md = chunk.metaData else {
+                    throw ParquetError(.corruptMetadata, "column chunk without metadata", file: name, rowGroup: g, column: col)
+                }
                 guard md.physicalType == schema.columns[c].physicalType else {
                     throw ParquetError(.corruptMetadata, "column chunk type does not match the schema", file: name, rowGroup: g, column: col)
                 }
                 let start = md.chunkStart
                 let (end, overflow) = start.addingReportingOverflow(md.totalCompressedSize)
                 guard (start >= 4 || md.totalCompressedSize == 0), md.totalCompressedSize >= 0, !overflow, end <= footerOffset else {
-                    throw ParquetError(.corruptMetadata, "column chunk byte range \(start)+\(md.totalCompressedSize) lies outside the data area", file: name, rowGroup: g, column: col)
+                    throw ParquetError(
+                        .corruptMetadata, "column chunk byte range \(start)+\(md.totalCompressedSize) lies outside the data area", file: name, rowGroup: g,
+                        column: col)
                 }
                 guard md.numValues >= 0 else { throw ParquetError(.corruptMetadata, "negative value count", file: name, rowGroup: g, column: col) }
                 if schema.columns[c].isFlat && md.numValues != rg.numRows {
@@ -200,7 +206,8 @@ public struct ParquetFile: Sendable {
         var pos = 0, seen: Int64 = 0
         while seen < values && pos < chunk.count {
             guard let (raw, bodyStart) = try? ThriftStruct.decode(chunk, from: pos, to: nil),
-                  let h = try? PageHeader(raw: raw), h.compressedSize <= chunk.count - bodyStart else { return stated }
+                let h = try? PageHeader(raw: raw), h.compressedSize <= chunk.count - bodyStart
+            else { return stated }
             if h.type == .dataPage || h.type == .dataPageV2 { seen += Int64(h.numValues) }
             pos = bodyStart + h.compressedSize
         }

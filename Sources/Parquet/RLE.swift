@@ -37,8 +37,8 @@ struct RLEDecoder {
     private var rleLeft = 0
     private var rleValue: UInt64 = 0
     private var packedLeft = 0
-    private var packedBitPos = 0   // absolute bit position in base
-    private var packedEnd = 0      // byte end of the current packed run
+    private var packedBitPos = 0  // absolute bit position in base
+    private var packedEnd = 0  // byte end of the current packed run
 
     init(_ buf: UnsafeRawBufferPointer, bitWidth: Int) throws(ParquetError) {
         guard bitWidth >= 0, bitWidth <= 32 else { throw ParquetError(.corruptPage, "RLE bit width \(bitWidth) out of range") }

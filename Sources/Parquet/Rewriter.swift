@@ -171,8 +171,10 @@ extension ParquetFile {
     }
 
     /// Re-encodes row group `g` without its `local` rows (sorted indexes within it), column by column.
-    private func reencodeRowGroup<S>(_ g: Int, dropping local: [Int], to out: inout CountingSink<S>,
-                                     into w: inout RewrittenGroups) throws(ParquetError) {
+    private func reencodeRowGroup<S>(
+        _ g: Int, dropping local: [Int], to out: inout CountingSink<S>,
+        into w: inout RewrittenGroups
+    ) throws(ParquetError) {
         let rg = metadata.rowGroups[g]
         let newIndex = w.groups.count
         var ng = rg
@@ -202,8 +204,10 @@ extension ParquetFile {
             ng.columns[ci] = chunk
             totalUncompressed += enc.meta.totalUncompressedSize
             if o.pageIndex {
-                plan.append(.built(columnIndex: orig.columnIndexOffset != nil ? ChunkWriter.columnIndex(enc.pages) : nil,
-                                   offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(enc.pages, base: base) : nil))
+                plan.append(
+                    .built(
+                        columnIndex: orig.columnIndexOffset != nil ? ChunkWriter.columnIndex(enc.pages) : nil,
+                        offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(enc.pages, base: base) : nil))
             } else {
                 plan.append(.none)
             }
@@ -227,7 +231,8 @@ extension ParquetFile {
         o.codec = codec
         o.dictionary = layout.hasDictionary
         o.dictionaryForBooleans = layout.hasDictionary
-        o.dictionaryIndexEncoding = layout.dictionaryIndexEncoding ?? (layout.pageVersion == 1 && layout.dictionaryPageEncoding == .plainDictionary ? .plainDictionary : .rleDictionary)
+        o.dictionaryIndexEncoding =
+            layout.dictionaryIndexEncoding ?? (layout.pageVersion == 1 && layout.dictionaryPageEncoding == .plainDictionary ? .plainDictionary : .rleDictionary)
         o.dictionaryPageEncoding = layout.dictionaryPageEncoding
         o.valueEncoding = layout.valueEncoding ?? .plain
         o.pageVersion = layout.pageVersion
@@ -343,10 +348,12 @@ private enum IndexPlan {
 func shiftOffsetIndex(_ raw: [UInt8], by delta: Int64) throws(ParquetError) -> [UInt8] {
     var (s, _) = try ThriftStruct.decode(raw)
     guard let locs = s.structList(1) else { throw ParquetError(.corruptMetadata, "offset index without page locations") }
-    s[1] = .list(.structure, locs.map { l in
-        var l = l
-        l[1] = .i64((l.i64(1) ?? 0) + delta)
-        return .structure(l)
-    })
+    s[1] = .list(
+        .structure,
+        locs.map { l in
+            var l = l
+            l[1] = .i64((l.i64(1) ?? 0) + delta)
+            return .structure(l)
+        })
     return s.encoded()
 }

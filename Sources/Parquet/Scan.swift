@@ -45,8 +45,10 @@ extension ParquetFile {
     /// A column inside a repeated field (a list or map) gives each row the one value
     /// its elements hold (nil when it holds none); a row whose elements hold different
     /// values throws `unsupported`: the row belongs to several subjects at once.
-    public func scanColumn(path: [String], rowGroup: Int,
-                           _ visit: (_ row: Int64, _ value: UnsafeRawBufferPointer?) throws -> Void) throws {
+    public func scanColumn(
+        path: [String], rowGroup: Int,
+        _ visit: (_ row: Int64, _ value: UnsafeRawBufferPointer?) throws -> Void
+    ) throws {
         let desc = try column(path)
         try scanColumn(desc.index, rowGroup: rowGroup, visit)
     }
@@ -54,8 +56,10 @@ extension ParquetFile {
     /// `scanColumn(path:rowGroup:_:)` by leaf index. `form` overrides the text form the column's
     /// annotations give (a table format whose schema knows better, e.g. a Delta `timestamp`
     /// stored with `isAdjustedToUTC=false`, renders `…Z`).
-    public func scanColumn(_ column: Int, rowGroup: Int, form: CanonicalText.Form? = nil,
-                           _ visit: (_ row: Int64, _ value: UnsafeRawBufferPointer?) throws -> Void) throws {
+    public func scanColumn(
+        _ column: Int, rowGroup: Int, form: CanonicalText.Form? = nil,
+        _ visit: (_ row: Int64, _ value: UnsafeRawBufferPointer?) throws -> Void
+    ) throws {
         try checkRowGroup(rowGroup)
         guard column >= 0, column < schema.columns.count else { throw ParquetError(.invalidArgument, "no column \(column)", file: name) }
         let desc = schema.columns[column]
@@ -75,8 +79,10 @@ extension ParquetFile {
     }
 
     /// A column with a repeated ancestor: each row's elements must agree on one value.
-    private func scanRepeated(_ desc: ColumnDescriptor, rowGroup: Int, form: CanonicalText.Form?,
-                              _ visit: (Int64, UnsafeRawBufferPointer?) throws -> Void) throws {
+    private func scanRepeated(
+        _ desc: ColumnDescriptor, rowGroup: Int, form: CanonicalText.Form?,
+        _ visit: (Int64, UnsafeRawBufferPointer?) throws -> Void
+    ) throws {
         let data = try readColumn(desc.index, rowGroup: rowGroup)
         let renderer = ValueRenderer(desc, form: form)
         let reps = data.repetitionLevels ?? []
@@ -106,8 +112,10 @@ extension ParquetFile {
                     current.append(contentsOf: v)
                     has = true
                 } else if !current.elementsEqual(v) {
-                    throw ParquetError(.unsupported, "row \(row) holds different values in \(desc.dottedPath), which is inside a repeated field (list or map): the row belongs to several subjects, so erasing one would drop the others' data",
-                                       file: name, rowGroup: rowGroup, column: desc.dottedPath)
+                    throw ParquetError(
+                        .unsupported,
+                        "row \(row) holds different values in \(desc.dottedPath), which is inside a repeated field (list or map): the row belongs to several subjects, so erasing one would drop the others' data",
+                        file: name, rowGroup: rowGroup, column: desc.dottedPath)
                 }
             }
             vi += 1
@@ -115,12 +123,14 @@ extension ParquetFile {
         if !reps.isEmpty { try emit() }
     }
 
-    private func scanChunk(_ chunk: [UInt8], desc: ColumnDescriptor, form: CanonicalText.Form?, codecRaw: Int32, numValues: Int64, firstRow: Int64,
-                           pageIndex: inout Int, _ visit: (Int64, UnsafeRawBufferPointer?) throws -> Void) throws {
+    private func scanChunk(
+        _ chunk: [UInt8], desc: ColumnDescriptor, form: CanonicalText.Form?, codecRaw: Int32, numValues: Int64, firstRow: Int64,
+        pageIndex: inout Int, _ visit: (Int64, UnsafeRawBufferPointer?) throws -> Void
+    ) throws {
         var pages = try PageIterator(chunk: chunk, codecRaw: codecRaw, options: options)
         let maxDef = desc.maxDefinitionLevel
         let renderer = ValueRenderer(desc, form: form)
-        var dict: ByteArrayValues?   // rendered dictionary
+        var dict: ByteArrayValues?  // rendered dictionary
         var row = firstRow
         var remaining = numValues
         while true {
@@ -148,7 +158,8 @@ extension ParquetFile {
                 try withBytes(page.data) { (data) throws(ParquetError) in
                     if v2 { pos += h.repLevelsByteLength }
                     if maxDef > 0 {
-                        defs = try decodeLevels(data, pos: &pos, count: n, maxLevel: maxDef, encoding: h.defLevelEncoding, v2Length: v2 ? h.defLevelsByteLength : nil)
+                        defs = try decodeLevels(
+                            data, pos: &pos, count: n, maxLevel: maxDef, encoding: h.defLevelEncoding, v2Length: v2 ? h.defLevelsByteLength : nil)
                         nonNull = 0
                         for l in defs where Int(l) == maxDef { nonNull += 1 }
                     } else if v2 {
@@ -160,84 +171,88 @@ extension ParquetFile {
                 if maxDef == 0 { defs = [UInt16](repeating: 0, count: n) }
                 let valueLevel = UInt16(maxDef)
                 try page.data.withUnsafeBytes { all in
-                  try defs.withUnsafeBufferPointer { defp in
-                    let data = UnsafeRawBufferPointer(rebasing: all[pos...])
-                    @inline(__always) func isValue(_ s: Int) -> Bool { defp[s] == valueLevel }
-                    if enc.isDictionary {
-                        guard let dict else { throw ParquetError(.corruptPage, "dictionary-encoded page without a dictionary page") }
-                        var idx: [UInt32] = []
-                        if nonNull > 0 {
-                            guard data.count >= 1 else { throw ParquetError(.corruptPage, "dictionary page data is empty") }
-                            var dec = try RLEDecoder(UnsafeRawBufferPointer(rebasing: data[1...]), bitWidth: Int(data[0]))
-                            idx = try dec.decode(count: nonNull)
-                        }
-                        let dcount = UInt32(dict.count)
-                        for i in idx where i >= dcount { throw ParquetError(.corruptPage, "dictionary index \(i) out of range (dictionary has \(dcount) values)") }
-                        try dict.bytes.withUnsafeBytes { db in
-                            try dict.offsets.withUnsafeBufferPointer { off in
-                                var vi = 0
-                                for s in 0..<n {
-                                    if isValue(s) {
-                                        let k = Int(idx[vi]); vi += 1
-                                        try visit(row, UnsafeRawBufferPointer(rebasing: db[off[k]..<off[k + 1]]))
-                                    } else {
-                                        try visit(row, nil)
+                    try defs.withUnsafeBufferPointer { defp in
+                        let data = UnsafeRawBufferPointer(rebasing: all[pos...])
+                        @inline(__always) func isValue(_ s: Int) -> Bool { defp[s] == valueLevel }
+                        if enc.isDictionary {
+                            guard let dict else { throw ParquetError(.corruptPage, "dictionary-encoded page without a dictionary page") }
+                            var idx: [UInt32] = []
+                            if nonNull > 0 {
+                                guard data.count >= 1 else { throw ParquetError(.corruptPage, "dictionary page data is empty") }
+                                var dec = try RLEDecoder(UnsafeRawBufferPointer(rebasing: data[1...]), bitWidth: Int(data[0]))
+                                idx = try dec.decode(count: nonNull)
+                            }
+                            let dcount = UInt32(dict.count)
+                            for i in idx where i >= dcount {
+                                throw ParquetError(.corruptPage, "dictionary index \(i) out of range (dictionary has \(dcount) values)")
+                            }
+                            try dict.bytes.withUnsafeBytes { db in
+                                try dict.offsets.withUnsafeBufferPointer { off in
+                                    var vi = 0
+                                    for s in 0..<n {
+                                        if isValue(s) {
+                                            let k = Int(idx[vi]); vi += 1
+                                            try visit(row, UnsafeRawBufferPointer(rebasing: db[off[k]..<off[k + 1]]))
+                                        } else {
+                                            try visit(row, nil)
+                                        }
+                                        row += 1
                                     }
-                                    row += 1
                                 }
                             }
-                        }
-                    } else if enc == .plain && desc.physicalType == .byteArray {
-                        let raw = renderer.isRaw
-                        var p = 0
-                        for s in 0..<n {
-                            if isValue(s) {
-                                guard data.count - p >= 4 else { throw ParquetError(.corruptPage, "PLAIN BYTE_ARRAY length truncated") }
-                                let len = Int(data.loadUnaligned(fromByteOffset: p, as: UInt32.self))
-                                p += 4
-                                guard data.count - p >= len else { throw ParquetError(.corruptPage, "PLAIN BYTE_ARRAY value past the end of the page") }
-                                let v = UnsafeRawBufferPointer(rebasing: data[p..<(p + len)])
-                                try visit(row, raw ? v : renderer.bytes(v))
-                                p += len
-                            } else {
-                                try visit(row, nil)
+                        } else if enc == .plain && desc.physicalType == .byteArray {
+                            let raw = renderer.isRaw
+                            var p = 0
+                            for s in 0..<n {
+                                if isValue(s) {
+                                    guard data.count - p >= 4 else { throw ParquetError(.corruptPage, "PLAIN BYTE_ARRAY length truncated") }
+                                    let len = Int(data.loadUnaligned(fromByteOffset: p, as: UInt32.self))
+                                    p += 4
+                                    guard data.count - p >= len else { throw ParquetError(.corruptPage, "PLAIN BYTE_ARRAY value past the end of the page") }
+                                    let v = UnsafeRawBufferPointer(rebasing: data[p..<(p + len)])
+                                    try visit(row, raw ? v : renderer.bytes(v))
+                                    p += len
+                                } else {
+                                    try visit(row, nil)
+                                }
+                                row += 1
                             }
-                            row += 1
-                        }
-                    } else if enc == .plain && (desc.physicalType == .int64 || desc.physicalType == .int32) {
-                        let wide = desc.physicalType == .int64
-                        let w = wide ? 8 : 4
-                        guard data.count >= nonNull * w else { throw ParquetError(.corruptPage, "PLAIN data holds fewer than \(nonNull) values") }
-                        let signed = renderer.form == .signed
-                        let scratch = renderer.scratch.reserve(64)
-                        var vi = 0
-                        for s in 0..<n {
-                            if isValue(s) {
-                                let v: Int64 = wide ? data.loadUnaligned(fromByteOffset: vi * 8, as: Int64.self)
-                                                    : Int64(data.loadUnaligned(fromByteOffset: vi * 4, as: Int32.self))
-                                vi += 1
-                                try visit(row, signed ? writeDecimal(v.magnitude, negative: v < 0, into: scratch) : renderer.int(v, wide: wide))
-                            } else {
-                                try visit(row, nil)
+                        } else if enc == .plain && (desc.physicalType == .int64 || desc.physicalType == .int32) {
+                            let wide = desc.physicalType == .int64
+                            let w = wide ? 8 : 4
+                            guard data.count >= nonNull * w else { throw ParquetError(.corruptPage, "PLAIN data holds fewer than \(nonNull) values") }
+                            let signed = renderer.form == .signed
+                            let scratch = renderer.scratch.reserve(64)
+                            var vi = 0
+                            for s in 0..<n {
+                                if isValue(s) {
+                                    let v: Int64 =
+                                        wide
+                                        ? data.loadUnaligned(fromByteOffset: vi * 8, as: Int64.self)
+                                        : Int64(data.loadUnaligned(fromByteOffset: vi * 4, as: Int32.self))
+                                    vi += 1
+                                    try visit(row, signed ? writeDecimal(v.magnitude, negative: v < 0, into: scratch) : renderer.int(v, wide: wide))
+                                } else {
+                                    try visit(row, nil)
+                                }
+                                row += 1
                             }
-                            row += 1
-                        }
-                    } else {
-                        var acc = ValueAccumulator(type: desc.physicalType, width: desc.typeLength)
-                        try acc.appendEncoded(enc, data, count: nonNull, dictionary: nil)
-                        let values = acc.result()
-                        var vi = 0
-                        for s in 0..<n {
-                            if isValue(s) {
-                                try renderer.withValue(values, vi) { try visit(row, $0) }
-                                vi += 1
-                            } else {
-                                try visit(row, nil)
+                        } else {
+                            var acc = ValueAccumulator(type: desc.physicalType, width: desc.typeLength)
+                            try acc.appendEncoded(enc, data, count: nonNull, dictionary: nil)
+                            let values = acc.result()
+                            var vi = 0
+                            for s in 0..<n {
+                                if isValue(s) {
+                                    try renderer.withValue(values, vi) { try visit(row, $0) }
+                                    vi += 1
+                                } else {
+                                    try visit(row, nil)
+                                }
+                                row += 1
                             }
-                            row += 1
                         }
                     }
-                  }
                 }
             }
         }

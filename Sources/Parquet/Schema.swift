@@ -73,16 +73,22 @@ public struct ParquetSchema: Sendable, Equatable {
             guard depth < 64 else { throw ParquetError(.corruptMetadata, "schema nested too deeply") }
             let n = Int(el.numChildren ?? 0)
             if depth > 0 && el.numChildren == nil {
-                guard let pt = el.physicalType else { throw ParquetError(.corruptMetadata, "schema leaf \(path.joined(separator: ".")) has no valid physical type") }
+                guard let pt = el.physicalType else {
+                    throw ParquetError(.corruptMetadata, "schema leaf \(path.joined(separator: ".")) has no valid physical type")
+                }
                 var length = 0
                 if pt == .fixedLenByteArray {
-                    guard let l = el.typeLength, l > 0, l < 1 << 24 else { throw ParquetError(.corruptMetadata, "FIXED_LEN_BYTE_ARRAY column \(path.joined(separator: ".")) has an invalid type_length") }
+                    guard let l = el.typeLength, l > 0, l < 1 << 24 else {
+                        throw ParquetError(.corruptMetadata, "FIXED_LEN_BYTE_ARRAY column \(path.joined(separator: ".")) has an invalid type_length")
+                    }
                     length = Int(l)
                 } else if pt == .int96 {
                     length = 12
                 }
-                leaves.append(ColumnDescriptor(index: leaves.count, path: path, physicalType: pt, typeLength: length,
-                                               maxDefinitionLevel: def, maxRepetitionLevel: rep, element: el, pathElements: pathElements))
+                leaves.append(
+                    ColumnDescriptor(
+                        index: leaves.count, path: path, physicalType: pt, typeLength: length,
+                        maxDefinitionLevel: def, maxRepetitionLevel: rep, element: el, pathElements: pathElements))
                 return SchemaNode(element: el, children: [])
             }
             guard n >= 0, n <= elements.count - index else { throw ParquetError(.corruptMetadata, "schema element \(el.name) has an invalid child count") }

@@ -7,19 +7,27 @@ extension SchemaNode {
     }
 
     /// A leaf column.
-    public static func leaf(_ name: String, _ type: PhysicalType, _ repetition: Repetition = .optional,
-                            logicalType: LogicalType? = nil, convertedType: ConvertedType? = nil,
-                            typeLength: Int32? = nil, scale: Int32? = nil, precision: Int32? = nil, fieldID: Int32? = nil) -> SchemaNode {
-        SchemaNode(element: SchemaElement(name: name, type: type, typeLength: typeLength, repetition: repetition,
-                                          convertedType: convertedType, scale: scale, precision: precision,
-                                          fieldID: fieldID, logicalType: logicalType), children: [])
+    public static func leaf(
+        _ name: String, _ type: PhysicalType, _ repetition: Repetition = .optional,
+        logicalType: LogicalType? = nil, convertedType: ConvertedType? = nil,
+        typeLength: Int32? = nil, scale: Int32? = nil, precision: Int32? = nil, fieldID: Int32? = nil
+    ) -> SchemaNode {
+        SchemaNode(
+            element: SchemaElement(
+                name: name, type: type, typeLength: typeLength, repetition: repetition,
+                convertedType: convertedType, scale: scale, precision: precision,
+                fieldID: fieldID, logicalType: logicalType), children: [])
     }
 
     /// A group (struct; or with `.list` / `.map` logical types, a list or map).
-    public static func group(_ name: String, _ repetition: Repetition = .optional, logicalType: LogicalType? = nil,
-                             convertedType: ConvertedType? = nil, _ children: [SchemaNode]) -> SchemaNode {
-        SchemaNode(element: SchemaElement(name: name, repetition: repetition, numChildren: Int32(children.count),
-                                          convertedType: convertedType, logicalType: logicalType), children: children)
+    public static func group(
+        _ name: String, _ repetition: Repetition = .optional, logicalType: LogicalType? = nil,
+        convertedType: ConvertedType? = nil, _ children: [SchemaNode]
+    ) -> SchemaNode {
+        SchemaNode(
+            element: SchemaElement(
+                name: name, repetition: repetition, numChildren: Int32(children.count),
+                convertedType: convertedType, logicalType: logicalType), children: children)
     }
 
     /// A standard three-level list: `<rep> group name (LIST) { repeated group list { element } }`.
@@ -142,9 +150,11 @@ public struct ParquetWriter<S: ParquetSink> {
         meta.keyValueMetadata = keyValueMetadata
         meta.createdBy = options.createdBy
         // Column orders: TYPE_DEFINED_ORDER for every leaf.
-        meta.raw[7] = .list(.structure, schema.columns.map { _ in
-            .structure(ThriftStruct([ThriftField(id: 1, value: .structure(ThriftStruct()))]))
-        })
+        meta.raw[7] = .list(
+            .structure,
+            schema.columns.map { _ in
+                .structure(ThriftStruct([ThriftField(id: 1, value: .structure(ThriftStruct()))]))
+            })
         try writeFooter(meta, to: &out)
         return meta
     }

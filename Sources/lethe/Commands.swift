@@ -27,7 +27,9 @@ struct Init: AsyncParsableCommand {
 struct Index: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Backfill or refresh the subject index.",
-        discussion: "Scans only objects that are new or changed since the last run and forgets objects that are gone. Unreadable objects are quarantined and listed; the run goes on.")
+        discussion:
+            "Scans only objects that are new or changed since the last run and forgets objects that are gone. Unreadable objects are quarantined and listed; the run goes on."
+    )
     @OptionGroup var global: Global
     @Option(help: "Only this dataset (repeatable).") var dataset: [String] = []
     @Flag(help: "Keep refreshing every few seconds until interrupted.") var watch = false
@@ -44,7 +46,7 @@ struct Index: AsyncParsableCommand {
                 let service = IndexWatchService(lethe: lethe, datasets: only, interval: interval, progress: { bar.update($0) }) { r in
                     bar.finish()
                     Self.report(r, json: json)
-                    fflush(nil)   // each pass reaches a pipe at once
+                    fflush(nil)  // each pass reaches a pipe at once
                 }
                 try await runUntilSignalled([.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)])
                 return 0
@@ -62,9 +64,11 @@ struct Index: AsyncParsableCommand {
             out(ReportEncoder.text(r))
         } else {
             let mb = Double(r.bytesScanned) / 1e6
-            out(String(format: "indexed %d object(s) (%d unchanged, %d removed), %lld records, %.1f MB in %.2fs (%.0f MB/s, %.0f rows/s)",
-                       r.objectsScanned, r.objectsUnchanged, r.objectsRemoved, r.records, mb, r.seconds,
-                       r.seconds > 0 ? mb / r.seconds : 0, r.seconds > 0 ? Double(r.records) / r.seconds : 0))
+            out(
+                String(
+                    format: "indexed %d object(s) (%d unchanged, %d removed), %lld records, %.1f MB in %.2fs (%.0f MB/s, %.0f rows/s)",
+                    r.objectsScanned, r.objectsUnchanged, r.objectsRemoved, r.records, mb, r.seconds,
+                    r.seconds > 0 ? mb / r.seconds : 0, r.seconds > 0 ? Double(r.records) / r.seconds : 0))
             if !r.quarantined.isEmpty {
                 out("quarantined \(r.quarantined.count) object(s) that cannot be read:")
                 for q in r.quarantined { out("  \(q.dataset): \(q.issue)") }
@@ -79,12 +83,12 @@ struct Locate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show where a subject's data lives, from the index (no request is filed).",
         discussion: """
-        The subject is taken exactly as typed, never split: `lethe locate 'a|b'` looks for the one id `a|b`. \
-        Ids that are not UTF-8 text: --hex 75ff31. A composite subject (a dataset whose `subject` lists several \
-        fields): --subject-json '["t1","u-42"]'. A negative number is an id: `lethe locate -654807448`. \
-        ROLE tells, for Delta tables, live rows from `history` (files removed by a commit, or rows a deletion vector \
-        deleted: readable by time travel until vacuumed) and `cdc` (change data feed files).
-        """)
+            The subject is taken exactly as typed, never split: `lethe locate 'a|b'` looks for the one id `a|b`. \
+            Ids that are not UTF-8 text: --hex 75ff31. A composite subject (a dataset whose `subject` lists several \
+            fields): --subject-json '["t1","u-42"]'. A negative number is an id: `lethe locate -654807448`. \
+            ROLE tells, for Delta tables, live rows from `history` (files removed by a commit, or rows a deletion vector \
+            deleted: readable by time travel until vacuumed) and `cdc` (change data feed files).
+            """)
     @OptionGroup var global: Global
     @OptionGroup var subject: SubjectArguments
 
@@ -94,7 +98,7 @@ struct Locate: AsyncParsableCommand {
             guard typed.count == 1 else { throw LetheError(.badUsage, "name exactly one subject (an id, --hex or --subject-json)") }
             let lethe = try global.open(readOnly: true)
             let s = try lethe.config.check(typed[0])
-            for h in await lethe.canonicalHints(for: s) { err("lethe: warning: \(h)") }   // the user's terminal only
+            for h in await lethe.canonicalHints(for: s) { err("lethe: warning: \(h)") }  // the user's terminal only
             let found = try await lethe.locateRows(s)
             for i in try await lethe.datasetIssues().values.sorted(by: { $0.dataset < $1.dataset }) {
                 err("lethe: warning: \(i.description): the index cannot say whether it holds the subject")
@@ -116,20 +120,20 @@ struct Forget: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "File erasure requests; each is planned at once.",
         discussion: """
-        The plan lists every dataset, object and row count that holds the subject, and the derived datasets lineage \
-        reaches. A second person must approve before `lethe run` erases anything.
+            The plan lists every dataset, object and row count that holds the subject, and the derived datasets lineage \
+            reaches. A second person must approve before `lethe run` erases anything.
 
-        Subjects are taken exactly as typed and never split: `lethe forget 'a|b'` names the one id `a|b`. \
-        An id that is not UTF-8 text or holds characters a shell cannot pass: --hex 75ff31. \
-        A composite subject (a dataset whose `subject` lists several fields) is a JSON array of its parts: \
-        --subject-json '["t1","a|b"]'. In a lake with composite datasets, a typed id holding `composite_separator` \
-        (`|`, the old composite spelling) is refused rather than split or taken whole: write it with --subject-json. \
-        A negative number is an id (`lethe forget -654807448`); so is anything after `--`.
+            Subjects are taken exactly as typed and never split: `lethe forget 'a|b'` names the one id `a|b`. \
+            An id that is not UTF-8 text or holds characters a shell cannot pass: --hex 75ff31. \
+            A composite subject (a dataset whose `subject` lists several fields) is a JSON array of its parts: \
+            --subject-json '["t1","a|b"]'. In a lake with composite datasets, a typed id holding `composite_separator` \
+            (`|`, the old composite spelling) is refused rather than split or taken whole: write it with --subject-json. \
+            A negative number is an id (`lethe forget -654807448`); so is anything after `--`.
 
-        --from FILE reads one id a line, literally: every byte but the LF is part of the id (ids need not be UTF-8), \
-        nothing is trimmed and `#` is not a comment unless --trim / --comments ask; empty lines are skipped. \
-        --from-format hex or json reads each line as with --hex or --subject-json.
-        """)
+            --from FILE reads one id a line, literally: every byte but the LF is part of the id (ids need not be UTF-8), \
+            nothing is trimmed and `#` is not a comment unless --trim / --comments ask; empty lines are skipped. \
+            --from-format hex or json reads each line as with --hex or --subject-json.
+            """)
     @OptionGroup var global: Global
     @OptionGroup var subject: SubjectArguments
     @OptionGroup var file: FromFileOptions
@@ -151,10 +155,14 @@ struct Forget: AsyncParsableCommand {
             } else {
                 for r in rs {
                     let p = r.plan.flatMap(ErasurePlan.decode)
-                    out("\(r.id)  \(r.status.rawValue)  subject \(r.subjectKey.short)  \(p?.totalObjects ?? 0) object(s), \(p?.totalRows ?? 0) row(s) in \(p?.datasets.count ?? 0) dataset(s)")
+                    out(
+                        "\(r.id)  \(r.status.rawValue)  subject \(r.subjectKey.short)  \(p?.totalObjects ?? 0) object(s), \(p?.totalRows ?? 0) row(s) in \(p?.datasets.count ?? 0) dataset(s)"
+                    )
                     if (p?.totalObjects ?? 0) == 0 {
                         // Often a typo or another form of the id (`U-42`, `42` for `u-42`): say so before anyone approves.
-                        err("lethe: note: \(r.id): the index holds no record of this subject; check the id as the data writes it (`lethe locate ID`); once approved, verification reads every dataset with a subject column to prove it absent")
+                        err(
+                            "lethe: note: \(r.id): the index holds no record of this subject; check the id as the data writes it (`lethe locate ID`); once approved, verification reads every dataset with a subject column to prove it absent"
+                        )
                     }
                 }
                 out("next: a second person approves with `lethe approve ID --by NAME`")
@@ -183,9 +191,12 @@ struct Requests: AsyncParsableCommand {
             if global.json {
                 out(ReportEncoder.text(rs.map { RequestView($0, withPlan: false) }))
             } else {
-                out(table(["ID", "STATUS", "SUBJECT", "BY", "FILED", "NOTE"], rs.map {
-                    [$0.id, $0.status.rawValue, $0.subjectKey.short, $0.requestedBy, time($0.filedAt), $0.failure ?? $0.decisionReason ?? ""]
-                }))
+                out(
+                    table(
+                        ["ID", "STATUS", "SUBJECT", "BY", "FILED", "NOTE"],
+                        rs.map {
+                            [$0.id, $0.status.rawValue, $0.subjectKey.short, $0.requestedBy, time($0.filedAt), $0.failure ?? $0.decisionReason ?? ""]
+                        }))
             }
             return 0
         }
@@ -223,7 +234,9 @@ struct Show: AsyncParsableCommand {
                 }
             }
             if let v = r.verification.flatMap({ try? JSONDecoder().decode(Verification.self, from: Data($0)) }) {
-                out("verified  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s) scanned at \(time(v.at))")
+                out(
+                    "verified  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s) scanned at \(time(v.at))"
+                )
             }
             return 0
         }
@@ -250,8 +263,11 @@ struct Approve: AsyncParsableCommand {
             } else {
                 approved = try await lethe.approve(ids, by: who)
             }
-            if global.json { for r in approved { out(ReportEncoder.text(RequestView(r, withPlan: false))) } }
-            else { for r in approved { out("\(r.id)  approved by \(who)") }; out("next: `lethe run` erases approved requests") }
+            if global.json {
+                for r in approved { out(ReportEncoder.text(RequestView(r, withPlan: false))) }
+            } else {
+                for r in approved { out("\(r.id)  approved by \(who)") }; out("next: `lethe run` erases approved requests")
+            }
             return 0
         }
     }
@@ -277,7 +293,9 @@ struct Reject: AsyncParsableCommand {
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Execute approved requests: erase, propagate, rebuild, verify.",
-        discussion: "Resumes an interrupted run first. Then, for datasets with `deletes_from: change_feed`, reads the Delta change feed since the last run and files approved requests (principal `propagation`) for subjects another tool deleted. Every object is rewritten once for all the subjects it holds, atomically; a failed object fails its requests, is left untouched, and is retried by the next run.")
+        discussion:
+            "Resumes an interrupted run first. Then, for datasets with `deletes_from: change_feed`, reads the Delta change feed since the last run and files approved requests (principal `propagation`) for subjects another tool deleted. Every object is rewritten once for all the subjects it holds, atomically; a failed object fails its requests, is left untouched, and is retried by the next run."
+    )
     @OptionGroup var global: Global
     @Flag(help: "Run once and exit (the default; `lethe serve` runs continuously).") var once = false
 
@@ -290,7 +308,9 @@ struct Run: AsyncParsableCommand {
                 out(ReportEncoder.text(r))
             } else {
                 for s in r.propagation.sources where s.deleted > 0 {
-                    out("propagated from \(s.dataset)'s change feed: \(s.filed.count) request(s) filed and approved by `propagation` (\(s.stillLive) subject(s) still with live rows skipped)")
+                    out(
+                        "propagated from \(s.dataset)'s change feed: \(s.filed.count) request(s) filed and approved by `propagation` (\(s.stillLive) subject(s) still with live rows skipped)"
+                    )
                 }
                 if r.jobs.isEmpty { out("nothing to do: no approved requests") }
                 out("rewrote \(r.objectsRewritten) object(s), removed \(r.objectsRemoved), dropped \(r.rowsDropped) row(s)")
@@ -301,9 +321,13 @@ struct Run: AsyncParsableCommand {
                         for line in b.output.split(separator: "\n").suffix(20) { err("  | \(line)") }
                     }
                 }
-                for v in r.verifications { out("\(v.id)  \(v.clean ? "verified clean" : "NOT clean: \(v.summary)") (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)") }
+                for v in r.verifications {
+                    out("\(v.id)  \(v.clean ? "verified clean" : "NOT clean: \(v.summary)") (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)")
+                }
                 for f in r.failed { out("\(f.id)  failed: \(f.reason)") }
-                if !r.requeued.isEmpty { out("took back \(r.requeued.count) request(s) a stopped run had claimed without a job: \(r.requeued.joined(separator: " "))") }
+                if !r.requeued.isEmpty {
+                    out("took back \(r.requeued.count) request(s) a stopped run had claimed without a job: \(r.requeued.joined(separator: " "))")
+                }
                 for p in r.problems { out("problem: \(p)") }
             }
             return r.failed.isEmpty && r.problems.isEmpty ? 0 : 1
@@ -323,9 +347,14 @@ struct Verify: AsyncParsableCommand {
             guard all != !ids.isEmpty else { throw LetheError(.badUsage, "name request ids, or pass --all (not both)") }
             let lethe = try global.open(readOnly: dryRun)
             let vs = try await lethe.verify(ids: ids, all: all, dryRun: dryRun)
-            if global.json { for v in vs { out(ReportEncoder.text(v)) } }
-            else {
-                for v in vs { out("\(v.id)  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s)\(v.logsExamined.map { ", \($0) Delta log(s)" } ?? "")\(v.listingsExamined.map { ", \($0) emptied dataset listing(s)" } ?? ""), \(v.stateFilesScanned) state file(s) scanned") }
+            if global.json {
+                for v in vs { out(ReportEncoder.text(v)) }
+            } else {
+                for v in vs {
+                    out(
+                        "\(v.id)  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s)\(v.logsExamined.map { ", \($0) Delta log(s)" } ?? "")\(v.listingsExamined.map { ", \($0) emptied dataset listing(s)" } ?? ""), \(v.stateFilesScanned) state file(s) scanned"
+                    )
+                }
             }
             return vs.allSatisfy(\.clean) ? 0 : 1
         }
@@ -336,8 +365,9 @@ struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print or check the hash-chained audit log.")
     @OptionGroup var global: Global
     @Flag(help: "Recompute the chain; exit 1 naming the first broken entry.") var check = false
-    @Option(name: .customLong("expect-head"),
-            help: "With --check: a head recorded earlier (SEQ:HASH, as --check prints it) that must still be in the chain; catches removal of the newest entries.")
+    @Option(
+        name: .customLong("expect-head"),
+        help: "With --check: a head recorded earlier (SEQ:HASH, as --check prints it) that must still be in the chain; catches removal of the newest entries.")
     var expectHead: String?
 
     func run() async throws {
@@ -390,9 +420,10 @@ final class ProgressBar: Sendable {
             let width = 24
             let filled = Int(frac * Double(width))
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            let line = String(format: "\r%@ %3.0f%%  %d/%d objects  %.1f/%.1f MB  %.0f MB/s  %.0f rows/s ",
-                              bar, frac * 100, p.objectsDone, p.objectsTotal, Double(p.bytesDone) / 1e6,
-                              Double(p.bytesTotal) / 1e6, Double(p.bytesDone) / 1e6 / secs, Double(p.records) / secs)
+            let line = String(
+                format: "\r%@ %3.0f%%  %d/%d objects  %.1f/%.1f MB  %.0f MB/s  %.0f rows/s ",
+                bar, frac * 100, p.objectsDone, p.objectsTotal, Double(p.bytesDone) / 1e6,
+                Double(p.bytesTotal) / 1e6, Double(p.bytesDone) / 1e6 / secs, Double(p.records) / secs)
             FileHandle.standardError.write(Data(line.utf8))
             st.drawn = true
         }

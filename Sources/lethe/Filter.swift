@@ -10,11 +10,11 @@ struct Filter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Filter forgotten subjects out of a JSON Lines stream.",
         discussion: """
-        Writes every line whose subject is not forgotten (request approved or later), \
-        unchanged and in order. Newly approved requests take effect within a second. \
-        Counts go to stderr at the end; with --json as JSON (on stdout when --out is a file, else stderr). \
-        Exit 2 on a malformed line under --on-malformed fail (the default). See docs/stream.md.
-        """)
+            Writes every line whose subject is not forgotten (request approved or later), \
+            unchanged and in order. Newly approved requests take effect within a second. \
+            Counts go to stderr at the end; with --json as JSON (on stdout when --out is a file, else stderr). \
+            Exit 2 on a malformed line under --on-malformed fail (the default). See docs/stream.md.
+            """)
     @OptionGroup var global: Global
     @Option(help: "The subject field as a dotted path (repeat for a composite subject). Default: the --dataset's subject, else user_id.")
     var field: [String] = []
@@ -42,8 +42,9 @@ struct Filter: AsyncParsableCommand {
                 if inFD != 0 { close(inFD) }
                 if outFD != 1 { close(outFD) }
             }
-            let options = StreamFilterService.Options(fields: fields, streamKey: state.secrets.streamHasher, onMalformed: policy,
-                                                      validation: validation, input: inFD, output: outFD, follow: follow)
+            let options = StreamFilterService.Options(
+                fields: fields, streamKey: state.secrets.streamHasher, onMalformed: policy,
+                validation: validation, input: inFD, output: outFD, follow: follow)
             return try await pump(options, set: shared, source: source)
         }
     }
@@ -83,15 +84,19 @@ struct Filter: AsyncParsableCommand {
         if writable {
             try await Lethe.backfillStreamTags(meta: state.state, secrets: state.secrets, now: Int64(Date().timeIntervalSince1970 * 1000))
         } else if case let untagged = try await Lethe.untaggedRequestCount(in: state.state), untagged > 0 {
-            err("lethe: \(untagged) request(s) filed before stream filtering have no stream tag and are not filtered yet; a writing command on this state (e.g. `lethe run`) gives them one")
+            err(
+                "lethe: \(untagged) request(s) filed before stream filtering have no stream tag and are not filtered yet; a writing command on this state (e.g. `lethe run`) gives them one"
+            )
         }
         return state
     }
 
     /// The deletion set: from its snapshot if there is a usable one (one file read instead of a row
     /// per forgotten subject), then caught up; else read whole. A changed set is snapshotted again.
-    private func loadDeletionSet(_ state: Runtime.StateHandle,
-                                 source: @escaping @Sendable (Int64) async throws -> DeletionChanges) async throws -> SharedDeletionSet {
+    private func loadDeletionSet(
+        _ state: Runtime.StateHandle,
+        source: @escaping @Sendable (Int64) async throws -> DeletionChanges
+    ) async throws -> SharedDeletionSet {
         let key = state.secrets.streamHasher
         let shared = SharedDeletionSet()
         let snapshotPath = state.folder.map { $0 + "/" + DeletionSnapshot.fileName }
@@ -110,9 +115,9 @@ struct Filter: AsyncParsableCommand {
         // memory back to the system (glibc keeps freed pages of thread arenas otherwise).
         Lethe.releaseMemory(of: state.state)
         #if canImport(Glibc)
-        if let f = dlsym(nil, "malloc_trim") {  // not exported by the Glibc module
-            _ = unsafeBitCast(f, to: (@convention(c) (Int) -> Int32).self)(0)
-        }
+            if let f = dlsym(nil, "malloc_trim") {  // not exported by the Glibc module
+                _ = unsafeBitCast(f, to: (@convention(c) (Int) -> Int32).self)(0)
+            }
         #endif
         return shared
     }
@@ -139,8 +144,10 @@ struct Filter: AsyncParsableCommand {
     /// Filters until the end of input, or with --follow until SIGTERM/SIGINT (the pump stops at its
     /// next idle moment, filters a last unterminated line and flushes), while the deletion set is
     /// refreshed. Reports the counts; exit 2 on a malformed line under `fail`.
-    private func pump(_ options: StreamFilterService.Options, set shared: SharedDeletionSet,
-                      source: @escaping @Sendable (Int64) async throws -> DeletionChanges) async throws -> Int32 {
+    private func pump(
+        _ options: StreamFilterService.Options, set shared: SharedDeletionSet,
+        source: @escaping @Sendable (Int64) async throws -> DeletionChanges
+    ) async throws -> Int32 {
         let filter = StreamFilterService(options, set: shared)
         let refresher = DeletionSetRefresher(set: shared, interval: refresh, source: source) { e in
             err("lethe: warning: deletion set refresh failed: \(e)")
@@ -148,9 +155,12 @@ struct Filter: AsyncParsableCommand {
         // A group shuts its services down in reverse order: the filter drains before the refresher stops.
         var failure: (any Error)?
         do {
-            try await runUntilSignalled([.init(service: refresher, successTerminationBehavior: .ignore),
-                                         .init(service: filter, successTerminationBehavior: .gracefullyShutdownGroup)],
-                                        signals: options.follow)
+            try await runUntilSignalled(
+                [
+                    .init(service: refresher, successTerminationBehavior: .ignore),
+                    .init(service: filter, successTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                signals: options.follow)
         } catch {
             failure = error
         }
@@ -180,11 +190,11 @@ struct Deletions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the stream deletion set, or its changes since T.",
         discussion: """
-        Each forgotten subject is a 64-bit SipHash-2-4 tag of its canonical id under the state folder's \
-        stream.key (16 hex digits). Without --since: the whole set. With --since T (milliseconds since \
-        the epoch, or an ISO 8601 time): tags added and removed by requests updated at or after T. \
-        The last line (`latest` in JSON) is the cursor to pass next time.
-        """)
+            Each forgotten subject is a 64-bit SipHash-2-4 tag of its canonical id under the state folder's \
+            stream.key (16 hex digits). Without --since: the whole set. With --since T (milliseconds since \
+            the epoch, or an ISO 8601 time): tags added and removed by requests updated at or after T. \
+            The last line (`latest` in JSON) is the cursor to pass next time.
+            """)
     @OptionGroup var global: Global
     @Option(help: "Only changes at or after this time (ms since the epoch, or ISO 8601).") var since: String?
 

@@ -12,23 +12,25 @@ struct LetheCommand: AsyncParsableCommand {
         commandName: "lethe",
         abstract: "Find, erase and prove the erasure of one person's data across a data lake.",
         discussion: """
-        A typical session:
-          lethe init --lake ./lake       write lethe.yaml; describe datasets
-          lethe index                    build or refresh the subject index
-          lethe locate u-42              where u-42's records are
-          lethe forget u-42 --by alice   file an erasure request (planned)
-          lethe approve ID --by bob      a second person approves it
-          lethe run                      erase, propagate, rebuild, verify
-          lethe audit --check            prove the audit log is intact
+            A typical session:
+              lethe init --lake ./lake       write lethe.yaml; describe datasets
+              lethe index                    build or refresh the subject index
+              lethe locate u-42              where u-42's records are
+              lethe forget u-42 --by alice   file an erasure request (planned)
+              lethe approve ID --by bob      a second person approves it
+              lethe run                      erase, propagate, rebuild, verify
+              lethe audit --check            prove the audit log is intact
 
-        Try it on a generated lake: lethe quickstart --dir /tmp/lethe-demo
-        Subject ids are taken exactly as typed, never split; ids that are not text, composite
-        subjects and id files: see `lethe help forget`.
-        Exit codes: 0 success, 1 the work failed, 2 bad usage or input.
-        """,
+            Try it on a generated lake: lethe quickstart --dir /tmp/lethe-demo
+            Subject ids are taken exactly as typed, never split; ids that are not text, composite
+            subjects and id files: see `lethe help forget`.
+            Exit codes: 0 success, 1 the work failed, 2 bad usage or input.
+            """,
         version: "0.1.0",
-        subcommands: [Init.self, Quickstart.self, Index.self, Locate.self, Forget.self, Requests.self, Show.self,
-                      Approve.self, Reject.self, Run.self, Verify.self, Vacuum.self, Audit.self, Filter.self, Deletions.self]
+        subcommands: [
+            Init.self, Quickstart.self, Index.self, Locate.self, Forget.self, Requests.self, Show.self,
+            Approve.self, Reject.self, Run.self, Verify.self, Vacuum.self, Audit.self, Filter.self, Deletions.self,
+        ]
     )
 }
 
@@ -110,7 +112,8 @@ func principal(_ by: String?) -> String {
 /// shuts them down gracefully (each finishes what it is doing); with `signals: false` the signals keep
 /// their default action. Rethrows the first error a service threw.
 func runUntilSignalled(_ services: [ServiceGroupConfiguration.ServiceConfiguration], signals: Bool = true) async throws {
-    let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-        services: services, gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [], logger: Lethe.defaultLogger()))
+    let group = ServiceGroup(
+        configuration: ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [], logger: Lethe.defaultLogger()))
     try await group.run()
 }

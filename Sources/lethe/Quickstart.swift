@@ -49,7 +49,9 @@ enum Starter {
 struct Quickstart: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Build a sample lake, index it, forget one subject end to end, print the report.",
-        discussion: "The lake has raw JSON Lines events (some gzipped), bronze users and silver sessions in CSV derived from them, and a gold daily aggregate rebuilt by a Python job. Afterwards, `cd DIR` and try the other commands on it.")
+        discussion:
+            "The lake has raw JSON Lines events (some gzipped), bronze users and silver sessions in CSV derived from them, and a gold daily aggregate rebuilt by a Python job. Afterwards, `cd DIR` and try the other commands on it."
+    )
     @Option(help: "Where to build the sample (must not exist, or be empty).") var dir: String = "./lethe-quickstart"
     @Option(help: "The subject to forget.") var subject: String = "u-00042"
     @Flag(help: "Replace an existing quickstart folder.") var force = false
@@ -80,19 +82,22 @@ struct Quickstart: AsyncParsableCommand {
             say(String(format: "   %d objects, %lld records, %.1f MB in %.2fs", ir.objectsScanned, ir.records, Double(ir.bytesScanned) / 1e6, ir.seconds))
 
             let s = lethe.subject(subject)
-            let before = try await lethe.locateRows(s)   // one entry per object: the sample lake has no Delta table
+            let before = try await lethe.locateRows(s)  // one entry per object: the sample lake has no Delta table
             say("3. locating subject \(lethe.key(for: s).short) (lethe locate \(subject))")
             for p in before.prefix(8) { say("   \(p.dataset)  \(p.object)  \(p.rows.count) row(s)") }
             if before.count > 8 { say("   … \(before.count - 8) more objects") }
 
             say("4. alice files the request (lethe forget \(subject) --by alice)")
             let r = try await lethe.forget([s], reason: "quickstart: GDPR Art. 17 request #1", by: "alice")[0]
-            let plan = ErasurePlan.decode(r.plan ?? []) 
-            say("   \(r.id) planned: \(plan?.totalObjects ?? 0) objects, \(plan?.totalRows ?? 0) rows; lineage: \(plan?.datasets.map { "\($0.name) (\($0.role))" }.joined(separator: " → ") ?? "")")
+            let plan = ErasurePlan.decode(r.plan ?? [])
+            say(
+                "   \(r.id) planned: \(plan?.totalObjects ?? 0) objects, \(plan?.totalRows ?? 0) rows; lineage: \(plan?.datasets.map { "\($0.name) (\($0.role))" }.joined(separator: " → ") ?? "")"
+            )
 
             say("5. four eyes: alice may not approve her own request")
-            do { _ = try await lethe.approve([r.id], by: "alice"); say("   !! self-approval was accepted") }
-            catch let e as LetheError { say("   refused: \(e.message)") }
+            do { _ = try await lethe.approve([r.id], by: "alice"); say("   !! self-approval was accepted") } catch let e as LetheError {
+                say("   refused: \(e.message)")
+            }
             _ = try await lethe.approve([r.id], by: "bob")
             say("   bob approves (lethe approve \(r.id) --by bob)")
 
@@ -101,7 +106,11 @@ struct Quickstart: AsyncParsableCommand {
             let run = try await lethe.run()
             say("   rewrote \(run.objectsRewritten) objects, dropped \(run.rowsDropped) rows in \(String(format: "%.2f", Date().timeIntervalSince(t1)))s")
             for b in run.rebuilds { say("   rebuilt \(b.dataset) with `\(b.command)`: exit \(b.exitStatus)") }
-            for v in run.verifications { say("   verification: \(v.clean ? "clean" : "NOT clean: \(v.summary)") (\(v.objectsScanned) objects, \(v.recordsScanned) records, \(v.stateFilesScanned) state files scanned without the index)") }
+            for v in run.verifications {
+                say(
+                    "   verification: \(v.clean ? "clean" : "NOT clean: \(v.summary)") (\(v.objectsScanned) objects, \(v.recordsScanned) records, \(v.stateFilesScanned) state files scanned without the index)"
+                )
+            }
             for f in run.failed { say("   FAILED \(f.id): \(f.reason)") }
 
             let after = try await lethe.locate(s)
@@ -114,10 +123,12 @@ struct Quickstart: AsyncParsableCommand {
             say("")
             say("Try it yourself:  cd \(dir) && lethe show \(r.id) && lethe audit")
             if json {
-                out(ReportEncoder.text(QuickstartReport(
-                    dir: abs, events: built.events, subjects: built.users, request: RequestView(final, withPlan: true),
-                    objectsBefore: before.count, objectsAfter: after.count, rowsDropped: run.rowsDropped,
-                    auditEntries: chain.entries, auditOk: chain.ok)))
+                out(
+                    ReportEncoder.text(
+                        QuickstartReport(
+                            dir: abs, events: built.events, subjects: built.users, request: RequestView(final, withPlan: true),
+                            objectsBefore: before.count, objectsAfter: after.count, rowsDropped: run.rowsDropped,
+                            auditEntries: chain.entries, auditOk: chain.ok)))
             }
             return final.status == .verified && chain.ok ? 0 : 1
         }

@@ -19,60 +19,60 @@ public struct SampleLake {
 
     /// The config text for a lake at `lake/` beside it.
     public static let config = """
-    # Lethe quickstart lake (generated). See README.md for every key.
-    lake: ./lake
-    state: ./.lethe
-    datasets:
-      - name: raw_events
-        path: raw/events
-        format: jsonl
-        subject: user.id
-        pii: [user.email, ip]
-      - name: bronze_users
-        path: bronze/users
-        format: csv
-        subject: user_id
-        pii: [email]
-        derived_from: [raw_events]
-      - name: silver_sessions
-        path: silver/sessions
-        format: csv
-        subject: user_id
-        derived_from: [raw_events]
-      - name: gold_daily
-        path: gold/daily
-        format: csv
-        derived_from: [silver_sessions]
-        rebuild: "python3 jobs/daily.py"
+        # Lethe quickstart lake (generated). See README.md for every key.
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: raw_events
+            path: raw/events
+            format: jsonl
+            subject: user.id
+            pii: [user.email, ip]
+          - name: bronze_users
+            path: bronze/users
+            format: csv
+            subject: user_id
+            pii: [email]
+            derived_from: [raw_events]
+          - name: silver_sessions
+            path: silver/sessions
+            format: csv
+            subject: user_id
+            derived_from: [raw_events]
+          - name: gold_daily
+            path: gold/daily
+            format: csv
+            derived_from: [silver_sessions]
+            rebuild: "python3 jobs/daily.py"
 
-    """
+        """
 
     /// The gold rebuild job: daily active users and events from the silver sessions.
     public static let dailyJob = """
-    # Rebuilds gold/daily/daily.csv from silver/sessions/*.csv (run by `lethe run` after erasure).
-    import csv, glob, os, tempfile
-    lake = os.environ.get("LETHE_LAKE") or os.path.join(os.path.dirname(__file__), "..", "lake")
-    days = {}
-    for path in sorted(glob.glob(os.path.join(lake, "silver", "sessions", "*.csv"))):
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                d = days.setdefault(row["day"], [0, 0])
-                d[0] += 1
-                d[1] += int(row["events"])
-    out_dir = os.path.join(lake, "gold", "daily")
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".daily.csv.lethe-tmp-")
-    with os.fdopen(fd, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\\n")
-        w.writerow(["day", "active_users", "events"])
-        for day in sorted(days):
-            w.writerow([day, days[day][0], days[day][1]])
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, os.path.join(out_dir, "daily.csv"))
-    print("gold/daily: %d days" % len(days))
+        # Rebuilds gold/daily/daily.csv from silver/sessions/*.csv (run by `lethe run` after erasure).
+        import csv, glob, os, tempfile
+        lake = os.environ.get("LETHE_LAKE") or os.path.join(os.path.dirname(__file__), "..", "lake")
+        days = {}
+        for path in sorted(glob.glob(os.path.join(lake, "silver", "sessions", "*.csv"))):
+            with open(path, newline="") as f:
+                for row in csv.DictReader(f):
+                    d = days.setdefault(row["day"], [0, 0])
+                    d[0] += 1
+                    d[1] += int(row["events"])
+        out_dir = os.path.join(lake, "gold", "daily")
+        os.makedirs(out_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".daily.csv.lethe-tmp-")
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\\n")
+            w.writerow(["day", "active_users", "events"])
+            for day in sorted(days):
+                w.writerow([day, days[day][0], days[day][1]])
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(out_dir, "daily.csv"))
+        print("gold/daily: %d days" % len(days))
 
-    """
+        """
 
     /// Writes the lake under `dir/lake`, `dir/lethe.yaml` and `dir/jobs/daily.py`. Returns the number of events.
     public func build(in dir: String) async throws -> (events: Int, users: Int, objects: Int) {
@@ -102,7 +102,8 @@ public struct SampleLake {
                     let kind = kinds[Int(rng.next() % UInt64(kinds.count))]
                     let item = rng.next() % 5_000
                     let ip = "10.\(rng.next() % 256).\(rng.next() % 256).\(u % 256)"
-                    lines += #"{"ts":"\#(ts)","event":"\#(kind)","user":{"id":"\#(id)","email":"\#(id.replacingOccurrences(of: "-", with: ""))@example.com"},"item":{"id":"i-\#(item)","price":\#(item % 200).99},"ip":"\#(ip)","props":{"path":"/p/\#(item)","ms":\#(rng.next() % 900)}}"#
+                    lines +=
+                        #"{"ts":"\#(ts)","event":"\#(kind)","user":{"id":"\#(id)","email":"\#(id.replacingOccurrences(of: "-", with: ""))@example.com"},"item":{"id":"i-\#(item)","price":\#(item % 200).99},"ip":"\#(ip)","props":{"path":"/p/\#(item)","ms":\#(rng.next() % 900)}}"#
                     lines += "\n"
                     var s = daily[day][u] ?? (0, ts, ts)
                     s.0 += 1

@@ -4,17 +4,23 @@ import LetheCore
 
 /// The ways to type subjects on the command line (locate, forget).
 struct SubjectArguments: ParsableArguments {
-    @Argument(parsing: .allUnrecognized,
-              help: ArgumentHelp("Subject ids, each exactly as typed and never split (`a|b` is one id). A negative number is an id (`-654807448`), and so is anything after `--`.",
-                                 valueName: "subject"))
+    @Argument(
+        parsing: .allUnrecognized,
+        help: ArgumentHelp(
+            "Subject ids, each exactly as typed and never split (`a|b` is one id). A negative number is an id (`-654807448`), and so is anything after `--`.",
+            valueName: "subject"))
     var subjects: [String] = []
-    @Option(name: .customLong("hex"),
-            help: ArgumentHelp("A subject id as hexadecimal bytes (`75ff31`), for ids that are not UTF-8 text or hold characters a shell cannot pass. Repeatable.",
-                               valueName: "hex"))
+    @Option(
+        name: .customLong("hex"),
+        help: ArgumentHelp(
+            "A subject id as hexadecimal bytes (`75ff31`), for ids that are not UTF-8 text or hold characters a shell cannot pass. Repeatable.",
+            valueName: "hex"))
     var hex: [String] = []
-    @Option(name: .customLong("subject-json"),
-            help: ArgumentHelp(#"A subject as JSON: a string for one id (JSON escapes allowed: "a\u001fb"), or an array of the parts of a composite subject: '["t1","a|b"]' (a part may be {"hex":"ff00"}). Repeatable."#,
-                               valueName: "json"))
+    @Option(
+        name: .customLong("subject-json"),
+        help: ArgumentHelp(
+            #"A subject as JSON: a string for one id (JSON escapes allowed: "a\u001fb"), or an array of the parts of a composite subject: '["t1","a|b"]' (a part may be {"hex":"ff00"}). Repeatable."#,
+            valueName: "json"))
     var json: [String] = []
 
     /// Every subject given, in the order of the forms (arguments, --hex, --subject-json).
@@ -57,11 +63,16 @@ struct SubjectArguments: ParsableArguments {
 
 /// How a `--from` file is read.
 struct FromFileOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A file of subject ids, one a line (`-` reads stdin). Lines are taken literally: every byte is part of the id (not necessarily UTF-8), no comments, no trimming; empty lines are skipped; a line ending in CR is refused (pass --trim).",
-                               valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "A file of subject ids, one a line (`-` reads stdin). Lines are taken literally: every byte is part of the id (not necessarily UTF-8), no comments, no trimming; empty lines are skipped; a line ending in CR is refused (pass --trim).",
+            valueName: "file"))
     var from: String?
-    @Option(name: .customLong("from-format"),
-            help: "How each --from line is read: text (its bytes, exactly), hex (hexadecimal bytes) or json (a JSON string, or an array of a composite subject's parts).")
+    @Option(
+        name: .customLong("from-format"),
+        help:
+            "How each --from line is read: text (its bytes, exactly), hex (hexadecimal bytes) or json (a JSON string, or an array of a composite subject's parts)."
+    )
     var fromFormat: SubjectInput.LineForm = .text
     @Flag(help: "Strip spaces, tabs and a CR from both ends of each --from line.")
     var trim = false
@@ -84,8 +95,9 @@ struct FromFileOptions: ParsableArguments {
             }
             data = d
         }
-        return try SubjectInput.lines(Array(data), form: fromFormat, trim: trim, comments: comments,
-                                      file: from == "-" ? "stdin" : from)
+        return try SubjectInput.lines(
+            Array(data), form: fromFormat, trim: trim, comments: comments,
+            file: from == "-" ? "stdin" : from)
     }
 }
 

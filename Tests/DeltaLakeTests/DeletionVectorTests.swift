@@ -36,15 +36,15 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
     let dir = tempDir()
     _ = try dvPy(["make", dir, "40,1000,12000,200000,20,30,25"])
     let spec = #"""
-    {"dvs": [
-      {"f": 0, "rows": [0, 5, 39], "storage": "u", "bin": "b1"},
-      {"f": 1, "ranges": [[100, 300], [500, 510]], "rows": [999], "storage": "u", "bin": "b1"},
-      {"f": 2, "ranges": [[0, 12000, 2]], "storage": "i"},
-      {"f": 3, "ranges": [[0, 70000], [131072, 196608, 3]], "rows": [196613, 199999], "storage": "u", "bin": "b2", "prefix": "xy"},
-      {"f": 4, "ranges": [[3, 8]], "rows": [12], "storage": "i"},
-      {"f": 5, "rows": [1, 2, 29], "storage": "p", "bin": "b3"}
-    ]}
-    """#
+        {"dvs": [
+          {"f": 0, "rows": [0, 5, 39], "storage": "u", "bin": "b1"},
+          {"f": 1, "ranges": [[100, 300], [500, 510]], "rows": [999], "storage": "u", "bin": "b1"},
+          {"f": 2, "ranges": [[0, 12000, 2]], "storage": "i"},
+          {"f": 3, "ranges": [[0, 70000], [131072, 196608, 3]], "rows": [196613, 199999], "storage": "u", "bin": "b2", "prefix": "xy"},
+          {"f": 4, "ranges": [[3, 8]], "rows": [12], "storage": "i"},
+          {"f": 5, "rows": [1, 2, 29], "storage": "p", "bin": "b3"}
+        ]}
+        """#
     let out = try dvPy(["delete", dir + "/dv", spec])
     return (dir, try JSONDecoder().decode(DVFixture.self, from: Data(out.utf8)))
 }
@@ -86,8 +86,8 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
     }
     // The fixture covers what it claims to.
     #expect(kinds == ["u", "i", "p"])
-    #expect(offsets.contains { $0 > 1 })                    // a second DV in one file
-    #expect(inlineSizes.contains { $0 % 4 != 0 })           // Z85 padding
+    #expect(offsets.contains { $0 > 1 })  // a second DV in one file
+    #expect(inlineSizes.contains { $0 % 4 != 0 })  // Z85 padding
     #expect(census.arrays > 0 && census.bitmaps > 0 && census.runs > 0)
     #expect(census.noRunCookies > 0 && census.runCookies > 0 && census.runCookiesWithOffsets > 0)
     // Through a descriptor alone (no data file known), and for a DV at a non-zero offset.
@@ -222,8 +222,10 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
             Issue.record("\(error)", sourceLocation: sourceLocation)
         }
     }
-    let inline: [String: JSONValue] = ["storageType": .string("i"), "pathOrInlineDv": .string("wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L"),
-                                       "sizeInBytes": .int(40), "cardinality": .int(6)]
+    let inline: [String: JSONValue] = [
+        "storageType": .string("i"), "pathOrInlineDv": .string("wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L"),
+        "sizeInBytes": .int(40), "cardinality": .int(6),
+    ]
     _ = try parse(inline)
     var o = inline; o["pathOrInlineDv"] = .string("wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{~")
     rejects(o, "not valid Z85")
@@ -243,8 +245,10 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
     rejects(o, "cardinality -1")
     o = inline; o["pathOrInlineDv"] = nil
     rejects(o, "no pathOrInlineDv")
-    let relative: [String: JSONValue] = ["storageType": .string("u"), "pathOrInlineDv": .string("ab^-aqEH.-t@S}K{vb[*k^"),
-                                         "offset": .int(4), "sizeInBytes": .int(40), "cardinality": .int(6)]
+    let relative: [String: JSONValue] = [
+        "storageType": .string("u"), "pathOrInlineDv": .string("ab^-aqEH.-t@S}K{vb[*k^"),
+        "offset": .int(4), "sizeInBytes": .int(40), "cardinality": .int(6),
+    ]
     _ = try parse(relative)
     o = relative; o["pathOrInlineDv"] = .string("ab^-aqEH.-t@S}K{vb[*k\"")
     rejects(o, "does not end in a Z85-encoded UUID")
@@ -259,9 +263,12 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
 
 @Test func theProtocolsExamplesDecode() async throws {
     // PROTOCOL.md, "JSON Example 1": a relative DV with a random prefix.
-    let u = try DeletionVectorDescriptor(json: .object(["storageType": .string("u"), "pathOrInlineDv": .string("ab^-aqEH.-t@S}K{vb[*k^"),
-                                                         "offset": .int(4), "sizeInBytes": .int(40), "cardinality": .int(6)]),
-                                         table: "mytable", dataFile: "a.parquet")
+    let u = try DeletionVectorDescriptor(
+        json: .object([
+            "storageType": .string("u"), "pathOrInlineDv": .string("ab^-aqEH.-t@S}K{vb[*k^"),
+            "offset": .int(4), "sizeInBytes": .int(40), "cardinality": .int(6),
+        ]),
+        table: "mytable", dataFile: "a.parquet")
     #expect(u.uuid == "d2c639aa-8816-431a-aaf6-d3fe2512ff61")
     #expect(u.randomPrefix == "ab")
     #expect(u.offset == 4 && u.sizeInBytes == 40 && u.cardinality == 6)
@@ -272,8 +279,10 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
     // "native" RoaringBitmapArray layout written big-endian (64 39 d3 d0 = 1681511376, then 1 bitmap
     // of 0x1c bytes), not the portable format behind magic 1681511377 that the protocol's
     // "Deletion Vector Format" specifies (and this fixture writes). It is refused (Trino's tests expect the same).
-    let example = JSONValue.object(["storageType": .string("i"), "pathOrInlineDv": .string("wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L"),
-                                    "sizeInBytes": .int(40), "cardinality": .int(6)])
+    let example = JSONValue.object([
+        "storageType": .string("i"), "pathOrInlineDv": .string("wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L"),
+        "sizeInBytes": .int(40), "cardinality": .int(6),
+    ])
     let i = try DeletionVectorDescriptor(json: example, table: "t", dataFile: "a.parquet")
     #expect(i.json == example)
     #expect(i.inlineBytes?.prefix(12) == [0x64, 0x39, 0xD3, 0xD0, 0, 0, 0, 1, 0, 0, 0, 0x1C])
@@ -288,9 +297,12 @@ func makeDVTable() throws -> (dir: String, fixture: DVFixture) {
     let portable = portableBitmap(rows: [3, 4, 7, 11, 18, 29])
     for (bytes, count) in [(portable, 6), (portableBitmap(rows: [3, 4, 7, 11, 18, 29, 30]), 7)] {
         #expect(bytes.count % 4 == (count == 6 ? 0 : 2))
-        let dv = try DeletionVectorDescriptor(json: .object(["storageType": .string("i"), "pathOrInlineDv": .string(Z85.encode(bytes)),
-                                                             "sizeInBytes": .int(Int64(bytes.count)), "cardinality": .int(Int64(count))]),
-                                              table: "t", dataFile: "a.parquet")
+        let dv = try DeletionVectorDescriptor(
+            json: .object([
+                "storageType": .string("i"), "pathOrInlineDv": .string(Z85.encode(bytes)),
+                "sizeInBytes": .int(Int64(bytes.count)), "cardinality": .int(Int64(count)),
+            ]),
+            table: "t", dataFile: "a.parquet")
         #expect(try await DeltaTable(store: store, root: "t").deletedRows(dv) == Array([3, 4, 7, 11, 18, 29, 30].prefix(count)))
     }
     // An add without a DV deletes nothing.
@@ -339,10 +351,10 @@ func portableBitmap(rows: [UInt32]) -> [UInt8] {
     #expect(Z85.encode(hello) == "HelloWorld")
     #expect(Z85.decode(Array("HelloWorld".utf8)[...]) == hello)
     #expect(Z85.decode(Array("Hello".utf8)[...]) == Array(hello.prefix(4)))
-    #expect(Z85.decode(Array("HelloWorl".utf8)[...]) == nil)   // not whole blocks
+    #expect(Z85.decode(Array("HelloWorl".utf8)[...]) == nil)  // not whole blocks
     #expect(Z85.decode(Array("Hello Worl".utf8)[...]) == nil)  // not in the alphabet
     #expect(Z85.decode(Array("%nSc0".utf8)[...]) == [0xFF, 0xFF, 0xFF, 0xFF])
-    #expect(Z85.decode(Array("%nSc1".utf8)[...]) == nil)       // 2^32: does not fit a block
+    #expect(Z85.decode(Array("%nSc1".utf8)[...]) == nil)  // 2^32: does not fit a block
     // Padding: 1...7 bytes encode as whole blocks and decode back after truncation.
     for n in 1...7 {
         let bytes = (0..<n).map { UInt8(truncatingIfNeeded: $0 * 37 + 11) }
@@ -421,7 +433,8 @@ func handBuiltTreemap() -> (bytes: [UInt8], rows: [Int64]) {
 
 @Test func pyroaringsPortable64BitSerializationDecodes() throws {
     struct Out: Decodable { var hex: String; var rows: [Int64] }
-    let spec = #"{"rows": [0, 1, 65535, 65536, 4294967295, 4294967301, 9223372036854775807], "ranges": [[21474836480, 21474902016, 2], [8589934592, 8589999000], [12884901888, 12885163000, 7], [17179869184, 17180169184]]}"#
+    let spec =
+        #"{"rows": [0, 1, 65535, 65536, 4294967295, 4294967301, 9223372036854775807], "ranges": [[21474836480, 21474902016, 2], [8589934592, 8589999000], [12884901888, 12885163000, 7], [17179869184, 17180169184]]}"#
     let out = try JSONDecoder().decode(Out.self, from: Data(try dvPy(["bitmap", spec]).utf8))
     var bytes: [UInt8] = []
     var hex = Array(out.hex.utf8)[...]
@@ -440,9 +453,12 @@ func handBuiltTreemap() -> (bytes: [UInt8], rows: [Int64]) {
     let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
     let table = DeltaTable(store: LocalObjectStore(root: dir), root: "t")
     func p(_ path: String) throws -> DeletionVectorDescriptor {
-        try DeletionVectorDescriptor(json: .object(["storageType": .string("p"), "pathOrInlineDv": .string(path), "offset": .int(1),
-                                                    "sizeInBytes": .int(40), "cardinality": .int(6)]),
-                                     table: "t", dataFile: "a.parquet")
+        try DeletionVectorDescriptor(
+            json: .object([
+                "storageType": .string("p"), "pathOrInlineDv": .string(path), "offset": .int(1),
+                "sizeInBytes": .int(40), "cardinality": .int(6),
+            ]),
+            table: "t", dataFile: "a.parquet")
     }
     #expect(try p("file://\(dir)/t/deletion_vector_x.bin").fileKey(in: table) == "t/deletion_vector_x.bin")
     #expect(try p("file://\(dir)/t/sub%20dir/deletion_vector_x.bin").fileKey(in: table) == "t/sub dir/deletion_vector_x.bin")
@@ -450,8 +466,10 @@ func handBuiltTreemap() -> (bytes: [UInt8], rows: [Int64]) {
     #expect(try p("\(dir)/t/./a/../deletion_vector_x.bin").fileKey(in: table) == "t/deletion_vector_x.bin")
     let atRoot = DeltaTable(store: LocalObjectStore(root: dir + "/t"), root: "")
     #expect(try p("file://\(dir)/t/deletion_vector_x.bin").fileKey(in: atRoot) == "deletion_vector_x.bin")
-    for outside in ["file:///etc/deletion_vector_x.bin", "\(dir)/other/deletion_vector_x.bin", "\(dir)/t/../deletion_vector_x.bin",
-                    "\(dir)/tt/deletion_vector_x.bin", "s3://bucket/t/deletion_vector_x.bin"] {
+    for outside in [
+        "file:///etc/deletion_vector_x.bin", "\(dir)/other/deletion_vector_x.bin", "\(dir)/t/../deletion_vector_x.bin",
+        "\(dir)/tt/deletion_vector_x.bin", "s3://bucket/t/deletion_vector_x.bin",
+    ] {
         do {
             _ = try p(outside).fileKey(in: table)
             Issue.record("resolved \(outside)")

@@ -58,8 +58,10 @@ func tempDir() -> String {
     let victim = s.files.values.sorted { $0.path < $1.path }[0]
     let now = Int64(Date().timeIntervalSince1970 * 1000)
     let actions: [DeltaAction] = [
-        .commitInfo(["timestamp": .int(now), "operation": .string("DELETE"),
-                     "operationParameters": .object(["predicate": .string("lethe erasure")])]),
+        .commitInfo([
+            "timestamp": .int(now), "operation": .string("DELETE"),
+            "operationParameters": .object(["predicate": .string("lethe erasure")]),
+        ]),
         .remove(RemoveFile(removing: victim, at: now)),
     ]
     try await table.commit(actions, version: s.version + 1)
@@ -79,7 +81,9 @@ func tempDir() -> String {
     let proto = #"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#
     let meta = #"{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"{}","partitionColumns":[],"configuration":{}}}"#
     store.set("t/_delta_log/00000000000000000000.json", Array((proto + "\n" + meta + "\n").utf8))
-    store.set("t/_delta_log/00000000000000000002.json", Array(#"{"add":{"path":"a.parquet","size":1,"modificationTime":0,"dataChange":true,"partitionValues":{}}}"#.utf8))
+    store.set(
+        "t/_delta_log/00000000000000000002.json",
+        Array(#"{"add":{"path":"a.parquet","size":1,"modificationTime":0,"dataChange":true,"partitionValues":{}}}"#.utf8))
     do { _ = try await table.snapshot(); Issue.record("gap accepted") } catch let e as LetheError {
         #expect(e.code == .corrupt && e.message.contains("version 1 is missing"))
     }
@@ -89,7 +93,9 @@ func tempDir() -> String {
         #expect(e.location == "t/_delta_log/00000000000000000001.json")
         #expect(e.message.contains("line 1"))
     }
-    store.set("t/_delta_log/00000000000000000001.json", Array(#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["catalogManaged"],"writerFeatures":["catalogManaged"]}}"#.utf8))
+    store.set(
+        "t/_delta_log/00000000000000000001.json",
+        Array(#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["catalogManaged"],"writerFeatures":["catalogManaged"]}}"#.utf8))
     let s = try await table.snapshot()
     #expect(throws: LetheError.self) { try table.checkReadable(s) }
     do { try table.checkReadable(s) } catch let e as LetheError { #expect(e.code == .unsupported && e.message.contains("`catalogManaged`")) }

@@ -5,18 +5,27 @@ import LetheCore
 /// escapes (quote, backslash, slash, control characters, non-ASCII, U+2028), integer limits, doubles
 /// of every shape, non-finite doubles, nesting and empties.
 let jsonFixtures: [JSONValue] = {
-    let strings = ["", "plain", "slash/path/x.parquet", "quote\"back\\slash", "nl\ncr\rtab\t", "ctl\u{01}\u{1f}\u{7f}",
-                   "é日本🙂", "ls\u{2028}ps\u{2029}", "<&>'"]
-    let doubles: [Double] = [0, 1, -2.5, 0.1, 1e20, 1e-7, 123456789.125, Double.pi, -0.0, 1e300,
-                             Double.leastNonzeroMagnitude, 9007199254740992, Double.nan, -Double.infinity]
+    let strings = [
+        "", "plain", "slash/path/x.parquet", "quote\"back\\slash", "nl\ncr\rtab\t", "ctl\u{01}\u{1f}\u{7f}",
+        "é日本🙂", "ls\u{2028}ps\u{2029}", "<&>'",
+    ]
+    let doubles: [Double] = [
+        0, 1, -2.5, 0.1, 1e20, 1e-7, 123456789.125, Double.pi, -0.0, 1e300,
+        Double.leastNonzeroMagnitude, 9007199254740992, Double.nan, -Double.infinity,
+    ]
     let keys = ["b", "a", "B", "A", "a10", "a2", "_x", "é", "Z", "z", "1", "10", "9", ""]
     var v: [JSONValue] = strings.map(JSONValue.string) + doubles.map(JSONValue.double)
     v += [.int(0), .int(-1), .int(.max), .int(.min), .bool(true), .bool(false), .null, .array([]), .object([:])]
     v.append(.object(Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($0.element, JSONValue.int(Int64($0.offset))) })))
-    v.append(.object(["add": .object(["path": .string("a/b=1/part-0.parquet"), "partitionValues": .object(["b": .null, "a": .string("x")]),
-                                      "size": .int(123), "modificationTime": .int(1_700_000_000_000), "dataChange": .bool(true),
-                                      "stats": .string("{\"numRecords\":3}"), "tags": .object([:])]),
-                      "arr": .array([.int(1), .double(2.5), .string("s"), .array([.null, .object([:])])])]))
+    v.append(
+        .object([
+            "add": .object([
+                "path": .string("a/b=1/part-0.parquet"), "partitionValues": .object(["b": .null, "a": .string("x")]),
+                "size": .int(123), "modificationTime": .int(1_700_000_000_000), "dataChange": .bool(true),
+                "stats": .string("{\"numRecords\":3}"), "tags": .object([:]),
+            ]),
+            "arr": .array([.int(1), .double(2.5), .string("s"), .array([.null, .object([:])])]),
+        ]))
     v.append(.array([.int(1), .double(.nan)]))
     return v
 }()
@@ -56,8 +65,14 @@ let jsonFixtureBytes: [(text: String, encoded: String)] = [
     ("null", "null"),
     ("[]", "[]"),
     ("{}", "{}"),
-    ("{\"\":13,\"1\":10,\"10\":11,\"9\":12,\"A\":3,\"B\":2,\"Z\":8,\"_x\":6,\"a\":1,\"a10\":4,\"a2\":5,\"b\":0,\"z\":9,\"é\":7}", "{\"\":13,\"1\":10,\"10\":11,\"9\":12,\"A\":3,\"B\":2,\"Z\":8,\"_x\":6,\"a\":1,\"a10\":4,\"a2\":5,\"b\":0,\"z\":9,\"é\":7}"),
-    ("{\"add\":{\"dataChange\":true,\"modificationTime\":1700000000000,\"partitionValues\":{\"a\":\"x\",\"b\":null},\"path\":\"a/b=1/part-0.parquet\",\"size\":123,\"stats\":\"{\\\"numRecords\\\":3}\",\"tags\":{}},\"arr\":[1,2.5,\"s\",[null,{}]]}", "{\"add\":{\"dataChange\":true,\"modificationTime\":1700000000000,\"partitionValues\":{\"a\":\"x\",\"b\":null},\"path\":\"a/b=1/part-0.parquet\",\"size\":123,\"stats\":\"{\\\"numRecords\\\":3}\",\"tags\":{}},\"arr\":[1,2.5,\"s\",[null,{}]]}"),
+    (
+        "{\"\":13,\"1\":10,\"10\":11,\"9\":12,\"A\":3,\"B\":2,\"Z\":8,\"_x\":6,\"a\":1,\"a10\":4,\"a2\":5,\"b\":0,\"z\":9,\"é\":7}",
+        "{\"\":13,\"1\":10,\"10\":11,\"9\":12,\"A\":3,\"B\":2,\"Z\":8,\"_x\":6,\"a\":1,\"a10\":4,\"a2\":5,\"b\":0,\"z\":9,\"é\":7}"
+    ),
+    (
+        "{\"add\":{\"dataChange\":true,\"modificationTime\":1700000000000,\"partitionValues\":{\"a\":\"x\",\"b\":null},\"path\":\"a/b=1/part-0.parquet\",\"size\":123,\"stats\":\"{\\\"numRecords\\\":3}\",\"tags\":{}},\"arr\":[1,2.5,\"s\",[null,{}]]}",
+        "{\"add\":{\"dataChange\":true,\"modificationTime\":1700000000000,\"partitionValues\":{\"a\":\"x\",\"b\":null},\"path\":\"a/b=1/part-0.parquet\",\"size\":123,\"stats\":\"{\\\"numRecords\\\":3}\",\"tags\":{}},\"arr\":[1,2.5,\"s\",[null,{}]]}"
+    ),
     ("[1,null]", "null"),
 ]
 

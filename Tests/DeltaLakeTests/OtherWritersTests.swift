@@ -38,7 +38,7 @@ struct SparkDV: Decodable { var A: String; var deleted: [Int64] }
     #expect(fromCheckpoint.checkpoint?.version == 3)
     let a = try #require(fromCheckpoint.files[fx.A], "the live file was taken for history")
     #expect(try await table.deletedRows(a) == fx.deleted)
-    #expect(fromCheckpoint.tombstones[fx.A] == nil)   // live with another DV: not a history file
+    #expect(fromCheckpoint.tombstones[fx.A] == nil)  // live with another DV: not a history file
     #expect(fromCheckpoint.removed.keys.filter { $0.path == fx.A }.count == 2)
     // From the JSON log alone (commits list add before remove in the same commit).
     try FileManager.default.removeItem(atPath: dir + "/t/_delta_log/" + String(format: "%020d.checkpoint.parquet", 3))
@@ -75,8 +75,11 @@ struct SparkDV: Decodable { var A: String; var deleted: [Int64] }
     // (a predicate naming id 5) and the checksums that list version 1's file hold the value.
     let hits = try await table.logResidue(five)
     let names = hits.map { String($0.key.split(separator: "/").last!) }
-    #expect(names == ["00000000000000000001.json", "00000000000000000003.json",
-                      "00000000000000000001.crc", "00000000000000000002.crc", "00000000000000000003.crc"], "\(hits)")
+    #expect(
+        names == [
+            "00000000000000000001.json", "00000000000000000003.json",
+            "00000000000000000001.crc", "00000000000000000002.crc", "00000000000000000003.crc",
+        ], "\(hits)")
     #expect(hits[0].fields == ["add.stats.minValues.id"])
     #expect(hits[1].fields == ["commitInfo.operationParameters"])
     #expect(try await table.logResidue(SubjectValues(columns: [["id"]], values: ["55"])).isEmpty)
@@ -84,7 +87,10 @@ struct SparkDV: Decodable { var A: String; var deleted: [Int64] }
     let untouched = try ["00000000000000000000.json", "00000000000000000002.json", "00000000000000000000.crc"].map { ($0, try logText(dir, $0)) }
     let r = try await table.vacuumTargeted(paths: [], subject: five, now: 1)
     #expect(r.scrubbedCommits == [1, 3])
-    #expect(r.removedLogFiles.map { String($0.split(separator: "/").last!) } == ["00000000000000000001.crc", "00000000000000000002.crc", "00000000000000000003.crc"])
+    #expect(
+        r.removedLogFiles.map { String($0.split(separator: "/").last!) } == [
+            "00000000000000000001.crc", "00000000000000000002.crc", "00000000000000000003.crc",
+        ])
     for (name, text) in untouched { #expect(try logText(dir, name) == text, "\(name) was rewritten") }
     #expect(try await table.logResidue(five).isEmpty)
     #expect(try writersPy(["rows", dir + "/t", "id"]) == "[0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 8, 9]\n")  // the log only: rows stay
@@ -114,7 +120,9 @@ struct SparkDV: Decodable { var A: String; var deleted: [Int64] }
     // Another run writes its own.
     _ = try await table.vacuumTargeted(paths: [], runID: "job-2", now: 3)
     var starts2 = 0
-    for v in try await table.versions() { for case .commitInfo(let c) in try await table.commit(v) where c["operation"]?.string == "VACUUM START" { starts2 += 1 } }
+    for v in try await table.versions() {
+        for case .commitInfo(let c) in try await table.commit(v) where c["operation"]?.string == "VACUUM START" { starts2 += 1 }
+    }
     #expect(starts2 == 2)
 }
 
@@ -123,11 +131,13 @@ struct SparkDV: Decodable { var A: String; var deleted: [Int64] }
     let table = DeltaTable(store: LocalObjectStore(root: dir), root: "t")
     let snap = try await table.snapshot()
     // Rows 2 and 9 of each file: user_id u-2 in the first file.
-    let r = try await table.erase(files: Array(snap.files.keys), selecting: { _, file in
-        var rows: [Int64] = []
-        try file.scanColumn(path: ["user_id"], rowGroup: 0) { row, v in if let v, Array(v) == Array("u-2".utf8) { rows.append(row) } }
-        return rows
-    }, operationParameters: [:], now: 1)
+    let r = try await table.erase(
+        files: Array(snap.files.keys),
+        selecting: { _, file in
+            var rows: [Int64] = []
+            try file.scanColumn(path: ["user_id"], rowGroup: 0) { row, v in if let v, Array(v) == Array("u-2".utf8) { rows.append(row) } }
+            return rows
+        }, operationParameters: [:], now: 1)
     #expect(r.changeData.count == 2)
     struct Check: Decodable { var files: Int; var rows: [[String]]; var feed: [[JSONAny]] }
     let check = try JSONDecoder().decode(Check.self, from: Data(try writersPy(["check-cdc", dir + "/t", String(r.version)]).utf8))
@@ -158,7 +168,7 @@ struct JSONAny: Decodable {
         let r = try await table.vacuumTargeted(paths: [], subject: subject, now: 1)
         #expect(r.removedCheckpoints.isEmpty && r.rewrittenCheckpoints.contains { $0.contains("_sidecars/") }, "\(kind): \(r.rewrittenCheckpoints)")
         #expect(try await table.logResidue(subject).isEmpty, "\(kind)")
-        #expect(try writersPy(["rows", dir + "/t"]) == before, "\(kind)")   // delta-rs reads the rewritten checkpoint
+        #expect(try writersPy(["rows", dir + "/t"]) == before, "\(kind)")  // delta-rs reads the rewritten checkpoint
         #expect(try await table.snapshot().files.keys.sorted() == s.files.keys.sorted())
     }
 }

@@ -40,7 +40,7 @@ import Testing
         #expect(c("1.5E+2", .decimal(scale: 2)) == "150.00")
         #expect(c("15E-3", .decimal(scale: 3)) == "0.015")
         #expect(c("-0.00", .decimal(scale: 2)) == "0.00")
-        #expect(c("1.234", .decimal(scale: 2)) == nil)   // would lose a digit
+        #expect(c("1.234", .decimal(scale: 2)) == nil)  // would lose a digit
         #expect(c("abc", .decimal(scale: 2)) == nil && c("1.2.3", .decimal(scale: 2)) == nil)
     }
 

@@ -65,8 +65,9 @@ struct ExactPathCase: Sendable, CustomTestStringConvertible {
     }
 
     @Test func severalPathsAtOnce() throws {
-        let r = try run(#"{"tenant":"t1","user":{"id":"u-1","org":{"id":5}},"item":{"id":"i"}}"#,
-                        ["user.id", "tenant", "user.org.id", "item.id", "missing", "user"])
+        let r = try run(
+            #"{"tenant":"t1","user":{"id":"u-1","org":{"id":5}},"item":{"id":"i"}}"#,
+            ["user.id", "tenant", "user.org.id", "item.id", "missing", "user"])
         #expect(r.map(\.0) == [.string, .string, .number, .string, .absent, .object])
         #expect(r.map(\.1) == ["u-1", "t1", "5", "i", nil, nil])
     }

@@ -2,25 +2,25 @@ import Testing
 @testable import LetheCore
 
 private let good = """
-lake: ./lake
-state: ./.lethe
-datasets:
-  - name: gold_daily
-    path: gold/daily
-    format: csv
-    derived_from: [silver_sessions]
-    rebuild: "python3 jobs/daily.py"
-  - name: raw_events
-    path: raw/events
-    format: jsonl
-    subject: user.id
-    pii: [user.email, ip]
-  - name: silver_sessions
-    path: silver/sessions
-    format: csv
-    subject: [tenant, user_id]
-    derived_from: [raw_events]
-"""
+    lake: ./lake
+    state: ./.lethe
+    datasets:
+      - name: gold_daily
+        path: gold/daily
+        format: csv
+        derived_from: [silver_sessions]
+        rebuild: "python3 jobs/daily.py"
+      - name: raw_events
+        path: raw/events
+        format: jsonl
+        subject: user.id
+        pii: [user.email, ip]
+      - name: silver_sessions
+        path: silver/sessions
+        format: csv
+        subject: [tenant, user_id]
+        derived_from: [raw_events]
+    """
 
 @Test func parsesThePRODUCTExampleAndOrdersByLineage() throws {
     let c = try LakeConfig.parse(good, file: "lethe.yaml", baseDir: "/base")
@@ -35,8 +35,9 @@ datasets:
     #expect(c.downstream(of: ["raw_events"]).map(\.name) == ["silver_sessions", "gold_daily"])
     #expect(c.dataset(named: "gold_daily")?.subject == nil)
     #expect(c.datasets.allSatisfy { !$0.deletesFromChangeFeed })
-    let fed = try LakeConfig.parse("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: delta\n    subject: id\n    deletes_from: change_feed\n",
-                                   file: "lethe.yaml", baseDir: "/b")
+    let fed = try LakeConfig.parse(
+        "lake: x\ndatasets:\n  - name: a\n    path: a\n    format: delta\n    subject: id\n    deletes_from: change_feed\n",
+        file: "lethe.yaml", baseDir: "/b")
     #expect(fed.datasets[0].deletesFromChangeFeed)
 }
 
@@ -45,11 +46,17 @@ datasets:
     ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: xml\n    subject: id\n", "unknown format `xml`", 5),
     ("lake: x\ndatasets:\n  - name: a\n    format: jsonl\n    subject: id\n", "missing `path`", 3),
     ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    derived_from: [nope]\n", "names `nope`", 3),
-    ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    derived_from: [b]\n  - name: b\n    path: b\n    format: jsonl\n    subject: id\n    derived_from: [a]\n", "cycle", 3),
+    (
+        "lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    derived_from: [b]\n  - name: b\n    path: b\n    format: jsonl\n    subject: id\n    derived_from: [a]\n",
+        "cycle", 3
+    ),
     ("lake: x\nextra: 1\ndatasets: []\n", "unknown key `extra`", 2),
     ("datasets: []\n", "missing key `lake`", 1),
     ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n", "needs `subject`", 3),
-    ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n  - name: b\n    path: a/sub\n    format: jsonl\n    subject: id\n", "lies inside", 7),
+    (
+        "lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n  - name: b\n    path: a/sub\n    format: jsonl\n    subject: id\n",
+        "lies inside", 7
+    ),
     ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    deletes_from: change_feed\n", "needs `format: delta`", 7),
     ("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: delta\n    subject: id\n    deletes_from: spark\n", "must be `change_feed`", 7),
 ])
@@ -100,19 +107,22 @@ func datasetPathsStayInsideTheLake(path: String, expected: String) {
 }
 
 @Test func aTrailingSlashIsTheSameFolder() throws {
-    let c = try LakeConfig.parse("lake: x\ndatasets:\n  - name: a\n    path: raw/events/\n    format: jsonl\n    subject: id\n",
-                                 file: "lethe.yaml", baseDir: "/b")
+    let c = try LakeConfig.parse(
+        "lake: x\ndatasets:\n  - name: a\n    path: raw/events/\n    format: jsonl\n    subject: id\n",
+        file: "lethe.yaml", baseDir: "/b")
     #expect(c.datasets[0].path == "raw/events")
 }
 
 @Test func normalizeIsAPerDatasetOption() throws {
-    let c = try LakeConfig.parse("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    normalize: nfc\n  - name: b\n    path: b\n    format: jsonl\n    subject: id\n",
-                                 file: "lethe.yaml", baseDir: "/b")
+    let c = try LakeConfig.parse(
+        "lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    normalize: nfc\n  - name: b\n    path: b\n    format: jsonl\n    subject: id\n",
+        file: "lethe.yaml", baseDir: "/b")
     #expect(c.dataset(named: "a")?.normalization == .nfc)
     #expect(c.dataset(named: "b")?.normalization == Normalization.none)
     do {
-        _ = try LakeConfig.parse("lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    normalize: nfkc\n",
-                                 file: "lethe.yaml", baseDir: "/b")
+        _ = try LakeConfig.parse(
+            "lake: x\ndatasets:\n  - name: a\n    path: a\n    format: jsonl\n    subject: id\n    normalize: nfkc\n",
+            file: "lethe.yaml", baseDir: "/b")
         Issue.record("accepted normalize: nfkc")
     } catch let e as LetheError {
         #expect(e.location == "lethe.yaml:7" && e.message.contains("`normalize`"), "\(e)")
@@ -145,8 +155,9 @@ func aStateFolderInsideADatasetIsRefused(head: String, line: Int) {
 
 @Test func aStateFolderBesideTheDatasetsIsFine() throws {
     for head in ["lake: ./lake\nstate: ./lake/.lethe\n", "lake: ./lake\nstate: ./lake/rawx\n", "lake: ./lake\n"] {
-        let c = try LakeConfig.parse(head + "datasets:\n  - name: a\n    path: raw\n    format: jsonl\n    subject: id\n",
-                                     file: "lethe.yaml", baseDir: "/b")
+        let c = try LakeConfig.parse(
+            head + "datasets:\n  - name: a\n    path: raw\n    format: jsonl\n    subject: id\n",
+            file: "lethe.yaml", baseDir: "/b")
         #expect(c.datasets.count == 1)
     }
 }
@@ -154,8 +165,10 @@ func aStateFolderInsideADatasetIsRefused(head: String, line: Int) {
 // h7: a field path with an empty part (`a..b`, `a.`, `.a`) names no field, and a composite subject naming one field
 // twice keys every record by a doubled value: both were accepted and matched nothing. Refused in one line naming the
 // file, line and field (exit 2).
-@Test(arguments: ["subject: a..b", "subject: \"a.\"", "subject: .a", "subject: [tenant, tenant]", "subject: [user.id, \"user.id\"]",
-                  "subject: id\n    pii: [email, \"x..y\"]"])
+@Test(arguments: [
+    "subject: a..b", "subject: \"a.\"", "subject: .a", "subject: [tenant, tenant]", "subject: [user.id, \"user.id\"]",
+    "subject: id\n    pii: [email, \"x..y\"]",
+])
 func aFieldPathWithAnEmptyPartOrAFieldNamedTwiceIsRefused(subject: String) {
     let text = "lake: ./lake\ndatasets:\n  - name: a\n    path: raw\n    format: jsonl\n    \(subject)\n"
     do {

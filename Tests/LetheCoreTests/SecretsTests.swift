@@ -74,9 +74,14 @@ import Crypto
 
 @Test func keyedAuditHashesNeedTheKeyAndKeepTheUnkeyedForm() {
     let args = (seq: Int64(1), at: Int64(2), event: "filed", req: "r", actor: "a", details: "{}")
-    let plain = AuditChain.hash(seq: args.seq, at: args.at, event: args.event, requestID: args.req, actor: args.actor, details: args.details, prevHash: AuditChain.genesis)
-    let k1 = AuditChain.hash(seq: args.seq, at: args.at, event: args.event, requestID: args.req, actor: args.actor, details: args.details, prevHash: AuditChain.genesis, key: Array(repeating: 1, count: 32))
-    let k2 = AuditChain.hash(seq: args.seq, at: args.at, event: args.event, requestID: args.req, actor: args.actor, details: args.details, prevHash: AuditChain.genesis, key: Array(repeating: 2, count: 32))
+    let plain = AuditChain.hash(
+        seq: args.seq, at: args.at, event: args.event, requestID: args.req, actor: args.actor, details: args.details, prevHash: AuditChain.genesis)
+    let k1 = AuditChain.hash(
+        seq: args.seq, at: args.at, event: args.event, requestID: args.req, actor: args.actor, details: args.details, prevHash: AuditChain.genesis,
+        key: Array(repeating: 1, count: 32))
+    let k2 = AuditChain.hash(
+        seq: args.seq, at: args.at, event: args.event, requestID: args.req, actor: args.actor, details: args.details, prevHash: AuditChain.genesis,
+        key: Array(repeating: 2, count: 32))
     #expect(plain != k1 && k1 != k2 && k1.count == 64)
     // The unkeyed form is the SHA-256 older chains used: length-prefixed fields, 0xFF for nil.
     var bytes: [UInt8] = []

@@ -80,7 +80,8 @@ private func refused(_ body: () throws -> Any, _ words: String..., sourceLocatio
     let asked = try SubjectInput.lines(data, form: .text, trim: true, comments: true, file: "ids.txt").map(\.id.bytes)
     #expect(asked == [Array("u-1".utf8), Array("u-3".utf8), [0x75, 0xFF]])
     // Origins name the file and line, never the id.
-    #expect(try SubjectInput.lines(data, form: .text, file: "ids.txt").map(\.origin) == ["ids.txt:line 1", "ids.txt:line 2", "ids.txt:line 4", "ids.txt:line 5"])
+    #expect(
+        try SubjectInput.lines(data, form: .text, file: "ids.txt").map(\.origin) == ["ids.txt:line 1", "ids.txt:line 2", "ids.txt:line 4", "ids.txt:line 5"])
     refused({ try SubjectInput.lines(Array("u-1\r\nu-2\r\n".utf8), form: .text, file: "ids.txt") }, "ids.txt:line 1", "carriage return", "--trim")
     #expect(try SubjectInput.lines(Array("u-1\r\n".utf8), form: .text, trim: true, file: "f").map(\.id.bytes) == [Array("u-1".utf8)])
     refused({ try SubjectInput.lines([0xEF, 0xBB, 0xBF] + Array("u-1\n".utf8), form: .text, file: "ids.txt") }, "byte order mark")

@@ -17,18 +17,18 @@ private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":
 struct DiskLake {
     let dir: String
     static let yaml = """
-    lake: ./lake
-    state: ./.lethe
-    datasets:
-      - name: raw
-        path: raw
-        format: jsonl
-        subject: user.id
-      - name: exports
-        path: exports
-        format: jsonl
-        subject: user_id
-    """
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: raw
+            path: raw
+            format: jsonl
+            subject: user.id
+          - name: exports
+            path: exports
+            format: jsonl
+            subject: user_id
+        """
 
     init(_ yaml: String = DiskLake.yaml) throws {
         dir = NSTemporaryDirectory() + "lethe-disk-\(UUID().uuidString)"
@@ -145,7 +145,7 @@ private func approved(_ lethe: Lethe, _ subject: String, reason: String = "ticke
     let tmpKey = temps[0].key
     #expect(lake.exists(tmpKey))
     let ir = try await lethe.index()
-    #expect(ir.objectsSeen == 2 && ir.objectsScanned == 2)   // the journaled temporary is not data; the look-alike is
+    #expect(ir.objectsSeen == 2 && ir.objectsScanned == 2)  // the journaled temporary is not data; the look-alike is
     #expect(Set(try await lethe.locate(SubjectID("u-1")).map(\.object.key)) == ["raw/a.jsonl", "raw/export.lethe-tmp-1.jsonl"])
     let r = try await approved(lethe, "u-1")
     let run = try await lethe.run()
@@ -164,11 +164,14 @@ private func approved(_ lethe: Lethe, _ subject: String, reason: String = "ticke
 private func walResetRefused(_ folder: String) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", """
+    p.arguments = [
+        "python3", "-c",
+        """
         import sqlite3, sys
         c = sqlite3.connect(sys.argv[1], timeout=0)
         print(c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
-        """, folder + "/lethe.sqlite"]
+        """, folder + "/lethe.sqlite",
+    ]
     let pipe = Pipe()
     p.standardOutput = pipe
     try p.run()
@@ -183,18 +186,21 @@ private func walResetRefused(_ folder: String) throws -> String {
     let meta = try #require(try lake.open().meta as? SQLiteStateStore)
     for i in 0..<50 { try await meta.setSetting("pad.\(i)", String(repeating: "x", count: 2000)) }
     let kept = try meta.whileReading { () -> String in
-        _ = try SQLiteStateStore(folder: lake.state)   // a second store on the same file (e.g. a filter and a run)
+        _ = try SQLiteStateStore(folder: lake.state)  // a second store on the same file (e.g. a filter and a run)
         // Another process opens and closes the database: it may remove the WAL only if it is the
         // last one with the database open, which this process's lock on the file denies.
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", """
+        p.arguments = [
+            "python3", "-c",
+            """
             import os, sqlite3, sys
             c = sqlite3.connect(sys.argv[1], timeout=0)
             c.execute("SELECT count(*) FROM settings").fetchone()
             c.close()
             print(os.path.exists(sys.argv[1] + "-wal"))
-            """, lake.state + "/lethe.sqlite"]
+            """, lake.state + "/lethe.sqlite",
+        ]
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
@@ -229,8 +235,10 @@ private func walResetRefused(_ folder: String) throws -> String {
 @Test func aReasonHoldingTheRawIdIsRefusedBeforeAnythingIsStored() async throws {
     let f = try Fixture()
     let composite = SubjectID(parts: [Array("t1".utf8), Array("u-00077".utf8)])
-    for (subject, reason) in [(SubjectID("u-00077"), "customer u-00077 (jane@example.com)"), (SubjectID("u-00077"), "ticket for U-00077."),
-                              (SubjectID("u7"), "ticket u7"), (composite, "tenant t1, user u-00077")] {
+    for (subject, reason) in [
+        (SubjectID("u-00077"), "customer u-00077 (jane@example.com)"), (SubjectID("u-00077"), "ticket for U-00077."),
+        (SubjectID("u7"), "ticket u7"), (composite, "tenant t1, user u-00077"),
+    ] {
         do {
             _ = try await f.lethe.forget([subject], reason: reason, by: "alice")
             Issue.record("accepted reason \(reason)")
@@ -308,7 +316,7 @@ private func walResetRefused(_ folder: String) throws -> String {
         #expect(e.code == .badInput)
         #expect(e.location == secret && e.message.contains("restore the file from a backup"), "\(e)")
     }
-    #expect(!FileManager.default.fileExists(atPath: secret))   // never made anew
+    #expect(!FileManager.default.fileExists(atPath: secret))  // never made anew
     // A different key (say, another installation's) is refused too.
     _ = try StateSecrets.createKey(secret)
     do {
@@ -329,14 +337,15 @@ private func walResetRefused(_ folder: String) throws -> String {
 }
 
 @Test func aStateFolderDeletedMidRunFailsTheRun() async throws {
-    let yaml = DiskLake.yaml + """
+    let yaml =
+        DiskLake.yaml + """
 
-      - name: agg
-        path: agg
-        format: csv
-        derived_from: [raw]
-        rebuild: "rm -rf .lethe"
-    """
+              - name: agg
+                path: agg
+                format: csv
+                derived_from: [raw]
+                rebuild: "rm -rf .lethe"
+            """
     let lake = try DiskLake(yaml)
     defer { lake.remove() }
     try lake.put("raw/a.jsonl", event("u-1", 1) + event("u-2", 2))
@@ -368,8 +377,9 @@ private func walResetRefused(_ folder: String) throws -> String {
     var prev = entries[0].hash
     for i in 1..<entries.count {
         entries[i].prevHash = prev
-        entries[i].hash = AuditChain.hash(seq: entries[i].seq, at: entries[i].at, event: entries[i].event, requestID: entries[i].requestID,
-                                          actor: entries[i].actor, details: entries[i].details, prevHash: prev)
+        entries[i].hash = AuditChain.hash(
+            seq: entries[i].seq, at: entries[i].at, event: entries[i].event, requestID: entries[i].requestID,
+            actor: entries[i].actor, details: entries[i].details, prevHash: prev)
         prev = entries[i].hash
     }
     let v = verifyAuditChain(entries, key: key)
@@ -379,11 +389,12 @@ private func walResetRefused(_ folder: String) throws -> String {
     prev = AuditChain.genesis
     for i in all.indices {
         all[i].prevHash = prev
-        all[i].hash = AuditChain.hash(seq: all[i].seq, at: all[i].at, event: all[i].event, requestID: all[i].requestID,
-                                      actor: all[i].actor, details: all[i].details, prevHash: prev)
+        all[i].hash = AuditChain.hash(
+            seq: all[i].seq, at: all[i].at, event: all[i].event, requestID: all[i].requestID,
+            actor: all[i].actor, details: all[i].details, prevHash: prev)
         prev = all[i].hash
     }
-    #expect(verifyAuditChain(all, key: nil).ok)   // what `audit --check` accepted before the chain was keyed
+    #expect(verifyAuditChain(all, key: nil).ok)  // what `audit --check` accepted before the chain was keyed
     #expect(!verifyAuditChain(all, key: key).ok)
     // With another key, nothing verifies either.
     #expect(!verifyAuditChain(try await lethe.meta.auditEntries(), key: Array(repeating: 9, count: 32)).ok)
@@ -411,14 +422,17 @@ private func walResetRefused(_ folder: String) throws -> String {
     // The unkeyed part is covered by the switch point: rewriting it breaks the chain.
     var forged = entries
     forged[0].actor = "mallory"
-    forged[0].hash = AuditChain.hash(seq: 1, at: forged[0].at, event: forged[0].event, requestID: forged[0].requestID,
-                                     actor: "mallory", details: forged[0].details, prevHash: AuditChain.genesis)
+    forged[0].hash = AuditChain.hash(
+        seq: 1, at: forged[0].at, event: forged[0].event, requestID: forged[0].requestID,
+        actor: "mallory", details: forged[0].details, prevHash: AuditChain.genesis)
     forged[1].prevHash = forged[0].hash
-    forged[1].hash = AuditChain.hash(seq: 2, at: forged[1].at, event: forged[1].event, requestID: forged[1].requestID,
-                                     actor: forged[1].actor, details: forged[1].details, prevHash: forged[1].prevHash)
+    forged[1].hash = AuditChain.hash(
+        seq: 2, at: forged[1].at, event: forged[1].event, requestID: forged[1].requestID,
+        actor: forged[1].actor, details: forged[1].details, prevHash: forged[1].prevHash)
     forged[2].prevHash = forged[1].hash
-    forged[2].hash = AuditChain.hash(seq: 3, at: forged[2].at, event: forged[2].event, requestID: forged[2].requestID,
-                                     actor: forged[2].actor, details: forged[2].details, prevHash: forged[2].prevHash)
+    forged[2].hash = AuditChain.hash(
+        seq: 3, at: forged[2].at, event: forged[2].event, requestID: forged[2].requestID,
+        actor: forged[2].actor, details: forged[2].details, prevHash: forged[2].prevHash)
     let v = verifyAuditChain(forged, key: key)
     #expect(!v.ok && v.firstBroken == 4, "\(v)")
     // Reopening keeps the one key and the one switch point.
@@ -484,7 +498,7 @@ private func walResetRefused(_ folder: String) throws -> String {
         return out
     }
     #expect(Set(keys).count == 1 && keys[0].count == 64)
-    _ = try fresh.open()   // and the state opens cleanly after
+    _ = try fresh.open()  // and the state opens cleanly after
 }
 
 // MARK: h6: two runs at once
@@ -518,7 +532,7 @@ private final class Said: @unchecked Sendable {
         if !waited { try await Task.sleep(nanoseconds: 5_000_000) }
     }
     #expect(waited, "the second run did not wait for the lock")
-    #expect(try await lethe.request(r.id).status == .approved)   // nothing claimed while it waits
+    #expect(try await lethe.request(r.id).status == .approved)  // nothing claimed while it waits
     close(held)
     let report = try await run.value
     #expect(report.failed.isEmpty)
@@ -637,8 +651,11 @@ func aRawIdTypedIntoAnotherRequestsReasonOrActorDoesNotBlockItsErasureForever() 
     let r = try await lethe.forget([SubjectID("jane.doe@x.example")], reason: "ticket 1", by: "alice")[0]
     for act in ["approve", "reject"] {
         do {
-            if act == "approve" { _ = try await lethe.approve([r.id], by: "jane.doe@x.example") }
-            else { _ = try await lethe.reject(r.id, by: "jane.doe@x.example", reason: "no") }
+            if act == "approve" {
+                _ = try await lethe.approve([r.id], by: "jane.doe@x.example")
+            } else {
+                _ = try await lethe.reject(r.id, by: "jane.doe@x.example", reason: "no")
+            }
             Issue.record("\(act) by the subject's id was accepted")
         } catch let e as LetheError {
             #expect(e.code == .badInput && e.message.contains("--by"), "\(e)")

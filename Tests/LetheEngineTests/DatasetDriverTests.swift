@@ -8,25 +8,25 @@ import LetheSQLite
 
 @Suite struct DatasetDriverTests {
     static let yaml = """
-    lake: ./lake
-    datasets:
-      - name: j
-        path: j
-        format: jsonl
-        subject: id
-      - name: c
-        path: c
-        format: csv
-        subject: id
-      - name: p
-        path: p
-        format: parquet
-        subject: id
-      - name: t
-        path: t
-        format: delta
-        subject: id
-    """
+        lake: ./lake
+        datasets:
+          - name: j
+            path: j
+            format: jsonl
+            subject: id
+          - name: c
+            path: c
+            format: csv
+            subject: id
+          - name: p
+            path: p
+            format: parquet
+            subject: id
+          - name: t
+            path: t
+            format: delta
+            subject: id
+        """
 
     @Test func driversAreChosenByFormat() throws {
         let config = try LakeConfig.parse(Self.yaml, file: "lethe.yaml", baseDir: "/tmp")
@@ -57,9 +57,10 @@ import LetheSQLite
     @Test func objectDriverListsEveryPage() async throws {
         let store = InMemoryObjectStore(pageSize: 2)
         let config = try LakeConfig.parse(Self.yaml, file: "lethe.yaml", baseDir: "/tmp")
-        let lethe = Lethe(config: config, store: store, meta: try SQLiteStateStore(inMemory: nil),
-                          secrets: StateSecrets(installationSecret: Array(repeating: 3, count: 32), requestKey: Array(repeating: 4, count: 32)),
-                          stateFolder: nil)
+        let lethe = Lethe(
+            config: config, store: store, meta: try SQLiteStateStore(inMemory: nil),
+            secrets: StateSecrets(installationSecret: Array(repeating: 3, count: 32), requestKey: Array(repeating: 4, count: 32)),
+            stateFolder: nil)
         let records = (0..<5).map { "j/part-\($0).jsonl" }
         for k in records { try await store.put(k, Array(#"{"id":"u-1"}"#.utf8) + [10]) }
         for k in ["j/_SUCCESS", "j/.part-0.jsonl.crc", "jj/other.jsonl", "c/a.csv"] { try await store.put(k, Array("x\n".utf8)) }
@@ -88,11 +89,13 @@ import LetheSQLite
         let (r1, r2, r3) = (request("r-1"), request("r-2"), request("r-3"))
         let holders = ["j/b.jsonl": [r2], "j/a.jsonl": [r1, r2]]
         let plain = DatasetDrivers.driver(for: config.dataset(named: "j")!)
-        #expect(shape(plain.planSteps(holders: holders, inScope: [r1, r2, r3], quarantined: [object("j/c.jsonl")]))
+        #expect(
+            shape(plain.planSteps(holders: holders, inScope: [r1, r2, r3], quarantined: [object("j/c.jsonl")]))
                 == ["j/a.jsonl|r-1,r-2", "j/b.jsonl|r-2", "j/c.jsonl|r-1,r-2,r-3"])
         #expect(shape(plain.planSteps(holders: nil, inScope: [r1], quarantined: [])) == [])
         let table = DatasetDrivers.driver(for: config.dataset(named: "t")!)
-        #expect(shape(table.planSteps(holders: ["t/p-1.parquet": [r2], "t/p-0.parquet": [r2, r1]], inScope: [r1, r2, r3], quarantined: []))
+        #expect(
+            shape(table.planSteps(holders: ["t/p-1.parquet": [r2], "t/p-0.parquet": [r2, r1]], inScope: [r1, r2, r3], quarantined: []))
                 == ["\(JournalStep.deltaTableKey)|r-1,r-2"])
         #expect(shape(table.planSteps(holders: nil, inScope: [r3], quarantined: [object("t/q.parquet")])) == ["t/q.parquet|r-3"])
     }

@@ -30,25 +30,26 @@ func rows(_ table: String) throws -> [String] {
     let dir = try deltaTables("deltaflow", "make")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let yaml = """
-    lake: .
-    datasets:
-      - name: plain
-        path: plain
-        format: delta
-        subject: user_id
-      - name: parted
-        path: parted
-        format: delta
-        subject: user_id
-      - name: named
-        path: named
-        format: delta
-        subject: user_id
-    """
+        lake: .
+        datasets:
+          - name: plain
+            path: plain
+            format: delta
+            subject: user_id
+          - name: parted
+            path: parted
+            format: delta
+            subject: user_id
+          - name: named
+            path: named
+            format: delta
+            subject: user_id
+        """
     let config = try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir)
-    let lethe = Lethe(config: config, store: LocalObjectStore(root: dir), meta: try SQLiteStateStore(inMemory: nil),
-                      secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
-                      stateFolder: nil)
+    let lethe = Lethe(
+        config: config, store: LocalObjectStore(root: dir), meta: try SQLiteStateStore(inMemory: nil),
+        secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+        stateFolder: nil)
     let before = (plain: try rows(dir + "/plain"), parted: try rows(dir + "/parted"))
     _ = try await lethe.index()
     let hits = try await lethe.locate(SubjectID("u-1"))
@@ -127,11 +128,13 @@ func rows(_ table: String) throws -> [String] {
 @Test func concurrentAppendsByDeltaRsAreNeverLost() async throws {
     let dir = try deltaTables("deltaconc", "make")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let config = try LakeConfig.parse("lake: .\ndatasets:\n  - name: plain\n    path: plain\n    format: delta\n    subject: user_id\n",
-                                      file: "lethe.yaml", baseDir: dir)
-    let lethe = Lethe(config: config, store: LocalObjectStore(root: dir), meta: try SQLiteStateStore(inMemory: nil),
-                      secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
-                      stateFolder: nil)
+    let config = try LakeConfig.parse(
+        "lake: .\ndatasets:\n  - name: plain\n    path: plain\n    format: delta\n    subject: user_id\n",
+        file: "lethe.yaml", baseDir: dir)
+    let lethe = Lethe(
+        config: config, store: LocalObjectStore(root: dir), meta: try SQLiteStateStore(inMemory: nil),
+        secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+        stateFolder: nil)
     let before = try rows(dir + "/plain")
     _ = try await lethe.index()
     let subjects = ["u-0", "u-1", "u-2", "u-4", "u-5"]
@@ -156,10 +159,11 @@ func rows(_ table: String) throws -> [String] {
 /// A Lethe over `dir` (in-memory index) with one Delta dataset per name, each at `dir/<name>`.
 func deltaLethe(_ dir: String, _ names: [String]) throws -> Lethe {
     let yaml = "lake: .\ndatasets:\n" + names.map { "  - name: \($0)\n    path: \($0)\n    format: delta\n    subject: user_id\n" }.joined()
-    return Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                 meta: try SQLiteStateStore(inMemory: nil),
-                 secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
-                 stateFolder: nil)
+    return Lethe(
+        config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+        meta: try SQLiteStateStore(inMemory: nil),
+        secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+        stateFolder: nil)
 }
 
 /// Every file under `dir` (data, change data, log) whose bytes contain `needle`.
@@ -256,23 +260,24 @@ final class Once: Sendable {
     let dir = try deltaTables("deltaprop", "make-propagation")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let yaml = """
-    lake: .
-    datasets:
-      - name: bronze
-        path: bronze
-        format: delta
-        subject: user_id
-        deletes_from: change_feed
-      - name: silver
-        path: silver
-        format: delta
-        subject: user_id
-        derived_from: [bronze]
-    """
-    let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                      meta: try SQLiteStateStore(inMemory: nil),
-                      secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
-                      stateFolder: nil)
+        lake: .
+        datasets:
+          - name: bronze
+            path: bronze
+            format: delta
+            subject: user_id
+            deletes_from: change_feed
+          - name: silver
+            path: silver
+            format: delta
+            subject: user_id
+            derived_from: [bronze]
+        """
+    let lethe = Lethe(
+        config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+        meta: try SQLiteStateStore(inMemory: nil),
+        secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+        stateFolder: nil)
     _ = try await lethe.index()
     let silverBefore = try rows(dir + "/silver")
     // Nothing deleted yet: the first run reads the feed from the start and files nothing.
@@ -381,7 +386,9 @@ enum DeltaLakeNames {
     #expect(try rows(dir + "/dv") == before.filter { $0 != "u-3" })
     // The replacements carry no deletion vector: the rows it deleted are physically gone.
     let log = try FileManager.default.contentsOfDirectory(atPath: dir + "/dv/_delta_log").filter { $0.hasSuffix(".json") }.sorted()
-    let lethes = try log.map { try String(contentsOfFile: dir + "/dv/_delta_log/" + $0, encoding: .utf8) }.first { $0.contains("\"DELETE\"") && $0.contains("Lethe/") }
+    let lethes = try log.map { try String(contentsOfFile: dir + "/dv/_delta_log/" + $0, encoding: .utf8) }.first {
+        $0.contains("\"DELETE\"") && $0.contains("Lethe/")
+    }
     let adds = (lethes ?? "").split(separator: "\n").filter { $0.hasPrefix("{\"add\"") }
     #expect(adds.count == 2 && adds.allSatisfy { !$0.contains("deletionVector") })
     #expect(adds.contains { $0.contains(#"\"numRecords\":32"#) } && adds.contains { $0.contains(#"\"numRecords\":24"#) }, "\(adds)")
@@ -393,10 +400,11 @@ enum DeltaLakeNames {
     defer { try? FileManager.default.removeItem(atPath: dir) }
     // silver has no change data feed: following its deletes cannot work.
     let yaml = "lake: .\ndatasets:\n  - name: silver\n    path: silver\n    format: delta\n    subject: user_id\n    deletes_from: change_feed\n"
-    let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                      meta: try SQLiteStateStore(inMemory: nil),
-                      secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
-                      stateFolder: nil)
+    let lethe = Lethe(
+        config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+        meta: try SQLiteStateStore(inMemory: nil),
+        secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+        stateFolder: nil)
     do { _ = try await lethe.propagate(); Issue.record("a table without a change feed was followed") } catch let e as LetheError {
         #expect(e.code == .badInput && e.message.contains("delta.enableChangeDataFeed") && e.location == "lethe.yaml:3", "\(e)")
     }
@@ -416,10 +424,11 @@ func writersLake(_ kind: String, subject: String = "user_id", _ extra: [String] 
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let out = try writersPy([kind, dir] + extra)
     let yaml = "lake: .\ndatasets:\n  - name: t\n    path: t\n    format: delta\n    subject: \(subject)\n"
-    let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                      meta: try SQLiteStateStore(inMemory: nil),
-                      secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
-                      stateFolder: nil)
+    let lethe = Lethe(
+        config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+        meta: try SQLiteStateStore(inMemory: nil),
+        secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+        stateFolder: nil)
     return (dir, out, lethe)
 }
 
@@ -538,7 +547,8 @@ func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureReq
         for case .remove(let rm) in actions { #expect(rm.raw["baseRowId"] != nil && rm.raw["defaultRowCommitVersion"] != nil) }
         let mark = actions.compactMap { a -> Int64? in
             guard case .other("domainMetadata", let d) = a, d["domain"]?.string == "delta.rowTracking",
-                  let c = d["configuration"]?.string else { return nil }
+                let c = d["configuration"]?.string
+            else { return nil }
             return (try? JSONValue.parse(Array(c.utf8)))?["rowIdHighWaterMark"]?.int
         }
         #expect(mark == [next - 1])
@@ -630,7 +640,8 @@ private func restoreMissing(from: String, to: String) throws -> [String] {
     for case let rel as String in FileManager.default.enumerator(atPath: from)! {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: from + "/" + rel, isDirectory: &isDir), !isDir.boolValue,
-              !FileManager.default.fileExists(atPath: to + "/" + rel) else { continue }
+            !FileManager.default.fileExists(atPath: to + "/" + rel)
+        else { continue }
         try FileManager.default.createDirectory(atPath: ((to + "/" + rel) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: from + "/" + rel, toPath: to + "/" + rel)
         restored.append(rel)
@@ -654,7 +665,7 @@ func aRunKilledBeforeItsDeltaCommitLeavesNoFileHoldingTheSubject() async throws 
     let once = Once()
     lethe.deltaCommitHook = {
         guard once.first() else { return }
-        try FileManager.default.copyItem(atPath: table, toPath: aside)   // what is on disk at the instant of the kill
+        try FileManager.default.copyItem(atPath: table, toPath: aside)  // what is on disk at the instant of the kill
         throw Killed()
     }
     let r = try await lethe.forget([SubjectID("u-2")], reason: "t", by: "alice")[0]
@@ -693,7 +704,7 @@ func aRunKilledBeforeItsDeltaCommitLeavesNoFileHoldingTheSubject() async throws 
     let r = try await lethe.forget([SubjectID("u-2")], reason: "t", by: "alice")[0]
     _ = try await lethe.approve([r.id], by: "bob")
     _ = try? await lethe.run()
-    try await lethe.meta.forgetTemporaries(try await lethe.meta.temporaries().map(\.key))   // the journal lost them
+    try await lethe.meta.forgetTemporaries(try await lethe.meta.temporaries().map(\.key))  // the journal lost them
     let orphans = try restoreMissing(from: aside, to: table)
     #expect(orphans.contains { $0.hasPrefix("_change_data/") }, "\(orphans)")
     for _ in 0..<3 where try await lethe.request(r.id).status != .verified { _ = try? await lethe.run() }

@@ -13,14 +13,18 @@ import LetheCore
             (.requestsTakenBack(count: 3), "took back 3 request(s) left running without a job"),
             (.verifyingUnfinished(count: 1), "verifying 1 erased request(s) whose verification did not finish"),
             (.changeFeedNotRead(dataset: "t", error: "boom"), "t: change feed not read: boom"),
-            (.changeFeedRead(dataset: "t", fromVersion: 4, toVersion: 9, deleted: 2, filed: 1, stillLive: 1),
-             "t: change feed v4-9: 2 subject(s) deleted by another tool, 1 request(s) filed and approved, 1 still live"),
+            (
+                .changeFeedRead(dataset: "t", fromVersion: 4, toVersion: 9, deleted: 2, filed: 1, stillLive: 1),
+                "t: change feed v4-9: 2 subject(s) deleted by another tool, 1 request(s) filed and approved, 1 still live"
+            ),
             (.jobPlanned(job: "j-1", requests: 2, steps: 5), "job j-1: 2 request(s), 5 step(s)"),
             (.objectErased(dataset: "raw", object: "raw/a.jsonl", dropped: 3, kept: 7), "raw: raw/a.jsonl: dropped 3, kept 7"),
             (.tableReplanning(dataset: "t", reason: "a file was removed", attempt: 2), "t: a file was removed; re-planning (2)"),
             (.tableCommitted(dataset: "t", version: 7, droppedRows: 12, files: 3), "t: committed version 7: dropped 12 rows from 3 file(s)"),
-            (.tableVacuumed(dataset: "t", deletedFiles: 4, rewrittenChangeData: 1, scrubbedCommits: 2),
-             "t: vacuumed: deleted 4 history file(s), rewrote 1 change data file(s), scrubbed 2 commit(s)"),
+            (
+                .tableVacuumed(dataset: "t", deletedFiles: 4, rewrittenChangeData: 1, scrubbedCommits: 2),
+                "t: vacuumed: deleted 4 history file(s), rewrote 1 change data file(s), scrubbed 2 commit(s)"
+            ),
             (.partitionChangeDataRemoved(dataset: "t", count: 2), "t: removed 2 change data file(s) of erased partitions"),
             (.rebuilding(dataset: "users", command: "make users"), "users: rebuilding: make users"),
             (.stepFailed(dataset: "raw", reason: "raw: cannot read"), "raw: FAILED: raw: cannot read"),

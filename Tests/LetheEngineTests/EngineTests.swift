@@ -19,22 +19,22 @@ struct Fixture {
     }
 
     static let yaml = """
-    lake: ./lake
-    datasets:
-      - name: raw
-        path: raw
-        format: jsonl
-        subject: user.id
-      - name: users
-        path: users
-        format: csv
-        subject: user_id
-        derived_from: [raw]
-      - name: other
-        path: other
-        format: jsonl
-        subject: uid
-    """
+        lake: ./lake
+        datasets:
+          - name: raw
+            path: raw
+            format: jsonl
+            subject: user.id
+          - name: users
+            path: users
+            format: csv
+            subject: user_id
+            derived_from: [raw]
+          - name: other
+            path: other
+            format: jsonl
+            subject: uid
+        """
 
     func put(_ key: String, _ text: String) { store.set(key, Array(text.utf8)) }
     func text(_ key: String) async throws -> String { String(decoding: try await store.read(key), as: UTF8.self) }
@@ -117,7 +117,7 @@ private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":
     let run = try await f.lethe.run()
     #expect(run.failed.map(\.id) == [r.id])
     #expect(try await f.text("raw/bad.jsonl") == event("u-2", 1) + "{not json\n")  // untouched
-    #expect(try await f.text("raw/good.jsonl") == event("u-2", 2))                   // the rest erased
+    #expect(try await f.text("raw/good.jsonl") == event("u-2", 2))  // the rest erased
     #expect(try await f.lethe.request(r.id).status == .failed)
     f.put("raw/bad.jsonl", event("u-2", 1) + event("u-1", 7))  // someone repairs the object
     let again = try await f.lethe.run()
@@ -130,14 +130,15 @@ private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":
     let dir = NSTemporaryDirectory() + "lethe-rebuild-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let yaml = Fixture.yaml + """
+    let yaml =
+        Fixture.yaml + """
 
-      - name: agg
-        path: agg
-        format: csv
-        derived_from: [users]
-        rebuild: "echo rebuilt-$LETHE_DATASET > out.txt; exit ${REBUILD_EXIT:-0}"
-    """
+              - name: agg
+                path: agg
+                format: csv
+                derived_from: [users]
+                rebuild: "echo rebuilt-$LETHE_DATASET > out.txt; exit ${REBUILD_EXIT:-0}"
+            """
     let f = try Fixture(yaml, baseDir: dir)
     f.put("raw/a.jsonl", event("u-1", 1))
     _ = try await f.lethe.index()

@@ -51,7 +51,7 @@ extension Lethe {
             _ = try tx.appendAudit(event: .filed, requestID: "r-2", actor: nil, details: "{}", at: 1)
         }
     }
-    #expect(try await faulty.setting("x") == nil)   // rolled back with the failed append
+    #expect(try await faulty.setting("x") == nil)  // rolled back with the failed append
     _ = try await faulty.appendAudit(event: .filed, requestID: "r-3", actor: nil, details: "{}", at: 1)
     #expect(try await faulty.auditEntries().compactMap(\.requestID) == ["r-0", "r-1", "r-3"])
 }

@@ -7,28 +7,28 @@ import LetheCatalog
 @Suite struct JobPlannerTests {
     // `users` is listed first but derives from `raw`: lineage order puts `raw` first.
     static let yaml = """
-    lake: ./lake
-    datasets:
-      - name: users
-        path: users
-        format: csv
-        subject: user_id
-        derived_from: [raw]
-        rebuild: make users
-      - name: raw
-        path: raw
-        format: jsonl
-        subject: user.id
-      - name: events
-        path: events
-        format: delta
-        subject: uid
-      - name: names
-        path: names
-        format: jsonl
-        subject: name
-        normalize: nfc
-    """
+        lake: ./lake
+        datasets:
+          - name: users
+            path: users
+            format: csv
+            subject: user_id
+            derived_from: [raw]
+            rebuild: make users
+          - name: raw
+            path: raw
+            format: jsonl
+            subject: user.id
+          - name: events
+            path: events
+            format: delta
+            subject: uid
+          - name: names
+            path: names
+            format: jsonl
+            subject: name
+            normalize: nfc
+        """
 
     let config: LakeConfig
     init() throws { config = try LakeConfig.parse(Self.yaml, file: "lethe.yaml", baseDir: "/tmp") }
@@ -52,40 +52,48 @@ import LetheCatalog
 
     /// The steps as (dataset, object, request ids, keys) in order.
     static func shape(_ steps: [JournalStep]) -> [String] {
-        steps.map { s in "\(s.ordinal) \(s.dataset)|\(s.objectKey)|\(s.requestIDs.joined(separator: ","))|\(s.subjectKeys.map(\.short).joined(separator: ","))" }
+        steps.map { s in "\(s.ordinal) \(s.dataset)|\(s.objectKey)|\(s.requestIDs.joined(separator: ","))|\(s.subjectKeys.map(\.short).joined(separator: ","))"
+        }
     }
 
-    func plan(_ approved: [ErasureRequest], _ postings: [String: [Posting]], coverage: Coverage = Coverage(),
-              nfc: [String: SubjectKey] = [:]) -> JobPlan {
+    func plan(
+        _ approved: [ErasureRequest], _ postings: [String: [Posting]], coverage: Coverage = Coverage(),
+        nfc: [String: SubjectKey] = [:]
+    ) -> JobPlan {
         JobPlanner.plan(job: "j-1", approved: approved, postings: postings, coverage: coverage, config: config, nfc: nfc)
     }
 
     @Test func objectStepsFollowLineageOrderThenRebuildThenSettle() {
         let r1 = Self.request("r-1", 1), r2 = Self.request("r-2", 2)
-        let p = plan([r1, r2], [
-            "r-1": [Self.posting("users", "users/b.csv"), Self.posting("raw", "raw/b.jsonl"), Self.posting("raw", "raw/a.jsonl")],
-            "r-2": [Self.posting("raw", "raw/a.jsonl")],
-        ])
+        let p = plan(
+            [r1, r2],
+            [
+                "r-1": [Self.posting("users", "users/b.csv"), Self.posting("raw", "raw/b.jsonl"), Self.posting("raw", "raw/a.jsonl")],
+                "r-2": [Self.posting("raw", "raw/a.jsonl")],
+            ])
         let k1 = Self.key(1).short, k2 = Self.key(2).short
         let both = [k1, k2].sorted().joined(separator: ",")
-        #expect(Self.shape(p.steps) == [
-            "0 raw|raw/a.jsonl|r-1,r-2|\(both)",
-            "1 raw|raw/b.jsonl|r-1|\(k1)",
-            "2 users|users/b.csv|r-1|\(k1)",
-            // Both requests reach `users` through lineage from `raw`: its rebuild covers both.
-            "3 users||r-1,r-2|\(both)",
-            "4 ||r-1,r-2|\(k1),\(k2)",
-        ])
+        #expect(
+            Self.shape(p.steps) == [
+                "0 raw|raw/a.jsonl|r-1,r-2|\(both)",
+                "1 raw|raw/b.jsonl|r-1|\(k1)",
+                "2 users|users/b.csv|r-1|\(k1)",
+                // Both requests reach `users` through lineage from `raw`: its rebuild covers both.
+                "3 users||r-1,r-2|\(both)",
+                "4 ||r-1,r-2|\(k1),\(k2)",
+            ])
         #expect(p.steps.map(\.kind) == [.object, .object, .object, .rebuild, .settle])
         #expect(p.steps.allSatisfy { $0.job == "j-1" && $0.state == .pending })
     }
 
     @Test func aDeltaTableGetsOneStepForAllItsFiles() {
         let r1 = Self.request("r-1", 1), r2 = Self.request("r-2", 2)
-        let p = plan([r1, r2], [
-            "r-1": [Self.posting("events", "events/part-1.parquet"), Self.posting("events", "events/part-2.parquet")],
-            "r-2": [Self.posting("events", "events/part-2.parquet")],
-        ])
+        let p = plan(
+            [r1, r2],
+            [
+                "r-1": [Self.posting("events", "events/part-1.parquet"), Self.posting("events", "events/part-2.parquet")],
+                "r-2": [Self.posting("events", "events/part-2.parquet")],
+            ])
         #expect(p.steps.map(\.kind) == [.deltaTable, .settle])
         #expect(p.steps[0].dataset == "events" && p.steps[0].objectKey == Lethe.deltaStepKey)
         #expect(p.steps[0].requestIDs == ["r-1", "r-2"])
@@ -93,10 +101,12 @@ import LetheCatalog
     }
 
     @Test func aRetryGoesBackToTheDeltaTablesItsLastPlanHeldItIn() {
-        let last = ErasurePlan(subjectKey: Self.key(1).hex, plannedAt: 1, datasets: [
-            .init(name: "events", format: "delta", role: "holds", derivedFrom: [], objects: [], rows: 1),
-            .init(name: "raw", format: "jsonl", role: "holds", derivedFrom: [], objects: [], rows: 1),
-        ], totalObjects: 2, totalRows: 2)
+        let last = ErasurePlan(
+            subjectKey: Self.key(1).hex, plannedAt: 1,
+            datasets: [
+                .init(name: "events", format: "delta", role: "holds", derivedFrom: [], objects: [], rows: 1),
+                .init(name: "raw", format: "jsonl", role: "holds", derivedFrom: [], objects: [], rows: 1),
+            ], totalObjects: 2, totalRows: 2)
         let p = plan([Self.request("r-1", 1, plan: last)], [:])
         // The index finds nothing; the Delta table of the last plan still gets its step, `raw` does not.
         #expect(Self.shape(p.steps) == ["0 events|\(Lethe.deltaStepKey)|r-1|\(Self.key(1).short)", "1 ||r-1|\(Self.key(1).short)"])
@@ -110,39 +120,43 @@ import LetheCatalog
         let p = plan([r1, r2], ["r-1": [Self.posting("raw", "raw/a.jsonl")]], coverage: cov)
         let k1 = Self.key(1).short
         let both = [k1, Self.key(2).short].sorted().joined(separator: ",")
-        #expect(Self.shape(p.steps) == [
-            "0 raw|raw/a.jsonl|r-1|\(k1)",
-            // A quarantined object may hold any subject: every request in the dataset's scope gets it.
-            "1 raw|raw/bad.jsonl|r-1,r-2|\(both)",
-            // Lineage reaches `users` from where a subject is held (r-1 in `raw`), not from where it may be.
-            "2 users||r-1|\(k1)",
-            "3 names|\(Lethe.issueStepKey)|r-1,r-2|\(both)",
-            "4 ||r-1,r-2|\(k1),\(Self.key(2).short)",
-        ])
+        #expect(
+            Self.shape(p.steps) == [
+                "0 raw|raw/a.jsonl|r-1|\(k1)",
+                // A quarantined object may hold any subject: every request in the dataset's scope gets it.
+                "1 raw|raw/bad.jsonl|r-1,r-2|\(both)",
+                // Lineage reaches `users` from where a subject is held (r-1 in `raw`), not from where it may be.
+                "2 users||r-1|\(k1)",
+                "3 names|\(Lethe.issueStepKey)|r-1,r-2|\(both)",
+                "4 ||r-1,r-2|\(k1),\(Self.key(2).short)",
+            ])
         #expect(p.steps[3].kind == .datasetIssue)
     }
 
     @Test func nfcDatasetsAreErasedByTheNFCKey() {
         let r1 = Self.request("r-1", 1)
-        let p = plan([r1], ["r-1": [Self.posting("names", "names/a.jsonl"), Self.posting("raw", "raw/a.jsonl")]],
-                     nfc: ["r-1": Self.key(9)])
-        #expect(Self.shape(p.steps) == [
-            "0 raw|raw/a.jsonl|r-1|\(Self.key(1).short)",
-            "1 users||r-1|\(Self.key(1).short)",
-            "2 names|names/a.jsonl|r-1|\(Self.key(9).short)",
-            "3 ||r-1|\(Self.key(1).short)",
-        ])
+        let p = plan(
+            [r1], ["r-1": [Self.posting("names", "names/a.jsonl"), Self.posting("raw", "raw/a.jsonl")]],
+            nfc: ["r-1": Self.key(9)])
+        #expect(
+            Self.shape(p.steps) == [
+                "0 raw|raw/a.jsonl|r-1|\(Self.key(1).short)",
+                "1 users||r-1|\(Self.key(1).short)",
+                "2 names|names/a.jsonl|r-1|\(Self.key(9).short)",
+                "3 ||r-1|\(Self.key(1).short)",
+            ])
     }
 
     @Test func theClaimKeepsOnlyClaimedRequestsAndNumbersStepsAnew() {
         let r1 = Self.request("r-1", 1), r2 = Self.request("r-2", 2)
         let p = plan([r1, r2], ["r-1": [Self.posting("raw", "raw/a.jsonl")], "r-2": [Self.posting("raw", "raw/b.jsonl")]])
         let kept = p.claimed(["r-2"])
-        #expect(Self.shape(kept) == [
-            "0 raw|raw/b.jsonl|r-2|\(Self.key(2).short)",
-            "1 users||r-2|\(Self.key(2).short)",
-            "2 ||r-2|\(Self.key(2).short)",
-        ])
+        #expect(
+            Self.shape(kept) == [
+                "0 raw|raw/b.jsonl|r-2|\(Self.key(2).short)",
+                "1 users||r-2|\(Self.key(2).short)",
+                "2 ||r-2|\(Self.key(2).short)",
+            ])
         // Nobody claimed: only the closing step is left (the run then journals nothing).
         #expect(p.claimed([]).map(\.kind) == [.settle])
     }

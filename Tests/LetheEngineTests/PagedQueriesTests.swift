@@ -36,8 +36,9 @@ import LetheCatalog
         for status in [nil, RequestStatus.planned, .approved, .verified] {
             let whole = try await f.lethe.meta.requests.requests(status: status).map(\.id)
             for page in [1, 2, 3, 7, 8] {
-                #expect(try await Lethe.$requestPage.withValue(page) { try await f.lethe.requests(status: status) }.map(\.id) == whole,
-                        "\(status?.rawValue ?? "all") in pages of \(page)")
+                #expect(
+                    try await Lethe.$requestPage.withValue(page) { try await f.lethe.requests(status: status) }.map(\.id) == whole,
+                    "\(status?.rawValue ?? "all") in pages of \(page)")
             }
         }
     }
@@ -64,9 +65,11 @@ import LetheCatalog
             }
         }
         // Without the audit key the chain does not verify, however it is paged.
-        let unkeyed = Lethe(config: f.lethe.config, store: f.store, meta: f.lethe.meta,
-                            secrets: StateSecrets(installationSecret: Array(repeating: 3, count: 32), requestKey: Array(repeating: 4, count: 32),
-                                                  auditKey: Array(repeating: 9, count: 32)), stateFolder: nil)
+        let unkeyed = Lethe(
+            config: f.lethe.config, store: f.store, meta: f.lethe.meta,
+            secrets: StateSecrets(
+                installationSecret: Array(repeating: 3, count: 32), requestKey: Array(repeating: 4, count: 32),
+                auditKey: Array(repeating: 9, count: 32)), stateFolder: nil)
         let wrong = try await Lethe.$auditPage.withValue(5) { try await unkeyed.auditReport(expectHead: nil) }
         #expect(!wrong.ok && wrong.entries == 14)
     }
@@ -97,7 +100,9 @@ private final class LateTextsReader: AuditReader {
     func entries(from seq: Int64, limit: Int) async throws -> [AuditEntry] { try await base.entries(from: seq, limit: limit) }
     func head() async throws -> AuditEntry? { try await base.head() }
     func texts() async throws -> AuditTexts {
-        let first = reads.withLock { n in n += 1; return n == 1 }
+        let first = reads.withLock { n in
+            n += 1; return n == 1
+        }
         return first ? AuditTexts() : try await base.texts()
     }
     func textDigest(_ text: String) -> String { base.textDigest(text) }

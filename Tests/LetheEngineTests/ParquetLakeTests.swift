@@ -42,8 +42,9 @@ private enum PyLake {
         let config = try LakeConfig.parse(try String(contentsOfFile: file, encoding: .utf8), file: file, baseDir: dir)
         guard case .folder(let lake) = config.lake else { throw Failed(description: "the lake is not a folder") }
         let secrets = StateSecrets(installationSecret: Array(repeating: 7, count: 32), requestKey: Array(repeating: 8, count: 32))
-        return Lethe(config: config, store: LocalObjectStore(root: lake), meta: try SQLiteStateStore(inMemory: nil),
-                     secrets: secrets, stateFolder: nil)
+        return Lethe(
+            config: config, store: LocalObjectStore(root: lake), meta: try SQLiteStateStore(inMemory: nil),
+            secrets: secrets, stateFolder: nil)
     }
 }
 
@@ -66,7 +67,7 @@ private enum PyLake {
         for h in hits { located[h.object.key] = h.rows }
         #expect(located == manifest.rows)
         #expect(Set(hits.map(\.object.dataset)) == ["events", "events_csv"])
-        #expect(try await lethe.locate(SubjectID("u-0004")).isEmpty)   // a prefix of the subject is someone else
+        #expect(try await lethe.locate(SubjectID("u-0004")).isEmpty)  // a prefix of the subject is someone else
 
         // Forget, four eyes, run.
         let r = try await lethe.forget([SubjectID(subject)], reason: "ticket 1", by: "alice")[0]
@@ -90,8 +91,9 @@ private enum PyLake {
         }
         #expect(!manifest.untouched.isEmpty)
         for key in manifest.untouched {
-            #expect(FileManager.default.contents(atPath: "\(dir)/lake/\(key)") == FileManager.default.contents(atPath: "\(dir)/orig/\(key)"),
-                    "\(key) held no row of the subject and must stay byte for byte")
+            #expect(
+                FileManager.default.contents(atPath: "\(dir)/lake/\(key)") == FileManager.default.contents(atPath: "\(dir)/orig/\(key)"),
+                "\(key) held no row of the subject and must stay byte for byte")
         }
 
         // pyarrow and DuckDB: every object reads as the original minus the subject's rows, same schema.
@@ -104,7 +106,7 @@ private enum PyLake {
         #expect(v.count == 1)
         #expect(v.first?.clean == true)
         #expect(v.first?.found.isEmpty == true && v.first?.unreadable.isEmpty == true)
-        #expect(v.first?.recordsScanned == manifest.records - total)   // both datasets, after erasure
+        #expect(v.first?.recordsScanned == manifest.records - total)  // both datasets, after erasure
         #expect(try await lethe.locate(SubjectID(subject)).isEmpty)
 
         // The index is current: others are still located, and nothing is rescanned.

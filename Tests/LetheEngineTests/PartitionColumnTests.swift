@@ -12,106 +12,106 @@ import DeltaLake
 /// Lakes partitioned by the subject (customer, tenant, day), written by delta-rs and pyarrow.
 private enum PartLake {
     static let script = #"""
-import sys, os, json, datetime
-import pyarrow as pa, pyarrow.parquet as pq, deltalake as dl
+        import sys, os, json, datetime
+        import pyarrow as pa, pyarrow.parquet as pq, deltalake as dl
 
-def users():
-    # u-1 twice (two files), a slash and a space in values, a null partition.
-    return [("u-1", 1, "a"), ("u-2", 2, "b"), ("A/A", 3, "c"), (None, 4, "d"), ("B B", 5, "e"), ("u-1", 6, "f")]
+        def users():
+            # u-1 twice (two files), a slash and a space in values, a null partition.
+            return [("u-1", 1, "a"), ("u-2", 2, "b"), ("A/A", 3, "c"), (None, 4, "d"), ("B B", 5, "e"), ("u-1", 6, "f")]
 
-def make(d):
-    rows = users()
-    t = lambda rs: pa.table({"user_id": pa.array([r[0] for r in rs], pa.string()), "n": pa.array([r[1] for r in rs], pa.int64()),
-                             "note": pa.array([r[2] for r in rs], pa.string())})
-    cfg = {"delta.enableChangeDataFeed": "true"}
-    dl.write_deltalake(d + "/users", t(rows[:5]), partition_by=["user_id"], configuration=cfg)
-    dl.write_deltalake(d + "/users", t(rows[5:]), partition_by=["user_id"], mode="append")
-    dl.write_deltalake(d + "/mapped", t(rows[:5]), partition_by=["user_id"], configuration={"delta.columnMapping.mode": "name"})
-    days = pa.table({"day": pa.array([datetime.date(2021, 1, 3), datetime.date(2021, 1, 3), datetime.date(2021, 1, 4)], pa.date32()),
-                     "user_id": ["x", "y", "z"], "amount": pa.array([1.5, 2.5, 3.5])})
-    dl.write_deltalake(d + "/typed", days, partition_by=["day"])
-    ten = pa.table({"tenant": pa.array([7, 7, 8, 7], pa.int32()), "user_id": ["u-1", "u-2", "u-1", "u-1"], "n": [1, 2, 3, 4]})
-    dl.write_deltalake(d + "/tenants", ten, partition_by=["tenant"])
-    # Plain Hive-style datasets.
-    pq.write_to_dataset(t(rows), d + "/plain/pq", partition_cols=["user_id"])
-    for u, body in [("u-1", '{"n":1}\n{"n":6}\n'), ("u-2", '{"n":2}\n'), ("A%2FA", '{"n":3}\n'), ("__HIVE_DEFAULT_PARTITION__", '{"n":4}\n')]:
-        os.makedirs(d + "/plain/js/user_id=" + u, exist_ok=True)
-        open(d + "/plain/js/user_id=" + u + "/part-0.jsonl", "w").write(body)
-    for tenant, body in [("7", "user,n\nu-1,1\nu-2,2\n"), ("8", "user,n\nu-1,3\n")]:
-        os.makedirs(d + "/plain/csv/tenant=" + tenant, exist_ok=True)
-        open(d + "/plain/csv/tenant=" + tenant + "/a.csv", "w").write(body)
+        def make(d):
+            rows = users()
+            t = lambda rs: pa.table({"user_id": pa.array([r[0] for r in rs], pa.string()), "n": pa.array([r[1] for r in rs], pa.int64()),
+                                     "note": pa.array([r[2] for r in rs], pa.string())})
+            cfg = {"delta.enableChangeDataFeed": "true"}
+            dl.write_deltalake(d + "/users", t(rows[:5]), partition_by=["user_id"], configuration=cfg)
+            dl.write_deltalake(d + "/users", t(rows[5:]), partition_by=["user_id"], mode="append")
+            dl.write_deltalake(d + "/mapped", t(rows[:5]), partition_by=["user_id"], configuration={"delta.columnMapping.mode": "name"})
+            days = pa.table({"day": pa.array([datetime.date(2021, 1, 3), datetime.date(2021, 1, 3), datetime.date(2021, 1, 4)], pa.date32()),
+                             "user_id": ["x", "y", "z"], "amount": pa.array([1.5, 2.5, 3.5])})
+            dl.write_deltalake(d + "/typed", days, partition_by=["day"])
+            ten = pa.table({"tenant": pa.array([7, 7, 8, 7], pa.int32()), "user_id": ["u-1", "u-2", "u-1", "u-1"], "n": [1, 2, 3, 4]})
+            dl.write_deltalake(d + "/tenants", ten, partition_by=["tenant"])
+            # Plain Hive-style datasets.
+            pq.write_to_dataset(t(rows), d + "/plain/pq", partition_cols=["user_id"])
+            for u, body in [("u-1", '{"n":1}\n{"n":6}\n'), ("u-2", '{"n":2}\n'), ("A%2FA", '{"n":3}\n'), ("__HIVE_DEFAULT_PARTITION__", '{"n":4}\n')]:
+                os.makedirs(d + "/plain/js/user_id=" + u, exist_ok=True)
+                open(d + "/plain/js/user_id=" + u + "/part-0.jsonl", "w").write(body)
+            for tenant, body in [("7", "user,n\nu-1,1\nu-2,2\n"), ("8", "user,n\nu-1,3\n")]:
+                os.makedirs(d + "/plain/csv/tenant=" + tenant, exist_ok=True)
+                open(d + "/plain/csv/tenant=" + tenant + "/a.csv", "w").write(body)
 
-def table(path):
-    # delta-rs's SQL engine reads column-mapped tables (to_pyarrow_table gives nulls for them).
-    r = dl.QueryBuilder().register("t", dl.DeltaTable(path)).execute("select * from t")
-    return r.read_all() if hasattr(r, "read_all") else pa.Table.from_batches(list(r))
+        def table(path):
+            # delta-rs's SQL engine reads column-mapped tables (to_pyarrow_table gives nulls for them).
+            r = dl.QueryBuilder().register("t", dl.DeltaTable(path)).execute("select * from t")
+            return r.read_all() if hasattr(r, "read_all") else pa.Table.from_batches(list(r))
 
-def make_ts(d):
-    t = pa.table({"ts": pa.array([datetime.datetime(2021, 1, 3, 4, 5, 6, 123000, tzinfo=datetime.timezone.utc),
-                                  datetime.datetime(2021, 1, 4, tzinfo=datetime.timezone.utc)], pa.timestamp("us", tz="UTC")),
-                  "n": [1, 2]})
-    dl.write_deltalake(d + "/ts", t, partition_by=["ts"])
+        def make_ts(d):
+            t = pa.table({"ts": pa.array([datetime.datetime(2021, 1, 3, 4, 5, 6, 123000, tzinfo=datetime.timezone.utc),
+                                          datetime.datetime(2021, 1, 4, tzinfo=datetime.timezone.utc)], pa.timestamp("us", tz="UTC")),
+                          "n": [1, 2]})
+            dl.write_deltalake(d + "/ts", t, partition_by=["ts"])
 
-def make_naive_ts(d):
-    # A Delta `timestamp` column whose Parquet files say isAdjustedToUTC=false, as older delta-rs wrote them.
-    t = pa.table({"ts": pa.array([datetime.datetime(2021, 1, 3, 4, 5, 6, 123000, tzinfo=datetime.timezone.utc),
-                                  datetime.datetime(2021, 1, 4, tzinfo=datetime.timezone.utc)], pa.timestamp("us", tz="UTC")),
-                  "n": [1, 2]})
-    dl.write_deltalake(d + "/naive", t)
-    naive_commit(d + "/naive", 0)
+        def make_naive_ts(d):
+            # A Delta `timestamp` column whose Parquet files say isAdjustedToUTC=false, as older delta-rs wrote them.
+            t = pa.table({"ts": pa.array([datetime.datetime(2021, 1, 3, 4, 5, 6, 123000, tzinfo=datetime.timezone.utc),
+                                          datetime.datetime(2021, 1, 4, tzinfo=datetime.timezone.utc)], pa.timestamp("us", tz="UTC")),
+                          "n": [1, 2]})
+            dl.write_deltalake(d + "/naive", t)
+            naive_commit(d + "/naive", 0)
 
-def append_naive(path):
-    t = pa.table({"ts": pa.array([datetime.datetime(2021, 1, 3, 4, 5, 6, 123000, tzinfo=datetime.timezone.utc)], pa.timestamp("us", tz="UTC")),
-                  "n": [3]})
-    dl.write_deltalake(path, t, mode="append")
-    naive_commit(path, 1)
+        def append_naive(path):
+            t = pa.table({"ts": pa.array([datetime.datetime(2021, 1, 3, 4, 5, 6, 123000, tzinfo=datetime.timezone.utc)], pa.timestamp("us", tz="UTC")),
+                          "n": [3]})
+            dl.write_deltalake(path, t, mode="append")
+            naive_commit(path, 1)
 
-def naive_commit(table, version):
-    d = table.rsplit("/", 1)[0]
-    log = table + "/_delta_log/%020d.json" % version
-    lines = []
-    for line in open(log):
-        a = json.loads(line)
-        if "add" in a:
-            f = table + "/" + a["add"]["path"]
-            data = pq.read_table(f)
-            data = data.set_column(0, "ts", data.column("ts").cast(pa.timestamp("us")))
-            pq.write_table(data, f)
-            a["add"]["size"] = os.path.getsize(f)
-        lines.append(json.dumps(a))
-    open(log, "w").write("\n".join(lines) + "\n")
+        def naive_commit(table, version):
+            d = table.rsplit("/", 1)[0]
+            log = table + "/_delta_log/%020d.json" % version
+            lines = []
+            for line in open(log):
+                a = json.loads(line)
+                if "add" in a:
+                    f = table + "/" + a["add"]["path"]
+                    data = pq.read_table(f)
+                    data = data.set_column(0, "ts", data.column("ts").cast(pa.timestamp("us")))
+                    pq.write_table(data, f)
+                    a["add"]["size"] = os.path.getsize(f)
+                lines.append(json.dumps(a))
+            open(log, "w").write("\n".join(lines) + "\n")
 
-def make_checkpointed(d):
-    # Partitioned by user_id; a checkpoint at version 1 and version 0's commit cleaned up; u-4 added after it.
-    t = lambda us: pa.table({"user_id": us, "n": list(range(len(us)))})
-    dl.write_deltalake(d + "/cp", t(["u-1", "u-2"]), partition_by=["user_id"])
-    dl.write_deltalake(d + "/cp", t(["u-3"]), partition_by=["user_id"], mode="append")
-    dl.DeltaTable(d + "/cp").create_checkpoint()
-    os.remove(d + "/cp/_delta_log/00000000000000000000.json")
-    dl.write_deltalake(d + "/cp", t(["u-4", "u-4"]), partition_by=["user_id"], mode="append")
+        def make_checkpointed(d):
+            # Partitioned by user_id; a checkpoint at version 1 and version 0's commit cleaned up; u-4 added after it.
+            t = lambda us: pa.table({"user_id": us, "n": list(range(len(us)))})
+            dl.write_deltalake(d + "/cp", t(["u-1", "u-2"]), partition_by=["user_id"])
+            dl.write_deltalake(d + "/cp", t(["u-3"]), partition_by=["user_id"], mode="append")
+            dl.DeltaTable(d + "/cp").create_checkpoint()
+            os.remove(d + "/cp/_delta_log/00000000000000000000.json")
+            dl.write_deltalake(d + "/cp", t(["u-4", "u-4"]), partition_by=["user_id"], mode="append")
 
-def rows(path):
-    t = pa.table(table(path))
-    out = sorted(json.dumps(r, sort_keys=True, default=str) for r in t.to_pylist())
-    print(json.dumps(out))
+        def rows(path):
+            t = pa.table(table(path))
+            out = sorted(json.dumps(r, sort_keys=True, default=str) for r in t.to_pylist())
+            print(json.dumps(out))
 
-def pqrows(path):
-    t = pq.read_table(path)
-    print(json.dumps(sorted(json.dumps(r, sort_keys=True, default=str) for r in t.to_pylist())))
+        def pqrows(path):
+            t = pq.read_table(path)
+            print(json.dumps(sorted(json.dumps(r, sort_keys=True, default=str) for r in t.to_pylist())))
 
-def checkpoint(path):
-    dl.DeltaTable(path).create_checkpoint()
+        def checkpoint(path):
+            dl.DeltaTable(path).create_checkpoint()
 
-def append(path):
-    t = dl.DeltaTable(path)
-    dl.write_deltalake(path, pa.table({"user_id": ["u-9"], "n": [9], "note": ["z"]}), mode="append")
-    print(pa.table(table(path)).num_rows)
+        def append(path):
+            t = dl.DeltaTable(path)
+            dl.write_deltalake(path, pa.table({"user_id": ["u-9"], "n": [9], "note": ["z"]}), mode="append")
+            print(pa.table(table(path)).num_rows)
 
-cmd = sys.argv[1]
-{"make": make, "make-ts": make_ts, "make-checkpointed": make_checkpointed, "make-naive-ts": make_naive_ts, "append-naive": append_naive, "rows": rows, "pqrows": pqrows, "append": append, "checkpoint": checkpoint}[cmd](sys.argv[2])
-sys.stdout.flush()
-os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
-"""#
+        cmd = sys.argv[1]
+        {"make": make, "make-ts": make_ts, "make-checkpointed": make_checkpointed, "make-naive-ts": make_naive_ts, "append-naive": append_naive, "rows": rows, "pqrows": pqrows, "append": append, "checkpoint": checkpoint}[cmd](sys.argv[2])
+        sys.stdout.flush()
+        os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
+        """#
 
     @discardableResult
     static func py(_ args: [String]) throws -> String { try Peers.python(["-c", script] + args, what: "partition lake \(args[0])") }
@@ -121,20 +121,21 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
 
     static func lethe(_ dir: String) throws -> Lethe {
         let yaml = """
-        lake: .
-        datasets:
-          - {name: users, path: users, format: delta, subject: user_id}
-          - {name: mapped, path: mapped, format: delta, subject: user_id}
-          - {name: typed, path: typed, format: delta, subject: day}
-          - {name: tenants, path: tenants, format: delta, subject: [tenant, user_id]}
-          - {name: pq, path: plain/pq, format: parquet, subject: user_id}
-          - {name: js, path: plain/js, format: jsonl, subject: user_id}
-          - {name: csv, path: plain/csv, format: csv, subject: [tenant, user]}
-        """
-        return Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                     meta: try SQLiteStateStore(inMemory: nil),
-                     secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
-                     stateFolder: nil)
+            lake: .
+            datasets:
+              - {name: users, path: users, format: delta, subject: user_id}
+              - {name: mapped, path: mapped, format: delta, subject: user_id}
+              - {name: typed, path: typed, format: delta, subject: day}
+              - {name: tenants, path: tenants, format: delta, subject: [tenant, user_id]}
+              - {name: pq, path: plain/pq, format: parquet, subject: user_id}
+              - {name: js, path: plain/js, format: jsonl, subject: user_id}
+              - {name: csv, path: plain/csv, format: csv, subject: [tenant, user]}
+            """
+        return Lethe(
+            config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+            meta: try SQLiteStateStore(inMemory: nil),
+            secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+            stateFolder: nil)
     }
 
     /// Relative paths of every folder and file under `dir` whose name holds `text`.
@@ -160,10 +161,11 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try PartLake.py(["make-checkpointed", dir])
         let yaml = "lake: .\ndatasets:\n  - {name: cp, path: cp, format: delta, subject: user_id}\n"
-        let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                          meta: try SQLiteStateStore(inMemory: nil),
-                          secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
-                          stateFolder: nil)
+        let lethe = Lethe(
+            config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+            meta: try SQLiteStateStore(inMemory: nil),
+            secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+            stateFolder: nil)
         _ = try await lethe.index()
         let after = try await lethe.forget([SubjectID("u-4")], reason: "t", by: "alice")[0]
         _ = try await lethe.approve([after.id], by: "bob")
@@ -190,10 +192,11 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try PartLake.py(["make-naive-ts", dir])
         let yaml = "lake: .\ndatasets:\n  - {name: naive, path: naive, format: delta, subject: ts}\n"
-        let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                          meta: try SQLiteStateStore(inMemory: nil),
-                          secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
-                          stateFolder: nil)
+        let lethe = Lethe(
+            config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+            meta: try SQLiteStateStore(inMemory: nil),
+            secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+            stateFolder: nil)
         let subject = SubjectID("2021-01-03T04:05:06.123Z")
         _ = try await lethe.index()
         #expect(try await lethe.locate(subject).map(\.rows.count) == [1])
@@ -219,10 +222,11 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try PartLake.py(["make-ts", dir])
         let yaml = "lake: .\ndatasets:\n  - {name: ts, path: ts, format: delta, subject: ts}\n"
-        let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                          meta: try SQLiteStateStore(inMemory: nil),
-                          secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
-                          stateFolder: nil)
+        let lethe = Lethe(
+            config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+            meta: try SQLiteStateStore(inMemory: nil),
+            secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+            stateFolder: nil)
         let subject = SubjectID("2021-01-03T04:05:06.123Z")
         _ = try await lethe.index()
         #expect(try await lethe.locate(subject).map(\.rows.count) == [1])
@@ -245,9 +249,11 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
         defer { if ProcessInfo.processInfo.environment["KEEP"] == nil { try? FileManager.default.removeItem(atPath: dir) } else { print("KEPT", dir) } }
         try PartLake.py(["make", dir])
         let lethe = try PartLake.lethe(dir)
-        let before = (users: try PartLake.rows(dir + "/users"), mapped: try PartLake.rows(dir + "/mapped"),
-                      typed: try PartLake.rows(dir + "/typed"), tenants: try PartLake.rows(dir + "/tenants"),
-                      pq: try PartLake.pqRows(dir + "/plain/pq"))
+        let before = (
+            users: try PartLake.rows(dir + "/users"), mapped: try PartLake.rows(dir + "/mapped"),
+            typed: try PartLake.rows(dir + "/typed"), tenants: try PartLake.rows(dir + "/tenants"),
+            pq: try PartLake.pqRows(dir + "/plain/pq")
+        )
 
         // Index: nothing quarantined ("no column `user_id`" was the old answer).
         let ir = try await lethe.index()
@@ -288,21 +294,24 @@ os._exit(0)   # delta-rs's runtime sometimes aborts at interpreter exit
         for name in ["user_id=u-1", "user_id=A%2FA", "day=2021-01-03"] {
             #expect(PartLake.names(holding: name, under: dir).isEmpty, "\(name): \(PartLake.names(holding: name, under: dir))")
         }
-        #expect(!FileManager.default.fileExists(atPath: dir + "/plain/csv/tenant=7/a.csv") == false)   // composite: the file stays
+        #expect(!FileManager.default.fileExists(atPath: dir + "/plain/csv/tenant=7/a.csv") == false)  // composite: the file stays
         #expect(try String(contentsOfFile: dir + "/plain/csv/tenant=7/a.csv", encoding: .utf8) == "user,n\nu-2,2\n")
         #expect(try String(contentsOfFile: dir + "/plain/csv/tenant=8/a.csv", encoding: .utf8) == "user,n\nu-1,3\n")
         #expect(try String(contentsOfFile: dir + "/plain/js/user_id=u-2/part-0.jsonl", encoding: .utf8) == "{\"n\":2}\n")
 
         // The logs no longer name the erased partitions: not in paths, not in partitionValues.
-        for (table, texts) in [("users", ["user_id=u-1", "user_id=A%252FA", "\"u-1\"", "\"A/A\""]), ("mapped", ["\"u-1\"", "\"A/A\""]),
-                               ("typed", ["day=2021-01-03", "\"2021-01-03\""])] {
+        for (table, texts) in [
+            ("users", ["user_id=u-1", "user_id=A%252FA", "\"u-1\"", "\"A/A\""]), ("mapped", ["\"u-1\"", "\"A/A\""]),
+            ("typed", ["day=2021-01-03", "\"2021-01-03\""]),
+        ] {
             for t in texts {
                 #expect(try PartLake.logFiles(holding: t, table: dir + "/" + table).isEmpty, "\(table) log still holds \(t)")
             }
         }
         // The tables stay appendable and readable by delta-rs.
         for (table, rows) in [("users", before.users), ("mapped", before.mapped)] {
-            #expect(try PartLake.py(["append", dir + "/" + table]).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(
+                try PartLake.py(["append", dir + "/" + table]).trimmingCharacters(in: .whitespacesAndNewlines)
                     == String(without(rows, u1).count + 1))
         }
         // Indexing again finds nothing of the subjects and quarantines nothing.
@@ -339,13 +348,14 @@ func aRecordThatDisagreesWithItsHiveFolderIsNeitherErasedAsTheFoldersSubjectNorC
 /// ambiguous: the object is quarantined at `index` with one line naming the object, the line (or row) and the
 /// field (never the values), so no request is verified while it holds the record and no erasure takes it.
 @Test func aRecordThatDisagreesWithItsFolderIsQuarantinedNamingTheObjectLineAndField() async throws {
-    let f = try Fixture("""
-    lake: ./lake
-    datasets:
-      - {name: j, path: j, format: jsonl, subject: user_id}
-      - {name: c, path: c, format: csv, subject: [tenant, user]}
-      - {name: p, path: p, format: parquet, subject: user_id}
-    """)
+    let f = try Fixture(
+        """
+        lake: ./lake
+        datasets:
+          - {name: j, path: j, format: jsonl, subject: user_id}
+          - {name: c, path: c, format: csv, subject: [tenant, user]}
+          - {name: p, path: p, format: parquet, subject: user_id}
+        """)
     f.put("j/user_id=h-1/a.jsonl", #"{"user_id":"h-1","n":1}"# + "\n" + #"{"n":2}"# + "\n" + #"{"user_id":null}"# + "\n" + #"{"user_id":"h-9","n":3}"# + "\n")
     f.put("j/user_id=h-2/b.jsonl", #"{"user_id":"h-2","n":1}"# + "\n" + #"{"user_id":""}"# + "\n")
     f.put("j/user_id=__HIVE_DEFAULT_PARTITION__/c.jsonl", #"{"n":1}"# + "\n" + #"{"user_id":"h-7"}"# + "\n")
@@ -354,20 +364,25 @@ func aRecordThatDisagreesWithItsHiveFolderIsNeitherErasedAsTheFoldersSubjectNorC
     f.put("c/tenant=8/b.csv", "user\nu-1\n")
     let dir = NSTemporaryDirectory() + "lethe-folders-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    try Peers.python(["-c", """
-    import sys, os, pyarrow as pa, pyarrow.parquet as pq
-    os.makedirs(sys.argv[1])
-    pq.write_table(pa.table({"user_id": ["h-1", None, "h-1", "h-9"], "n": [1, 2, 3, 4]}), sys.argv[1] + "/a.parquet", row_group_size=2)
-    pq.write_table(pa.table({"user_id": ["h-2", None], "n": [1, 2]}), sys.argv[1] + "/b.parquet")
-    """, dir], what: "parquet files with a partition column")
+    try Peers.python(
+        [
+            "-c",
+            """
+            import sys, os, pyarrow as pa, pyarrow.parquet as pq
+            os.makedirs(sys.argv[1])
+            pq.write_table(pa.table({"user_id": ["h-1", None, "h-1", "h-9"], "n": [1, 2, 3, 4]}), sys.argv[1] + "/a.parquet", row_group_size=2)
+            pq.write_table(pa.table({"user_id": ["h-2", None], "n": [1, 2]}), sys.argv[1] + "/b.parquet")
+            """, dir,
+        ], what: "parquet files with a partition column")
     f.store.set("p/user_id=h-1/a.parquet", Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/a.parquet"))))
     f.store.set("p/user_id=h-2/b.parquet", Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/b.parquet"))))
 
     let report = try await f.lethe.index()
     var issues: [String: String] = [:]
     for q in report.quarantined { issues[q.object] = q.issue }
-    #expect(Set(issues.keys) == ["j/user_id=h-1/a.jsonl", "j/user_id=__HIVE_DEFAULT_PARTITION__/c.jsonl", "c/tenant=7/a.csv", "p/user_id=h-1/a.parquet"],
-            "\(issues)")
+    #expect(
+        Set(issues.keys) == ["j/user_id=h-1/a.jsonl", "j/user_id=__HIVE_DEFAULT_PARTITION__/c.jsonl", "c/tenant=7/a.csv", "p/user_id=h-1/a.parquet"],
+        "\(issues)")
     #expect(issues["j/user_id=h-1/a.jsonl"]?.contains("j/user_id=h-1/a.jsonl:line 4") == true, "\(issues)")
     #expect(issues["j/user_id=__HIVE_DEFAULT_PARTITION__/c.jsonl"]?.contains(":line 2") == true, "\(issues)")
     #expect(issues["c/tenant=7/a.csv"]?.contains("c/tenant=7/a.csv:line 4") == true, "\(issues)")
@@ -474,7 +489,7 @@ private func cuttingStore(_ inner: LocalObjectStore, cut: Int) -> FaultInjecting
         let r = try await cutting.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]
         _ = try await cutting.approve([r.id], by: "bob")
         _ = try? await cutting.run()
-        guard store.wasCut else { break }   // the scrub finished before this cut: every cut is tried
+        guard store.wasCut else { break }  // the scrub finished before this cut: every cut is tried
         cuts.append(cut)
         // The state the cut left: delta-rs reads the erased table, Lethe indexes it.
         let rows = try? PartLake.rows(lake + "/users")

@@ -40,10 +40,15 @@ import LetheCatalog
         r.attempts = 1
         if decided { r.decidedBy = "bob"; r.streamTag = 0x0012_3456_789a_bcde }
         if plan {
-            let p = ErasurePlan(subjectKey: key.hex, plannedAt: 1500, datasets: [
-                .init(name: "ev", format: "jsonl", role: "holds", derivedFrom: [], objects: [
-                    .init(key: "raw/a.jsonl", ref: 3, rows: 2, state: "indexed", issue: nil)], rows: 2, rebuild: nil, state: nil, issue: nil),
-            ], totalObjects: 1, totalRows: 2)
+            let p = ErasurePlan(
+                subjectKey: key.hex, plannedAt: 1500,
+                datasets: [
+                    .init(
+                        name: "ev", format: "jsonl", role: "holds", derivedFrom: [],
+                        objects: [
+                            .init(key: "raw/a.jsonl", ref: 3, rows: 2, state: "indexed", issue: nil)
+                        ], rows: 2, rebuild: nil, state: nil, issue: nil)
+                ], totalObjects: 1, totalRows: 2)
             r.plan = p.json
         }
         if verification { r.verification = sampleVerification.json }
@@ -105,17 +110,22 @@ import LetheCatalog
         ])
         try Self.expectSame(ReportEncoder.text(r), legacy)
         try Self.roundTrips(r)
-        r.seconds = 2   // a whole number of seconds: `2`, the same value as the hand writer's `2.0`
+        r.seconds = 2  // a whole number of seconds: `2`, the same value as the hand writer's `2.0`
         #expect(try Self.value(ReportEncoder.text(r))["seconds"] == .int(2))
     }
 
     @Test func locateReportEncodesToTodaysKeys() throws {
-        let found = [LocatedRows(dataset: "ev", object: "raw/a.jsonl", role: .live, rows: Array(0..<1500)),
-                     LocatedRows(dataset: "t", object: "part-0.parquet", role: .history, rows: [7])]
-        let legacy = JSONValue.array(found.map { p in
-            .object(["dataset": .string(p.dataset), "object": .string(p.object), "role": .string(p.role.rawValue),
-                     "rows": .int(Int64(p.rows.count)), "positions": .array(p.rows.prefix(1000).map(JSONValue.int))])
-        })
+        let found = [
+            LocatedRows(dataset: "ev", object: "raw/a.jsonl", role: .live, rows: Array(0..<1500)),
+            LocatedRows(dataset: "t", object: "part-0.parquet", role: .history, rows: [7]),
+        ]
+        let legacy = JSONValue.array(
+            found.map { p in
+                .object([
+                    "dataset": .string(p.dataset), "object": .string(p.object), "role": .string(p.role.rawValue),
+                    "rows": .int(Int64(p.rows.count)), "positions": .array(p.rows.prefix(1000).map(JSONValue.int)),
+                ])
+            })
         let report = LocateReport(found)
         try Self.expectSame(ReportEncoder.text(report), legacy)
         try Self.roundTrips(report)
@@ -139,8 +149,12 @@ import LetheCatalog
             "failed": .array([.object(["id": .string("r-x"), "reason": .string("ev: raw/b.jsonl: unreadable")])]),
             "requeued": .array([.string("r-y")]), "problems": .array([.string("feed unreadable")]),
             "temporaries_removed": .int(4),
-            "propagated": .array([.object(["dataset": .string("bronze"), "deleted_subjects": .int(3),
-                                           "requests": .array([.string("r-p")]), "still_live": .int(1)])]),
+            "propagated": .array([
+                .object([
+                    "dataset": .string("bronze"), "deleted_subjects": .int(3),
+                    "requests": .array([.string("r-p")]), "still_live": .int(1),
+                ])
+            ]),
         ])
         let text = ReportEncoder.text(r)
         try Self.expectSame(text, legacy)
@@ -160,12 +174,15 @@ import LetheCatalog
 
     @Test func auditLinesEncodeToTodaysKeys() throws {
         for (request, actor) in [("r-abc", "alice"), (nil, nil)] as [(String?, String?)] {
-            let e = AuditEntry(seq: 4, at: 5000, event: "approved", requestID: request, actor: "digest", details: "{\"by\":\"x/y\",\"n\":2,\"list\":[1,null]}",
-                               prevHash: String(repeating: "0", count: 64), hash: String(repeating: "f", count: 64))
+            let e = AuditEntry(
+                seq: 4, at: 5000, event: "approved", requestID: request, actor: "digest", details: "{\"by\":\"x/y\",\"n\":2,\"list\":[1,null]}",
+                prevHash: String(repeating: "0", count: 64), hash: String(repeating: "f", count: 64))
             let line = Lethe.AuditLine(entry: e, actor: actor, details: e.details)
-            let legacy = JSONValue.object(["seq": .int(e.seq), "at": .int(e.at), "event": .string(e.event),
-                                           "request": e.requestID.map(JSONValue.string) ?? .null, "actor": line.actor.map(JSONValue.string) ?? .null,
-                                           "details": .raw(line.details), "prev_hash": .string(e.prevHash), "hash": .string(e.hash)])
+            let legacy = JSONValue.object([
+                "seq": .int(e.seq), "at": .int(e.at), "event": .string(e.event),
+                "request": e.requestID.map(JSONValue.string) ?? .null, "actor": line.actor.map(JSONValue.string) ?? .null,
+                "details": .raw(line.details), "prev_hash": .string(e.prevHash), "hash": .string(e.hash),
+            ])
             let view = AuditLineView(line)
             try Self.expectSame(ReportEncoder.text(view), legacy)
             try Self.roundTrips(view)
@@ -173,11 +190,18 @@ import LetheCatalog
     }
 
     @Test func auditCheckReportsEncodeToTodaysKeysAndCheckTheRecordedHead() throws {
-        let entries = (1...3).map { AuditEntry(seq: $0, at: 0, event: "filed", requestID: nil, actor: nil, details: "{}",
-                                               prevHash: "", hash: String(repeating: "\($0)", count: 64)) }
+        let entries = (1...3).map {
+            AuditEntry(
+                seq: $0, at: 0, event: "filed", requestID: nil, actor: nil, details: "{}",
+                prevHash: "", hash: String(repeating: "\($0)", count: 64))
+        }
         let intact = try AuditCheckReport(entries: entries, ok: true, firstBroken: nil, reason: nil, expectHead: nil)
-        try Self.expectSame(ReportEncoder.text(intact), .object(["ok": .bool(true), "entries": .int(3), "head": .string("3:" + String(repeating: "3", count: 64)),
-                                                                 "first_broken": .null, "reason": .null]))
+        try Self.expectSame(
+            ReportEncoder.text(intact),
+            .object([
+                "ok": .bool(true), "entries": .int(3), "head": .string("3:" + String(repeating: "3", count: 64)),
+                "first_broken": .null, "reason": .null,
+            ]))
         try Self.roundTrips(intact)
         let same = try AuditCheckReport(entries: entries, ok: true, firstBroken: nil, reason: nil, expectHead: "2:" + String(repeating: "2", count: 16))
         #expect(same.ok)
@@ -194,26 +218,32 @@ import LetheCatalog
     }
 
     @Test func vacuumReportsEncodeToTodaysKeys() throws {
-        let r = VacuumReport(dataset: "bronze", mode: "targeted", deleted: ["part-1.parquet", "_change_data/c-1.parquet"],
-                             unreadableVersions: [0...3, 5...5], dryRun: true)
-        try Self.expectSame(ReportEncoder.text(r), .object([
-            "dataset": .string("bronze"), "mode": .string("targeted"), "dry_run": .bool(true),
-            "deleted": .array(r.deleted.map(JSONValue.string)), "unreadable_versions": .array([.string("0-3"), .string("5-5")]),
-        ]))
+        let r = VacuumReport(
+            dataset: "bronze", mode: "targeted", deleted: ["part-1.parquet", "_change_data/c-1.parquet"],
+            unreadableVersions: [0...3, 5...5], dryRun: true)
+        try Self.expectSame(
+            ReportEncoder.text(r),
+            .object([
+                "dataset": .string("bronze"), "mode": .string("targeted"), "dry_run": .bool(true),
+                "deleted": .array(r.deleted.map(JSONValue.string)), "unreadable_versions": .array([.string("0-3"), .string("5-5")]),
+            ]))
         try Self.roundTrips(r)
     }
 
     @Test func streamReportsEncodeToTodaysKeys() throws {
         let d = DeletionsReport(DeletionChanges(added: [0x1f, 0xffff_ffff_ffff_ffff], removed: [2], latest: 77), since: Int64.min)
-        try Self.expectSame(ReportEncoder.text(d), .object([
-            "added": .array([.string("000000000000001f"), .string("ffffffffffffffff")]), "removed": .array([.string("0000000000000002")]),
-            "latest": .int(77), "since": .int(0),
-        ]))
+        try Self.expectSame(
+            ReportEncoder.text(d),
+            .object([
+                "added": .array([.string("000000000000001f"), .string("ffffffffffffffff")]), "removed": .array([.string("0000000000000002")]),
+                "latest": .int(77), "since": .int(0),
+            ]))
         try Self.roundTrips(d)
         #expect(DeletionsReport(DeletionChanges(added: [], removed: [], latest: Int64.min), since: 5).latest == 0)
 
         var f = FilterReport(passed: 3, dropped: 2, malformed: 1, blank: 1, bytes: 120)
-        try Self.expectSame(ReportEncoder.text(f), .object(["passed": .int(3), "dropped": .int(2), "malformed": .int(1), "blank": .int(1), "bytes": .int(120)]))
+        try Self.expectSame(
+            ReportEncoder.text(f), .object(["passed": .int(3), "dropped": .int(2), "malformed": .int(1), "blank": .int(1), "bytes": .int(120)]))
         try Self.roundTrips(f)
         f.failedAtLine = 9
         #expect(try Self.value(ReportEncoder.text(f))["failed_at_line"] == .int(9))
@@ -223,13 +253,15 @@ import LetheCatalog
 
     @Test func quickstartReportEncodesToTodaysKeys() throws {
         let r = Self.request(plan: true, verification: true, decided: true)
-        let q = QuickstartReport(dir: "/tmp/q", events: 10, subjects: 4, request: RequestView(r, withPlan: true), objectsBefore: 3,
-                                 objectsAfter: 0, rowsDropped: 12, auditEntries: 40, auditOk: true)
-        try Self.expectSame(ReportEncoder.text(q), .object([
-            "dir": .string("/tmp/q"), "events": .int(10), "subjects": .int(4), "request": Self.legacyRequest(r, withPlan: true),
-            "objects_before": .int(3), "objects_after": .int(0), "rows_dropped": .int(12), "audit_entries": .int(40), "audit_ok": .bool(true),
-        ]))
+        let q = QuickstartReport(
+            dir: "/tmp/q", events: 10, subjects: 4, request: RequestView(r, withPlan: true), objectsBefore: 3,
+            objectsAfter: 0, rowsDropped: 12, auditEntries: 40, auditOk: true)
+        try Self.expectSame(
+            ReportEncoder.text(q),
+            .object([
+                "dir": .string("/tmp/q"), "events": .int(10), "subjects": .int(4), "request": Self.legacyRequest(r, withPlan: true),
+                "objects_before": .int(3), "objects_after": .int(0), "rows_dropped": .int(12), "audit_entries": .int(40), "audit_ok": .bool(true),
+            ]))
         try Self.roundTrips(q)
     }
 }
-

@@ -46,14 +46,16 @@ import LetheSQLite
         let set = SharedDeletionSet(DeletionSet(tags: [Self.secrets.streamTag(SubjectID("gone"))]))
         let inFD = open(inPath, O_RDONLY), outFD = open(outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         defer { close(inFD); close(outFD) }
-        let filter = StreamFilterService(.init(fields: [FieldPath("u")], streamKey: Self.secrets.streamHasher, onMalformed: .fail,
-                                               validation: .full, input: inFD, output: outFD, follow: true), set: set)
+        let filter = StreamFilterService(
+            .init(
+                fields: [FieldPath("u")], streamKey: Self.secrets.streamHasher, onMalformed: .fail,
+                validation: .full, input: inFD, output: outFD, follow: true), set: set)
         let group = Self.group([.init(service: filter, successTerminationBehavior: .gracefullyShutdownGroup)])
         let running = Task { try await group.run() }
         try await Self.eventually { Self.lines(outPath) == ["{\"u\":\"a\"}"] }
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: inPath))
         h.seekToEndOfFile()
-        h.write(Data("{\"u\":\"gone\"}\n{\"u\":\"b\"}".utf8))   // the last line has no LF: filtered when stopping
+        h.write(Data("{\"u\":\"gone\"}\n{\"u\":\"b\"}".utf8))  // the last line has no LF: filtered when stopping
         try h.close()
         // The stop is seen only at an idle moment, after a read: what was appended before it is filtered.
         await group.triggerGracefulShutdown()
@@ -68,8 +70,10 @@ import LetheSQLite
         try "{\"u\":\"a\"}\n{\"u\":\n{\"u\":\"c\"}\n".write(toFile: dir + "/in.jsonl", atomically: false, encoding: .utf8)
         let inFD = open(dir + "/in.jsonl", O_RDONLY), outFD = open("/dev/null", O_WRONLY)
         defer { close(inFD); close(outFD) }
-        let filter = StreamFilterService(.init(fields: [FieldPath("u")], streamKey: Self.secrets.streamHasher, onMalformed: .fail,
-                                               validation: .full, input: inFD, output: outFD, follow: false), set: SharedDeletionSet())
+        let filter = StreamFilterService(
+            .init(
+                fields: [FieldPath("u")], streamKey: Self.secrets.streamHasher, onMalformed: .fail,
+                validation: .full, input: inFD, output: outFD, follow: false), set: SharedDeletionSet())
         let group = Self.group([.init(service: filter, successTerminationBehavior: .gracefullyShutdownGroup)])
         await #expect(throws: MalformedLine.self) { try await group.run() }
         #expect(filter.counts.passed == 1 && filter.counts.malformed == 1)
@@ -79,9 +83,11 @@ import LetheSQLite
         let tag = Self.secrets.streamTag(SubjectID("late"))
         let published = Atomic<Bool>(false)
         let set = SharedDeletionSet()
-        let refresher = DeletionSetRefresher(set: set, interval: 0.01, source: { _ in
-            DeletionChanges(added: published.load(ordering: .relaxed) ? [tag] : [], removed: [], latest: 1)
-        }, onError: { _ in })
+        let refresher = DeletionSetRefresher(
+            set: set, interval: 0.01,
+            source: { _ in
+                DeletionChanges(added: published.load(ordering: .relaxed) ? [tag] : [], removed: [], latest: 1)
+            }, onError: { _ in })
         let group = Self.group([.init(service: refresher, successTerminationBehavior: .gracefullyShutdownGroup)])
         let running = Task { try await group.run() }
         #expect(!set.current.contains(tag))
@@ -97,8 +103,9 @@ import LetheSQLite
         try FileManager.default.createDirectory(atPath: dir + "/ev", withIntermediateDirectories: true)
         try "{\"id\":\"u-1\"}\n".write(toFile: dir + "/ev/a.jsonl", atomically: false, encoding: .utf8)
         let yaml = "lake: .\ndatasets:\n  - {name: ev, path: ev, format: jsonl, subject: id}\n"
-        let lethe = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                          meta: try SQLiteStateStore(inMemory: nil), secrets: Self.secrets, stateFolder: nil)
+        let lethe = Lethe(
+            config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+            meta: try SQLiteStateStore(inMemory: nil), secrets: Self.secrets, stateFolder: nil)
         let passes = Mutex<[IndexReport]>([])
         let watch = IndexWatchService(lethe: lethe, datasets: nil, interval: 0.01) { r in passes.withLock { $0.append(r) } }
         let group = Self.group([.init(service: watch, successTerminationBehavior: .gracefullyShutdownGroup)])

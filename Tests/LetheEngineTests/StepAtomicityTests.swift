@@ -84,18 +84,19 @@ import LetheSQLite
         let dir = try deltaTables("propagatepair", "make-propagation")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let yaml = """
-        lake: .
-        datasets:
-          - name: bronze
-            path: bronze
-            format: delta
-            subject: user_id
-            deletes_from: change_feed
-        """
-        let base = Lethe(config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
-                         meta: try SQLiteStateStore(inMemory: nil),
-                         secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
-                         stateFolder: nil)
+            lake: .
+            datasets:
+              - name: bronze
+                path: bronze
+                format: delta
+                subject: user_id
+                deletes_from: change_feed
+            """
+        let base = Lethe(
+            config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+            meta: try SQLiteStateStore(inMemory: nil),
+            secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+            stateFolder: nil)
         let faulty = FaultInjectingStateStore(base: base.meta)
         let lethe = base.over(faulty)
         _ = try await lethe.index()

@@ -12,17 +12,17 @@ import LetheCatalog
 private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":"\#(u)"}}"# + "\n" }
 
 private let twoDatasets = """
-lake: ./lake
-datasets:
-  - name: raw
-    path: raw
-    format: jsonl
-    subject: user.id
-  - name: other
-    path: other
-    format: jsonl
-    subject: uid
-"""
+    lake: ./lake
+    datasets:
+      - name: raw
+        path: raw
+        format: jsonl
+        subject: user.id
+      - name: other
+        path: other
+        format: jsonl
+        subject: uid
+    """
 
 /// A filed and approved request for one subject.
 private func approved(_ f: Fixture, _ subject: String) async throws -> ErasureRequest {
@@ -33,15 +33,17 @@ private func approved(_ f: Fixture, _ subject: String) async throws -> ErasureRe
 /// A Delta table at `path` whose only commit is `protocol` and a one-column schema.
 private func deltaLog(_ f: Fixture, _ path: String, minReaderVersion: Int) {
     let schema = #"{\"type\":\"struct\",\"fields\":[{\"name\":\"user_id\",\"type\":\"string\",\"nullable\":true,\"metadata\":{}}]}"#
-    f.put(path + "/_delta_log/00000000000000000000.json",
-          #"{"protocol":{"minReaderVersion":\#(minReaderVersion),"minWriterVersion":7}}"# + "\n" +
-          #"{"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":"\#(schema)","partitionColumns":[],"configuration":{},"createdTime":0}}"# + "\n")
+    f.put(
+        path + "/_delta_log/00000000000000000000.json",
+        #"{"protocol":{"minReaderVersion":\#(minReaderVersion),"minWriterVersion":7}}"# + "\n"
+            + #"{"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":"\#(schema)","partitionColumns":[],"configuration":{},"createdTime":0}}"#
+            + "\n")
 }
 
 @Test func aSubjectWhoseOnlyRowsSitInAQuarantinedObjectIsNeverVerified() async throws {
     let f = try Fixture(twoDatasets)
     f.put("raw/good.jsonl", event("u-2", 1))
-    f.put("raw/bad.jsonl", event("u-1", 1) + "{not json\n")   // u-1's only row, in an object that cannot be read
+    f.put("raw/bad.jsonl", event("u-1", 1) + "{not json\n")  // u-1's only row, in an object that cannot be read
     f.put("other/o.jsonl", #"{"uid":"u-3"}"# + "\n")
     let ir = try await f.lethe.index()
     #expect(ir.quarantined.map(\.object) == ["raw/bad.jsonl"])
@@ -61,7 +63,7 @@ private func deltaLog(_ f: Fixture, _ path: String, minReaderVersion: Int) {
 
 @Test func zeroObjectsExaminedIsAFailureNeverClean() async throws {
     let f = try Fixture(twoDatasets)
-    _ = try await f.lethe.index()    // an empty lake: nothing indexed, nothing to read
+    _ = try await f.lethe.index()  // an empty lake: nothing indexed, nothing to read
     let r = try await approved(f, "u-1")
     let run = try await f.lethe.run()
     #expect(run.verifications.count == 1)
@@ -87,12 +89,12 @@ private func deltaLog(_ f: Fixture, _ path: String, minReaderVersion: Int) {
 @Test func aDatasetWithoutItsSubjectColumnFailsTheRequest() async throws {
     let f = try Fixture(twoDatasets)
     f.put("raw/a.jsonl", event("u-1", 1) + event("u-2", 2))
-    f.put("other/o.jsonl", #"{"user":"u-1"}"# + "\n")   // no `uid`: the subject column is missing
+    f.put("other/o.jsonl", #"{"user":"u-1"}"# + "\n")  // no `uid`: the subject column is missing
     let ir = try await f.lethe.index()
     #expect(ir.quarantined.first?.issue.contains("no subject field `uid`") == true)
     let r = try await approved(f, "u-1")
     let run = try await f.lethe.run()
-    #expect(try await f.text("raw/a.jsonl") == event("u-2", 2))   // erased where it could be
+    #expect(try await f.text("raw/a.jsonl") == event("u-2", 2))  // erased where it could be
     #expect(run.failed.map(\.id) == [r.id])
     #expect(run.failed.first?.reason.contains("no subject field `uid`") == true, "\(run.failed)")
     #expect(try await f.lethe.request(r.id).status == .failed)
@@ -101,7 +103,7 @@ private func deltaLog(_ f: Fixture, _ path: String, minReaderVersion: Int) {
 @Test func aSubjectValueThatCannotBeMatchedFailsTheRequest() async throws {
     let f = try Fixture(twoDatasets)
     f.put("raw/a.jsonl", event("u-1", 1))
-    f.put("other/o.jsonl", #"{"uid":{"nested":"u-1"}}"# + "\n")   // a value Lethe cannot key
+    f.put("other/o.jsonl", #"{"uid":{"nested":"u-1"}}"# + "\n")  // a value Lethe cannot key
     _ = try await f.lethe.index()
     let r = try await approved(f, "u-1")
     let run = try await f.lethe.run()
@@ -114,8 +116,10 @@ private func deltaLog(_ f: Fixture, _ path: String, minReaderVersion: Int) {
     f.put("raw/a.jsonl", event("u-1", 1))
     _ = try await f.lethe.index()
     // What a format reports for data it refuses by name (e.g. a subject inside a list).
-    try await f.lethe.meta.quarantine(IndexedObject(dataset: "other", key: "other/list.parquet", size: 1, modifiedNanos: 1, version: "v",
-                                                    records: 0, status: .quarantined, issue: "subject inside a list", issueCode: "unsupported", indexedAt: 1))
+    try await f.lethe.meta.quarantine(
+        IndexedObject(
+            dataset: "other", key: "other/list.parquet", size: 1, modifiedNanos: 1, version: "v",
+            records: 0, status: .quarantined, issue: "subject inside a list", issueCode: "unsupported", indexedAt: 1))
     do {
         _ = try await f.lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")
         Issue.record("a request reaching unsupported data was filed")
@@ -134,7 +138,7 @@ private func deltaLog(_ f: Fixture, _ path: String, minReaderVersion: Int) {
     f.put("other/o.jsonl", #"{"uid":"u-3"}"# + "\n")
     deltaLog(f, "tbl", minReaderVersion: 4)
     let ir = try await f.lethe.index()
-    #expect(ir.objectsScanned == 2)   // the other datasets are indexed
+    #expect(ir.objectsScanned == 2)  // the other datasets are indexed
     #expect(ir.datasetIssues.map(\.dataset) == ["tbl"])
     #expect(ir.datasetIssues.first?.kind == .unsupported)
     #expect(ir.datasetIssues.first?.message.contains("reader version 4") == true)
@@ -164,7 +168,7 @@ private func deltaLog(_ f: Fixture, _ path: String, minReaderVersion: Int) {
     #expect(plan.datasets.map(\.name) == ["raw", "tbl"])
     #expect(plan.datasets.last?.state == "unreadable" && plan.datasets.last?.role == "may_hold")
     let run = try await f.lethe.run()
-    #expect(try await f.text("raw/a.jsonl") == event("u-2", 2))   // erased where it can be
+    #expect(try await f.text("raw/a.jsonl") == event("u-2", 2))  // erased where it can be
     #expect(run.datasetIssues.map(\.dataset) == ["tbl"])
     #expect(run.failed.map(\.id) == [r.id])
     #expect(run.failed.first?.reason.contains("dataset `tbl` is unreadable") == true, "\(run.failed)")
@@ -234,7 +238,7 @@ private func deltaLog(_ f: Fixture, _ path: String, minReaderVersion: Int) {
     let r = try await approved(f, "u-1")
     _ = try await f.lethe.run()
     #expect(try await f.lethe.request(r.id).status == .verified)
-    f.put("other/new.jsonl", #"{"uid":"u-1"}"# + "\n")   // the subject comes back where the plan never looked
+    f.put("other/new.jsonl", #"{"uid":"u-1"}"# + "\n")  // the subject comes back where the plan never looked
     _ = try await f.lethe.index()
     #expect(try await f.lethe.locate(SubjectID("u-1")).map(\.object.key) == ["other/new.jsonl"])
     let v = try await f.lethe.verify(ids: [r.id])

@@ -43,15 +43,16 @@ private func approved(_ lethe: Lethe, _ subjects: [String]) async throws -> [Era
 // folder says nothing about the subject. Only a segment holding the subject's own field's value, or the raw id as
 // a whole token (ids long enough to search), names the subject.
 @Test func aFolderOfAnotherColumnWhoseValueEqualsTheIdDoesNotNameTheSubject() async throws {
-    let lake = try DiskLake("""
-    lake: ./lake
-    state: ./.lethe
-    datasets:
-      - name: events
-        path: events
-        format: jsonl
-        subject: user_id
-    """)
+    let lake = try DiskLake(
+        """
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: events
+            path: events
+            format: jsonl
+            subject: user_id
+        """)
     defer { lake.remove() }
     try lake.put("events/country=DE/a.jsonl", row("DE", 1, country: "DE") + row("u-2", 2, country: "DE"))
     try lake.put("events/country=FR/b.jsonl", row("u-3", 3))
@@ -72,15 +73,16 @@ private func approved(_ lethe: Lethe, _ subjects: [String]) async throws -> [Era
 
 // 3b: the subject's own partition folder still fails verification while a file sits under it.
 @Test func aFileUnderTheSubjectsOwnFolderStillFailsVerification() async throws {
-    let lake = try DiskLake("""
-    lake: ./lake
-    state: ./.lethe
-    datasets:
-      - name: events
-        path: events
-        format: jsonl
-        subject: user_id
-    """)
+    let lake = try DiskLake(
+        """
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: events
+            path: events
+            format: jsonl
+            subject: user_id
+        """)
     defer { lake.remove() }
     try lake.put("events/country=DE/a.jsonl", row("u-2", 2, country: "DE"))
     // A file under a folder named after the subject's own field, holding no record: nothing to rewrite, but its key names DE.
@@ -102,15 +104,16 @@ private func approved(_ lethe: Lethe, _ subjects: [String]) async throws -> [Era
 // bytes for the raw id; and a data file Lethe rewrites loses its stale `.crc` (Spark and Hadoop refuse a file
 // whose checksum does not match).
 @Test func hiddenSidecarsAreNotDataButAreSearchedAndAStaleCrcIsRemoved() async throws {
-    let lake = try DiskLake("""
-    lake: ./lake
-    state: ./.lethe
-    datasets:
-      - name: events
-        path: events
-        format: jsonl
-        subject: user_id
-    """)
+    let lake = try DiskLake(
+        """
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: events
+            path: events
+            format: jsonl
+            subject: user_id
+        """)
     defer { lake.remove() }
     try lake.put("events/part-0.jsonl", row("u-000001", 1) + row("u-000002", 2))
     try lake.put("events/part-1.jsonl", row("u-000003", 3))
@@ -126,7 +129,7 @@ private func approved(_ lethe: Lethe, _ subjects: [String]) async throws -> [Era
     let done = try await lethe.request(r.id)
     #expect(done.status == .verified, "\(done.failure ?? "")")
     #expect(try lake.text("events/part-0.jsonl") == row("u-000002", 2))
-    #expect(!lake.exists("events/.part-0.jsonl.crc"))     // stale: removed with the rewrite
+    #expect(!lake.exists("events/.part-0.jsonl.crc"))  // stale: removed with the rewrite
     #expect(lake.exists("events/.part-1.jsonl.crc") && lake.exists("events/_SUCCESS"))
     // A hidden file holding a raw id is residue all the same.
     try lake.put("events/_notes.txt", "asked by u-000003 on the phone\n")
@@ -142,19 +145,20 @@ private func approved(_ lethe: Lethe, _ subjects: [String]) async throws -> [Era
 // h7: a configured dataset whose folder is missing (a typo in `path`) indexed as a clean, empty dataset: requests
 // were verified without it ever being read. It is a dataset issue naming the config line and the folder.
 @Test func aDatasetWhoseFolderIsMissingIsADatasetIssueNotASilentZero() async throws {
-    let lake = try DiskLake("""
-    lake: ./lake
-    state: ./.lethe
-    datasets:
-      - name: events
-        path: events
-        format: jsonl
-        subject: user_id
-      - name: typo
-        path: evnets
-        format: jsonl
-        subject: user_id
-    """)
+    let lake = try DiskLake(
+        """
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: events
+            path: events
+            format: jsonl
+            subject: user_id
+          - name: typo
+            path: evnets
+            format: jsonl
+            subject: user_id
+        """)
     defer { lake.remove() }
     try lake.put("events/a.jsonl", row("u-000001", 1) + row("u-000002", 2))
     let lethe = try lake.open()
@@ -175,15 +179,16 @@ private func approved(_ lethe: Lethe, _ subjects: [String]) async throws -> [Era
 
 // h7: a FIFO in a dataset is refused naming its key and saying what it is (it said "replace it by what it points to").
 @Test func aFIFOInADatasetIsRefusedAsANamedPipe() async throws {
-    let lake = try DiskLake("""
-    lake: ./lake
-    state: ./.lethe
-    datasets:
-      - name: events
-        path: events
-        format: jsonl
-        subject: user_id
-    """)
+    let lake = try DiskLake(
+        """
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: events
+            path: events
+            format: jsonl
+            subject: user_id
+        """)
     defer { lake.remove() }
     try lake.put("events/a.jsonl", row("u-000001", 1))
     #expect(mkfifo(lake.dir + "/lake/events/pipe.jsonl", 0o644) == 0)
@@ -199,15 +204,16 @@ private func lethe(_ lake: DiskLake) throws -> Lethe { try lake.open() }
 // read and holding no object where the request's plan named the objects it erased, is the evidence. It must stay
 // earned: a dataset the plan never reached, empty from the start, proves nothing.
 @Test func aPlainDatasetTheErasureEmptiedVerifiesCleanOnItsListing() async throws {
-    let lake = try DiskLake("""
-    lake: ./lake
-    state: ./.lethe
-    datasets:
-      - name: events
-        path: events
-        format: jsonl
-        subject: user_id
-    """)
+    let lake = try DiskLake(
+        """
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: events
+            path: events
+            format: jsonl
+            subject: user_id
+        """)
     defer { lake.remove() }
     // The subject's folder (a Hive partition by the subject column): its objects are deleted whole, the folder removed.
     try lake.put("events/user_id=u-1/a.jsonl", row("u-1", 1) + row("u-1", 2))

@@ -34,12 +34,12 @@ struct CSVFormatTests {
         let out = try await erase(CSVFormat(chunkSize: chunkSize), store, "t.csv", options("user_id"), [key("u-1"), key("u-2")])
         #expect(out.dropped == [key("u-1"): 2, key("u-2"): 1])
         #expect(out.kept == 3)
-        #expect(String(decoding: store.get("t.csv")!, as: UTF8.self) ==
-            "ts,user_id,note\r\n"
-            + "2,\"u-12\",\"has, comma\"\n"
-            + "\r\n"
-            + "4,,no subject\n"
-            + "5,\"u-\"\"q\",x\n")
+        #expect(
+            String(decoding: store.get("t.csv")!, as: UTF8.self) == "ts,user_id,note\r\n"
+                + "2,\"u-12\",\"has, comma\"\n"
+                + "\r\n"
+                + "4,,no subject\n"
+                + "5,\"u-\"\"q\",x\n")
     }
 
     @Test func nothingMatchedWritesNothing() async throws {

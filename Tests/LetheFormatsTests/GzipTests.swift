@@ -29,7 +29,9 @@ struct GzipTests {
 
     @Test func largeGzipRoundTrip() async throws {
         var content = ""
-        for i in 0..<20_000 { content += "{\"n\":\(i),\"user\":{\"id\":\"u-\(i % 97)\"},\"pad\":\"\(String(repeating: "x", count: i % 50))\"}\(i % 3 == 0 ? "\r\n" : "\n")" }
+        for i in 0..<20_000 {
+            content += "{\"n\":\(i),\"user\":{\"id\":\"u-\(i % 97)\"},\"pad\":\"\(String(repeating: "x", count: i % 50))\"}\(i % 3 == 0 ? "\r\n" : "\n")"
+        }
         let store = FaultInjectingStore()
         store.set("big.jsonl.gz", try gzipTool(content.bytes))
         let out = try await erase(JSONLinesFormat(chunkSize: 4096), store, "big.jsonl.gz", options("user.id"), [key("u-5"), key("u-50")])

@@ -29,7 +29,9 @@ func scan(_ format: any RecordFormat, _ store: FaultInjectingStore, _ objectKey:
     return result
 }
 
-func erase(_ format: any RecordFormat, _ store: FaultInjectingStore, _ objectKey: String, _ opts: FormatOptions, _ drop: [SubjectKey]) async throws -> EraseOutcome {
+func erase(_ format: any RecordFormat, _ store: FaultInjectingStore, _ objectKey: String, _ opts: FormatOptions, _ drop: [SubjectKey]) async throws
+    -> EraseOutcome
+{
     let info = try await store.head(objectKey)!
     return try await format.erase(info, in: store, options: opts, keyer: SubjectKeyer(hasher: hasher), drop: Set(drop))
 }

@@ -40,7 +40,9 @@ struct JSONLinesFormatTests {
 
     @Test func compositeSubjects() async throws {
         let store = FaultInjectingStore()
-        store.set("a.jsonl", """
+        store.set(
+            "a.jsonl",
+            """
             {"tenant":"t1","user":{"id":"u-1"}}
             {"user":{"id":"u-1"},"tenant":"t2"}
             {"tenant":7,"user":{"id":"u\\u002d1"}}
@@ -53,11 +55,12 @@ struct JSONLinesFormatTests {
         let out = try await erase(JSONLinesFormat(), store, "a.jsonl", opts, [key(parts: ["t2", "u-1"])])
         #expect(out.droppedTotal == 1)
         #expect(out.kept == 3)
-        #expect(String(decoding: store.get("a.jsonl")!, as: UTF8.self) == """
-            {"tenant":"t1","user":{"id":"u-1"}}
-            {"tenant":7,"user":{"id":"u\\u002d1"}}
-            {"tenant":null,"user":{"id":"u-1"}}
-            """)
+        #expect(
+            String(decoding: store.get("a.jsonl")!, as: UTF8.self) == """
+                {"tenant":"t1","user":{"id":"u-1"}}
+                {"tenant":7,"user":{"id":"u\\u002d1"}}
+                {"tenant":null,"user":{"id":"u-1"}}
+                """)
     }
 
     /// Lines of `mixedJSONL` whose subject is u-1 removed, every other byte kept.

@@ -58,11 +58,14 @@ func postings(_ fixture: FormatFixture, _ store: any ObjectStore) async throws -
     return (out, summary.records, EraseHint(version: info.version, rows: byKey))
 }
 
-func erase(_ fixture: FormatFixture, _ store: any ObjectStore, dropping subjects: [String], hint: EraseHint?,
-           format: (any RecordFormat)? = nil) async throws -> EraseOutcome {
+func erase(
+    _ fixture: FormatFixture, _ store: any ObjectStore, dropping subjects: [String], hint: EraseHint?,
+    format: (any RecordFormat)? = nil
+) async throws -> EraseOutcome {
     let info = try #require(try await store.head(fixture.key))
-    return try await (format ?? fixture.format).erase(info, in: store, options: fixture.options, keyer: SubjectKeyer(hasher: hasher),
-                                                      drop: Set(subjects.map { key($0) }), hint: hint)
+    return try await (format ?? fixture.format).erase(
+        info, in: store, options: fixture.options, keyer: SubjectKeyer(hasher: hasher),
+        drop: Set(subjects.map { key($0) }), hint: hint)
 }
 
 // MARK: Derivation equals a scan
@@ -81,8 +84,9 @@ func derivedPostingsEqualAFreshScan(_ fixture: FormatFixture) async throws {
         #expect(outcome.droppedOrdinals == expected, "\(fixture.name) round \(round)")
         guard !outcome.removed else { continue }
         let after = try await postings(fixture, store)
-        #expect(PostingDerivation.derive(old: before.postings, dropped: outcome.droppedOrdinals) == after.postings,
-                "\(fixture.name) round \(round): derived postings differ from a scan of the rewritten object")
+        #expect(
+            PostingDerivation.derive(old: before.postings, dropped: outcome.droppedOrdinals) == after.postings,
+            "\(fixture.name) round \(round): derived postings differ from a scan of the rewritten object")
         #expect(PostingDerivation.records(old: before.records, dropped: outcome.droppedOrdinals) == after.records)
     }
 }
@@ -123,7 +127,8 @@ func aStaleHintIsIgnored(_ fixture: FormatFixture) async throws {
 func aHintedLineEraseParsesOnlyTheHintedRecords(_ kind: String) async throws {
     // A record the hint does not name is copied unparsed: a broken line after it does not stop the
     // hinted erase, which the full erase refuses.
-    let (text, format, opts): (String, any RecordFormat, FormatOptions) = kind == "jsonl"
+    let (text, format, opts): (String, any RecordFormat, FormatOptions) =
+        kind == "jsonl"
         ? ("{\"id\":\"a\"}\n\n{\"id\":\"b\"}\n{\"id\": broken\n{\"id\":\"a\"}\n", JSONLinesFormat(), options("id"))
         : ("id,n\na,1\n\nb,2\nb,3,too,many\na,4\n", CSVFormat(), options("id"))
     let store = FaultInjectingStore()
@@ -171,8 +176,9 @@ func aHintedLineEraseParsesOnlyTheHintedRecords(_ kind: String) async throws {
     _ = FileManager.default.createFile(atPath: root + "/a.jsonl", contents: Data(original.utf8))
     let store = LateAppenderStore(inner: LocalObjectStore(root: root), late: ["{\"id\":\"u-3\"}\n".bytes])
     let info = try #require(try await store.head("a.jsonl"))
-    let outcome = try await JSONLinesFormat().erase(info, in: store, options: options("id"), keyer: SubjectKeyer(hasher: hasher),
-                                                    drop: [key("u-1")], hint: nil)
+    let outcome = try await JSONLinesFormat().erase(
+        info, in: store, options: options("id"), keyer: SubjectKeyer(hasher: hasher),
+        drop: [key("u-1")], hint: nil)
     #expect(try await store.read("a.jsonl") == "{\"id\":\"u-2\"}\n{\"id\":\"u-3\"}\n".bytes)
     #expect(!outcome.exact, "a carried tail adds records the derivation does not know")
 

@@ -9,48 +9,47 @@ import LetheTesting
 /// Runs the repo's venv Python (pyarrow) for the Parquet format tests.
 private enum Py {
 
-
     static let script = #"""
-import sys, pyarrow as pa, pyarrow.parquet as pq
-cmd = sys.argv[1]
-if cmd == "write":
-    d = sys.argv[2]
-    t = pa.table({
-        "user_id": pa.array(["u1", "u2", "u1", None, "u3", "u2", "u1", "u4", "u3"], pa.string()),
-        "value": pa.array(range(9), pa.int64()),
-        "name": pa.array(["n%d" % i for i in range(9)], pa.string()),
-    })
-    pq.write_table(t, d + "/users.parquet", row_group_size=3)
-    t = pa.table({
-        "uid": pa.array([123, 7, 123, 9, None, 7], pa.int64()),
-        "info": pa.array([{"a": i, "b": "s%d" % i} if i != 3 else None for i in range(6)],
-                         pa.struct([("a", pa.int32()), ("b", pa.string())])),
-    })
-    pq.write_table(t, d + "/ints.parquet", row_group_size=2, compression="zstd")
-    t = pa.table({
-        "tenant": pa.array(["t1", "t2", "t1", "t1", "t1"], pa.string()),
-        "user_id": pa.array(["a", "a", "a", None, "b"], pa.string()),
-        "n": pa.array([1.5, 2.5, 3.5, 4.5, 5.5], pa.float64()),
-    })
-    pq.write_table(t, d + "/composite.parquet", row_group_size=2, compression="snappy")
-elif cmd == "check":
-    orig, res = sys.argv[2], sys.argv[3]
-    dropped = set(int(x) for x in sys.argv[4].split(",") if x)
-    a = pq.read_table(orig)
-    b = pq.read_table(res)
-    kept = [i for i in range(a.num_rows) if i not in dropped]
-    expected = a.take(pa.array(kept, pa.int64()))
-    if not b.equals(expected):
-        sys.exit("tables differ:\n%s\nvs\n%s" % (b.to_pydict(), expected.to_pydict()))
-    if str(pq.read_schema(orig)) != str(pq.read_schema(res)):
-        sys.exit("schemas differ:\n%s\nvs\n%s" % (pq.read_schema(res), pq.read_schema(orig)))
-    def phys(p):
-        s = pq.ParquetFile(p).schema
-        return [(s.column(i).path, s.column(i).physical_type, s.column(i).logical_type.to_json()) for i in range(len(s))]
-    if phys(orig) != phys(res):
-        sys.exit("physical schemas differ: %s vs %s" % (phys(res), phys(orig)))
-    print("ok")
-"""#
+        import sys, pyarrow as pa, pyarrow.parquet as pq
+        cmd = sys.argv[1]
+        if cmd == "write":
+            d = sys.argv[2]
+            t = pa.table({
+                "user_id": pa.array(["u1", "u2", "u1", None, "u3", "u2", "u1", "u4", "u3"], pa.string()),
+                "value": pa.array(range(9), pa.int64()),
+                "name": pa.array(["n%d" % i for i in range(9)], pa.string()),
+            })
+            pq.write_table(t, d + "/users.parquet", row_group_size=3)
+            t = pa.table({
+                "uid": pa.array([123, 7, 123, 9, None, 7], pa.int64()),
+                "info": pa.array([{"a": i, "b": "s%d" % i} if i != 3 else None for i in range(6)],
+                                 pa.struct([("a", pa.int32()), ("b", pa.string())])),
+            })
+            pq.write_table(t, d + "/ints.parquet", row_group_size=2, compression="zstd")
+            t = pa.table({
+                "tenant": pa.array(["t1", "t2", "t1", "t1", "t1"], pa.string()),
+                "user_id": pa.array(["a", "a", "a", None, "b"], pa.string()),
+                "n": pa.array([1.5, 2.5, 3.5, 4.5, 5.5], pa.float64()),
+            })
+            pq.write_table(t, d + "/composite.parquet", row_group_size=2, compression="snappy")
+        elif cmd == "check":
+            orig, res = sys.argv[2], sys.argv[3]
+            dropped = set(int(x) for x in sys.argv[4].split(",") if x)
+            a = pq.read_table(orig)
+            b = pq.read_table(res)
+            kept = [i for i in range(a.num_rows) if i not in dropped]
+            expected = a.take(pa.array(kept, pa.int64()))
+            if not b.equals(expected):
+                sys.exit("tables differ:\n%s\nvs\n%s" % (b.to_pydict(), expected.to_pydict()))
+            if str(pq.read_schema(orig)) != str(pq.read_schema(res)):
+                sys.exit("schemas differ:\n%s\nvs\n%s" % (pq.read_schema(res), pq.read_schema(orig)))
+            def phys(p):
+                s = pq.ParquetFile(p).schema
+                return [(s.column(i).path, s.column(i).physical_type, s.column(i).logical_type.to_json()) for i in range(len(s))]
+            if phys(orig) != phys(res):
+                sys.exit("physical schemas differ: %s vs %s" % (phys(res), phys(orig)))
+            print("ok")
+        """#
 
     @discardableResult
     static func run(_ args: [String]) throws -> String {
@@ -221,7 +220,7 @@ elif cmd == "check":
     @Test func conflictingVersion() async throws {
         let (s, k) = try store("users")
         let stale = try await s.head(k)!
-        s.set(k, try Py.file("users"))   // someone rewrote it: new version
+        s.set(k, try Py.file("users"))  // someone rewrote it: new version
         let before = s.get(k)!
         let e = await letheError {
             _ = try await format.erase(stale, in: s, options: options("user_id"), keyer: SubjectKeyer(hasher: hasher), drop: [key("u1")])
@@ -252,7 +251,7 @@ elif cmd == "check":
                 for (name, opts) in cases {
                     let (s, k) = try store(name)
                     let whole = try await scan(format, s, k, opts)
-                    let rec = FaultInjectingStore(base: s)   // counts the bytes read
+                    let rec = FaultInjectingStore(base: s)  // counts the bytes read
                     var r = ScanResult()
                     r.summary = try await sparse.scan(try await rec.head(k)!, in: rec, options: opts, keyer: SubjectKeyer(hasher: hasher)) { row, key in
                         r.rows.append((row, key))

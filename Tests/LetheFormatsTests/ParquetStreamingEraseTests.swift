@@ -11,15 +11,15 @@ import LetheTesting
 // store's writer, copying untouched row groups with `copyRange`; it writes the in-memory rewrite's bytes.
 
 private let writeScript = #"""
-import sys, pyarrow as pa, pyarrow.parquet as pq
-n = 2000
-t = pa.table({
-    "user_id": pa.array(["u%d" % (i // 50) if i % 13 else None for i in range(n)], pa.string()),
-    "value": pa.array(range(n), pa.int64()),
-    "name": pa.array(["name-%d-%s" % (i, "x" * (i % 17)) for i in range(n)], pa.string()),
-})
-pq.write_table(t, sys.argv[1], row_group_size=250, compression="snappy", write_page_index=True)
-"""#
+    import sys, pyarrow as pa, pyarrow.parquet as pq
+    n = 2000
+    t = pa.table({
+        "user_id": pa.array(["u%d" % (i // 50) if i % 13 else None for i in range(n)], pa.string()),
+        "value": pa.array(range(n), pa.int64()),
+        "name": pa.array(["name-%d-%s" % (i, "x" * (i % 17)) for i in range(n)], pa.string()),
+    })
+    pq.write_table(t, sys.argv[1], row_group_size=250, compression="snappy", write_page_index=True)
+    """#
 
 private func pyarrowFile() throws -> [UInt8] {
     let path = NSTemporaryDirectory() + "lethe-stream-\(UUID().uuidString).parquet"
@@ -29,8 +29,10 @@ private func pyarrowFile() throws -> [UInt8] {
 }
 
 /// Erases `subjects` from a copy of `bytes` in `store` with `format`; the bytes written and the outcome.
-private func eraseCopy(_ bytes: [UInt8], _ subjects: [String], in store: any ObjectStore, format: ParquetFormat,
-                       hinted: Bool) async throws -> ([UInt8]?, EraseOutcome) {
+private func eraseCopy(
+    _ bytes: [UInt8], _ subjects: [String], in store: any ObjectStore, format: ParquetFormat,
+    hinted: Bool
+) async throws -> ([UInt8]?, EraseOutcome) {
     try await store.put("d/p.parquet", bytes)
     let info = try #require(try await store.head("d/p.parquet"))
     let keyer = SubjectKeyer(hasher: hasher)
@@ -40,8 +42,9 @@ private func eraseCopy(_ bytes: [UInt8], _ subjects: [String], in store: any Obj
         _ = try await format.scan(info, in: store, options: options("user_id"), keyer: keyer) { row, k in rows[k, default: []].append(row) }
         hint = EraseHint(version: info.version, rows: rows)
     }
-    let outcome = try await format.erase(info, in: store, options: options("user_id"), keyer: keyer,
-                                         drop: Set(subjects.map { key($0) }), hint: hint)
+    let outcome = try await format.erase(
+        info, in: store, options: options("user_id"), keyer: keyer,
+        drop: Set(subjects.map { key($0) }), hint: hint)
     return (try await store.head("d/p.parquet") == nil ? nil : try await store.read("d/p.parquet"), outcome)
 }
 
@@ -108,8 +111,9 @@ private struct CountingLocalStore: ObjectStore {
     let hinted = try #require(rows[key("u5")])
     #expect(Set(hinted.map { $0 / 250 }).count < 8, "the subject must leave some of the 8 row groups untouched")
     let readBefore = store.read.bytes
-    let outcome = try await ParquetFormat(wholeObjectLimit: 0, tailGuess: 8).erase(info, in: store, options: options("user_id"), keyer: SubjectKeyer(hasher: hasher),
-                                                                     drop: [key("u5")], hint: EraseHint(version: info.version, rows: rows))
+    let outcome = try await ParquetFormat(wholeObjectLimit: 0, tailGuess: 8).erase(
+        info, in: store, options: options("user_id"), keyer: SubjectKeyer(hasher: hasher),
+        drop: [key("u5")], hint: EraseHint(version: info.version, rows: rows))
     #expect(outcome.droppedOrdinals == hinted)
     let read = store.read.bytes - readBefore
     let copied = store.inner.counters.bytesCopiedInKernel.load(ordering: .relaxed)

@@ -8,15 +8,18 @@ import LetheTesting
 
 /// A small Parquet file: `v` INT64 and `tags` LIST<STRING>.
 func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
-    let schema = try ParquetSchema(root: .root([.leaf("v", .int64, .required), .list("tags", .required, element: .leaf("element", .byteArray, .required, logicalType: .string))]))
+    let schema = try ParquetSchema(
+        root: .root([.leaf("v", .int64, .required), .list("tags", .required, element: .leaf("element", .byteArray, .required, logicalType: .string))]))
     var w = try ParquetWriter(sink: InMemorySink(), schema: schema)
     var defs: [UInt16] = [], reps: [UInt16] = [], items: [[UInt8]] = []
     for t in tags {
         if t.isEmpty { defs.append(0); reps.append(0); continue }
         for (i, x) in t.enumerated() { defs.append(1); reps.append(i == 0 ? 0 : 1); items.append(Array(x.utf8)) }
     }
-    _ = try w.writeRowGroup([ColumnData(values: .int64(values)),
-                             ColumnData(values: .byteArray(ByteArrayValues(items)), definitionLevels: defs, repetitionLevels: reps)])
+    _ = try w.writeRowGroup([
+        ColumnData(values: .int64(values)),
+        ColumnData(values: .byteArray(ByteArrayValues(items)), definitionLevels: defs, repetitionLevels: reps),
+    ])
     _ = try w.close()
     return w.sink.bytes
 }
@@ -37,7 +40,7 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
         #expect(v[FieldPath("user_id")] == .value(Array("A/A".utf8)))
         #expect(v[FieldPath("x")] == .null)
         #expect(v[FieldPath("user.id")] == .value(Array("u=1".utf8)))
-        #expect(v[FieldPath("part")] == nil)   // the file name is not a folder
+        #expect(v[FieldPath("part")] == nil)  // the file name is not a folder
         #expect(FormatOptions.hiveValues("other/user_id=u1/a.json", below: "lake/events").isEmpty)
         // Only subject fields become constants.
         let o = hive("user_id").resolved(for: "lake/events/year=2021/user_id=u1/a.json")
@@ -62,7 +65,7 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
         let k = "lake/events/user_id=u-1/part-0.jsonl"
         s.set(k, Array("{\"n\":1}\n{\"n\":2,\"user_id\":\"u-1\"}\n\n{\"n\":3,\"user_id\":null}\n".utf8))
         let r = try await scan(JSONLinesFormat(), s, k, hive("user_id"))
-        #expect(r.keys == [key("u-1"), key("u-1"), key("u-1")])   // the folder's value; a record may repeat it
+        #expect(r.keys == [key("u-1"), key("u-1"), key("u-1")])  // the folder's value; a record may repeat it
         #expect(r.summary.records == 3)
         // Composite: the tenant from the folder, the user from the record.
         let c = try await scan(JSONLinesFormat(), s, k, hive("user_id", "n"))
@@ -70,7 +73,8 @@ func parquetFile(values: [Int64], tags: [[String]]) throws -> [UInt8] {
         // A record naming another subject than its folder is ambiguous: refused, naming the line and field.
         s.set(k, Array("{\"n\":1}\n{\"n\":2,\"user_id\":\"someone-else\"}\n".utf8))
         let e = await letheError { _ = try await scan(JSONLinesFormat(), s, k, hive("user_id")) }
-        #expect(e?.code == .corrupt && e?.description.contains("user_id=u-1/part-0.jsonl:line 2") == true
+        #expect(
+            e?.code == .corrupt && e?.description.contains("user_id=u-1/part-0.jsonl:line 2") == true
                 && e?.description.contains("`user_id`") == true && e?.description.contains("someone-else") == false, "\(String(describing: e))")
         #expect(await letheError { _ = try await erase(JSONLinesFormat(), s, k, hive("user_id"), [key("u-1")]) }?.code == .corrupt)
         #expect(s.get(k) == Array("{\"n\":1}\n{\"n\":2,\"user_id\":\"someone-else\"}\n".utf8))

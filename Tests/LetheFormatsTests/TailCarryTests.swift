@@ -67,7 +67,9 @@ private func lake(_ files: [String: [UInt8]], late: [[UInt8]]) throws -> (LateAp
     return (LateAppenderStore(inner: LocalObjectStore(root: root), late: late), root)
 }
 
-private func erase(_ format: any RecordFormat, _ store: LateAppenderStore, _ object: String, _ opts: FormatOptions, _ drop: [String]) async throws -> EraseOutcome {
+private func erase(_ format: any RecordFormat, _ store: LateAppenderStore, _ object: String, _ opts: FormatOptions, _ drop: [String]) async throws
+    -> EraseOutcome
+{
     let info = try #require(try await store.head(object))
     return try await format.erase(info, in: store, options: opts, keyer: SubjectKeyer(hasher: hasher), drop: Set(drop.map { key($0) }))
 }
@@ -88,8 +90,9 @@ private func erase(_ format: any RecordFormat, _ store: LateAppenderStore, _ obj
 
 @Test func theTailContinuesALastLineWithoutNewline() async throws {
     // The original ends in a record without LF; the writer ends that line and adds records.
-    let (store, root) = try lake(["a.jsonl": "{\"id\":\"u-1\"}\n{\"id\":\"u-2\"}".bytes],
-                                 late: ["\n{\"id\":\"u-1\"}\r\n{\"id\":\"u-5\"}".bytes])
+    let (store, root) = try lake(
+        ["a.jsonl": "{\"id\":\"u-1\"}\n{\"id\":\"u-2\"}".bytes],
+        late: ["\n{\"id\":\"u-1\"}\r\n{\"id\":\"u-5\"}".bytes])
     defer { try? FileManager.default.removeItem(atPath: root) }
     _ = try await erase(JSONLinesFormat(), store, "a.jsonl", options("id"), ["u-1"])
     #expect(try await store.inner.read("a.jsonl") == "{\"id\":\"u-2\"}\n{\"id\":\"u-5\"}".bytes)

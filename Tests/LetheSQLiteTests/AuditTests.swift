@@ -9,8 +9,9 @@ import LetheTesting
     func filledStore(_ n: Int) async throws -> SQLiteStateStore {
         let store = try SQLiteStateStore(inMemory: nil)
         for i in 1...n {
-            try await store.appendAudit(event: i % 2 == 0 ? .approved : .filed, requestID: i % 3 == 0 ? nil : "r-\(i)",
-                                        actor: i % 4 == 0 ? nil : "alice", details: "{\"n\":\(i)}", at: Int64(1000 + i))
+            try await store.appendAudit(
+                event: i % 2 == 0 ? .approved : .filed, requestID: i % 3 == 0 ? nil : "r-\(i)",
+                actor: i % 4 == 0 ? nil : "alice", details: "{\"n\":\(i)}", at: Int64(1000 + i))
         }
         return store
     }
@@ -26,8 +27,10 @@ import LetheTesting
     /// The incremental verifier fed by range gives the whole-log verdict, wherever the pages cut the
     /// chain and whatever was tampered with (an altered entry, a removed one, one out of order).
     @Test func chainVerificationAcrossPageBoundariesEqualsTheWholeLog() async throws {
-        for (n, sql) in [(9, nil), (9, "UPDATE audit SET details = '{}' WHERE seq = 4"), (9, "DELETE FROM audit WHERE seq = 5"),
-                         (9, "UPDATE audit SET prev_hash = hash WHERE seq = 7"), (9, "DELETE FROM audit WHERE seq = 1")] as [(Int, String?)] {
+        for (n, sql) in [
+            (9, nil), (9, "UPDATE audit SET details = '{}' WHERE seq = 4"), (9, "DELETE FROM audit WHERE seq = 5"),
+            (9, "UPDATE audit SET prev_hash = hash WHERE seq = 7"), (9, "DELETE FROM audit WHERE seq = 1"),
+        ] as [(Int, String?)] {
             let store = try await filledStore(n)
             if let sql { try await tamper(store, sql) }
             let whole = verifyAuditChain(try await store.auditEntries())
@@ -39,8 +42,9 @@ import LetheTesting
                     from = last.seq + 1
                 }
                 let paged = v.finish()
-                #expect(paged.ok == whole.ok && paged.firstBroken == whole.firstBroken && paged.reason == whole.reason,
-                        "page \(page), tamper \(sql ?? "none")")
+                #expect(
+                    paged.ok == whole.ok && paged.firstBroken == whole.firstBroken && paged.reason == whole.reason,
+                    "page \(page), tamper \(sql ?? "none")")
             }
             #expect(whole.ok == (sql == nil))
         }
@@ -52,8 +56,11 @@ import LetheTesting
         let second = try await store.appendAudit(event: .planned, requestID: "r-1", actor: nil, details: "{\"objects\":2}", at: 11)
         #expect(first.seq == 1 && first.prevHash == AuditChain.genesis)
         #expect(second.seq == 2 && second.prevHash == first.hash)
-        #expect(second.hash == AuditChain.hash(seq: 2, at: 11, event: "planned", requestID: "r-1", actor: nil,
-                                               details: "{\"objects\":2}", prevHash: first.hash))
+        #expect(
+            second.hash
+                == AuditChain.hash(
+                    seq: 2, at: 11, event: "planned", requestID: "r-1", actor: nil,
+                    details: "{\"objects\":2}", prevHash: first.hash))
         let all = try await store.auditEntries()
         #expect(all == [first, second])
         #expect(verifyAuditChain(all).ok)
@@ -86,8 +93,9 @@ import LetheTesting
         var entries = try await store.auditEntries()
         var e = entries[2]  // seq 3
         e.details = "{\"n\":0}"
-        e.hash = AuditChain.hash(seq: e.seq, at: e.at, event: e.event, requestID: e.requestID, actor: e.actor,
-                                 details: e.details, prevHash: e.prevHash)
+        e.hash = AuditChain.hash(
+            seq: e.seq, at: e.at, event: e.event, requestID: e.requestID, actor: e.actor,
+            details: e.details, prevHash: e.prevHash)
         try await tamper(store, "UPDATE audit SET details = '\(e.details)', hash = '\(e.hash)' WHERE seq = 3")
         entries = try await store.auditEntries()
         let v = verifyAuditChain(entries)
@@ -118,7 +126,9 @@ import LetheTesting
     @Test func reorderIsDetected() async throws {
         let store = try await filledStore(6)
         // Swap the contents of entries 2 and 5, keeping their sequence numbers.
-        try await tamper(store, """
+        try await tamper(
+            store,
+            """
             UPDATE audit SET seq = -2 WHERE seq = 2;
             UPDATE audit SET seq = 2 WHERE seq = 5;
             UPDATE audit SET seq = 5 WHERE seq = -2;

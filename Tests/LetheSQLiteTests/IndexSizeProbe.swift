@@ -125,8 +125,9 @@ import LetheCatalog
         // Replacing and removing one full object (perObject postings).
         let o = objects / 2
         var t = clock.now
-        try await store.putIndexedObject(sampleObject("ds\(o % 4)", "obj-\(o)", records: 1_000_000),
-                                         postings: Self.postings(object: o, count: perObject, maxRows: maxRows, seed: 43))
+        try await store.putIndexedObject(
+            sampleObject("ds\(o % 4)", "obj-\(o)", records: 1_000_000),
+            postings: Self.postings(object: o, count: perObject, maxRows: maxRows, seed: 43))
         let replace = (clock.now - t).seconds * 1000
         t = clock.now
         try await store.removeObject(dataset: "ds\(o % 4)", key: "obj-\(o)")
@@ -139,10 +140,11 @@ import LetheCatalog
         }
         let vacuumed = Self.fileSize(store.databasePath) * Int64(objects) / Int64(objects - 1)
 
-        return Figures(variant: maxRows == 1 ? "one row per posting (bucket lists)" : "1-\(maxRows) rows per posting (bucket lists)",
-                       postings: perObject * objects, records: records, fileBytes: bytes, vacuumedBytes: vacuumed,
-                       loadSeconds: load.seconds, p50: Self.percentile(lat, 0.5), p99: Self.percentile(lat, 0.99),
-                       max: lat.last!, replaceMillis: replace, removeMillis: remove)
+        return Figures(
+            variant: maxRows == 1 ? "one row per posting (bucket lists)" : "1-\(maxRows) rows per posting (bucket lists)",
+            postings: perObject * objects, records: records, fileBytes: bytes, vacuumedBytes: vacuumed,
+            loadSeconds: load.seconds, p50: Self.percentile(lat, 0.5), p99: Self.percentile(lat, 0.99),
+            max: lat.last!, replaceMillis: replace, removeMillis: remove)
     }
 
     /// The alternative design: no bucket lists, a second index on `postings(object)`.
@@ -151,11 +153,12 @@ import LetheCatalog
         let path = folder + "/alt.sqlite"
         let pool = try DatabasePool(path: path)
         try await pool.write { db in
-            try db.execute(sql: """
-                CREATE TABLE postings(k INTEGER NOT NULL, object INTEGER NOT NULL, rows BLOB NOT NULL,
-                                      PRIMARY KEY(k, object)) WITHOUT ROWID;
-                CREATE INDEX postings_object ON postings(object);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE postings(k INTEGER NOT NULL, object INTEGER NOT NULL, rows BLOB NOT NULL,
+                                          PRIMARY KEY(k, object)) WITHOUT ROWID;
+                    CREATE INDEX postings_object ON postings(object);
+                    """)
         }
         let perObject = postings / objects
         let clock = ContinuousClock()
@@ -193,10 +196,11 @@ import LetheCatalog
             _ = try db.checkpoint(.truncate)
         }
         let vacuumed = Self.fileSize(path) * Int64(objects) / Int64(objects - 1)
-        return Figures(variant: "one row per posting (second index on object, no bucket lists)", postings: perObject * objects,
-                       records: perObject * objects, fileBytes: bytes, vacuumedBytes: vacuumed, loadSeconds: load.seconds,
-                       p50: Self.percentile(lat, 0.5), p99: Self.percentile(lat, 0.99), max: lat.last!,
-                       replaceMillis: .nan, removeMillis: remove)
+        return Figures(
+            variant: "one row per posting (second index on object, no bucket lists)", postings: perObject * objects,
+            records: perObject * objects, fileBytes: bytes, vacuumedBytes: vacuumed, loadSeconds: load.seconds,
+            p50: Self.percentile(lat, 0.5), p99: Self.percentile(lat, 0.99), max: lat.last!,
+            replaceMillis: .nan, removeMillis: remove)
     }
 }
 

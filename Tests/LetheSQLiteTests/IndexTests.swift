@@ -75,9 +75,11 @@ import LetheCatalog
         // Keys that share one 24-bit bucket (and one shared key) between two objects,
         // plus keys at both ends of the signed range.
         let base: Int64 = 0x1234_5600_0000_0000
-        let first = try await store.putIndexedObject(sampleObject("raw", "a"),
+        let first = try await store.putIndexedObject(
+            sampleObject("raw", "a"),
             postings: [base: [0], base + 1: [1], Int64.min: [2], Int64.max: [3], -1: [4]])
-        let other = try await store.putIndexedObject(sampleObject("raw", "b"),
+        let other = try await store.putIndexedObject(
+            sampleObject("raw", "b"),
             postings: [base: [9], base + 2: [8], Int64.min: [7]])
 
         var next = sampleObject("raw", "a", records: 99, version: "v2")

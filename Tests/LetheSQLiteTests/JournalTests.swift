@@ -5,8 +5,9 @@ import LetheCatalog
 
 @Suite struct JournalTests {
     func step(_ job: String, _ ordinal: Int64, keys: [SubjectKey] = [testKey(1), testKey(2)]) -> JournalStep {
-        JournalStep(job: job, ordinal: ordinal, dataset: "raw", objectKey: ordinal == 99 ? "" : "raw/part-\(ordinal).jsonl",
-                    requestIDs: ["r-1", "r-2"], subjectKeys: keys)
+        JournalStep(
+            job: job, ordinal: ordinal, dataset: "raw", objectKey: ordinal == 99 ? "" : "raw/part-\(ordinal).jsonl",
+            requestIDs: ["r-1", "r-2"], subjectKeys: keys)
     }
 
     @Test func createIsIdempotentAndKeepsProgress() async throws {
@@ -34,8 +35,7 @@ import LetheCatalog
         try await store.finishStep(job: "job-b", ordinal: 0, state: .done, outcome: nil)
         try await store.finishStep(job: "job-c", ordinal: 0, state: .failed, outcome: "object changed")
         let pending = try await store.pendingSteps()
-        #expect(pending.map { "\($0.job)#\($0.ordinal):\($0.state.rawValue)" } ==
-                ["job-a#1:pending", "job-a#2:pending", "job-b#0:done", "job-b#1:pending"])
+        #expect(pending.map { "\($0.job)#\($0.ordinal):\($0.state.rawValue)" } == ["job-a#1:pending", "job-a#2:pending", "job-b#0:done", "job-b#1:pending"])
 
         try await store.finishStep(job: "job-b", ordinal: 1, state: .done, outcome: nil)
         try await store.finishStep(job: "job-a", ordinal: 1, state: .done, outcome: nil)

@@ -23,21 +23,25 @@ import LetheCatalog
         let pool = try DatabasePool(path: folder + "/" + SQLiteStateStore.fileName)
         try SQLiteStateStore.migrator.migrate(pool, upTo: "v5-audit-texts")
         try await pool.write { db in
-            for (name, value) in [("delta.tbl.indexed", Self.deltaText), ("delta.odd.name.indexed", "not json"),
-                                  ("propagation.tbl.version", "41"), ("propagation.weird.version", "x"),
-                                  ("dataset.raw.indexed", "1700000000000"), ("key.secret.key.fingerprint", "ab")] {
+            for (name, value) in [
+                ("delta.tbl.indexed", Self.deltaText), ("delta.odd.name.indexed", "not json"),
+                ("propagation.tbl.version", "41"), ("propagation.weird.version", "x"),
+                ("dataset.raw.indexed", "1700000000000"), ("key.secret.key.fingerprint", "ab"),
+            ] {
                 try db.execute(sql: "INSERT INTO settings(name, value) VALUES (?, ?)", arguments: [name, value])
             }
             for (i, s) in Self.v5Steps.enumerated() {
-                try db.execute(sql: """
-                    INSERT INTO journal(job, ordinal, dataset, object_key, request_ids, subject_keys, state, outcome, attempts)
-                    VALUES ('j-1', ?, ?, ?, '["r-1"]', ?, 'pending', NULL, 0)
-                    """, arguments: [i, s.dataset, s.key, Data(testKey(1).bytes)])
+                try db.execute(
+                    sql: """
+                        INSERT INTO journal(job, ordinal, dataset, object_key, request_ids, subject_keys, state, outcome, attempts)
+                        VALUES ('j-1', ?, ?, ?, '["r-1"]', ?, 'pending', NULL, 0)
+                        """, arguments: [i, s.dataset, s.key, Data(testKey(1).bytes)])
             }
-            try db.execute(sql: """
-                INSERT INTO requests(id, filing, subject_key, sealed_subject, status, reason, requested_by, filed_at, updated_at, attempts)
-                VALUES ('r-1', 1, ?, NULL, 'running', 'why', 'alice', 10, 20, 0)
-                """, arguments: [Data(testKey(1).bytes)])
+            try db.execute(
+                sql: """
+                    INSERT INTO requests(id, filing, subject_key, sealed_subject, status, reason, requested_by, filed_at, updated_at, attempts)
+                    VALUES ('r-1', 1, ?, NULL, 'running', 'why', 'alice', 10, 20, 0)
+                    """, arguments: [Data(testKey(1).bytes)])
         }
         return folder
     }
@@ -59,7 +63,7 @@ import LetheCatalog
         #expect(cursor == DeltaIndexCursor(version: 12, columns: [["user", "id"]], partitions: ["user_id": "string"], utc: [nil], checks: 2))
         #expect(cursor.text == Self.deltaText)
         #expect(try await store.setting("delta.tbl.indexed") == Self.deltaText)
-        #expect(try await store.cursors.deltaIndex(dataset: "odd.name") == nil)          // kept, unreadable: a full listing next time
+        #expect(try await store.cursors.deltaIndex(dataset: "odd.name") == nil)  // kept, unreadable: a full listing next time
         #expect(try await store.setting("delta.odd.name.indexed") == "not json")
         #expect(try await store.cursors.propagation(dataset: "tbl") == 41)
         #expect(try await store.setting("propagation.tbl.version") == "41")
@@ -78,7 +82,9 @@ import LetheCatalog
         let stored = try await store.writer.read { db in try String.fetchAll(db, sql: "SELECT kind FROM journal ORDER BY ordinal") }
         #expect(stored == ["object", "delta_table", "rebuild", "dataset_issue", "settle"])
         // Requests by subject: indexed.
-        let indexes = try await store.writer.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'requests'") }
+        let indexes = try await store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'requests'")
+        }
         #expect(indexes.contains("requests_subject"))
         // Now migrated, a read-only open works and reads the same.
         let ro = try SQLiteStateStore(folder: folder, readOnly: true)

@@ -10,8 +10,9 @@ import GRDB
     @Test func reopenedFileKeepsEverything() async throws {
         let folder = temporaryStateFolder() + "/nested/.lethe"
         defer { removeFolder(folder) }
-        let request = ErasureRequest(id: "r-1", subjectKey: testKey(7), sealedSubject: [9, 9], reason: "art. 17",
-                                     requestedBy: "alice", at: 5)
+        let request = ErasureRequest(
+            id: "r-1", subjectKey: testKey(7), sealedSubject: [9, 9], reason: "art. 17",
+            requestedBy: "alice", at: 5)
         let object: IndexedObject
         let audit: [AuditEntry]
         do {
@@ -22,8 +23,11 @@ import GRDB
             try await store.insertRequest(request)
             try await store.appendAudit(event: .filed, requestID: "r-1", actor: "alice", details: "{}", at: 5)
             audit = try await store.auditEntries()
-            try await store.createJob([JournalStep(job: "j", ordinal: 0, dataset: "raw", objectKey: "raw/a.jsonl",
-                                                   requestIDs: ["r-1"], subjectKeys: [testKey(7)])])
+            try await store.createJob([
+                JournalStep(
+                    job: "j", ordinal: 0, dataset: "raw", objectKey: "raw/a.jsonl",
+                    requestIDs: ["r-1"], subjectKeys: [testKey(7)])
+            ])
             try await store.setSetting("k", "v")
         }
         let store = try SQLiteStateStore(folder: folder)

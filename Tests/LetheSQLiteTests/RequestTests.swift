@@ -43,8 +43,11 @@ import LetheCatalog
         #expect(got == r)
         #expect(got.status == .failed && got.attempts == 1 && got.failure == "disk full" && got.decidedBy == "bob")
 
-        r = try RequestLifecycle.apply(.reject(by: "carol", reason: "duplicate", at: 0), to:
-            try RequestLifecycle.apply(.retry(at: 180), to: r).get()).get()
+        r = try RequestLifecycle.apply(
+            .reject(by: "carol", reason: "duplicate", at: 0),
+            to:
+                try RequestLifecycle.apply(.retry(at: 180), to: r).get()
+        ).get()
         try await store.updateRequest(r, expecting: .failed)
         let rejected = try #require(try await store.request(id: "r-1"))
         #expect(rejected.sealedSubject == nil && rejected.decisionReason == "duplicate" && rejected.status == .rejected)

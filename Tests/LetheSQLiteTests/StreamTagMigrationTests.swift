@@ -14,11 +14,12 @@ import LetheCatalog
         let pool = try DatabasePool(path: folder + "/" + SQLiteStateStore.fileName)
         try SQLiteStateStore.migrator.migrate(pool, upTo: "v1")
         try await pool.write { db in
-            try db.execute(sql: """
-                INSERT INTO requests(id, filing, subject_key, sealed_subject, status, reason, requested_by, filed_at,
-                    updated_at, decided_by, attempts)
-                VALUES ('r-old', 1, ?, NULL, 'approved', 'why', 'alice', 10, 20, 'bob', 0)
-                """, arguments: [Data(testKey(1).bytes)])
+            try db.execute(
+                sql: """
+                    INSERT INTO requests(id, filing, subject_key, sealed_subject, status, reason, requested_by, filed_at,
+                        updated_at, decided_by, attempts)
+                    VALUES ('r-old', 1, ?, NULL, 'approved', 'why', 'alice', 10, 20, 'bob', 0)
+                    """, arguments: [Data(testKey(1).bytes)])
         }
     }
     let store = try SQLiteStateStore(folder: folder)

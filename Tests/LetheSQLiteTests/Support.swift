@@ -23,7 +23,7 @@ func testKey(_ n: UInt8, fill: UInt8 = 0xA5) -> SubjectKey {
 }
 
 func sampleObject(_ dataset: String, _ key: String, records: Int64 = 10, version: String = "v1") -> IndexedObject {
-    IndexedObject(dataset: dataset, key: key, size: 1000, modifiedNanos: 1_700_000_000_000_000_000, version: version,
-                  records: records, status: .indexed, indexedAt: 1_700_000_000)
+    IndexedObject(
+        dataset: dataset, key: key, size: 1000, modifiedNanos: 1_700_000_000_000_000_000, version: version,
+        records: records, status: .indexed, indexedAt: 1_700_000_000)
 }
-

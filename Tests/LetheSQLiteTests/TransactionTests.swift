@@ -123,7 +123,10 @@ import LetheTesting
         let key = Array(repeating: UInt8(3), count: 32)
         #expect(try store.keyAuditChain(fingerprintSetting: "fp", at: 2) { (key, "abc") })
         // Recorded: a second call changes nothing and never makes a key.
-        #expect(try store.keyAuditChain(fingerprintSetting: "fp", at: 3) { Issue.record("made a second key"); return (key, "abc") } == false)
+        #expect(
+            try store.keyAuditChain(fingerprintSetting: "fp", at: 3) {
+                Issue.record("made a second key"); return (key, "abc")
+            } == false)
         store.setAuditKey(key)
         let entries = try await store.auditEntries()
         #expect(entries.map(\.event) == ["filed", "audit_keyed"])

@@ -20,7 +20,7 @@ private func tempRoot() -> String {
     let w = try await s.openWrite("dst.bin", precondition: .none)
     try await w.write(Array("head".utf8))
     try await w.copyRange(from: "src.bin", version: src.version, range: 1_000..<250_000, in: s)
-    try await w.copyRange(from: "src.bin", version: src.version, range: 10..<20, in: s)   // small: on the caller
+    try await w.copyRange(from: "src.bin", version: src.version, range: 10..<20, in: s)  // small: on the caller
     try await w.write(Array("tail".utf8))
     _ = try await w.commit()
     #expect(try await s.read("dst.bin") == Array("head".utf8) + Array(data[1_000..<250_000]) + Array(data[10..<20]) + Array("tail".utf8))

@@ -13,7 +13,7 @@ private func code(_ body: () async throws -> Void) async -> LetheError.Code? { a
     try await w.write([1])
     #expect(await code { try await w.write([2]) } == .io)
     await w.abort()
-    try await s.put("a", [3])   // the third write passes
+    try await s.put("a", [3])  // the third write passes
     #expect(s.get("a") == [3])
 
     s.failCommit(at: 2)
@@ -36,12 +36,12 @@ private func code(_ body: () async throws -> Void) async -> LetheError.Code? { a
     s.tearWrites(afterBytes: 3, .lost, key: "o")
     #expect(await code { try await s.put("o", [1, 2, 3, 4, 5]) } == .io)
     #expect(s.get("o") == [0])
-    try await s.put("other", [1, 2, 3, 4, 5])   // another key is not torn
+    try await s.put("other", [1, 2, 3, 4, 5])  // another key is not torn
     #expect(s.get("other") == [1, 2, 3, 4, 5])
     s.tearWrites(afterBytes: 3, .landed)
     #expect(await code { try await s.put("o", [1, 2, 3, 4, 5]) } == .io)
     #expect(s.get("o") == [1, 2, 3])
-    try await s.put("o", [9, 9])   // within the limit: not torn
+    try await s.put("o", [9, 9])  // within the limit: not torn
     #expect(s.get("o") == [9, 9])
 }
 
@@ -70,7 +70,7 @@ private func code(_ body: () async throws -> Void) async -> LetheError.Code? { a
     let s = FaultInjectingStore()
     try await s.put("p/a", [1])
     let listing = s.list(prefix: "p", startAfter: nil)
-    #expect(s.listings == 0)   // nothing listed until iterated
+    #expect(s.listings == 0)  // nothing listed until iterated
     _ = try await listing.all()
     _ = try await s.listKeys(prefix: "p")
     #expect(s.listings == 2)
@@ -79,10 +79,10 @@ private func code(_ body: () async throws -> Void) async -> LetheError.Code? { a
 @Test func aCutArmedByACommitLetsNChangesThroughAndRefusesEveryLaterOne() async throws {
     let s = FaultInjectingStore()
     s.cut(afterChanges: 2) { key, _ in key.hasPrefix("arm") }
-    try await s.put("x", [1])          // not armed yet: not counted
-    try await s.put("arm", [1])        // change 1 (arms)
+    try await s.put("x", [1])  // not armed yet: not counted
+    try await s.put("arm", [1])  // change 1 (arms)
     #expect(!s.wasCut)
-    #expect(await code { try await s.delete(["x", "y"]) } == .io)   // x: change 2; y: refused
+    #expect(await code { try await s.delete(["x", "y"]) } == .io)  // x: change 2; y: refused
     #expect(s.wasCut)
     #expect(await code { try await s.put("z", [1]) } == .io)
     #expect(s.get("z") == nil && s.get("arm") == [1] && s.get("x") == nil)

@@ -81,8 +81,10 @@ private func tempDir() -> String {
 
 // MARK: Issue 10 item 9: links, special files and names that are not UTF-8 are objects, never skipped.
 
-private func expectUnsupported(_ words: String..., sourceLocation: SourceLocation = #_sourceLocation,
-                               _ body: () async throws -> Void) async {
+private func expectUnsupported(
+    _ words: String..., sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void
+) async {
     do {
         try await body()
         Issue.record("no error", sourceLocation: sourceLocation)
@@ -111,7 +113,7 @@ private func expectUnsupported(_ words: String..., sourceLocation: SourceLocatio
     #expect(try await s.head("ds/link.jsonl") != nil)
     await expectUnsupported("ds/link.jsonl", "symbolic link", outside + "/secret.jsonl") { _ = try await s.read("ds/link.jsonl") }
     await expectUnsupported("symbolic link") { _ = try await s.openRead("ds/linked-dir") }
-    await expectUnsupported("FIFO") { _ = try await s.openRead("ds/pipe") }   // and no hang
+    await expectUnsupported("FIFO") { _ = try await s.openRead("ds/pipe") }  // and no hang
     // A key through a linked folder is refused, not followed out of the lake.
     await expectUnsupported("ds/linked-dir", "symbolic link") { _ = try await s.read("ds/linked-dir/x.jsonl") }
     await expectUnsupported("symbolic link") { _ = try await s.openWrite("ds/linked-dir/y.jsonl", precondition: .none) }
@@ -140,9 +142,11 @@ private func expectUnsupported(_ words: String..., sourceLocation: SourceLocatio
 @Test func namesThatAreNotUTF8AreObjectsWithExactKeys() async throws {
     let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
     try FileManager.default.createDirectory(atPath: root + "/ds", withIntermediateDirectories: true)
-    let names: [[UInt8]] = [Array("caf".utf8) + [0xE9] + Array(".jsonl".utf8),   // Latin-1
-                            Array("caf".utf8) + [0xEF, 0xBF, 0xBD] + Array(".jsonl".utf8),   // a literal U+FFFD
-                            Array("café.jsonl".utf8)]
+    let names: [[UInt8]] = [
+        Array("caf".utf8) + [0xE9] + Array(".jsonl".utf8),  // Latin-1
+        Array("caf".utf8) + [0xEF, 0xBF, 0xBD] + Array(".jsonl".utf8),  // a literal U+FFFD
+        Array("café.jsonl".utf8),
+    ]
     for (i, n) in names.enumerated() {
         let path = Array((root + "/ds/").utf8) + n
         let fd = open(path.map { CChar(bitPattern: $0) } + [0], O_WRONLY | O_CREAT, 0o644)
@@ -190,7 +194,7 @@ private func expectUnsupported(_ words: String..., sourceLocation: SourceLocatio
     let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
     let s = LocalObjectStore(root: root)
     let v = try await s.put("ds/a.jsonl", Array("a\n".utf8))
-    let writer = try #require(FileHandle(forWritingAtPath: root + "/ds/a.jsonl"))   // like `exec 3>>a.jsonl`
+    let writer = try #require(FileHandle(forWritingAtPath: root + "/ds/a.jsonl"))  // like `exec 3>>a.jsonl`
     let w = try await s.openWrite("ds/a.jsonl", precondition: .matches(version: v.version))
     try await w.write(Array("rewritten\n".utf8))
     do {

@@ -28,10 +28,13 @@ func objectStoreContract(_ kind: StoreKind, _ check: ObjectStoreContract.Check) 
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: folder) }
     // A local folder is seeded without an fsync per file (the 10,000-key listing).
-    let seed: ((String, [UInt8]) throws -> Void)? = kind != .local && kind != .localWithoutIOPool ? nil : { key, bytes in
-        let path = folder + "/lake/" + key
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw LetheError(.io, "cannot seed", at: key) }
-    }
+    let seed: ((String, [UInt8]) throws -> Void)? =
+        kind != .local && kind != .localWithoutIOPool
+        ? nil
+        : { key, bytes in
+            let path = folder + "/lake/" + key
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw LetheError(.io, "cannot seed", at: key) }
+        }
     try await ObjectStoreContract.run(check, seed: seed) { kind.make(folder) }
 }

@@ -66,13 +66,13 @@ import LetheCore
     func exactPathsOnly(_ validation: Validation) throws {
         let f = makeFilter(["user.id"], forgotten: ["u-1", "42"], validation: validation)
         let lines = [
-            #"{"item":{"id":"u-1"}}"#,                       // other object
-            #"{"user":{"profile":{"id":"u-1"}}}"#,           // deeper
-            #"{"note":"{\"user\":{\"id\":\"u-1\"}}"}"#,      // inside a string
-            #"{"user":[{"id":"u-1"}]}"#,                     // inside an array
-            #"{"user.id":"u-1"}"#,                           // a dotted key
-            #"{"user":{"id":"u-10"}}"#,                      // a longer id
-            #"{"user":{"id":4.2e1}}"#,                       // another literal of 42
+            #"{"item":{"id":"u-1"}}"#,  // other object
+            #"{"user":{"profile":{"id":"u-1"}}}"#,  // deeper
+            #"{"note":"{\"user\":{\"id\":\"u-1\"}}"}"#,  // inside a string
+            #"{"user":[{"id":"u-1"}]}"#,  // inside an array
+            #"{"user.id":"u-1"}"#,  // a dotted key
+            #"{"user":{"id":"u-10"}}"#,  // a longer id
+            #"{"user":{"id":4.2e1}}"#,  // another literal of 42
             #"{"user":{"id":true}}"#,
         ]
         let input = Array((lines.joined(separator: "\n") + "\n").utf8)
@@ -92,9 +92,11 @@ import LetheCore
         let input = Array("{\"user_id\":\"a\"}\r\n\r\n\n   \n{\"user_id\":\"gone\"}\r\n\t\n{\"user_id\":\"b\"}".utf8)
         let want = Array("{\"user_id\":\"a\"}\r\n\r\n\n   \n\t\n{\"user_id\":\"b\"}".utf8)
         #expect(try f.filter(input) == want)
-        #expect(f.counts == {
-            var c = StreamCounts(); c.passed = 2; c.dropped = 1; c.blank = 4; c.bytes = Int64(input.count); return c
-        }())
+        #expect(
+            f.counts
+                == {
+                    var c = StreamCounts(); c.passed = 2; c.dropped = 1; c.blank = 4; c.bytes = Int64(input.count); return c
+                }())
         // A dropped last line without a newline leaves the output ending at the previous line end.
         let g = makeFilter(["user_id"], forgotten: ["gone"])
         #expect(try g.filter(Array("{\"user_id\":\"a\"}\n{\"user_id\":\"gone\"}".utf8)) == Array("{\"user_id\":\"a\"}\n".utf8))
@@ -107,7 +109,8 @@ import LetheCore
         #expect(out == Array("{\"user_id\":\"a\"}\n".utf8))
     }
 
-    static let malformedInput = Array("{\"user_id\":\"a\"}\n{\"user_id\":\"gone\"}\n{\"user_id\":\"b\"\n{\"user_id\":\"c\"}\n{\"user_id\":\"x\",\"user_id\":\"y\"}\n".utf8)
+    static let malformedInput = Array(
+        "{\"user_id\":\"a\"}\n{\"user_id\":\"gone\"}\n{\"user_id\":\"b\"\n{\"user_id\":\"c\"}\n{\"user_id\":\"x\",\"user_id\":\"y\"}\n".utf8)
 
     @Test func malformedPass() throws {
         let f = makeFilter(["user_id"], forgotten: ["gone"], policy: .pass)
@@ -230,9 +233,10 @@ import LetheCore
             calls.append(since)
             let recent = rows.filter { $0.0 >= since }
             let forgottenTags = Set(rows.filter(\.2).map(\.1))
-            return DeletionChanges(added: recent.filter(\.2).map(\.1),
-                                   removed: recent.filter { !$0.2 && !forgottenTags.contains($0.1) }.map(\.1),
-                                   latest: rows.map(\.0).max() ?? Int64.min)
+            return DeletionChanges(
+                added: recent.filter(\.2).map(\.1),
+                removed: recent.filter { !$0.2 && !forgottenTags.contains($0.1) }.map(\.1),
+                latest: rows.map(\.0).max() ?? Int64.min)
         }
     }
 

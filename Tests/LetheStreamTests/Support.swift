@@ -10,11 +10,14 @@ let testStreamKey = SipHash24(key: Array(100..<116))
 func tag(_ s: String) -> UInt64 { testStreamKey.hash(Array(s.utf8)) }
 
 /// A filter over `fields` whose deletion set holds `forgotten` (canonical ids).
-func makeFilter(_ fields: [String] = ["user.id"], forgotten: [String], policy: MalformedPolicy = .fail,
-                validation: Validation = .full) -> StreamFilter {
+func makeFilter(
+    _ fields: [String] = ["user.id"], forgotten: [String], policy: MalformedPolicy = .fail,
+    validation: Validation = .full
+) -> StreamFilter {
     let set = SharedDeletionSet(DeletionSet(tags: forgotten.map(tag)))
-    return StreamFilter(fields: fields.map(FieldPath.init), streamKey: testStreamKey, set: set, onMalformed: policy,
-                        validation: validation)
+    return StreamFilter(
+        fields: fields.map(FieldPath.init), streamKey: testStreamKey, set: set, onMalformed: policy,
+        validation: validation)
 }
 
 /// Feeds `input` to `filter` in pieces of the given sizes (cycled), carrying partial
@@ -107,13 +110,13 @@ struct Corpus {
     /// The id value as JSON text for subject number `n`, in one of many spellings.
     mutating func idValue(_ n: Int) -> String {
         switch int(12) {
-        case 0: return String(n)                                   // number
-        case 1: return "\"\(n)\""                                  // same subject as a string
-        case 2: return Self.jsonString("ü-\(n)-東京")                // unicode
-        case 3: return "\"" + Self.uEscaped("u-\(n)") + "\""       // fully escaped value
-        case 4: return "\"u\\u002d\(n)\""                          // partly escaped
-        case 5: return Self.jsonString("u-\(n)\"q\\")              // escaped quote and backslash
-        case 6: return "\"\(Self.uEscaped("😀"))-\(n)\""            // surrogate pair
+        case 0: return String(n)  // number
+        case 1: return "\"\(n)\""  // same subject as a string
+        case 2: return Self.jsonString("ü-\(n)-東京")  // unicode
+        case 3: return "\"" + Self.uEscaped("u-\(n)") + "\""  // fully escaped value
+        case 4: return "\"u\\u002d\(n)\""  // partly escaped
+        case 5: return Self.jsonString("u-\(n)\"q\\")  // escaped quote and backslash
+        case 6: return "\"\(Self.uEscaped("😀"))-\(n)\""  // surrogate pair
         default: return "\"u-\(n)\""
         }
     }

@@ -88,7 +88,7 @@ func expectError(_ code: ParquetError.Code, _ body: () throws -> Void, sourceLoc
         let file = try ParquetFile(bytes: b, name: f.name)
         let col = try file.column(["f64"])
         let (off, _) = try pageBodyOffset(file, rowGroup: 0, column: col.index, page: 1)
-        b[off] ^= 0x01   // the Snappy length preamble no longer matches the page header
+        b[off] ^= 0x01  // the Snappy length preamble no longer matches the page header
         let e = expectError(.decompression) { _ = try ParquetFile(bytes: b, name: f.name).readColumn(col.index, rowGroup: 0) }
         #expect(e?.column == "f64")
         #expect(e?.page == 1)

@@ -48,7 +48,7 @@ func oddFile(_ name: String) throws -> OddFile {
     func rewritesReadByPyarrow(name: String) throws {
         let f = try oddFile(name)
         let file = try ParquetFile(source: try LocalFileSource(path: f.path), name: name)
-        let dropped: [Int64] = name == "v2_empty_values" ? [1] : [0, 3, 260, 261]   // row group 0 and 1 re-encoded
+        let dropped: [Int64] = name == "v2_empty_values" ? [1] : [0, 3, 260, 261]  // row group 0 and 1 re-encoded
         var sink = InMemorySink()
         let result = try file.rewrite(droppingRows: dropped, to: &sink)
         #expect(result.droppedRows == Int64(dropped.count))
@@ -71,7 +71,7 @@ func oddFile(_ name: String) throws -> OddFile {
     @Test func lz4Framing() throws {
         let text = Array(String(repeating: "lethe forgets ", count: 50).utf8)
         let framed = text.withUnsafeBytes { LZ4.compressHadoop($0) }
-        #expect(Array(framed.prefix(4)) == [0, 0, 2, 188])   // 700 bytes, big-endian
+        #expect(Array(framed.prefix(4)) == [0, 0, 2, 188])  // 700 bytes, big-endian
         #expect(try framed.withUnsafeBytes { try LZ4.decompressHadoop($0, expected: text.count) } == text)
         let bare = text.withUnsafeBytes { LZ4.compress($0) }
         #expect(try bare.withUnsafeBytes { try LZ4.decompressHadoop($0, expected: text.count) } == text)

@@ -14,10 +14,14 @@ import Testing
             let got = try readAllProjections(file)
             for (c, exp) in expected.columns.enumerated() where c < got.count {
                 #expect(file.schema.columns[c].dottedPath == exp.path, "\(f.name)")
-                #expect("\(file.schema.columns[c].physicalType)".uppercased().replacingOccurrences(of: "LENBYTE", with: "_LEN_BYTE_").replacingOccurrences(of: "BYTEARRAY", with: "BYTE_ARRAY") == exp.physical, "\(f.name) \(exp.path)")
+                #expect(
+                    "\(file.schema.columns[c].physicalType)".uppercased().replacingOccurrences(of: "LENBYTE", with: "_LEN_BYTE_").replacingOccurrences(
+                        of: "BYTEARRAY", with: "BYTE_ARRAY") == exp.physical, "\(f.name) \(exp.path)")
                 if got[c] != exp.rows {
                     let firstBad = zip(got[c], exp.rows).enumerated().first { $0.element.0 != $0.element.1 }
-                    Issue.record("\(f.name) column \(exp.path): \(got[c].count) rows vs \(exp.rows.count); first difference at row \(firstBad?.offset ?? -1): \(firstBad?.element.0.description ?? "-") vs \(firstBad?.element.1.description ?? "-")")
+                    Issue.record(
+                        "\(f.name) column \(exp.path): \(got[c].count) rows vs \(exp.rows.count); first difference at row \(firstBad?.offset ?? -1): \(firstBad?.element.0.description ?? "-") vs \(firstBad?.element.1.description ?? "-")"
+                    )
                 }
             }
         }

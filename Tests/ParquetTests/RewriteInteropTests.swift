@@ -49,8 +49,9 @@ func expectedAfterDrop(_ original: [[Proj]], _ dropped: [Int64]) -> [[Proj]] {
                 switch outcome {
                 case .copied(let n):
                     for c in 0..<file.schema.columns.count {
-                        #expect(try file.columnChunkBytes(column: c, rowGroup: g) == out.columnChunkBytes(column: c, rowGroup: n),
-                                "\(f.name) row group \(g) column \(c) not byte-identical")
+                        #expect(
+                            try file.columnChunkBytes(column: c, rowGroup: g) == out.columnChunkBytes(column: c, rowGroup: n),
+                            "\(f.name) row group \(g) column \(c) not byte-identical")
                     }
                 case .reencoded(let n, let d):
                     #expect(d > 0)

@@ -31,7 +31,9 @@ import Testing
                         continue
                     }
                     guard let g else { Issue.record("\(f.name) \(desc.dottedPath) row \(i): null, expected \(text)"); continue }
-                    #expect(CanonicalOracle.matches(g, text), "\(f.name) \(desc.dottedPath) row \(i): \(String(decoding: g, as: UTF8.self)) vs \(CanonicalOracle.describe(text))")
+                    #expect(
+                        CanonicalOracle.matches(g, text),
+                        "\(f.name) \(desc.dottedPath) row \(i): \(String(decoding: g, as: UTF8.self)) vs \(CanonicalOracle.describe(text))")
                 }
                 forms.insert("\(CanonicalText.form(of: desc))")
                 scanned += 1
@@ -39,8 +41,10 @@ import Testing
         }
         #expect(scanned > 300)
         // Every form is exercised.
-        for form in ["raw", "signed", "unsigned", "boolean", "float", "double", "float16", "decimal(scale: 2)", "date",
-                     "time(digits: 9)", "timestamp(digits: 3, utc: false)", "timestamp(digits: 6, utc: true)", "int96", "uuid"] {
+        for form in [
+            "raw", "signed", "unsigned", "boolean", "float", "double", "float16", "decimal(scale: 2)", "date",
+            "time(digits: 9)", "timestamp(digits: 3, utc: false)", "timestamp(digits: 6, utc: true)", "int96", "uuid",
+        ] {
             #expect(forms.contains(form), "no fixture column renders as \(form)")
         }
     }

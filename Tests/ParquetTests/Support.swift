@@ -54,9 +54,7 @@ indirect enum Proj: Equatable, CustomStringConvertible {
     case list([Proj])
 
     init(json: Any) {
-        if let s = json as? String { self = .value(s) }
-        else if let a = json as? [Any] { self = .list(a.map(Proj.init(json:))) }
-        else { self = .null }
+        if let s = json as? String { self = .value(s) } else if let a = json as? [Any] { self = .list(a.map(Proj.init(json:))) } else { self = .null }
     }
 
     var description: String {

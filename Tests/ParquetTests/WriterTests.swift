@@ -4,17 +4,18 @@ import Testing
 
 /// A deterministic table covering flat, optional, list and legacy types.
 func sampleTable(rows n: Int) throws -> (ParquetSchema, [ColumnData]) {
-    let schema = try ParquetSchema(root: .root([
-        .leaf("id", .int64, .required),
-        .leaf("name", .byteArray, logicalType: .string, convertedType: .utf8),
-        .leaf("score", .double),
-        .leaf("flag", .boolean),
-        .list("tags", element: .leaf("element", .byteArray, logicalType: .string, convertedType: .utf8)),
-        .leaf("ts", .int64, .required, logicalType: .timestamp(adjustedToUTC: true, unit: .micros)),
-        .leaf("fixed", .fixedLenByteArray, typeLength: 4),
-        .leaf("legacy_ts", .int96),
-        .leaf("small", .int32, logicalType: .integer(bitWidth: 16, signed: true)),
-    ]))
+    let schema = try ParquetSchema(
+        root: .root([
+            .leaf("id", .int64, .required),
+            .leaf("name", .byteArray, logicalType: .string, convertedType: .utf8),
+            .leaf("score", .double),
+            .leaf("flag", .boolean),
+            .list("tags", element: .leaf("element", .byteArray, logicalType: .string, convertedType: .utf8)),
+            .leaf("ts", .int64, .required, logicalType: .timestamp(adjustedToUTC: true, unit: .micros)),
+            .leaf("fixed", .fixedLenByteArray, typeLength: 4),
+            .leaf("legacy_ts", .int96),
+            .leaf("small", .int32, logicalType: .integer(bitWidth: 16, signed: true)),
+        ]))
     var seed: UInt64 = 42
     func next() -> UInt64 { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return seed >> 17 }
     var ids: [Int64] = [], names = ByteArrayValues(), nameDef: [UInt16] = []
@@ -40,20 +41,27 @@ func sampleTable(rows n: Int) throws -> (ParquetSchema, [ColumnData]) {
         }
         ts.append(1_700_000_000_000_000 + Int64(next() % 1_000_000_000))
         if next() % 6 == 0 { fixedDef.append(0) } else { fixedDef.append(1); fixed.append((0..<4).map { _ in UInt8(next() % 256) }) }
-        if next() % 6 == 0 { i96Def.append(0) } else { i96Def.append(1); i96.append(Int96(low: next() % 86_400_000_000_000, high: UInt32(2_460_000 + next() % 1000))) }
+        if next() % 6 == 0 {
+            i96Def.append(0)
+        } else {
+            i96Def.append(1); i96.append(Int96(low: next() % 86_400_000_000_000, high: UInt32(2_460_000 + next() % 1000)))
+        }
         if next() % 7 == 0 { smallDef.append(0) } else { smallDef.append(1); small.append(Int32(Int64(next() % 60000) - 30000)) }
     }
-    return (schema, [
-        ColumnData(values: .int64(ids)),
-        ColumnData(values: .byteArray(names), definitionLevels: nameDef),
-        ColumnData(values: .double(scores), definitionLevels: scoreDef),
-        ColumnData(values: .boolean(flags), definitionLevels: flagDef),
-        ColumnData(values: .byteArray(tags), definitionLevels: tagDef, repetitionLevels: tagRep),
-        ColumnData(values: .int64(ts)),
-        ColumnData(values: .fixedLenByteArray(fixed), definitionLevels: fixedDef),
-        ColumnData(values: .int96(i96), definitionLevels: i96Def),
-        ColumnData(values: .int32(small), definitionLevels: smallDef),
-    ])
+    return (
+        schema,
+        [
+            ColumnData(values: .int64(ids)),
+            ColumnData(values: .byteArray(names), definitionLevels: nameDef),
+            ColumnData(values: .double(scores), definitionLevels: scoreDef),
+            ColumnData(values: .boolean(flags), definitionLevels: flagDef),
+            ColumnData(values: .byteArray(tags), definitionLevels: tagDef, repetitionLevels: tagRep),
+            ColumnData(values: .int64(ts)),
+            ColumnData(values: .fixedLenByteArray(fixed), definitionLevels: fixedDef),
+            ColumnData(values: .int96(i96), definitionLevels: i96Def),
+            ColumnData(values: .int32(small), definitionLevels: smallDef),
+        ]
+    )
 }
 
 struct WriterConfig: Sendable, CustomStringConvertible {
@@ -92,8 +100,9 @@ struct WriterConfig: Sendable, CustomStringConvertible {
         var paths: [String] = []
         var jobs: [[String: Any]] = []
         for cfg in WriterConfig.all {
-            var w = try ParquetWriter(sink: InMemorySink(), schema: schema, options: cfg.options,
-                                      keyValueMetadata: [KeyValue(key: "writer", value: cfg.name)])
+            var w = try ParquetWriter(
+                sink: InMemorySink(), schema: schema, options: cfg.options,
+                keyValueMetadata: [KeyValue(key: "writer", value: cfg.name)])
             // Two row groups: rows 0..<400 and 400..<700.
             let (a, b) = splitRows(columns, schema, at: 400)
             try w.writeRowGroup(a)
@@ -134,15 +143,17 @@ struct WriterConfig: Sendable, CustomStringConvertible {
     }
 
     @Test func statisticsAreComputed() throws {
-        let schema = try ParquetSchema(root: .root([
-            .leaf("u", .int32, logicalType: .integer(bitWidth: 32, signed: false)),
-            .leaf("s", .byteArray, logicalType: .string),
-            .leaf("d", .double),
-        ]))
+        let schema = try ParquetSchema(
+            root: .root([
+                .leaf("u", .int32, logicalType: .integer(bitWidth: 32, signed: false)),
+                .leaf("s", .byteArray, logicalType: .string),
+                .leaf("d", .double),
+            ]))
         var w = try ParquetWriter(sink: InMemorySink(), schema: schema)
         try w.writeRowGroup([
             ColumnData(values: .int32([5, -1, 7]), definitionLevels: [1, 1, 0, 1]),
-            ColumnData(values: .byteArray(ByteArrayValues([Array("b".utf8), Array("ab".utf8), Array("c".utf8), Array("b".utf8)])), definitionLevels: [1, 1, 1, 1]),
+            ColumnData(
+                values: .byteArray(ByteArrayValues([Array("b".utf8), Array("ab".utf8), Array("c".utf8), Array("b".utf8)])), definitionLevels: [1, 1, 1, 1]),
             ColumnData(values: .double([0.0, .nan, -2.5]), definitionLevels: [1, 1, 1, 0]),
         ])
         try w.close()

@@ -1,6 +1,6 @@
 public import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The Python peers of the interoperability tests (pyarrow, DuckDB, delta-rs), run
@@ -36,8 +36,9 @@ public enum Peers {
         let e = readAll(err.fileHandleForReading.fileDescriptor)
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw Failure(description: "\(what) failed (exit \(p.terminationStatus)):\n"
-                          + String(decoding: e, as: UTF8.self) + String(decoding: o, as: UTF8.self))
+            throw Failure(
+                description: "\(what) failed (exit \(p.terminationStatus)):\n"
+                    + String(decoding: e, as: UTF8.self) + String(decoding: o, as: UTF8.self))
         }
         return String(decoding: o, as: UTF8.self)
     }

@@ -39,8 +39,10 @@ protocol DatasetDriver: Sendable {
     /// - holders: per object key, the requests the index finds there (nil: none).
     /// - inScope: every request whose plan reaches the dataset.
     /// - quarantined: the dataset's objects the index could not read (they may hold any subject).
-    func planSteps(holders: [String: [ErasureRequest]]?, inScope: [ErasureRequest],
-                   quarantined: [IndexedObject]) -> [(key: String, requests: [ErasureRequest])]
+    func planSteps(
+        holders: [String: [ErasureRequest]]?, inScope: [ErasureRequest],
+        quarantined: [IndexedObject]
+    ) -> [(key: String, requests: [ErasureRequest])]
     /// `lethe vacuum` of the dataset (see `Lethe.vacuum`); a dataset without a log refuses it.
     func vacuum(_ mode: VacuumMode, dryRun: Bool, _ lethe: Lethe) async throws -> VacuumReport
     /// How the located rows of the dataset are reachable (for `locateRows`); reads what it needs once.

@@ -11,7 +11,8 @@ import Logging
 extension DeltaDatasetDriver {
     func erase(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?, _ lethe: Lethe) async throws {
         guard spec.subject != nil else {
-            try await lethe.meta.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` is gone from \(lethe.config.file)")
+            try await lethe.meta.finishStep(
+                job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` is gone from \(lethe.config.file)")
             return
         }
         do {
@@ -61,8 +62,9 @@ extension DeltaDatasetDriver {
             let paths = snap.files.keys.filter { candidates[t.key(forLogPath: $0)] != nil }
             guard !paths.isEmpty else { return out }
             do {
-                out.result = try await eraseFiles(paths, t, snap, candidates: candidates, drop: drop, options: options,
-                                                  perKey: &out.perKey, step: step, lethe)
+                out.result = try await eraseFiles(
+                    paths, t, snap, candidates: candidates, drop: drop, options: options,
+                    perKey: &out.perKey, step: step, lethe)
                 return out
             } catch let e as LetheError where e.code == .conflict && out.replans < 5 {
                 out.replans += 1
@@ -84,8 +86,10 @@ extension DeltaDatasetDriver {
 
     /// One `DELETE` commit rewriting the live files `paths`: each file is read once, and only the
     /// candidate rows' subjects are keyed again to confirm them.
-    private func eraseFiles(_ paths: [String], _ t: DeltaTable, _ snap: Snapshot, candidates: [String: Set<Int64>], drop: Set<SubjectKey>,
-                            options: FormatOptions, perKey: inout [SubjectKey: Int64], step: JournalStep, _ lethe: Lethe) async throws -> DeltaEraseResult {
+    private func eraseFiles(
+        _ paths: [String], _ t: DeltaTable, _ snap: Snapshot, candidates: [String: Set<Int64>], drop: Set<SubjectKey>,
+        options: FormatOptions, perKey: inout [SubjectKey: Int64], step: JournalStep, _ lethe: Lethe
+    ) async throws -> DeltaEraseResult {
         let parquet = ParquetFormat()
         let keyer = lethe.keyer(for: spec)
         let params: [String: JSONValue] = [
@@ -94,23 +98,27 @@ extension DeltaDatasetDriver {
             "lethe_subject_keys": .string(drop.map(\.short).sorted().joined(separator: ",")),
         ]
         let logical = (lethe.options(for: spec)?.subject.fields ?? []).map { $0.components.map { String(decoding: $0, as: UTF8.self) } }
-        return try await t.erase(files: paths, selecting: { path, file in
-            let k = t.key(forLogPath: path)
-            for l in logical { try t.checkFieldIDs(file, logical: l, snapshot: snap) }
-            var confirmed: [Int64] = []
-            for (row, key) in try parquet.keys(of: candidates[k]!.sorted(), in: file, objectKey: k, options: options, keyer: keyer)
-            where drop.contains(key) {
-                confirmed.append(row)
-                perKey[key, default: 0] += 1
-            }
-            return confirmed
-        }, operationParameters: params, now: lethe.now(), beforeCommit: lethe.deltaCommitHook, willWrite: lethe.journalDeltaWrite(spec))
+        return try await t.erase(
+            files: paths,
+            selecting: { path, file in
+                let k = t.key(forLogPath: path)
+                for l in logical { try t.checkFieldIDs(file, logical: l, snapshot: snap) }
+                var confirmed: [Int64] = []
+                for (row, key) in try parquet.keys(of: candidates[k]!.sorted(), in: file, objectKey: k, options: options, keyer: keyer)
+                where drop.contains(key) {
+                    confirmed.append(row)
+                    perKey[key, default: 0] += 1
+                }
+                return confirmed
+            }, operationParameters: params, now: lethe.now(), beforeCommit: lethe.deltaCommitHook, willWrite: lethe.journalDeltaWrite(spec))
     }
 
     /// After the commit: its change data files are indexed, and the files it adopted leave the
     /// journal in the transaction that audits the commit (`delta_commit`).
-    private func recordCommit(_ result: DeltaEraseResult, _ erasure: TableErasure, details: inout [String: JSONValue],
-                              events: EngineEvents?, _ lethe: Lethe) async throws {
+    private func recordCommit(
+        _ result: DeltaEraseResult, _ erasure: TableErasure, details: inout [String: JSONValue],
+        events: EngineEvents?, _ lethe: Lethe
+    ) async throws {
         let t = table(lethe)
         // A kill from here on leaves the adopted files journaled as temporaries: the next run
         // finds the table's log naming them and forgets them without removing them.
@@ -118,7 +126,7 @@ extension DeltaDatasetDriver {
         events?(.tableCommitted(dataset: spec.name, version: result.version, droppedRows: result.droppedRows, files: result.removed.count))
         // The replacements are indexed when the job settles (they hold none of these subjects);
         // change data files hold them, and the vacuum after finds them through the index.
-        let after = result.changeData.isEmpty ? erasure.options : try await scanOptions(lethe)   // knows the new files' partitions
+        let after = result.changeData.isEmpty ? erasure.options : try await scanOptions(lethe)  // knows the new files' partitions
         for c in result.changeData { try await lethe.reindex(spec, key: t.key(forLogPath: c.path), options: after) }
         details["version"] = .int(result.version)
         details["removed"] = try await lethe.refsJSON(spec.name, result.removed.map(t.key(forLogPath:)))
@@ -133,7 +141,7 @@ extension DeltaDatasetDriver {
                 try tx.forgetTemporaries(adopted)
             }
         } catch {
-            throw StepNotRecorded(error: error)   // the run stops; the next one resumes the step
+            throw StepNotRecorded(error: error)  // the run stops; the next one resumes the step
         }
     }
 
@@ -142,8 +150,10 @@ extension DeltaDatasetDriver {
     /// names leave the log, their change data and folders the lake.
     private func cleanUpAfterErasure(job: String, step: JournalStep, drop: Set<SubjectKey>, events: EngineEvents?, _ lethe: Lethe) async throws {
         if let v = try await vacuumTargeted(keys: drop, requestIDs: step.requestIDs, job: job, lethe) {
-            events?(.tableVacuumed(dataset: spec.name, deletedFiles: v.deleted.count, rewrittenChangeData: v.rewrittenChangeData.count,
-                                   scrubbedCommits: v.scrubbedCommits.count))
+            events?(
+                .tableVacuumed(
+                    dataset: spec.name, deletedFiles: v.deleted.count, rewrittenChangeData: v.rewrittenChangeData.count,
+                    scrubbedCommits: v.scrubbedCommits.count))
         }
         let scrubbed = try await scrubPartitions(keys: drop, lethe)
         if !scrubbed.isEmpty { events?(.partitionChangeDataRemoved(dataset: spec.name, count: scrubbed.count)) }

@@ -49,7 +49,8 @@ extension DeltaDatasetDriver {
     /// cleaned up, a metadata or protocol change, or another tool's VACUUM (files deleted).
     func commitsSince(_ lethe: Lethe) async throws -> (Int64, [ObjectInfo], FormatOptions?, [String: CanonicalType])? {
         guard let c = try await lethe.meta.cursors.deltaIndex(dataset: spec.name), c.checks == Self.checkRules,
-              var o = lethe.options(for: spec) else { return nil }
+            var o = lethe.options(for: spec)
+        else { return nil }
         let last = c.version
         // Partition columns among the subject's (physical name → type), as recorded at the last full listing.
         var partitions: [String: CanonicalType] = [:]
@@ -76,7 +77,8 @@ extension DeltaDatasetDriver {
     /// when one of them needs a full replay (a metadata or protocol change, another tool's VACUUM,
     /// an added file the store lacks).
     private func filesAdded(_ t: DeltaTable, _ versions: ClosedRange<Int64>, _ store: any ObjectStore) async throws
-        -> ([ObjectInfo], [(path: String, values: [String: String?]?)])? {
+        -> ([ObjectInfo], [(path: String, values: [String: String?]?)])?
+    {
         var objects: [ObjectInfo] = []
         var partitioned: [(path: String, values: [String: String?]?)] = []
         for v in versions {
@@ -109,10 +111,11 @@ extension DeltaDatasetDriver {
         let s: Snapshot
         if let snapshot { s = snapshot } else { s = try await t.snapshot() }
         if s.metadata.columnMappingMode != "none" {
-            o.subject = SubjectSpec(fields: try o.subject.fields.map { f in
-                let logical = f.components.map { String(decoding: $0, as: UTF8.self) }
-                return FieldPath(components: try s.metadata.physicalPath(logical, table: spec.path).map { Array($0.utf8) })
-            })
+            o.subject = SubjectSpec(
+                fields: try o.subject.fields.map { f in
+                    let logical = f.components.map { String(decoding: $0, as: UTF8.self) }
+                    return FieldPath(components: try s.metadata.physicalPath(logical, table: spec.path).map { Array($0.utf8) })
+                })
         }
         // Timestamps as the table's schema types them (`timestamp` is UTC even where a writer left the
         // Parquet annotation local), and subject parts held in partition columns from each file's
@@ -165,7 +168,7 @@ extension DeltaDatasetDriver {
     func subjectValues(_ s: Snapshot, _ subjects: [SubjectID], _ lethe: Lethe) async throws -> SubjectValues {
         let columns = try await subjectColumns(lethe, snapshot: s)
         var values = SubjectValues(columns: columns, subjects: subjects.compactMap(\.logParts).filter { $0.count == columns.count })
-        values.types = subjectTypes(s.metadata)   // log strings compared in canonical form (DeltaDatasetDriver+Partitions.swift)
+        values.types = subjectTypes(s.metadata)  // log strings compared in canonical form (DeltaDatasetDriver+Partitions.swift)
         return values
     }
 }

@@ -59,8 +59,10 @@ extension DeltaDatasetDriver {
     /// so such a file is history): the subject part is read from the file's own column, and a
     /// file without that column holds none (`spark/delta-0.1.0`: `id` stored in the files, then
     /// the table repartitioned by `id`; `time-travel-partition-changes-b`: `part5` then `part2`).
-    static func applyPartitions(to o: inout FormatOptions, _ t: DeltaTable, columns: [String: CanonicalType],
-                                files: [(path: String, values: [String: String?]?)]) {
+    static func applyPartitions(
+        to o: inout FormatOptions, _ t: DeltaTable, columns: [String: CanonicalType],
+        files: [(path: String, values: [String: String?]?)]
+    ) {
         var table: [String: [FieldPath: PartitionValue]] = [:]
         var absent: [String: Set<FieldPath>] = [:]
         for (path, values) in files {
@@ -130,8 +132,10 @@ extension DeltaDatasetDriver {
     /// subject's, and its path (`year=2021/…`) names the subject. A value the log no longer
     /// holds (a scrub set it to null) is read from the path's Hive-style folder, so a resumed
     /// run still finds the names to take out.
-    static func filesNamingSubjects(_ t: DeltaTable, _ s: Snapshot, options: FormatOptions, types: [String: CanonicalType],
-                                    keys: Set<SubjectKey>, keyer: SubjectKeyer) async throws -> Set<String> {
+    static func filesNamingSubjects(
+        _ t: DeltaTable, _ s: Snapshot, options: FormatOptions, types: [String: CanonicalType],
+        keys: Set<SubjectKey>, keyer: SubjectKeyer
+    ) async throws -> Set<String> {
         guard case .perObject = options.partitions else { return [] }
         var out = Set<String>()
         for (path, _) in try await filesWithPartitions(t, s) {
@@ -143,7 +147,8 @@ extension DeltaDatasetDriver {
                 if case .value(let v)? = o.constants[f] {
                     parts.append(v)
                 } else if o.constants[f] != nil, case .value(let raw)? = hive[f], let type = types[String(decoding: f.components[0], as: UTF8.self)],
-                          case .value(let v) = partitionValue(String(decoding: raw, as: UTF8.self), type) {
+                    case .value(let v) = partitionValue(String(decoding: raw, as: UTF8.self), type)
+                {
                     parts.append(v)
                 } else {
                     parts = []

@@ -20,7 +20,7 @@ extension DeltaDatasetDriver {
         let types = try subjectPartitions(s.metadata)
         let keyer = SubjectKeyer(hasher: lethe.secrets.hasher, normalization: spec.normalization)
         let named = try await Self.filesNamingSubjects(t, s, options: options, types: types, keys: keys, keyer: keyer)
-            .filter { s.files[$0] == nil }   // history only
+            .filter { s.files[$0] == nil }  // history only
         var deleted: [String] = []
         if !named.isEmpty {
             let columns = Set(types.keys)
@@ -43,8 +43,10 @@ extension DeltaDatasetDriver {
     /// hold the subject's rows), and Hadoop checksum sidecars (`.name.crc`) of files the log does
     /// not name. Each is deleted. Data files are not touched here (the targeted vacuum deletes
     /// them by the log), nor any file the log names.
-    private func deleteErasedPartitionLeftovers(_ t: DeltaTable, options: FormatOptions, types: [String: CanonicalType],
-                                                keys: Set<SubjectKey>, keyer: SubjectKeyer, _ store: any ObjectStore) async throws -> [String] {
+    private func deleteErasedPartitionLeftovers(
+        _ t: DeltaTable, options: FormatOptions, types: [String: CanonicalType],
+        keys: Set<SubjectKey>, keyer: SubjectKeyer, _ store: any ObjectStore
+    ) async throws -> [String] {
         let s = try await t.snapshot()
         let h = try await t.history(of: s)
         var named = Set(s.files.keys.map(t.key(forLogPath:)))
@@ -55,8 +57,12 @@ extension DeltaDatasetDriver {
         var out: [String] = []
         for try await page in store.list(prefix: root, startAfter: nil) {
             for o in page where !o.key.hasPrefix(root + "_delta_log/") && !named.contains(o.key) {
-                if Self.isErasedPartitionLeftover(o.key, root: root, table: t, named: named, options: options, types: types,
-                                                  keys: keys, keyer: keyer) { out.append(o.key) }
+                if Self.isErasedPartitionLeftover(
+                    o.key, root: root, table: t, named: named, options: options, types: types,
+                    keys: keys, keyer: keyer)
+                {
+                    out.append(o.key)
+                }
             }
         }
         if !out.isEmpty { try await store.delete(out) }
@@ -65,12 +71,15 @@ extension DeltaDatasetDriver {
 
     /// True for a change data file or a checksum sidecar (of a file the log does not name) in the
     /// folder of a partition that names one of `keys`.
-    private static func isErasedPartitionLeftover(_ key: String, root: String, table t: DeltaTable, named: Set<String>,
-                                                  options: FormatOptions, types: [String: CanonicalType],
-                                                  keys: Set<SubjectKey>, keyer: SubjectKeyer) -> Bool {
+    private static func isErasedPartitionLeftover(
+        _ key: String, root: String, table t: DeltaTable, named: Set<String>,
+        options: FormatOptions, types: [String: CanonicalType],
+        keys: Set<SubjectKey>, keyer: SubjectKeyer
+    ) -> Bool {
         let slash = key.lastIndex(of: "/")
         let base = slash.map { String(key[key.index(after: $0)...]) } ?? key
-        let sidecarOf = base.hasPrefix(".") && base.hasSuffix(".crc")
+        let sidecarOf =
+            base.hasPrefix(".") && base.hasSuffix(".crc")
             ? (slash.map { String(key[...$0]) } ?? "") + String(base.dropFirst().dropLast(4)) : nil
         if let data = sidecarOf, named.contains(data) { return false }
         guard sidecarOf != nil || key.hasPrefix(root + "_change_data/") else { return false }
@@ -78,7 +87,8 @@ extension DeltaDatasetDriver {
         var parts: [[UInt8]] = []
         for f in options.subject.fields {
             guard let type = types[String(decoding: f.components[0], as: UTF8.self)], case .value(let raw)? = hive[f],
-                  case .value(let v) = partitionValue(String(decoding: raw, as: UTF8.self), type) else { return false }
+                case .value(let v) = partitionValue(String(decoding: raw, as: UTF8.self), type)
+            else { return false }
             parts.append(v)
         }
         return !parts.isEmpty && keys.contains(keyer.key(SubjectID(parts: parts).bytes))

@@ -17,8 +17,9 @@ extension DeltaDatasetDriver {
             let keys = Set(erased.map { lethe.subjectKey(of: $0, in: spec, nfc) })
             let r = try await vacuumTargeted(keys: keys, requestIDs: erased.map(\.id), job: nil, dryRun: dryRun, lethe)
             if !dryRun { _ = try await scrubPartitions(keys: keys, lethe) }
-            return VacuumReport(dataset: spec.name, mode: "targeted", deleted: r?.deleted ?? [],
-                                unreadableVersions: r?.unreadableVersions ?? [], dryRun: dryRun)
+            return VacuumReport(
+                dataset: spec.name, mode: "targeted", deleted: r?.deleted ?? [],
+                unreadableVersions: r?.unreadableVersions ?? [], dryRun: dryRun)
         }
     }
 
@@ -32,14 +33,24 @@ extension DeltaDatasetDriver {
         try t.checkWritable(s)
         let configured = t.configuredRetentionHours(s)
         if hours < configured && !force {
-            throw LetheError(.badUsage, "dataset `\(d.name)`: --retain \(hours) is below the table's retention of \(configured) hours; readers of older versions may fail (pass --force to do it anyway)")
+            throw LetheError(
+                .badUsage,
+                "dataset `\(d.name)`: --retain \(hours) is below the table's retention of \(configured) hours; readers of older versions may fail (pass --force to do it anyway)"
+            )
         }
         let deleted = try await t.vacuumStandard(retainHours: hours, now: lethe.now(), dryRun: dryRun)
         if !dryRun {
-            try await lethe.commit(Self.removeWhat(d, deleted), audit: [AuditNote(.deltaVacuum, [
-                "dataset": .string(d.name), "mode": .string("retention"),
-                "retain_hours": .double(hours), "deleted_files": .int(Int64(deleted.count)),
-            ])]) { tx in
+            try await lethe.commit(
+                Self.removeWhat(d, deleted),
+                audit: [
+                    AuditNote(
+                        .deltaVacuum,
+                        [
+                            "dataset": .string(d.name), "mode": .string("retention"),
+                            "retain_hours": .double(hours), "deleted_files": .int(Int64(deleted.count)),
+                        ])
+                ]
+            ) { tx in
                 try tx.removeObjects(dataset: d.name, keys: deleted)
             }
         }
@@ -54,10 +65,10 @@ extension DeltaDatasetDriver {
     /// The history and change data files of the table the index shows holding `keys`, by object key
     /// (history: its log path; change data: its log path), and the change data files it has not indexed.
     private struct VacuumTargets {
-        var history: Set<String> = []          // log paths of history files to delete
-        var cdcIndexed: Set<String> = []       // object keys of change data files holding the subjects
-        var cdcUnindexed: Set<String> = []     // object keys of change data files the index has not seen
-        var cdcPath: [String: String] = [:]    // object key → log path of every change data file
+        var history: Set<String> = []  // log paths of history files to delete
+        var cdcIndexed: Set<String> = []  // object keys of change data files holding the subjects
+        var cdcUnindexed: Set<String> = []  // object keys of change data files the index has not seen
+        var cdcPath: [String: String] = [:]  // object key → log path of every change data file
         var isEmpty: Bool { history.isEmpty && cdcIndexed.isEmpty && cdcUnindexed.isEmpty }
     }
 
@@ -103,15 +114,18 @@ extension DeltaDatasetDriver {
     /// files the index shows holding them, scrubs the log, updates the index, and audits which
     /// versions time travel can no longer read.
     @discardableResult
-    func vacuumTargeted(keys: Set<SubjectKey>, requestIDs: [String], job: String?, dryRun: Bool = false,
-                        _ lethe: Lethe) async throws -> DeltaVacuumResult? {
+    func vacuumTargeted(
+        keys: Set<SubjectKey>, requestIDs: [String], job: String?, dryRun: Bool = false,
+        _ lethe: Lethe
+    ) async throws -> DeltaVacuumResult? {
         let t = table(lethe)
         let s = try await t.snapshot()
         let targets = try await vacuumTargets(t, s, keys: keys, lethe)
         guard !targets.isEmpty else { return nil }
         if dryRun {
-            return DeltaVacuumResult(deleted: targets.history.sorted().map(t.key(forLogPath:)) + targets.cdcIndexed.sorted(),
-                                     unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
+            return DeltaVacuumResult(
+                deleted: targets.history.sorted().map(t.key(forLogPath:)) + targets.cdcIndexed.sorted(),
+                unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
         }
         let changeData = try await changeDataRows(targets, s, keys: keys, lethe)
         guard !targets.history.isEmpty || !changeData.isEmpty else { return nil }

@@ -28,9 +28,13 @@ struct DeltaDatasetDriver: DatasetDriver {
     func indexListing(_ lethe: Lethe) async throws -> Lethe.IndexListing {
         func cursor(_ version: Int64, _ o: FormatOptions?, _ partitions: [String: CanonicalType]) -> Lethe.IndexListing.Cursor {
             let fields = o?.subject.fields ?? []
-            return (spec.name, DeltaIndexCursor(version: version, columns: fields.map { $0.components.map { String(decoding: $0, as: UTF8.self) } },
-                                                partitions: partitions.mapValues(\.deltaName), utc: fields.map { o?.timestampUTC[$0] },
-                                                checks: Self.checkRules))
+            return (
+                spec.name,
+                DeltaIndexCursor(
+                    version: version, columns: fields.map { $0.components.map { String(decoding: $0, as: UTF8.self) } },
+                    partitions: partitions.mapValues(\.deltaName), utc: fields.map { o?.timestampUTC[$0] },
+                    checks: Self.checkRules)
+            )
         }
         if let (version, objects, o, partitions) = try await commitsSince(lethe) {
             return Lethe.IndexListing(objects: objects, options: o, incremental: true, cursor: cursor(version, o, partitions))
@@ -41,8 +45,9 @@ struct DeltaDatasetDriver: DatasetDriver {
         // anyone files or approves a request for it (`.unsupported`, recorded per dataset).
         try t.checkWritable(s)
         let o = try await scanOptions(lethe, snapshot: s)
-        return Lethe.IndexListing(objects: try await files(lethe, snapshot: s).map(\.0), options: o, incremental: false,
-                                  cursor: cursor(s.version, o, try subjectPartitions(s.metadata)))
+        return Lethe.IndexListing(
+            objects: try await files(lethe, snapshot: s).map(\.0), options: o, incremental: false,
+            cursor: cursor(s.version, o, try subjectPartitions(s.metadata)))
     }
 
     /// Every file a retained version reaches, plus the Parquet files under the table that no retained
@@ -91,8 +96,10 @@ struct DeltaDatasetDriver: DatasetDriver {
     /// One step for the whole table: one commit for every live file holding any of these subjects.
     /// Where the index finds none of them, a quarantined file still gets a step of its own, as a
     /// plain dataset's would (it cannot be read: its requests fail with the reason).
-    func planSteps(holders: [String: [ErasureRequest]]?, inScope: [ErasureRequest],
-                   quarantined: [IndexedObject]) -> [(key: String, requests: [ErasureRequest])] {
+    func planSteps(
+        holders: [String: [ErasureRequest]]?, inScope: [ErasureRequest],
+        quarantined: [IndexedObject]
+    ) -> [(key: String, requests: [ErasureRequest])] {
         guard let held = holders else {
             return ObjectDatasetDriver(spec: spec).planSteps(holders: nil, inScope: inScope, quarantined: quarantined)
         }

@@ -54,7 +54,8 @@ struct ObjectDatasetDriver: DatasetDriver {
     func subjectColumnTypes(_ subject: SubjectSpec, _ lethe: Lethe) async throws -> [Int: CanonicalType] {
         guard spec.format == .parquet else { return [:] }
         guard let o = try await lethe.meta.objects(dataset: spec.name).first(where: { $0.status == .indexed }),
-              let info = try await lethe.store.head(o.key) else { return [:] }
+            let info = try await lethe.store.head(o.key)
+        else { return [:] }
         let hive = FormatOptions.hiveValues(o.key, below: spec.path)
         let types = try await ParquetFormat().canonicalTypes(of: info, in: lethe.store, fields: subject.fields.filter { hive[$0] == nil })
         var out: [Int: CanonicalType] = [:]
@@ -68,8 +69,10 @@ struct ObjectDatasetDriver: DatasetDriver {
 
     /// One step per object holding the subjects, by key; an object the index could not read gets
     /// a step for every request in scope.
-    func planSteps(holders: [String: [ErasureRequest]]?, inScope: [ErasureRequest],
-                   quarantined: [IndexedObject]) -> [(key: String, requests: [ErasureRequest])] {
+    func planSteps(
+        holders: [String: [ErasureRequest]]?, inScope: [ErasureRequest],
+        quarantined: [IndexedObject]
+    ) -> [(key: String, requests: [ErasureRequest])] {
         var objects = holders ?? [:]
         for q in quarantined { objects[q.key] = inScope }
         return objects.keys.sorted().map { ($0, objects[$0]!) }

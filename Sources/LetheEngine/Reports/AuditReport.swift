@@ -26,7 +26,7 @@ public struct AuditLineView: Codable, Sendable, Equatable {
 
     public init(_ l: Lethe.AuditLine) {
         seq = l.entry.seq; at = l.entry.at; event = l.entry.event; request = l.entry.requestID; actor = l.actor
-        details = JSONValue.document(Array(l.details.utf8)) ?? .string(l.details)   // always JSON in practice
+        details = JSONValue.document(Array(l.details.utf8)) ?? .string(l.details)  // always JSON in practice
         prevHash = l.entry.prevHash; hash = l.entry.hash
     }
 
@@ -49,7 +49,7 @@ public struct AuditLineView: Codable, Sendable, Equatable {
         try c.encode(seq, forKey: .seq)
         try c.encode(at, forKey: .at)
         try c.encode(event, forKey: .event)
-        try c.encode(request, forKey: .request)   // null, not absent
+        try c.encode(request, forKey: .request)  // null, not absent
         try c.encode(actor, forKey: .actor)
         try c.encodeDocument(details, forKey: .details)
         try c.encode(prevHash, forKey: .prevHash)
@@ -74,8 +74,9 @@ public struct AuditCheckReport: Codable, Sendable, Equatable {
     /// least 16 digits), an intact chain must still hold that entry: removal of the newest entries is
     /// caught. Throws `.badUsage` when `expectHead` is not `SEQ:HASH`.
     public init(entries: [AuditEntry], ok: Bool, firstBroken: Int64?, reason: String?, expectHead: String?) throws {
-        try self.init(count: entries.count, last: entries.last, entry: { seq in entries.first { $0.seq == seq } },
-                      ok: ok, firstBroken: firstBroken, reason: reason, expectHead: expectHead)
+        try self.init(
+            count: entries.count, last: entries.last, entry: { seq in entries.first { $0.seq == seq } },
+            ok: ok, firstBroken: firstBroken, reason: reason, expectHead: expectHead)
     }
 
     enum CodingKeys: String, CodingKey { case ok, entries, head, firstBroken = "first_broken", reason }
@@ -85,7 +86,7 @@ public struct AuditCheckReport: Codable, Sendable, Equatable {
         try c.encode(ok, forKey: .ok)
         try c.encode(entries, forKey: .entries)
         try c.encode(head, forKey: .head)
-        try c.encode(firstBroken, forKey: .firstBroken)   // null, not absent
+        try c.encode(firstBroken, forKey: .firstBroken)  // null, not absent
         try c.encode(reason, forKey: .reason)
     }
 }

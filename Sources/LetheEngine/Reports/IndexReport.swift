@@ -35,8 +35,9 @@ extension DatasetIssue: Codable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(dataset: try c.decode(String.self, forKey: .dataset), kind: try c.decode(Kind.self, forKey: .kind),
-                  message: try c.decode(String.self, forKey: .message))
+        self.init(
+            dataset: try c.decode(String.self, forKey: .dataset), kind: try c.decode(Kind.self, forKey: .kind),
+            message: try c.decode(String.self, forKey: .message))
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -30,9 +30,10 @@ extension PropagationReport.Source: Codable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(dataset: try c.decode(String.self, forKey: .dataset), versions: nil,
-                  deleted: try c.decode(Int.self, forKey: .deleted), filed: try c.decode([String].self, forKey: .filed),
-                  stillLive: try c.decode(Int.self, forKey: .stillLive), missingFiles: 0)
+        self.init(
+            dataset: try c.decode(String.self, forKey: .dataset), versions: nil,
+            deleted: try c.decode(Int.self, forKey: .deleted), filed: try c.decode([String].self, forKey: .filed),
+            stillLive: try c.decode(Int.self, forKey: .stillLive), missingFiles: 0)
     }
 
     public func encode(to encoder: any Encoder) throws {

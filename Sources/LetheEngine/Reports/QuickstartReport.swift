@@ -13,8 +13,10 @@ public struct QuickstartReport: Codable, Sendable, Equatable {
     public var auditEntries: Int
     public var auditOk: Bool
 
-    public init(dir: String, events: Int, subjects: Int, request: RequestView, objectsBefore: Int, objectsAfter: Int,
-                rowsDropped: Int64, auditEntries: Int, auditOk: Bool) {
+    public init(
+        dir: String, events: Int, subjects: Int, request: RequestView, objectsBefore: Int, objectsAfter: Int,
+        rowsDropped: Int64, auditEntries: Int, auditOk: Bool
+    ) {
         self.dir = dir; self.events = events; self.subjects = subjects; self.request = request
         self.objectsBefore = objectsBefore; self.objectsAfter = objectsAfter; self.rowsDropped = rowsDropped
         self.auditEntries = auditEntries; self.auditOk = auditOk

@@ -78,7 +78,7 @@ public struct RequestView: Codable, Sendable, Equatable {
         try c.encode(filedAt, forKey: .filedAt)
         try c.encode(updatedAt, forKey: .updatedAt)
         try c.encode(attempts, forKey: .attempts)
-        try c.encode(decidedBy, forKey: .decidedBy)      // null, not absent
+        try c.encode(decidedBy, forKey: .decidedBy)  // null, not absent
         try c.encode(failure, forKey: .failure)
         try c.encode(streamTag, forKey: .streamTag)
         try c.encode(forgotten, forKey: .forgotten)

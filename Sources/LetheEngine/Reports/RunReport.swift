@@ -84,9 +84,10 @@ extension RunReport.Rebuild: Codable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(dataset: try c.decode(String.self, forKey: .dataset), command: "",
-                  exitStatus: try c.decode(Int32.self, forKey: .exitStatus), seconds: try c.decode(Double.self, forKey: .seconds),
-                  output: "")
+        self.init(
+            dataset: try c.decode(String.self, forKey: .dataset), command: "",
+            exitStatus: try c.decode(Int32.self, forKey: .exitStatus), seconds: try c.decode(Double.self, forKey: .seconds),
+            output: "")
     }
 
     public func encode(to encoder: any Encoder) throws {

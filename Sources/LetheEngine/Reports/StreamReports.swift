@@ -16,8 +16,9 @@ public struct DeletionsReport: Codable, Sendable, Equatable {
 
     /// From the changes since `cursor` (`Int64.min` for the whole set).
     public init(_ changes: DeletionChanges, since cursor: Int64) {
-        self.init(added: changes.added, removed: changes.removed,
-                  latest: changes.latest == Int64.min ? 0 : changes.latest, since: cursor == Int64.min ? 0 : cursor)
+        self.init(
+            added: changes.added, removed: changes.removed,
+            latest: changes.latest == Int64.min ? 0 : changes.latest, since: cursor == Int64.min ? 0 : cursor)
     }
 
     /// A tag as 16 hex digits.

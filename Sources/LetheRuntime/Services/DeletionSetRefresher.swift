@@ -12,9 +12,11 @@ public struct DeletionSetRefresher: Service {
     let interval: Double
     let onError: @Sendable (any Error) -> Void
 
-    public init(set: SharedDeletionSet, interval: Double,
-                source: @escaping @Sendable (Int64) async throws -> DeletionChanges,
-                onError: @escaping @Sendable (any Error) -> Void) {
+    public init(
+        set: SharedDeletionSet, interval: Double,
+        source: @escaping @Sendable (Int64) async throws -> DeletionChanges,
+        onError: @escaping @Sendable (any Error) -> Void
+    ) {
         self.set = set; self.interval = interval; self.source = source; self.onError = onError
     }
 

@@ -18,9 +18,11 @@ public struct IndexWatchService: Service {
     ///   - interval: seconds between the end of a pass and the next.
     ///   - progress: called during a pass (a progress bar).
     ///   - onPass: called with each pass's report.
-    public init(lethe: Lethe, datasets: [String]?, interval: Double,
-                progress: @escaping @Sendable (IndexProgress) -> Void = { _ in },
-                onPass: @escaping @Sendable (IndexReport) -> Void) {
+    public init(
+        lethe: Lethe, datasets: [String]?, interval: Double,
+        progress: @escaping @Sendable (IndexProgress) -> Void = { _ in },
+        onPass: @escaping @Sendable (IndexReport) -> Void
+    ) {
         self.lethe = lethe; self.datasets = datasets; self.interval = interval
         self.progress = progress; self.onPass = onPass
     }

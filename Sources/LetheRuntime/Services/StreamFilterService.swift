@@ -19,8 +19,10 @@ public final class StreamFilterService: Service {
         public var output: Int32
         public var follow: Bool
 
-        public init(fields: [FieldPath], streamKey: SipHash24, onMalformed: MalformedPolicy, validation: Validation,
-                    input: Int32, output: Int32, follow: Bool) {
+        public init(
+            fields: [FieldPath], streamKey: SipHash24, onMalformed: MalformedPolicy, validation: Validation,
+            input: Int32, output: Int32, follow: Bool
+        ) {
             self.fields = fields; self.streamKey = streamKey; self.onMalformed = onMalformed; self.validation = validation
             self.input = input; self.output = output; self.follow = follow
         }
@@ -48,8 +50,9 @@ public final class StreamFilterService: Service {
             await withCheckedContinuation { (cont: CheckedContinuation<Result<Void, any Error>, Never>) in
                 let t = Thread { [self] in
                     let o = options
-                    let filter = StreamFilter(fields: o.fields, streamKey: o.streamKey, set: set, onMalformed: o.onMalformed,
-                                              validation: o.validation)
+                    let filter = StreamFilter(
+                        fields: o.fields, streamKey: o.streamKey, set: set, onMalformed: o.onMalformed,
+                        validation: o.validation)
                     let pump = StreamPump(filter: filter, input: o.input, output: o.output)
                     let r = Result { try pump.run(follow: o.follow) { self.stopRequested.load(ordering: .relaxed) } }
                     let c = filter.counts
