@@ -1,7 +1,7 @@
 public import Foundation
 public import LetheCore
-import LetheCatalog
-public import LetheSQLite
+public import LetheCatalog
+import LetheSQLite
 
 extension Runtime {
     /// The setting that holds a key file's fingerprint.
@@ -17,7 +17,20 @@ extension Runtime {
     ///   `audit.key` gets the key and an `audit_keyed` entry that keys its chain from there on.
     /// - `readOnly` writes nothing (for commands that only read, on a folder they may not write);
     ///   without a database there is nothing to read, and the state is opened for writing.
+    ///
+    /// The store comes back as `any StateStore`: a caller that holds the concrete SQLite type without
+    /// importing LetheSQLite would call the protocol's generic defaults instead of the store's own
+    /// methods (MemberImportVisibility hides those), e.g. `insertRequests` row by row.
     public static func openState(
+        folder: String, readOnly requested: Bool = false,
+        now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)
+    ) throws -> (secrets: StateSecrets, meta: any StateStore) {
+        let (secrets, meta) = try openSQLiteState(folder: folder, readOnly: requested, now: now)
+        return (secrets, meta)
+    }
+
+    /// `openState(folder:)` with the concrete store.
+    static func openSQLiteState(
         folder: String, readOnly requested: Bool = false,
         now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)
     ) throws -> (secrets: StateSecrets, meta: SQLiteStateStore) {
