@@ -59,8 +59,17 @@ public final class BlockingIOPool: Sendable {
             let job: (@Sendable () -> Void)? = state.withLock { s in
                 guard s.head < s.jobs.count else { return nil }
                 let j = s.jobs[s.head]
+                // The slot lets go of the job at once: a taken job must not keep what it captured
+                // (an open store, a buffer) alive until the queue happens to be compacted.
+                s.jobs[s.head] = {}
                 s.head += 1
-                if s.head > 64 && s.head * 2 > s.jobs.count { s.jobs.removeFirst(s.head); s.head = 0 }
+                if s.head == s.jobs.count {
+                    s.jobs.removeAll(keepingCapacity: true)
+                    s.head = 0
+                } else if s.head > 64 && s.head * 2 > s.jobs.count {
+                    s.jobs.removeFirst(s.head)
+                    s.head = 0
+                }
                 return j
             }
             if let job { return job }

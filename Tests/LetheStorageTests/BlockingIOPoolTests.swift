@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 import Testing
 import LetheCore
 @testable import LetheStorage
@@ -36,4 +37,30 @@ import LetheCore
     }
     #expect(results.count == 200 && results.allSatisfy { $0.value == $0.key * $0.key })
     await #expect(throws: LetheError.self) { try await pool.run { throw LetheError(.io, "x") } }
+}
+
+/// What a job captured is let go of once it ran: the queue kept taken jobs until it was compacted
+/// (more than 64 taken), so a job capturing an open state store kept the database open to the end
+/// of the process and SQLite's WAL file was left behind by `lethe index` and `lethe run`.
+@Test func ioPoolLetsGoOfAJobOnceItRan() async throws {
+    final class Flag: Sendable {
+        private let value = Atomic<Bool>(false)
+        func set() { value.store(true, ordering: .sequentiallyConsistent) }
+        var isSet: Bool { value.load(ordering: .sequentiallyConsistent) }
+    }
+    final class Held: Sendable {
+        let flag: Flag
+        init(_ flag: Flag) { self.flag = flag }
+        deinit { flag.set() }
+    }
+    let pool = BlockingIOPool(threads: 1)
+    let flag = Flag()
+    do {
+        let held = Held(flag)
+        let n = try await pool.run { held.flag === flag ? 1 : 0 }
+        #expect(n == 1)
+    }
+    // The worker drops its own reference right after the call returns to the caller.
+    for _ in 0..<400 where !flag.isSet { try await Task.sleep(nanoseconds: 5_000_000) }
+    #expect(flag.isSet, "the pool still holds a job that ran")
 }
