@@ -119,8 +119,11 @@ func timed(_ args: [String], cwd: String, stdin: String? = nil, stdout: String =
     p.arguments = ["-v"] + args
     p.currentDirectoryURL = URL(fileURLWithPath: cwd)
     if let stdin { p.standardInput = FileHandle(forReadingAtPath: stdin) }
-    _ = FileManager.default.createFile(atPath: stdout, contents: nil)
-    p.standardOutput = FileHandle(forWritingAtPath: stdout)
+    // Opened in place (created or truncated): `FileManager.createFile` writes a temporary file and
+    // renames it over the path, which as root replaced /dev/null with a regular file.
+    let out = open(stdout, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard out >= 0 else { throw LetheError.io("cannot open the output", at: stdout, errno: errno) }
+    p.standardOutput = FileHandle(fileDescriptor: out, closeOnDealloc: true)
     let errPipe = Pipe()
     p.standardError = errPipe
     let t0 = now()
