@@ -109,21 +109,8 @@ public struct ParquetFormat: RecordFormat {
         } catch {
             throw Self.lethe(error, object.key)
         }
-        outcome.kept = result.keptRows
-        if result.isEmpty {
-            try await removeObject(object, in: store)
-            outcome.removed = true
-            return outcome
-        }
-        let writer = try await store.openWrite(object.key, precondition: .matches(version: object.version))
-        do {
-            try await writer.write(sink.bytes)
-            outcome.written = try await writer.commit()
-            return outcome
-        } catch {
-            await writer.abort()
-            throw error
-        }
+        let output = sink.bytes
+        return try await finish(outcome, result, object, in: store) { writer in try await writer.write(output) }
     }
 
     /// The rows to drop (sorted), keyed in full or, with `hinted` ordinals, only those.
@@ -206,6 +193,24 @@ public struct ParquetFormat: RecordFormat {
         } catch {
             throw Self.lethe(error, object.key)
         }
+        let steps = sink.steps
+        return try await finish(outcome, result, object, in: store) { writer in
+            for step in steps {
+                switch step {
+                case .bytes(let b): try await writer.write(b)
+                case .copy(let r): try await writer.copyRange(from: object.key, version: object.version, range: r, in: store)
+                }
+            }
+        }
+    }
+
+    /// The end of both erase paths: an object left without rows is removed; otherwise `write` fills
+    /// a writer conditional on the version read, committed (or aborted on any error).
+    private func finish(
+        _ outcome: EraseOutcome, _ result: RewriteResult, _ object: ObjectInfo, in store: any ObjectStore,
+        write: (any ObjectWriteStream) async throws -> Void
+    ) async throws -> EraseOutcome {
+        var outcome = outcome
         outcome.kept = result.keptRows
         if result.isEmpty {
             try await removeObject(object, in: store)
@@ -214,12 +219,7 @@ public struct ParquetFormat: RecordFormat {
         }
         let writer = try await store.openWrite(object.key, precondition: .matches(version: object.version))
         do {
-            for step in sink.steps {
-                switch step {
-                case .bytes(let b): try await writer.write(b)
-                case .copy(let r): try await writer.copyRange(from: object.key, version: object.version, range: r, in: store)
-                }
-            }
+            try await write(writer)
             outcome.written = try await writer.commit()
             return outcome
         } catch {
