@@ -59,6 +59,32 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
         try? JSONDecoder().decode(ErasurePlan.self, from: Data(bytes))
     }
 
+    /// A stored plan's `total_objects` and `total_rows` without decoding it (listings of 100,000
+    /// requests): the last occurrence of each top-level key. A string value cannot hold `"total_rows":`
+    /// (its quotes would be escaped) and no nested object has these keys. Nil when absent.
+    public static func totals(_ bytes: [UInt8]) -> (objects: Int, rows: Int64)? {
+        func number(after key: String) -> Int64? {
+            let k = Array(key.utf8)
+            guard bytes.count > k.count else { return nil }
+            var i = bytes.count - k.count
+            while i >= 0 {
+                if bytes[i] == k[0], bytes[i..<(i + k.count)].elementsEqual(k) {
+                    var j = i + k.count, n: Int64 = 0, digits = 0
+                    while j < bytes.count, bytes[j] >= 48, bytes[j] <= 57, digits < 18 {
+                        n = n * 10 + Int64(bytes[j] - 48)
+                        j += 1
+                        digits += 1
+                    }
+                    return digits > 0 && j < bytes.count && (bytes[j] == UInt8(ascii: ",") || bytes[j] == UInt8(ascii: "}")) ? n : nil
+                }
+                i -= 1
+            }
+            return nil
+        }
+        guard let o = number(after: #""total_objects":"#), let r = number(after: #""total_rows":"#) else { return nil }
+        return (Int(o), r)
+    }
+
     /// Why Lethe refuses to file a request with this plan (data it cannot handle, named), or nil.
     public var refusal: String? {
         var parts: [String] = []

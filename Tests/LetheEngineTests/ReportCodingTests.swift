@@ -96,9 +96,29 @@ import LetheCatalog
             let v = RequestView(r, withPlan: withPlan)
             try Self.expectSame(ReportEncoder.text(v), Self.legacyRequest(r, withPlan: withPlan))
             try Self.roundTrips(v)
+            // The line `forget`/`approve --json` print without JSONEncoder says the same.
+            try Self.expectSame(v.jsonLine, Self.legacyRequest(r, withPlan: withPlan))
         }
         #expect(ReportEncoder.text(RequestView(r, withPlan: true)).contains("\"decided_by\":" + (decided ? "\"bob\"" : "null")))
         #expect(!ReportEncoder.text(RequestView(r, withPlan: true)).contains("\\/"), "slashes are not escaped")
+    }
+
+    @Test func planTotalsAreReadWithoutDecodingThePlan() throws {
+        let tricky = #"raw/"total_rows":7,"total_objects":9}.jsonl"#
+        let p = ErasurePlan(
+            subjectKey: Self.key.hex, plannedAt: 1500,
+            datasets: [
+                .init(
+                    name: #"ev "total_objects":3"#, format: "jsonl", role: "holds", derivedFrom: [],
+                    objects: [.init(key: tricky, ref: 3, rows: 2, state: "indexed", issue: nil)], rows: 2, rebuild: nil, state: nil,
+                    issue: nil)
+            ], totalObjects: 1, totalRows: 12_345_678_901)
+        let t = try #require(ErasurePlan.totals(p.json))
+        #expect(t.objects == 1 && t.rows == 12_345_678_901)
+        #expect(ErasurePlan.totals(Array("{}".utf8)) == nil)
+        var r = Self.request(plan: true, verification: false, decided: false)
+        r.plan = p.json
+        #expect(RequestView(r, withPlan: false).rows == 12_345_678_901)
     }
 
     @Test func proofsOfAVerifiedSweptRequest() throws {

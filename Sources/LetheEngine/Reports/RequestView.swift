@@ -67,6 +67,15 @@ public struct RequestView: Codable, Sendable, Equatable {
             rawDestroyedWhy = r.rawDestroyedWhy
         }
 
+        var jsonValue: JSONValue {
+            .object([
+                "verified": verified.map { .object(["at": .int($0.at), "kind": .string($0.kind)]) } ?? .null,
+                "swept": swept.map { .object(["at": .int($0.at)]) } ?? .null, "raw_id": .string(rawID),
+                "raw_id_due_at": rawIDDueAt.map(JSONValue.int) ?? .null, "raw_destroyed_at": rawDestroyedAt.map(JSONValue.int) ?? .null,
+                "raw_destroyed_why": rawDestroyedWhy.map(JSONValue.string) ?? .null,
+            ])
+        }
+
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(verified, forKey: .verified)  // null, not absent
@@ -89,9 +98,9 @@ public struct RequestView: Codable, Sendable, Equatable {
         if withPlan {
             plan = r.plan.flatMap(JSONValue.document)
             verification = r.verification.flatMap(JSONValue.document)
-        } else if let p = r.plan.flatMap(ErasurePlan.decode) {
-            objects = p.totalObjects
-            rows = p.totalRows
+        } else if let plan = r.plan, let t = ErasurePlan.totals(plan) ?? ErasurePlan.decode(plan).map({ ($0.totalObjects, $0.totalRows) }) {
+            objects = t.0
+            rows = t.1
         }
     }
 
@@ -99,6 +108,26 @@ public struct RequestView: Codable, Sendable, Equatable {
         case id, subjectKey = "subject_key", status, reason, requestedBy = "requested_by", filedAt = "filed_at"
         case updatedAt = "updated_at", attempts, decidedBy = "decided_by", failure, streamTag = "stream_tag", forgotten
         case objects, rows, plan, verification, proofs
+    }
+
+    /// The view as one line of JSON, as `ReportEncoder.text` writes it (same keys and values; built
+    /// without `JSONEncoder`: `forget --from` and `approve --all` print 100,000 of them).
+    public var jsonLine: String {
+        var o: [String: JSONValue] = [
+            "id": .string(id), "subject_key": .string(subjectKey), "status": .string(status), "reason": .string(reason),
+            "requested_by": .string(requestedBy), "filed_at": .int(filedAt), "updated_at": .int(updatedAt),
+            "attempts": .int(Int64(attempts)), "decided_by": decidedBy.map(JSONValue.string) ?? .null,
+            "failure": failure.map(JSONValue.string) ?? .null, "stream_tag": streamTag.map(JSONValue.string) ?? .null,
+            "forgotten": .bool(forgotten), "proofs": proofs.jsonValue,
+        ]
+        if withPlan {
+            o["plan"] = plan ?? .null
+            o["verification"] = verification ?? .null
+        } else {
+            if let objects { o["objects"] = .int(Int64(objects)) }
+            if let rows { o["rows"] = .int(rows) }
+        }
+        return JSONValue.object(o).text
     }
 
     public init(from decoder: any Decoder) throws {
