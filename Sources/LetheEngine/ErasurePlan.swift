@@ -49,7 +49,39 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
         case totalObjects = "total_objects", totalRows = "total_rows", nfcSubjectKey = "nfc_subject_key"
     }
 
+    /// The plan as stored: compact JSON, keys sorted, absent optionals left out — what `JSONEncoder` with
+    /// `.sortedKeys` writes, but for slashes, not escaped (so a purge finds an id holding one); built as a
+    /// `JSONValue`: `forget --from` plans 100,000 subjects.
     public var json: [UInt8] {
+        var top: [String: JSONValue] = [
+            "subject_key": .string(subjectKey), "planned_at": .int(plannedAt), "total_objects": .int(Int64(totalObjects)),
+            "total_rows": .int(totalRows),
+            "datasets": .array(
+                datasets.map { d in
+                    var o: [String: JSONValue] = [
+                        "name": .string(d.name), "format": .string(d.format), "role": .string(d.role),
+                        "derived_from": .array(d.derivedFrom.map(JSONValue.string)), "rows": .int(d.rows),
+                        "objects": .array(
+                            d.objects.map { x in
+                                var ob: [String: JSONValue] = ["rows": .int(x.rows), "state": .string(x.state)]
+                                if let k = x.key { ob["key"] = .string(k) }
+                                if let r = x.ref { ob["ref"] = .int(r) }
+                                if let i = x.issue { ob["issue"] = .string(i) }
+                                return .object(ob)
+                            }),
+                    ]
+                    if let r = d.rebuild { o["rebuild"] = .string(r) }
+                    if let st = d.state { o["state"] = .string(st) }
+                    if let i = d.issue { o["issue"] = .string(i) }
+                    return .object(o)
+                }),
+        ]
+        if let n = nfcSubjectKey { top["nfc_subject_key"] = .string(n) }
+        return Array(JSONValue.object(top).text.utf8)
+    }
+
+    /// `json` as `JSONEncoder` writes it (tests compare the two).
+    public var encodedJSON: [UInt8] {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return Array((try? e.encode(self)) ?? Data())
