@@ -8,6 +8,7 @@ import LetheStorage
 import LetheCatalog
 import DeltaLake
 import LetheSQLite
+import LetheTesting
 
 /// Runs scripts/delta_tables.py (delta-rs) with the project's venv Python.
 func deltaPy(_ args: [String]) throws -> String {
@@ -350,6 +351,27 @@ final class Once: Sendable {
     #expect(full.objectsSeen > 1 && full.objectsScanned == 0 && full.objectsRemoved == 0)
     #expect(full.datasetIssues.isEmpty)
     #expect(try await lethe.datasetIssues().isEmpty)
+}
+
+/// The files of a table come from one listing of its folder, not a `head` per file the log names
+/// (thousands of round trips on an object store); what the listing lacks is still refused.
+@Test func deltaObjectsListsInsteadOfHeadingEachFile() async throws {
+    let dir = try deltaTables("deltalist", "make")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for i in 0..<6 { _ = try deltaPy(["append", dir + "/plain", "20", "\(i + 11)"]) }
+    let plain = try deltaLethe(dir, ["plain"])
+    let store = FaultInjectingStore(base: plain.store)
+    let lethe = Lethe(config: plain.config, store: store, meta: plain.meta, secrets: plain.secrets, stateFolder: nil)
+    let driver = try #require(DatasetDrivers.driver(for: lethe.config.datasets[0]) as? DeltaDatasetDriver)
+    store.resetCounters()
+    let objects = try await driver.objects(lethe)
+    #expect(objects.objects.count >= 7, "\(objects.objects.count)")
+    #expect(store.heads == 0, "\(store.heads) heads for \(objects.objects.count) files")
+    // Each file's metadata is what a head would say.
+    for o in objects.objects { #expect(try await plain.store.head(o.key) == o) }
+    let roles = try await driver.roles(lethe)
+    #expect(Set(roles.keys) == Set(objects.objects.map(\.key)).subtracting(objects.unnamed))
+    #expect(store.heads == 0)
 }
 
 enum DeltaLakeNames {
