@@ -374,6 +374,32 @@ final class Once: Sendable {
     #expect(store.heads == 0)
 }
 
+/// An erasure rewriting many files of a table makes them durable in one pass and publishes them
+/// with one folder sync, not an fsync per file and per folder, and so do the commits its vacuum
+/// scrubs; the table stays readable by delta-rs.
+@Test func oneDurabilityPassPerErasure() async throws {
+    let dir = try deltaTables("deltadurable", "make")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for i in 0..<5 { _ = try deltaPy(["append", dir + "/plain", "\(100 + 7 * i)", "7"]) }
+    let lethe = try deltaLethe(dir, ["plain"])
+    let store = try #require(lethe.store as? LocalObjectStore)
+    let before = try rows(dir + "/plain")
+    _ = try await lethe.index()
+    let r = try await lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    let passes = store.counters.durabilityPasses.load(ordering: .relaxed)
+    let folders = store.counters.folderSyncs.load(ordering: .relaxed)
+    let run = try await lethe.run()
+    #expect(run.objectsRewritten >= 5, "\(run)")
+    // One pass for the replacements, one for the commits the targeted vacuum scrubbed.
+    #expect(store.counters.durabilityPasses.load(ordering: .relaxed) - passes == 2)
+    // One folder sync for the replacements, one for the scrubbed commits, and the commits' own.
+    let synced = store.counters.folderSyncs.load(ordering: .relaxed) - folders
+    #expect(synced <= 5, "\(synced) folder syncs for \(run.objectsRewritten) files")
+    #expect(try rows(dir + "/plain") == before.filter { $0 != "u-1" })
+    #expect(try await lethe.request(r.id).status == .verified)
+}
+
 enum DeltaLakeNames {
     static func commit(_ v: Int) -> String { String(format: "%020d.json", v) }
 }
