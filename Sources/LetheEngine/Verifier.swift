@@ -188,28 +188,23 @@ struct Verifier: Sendable {
         try await searchHidden(d, listing.hidden, batch, temporaries: temporaries, into: &findings)
     }
 
-    /// Every object of the listing read as records: rows under the batch's keys, and object keys naming a raw id.
+    /// Every object of the listing read as records (on a bounded task group, see `keyedReads`): rows
+    /// under the batch's keys, and object keys naming a raw id.
     private func scanObjects(
         _ d: DatasetSpec, _ f: any RecordFormat, _ listing: DatasetObjects, options opts: FormatOptions,
         _ batch: Batch, temporaries: Set<String>, into findings: inout Findings
     ) async throws {
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
-        let keyer = lake.keyer(for: d)
-        for o in listing.objects where !temporaries.contains(o.key) {
-            var hits: [SubjectKey: Int64] = [:]
-            do {
-                let s = try await f.scan(o, in: store, options: opts, keyer: keyer) { _, k in
-                    if keys.contains(k) { hits[k, default: 0] += 1 }
-                }
-                findings.records[d.name, default: 0] += s.records
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                let why = DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)")
-                findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: why))
+        let objects = listing.objects.filter { !temporaries.contains($0.key) }
+        for r in try await keyedReads(d, f, objects, options: opts, keys: keys, postings: false) {
+            let o = r.object
+            if let issue = r.issue {
+                findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: issue.text))
+            } else {
+                findings.records[d.name, default: 0] += r.records
             }
             findings.objectsScanned[d.name, default: 0] += 1
-            for (k, n) in hits {
+            for (k, n) in r.hits.sorted(by: { $0.key.hex < $1.key.hex }) {
                 // A file under a Delta table that no version names (an interrupted write left it) still holds the rows.
                 let why =
                     listing.unnamed.contains(o.key)

@@ -185,9 +185,11 @@ extension Verifier {
     }
 
     /// Keyed scans of `objects` on a bounded task group (one task per core, 16 at most), each with
-    /// its own key cache; results in the order of `objects`.
+    /// its own key cache; results in the order of `objects`. `postings`: collect each object's
+    /// postings too (its index entry).
     func keyedReads(
-        _ d: DatasetSpec, _ f: any RecordFormat, _ objects: [ObjectInfo], options: FormatOptions, keys: Set<SubjectKey>
+        _ d: DatasetSpec, _ f: any RecordFormat, _ objects: [ObjectInfo], options: FormatOptions, keys: Set<SubjectKey>,
+        postings: Bool = true
     ) async throws -> [KeyedRead] {
         guard !objects.isEmpty else { return [] }
         let pool = KeyerPool(hasher: secrets.hasher)
@@ -203,7 +205,7 @@ extension Verifier {
                 group.addTask {
                     let keyer = pool.take(d.normalization)
                     defer { pool.give(keyer) }
-                    return (i, try await Self.keyedRead(o, f, store: store, options: options, keyer: keyer, keys: keys))
+                    return (i, try await Self.keyedRead(o, f, store: store, options: options, keyer: keyer, keys: keys, postings: postings))
                 }
             }
             for _ in 0..<workers { launch() }
@@ -218,14 +220,14 @@ extension Verifier {
     /// One keyed scan: postings of every record, and the records under `keys`.
     static func keyedRead(
         _ o: ObjectInfo, _ f: any RecordFormat, store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
-        keys: Set<SubjectKey>
+        keys: Set<SubjectKey>, postings collect: Bool = true
     ) async throws -> KeyedRead {
         var r = KeyedRead(object: o)
         var postings: [Int64: [Int64]] = [:]
         var hits: [SubjectKey: Int64] = [:]
         do {
             let s = try await f.scan(o, in: store, options: options, keyer: keyer) { row, key in
-                postings[key.prefix64, default: []].append(row)
+                if collect { postings[key.prefix64, default: []].append(row) }
                 if keys.contains(key) { hits[key, default: 0] += 1 }
             }
             r.records = s.records
