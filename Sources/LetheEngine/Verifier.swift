@@ -190,7 +190,7 @@ struct Verifier: Sendable {
                 findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: why))
             }
             // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
-            for (id, raw) in batch.raws where Lethe.key(o.key, names: raw, fields: d.subject?.fields) {
+            for (id, raw) in batch.raws where Residue.key(o.key, names: raw, fields: d.subject?.fields) {
                 findings.found[lake.subjectKey(of: batch.byID[id]!, in: d, batch.nfc), default: []]
                     .append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
             }
@@ -203,12 +203,12 @@ struct Verifier: Sendable {
         into findings: inout Findings
     ) async throws {
         let raws = batch.raws
-        let needles = Array(Set(raws.values.map(\.bytes).filter { $0.count >= Lethe.minimumNeedle }))
+        let needles = Array(Set(raws.values.map(\.bytes).filter { $0.count >= Residue.minimumNeedle }))
         for o in hidden where !temporaries.contains(o.key) {
-            var named = Set(raws.filter { Lethe.key(o.key, names: $0.value, fields: d.subject?.fields) }.map(\.key))
+            var named = Set(raws.filter { Residue.key(o.key, names: $0.value, fields: d.subject?.fields) }.map(\.key))
             if !needles.isEmpty {
                 do {
-                    let held = Lethe.search(try await store.read(o.key), for: needles)
+                    let held = Residue.search(try await store.read(o.key), for: needles)
                     for (id, raw) in raws where held.contains(raw.bytes) { named.insert(id) }
                 } catch is CancellationError {
                     throw CancellationError()
@@ -228,9 +228,9 @@ struct Verifier: Sendable {
     /// requests, settings), and the write-ahead log is emptied (not with `dryRun`); then the state
     /// is searched for them, where the store can be searched from here.
     private func scanState(_ batch: Batch, dryRun: Bool, into findings: inout Findings) async throws {
-        let searchable = Array(Set(batch.raws.values.map(\.bytes).filter { $0.count >= Lethe.minimumNeedle }))
+        let searchable = Array(Set(batch.raws.values.map(\.bytes).filter { $0.count >= Residue.minimumNeedle }))
         if !dryRun {
-            for raw in Set(batch.raws.values.map(\.bytes)) { try await state.purge(rawID: raw, substring: raw.count >= Lethe.minimumNeedle) }
+            for raw in Set(batch.raws.values.map(\.bytes)) { try await state.purge(rawID: raw, substring: raw.count >= Residue.minimumNeedle) }
             lake.refCache.clear()
             await state.checkpoint()
         }
@@ -291,7 +291,7 @@ struct Verifier: Sendable {
         if let raw = batch.raws[r.id] {
             // The Delta logs of the plan's tables: stats and commitInfo must not name the subject.
             v.logHits = names.flatMap { f.logScan[$0]?[raw.bytes] ?? [] }
-            if raw.bytes.count >= Lethe.minimumNeedle {
+            if raw.bytes.count >= Residue.minimumNeedle {
                 if let stateScan = f.stateScan {
                     v.stateFilesScanned = stateScan.files
                     v.stateHits = stateScan.hits[raw.bytes] ?? []
@@ -299,7 +299,7 @@ struct Verifier: Sendable {
                     v.stateScanSkipped = "the state is not a local folder"
                 }
             } else {
-                v.stateScanSkipped = "the id is shorter than \(Lethe.minimumNeedle) bytes: a byte search would match at random"
+                v.stateScanSkipped = "the id is shorter than \(Residue.minimumNeedle) bytes: a byte search would match at random"
             }
         } else {
             v.stateScanSkipped = "the raw id was destroyed at an earlier verification"
@@ -357,34 +357,21 @@ extension Lethe {
         try await Verifier(self).verify(requests, dryRun: dryRun)
     }
 
-    /// Raw ids shorter than this are not searched for as bytes (they would match at random). Longer ones
-    /// match as whole tokens (`NeedleSet(wordBounded:)`): `179600` is not found in `1796004080592`.
-    static let minimumNeedle = 6
+    /// See `Residue.minimumNeedle`.
+    static var minimumNeedle: Int { Residue.minimumNeedle }
 
-    /// True when an object key names a subject: holds its id as a whole token (ids of at least
-    /// `minimumNeedle` bytes), has a path segment that is the id, or a Hive folder `field=value`
-    /// of one of the subject's own `fields` whose value (URL-decoded) is the id. A folder of another
-    /// column (`country=DE`) says nothing about the subject, whatever its value. `fields` nil: any
-    /// folder name counts.
+    /// See `Residue.key(_:names:fields:)`.
     static func key(_ key: String, names subject: SubjectID, fields: [FieldPath]? = nil) -> Bool {
-        let id = subject.bytes
-        guard !id.isEmpty, !id.contains(SubjectID.partSeparator) else { return false }
-        let k = Array(key.utf8)
-        if id.count >= minimumNeedle, !NeedleSet([id], wordBounded: true).matches(in: k).isEmpty { return true }
-        for seg in k.split(separator: UInt8(ascii: "/")) where Array(seg) == id { return true }
-        for (field, value) in FormatOptions.hiveValues(key, below: "") where value == .value(id) {
-            if fields?.contains(field) ?? true { return true }
-        }
-        return false
+        Residue.key(key, names: subject, fields: fields)
     }
 
-    /// `key(_:names:fields:)` with fields given as dotted names.
+    /// See `Residue.key(_:names:fields:)`.
     static func key(_ key: String, names subject: SubjectID, fields: [String]) -> Bool {
-        Self.key(key, names: subject, fields: fields.map { FieldPath($0) })
+        Residue.key(key, names: subject, fields: fields)
     }
 
-    /// The needles (each at least `minimumNeedle` bytes) that occur in `hay`.
+    /// See `Residue.search(_:for:)`.
     static func search(_ hay: [UInt8], for needles: [[UInt8]]) -> Set<[UInt8]> {
-        NeedleSet(needles.filter { $0.count >= minimumNeedle }, wordBounded: true).matches(in: hay)
+        Residue.search(hay, for: needles)
     }
 }
