@@ -56,6 +56,7 @@ extension Lethe {
                 reason: reason, requestedBy: requester, at: now())
             r.streamTag = secrets.streamTag(s)
             r.requesterDigest = meta.textDigest(requester)
+            r.rawDueAt = config.rawIDDue(filedAt: r.filedAt)
             filed[k] = r
         }
         let at = now()
@@ -219,6 +220,57 @@ extension Lethe {
             r, .reject(by: who, reason: reason, at: now()), audit: .rejected, actor: who,
             ["subject_key": .string(r.subjectKey.hex)], person: true, texts: ["reason": reason])
         return n
+    }
+
+    /// How many requests one write transaction of a batch (forget, approve, raw id destruction) holds.
+    public static let requestChunk = 10_000
+
+    /// Destroys the sealed raw ids whose deadline (`rawDueAt`, filing + `sweep.raw_id_days`) passed,
+    /// swept or not: chunks of `requestChunk` requests, each one transaction with one `raw_id_destroyed`
+    /// audit entry (reason `deadline`) listing them. Every writing command calls it first. A `running`
+    /// request keeps its raw id until its run ends. Returns how many were destroyed.
+    @discardableResult
+    public func destroyExpiredRawIDs() async throws -> Int {
+        var total = 0
+        var skipped = Set<String>()
+        while true {
+            let at = now()
+            let due = try await meta.requests.rawIDsDue(now: at, limit: Self.requestChunk + skipped.count)
+                .filter { !skipped.contains($0.id) }.prefix(Self.requestChunk)
+            var destroyed: [(ErasureRequest, RequestStatus)] = []
+            for r in due {
+                guard r.status != .running, let n = try? RequestLifecycle.apply(.destroyRawID(at: at, why: "deadline"), to: r).get() else {
+                    skipped.insert(r.id)
+                    continue
+                }
+                destroyed.append((n, r.status))
+            }
+            if destroyed.isEmpty { return total }
+            let batch = destroyed
+            let details = JSONValue.object([
+                "why": .string("deadline"), "count": .int(Int64(batch.count)),
+                "requests": .array(batch.map { .string($0.0.id) }),
+                "subject_keys": .array(batch.map { .string($0.0.subjectKey.hex) }),
+            ]).text
+            do {
+                try await meta.transaction("cannot destroy \(batch.count) raw id(s) at their deadline") { tx in
+                    for (n, was) in batch { try tx.updateRequest(n, expecting: was) }
+                    try tx.audit.append(.rawIDDestroyed, requestIDs: batch.map(\.0.id), actor: "lethe", details: details, at: at)
+                }
+            } catch let e as LetheError where e.code == .conflict {
+                return total  // a request changed meanwhile: the next writing command destroys these
+            }
+            total += batch.count
+        }
+    }
+
+    /// Destroys one request's sealed raw id now (`why`, e.g. `swept` or `on_demand`), with its audit entry.
+    @discardableResult
+    public func destroyRawID(_ id: String, why: String) async throws -> ErasureRequest {
+        let r = try await request(id)
+        return try await transition(
+            r, .destroyRawID(at: now(), why: why), audit: .rawIDDestroyed, actor: "lethe",
+            ["subject_key": .string(r.subjectKey.hex), "why": .string(why)])
     }
 
     /// Gives stream tags to requests filed before stream filtering existed, from their
