@@ -88,11 +88,11 @@ struct SweepScan: Sendable {
         var idsByKey: [SubjectKey: [String]] = [:]
         for t in targets { idsByKey[lake.subjectKey(of: t.request, in: d, nfc), default: []].append(t.request.id) }
         var idsByRaw: [[UInt8]: [String]] = [:]
-        for t in targets { if let raw = t.raw, raw.bytes.count >= Lethe.minimumNeedle { idsByRaw[raw.bytes, default: []].append(t.request.id) } }
+        for t in targets { if let raw = t.raw, raw.bytes.count >= Residue.minimumNeedle { idsByRaw[raw.bytes, default: []].append(t.request.id) } }
         // Every object is read as records when a request cannot be found by its bytes.
         let alwaysKeyed =
             !plain || d.normalization == .nfc
-            || targets.contains { $0.raw == nil || $0.raw!.bytes.count < Lethe.minimumNeedle }
+            || targets.contains { $0.raw == nil || $0.raw!.bytes.count < Residue.minimumNeedle }
         let needles = NeedleSet(Array(idsByRaw.keys), wordBounded: true)
         let hasNeedles = !idsByRaw.isEmpty
         let byRaw = idsByRaw, byKey = idsByKey
@@ -155,12 +155,12 @@ struct SweepScan: Sendable {
         // Object keys naming a subject, and hidden files holding a raw id.
         for o in objects {
             for t in targets {
-                guard let raw = t.raw, Lethe.key(o.key, names: raw, fields: d.subject?.fields) else { continue }
+                guard let raw = t.raw, Residue.key(o.key, names: raw, fields: d.subject?.fields) else { continue }
                 result.found[t.request.id, default: []].append(.init(dataset: d.name, object: o.key, kind: "key"))
             }
         }
         for o in listing.hidden where !temporaries.contains(o.key) {
-            var named = Set(targets.filter { $0.raw.map { Lethe.key(o.key, names: $0, fields: d.subject?.fields) } ?? false }.map(\.request.id))
+            var named = Set(targets.filter { $0.raw.map { Residue.key(o.key, names: $0, fields: d.subject?.fields) } ?? false }.map(\.request.id))
             if hasNeedles {
                 do {
                     for raw in needles.matches(in: try await store.read(o.key)) { named.formUnion(idsByRaw[raw] ?? []) }
@@ -195,7 +195,7 @@ struct SweepScan: Sendable {
     /// Lethe's own state folder, searched for the raw ids as bytes (sealed ids are ciphertext: not found).
     private func sweepState(_ targets: [Target], into result: inout Result) throws {
         var idsByRaw: [[UInt8]: [String]] = [:]
-        for t in targets { if let raw = t.raw, raw.bytes.count >= Lethe.minimumNeedle { idsByRaw[raw.bytes, default: []].append(t.request.id) } }
+        for t in targets { if let raw = t.raw, raw.bytes.count >= Residue.minimumNeedle { idsByRaw[raw.bytes, default: []].append(t.request.id) } }
         guard !idsByRaw.isEmpty else { return }
         guard let scanner = lake.meta.residueScanner else {
             result.unreadable.append(.init(dataset: "", object: "state", kind: "unreadable", issue: "the state is not a local folder"))
