@@ -327,4 +327,68 @@ extension Bench {
         rows.append(approveRow)
         try? FileManager.default.removeItem(atPath: w)
     }
+
+    // MARK: Sweep: the whole lake and the state, for 1,000 verified requests (GB/s; no goal here)
+
+    mutating func sweepCase() async throws {
+        let n = max(10, Int(1_000 * o.scale))
+        let title =
+            o.scale == 1
+            ? "Sweep: JSON Lines 1 GiB, \(grouped(n)) verified requests" : "Sweep: JSON Lines \(fmt(o.scale, 2)) GiB, \(grouped(n)) verified requests"
+        var row = Row(caseName: "sweep", title: title, subjects: n, peerName: "", goalText: "– (issue 16)", goal: 0, isLimit: true)
+        let w = workDir + "/sweep"
+        do {
+            step("\(title): data, index, \(grouped(n)) subjects erased and verified")
+            let (data, gen, _) = try await jsonlData()
+            try? FileManager.default.removeItem(atPath: w)
+            try copyTree(data + "/lake", w + "/lethe/lake")
+            var side = LetheSide()
+            let config = try Self.writeConfig(root: w + "/lethe", dataset: Self.jsonlDataset)
+            let lethe = try await openAndIndex(config, &side)
+            var pick = SplitMix64(seed: 0x5EEE)
+            var ids = Set<String>()
+            while ids.count < n {
+                let s = LakeGenerator.userID(gen.drawUser(&pick))
+                if try await !lethe.locate(SubjectID(s)).isEmpty { ids.insert(s) }
+            }
+            try await erase(lethe, ids.sorted(), &side)
+            // A copy of lake and state as they are now, for the one-core sweep of the release binary.
+            try copyTree(w + "/lethe", w + "/one-core")
+            let oneCoreConfig = try Self.writeConfig(root: w + "/one-core", dataset: Self.jsonlDataset)
+            _ = oneCoreConfig
+
+            step("\(title): lethe sweep (in process, every core)")
+            let t0 = monotonic()
+            let report = try await lethe.sweep()
+            let secsAll = monotonic() - t0
+            let swept = report.requests.filter { $0.result == "swept" }.count
+            guard swept == n, report.unreadable.isEmpty else {
+                throw BenchError("the sweep swept \(swept) of \(n) requests (\(report.unreadable.count) unreadable)")
+            }
+            row.lethe = secsAll
+            var detail =
+                "\(grouped(report.objects)) objects, \(megabytes(report.bytes)), \(fmt(report.gbPerSecond, 2)) GB/s on \(report.workers) cores (\(fmt(report.perCoreGBPerSecond, 2)) GB/s per core)"
+            say("   swept \(swept) requests in \(secs(secsAll)) s: \(detail)")
+            if FileManager.default.isExecutableFile(atPath: o.lethe), FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
+                step("\(title): taskset -c 0 lethe sweep (release binary, one core)")
+                let r = try runProgram(
+                    "/usr/bin/taskset", ["-c", "0", o.lethe, "sweep", "--json", "--config", w + "/one-core/lethe.yaml"], cwd: w + "/one-core")
+                if r.status == 0, let line = r.out.split(separator: "\n").last,
+                    let j = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                {
+                    let one = try j.double("gb_per_s")
+                    detail += "; one core (`taskset -c 0`, release binary): \(fmt(one, 2)) GB/s in \(secs(try j.double("seconds"))) s"
+                    say("   one core: \(fmt(one, 2)) GB/s")
+                } else {
+                    notes.append("the one-core sweep exited \(r.status): \(r.err.suffix(200))")
+                }
+            }
+            row.detail = "the Lethe column is the sweep's wall time; " + detail
+        } catch {
+            row.failure = "\(error)"
+            say("   FAILED: \(error)")
+        }
+        rows.append(row)
+        try? FileManager.default.removeItem(atPath: w)
+    }
 }

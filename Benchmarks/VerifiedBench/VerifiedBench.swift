@@ -29,7 +29,7 @@ struct Options {
         usage: lethe-bench verified [--scale F] [--case LIST] [--dir D] [--regen] [--keep] [--markdown FILE]
                                     [--delta-subjects 1,1000] [--batch-ids N] [--batch-timeout S] [--lethe PATH]
           --scale F           data sizes times F, in (0, 1]; 0.1 is a smoke run of a few minutes (default 1)
-          --case LIST         parquet, delta-a, delta-b, delta-c, jsonl, batch (default: all, in that order)
+          --case LIST         parquet, delta-a, delta-b, delta-c, jsonl, batch, sweep (default: all, in that order)
           --dir D             work folder; generated data is cached in D/data under a fingerprint of the
                               generator and its parameters, copies are made in D/work (default /tmp/lethe-verified-bench)
           --regen             generate the data again even if cached
@@ -42,7 +42,9 @@ struct Options {
         Cases: parquet = one 97 MB file of 3.2M rows in 32 row groups, one subject, vs pyarrow read → filter →
         write_table + os.replace; delta-a/b/c = 4M rows in 100 files / 8 files × 2M rows / 5,000 small files,
         1 and 1,000 subjects, vs delta-rs `delete`; jsonl = 1 GiB in 1,000 objects, one subject, vs a full-scan
-        erase; batch = `lethe forget --from` and `lethe approve --all` of 100,000 ids with the release binary.
+        erase; batch = `lethe forget --from` and `lethe approve --all` of 100,000 ids with the release binary;
+        sweep = `lethe sweep` of the JSON Lines lake for 1,000 verified requests: GB/s on every core (in process)
+        and on one (`taskset -c 0`, the release binary); recorded, no goal (issue 16).
         """
 
     static func parse(_ args: [String]) throws -> Options {
@@ -80,7 +82,9 @@ struct Options {
                 let v = try value()
                 guard let s = Double(v), s > 0 else { throw BenchError("--batch-timeout: seconds, not \(v)") }
                 o.batchTimeout = s
-            case "--lethe": o.lethe = try value()
+            case "--lethe":
+                let v = try value()
+                o.lethe = v.hasPrefix("/") ? v : FileManager.default.currentDirectoryPath + "/" + v
             case "-h", "--help":
                 say(usageText)
                 exit(0)
@@ -117,7 +121,7 @@ struct Row {
         return p / l
     }
     var met: Bool? {
-        guard failure == nil else { return nil }
+        guard failure == nil, goal > 0 else { return nil }
         if isLimit { return lethe.map { $0 < goal } }
         return ratio.map { $0 >= goal }
     }
@@ -125,7 +129,7 @@ struct Row {
 
 /// `lethe-bench verified`.
 public enum VerifiedBench {
-    static let allCases = ["parquet", "delta-a", "delta-b", "delta-c", "jsonl", "batch"]
+    static let allCases = ["parquet", "delta-a", "delta-b", "delta-c", "jsonl", "batch", "sweep"]
 
     public static func main() async {
         do {
@@ -180,6 +184,7 @@ struct Bench {
                 case "parquet": try await parquetCase()
                 case "delta-a", "delta-b", "delta-c": try await deltaCase(String(c.last!))
                 case "jsonl": try await jsonlCase()
+                case "sweep": try await sweepCase()
                 default: try await batchCase()
                 }
             } catch {
