@@ -7,8 +7,8 @@ struct Sweep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Prove verified requests against the whole lake and Lethe's state, then destroy their raw ids.",
         discussion: """
-            `lethe run` verifies each request at index cost: the objects it rewrote are read again and the index \
-            vouches for the rest. The sweep does not trust the index: it reads every object of every dataset with a \
+            `lethe run` verifies each request in the datasets its plan and the index name, and relies on the \
+            index for what it did not read. The sweep does not trust the index: it reads every object of every dataset with a \
             subject column (Delta: live, history and change data files, and every log file), every object key, hidden \
             files, and Lethe's own state, for the raw ids of every verified request not swept yet, in one pass.
 
@@ -18,7 +18,7 @@ struct Sweep: AsyncParsableCommand {
             it → the request fails again with what was found, the objects are indexed again, and the next `lethe run` \
             erases them. An object that cannot be read leaves the request unswept (named on stderr).
 
-            `verified` proves what the run touched and what the index vouches for; `swept` proves the whole lake and \
+            `verified` proves what the run read and what the index vouches for; `swept` proves the whole lake and \
             the state, without the index. Raw ids not swept within `sweep.raw_id_days` (lethe.yaml, default 25) of \
             filing are destroyed anyway; a later sweep then matches the subject's records by key only.
 
