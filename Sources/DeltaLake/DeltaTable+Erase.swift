@@ -86,20 +86,44 @@ extension DeltaTable {
         return jobs
     }
 
-    /// Rewrites the files, one per core at a time, and gathers the actions and row counts.
+    /// Rewrites the files, one per core at a time, and gathers the actions and row counts. Each wave of
+    /// rewritten files (one per core) is written to the store before the next is rewritten (memory
+    /// stays bounded by a wave); then one durability pass for every file written, and their
+    /// publication in one batch — instead of an fsync per file and per folder. Nothing is published
+    /// before every file is durable; on failure the unpublished ones are aborted (the caller deletes
+    /// the published ones, which no version names).
     func rewriteAll(_ jobs: [RewriteJob], changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys) async throws -> ErasureBatch {
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-        let outcomes = try await boundedMap(jobs, limit: workers) { job in
-            try await self.rewrite(job, changeDataFeed: cdf, now: now, written: tracker)
-        }
         var batch = ErasureBatch()
-        for o in outcomes {
-            batch.dropped += o.dropped
-            batch.purged += o.purged
-            batch.kept += o.kept
-            batch.removes.append(o.remove)
-            if let a = o.add { batch.adds.append(a) }
-            if let c = o.change { batch.changes.append(c) }
+        var writers: [any ObjectWriteStream] = []
+        do {
+            var start = 0
+            while start < jobs.count {
+                let wave = Array(jobs[start..<min(start + workers, jobs.count)])
+                start += wave.count
+                let outcomes = try await boundedMap(wave, limit: workers) { job in
+                    try self.rewrite(job, changeDataFeed: cdf, now: now)
+                }
+                for (o, files) in outcomes {
+                    for f in files {
+                        try await tracker.add(f.key)
+                        let w = try await store.openWrite(f.key, precondition: .absent, durability: .deferred)
+                        writers.append(w)
+                        try await w.write(f.bytes)
+                    }
+                    batch.dropped += o.dropped
+                    batch.purged += o.purged
+                    batch.kept += o.kept
+                    batch.removes.append(o.remove)
+                    if let a = o.add { batch.adds.append(a) }
+                    if let c = o.change { batch.changes.append(c) }
+                }
+            }
+            try await store.makeDurable(writers)
+            _ = try await store.commit(writers)
+        } catch {
+            for w in writers { await w.abort() }
+            throw error
         }
         return batch
     }
@@ -237,8 +261,9 @@ final class WrittenKeys: Sendable {
 }
 
 extension DeltaTable {
-    /// Rewrites one file without `job.drop` (and writes its change data when the feed is on).
-    func rewrite(_ job: RewriteJob, changeDataFeed: Bool, now: Int64, written: WrittenKeys) async throws -> RewriteOutcome {
+    /// Rewrites one file without `job.drop` (and its change data when the feed is on), in memory:
+    /// the outcome and the files to write (key, bytes).
+    func rewrite(_ job: RewriteJob, changeDataFeed: Bool, now: Int64) throws -> (RewriteOutcome, [RewrittenFile]) {
         var sink = InMemorySink()
         let result: RewriteResult
         do { result = try job.file.rewrite(droppingRows: job.drop, to: &sink) } catch {
@@ -249,6 +274,7 @@ extension DeltaTable {
             remove: RemoveFile(removing: add, at: now), add: nil, change: nil,
             dropped: Int64(job.newlyDeleted.count), purged: result.droppedRows - Int64(job.newlyDeleted.count),
             kept: result.keptRows)
+        var files: [RewrittenFile] = []
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
         if changeDataFeed && !job.newlyDeleted.isEmpty {
             // The feed's record of the deleted rows (a later targeted vacuum rewrites it without them).
@@ -257,9 +283,7 @@ extension DeltaTable {
                 throw LetheError(.corrupt, "\(error)", at: job.key)
             }
             let cdcPath = "_change_data/" + dir + "cdc-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
-            let cdcKey = key(forLogPath: cdcPath)
-            try await written.add(cdcKey)
-            try await store.put(cdcKey, bytes, precondition: .absent)
+            files.append(RewrittenFile(key: key(forLogPath: cdcPath), bytes: bytes))
             out.change = CDCFile(
                 path: cdcPath, size: Int64(bytes.count),
                 raw: [
@@ -267,11 +291,9 @@ extension DeltaTable {
                     "partitionValues": .object(add.partitionValues.mapValues { $0.map(JSONValue.string) ?? .null }),
                 ])
         }
-        guard !result.isEmpty else { return out }
+        guard !result.isEmpty else { return (out, files) }
         let newPath = dir + "part-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
         let newKey = key(forLogPath: newPath)
-        try await written.add(newKey)
-        try await store.put(newKey, sink.bytes, precondition: .absent)
         let newFile = try ParquetFile(bytes: sink.bytes, name: newKey)
         // A clustered file stays clustered without some of its rows: its clustering provider is kept.
         var extra: [String: JSONValue] = [:]
@@ -279,6 +301,13 @@ extension DeltaTable {
         out.add = AddFile(
             path: newPath, partitionValues: add.partitionValues, size: Int64(sink.bytes.count),
             modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile), extra: extra)
-        return out
+        files.append(RewrittenFile(key: newKey, bytes: sink.bytes))
+        return (out, files)
     }
+}
+
+/// A file an erasure writes: its key and bytes.
+struct RewrittenFile: Sendable {
+    var key: String
+    var bytes: [UInt8]
 }

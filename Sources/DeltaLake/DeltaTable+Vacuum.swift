@@ -261,12 +261,24 @@ extension DeltaTable {
         }
     }
 
-    /// Replaces each commit atomically (compare-and-swap on the version read); several at a time.
+    /// Replaces each commit atomically (compare-and-swap on the version read): all written, made
+    /// durable in one pass, then published in one batch (one folder sync), then their checksum
+    /// sidecars removed. A failure leaves each commit either scrubbed or as it was.
     func writeScrubbedCommits(_ scrubs: [CommitScrub]) async throws {
-        _ = try await boundedMap(scrubs, limit: 8) { [store] w in
-            _ = try await store.put(w.key, w.bytes, precondition: .matches(version: w.version))
-            try await deleteChecksumSidecar(of: w.key)
+        var writers: [any ObjectWriteStream] = []
+        do {
+            for w in scrubs {
+                let writer = try await store.openWrite(w.key, precondition: .matches(version: w.version), durability: .deferred)
+                writers.append(writer)
+                try await writer.write(w.bytes)
+            }
+            try await store.makeDurable(writers)
+            _ = try await store.commit(writers)
+        } catch {
+            for w in writers { await w.abort() }
+            throw error
         }
+        _ = try await boundedMap(scrubs, limit: 8) { w in try await self.deleteChecksumSidecar(of: w.key) }
     }
 
     /// Deletes the `victims` the log does not reach now (a writer may have restored one; those go

@@ -58,6 +58,17 @@ struct Verifier: Sendable {
         var logScan: [String: [[UInt8]: [String]]] = [:]
         /// Lethe's own state: files read, and per raw id where it was found (nil: not searched).
         var stateScan: (files: Int, hits: [[UInt8]: [String]])?
+        /// How each dataset was verified: `index` or `full` (see `Verification.proof`).
+        var proof: [String: String] = [:]
+        /// Datasets verified at index cost: objects listed, unchanged (proven by the index), read
+        /// again, indexed now, and the bytes read.
+        var listed: [String: Int] = [:]
+        var unchanged: [String: Int] = [:]
+        var reread: [String: Int] = [:]
+        var indexedNow: [String: Int] = [:]
+        var bytesRead: [String: Int64] = [:]
+        /// A run's own verification (`IndexCostRun`): Lethe's state is purged, not searched.
+        var indexCostRun = false
     }
 
     /// The requests of one batch with what they are checked for: raw ids (unsealed in memory only),
@@ -72,9 +83,12 @@ struct Verifier: Sendable {
     /// A request is clean only when something was examined, every object was read, no dataset is
     /// unreadable or unsupported, and nothing was found. Results are stored on the requests and in
     /// the audit log (not with `dryRun`).
-    func verify(_ requests: [ErasureRequest], dryRun: Bool) async throws -> [Verification] {
+    /// With `indexCost` (a run's own verification, see `IndexCostRun`), object datasets the index can
+    /// vouch for are verified at index cost (`verifyAtIndexCost`), the others by the full scan.
+    func verify(_ requests: [ErasureRequest], dryRun: Bool, indexCost: IndexCostRun? = nil) async throws -> [Verification] {
         guard !requests.isEmpty else { return [] }
         if !dryRun { Failpoint.verifying() }
+        if let indexCost { try await indexCost.reindexFullScanned(self) }
         let scope = try await scope(requests)
         var raws: [String: SubjectID] = [:]
         for r in requests {
@@ -84,11 +98,25 @@ struct Verifier: Sendable {
             requests: requests, raws: raws, nfc: lake.nfcKeys(requests),
             byID: Dictionary(uniqueKeysWithValues: requests.map { ($0.id, $0) }))
         var findings = Findings()
+        findings.indexCostRun = indexCost != nil
         let temporaries = try await lake.knownTemporaries()
         for d in config.datasets where scope.wanted.contains(d.name) {
-            try await scanDataset(d, batch, scope: scope, temporaries: temporaries, dryRun: dryRun, into: &findings)
+            if let indexCost, try await indexCostApplies(d, coverage: scope.coverage) {
+                findings.proof[d.name] = "index"
+                try await verifyAtIndexCost(
+                    d, batch, scope: scope, rewritten: indexCost.rewritten[d.name] ?? [], temporaries: temporaries,
+                    dryRun: dryRun, into: &findings)
+            } else {
+                findings.proof[d.name] = "full"
+                try await scanDataset(d, batch, scope: scope, temporaries: temporaries, dryRun: dryRun, into: &findings)
+            }
         }
-        try await scanState(batch, dryRun: dryRun, into: &findings)
+        if let indexCost {
+            try await indexCost.reindexUnverified(self, verified: scope.wanted)
+            try await purgeState(batch, dryRun: dryRun)
+        } else {
+            try await scanState(batch, dryRun: dryRun, into: &findings)
+        }
         try await scanLogs(batch, scope: scope, into: &findings)
         var out: [Verification] = []
         for r in requests {
@@ -101,7 +129,7 @@ struct Verifier: Sendable {
 
     /// The datasets to read for each request: its plan's, every dataset the index cannot vouch for,
     /// wherever the index finds the subject now, and every dataset with a subject column when none of these.
-    private func scope(_ requests: [ErasureRequest]) async throws -> Scope {
+    func scope(_ requests: [ErasureRequest]) async throws -> Scope {
         var scope = Scope(coverage: try await lake.coverage())
         let subjectDatasets = config.datasets.filter { $0.subject != nil }.map(\.name)
         let nfcOf = lake.nfcKeys(requests)
@@ -124,7 +152,7 @@ struct Verifier: Sendable {
 
     /// Lists dataset `d` through its driver and scans every object in it for the batch's keys, and
     /// its hidden files for the raw ids. Objects gone from the lake leave the index (not with `dryRun`).
-    private func scanDataset(
+    func scanDataset(
         _ d: DatasetSpec, _ batch: Batch, scope: Scope, temporaries: Set<String>, dryRun: Bool,
         into findings: inout Findings
     ) async throws {
@@ -160,28 +188,23 @@ struct Verifier: Sendable {
         try await searchHidden(d, listing.hidden, batch, temporaries: temporaries, into: &findings)
     }
 
-    /// Every object of the listing read as records: rows under the batch's keys, and object keys naming a raw id.
+    /// Every object of the listing read as records (on a bounded task group, see `keyedReads`): rows
+    /// under the batch's keys, and object keys naming a raw id.
     private func scanObjects(
         _ d: DatasetSpec, _ f: any RecordFormat, _ listing: DatasetObjects, options opts: FormatOptions,
         _ batch: Batch, temporaries: Set<String>, into findings: inout Findings
     ) async throws {
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
-        let keyer = lake.keyer(for: d)
-        for o in listing.objects where !temporaries.contains(o.key) {
-            var hits: [SubjectKey: Int64] = [:]
-            do {
-                let s = try await f.scan(o, in: store, options: opts, keyer: keyer) { _, k in
-                    if keys.contains(k) { hits[k, default: 0] += 1 }
-                }
-                findings.records[d.name, default: 0] += s.records
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                let why = DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)")
-                findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: why))
+        let objects = listing.objects.filter { !temporaries.contains($0.key) }
+        for r in try await keyedReads(d, f, objects, options: opts, keys: keys, postings: false) {
+            let o = r.object
+            if let issue = r.issue {
+                findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: issue.text))
+            } else {
+                findings.records[d.name, default: 0] += r.records
             }
             findings.objectsScanned[d.name, default: 0] += 1
-            for (k, n) in hits {
+            for (k, n) in r.hits.sorted(by: { $0.key.hex < $1.key.hex }) {
                 // A file under a Delta table that no version names (an interrupted write left it) still holds the rows.
                 let why =
                     listing.unnamed.contains(o.key)
@@ -190,7 +213,7 @@ struct Verifier: Sendable {
                 findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: why))
             }
             // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
-            for (id, raw) in batch.raws where Lethe.key(o.key, names: raw, fields: d.subject?.fields) {
+            for (id, raw) in batch.raws where Residue.key(o.key, names: raw, fields: d.subject?.fields) {
                 findings.found[lake.subjectKey(of: batch.byID[id]!, in: d, batch.nfc), default: []]
                     .append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
             }
@@ -198,17 +221,17 @@ struct Verifier: Sendable {
     }
 
     /// Hidden files (`_SUCCESS`, `.crc` sidecars, `_metadata`): not records, but their bytes and keys may hold an id.
-    private func searchHidden(
+    func searchHidden(
         _ d: DatasetSpec, _ hidden: [ObjectInfo], _ batch: Batch, temporaries: Set<String>,
         into findings: inout Findings
     ) async throws {
         let raws = batch.raws
-        let needles = Array(Set(raws.values.map(\.bytes).filter { $0.count >= Lethe.minimumNeedle }))
+        let needles = Array(Set(raws.values.map(\.bytes).filter { $0.count >= Residue.minimumNeedle }))
         for o in hidden where !temporaries.contains(o.key) {
-            var named = Set(raws.filter { Lethe.key(o.key, names: $0.value, fields: d.subject?.fields) }.map(\.key))
+            var named = Set(raws.filter { Residue.key(o.key, names: $0.value, fields: d.subject?.fields) }.map(\.key))
             if !needles.isEmpty {
                 do {
-                    let held = Lethe.search(try await store.read(o.key), for: needles)
+                    let held = Residue.search(try await store.read(o.key), for: needles)
                     for (id, raw) in raws where held.contains(raw.bytes) { named.insert(id) }
                 } catch is CancellationError {
                     throw CancellationError()
@@ -228,9 +251,9 @@ struct Verifier: Sendable {
     /// requests, settings), and the write-ahead log is emptied (not with `dryRun`); then the state
     /// is searched for them, where the store can be searched from here.
     private func scanState(_ batch: Batch, dryRun: Bool, into findings: inout Findings) async throws {
-        let searchable = Array(Set(batch.raws.values.map(\.bytes).filter { $0.count >= Lethe.minimumNeedle }))
+        let searchable = Array(Set(batch.raws.values.map(\.bytes).filter { $0.count >= Residue.minimumNeedle }))
         if !dryRun {
-            for raw in Set(batch.raws.values.map(\.bytes)) { try await state.purge(rawID: raw, substring: raw.count >= Lethe.minimumNeedle) }
+            for raw in Set(batch.raws.values.map(\.bytes)) { try await state.purge(rawID: raw, substring: raw.count >= Residue.minimumNeedle) }
             lake.refCache.clear()
             await state.checkpoint()
         }
@@ -275,13 +298,23 @@ struct Verifier: Sendable {
             found: residue(r, batch, f.found),
             unreadable: names.flatMap { f.unreadable[$0] ?? [] },
             stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
+        let indexed = names.filter { f.proof[$0] == "index" }
+        let kinds = Set(names.compactMap { f.proof[$0] })
+        v.proof = kinds.count > 1 ? "index+full" : kinds.first ?? (f.indexCostRun ? "index" : "full")
+        if !indexed.isEmpty {
+            v.objectsListed = indexed.reduce(0) { $0 + (f.listed[$1] ?? 0) }
+            v.objectsUnchanged = indexed.reduce(0) { $0 + (f.unchanged[$1] ?? 0) }
+            v.objectsReread = indexed.reduce(0) { $0 + (f.reread[$1] ?? 0) }
+            v.objectsIndexedNow = indexed.reduce(0) { $0 + (f.indexedNow[$1] ?? 0) }
+            v.bytesRead = indexed.reduce(0) { $0 + (f.bytesRead[$1] ?? 0) }
+        }
         let logs = names.reduce(0) { $0 + (f.logsExamined[$1] ?? 0) }
         v.logsExamined = logs > 0 ? logs : nil
         // An empty listing counts only where this request's plan named objects to erase (now gone).
         let listings = names.filter { f.emptiedListings.contains($0) && scope.erasedIn[r.id, default: []].contains($0) }.count
         v.listingsExamined = listings > 0 ? listings : nil
         var why = names.compactMap { f.problems[$0] }
-        if v.objectsScanned == 0 && logs == 0 && listings == 0 && why.isEmpty {
+        if v.objectsScanned == 0 && (v.objectsListed ?? 0) == 0 && logs == 0 && listings == 0 && why.isEmpty {
             why.append(
                 names.isEmpty
                     ? "no dataset with a subject column to examine: nothing proves the subject gone"
@@ -291,7 +324,9 @@ struct Verifier: Sendable {
         if let raw = batch.raws[r.id] {
             // The Delta logs of the plan's tables: stats and commitInfo must not name the subject.
             v.logHits = names.flatMap { f.logScan[$0]?[raw.bytes] ?? [] }
-            if raw.bytes.count >= Lethe.minimumNeedle {
+            if f.indexCostRun {
+                v.stateScanSkipped = Self.stateLeftToTheSweep
+            } else if raw.bytes.count >= Residue.minimumNeedle {
                 if let stateScan = f.stateScan {
                     v.stateFilesScanned = stateScan.files
                     v.stateHits = stateScan.hits[raw.bytes] ?? []
@@ -299,7 +334,7 @@ struct Verifier: Sendable {
                     v.stateScanSkipped = "the state is not a local folder"
                 }
             } else {
-                v.stateScanSkipped = "the id is shorter than \(Lethe.minimumNeedle) bytes: a byte search would match at random"
+                v.stateScanSkipped = "the id is shorter than \(Residue.minimumNeedle) bytes: a byte search would match at random"
             }
         } else {
             v.stateScanSkipped = "the raw id was destroyed at an earlier verification"
@@ -357,34 +392,21 @@ extension Lethe {
         try await Verifier(self).verify(requests, dryRun: dryRun)
     }
 
-    /// Raw ids shorter than this are not searched for as bytes (they would match at random). Longer ones
-    /// match as whole tokens (`NeedleSet(wordBounded:)`): `179600` is not found in `1796004080592`.
-    static let minimumNeedle = 6
+    /// See `Residue.minimumNeedle`.
+    static var minimumNeedle: Int { Residue.minimumNeedle }
 
-    /// True when an object key names a subject: holds its id as a whole token (ids of at least
-    /// `minimumNeedle` bytes), has a path segment that is the id, or a Hive folder `field=value`
-    /// of one of the subject's own `fields` whose value (URL-decoded) is the id. A folder of another
-    /// column (`country=DE`) says nothing about the subject, whatever its value. `fields` nil: any
-    /// folder name counts.
+    /// See `Residue.key(_:names:fields:)`.
     static func key(_ key: String, names subject: SubjectID, fields: [FieldPath]? = nil) -> Bool {
-        let id = subject.bytes
-        guard !id.isEmpty, !id.contains(SubjectID.partSeparator) else { return false }
-        let k = Array(key.utf8)
-        if id.count >= minimumNeedle, !NeedleSet([id], wordBounded: true).matches(in: k).isEmpty { return true }
-        for seg in k.split(separator: UInt8(ascii: "/")) where Array(seg) == id { return true }
-        for (field, value) in FormatOptions.hiveValues(key, below: "") where value == .value(id) {
-            if fields?.contains(field) ?? true { return true }
-        }
-        return false
+        Residue.key(key, names: subject, fields: fields)
     }
 
-    /// `key(_:names:fields:)` with fields given as dotted names.
+    /// See `Residue.key(_:names:fields:)`.
     static func key(_ key: String, names subject: SubjectID, fields: [String]) -> Bool {
-        Self.key(key, names: subject, fields: fields.map { FieldPath($0) })
+        Residue.key(key, names: subject, fields: fields)
     }
 
-    /// The needles (each at least `minimumNeedle` bytes) that occur in `hay`.
+    /// See `Residue.search(_:for:)`.
     static func search(_ hay: [UInt8], for needles: [[UInt8]]) -> Set<[UInt8]> {
-        NeedleSet(needles.filter { $0.count >= minimumNeedle }, wordBounded: true).matches(in: hay)
+        Residue.search(hay, for: needles)
     }
 }

@@ -364,6 +364,19 @@ public struct LocalObjectStore: ObjectStore {
         }
     }
 
+    /// The writers' renames (and version checks) in one hop on the I/O pool, then one `fsync` per
+    /// folder instead of one per file. Writers of another store are committed one by one.
+    public func commit(_ writers: [any ObjectWriteStream]) async throws -> [ObjectInfo] {
+        let mine = writers.compactMap { $0 as? LocalWriteStream }
+        guard mine.count == writers.count else {
+            var out: [ObjectInfo] = []
+            for w in writers { out.append(try await w.commit()) }
+            return out
+        }
+        guard !mine.isEmpty else { return [] }
+        return try await io { try LocalWriteStream.commitAll(mine) }
+    }
+
     /// Unlinks the files folder by folder (one `fsync` per folder), then removes the folders the
     /// deletes left empty, up to the root: a folder named after a partition value (`user_id=u-42/`)
     /// must not outlive the subject's last file. `keptFolders` stay.
@@ -767,18 +780,21 @@ struct BorrowedBytes: @unchecked Sendable {
 /// while that task awaits them.
 final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     private var fd: Int32
-    private var dirFD: Int32
-    private let tmp: [CChar], name: [CChar], key: String
+    fileprivate var dirFD: Int32
+    private let tmp: [CChar], name: [CChar]
+    fileprivate let key: String
     private let precondition: WritePrecondition
     private var finished = false
     /// The replaced file, kept open after the rename: bytes a writer still appends to it are read by `replacedTail`.
     private var replaced: Int32 = -1
     /// Whether the temporary file's data is durable already (`makeDurable`).
     private var synced = false
+    /// Whether `commit` fsyncs the folder (`commitAll` does it once per folder instead).
+    fileprivate var syncFolder = true
     /// Files `copyRange` copies from, opened once each and checked to be at the version asked for.
     private var sources: [String: (fd: Int32, version: String)] = [:]
 
-    private let store: LocalObjectStore
+    fileprivate let store: LocalObjectStore
 
     init(fd: Int32, dirFD: Int32, tmp: [CChar], name: [CChar], key: String, precondition: WritePrecondition, store: LocalObjectStore) {
         self.fd = fd; self.dirFD = dirFD; self.tmp = tmp; self.name = name; self.key = key; self.precondition = precondition
@@ -820,6 +836,30 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
             abortNow()
             throw error
         }
+    }
+
+    /// Commits `writers` in order with one `fsync` per folder at the end (also when one fails: the
+    /// ones before it are then committed and durable, the failed one aborted, the rest left).
+    static func commitAll(_ writers: [LocalWriteStream]) throws -> [ObjectInfo] {
+        var folders: [Substring: Int32] = [:]
+        var out: [ObjectInfo] = []
+        var failure: (any Error)?
+        for w in writers {
+            w.syncFolder = false
+            do {
+                out.append(try w.commitNow())
+            } catch {
+                w.abortNow()
+                failure = error
+                break
+            }
+            let folder = w.key.lastIndex(of: "/").map { w.key[..<$0] } ?? ""
+            if folders[folder] == nil { folders[folder] = w.dirFD }
+        }
+        for fd in folders.values { fsync(fd) }
+        writers.first?.store.counters.folderSyncs.add(folders.count, ordering: .relaxed)
+        if let failure { throw failure }
+        return out
     }
 
     private func commitNow() throws -> ObjectInfo {
@@ -873,7 +913,10 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     private func finish() throws -> ObjectInfo {
         finished = true
         Glibc.close(fd); fd = -1
-        fsync(dirFD)
+        if syncFolder {
+            fsync(dirFD)
+            store.counters.folderSyncs.add(1, ordering: .relaxed)
+        }
         var st = stat()
         guard fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { throw LetheError.io("written object vanished", at: key, errno: errno) }
         return LocalObjectStore.info(key: key, st)
@@ -1072,5 +1115,7 @@ public final class LocalStoreCounters: Sendable {
     public let dataSyncs = Atomic<Int>(0)
     /// `makeDurable` passes.
     public let durabilityPasses = Atomic<Int>(0)
+    /// fsyncs of folders after commits (one per commit, or one per folder of a `commit(_:)` batch).
+    public let folderSyncs = Atomic<Int>(0)
     public init() {}
 }

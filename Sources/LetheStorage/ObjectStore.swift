@@ -141,6 +141,11 @@ public protocol ObjectStore: Sendable {
     /// pass; their `commit`s then only publish them (rename, version check). The default does nothing:
     /// each commit is durable on its own.
     func makeDurable(_ writers: [any ObjectWriteStream]) async throws
+    /// Commits `writers` (opened by this store, not yet committed) in the order given, as their own
+    /// `commit`s would, and returns what each one committed. The local store publishes them all in
+    /// one hop and syncs each folder once; the default commits them one by one. When one fails, the
+    /// ones before it stay committed (and durable) and the ones after it are left to the caller to abort.
+    func commit(_ writers: [any ObjectWriteStream]) async throws -> [ObjectInfo]
     /// Removes objects (S3: DeleteObjects); absent objects are not an error.
     func delete(_ keys: [String]) async throws
     /// The file-system path of `key` (of the root for `""`), for stores that are local folders; nil
@@ -167,6 +172,11 @@ extension ObjectStore {
         try await openWrite(key, precondition: precondition)
     }
     public func makeDurable(_ writers: [any ObjectWriteStream]) async throws {}
+    public func commit(_ writers: [any ObjectWriteStream]) async throws -> [ObjectInfo] {
+        var out: [ObjectInfo] = []
+        for w in writers { out.append(try await w.commit()) }
+        return out
+    }
 
     public func localPath(of key: String) -> String? { nil }
     public func key(forLocalPath path: String) -> String? { nil }

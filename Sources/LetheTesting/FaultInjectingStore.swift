@@ -36,7 +36,7 @@ public final class FaultInjectingStore: ObjectStore {
         var faults = Faults()
         var writes = 0, commitsSeen = 0, deletesSeen = 0
         var armed = false, changesSinceArmed = 0, refused = 0
-        var bytesRead: Int64 = 0, reads = 0, commits = 0, listings = 0, deletedKeys = 0
+        var bytesRead: Int64 = 0, reads = 0, commits = 0, listings = 0, deletedKeys = 0, heads = 0
     }
 
     private let state = Mutex(State())
@@ -96,6 +96,8 @@ public final class FaultInjectingStore: ObjectStore {
     public var commits: Int { state.withLock { $0.commits } }
     /// Listings started (`list` iterations and `listKeys` calls).
     public var listings: Int { state.withLock { $0.listings } }
+    /// Calls of `head`.
+    public var heads: Int { state.withLock { $0.heads } }
     /// Keys passed to `delete` that it was allowed to delete.
     public var deletedKeys: Int { state.withLock { $0.deletedKeys } }
     /// Whether the cut refused a change.
@@ -103,7 +105,7 @@ public final class FaultInjectingStore: ObjectStore {
     /// Resets the counters.
     public func resetCounters() {
         state.withLock {
-            $0.bytesRead = 0; $0.reads = 0; $0.commits = 0; $0.listings = 0; $0.deletedKeys = 0
+            $0.bytesRead = 0; $0.reads = 0; $0.commits = 0; $0.listings = 0; $0.deletedKeys = 0; $0.heads = 0
         }
     }
 
@@ -137,7 +139,10 @@ public final class FaultInjectingStore: ObjectStore {
         return try await base.listKeys(prefix: prefix)
     }
 
-    public func head(_ key: String) async throws -> ObjectInfo? { try await base.head(key) }
+    public func head(_ key: String) async throws -> ObjectInfo? {
+        state.withLock { $0.heads += 1 }
+        return try await base.head(key)
+    }
 
     public func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
         if let d = state.withLock({ $0.faults.readDelay }) { try await Task.sleep(for: d) }

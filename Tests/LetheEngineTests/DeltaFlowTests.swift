@@ -8,6 +8,7 @@ import LetheStorage
 import LetheCatalog
 import DeltaLake
 import LetheSQLite
+import LetheTesting
 
 /// Runs scripts/delta_tables.py (delta-rs) with the project's venv Python.
 func deltaPy(_ args: [String]) throws -> String {
@@ -350,6 +351,53 @@ final class Once: Sendable {
     #expect(full.objectsSeen > 1 && full.objectsScanned == 0 && full.objectsRemoved == 0)
     #expect(full.datasetIssues.isEmpty)
     #expect(try await lethe.datasetIssues().isEmpty)
+}
+
+/// The files of a table come from one listing of its folder, not a `head` per file the log names
+/// (thousands of round trips on an object store); what the listing lacks is still refused.
+@Test func deltaObjectsListsInsteadOfHeadingEachFile() async throws {
+    let dir = try deltaTables("deltalist", "make")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for i in 0..<6 { _ = try deltaPy(["append", dir + "/plain", "20", "\(i + 11)"]) }
+    let plain = try deltaLethe(dir, ["plain"])
+    let store = FaultInjectingStore(base: plain.store)
+    let lethe = Lethe(config: plain.config, store: store, meta: plain.meta, secrets: plain.secrets, stateFolder: nil)
+    let driver = try #require(DatasetDrivers.driver(for: lethe.config.datasets[0]) as? DeltaDatasetDriver)
+    store.resetCounters()
+    let objects = try await driver.objects(lethe)
+    #expect(objects.objects.count >= 7, "\(objects.objects.count)")
+    #expect(store.heads == 0, "\(store.heads) heads for \(objects.objects.count) files")
+    // Each file's metadata is what a head would say.
+    for o in objects.objects { #expect(try await plain.store.head(o.key) == o) }
+    let roles = try await driver.roles(lethe)
+    #expect(Set(roles.keys) == Set(objects.objects.map(\.key)).subtracting(objects.unnamed))
+    #expect(store.heads == 0)
+}
+
+/// An erasure rewriting many files of a table makes them durable in one pass and publishes them
+/// with one folder sync, not an fsync per file and per folder, and so do the commits its vacuum
+/// scrubs; the table stays readable by delta-rs.
+@Test func oneDurabilityPassPerErasure() async throws {
+    let dir = try deltaTables("deltadurable", "make")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for i in 0..<5 { _ = try deltaPy(["append", dir + "/plain", "\(100 + 7 * i)", "7"]) }
+    let lethe = try deltaLethe(dir, ["plain"])
+    let store = try #require(lethe.store as? LocalObjectStore)
+    let before = try rows(dir + "/plain")
+    _ = try await lethe.index()
+    let r = try await lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    let passes = store.counters.durabilityPasses.load(ordering: .relaxed)
+    let folders = store.counters.folderSyncs.load(ordering: .relaxed)
+    let run = try await lethe.run()
+    #expect(run.objectsRewritten >= 5, "\(run)")
+    // One pass for the replacements, one for the commits the targeted vacuum scrubbed.
+    #expect(store.counters.durabilityPasses.load(ordering: .relaxed) - passes == 2)
+    // One folder sync for the replacements, one for the scrubbed commits, and the commits' own.
+    let synced = store.counters.folderSyncs.load(ordering: .relaxed) - folders
+    #expect(synced <= 5, "\(synced) folder syncs for \(run.objectsRewritten) files")
+    #expect(try rows(dir + "/plain") == before.filter { $0 != "u-1" })
+    #expect(try await lethe.request(r.id).status == .verified)
 }
 
 enum DeltaLakeNames {

@@ -71,3 +71,41 @@ private func tempRoot() -> String {
     _ = try await s.put("t/now", [2])
     #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 9)
 }
+
+@Test func aBatchCommitSyncsEachFolderOnce() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    var writers: [any ObjectWriteStream] = []
+    for i in 0..<6 {
+        let w = try await s.openWrite("\(i % 2 == 0 ? "a" : "b")/f\(i)", precondition: .absent, durability: .deferred)
+        try await w.write(Array("file \(i)".utf8))
+        writers.append(w)
+    }
+    try await s.makeDurable(writers)
+    let infos = try await s.commit(writers)
+    #expect(infos.map(\.key) == (0..<6).map { "\($0 % 2 == 0 ? "a" : "b")/f\($0)" })
+    #expect(s.counters.folderSyncs.load(ordering: .relaxed) == 2)
+    #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 6)
+    for i in 0..<6 { #expect(try await s.read(infos[i].key) == Array("file \(i)".utf8)) }
+}
+
+@Test func aBatchCommitThatFailsPartwayKeepsTheOnesBeforeAndLeavesTheRest() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    let old = try await s.put("t/b", Array("old".utf8))
+    var writers: [any ObjectWriteStream] = []
+    for (key, pre) in [("t/a", WritePrecondition.absent), ("t/b", .matches(version: old.version)), ("t/c", .absent)] {
+        let w = try await s.openWrite(key, precondition: pre, durability: .deferred)
+        try await w.write(Array("new \(key)".utf8))
+        writers.append(w)
+    }
+    try await s.put("t/b", Array("changed meanwhile".utf8))  // the compare-and-swap of the second write fails
+    await #expect(throws: LetheError.self) { _ = try await s.commit(writers) }
+    for w in writers { await w.abort() }
+    #expect(try await s.read("t/a") == Array("new t/a".utf8))
+    #expect(try await s.read("t/b") == Array("changed meanwhile".utf8))
+    #expect(try await s.head("t/c") == nil)
+    // No temporary file is left behind.
+    let names = try FileManager.default.contentsOfDirectory(atPath: root + "/t").sorted()
+    #expect(names == ["a", "b"], "\(names)")
+}

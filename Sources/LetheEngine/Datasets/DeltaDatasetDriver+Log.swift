@@ -22,26 +22,60 @@ extension DeltaDatasetDriver {
 
     /// Every data file any retained version can reach, with its role. A live file the
     /// log names but the store lacks is an error naming the table, version and file.
-    func files(_ lethe: Lethe, snapshot: Snapshot? = nil) async throws -> [(ObjectInfo, DeltaFileRole)] {
+    /// The files' metadata comes from one paged listing of the table (`listing`, or taken here
+    /// after the snapshot), not a `head` per file; a path outside the table is looked up alone.
+    func files(_ lethe: Lethe, snapshot: Snapshot? = nil, listing: TableListing? = nil) async throws -> [(ObjectInfo, DeltaFileRole)] {
         let t = table(lethe), store = lethe.store
         let s: Snapshot
         if let snapshot { s = snapshot } else { s = try await t.snapshot() }
         try t.checkReadable(s)
+        let listed: TableListing
+        if let listing { listed = listing } else { listed = try await TableListing(spec.path, store) }
+        func info(_ path: String) async throws -> ObjectInfo? {
+            let key = t.key(forLogPath: path)
+            if let known = listed.covers(key) { return known ? listed.objects[key] : nil }
+            return try await store.head(key)
+        }
         var out: [(ObjectInfo, DeltaFileRole)] = []
         for (path, _) in s.files.sorted(by: { $0.key < $1.key }) {
-            guard let info = try await store.head(t.key(forLogPath: path)) else {
+            guard let i = try await info(path) else {
                 throw LetheError(.corrupt, "version \(s.version) names data file \(path), which the store lacks", at: spec.path)
             }
-            out.append((info, .live))
+            out.append((i, .live))
         }
         let history = try await t.history(of: s)
         for path in history.dataFiles.sorted() {
-            if let info = try await store.head(t.key(forLogPath: path)) { out.append((info, .history)) }
+            if let i = try await info(path) { out.append((i, .history)) }
         }
         for c in history.changeData {
-            if let info = try await store.head(t.key(forLogPath: c.path)) { out.append((info, .cdc)) }
+            if let i = try await info(c.path) { out.append((i, .cdc)) }
         }
         return out
+    }
+
+    /// The objects under a table's folder outside its log, from one paged listing, by key.
+    struct TableListing: Sendable {
+        /// The table's folder: `root/` (empty for a table at the lake's root).
+        let folder: String
+        var objects: [String: ObjectInfo] = [:]
+
+        init(_ root: String, _ store: any ObjectStore) async throws {
+            folder = root.isEmpty ? "" : root + "/"
+            let log = folder + "_delta_log/"
+            for try await page in store.list(prefix: root, startAfter: nil) {
+                for o in page where o.key.hasPrefix(folder) && !o.key.hasPrefix(log) { objects[o.key] = o }
+            }
+        }
+
+        /// Whether `key` is listed (true/false) when the listing covers it: a plain key under the
+        /// table's folder, outside its log. Nil for anything else (looked up alone).
+        func covers(_ key: String) -> Bool? {
+            guard key.hasPrefix(folder), !key.hasPrefix(folder + "_delta_log/") else { return nil }
+            let rel = key.dropFirst(folder.count)
+            guard !rel.isEmpty, !rel.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." })
+            else { return nil }
+            return objects[key] != nil
+        }
     }
 
     /// The files added (data and change data) by the commits after the version last indexed,

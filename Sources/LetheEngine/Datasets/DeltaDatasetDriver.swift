@@ -56,26 +56,23 @@ struct DeltaDatasetDriver: DatasetDriver {
     func objects(_ lethe: Lethe) async throws -> DatasetObjects {
         let t = table(lethe)
         let s = try await t.snapshot()
-        let named = try await files(lethe, snapshot: s).map(\.0)
-        let unnamed = try await unnamedFiles(known: Set(named.map(\.key)), lethe.store)
+        let listing = try await TableListing(spec.path, lethe.store)
+        let named = try await files(lethe, snapshot: s, listing: listing).map(\.0)
+        let unnamed = unnamedFiles(known: Set(named.map(\.key)), listing)
         var o = try await scanOptions(lethe, snapshot: s)
         // Partition values of an unnamed file: from its Hive-style folders (the log has none for it).
         Self.applyHivePartitions(to: &o, t, columns: try subjectPartitions(s.metadata), keys: unnamed.map(\.key))
         return DatasetObjects(objects: named + unnamed, options: o, unnamed: Set(unnamed.map(\.key)), hidden: [])
     }
 
-    /// The Parquet files under the table, outside its log and not hidden by name, that are not `known`.
-    private func unnamedFiles(known: Set<String>, _ store: any ObjectStore) async throws -> [ObjectInfo] {
-        let d = spec
-        var out: [ObjectInfo] = []
-        for try await page in store.list(prefix: d.path, startAfter: nil) {
-            out += page.filter { o in
-                let rel = o.key.dropFirst(d.path.isEmpty ? 0 : d.path.count + 1)
-                let base = rel.split(separator: "/").last.map(String.init) ?? ""
-                return !known.contains(o.key) && !rel.hasPrefix("_delta_log/") && !base.hasPrefix(".") && base.hasSuffix(".parquet")
-            }
-        }
-        return out
+    /// The Parquet files under the table, outside its log and not hidden by name, that are not `known`,
+    /// in key order.
+    private func unnamedFiles(known: Set<String>, _ listing: TableListing) -> [ObjectInfo] {
+        listing.objects.values.filter { o in
+            let rel = o.key.dropFirst(listing.folder.count)
+            let base = rel.split(separator: "/").last.map(String.init) ?? ""
+            return !known.contains(o.key) && !base.hasPrefix(".") && base.hasSuffix(".parquet")
+        }.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
     }
 
     func roles(_ lethe: Lethe) async throws -> [String: DeltaFileRole] {
