@@ -56,9 +56,13 @@ public struct RequestView: Codable, Sendable, Equatable {
 
         public init(_ r: ErasureRequest) {
             if r.status == .verified {
-                var at = r.updatedAt
-                if case .object(let o)? = r.verification.flatMap(JSONValue.document), case .int(let t)? = o["at"] { at = t }
-                verified = Verified(at: at, kind: r.proof ?? "full")
+                // The verification's own record of how it proved the erasure, else the request's.
+                var at = r.updatedAt, kind = r.proof ?? "full"
+                if case .object(let o)? = r.verification.flatMap(JSONValue.document) {
+                    if case .int(let t)? = o["at"] { at = t }
+                    if case .string(let k)? = o["proof"] { kind = k }
+                }
+                verified = Verified(at: at, kind: kind)
             }
             swept = r.sweptAt.map { Swept(at: $0) }
             rawID = r.sealedSubject == nil ? "destroyed" : "sealed"
