@@ -50,6 +50,37 @@ public protocol RequestReader: Sendable {
     /// Requests still holding their sealed raw id whose deadline (`rawDueAt`) is at or before `now`,
     /// at most `limit`, in deadline order (every writing command destroys them first).
     func rawIDsDue(now: Int64, limit: Int) async throws -> [ErasureRequest]
+    /// The sweep marks of a request (`sweep --dataset`: which scopes a sweep covered, and when), by scope.
+    func sweepMarks(requestID: String) async throws -> [SweepMark]
+    /// A sweep as recorded, or nil.
+    func sweep(id: String) async throws -> SweepRecord?
+}
+
+/// A request's mark for one scope of a sweep (a dataset name, or `!state` for Lethe's own state).
+public struct SweepMark: Sendable, Equatable {
+    public var requestID: String
+    public var scope: String
+    public var sweepID: String
+    public var at: Int64
+    public init(requestID: String, scope: String, sweepID: String, at: Int64) {
+        self.requestID = requestID; self.scope = scope; self.sweepID = sweepID; self.at = at
+    }
+}
+
+/// One sweep (`sweeps` table): what it covered and how it ended (`result` nil while it runs or when killed).
+public struct SweepRecord: Sendable, Equatable {
+    public var id: String
+    public var startedAt: Int64
+    public var finishedAt: Int64?
+    /// `lake`, or the dataset names it was limited to.
+    public var scope: String
+    public var objects: Int64
+    public var bytes: Int64
+    public var result: String?
+    public init(id: String, startedAt: Int64, finishedAt: Int64? = nil, scope: String, objects: Int64 = 0, bytes: Int64 = 0, result: String? = nil) {
+        self.id = id; self.startedAt = startedAt; self.finishedAt = finishedAt; self.scope = scope
+        self.objects = objects; self.bytes = bytes; self.result = result
+    }
 }
 
 /// The audit log, read.
@@ -121,6 +152,10 @@ public protocol RequestWriter {
     func insert(_ rs: [ErasureRequest]) throws
     /// Saves many requests, each if it is still at `expected` status (else `.conflict` naming the first that is not).
     func update(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws
+    /// Records (or moves forward) the marks of a sweep over `scope` for these requests.
+    func markSwept(requestIDs: [String], scope: String, sweepID: String, at: Int64) throws
+    /// Records a sweep, or updates its record (by id).
+    func recordSweep(_ sweep: SweepRecord) throws
 }
 
 /// The audit log, appended to inside a transaction (the only way to append: an entry always
@@ -348,6 +383,12 @@ extension StateTransaction {
 public let purgeSubstringMinimum = 6
 
 extension RequestWriter {
+    public func markSwept(requestIDs: [String], scope: String, sweepID: String, at: Int64) throws {
+        throw LetheError(.unsupported, "this state store does not record sweeps")
+    }
+    public func recordSweep(_ sweep: SweepRecord) throws {
+        throw LetheError(.unsupported, "this state store does not record sweeps")
+    }
     public func insert(_ rs: [ErasureRequest]) throws { for r in rs { try insert(r) } }
     public func update(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws {
         for r in rs { try update(r, expecting: expected) }
@@ -381,6 +422,8 @@ extension SubjectIndexReader {
 }
 
 extension RequestReader {
+    public func sweepMarks(requestID: String) async throws -> [SweepMark] { [] }
+    public func sweep(id: String) async throws -> SweepRecord? { nil }
     public func unswept(after: String?, limit: Int) async throws -> Page<ErasureRequest> {
         let page = try await requests(status: .verified, after: after, limit: limit)
         return Page(items: page.items.filter { $0.sweptAt == nil }, next: page.next)

@@ -4,6 +4,12 @@ public enum JSONText {
     /// everything else (non-ASCII included) as it is.
     public static func quote(_ v: String, into s: inout String) {
         s += "\""
+        // Most strings (ids, keys, hex digests) need no escape: appended whole.
+        if !v.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            s += v
+            s += "\""
+            return
+        }
         for u in v.unicodeScalars {
             switch u {
             case "\"": s += "\\\""

@@ -49,7 +49,39 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
         case totalObjects = "total_objects", totalRows = "total_rows", nfcSubjectKey = "nfc_subject_key"
     }
 
+    /// The plan as stored: compact JSON, keys sorted, absent optionals left out — what `JSONEncoder` with
+    /// `.sortedKeys` writes, but for slashes, not escaped (so a purge finds an id holding one); built as a
+    /// `JSONValue`: `forget --from` plans 100,000 subjects.
     public var json: [UInt8] {
+        var top: [String: JSONValue] = [
+            "subject_key": .string(subjectKey), "planned_at": .int(plannedAt), "total_objects": .int(Int64(totalObjects)),
+            "total_rows": .int(totalRows),
+            "datasets": .array(
+                datasets.map { d in
+                    var o: [String: JSONValue] = [
+                        "name": .string(d.name), "format": .string(d.format), "role": .string(d.role),
+                        "derived_from": .array(d.derivedFrom.map(JSONValue.string)), "rows": .int(d.rows),
+                        "objects": .array(
+                            d.objects.map { x in
+                                var ob: [String: JSONValue] = ["rows": .int(x.rows), "state": .string(x.state)]
+                                if let k = x.key { ob["key"] = .string(k) }
+                                if let r = x.ref { ob["ref"] = .int(r) }
+                                if let i = x.issue { ob["issue"] = .string(i) }
+                                return .object(ob)
+                            }),
+                    ]
+                    if let r = d.rebuild { o["rebuild"] = .string(r) }
+                    if let st = d.state { o["state"] = .string(st) }
+                    if let i = d.issue { o["issue"] = .string(i) }
+                    return .object(o)
+                }),
+        ]
+        if let n = nfcSubjectKey { top["nfc_subject_key"] = .string(n) }
+        return Array(JSONValue.object(top).text.utf8)
+    }
+
+    /// `json` as `JSONEncoder` writes it (tests compare the two).
+    public var encodedJSON: [UInt8] {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return Array((try? e.encode(self)) ?? Data())
@@ -57,6 +89,32 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
 
     public static func decode(_ bytes: [UInt8]) -> ErasurePlan? {
         try? JSONDecoder().decode(ErasurePlan.self, from: Data(bytes))
+    }
+
+    /// A stored plan's `total_objects` and `total_rows` without decoding it (listings of 100,000
+    /// requests): the last occurrence of each top-level key. A string value cannot hold `"total_rows":`
+    /// (its quotes would be escaped) and no nested object has these keys. Nil when absent.
+    public static func totals(_ bytes: [UInt8]) -> (objects: Int, rows: Int64)? {
+        func number(after key: String) -> Int64? {
+            let k = Array(key.utf8)
+            guard bytes.count > k.count else { return nil }
+            var i = bytes.count - k.count
+            while i >= 0 {
+                if bytes[i] == k[0], bytes[i..<(i + k.count)].elementsEqual(k) {
+                    var j = i + k.count, n: Int64 = 0, digits = 0
+                    while j < bytes.count, bytes[j] >= 48, bytes[j] <= 57, digits < 18 {
+                        n = n * 10 + Int64(bytes[j] - 48)
+                        j += 1
+                        digits += 1
+                    }
+                    return digits > 0 && j < bytes.count && (bytes[j] == UInt8(ascii: ",") || bytes[j] == UInt8(ascii: "}")) ? n : nil
+                }
+                i -= 1
+            }
+            return nil
+        }
+        guard let o = number(after: #""total_objects":"#), let r = number(after: #""total_rows":"#) else { return nil }
+        return (Int(o), r)
     }
 
     /// Why Lethe refuses to file a request with this plan (data it cannot handle, named), or nil.

@@ -148,10 +148,20 @@ extension Lethe {
     private static func isWordByte(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 97 && b <= 122) || b >= 0x80 }
 
     static func newRequestID() -> String {
-        let alphabet = Array("abcdefghjkmnpqrstuvwxyz23456789")
+        // Ten letters of 31 from one 64-bit draw (31^10 < 2^64; the modulo bias is below 2^-14 per id),
+        // one system random call per request instead of ten (`forget --from` of 100,000 subjects).
         var rng = SystemRandomNumberGenerator()
-        return "r-" + String((0..<10).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] })
+        var x = rng.next()
+        var id: [UInt8] = Array("r-".utf8)
+        id.reserveCapacity(12)
+        for _ in 0..<10 {
+            id.append(requestIDAlphabet[Int(x % 31)])
+            x /= 31
+        }
+        return String(decoding: id, as: UTF8.self)
     }
+
+    private static let requestIDAlphabet = Array("abcdefghjkmnpqrstuvwxyz23456789".utf8)
 
     /// A request by id, or `.notFound`.
     public func request(_ id: String) async throws -> ErasureRequest {
@@ -210,6 +220,11 @@ extension Lethe {
         who == r.requestedBy || (r.requesterDigest != nil && r.requesterDigest == meta.textDigest(who))
     }
 
+    /// `isRequester` with `who`'s digest computed once (a batch).
+    func isRequester(_ who: String, digest: String, of r: ErasureRequest) -> Bool {
+        who == r.requestedBy || (r.requesterDigest != nil && r.requesterDigest == digest)
+    }
+
     /// An approver or rejecter (`--by`) named by the request's own subject id would put it in the append-only audit log.
     func refuseActorNamingSubject(_ actor: String, of r: ErasureRequest) throws {
         guard let sealed = r.sealedSubject, Self.text(actor, holds: try secrets.unseal(sealed, requestID: r.id)) else { return }
@@ -240,9 +255,9 @@ extension Lethe {
 
     /// The refusals of `approve`, before anything is written: a `--by` name holding the subject's id,
     /// the requester approving (four eyes), a request that is not planned.
-    private func checkApproval(_ r: ErasureRequest, by approver: String) throws {
+    private func checkApproval(_ r: ErasureRequest, by approver: String, digest: String? = nil) throws {
         try refuseActorNamingSubject(approver, of: r)
-        if r.status == .planned && isRequester(approver, of: r) {
+        if r.status == .planned && (digest.map { isRequester(approver, digest: $0, of: r) } ?? isRequester(approver, of: r)) {
             throw LetheError(.forbidden, "request \(r.id): \(approver) filed it and cannot also approve it (four eyes)")
         }
     }
@@ -251,11 +266,11 @@ extension Lethe {
     /// `requestChunk`, each one transaction of compare-and-set updates with one `approved_batch` entry
     /// listing its request ids and subject keys (the approver's name stored once per chunk).
     func approveBatch(_ rs: [ErasureRequest], by approver: String) async throws -> [ErasureRequest] {
-        let at = now()
+        let at = now(), digest = meta.textDigest(approver)
         var approved: [ErasureRequest] = []
         approved.reserveCapacity(rs.count)
         for r in rs {
-            try checkApproval(r, by: approver)
+            try checkApproval(r, by: approver, digest: digest)
             approved.append(try RequestLifecycle.apply(.approve(by: approver, at: at), to: r).get())
         }
         for start in stride(from: 0, to: approved.count, by: Self.requestChunk) {
@@ -279,9 +294,10 @@ extension Lethe {
     public func approveAll(by approver: String) async throws -> (approved: [ErasureRequest], skipped: [ErasureRequest]) {
         try await destroyExpiredRawIDs()
         var todo: [ErasureRequest] = [], mine: [ErasureRequest] = []
+        let digest = meta.textDigest(approver)
         try await forEachRequestPage(status: .planned) { planned in
             for r in planned {
-                if isRequester(approver, of: r) { mine.append(r) } else { todo.append(r) }
+                if isRequester(approver, digest: digest, of: r) { mine.append(r) } else { todo.append(r) }
             }
         }
         if todo.count == 1 { return (try await approve([todo[0].id], by: approver), mine) }

@@ -173,13 +173,21 @@ extension SQLiteStateStore {
         }
     }
 
+    /// `locate`'s statement, for any dataset and for one (built once: a batch looks up 100,000 prefixes).
+    static let locateSQL = (
+        any: locateSQL(oneDataset: false), one: locateSQL(oneDataset: true)
+    )
+    static func locateSQL(oneDataset: Bool) -> String {
+        """
+        SELECT p.rows, o.\(Self.objectColumns.replacingOccurrences(of: ", ", with: ", o."))
+        FROM postings p JOIN objects o ON o.id = p.object
+        WHERE p.k = ?\(oneDataset ? " AND o.dataset = ?" : "")
+        ORDER BY o.dataset, o.key
+        """
+    }
+
     static func locate(_ db: Database, prefix: Int64, dataset: String?, at path: String) throws -> [Posting] {
-        let sql = """
-            SELECT p.rows, o.\(Self.objectColumns.replacingOccurrences(of: ", ", with: ", o."))
-            FROM postings p JOIN objects o ON o.id = p.object
-            WHERE p.k = ?\(dataset == nil ? "" : " AND o.dataset = ?")
-            ORDER BY o.dataset, o.key
-            """
+        let sql = dataset == nil ? locateSQL.any : locateSQL.one
         let arguments: StatementArguments = dataset.map { [prefix, $0] } ?? [prefix]
         let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
         var out: [Posting] = []

@@ -241,6 +241,21 @@ extension SQLiteStateStore {
         }
     }
 
+    public func sweepMarks(requestID: String) async throws -> [SweepMark] {
+        try await read("cannot read the sweep marks of request \(requestID)") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT scope, sweep_id, at FROM request_sweeps WHERE request_id = ? ORDER BY scope", arguments: [requestID]
+            ).map { SweepMark(requestID: requestID, scope: $0[0], sweepID: $0[1], at: $0[2]) }
+        }
+    }
+
+    public func sweep(id: String) async throws -> SweepRecord? {
+        try await read("cannot read sweep \(id)") { db in
+            try Row.fetchOne(db, sql: "SELECT id, started_at, finished_at, scope, objects, bytes, result FROM sweeps WHERE id = ?", arguments: [id])
+                .map { SweepRecord(id: $0[0], startedAt: $0[1], finishedAt: $0[2], scope: $0[3], objects: $0[4], bytes: $0[5], result: $0[6]) }
+        }
+    }
+
     public func rawIDsDue(now: Int64, limit: Int) async throws -> [ErasureRequest] {
         guard limit > 0 else { return [] }
         let path = databasePath

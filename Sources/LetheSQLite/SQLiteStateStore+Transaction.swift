@@ -56,6 +56,22 @@ struct SQLiteRequestWriter: RequestWriter {
     }
     func pendingRequestIDs() throws -> Set<String> { try SQLiteStateStore.pendingRequestIDs(db, at: path) }
     func insert(_ rs: [ErasureRequest]) throws { try SQLiteStateStore.insertRequests(db, rs) }
+    func markSwept(requestIDs: [String], scope: String, sweepID: String, at: Int64) throws {
+        let st = try db.cachedStatement(
+            sql: """
+                INSERT INTO request_sweeps(request_id, scope, sweep_id, at) VALUES (?, ?, ?, ?)
+                ON CONFLICT(request_id, scope) DO UPDATE SET sweep_id = excluded.sweep_id, at = excluded.at WHERE excluded.at >= at
+                """)
+        for id in requestIDs { try st.execute(arguments: [id, scope, sweepID, at]) }
+    }
+    func recordSweep(_ s: SweepRecord) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO sweeps(id, started_at, finished_at, scope, objects, bytes, result) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET started_at = excluded.started_at, finished_at = excluded.finished_at,
+                    scope = excluded.scope, objects = excluded.objects, bytes = excluded.bytes, result = excluded.result
+                """, arguments: [s.id, s.startedAt, s.finishedAt, s.scope, s.objects, s.bytes, s.result])
+    }
     func update(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws {
         try SQLiteStateStore.updateRequests(db, rs, expecting: expected)
     }

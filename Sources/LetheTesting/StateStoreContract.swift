@@ -18,6 +18,7 @@ public enum StateStoreContract {
         case auditChainVerifiesAcrossPageBoundaries
         case batchWritesAndTheirIndexesReadBack
         case purgeOfManyIDsEqualsOneAtATime
+        case sweepMarksAndRecordsReadBack
         public var testDescription: String { rawValue }
     }
 
@@ -37,6 +38,7 @@ public enum StateStoreContract {
         case .auditChainVerifiesAcrossPageBoundaries: try await auditChainVerifiesAcrossPageBoundaries(store, key: auditKey)
         case .batchWritesAndTheirIndexesReadBack: try await batchWritesAndTheirIndexesReadBack(store)
         case .purgeOfManyIDsEqualsOneAtATime: try await purgeOfManyIDsEqualsOneAtATime(store)
+        case .sweepMarksAndRecordsReadBack: try await sweepMarksAndRecordsReadBack(store)
         }
     }
 
@@ -203,6 +205,30 @@ public enum StateStoreContract {
         #expect(try await s.requests.rawIDsDue(now: 99, limit: 10).isEmpty)
         #expect(try await s.requests.rawIDsDue(now: 102, limit: 10).map(\.id) == ["r-1", "r-3"])  // r-2's is destroyed
         #expect(try await s.requests.rawIDsDue(now: 1_000, limit: 2).map(\.id) == ["r-1", "r-3"])
+    }
+
+    /// Sweep marks per request and scope (a later sweep moves a mark forward, an older one does not move
+    /// it back) and sweep records (updated by id) read back.
+    public static func sweepMarksAndRecordsReadBack(_ s: any StateStore) async throws {
+        try await s.transaction("t") { tx in
+            try tx.requests.markSwept(requestIDs: ["r-1", "r-2"], scope: "raw", sweepID: "s-1", at: 10)
+            try tx.requests.markSwept(requestIDs: ["r-1"], scope: "!state", sweepID: "s-1", at: 10)
+            try tx.requests.recordSweep(SweepRecord(id: "s-1", startedAt: 5, scope: "raw"))
+        }
+        try await s.transaction("t") { tx in
+            try tx.requests.markSwept(requestIDs: ["r-1"], scope: "raw", sweepID: "s-2", at: 20)
+            try tx.requests.markSwept(requestIDs: ["r-2"], scope: "raw", sweepID: "s-0", at: 1)
+            try tx.requests.recordSweep(SweepRecord(id: "s-1", startedAt: 5, finishedAt: 9, scope: "raw", objects: 3, bytes: 300, result: "swept"))
+        }
+        #expect(
+            try await s.requests.sweepMarks(requestID: "r-1")
+                == [SweepMark(requestID: "r-1", scope: "!state", sweepID: "s-1", at: 10), SweepMark(requestID: "r-1", scope: "raw", sweepID: "s-2", at: 20)])
+        #expect(try await s.requests.sweepMarks(requestID: "r-2") == [SweepMark(requestID: "r-2", scope: "raw", sweepID: "s-1", at: 10)])
+        #expect(try await s.requests.sweepMarks(requestID: "r-9").isEmpty)
+        #expect(
+            try await s.requests.sweep(id: "s-1")
+                == SweepRecord(id: "s-1", startedAt: 5, finishedAt: 9, scope: "raw", objects: 3, bytes: 300, result: "swept"))
+        #expect(try await s.requests.sweep(id: "s-9") == nil)
     }
 
     /// `purge(rawIDs:)` removes what purging each id on its own removes (object names, audit texts,

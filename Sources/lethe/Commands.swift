@@ -152,7 +152,7 @@ struct Forget: AsyncParsableCommand {
             for h in await lethe.canonicalHints(for: ids).joined() { err("lethe: warning: \(h)") }
             let rs = try await lethe.forget(ids, reason: reason, by: principal(by))
             if global.json {
-                for r in rs { out(ReportEncoder.text(RequestView(r, withPlan: false))) }
+                for r in rs { out(RequestView(r, withPlan: false).jsonLine) }
             } else {
                 for r in rs {
                     let p = r.plan.flatMap(ErasurePlan.decode)
@@ -287,7 +287,7 @@ struct Approve: AsyncParsableCommand {
                 approved = try await lethe.approve(ids, by: who)
             }
             if global.json {
-                for r in approved { out(ReportEncoder.text(RequestView(r, withPlan: false))) }
+                for r in approved { out(RequestView(r, withPlan: false).jsonLine) }
             } else {
                 for r in approved { out("\(r.id)  approved by \(who)") }; out("next: `lethe run` erases approved requests")
             }

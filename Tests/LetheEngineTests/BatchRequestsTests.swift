@@ -65,6 +65,28 @@ import LetheTesting
         #expect(try await lake.base.auditEntries().count == 2)
     }
 
+    /// A forget stopped between chunks (here: the second chunk's transaction fails, as a kill there
+    /// leaves it uncommitted) leaves whole chunks; filing again returns those and files the rest, once each.
+    @Test func killMidForgetBatchFilesWholeChunksOnceEach() async throws {
+        let lake = try Lake(users: 30)
+        _ = try await lake.lethe.index()
+        let subjects = (0..<250).map { SubjectID(Lake.user($0)) }
+        lake.meta.failAuditAppend(nth: 2)
+        await #expect(throws: LetheError.self) {
+            _ = try await Lethe.$requestChunk.withValue(100) { try await lake.lethe.forget(subjects, reason: "t", by: "alice") }
+        }
+        #expect(lake.meta.faultsThrown == 1)
+        let first = try await lake.lethe.requests(status: nil)
+        #expect(first.count == 100 && Set(first.map(\.subjectKey)) == Set(subjects.prefix(100).map { lake.lethe.key(for: $0) }))
+        #expect(try await lake.base.auditEntries().map(\.event) == ["filed_batch"])
+        let rs = try await Lethe.$requestChunk.withValue(100) { try await lake.lethe.forget(subjects, reason: "t", by: "alice") }
+        #expect(rs.prefix(100).map(\.id) == first.map(\.id))
+        let all = try await lake.lethe.requests(status: nil)
+        #expect(all.count == 250 && Set(all.map(\.subjectKey)).count == 250 && Set(all.map(\.id)) == Set(rs.map(\.id)))
+        #expect(try await lake.base.auditEntries().map(\.event) == ["filed_batch", "filed_batch", "filed_batch"])
+        for r in all { #expect(try await lake.lethe.auditTrail(of: r.id).map(\.entry.event) == ["filed_batch"]) }
+    }
+
     @Test func aSingleForgetAndApproveKeepTheirOwnEntries() async throws {
         let lake = try Lake()
         _ = try await lake.lethe.index()

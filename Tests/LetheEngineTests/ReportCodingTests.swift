@@ -96,9 +96,50 @@ import LetheCatalog
             let v = RequestView(r, withPlan: withPlan)
             try Self.expectSame(ReportEncoder.text(v), Self.legacyRequest(r, withPlan: withPlan))
             try Self.roundTrips(v)
+            // The line `forget`/`approve --json` print without JSONEncoder says the same.
+            try Self.expectSame(v.jsonLine, Self.legacyRequest(r, withPlan: withPlan))
         }
         #expect(ReportEncoder.text(RequestView(r, withPlan: true)).contains("\"decided_by\":" + (decided ? "\"bob\"" : "null")))
         #expect(!ReportEncoder.text(RequestView(r, withPlan: true)).contains("\\/"), "slashes are not escaped")
+    }
+
+    @Test func aPlanIsStoredAsJSONEncoderWritesItButForSlashes() throws {
+        var p = ErasurePlan(
+            subjectKey: Self.key.hex, plannedAt: 1500,
+            datasets: [
+                .init(
+                    name: "ev \"quoted\" \\ é", format: "jsonl", role: "holds", derivedFrom: ["a", "b/c"],
+                    objects: [
+                        .init(key: "raw/a\n.jsonl", ref: 3, rows: 2, state: "indexed", issue: nil),
+                        .init(key: nil, ref: nil, rows: 0, state: "unreadable", issue: "bad\tline"),
+                    ], rows: 2, rebuild: "python3 x.py", state: "partial", issue: "i"),
+                .init(name: "d", format: "csv", role: "derived", derivedFrom: [], objects: [], rows: 0, rebuild: nil, state: nil, issue: nil),
+            ], totalObjects: 2, totalRows: 2)
+        for nfc in [nil, "ab" + Self.key.hex] {
+            p.nfcSubjectKey = nfc
+            // The same document (JSONEncoder escapes slashes, `json` does not), decoded back to the same plan.
+            #expect(try Self.value(String(decoding: p.json, as: UTF8.self)) == (try Self.value(String(decoding: p.encodedJSON, as: UTF8.self))))
+            #expect(String(decoding: p.json, as: UTF8.self).replacingOccurrences(of: "/", with: "\\/") == String(decoding: p.encodedJSON, as: UTF8.self))
+            #expect(ErasurePlan.decode(p.json) == p)
+        }
+    }
+
+    @Test func planTotalsAreReadWithoutDecodingThePlan() throws {
+        let tricky = #"raw/"total_rows":7,"total_objects":9}.jsonl"#
+        let p = ErasurePlan(
+            subjectKey: Self.key.hex, plannedAt: 1500,
+            datasets: [
+                .init(
+                    name: #"ev "total_objects":3"#, format: "jsonl", role: "holds", derivedFrom: [],
+                    objects: [.init(key: tricky, ref: 3, rows: 2, state: "indexed", issue: nil)], rows: 2, rebuild: nil, state: nil,
+                    issue: nil)
+            ], totalObjects: 1, totalRows: 12_345_678_901)
+        let t = try #require(ErasurePlan.totals(p.json))
+        #expect(t.objects == 1 && t.rows == 12_345_678_901)
+        #expect(ErasurePlan.totals(Array("{}".utf8)) == nil)
+        var r = Self.request(plan: true, verification: false, decided: false)
+        r.plan = p.json
+        #expect(RequestView(r, withPlan: false).rows == 12_345_678_901)
     }
 
     @Test func proofsOfAVerifiedSweptRequest() throws {
@@ -121,6 +162,13 @@ import LetheCatalog
                 "raw_destroyed_why": .string("swept"),
             ]))
         try Self.roundTrips(RequestView(r, withPlan: true))
+        // The byte-written line equals JSONEncoder's, escapes included.
+        r.reason = "a\"b\\c\nd\r\te\u{1}f\u{1F}é/€"
+        r.failure = "x/y"
+        for withPlan in [false, true] {
+            let v = RequestView(r, withPlan: withPlan)
+            #expect(try Self.value(v.jsonLine) == (try Self.value(ReportEncoder.text(v))), "\(v.jsonLine)")
+        }
     }
 
     @Test func indexReportEncodesToTodaysKeys() throws {

@@ -56,15 +56,28 @@ public struct RequestView: Codable, Sendable, Equatable {
 
         public init(_ r: ErasureRequest) {
             if r.status == .verified {
-                var at = r.updatedAt
-                if case .object(let o)? = r.verification.flatMap(JSONValue.document), case .int(let t)? = o["at"] { at = t }
-                verified = Verified(at: at, kind: r.proof ?? "full")
+                // The verification's own record of how it proved the erasure, else the request's.
+                var at = r.updatedAt, kind = r.proof ?? "full"
+                if case .object(let o)? = r.verification.flatMap(JSONValue.document) {
+                    if case .int(let t)? = o["at"] { at = t }
+                    if case .string(let k)? = o["proof"] { kind = k }
+                }
+                verified = Verified(at: at, kind: kind)
             }
             swept = r.sweptAt.map { Swept(at: $0) }
             rawID = r.sealedSubject == nil ? "destroyed" : "sealed"
             rawIDDueAt = r.rawDueAt
             rawDestroyedAt = r.rawDestroyedAt
             rawDestroyedWhy = r.rawDestroyedWhy
+        }
+
+        var jsonValue: JSONValue {
+            .object([
+                "verified": verified.map { .object(["at": .int($0.at), "kind": .string($0.kind)]) } ?? .null,
+                "swept": swept.map { .object(["at": .int($0.at)]) } ?? .null, "raw_id": .string(rawID),
+                "raw_id_due_at": rawIDDueAt.map(JSONValue.int) ?? .null, "raw_destroyed_at": rawDestroyedAt.map(JSONValue.int) ?? .null,
+                "raw_destroyed_why": rawDestroyedWhy.map(JSONValue.string) ?? .null,
+            ])
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -89,9 +102,9 @@ public struct RequestView: Codable, Sendable, Equatable {
         if withPlan {
             plan = r.plan.flatMap(JSONValue.document)
             verification = r.verification.flatMap(JSONValue.document)
-        } else if let p = r.plan.flatMap(ErasurePlan.decode) {
-            objects = p.totalObjects
-            rows = p.totalRows
+        } else if let plan = r.plan, let t = ErasurePlan.totals(plan) ?? ErasurePlan.decode(plan).map({ ($0.totalObjects, $0.totalRows) }) {
+            objects = t.0
+            rows = t.1
         }
     }
 
@@ -99,6 +112,48 @@ public struct RequestView: Codable, Sendable, Equatable {
         case id, subjectKey = "subject_key", status, reason, requestedBy = "requested_by", filedAt = "filed_at"
         case updatedAt = "updated_at", attempts, decidedBy = "decided_by", failure, streamTag = "stream_tag", forgotten
         case objects, rows, plan, verification, proofs
+    }
+
+    /// The view as one line of JSON, as `ReportEncoder.text` writes it (same keys, sorted, and values;
+    /// written byte by byte without `JSONEncoder`: `forget --from` and `approve --all` print 100,000 of them).
+    public var jsonLine: String {
+        var w = JSONLineWriter()
+        w.key("attempts", first: true); w.int(Int64(attempts))
+        w.key("decided_by"); w.string(decidedBy)
+        w.key("failure"); w.string(failure)
+        w.key("filed_at"); w.int(filedAt)
+        w.key("forgotten"); w.raw(forgotten ? "true" : "false")
+        w.key("id"); w.string(id)
+        if !withPlan, let objects { w.key("objects"); w.int(Int64(objects)) }
+        if withPlan { w.key("plan"); w.raw((plan ?? .null).text) }
+        w.key("proofs")
+        w.key("raw_destroyed_at", open: true); w.int(proofs.rawDestroyedAt)
+        w.key("raw_destroyed_why"); w.string(proofs.rawDestroyedWhy)
+        w.key("raw_id"); w.string(proofs.rawID)
+        w.key("raw_id_due_at"); w.int(proofs.rawIDDueAt)
+        w.key("swept")
+        if let sw = proofs.swept {
+            w.key("at", open: true); w.int(sw.at); w.close()
+        } else {
+            w.raw("null")
+        }
+        w.key("verified")
+        if let v = proofs.verified {
+            w.key("at", open: true); w.int(v.at); w.key("kind"); w.string(v.kind); w.close()
+        } else {
+            w.raw("null")
+        }
+        w.close()
+        w.key("reason"); w.string(reason)
+        w.key("requested_by"); w.string(requestedBy)
+        if !withPlan, let rows { w.key("rows"); w.int(rows) }
+        w.key("status"); w.string(status)
+        w.key("stream_tag"); w.string(streamTag)
+        w.key("subject_key"); w.string(subjectKey)
+        w.key("updated_at"); w.int(updatedAt)
+        if withPlan { w.key("verification"); w.raw((verification ?? .null).text) }
+        w.close()
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -145,5 +200,45 @@ public struct RequestView: Codable, Sendable, Equatable {
             try c.encodeIfPresent(objects, forKey: .objects)
             try c.encodeIfPresent(rows, forKey: .rows)
         }
+    }
+}
+
+/// Compact JSON written into bytes, keys in the order given (`RequestView.jsonLine`).
+struct JSONLineWriter {
+    var bytes: [UInt8] = []
+
+    init() { bytes.reserveCapacity(640) }
+
+    /// `"k":`, after `{` (`open`), the object's first key (`first`, the `{` written too) or a comma.
+    mutating func key(_ k: String, first: Bool = false, open: Bool = false) {
+        if first || open { bytes.append(UInt8(ascii: "{")) } else { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes += k.utf8
+        bytes += [UInt8(ascii: "\""), UInt8(ascii: ":")]
+    }
+    mutating func close() { bytes.append(UInt8(ascii: "}")) }
+    mutating func raw(_ t: String) { bytes += t.utf8 }
+    mutating func int(_ v: Int64?) {
+        guard let v else { return raw("null") }
+        bytes += String(v).utf8
+    }
+    /// A JSON string (`null` for nil): `"`, `\\` and control characters escaped, the rest as is (slashes too).
+    mutating func string(_ v: String?) {
+        guard let v else { return raw("null") }
+        bytes.append(UInt8(ascii: "\""))
+        for c in v.utf8 {
+            switch c {
+            case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), c]
+            case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), c]
+            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(c >> 4)], hex[Int(c & 15)]]
+            default: bytes.append(c)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 }
