@@ -37,7 +37,8 @@ extension Lethe {
         let keys = subjects.map { key(for: $0) }
         var openByKey = try await meta.requests.openRequests(subjectKeys: keys)
         var fresh: [(SubjectID, SubjectKey)] = []
-        var seen = Set<SubjectKey>()
+        var seen = Set<SubjectKey>(minimumCapacity: subjects.count)
+        fresh.reserveCapacity(subjects.count)
         for (s, k) in zip(subjects, keys) {
             if openByKey[k] == nil, seen.insert(k).inserted { fresh.append((s, k)) }
         }
@@ -52,10 +53,12 @@ extension Lethe {
         let digest = meta.textDigest(requester)
         var filed: [(ErasureRequest, ErasurePlan)] = []
         filed.reserveCapacity(fresh.count)
-        for (s, k) in fresh {
-            let id = Self.newRequestID()
+        let ids = fresh.map { _ in Self.newRequestID() }
+        let sealed = try secrets.seal(fresh.map(\.0), requestIDs: ids)
+        for (i, (s, k)) in fresh.enumerated() {
+            let id = ids[i]
             var r = ErasureRequest(
-                id: id, subjectKey: k, sealedSubject: try secrets.seal(s, requestID: id),
+                id: id, subjectKey: k, sealedSubject: sealed[i],
                 reason: reason, requestedBy: requester, at: now())
             r.streamTag = secrets.streamTag(s)
             r.requesterDigest = digest
@@ -280,7 +283,7 @@ extension Lethe {
                 "subject_keys": .array(batch.map { .string($0.subjectKey.hex) }),
             ]
             try await meta.transaction("cannot approve \(batch.count) requests") { tx in
-                try tx.requests.update(batch, expecting: .planned)
+                try tx.requests.saveDecisions(batch, expecting: .planned)
                 let (actor, d) = try Self.auditDetails(tx, actor: approver, texts: [:], details)
                 try tx.audit.append(.approvedBatch, requestIDs: batch.map(\.id), actor: actor, details: d, at: at)
             }

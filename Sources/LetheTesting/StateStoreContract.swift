@@ -19,6 +19,7 @@ public enum StateStoreContract {
         case batchWritesAndTheirIndexesReadBack
         case purgeOfManyIDsEqualsOneAtATime
         case sweepMarksAndRecordsReadBack
+        case decisionsSaveOnlyTheirFields
         public var testDescription: String { rawValue }
     }
 
@@ -39,6 +40,7 @@ public enum StateStoreContract {
         case .batchWritesAndTheirIndexesReadBack: try await batchWritesAndTheirIndexesReadBack(store)
         case .purgeOfManyIDsEqualsOneAtATime: try await purgeOfManyIDsEqualsOneAtATime(store)
         case .sweepMarksAndRecordsReadBack: try await sweepMarksAndRecordsReadBack(store)
+        case .decisionsSaveOnlyTheirFields: try await decisionsSaveOnlyTheirFields(store)
         }
     }
 
@@ -205,6 +207,38 @@ public enum StateStoreContract {
         #expect(try await s.requests.rawIDsDue(now: 99, limit: 10).isEmpty)
         #expect(try await s.requests.rawIDsDue(now: 102, limit: 10).map(\.id) == ["r-1", "r-3"])  // r-2's is destroyed
         #expect(try await s.requests.rawIDsDue(now: 1_000, limit: 2).map(\.id) == ["r-1", "r-3"])
+    }
+
+    /// `saveDecisions` saves status, decider, decision reason and update time (compare-and-set on the
+    /// status, the whole batch or nothing) and leaves every other field as stored; the readers by status
+    /// and by update time see the change.
+    public static func decisionsSaveOnlyTheirFields(_ s: any StateStore) async throws {
+        let rs = (1...3).map { moved(filed("r-\($0)", UInt8($0), tag: UInt64($0)), to: .planned, at: 10) }
+        try await s.transaction("t") { tx in try tx.requests.insert(rs) }
+        var decided = rs.map { moved($0, to: .approved, at: 20) }
+        for i in decided.indices {
+            decided[i].decidedBy = "bob"
+            decided[i].decisionReason = "ok \(i)"
+            decided[i].reason = "not saved"
+            decided[i].attempts = 7
+        }
+        let batch = decided
+        try await s.transaction("t") { tx in try tx.requests.saveDecisions(Array(batch[0..<2]), expecting: .planned) }
+        for i in 0..<2 {
+            var want = rs[i]
+            want.status = .approved
+            want.updatedAt = 20
+            want.decidedBy = "bob"
+            want.decisionReason = "ok \(i)"
+            #expect(try await s.requests.request(id: rs[i].id) == want)
+        }
+        // r-1 is no longer planned: the batch is refused whole, r-3 stays planned.
+        #expect(
+            await errorCode { try await s.transaction("t") { tx in try tx.requests.saveDecisions([batch[2], batch[0]], expecting: .planned) } } == .conflict)
+        #expect(try await s.requests.request(id: "r-3") == rs[2])
+        #expect(try await s.requests.requests(status: .approved).map(\.id) == ["r-1", "r-2"])
+        #expect(try await s.requests.requests(status: .planned).map(\.id) == ["r-3"])
+        #expect(try await s.requests.deletionTags(since: 20).added.sorted() == [1, 2])
     }
 
     /// Sweep marks per request and scope (a later sweep moves a mark forward, an older one does not move
