@@ -20,6 +20,7 @@ public enum StateStoreContract {
         case purgeOfManyIDsEqualsOneAtATime
         case sweepMarksAndRecordsReadBack
         case decisionsSaveOnlyTheirFields
+        case locateOfManyPrefixesEqualsOneAtATime
         public var testDescription: String { rawValue }
     }
 
@@ -41,6 +42,7 @@ public enum StateStoreContract {
         case .purgeOfManyIDsEqualsOneAtATime: try await purgeOfManyIDsEqualsOneAtATime(store)
         case .sweepMarksAndRecordsReadBack: try await sweepMarksAndRecordsReadBack(store)
         case .decisionsSaveOnlyTheirFields: try await decisionsSaveOnlyTheirFields(store)
+        case .locateOfManyPrefixesEqualsOneAtATime: try await locateOfManyPrefixesEqualsOneAtATime(store)
         }
     }
 
@@ -207,6 +209,38 @@ public enum StateStoreContract {
         #expect(try await s.requests.rawIDsDue(now: 99, limit: 10).isEmpty)
         #expect(try await s.requests.rawIDsDue(now: 102, limit: 10).map(\.id) == ["r-1", "r-3"])  // r-2's is destroyed
         #expect(try await s.requests.rawIDsDue(now: 1_000, limit: 2).map(\.id) == ["r-1", "r-3"])
+    }
+
+    /// `locate(prefixes:)` (a batch, here of more prefixes than one statement may take) finds for each
+    /// prefix what `locate(prefix:)` finds, in the same order, with and without a dataset; absent
+    /// prefixes are left out.
+    public static func locateOfManyPrefixesEqualsOneAtATime(_ s: any StateStore) async throws {
+        var objects: [(IndexedObject, [Int64: [Int64]])] = []
+        for i in 0..<6 {
+            var postings: [Int64: [Int64]] = [:]
+            for p in stride(from: Int64(-40 + i), to: 1_300, by: 3 + i) { postings[p] = [Int64(i), p & 0xff + 10] }
+            postings[Int64.min] = [1]
+            postings[Int64.max] = [Int64(i)]
+            objects.append((object(i % 2 == 0 ? "d" : "e", "\(i % 2 == 0 ? "d" : "e")/\(5 - i)"), postings))
+        }
+        let batch = objects
+        _ = try await s.transaction("t") { tx in try tx.index.putIndexedObjects(batch) }
+        let prefixes = Array(Int64(-50)..<1_320) + [Int64.min, Int64.max, 7, 7]
+        func same(_ a: [Posting], _ b: [Posting]) -> Bool {
+            a.map(\.object.key) == b.map(\.object.key) && a.map(\.rows) == b.map(\.rows) && a.map(\.object.id) == b.map(\.object.id)
+        }
+        for dataset in [nil, "e"] as [String?] {
+            let many = try await s.index.locate(prefixes: prefixes, dataset: dataset)
+            var found = 0
+            for p in Set(prefixes) {
+                let one = try await s.index.locate(prefix: p, dataset: dataset)
+                #expect(same(many[p] ?? [], one), "prefix \(p)")
+                #expect((many[p] == nil) == one.isEmpty)
+                found += one.isEmpty ? 0 : 1
+            }
+            #expect(many.count == found && found > 300)
+        }
+        #expect(try await s.index.locate(prefixes: [], dataset: nil).isEmpty)
     }
 
     /// `saveDecisions` saves status, decider, decision reason and update time (compare-and-set on the
