@@ -80,8 +80,10 @@ extension SQLiteStateStore {
             var args = Self.arguments(r)
             args += [filing]
             filing += 1
+            // The arguments match the statement by construction (`requestColumns` + filing): unchecked.
+            stmt.setUncheckedArguments(args)
             do {
-                try stmt.execute(arguments: args)
+                try stmt.execute()
             } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
                 throw LetheError(.conflict, "request \(r.id) already exists")
             }
@@ -117,7 +119,8 @@ extension SQLiteStateStore {
     static func saveDecisions(_ db: Database, _ rs: [ErasureRequest], expecting expected: RequestStatus) throws {
         let stmt = try db.cachedStatement(sql: Self.saveDecisionSQL)
         for r in rs {
-            try stmt.execute(arguments: [r.status.rawValue, r.updatedAt, r.decidedBy, r.decisionReason, r.id, expected.rawValue])
+            stmt.setUncheckedArguments([r.status.rawValue, r.updatedAt, r.decidedBy, r.decisionReason, r.id, expected.rawValue])
+            try stmt.execute()
             try checkUpdated(db, r.id, expecting: expected)
         }
     }
