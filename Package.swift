@@ -124,7 +124,7 @@ if Context.environment["LETHE_FUZZ"] != nil {
 }
 
 // Benchmarks (docs/benchmarks.md), built only when LETHE_BENCH is set: one `lethe-bench` program with
-// subcommands index, erase, parquet, delta, stream, each in its own module.
+// subcommands index, erase, parquet, delta, stream, verified, each in its own module.
 if Context.environment["LETHE_BENCH"] != nil {
     package.targets += [
         .target(name: "BenchSupport", path: "Benchmarks/Support", swiftSettings: strict),
@@ -148,10 +148,15 @@ if Context.environment["LETHE_BENCH"] != nil {
             dependencies: [
                 "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore",
             ], path: "Benchmarks/StreamBench", swiftSettings: strict),
+        .target(
+            name: "VerifiedBenchmark",
+            dependencies: [
+                "IndexBenchmark", "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore", "LetheFormats", "LetheStorage", "BenchSupport",
+            ], path: "Benchmarks/VerifiedBench", swiftSettings: strict),
         .executableTarget(
             name: "lethe-bench",
             dependencies: [
-                "IndexBenchmark", "DeltaBenchmark", "ParquetBenchmark", "StreamBenchmark",
+                "IndexBenchmark", "DeltaBenchmark", "ParquetBenchmark", "StreamBenchmark", "VerifiedBenchmark",
             ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
     ]
     package.products += [.executable(name: "lethe-bench", targets: ["lethe-bench"])]

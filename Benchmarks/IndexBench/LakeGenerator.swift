@@ -1,7 +1,7 @@
 import Foundation
+public import LetheCore
 #if canImport(Glibc)
     import Glibc
-    import LetheCore
 #endif
 
 /// Writes a deterministic JSON Lines event lake straight as bytes (no string
@@ -11,30 +11,37 @@ import Foundation
 ///
 /// Users are skewed: a quarter of the events come from the 2% "hot" users, the
 /// rest uniformly from all users, so most (subject, object) postings hold one row.
-struct LakeGenerator: Sendable {
-    var root: String  // the lake folder
-    var prefix = "raw/events"
-    var totalBytes: Int64
-    var objects: Int
-    var users: Int
-    var seed: UInt64 = 0x1E7E
+public struct LakeGenerator: Sendable {
+    public var root: String  // the lake folder
+    public var prefix = "raw/events"
+    public var totalBytes: Int64
+    public var objects: Int
+    public var users: Int
+    public var seed: UInt64 = 0x1E7E
 
-    var hotUsers: Int { max(1, users / 50) }
+    public init(root: String, totalBytes: Int64, objects: Int, users: Int) {
+        self.root = root
+        self.totalBytes = totalBytes
+        self.objects = objects
+        self.users = users
+    }
+
+    public var hotUsers: Int { max(1, users / 50) }
 
     /// The user id text of user `n` (`u-0001234`).
-    static func userID(_ n: Int) -> String {
+    public static func userID(_ n: Int) -> String {
         var b: [UInt8] = []
         appendUser(&b, n)
         return String(decoding: b, as: UTF8.self)
     }
 
     /// A user drawn from the lake's distribution.
-    func drawUser(_ rng: inout SplitMix) -> Int {
+    public func drawUser(_ rng: inout SplitMix64) -> Int {
         let r = rng.next()
         return r & 3 == 0 ? Int((r >> 2) % UInt64(hotUsers)) : Int((r >> 2) % UInt64(users))
     }
 
-    func key(ofObject i: Int) -> String {
+    public func key(ofObject i: Int) -> String {
         let day = i * 30 / objects + 1
         return prefix + "/dt=2026-11-" + (day < 10 ? "0" : "") + String(day) + "/part-" + pad(i, 5) + ".jsonl"
     }
@@ -44,10 +51,10 @@ struct LakeGenerator: Sendable {
         return String(repeating: "0", count: max(0, w - s.count)) + s
     }
 
-    struct Result: Sendable { var bytes: Int64; var records: Int64 }
+    public struct Result: Sendable { public var bytes: Int64; public var records: Int64 }
 
     /// Writes every object (two writer tasks); returns bytes and records written.
-    func generate(workers: Int) async throws -> Result {
+    public func generate(workers: Int) async throws -> Result {
         let perObject = Int(totalBytes / Int64(objects)) + 1
         return try await withThrowingTaskGroup(of: Result.self) { group in
             var next = 0

@@ -1,12 +1,13 @@
 // lethe-bench: the benchmarks of docs/benchmarks.md, one program (built only with LETHE_BENCH set).
 //
 //   LETHE_BENCH=1 swift build -c release --product lethe-bench
-//   .build/release/lethe-bench index|erase|parquet|delta|stream [options]   (--help after each)
+//   .build/release/lethe-bench index|erase|parquet|delta|stream|verified [options]   (--help after each)
 import Foundation
 import IndexBenchmark
 import DeltaBenchmark
 import ParquetBenchmark
 import StreamBenchmark
+import VerifiedBenchmark
 
 switch CommandLine.arguments.dropFirst().first {
 case "index": await LetheBench.main(erase: false)  // lake, index backfill, index size, locate
@@ -14,7 +15,8 @@ case "erase": await LetheBench.main(erase: true)  // the same, then erasure of 1
 case "parquet": await ParquetBench.main()  // Parquet scan and erasure vs pyarrow
 case "delta": await DeltaBench.main()  // Delta erasure vs delta-rs
 case "stream": await StreamBench.main()  // lethe filter vs a Python filter
+case "verified": await VerifiedBench.main()  // approval → verified vs the peers (issue 12)
 default:
-    FileHandle.standardError.write(Data("usage: lethe-bench index|erase|parquet|delta|stream [options] (--help after each)\n".utf8))
+    FileHandle.standardError.write(Data("usage: lethe-bench index|erase|parquet|delta|stream|verified [options] (--help after each)\n".utf8))
     exit(2)
 }

@@ -5,6 +5,16 @@ public enum AuditEvent: String, Sendable, Codable, CaseIterable {
     case filed, planned, approved, rejected, started, requeued, retry, erased, failed, verified
     case verificationFailed = "verification_failed"
     case verificationClean = "verification_clean"
+    /// Many requests filed (and planned) at once: one entry per chunk, listing request ids and subject keys.
+    case filedBatch = "filed_batch"
+    /// Many requests approved at once: one entry per chunk, listing request ids and subject keys.
+    case approvedBatch = "approved_batch"
+    /// A sweep of the lake and the state found nothing of the subject; its raw id was destroyed.
+    case swept
+    /// A sweep found records of a verified request's subject: the request failed again.
+    case sweepFound = "sweep_found"
+    /// Sealed raw ids destroyed (one entry per chunk; `why`: `deadline`, …).
+    case rawIDDestroyed = "raw_id_destroyed"
     // What a run did to the lake.
     case objectRewritten = "object_rewritten"
     case objectRemoved = "object_removed"

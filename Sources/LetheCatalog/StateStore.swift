@@ -18,6 +18,9 @@ public protocol SubjectIndexReader: Sendable {
     func objects(dataset: String) async throws -> [IndexedObject]
     /// Where a subject key prefix has postings, across datasets (optionally one).
     func locate(prefix: Int64, dataset: String?) async throws -> [Posting]
+    /// `locate(prefix:dataset:)` for many prefixes in one read (a batch of requests): postings by prefix
+    /// (prefixes without any are absent).
+    func locate(prefixes: [Int64], dataset: String?) async throws -> [Int64: [Posting]]
     /// Every quarantined object, of every dataset.
     func quarantinedObjects() async throws -> [IndexedObject]
     /// The datasets the index holds at least one object of.
@@ -42,6 +45,11 @@ public protocol RequestReader: Sendable {
     func deletionTags(since: Int64) async throws -> DeletionChanges
     /// Requests that still hold their sealed subject but no stream tag (filed before stream filtering).
     func requestsWithoutStreamTag() async throws -> [ErasureRequest]
+    /// Verified requests not swept since (the sweep's work), in filing order, at most `limit` after the cursor `after`.
+    func unswept(after: String?, limit: Int) async throws -> Page<ErasureRequest>
+    /// Requests still holding their sealed raw id whose deadline (`rawDueAt`) is at or before `now`,
+    /// at most `limit`, in deadline order (every writing command destroys them first).
+    func rawIDsDue(now: Int64, limit: Int) async throws -> [ErasureRequest]
 }
 
 /// The audit log, read.
@@ -54,6 +62,8 @@ public protocol AuditReader: Sendable {
     func texts() async throws -> AuditTexts
     /// The keyed digest the audit chain commits to for a text (`AuditChain.textDigest` under the audit key).
     func textDigest(_ text: String) -> String
+    /// Every entry about a request, in order: its own entries and the batch entries listing it.
+    func entries(requestID: String) async throws -> [AuditEntry]
 }
 
 /// The execution journal and the temporary files, read.
@@ -107,6 +117,10 @@ public protocol RequestWriter {
     func update(_ r: ErasureRequest, expecting expected: RequestStatus) throws
     /// Ids of the requests that jobs with a pending step name.
     func pendingRequestIDs() throws -> Set<String>
+    /// Files many requests, in order (`.conflict` naming the first id that exists).
+    func insert(_ rs: [ErasureRequest]) throws
+    /// Saves many requests, each if it is still at `expected` status (else `.conflict` naming the first that is not).
+    func update(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws
 }
 
 /// The audit log, appended to inside a transaction (the only way to append: an entry always
@@ -115,6 +129,10 @@ public protocol AuditWriter {
     /// Appends an entry, chained to the last one; returns it.
     @discardableResult
     func append(_ event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry
+    /// Appends one entry about many requests (a batch): its `requestID` column is empty (or the one id)
+    /// and each request finds it through `AuditReader.entries(requestID:)`.
+    @discardableResult
+    func append(_ event: AuditEvent, requestIDs: [String], actor: String?, details: String, at: Int64) throws -> AuditEntry
     /// Stores a piece of free text for an audit entry of this transaction (see `AuditTextRef`).
     func text(_ text: String) throws -> AuditTextRef
 }
@@ -215,6 +233,10 @@ public protocol StateTransaction {
     /// and the text of requests and settings that hold it. Returns how many rows changed.
     @discardableResult
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int
+    /// `purge(rawID:substring:)` for many raw ids at once (`substring` for ids of at least
+    /// `StateResidueScanner.minimumNeedle` bytes), in one pass over each table. Returns how many rows changed.
+    @discardableResult
+    func purge(rawIDs: [[UInt8]]) throws -> Int
 }
 
 /// A held run lock (see `StateStore.acquireRunLock`).
@@ -308,6 +330,64 @@ extension StateStore {
     public func purge(rawID bytes: [UInt8], substring: Bool) async throws -> Int {
         guard !bytes.isEmpty else { return 0 }
         return try await transaction("cannot purge an erased id from the state") { tx in try tx.purge(rawID: bytes, substring: substring) }
+    }
+}
+
+extension StateTransaction {
+    @discardableResult
+    public func purge(rawIDs: [[UInt8]]) throws -> Int {
+        var n = 0
+        for id in Set(rawIDs) where !id.isEmpty {
+            n += try purge(rawID: id, substring: id.count >= purgeSubstringMinimum)
+        }
+        return n
+    }
+}
+
+/// The length from which a raw id is purged as a substring (`StateResidueScanner.minimumNeedle`).
+public let purgeSubstringMinimum = 6
+
+extension RequestWriter {
+    public func insert(_ rs: [ErasureRequest]) throws { for r in rs { try insert(r) } }
+    public func update(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws {
+        for r in rs { try update(r, expecting: expected) }
+    }
+}
+
+extension AuditWriter {
+    @discardableResult
+    public func append(_ event: AuditEvent, requestIDs: [String], actor: String?, details: String, at: Int64) throws -> AuditEntry {
+        try append(event, requestID: requestIDs.count == 1 ? requestIDs[0] : nil, actor: actor, details: details, at: at)
+    }
+}
+
+extension AuditReader {
+    /// Default: the whole log, filtered by the entry's request column and, for batch entries, the ids their details list.
+    public func entries(requestID: String) async throws -> [AuditEntry] {
+        let quoted = "\"" + requestID + "\""
+        return try await entries().filter { $0.requestID == requestID || ($0.requestID == nil && $0.details.contains(quoted)) }
+    }
+}
+
+extension SubjectIndexReader {
+    public func locate(prefixes: [Int64], dataset: String?) async throws -> [Int64: [Posting]] {
+        var out: [Int64: [Posting]] = [:]
+        for p in Set(prefixes) {
+            let ps = try await locate(prefix: p, dataset: dataset)
+            if !ps.isEmpty { out[p] = ps }
+        }
+        return out
+    }
+}
+
+extension RequestReader {
+    public func unswept(after: String?, limit: Int) async throws -> Page<ErasureRequest> {
+        let page = try await requests(status: .verified, after: after, limit: limit)
+        return Page(items: page.items.filter { $0.sweptAt == nil }, next: page.next)
+    }
+    public func rawIDsDue(now: Int64, limit: Int) async throws -> [ErasureRequest] {
+        let due = try await requests(status: nil).filter { $0.rawIDExpired(now: now) }
+        return Array(due.sorted { ($0.rawDueAt ?? 0, $0.id) < ($1.rawDueAt ?? 0, $1.id) }.prefix(limit))
     }
 }
 

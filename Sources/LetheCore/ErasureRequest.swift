@@ -19,12 +19,13 @@ public enum RequestStatus: String, Sendable, CaseIterable, Codable {
     }
 }
 
-/// An erasure request as stored. It holds the subject only as its keyed hash and,
-/// until verification, as a sealed (AES-GCM encrypted) copy.
+/// An erasure request as stored. It holds the subject only as its keyed hash and, until the
+/// request is swept (or rejected, or its raw id deadline passes), as a sealed (AES-GCM encrypted) copy.
 public struct ErasureRequest: Sendable, Equatable, Codable {
     public var id: String
     public var subjectKey: SubjectKey
-    /// The raw subject, sealed under the state folder's request key; nil once verified.
+    /// The raw subject, sealed under the state folder's request key; nil once destroyed (swept,
+    /// rejected, or at `rawDueAt`; see `rawDestroyedAt`).
     public var sealedSubject: [UInt8]?
     public var status: RequestStatus
     public var reason: String
@@ -47,6 +48,21 @@ public struct ErasureRequest: Sendable, Equatable, Codable {
     /// after erasure purged the name (a requester whose name is an erased subject's id). Nil for
     /// requests filed before it existed (the store computes it before it purges the name).
     public var requesterDigest: String?
+    /// How the last verification proved the erasure: `index`, `full` or `index+full` (nil: before v7, or never verified).
+    public var proof: String?
+    /// When a sweep of the whole lake and Lethe's state found nothing of the subject (nil: not swept).
+    public var sweptAt: Int64?
+    /// When the sealed raw id is destroyed at the latest: `filedAt` + `sweep.raw_id_days` (nil: filed before v7 without one).
+    public var rawDueAt: Int64?
+    /// When the sealed raw id was destroyed (nil while it is held).
+    public var rawDestroyedAt: Int64?
+    /// Why it was destroyed: `swept`, `deadline`, `rejected`, or `verified` (requests verified before v7).
+    public var rawDestroyedWhy: String?
+    /// What the last sweep found that the index did not (JSON, no raw id: object references and log file names).
+    public var sweepFindings: [UInt8]?
+
+    /// Milliseconds in a day (for `rawDueAt`).
+    public static let dayMillis: Int64 = 86_400_000
 
     public init(id: String, subjectKey: SubjectKey, sealedSubject: [UInt8]?, reason: String, requestedBy: String, at: Int64) {
         self.id = id
@@ -58,6 +74,26 @@ public struct ErasureRequest: Sendable, Equatable, Codable {
         self.filedAt = at
         self.updatedAt = at
         self.attempts = 0
+    }
+}
+
+extension ErasureRequest {
+    /// True while the sealed raw id is held.
+    public var rawIDHeld: Bool { sealedSubject != nil }
+
+    /// Forgets the sealed raw id, recording when and why (a first destruction only).
+    mutating func destroyRawID(at: Int64, why: String) {
+        if sealedSubject != nil || rawDestroyedAt == nil {
+            rawDestroyedAt = at
+            rawDestroyedWhy = why
+        }
+        sealedSubject = nil
+    }
+
+    /// True when the raw id is held and its deadline (`rawDueAt`) is at or before `now`.
+    public func rawIDExpired(now: Int64) -> Bool {
+        guard rawIDHeld, let due = rawDueAt else { return false }
+        return due <= now
     }
 }
 
@@ -104,9 +140,20 @@ public enum RequestEvent: Sendable, Equatable {
     /// Back to approved with a new plan: the request was claimed (`running`) but no job
     /// holds it (the process died between the two, before they were one transaction).
     case requeue(plan: [UInt8], at: Int64)
-    case verified(result: [UInt8], at: Int64)
+    /// A clean verification. `proof`: how it was proven (`index`, `full`, `index+full`). The raw id
+    /// stays sealed: the sweep (or the deadline) destroys it.
+    case verified(result: [UInt8], at: Int64, proof: String? = nil)
     /// A verification that found residue: the request fails with what was found.
     case verificationFailed(result: [UInt8], reason: String, at: Int64)
+    /// A sweep of the lake and the state found nothing of a verified request's subject: it stays
+    /// verified, is marked swept, and its sealed raw id is destroyed.
+    case swept(at: Int64)
+    /// A sweep found records of a verified request's subject that the index missed: the request fails
+    /// (the next run retries it), keeps its raw id, and stores what was found (`findings`, JSON, no raw id).
+    case sweepFound(reason: String, findings: [UInt8], at: Int64)
+    /// Destroys the sealed raw id (the deadline passed, or on demand), at any status but `running`.
+    /// `why`: `deadline`, `swept`, `rejected`, … Idempotent: an id destroyed already keeps its first time and reason.
+    case destroyRawID(at: Int64, why: String)
 }
 
 /// The request lifecycle as a pure function: a state and an event give the next
@@ -141,7 +188,7 @@ public enum RequestLifecycle {
             n.status = .rejected
             n.decidedBy = by
             n.decisionReason = reason
-            n.sealedSubject = nil
+            n.destroyRawID(at: at, why: "rejected")
             n.updatedAt = at
         case .start(let at):
             guard r.status == .approved || r.status == .running else { return refuse("run") }
@@ -167,11 +214,13 @@ public enum RequestLifecycle {
             guard r.status == .failed else { return refuse("retry") }
             n.status = .approved
             n.updatedAt = at
-        case .verified(let result, let at):
+        case .verified(let result, let at, let proof):
             guard r.status == .erased || r.status == .verified else { return refuse("verify") }
             n.status = .verified
             n.verification = result
-            n.sealedSubject = nil  // the raw id is destroyed once erasure is proven
+            n.proof = proof ?? "full"
+            // The raw id stays sealed: the sweep proves the whole lake and the state, then destroys it.
+            n.sweepFindings = nil
             n.updatedAt = at
         case .verificationFailed(let result, let reason, let at):
             guard r.status == .erased || r.status == .verified else { return refuse("verify") }
@@ -179,6 +228,24 @@ public enum RequestLifecycle {
             n.verification = result
             n.failure = reason
             n.updatedAt = at
+        case .swept(let at):
+            guard r.status == .verified else { return refuse("mark swept") }
+            n.sweptAt = at
+            n.sweepFindings = nil
+            n.destroyRawID(at: at, why: "swept")
+            n.updatedAt = at
+        case .sweepFound(let reason, let findings, let at):
+            guard r.status == .verified else { return refuse("fail after a sweep") }
+            n.status = .failed
+            n.failure = reason
+            n.sweepFindings = findings
+            n.sweptAt = nil
+            n.updatedAt = at
+        case .destroyRawID(let at, let why):
+            guard r.status != .running else { return refuse("destroy its raw id") }
+            guard n.rawIDHeld || n.rawDestroyedAt == nil else { return .success(n) }
+            n.destroyRawID(at: at, why: why)
+            n.updatedAt = max(r.updatedAt, at)
         }
         return .success(n)
     }

@@ -57,6 +57,13 @@ public struct LakeConfig: Sendable {
     public var datasets: [DatasetSpec]
     /// How a composite subject is typed on the command line (`tenant|user`).
     public var compositeSeparator: Character
+    /// `sweep: {raw_id_days: N}`: a request's sealed raw id is destroyed at the latest N days after
+    /// filing (1–30, default 25), swept or not.
+    public var rawIDDays: Int = LakeConfig.defaultRawIDDays
+
+    public static let defaultRawIDDays = 25
+    /// The deadline of a raw id filed at `filedAt` (ms).
+    public func rawIDDue(filedAt: Int64) -> Int64 { filedAt + Int64(rawIDDays) * 86_400_000 }
 
     public func dataset(named n: String) -> DatasetSpec? { datasets.first { $0.name == n } }
 
@@ -73,7 +80,7 @@ public struct LakeConfig: Sendable {
         return out
     }
 
-    static let topKeys: Set<String> = ["lake", "state", "datasets", "s3", "composite_separator", "version"]
+    static let topKeys: Set<String> = ["lake", "state", "datasets", "s3", "composite_separator", "version", "sweep"]
     static let datasetKeys: Set<String> = [
         "name", "path", "format", "subject", "pii", "derived_from", "rebuild", "delimiter", "description", "deletes_from", "normalize",
     ]
@@ -132,7 +139,9 @@ public struct LakeConfig: Sendable {
         try r.checkDerivationsAndOverlaps(specs, nodes)
         try r.checkStateOutsideDatasets(lake: lake, state: state, stateText: stateText, specs, at: keys.state ?? lakeNode)
         let ordered = try r.lineageOrder(specs, nodes)
-        return LakeConfig(file: file, baseDir: baseDir, lake: lake, state: state, datasets: ordered, compositeSeparator: keys.separator)
+        var config = LakeConfig(file: file, baseDir: baseDir, lake: lake, state: state, datasets: ordered, compositeSeparator: keys.separator)
+        if let sweep = keys.sweep { config.rawIDDays = try r.sweep(sweep) }
+        return config
     }
 }
 
@@ -175,7 +184,7 @@ private struct ConfigReader {
     }
 
     /// The top-level keys' nodes (`composite_separator` read).
-    struct TopLevel { var lake: Node?, state: Node?, datasets: Node?, s3: Node?; var separator: Character = "|" }
+    struct TopLevel { var lake: Node?, state: Node?, datasets: Node?, s3: Node?, sweep: Node?; var separator: Character = "|" }
 
     func topLevel(_ top: Node.Mapping) throws -> TopLevel {
         var t = TopLevel()
@@ -186,6 +195,7 @@ private struct ConfigReader {
             case "state": t.state = v
             case "datasets": t.datasets = v
             case "s3": t.s3 = v
+            case "sweep": t.sweep = v
             case "version": break
             case "composite_separator":
                 let s = try str(v, key)
@@ -196,6 +206,25 @@ private struct ConfigReader {
             }
         }
         return t
+    }
+
+    /// `sweep: {raw_id_days: N}`: the raw id deadline in days after filing, 1–30.
+    func sweep(_ node: Node) throws -> Int {
+        guard let m = node.mapping else { throw err("`sweep` must be a mapping (e.g. `sweep: {raw_id_days: 25}`)", node) }
+        var days = LakeConfig.defaultRawIDDays
+        for (k, v) in m {
+            switch k.scalar?.string {
+            case "raw_id_days":
+                guard let text = v.scalar?.string, let n = Int(text), (1...30).contains(n) else {
+                    throw err(
+                        "`sweep.raw_id_days` must be a whole number of days from 1 to 30 (the raw id is destroyed that long after filing, within GDPR's month; default \(LakeConfig.defaultRawIDDays))",
+                        v)
+                }
+                days = n
+            default: throw err("unknown key `\(k.scalar?.string ?? "?")` in `sweep` (known: raw_id_days)", k)
+            }
+        }
+        return days
     }
 
     /// `lake`: a folder (resolved from the config's folder), or `s3://bucket/prefix` with the `s3` keys.

@@ -35,6 +35,14 @@ public enum EngineEvent: Sendable, Equatable, Codable {
     case stepFailed(dataset: String, reason: String)
     /// The job's erased requests are verified.
     case verifying(count: Int)
+    /// `lethe sweep` starts: verified requests not swept yet, and the datasets it reads.
+    case sweepStarted(requests: Int, datasets: Int)
+    /// The sweep read a dataset's objects.
+    case sweepDataset(dataset: String, objects: Int, bytes: Int64)
+    /// The sweep found what the index did not: the request fails again (the next run erases it).
+    case sweepFound(request: String, findings: Int)
+    /// Sealed raw ids were destroyed (`why`: `swept`, `deadline`).
+    case rawIDsDestroyed(count: Int, why: String)
 
     /// The line a person reads.
     public var message: String {
@@ -72,6 +80,14 @@ public enum EngineEvent: Sendable, Equatable, Codable {
             return "\(d): FAILED: \(reason)"
         case .verifying(let n):
             return "verifying \(n) request(s)"
+        case .sweepStarted(let n, let d):
+            return "sweeping \(d) dataset(s) and the state for \(n) verified request(s) not swept yet"
+        case .sweepDataset(let d, let objects, let bytes):
+            return "\(d): swept \(objects) object(s), \(bytes) bytes"
+        case .sweepFound(let id, let n):
+            return "\(id): the sweep found \(n) place(s) the index missed: it fails again; `lethe run` erases them"
+        case .rawIDsDestroyed(let n, let why):
+            return "destroyed \(n) sealed raw id(s) (\(why))"
         }
     }
 }

@@ -11,7 +11,7 @@ extension SQLiteStateStore {
     /// one write lock (BEGIN IMMEDIATE), so concurrent appenders cannot fork the chain.
     static func appendAudit(
         _ db: Database, event: AuditEvent, requestID: String?, actor: String?, details: String,
-        at: Int64, key: [UInt8]?
+        at: Int64, key: [UInt8]?, requestIDs: [String] = []
     ) throws -> AuditEntry {
         let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         let seq: Int64 = (head?[0] as Int64? ?? 0) + 1
@@ -23,6 +23,10 @@ extension SQLiteStateStore {
             sql: """
                 INSERT INTO audit(seq, at, event, request_id, actor, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [seq, at, event.rawValue, requestID, actor, details, prev, hash])
+        // Each request the entry is about finds it here (`entries(requestID:)`).
+        let index = try db.cachedStatement(sql: "INSERT OR IGNORE INTO audit_requests(request_id, seq) VALUES (?, ?)")
+        if let requestID { try index.execute(arguments: [requestID, seq]) }
+        for id in requestIDs where id != requestID { try index.execute(arguments: [id, seq]) }
         return AuditEntry(
             seq: seq, at: at, event: event.rawValue, requestID: requestID, actor: actor, details: details,
             prevHash: prev, hash: hash)
@@ -53,6 +57,18 @@ extension SQLiteStateStore {
                 sql: """
                     SELECT seq, at, event, request_id, actor, details, prev_hash, hash FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?
                     """, arguments: [seq, limit]
+            ).map(Self.entry)
+        }
+    }
+
+    public func entries(requestID: String) async throws -> [AuditEntry] {
+        try await read("cannot read the audit log") { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.seq, a.at, a.event, a.request_id, a.actor, a.details, a.prev_hash, a.hash
+                    FROM audit_requests r JOIN audit a ON a.seq = r.seq WHERE r.request_id = ? ORDER BY r.seq
+                    """, arguments: [requestID]
             ).map(Self.entry)
         }
     }

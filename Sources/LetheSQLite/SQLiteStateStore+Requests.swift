@@ -8,8 +8,14 @@ extension SQLiteStateStore {
 
     static let requestColumns = """
         id, subject_key, sealed_subject, status, reason, requested_by, filed_at, updated_at, \
-        decided_by, decision_reason, plan, verification, failure, attempts, stream_tag, requested_by_hmac
+        decided_by, decision_reason, plan, verification, failure, attempts, stream_tag, requested_by_hmac, \
+        proof, swept_at, raw_due_at, raw_destroyed_at, raw_destroyed_why, sweep_findings
         """
+    /// How many columns `requestColumns` names (the next one of a select is at this index).
+    static let requestColumnCount = 22
+    /// `INSERT INTO requests(requestColumns, filing) VALUES (?, …)`.
+    static let insertRequestSQL =
+        "INSERT INTO requests(\(requestColumns), filing) VALUES (\(Array(repeating: "?", count: requestColumnCount + 1).joined(separator: ", ")))"
 
     static func request(_ row: Row, at path: String) throws -> ErasureRequest {
         let id: String = row[0]
@@ -35,6 +41,12 @@ extension SQLiteStateStore {
         r.attempts = row[13]
         r.streamTag = (row[14] as Int64?).map { UInt64(bitPattern: $0) }
         r.requesterDigest = row[15]
+        r.proof = row[16]
+        r.sweptAt = row[17]
+        r.rawDueAt = row[18]
+        r.rawDestroyedAt = row[19]
+        r.rawDestroyedWhy = row[20]
+        r.sweepFindings = (row[21] as Data?).map { Array($0) }
         return r
     }
 
@@ -44,6 +56,7 @@ extension SQLiteStateStore {
             r.id, Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason, r.requestedBy,
             r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason, r.plan.map { Data($0) },
             r.verification.map { Data($0) }, r.failure, r.attempts, r.streamTag.map { Int64(bitPattern: $0) }, r.requesterDigest,
+            r.proof, r.sweptAt, r.rawDueAt, r.rawDestroyedAt, r.rawDestroyedWhy, r.sweepFindings.map { Data($0) },
         ]
     }
 
@@ -55,41 +68,70 @@ extension SQLiteStateStore {
         }
         var args = Self.arguments(r)
         args += [try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1]
-        try db.execute(
-            sql: """
-                INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: args)
+        try db.execute(sql: Self.insertRequestSQL, arguments: args)
+    }
+
+    /// Files many requests with consecutive filing numbers (one prepared statement).
+    static func insertRequests(_ db: Database, _ rs: [ErasureRequest]) throws {
+        if rs.isEmpty { return }
+        var filing = try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1
+        let stmt = try db.cachedStatement(sql: Self.insertRequestSQL)
+        for r in rs {
+            var args = Self.arguments(r)
+            args += [filing]
+            filing += 1
+            do {
+                try stmt.execute(arguments: args)
+            } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
+                throw LetheError(.conflict, "request \(r.id) already exists")
+            }
+        }
     }
 
     static func updateRequest(_ db: Database, _ r: ErasureRequest, expecting expected: RequestStatus) throws {
-        guard let stored = try String.fetchOne(db, sql: "SELECT status FROM requests WHERE id = ?", arguments: [r.id]) else {
-            throw LetheError(.notFound, "no request \(r.id)")
-        }
-        guard stored == expected.rawValue else {
-            throw LetheError(.conflict, "request \(r.id) is \(stored), not \(expected.rawValue): it changed meanwhile")
-        }
-        // Texts a purge replaced (`purgedMark`) stay purged, whatever an older copy of the request holds;
-        // a requester's digest once known stays.
-        try db.execute(
-            sql: """
-                UPDATE requests SET subject_key = ?, sealed_subject = ?, status = ?,
-                    reason = CASE WHEN instr(reason, '\(Self.purgedMark)') > 0 THEN reason ELSE ? END,
-                    requested_by = CASE WHEN instr(requested_by, '\(Self.purgedMark)') > 0 THEN requested_by ELSE ? END,
-                    filed_at = ?, updated_at = ?,
-                    decided_by = CASE WHEN instr(decided_by, '\(Self.purgedMark)') > 0 THEN decided_by ELSE ? END,
-                    decision_reason = ?, plan = ?, verification = ?,
-                    failure = ?, attempts = ?, stream_tag = ?, requested_by_hmac = coalesce(?, requested_by_hmac)
-                WHERE id = ? AND status = ?
-                """,
-            arguments: [
-                Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason,
-                r.requestedBy, r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason,
-                r.plan.map { Data($0) }, r.verification.map { Data($0) }, r.failure, r.attempts,
-                r.streamTag.map { Int64(bitPattern: $0) }, r.requesterDigest, r.id, expected.rawValue,
-            ])
+        let stmt = try db.cachedStatement(sql: Self.updateRequestSQL)
+        try stmt.execute(arguments: Self.updateArguments(r, expecting: expected))
         guard db.changesCount == 1 else {
+            guard let stored = try String.fetchOne(db, sql: "SELECT status FROM requests WHERE id = ?", arguments: [r.id]) else {
+                throw LetheError(.notFound, "no request \(r.id)")
+            }
+            guard stored == expected.rawValue else {
+                throw LetheError(.conflict, "request \(r.id) is \(stored), not \(expected.rawValue): it changed meanwhile")
+            }
             throw LetheError(.conflict, "request \(r.id) changed meanwhile")
         }
+    }
+
+    /// Saves many requests (compare-and-set on each one's status; one prepared statement).
+    static func updateRequests(_ db: Database, _ rs: [ErasureRequest], expecting expected: RequestStatus) throws {
+        for r in rs { try updateRequest(db, r, expecting: expected) }
+    }
+
+    // Texts a purge replaced (`purgedMark`) stay purged, whatever an older copy of the request holds;
+    // a requester's digest once known stays; a destroyed raw id stays destroyed.
+    static let updateRequestSQL = """
+        UPDATE requests SET subject_key = ?, sealed_subject = CASE WHEN raw_destroyed_at IS NOT NULL AND sealed_subject IS NULL THEN NULL ELSE ? END,
+            status = ?,
+            reason = CASE WHEN instr(reason, '\(purgedMark)') > 0 THEN reason ELSE ? END,
+            requested_by = CASE WHEN instr(requested_by, '\(purgedMark)') > 0 THEN requested_by ELSE ? END,
+            filed_at = ?, updated_at = ?,
+            decided_by = CASE WHEN instr(decided_by, '\(purgedMark)') > 0 THEN decided_by ELSE ? END,
+            decision_reason = ?, plan = ?, verification = ?,
+            failure = ?, attempts = ?, stream_tag = ?, requested_by_hmac = coalesce(?, requested_by_hmac),
+            proof = ?, swept_at = ?, raw_due_at = ?, raw_destroyed_at = coalesce(raw_destroyed_at, ?),
+            raw_destroyed_why = coalesce(raw_destroyed_why, ?), sweep_findings = ?
+        WHERE id = ? AND status = ?
+        """
+
+    static func updateArguments(_ r: ErasureRequest, expecting expected: RequestStatus) -> StatementArguments {
+        [
+            Data(r.subjectKey.bytes), r.sealedSubject.map { Data($0) }, r.status.rawValue, r.reason,
+            r.requestedBy, r.filedAt, r.updatedAt, r.decidedBy, r.decisionReason,
+            r.plan.map { Data($0) }, r.verification.map { Data($0) }, r.failure, r.attempts,
+            r.streamTag.map { Int64(bitPattern: $0) }, r.requesterDigest,
+            r.proof, r.sweptAt, r.rawDueAt, r.rawDestroyedAt, r.rawDestroyedWhy, r.sweepFindings.map { Data($0) },
+            r.id, expected.rawValue,
+        ]
     }
 
     static func fetchRequest(_ db: Database, id: String, at path: String) throws -> ErasureRequest? {
@@ -166,29 +208,51 @@ extension SQLiteStateStore {
                     WHERE filing > ?\(status == nil ? "" : " AND status = ?") ORDER BY filing LIMIT ?
                     """, arguments: status.map { [from, $0.rawValue, limit] } ?? [from, limit])
             let items = try rows.map { try Self.request($0, at: path) }
-            let last: Int64? = rows.last?[16]
+            let last: Int64? = rows.last?[Self.requestColumnCount]
             return Page(items: items, next: rows.count == limit ? last.map { String($0) } : nil)
         }
     }
 
     public func insertRequests(_ rs: [ErasureRequest]) async throws {
         if rs.isEmpty { return }
-        try await write("cannot file \(rs.count) requests") { db in
-            var filing = try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1
-            let stmt = try db.cachedStatement(
+        try await write("cannot file \(rs.count) requests") { db in try Self.insertRequests(db, rs) }
+    }
+
+    public func unswept(after: String?, limit: Int) async throws -> Page<ErasureRequest> {
+        guard limit > 0 else { throw LetheError(.badUsage, "a page holds at least one request") }
+        let from: Int64
+        if let after {
+            guard let n = Int64(after) else { throw LetheError(.badUsage, "not a cursor of the request listing: \(after)") }
+            from = n
+        } else {
+            from = 0
+        }
+        let path = databasePath
+        return try await read("cannot list the unswept requests") { db in
+            let rows = try Row.fetchAll(
+                db,
                 sql: """
-                    INSERT INTO requests(\(Self.requestColumns), filing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-            for r in rs {
-                var args = Self.arguments(r)
-                args += [filing]
-                filing += 1
-                do {
-                    try stmt.execute(arguments: args)
-                } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
-                    throw LetheError(.conflict, "request \(r.id) already exists")
-                }
-            }
+                    SELECT \(Self.requestColumns), filing FROM requests INDEXED BY requests_unswept
+                    WHERE status = 'verified' AND swept_at IS NULL AND filing > ? ORDER BY filing LIMIT ?
+                    """, arguments: [from, limit])
+            let items = try rows.map { try Self.request($0, at: path) }
+            let last: Int64? = rows.last?[Self.requestColumnCount]
+            return Page(items: items, next: rows.count == limit ? last.map { String($0) } : nil)
+        }
+    }
+
+    public func rawIDsDue(now: Int64, limit: Int) async throws -> [ErasureRequest] {
+        guard limit > 0 else { return [] }
+        let path = databasePath
+        return try await read("cannot list the raw ids due") { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.requestColumns) FROM requests INDEXED BY requests_raw_due
+                    WHERE sealed_subject IS NOT NULL AND raw_due_at IS NOT NULL AND raw_due_at <= ?
+                    ORDER BY raw_due_at, id LIMIT ?
+                    """, arguments: [now, limit]
+            ).map { try Self.request($0, at: path) }
         }
     }
 

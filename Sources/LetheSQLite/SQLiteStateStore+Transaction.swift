@@ -20,6 +20,10 @@ struct SQLiteTransaction: StateTransaction {
         guard !bytes.isEmpty else { return 0 }
         return try SQLiteStateStore.purge(db, rawID: bytes, substring: substring, key: auditKey)
     }
+
+    func purge(rawIDs: [[UInt8]]) throws -> Int {
+        try SQLiteStateStore.purge(db, rawIDs: rawIDs, key: auditKey)
+    }
 }
 
 struct SQLiteIndexWriter: SubjectIndexWriter {
@@ -51,6 +55,10 @@ struct SQLiteRequestWriter: RequestWriter {
         try SQLiteStateStore.updateRequest(db, r, expecting: expected)
     }
     func pendingRequestIDs() throws -> Set<String> { try SQLiteStateStore.pendingRequestIDs(db, at: path) }
+    func insert(_ rs: [ErasureRequest]) throws { try SQLiteStateStore.insertRequests(db, rs) }
+    func update(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws {
+        try SQLiteStateStore.updateRequests(db, rs, expecting: expected)
+    }
 }
 
 struct SQLiteAuditWriter: AuditWriter {
@@ -59,6 +67,11 @@ struct SQLiteAuditWriter: AuditWriter {
 
     func append(_ event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry {
         try SQLiteStateStore.appendAudit(db, event: event, requestID: requestID, actor: actor, details: details, at: at, key: auditKey)
+    }
+    func append(_ event: AuditEvent, requestIDs: [String], actor: String?, details: String, at: Int64) throws -> AuditEntry {
+        try SQLiteStateStore.appendAudit(
+            db, event: event, requestID: requestIDs.count == 1 ? requestIDs[0] : nil, actor: actor, details: details, at: at,
+            key: auditKey, requestIDs: requestIDs)
     }
     func text(_ text: String) throws -> AuditTextRef { try SQLiteStateStore.insertAuditText(db, text, key: auditKey) }
 }
@@ -277,6 +290,105 @@ extension SQLiteStateStore {
             let old: Data = row[2]
             let new = String(decoding: Self.replacing(Array(old), bytes, with: mark), as: UTF8.self)
             try db.execute(sql: "UPDATE cursors SET detail = ? WHERE dataset = ? AND kind = ?", arguments: [new, row[0] as String, row[1] as String])
+            changed += 1
+        }
+        return changed
+    }
+
+    /// `purge(_:rawID:substring:key:)` for many ids (`substring` for ids of `purgeSubstringMinimum`
+    /// bytes or more), one pass over each table: every row is read once and searched for all the ids
+    /// at once (`NeedleSet`), then each id found is checked by the single-id rule.
+    static func purge(_ db: Database, rawIDs: [[UInt8]], key: [UInt8]?) throws -> Int {
+        let ids = Array(Set(rawIDs.filter { !$0.isEmpty }))
+        guard !ids.isEmpty else { return 0 }
+        if ids.count == 1 { return try purge(db, rawID: ids[0], substring: ids[0].count >= purgeSubstringMinimum, key: key) }
+        let all = NeedleSet(ids)
+        let long = ids.filter { $0.count >= purgeSubstringMinimum }
+        let longSet = NeedleSet(long)
+        var changed = 0
+        func names(_ t: [UInt8], _ id: [UInt8]) -> Bool {
+            t == id || (id.count >= purgeSubstringMinimum && Self.holdsToken(t, id))
+        }
+        // Object names.
+        var dead: [Int64] = []
+        for row in try Row.fetchAll(db, sql: "SELECT id, CAST(key AS BLOB) FROM object_names") {
+            let k = Array(row[1] as Data)
+            let hit = all.matches(in: k)
+            guard !hit.isEmpty else { continue }
+            let keyText = String(decoding: k, as: UTF8.self)
+            if hit.contains(where: { ($0.count >= purgeSubstringMinimum && Self.holdsToken(k, $0)) || Self.segmentNames(keyText, $0) }) {
+                dead.append(row[0])
+            }
+        }
+        let deleteName = try db.cachedStatement(sql: "DELETE FROM object_names WHERE id = ?")
+        for id in dead { try deleteName.execute(arguments: [id]) }
+        changed += dead.count
+        // The audit log's texts.
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var texts: [Int64] = []
+        for row in try Row.fetchAll(db, sql: "SELECT id, CAST(text AS BLOB) FROM audit_texts WHERE text IS NOT NULL") {
+            let t = Array(row[1] as Data)
+            if all.matches(in: t).contains(where: { names(t, $0) }) { texts.append(row[0]) }
+        }
+        let purgeText = try db.cachedStatement(sql: "UPDATE audit_texts SET text = NULL, purged_at = ? WHERE id = ?")
+        for id in texts { try purgeText.execute(arguments: [now, id]) }
+        changed += texts.count
+        // Names on requests, then their free text (long ids only), in one read of the table.
+        let mark = Array(Self.purgedMark.utf8)
+        let textColumns = ["reason", "decision_reason", "failure", "plan", "verification"]
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, CAST(requested_by AS BLOB), CAST(decided_by AS BLOB), \(textColumns.map { "CAST(\($0) AS BLOB)" }.joined(separator: ", "))
+                FROM requests
+                """)
+        for row in rows {
+            let rid: String = row[0]
+            for (i, column) in ["requested_by", "decided_by"].enumerated() {
+                guard let v = row[1 + i] as Data? else { continue }
+                let t = Array(v)
+                guard all.matches(in: t).contains(where: { names(t, $0) }) else { continue }
+                if column == "requested_by" {
+                    try db.execute(
+                        sql: "UPDATE requests SET requested_by_hmac = coalesce(requested_by_hmac, ?) WHERE id = ?",
+                        arguments: [AuditChain.textDigest(String(decoding: t, as: UTF8.self), key: key), rid])
+                }
+                try db.execute(sql: "UPDATE requests SET \(column) = ? WHERE id = ?", arguments: [Self.purgedMark, rid])
+                changed += 1
+            }
+            guard !long.isEmpty else { continue }
+            for (i, column) in textColumns.enumerated() {
+                guard let v = row[3 + i] as Data? else { continue }
+                let old = Array(v)
+                let hit = longSet.matches(in: old)
+                guard !hit.isEmpty else { continue }
+                var new = old
+                for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = Self.replacing(new, id, with: mark) }
+                let isText = column == "reason" || column == "decision_reason" || column == "failure"
+                let value: any DatabaseValueConvertible = isText ? String(decoding: new, as: UTF8.self) : Data(new)
+                try db.execute(sql: "UPDATE requests SET \(column) = ? WHERE id = ?", arguments: [value, rid])
+                changed += 1
+            }
+        }
+        guard !long.isEmpty else { return changed }
+        for row in try Row.fetchAll(db, sql: "SELECT name, CAST(value AS BLOB) FROM settings") {
+            let old = Array(row[1] as Data)
+            let hit = longSet.matches(in: old)
+            guard !hit.isEmpty else { continue }
+            var new = old
+            for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = Self.replacing(new, id, with: mark) }
+            try db.execute(sql: "UPDATE settings SET value = ? WHERE name = ?", arguments: [String(decoding: new, as: UTF8.self), row[0] as String])
+            changed += 1
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT dataset, kind, CAST(detail AS BLOB) FROM cursors WHERE detail IS NOT NULL") {
+            let old = Array(row[2] as Data)
+            let hit = longSet.matches(in: old)
+            guard !hit.isEmpty else { continue }
+            var new = old
+            for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = Self.replacing(new, id, with: mark) }
+            try db.execute(
+                sql: "UPDATE cursors SET detail = ? WHERE dataset = ? AND kind = ?",
+                arguments: [String(decoding: new, as: UTF8.self), row[0] as String, row[1] as String])
             changed += 1
         }
         return changed

@@ -385,11 +385,60 @@ public final class SQLiteStateStore: StateStore {
         // Seams for other back ends (issue 11): cursors by type instead of JSON in settings, the
         // kind of a journal step stored instead of told by sentinel keys, requests found by subject.
         m.registerMigration("v6-seams") { db in try migrateV6(db) }
+        // Verification at index cost (issue 12): how a request was proven, the sweep and the raw id's
+        // deadline (sealed until swept or `filed_at + sweep.raw_id_days`), batch audit entries
+        // indexed per request, the sweep's marks, and (for Delta) the commit that added a file.
+        m.registerMigration("v7-index-cost") { db in try migrateV7(db) }
         return m
     }()
 }
 
 extension SQLiteStateStore {
+    /// The raw id deadline given to requests filed before v7 (`sweep.raw_id_days`' default).
+    static let backfilledRawIDDays: Int64 = 25
+
+    static func migrateV7(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                ALTER TABLE objects ADD COLUMN added_version INTEGER;
+                ALTER TABLE requests ADD COLUMN proof TEXT;
+                ALTER TABLE requests ADD COLUMN swept_at INTEGER;
+                ALTER TABLE requests ADD COLUMN raw_due_at INTEGER;
+                ALTER TABLE requests ADD COLUMN raw_destroyed_at INTEGER;
+                ALTER TABLE requests ADD COLUMN raw_destroyed_why TEXT;
+                ALTER TABLE requests ADD COLUMN sweep_findings BLOB;
+                CREATE INDEX requests_unswept ON requests(filing) WHERE status = 'verified' AND swept_at IS NULL;
+                CREATE INDEX requests_raw_due ON requests(raw_due_at) WHERE sealed_subject IS NOT NULL;
+                CREATE TABLE request_sweeps(
+                    request_id TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    sweep_id TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    PRIMARY KEY(request_id, scope)
+                ) WITHOUT ROWID;
+                CREATE TABLE audit_requests(
+                    request_id TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    PRIMARY KEY(request_id, seq)
+                ) WITHOUT ROWID;
+                CREATE TABLE sweeps(
+                    id TEXT NOT NULL PRIMARY KEY,
+                    started_at INTEGER NOT NULL,
+                    finished_at INTEGER,
+                    scope TEXT NOT NULL,
+                    objects INTEGER NOT NULL DEFAULT 0,
+                    bytes INTEGER NOT NULL DEFAULT 0,
+                    result TEXT
+                );
+                INSERT INTO audit_requests(request_id, seq) SELECT request_id, seq FROM audit WHERE request_id IS NOT NULL;
+                UPDATE requests SET raw_due_at = filed_at + \(backfilledRawIDDays * ErasureRequest.dayMillis);
+                UPDATE requests SET proof = 'full' WHERE status = 'verified' OR verification IS NOT NULL AND status = 'failed';
+                UPDATE requests SET raw_destroyed_at = updated_at, raw_destroyed_why = CASE status
+                    WHEN 'verified' THEN 'verified' WHEN 'rejected' THEN 'rejected' ELSE 'unknown' END
+                    WHERE sealed_subject IS NULL;
+                """)
+    }
+
     // MARK: Settings (see SQLiteStateStore+Cursors.swift)
 
     /// A setting read without the async hop (opening the state, before any task runs).
@@ -422,6 +471,11 @@ extension SQLiteStateStore {
         } catch {
             throw Self.wrap(error, "cannot read the state", path: databasePath)
         }
+    }
+
+    /// Runs SQL on the state behind every check (tests that alter the state as an attacker would).
+    func tamper(_ sql: String) async throws {
+        try await writer.write { db in try db.execute(sql: sql) }
     }
 
     /// The value of a `PRAGMA` on a connection of this store (e.g. `secure_delete`).

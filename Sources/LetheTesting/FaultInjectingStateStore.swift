@@ -17,6 +17,10 @@ public final class FaultInjectingStateStore: StateStore {
         var auditAppendsBeforeFailure: Int?
         /// Faults thrown so far.
         var thrown = 0
+        /// Transactions that committed.
+        var committed = 0
+        /// Purge calls of the transactions' `purge(rawIDs:)` and `purge(rawID:substring:)`.
+        var batchPurges = 0, singlePurges = 0
     }
 
     /// The error an injected fault throws.
@@ -30,6 +34,12 @@ public final class FaultInjectingStateStore: StateStore {
     public func heal() { fault.withLock { $0.auditAppendsBeforeFailure = nil } }
     /// How many faults were thrown.
     public var faultsThrown: Int { fault.withLock { $0.thrown } }
+    /// How many write transactions committed through this store (each `transaction`, and so each single-call write).
+    public var transactionsCommitted: Int { fault.withLock { $0.committed } }
+    /// How many times a transaction purged many raw ids at once (`purge(rawIDs:)`) and one at a time.
+    public var purgeCalls: (batched: Int, single: Int) { fault.withLock { ($0.batchPurges, $0.singlePurges) } }
+
+    fileprivate func count(_ body: (inout Fault) -> Void) { fault.withLock { body(&$0) } }
 
     /// Counts one audit append; throws when it is the armed one.
     fileprivate func auditAppend() throws {
@@ -53,7 +63,9 @@ public final class FaultInjectingStateStore: StateStore {
     public var cursors: any CursorReader { base.cursors }
 
     public func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T {
-        try await base.transaction(what) { tx in try body(FaultInjectingTransaction(base: tx, store: self)) }
+        let result = try await base.transaction(what) { tx in try body(FaultInjectingTransaction(base: tx, store: self)) }
+        fault.withLock { $0.committed += 1 }
+        return result
     }
     public func checkIntact() throws { try base.checkIntact() }
     public func checkpoint() async -> Bool { await base.checkpoint() }
@@ -74,7 +86,14 @@ private struct FaultInjectingTransaction: StateTransaction {
     var audit: any AuditWriter { FaultInjectingAuditWriter(base: base.audit, store: store) }
     var journal: any JournalWriter { base.journal }
     var cursors: any CursorWriter { base.cursors }
-    func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int { try base.purge(rawID: bytes, substring: substring) }
+    func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int {
+        store.count { $0.singlePurges += 1 }
+        return try base.purge(rawID: bytes, substring: substring)
+    }
+    func purge(rawIDs: [[UInt8]]) throws -> Int {
+        store.count { $0.batchPurges += 1 }
+        return try base.purge(rawIDs: rawIDs)
+    }
 }
 
 private struct FaultInjectingAuditWriter: AuditWriter {
@@ -84,6 +103,10 @@ private struct FaultInjectingAuditWriter: AuditWriter {
     func append(_ event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) throws -> AuditEntry {
         try store.auditAppend()
         return try base.append(event, requestID: requestID, actor: actor, details: details, at: at)
+    }
+    func append(_ event: AuditEvent, requestIDs: [String], actor: String?, details: String, at: Int64) throws -> AuditEntry {
+        try store.auditAppend()
+        return try base.append(event, requestIDs: requestIDs, actor: actor, details: details, at: at)
     }
     func text(_ text: String) throws -> AuditTextRef { try base.text(text) }
 }

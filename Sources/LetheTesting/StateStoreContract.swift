@@ -16,6 +16,8 @@ public enum StateStoreContract {
         case aTransactionLandsWholeOrNotAtAllForEveryWriter
         case requestPagesResumeAfterTheirCursor
         case auditChainVerifiesAcrossPageBoundaries
+        case batchWritesAndTheirIndexesReadBack
+        case purgeOfManyIDsEqualsOneAtATime
         public var testDescription: String { rawValue }
     }
 
@@ -33,6 +35,8 @@ public enum StateStoreContract {
         case .aTransactionLandsWholeOrNotAtAllForEveryWriter: try await aTransactionLandsWholeOrNotAtAllForEveryWriter(store)
         case .requestPagesResumeAfterTheirCursor: try await requestPagesResumeAfterTheirCursor(store)
         case .auditChainVerifiesAcrossPageBoundaries: try await auditChainVerifiesAcrossPageBoundaries(store, key: auditKey)
+        case .batchWritesAndTheirIndexesReadBack: try await batchWritesAndTheirIndexesReadBack(store)
+        case .purgeOfManyIDsEqualsOneAtATime: try await purgeOfManyIDsEqualsOneAtATime(store)
         }
     }
 
@@ -152,6 +156,84 @@ public enum StateStoreContract {
         #expect(since.added == [11] && since.removed == [22])
         #expect(try await s.requests.deletionTags(since: 101).added.isEmpty)
         #expect(try await s.requests.requestsWithoutStreamTag().map(\.id) == ["r-3"])
+    }
+
+    /// Bulk request writes (in order; a conflict names the request and nothing of the transaction
+    /// lands), a batch audit entry found from each request it lists (and single entries from theirs),
+    /// the unswept verified requests, and the raw ids past their deadline.
+    public static func batchWritesAndTheirIndexesReadBack(_ s: any StateStore) async throws {
+        var rs = (1...5).map { filed("r-\($0)", UInt8($0)) }
+        for i in rs.indices { rs[i].rawDueAt = Int64(100 + i) }
+        let batch = rs
+        try await s.transaction("t") { tx in try tx.requests.insert(batch) }
+        #expect(try await s.requests.requests(status: nil).map(\.id) == ["r-1", "r-2", "r-3", "r-4", "r-5"])
+        #expect(try await s.requests.request(id: "r-3") == rs[2])
+        #expect(await errorCode { try await s.transaction("t") { tx in try tx.requests.insert([filed("r-6", 6), batch[0]]) } } == .conflict)
+        #expect(try await s.requests.request(id: "r-6") == nil)
+
+        let planned = rs.map { moved($0, to: .planned, at: 10) }
+        let (batchEntry, single) = try await s.transaction("t") { tx -> (AuditEntry, AuditEntry) in
+            try tx.requests.update(planned, expecting: .filed)
+            let b = try tx.audit.append(.filedBatch, requestIDs: planned.map(\.id), actor: "lethe", details: #"{"n":5}"#, at: 10)
+            let one = try tx.audit.append(.approved, requestID: "r-2", actor: "lethe", details: "{}", at: 11)
+            return (b, one)
+        }
+        #expect(await errorCode { try await s.transaction("t") { tx in try tx.requests.update(planned, expecting: .filed) } } == .conflict)
+        #expect(try await s.requests.requests(status: .planned).count == 5)
+        #expect(try await s.audit.entries(requestID: "r-2").map(\.seq) == [batchEntry.seq, single.seq])
+        #expect(try await s.audit.entries(requestID: "r-5").map(\.seq) == [batchEntry.seq])
+        #expect(try await s.audit.entries(requestID: "r-9").isEmpty)
+
+        // Unswept: verified and not swept, in filing order, paged.
+        var v = planned.map { moved($0, to: .verified, at: 20) }
+        v[1].sweptAt = 21
+        v[1].sealedSubject = nil
+        let verified = v
+        try await s.transaction("t") { tx in try tx.requests.update(verified, expecting: .planned) }
+        let first = try await s.requests.unswept(after: nil, limit: 2)
+        #expect(first.items.map(\.id) == ["r-1", "r-3"])
+        var ids = first.items.map(\.id), next = first.next
+        while let n = next {
+            let page = try await s.requests.unswept(after: n, limit: 2)
+            ids += page.items.map(\.id)
+            next = page.next
+        }
+        #expect(ids == ["r-1", "r-3", "r-4", "r-5"])
+        // Raw ids due: held, deadline at or before now, in deadline order.
+        #expect(try await s.requests.rawIDsDue(now: 99, limit: 10).isEmpty)
+        #expect(try await s.requests.rawIDsDue(now: 102, limit: 10).map(\.id) == ["r-1", "r-3"])  // r-2's is destroyed
+        #expect(try await s.requests.rawIDsDue(now: 1_000, limit: 2).map(\.id) == ["r-1", "r-3"])
+    }
+
+    /// `purge(rawIDs:)` removes what purging each id on its own removes (object names, audit texts,
+    /// names and free text of requests, settings), long and short ids mixed in one call.
+    public static func purgeOfManyIDsEqualsOneAtATime(_ s: any StateStore) async throws {
+        let ids: [[UInt8]] = [Array("u-00077".utf8), Array("u7".utf8), Array("acct-123456".utf8), Array("nothing-here".utf8)]
+        let keys = ["user=u-00077/a.json", "p/u7/x.json", "p/u77/y.json", "ok/acct-123456.json", "keep"]
+        let (refs, texts) = try await s.transaction("seed") { tx -> ([String: Int64], [AuditTextRef]) in
+            let refs = try tx.index.objectRefs(dataset: "d", keys: keys)
+            var r = filed("r-1", 1)
+            r.reason = "ticket for u-00077 and acct-123456"
+            r.requestedBy = "u7"
+            try tx.requests.insert(r)
+            var q = filed("r-2", 2)
+            q.reason = "about u-000777 (another id)"
+            try tx.requests.insert(q)
+            let texts = try ["u-00077", "said acct-123456 twice", "u7", "u77"].map { try tx.audit.text($0) }
+            try tx.cursors.setSetting("x", "last acct-123456")
+            return (refs, texts)
+        }
+        let changed = try await s.transaction("t") { tx in try tx.purge(rawIDs: ids) }
+        #expect(changed >= 9)
+        let names = try await s.index.objectNames(Array(refs.values)).mapValues(\.key)
+        #expect(Set(names.values) == ["p/u77/y.json", "keep"])
+        let mark = AuditTexts.purgedMark
+        let r1 = try await s.requests.request(id: "r-1")
+        #expect(r1?.reason == "ticket for \(mark) and \(mark)" && r1?.requestedBy == mark && r1?.requesterDigest != nil)
+        #expect(try await s.requests.request(id: "r-2")?.reason == "about u-000777 (another id)")
+        let t = try await s.audit.texts()
+        #expect(t.purged == Set(texts[0...2].map(\.id)) && t.texts[texts[3].id] == "u77")
+        #expect(try await s.cursors.setting("x") == "last \(mark)")
     }
 
     /// `update(_:expecting:)` saves only while the stored status is the expected one (`.conflict`

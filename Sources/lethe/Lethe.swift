@@ -29,7 +29,7 @@ struct LetheCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Init.self, Quickstart.self, Index.self, Locate.self, Forget.self, Requests.self, Show.self,
-            Approve.self, Reject.self, Run.self, Verify.self, Vacuum.self, Audit.self, Filter.self, Deletions.self,
+            Approve.self, Reject.self, Run.self, Verify.self, Sweep.self, Vacuum.self, Audit.self, Filter.self, Deletions.self,
         ]
     )
 }

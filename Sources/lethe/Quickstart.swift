@@ -117,7 +117,11 @@ struct Quickstart: AsyncParsableCommand {
             let chain = try await lethe.auditReport(expectHead: nil)
             let final = try await lethe.request(r.id)
             say("7. report")
-            say("   request \(final.id): \(final.status.rawValue); raw id destroyed: \(final.sealedSubject == nil)")
+            let rawID =
+                final.sealedSubject == nil
+                ? "destroyed"
+                : "sealed until the request is swept (destroyed \(lethe.config.rawIDDays) days after filing at the latest)"
+            say("   request \(final.id): \(final.status.rawValue); raw id: \(rawID)")
             say("   index now holds \(after.count) object(s) for the subject (was \(before.count))")
             say("   audit log: \(chain.entries) entries, chain \(chain.ok ? "intact" : "BROKEN")")
             say("")

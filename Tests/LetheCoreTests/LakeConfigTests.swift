@@ -192,3 +192,22 @@ func aFieldPathWithAnEmptyPartOrAFieldNamedTwiceIsRefused(subject: String) {
         #expect((parsed?.datasets.first?.deletesFromChangeFeed == true) == f.hasTransactionLog, "\(f)")
     }
 }
+
+@Test func sweepRawIDDaysDefaultsTo25AndAcceptsOneToThirty() throws {
+    #expect(try LakeConfig.parse(good, file: "lethe.yaml", baseDir: "/base").rawIDDays == 25)
+    let c = try LakeConfig.parse("sweep: {raw_id_days: 30}\n" + good, file: "lethe.yaml", baseDir: "/base")
+    #expect(c.rawIDDays == 30 && c.rawIDDue(filedAt: 1_000) == 1_000 + 30 * 86_400_000)
+    #expect(try LakeConfig.parse("sweep:\n  raw_id_days: 1\n" + good, file: "lethe.yaml", baseDir: "/base").rawIDDays == 1)
+}
+
+@Test(arguments: [
+    "sweep: {raw_id_days: 0}", "sweep: {raw_id_days: 31}", "sweep: {raw_id_days: ten}", "sweep: {raw_id_days: 2.5}", "sweep: 5", "sweep: {days: 3}",
+])
+func aBadSweepSettingIsAClearError(_ line: String) throws {
+    do {
+        _ = try LakeConfig.parse(line + "\n" + good, file: "lethe.yaml", baseDir: "/base")
+        Issue.record("accepted: \(line)")
+    } catch let e as LetheError {
+        #expect(e.code == .badInput && e.message.contains("sweep") && e.location == "lethe.yaml:1")
+    }
+}

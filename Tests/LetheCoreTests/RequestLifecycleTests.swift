@@ -9,7 +9,7 @@ private func step(_ r: ErasureRequest, _ e: RequestEvent) throws -> ErasureReque
     try RequestLifecycle.apply(e, to: r).get()
 }
 
-@Test func happyPathReachesVerifiedAndDestroysTheSealedSubject() throws {
+@Test func happyPathReachesVerifiedAndKeepsTheSealedSubjectUntilSwept() throws {
     var r = fresh()
     r = try step(r, .planned(plan: [1]))
     #expect(r.status == .planned)
@@ -19,10 +19,63 @@ private func step(_ r: ErasureRequest, _ e: RequestEvent) throws -> ErasureReque
     #expect(r.status == .running && r.attempts == 1)
     r = try step(r, .erased(at: 4))
     #expect(r.sealedSubject != nil)
-    r = try step(r, .verified(result: [9], at: 5))
-    #expect(r.status == .verified)
-    #expect(r.sealedSubject == nil)
+    r = try step(r, .verified(result: [9], at: 5, proof: "index"))
+    #expect(r.status == .verified && r.proof == "index")
+    // Verified no longer destroys the raw id: the sweep (or the deadline) does.
+    #expect(r.sealedSubject == [1, 2, 3] && r.rawDestroyedAt == nil)
     #expect(r.verification == [9])
+    r = try step(r, .swept(at: 6))
+    #expect(r.status == .verified && r.sweptAt == 6)
+    #expect(r.sealedSubject == nil && r.rawDestroyedAt == 6 && r.rawDestroyedWhy == "swept")
+}
+
+@Test func aVerificationWithoutAProofKindIsAFullOne() throws {
+    var r = fresh()
+    for e in [RequestEvent.planned(plan: [1]), .approve(by: "bob", at: 2), .start(at: 3), .erased(at: 4), .verified(result: [9], at: 5)] {
+        r = try step(r, e)
+    }
+    #expect(r.proof == "full" && r.sealedSubject != nil)
+}
+
+@Test func aSweepFindingFailsAVerifiedRequestAndKeepsItsRawID() throws {
+    var r = fresh()
+    for e in [RequestEvent.planned(plan: [1]), .approve(by: "bob", at: 2), .start(at: 3), .erased(at: 4), .verified(result: [9], at: 5)] {
+        r = try step(r, e)
+    }
+    r = try step(r, .sweepFound(reason: "records in raw/x.jsonl", findings: [7], at: 6))
+    #expect(r.status == .failed && r.failure == "records in raw/x.jsonl" && r.sweepFindings == [7])
+    #expect(r.sealedSubject == [1, 2, 3] && r.sweptAt == nil)
+    // Only a verified request is swept, or found by a sweep.
+    #expect(throws: LetheError.self) { try step(r, .swept(at: 7)) }
+    #expect(throws: LetheError.self) { try step(r, .sweepFound(reason: "x", findings: [], at: 7)) }
+    // The retry runs and verifies it again; the findings are cleared by the next verification.
+    r = try step(r, .retry(at: 8))
+    r = try step(r, .start(at: 9))
+    r = try step(r, .erased(at: 10))
+    r = try step(r, .verified(result: [1], at: 11, proof: "index"))
+    #expect(r.sweepFindings == nil && r.status == .verified)
+}
+
+@Test func theRawIDIsDestroyedAtAnyStatusButRunningOnce() throws {
+    var r = try step(fresh(), .planned(plan: [1]))
+    let d = try step(r, .destroyRawID(at: 5, why: "deadline"))
+    #expect(d.status == .planned && d.sealedSubject == nil && d.rawDestroyedAt == 5 && d.rawDestroyedWhy == "deadline")
+    // Idempotent: the first time and reason stay.
+    let again = try step(d, .destroyRawID(at: 9, why: "swept"))
+    #expect(again.rawDestroyedAt == 5 && again.rawDestroyedWhy == "deadline")
+    r = try step(r, .approve(by: "bob", at: 2))
+    r = try step(r, .start(at: 3))
+    #expect(throws: LetheError.self) { try step(r, .destroyRawID(at: 5, why: "deadline")) }
+    r = try step(r, .erased(at: 4))
+    #expect(try step(r, .destroyRawID(at: 5, why: "deadline")).sealedSubject == nil)
+}
+
+@Test func theRawIDDeadlineCountsFromFiling() throws {
+    var r = fresh()
+    r.rawDueAt = 100
+    #expect(!r.rawIDExpired(now: 99) && r.rawIDExpired(now: 100))
+    r.sealedSubject = nil
+    #expect(!r.rawIDExpired(now: 100))
 }
 
 @Test func requesterCannotApproveOwnRequest() throws {
@@ -37,6 +90,7 @@ private func step(_ r: ErasureRequest, _ e: RequestEvent) throws -> ErasureReque
     var r = try step(fresh(), .planned(plan: []))
     r = try step(r, .reject(by: "bob", reason: "not verified", at: 2))
     #expect(r.status == .rejected && r.sealedSubject == nil && r.decisionReason == "not verified")
+    #expect(r.rawDestroyedAt == 2 && r.rawDestroyedWhy == "rejected")
     #expect(r.status.isTerminal)
     for e: RequestEvent in [.approve(by: "carol", at: 3), .start(at: 3), .erased(at: 3), .retry(at: 3)] {
         if case .success = RequestLifecycle.apply(e, to: r) { Issue.record("\(e) allowed after rejection") }

@@ -80,7 +80,9 @@ private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":
     #expect(try await f.text("users/u.csv") == "user_id,email\r\nu-12,\"multi\nline\"\r\n")
     #expect(try await f.text("other/o.jsonl") == #"{"uid":"u-2","user":{"id":"u-1"}}"# + "\n")
     let done = try await f.lethe.request(r.id)
-    #expect(done.status == .verified && done.sealedSubject == nil)
+    // Verified keeps the raw id sealed (the sweep or the deadline destroys it): filing + 25 days.
+    #expect(done.status == .verified && done.sealedSubject != nil && done.rawDestroyedAt == nil)
+    #expect(done.rawDueAt == done.filedAt + 25 * 86_400_000 && done.proof != nil)
     let entries = try await f.lethe.meta.auditEntries()
     #expect(entries.map(\.event).contains("object_rewritten"))
     #expect(verifyAuditChain(entries).ok)

@@ -48,6 +48,7 @@ func aNormalisingDatasetMatchesEitherFormExactDatasetsTheTypedBytes(typed: Strin
     #expect(try await f.text("exact/a.csv") == "name,n\n\(typedNFD ? nfc : nfd),\(typedNFD ? 2 : 1)\nAna,3\n")
     #expect(try await f.lethe.request(r.id).status == .verified)
     // Verified again once the raw id is destroyed: the NFC key kept in the plan still finds a new copy.
+    #expect(try await f.lethe.destroyRawID(r.id, why: "on_demand").sealedSubject == nil)
     f.put("names/b.jsonl", row(nfd, 4))
     let v = try await f.lethe.verify(ids: [r.id])[0]
     #expect(!v.clean && v.found.map(\.object) == ["names/b.jsonl"])

@@ -1,0 +1,156 @@
+import Foundation
+import LetheCore
+import LetheCatalog
+
+/// `lethe sweep`: proves verified requests against the whole lake and Lethe's state, independent of
+/// the index, then moves each request on (see `Lethe.sweep`).
+struct Sweeper: Sendable {
+    let lake: Lethe
+
+    /// Settings that hold `--dataset` marks: `sweep.mark.<request>.<dataset>` = the time of the sweep.
+    static let markPrefix = "sweep.mark."
+    /// Requests read per page.
+    static let page = 1_000
+
+    func sweep(dataset: String?, events: EngineEvents?) async throws -> SweepReport {
+        let subjectDatasets = lake.config.datasets.filter { $0.subject != nil }
+        var chosen = subjectDatasets
+        if let name = dataset {
+            guard let d = lake.config.dataset(named: name) else {
+                throw LetheError(
+                    .badUsage, "no dataset `\(name)` in \(lake.config.file) (datasets: \(lake.config.datasets.map(\.name).joined(separator: ", ")))")
+            }
+            guard d.subject != nil else { throw LetheError(.badUsage, "dataset `\(name)` has no subject column: nothing to sweep for") }
+            chosen = [d]
+        }
+        let started = lake.now()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var report = SweepReport(
+            sweepID: "s-" + String(started, radix: 36) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 36),
+            startedAt: started, datasets: chosen.map(\.name), state: true)
+        // Raw ids past their deadline go first (a sweep is a writing command); those requests are matched keyed-only.
+        report.rawIDsDestroyedDeadline = try await lake.destroyExpiredRawIDs()
+        if report.rawIDsDestroyedDeadline > 0 { events?(.rawIDsDestroyed(count: report.rawIDsDestroyedDeadline, why: "deadline")) }
+
+        // The requests: verified, not swept yet; raw ids unsealed in memory only.
+        var requests: [ErasureRequest] = []
+        var after: String?
+        repeat {
+            let p = try await lake.meta.requests.unswept(after: after, limit: Self.page)
+            requests += p.items
+            after = p.next
+        } while after != nil
+        var targets: [SweepScan.Target] = []
+        for r in requests {
+            let raw = try r.sealedSubject.map { try lake.secrets.unseal($0, requestID: r.id) }
+            targets.append(.init(request: r, raw: raw))
+        }
+        events?(.sweepStarted(requests: targets.count, datasets: chosen.count))
+
+        let scan = try await SweepScan(lake: lake).run(targets, datasets: chosen, state: true, events: events)
+        report.objects = scan.objects
+        report.bytes = scan.bytes
+        report.workers = scan.workers
+        report.unreadable = scan.unreadable
+
+        // Objects holding records the index missed: indexed again now, so the next run plans them.
+        for (name, keys) in scan.recordObjects {
+            guard let d = lake.config.dataset(named: name) else { continue }
+            let opts = try await lake.scanOptions(for: d)
+            for key in keys.sorted() { try await lake.reindex(d, key: key, options: opts) }
+        }
+
+        let marks = dataset == nil ? [:] : try await lake.meta.cursors.settings(prefix: Self.markPrefix)
+        for t in targets {
+            let r = t.request
+            let found = (scan.found[r.id] ?? []).map { redact($0, t.raw) }
+            let failing = found.filter { $0.kind != "mention" }
+            var result: String
+            if !failing.isEmpty {
+                result = "residue"
+                try await sweepFound(r, failing, report.sweepID)
+                events?(.sweepFound(request: r.id, findings: failing.count))
+            } else if !scan.unreadable.isEmpty {
+                result = "incomplete"
+            } else if let name = dataset {
+                // Marks accumulate: swept once every dataset with a subject column has one since the verification.
+                let at = lake.now()
+                var covered = Set([name])
+                for d in subjectDatasets {
+                    if let v = marks[Self.markPrefix + r.id + "." + d.name], let m = Int64(v), m >= r.updatedAt { covered.insert(d.name) }
+                }
+                if covered.isSuperset(of: subjectDatasets.map(\.name)) {
+                    result = "swept"
+                    try await markSwept(r, report.sweepID, mentions: found.count, clearing: subjectDatasets.map(\.name))
+                } else {
+                    result = "partial"
+                    let key = Self.markPrefix + r.id + "." + name
+                    try await lake.meta.transaction("cannot save the sweep mark of \(r.id)") { tx in
+                        try tx.cursors.setSetting(key, String(at))
+                    }
+                }
+            } else {
+                result = "swept"
+                try await markSwept(r, report.sweepID, mentions: found.count, clearing: subjectDatasets.map(\.name))
+            }
+            if result == "swept" && t.raw != nil { report.rawIDsDestroyedSwept += 1 }
+            report.requests.append(
+                .init(id: r.id, subjectKey: r.subjectKey.hex, result: result, keyedOnly: t.raw == nil, found: found))
+        }
+        if report.rawIDsDestroyedSwept > 0 { events?(.rawIDsDestroyed(count: report.rawIDsDestroyedSwept, why: "swept")) }
+        report.seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        return report
+    }
+
+    /// A finding as stored and reported: an object key that names the subject is not repeated (whatever was found in it).
+    private func redact(_ f: SweepReport.Found, _ raw: SubjectID?) -> SweepReport.Found {
+        guard let raw, f.kind != "state", Residue.key(f.object, names: raw) else { return f }
+        var g = f
+        let folder = f.object.split(separator: "/").dropLast().joined(separator: "/")
+        g.object = "(an object under \(folder.isEmpty ? "the dataset" : folder) whose key names the subject)"
+        return g
+    }
+
+    /// Clean: stays verified, marked swept, raw id destroyed, audit entry — one transaction.
+    private func markSwept(_ r: ErasureRequest, _ sweepID: String, mentions: Int, clearing datasets: [String]) async throws {
+        let at = lake.now()
+        let n = try RequestLifecycle.apply(.swept(at: at), to: r).get()
+        let details = JSONValue.object([
+            "subject_key": .string(r.subjectKey.hex), "sweep_id": .string(sweepID), "mentions": .int(Int64(mentions)),
+            "raw_id": .string(r.sealedSubject == nil ? "destroyed before" : "destroyed"),
+        ]).text
+        let marks = datasets.map { Self.markPrefix + r.id + "." + $0 }
+        try await lake.meta.transaction("cannot save request \(r.id)") { tx in
+            try tx.updateRequest(n, expecting: r.status)
+            try tx.appendAudit(event: .swept, requestID: r.id, actor: "lethe", details: details, at: at)
+            for m in marks { try tx.cursors.removeSetting(m) }
+        }
+    }
+
+    /// Residue: the request fails again with what was found (the next run erases it).
+    private func sweepFound(_ r: ErasureRequest, _ found: [SweepReport.Found], _ sweepID: String) async throws {
+        let json = Array(ReportEncoder.text(found).utf8)
+        let kinds = Dictionary(grouping: found, by: \.kind).mapValues { JSONValue.int(Int64($0.count)) }
+        let objects = Set(found.map { "\($0.dataset)/\($0.object)" }).count
+        try await lake.transition(
+            r,
+            .sweepFound(
+                reason:
+                    "the sweep found the subject in \(objects) place(s) the index did not (\(kinds.keys.sorted().joined(separator: ", "))): `lethe run` erases it",
+                findings: json, at: lake.now()),
+            audit: .sweepFound, actor: "lethe",
+            ["subject_key": .string(r.subjectKey.hex), "sweep_id": .string(sweepID), "found": .object(kinds)])
+    }
+}
+
+extension Lethe {
+    /// Sweeps the lake (every dataset with a subject column, or only `dataset`) and Lethe's state for the
+    /// raw ids of verified requests not swept yet, independent of the index: a request with nothing but
+    /// mentions (its id inside another subject's record) is marked swept and its raw id destroyed; one
+    /// whose records, object keys, hidden files, Delta log files or state still hold it fails again (the
+    /// objects are re-indexed so the next `run` erases them); one in a dataset that could not be read
+    /// stays unswept. With `dataset`, marks accumulate until every dataset was swept since the verification.
+    public func sweep(dataset: String? = nil, events: EngineEvents? = nil) async throws -> SweepReport {
+        try await Sweeper(lake: self).sweep(dataset: dataset, events: events)
+    }
+}

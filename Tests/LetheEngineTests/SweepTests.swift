@@ -1,0 +1,203 @@
+import Testing
+import Foundation
+import LetheTestSupport
+@testable import LetheEngine
+import LetheCore
+import LetheStorage
+import LetheCatalog
+
+// `lethe sweep` (issue 12 §2.9): the whole lake and the state, without the index, for verified requests.
+
+private let twoDatasets = """
+    lake: ./lake
+    state: ./.lethe
+    datasets:
+      - name: raw
+        path: raw
+        format: jsonl
+        subject: user.id
+      - name: exports
+        path: exports
+        format: jsonl
+        subject: user_id
+    """
+
+private func event(_ u: String, _ n: Int, ref: String? = nil) -> String {
+    #"{"n":\#(n),"user":{"id":"\#(u)"}"# + (ref.map { #","ref":{"user":{"id":"\#($0)"}}"# } ?? "") + "}\n"
+}
+private func export(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user_id":"\#(u)"}"# + "\n" }
+
+/// Files, approves (four eyes) and runs the erasure of `subject`; the request as it ends.
+private func erased(_ lethe: Lethe, _ subject: String) async throws -> ErasureRequest {
+    let r = try await lethe.forget([SubjectID(subject)], reason: "ticket 4711", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    _ = try await lethe.run()
+    return try await lethe.request(r.id)
+}
+
+private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
+    let l = try DiskLake(yaml)
+    for d in ["raw", "exports"] { try FileManager.default.createDirectory(atPath: l.dir + "/lake/" + d, withIntermediateDirectories: true) }
+    return l
+}
+
+@Test func sweepFindsWhatTheIndexMissedAndTheNextRunErasesIt() async throws {
+    let l = try lake()
+    defer { l.remove() }
+    try l.put("raw/a.jsonl", event("u-100001", 1) + event("u-200002", 2))
+    try l.put("raw/b.jsonl", event("u-300003", 3))
+    try l.put("exports/e.jsonl", export("u-300003", 4))
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "u-100001")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    // Behind the index's back: the subject's record lands in an object the index will not look at again
+    // (same size, and its modification time restored: the store's version is unchanged).
+    let path = l.dir + "/lake/raw/b.jsonl"
+    let before = try FileManager.default.attributesOfItem(atPath: path)
+    try l.put("raw/b.jsonl", event("u-100001", 3))
+    try FileManager.default.setAttributes([.modificationDate: before[.modificationDate]!], ofItemAtPath: path)
+    let s = try await lethe.sweep()
+    #expect(!s.clean)
+    let q = try #require(s.requests.first { $0.id == r.id })
+    #expect(q.result == "residue")
+    #expect(q.found.contains { $0.kind == "record" && $0.object == "raw/b.jsonl" && $0.rows == 1 })
+    let failed = try await lethe.request(r.id)
+    #expect(failed.status == .failed && failed.sweepFindings != nil && failed.sealedSubject != nil)
+    // The object was indexed again: the next run plans it, erases the record and verifies.
+    #expect(try await lethe.locate(SubjectID("u-100001")).contains { $0.object.key == "raw/b.jsonl" })
+    _ = try await lethe.run()
+    #expect(try await lethe.request(r.id).status == .verified)
+    #expect(!(try l.text("raw/b.jsonl")).contains("u-100001"))
+    let again = try await lethe.sweep()
+    #expect(again.clean && again.requests.map(\.result) == ["swept"])
+}
+
+@Test func sweepFindsANumericIdInsideSnappyParquet() async throws {
+    let l = try DiskLake(
+        """
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: ids
+            path: ids
+            format: parquet
+            subject: user_id
+        """)
+    defer { l.remove() }
+    try FileManager.default.createDirectory(atPath: l.dir + "/lake/ids", withIntermediateDirectories: true)
+    // pyarrow writes int64 ids, snappy (its default): the id's digits appear nowhere in the file's bytes.
+    let code = """
+        import sys, pyarrow as pa, pyarrow.parquet as pq
+        for name, ids in (("a", [7, 12345678, 9]), ("b", [5, 6])):
+            pq.write_table(pa.table({"user_id": pa.array(ids, pa.int64()), "n": pa.array(range(len(ids)), pa.int64())}), sys.argv[1] + "/" + name + ".parquet")
+        """
+    _ = try Peers.python(["-c", code, l.dir + "/lake/ids"], what: "pyarrow write")
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "12345678")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    // Another tool writes the id back in a new file, not indexed.
+    let code2 = """
+        import sys, pyarrow as pa, pyarrow.parquet as pq
+        pq.write_table(pa.table({"user_id": pa.array([1, 12345678], pa.int64()), "n": pa.array([0, 1], pa.int64())}), sys.argv[1])
+        """
+    _ = try Peers.python(["-c", code2, l.dir + "/lake/ids/c.parquet"], what: "pyarrow write")
+    #expect(!(try Data(contentsOf: URL(fileURLWithPath: l.dir + "/lake/ids/c.parquet"))).contains(Data("12345678".utf8)))
+    let s = try await lethe.sweep()
+    let q = try #require(s.requests.first)
+    #expect(q.result == "residue" && q.found.contains { $0.kind == "record" && $0.object == "ids/c.parquet" && $0.rows == 1 })
+}
+
+@Test func sweepMarksSweptAndDestroysTheRawID() async throws {
+    let l = try lake()
+    defer { l.remove() }
+    try l.put("raw/a.jsonl", event("u-100001", 1) + event("u-200002", 2))
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "u-100001")
+    #expect(r.status == .verified && r.sealedSubject != nil && r.sweptAt == nil)
+    let s = try await lethe.sweep()
+    #expect(s.clean && s.requests.map(\.result) == ["swept"] && s.rawIDsDestroyedSwept == 1 && s.objects == 1)
+    let done = try await lethe.request(r.id)
+    #expect(done.status == .verified && done.sealedSubject == nil && done.sweptAt != nil && done.rawDestroyedWhy == "swept")
+    let audit = try await lethe.meta.auditEntries().filter { $0.requestID == r.id }
+    #expect(audit.last?.event == AuditEvent.swept.rawValue)
+    let details = audit.last?.details ?? ""
+    #expect(!details.contains("u-100001"))
+    // Nothing left to sweep.
+    #expect(try await lethe.sweep().requests.isEmpty)
+}
+
+@Test func aMentionIsReportedNotFailed() async throws {
+    let l = try lake()
+    defer { l.remove() }
+    // u-200002's record names u-100001 under `ref.user.id`: another subject's data, kept by the erasure.
+    try l.put("raw/a.jsonl", event("u-100001", 1) + event("u-200002", 2, ref: "u-100001"))
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "u-100001")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    #expect(try l.text("raw/a.jsonl") == event("u-200002", 2, ref: "u-100001"))
+    let s = try await lethe.sweep()
+    #expect(s.clean)
+    let q = try #require(s.requests.first)
+    #expect(q.result == "swept" && q.found == [.init(dataset: "raw", object: "raw/a.jsonl", kind: "mention")])
+}
+
+@Test func sweepByDatasetAccumulatesMarks() async throws {
+    let l = try lake()
+    defer { l.remove() }
+    try l.put("raw/a.jsonl", event("u-100001", 1) + event("u-200002", 2))
+    try l.put("exports/e.jsonl", export("u-100001", 3) + export("u-200002", 4))
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "u-100001")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    let first = try await lethe.sweep(dataset: "raw")
+    #expect(first.datasets == ["raw"] && first.requests.map(\.result) == ["partial"] && first.clean)
+    #expect(try await lethe.request(r.id).sweptAt == nil)
+    // The same dataset again adds nothing.
+    #expect(try await lethe.sweep(dataset: "raw").requests.map(\.result) == ["partial"])
+    let second = try await lethe.sweep(dataset: "exports")
+    #expect(second.requests.map(\.result) == ["swept"])
+    let done = try await lethe.request(r.id)
+    #expect(done.sweptAt != nil && done.sealedSubject == nil)
+    #expect(try await lethe.meta.cursors.settings(prefix: Sweeper.markPrefix).isEmpty)
+    await #expect(throws: LetheError.self) { try await lethe.sweep(dataset: "nope") }
+}
+
+@Test func sweepFindsTheIdInLethesStateAndInACommitInfoPredicate() async throws {
+    let l = try DiskLake(
+        """
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: named
+            path: named
+            format: delta
+            subject: user_id
+        """)
+    defer { l.remove() }
+    _ = try deltaPy(["make", l.dir + "/lake"])
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "customer-000001")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    // Another tool's commit whose commitInfo predicate names the subject, and a file in Lethe's state folder.
+    let log = l.dir + "/lake/named/_delta_log"
+    let last = try FileManager.default.contentsOfDirectory(atPath: log).filter { $0.hasSuffix(".json") }.sorted().last!
+    let next = String(format: "%020d.json", Int(last.prefix(20))! + 1)
+    let commit =
+        #"{"commitInfo":{"timestamp":1767225600000,"operation":"DELETE","operationParameters":{"predicate":"user_id = 'customer-000001'"}}}"#
+        + "\n"
+    try commit.write(toFile: log + "/" + next, atomically: false, encoding: .utf8)
+    try "exported for customer-000001\n".write(toFile: l.state + "/notes.txt", atomically: false, encoding: .utf8)
+    let s = try await lethe.sweep()
+    let q = try #require(s.requests.first)
+    #expect(q.result == "residue")
+    #expect(q.found.contains { $0.kind == "log" && $0.object.hasSuffix(next) })
+    #expect(q.found.contains { $0.kind == "state" && $0.object == "notes.txt" })
+    #expect(!ReportEncoder.text(s).contains("customer-000001"))
+    #expect(try await lethe.request(r.id).status == .failed)
+}
