@@ -354,7 +354,7 @@ struct Verifier: Sendable {
             "state_hits": .int(Int64(v.stateHits.count)), "problems": .int(Int64(v.problems?.count ?? 0)),
         ]
         if v.clean && (current.status == .erased || current.status == .verified) {
-            try await lake.transition(current, .verified(result: v.json, at: now()), audit: .verified, actor: "lethe", details)
+            try await lake.transition(current, .verified(result: v.json, at: now(), proof: v.proof), audit: .verified, actor: "lethe", details)
         } else if current.status == .erased || current.status == .verified {
             try await lake.transition(
                 current, .verificationFailed(result: v.json, reason: v.summary, at: now()),

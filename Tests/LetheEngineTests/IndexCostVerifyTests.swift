@@ -88,6 +88,7 @@ private func lake(objects: Int, rows: Int = 20) -> CountingLake {
     #expect(v.datasets == ["raw"] && v.objectsListed == 50 && v.objectsReread == 2 && v.objectsUnchanged == 48 && v.objectsIndexedNow == 0, "\(v)")
     #expect(v.objectsScanned == 2 && (v.bytesRead ?? 0) <= two, "\(v)")
     #expect(try await l.lethe.request(r.id).status == .verified)
+    #expect(try await l.lethe.request(r.id).proof == "index")  // the proof kind is stored on the request
     // The whole run read the two objects to erase them and once more to verify (and index) them: nothing else.
     #expect(l.store.bytesRead <= 2 * two, "read \(l.store.bytesRead) bytes; the two objects hold \(two), the lake \(total)")
     // The index holds the rewritten objects' new versions, without the subject.
