@@ -84,6 +84,7 @@ struct SweepScan: Sendable {
         guard let opts = listing.options else { return }
         let objects = listing.objects.filter { !temporaries.contains($0.key) }
         let plain = d.format == .jsonl || d.format == .csv
+        let linewise = d.format == .jsonl
         // Request ids by key in this dataset, and raw ids long enough to search as bytes.
         var idsByKey: [SubjectKey: [String]] = [:]
         for t in targets { idsByKey[lake.subjectKey(of: t.request, in: d, nfc), default: []].append(t.request.id) }
@@ -110,14 +111,27 @@ struct SweepScan: Sendable {
                     var h = ObjectHits(key: o.key, bytes: o.size)
                     do {
                         var mustKey = alwaysKeyed
+                        // What is read as records: the whole object, or (JSON Lines, stored plain) only the lines
+                        // holding a hit, under the object's own key (a line is a record; partition folders still apply).
+                        var source: (any ObjectStore, ObjectInfo) = (store, o)
                         if plain && hasNeedles {
                             let bytes = try await EncodedObject.read(o.key, in: store)
-                            for raw in needles.matches(in: bytes) { h.mentioned.formUnion(byRaw[raw] ?? []) }
+                            if linewise && !alwaysKeyed && Compression.none == Self.compression(o.key) {
+                                let (lines, found) = Self.linesHolding(needles, in: bytes)
+                                for raw in found { h.mentioned.formUnion(byRaw[raw] ?? []) }
+                                if !lines.isEmpty {
+                                    let mini = InMemoryObjectStore()
+                                    mini.set(o.key, lines)
+                                    if let info = try await mini.head(o.key) { source = (mini, info) }
+                                }
+                            } else {
+                                for raw in needles.matches(in: bytes) { h.mentioned.formUnion(byRaw[raw] ?? []) }
+                            }
                             if !h.mentioned.isEmpty { mustKey = true }
                         }
                         if mustKey {
                             var rows: [String: Int64] = [:]
-                            _ = try await f.scan(o, in: store, options: opts, keyer: keyer) { _, k in
+                            _ = try await f.scan(source.1, in: source.0, options: opts, keyer: keyer) { _, k in
                                 if let ids = byKey[k] { for id in ids { rows[id, default: 0] += 1 } }
                             }
                             h.records = rows
@@ -207,6 +221,35 @@ struct SweepScan: Sendable {
                 for file in files { result.found[id, default: []].append(.init(dataset: "", object: file, kind: "state")) }
             }
         }
+    }
+
+    enum Compression { case none, compressed }
+
+    /// Whether the codec decompresses an object (its key's extension).
+    static func compression(_ key: String) -> Compression {
+        let k = key.lowercased()
+        return [".gz", ".gzip", ".zst", ".zstd"].contains { k.hasSuffix($0) } ? .compressed : .none
+    }
+
+    /// The lines of `bytes` holding a needle (each with its newline), in order, and the needles found.
+    static func linesHolding(_ needles: NeedleSet, in bytes: [UInt8]) -> (lines: [UInt8], found: Set<[UInt8]>) {
+        var lines: [UInt8] = []
+        var found = Set<[UInt8]>()
+        var start = 0
+        let nl = UInt8(ascii: "\n")
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != nl { end += 1 }
+            let stop = min(end + 1, bytes.count)
+            let hits = needles.matches(in: Array(bytes[start..<end]))
+            if !hits.isEmpty {
+                found.formUnion(hits)
+                lines.append(contentsOf: bytes[start..<stop])
+                if end == bytes.count { lines.append(nl) }
+            }
+            start = stop
+        }
+        return (lines, found)
     }
 
     static func oneLine(_ error: any Error) -> String {
