@@ -65,33 +65,38 @@ struct Sweeper: Sendable {
             let r = t.request
             let found = (scan.found[r.id] ?? []).map { redact($0, t.raw) }
             let failing = found.filter { $0.kind != "mention" }
-            var result: String
-            if !failing.isEmpty {
-                result = "residue"
-                try await sweepFound(r, failing, report.sweepID)
-                events?(.sweepFound(request: r.id, findings: failing.count))
-            } else if !scan.unreadable.isEmpty {
-                result = "incomplete"
-            } else if let name = dataset {
-                // Marks accumulate: swept once every dataset with a subject column has one since the verification.
-                let at = lake.now()
-                var covered = Set([name])
-                for d in subjectDatasets {
-                    if let v = marks[Self.markPrefix + r.id + "." + d.name], let m = Int64(v), m >= r.updatedAt { covered.insert(d.name) }
-                }
-                if covered.isSuperset(of: subjectDatasets.map(\.name)) {
+            var result = "incomplete"
+            // A request another command moved meanwhile (a run, a reject) is left for the next sweep.
+            do {
+                if !failing.isEmpty {
+                    result = "residue"
+                    try await sweepFound(r, failing, report.sweepID)
+                    events?(.sweepFound(request: r.id, findings: failing.count))
+                } else if !scan.unreadable.isEmpty {
+                    result = "incomplete"
+                } else if let name = dataset {
+                    // Marks accumulate: swept once every dataset with a subject column has one since the verification.
+                    let at = lake.now()
+                    var covered = Set([name])
+                    for d in subjectDatasets {
+                        if let v = marks[Self.markPrefix + r.id + "." + d.name], let m = Int64(v), m >= r.updatedAt { covered.insert(d.name) }
+                    }
+                    if covered.isSuperset(of: subjectDatasets.map(\.name)) {
+                        result = "swept"
+                        try await markSwept(r, report.sweepID, mentions: found.count, clearing: subjectDatasets.map(\.name))
+                    } else {
+                        result = "partial"
+                        let key = Self.markPrefix + r.id + "." + name
+                        try await lake.meta.transaction("cannot save the sweep mark of \(r.id)") { tx in
+                            try tx.cursors.setSetting(key, String(at))
+                        }
+                    }
+                } else {
                     result = "swept"
                     try await markSwept(r, report.sweepID, mentions: found.count, clearing: subjectDatasets.map(\.name))
-                } else {
-                    result = "partial"
-                    let key = Self.markPrefix + r.id + "." + name
-                    try await lake.meta.transaction("cannot save the sweep mark of \(r.id)") { tx in
-                        try tx.cursors.setSetting(key, String(at))
-                    }
                 }
-            } else {
-                result = "swept"
-                try await markSwept(r, report.sweepID, mentions: found.count, clearing: subjectDatasets.map(\.name))
+            } catch let e as LetheError where e.code == .conflict {
+                result = "incomplete"
             }
             if result == "swept" && t.raw != nil { report.rawIDsDestroyedSwept += 1 }
             report.requests.append(
