@@ -14,7 +14,8 @@ import DeltaLake
 ///   is then read as records with the subject keys: a record whose subject field is the subject is a
 ///   `record`; a raw id found only elsewhere in the object (another subject's `ref.user.id`) is a `mention`.
 /// - Parquet and Delta files (live, history, change data, files no version names): the subject
-///   columns read as values and keyed (numbers in binary columns included).
+///   columns read as values and keyed (numbers in binary columns included); the raw ids searched in
+///   every decoded BYTE_ARRAY value (`mention` where no record of the subject is).
 /// - Every object key (`key`), hidden files (`hidden`, byte search), the Delta log (`log`, field-aware,
 ///   every commit, checkpoint, `.crc` and `_last_checkpoint`), and Lethe's state folder (`state`).
 struct SweepScan: Sendable {
@@ -85,6 +86,7 @@ struct SweepScan: Sendable {
         let objects = listing.objects.filter { !temporaries.contains($0.key) }
         let plain = d.format == .jsonl || d.format == .csv
         let linewise = d.format == .jsonl
+        let columnar = d.format == .parquet || d.format == .delta
         // Request ids by key in this dataset, and raw ids long enough to search as bytes.
         var idsByKey: [SubjectKey: [String]] = [:]
         for t in targets { idsByKey[lake.subjectKey(of: t.request, in: d, nfc), default: []].append(t.request.id) }
@@ -128,6 +130,10 @@ struct SweepScan: Sendable {
                                 for raw in needles.matches(in: bytes) { h.mentioned.formUnion(byRaw[raw] ?? []) }
                             }
                             if !h.mentioned.isEmpty { mustKey = true }
+                        } else if columnar && hasNeedles {
+                            // Parquet (and Delta's files): the raw id in another column, found in the decoded strings.
+                            let strings = try await ParquetFormat().byteArrayValues(o, in: store)
+                            for raw in needles.matches(in: strings) { h.mentioned.formUnion(byRaw[raw] ?? []) }
                         }
                         if mustKey {
                             var rows: [String: Int64] = [:]
