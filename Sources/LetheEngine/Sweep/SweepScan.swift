@@ -86,7 +86,7 @@ struct SweepScan: Sendable {
         let objects = listing.objects.filter { !temporaries.contains($0.key) }
         let plain = d.format == .jsonl || d.format == .csv
         let linewise = d.format == .jsonl
-        let columnar = d.format == .parquet || d.format == .delta
+        let columnar = lake.driver(for: d).formatName == "parquet"  // Parquet objects, and the files of a Delta table
         // Request ids by key in this dataset, and raw ids long enough to search as bytes.
         var idsByKey: [SubjectKey: [String]] = [:]
         for t in targets { idsByKey[lake.subjectKey(of: t.request, in: d, nfc), default: []].append(t.request.id) }
