@@ -206,3 +206,21 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
     #expect(!ReportEncoder.text(s).contains("customer-000001"))
     #expect(try await lethe.request(r.id).status == .failed)
 }
+
+@Test func anObjectKeyNamingTheSubjectIsResidueAndNotRepeated() async throws {
+    let l = try lake()
+    defer { l.remove() }
+    try l.put("raw/a.jsonl", event("u-100001", 1) + event("u-200002", 2))
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "u-100001")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    // Another tool leaves a folder named after the subject, holding someone else's record.
+    try l.put("raw/export-u-100001/part-0.jsonl", event("u-200002", 3))
+    let s = try await lethe.sweep()
+    let q = try #require(s.requests.first)
+    #expect(q.result == "residue" && q.found.map(\.kind) == ["key"])
+    #expect(!ReportEncoder.text(s).contains("u-100001"))
+    let failed = try await lethe.request(r.id)
+    #expect(failed.status == .failed && !String(decoding: failed.sweepFindings ?? [], as: UTF8.self).contains("u-100001"))
+}

@@ -172,15 +172,25 @@ struct SweepScan: Sendable {
                 result.found[id, default: []].append(.init(dataset: d.name, object: h.key, kind: "mention"))
             }
         }
-        // Object keys naming a subject, and hidden files holding a raw id.
+        // Object keys naming a subject, and hidden files holding a raw id: the candidates of each key found once
+        // (its whole tokens, path segments and Hive values against every raw id), each confirmed by `Residue.key`.
+        var byRawBytes: [[UInt8]: [Target]] = [:]
+        for t in targets { if let raw = t.raw { byRawBytes[raw.bytes, default: []].append(t) } }
+        func keyNames(_ key: String) -> [Target] {
+            guard !byRawBytes.isEmpty else { return [] }
+            let k = Array(key.utf8)
+            var cands = hasNeedles ? needles.matches(in: k) : []
+            for seg in k.split(separator: UInt8(ascii: "/")) where byRawBytes[Array(seg)] != nil { cands.insert(Array(seg)) }
+            for (_, v) in FormatOptions.hiveValues(key, below: "") { if case .value(let b) = v, byRawBytes[b] != nil { cands.insert(b) } }
+            return cands.flatMap { byRawBytes[$0] ?? [] }.filter { Residue.key(key, names: $0.raw!, fields: d.subject?.fields) }
+        }
         for o in objects {
-            for t in targets {
-                guard let raw = t.raw, Residue.key(o.key, names: raw, fields: d.subject?.fields) else { continue }
+            for t in keyNames(o.key) {
                 result.found[t.request.id, default: []].append(.init(dataset: d.name, object: o.key, kind: "key"))
             }
         }
         for o in listing.hidden where !temporaries.contains(o.key) {
-            var named = Set(targets.filter { $0.raw.map { Residue.key(o.key, names: $0, fields: d.subject?.fields) } ?? false }.map(\.request.id))
+            var named = Set(keyNames(o.key).map(\.request.id))
             if hasNeedles {
                 do {
                     for raw in needles.matches(in: try await store.read(o.key)) { named.formUnion(idsByRaw[raw] ?? []) }
@@ -237,23 +247,35 @@ struct SweepScan: Sendable {
         return [".gz", ".gzip", ".zst", ".zstd"].contains { k.hasSuffix($0) } ? .compressed : .none
     }
 
-    /// The lines of `bytes` holding a needle (each with its newline), in order, and the needles found.
+    /// The lines of `bytes` holding a needle (each with its newline), in order, and the needles found: one
+    /// search per block of about 64 KiB (cut at a newline), then line by line only in the blocks with a hit.
     static func linesHolding(_ needles: NeedleSet, in bytes: [UInt8]) -> (lines: [UInt8], found: Set<[UInt8]>) {
         var lines: [UInt8] = []
         var found = Set<[UInt8]>()
-        var start = 0
         let nl = UInt8(ascii: "\n")
-        while start < bytes.count {
-            var end = start
+        func lineEnd(_ from: Int) -> Int {
+            var end = from
             while end < bytes.count && bytes[end] != nl { end += 1 }
-            let stop = min(end + 1, bytes.count)
-            let hits = needles.matches(in: Array(bytes[start..<end]))
-            if !hits.isEmpty {
-                found.formUnion(hits)
-                lines.append(contentsOf: bytes[start..<stop])
-                if end == bytes.count { lines.append(nl) }
+            return end
+        }
+        var block = 0
+        while block < bytes.count {
+            let blockEnd = min(bytes.count, lineEnd(min(bytes.count, block + 65_536)) + 1)
+            if needles.containsAny(Array(bytes[block..<blockEnd])) {
+                var start = block
+                while start < blockEnd {
+                    let end = lineEnd(start)
+                    let stop = min(end + 1, bytes.count)
+                    let hits = needles.matches(in: Array(bytes[start..<end]))
+                    if !hits.isEmpty {
+                        found.formUnion(hits)
+                        lines.append(contentsOf: bytes[start..<stop])
+                        if end == bytes.count { lines.append(nl) }
+                    }
+                    start = stop
+                }
             }
-            start = stop
+            block = blockEnd
         }
         return (lines, found)
     }

@@ -133,8 +133,7 @@ struct Sweeper: Sendable {
     private func redact(_ f: SweepReport.Found, _ raw: SubjectID?) -> SweepReport.Found {
         guard let raw, f.kind != "state", Residue.key(f.object, names: raw) else { return f }
         var g = f
-        let folder = f.object.split(separator: "/").dropLast().joined(separator: "/")
-        g.object = "(an object under \(folder.isEmpty ? "the dataset" : folder) whose key names the subject)"
+        g.object = "(an object of `\(f.dataset)` whose key names the subject)"
         return g
     }
 
