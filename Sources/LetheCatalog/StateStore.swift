@@ -18,6 +18,9 @@ public protocol SubjectIndexReader: Sendable {
     func objects(dataset: String) async throws -> [IndexedObject]
     /// Where a subject key prefix has postings, across datasets (optionally one).
     func locate(prefix: Int64, dataset: String?) async throws -> [Posting]
+    /// `locate(prefix:dataset:)` for many prefixes in one read (a batch of requests): postings by prefix
+    /// (prefixes without any are absent).
+    func locate(prefixes: [Int64], dataset: String?) async throws -> [Int64: [Posting]]
     /// Every quarantined object, of every dataset.
     func quarantinedObjects() async throws -> [IndexedObject]
     /// The datasets the index holds at least one object of.
@@ -363,6 +366,17 @@ extension AuditReader {
     public func entries(requestID: String) async throws -> [AuditEntry] {
         let quoted = "\"" + requestID + "\""
         return try await entries().filter { $0.requestID == requestID || ($0.requestID == nil && $0.details.contains(quoted)) }
+    }
+}
+
+extension SubjectIndexReader {
+    public func locate(prefixes: [Int64], dataset: String?) async throws -> [Int64: [Posting]] {
+        var out: [Int64: [Posting]] = [:]
+        for p in Set(prefixes) {
+            let ps = try await locate(prefix: p, dataset: dataset)
+            if !ps.isEmpty { out[p] = ps }
+        }
+        return out
     }
 }
 

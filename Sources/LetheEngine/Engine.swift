@@ -18,6 +18,8 @@ public struct Lethe: Sendable {
     public let now: @Sendable () -> Int64
     /// Test hook: runs inside a Delta erasure between writing the replacements and committing them.
     var deltaCommitHook: (@Sendable () async throws -> Void)? = nil
+    /// Test hook: the record format for a format name (e.g. one that counts the rows it keys); nil: `Formats.named`.
+    var formatHook: (@Sendable (String) -> (any RecordFormat)?)? = nil
     /// Object references this process has looked up (see `objectRefs`).
     let refCache = ObjectRefCache()
 
@@ -48,7 +50,7 @@ public struct Lethe: Sendable {
     func driver(for d: DatasetSpec) -> any DatasetDriver { DatasetDrivers.driver(for: d) }
 
     func format(for d: DatasetSpec) throws -> any RecordFormat {
-        guard let f = Formats.named(driver(for: d).formatName) else {
+        guard let f = formatHook?(driver(for: d).formatName) ?? Formats.named(driver(for: d).formatName) else {
             throw LetheError(
                 .badInput, "dataset `\(d.name)`: format `\(d.format.rawValue)` is not supported by this build yet",
                 at: "\(config.file):\(d.line)")

@@ -87,11 +87,10 @@ extension Lethe {
     /// `nfc`: the NFC key of a subject whose key differs in `normalize: nfc` datasets (see `nfcKey(for:)`).
     func plans(_ keys: [SubjectKey], nfc: [SubjectKey: SubjectKey] = [:], coverage: Coverage) async throws -> [SubjectKey: ErasurePlan] {
         let at = now()
-        var postings: [SubjectKey: [Posting]] = [:]
+        let unique = Array(Set(keys))
+        let postings = try await self.postings(unique, nfc: nfc)
         var keysByDataset: [String: Set<String>] = [:]
-        for k in Set(keys) {
-            let ps = try await self.postings(k, nfc: nfc[k])
-            postings[k] = ps
+        for ps in postings.values {
             for p in ps { keysByDataset[p.object.dataset, default: []].insert(p.object.key) }
         }
         for (d, q) in coverage.quarantined { keysByDataset[d, default: []].formUnion(q.map(\.key)) }
@@ -99,7 +98,7 @@ extension Lethe {
         for (d, ks) in keysByDataset { refs[d] = try await objectRefs(d, Array(ks)) }
         let incomplete = coverage.incomplete
         var out: [SubjectKey: ErasurePlan] = [:]
-        for k in Set(keys) {
+        for k in unique {
             var byDataset: [String: [ErasurePlan.Object]] = [:]
             for p in postings[k] ?? [] {
                 byDataset[p.object.dataset, default: []].append(

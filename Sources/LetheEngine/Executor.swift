@@ -364,7 +364,8 @@ struct Executor: Sendable {
         if try await store.head(sidecar) != nil { try await store.delete([sidecar]) }
         let outcome: EraseOutcome
         do {
-            outcome = try await f.erase(info, in: store, options: opts, keyer: keyer, drop: Set(step.subjectKeys))
+            let hint = try await eraseHint(step, dataset: d.name)
+            outcome = try await f.erase(info, in: store, options: opts, keyer: keyer, drop: Set(step.subjectKeys), hint: hint)
         } catch is CancellationError {
             throw CancellationError()
         } catch {
@@ -374,6 +375,30 @@ struct Executor: Sendable {
         }
         try await recordRewrite(outcome, job: job, step: step, dataset: d, report: &report)
         events?(.objectErased(dataset: d.name, object: step.objectKey, dropped: outcome.droppedTotal, kept: outcome.kept))
+    }
+
+    /// Where the index says the step's subjects are in its object: the rows of each key's postings
+    /// there, for the version the index scanned. Nil when the index holds no posting of these keys in
+    /// the object (a quarantined object, or one the index never saw): the format then keys every record.
+    /// A hint for another version than the one erased is ignored by the format (`EraseHint.applies`).
+    /// Entries made under another dataset spec (`IndexSpec`) give no hint either.
+    func eraseHint(_ step: JournalStep, dataset: String) async throws -> EraseHint? {
+        guard let d = config.dataset(named: dataset), let fp = IndexSpec.fingerprint(d, options: lake.options(for: d)),
+            try await state.cursors.setting(IndexSpec.setting(dataset)) == fp
+        else { return nil }
+        var version: String?
+        var rows: [SubjectKey: [Int64]] = [:]
+        for k in Set(step.subjectKeys) {
+            for p in try await state.locate(prefix: k.prefix64, dataset: dataset)
+            where p.object.key == step.objectKey && p.object.status == .indexed {
+                // Entries of one object share its version; two versions would be a torn index: no hint.
+                if let v = version, v != p.object.version { return nil }
+                version = p.object.version
+                rows[k, default: []] += p.rows
+            }
+        }
+        guard let version else { return nil }
+        return EraseHint(version: version, rows: rows)
     }
 
     /// An object step's end, committed with its audit entry (`object_rewritten` or `object_removed`
@@ -486,24 +511,20 @@ struct Executor: Sendable {
     ) async throws {
         let steps = try await state.steps(job: job)
         let toVerify = try await closeRequests(job: job, step: step, steps: steps, report: &report, interrupted: interrupted)
-        // Re-index what the job rewrote: objects whose version changed are rescanned, in batches.
+        // What the job rewrote: the verification reads those objects (their keyed scan is their new
+        // index entry); datasets it verifies by the full scan, or not at all, are re-indexed as before.
         let touched = Set(steps.filter { $0.kind == .object || $0.kind == .deltaTable }.map(\.dataset))
             .filter { config.dataset(named: $0)?.subject != nil }
-        if !touched.isEmpty {
-            do {
-                _ = try await lake.index(datasets: Array(touched).sorted())
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                try state.checkIntact()
-                logger.warning("re-indexing after the job failed", metadata: ["job": "\(job)", "error": "\(error)"])
-            }
-        }
+        var rewritten: [String: Set<String>] = [:]
+        for s in steps where s.kind == .object { rewritten[s.dataset, default: []].insert(s.objectKey) }
+        let run = IndexCostRun(rewritten: rewritten, touched: touched)
         try await state.pruneJob(job)
         try await lake.forgetFinishedTemporaries()
-        if !toVerify.isEmpty {
+        if toVerify.isEmpty {
+            try await run.reindexUnverified(Verifier(lake), verified: [])
+        } else {
             events?(.verifying(count: toVerify.count))
-            let results = try await lake.verify(toVerify)
+            let results = try await Verifier(lake).verify(toVerify, dryRun: false, indexCost: run)
             report.verifications += results
             for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }
         }

@@ -38,6 +38,8 @@ struct Indexer: Sendable {
         var cursors: [Lethe.IndexListing.Cursor] = []
         /// Datasets listed cleanly (any issue recorded before goes).
         var clean: [String] = []
+        /// Object datasets whose every object is indexed under this spec fingerprint once the run is done.
+        var specs: [String: String] = [:]
         var progress = IndexProgress()
     }
 
@@ -86,6 +88,13 @@ struct Indexer: Sendable {
         var knownByKey: [String: IndexedObject] = [:]
         for o in known { knownByKey[o.key] = o }
         var listed = listing.objects.filter { !temporaries.contains($0.key) }
+        // A full listing under a spec other than the one the entries were made under (or unknown):
+        // every object is scanned again, so the fingerprint recorded at the end vouches for all of them.
+        var rescan = false
+        if !listing.incremental, let fp = IndexSpec.fingerprint(d, options: opts) {
+            rescan = try await state.cursors.setting(IndexSpec.setting(d.name)) != fp
+            work.specs[d.name] = fp
+        }
         if listing.incremental {
             // Objects quarantined earlier are tried again, as a full listing would.
             for o in known where o.status == .quarantined && !listed.contains(where: { $0.key == o.key }) {
@@ -99,7 +108,7 @@ struct Indexer: Sendable {
         }
         for o in listed {
             report.objectsSeen += 1
-            if let k = knownByKey[o.key], k.version == o.version, k.status == .indexed {
+            if !rescan, let k = knownByKey[o.key], k.version == o.version, k.status == .indexed {
                 report.objectsUnchanged += 1
                 continue
             }
@@ -210,6 +219,7 @@ struct Indexer: Sendable {
         for name in work.clean {
             try await state.removeSetting(Lethe.issueSetting(name))
             try await state.setSetting(Lethe.indexedSetting(name), at)
+            if let fp = work.specs[name] { try await state.setSetting(IndexSpec.setting(name), fp) }
         }
         // Postings of large removed objects, in one pass once they weigh enough.
         report.purgedObjects = try await state.purgeDeadPostings(force: false)

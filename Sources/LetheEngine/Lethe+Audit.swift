@@ -42,6 +42,19 @@ extension Lethe {
         }
     }
 
+    /// Every audit entry about one request, texts resolved, in order: its own entries and the batch
+    /// entries listing it (`filed_batch`, `approved_batch`, `raw_id_destroyed`), found through the
+    /// state's per-request index (`AuditReader.entries(requestID:)`), not by reading the whole log.
+    public func auditTrail(of requestID: String) async throws -> [AuditLine] {
+        let entries = try await meta.audit.entries(requestID: requestID)
+        guard !entries.isEmpty else { return [] }
+        let texts = try await meta.audit.texts()
+        return entries.map { e in
+            let (actor, details) = resolveAuditTexts(e, texts)
+            return AuditLine(entry: e, actor: actor, details: details)
+        }
+    }
+
     /// Checks the audit log: the keyed hash chain, then every text an entry references (a text
     /// still held must match the digest the chain commits to; a purged one is accepted).
     /// The chain is read by range (`auditPage` entries a read) and verified as it comes; every

@@ -37,6 +37,23 @@ extension Lethe {
         return out
     }
 
+    /// `postings(_:nfc:)` of many subjects, in one read of the index per key kind (a batch of requests).
+    func postings(_ keys: [SubjectKey], nfc: [SubjectKey: SubjectKey]) async throws -> [SubjectKey: [Posting]] {
+        if keys.count == 1 { return [keys[0]: try await postings(keys[0], nfc: nfc[keys[0]])] }
+        let byPrefix = try await meta.index.locate(prefixes: keys.map(\.prefix64), dataset: nil)
+        var out: [SubjectKey: [Posting]] = [:]
+        for k in keys { out[k] = byPrefix[k.prefix64] ?? [] }
+        let nfcDatasets = config.datasets.filter { $0.normalization == .nfc }
+        let withNFC = keys.compactMap { k in nfc[k].map { (k, $0) } }
+        if !nfcDatasets.isEmpty && !withNFC.isEmpty {
+            for d in nfcDatasets {
+                let found = try await meta.index.locate(prefixes: withNFC.map(\.1.prefix64), dataset: d.name)
+                for (k, n) in withNFC { out[k, default: []] += found[n.prefix64] ?? [] }
+            }
+        }
+        return out
+    }
+
     /// The NFC keys recorded in the plans of `requests`, by request id.
     func nfcKeys(_ requests: [ErasureRequest]) -> [String: SubjectKey] {
         guard config.datasets.contains(where: { $0.normalization == .nfc }) else { return [:] }

@@ -33,11 +33,12 @@ extension Lethe {
                 )
             }
         }
-        var openByKey = try await meta.requests.openRequests(subjectKeys: subjects.map { key(for: $0) })
+        try await destroyExpiredRawIDs()
+        let keys = subjects.map { key(for: $0) }
+        var openByKey = try await meta.requests.openRequests(subjectKeys: keys)
         var fresh: [(SubjectID, SubjectKey)] = []
         var seen = Set<SubjectKey>()
-        for s in subjects {
-            let k = key(for: s)
+        for (s, k) in zip(subjects, keys) {
             if openByKey[k] == nil, seen.insert(k).inserted { fresh.append((s, k)) }
         }
         var nfc: [SubjectKey: SubjectKey] = [:]
@@ -48,41 +49,78 @@ extension Lethe {
                 throw LetheError(.unsupported, "cannot erase subject \(k.short): \(why); nothing was filed")
             }
         }
-        var filed: [SubjectKey: ErasureRequest] = [:]
+        let digest = meta.textDigest(requester)
+        var filed: [(ErasureRequest, ErasurePlan)] = []
+        filed.reserveCapacity(fresh.count)
         for (s, k) in fresh {
             let id = Self.newRequestID()
             var r = ErasureRequest(
                 id: id, subjectKey: k, sealedSubject: try secrets.seal(s, requestID: id),
                 reason: reason, requestedBy: requester, at: now())
             r.streamTag = secrets.streamTag(s)
-            r.requesterDigest = meta.textDigest(requester)
+            r.requesterDigest = digest
             r.rawDueAt = config.rawIDDue(filedAt: r.filedAt)
-            filed[k] = r
+            filed.append((r, plans[k]!))
         }
-        let at = now()
-        let batch = fresh.map { (filed[$0.1]!, plans[$0.1]!) }
-        let stored = try await meta.transaction("cannot file \(batch.count) request(s)") { tx -> [ErasureRequest] in
-            var out: [ErasureRequest] = []
-            for (r, plan) in batch {
-                try tx.insertRequest(r)
-                let (actor, details) = try Self.auditDetails(
-                    tx, actor: requester, texts: ["reason": reason],
-                    ["subject_key": .string(r.subjectKey.hex)])
-                try tx.appendAudit(event: .filed, requestID: r.id, actor: actor, details: details, at: at)
-                let planned = try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get()
-                try tx.updateRequest(planned, expecting: .filed)
-                try tx.appendAudit(
-                    event: .planned, requestID: r.id, actor: "lethe",
-                    details: JSONValue.object([
-                        "subject_key": .string(r.subjectKey.hex), "datasets": .int(Int64(plan.datasets.count)),
-                        "objects": .int(Int64(plan.totalObjects)), "rows": .int(plan.totalRows),
-                    ]).text, at: at)
-                out.append(planned)
-            }
-            return out
-        }
+        let stored = filed.count == 1 ? [try await fileOne(filed[0].0, filed[0].1)] : try await fileBatch(filed, reason: reason, by: requester)
         for r in stored { openByKey[r.subjectKey] = r }
-        return subjects.map { openByKey[key(for: $0)]! }
+        return keys.map { openByKey[$0]! }
+    }
+
+    /// Files one request: `filed` and `planned` entries, one transaction.
+    private func fileOne(_ r: ErasureRequest, _ plan: ErasurePlan) async throws -> ErasureRequest {
+        let at = now(), reason = r.reason, requester = r.requestedBy
+        let planned = try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get()
+        try await meta.transaction("cannot file request \(r.id)") { tx in
+            try tx.insertRequest(r)
+            let (actor, details) = try Self.auditDetails(
+                tx, actor: requester, texts: ["reason": reason],
+                ["subject_key": .string(r.subjectKey.hex)])
+            try tx.appendAudit(event: .filed, requestID: r.id, actor: actor, details: details, at: at)
+            try tx.updateRequest(planned, expecting: .filed)
+            try tx.appendAudit(
+                event: .planned, requestID: r.id, actor: "lethe",
+                details: JSONValue.object([
+                    "subject_key": .string(r.subjectKey.hex), "datasets": .int(Int64(plan.datasets.count)),
+                    "objects": .int(Int64(plan.totalObjects)), "rows": .int(plan.totalRows),
+                ]).text, at: at)
+        }
+        return planned
+    }
+
+    /// Files many requests, already planned: chunks of `requestChunk`, each one transaction with one
+    /// `filed_batch` entry listing its request ids and subject keys (and the counts of their plans;
+    /// the reason and the requester stored once per chunk as audit texts). A kill leaves whole chunks.
+    private func fileBatch(_ filed: [(ErasureRequest, ErasurePlan)], reason: String, by requester: String) async throws -> [ErasureRequest] {
+        var out: [ErasureRequest] = []
+        out.reserveCapacity(filed.count)
+        for start in stride(from: 0, to: filed.count, by: Self.requestChunk) {
+            let chunk = filed[start..<min(start + Self.requestChunk, filed.count)]
+            var planned: [ErasureRequest] = []
+            planned.reserveCapacity(chunk.count)
+            var objects = 0, rows: Int64 = 0
+            var ids: [JSONValue] = [], keys: [JSONValue] = [], counts: [JSONValue] = []
+            for (r, plan) in chunk {
+                planned.append(try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get())
+                objects += plan.totalObjects
+                rows += plan.totalRows
+                ids.append(.string(r.id))
+                keys.append(.string(r.subjectKey.hex))
+                counts.append(.array([.int(Int64(plan.datasets.count)), .int(Int64(plan.totalObjects)), .int(plan.totalRows)]))
+            }
+            let details: [String: JSONValue] = [
+                "count": .int(Int64(planned.count)), "requests": .array(ids), "subject_keys": .array(keys),
+                "objects": .int(Int64(objects)), "rows": .int(rows), "plans": .array(counts),
+            ]
+            let batch = planned, at = now()
+            try await meta.transaction("cannot file \(batch.count) requests") { tx in
+                try tx.requests.insert(batch)
+                let (actor, d) = try Self.auditDetails(tx, actor: requester, texts: ["reason": reason], details)
+                try tx.audit.append(.filedBatch, requestIDs: batch.map(\.id), actor: actor, details: d, at: at)
+            }
+            out += batch
+        }
+        return out
     }
 
     /// True when `text` holds the subject's id, or a part of a composite id: anywhere (ignoring
@@ -180,33 +218,74 @@ extension Lethe {
             "the name given with --by holds the subject's id of request \(r.id); it would stay in the append-only audit log: name the approver without it")
     }
 
-    /// Approves planned requests (four eyes: never by their requester).
+    /// Approves planned requests (four eyes: never by their requester). One id: one transaction and
+    /// its `approved` entry (as always). Several: every one is checked first (refused as a whole,
+    /// nothing approved, when one cannot be), then approved in chunks (see `approveBatch`).
     public func approve(_ ids: [String], by approver: String) async throws -> [ErasureRequest] {
-        var out: [ErasureRequest] = []
-        for id in ids {
-            let r = try await request(id)
-            try refuseActorNamingSubject(approver, of: r)
-            if r.status == .planned && isRequester(approver, of: r) {
-                throw LetheError(.forbidden, "request \(r.id): \(approver) filed it and cannot also approve it (four eyes)")
-            }
-            let n = try await transition(
-                r, .approve(by: approver, at: now()), audit: .approved, actor: approver,
-                ["subject_key": .string(r.subjectKey.hex)], person: true)
-            out.append(n)
+        try await destroyExpiredRawIDs()
+        if ids.count == 1 {
+            let r = try await request(ids[0])
+            try checkApproval(r, by: approver)
+            return [
+                try await transition(
+                    r, .approve(by: approver, at: now()), audit: .approved, actor: approver,
+                    ["subject_key": .string(r.subjectKey.hex)], person: true)
+            ]
         }
-        return out
+        var seen = Set<String>()
+        var rs: [ErasureRequest] = []
+        for id in ids where seen.insert(id).inserted { rs.append(try await request(id)) }
+        return try await approveBatch(rs, by: approver)
+    }
+
+    /// The refusals of `approve`, before anything is written: a `--by` name holding the subject's id,
+    /// the requester approving (four eyes), a request that is not planned.
+    private func checkApproval(_ r: ErasureRequest, by approver: String) throws {
+        try refuseActorNamingSubject(approver, of: r)
+        if r.status == .planned && isRequester(approver, of: r) {
+            throw LetheError(.forbidden, "request \(r.id): \(approver) filed it and cannot also approve it (four eyes)")
+        }
+    }
+
+    /// Approves many planned requests: each checked (`checkApproval`, the lifecycle), then chunks of
+    /// `requestChunk`, each one transaction of compare-and-set updates with one `approved_batch` entry
+    /// listing its request ids and subject keys (the approver's name stored once per chunk).
+    func approveBatch(_ rs: [ErasureRequest], by approver: String) async throws -> [ErasureRequest] {
+        let at = now()
+        var approved: [ErasureRequest] = []
+        approved.reserveCapacity(rs.count)
+        for r in rs {
+            try checkApproval(r, by: approver)
+            approved.append(try RequestLifecycle.apply(.approve(by: approver, at: at), to: r).get())
+        }
+        for start in stride(from: 0, to: approved.count, by: Self.requestChunk) {
+            let batch = Array(approved[start..<min(start + Self.requestChunk, approved.count)])
+            let details: [String: JSONValue] = [
+                "count": .int(Int64(batch.count)), "requests": .array(batch.map { .string($0.id) }),
+                "subject_keys": .array(batch.map { .string($0.subjectKey.hex) }),
+            ]
+            try await meta.transaction("cannot approve \(batch.count) requests") { tx in
+                try tx.requests.update(batch, expecting: .planned)
+                let (actor, d) = try Self.auditDetails(tx, actor: approver, texts: [:], details)
+                try tx.audit.append(.approvedBatch, requestIDs: batch.map(\.id), actor: actor, details: d, at: at)
+            }
+        }
+        return approved
     }
 
     /// Approves every planned request not filed by `approver`; returns them and the ones skipped (own requests).
-    /// Reads the planned requests a page at a time (approving one moves it out of the listing;
-    /// the cursor is the filing order, so the next page starts after the last one read).
+    /// Reads the planned requests a page at a time, then approves them in chunks (`approveBatch`; one
+    /// request alone: its own `approved` entry).
     public func approveAll(by approver: String) async throws -> (approved: [ErasureRequest], skipped: [ErasureRequest]) {
-        var ok: [ErasureRequest] = [], mine: [ErasureRequest] = []
+        try await destroyExpiredRawIDs()
+        var todo: [ErasureRequest] = [], mine: [ErasureRequest] = []
         try await forEachRequestPage(status: .planned) { planned in
-            mine += planned.filter { isRequester(approver, of: $0) }
-            ok += try await approve(planned.filter { !isRequester(approver, of: $0) }.map(\.id), by: approver)
+            for r in planned {
+                if isRequester(approver, of: r) { mine.append(r) } else { todo.append(r) }
+            }
         }
-        return (ok, mine)
+        if todo.count == 1 { return (try await approve([todo[0].id], by: approver), mine) }
+        return (try await approveBatch(todo, by: approver), mine)
     }
 
     public func reject(_ id: String, by who: String, reason: String) async throws -> ErasureRequest {
@@ -223,7 +302,7 @@ extension Lethe {
     }
 
     /// How many requests one write transaction of a batch (forget, approve, raw id destruction) holds.
-    public static let requestChunk = 10_000
+    @TaskLocal public static var requestChunk = 10_000
 
     /// Destroys the sealed raw ids whose deadline (`rawDueAt`, filing + `sweep.raw_id_days`) passed,
     /// swept or not: chunks of `requestChunk` requests, each one transaction with one `raw_id_destroyed`

@@ -58,6 +58,17 @@ struct Verifier: Sendable {
         var logScan: [String: [[UInt8]: [String]]] = [:]
         /// Lethe's own state: files read, and per raw id where it was found (nil: not searched).
         var stateScan: (files: Int, hits: [[UInt8]: [String]])?
+        /// How each dataset was verified: `index` or `full` (see `Verification.proof`).
+        var proof: [String: String] = [:]
+        /// Datasets verified at index cost: objects listed, unchanged (proven by the index), read
+        /// again, indexed now, and the bytes read.
+        var listed: [String: Int] = [:]
+        var unchanged: [String: Int] = [:]
+        var reread: [String: Int] = [:]
+        var indexedNow: [String: Int] = [:]
+        var bytesRead: [String: Int64] = [:]
+        /// A run's own verification (`IndexCostRun`): Lethe's state is purged, not searched.
+        var indexCostRun = false
     }
 
     /// The requests of one batch with what they are checked for: raw ids (unsealed in memory only),
@@ -72,9 +83,12 @@ struct Verifier: Sendable {
     /// A request is clean only when something was examined, every object was read, no dataset is
     /// unreadable or unsupported, and nothing was found. Results are stored on the requests and in
     /// the audit log (not with `dryRun`).
-    func verify(_ requests: [ErasureRequest], dryRun: Bool) async throws -> [Verification] {
+    /// With `indexCost` (a run's own verification, see `IndexCostRun`), object datasets the index can
+    /// vouch for are verified at index cost (`verifyAtIndexCost`), the others by the full scan.
+    func verify(_ requests: [ErasureRequest], dryRun: Bool, indexCost: IndexCostRun? = nil) async throws -> [Verification] {
         guard !requests.isEmpty else { return [] }
         if !dryRun { Failpoint.verifying() }
+        if let indexCost { try await indexCost.reindexFullScanned(self) }
         let scope = try await scope(requests)
         var raws: [String: SubjectID] = [:]
         for r in requests {
@@ -84,11 +98,25 @@ struct Verifier: Sendable {
             requests: requests, raws: raws, nfc: lake.nfcKeys(requests),
             byID: Dictionary(uniqueKeysWithValues: requests.map { ($0.id, $0) }))
         var findings = Findings()
+        findings.indexCostRun = indexCost != nil
         let temporaries = try await lake.knownTemporaries()
         for d in config.datasets where scope.wanted.contains(d.name) {
-            try await scanDataset(d, batch, scope: scope, temporaries: temporaries, dryRun: dryRun, into: &findings)
+            if let indexCost, try await indexCostApplies(d, coverage: scope.coverage) {
+                findings.proof[d.name] = "index"
+                try await verifyAtIndexCost(
+                    d, batch, scope: scope, rewritten: indexCost.rewritten[d.name] ?? [], temporaries: temporaries,
+                    dryRun: dryRun, into: &findings)
+            } else {
+                findings.proof[d.name] = "full"
+                try await scanDataset(d, batch, scope: scope, temporaries: temporaries, dryRun: dryRun, into: &findings)
+            }
         }
-        try await scanState(batch, dryRun: dryRun, into: &findings)
+        if let indexCost {
+            try await indexCost.reindexUnverified(self, verified: scope.wanted)
+            try await purgeState(batch, dryRun: dryRun)
+        } else {
+            try await scanState(batch, dryRun: dryRun, into: &findings)
+        }
         try await scanLogs(batch, scope: scope, into: &findings)
         var out: [Verification] = []
         for r in requests {
@@ -101,7 +129,7 @@ struct Verifier: Sendable {
 
     /// The datasets to read for each request: its plan's, every dataset the index cannot vouch for,
     /// wherever the index finds the subject now, and every dataset with a subject column when none of these.
-    private func scope(_ requests: [ErasureRequest]) async throws -> Scope {
+    func scope(_ requests: [ErasureRequest]) async throws -> Scope {
         var scope = Scope(coverage: try await lake.coverage())
         let subjectDatasets = config.datasets.filter { $0.subject != nil }.map(\.name)
         let nfcOf = lake.nfcKeys(requests)
@@ -124,7 +152,7 @@ struct Verifier: Sendable {
 
     /// Lists dataset `d` through its driver and scans every object in it for the batch's keys, and
     /// its hidden files for the raw ids. Objects gone from the lake leave the index (not with `dryRun`).
-    private func scanDataset(
+    func scanDataset(
         _ d: DatasetSpec, _ batch: Batch, scope: Scope, temporaries: Set<String>, dryRun: Bool,
         into findings: inout Findings
     ) async throws {
@@ -160,28 +188,23 @@ struct Verifier: Sendable {
         try await searchHidden(d, listing.hidden, batch, temporaries: temporaries, into: &findings)
     }
 
-    /// Every object of the listing read as records: rows under the batch's keys, and object keys naming a raw id.
+    /// Every object of the listing read as records (on a bounded task group, see `keyedReads`): rows
+    /// under the batch's keys, and object keys naming a raw id.
     private func scanObjects(
         _ d: DatasetSpec, _ f: any RecordFormat, _ listing: DatasetObjects, options opts: FormatOptions,
         _ batch: Batch, temporaries: Set<String>, into findings: inout Findings
     ) async throws {
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
-        let keyer = lake.keyer(for: d)
-        for o in listing.objects where !temporaries.contains(o.key) {
-            var hits: [SubjectKey: Int64] = [:]
-            do {
-                let s = try await f.scan(o, in: store, options: opts, keyer: keyer) { _, k in
-                    if keys.contains(k) { hits[k, default: 0] += 1 }
-                }
-                findings.records[d.name, default: 0] += s.records
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                let why = DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)")
-                findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: why))
+        let objects = listing.objects.filter { !temporaries.contains($0.key) }
+        for r in try await keyedReads(d, f, objects, options: opts, keys: keys, postings: false) {
+            let o = r.object
+            if let issue = r.issue {
+                findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: issue.text))
+            } else {
+                findings.records[d.name, default: 0] += r.records
             }
             findings.objectsScanned[d.name, default: 0] += 1
-            for (k, n) in hits {
+            for (k, n) in r.hits.sorted(by: { $0.key.hex < $1.key.hex }) {
                 // A file under a Delta table that no version names (an interrupted write left it) still holds the rows.
                 let why =
                     listing.unnamed.contains(o.key)
@@ -198,7 +221,7 @@ struct Verifier: Sendable {
     }
 
     /// Hidden files (`_SUCCESS`, `.crc` sidecars, `_metadata`): not records, but their bytes and keys may hold an id.
-    private func searchHidden(
+    func searchHidden(
         _ d: DatasetSpec, _ hidden: [ObjectInfo], _ batch: Batch, temporaries: Set<String>,
         into findings: inout Findings
     ) async throws {
@@ -275,13 +298,23 @@ struct Verifier: Sendable {
             found: residue(r, batch, f.found),
             unreadable: names.flatMap { f.unreadable[$0] ?? [] },
             stateFilesScanned: 0, stateHits: [], stateScanSkipped: nil, logHits: nil)
+        let indexed = names.filter { f.proof[$0] == "index" }
+        let kinds = Set(names.compactMap { f.proof[$0] })
+        v.proof = kinds.count > 1 ? "index+full" : kinds.first ?? (f.indexCostRun ? "index" : "full")
+        if !indexed.isEmpty {
+            v.objectsListed = indexed.reduce(0) { $0 + (f.listed[$1] ?? 0) }
+            v.objectsUnchanged = indexed.reduce(0) { $0 + (f.unchanged[$1] ?? 0) }
+            v.objectsReread = indexed.reduce(0) { $0 + (f.reread[$1] ?? 0) }
+            v.objectsIndexedNow = indexed.reduce(0) { $0 + (f.indexedNow[$1] ?? 0) }
+            v.bytesRead = indexed.reduce(0) { $0 + (f.bytesRead[$1] ?? 0) }
+        }
         let logs = names.reduce(0) { $0 + (f.logsExamined[$1] ?? 0) }
         v.logsExamined = logs > 0 ? logs : nil
         // An empty listing counts only where this request's plan named objects to erase (now gone).
         let listings = names.filter { f.emptiedListings.contains($0) && scope.erasedIn[r.id, default: []].contains($0) }.count
         v.listingsExamined = listings > 0 ? listings : nil
         var why = names.compactMap { f.problems[$0] }
-        if v.objectsScanned == 0 && logs == 0 && listings == 0 && why.isEmpty {
+        if v.objectsScanned == 0 && (v.objectsListed ?? 0) == 0 && logs == 0 && listings == 0 && why.isEmpty {
             why.append(
                 names.isEmpty
                     ? "no dataset with a subject column to examine: nothing proves the subject gone"
@@ -291,7 +324,9 @@ struct Verifier: Sendable {
         if let raw = batch.raws[r.id] {
             // The Delta logs of the plan's tables: stats and commitInfo must not name the subject.
             v.logHits = names.flatMap { f.logScan[$0]?[raw.bytes] ?? [] }
-            if raw.bytes.count >= Residue.minimumNeedle {
+            if f.indexCostRun {
+                v.stateScanSkipped = Self.stateLeftToTheSweep
+            } else if raw.bytes.count >= Residue.minimumNeedle {
                 if let stateScan = f.stateScan {
                     v.stateFilesScanned = stateScan.files
                     v.stateHits = stateScan.hits[raw.bytes] ?? []

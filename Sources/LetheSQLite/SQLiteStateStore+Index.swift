@@ -155,30 +155,47 @@ extension SQLiteStateStore {
 
     public func locate(prefix: Int64, dataset: String?) async throws -> [Posting] {
         let path = databasePath
+        return try await read("cannot look up the subject index") { db in try Self.locate(db, prefix: prefix, dataset: dataset, at: path) }
+    }
+
+    /// Many prefixes in one read transaction, in ascending order (one prepared statement).
+    public func locate(prefixes: [Int64], dataset: String?) async throws -> [Int64: [Posting]] {
+        let sorted = Set(prefixes).sorted()
+        guard !sorted.isEmpty else { return [:] }
+        let path = databasePath
         return try await read("cannot look up the subject index") { db in
-            let sql = """
-                SELECT p.rows, o.\(Self.objectColumns.replacingOccurrences(of: ", ", with: ", o."))
-                FROM postings p JOIN objects o ON o.id = p.object
-                WHERE p.k = ?\(dataset == nil ? "" : " AND o.dataset = ?")
-                ORDER BY o.dataset, o.key
-                """
-            let arguments: StatementArguments = dataset.map { [prefix, $0] } ?? [prefix]
-            let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-            var out: [Posting] = []
-            while let row = try rows.next() {
-                let object = try Self.object(row, base: 1, at: path)
-                let decoded: [Int64]
-                do {
-                    decoded = try row.withUnsafeData(atIndex: 0) { data in
-                        try PostingCodec.decodeRows(data ?? Data())
-                    }
-                } catch let e as LetheError {
-                    throw LetheError(.corrupt, "postings of object \(object.key): \(e.message)", at: path)
-                }
-                out.append(Posting(object: object, rows: decoded))
+            var out: [Int64: [Posting]] = [:]
+            for p in sorted {
+                let ps = try Self.locate(db, prefix: p, dataset: dataset, at: path)
+                if !ps.isEmpty { out[p] = ps }
             }
             return out
         }
+    }
+
+    static func locate(_ db: Database, prefix: Int64, dataset: String?, at path: String) throws -> [Posting] {
+        let sql = """
+            SELECT p.rows, o.\(Self.objectColumns.replacingOccurrences(of: ", ", with: ", o."))
+            FROM postings p JOIN objects o ON o.id = p.object
+            WHERE p.k = ?\(dataset == nil ? "" : " AND o.dataset = ?")
+            ORDER BY o.dataset, o.key
+            """
+        let arguments: StatementArguments = dataset.map { [prefix, $0] } ?? [prefix]
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        var out: [Posting] = []
+        while let row = try rows.next() {
+            let object = try Self.object(row, base: 1, at: path)
+            let decoded: [Int64]
+            do {
+                decoded = try row.withUnsafeData(atIndex: 0) { data in
+                    try PostingCodec.decodeRows(data ?? Data())
+                }
+            } catch let e as LetheError {
+                throw LetheError(.corrupt, "postings of object \(object.key): \(e.message)", at: path)
+            }
+            out.append(Posting(object: object, rows: decoded))
+        }
+        return out
     }
 
     public func indexStats() async throws -> (objects: Int64, quarantined: Int64, postings: Int64) {

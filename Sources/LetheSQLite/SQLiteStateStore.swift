@@ -473,6 +473,11 @@ extension SQLiteStateStore {
         }
     }
 
+    /// Runs SQL on the state behind every check (tests that alter the state as an attacker would).
+    func tamper(_ sql: String) async throws {
+        try await writer.write { db in try db.execute(sql: sql) }
+    }
+
     /// The value of a `PRAGMA` on a connection of this store (e.g. `secure_delete`).
     public func pragma(_ name: String) throws -> String? {
         do {

@@ -38,6 +38,7 @@ struct Index: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let lethe = try global.open()
+            try await lethe.destroyExpiredRawIDs()  // every writing command first (sweep.raw_id_days)
             let bar = ProgressBar(enabled: !global.json && isatty(2) != 0)
             let only = dataset.isEmpty ? nil : dataset
             let json = global.json
@@ -238,8 +239,30 @@ struct Show: AsyncParsableCommand {
                     "verified  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s) scanned at \(time(v.at))"
                 )
             }
+            if let p = RequestView(r, withPlan: false).proofs.verified { out("proof     \(p.kind) (verified \(time(p.at)))") }
+            if let at = r.sweptAt { out("swept     \(time(at))") }
+            if r.sealedSubject != nil {
+                out("raw id    sealed until swept\(r.rawDueAt.map { "; destroyed \(time($0)) at the latest" } ?? "")")
+            } else {
+                out("raw id    destroyed\(r.rawDestroyedAt.map { " \(time($0))" } ?? "")\(r.rawDestroyedWhy.map { " (\($0))" } ?? "")")
+            }
+            // The request's audit trail: its own entries and the batch entries (forget --from, approve --all) listing it.
+            let trail = try await lethe.auditTrail(of: r.id)
+            if !trail.isEmpty { out("audit") }
+            for l in trail.map(AuditLineView.init) {
+                let batch = l.request == nil ? " (batch of \(Self.batchCount(l.details)))" : ""
+                out("  \(l.seq)  \(time(l.at))  \(l.event)\(batch)  \(l.actor ?? "-")")
+            }
             return 0
         }
+    }
+}
+
+extension Show {
+    /// The `count` of a batch entry's details (`?` when absent).
+    static func batchCount(_ details: JSONValue) -> String {
+        if case .object(let o) = details, case .int(let n)? = o["count"] { return String(n) }
+        return "?"
     }
 }
 
@@ -302,6 +325,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let lethe = try global.open()
+            try await lethe.destroyExpiredRawIDs()  // every writing command first (sweep.raw_id_days)
             let quiet = global.json
             let r = try await lethe.run(events: { if !quiet { err($0.message) } })
             if global.json {

@@ -70,6 +70,12 @@ import LetheCatalog
             "decided_by": r.decidedBy.map(JSONValue.string) ?? .null, "failure": r.failure.map(JSONValue.string) ?? .null,
             "stream_tag": r.streamTag.map { .string(String(format: "%016llx", $0)) } ?? .null,
             "forgotten": .bool(r.status.isForgotten),
+            // Issue 12: how far the erasure is proven and where the raw id is (new key, both views).
+            "proofs": .object([
+                "verified": .null, "swept": .null, "raw_id": .string(r.sealedSubject == nil ? "destroyed" : "sealed"),
+                "raw_id_due_at": r.rawDueAt.map(JSONValue.int) ?? .null, "raw_destroyed_at": r.rawDestroyedAt.map(JSONValue.int) ?? .null,
+                "raw_destroyed_why": r.rawDestroyedWhy.map(JSONValue.string) ?? .null,
+            ]),
         ]
         if withPlan {
             o["plan"] = r.plan.map { .raw(String(decoding: $0, as: UTF8.self)) } ?? .null
@@ -93,6 +99,28 @@ import LetheCatalog
         }
         #expect(ReportEncoder.text(RequestView(r, withPlan: true)).contains("\"decided_by\":" + (decided ? "\"bob\"" : "null")))
         #expect(!ReportEncoder.text(RequestView(r, withPlan: true)).contains("\\/"), "slashes are not escaped")
+    }
+
+    @Test func proofsOfAVerifiedSweptRequest() throws {
+        var r = Self.request(plan: true, verification: true, decided: true)
+        r = try RequestLifecycle.apply(.start(at: 2100), to: r).get()
+        r = try RequestLifecycle.apply(.erased(at: 2200), to: r).get()
+        r.rawDueAt = 9_000
+        r = try RequestLifecycle.apply(.verified(result: Self.sampleVerification.json, at: 3100, proof: "index"), to: r).get()
+        r.sealedSubject = [1]
+        var p = RequestView(r, withPlan: false).proofs
+        #expect(p.verified == .init(at: 3000, kind: "index") && p.swept == nil && p.rawID == "sealed" && p.rawIDDueAt == 9_000)
+        r = try RequestLifecycle.apply(.swept(at: 4000), to: r).get()
+        p = RequestView(r, withPlan: false).proofs
+        #expect(p.swept == .init(at: 4000) && p.rawID == "destroyed" && p.rawDestroyedAt == 4000 && p.rawDestroyedWhy == "swept")
+        try Self.expectSame(
+            ReportEncoder.text(p),
+            .object([
+                "verified": .object(["at": .int(3000), "kind": .string("index")]), "swept": .object(["at": .int(4000)]),
+                "raw_id": .string("destroyed"), "raw_id_due_at": .int(9_000), "raw_destroyed_at": .int(4000),
+                "raw_destroyed_why": .string("swept"),
+            ]))
+        try Self.roundTrips(RequestView(r, withPlan: true))
     }
 
     @Test func indexReportEncodesToTodaysKeys() throws {

@@ -82,8 +82,13 @@ private func deltaLog(_ f: Fixture, _ path: String, minReaderVersion: Int) {
     #expect(try #require(ErasurePlan.decode(r.plan!)).datasets.isEmpty)
     let run = try await f.lethe.run()
     let v = try #require(run.verifications.first)
-    #expect(v.clean && v.datasets == ["raw", "other"] && v.objectsScanned == 2 && v.recordsScanned == 3, "\(v)")
+    // A run proves it at index cost: both objects are unchanged since they were indexed, without the subject.
+    #expect(v.clean && v.datasets == ["raw", "other"] && v.proof == "index" && v.objectsListed == 2 && v.objectsUnchanged == 2, "\(v)")
+    #expect(v.objectsScanned == 0 && v.bytesRead == 0, "\(v)")
     #expect(try await f.lethe.request(r.id).status == .verified)
+    // `lethe verify ID` reads every dataset.
+    let full = try #require(try await f.lethe.verify(ids: [r.id]).first)
+    #expect(full.clean && full.proof == "full" && full.datasets == ["raw", "other"] && full.objectsScanned == 2 && full.recordsScanned == 3, "\(full)")
 }
 
 @Test func aDatasetWithoutItsSubjectColumnFailsTheRequest() async throws {

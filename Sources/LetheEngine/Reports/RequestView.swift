@@ -24,6 +24,59 @@ public struct RequestView: Codable, Sendable, Equatable {
     public var withPlan: Bool
     public var plan: JSONValue?
     public var verification: JSONValue?
+    /// How far the erasure is proven, and where the raw id is (issue 12 §2.11; issue 14's certificate embeds it).
+    public var proofs: Proofs
+
+    /// The proofs of a request: its last clean verification (when verified), its sweep, and its raw id.
+    public struct Proofs: Codable, Sendable, Equatable {
+        public struct Verified: Codable, Sendable, Equatable {
+            public var at: Int64
+            /// `index`, `full` or `index+full`.
+            public var kind: String
+        }
+        public struct Swept: Codable, Sendable, Equatable {
+            public var at: Int64
+        }
+        /// Null unless the request is verified.
+        public var verified: Verified?
+        /// Null unless a sweep found the lake and the state clean of the subject.
+        public var swept: Swept?
+        /// `sealed` while the sealed raw id is held, else `destroyed`.
+        public var rawID: String
+        /// When the raw id is destroyed at the latest (filing + `sweep.raw_id_days`; null for requests filed before v7 without one).
+        public var rawIDDueAt: Int64?
+        public var rawDestroyedAt: Int64?
+        /// `swept`, `deadline`, `rejected`, `verified` (before v7), …
+        public var rawDestroyedWhy: String?
+
+        enum CodingKeys: String, CodingKey {
+            case verified, swept, rawID = "raw_id", rawIDDueAt = "raw_id_due_at", rawDestroyedAt = "raw_destroyed_at"
+            case rawDestroyedWhy = "raw_destroyed_why"
+        }
+
+        public init(_ r: ErasureRequest) {
+            if r.status == .verified {
+                var at = r.updatedAt
+                if case .object(let o)? = r.verification.flatMap(JSONValue.document), case .int(let t)? = o["at"] { at = t }
+                verified = Verified(at: at, kind: r.proof ?? "full")
+            }
+            swept = r.sweptAt.map { Swept(at: $0) }
+            rawID = r.sealedSubject == nil ? "destroyed" : "sealed"
+            rawIDDueAt = r.rawDueAt
+            rawDestroyedAt = r.rawDestroyedAt
+            rawDestroyedWhy = r.rawDestroyedWhy
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(verified, forKey: .verified)  // null, not absent
+            try c.encode(swept, forKey: .swept)
+            try c.encode(rawID, forKey: .rawID)
+            try c.encode(rawIDDueAt, forKey: .rawIDDueAt)
+            try c.encode(rawDestroyedAt, forKey: .rawDestroyedAt)
+            try c.encode(rawDestroyedWhy, forKey: .rawDestroyedWhy)
+        }
+    }
 
     public init(_ r: ErasureRequest, withPlan: Bool) {
         id = r.id; subjectKey = r.subjectKey.hex; status = r.status.rawValue; reason = r.reason
@@ -31,6 +84,7 @@ public struct RequestView: Codable, Sendable, Equatable {
         decidedBy = r.decidedBy; failure = r.failure
         streamTag = r.streamTag.map { String(format: "%016llx", $0) }
         forgotten = r.status.isForgotten
+        proofs = Proofs(r)
         self.withPlan = withPlan
         if withPlan {
             plan = r.plan.flatMap(JSONValue.document)
@@ -44,7 +98,7 @@ public struct RequestView: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, subjectKey = "subject_key", status, reason, requestedBy = "requested_by", filedAt = "filed_at"
         case updatedAt = "updated_at", attempts, decidedBy = "decided_by", failure, streamTag = "stream_tag", forgotten
-        case objects, rows, plan, verification
+        case objects, rows, plan, verification, proofs
     }
 
     public init(from decoder: any Decoder) throws {
@@ -61,6 +115,7 @@ public struct RequestView: Codable, Sendable, Equatable {
         failure = try c.decodeIfPresent(String.self, forKey: .failure)
         streamTag = try c.decodeIfPresent(String.self, forKey: .streamTag)
         forgotten = try c.decode(Bool.self, forKey: .forgotten)
+        proofs = try c.decode(Proofs.self, forKey: .proofs)
         objects = try c.decodeIfPresent(Int.self, forKey: .objects)
         rows = try c.decodeIfPresent(Int64.self, forKey: .rows)
         withPlan = c.contains(.plan)
@@ -82,6 +137,7 @@ public struct RequestView: Codable, Sendable, Equatable {
         try c.encode(failure, forKey: .failure)
         try c.encode(streamTag, forKey: .streamTag)
         try c.encode(forgotten, forKey: .forgotten)
+        try c.encode(proofs, forKey: .proofs)
         if withPlan {
             try c.encodeDocument(plan, forKey: .plan)
             try c.encodeDocument(verification, forKey: .verification)

@@ -36,12 +36,29 @@ public struct Verification: Codable, Sendable, Equatable {
     /// Why the scan cannot prove the subject gone, beyond objects: a dataset that could not be
     /// read or holds unsupported data, or nothing examined at all.
     public var problems: [String]?
+    /// How the result was proven: `index` (per run: the index vouches for objects unchanged since
+    /// they were indexed, the objects this run rewrote or that changed are read), `full` (every
+    /// object read: `lethe verify`, and datasets the index cannot vouch for), `index+full` (both, by
+    /// dataset). Nil in results stored before issue 12.
+    public var proof: String?
+    /// Objects listed in the datasets verified at index cost.
+    public var objectsListed: Int?
+    /// Of those, objects unchanged since they were indexed (proven by the index, not read).
+    public var objectsUnchanged: Int?
+    /// Of those, objects read again: rewritten by the run, or named by the index for the subject.
+    public var objectsReread: Int?
+    /// Of those, objects new or changed since they were indexed: indexed now, then proven by the index.
+    public var objectsIndexedNow: Int?
+    /// Bytes of the objects read by the verification (object datasets verified at index cost).
+    public var bytesRead: Int64?
 
     enum CodingKeys: String, CodingKey {
         case id, subjectKey = "subject_key", clean, at, datasets, objectsScanned = "objects_scanned", logsExamined = "logs_examined"
         case listingsExamined = "listings_examined"
         case recordsScanned = "records_scanned", found, unreadable, stateFilesScanned = "state_files_scanned"
         case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped", logHits = "log_hits", problems
+        case proof, objectsListed = "objects_listed", objectsUnchanged = "objects_unchanged", objectsReread = "objects_reread"
+        case objectsIndexedNow = "objects_indexed_now", bytesRead = "bytes_read"
     }
 
     public var summary: String {

@@ -1,0 +1,254 @@
+import Foundation
+import LetheCore
+import LetheStorage
+import LetheFormats
+import LetheCatalog
+import Logging
+
+/// A run's own verification (called by `settle`): what the job wrote, so that object datasets the
+/// index can vouch for are verified at index cost instead of by reading every object (`lethe verify
+/// ID` keeps the full scan).
+///
+/// Per object dataset D whose index can be trusted (`indexCostApplies`), the objects listed after
+/// the job's last write are classified against the index: an object this job rewrote, or new or
+/// changed since it was indexed, is read now by a keyed scan (which is also its new index entry);
+/// an object unchanged since it was indexed (same store version, indexed cleanly under the same
+/// spec) is proven by its postings, and one whose postings name the subject (residue, or a 64-bit
+/// prefix collision) is read again, never assumed clean. A quarantined object is unreadable: never
+/// clean. Keys and hidden files are searched for the raw ids as in the full scan. Datasets the
+/// index cannot vouch for (a Delta table, a dataset issue, a missing or different spec
+/// fingerprint) are verified by the full scan in the same verdict (`proof: "index+full"`).
+///
+/// What this does not see: an object rewritten in place that keeps its store version (local store:
+/// size, mtime and inode); and Lethe's own state is purged of the raw ids but not searched byte by
+/// byte. Both are the sweep's (`lethe sweep`).
+struct IndexCostRun: Sendable {
+    /// Per dataset, the object keys the job's steps rewrote (or tried to).
+    var rewritten: [String: Set<String>]
+    /// Datasets with a subject column the job changed: their index is brought up to date.
+    var touched: Set<String>
+
+    /// The touched datasets the verification will not index itself (full scan) are re-indexed
+    /// first, as before issue 12: a dataset that cannot be indexed is logged, not fatal.
+    func reindexFullScanned(_ v: Verifier) async throws {
+        let coverage = try await v.lake.coverage()
+        var names: [String] = []
+        for name in touched.sorted() {
+            guard let d = v.config.dataset(named: name) else { continue }
+            if try await !v.indexCostApplies(d, coverage: coverage) { names.append(name) }
+        }
+        try await reindex(names, v)
+    }
+
+    /// The touched datasets no request was verified in are re-indexed after the verification.
+    func reindexUnverified(_ v: Verifier, verified: Set<String>) async throws {
+        try await reindex(touched.subtracting(verified).sorted(), v)
+    }
+
+    private func reindex(_ names: [String], _ v: Verifier) async throws {
+        guard !names.isEmpty else { return }
+        do {
+            _ = try await v.lake.index(datasets: names)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            try v.state.checkIntact()
+            v.lake.logger.warning("re-indexing after the job failed", metadata: ["datasets": "\(names)", "error": "\(error)"])
+        }
+    }
+}
+
+extension Verifier {
+    /// Why a run's verification says nothing of Lethe's state folder.
+    static let stateLeftToTheSweep =
+        "a run purges the raw id from Lethe's state but does not search the state folder: `lethe sweep` and `lethe verify ID` do"
+
+    /// True when dataset `d` can be verified at index cost: a plain object dataset (no transaction
+    /// log), indexed cleanly, with no dataset issue, under the spec it has now (`IndexSpec`).
+    func indexCostApplies(_ d: DatasetSpec, coverage: Coverage) async throws -> Bool {
+        guard d.subject != nil, !lake.driver(for: d).hasTransactionLog else { return false }
+        guard coverage.issues[d.name] == nil, !coverage.unindexed.contains(d.name) else { return false }
+        guard try await state.cursors.setting(Lethe.indexedSetting(d.name)) != nil else { return false }
+        guard let fp = IndexSpec.fingerprint(d, options: lake.options(for: d)) else { return false }
+        return try await state.cursors.setting(IndexSpec.setting(d.name)) == fp
+    }
+
+    /// One object read by a keyed scan: its records, its postings (its new index entry) and the
+    /// batch's keys found in it; or why it could not be read.
+    struct KeyedRead: Sendable {
+        var object: ObjectInfo
+        var records: Int64 = 0
+        var postings: [Int64: [Int64]] = [:]
+        var hits: [SubjectKey: Int64] = [:]
+        var issue: (text: String, code: String)?
+    }
+
+    /// Verifies dataset `d` at index cost for the batch (see `IndexCostRun`).
+    func verifyAtIndexCost(
+        _ d: DatasetSpec, _ batch: Batch, scope: Scope, rewritten: Set<String>, temporaries: Set<String>,
+        dryRun: Bool, into findings: inout Findings
+    ) async throws {
+        let f: any RecordFormat
+        let listing: DatasetObjects
+        do {
+            f = try lake.format(for: d)
+            listing = try await lake.datasetObjects(d)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            findings.problems[d.name] =
+                "dataset `\(d.name)` could not be listed: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+            return
+        }
+        guard let opts = listing.options else { return }
+        let objects = listing.objects.filter { !temporaries.contains($0.key) }
+        if objects.isEmpty { findings.emptiedListings.insert(d.name) }
+        let known = Dictionary(try await state.objects(dataset: d.name).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        if !dryRun {
+            // Objects gone from the lake leave the index (their keys may name the subject).
+            let listed = Set(objects.map(\.key))
+            try await state.removeObjects(dataset: d.name, keys: known.keys.filter { !listed.contains($0) }.sorted())
+        }
+        // Classify each listed object against the index.
+        var unchanged: [String: ObjectInfo] = [:]
+        var toRead: [ObjectInfo] = []
+        var rereadKeys = Set<String>()
+        for o in objects {
+            let k = known[o.key]
+            if rewritten.contains(o.key) {
+                toRead.append(o)
+                rereadKeys.insert(o.key)
+            } else if let k, k.version == o.version, k.status == .indexed {
+                unchanged[o.key] = o
+            } else if let k, k.version == o.version, k.status == .quarantined {
+                findings.unreadable[d.name, default: []].append(
+                    .init(dataset: d.name, object: o.key, rows: 0, issue: "quarantined by the index: \(k.issue ?? "unreadable")"))
+            } else {
+                toRead.append(o)  // new, changed or never indexed: indexed now
+            }
+        }
+        // Unchanged objects whose postings name a subject of the batch are read again: residue, or a
+        // 64-bit prefix collision the read tells apart. Never assumed clean.
+        let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
+        for k in keys.sorted(by: { $0.hex < $1.hex }) {
+            for p in try await state.locate(prefix: k.prefix64, dataset: d.name) {
+                guard let o = unchanged.removeValue(forKey: p.object.key) else { continue }
+                toRead.append(o)
+                rereadKeys.insert(o.key)
+            }
+        }
+        let reads = try await keyedReads(d, f, toRead, options: opts, keys: keys)
+        var entries: [(IndexedObject, [Int64: [Int64]])] = []
+        for r in reads {
+            let o = r.object
+            findings.objectsScanned[d.name, default: 0] += 1
+            findings.bytesRead[d.name, default: 0] += o.size
+            if rereadKeys.contains(o.key) {
+                findings.reread[d.name, default: 0] += 1
+            } else {
+                findings.indexedNow[d.name, default: 0] += 1
+            }
+            if let issue = r.issue {
+                findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: issue.text))
+                if !dryRun {
+                    _ = try await state.quarantine(
+                        IndexedObject(
+                            dataset: d.name, key: o.key, size: o.size, modifiedNanos: o.modifiedNanos, version: o.version,
+                            records: 0, status: .quarantined, issue: issue.text, issueCode: issue.code, indexedAt: now()))
+                }
+                continue
+            }
+            findings.records[d.name, default: 0] += r.records
+            for (k, n) in r.hits { findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: nil)) }
+            entries.append(
+                (
+                    IndexedObject(
+                        dataset: d.name, key: o.key, size: o.size, modifiedNanos: o.modifiedNanos, version: o.version,
+                        records: r.records, status: .indexed, indexedAt: now()), r.postings
+                ))
+            if entries.count >= 256 {
+                if !dryRun { _ = try await state.putIndexedObjects(entries) }
+                entries.removeAll(keepingCapacity: true)
+            }
+        }
+        if !dryRun && !entries.isEmpty { _ = try await state.putIndexedObjects(entries) }
+        findings.listed[d.name, default: 0] += objects.count
+        findings.unchanged[d.name, default: 0] += unchanged.count
+        // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
+        for o in objects {
+            for (id, raw) in batch.raws where Residue.key(o.key, names: raw, fields: d.subject?.fields) {
+                findings.found[lake.subjectKey(of: batch.byID[id]!, in: d, batch.nfc), default: []]
+                    .append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
+            }
+        }
+        try await searchHidden(d, listing.hidden, batch, temporaries: temporaries, into: &findings)
+    }
+
+    /// Keyed scans of `objects` on a bounded task group (one task per core, 16 at most), each with
+    /// its own key cache; results in the order of `objects`. `postings`: collect each object's
+    /// postings too (its index entry).
+    func keyedReads(
+        _ d: DatasetSpec, _ f: any RecordFormat, _ objects: [ObjectInfo], options: FormatOptions, keys: Set<SubjectKey>,
+        postings: Bool = true
+    ) async throws -> [KeyedRead] {
+        guard !objects.isEmpty else { return [] }
+        let pool = KeyerPool(hasher: secrets.hasher)
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16))
+        let store = self.store
+        var out = [KeyedRead?](repeating: nil, count: objects.count)
+        try await withThrowingTaskGroup(of: (Int, KeyedRead).self) { group in
+            var next = 0
+            func launch() {
+                guard next < objects.count else { return }
+                let i = next, o = objects[i]
+                next += 1
+                group.addTask {
+                    let keyer = pool.take(d.normalization)
+                    defer { pool.give(keyer) }
+                    return (i, try await Self.keyedRead(o, f, store: store, options: options, keyer: keyer, keys: keys, postings: postings))
+                }
+            }
+            for _ in 0..<workers { launch() }
+            while let (i, r) = try await group.next() {
+                out[i] = r
+                launch()
+            }
+        }
+        return out.map { $0! }
+    }
+
+    /// One keyed scan: postings of every record, and the records under `keys`.
+    static func keyedRead(
+        _ o: ObjectInfo, _ f: any RecordFormat, store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        keys: Set<SubjectKey>, postings collect: Bool = true
+    ) async throws -> KeyedRead {
+        var r = KeyedRead(object: o)
+        var postings: [Int64: [Int64]] = [:]
+        var hits: [SubjectKey: Int64] = [:]
+        do {
+            let s = try await f.scan(o, in: store, options: options, keyer: keyer) { row, key in
+                if collect { postings[key.prefix64, default: []].append(row) }
+                if keys.contains(key) { hits[key, default: 0] += 1 }
+            }
+            r.records = s.records
+            r.postings = postings
+            r.hits = hits
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let e as LetheError {
+            r.issue = (DatasetIssue.oneLine(e.description), e.code.description)
+        } catch {
+            r.issue = (DatasetIssue.oneLine("\(o.key): \(error)"), LetheError.Code.failure.description)
+        }
+        return r
+    }
+
+    /// Lethe's state after a run's verification: the raw ids purged from what may be purged
+    /// (object names, texts on requests, settings); no write-ahead-log checkpoint and no byte search
+    /// of the state folder (the sweep's).
+    func purgeState(_ batch: Batch, dryRun: Bool) async throws {
+        guard !dryRun else { return }
+        for raw in Set(batch.raws.values.map(\.bytes)) { try await state.purge(rawID: raw, substring: raw.count >= Residue.minimumNeedle) }
+        lake.refCache.clear()
+    }
+}

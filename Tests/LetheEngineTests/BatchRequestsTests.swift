@@ -1,0 +1,166 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import LetheEngine
+import LetheCore
+import LetheStorage
+import LetheCatalog
+@testable import LetheSQLite
+import LetheTesting
+
+/// Batched requests (`forget --from`, `approve --all`): chunks of `requestChunk` requests per write
+/// transaction with one audit entry per chunk, and the raw id's deadline.
+@Suite struct BatchRequestsTests {
+    /// A lake of one JSONL object holding `u-0000000` … `u-(n-1)`, over an in-memory SQLite state seen
+    /// through a counting `FaultInjectingStateStore`, with a clock the test moves.
+    struct Lake {
+        let store = InMemoryObjectStore()
+        let base: SQLiteStateStore
+        let meta: FaultInjectingStateStore
+        let clock = Clock()
+        let lethe: Lethe
+
+        init(users: Int = 10, yaml: String = Fixture.yaml) throws {
+            let config = try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: "/tmp")
+            let secrets = StateSecrets(installationSecret: Array(repeating: 3, count: 32), requestKey: Array(repeating: 4, count: 32))
+            base = try SQLiteStateStore(inMemory: nil)
+            meta = FaultInjectingStateStore(base: base)
+            let clock = self.clock
+            lethe = Lethe(config: config, store: store, meta: meta, secrets: secrets, stateFolder: nil, now: { clock.now })
+            var text = ""
+            for i in 0..<users { text += #"{"user":{"id":"\#(Self.user(i))"}}"# + "\n" }
+            store.set("raw/a.jsonl", Array(text.utf8))
+        }
+
+        static func user(_ i: Int) -> String { String(format: "u-%07d", i) }
+        func advance(days: Double) { clock.advance(Int64(days * 86_400_000)) }
+    }
+
+    final class Clock: Sendable {
+        let ms = Atomic<Int64>(1_700_000_000_000)
+        var now: Int64 { ms.load(ordering: .relaxed) }
+        func advance(_ by: Int64) { ms.add(by, ordering: .relaxed) }
+    }
+
+    @Test func forgetOf20kUsesAtMostThreeWriteTransactions() async throws {
+        let lake = try Lake(users: 100)
+        _ = try await lake.lethe.index()
+        let before = lake.meta.transactionsCommitted
+        let subjects = (0..<20_000).map { SubjectID(Lake.user($0)) }
+        let rs = try await lake.lethe.forget(subjects, reason: "ticket 9", by: "alice")
+        #expect(rs.count == 20_000 && rs.allSatisfy { $0.status == .planned && $0.rawDueAt == $0.filedAt + 25 * 86_400_000 })
+        #expect(lake.meta.transactionsCommitted - before <= 3)
+        // One `filed_batch` entry per chunk of 10,000 (not two entries per request), listing ids and keys, no raw id.
+        let entries = try await lake.base.auditEntries()
+        #expect(entries.map(\.event) == ["filed_batch", "filed_batch"])
+        #expect(entries.allSatisfy { $0.requestID == nil && !$0.details.contains("u-00") })
+        #expect(entries[0].details.contains(rs[0].id) && entries[0].details.contains(rs[0].subjectKey.hex))
+        #expect(entries[1].details.contains(rs[19_999].id) && !entries[0].details.contains(rs[19_999].id))
+        // The plan is the one a single forget makes: the 100 present subjects have one row each.
+        #expect(rs.prefix(100).allSatisfy { ErasurePlan.decode($0.plan!)?.totalRows == 1 })
+        #expect(ErasurePlan.decode(rs[100].plan!)?.totalRows == 0)
+        // Filing again returns the open requests: nothing new, nothing written.
+        let again = try await lake.lethe.forget(Array(subjects.prefix(50)), reason: "ticket 9", by: "alice")
+        #expect(again.map(\.id) == rs.prefix(50).map(\.id))
+        #expect(try await lake.base.auditEntries().count == 2)
+    }
+
+    @Test func aSingleForgetAndApproveKeepTheirOwnEntries() async throws {
+        let lake = try Lake()
+        _ = try await lake.lethe.index()
+        let r = try await lake.lethe.forget([SubjectID(Lake.user(1))], reason: "t", by: "alice")[0]
+        _ = try await lake.lethe.approve([r.id], by: "bob")
+        #expect(try await lake.base.auditEntries().map(\.event) == ["filed", "planned", "approved"])
+        #expect(try await lake.lethe.auditTrail(of: r.id).map(\.entry.event) == ["filed", "planned", "approved"])
+    }
+
+    @Test func approveAllWritesOneAuditEntryPerChunk() async throws {
+        let lake = try Lake(users: 50)
+        _ = try await lake.lethe.index()
+        let rs = try await lake.lethe.forget((0..<250).map { SubjectID(Lake.user($0)) }, reason: "t", by: "alice")
+        let own = try await lake.lethe.forget([SubjectID("u-mine")], reason: "t", by: "bob")
+        // Four eyes: bob's own request is skipped; the check refuses before anything is written.
+        await #expect(throws: LetheError.self) { _ = try await lake.lethe.approve([rs[0].id, own[0].id], by: "bob") }
+        #expect(try await lake.lethe.request(rs[0].id).status == .planned)
+        let before = try await lake.base.auditEntries().count
+        let txBefore = lake.meta.transactionsCommitted
+        let (approved, skipped) = try await Lethe.$requestChunk.withValue(100) { try await lake.lethe.approveAll(by: "bob") }
+        #expect(approved.count == 250 && skipped.map(\.id) == own.map(\.id))
+        #expect(lake.meta.transactionsCommitted - txBefore == 3)
+        let added = Array(try await lake.base.auditEntries().dropFirst(before))
+        #expect(added.map(\.event) == ["approved_batch", "approved_batch", "approved_batch"])
+        #expect(added.map { $0.details.components(separatedBy: "\"r-").count - 1 } == [100, 100, 50])
+        #expect(try await lake.lethe.requests(status: .approved).count == 250)
+        #expect(try await lake.lethe.request(rs[249].id).decidedBy == "bob")
+        // The approver's name is stored once per chunk outside the chain, never in it.
+        #expect(added.allSatisfy { !$0.details.contains("bob") && $0.actor?.hasPrefix("text#") == true })
+    }
+
+    @Test func auditCheckVerifiesBatchEntries() async throws {
+        let lake = try Lake(users: 20)
+        _ = try await lake.lethe.index()
+        _ = try await lake.lethe.forget((0..<30).map { SubjectID(Lake.user($0)) }, reason: "ticket 7", by: "alice")
+        _ = try await lake.lethe.approveAll(by: "bob")
+        #expect(try await lake.lethe.checkAudit().ok)
+        let lines = try await lake.lethe.auditLog()
+        #expect(lines.map(\.entry.event) == ["filed_batch", "approved_batch"])
+        #expect(lines[0].actor == "alice" && lines[0].details.contains(#""reason":"ticket 7""#) && lines[1].actor == "bob")
+        // A batch entry's text altered behind Lethe's back is caught, naming the entry.
+        try await lake.base.tamper("UPDATE audit_texts SET text = 'ticket 8' WHERE text = 'ticket 7'")
+        let check = try await lake.lethe.checkAudit()
+        #expect(!check.ok && check.firstBroken == lines[0].entry.seq)
+    }
+
+    @Test func showListsTheBatchEntriesOfARequest() async throws {
+        let lake = try Lake(users: 20)
+        _ = try await lake.lethe.index()
+        let rs = try await lake.lethe.forget((0..<5).map { SubjectID(Lake.user($0)) }, reason: "t", by: "alice")
+        _ = try await lake.lethe.forget([SubjectID("u-other")], reason: "t", by: "alice")
+        _ = try await lake.lethe.approve([rs[1].id, rs[3].id], by: "bob")
+        _ = try await lake.lethe.approve([rs[0].id], by: "bob")
+        let trail = try await lake.lethe.auditTrail(of: rs[3].id)
+        #expect(trail.map(\.entry.event) == ["filed_batch", "approved_batch"])
+        #expect(trail.allSatisfy { $0.entry.requestID == nil && $0.details.contains(rs[3].id) })
+        #expect(try await lake.lethe.auditTrail(of: rs[0].id).map(\.entry.event) == ["filed_batch", "approved"])
+        #expect(try await lake.lethe.auditTrail(of: rs[2].id).map(\.entry.event) == ["filed_batch"])
+    }
+
+    @Test func rawIDDestroyedAtTheDeadline() async throws {
+        let lake = try Lake(users: 20)
+        _ = try await lake.lethe.index()
+        let early = try await lake.lethe.forget((0..<3).map { SubjectID(Lake.user($0)) }, reason: "t", by: "alice")
+        lake.advance(days: 10)
+        let late = try await lake.lethe.forget([SubjectID(Lake.user(5))], reason: "t", by: "alice")[0]
+        _ = try await lake.lethe.approve([early[0].id], by: "bob")
+        lake.advance(days: 15)  // 25 days after the early ones were filed, to the millisecond
+        #expect(try await lake.lethe.request(early[1].id).sealedSubject != nil)
+        // Any writing command destroys what is due first: here `approve` of another request.
+        _ = try await lake.lethe.approve([late.id], by: "bob")
+        for r in early {
+            let now = try await lake.lethe.request(r.id)
+            #expect(now.sealedSubject == nil && now.rawDestroyedWhy == "deadline" && now.rawDestroyedAt == now.rawDueAt)
+            #expect(now.status == (r.id == early[0].id ? .approved : .planned))
+        }
+        #expect(try await lake.lethe.request(late.id).sealedSubject != nil)
+        let destroyed = try await lake.base.auditEntries().filter { $0.event == "raw_id_destroyed" }
+        #expect(destroyed.count == 1 && destroyed[0].details.contains(#""why":"deadline""#))
+        #expect(early.allSatisfy { destroyed[0].details.contains($0.id) })
+        #expect(try await lake.lethe.auditTrail(of: early[2].id).map(\.entry.event) == ["filed_batch", "raw_id_destroyed"])
+        // Nothing more is due: a second pass writes nothing.
+        #expect(try await lake.lethe.destroyExpiredRawIDs() == 0)
+        // The erasure still runs and verifies by the keyed hash (the run needs no raw id).
+        let run = try await lake.lethe.run()
+        #expect(run.failed.isEmpty)
+        #expect(try await lake.lethe.request(early[0].id).status == .verified)
+        lake.advance(days: 10)
+        #expect(try await lake.lethe.destroyExpiredRawIDs() == 1)  // the late one
+    }
+
+    @Test func aShorterRawIDDeadlineIsConfigured() async throws {
+        let lake = try Lake(yaml: "sweep: {raw_id_days: 1}\n" + Fixture.yaml)
+        let r = try await lake.lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]
+        #expect(r.rawDueAt == r.filedAt + 86_400_000)
+        lake.advance(days: 1)
+        #expect(try await lake.lethe.destroyExpiredRawIDs() == 1)
+    }
+}
