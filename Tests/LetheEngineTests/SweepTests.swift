@@ -90,7 +90,9 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
     let code = """
         import sys, pyarrow as pa, pyarrow.parquet as pq
         for name, ids in (("a", [7, 12345678, 9]), ("b", [5, 6])):
-            pq.write_table(pa.table({"user_id": pa.array(ids, pa.int64()), "n": pa.array(range(len(ids)), pa.int64())}), sys.argv[1] + "/" + name + ".parquet")
+            refs = ["ref %d" % (12345678 if i == 9 else i) for i in ids]  # user 9's row names 12345678: a mention
+            pq.write_table(pa.table({"user_id": pa.array(ids, pa.int64()), "n": pa.array(range(len(ids)), pa.int64()),
+                                     "note": pa.array(refs, pa.string())}), sys.argv[1] + "/" + name + ".parquet")
         """
     _ = try Peers.python(["-c", code, l.dir + "/lake/ids"], what: "pyarrow write")
     let lethe = try l.open()
@@ -107,6 +109,9 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
     let s = try await lethe.sweep()
     let q = try #require(s.requests.first)
     #expect(q.result == "residue" && q.found.contains { $0.kind == "record" && $0.object == "ids/c.parquet" && $0.rows == 1 })
+    // The id in another column of a compressed page: a mention, found in the decoded strings.
+    #expect(q.found.contains { $0.kind == "mention" && $0.object == "ids/a.parquet" })
+    #expect(!q.found.contains { $0.object == "ids/b.parquet" })
 }
 
 @Test func sweepMarksSweptAndDestroysTheRawID() async throws {
@@ -200,4 +205,22 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
     #expect(q.found.contains { $0.kind == "state" && $0.object == "notes.txt" })
     #expect(!ReportEncoder.text(s).contains("customer-000001"))
     #expect(try await lethe.request(r.id).status == .failed)
+}
+
+@Test func anObjectKeyNamingTheSubjectIsResidueAndNotRepeated() async throws {
+    let l = try lake()
+    defer { l.remove() }
+    try l.put("raw/a.jsonl", event("u-100001", 1) + event("u-200002", 2))
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "u-100001")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    // Another tool leaves a folder named after the subject, holding someone else's record.
+    try l.put("raw/export-u-100001/part-0.jsonl", event("u-200002", 3))
+    let s = try await lethe.sweep()
+    let q = try #require(s.requests.first)
+    #expect(q.result == "residue" && q.found.map(\.kind) == ["key"])
+    #expect(!ReportEncoder.text(s).contains("u-100001"))
+    let failed = try await lethe.request(r.id)
+    #expect(failed.status == .failed && !String(decoding: failed.sweepFindings ?? [], as: UTF8.self).contains("u-100001"))
 }

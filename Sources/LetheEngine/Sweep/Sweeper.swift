@@ -47,7 +47,9 @@ struct Sweeper: Sendable {
         }
         events?(.sweepStarted(requests: targets.count, datasets: chosen.count))
 
+        let scanStart = DispatchTime.now().uptimeNanoseconds
         let scan = try await SweepScan(lake: lake).run(targets, datasets: chosen, state: true, events: events)
+        report.scanSeconds = Double(DispatchTime.now().uptimeNanoseconds - scanStart) / 1e9
         report.objects = scan.objects
         report.bytes = scan.bytes
         report.workers = scan.workers
@@ -61,41 +63,66 @@ struct Sweeper: Sendable {
         }
 
         let marks = dataset == nil ? [:] : try await lake.meta.cursors.settings(prefix: Self.markPrefix)
+        // Requests found clean: (their place in the report, the request, mentions), marked swept in chunks below.
+        var clean: [(Int, ErasureRequest, Int)] = []
         for t in targets {
             let r = t.request
             let found = (scan.found[r.id] ?? []).map { redact($0, t.raw) }
             let failing = found.filter { $0.kind != "mention" }
-            var result: String
-            if !failing.isEmpty {
-                result = "residue"
-                try await sweepFound(r, failing, report.sweepID)
-                events?(.sweepFound(request: r.id, findings: failing.count))
-            } else if !scan.unreadable.isEmpty {
-                result = "incomplete"
-            } else if let name = dataset {
-                // Marks accumulate: swept once every dataset with a subject column has one since the verification.
-                let at = lake.now()
-                var covered = Set([name])
-                for d in subjectDatasets {
-                    if let v = marks[Self.markPrefix + r.id + "." + d.name], let m = Int64(v), m >= r.updatedAt { covered.insert(d.name) }
-                }
-                if covered.isSuperset(of: subjectDatasets.map(\.name)) {
-                    result = "swept"
-                    try await markSwept(r, report.sweepID, mentions: found.count, clearing: subjectDatasets.map(\.name))
-                } else {
-                    result = "partial"
-                    let key = Self.markPrefix + r.id + "." + name
-                    try await lake.meta.transaction("cannot save the sweep mark of \(r.id)") { tx in
-                        try tx.cursors.setSetting(key, String(at))
+            var result = "incomplete"
+            // A request another command moved meanwhile (a run, a reject) is left for the next sweep.
+            do {
+                if !failing.isEmpty {
+                    result = "residue"
+                    try await sweepFound(r, failing, report.sweepID)
+                    events?(.sweepFound(request: r.id, findings: failing.count))
+                } else if !scan.unreadable.isEmpty {
+                    result = "incomplete"
+                } else if let name = dataset {
+                    // Marks accumulate: swept once every dataset with a subject column has one since the verification.
+                    let at = lake.now()
+                    var covered = Set([name])
+                    for d in subjectDatasets {
+                        if let v = marks[Self.markPrefix + r.id + "." + d.name], let m = Int64(v), m >= r.updatedAt { covered.insert(d.name) }
                     }
+                    if covered.isSuperset(of: subjectDatasets.map(\.name)) {
+                        result = "swept"
+                        clean.append((report.requests.count, r, found.count))
+                    } else {
+                        result = "partial"
+                        let key = Self.markPrefix + r.id + "." + name
+                        try await lake.meta.transaction("cannot save the sweep mark of \(r.id)") { tx in
+                            try tx.cursors.setSetting(key, String(at))
+                        }
+                    }
+                } else {
+                    result = "swept"
+                    clean.append((report.requests.count, r, found.count))
                 }
-            } else {
-                result = "swept"
-                try await markSwept(r, report.sweepID, mentions: found.count, clearing: subjectDatasets.map(\.name))
+            } catch let e as LetheError where e.code == .conflict {
+                result = "incomplete"
             }
-            if result == "swept" && t.raw != nil { report.rawIDsDestroyedSwept += 1 }
             report.requests.append(
                 .init(id: r.id, subjectKey: r.subjectKey.hex, result: result, keyedOnly: t.raw == nil, found: found))
+        }
+        let datasetNames = subjectDatasets.map(\.name)
+        for start in stride(from: 0, to: clean.count, by: Lethe.requestChunk) {
+            let chunk = Array(clean[start..<min(clean.count, start + Lethe.requestChunk)])
+            var moved: [Int] = []
+            do {
+                try await markSwept(chunk.map { ($0.1, $0.2) }, report.sweepID, clearing: datasetNames)
+            } catch let e as LetheError where e.code == .conflict {
+                // One of them moved meanwhile: each on its own, the moved ones left unswept.
+                for c in chunk {
+                    do {
+                        try await markSwept([(c.1, c.2)], report.sweepID, clearing: datasetNames)
+                    } catch let e as LetheError where e.code == .conflict {
+                        moved.append(c.0)
+                    }
+                }
+            }
+            for i in moved { report.requests[i].result = "incomplete" }
+            for c in chunk where !moved.contains(c.0) && c.1.sealedSubject != nil { report.rawIDsDestroyedSwept += 1 }
         }
         if report.rawIDsDestroyedSwept > 0 { events?(.rawIDsDestroyed(count: report.rawIDsDestroyedSwept, why: "swept")) }
         report.seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
@@ -106,23 +133,33 @@ struct Sweeper: Sendable {
     private func redact(_ f: SweepReport.Found, _ raw: SubjectID?) -> SweepReport.Found {
         guard let raw, f.kind != "state", Residue.key(f.object, names: raw) else { return f }
         var g = f
-        let folder = f.object.split(separator: "/").dropLast().joined(separator: "/")
-        g.object = "(an object under \(folder.isEmpty ? "the dataset" : folder) whose key names the subject)"
+        g.object = "(an object of `\(f.dataset)` whose key names the subject)"
         return g
     }
 
-    /// Clean: stays verified, marked swept, raw id destroyed, audit entry — one transaction.
-    private func markSwept(_ r: ErasureRequest, _ sweepID: String, mentions: Int, clearing datasets: [String]) async throws {
+    /// Clean: each stays verified, is marked swept and its raw id destroyed, with one `swept` audit entry
+    /// listing them (subject keys, mentions; never a raw id) — one transaction for the chunk.
+    private func markSwept(_ rs: [(ErasureRequest, Int)], _ sweepID: String, clearing datasets: [String]) async throws {
         let at = lake.now()
-        let n = try RequestLifecycle.apply(.swept(at: at), to: r).get()
-        let details = JSONValue.object([
-            "subject_key": .string(r.subjectKey.hex), "sweep_id": .string(sweepID), "mentions": .int(Int64(mentions)),
-            "raw_id": .string(r.sealedSubject == nil ? "destroyed before" : "destroyed"),
-        ]).text
-        let marks = datasets.map { Self.markPrefix + r.id + "." + $0 }
-        try await lake.meta.transaction("cannot save request \(r.id)") { tx in
-            try tx.updateRequest(n, expecting: r.status)
-            try tx.appendAudit(event: .swept, requestID: r.id, actor: "lethe", details: details, at: at)
+        let updated = try rs.map { (try RequestLifecycle.apply(.swept(at: at), to: $0.0).get(), $0.0.status) }
+        let ids = rs.map(\.0.id)
+        var details: [String: JSONValue] = [
+            "sweep_id": .string(sweepID), "count": .int(Int64(rs.count)),
+            "raw_ids_destroyed": .int(Int64(rs.filter { $0.0.sealedSubject != nil }.count)),
+        ]
+        if rs.count == 1 {
+            details["subject_key"] = .string(rs[0].0.subjectKey.hex)
+            details["mentions"] = .int(Int64(rs[0].1))
+        } else {
+            details["requests"] = .array(ids.map { .string($0) })
+            details["subject_keys"] = .array(rs.map { .string($0.0.subjectKey.hex) })
+            details["mentions"] = .array(rs.map { .int(Int64($0.1)) })
+        }
+        let text = JSONValue.object(details).text
+        let marks = ids.flatMap { id in datasets.map { Self.markPrefix + id + "." + $0 } }
+        try await lake.meta.transaction("cannot mark \(rs.count) request(s) swept") { tx in
+            for (n, was) in updated { try tx.updateRequest(n, expecting: was) }
+            try tx.audit.append(.swept, requestIDs: ids, actor: "lethe", details: text, at: at)
             for m in marks { try tx.cursors.removeSetting(m) }
         }
     }
