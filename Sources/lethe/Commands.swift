@@ -345,9 +345,7 @@ struct Run: AsyncParsableCommand {
                         for line in b.output.split(separator: "\n").suffix(20) { err("  | \(line)") }
                     }
                 }
-                for v in r.verifications {
-                    out("\(v.id)  \(v.clean ? "verified clean" : "NOT clean: \(v.summary)") (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)")
-                }
+                for v in r.verifications { out(Self.line(v)) }
                 for f in r.failed { out("\(f.id)  failed: \(f.reason)") }
                 if !r.requeued.isEmpty {
                     out("took back \(r.requeued.count) request(s) a stopped run had claimed without a job: \(r.requeued.joined(separator: " "))")
@@ -356,6 +354,18 @@ struct Run: AsyncParsableCommand {
             }
             return r.failed.isEmpty && r.problems.isEmpty ? 0 : 1
         }
+    }
+
+    /// A request's verification as `run` prints it: at index cost, what the proof rests on (objects listed,
+    /// read again, indexed now); read in full, the objects and records scanned.
+    static func line(_ v: Verification) -> String {
+        guard v.clean else { return "\(v.id)  NOT clean: \(v.summary) (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)" }
+        guard let p = v.proof, p.hasPrefix("index") else {
+            return "\(v.id)  verified clean (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)"
+        }
+        let full = p == "index+full" ? "; \(v.objectsScanned) object(s) read in all" : ""
+        return
+            "\(v.id)  verified (\(p)): \(v.objectsListed ?? 0) objects listed, \(v.objectsReread ?? 0) re-read, \(v.objectsIndexedNow ?? 0) indexed now\(full)"
     }
 }
 
