@@ -177,6 +177,11 @@ struct Requests: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List erasure requests.")
     @OptionGroup var global: Global
     @Option(help: "Only this status: \(RequestStatus.allCases.map(\.rawValue).joined(separator: ", ")).") var status: String?
+    @Option(
+        help:
+            "Only requests the sweep has (yes) or has not (no) marked swept; `--status verified --swept no` lists the next sweep's work."
+    )
+    var swept: String?
 
     func run() async throws {
         try await guarded {
@@ -187,8 +192,14 @@ struct Requests: AsyncParsableCommand {
                 }
                 st = s
             }
+            var wantSwept: Bool?
+            if let swept {
+                guard swept == "yes" || swept == "no" else { throw LetheError(.badUsage, "--swept takes yes or no, not `\(swept)`") }
+                wantSwept = swept == "yes"
+            }
             let lethe = try global.open(readOnly: true)
-            let rs = try await lethe.requests(status: st)
+            var rs = try await lethe.requests(status: st)
+            if let wantSwept { rs = rs.filter { ($0.sweptAt != nil) == wantSwept } }
             if global.json {
                 out(ReportEncoder.text(rs.map { RequestView($0, withPlan: false) }))
             } else {
