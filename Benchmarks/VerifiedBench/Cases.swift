@@ -367,7 +367,7 @@ extension Bench {
             }
             row.lethe = secsAll
             var detail =
-                "\(grouped(report.objects)) objects, \(megabytes(report.bytes)), \(fmt(report.gbPerSecond, 2)) GB/s on \(report.workers) cores (\(fmt(report.perCoreGBPerSecond, 2)) GB/s per core)"
+                "\(grouped(report.objects)) objects, \(megabytes(report.bytes)), the pass over lake and state \(secs(report.scanSeconds)) s: \(fmt(report.gbPerSecond, 2)) GB/s on \(report.workers) cores (\(fmt(report.perCoreGBPerSecond, 2)) GB/s per core)"
             say("   swept \(swept) requests in \(secs(secsAll)) s: \(detail)")
             if FileManager.default.isExecutableFile(atPath: o.lethe), FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
                 step("\(title): taskset -c 0 lethe sweep (release binary, one core)")
@@ -377,7 +377,8 @@ extension Bench {
                     let j = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
                 {
                     let one = try j.double("gb_per_s")
-                    detail += "; one core (`taskset -c 0`, release binary): \(fmt(one, 2)) GB/s in \(secs(try j.double("seconds"))) s"
+                    detail +=
+                        "; one core (`taskset -c 0`, release binary): \(fmt(one, 2)) GB/s (pass \(secs(try j.double("scan_seconds"))) s of \(secs(try j.double("seconds"))) s)"
                     say("   one core: \(fmt(one, 2)) GB/s")
                 } else {
                     notes.append("the one-core sweep exited \(r.status): \(r.err.suffix(200))")

@@ -67,6 +67,8 @@ struct Verifier: Sendable {
         var reread: [String: Int] = [:]
         var indexedNow: [String: Int] = [:]
         var bytesRead: [String: Int64] = [:]
+        /// Per request id: rewritten objects holding its raw id's bytes outside its records.
+        var mentions: [String: [Verification.Found]] = [:]
         /// A run's own verification (`IndexCostRun`): Lethe's state is purged, not searched.
         var indexCostRun = false
     }
@@ -308,6 +310,7 @@ struct Verifier: Sendable {
             v.objectsIndexedNow = indexed.reduce(0) { $0 + (f.indexedNow[$1] ?? 0) }
             v.bytesRead = indexed.reduce(0) { $0 + (f.bytesRead[$1] ?? 0) }
         }
+        if let m = f.mentions[r.id], !m.isEmpty { v.mentions = m }
         let logs = names.reduce(0) { $0 + (f.logsExamined[$1] ?? 0) }
         v.logsExamined = logs > 0 ? logs : nil
         // An empty listing counts only where this request's plan named objects to erase (now gone).
@@ -354,7 +357,7 @@ struct Verifier: Sendable {
             "state_hits": .int(Int64(v.stateHits.count)), "problems": .int(Int64(v.problems?.count ?? 0)),
         ]
         if v.clean && (current.status == .erased || current.status == .verified) {
-            try await lake.transition(current, .verified(result: v.json, at: now()), audit: .verified, actor: "lethe", details)
+            try await lake.transition(current, .verified(result: v.json, at: now(), proof: v.proof), audit: .verified, actor: "lethe", details)
         } else if current.status == .erased || current.status == .verified {
             try await lake.transition(
                 current, .verificationFailed(result: v.json, reason: v.summary, at: now()),

@@ -1,4 +1,4 @@
-import LetheCore
+public import LetheCore
 public import LetheStorage
 
 /// Whole-object reads and writes that apply the compression the key names
@@ -20,6 +20,23 @@ public enum EncodedObject {
             await w.abort()
             throw error
         }
+    }
+
+    /// The needles whose bytes the decompressed content of `key` holds, read a chunk at a time (each
+    /// chunk searched with the last `overlap` bytes of the one before, so a needle of up to `overlap`
+    /// bytes across two chunks is found; a word-bounded needle that starts right at a chunk's carried
+    /// bytes is judged without the byte before it).
+    public static func matches(of needles: NeedleSet, overlap: Int, in key: String, of store: any ObjectStore) async throws -> Set<[UInt8]> {
+        let src = try await Codec.openSource(key, in: store, chunkSize: 1 << 20)
+        defer { src.close() }
+        var found = Set<[UInt8]>()
+        var carry: [UInt8] = []
+        while let c = try await src.next() {
+            let hay = carry.isEmpty ? c : carry + c
+            found.formUnion(needles.matches(in: hay))
+            carry = Array(hay.suffix(max(0, overlap)))
+        }
+        return found
     }
 
     /// Reads the decompressed content of `key`.

@@ -177,6 +177,11 @@ struct Requests: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List erasure requests.")
     @OptionGroup var global: Global
     @Option(help: "Only this status: \(RequestStatus.allCases.map(\.rawValue).joined(separator: ", ")).") var status: String?
+    @Option(
+        help:
+            "Only requests the sweep has (yes) or has not (no) marked swept; `--status verified --swept no` lists the next sweep's work."
+    )
+    var swept: String?
 
     func run() async throws {
         try await guarded {
@@ -187,8 +192,14 @@ struct Requests: AsyncParsableCommand {
                 }
                 st = s
             }
+            var wantSwept: Bool?
+            if let swept {
+                guard swept == "yes" || swept == "no" else { throw LetheError(.badUsage, "--swept takes yes or no, not `\(swept)`") }
+                wantSwept = swept == "yes"
+            }
             let lethe = try global.open(readOnly: true)
-            let rs = try await lethe.requests(status: st)
+            var rs = try await lethe.requests(status: st)
+            if let wantSwept { rs = rs.filter { ($0.sweptAt != nil) == wantSwept } }
             if global.json {
                 out(ReportEncoder.text(rs.map { RequestView($0, withPlan: false) }))
             } else {
@@ -345,9 +356,7 @@ struct Run: AsyncParsableCommand {
                         for line in b.output.split(separator: "\n").suffix(20) { err("  | \(line)") }
                     }
                 }
-                for v in r.verifications {
-                    out("\(v.id)  \(v.clean ? "verified clean" : "NOT clean: \(v.summary)") (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)")
-                }
+                for v in r.verifications { out(Self.line(v)) }
                 for f in r.failed { out("\(f.id)  failed: \(f.reason)") }
                 if !r.requeued.isEmpty {
                     out("took back \(r.requeued.count) request(s) a stopped run had claimed without a job: \(r.requeued.joined(separator: " "))")
@@ -356,6 +365,18 @@ struct Run: AsyncParsableCommand {
             }
             return r.failed.isEmpty && r.problems.isEmpty ? 0 : 1
         }
+    }
+
+    /// A request's verification as `run` prints it: at index cost, what the proof rests on (objects listed,
+    /// read again, indexed now); read in full, the objects and records scanned.
+    static func line(_ v: Verification) -> String {
+        guard v.clean else { return "\(v.id)  NOT clean: \(v.summary) (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)" }
+        guard let p = v.proof, p.hasPrefix("index") else {
+            return "\(v.id)  verified clean (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)"
+        }
+        let full = p == "index+full" ? "; \(v.objectsScanned) object(s) read in all" : ""
+        return
+            "\(v.id)  verified (\(p)): \(v.objectsListed ?? 0) objects listed, \(v.objectsReread ?? 0) re-read, \(v.objectsIndexedNow ?? 0) indexed now\(full)"
     }
 }
 

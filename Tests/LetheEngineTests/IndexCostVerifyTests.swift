@@ -88,6 +88,7 @@ private func lake(objects: Int, rows: Int = 20) -> CountingLake {
     #expect(v.datasets == ["raw"] && v.objectsListed == 50 && v.objectsReread == 2 && v.objectsUnchanged == 48 && v.objectsIndexedNow == 0, "\(v)")
     #expect(v.objectsScanned == 2 && (v.bytesRead ?? 0) <= two, "\(v)")
     #expect(try await l.lethe.request(r.id).status == .verified)
+    #expect(try await l.lethe.request(r.id).proof == "index")  // the proof kind is stored on the request
     // The whole run read the two objects to erase them and once more to verify (and index) them: nothing else.
     #expect(l.store.bytesRead <= 2 * two, "read \(l.store.bytesRead) bytes; the two objects hold \(two), the lake \(total)")
     // The index holds the rewritten objects' new versions, without the subject.
@@ -239,4 +240,30 @@ private final class ListFailingStore: ObjectStore, @unchecked Sendable {
         try await Verifier(lethe).verify([try await lethe.request(r.id)], dryRun: false, indexCost: IndexCostRun(rewritten: [:], touched: [])).first)
     #expect(!v.clean && v.proof == "index", "\(v)")
     #expect(v.problems?.contains { $0.contains("`raw` could not be listed") && $0.contains("injected") } == true, "\(v)")
+}
+
+/// A rewritten object is byte-searched for the raw id too: the id left in another record's field
+/// (a reference to the subject) is reported as a mention, not residue, and the subject's own
+/// records are still what decides the verdict.
+@Test func aRewrittenObjectIsByteSearchedAndAReferenceIsAMention() async throws {
+    let l = lake(objects: 3)
+    let key = "raw/part-001.jsonl"
+    l.put(key, String(decoding: l.store.get(key)!, as: UTF8.self) + event("target-1", 99) + #"{"n":100,"user":{"id":"u-9"},"ref":"target-1"}"# + "\n")
+    _ = try await l.lethe.index()
+    let r = try await l.approved("target-1")
+    let run = try await l.lethe.run()
+    let v = try #require(run.verifications.first)
+    #expect(v.clean && v.proof == "index", "\(v)")
+    #expect(v.mentions?.map(\.object) == [key], "\(v)")
+    #expect(try await l.lethe.request(r.id).status == .verified)
+    // The reference stays (masking is another decision); the subject's own record is gone.
+    let text = String(decoding: l.store.get(key)!, as: UTF8.self)
+    #expect(text.contains(#""ref":"target-1""#) && !text.contains(#""id":"target-1""#))
+    // Without such a reference no mention is reported.
+    let l2 = lake(objects: 3)
+    l2.put(key, String(decoding: l2.store.get(key)!, as: UTF8.self) + event("target-1", 99))
+    _ = try await l2.lethe.index()
+    _ = try await l2.approved("target-1")
+    let v2 = try #require(try await l2.lethe.run().verifications.first)
+    #expect(v2.clean && v2.mentions == nil, "\(v2)")
 }

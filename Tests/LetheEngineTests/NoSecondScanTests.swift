@@ -49,3 +49,23 @@ import LetheTesting
     _ = try await lethe.index()
     #expect(counter.count == again)
 }
+
+@Test func aHintIsGivenOnlyForTheIndexedVersionUnderTheCurrentSpec() async throws {
+    let f = try Fixture()
+    f.put("raw/a.jsonl", #"{"user":{"id":"u-1"}}"# + "\n" + #"{"user":{"id":"u-2"}}"# + "\n" + #"{"user":{"id":"u-1"}}"# + "\n")
+    f.put("raw/b.jsonl", #"{"user":{"id":"u-3"}}"# + "\n")
+    _ = try await f.lethe.index()
+    let k1 = f.lethe.key(for: SubjectID("u-1")), k9 = f.lethe.key(for: SubjectID("u-9"))
+    let step = JournalStep(job: "j", ordinal: 1, dataset: "raw", objectKey: "raw/a.jsonl", requestIDs: ["r"], subjectKeys: [k1, k9])
+    let info = try #require(try await f.store.head("raw/a.jsonl"))
+    let hint = try #require(try await Executor(f.lethe).eraseHint(step, dataset: "raw"))
+    // The rows of each key the index holds there, for the version it scanned; a key it holds nowhere there has none.
+    #expect(hint.version == info.version && hint.rows == [k1: [0, 2]] && hint.applies(to: info))
+    // An object the index holds nothing of these keys in gets no hint (the format keys every record).
+    var other = step
+    other.objectKey = "raw/b.jsonl"
+    #expect(try await Executor(f.lethe).eraseHint(other, dataset: "raw") == nil)
+    // Entries made under another spec say nothing: no hint.
+    try await f.lethe.meta.setSetting(IndexSpec.setting("raw"), "0000")
+    #expect(try await Executor(f.lethe).eraseHint(step, dataset: "raw") == nil)
+}

@@ -5,6 +5,7 @@ import LetheTestSupport
 import LetheCore
 import LetheStorage
 import LetheCatalog
+import LetheTesting
 
 // `lethe sweep` (issue 12 §2.9): the whole lake and the state, without the index, for verified requests.
 
@@ -90,7 +91,9 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
     let code = """
         import sys, pyarrow as pa, pyarrow.parquet as pq
         for name, ids in (("a", [7, 12345678, 9]), ("b", [5, 6])):
-            pq.write_table(pa.table({"user_id": pa.array(ids, pa.int64()), "n": pa.array(range(len(ids)), pa.int64())}), sys.argv[1] + "/" + name + ".parquet")
+            refs = ["ref %d" % (12345678 if i == 9 else i) for i in ids]  # user 9's row names 12345678: a mention
+            pq.write_table(pa.table({"user_id": pa.array(ids, pa.int64()), "n": pa.array(range(len(ids)), pa.int64()),
+                                     "note": pa.array(refs, pa.string())}), sys.argv[1] + "/" + name + ".parquet")
         """
     _ = try Peers.python(["-c", code, l.dir + "/lake/ids"], what: "pyarrow write")
     let lethe = try l.open()
@@ -107,6 +110,9 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
     let s = try await lethe.sweep()
     let q = try #require(s.requests.first)
     #expect(q.result == "residue" && q.found.contains { $0.kind == "record" && $0.object == "ids/c.parquet" && $0.rows == 1 })
+    // The id in another column of a compressed page: a mention, found in the decoded strings.
+    #expect(q.found.contains { $0.kind == "mention" && $0.object == "ids/a.parquet" })
+    #expect(!q.found.contains { $0.object == "ids/b.parquet" })
 }
 
 @Test func sweepMarksSweptAndDestroysTheRawID() async throws {
@@ -163,8 +169,82 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
     #expect(second.requests.map(\.result) == ["swept"])
     let done = try await lethe.request(r.id)
     #expect(done.sweptAt != nil && done.sealedSubject == nil)
-    #expect(try await lethe.meta.cursors.settings(prefix: Sweeper.markPrefix).isEmpty)
+    // The marks live in the state's `request_sweeps`, one per scope (the dataset, or `!state`), moved forward by each sweep.
+    let marks = try await lethe.meta.requests.sweepMarks(requestID: r.id)
+    #expect(marks.map(\.scope) == ["!state", "exports", "raw"])
+    #expect(marks.first { $0.scope == "exports" }?.sweepID == second.sweepID)
+    #expect(marks.first { $0.scope == "!state" }?.sweepID == second.sweepID)
+    #expect(try await lethe.meta.cursors.settings(prefix: Sweeper.legacyMarkPrefix).isEmpty)
+    // One `sweeps` row per sweep, with its scope, what it read and how it ended.
+    let row = try #require(try await lethe.meta.requests.sweep(id: second.sweepID))
+    #expect(row.scope == "exports" && row.result == "clean" && row.objects == Int64(second.objects) && row.bytes == second.bytes)
+    #expect(row.startedAt == second.startedAt && (row.finishedAt ?? 0) >= row.startedAt)
+    #expect(try await lethe.meta.requests.sweep(id: first.sweepID)?.scope == "raw")
     await #expect(throws: LetheError.self) { try await lethe.sweep(dataset: "nope") }
+}
+
+@Test func aWholeLakeSweepWritesItsRowAndMarks() async throws {
+    let l = try lake()
+    defer { l.remove() }
+    try l.put("raw/a.jsonl", event("u-100001", 1) + event("u-200002", 2))
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "u-100001")
+    let s = try await lethe.sweep()
+    #expect(s.requests.map(\.result) == ["swept"])
+    let row = try #require(try await lethe.meta.requests.sweep(id: s.sweepID))
+    #expect(row == SweepRecord(id: s.sweepID, startedAt: s.startedAt, finishedAt: row.finishedAt, scope: "lake", objects: 1, bytes: s.bytes, result: "clean"))
+    #expect(try await lethe.meta.requests.sweepMarks(requestID: r.id).map { "\($0.scope) \($0.sweepID)" } == ["lake \(s.sweepID)"])
+}
+
+/// A sweep that dies before its last transaction (the one that marks requests swept) leaves them unswept,
+/// their raw ids sealed and no mark of this sweep; its row is not `clean`. The next sweep completes the work.
+@Test func aKilledSweepLeavesRequestsUnswept() async throws {
+    let l = try lake()
+    defer { l.remove() }
+    try l.put("raw/a.jsonl", event("u-100001", 1) + event("u-200002", 2))
+    try l.put("exports/e.jsonl", export("u-200002", 4))
+    let base = try l.open()
+    _ = try await base.index()
+    let r = try await erased(base, "u-100001")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    let faulty = FaultInjectingStateStore(base: base.meta)
+    let lethe = base.over(faulty)
+    let first = try await lethe.sweep(dataset: "raw")
+    #expect(first.requests.map(\.result) == ["partial"])
+    // The swept transition's transaction (its audit entry) fails.
+    faulty.failAuditAppend()
+    await #expect(throws: LetheError.self) { _ = try await lethe.sweep(dataset: "exports") }
+    #expect(faulty.faultsThrown == 1)
+    let after = try await lethe.request(r.id)
+    #expect(after.status == .verified && after.sweptAt == nil && after.sealedSubject != nil)
+    #expect(try await lethe.meta.requests.sweepMarks(requestID: r.id).allSatisfy { $0.sweepID == first.sweepID })
+    let rows = try Peers.python(
+        [
+            "-c", "import sqlite3, sys; print([r[0] for r in sqlite3.connect(sys.argv[1]).execute('SELECT result FROM sweeps WHERE id <> ?', (sys.argv[2],))])",
+            l.state + "/lethe.sqlite", first.sweepID,
+        ], what: "sqlite3 read")
+    #expect(rows.trimmingCharacters(in: .whitespacesAndNewlines) == "['failed']")
+    #expect(try await lethe.meta.auditEntries().filter { $0.event == AuditEvent.swept.rawValue }.isEmpty)
+    // Unarmed, the next sweep of the same dataset finishes the work.
+    #expect(try await lethe.sweep(dataset: "exports").requests.map(\.result) == ["swept"])
+    #expect(try await lethe.request(r.id).sweptAt != nil)
+}
+
+/// Marks an earlier version kept in settings (`sweep.mark.<request>.<dataset>`) count once, moved into the state, and are removed.
+@Test func legacySettingsMarksAreMovedIntoTheState() async throws {
+    let l = try lake()
+    defer { l.remove() }
+    try l.put("raw/a.jsonl", event("u-100001", 1) + event("u-200002", 2))
+    try l.put("exports/e.jsonl", export("u-200002", 4))
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "u-100001")
+    try await lethe.meta.setSetting(Sweeper.legacyMarkPrefix + r.id + ".raw", String(lethe.now()))
+    let s = try await lethe.sweep(dataset: "exports")
+    #expect(s.requests.map(\.result) == ["swept"])
+    #expect(try await lethe.meta.cursors.settings(prefix: Sweeper.legacyMarkPrefix).isEmpty)
+    #expect(try await lethe.meta.requests.sweepMarks(requestID: r.id).map(\.scope) == ["!state", "exports", "raw"])
 }
 
 @Test func sweepFindsTheIdInLethesStateAndInACommitInfoPredicate() async throws {
@@ -200,4 +280,22 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
     #expect(q.found.contains { $0.kind == "state" && $0.object == "notes.txt" })
     #expect(!ReportEncoder.text(s).contains("customer-000001"))
     #expect(try await lethe.request(r.id).status == .failed)
+}
+
+@Test func anObjectKeyNamingTheSubjectIsResidueAndNotRepeated() async throws {
+    let l = try lake()
+    defer { l.remove() }
+    try l.put("raw/a.jsonl", event("u-100001", 1) + event("u-200002", 2))
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "u-100001")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    // Another tool leaves a folder named after the subject, holding someone else's record.
+    try l.put("raw/export-u-100001/part-0.jsonl", event("u-200002", 3))
+    let s = try await lethe.sweep()
+    let q = try #require(s.requests.first)
+    #expect(q.result == "residue" && q.found.map(\.kind) == ["key"])
+    #expect(!ReportEncoder.text(s).contains("u-100001"))
+    let failed = try await lethe.request(r.id)
+    #expect(failed.status == .failed && !String(decoding: failed.sweepFindings ?? [], as: UTF8.self).contains("u-100001"))
 }

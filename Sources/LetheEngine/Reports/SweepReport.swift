@@ -55,6 +55,8 @@ public struct SweepReport: Sendable, Equatable {
     public var sweepID: String
     public var startedAt: Int64
     public var seconds: Double
+    /// Of `seconds`, the pass over the lake and the state (the rest: requests read, re-indexing, transitions).
+    public var scanSeconds: Double
     /// The datasets swept (all with a subject column, or the one `--dataset` named), and whether the state was.
     public var datasets: [String]
     public var state: Bool
@@ -72,6 +74,7 @@ public struct SweepReport: Sendable, Equatable {
         self.sweepID = sweepID
         self.startedAt = startedAt
         self.seconds = 0
+        self.scanSeconds = 0
         self.datasets = datasets
         self.state = state
         self.objects = 0
@@ -83,8 +86,8 @@ public struct SweepReport: Sendable, Equatable {
         self.rawIDsDestroyedDeadline = 0
     }
 
-    /// Bytes read per second, in GB/s (decimal), over the whole sweep.
-    public var gbPerSecond: Double { seconds > 0 ? Double(bytes) / seconds / 1e9 : 0 }
+    /// Bytes of the lake read per second of the pass, in GB/s (decimal).
+    public var gbPerSecond: Double { scanSeconds > 0 ? Double(bytes) / scanSeconds / 1e9 : 0 }
     /// `gbPerSecond` divided by the workers that read the objects.
     public var perCoreGBPerSecond: Double { gbPerSecond / Double(max(1, workers)) }
 
@@ -94,7 +97,7 @@ public struct SweepReport: Sendable, Equatable {
 
 extension SweepReport: Codable {
     enum CodingKeys: String, CodingKey {
-        case sweepID = "sweep_id", startedAt = "started_at", seconds, datasets, state, objects, bytes, workers, requests,
+        case sweepID = "sweep_id", startedAt = "started_at", seconds, scanSeconds = "scan_seconds", datasets, state, objects, bytes, workers, requests,
             unreadable
         case gbPerSecond = "gb_per_s", perCoreGBPerSecond = "per_core_gb_per_s"
         case rawIDsDestroyed = "raw_ids_destroyed"
@@ -106,6 +109,7 @@ extension SweepReport: Codable {
         sweepID = try c.decode(String.self, forKey: .sweepID)
         startedAt = try c.decode(Int64.self, forKey: .startedAt)
         seconds = try c.decode(Double.self, forKey: .seconds)
+        scanSeconds = try c.decode(Double.self, forKey: .scanSeconds)
         datasets = try c.decode([String].self, forKey: .datasets)
         state = try c.decode(Bool.self, forKey: .state)
         objects = try c.decode(Int.self, forKey: .objects)
@@ -123,6 +127,7 @@ extension SweepReport: Codable {
         try c.encode(sweepID, forKey: .sweepID)
         try c.encode(startedAt, forKey: .startedAt)
         try c.encode(seconds, forKey: .seconds)
+        try c.encode(scanSeconds, forKey: .scanSeconds)
         try c.encode(datasets, forKey: .datasets)
         try c.encode(state, forKey: .state)
         try c.encode(objects, forKey: .objects)

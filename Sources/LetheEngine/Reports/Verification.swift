@@ -51,6 +51,10 @@ public struct Verification: Codable, Sendable, Equatable {
     public var objectsIndexedNow: Int?
     /// Bytes of the objects read by the verification (object datasets verified at index cost).
     public var bytesRead: Int64?
+    /// Objects the run rewrote whose bytes still hold the raw id outside the subject's records (a
+    /// reference to the subject in another field of another record): reported, not residue; what to
+    /// do with such references is a masking decision. Nil when none.
+    public var mentions: [Found]?
 
     enum CodingKeys: String, CodingKey {
         case id, subjectKey = "subject_key", clean, at, datasets, objectsScanned = "objects_scanned", logsExamined = "logs_examined"
@@ -58,7 +62,7 @@ public struct Verification: Codable, Sendable, Equatable {
         case recordsScanned = "records_scanned", found, unreadable, stateFilesScanned = "state_files_scanned"
         case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped", logHits = "log_hits", problems
         case proof, objectsListed = "objects_listed", objectsUnchanged = "objects_unchanged", objectsReread = "objects_reread"
-        case objectsIndexedNow = "objects_indexed_now", bytesRead = "bytes_read"
+        case objectsIndexedNow = "objects_indexed_now", bytesRead = "bytes_read", mentions
     }
 
     public var summary: String {

@@ -14,7 +14,8 @@ import DeltaLake
 ///   is then read as records with the subject keys: a record whose subject field is the subject is a
 ///   `record`; a raw id found only elsewhere in the object (another subject's `ref.user.id`) is a `mention`.
 /// - Parquet and Delta files (live, history, change data, files no version names): the subject
-///   columns read as values and keyed (numbers in binary columns included).
+///   columns read as values and keyed (numbers in binary columns included); the raw ids searched in
+///   every decoded BYTE_ARRAY value (`mention` where no record of the subject is).
 /// - Every object key (`key`), hidden files (`hidden`, byte search), the Delta log (`log`, field-aware,
 ///   every commit, checkpoint, `.crc` and `_last_checkpoint`), and Lethe's state folder (`state`).
 struct SweepScan: Sendable {
@@ -84,6 +85,8 @@ struct SweepScan: Sendable {
         guard let opts = listing.options else { return }
         let objects = listing.objects.filter { !temporaries.contains($0.key) }
         let plain = d.format == .jsonl || d.format == .csv
+        let linewise = d.format == .jsonl
+        let columnar = lake.driver(for: d).formatName == "parquet"  // Parquet objects, and the files of a Delta table
         // Request ids by key in this dataset, and raw ids long enough to search as bytes.
         var idsByKey: [SubjectKey: [String]] = [:]
         for t in targets { idsByKey[lake.subjectKey(of: t.request, in: d, nfc), default: []].append(t.request.id) }
@@ -110,14 +113,31 @@ struct SweepScan: Sendable {
                     var h = ObjectHits(key: o.key, bytes: o.size)
                     do {
                         var mustKey = alwaysKeyed
+                        // What is read as records: the whole object, or (JSON Lines, stored plain) only the lines
+                        // holding a hit, under the object's own key (a line is a record; partition folders still apply).
+                        var source: (any ObjectStore, ObjectInfo) = (store, o)
                         if plain && hasNeedles {
                             let bytes = try await EncodedObject.read(o.key, in: store)
-                            for raw in needles.matches(in: bytes) { h.mentioned.formUnion(byRaw[raw] ?? []) }
+                            if linewise && !alwaysKeyed && Compression.none == Self.compression(o.key) {
+                                let (lines, found) = Self.linesHolding(needles, in: bytes)
+                                for raw in found { h.mentioned.formUnion(byRaw[raw] ?? []) }
+                                if !lines.isEmpty {
+                                    let mini = InMemoryObjectStore()
+                                    mini.set(o.key, lines)
+                                    if let info = try await mini.head(o.key) { source = (mini, info) }
+                                }
+                            } else {
+                                for raw in needles.matches(in: bytes) { h.mentioned.formUnion(byRaw[raw] ?? []) }
+                            }
                             if !h.mentioned.isEmpty { mustKey = true }
+                        } else if columnar && hasNeedles {
+                            // Parquet (and Delta's files): the raw id in another column, found in the decoded strings.
+                            let strings = try await ParquetFormat().byteArrayValues(o, in: store)
+                            for raw in needles.matches(in: strings) { h.mentioned.formUnion(byRaw[raw] ?? []) }
                         }
                         if mustKey {
                             var rows: [String: Int64] = [:]
-                            _ = try await f.scan(o, in: store, options: opts, keyer: keyer) { _, k in
+                            _ = try await f.scan(source.1, in: source.0, options: opts, keyer: keyer) { _, k in
                                 if let ids = byKey[k] { for id in ids { rows[id, default: 0] += 1 } }
                             }
                             h.records = rows
@@ -152,15 +172,25 @@ struct SweepScan: Sendable {
                 result.found[id, default: []].append(.init(dataset: d.name, object: h.key, kind: "mention"))
             }
         }
-        // Object keys naming a subject, and hidden files holding a raw id.
+        // Object keys naming a subject, and hidden files holding a raw id: the candidates of each key found once
+        // (its whole tokens, path segments and Hive values against every raw id), each confirmed by `Residue.key`.
+        var byRawBytes: [[UInt8]: [Target]] = [:]
+        for t in targets { if let raw = t.raw { byRawBytes[raw.bytes, default: []].append(t) } }
+        func keyNames(_ key: String) -> [Target] {
+            guard !byRawBytes.isEmpty else { return [] }
+            let k = Array(key.utf8)
+            var cands = hasNeedles ? needles.matches(in: k) : []
+            for seg in k.split(separator: UInt8(ascii: "/")) where byRawBytes[Array(seg)] != nil { cands.insert(Array(seg)) }
+            for (_, v) in FormatOptions.hiveValues(key, below: "") { if case .value(let b) = v, byRawBytes[b] != nil { cands.insert(b) } }
+            return cands.flatMap { byRawBytes[$0] ?? [] }.filter { Residue.key(key, names: $0.raw!, fields: d.subject?.fields) }
+        }
         for o in objects {
-            for t in targets {
-                guard let raw = t.raw, Residue.key(o.key, names: raw, fields: d.subject?.fields) else { continue }
+            for t in keyNames(o.key) {
                 result.found[t.request.id, default: []].append(.init(dataset: d.name, object: o.key, kind: "key"))
             }
         }
         for o in listing.hidden where !temporaries.contains(o.key) {
-            var named = Set(targets.filter { $0.raw.map { Residue.key(o.key, names: $0, fields: d.subject?.fields) } ?? false }.map(\.request.id))
+            var named = Set(keyNames(o.key).map(\.request.id))
             if hasNeedles {
                 do {
                     for raw in needles.matches(in: try await store.read(o.key)) { named.formUnion(idsByRaw[raw] ?? []) }
@@ -207,6 +237,47 @@ struct SweepScan: Sendable {
                 for file in files { result.found[id, default: []].append(.init(dataset: "", object: file, kind: "state")) }
             }
         }
+    }
+
+    enum Compression { case none, compressed }
+
+    /// Whether the codec decompresses an object (its key's extension).
+    static func compression(_ key: String) -> Compression {
+        let k = key.lowercased()
+        return [".gz", ".gzip", ".zst", ".zstd"].contains { k.hasSuffix($0) } ? .compressed : .none
+    }
+
+    /// The lines of `bytes` holding a needle (each with its newline), in order, and the needles found: one
+    /// search per block of about 64 KiB (cut at a newline), then line by line only in the blocks with a hit.
+    static func linesHolding(_ needles: NeedleSet, in bytes: [UInt8]) -> (lines: [UInt8], found: Set<[UInt8]>) {
+        var lines: [UInt8] = []
+        var found = Set<[UInt8]>()
+        let nl = UInt8(ascii: "\n")
+        func lineEnd(_ from: Int) -> Int {
+            var end = from
+            while end < bytes.count && bytes[end] != nl { end += 1 }
+            return end
+        }
+        var block = 0
+        while block < bytes.count {
+            let blockEnd = min(bytes.count, lineEnd(min(bytes.count, block + 65_536)) + 1)
+            if needles.containsAny(Array(bytes[block..<blockEnd])) {
+                var start = block
+                while start < blockEnd {
+                    let end = lineEnd(start)
+                    let stop = min(end + 1, bytes.count)
+                    let hits = needles.matches(in: Array(bytes[start..<end]))
+                    if !hits.isEmpty {
+                        found.formUnion(hits)
+                        lines.append(contentsOf: bytes[start..<stop])
+                        if end == bytes.count { lines.append(nl) }
+                    }
+                    start = stop
+                }
+            }
+            block = blockEnd
+        }
+        return (lines, found)
     }
 
     static func oneLine(_ error: any Error) -> String {

@@ -81,6 +81,8 @@ extension Verifier {
         var postings: [Int64: [Int64]] = [:]
         var hits: [SubjectKey: Int64] = [:]
         var issue: (text: String, code: String)?
+        /// The raw ids whose bytes the object holds (nil: not searched).
+        var needleHits: Set<[UInt8]>?
     }
 
     /// Verifies dataset `d` at index cost for the batch (see `IndexCostRun`).
@@ -137,7 +139,9 @@ extension Verifier {
                 rereadKeys.insert(o.key)
             }
         }
-        let reads = try await keyedReads(d, f, toRead, options: opts, keys: keys)
+        let search = Self.byteSearch(f, batch)
+        let reads = try await keyedReads(
+            d, f, toRead, options: opts, keys: keys, search: search.map { ($0.needles, rereadKeys) })
         var entries: [(IndexedObject, [Int64: [Int64]])] = []
         for r in reads {
             let o = r.object
@@ -172,6 +176,7 @@ extension Verifier {
             }
         }
         if !dryRun && !entries.isEmpty { _ = try await state.putIndexedObjects(entries) }
+        if let search { mentions(d, reads, search.idsByRaw, batch, into: &findings) }
         findings.listed[d.name, default: 0] += objects.count
         findings.unchanged[d.name, default: 0] += unchanged.count
         // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
@@ -184,12 +189,39 @@ extension Verifier {
         try await searchHidden(d, listing.hidden, batch, temporaries: temporaries, into: &findings)
     }
 
+    /// The byte search of the objects read again, for text formats (JSON Lines and CSV, decoded when
+    /// compressed): the raw ids of at least `Residue.minimumNeedle` bytes, as whole tokens. Nil for
+    /// Parquet, whose pages are compressed and typed: there the keyed read of the subject column is
+    /// the proof (the sweep searches the decoded strings).
+    static func byteSearch(_ f: any RecordFormat, _ batch: Batch) -> (needles: (set: NeedleSet, longest: Int), idsByRaw: [[UInt8]: [String]])? {
+        guard f.name == "jsonl" || f.name == "csv" else { return nil }
+        var idsByRaw: [[UInt8]: [String]] = [:]
+        for (id, raw) in batch.raws where raw.bytes.count >= Residue.minimumNeedle { idsByRaw[raw.bytes, default: []].append(id) }
+        guard !idsByRaw.isEmpty else { return nil }
+        return ((NeedleSet(Array(idsByRaw.keys), wordBounded: true), idsByRaw.keys.map(\.count).max() ?? 0), idsByRaw)
+    }
+
+    /// A raw id's bytes in an object read again where the keyed read found none of that subject's
+    /// records is a mention, reported with the verification; where it found records they are
+    /// residue already.
+    func mentions(_ d: DatasetSpec, _ reads: [KeyedRead], _ idsByRaw: [[UInt8]: [String]], _ batch: Batch, into findings: inout Findings) {
+        for r in reads where r.issue == nil {
+            for raw in r.needleHits ?? [] {
+                for id in idsByRaw[raw] ?? [] {
+                    guard let req = batch.byID[id], r.hits[lake.subjectKey(of: req, in: d, batch.nfc)] == nil else { continue }
+                    findings.mentions[id, default: []].append(
+                        .init(dataset: d.name, object: r.object.key, rows: 0, issue: "the raw id's bytes outside the subject's records"))
+                }
+            }
+        }
+    }
+
     /// Keyed scans of `objects` on a bounded task group (one task per core, 16 at most), each with
     /// its own key cache; results in the order of `objects`. `postings`: collect each object's
     /// postings too (its index entry).
     func keyedReads(
         _ d: DatasetSpec, _ f: any RecordFormat, _ objects: [ObjectInfo], options: FormatOptions, keys: Set<SubjectKey>,
-        postings: Bool = true
+        postings: Bool = true, search: (needles: (set: NeedleSet, longest: Int), keys: Set<String>)? = nil
     ) async throws -> [KeyedRead] {
         guard !objects.isEmpty else { return [] }
         let pool = KeyerPool(hasher: secrets.hasher)
@@ -205,7 +237,12 @@ extension Verifier {
                 group.addTask {
                     let keyer = pool.take(d.normalization)
                     defer { pool.give(keyer) }
-                    return (i, try await Self.keyedRead(o, f, store: store, options: options, keyer: keyer, keys: keys, postings: postings))
+                    let needles = search.flatMap { $0.keys.contains(o.key) ? $0.needles : nil }
+                    return (
+                        i,
+                        try await Self.keyedRead(
+                            o, f, store: store, options: options, keyer: keyer, keys: keys, postings: postings, needles: needles)
+                    )
                 }
             }
             for _ in 0..<workers { launch() }
@@ -217,16 +254,30 @@ extension Verifier {
         return out.map { $0! }
     }
 
-    /// One keyed scan: postings of every record, and the records under `keys`.
+    /// Objects up to this size are read once into memory when they are also byte-searched.
+    static let searchInMemory: Int64 = 64 << 20
+
+    /// One keyed scan: postings of every record, and the records under `keys`. With `needles`, the
+    /// object's (decoded) bytes are searched for them too: read once, at the listed version, when
+    /// small enough, else read a second time.
     static func keyedRead(
         _ o: ObjectInfo, _ f: any RecordFormat, store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
-        keys: Set<SubjectKey>, postings collect: Bool = true
+        keys: Set<SubjectKey>, postings collect: Bool = true, needles: (set: NeedleSet, longest: Int)? = nil
     ) async throws -> KeyedRead {
         var r = KeyedRead(object: o)
         var postings: [Int64: [Int64]] = [:]
         var hits: [SubjectKey: Int64] = [:]
         do {
-            let s = try await f.scan(o, in: store, options: options, keyer: keyer) { row, key in
+            var source: (store: any ObjectStore, object: ObjectInfo) = (store, o)
+            if let needles {
+                if o.size <= searchInMemory {
+                    let mini = InMemoryObjectStore()
+                    mini.set(o.key, try await store.read(o.key, range: nil, ifVersion: o.version))
+                    if let info = try await mini.head(o.key) { source = (mini, info) }
+                }
+                r.needleHits = try await EncodedObject.matches(of: needles.set, overlap: needles.longest, in: o.key, of: source.store)
+            }
+            let s = try await f.scan(source.object, in: source.store, options: options, keyer: keyer) { row, key in
                 if collect { postings[key.prefix64, default: []].append(row) }
                 if keys.contains(key) { hits[key, default: 0] += 1 }
             }
