@@ -152,6 +152,10 @@ public protocol RequestWriter {
     func insert(_ rs: [ErasureRequest]) throws
     /// Saves many requests, each if it is still at `expected` status (else `.conflict` naming the first that is not).
     func update(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws
+    /// Saves a decision on many requests (approval): only their `status`, `decidedBy`, `decisionReason`
+    /// and `updatedAt`, each if it is still at `expected` status (else `.conflict` naming the first that
+    /// is not). The other fields stay as stored: a store writes a decision without rewriting the rest.
+    func saveDecisions(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws
     /// Records (or moves forward) the marks of a sweep over `scope` for these requests.
     func markSwept(requestIDs: [String], scope: String, sweepID: String, at: Int64) throws
     /// Records a sweep, or updates its record (by id).
@@ -392,6 +396,17 @@ extension RequestWriter {
     public func insert(_ rs: [ErasureRequest]) throws { for r in rs { try insert(r) } }
     public func update(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws {
         for r in rs { try update(r, expecting: expected) }
+    }
+    /// Reads each request and saves it with the decision's fields (see the requirement).
+    public func saveDecisions(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws {
+        for r in rs {
+            var n = try request(id: r.id) ?? r
+            n.status = r.status
+            n.decidedBy = r.decidedBy
+            n.decisionReason = r.decisionReason
+            n.updatedAt = r.updatedAt
+            try update(n, expecting: expected)
+        }
     }
 }
 

@@ -17,7 +17,8 @@ import Foundation
 /// recomputed): back the keys up with the state.
 public struct StateSecrets: Sendable {
     public let hasher: SubjectHasher
-    private let sealKey: [UInt8]
+    // Immutable once made (its bytes are never written after `init`): safe to share between tasks.
+    nonisolated(unsafe) private let sealKey: SymmetricKey
     /// The PRF of stream tags.
     public let streamHasher: SipHash24
     /// The audit chain's HMAC key (nil: the chain is not keyed, e.g. a read-only look at an older state).
@@ -31,7 +32,7 @@ public struct StateSecrets: Sendable {
     ///   embedders that keep no state folder.
     public init(installationSecret: [UInt8], requestKey: [UInt8], streamKey: [UInt8]? = nil, auditKey: [UInt8]? = nil) {
         self.hasher = SubjectHasher(secret: installationSecret)
-        self.sealKey = requestKey
+        self.sealKey = SymmetricKey(data: requestKey)
         let sk =
             streamKey
             ?? Array(
@@ -141,16 +142,47 @@ public struct StateSecrets: Sendable {
 
     /// Seals a raw subject id for storage in a request (AES-256-GCM, the request id as associated data).
     public func seal(_ subject: SubjectID, requestID: String) throws -> [UInt8] {
-        let box = try AES.GCM.seal(subject.bytes, using: SymmetricKey(data: sealKey), authenticating: Array(requestID.utf8))
+        let box = try AES.GCM.seal(subject.bytes, using: sealKey, authenticating: Array(requestID.utf8))
         guard let combined = box.combined else { throw LetheError.failure("sealing failed") }
         return Array(combined)
+    }
+
+    /// Seals many raw subject ids, each bound to its request id (`seal` of each): the random nonces
+    /// are drawn from the system in one call rather than one call per id (`forget --from`).
+    public func seal(_ subjects: [SubjectID], requestIDs: [String]) throws -> [[UInt8]] {
+        precondition(subjects.count == requestIDs.count, "one request id per subject")
+        let size = 12
+        var nonces = [UInt8](repeating: 0, count: subjects.count * size)
+        if !nonces.isEmpty {
+            let fd = Glibc.open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+            if fd < 0 { throw LetheError.io("cannot draw random nonces", at: "/dev/urandom", errno: errno) }
+            defer { close(fd) }
+            try nonces.withUnsafeMutableBytes { buf in
+                var filled = 0
+                while filled < buf.count {
+                    let n = read(fd, buf.baseAddress! + filled, buf.count - filled)
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { throw LetheError.io("cannot draw random nonces", at: "/dev/urandom", errno: errno) }
+                    filled += n
+                }
+            }
+        }
+        var out: [[UInt8]] = []
+        out.reserveCapacity(subjects.count)
+        for (i, (s, id)) in zip(subjects, requestIDs).enumerated() {
+            let nonce = try AES.GCM.Nonce(data: nonces[(i * size)..<((i + 1) * size)])
+            let box = try AES.GCM.seal(s.bytes, using: sealKey, nonce: nonce, authenticating: Array(id.utf8))
+            guard let combined = box.combined else { throw LetheError.failure("sealing failed") }
+            out.append(Array(combined))
+        }
+        return out
     }
 
     /// Opens a sealed subject id; fails if the blob was tampered with or belongs to another request.
     public func unseal(_ sealed: [UInt8], requestID: String) throws -> SubjectID {
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)
-            let plain = try AES.GCM.open(box, using: SymmetricKey(data: sealKey), authenticating: Array(requestID.utf8))
+            let plain = try AES.GCM.open(box, using: sealKey, authenticating: Array(requestID.utf8))
             return SubjectID(bytes: Array(plain))
         } catch {
             throw LetheError(.corrupt, "the sealed subject of request \(requestID) cannot be opened (wrong request.key or tampered)")

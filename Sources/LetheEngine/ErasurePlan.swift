@@ -53,31 +53,92 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
     /// `.sortedKeys` writes, but for slashes, not escaped (so a purge finds an id holding one); built as a
     /// `JSONValue`: `forget --from` plans 100,000 subjects.
     public var json: [UInt8] {
-        var top: [String: JSONValue] = [
-            "subject_key": .string(subjectKey), "planned_at": .int(plannedAt), "total_objects": .int(Int64(totalObjects)),
-            "total_rows": .int(totalRows),
-            "datasets": .array(
-                datasets.map { d in
-                    var o: [String: JSONValue] = [
-                        "name": .string(d.name), "format": .string(d.format), "role": .string(d.role),
-                        "derived_from": .array(d.derivedFrom.map(JSONValue.string)), "rows": .int(d.rows),
-                        "objects": .array(
-                            d.objects.map { x in
-                                var ob: [String: JSONValue] = ["rows": .int(x.rows), "state": .string(x.state)]
-                                if let k = x.key { ob["key"] = .string(k) }
-                                if let r = x.ref { ob["ref"] = .int(r) }
-                                if let i = x.issue { ob["issue"] = .string(i) }
-                                return .object(ob)
-                            }),
-                    ]
-                    if let r = d.rebuild { o["rebuild"] = .string(r) }
-                    if let st = d.state { o["state"] = .string(st) }
-                    if let i = d.issue { o["issue"] = .string(i) }
-                    return .object(o)
-                }),
-        ]
-        if let n = nfcSubjectKey { top["nfc_subject_key"] = .string(n) }
-        return Array(JSONValue.object(top).text.utf8)
+        // Written byte by byte, keys in sorted order (see `JSONText`): no dictionaries, no `String`.
+        var b: [UInt8] = []
+        b.reserveCapacity(160 + datasets.count * 160 + totalObjects * 48)
+        func key(_ k: StaticString, first: Bool = false) {
+            if !first { b.append(UInt8(ascii: ",")) }
+            b.append(UInt8(ascii: "\""))
+            k.withUTF8Buffer { b.append(contentsOf: $0) }
+            b.append(UInt8(ascii: "\""))
+            b.append(UInt8(ascii: ":"))
+        }
+        b += Array(#"{"datasets":["#.utf8)
+        for (i, d) in datasets.enumerated() {
+            if i > 0 { b.append(UInt8(ascii: ",")) }
+            b.append(UInt8(ascii: "{"))
+            key("derived_from", first: true)
+            b.append(UInt8(ascii: "["))
+            for (j, f) in d.derivedFrom.enumerated() {
+                if j > 0 { b.append(UInt8(ascii: ",")) }
+                JSONText.quote(f, into: &b)
+            }
+            b.append(UInt8(ascii: "]"))
+            key("format")
+            JSONText.quote(d.format, into: &b)
+            if let v = d.issue {
+                key("issue")
+                JSONText.quote(v, into: &b)
+            }
+            key("name")
+            JSONText.quote(d.name, into: &b)
+            key("objects")
+            b.append(UInt8(ascii: "["))
+            for (j, x) in d.objects.enumerated() {
+                if j > 0 { b.append(UInt8(ascii: ",")) }
+                b.append(UInt8(ascii: "{"))
+                var first = true
+                if let v = x.issue {
+                    key("issue", first: first)
+                    JSONText.quote(v, into: &b)
+                    first = false
+                }
+                if let v = x.key {
+                    key("key", first: first)
+                    JSONText.quote(v, into: &b)
+                    first = false
+                }
+                if let v = x.ref {
+                    key("ref", first: first)
+                    JSONText.append(v, into: &b)
+                    first = false
+                }
+                key("rows", first: first)
+                JSONText.append(x.rows, into: &b)
+                key("state")
+                JSONText.quote(x.state, into: &b)
+                b.append(UInt8(ascii: "}"))
+            }
+            b.append(UInt8(ascii: "]"))
+            if let v = d.rebuild {
+                key("rebuild")
+                JSONText.quote(v, into: &b)
+            }
+            key("role")
+            JSONText.quote(d.role, into: &b)
+            key("rows")
+            JSONText.append(d.rows, into: &b)
+            if let v = d.state {
+                key("state")
+                JSONText.quote(v, into: &b)
+            }
+            b.append(UInt8(ascii: "}"))
+        }
+        b.append(UInt8(ascii: "]"))
+        if let n = nfcSubjectKey {
+            key("nfc_subject_key")
+            JSONText.quote(n, into: &b)
+        }
+        key("planned_at")
+        JSONText.append(plannedAt, into: &b)
+        key("subject_key")
+        JSONText.quote(subjectKey, into: &b)
+        key("total_objects")
+        JSONText.append(Int64(totalObjects), into: &b)
+        key("total_rows")
+        JSONText.append(totalRows, into: &b)
+        b.append(UInt8(ascii: "}"))
+        return b
     }
 
     /// `json` as `JSONEncoder` writes it (tests compare the two).
@@ -156,6 +217,7 @@ extension Lethe {
         for (d, ks) in keysByDataset { refs[d] = try await objectRefs(d, Array(ks)) }
         let incomplete = coverage.incomplete
         var out: [SubjectKey: ErasurePlan] = [:]
+        out.reserveCapacity(unique.count)
         for k in unique {
             var byDataset: [String: [ErasurePlan.Object]] = [:]
             for p in postings[k] ?? [] {

@@ -18,15 +18,16 @@ extension Lethe {
     /// and datasets, which a short id could match).
     func forget(_ subjects: [SubjectID], reason: String, by requester: String, checkReason: Bool) async throws -> [ErasureRequest] {
         guard !requester.isEmpty else { throw LetheError(.badUsage, "name who files the request (--by)") }
+        let reasonBytes = Self.lowered(reason), requesterBytes = Self.lowered(requester)
         for s in subjects {
             guard !s.bytes.isEmpty else { throw LetheError(.badInput, "an empty subject id") }
-            if checkReason && Self.text(reason, holds: s) {
+            if checkReason && Self.text(lowered: reasonBytes, holds: s) {
                 throw LetheError(
                     .badInput,
                     "the reason holds the subject's id (\(key(for: s).short)); it would stay in the append-only audit log: describe the request without it (e.g. a ticket number); nothing was filed"
                 )
             }
-            if checkReason && Self.text(requester, holds: s) {
+            if checkReason && Self.text(lowered: requesterBytes, holds: s) {
                 throw LetheError(
                     .badInput,
                     "the requester's name (--by) holds the subject's id (\(key(for: s).short)); it would stay in the append-only audit log and the request could never be verified: name who files it without the id (a person or a ticket system); nothing was filed"
@@ -37,7 +38,8 @@ extension Lethe {
         let keys = subjects.map { key(for: $0) }
         var openByKey = try await meta.requests.openRequests(subjectKeys: keys)
         var fresh: [(SubjectID, SubjectKey)] = []
-        var seen = Set<SubjectKey>()
+        var seen = Set<SubjectKey>(minimumCapacity: subjects.count)
+        fresh.reserveCapacity(subjects.count)
         for (s, k) in zip(subjects, keys) {
             if openByKey[k] == nil, seen.insert(k).inserted { fresh.append((s, k)) }
         }
@@ -52,10 +54,12 @@ extension Lethe {
         let digest = meta.textDigest(requester)
         var filed: [(ErasureRequest, ErasurePlan)] = []
         filed.reserveCapacity(fresh.count)
-        for (s, k) in fresh {
-            let id = Self.newRequestID()
+        let ids = fresh.map { _ in Self.newRequestID() }
+        let sealed = try secrets.seal(fresh.map(\.0), requestIDs: ids)
+        for (i, (s, k)) in fresh.enumerated() {
+            let id = ids[i]
             var r = ErasureRequest(
-                id: id, subjectKey: k, sealedSubject: try secrets.seal(s, requestID: id),
+                id: id, subjectKey: k, sealedSubject: sealed[i],
                 reason: reason, requestedBy: requester, at: now())
             r.streamTag = secrets.streamTag(s)
             r.requesterDigest = digest
@@ -63,6 +67,7 @@ extension Lethe {
             filed.append((r, plans[k]!))
         }
         let stored = filed.count == 1 ? [try await fileOne(filed[0].0, filed[0].1)] : try await fileBatch(filed, reason: reason, by: requester)
+        openByKey.reserveCapacity(openByKey.count + stored.count)
         for r in stored { openByKey[r.subjectKey] = r }
         return keys.map { openByKey[$0]! }
     }
@@ -126,14 +131,26 @@ extension Lethe {
     /// True when `text` holds the subject's id, or a part of a composite id: anywhere (ignoring
     /// ASCII case) for a part of at least `minimumNeedle` bytes, as a whole word for a shorter one.
     static func text(_ text: String, holds subject: SubjectID) -> Bool {
-        let hay = Array(text.utf8).map(lowerASCII)
-        var parts = subject.bytes.split(separator: SubjectID.partSeparator).map(Array.init)
-        if parts.count > 1 { parts.append(subject.bytes) }
+        Self.text(lowered: lowered(text), holds: subject)
+    }
+
+    /// `text`'s bytes, ASCII letters lowered (what `text(lowered:holds:)` searches).
+    static func lowered(_ text: String) -> [UInt8] { text.utf8.map(lowerASCII) }
+
+    /// `text(_:holds:)` of a text already `lowered` (one text checked against many subjects).
+    static func text(lowered hay: [UInt8], holds subject: SubjectID) -> Bool {
+        var parts: [[UInt8]]
+        if subject.bytes.contains(SubjectID.partSeparator) {
+            parts = subject.bytes.split(separator: SubjectID.partSeparator).map(Array.init)
+            if parts.count > 1 { parts.append(subject.bytes) }
+        } else {
+            parts = [subject.bytes]
+        }
         for part in parts where !part.isEmpty && part.count <= hay.count {
             let needle = part.map(lowerASCII)
             var i = 0
             while i + needle.count <= hay.count {
-                if hay[i] == needle[0] && Array(hay[i..<(i + needle.count)]) == needle {
+                if hay[i] == needle[0] && hay[i..<(i + needle.count)].elementsEqual(needle) {
                     if needle.count >= minimumNeedle { return true }
                     let before = i == 0 ? nil : hay[i - 1], after = i + needle.count < hay.count ? hay[i + needle.count] : nil
                     if !(before.map(isWordByte) ?? false) && !(after.map(isWordByte) ?? false) { return true }
@@ -280,7 +297,7 @@ extension Lethe {
                 "subject_keys": .array(batch.map { .string($0.subjectKey.hex) }),
             ]
             try await meta.transaction("cannot approve \(batch.count) requests") { tx in
-                try tx.requests.update(batch, expecting: .planned)
+                try tx.requests.saveDecisions(batch, expecting: .planned)
                 let (actor, d) = try Self.auditDetails(tx, actor: approver, texts: [:], details)
                 try tx.audit.append(.approvedBatch, requestIDs: batch.map(\.id), actor: actor, details: d, at: at)
             }

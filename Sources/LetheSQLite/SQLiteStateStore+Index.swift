@@ -165,12 +165,46 @@ extension SQLiteStateStore {
         let path = databasePath
         return try await read("cannot look up the subject index") { db in
             var out: [Int64: [Posting]] = [:]
-            for p in sorted {
-                let ps = try Self.locate(db, prefix: p, dataset: dataset, at: path)
-                if !ps.isEmpty { out[p] = ps }
+            // One statement per `locateBatch` prefixes (`k IN (…)`), not one cursor per prefix.
+            var start = 0
+            while start < sorted.count {
+                let chunk = sorted[start..<min(start + Self.locateBatch, sorted.count)]
+                start += chunk.count
+                let marks = chunk.count == Self.locateBatch ? Self.locateBatchMarks : Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+                let sql = """
+                    SELECT p.k, p.rows, o.\(Self.objectColumns.replacingOccurrences(of: ", ", with: ", o."))
+                    FROM postings p JOIN objects o ON o.id = p.object
+                    WHERE p.k IN (\(marks))\(dataset == nil ? "" : " AND o.dataset = ?")
+                    ORDER BY p.k, o.dataset, o.key
+                    """
+                var arguments = StatementArguments(Array(chunk))
+                if let dataset { arguments += [dataset] }
+                let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+                while let row = try rows.next() {
+                    let k: Int64 = row[0]
+                    out[k, default: []].append(try Self.posting(row, base: 1, at: path))
+                }
             }
             return out
         }
+    }
+
+    /// How many prefixes one statement of `locate(prefixes:)` looks up.
+    static let locateBatch = 500
+    static let locateBatchMarks = Array(repeating: "?", count: locateBatch).joined(separator: ", ")
+
+    /// A posting from a row holding its `rows` blob at `base` and the object's columns after it.
+    static func posting(_ row: Row, base: Int, at path: String) throws -> Posting {
+        let object = try Self.object(row, base: base + 1, at: path)
+        let decoded: [Int64]
+        do {
+            decoded = try row.withUnsafeData(atIndex: base) { data in
+                try PostingCodec.decodeRows(data ?? Data())
+            }
+        } catch let e as LetheError {
+            throw LetheError(.corrupt, "postings of object \(object.key): \(e.message)", at: path)
+        }
+        return Posting(object: object, rows: decoded)
     }
 
     /// `locate`'s statement, for any dataset and for one (built once: a batch looks up 100,000 prefixes).
@@ -191,18 +225,7 @@ extension SQLiteStateStore {
         let arguments: StatementArguments = dataset.map { [prefix, $0] } ?? [prefix]
         let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
         var out: [Posting] = []
-        while let row = try rows.next() {
-            let object = try Self.object(row, base: 1, at: path)
-            let decoded: [Int64]
-            do {
-                decoded = try row.withUnsafeData(atIndex: 0) { data in
-                    try PostingCodec.decodeRows(data ?? Data())
-                }
-            } catch let e as LetheError {
-                throw LetheError(.corrupt, "postings of object \(object.key): \(e.message)", at: path)
-            }
-            out.append(Posting(object: object, rows: decoded))
-        }
+        while let row = try rows.next() { out.append(try Self.posting(row, base: 0, at: path)) }
         return out
     }
 

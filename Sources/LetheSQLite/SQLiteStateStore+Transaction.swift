@@ -75,6 +75,9 @@ struct SQLiteRequestWriter: RequestWriter {
     func update(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws {
         try SQLiteStateStore.updateRequests(db, rs, expecting: expected)
     }
+    func saveDecisions(_ rs: [ErasureRequest], expecting expected: RequestStatus) throws {
+        try SQLiteStateStore.saveDecisions(db, rs, expecting: expected)
+    }
 }
 
 struct SQLiteAuditWriter: AuditWriter {

@@ -19,6 +19,8 @@ public enum StateStoreContract {
         case batchWritesAndTheirIndexesReadBack
         case purgeOfManyIDsEqualsOneAtATime
         case sweepMarksAndRecordsReadBack
+        case decisionsSaveOnlyTheirFields
+        case locateOfManyPrefixesEqualsOneAtATime
         public var testDescription: String { rawValue }
     }
 
@@ -39,6 +41,8 @@ public enum StateStoreContract {
         case .batchWritesAndTheirIndexesReadBack: try await batchWritesAndTheirIndexesReadBack(store)
         case .purgeOfManyIDsEqualsOneAtATime: try await purgeOfManyIDsEqualsOneAtATime(store)
         case .sweepMarksAndRecordsReadBack: try await sweepMarksAndRecordsReadBack(store)
+        case .decisionsSaveOnlyTheirFields: try await decisionsSaveOnlyTheirFields(store)
+        case .locateOfManyPrefixesEqualsOneAtATime: try await locateOfManyPrefixesEqualsOneAtATime(store)
         }
     }
 
@@ -205,6 +209,70 @@ public enum StateStoreContract {
         #expect(try await s.requests.rawIDsDue(now: 99, limit: 10).isEmpty)
         #expect(try await s.requests.rawIDsDue(now: 102, limit: 10).map(\.id) == ["r-1", "r-3"])  // r-2's is destroyed
         #expect(try await s.requests.rawIDsDue(now: 1_000, limit: 2).map(\.id) == ["r-1", "r-3"])
+    }
+
+    /// `locate(prefixes:)` (a batch, here of more prefixes than one statement may take) finds for each
+    /// prefix what `locate(prefix:)` finds, in the same order, with and without a dataset; absent
+    /// prefixes are left out.
+    public static func locateOfManyPrefixesEqualsOneAtATime(_ s: any StateStore) async throws {
+        var objects: [(IndexedObject, [Int64: [Int64]])] = []
+        for i in 0..<6 {
+            var postings: [Int64: [Int64]] = [:]
+            for p in stride(from: Int64(-40 + i), to: 1_300, by: 3 + i) { postings[p] = [Int64(i), p & 0xff + 10] }
+            postings[Int64.min] = [1]
+            postings[Int64.max] = [Int64(i)]
+            objects.append((object(i % 2 == 0 ? "d" : "e", "\(i % 2 == 0 ? "d" : "e")/\(5 - i)"), postings))
+        }
+        let batch = objects
+        _ = try await s.transaction("t") { tx in try tx.index.putIndexedObjects(batch) }
+        let prefixes = Array(Int64(-50)..<1_320) + [Int64.min, Int64.max, 7, 7]
+        func same(_ a: [Posting], _ b: [Posting]) -> Bool {
+            a.map(\.object.key) == b.map(\.object.key) && a.map(\.rows) == b.map(\.rows) && a.map(\.object.id) == b.map(\.object.id)
+        }
+        for dataset in [nil, "e"] as [String?] {
+            let many = try await s.index.locate(prefixes: prefixes, dataset: dataset)
+            var found = 0
+            for p in Set(prefixes) {
+                let one = try await s.index.locate(prefix: p, dataset: dataset)
+                #expect(same(many[p] ?? [], one), "prefix \(p)")
+                #expect((many[p] == nil) == one.isEmpty)
+                found += one.isEmpty ? 0 : 1
+            }
+            #expect(many.count == found && found > 300)
+        }
+        #expect(try await s.index.locate(prefixes: [], dataset: nil).isEmpty)
+    }
+
+    /// `saveDecisions` saves status, decider, decision reason and update time (compare-and-set on the
+    /// status, the whole batch or nothing) and leaves every other field as stored; the readers by status
+    /// and by update time see the change.
+    public static func decisionsSaveOnlyTheirFields(_ s: any StateStore) async throws {
+        let rs = (1...3).map { moved(filed("r-\($0)", UInt8($0), tag: UInt64($0)), to: .planned, at: 10) }
+        try await s.transaction("t") { tx in try tx.requests.insert(rs) }
+        var decided = rs.map { moved($0, to: .approved, at: 20) }
+        for i in decided.indices {
+            decided[i].decidedBy = "bob"
+            decided[i].decisionReason = "ok \(i)"
+            decided[i].reason = "not saved"
+            decided[i].attempts = 7
+        }
+        let batch = decided
+        try await s.transaction("t") { tx in try tx.requests.saveDecisions(Array(batch[0..<2]), expecting: .planned) }
+        for i in 0..<2 {
+            var want = rs[i]
+            want.status = .approved
+            want.updatedAt = 20
+            want.decidedBy = "bob"
+            want.decisionReason = "ok \(i)"
+            #expect(try await s.requests.request(id: rs[i].id) == want)
+        }
+        // r-1 is no longer planned: the batch is refused whole, r-3 stays planned.
+        #expect(
+            await errorCode { try await s.transaction("t") { tx in try tx.requests.saveDecisions([batch[2], batch[0]], expecting: .planned) } } == .conflict)
+        #expect(try await s.requests.request(id: "r-3") == rs[2])
+        #expect(try await s.requests.requests(status: .approved).map(\.id) == ["r-1", "r-2"])
+        #expect(try await s.requests.requests(status: .planned).map(\.id) == ["r-3"])
+        #expect(try await s.requests.deletionTags(since: 20).added.sorted() == [1, 2])
     }
 
     /// Sweep marks per request and scope (a later sweep moves a mark forward, an older one does not move

@@ -91,3 +91,34 @@ import Crypto
     }
     #expect(plain == Hex.encode(Array(SHA256.hash(data: bytes))))
 }
+
+@Test func sealingManyIsSealingEachWithItsOwnNonce() throws {
+    let s = StateSecrets(installationSecret: Array(repeating: 7, count: 32), requestKey: Array(repeating: 9, count: 32))
+    let subjects = (0..<300).map { SubjectID("u-\($0)") } + [SubjectID("u-0")]
+    let ids = (0..<subjects.count).map { "r-\($0)" }
+    let sealed = try s.seal(subjects, requestIDs: ids)
+    #expect(sealed.count == subjects.count)
+    for (i, b) in sealed.enumerated() {
+        #expect(b.count == 12 + subjects[i].bytes.count + 16)
+        #expect(try s.unseal(b, requestID: ids[i]) == subjects[i])
+        #expect(throws: LetheError.self) { try s.unseal(b, requestID: ids[(i + 1) % ids.count]) }
+    }
+    // Every nonce differs (the same subject twice is sealed twice, differently).
+    #expect(Set(sealed.map { Array($0.prefix(12)) }).count == sealed.count)
+    #expect(sealed[0] != sealed[300])
+    #expect(try s.seal([], requestIDs: []).isEmpty)
+}
+
+@Test func jsonTextWritesBytesAsItWritesStrings() {
+    for v in ["", "plain", "a/b", "q\"b\\s", "nl\ncr\rtab\t", "ctl\u{01}\u{08}\u{0c}\u{1f}\u{7f}", "é ✓ 😀", "\u{2028}"] {
+        var s = "", b: [UInt8] = []
+        JSONText.quote(v, into: &s)
+        JSONText.quote(v, into: &b)
+        #expect(String(decoding: b, as: UTF8.self) == s, "\(v)")
+    }
+    for n: Int64 in [0, 7, 10, 99, 100, 1_234_567, Int64.max, -1, -10, Int64.min] {
+        var b: [UInt8] = [1]
+        JSONText.append(n, into: &b)
+        #expect(String(decoding: b.dropFirst(), as: UTF8.self) == String(n))
+    }
+}
