@@ -107,9 +107,14 @@ struct Quickstart: AsyncParsableCommand {
             say("   rewrote \(run.objectsRewritten) objects, dropped \(run.rowsDropped) rows in \(String(format: "%.2f", Date().timeIntervalSince(t1)))s")
             for b in run.rebuilds { say("   rebuilt \(b.dataset) with `\(b.command)`: exit \(b.exitStatus)") }
             for v in run.verifications {
-                say(
-                    "   verification: \(v.clean ? "clean" : "NOT clean: \(v.summary)") (\(v.objectsScanned) objects, \(v.recordsScanned) records, \(v.stateFilesScanned) state files scanned without the index)"
-                )
+                let how: String
+                if let p = v.proof, p.hasPrefix("index") {
+                    how =
+                        "proof \(p): \(v.objectsListed ?? 0) objects listed, \(v.objectsReread ?? 0) read again, \(v.objectsIndexedNow ?? 0) indexed now; `lethe sweep` reads the whole lake and the state"
+                } else {
+                    how = "\(v.objectsScanned) objects, \(v.recordsScanned) records, \(v.stateFilesScanned) state files scanned without the index"
+                }
+                say("   verification: \(v.clean ? "clean" : "NOT clean: \(v.summary)") (\(how))")
             }
             for f in run.failed { say("   FAILED \(f.id): \(f.reason)") }
 
