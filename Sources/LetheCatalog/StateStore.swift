@@ -136,6 +136,21 @@ public protocol SubjectIndexWriter {
     /// Stable references for object keys (assigned on first use, never reused): the audit log and
     /// plans name objects by reference, so a key that names a subject stays purgeable.
     func objectRefs(dataset: String, keys: [String]) throws -> [String: Int64]
+    /// Records that an indexed object was rewritten without some of its records
+    /// (`EraseOutcome.exact`): `object` describes the new version (size, mtime, version, records),
+    /// `from` is the version the index holds for it, `dropped` the dropped ordinals in the old
+    /// numbering (sorted). The new version's postings are the old ones derived as
+    /// `PostingDerivation.derive` does; how the store keeps them is its own affair (a store may
+    /// avoid rewriting every posting). Returns the stored object, or nil when the index does not
+    /// hold version `from` of that object cleanly indexed, or the store cannot derive (the
+    /// default): the caller then scans the new version and calls `putIndexedObjects`.
+    @discardableResult
+    func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64]) throws -> IndexedObject?
+}
+
+extension SubjectIndexWriter {
+    @discardableResult
+    public func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64]) throws -> IndexedObject? { nil }
 }
 
 /// Erasure requests, read and written inside a transaction.
@@ -321,6 +336,15 @@ extension StateStore {
     @discardableResult
     public func purgeDeadPostings(force: Bool = false) async throws -> Int {
         try await transaction("cannot purge the postings of removed objects") { tx in try tx.index.purgeDeadPostings(force: force) }
+    }
+    /// `SubjectIndexWriter.putDerivedObject` for a batch, in one transaction; nil where the
+    /// store could not derive (the caller scans that object instead).
+    @discardableResult
+    public func putDerivedObjects(_ batch: [(object: IndexedObject, from: String, dropped: [Int64])]) async throws -> [IndexedObject?] {
+        guard !batch.isEmpty else { return [] }
+        return try await transaction("cannot index \(batch.count) rewritten object(s)") { tx in
+            try batch.map { try tx.index.putDerivedObject($0.object, from: $0.from, dropped: $0.dropped) }
+        }
     }
     public func objectRefs(dataset: String, keys: [String]) async throws -> [String: Int64] {
         guard !keys.isEmpty else { return [:] }
