@@ -12,6 +12,10 @@
   make-propagation DIR  writes DIR/bronze (change data feed on) and DIR/silver
                       (the same rows), both 30 rows of u-0 … u-6
   delete TABLE PRED   delta-rs DELETE with the SQL predicate PRED
+  make-files DIR N [cdf]  writes DIR/files: N appends (one file each) of 10 rows of
+                      ids p<i>-<j>; file 3 also holds target-0003 (with "cdf": the change
+                      data feed on)
+  make-files-append TABLE ID  appends one file of 10 rows q-<j> and the row ID
   cdf TABLE START     prints [[user_id, _change_type, _commit_version], ...] of the
                       change feed from version START, as delta-rs's load_cdf reads it
 """
@@ -52,9 +56,22 @@ def make_features(d):
     DeltaTable(cdf).delete("user_id IN ('u-3', 'u-5')")
     write_deltalake(cdf, batch(30, 10), mode="append")
 
+def make_files(d, n, cdf):
+    t = f"{d}/files"
+    conf = {"delta.enableChangeDataFeed": "true"} if cdf else None
+    for i in range(n):
+        ids = [f"p{i}-{j}" for j in range(10)] + (["target-0003"] if i == 3 else [])
+        rows = pa.table({"user_id": ids, "n": pa.array(range(len(ids)), pa.int64())})
+        write_deltalake(t, rows, mode="append", configuration=conf if i == 0 else None)
+
 cmd = sys.argv[1]
 if cmd == "make":
     make(sys.argv[2])
+elif cmd == "make-files":
+    make_files(sys.argv[2], int(sys.argv[3]), len(sys.argv) > 4 and sys.argv[4] == "cdf")
+elif cmd == "make-files-append":
+    ids = [f"q-{j}" for j in range(10)] + [sys.argv[3]]
+    write_deltalake(sys.argv[2], pa.table({"user_id": ids, "n": pa.array(range(len(ids)), pa.int64())}), mode="append")
 elif cmd == "make-propagation":
     write_deltalake(f"{sys.argv[2]}/bronze", batch(0, 30), configuration={"delta.enableChangeDataFeed": "true"})
     write_deltalake(f"{sys.argv[2]}/silver", batch(0, 30))

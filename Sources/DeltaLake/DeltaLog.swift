@@ -128,6 +128,9 @@ public struct DeltaHistory: Sendable {
     public var changeData: [CDCFile]
     /// The partition values the log gives each of `dataFiles` (an `add`'s, or a `remove`'s when it has them).
     public var partitionValues: [String: [String: String?]] = [:]
+    /// Per log path, every retained JSON commit whose `add`, `remove` or `cdc` names it, ascending:
+    /// the snapshot's replayed commits and those before its checkpoint.
+    public var namedIn: [String: [Int64]] = [:]
 }
 
 extension DeltaTable {
@@ -140,23 +143,29 @@ extension DeltaTable {
         var cdc = s.cdcFiles
         var values: [String: [String: String?]] = [:]
         for (p, r) in s.tombstones { if let v = r.raw["partitionValues"]?.object { values[p] = v.mapValues(\.string) } }
+        var namedIn: [String: [Int64]] = [:]
         if let cp = s.checkpoint {
             let older = try await versions().filter { $0 <= cp.version }
             let commits = try await boundedMap(older, limit: 8) { [self] v in try await commit(v) }
             var seen = Set(cdc.map(\.path))
-            for actions in commits {
+            func note(_ path: String, _ v: Int64) { if namedIn[path]?.last != v { namedIn[path, default: []].append(v) } }
+            for (v, actions) in zip(older, commits) {
                 for a in actions {
                     switch a {
-                    case .add(let f): data.insert(f.path); values[f.path] = f.partitionValues
+                    case .add(let f): data.insert(f.path); values[f.path] = f.partitionValues; note(f.path, v)
                     case .remove(let r):
                         data.insert(r.path)
+                        note(r.path, v)
                         if values[r.path] == nil, let v = r.raw["partitionValues"]?.object { values[r.path] = v.mapValues(\.string) }
-                    case .cdc(let c) where !seen.contains(c.path): cdc.append(c); seen.insert(c.path)
+                    case .cdc(let c):
+                        note(c.path, v)
+                        if !seen.contains(c.path) { cdc.append(c); seen.insert(c.path) }
                     default: break
                     }
                 }
             }
         }
+        for (p, vs) in s.namedIn { namedIn[p, default: []] += vs }
         for p in s.files.keys { data.remove(p) }
         // A `remove` without extended metadata gives no partition values: the file's `add` in a
         // retained commit does (read only when some file lacks them). A file whose add the log no
@@ -171,6 +180,7 @@ extension DeltaTable {
                 }
             }
         }
-        return DeltaHistory(dataFiles: data, changeData: cdc, partitionValues: values.filter { data.contains($0.key) })
+        return DeltaHistory(
+            dataFiles: data, changeData: cdc, partitionValues: values.filter { data.contains($0.key) }, namedIn: namedIn)
     }
 }

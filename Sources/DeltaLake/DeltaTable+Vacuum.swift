@@ -48,9 +48,13 @@ extension DeltaTable {
     /// says) is never deleted: it is reported in `keptReachable`. Writes VACUUM START / VACUUM END
     /// commits so other tools see it in history; when an earlier attempt's START has no END
     /// (a resumed or retried run), no second START is written. `runID` is recorded in START.
+    ///
+    /// `commits`: the commits to read and scrub (e.g. those naming `paths` and `changeData`, from
+    /// `DeltaHistory.namedIn`, plus any a sweep found naming the subject); nil reads every commit
+    /// (then also another tool's commitInfo naming a value anywhere in the log is scrubbed).
     public func vacuumTargeted(
         paths: Set<String>, changeData: [String: [Int64]] = [:], subject: SubjectValues = .none,
-        runID: String? = nil, now: Int64
+        runID: String? = nil, commits: Set<Int64>? = nil, now: Int64
     ) async throws -> DeltaVacuumResult {
         var result = DeltaVacuumResult(deleted: [], unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
         let snap = try await snapshot()
@@ -61,8 +65,9 @@ extension DeltaTable {
         }
         let cdcSize = try await rewriteChangeData(changeData, result: &result)
         let listing = try await listLog()
+        let versions = commits.map { c in listing.versions.filter(c.contains) } ?? listing.versions
         let scan = try await scanCommits(
-            listing.versions, paths: paths, victims: victims, changeData: changeData,
+            versions, first: listing.versions.first, paths: paths, victims: victims, changeData: changeData,
             cdcSize: cdcSize, subject: subject)
         try await writeScrubbedCommits(scan.scrubs)
         result.scrubbedCommits = scan.scrubs.map(\.v)
@@ -138,13 +143,14 @@ extension DeltaTable {
 
     /// Reads the commits that may name an affected file or hold a value, notes when each of
     /// `victims` was live, and rewrites their statistics, change data sizes and commitInfo.
+    /// `first`: the oldest commit retained (`versions` may be a subset of the log).
     func scanCommits(
-        _ versions: [Int64], paths: Set<String>, victims: Set<String>, changeData: [String: [Int64]],
+        _ versions: [Int64], first: Int64?, paths: Set<String>, victims: Set<String>, changeData: [String: [Int64]],
         cdcSize: [String: Int64], subject: SubjectValues
     ) async throws -> CommitScan {
         let read = try await commitsMentioning(versions, paths: paths, changeData: changeData, subject: subject)
         var scan = CommitScan()
-        var live = LiveSpans(first: versions.first)
+        var live = LiveSpans(first: first)
         for (v, bytes) in zip(versions, read) {
             guard let bytes else { continue }
             let name = Self.commitName(v)

@@ -23,6 +23,9 @@ public struct Snapshot: Sendable {
     public var domainMetadata: [String: [String: JSONValue]] = [:]
     /// The checkpoint the replay started from, if any.
     public var checkpoint: DeltaLogListing.Checkpoint?
+    /// Per log path of a data or change data file, the replayed JSON commits whose `add`,
+    /// `remove` or `cdc` names it, ascending (what a targeted vacuum reads instead of every commit).
+    public var namedIn: [String: [Int64]] = [:]
 }
 
 /// A Delta table under a prefix of an object store.
@@ -189,19 +192,28 @@ public struct DeltaTable: Sendable {
         var cdc: [CDCFile] = []
         var infos: [Int64: [String: JSONValue]] = [:]
         var domains: [String: [String: JSONValue]] = [:]
+        var namedIn: [String: [Int64]] = [:]
+        func note(_ path: String, _ v: Int64?) {
+            guard let v else { return }
+            if namedIn[path]?.last != v { namedIn[path, default: []].append(v) }
+        }
         func apply(_ a: DeltaAction, at v: Int64?) {
             switch a {
             case .add(let f):
+                note(f.path, v)
                 // The newest (path, dv id) for a path is the live one; it is no longer a tombstone.
                 files[f.path] = f
                 removed[f.logicalKey] = nil
             case .remove(let r):
+                note(r.path, v)
                 let k = r.logicalKey
                 if let live = files[r.path], live.logicalKey == k { files[r.path] = nil }
                 removed[k] = r
             case .metadata(let m): meta = m
             case .protocol(let p): proto = p
-            case .cdc(let c): cdc.append(c)
+            case .cdc(let c):
+                note(c.path, v)
+                cdc.append(c)
             case .commitInfo(let c): if let v { infos[v] = c }
             case .other("domainMetadata", let body):
                 if let o = body.object, let d = o["domain"]?.string {
@@ -230,7 +242,8 @@ public struct DeltaTable: Sendable {
         for (k, r) in removed where files[k.path] == nil { tombstones[k.path] = r }
         return Snapshot(
             version: target, tableProtocol: proto, metadata: meta, files: files, removed: removed,
-            tombstones: tombstones, cdcFiles: cdc, commitInfos: infos, domainMetadata: domains, checkpoint: checkpoint)
+            tombstones: tombstones, cdcFiles: cdc, commitInfos: infos, domainMetadata: domains, checkpoint: checkpoint,
+            namedIn: namedIn)
     }
 
     /// The actions of a checkpoint: its files (Parquet, or JSON for a UUID-named V2 checkpoint)

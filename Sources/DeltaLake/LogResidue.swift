@@ -214,8 +214,14 @@ extension DeltaTable {
     /// `_last_checkpoint`. Nothing is written.
     public func logResidue(_ subject: SubjectValues) async throws -> [LogResidue] {
         guard !subject.isEmpty else { return [] }
-        let listing = try await listLog()
-        let names = listing.logFiles
+        return try await logResidue(subject, names: try await listLog().logFiles)
+    }
+
+    /// The log files among `names` (names under `_delta_log`, e.g. from `listLog().logFiles`) whose
+    /// fields hold one of the subject's values; a name no longer present is skipped. What a run's
+    /// own verification reads of the log (the commits it wrote or scrubbed), the rest being the sweep's.
+    public func logResidue(_ subject: SubjectValues, names: [String]) async throws -> [LogResidue] {
+        guard !subject.isEmpty, !names.isEmpty else { return [] }
         let found = try await boundedMap(names, limit: 8) { [self] name -> LogResidue? in
             let k = logKey(name)
             let bytes: [UInt8]

@@ -105,6 +105,10 @@ struct Verifier: Sendable {
         for d in config.datasets where scope.wanted.contains(d.name) {
             if let indexCost, try await indexCostApplies(d, coverage: scope.coverage) {
                 findings.proof[d.name] = "index"
+                if lake.driver(for: d).hasTransactionLog {  // a Delta table: Verification/DeltaIndexCost.swift
+                    try await verifyDeltaAtIndexCost(d, batch, scope: scope, temporaries: temporaries, dryRun: dryRun, into: &findings)
+                    continue
+                }
                 try await verifyAtIndexCost(
                     d, batch, scope: scope, rewritten: indexCost.rewritten[d.name] ?? [], temporaries: temporaries,
                     dryRun: dryRun, into: &findings)
@@ -268,7 +272,8 @@ struct Verifier: Sendable {
     /// commitInfo parameters, whatever the id's length).
     private func scanLogs(_ batch: Batch, scope: Scope, into findings: inout Findings) async throws {
         guard !batch.raws.isEmpty else { return }
-        for d in config.datasets where scope.wanted.contains(d.name) && findings.problems[d.name] == nil {
+        // A Delta table verified at index cost had its log checked there (the files the run wrote or scrubbed).
+        for d in config.datasets where scope.wanted.contains(d.name) && findings.problems[d.name] == nil && findings.proof[d.name] != "index" {
             do {
                 guard let residue = try await lake.driver(for: d).logResidue(Array(Set(batch.raws.values)), lake) else { continue }
                 for (raw, files) in residue {

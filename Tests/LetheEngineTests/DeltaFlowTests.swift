@@ -535,6 +535,18 @@ func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureReq
     #expect(run.failed.isEmpty, "\(run.failed)")
     #expect(r.status == .verified, "\(r.failure ?? "")")
     for (name, text) in untouched { #expect(try String(contentsOfFile: log + name, encoding: .utf8) == text, "\(name) was rewritten") }
+    // The other tool's predicate naming 5 is in a commit that names no file of the subject: the run
+    // neither reads nor scrubs it (issue 12: the targeted vacuum reads the commits naming the subject's
+    // files and Lethe's own); the sweep, which reads the whole log, finds it and fails the request ...
+    #expect(try logResidue(dir + "/t", "id", "5").contains("00000000000000000003.json"))
+    let sweep = try await lethe.sweep()
+    #expect(sweep.requests.first?.result == "residue", "\(sweep.requests)")
+    #expect(try await lethe.request(r.id).status == .failed)
+    // ... and the next run scrubs the commit the sweep named and verifies the request again.
+    let again = try await lethe.run()
+    #expect(again.failed.isEmpty, "\(again.failed)")
+    #expect(try await lethe.request(r.id).status == .verified)
+    for (name, text) in untouched { #expect(try String(contentsOfFile: log + name, encoding: .utf8) == text, "\(name) was rewritten") }
     #expect(try logResidue(dir + "/t", "id", "5") == "{}")
     #expect(try writersPy(["rows", dir + "/t", "id"]) == "[0, 1, 2, 3, 4, 6, 7, 7, 8, 8, 9]\n")
     // Verification reads the log field by field for a short id too: stats naming it again are found.

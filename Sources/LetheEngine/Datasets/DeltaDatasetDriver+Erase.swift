@@ -136,9 +136,15 @@ extension DeltaDatasetDriver {
         if erasure.replans > 0 { details["replans"] = .int(Int64(erasure.replans)) }
         // The commit adopted its files: they are data now, no longer the journal's to remove.
         let adopted = result.added.map { t.key(forLogPath: $0.path) } + result.changeData.map { t.key(forLogPath: $0.path) }
+        // What the commit wrote, for the run's verification to read again (DeltaDatasetDriver+Verify.swift).
+        var w = DeltaWritten()
+        w.objects = try await storeVersions(result.added.map(\.path) + result.changeData.map(\.path), lethe)
+        w.since = result.version
+        let name = spec.name, written = w
         do {
             try await lethe.commit("cannot forget \(adopted.count) temporary file(s)", audit: [AuditNote(.deltaCommit, details)]) { tx in
                 try tx.forgetTemporaries(adopted)
+                try DeltaWritten.note(written, dataset: name, tx)
             }
         } catch {
             throw StepNotRecorded(error: error)  // the run stops; the next one resumes the step

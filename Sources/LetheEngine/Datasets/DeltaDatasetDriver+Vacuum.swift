@@ -12,15 +12,38 @@ extension DeltaDatasetDriver {
         case .retention(let hours, let force):
             return try await vacuumRetention(hours: hours, force: force, dryRun: dryRun, lethe)
         case .targeted:
-            let erased = try await lethe.meta.requests(status: nil).filter { $0.status == .erased || $0.status == .verified }
-            let nfc = lethe.nfcKeys(erased)
-            let keys = Set(erased.map { lethe.subjectKey(of: $0, in: spec, nfc) })
-            let r = try await vacuumTargeted(keys: keys, requestIDs: erased.map(\.id), job: nil, dryRun: dryRun, lethe)
+            let (keys, ids) = try await erasedHere(lethe)
+            let r = try await vacuumTargeted(keys: keys, requestIDs: ids, job: nil, dryRun: dryRun, lethe)
             if !dryRun { _ = try await scrubPartitions(keys: keys, lethe) }
             return VacuumReport(
                 dataset: spec.name, mode: "targeted", deleted: r?.deleted ?? [],
                 unreadableVersions: r?.unreadableVersions ?? [], dryRun: dryRun)
         }
+    }
+
+    /// The subject keys and ids of the erased and verified requests whose subjects the index finds in
+    /// this table (or a sweep found in it), read a page at a time: only those are held, never every request.
+    private func erasedHere(_ lethe: Lethe) async throws -> (Set<SubjectKey>, [String]) {
+        var keys = Set<SubjectKey>()
+        var ids: [String] = []
+        for status in [RequestStatus.erased, .verified] {
+            var after: String?
+            repeat {
+                let page = try await lethe.meta.requests.requests(status: status, after: after, limit: 1_000)
+                after = page.next
+                let nfc = lethe.nfcKeys(page.items)
+                let keyOf = Dictionary(uniqueKeysWithValues: page.items.map { ($0.id, lethe.subjectKey(of: $0, in: spec, nfc)) })
+                let found = try await lethe.meta.index.locate(prefixes: Array(Set(keyOf.values.map(\.prefix64))), dataset: spec.name)
+                for r in page.items {
+                    let k = keyOf[r.id]!
+                    let swept = sweepFindings([r])
+                    guard found[k.prefix64]?.isEmpty == false || !swept.log.isEmpty || !swept.objects.isEmpty else { continue }
+                    keys.insert(k)
+                    ids.append(r.id)
+                }
+            } while after != nil
+        }
+        return (keys, ids)
     }
 
     /// The standard vacuum of every unreferenced file older than `hours`, refused below the
@@ -69,6 +92,7 @@ extension DeltaDatasetDriver {
         var cdcIndexed: Set<String> = []  // object keys of change data files holding the subjects
         var cdcUnindexed: Set<String> = []  // object keys of change data files the index has not seen
         var cdcPath: [String: String] = [:]  // object key → log path of every change data file
+        var namedIn: [String: [Int64]] = [:]  // log path → retained commits naming it
         var isEmpty: Bool { history.isEmpty && cdcIndexed.isEmpty && cdcUnindexed.isEmpty }
     }
 
@@ -76,6 +100,7 @@ extension DeltaDatasetDriver {
         var out = VacuumTargets()
         var historyPath: [String: String] = [:]
         let history = try await t.history(of: s)
+        out.namedIn = history.namedIn
         for p in history.dataFiles { historyPath[t.key(forLogPath: p)] = p }
         for c in history.changeData { out.cdcPath[t.key(forLogPath: c.path)] = c.path }
         for k in keys {
@@ -121,14 +146,20 @@ extension DeltaDatasetDriver {
         let t = table(lethe)
         let s = try await t.snapshot()
         let targets = try await vacuumTargets(t, s, keys: keys, lethe)
-        guard !targets.isEmpty else { return nil }
+        // The requests one at a time (never all erased requests in memory at once): log files a sweep found naming them.
+        var swept = Set<Int64>()
+        for id in requestIDs {
+            guard let r = try await lethe.meta.request(id: id) else { continue }
+            for name in sweepFindings([r]).log { if name.count == 25, name.hasSuffix(".json"), let v = Int64(name.prefix(20)) { swept.insert(v) } }
+        }
+        guard !targets.isEmpty || !swept.isEmpty else { return nil }
         if dryRun {
             return DeltaVacuumResult(
                 deleted: targets.history.sorted().map(t.key(forLogPath:)) + targets.cdcIndexed.sorted(),
                 unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
         }
         let changeData = try await changeDataRows(targets, s, keys: keys, lethe)
-        guard !targets.history.isEmpty || !changeData.isEmpty else { return nil }
+        guard !targets.history.isEmpty || !changeData.isEmpty || !swept.isEmpty else { return nil }
         // Raw ids (in memory only) find the log fields that name a subject: statistics bounds of the
         // subject's columns, partition values, and commitInfo parameters (e.g. another tool's DELETE predicate).
         var raws: [SubjectID] = []
@@ -137,15 +168,34 @@ extension DeltaDatasetDriver {
             raws.append(try lethe.secrets.unseal(sealed, requestID: id))
         }
         let subject = try await subjectValues(s, raws, lethe)
-        let result = try await t.vacuumTargeted(paths: targets.history, changeData: changeData, subject: subject, runID: job, now: lethe.now())
+        // The commits read and scrubbed: those naming the files deleted or rewritten (their statistics),
+        // the ones Lethe wrote since its last verification, and those a sweep found naming a subject.
+        // Another tool's commitInfo naming a subject elsewhere in the log is the sweep's to find.
+        var commits = swept
+        for p in targets.history { commits.formUnion(targets.namedIn[p] ?? []) }
+        for p in changeData.keys { commits.formUnion(targets.namedIn[p] ?? []) }
+        if let since = DeltaWritten(text: try await lethe.meta.setting(DeltaWritten.setting(spec.name))).since, since <= s.version {
+            commits.formUnion(since...s.version)
+        }
+        let result = try await t.vacuumTargeted(
+            paths: targets.history, changeData: changeData, subject: subject, runID: job, commits: commits, now: lethe.now())
         let cdcOptions = try await scanOptions(lethe, snapshot: s)
         for k in result.rewrittenChangeData { try await lethe.reindex(spec, key: k, options: cdcOptions) }
-        try await recordVacuum(result, requestIDs: requestIDs, job: job, lethe)
+        // What the vacuum wrote, for the run's verification to read again (DeltaDatasetDriver+Verify.swift):
+        // the change data it rewrote, the commits and checkpoints it scrubbed, and its own commits.
+        var written = DeltaWritten()
+        for k in result.rewrittenChangeData { if let i = try await lethe.store.head(k) { written.objects.insert(i.version) } }
+        let logFolder = (spec.path.isEmpty ? "" : spec.path + "/") + "_delta_log/"
+        written.log = Set(result.scrubbedCommits.map(DeltaTable.commitName) + result.rewrittenCheckpoints.map { String($0.dropFirst(logFolder.count)) })
+        written.since = s.version + 1
+        try await recordVacuum(result, requestIDs: requestIDs, job: job, written: written, lethe)
         return result
     }
 
     /// The deleted files leave the index in the transaction that audits the vacuum.
-    private func recordVacuum(_ result: DeltaVacuumResult, requestIDs: [String], job: String?, _ lethe: Lethe) async throws {
+    private func recordVacuum(
+        _ result: DeltaVacuumResult, requestIDs: [String], job: String?, written: DeltaWritten, _ lethe: Lethe
+    ) async throws {
         let d = spec
         var details: [String: JSONValue] = [
             "dataset": .string(d.name), "mode": .string("targeted"),
@@ -164,6 +214,7 @@ extension DeltaDatasetDriver {
         let deleted = result.deleted
         try await lethe.commit(Self.removeWhat(d, deleted), audit: [AuditNote(.deltaVacuum, details)]) { tx in
             try tx.removeObjects(dataset: d.name, keys: deleted)
+            try DeltaWritten.note(written, dataset: d.name, tx)
         }
     }
 }

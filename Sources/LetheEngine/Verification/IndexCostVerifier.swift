@@ -63,10 +63,9 @@ extension Verifier {
     static let stateLeftToTheSweep =
         "a run purges the raw id from Lethe's state but does not search the state folder: `lethe sweep` and `lethe verify ID` do"
 
-    /// True when dataset `d` can be verified at index cost: a plain object dataset (no transaction
-    /// log), indexed cleanly, with no dataset issue, under the spec it has now (`IndexSpec`).
+    /// True when dataset `d` can be verified at index cost: indexed cleanly, with no dataset issue, under the spec it has now (`IndexSpec`).
     func indexCostApplies(_ d: DatasetSpec, coverage: Coverage) async throws -> Bool {
-        guard d.subject != nil, !lake.driver(for: d).hasTransactionLog else { return false }
+        guard d.subject != nil else { return false }
         guard coverage.issues[d.name] == nil, !coverage.unindexed.contains(d.name) else { return false }
         guard try await state.cursors.setting(Lethe.indexedSetting(d.name)) != nil else { return false }
         guard let fp = IndexSpec.fingerprint(d, options: lake.options(for: d)) else { return false }

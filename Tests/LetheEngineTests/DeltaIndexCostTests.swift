@@ -1,0 +1,138 @@
+import Testing
+import Foundation
+@testable import LetheEngine
+import LetheCore
+import LetheStorage
+import LetheCatalog
+import LetheSQLite
+
+// Issue 12 part C: a run's verification of a Delta table at index cost (Verification/DeltaIndexCost.swift),
+// on tables delta-rs wrote (scripts/delta_tables.py make-files: one file per append, file 3 holds target-0003).
+
+private struct FilesTable {
+    let dir: String
+    let lethe: Lethe
+    var table: String { dir + "/files" }
+
+    init(files: Int, cdf: Bool = false) throws {
+        dir = NSTemporaryDirectory() + "lethe-dic-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        _ = try deltaPy(["make-files", dir, "\(files)"] + (cdf ? ["cdf"] : []))
+        let yaml = """
+            lake: .
+            datasets:
+              - name: files
+                path: files
+                format: delta
+                subject: user_id
+            """
+        lethe = Lethe(
+            config: try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: dir), store: LocalObjectStore(root: dir),
+            meta: try SQLiteStateStore(inMemory: nil),
+            secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+            stateFolder: nil)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func approved(_ subject: String) async throws -> ErasureRequest {
+        let r = try await lethe.forget([SubjectID(subject)], reason: "t", by: "alice")[0]
+        return try await lethe.approve([r.id], by: "bob")[0]
+    }
+
+    /// The index-cost verification a run's settle makes, for requests already erased or verified.
+    func verifyAtIndexCost(_ r: ErasureRequest) async throws -> Verification {
+        let current = try await lethe.request(r.id)
+        return try await Verifier(lethe).verify([current], dryRun: false, indexCost: IndexCostRun(rewritten: [:], touched: []))[0]
+    }
+
+    /// The object keys the index names for `subject`.
+    func holders(_ subject: String) async throws -> [String] {
+        try await lethe.locate(SubjectID(subject)).map(\.object.key).sorted()
+    }
+
+    func bytes(_ key: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: dir + "/" + key)) }
+    func write(_ key: String, _ data: Data) throws { try data.write(to: URL(fileURLWithPath: dir + "/" + key)) }
+}
+
+@Test func aDeltaRunIsVerifiedAtIndexCostReadingOnlyTheFilesItWrote() async throws {
+    let l = try FilesTable(files: 12)
+    defer { l.remove() }
+    _ = try await l.lethe.index()
+    #expect(try await l.holders("target-0003").count == 1)
+    let r = try await l.approved("target-0003")
+    let run = try await l.lethe.run()
+    let v = try #require(run.verifications.first)
+    // Twelve live files: eleven unchanged since indexed (proven by their postings), one replacement the commit wrote (read).
+    #expect(v.clean && v.proof == "index", "\(v)")
+    #expect(v.objectsListed == 12 && v.objectsReread == 1 && v.objectsUnchanged == 11 && v.objectsIndexedNow == 0, "\(v)")
+    #expect(v.objectsScanned == 1 && (v.logsExamined ?? 0) >= 1, "\(v)")
+    #expect(try await l.lethe.request(r.id).status == .verified)
+    #expect(try await l.lethe.request(r.id).proof == "index")
+    #expect(try rows(l.table).count == 120 && !(try rows(l.table)).contains("target-0003"))  // delta-rs reads the result
+    // What the run wrote was read: the record of it is gone, and the replacement is indexed.
+    #expect(try await l.lethe.meta.setting(DeltaWritten.setting("files")) == nil)
+    #expect(try await l.lethe.meta.objects(dataset: "files").count == 12)
+
+    // Another writer appends the subject again after the run: the new file and the new commit (its
+    // statistics name the subject) are what the index has not seen, and both are read.
+    _ = try deltaPy(["make-files-append", l.table, "target-0003"])
+    let again = try await l.verifyAtIndexCost(r)
+    #expect(!again.clean && again.proof == "index" && again.objectsIndexedNow == 1 && again.objectsUnchanged == 12, "\(again)")
+    #expect(again.found.count == 1 && (again.logHits ?? []).contains { $0.hasSuffix("00000000000000000015.json") }, "\(again)")
+}
+
+@Test func aDeltaFileChangedBehindTheIndexIsReadAtIndexCost() async throws {
+    let l = try FilesTable(files: 6)
+    defer { l.remove() }
+    _ = try await l.lethe.index()
+    let holder = try #require(try await l.holders("target-0003").first)
+    let held = try l.bytes(holder)
+    let r = try await l.approved("target-0003")
+    #expect(try await l.lethe.run().verifications.first?.clean == true)
+    // Another live file is overwritten in place with the bytes that held the subject: a new store version.
+    let other = try #require(try await l.lethe.meta.objects(dataset: "files").map(\.key).filter { $0 != holder }.sorted().first)
+    try l.write(other, held)
+    let v = try await l.verifyAtIndexCost(r)
+    #expect(!v.clean && v.proof == "index" && v.objectsIndexedNow == 1 && v.objectsReread == 0, "\(v)")
+    #expect(v.found.map(\.object) == [other], "\(v)")
+    #expect(try await l.lethe.request(r.id).status == .failed)
+}
+
+@Test func residueInAnUnchangedDeltaFileTheIndexNamesIsCaught() async throws {
+    let l = try FilesTable(files: 6)
+    defer { l.remove() }
+    _ = try await l.lethe.index()
+    let holder = try #require(try await l.holders("target-0003").first)
+    let held = try l.bytes(holder)
+    let r = try await l.approved("target-0003")
+    #expect(try await l.lethe.run().verifications.first?.clean == true)
+    // The removed file comes back (its commit's `remove` still names it: history) and the index records
+    // it at that version, subject included: unchanged since indexed, but its postings name the subject.
+    try l.write(holder, held)
+    try await l.lethe.reindex(l.lethe.config.dataset(named: "files")!, key: holder)
+    #expect(try await l.holders("target-0003") == [holder])
+    let v = try await l.verifyAtIndexCost(r)
+    #expect(!v.clean && v.proof == "index" && v.objectsReread == 1 && v.objectsIndexedNow == 0, "\(v)")
+    #expect(v.found.map(\.object) == [holder], "\(v)")
+}
+
+@Test func changeDataHoldingTheSubjectIsReadAtIndexCost() async throws {
+    let l = try FilesTable(files: 6, cdf: true)
+    defer { l.remove() }
+    // delta-rs deletes the subject itself: its change data file holds the deleted row.
+    _ = try deltaPy(["delete", l.table, "user_id = 'target-0003'"])
+    _ = try await l.lethe.index()
+    let cdc = try #require(try await l.holders("target-0003").first { $0.contains("_change_data/") })
+    let held = try l.bytes(cdc)
+    let r = try await l.approved("target-0003")
+    let run = try await l.lethe.run()
+    let v = try #require(run.verifications.first)
+    // The vacuum rewrote the change data file without the row: the run's verification read it again.
+    #expect(v.clean && v.proof == "index" && (v.objectsReread ?? 0) >= 1, "\(v)")
+    #expect(try await l.lethe.meta.setting(DeltaWritten.setting("files")) == nil)
+    // The old change data comes back behind the index: read, and the subject found in it.
+    try l.write(cdc, held)
+    let again = try await l.verifyAtIndexCost(r)
+    #expect(!again.clean && again.proof == "index" && again.found.map(\.object) == [cdc], "\(again)")
+}
