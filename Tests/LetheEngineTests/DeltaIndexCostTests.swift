@@ -5,6 +5,8 @@ import LetheCore
 import LetheStorage
 import LetheCatalog
 import LetheSQLite
+import LetheTesting
+import DeltaLake
 
 // Issue 12 part C: a run's verification of a Delta table at index cost (Verification/DeltaIndexCost.swift),
 // on tables delta-rs wrote (scripts/delta_tables.py make-files: one file per append, file 3 holds target-0003).
@@ -135,4 +137,32 @@ private struct FilesTable {
     try l.write(cdc, held)
     let again = try await l.verifyAtIndexCost(r)
     #expect(!again.clean && again.proof == "index" && again.found.map(\.object) == [cdc], "\(again)")
+}
+
+@Test func aTargetedVacuumReadsOnlyTheCommitsNamingItsFiles() async throws {
+    let l = try FilesTable(files: 12)
+    defer { l.remove() }
+    // delta-rs deletes the subject: file 3 (added by commit 3) is removed by commit 12, history now.
+    _ = try deltaPy(["delete", l.table, "user_id = 'target-0003'"])
+    let copy = l.dir + "/copy"
+    try FileManager.default.copyItem(atPath: l.table, toPath: copy)
+    func vacuum(_ root: String, narrowed: Bool) async throws -> (DeltaVacuumResult, reads: Int) {
+        let store = FaultInjectingStore(base: LocalObjectStore(root: l.dir))
+        let t = DeltaTable(store: store, root: root)
+        let s = try await t.snapshot()
+        let h = try await t.history(of: s)
+        let victim = try #require(h.dataFiles.first)
+        #expect(h.dataFiles.count == 1 && h.namedIn[victim] == [3, 12], "\(h.namedIn)")
+        store.resetCounters()
+        let r = try await t.vacuumTargeted(paths: [victim], commits: narrowed ? Set(h.namedIn[victim]!) : nil, now: 1)
+        return (r, store.reads)
+    }
+    let full = try await vacuum("files", narrowed: false)
+    let narrowed = try await vacuum("copy", narrowed: true)
+    // The same work (file deleted, the same commits scrubbed, the same versions no longer readable) ...
+    #expect(narrowed.0.deleted.count == 1 && narrowed.0.scrubbedCommits == full.0.scrubbedCommits, "\(narrowed.0.scrubbedCommits)")
+    #expect(narrowed.0.unreadableVersions == full.0.unreadableVersions && full.0.unreadableVersions == [3...11])
+    // ... reading the two commits that name the file instead of all 14 (the replays read the log either way).
+    #expect(full.reads - narrowed.reads >= 12, "full \(full.reads), narrowed \(narrowed.reads)")
+    #expect(try rows(copy).count == 120)  // delta-rs reads the vacuumed table
 }
