@@ -99,7 +99,10 @@ import Testing
         let dir = Env.tempDir("evidence-int")
         let path = dir.appendingPathComponent("f.parquet").path
         try Peers.python(
-            ["-c", "import pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({'id': pa.array([-5, 3, 10, 7], pa.int64())}), '\(path)', use_dictionary=False)"],
+            [
+                "-c",
+                "import pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({'id': pa.array([-5, 3, 10, 7], pa.int64())}), '\(path)', use_dictionary=False)",
+            ],
             what: "pyarrow writes int64")
         let f = try ParquetFile(source: try LocalFileSource(path: path))
         func le(_ x: Int64) -> [UInt8] { withUnsafeBytes(of: x.littleEndian) { Array($0) } }
