@@ -60,7 +60,7 @@ extension DeltaTable {
         let snap = try await snapshot()
         let ict = snap.metadata.inCommitTimestamps
         let victims = unreachable(paths, in: snap, result: &result)
-        if try await !hasOpenVacuumStart() {
+        if try await !hasOpenVacuumStart(snap) {
             try await commitVacuumStart(files: victims.count + changeData.count, runID: runID, now: now, inCommitTimestamps: ict)
         }
         let cdcSize = try await rewriteChangeData(changeData, result: &result)
@@ -304,12 +304,19 @@ extension DeltaTable {
     /// True when the log already holds a VACUUM START of Lethe's with no VACUUM END after it: an
     /// earlier attempt (this run resumed, or a failed run retried) that did not finish, whose
     /// START this vacuum completes. Looks back through the newest commits only.
-    func hasOpenVacuumStart() async throws -> Bool {
+    /// `snap`: the commitInfo of the versions it replayed is taken from it instead of reading them again.
+    func hasOpenVacuumStart(_ snap: Snapshot? = nil) async throws -> Bool {
         guard let latest = try await latestVersion() else { return false }
         var v = latest
         while v >= 0 && v > latest - 200 {
-            guard let actions = try? await commit(v) else { break }
-            for case .commitInfo(let c) in actions where (c["engineInfo"]?.string ?? "").hasPrefix("Lethe/") {
+            let infos: [[String: JSONValue]]
+            if let snap, v <= snap.version, v > (snap.checkpoint?.version ?? -1) {
+                infos = snap.commitInfos[v].map { [$0] } ?? []
+            } else {
+                guard let actions = try? await commit(v) else { break }
+                infos = actions.compactMap { if case .commitInfo(let c) = $0 { return c } else { return nil } }
+            }
+            for c in infos where (c["engineInfo"]?.string ?? "").hasPrefix("Lethe/") {
                 if c["operation"]?.string == "VACUUM END" { return false }
                 if c["operation"]?.string == "VACUUM START" { return true }
             }

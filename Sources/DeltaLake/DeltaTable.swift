@@ -227,11 +227,15 @@ public struct DeltaTable: Sendable {
             for a in try await checkpointActions(cp) { apply(a, at: nil) }
             from = cp.version + 1
         }
-        if from <= target {
-            for v in from...target {
+        // The commits are read several at a time, a window at a time, and applied in order.
+        var next = from
+        while next <= target {
+            let window = Array(next...min(target, next + 63))
+            next = window.last! + 1
+            let read = try await boundedMap(window, limit: 8) { [self] v in try await commit(v) }
+            for (v, actions) in zip(window, read) {
                 // A commit's removes before its adds: a valid commit holds at most one of each per
                 // path, and an add and a remove of one path name different deletion vectors.
-                let actions = try await commit(v)
                 for a in actions { if case .remove = a { apply(a, at: v) } }
                 for a in actions { if case .remove = a { continue }; apply(a, at: v) }
             }
