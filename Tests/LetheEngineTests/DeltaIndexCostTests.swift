@@ -166,3 +166,25 @@ private struct FilesTable {
     #expect(full.reads - narrowed.reads >= 12, "full \(full.reads), narrowed \(narrowed.reads)")
     #expect(try rows(copy).count == 120)  // delta-rs reads the vacuumed table
 }
+
+@Test func aFileLetheWroteIsReadAgainEvenWhenTheIndexWasRefreshedSince() async throws {
+    let l = try FilesTable(files: 6)
+    defer { l.remove() }
+    _ = try await l.lethe.index()
+    let r = try await l.approved("target-0003")
+    #expect(try await l.lethe.run().verifications.first?.clean == true)
+    // As after a run killed between its commit and its verification, then an `index`: the record of
+    // what Lethe wrote names a file the index now holds at that very version (unchanged, by the index).
+    let key = try #require(try await l.lethe.meta.objects(dataset: "files").map(\.key).sorted().first)
+    let info = try #require(try await l.lethe.store.head(key))
+    var w = DeltaWritten()
+    w.objects = [info.version]
+    let written = w
+    try await l.lethe.meta.transaction("t") { tx in try DeltaWritten.note(written, dataset: "files", tx) }
+    _ = try await l.lethe.index()
+    let v = try await l.verifyAtIndexCost(r)
+    #expect(v.clean && v.proof == "index" && v.objectsReread == 1 && v.objectsUnchanged == 5, "\(v)")
+    #expect(try await l.lethe.meta.setting(DeltaWritten.setting("files")) == nil)  // read: the record is cleared
+    let after = try await l.verifyAtIndexCost(r)
+    #expect(after.objectsReread == 0 && after.objectsUnchanged == 6, "\(after)")
+}
