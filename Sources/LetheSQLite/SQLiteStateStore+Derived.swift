@@ -11,17 +11,18 @@ import LetheCatalog
 
 extension SQLiteStateStore {
     /// A derived object is compacted (its postings rewritten, `dropped` cleared) once its dropped
-    /// list holds more than this many ordinals (bounds what every read of its postings decodes) …
-    static let compactionOrdinals = 16_384
-    /// … or more than `1/compactionFraction` of the records its postings number (bounds the dead
-    /// postings and rows it carries), and at least `compactionMinimum` ordinals (small objects carry
-    /// small lists).
+    /// list holds more than `compactionOrdinals` ordinals — 16,384, or for an object of more than
+    /// a million records 1/64 of them, at most 65,536 (bounds what every read of its postings
+    /// decodes, without rewriting millions of postings for a batch that dropped a few percent) —
+    /// or at least `compactionMinimum` ordinals and more than `1/compactionFraction` of the records
+    /// its postings number (bounds the dead postings and rows it carries).
+    static func compactionOrdinals(records: Int64) -> Int { Int(min(65_536, max(16_384, records / 64))) }
     static let compactionFraction: Int64 = 4
     static let compactionMinimum = 64
 
     /// Whether a dropped list of `dropped` ordinals over postings numbering `records` records is compacted.
     static func needsCompaction(dropped: Int, records: Int64) -> Bool {
-        dropped > compactionOrdinals || (dropped >= compactionMinimum && Int64(dropped) * compactionFraction > records)
+        dropped > compactionOrdinals(records: records) || (dropped >= compactionMinimum && Int64(dropped) * compactionFraction > records)
     }
 
     /// `SubjectIndexWriter.putDerivedObject` (inside a write transaction).

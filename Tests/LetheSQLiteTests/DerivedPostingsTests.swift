@@ -106,6 +106,19 @@ import LetheCatalog
         #expect(try await raw(store, "d/a").count == expected.count)
     }
 
+    /// Compaction bounds: a quarter of the records (from 64 ordinals), else 16,384 ordinals (1/64 of a
+    /// large object's records, at most 65,536).
+    @Test func compactionBounds() {
+        #expect(!SQLiteStateStore.needsCompaction(dropped: 63, records: 100))
+        #expect(SQLiteStateStore.needsCompaction(dropped: 64, records: 255))
+        #expect(!SQLiteStateStore.needsCompaction(dropped: 64, records: 256))
+        #expect(SQLiteStateStore.needsCompaction(dropped: 16_385, records: 1_000_000))
+        #expect(!SQLiteStateStore.needsCompaction(dropped: 20_000, records: 3_200_000))
+        #expect(SQLiteStateStore.needsCompaction(dropped: 50_001, records: 3_200_000))
+        #expect(!SQLiteStateStore.needsCompaction(dropped: 65_536, records: 100_000_000))
+        #expect(SQLiteStateStore.needsCompaction(dropped: 65_537, records: 100_000_000))
+    }
+
     /// The pure ordinal arithmetic against a brute force.
     @Test func remapAndLiftAgreeWithABruteForce() {
         var rng = SplitMix64(seed: 7)
