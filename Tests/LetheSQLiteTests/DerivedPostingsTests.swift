@@ -119,6 +119,20 @@ import LetheCatalog
         #expect(SQLiteStateStore.needsCompaction(dropped: 65_537, records: 100_000_000))
     }
 
+    /// A damaged dropped list fails the read as corrupt, naming the object and the field.
+    @Test func aDamagedDroppedListIsCorrupt() async throws {
+        let store = try SQLiteStateStore(inMemory: nil)
+        let a = try await store.putIndexedObject(object("d/a", records: 3), postings: [7: [0, 2]])
+        _ = try await derive(store, a, to: "v2", dropped: [1])
+        try await store.tamper("UPDATE objects SET dropped = X'FF' WHERE key = 'd/a'")
+        do {
+            _ = try await store.locate(prefix: 7, dataset: nil)
+            Issue.record("a damaged dropped list was read")
+        } catch let e as LetheError {
+            #expect(e.code == .corrupt && e.message.contains("dropped rows of object \(a.id)"))
+        }
+    }
+
     /// The pure ordinal arithmetic against a brute force.
     @Test func remapAndLiftAgreeWithABruteForce() {
         var rng = SplitMix64(seed: 7)
