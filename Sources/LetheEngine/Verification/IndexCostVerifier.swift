@@ -27,6 +27,15 @@ struct IndexCostRun: Sendable {
     var rewritten: [String: Set<String>]
     /// Datasets with a subject column the job changed: their index is brought up to date.
     var touched: Set<String>
+    /// Per dataset and object key, what the step's rewrite journaled (`RewriteEvidence`): an object
+    /// with none is read in full and indexed by that read.
+    var evidence: [String: [String: RewriteEvidence]] = [:]
+
+    init(rewritten: [String: Set<String>], touched: Set<String>, evidence: [String: [String: RewriteEvidence]] = [:]) {
+        self.rewritten = rewritten
+        self.touched = touched
+        self.evidence = evidence
+    }
 
     /// The touched datasets the verification will not index itself (full scan) are re-indexed
     /// first, as before issue 12: a dataset that cannot be indexed is logged, not fatal.
@@ -83,12 +92,80 @@ extension Verifier {
         var issue: (text: String, code: String)?
         /// The raw ids whose bytes the object holds (nil: not searched).
         var needleHits: Set<[UInt8]>?
+        /// Records read when only some were (`ReadPlan.rows`); nil when every record was.
+        var rowsRead: Int64?
+        /// Bytes read when fewer than the object's (nil: its size).
+        var bytesRead: Int64?
+        /// The object does not hold the records its derived entry says (`ReadPlan.records`).
+        var recordsMismatch = false
+    }
+
+    /// How a rewritten object whose index entry was derived (`derivedPlans`) is read: no postings
+    /// collected; only `rows` when given (the rest proven by the index for the version erased from).
+    struct ReadPlan: Sendable {
+        /// The records the new version holds by its derived entry.
+        var records: Int64
+        /// The rows to read (nil: every record).
+        var rows: [Range<Int64>]?
+        var matcher: SubjectMatcher
+    }
+
+    /// The rewritten objects of `objects` whose index entry follows from the entry of the version
+    /// erased from (`RewriteEvidence`: exact, still listed at the version written, the index still
+    /// at the version erased from with as many records as the rewrite read): derived by the state
+    /// store (`putDerivedObjects`; a store that cannot derive returns nil and the object is read in
+    /// full, its read its entry). Returns how each derived object is read: only its rewritten rows
+    /// when the index's postings of the batch's keys (`batchRows`, old version) lie in them or were
+    /// dropped; every record otherwise. Nothing is derived in a dry run.
+    func derivedPlans(
+        _ d: DatasetSpec, _ objects: [ObjectInfo], known: [String: IndexedObject], evidence: [String: RewriteEvidence],
+        batchRows: [String: [Int64]], matcher: SubjectMatcher, dryRun: Bool
+    ) async throws -> [String: ReadPlan] {
+        guard !dryRun else { return [:] }
+        var batch: [(object: IndexedObject, from: String, dropped: [Int64])] = []
+        var candidates: [(ObjectInfo, RewriteEvidence)] = []
+        for o in objects {
+            guard let e = evidence[o.key], e.exact, !e.removed, e.written == o.version, let k = known[o.key], k.status == .indexed,
+                k.version == e.from, e.dropped.allSatisfy({ $0 >= 0 && $0 < k.records }),
+                PostingDerivation.records(old: k.records, dropped: e.dropped) == e.records
+            else { continue }
+            batch.append(
+                (
+                    IndexedObject(
+                        dataset: d.name, key: o.key, size: o.size, modifiedNanos: o.modifiedNanos, version: o.version,
+                        records: e.records, status: .indexed, indexedAt: now()), e.from, e.dropped
+                ))
+            candidates.append((o, e))
+        }
+        guard !batch.isEmpty else { return [:] }
+        let stored = try await state.putDerivedObjects(batch)
+        var out: [String: ReadPlan] = [:]
+        for ((o, e), s) in zip(candidates, stored) where s != nil {
+            out[o.key] = ReadPlan(records: e.records, rows: e.rowsToRead(batchRows: batchRows[o.key] ?? []), matcher: matcher)
+        }
+        return out
+    }
+
+    /// What a re-read of part of an object looks for: the raw ids by value (no keyed hash per
+    /// record) when every request of the batch still has its raw id, the dataset keys without
+    /// normalisation, and each raw id keys to its request's key (so a value match is the keyed
+    /// predicate); otherwise the keys.
+    func matcher(_ d: DatasetSpec, _ batch: Batch, keys: Set<SubjectKey>) -> SubjectMatcher {
+        guard d.normalization == .none else { return .keys(keys) }
+        var values = Set<[UInt8]>()
+        for r in batch.requests {
+            guard let raw = batch.raws[r.id], secrets.hasher.key(forBytes: raw.bytes) == lake.subjectKey(of: r, in: d, batch.nfc) else {
+                return .keys(keys)
+            }
+            values.insert(raw.bytes)
+        }
+        return .values(values)
     }
 
     /// Verifies dataset `d` at index cost for the batch (see `IndexCostRun`).
     func verifyAtIndexCost(
-        _ d: DatasetSpec, _ batch: Batch, scope: Scope, rewritten: Set<String>, temporaries: Set<String>,
-        dryRun: Bool, into findings: inout Findings
+        _ d: DatasetSpec, _ batch: Batch, scope: Scope, rewritten: Set<String>, evidence: [String: RewriteEvidence] = [:],
+        temporaries: Set<String>, dryRun: Bool, into findings: inout Findings
     ) async throws {
         let f: any RecordFormat
         let listing: DatasetObjects
@@ -130,25 +207,43 @@ extension Verifier {
             }
         }
         // Unchanged objects whose postings name a subject of the batch are read again: residue, or a
-        // 64-bit prefix collision the read tells apart. Never assumed clean.
+        // 64-bit prefix collision the read tells apart. Never assumed clean. The postings of the
+        // rewritten objects (still those of the version erased from) are kept for `plans`.
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
+        var batchRows: [String: [Int64]] = [:]
         for k in keys.sorted(by: { $0.hex < $1.hex }) {
             for p in try await state.locate(prefix: k.prefix64, dataset: d.name) {
+                if rewritten.contains(p.object.key) { batchRows[p.object.key, default: []] += p.rows }
                 guard let o = unchanged.removeValue(forKey: p.object.key) else { continue }
                 toRead.append(o)
                 rereadKeys.insert(o.key)
             }
         }
+        var plans = try await derivedPlans(
+            d, toRead.filter { rewritten.contains($0.key) }, known: known, evidence: evidence, batchRows: batchRows,
+            matcher: matcher(d, batch, keys: keys), dryRun: dryRun)
         let search = Self.byteSearch(f, batch)
-        let reads = try await keyedReads(
-            d, f, toRead, options: opts, keys: keys, search: search.map { ($0.needles, rereadKeys) })
+        var reads = try await keyedReads(
+            d, f, toRead, options: opts, keys: keys, search: search.map { ($0.needles, rereadKeys) }, plans: plans)
+        // A derived entry whose object does not hold the records it should is replaced by a scan.
+        let mismatched = reads.indices.filter { reads[$0].recordsMismatch }
+        if !mismatched.isEmpty {
+            let again = try await keyedReads(
+                d, f, mismatched.map { reads[$0].object }, options: opts, keys: keys,
+                search: search.map { ($0.needles, rereadKeys) })
+            for (i, r) in zip(mismatched, again) {
+                plans[r.object.key] = nil
+                reads[i] = r
+            }
+        }
         var entries: [(IndexedObject, [Int64: [Int64]])] = []
         for r in reads {
             let o = r.object
             findings.objectsScanned[d.name, default: 0] += 1
-            findings.bytesRead[d.name, default: 0] += o.size
+            findings.bytesRead[d.name, default: 0] += r.bytesRead ?? o.size
             if rereadKeys.contains(o.key) {
                 findings.reread[d.name, default: 0] += 1
+                if r.rowsRead != nil { findings.rereadInPart[d.name, default: 0] += 1 }
             } else {
                 findings.indexedNow[d.name, default: 0] += 1
             }
@@ -162,8 +257,10 @@ extension Verifier {
                 }
                 continue
             }
-            findings.records[d.name, default: 0] += r.records
+            findings.records[d.name, default: 0] += r.rowsRead ?? r.records
             for (k, n) in r.hits { findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: nil)) }
+            // A derived entry is the object's index entry already.
+            if plans[o.key] != nil { continue }
             entries.append(
                 (
                     IndexedObject(
@@ -221,7 +318,8 @@ extension Verifier {
     /// postings too (its index entry).
     func keyedReads(
         _ d: DatasetSpec, _ f: any RecordFormat, _ objects: [ObjectInfo], options: FormatOptions, keys: Set<SubjectKey>,
-        postings: Bool = true, search: (needles: (set: NeedleSet, longest: Int), keys: Set<String>)? = nil
+        postings: Bool = true, search: (needles: (set: NeedleSet, longest: Int), keys: Set<String>)? = nil,
+        plans: [String: ReadPlan] = [:]
     ) async throws -> [KeyedRead] {
         guard !objects.isEmpty else { return [] }
         let pool = KeyerPool(hasher: secrets.hasher)
@@ -238,11 +336,14 @@ extension Verifier {
                     let keyer = pool.take(d.normalization)
                     defer { pool.give(keyer) }
                     let needles = search.flatMap { $0.keys.contains(o.key) ? $0.needles : nil }
-                    return (
-                        i,
-                        try await Self.keyedRead(
-                            o, f, store: store, options: options, keyer: keyer, keys: keys, postings: postings, needles: needles)
-                    )
+                    guard let plan = plans[o.key] else {
+                        return (
+                            i,
+                            try await Self.keyedRead(
+                                o, f, store: store, options: options, keyer: keyer, keys: keys, postings: postings, needles: needles)
+                        )
+                    }
+                    return (i, try await Self.plannedRead(o, f, plan, store: store, options: options, keyer: keyer, keys: keys, needles: needles))
                 }
             }
             for _ in 0..<workers { launch() }
@@ -284,6 +385,37 @@ extension Verifier {
             r.records = s.records
             r.postings = postings
             r.hits = hits
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let e as LetheError {
+            r.issue = (DatasetIssue.oneLine(e.description), e.code.description)
+        } catch {
+            r.issue = (DatasetIssue.oneLine("\(o.key): \(error)"), LetheError.Code.failure.description)
+        }
+        return r
+    }
+
+    /// The read of an object whose index entry was derived (`ReadPlan`): its rows in `plan.rows`
+    /// matched by `plan.matcher` (a format reads only what holds them), or every record keyed (and
+    /// byte-searched with `needles`) without collecting postings. The object's record count must be
+    /// the derived entry's, else `recordsMismatch`.
+    static func plannedRead(
+        _ o: ObjectInfo, _ f: any RecordFormat, _ plan: ReadPlan, store: any ObjectStore, options: FormatOptions,
+        keyer: SubjectKeyer, keys: Set<SubjectKey>, needles: (set: NeedleSet, longest: Int)?
+    ) async throws -> KeyedRead {
+        guard let rows = plan.rows else {
+            var r = try await keyedRead(o, f, store: store, options: options, keyer: keyer, keys: keys, postings: false, needles: needles)
+            r.recordsMismatch = r.issue == nil && r.records != plan.records
+            return r
+        }
+        var r = KeyedRead(object: o)
+        do {
+            let m = try await f.match(o, in: store, options: options, keyer: keyer, matcher: plan.matcher, rows: rows)
+            r.records = m.records
+            r.rowsRead = m.rowsRead
+            r.bytesRead = m.bytesRead
+            for x in m.matches where keys.contains(x.key) { r.hits[x.key, default: 0] += 1 }
+            r.recordsMismatch = m.records != plan.records
         } catch is CancellationError {
             throw CancellationError()
         } catch let e as LetheError {
