@@ -537,6 +537,7 @@ struct Executor: Sendable {
             try await run.reindexUnverified(Verifier(lake), verified: [])
         } else {
             events?(.verifying(count: toVerify.count))
+            try await lake.beforeRunVerification?()
             let results = try await Verifier(lake).verify(toVerify, dryRun: false, indexCost: run)
             report.verifications += results
             for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }
