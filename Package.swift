@@ -141,12 +141,12 @@ if Context.environment["LETHE_BENCH"] != nil {
         .target(
             name: "ParquetBenchmark",
             dependencies: [
-                "Parquet", "LetheFormats", "LetheStorage", "LetheCore",
+                "Parquet", "LetheFormats", "LetheStorage", "LetheCore", "BenchSupport",
             ], path: "Benchmarks/ParquetBench", swiftSettings: strict),
         .target(
             name: "StreamBenchmark",
             dependencies: [
-                "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore",
+                "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore", "BenchSupport",
             ], path: "Benchmarks/StreamBench", swiftSettings: strict),
         .target(
             name: "VerifiedBenchmark",

@@ -163,7 +163,7 @@ struct Bench {
 
     init(_ o: Options) throws {
         self.o = o
-        py = try Python()
+        py = try Python(for: "delta")
     }
 
     func step(_ s: String) { say("== \(s)  [load \(Machine.load())]") }
@@ -189,10 +189,12 @@ struct Bench {
             let subjectsFile = caseDir + "/original/subjects.json"
             step("\(layout.title): writing \(grouped(layout.rows)) rows in \(grouped(layout.files)) files × \(layout.groups) row groups with delta-rs")
             try fm.createDirectory(atPath: caseDir + "/original", withIntermediateDirectories: true)
-            let (g, _) = try py.call([
-                "gen", original, String(layout.rows), String(layout.files), String(layout.groups),
-                String(layout.users), String(layout.seed), String(o.subjects.max()!),
-            ])
+            let (g, _) = try py.call(
+                "delta_bench.py",
+                [
+                    "gen", original, String(layout.rows), String(layout.files), String(layout.groups),
+                    String(layout.users), String(layout.seed), String(o.subjects.max()!),
+                ])
             let f = TableFacts(
                 layout: layout, bytes: try g.int("bytes"), distinct: try g.int("distinct_users"),
                 version: try g.int("version"), checkpoints: try g.int("checkpoints"), seconds: try g.double("seconds"),
@@ -227,7 +229,7 @@ struct Bench {
         let drTable = runDir + "/delta-rs/events"
         let lRoot = runDir + "/lethe"
         step("\(r.layout.title), \(grouped(n)) subject(s): copies")
-        let (expected, _) = try py.call(["check", original, subjectsFile, String(n)])
+        let (expected, _) = try py.call("delta_bench.py", ["check", original, subjectsFile, String(n)])
         r.rowsBefore = try expected.int("rows")
         r.dropped = try expected.int("subject_rows")
         let keptSum = try expected.int("kept_event_id_sum")
@@ -236,7 +238,7 @@ struct Bench {
 
         // delta-rs.
         step("\(r.layout.title), \(grouped(n)) subject(s): delta-rs DeltaTable.delete")
-        let (d, wall) = try py.call(["delete", drTable, subjectsFile, String(n)])
+        let (d, wall) = try py.call("delta_bench.py", ["delete", drTable, subjectsFile, String(n)])
         r.drLoad = try d.double("load_s")
         r.drDelete = try d.double("delete_s")
         r.drWall = wall
@@ -248,7 +250,7 @@ struct Bench {
             "   delete \(secs(r.drDelete)) s (open \(secs(r.drLoad)) s, process \(secs(wall)) s), files \(r.drRemoved) → \(r.drAdded), rows \(grouped(drDeleted))"
         )
         if o.vacuum {
-            let (v, _) = try py.call(["vacuum", drTable])
+            let (v, _) = try py.call("delta_bench.py", ["vacuum", drTable])
             r.drVacuum = try v.double("vacuum_s")
             r.drVacuumDeleted = try v.int("deleted")
             say("   vacuum(retention_hours=0) \(secs(r.drVacuum!)) s, \(r.drVacuumDeleted) file(s) deleted")
@@ -265,7 +267,7 @@ struct Bench {
         var problems: [String] = []
         if drDeleted != r.dropped { problems.append("delta-rs reported \(drDeleted) rows deleted, the subjects hold \(r.dropped)") }
         for (who, table) in [("delta-rs", drTable), ("Lethe", lRoot + "/lake/events")] {
-            let (c, _) = try py.call(["check", table, subjectsFile, String(n)])
+            let (c, _) = try py.call("delta_bench.py", ["check", table, subjectsFile, String(n)])
             let rows = try c.int("rows"), left = try c.int("subject_rows"), sum = try c.int("event_id_sum")
             if rows != r.rowsBefore - r.dropped { problems.append("\(who)'s copy has \(rows) rows, expected \(r.rowsBefore - r.dropped)") }
             if left != 0 { problems.append("\(who)'s copy still has \(left) rows of the subjects") }

@@ -164,8 +164,3 @@ func makeDirs(_ dir: String) throws {
         throw BenchError("cannot create folder \(dir): \(error)")
     }
 }
-
-struct BenchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}

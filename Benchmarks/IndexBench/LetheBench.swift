@@ -10,13 +10,6 @@ import LetheEngine
 /// lake, then measures index backfill, index size and `locate` latency, and (`erase`) erasure
 /// of 1 and 1,000 subjects against a full-scan baseline, and prints a Markdown report.
 /// See docs/benchmarks.md.
-/// The package root (for scripts/bench_index_peer.py), from this file's path.
-let packageRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}()
-
 public struct LetheBench {
     struct Options {
         var gb = 1.0  // GiB of JSON Lines
@@ -146,7 +139,7 @@ struct Bench {
 
     mutating func run() async throws {
         let machine = Machine.current()
-        say("lethe-bench \(machine.date) — \(machine.cores) cores, \(machine.cpu), \(fmt(machine.memGiB)) GiB, \(machine.kernel), load \(machine.load)")
+        say("lethe-bench \(machine.date) — \(machine.cores) cores, \(machine.cpu), \(fmt(machine.memGiB, 1)) GiB, \(machine.kernel), load \(machine.load)")
         let marker = o.dir + "/.lethe-bench"
         if FileManager.default.fileExists(atPath: o.dir) {
             guard FileManager.default.fileExists(atPath: marker) else {
@@ -183,7 +176,8 @@ struct Bench {
         step("index backfill (1 worker: taskset -c 0)")
         var one: (cpus: Int, seconds: Double, bytes: Int64, records: Int64)?
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
-            let (status, out) = try runProgram("/usr/bin/taskset", ["-c", "0", CommandLine.arguments[0], "index", "--child-index", o.dir])
+            let child = try runProgram("/usr/bin/taskset", ["-c", "0", CommandLine.arguments[0], "index", "--child-index", o.dir])
+            let (status, out) = (child.status, child.out + child.err)
             if status == 0, let line = out.split(separator: "\n").last,
                 let j = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let cpus = j["cpus"] as? Int, let secs = j["seconds"] as? Double,
@@ -202,20 +196,20 @@ struct Bench {
 
         row(
             "Index backfill, \(machine.cores) workers (total)",
-            "\(duration(idx.seconds)): \(fmt(mbps)) MB/s, \(grouped(Int64(rps))) rows/s",
+            "\(duration(idx.seconds)): \(fmt(mbps, 1)) MB/s, \(grouped(Int64(rps))) rows/s",
             "", "")
         if let one {
             let m1 = Double(one.bytes) / one.seconds / 1e6
             row(
                 "Index backfill per core (1 worker, taskset -c 0, cpus seen \(one.cpus))",
-                "\(fmt(m1)) MB/s, \(grouped(Int64(Double(one.records) / one.seconds))) rows/s",
-                "read(2) only: \(fmt(Double(readBytes) / readSecs / 1e6)) MB/s; Python json.loads: \(python.map { "\(fmt($0.mbps)) MB/s, \(grouped(Int64($0.rps))) rows/s (\($0.objects) objects sampled)" } ?? "n/a")",
+                "\(fmt(m1, 1)) MB/s, \(grouped(Int64(Double(one.records) / one.seconds))) rows/s",
+                "read(2) only: \(fmt(Double(readBytes) / readSecs / 1e6, 1)) MB/s; Python json.loads: \(python.map { "\(fmt($0.mbps, 1)) MB/s, \(grouped(Int64($0.rps))) rows/s (\($0.objects) objects sampled)" } ?? "n/a")",
                 "≥ 300 MB/s")
         } else {
             row(
                 "Index backfill per core (total / \(machine.cores))",
-                "\(fmt(mbps / Double(machine.cores))) MB/s, \(grouped(Int64(rps / Double(machine.cores)))) rows/s",
-                "read(2) only: \(fmt(Double(readBytes) / readSecs / 1e6)) MB/s; Python json.loads: \(python.map { "\(fmt($0.mbps)) MB/s" } ?? "n/a")",
+                "\(fmt(mbps / Double(machine.cores), 1)) MB/s, \(grouped(Int64(rps / Double(machine.cores)))) rows/s",
+                "read(2) only: \(fmt(Double(readBytes) / readSecs / 1e6, 1)) MB/s; Python json.loads: \(python.map { "\(fmt($0.mbps, 1)) MB/s" } ?? "n/a")",
                 "≥ 300 MB/s")
         }
         row("Index entries (subject, object) postings", grouped(stats.postings) + " for \(grouped(idx.records)) records")
@@ -224,11 +218,13 @@ struct Bench {
         step("index size")
         let db = o.dir + "/state/lethe.sqlite"
         let walBefore = fileSize(db + "-wal")
-        let (ck, ckOut) = try runProgram("/usr/bin/sqlite3", [db, "PRAGMA wal_checkpoint(TRUNCATE);"])
+        let checkpoint = try runProgram("/usr/bin/sqlite3", [db, "PRAGMA wal_checkpoint(TRUNCATE);"])
+        let (ck, ckOut) = (checkpoint.status, checkpoint.out + checkpoint.err)
         if ck != 0 { notes.append("checkpoint failed: \(ckOut)") }
         let dbBytes = fileSize(db) + fileSize(db + "-wal")
         var postingsBytes: Int64 = 0
-        let (ds, dsOut) = try runProgram("/usr/bin/sqlite3", [db, "SELECT coalesce(sum(pgsize),0) FROM dbstat WHERE name = 'postings';"])
+        let dbstat = try runProgram("/usr/bin/sqlite3", [db, "SELECT coalesce(sum(pgsize),0) FROM dbstat WHERE name = 'postings';"])
+        let (ds, dsOut) = (dbstat.status, dbstat.out)
         if ds == 0 { postingsBytes = Int64(dsOut.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
         row(
             "Index bytes per indexed record",
@@ -276,7 +272,8 @@ struct Bench {
         if o.erase {
             step("copying the lake for the full-scan baseline")
             let baselineLake = o.dir + "/lake-baseline"
-            let (cp, cpOut) = try runProgram("/bin/cp", ["-a", lake, baselineLake])
+            let copy = try runProgram("/bin/cp", ["-a", lake, baselineLake])
+            let (cp, cpOut) = (copy.status, copy.err)
             guard cp == 0 else { throw BenchError("cp failed: \(cpOut)") }
             var pick = SplitMix(seed: 0x5EED)
             var chosen = Set<Int>()
@@ -319,7 +316,7 @@ struct Bench {
         // 6. Report.
         let end = Machine.current()
         var md = """
-            Measured \(machine.date) on \(machine.cores) cores (\(machine.cpu)), \(fmt(machine.memGiB)) GiB RAM, \(machine.kernel); \
+            Measured \(machine.date) on \(machine.cores) cores (\(machine.cpu)), \(fmt(machine.memGiB, 1)) GiB RAM, \(machine.kernel); \
             load average at start \(machine.load), at end \(end.load). \
             Command: `lethe-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))`. Warm page cache (the lake was just written).
 
@@ -343,7 +340,8 @@ struct Bench {
         let script = packageRoot + "/scripts/bench_index_peer.py"
         let k = max(1, paths.count / max(1, o.pythonObjects))
         let sample = stride(from: 0, to: paths.count, by: k).prefix(o.pythonObjects).map { paths[$0] }
-        let (status, out) = try runProgram("/usr/bin/env", ["python3", script] + sample)
+        let peer = try runProgram("/usr/bin/env", ["python3", script] + sample)
+        let (status, out) = (peer.status, peer.out)
         guard status == 0, let line = out.split(separator: "\n").last,
             let j = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
             let secs = j["seconds"] as? Double, let bytes = (j["bytes"] as? NSNumber)?.doubleValue,

@@ -31,33 +31,8 @@ struct Latencies {
     var maximum: Double { samples.max() ?? .nan }
 }
 
-/// Timestamped events from `Lethe.run(events:)` (called from the engine's task).
-final class ProgressLog: Sendable {
-    private let entries = Mutex<[(Double, EngineEvent)]>([])
-    func add(_ e: EngineEvent) { let t = monotonic(); entries.withLock { $0.append((t, e)) } }
-    var all: [(Double, EngineEvent)] { entries.withLock { $0 } }
-}
-
-/// Runs a program; returns its exit status and standard output (standard error passes through).
-func runProgram(_ path: String, _ args: [String], cwd: String? = nil) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-/// Size of a file in bytes (0 if it does not exist).
-func fileSize(_ path: String) -> Int64 {
-    var st = stat()
-    return stat(path, &st) == 0 ? Int64(st.st_size) : 0
-}
+/// Timestamped events from `Lethe.run(events:)`.
+typealias ProgressLog = TimedLog<EngineEvent>
 
 /// Reads every file with `read(2)` into a 1 MiB buffer (what `cat > /dev/null` does); returns bytes read.
 func readAll(_ paths: [String]) -> Int64 {
@@ -79,46 +54,6 @@ func readAll(_ paths: [String]) -> Int64 {
     }
     if checksum == 0xFF && total < 0 { say("") }  // keep the reads observable
     return total
-}
-
-/// The machine, for the report.
-struct Machine {
-    var cores: Int
-    var cpu: String
-    var memGiB: Double
-    var kernel: String
-    var date: String
-    var load: String
-
-    static func current() -> Machine {
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let model =
-            cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
-            .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?" } ?? "?"
-        let meminfo = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
-        let kb =
-            meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal") }
-            .flatMap { $0.split(separator: " ").dropFirst().first.flatMap { Double($0) } } ?? 0
-        var u = utsname()
-        uname(&u)
-        let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return Machine(
-            cores: ProcessInfo.processInfo.activeProcessorCount, cpu: model, memGiB: kb / 1_048_576,
-            kernel: "Linux " + release, date: f.string(from: Date()), load: loadAverage())
-    }
-
-    static func loadAverage() -> String {
-        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
-    }
-}
-
-// MARK: Formatting
-
-func fmt(_ x: Double, _ digits: Int = 1) -> String {
-    guard x.isFinite else { return "n/a" }
-    return String(format: "%.\(digits)f", x)
 }
 
 /// Milliseconds or microseconds, whichever reads better.

@@ -11,12 +11,11 @@
 //   LETHE_BENCH=1 swift build -c release --product lethe-bench && .build/release/lethe-bench parquet
 //       [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE]
 import Foundation
+import BenchSupport
 import Parquet
 import LetheCore
 import LetheStorage
 import LetheFormats
-
-struct BenchError: Error, CustomStringConvertible { var description: String }
 
 struct Options {
     var dir = "/tmp/lethe-parquet-bench"
@@ -32,12 +31,12 @@ struct Options {
         var i = 0
         func value() throws -> String {
             i += 1
-            guard i < args.count else { throw BenchError(description: "\(args[i - 1]) needs a value") }
+            guard i < args.count else { throw BenchError("\(args[i - 1]) needs a value") }
             return args[i]
         }
         func int() throws -> Int {
             let s = try value()
-            guard let n = Int(s), n > 0 else { throw BenchError(description: "\(args[i - 1]): not a positive number: \(s)") }
+            guard let n = Int(s), n > 0 else { throw BenchError("\(args[i - 1]): not a positive number: \(s)") }
             return n
         }
         while i < args.count {
@@ -52,12 +51,12 @@ struct Options {
             case "-h", "--help":
                 print("usage: lethe-bench parquet [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE]")
                 exit(0)
-            default: throw BenchError(description: "unknown argument \(args[i])")
+            default: throw BenchError("unknown argument \(args[i])")
             }
             i += 1
         }
-        if o.groups < 2 { throw BenchError(description: "--groups must be at least 2") }
-        if o.rowsPerGroup < 16 { throw BenchError(description: "--rows-per-group must be at least 16") }
+        if o.groups < 2 { throw BenchError("--groups must be at least 2") }
+        if o.rowsPerGroup < 16 { throw BenchError("--rows-per-group must be at least 16") }
         return o
     }
 }
@@ -69,7 +68,7 @@ struct FileSink: ParquetSink {
 
     init(path: String) throws {
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw BenchError(description: "cannot create \(path) (errno \(errno))") }
+        guard fd >= 0 else { throw BenchError("cannot create \(path) (errno \(errno))") }
         buffer.reserveCapacity(1 << 20)
     }
 
@@ -93,7 +92,7 @@ struct FileSink: ParquetSink {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            guard n > 0 else { throw BenchError(description: "write failed (errno \(errno))") }
+            guard n > 0 else { throw BenchError("write failed (errno \(errno))") }
             done += n
         }
     }
@@ -129,21 +128,15 @@ func median(_ xs: [Double]) -> Double {
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
-/// The package root: three levels above this file, or the working directory.
-let packageRoot: String = {
-    let fromSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    if FileManager.default.fileExists(atPath: fromSource + "/Package.swift") { return fromSource }
-    return FileManager.default.currentDirectoryPath
-}()
-
-struct Python {
+/// The venv's Python running scripts/bench_parquet.py (or `-c CODE`), its output as text.
+struct ParquetPython {
     let python: String
     let script: String
 
     init(scriptDir: String) throws {
         python = ProcessInfo.processInfo.environment["LETHE_PYTHON"] ?? packageRoot + "/.venv/bin/python"
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw BenchError(description: "lethe-bench parquet needs \(python) with pyarrow: run `scripts/bootstrap --python`")
+            throw BenchError("lethe-bench parquet needs \(python) with pyarrow: run `scripts/bootstrap --python`")
         }
         script = packageRoot + "/scripts/bench_parquet.py"
     }
@@ -165,7 +158,7 @@ struct Python {
             p.waitUntilExit()
         }
         guard p.terminationStatus == 0 else {
-            throw BenchError(description: "python \(args.first ?? "") failed: \(String(decoding: e, as: UTF8.self))")
+            throw BenchError("python \(args.first ?? "") failed: \(String(decoding: e, as: UTF8.self))")
         }
         return (String(decoding: o, as: UTF8.self), wall)
     }
@@ -175,38 +168,12 @@ struct Python {
     }
 
     func times(_ args: [String]) throws -> [Double] {
-        guard let t = try json(args) as? [Double] else { throw BenchError(description: "python \(args[0]): bad output") }
+        guard let t = try json(args) as? [Double] else { throw BenchError("python \(args[0]): bad output") }
         return t
     }
 }
 
-struct Machine {
-    var cpus = ProcessInfo.processInfo.activeProcessorCount
-    var model = "unknown CPU"
-    var memory = "unknown memory"
-
-    init() {
-        if let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-            let line = s.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-            let colon = line.firstIndex(of: ":")
-        {
-            model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
-        if let s = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
-            let line = s.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
-            let kb = Double(line.split(separator: " ").dropFirst().first ?? "")
-        {
-            memory = String(format: "%.1f GiB", kb / 1024 / 1024)
-        }
-    }
-
-    static func load() -> String {
-        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-    }
-}
-
 func mb(_ bytes: Int64) -> Double { Double(bytes) / 1e6 }
-func fmt(_ x: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", x) }
 
 /// The rows of `file` whose `user_id` equals `subject` (byte comparison), found with scanColumn.
 func rowsOf(_ subject: [UInt8], in file: ParquetFile) throws -> [Int64] {
@@ -235,7 +202,7 @@ func run() async throws {
     try? fm.removeItem(atPath: o.dir)
     try fm.createDirectory(atPath: o.dir + "/lake/events", withIntermediateDirectories: true)
     defer { if !o.keep { try? fm.removeItem(atPath: o.dir) } }
-    let py = try Python(scriptDir: o.dir)
+    let py = try ParquetPython(scriptDir: o.dir)
     let machine = Machine()
     let started = Date()
     let target = "u-TARGET-0001", every = "u-EVERYRG-001"
@@ -248,7 +215,7 @@ func run() async throws {
         let subjectRaw = (facts["subject_uncompressed"] as? NSNumber)?.int64Value,
         let distinct = facts["distinct_users"] as? Int
     else {
-        throw BenchError(description: "gen: bad output")
+        throw BenchError("gen: bad output")
     }
     let size = (try fm.attributesOfItem(atPath: path)[.size] as! NSNumber).int64Value
     _ = try Data(contentsOf: URL(fileURLWithPath: path))  // warm the page cache
@@ -269,7 +236,7 @@ func run() async throws {
                         bytes &+= v?.count ?? 0
                     }
                 }
-                guard n == rows else { throw BenchError(description: "scanColumn saw \(n) rows, expected \(rows)") }
+                guard n == rows else { throw BenchError("scanColumn saw \(n) rows, expected \(rows)") }
                 checksum &+= bytes
             })
     }
@@ -324,7 +291,7 @@ func run() async throws {
                     n += 1
                     x &+= UInt64(truncatingIfNeeded: k.prefix64)
                 }
-                guard s.records == Int64(rows), n == Int64(rows) else { throw BenchError(description: "ParquetFormat.scan saw \(n) rows") }
+                guard s.records == Int64(rows), n == Int64(rows) else { throw BenchError("ParquetFormat.scan saw \(n) rows") }
             })
         checksum &+= Int(truncatingIfNeeded: x)
     }
@@ -352,12 +319,12 @@ func run() async throws {
                     outcome = try await format.erase(info, in: store, options: opts, keyer: keyer, drop: drop)
                 })
             guard outcome.droppedTotal == Int64(expectDropped), outcome.kept == Int64(rows - expectDropped) else {
-                throw BenchError(description: "ParquetFormat.erase dropped \(outcome.droppedTotal) rows, expected \(expectDropped)")
+                throw BenchError("ParquetFormat.erase dropped \(outcome.droppedTotal) rows, expected \(expectDropped)")
             }
         }
         let check = try py.json(["check", o.dir + "/lake/" + key, subject]) as? [String: Int]
         guard check?["rows"] == rows - expectDropped, check?["subject_rows"] == 0 else {
-            throw BenchError(description: "pyarrow reads the erased file wrongly: \(String(describing: check))")
+            throw BenchError("pyarrow reads the erased file wrongly: \(String(describing: check))")
         }
         let out = o.dir + "/rewritten.parquet"
         for _ in 0..<o.runs {
@@ -371,7 +338,7 @@ func run() async throws {
                     try sink.close()
                 })
             guard let r = result, r.droppedRows == Int64(expectDropped) else {
-                throw BenchError(description: "rewrite dropped \(result?.droppedRows ?? -1) rows, expected \(expectDropped)")
+                throw BenchError("rewrite dropped \(result?.droppedRows ?? -1) rows, expected \(expectDropped)")
             }
             reencoded = r.rowGroups.filter { if case .reencoded = $0 { return true } else { return false } }.count
         }
@@ -389,21 +356,21 @@ func run() async throws {
     var md = """
         ## Parquet (issue 3)
 
-        `lethe-bench parquet` (Benchmarks/ParquetBench/ParquetBench.swift), \(date), \(machine.cpus) × \(machine.model), \(machine.memory), load average at the end \(Machine.load()).
+        `lethe-bench parquet` (Benchmarks/ParquetBench/ParquetBench.swift), \(date), \(machine.cores) × \(machine.cpu), \(fmt(machine.memGiB, 1)) GiB, load average at the end \(Machine.load()).
         File written by pyarrow \(facts["pyarrow"] ?? "?"): \(fmt(mb(size), 1)) MB, \(rows) rows (\(distinct) distinct `user_id` values) in \(o.groups) row groups of \(o.rowsPerGroup), \(facts["columns"] ?? "?") columns (string `user_id`, int64, two timestamps, doubles, float, int32, strings, bool), snappy. The `user_id` column chunks hold \(fmt(mb(subjectBytes), 1)) MB compressed (\(fmt(mb(subjectRaw), 1)) MB uncompressed); scan MB/s below is that compressed size over the time. Warm page cache; median of \(o.runs) runs each. Lethe is single-threaded; pyarrow uses its thread pool unless noted.
 
         | measurement | Lethe | pyarrow | pyarrow ÷ Lethe time | goal |
         |---|---|---|---|---|
-        | (a) subject-column scan: `ParquetFile.scanColumn` over all row groups vs `pq.read_table(path, columns=["user_id"])` (in-process) | \(fmt(lib)) s, \(fmt(mb(subjectBytes) / lib, 0)) MB/s, \(fmt(Double(rows) / lib / 1e6, 1)) M rows/s | \(fmt(pyScan)) s, \(fmt(mb(subjectBytes) / pyScan, 0)) MB/s | \(fmt(pyScan / lib, 2))× | Lethe within 2× of pyarrow: \(lib <= 2 * pyScan ? "met" : "missed") |
-        | (a) the same, pyarrow `use_threads=False` | | \(fmt(pyScan1)) s, \(fmt(mb(subjectBytes) / pyScan1, 0)) MB/s | \(fmt(pyScan1 / lib, 2))× | |
-        | (a) the same, pyarrow wall time of a fresh `python -c` (interpreter start + import + read) | | \(fmt(pyWall)) s | \(fmt(pyWall / lib, 2))× | |
-        | (a) `ParquetFile.scanColumn` + `SubjectKeyer.key` per row (HMAC-SHA-256 once per distinct value), no object store | \(fmt(keyed)) s, \(fmt(mb(subjectBytes) / keyed, 0)) MB/s | \(fmt(pyScan)) s | \(fmt(pyScan / keyed, 2))× | |
-        | (a) `ParquetFormat.scan` via `LocalObjectStore`: footer + subject chunks only, keyed hash (HMAC-SHA-256, cached) per row | \(fmt(viaFormat)) s, \(fmt(mb(subjectBytes) / viaFormat, 0)) MB/s | \(fmt(pyScan)) s | \(fmt(pyScan / viaFormat, 2))× | within 2×: \(viaFormat <= 2 * pyScan ? "met" : "missed") |
-        | (a) `ParquetFile.scanColumn` of other columns, as canonical text: \(typed.map { "`\($0.0)` \(fmt($0.1)) s (\(fmt(Double(rows) / $0.1 / 1e6, 1)) M rows/s)" }.joined(separator: ", ")) — INT64 as decimal, TIMESTAMP(µs, UTC) as `2026-01-01T00:00:01.5Z`, TIMESTAMP(ms) without `Z` | | | | |
-        | (b) erase 1 subject (\(one.dropped) rows, all in 1 of \(o.groups) row groups): `ParquetFormat.erase` (read object, keyed-hash scan, rewrite, atomic write + fsync) vs `read_table` → mask → `write_table(row_group_size=\(o.rowsPerGroup), compression="snappy")` | \(fmt(one.format)) s | \(fmt(one.pyarrow)) s | \(fmt(one.pyarrow / one.format, 1))× | ≥ 10×: \(one.pyarrow / one.format >= 10 ? "met" : "missed") |
-        | (b) the same with `ParquetFile.rewrite` into a file (scan for the rows + rewrite; \(one.groups) row group re-encoded, \(o.groups - one.groups) copied) | \(fmt(one.rewrite)) s | \(fmt(one.pyarrow)) s | \(fmt(one.pyarrow / one.rewrite, 1))× | ≥ 10×: \(one.pyarrow / one.rewrite >= 10 ? "met" : "missed") |
-        | (c) full re-encode (1 row dropped from each of the \(o.groups) row groups): `ParquetFormat.erase` | \(fmt(all.format)) s, \(fmt(mb(size) / all.format, 0)) MB/s | \(fmt(all.pyarrow)) s, \(fmt(mb(size) / all.pyarrow, 0)) MB/s | \(fmt(all.pyarrow / all.format, 2))× | ≥ 0.5×: \(all.pyarrow / all.format >= 0.5 ? "met" : "missed") |
-        | (c) the same with `ParquetFile.rewrite` into a file (\(all.groups) row groups re-encoded) | \(fmt(all.rewrite)) s, \(fmt(mb(size) / all.rewrite, 0)) MB/s | \(fmt(all.pyarrow)) s | \(fmt(all.pyarrow / all.rewrite, 2))× | ≥ 0.5×: \(all.pyarrow / all.rewrite >= 0.5 ? "met" : "missed") |
+        | (a) subject-column scan: `ParquetFile.scanColumn` over all row groups vs `pq.read_table(path, columns=["user_id"])` (in-process) | \(fmt(lib, 3)) s, \(fmt(mb(subjectBytes) / lib, 0)) MB/s, \(fmt(Double(rows) / lib / 1e6, 1)) M rows/s | \(fmt(pyScan, 3)) s, \(fmt(mb(subjectBytes) / pyScan, 0)) MB/s | \(fmt(pyScan / lib, 2))× | Lethe within 2× of pyarrow: \(lib <= 2 * pyScan ? "met" : "missed") |
+        | (a) the same, pyarrow `use_threads=False` | | \(fmt(pyScan1, 3)) s, \(fmt(mb(subjectBytes) / pyScan1, 0)) MB/s | \(fmt(pyScan1 / lib, 2))× | |
+        | (a) the same, pyarrow wall time of a fresh `python -c` (interpreter start + import + read) | | \(fmt(pyWall, 3)) s | \(fmt(pyWall / lib, 2))× | |
+        | (a) `ParquetFile.scanColumn` + `SubjectKeyer.key` per row (HMAC-SHA-256 once per distinct value), no object store | \(fmt(keyed, 3)) s, \(fmt(mb(subjectBytes) / keyed, 0)) MB/s | \(fmt(pyScan, 3)) s | \(fmt(pyScan / keyed, 2))× | |
+        | (a) `ParquetFormat.scan` via `LocalObjectStore`: footer + subject chunks only, keyed hash (HMAC-SHA-256, cached) per row | \(fmt(viaFormat, 3)) s, \(fmt(mb(subjectBytes) / viaFormat, 0)) MB/s | \(fmt(pyScan, 3)) s | \(fmt(pyScan / viaFormat, 2))× | within 2×: \(viaFormat <= 2 * pyScan ? "met" : "missed") |
+        | (a) `ParquetFile.scanColumn` of other columns, as canonical text: \(typed.map { "`\($0.0)` \(fmt($0.1, 3)) s (\(fmt(Double(rows) / $0.1 / 1e6, 1)) M rows/s)" }.joined(separator: ", ")) — INT64 as decimal, TIMESTAMP(µs, UTC) as `2026-01-01T00:00:01.5Z`, TIMESTAMP(ms) without `Z` | | | | |
+        | (b) erase 1 subject (\(one.dropped) rows, all in 1 of \(o.groups) row groups): `ParquetFormat.erase` (read object, keyed-hash scan, rewrite, atomic write + fsync) vs `read_table` → mask → `write_table(row_group_size=\(o.rowsPerGroup), compression="snappy")` | \(fmt(one.format, 3)) s | \(fmt(one.pyarrow, 3)) s | \(fmt(one.pyarrow / one.format, 1))× | ≥ 10×: \(one.pyarrow / one.format >= 10 ? "met" : "missed") |
+        | (b) the same with `ParquetFile.rewrite` into a file (scan for the rows + rewrite; \(one.groups) row group re-encoded, \(o.groups - one.groups) copied) | \(fmt(one.rewrite, 3)) s | \(fmt(one.pyarrow, 3)) s | \(fmt(one.pyarrow / one.rewrite, 1))× | ≥ 10×: \(one.pyarrow / one.rewrite >= 10 ? "met" : "missed") |
+        | (c) full re-encode (1 row dropped from each of the \(o.groups) row groups): `ParquetFormat.erase` | \(fmt(all.format, 3)) s, \(fmt(mb(size) / all.format, 0)) MB/s | \(fmt(all.pyarrow, 3)) s, \(fmt(mb(size) / all.pyarrow, 0)) MB/s | \(fmt(all.pyarrow / all.format, 2))× | ≥ 0.5×: \(all.pyarrow / all.format >= 0.5 ? "met" : "missed") |
+        | (c) the same with `ParquetFile.rewrite` into a file (\(all.groups) row groups re-encoded) | \(fmt(all.rewrite, 3)) s, \(fmt(mb(size) / all.rewrite, 0)) MB/s | \(fmt(all.pyarrow, 3)) s | \(fmt(all.pyarrow / all.rewrite, 2))× | ≥ 0.5×: \(all.pyarrow / all.rewrite >= 0.5 ? "met" : "missed") |
 
         """
     md += "\n"

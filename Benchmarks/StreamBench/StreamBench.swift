@@ -9,6 +9,7 @@
 // measures the approve → first dropped event delay of `lethe filter --follow`.
 // Prints a Markdown table.
 import Foundation
+import BenchSupport
 import LetheCore
 import LetheCatalog
 import LetheRuntime
@@ -243,19 +244,9 @@ func followDelay(root: String, trials: Int) async throws -> [Double] {
 // MARK: - Report
 
 func machine() -> String {
-    let cpu =
-        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
-        .split(separator: "\n").first { $0.hasPrefix("model name") }
-        .map { $0.split(separator: ":", maxSplits: 1).last!.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
-    return "\(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
+    let m = Machine()
+    return "\(m.cpu), \(m.cores) cores, \(Int(m.memGiB)) GiB"
 }
-
-/// Packages root (for scripts/bench_stream.py), from this file's path.
-let packageRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}()
 
 /// `lethe-bench stream`: the benchmark's steps, in order.
 public enum StreamBench {

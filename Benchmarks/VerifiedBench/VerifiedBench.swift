@@ -154,7 +154,7 @@ struct Bench {
 
     init(_ o: Options) throws {
         self.o = o
-        py = try Python()
+        py = try Python(for: "verified")
     }
 
     var dataDir: String { o.dir + "/data" }

@@ -351,7 +351,7 @@ public struct ParquetFormat: RecordFormat {
     }
 
     /// Reads `ranges` of `object` (at its version) into `source`, skipping those it holds.
-    private func fetch(_ ranges: [Range<Int64>], of object: ObjectInfo, in store: any ObjectStore, into source: inout SparseSource) async throws {
+    func fetch(_ ranges: [Range<Int64>], of object: ObjectInfo, in store: any ObjectStore, into source: inout SparseSource) async throws {
         for r in ranges where !r.isEmpty && !source.covers(r) {
             source.add(r.lowerBound, try await store.read(object.key, range: r, ifVersion: object.version))
         }
@@ -393,7 +393,7 @@ public struct ParquetFormat: RecordFormat {
     }
 
     /// Opens `object` reading only its footer (the source holds the bytes read).
-    private func openFooter(_ object: ObjectInfo, in store: any ObjectStore, pinned: Bool = false) async throws -> (ParquetFile, SparseSource) {
+    func openFooter(_ object: ObjectInfo, in store: any ObjectStore, pinned: Bool = false) async throws -> (ParquetFile, SparseSource) {
         let size = object.size
         let version = pinned ? object.version : nil
         var tailStart = max(0, size - tailGuess)
