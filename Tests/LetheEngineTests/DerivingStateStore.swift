@@ -8,7 +8,7 @@ import LetheCatalog
 /// version erased from, through `PostingDerivation`), where the base store may still answer nil:
 /// the contract's reference, so the verification's derived path runs whatever the base does. It
 /// remembers every object's postings as they pass through `putIndexedObjects`; everything else is
-/// the base's. Counts the derivations.
+/// the base's. Counts the derivations (the base's too).
 final class DerivingStateStore: StateStore {
     let base: any StateStore
     struct Memory {
@@ -78,7 +78,10 @@ private struct DerivingIndexWriter: SubjectIndexWriter {
 
     func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64]) throws -> IndexedObject? {
         if let stored = try base.putDerivedObject(object, from: version, dropped: dropped) {
-            store.memory.withLock { _ = $0.postings.removeValue(forKey: Self.id(object.dataset, object.key)) }
+            store.memory.withLock {
+                $0.postings.removeValue(forKey: Self.id(object.dataset, object.key))
+                $0.derived += 1
+            }
             return stored
         }
         guard let old = store.memory.withLock({ $0.postings[Self.id(object.dataset, object.key)] }), old.version == version else {
