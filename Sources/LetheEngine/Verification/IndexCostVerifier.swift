@@ -19,6 +19,12 @@ import Logging
 /// index cannot vouch for (a Delta table, a dataset issue, a missing or different spec
 /// fingerprint) are verified by the full scan in the same verdict (`proof: "index+full"`).
 ///
+/// A rewritten object whose step journaled exact evidence (`RewriteEvidence`) gets its new index
+/// entry derived from the old one (`derivedPlans`, the state store's `putDerivedObjects`) instead
+/// of collected by the read; a Parquet one is then read only in the row groups its rewrite
+/// re-encoded, the copied ones proven by the old version's postings. Without evidence, or when
+/// the store cannot derive, the object is read whole and the read is its entry.
+///
 /// What this does not see: an object rewritten in place that keeps its store version (local store:
 /// size, mtime and inode); and Lethe's own state is purged of the raw ids but not searched byte by
 /// byte. Both are the sweep's (`lethe sweep`).
