@@ -41,6 +41,8 @@ let package = Package(
         .target(name: "DeltaLake", dependencies: ["LetheCore", "LetheStorage", "Parquet"], swiftSettings: strict),
         .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "Parquet"], swiftSettings: strict),
         .target(name: "LetheCatalog", dependencies: ["LetheCore"], swiftSettings: strict),
+        // S3 and other AWS APIs (issue 13): Signature V4 first; the HTTP transport comes with the S3 store.
+        .target(name: "LetheS3", dependencies: ["LetheCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(
             name: "LetheSQLite",
             dependencies: [
@@ -96,6 +98,7 @@ let package = Package(
             dependencies: [
                 "LetheCore", "LetheCatalog", "LetheSQLite", "LetheTesting", .product(name: "GRDB", package: "GRDB.swift"),
             ], swiftSettings: strict),
+        .testTarget(name: "LetheS3Tests", dependencies: ["LetheTestSupport", "LetheCore", "LetheS3"], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "DeltaLake"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheCore", "LetheStream"], swiftSettings: strict),
         .testTarget(

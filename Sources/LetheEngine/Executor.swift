@@ -42,7 +42,8 @@ extension Lethe {
     /// approved subject in one batched pass (one rewrite per object for all the subjects it
     /// holds), dataset by dataset in lineage order, runs rebuilds, and verifies.
     public func run(events: EngineEvents? = nil) async throws -> RunReport {
-        try await Executor(self).run(events: events)
+        try await destroyExpiredRawIDs()  // every writing entry point first (sweep.raw_id_days)
+        return try await Executor(self).run(events: events)
     }
 
     /// Records a step as failed (see `Executor.failStep`).

@@ -339,7 +339,8 @@ extension Lethe {
 
     /// Destroys the sealed raw ids whose deadline (`rawDueAt`, filing + `sweep.raw_id_days`) passed,
     /// swept or not: chunks of `requestChunk` requests, each one transaction with one `raw_id_destroyed`
-    /// audit entry (reason `deadline`) listing them. Every writing command calls it first. A `running`
+    /// audit entry (reason `deadline`) listing them. Every writing entry point calls it first (`forget`,
+    /// `approve`, `reject`, `index`, `run`: the CLI and the service alike). A `running`
     /// request keeps its raw id until its run ends. Returns how many were destroyed.
     @discardableResult
     public func destroyExpiredRawIDs() async throws -> Int {

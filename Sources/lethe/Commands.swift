@@ -38,7 +38,6 @@ struct Index: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let lethe = try global.open()
-            try await lethe.destroyExpiredRawIDs()  // every writing command first (sweep.raw_id_days)
             let bar = ProgressBar(enabled: !global.json && isatty(2) != 0)
             let only = dataset.isEmpty ? nil : dataset
             let json = global.json
@@ -336,7 +335,6 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let lethe = try global.open()
-            try await lethe.destroyExpiredRawIDs()  // every writing command first (sweep.raw_id_days)
             let quiet = global.json
             let r = try await lethe.run(events: { if !quiet { err($0.message) } })
             if global.json {

@@ -178,6 +178,17 @@ import LetheTesting
         #expect(try await lake.lethe.destroyExpiredRawIDs() == 1)  // the late one
     }
 
+    @Test(arguments: ["index", "run"])
+    func theEngineIndexAndRunDestroyWhatIsDueFirst(_ entry: String) async throws {
+        let lake = try Lake(users: 20)
+        _ = try await lake.lethe.index()
+        let r = try await lake.lethe.forget([SubjectID(Lake.user(1))], reason: "t", by: "alice")[0]
+        lake.advance(days: 25)
+        if entry == "index" { _ = try await lake.lethe.index() } else { _ = try await lake.lethe.run() }
+        let now = try await lake.lethe.request(r.id)
+        #expect(now.sealedSubject == nil && now.rawDestroyedWhy == "deadline")
+    }
+
     @Test func aShorterRawIDDeadlineIsConfigured() async throws {
         let lake = try Lake(yaml: "sweep: {raw_id_days: 1}\n" + Fixture.yaml)
         let r = try await lake.lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]

@@ -97,6 +97,7 @@ struct SweepScan: Sendable {
             !plain || d.normalization == .nfc
             || targets.contains { $0.raw == nil || $0.raw!.bytes.count < Residue.minimumNeedle }
         let needles = NeedleSet(Array(idsByRaw.keys), wordBounded: true)
+        let longest = idsByRaw.keys.map(\.count).max() ?? 0
         let hasNeedles = !idsByRaw.isEmpty
         let byRaw = idsByRaw, byKey = idsByKey
         let store = lake.store
@@ -117,9 +118,9 @@ struct SweepScan: Sendable {
                         // holding a hit, under the object's own key (a line is a record; partition folders still apply).
                         var source: (any ObjectStore, ObjectInfo) = (store, o)
                         if plain && hasNeedles {
-                            let bytes = try await EncodedObject.read(o.key, in: store)
+                            // Streamed a chunk at a time: an object is never held whole.
                             if linewise && !alwaysKeyed && Compression.none == Self.compression(o.key) {
-                                let (lines, found) = Self.linesHolding(needles, in: bytes)
+                                let (lines, found) = try await EncodedObject.linesHolding(needles, in: o.key, of: store)
                                 for raw in found { h.mentioned.formUnion(byRaw[raw] ?? []) }
                                 if !lines.isEmpty {
                                     let mini = InMemoryObjectStore()
@@ -127,7 +128,8 @@ struct SweepScan: Sendable {
                                     if let info = try await mini.head(o.key) { source = (mini, info) }
                                 }
                             } else {
-                                for raw in needles.matches(in: bytes) { h.mentioned.formUnion(byRaw[raw] ?? []) }
+                                let found = try await EncodedObject.matches(of: needles, overlap: longest, in: o.key, of: store)
+                                for raw in found { h.mentioned.formUnion(byRaw[raw] ?? []) }
                             }
                             if !h.mentioned.isEmpty { mustKey = true }
                         } else if columnar && hasNeedles {
@@ -245,39 +247,6 @@ struct SweepScan: Sendable {
     static func compression(_ key: String) -> Compression {
         let k = key.lowercased()
         return [".gz", ".gzip", ".zst", ".zstd"].contains { k.hasSuffix($0) } ? .compressed : .none
-    }
-
-    /// The lines of `bytes` holding a needle (each with its newline), in order, and the needles found: one
-    /// search per block of about 64 KiB (cut at a newline), then line by line only in the blocks with a hit.
-    static func linesHolding(_ needles: NeedleSet, in bytes: [UInt8]) -> (lines: [UInt8], found: Set<[UInt8]>) {
-        var lines: [UInt8] = []
-        var found = Set<[UInt8]>()
-        let nl = UInt8(ascii: "\n")
-        func lineEnd(_ from: Int) -> Int {
-            var end = from
-            while end < bytes.count && bytes[end] != nl { end += 1 }
-            return end
-        }
-        var block = 0
-        while block < bytes.count {
-            let blockEnd = min(bytes.count, lineEnd(min(bytes.count, block + 65_536)) + 1)
-            if needles.containsAny(Array(bytes[block..<blockEnd])) {
-                var start = block
-                while start < blockEnd {
-                    let end = lineEnd(start)
-                    let stop = min(end + 1, bytes.count)
-                    let hits = needles.matches(in: Array(bytes[start..<end]))
-                    if !hits.isEmpty {
-                        found.formUnion(hits)
-                        lines.append(contentsOf: bytes[start..<stop])
-                        if end == bytes.count { lines.append(nl) }
-                    }
-                    start = stop
-                }
-            }
-            block = blockEnd
-        }
-        return (lines, found)
     }
 
     static func oneLine(_ error: any Error) -> String {
