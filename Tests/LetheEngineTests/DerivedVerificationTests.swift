@@ -19,6 +19,7 @@ private let writeScript = #"""
     n = 3200
     users = ["u-%d" % (i % 800) for i in range(n)]
     users[5] = users[6] = "target-1"          # two rows, both in row group 0 (rows 0-399)
+    for i in range(400, 800): users[i] = "whole-group"   # all of row group 1
     t = pa.table({
         "user_id": pa.array(users, pa.string()),
         "n": pa.array(range(n), pa.int64()),
@@ -228,4 +229,22 @@ func aRunReadsOnlyTheReencodedRowGroupOfARewrittenParquetObject(_ streamed: Bool
     var whole = o
     whole.rewrittenRows = nil
     #expect(RewriteEvidence(from: "v1", whole).rowsToRead(batchRows: [5]) == nil)
+}
+
+@Test func aRewriteThatReencodedNothingIsProvenByTheIndexAndSaysSo() async throws {
+    let l = try ParquetLake(streamed: true)
+    defer { l.cleanup() }
+    _ = try await l.lethe.index()
+    _ = try await l.approved("whole-group")
+    let matched = l.matched.count
+    let run = try await l.lethe.run()
+    let v = try #require(run.verifications.first)
+    #expect(run.rowsDropped == 400)
+    // Row group 1 is gone, the other 7 copied: no record was re-encoded, none is read again. The footer is
+    // read (the record count must be the derived entry's) and the old postings put every row of the subject
+    // in the removed group: the proof is the index's, and the report says no record was read.
+    #expect(v.clean && v.proof == "index" && v.objectsReread == 1 && v.objectsRereadInPart == 1 && v.recordsScanned == 0, "\(v)")
+    #expect(l.matched.count == matched && l.derive.derivations.derived == 1)
+    try await l.expectIndexEqualsAFreshScan()
+    #expect(try await l.lethe.locate(SubjectID("whole-group")).isEmpty)
 }
