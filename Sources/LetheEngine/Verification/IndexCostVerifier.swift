@@ -20,10 +20,10 @@ import Logging
 /// fingerprint) are verified by the full scan in the same verdict (`proof: "index+full"`).
 ///
 /// A rewritten object whose step journaled exact evidence (`RewriteEvidence`) gets its new index
-/// entry derived from the old one (`derivedPlans`, the state store's `putDerivedObjects`) instead
-/// of collected by the read; a Parquet one is then read only in the row groups its rewrite
-/// re-encoded, the copied ones proven by the old version's postings. Without evidence, or when
-/// the store cannot derive, the object is read whole and the read is its entry.
+/// entry derived from the old one (`derivablePlans`, the state store's `putDerivedObjects`) after a
+/// clean read, instead of collected by a whole read; a Parquet one is read only in the row groups
+/// its rewrite re-encoded, the copied ones proven by the old version's postings. Without evidence,
+/// with residue, or when the store cannot derive, the object is read whole and the read is its entry.
 ///
 /// What this does not see: an object rewritten in place that keeps its store version (local store:
 /// size, mtime and inode); and Lethe's own state is purged of the raw ids but not searched byte by
@@ -106,48 +106,49 @@ extension Verifier {
         var recordsMismatch = false
     }
 
-    /// How a rewritten object whose index entry was derived (`derivedPlans`) is read: no postings
-    /// collected; only `rows` when given (the rest proven by the index for the version erased from).
+    /// How a rewritten object whose index entry may be derived (`derivablePlans`) is read: only
+    /// `rows` when given (the rest proven by the index for the version erased from), else whole.
     struct ReadPlan: Sendable {
-        /// The records the new version holds by its derived entry.
+        /// The records the new version holds by the derived entry.
         var records: Int64
-        /// The rows to read (nil: every record).
+        /// The rows to read (nil: every record, its postings collected as for any read).
         var rows: [Range<Int64>]?
         var matcher: SubjectMatcher
     }
 
-    /// The rewritten objects of `objects` whose index entry follows from the entry of the version
+    /// A rewritten object whose index entry may be derived, with how it is read first.
+    struct DerivablePlan: Sendable {
+        var plan: ReadPlan
+        /// The new version's index row (records from the evidence).
+        var entry: IndexedObject
+        var from: String
+        var dropped: [Int64]
+    }
+
+    /// The rewritten objects of `objects` whose index entry may follow from the entry of the version
     /// erased from (`RewriteEvidence`: exact, still listed at the version written, the index still
-    /// at the version erased from with as many records as the rewrite read): derived by the state
-    /// store (`putDerivedObjects`; a store that cannot derive returns nil and the object is read in
-    /// full, its read its entry). Returns how each derived object is read: only its rewritten rows
-    /// when the index's postings of the batch's keys (`batchRows`, old version) lie in them or were
-    /// dropped; every record otherwise. Nothing is derived in a dry run.
-    func derivedPlans(
+    /// at the version erased from with as many records as the rewrite read), and how each is read
+    /// first: only its rewritten rows when the index's postings of the batch's keys (`batchRows`,
+    /// old version) were dropped or lie in them; every record otherwise. The caller asks the state
+    /// store to derive (`putDerivedObjects`) only after a clean read; a store that cannot derive
+    /// (nil) leaves the object to a whole read, which is its entry. Nothing in a dry run.
+    func derivablePlans(
         _ d: DatasetSpec, _ objects: [ObjectInfo], known: [String: IndexedObject], evidence: [String: RewriteEvidence],
         batchRows: [String: [Int64]], matcher: SubjectMatcher, dryRun: Bool
-    ) async throws -> [String: ReadPlan] {
+    ) -> [String: DerivablePlan] {
         guard !dryRun else { return [:] }
-        var batch: [(object: IndexedObject, from: String, dropped: [Int64])] = []
-        var candidates: [(ObjectInfo, RewriteEvidence)] = []
+        var out: [String: DerivablePlan] = [:]
         for o in objects {
             guard let e = evidence[o.key], e.exact, !e.removed, e.written == o.version, let k = known[o.key], k.status == .indexed,
                 k.version == e.from, e.dropped.allSatisfy({ $0 >= 0 && $0 < k.records }),
                 PostingDerivation.records(old: k.records, dropped: e.dropped) == e.records
             else { continue }
-            batch.append(
-                (
-                    IndexedObject(
-                        dataset: d.name, key: o.key, size: o.size, modifiedNanos: o.modifiedNanos, version: o.version,
-                        records: e.records, status: .indexed, indexedAt: now()), e.from, e.dropped
-                ))
-            candidates.append((o, e))
-        }
-        guard !batch.isEmpty else { return [:] }
-        let stored = try await state.putDerivedObjects(batch)
-        var out: [String: ReadPlan] = [:]
-        for ((o, e), s) in zip(candidates, stored) where s != nil {
-            out[o.key] = ReadPlan(records: e.records, rows: e.rowsToRead(batchRows: batchRows[o.key] ?? []), matcher: matcher)
+            let entry = IndexedObject(
+                dataset: d.name, key: o.key, size: o.size, modifiedNanos: o.modifiedNanos, version: o.version,
+                records: e.records, status: .indexed, indexedAt: now())
+            out[o.key] = DerivablePlan(
+                plan: ReadPlan(records: e.records, rows: e.rowsToRead(batchRows: batchRows[o.key] ?? []), matcher: matcher),
+                entry: entry, from: e.from, dropped: e.dropped)
         }
         return out
     }
@@ -225,20 +226,32 @@ extension Verifier {
                 rereadKeys.insert(o.key)
             }
         }
-        var plans = try await derivedPlans(
+        let plans = derivablePlans(
             d, toRead.filter { rewritten.contains($0.key) }, known: known, evidence: evidence, batchRows: batchRows,
             matcher: matcher(d, batch, keys: keys), dryRun: dryRun)
         let search = Self.byteSearch(f, batch)
         var reads = try await keyedReads(
-            d, f, toRead, options: opts, keys: keys, search: search.map { ($0.needles, rereadKeys) }, plans: plans)
-        // A derived entry whose object does not hold the records it should is replaced by a scan.
-        let mismatched = reads.indices.filter { reads[$0].recordsMismatch }
-        if !mismatched.isEmpty {
+            d, f, toRead, options: opts, keys: keys, search: search.map { ($0.needles, rereadKeys) },
+            plans: plans.mapValues(\.plan))
+        // Derived only after a clean read: the records the entry says, none of the batch's. A crash
+        // before this leaves the index at the version erased from (the next run reads the object whole).
+        var derive: [(object: IndexedObject, from: String, dropped: [Int64])] = []
+        for r in reads where r.issue == nil && !r.recordsMismatch && r.hits.isEmpty {
+            if let p = plans[r.object.key] { derive.append((p.entry, p.from, p.dropped)) }
+        }
+        var derived = Set<String>()
+        if !derive.isEmpty {
+            for (x, stored) in zip(derive, try await state.putDerivedObjects(derive)) where stored != nil { derived.insert(x.object.key) }
+        }
+        // Not derived and read only in part: read whole now, the read is the entry (a whole read
+        // collected its postings already).
+        let partial = reads.indices.filter { reads[$0].rowsRead != nil && !derived.contains(reads[$0].object.key) }
+        if !partial.isEmpty {
             let again = try await keyedReads(
-                d, f, mismatched.map { reads[$0].object }, options: opts, keys: keys,
-                search: search.map { ($0.needles, rereadKeys) })
-            for (i, r) in zip(mismatched, again) {
-                plans[r.object.key] = nil
+                d, f, partial.map { reads[$0].object }, options: opts, keys: keys, search: search.map { ($0.needles, rereadKeys) })
+            for (i, r) in zip(partial, again) {
+                findings.bytesRead[d.name, default: 0] += reads[i].bytesRead ?? 0
+                findings.records[d.name, default: 0] += reads[i].rowsRead ?? 0
                 reads[i] = r
             }
         }
@@ -266,7 +279,7 @@ extension Verifier {
             findings.records[d.name, default: 0] += r.rowsRead ?? r.records
             for (k, n) in r.hits { findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: nil)) }
             // A derived entry is the object's index entry already.
-            if plans[o.key] != nil { continue }
+            if derived.contains(o.key) { continue }
             entries.append(
                 (
                     IndexedObject(
@@ -401,16 +414,16 @@ extension Verifier {
         return r
     }
 
-    /// The read of an object whose index entry was derived (`ReadPlan`): its rows in `plan.rows`
+    /// The read of an object whose index entry may be derived (`ReadPlan`): its rows in `plan.rows`
     /// matched by `plan.matcher` (a format reads only what holds them), or every record keyed (and
-    /// byte-searched with `needles`) without collecting postings. The object's record count must be
-    /// the derived entry's, else `recordsMismatch`.
+    /// byte-searched with `needles`), its postings collected (the entry if the store cannot derive).
+    /// The object's record count must be the derived entry's, else `recordsMismatch`.
     static func plannedRead(
         _ o: ObjectInfo, _ f: any RecordFormat, _ plan: ReadPlan, store: any ObjectStore, options: FormatOptions,
         keyer: SubjectKeyer, keys: Set<SubjectKey>, needles: (set: NeedleSet, longest: Int)?
     ) async throws -> KeyedRead {
         guard let rows = plan.rows else {
-            var r = try await keyedRead(o, f, store: store, options: options, keyer: keyer, keys: keys, postings: false, needles: needles)
+            var r = try await keyedRead(o, f, store: store, options: options, keyer: keyer, keys: keys, postings: true, needles: needles)
             r.recordsMismatch = r.issue == nil && r.records != plan.records
             return r
         }
