@@ -1,7 +1,7 @@
 // lethe-bench: the benchmarks of docs/benchmarks.md, one program (built only with LETHE_BENCH set).
 //
 //   LETHE_BENCH=1 swift build -c release --product lethe-bench
-//   .build/release/lethe-bench index|erase|parquet|delta|stream|verified [options]   (--help after each)
+//   .build/release/lethe-bench index|erase|parquet|delta|stream|verified|postings [options]   (--help after each)
 import Foundation
 import IndexBenchmark
 import DeltaBenchmark
@@ -16,7 +16,8 @@ case "parquet": await ParquetBench.main()  // Parquet scan and erasure vs pyarro
 case "delta": await DeltaBench.main()  // Delta erasure vs delta-rs
 case "stream": await StreamBench.main()  // lethe filter vs a Python filter
 case "verified": await VerifiedBench.main()  // approval → verified vs the peers (issue 12)
+case "postings": await PostingsBench.main()  // a rewritten object's index entries: replaced vs derived (issue 12)
 default:
-    FileHandle.standardError.write(Data("usage: lethe-bench index|erase|parquet|delta|stream|verified [options] (--help after each)\n".utf8))
+    FileHandle.standardError.write(Data("usage: lethe-bench index|erase|parquet|delta|stream|verified|postings [options] (--help after each)\n".utf8))
     exit(2)
 }

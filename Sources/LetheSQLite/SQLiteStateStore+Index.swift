@@ -7,6 +7,7 @@ extension SQLiteStateStore {
     // MARK: Subject index
 
     static let objectColumns = "id, dataset, key, size, mtime, version, records, status, issue, indexed_at, issue_code"
+    static let objectColumnCount = objectColumns.split(separator: ",").count
 
     /// Decodes `objectColumns` starting at column `base`.
     static func object(_ row: Row, base: Int = 0, at path: String) throws -> IndexedObject {
@@ -136,8 +137,9 @@ extension SQLiteStateStore {
 
     /// Deletes the postings of dead objects in one pass over the postings table; returns
     /// how many objects were purged. `index` calls it when dead postings outweigh a quarter
-    /// of the live ones.
-    static func purgeDeadPostings(_ db: Database, force: Bool) throws -> Int {
+    /// of the live ones. With `force`, also compacts every derived object (see `putDerived`).
+    static func purgeDeadPostings(_ db: Database, force: Bool, path: String) throws -> Int {
+        if force { _ = try compactDerived(db, path: path) }
         guard
             let row = try Row.fetchOne(
                 db,
@@ -165,6 +167,7 @@ extension SQLiteStateStore {
         let path = databasePath
         return try await read("cannot look up the subject index") { db in
             var out: [Int64: [Posting]] = [:]
+            var dropped = DroppedCache()
             // One statement per `locateBatch` prefixes (`k IN (…)`), not one cursor per prefix.
             var start = 0
             while start < sorted.count {
@@ -172,7 +175,7 @@ extension SQLiteStateStore {
                 start += chunk.count
                 let marks = chunk.count == Self.locateBatch ? Self.locateBatchMarks : Array(repeating: "?", count: chunk.count).joined(separator: ", ")
                 let sql = """
-                    SELECT p.k, p.rows, o.\(Self.objectColumns.replacingOccurrences(of: ", ", with: ", o."))
+                    SELECT p.k, p.rows, \(Self.locateObjectColumns)
                     FROM postings p JOIN objects o ON o.id = p.object
                     WHERE p.k IN (\(marks))\(dataset == nil ? "" : " AND o.dataset = ?")
                     ORDER BY p.k, o.dataset, o.key
@@ -182,7 +185,7 @@ extension SQLiteStateStore {
                 let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
                 while let row = try rows.next() {
                     let k: Int64 = row[0]
-                    out[k, default: []].append(try Self.posting(row, base: 1, at: path))
+                    if let p = try Self.posting(row, base: 1, at: path, dropped: &dropped) { out[k, default: []].append(p) }
                 }
             }
             return out
@@ -193,16 +196,35 @@ extension SQLiteStateStore {
     static let locateBatch = 500
     static let locateBatchMarks = Array(repeating: "?", count: locateBatch).joined(separator: ", ")
 
-    /// A posting from a row holding its `rows` blob at `base` and the object's columns after it.
-    static func posting(_ row: Row, base: Int, at path: String) throws -> Posting {
+    /// The object columns `locate` reads after a posting's `rows`: `objectColumns`, then `dropped`.
+    static let locateObjectColumns = "o." + (objectColumns + ", dropped").replacingOccurrences(of: ", ", with: ", o.")
+
+    /// Decoded `dropped` lists of the derived objects one `locate` met, by object id.
+    typealias DroppedCache = [Int64: [Int64]]
+
+    /// A posting from a row holding its `rows` blob at `base` and `locateObjectColumns` after it;
+    /// a derived object's rows are remapped through its dropped ordinals (nil when none is left).
+    static func posting(_ row: Row, base: Int, at path: String, dropped cache: inout DroppedCache) throws -> Posting? {
         let object = try Self.object(row, base: base + 1, at: path)
-        let decoded: [Int64]
+        var decoded: [Int64]
         do {
             decoded = try row.withUnsafeData(atIndex: base) { data in
                 try PostingCodec.decodeRows(data ?? Data())
             }
         } catch let e as LetheError {
             throw LetheError(.corrupt, "postings of object \(object.key): \(e.message)", at: path)
+        }
+        let droppedIndex = base + 1 + objectColumnCount
+        if !row.hasNull(atIndex: droppedIndex) {
+            let dropped: [Int64]
+            if let known = cache[object.id] {
+                dropped = known
+            } else {
+                dropped = try decodeDropped(row[droppedIndex], object: object.id, path: path)
+                cache[object.id] = dropped
+            }
+            decoded = remap(decoded, dropped: dropped)
+            if decoded.isEmpty { return nil }
         }
         return Posting(object: object, rows: decoded)
     }
@@ -213,7 +235,7 @@ extension SQLiteStateStore {
     )
     static func locateSQL(oneDataset: Bool) -> String {
         """
-        SELECT p.rows, o.\(Self.objectColumns.replacingOccurrences(of: ", ", with: ", o."))
+        SELECT p.rows, \(Self.locateObjectColumns)
         FROM postings p JOIN objects o ON o.id = p.object
         WHERE p.k = ?\(oneDataset ? " AND o.dataset = ?" : "")
         ORDER BY o.dataset, o.key
@@ -225,7 +247,10 @@ extension SQLiteStateStore {
         let arguments: StatementArguments = dataset.map { [prefix, $0] } ?? [prefix]
         let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
         var out: [Posting] = []
-        while let row = try rows.next() { out.append(try Self.posting(row, base: 0, at: path)) }
+        var dropped = DroppedCache()
+        while let row = try rows.next() {
+            if let p = try Self.posting(row, base: 0, at: path, dropped: &dropped) { out.append(p) }
+        }
         return out
     }
 
@@ -262,7 +287,7 @@ extension SQLiteStateStore {
             try db.execute(
                 sql: """
                     UPDATE objects SET size = ?, mtime = ?, version = ?, records = ?, status = ?, issue = ?,
-                        indexed_at = ?, postings = ?, buckets = ?, issue_code = ?
+                        indexed_at = ?, postings = ?, buckets = ?, issue_code = ?, dropped = NULL
                     WHERE id = ?
                     """,
                 arguments: [

@@ -38,7 +38,10 @@ struct SQLiteIndexWriter: SubjectIndexWriter {
     func removeObjects(dataset: String, keys: [String]) throws {
         try SQLiteStateStore.removeObjects(db, dataset: dataset, keys: keys, path: path)
     }
-    func purgeDeadPostings(force: Bool) throws -> Int { try SQLiteStateStore.purgeDeadPostings(db, force: force) }
+    func purgeDeadPostings(force: Bool) throws -> Int { try SQLiteStateStore.purgeDeadPostings(db, force: force, path: path) }
+    func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64]) throws -> IndexedObject? {
+        try SQLiteStateStore.putDerived(db, object, from: version, dropped: dropped, path: path)
+    }
     func objectRefs(dataset: String, keys: [String]) throws -> [String: Int64] {
         try SQLiteStateStore.objectRefs(db, dataset: dataset, keys: keys)
     }

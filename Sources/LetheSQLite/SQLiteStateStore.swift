@@ -389,6 +389,12 @@ public final class SQLiteStateStore: StateStore {
         // deadline (sealed until swept or `filed_at + sweep.raw_id_days`), batch audit entries
         // indexed per request, the sweep's marks, and (for Delta) the commit that added a file.
         m.registerMigration("v7-index-cost") { db in try migrateV7(db) }
+        // Derived index entries (issue 12): an object rewritten without some records keeps its
+        // postings; `dropped` lists the ordinals (delta varints, the postings' numbering) its
+        // readers remap rows through until it is compacted (see SQLiteStateStore+Derived.swift).
+        m.registerMigration("v8-derived-postings") { db in
+            try db.execute(sql: "ALTER TABLE objects ADD COLUMN dropped BLOB")
+        }
         return m
     }()
 }

@@ -21,6 +21,9 @@ public enum StateStoreContract {
         case sweepMarksAndRecordsReadBack
         case decisionsSaveOnlyTheirFields
         case locateOfManyPrefixesEqualsOneAtATime
+        case derivedEntriesReadBackAsDerivationSays
+        case derivedEntriesOnlyFromTheVersionHeld
+        case derivedObjectsReindexQuarantineAndRemoveCleanly
         public var testDescription: String { rawValue }
     }
 
@@ -43,6 +46,9 @@ public enum StateStoreContract {
         case .sweepMarksAndRecordsReadBack: try await sweepMarksAndRecordsReadBack(store)
         case .decisionsSaveOnlyTheirFields: try await decisionsSaveOnlyTheirFields(store)
         case .locateOfManyPrefixesEqualsOneAtATime: try await locateOfManyPrefixesEqualsOneAtATime(store)
+        case .derivedEntriesReadBackAsDerivationSays: try await derivedEntriesReadBackAsDerivationSays(store)
+        case .derivedEntriesOnlyFromTheVersionHeld: try await derivedEntriesOnlyFromTheVersionHeld(store)
+        case .derivedObjectsReindexQuarantineAndRemoveCleanly: try await derivedObjectsReindexQuarantineAndRemoveCleanly(store)
         }
     }
 
