@@ -20,6 +20,8 @@ public struct Lethe: Sendable {
     var deltaCommitHook: (@Sendable () async throws -> Void)? = nil
     /// Test hook: the record format for a format name (e.g. one that counts the rows it keys); nil: `Formats.named`.
     var formatHook: (@Sendable (String) -> (any RecordFormat)?)? = nil
+    /// Test hook: runs in a run's closing step just before its verification (another writer meanwhile).
+    var beforeRunVerification: (@Sendable () async throws -> Void)? = nil
     /// Object references this process has looked up (see `objectRefs`).
     let refCache = ObjectRefCache()
 

@@ -374,7 +374,7 @@ struct Executor: Sendable {
             try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
             return
         }
-        try await recordRewrite(outcome, job: job, step: step, dataset: d, report: &report)
+        try await recordRewrite(outcome, from: info.version, job: job, step: step, dataset: d, report: &report)
         events?(.objectErased(dataset: d.name, object: step.objectKey, dropped: outcome.droppedTotal, kept: outcome.kept))
     }
 
@@ -406,7 +406,7 @@ struct Executor: Sendable {
     /// when the object changed): a failure leaves the step pending (the next run finds the object
     /// already rewritten, drops nothing, and records it then).
     private func recordRewrite(
-        _ outcome: EraseOutcome, job: String, step: JournalStep, dataset d: DatasetSpec,
+        _ outcome: EraseOutcome, from version: String, job: String, step: JournalStep, dataset d: DatasetSpec,
         report: inout RunReport
     ) async throws {
         let changed = outcome.written != nil || outcome.removed
@@ -423,7 +423,10 @@ struct Executor: Sendable {
         ]
         // The step's end and its audit entry commit together: a failure leaves the step pending
         // (the next run finds the object already rewritten, drops nothing, and records it then).
-        let text = JSONValue.object(details).text, ordinal = step.ordinal
+        // The journaled outcome also carries what the verification may rely on (`RewriteEvidence`).
+        var journaled = details
+        journaled["verify"] = RewriteEvidence(from: version, outcome).json
+        let text = JSONValue.object(journaled).text, ordinal = step.ordinal
         try await commitStep(job, step, audit: changed ? [AuditNote(outcome.removed ? .objectRemoved : .objectRewritten, details)] : []) { tx in
             try tx.finishStep(job: job, ordinal: ordinal, state: .done, outcome: text)
         }
@@ -517,14 +520,25 @@ struct Executor: Sendable {
         let touched = Set(steps.filter { $0.kind == .object || $0.kind == .deltaTable }.map(\.dataset))
             .filter { config.dataset(named: $0)?.subject != nil }
         var rewritten: [String: Set<String>] = [:]
-        for s in steps where s.kind == .object { rewritten[s.dataset, default: []].insert(s.objectKey) }
-        let run = IndexCostRun(rewritten: rewritten, touched: touched)
+        var evidence: [String: [String: RewriteEvidence]] = [:]
+        var seen: [String: Set<String>] = [:]
+        for s in steps where s.kind == .object {
+            rewritten[s.dataset, default: []].insert(s.objectKey)
+            // An object named by two steps has no single evidence: read in full.
+            guard seen[s.dataset, default: []].insert(s.objectKey).inserted else {
+                evidence[s.dataset]?[s.objectKey] = nil
+                continue
+            }
+            if s.state == .done, let e = RewriteEvidence.parse(s.outcome) { evidence[s.dataset, default: [:]][s.objectKey] = e }
+        }
+        let run = IndexCostRun(rewritten: rewritten, touched: touched, evidence: evidence)
         try await state.pruneJob(job)
         try await lake.forgetFinishedTemporaries()
         if toVerify.isEmpty {
             try await run.reindexUnverified(Verifier(lake), verified: [])
         } else {
             events?(.verifying(count: toVerify.count))
+            try await lake.beforeRunVerification?()
             let results = try await Verifier(lake).verify(toVerify, dryRun: false, indexCost: run)
             report.verifications += results
             for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }

@@ -65,6 +65,8 @@ struct Verifier: Sendable {
         var listed: [String: Int] = [:]
         var unchanged: [String: Int] = [:]
         var reread: [String: Int] = [:]
+        /// Of those read again, objects read only in their rewritten rows (`RewriteEvidence`).
+        var rereadInPart: [String: Int] = [:]
         var indexedNow: [String: Int] = [:]
         var bytesRead: [String: Int64] = [:]
         /// Per request id: rewritten objects holding its raw id's bytes outside its records.
@@ -110,7 +112,8 @@ struct Verifier: Sendable {
                     continue
                 }
                 try await verifyAtIndexCost(
-                    d, batch, scope: scope, rewritten: indexCost.rewritten[d.name] ?? [], temporaries: temporaries,
+                    d, batch, scope: scope, rewritten: indexCost.rewritten[d.name] ?? [], evidence: indexCost.evidence[d.name] ?? [:],
+                    temporaries: temporaries,
                     dryRun: dryRun, into: &findings)
             } else {
                 findings.proof[d.name] = "full"
@@ -312,6 +315,8 @@ struct Verifier: Sendable {
             v.objectsListed = indexed.reduce(0) { $0 + (f.listed[$1] ?? 0) }
             v.objectsUnchanged = indexed.reduce(0) { $0 + (f.unchanged[$1] ?? 0) }
             v.objectsReread = indexed.reduce(0) { $0 + (f.reread[$1] ?? 0) }
+            let inPart = indexed.reduce(0) { $0 + (f.rereadInPart[$1] ?? 0) }
+            v.objectsRereadInPart = inPart > 0 ? inPart : nil
             v.objectsIndexedNow = indexed.reduce(0) { $0 + (f.indexedNow[$1] ?? 0) }
             v.bytesRead = indexed.reduce(0) { $0 + (f.bytesRead[$1] ?? 0) }
         }

@@ -39,6 +39,8 @@ public struct ParquetFormat: RecordFormat {
 
     /// Tests: counts the rows keyed (each `SubjectKeyer.key` of a row's value).
     var keyedRows: KeyedRowCounter?
+    /// Tests: counts the rows `match(…rows:)` reads (keyed or compared by value).
+    var matchedRows: KeyedRowCounter?
 
     public init(wholeObjectLimit: Int64 = 1 << 20, tailGuess: Int64 = 64 << 10, coalesceGap: Int64 = 1 << 20) {
         precondition(tailGuess >= 8 && coalesceGap >= 0)
@@ -110,7 +112,7 @@ public struct ParquetFormat: RecordFormat {
             throw Self.lethe(error, object.key)
         }
         let output = sink.bytes
-        return try await finish(outcome, result, object, in: store) { writer in try await writer.write(output) }
+        return try await finish(outcome, result, file, object, in: store) { writer in try await writer.write(output) }
     }
 
     /// The rows to drop (sorted), keyed in full or, with `hinted` ordinals, only those.
@@ -194,7 +196,7 @@ public struct ParquetFormat: RecordFormat {
             throw Self.lethe(error, object.key)
         }
         let steps = sink.steps
-        return try await finish(outcome, result, object, in: store) { writer in
+        return try await finish(outcome, result, file, object, in: store) { writer in
             for step in steps {
                 switch step {
                 case .bytes(let b): try await writer.write(b)
@@ -207,11 +209,12 @@ public struct ParquetFormat: RecordFormat {
     /// The end of both erase paths: an object left without rows is removed; otherwise `write` fills
     /// a writer conditional on the version read, committed (or aborted on any error).
     private func finish(
-        _ outcome: EraseOutcome, _ result: RewriteResult, _ object: ObjectInfo, in store: any ObjectStore,
+        _ outcome: EraseOutcome, _ result: RewriteResult, _ file: ParquetFile, _ object: ObjectInfo, in store: any ObjectStore,
         write: (any ObjectWriteStream) async throws -> Void
     ) async throws -> EraseOutcome {
         var outcome = outcome
         outcome.kept = result.keptRows
+        outcome.rewrittenRows = Self.rewrittenRows(result, groupRows: file.rowGroups.map(\.numRows))
         if result.isEmpty {
             try await removeObject(object, in: store)
             outcome.removed = true
@@ -226,6 +229,102 @@ public struct ParquetFormat: RecordFormat {
             await writer.abort()
             throw error
         }
+    }
+
+    /// Reads only the footer and the subject column chunks of the row groups that hold `rows` (all
+    /// with nil), pinned to `object.version`; each of those row groups is read whole. `.values` on a
+    /// single-column subject without normalisation, partition or folder parts compares each value's
+    /// canonical bytes with the raw ids (no keyed hash per row; the key is the hash of those bytes,
+    /// so this is the keyed predicate); otherwise each row is keyed.
+    public func match(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        matcher: SubjectMatcher, rows: [Range<Int64>]?
+    ) async throws -> RowsMatch {
+        let options = options.resolved(for: object.key)
+        var out = RowsMatch()
+        let (footerOnly, footer) = try await openFooter(object, in: store, pinned: true)
+        var groups: [Int] = []
+        for g in 0..<footerOnly.rowGroups.count {
+            let first = footerOnly.rowGroupFirstRow[g], n = footerOnly.rowGroups[g].numRows
+            guard n > 0 else { continue }
+            if let rows, !rows.contains(where: { $0.lowerBound < first + n && first < $0.upperBound }) { continue }
+            groups.append(g)
+        }
+        let file: ParquetFile
+        if footerOnly.omitsDictionaryHeaderSize {
+            // An old parquet-mr file whose chunk ends are found by reading them: read whole.
+            let bytes = try await store.read(object.key, range: nil, ifVersion: object.version)
+            out.bytesRead = Int64(bytes.count)
+            file = try open(bytes, object.key)
+        } else {
+            var source = footer
+            let ranges = subjectRanges(footerOnly, options, groups: Set(groups)).filter { !footer.covers($0) }
+            try await fetch(ranges, of: object, in: store, into: &source)
+            out.bytesRead = source.segments.reduce(0) { $0 + Int64($1.bytes.count) }
+            file = try open(source, object.key)
+        }
+        out.records = file.numRows
+        out.rowsRead = groups.reduce(0) { $0 + file.rowGroups[$1].numRows }
+        matchedRows?.add(Int(out.rowsRead))
+        if case .values(let values) = matcher, let column = valueColumn(file, options, keyer) {
+            let wanted = Array(values)
+            let lengths = Set(wanted.map(\.count))
+            do {
+                for g in groups {
+                    try file.scanColumn(column, rowGroup: g) { row, value in
+                        guard let value, lengths.contains(value.count) else { return }
+                        for w in wanted where w.count == value.count && w.withUnsafeBytes({ $0.elementsEqual(value) }) {
+                            out.matches.append(SubjectMatch(row: row, key: keyer.key(value)))
+                            break
+                        }
+                    }
+                }
+            } catch {
+                throw Self.lethe(error, object.key)
+            }
+            return out
+        }
+        let keys = matcher.keys(keyer)
+        _ = try self.keys(file, object.key, options, keyer, groups: groups) { row, key in
+            if keys.contains(key) { out.matches.append(SubjectMatch(row: row, key: key)) }
+        }
+        return out
+    }
+
+    /// The one column whose canonical values are the subject's, as the keyer would hash them: a
+    /// single-field subject read from the file (not a partition value, not checked against a folder,
+    /// no schema-imposed timestamp form), keyed without normalisation. Nil otherwise.
+    private func valueColumn(_ file: ParquetFile, _ options: FormatOptions, _ keyer: SubjectKeyer) -> Int? {
+        guard keyer.normalization == .none, options.subject.fields.count == 1, options.constants.isEmpty,
+            options.folderFields.isEmpty, options.absentIsNull.isEmpty, options.timestampUTC.isEmpty,
+            let field = options.subject.fields.first,
+            let desc = file.schema.column(field.components.map { String(decoding: $0, as: UTF8.self) })
+        else { return nil }
+        return desc.index
+    }
+
+    /// The record ordinals of the rewritten file that the rewrite re-encoded (the row groups that lost
+    /// some rows), from its outcome per row group of the file read (`groupRows`: their row counts).
+    static func rewrittenRows(_ result: RewriteResult, groupRows: [Int64]) -> [Range<Int64>] {
+        var out: [Range<Int64>] = []
+        var at: Int64 = 0
+        for (g, o) in result.rowGroups.enumerated() where g < groupRows.count {
+            switch o {
+            case .copied: at += groupRows[g]
+            case .removed: break
+            case .reencoded(_, let dropped):
+                let n = groupRows[g] - dropped
+                if n > 0 {
+                    if let last = out.last, last.upperBound == at {
+                        out[out.count - 1] = last.lowerBound..<(at + n)
+                    } else {
+                        out.append(at..<(at + n))
+                    }
+                }
+                at += n
+            }
+        }
+        return out
     }
 
     /// The byte ranges of the subject (and folder-checked) column chunks of `groups` (all when nil), coalesced.
@@ -540,6 +639,7 @@ struct PlannedSink: ParquetSink {
 final class KeyedRowCounter: Sendable {
     private let n = Mutex(0)
     func add() { n.withLock { $0 += 1 } }
+    func add(_ k: Int) { n.withLock { $0 += k } }
     var count: Int { n.withLock { $0 } }
 }
 

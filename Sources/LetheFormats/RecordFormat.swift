@@ -34,6 +34,12 @@ public struct EraseOutcome: Sendable, Equatable {
     /// writer appended meanwhile were carried into it (`TailCarry`), or the format cannot tell:
     /// the new version must then be indexed by a scan.
     public var exact: Bool = false
+    /// The record ordinals of the written version (new numbering, sorted, disjoint) that were
+    /// encoded anew; every other record of it was copied byte for byte from the version read (a
+    /// Parquet row group without a dropped row). Nil: the whole object was written anew (JSON Lines,
+    /// CSV), or nothing was written. A verification that trusts the index for the read version
+    /// re-reads only these ranges (see `RecordFormat.match(…rows:)`).
+    public var rewrittenRows: [Range<Int64>]?
     public init() {}
     public var droppedTotal: Int64 { dropped.values.reduce(0, +) }
 }
@@ -77,6 +83,23 @@ public enum SubjectMatcher: Sendable, Hashable {
     case values(Set<[UInt8]>)
 }
 
+extension SubjectMatcher {
+    /// The keys this matcher stands for (`.values`: the keys of the values under `keyer`).
+    public func keys(_ keyer: SubjectKeyer) -> Set<SubjectKey> {
+        switch self {
+        case .keys(let k): return k
+        case .values(let values): return Set(values.map { keyer.key($0) })
+        }
+    }
+}
+
+extension RowsMatch {
+    /// Whether `row` lies in one of `ranges` (sorted or not).
+    public static func contains(_ ranges: [Range<Int64>], _ row: Int64) -> Bool {
+        ranges.contains { $0.contains(row) }
+    }
+}
+
 /// One record a `SubjectMatcher` matched.
 public struct SubjectMatch: Sendable, Hashable {
     /// The record's 0-based ordinal.
@@ -84,6 +107,19 @@ public struct SubjectMatch: Sendable, Hashable {
     /// Its subject key.
     public var key: SubjectKey
     public init(row: Int64, key: SubjectKey) { self.row = row; self.key = key }
+}
+
+/// What `RecordFormat.match(…rows:)` found in the rows it read.
+public struct RowsMatch: Sendable, Equatable {
+    /// The records matched, in row order.
+    public var matches: [SubjectMatch] = []
+    /// Records read (those of the ranges asked for, or every record).
+    public var rowsRead: Int64 = 0
+    /// The object's records (all of them, read or not).
+    public var records: Int64 = 0
+    /// Bytes read from the store.
+    public var bytesRead: Int64 = 0
+    public init() {}
 }
 
 /// Per-object options a format reads from the dataset spec.
@@ -366,6 +402,15 @@ public protocol RecordFormat: Sendable {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         matcher: SubjectMatcher
     ) async throws -> [SubjectMatch]
+
+    /// The records of `object` in `rows` (ordinal ranges; nil: every record) that `matcher`
+    /// matches, read at `object.version`. A format may read only the parts of the object that hold
+    /// those rows (Parquet: the subject column chunks of the row groups they fall in; a row group is
+    /// read whole, so `rowsRead` may exceed the rows asked for). The default scans every record.
+    func match(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        matcher: SubjectMatcher, rows: [Range<Int64>]?
+    ) async throws -> RowsMatch
 }
 
 extension RecordFormat {
@@ -380,16 +425,27 @@ extension RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         matcher: SubjectMatcher
     ) async throws -> [SubjectMatch] {
-        let keys: Set<SubjectKey>
-        switch matcher {
-        case .keys(let k): keys = k
-        case .values(let values): keys = Set(values.map { keyer.key($0) })
-        }
+        let keys = matcher.keys(keyer)
         var out: [SubjectMatch] = []
         guard !keys.isEmpty else { return out }
         _ = try await scan(object, in: store, options: options, keyer: keyer) { row, key in
             if keys.contains(key) { out.append(SubjectMatch(row: row, key: key)) }
         }
+        return out
+    }
+
+    public func match(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
+        matcher: SubjectMatcher, rows: [Range<Int64>]?
+    ) async throws -> RowsMatch {
+        var out = RowsMatch()
+        let keys = matcher.keys(keyer)
+        let s = try await scan(object, in: store, options: options, keyer: keyer) { row, key in
+            if keys.contains(key), rows.map({ RowsMatch.contains($0, row) }) ?? true { out.matches.append(SubjectMatch(row: row, key: key)) }
+        }
+        out.records = s.records
+        out.rowsRead = s.records
+        out.bytesRead = object.size
         return out
     }
 

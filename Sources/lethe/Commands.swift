@@ -373,8 +373,15 @@ struct Run: AsyncParsableCommand {
             return "\(v.id)  verified clean (\(v.objectsScanned) objects, \(v.recordsScanned) records scanned)"
         }
         let full = p == "index+full" ? "; \(v.objectsScanned) object(s) read in all" : ""
+        // Objects read again only where their rewrite re-encoded records: say what was read, or that nothing was.
+        let part =
+            v.objectsRereadInPart.map { n in
+                v.recordsScanned == 0
+                    ? "; \(n) rewritten object(s) proven by the index alone (the rewrite re-encoded no record: nothing to read)"
+                    : "; \(n) re-read only in their re-encoded rows (\(v.recordsScanned) records read, the copied ones proven by the index)"
+            } ?? ""
         return
-            "\(v.id)  verified (\(p)): \(v.objectsListed ?? 0) objects listed, \(v.objectsReread ?? 0) re-read, \(v.objectsIndexedNow ?? 0) indexed now\(full)"
+            "\(v.id)  verified (\(p)): \(v.objectsListed ?? 0) objects listed, \(v.objectsReread ?? 0) re-read, \(v.objectsIndexedNow ?? 0) indexed now\(full)\(part)"
     }
 }
 

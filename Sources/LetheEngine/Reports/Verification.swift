@@ -47,6 +47,10 @@ public struct Verification: Codable, Sendable, Equatable {
     public var objectsUnchanged: Int?
     /// Of those, objects read again: rewritten by the run, or named by the index for the subject.
     public var objectsReread: Int?
+    /// Of those read again, objects read only in the records their rewrite encoded anew (a Parquet
+    /// row group that lost rows): the records copied byte for byte are proven by the index of the
+    /// version erased from, whose postings put none of the request's records there. Nil when none.
+    public var objectsRereadInPart: Int?
     /// Of those, objects new or changed since they were indexed: indexed now, then proven by the index.
     public var objectsIndexedNow: Int?
     /// Bytes of the objects read by the verification (object datasets verified at index cost).
@@ -63,6 +67,7 @@ public struct Verification: Codable, Sendable, Equatable {
         case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped", logHits = "log_hits", problems
         case proof, objectsListed = "objects_listed", objectsUnchanged = "objects_unchanged", objectsReread = "objects_reread"
         case objectsIndexedNow = "objects_indexed_now", bytesRead = "bytes_read", mentions
+        case objectsRereadInPart = "objects_reread_in_part"
     }
 
     public var summary: String {

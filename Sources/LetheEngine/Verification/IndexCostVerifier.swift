@@ -19,6 +19,12 @@ import Logging
 /// index cannot vouch for (a Delta table, a dataset issue, a missing or different spec
 /// fingerprint) are verified by the full scan in the same verdict (`proof: "index+full"`).
 ///
+/// A rewritten object whose step journaled exact evidence (`RewriteEvidence`) gets its new index
+/// entry derived from the old one (`derivablePlans`, the state store's `putDerivedObjects`) after a
+/// clean read, instead of collected by a whole read; a Parquet one is read only in the row groups
+/// its rewrite re-encoded, the copied ones proven by the old version's postings. Without evidence,
+/// with residue, or when the store cannot derive, the object is read whole and the read is its entry.
+///
 /// What this does not see: an object rewritten in place that keeps its store version (local store:
 /// size, mtime and inode); and Lethe's own state is purged of the raw ids but not searched byte by
 /// byte. Both are the sweep's (`lethe sweep`).
@@ -27,6 +33,15 @@ struct IndexCostRun: Sendable {
     var rewritten: [String: Set<String>]
     /// Datasets with a subject column the job changed: their index is brought up to date.
     var touched: Set<String>
+    /// Per dataset and object key, what the step's rewrite journaled (`RewriteEvidence`): an object
+    /// with none is read in full and indexed by that read.
+    var evidence: [String: [String: RewriteEvidence]] = [:]
+
+    init(rewritten: [String: Set<String>], touched: Set<String>, evidence: [String: [String: RewriteEvidence]] = [:]) {
+        self.rewritten = rewritten
+        self.touched = touched
+        self.evidence = evidence
+    }
 
     /// The touched datasets the verification will not index itself (full scan) are re-indexed
     /// first, as before issue 12: a dataset that cannot be indexed is logged, not fatal.
@@ -82,12 +97,81 @@ extension Verifier {
         var issue: (text: String, code: String)?
         /// The raw ids whose bytes the object holds (nil: not searched).
         var needleHits: Set<[UInt8]>?
+        /// Records read when only some were (`ReadPlan.rows`); nil when every record was.
+        var rowsRead: Int64?
+        /// Bytes read when fewer than the object's (nil: its size).
+        var bytesRead: Int64?
+        /// The object does not hold the records its derived entry says (`ReadPlan.records`).
+        var recordsMismatch = false
+    }
+
+    /// How a rewritten object whose index entry may be derived (`derivablePlans`) is read: only
+    /// `rows` when given (the rest proven by the index for the version erased from), else whole.
+    struct ReadPlan: Sendable {
+        /// The records the new version holds by the derived entry.
+        var records: Int64
+        /// The rows to read (nil: every record, its postings collected as for any read).
+        var rows: [Range<Int64>]?
+        var matcher: SubjectMatcher
+    }
+
+    /// A rewritten object whose index entry may be derived, with how it is read first.
+    struct DerivablePlan: Sendable {
+        var plan: ReadPlan
+        /// The new version's index row (records from the evidence).
+        var entry: IndexedObject
+        var from: String
+        var dropped: [Int64]
+    }
+
+    /// The rewritten objects of `objects` whose index entry may follow from the entry of the version
+    /// erased from (`RewriteEvidence`: exact, still listed at the version written, the index still
+    /// at the version erased from with as many records as the rewrite read), and how each is read
+    /// first: only its rewritten rows when the index's postings of the batch's keys (`batchRows`,
+    /// old version) were dropped or lie in them; every record otherwise. The caller asks the state
+    /// store to derive (`putDerivedObjects`) only after a clean read; a store that cannot derive
+    /// (nil) leaves the object to a whole read, which is its entry. Nothing in a dry run.
+    func derivablePlans(
+        _ d: DatasetSpec, _ objects: [ObjectInfo], known: [String: IndexedObject], evidence: [String: RewriteEvidence],
+        batchRows: [String: [Int64]], matcher: SubjectMatcher, dryRun: Bool
+    ) -> [String: DerivablePlan] {
+        guard !dryRun else { return [:] }
+        var out: [String: DerivablePlan] = [:]
+        for o in objects {
+            guard let e = evidence[o.key], e.exact, !e.removed, e.written == o.version, let k = known[o.key], k.status == .indexed,
+                k.version == e.from, e.dropped.allSatisfy({ $0 >= 0 && $0 < k.records }),
+                PostingDerivation.records(old: k.records, dropped: e.dropped) == e.records
+            else { continue }
+            let entry = IndexedObject(
+                dataset: d.name, key: o.key, size: o.size, modifiedNanos: o.modifiedNanos, version: o.version,
+                records: e.records, status: .indexed, indexedAt: now())
+            out[o.key] = DerivablePlan(
+                plan: ReadPlan(records: e.records, rows: e.rowsToRead(batchRows: batchRows[o.key] ?? []), matcher: matcher),
+                entry: entry, from: e.from, dropped: e.dropped)
+        }
+        return out
+    }
+
+    /// What a re-read of part of an object looks for: the raw ids by value (no keyed hash per
+    /// record) when every request of the batch still has its raw id, the dataset keys without
+    /// normalisation, and each raw id keys to its request's key (so a value match is the keyed
+    /// predicate); otherwise the keys.
+    func matcher(_ d: DatasetSpec, _ batch: Batch, keys: Set<SubjectKey>) -> SubjectMatcher {
+        guard d.normalization == .none else { return .keys(keys) }
+        var values = Set<[UInt8]>()
+        for r in batch.requests {
+            guard let raw = batch.raws[r.id], secrets.hasher.key(forBytes: raw.bytes) == lake.subjectKey(of: r, in: d, batch.nfc) else {
+                return .keys(keys)
+            }
+            values.insert(raw.bytes)
+        }
+        return .values(values)
     }
 
     /// Verifies dataset `d` at index cost for the batch (see `IndexCostRun`).
     func verifyAtIndexCost(
-        _ d: DatasetSpec, _ batch: Batch, scope: Scope, rewritten: Set<String>, temporaries: Set<String>,
-        dryRun: Bool, into findings: inout Findings
+        _ d: DatasetSpec, _ batch: Batch, scope: Scope, rewritten: Set<String>, evidence: [String: RewriteEvidence] = [:],
+        temporaries: Set<String>, dryRun: Bool, into findings: inout Findings
     ) async throws {
         let f: any RecordFormat
         let listing: DatasetObjects
@@ -129,25 +213,55 @@ extension Verifier {
             }
         }
         // Unchanged objects whose postings name a subject of the batch are read again: residue, or a
-        // 64-bit prefix collision the read tells apart. Never assumed clean.
+        // 64-bit prefix collision the read tells apart. Never assumed clean. The postings of the
+        // rewritten objects (still those of the version erased from) are kept for `plans`.
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
+        var batchRows: [String: [Int64]] = [:]
         for k in keys.sorted(by: { $0.hex < $1.hex }) {
             for p in try await state.locate(prefix: k.prefix64, dataset: d.name) {
+                if rewritten.contains(p.object.key) { batchRows[p.object.key, default: []] += p.rows }
                 guard let o = unchanged.removeValue(forKey: p.object.key) else { continue }
                 toRead.append(o)
                 rereadKeys.insert(o.key)
             }
         }
+        let plans = derivablePlans(
+            d, toRead.filter { rewritten.contains($0.key) }, known: known, evidence: evidence, batchRows: batchRows,
+            matcher: matcher(d, batch, keys: keys), dryRun: dryRun)
         let search = Self.byteSearch(f, batch)
-        let reads = try await keyedReads(
-            d, f, toRead, options: opts, keys: keys, search: search.map { ($0.needles, rereadKeys) })
+        var reads = try await keyedReads(
+            d, f, toRead, options: opts, keys: keys, search: search.map { ($0.needles, rereadKeys) },
+            plans: plans.mapValues(\.plan))
+        // Derived only after a clean read: the records the entry says, none of the batch's. A crash
+        // before this leaves the index at the version erased from (the next run reads the object whole).
+        var derive: [(object: IndexedObject, from: String, dropped: [Int64])] = []
+        for r in reads where r.issue == nil && !r.recordsMismatch && r.hits.isEmpty {
+            if let p = plans[r.object.key] { derive.append((p.entry, p.from, p.dropped)) }
+        }
+        var derived = Set<String>()
+        if !derive.isEmpty {
+            for (x, stored) in zip(derive, try await state.putDerivedObjects(derive)) where stored != nil { derived.insert(x.object.key) }
+        }
+        // Not derived and read only in part: read whole now, the read is the entry (a whole read
+        // collected its postings already).
+        let partial = reads.indices.filter { reads[$0].rowsRead != nil && !derived.contains(reads[$0].object.key) }
+        if !partial.isEmpty {
+            let again = try await keyedReads(
+                d, f, partial.map { reads[$0].object }, options: opts, keys: keys, search: search.map { ($0.needles, rereadKeys) })
+            for (i, r) in zip(partial, again) {
+                findings.bytesRead[d.name, default: 0] += reads[i].bytesRead ?? 0
+                findings.records[d.name, default: 0] += reads[i].rowsRead ?? 0
+                reads[i] = r
+            }
+        }
         var entries: [(IndexedObject, [Int64: [Int64]])] = []
         for r in reads {
             let o = r.object
             findings.objectsScanned[d.name, default: 0] += 1
-            findings.bytesRead[d.name, default: 0] += o.size
+            findings.bytesRead[d.name, default: 0] += r.bytesRead ?? o.size
             if rereadKeys.contains(o.key) {
                 findings.reread[d.name, default: 0] += 1
+                if r.rowsRead != nil { findings.rereadInPart[d.name, default: 0] += 1 }
             } else {
                 findings.indexedNow[d.name, default: 0] += 1
             }
@@ -161,8 +275,10 @@ extension Verifier {
                 }
                 continue
             }
-            findings.records[d.name, default: 0] += r.records
+            findings.records[d.name, default: 0] += r.rowsRead ?? r.records
             for (k, n) in r.hits { findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: nil)) }
+            // A derived entry is the object's index entry already.
+            if derived.contains(o.key) { continue }
             entries.append(
                 (
                     IndexedObject(
@@ -220,7 +336,8 @@ extension Verifier {
     /// postings too (its index entry).
     func keyedReads(
         _ d: DatasetSpec, _ f: any RecordFormat, _ objects: [ObjectInfo], options: FormatOptions, keys: Set<SubjectKey>,
-        postings: Bool = true, search: (needles: (set: NeedleSet, longest: Int), keys: Set<String>)? = nil
+        postings: Bool = true, search: (needles: (set: NeedleSet, longest: Int), keys: Set<String>)? = nil,
+        plans: [String: ReadPlan] = [:]
     ) async throws -> [KeyedRead] {
         guard !objects.isEmpty else { return [] }
         let pool = KeyerPool(hasher: secrets.hasher)
@@ -237,11 +354,14 @@ extension Verifier {
                     let keyer = pool.take(d.normalization)
                     defer { pool.give(keyer) }
                     let needles = search.flatMap { $0.keys.contains(o.key) ? $0.needles : nil }
-                    return (
-                        i,
-                        try await Self.keyedRead(
-                            o, f, store: store, options: options, keyer: keyer, keys: keys, postings: postings, needles: needles)
-                    )
+                    guard let plan = plans[o.key] else {
+                        return (
+                            i,
+                            try await Self.keyedRead(
+                                o, f, store: store, options: options, keyer: keyer, keys: keys, postings: postings, needles: needles)
+                        )
+                    }
+                    return (i, try await Self.plannedRead(o, f, plan, store: store, options: options, keyer: keyer, keys: keys, needles: needles))
                 }
             }
             for _ in 0..<workers { launch() }
@@ -283,6 +403,37 @@ extension Verifier {
             r.records = s.records
             r.postings = postings
             r.hits = hits
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let e as LetheError {
+            r.issue = (DatasetIssue.oneLine(e.description), e.code.description)
+        } catch {
+            r.issue = (DatasetIssue.oneLine("\(o.key): \(error)"), LetheError.Code.failure.description)
+        }
+        return r
+    }
+
+    /// The read of an object whose index entry may be derived (`ReadPlan`): its rows in `plan.rows`
+    /// matched by `plan.matcher` (a format reads only what holds them), or every record keyed (and
+    /// byte-searched with `needles`), its postings collected (the entry if the store cannot derive).
+    /// The object's record count must be the derived entry's, else `recordsMismatch`.
+    static func plannedRead(
+        _ o: ObjectInfo, _ f: any RecordFormat, _ plan: ReadPlan, store: any ObjectStore, options: FormatOptions,
+        keyer: SubjectKeyer, keys: Set<SubjectKey>, needles: (set: NeedleSet, longest: Int)?
+    ) async throws -> KeyedRead {
+        guard let rows = plan.rows else {
+            var r = try await keyedRead(o, f, store: store, options: options, keyer: keyer, keys: keys, postings: true, needles: needles)
+            r.recordsMismatch = r.issue == nil && r.records != plan.records
+            return r
+        }
+        var r = KeyedRead(object: o)
+        do {
+            let m = try await f.match(o, in: store, options: options, keyer: keyer, matcher: plan.matcher, rows: rows)
+            r.records = m.records
+            r.rowsRead = m.rowsRead
+            r.bytesRead = m.bytesRead
+            for x in m.matches where keys.contains(x.key) { r.hits[x.key, default: 0] += 1 }
+            r.recordsMismatch = m.records != plan.records
         } catch is CancellationError {
             throw CancellationError()
         } catch let e as LetheError {
