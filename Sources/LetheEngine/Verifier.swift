@@ -67,6 +67,10 @@ struct Verifier: Sendable {
         var reread: [String: Int] = [:]
         /// Of those read again, objects read only in their rewritten rows (`RewriteEvidence`).
         var rereadInPart: [String: Int] = [:]
+        /// Unchanged objects asked for the format's own evidence, those it ruled out, and how.
+        var evidenceAsked: [String: Int] = [:]
+        var evidenceRuledOut: [String: Int] = [:]
+        var evidenceKinds: [String: Set<String>] = [:]
         var indexedNow: [String: Int] = [:]
         var bytesRead: [String: Int64] = [:]
         /// Per request id: rewritten objects holding its raw id's bytes outside its records.
@@ -318,6 +322,12 @@ struct Verifier: Sendable {
             let inPart = indexed.reduce(0) { $0 + (f.rereadInPart[$1] ?? 0) }
             v.objectsRereadInPart = inPart > 0 ? inPart : nil
             v.objectsIndexedNow = indexed.reduce(0) { $0 + (f.indexedNow[$1] ?? 0) }
+            let asked = indexed.reduce(0) { $0 + (f.evidenceAsked[$1] ?? 0) }
+            if asked > 0 {
+                v.evidence = .init(
+                    asked: asked, ruledOut: indexed.reduce(0) { $0 + (f.evidenceRuledOut[$1] ?? 0) },
+                    by: indexed.reduce(into: Set<String>()) { $0.formUnion(f.evidenceKinds[$1] ?? []) }.sorted())
+            }
             v.bytesRead = indexed.reduce(0) { $0 + (f.bytesRead[$1] ?? 0) }
         }
         if let m = f.mentions[r.id], !m.isEmpty { v.mentions = m }

@@ -380,8 +380,12 @@ struct Run: AsyncParsableCommand {
                     ? "; \(n) rewritten object(s) proven by the index alone (the rewrite re-encoded no record: nothing to read)"
                     : "; \(n) re-read only in their re-encoded rows (\(v.recordsScanned) records read, the copied ones proven by the index)"
             } ?? ""
+        let evidence =
+            v.evidence.map { e in
+                "; \(e.ruledOut) of \(e.asked) unchanged also ruled out by their own metadata" + (e.by.isEmpty ? "" : " (\(e.by.joined(separator: ", ")))")
+            } ?? ""
         return
-            "\(v.id)  verified (\(p)): \(v.objectsListed ?? 0) objects listed, \(v.objectsReread ?? 0) re-read, \(v.objectsIndexedNow ?? 0) indexed now\(full)\(part)"
+            "\(v.id)  verified (\(p)): \(v.objectsListed ?? 0) objects listed, \(v.objectsReread ?? 0) re-read, \(v.objectsIndexedNow ?? 0) indexed now\(full)\(part)\(evidence)"
     }
 }
 

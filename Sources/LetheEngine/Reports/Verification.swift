@@ -59,6 +59,18 @@ public struct Verification: Codable, Sendable, Equatable {
     /// reference to the subject in another field of another record): reported, not residue; what to
     /// do with such references is a masking decision. Nil when none.
     public var mentions: [Found]?
+    /// The unchanged objects (proven by the index) also asked what their own metadata says (Parquet
+    /// bloom filters, full dictionaries, statistics): how many were asked, how many it ruled out for
+    /// the subject, and by what. An object whose metadata showed the subject, or that changed, was
+    /// read again instead. Nil when none was asked.
+    public var evidence: Evidence?
+
+    public struct Evidence: Codable, Sendable, Equatable {
+        public var asked: Int
+        public var ruledOut: Int
+        public var by: [String]
+        enum CodingKeys: String, CodingKey { case asked, ruledOut = "ruled_out", by }
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, subjectKey = "subject_key", clean, at, datasets, objectsScanned = "objects_scanned", logsExamined = "logs_examined"
@@ -67,7 +79,7 @@ public struct Verification: Codable, Sendable, Equatable {
         case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped", logHits = "log_hits", problems
         case proof, objectsListed = "objects_listed", objectsUnchanged = "objects_unchanged", objectsReread = "objects_reread"
         case objectsIndexedNow = "objects_indexed_now", bytesRead = "bytes_read", mentions
-        case objectsRereadInPart = "objects_reread_in_part"
+        case objectsRereadInPart = "objects_reread_in_part", evidence
     }
 
     public var summary: String {

@@ -225,6 +225,21 @@ extension Verifier {
                 rereadKeys.insert(o.key)
             }
         }
+        // The format's own evidence about the unchanged objects (Parquet: bloom filters, full
+        // dictionaries, statistics): a second proof beside the index's, and an object whose metadata
+        // shows a subject of the batch (or that changed since the listing) is read again.
+        let evidenceCheck = try await FormatEvidenceCheck.run(
+            d, f, Array(unchanged.values), options: opts, rawIDs: Array(Set(batch.raws.values.map(\.bytes))), store: store)
+        if evidenceCheck.asked > 0 {
+            findings.evidenceAsked[d.name, default: 0] += evidenceCheck.asked
+            findings.evidenceRuledOut[d.name, default: 0] += evidenceCheck.ruledOut
+            findings.evidenceKinds[d.name, default: []].formUnion(evidenceCheck.kinds)
+        }
+        for key in evidenceCheck.reread {
+            guard let o = unchanged.removeValue(forKey: key) else { continue }
+            toRead.append(o)
+            rereadKeys.insert(key)
+        }
         let plans = derivablePlans(
             d, toRead.filter { rewritten.contains($0.key) }, known: known, evidence: evidence, batchRows: batchRows,
             matcher: matcher(d, batch, keys: keys), dryRun: dryRun)
