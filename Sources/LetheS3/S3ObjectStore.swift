@@ -128,12 +128,20 @@ public struct S3ObjectStore: ObjectStore {
     }
 
     public func delete(_ keys: [String]) async throws {
+        try await deleteObjects(keys.map { ($0, nil) })
+    }
+
+    /// DeleteObjects, 1,000 at a time; with a version id, that version for good.
+    func deleteObjects(_ items: [(key: String, versionID: String?)]) async throws {
         var at = 0
-        while at < keys.count {
-            let chunk = Array(keys[at..<min(keys.count, at + 1000)])
+        while at < items.count {
+            let chunkItems = Array(items[at..<min(items.count, at + 1000)])
+            let chunk = chunkItems.map(\.key)
             at += chunk.count
             var xml = "<Delete><Quiet>true</Quiet>"
-            for k in chunk { xml += "<Object><Key>\(Self.escape(s3Key(k)))</Key></Object>" }
+            for (k, v) in chunkItems {
+                xml += "<Object><Key>\(Self.escape(s3Key(k)))</Key>" + (v.map { "<VersionId>\(Self.escape($0))</VersionId>" } ?? "") + "</Object>"
+            }
             xml += "</Delete>"
             let body = Array(xml.utf8)
             let r = try await client.send(
@@ -183,6 +191,61 @@ public struct S3ObjectStore: ObjectStore {
         default:
             throw LetheError(.failure, "S3 could not \(what) (\(named))", at: url(key))
         }
+    }
+}
+
+extension S3ObjectStore: VersionedObjectStore {
+    public func keepsVersions() async throws -> Bool {
+        let r = try await client.send("GET", key: nil, query: [("versioning", "")], what: "GetBucketVersioning \(location)")
+        try check(r, what: "read the bucket's versioning", key: "")
+        let status = (try? XML.parse(r.body))?.text("Status")
+        return status == "Enabled" || status == "Suspended"
+    }
+
+    public func versions(prefix: String) async throws -> [ObjectVersion] {
+        var p = prefix
+        while p.hasSuffix("/") { p.removeLast() }
+        var out: [ObjectVersion] = []
+        var keyMarker: String?, versionMarker: String?
+        repeat {
+            var query: [(name: String, value: String)] = [("versions", ""), ("encoding-type", "url"), ("max-keys", "1000")]
+            let s3Prefix = s3Key(p)
+            if !s3Prefix.isEmpty { query.append(("prefix", s3Prefix)) }
+            if let keyMarker { query.append(("key-marker", keyMarker)) }
+            if let versionMarker { query.append(("version-id-marker", versionMarker)) }
+            let r = try await client.send("GET", key: nil, query: query, what: "ListObjectVersions \(url(p))")
+            try check(r, what: "list versions", key: p)
+            let page: S3VersionsPage
+            do {
+                page = try S3VersionsPage(try XML.parse(r.body))
+            } catch {
+                throw LetheError(.io, "S3 answered a version listing with an unreadable document (\(error))", at: url(p))
+            }
+            for v in page.versions {
+                guard let k = lakeKey(v.key), !k.hasSuffix("/"), p.isEmpty || k == p || k.hasPrefix(p + "/") else { continue }
+                out.append(
+                    ObjectVersion(
+                        key: k, versionID: v.versionID, isLatest: v.isLatest, isDeleteMarker: v.isDeleteMarker, size: v.size, etag: v.etag,
+                        modifiedNanos: v.modifiedNanos))
+            }
+            guard page.truncated, let km = page.nextKeyMarker else { break }
+            keyMarker = km
+            versionMarker = page.nextVersionIDMarker
+        } while true
+        return out
+    }
+
+    public func read(_ key: String, versionID: String, range: Range<Int64>?) async throws -> [UInt8] {
+        var headers: [(name: String, value: String)] = []
+        if let range, !range.isEmpty { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")) }
+        let r = try await client.send(
+            "GET", key: s3Key(key), query: [("versionId", versionID)], headers: headers, what: "GET \(url(key)) version \(versionID)")
+        try check(r, what: "read a version", key: key)
+        return r.body
+    }
+
+    public func deleteVersions(_ versions: [(key: String, versionID: String)]) async throws {
+        try await deleteObjects(versions.map { ($0.key, $0.versionID) })
     }
 }
 

@@ -92,3 +92,33 @@ import Testing
         #expect(HTTPDate.nanos("Sun, 06 Nov 1994 08:49:37") == nil)
     }
 }
+
+/// Versioned buckets: noncurrent versions listed, read and deleted for good.
+@Suite(.serialized) struct S3VersionsTests {
+    @Test func noncurrentVersionsAreListedReadAndDeleted() async throws {
+        let moto = try MotoServer(auth: true)
+        defer { moto.stop() }
+        let s = try await S3ObjectStoreTests.store(moto, bucket: "versioned", prefix: "lake")
+        #expect(try await s.keepsVersions() == false)
+        let body = Array("<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>".utf8)
+        let r = try await s.client.send("PUT", key: nil, query: [("versioning", "")], body: body, what: "PutBucketVersioning")
+        #expect(r.status == 200)
+        #expect(try await s.keepsVersions())
+        let v1 = try await s.put("raw/a b.jsonl", Array("old, with u-1\n".utf8))
+        try await s.put("raw/a b.jsonl", Array("new\n".utf8))
+        try await s.put("raw/gone.jsonl", Array("x\n".utf8))
+        try await s.delete("raw/gone.jsonl")
+        try await s.put("rawish/other", [1])
+        let vs = try await s.versions(prefix: "raw")
+        #expect(vs.map(\.key) == ["raw/a b.jsonl", "raw/a b.jsonl", "raw/gone.jsonl", "raw/gone.jsonl"])
+        #expect(vs.filter(\.isLatest).count == 2 && vs.filter(\.isDeleteMarker).count == 1)
+        let old = try #require(vs.first { $0.key == "raw/a b.jsonl" && !$0.isLatest })
+        #expect(old.etag == v1.version)
+        #expect(try await s.read("raw/a b.jsonl", versionID: old.versionID, range: nil) == Array("old, with u-1\n".utf8))
+        try await s.deleteVersions([(old.key, old.versionID)])
+        let after = try await s.versions(prefix: "raw")
+        #expect(!after.contains { $0.versionID == old.versionID })
+        #expect(try await s.read("raw/a b.jsonl") == Array("new\n".utf8))
+        #expect(await ObjectStoreContract.errorCode { _ = try await s.read("raw/a b.jsonl", versionID: old.versionID, range: nil) } != nil)
+    }
+}
