@@ -221,12 +221,10 @@ extension S3ObjectStore: VersionedObjectStore {
             } catch {
                 throw LetheError(.io, "S3 answered a version listing with an unreadable document (\(error))", at: url(p))
             }
-            for v in page.versions {
+            for var v in page.versions {
                 guard let k = lakeKey(v.key), !k.hasSuffix("/"), p.isEmpty || k == p || k.hasPrefix(p + "/") else { continue }
-                out.append(
-                    ObjectVersion(
-                        key: k, versionID: v.versionID, isLatest: v.isLatest, isDeleteMarker: v.isDeleteMarker, size: v.size, etag: v.etag,
-                        modifiedNanos: v.modifiedNanos))
+                v.key = k
+                out.append(v)
             }
             guard page.truncated, let km = page.nextKeyMarker else { break }
             keyMarker = km

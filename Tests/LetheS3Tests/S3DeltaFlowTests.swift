@@ -14,26 +14,19 @@ import Testing
     @Test func deltaTablesOnS3() async throws {
         let moto = try MotoServer(auth: true)
         defer { moto.stop() }
-        let dir = NSTemporaryDirectory() + "lethe-s3-delta-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir + "/tables", withIntermediateDirectories: true)
+        let dir = try temporaryFolder("s3-delta")
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/tables", withIntermediateDirectories: true)
         try Peers.python([Peers.script("delta_tables.py"), "make", dir + "/tables"], what: "delta_tables.py make")
         try Peers.python([Peers.script("delta_tables.py"), "make-features", dir + "/tables"], what: "delta_tables.py make-features")
-        setenv("AWS_ACCESS_KEY_ID", moto.accessKey, 1)
-        setenv("AWS_SECRET_ACCESS_KEY", moto.secretKey, 1)
-        let yaml = """
-            lake: s3://lake/warehouse
-            s3: {endpoint: "\(moto.endpoint)", region: us-east-1}
-            state: \(dir)/state
-            datasets:
-              - {name: plain, path: tables/plain, format: delta, subject: user_id}
-              - {name: parted, path: tables/parted, format: delta, subject: user_id}
-              - {name: cdf, path: tables/cdf, format: delta, subject: user_id}
-            """
-        let config = try LakeConfig.parse(yaml, file: dir + "/lethe.yaml", baseDir: dir)
-        let lethe = try Runtime.open(config: config)
+        let lethe = try await openS3Lake(
+            moto, bucket: "lake", prefix: "warehouse", dir: dir,
+            datasets: """
+                  - {name: plain, path: tables/plain, format: delta, subject: user_id}
+                  - {name: parted, path: tables/parted, format: delta, subject: user_id}
+                  - {name: cdf, path: tables/cdf, format: delta, subject: user_id}
+                """)
         let store = lethe.store as! S3ObjectStore
-        #expect(try await store.client.send("PUT", key: nil, what: "CreateBucket").status == 200)
         // Upload every file of the three tables.
         for table in ["plain", "parted", "cdf"] {
             let root = dir + "/tables/" + table

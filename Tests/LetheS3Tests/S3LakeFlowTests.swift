@@ -15,27 +15,18 @@ import Testing
     @Test func forgetApproveRunVerifiedOnAnS3Lake() async throws {
         let moto = try MotoServer(auth: true)
         defer { moto.stop() }
-        let dir = NSTemporaryDirectory() + "lethe-s3-flow-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try temporaryFolder("s3-flow")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        setenv("AWS_ACCESS_KEY_ID", moto.accessKey, 1)
-        setenv("AWS_SECRET_ACCESS_KEY", moto.secretKey, 1)
-        let yaml = """
-            lake: s3://lake/prod
-            s3: {endpoint: "\(moto.endpoint)", region: us-east-1}
-            state: \(dir)/state
-            datasets:
-              - {name: events, path: raw/events, format: jsonl, subject: user.id}
-              - {name: archive, path: raw/archive, format: jsonl, subject: user.id}
-              - {name: people, path: raw/people, format: csv, subject: uid}
-              - {name: facts, path: silver/facts, format: parquet, subject: user_id}
-            """
-        let config = try LakeConfig.parse(yaml, file: dir + "/lethe.yaml", baseDir: dir)
-        let lethe = try Runtime.open(config: config)
+        let lethe = try await openS3Lake(
+            moto, bucket: "lake", prefix: "prod", dir: dir,
+            datasets: """
+                  - {name: events, path: raw/events, format: jsonl, subject: user.id}
+                  - {name: archive, path: raw/archive, format: jsonl, subject: user.id}
+                  - {name: people, path: raw/people, format: csv, subject: uid}
+                  - {name: facts, path: silver/facts, format: parquet, subject: user_id}
+                """)
         let store = lethe.store
         #expect(store.location == "s3://lake/prod")
-        let bucket = try await (store as! S3ObjectStore).client.send("PUT", key: nil, what: "CreateBucket")
-        #expect(bucket.status == 200)
         func user(_ i: Int) -> String { "u-\(i % 7)" }
         for part in 0..<3 {
             var lines = ""
