@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // System C libraries (Debian: zlib1g-dev, libzstd-dev; installed by scripts/bootstrap).
@@ -42,7 +44,15 @@ let package = Package(
         .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "Parquet"], swiftSettings: strict),
         .target(name: "LetheCatalog", dependencies: ["LetheCore"], swiftSettings: strict),
         // S3 and other AWS APIs (issue 13): Signature V4 first; the HTTP transport comes with the S3 store.
-        .target(name: "LetheS3", dependencies: ["LetheCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(
+            name: "LetheS3",
+            dependencies: [
+                "LetheCore", "LetheStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ], swiftSettings: strict),
         .target(
             name: "LetheSQLite",
             dependencies: [
@@ -60,7 +70,7 @@ let package = Package(
         .target(
             name: "LetheRuntime",
             dependencies: [
-                "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheEngine",
+                "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheS3", "LetheEngine",
                 .product(name: "Logging", package: "swift-log"),
                 "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
@@ -98,7 +108,11 @@ let package = Package(
             dependencies: [
                 "LetheCore", "LetheCatalog", "LetheSQLite", "LetheTesting", .product(name: "GRDB", package: "GRDB.swift"),
             ], swiftSettings: strict),
-        .testTarget(name: "LetheS3Tests", dependencies: ["LetheTestSupport", "LetheCore", "LetheS3"], swiftSettings: strict),
+        .testTarget(
+            name: "LetheS3Tests",
+            dependencies: [
+                "LetheTestSupport", "LetheCore", "LetheStorage", "LetheTesting", "LetheFormats", "LetheEngine", "LetheRuntime", "LetheS3",
+            ], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "DeltaLake"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheCore", "LetheStream"], swiftSettings: strict),
         .testTarget(

@@ -36,7 +36,9 @@ public struct DatasetSpec: Sendable, Hashable {
 /// Where the lake lives.
 public enum LakeLocation: Sendable, Hashable {
     case folder(String)
-    case s3(bucket: String, prefix: String, endpoint: String?, region: String?)
+    /// `s3://bucket/prefix` with the `s3:` keys: `endpoint` (an S3-compatible server's URL),
+    /// `region`, `path_style` (true for path-style addressing), `profile` (of the AWS shared files).
+    case s3(bucket: String, prefix: String, endpoint: String?, region: String?, pathStyle: Bool?, profile: String?)
 }
 
 /// Where Lethe keeps its state.
@@ -237,17 +239,26 @@ private struct ConfigReader {
         let rest = lakeText.dropFirst(5)
         let parts = rest.split(separator: "/", maxSplits: 1)
         guard let bucket = parts.first, !bucket.isEmpty else { throw err("`lake` s3:// URL needs a bucket", lakeNode) }
-        var endpoint: String?, region: String?
+        var endpoint: String?, region: String?, profile: String?, pathStyle: Bool?
         if let s3 = s3Node?.mapping {
             for (k, v) in s3 {
                 switch k.scalar?.string {
                 case "endpoint": endpoint = try str(v, "s3.endpoint")
                 case "region": region = try str(v, "s3.region")
-                default: throw err("unknown key `\(k.scalar?.string ?? "?")` in `s3` (known: endpoint, region)", k)
+                case "profile": profile = try str(v, "s3.profile")
+                case "path_style":
+                    switch try str(v, "s3.path_style") {
+                    case "true": pathStyle = true
+                    case "false": pathStyle = false
+                    default: throw err("`s3.path_style` must be true or false", v)
+                    }
+                default: throw err("unknown key `\(k.scalar?.string ?? "?")` in `s3` (known: endpoint, region, path_style, profile)", k)
                 }
             }
         }
-        return .s3(bucket: String(bucket), prefix: parts.count > 1 ? String(parts[1]) : "", endpoint: endpoint, region: region)
+        return .s3(
+            bucket: String(bucket), prefix: parts.count > 1 ? String(parts[1]) : "", endpoint: endpoint, region: region, pathStyle: pathStyle,
+            profile: profile)
     }
 
     /// `state`: a postgres:// URL, or a folder resolved from the config's folder.

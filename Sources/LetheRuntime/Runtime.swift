@@ -4,15 +4,16 @@ public import LetheCore
 import LetheStorage
 public import LetheCatalog
 import LetheSQLite
+import LetheS3
 public import LetheEngine
 
 /// The one bootstrap: turns a config's `lake:` and `state:` into an object store and a state store,
 /// and wires them into a `Lethe`. Every door (the CLI, benchmarks, later the HTTP service and
 /// workers) opens a lake here; nothing else picks a back end.
 ///
-/// Back ends today: a local lake folder (`LocalObjectStore`) and a local state folder (SQLite).
-/// `s3://` lakes and `postgres://` states are parsed by `LakeConfig` and refused here (exit 2)
-/// until their back ends exist; this is the one place that maps them.
+/// Back ends today: a local lake folder (`LocalObjectStore`) or an S3 bucket (`S3ObjectStore`), and
+/// a local state folder (SQLite). `postgres://` states are parsed by `LakeConfig` and refused here
+/// (exit 2) until their back end exists; this is the one place that maps them.
 public enum Runtime {
     /// An opened state: its keys, its store, and the folder it lives in (nil for a remote state).
     public struct StateHandle: Sendable {
@@ -25,13 +26,15 @@ public enum Runtime {
     /// `readOnly`: for commands that only read the state (`locate`, `requests`, `show`, `audit`,
     /// `verify --dry-run`); nothing is written, so they work on a state folder they cannot write.
     public static func open(config: LakeConfig, readOnly: Bool = false, logger: Logger = Lethe.defaultLogger()) throws -> Lethe {
-        var local = try lakeStore(config)
+        // The lake first: a missing folder or unusable S3 settings fail before the state is touched.
+        let makeStore = try lakeStore(config)
         let state = try openState(config: config, readOnly: readOnly)
-        // Every temporary file is journaled before it exists: the next run removes what a killed one left.
-        let owner = getpid()
         let meta = state.state
-        local.onTemporary = { key in try await meta.recordTemporary(key, owner: owner) }
-        return Lethe(config: config, store: local, meta: meta, secrets: state.secrets, stateFolder: state.folder, logger: logger)
+        // Every temporary file of a local lake is journaled before it exists: the next run removes
+        // what a killed one left.
+        let owner = getpid()
+        let store = makeStore { key in try await meta.recordTemporary(key, owner: owner) }
+        return Lethe(config: config, store: store, meta: meta, secrets: state.secrets, stateFolder: state.folder, logger: logger)
     }
 
     /// Opens the state a config names (for doors that need no lake: `filter`, `deletions`).
@@ -55,8 +58,10 @@ public enum Runtime {
         return access(folder, W_OK) == 0 && (access(db, F_OK) != 0 || access(db, W_OK) == 0)
     }
 
-    /// The lake's object store.
-    static func lakeStore(_ config: LakeConfig) throws -> LocalObjectStore {
+    /// The lake's object store, once its settings are checked: a function of the hook that journals a
+    /// local lake's temporary files (S3 writes leave no temporary objects: nothing is visible before
+    /// the put or the multipart completion).
+    static func lakeStore(_ config: LakeConfig) throws -> (_ onTemporary: (@Sendable (String) async throws -> Void)?) -> any ObjectStore {
         switch config.lake {
         case .folder(let p):
             var isDir: ObjCBool = false
@@ -65,10 +70,17 @@ public enum Runtime {
             }
             var local = LocalObjectStore(root: p)
             local.keptFolders = Set(config.datasets.map(\.path))
-            return local
-        case .s3:
-            // Where an S3 object store will be opened (issue 13).
-            throw LetheError(.badInput, "`lake: s3://…` is not supported by this build yet; use a folder", at: config.file)
+            return { onTemporary in
+                var l = local
+                l.onTemporary = onTemporary
+                return l
+            }
+        case .s3(let bucket, let prefix, let endpoint, let region, let pathStyle, let profile):
+            // Credentials, region and endpoint as the AWS CLI finds them (explicit keys first).
+            let settings = try AWSSettings.resolve(profile: profile, region: region, endpoint: endpoint)
+            let at = try S3Endpoint(url: settings.endpoint, region: settings.region, bucket: bucket, pathStyle: pathStyle)
+            let store = S3ObjectStore(client: S3Client(endpoint: at, credentials: settings.credentials), prefix: prefix)
+            return { _ in store }
         }
     }
 }

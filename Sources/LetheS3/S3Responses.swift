@@ -1,3 +1,5 @@
+public import LetheStorage
+
 /// The S3 response documents the object store reads, decoded from XML (`XML.parse`). Keys of
 /// listings asked for with `encoding-type=url` are percent-decoded (`+` is a space), as AWS's SDKs do.
 
@@ -31,20 +33,10 @@ public struct S3ListPage: Sendable, Equatable {
     }
 }
 
-/// One version (or delete marker) of ListObjectVersions.
-public struct S3Version: Sendable, Equatable {
-    public var key: String
-    public var versionID: String
-    public var isLatest: Bool
-    public var isDeleteMarker: Bool
-    public var size: Int64
-    public var etag: String
-    public var modifiedNanos: Int64
-}
-
 /// A page of ListObjectVersions: versions and delete markers in the server's order (by key, newest first).
 public struct S3VersionsPage: Sendable, Equatable {
-    public var versions: [S3Version]
+    /// Keys as S3 names them (the bucket's, not the lake's).
+    public var versions: [ObjectVersion]
     public var truncated: Bool
     public var nextKeyMarker: String?
     public var nextVersionIDMarker: String?
@@ -52,11 +44,11 @@ public struct S3VersionsPage: Sendable, Equatable {
     public init(_ root: XMLElement) throws(XMLError) {
         guard root.name == "ListVersionsResult" else { throw XMLError(offset: 0, message: "expected ListVersionsResult, got \(root.name)") }
         let url = root.text("EncodingType") == "url"
-        var out: [S3Version] = []
+        var out: [ObjectVersion] = []
         for c in root.children where c.name == "Version" || c.name == "DeleteMarker" {
             guard let k = c.text("Key"), let v = c.text("VersionId") else { throw XMLError(offset: 0, message: "\(c.name) without Key or VersionId") }
             out.append(
-                S3Version(
+                ObjectVersion(
                     key: url ? try S3Text.urlDecoded(k) : k, versionID: v, isLatest: c.text("IsLatest") == "true",
                     isDeleteMarker: c.name == "DeleteMarker", size: Int64(c.text("Size") ?? "") ?? 0,
                     etag: S3Text.unquoted(c.text("ETag") ?? ""), modifiedNanos: S3Text.nanos(c.text("LastModified") ?? "") ?? 0))

@@ -10,7 +10,7 @@ enum Starter {
         # lethe.yaml — what Lethe needs to know about your lake.
         # Relative paths are relative to this file's folder.
 
-        # The lake root: a folder (s3://bucket/prefix support is planned).
+        # The lake root: a folder, or s3://bucket/prefix with an `s3:` block (docs/scale-out.md).
         lake: \(lake)
 
         # Lethe's own state (SQLite database, keys). Keep it private: mode 0700.

@@ -211,3 +211,19 @@ func aBadSweepSettingIsAClearError(_ line: String) throws {
         #expect(e.code == .badInput && e.message.contains("sweep") && e.location == "lethe.yaml:1")
     }
 }
+
+@Test func s3LakesTakeEndpointRegionPathStyleAndProfile() throws {
+    let ds = "datasets:\n  - {name: e, path: raw, format: jsonl, subject: u}\n"
+    let c = try LakeConfig.parse(
+        "lake: s3://bkt/some/prefix\ns3: {endpoint: 'http://127.0.0.1:9000', region: eu-west-3, path_style: false, profile: dev}\n" + ds,
+        file: "lethe.yaml", baseDir: "/b")
+    guard case .s3(let bucket, let prefix, let endpoint, let region, let pathStyle, let profile) = c.lake else {
+        Issue.record("not an S3 lake: \(c.lake)")
+        return
+    }
+    #expect(bucket == "bkt" && prefix == "some/prefix" && endpoint == "http://127.0.0.1:9000" && region == "eu-west-3")
+    #expect(pathStyle == false && profile == "dev")
+    for bad in ["s3: {path_style: maybe}", "s3: {secret: x}"] {
+        #expect(throws: LetheError.self) { try LakeConfig.parse("lake: s3://bkt\n\(bad)\n" + ds, file: "lethe.yaml", baseDir: "/b") }
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import LetheStorage
 import LetheTestSupport
 import Testing
 @testable import LetheS3
