@@ -61,23 +61,10 @@ extension Verifier {
         }
         // What a sweep found of these requests in the table is read again (files) and checked (log files).
         let swept = driver.sweepFindings(batch.requests)
-        var unchanged: [String: ObjectInfo] = [:]
-        var toRead: [ObjectInfo] = []
-        var rereadKeys = Set<String>()
-        for o in objects {
-            let k = known[o.key]
-            if set.written.objects.contains(o.version) || set.unnamed.contains(o.key) || swept.objects.contains(o.key) {
-                toRead.append(o)
-                rereadKeys.insert(o.key)
-            } else if let k, k.version == o.version, k.status == .indexed {
-                unchanged[o.key] = o
-            } else if let k, k.version == o.version, k.status == .quarantined {
-                findings.unreadable[d.name, default: []].append(
-                    .init(dataset: d.name, object: o.key, rows: 0, issue: "quarantined by the index: \(k.issue ?? "unreadable")"))
-            } else {
-                toRead.append(o)  // new or changed behind the index: indexed now
-            }
-        }
+        var (unchanged, toRead, rereadKeys) = classify(
+            d, objects, known: known,
+            mustRead: { set.written.objects.contains($0.version) || set.unnamed.contains($0.key) || swept.objects.contains($0.key) },
+            into: &findings)
         // Unchanged files whose postings name a subject of the batch are read again: residue, or a
         // 64-bit prefix collision the read tells apart.
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
@@ -89,7 +76,7 @@ extension Verifier {
             }
         }
         var unread = Set<String>()
-        var entries: [(IndexedObject, [Int64: [Int64]])] = []
+        var entries = EntryBatch(dataset: d.name, dryRun: dryRun)
         for r in try await keyedReads(d, f, toRead, options: opts, keys: keys) {
             let o = r.object
             findings.objectsScanned[d.name, default: 0] += 1
@@ -102,13 +89,7 @@ extension Verifier {
             let isUnnamed = set.unnamed.contains(o.key)
             if let issue = r.issue {
                 unread.insert(o.version)
-                findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: issue.text))
-                if !dryRun && !isUnnamed {
-                    _ = try await state.quarantine(
-                        IndexedObject(
-                            dataset: d.name, key: o.key, size: o.size, modifiedNanos: o.modifiedNanos, version: o.version,
-                            records: 0, status: .quarantined, issue: issue.text, issueCode: issue.code, indexedAt: now()))
-                }
+                try await recordUnreadable(d, o, issue, quarantine: !isUnnamed, dryRun: dryRun, into: &findings)
                 continue
             }
             findings.records[d.name, default: 0] += r.records
@@ -122,27 +103,13 @@ extension Verifier {
             }
             // A file no version names is read every time, never indexed (the index holds what the log reaches).
             guard !isUnnamed else { continue }
-            entries.append(
-                (
-                    IndexedObject(
-                        dataset: d.name, key: o.key, size: o.size, modifiedNanos: o.modifiedNanos, version: o.version,
-                        records: r.records, status: .indexed, indexedAt: now()), r.postings
-                ))
-            if entries.count >= 256 {
-                if !dryRun { _ = try await state.putIndexedObjects(entries) }
-                entries.removeAll(keepingCapacity: true)
-            }
+            try await entries.add(o, records: r.records, postings: r.postings, at: now(), state)
         }
-        if !dryRun && !entries.isEmpty { _ = try await state.putIndexedObjects(entries) }
+        try await entries.flush(state)
         findings.listed[d.name, default: 0] += objects.count
         findings.unchanged[d.name, default: 0] += unchanged.count
         // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
-        for o in objects {
-            for (id, raw) in batch.raws where Residue.key(o.key, names: raw, fields: d.subject?.fields) {
-                findings.found[lake.subjectKey(of: batch.byID[id]!, in: d, batch.nfc), default: []]
-                    .append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
-            }
-        }
+        keysNamingSubjects(d, objects, batch, into: &findings)
         // The log files the run wrote or scrubbed, and those the index has not read.
         if !batch.raws.isEmpty {
             do {

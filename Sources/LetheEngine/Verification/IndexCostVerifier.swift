@@ -195,23 +195,7 @@ extension Verifier {
             try await state.removeObjects(dataset: d.name, keys: known.keys.filter { !listed.contains($0) }.sorted())
         }
         // Classify each listed object against the index.
-        var unchanged: [String: ObjectInfo] = [:]
-        var toRead: [ObjectInfo] = []
-        var rereadKeys = Set<String>()
-        for o in objects {
-            let k = known[o.key]
-            if rewritten.contains(o.key) {
-                toRead.append(o)
-                rereadKeys.insert(o.key)
-            } else if let k, k.version == o.version, k.status == .indexed {
-                unchanged[o.key] = o
-            } else if let k, k.version == o.version, k.status == .quarantined {
-                findings.unreadable[d.name, default: []].append(
-                    .init(dataset: d.name, object: o.key, rows: 0, issue: "quarantined by the index: \(k.issue ?? "unreadable")"))
-            } else {
-                toRead.append(o)  // new, changed or never indexed: indexed now
-            }
-        }
+        var (unchanged, toRead, rereadKeys) = classify(d, objects, known: known, mustRead: { rewritten.contains($0.key) }, into: &findings)
         // Unchanged objects whose postings name a subject of the batch are read again: residue, or a
         // 64-bit prefix collision the read tells apart. Never assumed clean. The postings of the
         // rewritten objects (still those of the version erased from) are kept for `plans`.
@@ -269,7 +253,7 @@ extension Verifier {
                 reads[i] = r
             }
         }
-        var entries: [(IndexedObject, [Int64: [Int64]])] = []
+        var entries = EntryBatch(dataset: d.name, dryRun: dryRun)
         for r in reads {
             let o = r.object
             findings.objectsScanned[d.name, default: 0] += 1
@@ -281,41 +265,21 @@ extension Verifier {
                 findings.indexedNow[d.name, default: 0] += 1
             }
             if let issue = r.issue {
-                findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: issue.text))
-                if !dryRun {
-                    _ = try await state.quarantine(
-                        IndexedObject(
-                            dataset: d.name, key: o.key, size: o.size, modifiedNanos: o.modifiedNanos, version: o.version,
-                            records: 0, status: .quarantined, issue: issue.text, issueCode: issue.code, indexedAt: now()))
-                }
+                try await recordUnreadable(d, o, issue, quarantine: true, dryRun: dryRun, into: &findings)
                 continue
             }
             findings.records[d.name, default: 0] += r.rowsRead ?? r.records
             for (k, n) in r.hits { findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: nil)) }
             // A derived entry is the object's index entry already.
             if derived.contains(o.key) { continue }
-            entries.append(
-                (
-                    IndexedObject(
-                        dataset: d.name, key: o.key, size: o.size, modifiedNanos: o.modifiedNanos, version: o.version,
-                        records: r.records, status: .indexed, indexedAt: now()), r.postings
-                ))
-            if entries.count >= 256 {
-                if !dryRun { _ = try await state.putIndexedObjects(entries) }
-                entries.removeAll(keepingCapacity: true)
-            }
+            try await entries.add(o, records: r.records, postings: r.postings, at: now(), state)
         }
-        if !dryRun && !entries.isEmpty { _ = try await state.putIndexedObjects(entries) }
+        try await entries.flush(state)
         if let search { mentions(d, reads, search.idsByRaw, batch, into: &findings) }
         findings.listed[d.name, default: 0] += objects.count
         findings.unchanged[d.name, default: 0] += unchanged.count
         // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
-        for o in objects {
-            for (id, raw) in batch.raws where Residue.key(o.key, names: raw, fields: d.subject?.fields) {
-                findings.found[lake.subjectKey(of: batch.byID[id]!, in: d, batch.nfc), default: []]
-                    .append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
-            }
-        }
+        keysNamingSubjects(d, objects, batch, into: &findings)
         try await searchHidden(d, listing.hidden, batch, temporaries: temporaries, into: &findings)
     }
 
