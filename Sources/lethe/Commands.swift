@@ -406,7 +406,7 @@ struct Verify: AsyncParsableCommand {
             } else {
                 for v in vs {
                     out(
-                        "\(v.id)  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s)\(v.logsExamined.map { ", \($0) Delta log(s)" } ?? "")\(v.listingsExamined.map { ", \($0) emptied dataset listing(s)" } ?? ""), \(v.stateFilesScanned) state file(s) scanned"
+                        "\(v.id)  \(v.clean ? "clean" : "NOT clean: \(v.summary)") — \(v.objectsScanned) object(s), \(v.recordsScanned) record(s)\(v.logsExamined.map { ", \($0) Delta log(s)" } ?? "")\(v.listingsExamined.map { ", \($0) emptied dataset listing(s)" } ?? ""), \(v.stateScanSkipped.map { "state not searched: \($0)" } ?? "\(v.stateFilesScanned) state file(s) scanned")"
                     )
                 }
             }
