@@ -32,6 +32,11 @@ public struct DatasetIssue: Sendable, Equatable {
         s.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
+    /// An error as one line (a `LetheError` by its description).
+    static func oneLine(error: any Error) -> String {
+        oneLine((error as? LetheError)?.description ?? "\(error)")
+    }
+
     var settingValue: String { "\(kind.rawValue): \(message)" }
 
     init?(dataset: String, setting: String) {

@@ -279,7 +279,7 @@ struct Executor: Sendable {
 
     /// The reason a step that threw fails with: its dataset and the error, on one line.
     static func failureReason(_ step: JournalStep, _ error: any Error) -> String {
-        "\(step.dataset): \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+        "\(step.dataset): \(DatasetIssue.oneLine(error: error))"
     }
 
     /// Commits a step's end with its audit entries (see `commit`); a failure is `StepNotRecorded`.

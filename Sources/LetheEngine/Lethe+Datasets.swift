@@ -13,6 +13,18 @@ extension Lethe {
     /// The objects of a dataset verification reads, with the options to scan them (see `DatasetDriver.objects`).
     func datasetObjects(_ d: DatasetSpec) async throws -> DatasetObjects { try await driver(for: d).objects(self) }
 
+    /// A dataset's format and listing, for a pass that reads it (verification, sweep): a failure is
+    /// returned for the caller to report (cancellation is thrown).
+    func formatAndObjects(_ d: DatasetSpec) async throws -> Result<(format: any RecordFormat, listing: DatasetObjects), any Error> {
+        do {
+            return .success((try format(for: d), try await datasetObjects(d)))
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            return .failure(error)
+        }
+    }
+
     /// What `index` scans of a dataset: every object (and which known ones are gone), or for
     /// a Delta table indexed before, only the files added by the commits since the last
     /// version indexed. `cursor` is what to record once the objects are indexed.

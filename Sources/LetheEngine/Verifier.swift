@@ -175,13 +175,10 @@ struct Verifier: Sendable {
         }
         let f: any RecordFormat
         let listing: DatasetObjects
-        do {
-            f = try lake.format(for: d)
-            listing = try await lake.datasetObjects(d)
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            findings.problems[d.name] = "dataset `\(d.name)` could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+        switch try await lake.formatAndObjects(d) {
+        case .success(let r): (f, listing) = r
+        case .failure(let error):
+            findings.problems[d.name] = "dataset `\(d.name)` could not be read: \(DatasetIssue.oneLine(error: error))"
             return
         }
         guard let opts = listing.options else { return }
@@ -249,7 +246,7 @@ struct Verifier: Sendable {
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch {
-                    let why = DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)")
+                    let why = DatasetIssue.oneLine(error: error)
                     findings.unreadable[d.name, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: "hidden file not searched: \(why)"))
                 }
             }
@@ -290,7 +287,7 @@ struct Verifier: Sendable {
                 throw CancellationError()
             } catch {
                 findings.problems[d.name] =
-                    "dataset `\(d.name)`: the log could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+                    "dataset `\(d.name)`: the log could not be read: \(DatasetIssue.oneLine(error: error))"
             }
         }
     }

@@ -11,7 +11,7 @@ import LetheTesting
 // Issue 10: the request state machine under kill -9 (items 1, 2, 3), concurrency (5),
 // raw ids in the state (10), lost keys (11), the keyed audit chain (12), secure_delete (13).
 
-private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":"\#(u)"}}"# + "\n" }
+private func event(_ u: String, _ n: Int) -> String { userEvent(u, n) }
 
 /// A lake and a state folder on disk, opened as the CLI opens them (`Lethe.open`).
 struct DiskLake {

@@ -10,20 +10,9 @@ import LetheTesting
 
 // Issue 12 part A: a run's verification at index cost (IndexCostVerifier) for object datasets.
 
-private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":"\#(u)"}}"# + "\n" }
+private func event(_ u: String, _ n: Int) -> String { userEvent(u, n) }
 
-private let twoDatasets = """
-    lake: ./lake
-    datasets:
-      - name: raw
-        path: raw
-        format: jsonl
-        subject: user.id
-      - name: other
-        path: other
-        format: jsonl
-        subject: uid
-    """
+private let twoDatasets = rawAndOtherDatasets
 
 /// A lake in memory behind a `FaultInjectingStore` (byte and listing counters), SQLite in memory.
 private struct CountingLake {

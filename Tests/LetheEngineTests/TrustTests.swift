@@ -9,20 +9,9 @@ import LetheCatalog
 // problems convention (issue 10 item 15): a request is `verified` only when every dataset
 // that may hold its subject was examined and every object in it read.
 
-private func event(_ u: String, _ n: Int) -> String { #"{"n":\#(n),"user":{"id":"\#(u)"}}"# + "\n" }
+private func event(_ u: String, _ n: Int) -> String { userEvent(u, n) }
 
-private let twoDatasets = """
-    lake: ./lake
-    datasets:
-      - name: raw
-        path: raw
-        format: jsonl
-        subject: user.id
-      - name: other
-        path: other
-        format: jsonl
-        subject: uid
-    """
+private let twoDatasets = rawAndOtherDatasets
 
 /// A filed and approved request for one subject.
 private func approved(_ f: Fixture, _ subject: String) async throws -> ErasureRequest {

@@ -73,12 +73,9 @@ struct SweepScan: Sendable {
     ) async throws {
         let f: any RecordFormat
         let listing: DatasetObjects
-        do {
-            f = try lake.format(for: d)
-            listing = try await lake.datasetObjects(d)
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
+        switch try await lake.formatAndObjects(d) {
+        case .success(let r): (f, listing) = r
+        case .failure(let error):
             result.unreadable.append(.init(dataset: d.name, object: "", kind: "unreadable", issue: Self.oneLine(error)))
             return
         }
@@ -249,7 +246,5 @@ struct SweepScan: Sendable {
         return [".gz", ".gzip", ".zst", ".zstd"].contains { k.hasSuffix($0) } ? .compressed : .none
     }
 
-    static func oneLine(_ error: any Error) -> String {
-        DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)")
-    }
+    static func oneLine(_ error: any Error) -> String { DatasetIssue.oneLine(error: error) }
 }

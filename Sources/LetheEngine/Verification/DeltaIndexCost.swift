@@ -42,7 +42,7 @@ extension Verifier {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            findings.problems[d.name] = "dataset `\(d.name)` could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+            findings.problems[d.name] = "dataset `\(d.name)` could not be read: \(DatasetIssue.oneLine(error: error))"
             return
         }
         guard set.indexVouches else {
@@ -120,7 +120,7 @@ extension Verifier {
                 throw CancellationError()
             } catch {
                 findings.problems[d.name] =
-                    "dataset `\(d.name)`: the log could not be read: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+                    "dataset `\(d.name)`: the log could not be read: \(DatasetIssue.oneLine(error: error))"
                 return
             }
         }

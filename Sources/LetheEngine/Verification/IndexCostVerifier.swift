@@ -175,14 +175,10 @@ extension Verifier {
     ) async throws {
         let f: any RecordFormat
         let listing: DatasetObjects
-        do {
-            f = try lake.format(for: d)
-            listing = try await lake.datasetObjects(d)
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            findings.problems[d.name] =
-                "dataset `\(d.name)` could not be listed: \(DatasetIssue.oneLine((error as? LetheError)?.description ?? "\(error)"))"
+        switch try await lake.formatAndObjects(d) {
+        case .success(let r): (f, listing) = r
+        case .failure(let error):
+            findings.problems[d.name] = "dataset `\(d.name)` could not be listed: \(DatasetIssue.oneLine(error: error))"
             return
         }
         guard let opts = listing.options else { return }
