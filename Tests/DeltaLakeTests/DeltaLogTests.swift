@@ -192,3 +192,28 @@ func tempDir() -> String {
     typed.types = [0: .date]
     #expect(typed.literalStatsNeedles == nil)
 }
+
+/// `history(of:naming:)` parses only the commits before the checkpoint that name the files asked
+/// about (or change data), and still gives those files, every change data file and where each is
+/// named exactly as the full history does.
+@Test func historyNamingSomeFilesAgreesWithTheFullHistoryOnThem() async throws {
+    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make-features", dir])
+    _ = try deltaPy(["checkpoint", dir + "/cdf"])
+    let table = DeltaTable(store: LocalObjectStore(root: dir), root: "cdf")
+    let s = try await table.snapshot()
+    #expect(s.checkpoint != nil)
+    let full = try await table.history(of: s)
+    let removed = try #require(full.dataFiles.sorted().first)
+    let name = String(removed.split(separator: "/").last!)
+    let narrow = try await table.history(of: s, naming: [name])
+    #expect(narrow.dataFiles.contains(removed))
+    #expect(narrow.dataFiles.isSubset(of: full.dataFiles))
+    #expect(narrow.namedIn[removed] == full.namedIn[removed])
+    #expect(!full.changeData.isEmpty)
+    #expect(Set(narrow.changeData.map(\.path)) == Set(full.changeData.map(\.path)))
+    for c in full.changeData { #expect(narrow.namedIn[c.path] == full.namedIn[c.path]) }
+    // A name no commit holds: only tombstones and change data.
+    let none = try await table.history(of: s, naming: ["no-such-file.parquet"])
+    #expect(none.dataFiles == Set(s.tombstones.keys).subtracting(s.files.keys))
+}
