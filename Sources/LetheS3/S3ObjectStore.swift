@@ -33,6 +33,18 @@ public struct S3ObjectStore: ObjectStore {
     }
     func url(_ key: String) -> String { "s3://\(client.endpoint.bucket)/\(s3Key(key))" }
 
+    /// `s3://`, `s3a://` or `s3n://` + this bucket + a percent-encoded key under the lake prefix.
+    public func key(forURL url: String) -> String? {
+        guard let scheme = ["s3://", "s3a://", "s3n://"].first(where: { url.hasPrefix($0) }) else { return nil }
+        let rest = url.dropFirst(scheme.count)
+        guard let slash = rest.firstIndex(of: "/"), rest[..<slash] == client.endpoint.bucket else { return nil }
+        guard let decoded = String(rest[rest.index(after: slash)...]).removingPercentEncoding else { return nil }
+        let segments = decoded.split(separator: "/", omittingEmptySubsequences: false)
+        guard !decoded.isEmpty, !segments.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else { return nil }
+        guard let key = lakeKey(decoded), !key.isEmpty else { return nil }
+        return key
+    }
+
     // MARK: Listing
 
     public func list(prefix: String, startAfter: String?) -> ObjectListing {
