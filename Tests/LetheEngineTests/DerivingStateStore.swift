@@ -93,4 +93,17 @@ private struct DerivingIndexWriter: SubjectIndexWriter {
         store.memory.withLock { $0.derived += 1 }
         return out.first
     }
+
+    func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64], replacing oldKey: String) throws -> IndexedObject? {
+        if let stored = try base.putDerivedObject(object, from: version, dropped: dropped, replacing: oldKey) {
+            store.memory.withLock {
+                $0.postings.removeValue(forKey: Self.id(object.dataset, oldKey))
+                $0.postings.removeValue(forKey: Self.id(object.dataset, object.key))
+                $0.derived += 1
+            }
+            return stored
+        }
+        store.memory.withLock { $0.refused += 1 }
+        return nil
+    }
 }
