@@ -306,9 +306,14 @@ public struct ParquetFormat: RecordFormat {
     /// The record ordinals of the rewritten file that the rewrite re-encoded (the row groups that lost
     /// some rows), from its outcome per row group of the file read (`groupRows`: their row counts).
     static func rewrittenRows(_ result: RewriteResult, groupRows: [Int64]) -> [Range<Int64>] {
+        rewrittenRows(result.rowGroups, groupRows: groupRows)
+    }
+
+    /// `rewrittenRows` from the outcome of each row group (a Delta erasure's `DeltaFileRewrite`).
+    public static func rewrittenRows(_ rowGroups: [RowGroupOutcome], groupRows: [Int64]) -> [Range<Int64>] {
         var out: [Range<Int64>] = []
         var at: Int64 = 0
-        for (g, o) in result.rowGroups.enumerated() where g < groupRows.count {
+        for (g, o) in rowGroups.enumerated() where g < groupRows.count {
             switch o {
             case .copied: at += groupRows[g]
             case .removed: break
