@@ -31,7 +31,11 @@ extension DeltaDatasetDriver {
                 report.objectsRemoved += result.removed.count - result.added.count
                 report.rowsDropped += result.droppedRows
             }
-            try await cleanUpAfterErasure(job: job, step: step, drop: drop, events: events, lethe)
+            // The removed files a replacement may take the index entry of keep it past the vacuum
+            // (the verification renames or removes it).
+            let replaced = Set(
+                (erasure.result?.rewrites ?? []).filter { $0.added != nil && $0.readVersion != nil }.map { table(lethe).key(forLogPath: $0.removed) })
+            try await cleanUpAfterErasure(job: job, step: step, drop: drop, keepingIndexed: replaced, events: events, lethe)
             try await lethe.meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch let e as StepNotRecorded {
             throw e
@@ -173,8 +177,10 @@ extension DeltaDatasetDriver {
     /// History and change data files holding the subjects are vacuumed (also when no live file held
     /// them, e.g. another tool deleted them), and partitions named after a subject scrubbed: their
     /// names leave the log, their change data and folders the lake.
-    private func cleanUpAfterErasure(job: String, step: JournalStep, drop: Set<SubjectKey>, events: EngineEvents?, _ lethe: Lethe) async throws {
-        if let v = try await vacuumTargeted(keys: drop, requestIDs: step.requestIDs, job: job, lethe) {
+    private func cleanUpAfterErasure(
+        job: String, step: JournalStep, drop: Set<SubjectKey>, keepingIndexed: Set<String>, events: EngineEvents?, _ lethe: Lethe
+    ) async throws {
+        if let v = try await vacuumTargeted(keys: drop, requestIDs: step.requestIDs, job: job, keepingIndexed: keepingIndexed, lethe) {
             events?(
                 .tableVacuumed(
                     dataset: spec.name, deletedFiles: v.deleted.count, rewrittenChangeData: v.rewrittenChangeData.count,
