@@ -30,7 +30,7 @@ private let rowGroupsScript = #"""
 private struct DerivedDeltaLake {
     let dir: String
     let derive: DerivingStateStore
-    let lethe: Lethe
+    var lethe: Lethe
     var table: String { dir + "/t" }
 
     init(_ make: (String) throws -> Void) throws {
@@ -161,5 +161,27 @@ private struct DerivedDeltaLake {
         [try await l.lethe.request(r.id)], dryRun: false, indexCost: IndexCostRun(rewritten: [:], touched: []))[0]
     #expect(v.clean && v.proof == "index", "\(v)")
     #expect(l.derive.derivations.derived == 0)
+    try await l.expectEqualsAFreshIndex(subjects: (0..<40).map { "u-\($0)" } + ["target"])
+}
+
+@Test func aRunStoppedBeforeItsVerificationLeavesTheNextOneToIndexTheReplacements() async throws {
+    var l = try DerivedDeltaLake.rowGroups()
+    defer { l.remove() }
+    _ = try await l.lethe.index()
+    let r = try await l.approved("target")
+    // Stopped after the erasure step (commit and vacuum) and before its verification: the removed
+    // files' entries are still in the index (only the verification takes or removes them).
+    struct Stop: Error {}
+    l.lethe.beforeRunVerification = { throw Stop() }
+    await #expect(throws: Stop.self) { _ = try await l.lethe.run() }
+    #expect(try await l.lethe.request(r.id).status != .verified)
+    l.lethe.beforeRunVerification = nil
+    // The resumed job has no evidence left (its steps were pruned): the replacements are read whole
+    // and indexed, the vacuumed files leave the index.
+    let run = try await l.lethe.run()
+    #expect(run.verifications.first?.clean == true, "\(run.verifications)")
+    #expect(try await l.lethe.request(r.id).status == .verified)
+    #expect(l.derive.derivations.derived == 0)
+    #expect(try await l.lethe.locate(SubjectID("target")).isEmpty)
     try await l.expectEqualsAFreshIndex(subjects: (0..<40).map { "u-\($0)" } + ["target"])
 }
