@@ -18,6 +18,29 @@ public struct DeltaEraseResult: Sendable {
     public var keptRows: Int64
     /// Rows already deleted by a deletion vector, physically gone with the rewrite.
     public var purgedRows: Int64 = 0
+    /// What each removed file's rewrite did, in the order of `removed`.
+    public var rewrites: [DeltaFileRewrite] = []
+}
+
+/// How one file of an erasure commit was rewritten, in the file's physical rows (a deletion
+/// vector's rows count): enough for an index entry of the replacement to follow from the removed
+/// file's (`dropped` ordinals out of `physicalRows`, the rest in order).
+public struct DeltaFileRewrite: Sendable, Equatable {
+    /// Log path of the removed file.
+    public var removed: String
+    /// Log path of its replacement (nil: every row was dropped, the file is only removed).
+    public var added: String?
+    /// The store version of the bytes the erasure read (nil when the store could not tell).
+    public var readVersion: String?
+    /// Rows of the file read.
+    public var physicalRows: Int64
+    /// Rows dropped (the subjects' and a deletion vector's), increasing.
+    public var dropped: [Int64]
+    /// Rows of the replacement (`physicalRows` minus the dropped).
+    public var keptRows: Int64
+    /// What became of each row group of the file read, and their row counts.
+    public var rowGroups: [RowGroupOutcome]
+    public var groupRows: [Int64]
 }
 
 extension DeltaTable {
@@ -53,7 +76,9 @@ extension DeltaTable {
                 return DeltaEraseResult(version: snap.version, removed: [], added: [], changeData: [], droppedRows: 0, keptRows: 0)
             }
             try await beforeCommit?()
-            return try await commitErasure(batch, on: snap, operationParameters: operationParameters, now: now, maxAttempts: maxAttempts)
+            var result = try await commitErasure(batch, on: snap, operationParameters: operationParameters, now: now, maxAttempts: maxAttempts)
+            result.rewrites = batch.rewrites
+            return result
         } catch {
             for k in tracker.keys { try? await store.delete(k) }
             throw error
@@ -69,7 +94,10 @@ extension DeltaTable {
                 throw LetheError(.conflict, "file \(path) is no longer live at version \(snap.version)", at: root)
             }
             let key = key(forLogPath: path)
-            let bytes = try await store.read(key)
+            // Read at the version seen (a file changed in between is a conflict: re-plan), which the
+            // result reports so a caller can tell whether what it knew of the file was of these bytes.
+            let version = try await store.head(key)?.version
+            let bytes = try await store.read(key, range: nil, ifVersion: version)
             let file: ParquetFile
             do { file = try ParquetFile(bytes: bytes, name: key) } catch {
                 throw LetheError(.corrupt, "\(error)", at: key)
@@ -81,7 +109,7 @@ extension DeltaTable {
             let dvSet = Set(dvRows)
             let drop = dvRows.isEmpty ? subjectRows : Array(dvSet.union(subjectRows)).sorted()
             let newlyDeleted = dvRows.isEmpty ? subjectRows : subjectRows.filter { !dvSet.contains($0) }
-            jobs.append(RewriteJob(path: path, add: add, key: key, file: file, drop: drop, newlyDeleted: newlyDeleted))
+            jobs.append(RewriteJob(path: path, add: add, key: key, file: file, drop: drop, newlyDeleted: newlyDeleted, version: version))
         }
         return jobs
     }
@@ -115,6 +143,7 @@ extension DeltaTable {
                     batch.purged += o.purged
                     batch.kept += o.kept
                     batch.removes.append(o.remove)
+                    batch.rewrites.append(o.rewrite)
                     if let a = o.add { batch.adds.append(a) }
                     if let c = o.change { batch.changes.append(c) }
                 }
@@ -171,6 +200,7 @@ struct ErasureBatch: Sendable {
     var removes: [RemoveFile] = []
     var adds: [AddFile] = []
     var changes: [CDCFile] = []
+    var rewrites: [DeltaFileRewrite] = []
     var dropped: Int64 = 0, kept: Int64 = 0, purged: Int64 = 0
 }
 
@@ -237,6 +267,8 @@ struct RewriteJob: Sendable {
     var drop: [Int64]
     /// The subjects' rows the table still showed (for counts and the change data).
     var newlyDeleted: [Int64]
+    /// The store version of the bytes read.
+    var version: String?
 }
 
 /// What rewriting one file produced.
@@ -245,6 +277,7 @@ struct RewriteOutcome: Sendable {
     var add: AddFile?
     var change: CDCFile?
     var dropped: Int64, purged: Int64, kept: Int64
+    var rewrite: DeltaFileRewrite
 }
 
 /// Keys written by an erasure so far, deleted if it fails (tasks add to it concurrently).
@@ -273,7 +306,10 @@ extension DeltaTable {
         var out = RewriteOutcome(
             remove: RemoveFile(removing: add, at: now), add: nil, change: nil,
             dropped: Int64(job.newlyDeleted.count), purged: result.droppedRows - Int64(job.newlyDeleted.count),
-            kept: result.keptRows)
+            kept: result.keptRows,
+            rewrite: DeltaFileRewrite(
+                removed: path, added: nil, readVersion: job.version, physicalRows: job.file.numRows, dropped: job.drop,
+                keptRows: result.keptRows, rowGroups: result.rowGroups, groupRows: job.file.rowGroups.map(\.numRows)))
         var files: [RewrittenFile] = []
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
         if changeDataFeed && !job.newlyDeleted.isEmpty {
@@ -302,6 +338,7 @@ extension DeltaTable {
             path: newPath, partitionValues: add.partitionValues, size: Int64(sink.bytes.count),
             modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile), extra: extra)
         files.append(RewrittenFile(key: newKey, bytes: sink.bytes))
+        out.rewrite.added = newPath
         return (out, files)
     }
 }

@@ -146,11 +146,25 @@ public protocol SubjectIndexWriter {
     /// default): the caller then scans the new version and calls `putIndexedObjects`.
     @discardableResult
     func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64]) throws -> IndexedObject?
+    /// `putDerivedObject` for an object rewritten under a new key (a Delta table's replacement file):
+    /// `object.key` is the new key, `oldKey` (same dataset) the key the index holds at version `from`,
+    /// `dropped` the dropped ordinals in the old key's numbering. The old key's entry becomes the new
+    /// key's (its postings kept, derived as `putDerivedObject` says) and `locate` no longer returns the
+    /// old key. Returns nil, changing nothing, when the index does not hold `oldKey` at version `from`
+    /// cleanly indexed with `object.records` + the distinct dropped ordinals as its records, when it
+    /// already holds `object.key`, or when the store cannot derive (the default): the caller then
+    /// scans the new object and removes the old key as before.
+    @discardableResult
+    func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64], replacing oldKey: String) throws -> IndexedObject?
 }
 
 extension SubjectIndexWriter {
     @discardableResult
     public func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64]) throws -> IndexedObject? { nil }
+    @discardableResult
+    public func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64], replacing oldKey: String) throws
+        -> IndexedObject?
+    { nil }
 }
 
 /// Erasure requests, read and written inside a transaction.
@@ -344,6 +358,17 @@ extension StateStore {
         guard !batch.isEmpty else { return [] }
         return try await transaction("cannot index \(batch.count) rewritten object(s)") { tx in
             try batch.map { try tx.index.putDerivedObject($0.object, from: $0.from, dropped: $0.dropped) }
+        }
+    }
+    /// `SubjectIndexWriter.putDerivedObject(_:from:dropped:replacing:)` for a batch, in one
+    /// transaction; nil where the store could not derive (the caller scans that object instead).
+    @discardableResult
+    public func putDerivedObjects(_ batch: [(object: IndexedObject, from: String, dropped: [Int64], replacing: String)]) async throws
+        -> [IndexedObject?]
+    {
+        guard !batch.isEmpty else { return [] }
+        return try await transaction("cannot index \(batch.count) replacement object(s)") { tx in
+            try batch.map { try tx.index.putDerivedObject($0.object, from: $0.from, dropped: $0.dropped, replacing: $0.replacing) }
         }
     }
     public func objectRefs(dataset: String, keys: [String]) async throws -> [String: Int64] {

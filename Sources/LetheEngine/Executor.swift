@@ -531,7 +531,10 @@ struct Executor: Sendable {
             }
             if s.state == .done, let e = RewriteEvidence.parse(s.outcome) { evidence[s.dataset, default: [:]][s.objectKey] = e }
         }
-        let run = IndexCostRun(rewritten: rewritten, touched: touched, evidence: evidence)
+        var run = IndexCostRun(rewritten: rewritten, touched: touched, evidence: evidence)
+        for s in steps where s.kind == .deltaTable && s.state == .done {
+            run.deltaEvidence[s.dataset, default: []] += RewriteEvidence.parseFiles(s.outcome)
+        }
         try await purgeNoncurrentVersions(job: job, steps: steps, report: &report)
         try await state.pruneJob(job)
         try await lake.forgetFinishedTemporaries()

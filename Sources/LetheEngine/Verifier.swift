@@ -114,7 +114,9 @@ struct Verifier: Sendable {
             if let indexCost, try await indexCostApplies(d, coverage: scope.coverage) {
                 findings.proof[d.name] = "index"
                 if lake.driver(for: d).hasTransactionLog {  // a Delta table: Verification/DeltaIndexCost.swift
-                    try await verifyDeltaAtIndexCost(d, batch, scope: scope, temporaries: temporaries, dryRun: dryRun, into: &findings)
+                    try await verifyDeltaAtIndexCost(
+                        d, batch, scope: scope, evidence: indexCost.deltaEvidence[d.name] ?? [], temporaries: temporaries, dryRun: dryRun,
+                        into: &findings)
                     continue
                 }
                 try await verifyAtIndexCost(

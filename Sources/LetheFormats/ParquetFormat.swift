@@ -269,11 +269,25 @@ public struct ParquetFormat: RecordFormat {
         if case .values(let values) = matcher, let column = valueColumn(file, options, keyer) {
             let wanted = Array(values)
             let lengths = Set(wanted.map(\.count))
+            // Many values (a batch of subjects): each row's value finds its candidates by a hash of its
+            // bytes instead of being compared with every one.
+            var byHash: [UInt64: [Int]] = [:]
+            if wanted.count > Self.linearValues {
+                for (i, w) in wanted.enumerated() { byHash[w.withUnsafeBytes(Self.fnv1a), default: []].append(i) }
+            }
             do {
                 for g in groups {
                     try file.scanColumn(column, rowGroup: g) { row, value in
                         guard let value, lengths.contains(value.count) else { return }
-                        for w in wanted where w.count == value.count && w.withUnsafeBytes({ $0.elementsEqual(value) }) {
+                        if byHash.isEmpty {
+                            for w in wanted where w.count == value.count && w.withUnsafeBytes({ $0.elementsEqual(value) }) {
+                                out.matches.append(SubjectMatch(row: row, key: keyer.key(value)))
+                                break
+                            }
+                            return
+                        }
+                        for i in byHash[Self.fnv1a(value)] ?? [] where wanted[i].count == value.count && wanted[i].withUnsafeBytes({ $0.elementsEqual(value) })
+                        {
                             out.matches.append(SubjectMatch(row: row, key: keyer.key(value)))
                             break
                         }
@@ -291,6 +305,19 @@ public struct ParquetFormat: RecordFormat {
         return out
     }
 
+    /// Up to this many values, `match` compares each row's value with every one.
+    static let linearValues = 8
+
+    /// FNV-1a over the bytes (64-bit): `match`'s lookup of a row's value among many.
+    static func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes {
+            h ^= UInt64(b)
+            h &*= 0x0000_0100_0000_01b3
+        }
+        return h
+    }
+
     /// The one column whose canonical values are the subject's, as the keyer would hash them: a
     /// single-field subject read from the file (not a partition value, not checked against a folder,
     /// no schema-imposed timestamp form), keyed without normalisation. Nil otherwise.
@@ -306,9 +333,14 @@ public struct ParquetFormat: RecordFormat {
     /// The record ordinals of the rewritten file that the rewrite re-encoded (the row groups that lost
     /// some rows), from its outcome per row group of the file read (`groupRows`: their row counts).
     static func rewrittenRows(_ result: RewriteResult, groupRows: [Int64]) -> [Range<Int64>] {
+        rewrittenRows(result.rowGroups, groupRows: groupRows)
+    }
+
+    /// `rewrittenRows` from the outcome of each row group (a Delta erasure's `DeltaFileRewrite`).
+    public static func rewrittenRows(_ rowGroups: [RowGroupOutcome], groupRows: [Int64]) -> [Range<Int64>] {
         var out: [Range<Int64>] = []
         var at: Int64 = 0
-        for (g, o) in result.rowGroups.enumerated() where g < groupRows.count {
+        for (g, o) in rowGroups.enumerated() where g < groupRows.count {
             switch o {
             case .copied: at += groupRows[g]
             case .removed: break

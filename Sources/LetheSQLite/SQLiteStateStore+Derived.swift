@@ -25,15 +25,21 @@ extension SQLiteStateStore {
         dropped > compactionOrdinals(records: records) || (dropped >= compactionMinimum && Int64(dropped) * compactionFraction > records)
     }
 
-    /// `SubjectIndexWriter.putDerivedObject` (inside a write transaction).
-    static func putDerived(_ db: Database, _ object: IndexedObject, from version: String, dropped: [Int64], path: String) throws
-        -> IndexedObject?
-    {
+    /// `SubjectIndexWriter.putDerivedObject` (inside a write transaction); with `oldKey`, the
+    /// object row of `oldKey` becomes `object.key`'s (same id: its postings stay joined to it).
+    static func putDerived(
+        _ db: Database, _ object: IndexedObject, from version: String, dropped: [Int64], replacing oldKey: String? = nil, path: String
+    ) throws -> IndexedObject? {
+        if let oldKey {
+            guard oldKey != object.key else { return nil }
+            let taken = try Int64.fetchOne(db, sql: "SELECT id FROM objects WHERE dataset = ? AND key = ?", arguments: [object.dataset, object.key])
+            guard taken == nil else { return nil }
+        }
         guard
             let row = try Row.fetchOne(
                 db,
                 sql: "SELECT id, version, status, records, dropped, postings, buckets FROM objects WHERE dataset = ? AND key = ?",
-                arguments: [object.dataset, object.key])
+                arguments: [object.dataset, oldKey ?? object.key])
         else { return nil }
         let id: Int64 = row[0]
         let records: Int64 = row[3]
@@ -50,16 +56,18 @@ extension SQLiteStateStore {
         stored.issueCode = nil
         if needsCompaction(dropped: all.count, records: records + Int64(earlier.count)) {
             let postings = try derivedPostings(db, object: id, buckets: row[6], dropped: all, path: path)
+            // Renamed first: the compacted entry replaces this row (by its new key), not a new one beside it.
+            if oldKey != nil { try db.execute(sql: "UPDATE objects SET key = ? WHERE id = ?", arguments: [stored.key, id]) }
             return try storeIndexed(db, try encodePostings([(stored, postings)]), path: path)[0]
         }
         try db.execute(
             sql: """
-                UPDATE objects SET size = ?, mtime = ?, version = ?, records = ?, status = ?, issue = NULL, issue_code = NULL,
+                UPDATE objects SET key = ?, size = ?, mtime = ?, version = ?, records = ?, status = ?, issue = NULL, issue_code = NULL,
                     indexed_at = ?, dropped = ?
                 WHERE id = ?
                 """,
             arguments: [
-                stored.size, stored.modifiedNanos, stored.version, stored.records, stored.status.rawValue, stored.indexedAt,
+                stored.key, stored.size, stored.modifiedNanos, stored.version, stored.records, stored.status.rawValue, stored.indexedAt,
                 all.isEmpty ? nil : Data(PostingCodec.encodeRows(all)), id,
             ])
         return stored

@@ -42,6 +42,9 @@ struct SQLiteIndexWriter: SubjectIndexWriter {
     func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64]) throws -> IndexedObject? {
         try SQLiteStateStore.putDerived(db, object, from: version, dropped: dropped, path: path)
     }
+    func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64], replacing oldKey: String) throws -> IndexedObject? {
+        try SQLiteStateStore.putDerived(db, object, from: version, dropped: dropped, replacing: oldKey, path: path)
+    }
     func objectRefs(dataset: String, keys: [String]) throws -> [String: Int64] {
         try SQLiteStateStore.objectRefs(db, dataset: dataset, keys: keys)
     }

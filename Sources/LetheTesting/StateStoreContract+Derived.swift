@@ -218,4 +218,85 @@ extension StateStoreContract {
         #expect(try await held(s, dataset: "d", key: "d/b", universe: universe) == db)
         #expect(try await s.index.indexStats().objects == 1)
     }
+
+    /// A replacement under a new key (`putDerivedObject(_:from:dropped:replacing:)`, a Delta table's
+    /// rewritten file) takes the old key's entry: `locate` returns the new key with the derived rows
+    /// and never the old key, through successive derivations and a compaction; it is refused (nil,
+    /// nothing changed) when the old key is not held at `from` cleanly with the records the rewrite
+    /// read, when the new key is held already, or for the same key; a failed transaction leaves
+    /// the old key's entry.
+    public static func derivedReplacementsTakeTheOldKeysEntry(_ s: any StateStore) async throws {
+        var old = object("r", "r/part-0.parquet")
+        old.records = 400
+        var rng = SplitMix64(seed: 0x5EED_D)
+        let postings = randomPostings(&rng, records: 400, keys: 150)
+        let neighbour: [Int64: [Int64]] = [Array(postings.keys).sorted()[0]: [1, 2], 999: [0]]
+        var other = object("r", "r/part-1.parquet")
+        other.records = 3
+        let (o0, n0) = (old, other)
+        _ = try await s.transaction("t") { tx in try tx.index.putIndexedObjects([(o0, postings), (n0, neighbour)]) }
+        let universe = Array(Set(postings.keys).union(neighbour.keys)).sorted()
+        func replacement(_ key: String, _ version: String, records: Int64) -> IndexedObject {
+            var n = object("r", key, version: version)
+            n.records = records
+            n.size = 77
+            return n
+        }
+        func unchanged(_ why: String) async throws {
+            #expect(try await held(s, dataset: "r", key: old.key, universe: universe) == postings, "\(why): postings changed")
+            #expect(try await s.index.objects(dataset: "r").map(\.key) == [old.key, other.key], "\(why): objects changed")
+        }
+        // Refusals.
+        let dropped: [Int64] = postings[Array(postings.keys).sorted()[3]]!
+        let kept = PostingDerivation.records(old: 400, dropped: dropped)
+        let refusals: [(IndexedObject, String, String, [Int64], String)] = [
+            (replacement("r/new.parquet", "w1", records: kept), "v0", old.key, dropped, "wrong from"),
+            (replacement("r/new.parquet", "w1", records: kept), "v1", "r/none.parquet", dropped, "unknown old key"),
+            (replacement(other.key, "w1", records: kept), "v1", old.key, dropped, "new key held"),
+            (replacement(old.key, "w1", records: kept), "v1", old.key, dropped, "same key"),
+            (replacement("r/new.parquet", "w1", records: kept + 1), "v1", old.key, dropped, "record count"),
+            (replacement("r/new.parquet", "w1", records: 399), "v1", old.key, [400], "ordinal past the records"),
+        ]
+        for (o, from, oldKey, d, why) in refusals {
+            let r = try await s.transaction("t") { tx in try tx.index.putDerivedObject(o, from: from, dropped: d, replacing: oldKey) }
+            #expect(r == nil, "\(why): derived")
+            try await unchanged(why)
+        }
+        let first = replacement("r/new.parquet", "w1", records: kept)
+        await #expect(throws: Injected.self) {
+            _ = try await s.transaction("t") { tx -> Bool in
+                _ = try tx.index.putDerivedObject(first, from: "v1", dropped: dropped, replacing: "r/part-0.parquet")
+                throw Injected()
+            }
+        }
+        try await unchanged("failed transaction")
+
+        // Derived: the new key holds the derived rows, the old key nothing, the neighbour its own.
+        let stored = try #require(try await s.putDerivedObjects([(object: first, from: "v1", dropped: dropped, replacing: old.key)])[0])
+        #expect(stored.key == first.key && stored.version == "w1" && stored.records == kept && stored.status == .indexed)
+        var expected = PostingDerivation.derive(old: postings, dropped: dropped)
+        #expect(try await held(s, dataset: "r", key: first.key, universe: universe) == expected)
+        #expect(try await held(s, dataset: "r", key: old.key, universe: universe).isEmpty)
+        #expect(try await s.index.objects(dataset: "r").map(\.key) == [first.key, other.key])
+        #expect(try await held(s, dataset: "r", key: other.key, universe: universe) == neighbour)
+        #expect(try await s.index.indexStats().objects == 2)
+
+        // Again, onto a third key, dropping enough to make a store compact.
+        let many = Array(stride(from: Int64(0), to: kept, by: 2))
+        let second = replacement("r/newer.parquet", "w2", records: PostingDerivation.records(old: kept, dropped: many))
+        let again = try #require(try await s.putDerivedObjects([(object: second, from: "w1", dropped: many, replacing: first.key)])[0])
+        #expect(again.key == second.key && again.records == second.records)
+        expected = PostingDerivation.derive(old: expected, dropped: many)
+        #expect(try await held(s, dataset: "r", key: second.key, universe: universe) == expected)
+        #expect(try await held(s, dataset: "r", key: first.key, universe: universe).isEmpty)
+        #expect(try await s.index.objects(dataset: "r").map(\.key) == [second.key, other.key])
+        _ = try await s.transaction("t") { tx in try tx.index.purgeDeadPostings(force: true) }
+        #expect(try await held(s, dataset: "r", key: second.key, universe: universe) == expected)
+
+        // Removed: gone; the neighbour stays.
+        try await s.transaction("t") { tx in try tx.index.removeObjects(dataset: "r", keys: [second.key]) }
+        _ = try await s.transaction("t") { tx in try tx.index.purgeDeadPostings(force: true) }
+        #expect(try await held(s, dataset: "r", key: second.key, universe: universe).isEmpty)
+        #expect(try await held(s, dataset: "r", key: other.key, universe: universe) == neighbour)
+    }
 }

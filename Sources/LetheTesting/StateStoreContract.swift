@@ -24,6 +24,7 @@ public enum StateStoreContract {
         case derivedEntriesReadBackAsDerivationSays
         case derivedEntriesOnlyFromTheVersionHeld
         case derivedObjectsReindexQuarantineAndRemoveCleanly
+        case derivedReplacementsTakeTheOldKeysEntry
         public var testDescription: String { rawValue }
     }
 
@@ -49,6 +50,7 @@ public enum StateStoreContract {
         case .derivedEntriesReadBackAsDerivationSays: try await derivedEntriesReadBackAsDerivationSays(store)
         case .derivedEntriesOnlyFromTheVersionHeld: try await derivedEntriesOnlyFromTheVersionHeld(store)
         case .derivedObjectsReindexQuarantineAndRemoveCleanly: try await derivedObjectsReindexQuarantineAndRemoveCleanly(store)
+        case .derivedReplacementsTakeTheOldKeysEntry: try await derivedReplacementsTakeTheOldKeysEntry(store)
         }
     }
 

@@ -15,12 +15,20 @@ final class DerivingStateStore: StateStore {
         var postings: [String: (version: String, postings: [Int64: [Int64]])] = [:]
         var derived = 0
         var refused = 0
+        /// Replacements (`putDerivedObject(…replacing:)`) left to derive before one throws inside
+        /// its transaction, after the base store's change (nil: none fails).
+        var replacementsBeforeFailure: Int?
     }
     let memory = Mutex(Memory())
 
     init(base: any StateStore) { self.base = base }
 
     var derivations: (derived: Int, refused: Int) { memory.withLock { ($0.derived, $0.refused) } }
+
+    /// The error an armed replacement throws.
+    struct InjectedFailure: Error {}
+    /// Arms a failure: the `nth` replacement derived from now on (1 = the next) throws in its transaction.
+    func failReplacement(nth: Int = 1) { memory.withLock { $0.replacementsBeforeFailure = nth - 1 } }
 
     var index: any SubjectIndexReader { base.index }
     var requests: any RequestReader { base.requests }
@@ -92,5 +100,24 @@ private struct DerivingIndexWriter: SubjectIndexWriter {
         let out = try putIndexedObjects([(object, derived)])
         store.memory.withLock { $0.derived += 1 }
         return out.first
+    }
+
+    func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64], replacing oldKey: String) throws -> IndexedObject? {
+        if let stored = try base.putDerivedObject(object, from: version, dropped: dropped, replacing: oldKey) {
+            let fail = store.memory.withLock { m -> Bool in
+                guard let left = m.replacementsBeforeFailure else { return false }
+                m.replacementsBeforeFailure = left > 0 ? left - 1 : nil
+                return left == 0
+            }
+            if fail { throw DerivingStateStore.InjectedFailure() }
+            store.memory.withLock {
+                $0.postings.removeValue(forKey: Self.id(object.dataset, oldKey))
+                $0.postings.removeValue(forKey: Self.id(object.dataset, object.key))
+                $0.derived += 1
+            }
+            return stored
+        }
+        store.memory.withLock { $0.refused += 1 }
+        return nil
     }
 }

@@ -56,3 +56,21 @@ func anEraseNamesTheRowsItReencodedAndMatchReadsOnlyThose(_ streamed: Bool) asyn
     _ = try await f.scan(written, in: store, options: options("user_id"), keyer: keyer) { row, k in if k == key("u5") { scanned.append(row) } }
     #expect(all.matches.map(\.row) == scanned && all.rowsRead == 899)
 }
+
+/// A batch of many values (past `ParquetFormat.linearValues`, found by a hash of each row's value)
+/// matches what the keyed predicate matches, some of them absent, some of other lengths.
+@Test func manyValuesMatchWhatTheirKeysMatch() async throws {
+    let store = InMemoryObjectStore()
+    let info = try await pyarrowObject(in: store)
+    let f = ParquetFormat()
+    let keyer = SubjectKeyer(hasher: hasher)
+    let subjects = (0..<40).map { "u\($0 * 3)" } + ["solo", "nobody", "all-of-group-2", "u1000"]
+    #expect(subjects.count > ParquetFormat.linearValues)
+    let byValue = try await f.match(
+        info, in: store, options: options("user_id"), keyer: keyer, matcher: .values(Set(subjects.map { Array($0.utf8) })), rows: nil)
+    let byKey = try await f.match(
+        info, in: store, options: options("user_id"), keyer: keyer, matcher: .keys(Set(subjects.map(key))), rows: nil)
+    let found = Set(byValue.matches.map(\.key))
+    #expect(byValue.matches.count > 300 && found.contains(key("solo")) && found.contains(key("all-of-group-2")))
+    #expect(byValue.matches == byKey.matches)
+}

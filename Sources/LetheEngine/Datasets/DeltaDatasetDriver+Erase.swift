@@ -22,12 +22,20 @@ extension DeltaDatasetDriver {
                 "job": .string(job), "dataset": .string(spec.name), "requests": .array(step.requestIDs.map(JSONValue.string)),
             ]
             if let result = erasure.result, !result.removed.isEmpty {
-                try await recordCommit(result, erasure, details: &details, events: events, lethe)
+                let written = try await recordCommit(result, erasure, details: &details, events: events, lethe)
+                // Journaled with the step (not audited): what the verification may derive the
+                // replacements' index entries from (`RewriteEvidence`, by store versions).
+                let evidence = Self.rewriteEvidence(result, versions: written)
+                if !evidence.isEmpty { details["verify_files"] = .array(evidence.map(\.json)) }
                 report.objectsRewritten += result.added.count
                 report.objectsRemoved += result.removed.count - result.added.count
                 report.rowsDropped += result.droppedRows
             }
-            try await cleanUpAfterErasure(job: job, step: step, drop: drop, events: events, lethe)
+            // The removed files a replacement may take the index entry of keep it past the vacuum
+            // (the verification renames or removes it).
+            let replaced = Set(
+                (erasure.result?.rewrites ?? []).filter { $0.added != nil && $0.readVersion != nil }.map { table(lethe).key(forLogPath: $0.removed) })
+            try await cleanUpAfterErasure(job: job, step: step, drop: drop, keepingIndexed: replaced, events: events, lethe)
             try await lethe.meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch let e as StepNotRecorded {
             throw e
@@ -113,12 +121,25 @@ extension DeltaDatasetDriver {
             }, operationParameters: params, now: lethe.now(), beforeCommit: lethe.deltaCommitHook, willWrite: lethe.journalDeltaWrite(spec))
     }
 
+    /// What the verification may derive each replacement file's index entry from: the store version
+    /// the erasure read the removed file at, its replacement's (`versions`, by log path), the physical
+    /// rows dropped and kept, and the rows re-encoded. A file whose versions are unknown has none.
+    static func rewriteEvidence(_ result: DeltaEraseResult, versions: [String: String]) -> [RewriteEvidence] {
+        result.rewrites.compactMap { r in
+            guard let added = r.added, let from = r.readVersion, let written = versions[added] else { return nil }
+            return RewriteEvidence(
+                from: from, written: written, dropped: r.dropped, records: r.keptRows,
+                rewrittenRows: ParquetFormat.rewrittenRows(r.rowGroups, groupRows: r.groupRows))
+        }
+    }
+
     /// After the commit: its change data files are indexed, and the files it adopted leave the
-    /// journal in the transaction that audits the commit (`delta_commit`).
+    /// journal in the transaction that audits the commit (`delta_commit`). Returns the store
+    /// versions of the files it added, by log path.
     private func recordCommit(
         _ result: DeltaEraseResult, _ erasure: TableErasure, details: inout [String: JSONValue],
         events: EngineEvents?, _ lethe: Lethe
-    ) async throws {
+    ) async throws -> [String: String] {
         let t = table(lethe)
         // A kill from here on leaves the adopted files journaled as temporaries: the next run
         // finds the table's log naming them and forgets them without removing them.
@@ -138,7 +159,8 @@ extension DeltaDatasetDriver {
         let adopted = result.added.map { t.key(forLogPath: $0.path) } + result.changeData.map { t.key(forLogPath: $0.path) }
         // What the commit wrote, for the run's verification to read again (DeltaDatasetDriver+Verify.swift).
         var w = DeltaWritten()
-        w.objects = try await storeVersions(result.added.map(\.path) + result.changeData.map(\.path), lethe)
+        let versions = try await storeVersionsByPath(result.added.map(\.path) + result.changeData.map(\.path), lethe)
+        w.objects = Set(versions.values)
         w.since = result.version
         let name = spec.name, written = w
         do {
@@ -149,13 +171,16 @@ extension DeltaDatasetDriver {
         } catch {
             throw StepNotRecorded(error: error)  // the run stops; the next one resumes the step
         }
+        return versions
     }
 
     /// History and change data files holding the subjects are vacuumed (also when no live file held
     /// them, e.g. another tool deleted them), and partitions named after a subject scrubbed: their
     /// names leave the log, their change data and folders the lake.
-    private func cleanUpAfterErasure(job: String, step: JournalStep, drop: Set<SubjectKey>, events: EngineEvents?, _ lethe: Lethe) async throws {
-        if let v = try await vacuumTargeted(keys: drop, requestIDs: step.requestIDs, job: job, lethe) {
+    private func cleanUpAfterErasure(
+        job: String, step: JournalStep, drop: Set<SubjectKey>, keepingIndexed: Set<String>, events: EngineEvents?, _ lethe: Lethe
+    ) async throws {
+        if let v = try await vacuumTargeted(keys: drop, requestIDs: step.requestIDs, job: job, keepingIndexed: keepingIndexed, lethe) {
             events?(
                 .tableVacuumed(
                     dataset: spec.name, deletedFiles: v.deleted.count, rewrittenChangeData: v.rewrittenChangeData.count,

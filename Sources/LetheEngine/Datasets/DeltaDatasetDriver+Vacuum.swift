@@ -145,10 +145,11 @@ extension DeltaDatasetDriver {
 
     /// Targeted vacuum of the table for the given subjects: deletes the history and change-data
     /// files the index shows holding them, scrubs the log, updates the index, and audits which
-    /// versions time travel can no longer read.
+    /// versions time travel can no longer read. The index entries of `keepingIndexed` (files an
+    /// erasure replaced, whose entries the replacements may take) stay for the run's verification.
     @discardableResult
     func vacuumTargeted(
-        keys: Set<SubjectKey>, requestIDs: [String], job: String?, dryRun: Bool = false,
+        keys: Set<SubjectKey>, requestIDs: [String], job: String?, dryRun: Bool = false, keepingIndexed: Set<String> = [],
         _ lethe: Lethe
     ) async throws -> DeltaVacuumResult? {
         let t = table(lethe)
@@ -196,13 +197,14 @@ extension DeltaDatasetDriver {
         let logFolder = (spec.path.isEmpty ? "" : spec.path + "/") + "_delta_log/"
         written.log = Set(result.scrubbedCommits.map(DeltaTable.commitName) + result.rewrittenCheckpoints.map { String($0.dropFirst(logFolder.count)) })
         written.since = s.version + 1
-        try await recordVacuum(result, requestIDs: requestIDs, job: job, written: written, lethe)
+        try await recordVacuum(result, requestIDs: requestIDs, job: job, written: written, keepingIndexed: keepingIndexed, lethe)
         return result
     }
 
     /// The deleted files leave the index in the transaction that audits the vacuum.
     private func recordVacuum(
-        _ result: DeltaVacuumResult, requestIDs: [String], job: String?, written: DeltaWritten, _ lethe: Lethe
+        _ result: DeltaVacuumResult, requestIDs: [String], job: String?, written: DeltaWritten, keepingIndexed: Set<String>,
+        _ lethe: Lethe
     ) async throws {
         let d = spec
         var details: [String: JSONValue] = [
@@ -219,9 +221,9 @@ extension DeltaDatasetDriver {
         ]
         if let job { details["job"] = .string(job) }
         if !result.keptReachable.isEmpty { details["kept_reachable_files"] = .array(result.keptReachable.map(JSONValue.string)) }
-        let deleted = result.deleted
+        let deleted = result.deleted, unindexed = result.deleted.filter { !keepingIndexed.contains($0) }
         try await lethe.commit(Self.removeWhat(d, deleted), audit: [AuditNote(.deltaVacuum, details)]) { tx in
-            try tx.removeObjects(dataset: d.name, keys: deleted)
+            try tx.removeObjects(dataset: d.name, keys: unindexed)
             try DeltaWritten.note(written, dataset: d.name, tx)
         }
     }

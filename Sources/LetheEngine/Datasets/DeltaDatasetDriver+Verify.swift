@@ -150,9 +150,14 @@ extension DeltaDatasetDriver {
 
     /// The store versions of the files at these log paths (those the store still has).
     func storeVersions(_ paths: [String], _ lethe: Lethe) async throws -> Set<String> {
+        Set(try await storeVersionsByPath(paths, lethe).values)
+    }
+
+    /// The store versions of the files at these log paths (those the store still has), by path.
+    func storeVersionsByPath(_ paths: [String], _ lethe: Lethe) async throws -> [String: String] {
         let t = table(lethe)
-        var out: Set<String> = []
-        for p in paths { if let i = try await lethe.store.head(t.key(forLogPath: p)) { out.insert(i.version) } }
+        var out: [String: String] = [:]
+        for p in paths { if let i = try await lethe.store.head(t.key(forLogPath: p)) { out[p] = i.version } }
         return out
     }
 

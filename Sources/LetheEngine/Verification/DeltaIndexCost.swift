@@ -27,10 +27,17 @@ extension Verifier {
     /// for a table partitioned by a subject column. Older log
     /// files (e.g. another tool's DELETE predicate naming the subject) are the sweep's.
     ///
+    /// A replacement file an erasure commit wrote, whose step journaled its `RewriteEvidence` (by store
+    /// versions), gets its index entry derived from the removed file's (`putDerivedObject(…replacing:)`:
+    /// the removed file's entry renamed, its postings kept, the dropped physical rows remapped) after a
+    /// clean read of only the rows its rewrite re-encoded, as for a plain object (`derivablePlans`) —
+    /// when the removed file is gone from the table's folder (vacuumed) and the index held it at the
+    /// version the erasure read with as many physical rows. Otherwise it is read whole and indexed.
+    ///
     /// A table whose index cursor does not match it now (other protocol checks, subject or
     /// partition columns) is verified by the full scan (`proof: "full"`).
     func verifyDeltaAtIndexCost(
-        _ d: DatasetSpec, _ batch: Batch, scope: Scope, temporaries: Set<String>, dryRun: Bool,
+        _ d: DatasetSpec, _ batch: Batch, scope: Scope, evidence: [RewriteEvidence] = [], temporaries: Set<String>, dryRun: Bool,
         into findings: inout Findings
     ) async throws {
         let driver = DeltaDatasetDriver(spec: d)
@@ -54,10 +61,15 @@ extension Verifier {
         findings.logsExamined[d.name] = 1  // its snapshot was replayed: the log was read
         let objects = set.objects.filter { !temporaries.contains($0.key) }
         let known = Dictionary(try await state.objects(dataset: d.name).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        let listed = Set(objects.map(\.key))
+        // Replacement key → the removed file's entry it may take (left in the index until then).
+        let replacing = dryRun ? [:] : Self.replacements(evidence, objects: objects, known: known, listed: listed)
+        let gone = known.keys.filter { !listed.contains($0) }.sorted()
         if !dryRun {
-            // Files gone from the table leave the index (their keys may name the subject).
-            let listed = Set(objects.map(\.key))
-            try await state.removeObjects(dataset: d.name, keys: known.keys.filter { !listed.contains($0) }.sorted())
+            // Files gone from the table leave the index (their keys may name the subject); the removed
+            // files a replacement may take the entry of, after its read.
+            let taken = Set(replacing.values.map(\.entry.key))
+            try await state.removeObjects(dataset: d.name, keys: gone.filter { !taken.contains($0) })
         }
         // What a sweep found of these requests in the table is read again (files) and checked (log files).
         let swept = driver.sweepFindings(batch.requests)
@@ -68,19 +80,51 @@ extension Verifier {
         // Unchanged files whose postings name a subject of the batch are read again: residue, or a
         // 64-bit prefix collision the read tells apart.
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
+        let replacedBy = Dictionary(replacing.map { ($0.value.entry.key, $0.key) }, uniquingKeysWith: { a, _ in a })
+        var batchRows: [String: [Int64]] = [:]  // by replacement key: the batch's rows in the removed file
         for k in keys.sorted(by: { $0.hex < $1.hex }) {
             for p in try await state.locate(prefix: k.prefix64, dataset: d.name) {
+                if let new = replacedBy[p.object.key] { batchRows[new, default: []] += p.rows }
                 guard let o = unchanged.removeValue(forKey: p.object.key) else { continue }
                 toRead.append(o)
                 rereadKeys.insert(o.key)
             }
         }
+        let plans = derivablePlans(
+            d, toRead.filter { replacing[$0.key] != nil }, known: replacing.mapValues(\.entry),
+            evidence: replacing.mapValues(\.evidence), batchRows: batchRows, matcher: matcher(d, batch, keys: keys), dryRun: dryRun)
+        var reads = try await keyedReads(d, f, toRead, options: opts, keys: keys, plans: plans.mapValues(\.plan))
+        // Derived only after a clean read (the records the entry says, none of the batch's): the
+        // removed file's entry becomes the replacement's in one transaction. A crash before leaves
+        // the removed file's entry (the next verification removes it and reads the replacement whole).
+        var derive: [(object: IndexedObject, from: String, dropped: [Int64], replacing: String)] = []
+        for r in reads where r.issue == nil && !r.recordsMismatch && r.hits.isEmpty {
+            if let p = plans[r.object.key], let old = replacing[r.object.key] { derive.append((p.entry, p.from, p.dropped, old.entry.key)) }
+        }
+        var derived = Set<String>()
+        if !derive.isEmpty {
+            for (x, stored) in zip(derive, try await state.putDerivedObjects(derive)) where stored != nil { derived.insert(x.object.key) }
+        }
+        if !dryRun {
+            // The removed files whose entry no replacement took leave the index now.
+            try await state.removeObjects(dataset: d.name, keys: replacedBy.filter { !derived.contains($0.value) }.keys.sorted())
+        }
+        // Not derived and read only in part: read whole now, the read is the entry.
+        let partial = reads.indices.filter { reads[$0].rowsRead != nil && !derived.contains(reads[$0].object.key) }
+        if !partial.isEmpty {
+            let again = try await keyedReads(d, f, partial.map { reads[$0].object }, options: opts, keys: keys)
+            for (i, r) in zip(partial, again) {
+                findings.bytesRead[d.name, default: 0] += reads[i].bytesRead ?? 0
+                findings.records[d.name, default: 0] += reads[i].rowsRead ?? 0
+                reads[i] = r
+            }
+        }
         var unread = Set<String>()
         var entries = EntryBatch(dataset: d.name, dryRun: dryRun)
-        for r in try await keyedReads(d, f, toRead, options: opts, keys: keys) {
+        for r in reads {
             let o = r.object
             findings.objectsScanned[d.name, default: 0] += 1
-            findings.bytesRead[d.name, default: 0] += o.size
+            findings.bytesRead[d.name, default: 0] += r.bytesRead ?? o.size
             if rereadKeys.contains(o.key) {
                 findings.reread[d.name, default: 0] += 1
             } else {
@@ -92,7 +136,7 @@ extension Verifier {
                 try await recordUnreadable(d, o, issue, quarantine: !isUnnamed, dryRun: dryRun, into: &findings)
                 continue
             }
-            findings.records[d.name, default: 0] += r.records
+            findings.records[d.name, default: 0] += r.rowsRead ?? r.records
             for (k, n) in r.hits.sorted(by: { $0.key.hex < $1.key.hex }) {
                 // A file under the table that no version names (an interrupted write left it) still holds the rows.
                 let why =
@@ -101,8 +145,9 @@ extension Verifier {
                     : nil
                 findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: why))
             }
-            // A file no version names is read every time, never indexed (the index holds what the log reaches).
-            guard !isUnnamed else { continue }
+            // A file no version names is read every time, never indexed (the index holds what the log reaches);
+            // a derived entry is the file's index entry already.
+            guard !isUnnamed, !derived.contains(o.key) else { continue }
             try await entries.add(o, records: r.records, postings: r.postings, at: now(), state)
         }
         try await entries.flush(state)
@@ -125,5 +170,29 @@ extension Verifier {
             }
         }
         if !dryRun && !set.written.isEmpty { try await driver.forgetWritten(keeping: unread, lake) }
+    }
+
+    /// The replacement files whose index entry may follow from a removed file's, by replacement key:
+    /// per evidence, the one listed file at the version written (not in the index) and the one file
+    /// the index holds at the version the erasure read that is gone from the table's folder (a
+    /// removed file still there keeps its own entry). Versions matching more than one file are skipped.
+    static func replacements(
+        _ evidence: [RewriteEvidence], objects: [ObjectInfo], known: [String: IndexedObject], listed: Set<String>
+    ) -> [String: (entry: IndexedObject, evidence: RewriteEvidence)] {
+        guard !evidence.isEmpty else { return [:] }
+        var byVersion: [String: [ObjectInfo]] = [:]
+        for o in objects { byVersion[o.version, default: []].append(o) }
+        var goneByVersion: [String: [IndexedObject]] = [:]
+        for o in known.values where !listed.contains(o.key) { goneByVersion[o.version, default: []].append(o) }
+        var out: [String: (entry: IndexedObject, evidence: RewriteEvidence)] = [:]
+        var usedOld = Set<String>()
+        for e in evidence where e.exact && !e.removed {
+            guard let w = e.written, let news = byVersion[w], news.count == 1, let olds = goneByVersion[e.from], olds.count == 1
+            else { continue }
+            let new = news[0], old = olds[0]
+            guard known[new.key] == nil, out[new.key] == nil, usedOld.insert(old.key).inserted else { continue }
+            out[new.key] = (old, e)
+        }
+        return out
     }
 }

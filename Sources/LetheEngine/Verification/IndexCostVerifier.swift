@@ -36,6 +36,10 @@ struct IndexCostRun: Sendable {
     /// Per dataset and object key, what the step's rewrite journaled (`RewriteEvidence`): an object
     /// with none is read in full and indexed by that read.
     var evidence: [String: [String: RewriteEvidence]] = [:]
+    /// Per Delta table, what its step journaled of each replacement file (`RewriteEvidence` by store
+    /// versions: the removed file's as read, the replacement's): the replacement's index entry may
+    /// follow from the removed file's.
+    var deltaEvidence: [String: [RewriteEvidence]] = [:]
 
     init(rewritten: [String: Set<String>], touched: Set<String>, evidence: [String: [String: RewriteEvidence]] = [:]) {
         self.rewritten = rewritten

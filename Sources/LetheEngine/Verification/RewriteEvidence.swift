@@ -47,6 +47,18 @@ struct RewriteEvidence: Codable, Sendable, Equatable {
         return out
     }
 
+    /// A Delta erasure's replacement file (`DeltaFileRewrite`): `from` the store version of the file
+    /// removed (as read), `written` its replacement's; `dropped` and `records` in physical rows.
+    init(from version: String, written: String, dropped: [Int64], records: Int64, rewrittenRows: [Range<Int64>]) {
+        from = version
+        self.written = written
+        removed = false
+        exact = true
+        self.dropped = dropped
+        self.records = records
+        self.rewrittenRows = rewrittenRows.map { [$0.lowerBound, $0.upperBound] }
+    }
+
     /// As a JSON member of a step's outcome.
     var json: JSONValue {
         var o: [String: JSONValue] = [
@@ -59,11 +71,22 @@ struct RewriteEvidence: Codable, Sendable, Equatable {
     }
 
     private struct Outcome: Decodable { var verify: RewriteEvidence? }
+    private struct TableOutcome: Decodable {
+        var verifyFiles: [RewriteEvidence]?
+        enum CodingKeys: String, CodingKey { case verifyFiles = "verify_files" }
+    }
 
     /// The evidence in a step's journaled outcome; nil when it holds none (or cannot be read).
     static func parse(_ outcome: String?) -> RewriteEvidence? {
         guard let outcome, outcome.hasPrefix("{") else { return nil }
         return (try? JSONDecoder().decode(Outcome.self, from: Data(outcome.utf8)))?.verify
+    }
+
+    /// The evidence of a Delta table step's journaled outcome (`verify_files`: one per replacement
+    /// file, by store versions, never by key: a key may name a subject); empty when it holds none.
+    static func parseFiles(_ outcome: String?) -> [RewriteEvidence] {
+        guard let outcome, outcome.hasPrefix("{") else { return [] }
+        return (try? JSONDecoder().decode(TableOutcome.self, from: Data(outcome.utf8)))?.verifyFiles ?? []
     }
 
     /// The old version's ordinal `row` in the new numbering: nil when it was dropped.
