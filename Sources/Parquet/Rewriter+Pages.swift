@@ -273,7 +273,9 @@ extension ParquetFile {
                 }
                 if h.hasStatistics || needIndexStats {
                     guard let d = try dict() else { return nil }
-                    pageMinMax = Self.minMax(of: Set(kept), in: d, order: desc.sortOrder)
+                    var marks = [Bool](repeating: false, count: dictCount)
+                    for i in kept { marks[Int(i)] = true }
+                    pageMinMax = Self.minMax(ofMarked: marks, in: d, order: desc.sortOrder)
                 }
                 o.indices = kept
             } else {
@@ -398,9 +400,7 @@ extension ParquetFile {
             if (hadLegacy || hadMinMax) && allDictionary && dictCount > 0 {
                 // Exact: the entries kept rows reference.
                 guard let d = try dict() else { return nil }
-                var refs = Set<UInt32>()
-                for (i, r) in keptRef.enumerated() where r { refs.insert(UInt32(i)) }
-                let mm = Self.minMax(of: refs, in: d, order: desc.sortOrder)
+                let mm = Self.minMax(ofMarked: keptRef, in: d, order: desc.sortOrder)
                 let fresh = ChunkWriter.statisticsStruct(mm, nullCount: 0, legacy: hadLegacy && desc.sortOrder == .signed)
                 s.legacyMin = hadLegacy ? fresh.legacyMin : nil
                 s.legacyMax = hadLegacy ? fresh.legacyMax : nil
@@ -578,10 +578,12 @@ extension ParquetFile {
         return (hb + body, hb.count + uncompressedSize)
     }
 
-    /// Min/max over the dictionary entries `refs`.
-    static func minMax(of refs: Set<UInt32>, in dictionary: ColumnValues, order: SortOrder) -> MinMax {
-        guard !refs.isEmpty else { return MinMax() }
-        let v = dictionary.gather(refs.map { Int($0) })
+    /// Min/max over the dictionary entries marked true.
+    static func minMax(ofMarked marks: [Bool], in dictionary: ColumnValues, order: SortOrder) -> MinMax {
+        var idx: [Int] = []
+        for (i, m) in marks.enumerated() where m { idx.append(i) }
+        guard !idx.isEmpty else { return MinMax() }
+        let v = dictionary.gather(idx)
         return MinMax.compute(v, 0..<v.count, order: order)
     }
 

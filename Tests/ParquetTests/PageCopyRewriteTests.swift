@@ -135,6 +135,61 @@ import Testing
         try Self.peersRead(jobs)
     }
 
+    /// The rebuilt offset and column indexes of page-level chunks: every location points at a page
+    /// header with the stated size and first row, and every column index entry bounds its page's
+    /// values and counts its nulls (pages decoded one by one with the chunk's dictionary).
+    @Test(arguments: ["pyarrow_index_crc", "alltypes_tiny_pages.parquet"])
+    func pageIndexesDescribeTheNewPages(name: String) throws {
+        let path = name.hasSuffix(".parquet") ? Self.corpusDir + name : try #require(try Self.generated.get()[name])
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let file = try ParquetFile(source: try LocalFileSource(path: path), name: name)
+        let rows: [Int64] =
+            name.hasSuffix(".parquet") ? [1, 2, file.numRows / 2] : try Self.rows(of: Array(Self.victim.utf8), in: file)
+        let (out, bytes, result) = try Self.rewrite(file, rows, options: PageRewriteOptions())
+        #expect(result.pages.pageLevelChunks > 0 && result.pages.copiedPages > 0)
+        var checked = 0
+        for (g, rg) in out.rowGroups.enumerated() {
+            for (c, chunk) in rg.columns.enumerated() {
+                let desc = out.schema.columns[c]
+                guard desc.maxRepetitionLevel == 0, let off = chunk.offsetIndexOffset, let len = chunk.offsetIndexLength else { continue }
+                let md = try #require(chunk.metaData)
+                let (oi, _) = try ThriftStruct.decode(Array(bytes[Int(off)..<Int(off) + Int(len)]))
+                let locs = try #require(oi.structList(1))
+                var ci: ThriftStruct?
+                if let o = chunk.columnIndexOffset, let l = chunk.columnIndexLength {
+                    ci = try ThriftStruct.decode(Array(bytes[Int(o)..<Int(o) + Int(l)])).0
+                    #expect(ci?.list(2)?.count == locs.count)
+                }
+                let dict: [UInt8] =
+                    md.dictionaryPageOffset.map { Array(bytes[Int($0)..<Int(md.dataPageOffset)]) } ?? []
+                let cmp = ParquetFile.statisticsComparator(desc)
+                for (k, l) in locs.enumerated() {
+                    let at = Int(l.i64(1)!)
+                    let (h, end) = try ThriftStruct.decode(bytes, from: at, to: nil)
+                    #expect(Int(l.i32(2)!) == end - at + Int(h.i32(3)!), "\(name) rg \(g) col \(c) page \(k)")
+                    let first = l.i64(3)!
+                    let next = k + 1 < locs.count ? locs[k + 1].i64(3)! : rg.numRows
+                    let header = try PageHeader(raw: h)
+                    var pi = 0
+                    let (data, _) = try ParquetFile.decodeChunk(
+                        dict + Array(bytes[at..<(at + Int(l.i32(2)!))]), desc: desc, codecRaw: md.codecRaw,
+                        numValues: Int64(header.numValues), numRows: next - first, options: out.options, pageIndex: &pi)
+                    guard let ci else { continue }
+                    let nulls = Int64(data.slotCount - data.values.count)
+                    if let counts = ci.list(5), case .i64(let n) = counts[k] { #expect(n == nulls, "\(name) rg \(g) col \(c) page \(k)") }
+                    guard case .bool(let nullPage) = ci.list(1)![k] else { Issue.record("bad null_pages"); continue }
+                    #expect(nullPage == (data.values.count == 0))
+                    guard !nullPage, let cmp, case .binary(let lo) = ci.list(2)![k], case .binary(let hi) = ci.list(3)![k] else { continue }
+                    let mm = MinMax.compute(data.values, 0..<data.values.count, order: desc.sortOrder)
+                    guard let a = mm.min, let b = mm.max else { continue }
+                    if let x = cmp(lo, a), let y = cmp(b, hi) { #expect(x <= 0 && y <= 0, "\(name) rg \(g) col \(c) page \(k): bounds") }
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 20)
+    }
+
     // MARK: helpers
 
     static func rows(of needle: [UInt8], in file: ParquetFile) throws -> [Int64] {
