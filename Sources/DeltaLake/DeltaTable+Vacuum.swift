@@ -71,7 +71,9 @@ extension DeltaTable {
             cdcSize: cdcSize, subject: subject)
         try await writeScrubbedCommits(scan.scrubs)
         result.scrubbedCommits = scan.scrubs.map(\.v)
-        try await scrubLogCopies(listing, paths: paths, subject: subject, result: &result)
+        try await scrubLogCopies(
+            listing, paths: paths, subject: subject, v2Checkpoints: snap.tableProtocol.readerFeatures.contains("v2Checkpoint"),
+            result: &result)
         result.deleted = try await deleteUnreachable(victims, result: &result)
         result.unreadableVersions = Self.merge(scan.liveRanges)
         try await commitVacuumEnd(result, now: now, inCommitTimestamps: ict)
@@ -327,9 +329,11 @@ extension DeltaTable {
 
     /// The other copies of file statistics in the log: checkpoints (with their sidecars),
     /// version checksums, log compactions and `_last_checkpoint`, for the deleted `paths` and
-    /// the subject's values.
+    /// the subject's values. `v2Checkpoints`: the table has the `v2Checkpoint` feature, so a
+    /// classic-named checkpoint may name sidecars (without it only a UUID-named one can, and the
+    /// others are not read twice to find none).
     func scrubLogCopies(
-        _ listing: DeltaLogListing, paths: Set<String>, subject: SubjectValues,
+        _ listing: DeltaLogListing, paths: Set<String>, subject: SubjectValues, v2Checkpoints: Bool = true,
         result: inout DeltaVacuumResult
     ) async throws {
         let replaysWithoutCheckpoints = listing.versions.first == 0
@@ -340,7 +344,7 @@ extension DeltaTable {
         var rewrittenVersions: Set<Int64> = []
         for cp in listing.checkpoints {
             var sidecars: [String] = []
-            if cp.kind != .multiPart {
+            if cp.kind == .uuid || (cp.kind == .classic && v2Checkpoints) {
                 for name in cp.names { sidecars += try await sidecarNames(of: name) }
             }
             // Sidecars first: a rewritten sidecar changes size, which the checkpoint's `sidecar` action records.

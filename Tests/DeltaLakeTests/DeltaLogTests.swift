@@ -166,3 +166,29 @@ func tempDir() -> String {
     #expect(logged.size == Int64(sink.bytes.count))
     #expect(try deltaPy(["cdf", dir + "/cdf", "1"]).contains("\"delete\""))  // delta-rs reads the feed again
 }
+
+/// A checkpoint's `stats` texts are parsed only where a subject's value stands in them (or an
+/// escape could spell one): the bounds delta-rs wrote are still found, and a value that is no
+/// bound is not; a column compared in canonical form (a number) is never prefiltered.
+@Test func checkpointStatisticsAreFoundThroughTheBytePrefilter() async throws {
+    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make", dir])
+    _ = try deltaPy(["checkpoint", dir + "/plain"])
+    let table = DeltaTable(store: LocalObjectStore(root: dir), root: "plain")
+    let checkpoint = try #require(try await table.listLog().checkpoints.first).names[0]
+    func checkpointHits(_ s: SubjectValues) async throws -> [String] {
+        try await table.logResidue(s, names: [checkpoint]).flatMap(\.fields)
+    }
+    // u-0 and u-6 are the bounds of the user_id column in every file (ids are u-0 … u-6).
+    let bounds = SubjectValues(columns: [["user_id"]], values: ["u-0", "u-6"])
+    #expect(bounds.literalStatsNeedles != nil)
+    #expect(Set(try await checkpointHits(bounds)) == ["add.stats.maxValues.user_id", "add.stats.minValues.user_id"])
+    #expect(try await checkpointHits(SubjectValues(columns: [["user_id"]], values: ["u-3"])).isEmpty)
+    // Numbers are compared by value (`5` is `5.0`): no prefilter, the bound is found.
+    let numbers = SubjectValues(columns: [["n"]], values: ["0"])
+    #expect(numbers.literalStatsNeedles == nil)
+    #expect(try await checkpointHits(numbers).contains("add.stats.minValues.n"))
+    var typed = SubjectValues(columns: [["user_id"]], values: ["u-0"])
+    typed.types = [0: .date]
+    #expect(typed.literalStatsNeedles == nil)
+}
