@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(
             name: "LetheS3Tests",
             dependencies: [
-                "LetheTestSupport", "LetheCore", "LetheStorage", "LetheTesting", "LetheFormats", "LetheEngine", "LetheRuntime", "LetheS3",
+                "LetheTestSupport", "LetheCore", "LetheStorage", "LetheTesting", "LetheFormats", "LetheEngine", "LetheRuntime", "LetheS3", "DeltaLake",
             ], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "DeltaLake"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheCore", "LetheStream"], swiftSettings: strict),
