@@ -11,6 +11,21 @@ public enum RowGroupOutcome: Sendable, Equatable {
     case removed(droppedRows: Int64)
 }
 
+/// How the rewrite wrote the column chunks of the row groups that lost rows.
+public struct PageRewriteCounts: Sendable, Equatable {
+    /// Chunks written page by page (untouched pages copied).
+    public var pageLevelChunks = 0
+    /// Chunks decoded and re-encoded whole (a shape the page-level rewrite leaves alone).
+    public var wholeChunks = 0
+    public var copiedPages = 0
+    public var reencodedPages = 0
+    /// Pages every row of which was dropped.
+    public var removedPages = 0
+    /// Dictionary entries overwritten because only dropped rows referenced them.
+    public var neutralisedEntries = 0
+    public init() {}
+}
+
 /// The result of `ParquetFile.rewrite(droppingRows:to:)`.
 public struct RewriteResult: Sendable, Equatable {
     public var keptRows: Int64
@@ -19,6 +34,8 @@ public struct RewriteResult: Sendable, Equatable {
     public var rowGroups: [RowGroupOutcome]
     /// Bytes written to the sink.
     public var bytesWritten: Int64
+    /// How the chunks of the row groups that lost rows were written.
+    public var pages = PageRewriteCounts()
     /// The file lost all its rows; the caller should delete it instead of
     /// storing the (valid, empty) file that was written.
     public var isEmpty: Bool { keptRows == 0 }
@@ -68,10 +85,17 @@ extension ParquetFile {
     /// bloom filters dropped; row groups that lose every row are removed. The
     /// footer (schema, key/value metadata, created_by, column orders) is kept.
     public func rewrite<S: ParquetSink>(droppingRows rows: [Int64], to sink: inout S) throws(ParquetError) -> RewriteResult {
+        try rewrite(droppingRows: rows, to: &sink, pageOptions: PageRewriteOptions())
+    }
+
+    func rewrite<S: ParquetSink>(
+        droppingRows rows: [Int64], to sink: inout S, pageOptions: PageRewriteOptions
+    ) throws(ParquetError) -> RewriteResult {
         try checkRowsToDrop(rows)
         var out = CountingSink(base: sink)
         try out.write(ParquetLibrary.magic)
         var w = RewrittenGroups()
+        w.pageOptions = pageOptions
         var ri = 0
         for (g, rg) in metadata.rowGroups.enumerated() {
             let first = rowGroupFirstRow[g]
@@ -100,7 +124,9 @@ extension ParquetFile {
         meta.numRows = w.kept
         try writeFooter(meta, to: &out)
         sink = out.base
-        return RewriteResult(keptRows: w.kept, droppedRows: Int64(rows.count), rowGroups: w.outcomes, bytesWritten: out.offset)
+        var result = RewriteResult(keptRows: w.kept, droppedRows: Int64(rows.count), rowGroups: w.outcomes, bytesWritten: out.offset)
+        result.pages = w.counts
+        return result
     }
 
     /// The bytes of row group `g`'s column chunks (from the first chunk's start to the last one's
@@ -184,6 +210,41 @@ extension ParquetFile {
         for (ci, desc) in schema.columns.enumerated() {
             let orig = rg.columns[ci]
             let md = orig.metaData!
+            if w.pageOptions.enabled,
+                let pc = try? rewriteChunkByPages(column: ci, rowGroup: g, dropping: local, original: orig, options: w.pageOptions)
+            {
+                let base = out.offset
+                for piece in pc.pieces {
+                    switch piece {
+                    case .bytes(let b): try out.write(b)
+                    case .copy(let r):
+                        let src = source
+                        try withLocation(file: name, rowGroup: g) { try out.copy(from: src, range: r) }
+                    }
+                }
+                var chunk = orig
+                chunk.fileOffset = base
+                chunk.metaData = pc.metaData(at: base)
+                chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
+                chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+                ng.columns[ci] = chunk
+                totalUncompressed += pc.meta.totalUncompressedSize
+                if orig.columnIndexOffset != nil || orig.offsetIndexOffset != nil {
+                    plan.append(
+                        .built(
+                            columnIndex: orig.columnIndexOffset != nil ? pc.columnIndex : nil,
+                            offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(pc.pages, base: base) : nil))
+                } else {
+                    plan.append(.none)
+                }
+                w.counts.pageLevelChunks += 1
+                w.counts.copiedPages += pc.copiedPages
+                w.counts.reencodedPages += pc.reencodedPages
+                w.counts.removedPages += pc.removedPages
+                w.counts.neutralisedEntries += pc.neutralisedEntries
+                continue
+            }
+            w.counts.wholeChunks += 1
             let (data, layout) = try readColumnWithLayout(ci, rowGroup: g)
             let filtered = data.droppingRows(local, maxDefinitionLevel: desc.maxDefinitionLevel)
             guard let codec = md.codec else { throw ParquetError(.unsupported, "unknown codec", file: name, rowGroup: g, column: desc.dottedPath) }
@@ -308,7 +369,7 @@ extension ParquetFile {
         }
     }
 
-    private func readIndexBytes(_ offset: Int64, _ length: Int32) throws(ParquetError) -> [UInt8] {
+    func readIndexBytes(_ offset: Int64, _ length: Int32) throws(ParquetError) -> [UInt8] {
         guard offset >= 4, length > 0, offset + Int64(length) <= footerOffset else {
             throw ParquetError(.corruptMetadata, "page index outside the data area", file: name)
         }
@@ -335,6 +396,8 @@ private struct RewrittenGroups {
     /// Bloom filters of copied row groups that lie outside the copied byte range.
     var bloomsToMove: [(group: Int, column: Int, offset: Int64, length: Int32?)] = []
     var kept: Int64 = 0
+    var pageOptions = PageRewriteOptions()
+    var counts = PageRewriteCounts()
 }
 
 /// How the rewriter produces a chunk's page indexes.

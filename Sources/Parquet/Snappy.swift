@@ -92,57 +92,83 @@ enum Snappy {
         }
     }
 
-    /// Compresses `src` into a Snappy raw block.
+    /// Compresses `src` into a Snappy raw block (written through a pointer into a buffer of the
+    /// format's worst-case size, then trimmed).
     static func compress(_ src: UnsafeRawBufferPointer) -> [UInt8] {
         let n = src.count
-        var out: [UInt8] = []
-        out.reserveCapacity(32 + n + n / 6)
-        var v = n
-        while v >= 0x80 { out.append(UInt8(v & 0x7f) | 0x80); v >>= 7 }
-        out.append(UInt8(v))
-        guard n > 0, let s = src.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return out }
-
-        func emitLiteral(_ from: Int, _ len: Int) {
-            guard len > 0 else { return }
-            let l = len - 1
-            if l < 60 {
-                out.append(UInt8(l << 2))
-            } else if l < 1 << 8 {
-                out.append(60 << 2); out.append(UInt8(l))
-            } else if l < 1 << 16 {
-                out.append(61 << 2); out.append(UInt8(l & 0xff)); out.append(UInt8(l >> 8))
-            } else if l < 1 << 24 {
-                out.append(62 << 2); out.append(UInt8(l & 0xff)); out.append(UInt8((l >> 8) & 0xff)); out.append(UInt8(l >> 16))
-            } else {
-                out.append(63 << 2)
-                for k in 0..<4 { out.append(UInt8((l >> (8 * k)) & 0xff)) }
+        let capacity = 32 + n + n / 6
+        return [UInt8](unsafeUninitializedCapacity: capacity) { buf, count in
+            let o = buf.baseAddress!
+            var op = 0
+            var v = n
+            while v >= 0x80 {
+                o[op] = UInt8(v & 0x7f) | 0x80
+                op += 1
+                v >>= 7
             }
-            out.append(contentsOf: UnsafeBufferPointer(start: s + from, count: len))
-        }
-        func emitCopy(_ off: Int, _ len: Int) {
-            var len = len
-            while len > 0 {
-                var chunk = min(len, 64)
-                if len - chunk > 0 && len - chunk < 4 { chunk = len - 4 }
-                if chunk >= 4 && chunk <= 11 && off < 2048 {
-                    out.append(UInt8(1 | ((chunk - 4) << 2) | ((off >> 8) << 5)))
-                    out.append(UInt8(off & 0xff))
+            o[op] = UInt8(v)
+            op += 1
+            guard n > 0, let s = src.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+                count = op
+                return
+            }
+
+            @inline(__always) func emitLiteral(_ from: Int, _ len: Int) {
+                guard len > 0 else { return }
+                let l = len - 1
+                if l < 60 {
+                    o[op] = UInt8(l << 2)
+                    op += 1
+                } else if l < 1 << 8 {
+                    o[op] = 60 << 2
+                    o[op + 1] = UInt8(l)
+                    op += 2
+                } else if l < 1 << 16 {
+                    o[op] = 61 << 2
+                    o[op + 1] = UInt8(l & 0xff)
+                    o[op + 2] = UInt8(l >> 8)
+                    op += 3
+                } else if l < 1 << 24 {
+                    o[op] = 62 << 2
+                    o[op + 1] = UInt8(l & 0xff)
+                    o[op + 2] = UInt8((l >> 8) & 0xff)
+                    o[op + 3] = UInt8(l >> 16)
+                    op += 4
                 } else {
-                    out.append(UInt8(2 | ((chunk - 1) << 2)))
-                    out.append(UInt8(off & 0xff)); out.append(UInt8(off >> 8))
+                    o[op] = 63 << 2
+                    for k in 0..<4 { o[op + 1 + k] = UInt8((l >> (8 * k)) & 0xff) }
+                    op += 5
                 }
-                len -= chunk
+                (o + op).update(from: s + from, count: len)
+                op += len
             }
-        }
+            @inline(__always) func emitCopy(_ off: Int, _ len: Int) {
+                var len = len
+                while len > 0 {
+                    var chunk = min(len, 64)
+                    if len - chunk > 0 && len - chunk < 4 { chunk = len - 4 }
+                    if chunk >= 4 && chunk <= 11 && off < 2048 {
+                        o[op] = UInt8(1 | ((chunk - 4) << 2) | ((off >> 8) << 5))
+                        o[op + 1] = UInt8(off & 0xff)
+                        op += 2
+                    } else {
+                        o[op] = UInt8(2 | ((chunk - 1) << 2))
+                        o[op + 1] = UInt8(off & 0xff)
+                        o[op + 2] = UInt8(off >> 8)
+                        op += 3
+                    }
+                    len -= chunk
+                }
+            }
 
-        let tableBits = 14
-        var table = [Int32](repeating: -1, count: 1 << tableBits)
-        let blockSize = 1 << 16
-        var blockStart = 0
-        table.withUnsafeMutableBufferPointer { tab in
+            let tableBits = 14
+            let tab = UnsafeMutablePointer<Int32>.allocate(capacity: 1 << tableBits)
+            defer { tab.deallocate() }
+            let blockSize = 1 << 16
+            var blockStart = 0
             while blockStart < n {
                 let blockEnd = min(n, blockStart + blockSize)
-                for i in 0..<tab.count { tab[i] = -1 }
+                tab.update(repeating: -1, count: 1 << tableBits)
                 var ip = blockStart
                 var lit = blockStart
                 if blockEnd - blockStart >= 15 {
@@ -156,7 +182,18 @@ enum Snappy {
                         if cand >= blockStart, cand < ip, UnsafeRawPointer(s + cand).loadUnaligned(as: UInt32.self) == word {
                             emitLiteral(lit, ip - lit)
                             var len = 4
-                            while ip + len < blockEnd && s[cand + len] == s[ip + len] { len += 1 }
+                            while ip + len + 8 <= blockEnd {
+                                let x = UnsafeRawPointer(s + cand + len).loadUnaligned(as: UInt64.self)
+                                let y = UnsafeRawPointer(s + ip + len).loadUnaligned(as: UInt64.self)
+                                if x != y {
+                                    len += (x ^ y).trailingZeroBitCount >> 3
+                                    break
+                                }
+                                len += 8
+                            }
+                            if ip + len + 8 > blockEnd {
+                                while ip + len < blockEnd && s[cand + len] == s[ip + len] { len += 1 }
+                            }
                             emitCopy(ip - cand, len)
                             ip += len
                             lit = ip
@@ -170,7 +207,7 @@ enum Snappy {
                 emitLiteral(lit, blockEnd - lit)
                 blockStart = blockEnd
             }
+            count = op
         }
-        return out
     }
 }
