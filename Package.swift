@@ -111,7 +111,8 @@ let package = Package(
         .testTarget(
             name: "LetheS3Tests",
             dependencies: [
-                "LetheTestSupport", "LetheCore", "LetheStorage", "LetheTesting", "LetheFormats", "LetheEngine", "LetheRuntime", "LetheS3", "DeltaLake", "LetheCatalog",
+                "LetheTestSupport", "LetheCore", "LetheStorage", "LetheTesting", "LetheFormats", "LetheEngine", "LetheRuntime", "LetheS3", "DeltaLake",
+                "LetheCatalog",
             ], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "DeltaLake"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheCore", "LetheStream"], swiftSettings: strict),
