@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "LetheRuntime",
             dependencies: [
-                "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheS3", "LetheEngine",
+                "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheS3", "LethePostgres", "LetheEngine",
                 .product(name: "Logging", package: "swift-log"),
                 "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
@@ -127,7 +127,7 @@ let package = Package(
         .testTarget(
             name: "LethePostgresTests",
             dependencies: [
-                "LetheTestSupport", "LetheCore", "LetheCatalog", "LethePostgres", "LetheTesting",
+                "LetheTestSupport", "LetheCore", "LetheCatalog", "LethePostgres", "LetheTesting", "LetheEngine", "LetheRuntime",
             ], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "DeltaLake"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheCore", "LetheStream"], swiftSettings: strict),

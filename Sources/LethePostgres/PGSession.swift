@@ -21,8 +21,9 @@ struct PGStatementError: Error {
         if let e = error as? PSQLError {
             if let info = e.serverInfo {
                 sqlState = info[.sqlState]
-                let detail = info[.detail].map { " (\($0))" } ?? ""
-                message = "\(info[.message] ?? "server error")\(detail) [SQLSTATE \(info[.sqlState] ?? "?")] at \(location)"
+                // The server's DETAIL is left out: it can quote row values (a key naming a subject).
+                let text = (info[.message] ?? "server error").split(whereSeparator: \.isNewline).joined(separator: " ")
+                message = "\(text) [SQLSTATE \(info[.sqlState] ?? "?")] at \(location)"
                 connectionLost = info[.sqlState].map { $0.hasPrefix("08") || $0 == "57P01" } ?? false
             } else {
                 sqlState = nil

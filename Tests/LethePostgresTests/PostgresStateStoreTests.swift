@@ -147,6 +147,38 @@ struct PostgresStateStoreTests {
         #expect(try scanner.search(for: [Array(id.utf8)]).hits.isEmpty)
     }
 
+    /// Two transactions that lock two rows in opposite orders deadlock; the server aborts one
+    /// (40P01), the store runs its body again, and both commit.
+    @Test func aDeadlockIsRetriedAndBothTransactionsCommit() async throws {
+        let (s, _) = try freshStore("deadlock")
+        defer { s.close() }
+        try await s.setSetting("a", "0")
+        try await s.setSetting("b", "0")
+        let aHeld = LockedFlag(), bHeld = LockedFlag(), attempts = LockedCounter()
+        @Sendable func waitFor(_ f: LockedFlag) {
+            let deadline = Date().addingTimeInterval(5)
+            while !f.value && Date() < deadline { usleep(5_000) }
+        }
+        async let one: Void = s.transaction("one") { tx in
+            attempts.add()
+            try tx.cursors.setSetting("a", "1")
+            aHeld.set()
+            waitFor(bHeld)
+            try tx.cursors.setSetting("b", "1")
+        }
+        async let two: Void = s.transaction("two") { tx in
+            attempts.add()
+            try tx.cursors.setSetting("b", "2")
+            bHeld.set()
+            waitFor(aHeld)
+            try tx.cursors.setSetting("a", "2")
+        }
+        _ = try await (one, two)
+        #expect(attempts.value == 3)
+        let a = try await s.setting("a"), b = try await s.setting("b")
+        #expect((a == "1" && b == "1") || (a == "2" && b == "2"), "a=\(a ?? "nil") b=\(b ?? "nil")")
+    }
+
     /// The run lock: a second holder waits until the first releases.
     @Test func runLockExcludesASecondHolder() async throws {
         let server = try PostgresServer.get()
@@ -170,4 +202,11 @@ final class LockedFlag: @unchecked Sendable {
     private var flag = false
     func set() { lock.lock(); flag = true; lock.unlock() }
     var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+}
+
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.lock(); n += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
 }
