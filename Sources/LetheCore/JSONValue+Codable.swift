@@ -39,9 +39,15 @@ extension JSONValue: Codable {
 }
 
 extension JSONValue {
-    /// Parses one JSON document.
+    /// Parses one JSON document (on bytes, see `JSONByteParser`; the values are those the
+    /// `Codable` decoding above gives).
     public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        try bytes.withUnsafeBufferPointer { try JSONByteParser.parse($0) }
+    }
+
+    /// Parses one JSON document from a slice of a larger buffer (a line of a log) without copying it.
+    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws -> JSONValue {
+        try JSONByteParser.parse(bytes)
     }
 
     /// Compact JSON with sorted keys and unescaped slashes (as Delta writers emit); `null` when the
