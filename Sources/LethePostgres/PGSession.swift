@@ -47,14 +47,16 @@ struct PGStatementError: Error {
 /// One connection used synchronously, from a thread that is no event loop (a `NIOThreadPool`
 /// thread of the store, or the caller's own thread while the state is opened): every statement
 /// is sent and its result waited for.
-final class PGSession: @unchecked Sendable {
+final class PGSession: Sendable {
     let connection: PostgresConnection
     let logger: Logger
     let location: String
+    private let retryableFlag = Atomic<Bool>(false)
+    private let lostFlag = Atomic<Bool>(false)
     /// A statement of the current transaction failed in a way that allows running it again.
-    var retryable = false
+    var retryable: Bool { retryableFlag.load(ordering: .relaxed) }
     /// The connection broke: it goes back to no pool.
-    var lost = false
+    var lost: Bool { lostFlag.load(ordering: .relaxed) }
 
     init(connection: PostgresConnection, logger: Logger, location: String) {
         self.connection = connection; self.logger = logger; self.location = location
@@ -68,8 +70,8 @@ final class PGSession: @unchecked Sendable {
             return try connection.query(q, logger: logger).wait()
         } catch {
             let e = PGStatementError(error, at: location)
-            if e.isRetryable { retryable = true }
-            if e.connectionLost || connection.isClosed { lost = true }
+            if e.isRetryable { retryableFlag.store(true, ordering: .relaxed) }
+            if e.connectionLost || connection.isClosed { lostFlag.store(true, ordering: .relaxed) }
             throw e
         }
     }
@@ -88,7 +90,7 @@ final class PGSession: @unchecked Sendable {
             _ = try connection.query(q, logger: logger, each).wait()
         } catch {
             let e = PGStatementError(error, at: location)
-            if e.connectionLost || connection.isClosed { lost = true }
+            if e.connectionLost || connection.isClosed { lostFlag.store(true, ordering: .relaxed) }
             throw e
         }
     }

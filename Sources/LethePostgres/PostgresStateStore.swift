@@ -21,7 +21,7 @@ import Synchronization
 /// Concurrent writers on several machines: requests are compare-and-set on their status, audit
 /// appends serialise on the one `audit_head` row (`FOR UPDATE`, released at commit), migrations on
 /// a transaction-scoped advisory lock, `lethe run` on a session advisory lock.
-public final class PostgresStateStore: StateStore, @unchecked Sendable {
+public final class PostgresStateStore: StateStore, Sendable {
     public let location: PostgresLocation
     public let readOnly: Bool
     let connections: PGConnections
