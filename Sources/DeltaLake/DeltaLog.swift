@@ -138,7 +138,12 @@ extension DeltaTable {
     /// tombstones, and the files named by the commits still in the log from before the checkpoint
     /// the snapshot started from (a checkpoint keeps only unexpired tombstones, and no `cdc`
     /// action, while those commits still replay older versions). Change data files likewise.
-    public func history(of s: Snapshot) async throws -> DeltaHistory {
+    ///
+    /// `naming`: file names (last path components, as the log spells them) the caller asks about.
+    /// Then a commit from before the checkpoint is parsed only when its bytes hold one of them or a
+    /// `cdc` action, so `dataFiles` holds the tombstones and those files only, every change data
+    /// file is there, `namedIn` is complete for both, and `partitionValues` is not filled in.
+    public func history(of s: Snapshot, naming: [String]? = nil) async throws -> DeltaHistory {
         var data = Set(s.tombstones.keys)
         var cdc = s.cdcFiles
         var values: [String: [String: String?]] = [:]
@@ -146,7 +151,16 @@ extension DeltaTable {
         var namedIn: [String: [Int64]] = [:]
         if let cp = s.checkpoint {
             let older = try await versions().filter { $0 <= cp.version }
-            let commits = try await boundedMap(older, limit: 8) { [self] v in try await commit(v) }
+            let prefilter = naming.map { NeedleSet(($0 + ["\"cdc\""]).map { Array($0.utf8) }) }
+            let commits = try await boundedMap(older, limit: 8) { [self] v -> [DeltaAction] in
+                guard let prefilter else { return try await commit(v) }
+                let name = Self.commitName(v)
+                let bytes: [UInt8]
+                do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
+                    throw DeltaError.corrupt(root, "commit \(v) is missing", file: name)
+                }
+                return prefilter.containsAny(bytes) ? try parseCommit(bytes, name: name) : []
+            }
             var seen = Set(cdc.map(\.path))
             func note(_ path: String, _ v: Int64) { if namedIn[path]?.last != v { namedIn[path, default: []].append(v) } }
             for (v, actions) in zip(older, commits) {
@@ -170,7 +184,7 @@ extension DeltaTable {
         // A `remove` without extended metadata gives no partition values: the file's `add` in a
         // retained commit does (read only when some file lacks them). A file whose add the log no
         // longer holds keeps none (its Hive-style folder names are read instead).
-        var missing = data.filter { values[$0] == nil }
+        var missing: Set<String> = naming == nil ? data.filter { values[$0] == nil } : []
         if !missing.isEmpty {
             let after = try await versions().filter { $0 > (s.checkpoint?.version ?? -1) && $0 <= s.version }
             for v in after where !missing.isEmpty {

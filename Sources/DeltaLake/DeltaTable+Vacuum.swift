@@ -71,7 +71,16 @@ extension DeltaTable {
             cdcSize: cdcSize, subject: subject)
         try await writeScrubbedCommits(scan.scrubs)
         result.scrubbedCommits = scan.scrubs.map(\.v)
-        try await scrubLogCopies(listing, paths: paths, subject: subject, result: &result)
+        // With the whole log from version 0 and every path's `add` among the commits read, a
+        // checkpoint older than all of them cannot describe a path; nor hold a subject's value, whose
+        // files are all among the paths (the caller's index says which; residue elsewhere is the sweep's).
+        var floor: Int64?
+        if listing.versions.first == 0, !paths.isEmpty, paths.allSatisfy({ scan.firstAdded[$0] != nil }) {
+            floor = paths.compactMap { scan.firstAdded[$0] }.min()
+        }
+        try await scrubLogCopies(
+            listing, paths: paths, subject: subject, v2Checkpoints: snap.tableProtocol.readerFeatures.contains("v2Checkpoint"),
+            checkpointsFrom: floor, result: &result)
         result.deleted = try await deleteUnreachable(victims, result: &result)
         result.unreadableVersions = Self.merge(scan.liveRanges)
         try await commitVacuumEnd(result, now: now, inCommitTimestamps: ict)
@@ -139,7 +148,12 @@ extension DeltaTable {
     struct CommitScrub: Sendable { var v: Int64; var key: String; var bytes: [UInt8]; var version: String }
 
     /// What the commits say: the ones to replace and the version ranges the deleted files were live in.
-    struct CommitScan { var scrubs: [CommitScrub] = []; var liveRanges: [ClosedRange<Int64>] = [] }
+    struct CommitScan {
+        var scrubs: [CommitScrub] = []
+        var liveRanges: [ClosedRange<Int64>] = []
+        /// The first commit read that adds each of the paths.
+        var firstAdded: [String: Int64] = [:]
+    }
 
     /// Reads the commits that may name an affected file or hold a value, notes when each of
     /// `victims` was live, and rewrites their statistics, change data sizes and commitInfo.
@@ -156,6 +170,7 @@ extension DeltaTable {
             let name = Self.commitName(v)
             let actions = try parseCommit(bytes, name: name)
             live.observe(actions, at: v, victims: victims)
+            for case .add(let f) in actions where paths.contains(f.path) && scan.firstAdded[f.path] == nil { scan.firstAdded[f.path] = v }
             guard let rewritten = Self.scrubbedCommit(actions, paths: paths, subject: subject, cdcSize: cdcSize),
                 let head = try await store.head(logKey(name))
             else { continue }
@@ -327,10 +342,12 @@ extension DeltaTable {
 
     /// The other copies of file statistics in the log: checkpoints (with their sidecars),
     /// version checksums, log compactions and `_last_checkpoint`, for the deleted `paths` and
-    /// the subject's values.
+    /// the subject's values. `v2Checkpoints`: the table has the `v2Checkpoint` feature, so a
+    /// classic-named checkpoint may name sidecars (without it only a UUID-named one can, and the
+    /// others are not read twice to find none).
     func scrubLogCopies(
-        _ listing: DeltaLogListing, paths: Set<String>, subject: SubjectValues,
-        result: inout DeltaVacuumResult
+        _ listing: DeltaLogListing, paths: Set<String>, subject: SubjectValues, v2Checkpoints: Bool = true,
+        checkpointsFrom floor: Int64? = nil, result: inout DeltaVacuumResult
     ) async throws {
         let replaysWithoutCheckpoints = listing.versions.first == 0
         let basenames = paths.map { Array(($0.split(separator: "/").last.map(String.init) ?? $0).utf8) }
@@ -338,9 +355,9 @@ extension DeltaTable {
         // Checkpoints: each of their files (and a V2 checkpoint's sidecars).
         var removedNames: Set<String> = []
         var rewrittenVersions: Set<Int64> = []
-        for cp in listing.checkpoints {
+        for cp in listing.checkpoints where cp.version >= (floor ?? Int64.min) {
             var sidecars: [String] = []
-            if cp.kind != .multiPart {
+            if cp.kind == .uuid || (cp.kind == .classic && v2Checkpoints) {
                 for name in cp.names { sidecars += try await sidecarNames(of: name) }
             }
             // Sidecars first: a rewritten sidecar changes size, which the checkpoint's `sidecar` action records.

@@ -51,6 +51,19 @@ public struct SubjectValues: Sendable, Equatable {
     /// Every value of every subject (for a byte prefilter).
     public var allValues: Set<String> { Set(subjects.flatMap { $0 }) }
 
+    /// The values as they stand in JSON statistics text, for a byte prefilter: a text without a
+    /// backslash (no escape can spell a value another way) that holds none of them has no bound
+    /// `matching` finds. Nil when a value may stand otherwise: a column compared in canonical
+    /// form (a timestamp, a date, a number), or a value that is a plain number (`5` is `5.0`).
+    var literalStatsNeedles: NeedleSet? {
+        guard !subjects.isEmpty else { return nil }
+        for i in columns.indices {
+            if let t = types[i], t != .string { return nil }
+            if !numbers[i].isEmpty { return nil }
+        }
+        return NeedleSet(allValues.map { Array($0.utf8) })
+    }
+
     /// The name of a subject in hits: its parts joined by U+001F.
     public static func name(_ subject: [String]) -> String { subject.joined(separator: "\u{1F}") }
 
@@ -289,8 +302,12 @@ extension CheckpointReader {
             }
         }
         if let c = file.schema.column([top, "stats"]) {
+            let literal = subject.literalStatsNeedles
             for (row, v) in flatValues(try read(c), c, rows: n).enumerated() {
-                guard case .byteArray(let a)? = v, let j = try? JSONValue.parse(a) else { continue }
+                guard case .byteArray(let a)? = v else { continue }
+                // Most rows name none of the subjects: their text is not parsed.
+                if let literal, !a.contains(0x5C), !literal.containsAny(a) { continue }
+                guard let j = try? JSONValue.parse(a) else { continue }
                 subject.collectStats(j, prefix: "stats", into: &out[row])
             }
         }

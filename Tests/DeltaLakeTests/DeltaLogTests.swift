@@ -166,3 +166,78 @@ func tempDir() -> String {
     #expect(logged.size == Int64(sink.bytes.count))
     #expect(try deltaPy(["cdf", dir + "/cdf", "1"]).contains("\"delete\""))  // delta-rs reads the feed again
 }
+
+/// A checkpoint's `stats` texts are parsed only where a subject's value stands in them (or an
+/// escape could spell one): the bounds delta-rs wrote are still found, and a value that is no
+/// bound is not; a column compared in canonical form (a number) is never prefiltered.
+@Test func checkpointStatisticsAreFoundThroughTheBytePrefilter() async throws {
+    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make", dir])
+    _ = try deltaPy(["checkpoint", dir + "/plain"])
+    let table = DeltaTable(store: LocalObjectStore(root: dir), root: "plain")
+    let checkpoint = try #require(try await table.listLog().checkpoints.first).names[0]
+    func checkpointHits(_ s: SubjectValues) async throws -> [String] {
+        try await table.logResidue(s, names: [checkpoint]).flatMap(\.fields)
+    }
+    // u-0 and u-6 are the bounds of the user_id column in every file (ids are u-0 … u-6).
+    let bounds = SubjectValues(columns: [["user_id"]], values: ["u-0", "u-6"])
+    #expect(bounds.literalStatsNeedles != nil)
+    #expect(Set(try await checkpointHits(bounds)) == ["add.stats.maxValues.user_id", "add.stats.minValues.user_id"])
+    #expect(try await checkpointHits(SubjectValues(columns: [["user_id"]], values: ["u-3"])).isEmpty)
+    // Numbers are compared by value (`5` is `5.0`): no prefilter, the bound is found.
+    let numbers = SubjectValues(columns: [["n"]], values: ["0"])
+    #expect(numbers.literalStatsNeedles == nil)
+    #expect(try await checkpointHits(numbers).contains("add.stats.minValues.n"))
+    var typed = SubjectValues(columns: [["user_id"]], values: ["u-0"])
+    typed.types = [0: .date]
+    #expect(typed.literalStatsNeedles == nil)
+}
+
+/// `history(of:naming:)` parses only the commits before the checkpoint that name the files asked
+/// about (or change data), and still gives those files, every change data file and where each is
+/// named exactly as the full history does.
+@Test func historyNamingSomeFilesAgreesWithTheFullHistoryOnThem() async throws {
+    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make-features", dir])
+    _ = try deltaPy(["checkpoint", dir + "/cdf"])
+    let table = DeltaTable(store: LocalObjectStore(root: dir), root: "cdf")
+    let s = try await table.snapshot()
+    #expect(s.checkpoint != nil)
+    let full = try await table.history(of: s)
+    let removed = try #require(full.dataFiles.sorted().first)
+    let name = String(removed.split(separator: "/").last!)
+    let narrow = try await table.history(of: s, naming: [name])
+    #expect(narrow.dataFiles.contains(removed))
+    #expect(narrow.dataFiles.isSubset(of: full.dataFiles))
+    #expect(narrow.namedIn[removed] == full.namedIn[removed])
+    #expect(!full.changeData.isEmpty)
+    #expect(Set(narrow.changeData.map(\.path)) == Set(full.changeData.map(\.path)))
+    for c in full.changeData { #expect(narrow.namedIn[c.path] == full.namedIn[c.path]) }
+    // A name no commit holds: only tombstones and change data.
+    let none = try await table.history(of: s, naming: ["no-such-file.parquet"])
+    #expect(none.dataFiles == Set(s.tombstones.keys).subtracting(s.files.keys))
+}
+
+/// With the whole log from version 0, a targeted vacuum reads only the checkpoints from the first
+/// commit that adds a deleted file on: an older one cannot describe it (here it is made unreadable
+/// to prove it is not read), and the newer one holding its statistics is removed.
+@Test func aTargetedVacuumReadsOnlyTheCheckpointsThatCanDescribeTheFiles() async throws {
+    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make-files", dir, "2"])
+    _ = try deltaPy(["checkpoint", dir + "/files"])
+    _ = try deltaPy(["make-files-append", dir + "/files", "zz-target"])
+    _ = try deltaPy(["checkpoint", dir + "/files"])
+    let store = LocalObjectStore(root: dir)
+    let table = DeltaTable(store: store, root: "files")
+    let added = try #require(try await table.commit(2).compactMap { a -> String? in if case .add(let f) = a { return f.path } else { return nil } }.first)
+    _ = try deltaPy(["delete", dir + "/files", "user_id = 'zz-target'"])
+    let older = "files/_delta_log/" + String(format: "%020d.checkpoint.parquet", 1)
+    #expect(try await store.head(older) != nil)
+    try await store.put(older, Array("not a checkpoint".utf8))
+    let subject = SubjectValues(columns: [["user_id"]], values: ["zz-target"])
+    let r = try await table.vacuumTargeted(paths: [added], subject: subject, now: 1)
+    #expect(r.deleted == ["files/" + added])
+    #expect(r.removedCheckpoints.contains("files/_delta_log/" + String(format: "%020d.checkpoint.parquet", 2)), "\(r.removedCheckpoints)")
+    #expect(!r.removedCheckpoints.contains(older))
+    #expect(try await table.logResidue(subject, names: try await table.listLog().logFiles.filter { $0 != String(older.split(separator: "/").last!) }).isEmpty)
+}

@@ -98,16 +98,24 @@ extension DeltaDatasetDriver {
 
     private func vacuumTargets(_ t: DeltaTable, _ s: Snapshot, keys: Set<SubjectKey>, _ lethe: Lethe) async throws -> VacuumTargets {
         var out = VacuumTargets()
+        var located: Set<String> = []
+        for k in keys {
+            for p in try await lethe.meta.locate(prefix: k.prefix64, dataset: spec.name) { located.insert(p.object.key) }
+        }
+        // The log's commits from before the checkpoint are parsed only where they name a located
+        // file (by its name, when the log cannot spell it otherwise) or change data.
+        let names = located.map { String($0.split(separator: "/").last ?? "") }
+        let plain = names.allSatisfy { n in
+            !n.isEmpty && n.utf8.allSatisfy { c in (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == 0x2D || c == 0x2E || c == 0x5F }
+        }
+        let history = try await t.history(of: s, naming: plain ? names : nil)
         var historyPath: [String: String] = [:]
-        let history = try await t.history(of: s)
         out.namedIn = history.namedIn
         for p in history.dataFiles { historyPath[t.key(forLogPath: p)] = p }
         for c in history.changeData { out.cdcPath[t.key(forLogPath: c.path)] = c.path }
-        for k in keys {
-            for p in try await lethe.meta.locate(prefix: k.prefix64, dataset: spec.name) {
-                if let path = historyPath[p.object.key] { out.history.insert(path) }
-                if out.cdcPath[p.object.key] != nil { out.cdcIndexed.insert(p.object.key) }
-            }
+        for key in located {
+            if let path = historyPath[key] { out.history.insert(path) }
+            if out.cdcPath[key] != nil { out.cdcIndexed.insert(key) }
         }
         // Change data files the index has not seen yet (e.g. the one Lethe's own DELETE wrote, when
         // a run died right after committing) are scanned too: they hold the deleted rows.
