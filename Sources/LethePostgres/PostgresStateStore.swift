@@ -155,6 +155,12 @@ public final class PostgresStateStore: StateStore, Sendable {
         }
     }
 
+    /// The server process of a transaction's connection (tests end it to lose the connection).
+    static func backendPID(_ tx: any StateTransaction) throws -> Int64 {
+        guard let t = tx as? PGTransaction else { throw LetheError(.badUsage, "not a PostgreSQL transaction") }
+        return try PGRow(t.session.query("SELECT pg_backend_pid()::bigint").rows[0]).int(0)
+    }
+
     static func backoff(_ attempt: Int) {
         usleep(useconds_t(Int.random(in: 1_000...(10_000 << min(attempt, 5)))))
     }

@@ -1,7 +1,7 @@
 import Foundation
 import LetheCatalog
 import LetheCore
-import LethePostgres
+@testable import LethePostgres
 import LetheTestSupport
 import LetheTesting
 import Testing
@@ -177,6 +177,27 @@ struct PostgresStateStoreTests {
         #expect(attempts.value == 3)
         let a = try await s.setting("a"), b = try await s.setting("b")
         #expect((a == "1" && b == "1") || (a == "2" && b == "2"), "a=\(a ?? "nil") b=\(b ?? "nil")")
+    }
+
+    /// The server ends the connection in the middle of a transaction (`pg_terminate_backend`):
+    /// nothing of it lands, and the store runs the body again on a new connection, once.
+    @Test func aConnectionLostBeforeCommitIsRetriedAndNothingOfItLands() async throws {
+        let server = try PostgresServer.get()
+        let (s, _) = try freshStore("terminate")
+        defer { s.close() }
+        let attempts = LockedCounter()
+        try await s.transaction("t") { tx in
+            attempts.add()
+            try tx.requests.insert(StateStoreContract.filed("r-1", 1))
+            if attempts.value == 1 {
+                let pid = try PostgresStateStore.backendPID(tx)
+                try server.superuserSQL("SELECT pg_terminate_backend(\(pid))")
+            }
+            try tx.cursors.setSetting("x", "1")
+        }
+        #expect(attempts.value == 2)
+        #expect(try await s.requests.requests(status: nil).map(\.id) == ["r-1"])
+        #expect(try await s.setting("x") == "1")
     }
 
     /// The run lock: a second holder waits until the first releases.
