@@ -17,6 +17,12 @@ struct PGStatementError: Error {
     /// Deadlock, serialization failure, lock not available: the transaction is rolled back and may run again.
     var isRetryable: Bool { connectionLost || ["40001", "40P01", "55P03"].contains(sqlState ?? "") }
 
+    init(lostAt location: String) {
+        sqlState = nil
+        connectionLost = true
+        message = "the connection to PostgreSQL at \(location) closed"
+    }
+
     init(_ error: any Error, at location: String) {
         if let e = error as? PSQLError {
             if let info = e.serverInfo {
@@ -67,13 +73,31 @@ final class PGSession: Sendable {
     func query(_ q: PostgresQuery) throws -> PostgresQueryResult {
         precondition(MultiThreadedEventLoopGroup.currentEventLoop == nil, "a state statement waited on an event loop")
         do {
-            return try connection.query(q, logger: logger).wait()
+            return try waitFor(connection.query(q, logger: logger))
         } catch {
             let e = PGStatementError(error, at: location)
             if e.isRetryable { retryableFlag.store(true, ordering: .relaxed) }
             if e.connectionLost || connection.isClosed { lostFlag.store(true, ordering: .relaxed) }
             throw e
         }
+    }
+
+    /// Waits for a statement's result. A statement sent while the server was closing the connection
+    /// (`pg_terminate_backend`, a restart) could be left waiting forever: the wait checks every second
+    /// whether the connection is still open, and fails as a lost connection once it is not.
+    func waitFor<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<T, any Error>?>(nil)
+        future.whenComplete { r in
+            result.withLock { $0 = r }
+            done.signal()
+        }
+        while done.wait(timeout: .now() + 1) == .timedOut {
+            guard connection.isClosed else { continue }
+            if done.wait(timeout: .now() + 1) == .success { break }
+            throw PGStatementError(lostAt: location)
+        }
+        return try result.withLock { $0! }.get()
     }
 
     /// Runs one statement; the number of rows it changed (or returned).
@@ -87,7 +111,7 @@ final class PGSession: Sendable {
     func stream(_ q: PostgresQuery, _ each: @escaping @Sendable (PostgresRow) throws -> Void) throws {
         precondition(MultiThreadedEventLoopGroup.currentEventLoop == nil, "a state statement waited on an event loop")
         do {
-            _ = try connection.query(q, logger: logger, each).wait()
+            _ = try waitFor(connection.query(q, logger: logger, each))
         } catch {
             let e = PGStatementError(error, at: location)
             if e.connectionLost || connection.isClosed { lostFlag.store(true, ordering: .relaxed) }

@@ -174,7 +174,7 @@ struct PostgresStateStoreTests {
             try tx.cursors.setSetting("a", "2")
         }
         _ = try await (one, two)
-        #expect(attempts.value == 3)
+        #expect(attempts.value >= 3)  // one body ran again (rarely both: each backend may find the cycle)
         let a = try await s.setting("a"), b = try await s.setting("b")
         #expect((a == "1" && b == "1") || (a == "2" && b == "2"), "a=\(a ?? "nil") b=\(b ?? "nil")")
     }
