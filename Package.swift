@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(
             name: "LetheS3Tests",
             dependencies: [
-                "LetheTestSupport", "LetheCore", "LetheStorage", "LetheTesting", "LetheFormats", "LetheEngine", "LetheRuntime", "LetheS3",
+                "LetheTestSupport", "LetheCore", "LetheStorage", "LetheTesting", "LetheFormats", "LetheEngine", "LetheRuntime", "LetheS3", "DeltaLake", "LetheCatalog",
             ], swiftSettings: strict),
         .testTarget(
             name: "LethePostgresTests",

@@ -236,13 +236,19 @@ extension DeltaTable {
         UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
     }
 
-    /// The key of an absolute DV path (`p`), when it is a local path or `file:` URI under this table's root.
+    /// The key of an absolute DV path (`p`), when it is a local path or `file:` URI under this table's
+    /// root, or an object URL of the store's (`s3://bucket/…`) under it.
     func key(forAbsoluteDeletionVectorPath path: String) throws -> String {
         func refuse() -> LetheError {
             DeltaError.unsupported(
                 displayName,
                 "deletion vector file `\(path)` is not under the table root; "
                     + "only deletion vectors inside the table are read")
+        }
+        // An object URL of the store's own (`s3://bucket/…` on an S3 lake).
+        if let key = store.key(forURL: path) {
+            guard root.isEmpty || key.hasPrefix(root + "/") else { throw refuse() }
+            return key
         }
         var local: String?
         if path.hasPrefix("file://") {

@@ -22,6 +22,8 @@ public enum AuditEvent: String, Sendable, Codable, CaseIterable {
     case rebuild
     case deltaCommit = "delta_commit"
     case deltaVacuum = "delta_vacuum"
+    /// Noncurrent versions of rewritten objects deleted on a bucket that keeps versions.
+    case versionsDeleted = "versions_deleted"
     /// Requests filed from a change feed (`deletes_from: change_feed`).
     case propagated
     /// The chain switched from unkeyed to keyed hashes (once per state).

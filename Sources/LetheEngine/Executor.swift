@@ -532,6 +532,7 @@ struct Executor: Sendable {
             if s.state == .done, let e = RewriteEvidence.parse(s.outcome) { evidence[s.dataset, default: [:]][s.objectKey] = e }
         }
         let run = IndexCostRun(rewritten: rewritten, touched: touched, evidence: evidence)
+        try await purgeNoncurrentVersions(job: job, steps: steps, report: &report)
         try await state.pruneJob(job)
         try await lake.forgetFinishedTemporaries()
         if toVerify.isEmpty {

@@ -54,6 +54,8 @@ struct Verifier: Sendable {
         var logsExamined: [String: Int] = [:]
         var emptiedListings: Set<String> = []
         var records: [String: Int64] = [:]
+        /// Noncurrent versions read, by dataset (a bucket that keeps versions).
+        var versionsExamined: [String: Int] = [:]
         /// The Delta logs: dataset → raw id → files naming it.
         var logScan: [String: [[UInt8]: [String]]] = [:]
         /// Lethe's own state: files read, and per raw id where it was found (nil: not searched).
@@ -131,6 +133,7 @@ struct Verifier: Sendable {
             try await scanState(batch, dryRun: dryRun, into: &findings)
         }
         try await scanLogs(batch, scope: scope, into: &findings)
+        try await scanNoncurrentVersions(batch, scope: scope, rewritten: indexCost?.rewritten, into: &findings)
         var out: [Verification] = []
         for r in requests {
             let v = verification(r, batch, scope: scope, findings)
@@ -330,6 +333,8 @@ struct Verifier: Sendable {
         if let m = f.mentions[r.id], !m.isEmpty { v.mentions = m }
         let logs = names.reduce(0) { $0 + (f.logsExamined[$1] ?? 0) }
         v.logsExamined = logs > 0 ? logs : nil
+        let versions = names.reduce(0) { $0 + (f.versionsExamined[$1] ?? 0) }
+        v.versionsExamined = versions > 0 ? versions : nil
         // An empty listing counts only where this request's plan named objects to erase (now gone).
         let listings = names.filter { f.emptiedListings.contains($0) && scope.erasedIn[r.id, default: []].contains($0) }.count
         v.listingsExamined = listings > 0 ? listings : nil

@@ -14,6 +14,13 @@ public struct S3ObjectStore: ObjectStore {
     /// Writes above this size go as multipart uploads of `partSize` parts.
     public var multipartThreshold = 8 << 20
     public var partSize = 8 << 20
+    /// `copyRange` of at least this many bytes from the same bucket is copied by the server
+    /// (`UploadPartCopy`); smaller ranges are read and written.
+    public var serverCopyThreshold: Int64 = 16 << 20
+    /// S3's smallest part but the last (5 MiB).
+    static let minimumPartSize: Int64 = 5 << 20
+    /// The largest range one `UploadPartCopy` copies.
+    static let copyPieceSize: Int64 = 1 << 30
 
     public init(client: S3Client, prefix: String) {
         self.client = client
@@ -32,6 +39,18 @@ public struct S3ObjectStore: ObjectStore {
         return String(s3Key.dropFirst(prefix.count + 1))
     }
     func url(_ key: String) -> String { "s3://\(client.endpoint.bucket)/\(s3Key(key))" }
+
+    /// `s3://`, `s3a://` or `s3n://` + this bucket + a percent-encoded key under the lake prefix.
+    public func key(forURL url: String) -> String? {
+        guard let scheme = ["s3://", "s3a://", "s3n://"].first(where: { url.hasPrefix($0) }) else { return nil }
+        let rest = url.dropFirst(scheme.count)
+        guard let slash = rest.firstIndex(of: "/"), rest[..<slash] == client.endpoint.bucket else { return nil }
+        guard let decoded = String(rest[rest.index(after: slash)...]).removingPercentEncoding else { return nil }
+        let segments = decoded.split(separator: "/", omittingEmptySubsequences: false)
+        guard !decoded.isEmpty, !segments.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else { return nil }
+        guard let key = lakeKey(decoded), !key.isEmpty else { return nil }
+        return key
+    }
 
     // MARK: Listing
 
@@ -284,15 +303,75 @@ final class S3WriteStream: ObjectWriteStream {
         }
     }
 
-    private func uploadPart(_ part: [UInt8]) async throws {
-        if uploadID == nil {
-            let r = try await client.send("POST", key: s3Key, query: [("uploads", "")], what: "CreateMultipartUpload \(store.url(key))")
-            try store.check(r, what: "start an upload", key: key)
-            guard let id = (try? XML.parse(r.body))?.text("UploadId") else {
-                throw LetheError(.io, "S3 started an upload without an UploadId", at: store.url(key))
-            }
-            uploadID = id
+    /// Appends `range` of `source` at `version`: by the server (`UploadPartCopy`, the source pinned
+    /// with `x-amz-copy-source-if-match`) when it is in the same bucket and large enough, else read
+    /// and written. The bytes written before it are topped up from the range to a whole part
+    /// first, and a remainder smaller than a part is read, so every part but the last stays at
+    /// least 5 MiB. The source's version is checked again before the upload completes.
+    func copyRange(from sourceKey: String, version: String, range: Range<Int64>, in source: any ObjectStore) async throws {
+        guard let src = source as? S3ObjectStore, src.client.endpoint == client.endpoint,
+            Int64(range.count) >= store.serverCopyThreshold
+        else {
+            return try await copyRangeByReading(from: sourceKey, version: version, range: range, in: source)
         }
+        let minimum = S3ObjectStore.minimumPartSize
+        var at = range.lowerBound
+        if !buffer.isEmpty, buffer.count < minimum {
+            let end = min(range.upperBound, at + minimum - Int64(buffer.count))
+            buffer += try await src.read(sourceKey, range: at..<end, ifVersion: version)
+            at = end
+        }
+        if !buffer.isEmpty {
+            try await uploadPart(buffer)
+            buffer = []
+        }
+        while range.upperBound - at >= minimum {
+            var end = min(range.upperBound, at + S3ObjectStore.copyPieceSize)
+            if range.upperBound - end < minimum { end = range.upperBound }
+            try await uploadPartCopy(src, sourceKey, version: version, at..<end)
+            at = end
+        }
+        if at < range.upperBound { buffer += try await src.read(sourceKey, range: at..<range.upperBound, ifVersion: version) }
+        copiedFrom.append((src, sourceKey, version))
+    }
+
+    /// Sources of server-side copies, checked again before the upload completes (a server may
+    /// ignore `x-amz-copy-source-if-match`).
+    private var copiedFrom: [(store: S3ObjectStore, key: String, version: String)] = []
+
+    private func uploadPartCopy(_ src: S3ObjectStore, _ sourceKey: String, version: String, _ r: Range<Int64>) async throws {
+        try await startUpload()
+        let n = parts.count + 1
+        let headers = [
+            ("x-amz-copy-source", "/\(src.client.endpoint.bucket)/" + SigV4.encode(src.s3Key(sourceKey), keepSlash: true)),
+            ("x-amz-copy-source-range", "bytes=\(r.lowerBound)-\(r.upperBound - 1)"),
+            ("x-amz-copy-source-if-match", "\"\(version)\""),
+        ]
+        let resp = try await client.send(
+            "PUT", key: s3Key, query: [("partNumber", "\(n)"), ("uploadId", uploadID!)], headers: headers,
+            what: "UploadPartCopy \(n) \(store.url(key)) from \(src.url(sourceKey))")
+        if resp.status == 412 || resp.status == 404 {
+            throw LetheError(.conflict, "the object changed since it was read", at: src.url(sourceKey))
+        }
+        try store.check(resp, what: "copy a part", key: key)
+        guard let etag = (try? XML.parse(resp.body))?.text("ETag") else {
+            throw LetheError(.io, "S3 copied a part without an ETag", at: store.url(key))
+        }
+        parts.append((n, S3Text.unquoted(etag)))
+    }
+
+    private func startUpload() async throws {
+        guard uploadID == nil else { return }
+        let r = try await client.send("POST", key: s3Key, query: [("uploads", "")], what: "CreateMultipartUpload \(store.url(key))")
+        try store.check(r, what: "start an upload", key: key)
+        guard let id = (try? XML.parse(r.body))?.text("UploadId") else {
+            throw LetheError(.io, "S3 started an upload without an UploadId", at: store.url(key))
+        }
+        uploadID = id
+    }
+
+    private func uploadPart(_ part: [UInt8]) async throws {
+        try await startUpload()
         let n = parts.count + 1
         let r = try await client.send(
             "PUT", key: s3Key, query: [("partNumber", "\(n)"), ("uploadId", uploadID!)], body: part, what: "UploadPart \(n) \(store.url(key))")
@@ -319,6 +398,11 @@ final class S3WriteStream: ObjectWriteStream {
             } else {
                 if !buffer.isEmpty || parts.isEmpty { try await uploadPart(buffer) }
                 buffer = []
+                for c in copiedFrom {
+                    guard let now = try await c.store.head(c.key), now.version == c.version else {
+                        throw LetheError(.conflict, "the object changed since it was read", at: c.store.url(c.key))
+                    }
+                }
                 if case .matches(let v) = precondition {
                     // CompleteMultipartUpload is not conditional on every server: check first.
                     guard let now = try await store.head(key), now.version == v else {

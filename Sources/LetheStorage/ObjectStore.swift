@@ -154,6 +154,10 @@ public protocol ObjectStore: Sendable {
     /// The key of a local file-system path (absolute, or relative to the working directory) inside
     /// the store's root; nil when it is outside it or the store is not a local folder (the default).
     func key(forLocalPath path: String) -> String?
+    /// The key of an object URL of this store's own scheme (`s3://bucket/…` for a bucket, as Delta
+    /// writes absolute paths: percent-encoded), inside the store's root; nil for another scheme,
+    /// bucket or prefix, a `.`/`..` segment, or a store without URLs (the default).
+    func key(forURL url: String) -> String?
     /// Whether `prefix` names a folder or object (`.notApplicable`, the default, for stores without folders).
     func prefixStatus(_ prefix: String) async throws -> PrefixStatus
 }
@@ -180,6 +184,7 @@ extension ObjectStore {
 
     public func localPath(of key: String) -> String? { nil }
     public func key(forLocalPath path: String) -> String? { nil }
+    public func key(forURL url: String) -> String? { nil }
     public func prefixStatus(_ prefix: String) async throws -> PrefixStatus { .notApplicable }
 
     // Conveniences over the requirements.

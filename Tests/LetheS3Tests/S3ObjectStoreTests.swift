@@ -59,6 +59,45 @@ import Testing
         #expect(!String(decoding: after.body, as: UTF8.self).contains("<UploadId>"))
     }
 
+    /// `copyRange` from the same bucket goes by `UploadPartCopy` (the bytes do not pass through
+    /// Lethe), with the bytes written before it topped up to a whole part; the result is the same
+    /// bytes; a source replaced before the upload completes makes the write fail and leaves no object.
+    @Test func serverSideCopiesAssembleTheSameBytesAndPinTheSource() async throws {
+        let moto = try MotoServer(auth: true)
+        defer { moto.stop() }
+        var s = try await Self.store(moto, bucket: "copies", prefix: "lake")
+        s.serverCopyThreshold = 6 << 20
+        let src = (0..<(23 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 13)) }
+        try await s.put("src.bin", src)
+        let version = try #require(try await s.head("src.bin")).version
+        let head = Array(repeating: UInt8(ascii: "h"), count: 1 << 20), tail = Array("tail".utf8)
+        let w = try await s.openWrite("out.bin", precondition: .absent)
+        try await w.write(head)
+        let before = s.client.stats
+        try await w.copyRange(from: "src.bin", version: version, range: Int64(2 << 20)..<Int64(21 << 20), in: s)
+        let after = s.client.stats
+        try await w.copyRange(from: "src.bin", version: version, range: 7..<1000, in: s)  // small: read and written
+        try await w.write(tail)
+        let info = try await w.commit()
+        #expect(try await s.read("out.bin") == head + Array(src[(2 << 20)..<(21 << 20)]) + Array(src[7..<1000]) + tail)
+        #expect(info.version.hasSuffix("-3"), "\(info.version)")  // the topped-up part, the copied part, the rest
+        // 19 MiB copied: 4 MiB read to top the first part up, the other 15 MiB copied by the server.
+        #expect((4 << 20)..<((4 << 20) + (64 << 10)) ~= after.bytesIn - before.bytesIn)  // + the small XML answers
+        #expect(after.bytesOut - before.bytesOut < 6 << 20)
+        // From another bucket the bytes are read and written.
+        let other = try await Self.store(moto, bucket: "copies-other", prefix: "")
+        let w2 = try await other.openWrite("x.bin", precondition: .none)
+        try await w2.copyRange(from: "src.bin", version: version, range: 0..<Int64(src.count), in: s)
+        _ = try await w2.commit()
+        #expect(try await other.read("x.bin") == src)
+        // The source replaced after its part was copied: the write fails, nothing is published.
+        let w3 = try await s.openWrite("late.bin", precondition: .absent)
+        try await w3.copyRange(from: "src.bin", version: version, range: 0..<Int64(src.count), in: s)
+        try await s.put("src.bin", [1, 2, 3])
+        #expect(await ObjectStoreContract.errorCode { _ = try await w3.commit() } == .conflict)
+        #expect(try await s.head("late.bin") == nil)
+    }
+
     @Test func errorsAreOneLineAndNameTheObject() async throws {
         let moto = try MotoServer(auth: true)
         defer { moto.stop() }

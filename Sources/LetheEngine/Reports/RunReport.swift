@@ -12,6 +12,9 @@ public struct RunReport: Sendable, Equatable {
     public var jobs: [String] = []
     public var objectsRewritten = 0
     public var objectsRemoved = 0
+    /// On a bucket that keeps versions: noncurrent versions of the rewritten objects read, and those deleted (nil elsewhere).
+    public var noncurrentVersionsExamined: Int?
+    public var noncurrentVersionsDeleted: Int?
     public var rowsDropped: Int64 = 0
     public var rebuilds: [Rebuild] = []
     public var erased: [String] = []
@@ -42,6 +45,7 @@ extension RunReport: Codable {
         case jobs, objectsRewritten = "objects_rewritten", objectsRemoved = "objects_removed", rowsDropped = "rows_dropped"
         case erased, rebuilds, verifications, failed, requeued, problems, temporariesRemoved = "temporaries_removed"
         case propagated
+        case noncurrentVersionsExamined = "noncurrent_versions_examined", noncurrentVersionsDeleted = "noncurrent_versions_deleted"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -59,6 +63,8 @@ extension RunReport: Codable {
         problems = try c.decode([String].self, forKey: .problems)
         temporariesRemoved = try c.decode(Int.self, forKey: .temporariesRemoved)
         propagation.sources = try c.decode([PropagationReport.Source].self, forKey: .propagated)
+        noncurrentVersionsExamined = try c.decodeIfPresent(Int.self, forKey: .noncurrentVersionsExamined)
+        noncurrentVersionsDeleted = try c.decodeIfPresent(Int.self, forKey: .noncurrentVersionsDeleted)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -75,6 +81,8 @@ extension RunReport: Codable {
         try c.encode(problems, forKey: .problems)
         try c.encode(temporariesRemoved, forKey: .temporariesRemoved)
         try c.encode(propagation.sources, forKey: .propagated)
+        try c.encodeIfPresent(noncurrentVersionsExamined, forKey: .noncurrentVersionsExamined)
+        try c.encodeIfPresent(noncurrentVersionsDeleted, forKey: .noncurrentVersionsDeleted)
     }
 }
 

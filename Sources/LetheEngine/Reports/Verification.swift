@@ -18,6 +18,8 @@ public struct Verification: Codable, Sendable, Equatable {
     /// Delta logs replayed: a table's log is evidence of its own (a table the erasure emptied has
     /// no file left to read, and its log proves it holds no row).
     public var logsExamined: Int?
+    /// Noncurrent versions of objects read (a bucket that keeps versions); nil when none.
+    public var versionsExamined: Int?
     /// Plain datasets whose listing was read and held no object where the request's plan named the
     /// objects it erased: the erasure emptied them, and the listing proves no record is left.
     public var listingsExamined: Int?
@@ -79,7 +81,7 @@ public struct Verification: Codable, Sendable, Equatable {
         case stateHits = "state_hits", stateScanSkipped = "state_scan_skipped", logHits = "log_hits", problems
         case proof, objectsListed = "objects_listed", objectsUnchanged = "objects_unchanged", objectsReread = "objects_reread"
         case objectsIndexedNow = "objects_indexed_now", bytesRead = "bytes_read", mentions
-        case objectsRereadInPart = "objects_reread_in_part", evidence
+        case objectsRereadInPart = "objects_reread_in_part", evidence, versionsExamined = "versions_examined"
     }
 
     public var summary: String {
