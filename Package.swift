@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
     ],
     targets: [
         // System C libraries (Debian: zlib1g-dev, libzstd-dev; installed by scripts/bootstrap).
@@ -59,6 +60,16 @@ let package = Package(
                 "LetheCore", "LetheCatalog",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ], swiftSettings: strict),
+        // The PostgreSQL state store (issue 13): `state: postgres://…`.
+        .target(
+            name: "LethePostgres",
+            dependencies: [
+                "LetheCore", "LetheCatalog",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         .target(name: "LetheStream", dependencies: ["LetheCore"], swiftSettings: strict),
         .target(
             name: "LetheEngine",
@@ -70,7 +81,7 @@ let package = Package(
         .target(
             name: "LetheRuntime",
             dependencies: [
-                "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheS3", "LetheEngine",
+                "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheS3", "LethePostgres", "LetheEngine",
                 .product(name: "Logging", package: "swift-log"),
                 "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
@@ -113,6 +124,11 @@ let package = Package(
             dependencies: [
                 "LetheTestSupport", "LetheCore", "LetheStorage", "LetheTesting", "LetheFormats", "LetheEngine", "LetheRuntime", "LetheS3", "DeltaLake",
                 "LetheCatalog",
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "LethePostgresTests",
+            dependencies: [
+                "LetheTestSupport", "LetheCore", "LetheCatalog", "LethePostgres", "LetheTesting", "LetheEngine", "LetheRuntime",
             ], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "DeltaLake"], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheCore", "LetheStream"], swiftSettings: strict),

@@ -62,6 +62,17 @@ public struct LakeConfig: Sendable {
     /// `sweep: {raw_id_days: N}`: a request's sealed raw id is destroyed at the latest N days after
     /// filing (1–30, default 25), swept or not.
     public var rawIDDays: Int = LakeConfig.defaultRawIDDays
+    /// `keys: DIR`: the folder of the installation's key files (`secret.key`, `request.key`,
+    /// `stream.key`, `audit.key`), resolved from the config's folder. Required with a `postgres://`
+    /// state (every machine gets the same folder); nil for a folder state, whose keys live in it.
+    public var keysFolder: String?
+
+    /// Where the key files live: `keys`, else the state folder (nil for a remote state without `keys`).
+    public var keysLocation: String? {
+        if let keysFolder { return keysFolder }
+        if case .folder(let p) = state { return p }
+        return nil
+    }
 
     public static let defaultRawIDDays = 25
     /// The deadline of a raw id filed at `filedAt` (ms).
@@ -82,7 +93,7 @@ public struct LakeConfig: Sendable {
         return out
     }
 
-    static let topKeys: Set<String> = ["lake", "state", "datasets", "s3", "composite_separator", "version", "sweep"]
+    static let topKeys: Set<String> = ["lake", "state", "keys", "datasets", "s3", "composite_separator", "version", "sweep"]
     static let datasetKeys: Set<String> = [
         "name", "path", "format", "subject", "pii", "derived_from", "rebuild", "delimiter", "description", "deletes_from", "normalize",
     ]
@@ -143,6 +154,17 @@ public struct LakeConfig: Sendable {
         let ordered = try r.lineageOrder(specs, nodes)
         var config = LakeConfig(file: file, baseDir: baseDir, lake: lake, state: state, datasets: ordered, compositeSeparator: keys.separator)
         if let sweep = keys.sweep { config.rawIDDays = try r.sweep(sweep) }
+        if let keysNode = keys.keys {
+            let text = try r.str(keysNode, "keys")
+            guard !text.isEmpty else { throw r.err("`keys` is empty (a folder for the installation's key files)", keysNode) }
+            config.keysFolder = r.resolve(text)
+            try r.checkStateOutsideDatasets(
+                lake: lake, state: .folder(config.keysFolder!), stateText: text, ordered, at: keysNode, what: "keys")
+        } else if case .postgres = state {
+            throw r.err(
+                "`state: postgres://…` needs `keys: DIR`, the folder of the installation's key files (the same on every machine that runs Lethe against this state)",
+                keys.state ?? root)
+        }
         return config
     }
 }
@@ -186,7 +208,7 @@ private struct ConfigReader {
     }
 
     /// The top-level keys' nodes (`composite_separator` read).
-    struct TopLevel { var lake: Node?, state: Node?, datasets: Node?, s3: Node?, sweep: Node?; var separator: Character = "|" }
+    struct TopLevel { var lake: Node?, state: Node?, keys: Node?, datasets: Node?, s3: Node?, sweep: Node?; var separator: Character = "|" }
 
     func topLevel(_ top: Node.Mapping) throws -> TopLevel {
         var t = TopLevel()
@@ -195,6 +217,7 @@ private struct ConfigReader {
             switch key {
             case "lake": t.lake = v
             case "state": t.state = v
+            case "keys": t.keys = v
             case "datasets": t.datasets = v
             case "s3": t.s3 = v
             case "sweep": t.sweep = v
@@ -376,14 +399,18 @@ private struct ConfigReader {
     }
 
     /// A state folder inside a dataset would be indexed (and erased from) as lake objects.
-    func checkStateOutsideDatasets(lake: LakeLocation, state: StateLocation, stateText: String, _ specs: [DatasetSpec], at node: Node) throws {
+    func checkStateOutsideDatasets(
+        lake: LakeLocation, state: StateLocation, stateText: String, _ specs: [DatasetSpec], at node: Node, what: String = "state"
+    ) throws {
         guard case .folder(let lakeRoot) = lake, case .folder(let stateDir) = state else { return }
         let s = (stateDir as NSString).standardizingPath
         for d in specs {
             let root = ((lakeRoot + "/" + d.path) as NSString).standardizingPath
             if s == root || s.hasPrefix(root + "/") {
                 throw err(
-                    "`state` `\(stateText)` lies inside dataset `\(d.name)` (`\(d.path)`): Lethe would read its own database and keys as lake objects; keep the state folder outside every dataset",
+                    what == "state"
+                        ? "`state` `\(stateText)` lies inside dataset `\(d.name)` (`\(d.path)`): Lethe would read its own database and keys as lake objects; keep the state folder outside every dataset"
+                        : "`keys` `\(stateText)` lies inside dataset `\(d.name)` (`\(d.path)`): Lethe would read its own keys as lake objects; keep the keys folder outside every dataset",
                     node)
             }
         }

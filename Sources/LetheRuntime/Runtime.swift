@@ -12,8 +12,8 @@ public import LetheEngine
 /// workers) opens a lake here; nothing else picks a back end.
 ///
 /// Back ends today: a local lake folder (`LocalObjectStore`) or an S3 bucket (`S3ObjectStore`), and
-/// a local state folder (SQLite). `postgres://` states are parsed by `LakeConfig` and refused here
-/// (exit 2) until their back end exists; this is the one place that maps them.
+/// a local state folder (SQLite) or a PostgreSQL schema (`state: postgres://…`, its key files in
+/// `keys: DIR`); this is the one place that maps them.
 public enum Runtime {
     /// An opened state: its keys, its store, and the folder it lives in (nil for a remote state).
     public struct StateHandle: Sendable {
@@ -43,9 +43,12 @@ public enum Runtime {
         case .folder(let p):
             let (secrets, meta) = try openState(folder: p, readOnly: readOnly)
             return StateHandle(secrets: secrets, state: meta, folder: p)
-        case .postgres:
-            // Where a PostgreSQL state store will be opened (issue 13).
-            throw LetheError(.badInput, "`state: postgres://…` is not supported by this build yet; use a folder", at: config.file)
+        case .postgres(let url):
+            guard let keys = config.keysFolder else {
+                throw LetheError(.badInput, "`state: postgres://…` needs `keys: DIR` (the folder of the installation's key files)", at: config.file)
+            }
+            let (secrets, meta) = try openPostgresState(url: url, keys: keys, readOnly: readOnly)
+            return StateHandle(secrets: secrets, state: meta, folder: nil)
         }
     }
 

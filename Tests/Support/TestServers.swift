@@ -76,3 +76,172 @@ public final class MotoServer {
 
     deinit { stop() }
 }
+
+/// A PostgreSQL server (Debian's `postgresql`, version 15) for the tests: a new cluster in a temporary
+/// folder (`initdb`), started with `pg_ctl` on 127.0.0.1 and a free port (fsync off), with a role
+/// `lethe` that logs in with a password (scram-sha-256) and owns the database `lethe_test`. One per
+/// test process (`shared`): a watchdog shell stops it (`pg_ctl stop -m fast`) and removes the folder
+/// when the test process ends (its standard input, held by this process, closes). `initdb` and
+/// `postgres` refuse to run as root: as root they run as the `postgres` user, the folder chowned to it.
+public final class PostgresServer: @unchecked Sendable {
+    public let host = "127.0.0.1"
+    public let port: Int
+    public let user = "lethe"
+    public let password: String
+    public let database = "lethe_test"
+    /// The cluster's folder (data, socket, log).
+    public let folder: String
+    /// The write end of the watchdog's standard input (close-on-exec: no other child inherits it).
+    let watchdogInput: Int32
+    static let bin = "/usr/lib/postgresql/15/bin"
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The server of this test process, started on first use.
+    public static let shared: Result<PostgresServer, Failure> = {
+        do { return .success(try PostgresServer()) } catch let e as Failure { return .failure(e) } catch {
+            return .failure(Failure(description: "\(error)"))
+        }
+    }()
+
+    /// The shared server, or a failure naming what is missing (the tests fail, never skip).
+    public static func get() throws -> PostgresServer { try shared.get() }
+
+    /// `postgres://lethe:PASSWORD@127.0.0.1:PORT/lethe_test` with `?schema=` when given.
+    public func url(schema: String? = nil, withPassword: Bool = true) -> String {
+        let auth = withPassword ? "\(user):\(password)" : user
+        return "postgres://\(auth)@\(host):\(port)/\(database)" + (schema.map { "?schema=\($0)" } ?? "")
+    }
+
+    /// A schema name no test of this process used (`t_<random>`): one installation per test.
+    public func freshSchema(_ hint: String = "t") -> String {
+        let clean = hint.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.prefix(20)
+        return "t_" + String(clean) + "_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+
+    init(timeout: Double = 60) throws {
+        let fm = FileManager.default
+        guard fm.isExecutableFile(atPath: Self.bin + "/initdb") else {
+            throw Failure(description: "PostgreSQL 15 is not installed (\(Self.bin)/initdb): run `scripts/bootstrap`")
+        }
+        var template = Array("/tmp/lethe-pg-XXXXXX".utf8CString)  // reachable by the `postgres` user
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw Failure(description: "cannot create a temporary folder for PostgreSQL")
+        }
+        folder = String(cString: made)
+        let root = getuid() == 0
+        if root {
+            guard let pw = getpwnam("postgres") else {
+                throw Failure(description: "running as root and there is no `postgres` user to run PostgreSQL as: run `scripts/bootstrap`")
+            }
+            _ = chown(folder, pw.pointee.pw_uid, pw.pointee.pw_gid)
+        }
+        password = "pw-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        port = try Self.freePort()
+        let data = folder + "/data"
+        let folder = self.folder
+        func run(_ args: [String], _ what: String) throws { try Self.run(args, what, root: root, folder: folder) }
+        do {
+            try run(
+                [
+                    Self.bin + "/initdb", "-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
+                    "-E", "UTF8", "--no-locale", "--no-sync",
+                ], "initdb")
+            let options = [
+                "-p \(port)", "-c listen_addresses=127.0.0.1", "-c unix_socket_directories=\(folder)", "-c fsync=off",
+                "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=200", "-c shared_buffers=32MB",
+            ].joined(separator: " ")
+            try run([Self.bin + "/pg_ctl", "-D", data, "-l", folder + "/log", "-w", "-t", "\(Int(timeout))", "-o", options, "start"], "pg_ctl start")
+        } catch {
+            try? fm.removeItem(atPath: folder)
+            throw error
+        }
+        // From here the watchdog owns the server: it stops it when this process's end closes its input.
+        let stop = (root ? "runuser -u postgres -- " : "") + "\(Self.bin)/pg_ctl -D '\(data)' -m fast -w stop >/dev/null 2>&1"
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw Failure(description: "pipe: errno \(errno)") }
+        // Close-on-exec on the end this process keeps: no other child inherits it.
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        _ = try Self.spawn(["/bin/bash", "-c", Self.closeInherited + "read _ignored; \(stop); rm -rf '\(folder)'"], stdin: fds[0], folder: folder)
+        close(fds[0])
+        watchdogInput = fds[1]
+        try run(
+            [
+                Self.bin + "/psql", "-X", "-q", "-h", folder, "-p", "\(port)", "-U", "postgres", "-d", "postgres",
+                "-v", "ON_ERROR_STOP=1",
+                "-c", "CREATE ROLE \(user) LOGIN PASSWORD '\(password)'",
+                "-c", "CREATE DATABASE \(database) OWNER \(user)",
+            ], "creating the test role and database")
+    }
+
+    /// Runs SQL as the superuser (over the cluster's socket) in `database` (default: the test database).
+    public func superuserSQL(_ sql: String, database db: String? = nil) throws {
+        try Self.run(
+            [Self.bin + "/psql", "-X", "-q", "-h", folder, "-p", "\(port)", "-U", "postgres", "-d", db ?? database, "-v", "ON_ERROR_STOP=1", "-c", sql],
+            "psql", root: getuid() == 0, folder: folder)
+    }
+
+    /// Runs a PostgreSQL program (as the `postgres` user when this process is root); fails with its output.
+    static func run(_ args: [String], _ what: String, root: Bool, folder: String) throws {
+        let output = folder + "/command.out"
+        let argv =
+            ["/bin/bash", "-c", closeInherited + "exec \"$@\" >'\(output)' 2>&1 </dev/null", "bash"]
+            + (root ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + args
+        let pid = try spawn(argv, stdin: nil, folder: folder)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        // WIFEXITED && WEXITSTATUS == 0
+        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+            let log = (try? String(contentsOfFile: folder + "/log", encoding: .utf8)) ?? ""
+            throw Failure(description: "\(what) failed (status \(status)): \(text.suffix(600)) \(log.suffix(600))")
+        }
+    }
+
+    /// Starts `argv` (an absolute path first) with `posix_spawn`, its standard input `stdin` (else
+    /// /dev/null), in `folder`; returns its pid. Not Foundation's `Process`: it decides that a child
+    /// ended when a socket the child inherited closes, which a server the child leaves running keeps open.
+    static func spawn(_ argv: [String], stdin: Int32?, folder: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let stdin {
+            posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let command = ["/bin/bash", "-c", "cd \"$0\" && exec \"$@\"", folder] + argv
+        var cArgs = command.map { strdup($0) } + [nil]
+        defer { for a in cArgs { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, "/bin/bash", &actions, nil, &cArgs, environ)
+        guard rc == 0 else { throw Failure(description: "cannot start \(argv.first ?? ""): errno \(rc)") }
+        return pid
+    }
+
+    /// Closes every descriptor above 2 this shell inherited: the server `pg_ctl` leaves running must
+    /// hold none of this process's (Foundation's `Process` learns a child ended when its socket closes,
+    /// and a server holding another child's would keep that one "running").
+    static let closeInherited = #"for fd in /proc/$$/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null; "#
+
+    /// A loopback port nothing listens on now (bound to port 0, then closed).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw Failure(description: "cannot bind a loopback port: errno \(errno)") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
