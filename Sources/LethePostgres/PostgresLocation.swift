@@ -1,5 +1,5 @@
 import Foundation
-public import LetheCore
+import LetheCore
 
 /// Where a PostgreSQL state lives: `postgres://user[:password]@host[:port]/database[?schema=S]`
 /// (`postgresql://` too). The password comes from the URL or else from `PGPASSWORD`; it is never
