@@ -281,6 +281,35 @@ extension PostgresStateStore {
     }
 }
 
+extension PostgresStateStore {
+    /// `SubjectIndexWriter.putDerivedObject(_:from:dropped:replacing:)`: the old key's row is
+    /// renamed to the new key (its id, so its postings, kept), then derived as `putDerived` does;
+    /// when that refuses, the rename is undone, all in the caller's transaction.
+    static func putDerived(
+        _ s: PGSession, _ object: IndexedObject, from version: String, dropped: [Int64], replacing oldKey: String
+    ) throws -> IndexedObject? {
+        guard oldKey != object.key else { return nil }
+        let taken = try s.query(
+            .sql("SELECT 1 FROM objects WHERE dataset = $1 AND key = $2") {
+                $0.append(object.dataset); $0.append(object.key)
+            }
+        ).rows.first
+        guard taken == nil else { return nil }
+        let renamed = try s.exec(
+            .sql("UPDATE objects SET key = $3 WHERE dataset = $1 AND key = $2 AND version = $4 AND status = $5") {
+                $0.append(object.dataset); $0.append(oldKey); $0.append(object.key); $0.append(version)
+                $0.append(IndexedObject.Status.indexed.rawValue)
+            })
+        guard renamed == 1 else { return nil }
+        if let stored = try putDerived(s, object, from: version, dropped: dropped) { return stored }
+        _ = try s.exec(
+            .sql("UPDATE objects SET key = $2 WHERE dataset = $1 AND key = $3") {
+                $0.append(object.dataset); $0.append(oldKey); $0.append(object.key)
+            })
+        return nil
+    }
+}
+
 /// Row ordinals as delta varints: the first value as is, every later one as its distance to the
 /// previous one minus one (ascending, distinct, non-negative ordinals).
 enum RowsCodec {

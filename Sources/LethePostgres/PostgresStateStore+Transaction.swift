@@ -43,6 +43,11 @@ struct PGIndexWriter: SubjectIndexWriter {
     func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64]) throws -> IndexedObject? {
         try PostgresStateStore.putDerived(s, object, from: version, dropped: dropped)
     }
+    func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64], replacing oldKey: String) throws
+        -> IndexedObject?
+    {
+        try PostgresStateStore.putDerived(s, object, from: version, dropped: dropped, replacing: oldKey)
+    }
 }
 
 struct PGRequestWriter: RequestWriter {
