@@ -47,8 +47,9 @@ extension Verifier {
 
     /// Object keys that name a subject of the batch (e.g. a `user_id=…/` folder): residue too.
     func keysNamingSubjects(_ d: DatasetSpec, _ objects: [ObjectInfo], _ batch: Batch, into findings: inout Findings) {
+        let naming = Residue.KeyNaming(batch.raws, fields: d.subject?.fields)
         for o in objects {
-            for (id, raw) in batch.raws where Residue.key(o.key, names: raw, fields: d.subject?.fields) {
+            for id in naming.subjects(namedBy: o.key) {
                 findings.found[lake.subjectKey(of: batch.byID[id]!, in: d, batch.nfc), default: []]
                     .append(.init(dataset: d.name, object: o.key, rows: 0, issue: "the object's key names the subject"))
             }

@@ -25,6 +25,40 @@ enum Residue {
         return false
     }
 
+    /// `key(_:names:fields:)` for many subjects at once: built once per batch, then each key is
+    /// searched once (one needle pass, one split, one Hive parse) instead of once per subject.
+    struct KeyNaming {
+        let needles: NeedleSet
+        /// Raw id bytes → the names (e.g. request ids) of the subjects with that id.
+        let byID: [[UInt8]: [String]]
+        let fields: [FieldPath]?
+
+        init(_ subjects: [String: SubjectID], fields: [FieldPath]?) {
+            var byID: [[UInt8]: [String]] = [:]
+            for (name, subject) in subjects {
+                let id = subject.bytes
+                guard !id.isEmpty, !id.contains(SubjectID.partSeparator) else { continue }
+                byID[id, default: []].append(name)
+            }
+            self.byID = byID
+            self.needles = NeedleSet(byID.keys.filter { $0.count >= Residue.minimumNeedle }, wordBounded: true)
+            self.fields = fields
+        }
+
+        /// The names of the subjects `key` names, as `Residue.key(key, names:fields:)` says, sorted.
+        func subjects(namedBy key: String) -> [String] {
+            guard !byID.isEmpty else { return [] }
+            let k = Array(key.utf8)
+            var ids = needles.matches(in: k)
+            for seg in k.split(separator: UInt8(ascii: "/")) where byID[Array(seg)] != nil { ids.insert(Array(seg)) }
+            for (field, value) in FormatOptions.hiveValues(key, below: "") {
+                guard case .value(let v) = value, byID[v] != nil, fields?.contains(field) ?? true else { continue }
+                ids.insert(v)
+            }
+            return ids.flatMap { byID[$0] ?? [] }.sorted()
+        }
+    }
+
     /// `key(_:names:fields:)` with fields given as dotted names.
     static func key(_ key: String, names subject: SubjectID, fields: [String]) -> Bool {
         Self.key(key, names: subject, fields: fields.map { FieldPath($0) })
