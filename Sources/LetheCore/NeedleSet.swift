@@ -86,4 +86,37 @@ public struct NeedleSet: Sendable {
             }
         }
     }
+
+    /// `hay` with every occurrence of `needle` as a whole token (`isBounded`) replaced by `mark`: a
+    /// numeric id is not cut out of a longer number, nor a hex-like one out of a hash.
+    public static func replacingTokens(_ needle: [UInt8], in hay: [UInt8], with mark: [UInt8]) -> [UInt8] {
+        guard !needle.isEmpty, hay.count >= needle.count else { return hay }
+        return hay.withUnsafeBufferPointer { h in
+            var out: [UInt8] = []
+            out.reserveCapacity(h.count)
+            var i = 0
+            while i < h.count {
+                if i + needle.count <= h.count, h[i] == needle[0], h[i..<(i + needle.count)].elementsEqual(needle),
+                    isBounded(needle, at: i, in: h)
+                {
+                    out += mark
+                    i += needle.count
+                } else {
+                    out.append(h[i])
+                    i += 1
+                }
+            }
+            return out
+        }
+    }
+
+    /// `hay` with every needle found in it (`matches`) replaced as a whole token by `mark`, in byte
+    /// order of the needles; nil when nothing changes.
+    public func replacingMatches(in hay: [UInt8], with mark: [UInt8]) -> [UInt8]? {
+        let hit = matches(in: hay)
+        guard !hit.isEmpty else { return nil }
+        var new = hay
+        for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = Self.replacingTokens(id, in: new, with: mark) }
+        return new == hay ? nil : new
+    }
 }

@@ -92,11 +92,7 @@ extension PostgresStateStore {
                     guard let v = r.bytes(3 + i) else { continue }
                     old = v
                 }
-                let hit = long.matches(in: old)
-                guard !hit.isEmpty else { continue }
-                var new = old
-                for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = replacing(new, id, with: mark) }
-                guard new != old else { continue }
+                guard let new = long.replacingMatches(in: old, with: mark) else { continue }
                 try s.exec(
                     .sql("UPDATE requests SET \(column) = $1 WHERE id = $2") {
                         if isText { $0.append(String(decoding: new, as: UTF8.self)) } else { $0.bytes(new) }
@@ -109,11 +105,7 @@ extension PostgresStateStore {
         for row in try s.query(.sql("SELECT name, value FROM settings" + filter("value"), binds)).rows {
             let r = PGRow(row)
             let old = Array(try r.str(1).utf8)
-            let hit = long.matches(in: old)
-            guard !hit.isEmpty else { continue }
-            var new = old
-            for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = replacing(new, id, with: mark) }
-            guard new != old else { continue }
+            guard let new = long.replacingMatches(in: old, with: mark) else { continue }
             try s.exec(
                 .sql("UPDATE settings SET value = $1 WHERE name = $2") {
                     $0.append(String(decoding: new, as: UTF8.self)); $0.append(try r.str(0))
@@ -124,11 +116,7 @@ extension PostgresStateStore {
             let r = PGRow(row)
             guard let detail = try r.optStr(2) else { continue }
             let old = Array(detail.utf8)
-            let hit = long.matches(in: old)
-            guard !hit.isEmpty else { continue }
-            var new = old
-            for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = replacing(new, id, with: mark) }
-            guard new != old else { continue }
+            guard let new = long.replacingMatches(in: old, with: mark) else { continue }
             try s.exec(
                 .sql("UPDATE cursors SET detail = $1 WHERE dataset = $2 AND kind = $3") {
                     $0.append(String(decoding: new, as: UTF8.self)); $0.append(try r.str(0)); $0.append(try r.str(1))
@@ -149,26 +137,6 @@ extension PostgresStateStore {
     }
 
     static func holdsToken(_ hay: [UInt8], _ needle: [UInt8]) -> Bool { !NeedleSet([needle], wordBounded: true).matches(in: hay).isEmpty }
-
-    /// `hay` with every whole-token occurrence of `needle` replaced by `mark`.
-    static func replacing(_ hay: [UInt8], _ needle: [UInt8], with mark: [UInt8]) -> [UInt8] {
-        guard !needle.isEmpty, hay.count >= needle.count else { return hay }
-        var out: [UInt8] = []
-        out.reserveCapacity(hay.count)
-        var i = 0
-        while i < hay.count {
-            if i + needle.count <= hay.count, hay[i] == needle[0], Array(hay[i..<(i + needle.count)]) == needle,
-                hay.withUnsafeBufferPointer({ NeedleSet.isBounded(needle, at: i, in: $0) })
-            {
-                out += mark
-                i += needle.count
-            } else {
-                out.append(hay[i])
-                i += 1
-            }
-        }
-        return out
-    }
 
     // MARK: Residue scan
 

@@ -295,7 +295,7 @@ extension SQLiteStateStore {
                     """, arguments: [needle])
             for row in rows {
                 let old: Data = row[1]
-                let new = Data(Self.replacing(Array(old), bytes, with: mark))
+                let new = Data(NeedleSet.replacingTokens(bytes, in: Array(old), with: mark))
                 let isText = column == "reason" || column == "decision_reason" || column == "failure"
                 let value: any DatabaseValueConvertible = isText ? String(decoding: new, as: UTF8.self) : new
                 try db.execute(sql: "UPDATE requests SET \(column) = ? WHERE id = ?", arguments: [value, row[0] as String])
@@ -304,7 +304,7 @@ extension SQLiteStateStore {
         }
         for row in try Row.fetchAll(db, sql: "SELECT name, CAST(value AS BLOB) FROM settings WHERE instr(CAST(value AS BLOB), ?) > 0", arguments: [needle]) {
             let old: Data = row[1]
-            let new = String(decoding: Self.replacing(Array(old), bytes, with: mark), as: UTF8.self)
+            let new = String(decoding: NeedleSet.replacingTokens(bytes, in: Array(old), with: mark), as: UTF8.self)
             try db.execute(sql: "UPDATE settings SET value = ? WHERE name = ?", arguments: [new, row[0] as String])
             changed += 1
         }
@@ -313,7 +313,7 @@ extension SQLiteStateStore {
             db, sql: "SELECT dataset, kind, CAST(detail AS BLOB) FROM cursors WHERE instr(CAST(detail AS BLOB), ?) > 0", arguments: [needle])
         {
             let old: Data = row[2]
-            let new = String(decoding: Self.replacing(Array(old), bytes, with: mark), as: UTF8.self)
+            let new = String(decoding: NeedleSet.replacingTokens(bytes, in: Array(old), with: mark), as: UTF8.self)
             try db.execute(sql: "UPDATE cursors SET detail = ? WHERE dataset = ? AND kind = ?", arguments: [new, row[0] as String, row[1] as String])
             changed += 1
         }
@@ -388,7 +388,7 @@ extension SQLiteStateStore {
                 let hit = longSet.matches(in: old)
                 guard !hit.isEmpty else { continue }
                 var new = old
-                for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = Self.replacing(new, id, with: mark) }
+                for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = NeedleSet.replacingTokens(id, in: new, with: mark) }
                 let isText = column == "reason" || column == "decision_reason" || column == "failure"
                 let value: any DatabaseValueConvertible = isText ? String(decoding: new, as: UTF8.self) : Data(new)
                 try db.execute(sql: "UPDATE requests SET \(column) = ? WHERE id = ?", arguments: [value, rid])
@@ -401,7 +401,7 @@ extension SQLiteStateStore {
             let hit = longSet.matches(in: old)
             guard !hit.isEmpty else { continue }
             var new = old
-            for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = Self.replacing(new, id, with: mark) }
+            for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = NeedleSet.replacingTokens(id, in: new, with: mark) }
             try db.execute(sql: "UPDATE settings SET value = ? WHERE name = ?", arguments: [String(decoding: new, as: UTF8.self), row[0] as String])
             changed += 1
         }
@@ -410,7 +410,7 @@ extension SQLiteStateStore {
             let hit = longSet.matches(in: old)
             guard !hit.isEmpty else { continue }
             var new = old
-            for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = Self.replacing(new, id, with: mark) }
+            for id in hit.sorted(by: { $0.lexicographicallyPrecedes($1) }) { new = NeedleSet.replacingTokens(id, in: new, with: mark) }
             try db.execute(
                 sql: "UPDATE cursors SET detail = ? WHERE dataset = ? AND kind = ?",
                 arguments: [String(decoding: new, as: UTF8.self), row[0] as String, row[1] as String])
@@ -432,27 +432,6 @@ extension SQLiteStateStore {
     /// Whether `needle` occurs in `hay` as a whole token (see `NeedleSet(wordBounded:)`).
     static func holdsToken(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
         !NeedleSet([needle], wordBounded: true).matches(in: hay).isEmpty
-    }
-
-    /// `hay` with every occurrence of `needle` as a whole token replaced by `mark`: a numeric id is not
-    /// cut out of a longer number (a timestamp in another request's plan), nor a hex-like one out of a hash.
-    static func replacing(_ hay: [UInt8], _ needle: [UInt8], with mark: [UInt8]) -> [UInt8] {
-        guard !needle.isEmpty, hay.count >= needle.count else { return hay }
-        var out: [UInt8] = []
-        out.reserveCapacity(hay.count)
-        var i = 0
-        while i < hay.count {
-            if i + needle.count <= hay.count, hay[i] == needle[0], Array(hay[i..<(i + needle.count)]) == needle,
-                hay.withUnsafeBufferPointer({ NeedleSet.isBounded(needle, at: i, in: $0) })
-            {
-                out += mark
-                i += needle.count
-            } else {
-                out.append(hay[i])
-                i += 1
-            }
-        }
-        return out
     }
 
     /// Moves the write-ahead log into the database and empties it, so superseded page images
