@@ -305,7 +305,10 @@ extension DeltaTable {
                 try await writer.write(w.bytes)
             }
             try await store.makeDurable(writers)
-            _ = try await store.commit(writers)
+            let written = try await store.commit(writers)
+            // Statistics scrubbed change no table state: a kept snapshot ending at one of these
+            // commits stays good, at the commit's new store version.
+            for (w, info) in zip(scrubs, written) { snapshots?.commitRewritten(root, version: w.v, from: w.version, to: info.version) }
         } catch {
             for w in writers { await w.abort() }
             throw error

@@ -1,6 +1,7 @@
 import Foundation
 public import LetheCore
 public import LetheStorage
+import Synchronization
 
 /// A table's state at one version: the result of replaying its log.
 public struct Snapshot: Sendable {
@@ -47,11 +48,15 @@ public struct DeltaTable: Sendable {
         "deletionVectors", "v2Checkpoint", "inCommitTimestamp", "rowTracking", "clustering", "liquid", "icebergCompatV1", "icebergCompatV2",
     ]
 
-    public init(store: any ObjectStore, root: String) {
+    /// Latest snapshots kept between calls (nil: every `snapshot()` replays the log).
+    public let snapshots: SnapshotCache?
+
+    public init(store: any ObjectStore, root: String, snapshots: SnapshotCache? = nil) {
         var r = root
         while r.hasSuffix("/") { r.removeLast() }
         self.store = store
         self.root = r
+        self.snapshots = snapshots
     }
 
     var logPrefix: String { root.isEmpty ? "_delta_log" : root + "/_delta_log" }
@@ -92,18 +97,21 @@ public struct DeltaTable: Sendable {
 
     /// Commit versions from `first` on, ascending, from a listing that starts there (keys sort by
     /// their UTF-8 bytes: the zero-padded versions in order, `_last_checkpoint` and `_sidecars/` after them).
-    func versions(from first: Int64) async throws -> [Int64] {
-        var vs: [Int64] = []
+    func versions(from first: Int64) async throws -> [Int64] { try await commits(from: first).map(\.version) }
+
+    /// `versions(from:)` with each commit file's store metadata.
+    func commits(from first: Int64) async throws -> [(version: Int64, info: ObjectInfo)] {
+        var vs: [(version: Int64, info: ObjectInfo)] = []
         for try await page in store.list(prefix: logPrefix, startAfter: logKey(String(format: "%020lld", first))) {
             for o in page {
                 let name = o.key.dropFirst(logPrefix.count + 1)
                 guard name.count == 25, name.hasSuffix(".json"), let v = Int64(name.prefix(20)), v >= first else { continue }
-                vs.append(v)
+                vs.append((v, o))
             }
         }
-        vs.sort()
-        for (a, b) in zip(vs, vs.dropFirst()) where b != a + 1 {
-            throw DeltaError.corrupt(root, "gap in the log: version \(a + 1) is missing (found \(a) and \(b))")
+        vs.sort { $0.version < $1.version }
+        for (a, b) in zip(vs, vs.dropFirst()) where b.version != a.version + 1 {
+            throw DeltaError.corrupt(root, "gap in the log: version \(a.version + 1) is missing (found \(a.version) and \(b.version))")
         }
         return vs
     }
@@ -148,6 +156,38 @@ public struct DeltaTable: Sendable {
     /// then the JSON commits after it. File actions are reconciled by logical file (path and
     /// deletion vector id), as the protocol's "Action Reconciliation" says.
     public func snapshot(version: Int64? = nil) async throws -> Snapshot {
+        guard version == nil, let cache = snapshots else { return try await replayedSnapshot(version: version) }
+        if let s = try await cachedLatest(cache) { return s }
+        let s = try await replayedSnapshot(version: nil)
+        if let last = try await commits(from: s.version).first, last.version == s.version { cache.keep(s, commitVersion: last.info.version, root: root) }
+        return s
+    }
+
+    /// The latest snapshot from the cache: the one kept if its last commit is unchanged (a scrub
+    /// that rewrote it, or a table made anew, is a miss) and no commit followed, else that one with
+    /// the newer commits replayed on top. Nil on a miss.
+    func cachedLatest(_ cache: SnapshotCache) async throws -> Snapshot? {
+        guard let (kept, commitVersion) = cache.entry(root) else { return nil }
+        // One listing from the kept commit on: it is unchanged, and the newer ones follow it.
+        let cs = try await commits(from: kept.version)
+        guard let first = cs.first, first.version == kept.version, first.info.version == commitVersion, let last = cs.last else {
+            cache.forget(root)
+            return nil
+        }
+        if last.version == kept.version { return kept }
+        let s: Snapshot
+        do { s = try await replay(from: kept.checkpoint, to: last.version, base: kept) } catch let e as LetheError
+            where e.code == .corrupt || e.code == .notFound
+        {
+            cache.forget(root)
+            return nil
+        }
+        cache.keep(s, commitVersion: last.info.version, root: root)
+        return s
+    }
+
+    /// The snapshot at `version` (nil: the latest) replayed from the log.
+    func replayedSnapshot(version: Int64?) async throws -> Snapshot {
         let listing = try await listLog()
         let vs = listing.versions
         for (a, b) in zip(vs, vs.dropFirst()) where b != a + 1 {
@@ -184,15 +224,17 @@ public struct DeltaTable: Sendable {
     }
 
     /// Replays from a checkpoint (or from version 0) to `target`.
-    func replay(from checkpoint: DeltaLogListing.Checkpoint?, to target: Int64) async throws -> Snapshot {
-        var proto: TableProtocol?
-        var meta: TableMetadata?
-        var files: [String: AddFile] = [:]
-        var removed: [LogicalFileKey: RemoveFile] = [:]
-        var cdc: [CDCFile] = []
-        var infos: [Int64: [String: JSONValue]] = [:]
-        var domains: [String: [String: JSONValue]] = [:]
-        var namedIn: [String: [Int64]] = [:]
+    /// With `base`, the commits after its version are replayed on top of it (`checkpoint` is then
+    /// only recorded as the one the replay started from).
+    func replay(from checkpoint: DeltaLogListing.Checkpoint?, to target: Int64, base: Snapshot? = nil) async throws -> Snapshot {
+        var proto: TableProtocol? = base?.tableProtocol
+        var meta: TableMetadata? = base?.metadata
+        var files: [String: AddFile] = base?.files ?? [:]
+        var removed: [LogicalFileKey: RemoveFile] = base?.removed ?? [:]
+        var cdc: [CDCFile] = base?.cdcFiles ?? []
+        var infos: [Int64: [String: JSONValue]] = base?.commitInfos ?? [:]
+        var domains: [String: [String: JSONValue]] = base?.domainMetadata ?? [:]
+        var namedIn: [String: [Int64]] = base?.namedIn ?? [:]
         func note(_ path: String, _ v: Int64?) {
             guard let v else { return }
             if namedIn[path]?.last != v { namedIn[path, default: []].append(v) }
@@ -223,7 +265,9 @@ public struct DeltaTable: Sendable {
             }
         }
         var from: Int64 = 0
-        if let cp = checkpoint {
+        if let base {
+            from = base.version + 1
+        } else if let cp = checkpoint {
             for a in try await checkpointActions(cp) { apply(a, at: nil) }
             from = cp.version + 1
         }
@@ -351,6 +395,52 @@ public struct DeltaTable: Sendable {
             try await store.put(logKey(Self.commitName(version)), Array(text.utf8), precondition: .absent)
         } catch let e as LetheError where e.code == .conflict {
             throw LetheError(.conflict, "version \(version) was committed by another writer", at: root)
+        }
+    }
+}
+
+/// The latest snapshots of a few tables, kept by one engine between calls (one run reads a table's
+/// latest snapshot several times: to plan, erase, vacuum and verify). An entry holds the store
+/// version of the snapshot's last commit, which a reader checks before using it.
+public final class SnapshotCache: Sendable {
+    private let entries = Mutex<[String: (snapshot: Snapshot, commitVersion: String, used: UInt64)]>([:])
+    private let clock = Atomic<UInt64>(0)
+    /// Tables kept at most (the least recently used goes first).
+    public let capacity: Int
+
+    public init(capacity: Int = 8) { self.capacity = capacity }
+
+    func entry(_ root: String) -> (Snapshot, String)? {
+        let t = clock.add(1, ordering: .relaxed).newValue
+        return entries.withLock { e in
+            guard var x = e[root] else { return nil }
+            x.used = t
+            e[root] = x
+            return (x.snapshot, x.commitVersion)
+        }
+    }
+
+    func keep(_ s: Snapshot, commitVersion: String, root: String) {
+        let t = clock.add(1, ordering: .relaxed).newValue
+        entries.withLock { e in
+            e[root] = (s, commitVersion, t)
+            while e.count > capacity, let oldest = e.min(by: { $0.value.used < $1.value.used })?.key { e[oldest] = nil }
+        }
+    }
+
+    func forget(_ root: String) { entries.withLock { $0[root] = nil } }
+
+    /// Forgets every table (an engine does at the start of each run, index and verification: a
+    /// snapshot is reused within one operation, never across operations hours apart).
+    public func clear() { entries.withLock { $0.removeAll() } }
+
+    /// Lethe rewrote commit `version` (statistics scrubbed) from store version `old` to `new`: an
+    /// entry ending at that commit, as read at `old`, now expects `new`.
+    func commitRewritten(_ root: String, version: Int64, from old: String, to new: String) {
+        entries.withLock { e in
+            guard var x = e[root], x.snapshot.version == version, x.commitVersion == old else { return }
+            x.commitVersion = new
+            e[root] = x
         }
     }
 }

@@ -3,6 +3,7 @@ public import Logging
 public import LetheCore
 public import LetheStorage
 import LetheFormats
+import DeltaLake
 public import LetheCatalog
 
 /// Lethe's use cases over one lake: index, locate, forget, approve, run, verify,
@@ -24,6 +25,10 @@ public struct Lethe: Sendable {
     var beforeRunVerification: (@Sendable () async throws -> Void)? = nil
     /// Object references this process has looked up (see `objectRefs`).
     let refCache = ObjectRefCache()
+    /// Latest Delta snapshots this engine read (checked against the log before each use).
+    let deltaSnapshots = SnapshotCache()
+    /// Forgets the kept Delta snapshots (each run, index and verification starts afresh).
+    func forgetDeltaSnapshots() { deltaSnapshots.clear() }
 
     public init(
         config: LakeConfig, store: any ObjectStore, meta: any StateStore, secrets: StateSecrets,

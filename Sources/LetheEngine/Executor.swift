@@ -42,6 +42,7 @@ extension Lethe {
     /// approved subject in one batched pass (one rewrite per object for all the subjects it
     /// holds), dataset by dataset in lineage order, runs rebuilds, and verifies.
     public func run(events: EngineEvents? = nil) async throws -> RunReport {
+        forgetDeltaSnapshots()  // Delta snapshots are reused within one operation only
         try await destroyExpiredRawIDs()  // every writing entry point first (sweep.raw_id_days)
         return try await Executor(self).run(events: events)
     }

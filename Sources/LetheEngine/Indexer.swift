@@ -290,6 +290,7 @@ extension Lethe {
         datasets names: [String]? = nil, workers requested: Int? = nil,
         progress: (@Sendable (IndexProgress) -> Void)? = nil
     ) async throws -> IndexReport {
+        forgetDeltaSnapshots()  // Delta snapshots are reused within one operation only
         try await destroyExpiredRawIDs()  // every writing entry point first (sweep.raw_id_days)
         return try await Indexer(self).index(datasets: names, workers: requested, progress: progress)
     }

@@ -276,3 +276,40 @@ func tempDir() -> String {
     let rows = try deltaPy(["rows", dir + "/files"])
     #expect(!rows.contains("zz-target") && rows.contains("zz-other"), "\(rows)")
 }
+
+/// A table read through a snapshot cache: the kept snapshot is used while no commit follows, the
+/// newer commits are replayed on top of it (the same snapshot as a full replay), and a commit
+/// rewritten by someone else (here: the kept one, by hand) makes it a miss, replayed afresh.
+@Test func aCachedSnapshotEqualsTheFullReplay() async throws {
+    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make-files", dir, "3"])
+    _ = try deltaPy(["checkpoint", dir + "/files"])
+    let store = LocalObjectStore(root: dir)
+    let cache = SnapshotCache()
+    let cached = DeltaTable(store: store, root: "files", snapshots: cache)
+    let plain = DeltaTable(store: store, root: "files")
+    func same(_ a: Snapshot, _ b: Snapshot) {
+        #expect(a.version == b.version)
+        #expect(a.files.mapValues(\.size) == b.files.mapValues(\.size))
+        #expect(Set(a.tombstones.keys) == Set(b.tombstones.keys) && Set(a.removed.keys) == Set(b.removed.keys))
+        #expect(a.metadata.schemaString == b.metadata.schemaString)
+        #expect(Set(a.commitInfos.keys).isSuperset(of: b.commitInfos.keys))
+        for (p, vs) in b.namedIn { #expect(a.namedIn[p].map { Set(vs).isSubset(of: $0) } ?? false, "\(p)") }
+    }
+    let first = try await cached.snapshot()
+    same(first, try await plain.snapshot())
+    #expect(cache.entry("files")?.0.version == first.version)
+    // Two more commits (an append and a delete): replayed on top of the kept snapshot.
+    _ = try deltaPy(["make-files-append", dir + "/files", "zz-target"])
+    _ = try deltaPy(["delete", dir + "/files", "user_id = 'p0-1'"])
+    let second = try await cached.snapshot()
+    #expect(second.version == first.version + 2 && second.checkpoint?.version == first.checkpoint?.version)
+    same(second, try await plain.snapshot())
+    // The kept commit rewritten by another hand (same actions, new bytes on disk): a miss.
+    let key = "files/_delta_log/" + DeltaTable.commitName(second.version)
+    let bytes = try await store.read(key)
+    try await store.put(key, bytes + Array("\n".utf8))
+    let third = try await cached.snapshot()
+    same(third, try await plain.snapshot())
+    #expect(try await store.head(key)?.version == cache.entry("files")?.1)
+}

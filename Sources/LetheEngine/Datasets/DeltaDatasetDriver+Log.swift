@@ -18,7 +18,7 @@ public enum DeltaFileRole: String, Sendable {
 /// version last indexed, the options to scan it, and the log files naming a subject.
 extension DeltaDatasetDriver {
     /// The table at the dataset's path in the lake's store.
-    func table(_ lethe: Lethe) -> DeltaTable { DeltaTable(store: lethe.store, root: spec.path) }
+    func table(_ lethe: Lethe) -> DeltaTable { DeltaTable(store: lethe.store, root: spec.path, snapshots: lethe.deltaSnapshots) }
 
     /// Every data file any retained version can reach, with its role. A live file the
     /// log names but the store lacks is an error naming the table, version and file.
