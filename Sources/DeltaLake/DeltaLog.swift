@@ -41,6 +41,18 @@ public struct DeltaLogListing: Sendable {
             + checksums.keys.sorted().map { checksums[$0]! } + compactions + (hasLastCheckpoint ? ["_last_checkpoint"] : [])
     }
 
+    /// Whether `name` (a name under `_delta_log`) is one of the log's files that can hold file
+    /// actions or commit information (see `logFiles`): a commit, a checkpoint file or part, a
+    /// sidecar, a version checksum, a log compaction or `_last_checkpoint`. For one file met on
+    /// its own, e.g. a noncurrent version of it in a bucket that keeps versions.
+    public static func holdsActions(_ name: String) -> Bool {
+        let fields = name.split(separator: ".", omittingEmptySubsequences: false)
+        if fields.count == 5, fields[0].count == 20, Int64(fields[0]) != nil, fields[1] == "checkpoint", fields[4] == "parquet" {
+            return Int(fields[2]) != nil && Int(fields[3]) != nil  // a part of a multi-part checkpoint
+        }
+        return DeltaLogListing(names: [name]).logFiles == [name]
+    }
+
     init(names: [String]) {
         var multi: [Int64: [Int: [Int: String]]] = [:]  // version → parts → part → name
         for name in names {
