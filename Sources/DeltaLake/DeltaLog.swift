@@ -130,6 +130,25 @@ extension DeltaTable {
         let names = try await store.listKeys(prefix: logPrefix).map { String($0.dropFirst(logPrefix.count + 1)) }
         return DeltaLogListing(names: names)
     }
+
+    /// The log from the checkpoint `_last_checkpoint` names on (`from`: its version), listed after
+    /// that version's name (keys sort by their UTF-8 bytes: the zero-padded versions in order, then
+    /// `_last_checkpoint` and `_sidecars/`), so a long log costs one listing page instead of one per
+    /// thousand files. The pointer is a hint (protocol: "Last Checkpoint File"): nil when it is
+    /// absent or does not read, or when the listing holds no complete checkpoint of its version
+    /// (stale): then the whole log must be listed (`listLog`).
+    public func listLogTail() async throws -> (listing: DeltaLogListing, from: Int64)? {
+        let pointer: [UInt8]
+        do { pointer = try await store.read(logKey("_last_checkpoint")) } catch let e as LetheError where e.code == .notFound { return nil }
+        guard let j = try? JSONValue.parse(pointer), let v = j["version"]?.int, v >= 0 else { return nil }
+        var names: [String] = []
+        for try await page in store.list(prefix: logPrefix, startAfter: logKey(String(format: "%020lld", v))) {
+            for o in page { names.append(String(o.key.dropFirst(logPrefix.count + 1))) }
+        }
+        let listing = DeltaLogListing(names: names)
+        guard listing.checkpoints.contains(where: { $0.version == v }) else { return nil }
+        return (listing, v)
+    }
 }
 
 /// The data and change data files a table's retained log names besides its latest snapshot's.
