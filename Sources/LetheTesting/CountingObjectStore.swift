@@ -24,6 +24,8 @@ public final class CountingObjectStore: ObjectStore {
         public var keysDeleted = 0
         /// Bytes read per key (to tell what share of an object a step read).
         public var readByKey: [String: Int64] = [:]
+        /// Keys written (committed).
+        public var writtenKeys: Set<String> = []
 
         public init() {}
 
@@ -65,11 +67,11 @@ public final class CountingObjectStore: ObjectStore {
     }
 
     public func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
-        CountingWriteStream(inner: try await base.openWrite(key, precondition: precondition), store: self)
+        CountingWriteStream(inner: try await base.openWrite(key, precondition: precondition), store: self, key: key)
     }
 
     public func openWrite(_ key: String, precondition: WritePrecondition, durability: WriteDurability) async throws -> any ObjectWriteStream {
-        CountingWriteStream(inner: try await base.openWrite(key, precondition: precondition, durability: durability), store: self)
+        CountingWriteStream(inner: try await base.openWrite(key, precondition: precondition, durability: durability), store: self, key: key)
     }
 
     public func makeDurable(_ writers: [any ObjectWriteStream]) async throws {
@@ -80,7 +82,10 @@ public final class CountingObjectStore: ObjectStore {
         let out = try await base.commit(writers.map(Self.inner))
         note {
             $0.puts += writers.count
-            for w in writers { $0.bytesWritten += (w as? CountingWriteStream)?.written ?? 0 }
+            for case let w as CountingWriteStream in writers {
+                $0.bytesWritten += w.written
+                $0.writtenKeys.insert(w.key)
+            }
         }
         return out
     }
@@ -129,11 +134,13 @@ final class CountingPages: ObjectPageSource {
 final class CountingWriteStream: ObjectWriteStream {
     let inner: any ObjectWriteStream
     let store: CountingObjectStore
+    let key: String
     var written: Int64 = 0
 
-    init(inner: any ObjectWriteStream, store: CountingObjectStore) {
+    init(inner: any ObjectWriteStream, store: CountingObjectStore, key: String) {
         self.inner = inner
         self.store = store
+        self.key = key
     }
 
     func write(_ bytes: [UInt8]) async throws {
@@ -148,10 +155,11 @@ final class CountingWriteStream: ObjectWriteStream {
 
     func commit() async throws -> ObjectInfo {
         let info = try await inner.commit()
-        let n = written
+        let n = written, key = key
         store.note {
             $0.puts += 1
             $0.bytesWritten += n
+            $0.writtenKeys.insert(key)
         }
         return info
     }
