@@ -189,10 +189,15 @@ if Context.environment["LETHE_BENCH"] != nil {
             dependencies: [
                 "IndexBenchmark", "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore", "LetheFormats", "LetheStorage", "BenchSupport",
             ], path: "Benchmarks/VerifiedBench", swiftSettings: strict),
+        .target(
+            name: "S3Benchmark",
+            dependencies: [
+                "LetheEngine", "LetheRuntime", "LetheCore", "LetheStorage", "LetheS3", "LetheTesting", "BenchSupport",
+            ], path: "Benchmarks/S3Bench", swiftSettings: strict),
         .executableTarget(
             name: "lethe-bench",
             dependencies: [
-                "IndexBenchmark", "DeltaBenchmark", "ParquetBenchmark", "StreamBenchmark", "VerifiedBenchmark",
+                "IndexBenchmark", "DeltaBenchmark", "ParquetBenchmark", "StreamBenchmark", "VerifiedBenchmark", "S3Benchmark",
             ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
     ]
     package.products += [.executable(name: "lethe-bench", targets: ["lethe-bench"])]

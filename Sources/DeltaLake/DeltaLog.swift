@@ -41,6 +41,18 @@ public struct DeltaLogListing: Sendable {
             + checksums.keys.sorted().map { checksums[$0]! } + compactions + (hasLastCheckpoint ? ["_last_checkpoint"] : [])
     }
 
+    /// Whether `name` (a name under `_delta_log`) is one of the log's files that can hold file
+    /// actions or commit information (see `logFiles`): a commit, a checkpoint file or part, a
+    /// sidecar, a version checksum, a log compaction or `_last_checkpoint`. For one file met on
+    /// its own, e.g. a noncurrent version of it in a bucket that keeps versions.
+    public static func holdsActions(_ name: String) -> Bool {
+        let fields = name.split(separator: ".", omittingEmptySubsequences: false)
+        if fields.count == 5, fields[0].count == 20, Int64(fields[0]) != nil, fields[1] == "checkpoint", fields[4] == "parquet" {
+            return Int(fields[2]) != nil && Int(fields[3]) != nil  // a part of a multi-part checkpoint
+        }
+        return DeltaLogListing(names: [name]).logFiles == [name]
+    }
+
     init(names: [String]) {
         var multi: [Int64: [Int: [Int: String]]] = [:]  // version → parts → part → name
         for name in names {
@@ -117,6 +129,25 @@ extension DeltaTable {
     public func listLog() async throws -> DeltaLogListing {
         let names = try await store.listKeys(prefix: logPrefix).map { String($0.dropFirst(logPrefix.count + 1)) }
         return DeltaLogListing(names: names)
+    }
+
+    /// The log from the checkpoint `_last_checkpoint` names on (`from`: its version), listed after
+    /// that version's name (keys sort by their UTF-8 bytes: the zero-padded versions in order, then
+    /// `_last_checkpoint` and `_sidecars/`), so a long log costs one listing page instead of one per
+    /// thousand files. The pointer is a hint (protocol: "Last Checkpoint File"): nil when it is
+    /// absent or does not read, or when the listing holds no complete checkpoint of its version
+    /// (stale): then the whole log must be listed (`listLog`).
+    public func listLogTail() async throws -> (listing: DeltaLogListing, from: Int64)? {
+        let pointer: [UInt8]
+        do { pointer = try await store.read(logKey("_last_checkpoint")) } catch let e as LetheError where e.code == .notFound { return nil }
+        guard let j = try? JSONValue.parse(pointer), let v = j["version"]?.int, v >= 0 else { return nil }
+        var names: [String] = []
+        for try await page in store.list(prefix: logPrefix, startAfter: logKey(String(format: "%020lld", v))) {
+            for o in page { names.append(String(o.key.dropFirst(logPrefix.count + 1))) }
+        }
+        let listing = DeltaLogListing(names: names)
+        guard listing.checkpoints.contains(where: { $0.version == v }) else { return nil }
+        return (listing, v)
     }
 }
 

@@ -97,7 +97,7 @@ public struct DeltaTable: Sendable {
 
     /// Commit versions from `first` on, ascending, from a listing that starts there (keys sort by
     /// their UTF-8 bytes: the zero-padded versions in order, `_last_checkpoint` and `_sidecars/` after them).
-    func versions(from first: Int64) async throws -> [Int64] { try await commits(from: first).map(\.version) }
+    public func versions(from first: Int64) async throws -> [Int64] { try await commits(from: first).map(\.version) }
 
     /// `versions(from:)` with each commit file's store metadata.
     func commits(from first: Int64) async throws -> [(version: Int64, info: ObjectInfo)] {
@@ -156,9 +156,9 @@ public struct DeltaTable: Sendable {
     /// then the JSON commits after it. File actions are reconciled by logical file (path and
     /// deletion vector id), as the protocol's "Action Reconciliation" says.
     public func snapshot(version: Int64? = nil) async throws -> Snapshot {
-        guard version == nil, let cache = snapshots else { return try await replayedSnapshot(version: version) }
+        guard version == nil, let cache = snapshots else { return try await snapshot(version: version, tail: true) }
         if let s = try await cachedLatest(cache) { return s }
-        let s = try await replayedSnapshot(version: nil)
+        let s = try await snapshot(version: nil, tail: true)
         if let last = try await commits(from: s.version).first, last.version == s.version { cache.keep(s, commitVersion: last.info.version, root: root) }
         return s
     }
@@ -186,8 +186,26 @@ public struct DeltaTable: Sendable {
         return s
     }
 
-    /// The snapshot at `version` (nil: the latest) replayed from the log.
-    func replayedSnapshot(version: Int64?) async throws -> Snapshot {
+    /// As `snapshot(version:)`; with `tail`, the latest version (or one at or after the checkpoint
+    /// `_last_checkpoint` names) is replayed from a listing of the log's tail (`listLogTail`), and
+    /// from the whole log's listing when the hint is absent or stale, or the tail does not replay.
+    public func snapshot(version: Int64?, tail: Bool) async throws -> Snapshot {
+        if tail, let t = try await listLogTail(), version.map({ $0 >= t.from }) ?? true {
+            let vs = t.listing.versions
+            if zip(vs, vs.dropFirst()).allSatisfy({ $1 == $0 + 1 }), let latest = [vs.last, t.listing.checkpoints.first?.version].compactMap({ $0 }).max() {
+                let target = version ?? latest
+                let starts = t.listing.checkpoints.filter { cp in
+                    cp.version <= target && (cp.version == target || (vs.first.map { $0 <= cp.version + 1 } ?? false) && (vs.last ?? -1) >= target)
+                }
+                for start in starts where target <= latest {
+                    do {
+                        return try await replay(from: start, to: target)
+                    } catch let e as LetheError where e.code == .corrupt || e.code == .notFound {
+                        // A checkpoint that does not read: the whole log's listing decides (older checkpoints, version 0).
+                    }
+                }
+            }
+        }
         let listing = try await listLog()
         let vs = listing.versions
         for (a, b) in zip(vs, vs.dropFirst()) where b != a + 1 {

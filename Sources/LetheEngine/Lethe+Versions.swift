@@ -1,3 +1,4 @@
+import DeltaLake
 import Foundation
 import LetheCatalog
 import LetheCore
@@ -109,7 +110,13 @@ extension Verifier {
         _ batch: Batch, scope: Scope, rewritten: [String: Set<String>]?, into findings: inout Findings
     ) async throws {
         guard let versioned = try await lake.keptVersions() else { return }
-        for d in config.datasets where scope.wanted.contains(d.name) && !lake.driver(for: d).hasTransactionLog {
+        for d in config.datasets where scope.wanted.contains(d.name) {
+            // A Delta table: every noncurrent version of it, data and log (a run's too: its vacuum
+            // and scrub leave versions of files it did not name as rewritten).
+            if lake.driver(for: d).hasTransactionLog {
+                try await scanNoncurrentTableVersions(d, batch, in: versioned, into: &findings)
+                continue
+            }
             let keys: Set<String>
             if let rewritten {
                 keys = rewritten[d.name] ?? []
@@ -165,7 +172,173 @@ extension Executor {
             ]
             try await lake.commit("cannot audit the noncurrent versions deleted in dataset \(name)", audit: [AuditNote(.versionsDeleted, details)]) { _ in }
         }
-        report.noncurrentVersionsExamined = examined
-        report.noncurrentVersionsDeleted = deleted
+        // Added to what the job's Delta steps read and deleted (`DeltaDatasetDriver.purgeNoncurrentVersions`).
+        report.noncurrentVersionsExamined = (report.noncurrentVersionsExamined ?? 0) + examined
+        report.noncurrentVersionsDeleted = (report.noncurrentVersionsDeleted ?? 0) + deleted
+    }
+}
+
+/// Versioned buckets under a Delta table: the files a vacuum deletes, the change data it rewrites
+/// in place and the log files it (or the partition scrub) rewrites or removes stay readable as
+/// noncurrent versions. After the erasure, every version of the files Lethe deleted goes, and so
+/// does every other noncurrent version of the table that holds a subject (data and change data
+/// files read as records) or names one (log files, field-aware as `LogResidue`); the
+/// verification reads the table's noncurrent versions again.
+extension DeltaDatasetDriver {
+    /// What reading the noncurrent versions of the table found; `all`: the versions of `deleted`
+    /// (keys Lethe deleted: every version of them holds what was erased), not read.
+    struct NoncurrentTableScan: Sendable {
+        var scan = Lethe.NoncurrentScan()
+        var all: [ObjectVersion] = []
+        /// Log versions naming a subject, with the fields that do.
+        var logFields: [ObjectVersion: [String]] = [:]
+    }
+
+    /// Reads every noncurrent version of the table (delete markers hold nothing) for `subjects`
+    /// (subject key → raw ids, known or not): data and change data files (`.parquet` outside the
+    /// log, not hidden) as records under the table's options, log files for the raw ids' values.
+    /// Other files (deletion vectors, checksum sidecars) are not read. The versions of `deleted`
+    /// are listed in `all` without being read.
+    func scanNoncurrent(
+        subjects: [SubjectKey: [SubjectID]], deleted: Set<String>, in versioned: any VersionedObjectStore, _ lethe: Lethe
+    ) async throws -> NoncurrentTableScan {
+        var out = NoncurrentTableScan()
+        let logFolder = (spec.path.isEmpty ? "" : spec.path + "/") + "_delta_log/"
+        var data: [ObjectVersion] = [], log: [(version: ObjectVersion, name: String)] = []
+        for v in try await versioned.versions(prefix: spec.path) where !v.isLatest && !v.isDeleteMarker {
+            if deleted.contains(v.key) {
+                out.all.append(v)
+            } else if v.key.hasPrefix(logFolder) {
+                let name = String(v.key.dropFirst(logFolder.count))
+                if DeltaLogListing.holdsActions(name) { log.append((v, name)) }
+            } else if Self.isDataFile(v.key, below: spec.path) {
+                data.append(v)
+            }
+        }
+        guard !subjects.isEmpty, !data.isEmpty || !log.isEmpty else { return out }
+        let t = table(lethe)
+        let s = try await t.snapshot()
+        let keys = Set(subjects.keys)
+        if !data.isEmpty {
+            var options = try await scanOptions(lethe, snapshot: s)
+            Self.applyHivePartitions(to: &options, t, columns: try subjectPartitions(s.metadata), keys: Array(Set(data.map(\.key))))
+            if let options {
+                let format = try lethe.format(for: spec)
+                let keyer = lethe.keyer(for: spec)
+                for v in data {
+                    out.scan.examined += 1
+                    let pinned = NoncurrentVersionStore(base: versioned, version: v)
+                    var found: [SubjectKey: Int64] = [:]
+                    do {
+                        _ = try await format.scan(pinned.info, in: pinned, options: options, keyer: keyer) { _, k in
+                            if keys.contains(k) { found[k, default: 0] += 1 }
+                        }
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        out.scan.unreadable.append((v, DatasetIssue.oneLine(error: error)))
+                        continue
+                    }
+                    if !found.isEmpty { out.scan.holding.append((v, found)) }
+                }
+            }
+        }
+        let raws = Array(Set(subjects.values.joined()))
+        if !log.isEmpty, !raws.isEmpty {
+            let values = try await subjectValues(s, raws, lethe)
+            var keysOf: [String: Set<SubjectKey>] = [:]  // a subject's value in the log → its keys
+            for (k, ids) in subjects {
+                for id in ids { if let parts = id.logParts { keysOf[SubjectValues.name(parts), default: []].insert(k) } }
+            }
+            for (v, name) in log {
+                out.scan.examined += 1
+                let pinned = DeltaTable(store: NoncurrentVersionStore(base: versioned, version: v), root: spec.path)
+                let residue: [LogResidue]
+                do {
+                    residue = try await pinned.logResidue(values, names: [name])
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    out.scan.unreadable.append((v, DatasetIssue.oneLine(error: error)))
+                    continue
+                }
+                var found: [SubjectKey: Int64] = [:]
+                for r in residue { for value in r.values { for k in keysOf[value] ?? [] { found[k] = 0 } } }
+                if !found.isEmpty {
+                    out.scan.holding.append((v, found))
+                    out.logFields[v] = residue.flatMap(\.fields)
+                }
+            }
+        }
+        return out
+    }
+
+    /// A data or change data file of the table: Parquet, outside the log, no part of its path hidden.
+    static func isDataFile(_ key: String, below root: String) -> Bool {
+        let rel = root.isEmpty ? Substring(key) : key.dropFirst(root.count + 1)
+        guard key.hasSuffix(".parquet"), !rel.hasPrefix("_delta_log/") else { return false }
+        return !rel.split(separator: "/").contains { ($0.hasPrefix("_") && $0 != "_change_data") || $0.hasPrefix(".") }
+    }
+
+    /// After an erasure's vacuum and scrub (or `lethe vacuum`): on a store that keeps versions,
+    /// every version of the files they deleted and the table's other noncurrent versions holding
+    /// or naming one of the requests' subjects are deleted for good, audited as `versions_deleted`
+    /// (objects by reference). Returns what was read and deleted (nil on a store without
+    /// versions); versions that could not be read are returned as problems, and stay.
+    func purgeNoncurrentVersions(
+        requestIDs: [String], keys: Set<SubjectKey>, deleted: Set<String>, job: String?, _ lethe: Lethe
+    ) async throws -> (examined: Int, deleted: Int, problems: [String])? {
+        guard let versioned = try await lethe.keptVersions() else { return nil }
+        var subjects: [SubjectKey: [SubjectID]] = Dictionary(uniqueKeysWithValues: keys.map { ($0, []) })
+        for id in requestIDs {
+            guard let r = try await lethe.meta.request(id: id) else { continue }
+            let k = lethe.subjectKey(of: r, in: spec, lethe.nfcKeys([r]))
+            guard keys.contains(k) else { continue }
+            if let sealed = r.sealedSubject { subjects[k, default: []].append(try lethe.secrets.unseal(sealed, requestID: id)) }
+        }
+        let found = try await scanNoncurrent(subjects: subjects, deleted: deleted, in: versioned, lethe)
+        let doomed = found.all + found.scan.holding.map(\.version)
+        let problems = found.scan.unreadable.map { "\(spec.name): \($0.version.key), noncurrent version \($0.version.versionID): \($0.reason)" }
+        guard !doomed.isEmpty else { return (found.scan.examined, 0, problems) }
+        try await versioned.deleteVersions(doomed.map { ($0.key, $0.versionID) })
+        var details: [String: JSONValue] = [
+            "dataset": .string(spec.name),
+            "objects": try await lethe.refsJSON(spec.name, Array(Set(doomed.map(\.key))).sorted()),
+            "versions": .int(Int64(doomed.count)),
+            "requests": .array(requestIDs.sorted().map(JSONValue.string)),
+        ]
+        if let job { details["job"] = .string(job) }
+        try await lethe.commit(
+            "cannot audit the noncurrent versions deleted in dataset \(spec.name)", audit: [AuditNote(.versionsDeleted, details)]
+        ) { _ in }
+        return (found.scan.examined, doomed.count, problems)
+    }
+}
+
+extension Verifier {
+    /// The noncurrent versions of a Delta table, read for the batch's subjects (see
+    /// `DeltaDatasetDriver.scanNoncurrent`): a version holding or naming a subject is residue; one
+    /// that cannot be read leaves the dataset unverified.
+    func scanNoncurrentTableVersions(
+        _ d: DatasetSpec, _ batch: Batch, in versioned: any VersionedObjectStore, into findings: inout Findings
+    ) async throws {
+        var subjects: [SubjectKey: [SubjectID]] = [:]
+        for r in batch.requests {
+            subjects[lake.subjectKey(of: r, in: d, batch.nfc), default: []] += batch.raws[r.id].map { [$0] } ?? []
+        }
+        let found = try await DeltaDatasetDriver(spec: d).scanNoncurrent(subjects: subjects, deleted: [], in: versioned, lake)
+        findings.versionsExamined[d.name, default: 0] += found.scan.examined
+        for h in found.scan.holding {
+            let fields = found.logFields[h.version].map { Set($0).sorted().joined(separator: ", ") }
+            for (k, n) in h.keys {
+                let what = fields.map { "of the log names the subject (\($0))" } ?? "holds \(n) rows"
+                findings.found[k, default: []].append(
+                    .init(dataset: d.name, object: h.version.key, rows: n, issue: "a noncurrent version (\(h.version.versionID)) \(what)"))
+            }
+        }
+        for u in found.scan.unreadable {
+            findings.unreadable[d.name, default: []].append(
+                .init(dataset: d.name, object: u.version.key, rows: 0, issue: "noncurrent version \(u.version.versionID): \(u.reason)"))
+        }
     }
 }

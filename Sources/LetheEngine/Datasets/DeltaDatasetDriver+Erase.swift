@@ -37,8 +37,15 @@ extension DeltaDatasetDriver {
             // (the verification renames or removes it).
             let replaced = Set(
                 (erasure.result?.rewrites ?? []).filter { $0.added != nil && $0.readVersion != nil }.map { table(lethe).key(forLogPath: $0.removed) })
-            try await Trace.span("delta step: vacuum and scrub") {
+            let deleted = try await Trace.span("delta step: vacuum and scrub") {
                 try await cleanUpAfterErasure(job: job, step: step, drop: drop, keepingIndexed: replaced, events: events, lethe)
+            }
+            // A bucket that keeps versions: what the vacuum and scrub deleted or replaced is still there (Lethe+Versions.swift).
+            if let v = try await purgeNoncurrentVersions(requestIDs: step.requestIDs, keys: drop, deleted: deleted, job: job, lethe) {
+                report.noncurrentVersionsExamined = (report.noncurrentVersionsExamined ?? 0) + v.examined
+                report.noncurrentVersionsDeleted = (report.noncurrentVersionsDeleted ?? 0) + v.deleted
+                report.problems += v.problems
+                if v.deleted > 0 { details["noncurrent_versions_deleted"] = .int(Int64(v.deleted)) }
             }
             try await lethe.meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch let e as StepNotRecorded {
@@ -181,17 +188,21 @@ extension DeltaDatasetDriver {
 
     /// History and change data files holding the subjects are vacuumed (also when no live file held
     /// them, e.g. another tool deleted them), and partitions named after a subject scrubbed: their
-    /// names leave the log, their change data and folders the lake.
+    /// names leave the log, their change data and folders the lake. Returns the keys deleted.
     private func cleanUpAfterErasure(
         job: String, step: JournalStep, drop: Set<SubjectKey>, keepingIndexed: Set<String>, events: EngineEvents?, _ lethe: Lethe
-    ) async throws {
+    ) async throws -> Set<String> {
+        var deleted = Set<String>()
         if let v = try await vacuumTargeted(keys: drop, requestIDs: step.requestIDs, job: job, keepingIndexed: keepingIndexed, lethe) {
             events?(
                 .tableVacuumed(
                     dataset: spec.name, deletedFiles: v.deleted.count, rewrittenChangeData: v.rewrittenChangeData.count,
                     scrubbedCommits: v.scrubbedCommits.count))
+            deleted.formUnion(v.deleted)
+            deleted.formUnion(v.removedCheckpoints + v.removedLogFiles)
         }
         let scrubbed = try await scrubPartitions(keys: drop, lethe)
         if !scrubbed.isEmpty { events?(.partitionChangeDataRemoved(dataset: spec.name, count: scrubbed.count)) }
+        return deleted.union(scrubbed)
     }
 }

@@ -98,7 +98,9 @@ extension DeltaDatasetDriver {
         guard c.utc.count == o.subject.fields.count else { return nil }
         for (f, u) in zip(o.subject.fields, c.utc) { if let b = u { o.timestampUTC[f] = b } }
         let t = table(lethe)
-        let vs = try await t.versions()
+        // The log from the last version indexed on (a tail listing): none there means the log ends
+        // before it (a table made again), which needs the full listing as before.
+        let vs = try await t.versions(from: max(0, last))
         guard let latest = vs.last, let first = vs.first, latest >= last else { return nil }
         guard latest > last else { return (last, [], o, partitions) }
         guard first <= last + 1 else { return nil }

@@ -14,7 +14,12 @@ extension DeltaDatasetDriver {
         case .targeted:
             let (keys, ids) = try await erasedHere(lethe)
             let r = try await vacuumTargeted(keys: keys, requestIDs: ids, job: nil, dryRun: dryRun, lethe)
-            if !dryRun { _ = try await scrubPartitions(keys: keys, lethe) }
+            if !dryRun {
+                let scrubbed = try await scrubPartitions(keys: keys, lethe)
+                // A bucket that keeps versions: the deleted and replaced files' versions (Lethe+Versions.swift).
+                let deleted = Set((r?.deleted ?? []) + (r?.removedCheckpoints ?? []) + (r?.removedLogFiles ?? []) + scrubbed)
+                _ = try await purgeNoncurrentVersions(requestIDs: ids, keys: keys, deleted: deleted, job: nil, lethe)
+            }
             return VacuumReport(
                 dataset: spec.name, mode: "targeted", deleted: r?.deleted ?? [],
                 unreadableVersions: r?.unreadableVersions ?? [], dryRun: dryRun)
