@@ -94,11 +94,13 @@ struct WorkQueueTests {
         defer { s.close() }
         let q = try #require(s.workQueue)
         try await s.createJob(Self.job("j", objects: 1, rebuilds: 0))
-        let first = try #require(try await q.claim(WorkerID("w1"), ttl: .milliseconds(300)))
+        let first = try #require(try await q.claim(WorkerID("w1"), ttl: .seconds(60)))
         #expect(first.epoch == 1 && first.step.attempts == 1 && first.step.ordinal == 0)
         // While the lease holds: the object step is taken, the closing step waits for its wave.
         #expect(try await q.claim(WorkerID("w2"), ttl: .seconds(60)) == nil)
-        // Expired (the database's clock): claimed again by w2, epoch and attempts up.
+        // Expired (the database's clock: w1's last renewal asks for no time at all): claimed again by
+        // w2, epoch and attempts up.
+        #expect(try await q.renew(WorkerID("w1"), leases: [first], ttl: .zero).isEmpty)
         let deadline = Date().addingTimeInterval(20)
         var second: Lease?
         while second == nil && Date() < deadline {

@@ -11,7 +11,7 @@ import Logging
 extension DeltaDatasetDriver {
     func erase(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?, _ lethe: Lethe) async throws {
         guard spec.subject != nil else {
-            try await lethe.meta.finishStep(
+            try await lethe.finishStep(
                 job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` is gone from \(lethe.config.file)")
             return
         }
@@ -36,7 +36,7 @@ extension DeltaDatasetDriver {
             let replaced = Set(
                 (erasure.result?.rewrites ?? []).filter { $0.added != nil && $0.readVersion != nil }.map { table(lethe).key(forLogPath: $0.removed) })
             try await cleanUpAfterErasure(job: job, step: step, drop: drop, keepingIndexed: replaced, events: events, lethe)
-            try await lethe.meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
+            try await lethe.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch let e as StepNotRecorded {
             throw e
         } catch {
