@@ -47,9 +47,14 @@ public struct WorkerService: Service {
         try await queue.register(worker)
         let clock = ContinuousClock()
         var lastRetry: ContinuousClock.Instant?
+        var lastPass: ContinuousClock.Instant?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let retry = lastRetry.map { clock.now - $0 >= settings.retryEvery } ?? true
-            if try await lethe.coordinate(queue, retryFailed: retry, events: events) != nil, retry { lastRetry = clock.now }
+            if lastPass.map({ clock.now - $0 >= settings.coordinateEvery }) ?? true {
+                let retry = lastRetry.map { clock.now - $0 >= settings.retryEvery } ?? true
+                // Made here or by another worker (it holds the lock): either way not again for a while.
+                if try await lethe.coordinate(queue, retryFailed: retry, events: events) != nil, retry { lastRetry = clock.now }
+                lastPass = clock.now
+            }
             var worked = false
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 guard let (result, report) = try await lethe.workOne(queue, worker: worker, settings: settings, events: events) else { break }

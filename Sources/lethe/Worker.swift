@@ -15,7 +15,7 @@ struct Worker: AsyncParsableCommand {
             `state: postgres://…` (with `keys: DIR`, the same key files on every machine); the lake an S3 bucket, \
             or a local folder (then run the workers on that one machine: temporary files are judged by process id).
 
-            Each worker, between steps, makes a coordinator pass when no other process is making one \
+            Each worker, between steps and at most every 5 seconds, makes a coordinator pass when no other process is making one \
             (a PostgreSQL advisory lock): it takes back what dead workers left, retries failed requests \
             (every 10 minutes), and plans every approved request into a job. Then it claims one step at a \
             time (`FOR UPDATE SKIP LOCKED`): object rewrites and Delta table erasures run on many workers \

@@ -11,8 +11,14 @@ public struct WorkerSettings: Sendable {
     public var poll: Duration
     /// How often a worker retries failed requests (`lethe run` retries them once, at its start).
     public var retryEvery: Duration
-    public init(lease: Duration = .seconds(30), poll: Duration = .seconds(1), retryEvery: Duration = .seconds(600)) {
-        self.lease = lease; self.poll = poll; self.retryEvery = retryEvery
+    /// The least time between two coordinator passes of one worker (a pass reads the open requests:
+    /// idle workers polling it would slow the one verifying).
+    public var coordinateEvery: Duration
+    public init(
+        lease: Duration = .seconds(30), poll: Duration = .seconds(1), retryEvery: Duration = .seconds(600),
+        coordinateEvery: Duration = .seconds(5)
+    ) {
+        self.lease = lease; self.poll = poll; self.retryEvery = retryEvery; self.coordinateEvery = coordinateEvery
     }
     /// From the environment: `LETHE_WORKER_LEASE_MS`, `LETHE_WORKER_POLL_MS` (tests and e2e shorten them).
     public static func fromEnvironment(_ environment: [String: String]? = nil) -> WorkerSettings {
@@ -130,11 +136,16 @@ extension Lethe {
         let settings = WorkerSettings.fromEnvironment()
         try await queue.register(me)
         var first = true
+        let clock = ContinuousClock()
+        var lastPass: ContinuousClock.Instant?
         while true {
             try Task.checkCancellation()
-            if let pass = try await coordinate(queue, retryFailed: first, events: events) {
-                report.absorb(pass)
-                first = false
+            if lastPass.map({ clock.now - $0 >= settings.coordinateEvery }) ?? true {
+                if let pass = try await coordinate(queue, retryFailed: first, events: events) {
+                    report.absorb(pass)
+                    first = false
+                    lastPass = clock.now
+                }
             }
             var worked = false
             while try await workOne(queue, worker: me, settings: settings, report: &report, events: events) != nil { worked = true }
