@@ -66,7 +66,7 @@ extension DeltaTable {
         beforeCommit: (@Sendable () async throws -> Void)? = nil,
         willWrite: (@Sendable (String) async throws -> Void)? = nil
     ) async throws -> DeltaEraseResult {
-        let snap = try await snapshot()
+        let snap = try await Trace.span("delta erase: snapshot") { try await snapshot() }
         try checkWritable(snap)
         let tracker = WrittenKeys(willWrite: willWrite)
         do {

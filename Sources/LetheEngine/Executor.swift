@@ -86,7 +86,7 @@ struct Executor: Sendable {
         let lock = try await lake.acquireRunLock(events: events)
         defer { lock?.release() }
         // 0-3. What killed runs left: temporary files, unfinished jobs, stranded requests; then retries.
-        try await recoverAndRetry(report: &report, events: events)
+        try await Trace.span("run: recover and retry") { try await recoverAndRetry(report: &report, events: events) }
         // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
         report.propagation = try await propagateScoped(report: &report, events: events)
         // 5. A new job for every approved request.
@@ -95,8 +95,8 @@ struct Executor: Sendable {
             try state.checkIntact()
             return report
         }
-        let (job, jobPlan, planned) = try await planJob(approved, report: &report)
-        let claimed = try await claimJob(job, jobPlan, planned: planned)
+        let (job, jobPlan, planned) = try await Trace.span("run: plan \(approved.count) requests") { try await planJob(approved, report: &report) }
+        let claimed = try await Trace.span("run: claim") { try await claimJob(job, jobPlan, planned: planned) }
         guard !claimed.isEmpty else {
             try state.checkIntact()
             return report
@@ -241,7 +241,7 @@ struct Executor: Sendable {
         for s in pending where s.kind == .object {
             keysByDataset[s.dataset, default: []].append(s.objectKey)
         }
-        for (d, keys) in keysByDataset { _ = try await lake.objectRefs(d, keys) }
+        try await Trace.span("execute: object refs") { for (d, keys) in keysByDataset { _ = try await lake.objectRefs(d, keys) } }
         do {
             for step in pending {
                 try state.checkIntact()
