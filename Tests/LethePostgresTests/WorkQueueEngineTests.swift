@@ -126,4 +126,37 @@ import Testing
         try await StepLease.$current.withValue(again) { try await Executor(lethe).executeClaimed(again, report: &r, events: nil) }
         #expect(try await lethe.meta.steps(job: old.step.job).first { $0.ordinal == old.step.ordinal }?.state == .done)
     }
+
+    /// A step whose holders died in it three times (a fourth claim) fails with the reason `run`
+    /// gives, its requests fail at the job's end, and the audit records it once.
+    @Test func aStepClaimedAFourthTimeFails() async throws {
+        let (dir, config) = try Self.lake("attempts", objects: 1)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try Runtime.open(config: config)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        _ = try await lethe.index()
+        let filed = try await lethe.forget([SubjectID(Self.user(0))], reason: "erasure request", by: "alice")
+        _ = try await lethe.approve(filed.map(\.id), by: "bob")
+        let q = try #require(lethe.meta.workQueue)
+        #expect(try await lethe.coordinate(q, retryFailed: false) != nil)
+        // Three holders die in the object step: each claim counts, each lease expires.
+        for n in 1...3 {
+            let l = try #require(try await q.claim(WorkerID("dead-\(n)"), ttl: .seconds(60)))
+            #expect(l.step.kind == .object && l.step.attempts == n)
+            _ = try await q.renew(WorkerID("dead-\(n)"), leases: [l], ttl: .zero)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        var result: (result: StepResult, report: RunReport)?
+        let deadline = Date().addingTimeInterval(20)
+        while result == nil && Date() < deadline {
+            result = try await lethe.workOne(q, worker: WorkerID("alive"), settings: WorkerSettings(lease: .seconds(60)))
+        }
+        #expect(result?.result == .finished)
+        let steps = try await lethe.meta.steps(job: filed.isEmpty ? "" : (try await lethe.meta.pendingSteps()).first?.job ?? "")
+        #expect(steps.contains { $0.kind == .object && $0.state == .failed && ($0.outcome ?? "").contains("started 3 times and never finished") })
+        // The closing step fails the request with that reason.
+        while try await lethe.workOne(q, worker: WorkerID("alive"), settings: WorkerSettings(lease: .seconds(60))) != nil {}
+        let r = try await lethe.request(filed[0].id)
+        #expect(r.status == .failed && (r.failure ?? "").contains("started 3 times"), "\(r.status) \(r.failure ?? "")")
+    }
 }

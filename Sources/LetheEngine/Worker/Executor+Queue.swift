@@ -121,6 +121,14 @@ extension Lethe {
             // Shutdown: the step goes back to the queue (an object written already is found rewritten by the next holder).
             try? await queue.release(lease)
             return .released
+        } catch {
+            // Whatever the step met after its lease was lost (e.g. a request another holder settled) is
+            // not this worker's to report; any other error (the state unreachable) ends the worker.
+            if let lost = try? await queue.renew(worker, leases: [lease], ttl: ttl), lost == [lease] {
+                logger.warning("lease lost: another worker holds the step", metadata: ["step": "\(lease.step.job)#\(lease.step.ordinal)"])
+                return .leaseLost
+            }
+            throw error
         }
     }
 
