@@ -392,8 +392,10 @@ struct Executor: Sendable {
         else { return nil }
         var version: String?
         var rows: [SubjectKey: [Int64]] = [:]
-        for k in Set(step.subjectKeys) {
-            for p in try await state.locate(prefix: k.prefix64, dataset: dataset)
+        let keys = Set(step.subjectKeys)
+        let located = try await state.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: dataset)
+        for k in keys {
+            for p in located[k.prefix64] ?? []
             where p.object.key == step.objectKey && p.object.status == .indexed {
                 // Entries of one object share its version; two versions would be a torn index: no hint.
                 if let v = version, v != p.object.version { return nil }
