@@ -3,7 +3,8 @@ public import LetheCore
 // The state seam, split by capability: a store offers readers (each read is one read transaction)
 // and one unit of work, `transaction`, whose writers commit together or not at all. SQLite
 // (embedded) implements it today; a PostgreSQL store implements the same readers and `transaction`.
-// Reserved for later capabilities (not part of this seam yet): `VaultKeyStore`, `WorkQueue`.
+// Reserved for later capabilities (not part of this seam yet): `VaultKeyStore`. The work queue of a
+// state shared by many workers: `WorkQueue` (WorkQueue.swift).
 
 /// One page of a listing: its items, and the cursor to pass as `after` for the next page (nil: last page).
 public struct Page<T: Sendable>: Sendable {
@@ -220,6 +221,8 @@ public protocol JournalWriter {
     /// Delta table whose commit is to adopt the file; nil for a temporary file, which nothing adopts.
     func recordTemporary(_ key: String, owner: Int32, table: String?) throws
     func forgetTemporaries(_ keys: [String]) throws
+    /// The fence of a claimed step (see `WorkQueue`; the default, for stores without one, refuses).
+    func holdLease(job: String, ordinal: Int64, owner: WorkerID, epoch: Int64) throws
 }
 
 /// Cursors and settings, read and written inside a transaction.
@@ -260,6 +263,8 @@ public protocol StateStore: Sendable {
     /// released (or the process ends). Waits while another holder has it, telling `progress` once.
     /// nil when the store has nothing to lock (in memory; nil by default).
     func acquireRunLock(progress: (@Sendable (String) -> Void)?) async throws -> (any RunLockHandle)?
+    /// The work queue of a state shared by many workers (`WorkQueue`); nil by default.
+    var workQueue: (any WorkQueue)? { get }
 
     // Single-call writes: each is one transaction. The defaults below run through `transaction`;
     // a back end may replace one with an equivalent that is faster (SQLite encodes postings

@@ -83,13 +83,34 @@ public struct Lethe: Sendable {
     ) async throws {
         let at = now()
         let entries = audit.map { ($0.event, $0.actor, JSONValue.object($0.details).text) }
+        // Inside a claimed step (a worker's lease): the fence first, so a holder whose lease was
+        // lost commits nothing (neither the change nor its audit entries).
+        let lease = StepLease.current
         try await meta.transaction(what) { tx in
+            if let lease {
+                try tx.journal.holdLease(job: lease.step.job, ordinal: lease.step.ordinal, owner: lease.owner, epoch: lease.epoch)
+            }
             try change(tx)
             for (event, actor, details) in entries {
                 try tx.appendAudit(event: event, requestID: nil, actor: actor, details: details, at: at)
             }
         }
     }
+}
+
+extension Lethe {
+    /// Records a step's end with no audit entry, through `commit` (so a claimed step is fenced).
+    func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) async throws {
+        try await commit("cannot record journal step \(job)#\(ordinal)", audit: []) { tx in
+            try tx.finishStep(job: job, ordinal: ordinal, state: state, outcome: outcome)
+        }
+    }
+}
+
+/// The lease of the step the current task executes (a worker's claim, `WorkQueue`); nil outside
+/// one. Every `Lethe.commit` made while it is set runs the fence (`JournalWriter.holdLease`) first.
+public enum StepLease {
+    @TaskLocal public static var current: Lease?
 }
 
 /// An audit entry to commit with the state change it records (see `Lethe.commit`).

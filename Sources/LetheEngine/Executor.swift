@@ -44,6 +44,9 @@ extension Lethe {
     public func run(events: EngineEvents? = nil) async throws -> RunReport {
         forgetDeltaSnapshots()  // Delta snapshots are reused within one operation only
         try await destroyExpiredRawIDs()  // every writing entry point first (sweep.raw_id_days)
+        // A state shared by many workers: the job's steps are claimed from its queue (with any
+        // `lethe worker` running), wave by wave, instead of run in order here.
+        if let queue = meta.workQueue { return try await runOnQueue(queue, events: events) }
         return try await Executor(self).run(events: events)
     }
 
@@ -329,7 +332,7 @@ struct Executor: Sendable {
         if let issue = try await lake.datasetIssues()[step.dataset] {
             try await failStep(job: job, step: step, reason: issue.description, events: events)
         } else {
-            try await state.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
+            try await lake.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
         }
     }
 
@@ -338,7 +341,7 @@ struct Executor: Sendable {
     func eraseStep(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset) else {
             let gone = step.kind == .object ? "is no longer in" : "is gone from"
-            try await state.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` \(gone) \(config.file)")
+            try await lake.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` \(gone) \(config.file)")
             return
         }
         try await DatasetDrivers.driver(for: step, d).erase(job: job, step: step, report: &report, events: events, lake)
@@ -346,7 +349,7 @@ struct Executor: Sendable {
 
     func rewrite(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset), let opts = lake.options(for: d) else {
-            try await state.finishStep(
+            try await lake.finishStep(
                 job: job, ordinal: step.ordinal, state: .failed,
                 outcome: "dataset `\(step.dataset)` is no longer in \(config.file)")
             return
@@ -354,7 +357,7 @@ struct Executor: Sendable {
         guard let info = try await store.head(step.objectKey) else {
             // Gone from the lake since planning: nothing left to erase there.
             try await lake.reindex(d, key: step.objectKey)
-            try await state.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: #"{"gone":true}"#)
+            try await lake.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: #"{"gone":true}"#)
             return
         }
         let f = try lake.format(for: d)
@@ -442,7 +445,7 @@ struct Executor: Sendable {
 
     func rebuild(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?) async throws {
         guard let d = config.dataset(named: step.dataset), let cmd = d.rebuild else {
-            try await state.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` has no rebuild command")
+            try await lake.finishStep(job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` has no rebuild command")
             return
         }
         events?(.rebuilding(dataset: d.name, command: cmd))
@@ -554,7 +557,7 @@ struct Executor: Sendable {
             report.verifications += results
             for v in results where !v.clean { report.failed.append(.init(id: v.id, reason: v.summary)) }
         }
-        try await state.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
+        try await lake.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: nil)
         try await state.pruneJob(job)
     }
 

@@ -103,7 +103,8 @@ extension Lethe {
     /// A file a Delta erasure journaled is removed only when no retained version of its table
     /// names it (the run died before the commit that was to adopt it); one a commit names is data
     /// and is only forgotten. A table whose log cannot be read keeps its files for a later run.
-    func removeLeftTemporaries() async throws -> Int {
+    /// `keepingOwn`: this process's files are in use too (a worker's coordinator pass while steps run).
+    func removeLeftTemporaries(keepingOwn: Bool = false) async throws -> Int {
         let temps = try await meta.temporaries()
         guard !temps.isEmpty else { return 0 }
         let me = getpid()
@@ -111,6 +112,7 @@ extension Lethe {
         var done: [String] = []
         var named: [String: Set<String>?] = [:]  // table root → keys its log names (nil: unreadable)
         for t in temps {
+            if t.owner == me && keepingOwn { continue }
             if t.owner != me && (kill(t.owner, 0) == 0 || errno == EPERM) { continue }
             if let root = t.table {
                 if named[root] == nil { named[root] = .some(try? await DeltaDatasetDriver.namedKeys(root, store)) }

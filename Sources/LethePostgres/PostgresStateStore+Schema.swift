@@ -6,13 +6,14 @@ extension PostgresStateStore {
     /// The migrations, in order: each runs in one transaction under an advisory lock on the
     /// schema (concurrent openers wait, then find it applied), recorded in `lethe_migrations`.
     static let migrations: [(version: Int64, name: String, sql: String)] = [
-        (1, "v1-state", v1)
+        (1, "v1-state", v1),
+        (2, "v2-work-queue", PostgresWorkQueue.migration),
     ]
 
     /// Every table of the schema, with its text and bytea columns (the residue scan reads them).
     static let tables = [
         "lethe_meta", "objects", "postings", "object_names", "requests", "request_sweeps", "sweeps", "audit", "audit_head",
-        "audit_requests", "audit_texts", "journal", "temp_files", "settings", "cursors", "lethe_migrations",
+        "audit_requests", "audit_texts", "journal", "temp_files", "settings", "cursors", "lethe_migrations", "workers",
     ]
 
     /// Sorting text columns are `COLLATE "C"`: byte order, whatever the database's locale (as SQLite sorts).

@@ -34,7 +34,7 @@ public final class PostgresStateStore: StateStore, Sendable {
     let closedFlag = Atomic<Bool>(false)
 
     /// The current schema version (`lethe_migrations`).
-    public static let schemaVersion: Int64 = 1
+    public static let schemaVersion: Int64 = 2
     /// How many times a transaction runs when it meets a deadlock, a serialization failure or a lost connection.
     public static let maxAttempts = 5
 

@@ -11,7 +11,7 @@ import Logging
 extension DeltaDatasetDriver {
     func erase(job: String, step: JournalStep, report: inout RunReport, events: EngineEvents?, _ lethe: Lethe) async throws {
         guard spec.subject != nil else {
-            try await lethe.meta.finishStep(
+            try await lethe.finishStep(
                 job: job, ordinal: step.ordinal, state: .failed, outcome: "dataset `\(step.dataset)` is gone from \(lethe.config.file)")
             return
         }
@@ -47,7 +47,7 @@ extension DeltaDatasetDriver {
                 report.problems += v.problems
                 if v.deleted > 0 { details["noncurrent_versions_deleted"] = .int(Int64(v.deleted)) }
             }
-            try await lethe.meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
+            try await lethe.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch let e as StepNotRecorded {
             throw e
         } catch {

@@ -1,0 +1,162 @@
+import Foundation
+import LetheCatalog
+import LetheCore
+@testable import LetheEngine
+import LethePostgres
+import LetheRuntime
+import LetheTestSupport
+import Testing
+
+/// The engine's side of the work queue: workers on one PostgreSQL state share a job's steps, and a
+/// step whose lease was lost commits nothing through `Lethe.commit`.
+@Suite struct WorkQueueEngineTests {
+    /// A local JSON Lines lake of `objects` objects, 30 records each over 60 users, and its config on a fresh schema.
+    static func lake(_ hint: String, objects: Int) throws -> (dir: String, config: LakeConfig) {
+        let server = try PostgresServer.get()
+        let schema = server.freshSchema(hint)
+        let dir = NSTemporaryDirectory() + "lethe-pg-queue-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/lake/raw/events", withIntermediateDirectories: true)
+        for part in 0..<objects {
+            var lines = ""
+            for j in 0..<30 { lines += #"{"n":\#(j),"user":{"id":"\#(user(part * 7 + j))"}}"# + "\n" }
+            try lines.write(toFile: dir + "/lake/raw/events/p\(part).jsonl", atomically: true, encoding: .utf8)
+        }
+        let yaml = """
+            lake: lake
+            state: "\(server.url(schema: schema, withPassword: false))"
+            keys: keys
+            datasets:
+              - {name: events, path: raw/events, format: jsonl, subject: user.id}
+            """
+        setenv("PGPASSWORD", server.password, 1)
+        return (dir, try LakeConfig.parse(yaml, file: dir + "/lethe.yaml", baseDir: dir))
+    }
+
+    static func user(_ i: Int) -> String { "user-\(1000 + i % 60)" }
+
+    /// Three workers (three opens: three connection pools, as three processes) coordinate and claim
+    /// until every request is verified: each object is rewritten once (one `object_rewritten` per
+    /// object), every other record is kept, and the audit chain verifies.
+    @Test func threeWorkersShareAJobAndRewriteEachObjectOnce() async throws {
+        let (dir, config) = try Self.lake("workers", objects: 12)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try Runtime.open(config: config)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        _ = try await lethe.index()
+        let forgotten = (0..<20).map { Self.user($0 * 3) }
+        let filed = try await lethe.forget(forgotten.map(SubjectID.init), reason: "erasure request", by: "alice")
+        _ = try await lethe.approve(filed.map(\.id), by: "bob")
+        let workers = try (0..<3).map { _ in try Runtime.open(config: config) }
+        defer { for w in workers { (w.meta as? PostgresStateStore)?.close() } }
+        let settings = WorkerSettings(lease: .seconds(30), poll: .milliseconds(20))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (n, w) in workers.enumerated() {
+                group.addTask {
+                    let q = try #require(w.meta.workQueue)
+                    let me = WorkerID("test-\(n)")
+                    let deadline = Date().addingTimeInterval(120)
+                    while Date() < deadline {
+                        _ = try await w.coordinate(q, retryFailed: false)
+                        while try await w.workOne(q, worker: me, settings: settings) != nil {}
+                        let open = try await w.meta.requests(status: nil).filter { $0.status != .verified && $0.status != .failed }
+                        if open.isEmpty, try await w.meta.pendingSteps().isEmpty { return }
+                        try await Task.sleep(for: settings.poll)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        for r in filed {
+            let now = try await lethe.request(r.id)
+            #expect(now.status == .verified, "\(now.status): \(now.failure ?? "")")
+        }
+        var kept = 0, gone = 0, expectedKept = 0
+        for part in 0..<12 {
+            let text = try String(contentsOfFile: dir + "/lake/raw/events/p\(part).jsonl", encoding: .utf8)
+            for l in text.split(separator: "\n") {
+                if forgotten.contains(where: { l.contains("\"\($0)\"") }) { gone += 1 } else { kept += 1 }
+            }
+            expectedKept += (0..<30).filter { !forgotten.contains(Self.user(part * 7 + $0)) }.count
+        }
+        #expect(gone == 0 && kept == expectedKept)
+        let entries = try await lethe.meta.audit.entries()
+        var rewrites: [Int64: Int] = [:]
+        for e in entries where e.event == AuditEvent.objectRewritten.rawValue || e.event == AuditEvent.objectRemoved.rawValue {
+            if case .object(let d) = try JSONValue.parse(Array(e.details.utf8)), case .int(let ref)? = d["object"] { rewrites[ref, default: 0] += 1 }
+        }
+        #expect(rewrites.count == 12 && rewrites.values.allSatisfy { $0 == 1 }, "\(rewrites)")
+        let audit = try await lethe.checkAudit()
+        #expect(audit.ok, "\(audit.reason ?? "")")
+    }
+
+    /// A step claimed again after its lease expired: the first holder's run of it commits nothing
+    /// (the fence in `Lethe.commit` refuses, `.conflict`; no audit entry), the new holder's lands.
+    @Test func aStepRunUnderALostLeaseCommitsNothing() async throws {
+        let (dir, config) = try Self.lake("fence", objects: 2)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try Runtime.open(config: config)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        _ = try await lethe.index()
+        let filed = try await lethe.forget([SubjectID(Self.user(0))], reason: "erasure request", by: "alice")
+        _ = try await lethe.approve(filed.map(\.id), by: "bob")
+        let q = try #require(lethe.meta.workQueue)
+        #expect(try await lethe.coordinate(q, retryFailed: false) != nil)
+        let old = try #require(try await q.claim(WorkerID("w1"), ttl: .seconds(60)))
+        #expect(old.step.kind == .object)
+        #expect(try await q.renew(WorkerID("w1"), leases: [old], ttl: .zero).isEmpty)  // expires now
+        var fresh: Lease?
+        let deadline = Date().addingTimeInterval(20)
+        while fresh?.step.ordinal != old.step.ordinal && Date() < deadline {
+            if let l = fresh { try await q.release(l) }
+            fresh = try await q.claim(WorkerID("w2"), ttl: .seconds(60))
+        }
+        let again = try #require(fresh)
+        #expect(again.step.ordinal == old.step.ordinal && again.epoch == old.epoch + 1)
+        let before = try await lethe.meta.audit.entries().count
+        do {
+            var r = RunReport()
+            try await StepLease.$current.withValue(old) { try await Executor(lethe).executeClaimed(old, report: &r, events: nil) }
+            Issue.record("a step under a lost lease committed")
+        } catch let e as LetheError {
+            #expect(e.code == .conflict, "\(e)")
+        }
+        #expect(try await lethe.meta.audit.entries().count == before)
+        #expect(try await lethe.meta.steps(job: old.step.job).first { $0.ordinal == old.step.ordinal }?.state == .pending)
+        var r = RunReport()
+        try await StepLease.$current.withValue(again) { try await Executor(lethe).executeClaimed(again, report: &r, events: nil) }
+        #expect(try await lethe.meta.steps(job: old.step.job).first { $0.ordinal == old.step.ordinal }?.state == .done)
+    }
+
+    /// A step whose holders died in it three times (a fourth claim) fails with the reason `run`
+    /// gives, its requests fail at the job's end, and the audit records it once.
+    @Test func aStepClaimedAFourthTimeFails() async throws {
+        let (dir, config) = try Self.lake("attempts", objects: 1)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try Runtime.open(config: config)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        _ = try await lethe.index()
+        let filed = try await lethe.forget([SubjectID(Self.user(0))], reason: "erasure request", by: "alice")
+        _ = try await lethe.approve(filed.map(\.id), by: "bob")
+        let q = try #require(lethe.meta.workQueue)
+        #expect(try await lethe.coordinate(q, retryFailed: false) != nil)
+        // Three holders die in the object step: each claim counts, each lease expires.
+        for n in 1...3 {
+            let l = try #require(try await q.claim(WorkerID("dead-\(n)"), ttl: .seconds(60)))
+            #expect(l.step.kind == .object && l.step.attempts == n)
+            _ = try await q.renew(WorkerID("dead-\(n)"), leases: [l], ttl: .zero)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        var result: (result: StepResult, report: RunReport)?
+        let deadline = Date().addingTimeInterval(20)
+        while result == nil && Date() < deadline {
+            result = try await lethe.workOne(q, worker: WorkerID("alive"), settings: WorkerSettings(lease: .seconds(60)))
+        }
+        #expect(result?.result == .finished)
+        let steps = try await lethe.meta.steps(job: filed.isEmpty ? "" : (try await lethe.meta.pendingSteps()).first?.job ?? "")
+        #expect(steps.contains { $0.kind == .object && $0.state == .failed && ($0.outcome ?? "").contains("started 3 times and never finished") })
+        // The closing step fails the request with that reason.
+        while try await lethe.workOne(q, worker: WorkerID("alive"), settings: WorkerSettings(lease: .seconds(60))) != nil {}
+        let r = try await lethe.request(filed[0].id)
+        #expect(r.status == .failed && (r.failure ?? "").contains("started 3 times"), "\(r.status) \(r.failure ?? "")")
+    }
+}
