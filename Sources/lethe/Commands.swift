@@ -41,6 +41,19 @@ struct Index: AsyncParsableCommand {
             let bar = ProgressBar(enabled: !global.json && isatty(2) != 0)
             let only = dataset.isEmpty ? nil : dataset
             let json = global.json
+            if watch,
+                let events = try S3EventIndexService.configured(
+                    lethe: lethe, datasets: only, progress: { bar.update($0) },
+                    onEvent: { e in
+                        bar.finish()
+                        Self.report(e, json: json)
+                        fflush(nil)
+                    })
+            {
+                // `s3.events_queue`: S3's notifications from SQS, and a full listing every `watch.rescan`.
+                try await runUntilSignalled([.init(service: events, successTerminationBehavior: .gracefullyShutdownGroup)])
+                return 0
+            }
             if watch {
                 // Until SIGTERM or SIGINT: the pass under way finishes and reports, then exit 0.
                 let service = IndexWatchService(lethe: lethe, datasets: only, interval: interval, progress: { bar.update($0) }) { r in
@@ -56,6 +69,25 @@ struct Index: AsyncParsableCommand {
             Self.report(r, json: json)
             if !r.datasetIssues.isEmpty { return r.datasetIssues.contains { $0.kind == .unsupported } ? 2 : 1 }
             return 0
+        }
+    }
+
+    /// One line (or JSON object) per event of `index --watch` on a queue of S3 events.
+    static func report(_ e: S3EventIndexService.Event, json: Bool) {
+        switch e {
+        case .rescanned(let r): report(r, json: json)
+        case .indexed(let r, let messages):
+            if json {
+                report(r.index, json: true)
+            } else {
+                let delta = r.deltaTables.isEmpty ? "" : ", Delta: \(r.deltaTables.joined(separator: ", "))"
+                out(
+                    "events: \(messages) message(s), \(r.index.objectsScanned) object(s) indexed, \(r.index.objectsUnchanged) unchanged, "
+                        + "\(r.index.objectsRemoved) removed, \(r.ignoredKeys) ignored\(delta) in \(String(format: "%.2f", r.index.seconds))s")
+                for q in r.index.quarantined { out("  quarantined \(q.dataset): \(q.issue)") }
+                for i in r.index.datasetIssues { err("lethe: \(i.description)") }
+            }
+        case .poison(let id, let reason): err("lethe: warning: events queue message \(id) skipped and deleted: \(reason)")
         }
     }
 
