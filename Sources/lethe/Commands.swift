@@ -32,7 +32,8 @@ struct Index: AsyncParsableCommand {
     )
     @OptionGroup var global: Global
     @Option(help: "Only this dataset (repeatable).") var dataset: [String] = []
-    @Flag(help: "Keep refreshing every few seconds until interrupted.") var watch = false
+    @Flag(help: "Keep refreshing until interrupted: every few seconds, or with `s3.events_queue` as S3's event notifications arrive.")
+    var watch = false
     @Option(help: "Seconds between refreshes with --watch.") var interval: Double = 5
 
     func run() async throws {

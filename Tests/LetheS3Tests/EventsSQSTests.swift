@@ -4,7 +4,7 @@ import LetheEngine
 import LetheStorage
 import LetheCatalog
 import Logging
-import LetheRuntime
+@testable import LetheRuntime
 import LetheTestSupport
 import ServiceLifecycle
 import Synchronization
@@ -112,6 +112,31 @@ import Testing
             try await Task.sleep(nanoseconds: 50_000_000)
         }
         return Date().timeIntervalSince(start)
+    }
+
+    @Test func messagesAreDeletedOnlyAfterTheIndexCommitted() async throws {
+        let moto = try MotoServer()
+        defer { moto.stop() }
+        let dir = try temporaryFolder("sqs-once")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try await openS3Lake(
+            moto, bucket: "lake", prefix: "prod", dir: dir, datasets: "  - {name: events, path: raw/events, format: jsonl, subject: user.id}")
+        let q = try await Self.queue(moto, "once")
+        try await q.send(
+            #"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"lake"},"object":{"key":"prod/raw/events/a.jsonl"}}}]}"#
+        )
+        // An index pass that fails (here: a dataset the config does not have) deletes nothing: the message comes back.
+        let failing = try S3EventIndexService(lethe: lethe, queue: q, datasets: ["nope"], rescan: 600, waitSeconds: 1) { _ in }
+        let first = try await q.receive(max: 10, waitSeconds: 5, visibilityTimeout: 1)
+        #expect(first.count == 1)
+        await #expect(throws: LetheError.self) { try await failing.handle(first) }
+        let again = try await Self.receive(q, count: 1, seconds: 10)
+        #expect(again.map(\.id) == first.map(\.id))
+        #expect(again.first?.receiveCount == 2)
+        // Committed: deleted.
+        let working = try S3EventIndexService(lethe: lethe, queue: q, datasets: nil, rescan: 600, waitSeconds: 1) { _ in }
+        try await working.handle(again)
+        #expect(try await q.receive(max: 10, waitSeconds: 2).isEmpty)
     }
 
     @Test func theRealTimeIndexFollowsEventsCatchesLostOnesAndSurvivesPoison() async throws {
