@@ -70,13 +70,19 @@ extension DeltaTable {
         try checkWritable(snap)
         let tracker = WrittenKeys(willWrite: willWrite)
         do {
-            let jobs = try await rewriteJobs(files, in: snap, selecting: selecting)
-            let batch = try await rewriteAll(jobs, changeDataFeed: snap.metadata.changeDataFeed, now: now, written: tracker)
+            let jobs = try await Trace.span("delta erase: read and select \(files.count) files") {
+                try await rewriteJobs(files, in: snap, selecting: selecting)
+            }
+            let batch = try await Trace.span("delta erase: rewrite \(jobs.count) files") {
+                try await rewriteAll(jobs, changeDataFeed: snap.metadata.changeDataFeed, now: now, written: tracker)
+            }
             guard !batch.removes.isEmpty else {
                 return DeltaEraseResult(version: snap.version, removed: [], added: [], changeData: [], droppedRows: 0, keptRows: 0)
             }
             try await beforeCommit?()
-            var result = try await commitErasure(batch, on: snap, operationParameters: operationParameters, now: now, maxAttempts: maxAttempts)
+            var result = try await Trace.span("delta erase: commit") {
+                try await commitErasure(batch, on: snap, operationParameters: operationParameters, now: now, maxAttempts: maxAttempts)
+            }
             result.rewrites = batch.rewrites
             return result
         } catch {

@@ -57,19 +57,23 @@ extension DeltaTable {
         runID: String? = nil, commits: Set<Int64>? = nil, now: Int64
     ) async throws -> DeltaVacuumResult {
         var result = DeltaVacuumResult(deleted: [], unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
-        let snap = try await snapshot()
+        let snap = try await Trace.span("delta vacuum: snapshot") { try await snapshot() }
         let ict = snap.metadata.inCommitTimestamps
         let victims = unreachable(paths, in: snap, result: &result)
+        let t0 = ContinuousClock.now
         if try await !hasOpenVacuumStart(snap) {
             try await commitVacuumStart(files: victims.count + changeData.count, runID: runID, now: now, inCommitTimestamps: ict)
         }
+        Trace.mark("delta vacuum: VACUUM START", since: t0)
         let cdcSize = try await rewriteChangeData(changeData, result: &result)
-        let listing = try await listLog()
+        let listing = try await Trace.span("delta vacuum: list log") { try await listLog() }
         let versions = commits.map { c in listing.versions.filter(c.contains) } ?? listing.versions
-        let scan = try await scanCommits(
-            versions, first: listing.versions.first, paths: paths, victims: victims, changeData: changeData,
-            cdcSize: cdcSize, subject: subject)
-        try await writeScrubbedCommits(scan.scrubs)
+        let scan = try await Trace.span("delta vacuum: read \(versions.count) commits") {
+            try await scanCommits(
+                versions, first: listing.versions.first, paths: paths, victims: victims, changeData: changeData,
+                cdcSize: cdcSize, subject: subject)
+        }
+        try await Trace.span("delta vacuum: write \(scan.scrubs.count) scrubbed commits") { try await writeScrubbedCommits(scan.scrubs) }
         result.scrubbedCommits = scan.scrubs.map(\.v)
         // With the whole log from version 0 and every path's `add` among the commits read, a
         // checkpoint older than all of them cannot describe a path; nor hold a subject's value, whose
@@ -78,12 +82,19 @@ extension DeltaTable {
         if listing.versions.first == 0, !paths.isEmpty, paths.allSatisfy({ scan.firstAdded[$0] != nil }) {
             floor = paths.compactMap { scan.firstAdded[$0] }.min()
         }
+        let t1 = ContinuousClock.now
+        // A checkpoint at a version where a deleted file was live lists its `add` (a checkpoint is the
+        // table's state at its version): it must go whatever else it holds, so it is not read first.
+        let live = scan.liveRanges
         try await scrubLogCopies(
             listing, paths: paths, subject: subject, v2Checkpoints: snap.tableProtocol.readerFeatures.contains("v2Checkpoint"),
-            checkpointsFrom: floor, result: &result)
+            checkpointsFrom: floor, knownDirty: { v in live.contains { $0.contains(v) } }, result: &result)
+        Trace.mark("delta vacuum: checkpoints and log copies", since: t1)
+        let t2 = ContinuousClock.now
         result.deleted = try await deleteUnreachable(victims, result: &result)
+        Trace.mark("delta vacuum: delete \(victims.count) files", since: t2)
         result.unreadableVersions = Self.merge(scan.liveRanges)
-        try await commitVacuumEnd(result, now: now, inCommitTimestamps: ict)
+        try await Trace.span("delta vacuum: VACUUM END") { try await commitVacuumEnd(result, now: now, inCommitTimestamps: ict) }
         return result
     }
 
@@ -347,7 +358,7 @@ extension DeltaTable {
     /// others are not read twice to find none).
     func scrubLogCopies(
         _ listing: DeltaLogListing, paths: Set<String>, subject: SubjectValues, v2Checkpoints: Bool = true,
-        checkpointsFrom floor: Int64? = nil, result: inout DeltaVacuumResult
+        checkpointsFrom floor: Int64? = nil, knownDirty: (Int64) -> Bool = { _ in false }, result: inout DeltaVacuumResult
     ) async throws {
         let replaysWithoutCheckpoints = listing.versions.first == 0
         let basenames = paths.map { Array(($0.split(separator: "/").last.map(String.init) ?? $0).utf8) }
@@ -359,6 +370,17 @@ extension DeltaTable {
             var sidecars: [String] = []
             if cp.kind == .uuid || (cp.kind == .classic && v2Checkpoints) {
                 for name in cp.names { sidecars += try await sidecarNames(of: name) }
+            }
+            if replaysWithoutCheckpoints && knownDirty(cp.version) {
+                // Removed unread: the JSON log from version 0 replays without it.
+                for name in cp.names + sidecars {
+                    guard try await store.head(logKey(name)) != nil else { continue }
+                    try await store.delete(logKey(name))
+                    try await deleteChecksumSidecar(of: logKey(name))
+                    removedNames.insert(name)
+                    result.removedCheckpoints.append(logKey(name))
+                }
+                continue
             }
             // Sidecars first: a rewritten sidecar changes size, which the checkpoint's `sidecar` action records.
             var dirty: [(name: String, version: String, scrubbed: [UInt8])] = []

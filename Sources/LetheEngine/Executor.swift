@@ -514,7 +514,9 @@ struct Executor: Sendable {
         interrupted: Int? = nil
     ) async throws {
         let steps = try await state.steps(job: job)
-        let toVerify = try await closeRequests(job: job, step: step, steps: steps, report: &report, interrupted: interrupted)
+        let toVerify = try await Trace.span("settle: close \(step.requestIDs.count) requests") {
+            try await closeRequests(job: job, step: step, steps: steps, report: &report, interrupted: interrupted)
+        }
         // What the job rewrote: the verification reads those objects (their keyed scan is their new
         // index entry); datasets it verifies by the full scan, or not at all, are re-indexed as before.
         let touched = Set(steps.filter { $0.kind == .object || $0.kind == .deltaTable }.map(\.dataset))
@@ -535,9 +537,11 @@ struct Executor: Sendable {
         for s in steps where s.kind == .deltaTable && s.state == .done {
             run.deltaEvidence[s.dataset, default: []] += RewriteEvidence.parseFiles(s.outcome)
         }
-        try await purgeNoncurrentVersions(job: job, steps: steps, report: &report)
-        try await state.pruneJob(job)
-        try await lake.forgetFinishedTemporaries()
+        try await Trace.span("settle: noncurrent versions, prune, temporaries") {
+            try await purgeNoncurrentVersions(job: job, steps: steps, report: &report)
+            try await state.pruneJob(job)
+            try await lake.forgetFinishedTemporaries()
+        }
         if toVerify.isEmpty {
             try await run.reindexUnverified(Verifier(lake), verified: [])
         } else {
@@ -562,37 +566,41 @@ struct Executor: Sendable {
         for s in steps where s.state == .failed {
             for id in s.requestIDs where reasons[id] == nil { reasons[id] = s.outcome ?? "step failed" }
         }
-        var toVerify: [ErasureRequest] = []
+        // The requests' transitions land together (a few transactions for the whole job).
+        var changes: [Lethe.RequestChange] = []
+        var verifyIDs: [String] = []
+        var unchanged: [String: ErasureRequest] = [:]
         for id in step.requestIDs {
-            guard var r = try await state.request(id: id) else { continue }
+            guard let r = try await state.request(id: id) else { continue }
             let cutShort = interrupted.map {
                 "the job's closing step (verification) was started \($0) times and never finished (the process was killed or crashed in it)"
             }
             if r.status == .running {
                 if let reason = reasons[id] ?? cutShort {
-                    r = try await lake.transition(
-                        r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
-                        ["job": .string(job), "reason": .string(lake.auditText(reason, refs: [:]))])
+                    changes.append(
+                        try .init(
+                            r, .fail(reason: reason, at: now()), audit: .failed,
+                            ["job": .string(job), "reason": .string(lake.auditText(reason, refs: [:]))]))
                     report.failed.append(.init(id: id, reason: reason))
                 } else {
-                    r = try await lake.transition(
-                        r, .erased(at: now()), audit: .erased, actor: "lethe",
-                        ["job": .string(job), "subject_key": .string(r.subjectKey.hex)])
+                    changes.append(try .init(r, .erased(at: now()), audit: .erased, ["job": .string(job), "subject_key": .string(r.subjectKey.hex)]))
                     report.erased.append(id)
-                    toVerify.append(r)
+                    verifyIDs.append(id)
                 }
             } else if r.status == .erased {
                 // Erased by this job before a kill cut its verification short.
                 if let reason = cutShort {
-                    r = try await lake.transition(
-                        r, .fail(reason: reason, at: now()), audit: .failed, actor: "lethe",
-                        ["job": .string(job), "reason": .string(reason)])
+                    changes.append(try .init(r, .fail(reason: reason, at: now()), audit: .failed, ["job": .string(job), "reason": .string(reason)]))
                     report.failed.append(.init(id: id, reason: reason))
                 } else {
-                    toVerify.append(r)
+                    unchanged[id] = r
+                    verifyIDs.append(id)
                 }
             }
         }
+        try await lake.apply(changes, actor: "lethe")
+        let changed = Dictionary(changes.map { ($0.new.id, $0.new) }, uniquingKeysWith: { _, b in b })
+        let toVerify = verifyIDs.compactMap { changed[$0] ?? unchanged[$0] }
         return toVerify
     }
 }

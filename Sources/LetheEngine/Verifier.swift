@@ -98,8 +98,8 @@ struct Verifier: Sendable {
     func verify(_ requests: [ErasureRequest], dryRun: Bool, indexCost: IndexCostRun? = nil) async throws -> [Verification] {
         guard !requests.isEmpty else { return [] }
         if !dryRun { Failpoint.verifying() }
-        if let indexCost { try await indexCost.reindexFullScanned(self) }
-        let scope = try await scope(requests)
+        if let indexCost { try await Trace.span("verify: reindex full-scanned") { () async throws -> Void in try await indexCost.reindexFullScanned(self) } }
+        let scope = try await Trace.span("verify: scope of \(requests.count) requests") { try await self.scope(requests) }
         var raws: [String: SubjectID] = [:]
         for r in requests {
             if let sealed = r.sealedSubject { raws[r.id] = try secrets.unseal(sealed, requestID: r.id) }
@@ -114,9 +114,11 @@ struct Verifier: Sendable {
             if let indexCost, try await indexCostApplies(d, coverage: scope.coverage) {
                 findings.proof[d.name] = "index"
                 if lake.driver(for: d).hasTransactionLog {  // a Delta table: Verification/DeltaIndexCost.swift
+                    let t0 = ContinuousClock.now
                     try await verifyDeltaAtIndexCost(
                         d, batch, scope: scope, evidence: indexCost.deltaEvidence[d.name] ?? [], temporaries: temporaries, dryRun: dryRun,
                         into: &findings)
+                    Trace.mark("verify: Delta table at index cost", since: t0)
                     continue
                 }
                 try await verifyAtIndexCost(
@@ -129,19 +131,26 @@ struct Verifier: Sendable {
             }
         }
         if let indexCost {
-            try await indexCost.reindexUnverified(self, verified: scope.wanted)
-            try await purgeState(batch, dryRun: dryRun)
+            try await Trace.span("verify: reindex unverified") { try await indexCost.reindexUnverified(self, verified: scope.wanted) }
+            try await Trace.span("verify: purge state") { try await purgeState(batch, dryRun: dryRun) }
         } else {
             try await scanState(batch, dryRun: dryRun, into: &findings)
         }
+        let t1 = ContinuousClock.now
         try await scanLogs(batch, scope: scope, into: &findings)
         try await scanNoncurrentVersions(batch, scope: scope, rewritten: indexCost?.rewritten, into: &findings)
+        Trace.mark("verify: logs, noncurrent versions", since: t1)
+        let t2 = ContinuousClock.now
         var out: [Verification] = []
+        var changes: [Lethe.RequestChange] = []
         for r in requests {
             let v = verification(r, batch, scope: scope, findings)
             out.append(v)
-            if !dryRun { try await record(v, of: r) }
+            if !dryRun { changes.append(try await verdict(v, of: r)) }
         }
+        // The verdicts land together: a few transactions for the batch, not one per request.
+        try await lake.apply(changes, actor: "lethe")
+        Trace.mark("verify: \(requests.count) verdicts recorded", since: t2)
         return out
     }
 
@@ -151,13 +160,16 @@ struct Verifier: Sendable {
         var scope = Scope(coverage: try await lake.coverage())
         let subjectDatasets = config.datasets.filter { $0.subject != nil }.map(\.name)
         let nfcOf = lake.nfcKeys(requests)
+        // The index's postings of every subject of the batch, in one read per key kind.
+        let nfcByKey = Dictionary(requests.compactMap { r in nfcOf[r.id].map { (r.subjectKey, $0) } }, uniquingKeysWith: { a, _ in a })
+        let postings = try await lake.postings(Array(Set(requests.map(\.subjectKey))), nfc: nfcByKey)
         for r in requests {
             let plan = r.plan.flatMap(ErasurePlan.decode)
             scope.erasedIn[r.id] = Set((plan?.datasets ?? []).filter { !$0.objects.isEmpty }.map(\.name))
             var names = Set((plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil })
                 .union(scope.coverage.incomplete)
             // And wherever the index finds the subject now: it may have come back since the plan was made.
-            for p in try await lake.postings(r.subjectKey, nfc: nfcOf[r.id]) where config.dataset(named: p.object.dataset)?.subject != nil {
+            for p in postings[r.subjectKey] ?? [] where config.dataset(named: p.object.dataset)?.subject != nil {
                 names.insert(p.object.dataset)
             }
             // The index found the subject nowhere: only reading every dataset proves it absent.
@@ -268,7 +280,10 @@ struct Verifier: Sendable {
     private func scanState(_ batch: Batch, dryRun: Bool, into findings: inout Findings) async throws {
         let searchable = Array(Set(batch.raws.values.map(\.bytes).filter { $0.count >= Residue.minimumNeedle }))
         if !dryRun {
-            for raw in Set(batch.raws.values.map(\.bytes)) { try await state.purge(rawID: raw, substring: raw.count >= Residue.minimumNeedle) }
+            let raws = Array(Set(batch.raws.values.map(\.bytes)).filter { !$0.isEmpty })
+            if !raws.isEmpty {
+                _ = try await state.transaction("cannot purge the erased ids from the state") { tx in try tx.purge(rawIDs: raws) }
+            }
             lake.refCache.clear()
             await state.checkpoint()
         }
@@ -372,7 +387,9 @@ struct Verifier: Sendable {
 
     /// Stores the result on the request with its audit entry: erased requests become verified (or
     /// fail verification); a failed request keeps its status (the next run retries it).
-    private func record(_ v: Verification, of r: ErasureRequest) async throws {
+    /// The stored change a verdict makes: verified or failed for an erased (or verified) request,
+    /// otherwise its last verification kept with an audit entry.
+    private func verdict(_ v: Verification, of r: ErasureRequest) async throws -> Lethe.RequestChange {
         let current = try await lake.request(r.id)
         let details: [String: JSONValue] = [
             "subject_key": .string(r.subjectKey.hex), "clean": .bool(v.clean),
@@ -381,21 +398,13 @@ struct Verifier: Sendable {
             "state_hits": .int(Int64(v.stateHits.count)), "problems": .int(Int64(v.problems?.count ?? 0)),
         ]
         if v.clean && (current.status == .erased || current.status == .verified) {
-            try await lake.transition(current, .verified(result: v.json, at: now(), proof: v.proof), audit: .verified, actor: "lethe", details)
+            return try .init(current, .verified(result: v.json, at: now(), proof: v.proof), audit: .verified, details)
         } else if current.status == .erased || current.status == .verified {
-            try await lake.transition(
-                current, .verificationFailed(result: v.json, reason: v.summary, at: now()),
-                audit: .verificationFailed, actor: "lethe", details)
-        } else {
-            var c = current
-            c.verification = v.json
-            let kept = c, event: AuditEvent = v.clean ? .verificationClean : .verificationFailed
-            let at = now(), text = JSONValue.object(details).text
-            try await state.transaction("cannot save request \(r.id)") { tx in
-                try tx.updateRequest(kept, expecting: kept.status)
-                try tx.appendAudit(event: event, requestID: kept.id, actor: "lethe", details: text, at: at)
-            }
+            return try .init(current, .verificationFailed(result: v.json, reason: v.summary, at: now()), audit: .verificationFailed, details)
         }
+        var c = current
+        c.verification = v.json
+        return .init(storing: c, audit: v.clean ? .verificationClean : .verificationFailed, details)
     }
 }
 

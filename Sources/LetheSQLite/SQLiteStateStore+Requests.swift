@@ -160,7 +160,7 @@ extension SQLiteStateStore {
     }
 
     static func fetchRequest(_ db: Database, id: String, at path: String) throws -> ErasureRequest? {
-        try Row.fetchOne(db, sql: "SELECT \(Self.requestColumns) FROM requests WHERE id = ?", arguments: [id])
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.requestColumns) FROM requests WHERE id = ?"), arguments: [id])
             .map { try Self.request($0, at: path) }
     }
 

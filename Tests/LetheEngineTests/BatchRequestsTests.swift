@@ -196,4 +196,42 @@ import LetheTesting
         lake.advance(days: 1)
         #expect(try await lake.lethe.destroyExpiredRawIDs() == 1)
     }
+
+    /// A run of 1,000 approved requests closes them (erased), purges their raw ids and records their
+    /// verdicts in a few transactions, not one (or two) per request; every request ends verified.
+    @Test func aRunOf1000RequestsSettlesInAFewTransactions() async throws {
+        let lake = try Lake(users: 1_000)
+        _ = try await lake.lethe.index()
+        let subjects = (0..<1_000).map { SubjectID(Lake.user($0)) }
+        _ = try await lake.lethe.forget(subjects, reason: "ticket 9", by: "alice")
+        _ = try await lake.lethe.approveAll(by: "bob")
+        let before = lake.meta.transactionsCommitted
+        let purgesBefore = lake.meta.purgeCalls
+        let report = try await lake.lethe.run()
+        #expect(report.erased.count == 1_000 && report.failed.isEmpty)
+        #expect(report.verifications.count == 1_000 && report.verifications.allSatisfy(\.clean))
+        #expect(try await lake.lethe.requests(status: .verified).count == 1_000)
+        // One per-request transaction for closing and one for the verdict would be 2,000 and more.
+        #expect(lake.meta.transactionsCommitted - before < 40)
+        #expect(lake.meta.purgeCalls.batched - purgesBefore.batched == 1 && lake.meta.purgeCalls.single == purgesBefore.single)
+        // Each request still has its own audit entries (erased, verified), and the chain holds.
+        let entries = try await lake.base.auditEntries()
+        #expect(entries.filter { $0.event == "erased" }.count == 1_000 && entries.filter { $0.event == "verified" }.count == 1_000)
+        #expect(try await lake.lethe.checkAudit().ok)
+    }
+
+    /// A chunk of changes with a request that moved meanwhile: the others land (each with its audit
+    /// entry), and the moved one throws `.conflict` as it would on its own.
+    @Test func aChunkWithAMovedRequestLandsTheOthers() async throws {
+        let lake = try Lake(users: 3)
+        let rs = try await lake.lethe.forget((0..<3).map { SubjectID(Lake.user($0)) }, reason: "t", by: "alice")
+        var changes = try rs.map { r in try Lethe.RequestChange(r, .approve(by: "bob", at: 1), audit: .approved, ["by": .string("test")]) }
+        changes[1].expecting = .approved  // request 1 is `planned`: this change's compare-and-swap fails
+        await #expect(throws: LetheError.self) { try await lake.lethe.apply(changes, actor: "lethe") }
+        #expect(try await lake.lethe.request(rs[0].id).status == .approved)
+        #expect(try await lake.lethe.request(rs[1].id).status == .planned)
+        #expect(try await lake.lethe.request(rs[2].id).status == .approved)
+        let approvedEntries = try await lake.base.auditEntries().filter { $0.event == "approved" }
+        #expect(approvedEntries.map(\.requestID) == [rs[0].id, rs[2].id])
+    }
 }

@@ -667,16 +667,19 @@ func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureReq
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let lethe = try deltaLethe(dir, ["cdf"])
     _ = try await lethe.index()
-    // u-3's rows are gone from the table (delta-rs deleted them); its change data file still holds
-    // them. An unreadable stale checkpoint (replay falls back to the JSON log) makes the vacuum
-    // fail after its VACUUM START, when it scrubs the log's copies of statistics.
+    // u-3's rows are gone from the table's first file (delta-rs deleted them at version 1); its
+    // change data file still holds them, and so does the file appended at version 2. An unreadable
+    // checkpoint at version 1 (replay falls back to the JSON log; neither file is live there, so
+    // the vacuum must read it to know) makes the vacuum fail after its VACUUM START, when it scrubs
+    // the log's copies of statistics. (A checkpoint where a deleted file was live goes unread.)
     let t = DeltaTable(store: LocalObjectStore(root: dir), root: "cdf")
-    let junk = dir + "/cdf/_delta_log/00000000000000000000.checkpoint.parquet"
+    let junkName = String(format: "%020d.checkpoint.parquet", 1)
+    let junk = dir + "/cdf/_delta_log/" + junkName
     try Data("not parquet".utf8).write(to: URL(fileURLWithPath: junk))
     let r = try await lethe.forget([SubjectID("u-3")], reason: "t", by: "alice")[0]
     _ = try await lethe.approve([r.id], by: "bob")
     let first = try await lethe.run()
-    #expect(first.failed.contains { $0.id == r.id && $0.reason.contains("00000000000000000000.checkpoint.parquet") }, "\(first.failed)")
+    #expect(first.failed.contains { $0.id == r.id && $0.reason.contains(junkName) }, "\(first.failed)")
     let failed = try await lethe.request(r.id)
     #expect(failed.status == .failed, "\(failed.status)")
     // Mended, the retry finishes the vacuum the failed attempt started: one START, one END.

@@ -22,7 +22,9 @@ extension DeltaDatasetDriver {
                 "job": .string(job), "dataset": .string(spec.name), "requests": .array(step.requestIDs.map(JSONValue.string)),
             ]
             if let result = erasure.result, !result.removed.isEmpty {
+                let t0 = ContinuousClock.now
                 let written = try await recordCommit(result, erasure, details: &details, events: events, lethe)
+                Trace.mark("delta step: commit recorded", since: t0)
                 // Journaled with the step (not audited): what the verification may derive the
                 // replacements' index entries from (`RewriteEvidence`, by store versions).
                 let evidence = Self.rewriteEvidence(result, versions: written)
@@ -35,7 +37,9 @@ extension DeltaDatasetDriver {
             // (the verification renames or removes it).
             let replaced = Set(
                 (erasure.result?.rewrites ?? []).filter { $0.added != nil && $0.readVersion != nil }.map { table(lethe).key(forLogPath: $0.removed) })
-            try await cleanUpAfterErasure(job: job, step: step, drop: drop, keepingIndexed: replaced, events: events, lethe)
+            try await Trace.span("delta step: vacuum and scrub") {
+                try await cleanUpAfterErasure(job: job, step: step, drop: drop, keepingIndexed: replaced, events: events, lethe)
+            }
             try await lethe.meta.finishStep(job: job, ordinal: step.ordinal, state: .done, outcome: JSONValue.object(details).text)
         } catch let e as StepNotRecorded {
             throw e

@@ -99,8 +99,8 @@ extension DeltaDatasetDriver {
     private func vacuumTargets(_ t: DeltaTable, _ s: Snapshot, keys: Set<SubjectKey>, _ lethe: Lethe) async throws -> VacuumTargets {
         var out = VacuumTargets()
         var located: Set<String> = []
-        for k in keys {
-            for p in try await lethe.meta.locate(prefix: k.prefix64, dataset: spec.name) { located.insert(p.object.key) }
+        for ps in try await lethe.meta.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: spec.name).values {
+            for p in ps { located.insert(p.object.key) }
         }
         // The log's commits from before the checkpoint are parsed only where they name a located
         // file (by its name, when the log cannot spell it otherwise) or change data.
@@ -108,7 +108,7 @@ extension DeltaDatasetDriver {
         let plain = names.allSatisfy { n in
             !n.isEmpty && n.utf8.allSatisfy { c in (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == 0x2D || c == 0x2E || c == 0x5F }
         }
-        let history = try await t.history(of: s, naming: plain ? names : nil)
+        let history = try await Trace.span("vacuum: history naming \(located.count) files") { try await t.history(of: s, naming: plain ? names : nil) }
         var historyPath: [String: String] = [:]
         out.namedIn = history.namedIn
         for p in history.dataFiles { historyPath[t.key(forLogPath: p)] = p }
@@ -153,8 +153,9 @@ extension DeltaDatasetDriver {
         _ lethe: Lethe
     ) async throws -> DeltaVacuumResult? {
         let t = table(lethe)
-        let s = try await t.snapshot()
+        let s = try await Trace.span("vacuum: snapshot") { try await t.snapshot() }
         let targets = try await vacuumTargets(t, s, keys: keys, lethe)
+        Trace.mark("vacuum: targets")
         // The requests one at a time (never all erased requests in memory at once): log files a sweep found naming them.
         var swept = Set<Int64>()
         for id in requestIDs {
@@ -177,6 +178,7 @@ extension DeltaDatasetDriver {
             raws.append(try lethe.secrets.unseal(sealed, requestID: id))
         }
         let subject = try await subjectValues(s, raws, lethe)
+        Trace.mark("vacuum: change data rows, subject values")
         // The commits read and scrubbed: those naming the files deleted or rewritten (their statistics),
         // the ones Lethe wrote since its last verification, and those a sweep found naming a subject.
         // Another tool's commitInfo naming a subject elsewhere in the log is the sweep's to find.
@@ -186,8 +188,10 @@ extension DeltaDatasetDriver {
         if let since = DeltaWritten(text: try await lethe.meta.setting(DeltaWritten.setting(spec.name))).since, since <= s.version {
             commits.formUnion(since...s.version)
         }
-        let result = try await t.vacuumTargeted(
-            paths: targets.history, changeData: changeData, subject: subject, runID: job, commits: commits, now: lethe.now())
+        let result = try await Trace.span("vacuum: delete \(targets.history.count) files, scrub \(commits.count) commits") {
+            try await t.vacuumTargeted(
+                paths: targets.history, changeData: changeData, subject: subject, runID: job, commits: commits, now: lethe.now())
+        }
         let cdcOptions = try await scanOptions(lethe, snapshot: s)
         for k in result.rewrittenChangeData { try await lethe.reindex(spec, key: k, options: cdcOptions) }
         // What the vacuum wrote, for the run's verification to read again (DeltaDatasetDriver+Verify.swift):
@@ -197,7 +201,9 @@ extension DeltaDatasetDriver {
         let logFolder = (spec.path.isEmpty ? "" : spec.path + "/") + "_delta_log/"
         written.log = Set(result.scrubbedCommits.map(DeltaTable.commitName) + result.rewrittenCheckpoints.map { String($0.dropFirst(logFolder.count)) })
         written.since = s.version + 1
-        try await recordVacuum(result, requestIDs: requestIDs, job: job, written: written, keepingIndexed: keepingIndexed, lethe)
+        try await Trace.span("vacuum: recorded") {
+            try await recordVacuum(result, requestIDs: requestIDs, job: job, written: written, keepingIndexed: keepingIndexed, lethe)
+        }
         return result
     }
 

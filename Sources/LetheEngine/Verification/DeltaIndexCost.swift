@@ -45,7 +45,7 @@ extension Verifier {
         let set: DeltaDatasetDriver.VerificationSet
         do {
             f = try lake.format(for: d)
-            set = try await driver.verificationSet(lake)
+            set = try await Trace.span("verify delta: verification set") { try await driver.verificationSet(lake) }
         } catch is CancellationError {
             throw CancellationError()
         } catch {
@@ -82,8 +82,9 @@ extension Verifier {
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
         let replacedBy = Dictionary(replacing.map { ($0.value.entry.key, $0.key) }, uniquingKeysWith: { a, _ in a })
         var batchRows: [String: [Int64]] = [:]  // by replacement key: the batch's rows in the removed file
+        let located = try await state.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: d.name)  // one read for the batch
         for k in keys.sorted(by: { $0.hex < $1.hex }) {
-            for p in try await state.locate(prefix: k.prefix64, dataset: d.name) {
+            for p in located[k.prefix64] ?? [] {
                 if let new = replacedBy[p.object.key] { batchRows[new, default: []] += p.rows }
                 guard let o = unchanged.removeValue(forKey: p.object.key) else { continue }
                 toRead.append(o)
@@ -93,7 +94,10 @@ extension Verifier {
         let plans = derivablePlans(
             d, toRead.filter { replacing[$0.key] != nil }, known: replacing.mapValues(\.entry),
             evidence: replacing.mapValues(\.evidence), batchRows: batchRows, matcher: matcher(d, batch, keys: keys), dryRun: dryRun)
-        var reads = try await keyedReads(d, f, toRead, options: opts, keys: keys, plans: plans.mapValues(\.plan))
+        Trace.mark("verify delta: classified, \(toRead.count) to read, \(plans.count) derivable")
+        var reads = try await Trace.span("verify delta: keyed reads") {
+            try await keyedReads(d, f, toRead, options: opts, keys: keys, plans: plans.mapValues(\.plan))
+        }
         // Derived only after a clean read (the records the entry says, none of the batch's): the
         // removed file's entry becomes the replacement's in one transaction. A crash before leaves
         // the removed file's entry (the next verification removes it and reads the replacement whole).
@@ -119,6 +123,7 @@ extension Verifier {
                 reads[i] = r
             }
         }
+        Trace.mark("verify delta: derived \(derived.count), partial \(partial.count)")
         var unread = Set<String>()
         var entries = EntryBatch(dataset: d.name, dryRun: dryRun)
         for r in reads {
@@ -154,7 +159,9 @@ extension Verifier {
         findings.listed[d.name, default: 0] += objects.count
         findings.unchanged[d.name, default: 0] += unchanged.count
         // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
+        Trace.mark("verify delta: entries")
         keysNamingSubjects(d, objects, batch, into: &findings)
+        Trace.mark("verify delta: keys naming subjects")
         // The log files the run wrote or scrubbed, and those the index has not read.
         if !batch.raws.isEmpty {
             do {
@@ -169,6 +176,7 @@ extension Verifier {
                 return
             }
         }
+        Trace.mark("verify delta: log files")
         if !dryRun && !set.written.isEmpty { try await driver.forgetWritten(keeping: unread, lake) }
     }
 

@@ -201,8 +201,9 @@ extension Verifier {
         // rewritten objects (still those of the version erased from) are kept for `plans`.
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
         var batchRows: [String: [Int64]] = [:]
+        let located = try await state.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: d.name)  // one read for the batch
         for k in keys.sorted(by: { $0.hex < $1.hex }) {
-            for p in try await state.locate(prefix: k.prefix64, dataset: d.name) {
+            for p in located[k.prefix64] ?? [] {
                 if rewritten.contains(p.object.key) { batchRows[p.object.key, default: []] += p.rows }
                 guard let o = unchanged.removeValue(forKey: p.object.key) else { continue }
                 toRead.append(o)
@@ -428,7 +429,11 @@ extension Verifier {
     /// of the state folder (the sweep's).
     func purgeState(_ batch: Batch, dryRun: Bool) async throws {
         guard !dryRun else { return }
-        for raw in Set(batch.raws.values.map(\.bytes)) { try await state.purge(rawID: raw, substring: raw.count >= Residue.minimumNeedle) }
+        // Every raw id of the batch in one transaction, one pass over each table.
+        let raws = Array(Set(batch.raws.values.map(\.bytes)).filter { !$0.isEmpty })
+        if !raws.isEmpty {
+            _ = try await state.transaction("cannot purge the erased ids from the state") { tx in try tx.purge(rawIDs: raws) }
+        }
         lake.refCache.clear()
     }
 }
