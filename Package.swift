@@ -39,7 +39,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ], swiftSettings: strict),
-        .target(name: "LetheStorage", dependencies: ["LetheCore"], swiftSettings: strict),
+        // Linux calls glibc declares only under _GNU_SOURCE (syncfs).
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
+        .target(name: "LetheStorage", dependencies: ["LetheCore", "CLinux"], swiftSettings: strict),
         .target(name: "Parquet", dependencies: ["CZlib", "CZstd"], swiftSettings: strict),
         .target(name: "DeltaLake", dependencies: ["LetheCore", "LetheStorage", "Parquet"], swiftSettings: strict),
         .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "Parquet"], swiftSettings: strict),

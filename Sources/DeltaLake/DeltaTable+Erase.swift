@@ -58,15 +58,16 @@ extension DeltaTable {
     /// with none is left alone, and when no file has any, nothing is committed
     /// (`removed` is empty). Each file is read once.
     ///
-    /// `willWrite(key)` is called before each replacement or change data file is created, so a
-    /// caller can journal it: a process killed before the commit leaves files no version names.
+    /// `willWrite(keys)` is called before the replacement and change data files of each wave of
+    /// rewrites are created, so a caller can journal them (in one transaction): a process killed
+    /// before the commit leaves files no version names.
     public func erase(
         files: [String], selecting: (String, ParquetFile) throws -> [Int64],
         operationParameters: [String: JSONValue], now: Int64, maxAttempts: Int = 20,
         beforeCommit: (@Sendable () async throws -> Void)? = nil,
-        willWrite: (@Sendable (String) async throws -> Void)? = nil
+        willWrite: (@Sendable ([String]) async throws -> Void)? = nil
     ) async throws -> DeltaEraseResult {
-        let snap = try await snapshot()
+        let snap = try await Trace.span("delta erase: snapshot") { try await snapshot() }
         try checkWritable(snap)
         let tracker = WrittenKeys(willWrite: willWrite)
         do {
@@ -121,8 +122,8 @@ extension DeltaTable {
     }
 
     /// Rewrites the files, one per core at a time, and gathers the actions and row counts. Each wave of
-    /// rewritten files (one per core) is written to the store before the next is rewritten (memory
-    /// stays bounded by a wave); then one durability pass for every file written, and their
+    /// rewritten files (one per core, more when small: 32 MB at most) is written to the store before
+    /// the next is rewritten (memory stays bounded by a wave); then one durability pass for every file written, and their
     /// publication in one batch — instead of an fsync per file and per folder. Nothing is published
     /// before every file is durable; on failure the unpublished ones are aborted (the caller deletes
     /// the published ones, which no version names).
@@ -133,14 +134,23 @@ extension DeltaTable {
         do {
             var start = 0
             while start < jobs.count {
-                let wave = Array(jobs[start..<min(start + workers, jobs.count)])
+                // A wave: at least one file per core, more while they are small (up to 256 files or
+                // 32 MB read), so thousands of small files do not pay a task group and a hop each.
+                var end = min(start + workers, jobs.count)
+                var bytes = jobs[start..<end].reduce(Int64(0)) { $0 + $1.add.size }
+                while end < jobs.count && end - start < 256 && bytes + jobs[end].add.size <= 32 << 20 {
+                    bytes += jobs[end].add.size
+                    end += 1
+                }
+                let wave = Array(jobs[start..<end])
                 start += wave.count
                 let outcomes = try await boundedMap(wave, limit: workers) { job in
                     try self.rewrite(job, changeDataFeed: cdf, now: now)
                 }
+                // The wave's files are announced together (one journal transaction), then written.
+                try await tracker.add(outcomes.flatMap { $0.1.map(\.key) })
                 for (o, files) in outcomes {
                     for f in files {
-                        try await tracker.add(f.key)
                         let w = try await store.openWrite(f.key, precondition: .absent, durability: .deferred)
                         writers.append(w)
                         try await w.write(f.bytes)
@@ -289,12 +299,13 @@ struct RewriteOutcome: Sendable {
 /// Keys written by an erasure so far, deleted if it fails (tasks add to it concurrently).
 final class WrittenKeys: Sendable {
     private let list = Mutex<[String]>([])
-    private let willWrite: (@Sendable (String) async throws -> Void)?
-    init(willWrite: (@Sendable (String) async throws -> Void)? = nil) { self.willWrite = willWrite }
-    /// Announces a key about to be written (the caller journals it), then tracks it.
-    func add(_ k: String) async throws {
-        try await willWrite?(k)
-        list.withLock { $0.append(k) }
+    private let willWrite: (@Sendable ([String]) async throws -> Void)?
+    init(willWrite: (@Sendable ([String]) async throws -> Void)? = nil) { self.willWrite = willWrite }
+    /// Announces keys about to be written (the caller journals them), then tracks them.
+    func add(_ keys: [String]) async throws {
+        guard !keys.isEmpty else { return }
+        try await willWrite?(keys)
+        list.withLock { $0 += keys }
     }
     var keys: [String] { list.withLock { $0 } }
 }

@@ -366,46 +366,58 @@ extension DeltaTable {
         // Checkpoints: each of their files (and a V2 checkpoint's sidecars).
         var removedNames: Set<String> = []
         var rewrittenVersions: Set<Int64> = []
-        for cp in listing.checkpoints where cp.version >= (floor ?? Int64.min) {
-            var sidecars: [String] = []
-            if cp.kind == .uuid || (cp.kind == .classic && v2Checkpoints) {
-                for name in cp.names { sidecars += try await sidecarNames(of: name) }
+        func remove(_ cp: DeltaLogListing.Checkpoint, sidecars: [String]) async throws {
+            for name in cp.names + sidecars {
+                guard try await store.head(logKey(name)) != nil else { continue }
+                try await store.delete(logKey(name))
+                try await deleteChecksumSidecar(of: logKey(name))
+                removedNames.insert(name)
+                result.removedCheckpoints.append(logKey(name))
             }
-            if replaysWithoutCheckpoints && knownDirty(cp.version) {
-                // Removed unread: the JSON log from version 0 replays without it.
-                for name in cp.names + sidecars {
-                    guard try await store.head(logKey(name)) != nil else { continue }
-                    try await store.delete(logKey(name))
-                    try await deleteChecksumSidecar(of: logKey(name))
-                    removedNames.insert(name)
-                    result.removedCheckpoints.append(logKey(name))
+        }
+        // With the JSON log from version 0, the dirty checkpoints go, except the newest, which is
+        // scrubbed: readers (and Lethe's next snapshot) start from it instead of replaying every commit.
+        let newest = listing.checkpoints.map(\.version).max()
+        for cp in listing.checkpoints where cp.version >= (floor ?? Int64.min) {
+            let keep = !replaysWithoutCheckpoints || cp.version == newest
+            if replaysWithoutCheckpoints && !keep && knownDirty(cp.version) {
+                // Removed unread (sidecars named by file only: a V2 checkpoint's are read).
+                var sidecars: [String] = []
+                if cp.kind == .uuid || (cp.kind == .classic && v2Checkpoints) {
+                    for name in cp.names { sidecars += (try? await sidecarNames(of: name)) ?? [] }
                 }
+                try await remove(cp, sidecars: sidecars)
                 continue
             }
-            // Sidecars first: a rewritten sidecar changes size, which the checkpoint's `sidecar` action records.
+            var sidecars: [String] = []
             var dirty: [(name: String, version: String, scrubbed: [UInt8])] = []
-            for name in sidecars {
-                guard let head = try await store.head(logKey(name)) else { continue }
-                if let scrubbed = try await scrubbedCopy(name, paths: paths, subject: subject, mentions: mentionsPaths, sidecarSizes: [:]) {
-                    dirty.append((name, head.version, scrubbed))
+            do {
+                if cp.kind == .uuid || (cp.kind == .classic && v2Checkpoints) {
+                    for name in cp.names { sidecars += try await sidecarNames(of: name) }
                 }
-            }
-            let sizes = Dictionary(uniqueKeysWithValues: dirty.map { ($0.name, Int64($0.scrubbed.count)) })
-            for name in cp.names {
-                guard let head = try await store.head(logKey(name)) else { continue }
-                if let scrubbed = try await scrubbedCopy(name, paths: paths, subject: subject, mentions: mentionsPaths, sidecarSizes: sizes) {
-                    dirty.append((name, head.version, scrubbed))
+                // Sidecars first: a rewritten sidecar changes size, which the checkpoint's `sidecar` action records.
+                for name in sidecars {
+                    guard let head = try await store.head(logKey(name)) else { continue }
+                    if let scrubbed = try await scrubbedCopy(name, paths: paths, subject: subject, mentions: mentionsPaths, sidecarSizes: [:]) {
+                        dirty.append((name, head.version, scrubbed))
+                    }
                 }
+                let sizes = Dictionary(uniqueKeysWithValues: dirty.map { ($0.name, Int64($0.scrubbed.count)) })
+                for name in cp.names {
+                    guard let head = try await store.head(logKey(name)) else { continue }
+                    if let scrubbed = try await scrubbedCopy(name, paths: paths, subject: subject, mentions: mentionsPaths, sidecarSizes: sizes) {
+                        dirty.append((name, head.version, scrubbed))
+                    }
+                }
+            } catch let e as LetheError where e.code == .corrupt && replaysWithoutCheckpoints && knownDirty(cp.version) {
+                // The newest, unreadable, and known to list a deleted file: removed (the log replays without it).
+                try await remove(cp, sidecars: sidecars)
+                continue
             }
             guard !dirty.isEmpty else { continue }
-            if replaysWithoutCheckpoints {
+            if !keep {
                 // The JSON log from version 0 replays without it: the whole checkpoint goes.
-                for name in cp.names + sidecars {
-                    try await store.delete(logKey(name))
-                    try await deleteChecksumSidecar(of: logKey(name))
-                    removedNames.insert(name)
-                    result.removedCheckpoints.append(logKey(name))
-                }
+                try await remove(cp, sidecars: sidecars)
             } else {
                 for d in dirty {
                     try await store.put(logKey(d.name), d.scrubbed, precondition: .matches(version: d.version))

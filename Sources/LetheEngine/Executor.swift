@@ -83,7 +83,7 @@ struct Executor: Sendable {
         let lock = try await lake.acquireRunLock(events: events)
         defer { lock?.release() }
         // 0-3. What killed runs left: temporary files, unfinished jobs, stranded requests; then retries.
-        try await recoverAndRetry(report: &report, events: events)
+        try await Trace.span("run: recover and retry") { try await recoverAndRetry(report: &report, events: events) }
         // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
         report.propagation = try await propagateScoped(report: &report, events: events)
         // 5. A new job for every approved request.
@@ -92,8 +92,8 @@ struct Executor: Sendable {
             try state.checkIntact()
             return report
         }
-        let (job, jobPlan, planned) = try await planJob(approved, report: &report)
-        let claimed = try await claimJob(job, jobPlan, planned: planned)
+        let (job, jobPlan, planned) = try await Trace.span("run: plan \(approved.count) requests") { try await planJob(approved, report: &report) }
+        let claimed = try await Trace.span("run: claim") { try await claimJob(job, jobPlan, planned: planned) }
         guard !claimed.isEmpty else {
             try state.checkIntact()
             return report
@@ -238,7 +238,7 @@ struct Executor: Sendable {
         for s in pending where s.kind == .object {
             keysByDataset[s.dataset, default: []].append(s.objectKey)
         }
-        for (d, keys) in keysByDataset { _ = try await lake.objectRefs(d, keys) }
+        try await Trace.span("execute: object refs") { for (d, keys) in keysByDataset { _ = try await lake.objectRefs(d, keys) } }
         do {
             for step in pending {
                 try state.checkIntact()
@@ -389,8 +389,10 @@ struct Executor: Sendable {
         else { return nil }
         var version: String?
         var rows: [SubjectKey: [Int64]] = [:]
-        for k in Set(step.subjectKeys) {
-            for p in try await state.locate(prefix: k.prefix64, dataset: dataset)
+        let keys = Set(step.subjectKeys)
+        let located = try await state.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: dataset)
+        for k in keys {
+            for p in located[k.prefix64] ?? []
             where p.object.key == step.objectKey && p.object.status == .indexed {
                 // Entries of one object share its version; two versions would be a torn index: no hint.
                 if let v = version, v != p.object.version { return nil }

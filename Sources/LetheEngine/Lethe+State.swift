@@ -87,10 +87,14 @@ extension Lethe {
     }
 
     /// The journal hook of a Delta erasure: each replacement and change data file is recorded
-    /// with its table before it is created (see `removeLeftTemporaries`).
-    func journalDeltaWrite(_ d: DatasetSpec) -> @Sendable (String) async throws -> Void {
+    /// with its table before it is created, a wave of rewrites in one transaction (see `removeLeftTemporaries`).
+    func journalDeltaWrite(_ d: DatasetSpec) -> @Sendable ([String]) async throws -> Void {
         let meta = self.meta, owner = getpid(), table = d.path
-        return { key in try await meta.recordTemporary(key, owner: owner, table: table) }
+        return { keys in
+            try await meta.transaction("cannot record \(keys.count) temporary file(s) of table \(table)") { tx in
+                for k in keys { try tx.journal.recordTemporary(k, owner: owner, table: table) }
+            }
+        }
     }
 
     /// Removes the temporary files that runs no longer alive left (killed mid-write) and forgets

@@ -237,33 +237,42 @@ func tempDir() -> String {
     let subject = SubjectValues(columns: [["user_id"]], values: ["zz-target"])
     let r = try await table.vacuumTargeted(paths: [added], subject: subject, now: 1)
     #expect(r.deleted == ["files/" + added])
-    #expect(r.removedCheckpoints.contains("files/_delta_log/" + String(format: "%020d.checkpoint.parquet", 2)), "\(r.removedCheckpoints)")
+    // The newest checkpoint held its statistics: scrubbed and kept (readers start from it).
+    #expect(r.rewrittenCheckpoints.contains("files/_delta_log/" + String(format: "%020d.checkpoint.parquet", 2)), "\(r.rewrittenCheckpoints)")
     #expect(!r.removedCheckpoints.contains(older))
     #expect(try await table.logResidue(subject, names: try await table.listLog().logFiles.filter { $0 != String(older.split(separator: "/").last!) }).isEmpty)
 }
 
 /// With the whole log from version 0, a checkpoint at a version where a deleted file was live lists
-/// that file (a checkpoint is the table's state at its version): it is removed without being read
-/// (here it is made unreadable to prove it), and `_last_checkpoint`, which names it, goes with it.
+/// that file (a checkpoint is the table's state at its version): an older one is removed without
+/// being read (here it is made unreadable to prove it); the newest is scrubbed and kept, so the
+/// table's next reader starts from it, and `_last_checkpoint` still names it.
 @Test func aCheckpointWhereADeletedFileWasLiveIsRemovedUnread() async throws {
     let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
     _ = try deltaPy(["make-files", dir, "2"])
     _ = try deltaPy(["make-files-append", dir + "/files", "zz-target"])
     _ = try deltaPy(["checkpoint", dir + "/files"])
+    _ = try deltaPy(["make-files-append", dir + "/files", "zz-other"])
+    _ = try deltaPy(["checkpoint", dir + "/files"])
     let store = LocalObjectStore(root: dir)
     let table = DeltaTable(store: store, root: "files")
     let added = try #require(try await table.commit(2).compactMap { a -> String? in if case .add(let f) = a { return f.path } else { return nil } }.first)
     _ = try deltaPy(["delete", dir + "/files", "user_id = 'zz-target'"])
-    let checkpoint = "files/_delta_log/" + String(format: "%020d.checkpoint.parquet", 2)
-    #expect(try await store.head(checkpoint) != nil)
-    try await store.put(checkpoint, Array("not a checkpoint".utf8))
+    let older = "files/_delta_log/" + String(format: "%020d.checkpoint.parquet", 2)
+    let newest = "files/_delta_log/" + String(format: "%020d.checkpoint.parquet", 3)
+    #expect(try await store.head(older) != nil)
+    #expect(try await store.head(newest) != nil)
+    try await store.put(older, Array("not a checkpoint".utf8))
     let subject = SubjectValues(columns: [["user_id"]], values: ["zz-target"])
     let r = try await table.vacuumTargeted(paths: [added], subject: subject, now: 1)
     #expect(r.deleted == ["files/" + added])
-    #expect(r.removedCheckpoints.contains(checkpoint), "\(r.removedCheckpoints)")
-    #expect(r.removedCheckpoints.contains("files/_delta_log/_last_checkpoint"), "\(r.removedCheckpoints)")
-    #expect(try await store.head(checkpoint) == nil)
+    #expect(r.removedCheckpoints == [older], "\(r.removedCheckpoints)")
+    #expect(r.rewrittenCheckpoints == [newest], "\(r.rewrittenCheckpoints)")
+    #expect(try await store.head(older) == nil)
     let s = try await table.snapshot()
-    #expect(s.files[added] == nil && s.checkpoint == nil)
+    #expect(s.files[added] == nil && s.checkpoint?.version == 3)
     #expect(try await table.logResidue(subject, names: try await table.listLog().logFiles).isEmpty)
+    // delta-rs reads the table from the scrubbed checkpoint: every row but the target's.
+    let rows = try deltaPy(["rows", dir + "/files"])
+    #expect(!rows.contains("zz-target") && rows.contains("zz-other"), "\(rows)")
 }

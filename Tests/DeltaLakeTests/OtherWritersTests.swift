@@ -5,6 +5,7 @@ import LetheTestSupport
 import LetheCore
 import LetheStorage
 import Parquet
+import Synchronization
 
 /// Runs scripts/delta_writers.py (tables shaped as Spark, Databricks and delta-kernel write them).
 func writersPy(_ args: [String]) throws -> String {
@@ -211,4 +212,33 @@ struct JSONAny: Decodable {
         let table = DeltaTable(store: LocalObjectStore(root: dir), root: "t")
         try table.checkWritable(try await table.snapshot())
     }
+}
+
+/// A wave of rewritten files (small ones: many per wave) is announced to `willWrite` in one call
+/// (the engine journals it in one transaction), before any of them is created, and every file the
+/// commit adds or writes as change data was announced.
+@Test func aWaveOfRewrittenFilesIsAnnouncedInOneCall() async throws {
+    let (dir, _) = try writersTable("change-type"); defer { try? FileManager.default.removeItem(atPath: dir) }
+    let store = LocalObjectStore(root: dir)
+    let table = DeltaTable(store: store, root: "t")
+    let snap = try await table.snapshot()
+    let calls = Mutex<[[String]]>([])
+    let r = try await table.erase(
+        files: Array(snap.files.keys),
+        selecting: { _, file in
+            var rows: [Int64] = []
+            try file.scanColumn(path: ["user_id"], rowGroup: 0) { row, v in if let v, Array(v) == Array("u-2".utf8) { rows.append(row) } }
+            return rows
+        }, operationParameters: [:], now: 1,
+        willWrite: { keys in
+            for k in keys {
+                let existing = try await store.head(k)
+                #expect(existing == nil, "\(k) existed before it was announced")
+            }
+            calls.withLock { $0.append(keys) }
+        })
+    let announced = calls.withLock { $0 }
+    #expect(announced.count == 1, "\(announced)")
+    let written = Set(r.added.map { table.key(forLogPath: $0.path) } + r.changeData.map { table.key(forLogPath: $0.path) })
+    #expect(written.count >= 3 && written == Set(announced.flatMap { $0 }))
 }

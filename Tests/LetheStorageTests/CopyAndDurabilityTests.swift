@@ -72,6 +72,25 @@ private func tempRoot() -> String {
     #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 9)
 }
 
+/// Many deferred writes (a Delta erasure of thousands of small files) are made durable by one
+/// `syncfs(2)` of their file system, not one fsync each; their commits fsync nothing more.
+@Test func manyDeferredWritesAreMadeDurableByOneFileSystemSync() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    var writers: [any ObjectWriteStream] = []
+    for i in 0..<40 {
+        let w = try await s.openWrite("t/f\(i)", precondition: .none, durability: .deferred)
+        try await w.write(Array("file \(i)".utf8))
+        writers.append(w)
+    }
+    try await s.makeDurable(writers)
+    #expect(s.counters.filesystemSyncs.load(ordering: .relaxed) == 1)
+    #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 0)
+    _ = try await s.commit(writers)
+    #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 0)
+    for i in 0..<40 { #expect(try await s.read("t/f\(i)") == Array("file \(i)".utf8)) }
+}
+
 @Test func aBatchCommitSyncsEachFolderOnce() async throws {
     let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
     let s = LocalObjectStore(root: root)

@@ -66,10 +66,10 @@ extension DeltaDatasetDriver {
         let t = table(lethe)
         var out = TableErasure()
         while true {
-            let snap = try await t.snapshot()
+            let snap = try await Trace.span("delta step: snapshot") { try await t.snapshot() }
             let options = try await scanOptions(lethe, snapshot: snap)!
             out.options = options
-            let candidates = try await candidateRows(drop, lethe)
+            let candidates = try await Trace.span("delta step: candidates") { try await candidateRows(drop, lethe) }
             out.perKey = [:]
             let paths = snap.files.keys.filter { candidates[t.key(forLogPath: $0)] != nil }
             guard !paths.isEmpty else { return out }
@@ -90,8 +90,9 @@ extension DeltaDatasetDriver {
     /// The files the index names for these subjects, with the rows it names.
     private func candidateRows(_ drop: Set<SubjectKey>, _ lethe: Lethe) async throws -> [String: Set<Int64>] {
         var candidates: [String: Set<Int64>] = [:]
-        for k in drop {
-            for p in try await lethe.meta.locate(prefix: k.prefix64, dataset: spec.name) { candidates[p.object.key, default: []].formUnion(p.rows) }
+        // One read of the index for the batch's keys.
+        for ps in try await lethe.meta.index.locate(prefixes: Array(Set(drop.map(\.prefix64))), dataset: spec.name).values {
+            for p in ps { candidates[p.object.key, default: []].formUnion(p.rows) }
         }
         return candidates
     }
