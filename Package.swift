@@ -126,6 +126,8 @@ let package = Package(
             dependencies: [
                 "LetheTestSupport", "LetheCore", "LetheStorage", "LetheTesting", "LetheFormats", "LetheEngine", "LetheRuntime", "LetheS3", "DeltaLake",
                 "LetheCatalog",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),  // S3EventIndexService tests
+                .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
         .testTarget(
             name: "LethePostgresTests",

@@ -66,6 +66,13 @@ public struct LakeConfig: Sendable {
     /// `stream.key`, `audit.key`), resolved from the config's folder. Required with a `postgres://`
     /// state (every machine gets the same folder); nil for a folder state, whose keys live in it.
     public var keysFolder: String?
+    /// `s3: {events_queue: URL}`: the SQS queue S3's event notifications of the lake's bucket go to;
+    /// `lethe index --watch` then indexes objects as they land (nil: `--watch` polls).
+    public var eventsQueue: String?
+    /// `watch: {rescan: 10m}`: with `events_queue`, seconds between the full incremental listings
+    /// that catch what a lost notification missed.
+    public var watchRescan: Double = LakeConfig.defaultWatchRescan
+    public static let defaultWatchRescan: Double = 600
 
     /// Where the key files live: `keys`, else the state folder (nil for a remote state without `keys`).
     public var keysLocation: String? {
@@ -93,7 +100,7 @@ public struct LakeConfig: Sendable {
         return out
     }
 
-    static let topKeys: Set<String> = ["lake", "state", "keys", "datasets", "s3", "composite_separator", "version", "sweep"]
+    static let topKeys: Set<String> = ["lake", "state", "keys", "datasets", "s3", "composite_separator", "version", "sweep", "watch"]
     static let datasetKeys: Set<String> = [
         "name", "path", "format", "subject", "pii", "derived_from", "rebuild", "delimiter", "description", "deletes_from", "normalize",
     ]
@@ -154,6 +161,8 @@ public struct LakeConfig: Sendable {
         let ordered = try r.lineageOrder(specs, nodes)
         var config = LakeConfig(file: file, baseDir: baseDir, lake: lake, state: state, datasets: ordered, compositeSeparator: keys.separator)
         if let sweep = keys.sweep { config.rawIDDays = try r.sweep(sweep) }
+        config.eventsQueue = try r.eventsQueue(keys.s3, lake: lake)
+        if let watch = keys.watch { config.watchRescan = try r.watch(watch) }
         if let keysNode = keys.keys {
             let text = try r.str(keysNode, "keys")
             guard !text.isEmpty else { throw r.err("`keys` is empty (a folder for the installation's key files)", keysNode) }
@@ -208,7 +217,10 @@ private struct ConfigReader {
     }
 
     /// The top-level keys' nodes (`composite_separator` read).
-    struct TopLevel { var lake: Node?, state: Node?, keys: Node?, datasets: Node?, s3: Node?, sweep: Node?; var separator: Character = "|" }
+    struct TopLevel {
+        var lake: Node?, state: Node?, keys: Node?, datasets: Node?, s3: Node?, sweep: Node?, watch: Node?
+        var separator: Character = "|"
+    }
 
     func topLevel(_ top: Node.Mapping) throws -> TopLevel {
         var t = TopLevel()
@@ -221,6 +233,7 @@ private struct ConfigReader {
             case "datasets": t.datasets = v
             case "s3": t.s3 = v
             case "sweep": t.sweep = v
+            case "watch": t.watch = v
             case "version": break
             case "composite_separator":
                 let s = try str(v, key)
@@ -269,19 +282,55 @@ private struct ConfigReader {
                 case "endpoint": endpoint = try str(v, "s3.endpoint")
                 case "region": region = try str(v, "s3.region")
                 case "profile": profile = try str(v, "s3.profile")
+                case "events_queue": break  // read by `eventsQueue`
                 case "path_style":
                     switch try str(v, "s3.path_style") {
                     case "true": pathStyle = true
                     case "false": pathStyle = false
                     default: throw err("`s3.path_style` must be true or false", v)
                     }
-                default: throw err("unknown key `\(k.scalar?.string ?? "?")` in `s3` (known: endpoint, region, path_style, profile)", k)
+                default: throw err("unknown key `\(k.scalar?.string ?? "?")` in `s3` (known: endpoint, region, path_style, profile, events_queue)", k)
                 }
             }
         }
         return .s3(
             bucket: String(bucket), prefix: parts.count > 1 ? String(parts[1]) : "", endpoint: endpoint, region: region, pathStyle: pathStyle,
             profile: profile)
+    }
+
+    /// `s3.events_queue`: an SQS queue URL, for an S3 lake only.
+    func eventsQueue(_ s3Node: Node?, lake: LakeLocation) throws -> String? {
+        guard let m = s3Node?.mapping, let (_, v) = m.first(where: { $0.key.scalar?.string == "events_queue" }) else { return nil }
+        let url = try str(v, "s3.events_queue")
+        guard case .s3 = lake else { throw err("`s3.events_queue` needs an S3 lake (`lake: s3://bucket/prefix`)", v) }
+        guard url.hasPrefix("https://") || url.hasPrefix("http://"), url.dropFirst(8).contains("/") else {
+            throw err("`s3.events_queue` must be an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/lake-events", v)
+        }
+        return url
+    }
+
+    /// `watch: {rescan: DURATION}`: seconds (`90`, `90s`, `10m`, `1h`), at least 1 s.
+    func watch(_ node: Node) throws -> Double {
+        guard let m = node.mapping else { throw err("`watch` must be a mapping (e.g. `watch: {rescan: 10m}`)", node) }
+        var rescan = LakeConfig.defaultWatchRescan
+        for (k, v) in m {
+            switch k.scalar?.string {
+            case "rescan":
+                guard let text = v.scalar?.string, let s = Self.seconds(text), s >= 1 else {
+                    throw err("`watch.rescan` must be a duration of at least 1 s (`600`, `90s`, `10m`, `1h`)", v)
+                }
+                rescan = s
+            default: throw err("unknown key `\(k.scalar?.string ?? "?")` in `watch` (known: rescan)", k)
+            }
+        }
+        return rescan
+    }
+
+    /// `90`, `90s`, `1.5m`, `10m`, `1h` in seconds; nil otherwise.
+    static func seconds(_ text: String) -> Double? {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
+        if let u = text.last, let scale = units[u] { return Double(text.dropLast()).flatMap { $0.isFinite ? $0 * scale : nil } }
+        return Double(text).flatMap { $0.isFinite ? $0 : nil }
     }
 
     /// `state`: a postgres:// URL, or a folder resolved from the config's folder.

@@ -319,3 +319,126 @@ final class KeyerPool: Sendable {
         free.withLock { $0[k.normalization, default: []].append(k) }
     }
 }
+
+// MARK: Changes (the real-time index)
+
+extension Indexer {
+    /// Indexes what changed at `keys` (see `Lethe.index(changes:)`): each key's object as the store
+    /// has it now (read again when its version differs from the index's; forgotten when it is gone),
+    /// and Delta tables whose log a key is in, incrementally.
+    func index(changes keys: [String], datasets names: [String]?) async throws -> ChangesIndexReport {
+        let started = Date()
+        var out = ChangesIndexReport()
+        var report = IndexReport()
+        let chosen = try chosen(names).filter { $0.subject != nil }
+        // Keys by dataset (in config order), Delta tables by name; a key of no dataset is ignored.
+        var objectKeys: [String: [String]] = [:], deltaKeys: [String: [String]] = [:], tables: [String] = []
+        var seen = Set<String>()
+        for key in keys where seen.insert(key).inserted {
+            var held = false
+            for d in chosen where key == d.path || key.hasPrefix(d.path + "/") {
+                held = true
+                if lake.driver(for: d).hasTransactionLog {
+                    if key.hasPrefix(d.path + "/_delta_log/") {
+                        if !tables.contains(d.name) { tables.append(d.name) }
+                    } else {
+                        deltaKeys[d.name, default: []].append(key)
+                    }
+                } else if !Lethe.isHidden(key, below: d.path) {
+                    objectKeys[d.name, default: []].append(key)
+                }
+            }
+            if !held { out.ignoredKeys += 1 }
+        }
+        let temporaries = objectKeys.isEmpty && deltaKeys.isEmpty ? [] : try await lake.knownTemporaries()
+        var work = Work()
+        for d in chosen {
+            if let keys = objectKeys[d.name] {
+                report.datasets.append(d.name)
+                try await plan(d, keys: keys.filter { !temporaries.contains($0) }, into: &work, report: &report)
+            } else if let keys = deltaKeys[d.name], !tables.contains(d.name) {
+                // A data file of a table is data once a commit names it (its log key follows);
+                // one that is gone leaves the index now.
+                try await dropGone(d, keys: keys.filter { !temporaries.contains($0) }, report: &report)
+            }
+        }
+        work.progress.objectsTotal = work.objects.count
+        try await scan(work.objects, workers: workers(nil), progress: work.progress, report: &report, onProgress: nil)
+        if !work.objects.isEmpty || report.objectsRemoved > 0 {
+            report.purgedObjects = try await state.purgeDeadPostings(force: false)
+        }
+        // A commit (or checkpoint) landed in a table's log: the commits since the version indexed.
+        for name in tables {
+            let r = try await index(datasets: [name], workers: nil, progress: nil)
+            report.datasets += r.datasets
+            report.objectsSeen += r.objectsSeen
+            report.objectsScanned += r.objectsScanned
+            report.objectsUnchanged += r.objectsUnchanged
+            report.objectsRemoved += r.objectsRemoved
+            report.records += r.records
+            report.bytesScanned += r.bytesScanned
+            report.quarantined += r.quarantined
+            report.purgedObjects += r.purgedObjects
+            report.datasetIssues += r.datasetIssues
+        }
+        out.deltaTables = tables
+        report.seconds = Date().timeIntervalSince(started)
+        out.index = report
+        return out
+    }
+
+    /// The objects named in `keys` of object dataset `d`: gone ones leave the index, new or changed
+    /// ones join `work` (all of them when the dataset's spec changed since its last full index).
+    private func plan(_ d: DatasetSpec, keys: [String], into work: inout Work, report: inout IndexReport) async throws {
+        let opts: FormatOptions?
+        do {
+            _ = try lake.format(for: d)
+            opts = try await lake.scanOptions(for: d)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // Recorded by the next full pass (the rescan), which lists the dataset.
+            report.datasetIssues.append(DatasetIssue(dataset: d.name, error: error))
+            return
+        }
+        guard let opts else { return }
+        var rescan = false
+        if let fp = IndexSpec.fingerprint(d, options: opts) { rescan = try await state.cursors.setting(IndexSpec.setting(d.name)) != fp }
+        let known = try await knownObjects(d)
+        var gone: [String] = []
+        for key in keys {
+            report.objectsSeen += 1
+            guard let info = try await store.head(key) else {
+                if known[key] != nil { gone.append(key) }
+                continue
+            }
+            if !rescan, let k = known[key], k.version == info.version, k.status == .indexed {
+                report.objectsUnchanged += 1
+                continue
+            }
+            work.objects.append((d, info, opts))
+            work.progress.bytesTotal += info.size
+        }
+        try await state.removeObjects(dataset: d.name, keys: gone)
+        report.objectsRemoved += gone.count
+    }
+
+    /// Removes from the index the objects of `keys` it knows that the store no longer has.
+    private func dropGone(_ d: DatasetSpec, keys: [String], report: inout IndexReport) async throws {
+        let known = try await knownObjects(d)
+        var gone: [String] = []
+        for key in keys where known[key] != nil {
+            if try await store.head(key) == nil { gone.append(key) }
+        }
+        guard !gone.isEmpty else { return }
+        try await state.removeObjects(dataset: d.name, keys: gone)
+        report.objectsRemoved += gone.count
+        report.purgedObjects += try await state.purgeDeadPostings(force: false)
+    }
+
+    private func knownObjects(_ d: DatasetSpec) async throws -> [String: IndexedObject] {
+        var out: [String: IndexedObject] = [:]
+        for o in try await state.objects(dataset: d.name) { out[o.key] = o }
+        return out
+    }
+}

@@ -32,7 +32,8 @@ struct Index: AsyncParsableCommand {
     )
     @OptionGroup var global: Global
     @Option(help: "Only this dataset (repeatable).") var dataset: [String] = []
-    @Flag(help: "Keep refreshing every few seconds until interrupted.") var watch = false
+    @Flag(help: "Keep refreshing until interrupted: every few seconds, or with `s3.events_queue` as S3's event notifications arrive.")
+    var watch = false
     @Option(help: "Seconds between refreshes with --watch.") var interval: Double = 5
 
     func run() async throws {
@@ -41,6 +42,19 @@ struct Index: AsyncParsableCommand {
             let bar = ProgressBar(enabled: !global.json && isatty(2) != 0)
             let only = dataset.isEmpty ? nil : dataset
             let json = global.json
+            if watch,
+                let events = try S3EventIndexService.configured(
+                    lethe: lethe, datasets: only, progress: { bar.update($0) },
+                    onEvent: { e in
+                        bar.finish()
+                        Self.report(e, json: json)
+                        fflush(nil)
+                    })
+            {
+                // `s3.events_queue`: S3's notifications from SQS, and a full listing every `watch.rescan`.
+                try await runUntilSignalled([.init(service: events, successTerminationBehavior: .gracefullyShutdownGroup)])
+                return 0
+            }
             if watch {
                 // Until SIGTERM or SIGINT: the pass under way finishes and reports, then exit 0.
                 let service = IndexWatchService(lethe: lethe, datasets: only, interval: interval, progress: { bar.update($0) }) { r in
@@ -56,6 +70,25 @@ struct Index: AsyncParsableCommand {
             Self.report(r, json: json)
             if !r.datasetIssues.isEmpty { return r.datasetIssues.contains { $0.kind == .unsupported } ? 2 : 1 }
             return 0
+        }
+    }
+
+    /// One line (or JSON object) per event of `index --watch` on a queue of S3 events.
+    static func report(_ e: S3EventIndexService.Event, json: Bool) {
+        switch e {
+        case .rescanned(let r): report(r, json: json)
+        case .indexed(let r, let messages):
+            if json {
+                report(r.index, json: true)
+            } else {
+                let delta = r.deltaTables.isEmpty ? "" : ", Delta: \(r.deltaTables.joined(separator: ", "))"
+                out(
+                    "events: \(messages) message(s), \(r.index.objectsScanned) object(s) indexed, \(r.index.objectsUnchanged) unchanged, "
+                        + "\(r.index.objectsRemoved) removed, \(r.ignoredKeys) ignored\(delta) in \(String(format: "%.2f", r.index.seconds))s")
+                for q in r.index.quarantined { out("  quarantined \(q.dataset): \(q.issue)") }
+                for i in r.index.datasetIssues { err("lethe: \(i.description)") }
+            }
+        case .poison(let id, let reason): err("lethe: warning: events queue message \(id) skipped and deleted: \(reason)")
         }
     }
 
