@@ -17,6 +17,8 @@ public struct WorkerService: Service {
     let settings: WorkerSettings
     let events: EngineEvents?
     let onStep: @Sendable (StepResult, RunReport) -> Void
+    /// Called after each index item claimed (`lethe index --distribute`), with what it did.
+    public var onIndexItem: @Sendable (StepResult, IndexReport) -> Void = { _, _ in }
 
     /// This process as the queue names it (`host:pid:startMillis`).
     public static var thisProcess: String { WorkerID.current.raw }
@@ -60,6 +62,13 @@ public struct WorkerService: Service {
                 guard let (result, report) = try await lethe.workOne(queue, worker: worker, settings: settings, events: events) else { break }
                 worked = true
                 onStep(result, report)
+            }
+            // Index backfill items when no erasure step is claimable (erasure first), one at a time.
+            if !worked && !Task.isShuttingDownGracefully && !Task.isCancelled,
+                let (result, report) = try await lethe.workOneIndexItem(queue, worker: worker, settings: settings)
+            {
+                worked = true
+                onIndexItem(result, report)
             }
             if !worked {
                 do {
