@@ -130,6 +130,35 @@ import Testing
         #expect(a == b && ap == bp && a.count == 5)
     }
 
+    /// 200 items claimed by 4 concurrent claimers (4 opens, as processes): each item claimed once,
+    /// and finished once through the fence (a claim of another holder's item would show twice).
+    @Test func concurrentClaimersClaimEachItemOnce() async throws {
+        let (dir, config) = try WorkQueueEngineTests.lake("ixclaim", objects: 1)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let opened = try (0..<4).map { _ in try Runtime.open(config: config) }
+        defer { for w in opened { (w.meta as? PostgresStateStore)?.close() } }
+        let q0 = try #require(opened[0].meta.workQueue as? any IndexItemQueue)
+        try await q0.enqueueIndexItems((0..<200).map { IndexItem(batch: "b", ordinal: Int64($0), dataset: "events", keys: ["k\($0)"]) })
+        let claims = try await withThrowingTaskGroup(of: [IndexLease].self) { group in
+            for (n, w) in opened.enumerated() {
+                group.addTask {
+                    let q = try #require(w.meta.workQueue as? any IndexItemQueue)
+                    var got: [IndexLease] = []
+                    while let l = try await q.claimIndexItem(WorkerID("c\(n)"), ttl: .seconds(60)) {
+                        got.append(l)
+                        _ = try await w.meta.transaction("finish") { tx in try tx.journal.finishIndexItem(l, report: "{}") }
+                    }
+                    return got
+                }
+            }
+            var all: [IndexLease] = []
+            for try await g in group { all += g }
+            return all
+        }
+        #expect(claims.count == 200 && Set(claims.map(\.item.ordinal)).count == 200 && claims.allSatisfy { $0.epoch == 1 && $0.attempts == 1 })
+        #expect(try await q0.indexBatch("b").done == 200)
+    }
+
     /// On a state folder (SQLite) `--distribute` is a usage error (exit 2), one line.
     @Test func distributeNeedsAPostgreSQLState() async throws {
         let dir = NSTemporaryDirectory() + "lethe-ix-sqlite-\(UUID().uuidString)"
