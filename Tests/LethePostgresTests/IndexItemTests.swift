@@ -159,6 +159,46 @@ import Testing
         #expect(try await q0.indexBatch("b").done == 200)
     }
 
+    /// A Delta table (delta-rs's `cdf-table`) is one item beside the object items: the worker runs the
+    /// table's incremental index; the result equals a plain `index` (objects, and the table's cursor).
+    @Test func aDeltaTableIsOneItem() async throws {
+        let (dir, _) = try WorkQueueEngineTests.lake("ixdelta", objects: 3)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: "/work/corpora/delta-rs/cdf-table", toPath: dir + "/lake/people")
+        func config(_ hint: String) throws -> LakeConfig {
+            let server = try PostgresServer.get()
+            let yaml = """
+                lake: lake
+                state: "\(server.url(schema: server.freshSchema(hint), withPassword: false))"
+                keys: keys
+                datasets:
+                  - {name: events, path: raw/events, format: jsonl, subject: user.id}
+                  - {name: people, path: people, format: delta, subject: name}
+                """
+            return try LakeConfig.parse(yaml, file: dir + "/lethe.yaml", baseDir: dir)
+        }
+        let base = try config("ixdelta1")
+        let lethe = try Runtime.open(config: base)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        let d = try await lethe.distributeIndex()
+        #expect(d.items == 2)
+        #expect(try await lethe.meta.objects(dataset: "people").isEmpty)
+        let (finished, other) = try await Self.drain(base, workers: 2)
+        #expect(finished.reduce(0, +) == 2 && other == 0)
+        let (pending, r) = try await lethe.indexBatchReport(d.batch, base: d.report)
+        #expect(pending == 0 && r.datasetIssues.isEmpty && r.objectsScanned > 3, "\(r)")
+        let plain = try Runtime.open(config: try config("ixdelta2"))
+        defer { (plain.meta as? PostgresStateStore)?.close() }
+        _ = try await plain.index()
+        for name in ["events", "people"] {
+            let a = try await lethe.meta.objects(dataset: name).map { "\($0.key) \($0.version) \($0.records) \($0.status)" }.sorted()
+            let b = try await plain.meta.objects(dataset: name).map { "\($0.key) \($0.version) \($0.records) \($0.status)" }.sorted()
+            #expect(a == b && !a.isEmpty, "\(name)")
+        }
+        #expect(try await lethe.meta.cursors.deltaIndex(dataset: "people") == plain.meta.cursors.deltaIndex(dataset: "people"))
+        #expect(try await lethe.meta.cursors.deltaIndex(dataset: "people") != nil)
+    }
+
     /// On a state folder (SQLite) `--distribute` is a usage error (exit 2), one line.
     @Test func distributeNeedsAPostgreSQLState() async throws {
         let dir = NSTemporaryDirectory() + "lethe-ix-sqlite-\(UUID().uuidString)"
