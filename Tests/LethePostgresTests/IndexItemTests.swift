@@ -130,6 +130,29 @@ import Testing
         #expect(a == b && ap == bp && a.count == 5)
     }
 
+    /// An item claimed a fourth time (three holders died in it) ends with the dataset's issue in its
+    /// report instead of being scanned again, so `--wait` ends and says so.
+    @Test func anItemClaimedAFourthTimeEndsWithAnIssue() async throws {
+        let (dir, config) = try WorkQueueEngineTests.lake("ixstuck", objects: 2)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try Runtime.open(config: config)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        let d = try await lethe.distributeIndex()
+        let q = try #require(lethe.meta.workQueue as? any IndexItemQueue)
+        var lease: IndexLease?
+        for n in 1...4 {
+            if let l = lease { #expect(try await q.renewIndexItem(l, ttl: .zero)) }
+            lease = try await q.claimIndexItem(WorkerID("w\(n)"), ttl: .seconds(60))
+        }
+        let last = try #require(lease)
+        #expect(last.attempts == 4)
+        let r = try await Indexer(lethe).execute(last)
+        #expect(r.datasetIssues.count == 1 && r.datasetIssues[0].message.contains("never finished"), "\(r)")
+        let (pending, total) = try await lethe.indexBatchReport(d.batch, base: d.report)
+        #expect(pending == 0 && total.datasetIssues.count == 1 && total.objectsScanned == 0)
+        #expect(try await lethe.meta.objects(dataset: "events").isEmpty)
+    }
+
     /// 200 items claimed by 4 concurrent claimers (4 opens, as processes): each item claimed once,
     /// and finished once through the fence (a claim of another holder's item would show twice).
     @Test func concurrentClaimersClaimEachItemOnce() async throws {

@@ -75,8 +75,22 @@ extension Indexer {
     func execute(_ lease: IndexLease) async throws -> IndexReport {
         let item = lease.item
         let started = Date()
-        guard let d = config.dataset(named: item.dataset) else {
-            throw LetheError(.badUsage, "index item \(item.batch)#\(item.ordinal): no dataset named `\(item.dataset)` in \(config.file)")
+        // An item no worker can finish (its dataset gone from the config, or its holders died in it
+        // three times) ends with the dataset's issue in its report, so `--wait` ends and says so.
+        var stuck: String?
+        if lease.attempts > Lethe.maxStepAttempts {
+            stuck = "index item \(item.batch)#\(item.ordinal): started \(lease.attempts - 1) times and never finished (the worker was killed or crashed in it)"
+        } else if config.dataset(named: item.dataset) == nil {
+            stuck = "index item \(item.batch)#\(item.ordinal): no dataset named `\(item.dataset)` in \(config.file)"
+        }
+        guard let d = config.dataset(named: item.dataset), stuck == nil else {
+            var r = IndexReport()
+            r.datasetIssues = [DatasetIssue(dataset: item.dataset, error: LetheError(.failure, stuck ?? ""))]
+            let json = try Self.json(r)
+            try await state.transaction("cannot record index item \(item.batch)#\(item.ordinal)") { tx in
+                _ = try tx.journal.finishIndexItem(lease, report: json)
+            }
+            return r
         }
         if item.table {
             var r = try await index(datasets: [d.name], workers: nil, progress: nil)
