@@ -101,6 +101,7 @@ extension Indexer {
             }
             return r
         }
+        if let ms = SlowStepFailpoint.ms { try await Task.sleep(for: .milliseconds(ms)) }  // e2e: a window to kill in
         var report = IndexReport()  // the coordinator counted the item's objects seen
         var results: [ScanResult] = [], gone: [String] = []
         if let opts = try await lake.scanOptions(for: d) {
