@@ -247,37 +247,46 @@ struct Executor: Sendable {
             for step in pending {
                 try state.checkIntact()
                 let interrupted = step.ordinal == first.ordinal && attempts > Lethe.maxStepAttempts ? attempts - 1 : nil
-                if step.kind == .settle {
-                    try await settle(job: job, step: step, report: &report, events: events, interrupted: interrupted)
-                    continue
-                }
-                if let interrupted {
-                    try await failStep(
-                        job: job, step: step,
-                        reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)",
-                        events: events)
-                    continue
-                }
-                do {
-                    switch step.kind {
-                    case .datasetIssue: try await datasetIssueStep(job: job, step: step, events: events)
-                    case .rebuild: try await rebuild(job: job, step: step, report: &report, events: events)
-                    case .object, .deltaTable: try await eraseStep(job: job, step: step, report: &report, events: events)
-                    case .settle: break  // handled above
-                    }
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch let e as StepNotRecorded {
-                    throw e
-                } catch {
-                    try state.checkIntact()
-                    try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
-                }
+                try await runStep(job: job, step: step, interrupted: interrupted, report: &report, events: events)
             }
         } catch let e as StepNotRecorded {
             // The state could not record a step's end: the run stops here and the step stays
             // pending (no second write pretends it failed); the next run resumes it.
             throw e.error
+        }
+    }
+
+    /// One step of a job, for `run` (steps in order) and for a worker (a claimed step): the closing
+    /// step settles the job; a step started more than `maxStepAttempts` times (`interrupted`: how
+    /// many times before) fails with that reason; any other runs, and what it throws fails it.
+    /// `StepNotRecorded` (the state could not record the end) is thrown as it is.
+    func runStep(job: String, step: JournalStep, interrupted: Int?, report: inout RunReport, events: EngineEvents?) async throws {
+        if step.kind == .settle {
+            try await settle(job: job, step: step, report: &report, events: events, interrupted: interrupted)
+            return
+        }
+        if let interrupted {
+            try await failStep(
+                job: job, step: step,
+                reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)",
+                events: events)
+            return
+        }
+        if step.kind == .object, let ms = SlowStepFailpoint.ms { try await Task.sleep(for: .milliseconds(ms)) }
+        do {
+            switch step.kind {
+            case .datasetIssue: try await datasetIssueStep(job: job, step: step, events: events)
+            case .rebuild: try await rebuild(job: job, step: step, report: &report, events: events)
+            case .object, .deltaTable: try await eraseStep(job: job, step: step, report: &report, events: events)
+            case .settle: break  // handled above
+            }
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let e as StepNotRecorded {
+            throw e
+        } catch {
+            try state.checkIntact()
+            try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
         }
     }
 

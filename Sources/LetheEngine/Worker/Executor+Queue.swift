@@ -193,36 +193,10 @@ extension Executor {
         let step = lease.step, job = step.job
         try state.checkIntact()
         let interrupted = step.attempts > Lethe.maxStepAttempts ? step.attempts - 1 : nil
-        if step.kind == .settle {
-            try await settle(job: job, step: step, report: &report, events: events, interrupted: interrupted)
-            return
-        }
-        if let interrupted {
-            try await failStep(
-                job: job, step: step,
-                reason: "\(step.dataset): the step was started \(interrupted) times and never finished (the process was killed or crashed in it)",
-                events: events)
-            return
-        }
-        if step.kind == .object, let ms = SlowStepFailpoint.ms { try await Task.sleep(for: .milliseconds(ms)) }
         do {
-            switch step.kind {
-            case .datasetIssue: try await datasetIssueStep(job: job, step: step, events: events)
-            case .rebuild: try await rebuild(job: job, step: step, report: &report, events: events)
-            case .object, .deltaTable: try await eraseStep(job: job, step: step, report: &report, events: events)
-            case .settle: break
-            }
-        } catch is CancellationError {
-            throw CancellationError()
+            try await runStep(job: job, step: step, interrupted: interrupted, report: &report, events: events)
         } catch let e as StepNotRecorded {
             throw e.error
-        } catch {
-            try state.checkIntact()
-            do {
-                try await failStep(job: job, step: step, reason: Self.failureReason(step, error), events: events)
-            } catch let e as StepNotRecorded {
-                throw e.error
-            }
         }
     }
 }
