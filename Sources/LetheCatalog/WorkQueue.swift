@@ -126,7 +126,9 @@ public protocol IndexItemQueue: Sendable {
     func enqueueIndexItems(_ items: [IndexItem]) async throws
     /// Claims one pending item nobody holds a live lease on (attempts + 1, epoch + 1); nil when none is.
     func claimIndexItem(_ worker: WorkerID, ttl: Duration) async throws -> IndexLease?
-    /// Renews the lease; false when it is no longer held (claimed again after expiring, or done).
+    /// Renews the lease; false when it is no longer held (claimed again after expiring, released,
+    /// or ended by another holder). True, and nothing changed, once the item ended under this very
+    /// lease: a renewal that raced its holder's end is no lost lease.
     func renewIndexItem(_ lease: IndexLease, ttl: Duration) async throws -> Bool
     /// Gives an item back unfinished (shutdown): claimable at once, the attempt not counted.
     func releaseIndexItem(_ lease: IndexLease) async throws

@@ -27,6 +27,9 @@ extension PostgresWorkQueue: IndexItemQueue {
 
     func claimIndexItem(_ worker: WorkerID, ttl: Duration) async throws -> IndexLease? {
         let secs = Self.seconds(ttl)
+        // The subquery locks one claimable row (a row leased or ended meanwhile fails the recheck
+        // under its lock and is skipped); the outer UPDATE repeats the conditions, so it can never
+        // lease a row that is not claimable, whatever plan the server picks.
         return try await store.transaction("cannot claim an index item") { tx -> IndexLease? in
             let rows = try (tx as! PGTransaction).session.query(
                 .sql(
@@ -37,6 +40,7 @@ extension PostgresWorkQueue: IndexItemQueue {
                         SELECT batch, ordinal FROM index_items
                         WHERE state = 'pending' AND (lease_until IS NULL OR lease_until < now())
                         ORDER BY batch, ordinal LIMIT 1 FOR UPDATE SKIP LOCKED)
+                      AND state = 'pending' AND (lease_until IS NULL OR lease_until < now())
                     RETURNING item, lease_epoch, attempts
                     """
                 ) {
@@ -55,7 +59,7 @@ extension PostgresWorkQueue: IndexItemQueue {
         return try await store.transaction("cannot renew an index item's lease") { tx -> Bool in
             let s = (tx as! PGTransaction).session
             try s.exec(.sql("UPDATE workers SET heartbeat_at = now() WHERE id = $1") { $0.append(lease.owner.raw) })
-            return try s.exec(
+            let renewed = try s.exec(
                 .sql(
                     """
                     UPDATE index_items SET lease_until = now() + make_interval(secs => $1::float8)
@@ -64,7 +68,20 @@ extension PostgresWorkQueue: IndexItemQueue {
                 ) {
                     $0.append(secs); $0.append(lease.item.batch); $0.append(lease.item.ordinal); $0.append(lease.owner.raw)
                     $0.append(lease.epoch)
-                }) == 1
+                })
+            if renewed == 1 { return true }
+            // A renewal that waited for this lease's own end (its row lock) finds the item done by
+            // this holder: not a lost lease (the holder's report stands).
+            return try !s.query(
+                .sql(
+                    """
+                    SELECT 1 FROM index_items
+                    WHERE batch = $1 AND ordinal = $2 AND lease_owner = $3 AND lease_epoch = $4 AND state = 'done' AND done_by = $3
+                    """
+                ) {
+                    $0.append(lease.item.batch); $0.append(lease.item.ordinal); $0.append(lease.owner.raw); $0.append(lease.epoch)
+                }
+            ).rows.isEmpty
         }
     }
 

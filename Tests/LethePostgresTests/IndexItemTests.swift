@@ -2,9 +2,10 @@ import Foundation
 import LetheCatalog
 import LetheCore
 @testable import LetheEngine
-import LethePostgres
+@testable import LethePostgres
 import LetheRuntime
 import LetheTestSupport
+import Synchronization
 import Testing
 
 /// `lethe index --distribute`: index backfill items on a PostgreSQL state, claimed by workers.
@@ -180,6 +181,201 @@ import Testing
         }
         #expect(claims.count == 200 && Set(claims.map(\.item.ordinal)).count == 200 && claims.allSatisfy { $0.epoch == 1 && $0.attempts == 1 })
         #expect(try await q0.indexBatch("b").done == 200)
+    }
+
+    /// Runs one statement in the schema of `lethe`'s state (tests: triggers, probes); the rows it
+    /// returned or changed.
+    @discardableResult
+    static func sql(_ lethe: Lethe, _ statement: String) async throws -> Int {
+        try await lethe.meta.transaction("test sql") { tx in try (tx as! PGTransaction).session.exec(.sql(statement)) }
+    }
+
+    /// The audit of item ends and object writes: triggers record, in the transaction that makes
+    /// them, each item's move to `done` and each write of an `objects` row (with its transaction id).
+    static func installEndAudit(_ lethe: Lethe) async throws {
+        for statement in [
+            "CREATE TABLE audit_item_ends(batch text, ordinal bigint, epoch bigint, owner text)",
+            "CREATE TABLE audit_object_writes(key text, tx bigint)",
+            """
+            CREATE FUNCTION audit_item_end() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.state = 'done' AND OLD.state <> 'done' THEN
+                INSERT INTO audit_item_ends VALUES (NEW.batch, NEW.ordinal, NEW.lease_epoch, NEW.done_by);
+              END IF;
+              RETURN NEW;
+            END $$
+            """,
+            "CREATE TRIGGER audit_item_end AFTER UPDATE ON index_items FOR EACH ROW EXECUTE FUNCTION audit_item_end()",
+            """
+            CREATE FUNCTION audit_object_write() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              INSERT INTO audit_object_writes VALUES (NEW.key, txid_current());
+              RETURN NEW;
+            END $$
+            """,
+            "CREATE TRIGGER audit_object_write AFTER INSERT OR UPDATE ON objects FOR EACH ROW EXECUTE FUNCTION audit_object_write()",
+        ] {
+            _ = try await sql(lethe, statement)
+        }
+    }
+
+    /// After a holder's end commits, its own lease's renewal (one that waited for the end's row lock)
+    /// answers "held", not "lost": the worker reports the item finished, not lost to another. A lease
+    /// that expired and was claimed again, or was released, still answers "lost".
+    @Test func aRenewalMeetingItsOwnEndIsNoLostLease() async throws {
+        let (dir, config) = try WorkQueueEngineTests.lake("ixrenew", objects: 1)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try Runtime.open(config: config)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        let q = try #require(lethe.meta.workQueue as? any IndexItemQueue)
+        try await q.enqueueIndexItems((0..<3).map { IndexItem(batch: "r", ordinal: Int64($0), dataset: "events", keys: ["k\($0)"]) })
+        func end(_ l: IndexLease) async throws { _ = try await lethe.meta.transaction("end") { tx in try tx.journal.finishIndexItem(l, report: "{}") } }
+
+        let mine = try #require(try await q.claimIndexItem(WorkerID("w1"), ttl: .seconds(60)))
+        try await end(mine)
+        #expect(try await q.renewIndexItem(mine, ttl: .seconds(60)), "a renewal after the holder's own end reported a lost lease")
+        let ended = "batch = 'r' AND ordinal = \(mine.item.ordinal) AND state = 'done' AND lease_until IS NULL"
+        #expect(try await Self.sql(lethe, "SELECT 1 FROM index_items WHERE \(ended)") == 1)
+
+        let stale = try #require(try await q.claimIndexItem(WorkerID("w1"), ttl: .seconds(60)))
+        #expect(try await q.renewIndexItem(stale, ttl: .zero))  // expires now
+        let taken = try #require(try await q.claimIndexItem(WorkerID("w2"), ttl: .seconds(60)))
+        #expect(taken.item == stale.item && taken.epoch == stale.epoch + 1)
+        try await end(taken)
+        #expect(try await !q.renewIndexItem(stale, ttl: .seconds(60)))
+        #expect(try await q.renewIndexItem(taken, ttl: .seconds(60)))
+
+        let given = try #require(try await q.claimIndexItem(WorkerID("w1"), ttl: .seconds(60)))
+        try await q.releaseIndexItem(given)
+        #expect(try await !q.renewIndexItem(given, ttl: .seconds(60)))
+    }
+
+    /// An error a worker meets in an item after its lease expired and another worker took the item
+    /// over (a Delta table's postings written meanwhile by the next holder) is a lost lease, not the
+    /// worker's end; the same error under a lease still held ends the worker.
+    @Test func anErrorAfterTheLeaseWasLostIsALostLease() async throws {
+        let (dir, config) = try WorkQueueEngineTests.lake("ixerr", objects: 2)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try Runtime.open(config: config)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        let wq = try #require(lethe.meta.workQueue)
+        let q = try #require(wq as? any IndexItemQueue)
+        _ = try await lethe.distributeIndex()
+        let settings = WorkerSettings(lease: .seconds(60), poll: .milliseconds(20))
+        let takeOver: @Sendable () async throws -> Void = {
+            try await Self.sql(lethe, "UPDATE index_items SET lease_until = now() - interval '1 second'")
+            #expect(try await q.claimIndexItem(WorkerID("w2"), ttl: .seconds(60)) != nil)
+            throw LetheError(.io, "met after the lease was lost")
+        }
+        let lost = try await Indexer.$beforeItemEnd.withValue(takeOver) {
+            try await lethe.workOneIndexItem(wq, worker: WorkerID("w1"), settings: settings)
+        }
+        #expect(lost?.result == .leaseLost)
+
+        try await q.enqueueIndexItems([IndexItem(batch: "e", ordinal: 0, dataset: "events", keys: ["raw/events/p0.jsonl"])])
+        let held: @Sendable () async throws -> Void = { throw LetheError(.io, "met under a held lease") }
+        await #expect(throws: LetheError.self) {
+            _ = try await Indexer.$beforeItemEnd.withValue(held) {
+                try await lethe.workOneIndexItem(wq, worker: WorkerID("w3"), settings: settings)
+            }
+        }
+    }
+
+    /// Four concurrent claimers (four opens, as processes) on 24 items of 2 objects. Every third
+    /// item's first holder stalls past its lease (its lease expires mid-item): it waits until another
+    /// claimer has taken the item over — for even items also until that holder has ended it, for odd
+    /// ones while the new holder is still in it — then tries to end it. Triggers audit, in the
+    /// transactions that make them, each item's end and each write of an object's row: every item
+    /// ends once, every object is written by one transaction, every stale holder is refused, exactly
+    /// one holder per item reports it finished, and the index equals a plain `index`.
+    @Test func leasesExpiringMidItemEndEachItemOnceAndWriteItsPostingsOnce() async throws {
+        let (dir, config) = try WorkQueueEngineTests.lake("ixstale", objects: 48)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try Runtime.open(config: config)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        try await Self.installEndAudit(lethe)
+        let (cut, _) = try await Indexer(lethe).distribute(datasets: nil, batch: "stale")
+        let keys = cut.flatMap(\.keys).sorted()
+        #expect(keys.count == 48)
+        let items = stride(from: 0, to: keys.count, by: 2).map {
+            IndexItem(batch: "stale", ordinal: Int64($0 / 2), dataset: "events", keys: Array(keys[$0..<$0 + 2]), fingerprint: cut[0].fingerprint)
+        }
+        let q0 = try #require(lethe.meta.workQueue as? any IndexItemQueue)
+        try await q0.enqueueIndexItems(items)
+
+        let opened = try (0..<4).map { _ in try Runtime.open(config: config) }
+        defer { for w in opened { (w.meta as? PostgresStateStore)?.close() } }
+        // (ordinal, epoch, finished) of every claim.
+        let outcomes = Locked<[(Int64, Int64, Bool)]>([])
+        try await withThrowingTaskGroup(of: Void.self) { claimers in
+            for (n, w) in opened.enumerated() {
+                claimers.addTask {
+                    let q = try #require(w.meta.workQueue as? any IndexItemQueue)
+                    try await withThrowingTaskGroup(of: Void.self) { holders in
+                        while true {
+                            guard let lease = try await q.claimIndexItem(WorkerID("s\(n)"), ttl: .seconds(60)) else {
+                                if try await q.indexBatch("stale").pending == 0 { break }
+                                try await Task.sleep(for: .milliseconds(5))
+                                continue
+                            }
+                            let ordinal = lease.item.ordinal
+                            let stalls = lease.attempts == 1 && ordinal % 3 == 0
+                            if stalls { #expect(try await q.renewIndexItem(lease, ttl: .zero)) }  // its lease runs out mid-item
+                            let hook: @Sendable () async throws -> Void = {
+                                if stalls {
+                                    // Until another holder has the item (even items: until it has ended it).
+                                    let until = ordinal % 2 == 0 ? "state = 'done'" : "lease_epoch > \(lease.epoch)"
+                                    for _ in 0..<4000 {
+                                        if try await Self.sql(w, "SELECT 1 FROM index_items WHERE batch = 'stale' AND ordinal = \(ordinal) AND \(until)") == 1 {
+                                            return
+                                        }
+                                        try await Task.sleep(for: .milliseconds(5))
+                                    }
+                                } else if lease.attempts > 1 && ordinal % 2 == 1 {
+                                    try await Task.sleep(for: .milliseconds(100))  // the stale holder comes while this one is in it
+                                }
+                            }
+                            holders.addTask {
+                                let finished: Bool
+                                do {
+                                    _ = try await Indexer.$beforeItemEnd.withValue(hook) { try await Indexer(w).execute(lease) }
+                                    finished = true
+                                } catch let e as LetheError where e.code == .conflict {
+                                    finished = false
+                                }
+                                outcomes.withLock { $0.append((ordinal, lease.epoch, finished)) }
+                            }
+                        }
+                        try await holders.waitForAll()
+                    }
+                }
+            }
+            try await claimers.waitForAll()
+        }
+
+        let all = outcomes.withLock { $0 }
+        for ordinal in 0..<Int64(24) {
+            let mine = all.filter { $0.0 == ordinal }
+            #expect(mine.filter(\.2).count == 1, "item \(ordinal): \(mine)")
+            if ordinal % 3 == 0 {
+                #expect(mine.count == 2 && mine.contains { $0.1 == 1 && !$0.2 } && mine.contains { $0.1 == 2 && $0.2 }, "item \(ordinal): \(mine)")
+            }
+        }
+        // Each item ended once; a stalled item by its second holder.
+        #expect(try await Self.sql(lethe, "SELECT 1 FROM audit_item_ends WHERE batch = 'stale'") == 24)
+        #expect(try await Self.sql(lethe, "SELECT ordinal FROM audit_item_ends WHERE batch = 'stale' GROUP BY ordinal") == 24)
+        #expect(try await Self.sql(lethe, "SELECT 1 FROM audit_item_ends WHERE batch = 'stale' AND ordinal % 3 = 0 AND epoch <> 2") == 0)
+        // Each object's row (and its postings, replaced with it) written by one transaction.
+        #expect(try await Self.sql(lethe, "SELECT DISTINCT key FROM audit_object_writes") == 48)
+        #expect(try await Self.sql(lethe, "SELECT key FROM audit_object_writes GROUP BY key HAVING count(DISTINCT tx) <> 1") == 0)
+        #expect(try await q0.indexBatch("stale").pending == 0)
+        #expect(try await lethe.meta.setting(Lethe.indexedSetting("events")) != nil)
+
+        let plain = try Runtime.open(config: try Self.config(dir, "ixstaleplain"))
+        defer { (plain.meta as? PostgresStateStore)?.close() }
+        _ = try await plain.index()
+        let (a, ap) = try await Self.snapshot(lethe), (b, bp) = try await Self.snapshot(plain)
+        #expect(a == b && ap == bp && a.count == 48)
     }
 
     /// A Delta table (delta-rs's `cdf-table`) is one item beside the object items: the worker runs the

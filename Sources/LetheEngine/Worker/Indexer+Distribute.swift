@@ -16,6 +16,9 @@ public struct IndexDistribution: Sendable, Equatable {
 }
 
 extension Indexer {
+    /// Tests: runs after an object item's scan, before its fenced end (a holder stalled past its lease).
+    @TaskLocal static var beforeItemEnd: (@Sendable () async throws -> Void)?
+
     /// The most objects, and bytes, of one index item.
     static let itemObjects = 64
     static let itemBytes: Int64 = 256 << 20
@@ -157,6 +160,7 @@ extension Indexer {
         report.seconds = Date().timeIntervalSince(started)
         let json = try Self.json(report)
         let (name, fp) = (d.name, item.fingerprint)
+        if let hook = Self.beforeItemEnd { try await hook() }
         try await state.transaction("cannot record index item \(item.batch)#\(item.ordinal)") { [indexed, quarantined, gone] tx in
             let last = try tx.journal.finishIndexItem(lease, report: json)
             if !indexed.isEmpty { try tx.index.putIndexedObjects(indexed) }
@@ -246,6 +250,15 @@ extension Lethe {
         } catch is CancellationError {
             try? await items.releaseIndexItem(lease)
             return (.released, IndexReport())
+        } catch {
+            // What a holder meets after its lease was lost (e.g. a Delta table item's postings written
+            // meanwhile by the item's next holder) is not this worker's to report; any other error
+            // (the state unreachable) ends the worker.
+            if let held = try? await items.renewIndexItem(lease, ttl: ttl), !held {
+                logger.warning("lease lost: another worker holds the index item", metadata: ["item": "\(lease.item.batch)#\(lease.item.ordinal)"])
+                return (.leaseLost, IndexReport())
+            }
+            throw error
         }
     }
 }
