@@ -1,5 +1,6 @@
 import Foundation
 import LetheCore
+import LetheStorage
 public import ServiceLifecycle
 public import LetheCatalog
 public import LetheEngine
@@ -50,6 +51,7 @@ public struct WorkerService: Service {
         let clock = ContinuousClock()
         var lastRetry: ContinuousClock.Instant?
         var lastPass: ContinuousClock.Instant?
+        var keptMemory = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if lastPass.map({ clock.now - $0 >= settings.coordinateEvery }) ?? true {
                 let retry = lastRetry.map { clock.now - $0 >= settings.retryEvery } ?? true
@@ -61,6 +63,7 @@ public struct WorkerService: Service {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 guard let (result, report) = try await lethe.workOne(queue, worker: worker, settings: settings, events: events) else { break }
                 worked = true
+                keptMemory = true
                 onStep(result, report)
             }
             // Index backfill items when no erasure step is claimable (erasure first), one at a time.
@@ -71,6 +74,11 @@ public struct WorkerService: Service {
                 onIndexItem(result, report)
             }
             if !worked {
+                // Idle after work: what the steps kept for reuse goes back to the system (see ProcessMemory).
+                if keptMemory {
+                    ProcessMemory.giveBack()
+                    keptMemory = false
+                }
                 do {
                     try await cancelWhenGracefulShutdown { try await Task.sleep(for: settings.poll) }
                 } catch is CancellationError {
