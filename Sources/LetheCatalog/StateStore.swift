@@ -226,6 +226,8 @@ public protocol JournalWriter {
     func forgetTemporaries(_ keys: [String]) throws
     /// The fence of a claimed step (see `WorkQueue`; the default, for stores without one, refuses).
     func holdLease(job: String, ordinal: Int64, owner: WorkerID, epoch: Int64) throws
+    /// The fence and end of a claimed index item (see `IndexItemQueue`; the default refuses).
+    func finishIndexItem(_ lease: IndexLease, report: String) throws -> Bool
 }
 
 /// Cursors and settings, read and written inside a transaction.

@@ -18,6 +18,8 @@ public struct WorkerService: Service {
     let settings: WorkerSettings
     let events: EngineEvents?
     let onStep: @Sendable (StepResult, RunReport) -> Void
+    /// Called after each index item claimed (`lethe index --distribute`), with what it did.
+    public var onIndexItem: @Sendable (StepResult, IndexReport) -> Void = { _, _ in }
 
     /// This process as the queue names it (`host:pid:startMillis`).
     public static var thisProcess: String { WorkerID.current.raw }
@@ -63,6 +65,13 @@ public struct WorkerService: Service {
                 worked = true
                 keptMemory = true
                 onStep(result, report)
+            }
+            // Index backfill items when no erasure step is claimable (erasure first), one at a time.
+            if !worked && !Task.isShuttingDownGracefully && !Task.isCancelled,
+                let (result, report) = try await lethe.workOneIndexItem(queue, worker: worker, settings: settings)
+            {
+                worked = true
+                onIndexItem(result, report)
             }
             if !worked {
                 // Idle after work: what the steps kept for reuse goes back to the system (see ProcessMemory).
