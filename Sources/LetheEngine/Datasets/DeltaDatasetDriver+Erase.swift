@@ -112,6 +112,7 @@ extension DeltaDatasetDriver {
         options: FormatOptions, perKey: inout [SubjectKey: Int64], step: JournalStep, _ lethe: Lethe
     ) async throws -> DeltaEraseResult {
         let parquet = ParquetFormat()
+        let keyers = KeyerPool(hasher: lethe.secrets.hasher), normalization = spec.normalization
         let params: [String: JSONValue] = [
             "predicate": .string("lethe erasure (rows of subjects by keyed hash)"),
             "lethe_requests": .string(step.requestIDs.joined(separator: ",")),
@@ -130,8 +131,9 @@ extension DeltaDatasetDriver {
             },
             selecting: { path, file in
                 let k = t.key(forLogPath: path)
-                // A keyer per call: its cache is not thread-safe, and files are selected in parallel.
-                let keyer = lethe.keyer(for: spec)
+                // A keyer per task at a time: its cache is not thread-safe, and files are selected in parallel.
+                let keyer = keyers.take(normalization)
+                defer { keyers.give(keyer) }
                 for l in logical { try t.checkFieldIDs(file, logical: l, snapshot: snap) }
                 var confirmed: [Int64] = []
                 var fileCounts: [SubjectKey: Int64] = [:]
