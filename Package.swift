@@ -140,7 +140,7 @@ let package = Package(
             name: "LetheEngineTests",
             dependencies: [
                 "LetheTestSupport", "LetheCore", "LetheStorage", "DeltaLake", "LetheFormats", "LetheCatalog", "LetheSQLite",
-                "LetheStream", "LetheEngine", "LetheRuntime", "LetheTesting",
+                "LetheStream", "LetheEngine", "LetheRuntime", "LetheTesting", "Parquet",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),

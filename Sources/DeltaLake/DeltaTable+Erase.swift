@@ -61,8 +61,16 @@ extension DeltaTable {
     /// `willWrite(keys)` is called before the replacement and change data files of each wave of
     /// rewrites are created, so a caller can journal them (in one transaction): a process killed
     /// before the commit leaves files no version names.
+    ///
+    /// With `reading`, a file is not read whole: `reading(path, footer)` names the byte ranges
+    /// `selecting` needs (nil: the whole file), which are read with the footer; the rewrite then reads
+    /// everything but the row groups it copies unchanged, and the store copies those (a kernel copy
+    /// on a local store, UploadPartCopy on S3). A selection or rewrite that reads outside the bytes
+    /// read is done again on the whole file. Files are read and selected in parallel (one per core):
+    /// `selecting` may be called more than once for a file, the last call counts.
     public func erase(
-        files: [String], selecting: (String, ParquetFile) throws -> [Int64],
+        files: [String], reading: (@Sendable (String, ParquetFile) throws -> [Range<Int64>]?)? = nil,
+        selecting: @escaping @Sendable (String, ParquetFile) throws -> [Int64],
         operationParameters: [String: JSONValue], now: Int64, maxAttempts: Int = 20,
         beforeCommit: (@Sendable () async throws -> Void)? = nil,
         willWrite: (@Sendable ([String]) async throws -> Void)? = nil
@@ -72,7 +80,7 @@ extension DeltaTable {
         let tracker = WrittenKeys(willWrite: willWrite)
         do {
             let jobs = try await Trace.span("delta erase: read and select \(files.count) files") {
-                try await rewriteJobs(files, in: snap, selecting: selecting)
+                try await rewriteJobs(files, in: snap, reading: reading, selecting: selecting)
             }
             let batch = try await Trace.span("delta erase: rewrite \(jobs.count) files") {
                 try await rewriteAll(jobs, changeDataFeed: snap.metadata.changeDataFeed, now: now, written: tracker)
@@ -92,33 +100,87 @@ extension DeltaTable {
         }
     }
 
-    /// Reads each file and chooses its rows (in order: `selecting` need not be Sendable); a file
-    /// with no row to drop gets no job.
-    func rewriteJobs(_ files: [String], in snap: Snapshot, selecting: (String, ParquetFile) throws -> [Int64]) async throws -> [RewriteJob] {
-        var jobs: [RewriteJob] = []
+    /// Reads each file (what `reading` names, else all of it) and chooses its rows, one file per core
+    /// at a time; a file with no row to drop gets no job. Jobs are in path order.
+    func rewriteJobs(
+        _ files: [String], in snap: Snapshot, reading: (@Sendable (String, ParquetFile) throws -> [Range<Int64>]?)?,
+        selecting: @escaping @Sendable (String, ParquetFile) throws -> [Int64]
+    ) async throws -> [RewriteJob] {
+        var adds: [(String, AddFile)] = []
         for path in Set(files).sorted() {
             guard let add = snap.files[path] else {
                 throw LetheError(.conflict, "file \(path) is no longer live at version \(snap.version)", at: root)
             }
-            let key = key(forLogPath: path)
-            // Read at the version seen (a file changed in between is a conflict: re-plan), which the
-            // result reports so a caller can tell whether what it knew of the file was of these bytes.
-            let version = try await store.head(key)?.version
-            let bytes = try await store.read(key, range: nil, ifVersion: version)
-            let file: ParquetFile
-            do { file = try ParquetFile(bytes: bytes, name: key) } catch {
-                throw LetheError(.corrupt, "\(error)", at: key)
-            }
-            let subjectRows = try selecting(path, file)
-            guard !subjectRows.isEmpty else { continue }
-            // Rows a deletion vector already deleted go too: the replacement has no DV.
-            let dvRows = try await deletedRows(add)
-            let dvSet = Set(dvRows)
-            let drop = dvRows.isEmpty ? subjectRows : Array(dvSet.union(subjectRows)).sorted()
-            let newlyDeleted = dvRows.isEmpty ? subjectRows : subjectRows.filter { !dvSet.contains($0) }
-            jobs.append(RewriteJob(path: path, add: add, key: key, file: file, drop: drop, newlyDeleted: newlyDeleted, version: version))
+            adds.append((path, add))
         }
-        return jobs
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let jobs = try await boundedMap(adds, limit: workers) { path, add in
+            try await self.rewriteJob(path, add, reading: reading, selecting: selecting)
+        }
+        return jobs.compactMap { $0 }
+    }
+
+    /// One file read and its rows chosen (nil: none to drop).
+    func rewriteJob(
+        _ path: String, _ add: AddFile, reading: (@Sendable (String, ParquetFile) throws -> [Range<Int64>]?)?,
+        selecting: @Sendable (String, ParquetFile) throws -> [Int64]
+    ) async throws -> RewriteJob? {
+        let key = key(forLogPath: path)
+        // Read at the version seen (a file changed in between is a conflict: re-plan), which the
+        // result reports so a caller can tell whether what it knew of the file was of these bytes.
+        let info = try await store.head(key)
+        let version = info?.version
+        var file: ParquetFile? = nil
+        var partial: SparseSource? = nil
+        var subjectRows: [Int64] = []
+        if let reading, let info, let version {
+            let footerSource = try await SparseSource.footer(size: info.size) { r in try await self.store.read(key, range: r, ifVersion: version) }
+            let footer = try Self.open(footerSource, key)
+            if !footer.omitsDictionaryHeaderSize, let ranges = try reading(path, footer) {
+                var source = footerSource
+                try await fetch(ranges, of: key, version: version, into: &source)
+                let fetched = FetchedSource(source)
+                let sparse = try Self.open(fetched, key)
+                do {
+                    subjectRows = try selecting(path, sparse)
+                    file = sparse
+                    partial = source
+                } catch  where fetched.missed || error is WholeFileNeeded {
+                    // It read outside the ranges named: read the whole file.
+                }
+            }
+        }
+        if file == nil {
+            let bytes = try await store.read(key, range: nil, ifVersion: version)
+            let whole = try Self.open(InMemorySource(bytes), key)
+            subjectRows = try selecting(path, whole)
+            file = whole
+        }
+        guard let file, !subjectRows.isEmpty else { return nil }
+        // Rows a deletion vector already deleted go too: the replacement has no DV.
+        let dvRows = try await deletedRows(add)
+        let dvSet = Set(dvRows)
+        let drop = dvRows.isEmpty ? subjectRows : Array(dvSet.union(subjectRows)).sorted()
+        let newlyDeleted = dvRows.isEmpty ? subjectRows : subjectRows.filter { !dvSet.contains($0) }
+        var job = RewriteJob(
+            path: path, add: add, key: key, file: file, drop: drop, newlyDeleted: newlyDeleted, version: version, partial: partial)
+        job.toRead = try job.bytesToRead()
+        return job
+    }
+
+    /// Reads `ranges` of `key` (at `version`) into `source`, skipping those it holds.
+    func fetch(_ ranges: [Range<Int64>], of key: String, version: String, into source: inout SparseSource) async throws {
+        for r in ranges where !r.isEmpty && !source.covers(r) {
+            guard r.lowerBound >= 0, r.upperBound <= source.size else {
+                throw LetheError(.corrupt, "byte range \(r) lies outside the \(source.size)-byte file", at: key)
+            }
+            source.add(r.lowerBound, try await store.read(key, range: r, ifVersion: version))
+        }
+    }
+
+    /// A Parquet file opened from `source`, its errors as `.corrupt` naming `key`.
+    static func open(_ source: any ParquetSource, _ key: String) throws -> ParquetFile {
+        do { return try ParquetFile(source: source, name: key) } catch { throw LetheError(.corrupt, "\(error)", at: key) }
     }
 
     /// Rewrites the files, one per core at a time, and gathers the actions and row counts. Each wave of
@@ -135,17 +197,17 @@ extension DeltaTable {
             var start = 0
             while start < jobs.count {
                 // A wave: at least one file per core, more while they are small (up to 256 files or
-                // 32 MB read), so thousands of small files do not pay a task group and a hop each.
+                // 32 MB to read), so thousands of small files do not pay a task group and a hop each.
                 var end = min(start + workers, jobs.count)
-                var bytes = jobs[start..<end].reduce(Int64(0)) { $0 + $1.add.size }
-                while end < jobs.count && end - start < 256 && bytes + jobs[end].add.size <= 32 << 20 {
-                    bytes += jobs[end].add.size
+                var bytes = jobs[start..<end].reduce(Int64(0)) { $0 + $1.toRead }
+                while end < jobs.count && end - start < 256 && bytes + jobs[end].toRead <= 32 << 20 {
+                    bytes += jobs[end].toRead
                     end += 1
                 }
                 let wave = Array(jobs[start..<end])
                 start += wave.count
                 let outcomes = try await boundedMap(wave, limit: workers) { job in
-                    try self.rewrite(job, changeDataFeed: cdf, now: now)
+                    try await self.rewrite(job, changeDataFeed: cdf, now: now)
                 }
                 // The wave's files are announced together (one journal transaction), then written.
                 try await tracker.add(outcomes.flatMap { $0.1.map(\.key) })
@@ -153,7 +215,16 @@ extension DeltaTable {
                     for f in files {
                         let w = try await store.openWrite(f.key, precondition: .absent, durability: .deferred)
                         writers.append(w)
-                        try await w.write(f.bytes)
+                        switch f.content {
+                        case .bytes(let b): try await w.write(b)
+                        case .planned(let steps, let from, let version):
+                            for step in steps {
+                                switch step {
+                                case .bytes(let b): try await w.write(b)
+                                case .copy(let r): try await w.copyRange(from: from, version: version, range: r, in: store)
+                                }
+                            }
+                        }
                     }
                     batch.dropped += o.dropped
                     batch.purged += o.purged
@@ -285,6 +356,62 @@ struct RewriteJob: Sendable {
     var newlyDeleted: [Int64]
     /// The store version of the bytes read.
     var version: String?
+    /// The bytes of the file read so far when `file` is not held whole (its footer and what the
+    /// selection read); nil when `file` holds all of it.
+    var partial: SparseSource? = nil
+    /// Bytes the rewrite reads (the file, less the row groups it copies unread when `partial`).
+    var toRead: Int64 = 0
+
+    /// The row groups that lose rows.
+    var touchedGroups: Set<Int> { Set(drop.compactMap { file.rowGroup(ofRow: $0) }) }
+
+    /// The byte ranges of the row groups the rewrite copies without reading them (none when the
+    /// file is held whole), in file order.
+    func copiedRanges() throws -> [Range<Int64>] {
+        guard partial != nil else { return [] }
+        let touched = touchedGroups
+        var out: [Range<Int64>] = []
+        for g in 0..<file.rowGroups.count where !touched.contains(g) {
+            let r: Range<Int64>?
+            do { r = try file.rowGroupByteRange(g) } catch { throw LetheError(.corrupt, "\(error)", at: key) }
+            if let r { out.append(r) }
+        }
+        return out.sorted { $0.lowerBound < $1.lowerBound }
+    }
+
+    /// The ranges of the file the rewrite reads: all but the row groups copied unread.
+    func rangesToRead() throws -> [Range<Int64>] {
+        let size = file.source.size
+        var out: [Range<Int64>] = []
+        var at: Int64 = 0
+        for r in try copiedRanges() {
+            if r.lowerBound > at { out.append(at..<r.lowerBound) }
+            at = max(at, r.upperBound)
+        }
+        if at < size { out.append(at..<size) }
+        return out
+    }
+
+    func bytesToRead() throws -> Int64 {
+        guard partial != nil else { return file.source.size }
+        return try rangesToRead().reduce(0) { $0 + Int64($1.count) }
+    }
+}
+
+/// A file's bytes read so far; remembers a read outside them (then the work is done again on the whole file).
+final class FetchedSource: ParquetSource {
+    let bytes: SparseSource
+    private let missedRead = Atomic<Bool>(false)
+    init(_ bytes: SparseSource) { self.bytes = bytes }
+    var size: Int64 { bytes.size }
+    func read(_ range: Range<Int64>) throws -> [UInt8] {
+        do { return try bytes.read(range) } catch {
+            missedRead.store(true, ordering: .relaxed)
+            throw error
+        }
+    }
+    /// A read fell outside the bytes held.
+    var missed: Bool { missedRead.load(ordering: .relaxed) }
 }
 
 /// What rewriting one file produced.
@@ -311,14 +438,60 @@ final class WrittenKeys: Sendable {
 }
 
 extension DeltaTable {
-    /// Rewrites one file without `job.drop` (and its change data when the feed is on), in memory:
-    /// the outcome and the files to write (key, bytes).
-    func rewrite(_ job: RewriteJob, changeDataFeed: Bool, now: Int64) throws -> (RewriteOutcome, [RewrittenFile]) {
+    /// Rewrites one file without `job.drop` (and its change data when the feed is on): the outcome
+    /// and the files to write. A file not held whole is rewritten from everything but its untouched
+    /// row groups, which the replacement's plan copies; a rewrite that reads outside those bytes is
+    /// done again on the whole file.
+    func rewrite(_ job: RewriteJob, changeDataFeed: Bool, now: Int64) async throws -> (RewriteOutcome, [RewrittenFile]) {
+        var job = job
+        if let partial = job.partial, let version = job.version {
+            var source = partial
+            try await fetch(try job.rangesToRead(), of: job.key, version: version, into: &source)
+            let fetched = FetchedSource(source)
+            let file = try Self.open(fetched, job.key)
+            do {
+                var sink = PlannedSink()
+                let result = try file.rewrite(droppingRows: job.drop, to: &sink)
+                let cdc = changeDataFeed && !job.newlyDeleted.isEmpty ? try ChangeData.deletes(from: file, rows: job.newlyDeleted) : nil
+                var replacement: (RewrittenContent, Int64, ParquetFile)? = nil
+                if !result.isEmpty {
+                    // The replacement's statistics from its footer (the end of the plan): it is not read again.
+                    guard let footer = sink.footerSource() else { throw WholeFileNeeded() }
+                    replacement = (.planned(sink.steps, from: job.key, version: version), sink.size, try Self.open(footer, job.key))
+                }
+                job.file = file
+                return try rewriteOutcome(job, result, changeData: cdc, replacement: replacement, now: now)
+            } catch  where fetched.missed || error is WholeFileNeeded {
+                // A bloom filter or page index inside an untouched row group's range, say: nothing is
+                // written yet, so do it the whole-file way.
+            } catch let e as LetheError {
+                throw e
+            } catch {
+                throw LetheError(.corrupt, "\(error)", at: job.key)
+            }
+            job.file = try Self.open(InMemorySource(try await store.read(job.key, range: nil, ifVersion: version)), job.key)
+            job.partial = nil
+        }
         var sink = InMemorySink()
         let result: RewriteResult
-        do { result = try job.file.rewrite(droppingRows: job.drop, to: &sink) } catch {
+        let cdc: [UInt8]?
+        do {
+            result = try job.file.rewrite(droppingRows: job.drop, to: &sink)
+            cdc = changeDataFeed && !job.newlyDeleted.isEmpty ? try ChangeData.deletes(from: job.file, rows: job.newlyDeleted) : nil
+        } catch {
             throw LetheError(.corrupt, "\(error)", at: job.key)
         }
+        let bytes = sink.bytes
+        let replacement = result.isEmpty ? nil : (RewrittenContent.bytes(bytes), Int64(bytes.count), try Self.open(InMemorySource(bytes), job.key))
+        return try rewriteOutcome(job, result, changeData: cdc, replacement: replacement, now: now)
+    }
+
+    /// The outcome of a file's rewrite and the files to write: its change data (`changeData`, the
+    /// feed's record of the deleted rows) and its replacement (content, size, and the replacement
+    /// opened at least for its footer, whose statistics the `add` takes); none when no row is kept.
+    func rewriteOutcome(
+        _ job: RewriteJob, _ result: RewriteResult, changeData: [UInt8]?, replacement: (RewrittenContent, Int64, ParquetFile)?, now: Int64
+    ) throws -> (RewriteOutcome, [RewrittenFile]) {
         let path = job.path, add = job.add
         var out = RewriteOutcome(
             remove: RemoveFile(removing: add, at: now), add: nil, change: nil,
@@ -329,14 +502,10 @@ extension DeltaTable {
                 keptRows: result.keptRows, rowGroups: result.rowGroups, groupRows: job.file.rowGroups.map(\.numRows)))
         var files: [RewrittenFile] = []
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
-        if changeDataFeed && !job.newlyDeleted.isEmpty {
+        if let bytes = changeData {
             // The feed's record of the deleted rows (a later targeted vacuum rewrites it without them).
-            let bytes: [UInt8]
-            do { bytes = try ChangeData.deletes(from: job.file, rows: job.newlyDeleted) } catch {
-                throw LetheError(.corrupt, "\(error)", at: job.key)
-            }
             let cdcPath = "_change_data/" + dir + "cdc-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
-            files.append(RewrittenFile(key: key(forLogPath: cdcPath), bytes: bytes))
+            files.append(RewrittenFile(key: key(forLogPath: cdcPath), content: .bytes(bytes)))
             out.change = CDCFile(
                 path: cdcPath, size: Int64(bytes.count),
                 raw: [
@@ -344,24 +513,32 @@ extension DeltaTable {
                     "partitionValues": .object(add.partitionValues.mapValues { $0.map(JSONValue.string) ?? .null }),
                 ])
         }
-        guard !result.isEmpty else { return (out, files) }
+        guard let (content, size, newFile) = replacement else { return (out, files) }
         let newPath = dir + "part-00000-lethe-\(UUID().uuidString.lowercased()).c000.parquet"
-        let newKey = key(forLogPath: newPath)
-        let newFile = try ParquetFile(bytes: sink.bytes, name: newKey)
         // A clustered file stays clustered without some of its rows: its clustering provider is kept.
         var extra: [String: JSONValue] = [:]
         if let provider = add.raw["clusteringProvider"], !provider.isNull { extra["clusteringProvider"] = provider }
         out.add = AddFile(
-            path: newPath, partitionValues: add.partitionValues, size: Int64(sink.bytes.count),
+            path: newPath, partitionValues: add.partitionValues, size: size,
             modificationTime: now, dataChange: true, stats: DeltaStats.json(for: newFile), extra: extra)
-        files.append(RewrittenFile(key: newKey, bytes: sink.bytes))
+        files.append(RewrittenFile(key: key(forLogPath: newPath), content: content))
         out.rewrite.added = newPath
         return (out, files)
     }
 }
 
-/// A file an erasure writes: its key and bytes.
+/// A partial rewrite that cannot finish (its footer is not in its written bytes): done on the whole file.
+struct WholeFileNeeded: Error {}
+
+/// What an erasure writes of a file: its bytes, or a plan of bytes and ranges of the file read (`from`
+/// at `version`) that the store copies.
+enum RewrittenContent: Sendable {
+    case bytes([UInt8])
+    case planned([PlannedSink.Step], from: String, version: String)
+}
+
+/// A file an erasure writes: its key and content.
 struct RewrittenFile: Sendable {
     var key: String
-    var bytes: [UInt8]
+    var content: RewrittenContent
 }

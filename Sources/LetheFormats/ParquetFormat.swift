@@ -426,25 +426,9 @@ public struct ParquetFormat: RecordFormat {
 
     /// Opens `object` reading only its footer (the source holds the bytes read).
     func openFooter(_ object: ObjectInfo, in store: any ObjectStore, pinned: Bool = false) async throws -> (ParquetFile, SparseSource) {
-        let size = object.size
         let version = pinned ? object.version : nil
-        var tailStart = max(0, size - tailGuess)
-        var tail = try await store.read(object.key, range: tailStart..<size, ifVersion: version)
-        if tail.count >= 8, size >= 12 {
-            let n = tail.count
-            var footerLen: Int64 = 0
-            for i in 0..<4 { footerLen |= Int64(tail[n - 8 + i]) << (8 * Int64(i)) }
-            let footerStart = size - 8 - footerLen
-            // Only a plausible footer is fetched; otherwise opening reports the problem.
-            if footerLen <= size - 12, footerLen <= Int64(ReadOptions().maxFooterSize), footerStart < tailStart {
-                tail = try await store.read(object.key, range: footerStart..<tailStart, ifVersion: version) + tail
-                tailStart = footerStart
-            }
-        }
-        var source = SparseSource(size: size)
-        source.add(tailStart, tail)
-        if tailStart > 0 {
-            source.add(0, try await store.read(object.key, range: 0..<min(4, tailStart), ifVersion: version))
+        let source = try await SparseSource.footer(size: object.size, tailGuess: tailGuess) { r in
+            try await store.read(object.key, range: r, ifVersion: version)
         }
         return (try open(source, object.key), source)
     }
@@ -491,6 +475,12 @@ public struct ParquetFormat: RecordFormat {
         var out: [(row: Int64, key: SubjectKey)] = []
         _ = try keys(file, objectKey, options.resolved(for: objectKey), keyer, groups: groups, only: Set(rows)) { row, key in out.append((row, key)) }
         return out
+    }
+
+    /// The byte ranges `keys(of: rows, in:…)` reads (the subject chunks of the row groups holding
+    /// `rows`, coalesced), from the file's footer: what to fetch before keying them.
+    public func keyingRanges(of rows: [Int64], in footer: ParquetFile, objectKey: String, options: FormatOptions) -> [Range<Int64>] {
+        subjectRanges(footer, options.resolved(for: objectKey), groups: Set(rows.compactMap { footer.rowGroup(ofRow: $0) }))
     }
 
     /// Calls `visit(row, key)` for each row with a subject, in row order; returns the
@@ -640,62 +630,10 @@ extension ParquetFormat {
     }
 }
 
-/// A sink that records what the rewrite writes and, instead of the bytes, the ranges of the file
-/// it copies, for the store's writer to copy (`ObjectWriteStream.copyRange`).
-struct PlannedSink: ParquetSink {
-    enum Step { case bytes([UInt8]), copy(Range<Int64>) }
-    private(set) var steps: [Step] = []
-
-    mutating func write(_ bytes: [UInt8]) throws {
-        guard !bytes.isEmpty else { return }
-        if case .bytes(var last)? = steps.last, last.count < 1 << 20 {
-            steps.removeLast()
-            last += bytes
-            steps.append(.bytes(last))
-        } else {
-            steps.append(.bytes(bytes))
-        }
-    }
-
-    mutating func copy(from source: any ParquetSource, range: Range<Int64>) throws {
-        guard !range.isEmpty else { return }
-        if case .copy(let last)? = steps.last, last.upperBound == range.lowerBound {
-            steps[steps.count - 1] = .copy(last.lowerBound..<range.upperBound)
-        } else {
-            steps.append(.copy(range))
-        }
-    }
-}
-
 /// A count of rows keyed, for tests.
 final class KeyedRowCounter: Sendable {
     private let n = Mutex(0)
     func add() { n.withLock { $0 += 1 } }
     func add(_ k: Int) { n.withLock { $0 += k } }
     var count: Int { n.withLock { $0 } }
-}
-
-/// Some byte ranges of an object, held in memory; reading outside them is an error.
-struct SparseSource: ParquetSource {
-    let size: Int64
-    private(set) var segments: [(offset: Int64, bytes: [UInt8])] = []
-
-    init(size: Int64) { self.size = size }
-
-    mutating func add(_ offset: Int64, _ bytes: [UInt8]) {
-        if !bytes.isEmpty { segments.append((offset, bytes)) }
-    }
-
-    func covers(_ range: Range<Int64>) -> Bool {
-        segments.contains { $0.offset <= range.lowerBound && range.upperBound <= $0.offset + Int64($0.bytes.count) }
-    }
-
-    func read(_ range: Range<Int64>) throws -> [UInt8] {
-        if range.isEmpty { return [] }
-        for s in segments where s.offset <= range.lowerBound && range.upperBound <= s.offset + Int64(s.bytes.count) {
-            let lo = Int(range.lowerBound - s.offset)
-            return Array(s.bytes[lo..<(lo + range.count)])
-        }
-        throw ParquetError(.io, "read \(range) outside the ranges fetched from the store (the object may have changed)")
-    }
 }

@@ -4,6 +4,7 @@ import LetheFormats
 import LetheCatalog
 import DeltaLake
 import Logging
+import Synchronization
 
 /// The journal step of a Delta table: one commit removing the subjects' rows from every live file
 /// that holds them, then a targeted vacuum of the history and change data, then the partitions
@@ -111,26 +112,43 @@ extension DeltaDatasetDriver {
         options: FormatOptions, perKey: inout [SubjectKey: Int64], step: JournalStep, _ lethe: Lethe
     ) async throws -> DeltaEraseResult {
         let parquet = ParquetFormat()
-        let keyer = lethe.keyer(for: spec)
+        let keyers = KeyerPool(hasher: lethe.secrets.hasher), normalization = spec.normalization
         let params: [String: JSONValue] = [
             "predicate": .string("lethe erasure (rows of subjects by keyed hash)"),
             "lethe_requests": .string(step.requestIDs.joined(separator: ",")),
             "lethe_subject_keys": .string(drop.map(\.short).sorted().joined(separator: ",")),
         ]
         let logical = (lethe.options(for: spec)?.subject.fields ?? []).map { $0.components.map { String(decoding: $0, as: UTF8.self) } }
-        return try await t.erase(
+        // Files are selected in parallel (and a file again if its selection needed more than the
+        // ranges read): each file's counts replace its previous ones, merged once the erasure is done.
+        let counts = Mutex<[String: [SubjectKey: Int64]]>([:])
+        let result = try await t.erase(
             files: paths,
+            reading: { path, footer in
+                // The subject chunks of the row groups holding the candidate rows.
+                let k = t.key(forLogPath: path)
+                return parquet.keyingRanges(of: Array(candidates[k] ?? []), in: footer, objectKey: k, options: options)
+            },
             selecting: { path, file in
                 let k = t.key(forLogPath: path)
+                // A keyer per task at a time: its cache is not thread-safe, and files are selected in parallel.
+                let keyer = keyers.take(normalization)
+                defer { keyers.give(keyer) }
                 for l in logical { try t.checkFieldIDs(file, logical: l, snapshot: snap) }
                 var confirmed: [Int64] = []
+                var fileCounts: [SubjectKey: Int64] = [:]
                 for (row, key) in try parquet.keys(of: candidates[k]!.sorted(), in: file, objectKey: k, options: options, keyer: keyer)
                 where drop.contains(key) {
                     confirmed.append(row)
-                    perKey[key, default: 0] += 1
+                    fileCounts[key, default: 0] += 1
                 }
+                counts.withLock { $0[path] = fileCounts }
                 return confirmed
             }, operationParameters: params, now: lethe.now(), beforeCommit: lethe.deltaCommitHook, willWrite: lethe.journalDeltaWrite(spec))
+        for fileCounts in counts.withLock({ $0 }).values {
+            for (key, n) in fileCounts { perKey[key, default: 0] += n }
+        }
+        return result
     }
 
     /// What the verification may derive each replacement file's index entry from: the store version
