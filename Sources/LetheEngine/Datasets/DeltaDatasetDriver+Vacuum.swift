@@ -164,20 +164,31 @@ extension DeltaDatasetDriver {
         for (v, actions) in zip(versions, read) { if let actions { commits.append((v, actions)) } }
         var out = VacuumTargets()
         var dataPath: [String: String] = [:]  // key → log path of the data files the commits name
+        var added = Set<String>(), cdcNamed = Set<String>()  // keys an `add` / a `cdc` action of the commits read names
         for (p, _) in s.tombstones { dataPath[t.key(forLogPath: p)] = p }
-        for c in s.cdcFiles { out.cdcPath[t.key(forLogPath: c.path)] = c.path }
+        for c in s.cdcFiles {
+            out.cdcPath[t.key(forLogPath: c.path)] = c.path
+            cdcNamed.insert(t.key(forLogPath: c.path))
+        }
         for (_, actions) in commits {
             for a in actions {
                 switch a {
-                case .add(let f): dataPath[t.key(forLogPath: f.path)] = f.path
+                case .add(let f):
+                    dataPath[t.key(forLogPath: f.path)] = f.path
+                    added.insert(t.key(forLogPath: f.path))
                 case .remove(let r): dataPath[t.key(forLogPath: r.path)] = r.path
-                case .cdc(let c): out.cdcPath[t.key(forLogPath: c.path)] = c.path
+                case .cdc(let c):
+                    out.cdcPath[t.key(forLogPath: c.path)] = c.path
+                    cdcNamed.insert(t.key(forLogPath: c.path))
                 default: break
                 }
             }
         }
+        // Each located file that is not live must be added by one of the commits read (its statistics
+        // are there), or be a change data file one of them (or the replayed ones) names: else the
+        // index does not describe the log (or the log no longer holds the file's add) and the log is searched.
         let live = Set(s.files.keys.map(t.key(forLogPath:)))
-        for k in located where dataPath[k] == nil && out.cdcPath[k] == nil && !live.contains(k) { return nil }
+        for k in located where !live.contains(k) && !added.contains(k) && !cdcNamed.contains(k) { return nil }
         var namedIn: [String: [Int64]] = [:]
         for (k, vs) in t.namingByKey(commits) {
             if let p = dataPath[k] ?? out.cdcPath[k] { namedIn[p] = vs }

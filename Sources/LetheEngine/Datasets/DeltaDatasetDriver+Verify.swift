@@ -140,6 +140,10 @@ extension DeltaDatasetDriver {
         var named: [String: ObjectInfo] = [:]
         var outside = Set<String>()
         func note(_ key: String) {
+            if let o = listing.objects[key] {
+                named[key] = o
+                return
+            }
             switch listing.covers(key) {
             case .some(true): named[key] = listing.objects[key]
             case .some(false): break
@@ -148,7 +152,7 @@ extension DeltaDatasetDriver {
         }
         for path in s.files.keys.sorted() {
             let key = t.key(forLogPath: path)
-            if listing.covers(key) == false {
+            if listing.objects[key] == nil, listing.covers(key) == false {
                 throw LetheError(.corrupt, "version \(s.version) names data file \(path), which the store lacks", at: spec.path)
             }
             note(key)
