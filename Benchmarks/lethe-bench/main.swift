@@ -1,7 +1,7 @@
 // lethe-bench: the benchmarks of docs/benchmarks.md, one program (built only with LETHE_BENCH set).
 //
 //   LETHE_BENCH=1 swift build -c release --product lethe-bench
-//   .build/release/lethe-bench index|erase|parquet|delta|stream|verified|postings|s3 [options]   (--help after each)
+//   .build/release/lethe-bench index|erase|parquet|rewrite|delta|stream|verified|postings|s3 [options]   (--help after each)
 import Foundation
 import IndexBenchmark
 import DeltaBenchmark
@@ -14,12 +14,14 @@ switch CommandLine.arguments.dropFirst().first {
 case "index": await LetheBench.main(erase: false)  // lake, index backfill, index size, locate
 case "erase": await LetheBench.main(erase: true)  // the same, then erasure of 1 and 1,000 subjects vs a full scan
 case "parquet": await ParquetBench.main()  // Parquet scan and erasure vs pyarrow
+case "rewrite": await RewriteBench.main()  // the Parquet rewrite alone, on given files (one core, in memory)
 case "delta": await DeltaBench.main()  // Delta erasure vs delta-rs
 case "stream": await StreamBench.main()  // lethe filter vs a Python filter
 case "verified": await VerifiedBench.main()  // approval → verified vs the peers (issue 12)
 case "postings": await PostingsBench.main()  // a rewritten object's index entries: replaced vs derived (issue 12)
 case "s3": await S3Bench.main()  // the same lake on a local folder and on S3 (moto): time, requests, bytes (issue 13)
 default:
-    FileHandle.standardError.write(Data("usage: lethe-bench index|erase|parquet|delta|stream|verified|postings|s3 [options] (--help after each)\n".utf8))
+    FileHandle.standardError.write(
+        Data("usage: lethe-bench index|erase|parquet|rewrite|delta|stream|verified|postings|s3 [options] (--help after each)\n".utf8))
     exit(2)
 }

@@ -158,6 +158,7 @@ public struct DeltaTable: Sendable {
     public func snapshot(version: Int64? = nil) async throws -> Snapshot {
         guard version == nil, let cache = snapshots else { return try await snapshot(version: version, tail: true) }
         if let s = try await cachedLatest(cache) { return s }
+        cache.count { $0.replayed += 1 }
         let s = try await snapshot(version: nil, tail: true)
         if let last = try await commits(from: s.version).first, last.version == s.version { cache.keep(s, commitVersion: last.info.version, root: root) }
         return s
@@ -174,7 +175,10 @@ public struct DeltaTable: Sendable {
             cache.forget(root)
             return nil
         }
-        if last.version == kept.version { return kept }
+        if last.version == kept.version {
+            cache.count { $0.reused += 1 }
+            return kept
+        }
         let s: Snapshot
         do { s = try await replay(from: kept.checkpoint, to: last.version, base: kept) } catch let e as LetheError
             where e.code == .corrupt || e.code == .notFound
@@ -183,6 +187,7 @@ public struct DeltaTable: Sendable {
             return nil
         }
         cache.keep(s, commitVersion: last.info.version, root: root)
+        cache.count { $0.extended += 1 }
         return s
     }
 
@@ -423,8 +428,17 @@ public struct DeltaTable: Sendable {
 public final class SnapshotCache: Sendable {
     private let entries = Mutex<[String: (snapshot: Snapshot, commitVersion: String, used: UInt64)]>([:])
     private let clock = Atomic<UInt64>(0)
+    private let counts = Mutex(Counts())
     /// Tables kept at most (the least recently used goes first).
     public let capacity: Int
+
+    /// How the latest snapshots were served: the kept one as is, the kept one with newer commits
+    /// replayed on top, or a replay from the log (nothing kept, or what was kept no longer held).
+    public struct Counts: Sendable, Equatable {
+        public var reused = 0, extended = 0, replayed = 0
+    }
+    public var served: Counts { counts.withLock { $0 } }
+    func count(_ f: (inout Counts) -> Void) { counts.withLock { f(&$0) } }
 
     public init(capacity: Int = 8) { self.capacity = capacity }
 

@@ -35,6 +35,9 @@ public protocol SubjectIndexReader: Sendable {
 /// Erasure requests, read.
 public protocol RequestReader: Sendable {
     func request(id: String) async throws -> ErasureRequest?
+    /// The requests with these ids that exist, in the order given, in one read (a batch: a run's
+    /// thousand requests are one round trip, not a thousand).
+    func requests(ids: [String]) async throws -> [ErasureRequest]
     /// Requests in filing order, optionally of one status, at most `limit` after the cursor `after`.
     func requests(status: RequestStatus?, after: String?, limit: Int) async throws -> Page<ErasureRequest>
     /// The open request (not rejected, not verified) of each of these subjects that has one.
@@ -223,6 +226,8 @@ public protocol JournalWriter {
     func forgetTemporaries(_ keys: [String]) throws
     /// The fence of a claimed step (see `WorkQueue`; the default, for stores without one, refuses).
     func holdLease(job: String, ordinal: Int64, owner: WorkerID, epoch: Int64) throws
+    /// The fence and end of a claimed index item (see `IndexItemQueue`; the default refuses).
+    func finishIndexItem(_ lease: IndexLease, report: String) throws -> Bool
 }
 
 /// Cursors and settings, read and written inside a transaction.
@@ -491,6 +496,11 @@ extension SubjectIndexReader {
 }
 
 extension RequestReader {
+    public func requests(ids: [String]) async throws -> [ErasureRequest] {
+        var out: [ErasureRequest] = []
+        for id in ids { if let r = try await request(id: id) { out.append(r) } }
+        return out
+    }
     public func sweepMarks(requestID: String) async throws -> [SweepMark] { [] }
     public func sweep(id: String) async throws -> SweepRecord? { nil }
     public func unswept(after: String?, limit: Int) async throws -> Page<ErasureRequest> {
@@ -532,6 +542,18 @@ extension StateStore {
     public func removeObject(dataset: String, key: String) async throws { try await removeObjects(dataset: dataset, keys: [key]) }
 
     public func request(id: String) async throws -> ErasureRequest? { try await requests.request(id: id) }
+    /// Requests by id in chunks of `chunk` per read (absent ids left out), in the order given.
+    public func requests(ids: [String], chunk: Int = 1_000) async throws -> [ErasureRequest] {
+        var out: [ErasureRequest] = []
+        out.reserveCapacity(ids.count)
+        var start = 0
+        while start < ids.count {
+            let part = Array(ids[start..<min(start + chunk, ids.count)])
+            start += part.count
+            out += try await requests.requests(ids: part)
+        }
+        return out
+    }
     public func requests(status: RequestStatus?) async throws -> [ErasureRequest] { try await requests.requests(status: status) }
     public func deletionTags(since: Int64) async throws -> DeletionChanges { try await requests.deletionTags(since: since) }
     public func requestsWithoutStreamTag() async throws -> [ErasureRequest] { try await requests.requestsWithoutStreamTag() }

@@ -77,3 +77,71 @@ extension StateStore {
     /// The work queue of a state shared by many workers; nil (the default) for a state one process runs.
     public var workQueue: (any WorkQueue)? { nil }
 }
+
+// MARK: Index backfill items (`lethe index --distribute`)
+
+/// A piece of an index backfill that one worker scans: objects of one dataset (at most 64 objects
+/// and 256 MiB), or a whole Delta table (`keys` empty, `table` true: its log replay stays in one
+/// process). Items of one run share a `batch`.
+public struct IndexItem: Sendable, Equatable, Codable {
+    public var batch: String
+    public var ordinal: Int64
+    public var dataset: String
+    /// The lake keys to scan (objects the coordinator found new or changed).
+    public var keys: [String]
+    /// A Delta table: the worker indexes the whole table incrementally.
+    public var table: Bool
+    /// The dataset's index spec fingerprint, recorded when the dataset's last item of the batch completes.
+    public var fingerprint: String?
+    public init(batch: String, ordinal: Int64, dataset: String, keys: [String], table: Bool = false, fingerprint: String? = nil) {
+        self.batch = batch; self.ordinal = ordinal; self.dataset = dataset; self.keys = keys; self.table = table
+        self.fingerprint = fingerprint
+    }
+}
+
+/// A claimed index item, fenced by its epoch as a step is (`Lease`).
+public struct IndexLease: Sendable, Equatable {
+    public var item: IndexItem
+    public var owner: WorkerID
+    public var epoch: Int64
+    /// Claims of the item so far, this one included.
+    public var attempts: Int
+    public init(item: IndexItem, owner: WorkerID, epoch: Int64, attempts: Int) {
+        self.item = item; self.owner = owner; self.epoch = epoch; self.attempts = attempts
+    }
+}
+
+/// Where a batch of index items stands: how many are pending, and the reports of those done
+/// (each the JSON its worker recorded with the item's completion).
+public struct IndexBatchStatus: Sendable, Equatable {
+    public var pending: Int
+    public var done: Int
+    public var reports: [String]
+    public init(pending: Int, done: Int, reports: [String]) { self.pending = pending; self.done = done; self.reports = reports }
+}
+
+/// The index backfill items of a work queue (PostgreSQL); stores without them refuse.
+public protocol IndexItemQueue: Sendable {
+    /// Records items (pending, claimable at once).
+    func enqueueIndexItems(_ items: [IndexItem]) async throws
+    /// Claims one pending item nobody holds a live lease on (attempts + 1, epoch + 1); nil when none is.
+    func claimIndexItem(_ worker: WorkerID, ttl: Duration) async throws -> IndexLease?
+    /// Renews the lease; false when it is no longer held (claimed again after expiring, released,
+    /// or ended by another holder). True, and nothing changed, once the item ended under this very
+    /// lease: a renewal that raced its holder's end is no lost lease.
+    func renewIndexItem(_ lease: IndexLease, ttl: Duration) async throws -> Bool
+    /// Gives an item back unfinished (shutdown): claimable at once, the attempt not counted.
+    func releaseIndexItem(_ lease: IndexLease) async throws
+    /// The batch's pending and done items.
+    func indexBatch(_ batch: String) async throws -> IndexBatchStatus
+}
+
+extension JournalWriter {
+    /// The fence and the end of a claimed index item, in the transaction that commits its postings:
+    /// refuses (`.conflict`) unless `lease` is still held, then records the item done with `report`.
+    /// Returns true when no item of the same batch and dataset is pending any more (the caller then
+    /// records the dataset as indexed). Stores without a work queue refuse.
+    public func finishIndexItem(_ lease: IndexLease, report: String) throws -> Bool {
+        throw LetheError(.unsupported, "this state store has no work queue (index items need `state: postgres://…`)")
+    }
+}

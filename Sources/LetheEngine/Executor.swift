@@ -142,8 +142,10 @@ struct Executor: Sendable {
         let nfc = lake.nfcKeys(approved)
         let plans = try await lake.plans(approved.map(\.subjectKey), nfc: lake.nfcByKey(approved, nfc), coverage: cov)
         let job = "j-" + String(Lethe.newRequestID().dropFirst(2))
+        // The requests' index entries in one read of the index (by key, then by request).
+        let byKey = try await lake.postings(Array(Set(approved.map(\.subjectKey))), nfc: lake.nfcByKey(approved, nfc))
         var postings: [String: [Posting]] = [:]
-        for r in approved { postings[r.id] = try await lake.postings(r.subjectKey, nfc: nfc[r.id]) }
+        for r in approved { postings[r.id] = byKey[r.subjectKey] ?? [] }
         let jobPlan = JobPlanner.plan(job: job, approved: approved, postings: postings, coverage: cov, config: config, nfc: nfc)
         return (job, jobPlan, approved.map { ($0.id, plans[$0.subjectKey]!.json) })
     }
@@ -585,8 +587,10 @@ struct Executor: Sendable {
         var changes: [Lethe.RequestChange] = []
         var verifyIDs: [String] = []
         var unchanged: [String: ErasureRequest] = [:]
+        // One read for the batch's requests (not one per request).
+        let current = Dictionary(try await state.requests(ids: step.requestIDs).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for id in step.requestIDs {
-            guard let r = try await state.request(id: id) else { continue }
+            guard let r = current[id] else { continue }
             let cutShort = interrupted.map {
                 "the job's closing step (verification) was started \($0) times and never finished (the process was killed or crashed in it)"
             }

@@ -66,7 +66,7 @@ struct Indexer: Sendable {
     }
 
     /// The datasets `names` asks for (all when nil); an unknown name is a usage error.
-    private func chosen(_ names: [String]?) throws -> [DatasetSpec] {
+    func chosen(_ names: [String]?) throws -> [DatasetSpec] {
         guard let names else { return config.datasets }
         for n in names where config.dataset(named: n) == nil {
             throw LetheError(.badUsage, "no dataset named `\(n)` in \(config.file)")
@@ -82,7 +82,7 @@ struct Indexer: Sendable {
 
     /// Lists dataset `d` and adds what is new or changed to `work`; known objects no longer listed
     /// leave the index (a full listing). A dataset that cannot be listed is recorded as an issue.
-    private func plan(_ d: DatasetSpec, temporaries: Set<String>, into work: inout Work, report: inout IndexReport) async throws {
+    func plan(_ d: DatasetSpec, temporaries: Set<String>, into work: inout Work, report: inout IndexReport) async throws {
         guard let listing = try await listing(d, report: &report), let opts = listing.options else { return }
         if let c = listing.cursor { work.cursors.append(c) }
         if let ci = listing.commitIndex { work.commitIndexes[ci.dataset] = ci.update }

@@ -290,11 +290,10 @@ extension DeltaDatasetDriver {
     ) async throws -> (examined: Int, deleted: Int, problems: [String])? {
         guard let versioned = try await lethe.keptVersions() else { return nil }
         var subjects: [SubjectKey: [SubjectID]] = Dictionary(uniqueKeysWithValues: keys.map { ($0, []) })
-        for id in requestIDs {
-            guard let r = try await lethe.meta.request(id: id) else { continue }
+        for r in try await lethe.meta.requests(ids: requestIDs) {
             let k = lethe.subjectKey(of: r, in: spec, lethe.nfcKeys([r]))
             guard keys.contains(k) else { continue }
-            if let sealed = r.sealedSubject { subjects[k, default: []].append(try lethe.secrets.unseal(sealed, requestID: id)) }
+            if let sealed = r.sealedSubject { subjects[k, default: []].append(try lethe.secrets.unseal(sealed, requestID: r.id)) }
         }
         let found = try await scanNoncurrent(subjects: subjects, deleted: deleted, in: versioned, lethe)
         let doomed = found.all + found.scan.holding.map(\.version)

@@ -27,7 +27,11 @@ struct Verifier: Sendable {
         if all {
             rs = try await Lethe.verifiableRequests(in: state)
         } else {
-            for id in ids { rs.append(try await lake.request(id)) }
+            let found = Dictionary(try await state.requests(ids: ids).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            for id in ids {
+                guard let r = found[id] else { throw LetheError(.notFound, "no request \(id)") }
+                rs.append(r)
+            }
             for r in rs where !(r.status == .erased || r.status == .verified || (r.status == .failed && r.verification != nil)) {
                 throw LetheError(.conflict, "request \(r.id) is \(r.status.rawValue): only erased requests can be verified (run `lethe run` first)")
             }
@@ -143,10 +147,15 @@ struct Verifier: Sendable {
         let t2 = ContinuousClock.now
         var out: [Verification] = []
         var changes: [Lethe.RequestChange] = []
+        // The requests as stored now, in one read (a verdict applies to the current status).
+        let current = dryRun ? [:] : Dictionary(try await state.requests(ids: requests.map(\.id)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for r in requests {
             let v = verification(r, batch, scope: scope, findings)
             out.append(v)
-            if !dryRun { changes.append(try await verdict(v, of: r)) }
+            if !dryRun {
+                guard let now = current[r.id] else { throw LetheError(.notFound, "no request \(r.id)") }
+                changes.append(try verdict(v, of: now))
+            }
         }
         // The verdicts land together: a few transactions for the batch, not one per request.
         try await lake.apply(changes, actor: "lethe")
@@ -389,8 +398,9 @@ struct Verifier: Sendable {
     /// fail verification); a failed request keeps its status (the next run retries it).
     /// The stored change a verdict makes: verified or failed for an erased (or verified) request,
     /// otherwise its last verification kept with an audit entry.
-    private func verdict(_ v: Verification, of r: ErasureRequest) async throws -> Lethe.RequestChange {
-        let current = try await lake.request(r.id)
+    /// The verdict on `current` (the request as stored now).
+    private func verdict(_ v: Verification, of current: ErasureRequest) throws -> Lethe.RequestChange {
+        let r = current
         let details: [String: JSONValue] = [
             "subject_key": .string(r.subjectKey.hex), "clean": .bool(v.clean),
             "objects_scanned": .int(Int64(v.objectsScanned)), "records_scanned": .int(v.recordsScanned),

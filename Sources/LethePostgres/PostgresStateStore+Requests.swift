@@ -150,6 +150,15 @@ extension PostgresStateStore {
         try await read("cannot read request \(id)") { s in try Self.fetchRequest(s, id: id) }
     }
 
+    public func requests(ids: [String]) async throws -> [ErasureRequest] {
+        guard !ids.isEmpty else { return [] }
+        let found = try await read("cannot read \(ids.count) request(s)") { s in
+            try s.query(.sql("SELECT \(Self.requestColumns) FROM requests WHERE id = ANY($1)") { $0.append(ids) }).rows.map { try Self.request(PGRow($0)) }
+        }
+        let byID = Dictionary(found.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return ids.compactMap { byID[$0] }
+    }
+
     public func requests(status: RequestStatus?, after: String?, limit: Int) async throws -> Page<ErasureRequest> {
         if after == nil && limit == Int.max {
             return Page(items: try await read("cannot list requests") { s in try Self.fetchRequests(s, status: status) }, next: nil)

@@ -1,5 +1,6 @@
 import Foundation
 import LetheCore
+import LetheStorage
 public import ServiceLifecycle
 public import LetheCatalog
 public import LetheEngine
@@ -17,6 +18,8 @@ public struct WorkerService: Service {
     let settings: WorkerSettings
     let events: EngineEvents?
     let onStep: @Sendable (StepResult, RunReport) -> Void
+    /// Called after each index item claimed (`lethe index --distribute`), with what it did.
+    public var onIndexItem: @Sendable (StepResult, IndexReport) -> Void = { _, _ in }
 
     /// This process as the queue names it (`host:pid:startMillis`).
     public static var thisProcess: String { WorkerID.current.raw }
@@ -48,6 +51,7 @@ public struct WorkerService: Service {
         let clock = ContinuousClock()
         var lastRetry: ContinuousClock.Instant?
         var lastPass: ContinuousClock.Instant?
+        var keptMemory = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if lastPass.map({ clock.now - $0 >= settings.coordinateEvery }) ?? true {
                 let retry = lastRetry.map { clock.now - $0 >= settings.retryEvery } ?? true
@@ -59,9 +63,22 @@ public struct WorkerService: Service {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 guard let (result, report) = try await lethe.workOne(queue, worker: worker, settings: settings, events: events) else { break }
                 worked = true
+                keptMemory = true
                 onStep(result, report)
             }
+            // Index backfill items when no erasure step is claimable (erasure first), one at a time.
+            if !worked && !Task.isShuttingDownGracefully && !Task.isCancelled,
+                let (result, report) = try await lethe.workOneIndexItem(queue, worker: worker, settings: settings)
+            {
+                worked = true
+                onIndexItem(result, report)
+            }
             if !worked {
+                // Idle after work: what the steps kept for reuse goes back to the system (see ProcessMemory).
+                if keptMemory {
+                    ProcessMemory.giveBack()
+                    keptMemory = false
+                }
                 do {
                     try await cancelWhenGracefulShutdown { try await Task.sleep(for: settings.poll) }
                 } catch is CancellationError {

@@ -193,6 +193,12 @@ extension SQLiteStateStore {
         return try await read("cannot read request \(id)") { db in try Self.fetchRequest(db, id: id, at: path) }
     }
 
+    public func requests(ids: [String]) async throws -> [ErasureRequest] {
+        guard !ids.isEmpty else { return [] }
+        let path = databasePath
+        return try await read("cannot read \(ids.count) request(s)") { db in try ids.compactMap { try Self.fetchRequest(db, id: $0, at: path) } }
+    }
+
     public func requests(status: RequestStatus?) async throws -> [ErasureRequest] {
         let path = databasePath
         return try await read("cannot list requests") { db in try Self.fetchRequests(db, status: status, at: path) }

@@ -161,6 +161,10 @@ public enum StateStoreContract {
         #expect(try await s.requests.requests(status: nil).map(\.id) == ["r-1", "r-2", "r-3"])
         let inTx = try await s.transaction("t") { tx in try tx.requests.requests(status: .filed).map(\.id) }
         #expect(inTx == ["r-3"])
+        // A batch read: the existing ones, in the order asked, with their current fields.
+        let some = try await s.requests.requests(ids: ["r-3", "r-9", "r-1"])
+        #expect(some.map(\.id) == ["r-3", "r-1"] && some.last?.status == .approved && some.first == c)
+        #expect(try await s.requests.requests(ids: []).isEmpty)
         let open = try await s.requests.openRequests(subjectKeys: [subjectKey(1), subjectKey(2), subjectKey(3), subjectKey(4)])
         #expect(open.mapValues(\.id) == [subjectKey(1): "r-1", subjectKey(3): "r-3"])  // r-2 is rejected: closed
 

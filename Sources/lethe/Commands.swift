@@ -35,6 +35,10 @@ struct Index: AsyncParsableCommand {
     @Flag(help: "Keep refreshing until interrupted: every few seconds, or with `s3.events_queue` as S3's event notifications arrive.")
     var watch = false
     @Option(help: "Seconds between refreshes with --watch.") var interval: Double = 5
+    @Flag(help: "Enqueue the objects to scan as items for `lethe worker` processes (PostgreSQL state) instead of scanning them here.")
+    var distribute = false
+    @Flag(help: "With --distribute: wait until the workers have indexed every item, then print the whole report.")
+    var wait = false
 
     func run() async throws {
         try await guarded {
@@ -42,6 +46,33 @@ struct Index: AsyncParsableCommand {
             let bar = ProgressBar(enabled: !global.json && isatty(2) != 0)
             let only = dataset.isEmpty ? nil : dataset
             let json = global.json
+            if distribute {
+                guard !watch else { throw LetheError(.badUsage, "--distribute and --watch do not go together") }
+                let d = try await lethe.distributeIndex(datasets: only)
+                guard wait else {
+                    if json {
+                        out(#"{"batch":"\#(d.batch)","items":\#(d.items)}"#)
+                    } else {
+                        out(
+                            "index: \(d.items) item(s) enqueued for workers (batch \(d.batch)); \(d.report.objectsUnchanged) unchanged, \(d.report.objectsRemoved) removed"
+                        )
+                    }
+                    for i in d.report.datasetIssues { err("lethe: \(i.description)") }
+                    return d.report.datasetIssues.isEmpty ? 0 : 1
+                }
+                let started = Date()
+                while true {
+                    let (pending, r) = try await lethe.indexBatchReport(d.batch, base: d.report)
+                    if pending == 0 {
+                        var r = r
+                        r.seconds = Date().timeIntervalSince(started) + d.report.seconds
+                        Self.report(r, json: json)
+                        if !r.datasetIssues.isEmpty { return r.datasetIssues.contains { $0.kind == .unsupported } ? 2 : 1 }
+                        return 0
+                    }
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            }
             if watch,
                 let events = try S3EventIndexService.configured(
                     lethe: lethe, datasets: only, progress: { bar.update($0) },

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import LetheCore
 import LetheEngine
 import LetheRuntime
+import LetheStorage
 import UnixSignals
 
 @main
@@ -40,6 +41,7 @@ extension LetheCommand {
     /// validation) exit 2 like every other bad usage, with one line on stderr — never
     /// argument-parser's 64; help and `--version` exit 0.
     static func main() async {
+        ProcessMemory.keepFreedMemory()  // large buffers reused, not zeroed anew by the kernel each time
         do {
             var command = try await asyncParseAsRoot(nil)
             if var c = command as? any AsyncParsableCommand { try await c.run() } else { try command.run() }

@@ -60,7 +60,7 @@ struct Worker: AsyncParsableCommand {
             let json = global.json
             let steps = Counter()
             err("worker \(me): started (lease \(lease)s)")
-            let service = try WorkerService(
+            var service = try WorkerService(
                 lethe: lethe, settings: settings,
                 events: { e in if !json { err("worker \(me): \(e.message)") } },
                 onStep: { result, report in
@@ -69,6 +69,15 @@ struct Worker: AsyncParsableCommand {
                     for f in report.failed { err("worker \(me): \(f.id) failed: \(f.reason)") }
                     for v in report.verifications { err("worker \(me): \(v.id) \(v.clean ? "verified" : "NOT clean: \(v.summary)")") }
                 })
+            service.onIndexItem = { result, report in
+                steps.add(result)
+                if result != .finished { err("worker \(me): index item \(result == .leaseLost ? "lost its lease (another worker redoes it)" : "given back")") }
+                if !json && result == .finished {
+                    err(
+                        "worker \(me): index item: \(report.objectsScanned) object(s) indexed, \(report.records) records, \(report.quarantined.count) quarantined"
+                    )
+                }
+            }
             let group = ServiceGroup(
                 configuration: {
                     var c = ServiceGroupConfiguration(

@@ -299,17 +299,22 @@ func tempDir() -> String {
     let first = try await cached.snapshot()
     same(first, try await plain.snapshot())
     #expect(cache.entry("files")?.0.version == first.version)
+    #expect(cache.served == .init(reused: 0, extended: 0, replayed: 1))
+    same(try await cached.snapshot(), first)
+    #expect(cache.served == .init(reused: 1, extended: 0, replayed: 1))  // nothing new: the kept one
     // Two more commits (an append and a delete): replayed on top of the kept snapshot.
     _ = try deltaPy(["make-files-append", dir + "/files", "zz-target"])
     _ = try deltaPy(["delete", dir + "/files", "user_id = 'p0-1'"])
     let second = try await cached.snapshot()
     #expect(second.version == first.version + 2 && second.checkpoint?.version == first.checkpoint?.version)
     same(second, try await plain.snapshot())
+    #expect(cache.served == .init(reused: 1, extended: 1, replayed: 1))  // the two commits on top, not a replay
     // The kept commit rewritten by another hand (same actions, new bytes on disk): a miss.
     let key = "files/_delta_log/" + DeltaTable.commitName(second.version)
     let bytes = try await store.read(key)
     try await store.put(key, bytes + Array("\n".utf8))
     let third = try await cached.snapshot()
     same(third, try await plain.snapshot())
+    #expect(cache.served == .init(reused: 1, extended: 1, replayed: 2))
     #expect(try await store.head(key)?.version == cache.entry("files")?.1)
 }

@@ -111,8 +111,12 @@ import LetheSQLite
         let group = Self.group([.init(service: watch, successTerminationBehavior: .gracefullyShutdownGroup)])
         let running = Task { try await group.run() }
         try await Self.eventually { passes.withLock { $0.count } >= 2 }
-        try "{\"id\":\"u-2\"}\n".write(toFile: dir + "/ev/b.jsonl", atomically: false, encoding: .utf8)
-        try await Self.eventually { passes.withLock { $0.last?.objectsScanned } == 1 && passes.withLock { $0.last?.objectsSeen } == 2 }
+        // Written whole (temp + rename): a pass never sees it half-written.
+        let before = passes.withLock { $0.count }
+        try "{\"id\":\"u-2\"}\n".write(toFile: dir + "/ev/b.jsonl", atomically: true, encoding: .utf8)
+        // A pass after the write scanned the new object (any of them: passes run every 10 ms, faster
+        // than a poll under load, so the last one may already be a pass with nothing new).
+        try await Self.eventually { passes.withLock { $0.dropFirst(before).contains { $0.objectsScanned == 1 && $0.objectsSeen == 2 } } }
         await group.triggerGracefulShutdown()
         try await running.value
         let seen = passes.withLock { $0 }

@@ -235,10 +235,10 @@ extension DeltaDatasetDriver {
         let s = try await Trace.span("vacuum: snapshot") { try await t.snapshot() }
         let targets = try await vacuumTargets(t, s, keys: keys, lethe)
         Trace.mark("vacuum: targets")
-        // The requests one at a time (never all erased requests in memory at once): log files a sweep found naming them.
+        // The job's requests (read in chunks): log files a sweep found naming them.
+        let requests = try await lethe.meta.requests(ids: requestIDs)
         var swept = Set<Int64>()
-        for id in requestIDs {
-            guard let r = try await lethe.meta.request(id: id) else { continue }
+        for r in requests {
             for name in sweepFindings([r]).log { if name.count == 25, name.hasSuffix(".json"), let v = Int64(name.prefix(20)) { swept.insert(v) } }
         }
         guard !targets.isEmpty || !swept.isEmpty else { return nil }
@@ -252,9 +252,9 @@ extension DeltaDatasetDriver {
         // Raw ids (in memory only) find the log fields that name a subject: statistics bounds of the
         // subject's columns, partition values, and commitInfo parameters (e.g. another tool's DELETE predicate).
         var raws: [SubjectID] = []
-        for id in requestIDs {
-            guard let r = try await lethe.meta.request(id: id), let sealed = r.sealedSubject else { continue }
-            raws.append(try lethe.secrets.unseal(sealed, requestID: id))
+        for r in requests {
+            guard let sealed = r.sealedSubject else { continue }
+            raws.append(try lethe.secrets.unseal(sealed, requestID: r.id))
         }
         let subject = try await subjectValues(s, raws, lethe)
         Trace.mark("vacuum: change data rows, subject values")

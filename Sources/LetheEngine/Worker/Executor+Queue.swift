@@ -46,8 +46,8 @@ extension WorkerID {
         "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Int64(Date().timeIntervalSince1970 * 1000))")
 }
 
-/// Test hook: `LETHE_FAILPOINT_SLOW_STEP_MS=N` makes every claimed object step wait N ms before it
-/// runs (widens the window in which the e2e kills a worker mid-step).
+/// Test hook: `LETHE_FAILPOINT_SLOW_STEP_MS=N` makes every claimed object step (and object index item)
+/// wait N ms before it runs (widens the window in which the e2e kills a worker mid-step).
 enum SlowStepFailpoint {
     static let ms: Int? = ProcessInfo.processInfo.environment["LETHE_FAILPOINT_SLOW_STEP_MS"].flatMap(Int.init)
 }
