@@ -125,6 +125,14 @@ extension RemoveFile {
 }
 
 extension DeltaTable {
+    /// The actions of commit `version`, nil when the log no longer holds it (cleaned up).
+    public func commitIfPresent(_ version: Int64) async throws -> [DeltaAction]? {
+        let name = Self.commitName(version)
+        let bytes: [UInt8]
+        do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound { return nil }
+        return try parseCommit(bytes, name: name)
+    }
+
     /// Lists `_delta_log` once.
     public func listLog() async throws -> DeltaLogListing {
         let names = try await store.listKeys(prefix: logPrefix).map { String($0.dropFirst(logPrefix.count + 1)) }

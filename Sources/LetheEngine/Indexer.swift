@@ -36,6 +36,8 @@ struct Indexer: Sendable {
         var objects: [(DatasetSpec, ObjectInfo, FormatOptions)] = []
         /// Delta tables: the cursor to record, so the next run reads only the commits after it.
         var cursors: [Lethe.IndexListing.Cursor] = []
+        /// Delta tables: the commit index to store with the cursor (`DeltaCommitIndex`), by dataset.
+        var commitIndexes: [String: DeltaCommitIndex.Update] = [:]
         /// Datasets listed cleanly (any issue recorded before goes).
         var clean: [String] = []
         /// Object datasets whose every object is indexed under this spec fingerprint once the run is done.
@@ -83,6 +85,7 @@ struct Indexer: Sendable {
     func plan(_ d: DatasetSpec, temporaries: Set<String>, into work: inout Work, report: inout IndexReport) async throws {
         guard let listing = try await listing(d, report: &report), let opts = listing.options else { return }
         if let c = listing.cursor { work.cursors.append(c) }
+        if let ci = listing.commitIndex { work.commitIndexes[ci.dataset] = ci.update }
         work.clean.append(d.name)
         let known = try await state.objects(dataset: d.name)
         var knownByKey: [String: IndexedObject] = [:]
@@ -212,7 +215,13 @@ struct Indexer: Sendable {
     private func finish(_ work: Work, report: inout IndexReport) async throws {
         // Delta tables: the version indexed, so the next run reads only the commits after it.
         for (dataset, cursor) in work.cursors {
-            try await state.transaction("cannot save setting delta.\(dataset).indexed") { tx in try tx.cursors.setDeltaIndex(cursor, dataset: dataset) }
+            let update = work.commitIndexes[dataset]
+            try await state.transaction("cannot save setting delta.\(dataset).indexed") { tx in
+                try tx.cursors.setDeltaIndex(cursor, dataset: dataset)
+                if let u = update {
+                    try DeltaCommitIndex.note(u.entries, from: u.from, through: u.through, complete: u.complete, dataset: dataset, tx)
+                }
+            }
         }
         // Datasets that indexed cleanly lose any issue recorded before.
         let at = String(now())

@@ -36,6 +36,8 @@ extension Lethe {
         /// The objects are only the new ones: known objects not listed are kept.
         var incremental: Bool
         var cursor: Cursor?
+        /// A Delta table's commit index to store with its cursor (`DeltaCommitIndex`), with its dataset.
+        var commitIndex: (dataset: String, update: DeltaCommitIndex.Update)? = nil
     }
 
     func indexListing(_ d: DatasetSpec) async throws -> IndexListing { try await driver(for: d).indexListing(self) }

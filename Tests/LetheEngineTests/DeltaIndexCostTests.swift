@@ -188,3 +188,66 @@ private struct FilesTable {
     let after = try await l.verifyAtIndexCost(r)
     #expect(after.objectsReread == 0 && after.objectsUnchanged == 6, "\(after)")
 }
+
+/// The raw bytes of every file under the table's log holding `needle`, by name.
+private func logFilesHolding(_ table: String, _ needle: String) throws -> [String] {
+    let log = table + "/_delta_log"
+    var out: [String] = []
+    for name in try FileManager.default.contentsOfDirectory(atPath: log).sorted() where !name.hasPrefix(".") {
+        guard let d = FileManager.default.contents(atPath: log + "/" + name) else { continue }
+        if d.range(of: Data(needle.utf8)) != nil { out.append(name) }
+    }
+    return out
+}
+
+@Test func aCommitAnotherToolWroteAfterTheCommitIndexIsReadByTheVacuum() async throws {
+    let l = try FilesTable(files: 6)
+    defer { l.remove() }
+    _ = try await l.lethe.index()
+    let cursor = try #require(try await l.lethe.meta.cursors.deltaIndex(dataset: "files"))
+    let index = try #require(try await DeltaCommitIndex.load(dataset: "files", l.lethe.meta))
+    #expect(index.version == cursor.version && !index.named.isEmpty)
+    // delta-rs deletes the subject after the index, then checkpoints: its commit (removing file 3,
+    // after the commit index's version and before the checkpoint, so no replay reads it) is the one
+    // only a read of the commits after the commit index finds.
+    _ = try deltaPy(["delete", l.table, "user_id = 'target-0003'"])
+    _ = try deltaPy(["checkpoint", l.table])
+    let before = try logFilesHolding(l.table, "target-0003")
+    #expect(!before.isEmpty)
+    let parquet = { try FileManager.default.contentsOfDirectory(atPath: l.table).filter { $0.hasSuffix(".parquet") }.count }
+    let files = try parquet()
+    _ = try await l.approved("target-0003")
+    let report = try await l.lethe.run()
+    #expect(report.verifications.first?.clean == true, "\(report)")
+    // No statistics bound of the file left in any commit or checkpoint: the one naming it before the
+    // index and delta-rs's after it; the history file is gone.
+    #expect(try logFilesHolding(l.table, "target-0003") == [], "\(before)")
+    #expect(try parquet() == files - 1)
+    _ = try rows(l.table)  // delta-rs reads the vacuumed table
+}
+
+@Test func aCommitIndexThatDoesNotDescribeTheLogIsNotTrusted() async throws {
+    let l = try FilesTable(files: 6)
+    defer { l.remove() }
+    _ = try deltaPy(["delete", l.table, "user_id = 'target-0003'"])
+    _ = try deltaPy(["checkpoint", l.table])
+    _ = try await l.lethe.index()
+    let cursor = try #require(try await l.lethe.meta.cursors.deltaIndex(dataset: "files"))
+    // A lying commit index: every file named only by commit 0 (which names none of them).
+    let keys = try await l.lethe.meta.objects(dataset: "files").map(\.key)
+    let lie = Dictionary(uniqueKeysWithValues: keys.map { ($0, [Int64(0)]) })
+    try await l.lethe.meta.transaction("t") { tx in
+        try DeltaCommitIndex.note(lie, from: 0, through: cursor.version, complete: true, dataset: "files", tx)
+    }
+    let before = try logFilesHolding(l.table, "target-0003")
+    #expect(!before.isEmpty)
+    _ = try await l.approved("target-0003")
+    let report = try await l.lethe.run()
+    #expect(report.verifications.first?.clean == true, "\(report)")
+    // The vacuum searched the log instead: the commit adding the file is scrubbed too.
+    #expect(try logFilesHolding(l.table, "target-0003") == [], "\(before)")
+    // And the commit index was built again from the log.
+    let rebuilt = try #require(try await DeltaCommitIndex.load(dataset: "files", l.lethe.meta))
+    let k = try #require(keys.first)
+    #expect(rebuilt.versions(of: k) != [0])
+}

@@ -24,7 +24,10 @@ extension DeltaDatasetDriver {
     /// log names but the store lacks is an error naming the table, version and file.
     /// The files' metadata comes from one paged listing of the table (`listing`, or taken here
     /// after the snapshot), not a `head` per file; a path outside the table is looked up alone.
-    func files(_ lethe: Lethe, snapshot: Snapshot? = nil, listing: TableListing? = nil) async throws -> [(ObjectInfo, DeltaFileRole)] {
+    /// `history`: the snapshot's history when the caller has it (`DeltaTable.history(of:)` without `naming`).
+    func files(_ lethe: Lethe, snapshot: Snapshot? = nil, listing: TableListing? = nil, history known: DeltaHistory? = nil) async throws
+        -> [(ObjectInfo, DeltaFileRole)]
+    {
         let t = table(lethe), store = lethe.store
         let s: Snapshot
         if let snapshot { s = snapshot } else { s = try await t.snapshot() }
@@ -43,7 +46,8 @@ extension DeltaDatasetDriver {
             }
             out.append((i, .live))
         }
-        let history = try await t.history(of: s)
+        let history: DeltaHistory
+        if let known { history = known } else { history = try await t.history(of: s) }
         for path in history.dataFiles.sorted() {
             if let i = try await info(path) { out.append((i, .history)) }
         }
@@ -81,7 +85,8 @@ extension DeltaDatasetDriver {
     /// The files added (data and change data) by the commits after the version last indexed,
     /// reading only those commits; nil when a full replay is needed: never indexed, commits
     /// cleaned up, a metadata or protocol change, or another tool's VACUUM (files deleted).
-    func commitsSince(_ lethe: Lethe) async throws -> (Int64, [ObjectInfo], FormatOptions?, [String: CanonicalType])? {
+    /// The last tuple member: per object key, the commits read that name the file (for `DeltaCommitIndex`).
+    func commitsSince(_ lethe: Lethe) async throws -> (Int64, [ObjectInfo], FormatOptions?, [String: CanonicalType], [String: [Int64]])? {
         guard let c = try await lethe.meta.cursors.deltaIndex(dataset: spec.name), c.checks == Self.checkRules,
             var o = lethe.options(for: spec)
         else { return nil }
@@ -102,23 +107,26 @@ extension DeltaDatasetDriver {
         // before it (a table made again), which needs the full listing as before.
         let vs = try await t.versions(from: max(0, last))
         guard let latest = vs.last, let first = vs.first, latest >= last else { return nil }
-        guard latest > last else { return (last, [], o, partitions) }
+        guard latest > last else { return (last, [], o, partitions, [:]) }
         guard first <= last + 1 else { return nil }
-        guard let (objects, partitioned) = try await filesAdded(t, (last + 1)...latest, lethe.store) else { return nil }
+        guard let (objects, partitioned, naming) = try await filesAdded(t, (last + 1)...latest, lethe.store) else { return nil }
         if !partitions.isEmpty { Self.applyPartitions(to: &o, t, columns: partitions, files: partitioned) }
-        return (latest, objects, o, partitions)
+        return (latest, objects, o, partitions, naming)
     }
 
     /// The data and change data files the commits `versions` add, with their partition values; nil
     /// when one of them needs a full replay (a metadata or protocol change, another tool's VACUUM,
     /// an added file the store lacks).
     private func filesAdded(_ t: DeltaTable, _ versions: ClosedRange<Int64>, _ store: any ObjectStore) async throws
-        -> ([ObjectInfo], [(path: String, values: [String: String?]?)])?
+        -> ([ObjectInfo], [(path: String, values: [String: String?]?)], [String: [Int64]])?
     {
         var objects: [ObjectInfo] = []
         var partitioned: [(path: String, values: [String: String?]?)] = []
+        var read: [(Int64, [DeltaAction])] = []
         for v in versions {
-            for a in try await t.commit(v) {
+            let actions = try await t.commit(v)
+            read.append((v, actions))
+            for a in actions {
                 switch a {
                 case .metadata, .protocol:
                     return nil
@@ -136,7 +144,7 @@ extension DeltaDatasetDriver {
                 }
             }
         }
-        return (objects, partitioned)
+        return (objects, partitioned, t.namingByKey(read))
     }
 
     /// How to scan the table's files for its subject at `snapshot` (the latest when nil). In column

@@ -102,18 +102,32 @@ extension DeltaDatasetDriver {
     }
 
     private func vacuumTargets(_ t: DeltaTable, _ s: Snapshot, keys: Set<SubjectKey>, _ lethe: Lethe) async throws -> VacuumTargets {
-        var out = VacuumTargets()
         var located: Set<String> = []
         for ps in try await lethe.meta.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: spec.name).values {
             for p in ps { located.insert(p.object.key) }
         }
-        // The log's commits from before the checkpoint are parsed only where they name a located
-        // file (by its name, when the log cannot spell it otherwise) or change data.
-        let names = located.map { String($0.split(separator: "/").last ?? "") }
-        let plain = names.allSatisfy { n in
-            !n.isEmpty && n.utf8.allSatisfy { c in (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == 0x2D || c == 0x2E || c == 0x5F }
+        let indexed = Set(try await lethe.meta.objects(dataset: spec.name).map(\.key))
+        let cursor = try await lethe.meta.cursors.deltaIndex(dataset: spec.name)
+        if let index = try await DeltaCommitIndex.load(dataset: spec.name, lethe.meta), index.version <= s.version {
+            let out = try await Trace.span("vacuum: commits naming \(located.count) files, from the commit index") {
+                try await targetsFromCommitIndex(t, s, index, located: located, indexed: indexed)
+            }
+            if let out { return out }
         }
-        let history = try await Trace.span("vacuum: history naming \(located.count) files") { try await t.history(of: s, naming: plain ? names : nil) }
+        // No commit index (or one that cannot answer for a located file): the whole log is read, and
+        // the commit index built from it (up to the version the index's cursor vouches for).
+        let history = try await Trace.span("vacuum: history of the whole log") { try await t.history(of: s) }
+        if let cursor, cursor.version <= s.version {
+            let entries = DeltaCommitIndex.entries(history, t).compactMapValues { vs in
+                let upTo = vs.filter { $0 <= cursor.version }
+                return upTo.isEmpty ? nil : upTo
+            }
+            let name = DeltaCommitIndex.setting(spec.name), dataset = spec.name
+            try await lethe.meta.transaction("cannot save setting \(name)") { tx in
+                try DeltaCommitIndex.note(entries, from: 0, through: cursor.version, complete: true, dataset: dataset, tx)
+            }
+        }
+        var out = VacuumTargets()
         var historyPath: [String: String] = [:]
         out.namedIn = history.namedIn
         for p in history.dataFiles { historyPath[t.key(forLogPath: p)] = p }
@@ -124,7 +138,67 @@ extension DeltaDatasetDriver {
         }
         // Change data files the index has not seen yet (e.g. the one Lethe's own DELETE wrote, when
         // a run died right after committing) are scanned too: they hold the deleted rows.
-        let indexed = Set(try await lethe.meta.objects(dataset: spec.name).map(\.key))
+        out.cdcUnindexed = Set(out.cdcPath.keys.filter { !indexed.contains($0) })
+        return out
+    }
+
+    /// The vacuum's targets from the commit index (`DeltaCommitIndex`): the commits it names for the
+    /// located files, and every commit after its version (written since the last `index`, by Lethe or
+    /// another tool), each read whole; nil when it has no entry for a located file, or when none of the
+    /// commits read and nothing in the snapshot names one (an index that does not describe this log).
+    /// Change data files: the snapshot's and those the commits read name; one the index lacks is
+    /// scanned (`cdcUnindexed`). Every change data file the log names up to the index's version was
+    /// indexed with it (the commit index never runs ahead of the index's cursor).
+    private func targetsFromCommitIndex(
+        _ t: DeltaTable, _ s: Snapshot, _ index: DeltaCommitIndex, located: Set<String>, indexed: Set<String>
+    ) async throws -> VacuumTargets? {
+        var wanted = Set<Int64>()
+        for k in located {
+            guard let vs = index.versions(of: k) else { return nil }
+            wanted.formUnion(vs.filter { $0 <= s.version })
+        }
+        if index.version < s.version { wanted.formUnion((index.version + 1)...s.version) }
+        let versions = wanted.sorted()
+        let read = try await boundedMap(versions, limit: 8) { v in try await t.commitIfPresent(v) }
+        var commits: [(Int64, [DeltaAction])] = []
+        for (v, actions) in zip(versions, read) { if let actions { commits.append((v, actions)) } }
+        var out = VacuumTargets()
+        var dataPath: [String: String] = [:]  // key → log path of the data files the commits name
+        var added = Set<String>(), cdcNamed = Set<String>()  // keys an `add` / a `cdc` action of the commits read names
+        for (p, _) in s.tombstones { dataPath[t.key(forLogPath: p)] = p }
+        for c in s.cdcFiles {
+            out.cdcPath[t.key(forLogPath: c.path)] = c.path
+            cdcNamed.insert(t.key(forLogPath: c.path))
+        }
+        for (_, actions) in commits {
+            for a in actions {
+                switch a {
+                case .add(let f):
+                    dataPath[t.key(forLogPath: f.path)] = f.path
+                    added.insert(t.key(forLogPath: f.path))
+                case .remove(let r): dataPath[t.key(forLogPath: r.path)] = r.path
+                case .cdc(let c):
+                    out.cdcPath[t.key(forLogPath: c.path)] = c.path
+                    cdcNamed.insert(t.key(forLogPath: c.path))
+                default: break
+                }
+            }
+        }
+        // Each located file that is not live must be added by one of the commits read (its statistics
+        // are there), or be a change data file one of them (or the replayed ones) names: else the
+        // index does not describe the log (or the log no longer holds the file's add) and the log is searched.
+        let live = Set(s.files.keys.map(t.key(forLogPath:)))
+        for k in located where !live.contains(k) && !added.contains(k) && !cdcNamed.contains(k) { return nil }
+        var namedIn: [String: [Int64]] = [:]
+        for (k, vs) in t.namingByKey(commits) {
+            if let p = dataPath[k] ?? out.cdcPath[k] { namedIn[p] = vs }
+        }
+        for (p, vs) in s.namedIn { DeltaCommitIndex.merge(&namedIn[p, default: []], vs) }
+        out.namedIn = namedIn
+        for key in located {
+            if let path = dataPath[key], !live.contains(key) { out.history.insert(path) }
+            if out.cdcPath[key] != nil { out.cdcIndexed.insert(key) }
+        }
         out.cdcUnindexed = Set(out.cdcPath.keys.filter { !indexed.contains($0) })
         return out
     }

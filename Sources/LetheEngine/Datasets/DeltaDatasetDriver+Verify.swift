@@ -73,21 +73,16 @@ extension DeltaDatasetDriver {
         var logNames: [String]
         var written: DeltaWritten
         var snapshot: Snapshot
+        /// The index's entries of the table, read once for the set and its classification.
+        var indexed: [IndexedObject]
     }
 
     func verificationSet(_ lethe: Lethe) async throws -> VerificationSet {
         let t = table(lethe)
-        let s = try await t.snapshot()
-        let listing = try await TableListing(spec.path, lethe.store)
-        let named = try await files(lethe, snapshot: s, listing: listing).map(\.0)
-        let known = Set(named.map(\.key))
-        let unnamed = listing.objects.values.filter { o in
-            let base = o.key.dropFirst(listing.folder.count).split(separator: "/").last.map(String.init) ?? ""
-            return !known.contains(o.key) && !base.hasPrefix(".") && base.hasSuffix(".parquet")
-        }.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+        let s = try await Trace.span("verify delta: snapshot") { try await t.snapshot() }
+        try t.checkReadable(s)
         var o = try await scanOptions(lethe, snapshot: s)
         let partitions = try subjectPartitions(s.metadata)
-        Self.applyHivePartitions(to: &o, t, columns: partitions, keys: unnamed.map(\.key))
         let cursor = try await lethe.meta.cursors.deltaIndex(dataset: spec.name)
         let columns = (o?.subject.fields ?? []).map { $0.components.map { String(decoding: $0, as: UTF8.self) } }
         let vouches =
@@ -95,9 +90,20 @@ extension DeltaDatasetDriver {
                 c.checks == Self.checkRules && c.columns == columns && c.partitions == partitions.mapValues(\.deltaName)
                     && c.version <= s.version
             } ?? false
+        // Without the index's word the caller scans the table whole (`scanDataset`): nothing to list here.
+        guard vouches else {
+            return VerificationSet(
+                objects: [], unnamed: [], options: o, indexVouches: false, logNames: [], written: DeltaWritten(), snapshot: s, indexed: [])
+        }
+        let listing = try await Trace.span("verify delta: table listing") { try await TableListing(spec.path, lethe.store) }
+        let indexed = try await Trace.span("verify delta: index entries") { try await lethe.meta.objects(dataset: spec.name) }
+        let (named, unnamed) = try await Trace.span("verify delta: named files") {
+            try await namedAndUnnamed(t, s, listing: listing, indexed: indexed, lethe)
+        }
+        Self.applyHivePartitions(to: &o, t, columns: partitions, keys: unnamed.map(\.key))
         let written = DeltaWritten(text: try await lethe.meta.setting(DeltaWritten.setting(spec.name)))
         let from = written.since ?? ((cursor?.version ?? -1) + 1)
-        let log = try await t.listLog()
+        let log = try await Trace.span("verify delta: list log") { try await t.listLog() }
         var names = written.log.intersection(log.logFiles)
         for v in log.versions where v >= from { names.insert(DeltaTable.commitName(v)) }
         let newCheckpoints = log.checkpoints.filter { $0.version >= from }
@@ -117,7 +123,57 @@ extension DeltaDatasetDriver {
         if !partitions.isEmpty { names = Set(log.logFiles) }
         return VerificationSet(
             objects: named + unnamed, unnamed: Set(unnamed.map(\.key)), options: o, indexVouches: vouches,
-            logNames: names.sorted(), written: written, snapshot: s)
+            logNames: names.sorted(), written: written, snapshot: s, indexed: indexed)
+    }
+
+    /// The files of the verification set from the table's listing, without reading the log's history:
+    /// `named`, every listed file the index holds or the snapshot names (live, tombstones, change data
+    /// of the replayed commits, files the replayed commits name), and `unnamed`, every other listed
+    /// Parquet file (not hidden by name). Each listed file is thus either proven by the index at its
+    /// listed store version or read: a file the log reaches only through commits from before the
+    /// snapshot's checkpoint that the index does not hold is read as unnamed (every time, never
+    /// indexed) instead of from the log. Named files outside the table's folder (absolute paths) are
+    /// looked up alone; a live file the store lacks is an error naming the table, version and file.
+    func namedAndUnnamed(_ t: DeltaTable, _ s: Snapshot, listing: TableListing, indexed: [IndexedObject], _ lethe: Lethe) async throws
+        -> (named: [ObjectInfo], unnamed: [ObjectInfo])
+    {
+        var named: [String: ObjectInfo] = [:]
+        var outside = Set<String>()
+        func note(_ key: String) {
+            if let o = listing.objects[key] {
+                named[key] = o
+                return
+            }
+            switch listing.covers(key) {
+            case .some(true): named[key] = listing.objects[key]
+            case .some(false): break
+            case .none: outside.insert(key)
+            }
+        }
+        for path in s.files.keys.sorted() {
+            let key = t.key(forLogPath: path)
+            if listing.objects[key] == nil, listing.covers(key) == false {
+                throw LetheError(.corrupt, "version \(s.version) names data file \(path), which the store lacks", at: spec.path)
+            }
+            note(key)
+        }
+        for p in s.tombstones.keys { note(t.key(forLogPath: p)) }
+        for c in s.cdcFiles { note(t.key(forLogPath: c.path)) }
+        for p in s.namedIn.keys { note(t.key(forLogPath: p)) }
+        for x in indexed { note(x.key) }
+        for key in outside.sorted() {
+            if let i = try await lethe.store.head(key) {
+                named[key] = i
+            } else if s.files.keys.contains(where: { t.key(forLogPath: $0) == key }) {
+                throw LetheError(.corrupt, "version \(s.version) names data file \(key), which the store lacks", at: spec.path)
+            }
+        }
+        let unnamed = listing.objects.values.filter { o in
+            let base = o.key.dropFirst(listing.folder.count).split(separator: "/").last.map(String.init) ?? ""
+            return named[o.key] == nil && !base.hasPrefix(".") && base.hasSuffix(".parquet")
+        }.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+        let sorted = named.values.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+        return (sorted, unnamed)
     }
 
     /// The log files among `names` that hold a subject's value, field-aware (see `logFilesNaming`).

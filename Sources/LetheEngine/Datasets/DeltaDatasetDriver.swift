@@ -36,18 +36,40 @@ struct DeltaDatasetDriver: DatasetDriver {
                     checks: Self.checkRules)
             )
         }
-        if let (version, objects, o, partitions) = try await commitsSince(lethe) {
-            return Lethe.IndexListing(objects: objects, options: o, incremental: true, cursor: cursor(version, o, partitions))
-        }
         let t = table(lethe)
+        if let (version, objects, o, partitions, naming) = try await commitsSince(lethe) {
+            var listing = Lethe.IndexListing(objects: objects, options: o, incremental: true, cursor: cursor(version, o, partitions))
+            // The commit index follows the cursor; one never built (an index made before it existed) is built
+            // now from the whole log, once.
+            let stored = DeltaCommitIndex.headerVersion(try await lethe.meta.setting(DeltaCommitIndex.setting(spec.name)))
+            let last = try await lethe.meta.cursors.deltaIndex(dataset: spec.name)?.version ?? -1
+            if let stored, stored >= last {
+                if version > last {
+                    listing.commitIndex = (spec.name, DeltaCommitIndex.Update(entries: naming, from: last + 1, through: version, complete: false))
+                }
+            } else {
+                let s = try await t.snapshot()
+                let entries = DeltaCommitIndex.entries(try await t.history(of: s), t).compactMapValues { vs in
+                    let upTo = vs.filter { $0 <= version }
+                    return upTo.isEmpty ? nil : upTo
+                }
+                listing.commitIndex = (spec.name, DeltaCommitIndex.Update(entries: entries, from: 0, through: version, complete: true))
+            }
+            return listing
+        }
         let s = try await t.snapshot()
         // A table Lethe cannot erase from correctly is refused by name here, at `index`, before
         // anyone files or approves a request for it (`.unsupported`, recorded per dataset).
         try t.checkWritable(s)
         let o = try await scanOptions(lethe, snapshot: s)
-        return Lethe.IndexListing(
-            objects: try await files(lethe, snapshot: s).map(\.0), options: o, incremental: false,
+        let history = try await t.history(of: s)
+        var listing = Lethe.IndexListing(
+            objects: try await files(lethe, snapshot: s, history: history).map(\.0), options: o, incremental: false,
             cursor: cursor(s.version, o, try subjectPartitions(s.metadata)))
+        listing.commitIndex = (
+            spec.name, DeltaCommitIndex.Update(entries: DeltaCommitIndex.entries(history, t), from: 0, through: s.version, complete: true)
+        )
+        return listing
     }
 
     /// Every file a retained version reaches, plus the Parquet files under the table that no retained

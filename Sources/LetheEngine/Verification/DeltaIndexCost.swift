@@ -60,7 +60,7 @@ extension Verifier {
         guard let opts = set.options else { return }
         findings.logsExamined[d.name] = 1  // its snapshot was replayed: the log was read
         let objects = set.objects.filter { !temporaries.contains($0.key) }
-        let known = Dictionary(try await state.objects(dataset: d.name).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        let known = Dictionary(set.indexed.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let listed = Set(objects.map(\.key))
         // Replacement key → the removed file's entry it may take (left in the index until then).
         let replacing = dryRun ? [:] : Self.replacements(evidence, objects: objects, known: known, listed: listed)
