@@ -24,6 +24,15 @@ import Testing
     }
 
     /// What the index holds: every object (key, version, records, status) and every user's postings.
+    /// A plain `lethe index` of the same lake into schema `schema`: the objects and postings `lethe`
+    /// holds, and how many objects they are.
+    static func plainIndex(_ dir: String, _ schema: String) async throws -> (objects: [String], postings: [String: [String]]) {
+        let plain = try Runtime.open(config: try config(dir, schema))
+        defer { (plain.meta as? PostgresStateStore)?.close() }
+        _ = try await plain.index()
+        return try await snapshot(plain)
+    }
+
     static func snapshot(_ lethe: Lethe) async throws -> ([String], [String: [String]]) {
         let objects = try await lethe.meta.objects(dataset: "events").map { "\($0.key) \($0.version) \($0.records) \($0.status)" }.sorted()
         var postings: [String: [String]] = [:]
@@ -124,10 +133,7 @@ import Testing
         #expect(try await q.indexBatch(d.batch) == IndexBatchStatus(pending: 0, done: 1, reports: try await q.indexBatch(d.batch).reports))
         // The item is done: redoing it under the same lease is refused too.
         await #expect(throws: LetheError.self) { _ = try await Indexer(lethe).execute(again) }
-        let plain = try Runtime.open(config: try Self.config(dir, "ixleaseplain"))
-        defer { (plain.meta as? PostgresStateStore)?.close() }
-        _ = try await plain.index()
-        let (a, ap) = try await Self.snapshot(lethe), (b, bp) = try await Self.snapshot(plain)
+        let (a, ap) = try await Self.snapshot(lethe), (b, bp) = try await Self.plainIndex(dir, "ixleaseplain")
         #expect(a == b && ap == bp && a.count == 5)
     }
 
@@ -371,10 +377,7 @@ import Testing
         #expect(try await q0.indexBatch("stale").pending == 0)
         #expect(try await lethe.meta.setting(Lethe.indexedSetting("events")) != nil)
 
-        let plain = try Runtime.open(config: try Self.config(dir, "ixstaleplain"))
-        defer { (plain.meta as? PostgresStateStore)?.close() }
-        _ = try await plain.index()
-        let (a, ap) = try await Self.snapshot(lethe), (b, bp) = try await Self.snapshot(plain)
+        let (a, ap) = try await Self.snapshot(lethe), (b, bp) = try await Self.plainIndex(dir, "ixstaleplain")
         #expect(a == b && ap == bp && a.count == 48)
     }
 
