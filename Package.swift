@@ -25,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        // `lethe serve` (issue 14): HTTP on Hummingbird 2 (without swift-configuration), Prometheus metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System C libraries (Debian: zlib1g-dev, libzstd-dev; installed by scripts/bootstrap).
@@ -86,6 +90,30 @@ let package = Package(
                 "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheS3", "LethePostgres", "LetheEngine",
                 .product(name: "Logging", package: "swift-log"),
                 "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
+        // Notification transports (issue 14): webhooks (signed), SMTP, and a Redis client for the deletion-set sink.
+        .target(
+            name: "LetheNotify",
+            dependencies: [
+                "LetheCore", "LetheCatalog",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
+        // `lethe serve` (issue 14): the HTTP API, auth, metrics, dashboard, and its background services.
+        .target(
+            name: "LetheServer",
+            dependencies: [
+                "LetheCore", "LetheCatalog", "LetheEngine", "LetheRuntime", "LetheNotify",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
         .executableTarget(
             name: "lethe",

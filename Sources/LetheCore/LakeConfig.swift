@@ -73,6 +73,12 @@ public struct LakeConfig: Sendable {
     /// that catch what a lost notification missed.
     public var watchRescan: Double = LakeConfig.defaultWatchRescan
     public static let defaultWatchRescan: Double = 600
+    /// `serve: {…}`: how `lethe serve` listens and schedules (defaults when the key is absent).
+    public var serve = ServeConfig()
+    /// `notify: {webhooks: […], email: {…}}`: where request events are delivered (none by default).
+    public var notify = NotifyConfig()
+    /// `stream: {redis: URL, key: K}`: the deletion set mirrored to a Redis set (nil: no sink).
+    public var streamSink: StreamSinkConfig?
 
     /// Where the key files live: `keys`, else the state folder (nil for a remote state without `keys`).
     public var keysLocation: String? {
@@ -100,7 +106,9 @@ public struct LakeConfig: Sendable {
         return out
     }
 
-    static let topKeys: Set<String> = ["lake", "state", "keys", "datasets", "s3", "composite_separator", "version", "sweep", "watch"]
+    static let topKeys: Set<String> = [
+        "lake", "state", "keys", "datasets", "s3", "composite_separator", "version", "sweep", "watch", "serve", "notify", "stream",
+    ]
     static let datasetKeys: Set<String> = [
         "name", "path", "format", "subject", "pii", "derived_from", "rebuild", "delimiter", "description", "deletes_from", "normalize",
     ]
@@ -163,6 +171,9 @@ public struct LakeConfig: Sendable {
         if let sweep = keys.sweep { config.rawIDDays = try r.sweep(sweep) }
         config.eventsQueue = try r.eventsQueue(keys.s3, lake: lake)
         if let watch = keys.watch { config.watchRescan = try r.watch(watch) }
+        if let serve = keys.serve { config.serve = try r.serve(serve) }
+        if let notify = keys.notify { config.notify = try r.notify(notify) }
+        if let stream = keys.stream { config.streamSink = try r.streamSink(stream) }
         if let keysNode = keys.keys {
             let text = try r.str(keysNode, "keys")
             guard !text.isEmpty else { throw r.err("`keys` is empty (a folder for the installation's key files)", keysNode) }
@@ -219,6 +230,7 @@ private struct ConfigReader {
     /// The top-level keys' nodes (`composite_separator` read).
     struct TopLevel {
         var lake: Node?, state: Node?, keys: Node?, datasets: Node?, s3: Node?, sweep: Node?, watch: Node?
+        var serve: Node?, notify: Node?, stream: Node?
         var separator: Character = "|"
     }
 
@@ -234,6 +246,9 @@ private struct ConfigReader {
             case "s3": t.s3 = v
             case "sweep": t.sweep = v
             case "watch": t.watch = v
+            case "serve": t.serve = v
+            case "notify": t.notify = v
+            case "stream": t.stream = v
             case "version": break
             case "composite_separator":
                 let s = try str(v, key)
@@ -324,6 +339,109 @@ private struct ConfigReader {
             }
         }
         return rescan
+    }
+
+    /// A mapping's entries with string keys; an unknown key is an error naming the known ones.
+    func entries(_ node: Node, _ what: String, known: [String], example: String) throws -> [(String, Node)] {
+        guard let m = node.mapping else { throw err("`\(what)` must be a mapping (e.g. `\(what): \(example)`)", node) }
+        return try m.map { k, v in
+            guard let key = k.scalar?.string, known.contains(key) else {
+                throw err("unknown key `\(k.scalar?.string ?? "?")` in `\(what)` (known: \(known.joined(separator: ", ")))", k)
+            }
+            return (key, v)
+        }
+    }
+    func int(_ n: Node, _ what: String, _ range: ClosedRange<Int>) throws -> Int {
+        guard let t = n.scalar?.string, let v = Int(t), range.contains(v) else {
+            throw err("`\(what)` must be a whole number from \(range.lowerBound) to \(range.upperBound)", n)
+        }
+        return v
+    }
+
+    /// `serve: {host, port, run_every, batch_max, deadline_days, public_url, tls: {cert, key}}`.
+    func serve(_ node: Node) throws -> ServeConfig {
+        var c = ServeConfig()
+        let known = ["host", "port", "run_every", "batch_max", "deadline_days", "public_url", "tls"]
+        for (k, v) in try entries(node, "serve", known: known, example: "{port: 8080, run_every: 10m}") {
+            switch k {
+            case "host": c.host = try str(v, "serve.host")
+            case "port": c.port = try int(v, "serve.port", 0...65535)
+            case "run_every":
+                guard let text = v.scalar?.string, let s = Self.seconds(text), s >= 0 else {
+                    throw err("`serve.run_every` must be a duration (`0` runs approved requests at once, `90s`, `10m`, `1h`)", v)
+                }
+                c.runEvery = s
+            case "batch_max": c.batchMax = try int(v, "serve.batch_max", 1...1_000_000)
+            case "deadline_days": c.deadlineDays = try int(v, "serve.deadline_days", 1...366)
+            case "public_url": c.publicURL = try str(v, "serve.public_url")
+            default:
+                var cert: String?, key: String?
+                for (tk, tv) in try entries(v, "serve.tls", known: ["cert", "key"], example: "{cert: server.pem, key: server.key}") {
+                    if tk == "cert" { cert = resolve(try str(tv, "serve.tls.cert")) } else { key = resolve(try str(tv, "serve.tls.key")) }
+                }
+                guard let cert, let key else { throw err("`serve.tls` needs both `cert` and `key` (PEM files)", v) }
+                c.tls = ServeConfig.TLSFiles(cert: cert, key: key)
+            }
+        }
+        return c
+    }
+
+    /// `notify: {webhooks: [{url, secret_env, events}], email: {smtp, from, approvers}}`.
+    func notify(_ node: Node) throws -> NotifyConfig {
+        var c = NotifyConfig()
+        for (k, v) in try entries(node, "notify", known: ["webhooks", "email"], example: "{webhooks: [{url: …, secret_env: HOOK_SECRET}]}") {
+            if k == "webhooks" {
+                guard let seq = v.sequence else { throw err("`notify.webhooks` must be a list", v) }
+                for item in seq {
+                    var url: String?, secretEnv: String?, events: [String] = []
+                    for (hk, hv) in try entries(item, "notify.webhooks[]", known: ["url", "secret_env", "events"], example: "{url: …, secret_env: …}") {
+                        switch hk {
+                        case "url": url = try str(hv, "notify.webhooks[].url")
+                        case "secret_env": secretEnv = try str(hv, "notify.webhooks[].secret_env")
+                        default:
+                            events = try strList(hv, "notify.webhooks[].events")
+                            for e in events where !NotifyConfig.events.contains(e) {
+                                throw err("`notify.webhooks[].events`: unknown event `\(e)` (known: \(NotifyConfig.events.joined(separator: ", ")))", hv)
+                            }
+                        }
+                    }
+                    guard let url, url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                        throw err("a webhook needs `url`, an http:// or https:// URL", item)
+                    }
+                    guard let secretEnv, !secretEnv.isEmpty else {
+                        throw err("a webhook needs `secret_env`: the environment variable holding its signing secret", item)
+                    }
+                    c.webhooks.append(NotifyConfig.Webhook(url: url, secretEnv: secretEnv, events: events))
+                }
+            } else {
+                var smtp: String?, from: String?, approvers: [String] = []
+                for (ek, ev) in try entries(v, "notify.email", known: ["smtp", "from", "approvers"], example: "{smtp: smtp://127.0.0.1:25, from: …}") {
+                    switch ek {
+                    case "smtp": smtp = try str(ev, "notify.email.smtp")
+                    case "from": from = try str(ev, "notify.email.from")
+                    default: approvers = try strList(ev, "notify.email.approvers")
+                    }
+                }
+                guard let smtp, smtp.hasPrefix("smtp://") || smtp.hasPrefix("smtps://") else {
+                    throw err("`notify.email` needs `smtp`, an smtp://host:port URL", v)
+                }
+                guard let from, from.contains("@") else { throw err("`notify.email` needs `from`, an e-mail address", v) }
+                guard !approvers.isEmpty else { throw err("`notify.email` needs `approvers`, the addresses purge reports go to", v) }
+                c.email = NotifyConfig.Email(smtp: smtp, from: from, approvers: approvers)
+            }
+        }
+        return c
+    }
+
+    /// `stream: {redis: URL, key: K}`.
+    func streamSink(_ node: Node) throws -> StreamSinkConfig {
+        var redis: String?, key = StreamSinkConfig.defaultKey
+        for (k, v) in try entries(node, "stream", known: ["redis", "key"], example: "{redis: redis://127.0.0.1:6379, key: lethe:deletions}") {
+            if k == "redis" { redis = try str(v, "stream.redis") } else { key = try str(v, "stream.key") }
+        }
+        guard let redis, redis.hasPrefix("redis://") else { throw err("`stream` needs `redis`, a redis://host:port URL", node) }
+        guard !key.isEmpty else { throw err("`stream.key` is empty", node) }
+        return StreamSinkConfig(redis: redis, key: key)
     }
 
     /// `90`, `90s`, `1.5m`, `10m`, `1h` in seconds; nil otherwise.

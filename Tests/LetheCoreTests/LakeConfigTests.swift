@@ -227,3 +227,35 @@ func aBadSweepSettingIsAClearError(_ line: String) throws {
         #expect(throws: LetheError.self) { try LakeConfig.parse("lake: s3://bkt\n\(bad)\n" + ds, file: "lethe.yaml", baseDir: "/b") }
     }
 }
+
+@Test func serveNotifyAndStreamKeysAreReadWithDefaults() throws {
+    let ds = "datasets:\n  - {name: a, path: a, format: jsonl, subject: id}\n"
+    let plain = try LakeConfig.parse("lake: x\n" + ds, file: "lethe.yaml", baseDir: "/b")
+    #expect(plain.serve == ServeConfig() && plain.serve.host == "127.0.0.1" && plain.serve.runEvery == 600)
+    #expect(plain.notify == NotifyConfig() && plain.streamSink == nil)
+    let text = """
+        lake: x
+        serve: {host: 0.0.0.0, port: 9443, run_every: 0, batch_max: 500, deadline_days: 20, public_url: "https://l.example", tls: {cert: c.pem, key: k.pem}}
+        notify:
+          webhooks: [{url: "http://127.0.0.1:9/h", secret_env: HOOK, events: [verified, failed]}, {url: "https://x/y", secret_env: H2}]
+          email: {smtp: "smtp://127.0.0.1:2525", from: lethe@example.com, approvers: [bob@example.com]}
+        stream: {redis: "redis://127.0.0.1:6379"}
+
+        """
+    let c = try LakeConfig.parse(text + ds, file: "lethe.yaml", baseDir: "/b")
+    #expect(c.serve.host == "0.0.0.0" && c.serve.port == 9443 && c.serve.runEvery == 0 && c.serve.batchMax == 500)
+    #expect(c.serve.deadlineDays == 20 && c.serve.publicURL == "https://l.example")
+    #expect(c.serve.tls == ServeConfig.TLSFiles(cert: "/b/c.pem", key: "/b/k.pem"))
+    #expect(c.notify.webhooks.map(\.events) == [["verified", "failed"], []] && c.notify.webhooks[1].secretEnv == "H2")
+    #expect(c.notify.email == NotifyConfig.Email(smtp: "smtp://127.0.0.1:2525", from: "lethe@example.com", approvers: ["bob@example.com"]))
+    #expect(c.streamSink == StreamSinkConfig(redis: "redis://127.0.0.1:6379", key: "lethe:deletions"))
+    for bad in [
+        "serve: {port: 70000}", "serve: {run_every: soon}", "serve: {tls: {cert: c.pem}}", "serve: {colour: red}",
+        "notify: {webhooks: [{url: \"http://h\"}]}", "notify: {webhooks: [{url: ftp://h, secret_env: S}]}",
+        "notify: {webhooks: [{url: \"http://h\", secret_env: S, events: [deleted]}]}",
+        "notify: {email: {smtp: \"smtp://h:25\", from: nobody}}", "notify: {email: {smtp: \"smtp://h:25\", from: a@b}}",
+        "stream: {key: k}", "stream: {redis: \"http://h\"}",
+    ] {
+        #expect(throws: LetheError.self, "\(bad)") { try LakeConfig.parse("lake: x\n\(bad)\n" + ds, file: "lethe.yaml", baseDir: "/b") }
+    }
+}
