@@ -305,4 +305,45 @@ func drain(_ d: OutboxDispatcher, _ sink: any NotificationSink) async throws {
             return
         }
     }
+
+    // MARK: Access audit
+
+    /// 2,500 calls recorded while the service runs (and some just before it stops) are all in the audit
+    /// log, in a few `api_calls` entries (batches, not one commit each), with principals by reference, the
+    /// request a call was about finding the entry, no body; the chain still verifies.
+    @Test(arguments: ServeStore.allCases)
+    func apiCallsAreAuditedInBatchesAndFlushedOnShutdown(_ kind: ServeStore) async throws {
+        let lake = try ServeLake(kind)
+        defer { lake.remove() }
+        let l = lake.lethe
+        _ = try await l.index()
+        let r = try await l.forget([l.subject("u-1")], reason: "t", by: "alice")[0]
+        let before = try await l.meta.audit.entries().count
+        let access = AccessAuditService(lethe: l, interval: .milliseconds(50), maxBatch: 500)
+        let group = ServiceTests.group([.init(service: access)])
+        let running = Task { try await group.run() }
+        let bob = Principal(name: "bob", role: .approver), svc = Principal(name: "pipeline", role: .stream)
+        for i in 0..<2_500 {
+            let p = i % 3 == 0 ? nil : (i % 3 == 1 ? bob : svc)
+            access.record(
+                APICall(principal: p, method: "POST", route: "/v1/locate", status: p == nil ? 401 : 200, requestID: i == 7 ? r.id : nil, at: Int64(i)))
+            if i % 500 == 0 { await Task.yield() }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        for i in 0..<10 { access.record(APICall(principal: bob, method: "GET", route: "/v1/audit/head", status: 200, at: Int64(10_000 + i))) }
+        await group.triggerGracefulShutdown()
+        try await running.value
+        let entries = try await l.meta.audit.entries().dropFirst(before).filter { $0.event == "api_calls" }
+        var total = 0
+        for e in entries {
+            let d = try JSONValue.parse(Array(e.details.utf8))
+            total += d["calls"]?.array?.count ?? 0
+            #expect(d["count"]?.int == Int64(d["calls"]?.array?.count ?? -1))
+            #expect(!e.details.contains("\"bob\"") && !e.details.contains("pipeline"))
+        }
+        #expect(total == 2_510)
+        #expect(entries.count >= 6 && entries.count <= 60)
+        #expect(try await l.meta.audit.entries(requestID: r.id).contains { $0.event == "api_calls" })
+        #expect(try await l.checkAudit().ok)
+    }
 }
