@@ -306,6 +306,32 @@ func drain(_ d: OutboxDispatcher, _ sink: any NotificationSink) async throws {
         }
     }
 
+    /// `signing.key`: created with the state (mode 0600, fingerprint recorded), the same key on the next
+    /// open; a missing file leaves the state usable but issuing a certificate fails naming it; another
+    /// key in its place is refused like any other key file.
+    @Test func theSigningKeyIsKeptCheckedAndNeverReplacedSilently() throws {
+        let lake = try ServeLake(.sqlite)
+        defer { lake.remove() }
+        let state = lake.dir + "/state", path = state + "/signing.key"
+        let key = try lake.lethe.signingPublicKey
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+        #expect(try Runtime.openState(folder: state).secrets.signingKey == lake.lethe.secrets.signingKey)
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".aside")
+        let opened = try Runtime.openState(folder: state)
+        #expect(opened.secrets.signingKey == nil)
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let without = Lethe(config: lake.lethe.config, store: lake.lethe.store, meta: opened.meta, secrets: opened.secrets, stateFolder: state)
+        #expect(throws: LetheError.self) { _ = try without.signingPublicKey }
+        _ = try StateSecrets.createKey(path)
+        #expect(throws: LetheError.self) { _ = try Runtime.openState(folder: state) }
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.moveItem(atPath: path + ".aside", toPath: path)
+        let back = try Runtime.openState(folder: state)
+        let again = Lethe(config: lake.lethe.config, store: lake.lethe.store, meta: back.meta, secrets: back.secrets, stateFolder: state)
+        #expect(try again.signingPublicKey == key)
+    }
+
     // MARK: Access audit
 
     /// 2,500 calls recorded while the service runs (and some just before it stops) are all in the audit
