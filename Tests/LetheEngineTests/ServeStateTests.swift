@@ -305,4 +305,71 @@ func drain(_ d: OutboxDispatcher, _ sink: any NotificationSink) async throws {
             return
         }
     }
+
+    /// `signing.key`: created with the state (mode 0600, fingerprint recorded), the same key on the next
+    /// open; a missing file leaves the state usable but issuing a certificate fails naming it; another
+    /// key in its place is refused like any other key file.
+    @Test func theSigningKeyIsKeptCheckedAndNeverReplacedSilently() throws {
+        let lake = try ServeLake(.sqlite)
+        defer { lake.remove() }
+        let state = lake.dir + "/state", path = state + "/signing.key"
+        let key = try lake.lethe.signingPublicKey
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+        #expect(try Runtime.openState(folder: state).secrets.signingKey == lake.lethe.secrets.signingKey)
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".aside")
+        let opened = try Runtime.openState(folder: state)
+        #expect(opened.secrets.signingKey == nil)
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let without = Lethe(config: lake.lethe.config, store: lake.lethe.store, meta: opened.meta, secrets: opened.secrets, stateFolder: state)
+        #expect(throws: LetheError.self) { _ = try without.signingPublicKey }
+        _ = try StateSecrets.createKey(path)
+        #expect(throws: LetheError.self) { _ = try Runtime.openState(folder: state) }
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.moveItem(atPath: path + ".aside", toPath: path)
+        let back = try Runtime.openState(folder: state)
+        let again = Lethe(config: lake.lethe.config, store: lake.lethe.store, meta: back.meta, secrets: back.secrets, stateFolder: state)
+        #expect(try again.signingPublicKey == key)
+    }
+
+    // MARK: Access audit
+
+    /// 2,500 calls recorded while the service runs (and some just before it stops) are all in the audit
+    /// log, in a few `api_calls` entries (batches, not one commit each), with principals by reference, the
+    /// request a call was about finding the entry, no body; the chain still verifies.
+    @Test(arguments: ServeStore.allCases)
+    func apiCallsAreAuditedInBatchesAndFlushedOnShutdown(_ kind: ServeStore) async throws {
+        let lake = try ServeLake(kind)
+        defer { lake.remove() }
+        let l = lake.lethe
+        _ = try await l.index()
+        let r = try await l.forget([l.subject("u-1")], reason: "t", by: "alice")[0]
+        let before = try await l.meta.audit.entries().count
+        let access = AccessAuditService(lethe: l, interval: .milliseconds(50), maxBatch: 500)
+        let group = ServiceTests.group([.init(service: access)])
+        let running = Task { try await group.run() }
+        let bob = Principal(name: "bob", role: .approver), svc = Principal(name: "pipeline", role: .stream)
+        for i in 0..<2_500 {
+            let p = i % 3 == 0 ? nil : (i % 3 == 1 ? bob : svc)
+            access.record(
+                APICall(principal: p, method: "POST", route: "/v1/locate", status: p == nil ? 401 : 200, requestID: i == 7 ? r.id : nil, at: Int64(i)))
+            if i % 500 == 0 { await Task.yield() }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        for i in 0..<10 { access.record(APICall(principal: bob, method: "GET", route: "/v1/audit/head", status: 200, at: Int64(10_000 + i))) }
+        await group.triggerGracefulShutdown()
+        try await running.value
+        let entries = try await l.meta.audit.entries().dropFirst(before).filter { $0.event == "api_calls" }
+        var total = 0
+        for e in entries {
+            let d = try JSONValue.parse(Array(e.details.utf8))
+            total += d["calls"]?.array?.count ?? 0
+            #expect(d["count"]?.int == Int64(d["calls"]?.array?.count ?? -1))
+            #expect(!e.details.contains("\"bob\"") && !e.details.contains("pipeline"))
+        }
+        #expect(total == 2_510)
+        #expect(entries.count >= 6 && entries.count <= 60)
+        #expect(try await l.meta.audit.entries(requestID: r.id).contains { $0.event == "api_calls" })
+        #expect(try await l.checkAudit().ok)
+    }
 }

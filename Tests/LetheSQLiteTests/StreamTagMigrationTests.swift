@@ -36,5 +36,8 @@ import LetheCatalog
     #expect(ch.added == [0xFFFF_0000_1234_5678] && ch.removed.isEmpty && ch.latest == 30)
     #expect(try await store.deletionTags(since: 31).added.isEmpty)
     let applied = try await store.writer.read { db in try SQLiteStateStore.migrator.appliedIdentifiers(db) }
-    #expect(applied == ["v1", "v2-stream-tags", "v3-dead-objects", "v4-crash-safety", "v5-audit-texts", "v6-seams", "v7-index-cost", "v8-derived-postings"])
+    #expect(
+        applied == [
+            "v1", "v2-stream-tags", "v3-dead-objects", "v4-crash-safety", "v5-audit-texts", "v6-seams", "v7-index-cost", "v8-derived-postings", "v9-serve",
+        ])
 }
