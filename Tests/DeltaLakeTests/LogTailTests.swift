@@ -4,6 +4,7 @@ import Synchronization
 @testable import DeltaLake
 import LetheCore
 import LetheStorage
+import LetheTestSupport
 
 /// Forwards to a store and counts the objects its listings yield.
 final class ListingCounter: ObjectStore {
@@ -78,7 +79,7 @@ private func same(_ a: Snapshot, _ b: Snapshot) -> Bool {
 /// listing of the log's tail equals the one from the whole log's listing (or both fail alike),
 /// and lists fewer files where the checkpoint is not the first version.
 @Test func theSnapshotFromTheLogTailEqualsTheFullReplayOnTheDeltaRsCorpus() async throws {
-    let corpus = "/work/corpora/delta-rs"
+    let corpus = try #require(Corpora.deltaRs, "delta-rs's test tables: run scripts/corpus-delta --fetch-only")
     let fm = FileManager.default
     let tables = try fm.contentsOfDirectory(atPath: corpus).filter { fm.fileExists(atPath: "\(corpus)/\($0)/_delta_log/_last_checkpoint") }.sorted()
     #expect(tables.count >= 10, "\(tables)")
@@ -110,7 +111,7 @@ private func same(_ a: Snapshot, _ b: Snapshot) -> Bool {
 /// A stale `_last_checkpoint` (naming a version with no checkpoint, past the log, or before a
 /// newer checkpoint) falls back to the whole log's listing, or still finds the newest checkpoint.
 @Test func aStaleLastCheckpointFallsBackToTheFullListing() async throws {
-    let corpus = "/work/corpora/delta-rs/table_with_deletion_logs"
+    let corpus = try Corpora.deltaRsTable("table_with_deletion_logs")
     let base = InMemoryObjectStore(pageSize: 3)
     let fm = FileManager.default
     for rel in fm.enumerator(atPath: corpus)!.compactMap({ $0 as? String }) {

@@ -149,8 +149,9 @@ struct JSONValueParseTests {
                 }
             }
         }
-        // A checkout where no corpus was fetched yet has nothing to compare.
-        if roots.contains(where: fm.fileExists(atPath:)) { #expect(lines > 1000) }
+        // `scripts/test` fetches delta-rs's tables before the Swift tests (816 log lines); a checkout where no
+        // corpus was fetched yet has nothing to compare.
+        if roots.contains(where: fm.fileExists(atPath:)) { #expect(lines > 500) }
     }
 
     @Test func errorsNameTheByteOffset() {

@@ -386,7 +386,7 @@ import Testing
     @Test func aDeltaTableIsOneItem() async throws {
         let (dir, _) = try WorkQueueEngineTests.lake("ixdelta", objects: 3)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.copyItem(atPath: "/work/corpora/delta-rs/cdf-table", toPath: dir + "/lake/people")
+        try FileManager.default.copyItem(atPath: try Corpora.deltaRsTable("cdf-table"), toPath: dir + "/lake/people")
         func config(_ hint: String) throws -> LakeConfig {
             let server = try PostgresServer.get()
             let yaml = """
