@@ -97,6 +97,7 @@ import Testing
     @Test("STARTTLS when offered (the server requires it), verified against the configured CA")
     func startTLS() async throws {
         let tls = try SMTPReceiver.selfSignedCertificate()
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: tls.cert).deletingLastPathComponent().path) }
         let server = try SMTPReceiver(starttls: tls)
         defer { server.stop() }
         let client = try SMTPClient(url: "smtp://127.0.0.1:\(server.port)?ca=\(tls.cert)")
@@ -120,6 +121,7 @@ import Testing
     @Test("smtps:// speaks TLS from the first byte")
     func implicitTLS() async throws {
         let tls = try SMTPReceiver.selfSignedCertificate()
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: tls.cert).deletingLastPathComponent().path) }
         let server = try SMTPReceiver(smtps: tls)
         defer { server.stop() }
         let client = try SMTPClient(url: "smtps://127.0.0.1:\(server.port)?ca=\(tls.cert)")
