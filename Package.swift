@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        // TLS for SMTP (STARTTLS, smtps://); already resolved through async-http-client.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         // `lethe serve` (issue 14): HTTP on Hummingbird 2 (without swift-configuration), Prometheus metrics.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -100,6 +102,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
@@ -163,6 +167,15 @@ let package = Package(
                 "LetheTestSupport", "LetheCore", "LetheCatalog", "LethePostgres", "LetheTesting", "LetheEngine", "LetheRuntime",
             ], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "DeltaLake"], swiftSettings: strict),
+        // Webhooks against a Python receiver, SMTP against aiosmtpd, the Redis sink against redis-server.
+        .testTarget(
+            name: "LetheNotifyTests",
+            dependencies: [
+                "LetheTestSupport", "LetheCore", "LetheCatalog", "LetheSQLite", "LetheNotify",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheCore", "LetheStream"], swiftSettings: strict),
         .testTarget(
             name: "LetheEngineTests",

@@ -245,3 +245,251 @@ public final class PostgresServer: @unchecked Sendable {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
+
+/// A Python peer from the project's venv that prints one JSON line when it is ready and exits when
+/// its standard input closes (`scripts/webhook_receiver.py`, `scripts/smtp_receiver.py`): started
+/// by `init`, stopped by `stop()` or when this value (or the test process) ends.
+public final class PythonPeer: @unchecked Sendable {
+    /// The ready line, parsed.
+    public let ready: [String: Any]
+    let process: Process
+    let input: Pipe
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(script: String, arguments: [String], timeout: Double = 30) throws {
+        guard FileManager.default.isExecutableFile(atPath: Peers.pythonPath) else {
+            throw Failure(description: "\(script) needs \(Peers.pythonPath): run `scripts/bootstrap --python`")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Peers.pythonPath)
+        p.arguments = [Peers.script(script)] + arguments
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let fd = output.fileHandleForReading.fileDescriptor
+        var line: [UInt8] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        var byte: UInt8 = 0
+        while true {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, Int32(max(0, deadline.timeIntervalSinceNow) * 1000))
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else {
+                p.terminate()
+                throw Failure(description: "\(script) did not start within \(Int(timeout)) s")
+            }
+            let n = read(fd, &byte, 1)
+            if n < 0 && errno == EINTR { continue }
+            guard n == 1 else { throw Failure(description: "\(script) exited before it was ready") }
+            if byte == UInt8(ascii: "\n") {
+                if line.first == UInt8(ascii: "{") { break }
+                line = []
+            } else {
+                line.append(byte)
+            }
+        }
+        guard let j = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+            throw Failure(description: "\(script) printed \(String(decoding: line, as: UTF8.self))")
+        }
+        ready = j
+        process = p
+        self.input = input
+    }
+
+    /// Stops the peer and waits for it (idempotent).
+    public func stop() {
+        try? input.fileHandleForWriting.close()
+        if process.isRunning { process.waitUntilExit() }
+    }
+
+    deinit { stop() }
+
+    /// The JSON lines of a log file a peer appends to (none if it does not exist yet).
+    public static func jsonLines(_ path: String) -> [[String: Any]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    /// A new empty temporary folder.
+    public static func temporaryFolder(_ hint: String) throws -> String {
+        var template = Array("/tmp/lethe-\(hint)-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw Failure(description: "cannot create a temporary folder")
+        }
+        return String(cString: made)
+    }
+}
+
+/// A webhook receiver (`scripts/webhook_receiver.py`) on a free loopback port: it verifies each
+/// delivery's signature in Python with `secret` and records it. `/fail` answers 500, `/slow` after 5 s.
+public final class WebhookReceiver: @unchecked Sendable {
+    public let url: String
+    let peer: PythonPeer
+    let folder: String
+    var log: String { folder + "/received.jsonl" }
+
+    public init(secret: String) throws {
+        folder = try PythonPeer.temporaryFolder("hooks")
+        peer = try PythonPeer(script: "webhook_receiver.py", arguments: [folder + "/received.jsonl", secret])
+        guard let u = peer.ready["url"] as? String else { throw PythonPeer.Failure(description: "webhook_receiver.py printed no url") }
+        url = u
+    }
+
+    /// The deliveries received so far: `path`, `headers` (lower-case names), `body`, `verified`.
+    public var received: [[String: Any]] { PythonPeer.jsonLines(log) }
+
+    public func stop() {
+        peer.stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+    deinit { stop() }
+}
+
+/// aiosmtpd (`scripts/smtp_receiver.py`) on a free loopback port, recording every message it
+/// accepts; with `auth` it requires AUTH with that `user:password`; with `starttls` or `smtps`
+/// (a PEM certificate and key) it offers STARTTLS (and requires it) or speaks TLS from the start.
+/// Recipients `nobody@…` are refused for good (550), `busy@…` for now (451).
+public final class SMTPReceiver: @unchecked Sendable {
+    public let port: Int
+    let peer: PythonPeer
+    let folder: String
+    var log: String { folder + "/messages.jsonl" }
+
+    public init(auth: String? = nil, starttls: (cert: String, key: String)? = nil, smtps: (cert: String, key: String)? = nil) throws {
+        folder = try PythonPeer.temporaryFolder("smtp")
+        var args = [folder + "/messages.jsonl"]
+        if let auth { args += ["--auth", auth] }
+        if let starttls { args += ["--starttls", starttls.cert, starttls.key] }
+        if let smtps { args += ["--smtps", smtps.cert, smtps.key] }
+        peer = try PythonPeer(script: "smtp_receiver.py", arguments: args)
+        guard let p = peer.ready["port"] as? Int else { throw PythonPeer.Failure(description: "smtp_receiver.py printed no port") }
+        port = p
+    }
+
+    /// The messages accepted so far: `mail_from`, `rcpt_tos`, `data` (the message text), `tls`.
+    public var messages: [[String: Any]] { PythonPeer.jsonLines(log) }
+
+    public func stop() {
+        peer.stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+    deinit { stop() }
+
+    /// A self-signed certificate for 127.0.0.1 and localhost (`openssl req`), as PEM files in a new
+    /// folder: the certificate doubles as the client's trusted CA.
+    public static func selfSignedCertificate() throws -> (cert: String, key: String) {
+        let folder = try PythonPeer.temporaryFolder("tls")
+        let cert = folder + "/cert.pem", key = folder + "/key.pem"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        p.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert,
+        ]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw PythonPeer.Failure(description: "openssl req failed (exit \(p.terminationStatus))") }
+        return (cert, key)
+    }
+}
+
+/// A Redis server (Debian's `redis-server`) on a free loopback port, no persistence, optionally
+/// with a password: started by `init`, stopped by `stop()` (or when the test process ends: a
+/// watchdog shell holding a pipe from this process kills it), restarted empty on the same port by
+/// `restart()`. `cli` runs `redis-cli` against it.
+public final class RedisServer: @unchecked Sendable {
+    public let port: Int
+    public let password: String?
+    let folder: String
+    private var watchdogInput: Int32 = -1
+    private var watchdogPID: pid_t = 0
+    static let server = "/usr/bin/redis-server"
+    static let client = "/usr/bin/redis-cli"
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// `redis://[:password@]127.0.0.1:PORT`.
+    public var url: String { "redis://" + (password.map { ":\($0)@" } ?? "") + "127.0.0.1:\(port)" }
+
+    public init(password: String? = nil) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.server) else {
+            throw Failure(description: "redis-server is not installed (\(Self.server)): run `scripts/bootstrap`")
+        }
+        self.password = password
+        port = try PostgresServer.freePort()
+        folder = try PythonPeer.temporaryFolder("redis")
+        try start()
+    }
+
+    /// Starts the server (after `stop`) and waits until it answers PING.
+    public func start() throws {
+        guard watchdogInput < 0 else { return }
+        var args = [Self.server, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "''", "--appendonly", "no", "--dir", folder]
+        if let password { args += ["--requirepass", password] }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw Failure(description: "pipe: errno \(errno)") }
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        let line = args.joined(separator: " ")
+        // SIGKILL: the test process's threads block SIGTERM, and a spawned child inherits that mask.
+        watchdogPID = try PostgresServer.spawn(
+            ["/bin/bash", "-c", PostgresServer.closeInherited + "\(line) >'\(folder)/log' 2>&1 & p=$!; read _ignored; kill -KILL $p; wait $p"],
+            stdin: fds[0], folder: folder)
+        close(fds[0])
+        watchdogInput = fds[1]
+        let deadline = Date().addingTimeInterval(20)
+        while true {
+            if (try? cli(["PING"]))?.trimmingCharacters(in: .whitespacesAndNewlines) == "PONG" { return }
+            guard Date() < deadline else {
+                let log = (try? String(contentsOfFile: folder + "/log", encoding: .utf8)) ?? ""
+                stop()
+                throw Failure(description: "redis-server did not answer within 20 s: \(log.suffix(600))")
+            }
+            usleep(50_000)
+        }
+    }
+
+    /// Stops the server and waits until it has exited (idempotent).
+    public func stop() {
+        guard watchdogInput >= 0 else { return }
+        close(watchdogInput)
+        watchdogInput = -1
+        var status: Int32 = 0
+        while waitpid(watchdogPID, &status, 0) < 0 && errno == EINTR {}
+    }
+
+    /// Stops the server and starts a new, empty one on the same port.
+    public func restart() throws {
+        stop()
+        try start()
+    }
+
+    /// Runs `redis-cli` with `arguments` against the server; its standard output.
+    @discardableResult
+    public func cli(_ arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.client)
+        p.arguments = ["-h", "127.0.0.1", "-p", "\(port)"] + (password.map { ["-a", $0, "--no-auth-warning"] } ?? []) + arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let o = Peers.readAll(out.fileHandleForReading.fileDescriptor)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw Failure(description: "redis-cli \(arguments.joined(separator: " ")) failed (exit \(p.terminationStatus))") }
+        return String(decoding: o, as: UTF8.self)
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
