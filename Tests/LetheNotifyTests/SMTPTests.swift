@@ -159,7 +159,8 @@ import Testing
             }
             #expect(e.contains("timed out"))
         }
-        #expect(Date().timeIntervalSince(started) < 5)
+        // A hang guard, not a timing figure: the 1 s timeout ended it rather than the server (which never speaks).
+        #expect(Date().timeIntervalSince(started) < 60)
     }
 
     @Test("bad SMTP URLs are refused naming the setting, without the password")
