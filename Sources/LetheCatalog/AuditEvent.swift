@@ -28,4 +28,11 @@ public enum AuditEvent: String, Sendable, Codable, CaseIterable {
     case propagated
     /// The chain switched from unkeyed to keyed hashes (once per state).
     case auditKeyed = "audit_keyed"
+    // `lethe serve` (issue 14).
+    /// An API token was created (its name by reference, its role; never the secret).
+    case tokenCreated = "token_created"
+    /// An API token was revoked.
+    case tokenRevoked = "token_revoked"
+    /// Calls of the HTTP API, batched (principal, method, route, status; never a body).
+    case apiCalls = "api_calls"
 }

@@ -31,3 +31,62 @@ public protocol NotificationSink: Sendable {
     func wants(_ event: String) -> Bool
     func deliver(_ message: OutboxMessage) async throws
 }
+
+/// One outbox message not yet delivered to a sink, with that sink's delivery state of it.
+public struct OutboxPending: Sendable, Equatable {
+    public var message: OutboxMessage
+    /// Attempts so far (0: never tried).
+    public var attempts: Int
+    /// Not to be tried before this time (ms since the epoch; 0: at once).
+    public var nextAttemptAt: Int64
+    /// The last attempt's error (one line, no personal data).
+    public var lastError: String?
+    public init(message: OutboxMessage, attempts: Int, nextAttemptAt: Int64, lastError: String?) {
+        self.message = message; self.attempts = attempts; self.nextAttemptAt = nextAttemptAt; self.lastError = lastError
+    }
+}
+
+/// A sink's delivery state of one message (`OutboxReader.deliveries`).
+public struct OutboxDelivery: Sendable, Equatable {
+    public var sink: String
+    public var seq: Int64
+    public var attempts: Int
+    public var nextAttemptAt: Int64
+    /// When it was delivered (nil: not yet).
+    public var deliveredAt: Int64?
+    public var lastError: String?
+    public init(sink: String, seq: Int64, attempts: Int, nextAttemptAt: Int64, deliveredAt: Int64?, lastError: String?) {
+        self.sink = sink; self.seq = seq; self.attempts = attempts; self.nextAttemptAt = nextAttemptAt
+        self.deliveredAt = deliveredAt; self.lastError = lastError
+    }
+}
+
+/// The outbox, read.
+public protocol OutboxReader: Sendable {
+    /// Messages in order of writing, at most `limit` with `seq > after`.
+    func messages(after: Int64, limit: Int) async throws -> [OutboxMessage]
+    /// Messages with `seq > after` not delivered to `sink`, in order of writing, at most `limit`, each
+    /// with the sink's delivery state.
+    func pending(sink: String, after: Int64, limit: Int) async throws -> [OutboxPending]
+    /// The delivery state of a message at every sink that has one.
+    func deliveries(seq: Int64) async throws -> [OutboxDelivery]
+    /// A sink's floor: every message at or below it is delivered to the sink (or older than the sink).
+    /// Nil for a sink never registered.
+    func floor(sink: String) async throws -> Int64?
+}
+
+/// The outbox, written inside a transaction (a message always lands with the change it tells of).
+public protocol OutboxWriter {
+    /// Appends a message; returns its `seq`.
+    @discardableResult
+    func enqueue(requestID: String?, event: String, payload: JSONValue, at: Int64) throws -> Int64
+    /// Registers a sink: a new one starts after the last message written so far (it is not sent the
+    /// history). Returns its floor.
+    func registerSink(_ sink: String) throws -> Int64
+    /// Moves a sink's floor forward (never back).
+    func setFloor(sink: String, seq: Int64) throws
+    /// Records messages as delivered to a sink (a later attempt never sends them again).
+    func delivered(sink: String, seqs: [Int64], at: Int64) throws
+    /// Records a failed attempt: its count, when to try again, and the error (one line, no personal data).
+    func deliveryFailed(sink: String, seq: Int64, attempts: Int, nextAttemptAt: Int64, error: String) throws
+}

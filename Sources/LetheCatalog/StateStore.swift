@@ -248,6 +248,10 @@ public protocol StateStore: Sendable {
     var audit: any AuditReader { get }
     var journal: any JournalReader { get }
     var cursors: any CursorReader { get }
+    /// API tokens of `lethe serve`.
+    var tokens: any TokenReader { get }
+    /// The notification outbox.
+    var outbox: any OutboxReader { get }
 
     /// Runs `body` as one transaction: everything it does through the transaction is committed
     /// together or not at all. `body` is synchronous: no awaits inside. `what` names the work in errors.
@@ -306,6 +310,8 @@ public protocol StateTransaction {
     var audit: any AuditWriter { get }
     var journal: any JournalWriter { get }
     var cursors: any CursorWriter { get }
+    var tokens: any TokenWriter { get }
+    var outbox: any OutboxWriter { get }
     /// Removes a raw id from the state that may be purged: object names whose key holds it
     /// (`bytes` as a substring, or for short ids a whole path segment or `name=value` segment),
     /// and the text of requests and settings that hold it. Returns how many rows changed.

@@ -23,14 +23,22 @@ public struct StateSecrets: Sendable {
     public let streamHasher: SipHash24
     /// The audit chain's HMAC key (nil: the chain is not keyed, e.g. a read-only look at an older state).
     public let auditKey: [UInt8]?
+    /// The key under which API tokens are stored (HMAC-SHA-256 of the token): derived from the
+    /// installation secret with a fixed label, so a stolen database alone cannot test guesses.
+    public let tokenKey: [UInt8]
+    /// The Ed25519 private key (32 bytes, `signing.key`) that signs certificates of erasure; nil
+    /// when the state was opened without it (read-only, before the file exists).
+    public let signingKey: [UInt8]?
 
     /// The key files, in the order they are checked.
-    public static let keyFiles = ["secret.key", "request.key", "stream.key", "audit.key"]
+    public static let keyFiles = ["secret.key", "request.key", "stream.key", "audit.key", "signing.key"]
 
     /// - Parameter streamKey: the `stream.key` bytes (≥ 16); when nil, a key derived
     ///   from the installation secret (HMAC-SHA-256 of a fixed label) — for tests and
     ///   embedders that keep no state folder.
-    public init(installationSecret: [UInt8], requestKey: [UInt8], streamKey: [UInt8]? = nil, auditKey: [UInt8]? = nil) {
+    public init(
+        installationSecret: [UInt8], requestKey: [UInt8], streamKey: [UInt8]? = nil, auditKey: [UInt8]? = nil, signingKey: [UInt8]? = nil
+    ) {
         self.hasher = SubjectHasher(secret: installationSecret)
         self.sealKey = SymmetricKey(data: requestKey)
         let sk =
@@ -40,6 +48,9 @@ public struct StateSecrets: Sendable {
                     for: Array("lethe stream key".utf8), using: SymmetricKey(data: installationSecret)))
         self.streamHasher = SipHash24(key: sk)
         self.auditKey = auditKey
+        self.tokenKey = Array(
+            HMAC<SHA256>.authenticationCode(for: Array("lethe api token key v1".utf8), using: SymmetricKey(data: installationSecret)))
+        self.signingKey = signingKey
     }
 
     /// The stream filter's 64-bit tag of a subject: SipHash-2-4 of its canonical bytes under `stream.key`.

@@ -23,6 +23,9 @@ public struct Lethe: Sendable {
     var formatHook: (@Sendable (String) -> (any RecordFormat)?)? = nil
     /// Test hook: runs in a run's closing step just before its verification (another writer meanwhile).
     var beforeRunVerification: (@Sendable () async throws -> Void)? = nil
+    /// Writes outbox messages even when `notify:` names no sink (a server with sinks of its own, tests);
+    /// see `writesOutbox`.
+    public var outboxAlways = false
     /// Object references this process has looked up (see `objectRefs`).
     let refCache = ObjectRefCache()
     /// Latest Delta snapshots this engine read (checked against the log before each use).

@@ -76,6 +76,7 @@ extension Lethe {
     private func fileOne(_ r: ErasureRequest, _ plan: ErasurePlan) async throws -> ErasureRequest {
         let at = now(), reason = r.reason, requester = r.requestedBy
         let planned = try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get()
+        let notes = Self.notifications(from: nil, to: planned, plan: plan)
         try await meta.transaction("cannot file request \(r.id)") { tx in
             try tx.insertRequest(r)
             let (actor, details) = try Self.auditDetails(
@@ -89,6 +90,7 @@ extension Lethe {
                     "subject_key": .string(r.subjectKey.hex), "datasets": .int(Int64(plan.datasets.count)),
                     "objects": .int(Int64(plan.totalObjects)), "rows": .int(plan.totalRows),
                 ]).text, at: at)
+            try enqueue(notes, tx, at: at)
         }
         return planned
     }
@@ -105,8 +107,10 @@ extension Lethe {
             planned.reserveCapacity(chunk.count)
             var objects = 0, rows: Int64 = 0
             var ids: [JSONValue] = [], keys: [JSONValue] = [], counts: [JSONValue] = []
+            var notes: [OutboxNote] = []
             for (r, plan) in chunk {
                 planned.append(try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get())
+                if writesOutbox { notes += Self.notifications(from: nil, to: planned[planned.count - 1], plan: plan) }
                 objects += plan.totalObjects
                 rows += plan.totalRows
                 ids.append(.string(r.id))
@@ -117,11 +121,12 @@ extension Lethe {
                 "count": .int(Int64(planned.count)), "requests": .array(ids), "subject_keys": .array(keys),
                 "objects": .int(Int64(objects)), "rows": .int(rows), "plans": .array(counts),
             ]
-            let batch = planned, at = now()
+            let batch = planned, at = now(), batchNotes = notes
             try await meta.transaction("cannot file \(batch.count) requests") { tx in
                 try tx.requests.insert(batch)
                 let (actor, d) = try Self.auditDetails(tx, actor: requester, texts: ["reason": reason], details)
                 try tx.audit.append(.filedBatch, requestIDs: batch.map(\.id), actor: actor, details: d, at: at)
+                try enqueue(batchNotes, tx, at: at)
             }
             out += batch
         }
@@ -197,8 +202,10 @@ extension Lethe {
     ) async throws -> ErasureRequest {
         let n = try RequestLifecycle.apply(e, to: r).get()
         let at = now(), plain = JSONValue.object(details).text
+        let notes = Self.notifications(from: r, to: n)
         try await meta.transaction("cannot save request \(r.id)") { tx in
             try tx.updateRequest(n, expecting: r.status)
+            try enqueue(notes, tx, at: at)
             if person || !texts.isEmpty {
                 let (a, d) = try Self.auditDetails(tx, actor: person ? actor : nil, texts: texts, details)
                 try tx.appendAudit(event: event, requestID: r.id, actor: person ? a : actor, details: d, at: at)
@@ -216,6 +223,8 @@ extension Lethe {
         var expecting: RequestStatus
         var audit: AuditEvent
         var details: String
+        /// The notifications the change is (see `Lethe.notifications`).
+        var notes: [OutboxNote] = []
 
         /// A lifecycle event applied to `r`.
         init(_ r: ErasureRequest, _ e: RequestEvent, audit: AuditEvent, _ details: [String: JSONValue]) throws {
@@ -223,6 +232,7 @@ extension Lethe {
             self.expecting = r.status
             self.audit = audit
             self.details = JSONValue.object(details).text
+            self.notes = Lethe.notifications(from: r, to: new)
         }
         /// `new` stored as it is (its status unchanged).
         init(storing new: ErasureRequest, audit: AuditEvent, _ details: [String: JSONValue]) {
@@ -248,6 +258,7 @@ extension Lethe {
                     for c in part {
                         try tx.updateRequest(c.new, expecting: c.expecting)
                         try tx.appendAudit(event: c.audit, requestID: c.new.id, actor: actor, details: c.details, at: at)
+                        try enqueue(c.notes, tx, at: at)
                     }
                 }
             } catch let e as LetheError where e.code == .conflict && part.count > 1 {
@@ -257,6 +268,7 @@ extension Lethe {
                         try await meta.transaction("cannot save request \(c.new.id)") { tx in
                             try tx.updateRequest(c.new, expecting: c.expecting)
                             try tx.appendAudit(event: c.audit, requestID: c.new.id, actor: actor, details: c.details, at: at)
+                            try enqueue(c.notes, tx, at: at)
                         }
                     } catch let e as LetheError where e.code == .conflict {
                         first = first ?? e
@@ -354,8 +366,10 @@ extension Lethe {
                 "count": .int(Int64(batch.count)), "requests": .array(batch.map { .string($0.id) }),
                 "subject_keys": .array(batch.map { .string($0.subjectKey.hex) }),
             ]
+            let notes = writesOutbox ? zip(rs[start..<min(start + Self.requestChunk, rs.count)], batch).flatMap { Self.notifications(from: $0, to: $1) } : []
             try await meta.transaction("cannot approve \(batch.count) requests") { tx in
                 try tx.requests.saveDecisions(batch, expecting: .planned)
+                try enqueue(notes, tx, at: at)
                 let (actor, d) = try Self.auditDetails(tx, actor: approver, texts: [:], details)
                 try tx.audit.append(.approvedBatch, requestIDs: batch.map(\.id), actor: actor, details: d, at: at)
             }

@@ -15,6 +15,8 @@ struct PGTransaction: StateTransaction {
     var audit: any AuditWriter { PGAuditWriter(s: session, key: store.auditKey) }
     var journal: any JournalWriter { PGJournalWriter(s: session) }
     var cursors: any CursorWriter { PGCursorWriter(s: session) }
+    var tokens: any TokenWriter { PGTokenWriter(s: session) }
+    var outbox: any OutboxWriter { PGOutboxWriter(s: session) }
 
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int {
         guard !bytes.isEmpty else { return 0 }

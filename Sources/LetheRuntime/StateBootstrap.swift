@@ -114,9 +114,31 @@ extension Runtime {
         }
         let auditKey = try openAuditKey(folder: folder, meta: meta, readOnly: readOnly, now: now, place: place)
         meta.setAuditKey(auditKey)
+        let signingKey = try openSigningKey(folder: folder, meta: meta, readOnly: readOnly, place: place)
         return StateSecrets(
             installationSecret: keys["secret.key"]!, requestKey: keys["request.key"]!,
-            streamKey: keys["stream.key"], auditKey: auditKey)
+            streamKey: keys["stream.key"], auditKey: auditKey, signingKey: signingKey)
+    }
+
+    /// `signing.key`, the Ed25519 private key that signs certificates of erasure: checked against its
+    /// recorded fingerprint like the others, and created (mode 0600, fingerprint recorded) when the
+    /// state has none yet, whatever the state holds (it signs only what is issued from then on).
+    /// Missing while a fingerprint is recorded, or read-only: nil (issuing a certificate then fails
+    /// naming the file; everything else works).
+    static func openSigningKey(folder: String, meta: some KeyedStateOpening, readOnly: Bool, place: String) throws -> [UInt8]? {
+        let name = "signing.key"
+        let path = folder + "/" + name, setting = fingerprintSetting(name)
+        let recorded = try meta.settingNow(setting)
+        if let k = try StateSecrets.readKey(path) {
+            try check(k, recorded: recorded, path: path, folder: folder, place: place)
+            if recorded == nil && !readOnly { try meta.setSettingNow(setting, StateSecrets.fingerprint(k)) }
+            return k
+        }
+        guard recorded == nil, !readOnly else { return nil }
+        let k = try createOrRead(path)
+        try check(k, recorded: try meta.settingNow(setting), path: path, folder: folder, place: place)
+        try meta.setSettingNow(setting, StateSecrets.fingerprint(k))
+        return k
     }
 
     /// `audit.key`: checked like the others; created for a state that has none, in one write

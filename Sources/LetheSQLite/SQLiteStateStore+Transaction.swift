@@ -15,6 +15,8 @@ struct SQLiteTransaction: StateTransaction {
     var audit: any AuditWriter { SQLiteAuditWriter(db: db, auditKey: auditKey) }
     var journal: any JournalWriter { SQLiteJournalWriter(db: db) }
     var cursors: any CursorWriter { SQLiteCursorWriter(db: db) }
+    var tokens: any TokenWriter { SQLiteTokenWriter(db: db, path: path) }
+    var outbox: any OutboxWriter { SQLiteOutboxWriter(db: db) }
 
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int {
         guard !bytes.isEmpty else { return 0 }

@@ -395,6 +395,8 @@ public final class SQLiteStateStore: StateStore {
         m.registerMigration("v8-derived-postings") { db in
             try db.execute(sql: "ALTER TABLE objects ADD COLUMN dropped BLOB")
         }
+        // `lethe serve` (issue 14): API tokens (hashed), the notification outbox and its per-sink delivery state.
+        m.registerMigration("v9-serve") { db in try db.execute(sql: serveSchema) }
         return m
     }()
 }

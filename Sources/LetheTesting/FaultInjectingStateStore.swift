@@ -61,6 +61,8 @@ public final class FaultInjectingStateStore: StateStore {
     public var audit: any AuditReader { base.audit }
     public var journal: any JournalReader { base.journal }
     public var cursors: any CursorReader { base.cursors }
+    public var tokens: any TokenReader { base.tokens }
+    public var outbox: any OutboxReader { base.outbox }
 
     public func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T {
         let result = try await base.transaction(what) { tx in try body(FaultInjectingTransaction(base: tx, store: self)) }
@@ -86,6 +88,8 @@ private struct FaultInjectingTransaction: StateTransaction {
     var audit: any AuditWriter { FaultInjectingAuditWriter(base: base.audit, store: store) }
     var journal: any JournalWriter { base.journal }
     var cursors: any CursorWriter { base.cursors }
+    var tokens: any TokenWriter { base.tokens }
+    var outbox: any OutboxWriter { base.outbox }
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int {
         store.count { $0.singlePurges += 1 }
         return try base.purge(rawID: bytes, substring: substring)

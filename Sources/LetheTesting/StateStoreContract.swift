@@ -25,6 +25,8 @@ public enum StateStoreContract {
         case derivedEntriesOnlyFromTheVersionHeld
         case derivedObjectsReindexQuarantineAndRemoveCleanly
         case derivedReplacementsTakeTheOldKeysEntry
+        case tokensReadBackByHashAndNamesAreUniqueAmongLiveTokens
+        case outboxMessagesAndDeliveriesReadBack
         public var testDescription: String { rawValue }
     }
 
@@ -51,6 +53,8 @@ public enum StateStoreContract {
         case .derivedEntriesOnlyFromTheVersionHeld: try await derivedEntriesOnlyFromTheVersionHeld(store)
         case .derivedObjectsReindexQuarantineAndRemoveCleanly: try await derivedObjectsReindexQuarantineAndRemoveCleanly(store)
         case .derivedReplacementsTakeTheOldKeysEntry: try await derivedReplacementsTakeTheOldKeysEntry(store)
+        case .tokensReadBackByHashAndNamesAreUniqueAmongLiveTokens: try await tokensReadBackByHashAndNamesAreUniqueAmongLiveTokens(store)
+        case .outboxMessagesAndDeliveriesReadBack: try await outboxMessagesAndDeliveriesReadBack(store)
         }
     }
 

@@ -35,6 +35,8 @@ final class DerivingStateStore: StateStore {
     var audit: any AuditReader { base.audit }
     var journal: any JournalReader { base.journal }
     var cursors: any CursorReader { base.cursors }
+    var tokens: any TokenReader { base.tokens }
+    var outbox: any OutboxReader { base.outbox }
 
     func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T {
         try await base.transaction(what) { tx in try body(DerivingTransaction(base: tx, store: self)) }
@@ -56,6 +58,8 @@ private struct DerivingTransaction: StateTransaction {
     var audit: any AuditWriter { base.audit }
     var journal: any JournalWriter { base.journal }
     var cursors: any CursorWriter { base.cursors }
+    var tokens: any TokenWriter { base.tokens }
+    var outbox: any OutboxWriter { base.outbox }
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int { try base.purge(rawID: bytes, substring: substring) }
     func purge(rawIDs: [[UInt8]]) throws -> Int { try base.purge(rawIDs: rawIDs) }
 }

@@ -86,6 +86,8 @@ private final class LateTextsStore: StateStore {
     var audit: any AuditReader { reader }
     var journal: any JournalReader { base.journal }
     var cursors: any CursorReader { base.cursors }
+    var tokens: any TokenReader { base.tokens }
+    var outbox: any OutboxReader { base.outbox }
     func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T {
         try await base.transaction(what, body)
     }
