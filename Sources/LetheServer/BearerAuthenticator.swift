@@ -1,4 +1,5 @@
 public import LetheCore
+public import LetheEngine
 
 /// Resolves a bearer token to the principal it stands for (nil: unknown or revoked). The service
 /// uses the engine's token store (`Lethe.principal(bearer:)`); the seam keeps the routes independent of it.
@@ -6,9 +7,6 @@ public protocol BearerAuthenticator: Sendable {
     func principal(bearer token: String) async throws -> Principal?
 }
 
-/// The authenticator of a service with no token store: every token is unknown (401). Replaced by the
-/// engine's token store (`Lethe.principal(bearer:)`) where the state has one.
-public struct NoTokens: BearerAuthenticator {
-    public init() {}
-    public func principal(bearer token: String) async throws -> Principal? { nil }
-}
+
+/// The engine's token store (`lethe token create`): live tokens by their HMAC, revoked ones refused.
+extension Lethe: BearerAuthenticator {}

@@ -68,7 +68,18 @@ extension LetheAPI {
 
     func addServiceRoutes(_ router: Router<Context>) {
         on(router, .keys) { _, _, _ in
-            throw APIError(.notImplemented, "not_implemented", "the certificate signing key is not available in this build yet")
+            let key: [UInt8]
+            do {
+                key = try lethe.signingPublicKey
+            } catch let e as LetheError {
+                throw APIError(.serviceUnavailable, "unavailable", e.description)
+            }
+            // As `lethe certificate key --json` prints it, in a list (room for a key rotated out).
+            let k = JSONValue.object([
+                "alg": .string("Ed25519"), "public_key": .string(Data(key).base64EncodedString()),
+                "key_fingerprint": .string(Lethe.keyFingerprint(key)),
+            ])
+            return Self.json(JSONValue.object(["keys": .array([k])]).text)
         }
         on(router, .healthz) { _, _, _ in Self.json(#"{"status":"ok"}"#) }
         on(router, .readyz) { _, _, _ in

@@ -35,9 +35,8 @@ extension LetheAPI {
             return Self.json(RequestView(r, withPlan: false).jsonLine)
         }
         on(router, .certificate) { _, context, p in
-            _ = try await visibleRequest(context, to: p!)
-            throw APIError(
-                .notImplemented, "not_implemented", "certificates of erasure are not available in this build yet")
+            let r = try await visibleRequest(context, to: p!)
+            return Self.json(try await lethe.certificate(id: r.id).text)
         }
     }
 

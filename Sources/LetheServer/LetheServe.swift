@@ -12,7 +12,7 @@ public import ServiceLifecycle
 /// with room for more (`extra`: the notification outbox dispatcher, the Redis deletion-set sink).
 public enum LetheServe {
     /// The token store of `lethe`'s state.
-    public static func authenticator(for lethe: Lethe) -> any BearerAuthenticator { NoTokens() }
+    public static func authenticator(for lethe: Lethe) -> any BearerAuthenticator { lethe }
 
     /// Refuses a `serve.host` that is not a loopback address unless `serve.tls` is set (bearer tokens
     /// never travel in clear text beyond this machine).

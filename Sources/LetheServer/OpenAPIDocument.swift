@@ -142,7 +142,10 @@ enum OpenAPIDocument {
             get:
               tags: [requests]
               summary: The request's certificate of erasure
-              description: "Roles: requester (its own only), approver, auditor, admin. 501 until this build signs certificates."
+              description: |
+                Roles: requester (its own only), approver, auditor, admin. Issued for verified requests only (409
+                otherwise), as `lethe certificate ID --json` writes it; `lethe certificate verify FILE --key KEY`
+                checks it offline against the key of /v1/keys.
               operationId: requestCertificate
               parameters:
                 - $ref: '#/components/parameters/RequestID'
@@ -151,12 +154,11 @@ enum OpenAPIDocument {
                   description: The signed certificate
                   content:
                     application/json:
-                      schema: {type: object}
+                      schema: {$ref: '#/components/schemas/Certificate'}
                 '401': {$ref: '#/components/responses/Unauthorized'}
                 '403': {$ref: '#/components/responses/Forbidden'}
                 '404': {$ref: '#/components/responses/NotFound'}
                 '409': {$ref: '#/components/responses/Conflict'}
-                '501': {$ref: '#/components/responses/NotImplemented'}
           /v1/locate:
             post:
               tags: [lake]
@@ -290,11 +292,29 @@ enum OpenAPIDocument {
               security: []
               responses:
                 '200':
-                  description: The public keys
+                  description: The public keys, as `lethe certificate key --json` prints each
                   content:
                     application/json:
-                      schema: {type: object}
-                '501': {$ref: '#/components/responses/NotImplemented'}
+                      schema:
+                        type: object
+                        required: [keys]
+                        additionalProperties: false
+                        properties:
+                          keys:
+                            type: array
+                            items:
+                              type: object
+                              required: [alg, public_key, key_fingerprint]
+                              additionalProperties: false
+                              properties:
+                                alg: {type: string, enum: [Ed25519]}
+                                public_key: {type: string, description: 32 bytes, base64}
+                                key_fingerprint: {type: string, description: "hex of the first 16 bytes of the key's SHA-256"}
+                '503':
+                  description: The state was opened without its signing key
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/Error'}
           /healthz:
             get:
               tags: [service]
@@ -396,11 +416,6 @@ enum OpenAPIDocument {
                   schema: {$ref: '#/components/schemas/Error'}
             Unprocessable:
               description: "A subject field no dataset has (unknown_subject_field), a subject that fits no dataset (subject_mismatch), or data Lethe cannot erase (unsupported)"
-              content:
-                application/json:
-                  schema: {$ref: '#/components/schemas/Error'}
-            NotImplemented:
-              description: "Not available in this build (code not_implemented)"
               content:
                 application/json:
                   schema: {$ref: '#/components/schemas/Error'}
@@ -595,6 +610,27 @@ enum OpenAPIDocument {
                   items: {type: string, pattern: '^[0-9a-f]{16}$'}
                 latest: {type: integer}
                 since: {type: integer}
+            Certificate:
+              type: object
+              required: [certificate, signature]
+              additionalProperties: false
+              properties:
+                certificate:
+                  type: object
+                  required: [format, request_id, subject_key]
+                  description: What was erased, where, when, how it was verified, the audit head (see docs/serve-state.md)
+                  properties:
+                    format: {type: string}
+                    request_id: {type: string}
+                    subject_key: {type: string}
+                signature:
+                  type: object
+                  required: [alg, key_fingerprint, value]
+                  additionalProperties: false
+                  properties:
+                    alg: {type: string, enum: [Ed25519]}
+                    key_fingerprint: {type: string}
+                    value: {type: string}
             IndexReport:
               type: object
               required: [datasets, objects_seen, objects_scanned, objects_unchanged, objects_removed, records, bytes, seconds, quarantined, dataset_issues]

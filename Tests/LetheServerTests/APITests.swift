@@ -10,7 +10,7 @@ import Testing
     @Test func fileApproveRunAndShowTheVerifiedRequest() async throws {
         let f = try await ServerFixture()
         defer { f.remove() }
-        let alice = f.token("alice", .requester), bob = f.token("bob", .approver)
+        let alice = try await f.token("alice", .requester), bob = try await f.token("bob", .approver)
         let api = f.api()
         try await f.app(api).test(.router) { client in
             let filed = try await client.call(.post, "/v1/requests", token: alice, body: #"{"subjects":["u-2"],"reason":"ticket 1"}"#)
@@ -42,7 +42,7 @@ import Testing
     @Test func errorsHaveOneShapeAndTheRightStatus() async throws {
         let f = try await ServerFixture()
         defer { f.remove() }
-        let alice = f.token("alice", .requester), admin = f.token("root", .admin), bob = f.token("bob", .approver)
+        let alice = try await f.token("alice", .requester), admin = try await f.token("root", .admin), bob = try await f.token("bob", .approver)
         try await f.app(f.api(maxBody: 4096)).test(.router) { client in
             func expectError(_ r: Reply, _ status: Int, _ code: String, _ what: String) {
                 #expect(r.status == status && r.errorCode == code, "\(what): \(r.status) \(r.text)")
@@ -78,7 +78,7 @@ import Testing
             let big = #"{"subjects":["u-1"],"reason":""# + String(repeating: "x", count: 5000) + #""}"#
             expectError(try await client.call(.post, "/v1/requests", token: alice, body: big), 413, "payload_too_large", "body beyond the limit")
             expectError(try await client.call(.get, "/v1/requests", token: "t-nobody"), 401, "unauthorized", "unknown token")
-            f.tokens.revoke(bob)
+            _ = try await f.lethe.revokeToken(name: "bob")
             expectError(try await client.call(.get, "/v1/requests", token: bob), 401, "unauthorized", "revoked token")
             expectError(try await client.call(.post, "/v1/requests/x/reject", token: admin, body: "{}"), 400, "bad_request", "reject without reason")
 
@@ -86,7 +86,7 @@ import Testing
             let own = try await client.file("u-3", token: admin)
             expectError(try await client.call(.post, "/v1/requests/\(own)/approve", token: admin), 409, "four_eyes", "the filer approving")
             // Wrong state: approving twice, rejecting an approved request.
-            let other = f.token("carol", .approver)
+            let other = try await f.token("carol", .approver)
             #expect(try await client.call(.post, "/v1/requests/\(own)/approve", token: other).status == 200)
             expectError(try await client.call(.post, "/v1/requests/\(own)/approve", token: other), 409, "conflict", "approving an approved request")
         }
@@ -95,7 +95,7 @@ import Testing
     @Test func requestsArePagedWithACursorAndRequestersSeeTheirOwn() async throws {
         let f = try await ServerFixture()
         defer { f.remove() }
-        let alice = f.token("alice", .requester), dave = f.token("dave", .requester), bob = f.token("bob", .approver)
+        let alice = try await f.token("alice", .requester), dave = try await f.token("dave", .requester), bob = try await f.token("bob", .approver)
         try await f.app().test(.router) { client in
             var mine: [String] = []
             for i in 1...5 { mine.append(try await client.file("p-\(i)", token: alice)) }
@@ -129,7 +129,7 @@ import Testing
     @Test func auditDeletionsIndexAndMetrics() async throws {
         let f = try await ServerFixture()
         defer { f.remove() }
-        let alice = f.token("alice", .requester), bob = f.token("bob", .approver), admin = f.token("root", .admin)
+        let alice = try await f.token("alice", .requester), bob = try await f.token("bob", .approver), admin = try await f.token("root", .admin)
         try await f.app().test(.router) { client in
             let id = try await client.file("u-4", token: alice)
             #expect(try await client.call(.post, "/v1/requests/\(id)/approve", token: bob).status == 200)
@@ -173,7 +173,7 @@ import Testing
     @Test func aRunTakesAtMostBatchMaxRequests() async throws {
         let f = try await ServerFixture()
         defer { f.remove() }
-        let alice = f.token("alice", .requester), bob = f.token("bob", .approver)
+        let alice = try await f.token("alice", .requester), bob = try await f.token("bob", .approver)
         try await f.app().test(.router) { client in
             var ids: [String] = []
             for u in 1...3 { ids.append(try await client.file("u-\(u)", token: alice)) }

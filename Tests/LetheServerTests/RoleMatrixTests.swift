@@ -7,14 +7,13 @@ import Testing
 
 /// Every route × every role (and no token) → the status docs/serve.md documents: 401 without a known
 /// token, 403 for a role the route does not allow, and for an allowed role the route's own success
-/// (501 for the certificate and keys routes until this build signs certificates). Each call is a valid
-/// one, so the status is the role's doing and nothing else's.
+/// (a certificate for a verified request). Each call is a valid one, with real tokens made by the
+/// engine, so the status is the role's doing and nothing else's.
 @Suite(.timeLimit(.minutes(2))) struct RoleMatrixTests {
     /// The status an allowed caller gets for a valid call.
     static func success(_ route: APIRoute) -> Int {
         switch route {
         case .fileRequest: 201
-        case .certificate, .keys: 501
         default: 200
         }
     }
@@ -29,16 +28,25 @@ import Testing
         let f = try await ServerFixture()
         defer { f.remove() }
         let names: [Role: String] = [.requester: "req", .approver: "appr", .auditor: "aud", .stream: "str", .admin: "adm"]
-        let tokens = Dictionary(uniqueKeysWithValues: Role.allCases.map { ($0, f.token(names[$0]!, $0)) })
-        let filer = tokens[.requester]!
-        try await f.app().test(.router) { client in
+        var tokens: [Role: String] = [:]
+        for role in Role.allCases { tokens[role] = try await f.token(names[role]!, role) }
+        let filer = tokens[.requester]!, approver = tokens[.approver]!
+        try await f.app().test(.router) { [tokens] client in
+            // A verified request filed by `req`, for the certificate (issued for verified requests only).
+            let verified = try await client.file("u-1", token: filer)
+            #expect(try await client.call(.post, "/v1/requests/\(verified)/approve", token: approver).status == 200)
+            #expect(try await f.lethe.run().verifications.allSatisfy(\.clean))
             var n = 0
             for route in APIRoute.all {
                 for role in [nil] + Role.allCases.map(Optional.some) {
                     n += 1
                     // A fresh request filed by `req` for the routes that name one (approve needs a planned one).
                     var path = route.path
-                    if path.contains("{id}") { path = path.replacingOccurrences(of: "{id}", with: try await client.file("m-\(n)", token: filer)) }
+                    if route == .certificate {
+                        path = path.replacingOccurrences(of: "{id}", with: verified)
+                    } else if path.contains("{id}") {
+                        path = path.replacingOccurrences(of: "{id}", with: try await client.file("m-\(n)", token: filer))
+                    }
                     let body: String? =
                         switch route {
                         case .fileRequest: #"{"subjects":["s-\#(n)"]}"#

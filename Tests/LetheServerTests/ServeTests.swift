@@ -49,7 +49,7 @@ import Testing
     @Test func approvedRequestsRunAtOnceAndShutdownIsGraceful() async throws {
         let f = try await ServerFixture()
         defer { f.remove() }
-        let alice = f.token("alice", .requester), bob = f.token("bob", .approver)
+        let alice = try await f.token("alice", .requester), bob = try await f.token("bob", .approver)
         var serve = ServeConfig()
         serve.port = 0
         serve.runEvery = 0

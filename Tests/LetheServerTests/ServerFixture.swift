@@ -7,14 +7,13 @@ import LetheRuntime
 import LetheServer
 import Logging
 import NIOCore
-import Synchronization
 
 /// A lake of two JSON Lines datasets (`ev`: subject `user.id`; `pairs`: composite `tenant`, `uid`) with
-/// its SQLite state in a temporary folder, opened the way `lethe serve` opens it, and a principal per role.
+/// its SQLite state in a temporary folder, opened the way `lethe serve` opens it; its tokens are the
+/// engine's (`Lethe.createToken`, as `lethe token create`), and the API authenticates with them.
 struct ServerFixture {
     let dir: String
     let lethe: Lethe
-    let tokens: TestTokens
 
     static let yaml = """
         lake: ./lake
@@ -41,7 +40,6 @@ struct ServerFixture {
         quiet.logLevel = .critical
         lethe = try Runtime.open(config: try LakeConfig.load(path: dir + "/lethe.yaml"), logger: quiet)
         _ = try await lethe.index()
-        tokens = TestTokens()
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: dir) }
@@ -49,7 +47,7 @@ struct ServerFixture {
     func api(serve: ServeConfig = ServeConfig(), maxBody: Int = 1 << 20) -> LetheAPI {
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
-        var api = LetheAPI(lethe: lethe, authenticator: tokens, serve: serve, logger: quiet)
+        var api = LetheAPI(lethe: lethe, authenticator: lethe, serve: serve, logger: quiet)
         api.maxBody = maxBody
         return api
     }
@@ -58,20 +56,10 @@ struct ServerFixture {
         Application(router: (api ?? self.api()).router())
     }
 
-    /// A token for `name` with `role`.
-    func token(_ name: String, _ role: Role) -> String { tokens.add(name, role) }
-}
-
-/// Bearer tokens for the tests: a token per principal.
-final class TestTokens: BearerAuthenticator, Sendable {
-    private let table = Mutex<[String: Principal]>([:])
-    func add(_ name: String, _ role: Role) -> String {
-        let t = "t-\(name)-\(role.rawValue)"
-        table.withLock { $0[t] = Principal(name: name, role: role) }
-        return t
+    /// A real token for `name` with `role`, made by the engine as `lethe token create` makes it.
+    func token(_ name: String, _ role: Role) async throws -> String {
+        try await lethe.createToken(name: name, role: role).secret
     }
-    func revoke(_ token: String) { _ = table.withLock { $0.removeValue(forKey: token) } }
-    func principal(bearer token: String) async throws -> Principal? { table.withLock { $0[token] } }
 }
 
 /// A response's parts the tests look at.
