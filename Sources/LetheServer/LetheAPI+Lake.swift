@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LetheCatalog
 import LetheCore
 import LetheEngine
 import NIOCore

@@ -74,17 +74,14 @@ extension LetheAPI {
         let limit = Int(try Self.intQuery(request, "limit", 1...Self.maxPage) ?? Self.defaultPage)
         var after = try q["cursor"].map { try RequestCursor.decode(String($0)) }
         let onlyOwn = p.role == .requester
+        // Each read asks for no more than the page still lacks, so a page always ends where a read of the
+        // state ends, and the state's own cursor (wrapped) is the next page's.
         var items: [ErasureRequest] = []
         var next: String?
-        scan: while true {
-            let page = try await lethe.requestPage(status: status, after: after, limit: limit)
-            for (i, r) in page.items.enumerated() where !onlyOwn || r.requestedBy == p.name {
-                items.append(r)
-                if items.count == limit {
-                    next = i < page.items.count - 1 || page.next != nil ? r.id : nil
-                    break scan
-                }
-            }
+        while items.count < limit {
+            let page = try await lethe.requestPage(status: status, after: after, limit: limit - items.count)
+            items += onlyOwn ? page.items.filter { $0.requestedBy == p.name } : page.items
+            next = page.next
             guard let n = page.next else { break }
             after = n
         }
@@ -160,11 +157,11 @@ extension LetheAPI {
     }
 }
 
-/// The opaque cursor of `GET /v1/requests`: the last request id a page examined, base64url-encoded
-/// behind a version tag. Anything else is a bad cursor (400).
+/// The opaque cursor of `GET /v1/requests`: the state store's cursor after the last request a page
+/// examined, base64url-encoded behind a version tag. Anything else is a bad cursor (400).
 enum RequestCursor {
-    static func encode(_ id: String) -> String {
-        Data(("r1:" + id).utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+    static func encode(_ cursor: String) -> String {
+        Data(("r1:" + cursor).utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 

@@ -152,7 +152,7 @@ struct APIMiddleware: RouterMiddleware {
         case let e as LetheError:
             api = APIError(e)
             if api.status == .internalServerError { logger.error("\(request.method) \(context.endpointPath ?? "?"): \(e.description)") }
-        case let e as HTTPError:
+        case let e as any HTTPResponseError:  // the router's 404, a body over the limit (NIOTooManyBytesError), …
             switch e.status {
             case .notFound:
                 let allowed = APIRoute.all.filter { $0.matches(path: request.uri.path[...]) }.map(\.method.rawValue)
@@ -165,7 +165,7 @@ struct APIMiddleware: RouterMiddleware {
                 }
             case .contentTooLarge: api = APIError(.contentTooLarge, "payload_too_large", "the body is larger than the service accepts")
             default:
-                api = APIError(e.status, e.status.code < 500 ? "bad_request" : "internal", e.body ?? e.status.reasonPhrase)
+                api = APIError(e.status, e.status.code < 500 ? "bad_request" : "internal", (e as? HTTPError)?.body ?? e.status.reasonPhrase)
             }
         default:
             logger.error("\(request.method) \(context.endpointPath ?? "?"): \(error)")

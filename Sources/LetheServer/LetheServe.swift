@@ -1,11 +1,11 @@
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 public import LetheCore
 public import LetheEngine
-public import Logging
 import NIOCore
-import NIOSSL
+public import NIOSSL
 public import ServiceLifecycle
 
 /// `lethe serve`: the HTTP API, the scheduler and the index watcher as the services of one group,

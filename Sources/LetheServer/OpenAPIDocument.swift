@@ -308,7 +308,7 @@ enum OpenAPIDocument {
                               additionalProperties: false
                               properties:
                                 alg: {type: string, enum: [Ed25519]}
-                                public_key: {type: string, description: 32 bytes, base64}
+                                public_key: {type: string, description: "32 bytes, base64"}
                                 key_fingerprint: {type: string, description: "hex of the first 16 bytes of the key's SHA-256"}
                 '503':
                   description: The state was opened without its signing key
@@ -594,7 +594,7 @@ enum OpenAPIDocument {
                 event: {type: string}
                 request: {type: [string, 'null']}
                 actor: {type: [string, 'null']}
-                details: {description: The entry's details (JSON; texts resolved or [erased])}
+                details: {description: "The entry's details (JSON; texts resolved, or [erased])"}
                 prev_hash: {type: string}
                 hash: {type: string}
             Deletions:

@@ -1,4 +1,6 @@
 import Foundation
+import LetheCatalog
+import LetheCore
 public import LetheEngine
 public import Logging
 public import ServiceLifecycle
@@ -45,7 +47,9 @@ public struct SchedulerService: Service {
         // At start: a run at once, so that a run a stop interrupted is resumed.
         var first = true
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            if first || every > 0 || (try? await hasApproved()) == true {
+            var due = first || every > 0
+            if !due { due = (try? await hasApproved()) == true }
+            if due {
                 first = false
                 await runBatches()
             }

@@ -1,4 +1,5 @@
 import Foundation
+import LetheCatalog
 import LetheCore
 public import LetheEngine
 import Metrics
@@ -50,6 +51,11 @@ public final class ServerMetrics: Sendable {
         Metrics.Counter(label: "lethe_runs_total", dimensions: [("outcome", "error")], factory: factory).increment()
     }
 
+    /// A metric's name and help text (swift-prometheus' descriptor, no namespace or unit parts).
+    static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
     /// The exposition text: the state's figures, then this process's.
     func text(lethe: Lethe, deadlineDays: Int) async throws -> [UInt8] {
         let state = PrometheusCollectorRegistry()
@@ -58,9 +64,8 @@ public final class ServerMetrics: Sendable {
         let now = lethe.now() / 1000
         let window = Int64(deadlineDays) * 86_400
         let toVerified = state.makeValueHistogram(
-            name: "lethe_request_time_to_verified_seconds",
-            buckets: [60, 600, 3_600, 21_600, 86_400, 259_200, 604_800, 1_209_600, 2_592_000, 5_184_000],
-            help: "Time from filing to verified, per verified request")
+            descriptor: Self.name("lethe_request_time_to_verified_seconds", "Time from filing to verified, per verified request"),
+            buckets: [60, 600, 3_600, 21_600, 86_400, 259_200, 604_800, 1_209_600, 2_592_000, 5_184_000])
         var after: String?
         repeat {
             let page = try await lethe.requestPage(status: nil, after: after, limit: 1_000)
@@ -76,18 +81,16 @@ public final class ServerMetrics: Sendable {
             after = page.next
         } while after != nil
         for s in RequestStatus.allCases {
-            state.makeGauge(name: "lethe_requests", labels: [("status", s.rawValue)], help: "Erasure requests by status")
+            state.makeGauge(descriptor: Self.name("lethe_requests", "Erasure requests by status"), labels: [("status", s.rawValue)])
                 .set(Double(byStatus[s] ?? 0))
         }
-        state.makeGauge(name: "lethe_requests_past_deadline", help: "Requests neither verified nor rejected whose legal deadline passed")
+        state.makeGauge(descriptor: Self.name("lethe_requests_past_deadline", "Requests neither verified nor rejected whose legal deadline passed"))
             .set(Double(past))
-        state.makeGauge(
-            name: "lethe_requests_near_deadline", help: "Requests neither verified nor rejected within 7 days of their legal deadline"
-        ).set(Double(near))
+        state.makeGauge(descriptor: Self.name("lethe_requests_near_deadline", "Requests neither verified nor rejected within 7 days of their legal deadline")).set(Double(near))
         let index = try await lethe.indexStats()
-        state.makeGauge(name: "lethe_index_objects", help: "Objects the subject index holds").set(Double(index.objects))
-        state.makeGauge(name: "lethe_index_quarantined_objects", help: "Objects the index could not read").set(Double(index.quarantined))
-        state.makeGauge(name: "lethe_index_entries", help: "Subject index entries").set(Double(index.entries))
+        state.makeGauge(descriptor: Self.name("lethe_index_objects", "Objects the subject index holds")).set(Double(index.objects))
+        state.makeGauge(descriptor: Self.name("lethe_index_quarantined_objects", "Objects the index could not read")).set(Double(index.quarantined))
+        state.makeGauge(descriptor: Self.name("lethe_index_entries", "Subject index entries")).set(Double(index.entries))
         var out: [UInt8] = []
         state.emit(into: &out)
         registry.emit(into: &out)

@@ -34,14 +34,14 @@ struct Serve: AsyncParsableCommand {
             let lethe = try Runtime.open(config: config)
             let api = LetheAPI(lethe: lethe, authenticator: LetheServe.authenticator(for: lethe), serve: serve)
             let scheme = serve.tls == nil ? "http" : "https"
-            let json = global.json
+            let json = global.json, host = serve.host
             let services = try LetheServe.services(
                 api, watch: watch > 0 ? watch : nil,
                 onRunning: { bound in
                     if json {
-                        out(#"{"listening":"\#(scheme)://\#(serve.host):\#(bound)","port":\#(bound)}"#)
+                        out(#"{"listening":"\#(scheme)://\#(host):\#(bound)","port":\#(bound)}"#)
                     } else {
-                        out("lethe serve: listening on \(scheme)://\(serve.host):\(bound)")
+                        out("lethe serve: listening on \(scheme)://\(host):\(bound)")
                     }
                     fflush(nil)
                 })

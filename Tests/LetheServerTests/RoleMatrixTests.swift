@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import LetheCore
+import LetheEngine
 import LetheServer
 import Testing
 

@@ -17,18 +17,21 @@ import Testing
         return ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: quiet))
     }
 
-    /// Runs `curl` with `args`; its stdout and exit status.
-    static func curl(_ args: [String]) throws -> (out: String, status: Int32) {
+    /// Runs `curl` with `args`; its output and exit status. Awaited, never waited for on a thread of the
+    /// cooperative pool: the server under test answers on that pool.
+    static func curl(_ args: [String]) async throws -> (out: String, status: Int32) {
+        let file = NSTemporaryDirectory() + "lethe-curl-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: file) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-sS", "--max-time", "20"] + args
-        let pipe = Pipe()
-        p.standardOutput = pipe
+        p.arguments = ["-sS", "--max-time", "20", "-o", file] + args
+        p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (String(decoding: data, as: UTF8.self), p.terminationStatus)
+        let status: Int32 = try await withCheckedThrowingContinuation { c in
+            p.terminationHandler = { c.resume(returning: $0.terminationStatus) }
+            do { try p.run() } catch { c.resume(throwing: error) }
+        }
+        return ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "", status)
     }
 
     @Test func aHostBeyondLoopbackNeedsTLS() throws {
@@ -61,20 +64,20 @@ import Testing
         let running = Task { try await group.run() }
         while port.withLock({ $0 }) == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
         let base = "http://127.0.0.1:\(port.withLock { $0 })"
-        let filed = try Self.curl([
+        let filed = try await Self.curl([
             "-X", "POST", "-H", "Authorization: Bearer \(alice)", "-H", "Content-Type: application/json", "--data", #"{"subjects":["u-5"]}"#,
             base + "/v1/requests",
         ])
         guard let id = filed.out.firstMatch(of: /"id":"([a-z0-9-]+)"/)?.1 else { Issue.record("filing: \(filed.out)"); return }
-        let approved = try Self.curl(["-X", "POST", "-H", "Authorization: Bearer \(bob)", base + "/v1/requests/\(id)/approve"])
+        let approved = try await Self.curl(["-X", "POST", "-H", "Authorization: Bearer \(bob)", base + "/v1/requests/\(id)/approve"])
         #expect(approved.out.contains(#""status":"approved""#))
         // run_every 0: the scheduler runs it at once (woken by the approval), without anyone calling `lethe run`.
         while !runs.withLock({ $0.contains { $0.erased.contains(String(id)) } }) { try await Task.sleep(nanoseconds: 20_000_000) }
-        let shown = try Self.curl(["-H", "Authorization: Bearer \(bob)", base + "/v1/requests/\(id)"])
+        let shown = try await Self.curl(["-H", "Authorization: Bearer \(bob)", base + "/v1/requests/\(id)"])
         #expect(shown.out.contains(#""status":"verified""#))
         await group.triggerGracefulShutdown()
         try await running.value
-        #expect(try Self.curl([base + "/healthz"]).status != 0, "the server still answers after the shutdown")
+        #expect(try await Self.curl([base + "/healthz"]).status != 0, "the server still answers after the shutdown")
     }
 
     @Test func servesHTTPSWithTheConfiguredCertificate() async throws {
@@ -100,11 +103,11 @@ import Testing
         let running = Task { try await group.run() }
         while port.withLock({ $0 }) == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
         let p = port.withLock { $0 }
-        let ok = try Self.curl(["--cacert", cert, "https://127.0.0.1:\(p)/healthz"])
+        let ok = try await Self.curl(["--cacert", cert, "https://127.0.0.1:\(p)/healthz"])
         #expect(ok.status == 0 && ok.out == #"{"status":"ok"}"#)
         // Plain HTTP is not served, and a client that does not trust the certificate refuses it.
-        #expect(try Self.curl(["http://127.0.0.1:\(p)/healthz"]).out != #"{"status":"ok"}"#)
-        #expect(try Self.curl(["https://127.0.0.1:\(p)/healthz"]).status != 0)
+        #expect(try await Self.curl(["http://127.0.0.1:\(p)/healthz"]).out != #"{"status":"ok"}"#)
+        #expect(try await Self.curl(["https://127.0.0.1:\(p)/healthz"]).status != 0)
         await group.triggerGracefulShutdown()
         try await running.value
         // A key file that is not PEM: one line naming it.
