@@ -7,6 +7,5 @@ public protocol BearerAuthenticator: Sendable {
     func principal(bearer token: String) async throws -> Principal?
 }
 
-
 /// The engine's token store (`lethe token create`): live tokens by their HMAC, revoked ones refused.
 extension Lethe: BearerAuthenticator {}

@@ -159,7 +159,9 @@ struct APIMiddleware: RouterMiddleware {
                 if !allowed.isEmpty {
                     var h = HTTPFields()
                     h[.allow] = allowed.joined(separator: ", ")
-                    api = APIError(.methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed here (allowed: \(allowed.joined(separator: ", ")))", headers: h)
+                    api = APIError(
+                        .methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed here (allowed: \(allowed.joined(separator: ", ")))",
+                        headers: h)
                 } else {
                     api = .notFound("no route \(request.uri.path)")
                 }

@@ -15,7 +15,11 @@ public final class RunTrigger: Sendable {
     public func wake() { woken.withLock { $0 = true } }
 
     /// Whether `wake` was called since the last call (and forgets it).
-    func consume() -> Bool { woken.withLock { w in defer { w = false }; return w } }
+    func consume() -> Bool {
+        woken.withLock { w in
+            defer { w = false }; return w
+        }
+    }
 }
 
 /// Runs approved requests in batches of at most `batchMax`, every `every` seconds (with `every == 0`:

@@ -86,7 +86,8 @@ public final class ServerMetrics: Sendable {
         }
         state.makeGauge(descriptor: Self.name("lethe_requests_past_deadline", "Requests neither verified nor rejected whose legal deadline passed"))
             .set(Double(past))
-        state.makeGauge(descriptor: Self.name("lethe_requests_near_deadline", "Requests neither verified nor rejected within 7 days of their legal deadline")).set(Double(near))
+        state.makeGauge(descriptor: Self.name("lethe_requests_near_deadline", "Requests neither verified nor rejected within 7 days of their legal deadline"))
+            .set(Double(near))
         let index = try await lethe.indexStats()
         state.makeGauge(descriptor: Self.name("lethe_index_objects", "Objects the subject index holds")).set(Double(index.objects))
         state.makeGauge(descriptor: Self.name("lethe_index_quarantined_objects", "Objects the index could not read")).set(Double(index.quarantined))

@@ -40,7 +40,8 @@ import Yams
             }
         }
         let routed = Set(APIRoute.all.map { "\($0.method.rawValue) \($0.path)" })
-        #expect(documented == routed, "documented but not routed: \(documented.subtracting(routed)); routed but not documented: \(routed.subtracting(documented))")
+        #expect(
+            documented == routed, "documented but not routed: \(documented.subtracting(routed)); routed but not documented: \(routed.subtracting(documented))")
         // Every reference resolves.
         let refs = text.matches(of: /\$ref: '#\/components\/(\w+)\/(\w+)'/).map { (String($0.1), String($0.2)) }
         let components = doc["components"] as? [String: Any] ?? [:]
