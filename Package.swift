@@ -25,7 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
-        // TLS for SMTP (STARTTLS, smtps://); already resolved through async-http-client.
+        // TLS for SMTP (STARTTLS, smtps://) and `serve.tls`; already resolved through async-http-client.
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         // `lethe serve` (issue 14): HTTP on Hummingbird 2 (without swift-configuration), Prometheus metrics.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
@@ -114,15 +114,18 @@ let package = Package(
                 "LetheCore", "LetheCatalog", "LetheEngine", "LetheRuntime", "LetheNotify",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ], swiftSettings: strict),
         .executableTarget(
             name: "lethe",
             dependencies: [
-                "LetheEngine", "LetheRuntime", "LetheStream",
+                "LetheEngine", "LetheRuntime", "LetheStream", "LetheServer",
                 "LetheCore", "LetheStorage", "LetheFormats",  // SampleLake (quickstart) writes the sample lake itself
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -175,6 +178,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "LetheServerTests",
+            dependencies: [
+                "LetheCore", "LetheEngine", "LetheRuntime", "LetheServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ], swiftSettings: strict),
         .testTarget(name: "LetheStreamTests", dependencies: ["LetheCore", "LetheStream"], swiftSettings: strict),
         .testTarget(

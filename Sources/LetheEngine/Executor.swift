@@ -91,7 +91,8 @@ struct Executor: Sendable {
         // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
         report.propagation = try await propagateScoped(report: &report, events: events)
         // 5. A new job for every approved request.
-        let approved = try await state.requests(status: .approved)
+        var approved = try await state.requests(status: .approved)
+        if let most = Lethe.runBatchMax, approved.count > most { approved = Array(approved.prefix(max(1, most))) }  // `serve.batch_max`
         guard !approved.isEmpty else {
             try state.checkIntact()
             return report

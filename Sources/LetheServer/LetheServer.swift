@@ -10,4 +10,4 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 
-// Issue 14, phase 0: the module's dependencies are declared; the HTTP API comes with part B.
+// `lethe serve` (issue 14): the module's imports in one place; the notification dispatcher (LetheNotify) joins through `LetheServe.services(extra:)`.

@@ -1,0 +1,103 @@
+import Foundation
+import LetheCatalog
+import LetheCore
+public import LetheEngine
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// Wakes the scheduler (an approval through the API): with `run_every: 0` approved requests run at once.
+public final class RunTrigger: Sendable {
+    private let woken = Mutex(false)
+
+    public init() {}
+
+    public func wake() { woken.withLock { $0 = true } }
+
+    /// Whether `wake` was called since the last call (and forgets it).
+    func consume() -> Bool {
+        woken.withLock { w in
+            defer { w = false }; return w
+        }
+    }
+}
+
+/// Runs approved requests in batches of at most `batchMax`, every `every` seconds (with `every == 0`:
+/// as soon as they are approved, checking every `poll` seconds for approvals made through the CLI).
+///
+/// Never two runs at once, with the CLI either: the engine's run takes the state's run lock. A graceful
+/// shutdown (SIGTERM, SIGINT) cuts the wait short and lets a run under way finish (each of its steps is
+/// journaled: a run killed outright is resumed by the next one). A run that throws (the lake or the
+/// state did not answer) is logged and retried at the next tick; the service keeps going.
+public struct SchedulerService: Service {
+    let lethe: Lethe
+    let every: Double
+    let batchMax: Int
+    let poll: Double
+    let trigger: RunTrigger
+    let metrics: ServerMetrics?
+    let logger: Logger
+    let onRun: @Sendable (RunReport) -> Void
+
+    public init(
+        lethe: Lethe, every: Double, batchMax: Int, poll: Double = 2, trigger: RunTrigger, metrics: ServerMetrics? = nil,
+        logger: Logger, onRun: @escaping @Sendable (RunReport) -> Void = { _ in }
+    ) {
+        self.lethe = lethe; self.every = every; self.batchMax = batchMax; self.poll = poll; self.trigger = trigger
+        self.metrics = metrics; self.logger = logger; self.onRun = onRun
+    }
+
+    public func run() async throws {
+        // At start: a run at once, so that a run a stop interrupted is resumed.
+        var first = true
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var due = first || every > 0
+            if !due { due = (try? await hasApproved()) == true }
+            if due {
+                first = false
+                await runBatches()
+            }
+            if Task.isShuttingDownGracefully { return }
+            do {
+                try await cancelWhenGracefulShutdown { try await wait() }
+            } catch is CancellationError {
+                return
+            }
+        }
+    }
+
+    /// Until the next tick: `every` seconds, or with `every == 0` an approval or `poll` seconds.
+    func wait() async throws {
+        if every > 0 { return try await Task.sleep(nanoseconds: UInt64(every * 1e9)) }
+        let slice: UInt64 = 50_000_000
+        var left = UInt64(poll * 1e9)
+        while left > 0 && !trigger.consume() {
+            try await Task.sleep(nanoseconds: min(slice, left))
+            left -= min(slice, left)
+        }
+    }
+
+    func hasApproved() async throws -> Bool {
+        !(try await lethe.requestPage(status: .approved, after: nil, limit: 1).items.isEmpty)
+    }
+
+    /// Runs until no approved request is left (each run at most `batchMax` requests) or a shutdown begins.
+    func runBatches() async {
+        repeat {
+            do {
+                let report = try await Lethe.$runBatchMax.withValue(batchMax) { try await lethe.run() }
+                metrics?.record(run: report)
+                onRun(report)
+                if !report.jobs.isEmpty {
+                    logger.info(
+                        "run: \(report.erased.count) erased, \(report.verifications.filter(\.clean).count) verified, \(report.failed.count) failed")
+                }
+                guard !report.jobs.isEmpty, try await hasApproved() else { return }
+            } catch {
+                metrics?.recordRunError()
+                logger.error("scheduled run failed: \(error)")
+                return
+            }
+        } while !Task.isShuttingDownGracefully && !Task.isCancelled
+    }
+}
