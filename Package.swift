@@ -182,7 +182,7 @@ let package = Package(
         .testTarget(
             name: "LetheServerTests",
             dependencies: [
-                "LetheCore", "LetheEngine", "LetheRuntime", "LetheServer",
+                "LetheCore", "LetheCatalog", "LetheEngine", "LetheRuntime", "LetheServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -4,6 +4,8 @@ public import LetheCore
 public import LetheEngine
 public import Logging
 import NIOCore
+import Synchronization
+public import LetheRuntime
 
 /// The HTTP API over one engine: the routes of `APIRoute.all`, bearer-token auth with roles, one JSON
 /// error shape, bounded bodies, Prometheus metrics. A thin door: every route is one engine call, and the
@@ -20,6 +22,8 @@ public struct LetheAPI: Sendable {
     public var maxBody = 1 << 20
     /// The most subjects one `POST /v1/requests` may file.
     public var maxSubjects = 10_000
+    /// Where every call of an authenticated route goes, with its principal (nil: not audited, e.g. in tests).
+    public var access: AccessAuditService?
 
     public init(
         lethe: Lethe, authenticator: any BearerAuthenticator, serve: ServeConfig = ServeConfig(),
@@ -34,7 +38,7 @@ public struct LetheAPI: Sendable {
     /// The router with every route and the error/metrics middleware.
     public func router() -> Router<Context> {
         let router = Router(context: Context.self)
-        router.add(middleware: APIMiddleware(metrics: metrics, logger: logger))
+        router.add(middleware: APIMiddleware(metrics: metrics, logger: logger, access: access, now: { [lethe] in lethe.now() }))
         addRequestRoutes(router)
         addLakeRoutes(router)
         addServiceRoutes(router)
@@ -49,7 +53,12 @@ public struct LetheAPI: Sendable {
     ) {
         router.on(route.routerPath, method: route.method) { request, context in
             var principal: Principal?
-            if route.roles != nil { principal = try await authorize(request, route) }
+            if route.roles != nil {
+                let call = APICallScope.current
+                call?.state.withLock { $0.audited = true }
+                principal = try await authorize(request, route)
+                call?.state.withLock { $0.principal = principal }
+            }
             return try await handler(request, context, principal)
         }
     }
@@ -123,18 +132,29 @@ public struct LetheAPI: Sendable {
     }
 }
 
+/// What the route handler learnt about the call being served (its route is authenticated; who called),
+/// for the middleware's access audit: the handler runs inside the middleware's task, under its task-local.
+final class APICallScope: Sendable {
+    struct State { var audited = false, principal: Principal? }
+    let state = Mutex(State())
+    @TaskLocal static var current: APICallScope?
+}
+
 /// Turns every error into the one JSON shape (and an unmatched path with a known template into 405),
 /// and records each request's latency under its route template.
 struct APIMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let metrics: ServerMetrics
     let logger: Logger
+    let access: AccessAuditService?
+    let now: @Sendable () -> Int64
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         var response: Response
+        let call = APICallScope()
         do {
-            response = try await next(request, context)
+            response = try await APICallScope.$current.withValue(call) { try await next(request, context) }
         } catch {
             response = try errorResponse(error, request, context)
         }
@@ -142,6 +162,16 @@ struct APIMiddleware: RouterMiddleware {
         let route = context.endpointPath.flatMap { $0 == "NotFound" ? nil : $0 } ?? "unmatched"
         let ns = UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
         metrics.observe(route: route, method: request.method.rawValue, status: response.status.code, nanoseconds: ns)
+        // The access audit: every call of an authenticated route (refused ones too), with its principal; the
+        // request id only when the call succeeded (an id the engine made, never text a caller sent in a URL).
+        let (audited, principal) = call.state.withLock { ($0.audited, $0.principal) }
+        if let access, audited {
+            let ok = (200..<300).contains(response.status.code)
+            access.record(
+                APICall(
+                    principal: principal, method: request.method.rawValue, route: route, status: response.status.code,
+                    requestID: ok ? context.parameters.get("id") : nil, at: now()))
+        }
         return response
     }
 

@@ -62,16 +62,16 @@ public enum LetheServe {
     }
 
     /// Every service of `lethe serve`: the HTTP server, the scheduler (`run_every`, `batch_max`), the
-    /// index watcher (`watch`: seconds between refreshes; nil: none), then `extra`. The HTTP server
+    /// index watcher (`watch`: seconds between refreshes; nil: none), then `extra`; `leading` before them all. The HTTP server
     /// stops the group when it ends; a graceful shutdown stops them all, each finishing what it does.
     public static func services(
-        _ api: LetheAPI, watch: Double?, extra: [any Service] = [],
+        _ api: LetheAPI, watch: Double?, leading: [any Service] = [], extra: [any Service] = [],
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
         onRun: @escaping @Sendable (RunReport) -> Void = { _ in }
     ) throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
-        var out: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: try application(api, onRunning: onRunning), successTerminationBehavior: .gracefullyShutdownGroup)
-        ]
+        // Started in this order, stopped in the reverse: `leading` (the access audit) outlives the HTTP server.
+        var out: [ServiceGroupConfiguration.ServiceConfiguration] = leading.map { .init(service: $0) }
+        out.append(.init(service: try application(api, onRunning: onRunning), successTerminationBehavior: .gracefullyShutdownGroup))
         out.append(
             .init(
                 service: SchedulerService(

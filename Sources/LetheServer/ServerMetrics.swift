@@ -46,6 +46,16 @@ public final class ServerMetrics: Sendable {
         Metrics.Counter(label: "lethe_requests_failed_total", factory: factory).increment(by: r.failed.count)
     }
 
+    /// One delivery attempt of an outbox message to a sink (`webhook:URL` or `email`): labelled by the
+    /// sink's kind and index-free name part only (`webhook`, `email`), never its URL (which may carry a token).
+    public func record(delivery sink: String, event: String, ok: Bool) {
+        let kind = sink.split(separator: ":", maxSplits: 1).first.map(String.init) ?? sink
+        Metrics.Counter(
+            label: ok ? "lethe_notification_deliveries_total" : "lethe_notification_failures_total",
+            dimensions: [("sink", kind), ("event", event)], factory: factory
+        ).increment()
+    }
+
     /// A scheduled run that threw (the lake or the state did not answer).
     public func recordRunError() {
         Metrics.Counter(label: "lethe_runs_total", dimensions: [("outcome", "error")], factory: factory).increment()

@@ -12,7 +12,9 @@ struct Serve: AsyncParsableCommand {
             Listens on `serve.host`:`serve.port` (127.0.0.1:8080 by default); a host that is not a loopback \
             address needs `serve.tls` (cert and key, PEM). Approved requests run every `serve.run_every` \
             (at once with 0), at most `serve.batch_max` a run. Callers authenticate with bearer tokens from \
-            `lethe token create`. SIGTERM or SIGINT: requests in flight finish, a run under way finishes, then exit 0. \
+            `lethe token create`; every call of an authenticated route is written to the audit log with its \
+            principal. Request events go to `notify:` (signed webhooks, e-mail to approvers) and the deletion \
+            set to `stream: {redis}` when configured. SIGTERM or SIGINT: requests in flight finish, a run under way finishes, then exit 0. \
             The API is described at /openapi.yaml; see docs/serve.md.
             """)
     @OptionGroup var global: Global
@@ -32,11 +34,13 @@ struct Serve: AsyncParsableCommand {
             guard watch >= 0 else { throw LetheError(.badUsage, "--watch takes 0 or more seconds") }
             try LetheServe.checkListen(serve)
             let lethe = try Runtime.open(config: config)
-            let api = LetheAPI(lethe: lethe, authenticator: LetheServe.authenticator(for: lethe), serve: serve)
+            var api = LetheAPI(lethe: lethe, authenticator: LetheServe.authenticator(for: lethe), serve: serve)
+            let background = try LetheServe.Background(config: config, lethe: lethe, metrics: api.metrics, logger: api.logger)
+            api.access = background.access
             let scheme = serve.tls == nil ? "http" : "https"
             let json = global.json, host = serve.host
             let services = try LetheServe.services(
-                api, watch: watch > 0 ? watch : nil,
+                api, watch: watch > 0 ? watch : nil, leading: background.leading, extra: background.trailing,
                 onRunning: { bound in
                     if json {
                         out(#"{"listening":"\#(scheme)://\#(host):\#(bound)","port":\#(bound)}"#)
