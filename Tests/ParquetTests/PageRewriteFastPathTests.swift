@@ -59,7 +59,8 @@ import Testing
             files = {}
             def w(name, **kw):
                 p = os.path.join(out, name + ".parquet")
-                pq.write_table(t, p, row_group_size=1500, write_page_index=True, use_deprecated_int96_timestamps=True, **kw)
+                kw.setdefault("write_page_index", True)
+                pq.write_table(t, p, row_group_size=1500, use_deprecated_int96_timestamps=True, **kw)
                 files[name] = p
             w("dict_v1_onepage", data_page_size=1 << 20)
             w("dict_v2_pages", data_page_size=2048, data_page_version="2.0")
@@ -113,7 +114,9 @@ import Testing
         }
         // Each fast path ran where the file allows it.
         #expect(totals.flatPages > 0, "\(writer)")
-        if writer != "dict_v1_nostats" { #expect(totals.keptPageStatistics > 0 && totals.keptChunkStatistics > 0, "\(writer)") }
+        if writer != "dict_v1_nostats" { #expect(totals.keptPageStatistics > 0, "\(writer)") }
+        // (Chunks with PLAIN pages keep their bounds by the older strictly-inside rule, not counted.)
+        if writer.hasPrefix("dict") && writer != "dict_v1_nostats" { #expect(totals.keptChunkStatistics > 0, "\(writer)") }
         if writer.hasPrefix("dict") && writer != "plain_v2_onepage" {
             #expect(totals.neutralisedEntries > 0 && totals.patchedDictionaries > 0, "\(writer): \(totals)")
         }
@@ -130,10 +133,14 @@ import Testing
             let rows: [Int64] = [3, 17, 1600, 2999]
             let (out, bytes, result) = try PageCopyRewriteTests.rewrite(file, rows, options: PageRewriteOptions())
             if writer.hasPrefix("dict") { #expect(result.pages.patchedDictionaries > 0, "\(writer): \(result.pages)") }
+            let keptRows = (0..<file.numRows).filter { !rows.contains($0) }
             for column in ["i64", "s"] {
-                let gone = try PageCopyRewriteTests.values(of: column, rows: rows, in: file)
+                // Values only the dropped rows held (`s` repeats now and then).
+                let held = Set(try PageCopyRewriteTests.values(of: column, rows: keptRows, in: file))
+                let gone = try PageCopyRewriteTests.values(of: column, rows: rows, in: file).filter { !held.contains($0) }
+                #expect(!gone.isEmpty)
                 let left = try PageCopyRewriteTests.dictionaryEntries(out, column: column)
-                for v in gone { #expect(!left.contains(v), "\(writer) \(column)") }
+                #expect(gone.allSatisfy { !left.contains($0) }, "\(writer) \(column)")
             }
             jobs.append((writer, path, bytes, rows))
         }
