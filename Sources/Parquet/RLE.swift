@@ -160,19 +160,31 @@ struct RLEEncoder {
         let groups = (count + 7) / 8
         varint(groups << 1 | 1)
         guard bitWidth > 0 else { return }
-        var acc: UInt64 = 0
-        var bits = 0
-        for k in 0..<(groups * 8) {
-            let v = k < count ? UInt64(truncatingIfNeeded: vals[from + k]) : 0
-            acc |= v << UInt64(bits)
-            bits += bitWidth
-            while bits >= 8 {
-                out.append(UInt8(truncatingIfNeeded: acc))
-                acc >>= 8
-                bits -= 8
+        // groups * 8 values of bitWidth (≤ 32) bits: exactly groups * bitWidth bytes, written in
+        // place (the padding values are the zeros already there).
+        let start = out.count
+        let total = groups * bitWidth
+        out.append(contentsOf: repeatElement(0, count: total))
+        let bw = bitWidth
+        out.withUnsafeMutableBufferPointer { o in
+            let p = o.baseAddress! + start
+            var op = 0
+            var acc: UInt64 = 0
+            var bits = 0
+            var k = 0
+            while k < count {
+                acc |= UInt64(truncatingIfNeeded: vals[from + k]) << UInt64(bits)
+                bits += bw
+                while bits >= 8 {
+                    p[op] = UInt8(truncatingIfNeeded: acc)
+                    op += 1
+                    acc >>= 8
+                    bits -= 8
+                }
+                k += 1
             }
+            if bits > 0 && op < total { p[op] = UInt8(truncatingIfNeeded: acc) }
         }
-        if bits > 0 { out.append(UInt8(truncatingIfNeeded: acc)) }
     }
 
     private mutating func emitRun(_ value: UInt64, _ count: Int) {

@@ -42,6 +42,14 @@ struct PageLevelChunk {
     var removedPages = 0
     /// Dictionary entries overwritten because only dropped rows referenced them.
     var neutralisedEntries = 0
+    /// Rewritten pages that took the flat-column path (runs between drops, no per-slot arrays).
+    var flatPages = 0
+    /// Rewritten pages whose old bounds (column index, header statistics) were kept.
+    var keptPageStatistics = 0
+    /// Whether the neutralised dictionary page was patched in its compressed form.
+    var patchedDictionary = false
+    /// Whether the chunk's old min/max were kept (no lost value reached a bound).
+    var keptChunkStatistics = false
 
     var size: Int64 { pieces.reduce(0) { $0 + $1.count } }
 
@@ -59,6 +67,15 @@ struct PageRewriteOptions: Sendable {
     var enabled = true
     /// Overwrite dictionary entries only dropped rows referenced (false only in tests: leaves residue).
     var neutraliseDictionary = true
+    /// Flat columns (no repetition): kept levels and values as the runs between drops (false:
+    /// the general per-slot path, which the tests compare it with).
+    var flatFastPath = true
+    /// Keep old page and chunk bounds when every lost value lies strictly inside them (false:
+    /// always recompute).
+    var keepStatistics = true
+    /// Patch a neutralised Snappy dictionary page's literals in place instead of compressing it
+    /// again (false: always compress).
+    var patchCompressedDictionary = true
 }
 
 /// A page of the original chunk as found by the header walk.
@@ -145,10 +162,28 @@ extension ParquetFile {
 
         // 2. The dictionary (decoded only when needed).
         let dictCount = dictPage?.header.numValues ?? 0
+        var plainDictionary: PlainDictionary?
+        var plainDictionaryRead = false
+        /// The dictionary page's body as bytes (nil: no dictionary page, or a type not kept as bytes).
+        func plainDict() throws(ParquetError) -> PlainDictionary? {
+            if plainDictionaryRead { return plainDictionary }
+            plainDictionaryRead = true
+            guard let dp = dictPage, let e = Encoding(rawValue: dp.header.encoding), e == .plain || e == .plainDictionary else { return nil }
+            reader.pos = dp.start
+            guard let page = try reader.next() else { return nil }
+            plainDictionary = try PlainDictionary(page.data, count: dp.header.numValues, type: desc.physicalType, typeLength: desc.typeLength)
+            return plainDictionary
+        }
         var dictionary: ColumnValues?
         func dict() throws(ParquetError) -> ColumnValues? {
             if let dictionary { return dictionary }
             guard let dp = dictPage else { return nil }
+            if let pd = try plainDict() {
+                var acc = ValueAccumulator(type: desc.physicalType, width: desc.typeLength)
+                try withBytes(pd.bytes) { (p) throws(ParquetError) in _ = try acc.appendPlain(p, count: dp.header.numValues) }
+                dictionary = acc.result()
+                return dictionary
+            }
             reader.pos = dp.start
             guard let page = try reader.next() else { return nil }
             guard let e = Encoding(rawValue: dp.header.encoding), e == .plain || e == .plainDictionary else { return nil }
@@ -156,6 +191,31 @@ extension ParquetFile {
             try withBytes(page.data) { (p) throws(ParquetError) in _ = try acc.appendPlain(p, count: dp.header.numValues) }
             dictionary = acc.result()
             return dictionary
+        }
+        let cmp = Self.statisticsComparator(desc)
+        /// Whether every value of `lost` lies strictly inside [lo, hi] in the column's order: then
+        /// bounds that held before the rows went still hold, and stay exact if they were.
+        func strictlyInside(_ lost: [[UInt8]], _ lo: [UInt8]?, _ hi: [UInt8]?) -> Bool {
+            if lost.isEmpty { return true }
+            guard let cmp, let lo, let hi else { return false }
+            for v in lost {
+                guard let a = cmp(lo, v), a < 0, let b = cmp(v, hi), b < 0 else { return false }
+            }
+            return true
+        }
+        // The old column index, for page bounds kept through a rewrite.
+        let oldCI = original.columnIndexOffset.flatMap { o in original.columnIndexLength.map { (o, $0) } }
+        var oldPageBounds: [(min: [UInt8], max: [UInt8], nullPage: Bool)]?
+        if let (off, len) = oldCI, let raw = try? readIndexBytes(off, len), let (ci, _) = try? ThriftStruct.decode(raw),
+            let nulls = ci.list(1), let mins = ci.list(2), let maxs = ci.list(3), nulls.count == pages.count, mins.count == pages.count,
+            maxs.count == pages.count
+        {
+            var b: [(min: [UInt8], max: [UInt8], nullPage: Bool)] = []
+            for k in 0..<pages.count {
+                guard case .bool(let np) = nulls[k], case .binary(let mn) = mins[k], case .binary(let mx) = maxs[k] else { b = []; break }
+                b.append((mn, mx, np))
+            }
+            if b.count == pages.count { oldPageBounds = b }
         }
 
         // 3. Data pages: copy, or decode and write again without the dropped rows.
@@ -172,7 +232,6 @@ extension ParquetFile {
         var pageStats: [(PageType, Encoding)] = []
         var entries: [PageIndexEntry] = []
         var fromPage: [Int?] = []  // per output page: the original ordinal when copied
-        let oldCI = original.columnIndexOffset.flatMap { o in original.columnIndexLength.map { (o, $0) } }
         let needIndexStats = oldCI != nil
         var di = 0
         for (k, p) in pages.enumerated() {
@@ -216,80 +275,188 @@ extension ParquetFile {
             // A page holding dropped rows.
             guard var o = try open(p, &reader, desc: desc, dictionary: nil, valuesToo: true, cached: opened[k]) else { return nil }
             if enc.isDictionary && o.indices == nil { return nil }
-            // Which slots survive.
-            var keep = [Bool](repeating: true, count: o.slots)
-            var rowInPage = -1, dj = 0
-            var keepRow = true
-            var rowsSeen = 0
-            for s in 0..<o.slots {
-                let r = o.rep?[s] ?? 0
-                if r == 0 {
-                    rowInPage += 1
-                    rowsSeen += 1
-                    while dj < pageDrops.count && pageDrops[dj] < rowInPage { dj += 1 }
-                    keepRow = !(dj < pageDrops.count && pageDrops[dj] == rowInPage)
-                }
-                keep[s] = keepRow
-            }
-            guard rowsSeen == p.rows else { return nil }
             var newRep: [UInt16]? = o.rep == nil ? nil : []
             var newDef: [UInt16]? = o.def == nil ? nil : []
-            var keptValueIdx: [Int] = []
+            // Positions (among the page's values) of the values kept, as runs, and of those dropped.
+            var keptRuns: [Range<Int>] = []
             var droppedValueIdx: [Int] = []
-            var vi = 0
             var nulls = 0
-            for s in 0..<o.slots {
-                let hasValue = o.def.map { Int($0[s]) == maxDef } ?? true
-                if keep[s] {
-                    if let r = o.rep { newRep!.append(r[s]) }
-                    if let d = o.def { newDef!.append(d[s]) }
-                    if hasValue { keptValueIdx.append(vi) } else { nulls += 1 }
+            if maxRep == 0 && po.flatFastPath {
+                // A flat column: a slot is a row, and what survives is the runs between the drops.
+                guard o.slots == p.rows, !pageDrops.isEmpty, pageDrops.last! < o.slots else { return nil }
+                var vi = 0, prev = 0, ok = true
+                if let d = o.def {
+                    let top = UInt16(maxDef)
+                    newDef!.reserveCapacity(o.slots - pageDrops.count)
+                    d.withUnsafeBufferPointer { dp in
+                        func run(_ from: Int, _ to: Int) {
+                            var n = 0
+                            for k in from..<to where dp[k] == top { n += 1 }
+                            if n > 0 { keptRuns.append(vi..<(vi + n)) }
+                            vi += n
+                            newDef!.append(contentsOf: dp[from..<to])
+                        }
+                        for s in pageDrops {
+                            guard s >= prev else { ok = false; return }
+                            run(prev, s)
+                            if dp[s] == top {
+                                droppedValueIdx.append(vi)
+                                vi += 1
+                            } else {
+                                droppedNulls += 1
+                            }
+                            prev = s + 1
+                        }
+                        run(prev, o.slots)
+                    }
                 } else {
-                    if hasValue { droppedValueIdx.append(vi) } else { droppedNulls += 1 }
+                    for s in pageDrops {
+                        guard s >= prev else { ok = false; break }
+                        if s > prev { keptRuns.append(prev..<s) }
+                        droppedValueIdx.append(s)
+                        prev = s + 1
+                    }
+                    if prev < o.slots { keptRuns.append(prev..<o.slots) }
+                    vi = o.slots
                 }
-                if hasValue { vi += 1 }
+                guard ok, vi == o.nonNull else { return nil }
+                nulls = o.slots - pageDrops.count - (o.nonNull - droppedValueIdx.count)
+                out.flatPages += 1
+            } else {
+                // Which slots survive.
+                var keep = [Bool](repeating: true, count: o.slots)
+                var rowInPage = -1, dj = 0
+                var keepRow = true
+                var rowsSeen = 0
+                for s in 0..<o.slots {
+                    let r = o.rep?[s] ?? 0
+                    if r == 0 {
+                        rowInPage += 1
+                        rowsSeen += 1
+                        while dj < pageDrops.count && pageDrops[dj] < rowInPage { dj += 1 }
+                        keepRow = !(dj < pageDrops.count && pageDrops[dj] == rowInPage)
+                    }
+                    keep[s] = keepRow
+                }
+                guard rowsSeen == p.rows else { return nil }
+                var vi = 0
+                for s in 0..<o.slots {
+                    let hasValue = o.def.map { Int($0[s]) == maxDef } ?? true
+                    if keep[s] {
+                        if let r = o.rep { newRep!.append(r[s]) }
+                        if let d = o.def { newDef!.append(d[s]) }
+                        if hasValue {
+                            if let last = keptRuns.last, last.upperBound == vi {
+                                keptRuns[keptRuns.count - 1] = last.lowerBound..<(vi + 1)
+                            } else {
+                                keptRuns.append(vi..<(vi + 1))
+                            }
+                        } else {
+                            nulls += 1
+                        }
+                    } else {
+                        if hasValue { droppedValueIdx.append(vi) } else { droppedNulls += 1 }
+                    }
+                    if hasValue { vi += 1 }
+                }
+                guard vi == o.nonNull else { return nil }
             }
-            guard vi == o.nonNull else { return nil }
-            let slots = keptValueIdx.count + nulls
+            let keptCount = keptRuns.reduce(0) { $0 + $1.count }
+            let slots = keptCount + nulls
             if slots == 0 {
                 out.removedPages += 1
                 continue
             }
-            // The kept values, and the values this page loses (for the chunk statistics).
+            // The kept values, and the values this page loses (for the statistics).
             var keptValues: ColumnValues?
             var pageMinMax = MinMax()
+            let oldHeaderStats = Self.pageHeaderStatistics(h)
+            let wantStats = oldHeaderStats != nil || needIndexStats
+            var keptHeaderStats: ThriftStruct?
+            // Distinct values the page no longer holds (nil: unknown); the page's old bounds are
+            // kept when each lies strictly inside them.
+            var lost: [[UInt8]]?
+            var compute: () throws(ParquetError) -> MinMax? = { MinMax() }
             if let idx = o.indices {
                 var kept = [UInt32]()
-                kept.reserveCapacity(keptValueIdx.count)
-                for v in keptValueIdx {
-                    let i = idx[v]
+                kept.reserveCapacity(keptCount)
+                for r in keptRuns { kept.append(contentsOf: idx[r]) }
+                var marks = [Bool](repeating: false, count: wantStats ? dictCount : 0)
+                for i in kept {
                     guard Int(i) < dictCount else { throw ParquetError(.corruptPage, "dictionary index \(i) out of range") }
                     keptRef[Int(i)] = true
-                    kept.append(i)
+                    if wantStats { marks[Int(i)] = true }
                 }
+                var pageLost: [Int] = []
                 for v in droppedValueIdx {
-                    guard Int(idx[v]) < dictCount else { throw ParquetError(.corruptPage, "dictionary index \(idx[v]) out of range") }
-                    droppedRef.append(idx[v])
+                    let i = idx[v]
+                    guard Int(i) < dictCount else { throw ParquetError(.corruptPage, "dictionary index \(i) out of range") }
+                    droppedRef.append(i)
+                    if wantStats && !marks[Int(i)] {
+                        marks[Int(i)] = true  // counted once
+                        pageLost.append(Int(i))
+                    }
                 }
-                if h.hasStatistics || needIndexStats {
-                    guard let d = try dict() else { return nil }
-                    var marks = [Bool](repeating: false, count: dictCount)
-                    for i in kept { marks[Int(i)] = true }
-                    pageMinMax = Self.minMax(ofMarked: marks, in: d, order: desc.sortOrder)
+                if wantStats {
+                    if po.keepStatistics, let pd = try plainDict() { lost = pageLost.map { pd.value($0) } }
+                    for i in pageLost { marks[i] = false }
+                    compute = { () throws(ParquetError) -> MinMax? in
+                        if let pd = try plainDict(), let mm = pd.minMax(marked: marks, type: desc.physicalType, order: desc.sortOrder) { return mm }
+                        guard let d = try dict() else { return nil }
+                        return Self.minMax(ofMarked: marks, in: d, order: desc.sortOrder)
+                    }
                 }
                 o.indices = kept
             } else {
                 guard let v = o.values else { return nil }
-                let k = v.gather(keptValueIdx)
-                droppedValues.append(v.gather(droppedValueIdx))
-                if h.hasStatistics || needIndexStats { pageMinMax = MinMax.compute(k, 0..<k.count, order: desc.sortOrder) }
+                let k = v.gather(keptRuns.flatMap { $0 })
+                let dv = v.gather(droppedValueIdx)
+                droppedValues.append(dv)
+                if wantStats && po.keepStatistics {
+                    if dv.count == 0 {
+                        lost = []
+                    } else {
+                        let lm = MinMax.compute(dv, 0..<dv.count, order: desc.sortOrder)
+                        if let a = lm.min, let b = lm.max { lost = [a, b] }
+                    }
+                }
+                compute = { MinMax.compute(k, 0..<k.count, order: desc.sortOrder) }
                 keptValues = k
+            }
+            if wantStats {
+                // (A page left with nulls only gets fresh, empty bounds.)
+                var reuse = lost != nil && keptCount > 0
+                if let lost, reuse, needIndexStats {
+                    if let e = oldPageBounds?[p.ordinal] {
+                        reuse = lost.isEmpty || (!e.nullPage && strictlyInside(lost, e.min, e.max))
+                        pageMinMax = MinMax(min: e.min, max: e.max)
+                    } else {
+                        reuse = false
+                    }
+                }
+                if let lost, reuse, var hs = oldHeaderStats {
+                    if hs[5] != nil || hs[6] != nil { reuse = strictlyInside(lost, hs.binary(6), hs.binary(5)) }
+                    if reuse && (hs[1] != nil || hs[2] != nil) {
+                        reuse = lost.isEmpty || (desc.sortOrder == .signed && strictlyInside(lost, hs.binary(2), hs.binary(1)))
+                    }
+                    if hs[3] != nil { hs[3] = .i64(Int64(nulls)) }
+                    hs[4] = nil
+                    keptHeaderStats = hs
+                }
+                if reuse {
+                    out.keptPageStatistics += 1
+                } else {
+                    keptHeaderStats = nil
+                    guard let mm = try compute() else { return nil }
+                    pageMinMax = mm
+                }
             }
             o.rep = newRep
             o.def = newDef
             let rows = newRep.map { $0.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } } ?? slots
             let (bytes, uncompressedSize) = try encodePage(
-                h, o, keptValues: keptValues, slots: slots, nulls: nulls, rows: rows, desc: desc, codec: codec, minMax: pageMinMax)
+                h, o, keptValues: keptValues, slots: slots, nulls: nulls, rows: rows, desc: desc, codec: codec,
+                minMax: pageMinMax, headerStatistics: keptHeaderStats)
             dataPieces.append(.bytes(bytes))
             entries.append(
                 PageIndexEntry(
@@ -316,11 +483,22 @@ extension ParquetFile {
                 out.pieces.append(.copy((base + Int64(dp.start))..<(base + Int64(dp.end))))
                 uncompressed += Int64(dp.bodyStart - dp.start + dp.header.uncompressedSize)
             } else {
-                guard let d = try dict(), let keeper = keptRef.firstIndex(of: true) else { return nil }
-                var map = Array(0..<dictCount)
-                for i in orphans { map[i] = keeper }
-                let body = ValueEncoder.plain(d.gather(map))
-                let comp = try withBytes(body) { (p) throws(ParquetError) in try Codecs.compress(codec, p) }
+                var body: [UInt8]
+                var patched: [UInt8]?
+                if let pd = try plainDict(), let (b, changes) = pd.neutralised(orphans, kept: keptRef) {
+                    body = b
+                    if codec == .snappy, po.patchCompressedDictionary, let changes {
+                        patched = chunk.withUnsafeBytes { Snappy.patch(UnsafeRawBufferPointer(rebasing: $0[dp.bodyStart..<dp.end]), changes: changes) }
+                    }
+                } else {
+                    guard let d = try dict(), let keeper = keptRef.firstIndex(of: true) else { return nil }
+                    var map = Array(0..<dictCount)
+                    for i in orphans { map[i] = keeper }
+                    body = ValueEncoder.plain(d.gather(map))
+                }
+                let comp: [UInt8]
+                if let patched { comp = patched } else { comp = try withBytes(body) { (p) throws(ParquetError) in try Codecs.compress(codec, p) } }
+                out.patchedDictionary = patched != nil
                 var hs = dp.header.raw
                 hs[2] = .i32(Int32(body.count))
                 hs[3] = .i32(Int32(comp.count))
@@ -397,10 +575,26 @@ extension ParquetFile {
             if let n = s.nullCount { s.nullCount = n - droppedNulls }
             let hadLegacy = s.legacyMin != nil || s.legacyMax != nil
             let hadMinMax = s.minValue != nil || s.maxValue != nil
-            if (hadLegacy || hadMinMax) && allDictionary && dictCount > 0 {
+            var keptOld = false
+            if (hadLegacy || hadMinMax) && allDictionary && dictCount > 0 && po.keepStatistics, let pd = try plainDict() {
+                // The entries no kept row references lie strictly inside the old bounds: they hold as they were.
+                let lost = orphans.map { pd.value($0) }
+                keptOld =
+                    (!hadMinMax || strictlyInside(lost, s.minValue, s.maxValue))
+                    && (!hadLegacy || lost.isEmpty || (desc.sortOrder == .signed && strictlyInside(lost, s.legacyMin, s.legacyMax)))
+                out.keptChunkStatistics = keptOld
+            }
+            if keptOld {
+                // As they were (null count updated above).
+            } else if (hadLegacy || hadMinMax) && allDictionary && dictCount > 0 {
                 // Exact: the entries kept rows reference.
-                guard let d = try dict() else { return nil }
-                let mm = Self.minMax(ofMarked: keptRef, in: d, order: desc.sortOrder)
+                let mm: MinMax
+                if let pd = try plainDict(), let m = pd.minMax(marked: keptRef, type: desc.physicalType, order: desc.sortOrder) {
+                    mm = m
+                } else {
+                    guard let d = try dict() else { return nil }
+                    mm = Self.minMax(ofMarked: keptRef, in: d, order: desc.sortOrder)
+                }
                 let fresh = ChunkWriter.statisticsStruct(mm, nullCount: 0, legacy: hadLegacy && desc.sortOrder == .signed)
                 s.legacyMin = hadLegacy ? fresh.legacyMin : nil
                 s.legacyMax = hadLegacy ? fresh.legacyMax : nil
@@ -507,7 +701,7 @@ extension ParquetFile {
     /// level encoding, codec, checksum and statistics kinds. Returns the bytes and the uncompressed size.
     private func encodePage(
         _ h: PageHeader, _ o: OpenPage, keptValues: ColumnValues?, slots: Int, nulls: Int, rows: Int, desc: ColumnDescriptor,
-        codec: CompressionCodec, minMax mm: MinMax
+        codec: CompressionCodec, minMax mm: MinMax, headerStatistics: ThriftStruct? = nil
     ) throws(ParquetError) -> ([UInt8], Int) {
         let enc = Encoding(rawValue: h.encoding)!
         let maxDef = desc.maxDefinitionLevel, maxRep = desc.maxRepetitionLevel
@@ -521,9 +715,11 @@ extension ParquetFile {
         } else {
             valueBytes = try ValueEncoder.encode(keptValues!, enc, typeLength: desc.typeLength)
         }
-        let oldStats: ThriftStruct? = h.type == .dataPageV2 ? h.raw.structure(8)?.structure(8) : h.raw.structure(5)?.structure(5)
+        let oldStats = Self.pageHeaderStatistics(h)
         var stats: ThriftStruct?
-        if let old = oldStats {
+        if let kept = headerStatistics {
+            stats = kept
+        } else if let old = oldStats {
             let legacy = old[1] != nil || old[2] != nil
             var s = ChunkWriter.statisticsStruct(mm, nullCount: Int64(nulls), legacy: legacy && desc.sortOrder == .signed)
             if old[3] == nil { s.nullCount = nil }
@@ -576,6 +772,11 @@ extension ParquetFile {
         if h.crc != nil { hs[4] = .i32(Int32(bitPattern: body.withUnsafeBytes { Codecs.crc32($0) })) }
         let hb = hs.encoded()
         return (hb + body, hb.count + uncompressedSize)
+    }
+
+    /// The statistics in a data page's header (v1 or v2), if any.
+    static func pageHeaderStatistics(_ h: PageHeader) -> ThriftStruct? {
+        h.type == .dataPageV2 ? h.raw.structure(8)?.structure(8) : h.raw.structure(5)?.structure(5)
     }
 
     /// Min/max over the dictionary entries marked true.

@@ -23,6 +23,14 @@ public struct PageRewriteCounts: Sendable, Equatable {
     public var removedPages = 0
     /// Dictionary entries overwritten because only dropped rows referenced them.
     public var neutralisedEntries = 0
+    /// Re-encoded pages of flat columns written from the runs between drops.
+    public var flatPages = 0
+    /// Re-encoded pages whose old bounds still held (no lost value reached one).
+    public var keptPageStatistics = 0
+    /// Neutralised Snappy dictionary pages patched in place instead of compressed again.
+    public var patchedDictionaries = 0
+    /// Page-level chunks whose old min/max still held.
+    public var keptChunkStatistics = 0
     public init() {}
 }
 
@@ -242,6 +250,10 @@ extension ParquetFile {
                 w.counts.reencodedPages += pc.reencodedPages
                 w.counts.removedPages += pc.removedPages
                 w.counts.neutralisedEntries += pc.neutralisedEntries
+                w.counts.flatPages += pc.flatPages
+                w.counts.keptPageStatistics += pc.keptPageStatistics
+                w.counts.patchedDictionaries += pc.patchedDictionary ? 1 : 0
+                w.counts.keptChunkStatistics += pc.keptChunkStatistics ? 1 : 0
                 continue
             }
             w.counts.wholeChunks += 1
