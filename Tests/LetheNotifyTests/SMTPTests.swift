@@ -11,7 +11,7 @@ import Testing
 #endif
 
 /// The SMTP client and the e-mail sink against aiosmtpd (a real SMTP server, on loopback).
-@Suite struct SMTPTests {
+@Suite(.timeLimit(.minutes(5))) struct SMTPTests {
     static let message = """
         From: lethe@example.com
         To: a@example.com
@@ -152,15 +152,12 @@ import Testing
         }
         try #require(ok)
         let client = try SMTPClient(url: "smtp://127.0.0.1:\(UInt16(bigEndian: addr.sin_port))", timeout: 1)
-        let started = Date()
         do {
             let e = await thrown {
                 try await client.send(from: "lethe@example.com", to: ["a@example.com"], message: Array(Self.message.utf8))
             }
             #expect(e.contains("timed out"))
         }
-        // A hang guard, not a timing figure: the 1 s timeout ended it rather than the server (which never speaks).
-        #expect(Date().timeIntervalSince(started) < 60)
     }
 
     @Test("bad SMTP URLs are refused naming the setting, without the password")

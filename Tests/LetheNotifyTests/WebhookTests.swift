@@ -7,7 +7,7 @@ import Testing
 
 /// Signed webhooks, delivered to a real HTTP receiver (Python, on loopback) that checks each
 /// signature with the verification code docs/notifications.md shows.
-@Suite struct WebhookTests {
+@Suite(.timeLimit(.minutes(5))) struct WebhookTests {
     static let secret = "whsec-test-\(UInt64.random(in: 0...UInt64.max))"
 
     static func planned(seq: Int64 = 7) -> OutboxMessage {
@@ -108,9 +108,9 @@ import Testing
         await #expect(throws: LetheError.self) { try await dead.deliver(Self.planned()) }
 
         let slow = try WebhookSink(.init(url: receiver.url + "/slow", secretEnv: "S"), environment: ["S": Self.secret], timeout: 1)
-        let started = Date()
+        // The receiver answers after 5 s: only the 1 s timeout makes this throw (no wall-time assertion: a loaded
+        // machine's test run starves the cooperative pool; the suite's time limit is the hang guard).
         await #expect(throws: LetheError.self) { try await slow.deliver(Self.planned()) }
-        #expect(Date().timeIntervalSince(started) < 4.5)
     }
 
     @Test("events filter: an empty list wants all; a list wants only its events")
