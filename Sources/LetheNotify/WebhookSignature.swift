@@ -1,4 +1,5 @@
 import Crypto
+import LetheCore
 public import Foundation
 
 /// The `Lethe-Signature` header of a webhook delivery: `t=<unix seconds>,v1=<hex HMAC-SHA-256>`,
@@ -39,7 +40,7 @@ public enum WebhookSignature {
             guard kv.count == 2 else { continue }
             switch kv[0] {
             case "t": timestamp = Int64(kv[1])
-            case "v1": if let b = hexBytes(kv[1]) { signatures.append(b) }
+            case "v1": if let b = Hex.decode(String(kv[1])) { signatures.append(b) }
             default: continue  // other schemes are ignored
             }
         }
@@ -62,27 +63,5 @@ public enum WebhookSignature {
         var d: UInt8 = 0
         for i in 0..<a.count { d |= a[i] ^ b[i] }
         return d == 0
-    }
-
-    static func hexBytes(_ s: Substring) -> [UInt8]? {
-        let u = Array(s.utf8)
-        guard u.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(u.count / 2)
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: return c - 48
-            case 97...102: return c - 87
-            case 65...70: return c - 55
-            default: return nil
-            }
-        }
-        var i = 0
-        while i < u.count {
-            guard let hi = nibble(u[i]), let lo = nibble(u[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
     }
 }
