@@ -61,6 +61,16 @@ public struct OutboxDelivery: Sendable, Equatable {
     }
 }
 
+/// A sink's dispatch lease: when several servers share one state, one dispatcher at a time delivers
+/// to a sink. The holder renews it while it dispatches; another takes it over once it has expired.
+public struct OutboxLease: Sendable, Equatable {
+    /// Who holds it (a dispatcher's own id); nil: nobody (never taken, or released).
+    public var holder: String?
+    /// Held until this time (ms since the epoch); taken over by another once past.
+    public var until: Int64
+    public init(holder: String?, until: Int64) { self.holder = holder; self.until = until }
+}
+
 /// The outbox, read.
 public protocol OutboxReader: Sendable {
     /// Messages in order of writing, at most `limit` with `seq > after`.
@@ -73,6 +83,8 @@ public protocol OutboxReader: Sendable {
     /// A sink's floor: every message at or below it is delivered to the sink (or older than the sink).
     /// Nil for a sink never registered.
     func floor(sink: String) async throws -> Int64?
+    /// A sink's dispatch lease (nil for a sink never registered).
+    func lease(sink: String) async throws -> OutboxLease?
 }
 
 /// The outbox, written inside a transaction (a message always lands with the change it tells of).
@@ -89,4 +101,19 @@ public protocol OutboxWriter {
     func delivered(sink: String, seqs: [Int64], at: Int64) throws
     /// Records a failed attempt: its count, when to try again, and the error (one line, no personal data).
     func deliveryFailed(sink: String, seq: Int64, attempts: Int, nextAttemptAt: Int64, error: String) throws
+    /// Takes a registered sink's dispatch lease for `holder` until `until` when it is free, expired
+    /// (`until <= now`) or already `holder`'s (a renewal). Returns whether `holder` holds it now.
+    func takeLease(sink: String, holder: String, until: Int64, now: Int64) throws -> Bool
+    /// The fence of a dispatcher's writes: renews the lease to `until` if `holder` still holds it and
+    /// returns true; false when another took it over (the caller then throws, so that nothing of its
+    /// transaction lands). Written in the transaction that records a delivery, it orders that
+    /// transaction after any takeover (the row is locked until commit).
+    func holdLease(sink: String, holder: String, until: Int64) throws -> Bool
+    /// Gives the lease up if `holder` holds it (a graceful stop): another takes it at once.
+    func releaseLease(sink: String, holder: String) throws
+    /// Deletes at most `limit` messages written before `before` (ms) that are settled for every sink
+    /// named (`seq` at or below each one's floor: delivered, or older than the sink), with their
+    /// delivery rows, oldest first. A message some named sink has not had is never deleted, nor any
+    /// message when a named sink is not registered. Returns how many were deleted.
+    func prune(sinks: [String], before: Int64, limit: Int) throws -> Int
 }

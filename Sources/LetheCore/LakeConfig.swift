@@ -386,11 +386,15 @@ private struct ConfigReader {
         return c
     }
 
-    /// `notify: {webhooks: [{url, secret_env, events}], email: {smtp, from, approvers}}`.
+    /// `notify: {webhooks: [{url, secret_env, events}], email: {smtp, from, approvers}, keep_delivered_days: 7}`.
     func notify(_ node: Node) throws -> NotifyConfig {
         var c = NotifyConfig()
-        for (k, v) in try entries(node, "notify", known: ["webhooks", "email"], example: "{webhooks: [{url: …, secret_env: HOOK_SECRET}]}") {
-            if k == "webhooks" {
+        for (k, v) in try entries(
+            node, "notify", known: ["webhooks", "email", "keep_delivered_days"], example: "{webhooks: [{url: …, secret_env: HOOK_SECRET}]}")
+        {
+            if k == "keep_delivered_days" {
+                c.keepDeliveredDays = try int(v, "notify.keep_delivered_days", 0...36_500)
+            } else if k == "webhooks" {
                 guard let seq = v.sequence else { throw err("`notify.webhooks` must be a list", v) }
                 for item in seq {
                     var url: String?, secretEnv: String?, events: [String] = []

@@ -47,6 +47,9 @@ public struct NotifyConfig: Sendable, Equatable {
 
     public var webhooks: [Webhook] = []
     public var email: Email?
+    /// Messages delivered to every sink are deleted from the outbox once older than this (`notify.keep_delivered_days`).
+    public var keepDeliveredDays = NotifyConfig.defaultKeepDeliveredDays
+    public static let defaultKeepDeliveredDays = 7
     public init() {}
 }
 

@@ -88,6 +88,7 @@ struct Executor: Sendable {
         defer { lock?.release() }
         // 0-3. What killed runs left: temporary files, unfinished jobs, stranded requests; then retries.
         try await Trace.span("run: recover and retry") { try await recoverAndRetry(report: &report, events: events) }
+        if stopping(&report) { return report }
         // 4. Subjects other tools deleted from `deletes_from: change_feed` tables become approved requests.
         report.propagation = try await propagateScoped(report: &report, events: events)
         // 5. A new job for every approved request.
@@ -98,6 +99,7 @@ struct Executor: Sendable {
             return report
         }
         let (job, jobPlan, planned) = try await Trace.span("run: plan \(approved.count) requests") { try await planJob(approved, report: &report) }
+        if stopping(&report) { return report }  // nothing claimed yet: the requests stay approved
         let claimed = try await Trace.span("run: claim") { try await claimJob(job, jobPlan, planned: planned) }
         guard !claimed.isEmpty else {
             try state.checkIntact()
@@ -121,9 +123,11 @@ struct Executor: Sendable {
         // 1. Unfinished jobs (a crash or kill mid-run).
         let pending = try await state.pendingSteps()
         for job in Self.orderedUnique(pending.map(\.job)) {
+            if stopping(&report) { return }
             events?(.resumingJob(job: job))
             try await execute(job: job, report: &report, events: events)
         }
+        if stopping(&report) { return }
         // 2. Requests left `running` without a job, or `erased` without their verification.
         try await recover(report: &report, events: events)
         // 3. Requests that had failed before this run are retried.
@@ -225,6 +229,12 @@ struct Executor: Sendable {
         return out
     }
 
+    /// Whether the run stops here (it was asked to: `Lethe.runShouldStop`); sets `report.stopped`.
+    func stopping(_ report: inout RunReport) -> Bool {
+        if !report.stopped, Lethe.stopRequested { report.stopped = true }
+        return report.stopped
+    }
+
     static func orderedUnique(_ xs: [String]) -> [String] {
         var seen = Set<String>()
         return xs.filter { seen.insert($0).inserted }
@@ -249,6 +259,8 @@ struct Executor: Sendable {
         do {
             for step in pending {
                 try state.checkIntact()
+                // A stop between steps (a graceful shutdown): the rest stays pending for the next run.
+                if step.ordinal != first.ordinal, stopping(&report) { return }
                 let interrupted = step.ordinal == first.ordinal && attempts > Lethe.maxStepAttempts ? attempts - 1 : nil
                 try await runStep(job: job, step: step, interrupted: interrupted, report: &report, events: events)
             }

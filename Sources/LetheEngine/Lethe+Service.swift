@@ -11,6 +11,15 @@ extension Lethe {
     /// them. The rest stay approved for the next run. Task-local: set around one `run` call.
     @TaskLocal public static var runBatchMax: Int? = nil
 
+    /// Asked between a run's steps (`lethe serve`: whether a graceful shutdown began). When it answers
+    /// true the run stops there: the step under way has finished and is journaled, the job's other
+    /// steps stay pending (its requests `running`), no new job is planned, and the next run resumes the
+    /// job as it resumes a killed one (`RunReport.stopped`). Task-local: set around one `run` call.
+    @TaskLocal public static var runShouldStop: (@Sendable () -> Bool)? = nil
+
+    /// Whether the run under way was asked to stop (`runShouldStop`).
+    static var stopRequested: Bool { runShouldStop?() ?? false }
+
     /// One page of requests in filing order (optionally of one status), starting after the request
     /// id `after`; `next` is the id to pass for the following page (nil at the end).
     public func requestPage(status: RequestStatus?, after: String?, limit: Int) async throws -> Page<ErasureRequest> {

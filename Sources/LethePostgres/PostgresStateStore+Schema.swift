@@ -10,6 +10,7 @@ extension PostgresStateStore {
         (2, "v2-work-queue", PostgresWorkQueue.migration),
         (3, "v3-index-items", PostgresWorkQueue.indexItemsMigration),
         (4, "v4-serve", serveMigration),
+        (5, "v5-outbox-lease", outboxLeaseMigration),
     ]
 
     /// Every table of the schema, with its text and bytea columns (the residue scan reads them).

@@ -41,6 +41,12 @@ extension PostgresStateStore {
         )
         """
 
+    /// The dispatch lease of each sink (migration 5): who holds it, until when.
+    static let outboxLeaseMigration = """
+        ALTER TABLE outbox_sinks ADD COLUMN holder text COLLATE "C";
+        ALTER TABLE outbox_sinks ADD COLUMN lease_until bigint NOT NULL DEFAULT 0
+        """
+
     static let tokenColumns = "id, name, role, created_at, revoked_at, last_used_at, hash"
 
     static func token(_ r: PGRow) throws -> APIToken {
@@ -129,6 +135,15 @@ extension PostgresStateStore: TokenReader, OutboxReader {
     public func floor(sink: String) async throws -> Int64? {
         try await read("cannot read the outbox of sink \(sink)") { s in
             try s.query(.sql("SELECT floor FROM outbox_sinks WHERE sink = $1") { $0.append(sink) }).rows.first.map { try PGRow($0).int(0) }
+        }
+    }
+
+    public func lease(sink: String) async throws -> OutboxLease? {
+        try await read("cannot read the outbox of sink \(sink)") { s in
+            try s.query(.sql("SELECT holder, lease_until FROM outbox_sinks WHERE sink = $1") { $0.append(sink) }).rows.first.map {
+                let r = PGRow($0)
+                return OutboxLease(holder: try r.optStr(0), until: try r.int(1))
+            }
         }
     }
 }
@@ -223,5 +238,57 @@ struct PGOutboxWriter: OutboxWriter {
             ) {
                 $0.append(sink); $0.append(seq); $0.append(Int64(attempts)); $0.append(nextAttemptAt); $0.append(error)
             })
+    }
+
+    func takeLease(sink: String, holder: String, until: Int64, now: Int64) throws -> Bool {
+        try !s.query(
+            .sql(
+                """
+                UPDATE outbox_sinks SET holder = $2, lease_until = $3
+                WHERE sink = $1 AND (holder IS NULL OR holder = $2 OR lease_until <= $4) RETURNING 1
+                """
+            ) {
+                $0.append(sink); $0.append(holder); $0.append(until); $0.append(now)
+            }
+        ).rows.isEmpty
+    }
+
+    func holdLease(sink: String, holder: String, until: Int64) throws -> Bool {
+        try !s.query(
+            .sql("UPDATE outbox_sinks SET lease_until = $3 WHERE sink = $1 AND holder = $2 RETURNING 1") {
+                $0.append(sink); $0.append(holder); $0.append(until)
+            }
+        ).rows.isEmpty
+    }
+
+    func releaseLease(sink: String, holder: String) throws {
+        try s.exec(
+            .sql("UPDATE outbox_sinks SET holder = NULL, lease_until = 0 WHERE sink = $1 AND holder = $2") {
+                $0.append(sink); $0.append(holder)
+            })
+    }
+
+    func prune(sinks: [String], before: Int64, limit: Int) throws -> Int {
+        let names = Array(Set(sinks))
+        guard !names.isEmpty, limit > 0 else { return 0 }
+        let floors = try s.query(.sql("SELECT floor FROM outbox_sinks WHERE sink = ANY($1::text[])") { $0.append(names) }).rows.map {
+            try PGRow($0).int(0)
+        }
+        guard floors.count == names.count, let through = floors.min() else { return 0 }
+        // The oldest `limit` messages settled everywhere and written before `before`, with their delivery rows.
+        return try s.query(
+            .sql(
+                """
+                WITH gone AS (
+                    SELECT seq FROM outbox WHERE seq <= $1 AND created_at < $2 ORDER BY seq LIMIT $3
+                ), d AS (
+                    DELETE FROM outbox_deliveries WHERE seq IN (SELECT seq FROM gone)
+                )
+                DELETE FROM outbox WHERE seq IN (SELECT seq FROM gone) RETURNING 1
+                """
+            ) {
+                $0.append(through); $0.append(before); $0.append(Int64(limit))
+            }
+        ).rows.count
     }
 }

@@ -40,6 +40,12 @@ extension SQLiteStateStore {
         ) WITHOUT ROWID;
         """
 
+    /// The dispatch lease of each sink (migration `v10-outbox-lease`): who holds it, until when.
+    static let outboxLeaseSchema = """
+        ALTER TABLE outbox_sinks ADD COLUMN holder TEXT;
+        ALTER TABLE outbox_sinks ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+        """
+
     static func token(_ row: Row, path: String) throws -> APIToken {
         let roleText: String = row["role"]
         guard let role = Role(rawValue: roleText) else {
@@ -120,6 +126,14 @@ extension SQLiteStateStore: TokenReader, OutboxReader {
             try Int64.fetchOne(db, sql: "SELECT floor FROM outbox_sinks WHERE sink = ?", arguments: [sink])
         }
     }
+
+    public func lease(sink: String) async throws -> OutboxLease? {
+        try await read("cannot read the outbox of sink \(sink)") { db in
+            try Row.fetchOne(db, sql: "SELECT holder, lease_until FROM outbox_sinks WHERE sink = ?", arguments: [sink]).map {
+                OutboxLease(holder: $0["holder"], until: $0["lease_until"])
+            }
+        }
+    }
 }
 
 struct SQLiteTokenWriter: TokenWriter {
@@ -188,5 +202,39 @@ struct SQLiteOutboxWriter: OutboxWriter {
                 ON CONFLICT(sink, seq) DO UPDATE SET attempts = excluded.attempts, next_at = excluded.next_at, last_error = excluded.last_error
                 WHERE delivered_at IS NULL
                 """, arguments: [sink, seq, attempts, nextAttemptAt, error])
+    }
+
+    func takeLease(sink: String, holder: String, until: Int64, now: Int64) throws -> Bool {
+        try db.execute(
+            sql: """
+                UPDATE outbox_sinks SET holder = ?, lease_until = ?
+                WHERE sink = ? AND (holder IS NULL OR holder = ? OR lease_until <= ?)
+                """, arguments: [holder, until, sink, holder, now])
+        return db.changesCount == 1
+    }
+
+    func holdLease(sink: String, holder: String, until: Int64) throws -> Bool {
+        try db.execute(sql: "UPDATE outbox_sinks SET lease_until = ? WHERE sink = ? AND holder = ?", arguments: [until, sink, holder])
+        return db.changesCount == 1
+    }
+
+    func releaseLease(sink: String, holder: String) throws {
+        try db.execute(sql: "UPDATE outbox_sinks SET holder = NULL, lease_until = 0 WHERE sink = ? AND holder = ?", arguments: [sink, holder])
+    }
+
+    func prune(sinks: [String], before: Int64, limit: Int) throws -> Int {
+        let names = Array(Set(sinks))
+        guard !names.isEmpty, limit > 0 else { return 0 }
+        let marks = names.map { _ in "?" }.joined(separator: ", ")
+        let floors = try Int64.fetchAll(db, sql: "SELECT floor FROM outbox_sinks WHERE sink IN (\(marks))", arguments: StatementArguments(names))
+        guard floors.count == names.count, let through = floors.min() else { return 0 }
+        // The oldest `limit` messages settled everywhere and written before `before`.
+        let seqs = try Int64.fetchAll(
+            db, sql: "SELECT seq FROM outbox WHERE seq <= ? AND created_at < ? ORDER BY seq LIMIT ?", arguments: [through, before, limit])
+        guard let last = seqs.last else { return 0 }
+        try db.execute(
+            sql: "DELETE FROM outbox_deliveries WHERE seq IN (SELECT seq FROM outbox WHERE seq <= ? AND created_at < ?)", arguments: [last, before])
+        try db.execute(sql: "DELETE FROM outbox WHERE seq <= ? AND created_at < ?", arguments: [last, before])
+        return db.changesCount
     }
 }

@@ -397,6 +397,8 @@ public final class SQLiteStateStore: StateStore {
         }
         // `lethe serve` (issue 14): API tokens (hashed), the notification outbox and its per-sink delivery state.
         m.registerMigration("v9-serve") { db in try db.execute(sql: serveSchema) }
+        // Several `lethe serve` on one state: one dispatcher at a time per sink (a lease with holder and expiry).
+        m.registerMigration("v10-outbox-lease") { db in try db.execute(sql: outboxLeaseSchema) }
         return m
     }()
 }

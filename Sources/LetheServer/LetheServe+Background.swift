@@ -27,6 +27,7 @@ extension LetheServe {
                 ? nil
                 : OutboxDispatcher(
                     state: lethe.meta, sinks: sinks, logger: logger,
+                    keepDelivered: .seconds(Int64(config.notify.keepDeliveredDays) * 86_400),
                     onDelivery: { sink, event, ok in metrics.record(delivery: sink, event: event, ok: ok) })
             redis = try config.streamSink.map { s in
                 try RedisDeletionSink(config: s, logger: logger, source: { since in try await lethe.deletionTags(since: since) })

@@ -26,8 +26,8 @@ public final class RunTrigger: Sendable {
 /// as soon as they are approved, checking every `poll` seconds for approvals made through the CLI).
 ///
 /// Never two runs at once, with the CLI either: the engine's run takes the state's run lock. A graceful
-/// shutdown (SIGTERM, SIGINT) cuts the wait short and lets a run under way finish (each of its steps is
-/// journaled: a run killed outright is resumed by the next one). A run that throws (the lake or the
+/// shutdown (SIGTERM, SIGINT) cuts the wait short and stops a run under way after the step it is in
+/// (each step is journaled: the next start resumes the job, as it resumes a run killed outright). A run that throws (the lake or the
 /// state did not answer) is logged and retried at the next tick; the service keeps going.
 public struct SchedulerService: Service {
     let lethe: Lethe
@@ -85,12 +85,20 @@ public struct SchedulerService: Service {
     func runBatches() async {
         repeat {
             do {
-                let report = try await Lethe.$runBatchMax.withValue(batchMax) { try await lethe.run() }
+                // A graceful shutdown stops the run between two steps: the step under way finishes and is
+                // journaled, the rest is resumed by the next start (or `lethe run`).
+                let report = try await Lethe.$runBatchMax.withValue(batchMax) {
+                    try await Lethe.$runShouldStop.withValue({ Task.isShuttingDownGracefully }) { try await lethe.run() }
+                }
                 metrics?.record(run: report)
                 onRun(report)
                 if !report.jobs.isEmpty {
                     logger.info(
                         "run: \(report.erased.count) erased, \(report.verifications.filter(\.clean).count) verified, \(report.failed.count) failed")
+                }
+                if report.stopped {
+                    logger.notice("run stopped for the shutdown after a step: the next start resumes its job")
+                    return
                 }
                 guard !report.jobs.isEmpty, try await hasApproved() else { return }
             } catch {

@@ -107,3 +107,88 @@ extension StateStoreContract {
         #expect(try await s.outbox.messages(after: 0, limit: 100).count == 4)
     }
 }
+
+extension StateStoreContract {
+    /// A sink's dispatch lease: one holder at a time; the holder renews it; another takes it only once
+    /// it has expired or was released; a stale holder's fenced write (`holdLease`) fails, so its
+    /// transaction lands nothing; concurrent takers of a free lease: exactly one wins.
+    static func outboxLeaseHasOneHolderAndFencesAStaleOne(_ s: any StateStore) async throws {
+        #expect(try await s.outbox.lease(sink: "webhook:a") == nil)
+        _ = try await s.transaction("t") { tx in try tx.outbox.registerSink("webhook:a") }
+        #expect(try await s.outbox.lease(sink: "webhook:a") == OutboxLease(holder: nil, until: 0))
+        // Not registered: no lease to take.
+        #expect(try await s.transaction("t") { tx in try tx.outbox.takeLease(sink: "email", holder: "A", until: 100, now: 0) } == false)
+        #expect(try await s.transaction("t") { tx in try tx.outbox.takeLease(sink: "webhook:a", holder: "A", until: 100, now: 0) })
+        #expect(try await s.outbox.lease(sink: "webhook:a") == OutboxLease(holder: "A", until: 100))
+        // B cannot take it while it lasts; A renews it (take again, or hold).
+        #expect(try await s.transaction("t") { tx in try tx.outbox.takeLease(sink: "webhook:a", holder: "B", until: 150, now: 50) } == false)
+        #expect(try await s.transaction("t") { tx in try tx.outbox.takeLease(sink: "webhook:a", holder: "A", until: 160, now: 60) })
+        #expect(try await s.transaction("t") { tx in try tx.outbox.holdLease(sink: "webhook:a", holder: "A", until: 200) })
+        #expect(try await s.outbox.lease(sink: "webhook:a") == OutboxLease(holder: "A", until: 200))
+        #expect(try await s.transaction("t") { tx in try tx.outbox.takeLease(sink: "webhook:a", holder: "B", until: 299, now: 199) } == false)
+        // Expired: B takes it over; A's fenced write fails and its transaction lands nothing.
+        #expect(try await s.transaction("t") { tx in try tx.outbox.takeLease(sink: "webhook:a", holder: "B", until: 300, now: 200) })
+        let seq = try await s.transaction("t") { tx in try tx.outbox.enqueue(requestID: "r-1", event: "filed", payload: .object([:]), at: 5) }
+        struct Fenced: Error {}
+        await #expect(throws: Fenced.self) {
+            try await s.transaction("t") { tx in
+                guard try tx.outbox.holdLease(sink: "webhook:a", holder: "A", until: 400) else { throw Fenced() }
+                try tx.outbox.delivered(sink: "webhook:a", seqs: [seq], at: 210)
+            }
+        }
+        #expect(try await s.outbox.deliveries(seq: seq).isEmpty)
+        #expect(try await s.outbox.lease(sink: "webhook:a") == OutboxLease(holder: "B", until: 300))
+        // A release by another than the holder does nothing; the holder's frees it at once.
+        try await s.transaction("t") { tx in try tx.outbox.releaseLease(sink: "webhook:a", holder: "A") }
+        #expect(try await s.outbox.lease(sink: "webhook:a")?.holder == "B")
+        try await s.transaction("t") { tx in try tx.outbox.releaseLease(sink: "webhook:a", holder: "B") }
+        #expect(try await s.outbox.lease(sink: "webhook:a") == OutboxLease(holder: nil, until: 0))
+        // Concurrent takers of the free lease: exactly one holds it.
+        let won = try await withThrowingTaskGroup(of: Bool.self) { g in
+            for i in 0..<8 {
+                g.addTask { try await s.transaction("t") { tx in try tx.outbox.takeLease(sink: "webhook:a", holder: "T\(i)", until: 1_000, now: 500) } }
+            }
+            return try await g.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(won == 1)
+        let winner = try #require(try await s.outbox.lease(sink: "webhook:a")?.holder)
+        #expect(winner.hasPrefix("T"))
+    }
+
+    /// Pruning deletes the oldest messages settled for every sink named (at or below each floor)
+    /// and written before the cutoff, with their delivery rows; never one a sink has not had, nor
+    /// any when a named sink is unregistered; `limit` bounds one call; seqs are never reused.
+    static func outboxPruneDeletesOnlyWhatEverySinkHasHad(_ s: any StateStore) async throws {
+        _ = try await s.transaction("t") { tx in [try tx.outbox.registerSink("webhook:a"), try tx.outbox.registerSink("email")] }
+        let seqs = try await s.transaction("t") { tx in
+            try (0..<6).map { i in try tx.outbox.enqueue(requestID: "r-\(i % 2)", event: "filed", payload: .object([:]), at: Int64(10 + i)) }
+        }
+        // webhook:a had the first four, email the first two; seq 3 failed at email (not delivered).
+        try await s.transaction("t") { tx in
+            try tx.outbox.delivered(sink: "webhook:a", seqs: Array(seqs[0..<4]), at: 30)
+            try tx.outbox.setFloor(sink: "webhook:a", seq: seqs[3])
+            try tx.outbox.delivered(sink: "email", seqs: Array(seqs[0..<2]), at: 30)
+            try tx.outbox.deliveryFailed(sink: "email", seq: seqs[2], attempts: 1, nextAttemptAt: 99, error: "down")
+            try tx.outbox.setFloor(sink: "email", seq: seqs[1])
+        }
+        // A sink that is not registered: nothing is pruned.
+        #expect(try await s.transaction("t") { tx in try tx.outbox.prune(sinks: ["webhook:a", "webhook:gone"], before: 1_000, limit: 100) } == 0)
+        // Only messages written before the cutoff: seq 0 (at 10), not seq 1 (at 11).
+        #expect(try await s.transaction("t") { tx in try tx.outbox.prune(sinks: ["webhook:a", "email"], before: 11, limit: 100) } == 1)
+        #expect(try await s.outbox.messages(after: 0, limit: 100).map(\.seq) == Array(seqs[1...]))
+        #expect(try await s.outbox.deliveries(seq: seqs[0]).isEmpty)
+        // Settled for both sinks: only up to email's floor (seq 1); seq 2 failed at email and stays.
+        #expect(try await s.transaction("t") { tx in try tx.outbox.prune(sinks: ["webhook:a", "email"], before: 1_000, limit: 100) } == 1)
+        #expect(try await s.outbox.messages(after: 0, limit: 100).map(\.seq) == Array(seqs[2...]))
+        #expect(try await s.outbox.pending(sink: "email", after: 0, limit: 100).first?.lastError == "down")
+        // For webhook:a alone: up to its floor (seq 3), `limit` at a time.
+        #expect(try await s.transaction("t") { tx in try tx.outbox.prune(sinks: ["webhook:a"], before: 1_000, limit: 1) } == 1)
+        #expect(try await s.transaction("t") { tx in try tx.outbox.prune(sinks: ["webhook:a"], before: 1_000, limit: 100) } == 1)
+        #expect(try await s.transaction("t") { tx in try tx.outbox.prune(sinks: ["webhook:a"], before: 1_000, limit: 100) } == 0)
+        #expect(try await s.outbox.messages(after: 0, limit: 100).map(\.seq) == Array(seqs[4...]))
+        #expect(try await s.outbox.deliveries(seq: seqs[3]).isEmpty)
+        // A new message after pruning gets a new seq.
+        let next = try await s.transaction("t") { tx in try tx.outbox.enqueue(requestID: nil, event: "filed", payload: .object([:]), at: 50) }
+        #expect(next > seqs[5])
+    }
+}

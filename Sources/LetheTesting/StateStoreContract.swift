@@ -27,6 +27,8 @@ public enum StateStoreContract {
         case derivedReplacementsTakeTheOldKeysEntry
         case tokensReadBackByHashAndNamesAreUniqueAmongLiveTokens
         case outboxMessagesAndDeliveriesReadBack
+        case outboxLeaseHasOneHolderAndFencesAStaleOne
+        case outboxPruneDeletesOnlyWhatEverySinkHasHad
         public var testDescription: String { rawValue }
     }
 
@@ -55,6 +57,8 @@ public enum StateStoreContract {
         case .derivedReplacementsTakeTheOldKeysEntry: try await derivedReplacementsTakeTheOldKeysEntry(store)
         case .tokensReadBackByHashAndNamesAreUniqueAmongLiveTokens: try await tokensReadBackByHashAndNamesAreUniqueAmongLiveTokens(store)
         case .outboxMessagesAndDeliveriesReadBack: try await outboxMessagesAndDeliveriesReadBack(store)
+        case .outboxLeaseHasOneHolderAndFencesAStaleOne: try await outboxLeaseHasOneHolderAndFencesAStaleOne(store)
+        case .outboxPruneDeletesOnlyWhatEverySinkHasHad: try await outboxPruneDeletesOnlyWhatEverySinkHasHad(store)
         }
     }
 

@@ -232,13 +232,14 @@ func aBadSweepSettingIsAClearError(_ line: String) throws {
     let ds = "datasets:\n  - {name: a, path: a, format: jsonl, subject: id}\n"
     let plain = try LakeConfig.parse("lake: x\n" + ds, file: "lethe.yaml", baseDir: "/b")
     #expect(plain.serve == ServeConfig() && plain.serve.host == "127.0.0.1" && plain.serve.runEvery == 600)
-    #expect(plain.notify == NotifyConfig() && plain.streamSink == nil)
+    #expect(plain.notify == NotifyConfig() && plain.streamSink == nil && plain.notify.keepDeliveredDays == 7)
     let text = """
         lake: x
         serve: {host: 0.0.0.0, port: 9443, run_every: 0, batch_max: 500, deadline_days: 20, public_url: "https://l.example", tls: {cert: c.pem, key: k.pem}}
         notify:
           webhooks: [{url: "http://127.0.0.1:9/h", secret_env: HOOK, events: [verified, failed]}, {url: "https://x/y", secret_env: H2}]
           email: {smtp: "smtp://127.0.0.1:2525", from: lethe@example.com, approvers: [bob@example.com]}
+          keep_delivered_days: 30
         stream: {redis: "redis://127.0.0.1:6379"}
 
         """
@@ -249,12 +250,21 @@ func aBadSweepSettingIsAClearError(_ line: String) throws {
     #expect(c.notify.webhooks.map(\.events) == [["verified", "failed"], []] && c.notify.webhooks[1].secretEnv == "H2")
     #expect(c.notify.email == NotifyConfig.Email(smtp: "smtp://127.0.0.1:2525", from: "lethe@example.com", approvers: ["bob@example.com"]))
     #expect(c.streamSink == StreamSinkConfig(redis: "redis://127.0.0.1:6379", key: "lethe:deletions"))
+    #expect(c.notify.keepDeliveredDays == 30)
+    #expect(try LakeConfig.parse("lake: x\nnotify: {keep_delivered_days: 0}\n" + ds, file: "lethe.yaml", baseDir: "/b").notify.keepDeliveredDays == 0)
+    // A bad age: one line naming the key.
+    do {
+        _ = try LakeConfig.parse("lake: x\nnotify: {keep_delivered_days: -1}\n" + ds, file: "lethe.yaml", baseDir: "/b")
+        Issue.record("keep_delivered_days: -1 was accepted")
+    } catch let e as LetheError {
+        #expect(e.description.contains("notify.keep_delivered_days") && !e.description.contains("\n"), "\(e)")
+    }
     for bad in [
         "serve: {port: 70000}", "serve: {run_every: soon}", "serve: {tls: {cert: c.pem}}", "serve: {colour: red}",
         "notify: {webhooks: [{url: \"http://h\"}]}", "notify: {webhooks: [{url: ftp://h, secret_env: S}]}",
         "notify: {webhooks: [{url: \"http://h\", secret_env: S, events: [deleted]}]}",
         "notify: {email: {smtp: \"smtp://h:25\", from: nobody}}", "notify: {email: {smtp: \"smtp://h:25\", from: a@b}}",
-        "stream: {key: k}", "stream: {redis: \"http://h\"}",
+        "stream: {key: k}", "stream: {redis: \"http://h\"}", "notify: {keep_delivered_days: week}", "notify: {keep_delivered_days: 1.5}",
     ] {
         #expect(throws: LetheError.self, "\(bad)") { try LakeConfig.parse("lake: x\n\(bad)\n" + ds, file: "lethe.yaml", baseDir: "/b") }
     }

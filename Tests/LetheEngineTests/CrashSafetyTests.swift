@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import Synchronization
 @testable import LetheEngine
 import LetheCore
 import LetheStorage
@@ -703,4 +704,57 @@ func aRawIdTypedIntoAnotherRequestsReasonOrActorDoesNotBlockItsErasureForever() 
     #expect(done.status == .verified, "\(done.failure ?? "")")
     #expect(try lake.text("raw/a.jsonl") == event("u-2", 2))
     #expect(try await lethe.request(other.id).plan == plan, "the purge of \(numeric) rewrote another request's plan")
+}
+
+// MARK: A graceful stop between steps (`lethe serve` on SIGTERM)
+
+/// `Lethe.runShouldStop` answering true once a step is done: the run returns `stopped` after that
+/// step (journaled done), the job's other steps stay pending and its requests `running`; a stop asked
+/// before anything was claimed leaves the requests approved; the next run resumes the job and every
+/// request ends verified, every other record kept.
+@Test func aRunAskedToStopEndsAfterTheStepUnderWayAndTheNextRunResumesItsJob() async throws {
+    let lake = try DiskLake()
+    defer { lake.remove() }
+    var kept = 0
+    for o in 0..<5 {
+        var text = ""
+        for n in 0..<20 {
+            let u = n % 4 == 0 ? "u-gone-\(n % 8 / 4)" : "u-\(o)-\(n)"
+            if !u.hasPrefix("u-gone") { kept += 1 }
+            text += event(u, n)
+        }
+        try lake.put("raw/p\(o).jsonl", text)
+    }
+    let lethe = try lake.open()
+    _ = try await lethe.index()
+    let rs = [try await approved(lethe, "u-gone-0"), try await approved(lethe, "u-gone-1")]
+    // Asked to stop before the run planned anything: nothing claimed.
+    let early = try await Lethe.$runShouldStop.withValue({ true }) { try await lethe.run() }
+    #expect(early.stopped && early.jobs.isEmpty)
+    for r in rs { #expect(try await lethe.request(r.id).status == .approved) }
+    // Asked to stop once an object is erased (the shutdown begins during the first step).
+    let erased = Atomic<Bool>(false)
+    let stopped = try await Lethe.$runShouldStop.withValue({ erased.load(ordering: .relaxed) }) {
+        try await lethe.run(events: { e in
+            if case .objectErased = e { erased.store(true, ordering: .relaxed) }
+        })
+    }
+    #expect(stopped.stopped && stopped.jobs.count == 1)
+    let job = try #require(stopped.jobs.first)
+    let journal = try await lethe.meta.steps(job: job)
+    #expect(journal.contains { $0.state == .done } && journal.contains { $0.state == .pending })
+    #expect(!journal.contains { $0.state == .failed })
+    for r in rs { #expect(try await lethe.request(r.id).status == .running) }
+    // The next run resumes the job.
+    let resumed = try await lethe.run()
+    #expect(!resumed.stopped && resumed.jobs.first == job && resumed.failed.isEmpty)
+    #expect(try await lethe.meta.steps(job: job).allSatisfy { $0.state == .done })
+    for r in rs { #expect(try await lethe.request(r.id).status == .verified) }
+    var left = 0
+    for o in 0..<5 {
+        let text = try lake.text("raw/p\(o).jsonl")
+        #expect(!text.contains("u-gone"))
+        left += text.split(separator: "\n").count
+    }
+    #expect(left == kept)
 }

@@ -82,6 +82,40 @@ final class RecordingSink: NotificationSink, Sendable {
     var attempts: [Int64: Int] { state.withLock { $0.attempts } }
 }
 
+/// What several sinks received, in order, each message tagged with the sink that delivered it.
+final class DeliveryLog: Sendable {
+    private let entries = Mutex<[(by: String, message: OutboxMessage)]>([])
+    func append(_ by: String, _ m: OutboxMessage) { entries.withLock { $0.append((by, m)) } }
+    var all: [(by: String, message: OutboxMessage)] { entries.withLock { $0 } }
+    var count: Int { entries.withLock { $0.count } }
+}
+
+/// A sink that appends what it receives, tagged with who delivered it, to a log shared by several.
+final class SharedLogSink: NotificationSink, Sendable {
+    let name: String
+    let tag: String
+    let log: DeliveryLog
+    init(name: String, tag: String, log: DeliveryLog) { self.name = name; self.tag = tag; self.log = log }
+    func wants(_ event: String) -> Bool { true }
+    func deliver(_ message: OutboxMessage) async throws { log.append(tag, message) }
+}
+
+/// A sink whose receiver accepts the first message, and then the process "dies" before recording
+/// it: `deliver` does not return until `open()`.
+final class BlockingSink: NotificationSink, Sendable {
+    let name: String
+    private let got = Mutex<[OutboxMessage]>([])
+    private let gate = AsyncStream<Void>.makeStream()
+    init(name: String) { self.name = name }
+    func wants(_ event: String) -> Bool { true }
+    func deliver(_ message: OutboxMessage) async throws {
+        got.withLock { $0.append(message) }
+        for await _ in gate.stream { break }
+    }
+    func open() { gate.continuation.yield(); gate.continuation.finish() }
+    var received: [OutboxMessage] { got.withLock { $0 } }
+}
+
 /// A clock tests move by hand.
 final class TestClock: Sendable {
     private let t = Atomic<Int64>(1_800_000_000_000)
@@ -221,7 +255,8 @@ func drain(_ d: OutboxDispatcher, _ sink: any NotificationSink) async throws {
         try await first.pass(hook)
         #expect(hook.attempts[aFiled.seq] == 2)
         clock.advance(1_001)
-        // A new dispatcher (a restart) takes over.
+        // A new dispatcher (a restart after a graceful stop, which gives the lease up) takes over.
+        await first.releaseLeases()
         let second = dispatcher()
         try await drain(second, hook)
         try await drain(second, mail)
@@ -229,6 +264,7 @@ func drain(_ d: OutboxDispatcher, _ sink: any NotificationSink) async throws {
         #expect(got == ["\(b.id) filed", "\(b.id) planned", "\(a.id) filed", "\(a.id) planned"])
         #expect(mail.received.map(\.event) == ["planned", "planned"])
         // Nothing is pending or sent again; the floors cover everything.
+        await second.releaseLeases()
         let third = dispatcher()
         let r = try await third.pass(hook)
         try await drain(third, mail)
@@ -257,6 +293,138 @@ func drain(_ d: OutboxDispatcher, _ sink: any NotificationSink) async throws {
         await group.triggerGracefulShutdown()
         try await running.value
         for r in rs { #expect(hook.received.filter { $0.requestID == r.id }.map(\.event) == ["filed", "planned"]) }
+    }
+
+    // MARK: Several dispatchers on one state (lease), deliveries not recorded, pruning
+
+    /// Two dispatchers (two `lethe serve`) on one state, each with the same sink: one at a time holds
+    /// the sink's lease and delivers; when the holder stops gracefully the other takes over. Every
+    /// message is delivered exactly once (no failures here), in order per request, none lost.
+    @Test(arguments: ServeStore.allCases)
+    func twoDispatchersOnOneStateDeliverEveryMessageOnceInOrderPerRequest(_ kind: ServeStore) async throws {
+        let lake = try ServeLake(kind)
+        defer { lake.remove() }
+        let l = lake.lethe
+        _ = try await l.index()
+        let log = DeliveryLog()
+        let sinks = ["A", "B"].map { SharedLogSink(name: "webhook:shared", tag: $0, log: log) }
+        let dispatchers = sinks.map { OutboxDispatcher(state: l.meta, sinks: [$0], poll: .milliseconds(20), holder: "holder-" + $0.tag) }
+        try await dispatchers[0].register()
+        let groups = dispatchers.map { ServiceTests.group([.init(service: $0)]) }
+        let running = groups.map { g in Task { try await g.run() } }
+        let first = try await l.forget([l.subject("u-1"), l.subject("u-2")], reason: "t", by: "alice")
+        try await ServiceTests.eventually { log.count >= 4 }
+        // One dispatcher delivered them all: the holder. It stops (a graceful shutdown gives the lease up).
+        let holders = Set(log.all.map(\.by))
+        #expect(holders.count == 1)
+        let stopped = try #require(holders.first)
+        let i = stopped == "A" ? 0 : 1
+        #expect(try await l.meta.outbox.lease(sink: "webhook:shared")?.holder == "holder-" + stopped)
+        await groups[i].triggerGracefulShutdown()
+        try await running[i].value
+        let before = log.count
+        let second = try await l.forget([l.subject("u-3"), l.subject("u-4")], reason: "t", by: "alice")
+        _ = try await l.approve((first + second).map(\.id), by: "bob")
+        let all = try await l.meta.outbox.messages(after: 0, limit: 1_000)
+        #expect(all.count == 12)
+        try await ServiceTests.eventually { log.count >= all.count }
+        await groups[1 - i].triggerGracefulShutdown()
+        try await running[1 - i].value
+        let got = log.all
+        // Every message once; after the stop, only the other delivered; in order per request.
+        #expect(got.map(\.message.seq).sorted() == all.map(\.seq))
+        #expect(Set(got[before...].map(\.by)) == [stopped == "A" ? "B" : "A"])
+        for r in first + second {
+            let seqs = got.filter { $0.message.requestID == r.id }.map(\.message.seq)
+            #expect(seqs == seqs.sorted() && seqs.count == 3)
+        }
+        #expect(try await l.meta.outbox.pending(sink: "webhook:shared", after: 0, limit: 100).isEmpty)
+        #expect(try await l.meta.outbox.lease(sink: "webhook:shared")?.holder == nil)  // released by the last one too
+    }
+
+    /// A dispatcher that dies between a delivery and its commit (here: blocked there, its lease let
+    /// lapse): the next holder takes the lease over once it has expired and delivers the message
+    /// again, with the same `seq` (the idempotency id: `Lethe-Delivery`); the stale holder's commit,
+    /// when it comes, is fenced off and records nothing.
+    @Test(arguments: ServeStore.allCases)
+    func aDeliveryNotRecordedIsSentAgainByTheNextHolderAndTheStaleCommitIsFenced(_ kind: ServeStore) async throws {
+        let clock = TestClock()
+        let lake = try ServeLake(kind, now: { clock.now })
+        defer { lake.remove() }
+        let l = lake.lethe
+        _ = try await l.index()
+        let stuck = BlockingSink(name: "webhook:k")
+        let dead = OutboxDispatcher(
+            state: l.meta, sinks: [stuck], now: { clock.now }, holder: "dead", leaseTTL: .seconds(30), renewEvery: .seconds(86_400))
+        try await dead.register()
+        let r = try await l.forget([l.subject("u-1")], reason: "t", by: "alice")[0]
+        let deadPass = Task { try await dead.pass(stuck) }
+        try await ServiceTests.eventually { stuck.received.count == 1 }
+        let sent = stuck.received[0]
+        #expect(try await l.meta.outbox.lease(sink: "webhook:k")?.holder == "dead")
+        // Before the lease expires, nobody else delivers.
+        let hook = RecordingSink(name: "webhook:k")
+        let next = OutboxDispatcher(state: l.meta, sinks: [hook], now: { clock.now }, holder: "next")
+        #expect(try await next.pass(hook).attempted == 0 && hook.received.isEmpty)
+        clock.advance(30_001)
+        try await drain(next, hook)
+        #expect(hook.received.count == 2 && hook.received.first == sent)  // the same message, the same seq
+        #expect(hook.received.map(\.event) == ["filed", "planned"] && hook.received.allSatisfy { $0.requestID == r.id })
+        // The stale holder wakes up: its commit is refused, nothing of it lands.
+        stuck.open()
+        do {
+            _ = try await deadPass.value
+            Issue.record("the stale holder's commit was not fenced")
+        } catch let e as LetheError {
+            #expect(e.code == .conflict)
+        }
+        let d = try await l.meta.outbox.deliveries(seq: sent.seq)
+        #expect(d.count == 1 && d[0].attempts == 1 && d[0].deliveredAt != nil)
+        #expect(try await l.meta.outbox.lease(sink: "webhook:k")?.holder == "next")
+        #expect(stuck.received.count == 1)
+    }
+
+    /// `keep_delivered_days`: messages settled for every sink and older than the age are deleted; one
+    /// a sink has not had (failing, retried later) is never, nor what follows it for that sink.
+    @Test(arguments: ServeStore.allCases)
+    func dispatcherPrunesDeliveredMessagesOlderThanTheAgeAndNeverUndeliveredOnes(_ kind: ServeStore) async throws {
+        let clock = TestClock()
+        let lake = try ServeLake(kind, now: { clock.now })
+        defer { lake.remove() }
+        let l = lake.lethe
+        _ = try await l.index()
+        let hook = RecordingSink(name: "webhook:p")
+        let mail = RecordingSink(name: "email", events: ["planned"])
+        let d = OutboxDispatcher(state: l.meta, sinks: [hook, mail], now: { clock.now }, keepDelivered: .seconds(86_400))
+        try await d.register()
+        let a = try await l.forget([l.subject("u-1")], reason: "t", by: "alice")[0]
+        clock.advance(1_000)
+        let b = try await l.forget([l.subject("u-2")], reason: "t", by: "alice")[0]
+        let bFiled = try #require(try await l.meta.outbox.messages(after: 0, limit: 10).first { $0.requestID == b.id && $0.event == "filed" })
+        hook.fail(seq: bFiled.seq, times: 1_000)
+        try await drain(d, hook)
+        try await drain(d, mail)
+        #expect(hook.received.map(\.requestID) == [a.id, a.id])
+        // Younger than a day: nothing goes.
+        #expect(try await d.prune() == 0)
+        clock.advance(2 * 86_400_000)
+        // a's two messages go (delivered to both sinks); b's stay: its `filed` fails at the hook.
+        #expect(try await d.prune() == 2)
+        let left = try await l.meta.outbox.messages(after: 0, limit: 100)
+        #expect(left.map(\.requestID) == [b.id, b.id])
+        #expect(try await l.meta.outbox.pending(sink: hook.name, after: 0, limit: 10).first?.lastError != nil)
+        // Once delivered, they go too; a dispatcher without the setting prunes nothing.
+        hook.fail(seq: bFiled.seq, times: 0)
+        clock.advance(3_600_000)
+        try await drain(d, hook)
+        #expect(try await OutboxDispatcher(state: l.meta, sinks: [hook, mail], now: { clock.now }).prune() == 0)
+        clock.advance(2 * 86_400_000)
+        #expect(try await d.prune() == 2)
+        #expect(try await l.meta.outbox.messages(after: 0, limit: 100).isEmpty)
+        // New messages get new seqs, and are delivered as usual.
+        _ = try await l.forget([l.subject("u-3")], reason: "t", by: "alice")
+        try await drain(d, hook)
+        #expect(hook.received.count == 6 && hook.received.map(\.seq) == hook.received.map(\.seq).sorted())
     }
 
     // MARK: Certificates

@@ -159,4 +159,38 @@ import Testing
         let r = try await lethe.request(filed[0].id)
         #expect(r.status == .failed && (r.failure ?? "").contains("started 3 times"), "\(r.status) \(r.failure ?? "")")
     }
+
+    /// `serve.batch_max` on the shared queue (the scheduler sets `Lethe.runBatchMax` around `run`): one
+    /// run plans one job of at most that many approved requests, oldest first, runs it to the end and
+    /// leaves the rest approved; the scheduler's next runs take the next batches until all are verified.
+    @Test func aRunOnTheQueueTakesAtMostBatchMaxRequests() async throws {
+        let (dir, config) = try Self.lake("batchmax", objects: 4)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try Runtime.open(config: config)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        #expect(lethe.meta.workQueue != nil)
+        _ = try await lethe.index()
+        var filed: [ErasureRequest] = []
+        for i in 0..<5 { filed += try await lethe.forget([SubjectID(Self.user(i * 5))], reason: "erasure request", by: "alice") }
+        _ = try await lethe.approve(filed.map(\.id), by: "bob")
+        func statuses() async throws -> [RequestStatus] {
+            var out: [RequestStatus] = []
+            for r in filed { out.append(try await lethe.request(r.id).status) }
+            return out
+        }
+        let first = try await Lethe.$runBatchMax.withValue(2) { try await lethe.run() }
+        #expect(first.jobs.count == 1 && first.erased.count == 2)
+        #expect(try await statuses() == [.verified, .verified, .approved, .approved, .approved])
+        let second = try await Lethe.$runBatchMax.withValue(2) { try await lethe.run() }
+        #expect(second.jobs.count == 1)
+        #expect(try await statuses() == [.verified, .verified, .verified, .verified, .approved])
+        _ = try await Lethe.$runBatchMax.withValue(2) { try await lethe.run() }
+        #expect(try await statuses() == Array(repeating: .verified, count: 5))
+        // Without a limit (`lethe run`), one run takes every approved request.
+        let more = try await lethe.forget([SubjectID(Self.user(41)), SubjectID(Self.user(43)), SubjectID(Self.user(47))], reason: "r", by: "alice")
+        _ = try await lethe.approve(more.map(\.id), by: "bob")
+        let all = try await lethe.run()
+        #expect(all.erased.count == 3)
+        for r in more { #expect(try await lethe.request(r.id).status == .verified) }
+    }
 }

@@ -134,7 +134,9 @@ extension Lethe {
 
     /// `lethe run` on a state with a work queue: the coordinator pass (failed requests retried once),
     /// then claims steps and executes them — cooperating with any `lethe worker` on the same state —
-    /// until no step is pending and no request is approved.
+    /// until no step is pending and no request is approved. With `runBatchMax` (`serve.batch_max`) it
+    /// plans one job of at most that many requests (oldest first) and ends when no step is pending:
+    /// the rest stay approved for the next run. `runShouldStop` ends it between claimed steps.
     func runOnQueue(_ queue: any WorkQueue, events: EngineEvents?) async throws -> RunReport {
         var report = RunReport()
         try meta.checkIntact()
@@ -148,7 +150,9 @@ extension Lethe {
         var lastPass: ContinuousClock.Instant?
         while true {
             try Task.checkCancellation()
-            if lastPass.map({ clock.now - $0 >= settings.coordinateEvery }) ?? true {
+            // With `runBatchMax`, no second job in this run (a later pass would plan the next batch).
+            let oneJobDone = Lethe.runBatchMax != nil && !report.jobs.isEmpty
+            if !oneJobDone, lastPass.map({ clock.now - $0 >= settings.coordinateEvery }) ?? true {
                 if let pass = try await coordinate(queue, retryFailed: first, events: events) {
                     report.absorb(pass)
                     first = false
@@ -156,8 +160,19 @@ extension Lethe {
                 }
             }
             var worked = false
-            while try await workOne(queue, worker: me, settings: settings, report: &report, events: events) != nil { worked = true }
-            if try await meta.pendingSteps().isEmpty, try await meta.requests(status: .approved).isEmpty, !first { break }
+            // A stop (`runShouldStop`) between claimed steps: what is left stays on the queue for the next run or other workers.
+            if Lethe.stopRequested {
+                report.stopped = true
+                break
+            }
+            while try await workOne(queue, worker: me, settings: settings, report: &report, events: events) != nil {
+                worked = true
+                if Lethe.stopRequested { break }
+            }
+            // With `runBatchMax` (the scheduler's `batch_max`) one job a run: the scheduler runs again while more are approved.
+            if try await meta.pendingSteps().isEmpty, !first, try await meta.requests(status: .approved).isEmpty || oneJobDone {
+                break
+            }
             if !worked { try await Task.sleep(for: .milliseconds(200)) }
         }
         try? await queue.deregister(me)
@@ -178,7 +193,8 @@ extension Executor {
         }
         let propagation = try await propagateScoped(report: &report, events: events)
         report.propagation.sources += propagation.sources
-        let approved = try await state.requests(status: .approved)
+        var approved = try await state.requests(status: .approved)
+        if let most = Lethe.runBatchMax, approved.count > most { approved = Array(approved.prefix(max(1, most))) }  // `serve.batch_max`
         guard !approved.isEmpty else { return }
         let (job, jobPlan, planned) = try await planJob(approved, report: &report)
         let claimed = try await claimJob(job, jobPlan, planned: planned)
