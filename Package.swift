@@ -251,10 +251,20 @@ if Context.environment["LETHE_BENCH"] != nil {
             dependencies: [
                 "LetheEngine", "LetheRuntime", "LetheCore", "LetheStorage", "LetheS3", "LetheTesting", "BenchSupport",
             ], path: "Benchmarks/S3Bench", swiftSettings: strict),
+        // `lethe serve` under load (issue 14): the release binary over HTTP on loopback.
+        .target(
+            name: "ServeBenchmark",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ], path: "Benchmarks/ServeBench", swiftSettings: strict),
         .executableTarget(
             name: "lethe-bench",
             dependencies: [
                 "IndexBenchmark", "DeltaBenchmark", "ParquetBenchmark", "StreamBenchmark", "VerifiedBenchmark", "S3Benchmark",
+                "ServeBenchmark",
             ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
     ]
     package.products += [.executable(name: "lethe-bench", targets: ["lethe-bench"])]
