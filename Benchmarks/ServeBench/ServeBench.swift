@@ -7,6 +7,7 @@
 //
 // Makes the quickstart lake (12,000 users) with `lethe quickstart`, indexes it, creates a requester
 // token, starts `lethe serve --port 0` (a free loopback port) and then:
+//   0. files `--sequential` requests and locates as many subjects one call at a time (an idle server's latency);
 //   1. files `--filings` requests at once, one subject each (all sent together; the client opens at
 //      most `--connections` connections, the rest wait in its queue, which the latency includes);
 //   2. locates `--locates` subjects, `--concurrency` at a time, half of them in the lake, half not.
@@ -28,6 +29,7 @@ public enum ServeBench {
         var locates = 10_000
         var concurrency = 64
         var connections = 128
+        var sequential = 200
         var dir = "/tmp/lethe-serve-bench"
     }
 
@@ -40,9 +42,10 @@ public enum ServeBench {
             case "--locates": o.locates = Int(args.next() ?? "") ?? o.locates
             case "--concurrency": o.concurrency = max(1, Int(args.next() ?? "") ?? o.concurrency)
             case "--connections": o.connections = max(1, Int(args.next() ?? "") ?? o.connections)
+            case "--sequential": o.sequential = max(0, Int(args.next() ?? "") ?? o.sequential)
             case "--dir": o.dir = args.next() ?? o.dir
             case "--help":
-                say("lethe-bench serve [--filings 1000] [--locates 10000] [--concurrency 64] [--connections 128] [--dir DIR]")
+                say("lethe-bench serve [--filings 1000] [--locates 10000] [--concurrency 64] [--connections 128] [--sequential 200] [--dir DIR]")
                 exit(0)
             default:
                 FileHandle.standardError.write(Data("unknown option \(a)\n".utf8))
@@ -90,6 +93,15 @@ public enum ServeBench {
         try check(approverRun, "lethe token create")
         let requester = try tokenOf(made.out), approver = try tokenOf(approverRun.out)
 
+        // Subjects the lake holds: the users of the plain CSV shards (the quickstart forgot u-00042).
+        var known: [String] = []
+        for shard in 0..<3 {
+            let text = try String(contentsOfFile: qs + "/lake/bronze/users/shard-\(shard).csv", encoding: .utf8)
+            for line in text.split(separator: "\n").dropFirst() {
+                if let id = line.split(separator: ",").first, id != "u-00042" { known.append(String(id)) }
+            }
+        }
+        guard known.count >= 100 else { throw BenchError("only \(known.count) users in the quickstart lake's CSV shards") }
         let server = try Server.start(lethe, cwd: qs)
         defer { server.stop() }
         log("lethe serve on 127.0.0.1:\(server.port) (pid \(server.pid))")
@@ -99,7 +111,9 @@ public enum ServeBench {
         config.timeout = .init(connect: .seconds(10), read: .seconds(60))
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         do {
-            try await measure(o, client: client, base: base, requester: requester, approver: approver, serverPID: server.pid) { server.cpuSeconds() }
+            try await measure(o, client: client, base: base, requester: requester, approver: approver, known: known, serverPID: server.pid) {
+                server.cpuSeconds()
+            }
         } catch {
             try? await client.shutdown()
             throw error
@@ -108,12 +122,29 @@ public enum ServeBench {
     }
 
     static func measure(
-        _ o: Options, client: HTTPClient, base: String, requester: String, approver: String, serverPID: Int32, cpu: () -> Double
+        _ o: Options, client: HTTPClient, base: String, requester: String, approver: String, known: [String], serverPID: Int32,
+        cpu: () -> Double
     ) async throws {
 
         // Warm-up: a few calls of each (connections, the first page of the state).
         for i in 0..<5 {
             _ = try await call(client, base + "/v1/locate", token: requester, body: #"{"subject":"warm-\#(i)"}"#)
+        }
+
+        let before = try await listRequests(client, base, token: approver)  // the quickstart's own request
+
+        // 0. One at a time (no queueing): the latency of one call on an idle server.
+        log("\(o.sequential) filings and \(o.sequential) locates one at a time")
+        var seqFile: [Double] = [], seqLocate: [Double] = []
+        var seqBad = 0
+        for i in 0..<o.sequential {
+            var s = monotonic()
+            let (fs, _) = try await call(client, base + "/v1/requests", token: requester, body: #"{"subjects":["seq-\#(i)"],"reason":"bench"}"#)
+            seqFile.append(monotonic() - s)
+            s = monotonic()
+            let (ls, _) = try await call(client, base + "/v1/locate", token: requester, body: #"{"subject":"\#(known[i % known.count])"}"#)
+            seqLocate.append(monotonic() - s)
+            if fs != 201 || ls != 200 { seqBad += 1 }
         }
 
         // 1. Filings, all at once.
@@ -148,13 +179,14 @@ public enum ServeBench {
             }
             ids.insert(id)
         }
-        let listed = try await listRequests(client, base, token: approver)
+        let listedNow = try await listRequests(client, base, token: approver)
 
         // 2. Locates, `concurrency` at a time: even i a subject of the lake, odd i one that is not.
         log("\(o.locates) locates, \(o.concurrency) at a time")
         let cpu1 = cpu()
         let t1 = monotonic()
         let next = Counter()
+        let knownSubjects = known
         let locates = try await withThrowingTaskGroup(of: [(Double, Int, Bool, Bool)].self) { group in
             for _ in 0..<o.concurrency {
                 group.addTask {
@@ -163,8 +195,7 @@ public enum ServeBench {
                         let i = next.take()
                         if i >= o.locates { return mine }
                         let known = i % 2 == 0
-                        // Known: users the sample lake's events hold (its first 1,000 users are all active).
-                        let subject = known ? String(format: "u-%05d", (i / 2) % 1_000) : "nobody-\(i)"
+                        let subject = known ? knownSubjects[(i / 2) % knownSubjects.count] : "nobody-\(i)"
                         let s = monotonic()
                         let (status, body) = try await call(client, base + "/v1/locate", token: requester, body: #"{"subject":"\#(subject)"}"#)
                         let hit = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [Any]).map { !$0.isEmpty }
@@ -186,8 +217,10 @@ public enum ServeBench {
         if filings.count != o.filings { problems.append("\(filings.count) filing responses for \(o.filings) filings") }
         if !badFilings.isEmpty { problems.append("\(badFilings.count) filings without a 201 and one planned request, e.g. \(badFilings[0])") }
         if ids.count != o.filings { problems.append("\(ids.count) distinct request ids for \(o.filings) filings") }
-        if listed != ids {
-            problems.append("the state lists \(listed.count) requests, \(listed.subtracting(ids).count) unknown, \(ids.subtracting(listed).count) missing")
+        let listed = listedNow.subtracting(before)
+        if seqBad > 0 { problems.append("\(seqBad) one-at-a-time calls without a 201/200") }
+        if listed.count != ids.count + o.sequential || !ids.isSubset(of: listed) {
+            problems.append("the state lists \(listed.count) new requests for \(ids.count + o.sequential) filed, \(ids.subtracting(listed).count) missing")
         }
         if locates.count != o.locates { problems.append("\(locates.count) locate responses for \(o.locates) locates") }
         if badLocates > 0 { problems.append("\(badLocates) locates without a 200") }
@@ -200,6 +233,8 @@ public enum ServeBench {
         say("")
         say("| operation | calls | p50 | p90 | p99 | max | wall | throughput | server CPU / call | goal (p99) |")
         say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        say(row("`POST /v1/requests` (one at a time)", seqFile, wall: seqFile.reduce(0, +), cpu: nil, goal: 0.050))
+        say(row("`POST /v1/locate` (one at a time)", seqLocate, wall: seqLocate.reduce(0, +), cpu: nil, goal: 0.005))
         say(row("`POST /v1/requests` (all at once)", filings.map(\.0), wall: fileWall, cpu: fileCPU, goal: 0.050))
         say(row("`POST /v1/locate` (\(o.concurrency) at a time)", locates.map(\.0), wall: locateWall, cpu: locateCPU, goal: 0.005))
         say("")
@@ -213,13 +248,13 @@ public enum ServeBench {
         }
     }
 
-    static func row(_ name: String, _ lat: [Double], wall: Double, cpu: Double, goal: Double) -> String {
+    static func row(_ name: String, _ lat: [Double], wall: Double, cpu: Double?, goal: Double) -> String {
         let s = lat.sorted()
         func p(_ q: Double) -> Double { s.isEmpty ? 0 : s[min(s.count - 1, Int((Double(s.count) * q).rounded(.up)) - 1)] }
         func ms(_ x: Double) -> String { fmt(x * 1000, x < 0.01 ? 2 : 1) + " ms" }
         let met = p(0.99) < goal ? "< \(ms(goal)): met" : "< \(ms(goal)): **missed**"
         return "| \(name) | \(grouped(s.count)) | \(ms(p(0.5))) | \(ms(p(0.9))) | \(ms(p(0.99))) | \(ms(s.last ?? 0)) | \(secs(wall)) s "
-            + "| \(fmt(Double(s.count) / max(wall, 1e-9), 0))/s | \(ms(cpu / Double(max(1, s.count)))) | \(met) |"
+            + "| \(fmt(Double(s.count) / max(wall, 1e-9), 0))/s | \(cpu.map { ms($0 / Double(max(1, s.count))) } ?? "–") | \(met) |"
     }
 
     static func check(_ r: Ran, _ what: String) throws {

@@ -229,7 +229,7 @@ struct Executor: Sendable {
         return out
     }
 
-    /// Whether the run stops here (it was asked to: `Lethe.runShouldStop`); sets `report.stopped`.
+    /// Whether the run stops here (it was asked to: `Lethe.runStop`); sets `report.stopped`.
     func stopping(_ report: inout RunReport) -> Bool {
         if !report.stopped, Lethe.stopRequested { report.stopped = true }
         return report.stopped

@@ -15,10 +15,12 @@ extension Lethe {
     /// true the run stops there: the step under way has finished and is journaled, the job's other
     /// steps stay pending (its requests `running`), no new job is planned, and the next run resumes the
     /// job as it resumes a killed one (`RunReport.stopped`). Task-local: set around one `run` call.
-    @TaskLocal public static var runShouldStop: (@Sendable () -> Bool)? = nil
+    /// (A class, so that the task-local value is one reference: an optional closure as a task-local
+    /// value crashed optimized builds in `swift_task_localValuePush`.)
+    @TaskLocal public static var runStop: RunStop? = nil
 
-    /// Whether the run under way was asked to stop (`runShouldStop`).
-    static var stopRequested: Bool { runShouldStop?() ?? false }
+    /// Whether the run under way was asked to stop (`runStop`).
+    static var stopRequested: Bool { runStop?.asked() ?? false }
 
     /// One page of requests in filing order (optionally of one status), starting after the request
     /// id `after`; `next` is the id to pass for the following page (nil at the end).
@@ -60,4 +62,11 @@ extension Lethe {
         var it = store.list(prefix: config.datasets.first?.path ?? "", startAfter: nil).makeAsyncIterator()
         _ = try await it.next()
     }
+}
+
+/// What a run asks between its steps to know whether to stop there (`Lethe.runStop`).
+public final class RunStop: Sendable {
+    let asked: @Sendable () -> Bool
+    /// `asked` is called between steps, in the run's task (so it can read that task's task-locals).
+    public init(_ asked: @escaping @Sendable () -> Bool) { self.asked = asked }
 }

@@ -76,7 +76,8 @@ extension Lethe {
     private func fileOne(_ r: ErasureRequest, _ plan: ErasurePlan) async throws -> ErasureRequest {
         let at = now(), reason = r.reason, requester = r.requestedBy
         let planned = try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get()
-        let notes = Self.notifications(from: nil, to: planned, plan: plan)
+        // Built only when someone reads them (a sink is configured): the payload costs a few % of a filing.
+        let notes = writesOutbox ? Self.notifications(from: nil, to: planned, plan: plan) : []
         try await meta.transaction("cannot file request \(r.id)") { tx in
             try tx.insertRequest(r)
             let (actor, details) = try Self.auditDetails(
@@ -202,7 +203,7 @@ extension Lethe {
     ) async throws -> ErasureRequest {
         let n = try RequestLifecycle.apply(e, to: r).get()
         let at = now(), plain = JSONValue.object(details).text
-        let notes = Self.notifications(from: r, to: n)
+        let notes = writesOutbox ? Self.notifications(from: r, to: n) : []
         try await meta.transaction("cannot save request \(r.id)") { tx in
             try tx.updateRequest(n, expecting: r.status)
             try enqueue(notes, tx, at: at)

@@ -87,8 +87,10 @@ public struct SchedulerService: Service {
             do {
                 // A graceful shutdown stops the run between two steps: the step under way finishes and is
                 // journaled, the rest is resumed by the next start (or `lethe run`).
-                let report = try await Lethe.$runBatchMax.withValue(batchMax) {
-                    try await Lethe.$runShouldStop.withValue({ Task.isShuttingDownGracefully }) { try await lethe.run() }
+                let most: Int? = batchMax
+                let stop = RunStop { Task.isShuttingDownGracefully }
+                let report = try await Lethe.$runBatchMax.withValue(most) {
+                    try await Lethe.$runStop.withValue(stop) { try await lethe.run() }
                 }
                 metrics?.record(run: report)
                 onRun(report)

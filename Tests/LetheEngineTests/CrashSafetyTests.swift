@@ -708,7 +708,7 @@ func aRawIdTypedIntoAnotherRequestsReasonOrActorDoesNotBlockItsErasureForever() 
 
 // MARK: A graceful stop between steps (`lethe serve` on SIGTERM)
 
-/// `Lethe.runShouldStop` answering true once a step is done: the run returns `stopped` after that
+/// `Lethe.runStop` answering true once a step is done: the run returns `stopped` after that
 /// step (journaled done), the job's other steps stay pending and its requests `running`; a stop asked
 /// before anything was claimed leaves the requests approved; the next run resumes the job and every
 /// request ends verified, every other record kept.
@@ -729,12 +729,12 @@ func aRawIdTypedIntoAnotherRequestsReasonOrActorDoesNotBlockItsErasureForever() 
     _ = try await lethe.index()
     let rs = [try await approved(lethe, "u-gone-0"), try await approved(lethe, "u-gone-1")]
     // Asked to stop before the run planned anything: nothing claimed.
-    let early = try await Lethe.$runShouldStop.withValue({ true }) { try await lethe.run() }
+    let early = try await Lethe.$runStop.withValue(RunStop { true }) { try await lethe.run() }
     #expect(early.stopped && early.jobs.isEmpty)
     for r in rs { #expect(try await lethe.request(r.id).status == .approved) }
     // Asked to stop once an object is erased (the shutdown begins during the first step).
     let erased = Atomic<Bool>(false)
-    let stopped = try await Lethe.$runShouldStop.withValue({ erased.load(ordering: .relaxed) }) {
+    let stopped = try await Lethe.$runStop.withValue(RunStop { erased.load(ordering: .relaxed) }) {
         try await lethe.run(events: { e in
             if case .objectErased = e { erased.store(true, ordering: .relaxed) }
         })

@@ -5,6 +5,7 @@ import LetheCore
 import LethePostgres
 import LetheRuntime
 import LetheTestSupport
+import Synchronization
 import Testing
 
 /// The engine's side of the work queue: workers on one PostgreSQL state share a job's steps, and a
@@ -193,4 +194,38 @@ import Testing
         #expect(all.erased.count == 3)
         for r in more { #expect(try await lethe.request(r.id).status == .verified) }
     }
+
+    /// A graceful stop on the shared queue (`Lethe.runStop`, as `lethe serve` on SIGTERM): the run
+    /// ends after the step it claimed, the job's other steps stay on the queue and its requests
+    /// `running`; the next run claims the rest and every request ends verified.
+    @Test func aRunOnTheQueueAskedToStopEndsAfterItsStepAndTheNextRunFinishesTheJob() async throws {
+        let (dir, config) = try Self.lake("stop", objects: 6)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try Runtime.open(config: config)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        _ = try await lethe.index()
+        // Users 1020-1022 are in several objects (a step each).
+        let filed = try await lethe.forget((0..<3).map { SubjectID(Self.user($0 + 20)) }, reason: "erasure request", by: "alice")
+        _ = try await lethe.approve(filed.map(\.id), by: "bob")
+        let erased = Flag()
+        let stopped = try await Lethe.$runStop.withValue(RunStop { erased.isSet }) {
+            try await lethe.run(events: { e in
+                if case .objectErased = e { erased.set() }
+            })
+        }
+        #expect(stopped.stopped && stopped.jobs.count == 1)
+        #expect(try await !lethe.meta.pendingSteps().isEmpty)
+        for r in filed { #expect(try await lethe.request(r.id).status == .running) }
+        let resumed = try await lethe.run()
+        #expect(!resumed.stopped && resumed.failed.isEmpty)
+        #expect(try await lethe.meta.pendingSteps().isEmpty)
+        for r in filed { #expect(try await lethe.request(r.id).status == .verified) }
+    }
+}
+
+/// A flag set from the engine's events and read by `Lethe.runStop`.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
 }

@@ -36,7 +36,7 @@ public struct RunReport: Sendable, Equatable {
     public var temporariesRemoved = 0
     /// Failures that belong to no request (e.g. a change feed that could not be read); the run exits 1.
     public var problems: [String] = []
-    /// The run was asked to stop between steps (`Lethe.runShouldStop`) before its work was done: what
+    /// The run was asked to stop between steps (`Lethe.runStop`) before its work was done: what
     /// is left stays journaled for the next run. Not part of the JSON report.
     public var stopped = false
 }

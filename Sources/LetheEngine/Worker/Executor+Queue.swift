@@ -136,7 +136,7 @@ extension Lethe {
     /// then claims steps and executes them — cooperating with any `lethe worker` on the same state —
     /// until no step is pending and no request is approved. With `runBatchMax` (`serve.batch_max`) it
     /// plans one job of at most that many requests (oldest first) and ends when no step is pending:
-    /// the rest stay approved for the next run. `runShouldStop` ends it between claimed steps.
+    /// the rest stay approved for the next run. `runStop` ends it between claimed steps.
     func runOnQueue(_ queue: any WorkQueue, events: EngineEvents?) async throws -> RunReport {
         var report = RunReport()
         try meta.checkIntact()
@@ -160,7 +160,7 @@ extension Lethe {
                 }
             }
             var worked = false
-            // A stop (`runShouldStop`) between claimed steps: what is left stays on the queue for the next run or other workers.
+            // A stop (`runStop`) between claimed steps: what is left stays on the queue for the next run or other workers.
             if Lethe.stopRequested {
                 report.stopped = true
                 break
