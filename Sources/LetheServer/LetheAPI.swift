@@ -42,6 +42,7 @@ public struct LetheAPI: Sendable {
         addRequestRoutes(router)
         addLakeRoutes(router)
         addServiceRoutes(router)
+        Dashboard(api: self).add(to: router)
         return router
     }
 
@@ -163,10 +164,11 @@ struct APIMiddleware: RouterMiddleware {
         let ns = UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
         metrics.observe(route: route, method: request.method.rawValue, status: response.status.code, nanoseconds: ns)
         // The access audit: every call of an authenticated route (refused ones too), with its principal; the
-        // request id only when the call succeeded (an id the engine made, never text a caller sent in a URL).
+        // request id only when the call succeeded (an id the engine made, never text a caller sent in a URL;
+        // the dashboard answers a successful form with a redirect).
         let (audited, principal) = call.state.withLock { ($0.audited, $0.principal) }
         if let access, audited {
-            let ok = (200..<300).contains(response.status.code)
+            let ok = (200..<400).contains(response.status.code)
             access.record(
                 APICall(
                     principal: principal, method: request.method.rawValue, route: route, status: response.status.code,
