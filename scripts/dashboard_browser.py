@@ -270,6 +270,7 @@ try:
     for e in wd.browser_log():
         if e.get("level") == "SEVERE" and "403" not in e.get("message", ""):
             console_errors.append(f"/ui/audit as requester: {e.get('message')}")
+    wd.get(BASE + "/ui/requests")
     logout(wd)
 
     check(not console_errors, "no console errors" + ("" if not console_errors else ": " + "; ".join(console_errors[:5])))

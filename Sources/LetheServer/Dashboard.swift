@@ -193,9 +193,9 @@ struct Dashboard: Sendable {
         return allowed.contains(origin)
     }
 
-    /// The session cookie: HttpOnly, SameSite=Strict, `Secure` under TLS, for the session's lifetime.
+    /// The cookie of a session just made: HttpOnly, SameSite=Strict, `Secure` under TLS, for the session's lifetime.
     func cookie(_ s: DashboardSession) -> String {
-        let maxAge = max(0, (s.expiresAt - lethe.now()) / 1000)
+        let maxAge = DashboardSession.lifetime / 1000  // a session is made only at login
         return "\(DashboardSession.cookieName)=\(s.cookieValue(key: key)); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict"
             + (api.serve.tls != nil ? "; Secure" : "")
     }

@@ -19,6 +19,7 @@ public enum LineageGraph {
     public struct Place: Sendable, Equatable {
         public var column: Int
         public var row: Int
+        public init(column: Int, row: Int) { self.column = column; self.row = row }
     }
 
     static let boxW = 180, boxH = 46, gapX = 70, gapY = 18, margin = 10
