@@ -171,7 +171,7 @@ extension Dashboard {
             for d in plan.datasets {
                 let state = d.state.map { HTML.escape($0) + (d.issue.map { ": " + HTML.escape($0) } ?? "") } ?? "indexed"
                 s +=
-                    "<tr><td>\(HTML.escape(d.name))</td><td>\(HTML.escape(d.format))</td><td>\(HTML.escape(d.role))\(d.rebuild != nil ? " (rebuilt)" : "")</td>"
+                    "<tr><td>\(HTML.escape(d.name))</td><td>\(HTML.escape(d.format))</td><td>\(HTML.escape(d.role))</td>"
                 s +=
                     "<td>\(d.derivedFrom.map(HTML.escape).joined(separator: ", "))</td><td class=\"num\">\(d.objects.count)</td><td class=\"num\">\(d.rows)</td><td>\(state)</td></tr>"
             }
@@ -250,7 +250,7 @@ extension Dashboard {
         for l in lines {
             let e = l.entry
             let req = e.requestID.map { #"<a class="mono" href="/ui/requests/\#(HTML.query($0))">\#(HTML.escape($0))</a>"# } ?? ""
-            s += #"<tr\#(broken == e.seq ? #" class="overdue" id="broken""# : "")><td class="num">\#(e.seq)</td><td>\#(Self.time(e.at))</td>"#
+            s += #"<tr\#(broken == e.seq ? #" class="overdue" id="broken""# : "")><td class="num">\#(e.seq)</td><td class="time">\#(Self.time(e.at))</td>"#
             s += "<td>\(HTML.escape(e.event))</td><td>\(req)</td><td>\(HTML.escape(l.actor ?? ""))</td>"
             s += #"<td class="mono">\#(HTML.escape(l.details))</td><td class="mono">\#(HTML.escape(String(e.hash.prefix(16))))…</td></tr>"#
         }

@@ -78,6 +78,7 @@ enum DashboardTemplates {
         table { border-collapse: collapse; background: #fff; width: 100%; }
         th, td { border-bottom: 1px solid var(--line); padding: 5px 8px; text-align: left; vertical-align: top; }
         th { background: #eef1f5; font-weight: 600; }
+        td.time { white-space: nowrap; }
         td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
         tr.overdue td { background: #fbe9e7; }
         tr.at-risk td { background: #fff4e0; }

@@ -92,9 +92,9 @@ public enum LineageGraph {
             s += #"<g class="node" data-dataset="\#(HTML.escape(n.name))">"#
             s += #"<rect x="\#(o.x)" y="\#(o.y)" width="\#(boxW)" height="\#(boxH)" rx="6" fill="\#(fill(n.role))" stroke="rgb(68,68,85)"/>"#
             s += #"<text x="\#(o.x + 8)" y="\#(o.y + 18)" font-size="13" font-weight="bold" fill="rgb(17,17,17)">\#(HTML.escape(clip(n.name, 22)))</text>"#
-            let plural = n.objects == 1 ? "" : "s"
+            let plural = n.objects == 1 ? "" : "s", rowsPlural = n.rows == 1 ? "" : "s"
             s +=
-                #"<text x="\#(o.x + 8)" y="\#(o.y + 36)" font-size="11" fill="rgb(51,51,51)">\#(HTML.escape(n.role)) · \#(n.rows) rows · \#(n.objects) object\#(plural)</text>"#
+                #"<text x="\#(o.x + 8)" y="\#(o.y + 36)" font-size="11" fill="rgb(51,51,51)">\#(HTML.escape(n.role)) · \#(n.rows) row\#(rowsPlural) · \#(n.objects) object\#(plural)</text>"#
             s += "<title>\(HTML.escape(n.name))</title></g>"
         }
         return s + "</svg>"

@@ -243,6 +243,62 @@ import Testing
         }
     }
 
+    @Test func openRequestsPastOrNearTheirDeadlineComeFirstAndFilterByRisk() async throws {
+        let f = try await ServerFixture()
+        defer { f.remove() }
+        let alice = try await f.token("alice", .requester), bob = try await f.token("bob", .approver)
+        for (days, expected) in [(0, "overdue"), (3, "at-risk")] {
+            var serve = ServeConfig()
+            serve.deadlineDays = days
+            try await f.app(f.api(serve: serve)).test(.router) { client in
+                let open = try await client.file("u-\(days + 1)", token: alice)
+                let closed = try await client.file("u-\(days + 2)", token: alice)
+                _ = try await f.lethe.reject(closed, by: "bob", reason: "duplicate")
+                let (b, _) = try await Browser.login(client, bob)
+                let list = try await b.get(client, "/ui/requests").text
+                #expect(list.contains(#"<tr class="\#(expected)"><td><a class="mono" href="/ui/requests/\#(open)""#))
+                let a = try #require(list.range(of: open)), c = try #require(list.range(of: closed))
+                #expect(a.lowerBound < c.lowerBound, "the open request comes first")
+                let risky = try await b.get(client, "/ui/requests?risk=1").text
+                #expect(risky.contains(open) && !risky.contains(closed))
+                let rejected = try await b.get(client, "/ui/requests?status=rejected").text
+                #expect(rejected.contains(closed) && !rejected.contains(open))
+                #expect(try await b.get(client, "/ui/requests?status=nonsense").status == 400)
+            }
+        }
+    }
+
+    @Test func theAuditPageShowsWhereTheChainBreaks() async throws {
+        let f = try await ServerFixture()
+        defer { f.remove() }
+        let audra = try await f.token("audra", .auditor), alice = try await f.token("alice", .requester)
+        try await f.app().test(.router) { client in
+            _ = try await client.file("u-1", token: alice)  // more entries: filed, planned
+            let (a, _) = try await Browser.login(client, audra)
+            #expect(try await a.get(client, "/ui/audit").text.contains("Chain verified"))
+            // Alter entry 2 behind Lethe's back (the append-only triggers dropped first).
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            p.arguments = [
+                "-c",
+                """
+                import sqlite3, sys
+                db = sqlite3.connect(sys.argv[1], timeout=30)
+                db.execute("DROP TRIGGER audit_no_update")
+                db.execute("UPDATE audit SET event = 'tampered' WHERE seq = 2")
+                db.commit()
+                """,
+                f.dir + "/state/lethe.sqlite",
+            ]
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            let page = try await a.get(client, "/ui/audit").text
+            #expect(page.contains(#"Chain broken at entry <a href="/ui/audit?after=1#broken">2</a>"#), "\(page)")
+            #expect(page.contains(#"<tr class="overdue" id="broken"><td class="num">2</td>"#))
+        }
+    }
+
     // MARK: The SVG builders
 
     @Test func lineageLayoutPutsEachDatasetAfterEverythingItDerivesFrom() {
