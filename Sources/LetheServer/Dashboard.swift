@@ -140,6 +140,8 @@ struct Dashboard: Sendable {
 
     /// `POST /ui/login`: the pasted token, checked as the API checks a bearer token; a session of its id.
     func login(_ request: Request) async throws -> Response {
+        // The access audit: every login attempt is a call (a refused one without a principal).
+        APICallScope.current?.state.withLock { $0.audited = true }
         let form = try await postForm(request)
         guard originAllowed(request) else { throw APIError.forbidden("the form was not sent from this site (Origin)") }
         let token = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
@@ -151,12 +153,8 @@ struct Dashboard: Sendable {
         guard p.role != .stream else {
             return Self.html(DashboardTemplates.login(error: "The stream role has no pages in the dashboard."), .forbidden)
         }
+        APICallScope.current?.state.withLock { $0.principal = p }
         let session = DashboardSession.make(tokenID: t.id, now: lethe.now())
-        // The access audit: a login is a call of this principal.
-        APICallScope.current?.state.withLock {
-            $0.audited = true
-            $0.principal = p
-        }
         return Self.redirect("/ui/requests", cookie: cookie(session))
     }
 

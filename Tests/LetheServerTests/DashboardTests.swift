@@ -88,6 +88,19 @@ import Testing
         }
     }
 
+    @Test func underTLSTheCookieIsSecureAndTheOriginIsHTTPS() async throws {
+        let f = try await ServerFixture()
+        defer { f.remove() }
+        let bob = try await f.token("bob", .approver)
+        var serve = ServeConfig()
+        serve.tls = .init(cert: "unused.pem", key: "unused.pem")  // the router alone: no TLS is loaded
+        try await f.app(f.api(serve: serve)).test(.router) { client in
+            #expect(try await Browser().post(client, "/ui/login", ["token": bob]).status == 403)  // http://localhost is not this site
+            let r = try await Browser().post(client, "/ui/login", ["token": bob], origin: "https://localhost")
+            #expect(r.status == 303 && r.headers[.setCookie]?.hasSuffix("; Secure") == true)
+        }
+    }
+
     @Test func approveAndRejectNeedTheSessionsCSRFTokenAndThisOrigin() async throws {
         let f = try await ServerFixture()
         defer { f.remove() }
@@ -212,6 +225,7 @@ import Testing
         api.access = access
         let id = try await f.app(api).test(.router) { client in
             let id = try await client.file("u-2", token: alice)
+            #expect(try await Browser().post(client, "/ui/login", ["token": "lethe_" + String(repeating: "y", count: 43)]).status == 401)
             let (b, _) = try await Browser.login(client, bob)
             let csrf = try #require(Browser.csrf(try await b.get(client, "/ui/requests/\(id)").text))
             #expect(try await b.post(client, "/ui/requests/\(id)/approve", ["csrf": csrf]).status == 303)
@@ -224,6 +238,7 @@ import Testing
             for case .array(let c) in cs where c.count == 6 { if case .string(let route) = c[3] { routes.append(route) } }
         }
         #expect(routes.contains("/ui/login") && routes.contains("/ui/requests/{id}") && routes.contains("/ui/requests/{id}/approve"), "\(routes)")
+        #expect(routes.filter { $0 == "/ui/login" }.count == 2, "the refused login is audited too: \(routes)")
         #expect(try await f.lethe.meta.audit.entries(requestID: id).contains { $0.event == "api_calls" })
     }
 
@@ -238,6 +253,11 @@ import Testing
             let (r, _) = try await Browser.login(client, root)
             let index = try await r.get(client, "/ui/index")
             #expect(index.status == 200 && index.text.contains("ev/broken.jsonl") && index.text.contains("<td>pairs</td>"))
+            let coverage = try await f.lethe.indexCoverage()
+            #expect(coverage.map(\.name) == ["ev", "pairs"])
+            #expect(coverage[0].objects == 2 && coverage[0].records == 6 && coverage[0].quarantined.map(\.key) == ["ev/broken.jsonl"])
+            #expect(coverage[0].quarantined.first.map { !$0.issue.isEmpty } == true && coverage[0].lastIndexedAt != nil)
+            #expect(coverage[1].objects == 1 && coverage[1].records == 6 && coverage[1].quarantined.isEmpty)
             let charts = try await r.get(client, "/ui/charts")
             #expect(charts.status == 200 && charts.text.components(separatedBy: "<svg").count == 3)
         }
