@@ -76,6 +76,7 @@ struct Dashboard: Sendable {
                 _ = try await visible(id, to: v!)
                 _ = try await lethe.approve([id], by: v!.name)
                 api.trigger.wake()
+                APICallScope.current?.state.withLock { $0.redirectedAfterSuccess = true }
                 return Self.redirect("/ui/requests/\(HTML.query(id))")
             }
         }
@@ -87,6 +88,7 @@ struct Dashboard: Sendable {
                 guard !reason.isEmpty else { throw APIError.badRequest("a rejection needs a reason") }
                 _ = try await visible(id, to: v!)
                 _ = try await lethe.reject(id, by: v!.name, reason: reason)
+                APICallScope.current?.state.withLock { $0.redirectedAfterSuccess = true }
                 return Self.redirect("/ui/requests/\(HTML.query(id))")
             }
         }

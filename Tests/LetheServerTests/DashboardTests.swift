@@ -226,6 +226,8 @@ import Testing
         let id = try await f.app(api).test(.router) { client in
             let id = try await client.file("u-2", token: alice)
             #expect(try await Browser().post(client, "/ui/login", ["token": "lethe_" + String(repeating: "y", count: 43)]).status == 401)
+            // Without a session: redirected to the login page; the id from the URL is not recorded.
+            #expect(try await Browser().get(client, "/ui/requests/someone%40example.com").status == 303)
             let (b, _) = try await Browser.login(client, bob)
             let csrf = try #require(Browser.csrf(try await b.get(client, "/ui/requests/\(id)").text))
             #expect(try await b.post(client, "/ui/requests/\(id)/approve", ["csrf": csrf]).status == 303)
@@ -240,6 +242,8 @@ import Testing
         #expect(routes.contains("/ui/login") && routes.contains("/ui/requests/{id}") && routes.contains("/ui/requests/{id}/approve"), "\(routes)")
         #expect(routes.filter { $0 == "/ui/login" }.count == 2, "the refused login is audited too: \(routes)")
         #expect(try await f.lethe.meta.audit.entries(requestID: id).contains { $0.event == "api_calls" })
+        let all = try await f.lethe.meta.audit.entries(from: 1, limit: 1_000).map(\.details).joined()
+        #expect(!all.contains("someone") && routes.contains("/ui/requests/{id}"))
     }
 
     @Test func theIndexCoverageAndTheChartsRender() async throws {
