@@ -193,16 +193,19 @@ struct Dashboard: Sendable {
         return allowed.contains(origin)
     }
 
-    /// The cookie of a session just made: HttpOnly, SameSite=Strict, `Secure` under TLS, for the session's lifetime.
+    /// The cookie of a session just made: HttpOnly, SameSite=Strict, `Secure` under TLS (`secureCookie`), for the session's lifetime.
     func cookie(_ s: DashboardSession) -> String {
         let maxAge = DashboardSession.lifetime / 1000  // a session is made only at login
         return "\(DashboardSession.cookieName)=\(s.cookieValue(key: key)); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict"
-            + (api.serve.tls != nil ? "; Secure" : "")
+            + (secureCookie ? "; Secure" : "")
     }
 
     func clearCookie() -> String {
-        "\(DashboardSession.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict" + (api.serve.tls != nil ? "; Secure" : "")
+        "\(DashboardSession.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict" + (secureCookie ? "; Secure" : "")
     }
+
+    /// `Secure` cookies: under `serve.tls`, or behind a TLS-terminating proxy (`serve.public_url` is `https://…`).
+    var secureCookie: Bool { api.serve.tls != nil || (api.serve.publicURL?.lowercased().hasPrefix("https://") ?? false) }
 
     /// The `{id}` path parameter.
     func id(_ context: Context) throws -> String {

@@ -99,6 +99,14 @@ import Testing
             let r = try await Browser().post(client, "/ui/login", ["token": bob], origin: "https://localhost")
             #expect(r.status == 303 && r.headers[.setCookie]?.hasSuffix("; Secure") == true)
         }
+        // Behind a TLS-terminating proxy: `public_url` names the origin, and the cookie is Secure.
+        var proxied = ServeConfig()
+        proxied.publicURL = "https://lethe.example.com"
+        try await f.app(f.api(serve: proxied)).test(.router) { client in
+            #expect(try await Browser().post(client, "/ui/login", ["token": bob], origin: "https://elsewhere.example.com").status == 403)
+            let r = try await Browser().post(client, "/ui/login", ["token": bob], origin: "https://lethe.example.com")
+            #expect(r.status == 303 && r.headers[.setCookie]?.hasSuffix("; Secure") == true)
+        }
     }
 
     @Test func approveAndRejectNeedTheSessionsCSRFTokenAndThisOrigin() async throws {
