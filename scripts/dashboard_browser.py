@@ -97,8 +97,22 @@ class WebDriver:
         return [list(e.values())[0] for e in r]
 
     def text(self, css):
-        els = self.find(css)
-        return self.s("GET", f"/element/{els[0]}/text") if els else None
+        try:
+            els = self.find(css)
+            return self.s("GET", f"/element/{els[0]}/text") if els else None
+        except RuntimeError:  # the page navigated between the two calls (a stale element)
+            return None
+
+    def wait_text(self, css, want, timeout=20):
+        """Polls until the element's text is one of `want` (a form's navigation may still be under way)."""
+        deadline = time.time() + timeout
+        t = None
+        while time.time() < deadline:
+            t = self.text(css)
+            if t in want:
+                return t
+            time.sleep(0.1)
+        return t
 
     def type(self, css, text):
         self.s("POST", f"/element/{self.find(css)[0]}/value", {"text": text})
@@ -217,8 +231,9 @@ try:
           "POST from another origin: 403")
 
     wd.click("#approve")
+    after = wd.wait_text("#status", ("approved", "running", "erased", "verified"))
     collect(wd, "approve")
-    check(wd.text("#status") == "approved" or wd.text("#status") in ("running", "erased", "verified"), "approve in the browser")
+    check(after in ("approved", "running", "erased", "verified"), f"approve in the browser ({after})")
     status = None
     for _ in range(150):
         wd.get(BASE + f"/ui/requests/{approve_id}")
@@ -239,9 +254,10 @@ try:
     page(wd, f"/ui/requests/{reject_id}", "request-to-reject")
     wd.type("#reject-reason", reason)
     wd.click("#reject")
+    after = wd.wait_text("#status", ("rejected",))
     collect(wd, "reject")
     wd.screenshot("request-rejected")
-    check(wd.text("#status") == "rejected" and wd.text("#decision-reason") == reason, "reject with a reason: shown as text")
+    check(after == "rejected" and wd.text("#decision-reason") == reason, "reject with a reason: shown as text")
     check("<script>alert" not in wd.source(), "the reason's markup is escaped")
 
     for path, name in [("/ui/charts", "charts"), ("/ui/index", "index")]:
