@@ -103,11 +103,11 @@ extension Dashboard {
         "/ui/requests?status=\(status?.rawValue ?? "")\(risk ? "&risk=1" : "")&page=\(page)"
     }
 
-    func pager(prev: String?, next: String?) -> String {
+    func pager(prev: String?, next: String?, labels: (String, String) = ("← Previous", "Next →")) -> String {
         guard prev != nil || next != nil else { return "" }
         var s = #"<p class="pager">"#
-        if let prev { s += #"<a rel="prev" href="\#(HTML.escape(prev))">← Previous</a>"# }
-        if let next { s += #"<a rel="next" href="\#(HTML.escape(next))">Next →</a>"# }
+        if let prev { s += #"<a rel="prev" href="\#(HTML.escape(prev))">\#(labels.0)</a>"# }
+        if let next { s += #"<a rel="next" href="\#(HTML.escape(next))">\#(labels.1)</a>"# }
         return s + "</p>"
     }
 
@@ -140,21 +140,21 @@ extension Dashboard {
         fact("Raw id", view.proofs.rawID == "sealed" ? "sealed until swept or its deadline" : "destroyed")
         s += "</dl>"
 
-        // Approve / reject: approvers (and admins) only, never the filer (four eyes).
+        // Approve / reject: approvers (and admins) only; approve never for the filer (four eyes), who may still
+        // withdraw the request by rejecting it (as the API allows).
         if Self.decide.contains(v.role) && (r.status == .planned || r.status == .filed) {
             s += "<h2>Decision</h2>"
+            let action = "/ui/requests/\(HTML.query(r.id))"
+            let csrf = #"<input type="hidden" name="csrf" value="\#(HTML.escape(v.csrf))">"#
             if r.requestedBy == v.name {
-                s += #"<p class="muted" id="four-eyes">You filed this request: another approver must decide it (four eyes).</p>"#
-            } else {
-                let action = "/ui/requests/\(HTML.query(r.id))"
-                let csrf = #"<input type="hidden" name="csrf" value="\#(HTML.escape(v.csrf))">"#
-                if r.status == .planned {
-                    s +=
-                        #"<form class="decide" method="post" action="\#(action)/approve">\#(csrf)<button class="approve" id="approve" type="submit">Approve erasure</button></form>"#
-                }
                 s +=
-                    #"<form class="decide" method="post" action="\#(action)/reject">\#(csrf)<input type="text" id="reject-reason" name="reason" required maxlength="500" placeholder="Reason for rejecting"><button class="reject" id="reject" type="submit">Reject</button></form>"#
+                    #"<p class="muted" id="four-eyes">You filed this request: another approver must approve it (four eyes). You may withdraw it by rejecting it.</p>"#
+            } else if r.status == .planned {
+                s +=
+                    #"<form class="decide" method="post" action="\#(action)/approve">\#(csrf)<button class="approve" id="approve" type="submit">Approve erasure</button></form>"#
             }
+            s +=
+                #"<form class="decide" method="post" action="\#(action)/reject">\#(csrf)<input type="text" id="reject-reason" name="reason" required maxlength="500" placeholder="Reason for rejecting"><button class="reject" id="reject" type="submit">Reject</button></form>"#
         }
 
         // The plan: lineage graph, datasets, objects.
@@ -273,11 +273,11 @@ extension Dashboard {
                 } ?? ""
             s += #"<p class="broken" id="chain">Chain broken\#(at): \#(HTML.escape(check.reason ?? "unknown reason"))</p>"#
         }
-        s += "<p class=\"muted\">Entries \(lines.first?.entry.seq ?? 0)–\(lines.last?.entry.seq ?? 0) of \(headSeq).</p>"
-        s += auditTable(lines, broken: check.firstBroken)
-        s += pager(
-            prev: after > 0 ? "/ui/audit?after=\(max(0, after - Self.auditPage))" : nil,
-            next: (lines.last?.entry.seq ?? headSeq) < headSeq ? "/ui/audit?after=\(lines.last!.entry.seq)" : nil)
+        s += "<p class=\"muted\">Entries \(lines.last?.entry.seq ?? 0)–\(lines.first?.entry.seq ?? 0) of \(headSeq), newest first.</p>"
+        let pages = pager(
+            prev: (lines.last?.entry.seq ?? headSeq) < headSeq ? "/ui/audit?after=\(lines.last!.entry.seq)" : nil,
+            next: after > 0 ? "/ui/audit?after=\(max(0, after - Self.auditPage))" : nil, labels: ("← Newer", "Older →"))
+        s += pages + auditTable(Array(lines.reversed()), broken: check.firstBroken) + pages
         return DashboardTemplates.frame("Audit log", viewer: v, current: "/ui/audit", s)
     }
 

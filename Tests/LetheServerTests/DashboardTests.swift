@@ -176,7 +176,7 @@ import Testing
             // An admin who filed a request: no approve button on it (four eyes); the engine refuses a forged POST.
             let (r, _) = try await Browser.login(client, root)
             let page = try await r.get(client, "/ui/requests/\(byRoot)")
-            #expect(page.text.contains(#"id="four-eyes""#) && !page.text.contains(#"id="approve""#))
+            #expect(page.text.contains(#"id="four-eyes""#) && !page.text.contains(#"id="approve""#) && page.text.contains(#"id="reject""#))
             let csrfR = try #require(Browser.csrf(page.text))
             #expect(try await r.post(client, "/ui/requests/\(byRoot)/approve", ["csrf": csrfR]).status == 409)
             #expect(try await f.lethe.request(byRoot).status == .planned)
