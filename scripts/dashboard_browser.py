@@ -213,7 +213,16 @@ try:
     wd.script("console.error('lethe-e2e-probe')")
     probe = [e for e in wd.browser_log() if "lethe-e2e-probe" in e.get("message", "")]
     check(len(probe) == 1 and probe[0]["level"] == "SEVERE", "the browser log is collected (a console.error probe is seen)")
-    # No script runs in the page: the CSP forbids it (an injected inline script is blocked and reported).
+    # The CSP holds: a script or an image from elsewhere injected into the page is blocked, and the
+    # violation is a console error the collector sees (these induced entries are then ignored).
+    wd.script("var s = document.createElement('script'); s.textContent = 'window.leaked = 1'; document.body.appendChild(s);"
+              "var i = document.createElement('img'); i.src = 'http://evil.example/lethe-e2e-probe.png'; document.body.appendChild(i);")
+    time.sleep(0.3)
+    leaked = wd.script("return window.leaked === undefined")
+    csp = [e["message"] for e in wd.browser_log() if e.get("level") == "SEVERE" and "Content Security Policy" in e.get("message", "")]
+    check(leaked and any("script" in m for m in csp) and any("img-src" in m or "image" in m for m in csp),
+          f"CSP: an injected inline script and a foreign image are blocked and reported ({len(csp)} violations)")
+    wd.get(BASE + "/ui/login")
     wd.screenshot("login")
 
     # / → the login page (no session)
@@ -269,6 +278,18 @@ try:
     check(after == "rejected" and wd.text("#decision-reason") == reason, "reject with a reason: shown as text")
     check("<script>alert" not in wd.source(), "the reason's markup is escaped")
 
+    # The filter form: rejected only.
+    wd.get(BASE + "/ui/requests")
+    wd.s("POST", f"/element/{wd.find('#status option[value=rejected]')[0]}/click", {})
+    wd.click("form.filter button")
+    for _ in range(100):
+        if "status=rejected" in wd.current_url() and wd.text("h1") == "Requests":
+            break
+        time.sleep(0.1)
+    collect(wd, "filter")
+    src = wd.source()
+    check("status=rejected" in wd.current_url() and reject_id in src and approve_id not in src,
+          f"the status filter: rejected only ({wd.current_url()})")
     for path, name in [("/ui/charts", "charts"), ("/ui/index", "index")]:
         page(wd, path, name)
         check(len(wd.find("main table, main svg")) > 0, f"{path} renders")
