@@ -12,7 +12,7 @@ import NIOCore
 extension Dashboard {
     static let dayMillis: Int64 = 86_400_000
     /// Open requests this close to their deadline (ms) are at risk (as `lethe_requests_near_deadline`).
-    static let riskWindow: Int64 = 7 * dayMillis
+    static let riskWindow: Int64 = ServerMetrics.nearDeadlineSeconds * 1000
     /// Rows a page of requests shows.
     static let requestsPage = 100
     /// Entries a page of the audit log shows.
