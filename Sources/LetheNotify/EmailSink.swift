@@ -53,7 +53,7 @@ public struct EmailSink: NotificationSink {
     public func compose(_ message: OutboxMessage, date: Date = Date()) -> MailMessage {
         let p = message.payload
         let id = message.requestID ?? p["request_id"]?.string ?? "?"
-        let link = publicURL.map { "\($0)/requests/\(id)" }
+        let link = publicURL.map { "\($0)/ui/requests/\(id)" }
         let key = p["subject_key"]?.string
         let at = Self.time(p["at"]) ?? WebhookSink.iso8601(ms: message.createdAt)
         var text = ""

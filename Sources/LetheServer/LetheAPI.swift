@@ -42,6 +42,7 @@ public struct LetheAPI: Sendable {
         addRequestRoutes(router)
         addLakeRoutes(router)
         addServiceRoutes(router)
+        Dashboard(api: self).add(to: router)
         return router
     }
 
@@ -135,7 +136,8 @@ public struct LetheAPI: Sendable {
 /// What the route handler learnt about the call being served (its route is authenticated; who called),
 /// for the middleware's access audit: the handler runs inside the middleware's task, under its task-local.
 final class APICallScope: Sendable {
-    struct State { var audited = false, principal: Principal? }
+    /// `redirectedAfterSuccess`: a dashboard form succeeded and answers with a redirect (its request id is the engine's).
+    struct State { var audited = false, principal: Principal?, redirectedAfterSuccess = false }
     let state = Mutex(State())
     @TaskLocal static var current: APICallScope?
 }
@@ -163,10 +165,11 @@ struct APIMiddleware: RouterMiddleware {
         let ns = UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
         metrics.observe(route: route, method: request.method.rawValue, status: response.status.code, nanoseconds: ns)
         // The access audit: every call of an authenticated route (refused ones too), with its principal; the
-        // request id only when the call succeeded (an id the engine made, never text a caller sent in a URL).
-        let (audited, principal) = call.state.withLock { ($0.audited, $0.principal) }
+        // request id only when the call succeeded (an id the engine made, never text a caller sent in a URL;
+        // a dashboard form that succeeded answers with a redirect and says so).
+        let (audited, principal, redirected) = call.state.withLock { ($0.audited, $0.principal, $0.redirectedAfterSuccess) }
         if let access, audited {
-            let ok = (200..<300).contains(response.status.code)
+            let ok = (200..<300).contains(response.status.code) || (redirected && response.status == .seeOther)
             access.record(
                 APICall(
                     principal: principal, method: request.method.rawValue, route: route, status: response.status.code,

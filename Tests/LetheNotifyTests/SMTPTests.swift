@@ -237,7 +237,7 @@ import Testing
         let text = m["text"] as? String ?? ""
         for needle in [
             "raw_events", "silver_sessions", "gold_daily", "derived from raw_events", "derived from silver_sessions; rebuilt by its command",
-            "Total: 4 objects, 16 rows in 3 datasets", "https://lethe.example.com/requests/r-0042", Self.key,
+            "Total: 4 objects, 16 rows in 3 datasets", "https://lethe.example.com/ui/requests/r-0042", Self.key,
         ] {
             #expect(text.contains(needle), "missing \(needle)")
         }
@@ -245,7 +245,7 @@ import Testing
         let row = text.split(separator: "\n").first { $0.contains("raw_events") && $0.contains("source") }
         #expect(row?.split(separator: " ").contains("12") == true)
         let html = m["html"] as? String ?? ""
-        #expect(html.contains("<td>silver_sessions</td>") && html.contains("href=\"https://lethe.example.com/requests/r-0042\""))
+        #expect(html.contains("<td>silver_sessions</td>") && html.contains("href=\"https://lethe.example.com/ui/requests/r-0042\""))
     }
 
     @Test("failed: a short alert with the reason; no link without a public URL")
