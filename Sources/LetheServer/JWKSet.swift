@@ -75,7 +75,11 @@ struct JWKSet: Sendable {
                     let decoded = try JSONDecoder().decode(JWK.self, from: Data(JSONValue.object(jwk).text.utf8))
                     verifiers[alg] = try await JWTKeyCollection().add(jwk: decoded)
                 } catch {
-                    throw Failure(message: "\(at) is not a valid \(kty) key (\(error))")
+                    let needs =
+                        kty == "RSA"
+                        ? "`n` and `e` in base64url, 2048 bits or more"
+                        : kty == "EC" ? "`x` and `y` in base64url, a point of the curve" : "`x` in base64url, 32 bytes"
+                    throw Failure(message: "\(at) is not a valid \(kty) public key (\(needs)): \(error)")
                 }
             }
             keys[kid] = Key(type: crv.map { "\(kty) \($0)" } ?? kty, verifiers: verifiers)

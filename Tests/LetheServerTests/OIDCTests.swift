@@ -337,7 +337,7 @@ struct KitClaims: JWTPayload {
             (#"{"keys": [{"kty": "oct", "kid": "h", "k": "c2VjcmV0"}]}"#, "secret key material"),
             (#"{"keys": [{"kty": "EC", "kid": "e", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA"}]}"#, "private or secret key material"),
             (#"{"keys": [{"kty": "RSA", "kid": "r", "alg": "HS256", "n": "AQAB", "e": "AQAB"}]}"#, "alg `HS256` does not fit"),
-            (#"{"keys": [{"kty": "EC", "kid": "e", "crv": "P-256", "x": "AA", "y": "AA"}]}"#, "is not a valid EC key"),
+            (#"{"keys": [{"kty": "EC", "kid": "e", "crv": "P-256", "x": "AA", "y": "AA"}]}"#, "is not a valid EC public key"),
             (#"{"keys": [{"kty": "OKP", "kid": "o", "crv": "X25519", "x": "AA"}]}"#, "curve `X25519` is not supported"),
         ]
         for (text, message) in files {
