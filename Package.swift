@@ -17,7 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.1.0"),  // 4.x: jwt-kit 5 needs ≥ 4.1
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // `serve.oidc`: verifying OIDC JWTs against a JWKS file (LetheServer only).
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
         // System C libraries (Debian: zlib1g-dev, libzstd-dev; installed by scripts/bootstrap).
@@ -122,6 +124,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),  // the dashboard's signed sessions
+                .product(name: "JWTKit", package: "jwt-kit"),
             ], swiftSettings: strict),
         .executableTarget(
             name: "lethe",
@@ -183,7 +186,8 @@ let package = Package(
         .testTarget(
             name: "LetheServerTests",
             dependencies: [
-                "LetheCore", "LetheCatalog", "LetheEngine", "LetheRuntime", "LetheServer",
+                "LetheTestSupport", "LetheCore", "LetheCatalog", "LetheEngine", "LetheRuntime", "LetheServer",
+                .product(name: "JWTKit", package: "jwt-kit"),  // OIDCTests mint tokens with jwt-kit too
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -358,10 +358,10 @@ private struct ConfigReader {
         return v
     }
 
-    /// `serve: {host, port, run_every, batch_max, deadline_days, public_url, tls: {cert, key}}`.
+    /// `serve: {host, port, run_every, batch_max, deadline_days, public_url, tls: {cert, key}, oidc: {…}}`.
     func serve(_ node: Node) throws -> ServeConfig {
         var c = ServeConfig()
-        let known = ["host", "port", "run_every", "batch_max", "deadline_days", "public_url", "tls"]
+        let known = ["host", "port", "run_every", "batch_max", "deadline_days", "public_url", "tls", "oidc"]
         for (k, v) in try entries(node, "serve", known: known, example: "{port: 8080, run_every: 10m}") {
             switch k {
             case "host": c.host = try str(v, "serve.host")
@@ -374,6 +374,7 @@ private struct ConfigReader {
             case "batch_max": c.batchMax = try int(v, "serve.batch_max", 1...1_000_000)
             case "deadline_days": c.deadlineDays = try int(v, "serve.deadline_days", 1...366)
             case "public_url": c.publicURL = try str(v, "serve.public_url")
+            case "oidc": c.oidc = try oidc(v)
             default:
                 var cert: String?, key: String?
                 for (tk, tv) in try entries(v, "serve.tls", known: ["cert", "key"], example: "{cert: server.pem, key: server.key}") {
@@ -384,6 +385,51 @@ private struct ConfigReader {
             }
         }
         return c
+    }
+
+    /// `serve.oidc: {issuer, audience, jwks, role_claim, principal_claim, leeway_seconds}`: issuer, audience
+    /// and jwks required; the JWKS file itself is read (and checked) when `lethe serve` starts.
+    func oidc(_ node: Node) throws -> ServeConfig.OIDC {
+        typealias O = ServeConfig.OIDC
+        var issuer: String?, audience: String?, jwks: String?
+        var roleClaim = O.defaultRoleClaim, principalClaim = O.defaultPrincipalClaim, leeway = O.defaultLeeway
+        let known = ["issuer", "audience", "jwks", "role_claim", "principal_claim", "leeway_seconds"]
+        let example = "{issuer: https://idp.example.com/realms/lethe, audience: lethe, jwks: jwks.json}"
+        func claim(_ v: Node, _ what: String) throws -> String {
+            let name = try str(v, what)
+            guard !name.isEmpty, !name.hasPrefix("."), !name.hasSuffix("."), !name.contains("..") else {
+                throw err("`\(what)` must be a claim name (a dotted path such as `realm_access.roles` reaches into objects)", v)
+            }
+            return name
+        }
+        for (k, v) in try entries(node, "serve.oidc", known: known, example: example) {
+            switch k {
+            case "issuer":
+                let text = try str(v, "serve.oidc.issuer")
+                let rest = text.hasPrefix("https://") ? text.dropFirst(8) : text.hasPrefix("http://") ? text.dropFirst(7) : nil
+                guard let rest, let host = rest.split(separator: "/", omittingEmptySubsequences: false).first, !host.isEmpty,
+                    !text.contains(where: { $0.isWhitespace })
+                else {
+                    throw err("`serve.oidc.issuer` must be the issuer's URL as its tokens' `iss` claim has it (https://idp.example.com/realms/lethe)", v)
+                }
+                issuer = text
+            case "audience":
+                let text = try str(v, "serve.oidc.audience")
+                guard !text.isEmpty else { throw err("`serve.oidc.audience` is empty (the `aud` value Lethe's tokens carry, e.g. `lethe`)", v) }
+                audience = text
+            case "jwks":
+                let text = try str(v, "serve.oidc.jwks")
+                guard !text.isEmpty else { throw err("`serve.oidc.jwks` is empty (a JSON Web Key Set file)", v) }
+                jwks = resolve(text)
+            case "role_claim": roleClaim = try claim(v, "serve.oidc.role_claim")
+            case "principal_claim": principalClaim = try claim(v, "serve.oidc.principal_claim")
+            default: leeway = try int(v, "serve.oidc.leeway_seconds", 0...3600)
+            }
+        }
+        guard let issuer else { throw err("`serve.oidc` needs `issuer`: the URL its tokens' `iss` claim carries", node) }
+        guard let audience else { throw err("`serve.oidc` needs `audience`: the value its tokens' `aud` claim must contain", node) }
+        guard let jwks else { throw err("`serve.oidc` needs `jwks`: the JSON Web Key Set file of the issuer's public keys", node) }
+        return O(issuer: issuer, audience: audience, jwks: jwks, roleClaim: roleClaim, principalClaim: principalClaim, leewaySeconds: leeway)
     }
 
     /// `notify: {webhooks: [{url, secret_env, events}], email: {smtp, from, approvers}, keep_delivered_days: 7}`.

@@ -13,11 +13,51 @@ public struct ServeConfig: Sendable, Equatable {
     public var publicURL: String?
     /// PEM certificate chain and private key: HTTPS instead of HTTP.
     public var tls: TLSFiles?
+    /// `serve.oidc`: bearer JWTs of an OpenID Connect provider accepted beside `lethe token create`'s tokens.
+    public var oidc: OIDC?
 
     public struct TLSFiles: Sendable, Equatable {
         public var cert: String
         public var key: String
         public init(cert: String, key: String) { self.cert = cert; self.key = key }
+    }
+
+    /// `serve.oidc: {issuer, audience, jwks, role_claim, principal_claim, leeway_seconds}`: which JWTs
+    /// `lethe serve` accepts (signed by a key of the JWKS file, for this issuer and audience) and how a
+    /// token's claims become a principal and a role.
+    public struct OIDC: Sendable, Equatable {
+        public static let defaultRoleClaim = "lethe_role"
+        public static let defaultPrincipalClaim = "sub"
+        public static let defaultLeeway = 60
+        /// The `iss` every token must carry, exactly (an http:// or https:// URL).
+        public var issuer: String
+        /// The value the token's `aud` (a string or a list) must contain.
+        public var audience: String
+        /// The JSON Web Key Set file (public keys), re-read when it changes.
+        public var jwks: String
+        /// The claim naming the caller's Lethe role(s): a string or a list of strings; a dotted path
+        /// (`realm_access.roles`) reaches into objects.
+        public var roleClaim: String
+        /// The claim whose string value identifies the caller (the principal is `oidc:VALUE@ISSUER-HOST`).
+        public var principalClaim: String
+        /// Seconds of clock skew allowed on `exp`, `nbf` and `iat`.
+        public var leewaySeconds: Int
+
+        public init(
+            issuer: String, audience: String, jwks: String, roleClaim: String = OIDC.defaultRoleClaim,
+            principalClaim: String = OIDC.defaultPrincipalClaim, leewaySeconds: Int = OIDC.defaultLeeway
+        ) {
+            self.issuer = issuer; self.audience = audience; self.jwks = jwks; self.roleClaim = roleClaim
+            self.principalClaim = principalClaim; self.leewaySeconds = leewaySeconds
+        }
+
+        /// The issuer's host (`idp.example.com`, with `:port` when it names one): the principal's domain.
+        public var issuerHost: String {
+            guard let r = issuer.firstRange(of: "://") else { return issuer }
+            let rest = issuer[r.upperBound...]
+            let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            return String(authority.split(separator: "@").last ?? authority)
+        }
     }
     public init() {}
 }

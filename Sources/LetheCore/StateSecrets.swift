@@ -17,8 +17,8 @@ import Foundation
 /// recomputed): back the keys up with the state.
 public struct StateSecrets: Sendable {
     public let hasher: SubjectHasher
-    // Immutable once made (its bytes are never written after `init`): safe to share between tasks.
-    nonisolated(unsafe) private let sealKey: SymmetricKey
+    // Sendable since swift-crypto 4.
+    private let sealKey: SymmetricKey
     /// The PRF of stream tags.
     public let streamHasher: SipHash24
     /// The audit chain's HMAC key (nil: the chain is not keyed, e.g. a read-only look at an older state).

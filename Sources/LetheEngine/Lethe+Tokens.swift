@@ -78,6 +78,8 @@ extension Lethe {
         guard !name.isEmpty, name.utf8.count <= 100 else { throw LetheError(.badInput, "a token's name must have 1 to 100 characters") }
         guard name.unicodeScalars.allSatisfy({ !CharacterSet.controlCharacters.contains($0) && !CharacterSet.whitespacesAndNewlines.contains($0) })
         else { throw LetheError(.badInput, "a token's name cannot hold spaces or control characters") }
+        // `oidc:…` names the principals of `serve.oidc` JWTs: no token may pass for one.
+        guard !name.hasPrefix("oidc:") else { throw LetheError(.badInput, "a token's name cannot begin with `oidc:` (reserved for OIDC principals)") }
     }
 
     /// True when `a` and `b` are equal, in a time that depends only on their lengths.

@@ -57,15 +57,16 @@ public struct LetheAPI: Sendable {
             if route.roles != nil {
                 let call = APICallScope.current
                 call?.state.withLock { $0.audited = true }
-                principal = try await authorize(request, route)
-                call?.state.withLock { $0.principal = principal }
+                principal = try await authorize(request, route) { p in call?.state.withLock { $0.principal = p } }
             }
             return try await handler(request, context, principal)
         }
     }
 
-    /// The caller's principal, if its token is known and its role may call `route`.
-    func authorize(_ request: Request, _ route: APIRoute) async throws -> Principal {
+    /// The caller's principal, if its token is known and its role may call `route`; `known` learns the
+    /// principal before the role check (a refused call is audited with it). An OIDC JWT that fails a check
+    /// is a 401 from the authenticator saying which (`WWW-Authenticate: Bearer error="invalid_token"`).
+    func authorize(_ request: Request, _ route: APIRoute, known: (Principal) -> Void = { _ in }) async throws -> Principal {
         guard let header = request.headers[.authorization] else {
             throw APIError.unauthorized("a bearer token is required (Authorization: Bearer TOKEN)")
         }
@@ -74,9 +75,10 @@ public struct LetheAPI: Sendable {
             throw APIError.unauthorized("the Authorization header must be `Bearer TOKEN`")
         }
         let token = parts[1].trimmingCharacters(in: .whitespaces)
-        guard !token.isEmpty, let p = try await authenticator.principal(bearer: token) else {
+        guard !token.isEmpty, let p = try await authenticator.principal(bearer: token, for: route.roles) else {
             throw APIError.unauthorized("unknown or revoked token")
         }
+        known(p)
         guard let roles = route.roles, roles.contains(p.role) else {
             let allowed = (route.roles ?? []).map(\.rawValue).sorted().joined(separator: ", ")
             throw APIError.forbidden("role \(p.role.rawValue) may not call \(route.method) \(route.path) (roles: \(allowed))")

@@ -4,6 +4,7 @@ import HummingbirdCore
 import HummingbirdTLS
 public import LetheCore
 public import LetheEngine
+public import Logging
 import NIOCore
 public import NIOSSL
 public import ServiceLifecycle
@@ -13,6 +14,13 @@ public import ServiceLifecycle
 public enum LetheServe {
     /// The token store of `lethe`'s state.
     public static func authenticator(for lethe: Lethe) -> any BearerAuthenticator { lethe }
+
+    /// The token store, behind an `OIDCAuthenticator` when `serve.oidc` is set (its JWKS file is read
+    /// here: a missing or malformed one is a `.badInput` error naming it).
+    public static func authenticator(for lethe: Lethe, serve: ServeConfig, logger: Logger) async throws -> any BearerAuthenticator {
+        guard let oidc = serve.oidc else { return lethe }
+        return try await OIDCAuthenticator(config: oidc, tokens: lethe, logger: logger)
+    }
 
     /// Refuses a `serve.host` that is not a loopback address unless `serve.tls` is set (bearer tokens
     /// never travel in clear text beyond this machine).

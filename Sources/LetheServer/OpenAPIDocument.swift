@@ -9,7 +9,8 @@ enum OpenAPIDocument {
           description: |
             The right-to-be-forgotten engine's HTTP API (`lethe serve`). Subjects travel in request bodies only,
             never in URLs. Bodies are the report types `lethe … --json` prints. Every error has one shape:
-            `{"error": {"code", "message"}}`. Bearer tokens come from `lethe token create --name N --role R`.
+            `{"error": {"code", "message"}}`. Bearer tokens come from `lethe token create --name N --role R`,
+            or, with `serve.oidc`, are JWTs of the configured OpenID Connect provider (docs/serve.md).
         servers:
           - url: /
         security:
@@ -373,7 +374,7 @@ enum OpenAPIDocument {
             bearer:
               type: http
               scheme: bearer
-              description: "A token from `lethe token create --name N --role R` (roles: requester, approver, auditor, stream, admin)."
+              description: "A token from `lethe token create --name N --role R` (roles: requester, approver, auditor, stream, admin), or with `serve.oidc` a JWT of the configured OpenID Connect provider whose role claim names those roles."
           parameters:
             RequestID:
               name: id
@@ -387,7 +388,7 @@ enum OpenAPIDocument {
                 application/json:
                   schema: {$ref: '#/components/schemas/Error'}
             Unauthorized:
-              description: "No token, or an unknown or revoked one (code unauthorized)"
+              description: "No token, an unknown or revoked one, or a JWT that fails a check: signature, key, issuer, audience, expiry (code unauthorized; WWW-Authenticate: Bearer error=\"invalid_token\" for a JWT)"
               headers:
                 WWW-Authenticate:
                   schema: {type: string}
@@ -395,7 +396,7 @@ enum OpenAPIDocument {
                 application/json:
                   schema: {$ref: '#/components/schemas/Error'}
             Forbidden:
-              description: "The token's role may not call this route (code forbidden)"
+              description: "The token's role may not call this route, or a JWT's role claim names no Lethe role (code forbidden)"
               content:
                 application/json:
                   schema: {$ref: '#/components/schemas/Error'}

@@ -12,7 +12,7 @@ struct Serve: AsyncParsableCommand {
             Listens on `serve.host`:`serve.port` (127.0.0.1:8080 by default); a host that is not a loopback \
             address needs `serve.tls` (cert and key, PEM). Approved requests run every `serve.run_every` \
             (at once with 0), at most `serve.batch_max` a run. Callers authenticate with bearer tokens from \
-            `lethe token create`; every call of an authenticated route is written to the audit log with its \
+            `lethe token create`, and with `serve.oidc` also with JWTs of an OpenID Connect provider; every call of an authenticated route is written to the audit log with its \
             principal. Request events go to `notify:` (signed webhooks, e-mail to approvers) and the deletion \
             set to `stream: {redis}` when configured. SIGTERM or SIGINT: requests in flight finish, a run under way finishes, then exit 0. \
             The API is described at /openapi.yaml; see docs/serve.md.
@@ -34,7 +34,8 @@ struct Serve: AsyncParsableCommand {
             guard watch >= 0 else { throw LetheError(.badUsage, "--watch takes 0 or more seconds") }
             try LetheServe.checkListen(serve)
             let lethe = try Runtime.open(config: config)
-            var api = LetheAPI(lethe: lethe, authenticator: LetheServe.authenticator(for: lethe), serve: serve)
+            let authenticator = try await LetheServe.authenticator(for: lethe, serve: serve, logger: Lethe.defaultLogger())
+            var api = LetheAPI(lethe: lethe, authenticator: authenticator, serve: serve)
             let background = try LetheServe.Background(config: config, lethe: lethe, metrics: api.metrics, logger: api.logger)
             api.access = background.access
             let scheme = serve.tls == nil ? "http" : "https"

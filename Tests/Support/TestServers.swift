@@ -248,12 +248,16 @@ public final class PostgresServer: @unchecked Sendable {
 
 /// A Python peer from the project's venv that prints one JSON line when it is ready and exits when
 /// its standard input closes (`scripts/webhook_receiver.py`, `scripts/smtp_receiver.py`): started
-/// by `init`, stopped by `stop()` or when this value (or the test process) ends.
+/// by `init`, stopped by `stop()` or when this value (or the test process) ends. A peer that answers
+/// requests (`scripts/jwt_issuer.py`) takes a JSON line and answers one: `exchange`.
 public final class PythonPeer: @unchecked Sendable {
     /// The ready line, parsed.
     public let ready: [String: Any]
     let process: Process
     let input: Pipe
+    let output: Pipe
+    let script: String
+    let lock = NSLock()
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -271,7 +275,30 @@ public final class PythonPeer: @unchecked Sendable {
         p.standardOutput = output
         p.standardError = FileHandle.nullDevice
         try p.run()
-        let fd = output.fileHandleForReading.fileDescriptor
+        do {
+            ready = try Self.jsonLine(output.fileHandleForReading.fileDescriptor, timeout: timeout, script: script, waiting: "start")
+        } catch {
+            p.terminate()
+            throw error
+        }
+        process = p
+        self.input = input
+        self.output = output
+        self.script = script
+    }
+
+    /// Sends `request` as one JSON line; the peer's JSON answer line.
+    public func exchange(_ request: [String: Any], timeout: Double = 120) throws -> [String: Any] {
+        try lock.withLock {
+            var line = try JSONSerialization.data(withJSONObject: request)
+            line.append(UInt8(ascii: "\n"))
+            try input.fileHandleForWriting.write(contentsOf: line)
+            return try Self.jsonLine(output.fileHandleForReading.fileDescriptor, timeout: timeout, script: script, waiting: "answer")
+        }
+    }
+
+    /// The next line of `fd` that is a JSON object (other lines skipped), within `timeout` seconds.
+    static func jsonLine(_ fd: Int32, timeout: Double, script: String, waiting: String) throws -> [String: Any] {
         var line: [UInt8] = []
         let deadline = Date().addingTimeInterval(timeout)
         var byte: UInt8 = 0
@@ -279,13 +306,10 @@ public final class PythonPeer: @unchecked Sendable {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&pfd, 1, Int32(max(0, deadline.timeIntervalSinceNow) * 1000))
             if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else {
-                p.terminate()
-                throw Failure(description: "\(script) did not start within \(Int(timeout)) s")
-            }
+            guard ready > 0 else { throw Failure(description: "\(script) did not \(waiting) within \(Int(timeout)) s") }
             let n = read(fd, &byte, 1)
             if n < 0 && errno == EINTR { continue }
-            guard n == 1 else { throw Failure(description: "\(script) exited before it was ready") }
+            guard n == 1 else { throw Failure(description: "\(script) exited before it would \(waiting)") }
             if byte == UInt8(ascii: "\n") {
                 if line.first == UInt8(ascii: "{") { break }
                 line = []
@@ -296,9 +320,7 @@ public final class PythonPeer: @unchecked Sendable {
         guard let j = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
             throw Failure(description: "\(script) printed \(String(decoding: line, as: UTF8.self))")
         }
-        ready = j
-        process = p
-        self.input = input
+        return j
     }
 
     /// Stops the peer and waits for it (idempotent).
