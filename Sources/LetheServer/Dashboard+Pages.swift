@@ -333,19 +333,16 @@ extension Dashboard {
 
     // MARK: Formatting
 
-    static func time(_ ms: Int64) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
-        return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
-    }
+    static func time(_ ms: Int64) -> String { utc(ms, "yyyy-MM-dd HH:mm 'UTC'") }
 
-    static func date(_ ms: Int64) -> String {
+    static func date(_ ms: Int64) -> String { utc(ms, "yyyy-MM-dd") }
+
+    /// `ms` since the epoch in UTC, formatted by `format` (POSIX locale).
+    private static func utc(_ ms: Int64, _ format: String) -> String {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd"
+        f.dateFormat = format
         return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
     }
 

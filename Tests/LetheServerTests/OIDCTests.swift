@@ -209,20 +209,7 @@ struct KitClaims: JWTPayload {
             for route in APIRoute.all where route.roles != nil {
                 for role in Role.allCases {
                     n += 1
-                    var path = route.path
-                    if route == .certificate {
-                        path = path.replacingOccurrences(of: "{id}", with: verified)
-                    } else if path.contains("{id}") {
-                        path = path.replacingOccurrences(of: "{id}", with: try await client.file("m-\(n)", token: filer))
-                    }
-                    let body: String? =
-                        switch route {
-                        case .fileRequest: #"{"subjects":["s-\#(n)"]}"#
-                        case .reject: #"{"reason":"not ours"}"#
-                        case .locateSubject: #"{"subject":"u-1"}"#
-                        default: nil
-                        }
-                    let r = try await client.call(route.method, path, token: jwts[role]!, body: body)
+                    let r = try await client.callRoute(route, n: n, verified: verified, filer: filer, token: jwts[role]!)
                     #expect(r.status == RoleMatrixTests.expected(route, role), "\(route.method) \(route.path) as \(role): \(r.status) \(r.text)")
                 }
             }

@@ -41,21 +41,7 @@ import Testing
             for route in APIRoute.all {
                 for role in [nil] + Role.allCases.map(Optional.some) {
                     n += 1
-                    // A fresh request filed by `req` for the routes that name one (approve needs a planned one).
-                    var path = route.path
-                    if route == .certificate {
-                        path = path.replacingOccurrences(of: "{id}", with: verified)
-                    } else if path.contains("{id}") {
-                        path = path.replacingOccurrences(of: "{id}", with: try await client.file("m-\(n)", token: filer))
-                    }
-                    let body: String? =
-                        switch route {
-                        case .fileRequest: #"{"subjects":["s-\#(n)"]}"#
-                        case .reject: #"{"reason":"not ours"}"#
-                        case .locateSubject: #"{"subject":"u-1"}"#
-                        default: nil
-                        }
-                    let r = try await client.call(route.method, path, token: role.map { tokens[$0]! }, body: body)
+                    let r = try await client.callRoute(route, n: n, verified: verified, filer: filer, token: role.map { tokens[$0]! })
                     #expect(
                         r.status == Self.expected(route, role),
                         "\(route.method) \(route.path) as \(role?.rawValue ?? "no token"): \(r.status) \(r.text.prefix(200))")
