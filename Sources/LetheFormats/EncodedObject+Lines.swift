@@ -35,34 +35,29 @@ extension EncodedObject {
     }
 
     /// The lines of `bytes` holding a needle (each with its newline), in order, and the needles found: one
-    /// search per block of about 64 KiB (cut at a newline), then line by line only in the blocks with a hit.
+    /// pass of the needle search over the whole of `bytes`; a hit's line is found around it. A needle is
+    /// found only inside one line (a needle holding a newline never is), and a line's edges count as
+    /// word boundaries.
     public static func linesHolding(_ needles: NeedleSet, in bytes: [UInt8]) -> (lines: [UInt8], found: Set<[UInt8]>) {
         var lines: [UInt8] = []
         var found = Set<[UInt8]>()
         let nl = UInt8(ascii: "\n")
-        func lineEnd(_ from: Int) -> Int {
-            var end = from
-            while end < bytes.count && bytes[end] != nl { end += 1 }
-            return end
-        }
-        var block = 0
-        while block < bytes.count {
-            let blockEnd = min(bytes.count, lineEnd(min(bytes.count, block + 65_536)) + 1)
-            if needles.containsAny(Array(bytes[block..<blockEnd])) {
-                var start = block
-                while start < blockEnd {
-                    let end = lineEnd(start)
-                    let stop = min(end + 1, bytes.count)
-                    let hits = needles.matches(in: Array(bytes[start..<end]))
-                    if !hits.isEmpty {
-                        found.formUnion(hits)
-                        lines.append(contentsOf: bytes[start..<stop])
-                        if end == bytes.count { lines.append(nl) }
-                    }
-                    start = stop
-                }
+        bytes.withUnsafeBufferPointer { h in
+            // The end (its newline's index, or the count) of the last line kept.
+            var keptEnd = -1
+            needles.forEachOccurrence(in: h) { at, needle in
+                if needle.contains(nl) { return true }
+                found.insert(needle)
+                if at < keptEnd { return true }
+                var start = at
+                while start > 0 && h[start - 1] != nl { start -= 1 }
+                var end = at + needle.count
+                while end < h.count && h[end] != nl { end += 1 }
+                lines.append(contentsOf: UnsafeBufferPointer(rebasing: h[start..<min(end + 1, h.count)]))
+                if end == h.count { lines.append(nl) }
+                keptEnd = end
+                return true
             }
-            block = blockEnd
         }
         return (lines, found)
     }

@@ -31,3 +31,35 @@ func streamedLineSearchEqualsTheWholeObjectSearch(_ chunk: Int) async throws {
         }
     }
 }
+
+// The one-pass line search keeps exactly the lines a line-by-line search keeps: needles at a line's
+// edges, several in a line, a needle holding a newline (never found), no final newline.
+@Test func oneLineSearchEqualsLineByLine() {
+    var g = SplitMix64(seed: 99)
+    let ids = ["user-000123", "user-004567", "bob\nsmith", "ab"].map(\.bytes)
+    let needles = NeedleSet(ids, wordBounded: true)
+    for round in 0..<50 {
+        var text: [UInt8] = []
+        for _ in 0..<(1 + g.next(60)) {
+            var line: [UInt8] = []
+            for _ in 0..<g.next(6) {
+                line += g.chance(30) ? ids[g.next(ids.count)] : "user-\(g.next(10_000)) x".bytes
+                if g.chance(50) { line += " ".bytes }
+            }
+            text += line + [10]
+        }
+        if round % 3 == 0, !text.isEmpty { text.removeLast() }
+        var want: [UInt8] = []
+        var wantFound = Set<[UInt8]>()
+        for line in text.split(separator: 10, omittingEmptySubsequences: false).dropLast(text.last == 10 ? 1 : 0) {
+            let hits = needles.matches(in: Array(line))
+            if !hits.isEmpty {
+                want += line + [10]
+                wantFound.formUnion(hits)
+            }
+        }
+        let got = EncodedObject.linesHolding(needles, in: text)
+        #expect(got.lines == want, "round \(round)")
+        #expect(got.found == wantFound, "round \(round)")
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import LetheCore
+import LetheFormats
+import LetheStorage
+
+/// `lethe-bench search [--gb F] [--objects N] [--users N] [--ids N] [--dir D]`: the sweep's raw-id
+/// search over plain JSON Lines (issue 16's "sweep throughput"), side by side with GNU grep.
+/// The lake is IndexBench's (`LakeGenerator`, cached under `--dir`); the needles are `--ids` user ids
+/// drawn as the lake draws them (hot users included). Lethe: `EncodedObject.linesHolding` over every
+/// object from the local store (what `lethe sweep` runs per plain JSON Lines object), on one task and
+/// on every core; and `NeedleSet` alone over the lake held in memory (the search kernel). The peer:
+/// `LC_ALL=C grep -F -w -f IDS` over the same files (GNU grep's multi-pattern search), one process,
+/// then one per core (`xargs -P`). The lines each finds are counted and must agree.
+public enum SearchBench {
+    struct Options {
+        var gb = 1.0
+        var objects = 1_000
+        var users = 1_000_000
+        var ids = 1_000
+        var dir = "/tmp/lethe-bench-search"
+    }
+
+    static func usage() -> Never {
+        say(
+            """
+            usage: lethe-bench search [--gb F] [--objects N] [--users N] [--ids N] [--dir D]
+              --gb F       lake size in GiB (default 1)
+              --objects N  objects (default 1000)
+              --users N    users in the lake (default 1,000,000)
+              --ids N      raw ids searched for (default 1000)
+              --dir D      where the lake is generated and kept (default /tmp/lethe-bench-search)
+            """)
+        exit(2)
+    }
+
+    static func parse() -> Options {
+        var o = Options()
+        var args = Array(CommandLine.arguments.dropFirst(2))
+        func value() -> String {
+            guard args.count >= 2 else { usage() }
+            args.removeFirst()
+            return args[0]
+        }
+        while let a = args.first {
+            switch a {
+            case "--gb": guard let v = Double(value()), v > 0 else { usage() }; o.gb = v
+            case "--objects": guard let v = Int(value()), v > 0 else { usage() }; o.objects = v
+            case "--users": guard let v = Int(value()), v > 0 else { usage() }; o.users = v
+            case "--ids": guard let v = Int(value()), v > 0 else { usage() }; o.ids = v
+            case "--dir": o.dir = value()
+            default: usage()
+            }
+            args.removeFirst()
+        }
+        return o
+    }
+
+    public static func main() async {
+        do { try await run(parse()) } catch {
+            say("lethe-bench search: \(error)")
+            exit(1)
+        }
+    }
+
+    static func run(_ o: Options) async throws {
+        let machine = Machine.current()
+        let cores = machine.cores
+        let lake = o.dir + "/lake"
+        let gen = LakeGenerator(root: lake, totalBytes: Int64(o.gb * 1_073_741_824), objects: o.objects, users: o.users)
+        let stamp = o.dir + "/.generated-\(o.gb)-\(o.objects)-\(o.users)"
+        if !FileManager.default.fileExists(atPath: stamp) {
+            try? FileManager.default.removeItem(atPath: o.dir)
+            say("generating \(o.gb) GiB in \(o.objects) objects under \(lake) …")
+            _ = try await gen.generate(workers: cores)
+            FileManager.default.createFile(atPath: stamp, contents: Data())
+        }
+        let store = LocalObjectStore(root: lake)
+        let keys = try await store.listKeys(prefix: "").sorted()
+        let bytes = keys.reduce(Int64(0)) { $0 + fileSize(lake + "/" + $1) }
+        var rng = SplitMix64(seed: 0x5EEB)
+        var idSet = Set<String>()
+        while idSet.count < min(o.ids, o.users) { idSet.insert(LakeGenerator.userID(gen.drawUser(&rng))) }
+        let ids = idSet.sorted()
+        let needles = NeedleSet(ids.map { Array($0.utf8) }, wordBounded: true)
+        let idsFile = o.dir + "/ids.txt"
+        try (ids.joined(separator: "\n") + "\n").write(toFile: idsFile, atomically: true, encoding: .utf8)
+        say("\(machine.cpu), \(cores) cores, load \(machine.load); \(grouped(bytes)) bytes in \(keys.count) objects, \(ids.count) ids")
+
+        func gbps(_ s: Double) -> String { String(format: "%.2f GB/s", Double(bytes) / 1e9 / s) }
+        var rows: [(String, Double, Int)] = []
+
+        // Lethe: linesHolding per object, one task, then one task per core.
+        for workers in [1, cores] {
+            let t0 = monotonic()
+            let lines = try await withThrowingTaskGroup(of: Int.self) { group in
+                var next = 0
+                var total = 0
+                func launch() {
+                    guard next < keys.count else { return }
+                    let key = keys[next]
+                    next += 1
+                    group.addTask {
+                        let (l, _) = try await EncodedObject.linesHolding(needles, in: key, of: store)
+                        return l.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
+                    }
+                }
+                for _ in 0..<workers { launch() }
+                while let n = try await group.next() {
+                    total += n
+                    launch()
+                }
+                return total
+            }
+            rows.append(("Lethe `linesHolding` (the sweep's search), \(workers) task(s)", monotonic() - t0, lines))
+        }
+        // The kernel alone: NeedleSet over the lake in memory, one thread.
+        var held: [[UInt8]] = []
+        for k in keys { held.append(fileBytes(lake + "/" + k)) }
+        let t1 = monotonic()
+        var occurrences = 0
+        for b in held {
+            b.withUnsafeBufferPointer { h in
+                needles.forEachOccurrence(in: h) { _, _ in
+                    occurrences += 1
+                    return true
+                }
+            }
+        }
+        rows.append(("Lethe `NeedleSet` alone, in memory, 1 thread (occurrences)", monotonic() - t1, occurrences))
+        held = []
+
+        // The peer: GNU grep -F -w over the same files.
+        let grep = "/usr/bin/grep"
+        let out = o.dir + "/grep.out"
+        let files = keys.map { lake + "/" + $0 }
+        let listFile = o.dir + "/files.txt"
+        try (files.joined(separator: "\n") + "\n").write(toFile: listFile, atomically: true, encoding: .utf8)
+        for workers in [1, cores] {
+            let r = try runProgram(
+                "/bin/sh",
+                ["-c", "LC_ALL=C xargs -P \(workers) -n \(max(1, files.count / (workers * 4))) \(grep) -h -F -w -f \(idsFile) < \(listFile) | wc -l"],
+                stdoutTo: out)
+            guard r.status == 0 else { throw BenchError("grep failed: \(r.err)") }
+            let n = Int(String(decoding: fileBytes(out), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            rows.append(("GNU grep -F -w -f ids, \(workers) process(es)", r.seconds, n))
+        }
+        print("\n| search | s | throughput | lines (occurrences) |\n|---|---:|---:|---:|")
+        for (name, s, n) in rows { print("| \(name) | \(String(format: "%.3f", s)) | \(gbps(s)) | \(grouped(n)) |") }
+        let lethe = rows[0].2, peer = rows[3].2
+        if lethe != peer { print("\nlines differ: Lethe \(lethe), grep \(peer) (grep -w's word bytes include `_`)") }
+    }
+}
