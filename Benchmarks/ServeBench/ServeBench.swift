@@ -149,7 +149,7 @@ public enum ServeBench {
 
         // 1. Filings, all at once.
         log("\(o.filings) concurrent filings")
-        let cpu0 = cpu()
+        let cpu0 = cpu(), client0 = clientCPU()
         let t0 = monotonic()
         let filings = try await withThrowingTaskGroup(of: (Double, Int, String).self) { group in
             for i in 0..<o.filings {
@@ -166,7 +166,7 @@ public enum ServeBench {
             return out
         }
         let fileWall = monotonic() - t0
-        let fileCPU = cpu() - cpu0
+        let fileCPU = cpu() - cpu0, fileClient = clientCPU() - client0
         var ids = Set<String>()
         var badFilings: [String] = []
         for (_, status, body) in filings {
@@ -183,7 +183,7 @@ public enum ServeBench {
 
         // 2. Locates, `concurrency` at a time: even i a subject of the lake, odd i one that is not.
         log("\(o.locates) locates, \(o.concurrency) at a time")
-        let cpu1 = cpu()
+        let cpu1 = cpu(), client1 = clientCPU()
         let t1 = monotonic()
         let next = Counter()
         let knownSubjects = known
@@ -208,7 +208,7 @@ public enum ServeBench {
             return out
         }
         let locateWall = monotonic() - t1
-        let locateCPU = cpu() - cpu1
+        let locateCPU = cpu() - cpu1, locateClient = clientCPU() - client1
         let badLocates = locates.filter { $0.1 != 200 }.count
         let wrongLocates = locates.filter { $0.1 == 200 && $0.2 != $0.3 }.count
 
@@ -238,6 +238,23 @@ public enum ServeBench {
         say(row("`POST /v1/requests` (all at once)", filings.map(\.0), wall: fileWall, cpu: fileCPU, goal: 0.050))
         say(row("`POST /v1/locate` (\(o.concurrency) at a time)", locates.map(\.0), wall: locateWall, cpu: locateCPU, goal: 0.005))
         say("")
+        // What the goals ask of this machine: with every core serving and nothing else running, a call
+        // waits for the CPU of the calls ahead of it, so the last of a burst of N answers after at least
+        // N × (CPU per call) / cores, and with C calls in flight each waits about C × (CPU per call) / cores.
+        let cores = Double(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        say("What the goals ask of this machine (\(Int(cores)) cores; CPU per call as measured, the bench client's on the same cores):")
+        say("")
+        say("| burst | server CPU / call | client CPU / call | least p99 the server's CPU allows | CPU / call the goal needs | gap |")
+        say("|---|---:|---:|---:|---:|---:|")
+        say(
+            need(
+                "\(grouped(o.filings)) filings at once", calls: Double(o.filings) * 0.99, cpu: fileCPU / Double(max(1, o.filings)),
+                client: fileClient / Double(max(1, o.filings)), cores: cores, goal: 0.050))
+        say(
+            need(
+                "\(o.concurrency) locates in flight", calls: Double(o.concurrency), cpu: locateCPU / Double(max(1, o.locates)),
+                client: locateClient / Double(max(1, o.locates)), cores: cores, goal: 0.005))
+        say("")
         if problems.isEmpty {
             say(
                 "none lost: \(ids.count) distinct request ids, the state lists exactly them, every filing 201 with one planned request; every locate 200, known subjects found, unknown ones not"
@@ -255,6 +272,21 @@ public enum ServeBench {
         let met = p(0.99) < goal ? "< \(ms(goal)): met" : "< \(ms(goal)): **missed**"
         return "| \(name) | \(grouped(s.count)) | \(ms(p(0.5))) | \(ms(p(0.9))) | \(ms(p(0.99))) | \(ms(s.last ?? 0)) | \(secs(wall)) s "
             + "| \(fmt(Double(s.count) / max(wall, 1e-9), 0))/s | \(cpu.map { ms($0 / Double(max(1, s.count))) } ?? "–") | \(met) |"
+    }
+
+    /// One line of the goals' arithmetic: the least p99 `calls` ahead of the last one impose at `cpu` seconds
+    /// of server CPU a call on `cores` cores, and the CPU per call under which the goal's p99 is reachable.
+    static func need(_ name: String, calls: Double, cpu: Double, client: Double, cores: Double, goal: Double) -> String {
+        func ms(_ x: Double) -> String { fmt(x * 1000, x < 0.01 ? 3 : 1) + " ms" }
+        let least = calls * cpu / cores, needed = goal * cores / calls
+        return "| \(name) | \(ms(cpu)) | \(ms(client)) | \(ms(least)) | ≤ \(ms(needed)) | \(fmt(cpu / needed, 1))× |"
+    }
+
+    /// This process's CPU time (user + system, seconds): the bench client shares the cores with the server.
+    static func clientCPU() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
 
     static func check(_ r: Ran, _ what: String) throws {

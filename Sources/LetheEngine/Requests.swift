@@ -17,9 +17,15 @@ extension Lethe {
     /// `checkReason: false` for reasons and requesters Lethe writes itself (propagation names versions
     /// and datasets, which a short id could match).
     func forget(_ subjects: [SubjectID], reason: String, by requester: String, checkReason: Bool) async throws -> [ErasureRequest] {
-        guard !requester.isEmpty else { throw LetheError(.badUsage, "name who files the request (--by)") }
-        let reasonBytes = Self.lowered(reason), requesterBytes = Self.lowered(requester)
-        for s in subjects {
+        try await forget(calls: [FilingCall(subjects, reason: reason, by: requester)], checkReason: checkReason)[0].get()
+    }
+
+    /// The refusals of one caller's filing that need no state: no requester, an empty id, a reason or
+    /// requester's name that holds a subject's id.
+    func checkFiling(_ c: FilingCall, checkReason: Bool) throws {
+        guard !c.requester.isEmpty else { throw LetheError(.badUsage, "name who files the request (--by)") }
+        let reasonBytes = Self.lowered(c.reason), requesterBytes = Self.lowered(c.requester)
+        for s in c.subjects {
             guard !s.bytes.isEmpty else { throw LetheError(.badInput, "an empty subject id") }
             if checkReason && Self.text(lowered: reasonBytes, holds: s) {
                 throw LetheError(
@@ -34,102 +40,84 @@ extension Lethe {
                 )
             }
         }
-        try await destroyExpiredRawIDs()
-        let keys = subjects.map { key(for: $0) }
-        var openByKey = try await meta.requests.openRequests(subjectKeys: keys)
-        var fresh: [(SubjectID, SubjectKey)] = []
-        var seen = Set<SubjectKey>(minimumCapacity: subjects.count)
-        fresh.reserveCapacity(subjects.count)
-        for (s, k) in zip(subjects, keys) {
-            if openByKey[k] == nil, seen.insert(k).inserted { fresh.append((s, k)) }
-        }
-        var nfc: [SubjectKey: SubjectKey] = [:]
-        for (s, k) in fresh { nfc[k] = nfcKey(for: s) }
-        let plans = try await plans(fresh.map(\.1), nfc: nfc, coverage: try await coverage())
-        for (_, k) in fresh {
-            if let why = plans[k]?.refusal {
-                throw LetheError(.unsupported, "cannot erase subject \(k.short): \(why); nothing was filed")
-            }
-        }
-        let digest = meta.textDigest(requester)
-        var filed: [(ErasureRequest, ErasurePlan)] = []
-        filed.reserveCapacity(fresh.count)
-        let ids = fresh.map { _ in Self.newRequestID() }
-        let sealed = try secrets.seal(fresh.map(\.0), requestIDs: ids)
-        for (i, (s, k)) in fresh.enumerated() {
-            let id = ids[i]
-            var r = ErasureRequest(
-                id: id, subjectKey: k, sealedSubject: sealed[i],
-                reason: reason, requestedBy: requester, at: now())
-            r.streamTag = secrets.streamTag(s)
-            r.requesterDigest = digest
-            r.rawDueAt = config.rawIDDue(filedAt: r.filedAt)
-            filed.append((r, plans[k]!))
-        }
-        let stored = filed.count == 1 ? [try await fileOne(filed[0].0, filed[0].1)] : try await fileBatch(filed, reason: reason, by: requester)
-        openByKey.reserveCapacity(openByKey.count + stored.count)
-        for r in stored { openByKey[r.subjectKey] = r }
-        return keys.map { openByKey[$0]! }
     }
 
-    /// Files one request: `filed` and `planned` entries, one transaction.
-    private func fileOne(_ r: ErasureRequest, _ plan: ErasurePlan) async throws -> ErasureRequest {
+    /// A request ready to be written: the request as stored (planned), and the writes of its
+    /// transaction (the request, its audit entries and outbox notes).
+    struct PreparedFiling: Sendable {
+        var stored: [ErasureRequest]
+        var write: @Sendable (any StateTransaction) throws -> Void
+    }
+
+    /// One request: `filed` and `planned` entries.
+    func prepareOne(_ r: ErasureRequest, _ plan: ErasurePlan) throws -> PreparedFiling {
         let at = now(), reason = r.reason, requester = r.requestedBy
         let planned = try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get()
         // Built only when someone reads them (a sink is configured): the payload costs a few % of a filing.
         let notes = writesOutbox ? Self.notifications(from: nil, to: planned, plan: plan) : []
-        try await meta.transaction("cannot file request \(r.id)") { tx in
+        let plannedDetails = JSONValue.object([
+            "subject_key": .string(r.subjectKey.hex), "datasets": .int(Int64(plan.datasets.count)),
+            "objects": .int(Int64(plan.totalObjects)), "rows": .int(plan.totalRows),
+        ]).text
+        return PreparedFiling(stored: [planned]) { [self] tx in
             try tx.insertRequest(r)
             let (actor, details) = try Self.auditDetails(
                 tx, actor: requester, texts: ["reason": reason],
                 ["subject_key": .string(r.subjectKey.hex)])
             try tx.appendAudit(event: .filed, requestID: r.id, actor: actor, details: details, at: at)
             try tx.updateRequest(planned, expecting: .filed)
-            try tx.appendAudit(
-                event: .planned, requestID: r.id, actor: "lethe",
-                details: JSONValue.object([
-                    "subject_key": .string(r.subjectKey.hex), "datasets": .int(Int64(plan.datasets.count)),
-                    "objects": .int(Int64(plan.totalObjects)), "rows": .int(plan.totalRows),
-                ]).text, at: at)
+            try tx.appendAudit(event: .planned, requestID: r.id, actor: "lethe", details: plannedDetails, at: at)
             try enqueue(notes, tx, at: at)
         }
-        return planned
+    }
+
+    /// Many requests of one caller: one `filed_batch` entry listing their ids and subject keys (and
+    /// the counts of their plans; the reason and the requester stored once as audit texts).
+    func prepareBatch(_ chunk: ArraySlice<(ErasureRequest, ErasurePlan)>, reason: String, by requester: String) throws -> PreparedFiling {
+        var planned: [ErasureRequest] = []
+        planned.reserveCapacity(chunk.count)
+        var objects = 0, rows: Int64 = 0
+        var ids: [JSONValue] = [], keys: [JSONValue] = [], counts: [JSONValue] = []
+        var notes: [OutboxNote] = []
+        for (r, plan) in chunk {
+            planned.append(try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get())
+            if writesOutbox { notes += Self.notifications(from: nil, to: planned[planned.count - 1], plan: plan) }
+            objects += plan.totalObjects
+            rows += plan.totalRows
+            ids.append(.string(r.id))
+            keys.append(.string(r.subjectKey.hex))
+            counts.append(.array([.int(Int64(plan.datasets.count)), .int(Int64(plan.totalObjects)), .int(plan.totalRows)]))
+        }
+        let details: [String: JSONValue] = [
+            "count": .int(Int64(planned.count)), "requests": .array(ids), "subject_keys": .array(keys),
+            "objects": .int(Int64(objects)), "rows": .int(rows), "plans": .array(counts),
+        ]
+        let batch = planned, at = now(), batchNotes = notes
+        return PreparedFiling(stored: batch) { [self] tx in
+            try tx.requests.insert(batch)
+            let (actor, d) = try Self.auditDetails(tx, actor: requester, texts: ["reason": reason], details)
+            try tx.audit.append(.filedBatch, requestIDs: batch.map(\.id), actor: actor, details: d, at: at)
+            try enqueue(batchNotes, tx, at: at)
+        }
+    }
+
+    /// Files one request: `filed` and `planned` entries, one transaction.
+    func fileOne(_ r: ErasureRequest, _ plan: ErasurePlan) async throws -> ErasureRequest {
+        let p = try prepareOne(r, plan)
+        try await meta.transaction("cannot file request \(r.id)") { tx in try p.write(tx) }
+        return p.stored[0]
     }
 
     /// Files many requests, already planned: chunks of `requestChunk`, each one transaction with one
     /// `filed_batch` entry listing its request ids and subject keys (and the counts of their plans;
     /// the reason and the requester stored once per chunk as audit texts). A kill leaves whole chunks.
-    private func fileBatch(_ filed: [(ErasureRequest, ErasurePlan)], reason: String, by requester: String) async throws -> [ErasureRequest] {
+    func fileBatch(_ filed: [(ErasureRequest, ErasurePlan)], reason: String, by requester: String) async throws -> [ErasureRequest] {
         var out: [ErasureRequest] = []
         out.reserveCapacity(filed.count)
         for start in stride(from: 0, to: filed.count, by: Self.requestChunk) {
-            let chunk = filed[start..<min(start + Self.requestChunk, filed.count)]
-            var planned: [ErasureRequest] = []
-            planned.reserveCapacity(chunk.count)
-            var objects = 0, rows: Int64 = 0
-            var ids: [JSONValue] = [], keys: [JSONValue] = [], counts: [JSONValue] = []
-            var notes: [OutboxNote] = []
-            for (r, plan) in chunk {
-                planned.append(try RequestLifecycle.apply(.planned(plan: plan.json), to: r).get())
-                if writesOutbox { notes += Self.notifications(from: nil, to: planned[planned.count - 1], plan: plan) }
-                objects += plan.totalObjects
-                rows += plan.totalRows
-                ids.append(.string(r.id))
-                keys.append(.string(r.subjectKey.hex))
-                counts.append(.array([.int(Int64(plan.datasets.count)), .int(Int64(plan.totalObjects)), .int(plan.totalRows)]))
-            }
-            let details: [String: JSONValue] = [
-                "count": .int(Int64(planned.count)), "requests": .array(ids), "subject_keys": .array(keys),
-                "objects": .int(Int64(objects)), "rows": .int(rows), "plans": .array(counts),
-            ]
-            let batch = planned, at = now(), batchNotes = notes
-            try await meta.transaction("cannot file \(batch.count) requests") { tx in
-                try tx.requests.insert(batch)
-                let (actor, d) = try Self.auditDetails(tx, actor: requester, texts: ["reason": reason], details)
-                try tx.audit.append(.filedBatch, requestIDs: batch.map(\.id), actor: actor, details: d, at: at)
-                try enqueue(batchNotes, tx, at: at)
-            }
-            out += batch
+            let p = try prepareBatch(filed[start..<min(start + Self.requestChunk, filed.count)], reason: reason, by: requester)
+            try await meta.transaction("cannot file \(p.stored.count) requests") { tx in try p.write(tx) }
+            out += p.stored
         }
         return out
     }

@@ -72,11 +72,12 @@ extension SQLiteStateStore {
     /// A setting by name; `delta.<d>.indexed` and `propagation.<d>.version` are read from the cursors.
     static func readSetting(_ db: Database, _ name: String) throws -> String? {
         if let c = CursorSetting(name: name),
-            let row = try Row.fetchOne(db, sql: "SELECT version, detail FROM cursors WHERE dataset = ? AND kind = ?", arguments: [c.dataset, c.kind])
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT version, detail FROM cursors WHERE dataset = ? AND kind = ?"), arguments: [c.dataset, c.kind])
         {
             return settingText(c, version: row[0], detail: row[1])
         }
-        return try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name])
+        return try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM settings WHERE name = ?"), arguments: [name])
     }
 
     /// Saves a setting; the cursors' names go to the cursors (a propagation value that is not a

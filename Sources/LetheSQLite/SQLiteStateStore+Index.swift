@@ -157,7 +157,8 @@ extension SQLiteStateStore {
 
     public func locate(prefix: Int64, dataset: String?) async throws -> [Posting] {
         let path = databasePath
-        return try await read("cannot look up the subject index") { db in try Self.locate(db, prefix: prefix, dataset: dataset, at: path) }
+        // One subject (`locate`, the service's `POST /v1/locate`): read on the caller's thread, prepared statement cached.
+        return try readNow("cannot look up the subject index") { db in try Self.locate(db, prefix: prefix, dataset: dataset, at: path) }
     }
 
     /// Many prefixes in one read transaction, in ascending order (one prepared statement).

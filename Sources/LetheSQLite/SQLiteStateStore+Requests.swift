@@ -62,19 +62,20 @@ extension SQLiteStateStore {
 
     // MARK: Inside a transaction
 
+    /// One request (prepared statements kept by the connection: the service files one per call).
     static func insertRequest(_ db: Database, _ r: ErasureRequest) throws {
-        if try Bool.fetchOne(db, sql: "SELECT 1 FROM requests WHERE id = ?", arguments: [r.id]) == true {
+        if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM requests WHERE id = ?"), arguments: [r.id]) == true {
             throw LetheError(.conflict, "request \(r.id) already exists")
         }
         var args = Self.arguments(r)
-        args += [try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1]
-        try db.execute(sql: Self.insertRequestSQL, arguments: args)
+        args += [try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests")) ?? 1]
+        try db.cachedStatement(sql: Self.insertRequestSQL).execute(arguments: args)
     }
 
     /// Files many requests with consecutive filing numbers (one prepared statement).
     static func insertRequests(_ db: Database, _ rs: [ErasureRequest]) throws {
         if rs.isEmpty { return }
-        var filing = try Int64.fetchOne(db, sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests") ?? 1
+        var filing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(filing), 0) + 1 FROM requests")) ?? 1
         let stmt = try db.cachedStatement(sql: Self.insertRequestSQL)
         for r in rs {
             var args = Self.arguments(r)

@@ -79,8 +79,11 @@ extension SQLiteStateStore: TokenReader, OutboxReader {
 
     public func token(hash: [UInt8]) async throws -> (token: APIToken, hash: [UInt8])? {
         let path = databasePath
-        return try await read("cannot read the API tokens") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM api_tokens WHERE hash = ?", arguments: [Data(hash)]) else { return nil }
+        // Every authenticated call: read on the caller's thread, with a prepared statement kept by the connection.
+        return try readNow("cannot read the API tokens") { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM api_tokens WHERE hash = ?"), arguments: [Data(hash)]) else {
+                return nil
+            }
             return (try Self.token(row, path: path), Array(row["hash"] as Data))
         }
     }

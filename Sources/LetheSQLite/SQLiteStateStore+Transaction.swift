@@ -185,7 +185,7 @@ extension SQLiteStateStore {
 
     static func insertAuditText(_ db: Database, _ text: String, key: [UInt8]?) throws -> AuditTextRef {
         let hmac = AuditChain.textDigest(text, key: key)
-        try db.execute(sql: "INSERT INTO audit_texts(hmac, text) VALUES (?, ?)", arguments: [hmac, text])
+        try db.cachedStatement(sql: "INSERT INTO audit_texts(hmac, text) VALUES (?, ?)").execute(arguments: [hmac, text])
         return AuditTextRef(id: db.lastInsertedRowID, hmac: hmac)
     }
 

@@ -28,6 +28,8 @@ public final class SQLiteStateStore: StateStore {
     let identity: (dev: UInt64, ino: UInt64)?
     /// The key of the audit chain's HMAC (nil: entries are appended unkeyed, as before keys existed).
     let auditKeyBox = LockedValue<[UInt8]?>(nil)
+    /// The connections of `readNow` (a file-backed pool's; opened at its first use).
+    let hotReaders = HotReaders()
 
     /// How long a write waits for another process's write lock.
     public static let busyTimeout: TimeInterval = 10
@@ -210,6 +212,34 @@ public final class SQLiteStateStore: StateStore {
         } catch {
             throw Self.wrap(error, what, path: databasePath)
         }
+    }
+
+    /// Runs `body` in one read transaction on the calling thread, mapping failures to `LetheError`: no
+    /// hop to a queue of GRDB's and back (two thread switches an async `read` costs). For short reads on
+    /// the service's hot paths only (a token by its hash, a subject's postings: tens of µs); the caller's
+    /// thread waits for the read, or for a free reader while every reader of the pool is busy (reads run
+    /// on their queues, so one frees up). Never for a listing or anything whose size a caller chooses.
+    ///
+    /// A pool's own readers are not used: one is held by an async read until its task resumes on the
+    /// cooperative pool, so threads of that pool waiting here for a free reader could wait for
+    /// themselves. `readNow` has connections of its own instead (`HotReaders`: read-only, used by one
+    /// thread at a time, never across a suspension), so a wait for one is only a wait for another
+    /// `readNow` in progress on a running thread. A queue (in memory, read-only opens) reads on itself.
+    func readNow<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+        do {
+            guard writer is DatabasePool else { return try writer.read(body) }
+            return try hotReaders.read(path: databasePath, open: Self.openHotReader, body)
+        } catch {
+            throw Self.wrap(error, what, path: databasePath)
+        }
+    }
+
+    /// A read-only connection to the pool's WAL database, configured as the pool's.
+    static func openHotReader(_ path: String) throws -> DatabaseQueue {
+        var config = configuration()
+        config.readonly = true
+        config.label = "lethe.metastore.hot"
+        return try DatabaseQueue(path: path, configuration: config)
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE` write transaction, mapping failures to `LetheError`.
@@ -533,5 +563,23 @@ final class LockedValue<T: Sendable>: Sendable {
     var value: T {
         get { mutex.withLock { $0 } }
         set { mutex.withLock { $0 = newValue } }
+    }
+}
+
+/// `readNow`'s connections: a few read-only connections taken in turn, each used for one synchronous
+/// read at a time (a read waits only for one in progress on a running thread). Opened at the first use.
+final class HotReaders: Sendable {
+    private let queues = Mutex<[DatabaseQueue]>([])
+    private let next = Atomic<Int>(0)
+    /// As many as the cooperative pool has threads (the callers), at least 2 and at most 4.
+    static let count = min(4, max(2, ProcessInfo.processInfo.activeProcessorCount))
+
+    /// `body` in a read transaction of the next connection (the connections opened with `open` at the first read).
+    func read<T>(path: String, open: (String) throws -> DatabaseQueue, _ body: (Database) throws -> T) throws -> T {
+        let all = try queues.withLock { qs -> [DatabaseQueue] in
+            if qs.isEmpty { qs = try (0..<Self.count).map { _ in try open(path) } }
+            return qs
+        }
+        return try all[(next.add(1, ordering: .relaxed).oldValue & Int.max) % all.count].read(body)
     }
 }

@@ -17,7 +17,7 @@ extension LetheAPI {
             let body = try await objectBody(request, allowed: ["subject"])
             guard let given = body["subject"] else { throw APIError.badRequest("`subject` is required") }
             let s = try subject(given, origin: "subject")
-            return Self.json(report: LocateReport(try await lethe.locateRows(s)))
+            return Self.json(LocateReport(try await lethe.locateRows(s)).jsonText)
         }
         on(router, .auditLog) { request, _, _ in
             let after = try Self.intQuery(request, "after", 0...Int64.max) ?? 0

@@ -56,7 +56,7 @@ extension LetheAPI {
         default: throw APIError.badRequest("`reason` must be a string")
         }
         let ids = try given.enumerated().map { try subject($1, origin: "subjects[\($0)]") }
-        let filed = try await lethe.forget(ids, reason: reason, by: p.name)
+        let filed = try await filings.forget(ids, reason: reason, by: p.name)
         return Self.json(#"{"requests":["# + filed.map { RequestView($0, withPlan: false).jsonLine }.joined(separator: ",") + "]}", .created)
     }
 

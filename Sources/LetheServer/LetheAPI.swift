@@ -24,6 +24,8 @@ public struct LetheAPI: Sendable {
     public var maxSubjects = 10_000
     /// Where every call of an authenticated route goes, with its principal (nil: not audited, e.g. in tests).
     public var access: AccessAuditService?
+    /// Group commit of `POST /v1/requests`: filings that arrive while others are written are filed together.
+    public var filings: FilingGroup
 
     public init(
         lethe: Lethe, authenticator: any BearerAuthenticator, serve: ServeConfig = ServeConfig(),
@@ -31,6 +33,7 @@ public struct LetheAPI: Sendable {
     ) {
         self.lethe = lethe; self.authenticator = authenticator; self.serve = serve; self.metrics = metrics
         self.trigger = trigger; self.logger = logger
+        self.filings = FilingGroup(lethe: lethe)
     }
 
     public typealias Context = BasicRequestContext

@@ -171,6 +171,20 @@ import LetheCatalog
         }
     }
 
+    /// `LocateReport.jsonText` (the service's `POST /v1/locate`, written in bytes) equals JSONEncoder's, escapes included.
+    @Test func locateReportWrittenInBytesEqualsJSONEncoders() throws {
+        let found = [
+            LocatedRows(dataset: "ev", object: "raw/a\"b\\c\nd\u{1}\u{1F}é/€.jsonl", role: .live, rows: [0, 3, 7]),
+            LocatedRows(dataset: "t", object: "part-0.parquet", role: .history, rows: Array(0..<1_500)),
+            LocatedRows(dataset: "t", object: "_change_data/c.parquet", role: .cdc, rows: []),
+        ]
+        for r in [LocateReport([]), LocateReport(found)] {
+            #expect(try Self.value(r.jsonText) == (try Self.value(ReportEncoder.text(r))), "\(r.jsonText)")
+        }
+        #expect(LocateReport([]).jsonText == "[]")
+        #expect(LocateReport(found).entries[1].positions.count == LocateReport.maxPositions)
+    }
+
     @Test func indexReportEncodesToTodaysKeys() throws {
         var r = IndexReport()
         r.datasets = ["ev", "users"]; r.objectsSeen = 5; r.objectsScanned = 3; r.objectsUnchanged = 2; r.objectsRemoved = 1

@@ -39,3 +39,28 @@ public struct LocateReport: Codable, Sendable, Equatable {
         try c.encode(entries)
     }
 }
+
+extension LocateReport {
+    /// The report as `ReportEncoder.text` writes it (the same keys, sorted, and values), written byte by
+    /// byte without `JSONEncoder`: the service answers every `POST /v1/locate` with it.
+    public var jsonText: String {
+        var w = JSONLineWriter()
+        w.raw("[")
+        for (i, e) in entries.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.key("dataset", open: true); w.string(e.dataset)
+            w.key("object"); w.string(e.object)
+            w.key("positions"); w.raw("[")
+            for (j, p) in e.positions.enumerated() {
+                if j > 0 { w.raw(",") }
+                w.int(p)
+            }
+            w.raw("]")
+            w.key("role"); w.string(e.role)
+            w.key("rows"); w.int(Int64(e.rows))
+            w.close()
+        }
+        w.raw("]")
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+}
