@@ -46,8 +46,12 @@ extension Lethe {
         var nfc: [SubjectKey: SubjectKey] = [:]
         for (s, k) in fresh { nfc[k] = nfcKey(for: s) }
         let plans = try await plans(fresh.map(\.1), nfc: nfc, coverage: try await coverage())
+        var maskChecks: [String: String?] = [:]
         for (_, k) in fresh {
             if let why = plans[k]?.refusal {
+                throw LetheError(.unsupported, "cannot erase subject \(k.short): \(why); nothing was filed")
+            }
+            if let plan = plans[k], let why = await maskRefusal(plan, checked: &maskChecks) {
                 throw LetheError(.unsupported, "cannot erase subject \(k.short): \(why); nothing was filed")
             }
         }
