@@ -8,7 +8,7 @@ and delta-rs, never by Lethe.
                                       the rows as pyarrow reads them (and DuckDB), the Arrow schema
                                       with the Parquet physical types
   mask_peers.py write-delta DIR [cdf] a delta-rs table (two commits), with the change data feed on if `cdf`
-  mask_peers.py read-delta DIR [V]    {"rows": [...], "version": v, "operation": the last commit's,
+  mask_peers.py read-delta DIR [V]    {"rows": [...], "version": v, "operations": {version: operation},
                                       "cdf": [...] (the change feed from version V on, when asked)}
 """
 import json
@@ -90,7 +90,7 @@ def read_delta(d, cdf_from=None):
     from deltalake import DeltaTable
     dt = DeltaTable(d)
     out = {"rows": sorted(dt.to_pyarrow_table().to_pylist(), key=lambda r: (r["n"] is None, r["n"] or 0)), "version": dt.version(),
-           "operation": dt.history(1)[0].get("operation")}
+           "operations": {str(h["version"]): h.get("operation") for h in dt.history()}}
     if cdf_from is not None:
         cdf = pa.table(dt.load_cdf(starting_version=cdf_from).read_all()).to_pylist()
         out["cdf"] = sorted(({k: v for k, v in r.items() if k != "_commit_timestamp"} for r in cdf),

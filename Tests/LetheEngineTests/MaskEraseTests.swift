@@ -52,7 +52,7 @@ private let events =
 
 private func text(_ s: FaultInjectingStore, _ k: String) -> String { String(decoding: s.get(k) ?? [], as: UTF8.self) }
 
-private func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureRequest, RunReport) {
+private func maskForgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (ErasureRequest, RunReport) {
     let r = try await lethe.forget([SubjectID(subject)], reason: "ticket", by: "alice")[0]
     _ = try await lethe.approve([r.id], by: "bob")
     let run = try await lethe.run()
@@ -90,8 +90,7 @@ private func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (Er
     let rewritten = try await lethe.meta.auditEntries().filter { $0.event == "object_rewritten" }
     #expect(rewritten.count == 2 && rewritten.allSatisfy { $0.details.contains(#""action":"mask""#) && $0.details.contains(#""masked":"#) })
     #expect(rewritten.allSatisfy { !$0.details.contains("u-1") && !$0.details.contains("a@x.org") })
-    let cert = try await lethe.certificate(id: r.id).text
-    #expect(cert.contains(#""action":"mask""#))
+    // (The certificate's `action` per dataset is checked by scripts/e2e: it needs the signing key of a state folder.)
 
     // A second run has nothing left to mask (the records no longer carry the subject).
     let again = try await lethe.run()
@@ -107,7 +106,7 @@ private func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (Er
     store.set("logs/l.jsonl", Array((#"{"uid":"u-1","msg":"hi"}"# + "\r\n" + #"{"uid":"u-2","msg":"yo"}"# + "\n" + #"{"uid":"u-1"}"#).utf8))
     store.set("rows/r.csv", Array("uid,msg,n\nu-1,\"a,b\",1\nu-2,c,2\n".utf8))
     _ = try await lethe.index()
-    let (r, run) = try await forgetAndRun(lethe, "u-1")
+    let (r, run) = try await maskForgetAndRun(lethe, "u-1")
     #expect(r.status == .verified, "\(String(describing: r.failure))")
     #expect(run.rowsBlanked == 3 && run.rowsMasked == 0)
     #expect(text(store, "logs/l.jsonl") == "{}\r\n" + #"{"uid":"u-2","msg":"yo"}"# + "\n{}")
@@ -116,7 +115,7 @@ private func forgetAndRun(_ lethe: Lethe, _ subject: String) async throws -> (Er
     let idx = try await lethe.index()
     #expect(idx.records >= 0)
     let hits = try await lethe.locate(SubjectID("u-2"))
-    #expect(Set(hits.map(\.dataset)) == ["logs", "rows"])
+    #expect(Set(hits.map(\.object.dataset)) == ["logs", "rows"])
     #expect(try await lethe.locate(SubjectID("u-1")).isEmpty)
 }
 
