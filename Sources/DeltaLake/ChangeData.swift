@@ -13,6 +13,18 @@ enum ChangeData {
     /// `_change_type` column (Databricks writes one, all null, into data files of tables with the
     /// feed on) gets its values set, never a second column of that name.
     static func deletes(from file: ParquetFile, rows: [Int64]) throws -> [UInt8] {
+        try changes([(file, rows, "delete")])
+    }
+
+    /// The change data of an update (a mask, issue 15): the rows as they were (`update_preimage`,
+    /// from `before`) then as they are (`update_postimage`, from `after`, which has the same schema).
+    static func updates(before: ParquetFile, after: ParquetFile, rows: [Int64]) throws -> [UInt8] {
+        try changes([(before, rows, "update_preimage"), (after, rows, "update_postimage")])
+    }
+
+    /// Rows of files of one schema (the first's) with their `_change_type`, in the order given.
+    static func changes(_ parts: [(file: ParquetFile, rows: [Int64], type: String)]) throws -> [UInt8] {
+        let file = parts[0].file
         var root = file.schema.root
         let existing = root.children.firstIndex { $0.name == "_change_type" }
         var replaceAt: Int?
@@ -37,18 +49,20 @@ enum ChangeData {
         options.createdBy = "Lethe (change data of an erasure)"
         if let codec = file.metadata.rowGroups.first?.columns.first?.metaData?.codec { options.columns.codec = codec }
         var w = try ParquetWriter(sink: InMemorySink(), schema: schema, options: options)
-        for group in try file.selectRows(rows) {
-            let n = group.first?.rowCount ?? 0
-            let deletes = ColumnValues.byteArray(ByteArrayValues(repeatElement(Array("delete".utf8), count: n)))
-            var cols = group.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
-            if let at = replaceAt {
-                let desc = file.schema.columns[at]
-                let defs = desc.maxDefinitionLevel > 0 ? [UInt16](repeating: UInt16(desc.maxDefinitionLevel), count: n) : nil
-                cols[at] = ColumnData(values: deletes, definitionLevels: defs)
-            } else {
-                cols.append(ColumnData(values: deletes))
+        for (source, rows, type) in parts {
+            for group in try source.selectRows(rows) {
+                let n = group.first?.rowCount ?? 0
+                let deletes = ColumnValues.byteArray(ByteArrayValues(repeatElement(Array(type.utf8), count: n)))
+                var cols = group.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
+                if let at = replaceAt {
+                    let desc = file.schema.columns[at]
+                    let defs = desc.maxDefinitionLevel > 0 ? [UInt16](repeating: UInt16(desc.maxDefinitionLevel), count: n) : nil
+                    cols[at] = ColumnData(values: deletes, definitionLevels: defs)
+                } else {
+                    cols.append(ColumnData(values: deletes))
+                }
+                try w.writeRowGroup(cols)
             }
-            try w.writeRowGroup(cols)
         }
         try w.close()
         return w.sink.bytes

@@ -20,6 +20,18 @@ public struct DeltaEraseResult: Sendable {
     public var purgedRows: Int64 = 0
     /// What each removed file's rewrite did, in the order of `removed`.
     public var rewrites: [DeltaFileRewrite] = []
+    /// Rows a mask changed (an `UPDATE` commit; then `droppedRows` is 0).
+    public var maskedRows: Int64 = 0
+}
+
+/// A mask instead of a deletion (issue 15): the subjects' rows stay, some of their cells replaced.
+/// `plan(file)` names the file's masked leaf columns (by index in its Parquet schema, physical
+/// names) and the new value of each of their cells in the subjects' rows.
+public struct DeltaMask: Sendable {
+    public var plan: @Sendable (ParquetFile) throws -> (columns: Set<Int>, replace: @Sendable (Int, OldCell) -> CellValue)
+    public init(plan: @escaping @Sendable (ParquetFile) throws -> (columns: Set<Int>, replace: @Sendable (Int, OldCell) -> CellValue)) {
+        self.plan = plan
+    }
 }
 
 /// How one file of an erasure commit was rewritten, in the file's physical rows (a deletion
@@ -73,14 +85,15 @@ extension DeltaTable {
         selecting: @escaping @Sendable (String, ParquetFile) throws -> [Int64],
         operationParameters: [String: JSONValue], now: Int64, maxAttempts: Int = 20,
         beforeCommit: (@Sendable () async throws -> Void)? = nil,
-        willWrite: (@Sendable ([String]) async throws -> Void)? = nil
+        willWrite: (@Sendable ([String]) async throws -> Void)? = nil,
+        mask: DeltaMask? = nil
     ) async throws -> DeltaEraseResult {
         let snap = try await Trace.span("delta erase: snapshot") { try await snapshot() }
         try checkWritable(snap)
         let tracker = WrittenKeys(willWrite: willWrite)
         do {
             let jobs = try await Trace.span("delta erase: read and select \(files.count) files") {
-                try await rewriteJobs(files, in: snap, reading: reading, selecting: selecting)
+                try await rewriteJobs(files, in: snap, reading: mask == nil ? reading : nil, selecting: selecting, mask: mask)
             }
             let batch = try await Trace.span("delta erase: rewrite \(jobs.count) files") {
                 try await rewriteAll(jobs, changeDataFeed: snap.metadata.changeDataFeed, now: now, written: tracker)
@@ -104,7 +117,7 @@ extension DeltaTable {
     /// at a time; a file with no row to drop gets no job. Jobs are in path order.
     func rewriteJobs(
         _ files: [String], in snap: Snapshot, reading: (@Sendable (String, ParquetFile) throws -> [Range<Int64>]?)?,
-        selecting: @escaping @Sendable (String, ParquetFile) throws -> [Int64]
+        selecting: @escaping @Sendable (String, ParquetFile) throws -> [Int64], mask: DeltaMask? = nil
     ) async throws -> [RewriteJob] {
         var adds: [(String, AddFile)] = []
         for path in Set(files).sorted() {
@@ -115,7 +128,7 @@ extension DeltaTable {
         }
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let jobs = try await boundedMap(adds, limit: workers) { path, add in
-            try await self.rewriteJob(path, add, reading: reading, selecting: selecting)
+            try await self.rewriteJob(path, add, reading: reading, selecting: selecting, mask: mask)
         }
         return jobs.compactMap { $0 }
     }
@@ -123,7 +136,7 @@ extension DeltaTable {
     /// One file read and its rows chosen (nil: none to drop).
     func rewriteJob(
         _ path: String, _ add: AddFile, reading: (@Sendable (String, ParquetFile) throws -> [Range<Int64>]?)?,
-        selecting: @Sendable (String, ParquetFile) throws -> [Int64]
+        selecting: @Sendable (String, ParquetFile) throws -> [Int64], mask: DeltaMask? = nil
     ) async throws -> RewriteJob? {
         let key = key(forLogPath: path)
         // Read at the version seen (a file changed in between is a conflict: re-plan), which the
@@ -159,6 +172,15 @@ extension DeltaTable {
         guard let file, !subjectRows.isEmpty else { return nil }
         // Rows a deletion vector already deleted go too: the replacement has no DV.
         let dvRows = try await deletedRows(add)
+        if mask != nil {
+            guard dvRows.isEmpty else {
+                throw LetheError(.unsupported, "file \(path) has a deletion vector: a mask rewrites files without one (run OPTIMIZE or PURGE first)", at: root)
+            }
+            var job = RewriteJob(path: path, add: add, key: key, file: file, drop: subjectRows, newlyDeleted: subjectRows, version: version, partial: nil)
+            job.mask = mask
+            job.toRead = file.source.size
+            return job
+        }
         let dvSet = Set(dvRows)
         let drop = dvRows.isEmpty ? subjectRows : Array(dvSet.union(subjectRows)).sorted()
         let newlyDeleted = dvRows.isEmpty ? subjectRows : subjectRows.filter { !dvSet.contains($0) }
@@ -227,6 +249,7 @@ extension DeltaTable {
                         }
                     }
                     batch.dropped += o.dropped
+                    batch.masked += o.masked
                     batch.purged += o.purged
                     batch.kept += o.kept
                     batch.removes.append(o.remove)
@@ -250,9 +273,11 @@ extension DeltaTable {
         _ batch: ErasureBatch, on start: Snapshot, operationParameters: [String: JSONValue], now: Int64,
         maxAttempts: Int
     ) async throws -> DeltaEraseResult {
+        let masks = batch.masked > 0
         let operationMetrics: [String: JSONValue] = [
             "numRemovedFiles": .int(Int64(batch.removes.count)), "numAddedFiles": .int(Int64(batch.adds.count)),
-            "numDeletedRows": .int(batch.dropped), "numCopiedRows": .int(batch.kept),
+            (masks ? "numUpdatedRows" : "numDeletedRows"): .int(masks ? batch.masked : batch.dropped),
+            "numCopiedRows": .int(masks ? batch.kept - batch.masked : batch.kept),
         ]
         var snap = start
         var attempt = 0
@@ -262,13 +287,15 @@ extension DeltaTable {
             let actions = try await commitActions(
                 snap: snap, version: version, removes: batch.removes, adds: batch.adds,
                 changes: batch.changes, operationParameters: operationParameters,
-                metrics: operationMetrics, copiedRows: batch.kept, now: now)
+                metrics: operationMetrics, copiedRows: batch.kept, now: now, operation: masks ? "UPDATE" : "DELETE")
             do {
                 try await commit(actions, version: version)
                 let added = actions.compactMap { a -> AddFile? in if case .add(let f) = a { return f } else { return nil } }
-                return DeltaEraseResult(
+                var result = DeltaEraseResult(
                     version: version, removed: batch.removes.map(\.path), added: added, changeData: batch.changes,
                     droppedRows: batch.dropped, keptRows: batch.kept, purgedRows: batch.purged)
+                result.maskedRows = batch.masked
+                return result
             } catch let e as LetheError where e.code == .conflict && attempt < maxAttempts {
                 // Someone committed first: rebase if none of our files was touched.
                 let newer = try await snapshot()
@@ -288,7 +315,7 @@ struct ErasureBatch: Sendable {
     var adds: [AddFile] = []
     var changes: [CDCFile] = []
     var rewrites: [DeltaFileRewrite] = []
-    var dropped: Int64 = 0, kept: Int64 = 0, purged: Int64 = 0
+    var dropped: Int64 = 0, kept: Int64 = 0, purged: Int64 = 0, masked: Int64 = 0
 }
 
 extension DeltaTable {
@@ -300,10 +327,10 @@ extension DeltaTable {
     func commitActions(
         snap: Snapshot, version: Int64, removes: [RemoveFile], adds: [AddFile], changes: [CDCFile],
         operationParameters: [String: JSONValue], metrics: [String: JSONValue],
-        copiedRows: Int64, now: Int64
+        copiedRows: Int64, now: Int64, operation: String = "DELETE"
     ) async throws -> [DeltaAction] {
         var info: [String: JSONValue] = [
-            "timestamp": .int(now), "operation": .string("DELETE"),
+            "timestamp": .int(now), "operation": .string(operation),
             "operationParameters": .object(operationParameters),
             "engineInfo": .string("Lethe/0.1"), "isBlindAppend": .bool(false),
             "operationMetrics": .object(metrics),
@@ -361,6 +388,8 @@ struct RewriteJob: Sendable {
     var partial: SparseSource? = nil
     /// Bytes the rewrite reads (the file, less the row groups it copies unread when `partial`).
     var toRead: Int64 = 0
+    /// Mask `drop`'s rows instead of dropping them (the file is then held whole).
+    var mask: DeltaMask? = nil
 
     /// The row groups that lose rows.
     var touchedGroups: Set<Int> { Set(drop.compactMap { file.rowGroup(ofRow: $0) }) }
@@ -420,6 +449,7 @@ struct RewriteOutcome: Sendable {
     var add: AddFile?
     var change: CDCFile?
     var dropped: Int64, purged: Int64, kept: Int64
+    var masked: Int64 = 0
     var rewrite: DeltaFileRewrite
 }
 
@@ -444,6 +474,7 @@ extension DeltaTable {
     /// done again on the whole file.
     func rewrite(_ job: RewriteJob, changeDataFeed: Bool, now: Int64) async throws -> (RewriteOutcome, [RewrittenFile]) {
         var job = job
+        if let mask = job.mask { return try rewriteMasking(job, mask, changeDataFeed: changeDataFeed, now: now) }
         if let partial = job.partial, let version = job.version {
             var source = partial
             try await fetch(try job.rangesToRead(), of: job.key, version: version, into: &source)
@@ -493,12 +524,13 @@ extension DeltaTable {
         _ job: RewriteJob, _ result: RewriteResult, changeData: [UInt8]?, replacement: (RewrittenContent, Int64, ParquetFile)?, now: Int64
     ) throws -> (RewriteOutcome, [RewrittenFile]) {
         let path = job.path, add = job.add
+        let masks = job.mask != nil
         var out = RewriteOutcome(
             remove: RemoveFile(removing: add, at: now), add: nil, change: nil,
-            dropped: Int64(job.newlyDeleted.count), purged: result.droppedRows - Int64(job.newlyDeleted.count),
-            kept: result.keptRows,
+            dropped: masks ? 0 : Int64(job.newlyDeleted.count), purged: masks ? 0 : result.droppedRows - Int64(job.newlyDeleted.count),
+            kept: result.keptRows, masked: masks ? Int64(job.drop.count) : 0,
             rewrite: DeltaFileRewrite(
-                removed: path, added: nil, readVersion: job.version, physicalRows: job.file.numRows, dropped: job.drop,
+                removed: path, added: nil, readVersion: job.version, physicalRows: job.file.numRows, dropped: masks ? [] : job.drop,
                 keptRows: result.keptRows, rowGroups: result.rowGroups, groupRows: job.file.rowGroups.map(\.numRows)))
         var files: [RewrittenFile] = []
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
@@ -524,6 +556,32 @@ extension DeltaTable {
         files.append(RewrittenFile(key: key(forLogPath: newPath), content: content))
         out.rewrite.added = newPath
         return (out, files)
+    }
+}
+
+extension DeltaTable {
+    /// A file with its subjects' rows masked (read whole), and the change data of the update
+    /// (`update_preimage` and `update_postimage` rows) when the feed is on.
+    func rewriteMasking(_ job: RewriteJob, _ mask: DeltaMask, changeDataFeed: Bool, now: Int64) throws -> (RewriteOutcome, [RewrittenFile]) {
+        let plan = try mask.plan(job.file)
+        var sink = InMemorySink()
+        let result: RewriteResult
+        do {
+            result = try job.file.rewrite(masking: job.drop, columns: plan.columns, replace: plan.replace, to: &sink)
+        } catch let e where e.code == .invalidArgument || e.code == .unsupported {
+            throw LetheError(.unsupported, "cannot mask: \(e)", at: job.key)
+        } catch {
+            throw LetheError(.corrupt, "\(error)", at: job.key)
+        }
+        let bytes = sink.bytes
+        let newFile = try Self.open(InMemorySource(bytes), job.key)
+        let cdc: [UInt8]?
+        do {
+            cdc = changeDataFeed ? try ChangeData.updates(before: job.file, after: newFile, rows: job.drop) : nil
+        } catch {
+            throw LetheError(.corrupt, "\(error)", at: job.key)
+        }
+        return try rewriteOutcome(job, result, changeData: cdc, replacement: (.bytes(bytes), Int64(bytes.count), newFile), now: now)
     }
 }
 

@@ -23,6 +23,12 @@ public struct DatasetSpec: Sendable, Hashable {
     public var deletesFromChangeFeed = false
     /// `normalize: nfc`: subject values (and a request's subject, matched here) are NFC-normalised before keying.
     public var normalization: Normalization = .none
+    /// `erase: delete | mask | blank`: what erasure does to the subject's records (LakeConfig+Erase.swift).
+    public var erase: EraseMode = .delete
+    /// `mask: {field: rule}`: with `erase: mask`, how each field is replaced (unlisted subject and pii fields: null).
+    public var mask: [FieldPath: MaskRule] = [:]
+    /// `schema: {field: {type, required, enum, regex}}`: what a valid record holds (LakeConfig+Schema.swift).
+    public var schema: DatasetSchema?
 
     public init(
         name: String, path: String, format: Format, subject: SubjectSpec?, pii: [FieldPath] = [],
@@ -111,6 +117,7 @@ public struct LakeConfig: Sendable {
     ]
     static let datasetKeys: Set<String> = [
         "name", "path", "format", "subject", "pii", "derived_from", "rebuild", "delimiter", "description", "deletes_from", "normalize",
+        "erase", "mask", "schema",
     ]
 
     /// A dataset `path` as a key prefix under the lake: relative, with no empty, `.` or `..` component
@@ -196,7 +203,7 @@ extension DatasetSpec.Format {
 }
 
 /// The steps of `LakeConfig.parse`: every error names the file and the node's line.
-private struct ConfigReader {
+struct ConfigReader {
     let file: String
     let baseDir: String
 
@@ -512,6 +519,7 @@ private struct ConfigReader {
         var pii: [FieldPath] = [], derived: [String] = [], rebuild: String?, delim = UInt8(ascii: ",")
         var deletesFrom: Node?
         var normalization = Normalization.none
+        var erase: (EraseMode, Node)?, mask: (Node, [FieldPath: MaskRule])?, schema: DatasetSchema?
     }
 
     func datasetEntry(_ item: Node) throws -> DatasetEntry {
@@ -538,6 +546,9 @@ private struct ConfigReader {
                 guard u.count == 1, u[0] != UInt8(ascii: "\"") else { throw err("`delimiter` must be one ASCII character other than a quote", v) }
                 e.delim = u[0]
             case "description": break
+            case "erase": e.erase = (try eraseMode(v), v)
+            case "mask": e.mask = (v, try maskRules(v))
+            case "schema": e.schema = try schema(v)
             case "normalize":
                 let n = try str(v, key)
                 guard let m = Normalization(rawValue: n) else {
@@ -593,6 +604,7 @@ private struct ConfigReader {
             derivedFrom: e.derived, rebuild: e.rebuild, delimiter: e.delim, line: item.mark?.line ?? 0)
         spec.deletesFromChangeFeed = e.deletesFrom != nil
         spec.normalization = e.normalization
+        try applyErase(e, to: &spec, item)
         if e.normalization != .none && e.subject == nil {
             throw err("dataset `\(name)`: `normalize` needs a `subject`", item)
         }

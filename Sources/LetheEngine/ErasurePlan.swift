@@ -35,6 +35,8 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
         /// (never indexed), `unreadable` or `unsupported` (the whole dataset; see `issue`).
         public var state: String?
         public var issue: String?
+        /// `mask` or `blank` when the dataset's `erase:` keeps the subject's records changed; nil: deleted.
+        public var action: String? = nil
     }
     public var subjectKey: String
     public var plannedAt: Int64
@@ -67,7 +69,11 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
         for (i, d) in datasets.enumerated() {
             if i > 0 { b.append(UInt8(ascii: ",")) }
             b.append(UInt8(ascii: "{"))
-            key("derived_from", first: true)
+            if let v = d.action {
+                key("action", first: true)
+                JSONText.quote(v, into: &b)
+            }
+            key("derived_from", first: d.action == nil)
             b.append(UInt8(ascii: "["))
             for (j, f) in d.derivedFrom.enumerated() {
                 if j > 0 { b.append(UInt8(ascii: ",")) }
@@ -192,7 +198,7 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
 
 extension ErasurePlan.Dataset {
     enum CodingKeys: String, CodingKey {
-        case name, format, role, derivedFrom = "derived_from", objects, rows, rebuild, state, issue
+        case name, format, role, derivedFrom = "derived_from", objects, rows, rebuild, state, issue, action
     }
 }
 
@@ -254,7 +260,7 @@ extension Lethe {
                     .init(
                         name: d.name, format: d.format.rawValue, role: role, derivedFrom: d.derivedFrom,
                         objects: objects, rows: objects.reduce(0) { $0 + $1.rows }, rebuild: d.rebuild,
-                        state: state, issue: issue))
+                        state: state, issue: issue, action: d.erase == .delete ? nil : d.erase.rawValue))
             }
             out[k] = ErasurePlan(
                 subjectKey: k.hex, plannedAt: at, datasets: datasets,

@@ -394,7 +394,8 @@ struct Executor: Sendable {
         let outcome: EraseOutcome
         do {
             let hint = try await eraseHint(step, dataset: d.name)
-            outcome = try await f.erase(info, in: store, options: opts, keyer: keyer, drop: Set(step.subjectKeys), hint: hint)
+            outcome = try await f.erase(
+                info, in: store, options: opts, keyer: keyer, actions: Self.eraseActions(d, Set(step.subjectKeys), keyer: keyer), hint: hint)
         } catch is CancellationError {
             throw CancellationError()
         } catch {
@@ -404,6 +405,22 @@ struct Executor: Sendable {
         }
         try await recordRewrite(outcome, from: info.version, job: job, step: step, dataset: d, report: &report)
         events?(.objectErased(dataset: d.name, object: step.objectKey, dropped: outcome.droppedTotal, kept: outcome.kept))
+    }
+
+    /// What erasing `keys` from dataset `d` does to their records (`erase:` in lethe.yaml): drop them,
+    /// mask their subject and pii fields (`mask:`; an unlisted field becomes null), or blank them.
+    static func eraseActions(_ d: DatasetSpec, _ keys: Set<SubjectKey>, keyer: SubjectKeyer) -> EraseActions {
+        guard let action = recordAction(d) else { return .drop(keys) }
+        return EraseActions(bySubject: Dictionary(uniqueKeysWithValues: keys.map { ($0, action) }), maskKey: MaskKey(installation: keyer.hasher))
+    }
+
+    /// The record action of a dataset whose `erase:` keeps its subjects' records; nil for `delete`.
+    static func recordAction(_ d: DatasetSpec) -> RecordAction? {
+        switch d.erase {
+        case .delete: return nil
+        case .blank: return .blankRecord
+        case .mask: return .transform(Dictionary(uniqueKeysWithValues: d.maskedFields.map { ($0.field, FieldAction($0.rule)) }))
+        }
     }
 
     /// Where the index says the step's subjects are in its object: the rows of each key's postings
@@ -446,14 +463,18 @@ struct Executor: Sendable {
         // The audit log names the object by reference: its key may name a subject.
         let ref = try await lake.objectRefs(d.name, [step.objectKey])[step.objectKey]!
         let dropped = JSONValue.object(Dictionary(uniqueKeysWithValues: outcome.dropped.map { ($0.key.hex, JSONValue.int($0.value)) }))
-        let details: [String: JSONValue] = [
+        var details: [String: JSONValue] = [
             "job": .string(job), "dataset": .string(d.name), "object": .int(ref),
-            "dropped": dropped, "kept": .int(outcome.kept), "removed": .bool(outcome.removed),
+            "dropped": dropped, "kept": .int(outcome.kept), "removed": .bool(outcome.removed), "action": .string(d.erase.rawValue),
             "requests": .array(step.requestIDs.map(JSONValue.string)),
         ]
         // The step's end and its audit entry commit together: a failure leaves the step pending
         // (the next run finds the object already rewritten, drops nothing, and records it then).
         // The journaled outcome also carries what the verification may rely on (`RewriteEvidence`).
+        if !outcome.transformed.isEmpty {
+            details[d.erase == .blank ? "blanked" : "masked"] = .object(
+                Dictionary(uniqueKeysWithValues: outcome.transformed.map { ($0.key.hex, JSONValue.int($0.value)) }))
+        }
         var journaled = details
         journaled["verify"] = RewriteEvidence(from: version, outcome).json
         let text = JSONValue.object(journaled).text, ordinal = step.ordinal
@@ -464,6 +485,8 @@ struct Executor: Sendable {
             report.objectsRewritten += outcome.removed ? 0 : 1
             report.objectsRemoved += outcome.removed ? 1 : 0
             report.rowsDropped += outcome.droppedTotal
+            let changed = outcome.transformed.values.reduce(0, +)
+            if d.erase == .blank { report.rowsBlanked += changed } else { report.rowsMasked += changed }
         }
     }
 

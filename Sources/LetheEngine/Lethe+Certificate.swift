@@ -69,6 +69,7 @@ extension Lethe {
                         "name": .string(d.name), "format": .string(d.format), "role": .string(d.role),
                         "derived_from": .array(d.derivedFrom.map(JSONValue.string)), "rebuilt": .bool(d.rebuild != nil),
                         "objects": .int(Int64(d.objects.count)), "object_refs": .array(refs.map(JSONValue.int)), "rows": .int(d.rows),
+                        "action": .string(d.action ?? "delete"),
                     ]))
             }
         }

@@ -65,10 +65,19 @@ extension Lethe {
         for k in freshKeys { nfc[k] = nfcKey(for: subjectOf[k]!) }
         var plans: [SubjectKey: ErasurePlan] = [:]
         if !freshKeys.isEmpty { plans = try await self.plans(freshKeys, nfc: nfc, coverage: try await coverage()) }
-        // Refusals by plan fail their caller only (a refusal depends on the subject alone).
+        // Refusals by plan fail their caller only (a refusal depends on the subject alone): data Lethe
+        // cannot handle, or a mask the dataset's files cannot take (checked once per dataset).
+        var maskChecks: [String: String?] = [:]
         for i in calls.indices where results[i].isPending {
             if let k = keysOf[i].first(where: { openByKey[$0] == nil && plans[$0]?.refusal != nil }) {
                 results[i] = .failure(LetheError(.unsupported, "cannot erase subject \(k.short): \(plans[k]!.refusal!); nothing was filed"))
+                continue
+            }
+            for k in keysOf[i] where openByKey[k] == nil {
+                if let plan = plans[k], let why = await maskRefusal(plan, checked: &maskChecks) {
+                    results[i] = .failure(LetheError(.unsupported, "cannot erase subject \(k.short): \(why); nothing was filed"))
+                    break
+                }
             }
         }
         // Each new request belongs to the first caller still standing that names its subject.

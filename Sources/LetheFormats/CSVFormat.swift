@@ -51,8 +51,9 @@ public struct CSVFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         actions: EraseActions, hint: EraseHint?
     ) async throws -> EraseOutcome {
-        let drop = try actions.dropOnly(format: name, at: object.key)
         let options = options.resolved(for: object.key)
+        try actions.checkNotConstant(options, format: name, keyer: keyer, at: object.key)
+        let drop = Set(actions.bySubject.keys)
         if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
         let hinted = hint?.ordinals(of: drop)
         // Bytes a writer appends to the replaced file meanwhile are carried into the new version (TailCarry).
@@ -68,6 +69,13 @@ public struct CSVFormat: RecordFormat {
                 // The hint holds for the version it was made from only (not for a carried tail's round).
                 var ordinals = RecordOrdinals(hint?.version == version ? hinted : nil)
                 var headerSeen = false
+                var maskers: [[FieldPath: FieldAction]: CSVRecordMasker] = [:]
+                func masker(_ records: CSVRecordKeyer, _ columns: [FieldPath: FieldAction] = [:]) -> CSVRecordMasker {
+                    if let m = maskers[columns] { return m }
+                    let m = CSVRecordMasker(columns, header: records.headerNames, delimiter: options.delimiter, maskKey: actions.maskKey)
+                    maskers[columns] = m
+                    return m
+                }
                 func handle(_ record: CSVRecord, _ fields: [CSVField]) throws {
                     if ordinals.skipsRecords, !record.isBlank {
                         if headerSeen && !ordinals.nextIsHinted() {
@@ -77,15 +85,21 @@ public struct CSVFormat: RecordFormat {
                         }
                         headerSeen = true
                     }
-                    guard outcome.keeps(try records.classify(record, fields), dropping: drop, ordinal: &ordinals.next) else { return }
-                    out.append(record.raw)
+                    switch outcome.apply(try records.classify(record, fields), actions, ordinal: &ordinals.next) {
+                    case nil: out.append(record.raw)
+                    case .drop?: return
+                    case .blankRecord?:
+                        try masker(records).transform(record, fields, blankAll: true, into: &out.bytes)
+                    case .transform(let columns)?:
+                        try masker(records, columns).transform(record, fields, blankAll: false, into: &out.bytes)
+                    }
                 }
                 while let chunk = try await source.next() {
                     try reader.feed(chunk, handle)
                     if out.needsFlush { try await sink.write(out.take()) }
                 }
                 try reader.finish(handle)
-                if outcome.dropped.isEmpty && !force {
+                if !outcome.changedRecords && !force {
                     await writer.abort()
                     return (outcome, nil)
                 }
@@ -114,6 +128,8 @@ final class CSVRecordKeyer {
     /// Folder fields (see `FormatOptions.folderFields`) the header also names, with their column.
     private var folderColumns: [(field: FieldPath, column: Int)] = []
     private var headerCount = -1
+    /// The header's column names (unquoted), once read.
+    private(set) var headerNames: [[UInt8]] = []
     private var scratch: [UInt8] = []
     private var joined: [UInt8] = []
 
@@ -195,6 +211,7 @@ final class CSVRecordKeyer {
             cols.append(first)
         }
         columns = cols
+        headerNames = names
         folderColumns = []
         for field in options.folderFields {
             let name = Array(field.components.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ".").utf8)

@@ -51,8 +51,9 @@ public struct JSONLinesFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         actions: EraseActions, hint: EraseHint?
     ) async throws -> EraseOutcome {
-        let drop = try actions.dropOnly(format: name, at: object.key)
         let options = options.resolved(for: object.key)
+        try actions.checkNotConstant(options, format: name, keyer: keyer, at: object.key)
+        let drop = Set(actions.bySubject.keys)
         if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
         let hinted = hint?.ordinals(of: drop)
         // Bytes a writer appends to the replaced file meanwhile are carried into the new version (TailCarry).
@@ -67,6 +68,7 @@ public struct JSONLinesFormat: RecordFormat {
                 outcome.exact = true
                 // The hint holds for the version it was made from only (not for a carried tail's round).
                 var ordinals = RecordOrdinals(hint?.version == version ? hinted : nil)
+                var maskers: [RecordAction: JSONRecordMasker] = [:]
                 func handle(_ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64) throws {
                     let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
                     if ordinals.skipsRecords, !isBlankLine(content) {
@@ -76,15 +78,30 @@ public struct JSONLinesFormat: RecordFormat {
                             return
                         }
                     }
-                    guard outcome.keeps(try records.classify(content, lineNumber), dropping: drop, ordinal: &ordinals.next) else { return }
-                    out.append(line)
+                    switch outcome.apply(try records.classify(content, lineNumber), actions, ordinal: &ordinals.next) {
+                    case nil: out.append(line)
+                    case .drop?: return
+                    case .blankRecord?:
+                        // `{}` keeps the line (and its CR, if any): line numbers stay as they were.
+                        out.bytes.append(contentsOf: [0x7B, 0x7D])
+                        if contentLength > 0 && line[contentLength - 1] == 0x0D { out.bytes.append(0x0D) }
+                        out.append(UnsafeRawBufferPointer(rebasing: line[contentLength...]))
+                    case .transform(let fields)?:
+                        let masker = maskers[.transform(fields)] ?? JSONRecordMasker(fields, maskKey: actions.maskKey)
+                        maskers[.transform(fields)] = masker
+                        do { try masker.transform(content, into: &out.bytes) } catch let e as JSONSyntaxError {
+                            throw LetheError(
+                                .corrupt, "malformed JSON: \(e.reason.rawValue) at byte \(e.offset + 1) of the line", at: "\(object.key):line \(lineNumber)")
+                        }
+                        out.append(UnsafeRawBufferPointer(rebasing: line[contentLength...]))
+                    }
                 }
                 while let chunk = try await source.next() {
                     try lines.feed(chunk, handle)
                     if out.needsFlush { try await sink.write(out.take()) }
                 }
                 try lines.finish(handle)
-                if outcome.dropped.isEmpty && !force {
+                if !outcome.changedRecords && !force {
                     await writer.abort()
                     return (outcome, nil)
                 }
@@ -109,27 +126,6 @@ extension ScanSummary {
         case .subject(let key): try visit(records, key)
         }
         records += 1
-    }
-}
-
-extension EraseOutcome {
-    /// Counts one classified line against the drop set; true when its bytes are kept. `ordinal` is
-    /// the number of records before this line (advanced past a record; a dropped one is recorded).
-    mutating func keeps(_ line: LineOutcome, dropping drop: Set<SubjectKey>, ordinal: inout Int64) -> Bool {
-        switch line {
-        case .blank: return true
-        case .noSubject: kept += 1
-        case .subject(let key):
-            if drop.contains(key) {
-                dropped[key, default: 0] += 1
-                droppedOrdinals.append(ordinal)
-                ordinal += 1
-                return false
-            }
-            kept += 1
-        }
-        ordinal += 1
-        return true
     }
 }
 
@@ -236,6 +232,8 @@ final class JSONLineKeyer {
             let m = scanner.match(k)
             switch m.kind {
             case .absent:
+                // `{}` is a record `erase: blank` emptied: it has no subject.
+                if isEmptyObject(line) { return .noSubject }
                 throw LetheError(.corrupt, "record has no subject field `\(fields[k])`", at: location(lineNumber))
             case .bool, .object, .array:
                 throw LetheError(
@@ -269,4 +267,14 @@ final class JSONLineKeyer {
     private var fieldNames: String { fields.map(\.description).joined(separator: ", ") }
 
     private func location(_ line: Int64) -> String { "\(objectKey):line \(line)" }
+}
+
+/// Whether a line's content is the empty object `{}` (with optional whitespace): a blanked record.
+func isEmptyObject(_ line: UnsafeRawBufferPointer) -> Bool {
+    var seen: [UInt8] = []
+    for c in line where !(c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A) {
+        seen.append(c)
+        if seen.count > 2 { return false }
+    }
+    return seen == [0x7B, 0x7D]
 }

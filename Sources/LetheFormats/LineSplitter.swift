@@ -73,7 +73,7 @@ struct LineSplitter {
 
 /// Collects a rewritten object's bytes and hands them to a sink in large pieces.
 struct OutputBuffer {
-    private(set) var bytes: [UInt8] = []
+    var bytes: [UInt8] = []
     let flushSize: Int
 
     init(flushSize: Int = 1 << 20) {

@@ -82,6 +82,7 @@ public struct ParquetFormat: RecordFormat {
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer,
         actions: EraseActions, hint: EraseHint?
     ) async throws -> EraseOutcome {
+        if !actions.dropsOnly { return try await eraseMasking(object, in: store, options: options, keyer: keyer, actions: actions) }
         let drop = try actions.dropOnly(format: name, at: object.key)
         let options = options.resolved(for: object.key)
         if let whole = try await eraseWhole(object, in: store, options: options, keyer: keyer, drop: drop) { return whole }
@@ -636,4 +637,130 @@ final class KeyedRowCounter: Sendable {
     func add() { n.withLock { $0 += 1 } }
     func add(_ k: Int) { n.withLock { $0 += k } }
     var count: Int { n.withLock { $0 } }
+}
+
+// MARK: masking (issue 15)
+
+extension ParquetFormat {
+    /// `RecordAction.transform` / `.blankRecord`: the subjects' rows stay, their masked columns'
+    /// cells replaced (`.blankRecord`: every column null). Only the row groups holding such rows are
+    /// touched, and in them only the masked columns' chunks are re-encoded (`ParquetFile.rewrite(masking:…)`);
+    /// every column keeps its physical type. A null in a required column, text in a numeric column or
+    /// a column inside a list is refused (`.unsupported`, naming the column), nothing written.
+    fileprivate func eraseMasking(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer, actions: EraseActions
+    ) async throws -> EraseOutcome {
+        let options = options.resolved(for: object.key)
+        try actions.checkNotConstant(options, format: name, keyer: keyer, at: object.key)
+        let distinct = Set(actions.bySubject.values)
+        guard distinct.count == 1, let action = distinct.first, action != .drop else {
+            throw LetheError(.unsupported, "the parquet format applies one record action per erase (mask or blank, not mixed with drop)", at: object.key)
+        }
+        let bytes = try await store.read(object.key, range: nil, ifVersion: object.version)
+        let file = try open(bytes, object.key)
+        var outcome = EraseOutcome()
+        var rows: [Int64] = []
+        _ = try keys(file, object.key, options, keyer) { row, key in
+            if actions.bySubject[key] != nil {
+                rows.append(row)
+                outcome.transformed[key, default: 0] += 1
+            }
+        }
+        outcome.kept = file.numRows
+        guard !rows.isEmpty else {
+            outcome.exact = true
+            return outcome
+        }
+        let plan = try Self.maskPlan(action, file: file, maskKey: actions.maskKey, objectKey: object.key)
+        var sink = InMemorySink()
+        let result: RewriteResult
+        do {
+            result = try file.rewrite(masking: rows, columns: plan.columns, replace: plan.replace, to: &sink)
+        } catch let e where e.code == .invalidArgument || e.code == .unsupported {
+            throw LetheError(.unsupported, "cannot mask: \(e)", at: object.key)
+        } catch {
+            throw Self.lethe(error, object.key)
+        }
+        outcome.exact = false
+        let output = sink.bytes
+        var done = try await finish(outcome, result, file, object, in: store) { writer in try await writer.write(output) }
+        // The subject's rows are still there, changed: the new version is indexed by a scan.
+        done.rewrittenRows = nil
+        done.exact = false
+        return done
+    }
+
+    /// Checks, reading only the footer, that `object`'s columns can take `action` (`maskPlan`'s
+    /// refusals: a null in a required column, text in a numeric one, …): the plan-time check.
+    public func checkMask(_ action: RecordAction, of object: ObjectInfo, in store: any ObjectStore, maskKey: MaskKey?) async throws {
+        let (file, _) = try await openFooter(object, in: store)
+        _ = try Self.maskPlan(action, file: file, maskKey: maskKey, objectKey: object.key)
+    }
+
+    /// What a record action does to `file`'s columns: the masked leaf columns (`.transform`: those
+    /// whose path is a field of it; `.blankRecord`: all) and each masked cell's new value. Refuses,
+    /// before anything is written, a mask a column cannot take (`.unsupported`, naming the column).
+    public static func maskPlan(
+        _ action: RecordAction, file: ParquetFile, maskKey: MaskKey?, objectKey: String
+    ) throws -> (columns: Set<Int>, replace: @Sendable (Int, OldCell) -> CellValue) {
+        var byColumn: [Int: FieldAction] = [:]
+        for (ci, desc) in file.schema.columns.enumerated() {
+            switch action {
+            case .blankRecord: byColumn[ci] = .null
+            case .transform(let fields):
+                let path = desc.path.map { Array($0.utf8) }
+                if let a = fields.first(where: { $0.key.components == path })?.value { byColumn[ci] = a }
+            case .drop: break
+            }
+        }
+        try checkMasks(byColumn, file, objectKey, hashes: maskKey != nil)
+        let types = file.schema.columns.map(\.physicalType)
+        let actions = byColumn
+        return (Set(byColumn.keys), { ci, old in cell(actions[ci]!, old, physical: types[ci], maskKey: maskKey) })
+    }
+
+    /// Refuses, before anything is written, a mask the columns cannot take.
+    private static func checkMasks(_ byColumn: [Int: FieldAction], _ file: ParquetFile, _ key: String, hashes: Bool) throws {
+        for (ci, a) in byColumn.sorted(by: { $0.key < $1.key }) {
+            let desc = file.schema.columns[ci]
+            func refuse(_ why: String) -> LetheError {
+                LetheError(.unsupported, "cannot mask column `\(desc.dottedPath)` (\(desc.physicalType)): \(why)", at: key)
+            }
+            guard desc.isFlat else { throw refuse("it lies inside a list or map; masking covers flat columns") }
+            let text = desc.physicalType == .byteArray
+            let integer = desc.physicalType == .int32 || desc.physicalType == .int64
+            switch a {
+            case .null:
+                guard desc.element.repetition == .optional else {
+                    throw refuse("the column is required, so it cannot hold null; choose hash, redact or a literal")
+                }
+            case .redact, .blank:
+                guard text else { throw refuse("`\(a == .redact ? "redact" : "blank")` needs a string column; choose null or hash") }
+            case .literal(let s):
+                guard text || (integer && Int64(s) != nil) else { throw refuse("the literal does not fit the column's type") }
+            case .hash:
+                guard hashes else { throw LetheError(.badInput, "a `hash` mask needs the installation's mask key", at: key) }
+                guard text || integer else { throw refuse("`hash` needs a string or integer column") }
+            }
+        }
+    }
+
+    /// The new value of one masked cell.
+    private static func cell(_ a: FieldAction, _ old: OldCell, physical: PhysicalType, maskKey: MaskKey?) -> CellValue {
+        func integer(_ v: Int64) -> CellValue { physical == .int32 ? .int32(Int32(truncatingIfNeeded: v & 0x7FFF_FFFF)) : .int64(v) }
+        switch a {
+        case .null: return .null
+        case .redact: return .bytes(Array(MaskRule.redactionMarker.utf8))
+        case .blank: return .bytes([])
+        case .literal(let s): return physical == .byteArray ? .bytes(Array(s.utf8)) : integer(Int64(s) ?? 0)
+        case .hash:
+            guard let maskKey else { return .keep }
+            switch old {
+            case .null, .other: return .keep  // null stays null
+            case .bytes(let b): return physical == .byteArray ? .bytes(maskKey.pseudonym(b)) : .keep
+            case .int32(let v): return integer(maskKey.pseudonymInteger(Array(String(v).utf8)))
+            case .int64(let v): return integer(maskKey.pseudonymInteger(Array(String(v).utf8)))
+            }
+        }
+    }
 }

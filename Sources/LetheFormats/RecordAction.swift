@@ -6,10 +6,23 @@ public enum FieldAction: Sendable, Hashable {
     case null
     /// The field's value is replaced by a fixed marker of the same type.
     case redact
-    /// The field's value is replaced by its keyed hash.
+    /// The field's value is replaced by its keyed hash (a stable pseudonym under `EraseActions.maskKey`).
     case hash
     /// The field becomes empty (empty string, zero-length bytes).
     case blank
+    /// The field's value is replaced by this text.
+    case literal(String)
+
+    /// The action a `mask:` rule of `lethe.yaml` asks for.
+    public init(_ rule: MaskRule) {
+        switch rule {
+        case .null: self = .null
+        case .redact: self = .redact
+        case .hash: self = .hash
+        case .blank: self = .blank
+        case .literal(let s): self = .literal(s)
+        }
+    }
 }
 
 /// What erasure does to one subject's records.
@@ -33,9 +46,17 @@ public enum RecordAction: Sendable, Hashable {
 
 /// What an erase does, by subject key. The journal stores the subject keys only: the action comes
 /// from the dataset when the step is executed.
-public struct EraseActions: Sendable, Hashable {
+public struct EraseActions: Sendable {
     public var bySubject: [SubjectKey: RecordAction]
-    public init(bySubject: [SubjectKey: RecordAction]) { self.bySubject = bySubject }
+    /// The key of `FieldAction.hash` pseudonyms (required when an action hashes a field).
+    public var maskKey: MaskKey?
+    public init(bySubject: [SubjectKey: RecordAction], maskKey: MaskKey? = nil) {
+        self.bySubject = bySubject
+        self.maskKey = maskKey
+    }
+
+    /// Whether every action is `.drop`.
+    public var dropsOnly: Bool { bySubject.values.allSatisfy { $0 == .drop } }
 
     /// Every one of `keys` dropped (what every erase did before record actions).
     public static func drop(_ keys: Set<SubjectKey>) -> EraseActions {

@@ -150,6 +150,144 @@ extension ParquetFile {
         return lo < hi ? lo..<hi : nil
     }
 
+    /// Writes to `sink` a copy of this file in which the cells of `rows` (strictly increasing file
+    /// row indexes) in the flat columns `columns` are replaced by what `replace(column, old)` returns
+    /// (`.keep` leaves a cell as it was). Row groups without such a row are copied byte for byte; in a
+    /// row group with one, the other columns' chunks are copied byte for byte and only the masked
+    /// columns' chunks are re-encoded (same physical type, codec, encodings and page version;
+    /// statistics, dictionary and page indexes rebuilt, their bloom filters dropped). The row count
+    /// and the footer's schema and key/value metadata are kept. A null needs an optional column, a
+    /// value the column's physical type (`.invalidArgument` otherwise, nothing written).
+    public func rewrite<S: ParquetSink>(
+        masking rows: [Int64], columns: Set<Int>, replace: (_ column: Int, _ old: OldCell) -> CellValue, to sink: inout S
+    ) throws(ParquetError) -> RewriteResult {
+        try checkRowsToDrop(rows)
+        for c in columns {
+            guard c >= 0 && c < schema.columns.count else { throw ParquetError(.invalidArgument, "no column \(c)", file: name) }
+            guard schema.columns[c].isFlat else {
+                throw ParquetError(.unsupported, "column `\(schema.columns[c].dottedPath)` is repeated: masking covers flat columns", file: name)
+            }
+        }
+        var out = CountingSink(base: sink)
+        try out.write(ParquetLibrary.magic)
+        var w = RewrittenGroups()
+        var ri = 0
+        for (g, rg) in metadata.rowGroups.enumerated() {
+            let first = rowGroupFirstRow[g]
+            let end = first + rg.numRows
+            var local: [Int] = []
+            while ri < rows.count && rows[ri] < end {
+                local.append(Int(rows[ri] - first))
+                ri += 1
+            }
+            for c in rg.columns where c.filePath != nil {
+                throw ParquetError(.unsupported, "column chunks in external files are not supported", file: name, rowGroup: g)
+            }
+            if local.isEmpty || columns.isEmpty {
+                try copyRowGroup(g, to: &out, into: &w)
+            } else {
+                try maskRowGroup(g, rows: local, columns: columns, replace: replace, to: &out, into: &w)
+            }
+        }
+        try moveBloomFilters(&w, to: &out)
+        try writeColumnIndexes(&w, to: &out)
+        try writeOffsetIndexes(&w, to: &out)
+        var meta = metadata
+        meta.rowGroups = w.groups
+        meta.numRows = w.kept
+        try writeFooter(meta, to: &out)
+        sink = out.base
+        var result = RewriteResult(keptRows: w.kept, droppedRows: 0, rowGroups: w.outcomes, bytesWritten: out.offset)
+        result.pages = w.counts
+        return result
+    }
+
+    /// Row group `g` with the masked columns' chunks re-encoded and every other chunk copied byte for byte.
+    private func maskRowGroup<S>(
+        _ g: Int, rows local: [Int], columns: Set<Int>, replace: (Int, OldCell) -> CellValue, to out: inout CountingSink<S>,
+        into w: inout RewrittenGroups
+    ) throws(ParquetError) {
+        let rg = metadata.rowGroups[g]
+        let newIndex = w.groups.count
+        var ng = rg
+        var plan: [IndexPlan] = []
+        let start = out.offset
+        var totalUncompressed: Int64 = 0
+        for (ci, desc) in schema.columns.enumerated() {
+            let orig = rg.columns[ci]
+            let md = orig.metaData!
+            guard columns.contains(ci) else {
+                // Copied as it is, its offsets shifted to where it lands.
+                let base = out.offset
+                var chunk = orig
+                var m = md
+                var delta: Int64 = 0
+                if md.totalCompressedSize > 0 {
+                    let r = try chunkRange(column: ci, rowGroup: g)
+                    delta = base - r.lowerBound
+                    let src = source
+                    try withLocation(file: name, rowGroup: g) { try out.copy(from: src, range: r) }
+                    if let bo = m.bloomFilterOffset {
+                        if bo >= r.lowerBound && bo < r.upperBound {
+                            m.bloomFilterOffset = bo + delta
+                        } else {
+                            w.bloomsToMove.append((newIndex, ci, bo, m.bloomFilterLength))
+                        }
+                    }
+                }
+                if m.dataPageOffset >= 4 { m.dataPageOffset += delta }
+                if let d = m.dictionaryPageOffset, d >= 4 { m.dictionaryPageOffset = d + delta }
+                if let ip = m.indexPageOffset, ip >= 4 { m.indexPageOffset = ip + delta }
+                chunk.metaData = m
+                if chunk.fileOffset >= 4 { chunk.fileOffset += delta }
+                let cidx = orig.columnIndexOffset.flatMap { o in orig.columnIndexLength.map { (o, $0) } }
+                let oidx = orig.offsetIndexOffset.flatMap { o in orig.offsetIndexLength.map { (o, $0) } }
+                chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
+                chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+                ng.columns[ci] = chunk
+                plan.append(cidx == nil && oidx == nil ? .none : .copy(columnIndex: cidx, offsetIndex: oidx, delta: delta))
+                totalUncompressed += md.totalUncompressedSize
+                continue
+            }
+            w.counts.wholeChunks += 1
+            let (data, layout) = try readColumnWithLayout(ci, rowGroup: g)
+            let masked = try data.masking(local, desc: desc, column: ci, replace: replace, file: name)
+            guard let codec = md.codec else { throw ParquetError(.unsupported, "unknown codec", file: name, rowGroup: g, column: desc.dottedPath) }
+            let o = Self.rewriteOptions(orig, codec: codec, layout: layout)
+            let enc: EncodedChunk
+            do throws(ParquetError) {
+                enc = try ChunkWriter.encode(masked, desc: desc, options: o, metaTemplate: md)
+            } catch {
+                throw error.located(file: name, rowGroup: g, column: desc.dottedPath)
+            }
+            let base = out.offset
+            try out.write(enc.bytes)
+            var chunk = orig
+            chunk.fileOffset = base
+            chunk.metaData = enc.metaData(at: base)
+            chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
+            chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+            ng.columns[ci] = chunk
+            totalUncompressed += enc.meta.totalUncompressedSize
+            if o.pageIndex {
+                plan.append(
+                    .built(
+                        columnIndex: orig.columnIndexOffset != nil ? ChunkWriter.columnIndex(enc.pages) : nil,
+                        offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(enc.pages, base: base) : nil))
+            } else {
+                plan.append(.none)
+            }
+        }
+        ng.totalByteSize = totalUncompressed
+        if ng.fileOffset != nil { ng.fileOffset = start }
+        if ng.totalCompressedSize != nil { ng.totalCompressedSize = out.offset - start }
+        if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
+        w.groups.append(ng)
+        w.plans.append(plan)
+        w.outcomes.append(.reencoded(newIndex: newIndex, droppedRows: 0))
+        w.kept += rg.numRows
+    }
+
     /// Rows to drop are strictly increasing file row indexes, each in `0..<numRows`.
     private func checkRowsToDrop(_ rows: [Int64]) throws(ParquetError) {
         var prev: Int64 = -1

@@ -300,7 +300,8 @@ struct Show: AsyncParsableCommand {
                 for d in p.datasets {
                     let extra = d.rebuild.map { " — rebuild: \($0)" } ?? ""
                     let state = d.state.map { ", \($0)\(d.issue.map { ": \($0)" } ?? "")" } ?? ""
-                    out("  \(d.name) [\(d.format), \(d.role)\(state)]: \(d.objects.count) object(s), \(d.rows) row(s)\(extra)")
+                    let verb = d.action.map { " to \($0)" } ?? ""
+                    out("  \(d.name) [\(d.format), \(d.role)\(state)]: \(d.objects.count) object(s), \(d.rows) row(s)\(verb)\(extra)")
                     for o in d.objects.prefix(20) {
                         let name = o.key ?? "object #\(o.ref.map(String.init) ?? "?") (name purged)"
                         out("    \(name)  \(o.rows) row(s)\(o.state == "indexed" ? "" : " (\(o.state)\(o.issue.map { ": \($0)" } ?? ""))")")
@@ -410,7 +411,9 @@ struct Run: AsyncParsableCommand {
                     )
                 }
                 if r.jobs.isEmpty { out("nothing to do: no approved requests") }
-                out("rewrote \(r.objectsRewritten) object(s), removed \(r.objectsRemoved), dropped \(r.rowsDropped) row(s)")
+                out(
+                    "rewrote \(r.objectsRewritten) object(s), removed \(r.objectsRemoved), dropped \(r.rowsDropped) row(s)"
+                        + (r.rowsMasked > 0 ? ", masked \(r.rowsMasked) row(s)" : "") + (r.rowsBlanked > 0 ? ", blanked \(r.rowsBlanked) row(s)" : ""))
                 for b in r.rebuilds {
                     out("rebuilt \(b.dataset): `\(b.command)` exited \(b.exitStatus) in \(String(format: "%.2f", b.seconds))s")
                     if b.exitStatus != 0 {

@@ -28,16 +28,20 @@ extension DeltaDatasetDriver {
                 Trace.mark("delta step: commit recorded", since: t0)
                 // Journaled with the step (not audited): what the verification may derive the
                 // replacements' index entries from (`RewriteEvidence`, by store versions).
-                let evidence = Self.rewriteEvidence(result, versions: written)
+                // A mask leaves the subjects' rows in the replacements: their entries are scanned, never derived.
+                let evidence = result.maskedRows > 0 ? [] : Self.rewriteEvidence(result, versions: written)
                 if !evidence.isEmpty { details["verify_files"] = .array(evidence.map(\.json)) }
                 report.objectsRewritten += result.added.count
                 report.objectsRemoved += result.removed.count - result.added.count
                 report.rowsDropped += result.droppedRows
+                if spec.erase == .blank { report.rowsBlanked += result.maskedRows } else { report.rowsMasked += result.maskedRows }
             }
             // The removed files a replacement may take the index entry of keep it past the vacuum
             // (the verification renames or removes it).
             let replaced = Set(
-                (erasure.result?.rewrites ?? []).filter { $0.added != nil && $0.readVersion != nil }.map { table(lethe).key(forLogPath: $0.removed) })
+                (erasure.result?.rewrites ?? []).filter { _ in spec.erase == .delete }.filter { $0.added != nil && $0.readVersion != nil }.map {
+                    table(lethe).key(forLogPath: $0.removed)
+                })
             let deleted = try await Trace.span("delta step: vacuum and scrub") {
                 try await cleanUpAfterErasure(job: job, step: step, drop: drop, keepingIndexed: replaced, events: events, lethe)
             }
@@ -114,7 +118,8 @@ extension DeltaDatasetDriver {
         let parquet = ParquetFormat()
         let keyers = KeyerPool(hasher: lethe.secrets.hasher), normalization = spec.normalization
         let params: [String: JSONValue] = [
-            "predicate": .string("lethe erasure (rows of subjects by keyed hash)"),
+            "predicate": .string(
+                spec.erase == .delete ? "lethe erasure (rows of subjects by keyed hash)" : "lethe \(spec.erase.rawValue) (rows of subjects by keyed hash)"),
             "lethe_requests": .string(step.requestIDs.joined(separator: ",")),
             "lethe_subject_keys": .string(drop.map(\.short).sorted().joined(separator: ",")),
         ]
@@ -144,11 +149,37 @@ extension DeltaDatasetDriver {
                 }
                 counts.withLock { $0[path] = fileCounts }
                 return confirmed
-            }, operationParameters: params, now: lethe.now(), beforeCommit: lethe.deltaCommitHook, willWrite: lethe.journalDeltaWrite(spec))
+            }, operationParameters: params, now: lethe.now(), beforeCommit: lethe.deltaCommitHook, willWrite: lethe.journalDeltaWrite(spec),
+            mask: try deltaMask(snap, lethe))
         for fileCounts in counts.withLock({ $0 }).values {
             for (key, n) in fileCounts { perKey[key, default: 0] += n }
         }
         return result
+    }
+
+    /// The mask of a dataset whose `erase:` is `mask` or `blank` (nil for `delete`): its fields by
+    /// physical name (column mapping), the pseudonyms under the installation's mask key. A subject held
+    /// by a partition column cannot be masked (the partition value names it): refused.
+    private func deltaMask(_ snap: Snapshot, _ lethe: Lethe) throws -> DeltaMask? {
+        guard var action = Executor.recordAction(spec) else { return nil }
+        let partitions = Set(snap.metadata.partitionColumns)
+        for f in spec.subject?.fields ?? [] where f.components.count == 1 && partitions.contains(String(decoding: f.components[0], as: UTF8.self)) {
+            throw LetheError(
+                .unsupported,
+                "the subject column `\(f)` is a partition column: `erase: \(spec.erase.rawValue)` cannot change a partition value; use `erase: delete`")
+        }
+        if case .transform(let fields) = action {
+            var physical: [FieldPath: FieldAction] = [:]
+            for (f, a) in fields {
+                let logical = f.components.map { String(decoding: $0, as: UTF8.self) }
+                let path = (try? snap.metadata.physicalPath(logical, table: spec.path)) ?? logical
+                physical[FieldPath(components: path.map { Array($0.utf8) })] = a
+            }
+            action = .transform(physical)
+        }
+        let maskKey = MaskKey(installation: lethe.secrets.hasher), chosen = action
+        let table = spec.path
+        return DeltaMask { file in try ParquetFormat.maskPlan(chosen, file: file, maskKey: maskKey, objectKey: table) }
     }
 
     /// What the verification may derive each replacement file's index entry from: the store version

@@ -16,6 +16,10 @@ public struct RunReport: Sendable, Equatable {
     public var noncurrentVersionsExamined: Int?
     public var noncurrentVersionsDeleted: Int?
     public var rowsDropped: Int64 = 0
+    /// Rows kept with the subject's fields replaced (`erase: mask`).
+    public var rowsMasked: Int64 = 0
+    /// Rows kept emptied (`erase: blank`).
+    public var rowsBlanked: Int64 = 0
     public var rebuilds: [Rebuild] = []
     public var erased: [String] = []
     public var verifications: [Verification] = []
@@ -46,6 +50,7 @@ public struct RunReport: Sendable, Equatable {
 extension RunReport: Codable {
     enum CodingKeys: String, CodingKey {
         case jobs, objectsRewritten = "objects_rewritten", objectsRemoved = "objects_removed", rowsDropped = "rows_dropped"
+        case rowsMasked = "rows_masked", rowsBlanked = "rows_blanked"
         case erased, rebuilds, verifications, failed, requeued, problems, temporariesRemoved = "temporaries_removed"
         case propagated
         case noncurrentVersionsExamined = "noncurrent_versions_examined", noncurrentVersionsDeleted = "noncurrent_versions_deleted"
@@ -58,6 +63,8 @@ extension RunReport: Codable {
         objectsRewritten = try c.decode(Int.self, forKey: .objectsRewritten)
         objectsRemoved = try c.decode(Int.self, forKey: .objectsRemoved)
         rowsDropped = try c.decode(Int64.self, forKey: .rowsDropped)
+        rowsMasked = try c.decodeIfPresent(Int64.self, forKey: .rowsMasked) ?? 0
+        rowsBlanked = try c.decodeIfPresent(Int64.self, forKey: .rowsBlanked) ?? 0
         erased = try c.decode([String].self, forKey: .erased)
         rebuilds = try c.decode([Rebuild].self, forKey: .rebuilds)
         verifications = try c.decode([Verification].self, forKey: .verifications)
@@ -76,6 +83,9 @@ extension RunReport: Codable {
         try c.encode(objectsRewritten, forKey: .objectsRewritten)
         try c.encode(objectsRemoved, forKey: .objectsRemoved)
         try c.encode(rowsDropped, forKey: .rowsDropped)
+        // Present when a dataset masks or blanks (`erase: mask | blank`): reports of deletions keep their keys.
+        if rowsMasked != 0 { try c.encode(rowsMasked, forKey: .rowsMasked) }
+        if rowsBlanked != 0 { try c.encode(rowsBlanked, forKey: .rowsBlanked) }
         try c.encode(erased, forKey: .erased)
         try c.encode(rebuilds, forKey: .rebuilds)
         try c.encode(verifications, forKey: .verifications)

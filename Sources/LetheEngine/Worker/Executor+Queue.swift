@@ -226,6 +226,8 @@ extension RunReport {
         if let n = o.noncurrentVersionsExamined { noncurrentVersionsExamined = (noncurrentVersionsExamined ?? 0) + n }
         if let n = o.noncurrentVersionsDeleted { noncurrentVersionsDeleted = (noncurrentVersionsDeleted ?? 0) + n }
         rowsDropped += o.rowsDropped
+        rowsMasked += o.rowsMasked
+        rowsBlanked += o.rowsBlanked
         rebuilds += o.rebuilds
         erased += o.erased
         verifications += o.verifications

@@ -1,0 +1,88 @@
+public import LetheCore
+public import LetheFormats
+public import LetheStorage
+
+/// Validates one dataset's records against its `schema:` (the check `lethe validate`, `protect` and
+/// `ingest` run before data enters the lake): JSON Lines and CSV, on bytes. See docs/masking.md.
+public struct DatasetValidator {
+    public let dataset: DatasetSpec
+    public let schema: DatasetSchema
+
+    /// `.badUsage` when the dataset has no `schema:`.
+    public init(dataset: DatasetSpec) throws {
+        guard let schema = dataset.schema else {
+            throw LetheError(.badUsage, "dataset `\(dataset.name)` has no `schema:` in lethe.yaml: nothing to validate against")
+        }
+        self.dataset = dataset
+        self.schema = schema
+    }
+
+    /// The records of `bytes` (one uncompressed object or stream named `name` in messages) split
+    /// into accepted and rejected, with every violation (line, field, rule — never a value).
+    public func validate(_ bytes: [UInt8], name: String) throws -> ValidatedRecords {
+        try SchemaValidator(schema: schema, format: dataset.format, delimiter: dataset.delimiter, objectName: name).validate(bytes)
+    }
+}
+
+/// What `QuarantineWriter.write` put where, and the counts (the summary `validate` prints).
+public struct QuarantineSummary: Sendable, Equatable, Codable {
+    public var dataset: String
+    public var records: Int64
+    public var accepted: Int64
+    public var quarantined: Int64
+    /// Violations by rule (`required`, `type:int`, …).
+    public var byRule: [String: Int64]
+    /// The quarantined records' object and its reasons file (nil when nothing was quarantined).
+    public var recordsObject: String?
+    public var reasonsObject: String?
+
+    enum CodingKeys: String, CodingKey {
+        case dataset, records, accepted, quarantined, byRule = "by_rule", recordsObject = "records_object", reasonsObject = "reasons_object"
+    }
+}
+
+/// Writes the records a validation rejected under `_quarantine/<dataset>/<run>/` in the lake:
+/// `records.<jsonl|csv>` (the records as they were; a CSV file keeps its header) and `reasons.jsonl`
+/// (one `{"line","field","rule"}` per violation, no value of any field). Each object is written
+/// atomically (write-temp + rename or a single PUT); the reasons file is written last, so its presence
+/// says the quarantine of that run is complete. Nothing is written when nothing was rejected.
+public struct QuarantineWriter: Sendable {
+    public let store: any ObjectStore
+    /// The folder under the lake root.
+    public static let root = "_quarantine"
+
+    public init(store: any ObjectStore) { self.store = store }
+
+    /// The prefix of one run's quarantine.
+    public static func prefix(dataset: String, run: String) -> String { "\(root)/\(dataset)/\(run)" }
+
+    public func write(_ result: ValidatedRecords, dataset: DatasetSpec, run: String) async throws -> QuarantineSummary {
+        guard !run.isEmpty, !run.contains("/"), run != ".", run != ".." else {
+            throw LetheError(.badUsage, "a quarantine run id is one path segment (got `\(run)`)")
+        }
+        var byRule: [String: Int64] = [:]
+        for v in result.violations { byRule[v.rule, default: 0] += 1 }
+        var summary = QuarantineSummary(
+            dataset: dataset.name, records: result.records, accepted: result.records - result.rejectedRecords,
+            quarantined: result.rejectedRecords, byRule: byRule)
+        guard result.rejectedRecords > 0 else { return summary }
+        let prefix = Self.prefix(dataset: dataset.name, run: run)
+        let recordsKey = "\(prefix)/records.\(dataset.format == .csv ? "csv" : "jsonl")"
+        let reasonsKey = "\(prefix)/reasons.jsonl"
+        _ = try await store.put(recordsKey, result.rejected, precondition: .absent)
+        var reasons: [UInt8] = []
+        for v in result.violations {
+            reasons += Array(#"{"line":"#.utf8)
+            reasons += Array(String(v.line).utf8)
+            reasons += Array(#","field":"#.utf8)
+            JSONText.quote(v.field, into: &reasons)
+            reasons += Array(#","rule":"#.utf8)
+            JSONText.quote(v.rule, into: &reasons)
+            reasons += Array("}\n".utf8)
+        }
+        _ = try await store.put(reasonsKey, reasons, precondition: .absent)
+        summary.recordsObject = recordsKey
+        summary.reasonsObject = reasonsKey
+        return summary
+    }
+}
