@@ -35,9 +35,10 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
-        // System C libraries (Debian: zlib1g-dev, libzstd-dev; installed by scripts/bootstrap).
+        // System C libraries (Debian: zlib1g-dev, libzstd-dev, libsnappy-dev; installed by scripts/bootstrap).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
 
         .target(name: "CLetheSHA", cSettings: [.unsafeFlags(["-O2"])]),
         .target(
@@ -50,7 +51,7 @@ let package = Package(
         // Linux calls glibc declares only under _GNU_SOURCE (syncfs).
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
         .target(name: "LetheStorage", dependencies: ["LetheCore", "CLinux"], swiftSettings: strict),
-        .target(name: "Parquet", dependencies: ["CZlib", "CZstd"], swiftSettings: strict),
+        .target(name: "Parquet", dependencies: ["CZlib", "CZstd", "CSnappy"], swiftSettings: strict),
         .target(name: "DeltaLake", dependencies: ["LetheCore", "LetheStorage", "Parquet"], swiftSettings: strict),
         .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "Parquet"], swiftSettings: strict),
         .target(name: "LetheCatalog", dependencies: ["LetheCore"], swiftSettings: strict),

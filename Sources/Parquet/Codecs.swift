@@ -1,7 +1,7 @@
 import CZlib
 import CZstd
 
-/// Page compression: Snappy, LZ4_RAW and LZ4 (Hadoop framing) in Swift, GZIP via zlib, ZSTD via libzstd.
+/// Page compression: Snappy via libsnappy (the Swift coder kept beside it), LZ4_RAW and LZ4 (Hadoop framing) in Swift, GZIP via zlib, ZSTD via libzstd.
 enum Codecs {
     static func decompress(_ codec: CompressionCodec, _ src: UnsafeRawBufferPointer, expected: Int) throws(ParquetError) -> [UInt8] {
         switch codec {
@@ -10,7 +10,7 @@ enum Codecs {
                 throw ParquetError(.corruptPage, "uncompressed page is \(src.count) bytes, header says \(expected)")
             }
             return Array(src)
-        case .snappy: return try Snappy.decompress(src, expected: expected)
+        case .snappy: return try Snappy.decompressWithLibrary(src, expected: expected)
         case .lz4Raw: return try LZ4.decompress(src, expected: expected)
         case .lz4: return try LZ4.decompressHadoop(src, expected: expected)
         case .gzip: return try gunzip(src, expected: expected)
@@ -23,7 +23,7 @@ enum Codecs {
     static func compress(_ codec: CompressionCodec, _ src: UnsafeRawBufferPointer) throws(ParquetError) -> [UInt8] {
         switch codec {
         case .uncompressed: return Array(src)
-        case .snappy: return Snappy.compress(src)
+        case .snappy: return Snappy.compressWithLibrary(src)
         case .lz4Raw: return LZ4.compress(src)
         case .lz4: return LZ4.compressHadoop(src)
         case .gzip: return try gzip(src)

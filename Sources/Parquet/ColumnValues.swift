@@ -132,12 +132,27 @@ public enum ColumnValues: Sendable, Equatable {
 
 extension ByteArrayValues {
     func gather(_ idx: [Int]) -> ByteArrayValues {
-        var out = ByteArrayValues()
         var total = 0
         for i in idx { total += offsets[i + 1] - offsets[i] }
-        out.reserve(values: idx.count, bytes: total)
-        bytes.withUnsafeBytes { raw in
-            for i in idx { out.append(UnsafeRawBufferPointer(rebasing: raw[offsets[i]..<offsets[i + 1]])) }
+        // The bytes and offsets written in place, each buffer allocated once at its exact size.
+        var out = ByteArrayValues()
+        out.offsets = [Int](unsafeUninitializedCapacity: idx.count + 1) { offs, n in
+            out.bytes = [UInt8](unsafeUninitializedCapacity: max(total, 1)) { buf, count in
+                var o = 0
+                offs[0] = 0
+                bytes.withUnsafeBytes { src in
+                    offsets.withUnsafeBufferPointer { off in
+                        for (k, i) in idx.enumerated() {
+                            let a = off[i], len = off[i + 1] - a
+                            if len > 0 { UnsafeMutableRawPointer(buf.baseAddress! + o).copyMemory(from: src.baseAddress! + a, byteCount: len) }
+                            o += len
+                            offs[k + 1] = o
+                        }
+                    }
+                }
+                count = o
+            }
+            n = idx.count + 1
         }
         return out
     }

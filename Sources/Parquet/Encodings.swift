@@ -404,11 +404,24 @@ enum ValueEncoder {
         case .fixedLenByteArray(let v):
             out.append(contentsOf: v.bytes[v.offsets[0]..<v.offsets[v.count]])
         case .byteArray(let v):
-            out.reserveCapacity(v.bytes.count + 4 * v.count)
-            for i in 0..<v.count {
-                let len = UInt32(v.offsets[i + 1] - v.offsets[i])
-                withUnsafeBytes(of: len.littleEndian) { out.append(contentsOf: $0) }
-                out.append(contentsOf: v[i])
+            // One buffer of the exact size, each length and value stored in place (no append per value).
+            var total = 4 * v.count
+            for i in 0..<v.count { total += v.offsets[i + 1] - v.offsets[i] }
+            out = [UInt8](unsafeUninitializedCapacity: max(total, 1)) { buf, count in
+                let dst = UnsafeMutableRawPointer(buf.baseAddress!)
+                var o = 0
+                v.bytes.withUnsafeBytes { src in
+                    v.offsets.withUnsafeBufferPointer { off in
+                        for i in 0..<v.count {
+                            let a = off[i], n = off[i + 1] - a
+                            dst.storeBytes(of: UInt32(n).littleEndian, toByteOffset: o, as: UInt32.self)
+                            o += 4
+                            if n > 0 { (dst + o).copyMemory(from: src.baseAddress! + a, byteCount: n) }
+                            o += n
+                        }
+                    }
+                }
+                count = o
             }
         }
         return out
