@@ -19,7 +19,9 @@ private struct ParquetRead: Decodable {
     var duckdb: [Row]
 }
 
-private func peers(_ args: [String]) throws -> String { try Peers.python([Peers.script("mask_peers.py")] + args, what: "mask_peers.py \(args[0])") }
+@discardableResult private func peers(_ args: [String]) throws -> String {
+    try Peers.python([Peers.script("mask_peers.py")] + args, what: "mask_peers.py \(args[0])")
+}
 
 private func read(_ path: String) throws -> ParquetRead {
     try JSONDecoder().decode(ParquetRead.self, from: Data(try peers(["read-parquet", path]).utf8))
