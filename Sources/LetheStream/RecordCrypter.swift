@@ -79,18 +79,19 @@ public final class RecordCrypter {
         self.dataset = dataset
         self.format = format
         self.mode = mode
+        let fields = pii.filter { !subject.contains($0) }
         self.subjectFields = subject
-        self.piiFields = pii.filter { !subject.contains($0) }
+        self.piiFields = fields
         self.hasher = hasher
         self.keys = keys
-        self.fieldNames = piiFields.map(\.description)
+        self.fieldNames = fields.map(\.description)
         if case .csv = format {
-            if let f = (subject + piiFields).first(where: { $0.components.count != 1 }) {
+            if let f = (subject + fields).first(where: { $0.components.count != 1 }) {
                 throw LetheError(.badInput, "dataset `\(dataset)`: field `\(f)` is a dotted path; a CSV dataset names columns")
             }
             scanner = nil
         } else {
-            scanner = JSONFieldScanner(paths: subject + piiFields)
+            scanner = JSONFieldScanner(paths: subject + fields)
         }
     }
 

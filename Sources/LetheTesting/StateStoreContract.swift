@@ -651,7 +651,7 @@ extension Array {
 extension StateStoreContract {
     static func vaultKeysInsertOnceReadBackAndDestroy(_ store: any StateStore) async throws {
         let a = subjectKey(1), b = subjectKey(2), c = subjectKey(3)
-        func key(_ s: SubjectKey, _ id: UInt8, wrapped: UInt8) -> WrappedDataKey {
+        @Sendable func key(_ s: SubjectKey, _ id: UInt8, wrapped: UInt8) -> WrappedDataKey {
             WrappedDataKey(subject: s, keyID: [UInt8](repeating: id, count: 8), kek: "file:test", wrapped: [UInt8](repeating: wrapped, count: 60), createdAt: 7)
         }
         #expect(try await store.vault.vaultKeyCount() == 0)

@@ -132,7 +132,8 @@ struct CryptoShreddingTests {
             let r = line.range(of: "\"\(field)\":\"")!
             return String(line[r.upperBound...].prefix { $0 != "\"" })
         }
-        let moved = lines[1].replacingOccurrences(of: token(lines[1], "email"), with: token(lines[0], "email")) + "\n"
+        // Within u-2's record, its ip token moved into its email field: the same key, another field.
+        let moved = lines[1].replacingOccurrences(of: token(lines[1], "email"), with: token(lines[1], "ip")) + "\n"
         do {
             _ = try await s.reveal("raw", lines[0] + "\n" + moved)
             Issue.record("a moved value opened")
@@ -141,7 +142,12 @@ struct CryptoShreddingTests {
         }
         let c = try s.crypter("raw", .reveal(marker: nil, nullOnError: true))
         let out = String(decoding: try await c.process(Array((lines[0] + "\n" + moved).utf8)), as: UTF8.self)
-        #expect(c.counts.failed == 1 && out.contains(#""email":null"#) && out.contains("a@x"))
+        #expect(c.counts.failed == 1 && out.contains(#""email":null"#) && out.contains("a@x") && out.contains("10.0.0.2"))
+        // u-1's email token moved into u-2's record: sealed by another subject's key, it does not open (null, never u-1's value).
+        let across = lines[1].replacingOccurrences(of: token(lines[1], "email"), with: token(lines[0], "email")) + "\n"
+        let x = try s.crypter("raw", .reveal(marker: nil, nullOnError: false))
+        let xout = String(decoding: try await x.process(Array(across.utf8)), as: UTF8.self)
+        #expect(!xout.contains("a@x") && xout.contains(#""email":null"#) && x.counts.forgotten == 1)
     }
 
     @Test func csvRoundTripWithQuotesCRLFAndMultilineFields() async throws {
@@ -207,7 +213,8 @@ struct CryptoShreddingTests {
         #expect(s.vault.isCached(u1))
 
         let r = try await s.lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]
-        let plan = try #require(ErasurePlan.decode(try #require(try await s.lethe.meta.request(id: r.id)?.plan)))
+        let filedPlan = try #require(try await s.lethe.meta.request(id: r.id)?.plan)
+        let plan = try #require(ErasurePlan.decode(filedPlan))
         #expect(plan.shred?.count == 1 && plan.shred?[0].state == "held" && plan.shred?[0].subjectKey == u1.hex)
         #expect(plan.json == plan.encodedJSON)
         _ = try await s.lethe.approve([r.id], by: "bob")
@@ -219,7 +226,8 @@ struct CryptoShreddingTests {
         #expect(try await s.lethe.meta.vault.vaultKeyCount() == 2)
         #expect(!s.vault.isCached(u1))
         // The run's plan says the key was destroyed; the audit entry came before any object step and holds keyed hashes only.
-        let stored = try #require(ErasurePlan.decode(try #require(try await s.lethe.meta.request(id: r.id)?.plan)))
+        let runPlan = try #require(try await s.lethe.meta.request(id: r.id)?.plan)
+        let stored = try #require(ErasurePlan.decode(runPlan))
         #expect(stored.shred?.first?.state == "destroyed")
         let audit = try await s.lethe.meta.auditEntries()
         let shredAt = try #require(audit.firstIndex { $0.event == "keys_destroyed" })

@@ -1,5 +1,5 @@
-public import Crypto
-import Foundation
+import Crypto
+public import Foundation
 public import LetheCore
 public import LetheCatalog
 import Synchronization
@@ -25,7 +25,7 @@ public final class Vault: DataKeySource, Sendable {
         var order: [SubjectKey] = []
         var head = 0
         var generation: String?
-        var checkedAt: Int64 = Int64.min
+        var checkedAt: Int64?
 
         mutating func insert(_ s: SubjectKey, _ k: ProtectedValue.DataKey, capacity: Int) {
             if keys.updateValue(k, forKey: s) == nil { order.append(s) }
@@ -131,7 +131,7 @@ public final class Vault: DataKeySource, Sendable {
     func revalidateIfDue() async throws {
         let t = now()
         let due = cache.withLock { c -> Bool in
-            if t &- c.checkedAt < revalidateEvery { return false }
+            if let last = c.checkedAt, t - last < revalidateEvery, t >= last { return false }
             c.checkedAt = t
             return true
         }
