@@ -19,7 +19,10 @@ extension Lethe {
             ownerOf[r.subjectKey, default: []].append(r.id)
             if let k = nfc[r.id] { ownerOf[k, default: []].append(r.id) }
         }
-        let keys = Array(ownerOf.keys)
+        // A read first: a lake without protected data (no key held) costs no write transaction.
+        let keys = Array(try await meta.vault.wrappedKeys(subjects: Array(ownerOf.keys)).keys)
+        vault?.evict(Array(ownerOf.keys))
+        guard !keys.isEmpty else { return [] }
         let at = now()
         let owners = ownerOf
         let gone = try await meta.transaction("cannot destroy \(keys.count) data key(s)") { tx -> [SubjectKey] in
