@@ -1,4 +1,4 @@
-public import Crypto
+import Crypto
 import Foundation
 
 /// What a data key is wrapped for: its subject (keyed hash) and its id. A wrapping binds both
@@ -35,7 +35,8 @@ public protocol DataKeySource: Sendable {
 
 /// The embedded KEK: a 32-byte key in a file of mode 0600 next to the state (`vault.key`, created
 /// on first use exclusively and whole, as the state's other keys are), wrapping data keys with
-/// AES-256-GCM (nonce ‖ ciphertext ‖ tag, 60 bytes), the subject and key id as associated data.
+/// AES-256 key wrap (RFC 3394, 40 bytes) under a key derived from the KEK, the subject and the key id.
+/// Rows of the first cut hold AES-256-GCM wrappings (60 bytes); they still open.
 public struct FileKeyEncryptionKey: KeyEncryptionKey {
     public let name: String
     let key: SymmetricKey
@@ -72,12 +73,28 @@ public struct FileKeyEncryptionKey: KeyEncryptionKey {
 
     static func aad(_ c: WrapContext) -> [UInt8] { Array("lethe:dek:v1".utf8) + c.subject.bytes + c.keyID }
 
+    /// The key that wraps one subject's data key: HKDF-SHA256 of the KEK with the subject and key id
+    /// as info. AES key wrap (RFC 3394) takes no associated data; deriving the wrapping key from the
+    /// context binds the wrapping to it all the same (a wrapped key copied to another row fails the
+    /// wrap's integrity check).
+    func wrappingKey(_ c: WrapContext) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: key, info: Array("lethe:dek:v2".utf8) + c.subject.bytes + c.keyID, outputByteCount: 32)
+    }
+
     public func generateDataKey(_ context: WrapContext) async throws -> (plain: [UInt8], wrapped: [UInt8]) {
         let plain = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
         return (plain, try wrap(plain, context))
     }
 
+    /// AES-256 key wrap (RFC 3394) of the 32-byte data key: 40 bytes.
     public func wrap(_ plain: [UInt8], _ context: WrapContext) throws -> [UInt8] {
+        Array(try AES.KeyWrap.wrap(SymmetricKey(data: plain), using: wrappingKey(context)))
+    }
+
+    /// The wrapping of the first cut (AES-256-GCM, 60 bytes): rows written before `v12-vault-compact`
+    /// keep it and still open.
+    public func wrapLegacyGCM(_ plain: [UInt8], _ context: WrapContext) throws -> [UInt8] {
         let box = try AES.GCM.seal(plain, using: key, authenticating: Self.aad(context))
         guard let combined = box.combined else { throw LetheError.failure("wrapping a data key failed") }
         return Array(combined)
@@ -85,8 +102,15 @@ public struct FileKeyEncryptionKey: KeyEncryptionKey {
 
     public func unwrap(_ wrapped: [UInt8], _ context: WrapContext) async throws -> [UInt8] {
         do {
-            let box = try AES.GCM.SealedBox(combined: wrapped)
-            return Array(try AES.GCM.open(box, using: key, authenticating: Self.aad(context)))
+            switch wrapped.count {
+            case 40:
+                return try AES.KeyWrap.unwrap(wrapped, using: wrappingKey(context)).withUnsafeBytes { Array($0) }
+            case 60:
+                let box = try AES.GCM.SealedBox(combined: wrapped)
+                return Array(try AES.GCM.open(box, using: key, authenticating: Self.aad(context)))
+            default:
+                throw LetheError(.corrupt, "a wrapped data key has \(wrapped.count) bytes")
+            }
         } catch {
             throw LetheError(
                 .corrupt, "a wrapped data key (subject \(context.subject.short)) does not open under this vault key: another `vault.key`, or altered",

@@ -651,8 +651,14 @@ extension Array {
 extension StateStoreContract {
     static func vaultKeysInsertOnceReadBackAndDestroy(_ store: any StateStore) async throws {
         let a = subjectKey(1), b = subjectKey(2), c = subjectKey(3)
+        // Two KEKs (the store keeps each name once and a small id per row), GCM's 60 bytes and key wrap's 40.
         @Sendable func key(_ s: SubjectKey, _ id: UInt8, wrapped: UInt8) -> WrappedDataKey {
-            WrappedDataKey(subject: s, keyID: [UInt8](repeating: id, count: 8), kek: "file:test", wrapped: [UInt8](repeating: wrapped, count: 60), createdAt: 7)
+            s == c
+                ? WrappedDataKey(
+                    subject: s, keyID: [UInt8](repeating: id, count: 8), kek: "kms:alias/other", wrapped: [UInt8](repeating: wrapped, count: 40),
+                    createdAt: 8)
+                : WrappedDataKey(
+                    subject: s, keyID: [UInt8](repeating: id, count: 8), kek: "file:test", wrapped: [UInt8](repeating: wrapped, count: 60), createdAt: 7)
         }
         #expect(try await store.vault.vaultKeyCount() == 0)
         #expect(try await store.vault.wrappedKeys(subjects: [a, b]).isEmpty)

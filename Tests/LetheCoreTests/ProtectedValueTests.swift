@@ -103,10 +103,24 @@ struct ProtectedValueTests {
         #expect(again.name == kek.name && kek.name.hasPrefix("file:"))
         let ctx = WrapContext(subject: subject, keyID: key.id)
         let (plain, wrapped) = try await kek.generateDataKey(ctx)
-        #expect(plain.count == 32 && wrapped.count == 60)
+        // AES key wrap: 40 bytes.
+        #expect(plain.count == 32 && wrapped.count == 40)
         #expect(try await again.unwrap(wrapped, ctx) == plain)
         await #expect(throws: LetheError.self) { _ = try await kek.unwrap(wrapped, WrapContext(subject: other, keyID: key.id)) }
         await #expect(throws: LetheError.self) { _ = try await kek.unwrap(wrapped, WrapContext(subject: subject, keyID: [0, 0, 0, 0, 0, 0, 0, 0])) }
+        var flipped = wrapped
+        flipped[17] ^= 1
+        await #expect(throws: LetheError.self) { _ = try await kek.unwrap(flipped, ctx) }
+        await #expect(throws: LetheError.self) { _ = try await kek.unwrap(Array(wrapped.dropLast()), ctx) }
+        // A GCM wrapping of the first cut (60 bytes) still opens, bound to its context the same way.
+        let legacy = try kek.wrapLegacyGCM(plain, ctx)
+        #expect(legacy.count == 60)
+        #expect(try await again.unwrap(legacy, ctx) == plain)
+        await #expect(throws: LetheError.self) { _ = try await kek.unwrap(legacy, WrapContext(subject: other, keyID: key.id)) }
+        // Another KEK opens neither.
+        let stranger = FileKeyEncryptionKey(key: [UInt8](repeating: 9, count: 32), path: "x")
+        await #expect(throws: LetheError.self) { _ = try await stranger.unwrap(wrapped, ctx) }
+        await #expect(throws: LetheError.self) { _ = try await stranger.unwrap(legacy, ctx) }
     }
 
     @Test func vaultConfigParses() throws {
