@@ -1,6 +1,10 @@
 public import Crypto
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One crypto-shredded value (docs/crypto-shredding.md): a PII field's value encrypted with its
 /// subject's data key (AES-256-GCM, a fresh random nonce per value), written as text:
 ///
@@ -68,10 +72,11 @@ public enum ProtectedValue {
 
     public static func isProtected(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { isProtected($0) } }
 
-    /// Seals `value` of `kind` with `key`; appends the text form to `out`.
+    /// Seals `value` of `kind` with `key`; appends the text form to `out`. The nonce comes from
+    /// `nonces` (a stream's buffer of random bytes) when given, else from the system's generator.
     public static func seal(
         _ value: UnsafeRawBufferPointer, kind: Kind, key: DataKey, dataset: String, field: String, subject: SubjectKey,
-        into out: inout [UInt8]
+        nonces: NonceSource? = nil, into out: inout [UInt8]
     ) throws {
         var plain = [UInt8]()
         plain.reserveCapacity(value.count + 1)
@@ -80,7 +85,11 @@ public enum ProtectedValue {
         let aad = associatedData(dataset: dataset, field: field, subject: subject, keyID: key.id)
         let box: AES.GCM.SealedBox
         do {
-            box = try AES.GCM.seal(plain, using: key.key, authenticating: aad)
+            if let nonces {
+                box = try AES.GCM.seal(plain, using: key.key, nonce: try nonces.take(), authenticating: aad)
+            } else {
+                box = try AES.GCM.seal(plain, using: key.key, authenticating: aad)
+            }
         } catch {
             throw LetheError(.failure, "cannot encrypt a value of field `\(field)` (dataset `\(dataset)`): \(error)")
         }
@@ -213,5 +222,40 @@ public enum Base64URL {
     public static func decode(_ text: String) -> [UInt8]? {
         let u = Array(text.utf8)
         return u.withUnsafeBytes { decode($0) }
+    }
+}
+
+/// Random 96-bit GCM nonces for one stream (one `RecordCrypter`), read from the kernel's CSPRNG
+/// (`/dev/urandom`) 3 KiB at a time: one system call per 256 nonces (the system generator makes
+/// 2 `getrandom` calls a nonce, 8 bytes each). The nonces are as random as before (so the same
+/// bound of 2^32 values a key); each byte of the buffer is used once. Not shared between threads.
+public final class NonceSource {
+    var buffer = [UInt8](repeating: 0, count: ProtectedValue.nonceSize * 256)
+    var next: Int
+    var fd: Int32 = -1
+
+    public init() { next = buffer.count }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    func take() throws -> AES.GCM.Nonce {
+        if next == buffer.count {
+            if fd < 0 {
+                fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw LetheError(.failure, "cannot open /dev/urandom (errno \(errno))") }
+            }
+            try buffer.withUnsafeMutableBytes { b in
+                var filled = 0
+                while filled < b.count {
+                    let n = read(fd, b.baseAddress! + filled, b.count - filled)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw LetheError(.failure, "cannot read random bytes from /dev/urandom (errno \(errno))") }
+                    filled += n
+                }
+            }
+            next = 0
+        }
+        defer { next += ProtectedValue.nonceSize }
+        return try AES.GCM.Nonce(data: buffer[next..<(next + ProtectedValue.nonceSize)])
     }
 }

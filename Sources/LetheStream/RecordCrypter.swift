@@ -61,6 +61,8 @@ public final class RecordCrypter {
     public private(set) var counts = CryptoCounts()
     /// Validation hook (see the type's note): violations of one record, empty when it is valid.
     public var validate: (@Sendable (UnsafeRawBufferPointer) -> [String])?
+    /// This stream's nonces (one `getrandom` per 256 values).
+    let nonces = NonceSource()
 
     let hasher: SubjectHasher
     let keys: any DataKeySource
@@ -166,7 +168,9 @@ public final class RecordCrypter {
             let quoted = format == .jsonl
             if quoted { out.append(0x22) }
             let value = e.bytes
-            try value.withUnsafeBytes { try ProtectedValue.seal($0, kind: e.kind, key: key, dataset: dataset, field: field, subject: subject, into: &out) }
+            try value.withUnsafeBytes {
+                try ProtectedValue.seal($0, kind: e.kind, key: key, dataset: dataset, field: field, subject: subject, nonces: nonces, into: &out)
+            }
             if quoted { out.append(0x22) }
             counts.values += 1
         case .reveal(let marker, let nullOnError):

@@ -31,6 +31,23 @@ struct ProtectedValueTests {
         #expect(try ProtectedValue.parse(a).nonce != ProtectedValue.parse(b).nonce)
     }
 
+    /// A stream's nonce buffer (refilled every 256 values): 1,000 values, 1,000 distinct nonces, all open.
+    @Test func aStreamsNonceBufferGivesDistinctNoncesAcrossRefills() throws {
+        let nonces = NonceSource()
+        var seen = Set<[UInt8]>()
+        for i in 0..<1_000 {
+            var out: [UInt8] = []
+            let value = Array("v\(i)".utf8)
+            try value.withUnsafeBytes {
+                try ProtectedValue.seal($0, kind: .text, key: key, dataset: "d", field: "f", subject: subject, nonces: nonces, into: &out)
+            }
+            let p = try ProtectedValue.parse(out)
+            seen.insert(p.nonce)
+            #expect(try ProtectedValue.open(p, key: key, dataset: "d", field: "f", subject: subject).value == value)
+        }
+        #expect(seen.count == 1_000)
+    }
+
     /// Moved to another field, dataset or subject, or altered anywhere: refused with `.corrupt`.
     @Test func associatedDataAndTamperingAreRefused() throws {
         let token = try ProtectedValue.seal(Array("secret".utf8), kind: .text, key: key, dataset: "d", field: "email", subject: subject)
