@@ -35,4 +35,7 @@ public enum AuditEvent: String, Sendable, Codable, CaseIterable {
     case tokenRevoked = "token_revoked"
     /// Calls of the HTTP API, batched (principal, method, route, status; never a body).
     case apiCalls = "api_calls"
+    // Crypto-shredding (issue 15).
+    /// Subjects' data keys destroyed before their erasure (subject keys and key count; never a key).
+    case keysDestroyed = "keys_destroyed"
 }

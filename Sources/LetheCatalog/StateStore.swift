@@ -3,7 +3,7 @@ public import LetheCore
 // The state seam, split by capability: a store offers readers (each read is one read transaction)
 // and one unit of work, `transaction`, whose writers commit together or not at all. SQLite
 // (embedded) implements it today; a PostgreSQL store implements the same readers and `transaction`.
-// Reserved for later capabilities (not part of this seam yet): `VaultKeyStore`. The work queue of a
+// Crypto-shredding's keys: `VaultKeyReader`/`VaultKeyWriter` (VaultKeys.swift). The work queue of a
 // state shared by many workers: `WorkQueue` (WorkQueue.swift).
 
 /// One page of a listing: its items, and the cursor to pass as `after` for the next page (nil: last page).
@@ -252,6 +252,8 @@ public protocol StateStore: Sendable {
     var tokens: any TokenReader { get }
     /// The notification outbox.
     var outbox: any OutboxReader { get }
+    /// Crypto-shredding's wrapped data keys (VaultKeys.swift; none by default).
+    var vault: any VaultKeyReader { get }
 
     /// Runs `body` as one transaction: everything it does through the transaction is committed
     /// together or not at all. `body` is synchronous: no awaits inside. `what` names the work in errors.
@@ -312,6 +314,8 @@ public protocol StateTransaction {
     var cursors: any CursorWriter { get }
     var tokens: any TokenWriter { get }
     var outbox: any OutboxWriter { get }
+    /// Crypto-shredding's wrapped data keys (VaultKeys.swift; refused by default).
+    var vault: any VaultKeyWriter { get }
     /// Removes a raw id from the state that may be purged: object names whose key holds it
     /// (`bytes` as a substring, or for short ids a whole path segment or `name=value` segment),
     /// and the text of requests and settings that hold it. Returns how many rows changed.

@@ -85,6 +85,8 @@ public struct LakeConfig: Sendable {
     public var notify = NotifyConfig()
     /// `stream: {redis: URL, key: K}`: the deletion set mirrored to a Redis set (nil: no sink).
     public var streamSink: StreamSinkConfig?
+    /// `vault: {…}`: the key-encryption key of crypto-shredding (LakeConfig+Vault.swift).
+    public var vault = VaultConfig()
 
     /// Where the key files live: `keys`, else the state folder (nil for a remote state without `keys`).
     public var keysLocation: String? {
@@ -113,7 +115,7 @@ public struct LakeConfig: Sendable {
     }
 
     static let topKeys: Set<String> = [
-        "lake", "state", "keys", "datasets", "s3", "composite_separator", "version", "sweep", "watch", "serve", "notify", "stream",
+        "lake", "state", "keys", "datasets", "s3", "composite_separator", "version", "sweep", "watch", "serve", "notify", "stream", "vault",
     ]
     static let datasetKeys: Set<String> = [
         "name", "path", "format", "subject", "pii", "derived_from", "rebuild", "delimiter", "description", "deletes_from", "normalize",
@@ -181,6 +183,7 @@ public struct LakeConfig: Sendable {
         if let serve = keys.serve { config.serve = try r.serve(serve) }
         if let notify = keys.notify { config.notify = try r.notify(notify) }
         if let stream = keys.stream { config.streamSink = try r.streamSink(stream) }
+        if let vault = keys.vault { config.vault = try r.vault(vault) }
         if let keysNode = keys.keys {
             let text = try r.str(keysNode, "keys")
             guard !text.isEmpty else { throw r.err("`keys` is empty (a folder for the installation's key files)", keysNode) }
@@ -237,7 +240,7 @@ struct ConfigReader {
     /// The top-level keys' nodes (`composite_separator` read).
     struct TopLevel {
         var lake: Node?, state: Node?, keys: Node?, datasets: Node?, s3: Node?, sweep: Node?, watch: Node?
-        var serve: Node?, notify: Node?, stream: Node?
+        var serve: Node?, notify: Node?, stream: Node?, vault: Node?
         var separator: Character = "|"
     }
 
@@ -256,6 +259,7 @@ struct ConfigReader {
             case "serve": t.serve = v
             case "notify": t.notify = v
             case "stream": t.stream = v
+            case "vault": t.vault = v
             case "version": break
             case "composite_separator":
                 let s = try str(v, key)

@@ -26,6 +26,9 @@ public struct Lethe: Sendable {
     /// Writes outbox messages even when `notify:` names no sink (a server with sinks of its own, tests);
     /// see `writesOutbox`.
     public var outboxAlways = false
+    /// Crypto-shredding's vault (protect, reveal, ingest; its cache is evicted when a run destroys keys).
+    /// Nil when the door opened none: destroying keys needs no key-encryption key.
+    public var vault: Vault? = nil
     /// Object references this process has looked up (see `objectRefs`).
     let refCache = ObjectRefCache()
     /// Latest Delta snapshots this engine read (checked against the log before each use).

@@ -45,10 +45,22 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
     public var totalRows: Int64
     /// The subject's key in `normalize: nfc` datasets when it differs from `subjectKey` (see `nfcKey(for:)`).
     public var nfcSubjectKey: String? = nil
+    /// Crypto-shredding: the data keys to destroy (`held`: the run destroys them before any object
+    /// step) or destroyed by the run that made this plan (`destroyed`); nil when the subject has none.
+    public var shred: [ShredKey]? = nil
+
+    /// A data key a plan lists (keyed hashes and ids only; never key material).
+    public struct ShredKey: Codable, Sendable, Equatable {
+        public var subjectKey: String
+        public var keyID: String?
+        public var kek: String?
+        public var state: String
+        enum CodingKeys: String, CodingKey { case subjectKey = "subject_key", keyID = "key_id", kek, state }
+    }
 
     enum CodingKeys: String, CodingKey {
         case subjectKey = "subject_key", plannedAt = "planned_at", datasets
-        case totalObjects = "total_objects", totalRows = "total_rows", nfcSubjectKey = "nfc_subject_key"
+        case totalObjects = "total_objects", totalRows = "total_rows", nfcSubjectKey = "nfc_subject_key", shred
     }
 
     /// The plan as stored: compact JSON, keys sorted, absent optionals left out — what `JSONEncoder` with
@@ -137,6 +149,31 @@ public struct ErasurePlan: Codable, Sendable, Equatable {
         }
         key("planned_at")
         JSONText.append(plannedAt, into: &b)
+        if let shred {
+            key("shred")
+            b.append(UInt8(ascii: "["))
+            for (i, k) in shred.enumerated() {
+                if i > 0 { b.append(UInt8(ascii: ",")) }
+                b.append(UInt8(ascii: "{"))
+                var first = true
+                if let v = k.kek {
+                    key("kek", first: true)
+                    JSONText.quote(v, into: &b)
+                    first = false
+                }
+                if let v = k.keyID {
+                    key("key_id", first: first)
+                    JSONText.quote(v, into: &b)
+                    first = false
+                }
+                key("state", first: first)
+                JSONText.quote(k.state, into: &b)
+                key("subject_key")
+                JSONText.quote(k.subjectKey, into: &b)
+                b.append(UInt8(ascii: "}"))
+            }
+            b.append(UInt8(ascii: "]"))
+        }
         key("subject_key")
         JSONText.quote(subjectKey, into: &b)
         key("total_objects")
@@ -210,9 +247,12 @@ extension Lethe {
 
     /// Plans many subjects at once (one pass over what the index cannot vouch for).
     /// `nfc`: the NFC key of a subject whose key differs in `normalize: nfc` datasets (see `nfcKey(for:)`).
-    func plans(_ keys: [SubjectKey], nfc: [SubjectKey: SubjectKey] = [:], coverage: Coverage) async throws -> [SubjectKey: ErasurePlan] {
+    func plans(_ keys: [SubjectKey], nfc: [SubjectKey: SubjectKey] = [:], coverage: Coverage, destroyed: Set<SubjectKey> = []) async throws
+        -> [SubjectKey: ErasurePlan]
+    {
         let at = now()
         let unique = Array(Set(keys))
+        let held = try await heldDataKeys(unique + Array(nfc.values))
         let postings = try await self.postings(unique, nfc: nfc)
         var keysByDataset: [String: Set<String>] = [:]
         for ps in postings.values {
@@ -262,10 +302,20 @@ extension Lethe {
                         objects: objects, rows: objects.reduce(0) { $0 + $1.rows }, rebuild: d.rebuild,
                         state: state, issue: issue, action: d.erase == .delete ? nil : d.erase.rawValue))
             }
-            out[k] = ErasurePlan(
+            var plan = ErasurePlan(
                 subjectKey: k.hex, plannedAt: at, datasets: datasets,
                 totalObjects: datasets.reduce(0) { $0 + $1.objects.count },
                 totalRows: datasets.reduce(0) { $0 + $1.rows }, nfcSubjectKey: nfc[k]?.hex)
+            var shred: [ErasurePlan.ShredKey] = []
+            for s in [k] + (nfc[k].map { [$0] } ?? []) {
+                if let w = held[s] {
+                    shred.append(.init(subjectKey: s.hex, keyID: Hex.encode(w.keyID), kek: w.kek, state: "held"))
+                } else if destroyed.contains(s) {
+                    shred.append(.init(subjectKey: s.hex, keyID: nil, kek: nil, state: "destroyed"))
+                }
+            }
+            plan.shred = shred.isEmpty ? nil : shred
+            out[k] = plan
         }
         return out
     }

@@ -46,7 +46,11 @@ extension Lethe {
         try await destroyExpiredRawIDs()  // every writing entry point first (sweep.raw_id_days)
         // A state shared by many workers: the job's steps are claimed from its queue (with any
         // `lethe worker` running), wave by wave, instead of run in order here.
-        if let queue = meta.workQueue { return try await runOnQueue(queue, events: events) }
+        if let queue = meta.workQueue {
+            // Crypto-shredding first: the approved subjects' data keys go before any step is queued.
+            try await shredKeys(try await meta.requests(status: .approved))
+            return try await runOnQueue(queue, events: events)
+        }
         return try await Executor(self).run(events: events)
     }
 
@@ -86,6 +90,9 @@ struct Executor: Sendable {
         // One run at a time per state: a second one would resume this one's live job as if it were interrupted.
         let lock = try await lake.acquireRunLock(events: events)
         defer { lock?.release() }
+        // Crypto-shredding first, before recovery, indexing and planning: the data keys of every approved
+        // subject are destroyed seconds after approval, whatever the lake's size (docs/crypto-shredding.md).
+        var shredded = Set(try await lake.shredKeys(try await state.requests(status: .approved)))
         // 0-3. What killed runs left: temporary files, unfinished jobs, stranded requests; then retries.
         try await Trace.span("run: recover and retry") { try await recoverAndRetry(report: &report, events: events) }
         if stopping(&report) { return report }
@@ -98,7 +105,13 @@ struct Executor: Sendable {
             try state.checkIntact()
             return report
         }
-        let (job, jobPlan, planned) = try await Trace.span("run: plan \(approved.count) requests") { try await planJob(approved, report: &report) }
+        // Requests propagation approved just now: their keys too, before the job.
+        shredded.formUnion(try await lake.shredKeys(approved))
+        report.keysDestroyed = shredded.count
+        let destroyed = shredded
+        let (job, jobPlan, planned) = try await Trace.span("run: plan \(approved.count) requests") {
+            try await planJob(approved, destroyed: destroyed, report: &report)
+        }
         if stopping(&report) { return report }  // nothing claimed yet: the requests stay approved
         let claimed = try await Trace.span("run: claim") { try await claimJob(job, jobPlan, planned: planned) }
         guard !claimed.isEmpty else {
@@ -139,13 +152,15 @@ struct Executor: Sendable {
     /// Plans a job for the approved requests: brings the index up to date so the plan sees objects
     /// written since (a dataset that cannot be indexed is recorded and fails the requests that reach
     /// it), re-plans each request, and lays out the job's steps (`JobPlanner`).
-    func planJob(_ approved: [ErasureRequest], report: inout RunReport) async throws -> (job: String, plan: JobPlan, planned: [(String, [UInt8])]) {
+    func planJob(_ approved: [ErasureRequest], destroyed: Set<SubjectKey> = [], report: inout RunReport) async throws -> (
+        job: String, plan: JobPlan, planned: [(String, [UInt8])]
+    ) {
         let indexed = try await lake.index()
         report.datasetIssues = indexed.datasetIssues
         let cov = try await lake.coverage()
         // A subject matched in `normalize: nfc` datasets by its NFC key (kept in its plan).
         let nfc = lake.nfcKeys(approved)
-        let plans = try await lake.plans(approved.map(\.subjectKey), nfc: lake.nfcByKey(approved, nfc), coverage: cov)
+        let plans = try await lake.plans(approved.map(\.subjectKey), nfc: lake.nfcByKey(approved, nfc), coverage: cov, destroyed: destroyed)
         let job = "j-" + String(Lethe.newRequestID().dropFirst(2))
         // The requests' index entries in one read of the index (by key, then by request).
         let byKey = try await lake.postings(Array(Set(approved.map(\.subjectKey))), nfc: lake.nfcByKey(approved, nfc))

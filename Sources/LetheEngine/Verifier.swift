@@ -64,6 +64,8 @@ struct Verifier: Sendable {
         var logScan: [String: [[UInt8]: [String]]] = [:]
         /// Lethe's own state: files read, and per raw id where it was found (nil: not searched).
         var stateScan: (files: Int, hits: [[UInt8]: [String]])?
+        /// Subjects of the batch whose crypto-shredding data key is still in the key store.
+        var heldKeys: Set<SubjectKey> = []
         /// How each dataset was verified: `index` or `full` (see `Verification.proof`).
         var proof: [String: String] = [:]
         /// Datasets verified at index cost: objects listed, unchanged (proven by the index), read
@@ -142,6 +144,8 @@ struct Verifier: Sendable {
         }
         let t1 = ContinuousClock.now
         try await scanLogs(batch, scope: scope, into: &findings)
+        // Crypto-shredding: the subject's data key must be gone from the key store (one read for the batch).
+        findings.heldKeys = Set(try await state.vault.wrappedKeys(subjects: requests.map(\.subjectKey) + Array(batch.nfc.values)).keys)
         try await scanNoncurrentVersions(batch, scope: scope, rewritten: indexCost?.rewritten, into: &findings)
         Trace.mark("verify: logs, noncurrent versions", since: t1)
         let t2 = ContinuousClock.now
@@ -370,6 +374,11 @@ struct Verifier: Sendable {
                 names.isEmpty
                     ? "no dataset with a subject column to examine: nothing proves the subject gone"
                     : "no object was examined in \(names.map { "`\($0)`" }.joined(separator: ", ")): nothing proves the subject gone")
+        }
+        v.keyDestroyed = true
+        if f.heldKeys.contains(r.subjectKey) || batch.nfc[r.id].map(f.heldKeys.contains) == true {
+            v.keyDestroyed = false
+            why.append("the subject's crypto-shredding data key is still in the key store: its protected values can be revealed")
         }
         v.problems = why.isEmpty ? nil : why
         if let raw = batch.raws[r.id] {

@@ -11,13 +11,16 @@ extension PostgresStateStore {
         (3, "v3-index-items", PostgresWorkQueue.indexItemsMigration),
         (4, "v4-serve", serveMigration),
         (5, "v5-outbox-lease", outboxLeaseMigration),
+        (6, "v6-vault", vaultMigration),
+        (7, "v7-vault-compact", vaultCompactMigration),
     ]
 
     /// Every table of the schema, with its text and bytea columns (the residue scan reads them).
     static let tables = [
         "lethe_meta", "objects", "postings", "object_names", "requests", "request_sweeps", "sweeps", "audit", "audit_head",
         "audit_requests", "audit_texts", "journal", "temp_files", "settings", "cursors", "lethe_migrations", "workers",
-        "index_items", "api_tokens", "outbox", "outbox_sinks", "outbox_deliveries",
+        "index_items", "api_tokens", "outbox", "outbox_sinks", "outbox_deliveries", "vault_keys",
+        "vault_keks",
     ]
 
     /// Sorting text columns are `COLLATE "C"`: byte order, whatever the database's locale (as SQLite sorts).

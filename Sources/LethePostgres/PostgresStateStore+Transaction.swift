@@ -17,6 +17,7 @@ struct PGTransaction: StateTransaction {
     var cursors: any CursorWriter { PGCursorWriter(s: session) }
     var tokens: any TokenWriter { PGTokenWriter(s: session) }
     var outbox: any OutboxWriter { PGOutboxWriter(s: session) }
+    var vault: any VaultKeyWriter { PGVaultWriter(s: session) }
 
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int {
         guard !bytes.isEmpty else { return 0 }

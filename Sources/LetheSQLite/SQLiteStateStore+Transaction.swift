@@ -17,6 +17,7 @@ struct SQLiteTransaction: StateTransaction {
     var cursors: any CursorWriter { SQLiteCursorWriter(db: db) }
     var tokens: any TokenWriter { SQLiteTokenWriter(db: db, path: path) }
     var outbox: any OutboxWriter { SQLiteOutboxWriter(db: db) }
+    var vault: any VaultKeyWriter { SQLiteVaultWriter(db: db) }
 
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int {
         guard !bytes.isEmpty else { return 0 }

@@ -429,6 +429,10 @@ public final class SQLiteStateStore: StateStore {
         m.registerMigration("v9-serve") { db in try db.execute(sql: serveSchema) }
         // Several `lethe serve` on one state: one dispatcher at a time per sink (a lease with holder and expiry).
         m.registerMigration("v10-outbox-lease") { db in try db.execute(sql: outboxLeaseSchema) }
+        // Crypto-shredding (issue 15): each subject's wrapped data key, by its keyed hash.
+        m.registerMigration("v11-vault") { db in try db.execute(sql: vaultSchema) }
+        // The key store's size: the KEK by a small id (`vault_keks`), AES key wrap for new keys.
+        m.registerMigration("v12-vault-compact") { db in try db.execute(sql: vaultCompactMigration) }
         return m
     }()
 }

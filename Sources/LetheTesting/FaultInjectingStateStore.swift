@@ -63,6 +63,7 @@ public final class FaultInjectingStateStore: StateStore {
     public var cursors: any CursorReader { base.cursors }
     public var tokens: any TokenReader { base.tokens }
     public var outbox: any OutboxReader { base.outbox }
+    public var vault: any VaultKeyReader { base.vault }
 
     public func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T {
         let result = try await base.transaction(what) { tx in try body(FaultInjectingTransaction(base: tx, store: self)) }
@@ -90,6 +91,7 @@ private struct FaultInjectingTransaction: StateTransaction {
     var cursors: any CursorWriter { base.cursors }
     var tokens: any TokenWriter { base.tokens }
     var outbox: any OutboxWriter { base.outbox }
+    var vault: any VaultKeyWriter { base.vault }
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int {
         store.count { $0.singlePurges += 1 }
         return try base.purge(rawID: bytes, substring: substring)

@@ -29,6 +29,7 @@ public enum StateStoreContract {
         case outboxMessagesAndDeliveriesReadBack
         case outboxLeaseHasOneHolderAndFencesAStaleOne
         case outboxPruneDeletesOnlyWhatEverySinkHasHad
+        case vaultKeysInsertOnceReadBackAndDestroy
         public var testDescription: String { rawValue }
     }
 
@@ -59,6 +60,7 @@ public enum StateStoreContract {
         case .outboxMessagesAndDeliveriesReadBack: try await outboxMessagesAndDeliveriesReadBack(store)
         case .outboxLeaseHasOneHolderAndFencesAStaleOne: try await outboxLeaseHasOneHolderAndFencesAStaleOne(store)
         case .outboxPruneDeletesOnlyWhatEverySinkHasHad: try await outboxPruneDeletesOnlyWhatEverySinkHasHad(store)
+        case .vaultKeysInsertOnceReadBackAndDestroy: try await vaultKeysInsertOnceReadBackAndDestroy(store)
         }
     }
 
@@ -641,5 +643,50 @@ extension Array {
         var out: [T] = []
         for e in self { out.append(try await f(e)) }
         return out
+    }
+}
+
+// MARK: Vault keys (crypto-shredding, issue 15)
+
+extension StateStoreContract {
+    static func vaultKeysInsertOnceReadBackAndDestroy(_ store: any StateStore) async throws {
+        let a = subjectKey(1), b = subjectKey(2), c = subjectKey(3)
+        // Two KEKs (the store keeps each name once and a small id per row), GCM's 60 bytes and key wrap's 40.
+        @Sendable func key(_ s: SubjectKey, _ id: UInt8, wrapped: UInt8) -> WrappedDataKey {
+            s == c
+                ? WrappedDataKey(
+                    subject: s, keyID: [UInt8](repeating: id, count: 8), kek: "kms:alias/other", wrapped: [UInt8](repeating: wrapped, count: 40),
+                    createdAt: 8)
+                : WrappedDataKey(
+                    subject: s, keyID: [UInt8](repeating: id, count: 8), kek: "file:test", wrapped: [UInt8](repeating: wrapped, count: 60), createdAt: 7)
+        }
+        #expect(try await store.vault.vaultKeyCount() == 0)
+        #expect(try await store.vault.wrappedKeys(subjects: [a, b]).isEmpty)
+        let held = try await store.transaction("insert") { tx in try tx.vault.insertKeys([key(a, 1, wrapped: 0xA1), key(b, 2, wrapped: 0xB2)]) }
+        #expect(held[a] == key(a, 1, wrapped: 0xA1))
+        #expect(held[b] == key(b, 2, wrapped: 0xB2))
+        // A second writer for `a` (and a new subject `c`): `a` keeps the key stored first.
+        let again = try await store.transaction("insert again") { tx in try tx.vault.insertKeys([key(a, 9, wrapped: 0x99), key(c, 3, wrapped: 0xC3)]) }
+        #expect(again[a] == key(a, 1, wrapped: 0xA1))
+        #expect(again[c] == key(c, 3, wrapped: 0xC3))
+        #expect(try await store.vault.vaultKeyCount() == 3)
+        let read = try await store.vault.wrappedKeys(subjects: [a, b, c, subjectKey(4)])
+        #expect(read.count == 3 && read[b] == key(b, 2, wrapped: 0xB2))
+        // Destroying is idempotent, returns what it destroyed, and lands with the rest of its transaction.
+        let gone = try await store.transaction("destroy") { tx in try tx.vault.destroyKeys(subjects: [b, subjectKey(4), b]) }
+        #expect(gone == [b])
+        #expect(try await store.transaction("destroy again") { tx in try tx.vault.destroyKeys(subjects: [b]) }.isEmpty)
+        await #expect(throws: (any Error).self) {
+            try await store.transaction("destroy, then fail") { tx -> Int in
+                _ = try tx.vault.destroyKeys(subjects: [a])
+                throw LetheError(.failure, "boom")
+            }
+        }
+        let left = try await store.vault.wrappedKeys(subjects: [a, b, c])
+        #expect(Set(left.keys) == [a, c])
+        #expect(try await store.vault.vaultKeyCount() == 2)
+        // Inside a transaction, the writer reads what it wrote.
+        let seen = try await store.transaction("read") { tx in try tx.vault.wrappedKeys(subjects: [a, b]) }
+        #expect(Set(seen.keys) == [a])
     }
 }

@@ -37,6 +37,7 @@ final class DerivingStateStore: StateStore {
     var cursors: any CursorReader { base.cursors }
     var tokens: any TokenReader { base.tokens }
     var outbox: any OutboxReader { base.outbox }
+    var vault: any VaultKeyReader { base.vault }
 
     func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T {
         try await base.transaction(what) { tx in try body(DerivingTransaction(base: tx, store: self)) }
@@ -60,6 +61,7 @@ private struct DerivingTransaction: StateTransaction {
     var cursors: any CursorWriter { base.cursors }
     var tokens: any TokenWriter { base.tokens }
     var outbox: any OutboxWriter { base.outbox }
+    var vault: any VaultKeyWriter { base.vault }
     func purge(rawID bytes: [UInt8], substring: Bool) throws -> Int { try base.purge(rawID: bytes, substring: substring) }
     func purge(rawIDs: [[UInt8]]) throws -> Int { try base.purge(rawIDs: rawIDs) }
 }

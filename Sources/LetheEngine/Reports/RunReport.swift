@@ -38,6 +38,8 @@ public struct RunReport: Sendable, Equatable {
     public var requeued: [String] = []
     /// Temporary files that killed runs left, removed.
     public var temporariesRemoved = 0
+    /// Crypto-shredding: subjects whose data key the run destroyed, before any erasure step.
+    public var keysDestroyed = 0
     /// Failures that belong to no request (e.g. a change feed that could not be read); the run exits 1.
     public var problems: [String] = []
     /// The run was asked to stop between steps (`Lethe.runStop`) before its work was done: what
@@ -52,7 +54,7 @@ extension RunReport: Codable {
         case jobs, objectsRewritten = "objects_rewritten", objectsRemoved = "objects_removed", rowsDropped = "rows_dropped"
         case rowsMasked = "rows_masked", rowsBlanked = "rows_blanked"
         case erased, rebuilds, verifications, failed, requeued, problems, temporariesRemoved = "temporaries_removed"
-        case propagated
+        case propagated, keysDestroyed = "keys_destroyed"
         case noncurrentVersionsExamined = "noncurrent_versions_examined", noncurrentVersionsDeleted = "noncurrent_versions_deleted"
     }
 
@@ -75,6 +77,7 @@ extension RunReport: Codable {
         propagation.sources = try c.decode([PropagationReport.Source].self, forKey: .propagated)
         noncurrentVersionsExamined = try c.decodeIfPresent(Int.self, forKey: .noncurrentVersionsExamined)
         noncurrentVersionsDeleted = try c.decodeIfPresent(Int.self, forKey: .noncurrentVersionsDeleted)
+        keysDestroyed = try c.decodeIfPresent(Int.self, forKey: .keysDestroyed) ?? 0
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -96,6 +99,7 @@ extension RunReport: Codable {
         try c.encode(propagation.sources, forKey: .propagated)
         try c.encodeIfPresent(noncurrentVersionsExamined, forKey: .noncurrentVersionsExamined)
         try c.encodeIfPresent(noncurrentVersionsDeleted, forKey: .noncurrentVersionsDeleted)
+        if keysDestroyed > 0 { try c.encode(keysDestroyed, forKey: .keysDestroyed) }  // absent when none: reports before issue 15 unchanged
     }
 }
 

@@ -66,6 +66,9 @@ public struct Verification: Codable, Sendable, Equatable {
     /// the subject, and by what. An object whose metadata showed the subject, or that changed, was
     /// read again instead. Nil when none was asked.
     public var evidence: Evidence?
+    /// Crypto-shredding: true when the key store holds no data key of the subject (checked by every
+    /// verification since issue 15), false when it still does (then the request is not clean).
+    public var keyDestroyed: Bool?
 
     public struct Evidence: Codable, Sendable, Equatable {
         public var asked: Int
@@ -82,6 +85,7 @@ public struct Verification: Codable, Sendable, Equatable {
         case proof, objectsListed = "objects_listed", objectsUnchanged = "objects_unchanged", objectsReread = "objects_reread"
         case objectsIndexedNow = "objects_indexed_now", bytesRead = "bytes_read", mentions
         case objectsRereadInPart = "objects_reread_in_part", evidence, versionsExamined = "versions_examined"
+        case keyDestroyed = "key_destroyed"
     }
 
     public var summary: String {

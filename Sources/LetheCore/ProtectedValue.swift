@@ -1,0 +1,261 @@
+public import Crypto
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One crypto-shredded value (docs/crypto-shredding.md): a PII field's value encrypted with its
+/// subject's data key (AES-256-GCM, a fresh random nonce per value), written as text:
+///
+///     lethe:v1:<base64url without padding of: key id (8) ‖ nonce (12) ‖ ciphertext ‖ tag (16)>
+///
+/// The plaintext is one kind byte (`s` text, `n` JSON number, `b` JSON literal `true`/`false`)
+/// followed by the value's bytes (text: UTF-8, unescaped). The associated data binds the value to
+/// its dataset, field and subject (`associatedData`): moved to another field, dataset or subject,
+/// it no longer opens. The key id names the data key that sealed it: a subject whose key was
+/// destroyed and who was protected again later has a new key id, and old values stay unreadable.
+public enum ProtectedValue {
+    /// The text every protected value starts with.
+    public static let prefix: [UInt8] = Array("lethe:v1:".utf8)
+    public static let keyIDSize = 8
+    public static let nonceSize = 12
+    public static let tagSize = 16
+    /// The smallest payload (an empty value still has its kind byte).
+    static let minimumPayload = keyIDSize + nonceSize + 1 + tagSize
+
+    /// What the plaintext's value is, so that `reveal` writes it back as it was.
+    public enum Kind: UInt8, Sendable {
+        /// Text (a JSON string's unescaped content, a CSV field).
+        case text = 0x73
+        /// A JSON number's literal.
+        case number = 0x6E
+        /// A JSON literal (`true`, `false`).
+        case literal = 0x62
+    }
+
+    /// A subject's data key: its id (recorded in each value it seals) and the AES-256 key.
+    public struct DataKey: Sendable {
+        public let id: [UInt8]
+        public let key: SymmetricKey
+        public init(id: [UInt8], key: SymmetricKey) {
+            precondition(id.count == ProtectedValue.keyIDSize, "a data key id has 8 bytes")
+            self.id = id
+            self.key = key
+        }
+        /// A data key from its 32 bytes.
+        public init(id: [UInt8], bytes: [UInt8]) {
+            precondition(bytes.count == 32, "a data key has 32 bytes")
+            self.init(id: id, key: SymmetricKey(data: bytes))
+        }
+    }
+
+    /// The associated data of a value: `lethe:v1`, then the dataset name and the field path, each
+    /// as a 4-byte big-endian length and its UTF-8 bytes, then the subject key's 32 bytes and the
+    /// key id's 8.
+    public static func associatedData(dataset: String, field: String, subject: SubjectKey, keyID: [UInt8]) -> [UInt8] {
+        var b = Array("lethe:v1".utf8)
+        for part in [Array(dataset.utf8), Array(field.utf8)] {
+            let n = UInt32(part.count)
+            b += [UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)]
+            b += part
+        }
+        return b + subject.bytes + keyID
+    }
+
+    /// True when `bytes` start with `lethe:v1:` (a value `protect` leaves as it is).
+    public static func isProtected(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= prefix.count else { return false }
+        for i in 0..<prefix.count where bytes[i] != prefix[i] { return false }
+        return true
+    }
+
+    public static func isProtected(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { isProtected($0) } }
+
+    /// Seals `value` of `kind` with `key`; appends the text form to `out`. The nonce comes from
+    /// `nonces` (a stream's buffer of random bytes) when given, else from the system's generator.
+    public static func seal(
+        _ value: UnsafeRawBufferPointer, kind: Kind, key: DataKey, dataset: String, field: String, subject: SubjectKey,
+        nonces: NonceSource? = nil, into out: inout [UInt8]
+    ) throws {
+        var plain = [UInt8]()
+        plain.reserveCapacity(value.count + 1)
+        plain.append(kind.rawValue)
+        plain.append(contentsOf: value)
+        let aad = associatedData(dataset: dataset, field: field, subject: subject, keyID: key.id)
+        let box: AES.GCM.SealedBox
+        do {
+            if let nonces {
+                box = try AES.GCM.seal(plain, using: key.key, nonce: try nonces.take(), authenticating: aad)
+            } else {
+                box = try AES.GCM.seal(plain, using: key.key, authenticating: aad)
+            }
+        } catch {
+            throw LetheError(.failure, "cannot encrypt a value of field `\(field)` (dataset `\(dataset)`): \(error)")
+        }
+        var payload = key.id
+        payload.reserveCapacity(keyIDSize + nonceSize + plain.count + tagSize)
+        payload += box.nonce.withUnsafeBytes { Array($0) }
+        payload += box.ciphertext
+        payload += box.tag
+        out += prefix
+        Base64URL.encode(payload, into: &out)
+    }
+
+    /// `seal` into a new array.
+    public static func seal(_ value: [UInt8], kind: Kind, key: DataKey, dataset: String, field: String, subject: SubjectKey) throws -> [UInt8] {
+        var out: [UInt8] = []
+        try value.withUnsafeBytes { try seal($0, kind: kind, key: key, dataset: dataset, field: field, subject: subject, into: &out) }
+        return out
+    }
+
+    /// The parts of a protected value's text.
+    public struct Parsed: Sendable, Equatable {
+        public var keyID: [UInt8]
+        public var nonce: [UInt8]
+        public var ciphertext: [UInt8]
+        public var tag: [UInt8]
+    }
+
+    /// Parses the text form; `.corrupt` naming what is wrong (never the value).
+    public static func parse(_ text: UnsafeRawBufferPointer) throws -> Parsed {
+        guard isProtected(text) else { throw LetheError(.corrupt, "not a protected value (no `lethe:v1:` prefix)") }
+        guard let payload = Base64URL.decode(UnsafeRawBufferPointer(rebasing: text[prefix.count...])) else {
+            throw LetheError(.corrupt, "a protected value is not valid base64url after `lethe:v1:`")
+        }
+        guard payload.count >= minimumPayload else {
+            throw LetheError(.corrupt, "a protected value is too short (\(payload.count) bytes; at least \(minimumPayload))")
+        }
+        let n = payload.count
+        return Parsed(
+            keyID: Array(payload[0..<keyIDSize]), nonce: Array(payload[keyIDSize..<(keyIDSize + nonceSize)]),
+            ciphertext: Array(payload[(keyIDSize + nonceSize)..<(n - tagSize)]), tag: Array(payload[(n - tagSize)...]))
+    }
+
+    public static func parse(_ text: [UInt8]) throws -> Parsed { try text.withUnsafeBytes { try parse($0) } }
+
+    /// Opens a parsed value with its subject's data key. `.notFound` when the value was sealed by
+    /// another key (`keyID` differs: a destroyed key's successor); `.corrupt` when the value was
+    /// altered or belongs to another dataset, field or subject (the associated data differs).
+    public static func open(_ p: Parsed, key: DataKey, dataset: String, field: String, subject: SubjectKey) throws -> (kind: Kind, value: [UInt8]) {
+        guard p.keyID == key.id else {
+            throw LetheError(.notFound, "the value of field `\(field)` was sealed by data key \(Hex.encode(p.keyID)), not the subject's current key")
+        }
+        let aad = associatedData(dataset: dataset, field: field, subject: subject, keyID: p.keyID)
+        let plain: Data
+        do {
+            let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: p.nonce), ciphertext: p.ciphertext, tag: p.tag)
+            plain = try AES.GCM.open(box, using: key.key, authenticating: aad)
+        } catch {
+            throw LetheError(
+                .corrupt,
+                "the value of field `\(field)` (dataset `\(dataset)`) does not open: altered, or moved from another field, dataset or subject")
+        }
+        guard let first = plain.first, let kind = Kind(rawValue: first) else {
+            throw LetheError(.corrupt, "the value of field `\(field)` opens to an unknown kind of value")
+        }
+        return (kind, Array(plain.dropFirst()))
+    }
+}
+
+/// Base64url (RFC 4648 §5) without padding, on bytes.
+public enum Base64URL {
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    static let reverse: [UInt8] = {
+        var r = [UInt8](repeating: 0xFF, count: 256)
+        for (i, c) in alphabet.enumerated() { r[Int(c)] = UInt8(i) }
+        return r
+    }()
+
+    public static func encode(_ bytes: [UInt8], into out: inout [UInt8]) {
+        out.reserveCapacity(out.count + (bytes.count * 4 + 2) / 3)
+        var i = 0
+        let n = bytes.count
+        while i + 3 <= n {
+            let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            out.append(alphabet[Int(v >> 18)])
+            out.append(alphabet[Int(v >> 12 & 63)])
+            out.append(alphabet[Int(v >> 6 & 63)])
+            out.append(alphabet[Int(v & 63)])
+            i += 3
+        }
+        if n - i == 1 {
+            let v = UInt32(bytes[i]) << 16
+            out.append(alphabet[Int(v >> 18)])
+            out.append(alphabet[Int(v >> 12 & 63)])
+        } else if n - i == 2 {
+            let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+            out.append(alphabet[Int(v >> 18)])
+            out.append(alphabet[Int(v >> 12 & 63)])
+            out.append(alphabet[Int(v >> 6 & 63)])
+        }
+    }
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        encode(bytes, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Nil for a character outside the alphabet, padding, or a length of 1 mod 4.
+    public static func decode(_ text: UnsafeRawBufferPointer) -> [UInt8]? {
+        let n = text.count
+        guard n % 4 != 1 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(n * 3 / 4)
+        var acc: UInt32 = 0, bits = 0
+        for c in text {
+            let v = reverse[Int(c)]
+            if v == 0xFF { return nil }
+            acc = acc << 6 | UInt32(v)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: acc >> UInt32(bits)))
+            }
+        }
+        // Leftover bits must be zero (one encoding per payload).
+        if bits > 0 && acc & ((1 << UInt32(bits)) - 1) != 0 { return nil }
+        return out
+    }
+
+    public static func decode(_ text: String) -> [UInt8]? {
+        let u = Array(text.utf8)
+        return u.withUnsafeBytes { decode($0) }
+    }
+}
+
+/// Random 96-bit GCM nonces for one stream (one `RecordCrypter`), read from the kernel's CSPRNG
+/// (`/dev/urandom`) 3 KiB at a time: one system call per 256 nonces (the system generator makes
+/// 2 `getrandom` calls a nonce, 8 bytes each). The nonces are as random as before (so the same
+/// bound of 2^32 values a key); each byte of the buffer is used once. Not shared between threads.
+public final class NonceSource {
+    var buffer = [UInt8](repeating: 0, count: ProtectedValue.nonceSize * 256)
+    var next: Int
+    var fd: Int32 = -1
+
+    public init() { next = buffer.count }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    func take() throws -> AES.GCM.Nonce {
+        if next == buffer.count {
+            if fd < 0 {
+                fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw LetheError(.failure, "cannot open /dev/urandom (errno \(errno))") }
+            }
+            try buffer.withUnsafeMutableBytes { b in
+                var filled = 0
+                while filled < b.count {
+                    let n = read(fd, b.baseAddress! + filled, b.count - filled)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw LetheError(.failure, "cannot read random bytes from /dev/urandom (errno \(errno))") }
+                    filled += n
+                }
+            }
+            next = 0
+        }
+        defer { next += ProtectedValue.nonceSize }
+        return try AES.GCM.Nonce(data: buffer[next..<(next + ProtectedValue.nonceSize)])
+    }
+}

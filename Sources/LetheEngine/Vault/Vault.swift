@@ -1,0 +1,153 @@
+import Crypto
+public import Foundation
+public import LetheCore
+public import LetheCatalog
+import Synchronization
+
+/// Crypto-shredding's vault (docs/crypto-shredding.md): each subject's data key, wrapped by the
+/// key-encryption key and stored in the state by the subject's keyed hash; unwrapped keys are kept
+/// in a bounded in-memory cache. `protect` asks with `create` (a new subject gets a key), `reveal`
+/// without. A key destroyed by a run (`Lethe.shredKeys`) leaves this process's cache at once, and the
+/// caches of other processes within `revalidateEvery` (they watch `vault.generation`, which every
+/// destruction moves, and drop the cached keys the store no longer holds).
+public final class Vault: DataKeySource, Sendable {
+    public let kek: any KeyEncryptionKey
+    let state: any StateStore
+    let capacity: Int
+    let now: @Sendable () -> Int64
+    /// How often (ms) a long-lived vault checks whether keys were destroyed elsewhere.
+    let revalidateEvery: Int64
+    private let cache: Mutex<Cache>
+
+    struct Cache {
+        var keys: [SubjectKey: ProtectedValue.DataKey] = [:]
+        /// Insertion order, for eviction (oldest first); may hold subjects already evicted.
+        var order: [SubjectKey] = []
+        var head = 0
+        var generation: String?
+        var checkedAt: Int64?
+
+        mutating func insert(_ s: SubjectKey, _ k: ProtectedValue.DataKey, capacity: Int) {
+            if keys.updateValue(k, forKey: s) == nil { order.append(s) }
+            while keys.count > capacity, head < order.count {
+                keys[order[head]] = nil
+                head += 1
+            }
+            if head > 4096 && head * 2 > order.count {
+                order.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+
+    public init(
+        kek: any KeyEncryptionKey, state: any StateStore, cacheSize: Int = VaultConfig.defaultCacheSize, revalidateEvery: Int64 = 1000,
+        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) {
+        self.kek = kek
+        self.state = state
+        self.capacity = max(1, cacheSize)
+        self.revalidateEvery = revalidateEvery
+        self.now = now
+        self.cache = Mutex(Cache())
+    }
+
+    /// The setting every key destruction moves forward (the caches of other processes watch it).
+    public static let generationSetting = "vault.generation"
+
+    /// How many unwrapped keys the cache holds.
+    public var cachedCount: Int { cache.withLock { $0.keys.count } }
+    /// Whether the cache holds a subject's key (tests: eviction).
+    public func isCached(_ subject: SubjectKey) -> Bool { cache.withLock { $0.keys[subject] != nil } }
+
+    /// Drops these subjects' keys from the cache.
+    public func evict(_ subjects: [SubjectKey]) {
+        cache.withLock { c in for s in subjects { c.keys[s] = nil } }
+    }
+
+    public func dataKeys(for subjects: [SubjectKey], create: Bool) async throws -> [SubjectKey: ProtectedValue.DataKey] {
+        try await revalidateIfDue()
+        var out: [SubjectKey: ProtectedValue.DataKey] = [:]
+        var missing: [SubjectKey] = []
+        cache.withLock { c in
+            for s in subjects where out[s] == nil {
+                if let k = c.keys[s] { out[s] = k } else { missing.append(s) }
+            }
+        }
+        missing = Array(Set(missing))
+        guard !missing.isEmpty else { return out }
+        let stored = try await state.vault.wrappedKeys(subjects: missing)
+        var fresh: [SubjectKey: ProtectedValue.DataKey] = [:]
+        var toCreate: [SubjectKey] = []
+        for s in missing {
+            if let w = stored[s] {
+                fresh[s] = try await unwrap(w)
+            } else if create {
+                toCreate.append(s)
+            }
+        }
+        if !toCreate.isEmpty {
+            var rows: [WrappedDataKey] = []
+            var made: [SubjectKey: ProtectedValue.DataKey] = [:]
+            let at = now()
+            for s in toCreate {
+                var id = [UInt8](repeating: 0, count: ProtectedValue.keyIDSize)
+                var rng = SystemRandomNumberGenerator()
+                for i in id.indices { id[i] = UInt8.random(in: 0...255, using: &rng) }
+                let (plain, wrapped) = try await kek.generateDataKey(WrapContext(subject: s, keyID: id))
+                made[s] = ProtectedValue.DataKey(id: id, key: SymmetricKey(data: plain))
+                rows.append(WrappedDataKey(subject: s, keyID: id, kek: kek.name, wrapped: wrapped, createdAt: at))
+            }
+            let batch = rows
+            let held = try await state.transaction("cannot store \(batch.count) data key(s) in the vault") { tx in try tx.vault.insertKeys(batch) }
+            for s in toCreate {
+                guard let h = held[s] else { throw LetheError(.failure, "the vault did not keep the data key of subject \(s.short)") }
+                if let mine = made[s], mine.id == h.keyID {
+                    fresh[s] = mine
+                } else {
+                    fresh[s] = try await unwrap(h)  // another writer stored its key first
+                }
+            }
+        }
+        cache.withLock { c in for (s, k) in fresh { c.insert(s, k, capacity: capacity) } }
+        out.merge(fresh) { a, _ in a }
+        return out
+    }
+
+    func unwrap(_ w: WrappedDataKey) async throws -> ProtectedValue.DataKey {
+        guard w.kek == kek.name else {
+            throw LetheError(
+                .badInput,
+                "the data key of subject \(w.subject.short) is wrapped by `\(w.kek)`, but this vault's key-encryption key is `\(kek.name)` (`vault:` in lethe.yaml, or the key file)"
+            )
+        }
+        let plain = try await kek.unwrap(w.wrapped, WrapContext(subject: w.subject, keyID: w.keyID))
+        guard plain.count == 32 else { throw LetheError(.corrupt, "the data key of subject \(w.subject.short) unwraps to \(plain.count) bytes, not 32") }
+        return ProtectedValue.DataKey(id: w.keyID, key: SymmetricKey(data: plain))
+    }
+
+    /// Every `revalidateEvery` ms: when `vault.generation` moved (a key was destroyed, here or by another
+    /// process), drops the cached keys the store no longer holds as cached.
+    func revalidateIfDue() async throws {
+        let t = now()
+        let due = cache.withLock { c -> Bool in
+            if let last = c.checkedAt, t - last < revalidateEvery, t >= last { return false }
+            c.checkedAt = t
+            return true
+        }
+        guard due else { return }
+        let generation = try await state.setting(Self.generationSetting)
+        let (changed, cached) = cache.withLock { c -> (Bool, [SubjectKey]) in
+            let changed = c.generation != generation
+            c.generation = generation
+            return (changed, changed ? Array(c.keys.keys) : [])
+        }
+        guard changed, !cached.isEmpty else { return }
+        let held = try await state.vault.wrappedKeys(subjects: cached)
+        cache.withLock { c in
+            for s in cached {
+                if let k = c.keys[s], held[s]?.keyID != k.id { c.keys[s] = nil }
+            }
+        }
+    }
+}

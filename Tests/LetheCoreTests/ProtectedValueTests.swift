@@ -1,0 +1,156 @@
+import Crypto
+import Foundation
+import LetheCore
+import Testing
+
+@Suite("Crypto-shredding value format")
+struct ProtectedValueTests {
+    let subject = SubjectHasher(secret: [UInt8](repeating: 3, count: 32)).key(for: SubjectID("u-1"))
+    let other = SubjectHasher(secret: [UInt8](repeating: 3, count: 32)).key(for: SubjectID("u-2"))
+    let key = ProtectedValue.DataKey(id: [1, 2, 3, 4, 5, 6, 7, 8], key: SymmetricKey(size: .bits256))
+
+    @Test(arguments: [("", ProtectedValue.Kind.text), ("a@b.example", .text), ("é \"q\" \n", .text), ("-12.5e3", .number), ("true", .literal)])
+    func roundTrip(_ value: String, _ kind: ProtectedValue.Kind) throws {
+        let token = try ProtectedValue.seal(Array(value.utf8), kind: kind, key: key, dataset: "raw", field: "user.email", subject: subject)
+        #expect(token.starts(with: Array("lethe:v1:".utf8)))
+        #expect(ProtectedValue.isProtected(token))
+        // base64url: nothing a JSON string or a CSV field would have to escape.
+        #expect(!token.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "=") }))
+        let p = try ProtectedValue.parse(token)
+        #expect(p.keyID == key.id)
+        #expect(p.nonce.count == 12 && p.tag.count == 16 && p.ciphertext.count == value.utf8.count + 1)
+        let (k, v) = try ProtectedValue.open(p, key: key, dataset: "raw", field: "user.email", subject: subject)
+        #expect(k == kind)
+        #expect(v == Array(value.utf8))
+    }
+
+    @Test func everyValueGetsAFreshNonce() throws {
+        let a = try ProtectedValue.seal(Array("x".utf8), kind: .text, key: key, dataset: "d", field: "f", subject: subject)
+        let b = try ProtectedValue.seal(Array("x".utf8), kind: .text, key: key, dataset: "d", field: "f", subject: subject)
+        #expect(a != b)
+        #expect(try ProtectedValue.parse(a).nonce != ProtectedValue.parse(b).nonce)
+    }
+
+    /// A stream's nonce buffer (refilled every 256 values): 1,000 values, 1,000 distinct nonces, all open.
+    @Test func aStreamsNonceBufferGivesDistinctNoncesAcrossRefills() throws {
+        let nonces = NonceSource()
+        var seen = Set<[UInt8]>()
+        for i in 0..<1_000 {
+            var out: [UInt8] = []
+            let value = Array("v\(i)".utf8)
+            try value.withUnsafeBytes {
+                try ProtectedValue.seal($0, kind: .text, key: key, dataset: "d", field: "f", subject: subject, nonces: nonces, into: &out)
+            }
+            let p = try ProtectedValue.parse(out)
+            seen.insert(p.nonce)
+            #expect(try ProtectedValue.open(p, key: key, dataset: "d", field: "f", subject: subject).value == value)
+        }
+        #expect(seen.count == 1_000)
+    }
+
+    /// Moved to another field, dataset or subject, or altered anywhere: refused with `.corrupt`.
+    @Test func associatedDataAndTamperingAreRefused() throws {
+        let token = try ProtectedValue.seal(Array("secret".utf8), kind: .text, key: key, dataset: "d", field: "email", subject: subject)
+        let p = try ProtectedValue.parse(token)
+        for (dataset, field, s) in [("d", "ip", subject), ("e", "email", subject), ("d", "email", other)] {
+            #expect(throws: LetheError.self) { _ = try ProtectedValue.open(p, key: key, dataset: dataset, field: field, subject: s) }
+            do {
+                _ = try ProtectedValue.open(p, key: key, dataset: dataset, field: field, subject: s)
+            } catch let e as LetheError {
+                #expect(e.code == .corrupt)
+                #expect(!e.message.contains("secret"))
+            }
+        }
+        // Flip one bit in each part of the payload (not the key id: that is "another key").
+        for part in 0..<3 {
+            var q = p
+            switch part {
+            case 0: q.nonce[0] ^= 1
+            case 1: q.ciphertext[0] ^= 1
+            default: q.tag[15] ^= 0x80
+            }
+            #expect(throws: LetheError.self) { _ = try ProtectedValue.open(q, key: key, dataset: "d", field: "email", subject: subject) }
+        }
+        // A wrong key with the same id does not open either.
+        let wrong = ProtectedValue.DataKey(id: key.id, key: SymmetricKey(size: .bits256))
+        #expect(throws: LetheError.self) { _ = try ProtectedValue.open(p, key: wrong, dataset: "d", field: "email", subject: subject) }
+    }
+
+    /// A value sealed by another key id (the subject's earlier, destroyed key) is `.notFound`, not corrupt.
+    @Test func anUnknownKeyIDIsNotFound() throws {
+        let token = try ProtectedValue.seal(Array("v".utf8), kind: .text, key: key, dataset: "d", field: "f", subject: subject)
+        let successor = ProtectedValue.DataKey(id: [9, 9, 9, 9, 9, 9, 9, 9], key: SymmetricKey(size: .bits256))
+        do {
+            _ = try ProtectedValue.open(try ProtectedValue.parse(token), key: successor, dataset: "d", field: "f", subject: subject)
+            Issue.record("opened under another key id")
+        } catch let e as LetheError {
+            #expect(e.code == .notFound)
+        }
+    }
+
+    @Test(arguments: ["lethe:v1:", "lethe:v1:AAAA", "lethe:v1:!!!!", "lethe:v2:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "lethe:v1:A"])
+    func malformedTextIsRefused(_ text: String) {
+        #expect(throws: LetheError.self) { _ = try ProtectedValue.parse(Array(text.utf8)) }
+    }
+
+    @Test func base64URLMatchesFoundationsAlphabetWithoutPadding() {
+        var rng = SystemRandomNumberGenerator()
+        for n in 0..<70 {
+            let bytes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let ours = Base64URL.encode(bytes)
+            let theirs = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            #expect(ours == theirs)
+            #expect(Base64URL.decode(ours) == bytes)
+        }
+        #expect(Base64URL.decode("AB==") == nil)
+        #expect(Base64URL.decode("AB") == nil)  // leftover bits not zero
+    }
+
+    @Test func theFileKEKIsCreatedOnceWithMode0600AndBindsItsContext() async throws {
+        let folder = NSTemporaryDirectory() + "lethe-kek-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/vault.key"
+        #expect(throws: LetheError.self) { _ = try FileKeyEncryptionKey.load(path: path, create: false) }
+        let kek = try FileKeyEncryptionKey.load(path: path, create: true)
+        let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o600)
+        let again = try FileKeyEncryptionKey.load(path: path, create: true)
+        #expect(again.name == kek.name && kek.name.hasPrefix("file:"))
+        let ctx = WrapContext(subject: subject, keyID: key.id)
+        let (plain, wrapped) = try await kek.generateDataKey(ctx)
+        // AES key wrap: 40 bytes.
+        #expect(plain.count == 32 && wrapped.count == 40)
+        #expect(try await again.unwrap(wrapped, ctx) == plain)
+        await #expect(throws: LetheError.self) { _ = try await kek.unwrap(wrapped, WrapContext(subject: other, keyID: key.id)) }
+        await #expect(throws: LetheError.self) { _ = try await kek.unwrap(wrapped, WrapContext(subject: subject, keyID: [0, 0, 0, 0, 0, 0, 0, 0])) }
+        var flipped = wrapped
+        flipped[17] ^= 1
+        await #expect(throws: LetheError.self) { _ = try await kek.unwrap(flipped, ctx) }
+        await #expect(throws: LetheError.self) { _ = try await kek.unwrap(Array(wrapped.dropLast()), ctx) }
+        // A GCM wrapping of the first cut (60 bytes) still opens, bound to its context the same way.
+        let legacy = try kek.wrapLegacyGCM(plain, ctx)
+        #expect(legacy.count == 60)
+        #expect(try await again.unwrap(legacy, ctx) == plain)
+        await #expect(throws: LetheError.self) { _ = try await kek.unwrap(legacy, WrapContext(subject: other, keyID: key.id)) }
+        // Another KEK opens neither.
+        let stranger = FileKeyEncryptionKey(key: [UInt8](repeating: 9, count: 32), path: "x")
+        await #expect(throws: LetheError.self) { _ = try await stranger.unwrap(wrapped, ctx) }
+        await #expect(throws: LetheError.self) { _ = try await stranger.unwrap(legacy, ctx) }
+    }
+
+    @Test func vaultConfigParses() throws {
+        let base = "lake: lake\nstate: st\ndatasets:\n  - {name: a, path: a, format: jsonl, subject: u, pii: [e]}\n"
+        let none = try LakeConfig.parse(base, file: "l.yaml", baseDir: "/x")
+        #expect(none.vault.kek == .file(path: nil))
+        #expect(none.vaultKeyFile == "/x/st/vault.key")
+        let kms = try LakeConfig.parse(
+            base + "vault: {kek: kms, kms_key_id: alias/lethe, kms_endpoint: 'http://127.0.0.1:5000', cache: 5}\n", file: "l.yaml", baseDir: "/x")
+        #expect(kms.vault.kek == .kms(keyID: "alias/lethe", endpoint: "http://127.0.0.1:5000", region: nil))
+        #expect(kms.vault.cacheSize == 5)
+        #expect(throws: LetheError.self) { _ = try LakeConfig.parse(base + "vault: {kek: kms}\n", file: "l.yaml", baseDir: "/x") }
+        #expect(throws: LetheError.self) { _ = try LakeConfig.parse(base + "vault: {kek: hsm}\n", file: "l.yaml", baseDir: "/x") }
+        #expect(throws: LetheError.self) { _ = try LakeConfig.parse(base + "vault: {color: red}\n", file: "l.yaml", baseDir: "/x") }
+    }
+}

@@ -1,0 +1,302 @@
+import Foundation
+import LetheCatalog
+import LetheCore
+@testable import LetheEngine
+import LetheSQLite
+import LetheStream
+import LetheTestSupport
+import Synchronization
+import Testing
+
+/// A lake in memory, SQLite in memory, and a vault whose KEK is a key file in a temporary folder.
+private struct ShredFixture {
+    let f: Fixture
+    let vault: Vault
+    let lethe: Lethe
+    let folder: String
+
+    static let yaml = """
+        lake: ./lake
+        datasets:
+          - name: raw
+            path: raw
+            format: jsonl
+            subject: user.id
+            pii: [user.email, ip, age, vip]
+          - name: users
+            path: users
+            format: csv
+            subject: user_id
+            pii: [email, user_id]
+        """
+
+    init() throws {
+        f = try Fixture(Self.yaml)
+        folder = NSTemporaryDirectory() + "lethe-shred-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let kek = try FileKeyEncryptionKey.load(path: folder + "/vault.key", create: true)
+        vault = Vault(kek: kek, state: f.lethe.meta, cacheSize: 100)
+        var l = f.lethe
+        l.vault = vault
+        lethe = l
+    }
+
+    func crypter(_ dataset: String, _ mode: CryptoMode) throws -> RecordCrypter {
+        let d = lethe.config.dataset(named: dataset)!
+        let format: CryptoRecordFormat = d.format == .csv ? .csv(delimiter: d.delimiter) : .jsonl
+        return try RecordCrypter(
+            dataset: d.name, format: format, mode: mode, subject: d.subject!.fields, pii: d.pii, hasher: lethe.secrets.hasher, keys: vault)
+    }
+
+    func protect(_ dataset: String, _ text: String) async throws -> String {
+        String(decoding: try await crypter(dataset, .protect).process(Array(text.utf8)), as: UTF8.self)
+    }
+
+    func reveal(_ dataset: String, _ text: String, marker: String? = nil) async throws -> String {
+        let c = try crypter(dataset, .reveal(marker: marker.map { Array($0.utf8) }, nullOnError: false))
+        return String(decoding: try await c.process(Array(text.utf8)), as: UTF8.self)
+    }
+}
+
+private func ev(_ u: String, _ n: Int, email: String) -> String {
+    #"{"n":\#(n),"user":{"id":"\#(u)","email":"\#(email)"},"ip":"10.0.0.\#(n)","age":3\#(n),"vip":true,"note":"keep \#(n)"}"# + "\n"
+}
+
+@Suite("Crypto-shredding")
+struct CryptoShreddingTests {
+    @Test func protectThenRevealGivesTheRecordsBackAndTouchesNothingElse() async throws {
+        let s = try ShredFixture()
+        let input =
+            ev("u-1", 1, email: "a@x.example") + "\n" + "  \r\n" + ev("u-2", 2, email: "b\\\"q@x") + #"{"user":{"id":7},"ip":null}"# + "\r\n"
+            + #"{"n":9}"#
+        let protected = try await s.protect("raw", input)
+        // No PII left; other bytes as they were.
+        for secret in ["a@x.example", "10.0.0.1", "10.0.0.2", "b\\\"q@x", ":31", ":32", "true"] { #expect(!protected.contains(secret)) }
+        for kept in [#""note":"keep 1""#, #""n":9"#, #""id":"u-1""#, "\n  \r\n", #""ip":null}"# + "\r\n"] { #expect(protected.contains(kept)) }
+        #expect(protected.components(separatedBy: "\"lethe:v1:").count - 1 == 8)
+        // Protecting again changes nothing (values already protected are left as they are).
+        #expect(try await s.protect("raw", protected) == protected)
+        let revealed = try await s.reveal("raw", protected)
+        #expect(revealed == input)
+    }
+
+    @Test func chunkBoundariesDoNotChangeTheOutput() async throws {
+        let s = try ShredFixture()
+        var input = ""
+        for i in 0..<40 { input += ev("u-\(i % 7)", i, email: "e\(i)@x") }
+        let bytes = Array(input.utf8)
+        let c = try s.crypter("raw", .protect)
+        var out: [UInt8] = []
+        var pending: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            let step = min(37, bytes.count - i)
+            pending += bytes[i..<(i + step)]
+            i += step
+            let used = try await c.process(pending, isFinal: i == bytes.count, into: &out)
+            pending.removeFirst(used)
+        }
+        #expect(pending.isEmpty)
+        #expect(c.counts.records == 40 && c.counts.values == 160)
+        #expect(try await s.reveal("raw", String(decoding: out, as: UTF8.self)) == input)
+    }
+
+    @Test func badInputNamesTheLineAndFieldAndNoSubjectIsRefused() async throws {
+        let s = try ShredFixture()
+        do {
+            _ = try await s.protect("raw", ev("u-1", 1, email: "a") + "{\"user\":")
+            Issue.record("malformed JSON accepted")
+        } catch let e as LetheError {
+            #expect(e.code == .badInput && e.location == "line 2")
+        }
+        do {
+            _ = try await s.protect("raw", #"{"user":{"email":"x@y"}}"#)
+            Issue.record("a PII value without a subject was protected")
+        } catch let e as LetheError {
+            #expect(e.code == .badInput && e.message.contains("user.email") && !e.message.contains("x@y"))
+        }
+        do {
+            _ = try await s.protect("raw", #"{"user":{"id":"u","email":{"a":1}}}"#)
+            Issue.record("an object was protected")
+        } catch let e as LetheError {
+            #expect(e.code == .badInput)
+        }
+    }
+
+    @Test func aTamperedOrMovedValueStopsRevealUnlessNulled() async throws {
+        let s = try ShredFixture()
+        let p = try await s.protect("raw", ev("u-1", 1, email: "a@x") + ev("u-2", 2, email: "b@x"))
+        let lines = p.split(separator: "\n").map(String.init)
+        // Move u-1's email token into u-2's record.
+        func token(_ line: String, _ field: String) -> String {
+            let r = line.range(of: "\"\(field)\":\"")!
+            return String(line[r.upperBound...].prefix { $0 != "\"" })
+        }
+        // Within u-2's record, its ip token moved into its email field: the same key, another field.
+        let moved = lines[1].replacingOccurrences(of: token(lines[1], "email"), with: token(lines[1], "ip")) + "\n"
+        do {
+            _ = try await s.reveal("raw", lines[0] + "\n" + moved)
+            Issue.record("a moved value opened")
+        } catch let e as LetheError {
+            #expect(e.code == .corrupt && e.location == "line 2, field `user.email`")
+        }
+        let c = try s.crypter("raw", .reveal(marker: nil, nullOnError: true))
+        let out = String(decoding: try await c.process(Array((lines[0] + "\n" + moved).utf8)), as: UTF8.self)
+        #expect(c.counts.failed == 1 && out.contains(#""email":null"#) && out.contains("a@x") && out.contains("10.0.0.2"))
+        // u-1's email token moved into u-2's record: sealed by another subject's key, it does not open (null, never u-1's value).
+        let across = lines[1].replacingOccurrences(of: token(lines[1], "email"), with: token(lines[0], "email")) + "\n"
+        let x = try s.crypter("raw", .reveal(marker: nil, nullOnError: false))
+        let xout = String(decoding: try await x.process(Array(across.utf8)), as: UTF8.self)
+        #expect(!xout.contains("a@x") && xout.contains(#""email":null"#) && x.counts.forgotten == 1)
+    }
+
+    @Test func csvRoundTripWithQuotesCRLFAndMultilineFields() async throws {
+        let s = try ShredFixture()
+        let input = "user_id,email,city\r\nu-1,\"a,b@x\",\"Paris\"\r\nu-2,\"multi\nline \"\"q\"\"\",Oslo\r\n\r\nu-3,,Rome\r\n,orphan-less,\r\nu-4,plain@x,Nice"
+        // `,orphan-less,`: a PII value without a subject is refused.
+        await #expect(throws: LetheError.self) { _ = try await s.protect("users", input) }
+        let ok = input.replacingOccurrences(of: ",orphan-less,\r\n", with: "")
+        let protected = try await s.protect("users", ok)
+        for secret in ["a,b@x", "multi", "plain@x"] { #expect(!protected.contains(secret)) }
+        for kept in ["\"Paris\"", ",Oslo\r\n", "\r\n\r\nu-3,,Rome\r\n", "u-1,lethe:v1:", "u-4,lethe:v1:"] { #expect(protected.contains(kept)) }
+        let revealed = try await s.reveal("users", protected)
+        #expect(revealed == ok)
+    }
+
+    /// A CSV written by pyarrow and another by DuckDB (quoting, line ends of their own) protect and
+    /// reveal to the same values, read back by pyarrow.
+    @Test(arguments: ["pyarrow", "duckdb"])
+    func csvWrittenByOtherTools(_ tool: String) async throws {
+        let s = try ShredFixture()
+        let dir = s.folder
+        let script = """
+            import sys, pyarrow as pa, pyarrow.csv as pc, duckdb
+            rows = {"user_id": ["u-1", "u-2", "u 3"], "email": ["a@x", "b,\\"q\\"@x", "line\\nbreak"], "n": [1, 2, 3]}
+            t = pa.table(rows)
+            if sys.argv[1] == "pyarrow":
+                pc.write_csv(t, sys.argv[2])
+            else:
+                duckdb.sql("SELECT * FROM t").write_csv(sys.argv[2])
+            """
+        try Peers.python(["-c", script, tool, dir + "/in.csv"], what: "writing a CSV with \(tool)")
+        let input = try String(contentsOfFile: dir + "/in.csv", encoding: .utf8)
+        let protected = try await s.protect("users", input)
+        #expect(!protected.contains("a@x") && !protected.contains("line"))
+        try protected.write(toFile: dir + "/p.csv", atomically: true, encoding: .utf8)
+        let revealed = try await s.reveal("users", protected)
+        try revealed.write(toFile: dir + "/r.csv", atomically: true, encoding: .utf8)
+        let check = """
+            import sys, pyarrow.csv as pc
+            a = pc.read_csv(sys.argv[1]).to_pylist(); b = pc.read_csv(sys.argv[2]).to_pylist()
+            assert a == b, (a, b)
+            p = pc.read_csv(sys.argv[3]).to_pylist()
+            assert all(r["email"].startswith("lethe:v1:") for r in p), p
+            assert [r["n"] for r in p] == [1, 2, 3]
+            print(len(a))
+            """
+        let n = try Peers.python(["-c", check, dir + "/in.csv", dir + "/r.csv", dir + "/p.csv"], what: "reading back with pyarrow")
+        #expect(n.trimmingCharacters(in: .whitespacesAndNewlines) == "3")
+    }
+
+    /// forget → approve → run: the key goes first (before any object step), every cache drops it,
+    /// verification checks it is gone, and a copy of the lake taken before the request (a backup)
+    /// still reveals every other subject and nothing of the forgotten one.
+    @Test func forgetShredsTheKeyFirstAndABackupRevealsNothingOfTheSubject() async throws {
+        let s = try ShredFixture()
+        let lake = ev("u-1", 1, email: "one@x") + ev("u-2", 2, email: "two@x") + ev("u-1", 3, email: "one-again@x") + ev("u-3", 4, email: "three@x")
+        let protected = try await s.protect("raw", lake)
+        s.f.put("raw/a.jsonl", protected)
+        let backup = protected  // the copy Lethe does not manage
+        _ = try await s.lethe.index()
+        let u1 = s.lethe.key(for: SubjectID("u-1"))
+        #expect(try await s.lethe.meta.vault.vaultKeyCount() == 3)
+        #expect(s.vault.isCached(u1))
+
+        let r = try await s.lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]
+        let filedPlan = try #require(try await s.lethe.meta.request(id: r.id)?.plan)
+        let plan = try #require(ErasurePlan.decode(filedPlan))
+        #expect(plan.shred?.count == 1 && plan.shred?[0].state == "held" && plan.shred?[0].subjectKey == u1.hex)
+        #expect(plan.json == plan.encodedJSON)
+        _ = try await s.lethe.approve([r.id], by: "bob")
+        let report = try await s.lethe.run()
+        #expect(report.keysDestroyed == 1)
+        #expect(report.verifications.first?.clean == true)
+        #expect(report.verifications.first?.keyDestroyed == true)
+        #expect(try await s.lethe.meta.vault.wrappedKeys(subjects: [u1]).isEmpty)
+        #expect(try await s.lethe.meta.vault.vaultKeyCount() == 2)
+        #expect(!s.vault.isCached(u1))
+        // The run's plan says the key was destroyed; the audit entry came before any object step and holds keyed hashes only.
+        let runPlan = try #require(try await s.lethe.meta.request(id: r.id)?.plan)
+        let stored = try #require(ErasurePlan.decode(runPlan))
+        #expect(stored.shred?.first?.state == "destroyed")
+        let audit = try await s.lethe.meta.auditEntries()
+        let shredAt = try #require(audit.firstIndex { $0.event == "keys_destroyed" })
+        let firstWrite = try #require(audit.firstIndex { $0.event == "object_rewritten" })
+        #expect(shredAt < firstWrite)
+        #expect(audit[shredAt].details.contains(u1.hex) && !audit[shredAt].details.contains("u-1"))
+
+        // The live object lost u-1's records; the backup still has them, but they no longer open.
+        let live = try await s.f.text("raw/a.jsonl")
+        #expect(live.split(separator: "\n").count == 2)
+        let c = try s.crypter("raw", .reveal(marker: nil, nullOnError: false))
+        let revealed = String(decoding: try await c.process(Array(backup.utf8)), as: UTF8.self)
+        let lines = revealed.split(separator: "\n").map(String.init)
+        #expect(lines[1] == String(ev("u-2", 2, email: "two@x").dropLast()))
+        #expect(lines[3] == String(ev("u-3", 4, email: "three@x").dropLast()))
+        for i in [0, 2] {
+            #expect(lines[i].contains(#""email":null"#) && lines[i].contains(#""ip":null"#) && lines[i].contains(#""age":null"#))
+            #expect(!lines[i].contains("one") && !lines[i].contains("lethe:v1:"))
+        }
+        #expect(c.counts.forgotten == 8 && c.counts.values == 8)
+        // With a marker, and from another vault (another process: its cache never held the key).
+        let other = Vault(kek: s.vault.kek, state: s.lethe.meta)
+        let m = try RecordCrypter(
+            dataset: "raw", format: .jsonl, mode: .reveal(marker: Array("[erased]".utf8), nullOnError: false), subject: [FieldPath("user.id")],
+            pii: s.lethe.config.dataset(named: "raw")!.pii, hasher: s.lethe.secrets.hasher, keys: other)
+        let marked = String(decoding: try await m.process(Array(backup.utf8)), as: UTF8.self)
+        #expect(marked.components(separatedBy: "\"[erased]\"").count - 1 == 8)
+        // u-1 protected again later gets a new key: the backup's old values still do not open.
+        _ = try await s.protect("raw", ev("u-1", 9, email: "new@x"))
+        let again = String(decoding: try await s.crypter("raw", .reveal(marker: nil, nullOnError: false)).process(Array(backup.utf8)), as: UTF8.self)
+        #expect(!again.contains("one@x"))
+    }
+
+    /// A vault in another process sees a destruction within its revalidation interval: `vault.generation` moved.
+    @Test func anotherProcesssCacheDropsADestroyedKey() async throws {
+        let s = try ShredFixture()
+        let clock = ManualClock()
+        let other = Vault(kek: s.vault.kek, state: s.lethe.meta, revalidateEvery: 1000, now: { clock.now })
+        _ = try await s.protect("raw", ev("u-1", 1, email: "a@x") + ev("u-2", 2, email: "b@x"))
+        let u1 = s.lethe.key(for: SubjectID("u-1")), u2 = s.lethe.key(for: SubjectID("u-2"))
+        #expect(try await other.dataKeys(for: [u1, u2], create: false).count == 2)
+        #expect(other.isCached(u1))
+        let r = try await s.lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]
+        #expect(try await s.lethe.shredKeys([r]) == [u1])
+        #expect(try await s.lethe.shredKeys([r]).isEmpty)  // idempotent
+        #expect(try await other.dataKeys(for: [u1], create: false).count == 1)  // within the interval: still cached
+        clock.now += 1000
+        #expect(try await other.dataKeys(for: [u1, u2], create: false).keys.sorted() == [u2])
+        #expect(!other.isCached(u1) && other.isCached(u2))
+    }
+
+    @Test func theCacheIsBounded() async throws {
+        let s = try ShredFixture()
+        let small = Vault(kek: s.vault.kek, state: s.lethe.meta, cacheSize: 5)
+        let keys = (0..<12).map { s.lethe.key(for: SubjectID("s-\($0)")) }
+        let made = try await small.dataKeys(for: keys, create: true)
+        #expect(made.count == 12)
+        #expect(small.cachedCount <= 5)
+        // Read back through the store: the same keys.
+        let again = try await Vault(kek: s.vault.kek, state: s.lethe.meta).dataKeys(for: keys, create: false)
+        #expect(keys.allSatisfy { again[$0]?.id == made[$0]?.id })
+    }
+}
+
+/// A clock tests move by hand.
+private final class ManualClock: Sendable {
+    private let value = Mutex<Int64>(1_000_000)
+    var now: Int64 {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+}
