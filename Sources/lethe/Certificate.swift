@@ -35,7 +35,8 @@ struct Certificate: AsyncParsableCommand {
                     return 0
                 }
                 do {
-                    try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+                    // Atomic for a file; a device or FIFO (/dev/null) is written in place, never replaced by a rename.
+                    try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: isSpecialFile(path) ? [] : .atomic)
                 } catch {
                     throw LetheError(.io, "cannot write the certificate", at: path, cause: error)
                 }

@@ -82,6 +82,15 @@ private func runPipe(_ c: RecordCrypter, input: String?, output: String?) async 
         try await pump(c, input: inFD) { try writeAll(1, $0, at: "stdout") }
         return
     }
+    // A device, FIFO or socket (/dev/null, a named pipe) is written in place: a rename would replace it
+    // by a regular file (as root, /dev/null itself).
+    if isSpecialFile(output) {
+        let fd = open(output, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LetheError.io("cannot open the output", at: output, errno: errno) }
+        defer { close(fd) }
+        try await pump(c, input: inFD) { try writeAll(fd, $0, at: output) }
+        return
+    }
     let aside = output + ".lethe-tmp-\(getpid())"
     let fd = open(aside, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw LetheError.io("cannot create the output", at: output, errno: errno) }
@@ -95,6 +104,13 @@ private func runPipe(_ c: RecordCrypter, input: String?, output: String?) async 
         unlink(aside)
         throw error
     }
+}
+
+/// Whether `path` names something other than a regular file (a device such as /dev/null, a FIFO, a
+/// socket): such an output is written in place, never replaced by a rename.
+func isSpecialFile(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG
 }
 
 private func summary(_ verb: String, _ c: CryptoCounts) -> String {

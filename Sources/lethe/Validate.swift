@@ -35,7 +35,9 @@ struct Validate: AsyncParsableCommand {
             let runID = run ?? Self.runID()
             let summary = try await QuarantineWriter(store: lethe.store).write(result, dataset: d, run: runID)
             if let output {
-                do { try Data(result.accepted).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
+                // Atomic for a file; a device or FIFO (/dev/null) is written in place, never replaced by a rename.
+                let atomic: Data.WritingOptions = isSpecialFile(output) ? [] : .atomic
+                do { try Data(result.accepted).write(to: URL(fileURLWithPath: output), options: atomic) } catch {
                     throw LetheError(.io, "cannot write the accepted records", at: output)
                 }
             }
