@@ -31,6 +31,10 @@ public final class SQLiteStateStore: StateStore {
     /// The connections of `readNow` (a file-backed pool's; opened at its first use).
     let hotReaders = HotReaders()
 
+    /// The read-only `readNow` connections close before the pool: the pool's last connection then
+    /// checkpoints and removes `lethe.sqlite-wal` (a read-only connection closing last cannot).
+    deinit { hotReaders.closeAll() }
+
     /// How long a write waits for another process's write lock.
     public static let busyTimeout: TimeInterval = 10
     /// The file name inside the state folder.
@@ -577,6 +581,14 @@ final class HotReaders: Sendable {
     private let next = Atomic<Int>(0)
     /// As many as the cooperative pool has threads (the callers), at least 2 and at most 4.
     static let count = min(4, max(2, ProcessInfo.processInfo.activeProcessorCount))
+
+    /// Closes the connections opened so far (the next read opens new ones).
+    func closeAll() {
+        queues.withLock { qs in
+            for q in qs { try? q.close() }
+            qs = []
+        }
+    }
 
     /// `body` in a read transaction of the next connection (the connections opened with `open` at the first read).
     func read<T>(path: String, open: (String) throws -> DatabaseQueue, _ body: (Database) throws -> T) throws -> T {
