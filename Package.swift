@@ -270,7 +270,7 @@ if Context.environment["LETHE_BENCH"] != nil {
             name: "lethe-bench",
             dependencies: [
                 "IndexBenchmark", "DeltaBenchmark", "ParquetBenchmark", "StreamBenchmark", "VerifiedBenchmark", "S3Benchmark",
-                "ServeBenchmark",
+                "ServeBenchmark", "LetheStorage",
             ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
     ]
     package.products += [.executable(name: "lethe-bench", targets: ["lethe-bench"])]

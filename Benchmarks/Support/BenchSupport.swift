@@ -86,7 +86,11 @@ public func runProgram(_ path: String, _ args: [String], cwd: String? = nil, std
     let pipe = Pipe()
     var outFile: FileHandle?
     if let stdoutTo {
-        guard let h = FileHandle(forWritingAtPath: stdoutTo) else { throw BenchError("cannot open \(stdoutTo)") }
+        // open(2), created or emptied in place: FileHandle(forWritingAtPath:) needs an existing file, and
+        // FileManager.createFile writes aside and renames, which would replace a device such as /dev/null.
+        let fd = open(stdoutTo, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw BenchError("cannot open \(stdoutTo)") }
+        let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         outFile = h
         p.standardOutput = h
     } else {

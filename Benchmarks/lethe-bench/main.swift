@@ -10,6 +10,10 @@ import StreamBenchmark
 import VerifiedBenchmark
 import S3Benchmark
 import ServeBenchmark
+import LetheStorage
+
+// As the lethe CLI does: large buffers freed are reused, not zeroed anew by the kernel each time.
+ProcessMemory.keepFreedMemory()
 
 switch CommandLine.arguments.dropFirst().first {
 case "index": await LetheBench.main(erase: false)  // lake, index backfill, index size, locate

@@ -20,10 +20,23 @@ extension EncodedObject {
                 carry += c
                 continue
             }
-            let whole = carry.isEmpty ? Array(c[...last]) : carry + c[...last]
-            let (l, f) = linesHolding(needles, in: whole)
-            lines += l
-            found.formUnion(f)
+            // The line the previous chunk began, completed; then this chunk's whole lines searched where
+            // they lie (no copy of the chunk).
+            var from = 0
+            if !carry.isEmpty, let first = c.firstIndex(of: nl) {
+                carry += c[...first]
+                let (l, f) = linesHolding(needles, in: carry)
+                lines += l
+                found.formUnion(f)
+                from = first + 1
+            }
+            if from <= last {
+                let (l, f) = c.withUnsafeBufferPointer { h in
+                    linesHolding(needles, in: UnsafeBufferPointer(rebasing: h[from...last]))
+                }
+                lines += l
+                found.formUnion(f)
+            }
             carry = Array(c[(last + 1)...])
         }
         if !carry.isEmpty {
@@ -39,25 +52,30 @@ extension EncodedObject {
     /// found only inside one line (a needle holding a newline never is), and a line's edges count as
     /// word boundaries.
     public static func linesHolding(_ needles: NeedleSet, in bytes: [UInt8]) -> (lines: [UInt8], found: Set<[UInt8]>) {
+        bytes.withUnsafeBufferPointer { linesHolding(needles, in: $0) }
+    }
+
+    /// `linesHolding(_:in:)` over bytes in place.
+    public static func linesHolding(
+        _ needles: NeedleSet, in h: UnsafeBufferPointer<UInt8>
+    ) -> (lines: [UInt8], found: Set<[UInt8]>) {
         var lines: [UInt8] = []
         var found = Set<[UInt8]>()
         let nl = UInt8(ascii: "\n")
-        bytes.withUnsafeBufferPointer { h in
-            // The end (its newline's index, or the count) of the last line kept.
-            var keptEnd = -1
-            needles.forEachOccurrence(in: h) { at, needle in
-                if needle.contains(nl) { return true }
-                found.insert(needle)
-                if at < keptEnd { return true }
-                var start = at
-                while start > 0 && h[start - 1] != nl { start -= 1 }
-                var end = at + needle.count
-                while end < h.count && h[end] != nl { end += 1 }
-                lines.append(contentsOf: UnsafeBufferPointer(rebasing: h[start..<min(end + 1, h.count)]))
-                if end == h.count { lines.append(nl) }
-                keptEnd = end
-                return true
-            }
+        // The end (its newline's index, or the count) of the last line kept.
+        var keptEnd = -1
+        needles.forEachOccurrence(in: h) { at, needle in
+            if needle.contains(nl) { return true }
+            found.insert(needle)
+            if at < keptEnd { return true }
+            var start = at
+            while start > 0 && h[start - 1] != nl { start -= 1 }
+            var end = at + needle.count
+            while end < h.count && h[end] != nl { end += 1 }
+            lines.append(contentsOf: UnsafeBufferPointer(rebasing: h[start..<min(end + 1, h.count)]))
+            if end == h.count { lines.append(nl) }
+            keptEnd = end
+            return true
         }
         return (lines, found)
     }

@@ -228,17 +228,17 @@ public struct LocalObjectStore: ObjectStore {
         guard r.lowerBound >= 0, r.upperBound <= size else {
             throw LetheError(.badInput, "range \(r.lowerBound)..<\(r.upperBound) is past the end (\(size) bytes)", at: key)
         }
-        var out = [UInt8](repeating: 0, count: Int(r.count))
-        var done = 0
-        try out.withUnsafeMutableBytes { buf in
+        // Into uninitialized memory (every byte is read or the call throws).
+        return try [UInt8](unsafeUninitializedCapacity: Int(r.count)) { buf, count in
+            var done = 0
             while done < buf.count {
                 let n = pread(fd, buf.baseAddress! + done, buf.count - done, off_t(r.lowerBound) + off_t(done))
                 if n < 0 { if errno == EINTR { continue }; throw LetheError.io("read failed", at: key, errno: errno) }
                 if n == 0 { throw LetheError(.io, "file shrank while reading", at: key) }
                 done += n
             }
+            count = done
         }
-        return out
     }
 
     /// Kept over the default (ranged reads): the stream reads one open file, so a replace of the
@@ -759,16 +759,16 @@ final class LocalReadStream: ObjectReadStream, @unchecked Sendable {
 
     private func readChunk() throws -> [UInt8] {
         guard fd >= 0 else { return [] }
-        var buf = [UInt8](repeating: 0, count: chunkSize)
-        let n = try buf.withUnsafeMutableBytes { b -> Int in
+        // Read into uninitialized memory: zeroing a chunk first cost as much as a pass of the search.
+        let buf = try [UInt8](unsafeUninitializedCapacity: chunkSize) { b, count in
             while true {
                 let n = Glibc.read(fd, b.baseAddress!, b.count)
                 if n < 0 { if errno == EINTR { continue }; throw LetheError.io("read failed", at: key, errno: errno) }
-                return n
+                count = n
+                return
             }
         }
-        short = n < buf.count
-        if n < buf.count { buf.removeSubrange(n...) }
+        short = buf.count < chunkSize
         return buf
     }
 
