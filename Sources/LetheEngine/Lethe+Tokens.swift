@@ -82,16 +82,7 @@ extension Lethe {
         guard !name.hasPrefix("oidc:") else { throw LetheError(.badInput, "a token's name cannot begin with `oidc:` (reserved for OIDC principals)") }
     }
 
-    /// True when `a` and `b` are equal, in a time that depends only on their lengths.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var d: UInt8 = 0
-        for i in 0..<a.count { d |= a[i] ^ b[i] }
-        return d == 0
-    }
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool { LetheCore.constantTimeEqual(a, b) }
 
-    static func base64url(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
+    static func base64url(_ bytes: [UInt8]) -> String { Base64URL.encode(bytes) }
 }

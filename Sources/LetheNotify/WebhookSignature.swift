@@ -58,10 +58,5 @@ public enum WebhookSignature {
         verify(header: header, body: Array(body.utf8), secret: Array(secret.utf8), now: now, tolerance: tolerance)
     }
 
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var d: UInt8 = 0
-        for i in 0..<a.count { d |= a[i] ^ b[i] }
-        return d == 0
-    }
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool { LetheCore.constantTimeEqual(a, b) }
 }

@@ -227,17 +227,7 @@ public final class OIDCAuthenticator: BearerAuthenticator {
     }
 
     /// Base64url without padding (RFC 7515) to bytes; nil when malformed.
-    static func base64url(_ s: Substring) -> [UInt8]? {
-        var t = s.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        if t.contains("=") { return nil }
-        switch t.utf8.count % 4 {
-        case 0: break
-        case 2: t += "=="
-        case 3: t += "="
-        default: return nil
-        }
-        return Data(base64Encoded: t).map { Array($0) }
-    }
+    static func base64url(_ s: Substring) -> [UInt8]? { Base64URL.decode(String(s)) }
 
     /// Text from a token's header, bounded and without control characters, for an error message.
     static func printable(_ s: String) -> String {
