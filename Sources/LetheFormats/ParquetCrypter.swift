@@ -118,59 +118,61 @@ public struct ParquetCrypter: Sendable {
         }
         let rows = Array(0..<file.numRows)
         do {
-            _ = try file.rewrite(masking: rows, columns: Set(columns.keys), replaceAt: { column, row, old in
-                guard failure == nil, case .bytes(let v) = old, let col = columns[column] else { return .keep }
-                let field = fieldNames[col.field], optional = col.optional
-                let isProtected = v.withUnsafeBytes { ProtectedValue.isProtected($0) }
-                let subject = rowKeys[Int(row)]
-                if protect {
-                    if isProtected {
+            _ = try file.rewrite(
+                masking: rows, columns: Set(columns.keys),
+                replaceAt: { column, row, old in
+                    guard failure == nil, case .bytes(let v) = old, let col = columns[column] else { return .keep }
+                    let field = fieldNames[col.field], optional = col.optional
+                    let isProtected = v.withUnsafeBytes { ProtectedValue.isProtected($0) }
+                    let subject = rowKeys[Int(row)]
+                    if protect {
+                        if isProtected {
+                            r.passed += 1
+                            return .keep
+                        }
+                        guard let subject, let key = found[subject] else {
+                            failure = LetheError(
+                                .badInput,
+                                "column `\(field)` holds a value but the row has no subject (`\(self.subject.fields.map(\.description).joined(separator: "`, `"))`): no key to encrypt it with",
+                                at: "\(name):row \(row)")
+                            return .keep
+                        }
+                        do {
+                            var out: [UInt8] = []
+                            try v.withUnsafeBytes {
+                                try ProtectedValue.seal($0, kind: .text, key: key, dataset: dataset, field: field, subject: subject, into: &out)
+                            }
+                            r.values += 1
+                            return .bytes(out)
+                        } catch {
+                            failure = error
+                            return .keep
+                        }
+                    }
+                    guard isProtected else {
                         r.passed += 1
                         return .keep
                     }
                     guard let subject, let key = found[subject] else {
-                        failure = LetheError(
-                            .badInput,
-                            "column `\(field)` holds a value but the row has no subject (`\(self.subject.fields.map(\.description).joined(separator: "`, `"))`): no key to encrypt it with",
-                            at: "\(name):row \(row)")
-                        return .keep
+                        r.forgotten += 1
+                        return absent(optional)
                     }
                     do {
-                        var out: [UInt8] = []
-                        try v.withUnsafeBytes {
-                            try ProtectedValue.seal($0, kind: .text, key: key, dataset: dataset, field: field, subject: subject, into: &out)
-                        }
+                        let (_, value) = try ProtectedValue.open(try ProtectedValue.parse(Array(v)), key: key, dataset: dataset, field: field, subject: subject)
                         r.values += 1
-                        return .bytes(out)
+                        return .bytes(value)
+                    } catch let e as LetheError where e.code == .notFound {
+                        r.forgotten += 1  // sealed by an earlier key of the subject, destroyed since
+                        return absent(optional)
                     } catch {
-                        failure = error
+                        if nullOnError {
+                            r.failed += 1
+                            return optional ? .null : .bytes([])
+                        }
+                        failure = LetheError(.corrupt, "\(error)", at: "\(name):row \(row), column `\(field)`")
                         return .keep
                     }
-                }
-                guard isProtected else {
-                    r.passed += 1
-                    return .keep
-                }
-                guard let subject, let key = found[subject] else {
-                    r.forgotten += 1
-                    return absent(optional)
-                }
-                do {
-                    let (_, value) = try ProtectedValue.open(try ProtectedValue.parse(Array(v)), key: key, dataset: dataset, field: field, subject: subject)
-                    r.values += 1
-                    return .bytes(value)
-                } catch let e as LetheError where e.code == .notFound {
-                    r.forgotten += 1  // sealed by an earlier key of the subject, destroyed since
-                    return absent(optional)
-                } catch {
-                    if nullOnError {
-                        r.failed += 1
-                        return optional ? .null : .bytes([])
-                    }
-                    failure = LetheError(.corrupt, "\(error)", at: "\(name):row \(row), column `\(field)`")
-                    return .keep
-                }
-            }, to: &sink)
+                }, to: &sink)
         } catch {
             throw ParquetFormat.lethe(error, name)
         }

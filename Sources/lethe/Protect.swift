@@ -15,7 +15,8 @@ private func cryptoFormat(_ d: DatasetSpec) throws -> CryptoRecordFormat {
     case .parquet, .delta:
         throw LetheError(
             .unsupported,
-            "dataset `\(d.name)` is \(d.format.rawValue): protect, reveal and ingest handle jsonl, csv and parquet datasets (a Delta table's files are written by commits)")
+            "dataset `\(d.name)` is \(d.format.rawValue): protect, reveal and ingest handle jsonl, csv and parquet datasets (a Delta table's files are written by commits)"
+        )
     }
 }
 

@@ -87,15 +87,16 @@ struct ProtectQuarantineTests {
     @Test func jsonRecordsThatFailAreKeptAsideAndTheRestProtected() async throws {
         let s = try QFixture()
         let c = try s.crypter("users")
-        let input = [
-            rec("u-1", "one@x"),  // 1 valid
-            rec("u-2", "two@x", age: "4.5", country: "\"US\""),  // 2 type:int, enum
-            "",  // 3 blank
-            #"{"user_id":"u-3","email":"three@x", oops}"#,  // 4 not JSON
-            #"{"email":"orphan@x"}"#,  // 5 a PII value without a subject
-            #"{"user_id":"u-4","email":{"a":"nested@x"}}"#,  // 6 an object in a PII field
-            rec("u-5", "five@x"),  // 7 valid
-        ].joined(separator: "\n") + "\n"
+        let input =
+            [
+                rec("u-1", "one@x"),  // 1 valid
+                rec("u-2", "two@x", age: "4.5", country: "\"US\""),  // 2 type:int, enum
+                "",  // 3 blank
+                #"{"user_id":"u-3","email":"three@x", oops}"#,  // 4 not JSON
+                #"{"email":"orphan@x"}"#,  // 5 a PII value without a subject
+                #"{"user_id":"u-4","email":{"a":"nested@x"}}"#,  // 6 an object in a PII field
+                rec("u-5", "five@x"),  // 7 valid
+            ].joined(separator: "\n") + "\n"
         let out = try await s.protect(c, input)
         let lines = out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines.count == 4 && lines[1] == "" && lines[3] == "")  // two records, the blank line, the end
@@ -154,7 +155,8 @@ struct ProtectQuarantineTests {
     @Test func aForgetReachesTheQuarantine() async throws {
         let s = try QFixture()
         let c = try s.crypter("users")
-        let input = rec("user-0001", "one@x") + "\n" + rec("user-0001", "again@x", age: "\"x\"") + "\n" + rec("user-0002", "two@x", age: "\"y\"") + "\n"
+        let input =
+            rec("user-0001", "one@x") + "\n" + rec("user-0001", "again@x", age: "\"x\"") + "\n" + rec("user-0002", "two@x", age: "\"y\"") + "\n"
             + #"{"user_id":"user-0001","email":"broken@x" "#  // not JSON, holds the raw id
         let out = try await s.protect(c, input)
         s.f.put("users/a.jsonl", out)
