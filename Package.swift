@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "LetheRuntime",
             dependencies: [
-                "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheS3", "LethePostgres", "LetheEngine",
+                "LetheCore", "LetheStorage", "LetheCatalog", "LetheSQLite", "LetheS3", "LethePostgres", "LetheEngine", "LetheFormats",
                 .product(name: "Logging", package: "swift-log"),
                 "LetheStream", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),

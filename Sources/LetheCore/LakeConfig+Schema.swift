@@ -80,3 +80,31 @@ extension ConfigReader {
         return DatasetSchema(fields: rules)
     }
 }
+
+extension DatasetSpec {
+    /// The lake folder `_quarantine/` (`protect`, `ingest` and `validate` write rejected records there).
+    /// No dataset's path may lie in it.
+    public static let quarantineRoot = "_quarantine"
+
+    /// `_quarantine/<name>/`: where this dataset's rejected records are kept (JSON Lines and CSV
+    /// datasets; nil for the others). The quarantine is part of the dataset for forget requests:
+    /// its `records.*` objects are indexed, erased and verified as the dataset's own objects, and its
+    /// other files are searched for raw ids as the dataset's hidden files are (docs/masking.md).
+    public var quarantinePrefix: String? {
+        format == .jsonl || format == .csv ? "\(Self.quarantineRoot)/\(name)/" : nil
+    }
+
+    /// Whether lake key `key` is one of the dataset's objects: below its path, or in its quarantine.
+    public func holds(_ key: String) -> Bool {
+        key == path || key.hasPrefix(path + "/") || (quarantinePrefix.map { key.hasPrefix($0) } ?? false)
+    }
+
+    /// Whether a key in the dataset's quarantine holds records readable as the dataset's records
+    /// (`records.jsonl`, `records.csv`); the quarantine's other files (reasons, unparsed records) are
+    /// not records.
+    public func isQuarantineRecords(_ key: String) -> Bool {
+        guard let p = quarantinePrefix, key.hasPrefix(p) else { return false }
+        let last = key.split(separator: "/").last ?? ""
+        return last == "records.jsonl" || last == "records.csv"
+    }
+}

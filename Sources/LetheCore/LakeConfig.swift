@@ -603,6 +603,11 @@ struct ConfigReader {
         guard let p = try LakeConfig.datasetPath(pathText, problem: { throw err("dataset `\(name)`: `path` \($0)", e.pathNode ?? item) }) else {
             throw err("dataset `\(name)`: `path` is empty: name a folder under the lake", e.pathNode ?? item)
         }
+        if p == DatasetSpec.quarantineRoot || p.hasPrefix(DatasetSpec.quarantineRoot + "/") {
+            throw err(
+                "dataset `\(name)`: `path` `\(p)` lies in `\(DatasetSpec.quarantineRoot)/`, where Lethe keeps each dataset's quarantined records: choose another folder",
+                e.pathNode ?? item)
+        }
         var spec = DatasetSpec(
             name: name, path: p, format: format, subject: e.subject, pii: e.pii,
             derivedFrom: e.derived, rebuild: e.rebuild, delimiter: e.delim, line: item.mark?.line ?? 0)

@@ -345,7 +345,7 @@ extension Indexer {
         var seen = Set<String>()
         for key in keys where seen.insert(key).inserted {
             var held = false
-            for d in chosen where key == d.path || key.hasPrefix(d.path + "/") {
+            for d in chosen where d.holds(key) {
                 held = true
                 if lake.driver(for: d).hasTransactionLog {
                     if key.hasPrefix(d.path + "/_delta_log/") {
@@ -353,7 +353,7 @@ extension Indexer {
                     } else {
                         deltaKeys[d.name, default: []].append(key)
                     }
-                } else if !Lethe.isHidden(key, below: d.path) {
+                } else if d.quarantinePrefix.map(key.hasPrefix) == true ? d.isQuarantineRecords(key) : !Lethe.isHidden(key, below: d.path) {
                     objectKeys[d.name, default: []].append(key)
                 }
             }

@@ -26,8 +26,8 @@ extension Lethe {
         return try await Indexer(self).index(changes: keys, datasets: names)
     }
 
-    /// The datasets (with a subject) whose path holds lake key `key`.
+    /// The datasets (with a subject) whose path (or quarantine, `_quarantine/<name>/`) holds lake key `key`.
     public func datasets(holding key: String) -> [DatasetSpec] {
-        config.datasets.filter { $0.subject != nil && (key == $0.path || key.hasPrefix($0.path + "/")) }
+        config.datasets.filter { $0.subject != nil && $0.holds(key) }
     }
 }

@@ -486,7 +486,7 @@ public struct ParquetFormat: RecordFormat {
 
     /// Calls `visit(row, key)` for each row with a subject, in row order; returns the
     /// number of rows without one. `options` are resolved for the object (constants set).
-    private func keys(
+    func keys(
         _ file: ParquetFile, _ objectKey: String, _ options: FormatOptions, _ keyer: SubjectKeyer,
         groups: [Int]? = nil, only: Set<Int64>? = nil,
         _ visit: (Int64, SubjectKey) throws -> Void

@@ -24,6 +24,28 @@ public enum CryptoMode: Sendable, Equatable {
     case reveal(marker: [UInt8]?, nullOnError: Bool)
 }
 
+/// A check run on each record before it is protected (a dataset's `schema:`, issue 15). A record
+/// it rejects is not written out: the crypter keeps it aside for the quarantine.
+public protocol RecordValidator: AnyObject {
+    /// A CSV stream's header record (its bytes), before any record. Not called for JSON Lines.
+    func header(_ record: UnsafeRawBufferPointer) throws
+    /// The rules one record breaks, empty when it passes: a JSON Lines line or a CSV record, without
+    /// its line end. `line` is the physical line where it begins (1-based; a CSV header is line 1).
+    func check(_ record: UnsafeRawBufferPointer, line: Int64) -> [RecordViolation]
+}
+
+/// One rule a record broke: where (line, field) and which rule — never a value.
+public struct RecordViolation: Sendable, Hashable {
+    public var line: Int64
+    /// The field, or `-` for the record as a whole.
+    public var field: String
+    /// The rule (`required`, `type:int`, `json`, … ; the crypter's own: `subject`, `pii:scalar`).
+    public var rule: String
+    public init(line: Int64, field: String, rule: String) { self.line = line; self.field = field; self.rule = rule }
+    /// A violation of the record as a whole: it cannot be read as a record (`json`, `fields`).
+    public var isWholeRecord: Bool { rule == "json" || rule == "fields" }
+}
+
 /// Counts of a crypter's work.
 public struct CryptoCounts: Sendable, Equatable {
     /// Records read (a CSV header is not counted; blank lines are not records).
@@ -38,6 +60,8 @@ public struct CryptoCounts: Sendable, Equatable {
     public var failed: Int64 = 0
     /// Bytes read.
     public var bytes: Int64 = 0
+    /// Protect with a validator: records kept aside for the quarantine (counted in `records` too).
+    public var quarantined: Int64 = 0
     public init() {}
 }
 
@@ -47,10 +71,12 @@ public struct CryptoCounts: Sendable, Equatable {
 /// one scan finds each record's subject and PII values, the chunk's subjects' keys are fetched in one
 /// call, then the output is written.
 ///
-/// Hook for validation (`schema:`, issue 15): `validate` is called with each record's bytes (a JSON
-/// Lines line without its newline, a CSV record without its line end) before it is protected; a
-/// non-empty answer stops the stream with the first violation (the lead wires `protect`/`ingest` to
-/// the schema validator and its quarantine writer there).
+/// Validation (`schema:`, issue 15): with a `validator`, protect checks each record before protecting
+/// it. A record that fails — the validator's rules, or one the crypter cannot protect (not JSON, a PII
+/// value without a subject, an object in a PII field) — is not written out but kept aside in
+/// `rejected` (or `unparsed`, for records not readable as records) with its `violations`, for the
+/// caller's quarantine; the stream goes on. Without a validator such a record stops the stream
+/// (`.badInput` naming the line and field).
 public final class RecordCrypter {
     public let dataset: String
     public let format: CryptoRecordFormat
@@ -59,8 +85,18 @@ public final class RecordCrypter {
     /// The PII fields handled (the subject's own fields are never encrypted: they name the key).
     public let piiFields: [FieldPath]
     public private(set) var counts = CryptoCounts()
-    /// Validation hook (see the type's note): violations of one record, empty when it is valid.
-    public var validate: (@Sendable (UnsafeRawBufferPointer) -> [String])?
+    /// Protect: the records' check; with one, failing records are kept aside (see the type's note).
+    public var validator: (any RecordValidator)?
+    /// The records kept aside, as they were (each with a line end; a CSV file's starts with the header).
+    public private(set) var rejected: [UInt8] = []
+    /// Of those, the records not readable as records (`json`), kept apart the same way.
+    public private(set) var unparsed: [UInt8] = []
+    public private(set) var unparsedRecords: Int64 = 0
+    /// Every rule the kept-aside records broke, in order.
+    public private(set) var violations: [RecordViolation] = []
+    /// CSV: the header record as read (with its line end), and the physical lines read so far.
+    var csvHeader: [UInt8] = []
+    var physicalLine: Int64 = 0
     /// This stream's nonces (one `getrandom` per 256 values).
     let nonces = NonceSource()
 
@@ -111,6 +147,42 @@ public final class RecordCrypter {
         var subject: SubjectKey?
         var edits: [Edit]
         var line: Int64
+        /// A record kept aside: its bytes (line end included) are left out of the output.
+        var drop: Range<Int>? = nil
+    }
+
+    private var quarantining: Bool {
+        if case .protect = mode { return validator != nil }
+        return false
+    }
+
+    /// Keeps a failing record aside (its bytes, with a line end) and notes it to leave it out.
+    /// `readable`: the record can be read as one of the dataset's (for JSON Lines, each subject field
+    /// is present and a string, number or null, as indexing requires); one that cannot goes to
+    /// `unparsed`, with the records that are not JSON.
+    private func reject(
+        _ buf: UnsafeRawBufferPointer, _ range: Range<Int>, line: Int64, _ found: [RecordViolation], readable: Bool = true,
+        into records: inout [Record]
+    ) {
+        let whole = !readable || found.contains(where: \.isWholeRecord)
+        let bytes = UnsafeRawBufferPointer(rebasing: buf[range])
+        func add(_ b: inout [UInt8]) {
+            if b.isEmpty, case .csv = format {
+                b += csvHeader
+                if b.last != 0x0A { b.append(0x0A) }
+            }
+            b.append(contentsOf: bytes)
+            if b.last != 0x0A { b.append(0x0A) }
+        }
+        if whole {
+            add(&unparsed)
+            unparsedRecords += 1
+        } else {
+            add(&rejected)
+        }
+        violations += found
+        counts.quarantined += 1
+        records.append(Record(subject: nil, edits: [], line: line, drop: range))
     }
 
     /// Processes the complete records of `input` (through its last record end; with `isFinal`, a last
@@ -140,6 +212,11 @@ public final class RecordCrypter {
         out.reserveCapacity(out.count + consumed + consumed / 2)
         var at = 0
         for r in records {
+            if let d = r.drop {
+                out.append(contentsOf: input[at..<d.lowerBound])
+                at = d.upperBound
+                continue
+            }
             for e in r.edits {
                 out.append(contentsOf: input[at..<e.start])
                 try write(e, of: r, key: r.subject.flatMap { found[$0] }, into: &out)
@@ -273,12 +350,28 @@ public final class RecordCrypter {
                     lineStart = next
                     continue
                 }
+                if quarantining {
+                    counts.records += 1
+                    reject(buf, lineStart..<next, line: line, [RecordViolation(line: line, field: "-", rule: "json")], into: &records)
+                    lineStart = next
+                    continue
+                }
                 throw LetheError(.badInput, "malformed JSON: \(error.reason.rawValue) at byte \(error.offset + 1) of the line", at: "line \(line)")
             }
             counts.records += 1
-            if case .protect = mode, let validate {
-                let problems = validate(doc)
-                if let first = problems.first { throw LetheError(.badInput, first, at: "line \(line)") }
+            // Indexing reads a record whose subject fields are each present and a string, number or null.
+            var readable = true
+            for i in 0..<k {
+                let kind = scanner.match(i).kind
+                if !(kind == .string || kind == .number || kind == .null) { readable = false }
+            }
+            if quarantining, let validator {
+                let found = validator.check(doc, line: line)
+                if !found.isEmpty {
+                    reject(buf, lineStart..<next, line: line, found, readable: readable, into: &records)
+                    lineStart = next
+                    continue
+                }
             }
             // The subject (composite parts joined by 0x1F); nil when a part is absent, null, empty or not a scalar.
             var subject: SubjectKey?
@@ -295,12 +388,17 @@ public final class RecordCrypter {
             }
             if whole { subject = hasher.key(forBytes: joined) }
             var edits: [Edit] = []
+            var notScalar: Int?
             for f in 0..<piiFields.count {
                 let m = scanner.match(k + f)
                 let at = lineStart
                 switch (mode, m.kind) {
                 case (_, .absent), (_, .null): continue
                 case (.protect, .object), (.protect, .array):
+                    if quarantining {
+                        notScalar = f
+                        break
+                    }
                     throw LetheError(
                         .badInput,
                         "field `\(fieldNames[f])` holds an \(m.kind == .object ? "object" : "array"): protect encrypts values; list its leaf fields in `pii`",
@@ -329,7 +427,20 @@ public final class RecordCrypter {
                     counts.passed += 1
                 }
             }
+            if let f = notScalar {
+                reject(
+                    buf, lineStart..<next, line: line, [RecordViolation(line: line, field: fieldNames[f], rule: "pii:scalar")], readable: readable,
+                    into: &records)
+                lineStart = next
+                continue
+            }
             if !edits.isEmpty && subject == nil, case .protect = mode {
+                if quarantining {
+                    let v = RecordViolation(line: line, field: subjectFields.map(\.description).joined(separator: ","), rule: "subject")
+                    reject(buf, lineStart..<next, line: line, [v], readable: readable, into: &records)
+                    lineStart = next
+                    continue
+                }
                 throw LetheError(
                     .badInput,
                     "field `\(fieldNames[edits[0].field])` holds a value but the record has no subject (`\(subjectFields.map(\.description).joined(separator: "`, `"))`): no key to encrypt it with",
@@ -439,6 +550,15 @@ public final class RecordCrypter {
                 throw LetheError(.badInput, e.message, at: "record \(line + 1)")
             }
             line += 1
+            let recordLine = physicalLine + 1
+            if validator != nil {
+                var i = at
+                while i < next, let nl = memchr(p + i, 0x0A, next - i) {
+                    physicalLine += 1
+                    i = UnsafeRawPointer(nl) - raw + 1
+                }
+                if next == n && (next == at || p[next - 1] != 0x0A) { physicalLine += 1 }  // a last line without its end
+            }
             guard let columns = csvColumns else {
                 // The header: column names (a UTF-8 BOM before the first is not part of it).
                 var names = fields.map { String(decoding: Self.content(p, $0), as: UTF8.self) }
@@ -451,6 +571,10 @@ public final class RecordCrypter {
                     subject.append(i)
                 }
                 csvColumns = (subject, piiFields.map { names.firstIndex(of: $0.description) })
+                if quarantining, let validator {
+                    csvHeader = Array(UnsafeRawBufferPointer(start: p + at, count: next - at))
+                    try validator.header(UnsafeRawBufferPointer(start: p + at, count: next - at))
+                }
                 at = next
                 continue
             }
@@ -460,12 +584,16 @@ public final class RecordCrypter {
                 continue
             }
             counts.records += 1
-            if case .protect = mode, let validate {
+            if quarantining, let validator {
                 var end = next
                 if end > at && p[end - 1] == 0x0A { end -= 1 }
                 if end > at && p[end - 1] == 0x0D { end -= 1 }
-                let problems = validate(UnsafeRawBufferPointer(start: p + at, count: end - at))
-                if let first = problems.first { throw LetheError(.badInput, first, at: "record \(line)") }
+                let found = validator.check(UnsafeRawBufferPointer(start: p + at, count: end - at), line: recordLine)
+                if !found.isEmpty {
+                    reject(buf, at..<next, line: recordLine, found, into: &records)
+                    at = next
+                    continue
+                }
             }
             var subject: SubjectKey?
             joined.removeAll(keepingCapacity: true)
@@ -507,6 +635,12 @@ public final class RecordCrypter {
                 }
             }
             if !edits.isEmpty && subject == nil, case .protect = mode {
+                if quarantining {
+                    let v = RecordViolation(line: recordLine, field: subjectFields.map(\.description).joined(separator: ","), rule: "subject")
+                    reject(buf, at..<next, line: recordLine, [v], into: &records)
+                    at = next
+                    continue
+                }
                 throw LetheError(
                     .badInput,
                     "column `\(fieldNames[edits[0].field])` holds a value but the record has no subject (`\(subjectFields.map(\.description).joined(separator: "`, `"))`): no key to encrypt it with",

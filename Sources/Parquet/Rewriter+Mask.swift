@@ -26,7 +26,7 @@ public enum CellValue: Sendable, Equatable {
 extension ColumnData {
     /// A flat column's data with the cells of `rows` (sorted indexes within the chunk) replaced.
     func masking(
-        _ rows: [Int], desc: ColumnDescriptor, column: Int, replace: (Int, OldCell) -> CellValue, file: String
+        _ rows: [Int], desc: ColumnDescriptor, column: Int, replace: (_ column: Int, _ slot: Int, _ old: OldCell) -> CellValue, file: String
     ) throws(ParquetError) -> ColumnData {
         let maxDef = desc.maxDefinitionLevel
         let optional = desc.element.repetition == .optional
@@ -58,7 +58,7 @@ extension ColumnData {
             } else {
                 old = .null
             }
-            let new = replace(column, old)
+            let new = replace(column, s, old)
             switch new {
             case .keep: continue
             case .null:

@@ -161,6 +161,14 @@ extension ParquetFile {
     public func rewrite<S: ParquetSink>(
         masking rows: [Int64], columns: Set<Int>, replace: (_ column: Int, _ old: OldCell) -> CellValue, to sink: inout S
     ) throws(ParquetError) -> RewriteResult {
+        try rewrite(masking: rows, columns: columns, replaceAt: { c, _, old in replace(c, old) }, to: &sink)
+    }
+
+    /// `rewrite(masking:columns:replace:to:)` with each cell's file row index given to `replace`
+    /// (protect and reveal seal or open each value with its row's subject key).
+    public func rewrite<S: ParquetSink>(
+        masking rows: [Int64], columns: Set<Int>, replaceAt replace: (_ column: Int, _ row: Int64, _ old: OldCell) -> CellValue, to sink: inout S
+    ) throws(ParquetError) -> RewriteResult {
         try checkRowsToDrop(rows)
         for c in columns {
             guard c >= 0 && c < schema.columns.count else { throw ParquetError(.invalidArgument, "no column \(c)", file: name) }
@@ -204,7 +212,7 @@ extension ParquetFile {
 
     /// Row group `g` with the masked columns' chunks re-encoded and every other chunk copied byte for byte.
     private func maskRowGroup<S>(
-        _ g: Int, rows local: [Int], columns: Set<Int>, replace: (Int, OldCell) -> CellValue, to out: inout CountingSink<S>,
+        _ g: Int, rows local: [Int], columns: Set<Int>, replace: (Int, Int64, OldCell) -> CellValue, to out: inout CountingSink<S>,
         into w: inout RewrittenGroups
     ) throws(ParquetError) {
         let rg = metadata.rowGroups[g]
@@ -251,7 +259,8 @@ extension ParquetFile {
             }
             w.counts.wholeChunks += 1
             let (data, layout) = try readColumnWithLayout(ci, rowGroup: g)
-            let masked = try data.masking(local, desc: desc, column: ci, replace: replace, file: name)
+            let first = rowGroupFirstRow[g]
+            let masked = try data.masking(local, desc: desc, column: ci, replace: { c, slot, old in replace(c, first + Int64(slot), old) }, file: name)
             guard let codec = md.codec else { throw ParquetError(.unsupported, "unknown codec", file: name, rowGroup: g, column: desc.dottedPath) }
             let o = Self.rewriteOptions(orig, codec: codec, layout: layout)
             let enc: EncodedChunk

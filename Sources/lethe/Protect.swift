@@ -5,6 +5,7 @@ import LetheStorage
 import LetheStream
 import LetheEngine
 import LetheRuntime
+import LetheFormats
 
 /// The dataset's record format for protect/reveal/ingest (JSON Lines and CSV).
 private func cryptoFormat(_ d: DatasetSpec) throws -> CryptoRecordFormat {
@@ -13,7 +14,9 @@ private func cryptoFormat(_ d: DatasetSpec) throws -> CryptoRecordFormat {
     case .csv: return .csv(delimiter: d.delimiter)
     case .parquet, .delta:
         throw LetheError(
-            .unsupported, "dataset `\(d.name)` is \(d.format.rawValue): protect, reveal and ingest handle jsonl and csv datasets (Parquet not yet)")
+            .unsupported,
+            "dataset `\(d.name)` is \(d.format.rawValue): protect, reveal and ingest handle jsonl, csv and parquet datasets (a Delta table's files are written by commits)"
+        )
     }
 }
 
@@ -33,8 +36,39 @@ private func makeCrypter(_ config: LakeConfig, dataset name: String, mode: Crypt
     let state = try Runtime.openState(config: config, readOnly: !create)
     let vault = try Runtime.vault(config, state: state.state, create: create)
     let c = try RecordCrypter(dataset: d.name, format: format, mode: mode, subject: subject, pii: d.pii, hasher: state.secrets.hasher, keys: vault)
-    // Validation hook (issue 15's `schema:`): the lead wires `c.validate` to the dataset's schema here.
     return (c, state)
+}
+
+/// Writes a crypter's kept-aside records to `_quarantine/<dataset>/<run>/` (nothing when none).
+private func writeQuarantine(_ c: RecordCrypter, _ d: DatasetSpec, _ lethe: Lethe, run: String) async throws -> QuarantineSummary {
+    try await QuarantineWriter(store: lethe.store).write(ValidatedRecords(keptAsideBy: c), dataset: d, run: run)
+}
+
+/// `N record(s): V valid, Q quarantined` and the counts by rule (stderr), as `lethe validate` prints them.
+private func quarantineLines(_ q: QuarantineSummary) -> [String] {
+    var lines = ["\(q.records) record(s): \(q.accepted) valid, \(q.quarantined) quarantined"]
+    for (rule, n) in q.byRule.sorted(by: { $0.key < $1.key }) { lines.append("  \(rule): \(n)") }
+    if let why = q.reasonsObject {
+        let objects = [q.recordsObject, q.unparsedObject].compactMap { $0 }.joined(separator: ", ")
+        lines.append("quarantined to \(objects) (reasons: \(why))")
+    }
+    return lines
+}
+
+private func quarantineJSON(_ q: QuarantineSummary) -> JSONValue {
+    var o: [String: JSONValue] = [
+        "records": .int(q.records), "accepted": .int(q.accepted), "quarantined": .int(q.quarantined),
+        "by_rule": .object(q.byRule.mapValues { .int($0) }),
+    ]
+    if let r = q.recordsObject { o["records_object"] = .string(r) }
+    if let r = q.unparsedObject { o["unparsed_object"] = .string(r) }
+    if let r = q.reasonsObject { o["reasons_object"] = .string(r) }
+    return .object(o)
+}
+
+/// `protect-20261201T101500Z-1a2b3c4d`.
+private func quarantineRun(_ verb: String) -> String {
+    Validate.runID().replacingOccurrences(of: "validate-", with: verb + "-")
 }
 
 /// Reads `input` to its end in 1 MiB chunks through the crypter, writing to `write`.
@@ -70,8 +104,12 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8], at path: String) throws {
 }
 
 /// Runs a pipe from --in (or stdin) to --out (or stdout). --out is written aside and renamed into
-/// place at the end: on an error nothing is left half-written.
-private func runPipe(_ c: RecordCrypter, input: String?, output: String?) async throws {
+/// place at the end: on an error nothing is left half-written. `beforeCommit` runs once the whole
+/// input is processed, before --out is moved into place (the quarantine is written there);
+/// `undo` takes it back when the move fails.
+private func runPipe(
+    _ c: RecordCrypter, input: String?, output: String?, beforeCommit: () async throws -> Void = {}, undo: () async -> Void = {}
+) async throws {
     var inFD: Int32 = 0
     if let input {
         inFD = open(input, O_RDONLY | O_CLOEXEC)
@@ -80,6 +118,7 @@ private func runPipe(_ c: RecordCrypter, input: String?, output: String?) async 
     defer { if inFD != 0 { close(inFD) } }
     guard let output else {
         try await pump(c, input: inFD) { try writeAll(1, $0, at: "stdout") }
+        try await beforeCommit()
         return
     }
     // A device, FIFO or socket (/dev/null, a named pipe) is written in place: a rename would replace it
@@ -89,6 +128,7 @@ private func runPipe(_ c: RecordCrypter, input: String?, output: String?) async 
         guard fd >= 0 else { throw LetheError.io("cannot open the output", at: output, errno: errno) }
         defer { close(fd) }
         try await pump(c, input: inFD) { try writeAll(fd, $0, at: output) }
+        try await beforeCommit()
         return
     }
     let aside = output + ".lethe-tmp-\(getpid())"
@@ -97,6 +137,44 @@ private func runPipe(_ c: RecordCrypter, input: String?, output: String?) async 
     do {
         try await pump(c, input: inFD) { try writeAll(fd, $0, at: output) }
         guard fsync(fd) == 0 else { throw LetheError.io("cannot write the output", at: output, errno: errno) }
+        try await beforeCommit()
+        close(fd)
+        guard rename(aside, output) == 0 else {
+            let e = errno
+            await undo()
+            throw LetheError.io("cannot move the output into place", at: output, errno: e)
+        }
+    } catch {
+        close(fd)
+        unlink(aside)
+        throw error
+    }
+}
+
+/// A Parquet dataset's file, whole (a Parquet file is read from its footer: it cannot stream).
+private func readWhole(_ input: String?) throws -> [UInt8] {
+    if let input {
+        guard let data = FileManager.default.contents(atPath: input) else { throw LetheError.io("cannot read the input", at: input, errno: errno) }
+        return [UInt8](data)
+    }
+    return [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+}
+
+/// Writes `bytes` to --out (aside, fsync, rename; a device or FIFO in place) or stdout.
+private func writeWhole(_ bytes: [UInt8], to output: String?) throws {
+    guard let output else { return try writeAll(1, bytes, at: "stdout") }
+    if isSpecialFile(output) {
+        let fd = open(output, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LetheError.io("cannot open the output", at: output, errno: errno) }
+        defer { close(fd) }
+        return try writeAll(fd, bytes, at: output)
+    }
+    let aside = output + ".lethe-tmp-\(getpid())"
+    let fd = open(aside, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw LetheError.io("cannot create the output", at: output, errno: errno) }
+    do {
+        try writeAll(fd, bytes, at: output)
+        guard fsync(fd) == 0 else { throw LetheError.io("cannot write the output", at: output, errno: errno) }
         close(fd)
         guard rename(aside, output) == 0 else { throw LetheError.io("cannot move the output into place", at: output, errno: errno) }
     } catch {
@@ -104,6 +182,34 @@ private func runPipe(_ c: RecordCrypter, input: String?, output: String?) async 
         unlink(aside)
         throw error
     }
+}
+
+/// A Parquet dataset's protect or reveal: the whole file through `ParquetCrypter` (its PII string
+/// and binary columns re-encoded, every other column chunk copied byte for byte).
+private func parquetPipe(
+    _ config: LakeConfig, _ d: DatasetSpec, mode: ParquetCryptoMode, input: String?, output: String?
+) async throws -> CryptoCounts {
+    let protect = mode == .protect
+    let state = try Runtime.openState(config: config, readOnly: !protect)
+    let vault = try Runtime.vault(config, state: state.state, create: protect)
+    let crypter = ParquetCrypter(
+        dataset: d.name, subject: d.subject!, pii: d.pii, keyer: SubjectKeyer(hasher: state.secrets.hasher, normalization: d.normalization),
+        keys: vault)
+    let bytes = try readWhole(input)
+    let r = try await crypter.process(bytes, name: input ?? "stdin", mode: mode)
+    try writeWhole(r.bytes, to: output)
+    return counts(r, bytes: bytes.count)
+}
+
+private func counts(_ r: ParquetCryptoResult, bytes: Int) -> CryptoCounts {
+    var c = CryptoCounts()
+    c.records = r.rows
+    c.values = r.values
+    c.passed = r.passed
+    c.forgotten = r.forgotten
+    c.failed = r.failed
+    c.bytes = Int64(bytes)
+    return c
 }
 
 /// Whether `path` names something other than a regular file (a device such as /dev/null, a FIFO, a
@@ -138,21 +244,57 @@ struct Protect: AsyncParsableCommand {
             with every value of the dataset's `pii` fields encrypted under its subject's data key \
             (`lethe:v1:…`, docs/crypto-shredding.md); every other byte passes unchanged. A subject without a \
             key gets one. Values already protected are left as they are. Counts go to stderr. \
-            Exit 2 on bad input (the line and field named; --out is then not written).
+            With a `schema:` on the dataset, a record that fails it (or cannot be protected: not JSON, a PII \
+            value without a subject) is not written out but quarantined under _quarantine/<dataset>/<run>/ \
+            with a reasons file (line, field, rule; never a value); the summary counts them by rule. \
+            Exit 1 when a record was quarantined (unless --allow-quarantine); \
+            exit 2 on bad input (the line and field named; --out is then not written).
             """)
     @OptionGroup var global: Global
     @Option(help: "The dataset whose subject and pii fields apply.") var dataset: String
     @Option(name: .customLong("in"), help: "Read this file (default: stdin).") var input: String?
     @Option(name: .customLong("out"), help: "Write this file (default: stdout).") var output: String?
+    @Option(help: "The quarantine's run id (one path segment; default: protect-<UTC time>-<random>).") var run: String?
+    @Flag(help: "Exit 0 even when records were quarantined.") var allowQuarantine = false
 
     func run() async throws {
         try await guarded {
             let config = try LakeConfig.load(path: global.config)
-            let (c, _) = try makeCrypter(config, dataset: dataset, mode: .protect)
-            try await runPipe(c, input: input, output: output)
+            let (d, _) = try cryptoDataset(config, dataset)
+            if d.format == .parquet {
+                let counts = try await parquetPipe(config, d, mode: .protect, input: input, output: output)
+                err(summary("protect", counts))
+                if global.json { err(countsJSON(counts)) }
+                return 0
+            }
+            guard d.schema != nil else {
+                let (c, _) = try makeCrypter(config, dataset: dataset, mode: .protect)
+                try await runPipe(c, input: input, output: output)
+                err(summary("protect", c.counts))
+                if global.json { err(countsJSON(c.counts)) }
+                return 0
+            }
+            // With a schema: the lake's store for the quarantine, and the quarantine indexed at once.
+            var lethe = try Runtime.open(config: config)
+            let vault = try Runtime.vault(config, state: lethe.meta, create: true)
+            lethe.vault = vault
+            let c = try RecordCrypter(
+                dataset: d.name, format: try cryptoFormat(d), mode: .protect, subject: d.subject!.fields, pii: d.pii,
+                hasher: lethe.secrets.hasher, keys: vault)
+            c.validator = try SchemaRecordValidator(dataset: d, name: input ?? "stdin")
+            let runID = run ?? quarantineRun("protect")
+            var q: QuarantineSummary?
+            let store = lethe
+            try await runPipe(
+                c, input: input, output: output,
+                beforeCommit: { q = try await writeQuarantine(c, d, store, run: runID) },
+                undo: { if let q { await QuarantineWriter(store: store.store).remove(q) } })
+            let written = q!
+            if let r = written.recordsObject { _ = try await lethe.index(changes: [r], datasets: [d.name]) }
             err(summary("protect", c.counts))
-            if global.json { err(countsJSON(c.counts)) }
-            return 0
+            for l in quarantineLines(written) { err(l) }
+            if global.json { err(countsJSON(c.counts, extra: ["quarantine": quarantineJSON(written)])) }
+            return written.quarantined > 0 && !allowQuarantine ? 1 : 0
         }
     }
 }
@@ -178,6 +320,19 @@ struct Reveal: AsyncParsableCommand {
         try await guarded {
             guard onError == "fail" || onError == "null" else { throw LetheError(.badUsage, "--on-error must be fail or null") }
             let config = try LakeConfig.load(path: global.config)
+            let (d, _) = try cryptoDataset(config, dataset)
+            if d.format == .parquet {
+                let counts: CryptoCounts
+                do {
+                    counts = try await parquetPipe(
+                        config, d, mode: .reveal(marker: marker.map { Array($0.utf8) }, nullOnError: onError == "null"), input: input, output: output)
+                } catch let e as LetheError where e.code == .corrupt {
+                    throw LetheError(.badInput, e.message, at: e.location)
+                }
+                err(summary("reveal", counts))
+                if global.json { err(countsJSON(counts)) }
+                return 0
+            }
             let mode = CryptoMode.reveal(marker: marker.map { Array($0.utf8) }, nullOnError: onError == "null")
             let (c, _) = try makeCrypter(config, dataset: dataset, mode: mode)
             do {
@@ -199,13 +354,19 @@ struct Ingest: AsyncParsableCommand {
             The file (the dataset's format, uncompressed) is protected as `lethe protect` does, written \
             atomically at --object (a key under the lake root, inside the dataset's path; default: the \
             dataset's path and the file's name), and indexed at once (no scan of the lake). \
-            An existing object is not replaced unless --replace. Exit 2 on bad input: nothing is written.
+            An existing object is not replaced unless --replace. \
+            With a `schema:` on the dataset, records that fail it are left out of the object and quarantined \
+            under _quarantine/<dataset>/<run>/ with a reasons file (line, field, rule), indexed with the \
+            object; exit 1 when a record was quarantined (unless --allow-quarantine). \
+            Exit 2 on bad input: nothing is written.
             """)
     @OptionGroup var global: Global
     @Option(help: "The dataset to write into.") var dataset: String
     @Option(name: .customLong("in"), help: "The file to ingest.") var input: String
     @Option(help: "The object's key under the lake root (inside the dataset's path).") var object: String?
     @Flag(help: "Replace an object that exists at the key.") var replace = false
+    @Option(help: "The quarantine's run id (one path segment; default: ingest-<UTC time>-<random>).") var run: String?
+    @Flag(help: "Exit 0 even when records were quarantined.") var allowQuarantine = false
 
     func run() async throws {
         try await guarded {
@@ -221,10 +382,13 @@ struct Ingest: AsyncParsableCommand {
             var lethe = try Runtime.open(config: config)
             let vault = try Runtime.vault(config, state: lethe.meta, create: true)
             lethe.vault = vault
+            if d.format == .parquet {
+                return try await ingestParquet(d, key: key, lethe: lethe, vault: vault)
+            }
             let c = try RecordCrypter(
                 dataset: d.name, format: try cryptoFormat(d), mode: .protect, subject: d.subject!.fields, pii: d.pii,
                 hasher: lethe.secrets.hasher, keys: vault)
-            // Validation hook (issue 15's `schema:`): the lead wires `c.validate` to the dataset's schema here.
+            if d.schema != nil { c.validator = try SchemaRecordValidator(dataset: d, name: input) }
             guard let bytes = FileManager.default.contents(atPath: input) else {
                 throw LetheError.io("cannot read the input", at: input, errno: errno)
             }
@@ -234,18 +398,57 @@ struct Ingest: AsyncParsableCommand {
             } catch let e as LetheError {
                 throw LetheError(e.code, e.message, at: input + (e.location.map { ":" + $0 } ?? ""))
             }
+            // The quarantine first (the failing records are never lost), then the object; the quarantine
+            // is taken back when the object cannot be written. Both are indexed at once.
+            let quarantine = try await writeQuarantine(c, d, lethe, run: run ?? quarantineRun("ingest"))
             do {
                 _ = try await lethe.store.put(key, protected, precondition: replace ? .none : .absent)
-            } catch let e as LetheError where e.code == .conflict {
-                throw LetheError(.badUsage, "an object exists at `\(key)`: choose another --object, or --replace it")
+            } catch {
+                await QuarantineWriter(store: lethe.store).remove(quarantine)
+                if let e = error as? LetheError, e.code == .conflict {
+                    throw LetheError(.badUsage, "an object exists at `\(key)`: choose another --object, or --replace it")
+                }
+                throw error
             }
-            let indexed = try await lethe.index(changes: [key], datasets: [d.name])
+            let indexed = try await lethe.index(changes: [key] + [quarantine.recordsObject].compactMap { $0 }, datasets: [d.name])
             let report = indexed.index
             err(summary("protect", c.counts) + "; wrote \(key), indexed \(report.objectsScanned) object(s) (\(report.records) record(s))")
+            if d.schema != nil { for l in quarantineLines(quarantine) { err(l) } }
             if global.json {
-                out(countsJSON(c.counts, extra: ["object": .string(key), "indexed": .int(Int64(report.objectsScanned)), "dataset": .string(d.name)]))
+                var extra: [String: JSONValue] = ["object": .string(key), "indexed": .int(Int64(report.objectsScanned)), "dataset": .string(d.name)]
+                if d.schema != nil { extra["quarantine"] = quarantineJSON(quarantine) }
+                out(countsJSON(c.counts, extra: extra))
             }
-            return report.quarantined.isEmpty ? 0 : 1
+            if !report.quarantined.isEmpty { return 1 }
+            return quarantine.quarantined > 0 && !allowQuarantine ? 1 : 0
         }
+    }
+
+    /// A Parquet file: its PII columns protected (`ParquetCrypter`), written atomically, indexed at once.
+    private func ingestParquet(_ d: DatasetSpec, key: String, lethe: Lethe, vault: Vault) async throws -> Int32 {
+        let bytes = try readWhole(input)
+        var options = FormatOptions(subject: d.subject!)
+        options.partitions = .hive(prefix: d.path)  // a subject part a `user_id=…/` folder of the key gives
+        let crypter = ParquetCrypter(
+            dataset: d.name, subject: d.subject!, pii: d.pii, keyer: SubjectKeyer(hasher: lethe.secrets.hasher, normalization: d.normalization),
+            keys: vault)
+        let r: ParquetCryptoResult
+        do {
+            r = try await crypter.process(bytes, name: key, mode: .protect, options: options)
+        } catch let e as LetheError {
+            throw LetheError(e.code, e.message, at: input + (e.location.map { ":" + $0 } ?? ""))
+        }
+        do {
+            _ = try await lethe.store.put(key, r.bytes, precondition: replace ? .none : .absent)
+        } catch let e as LetheError where e.code == .conflict {
+            throw LetheError(.badUsage, "an object exists at `\(key)`: choose another --object, or --replace it")
+        }
+        let report = try await lethe.index(changes: [key], datasets: [d.name]).index
+        let c = counts(r, bytes: bytes.count)
+        err(summary("protect", c) + "; wrote \(key), indexed \(report.objectsScanned) object(s) (\(report.records) record(s))")
+        if global.json {
+            out(countsJSON(c, extra: ["object": .string(key), "indexed": .int(Int64(report.objectsScanned)), "dataset": .string(d.name)]))
+        }
+        return report.quarantined.isEmpty ? 0 : 1
     }
 }

@@ -46,7 +46,10 @@ struct Validate: AsyncParsableCommand {
             } else {
                 out("\(summary.records) record(s): \(summary.accepted) valid, \(summary.quarantined) quarantined")
                 for (rule, n) in summary.byRule.sorted(by: { $0.key < $1.key }) { out("  \(rule): \(n)") }
-                if let r = summary.recordsObject, let why = summary.reasonsObject { out("quarantined to \(r) (reasons: \(why))") }
+                if let why = summary.reasonsObject {
+                    let objects = [summary.recordsObject, summary.unparsedObject].compactMap { $0 }.joined(separator: ", ")
+                    out("quarantined to \(objects) (reasons: \(why))")
+                }
             }
             return summary.quarantined > 0 && !allowQuarantine ? 1 : 0
         }

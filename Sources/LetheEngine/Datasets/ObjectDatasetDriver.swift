@@ -43,6 +43,16 @@ struct ObjectDatasetDriver: DatasetDriver {
             }
         }
         if objects.isEmpty && hidden.isEmpty { try lethe.checkFolderExists(spec) }
+        // The dataset's quarantine (`_quarantine/<name>/`): its rejected records are the dataset's
+        // records for forget requests; its other files (reasons, unparsed records) are searched for raw
+        // ids as hidden files are. Nothing there is an error (most datasets have no quarantine).
+        if let q = spec.quarantinePrefix {
+            for try await page in lethe.store.list(prefix: q, startAfter: nil) {
+                for o in page where o.key.hasPrefix(q) {
+                    if spec.isQuarantineRecords(o.key) { objects.append(o) } else { hidden.append(o) }
+                }
+            }
+        }
         return (objects, hidden)
     }
 

@@ -20,7 +20,9 @@ public struct DatasetValidator {
     /// The records of `bytes` (one uncompressed object or stream named `name` in messages) split
     /// into accepted and rejected, with every violation (line, field, rule — never a value).
     public func validate(_ bytes: [UInt8], name: String) throws -> ValidatedRecords {
-        try SchemaValidator(schema: schema, format: dataset.format, delimiter: dataset.delimiter, objectName: name).validate(bytes)
+        try SchemaValidator(
+            schema: schema, format: dataset.format, delimiter: dataset.delimiter, objectName: name, subject: dataset.subject?.fields ?? []
+        ).validate(bytes)
     }
 }
 
@@ -35,17 +37,29 @@ public struct QuarantineSummary: Sendable, Equatable, Codable {
     /// The quarantined records' object and its reasons file (nil when nothing was quarantined).
     public var recordsObject: String?
     public var reasonsObject: String?
+    /// The records that are not readable as records (`json`, `fields`), kept apart (nil when none).
+    public var unparsedObject: String?
+
+    public init(dataset: String, records: Int64, accepted: Int64, quarantined: Int64, byRule: [String: Int64]) {
+        self.dataset = dataset; self.records = records; self.accepted = accepted; self.quarantined = quarantined; self.byRule = byRule
+    }
 
     enum CodingKeys: String, CodingKey {
         case dataset, records, accepted, quarantined, byRule = "by_rule", recordsObject = "records_object", reasonsObject = "reasons_object"
+        case unparsedObject = "unparsed_object"
     }
 }
 
 /// Writes the records a validation rejected under `_quarantine/<dataset>/<run>/` in the lake:
-/// `records.<jsonl|csv>` (the records as they were; a CSV file keeps its header) and `reasons.jsonl`
-/// (one `{"line","field","rule"}` per violation, no value of any field). Each object is written
-/// atomically (write-temp + rename or a single PUT); the reasons file is written last, so its presence
-/// says the quarantine of that run is complete. Nothing is written when nothing was rejected.
+/// `records.<jsonl|csv>` (the records as they were; a CSV file keeps its header), `unparsed.<jsonl|csv>`
+/// (records that are not JSON, CSV records with another field count: not readable as records) and
+/// `reasons.jsonl` (one `{"line","field","rule"}` per violation, no value of any field). Each object is
+/// written atomically (write-temp + rename or a single PUT); the reasons file is written last, so its
+/// presence says the quarantine of that run is complete. Nothing is written when nothing was rejected.
+///
+/// The quarantine is part of its dataset for forget requests (`DatasetSpec.quarantinePrefix`):
+/// `records.*` objects are indexed and erased as the dataset's objects, the other files are searched
+/// for raw ids as a dataset's hidden files are.
 public struct QuarantineWriter: Sendable {
     public let store: any ObjectStore
     /// The folder under the lake root.
@@ -67,9 +81,25 @@ public struct QuarantineWriter: Sendable {
             quarantined: result.rejectedRecords, byRule: byRule)
         guard result.rejectedRecords > 0 else { return summary }
         let prefix = Self.prefix(dataset: dataset.name, run: run)
-        let recordsKey = "\(prefix)/records.\(dataset.format == .csv ? "csv" : "jsonl")"
+        let ext = dataset.format == .csv ? "csv" : "jsonl"
+        let recordsKey = "\(prefix)/records.\(ext)", unparsedKey = "\(prefix)/unparsed.\(ext)"
         let reasonsKey = "\(prefix)/reasons.jsonl"
-        _ = try await store.put(recordsKey, result.rejected, precondition: .absent)
+        var written: [String] = []
+        do {
+            if result.rejectedRecords > result.unparsedRecords {
+                _ = try await store.put(recordsKey, result.rejected, precondition: .absent)
+                written.append(recordsKey)
+                summary.recordsObject = recordsKey
+            }
+            if result.unparsedRecords > 0 {
+                _ = try await store.put(unparsedKey, result.unparsed, precondition: .absent)
+                written.append(unparsedKey)
+                summary.unparsedObject = unparsedKey
+            }
+        } catch {
+            await remove(written)
+            throw error
+        }
         var reasons: [UInt8] = []
         for v in result.violations {
             reasons += Array(#"{"line":"#.utf8)
@@ -80,9 +110,23 @@ public struct QuarantineWriter: Sendable {
             JSONText.quote(v.rule, into: &reasons)
             reasons += Array("}\n".utf8)
         }
-        _ = try await store.put(reasonsKey, reasons, precondition: .absent)
-        summary.recordsObject = recordsKey
+        do {
+            _ = try await store.put(reasonsKey, reasons, precondition: .absent)
+        } catch {
+            await remove(written)
+            throw error
+        }
         summary.reasonsObject = reasonsKey
         return summary
+    }
+
+    /// Takes back a run's quarantine (its reasons file first: without it the run is incomplete), when
+    /// what it was written for could not be completed (an ingest whose object was not written).
+    public func remove(_ summary: QuarantineSummary) async {
+        await remove([summary.reasonsObject, summary.recordsObject, summary.unparsedObject].compactMap { $0 })
+    }
+
+    private func remove(_ keys: [String]) async {
+        for k in keys { try? await store.delete(k) }
     }
 }
