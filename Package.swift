@@ -41,10 +41,12 @@ let package = Package(
         .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
 
         .target(name: "CLetheSHA", cSettings: [.unsafeFlags(["-O2"])]),
+        // The two-stage JSON field scan (AVX2 + PCLMULQDQ with a portable fallback chosen at run time).
+        .target(name: "CLetheJSON", cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "LetheCore",
             dependencies: [
-                "CLetheSHA",
+                "CLetheSHA", "CLetheJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ], swiftSettings: strict),

@@ -315,6 +315,22 @@ public enum StreamBench {
             let lFast = try best(repeats) {
                 try timed([letheBin, "filter", "--config", cfg, "--field", "user.id", "--validate", "fast", "--in", eventsPath], cwd: root)
             }
+            // Issue 16: a kept line read only up to its subject (the output of `full` under `--on-malformed pass`).
+            let outM = dir + "/out-minimal.jsonl"
+            let lMin = try best(repeats) {
+                try timed(
+                    [
+                        letheBin, "filter", "--config", cfg, "--field", "user.id", "--on-malformed", "pass", "--validate", "minimal",
+                        "--in", eventsPath, "--out", outM,
+                    ], cwd: root)
+            }
+            let lMinNull = try best(repeats) {
+                try timed(
+                    [
+                        letheBin, "filter", "--config", cfg, "--field", "user.id", "--on-malformed", "pass", "--validate", "minimal",
+                        "--in", eventsPath,
+                    ], cwd: root)
+            }
             let outP = dir + "/out-python.jsonl"
             let py = try timed(["python3", packageRoot + "/scripts/bench_stream.py", root + "/forgotten.txt"], cwd: root, stdin: eventsPath, stdout: outP)
             guard py.status == 0 else { print("python filter failed:\n\(py.stderr)"); exit(1) }
@@ -336,6 +352,19 @@ public enum StreamBench {
                 Row(
                     set: n, what: "lethe filter --validate fast, output to /dev/null", seconds: lFast.seconds, rssMB: Double(lFast.maxRSSKB) / 1024,
                     note: String(format: "CPU %.2f s user + %.2f s sys", lFast.user, lFast.sys)))
+            let sameMin = FileManager.default.contentsEqual(atPath: outM, andPath: outP)
+            rows.append(
+                Row(
+                    set: n, what: "lethe filter --on-malformed pass --validate minimal --out FILE", seconds: lMin.seconds,
+                    rssMB: Double(lMin.maxRSSKB) / 1024,
+                    note: String(
+                        format: "output \(sameMin ? "identical to" : "DIFFERS from") Python's; CPU %.2f s user + %.2f s sys; %.1f× Python",
+                        lMin.user, lMin.sys, py.seconds / lMin.seconds)))
+            rows.append(
+                Row(
+                    set: n, what: "lethe filter --on-malformed pass --validate minimal, output to /dev/null", seconds: lMinNull.seconds,
+                    rssMB: Double(lMinNull.maxRSSKB) / 1024,
+                    note: String(format: "CPU %.2f s user + %.2f s sys; %.1f× Python", lMinNull.user, lMinNull.sys, py.seconds / lMinNull.seconds)))
             rows.append(
                 Row(
                     set: n, what: "lethe filter, start-up only (empty input)", seconds: empty.seconds,

@@ -1,3 +1,5 @@
+import CLetheJSON
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -49,8 +51,26 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
 /// * No allocation per document unless a key inside a searched object or a found
 ///   value is written with escapes (then an internal scratch buffer may grow once).
 ///
+/// Two engines, one answer (`Engine`): the structural scan (CLetheJSON) classifies each
+/// 64-byte block at once into bitmasks of quotes, string interiors, structural characters
+/// and the first bytes of numbers and literals (AVX2 and a carry-less multiply where the CPU
+/// has them, a portable classifier elsewhere), then walks only those positions. Whenever it
+/// declines — the document may be malformed, a key in a searched object is escaped, a field
+/// is duplicated, nesting is too deep — the byte-at-a-time scalar scanner decides and names
+/// the error, so matches and errors are the scalar scanner's on every input.
+///
 /// One scanner per task: it holds mutable scratch state and is not thread-safe.
 public final class JSONFieldScanner {
+    /// How `scan` reads a document.
+    public enum Engine: Sendable, Equatable {
+        /// The two-stage structural scan, with the scalar scanner deciding what it declines.
+        case structural
+        /// The same with the portable classifier (no AVX2): for tests.
+        case structuralPortable
+        /// Only the byte-at-a-time scanner.
+        case scalar
+    }
+
     /// The kind of value found at a path.
     public enum Kind: UInt8, Sendable, Equatable {
         case absent, null, string, number, bool, object, array
@@ -91,11 +111,24 @@ public final class JSONFieldScanner {
     private var scratchCapacity: Int
     /// Paths found so far in the current scan.
     private var found = 0
+    /// The engine `scan` uses.
+    public let engine: Engine
+    // The trie as the C scan reads it, and its results.
+    private let cTrie: UnsafeMutablePointer<lethe_json_trie>
+    private let cResults: UnsafeMutablePointer<lethe_json_match>
+    private let cStack: UnsafeMutablePointer<Int32>
+    private let cArrays: [UnsafeMutableRawPointer]
+    /// Documents the structural scan declined (the scalar scanner read them): for tests and profiles.
+    public private(set) var declined = 0
+
+    /// Whether the structural scan classifies with AVX2 on this CPU.
+    public static var structuralUsesAVX2: Bool { lethe_json_uses_avx2() != 0 }
 
     /// A scanner for `paths` (at least one).
-    public init(paths: [FieldPath]) {
+    public init(paths: [FieldPath], engine: Engine = .structural) {
         precondition(!paths.isEmpty, "at least one path")
         self.paths = paths
+        self.engine = engine
         // Build a tree, then flatten it breadth first.
         final class TNode {
             var key: [UInt8]
@@ -148,9 +181,35 @@ public final class JSONFieldScanner {
         stack.initialize(repeating: 0, count: Self.maxDepth)
         scratchCapacity = 256
         scratch = .allocate(capacity: scratchCapacity)
+        func copy<T>(_ a: [T]) -> UnsafeMutablePointer<T> {
+            let p = UnsafeMutablePointer<T>.allocate(capacity: max(a.count, 1))
+            if !a.isEmpty { p.initialize(from: a, count: a.count) }
+            return p
+        }
+        let cKeyStart = copy(ks.map(Int64.init)), cKeyLength = copy(kl.map(Int64.init))
+        let cChildStart = copy(cs), cChildCount = copy(cc), cTermStart = copy(ts), cTermCount = copy(tc)
+        let cTerms = copy(terms)
+        cArrays = [
+            UnsafeMutableRawPointer(cKeyStart), UnsafeMutableRawPointer(cKeyLength), UnsafeMutableRawPointer(cChildStart),
+            UnsafeMutableRawPointer(cChildCount), UnsafeMutableRawPointer(cTermStart), UnsafeMutableRawPointer(cTermCount),
+            UnsafeMutableRawPointer(cTerms),
+        ]
+        cTrie = .allocate(capacity: 1)
+        cTrie.initialize(
+            to: lethe_json_trie(
+                key_bytes: UnsafePointer(keyStorage), key_start: cKeyStart, key_len: cKeyLength, child_start: cChildStart,
+                child_count: cChildCount, term_start: cTermStart, term_count: cTermCount, terms: cTerms,
+                path_count: Int32(paths.count)))
+        cResults = .allocate(capacity: paths.count)
+        cResults.initialize(repeating: lethe_json_match(), count: paths.count)
+        cStack = .allocate(capacity: Int(LETHE_JSON_MAX_DEPTH))
     }
 
     deinit {
+        for a in cArrays { a.deallocate() }
+        cTrie.deallocate()
+        cResults.deallocate()
+        cStack.deallocate()
         results.deinitialize(count: paths.count)
         results.deallocate()
         stack.deallocate()
@@ -200,6 +259,30 @@ public final class JSONFieldScanner {
     /// validated and not checked for a duplicate top-level key: the caller decides what
     /// to accept (see `StreamFilter`). Only documents whose top level is an object stop early.
     public func scan(_ document: UnsafeRawBufferPointer, stopWhenFound: Bool = false) throws(JSONSyntaxError) {
+        if engine != .scalar, let raw = document.baseAddress, document.count > 0 {
+            var stop: Int64 = -1
+            let ok = lethe_json_scan(
+                cTrie, raw.assumingMemoryBound(to: UInt8.self), document.count, stopWhenFound ? 1 : 0, cResults, &stop,
+                cStack, engine == .structuralPortable ? 1 : 0)
+            if ok != 0 {
+                var n = 0
+                for k in 0..<paths.count {
+                    let r = cResults[k]
+                    let kind = Kind(rawValue: r.kind) ?? .absent
+                    if kind != .absent { n += 1 }
+                    results[k] = Match(kind: kind, start: Int(r.start), end: Int(r.end), hasEscapes: r.escaped != 0)
+                }
+                found = n
+                stoppedAt = stop >= 0 ? Int(stop) : nil
+                return
+            }
+            declined += 1
+        }
+        try scanScalar(document, stopWhenFound: stopWhenFound)
+    }
+
+    /// The byte-at-a-time scan: exact errors, and the answer whenever the structural scan declines.
+    private func scanScalar(_ document: UnsafeRawBufferPointer, stopWhenFound: Bool) throws(JSONSyntaxError) {
         let pathCount = paths.count
         for k in 0..<pathCount { results[k] = .absent }
         found = 0

@@ -37,6 +37,14 @@ public enum Validation: String, Sendable, CaseIterable {
     /// second subject field) — if it does, the line is validated whole. Syntax errors
     /// in that unread rest go unnoticed (the line is judged by its subject).
     case fast
+    /// Only what decides the output, with `MalformedPolicy.pass` (under `drop` and `fail` the
+    /// same as `full`): a line is read until its subject was found and its enclosing objects
+    /// closed; if the subject is not forgotten the line is kept without reading the rest — it
+    /// would be kept whether the rest is valid or not. A line whose subject is forgotten is
+    /// validated whole before it is dropped (a malformed one is kept, as `pass` says). The
+    /// output is the same as with `full`; the counts differ only in that a kept line whose
+    /// unread rest is malformed counts as passed.
+    case minimal
 }
 
 /// Counts of a filter's lines.
@@ -178,16 +186,30 @@ public final class StreamFilter {
     @inline(__always)
     func classify(_ line: UnsafeRawBufferPointer, _ set: DeletionSet) -> Verdict {
         do {
-            if validation == .fast {
+            switch validation {
+            case .fast:
                 try scanner.scan(line, stopWhenFound: true)
                 if let at = scanner.stoppedAt, !restIsSafe(line, from: at) { try scanner.scan(line) }
-            } else {
+            case .minimal where policy == .pass:
+                try scanner.scan(line, stopWhenFound: true)
+                if scanner.stoppedAt != nil {
+                    let v = subjectVerdict(line, set)
+                    if case .pass = v { return v }  // kept whether the rest is valid or not
+                    try scanner.scan(line)  // forgotten: dropped only if the whole line is valid
+                }
+            default:
                 try scanner.scan(line)
             }
         } catch {
             if error.reason == .empty { return .blank }
             return .malformed(error)
         }
+        return subjectVerdict(line, set)
+    }
+
+    /// The verdict on a line from the subject the last scan found.
+    @inline(__always)
+    private func subjectVerdict(_ line: UnsafeRawBufferPointer, _ set: DeletionSet) -> Verdict {
         let k = fields.count
         if k == 1 {
             let m = scanner.match(0)

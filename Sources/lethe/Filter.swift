@@ -25,7 +25,10 @@ struct Filter: AsyncParsableCommand {
     @Option(name: .customLong("on-malformed"), help: "A line that is not valid JSON: pass, drop or fail.")
     var onMalformed: String = "fail"
     @Option(help: "Seconds between deletion-set refreshes (at most 0.5).") var refresh: Double = 0.25
-    @Option(help: "full: validate every line whole; fast: stop reading a line once its subject is found (see docs/stream.md).")
+    @Option(
+        help:
+            "full: validate every line whole; fast: stop reading a line once its subject is found; minimal (with --on-malformed pass): read a kept line only up to its subject (see docs/stream.md)."
+    )
     var validate: String = "full"
 
     func run() async throws {
@@ -55,7 +58,10 @@ struct Filter: AsyncParsableCommand {
             throw LetheError(.badUsage, "--on-malformed must be pass, drop or fail")
         }
         guard let validation = Validation(rawValue: validate) else {
-            throw LetheError(.badUsage, "--validate must be full or fast")
+            throw LetheError(.badUsage, "--validate must be full, fast or minimal")
+        }
+        if validation == .minimal && policy != .pass {
+            throw LetheError(.badUsage, "--validate minimal needs --on-malformed pass (a kept line's rest is not read)")
         }
         guard refresh > 0 && refresh <= 0.5 else { throw LetheError(.badUsage, "--refresh must be in (0, 0.5]") }
         if follow && input == nil { throw LetheError(.badUsage, "--follow needs --in FILE") }

@@ -119,6 +119,25 @@ import LetheCore
         #expect(f.counts.malformed == 2 && f.counts.passed == 2 && f.counts.dropped == 1)
     }
 
+    /// `--validate minimal` under `pass`: the output of `full`; a kept line's unread rest is not
+    /// judged (it counts as passed), a forgotten subject's line is validated whole before it is dropped.
+    @Test func minimalValidationKeepsTheOutputOfFull() throws {
+        let input = Self.malformedInput + Array("{\"user_id\":\"gone\",,}\n{\"user_id\":\"gone\",\"n\":1}\n".utf8)
+        let full = makeFilter(["user_id"], forgotten: ["gone"], policy: .pass)
+        let minimal = makeFilter(["user_id"], forgotten: ["gone"], policy: .pass, validation: .minimal)
+        let want = try full.filter(input)
+        #expect(try minimal.filter(input) == want)
+        #expect(want.count < input.count)
+        #expect(full.counts.malformed == 3 && full.counts.passed == 2 && full.counts.dropped == 2)
+        // `{"user_id":"b"` and the duplicate `x`/`y` are kept unread; `"gone",,}` is read whole: malformed.
+        #expect(minimal.counts.malformed == 1 && minimal.counts.passed == 4 && minimal.counts.dropped == 2)
+        // Under `drop`, minimal is full.
+        let drop = makeFilter(["user_id"], forgotten: ["gone"], policy: .drop, validation: .minimal)
+        let dropFull = makeFilter(["user_id"], forgotten: ["gone"], policy: .drop)
+        #expect(try drop.filter(input) == dropFull.filter(input))
+        #expect(drop.counts == dropFull.counts)
+    }
+
     @Test func malformedDrop() throws {
         let f = makeFilter(["user_id"], forgotten: ["gone"], policy: .drop)
         #expect(try f.filter(Self.malformedInput) == Array("{\"user_id\":\"a\"}\n{\"user_id\":\"c\"}\n".utf8))

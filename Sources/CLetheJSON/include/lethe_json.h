@@ -1,0 +1,55 @@
+#ifndef LETHE_JSON_H
+#define LETHE_JSON_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// The searched paths as a trie, flattened breadth first (JSONFieldScanner builds it):
+/// node 0 is the root; node k's children are child_start[k] ..< child_start[k] + child_count[k];
+/// its key is key_bytes[key_start[k] ..< key_start[k] + key_len[k]]; the paths ending at it are
+/// terms[term_start[k] ..< term_start[k] + term_count[k]].
+typedef struct {
+    const uint8_t *key_bytes;
+    const int64_t *key_start;
+    const int64_t *key_len;
+    const int32_t *child_start;
+    const int32_t *child_count;
+    const int32_t *term_start;
+    const int32_t *term_count;
+    const int32_t *terms;
+    int32_t path_count;
+} lethe_json_trie;
+
+/// What was found at one path (kinds as JSONFieldScanner.Kind: 0 absent, 1 null, 2 string,
+/// 3 number, 4 bool, 5 object, 6 array).
+typedef struct {
+    int64_t start;
+    int64_t end;
+    uint8_t kind;
+    uint8_t escaped;
+} lethe_json_match;
+
+/// The deepest nesting the fast path follows (JSONFieldScanner.maxDepth).
+#define LETHE_JSON_MAX_DEPTH 512
+
+/// The two-stage scan of one document: a vectorised pass classifies 64 bytes at a time into
+/// bitmasks (quotes outside escapes, string interiors by a carry-less prefix XOR, structural
+/// characters and the first byte of each number or literal), and a walk over those positions
+/// follows only the grammar and the searched paths.
+///
+/// Returns 1 when the document is valid and every match was found (results[0..<path_count]
+/// filled; *stopped_at is -1, or with stop_when_found the offset where the walk stopped, as
+/// JSONFieldScanner.scan(_:stopWhenFound:) defines it). Returns 0 when the fast path declines:
+/// the document may be malformed, a searched key is written with escapes, a searched field is
+/// duplicated, or nesting exceeds LETHE_JSON_MAX_DEPTH. The caller then runs the exact scalar
+/// scanner, which decides (and names the error). The fast path never accepts a document the
+/// scalar scanner rejects, and finds the same matches.
+///
+/// `stack` holds LETHE_JSON_MAX_DEPTH entries. `portable`: use the scalar classification even
+/// when the CPU has AVX2 and PCLMULQDQ (tests compare both).
+int lethe_json_scan(const lethe_json_trie *trie, const uint8_t *doc, size_t n, int stop_when_found,
+                    lethe_json_match *results, int64_t *stopped_at, int32_t *stack, int portable);
+
+/// 1 when the vectorised classification (AVX2 + PCLMULQDQ) is used by default, else 0.
+int lethe_json_uses_avx2(void);
+
+#endif

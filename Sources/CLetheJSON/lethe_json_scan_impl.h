@@ -1,0 +1,249 @@
+// One instantiation of the two-stage scan (included by lethe_json.c with SCAN_NAME, SCAN_ATTR,
+// CLASSIFY and PREFIX_XOR defined). Not a public header.
+
+/// Stage 1's state between blocks, and the positions of the current block not yet walked.
+#define STATE_T JOIN(SCAN_NAME, _state)
+typedef struct {
+    const uint8_t *p;
+    int64_t n;
+    int64_t next_block;   // offset of the next block to classify
+    uint64_t in_string;   // all ones when the previous block ended inside a string
+    uint64_t escape;      // 1 when the previous block ended in an unescaped backslash
+    uint64_t atom;        // 1 when the previous block ended inside a number or literal
+    int backslash;        // a backslash was seen in a classified block
+    int error;            // a control byte inside a string
+} STATE_T;
+
+#define REFILL JOIN(SCAN_NAME, _refill)
+#define NEXT JOIN(SCAN_NAME, _next)
+
+/// Classifies the next block (at s->next_block) and returns its structural positions; on a
+/// control byte inside a string sets s->error and returns 0.
+SCAN_ATTR static uint64_t REFILL(STATE_T *s) {
+    int64_t at = s->next_block, left = s->n - at;
+    raw_masks m;
+    if (LIKELY(left >= 64)) {
+        CLASSIFY(s->p + at, &m);
+    } else {
+        // The last partial block, padded with spaces (insignificant). Read in place when the
+        // 64 bytes stay inside the page of the first, else copied.
+#if !defined(__SANITIZE_ADDRESS__) && !(defined(__has_feature) && __has_feature(address_sanitizer))
+        if (IN_PLACE_OK(s->p + at)) {
+            CLASSIFY_PARTIAL(s->p + at, left, &m);
+        } else
+#endif
+        {
+            uint8_t pad[64];
+            memset(pad, ' ', 64);
+            memcpy(pad, s->p + at, (size_t)left);
+            CLASSIFY(pad, &m);
+        }
+    }
+    // Bytes escaped by a backslash: each backslash not itself escaped escapes the next byte.
+    uint64_t escaped = s->escape;
+    s->escape = 0;
+    if (UNLIKELY(m.bs != 0)) {
+        s->backslash = 1;
+        uint64_t b = m.bs & ~escaped;
+        while (b) {
+            int i = __builtin_ctzll(b);
+            if (i == 63) { s->escape = 1; break; }
+            escaped |= 2ULL << i;
+            b &= ~(3ULL << i);
+        }
+    }
+    uint64_t quote = m.quote & ~escaped;
+    uint64_t in_string = PREFIX_XOR(quote) ^ s->in_string;  // opening quote and content
+    s->in_string = (uint64_t)((int64_t)in_string >> 63);
+    s->next_block = at + 64;
+    if (UNLIKELY(m.ctrl & in_string & ~quote)) { s->error = 1; return 0; }
+    uint64_t atom = ~(in_string | quote | m.op | m.ws);
+    uint64_t atom_start = atom & ~((atom << 1) | s->atom);
+    s->atom = atom >> 63;
+    return (m.op & ~in_string) | quote | atom_start;
+}
+
+/// The next structural position, -1 at the end of the document, -2 after an error. The
+/// positions of the current block and its offset live in the caller's registers.
+SCAN_ATTR INLINE int64_t NEXT(STATE_T *s, uint64_t *bits, int64_t *base) {
+    while (*bits == 0) {
+        if (s->next_block >= s->n) return -1;
+        *base = s->next_block;
+        *bits = REFILL(s);
+        if (UNLIKELY(s->error)) return -2;
+    }
+    int64_t pos = *base + __builtin_ctzll(*bits);
+    *bits &= *bits - 1;
+    return pos;
+}
+
+SCAN_ATTR static int SCAN_NAME(const lethe_json_trie *t, const uint8_t *p, int64_t n, int stop_when_found,
+                               lethe_json_match *results, int64_t *stopped_at, int32_t *stack) {
+    STATE_T s;
+    uint64_t bits = 0;
+    int64_t base = 0;
+    s.p = p; s.n = n; s.next_block = 0;
+    s.in_string = 0; s.escape = 0; s.atom = 0; s.backslash = 0; s.error = 0;
+    const int32_t paths = t->path_count;
+    for (int32_t k = 0; k < paths; k++) {
+        results[k].start = 0; results[k].end = 0; results[k].kind = K_ABSENT; results[k].escaped = 0;
+    }
+    *stopped_at = -1;
+    const int32_t stop_at = stop_when_found ? paths : INT32_MAX;
+    int32_t found = 0;
+    int depth = 0;
+    int32_t pending = 0;  // trie node of the value about to be read, -1 when off every path
+    int64_t pos = NEXT(&s, &bits, &base), end, close;
+    uint8_t keybuf[256];  // an escaped key inside a searched object, unescaped
+    if (pos < 0) return 0;
+
+#define RECORD(KIND, START, END, ESC)                                                   \
+    do {                                                                                \
+        if (pending >= 0) {                                                             \
+            int32_t tc = t->term_count[pending];                                        \
+            for (int32_t q = t->term_start[pending], qe = q + tc; q < qe; q++) {        \
+                lethe_json_match *r = &results[t->terms[q]];                            \
+                if (r->kind != K_ABSENT) return 0;                                      \
+                r->start = (START); r->end = (END); r->kind = (KIND); r->escaped = (ESC); \
+                found++;                                                                \
+            }                                                                           \
+        }                                                                               \
+    } while (0)
+
+    // Reads a key at `pos` (must be a quote) of an object whose trie node is `node`, then the
+    // colon; leaves `pending` at the child it names and `pos` at the value.
+#define KEY(NODE)                                                                           \
+    do {                                                                                    \
+        if (p[pos] != '"') return 0;                                                        \
+        close = NEXT(&s, &bits, &base);                                                                   \
+        if (close < 0) return 0;                                                            \
+        const uint8_t *kp = p + pos + 1;                                                    \
+        int64_t kn = close - pos - 1;                                                       \
+        if (UNLIKELY(s.backslash) && memchr(kp, '\\', (size_t)kn)) {                        \
+            if (!valid_escapes(p, pos + 1, close)) return 0;                                \
+            if ((NODE) >= 0) {                                                              \
+                if (kn > (int64_t)sizeof keybuf) return 0;                                  \
+                kn = unescape(p, pos + 1, close, keybuf);                                   \
+                kp = keybuf;                                                                \
+            }                                                                               \
+        }                                                                                   \
+        pending = -1;                                                                       \
+        if ((NODE) >= 0) {                                                                  \
+            for (int32_t c = t->child_start[NODE], ce = c + t->child_count[NODE]; c < ce; c++) { \
+                const uint8_t *kb = t->key_bytes + t->key_start[c];                           \
+                if (t->key_len[c] == kn && (kn == 0 || (kb[0] == kp[0] && memcmp(kb, kp, (size_t)kn) == 0))) { \
+                    pending = c;                                                            \
+                    break;                                                                  \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+        pos = NEXT(&s, &bits, &base);                                                                     \
+        if (pos < 0 || p[pos] != ':') return 0;                                             \
+        pos = NEXT(&s, &bits, &base);                                                                     \
+        if (pos < 0) return 0;                                                              \
+    } while (0)
+
+    for (;;) {
+        // A value starts at `pos`.
+        switch (p[pos]) {
+        case '{': {
+            RECORD(K_OBJECT, pos, pos + 1, 0);
+            if (depth >= LETHE_JSON_MAX_DEPTH) return 0;
+            int32_t node = (pending >= 0 && t->child_count[pending] > 0) ? pending : -1;
+            stack[depth++] = node + 1;
+            pos = NEXT(&s, &bits, &base);
+            if (pos < 0) return 0;
+            if (p[pos] == '}') {
+                depth--;
+                end = pos + 1;
+                break;
+            }
+            KEY(node);
+            continue;
+        }
+        case '[':
+            RECORD(K_ARRAY, pos, pos + 1, 0);
+            if (depth >= LETHE_JSON_MAX_DEPTH) return 0;
+            stack[depth++] = -1;
+            pos = NEXT(&s, &bits, &base);
+            if (pos < 0) return 0;
+            if (p[pos] == ']') {
+                depth--;
+                end = pos + 1;
+                break;
+            }
+            pending = -1;
+            continue;
+        case '"': {
+            close = NEXT(&s, &bits, &base);
+            if (close < 0) return 0;
+            int esc = 0;
+            if (UNLIKELY(s.backslash) && memchr(p + pos + 1, '\\', (size_t)(close - pos - 1))) {
+                if (!valid_escapes(p, pos + 1, close)) return 0;
+                esc = 1;
+            }
+            RECORD(K_STRING, pos + 1, close, esc);
+            end = close + 1;
+            break;
+        }
+        case '-': case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9':
+            end = number_end(p, pos, n);
+            if (end < 0 || (end < n && is_atom_byte(p[end]))) return 0;
+            RECORD(K_NUMBER, pos, end, 0);
+            break;
+        case 't':
+            if (pos + 4 > n || p[pos + 1] != 'r' || p[pos + 2] != 'u' || p[pos + 3] != 'e') return 0;
+            end = pos + 4;
+            if (end < n && is_atom_byte(p[end])) return 0;
+            RECORD(K_BOOL, pos, end, 0);
+            break;
+        case 'f':
+            if (pos + 5 > n || p[pos + 1] != 'a' || p[pos + 2] != 'l' || p[pos + 3] != 's' || p[pos + 4] != 'e') return 0;
+            end = pos + 5;
+            if (end < n && is_atom_byte(p[end])) return 0;
+            RECORD(K_BOOL, pos, end, 0);
+            break;
+        case 'n':
+            if (pos + 4 > n || p[pos + 1] != 'u' || p[pos + 2] != 'l' || p[pos + 3] != 'l') return 0;
+            end = pos + 4;
+            if (end < n && is_atom_byte(p[end])) return 0;
+            RECORD(K_NULL, pos, end, 0);
+            break;
+        default:
+            return 0;
+        }
+        // After a value (ending at `end`): a separator, a closer, or the end.
+        for (;;) {
+            if (depth == 1 && found >= stop_at) {
+                *stopped_at = end;
+                return 1;
+            }
+            pos = NEXT(&s, &bits, &base);
+            if (depth == 0) return pos == -1;
+            if (pos < 0) return 0;
+            int32_t frame = stack[depth - 1];
+            uint8_t c = p[pos];
+            if (c == ',') {
+                pos = NEXT(&s, &bits, &base);
+                if (pos < 0) return 0;
+                if (frame >= 0) {
+                    KEY(frame - 1);
+                } else {
+                    pending = -1;
+                }
+                break;
+            } else if ((c == '}' && frame >= 0) || (c == ']' && frame < 0)) {
+                depth--;
+                end = pos + 1;
+            } else {
+                return 0;
+            }
+        }
+    }
+#undef RECORD
+#undef KEY
+}
+
+#undef STATE_T
+#undef REFILL
+#undef NEXT

@@ -1,0 +1,226 @@
+import Foundation
+import Testing
+@testable import LetheCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Differential fuzzing of the structural scan (AVX2 and portable classifiers) against the
+/// byte-at-a-time scanner and against Foundation's JSONSerialization: seeded, bounded,
+/// generated and mutated records with escapes, unicode, deep nesting and truncation, each
+/// shifted across the 64-byte block boundaries and scanned again at the very end of a page.
+@Suite struct JSONScannerDifferentialTests {
+    static let paths = ["user.id", "user_id", "item.id", "user.profile.id", "a.a.a.a", "k"]
+
+    /// What one engine made of a document.
+    struct Outcome: Equatable, CustomStringConvertible {
+        var error: JSONSyntaxError?
+        var matches: [JSONFieldScanner.Match] = []
+        var values: [[UInt8]?] = []
+        var stoppedAt: Int?
+        var description: String {
+            if let error { return "error \(error)" }
+            return "matches \(matches) values \(values.map { $0.map { String(decoding: $0, as: UTF8.self) } ?? "nil" }) stop \(String(describing: stoppedAt))"
+        }
+    }
+
+    static func outcome(_ s: JSONFieldScanner, _ buf: UnsafeRawBufferPointer, stop: Bool) -> Outcome {
+        do {
+            try s.scan(buf, stopWhenFound: stop)
+        } catch {
+            return Outcome(error: error)
+        }
+        var o = Outcome(stoppedAt: s.stoppedAt)
+        for i in s.paths.indices {
+            o.matches.append(s.match(i))
+            o.values.append(s.canonicalValue(i, in: buf))
+        }
+        return o
+    }
+
+    /// A string that stresses the escape logic: runs of backslashes of every length, escaped
+    /// quotes, \u escapes and surrogate pairs, raw multi-byte UTF-8, sometimes long.
+    static func nastyString(_ r: inout SplitMix) -> String {
+        var s = "\""
+        let n = r.chance(20) ? 40 + r.next(200) : r.next(12)
+        for _ in 0..<n {
+            switch r.next(12) {
+            case 0: s += String(repeating: "\\\\", count: 1 + r.next(4))
+            case 1: s += "\\\""
+            case 2: s += ["\\n", "\\t", "\\/", "\\b", "\\f", "\\r"][r.next(6)]
+            case 3: s += String(format: "\\u%04x", 0x20 + r.next(0xD000))
+            case 4: s += "\\ud83d\\ude00"
+            case 5: s += ["é", "中", "😀", "ß"][r.next(4)]
+            case 6: s += ["{", "}", "[", "]", ":", ",", " "][r.next(7)]
+            default: s.append(Gen.alphabet[r.next(Gen.alphabet.count)])
+            }
+        }
+        return s + "\""
+    }
+
+    /// Deep nesting along `a.a.a.a` and beyond, arrays in between, sometimes past the depth limit.
+    static func deep(_ r: inout SplitMix) -> String {
+        let depth = r.chance(10) ? 500 + r.next(30) : 1 + r.next(40)
+        var open = "", close = ""
+        for d in 0..<depth {
+            if r.chance(15) {
+                open += "["
+                close = "]" + close
+            } else {
+                open += d % 3 == 0 ? "{\"a\":" : "{\"x\":1,\"a\":"
+                close = (r.chance(30) ? ",\"k\":\(nastyString(&r))}" : "}") + close
+            }
+        }
+        let leaf = r.chance(50) ? nastyString(&r) : Gen.number(&r)
+        return open + leaf + close
+    }
+
+    static func record(_ r: inout SplitMix) -> [UInt8] {
+        var text: String
+        switch r.next(10) {
+        case 0: text = deep(&r)
+        case 1: text = "{\"k\":\(nastyString(&r)),\"user\":{\"id\":\(nastyString(&r))},\"item\":{\"id\":\(Gen.number(&r))}}"
+        case 2: text = "{\"user_id\":\(nastyString(&r)),\"user_id\":1}"  // a duplicate searched field
+        case 3: text = "{\"us\\u0065r\":{\"id\":\"esc-key\"},\"n\":\(nastyString(&r))}"
+        default: text = Gen.record(&r).1
+        }
+        return Array(text.utf8)
+    }
+
+    static let junk: [UInt8] = Array("{}[]\",:\\ \t\r\na1-.eE+0ntf".utf8) + [0x00, 0x01, 0x1F, 0x7F, 0x80, 0xC3, 0xFF]
+
+    static func mutate(_ b: [UInt8], _ r: inout SplitMix) -> [UInt8] {
+        var bytes = b
+        if bytes.isEmpty { return [junk[r.next(junk.count)]] }
+        for _ in 0..<(1 + r.next(3)) {
+            switch r.next(6) {
+            case 0: bytes.removeLast(min(bytes.count, 1 + r.next(min(bytes.count, 70))))  // truncation
+            case 1: bytes.remove(at: r.next(bytes.count))
+            case 2: bytes.insert(junk[r.next(junk.count)], at: r.next(bytes.count + 1))
+            case 3: bytes[r.next(bytes.count)] = junk[r.next(junk.count)]
+            case 4: bytes.insert(contentsOf: Array(repeating: UInt8(ascii: "\\"), count: 1 + r.next(3)), at: r.next(bytes.count + 1))
+            default:  // a span repeated (duplicate keys, stray closers)
+                let a = r.next(bytes.count), l = min(bytes.count - a, 1 + r.next(30))
+                bytes.insert(contentsOf: bytes[a..<(a + l)], at: r.next(bytes.count + 1))
+            }
+            if bytes.isEmpty { break }
+        }
+        return bytes
+    }
+
+    /// A buffer whose last byte is the last byte before an inaccessible page: a read past the
+    /// document's end faults.
+    final class PageEnd {
+        let base: UnsafeMutableRawPointer
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let size: Int
+        init(pages: Int) {
+            size = page * (pages + 1)
+            base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
+            precondition(base != MAP_FAILED)
+            precondition(mprotect(base + page * pages, page, PROT_NONE) == 0)
+        }
+        deinit { munmap(base, size) }
+        func with<R>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) -> R) -> R {
+            let limit = size - page
+            precondition(bytes.count <= limit)
+            let start = base + (limit - bytes.count)
+            bytes.withUnsafeBytes { if let b = $0.baseAddress { start.copyMemory(from: b, byteCount: $0.count) } }
+            return body(UnsafeRawBufferPointer(start: start, count: bytes.count))
+        }
+    }
+
+    @Test func structuralScanAgreesWithScalarScannerAndFoundation() throws {
+        var rng = SplitMix(seed: 0x16_5ca4)
+        let fp = Self.paths.map(FieldPath.init)
+        let fast = JSONFieldScanner(paths: fp, engine: .structural)
+        let portable = JSONFieldScanner(paths: fp, engine: .structuralPortable)
+        let scalar = JSONFieldScanner(paths: fp, engine: .scalar)
+        let pageEnd = PageEnd(pages: 256)
+        var docs = 0, valid = 0, foundationChecked = 0, foundValues = 0, validScans = 0, validDeclined = 0
+        for round in 0..<3_000 {
+            let original = Self.record(&rng)
+            for variant in 0..<3 {
+                var bytes = variant == 0 ? original : Self.mutate(original, &rng)
+                // Shift the document across block boundaries (leading whitespace is insignificant).
+                if rng.chance(50) { bytes.insert(contentsOf: Array(repeating: UInt8(ascii: " "), count: rng.next(64)), at: 0) }
+                docs += 1
+                for stop in [false, true] {
+                    let want = bytes.withUnsafeBytes { Self.outcome(scalar, $0, stop: stop) }
+                    let before = fast.declined
+                    let got = bytes.withUnsafeBytes { Self.outcome(fast, $0, stop: stop) }
+                    if want.error == nil {
+                        validScans += 1
+                        if fast.declined > before { validDeclined += 1 }
+                    }
+                    let gotPortable = bytes.withUnsafeBytes { Self.outcome(portable, $0, stop: stop) }
+                    let atPageEnd = pageEnd.with(bytes) { Self.outcome(round % 2 == 0 ? fast : portable, $0, stop: stop) }
+                    let text = String(decoding: bytes, as: UTF8.self)
+                    #expect(got == want, "\(text)")
+                    #expect(gotPortable == want, "\(text)")
+                    #expect(atPageEnd == want, "\(text)")
+                    if stop { continue }
+                    if want.error == nil { valid += 1 }
+                    // The slow reference: validity, and the string and number values found.
+                    if want.error?.reason == .duplicateField || want.error?.reason == .tooDeep { continue }
+                    guard String(validating: bytes, as: UTF8.self) != nil else { continue }
+                    let ref = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+                    // Foundation's known deviations from RFC 8259 (as in JSONFieldScannerTests).
+                    if ref != nil && want.error != nil && text.contains(/,\s*[}\]]/) { continue }
+                    if ref == nil && want.error == nil && text.contains(/[0-9][eE][+-]?[0-9]{3,}/) { continue }
+                    if ref == nil && want.error == nil && text.contains(/\\u0000/) { continue }
+                    #expect((ref != nil) == (want.error == nil), "\(text): \(want)")
+                    guard let ref, want.error == nil else { continue }
+                    foundationChecked += 1
+                    for (i, path) in Self.paths.enumerated() {
+                        let comps = path.split(separator: ".").map(String.init)
+                        let r = Gen.refLookup(ref, comps)
+                        switch want.matches[i].kind {
+                        case .string:
+                            #expect((r as? String).map { Array($0.utf8) } == want.values[i], "\(text) \(path)")
+                            foundValues += 1
+                        case .number:
+                            #expect((r as? NSNumber)?.doubleValue == Double(String(decoding: want.values[i] ?? [], as: UTF8.self)), "\(text) \(path)")
+                            foundValues += 1
+                        case .absent: #expect(r == nil, "\(text) \(path)")
+                        case .null: #expect(r is NSNull)
+                        case .object: #expect(r is [String: Any])
+                        case .array: #expect(r is [Any])
+                        case .bool: #expect(r is NSNumber)
+                        }
+                    }
+                }
+            }
+        }
+        #expect(docs == 9_000)
+        #expect(valid > 3_000 && valid < 8_000, "valid \(valid)")
+        #expect(foundationChecked > 2_500)
+        #expect(foundValues > 2_500)
+        // The structural scan answered every valid document itself: it declines only what may be
+        // malformed (the scalar scanner then names the error).
+        #expect(validScans > 6_000)
+        #expect(validDeclined == 0, "declined \(validDeclined) of \(validScans) valid scans")
+    }
+
+    /// The structural scan answers ordinary valid records itself, with either classifier.
+    @Test func ordinaryRecordsAreNotDeclined() throws {
+        var rng = SplitMix(seed: 7)
+        for engine in [JSONFieldScanner.Engine.structural, .structuralPortable] {
+            let s = JSONFieldScanner(paths: [FieldPath("user.id"), FieldPath("item.id")], engine: engine)
+            for _ in 0..<500 {
+                let bytes = Array(Gen.record(&rng).1.utf8)
+                try bytes.withUnsafeBytes { try s.scan($0) }
+            }
+            #expect(s.declined == 0, "\(engine): \(s.declined)")
+        }
+    }
+
+    @Test func structuralScanUsesAVX2WhereTheCPUHasIt() throws {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.split(separator: " ").map(String.init) } ?? []
+        if flags.contains("avx2") && flags.contains("pclmulqdq") && flags.contains("bmi2") {
+            #expect(JSONFieldScanner.structuralUsesAVX2)
+        }
+    }
+}
