@@ -720,11 +720,11 @@ extension StateStoreContract {
         #expect(both[d] == row(d, 1, exact: false) && both[e] == row(e, 2, exact: true))
         #expect(try await store.vault.vaultKeyCount() == 3)
         #expect(try await store.vault.vaultKeyCountsByKEK() == ["file:a": 3])
-        // Rotation's read: every row of a KEK, exact rows first, in pages.
+        // Rotation's read: every row of a KEK, exact rows first, then compact rows in prefix order, in pages.
         let p1 = try await store.vault.vaultRows(kek: "file:a", after: nil, limit: 2)
-        #expect(p1.count == 2 && p1[0].exact && p1[0].rowKey == e.bytes && !p1[1].exact && p1[1].rowKey == Array(d.bytes.prefix(12)))
+        #expect(p1.count == 2 && p1[0].exact && p1[0].rowKey == e.bytes && !p1[1].exact && p1[1].rowKey == Array(f.bytes.prefix(12)))
         let p2 = try await store.vault.vaultRows(kek: "file:a", after: p1[1], limit: 2)
-        #expect(p2.map(\.rowKey) == [Array(f.bytes.prefix(12))])
+        #expect(p2.map(\.rowKey) == [Array(d.bytes.prefix(12))])
         #expect(try await store.vault.vaultRows(kek: "file:b", after: nil, limit: 9).isEmpty)
         // Re-wrap: only a row still as read; the KEK moves with it.
         let moved = try await store.transaction("rewrap") { tx in

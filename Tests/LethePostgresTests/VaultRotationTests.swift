@@ -20,7 +20,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/lake/ev", withIntermediateDirectories: true)
         let yaml = """
             lake: lake
-            state: "\(server.url(schema: server.freshSchema("vault-rotate"), withPassword: false))"
+            state: "\(server.url(schema: server.freshSchema("vault-rotate")))"
             keys: keys
             datasets:
               - {name: ev, path: ev, format: jsonl, subject: id, pii: [email, ip]}
