@@ -167,14 +167,14 @@ let package = Package(
             name: "LetheS3Tests",
             dependencies: [
                 "LetheTestSupport", "LetheCore", "LetheStorage", "LetheTesting", "LetheFormats", "LetheEngine", "LetheRuntime", "LetheS3", "DeltaLake",
-                "LetheCatalog",
+                "LetheCatalog", "LetheStream",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),  // S3EventIndexService tests
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
         .testTarget(
             name: "LethePostgresTests",
             dependencies: [
-                "LetheTestSupport", "LetheCore", "LetheCatalog", "LethePostgres", "LetheTesting", "LetheEngine", "LetheRuntime",
+                "LetheTestSupport", "LetheCore", "LetheCatalog", "LethePostgres", "LetheTesting", "LetheEngine", "LetheRuntime", "LetheStream",
             ], swiftSettings: strict),
         .testTarget(name: "DeltaLakeTests", dependencies: ["LetheTestSupport", "LetheCore", "LetheStorage", "Parquet", "DeltaLake"], swiftSettings: strict),
         // Webhooks against a Python receiver, SMTP against aiosmtpd, the Redis sink against redis-server.
@@ -250,6 +250,11 @@ if Context.environment["LETHE_BENCH"] != nil {
                 "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore", "BenchSupport",
             ], path: "Benchmarks/StreamBench", swiftSettings: strict),
         .target(
+            name: "ProtectBenchmark",
+            dependencies: [
+                "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore", "LetheStream", "BenchSupport",
+            ], path: "Benchmarks/ProtectBench", swiftSettings: strict),
+        .target(
             name: "VerifiedBenchmark",
             dependencies: [
                 "IndexBenchmark", "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore", "LetheFormats", "LetheStorage", "BenchSupport",
@@ -272,7 +277,7 @@ if Context.environment["LETHE_BENCH"] != nil {
             name: "lethe-bench",
             dependencies: [
                 "IndexBenchmark", "DeltaBenchmark", "ParquetBenchmark", "StreamBenchmark", "VerifiedBenchmark", "S3Benchmark",
-                "ServeBenchmark", "LetheStorage",
+                "ServeBenchmark", "ProtectBenchmark", "LetheStorage",
             ], path: "Benchmarks/lethe-bench", swiftSettings: strict),
     ]
     package.products += [.executable(name: "lethe-bench", targets: ["lethe-bench"])]

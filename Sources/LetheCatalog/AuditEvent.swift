@@ -38,4 +38,6 @@ public enum AuditEvent: String, Sendable, Codable, CaseIterable {
     // Crypto-shredding (issue 15).
     /// Subjects' data keys destroyed before their erasure (subject keys and key count; never a key).
     case keysDestroyed = "keys_destroyed"
+    /// Data keys re-wrapped under a new key-encryption key (`lethe vault rotate-kek`: KEK names and a count).
+    case keysRewrapped = "keys_rewrapped"
 }

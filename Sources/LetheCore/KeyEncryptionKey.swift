@@ -23,6 +23,48 @@ public protocol KeyEncryptionKey: Sendable {
     func generateDataKey(_ context: WrapContext) async throws -> (plain: [UInt8], wrapped: [UInt8])
     /// Unwraps a data key this KEK wrapped (`.corrupt` when it does not open under `context`).
     func unwrap(_ wrapped: [UInt8], _ context: WrapContext) async throws -> [UInt8]
+    /// A new data key for `subject`, as the vault stores it: its id, the key, its wrapping, and
+    /// whether its row is keyed by the whole subject key (`exact`) or by a prefix (see `WrappedDataKey`).
+    func newDataKey(subject: SubjectKey) async throws -> NewDataKey
+    /// KEK rotation: `row`'s wrapping under `target` (a KEK of the same kind), the key id unchanged.
+    func rewrap(_ row: VaultRow, to target: any KeyEncryptionKey) async throws -> [UInt8]
+}
+
+/// A data key just made (`KeyEncryptionKey.newDataKey`).
+public struct NewDataKey: Sendable {
+    public var keyID: [UInt8]
+    public var plain: [UInt8]
+    public var wrapped: [UInt8]
+    public var exact: Bool
+    public init(keyID: [UInt8], plain: [UInt8], wrapped: [UInt8], exact: Bool) {
+        self.keyID = keyID; self.plain = plain; self.wrapped = wrapped; self.exact = exact
+    }
+}
+
+extension KeyEncryptionKey {
+    /// A random 8-byte key id, the key from `generateDataKey`, an exact row (KMS: the blob is bound to
+    /// the whole subject key by its encryption context).
+    public func newDataKey(subject: SubjectKey) async throws -> NewDataKey {
+        var id = [UInt8](repeating: 0, count: ProtectedValue.keyIDSize)
+        var rng = SystemRandomNumberGenerator()
+        for i in id.indices { id[i] = UInt8.random(in: 0...255, using: &rng) }
+        let (plain, wrapped) = try await generateDataKey(WrapContext(subject: subject, keyID: id))
+        return NewDataKey(keyID: id, plain: plain, wrapped: wrapped, exact: true)
+    }
+}
+
+/// A stored row's key and id, as KEK rotation reads them (no subject: a compact row holds a prefix).
+public struct VaultRow: Sendable, Equatable {
+    /// 32 bytes (a row keyed by the whole subject key) or `prefixSize` (a compact row).
+    public var rowKey: [UInt8]
+    public var keyID: [UInt8]
+    public var kek: String
+    public var wrapped: [UInt8]
+    public var exact: Bool { rowKey.count == 32 }
+    public static let prefixSize = 12
+    public init(rowKey: [UInt8], keyID: [UInt8], kek: String, wrapped: [UInt8]) {
+        self.rowKey = rowKey; self.keyID = keyID; self.kek = kek; self.wrapped = wrapped
+    }
 }
 
 /// Looks up (and for `protect`, creates) subjects' data keys: the vault (`LetheEngine.Vault`).
@@ -34,9 +76,20 @@ public protocol DataKeySource: Sendable {
 }
 
 /// The embedded KEK: a 32-byte key in a file of mode 0600 next to the state (`vault.key`, created
-/// on first use exclusively and whole, as the state's other keys are), wrapping data keys with
-/// AES-256 key wrap (RFC 3394, 40 bytes) under a key derived from the KEK, the subject and the key id.
-/// Rows of the first cut hold AES-256-GCM wrappings (60 bytes); they still open.
+/// on first use exclusively and whole, as the state's other keys are).
+///
+/// New data keys (`newDataKey`, v3, 32 bytes): the key id is a check of the key and the whole subject
+/// key, `HMAC-SHA256(key: data key, "lethe:key-id:v3" ‖ subject key)` cut to 8 bytes; the wrapping is
+/// the data key XOR a one-time pad `HKDF-SHA256(KEK, info: "lethe:dek:v3" ‖ first 12 bytes of the
+/// subject key ‖ key id)`. The pad is a PRF output on an input no other row shares (a new key has a
+/// new id), so the wrapping reveals nothing without the KEK; unwrapping recomputes the id and refuses
+/// a row whose id does not match (altered, or another subject's row sharing the prefix: the odds of a
+/// false match are 2^-64). The pad takes the prefix, not the whole subject key, so that rotation
+/// (`rewrap`) can re-wrap a compact row without knowing its subject. Every value sealed by the key is
+/// authenticated by its own GCM tag, which binds the key, the subject and the key id too.
+///
+/// Older wrappings still open: AES-256 key wrap (RFC 3394, 40 bytes, `v12-vault-compact`) and the
+/// first cut's AES-256-GCM (60 bytes), both under keys bound to the whole subject key.
 public struct FileKeyEncryptionKey: KeyEncryptionKey {
     public let name: String
     let key: SymmetricKey
@@ -100,9 +153,48 @@ public struct FileKeyEncryptionKey: KeyEncryptionKey {
         return Array(combined)
     }
 
+    /// The key id of a v3 data key: a check of the key and the whole subject key.
+    public static func keyID(_ plain: [UInt8], subject: SubjectKey) -> [UInt8] {
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Array("lethe:key-id:v3".utf8) + subject.bytes, using: SymmetricKey(data: plain))
+        return Array(Array(mac).prefix(ProtectedValue.keyIDSize))
+    }
+
+    /// The v3 one-time pad of a row: HKDF of the KEK with the row's subject-key prefix and key id.
+    func pad(prefix: [UInt8], keyID: [UInt8]) -> [UInt8] {
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: key, info: Array("lethe:dek:v3".utf8) + prefix.prefix(VaultRow.prefixSize) + keyID, outputByteCount: 32
+        ).withUnsafeBytes { Array($0) }
+    }
+
+    static func xor(_ a: [UInt8], _ b: [UInt8]) -> [UInt8] { zip(a, b).map { $0 ^ $1 } }
+
+    public func newDataKey(subject: SubjectKey) async throws -> NewDataKey {
+        let plain = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+        let id = Self.keyID(plain, subject: subject)
+        return NewDataKey(keyID: id, plain: plain, wrapped: Self.xor(plain, pad(prefix: subject.bytes, keyID: id)), exact: false)
+    }
+
+    public func rewrap(_ row: VaultRow, to target: any KeyEncryptionKey) async throws -> [UInt8] {
+        guard let target = target as? FileKeyEncryptionKey else {
+            throw LetheError(.badInput, "a key file's data keys rotate to another key file (`\(target.name)` is not one)")
+        }
+        if row.wrapped.count == 32 {
+            let plain = Self.xor(row.wrapped, pad(prefix: row.rowKey, keyID: row.keyID))
+            return Self.xor(plain, target.pad(prefix: row.rowKey, keyID: row.keyID))
+        }
+        guard row.exact else { throw LetheError(.corrupt, "a compact key row holds a \(row.wrapped.count)-byte wrapping", at: path) }
+        let context = WrapContext(subject: SubjectKey(bytes: row.rowKey), keyID: row.keyID)
+        return try target.wrap(try await unwrap(row.wrapped, context), context)
+    }
+
     public func unwrap(_ wrapped: [UInt8], _ context: WrapContext) async throws -> [UInt8] {
         do {
             switch wrapped.count {
+            case 32:
+                let plain = Self.xor(wrapped, pad(prefix: context.subject.bytes, keyID: context.keyID))
+                guard Self.keyID(plain, subject: context.subject) == context.keyID else { throw LetheError(.corrupt, "check") }
+                return plain
             case 40:
                 return try AES.KeyWrap.unwrap(wrapped, using: wrappingKey(context)).withUnsafeBytes { Array($0) }
             case 60:

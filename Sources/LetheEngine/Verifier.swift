@@ -46,6 +46,8 @@ struct Verifier: Sendable {
         var datasetsOf: [String: [String]] = [:]
         /// Per request: datasets where its plan named objects to erase.
         var erasedIn: [String: Set<String>] = [:]
+        /// Per request: the subject keys whose data key its plan's `shred` listed (held or destroyed).
+        var shredListed: [String: Set<SubjectKey>] = [:]
         var wanted: Set<String> = []
     }
 
@@ -145,7 +147,7 @@ struct Verifier: Sendable {
         let t1 = ContinuousClock.now
         try await scanLogs(batch, scope: scope, into: &findings)
         // Crypto-shredding: the subject's data key must be gone from the key store (one read for the batch).
-        findings.heldKeys = Set(try await state.vault.wrappedKeys(subjects: requests.map(\.subjectKey) + Array(batch.nfc.values)).keys)
+        findings.heldKeys = Set(try await lake.heldDataKeys(requests.map(\.subjectKey) + Array(batch.nfc.values)).keys)
         try await scanNoncurrentVersions(batch, scope: scope, rewritten: indexCost?.rewritten, into: &findings)
         Trace.mark("verify: logs, noncurrent versions", since: t1)
         let t2 = ContinuousClock.now
@@ -179,6 +181,7 @@ struct Verifier: Sendable {
         for r in requests {
             let plan = r.plan.flatMap(ErasurePlan.decode)
             scope.erasedIn[r.id] = Set((plan?.datasets ?? []).filter { !$0.objects.isEmpty }.map(\.name))
+            scope.shredListed[r.id] = Set((plan?.shred ?? []).compactMap { SubjectKey(hex: $0.subjectKey) })
             var names = Set((plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil })
                 .union(scope.coverage.incomplete)
             // And wherever the index finds the subject now: it may have come back since the plan was made.
@@ -375,7 +378,9 @@ struct Verifier: Sendable {
                     ? "no dataset with a subject column to examine: nothing proves the subject gone"
                     : "no object was examined in \(names.map { "`\($0)`" }.joined(separator: ", ")): nothing proves the subject gone")
         }
-        v.keyDestroyed = true
+        // A verdict on the key is earned: true only when the plan listed a data key to shred and the
+        // key store holds none of the subject's now; nil when the subject never had a key.
+        if let listed = scope.shredListed[r.id], !listed.isEmpty { v.keyDestroyed = true }
         if f.heldKeys.contains(r.subjectKey) || batch.nfc[r.id].map(f.heldKeys.contains) == true {
             v.keyDestroyed = false
             why.append("the subject's crypto-shredding data key is still in the key store: its protected values can be revealed")

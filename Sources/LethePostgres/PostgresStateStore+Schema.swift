@@ -13,6 +13,7 @@ extension PostgresStateStore {
         (5, "v5-outbox-lease", outboxLeaseMigration),
         (6, "v6-vault", vaultMigration),
         (7, "v7-vault-compact", vaultCompactMigration),
+        (8, "v8-vault-prefix", vaultPrefixMigration),
     ]
 
     /// Every table of the schema, with its text and bytea columns (the residue scan reads them).
@@ -20,7 +21,7 @@ extension PostgresStateStore {
         "lethe_meta", "objects", "postings", "object_names", "requests", "request_sweeps", "sweeps", "audit", "audit_head",
         "audit_requests", "audit_texts", "journal", "temp_files", "settings", "cursors", "lethe_migrations", "workers",
         "index_items", "api_tokens", "outbox", "outbox_sinks", "outbox_deliveries", "vault_keys",
-        "vault_keks",
+        "vault_keks", "vault_keys_exact",
     ]
 
     /// Sorting text columns are `COLLATE "C"`: byte order, whatever the database's locale (as SQLite sorts).

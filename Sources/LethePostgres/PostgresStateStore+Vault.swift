@@ -30,26 +30,79 @@ extension PostgresStateStore {
         ALTER TABLE vault_keys DROP COLUMN kek
         """
 
+    /// Migration 8 (`v8-vault-prefix`), as SQLite's `v13-vault-prefix`: compact rows keyed by the first
+    /// 12 bytes of the subject key, `vault_keys_exact` for the rows that need the whole key. PostgreSQL's
+    /// tuple header (24 B) and item pointer make its rows larger than SQLite's whatever the layout.
+    static let vaultPrefixMigration = """
+        CREATE TABLE vault_keys_exact(
+            subject_key bytea PRIMARY KEY CHECK (length(subject_key) = 32),
+            key_id bytea NOT NULL CHECK (length(key_id) = 8),
+            kek_id smallint NOT NULL REFERENCES vault_keks(id),
+            wrapped bytea NOT NULL,
+            created_at bigint NOT NULL
+        );
+        CREATE TABLE vault_keys_v8(
+            subject_prefix bytea PRIMARY KEY CHECK (length(subject_prefix) = 12),
+            key_id bytea NOT NULL CHECK (length(key_id) = 8),
+            kek_id smallint NOT NULL REFERENCES vault_keks(id),
+            wrapped bytea NOT NULL
+        );
+        INSERT INTO vault_keys_exact(subject_key, key_id, kek_id, wrapped, created_at)
+            SELECT k.subject_key, k.key_id, k.kek_id, k.wrapped, k.created_at FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id
+            WHERE e.name NOT LIKE 'file:%' OR length(k.wrapped) <> 32;
+        INSERT INTO vault_keys_v8(subject_prefix, key_id, kek_id, wrapped)
+            SELECT substring(k.subject_key from 1 for 12), k.key_id, k.kek_id, k.wrapped FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id
+            WHERE e.name LIKE 'file:%' AND length(k.wrapped) = 32 ORDER BY k.subject_key
+            ON CONFLICT (subject_prefix) DO NOTHING;
+        INSERT INTO vault_keys_exact(subject_key, key_id, kek_id, wrapped, created_at)
+            SELECT k.subject_key, k.key_id, k.kek_id, k.wrapped, k.created_at FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id
+            WHERE e.name LIKE 'file:%' AND length(k.wrapped) = 32 AND NOT EXISTS (
+                SELECT 1 FROM vault_keys_v8 n WHERE n.subject_prefix = substring(k.subject_key from 1 for 12) AND n.key_id = k.key_id AND n.wrapped = k.wrapped);
+        DROP TABLE vault_keys;
+        ALTER TABLE vault_keys_v8 RENAME TO vault_keys;
+        ALTER INDEX vault_keys_v8_pkey RENAME TO vault_keys_pkey
+        """
+
     static func fetchVaultKeys(_ s: PGSession, _ subjects: [SubjectKey]) throws -> [SubjectKey: WrappedDataKey] {
         var out: [SubjectKey: WrappedDataKey] = [:]
         let unique = Array(Set(subjects))
+        let n = WrappedDataKey.prefixSize
         var start = 0
         while start < unique.count {
-            let part = unique[start..<min(unique.count, start + 1000)].map(\.hex)
+            let part = Array(unique[start..<min(unique.count, start + 1000)])
             start += part.count
             let rows = try s.query(
                 .sql(
                     """
-                    SELECT k.subject_key, k.key_id, e.name, k.wrapped, k.created_at FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id
+                    SELECT k.subject_key, k.key_id, e.name, k.wrapped, k.created_at FROM vault_keys_exact k JOIN vault_keks e ON e.id = k.kek_id
                     WHERE k.subject_key IN (SELECT decode(h, 'hex') FROM unnest($1::text[]) AS h)
                     """
-                ) { $0.append(Array(part)) }
+                ) { $0.append(part.map(\.hex)) }
             ).rows
             for row in rows {
                 let r = PGRow(row)
                 let subject = SubjectKey(bytes: r.bytes(0) ?? [])
                 out[subject] = WrappedDataKey(
                     subject: subject, keyID: r.bytes(1) ?? [], kek: try r.str(2), wrapped: r.bytes(3) ?? [], createdAt: try r.int(4))
+            }
+            let rest = part.filter { out[$0] == nil }
+            guard !rest.isEmpty else { continue }
+            var byPrefix: [[UInt8]: [SubjectKey]] = [:]
+            for s in rest { byPrefix[Array(s.bytes.prefix(n)), default: []].append(s) }
+            let compact = try s.query(
+                .sql(
+                    """
+                    SELECT k.subject_prefix, k.key_id, e.name, k.wrapped FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id
+                    WHERE k.subject_prefix IN (SELECT decode(h, 'hex') FROM unnest($1::text[]) AS h)
+                    """
+                ) { $0.append(byPrefix.keys.map { Hex.encode($0) }) }
+            ).rows
+            for row in compact {
+                let r = PGRow(row)
+                for subject in byPrefix[r.bytes(0) ?? []] ?? [] {
+                    out[subject] = WrappedDataKey(
+                        subject: subject, keyID: r.bytes(1) ?? [], kek: try r.str(2), wrapped: r.bytes(3) ?? [], createdAt: 0, exact: false)
+                }
             }
         }
         return out
@@ -65,7 +118,67 @@ extension PostgresStateStore: VaultKeyReader {
     }
 
     public func vaultKeyCount() async throws -> Int64 {
-        try await read("cannot read the vault's keys") { s in try PGRow(s.query("SELECT count(*)::bigint FROM vault_keys").rows[0]).int(0) }
+        try await read("cannot read the vault's keys") { s in
+            try PGRow(s.query("SELECT ((SELECT count(*) FROM vault_keys) + (SELECT count(*) FROM vault_keys_exact))::bigint").rows[0]).int(0)
+        }
+    }
+
+    public func vaultKeyCountsByKEK() async throws -> [String: Int64] {
+        try await read("cannot read the vault's keys") { s in
+            let rows = try s.query(
+                """
+                SELECT e.name, ((SELECT count(*) FROM vault_keys k WHERE k.kek_id = e.id) + (SELECT count(*) FROM vault_keys_exact k WHERE k.kek_id = e.id))::bigint
+                FROM vault_keks e
+                """
+            ).rows
+            var out: [String: Int64] = [:]
+            for row in rows {
+                let r = PGRow(row)
+                let n = try r.int(1)
+                if n > 0 { out[try r.str(0)] = n }
+            }
+            return out
+        }
+    }
+
+    public func vaultRows(kek: String, after: VaultRow?, limit: Int) async throws -> [VaultRow] {
+        try await read("cannot read the vault's keys") { s in
+            var out: [VaultRow] = []
+            func add(_ rows: [PostgresRow]) throws {
+                for row in rows {
+                    let r = PGRow(row)
+                    out.append(VaultRow(rowKey: r.bytes(0) ?? [], keyID: r.bytes(1) ?? [], kek: kek, wrapped: r.bytes(2) ?? []))
+                }
+            }
+            if after == nil || after?.exact == true {
+                try add(
+                    s.query(
+                        .sql(
+                            """
+                            SELECT k.subject_key, k.key_id, k.wrapped FROM vault_keys_exact k JOIN vault_keks e ON e.id = k.kek_id
+                            WHERE e.name = $1 AND k.subject_key > $2 ORDER BY k.subject_key LIMIT $3
+                            """
+                        ) {
+                            $0.append(kek); $0.bytes(after?.rowKey ?? []); $0.append(Int64(limit))
+                        }
+                    ).rows)
+            }
+            if out.count < limit {
+                let from = after.map { $0.exact ? [] : $0.rowKey } ?? []
+                try add(
+                    s.query(
+                        .sql(
+                            """
+                            SELECT k.subject_prefix, k.key_id, k.wrapped FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id
+                            WHERE e.name = $1 AND k.subject_prefix > $2 ORDER BY k.subject_prefix LIMIT $3
+                            """
+                        ) {
+                            $0.append(kek); $0.bytes(from); $0.append(Int64(limit - out.count))
+                        }
+                    ).rows)
+            }
+            return out
+        }
     }
 }
 
@@ -74,21 +187,38 @@ struct PGVaultWriter: VaultKeyWriter {
 
     func wrappedKeys(subjects: [SubjectKey]) throws -> [SubjectKey: WrappedDataKey] { try PostgresStateStore.fetchVaultKeys(s, subjects) }
 
-    func insertKeys(_ keys: [WrappedDataKey]) throws -> [SubjectKey: WrappedDataKey] {
-        for name in Set(keys.map(\.kek)) {
+    func kekIDs(_ names: Set<String>) throws {
+        for name in names {
             try s.exec(.sql("INSERT INTO vault_keks(name) VALUES ($1) ON CONFLICT (name) DO NOTHING") { $0.append(name) })
         }
+    }
+
+    func insertKeys(_ keys: [WrappedDataKey]) throws -> [SubjectKey: WrappedDataKey] {
+        try kekIDs(Set(keys.map(\.kek)))
         for k in keys {
-            try s.exec(
-                .sql(
-                    """
-                    INSERT INTO vault_keys(subject_key, key_id, kek_id, wrapped, created_at)
-                    SELECT $1, $2, id, $4, $5 FROM vault_keks WHERE name = $3
-                    ON CONFLICT (subject_key) DO NOTHING
-                    """
-                ) {
-                    $0.bytes(k.subject.bytes); $0.bytes(k.keyID); $0.append(k.kek); $0.bytes(k.wrapped); $0.append(k.createdAt)
-                })
+            if k.exact {
+                try s.exec(
+                    .sql(
+                        """
+                        INSERT INTO vault_keys_exact(subject_key, key_id, kek_id, wrapped, created_at)
+                        SELECT $1, $2, id, $4, $5 FROM vault_keks WHERE name = $3
+                        ON CONFLICT (subject_key) DO NOTHING
+                        """
+                    ) {
+                        $0.bytes(k.subject.bytes); $0.bytes(k.keyID); $0.append(k.kek); $0.bytes(k.wrapped); $0.append(k.createdAt)
+                    })
+            } else {
+                try s.exec(
+                    .sql(
+                        """
+                        INSERT INTO vault_keys(subject_prefix, key_id, kek_id, wrapped)
+                        SELECT $1, $2, id, $4 FROM vault_keks WHERE name = $3
+                        ON CONFLICT (subject_prefix) DO NOTHING
+                        """
+                    ) {
+                        $0.bytes(k.rowKey); $0.bytes(k.keyID); $0.append(k.kek); $0.bytes(k.wrapped)
+                    })
+            }
         }
         return try PostgresStateStore.fetchVaultKeys(s, keys.map(\.subject))
     }
@@ -96,9 +226,42 @@ struct PGVaultWriter: VaultKeyWriter {
     func destroyKeys(subjects: [SubjectKey]) throws -> [SubjectKey] {
         var gone: [SubjectKey] = []
         for subject in Set(subjects) {
-            let n = try s.exec(.sql("DELETE FROM vault_keys WHERE subject_key = $1") { $0.bytes(subject.bytes) })
+            var n = try s.exec(.sql("DELETE FROM vault_keys_exact WHERE subject_key = $1") { $0.bytes(subject.bytes) })
+            if n == 0 {
+                n = try s.exec(.sql("DELETE FROM vault_keys WHERE subject_prefix = $1") { $0.bytes(Array(subject.bytes.prefix(WrappedDataKey.prefixSize))) })
+            }
             if n > 0 { gone.append(subject) }
         }
         return gone.sorted()
+    }
+
+    func destroyKeys(_ keys: [WrappedDataKey]) throws -> [SubjectKey] {
+        var gone: Set<SubjectKey> = []
+        for k in keys {
+            let sql =
+                k.exact
+                ? "DELETE FROM vault_keys_exact WHERE subject_key = $1 AND key_id = $2 AND wrapped = $3"
+                : "DELETE FROM vault_keys WHERE subject_prefix = $1 AND key_id = $2 AND wrapped = $3"
+            if try s.exec(
+                .sql(sql) {
+                    $0.bytes(k.rowKey); $0.bytes(k.keyID); $0.bytes(k.wrapped)
+                }) > 0
+            {
+                gone.insert(k.subject)
+            }
+        }
+        return gone.sorted()
+    }
+
+    func rewrapKey(_ row: VaultRow, kek: String, wrapped: [UInt8]) throws -> Bool {
+        try kekIDs([kek])
+        let sql =
+            row.exact
+            ? "UPDATE vault_keys_exact SET kek_id = (SELECT id FROM vault_keks WHERE name = $1), wrapped = $2 WHERE subject_key = $3 AND key_id = $4 AND wrapped = $5"
+            : "UPDATE vault_keys SET kek_id = (SELECT id FROM vault_keks WHERE name = $1), wrapped = $2 WHERE subject_prefix = $3 AND key_id = $4 AND wrapped = $5"
+        return try s.exec(
+            .sql(sql) {
+                $0.append(kek); $0.bytes(wrapped); $0.bytes(row.rowKey); $0.bytes(row.keyID); $0.bytes(row.wrapped)
+            }) > 0
     }
 }

@@ -34,7 +34,9 @@ public enum Runtime {
         // what a killed one left.
         let owner = getpid()
         let store = makeStore { key in try await meta.recordTemporary(key, owner: owner) }
-        return Lethe(config: config, store: store, meta: meta, secrets: state.secrets, stateFolder: state.folder, logger: logger)
+        var lethe = Lethe(config: config, store: store, meta: meta, secrets: state.secrets, stateFolder: state.folder, logger: logger)
+        lethe.vault = localVault(config, state: meta)
+        return lethe
     }
 
     /// Opens the state a config names (for doors that need no lake: `filter`, `deletions`).

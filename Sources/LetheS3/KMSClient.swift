@@ -74,6 +74,33 @@ public final class KMSKeyEncryptionKey: KeyEncryptionKey {
         return Array(p)
     }
 
+    /// KEK rotation: `ReEncrypt` of the row's blob under `target`'s key, with the same encryption
+    /// context (KMS decrypts and re-encrypts inside; the data key never leaves it).
+    public func rewrap(_ row: VaultRow, to target: any KeyEncryptionKey) async throws -> [UInt8] {
+        guard let target = target as? KMSKeyEncryptionKey else {
+            throw LetheError(.badInput, "KMS data keys rotate to another KMS key (`\(target.name)` is not one)")
+        }
+        guard row.exact else { throw LetheError(.corrupt, "a KMS data key's row must be keyed by the whole subject key") }
+        struct Request: Encodable {
+            var CiphertextBlob: String
+            var SourceKeyId: String
+            var DestinationKeyId: String
+            var SourceEncryptionContext: [String: String]
+            var DestinationEncryptionContext: [String: String]
+        }
+        struct Response: Decodable { var CiphertextBlob: String? }
+        let context = Self.context(WrapContext(subject: SubjectKey(bytes: row.rowKey), keyID: row.keyID))
+        let r: Response = try await call(
+            "ReEncrypt",
+            Request(
+                CiphertextBlob: Data(row.wrapped).base64EncodedString(), SourceKeyId: keyID, DestinationKeyId: target.keyID,
+                SourceEncryptionContext: context, DestinationEncryptionContext: context))
+        guard let c = r.CiphertextBlob.flatMap({ Data(base64Encoded: $0) }), !c.isEmpty else {
+            throw LetheError(.io, "KMS answered ReEncrypt without a ciphertext", at: endpoint)
+        }
+        return Array(c)
+    }
+
     /// Creates a symmetric key (tests and setup against moto); returns its id.
     public func createKey(description: String) async throws -> String {
         struct Request: Encodable { var Description: String }

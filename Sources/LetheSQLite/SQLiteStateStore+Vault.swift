@@ -39,6 +39,39 @@ extension SQLiteStateStore {
         ALTER TABLE vault_keys_v12 RENAME TO vault_keys;
         """
 
+    /// `v13-vault-prefix` (the key store's size, ≤ 64 B a subject): compact rows keyed by the first 12
+    /// bytes of the subject key (key id, KEK id, the file KEK's 32-byte wrapping; no creation time), and
+    /// `vault_keys_exact` keyed by the whole subject key for the rows that need it (KMS blobs, wrappings
+    /// written before v13, a subject whose prefix is taken). Existing rows are converted: a file-KEK row
+    /// moves to its prefix when no other row claims it, every other row to `vault_keys_exact` as it was.
+    static let vaultPrefixMigration = """
+        CREATE TABLE vault_keys_exact(
+            subject_key BLOB NOT NULL PRIMARY KEY CHECK(length(subject_key) = 32),
+            key_id BLOB NOT NULL CHECK(length(key_id) = 8),
+            kek_id INTEGER NOT NULL REFERENCES vault_keks(id),
+            wrapped BLOB NOT NULL,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE vault_keys_v13(
+            subject_prefix BLOB NOT NULL PRIMARY KEY CHECK(length(subject_prefix) = 12),
+            key_id BLOB NOT NULL CHECK(length(key_id) = 8),
+            kek_id INTEGER NOT NULL REFERENCES vault_keks(id),
+            wrapped BLOB NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO vault_keys_exact(subject_key, key_id, kek_id, wrapped, created_at)
+            SELECT k.subject_key, k.key_id, k.kek_id, k.wrapped, k.created_at FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id
+            WHERE e.name NOT LIKE 'file:%' OR length(k.wrapped) <> 32;
+        INSERT OR IGNORE INTO vault_keys_v13(subject_prefix, key_id, kek_id, wrapped)
+            SELECT substr(k.subject_key, 1, 12), k.key_id, k.kek_id, k.wrapped FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id
+            WHERE e.name LIKE 'file:%' AND length(k.wrapped) = 32 ORDER BY k.subject_key;
+        INSERT INTO vault_keys_exact(subject_key, key_id, kek_id, wrapped, created_at)
+            SELECT k.subject_key, k.key_id, k.kek_id, k.wrapped, k.created_at FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id
+            WHERE e.name LIKE 'file:%' AND length(k.wrapped) = 32 AND NOT EXISTS (
+                SELECT 1 FROM vault_keys_v13 n WHERE n.subject_prefix = substr(k.subject_key, 1, 12) AND n.key_id = k.key_id AND n.wrapped = k.wrapped);
+        DROP TABLE vault_keys;
+        ALTER TABLE vault_keys_v13 RENAME TO vault_keys;
+        """
+
     /// The id of a KEK's name in `vault_keks`, added when new.
     static func kekID(_ db: Database, _ name: String) throws -> Int64 {
         if let id = try Int64.fetchOne(db, sql: "SELECT id FROM vault_keks WHERE name = ?", arguments: [name]) { return id }
@@ -46,22 +79,40 @@ extension SQLiteStateStore {
         return db.lastInsertedRowID
     }
 
+    /// Each subject's row: its exact row, else the compact row of its prefix (`exact == false`).
     static func fetchVaultKeys(_ db: Database, _ subjects: [SubjectKey]) throws -> [SubjectKey: WrappedDataKey] {
         var out: [SubjectKey: WrappedDataKey] = [:]
         var start = 0
         let unique = Array(Set(subjects))
+        let n = WrappedDataKey.prefixSize
         while start < unique.count {
-            let part = unique[start..<min(unique.count, start + 500)]
+            let part = Array(unique[start..<min(unique.count, start + 500)])
             start += part.count
             let marks = Array(repeating: "?", count: part.count).joined(separator: ",")
-            let rows = try Row.fetchAll(
+            let exact = try Row.fetchAll(
                 db,
                 sql:
-                    "SELECT k.subject_key, k.key_id, e.name, k.wrapped, k.created_at FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id WHERE k.subject_key IN (\(marks))",
+                    "SELECT k.subject_key, k.key_id, e.name, k.wrapped, k.created_at FROM vault_keys_exact k JOIN vault_keks e ON e.id = k.kek_id WHERE k.subject_key IN (\(marks))",
                 arguments: StatementArguments(part.map { Data($0.bytes) }))
-            for r in rows {
+            for r in exact {
                 let s = SubjectKey(bytes: [UInt8](r[0] as Data))
                 out[s] = WrappedDataKey(subject: s, keyID: [UInt8](r[1] as Data), kek: r[2], wrapped: [UInt8](r[3] as Data), createdAt: r[4])
+            }
+            let rest = part.filter { out[$0] == nil }
+            guard !rest.isEmpty else { continue }
+            var byPrefix: [[UInt8]: [SubjectKey]] = [:]
+            for s in rest { byPrefix[Array(s.bytes.prefix(n)), default: []].append(s) }
+            let marks2 = Array(repeating: "?", count: byPrefix.count).joined(separator: ",")
+            let compact = try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT k.subject_prefix, k.key_id, e.name, k.wrapped FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id WHERE k.subject_prefix IN (\(marks2))",
+                arguments: StatementArguments(byPrefix.keys.map { Data($0) }))
+            for r in compact {
+                for s in byPrefix[[UInt8](r[0] as Data)] ?? [] {
+                    out[s] = WrappedDataKey(
+                        subject: s, keyID: [UInt8](r[1] as Data), kek: r[2], wrapped: [UInt8](r[3] as Data), createdAt: 0, exact: false)
+                }
             }
         }
         return out
@@ -77,7 +128,45 @@ extension SQLiteStateStore: VaultKeyReader {
     }
 
     public func vaultKeyCount() async throws -> Int64 {
-        try await read("cannot read the vault's keys") { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM vault_keys") ?? 0 }
+        try await read("cannot read the vault's keys") { db in
+            try Int64.fetchOne(db, sql: "SELECT (SELECT count(*) FROM vault_keys) + (SELECT count(*) FROM vault_keys_exact)") ?? 0
+        }
+    }
+
+    public func vaultKeyCountsByKEK() async throws -> [String: Int64] {
+        try await read("cannot read the vault's keys") { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT e.name, (SELECT count(*) FROM vault_keys k WHERE k.kek_id = e.id) + (SELECT count(*) FROM vault_keys_exact k WHERE k.kek_id = e.id)
+                    FROM vault_keks e
+                    """)
+            var out: [String: Int64] = [:]
+            for r in rows { let n: Int64 = r[1]; if n > 0 { out[r[0]] = n } }
+            return out
+        }
+    }
+
+    public func vaultRows(kek: String, after: VaultRow?, limit: Int) async throws -> [VaultRow] {
+        try await read("cannot read the vault's keys") { db in
+            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM vault_keks WHERE name = ?", arguments: [kek]) else { return [] }
+            var out: [VaultRow] = []
+            // Exact rows first (row keys of 32 bytes), then compact rows.
+            if after == nil || after?.exact == true {
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT subject_key, key_id, wrapped FROM vault_keys_exact WHERE kek_id = ? AND subject_key > ? ORDER BY subject_key LIMIT ?",
+                    arguments: [id, Data(after?.rowKey ?? []), limit])
+                for r in rows { out.append(VaultRow(rowKey: [UInt8](r[0] as Data), keyID: [UInt8](r[1] as Data), kek: kek, wrapped: [UInt8](r[2] as Data))) }
+            }
+            if out.count < limit {
+                let from = after.map { $0.exact ? [] : $0.rowKey } ?? []
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT subject_prefix, key_id, wrapped FROM vault_keys WHERE kek_id = ? AND subject_prefix > ? ORDER BY subject_prefix LIMIT ?",
+                    arguments: [id, Data(from), limit - out.count])
+                for r in rows { out.append(VaultRow(rowKey: [UInt8](r[0] as Data), keyID: [UInt8](r[1] as Data), kek: kek, wrapped: [UInt8](r[2] as Data))) }
+            }
+            return out
+        }
     }
 }
 
@@ -87,8 +176,10 @@ struct SQLiteVaultWriter: VaultKeyWriter {
     func wrappedKeys(subjects: [SubjectKey]) throws -> [SubjectKey: WrappedDataKey] { try SQLiteStateStore.fetchVaultKeys(db, subjects) }
 
     func insertKeys(_ keys: [WrappedDataKey]) throws -> [SubjectKey: WrappedDataKey] {
-        let st = try db.cachedStatement(
-            sql: "INSERT INTO vault_keys(subject_key, key_id, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(subject_key) DO NOTHING")
+        let exact = try db.cachedStatement(
+            sql: "INSERT INTO vault_keys_exact(subject_key, key_id, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(subject_key) DO NOTHING")
+        let compact = try db.cachedStatement(
+            sql: "INSERT INTO vault_keys(subject_prefix, key_id, kek_id, wrapped) VALUES (?, ?, ?, ?) ON CONFLICT(subject_prefix) DO NOTHING")
         var ids: [String: Int64] = [:]
         for k in keys {
             let id: Int64
@@ -98,18 +189,45 @@ struct SQLiteVaultWriter: VaultKeyWriter {
                 id = try SQLiteStateStore.kekID(db, k.kek)
                 ids[k.kek] = id
             }
-            try st.execute(arguments: [Data(k.subject.bytes), Data(k.keyID), id, Data(k.wrapped), k.createdAt])
+            if k.exact {
+                try exact.execute(arguments: [Data(k.subject.bytes), Data(k.keyID), id, Data(k.wrapped), k.createdAt])
+            } else {
+                try compact.execute(arguments: [Data(k.rowKey), Data(k.keyID), id, Data(k.wrapped)])
+            }
         }
         return try SQLiteStateStore.fetchVaultKeys(db, keys.map(\.subject))
     }
 
     func destroyKeys(subjects: [SubjectKey]) throws -> [SubjectKey] {
-        let st = try db.cachedStatement(sql: "DELETE FROM vault_keys WHERE subject_key = ?")
+        let exact = try db.cachedStatement(sql: "DELETE FROM vault_keys_exact WHERE subject_key = ?")
+        let compact = try db.cachedStatement(sql: "DELETE FROM vault_keys WHERE subject_prefix = ?")
         var gone: [SubjectKey] = []
         for s in Set(subjects) {
-            try st.execute(arguments: [Data(s.bytes)])
+            try exact.execute(arguments: [Data(s.bytes)])
+            if db.changesCount == 0 { try compact.execute(arguments: [Data(s.bytes.prefix(WrappedDataKey.prefixSize))]) }
             if db.changesCount > 0 { gone.append(s) }
         }
         return gone.sorted()
+    }
+
+    func destroyKeys(_ keys: [WrappedDataKey]) throws -> [SubjectKey] {
+        let exact = try db.cachedStatement(sql: "DELETE FROM vault_keys_exact WHERE subject_key = ? AND key_id = ? AND wrapped = ?")
+        let compact = try db.cachedStatement(sql: "DELETE FROM vault_keys WHERE subject_prefix = ? AND key_id = ? AND wrapped = ?")
+        var gone: Set<SubjectKey> = []
+        for k in keys {
+            try (k.exact ? exact : compact).execute(arguments: [Data(k.rowKey), Data(k.keyID), Data(k.wrapped)])
+            if db.changesCount > 0 { gone.insert(k.subject) }
+        }
+        return gone.sorted()
+    }
+
+    func rewrapKey(_ row: VaultRow, kek: String, wrapped: [UInt8]) throws -> Bool {
+        let id = try SQLiteStateStore.kekID(db, kek)
+        let sql =
+            row.exact
+            ? "UPDATE vault_keys_exact SET kek_id = ?, wrapped = ? WHERE subject_key = ? AND key_id = ? AND wrapped = ?"
+            : "UPDATE vault_keys SET kek_id = ?, wrapped = ? WHERE subject_prefix = ? AND key_id = ? AND wrapped = ?"
+        try db.cachedStatement(sql: sql).execute(arguments: [id, Data(wrapped), Data(row.rowKey), Data(row.keyID), Data(row.wrapped)])
+        return db.changesCount > 0
     }
 }

@@ -437,6 +437,8 @@ public final class SQLiteStateStore: StateStore {
         m.registerMigration("v11-vault") { db in try db.execute(sql: vaultSchema) }
         // The key store's size: the KEK by a small id (`vault_keks`), AES key wrap for new keys.
         m.registerMigration("v12-vault-compact") { db in try db.execute(sql: vaultCompactMigration) }
+        // ≤ 64 B a subject: compact rows by a 12-byte subject-key prefix, exact rows where needed.
+        m.registerMigration("v13-vault-prefix") { db in try db.execute(sql: vaultPrefixMigration) }
         return m
     }()
 }

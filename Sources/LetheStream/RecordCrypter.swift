@@ -99,6 +99,8 @@ public final class RecordCrypter {
     var physicalLine: Int64 = 0
     /// This stream's nonces (one `getrandom` per 256 values).
     let nonces = NonceSource()
+    /// Seals and opens this stream's values without per-value allocations of its own (speed).
+    let sealer: ValueSealer
 
     let hasher: SubjectHasher
     let keys: any DataKeySource
@@ -123,6 +125,7 @@ public final class RecordCrypter {
         self.hasher = hasher
         self.keys = keys
         self.fieldNames = fields.map(\.description)
+        self.sealer = ValueSealer(dataset: dataset, fields: fields.map(\.description))
         if case .csv = format {
             if let f = (subject + fields).first(where: { $0.components.count != 1 }) {
                 throw LetheError(.badInput, "dataset `\(dataset)`: field `\(f)` is a dotted path; a CSV dataset names columns")
@@ -244,9 +247,8 @@ public final class RecordCrypter {
             guard let key, let subject = r.subject else { throw LetheError(.failure, "no data key for a record's subject", at: "line \(r.line)") }
             let quoted = format == .jsonl
             if quoted { out.append(0x22) }
-            let value = e.bytes
-            try value.withUnsafeBytes {
-                try ProtectedValue.seal($0, kind: e.kind, key: key, dataset: dataset, field: field, subject: subject, nonces: nonces, into: &out)
+            try e.bytes.withUnsafeBytes {
+                try sealer.seal($0, kind: e.kind, key: key, field: e.field, subject: subject, nonces: nonces, into: &out)
             }
             if quoted { out.append(0x22) }
             counts.values += 1
@@ -257,9 +259,9 @@ public final class RecordCrypter {
                 return
             }
             do {
-                let parsed = try ProtectedValue.parse(e.bytes)
-                let (kind, value) = try ProtectedValue.open(parsed, key: key, dataset: dataset, field: field, subject: subject)
-                writeRevealed(kind, value, into: &out)
+                try e.bytes.withUnsafeBytes { text in
+                    try sealer.open(text, key: key, field: e.field, subject: subject) { kind, value in writeRevealed(kind, value, into: &out) }
+                }
                 counts.values += 1
             } catch let err as LetheError where err.code == .notFound {
                 counts.forgotten += 1  // sealed by an earlier key of the subject, destroyed since
@@ -277,16 +279,16 @@ public final class RecordCrypter {
     private func writeAbsent(_ marker: [UInt8]?, into out: inout [UInt8]) {
         switch format {
         case .jsonl:
-            if let marker { Self.quoteJSON(marker, into: &out) } else { out += Array("null".utf8) }
+            if let marker { marker.withUnsafeBytes { Self.quoteJSON($0, into: &out) } } else { out += Array("null".utf8) }
         case .csv(let d):
-            if let marker { Self.quoteCSV(marker, delimiter: d, into: &out) }
+            if let marker { marker.withUnsafeBytes { Self.quoteCSV($0, delimiter: d, into: &out) } }
         }
     }
 
-    private func writeRevealed(_ kind: ProtectedValue.Kind, _ value: [UInt8], into out: inout [UInt8]) {
+    private func writeRevealed(_ kind: ProtectedValue.Kind, _ value: UnsafeRawBufferPointer, into out: inout [UInt8]) {
         switch (format, kind) {
         case (.jsonl, .text): Self.quoteJSON(value, into: &out)
-        case (.jsonl, _): out += value
+        case (.jsonl, _): out.append(contentsOf: value)
         case (.csv(let d), _): Self.quoteCSV(value, delimiter: d, into: &out)
         }
     }
@@ -294,7 +296,7 @@ public final class RecordCrypter {
     static let hex = Array("0123456789abcdef".utf8)
 
     /// A JSON string of UTF-8 bytes (quotes, backslashes and control characters escaped).
-    static func quoteJSON(_ v: [UInt8], into b: inout [UInt8]) {
+    static func quoteJSON(_ v: UnsafeRawBufferPointer, into b: inout [UInt8]) {
         b.append(0x22)
         for c in v {
             switch c {
@@ -310,9 +312,9 @@ public final class RecordCrypter {
     }
 
     /// A CSV field: quoted (quotes doubled) when it holds the delimiter, a quote, CR or LF.
-    static func quoteCSV(_ v: [UInt8], delimiter: UInt8, into b: inout [UInt8]) {
+    static func quoteCSV(_ v: UnsafeRawBufferPointer, delimiter: UInt8, into b: inout [UInt8]) {
         guard v.contains(where: { $0 == delimiter || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else {
-            b += v
+            b.append(contentsOf: v)
             return
         }
         b.append(0x22)

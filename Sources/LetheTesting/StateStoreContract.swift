@@ -30,6 +30,7 @@ public enum StateStoreContract {
         case outboxLeaseHasOneHolderAndFencesAStaleOne
         case outboxPruneDeletesOnlyWhatEverySinkHasHad
         case vaultKeysInsertOnceReadBackAndDestroy
+        case vaultCompactRowsByPrefixExactRowsAndRewrap
         public var testDescription: String { rawValue }
     }
 
@@ -61,6 +62,7 @@ public enum StateStoreContract {
         case .outboxLeaseHasOneHolderAndFencesAStaleOne: try await outboxLeaseHasOneHolderAndFencesAStaleOne(store)
         case .outboxPruneDeletesOnlyWhatEverySinkHasHad: try await outboxPruneDeletesOnlyWhatEverySinkHasHad(store)
         case .vaultKeysInsertOnceReadBackAndDestroy: try await vaultKeysInsertOnceReadBackAndDestroy(store)
+        case .vaultCompactRowsByPrefixExactRowsAndRewrap: try await vaultCompactRowsByPrefixExactRowsAndRewrap(store)
         }
     }
 
@@ -688,5 +690,60 @@ extension StateStoreContract {
         // Inside a transaction, the writer reads what it wrote.
         let seen = try await store.transaction("read") { tx in try tx.vault.wrappedKeys(subjects: [a, b]) }
         #expect(Set(seen.keys) == [a])
+    }
+
+    /// v13: a compact row is keyed by the subject key's first 12 bytes (two subjects sharing them read
+    /// the same row: ownership is the KEK's to prove), an exact row by the whole key and read first;
+    /// destroying a row as read never touches another subject's; rotation reads rows by KEK and
+    /// re-wraps each only when it is still as read.
+    static func vaultCompactRowsByPrefixExactRowsAndRewrap(_ store: any StateStore) async throws {
+        var db = [UInt8](repeating: 0x11, count: 32)
+        let d = SubjectKey(bytes: db)
+        db[31] = 0x22
+        let e = SubjectKey(bytes: db)  // the same 12-byte prefix as d
+        let f = subjectKey(9)
+        @Sendable func row(_ s: SubjectKey, _ id: UInt8, exact: Bool, kek: String = "file:a") -> WrappedDataKey {
+            WrappedDataKey(
+                subject: s, keyID: [UInt8](repeating: id, count: 8), kek: kek, wrapped: [UInt8](repeating: id &+ 1, count: 32), createdAt: exact ? 5 : 0,
+                exact: exact)
+        }
+        let held = try await store.transaction("insert") { tx in try tx.vault.insertKeys([row(d, 1, exact: false), row(f, 3, exact: false)]) }
+        #expect(held[d] == row(d, 1, exact: false) && held[f] == row(f, 3, exact: false))
+        // e shares d's prefix: the store answers d's compact row for e (not e's: the vault checks).
+        #expect(try await store.vault.wrappedKeys(subjects: [e])[e] == row(e, 1, exact: false))
+        // A second compact insert for the prefix keeps the first; e then gets an exact row, read first.
+        let again = try await store.transaction("collide") { tx in try tx.vault.insertKeys([row(e, 2, exact: false)]) }
+        #expect(again[e]?.keyID == row(e, 1, exact: false).keyID)
+        let exact = try await store.transaction("exact") { tx in try tx.vault.insertKeys([row(e, 2, exact: true)]) }
+        #expect(exact[e] == row(e, 2, exact: true))
+        let both = try await store.vault.wrappedKeys(subjects: [d, e])
+        #expect(both[d] == row(d, 1, exact: false) && both[e] == row(e, 2, exact: true))
+        #expect(try await store.vault.vaultKeyCount() == 3)
+        #expect(try await store.vault.vaultKeyCountsByKEK() == ["file:a": 3])
+        // Rotation's read: every row of a KEK, exact rows first, then compact rows in prefix order, in pages.
+        let p1 = try await store.vault.vaultRows(kek: "file:a", after: nil, limit: 2)
+        #expect(p1.count == 2 && p1[0].exact && p1[0].rowKey == e.bytes && !p1[1].exact && p1[1].rowKey == Array(f.bytes.prefix(12)))
+        let p2 = try await store.vault.vaultRows(kek: "file:a", after: p1[1], limit: 2)
+        #expect(p2.map(\.rowKey) == [Array(d.bytes.prefix(12))])
+        #expect(try await store.vault.vaultRows(kek: "file:b", after: nil, limit: 9).isEmpty)
+        // Re-wrap: only a row still as read; the KEK moves with it.
+        let moved = try await store.transaction("rewrap") { tx in
+            [
+                try tx.vault.rewrapKey(p1[0], kek: "file:b", wrapped: [UInt8](repeating: 0xEE, count: 32)),
+                try tx.vault.rewrapKey(p1[0], kek: "file:b", wrapped: [0]),
+            ]
+        }
+        #expect(moved == [true, false])
+        #expect(try await store.vault.wrappedKeys(subjects: [e])[e]?.kek == "file:b")
+        #expect(try await store.vault.vaultKeyCountsByKEK() == ["file:a": 2, "file:b": 1])
+        #expect(try await store.vault.vaultRows(kek: "file:a", after: nil, limit: 9).count == 2)
+        // Destroying d's row as read leaves e's exact row; destroying e by subject takes its exact row only.
+        #expect(try await store.transaction("destroy d") { tx in try tx.vault.destroyKeys([row(d, 1, exact: false)]) } == [d])
+        #expect(try await store.transaction("destroy d again") { tx in try tx.vault.destroyKeys([row(d, 1, exact: false)]) }.isEmpty)
+        #expect(try await store.vault.wrappedKeys(subjects: [d, e]).keys.sorted() == [e])
+        _ = try await store.transaction("d again") { tx in try tx.vault.insertKeys([row(d, 4, exact: false)]) }
+        #expect(try await store.transaction("destroy e") { tx in try tx.vault.destroyKeys(subjects: [e]) } == [e])
+        let left = try await store.vault.wrappedKeys(subjects: [d, e])
+        #expect(left[d]?.keyID == row(d, 4, exact: false).keyID && left[e]?.exact == false)
     }
 }

@@ -31,7 +31,7 @@ struct LetheCommand: AsyncParsableCommand {
         subcommands: [
             Init.self, Quickstart.self, Index.self, Locate.self, Forget.self, Requests.self, Show.self,
             Approve.self, Reject.self, Run.self, Verify.self, Sweep.self, Vacuum.self, Audit.self, Filter.self, Deletions.self,
-            Worker.self, Token.self, Certificate.self, Serve.self, Protect.self, Reveal.self, Ingest.self, Validate.self,
+            Worker.self, Token.self, Certificate.self, Serve.self, Protect.self, Reveal.self, Ingest.self, Validate.self, VaultCommand.self,
         ]
     )
 }

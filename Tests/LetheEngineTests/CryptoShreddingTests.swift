@@ -261,6 +261,136 @@ struct CryptoShreddingTests {
         #expect(!again.contains("one@x"))
     }
 
+    /// `key_destroyed` is a verdict earned: nil for a subject that never had a data key (nothing was
+    /// shredded), true only when the plan listed a key and the store holds it no more, false when a
+    /// key of the subject is in the store at verification.
+    @Test func keyDestroyedOnlyWhenThePlanListedAKeyThatIsGone() async throws {
+        let s = try ShredFixture()
+        // u-5 was never protected: its records are plain, it has no key.
+        let plain = ev("u-5", 5, email: "five@x") + ev("u-6", 6, email: "six@x")
+        s.f.put("raw/plain.jsonl", plain)
+        s.f.put("raw/p.jsonl", try await s.protect("raw", ev("u-1", 1, email: "one@x")))
+        _ = try await s.lethe.index()
+        let never = try await s.lethe.forget([SubjectID("u-5")], reason: "t", by: "alice")[0]
+        let neverJSON = try #require(try await s.lethe.meta.request(id: never.id)?.plan)
+        let neverPlan = try #require(ErasurePlan.decode(neverJSON))
+        #expect(neverPlan.shred == nil)
+        _ = try await s.lethe.approve([never.id], by: "bob")
+        let report = try await s.lethe.run()
+        let v = try #require(report.verifications.first { $0.id == never.id })
+        #expect(v.clean == true)
+        #expect(v.keyDestroyed == nil)
+        #expect(report.keysDestroyed == 0)
+
+        // u-1 had a key: the plan lists it, the run destroys it, the verdict is true.
+        let had = try await s.lethe.forget([SubjectID("u-1")], reason: "t", by: "alice")[0]
+        _ = try await s.lethe.approve([had.id], by: "bob")
+        let second = try await s.lethe.run()
+        let w = try #require(second.verifications.first { $0.id == had.id })
+        #expect(w.keyDestroyed == true && w.clean == true)
+
+        // The subject protected again afterwards holds a key: verifying again says false, with the reason.
+        _ = try await s.protect("raw", ev("u-1", 9, email: "again@x"))
+        let again = try #require(try await s.lethe.verify(ids: [had.id], dryRun: true).first)
+        #expect(again.keyDestroyed == false)
+        #expect(again.problems?.contains { $0.contains("data key is still in the key store") } == true)
+        // And the never-keyed subject's verification stays nil when verified again.
+        #expect(try await s.lethe.verify(ids: [never.id], dryRun: true).first?.keyDestroyed == nil)
+    }
+
+    /// v13's compact rows: two subjects whose keyed hashes share the first 12 bytes (odds n²/2^97 in
+    /// real life, forced here) each get their own key: the second finds the first's row, whose key id
+    /// is not its check, and gets an exact row. Lookups, the plan's held keys and destruction never
+    /// confuse them, and a third subject sharing the prefix has no key.
+    @Test func subjectsSharingAKeyPrefixKeepTheirOwnKeys() async throws {
+        let s = try ShredFixture()
+        var b = [UInt8](repeating: 0x42, count: 32)
+        let d = SubjectKey(bytes: b)
+        b[20] = 0x43
+        let e = SubjectKey(bytes: b)
+        b[31] = 0x44
+        let z = SubjectKey(bytes: b)
+        let kd = try #require(try await s.vault.dataKeys(for: [d], create: true)[d])
+        let ke = try #require(try await s.vault.dataKeys(for: [e], create: true)[e])
+        #expect(kd.id != ke.id)
+        let rows = try await s.lethe.meta.vault.wrappedKeys(subjects: [d, e, z])
+        let rowD = try #require(rows[d])
+        let plainD = try await s.vault.kek.unwrap(rowD.wrapped, WrapContext(subject: d, keyID: rowD.keyID))
+        #expect(kd.id == FileKeyEncryptionKey.keyID(plainD, subject: d))
+        #expect(rows[d]?.exact == false && rows[d]?.wrapped.count == 32 && rows[e]?.exact == true)
+        #expect(rows[z]?.exact == false)  // the store answers d's row for z: the vault proves it is not z's
+        // A vault without a cache reads each subject's own key back; z has none.
+        let fresh = Vault(kek: s.vault.kek, state: s.lethe.meta)
+        let back = try await fresh.dataKeys(for: [d, e, z], create: false)
+        #expect(back[d]?.id == kd.id && back[e]?.id == ke.id && back[z] == nil)
+        let sealed = try ProtectedValue.seal(Array("x".utf8), kind: .text, key: kd, dataset: "raw", field: "ip", subject: d)
+        let opened = try ProtectedValue.open(try ProtectedValue.parse(sealed), key: try #require(back[d]), dataset: "raw", field: "ip", subject: d)
+        #expect(opened.value == Array("x".utf8))
+        // The plan's held keys (and so the run's destruction and the verdict) are each subject's own.
+        let held = try await s.lethe.heldDataKeys([d, e, z])
+        #expect(Set(held.keys) == [d, e])
+        // Shredding z (never keyed) destroys nothing; shredding e leaves d's key; then d's goes.
+        let heldZ = Array(try await s.lethe.heldDataKeys([z]).values)
+        #expect(heldZ.isEmpty)
+        _ = try await s.lethe.meta.transaction("z") { tx in try tx.vault.destroyKeys(heldZ) }
+        #expect(try await s.lethe.meta.vault.vaultKeyCount() == 2)
+        let gone = try await s.lethe.meta.transaction("e") { tx in try tx.vault.destroyKeys([held[e]!]) }
+        #expect(gone == [e])
+        #expect(try await Vault(kek: s.vault.kek, state: s.lethe.meta).dataKeys(for: [d, e], create: false).keys.sorted() == [d])
+        #expect(try await s.lethe.meta.transaction("d") { tx in try tx.vault.destroyKeys([held[d]!]) } == [d])
+        #expect(try await s.lethe.meta.vault.vaultKeyCount() == 0)
+    }
+
+    /// `rotateKEK` re-wraps every key (compact v3 rows and a legacy 40-byte exact row) under a new KEK,
+    /// resumes after a partial pass, and keeps every key id: values sealed before still open.
+    @Test func rotatingTheKEKRewrapsEveryKeyAndValuesStillOpen() async throws {
+        let s = try ShredFixture()
+        let text = (1...12).map { ev("u-\($0)", $0, email: "m\($0)@x") }.joined()
+        let protected = try await s.protect("raw", text)
+        let old = try #require(s.vault.kek as? FileKeyEncryptionKey)
+        // A key as `v12-vault-compact` wrapped it (AES key wrap, 40 bytes, an exact row).
+        let legacy = s.lethe.key(for: SubjectID("legacy"))
+        let ctx = WrapContext(subject: legacy, keyID: [9, 9, 9, 9, 9, 9, 9, 9])
+        let (plainL, wrappedL) = try await old.generateDataKey(ctx)
+        _ = try await s.lethe.meta.transaction("legacy") { tx in
+            try tx.vault.insertKeys([WrappedDataKey(subject: legacy, keyID: ctx.keyID, kek: old.name, wrapped: wrappedL, createdAt: 1)])
+        }
+        let next = FileKeyEncryptionKey(key: (0..<32).map { UInt8($0) }, path: s.folder + "/vault.key.next")
+        // One pass in batches of 5 moves all 13 rows.
+        let part = try await s.lethe.rotateKEK(from: old, to: next, batch: 5, passes: 1)
+        #expect(part.rewrapped == 13 && part.remaining == 0)
+        // Roll three rows back by hand to play a kill midway, then resume.
+        let rows = try await s.lethe.meta.vault.vaultRows(kek: next.name, after: nil, limit: 3)
+        for r in rows {
+            let back = try await next.rewrap(r, to: old)
+            #expect(try await s.lethe.meta.transaction("back") { tx in try tx.vault.rewrapKey(r, kek: old.name, wrapped: back) })
+        }
+        #expect(try await s.lethe.meta.vault.vaultKeyCountsByKEK() == [old.name: 3, next.name: 10])
+        // Meanwhile a vault that holds both KEKs reads every key.
+        let both = Vault(kek: old, others: [next], state: s.lethe.meta)
+        let subjects = (1...12).map { s.lethe.key(for: SubjectID("u-\($0)")) }
+        #expect(try await both.dataKeys(for: subjects + [legacy], create: false).count == 13)
+        let resumed = try await s.lethe.rotateKEK(from: old, to: next)
+        #expect(resumed.rewrapped == 3 && resumed.remaining == 0)
+        #expect(try await s.lethe.meta.vault.vaultKeyCountsByKEK() == [next.name: 13])
+        // Under the new KEK alone: every value opens, key ids unchanged; the old KEK opens nothing.
+        let after = Vault(kek: next, state: s.lethe.meta)
+        let c = try RecordCrypter(
+            dataset: "raw", format: .jsonl, mode: .reveal(marker: nil, nullOnError: false), subject: [FieldPath("user.id")],
+            pii: s.lethe.config.dataset(named: "raw")!.pii, hasher: s.lethe.secrets.hasher, keys: after)
+        #expect(String(decoding: try await c.process(Array(protected.utf8)), as: UTF8.self) == text)
+        #expect(c.counts.values == 48 && c.counts.forgotten == 0)
+        let l = try #require(try await after.dataKeys(for: [legacy], create: false)[legacy])
+        #expect(l.id == ctx.keyID)
+        let sealedL = try ProtectedValue.seal(
+            Array("v".utf8), kind: .text, key: ProtectedValue.DataKey(id: ctx.keyID, bytes: plainL), dataset: "raw", field: "ip", subject: legacy)
+        #expect(try ProtectedValue.open(try ProtectedValue.parse(sealedL), key: l, dataset: "raw", field: "ip", subject: legacy).value == Array("v".utf8))
+        await #expect(throws: LetheError.self) { _ = try await Vault(kek: old, state: s.lethe.meta).dataKeys(for: subjects, create: false) }
+        let audit = try await s.lethe.meta.auditEntries()
+        #expect(audit.filter { $0.event == "keys_rewrapped" }.count == 2)
+        #expect(!audit.contains { $0.details.contains("u-1") })
+    }
+
     /// A vault in another process sees a destruction within its revalidation interval: `vault.generation` moved.
     @Test func anotherProcesssCacheDropsADestroyedKey() async throws {
         let s = try ShredFixture()

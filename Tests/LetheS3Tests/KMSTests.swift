@@ -1,5 +1,9 @@
 import Foundation
+import LetheCatalog
 import LetheCore
+import LetheEngine
+import LetheRuntime
+import LetheStream
 import LetheTestSupport
 import Testing
 @testable import LetheS3
@@ -48,5 +52,56 @@ import Testing
         let creds = AWSCredentials(accessKeyID: moto.accessKey, secretAccessKey: moto.secretKey)
         let missing = try KMSKeyEncryptionKey(keyID: "alias/none", region: "us-east-1", endpoint: moto.endpoint, credentials: creds, maxAttempts: 1)
         await #expect(throws: LetheError.self) { _ = try await missing.generateDataKey(WrapContext(subject: subject, keyID: [1, 1, 1, 1, 1, 1, 1, 1])) }
+    }
+
+    /// `lethe vault rotate-kek --to-kms-key-id` (`Runtime.rotateKMSKEK`): every data key re-encrypted
+    /// by KMS under the new key (ReEncrypt, same encryption context), rows exact and larger than a key
+    /// file's; with `kms_key_id` then set to the new key, every value protected before still reveals,
+    /// and the old key opens none of the rows.
+    @Test func rotatingToAnotherKMSKeyKeepsEveryValueReadable() async throws {
+        let moto = try MotoServer(auth: true)
+        defer { moto.stop() }
+        setenv("AWS_ACCESS_KEY_ID", moto.accessKey, 1)
+        setenv("AWS_SECRET_ACCESS_KEY", moto.secretKey, 1)
+        let creds = AWSCredentials(accessKeyID: moto.accessKey, secretAccessKey: moto.secretKey)
+        let setup = try KMSKeyEncryptionKey(keyID: "none", region: "us-east-1", endpoint: moto.endpoint, credentials: creds)
+        let oldID = try await setup.createKey(description: "old KEK"), newID = try await setup.createKey(description: "new KEK")
+        let dir = try temporaryFolder("kms-rotate")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/lake/ev", withIntermediateDirectories: true)
+        func config(_ keyID: String) throws -> LakeConfig {
+            try LakeConfig.parse(
+                """
+                lake: ./lake
+                state: ./state
+                vault: {kek: kms, kms_key_id: "\(keyID)", kms_endpoint: "\(moto.endpoint)", kms_region: us-east-1}
+                datasets:
+                  - {name: ev, path: ev, format: jsonl, subject: id, pii: [email]}
+                """, file: dir + "/lethe.yaml", baseDir: dir)
+        }
+        let before = try config(oldID)
+        let lethe = try Runtime.open(config: before)
+        func crypter(_ c: LakeConfig, _ mode: CryptoMode) throws -> RecordCrypter {
+            try RecordCrypter(
+                dataset: "ev", format: .jsonl, mode: mode, subject: [FieldPath("id")], pii: [FieldPath("email")], hasher: lethe.secrets.hasher,
+                keys: try Runtime.vault(c, state: lethe.meta, create: true))
+        }
+        let text = (1...6).map { #"{"id":"k-\#($0)","email":"e\#($0)@x"}"# + "\n" }.joined()
+        let protected = try await crypter(before, .protect).process(Array(text.utf8))
+        #expect(try await lethe.meta.vault.vaultKeyCountsByKEK() == ["kms:" + oldID: 6])
+        let rows = try await lethe.meta.vault.vaultRows(kek: "kms:" + oldID, after: nil, limit: 10)
+        #expect(rows.count == 6 && rows.allSatisfy { $0.exact && $0.wrapped.count > 64 })
+        let r = try await Runtime.rotateKMSKEK(before, lethe: lethe, to: newID, batch: 4)
+        #expect(r.rewrapped == 6 && r.remaining == 0 && r.to == "kms:" + newID)
+        #expect(try await lethe.meta.vault.vaultKeyCountsByKEK() == ["kms:" + newID: 6])
+        // Run again: nothing left to move.
+        #expect(try await Runtime.rotateKMSKEK(before, lethe: lethe, to: newID).rewrapped == 0)
+        let after = try config(newID)
+        let revealed = try await crypter(after, .reveal(marker: nil, nullOnError: false)).process(protected)
+        #expect(String(decoding: revealed, as: UTF8.self) == text)
+        // Every blob was re-encrypted (key ids unchanged).
+        let moved = try await lethe.meta.vault.vaultRows(kek: "kms:" + newID, after: nil, limit: 10)
+        #expect(Set(moved.map(\.keyID)) == Set(rows.map(\.keyID)))
+        #expect(Set(moved.map(\.wrapped)).isDisjoint(with: Set(rows.map(\.wrapped))))
     }
 }

@@ -41,5 +41,21 @@ struct VaultKeyTests {
         #expect(!holds(victim.wrapped, after))
         #expect(!holds(victim.keyID, after))
         #expect(holds(keys[18].wrapped, after))  // the others stay
+
+        // v13's compact rows (12-byte prefix, 32-byte wrapping): the same, row by row as read.
+        let compact = (60...110).map { i in
+            WrappedDataKey(
+                subject: StateStoreContract.subjectKey(UInt8(i)), keyID: random(8), kek: "file:t", wrapped: random(32), createdAt: 0, exact: false)
+        }
+        _ = try await store.transaction("insert compact") { tx in try tx.vault.insertKeys(compact) }
+        _ = await store.checkpoint()
+        let target = compact[23]
+        let before = try folderBytes()
+        #expect(holds(target.wrapped, before) && holds(target.rowKey, before))
+        #expect(try await store.transaction("destroy compact") { tx in try tx.vault.destroyKeys([target]) } == [target.subject])
+        #expect(await store.checkpoint())
+        let scanned = try folderBytes()
+        #expect(!holds(target.wrapped, scanned) && !holds(target.keyID, scanned) && !holds(target.rowKey, scanned))
+        #expect(holds(compact[24].wrapped, scanned))
     }
 }

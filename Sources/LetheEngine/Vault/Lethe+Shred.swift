@@ -19,14 +19,17 @@ extension Lethe {
             ownerOf[r.subjectKey, default: []].append(r.id)
             if let k = nfc[r.id] { ownerOf[k, default: []].append(r.id) }
         }
-        // A read first: a lake without protected data (no key held) costs no write transaction.
-        let keys = Array(try await meta.vault.wrappedKeys(subjects: Array(ownerOf.keys)).keys)
+        // A read first: a lake without protected data (no key held) costs no write transaction. A
+        // compact row matched by prefix is destroyed only when it is the subject's (the vault checks).
+        let rows = try await heldDataKeys(Array(ownerOf.keys))
+        let keys = Array(rows.keys)
         vault?.evict(Array(ownerOf.keys))
         guard !keys.isEmpty else { return [] }
         let at = now()
         let owners = ownerOf
+        let held = Array(rows.values)
         let gone = try await meta.transaction("cannot destroy \(keys.count) data key(s)") { tx -> [SubjectKey] in
-            let gone = try tx.vault.destroyKeys(subjects: keys)
+            let gone = try tx.vault.destroyKeys(held)
             guard !gone.isEmpty else { return [] }
             let g = Int64(try tx.setting(Vault.generationSetting) ?? "0") ?? 0
             try tx.setSetting(Vault.generationSetting, String(g + 1))
@@ -42,9 +45,13 @@ extension Lethe {
         return gone
     }
 
-    /// The keys a plan lists: each subject key's data key held in the key store now.
+    /// The keys a plan lists: each subject key's data key held in the key store now. A compact row
+    /// (matched by the subject key's prefix) counts when this engine's vault confirms it is the
+    /// subject's; without a vault (no local KEK), it counts (odds of another subject's: n / 2^96).
     func heldDataKeys(_ keys: [SubjectKey]) async throws -> [SubjectKey: WrappedDataKey] {
         guard !keys.isEmpty else { return [:] }
-        return try await meta.vault.wrappedKeys(subjects: keys)
+        let rows = try await meta.vault.wrappedKeys(subjects: keys)
+        guard let vault, !rows.isEmpty else { return rows }
+        return try await vault.owned(rows)
     }
 }

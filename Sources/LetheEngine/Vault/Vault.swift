@@ -12,6 +12,8 @@ import Synchronization
 /// destruction moves, and drop the cached keys the store no longer holds).
 public final class Vault: DataKeySource, Sendable {
     public let kek: any KeyEncryptionKey
+    /// Other KEKs this vault opens keys of (by name): during a rotation, the one keys move to.
+    let others: [String: any KeyEncryptionKey]
     let state: any StateStore
     let capacity: Int
     let now: @Sendable () -> Int64
@@ -41,10 +43,11 @@ public final class Vault: DataKeySource, Sendable {
     }
 
     public init(
-        kek: any KeyEncryptionKey, state: any StateStore, cacheSize: Int = VaultConfig.defaultCacheSize, revalidateEvery: Int64 = 1000,
-        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        kek: any KeyEncryptionKey, others: [any KeyEncryptionKey] = [], state: any StateStore, cacheSize: Int = VaultConfig.defaultCacheSize,
+        revalidateEvery: Int64 = 1000, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     ) {
         self.kek = kek
+        self.others = Dictionary(others.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         self.state = state
         self.capacity = max(1, cacheSize)
         self.revalidateEvery = revalidateEvery
@@ -59,6 +62,9 @@ public final class Vault: DataKeySource, Sendable {
     public var cachedCount: Int { cache.withLock { $0.keys.count } }
     /// Whether the cache holds a subject's key (tests: eviction).
     public func isCached(_ subject: SubjectKey) -> Bool { cache.withLock { $0.keys[subject] != nil } }
+
+    /// Drops every cached key.
+    public func evictAll() { cache.withLock { $0.keys = [:] } }
 
     /// Drops these subjects' keys from the cache.
     public func evict(_ subjects: [SubjectKey]) {
@@ -80,33 +86,40 @@ public final class Vault: DataKeySource, Sendable {
         var fresh: [SubjectKey: ProtectedValue.DataKey] = [:]
         var toCreate: [SubjectKey] = []
         for s in missing {
-            if let w = stored[s] {
-                fresh[s] = try await unwrap(w)
+            if let w = stored[s], let k = try await unwrap(w) {
+                fresh[s] = k
             } else if create {
                 toCreate.append(s)
             }
         }
         if !toCreate.isEmpty {
-            var rows: [WrappedDataKey] = []
-            var made: [SubjectKey: ProtectedValue.DataKey] = [:]
+            var made: [SubjectKey: NewDataKey] = [:]
+            for s in toCreate { made[s] = try await kek.newDataKey(subject: s) }
             let at = now()
-            for s in toCreate {
-                var id = [UInt8](repeating: 0, count: ProtectedValue.keyIDSize)
-                var rng = SystemRandomNumberGenerator()
-                for i in id.indices { id[i] = UInt8.random(in: 0...255, using: &rng) }
-                let (plain, wrapped) = try await kek.generateDataKey(WrapContext(subject: s, keyID: id))
-                made[s] = ProtectedValue.DataKey(id: id, key: SymmetricKey(data: plain))
-                rows.append(WrappedDataKey(subject: s, keyID: id, kek: kek.name, wrapped: wrapped, createdAt: at))
-            }
-            let batch = rows
-            let held = try await state.transaction("cannot store \(batch.count) data key(s) in the vault") { tx in try tx.vault.insertKeys(batch) }
-            for s in toCreate {
-                guard let h = held[s] else { throw LetheError(.failure, "the vault did not keep the data key of subject \(s.short)") }
-                if let mine = made[s], mine.id == h.keyID {
-                    fresh[s] = mine
-                } else {
-                    fresh[s] = try await unwrap(h)  // another writer stored its key first
+            // A subject whose prefix another subject's compact row holds gets an exact row (`collide`).
+            var exact: Set<SubjectKey> = Set(toCreate.filter { stored[$0] != nil })
+            for _ in 0..<2 {
+                let rows = toCreate.filter { fresh[$0] == nil }.map { s in
+                    let m = made[s]!
+                    return WrappedDataKey(
+                        subject: s, keyID: m.keyID, kek: kek.name, wrapped: m.wrapped, createdAt: at, exact: m.exact == false ? exact.contains(s) : true)
                 }
+                guard !rows.isEmpty else { break }
+                let held = try await state.transaction("cannot store \(rows.count) data key(s) in the vault") { tx in try tx.vault.insertKeys(rows) }
+                for r in rows {
+                    let s = r.subject
+                    guard let h = held[s] else { throw LetheError(.failure, "the vault did not keep the data key of subject \(s.short)") }
+                    if h.keyID == r.keyID && h.wrapped == r.wrapped {
+                        fresh[s] = ProtectedValue.DataKey(id: r.keyID, bytes: made[s]!.plain)
+                    } else if let k = try await unwrap(h) {
+                        fresh[s] = k  // another writer stored the subject's key first
+                    } else {
+                        exact.insert(s)  // another subject's compact row holds this prefix
+                    }
+                }
+            }
+            if let s = toCreate.first(where: { fresh[$0] == nil }) {
+                throw LetheError(.failure, "the vault could not store a data key of subject \(s.short)")
             }
         }
         cache.withLock { c in for (s, k) in fresh { c.insert(s, k, capacity: capacity) } }
@@ -114,16 +127,41 @@ public final class Vault: DataKeySource, Sendable {
         return out
     }
 
-    func unwrap(_ w: WrappedDataKey) async throws -> ProtectedValue.DataKey {
-        guard w.kek == kek.name else {
+    /// The KEK a row names: this vault's, or one of `others` (a rotation under way).
+    func kek(named name: String) -> (any KeyEncryptionKey)? { name == kek.name ? kek : others[name] }
+
+    /// Unwraps a subject's row. Nil when a compact row is not the subject's (its key id is not the
+    /// check of the subject: another subject's row sharing the prefix, or altered); an exact row that
+    /// does not open is `.corrupt`.
+    func unwrap(_ w: WrappedDataKey) async throws -> ProtectedValue.DataKey? {
+        guard let k = kek(named: w.kek) else {
             throw LetheError(
                 .badInput,
                 "the data key of subject \(w.subject.short) is wrapped by `\(w.kek)`, but this vault's key-encryption key is `\(kek.name)` (`vault:` in lethe.yaml, or the key file)"
             )
         }
-        let plain = try await kek.unwrap(w.wrapped, WrapContext(subject: w.subject, keyID: w.keyID))
+        let plain: [UInt8]
+        do {
+            plain = try await k.unwrap(w.wrapped, WrapContext(subject: w.subject, keyID: w.keyID))
+        } catch let e as LetheError where e.code == .corrupt && !w.exact {
+            return nil
+        }
         guard plain.count == 32 else { throw LetheError(.corrupt, "the data key of subject \(w.subject.short) unwraps to \(plain.count) bytes, not 32") }
         return ProtectedValue.DataKey(id: w.keyID, key: SymmetricKey(data: plain))
+    }
+
+    /// The rows that are their subject's: exact rows, and compact rows whose check the KEK confirms
+    /// (a row of a KEK this vault does not hold is kept: destroying errs on the side of erasure).
+    public func owned(_ rows: [SubjectKey: WrappedDataKey]) async throws -> [SubjectKey: WrappedDataKey] {
+        var out: [SubjectKey: WrappedDataKey] = [:]
+        for (s, w) in rows {
+            if w.exact || kek(named: w.kek) == nil {
+                out[s] = w
+            } else if try await unwrap(w) != nil {
+                out[s] = w
+            }
+        }
+        return out
     }
 
     /// Every `revalidateEvery` ms: when `vault.generation` moved (a key was destroyed, here or by another
@@ -143,7 +181,7 @@ public final class Vault: DataKeySource, Sendable {
             return (changed, changed ? Array(c.keys.keys) : [])
         }
         guard changed, !cached.isEmpty else { return }
-        let held = try await state.vault.wrappedKeys(subjects: cached)
+        let held = try await owned(try await state.vault.wrappedKeys(subjects: cached))
         cache.withLock { c in
             for s in cached {
                 if let k = c.keys[s], held[s]?.keyID != k.id { c.keys[s] = nil }
