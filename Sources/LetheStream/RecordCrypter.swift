@@ -103,6 +103,9 @@ public final class RecordCrypter {
     let sealer: ValueSealer
 
     let hasher: SubjectHasher
+    /// The dataset's `normalize:`, applied to a subject's value before it is keyed, as the index keys it
+    /// (otherwise a subject typed in another normal form would find no key to destroy).
+    let normalization: Normalization
     let keys: any DataKeySource
     let fieldNames: [String]
     let scanner: JSONFieldScanner?
@@ -113,7 +116,7 @@ public final class RecordCrypter {
 
     public init(
         dataset: String, format: CryptoRecordFormat, mode: CryptoMode, subject: [FieldPath], pii: [FieldPath], hasher: SubjectHasher,
-        keys: any DataKeySource
+        normalization: Normalization = .none, keys: any DataKeySource
     ) throws {
         precondition(!subject.isEmpty, "a subject field")
         self.dataset = dataset
@@ -123,6 +126,7 @@ public final class RecordCrypter {
         self.subjectFields = subject
         self.piiFields = fields
         self.hasher = hasher
+        self.normalization = normalization
         self.keys = keys
         self.fieldNames = fields.map(\.description)
         self.sealer = ValueSealer(dataset: dataset, fields: fields.map(\.description))
@@ -388,7 +392,7 @@ public final class RecordCrypter {
                 if i > 0 { joined.append(SubjectID.partSeparator) }
                 _ = scanner.withCanonicalValue(i, in: doc) { joined.append(contentsOf: $0) }
             }
-            if whole { subject = hasher.key(forBytes: joined) }
+            if whole { subject = hasher.key(forBytes: normalization.apply(joined)) }
             var edits: [Edit] = []
             var notScalar: Int?
             for f in 0..<piiFields.count {
@@ -613,7 +617,7 @@ public final class RecordCrypter {
                 if j > 0 { joined.append(SubjectID.partSeparator) }
                 joined += v
             }
-            if whole { subject = hasher.key(forBytes: joined) }
+            if whole { subject = hasher.key(forBytes: normalization.apply(joined)) }
             var edits: [Edit] = []
             for (f, column) in columns.pii.enumerated() {
                 guard let c = column, c < fields.count else { continue }

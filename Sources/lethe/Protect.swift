@@ -35,7 +35,9 @@ private func makeCrypter(_ config: LakeConfig, dataset name: String, mode: Crypt
     if case .protect = mode { create = true } else { create = false }
     let state = try Runtime.openState(config: config, readOnly: !create)
     let vault = try Runtime.vault(config, state: state.state, create: create)
-    let c = try RecordCrypter(dataset: d.name, format: format, mode: mode, subject: subject, pii: d.pii, hasher: state.secrets.hasher, keys: vault)
+    let c = try RecordCrypter(
+        dataset: d.name, format: format, mode: mode, subject: subject, pii: d.pii, hasher: state.secrets.hasher,
+        normalization: d.normalization, keys: vault)
     return (c, state)
 }
 
@@ -280,7 +282,7 @@ struct Protect: AsyncParsableCommand {
             lethe.vault = vault
             let c = try RecordCrypter(
                 dataset: d.name, format: try cryptoFormat(d), mode: .protect, subject: d.subject!.fields, pii: d.pii,
-                hasher: lethe.secrets.hasher, keys: vault)
+                hasher: lethe.secrets.hasher, normalization: d.normalization, keys: vault)
             c.validator = try SchemaRecordValidator(dataset: d, name: input ?? "stdin")
             let runID = run ?? quarantineRun("protect")
             var q: QuarantineSummary?
@@ -387,7 +389,7 @@ struct Ingest: AsyncParsableCommand {
             }
             let c = try RecordCrypter(
                 dataset: d.name, format: try cryptoFormat(d), mode: .protect, subject: d.subject!.fields, pii: d.pii,
-                hasher: lethe.secrets.hasher, keys: vault)
+                hasher: lethe.secrets.hasher, normalization: d.normalization, keys: vault)
             if d.schema != nil { c.validator = try SchemaRecordValidator(dataset: d, name: input) }
             guard let bytes = FileManager.default.contents(atPath: input) else {
                 throw LetheError.io("cannot read the input", at: input, errno: errno)

@@ -30,8 +30,8 @@ private struct ShredFixture {
             pii: [email, user_id]
         """
 
-    init() throws {
-        f = try Fixture(Self.yaml)
+    init(yaml: String = Self.yaml) throws {
+        f = try Fixture(yaml)
         folder = NSTemporaryDirectory() + "lethe-shred-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let kek = try FileKeyEncryptionKey.load(path: folder + "/vault.key", create: true)
@@ -45,7 +45,8 @@ private struct ShredFixture {
         let d = lethe.config.dataset(named: dataset)!
         let format: CryptoRecordFormat = d.format == .csv ? .csv(delimiter: d.delimiter) : .jsonl
         return try RecordCrypter(
-            dataset: d.name, format: format, mode: mode, subject: d.subject!.fields, pii: d.pii, hasher: lethe.secrets.hasher, keys: vault)
+            dataset: d.name, format: format, mode: mode, subject: d.subject!.fields, pii: d.pii, hasher: lethe.secrets.hasher,
+            normalization: d.normalization, keys: vault)
     }
 
     func protect(_ dataset: String, _ text: String) async throws -> String {
@@ -259,6 +260,35 @@ struct CryptoShreddingTests {
         _ = try await s.protect("raw", ev("u-1", 9, email: "new@x"))
         let again = String(decoding: try await s.crypter("raw", .reveal(marker: nil, nullOnError: false)).process(Array(backup.utf8)), as: UTF8.self)
         #expect(!again.contains("one@x"))
+    }
+
+    /// A dataset with `normalize: nfc`: protect keys a subject's value as the index and a request key it,
+    /// so a subject written decomposed and forgotten composed loses its key (before, protect keyed the raw
+    /// bytes and the run found no key to destroy).
+    @Test func anNFCDatasetsValuesAreKeyedAsTheIndexKeysThem() async throws {
+        let yaml = """
+            lake: ./lake
+            datasets:
+              - name: raw
+                path: raw
+                format: jsonl
+                subject: user.id
+                pii: [user.email, ip, age, vip]
+                normalize: nfc
+            """
+        let s = try ShredFixture(yaml: yaml)
+        let protected = try await s.protect("raw", ev("jose\u{301}", 1, email: "j@x") + ev("u-2", 2, email: "two@x"))
+        s.f.put("raw/a.jsonl", protected)
+        _ = try await s.lethe.index()
+        let r = try await s.lethe.forget([SubjectID("jos\u{E9}")], reason: "t", by: "alice")[0]
+        _ = try await s.lethe.approve([r.id], by: "bob")
+        let report = try await s.lethe.run()
+        #expect(report.keysDestroyed == 1)
+        #expect(report.verifications.first?.keyDestroyed == true)
+        let lines = try await s.reveal("raw", protected).split(separator: "\n").map(String.init)
+        #expect(lines.count == 2)
+        #expect(lines.first?.contains(#""email":null"#) == true && lines.first?.contains("j@x") == false)
+        #expect(lines.last == String(ev("u-2", 2, email: "two@x").dropLast()))
     }
 
     /// `key_destroyed` is a verdict earned: nil for a subject that never had a data key (nothing was

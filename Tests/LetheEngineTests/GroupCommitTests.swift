@@ -7,7 +7,7 @@ import Testing
 
 /// Group commit of filings (issue 14's load): several callers' filings read the state once and are
 /// written in one transaction, each caller getting its own requests or its own error; on both stores.
-@Suite(.timeLimit(.minutes(5))) struct GroupCommitTests {
+@Suite(.timeLimit(.minutes(10))) struct GroupCommitTests {
     static func ids(_ r: Result<[ErasureRequest], any Error>) -> [String]? { try? r.get().map(\.id) }
 
     @Test(arguments: ServeStore.allCases)

@@ -132,7 +132,7 @@ func drain(_ d: OutboxDispatcher, _ sink: any NotificationSink) async throws {
     Issue.record("the outbox of \(sink.name) did not drain")
 }
 
-@Suite(.timeLimit(.minutes(5))) struct ServeStateTests {
+@Suite(.timeLimit(.minutes(10))) struct ServeStateTests {
     // MARK: Tokens
 
     @Test(arguments: ServeStore.allCases)

@@ -14,7 +14,7 @@ import LetheSQLite
 /// The long-running doors as services: each stops on a graceful shutdown of its group after
 /// finishing what it was doing (no signals here: the group is shut down by the test; a service that
 /// does not stop fails by the time limit).
-@Suite(.timeLimit(.minutes(1))) struct ServiceTests {
+@Suite(.timeLimit(.minutes(10))) struct ServiceTests {
     static let secrets = StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32))
 
     static func tempDir() throws -> String {

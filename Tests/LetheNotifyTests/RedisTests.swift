@@ -10,7 +10,7 @@ import Testing
 
 /// The RESP2 client and the deletion-set sink against a real redis-server on a free loopback port,
 /// checked with `redis-cli`.
-@Suite(.timeLimit(.minutes(5))) struct RedisTests {
+@Suite(.timeLimit(.minutes(10))) struct RedisTests {
     @Test("commands one at a time and pipelined; error replies; a large value across many reads")
     func commands() async throws {
         let server = try RedisServer()

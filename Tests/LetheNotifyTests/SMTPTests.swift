@@ -11,7 +11,7 @@ import Testing
 #endif
 
 /// The SMTP client and the e-mail sink against aiosmtpd (a real SMTP server, on loopback).
-@Suite(.timeLimit(.minutes(5))) struct SMTPTests {
+@Suite(.timeLimit(.minutes(10))) struct SMTPTests {
     static let message = """
         From: lethe@example.com
         To: a@example.com

@@ -7,7 +7,7 @@ import Testing
 
 /// Signed webhooks, delivered to a real HTTP receiver (Python, on loopback) that checks each
 /// signature with the verification code docs/notifications.md shows.
-@Suite(.timeLimit(.minutes(5))) struct WebhookTests {
+@Suite(.timeLimit(.minutes(10))) struct WebhookTests {
     static let secret = "whsec-test-\(UInt64.random(in: 0...UInt64.max))"
 
     static func planned(seq: Int64 = 7) -> OutboxMessage {

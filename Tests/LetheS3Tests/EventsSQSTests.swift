@@ -13,7 +13,7 @@ import Testing
 
 /// SQS and S3 event notifications on moto: receive (long poll), batch delete, S3's own delivery of
 /// notifications to a queue, and `S3EventIndexService` (the real-time index of `lethe index --watch`).
-@Suite(.serialized, .timeLimit(.minutes(5))) struct EventsSQSTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct EventsSQSTests {
     static func credentials(_ moto: MotoServer) -> AWSCredentials { AWSCredentials(accessKeyID: moto.accessKey, secretAccessKey: moto.secretKey) }
 
     static func queue(_ moto: MotoServer, _ name: String) async throws -> SQSClient {

@@ -6,7 +6,7 @@ import LetheEngine
 import LetheServer
 import Testing
 
-@Suite(.timeLimit(.minutes(2))) struct APITests {
+@Suite(.timeLimit(.minutes(10))) struct APITests {
     @Test func fileApproveRunAndShowTheVerifiedRequest() async throws {
         let f = try await ServerFixture()
         defer { f.remove() }

@@ -12,7 +12,7 @@ import Testing
 /// The dashboard (docs/dashboard.md): login by token into a signed session cookie, pages by role, CSRF
 /// and Origin on every POST, four eyes, HTML escaping, no raw subject id, revocation and expiry, the
 /// access audit; the SVG builders on small inputs.
-@Suite(.timeLimit(.minutes(5))) struct DashboardTests {
+@Suite(.timeLimit(.minutes(10))) struct DashboardTests {
     /// A browser-like client of the dashboard: its session cookie, the site's origin.
     struct Browser {
         var cookie: String?

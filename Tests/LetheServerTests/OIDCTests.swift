@@ -76,7 +76,7 @@ struct KitClaims: JWTPayload {
 /// `serve.oidc`: JWTs of an OpenID Connect provider (minted by PyJWT and by jwt-kit) beside the engine's
 /// tokens; every check that refuses one (401 `invalid_token`, saying which), the roles, four eyes, key
 /// rotation without a restart, and the access audit.
-@Suite(.timeLimit(.minutes(5))) struct OIDCTests {
+@Suite(.timeLimit(.minutes(10))) struct OIDCTests {
     static func config(_ jwks: String, roleClaim: String = ServeConfig.OIDC.defaultRoleClaim) -> ServeConfig.OIDC {
         ServeConfig.OIDC(issuer: TestIssuer.url, audience: TestIssuer.audience, jwks: jwks, roleClaim: roleClaim, leewaySeconds: 60)
     }

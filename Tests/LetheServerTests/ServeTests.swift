@@ -10,7 +10,7 @@ import Testing
 
 /// `lethe serve`'s services together: the HTTP server on a free loopback port, the scheduler, graceful
 /// shutdown, the loopback rule and TLS.
-@Suite(.timeLimit(.minutes(2))) struct ServeTests {
+@Suite(.timeLimit(.minutes(10))) struct ServeTests {
     static func group(_ services: [ServiceGroupConfiguration.ServiceConfiguration]) -> ServiceGroup {
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
