@@ -155,6 +155,22 @@ int lethe_json_uses_avx2(void) { return detect_avx2(); }
 
 // MARK: - Stage 2 helpers (shared by both variants)
 
+/// Four hexadecimal digits at p (either case) into *out; 0 when one is not a digit.
+static int hex4_checked(const uint8_t *p, uint32_t *out) {
+    uint32_t v = 0;
+    for (int k = 0; k < 4; k++) {
+        uint8_t c = p[k];
+        uint32_t d;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+        else return 0;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return 1;
+}
+
 /// Validates the escapes of a string's content p[start..<end] (end: its closing quote), as the
 /// scalar scanner does. 1 when valid.
 static int valid_escapes(const uint8_t *p, int64_t i, int64_t end) {
@@ -169,28 +185,10 @@ static int valid_escapes(const uint8_t *p, int64_t i, int64_t end) {
             break;
         case 'u': {
             uint32_t u = 0, lo = 0;
-            if (i + 6 > end) return 0;
-            for (int k = 2; k < 6; k++) {
-                uint8_t c = p[i + k];
-                uint32_t d;
-                if (c >= '0' && c <= '9') d = c - '0';
-                else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-                else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-                else return 0;
-                u = u << 4 | d;
-            }
+            if (i + 6 > end || !hex4_checked(p + i + 2, &u)) return 0;
             if (u >= 0xDC00 && u <= 0xDFFF) return 0;
             if (u >= 0xD800 && u <= 0xDBFF) {
-                if (i + 12 > end || p[i + 6] != '\\' || p[i + 7] != 'u') return 0;
-                for (int k = 8; k < 12; k++) {
-                    uint8_t c = p[i + k];
-                    uint32_t d;
-                    if (c >= '0' && c <= '9') d = c - '0';
-                    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-                    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-                    else return 0;
-                    lo = lo << 4 | d;
-                }
+                if (i + 12 > end || p[i + 6] != '\\' || p[i + 7] != 'u' || !hex4_checked(p + i + 8, &lo)) return 0;
                 if (lo < 0xDC00 || lo > 0xDFFF) return 0;
                 i += 12;
             } else {
