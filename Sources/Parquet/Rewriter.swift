@@ -261,31 +261,10 @@ extension ParquetFile {
             let (data, layout) = try readColumnWithLayout(ci, rowGroup: g)
             let first = rowGroupFirstRow[g]
             let masked = try data.masking(local, desc: desc, column: ci, replace: { c, slot, old in replace(c, first + Int64(slot), old) }, file: name)
-            guard let codec = md.codec else { throw ParquetError(.unsupported, "unknown codec", file: name, rowGroup: g, column: desc.dottedPath) }
-            let o = Self.rewriteOptions(orig, codec: codec, layout: layout)
-            let enc: EncodedChunk
-            do throws(ParquetError) {
-                enc = try ChunkWriter.encode(masked, desc: desc, options: o, metaTemplate: md)
-            } catch {
-                throw error.located(file: name, rowGroup: g, column: desc.dottedPath)
-            }
-            let base = out.offset
-            try out.write(enc.bytes)
-            var chunk = orig
-            chunk.fileOffset = base
-            chunk.metaData = enc.metaData(at: base)
-            chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
-            chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+            let (chunk, uncompressed, chunkPlan) = try writeReencodedChunk(masked, layout: layout, original: orig, rowGroup: g, desc: desc, to: &out)
             ng.columns[ci] = chunk
-            totalUncompressed += enc.meta.totalUncompressedSize
-            if o.pageIndex {
-                plan.append(
-                    .built(
-                        columnIndex: orig.columnIndexOffset != nil ? ChunkWriter.columnIndex(enc.pages) : nil,
-                        offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(enc.pages, base: base) : nil))
-            } else {
-                plan.append(.none)
-            }
+            totalUncompressed += uncompressed
+            plan.append(chunkPlan)
         }
         ng.totalByteSize = totalUncompressed
         if ng.fileOffset != nil { ng.fileOffset = start }
@@ -364,7 +343,6 @@ extension ParquetFile {
         var totalUncompressed: Int64 = 0
         for (ci, desc) in schema.columns.enumerated() {
             let orig = rg.columns[ci]
-            let md = orig.metaData!
             if w.pageOptions.enabled,
                 let pc = try? rewriteChunkByPages(column: ci, rowGroup: g, dropping: local, original: orig, options: w.pageOptions)
             {
@@ -406,31 +384,10 @@ extension ParquetFile {
             w.counts.wholeChunks += 1
             let (data, layout) = try readColumnWithLayout(ci, rowGroup: g)
             let filtered = data.droppingRows(local, maxDefinitionLevel: desc.maxDefinitionLevel)
-            guard let codec = md.codec else { throw ParquetError(.unsupported, "unknown codec", file: name, rowGroup: g, column: desc.dottedPath) }
-            let o = Self.rewriteOptions(orig, codec: codec, layout: layout)
-            let enc: EncodedChunk
-            do throws(ParquetError) {
-                enc = try ChunkWriter.encode(filtered, desc: desc, options: o, metaTemplate: md)
-            } catch {
-                throw error.located(file: name, rowGroup: g, column: desc.dottedPath)
-            }
-            let base = out.offset
-            try out.write(enc.bytes)
-            var chunk = orig
-            chunk.fileOffset = base
-            chunk.metaData = enc.metaData(at: base)
-            chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
-            chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+            let (chunk, uncompressed, chunkPlan) = try writeReencodedChunk(filtered, layout: layout, original: orig, rowGroup: g, desc: desc, to: &out)
             ng.columns[ci] = chunk
-            totalUncompressed += enc.meta.totalUncompressedSize
-            if o.pageIndex {
-                plan.append(
-                    .built(
-                        columnIndex: orig.columnIndexOffset != nil ? ChunkWriter.columnIndex(enc.pages) : nil,
-                        offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(enc.pages, base: base) : nil))
-            } else {
-                plan.append(.none)
-            }
+            totalUncompressed += uncompressed
+            plan.append(chunkPlan)
         }
         ng.numRows = rg.numRows - Int64(local.count)
         ng.totalByteSize = totalUncompressed
@@ -441,6 +398,38 @@ extension ParquetFile {
         w.plans.append(plan)
         w.outcomes.append(.reencoded(newIndex: newIndex, droppedRows: Int64(local.count)))
         w.kept += ng.numRows
+    }
+
+    /// A chunk's values after a change (`data`), encoded as the original chunk was (its codec and page
+    /// layout) and written where the output ends: the new chunk, its uncompressed size, and its page-index
+    /// plan (rebuilt where the original had one). Shared by masking and by dropping rows.
+    private func writeReencodedChunk<S>(
+        _ data: ColumnData, layout: ChunkLayout, original orig: ColumnChunk, rowGroup g: Int, desc: ColumnDescriptor,
+        to out: inout CountingSink<S>
+    ) throws(ParquetError) -> (chunk: ColumnChunk, uncompressed: Int64, plan: IndexPlan) {
+        let md = orig.metaData!
+        guard let codec = md.codec else { throw ParquetError(.unsupported, "unknown codec", file: name, rowGroup: g, column: desc.dottedPath) }
+        let o = Self.rewriteOptions(orig, codec: codec, layout: layout)
+        let enc: EncodedChunk
+        do throws(ParquetError) {
+            enc = try ChunkWriter.encode(data, desc: desc, options: o, metaTemplate: md)
+        } catch {
+            throw error.located(file: name, rowGroup: g, column: desc.dottedPath)
+        }
+        let base = out.offset
+        try out.write(enc.bytes)
+        var chunk = orig
+        chunk.fileOffset = base
+        chunk.metaData = enc.metaData(at: base)
+        chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
+        chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+        let plan: IndexPlan =
+            o.pageIndex
+            ? .built(
+                columnIndex: orig.columnIndexOffset != nil ? ChunkWriter.columnIndex(enc.pages) : nil,
+                offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(enc.pages, base: base) : nil)
+            : .none
+        return (chunk, enc.meta.totalUncompressedSize, plan)
     }
 
     /// The original chunk's codec, encodings, page version and size, statistics, checksums and
