@@ -202,6 +202,35 @@ public enum DeltaAction: Sendable, Equatable {
 }
 
 /// Decodes a log path (RFC 3986 percent-encoding) into the relative object key it names.
+/// As Foundation's `removingPercentEncoding` (a `%` not followed by two hex digits, or a result
+/// that is not UTF-8, leaves the path as it is), on bytes: a table of thousands of files decodes
+/// every path several times a run, and most hold no `%` at all.
 public func decodeDeltaPath(_ path: String) -> String {
-    path.removingPercentEncoding ?? path
+    var bytes = path
+    return bytes.withUTF8 { src -> String? in
+        guard !src.isEmpty, memchr(src.baseAddress!, 0x25, src.count) != nil else { return nil }
+        func hex(_ b: UInt8) -> UInt8? {
+            switch b {
+            case 0x30...0x39: return b &- 0x30
+            case 0x41...0x46: return b &- 0x41 &+ 10
+            case 0x61...0x66: return b &- 0x61 &+ 10
+            default: return nil
+            }
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(src.count)
+        var i = 0
+        while i < src.count {
+            let b = src[i]
+            guard b == 0x25 else {
+                out.append(b)
+                i += 1
+                continue
+            }
+            guard i + 2 < src.count, let h = hex(src[i + 1]), let l = hex(src[i + 2]) else { return path }
+            out.append(h << 4 | l)
+            i += 3
+        }
+        return String(validating: out, as: UTF8.self) ?? path
+    } ?? path
 }

@@ -56,6 +56,11 @@ public struct DeltaLogListing: Sendable {
     init(names: [String]) {
         var multi: [Int64: [Int: [Int: String]]] = [:]  // version → parts → part → name
         for name in names {
+            // Most names are commits: read on bytes (a log of thousands is listed several times a run).
+            if let v = Self.commitVersion(name) {
+                versions.append(v)
+                continue
+            }
             if name == "_last_checkpoint" { hasLastCheckpoint = true; continue }
             if name.hasPrefix("_sidecars/") {
                 // Sidecars are Parquet files; hidden files (a local file system's `.x.crc`) are not.
@@ -92,6 +97,25 @@ public struct DeltaLogListing: Sendable {
         checkpoints.sort { $0.version != $1.version ? $0.version > $1.version : rank($0.kind) < rank($1.kind) }
         compactions.sort()
         sidecars.sort()
+    }
+
+    /// The version of a commit's name (`NNNNNNNNNNNNNNNNNNNN.json`, twenty digits), nil for any other
+    /// name (which the general reading then decides, e.g. a version that does not fit 64 bits).
+    static func commitVersion(_ name: String) -> Int64? {
+        var name = name
+        return name.withUTF8 { b -> Int64? in
+            guard b.count == 25, b[20] == 0x2E, b[21] == 0x6A, b[22] == 0x73, b[23] == 0x6F, b[24] == 0x6E else { return nil }
+            var v: Int64 = 0
+            for i in 0..<20 {
+                let d = b[i] &- 0x30
+                guard d < 10 else { return nil }
+                let (m, o1) = v.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(Int64(d))
+                guard !o1, !o2 else { return nil }
+                v = a
+            }
+            return v
+        }
     }
 }
 

@@ -336,20 +336,36 @@ extension DeltaTable {
     /// `snap`: the commitInfo of the versions it replayed is taken from it instead of reading them again.
     func hasOpenVacuumStart(_ snap: Snapshot? = nil) async throws -> Bool {
         guard let latest = try await latestVersion() else { return false }
-        var v = latest
-        while v >= 0 && v > latest - 200 {
-            let infos: [[String: JSONValue]]
-            if let snap, v <= snap.version, v > (snap.checkpoint?.version ?? -1) {
-                infos = snap.commitInfos[v].map { [$0] } ?? []
-            } else {
-                guard let actions = try? await commit(v) else { break }
-                infos = actions.compactMap { if case .commitInfo(let c) = $0 { return c } else { return nil } }
-            }
+        func decision(_ infos: [[String: JSONValue]]) -> Bool? {
             for c in infos where (c["engineInfo"]?.string ?? "").hasPrefix("Lethe/") {
                 if c["operation"]?.string == "VACUUM END" { return false }
                 if c["operation"]?.string == "VACUUM START" { return true }
             }
-            v -= 1
+            return nil
+        }
+        let lowest = max(0, latest - 199)
+        // Only a commit whose bytes name Lethe can hold Lethe's commitInfo: the others are not parsed.
+        let lethe = NeedleSet([Array("Lethe".utf8)])
+        var v = latest
+        while v >= lowest {
+            if let snap, v <= snap.version, v > (snap.checkpoint?.version ?? -1) {
+                if let d = decision(snap.commitInfos[v].map { [$0] } ?? []) { return d }
+                v -= 1
+                continue
+            }
+            // Commits the snapshot does not hold: a window at a time, newest first, several read at once.
+            let window = Array(stride(from: v, through: max(lowest, v - 31), by: -1))
+            let read = try await boundedMap(window, limit: 8) { [self] w -> [UInt8]? in
+                try? await store.read(logKey(Self.commitName(w)))
+            }
+            for (w, bytes) in zip(window, read) {
+                guard let bytes else { return false }
+                guard lethe.containsAny(bytes) else { continue }
+                guard let actions = try? parseCommit(bytes, name: Self.commitName(w)) else { return false }
+                let infos = actions.compactMap { if case .commitInfo(let c) = $0 { return c } else { return nil } }
+                if let d = decision(infos) { return d }
+            }
+            v = window.last! - 1
         }
         return false
     }

@@ -134,11 +134,20 @@ public struct LocalObjectStore: ObjectStore {
         }
         var entries: [LocalListing.Entry] = []
         while let e = readdir(d) {
-            let name: [CChar] = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                Array(raw.prefix(while: { $0 != 0 }).map { CChar(bitPattern: $0) }) + [0]
+            // One copy of the name (with its NUL) and one of its bytes: a folder of thousands of
+            // files (a Delta table) is listed several times a run.
+            let bytes: [UInt8] = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                let n = strnlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+                return Array(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
             }
-            let bytes = name.dropLast().map { UInt8(bitPattern: $0) }
             if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
+            let name = [CChar](unsafeUninitializedCapacity: bytes.count + 1) { buf, count in
+                bytes.withUnsafeBytes { src in
+                    UnsafeMutableRawBufferPointer(buf).copyMemory(from: src)
+                }
+                buf[bytes.count] = 0
+                count = bytes.count + 1
+            }
             var type = e.pointee.d_type
             if type == UInt8(DT_UNKNOWN) {
                 var st = stat()
@@ -147,13 +156,22 @@ public struct LocalObjectStore: ObjectStore {
             }
             let component = Self.keyComponent(bytes)
             let isDir = type == UInt8(DT_DIR)
-            entries.append(
-                LocalListing.Entry(
-                    name: name, component: component,
-                    sortKey: Array(component.utf8) + (isDir ? [0x2F] : []), isDir: isDir))
+            var sortKey = Array(component.utf8)
+            if isDir { sortKey.append(0x2F) }
+            entries.append(LocalListing.Entry(name: name, component: component, sortKey: sortKey, isDir: isDir))
         }
-        entries.sort { $0.sortKey.lexicographicallyPrecedes($1.sortKey) }
-        return (d, entries)
+        // Sorted by index (moving an entry moves three arrays), comparing the keys' bytes.
+        var order = Array(entries.indices)
+        order.sort { i, j in
+            entries[i].sortKey.withUnsafeBufferPointer { x in
+                entries[j].sortKey.withUnsafeBufferPointer { y in
+                    let n = min(x.count, y.count)
+                    let c = n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n)
+                    return c < 0 || (c == 0 && x.count < y.count)
+                }
+            }
+        }
+        return (d, order.map { entries[$0] })
     }
 
     static func info(key: String, _ st: stat) -> ObjectInfo {
@@ -559,6 +577,7 @@ public struct LocalObjectStore: ObjectStore {
     /// byte that is not part of a valid character (and each byte of a literal U+FFFD) is written U+FFFD
     /// followed by two upper-case hex digits. One key per name, one name per key.
     static func keyComponent(_ bytes: [UInt8]) -> String {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
         if let s = String(validating: bytes, as: UTF8.self), !s.unicodeScalars.contains("\u{FFFD}") { return s }
         var out = ""
         var i = 0

@@ -318,3 +318,30 @@ func tempDir() -> String {
     #expect(cache.served == .init(reused: 1, extended: 1, replayed: 2))
     #expect(try await store.head(key)?.version == cache.entry("files")?.1)
 }
+
+@Test func logPathsDecodeAsFoundationDecodesThem() {
+    // Generated paths over the bytes that matter: escapes, bad escapes, non-UTF-8 results, `%` at the end.
+    let alphabet: [String] = ["a", "/", "=", "%", "%2", "%20", "%2F", "%3d", "%C3%A9", "%C3", "%FF", "%zz", "é", " ", "+", "%25"]
+    var rng = SystemRandomNumberGenerator()
+    var cases = ["", "part-0.parquet", "x=%", "x=%2", "%", "y=caf%C3%A9/part.parquet", "z=%E2%82%AC"]
+    for _ in 0..<5_000 {
+        cases.append((0..<Int.random(in: 1...8, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }.joined())
+    }
+    for path in cases {
+        #expect(decodeDeltaPath(path) == (path.removingPercentEncoding ?? path), "\(path)")
+    }
+}
+
+@Test func commitNamesAreReadOnBytesAsTheGeneralReadingReadsThem() {
+    #expect(DeltaLogListing.commitVersion("00000000000000000042.json") == 42)
+    #expect(DeltaLogListing.commitVersion("09223372036854775807.json") == Int64.max)
+    for name in [
+        "99999999999999999999.json", "0000000000000000042.json", "00000000000000000042.jsonx", "0000000000000000004a.json",
+        "00000000000000000042.crc", "00000000000000000042.checkpoint.parquet", "-0000000000000000042.json",
+    ] {
+        #expect(DeltaLogListing.commitVersion(name) == nil, "\(name)")
+    }
+    let names = ["00000000000000000000.json", "00000000000000000001.json", "00000000000000000001.checkpoint.parquet", "_last_checkpoint"]
+    let listing = DeltaLogListing(names: names)
+    #expect(listing.versions == [0, 1] && listing.checkpoints.map(\.version) == [1] && listing.hasLastCheckpoint)
+}

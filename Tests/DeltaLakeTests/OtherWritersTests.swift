@@ -108,8 +108,17 @@ struct SparkDV: Decodable { var A: String; var deleted: [Int64] }
     // The first attempt dies after VACUUM START (a change data file it must rewrite is unreadable).
     _ = try await store.put(key, Array("not parquet".utf8))
     await #expect(throws: LetheError.self) { _ = try await table.vacuumTargeted(paths: [], changeData: [cdc.path: [0]], runID: "job-1", now: 1) }
+    // The open START is found from the snapshot and from the log's files alike, also behind more
+    // commits of other writers than one window of reads holds.
+    #expect(try await table.hasOpenVacuumStart())
+    for i in 0..<40 {
+        _ = try await table.commitNext(["operation": .string("WRITE"), "engineInfo": .string("other/\(i)")], now: 1, inCommitTimestamps: false)
+    }
+    #expect(try await table.hasOpenVacuumStart())
+    #expect(try await table.hasOpenVacuumStart(try await table.snapshot()))
     _ = try await store.put(key, good)
     _ = try await table.vacuumTargeted(paths: [], changeData: [cdc.path: [0]], runID: "job-1", now: 2)
+    #expect(try await !table.hasOpenVacuumStart())
     var starts = 0, ends = 0
     for v in try await table.versions() {
         for case .commitInfo(let c) in try await table.commit(v) {

@@ -32,6 +32,8 @@ enum Residue {
         /// Raw id bytes → the names (e.g. request ids) of the subjects with that id.
         let byID: [[UInt8]: [String]]
         let fields: [FieldPath]?
+        /// The lengths of the ids: a key's path segment of another length cannot be one.
+        let lengths: Set<Int>
 
         init(_ subjects: [String: SubjectID], fields: [FieldPath]?) {
             var byID: [[UInt8]: [String]] = [:]
@@ -41,6 +43,7 @@ enum Residue {
                 byID[id, default: []].append(name)
             }
             self.byID = byID
+            self.lengths = Set(byID.keys.map(\.count))
             self.needles = NeedleSet(byID.keys.filter { $0.count >= Residue.minimumNeedle }, wordBounded: true)
             self.fields = fields
         }
@@ -50,8 +53,11 @@ enum Residue {
             guard !byID.isEmpty else { return [] }
             let k = Array(key.utf8)
             var ids = needles.matches(in: k)
-            for seg in k.split(separator: UInt8(ascii: "/")) where byID[Array(seg)] != nil { ids.insert(Array(seg)) }
-            for (field, value) in FormatOptions.hiveValues(key, below: "") {
+            for seg in k.split(separator: UInt8(ascii: "/")) where lengths.contains(seg.count) && byID[Array(seg)] != nil {
+                ids.insert(Array(seg))
+            }
+            // A Hive-style `field=value` folder needs an `=`.
+            for (field, value) in k.contains(UInt8(ascii: "=")) ? FormatOptions.hiveValues(key, below: "") : [:] {
                 guard case .value(let v) = value, byID[v] != nil, fields?.contains(field) ?? true else { continue }
                 ids.insert(v)
             }
