@@ -155,15 +155,19 @@ struct Executor: Sendable {
     func planJob(_ approved: [ErasureRequest], destroyed: Set<SubjectKey> = [], report: inout RunReport) async throws -> (
         job: String, plan: JobPlan, planned: [(String, [UInt8])]
     ) {
-        let indexed = try await lake.index()
+        let indexed = try await Trace.span("plan: index refresh") { try await lake.index() }
         report.datasetIssues = indexed.datasetIssues
-        let cov = try await lake.coverage()
+        let cov = try await Trace.span("plan: coverage") { try await lake.coverage() }
         // A subject matched in `normalize: nfc` datasets by its NFC key (kept in its plan).
         let nfc = lake.nfcKeys(approved)
-        let plans = try await lake.plans(approved.map(\.subjectKey), nfc: lake.nfcByKey(approved, nfc), coverage: cov, destroyed: destroyed)
+        let plans = try await Trace.span("plan: plans") {
+            try await lake.plans(approved.map(\.subjectKey), nfc: lake.nfcByKey(approved, nfc), coverage: cov, destroyed: destroyed)
+        }
         let job = "j-" + String(Lethe.newRequestID().dropFirst(2))
         // The requests' index entries in one read of the index (by key, then by request).
-        let byKey = try await lake.postings(Array(Set(approved.map(\.subjectKey))), nfc: lake.nfcByKey(approved, nfc))
+        let byKey = try await Trace.span("plan: postings") {
+            try await lake.postings(Array(Set(approved.map(\.subjectKey))), nfc: lake.nfcByKey(approved, nfc))
+        }
         var postings: [String: [Posting]] = [:]
         for r in approved { postings[r.id] = byKey[r.subjectKey] ?? [] }
         let jobPlan = JobPlanner.plan(job: job, approved: approved, postings: postings, coverage: cov, config: config, nfc: nfc)
