@@ -83,14 +83,22 @@ struct Indexer: Sendable {
     /// Lists dataset `d` and adds what is new or changed to `work`; known objects no longer listed
     /// leave the index (a full listing). A dataset that cannot be listed is recorded as an issue.
     func plan(_ d: DatasetSpec, temporaries: Set<String>, into work: inout Work, report: inout IndexReport) async throws {
-        guard let listing = try await listing(d, report: &report), let opts = listing.options else { return }
+        guard let listing = try await Trace.span("index: list \(d.name)", { try await listing(d, report: &report) }), let opts = listing.options
+        else { return }
         if let c = listing.cursor { work.cursors.append(c) }
         if let ci = listing.commitIndex { work.commitIndexes[ci.dataset] = ci.update }
         work.clean.append(d.name)
-        let known = try await state.objects(dataset: d.name)
+        var listed = listing.objects.filter { !temporaries.contains($0.key) }
+        // An incremental listing with nothing new (a Delta table without a commit since the cursor)
+        // needs only the objects quarantined earlier, not every object the index knows (a table of
+        // thousands of files is refreshed at the start of every run).
+        let known = try await Trace.span("index: known objects of \(d.name)") {
+            listing.incremental && listed.isEmpty
+                ? try await state.quarantinedObjects().filter { $0.dataset == d.name }
+                : try await state.objects(dataset: d.name)
+        }
         var knownByKey: [String: IndexedObject] = [:]
         for o in known { knownByKey[o.key] = o }
-        var listed = listing.objects.filter { !temporaries.contains($0.key) }
         // A full listing under a spec other than the one the entries were made under (or unknown):
         // every object is scanned again, so the fingerprint recorded at the end vouches for all of them.
         var rescan = false

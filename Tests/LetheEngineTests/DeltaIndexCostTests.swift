@@ -261,3 +261,26 @@ private func logFilesHolding(_ table: String, _ needle: String) throws -> [Strin
     }
     #expect(keys.contains { rebuilt.versions(of: $0) != [0] })
 }
+
+@Test func aQuarantinedDeltaFileIsTriedAgainByARefreshWithNoNewCommit() async throws {
+    let t = try FilesTable(files: 4)
+    defer { t.remove() }
+    _ = try await t.lethe.index()
+    let key = try #require(try await t.holders("target-0003").first)
+    let good = try t.bytes(key)
+    // A second state over the same table, made while the file does not read: it is quarantined.
+    try t.write(key, Data("not parquet".utf8))
+    let other = Lethe(
+        config: t.lethe.config, store: LocalObjectStore(root: t.dir), meta: try SQLiteStateStore(inMemory: nil),
+        secrets: StateSecrets(installationSecret: Array(repeating: 1, count: 32), requestKey: Array(repeating: 2, count: 32)),
+        stateFolder: nil)
+    _ = try await other.index()
+    #expect(try await other.meta.objects(dataset: "files").first { $0.key == key }?.status == .quarantined)
+    #expect(try await other.locate(SubjectID("target-0003")).isEmpty)
+    // Mended; the next refresh lists no new commit (incremental) and still reads it again.
+    try t.write(key, good)
+    let report = try await other.index()
+    #expect(report.objectsSeen == 1)
+    #expect(try await other.meta.objects(dataset: "files").first { $0.key == key }?.status == .indexed)
+    #expect(try await other.locate(SubjectID("target-0003")).map(\.object.key) == [key])
+}
