@@ -232,7 +232,7 @@ if Context.environment["LETHE_BENCH"] != nil {
         .target(
             name: "IndexBenchmark",
             dependencies: [
-                "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore", "LetheFormats", "LetheStorage", "BenchSupport",
+                "LetheEngine", "LetheRuntime", "LetheCatalog", "LetheCore", "LetheFormats", "LetheStorage", "LetheSQLite", "BenchSupport",
             ], path: "Benchmarks/IndexBench", swiftSettings: strict),
         .target(
             name: "DeltaBenchmark",

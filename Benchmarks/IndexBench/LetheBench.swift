@@ -5,6 +5,7 @@ import LetheFormats
 import LetheCatalog
 import LetheRuntime
 import LetheEngine
+import LetheSQLite
 
 /// `lethe-bench index|erase [--gb N] [--objects N] [--dir D] [--keep]`: generates a JSON Lines
 /// lake, then measures index backfill, index size and `locate` latency, and (`erase`) erasure
@@ -23,6 +24,7 @@ public struct LetheBench {
         var batch = 1_000  // subjects in the batch erasure
         var markdown: String?  // also write the report here
         var childIndex: String?  // internal: index the lake in this folder and print JSON
+        var childTable = false  // internal: the child writes every posting to the `postings` table (no segments)
         var erase = true  // `erase`: the erasures too; `index`: stop before them
     }
 
@@ -66,6 +68,7 @@ public struct LetheBench {
             case "--batch": o.batch = Int(value()) ?? { usage() }()
             case "--markdown": o.markdown = value()
             case "--child-index": o.childIndex = value()
+            case "--child-table": o.childTable = true
             case "-h", "--help": usage()
             default: say("unknown argument \(a)"); usage()
             }
@@ -80,7 +83,7 @@ public struct LetheBench {
         let o = parse(erase: erase)
         do {
             if let d = o.childIndex {
-                try await childIndex(dir: d)
+                try await childIndex(dir: d, table: o.childTable)
             } else {
                 var bench = Bench(options: o)
                 try await bench.run()
@@ -111,8 +114,15 @@ public struct LetheBench {
     }
 
     /// The single-worker index run, started by the parent under `taskset -c 0`.
-    static func childIndex(dir: String) async throws {
-        let lethe = try open(dir: dir, state: "state-1core")
+    /// With `table`, postings go to the `postings` table as before segments (a row per key).
+    static func childIndex(dir: String, table: Bool) async throws {
+        var lethe = try open(dir: dir, state: "state-1core")
+        if table {
+            let folder = dir + "/state-1core"
+            let (secrets, _) = try Runtime.openState(folder: folder)
+            let meta = try SQLiteStateStore(folder: folder, segmentMinimum: .max)
+            lethe = Lethe(config: lethe.config, store: LocalObjectStore(root: dir + "/lake"), meta: meta, secrets: secrets, stateFolder: folder)
+        }
         let r = try await lethe.index(workers: 1)
         say("{\"cpus\":\(ProcessInfo.processInfo.activeProcessorCount),\"records\":\(r.records),\"bytes\":\(r.bytesScanned),\"seconds\":\(r.seconds)}")
     }
@@ -175,19 +185,24 @@ struct Bench {
 
         step("index backfill (1 worker: taskset -c 0)")
         var one: (cpus: Int, seconds: Double, bytes: Int64, records: Int64)?
+        var oneTable: (cpus: Int, seconds: Double, bytes: Int64, records: Int64)?
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
-            let child = try runProgram("/usr/bin/taskset", ["-c", "0", CommandLine.arguments[0], "index", "--child-index", o.dir])
-            let (status, out) = (child.status, child.out + child.err)
-            if status == 0, let line = out.split(separator: "\n").last,
-                let j = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                let cpus = j["cpus"] as? Int, let secs = j["seconds"] as? Double,
-                let bytes = (j["bytes"] as? NSNumber)?.int64Value, let recs = (j["records"] as? NSNumber)?.int64Value
-            {
-                one = (cpus, secs, bytes, recs)
-            } else {
-                notes.append("the 1-worker index run failed (status \(status)): \(out.prefix(200))")
+            // The segment write path, then (alternative) every posting a `postings` row as before issue 16.
+            for table in [false, true] {
+                let child = try runProgram(
+                    "/usr/bin/taskset", ["-c", "0", CommandLine.arguments[0], "index", "--child-index", o.dir] + (table ? ["--child-table"] : []))
+                let (status, out) = (child.status, child.out + child.err)
+                if status == 0, let line = out.split(separator: "\n").last,
+                    let j = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    let cpus = j["cpus"] as? Int, let secs = j["seconds"] as? Double,
+                    let bytes = (j["bytes"] as? NSNumber)?.int64Value, let recs = (j["records"] as? NSNumber)?.int64Value
+                {
+                    if table { oneTable = (cpus, secs, bytes, recs) } else { one = (cpus, secs, bytes, recs) }
+                } else {
+                    notes.append("the 1-worker index run\(table ? " (postings table)" : "") failed (status \(status)): \(out.prefix(200))")
+                }
+                try? FileManager.default.removeItem(atPath: o.dir + "/state-1core")
             }
-            try? FileManager.default.removeItem(atPath: o.dir + "/state-1core")
         }
 
         step("peers: plain read, Python json.loads")
@@ -205,6 +220,11 @@ struct Bench {
                 "\(fmt(m1, 1)) MB/s, \(grouped(Int64(Double(one.records) / one.seconds))) rows/s",
                 "read(2) only: \(fmt(Double(readBytes) / readSecs / 1e6, 1)) MB/s; Python json.loads: \(python.map { "\(fmt($0.mbps, 1)) MB/s, \(grouped(Int64($0.rps))) rows/s (\($0.objects) objects sampled)" } ?? "n/a")",
                 "≥ 300 MB/s")
+            if let t = oneTable {
+                row(
+                    "Index backfill per core, every posting a `postings` row (no segments)",
+                    "\(fmt(Double(t.bytes) / t.seconds / 1e6, 1)) MB/s, \(grouped(Int64(Double(t.records) / t.seconds))) rows/s")
+            }
         } else {
             row(
                 "Index backfill per core (total / \(machine.cores))",
@@ -223,12 +243,14 @@ struct Bench {
         if ck != 0 { notes.append("checkpoint failed: \(ckOut)") }
         let dbBytes = fileSize(db) + fileSize(db + "-wal")
         var postingsBytes: Int64 = 0
-        let dbstat = try runProgram("/usr/bin/sqlite3", [db, "SELECT coalesce(sum(pgsize),0) FROM dbstat WHERE name = 'postings';"])
+        let dbstat = try runProgram(
+            "/usr/bin/sqlite3",
+            [db, "SELECT coalesce(sum(pgsize),0) FROM dbstat WHERE name IN ('postings', 'segments', 'segment_blocks', 'segment_blocks_by_key');"])
         let (ds, dsOut) = (dbstat.status, dbstat.out)
         if ds == 0 { postingsBytes = Int64(dsOut.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
         row(
             "Index bytes per indexed record",
-            "\(fmt(Double(dbBytes) / Double(idx.records), 1)) B (lethe.sqlite \(grouped(dbBytes)) B after checkpoint; WAL was \(grouped(walBefore)) B; postings table \(fmt(Double(postingsBytes) / Double(idx.records), 1)) B/record, \(fmt(Double(postingsBytes) / Double(max(1, stats.postings)), 1)) B/entry)",
+            "\(fmt(Double(dbBytes) / Double(idx.records), 1)) B (lethe.sqlite \(grouped(dbBytes)) B after checkpoint; WAL was \(grouped(walBefore)) B; postings table and segments \(fmt(Double(postingsBytes) / Double(idx.records), 1)) B/record, \(fmt(Double(postingsBytes) / Double(max(1, stats.postings)), 1)) B/entry)",
             "", "≤ 24 B")
 
         // 4. locate.
@@ -250,7 +272,7 @@ struct Bench {
             step("synthetic index of \(grouped(o.syntheticEntries)) entries through the StateStore API")
             let (synth, secs) = try await timed { try await syntheticIndex(entries: o.syntheticEntries, config: lethe.config) }
             row(
-                "Synthetic index build (StateStore.putIndexedObject, \(grouped(synth.objects)) objects)",
+                "Synthetic index build (StateStore.putIndexedObjects(flat:), \(grouped(synth.objects)) objects in batches of 100)",
                 "\(duration(secs)) (\(grouped(Int64(Double(o.syntheticEntries) / secs))) entries/s), \(fmt(Double(synth.bytes) / Double(o.syntheticEntries), 1)) B/entry on disk"
             )
             var srng = SplitMix(seed: 0xBEEF)
@@ -374,11 +396,11 @@ struct Bench {
 
     struct Synthetic { var lethe: Lethe; var entries: Int; var objects: Int; var probes: Int; var bytes: Int64 }
 
-    /// A second index with `entries` postings, written through `StateStore.putIndexedObject`
-    /// in objects of 5,000 entries. Keys are random 64-bit prefixes (distributed like HMAC
-    /// prefixes) except `probes` real subjects `p-N` that `Lethe.locate` can find; every
-    /// key is sorted first and each object takes a contiguous slice, so the B-tree is
-    /// built by appends (quick to build; lookups walk the same depth as a randomly built tree).
+    /// A second index with `entries` postings, written through `StateStore.putIndexedObjects(flat:)`
+    /// in objects of 5,000 entries, 100 objects a batch (as the backfill writes them: one sorted
+    /// segment a batch, merged by size tier). Keys are random 64-bit prefixes (distributed like
+    /// HMAC prefixes) except `probes` real subjects `p-N` that `Lethe.locate` can find, spread
+    /// over the objects at random.
     func syntheticIndex(entries: Int, config: LakeConfig) async throws -> Synthetic {
         let folder = o.dir + "/synth-state"
         let (secrets, meta) = try Runtime.openState(folder: folder)
@@ -389,23 +411,32 @@ struct Bench {
         for n in 0..<probes { keys.append(secrets.hasher.key(for: SubjectID("p-\(n)")).prefix64) }
         var rng = SplitMix(seed: 0xABCDEF)
         while keys.count < entries { keys.append(Int64(bitPattern: rng.next())) }
-        keys.sort()
+        keys.shuffle(using: &rng)
         let per = 5_000
         var objects = 0
         var start = 0
+        var batch: [(IndexedObject, PostingList)] = []
         while start < keys.count {
             let end = min(keys.count, start + per)
-            var postings: [Int64: [Int64]] = [:]
+            var postings = PostingList()
             postings.reserveCapacity(end - start)
-            for i in start..<end { postings[keys[i], default: []].append(Int64(rng.next() % 5_000)) }
-            try await meta.putIndexedObject(
-                IndexedObject(
-                    dataset: "events", key: "synthetic/part-\(objects).jsonl", size: 1_000_000, modifiedNanos: 0,
-                    version: "v\(objects)", records: Int64(per), status: .indexed, indexedAt: 0),
-                postings: postings)
+            for i in start..<end { postings.append(keys[i], row: Int64(rng.next() % 5_000)) }
+            postings.sort()
+            batch.append(
+                (
+                    IndexedObject(
+                        dataset: "events", key: "synthetic/part-\(objects).jsonl", size: 1_000_000, modifiedNanos: 0,
+                        version: "v\(objects)", records: Int64(per), status: .indexed, indexedAt: 0),
+                    postings
+                ))
+            if batch.count == 100 {
+                try await meta.putIndexedObjects(flat: batch)
+                batch.removeAll()
+            }
             objects += 1
             start = end
         }
+        if !batch.isEmpty { try await meta.putIndexedObjects(flat: batch) }
         let db = folder + "/lethe.sqlite"
         _ = try runProgram("/usr/bin/sqlite3", [db, "PRAGMA wal_checkpoint(TRUNCATE);"])
         return Synthetic(

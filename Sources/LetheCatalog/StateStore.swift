@@ -282,6 +282,10 @@ public protocol StateStore: Sendable {
     // outside its write lock).
     @discardableResult
     func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject]
+    /// `putIndexedObjects` with each object's postings as flat pairs (the backfill's write path);
+    /// by default through the dictionary form.
+    @discardableResult
+    func putIndexedObjects(flat batch: [(IndexedObject, PostingList)]) async throws -> [IndexedObject]
     @discardableResult
     func quarantine(_ object: IndexedObject) async throws -> IndexedObject
     func removeObjects(dataset: String, keys: [String]) async throws
@@ -357,6 +361,10 @@ extension StateStore {
         guard !batch.isEmpty else { return [] }
         let what = batch.count == 1 ? "cannot index object \(batch[0].0.key) of dataset \(batch[0].0.dataset)" : "cannot index \(batch.count) objects"
         return try await transaction(what) { tx in try tx.index.putIndexedObjects(batch) }
+    }
+    @discardableResult
+    public func putIndexedObjects(flat batch: [(IndexedObject, PostingList)]) async throws -> [IndexedObject] {
+        try await putIndexedObjects(batch.map { ($0.0, $0.1.dictionary) })
     }
     @discardableResult
     public func quarantine(_ object: IndexedObject) async throws -> IndexedObject {

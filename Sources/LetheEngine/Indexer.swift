@@ -180,12 +180,12 @@ struct Indexer: Sendable {
 
     /// Index entries waiting to be written, with how many postings they hold.
     private struct Batch {
-        var objects: [(IndexedObject, [Int64: [Int64]])] = []
+        var objects: [(IndexedObject, PostingList)] = []
         var postings = 0
         var isFull: Bool { objects.count >= 256 || postings >= 500_000 }
         mutating func flush(_ state: any StateStore) async throws {
             guard !objects.isEmpty else { return }
-            try await state.putIndexedObjects(objects)
+            try await state.putIndexedObjects(flat: objects)
             objects.removeAll(keepingCapacity: true)
             postings = 0
         }
@@ -243,7 +243,8 @@ struct Indexer: Sendable {
     }
 
     struct ScanResult: Sendable {
-        enum Outcome: Sendable { case indexed(Int64, [Int64: [Int64]]), quarantined(String, code: String) }
+        /// The records and the postings (sorted by the scanning task, see `PostingList.sort`).
+        enum Outcome: Sendable { case indexed(Int64, PostingList), quarantined(String, code: String) }
         var dataset: String
         var object: ObjectInfo
         var outcome: Outcome
@@ -253,11 +254,14 @@ struct Indexer: Sendable {
     func scanOne(_ d: DatasetSpec, _ o: ObjectInfo, options opts: FormatOptions, keyer: SubjectKeyer? = nil) async throws -> ScanResult {
         let f = try lake.format(for: d)
         let keyer = keyer ?? SubjectKeyer(hasher: hasher, normalization: d.normalization)
-        var postings: [Int64: [Int64]] = [:]
+        var postings = PostingList()
+        // About one posting a 200-byte record: one allocation for most objects.
+        postings.reserveCapacity(Int(min(max(o.size / 160, 16), 1 << 20)))
         do {
             let summary = try await f.scan(o, in: store, options: opts, keyer: keyer) { row, key in
-                postings[key.prefix64, default: []].append(row)
+                postings.append(key.prefix64, row: row)
             }
+            postings.sort()  // here, in the scanning task (one per core), not in the writer
             return ScanResult(dataset: d.name, object: o, outcome: .indexed(summary.records, postings))
         } catch let e as LetheError {
             return ScanResult(dataset: d.name, object: o, outcome: .quarantined(DatasetIssue.oneLine(e.description), code: e.code.description))
@@ -282,11 +286,14 @@ struct Indexer: Sendable {
         let r = try await scanOne(d, info, options: opts)
         switch r.outcome {
         case .indexed(let records, let postings):
-            try await state.putIndexedObject(
-                IndexedObject(
-                    dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
-                    version: info.version, records: records, status: .indexed, indexedAt: now()),
-                postings: postings)
+            try await state.putIndexedObjects(flat: [
+                (
+                    IndexedObject(
+                        dataset: d.name, key: key, size: info.size, modifiedNanos: info.modifiedNanos,
+                        version: info.version, records: records, status: .indexed, indexedAt: now()),
+                    postings
+                )
+            ])
         case .quarantined(let issue, let code):
             try await state.quarantine(
                 IndexedObject(

@@ -28,7 +28,8 @@ extension SQLiteStateStore {
     /// `SubjectIndexWriter.putDerivedObject` (inside a write transaction); with `oldKey`, the
     /// object row of `oldKey` becomes `object.key`'s (same id: its postings stay joined to it).
     static func putDerived(
-        _ db: Database, _ object: IndexedObject, from version: String, dropped: [Int64], replacing oldKey: String? = nil, path: String
+        _ db: Database, _ object: IndexedObject, from version: String, dropped: [Int64], replacing oldKey: String? = nil, path: String,
+        segmentMinimum: Int = PostingSegment.minimumPostings
     ) throws -> IndexedObject? {
         if let oldKey {
             guard oldKey != object.key else { return nil }
@@ -38,7 +39,7 @@ extension SQLiteStateStore {
         guard
             let row = try Row.fetchOne(
                 db,
-                sql: "SELECT id, version, status, records, dropped, postings, buckets FROM objects WHERE dataset = ? AND key = ?",
+                sql: "SELECT id, version, status, records, dropped, postings, buckets, segment FROM objects WHERE dataset = ? AND key = ?",
                 arguments: [object.dataset, oldKey ?? object.key])
         else { return nil }
         let id: Int64 = row[0]
@@ -55,10 +56,10 @@ extension SQLiteStateStore {
         stored.issue = nil
         stored.issueCode = nil
         if needsCompaction(dropped: all.count, records: records + Int64(earlier.count)) {
-            let postings = try derivedPostings(db, object: id, buckets: row[6], dropped: all, path: path)
+            let postings = try derivedPostings(db, object: id, buckets: row[6], segment: row[7], dropped: all, path: path)
             // Renamed first: the compacted entry replaces this row (by its new key), not a new one beside it.
             if oldKey != nil { try db.execute(sql: "UPDATE objects SET key = ? WHERE id = ?", arguments: [stored.key, id]) }
-            return try storeIndexed(db, try encodePostings([(stored, postings)]), path: path)[0]
+            return try storeIndexed(db, try encodePostings([(stored, postings)]), path: path, segmentMinimum: segmentMinimum)[0]
         }
         try db.execute(
             sql: """
@@ -75,7 +76,17 @@ extension SQLiteStateStore {
 
     /// The postings of object `id` as its readers see them (rows remapped through `dropped`, empty
     /// ones left out), read through its bucket list.
-    static func derivedPostings(_ db: Database, object id: Int64, buckets: Data?, dropped: [Int64], path: String) throws -> [Int64: [Int64]] {
+    static func derivedPostings(
+        _ db: Database, object id: Int64, buckets: Data?, segment: Int64?, dropped: [Int64], path: String
+    ) throws -> [Int64: [Int64]] {
+        if let segment {
+            var out: [Int64: [Int64]] = [:]
+            for (k, rows) in try segmentPostings(db, object: id, segment: segment, buckets: buckets, path: path) {
+                let kept = Self.remap(rows, dropped: dropped)
+                if !kept.isEmpty { out[k] = kept }
+            }
+            return out
+        }
         guard let buckets, !buckets.isEmpty else { return [:] }
         let ranges: [ClosedRange<Int64>]
         do {
@@ -103,19 +114,18 @@ extension SQLiteStateStore {
     }
 
     /// Compacts every derived object (rewrites its postings, clears `dropped`); returns how many.
-    static func compactDerived(_ db: Database, path: String) throws -> Int {
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT \(objectColumns), dropped, buckets FROM objects WHERE dropped IS NOT NULL AND status = 'indexed' ORDER BY id
-                """)
-        for row in rows {
+    static func compactDerived(_ db: Database, path: String, segmentMinimum: Int = PostingSegment.minimumPostings) throws -> Int {
+        let ids = try Int64.fetchAll(db, sql: "SELECT id FROM objects WHERE dropped IS NOT NULL AND status = 'indexed' ORDER BY id")
+        // Each row read when its turn comes: compacting one may merge segments, moving the others' postings.
+        let select = try db.cachedStatement(sql: "SELECT \(objectColumns), dropped, buckets, segment FROM objects WHERE id = ?")
+        for id in ids {
+            guard let row = try Row.fetchOne(select, arguments: [id]) else { continue }
             let object = try Self.object(row, at: path)
             let dropped = try decodeDropped(row[11], object: object.id, path: path)
-            let postings = try derivedPostings(db, object: object.id, buckets: row[12], dropped: dropped, path: path)
-            _ = try storeIndexed(db, try encodePostings([(object, postings)]), path: path)
+            let postings = try derivedPostings(db, object: object.id, buckets: row[12], segment: row[13], dropped: dropped, path: path)
+            _ = try storeIndexed(db, try encodePostings([(object, postings)]), path: path, segmentMinimum: segmentMinimum)
         }
-        return rows.count
+        return ids.count
     }
 
     /// The ordinals of a `dropped` column (empty for NULL).

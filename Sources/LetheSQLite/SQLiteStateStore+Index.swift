@@ -55,68 +55,119 @@ extension SQLiteStateStore {
     @discardableResult
     public func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) async throws -> [IndexedObject] {
         guard !batch.isEmpty else { return [] }
-        // Encode outside the transaction: the write lock is held only for SQL.
-        let work = try Self.encodePostings(batch)
-        let path = databasePath
-        let what = batch.count == 1 ? "cannot index object \(batch[0].0.key) of dataset \(batch[0].0.dataset)" : "cannot index \(batch.count) objects"
-        return try await write(what) { db in try Self.storeIndexed(db, work, path: path) }
+        return try await put(try Self.encodePostings(batch), batch.map(\.0))
     }
 
-    /// An object to index with its postings encoded (see `putIndexedObjects`).
-    typealias EncodedObject = (object: IndexedObject, encoded: [(k: Int64, rows: Data)], buckets: Data)
+    @discardableResult
+    public func putIndexedObjects(flat batch: [(IndexedObject, PostingList)]) async throws -> [IndexedObject] {
+        guard !batch.isEmpty else { return [] }
+        return try await put(try batch.map { try Self.encode($0.0, $0.1) }, batch.map(\.0))
+    }
+
+    /// Writes encoded objects in one transaction (encoded outside it: the write lock is held only for SQL).
+    private func put(_ work: [EncodedObject], _ objects: [IndexedObject]) async throws -> [IndexedObject] {
+        let path = databasePath, segmentMinimum = self.segmentMinimum
+        let what = objects.count == 1 ? "cannot index object \(objects[0].key) of dataset \(objects[0].dataset)" : "cannot index \(objects.count) objects"
+        return try await write(what) { db in try Self.storeIndexed(db, work, path: path, segmentMinimum: segmentMinimum) }
+    }
+
+    /// An object to index with its postings encoded: its distinct keys ascending, each key's rows
+    /// (`PostingCodec.encodeRows`) end to end in `rows` (key `i`'s end at `ends[i]`), and its key buckets.
+    struct EncodedObject: Sendable {
+        var object: IndexedObject
+        var keys: [Int64] = []
+        var rows: [UInt8] = []
+        var ends: [Int] = []
+        var buckets = Data()
+        func start(_ i: Int) -> Int { i == 0 ? 0 : ends[i - 1] }
+    }
 
     static func encodePostings(_ batch: [(IndexedObject, [Int64: [Int64]])]) throws -> [EncodedObject] {
-        var prepared: [EncodedObject] = []
-        prepared.reserveCapacity(batch.count)
-        for (object, postings) in batch {
-            var encoded: [(k: Int64, rows: Data)] = []
-            encoded.reserveCapacity(postings.count)
-            for (k, rows) in postings {
-                guard !rows.isEmpty else { continue }
-                guard let normal = PostingCodec.normalizedRows(rows) else {
-                    throw LetheError.badInput("negative row ordinal in the postings of \(object.key)", at: object.dataset)
-                }
-                encoded.append((k, Data(PostingCodec.encodeRows(normal))))
-            }
-            encoded.sort { $0.k < $1.k }
-            var stored = object
-            stored.status = .indexed
-            stored.issue = nil
-            stored.issueCode = nil
-            prepared.append((stored, encoded, Data(PostingCodec.encodeBuckets(encoded.lazy.map(\.k)))))
-        }
-        return prepared
+        try batch.map { try encode($0.0, PostingList($0.1)) }
     }
 
-    static func storeIndexed(_ db: Database, _ work: [EncodedObject], path: String) throws -> [IndexedObject] {
+    /// One object's postings encoded in one pass over its sorted pairs.
+    static func encode(_ object: IndexedObject, _ list: PostingList) throws -> EncodedObject {
+        var list = list
+        list.sort()
+        var stored = object
+        stored.status = .indexed
+        stored.issue = nil
+        stored.issueCode = nil
+        var e = EncodedObject(object: stored)
+        try list.pairs.withUnsafeBufferPointer { p in
+            e.keys.reserveCapacity(p.count)
+            e.ends.reserveCapacity(p.count)
+            e.rows.reserveCapacity(p.count * 2)
+            var i = 0
+            while i < p.count {
+                let k = p[i].key
+                var previous: Int64 = -1
+                while i < p.count && p[i].key == k {
+                    let r = p[i].row
+                    guard r > previous else {
+                        throw LetheError.badInput("negative row ordinal in the postings of \(object.key)", at: object.dataset)
+                    }
+                    PostingCodec.appendVarint(UInt64(r - previous - 1), to: &e.rows)
+                    previous = r
+                    i += 1
+                }
+                e.keys.append(k)
+                e.ends.append(e.rows.count)
+            }
+        }
+        e.buckets = Data(PostingCodec.encodeBuckets(e.keys))
+        return e
+    }
+
+    static func storeIndexed(
+        _ db: Database, _ work: [EncodedObject], path: String, segmentMinimum: Int = PostingSegment.minimumPostings
+    ) throws -> [IndexedObject] {
         var results: [IndexedObject] = []
-        var rows: [(k: Int64, id: Int64, rows: Data)] = []
+        let total = work.reduce(0) { $0 + $1.keys.count }
+        // Many postings: one sorted segment (a row per block of entries); few: a B-tree row per key.
+        let segment: Int64? = total > 0 && total >= segmentMinimum ? try newSegment(db) : nil
+        var ids: [Int64] = []
         for p in work {
-            let id = try Self.upsertObject(db, p.object, postings: Int64(p.encoded.count), buckets: p.buckets, path: path)
+            let id = try Self.upsertObject(
+                db, p.object, postings: Int64(p.keys.count), buckets: p.buckets, segment: p.keys.isEmpty ? nil : segment, path: path)
             var r = p.object
             r.id = id
             results.append(r)
-            for e in p.encoded { rows.append((e.k, id, e.rows)) }
+            ids.append(id)
+        }
+        if let segment {
+            try writeSegment(db, segment, work, ids: ids)
+            try mergeTiers(db, path: path)
+            return results
+        }
+        var rows: [(k: Int64, id: Int64, object: Int, i: Int)] = []
+        rows.reserveCapacity(total)
+        for (o, p) in work.enumerated() {
+            for (i, k) in p.keys.enumerated() { rows.append((k, ids[o], o, i)) }
         }
         // In key order: neighbouring inserts land on the same B-tree pages.
         rows.sort { $0.k < $1.k || ($0.k == $1.k && $0.id < $1.id) }
         let insert = try db.cachedStatement(sql: "INSERT INTO postings(k, object, rows) VALUES (?, ?, ?)")
-        for r in rows { try insert.execute(arguments: [r.k, r.id, r.rows]) }
+        for r in rows {
+            let p = work[r.object]
+            try insert.execute(arguments: [r.k, r.id, Data(p.rows[p.start(r.i)..<p.ends[r.i]])])
+        }
         return results
     }
 
     static func quarantine(_ db: Database, _ object: IndexedObject, path: String) throws -> IndexedObject {
         var stored = object
         stored.status = .quarantined
-        stored.id = try Self.upsertObject(db, stored, postings: 0, buckets: nil, path: path)
+        stored.id = try Self.upsertObject(db, stored, postings: 0, buckets: nil, segment: nil, path: path)
         return stored
     }
 
     static func removeObjects(_ db: Database, dataset: String, keys: [String], path: String) throws {
-        let find = try db.cachedStatement(sql: "SELECT id, buckets, postings FROM objects WHERE dataset = ? AND key = ?")
+        let find = try db.cachedStatement(sql: "SELECT id, buckets, postings, segment FROM objects WHERE dataset = ? AND key = ?")
         for key in keys {
             guard let row = try Row.fetchOne(find, arguments: [dataset, key]) else { continue }
-            try retirePostings(db, object: row[0], buckets: row[1], postings: row[2], path: path)
+            try retirePostings(db, object: row[0], buckets: row[1], postings: row[2], segment: row[3], path: path)
             try db.execute(sql: "DELETE FROM objects WHERE id = ?", arguments: [row[0] as Int64])
         }
     }
@@ -125,10 +176,11 @@ extension SQLiteStateStore {
     /// deleting them one key at a time costs a B-tree seek per distinct subject.
     static let deferredPostings: Int64 = 20_000
 
-    /// Deletes an object's postings now, or for a large object records it as dead (its
-    /// postings, no longer joined to any object, are invisible to `locate`).
-    static func retirePostings(_ db: Database, object id: Int64, buckets: Data?, postings: Int64, path: String) throws {
-        if postings > deferredPostings {
+    /// Deletes an object's postings now, or for a large object or one whose postings are in a
+    /// segment records it as dead (its postings, no longer joined to any object, are invisible to
+    /// `locate`; a segment's dead entries go when it is merged).
+    static func retirePostings(_ db: Database, object id: Int64, buckets: Data?, postings: Int64, segment: Int64?, path: String) throws {
+        if postings > deferredPostings || segment != nil {
             try db.execute(sql: "INSERT INTO dead_objects(id, postings, buckets) VALUES (?, ?, ?)", arguments: [id, postings, buckets])
         } else {
             try deletePostings(db, object: id, buckets: buckets, path: path)
@@ -138,8 +190,10 @@ extension SQLiteStateStore {
     /// Deletes the postings of dead objects in one pass over the postings table; returns
     /// how many objects were purged. `index` calls it when dead postings outweigh a quarter
     /// of the live ones. With `force`, also compacts every derived object (see `putDerived`).
-    static func purgeDeadPostings(_ db: Database, force: Bool, path: String) throws -> Int {
-        if force { _ = try compactDerived(db, path: path) }
+    static func purgeDeadPostings(
+        _ db: Database, force: Bool, path: String, segmentMinimum: Int = PostingSegment.minimumPostings
+    ) throws -> Int {
+        if force { _ = try compactDerived(db, path: path, segmentMinimum: segmentMinimum) }
         guard
             let row = try Row.fetchOne(
                 db,
@@ -150,6 +204,9 @@ extension SQLiteStateStore {
         else { return 0 }
         let objects: Int = row[0], dead: Int64 = row[1], live: Int64 = row[2]
         guard objects > 0, force || dead * 4 >= live else { return 0 }
+        // Segments first: their dead entries go by a merge of all of them (before the dead ids may be reused).
+        let segments = try Int64.fetchAll(db, sql: "SELECT id FROM segments ORDER BY id")
+        if !segments.isEmpty { _ = try mergeSegments(db, segments) }
         try db.execute(sql: "DELETE FROM postings WHERE object IN (SELECT id FROM dead_objects)")
         try db.execute(sql: "DELETE FROM dead_objects")
         return objects
@@ -189,6 +246,21 @@ extension SQLiteStateStore {
                     if let p = try Self.posting(row, base: 1, at: path, dropped: &dropped) { out[k, default: []].append(p) }
                 }
             }
+            // Segments: each one's blocks met in ascending key order, each read once.
+            var touched = Set<Int64>()
+            for segment in try Self.segmentIDs(db) {
+                var cursor = BlockCursor()
+                for k in sorted {
+                    guard let block = try cursor.block(db, segment: segment, for: k) else { break }
+                    for e in try Self.entries(of: k, in: block, path: path) {
+                        if let p = try Self.livePosting(db, object: e.object, segment: segment, rows: e.rows, dataset: dataset, path: path, dropped: &dropped) {
+                            out[k, default: []].append(p)
+                            touched.insert(k)
+                        }
+                    }
+                }
+            }
+            for k in touched { Self.sortPostings(&out[k]!) }
             return out
         }
     }
@@ -206,16 +278,23 @@ extension SQLiteStateStore {
     /// A posting from a row holding its `rows` blob at `base` and `locateObjectColumns` after it;
     /// a derived object's rows are remapped through its dropped ordinals (nil when none is left).
     static func posting(_ row: Row, base: Int, at path: String, dropped cache: inout DroppedCache) throws -> Posting? {
-        let object = try Self.object(row, base: base + 1, at: path)
-        var decoded: [Int64]
+        let decoded: [Int64]
         do {
             decoded = try row.withUnsafeData(atIndex: base) { data in
                 try PostingCodec.decodeRows(data ?? Data())
             }
         } catch let e as LetheError {
+            let object = try Self.object(row, base: base + 1, at: path)
             throw LetheError(.corrupt, "postings of object \(object.key): \(e.message)", at: path)
         }
-        let droppedIndex = base + 1 + objectColumnCount
+        return try posting(rows: decoded, row, base: base + 1, at: path, dropped: &cache)
+    }
+
+    /// A posting of decoded `rows` whose object is the row's `locateObjectColumns` from `base` on.
+    static func posting(rows: [Int64], _ row: Row, base: Int, at path: String, dropped cache: inout DroppedCache) throws -> Posting? {
+        let object = try Self.object(row, base: base, at: path)
+        var decoded = rows
+        let droppedIndex = base + objectColumnCount
         if !row.hasNull(atIndex: droppedIndex) {
             let dropped: [Int64]
             if let known = cache[object.id] {
@@ -252,6 +331,11 @@ extension SQLiteStateStore {
         while let row = try rows.next() {
             if let p = try Self.posting(row, base: 0, at: path, dropped: &dropped) { out.append(p) }
         }
+        let segmented = try segmentPostings(db, prefix: prefix, dataset: dataset, path: path, dropped: &dropped)
+        if !segmented.isEmpty {
+            out += segmented
+            sortPostings(&out)
+        }
         return out
     }
 
@@ -271,47 +355,47 @@ extension SQLiteStateStore {
 
     /// Inserts or updates the object row by (dataset, key); an existing object's
     /// postings are deleted first. Returns the object id.
-    static func upsertObject(_ db: Database, _ o: IndexedObject, postings: Int64, buckets: Data?, path: String) throws -> Int64 {
-        let existing = try Row.fetchOne(
-            db, sql: "SELECT id, buckets, postings FROM objects WHERE dataset = ? AND key = ?",
-            arguments: [o.dataset, o.key])
-        if let existing {
+    /// `segment`: the segment the new postings are written to (nil: the `postings` table).
+    static func upsertObject(_ db: Database, _ o: IndexedObject, postings: Int64, buckets: Data?, segment: Int64?, path: String) throws -> Int64 {
+        let existing = try db.cachedStatement(sql: "SELECT id, buckets, postings, segment FROM objects WHERE dataset = ? AND key = ?")
+        if let existing = try Row.fetchOne(existing, arguments: [o.dataset, o.key]) {
             let id: Int64 = existing[0]
             let old: Int64 = existing[2]
-            if old > deferredPostings {
-                // A large object indexed anew gets a new id; the old postings are dead.
-                try retirePostings(db, object: id, buckets: existing[1], postings: old, path: path)
+            let oldSegment: Int64? = existing[3]
+            if old > deferredPostings || oldSegment != nil {
+                // A large object (or one in a segment) indexed anew gets a new id; the old postings are dead.
+                try retirePostings(db, object: id, buckets: existing[1], postings: old, segment: oldSegment, path: path)
                 try db.execute(sql: "DELETE FROM objects WHERE id = ?", arguments: [id])
-                return try insertObject(db, o, postings: postings, buckets: buckets)
+                return try insertObject(db, o, postings: postings, buckets: buckets, segment: segment)
             }
             try deletePostings(db, object: id, buckets: existing[1], path: path)
             try db.execute(
                 sql: """
                     UPDATE objects SET size = ?, mtime = ?, version = ?, records = ?, status = ?, issue = ?,
-                        indexed_at = ?, postings = ?, buckets = ?, issue_code = ?, dropped = NULL
+                        indexed_at = ?, postings = ?, buckets = ?, issue_code = ?, dropped = NULL, segment = ?
                     WHERE id = ?
                     """,
                 arguments: [
                     o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue, o.issue,
-                    o.indexedAt, postings, buckets, o.issueCode, id,
+                    o.indexedAt, postings, buckets, o.issueCode, segment, id,
                 ])
             return id
         }
-        return try insertObject(db, o, postings: postings, buckets: buckets)
+        return try insertObject(db, o, postings: postings, buckets: buckets, segment: segment)
     }
 
     /// Inserts an object under an id no dead object holds (dead postings must never join a new object).
-    static func insertObject(_ db: Database, _ o: IndexedObject, postings: Int64, buckets: Data?) throws -> Int64 {
-        try db.execute(
+    static func insertObject(_ db: Database, _ o: IndexedObject, postings: Int64, buckets: Data?, segment: Int64?) throws -> Int64 {
+        let insert = try db.cachedStatement(
             sql: """
-                INSERT INTO objects(id, dataset, key, size, mtime, version, records, status, issue, indexed_at, postings, buckets, issue_code)
+                INSERT INTO objects(id, dataset, key, size, mtime, version, records, status, issue, indexed_at, postings, buckets, issue_code, segment)
                 VALUES (max(coalesce((SELECT max(id) FROM objects), 0), coalesce((SELECT max(id) FROM dead_objects), 0)) + 1,
-                        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                o.dataset, o.key, o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue,
-                o.issue, o.indexedAt, postings, buckets, o.issueCode,
-            ])
+                        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        try insert.execute(arguments: [
+            o.dataset, o.key, o.size, o.modifiedNanos, o.version, o.records, o.status.rawValue,
+            o.issue, o.indexedAt, postings, buckets, o.issueCode, segment,
+        ])
         return db.lastInsertedRowID
     }
 

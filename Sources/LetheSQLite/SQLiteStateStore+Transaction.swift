@@ -9,8 +9,9 @@ struct SQLiteTransaction: StateTransaction {
     let db: Database
     let path: String
     let auditKey: [UInt8]?
+    let segmentMinimum: Int
 
-    var index: any SubjectIndexWriter { SQLiteIndexWriter(db: db, path: path) }
+    var index: any SubjectIndexWriter { SQLiteIndexWriter(db: db, path: path, segmentMinimum: segmentMinimum) }
     var requests: any RequestWriter { SQLiteRequestWriter(db: db, path: path) }
     var audit: any AuditWriter { SQLiteAuditWriter(db: db, auditKey: auditKey) }
     var journal: any JournalWriter { SQLiteJournalWriter(db: db) }
@@ -32,21 +33,23 @@ struct SQLiteTransaction: StateTransaction {
 struct SQLiteIndexWriter: SubjectIndexWriter {
     let db: Database
     let path: String
+    let segmentMinimum: Int
 
     func putIndexedObjects(_ batch: [(IndexedObject, [Int64: [Int64]])]) throws -> [IndexedObject] {
         guard !batch.isEmpty else { return [] }
-        return try SQLiteStateStore.storeIndexed(db, try SQLiteStateStore.encodePostings(batch), path: path)
+        return try SQLiteStateStore.storeIndexed(db, try SQLiteStateStore.encodePostings(batch), path: path, segmentMinimum: segmentMinimum)
     }
     func quarantine(_ object: IndexedObject) throws -> IndexedObject { try SQLiteStateStore.quarantine(db, object, path: path) }
     func removeObjects(dataset: String, keys: [String]) throws {
         try SQLiteStateStore.removeObjects(db, dataset: dataset, keys: keys, path: path)
     }
-    func purgeDeadPostings(force: Bool) throws -> Int { try SQLiteStateStore.purgeDeadPostings(db, force: force, path: path) }
+    func purgeDeadPostings(force: Bool) throws -> Int { try SQLiteStateStore.purgeDeadPostings(db, force: force, path: path, segmentMinimum: segmentMinimum) }
     func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64]) throws -> IndexedObject? {
-        try SQLiteStateStore.putDerived(db, object, from: version, dropped: dropped, path: path)
+        try SQLiteStateStore.putDerived(db, object, from: version, dropped: dropped, path: path, segmentMinimum: segmentMinimum)
     }
     func putDerivedObject(_ object: IndexedObject, from version: String, dropped: [Int64], replacing oldKey: String) throws -> IndexedObject? {
-        try SQLiteStateStore.putDerived(db, object, from: version, dropped: dropped, replacing: oldKey, path: path)
+        try SQLiteStateStore.putDerived(
+            db, object, from: version, dropped: dropped, replacing: oldKey, path: path, segmentMinimum: segmentMinimum)
     }
     func objectRefs(dataset: String, keys: [String]) throws -> [String: Int64] {
         try SQLiteStateStore.objectRefs(db, dataset: dataset, keys: keys)
@@ -152,13 +155,13 @@ extension SQLiteStateStore {
     // MARK: Units of work
 
     public func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (any StateTransaction) throws -> T) async throws -> T {
-        let path = databasePath, key = auditKey
+        let path = databasePath, key = auditKey, segmentMinimum = self.segmentMinimum
         // The body's own errors (other than the database's) come back as they were thrown.
         let thrown = LockedValue<(any Error)?>(nil)
         do {
             return try await write(what) { db in
                 do {
-                    return try body(SQLiteTransaction(db: db, path: path, auditKey: key))
+                    return try body(SQLiteTransaction(db: db, path: path, auditKey: key, segmentMinimum: segmentMinimum))
                 } catch {
                     if !(error is DatabaseError) { thrown.value = error }
                     throw error

@@ -24,6 +24,11 @@ public final class SQLiteStateStore: StateStore {
     let writer: any DatabaseWriter
     /// Opened without write access: every write fails (read-only commands on a state folder they cannot write).
     public let readOnly: Bool
+    /// A batch of objects with at least this many postings is written as one sorted segment
+    /// (`PostingSegment`); a smaller one as a `postings` row per key.
+    public let segmentMinimum: Int
+    /// `segmentMinimum`'s default.
+    public static let defaultSegmentMinimum = PostingSegment.minimumPostings
     /// The database file's identity when opened (device, inode), to notice it deleted or replaced.
     let identity: (dev: UInt64, ino: UInt64)?
     /// The key of the audit chain's HMAC (nil: entries are appended unkeyed, as before keys existed).
@@ -44,11 +49,12 @@ public final class SQLiteStateStore: StateStore {
     /// With `readOnly`, opens an existing database without writing anything (no folder, file,
     /// migration or WAL files are created when the folder cannot be written; a database whose
     /// schema is older than this build is refused, naming a writing command to run first).
-    public init(folder: String, readOnly: Bool = false) throws {
+    public init(folder: String, readOnly: Bool = false, segmentMinimum: Int = defaultSegmentMinimum) throws {
         let path = (folder as NSString).appendingPathComponent(Self.fileName)
         self.databasePath = path
         self.folder = folder
         self.readOnly = readOnly
+        self.segmentMinimum = max(1, segmentMinimum)
         do {
             if readOnly {
                 guard FileManager.default.fileExists(atPath: path) else {
@@ -127,9 +133,10 @@ public final class SQLiteStateStore: StateStore {
 
     /// A private in-memory store (tests, dry runs). With a `name`, every store
     /// opened with the same name in this process shares one database while any is open.
-    public init(inMemory name: String? = nil) throws {
+    public init(inMemory name: String? = nil, segmentMinimum: Int = defaultSegmentMinimum) throws {
         self.databasePath = ":memory:"
         self.folder = nil
+        self.segmentMinimum = max(1, segmentMinimum)
         do {
             let queue: DatabaseQueue
             if let name {
@@ -439,6 +446,26 @@ public final class SQLiteStateStore: StateStore {
         m.registerMigration("v12-vault-compact") { db in try db.execute(sql: vaultCompactMigration) }
         // ≤ 64 B a subject: compact rows by a 12-byte subject-key prefix, exact rows where needed.
         m.registerMigration("v13-vault-prefix") { db in try db.execute(sql: vaultPrefixMigration) }
+        // An index write path at backfill speed (issue 16): a batch's postings as one sorted segment,
+        // a row per block of entries (see PostingSegment.swift); `objects.segment` names the segment
+        // an object's postings are in (NULL: the `postings` table, as before).
+        m.registerMigration("v14-posting-segments") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE segments(
+                        id INTEGER PRIMARY KEY,
+                        entries INTEGER NOT NULL,
+                        blocks INTEGER NOT NULL
+                    );
+                    CREATE TABLE segment_blocks(
+                        segment INTEGER NOT NULL,
+                        last_k INTEGER NOT NULL,
+                        data BLOB NOT NULL
+                    );
+                    CREATE UNIQUE INDEX segment_blocks_by_key ON segment_blocks(segment, last_k);
+                    ALTER TABLE objects ADD COLUMN segment INTEGER;
+                    """)
+        }
         return m
     }()
 }

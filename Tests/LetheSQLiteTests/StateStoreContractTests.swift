@@ -7,7 +7,8 @@ import LetheTesting
 
 /// The SQLite stores the state store contract runs against.
 enum SQLiteStoreKind: String, CaseIterable, Sendable {
-    case file, memory, faultInjectingPassthrough
+    /// `segmented`: a file store writing every batch of postings as a sorted segment (issue 16).
+    case file, memory, faultInjectingPassthrough, segmented
 
     /// A fresh store keyed with `key`; `folder` is a path for a file store (not created).
     func make(_ folder: String, key: [UInt8]) throws -> any StateStore {
@@ -18,6 +19,10 @@ enum SQLiteStoreKind: String, CaseIterable, Sendable {
             return s
         case .memory:
             let s = try SQLiteStateStore(inMemory: nil)
+            s.setAuditKey(key)
+            return s
+        case .segmented:
+            let s = try SQLiteStateStore(folder: folder, segmentMinimum: 1)
             s.setAuditKey(key)
             return s
         case .faultInjectingPassthrough:

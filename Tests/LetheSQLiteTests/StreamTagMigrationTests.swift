@@ -39,6 +39,6 @@ import LetheCatalog
     #expect(
         applied == [
             "v1", "v2-stream-tags", "v3-dead-objects", "v4-crash-safety", "v5-audit-texts", "v6-seams", "v7-index-cost", "v8-derived-postings", "v9-serve",
-            "v10-outbox-lease", "v11-vault", "v12-vault-compact", "v13-vault-prefix",
+            "v10-outbox-lease", "v11-vault", "v12-vault-compact", "v13-vault-prefix", "v14-posting-segments",
         ])
 }

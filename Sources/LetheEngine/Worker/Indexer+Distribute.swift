@@ -144,7 +144,7 @@ extension Indexer {
                     (
                         IndexedObject(
                             dataset: r.dataset, key: r.object.key, size: r.object.size, modifiedNanos: r.object.modifiedNanos,
-                            version: r.object.version, records: records, status: .indexed, indexedAt: at), postings
+                            version: r.object.version, records: records, status: .indexed, indexedAt: at), postings.dictionary
                     ))
                 report.records += records
                 report.bytesScanned += r.object.size

@@ -1,0 +1,113 @@
+import Foundation
+import LetheCore
+
+/// Sorted posting segments (issue 16, "an index write path at backfill speed").
+///
+/// A batch of objects with many postings is written as one segment: every (key prefix, object,
+/// rows) entry of the batch, sorted by key then object, cut into blocks of about `blockTarget`
+/// bytes, one `segment_blocks` row per block keyed by (segment, the block's last key). A block
+/// ends only where the key changes, so a key's entries of one segment are in one block: `locate`
+/// reads one block per segment (the first whose last key is not below the key).
+///
+/// A block: one format byte (1), the first entry's key (8 bytes, little-endian), then per entry
+/// the key's distance to the previous entry's key (unsigned varint, 0 for the first entry and for
+/// a repeated key), the object id (varint), the length of the rows (varint) and the rows as
+/// `PostingCodec.encodeRows` writes them.
+///
+/// An entry is live while its object's row names its segment (`objects.segment`); an object
+/// re-indexed, quarantined or removed leaves its entries dead (its id joins `dead_objects`, so it
+/// is never reused), and a merge of segments leaves dead entries out.
+enum PostingSegment {
+    /// Bytes of entries a block holds before it ends (at the next change of key): with the block's
+    /// row it fits one 4 KiB page of a rowid table.
+    static let blockTarget = 3_800
+    /// A batch holding fewer postings is written to the `postings` table (a B-tree row a key).
+    static let minimumPostings = 65_536
+    /// Segments of one size tier (a factor `fanout` apart) are merged once there are `fanout` of them.
+    static let fanout = 4
+    static let format: UInt8 = 1
+
+    /// Builds blocks from entries given in (key, object) order.
+    struct Writer {
+        private var blocks: [(lastKey: Int64, data: Data)] = []
+        private(set) var entries: Int64 = 0
+        /// Blocks closed so far (taken or not).
+        private(set) var blocksWritten: Int64 = 0
+        /// Blocks closed and not yet taken.
+        var pendingBlocks: Int { blocks.count }
+        private var block: [UInt8] = []
+        private var previous: Int64 = 0
+        private var open = false
+
+        init() { block.reserveCapacity(blockTarget + 512) }
+
+        /// Appends an entry; `rows` is its encoded rows.
+        mutating func add(key: Int64, object: Int64, rows: UnsafeRawBufferPointer) {
+            if open && key != previous && block.count >= PostingSegment.blockTarget { close() }
+            if !open {
+                block.append(format)
+                withUnsafeBytes(of: key.littleEndian) { block.append(contentsOf: $0) }
+                previous = key
+                open = true
+            }
+            PostingCodec.appendVarint(UInt64(bitPattern: key &- previous), to: &block)
+            PostingCodec.appendVarint(UInt64(bitPattern: object), to: &block)
+            PostingCodec.appendVarint(UInt64(rows.count), to: &block)
+            block.append(contentsOf: rows)
+            previous = key
+            entries += 1
+        }
+
+        /// Ends the open block (if any).
+        mutating func close() {
+            guard open else { return }
+            blocks.append((previous, Data(block)))
+            blocksWritten += 1
+            block.removeAll(keepingCapacity: true)
+            open = false
+        }
+
+        /// The closed blocks, handed over.
+        mutating func takeBlocks() -> [(lastKey: Int64, data: Data)] {
+            defer { blocks.removeAll(keepingCapacity: true) }
+            return blocks
+        }
+    }
+
+    /// Calls `visit` with each entry of a block in order (key, object, encoded rows) until it returns false.
+    static func forEach(
+        _ data: UnsafeRawBufferPointer, _ visit: (Int64, Int64, UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        guard data.count >= 9, data[0] == format else { throw LetheError(.corrupt, "posting segment block: bad header") }
+        var key = data.loadUnaligned(fromByteOffset: 1, as: Int64.self).littleEndian
+        var i = 9
+        let n = data.count
+        while i < n {
+            let delta = try PostingCodec.readVarint(data, &i)
+            let object = try PostingCodec.readVarint(data, &i)
+            let length = try PostingCodec.readVarint(data, &i)
+            guard length <= UInt64(n - i), object <= UInt64(Int64.max) else { throw LetheError(.corrupt, "posting segment block: truncated entry") }
+            key = key &+ Int64(bitPattern: delta)
+            let rows = UnsafeRawBufferPointer(rebasing: data[i..<(i + Int(length))])
+            i += Int(length)
+            if try !visit(key, Int64(object), rows) { return }
+        }
+    }
+
+    /// The first key of a block (its header).
+    static func firstKey(_ data: Data) throws -> Int64 {
+        guard data.count >= 9, data.first == format else { throw LetheError(.corrupt, "posting segment block: bad header") }
+        return data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 1, as: Int64.self).littleEndian }
+    }
+
+    /// The size tier of a segment of `entries` entries (merged with its peers, `fanout` at a time).
+    static func tier(_ entries: Int64) -> Int {
+        var t = 0
+        var size = Int64(minimumPostings) * Int64(fanout)
+        while entries >= size && t < 30 {
+            t += 1
+            size = size.multipliedReportingOverflow(by: Int64(fanout)).overflow ? .max : size * Int64(fanout)
+        }
+        return t
+    }
+}

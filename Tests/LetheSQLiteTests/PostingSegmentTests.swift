@@ -1,0 +1,277 @@
+import Foundation
+import GRDB
+import Testing
+import LetheCore
+@testable import LetheSQLite
+import LetheCatalog
+
+/// Sorted posting segments (issue 16): a store writing every batch as a segment answers `locate`
+/// exactly as one writing a `postings` row per key, through re-indexing, quarantine, removal,
+/// derived entries and their compaction, tier merges and the dead-entry purge; an old-schema state
+/// (v13, postings in the table) opens and moves objects to segments as they are indexed again.
+@Suite struct PostingSegmentTests {
+    func object(_ key: String, records: Int64, version: String = "v1", dataset: String = "d") -> IndexedObject {
+        IndexedObject(dataset: dataset, key: key, size: 100, modifiedNanos: 1, version: version, records: records, status: .indexed, indexedAt: 1)
+    }
+
+    /// Random postings of `records` rows over a pool of keys (shared keys across objects, a few hot
+    /// ones with many rows), with the pool's edge keys (Int64.min/max, 0, -1) among them.
+    func postings(_ rng: inout SplitMix64, records: Int64, pool: [Int64]) -> PostingList {
+        var list = PostingList()
+        for r in 0..<records {
+            let hot = rng.next() % 10 == 0
+            let k = hot ? pool[Int(rng.next() % 4)] : pool[Int(rng.next() % UInt64(pool.count))]
+            list.append(k, row: r)
+        }
+        return list
+    }
+
+    func keyPool(_ rng: inout SplitMix64, _ n: Int) -> [Int64] {
+        var pool: [Int64] = [Int64.min, Int64.max, 0, -1]
+        while pool.count < n { pool.append(Int64(bitPattern: rng.next())) }
+        return pool
+    }
+
+    /// `locate` of every key of `pool` (one at a time, and all at once) on both stores.
+    func expectSameAnswers(_ a: SQLiteStateStore, _ b: SQLiteStateStore, _ pool: [Int64], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        func strip(_ ps: [Posting]) -> [String] { ps.map { "\($0.object.dataset)/\($0.object.key)@\($0.object.version):\($0.rows)" } }
+        let manyA = try await a.locate(prefixes: pool, dataset: nil)
+        let manyB = try await b.locate(prefixes: pool, dataset: nil)
+        #expect(manyA.mapValues(strip) == manyB.mapValues(strip), sourceLocation: sourceLocation)
+        for k in pool.prefix(300) {
+            let one = try await b.locate(prefix: k, dataset: nil)
+            #expect(strip(one) == strip(try await a.locate(prefix: k, dataset: nil)), sourceLocation: sourceLocation)
+            #expect(strip(one) == strip(manyB[k] ?? []), sourceLocation: sourceLocation)
+            let inE = try await b.locate(prefix: k, dataset: "e")
+            #expect(strip(inE) == strip(try await a.locate(prefix: k, dataset: "e")), sourceLocation: sourceLocation)
+        }
+        let sa = try await a.indexStats(), sb = try await b.indexStats()
+        #expect(sa.objects == sb.objects && sa.postings == sb.postings && sa.quarantined == sb.quarantined, sourceLocation: sourceLocation)
+    }
+
+    /// (segments, blocks, entries in blocks) of a store.
+    func layout(_ s: SQLiteStateStore) async throws -> (segments: Int, blocks: Int, entries: Int, tableRows: Int) {
+        try await s.writer.read { db in
+            var entries = 0
+            for data in try Data.fetchAll(db, sql: "SELECT data FROM segment_blocks") {
+                try data.withUnsafeBytes { b in
+                    try PostingSegment.forEach(b) { _, _, _ in
+                        entries += 1
+                        return true
+                    }
+                }
+            }
+            return (
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM segments")!, try Int.fetchOne(db, sql: "SELECT count(*) FROM segment_blocks")!, entries,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM postings")!
+            )
+        }
+    }
+
+    @Test func segmentsAnswerLikeThePostingsTableThroughEveryIndexChange() async throws {
+        let folder = temporaryStateFolder()
+        defer { removeFolder(folder) }
+        let table = try SQLiteStateStore(inMemory: nil)  // every batch below the default minimum: table rows
+        let segmented = try SQLiteStateStore(folder: folder, segmentMinimum: 1)
+        var rng = SplitMix64(seed: 16)
+        let pool = keyPool(&rng, 3_000)
+        var records: [String: Int64] = [:]
+        // Three batches of objects in two datasets, some large enough for many blocks.
+        for batch in 0..<3 {
+            var b: [(IndexedObject, PostingList)] = []
+            for i in 0..<8 {
+                let key = "p\(batch)/o\(i)"
+                let n = Int64(50 + Int(rng.next() % 3_000))
+                records[key] = n
+                b.append((object(key, records: n, dataset: i % 3 == 0 ? "e" : "d"), postings(&rng, records: n, pool: pool)))
+            }
+            try await table.putIndexedObjects(flat: b)
+            try await segmented.putIndexedObjects(flat: b)
+        }
+        var l = try await layout(segmented)
+        #expect(l.segments == 3 && l.tableRows == 0 && l.blocks > 20)
+        try await expectSameAnswers(table, segmented, pool)
+
+        // Re-index two objects (one batch), quarantine one, remove one: the old entries are dead.
+        let again: [(IndexedObject, PostingList)] = [
+            (object("p0/o1", records: 40, version: "v2"), postings(&rng, records: 40, pool: pool)),
+            (object("p2/o0", records: 900, version: "v2", dataset: "e"), postings(&rng, records: 900, pool: pool)),
+        ]
+        try await table.putIndexedObjects(flat: again)
+        try await segmented.putIndexedObjects(flat: again)
+        for s in [table, segmented] {
+            var q = object("p1/o2", records: 0, version: "v9")
+            q.status = .quarantined
+            q.issue = "bad"
+            try await s.quarantine(q)
+            try await s.removeObjects(dataset: "d", keys: ["p1/o4"])
+            try await s.removeObjects(dataset: "e", keys: ["p1/o3"])
+        }
+        try await expectSameAnswers(table, segmented, pool)
+
+        // Derived entries on an object in a segment: small drops, then past the compaction bound.
+        for s in [table, segmented] {
+            let o = try #require(try await s.objects(dataset: "d").first { $0.key == "p0/o2" })
+            var n = o
+            n.version = "v1-a"
+            n.records = o.records - 3
+            _ = try #require(try await s.putDerivedObjects([(object: n, from: o.version, dropped: [0, 7, o.records - 1])])[0])
+        }
+        try await expectSameAnswers(table, segmented, pool)
+        for s in [table, segmented] {
+            let o = try #require(try await s.objects(dataset: "d").first { $0.key == "p0/o2" })
+            var n = o
+            n.version = "v1-b"
+            let dropped = Array(stride(from: Int64(0), to: o.records, by: 2))
+            n.records = o.records - Int64(dropped.count)
+            _ = try #require(try await s.putDerivedObjects([(object: n, from: o.version, dropped: dropped)])[0])
+        }
+        try await expectSameAnswers(table, segmented, pool)
+        // A derived object renamed (a Delta rewrite's new file takes the old one's entries).
+        for s in [table, segmented] {
+            let o = try #require(try await s.objects(dataset: "d").first { $0.key == "p2/o1" })
+            var n = o
+            n.key = "p2/o1-rewritten"
+            n.version = "r1"
+            n.records = o.records - 2
+            _ = try #require(try await s.putDerivedObjects([(object: n, from: o.version, dropped: [1, 2], replacing: o.key)])[0])
+        }
+        try await expectSameAnswers(table, segmented, pool)
+
+        // The purge merges every segment into one without the dead entries.
+        _ = try await table.purgeDeadPostings(force: true)
+        #expect(try await segmented.purgeDeadPostings(force: true) > 0)
+        l = try await layout(segmented)
+        let live = try await segmented.indexStats().postings
+        #expect(l.segments == 1 && l.tableRows == 0)
+        #expect(Int64(l.entries) == live)
+        let dead = try await segmented.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM dead_objects")! }
+        #expect(dead == 0)
+        try await expectSameAnswers(table, segmented, pool)
+
+        // After the purge, new objects (ids may follow the purged ones) never see old entries.
+        let late: [(IndexedObject, PostingList)] = (0..<3).map { i in (object("late/o\(i)", records: 300), postings(&rng, records: 300, pool: pool)) }
+        try await table.putIndexedObjects(flat: late)
+        try await segmented.putIndexedObjects(flat: late)
+        try await expectSameAnswers(table, segmented, pool)
+
+        // Reopened from its folder: the same answers.
+        let reopened = try SQLiteStateStore(folder: folder, segmentMinimum: 1)
+        try await expectSameAnswers(table, reopened, pool)
+    }
+
+    @Test func segmentsOfATierMergeSoALookupReadsFew() async throws {
+        let table = try SQLiteStateStore(inMemory: nil)
+        let segmented = try SQLiteStateStore(inMemory: nil, segmentMinimum: 1)
+        var rng = SplitMix64(seed: 99)
+        let pool = keyPool(&rng, 500)
+        for batch in 0..<11 {
+            let b: [(IndexedObject, PostingList)] = (0..<2).map { i in
+                (object("b\(batch)/o\(i)", records: 200), postings(&rng, records: 200, pool: pool))
+            }
+            try await table.putIndexedObjects(flat: b)
+            try await segmented.putIndexedObjects(flat: b)
+            let l = try await layout(segmented)
+            #expect(l.segments < PostingSegment.fanout)  // small segments: one tier, merged at `fanout`
+        }
+        // Objects re-indexed: their dead entries leave at the next merge of their segment.
+        let again: [(IndexedObject, PostingList)] = (0..<11).map { b in
+            (object("b\(b)/o0", records: 10, version: "v2"), postings(&rng, records: 10, pool: pool))
+        }
+        try await table.putIndexedObjects(flat: again)
+        try await segmented.putIndexedObjects(flat: again)
+        try await expectSameAnswers(table, segmented, pool)
+    }
+
+    @Test func aBlockEndsOnlyWhereTheKeyChanges() throws {
+        var w = PostingSegment.Writer()
+        let rows = PostingCodec.encodeRows(Array(0..<Int64(400)))
+        // One hot key in 40 objects (far more than a block's target), then others.
+        try rows.withUnsafeBytes { r in
+            for o in 1...40 { w.add(key: 5, object: Int64(o), rows: r) }
+            for k in 6..<Int64(2_000) { w.add(key: k, object: 1, rows: UnsafeRawBufferPointer(rebasing: r[0..<1])) }
+            w.close()
+            let blocks = w.takeBlocks()
+            #expect(blocks.count > 2)
+            var seen = Set<Int64>()
+            for b in blocks {
+                var keys: [Int64] = []
+                try b.data.withUnsafeBytes { d in
+                    try PostingSegment.forEach(d) { k, _, _ in
+                        keys.append(k)
+                        return true
+                    }
+                }
+                #expect(keys.last == b.lastKey && keys == keys.sorted())
+                #expect(seen.isDisjoint(with: keys))
+                seen.formUnion(keys)
+            }
+            #expect(blocks[0].lastKey == 5)
+        }
+    }
+
+    @Test func aCorruptBlockIsReportedNotRead() async throws {
+        let store = try SQLiteStateStore(inMemory: nil, segmentMinimum: 1)
+        var list = PostingList()
+        list.append(42, row: 0)
+        try await store.putIndexedObjects(flat: [(object("a", records: 1), list)])
+        #expect(try await store.locate(prefix: 42, dataset: nil).map(\.rows) == [[0]])
+        try await store.writer.write { db in try db.execute(sql: "UPDATE segment_blocks SET data = X'01000000'") }
+        await #expect(throws: LetheError.self) { try await store.locate(prefix: 42, dataset: nil) }
+    }
+
+    @Test func postingListsSortDeduplicateAndRejectNegativeRows() async throws {
+        var l = PostingList()
+        for (k, r) in [(5, 2), (3, 1), (5, 0), (3, 1), (-4, 7)] as [(Int64, Int64)] { l.append(k, row: r) }
+        #expect(!l.isSorted)
+        l.sort()
+        #expect(l.pairs.map { [$0.key, $0.row] } == [[-4, 7], [3, 1], [5, 0], [5, 2]])
+        #expect(l.dictionary == [-4: [7], 3: [1], 5: [0, 2]] && l.distinctKeys == 3)
+        #expect(PostingList([1: [3, 1], 2: [0]]).dictionary == [1: [1, 3], 2: [0]])
+        var bad = PostingList()
+        bad.append(1, row: -1)
+        let store = try SQLiteStateStore(inMemory: nil, segmentMinimum: 1)
+        await #expect(throws: LetheError.self) { try await store.putIndexedObjects(flat: [(object("a", records: 1), bad)]) }
+        #expect(try await store.indexStats().objects == 0)
+    }
+
+    /// A state written before segments (v13: postings in the table) opens; its postings are found;
+    /// an object indexed again moves to a segment and its old rows go.
+    @Test func aV13StateOpensAndItsObjectsMoveToSegments() async throws {
+        let folder = temporaryStateFolder()
+        defer { removeFolder(folder) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let old: [Int64: [Int64]] = [11: [0, 3], -7: [1], Int64.max: [2]]
+        do {
+            let pool = try DatabasePool(path: folder + "/" + SQLiteStateStore.fileName)
+            try SQLiteStateStore.migrator.migrate(pool, upTo: "v13-vault-prefix")
+            try await pool.write { db in
+                let buckets = Data(PostingCodec.encodeBuckets(old.keys))
+                for (id, key) in [(Int64(1), "a"), (2, "b")] {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO objects(id, dataset, key, size, mtime, version, records, status, indexed_at, postings, buckets)
+                            VALUES (?, 'd', ?, 100, 1, 'v1', 4, 'indexed', 1, ?, ?)
+                            """, arguments: [id, key, old.count, buckets])
+                    for (k, rows) in old {
+                        try db.execute(
+                            sql: "INSERT INTO postings(k, object, rows) VALUES (?, ?, ?)", arguments: [k, id, Data(PostingCodec.encodeRows(rows))])
+                    }
+                }
+            }
+        }
+        let store = try SQLiteStateStore(folder: folder, segmentMinimum: 1)
+        for (k, rows) in old {
+            #expect(try await store.locate(prefix: k, dataset: nil).map { "\($0.object.key):\($0.rows)" } == ["a:\(rows)", "b:\(rows)"])
+        }
+        var list = PostingList()
+        list.append(11, row: 1)
+        list.append(99, row: 0)
+        try await store.putIndexedObjects(flat: [(object("a", records: 2, version: "v2"), list)])
+        #expect(try await store.locate(prefix: 11, dataset: nil).map { "\($0.object.key):\($0.rows)" } == ["a:[1]", "b:[0, 3]"])
+        #expect(try await store.locate(prefix: -7, dataset: nil).map(\.object.key) == ["b"])
+        #expect(try await store.locate(prefix: 99, dataset: nil).map(\.object.key) == ["a"])
+        let l = try await layout(store)
+        #expect(l.segments == 1 && l.entries == 2 && l.tableRows == old.count)  // a's rows deleted, b's kept
+    }
+}
