@@ -39,14 +39,18 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
+        // OpenSSL's libcrypto (Debian: libssl-dev): AES-256-GCM for crypto-shredding's per-value path (CLetheSeal).
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "CLetheSHA", cSettings: [.unsafeFlags(["-O2"])]),
         // The two-stage JSON field scan (AVX2 + PCLMULQDQ with a portable fallback chosen at run time).
         .target(name: "CLetheJSON", cSettings: [.unsafeFlags(["-O2"])]),
+        // Seals and opens one `lethe:v1:` value in a call: OpenSSL's GCM over an AES-NI block (EVP without AES-NI), base64url.
+        .target(name: "CLetheSeal", dependencies: ["COpenSSL"], cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "LetheCore",
             dependencies: [
-                "CLetheSHA", "CLetheJSON",
+                "CLetheSHA", "CLetheJSON", "CLetheSeal",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ], swiftSettings: strict),

@@ -1,4 +1,5 @@
 public import Crypto
+import CLetheSeal
 import Foundation
 
 #if canImport(Glibc)
@@ -252,137 +253,193 @@ public enum Base64URL {
     }
 }
 
-/// Random 96-bit GCM nonces for one stream (one `RecordCrypter`), read from the kernel's CSPRNG
-/// (`/dev/urandom`) 3 KiB at a time: one system call per 256 nonces (the system generator makes
-/// 2 `getrandom` calls a nonce, 8 bytes each). The nonces are as random as before (so the same
-/// bound of 2^32 values a key); each byte of the buffer is used once. Not shared between threads.
+/// Random 96-bit GCM nonces for one stream (one `RecordCrypter`), from the kernel's CSPRNG
+/// (`getrandom(2)`) 4,092 bytes at a time: one system call per 341 nonces. The nonces are as random
+/// as the system generator's (so the same bound of 2^32 values a key); each byte of the buffer is used
+/// once and then overwritten by the next fill. Not shared between threads (nor across a `fork`).
 public final class NonceSource {
-    var buffer = [UInt8](repeating: 0, count: ProtectedValue.nonceSize * 256)
+    static let count = 341
+    let buffer: UnsafeMutablePointer<UInt8>
     var next: Int
-    var fd: Int32 = -1
 
-    public init() { next = buffer.count }
+    public init() {
+        buffer = .allocate(capacity: ProtectedValue.nonceSize * Self.count)
+        buffer.initialize(repeating: 0, count: ProtectedValue.nonceSize * Self.count)
+        next = ProtectedValue.nonceSize * Self.count
+    }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit { buffer.deallocate() }
 
-    func take() throws -> AES.GCM.Nonce {
-        if next == buffer.count {
-            if fd < 0 {
-                fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw LetheError(.failure, "cannot open /dev/urandom (errno \(errno))") }
-            }
-            try buffer.withUnsafeMutableBytes { b in
-                var filled = 0
-                while filled < b.count {
-                    let n = read(fd, b.baseAddress! + filled, b.count - filled)
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw LetheError(.failure, "cannot read random bytes from /dev/urandom (errno \(errno))") }
-                    filled += n
-                }
-            }
+    /// The next nonce's 12 bytes, valid until the next call.
+    public func nextNonce() throws -> UnsafePointer<UInt8> {
+        let size = ProtectedValue.nonceSize * Self.count
+        if next == size {
+            let e = lethe_random_fill(buffer, size)
+            guard e == 0 else { throw LetheError(.failure, "cannot draw random nonces (getrandom: errno \(e))") }
             next = 0
         }
         defer { next += ProtectedValue.nonceSize }
-        return try AES.GCM.Nonce(data: buffer[next..<(next + ProtectedValue.nonceSize)])
+        return UnsafePointer(buffer + next)
+    }
+
+    func take() throws -> AES.GCM.Nonce {
+        let p = try nextNonce()
+        return try AES.GCM.Nonce(data: UnsafeRawBufferPointer(start: p, count: ProtectedValue.nonceSize))
     }
 }
 
 /// The hot path of `protect` and `reveal` (one per stream, not shared between threads): seals and
-/// opens values in the format of `ProtectedValue` without a heap allocation of its own per value.
-/// The associated data's dataset-and-field part is made once per field; the subject key and key id
-/// are appended into one reused buffer; the plaintext, the payload and the decoded text reuse
-/// theirs; base64url is written straight into the output. What remains per value is swift-crypto's
-/// own work (its sealed box). Same bytes as `ProtectedValue.seal`/`open` (tested against them).
+/// opens values in the format of `ProtectedValue` with no heap allocation per value. A subject's data
+/// key is prepared once into a *slot* (AES key schedule and GHASH tables, and the associated data's
+/// subject-and-key-id tail); each value then costs one call into `CLetheSeal` (OpenSSL's AES-256-GCM)
+/// that writes the `lethe:v1:` text straight into the caller's buffer. The associated data's
+/// dataset-and-field part is made once per field. Same bytes as `ProtectedValue.seal`/`open`, which
+/// stay on swift-crypto (ProtectedValueTests check the two against each other both ways).
 public final class ValueSealer {
+    /// A prepared key: OpenSSL's context and the associated data's tail (subject key ‖ key id).
+    public struct Slot {
+        let key: OpaquePointer
+        let tail: UnsafeMutablePointer<UInt8>
+    }
+
     let dataset: String
     let fields: [String]
     /// Per field: `lethe:v1` ‖ len ‖ dataset ‖ len ‖ field (the associated data without subject and key id).
-    let aadPrefix: [[UInt8]]
-    var aad: [UInt8] = []
-    var plain: [UInt8] = []
-    var payload: [UInt8] = []
+    let aadPrefix: UnsafeMutablePointer<UInt8>
+    let aadStart: [Int]
+    let aadLength: [Int]
+    /// The prepared keys (slot `i` for the `i`-th subject of a chunk); grown, never shrunk.
+    public private(set) var slots: [Slot] = []
+    /// `open`'s value when it is called with a key rather than a slot (prepared each call).
+    var scratch: [UInt8] = []
 
-    public init(dataset: String, fields: [String]) {
+    /// Whether this sealer's keys take the AES-NI route (else OpenSSL's EVP interface).
+    public let usesAESNI: Bool
+    let evp: Bool
+
+    /// `evp`: take OpenSSL's EVP route even when the CPU has AES-NI (tests: both routes, same bytes).
+    public init(dataset: String, fields: [String], evp: Bool = false) {
+        self.evp = evp
+        self.usesAESNI = !evp && Self.cpuHasAESNI
         self.dataset = dataset
         self.fields = fields
-        self.aadPrefix = fields.map { f in
+        let prefixes = fields.map { f in
             let full = ProtectedValue.associatedData(
                 dataset: dataset, field: f, subject: SubjectKey(bytes: [UInt8](repeating: 0, count: 32)), keyID: [UInt8](repeating: 0, count: 8))
             return Array(full.dropLast(40))
         }
-        aad.reserveCapacity(256)
-        plain.reserveCapacity(256)
-        payload.reserveCapacity(512)
-    }
-
-    func setAAD(field: Int, subject: SubjectKey, keyID: [UInt8]) {
-        aad.removeAll(keepingCapacity: true)
-        aad.append(contentsOf: aadPrefix[field])
-        for w in [subject.w0, subject.w1, subject.w2, subject.w3] {
-            withUnsafeBytes(of: w.bigEndian) { aad.append(contentsOf: $0) }
+        var start: [Int] = []
+        var at = 0
+        for p in prefixes {
+            start.append(at)
+            at += p.count
         }
-        aad.append(contentsOf: keyID)
+        aadPrefix = .allocate(capacity: max(at, 1))
+        for (i, p) in prefixes.enumerated() { (aadPrefix + start[i]).initialize(from: p, count: p.count) }
+        aadStart = start
+        aadLength = prefixes.map(\.count)
     }
 
-    /// Seals `value` of `kind` for field `field` (an index into `fields`); appends the text form.
+    deinit {
+        for s in slots {
+            lethe_seal_key_free(s.key)
+            s.tail.deallocate()
+        }
+        aadPrefix.deallocate()
+    }
+
+    /// Whether the CPU has AES-NI and PCLMULQDQ: values are then sealed by OpenSSL's GCM over an AES-NI
+    /// block, else through OpenSSL's EVP interface.
+    public static var cpuHasAESNI: Bool { lethe_seal_uses_aesni() != 0 }
+
+    /// The length of the text form of a value of `count` bytes.
+    public static func sealedLength(_ count: Int) -> Int { lethe_seal_text_len(count) }
+
+    /// Prepares slot `index` for `subject`'s data key `key` and returns it.
+    @discardableResult
+    public func prepare(slot index: Int, key: ProtectedValue.DataKey, subject: SubjectKey) throws -> Slot {
+        while slots.count <= index {
+            guard let k = lethe_seal_key_new(evp ? 1 : 0) else { throw LetheError(.failure, "cannot allocate an AES-GCM context") }
+            slots.append(Slot(key: k, tail: .allocate(capacity: 40)))
+        }
+        let slot = slots[index]
+        let ok = key.key.withUnsafeBytes { b in b.count == 32 ? lethe_seal_key_set(slot.key, b.baseAddress!.assumingMemoryBound(to: UInt8.self)) : 0 }
+        guard ok == 1 else { throw LetheError(.failure, "cannot prepare the data key of subject \(subject.short) (dataset `\(dataset)`)") }
+        let t = UnsafeMutableRawPointer(slot.tail)
+        t.storeBytes(of: subject.w0.bigEndian, toByteOffset: 0, as: UInt64.self)
+        t.storeBytes(of: subject.w1.bigEndian, toByteOffset: 8, as: UInt64.self)
+        t.storeBytes(of: subject.w2.bigEndian, toByteOffset: 16, as: UInt64.self)
+        t.storeBytes(of: subject.w3.bigEndian, toByteOffset: 24, as: UInt64.self)
+        (slot.tail + 32).update(from: key.id, count: ProtectedValue.keyIDSize)
+        return slot
+    }
+
+    /// Seals `value` of `kind` for field `field` (an index into `fields`) with the prepared `slot`;
+    /// writes the text form at `out` (room for `sealedLength(value.count)` bytes) and returns its length.
+    public func seal(
+        _ value: UnsafeRawBufferPointer, kind: ProtectedValue.Kind, slot: Slot, field: Int, nonce: UnsafePointer<UInt8>, to out: UnsafeMutablePointer<UInt8>
+    ) throws -> Int {
+        let n = lethe_seal(
+            slot.key, nonce, aadPrefix + aadStart[field], aadLength[field], slot.tail, kind.rawValue, value.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            value.count, out)
+        guard n >= 0 else { throw LetheError(.failure, "cannot encrypt a value of field `\(fields[field])` (dataset `\(dataset)`)") }
+        return n
+    }
+
+    /// Opens the text form of a value of field `field` with the prepared `slot`: writes the value at
+    /// `out` (room for `text.count` bytes) and returns its kind and length. `.notFound` for a value
+    /// sealed by another key id, `.corrupt` for one that is malformed or does not open.
+    public func open(_ text: UnsafeRawBufferPointer, slot: Slot, field: Int, to out: UnsafeMutablePointer<UInt8>) throws -> (ProtectedValue.Kind, Int) {
+        var kind: UInt8 = 0
+        var other: UInt64 = 0
+        let n = withUnsafeMutableBytes(of: &other) { id in
+            lethe_open(
+                slot.key, text.baseAddress?.assumingMemoryBound(to: UInt8.self), text.count, aadPrefix + aadStart[field], aadLength[field], slot.tail,
+                &kind, id.baseAddress!.assumingMemoryBound(to: UInt8.self), out)
+        }
+        if n >= 0, let k = ProtectedValue.Kind(rawValue: kind) { return (k, n) }
+        let name = fields[field]
+        if n == Int(LETHE_OPEN_FORMAT) {
+            _ = try ProtectedValue.parse(text)  // throws the precise reason
+            throw LetheError(.corrupt, "a protected value is malformed")
+        } else if n == Int(LETHE_OPEN_OTHER_KEY) {
+            let id = withUnsafeBytes(of: &other) { Array($0) }
+            throw LetheError(.notFound, "the value of field `\(name)` was sealed by data key \(Hex.encode(id)), not the subject's current key")
+        } else if n == Int(LETHE_OPEN_NOMEM) {
+            throw LetheError(.failure, "cannot allocate memory to open a value of field `\(name)`")
+        } else if n >= 0 {
+            throw LetheError(.corrupt, "the value of field `\(name)` opens to an unknown kind of value")
+        }
+        throw LetheError(
+            .corrupt, "the value of field `\(name)` (dataset `\(dataset)`) does not open: altered, or moved from another field, dataset or subject")
+    }
+
+    /// Seals `value` of `kind` for field `field` under `key`; appends the text form to `out` (slot 0 is
+    /// prepared for the key each call: for tests and single values).
     public func seal(
         _ value: UnsafeRawBufferPointer, kind: ProtectedValue.Kind, key: ProtectedValue.DataKey, field: Int, subject: SubjectKey, nonces: NonceSource,
         into out: inout [UInt8]
     ) throws {
-        plain.removeAll(keepingCapacity: true)
-        plain.append(kind.rawValue)
-        plain.append(contentsOf: value)
-        setAAD(field: field, subject: subject, keyID: key.id)
-        let box: AES.GCM.SealedBox
-        do {
-            box = try AES.GCM.seal(plain, using: key.key, nonce: try nonces.take(), authenticating: aad)
-        } catch {
-            throw LetheError(.failure, "cannot encrypt a value of field `\(fields[field])` (dataset `\(dataset)`): \(error)")
-        }
-        payload.removeAll(keepingCapacity: true)
-        payload.append(contentsOf: key.id)
-        // `combined` is nonce ‖ ciphertext ‖ tag: the payload after the key id.
-        guard let combined = box.combined else { throw LetheError(.failure, "cannot encrypt a value of field `\(fields[field])`") }
-        combined.withUnsafeBytes { payload.append(contentsOf: $0) }
-        out.append(contentsOf: ProtectedValue.prefix)
-        payload.withUnsafeBytes { Base64URL.encode($0, into: &out) }
+        let slot = try prepare(slot: 0, key: key, subject: subject)
+        let start = out.count
+        let m = Self.sealedLength(value.count)
+        out.append(contentsOf: repeatElement(0, count: m))
+        let nonce = try nonces.nextNonce()
+        let n = try out.withUnsafeMutableBufferPointer { o in try seal(value, kind: kind, slot: slot, field: field, nonce: nonce, to: o.baseAddress! + start) }
+        out.removeLast(m - n)
     }
 
-    /// Opens the text form of a value of field `field`; `body` gets its kind and bytes (valid only in
-    /// the call). Errors as `ProtectedValue.parse` and `open`: `.notFound` for another key id,
-    /// `.corrupt` for a value that does not open.
+    /// Opens the text form of a value of field `field` under `key`; `body` gets its kind and bytes
+    /// (valid only in the call). Errors as `open(_:slot:field:to:)`.
     public func open<R>(
         _ text: UnsafeRawBufferPointer, key: ProtectedValue.DataKey, field: Int, subject: SubjectKey,
         _ body: (ProtectedValue.Kind, UnsafeRawBufferPointer) throws -> R
     ) throws -> R {
-        let name = fields[field]
-        guard ProtectedValue.isProtected(text) else { throw LetheError(.corrupt, "not a protected value (no `lethe:v1:` prefix)") }
-        guard Base64URL.decode(UnsafeRawBufferPointer(rebasing: text[ProtectedValue.prefix.count...]), into: &payload) else {
-            throw LetheError(.corrupt, "a protected value is not valid base64url after `lethe:v1:`")
-        }
-        guard payload.count >= ProtectedValue.minimumPayload else {
-            throw LetheError(.corrupt, "a protected value is too short (\(payload.count) bytes; at least \(ProtectedValue.minimumPayload))")
-        }
-        let idSize = ProtectedValue.keyIDSize
-        let sameKey = payload.withUnsafeBufferPointer { p in key.id.withUnsafeBufferPointer { k in memcmp(p.baseAddress!, k.baseAddress!, idSize) == 0 } }
-        guard sameKey else {
-            throw LetheError(
-                .notFound, "the value of field `\(name)` was sealed by data key \(Hex.encode(Array(payload.prefix(idSize)))), not the subject's current key")
-        }
-        setAAD(field: field, subject: subject, keyID: key.id)
-        let opened: Data
-        do {
-            let box = try AES.GCM.SealedBox(combined: payload[idSize...])
-            opened = try AES.GCM.open(box, using: key.key, authenticating: aad)
-        } catch {
-            throw LetheError(
-                .corrupt, "the value of field `\(name)` (dataset `\(dataset)`) does not open: altered, or moved from another field, dataset or subject")
-        }
-        return try opened.withUnsafeBytes { (b: UnsafeRawBufferPointer) -> R in
-            guard let first = b.first, let kind = ProtectedValue.Kind(rawValue: first) else {
-                throw LetheError(.corrupt, "the value of field `\(name)` opens to an unknown kind of value")
-            }
-            return try body(kind, UnsafeRawBufferPointer(rebasing: b[1...]))
+        let slot = try prepare(slot: 0, key: key, subject: subject)
+        if scratch.count < max(text.count, 16) { scratch = [UInt8](repeating: 0, count: max(text.count, 16)) }
+        return try scratch.withUnsafeMutableBufferPointer { s in
+            let (kind, n) = try open(text, slot: slot, field: field, to: s.baseAddress!)
+            return try body(kind, UnsafeRawBufferPointer(start: s.baseAddress!, count: n))
         }
     }
 }

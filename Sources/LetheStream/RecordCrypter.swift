@@ -65,11 +65,25 @@ public struct CryptoCounts: Sendable, Equatable {
     public init() {}
 }
 
+extension CryptoCounts {
+    mutating func add(_ o: CryptoCounts) {
+        records += o.records
+        values += o.values
+        passed += o.passed
+        forgotten += o.forgotten
+        failed += o.failed
+        bytes += o.bytes
+        quarantined += o.quarantined
+    }
+}
+
 /// Encrypts (protect) or decrypts (reveal) the PII fields of a record stream, per subject, on bytes
 /// (docs/crypto-shredding.md). Every byte outside the PII values passes through unchanged: other
 /// fields, key order, whitespace, line endings, blank lines. Records are handled a chunk at a time:
-/// one scan finds each record's subject and PII values, the chunk's subjects' keys are fetched in one
-/// call, then the output is written.
+/// one scan finds each record's subject and PII values (flat `Op`s: byte ranges, no copy of a value
+/// unless it had to be unescaped), the chunk's distinct subjects' keys are fetched in one call and
+/// each is prepared once (`ValueSealer` slots), then the output is written into one reused buffer,
+/// each value sealed or opened in place.
 ///
 /// Validation (`schema:`, issue 15): with a `validator`, protect checks each record before protecting
 /// it. A record that fails — the validator's rules, or one the crypter cannot protect (not JSON, a PII
@@ -97,9 +111,9 @@ public final class RecordCrypter {
     /// CSV: the header record as read (with its line end), and the physical lines read so far.
     var csvHeader: [UInt8] = []
     var physicalLine: Int64 = 0
-    /// This stream's nonces (one `getrandom` per 256 values).
+    /// This stream's nonces (one `getrandom` per 341 values).
     let nonces = NonceSource()
-    /// Seals and opens this stream's values without per-value allocations of its own (speed).
+    /// Seals and opens this stream's values: a prepared key per distinct subject of a chunk (speed).
     let sealer: ValueSealer
 
     let hasher: SubjectHasher
@@ -109,10 +123,19 @@ public final class RecordCrypter {
     let keys: any DataKeySource
     let fieldNames: [String]
     let scanner: JSONFieldScanner?
+    let isProtect: Bool
+    let isJSON: Bool
     /// Lines (JSONL) or records (CSV, header included) consumed so far: error locations.
     var line: Int64 = 0
     /// CSV: the column of each subject part and PII field, from the header (nil until it is read).
     var csvColumns: (subject: [Int], pii: [Int?])?
+    /// The per-chunk work lists, kept between chunks for their capacity (moved out while a chunk runs).
+    var chunk = Chunk()
+    /// The output of a chunk, and the opened value of `reveal`, before they are copied out.
+    var output: UnsafeMutablePointer<UInt8>
+    var outputCapacity = 1 << 16
+    var opened: UnsafeMutablePointer<UInt8>
+    var openedCapacity = 1 << 12
 
     public init(
         dataset: String, format: CryptoRecordFormat, mode: CryptoMode, subject: [FieldPath], pii: [FieldPath], hasher: SubjectHasher,
@@ -130,6 +153,10 @@ public final class RecordCrypter {
         self.keys = keys
         self.fieldNames = fields.map(\.description)
         self.sealer = ValueSealer(dataset: dataset, fields: fields.map(\.description))
+        if case .protect = mode { isProtect = true } else { isProtect = false }
+        isJSON = format == .jsonl
+        output = .allocate(capacity: outputCapacity)
+        opened = .allocate(capacity: openedCapacity)
         if case .csv = format {
             if let f = (subject + fields).first(where: { $0.components.count != 1 }) {
                 throw LetheError(.badInput, "dataset `\(dataset)`: field `\(f)` is a dotted path; a CSV dataset names columns")
@@ -140,36 +167,108 @@ public final class RecordCrypter {
         }
     }
 
-    /// One value to rewrite: its byte range in the chunk, the PII field's index, and for protect
-    /// the plaintext (kind + value), for reveal the protected text.
-    struct Edit {
+    deinit {
+        output.deallocate()
+        opened.deallocate()
+    }
+
+    /// One value to rewrite, or one record to leave out (`field` < 0): the byte range it replaces in
+    /// the chunk, and the value's bytes (protect: the plaintext; reveal: the protected text) in the
+    /// chunk or, when they had to be unescaped, in `Chunk.plain`.
+    struct Op {
         var start: Int
         var end: Int
-        var field: Int
-        var kind: ProtectedValue.Kind
-        var bytes: [UInt8]
-    }
-
-    struct Record {
-        var subject: SubjectKey?
-        var edits: [Edit]
+        var valueStart: Int
+        var valueEnd: Int
         var line: Int64
-        /// A record kept aside: its bytes (line end included) are left out of the output.
-        var drop: Range<Int>? = nil
+        /// Index into `Chunk.subjects` (the value's prepared key); -1 when the record has no subject.
+        var subject: Int32
+        var field: Int32
+        var kind: ProtectedValue.Kind
+        var unescaped: Bool
+
+        static func drop(_ range: Range<Int>, line: Int64) -> Op {
+            Op(start: range.lowerBound, end: range.upperBound, valueStart: 0, valueEnd: 0, line: line, subject: -1, field: -1, kind: .text, unescaped: false)
+        }
     }
 
-    private var quarantining: Bool {
-        if case .protect = mode { return validator != nil }
-        return false
+    /// A chunk's work: its ops in input order, unescaped values, distinct subjects (interned through an
+    /// open-addressing table on the subject key's first 64 bits) and which of them have a key.
+    struct Chunk {
+        var ops: [Op] = []
+        var plain: [UInt8] = []
+        var subjects: [SubjectKey] = []
+        var table: [Int32] = [Int32](repeating: 0, count: 4096)
+        var ready: [Bool] = []
+        var joined: [UInt8] = []
+        var fields: [Span] = []
+        var counts = CryptoCounts()
+
+        mutating func reset() {
+            ops.removeAll(keepingCapacity: true)
+            plain.removeAll(keepingCapacity: true)
+            if !subjects.isEmpty {
+                table.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+                subjects.removeAll(keepingCapacity: true)
+            }
+            ready.removeAll(keepingCapacity: true)
+            counts = CryptoCounts()
+        }
+
+        /// The index of `s` among the chunk's subjects (added when new).
+        mutating func intern(_ s: SubjectKey) -> Int32 {
+            if (subjects.count + 1) * 2 > table.count {
+                table = [Int32](repeating: 0, count: table.count * 2)
+                let mask = table.count - 1
+                for (i, t) in subjects.enumerated() {
+                    var h = Int(truncatingIfNeeded: t.prefix64) & mask
+                    while table[h] != 0 { h = (h + 1) & mask }
+                    table[h] = Int32(i + 1)
+                }
+            }
+            let mask = table.count - 1
+            var h = Int(truncatingIfNeeded: s.prefix64) & mask
+            while true {
+                let e = table[h]
+                if e == 0 {
+                    subjects.append(s)
+                    table[h] = Int32(subjects.count)
+                    return Int32(subjects.count - 1)
+                }
+                if subjects[Int(e) - 1] == s { return e - 1 }
+                h = (h + 1) & mask
+            }
+        }
+
+        /// Gives the ops `from…` the record's subject and line, in input order (paths match in any key order).
+        mutating func finishRecord(from first: Int, subject: SubjectKey?, line: Int64) {
+            let slot = subject.map { intern($0) } ?? -1
+            for i in first..<ops.count {
+                ops[i].subject = slot
+                ops[i].line = line
+            }
+            var i = first + 1
+            while i < ops.count {
+                let op = ops[i]
+                var j = i
+                while j > first && ops[j - 1].start > op.start {
+                    ops[j] = ops[j - 1]
+                    j -= 1
+                }
+                ops[j] = op
+                i += 1
+            }
+        }
     }
+
+    private var quarantining: Bool { isProtect && validator != nil }
 
     /// Keeps a failing record aside (its bytes, with a line end) and notes it to leave it out.
     /// `readable`: the record can be read as one of the dataset's (for JSON Lines, each subject field
     /// is present and a string, number or null, as indexing requires); one that cannot goes to
     /// `unparsed`, with the records that are not JSON.
     private func reject(
-        _ buf: UnsafeRawBufferPointer, _ range: Range<Int>, line: Int64, _ found: [RecordViolation], readable: Bool = true,
-        into records: inout [Record]
+        _ buf: UnsafeRawBufferPointer, _ range: Range<Int>, line: Int64, _ found: [RecordViolation], readable: Bool = true, into c: inout Chunk
     ) {
         let whole = !readable || found.contains(where: \.isWholeRecord)
         let bytes = UnsafeRawBufferPointer(rebasing: buf[range])
@@ -188,8 +287,8 @@ public final class RecordCrypter {
             add(&rejected)
         }
         violations += found
-        counts.quarantined += 1
-        records.append(Record(subject: nil, edits: [], line: line, drop: range))
+        c.counts.quarantined += 1
+        c.ops.append(.drop(range, line: line))
     }
 
     /// Processes the complete records of `input` (through its last record end; with `isFinal`, a last
@@ -197,41 +296,34 @@ public final class RecordCrypter {
     /// passes the rest again, followed by more input. Bad input (malformed JSON, a PII value without a
     /// subject, an object where a value should be) is `.badInput` naming the line and field.
     public func process(_ input: [UInt8], isFinal: Bool, into out: inout [UInt8]) async throws -> Int {
-        var records: [Record] = []
+        var c = Chunk()
+        swap(&c, &chunk)
+        c.reset()
+        defer {
+            counts.add(c.counts)
+            swap(&c, &chunk)
+        }
         let consumed = try input.withUnsafeBytes { buf -> Int in
             switch format {
-            case .jsonl: return try scanLines(buf, isFinal: isFinal, into: &records)
-            case .csv(let d): return try scanCSV(buf, delimiter: d, isFinal: isFinal, into: &records)
+            case .jsonl: return try scanLines(buf, isFinal: isFinal, into: &c)
+            case .csv(let d): return try scanCSV(buf, delimiter: d, isFinal: isFinal, into: &c)
             }
         }
-        var subjects: [SubjectKey] = []
-        for r in records where !r.edits.isEmpty { if let s = r.subject { subjects.append(s) } }
-        let found: [SubjectKey: ProtectedValue.DataKey]
-        if subjects.isEmpty {
-            found = [:]
-        } else {
-            if case .protect = mode {
-                found = try await keys.dataKeys(for: subjects, create: true)
-            } else {
-                found = try await keys.dataKeys(for: subjects, create: false)
+        // One key lookup for the chunk's distinct subjects, each key prepared once.
+        if !c.subjects.isEmpty {
+            let found = try await keys.dataKeys(for: c.subjects, create: isProtect)
+            for (i, s) in c.subjects.enumerated() {
+                if let k = found[s] {
+                    try sealer.prepare(slot: i, key: k, subject: s)
+                    c.ready.append(true)
+                } else {
+                    c.ready.append(false)
+                }
             }
         }
-        out.reserveCapacity(out.count + consumed + consumed / 2)
-        var at = 0
-        for r in records {
-            if let d = r.drop {
-                out.append(contentsOf: input[at..<d.lowerBound])
-                at = d.upperBound
-                continue
-            }
-            for e in r.edits {
-                out.append(contentsOf: input[at..<e.start])
-                try write(e, of: r, key: r.subject.flatMap { found[$0] }, into: &out)
-                at = e.end
-            }
-        }
-        out.append(contentsOf: input[at..<consumed])
-        counts.bytes += Int64(consumed)
+        let w = try input.withUnsafeBytes { buf in try write(buf, consumed: consumed, &c) }
+        out.append(contentsOf: UnsafeBufferPointer(start: output, count: w))
+        c.counts.bytes += Int64(consumed)
         return consumed
     }
 
@@ -244,99 +336,218 @@ public final class RecordCrypter {
 
     // MARK: Writing
 
-    private func write(_ e: Edit, of r: Record, key: ProtectedValue.DataKey?, into out: inout [UInt8]) throws {
-        let field = fieldNames[e.field]
-        switch mode {
-        case .protect:
-            guard let key, let subject = r.subject else { throw LetheError(.failure, "no data key for a record's subject", at: "line \(r.line)") }
-            let quoted = format == .jsonl
-            if quoted { out.append(0x22) }
-            try e.bytes.withUnsafeBytes {
-                try sealer.seal($0, kind: e.kind, key: key, field: e.field, subject: subject, nonces: nonces, into: &out)
-            }
-            if quoted { out.append(0x22) }
-            counts.values += 1
-        case .reveal(let marker, let nullOnError):
-            guard let key, let subject = r.subject else {
-                counts.forgotten += 1
-                writeAbsent(marker, into: &out)
-                return
-            }
-            do {
-                try e.bytes.withUnsafeBytes { text in
-                    try sealer.open(text, key: key, field: e.field, subject: subject) { kind, value in writeRevealed(kind, value, into: &out) }
+    /// Grows `output` (and `opened`) to hold the chunk's output at its largest; writes it; returns its length.
+    private func write(_ input: UnsafeRawBufferPointer, consumed: Int, _ c: inout Chunk) throws -> Int {
+        let protect = isProtect
+        let json = isJSON
+        var marker: [UInt8]? = nil
+        var nullOnError = false
+        if case .reveal(let m, let n) = mode {
+            marker = m
+            nullOnError = n
+        }
+        let markerRoom = 6 * (marker?.count ?? 0) + 6
+        var bound = consumed
+        var largest = 0
+        for op in c.ops where op.field >= 0 {
+            let n = op.valueEnd - op.valueStart
+            bound += protect ? ValueSealer.sealedLength(n) + 2 : 6 * n + markerRoom
+            largest = max(largest, n)
+        }
+        if bound > outputCapacity {
+            output.deallocate()
+            outputCapacity = max(bound, outputCapacity * 2)
+            output = .allocate(capacity: outputCapacity)
+        }
+        if largest + 16 > openedCapacity {
+            opened.deallocate()
+            openedCapacity = max(largest + 16, openedCapacity * 2)
+            opened = .allocate(capacity: openedCapacity)
+        }
+        let o = output
+        let value = opened
+        let slots = sealer.slots
+        guard let inp = input.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return 0 }
+        let csvDelimiter: UInt8
+        if case .csv(let d) = format { csvDelimiter = d } else { csvDelimiter = 0 }
+        var values: Int64 = 0, forgotten: Int64 = 0, failed: Int64 = 0
+        defer {
+            c.counts.values += values
+            c.counts.forgotten += forgotten
+            c.counts.failed += failed
+        }
+        let ops = c.ops
+        let ready = c.ready
+        return try c.plain.withUnsafeBufferPointer { plainBuf -> Int in
+            let plain = plainBuf.baseAddress ?? inp
+            var w = 0
+            var at = 0
+            func absent(_ marker: [UInt8]?) {
+                if json {
+                    if let marker {
+                        let at = o + w
+                        w += marker.withUnsafeBufferPointer { Self.quoteJSON($0.baseAddress ?? inp, $0.count, to: at) }
+                    } else {
+                        (o + w).update(from: Self.null, count: 4)
+                        w += 4
+                    }
+                } else if let marker {
+                    let at = o + w
+                    w += marker.withUnsafeBufferPointer { Self.quoteCSV($0.baseAddress ?? inp, $0.count, delimiter: csvDelimiter, to: at) }
                 }
-                counts.values += 1
-            } catch let err as LetheError where err.code == .notFound {
-                counts.forgotten += 1  // sealed by an earlier key of the subject, destroyed since
-                writeAbsent(marker, into: &out)
-            } catch let err as LetheError {
-                guard nullOnError else { throw LetheError(.corrupt, err.message, at: "\(lineWord) \(r.line), field `\(field)`") }
-                counts.failed += 1
-                writeAbsent(nil, into: &out)
             }
+            for op in ops {
+                (o + w).update(from: inp + at, count: op.start - at)
+                w += op.start - at
+                at = op.end
+                if op.field < 0 { continue }  // a record kept aside
+                let v = UnsafeRawBufferPointer(start: (op.unescaped ? plain : inp) + op.valueStart, count: op.valueEnd - op.valueStart)
+                let hasKey = op.subject >= 0 && ready[Int(op.subject)]
+                if protect {
+                    guard hasKey else { throw LetheError(.failure, "no data key for a record's subject", at: "line \(op.line)") }
+                    if json {
+                        o[w] = 0x22
+                        w += 1
+                    }
+                    let nonce = try nonces.nextNonce()
+                    let n = try sealer.seal(v, kind: op.kind, slot: slots[Int(op.subject)], field: Int(op.field), nonce: nonce, to: o + w)
+                    w += n
+                    if json {
+                        o[w] = 0x22
+                        w += 1
+                    }
+                    values += 1
+                    continue
+                }
+                guard hasKey else {
+                    forgotten += 1
+                    absent(marker)
+                    continue
+                }
+                do {
+                    let (kind, n) = try sealer.open(v, slot: slots[Int(op.subject)], field: Int(op.field), to: value)
+                    if json {
+                        if kind == .text {
+                            let written = Self.quoteJSON(value, n, to: o + w)
+                            w += written
+                        } else {
+                            (o + w).update(from: value, count: n)
+                            w += n
+                        }
+                    } else {
+                        let written = Self.quoteCSV(value, n, delimiter: csvDelimiter, to: o + w)
+                        w += written
+                    }
+                    values += 1
+                } catch let err as LetheError where err.code == .notFound {
+                    forgotten += 1  // sealed by an earlier key of the subject, destroyed since
+                    absent(marker)
+                } catch let err as LetheError {
+                    guard nullOnError else {
+                        throw LetheError(.corrupt, err.message, at: "\(json ? "line" : "record") \(op.line), field `\(fieldNames[Int(op.field)])`")
+                    }
+                    failed += 1
+                    absent(nil)
+                }
+            }
+            (o + w).update(from: inp + at, count: consumed - at)
+            return w + consumed - at
         }
     }
 
-    private var lineWord: String { format == .jsonl ? "line" : "record" }
+    static let null: [UInt8] = Array("null".utf8)
+    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    private func writeAbsent(_ marker: [UInt8]?, into out: inout [UInt8]) {
-        switch format {
-        case .jsonl:
-            if let marker { marker.withUnsafeBytes { Self.quoteJSON($0, into: &out) } } else { out += Array("null".utf8) }
-        case .csv(let d):
-            if let marker { marker.withUnsafeBytes { Self.quoteCSV($0, delimiter: d, into: &out) } }
-        }
-    }
-
-    private func writeRevealed(_ kind: ProtectedValue.Kind, _ value: UnsafeRawBufferPointer, into out: inout [UInt8]) {
-        switch (format, kind) {
-        case (.jsonl, .text): Self.quoteJSON(value, into: &out)
-        case (.jsonl, _): out.append(contentsOf: value)
-        case (.csv(let d), _): Self.quoteCSV(value, delimiter: d, into: &out)
-        }
-    }
-
-    static let hex = Array("0123456789abcdef".utf8)
-
-    /// A JSON string of UTF-8 bytes (quotes, backslashes and control characters escaped).
-    static func quoteJSON(_ v: UnsafeRawBufferPointer, into b: inout [UInt8]) {
-        b.append(0x22)
-        for c in v {
+    /// Writes a JSON string of UTF-8 bytes at `o` (quotes, backslashes and control characters
+    /// escaped; at most 6 × n + 2 bytes); returns its length.
+    static func quoteJSON(_ v: UnsafePointer<UInt8>, _ n: Int, to o: UnsafeMutablePointer<UInt8>) -> Int {
+        o[0] = 0x22
+        var w = 1
+        for i in 0..<n {
+            let c = v[i]
             switch c {
-            case 0x22, 0x5C: b.append(0x5C); b.append(c)
-            case 0x0A: b.append(0x5C); b.append(UInt8(ascii: "n"))
-            case 0x0D: b.append(0x5C); b.append(UInt8(ascii: "r"))
-            case 0x09: b.append(0x5C); b.append(UInt8(ascii: "t"))
-            case 0..<0x20: b += [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 15)]]
-            default: b.append(c)
+            case 0x22, 0x5C:
+                o[w] = 0x5C
+                o[w + 1] = c
+                w += 2
+            case 0x0A:
+                o[w] = 0x5C
+                o[w + 1] = UInt8(ascii: "n")
+                w += 2
+            case 0x0D:
+                o[w] = 0x5C
+                o[w + 1] = UInt8(ascii: "r")
+                w += 2
+            case 0x09:
+                o[w] = 0x5C
+                o[w + 1] = UInt8(ascii: "t")
+                w += 2
+            case 0..<0x20:
+                o[w] = 0x5C
+                o[w + 1] = UInt8(ascii: "u")
+                o[w + 2] = 0x30
+                o[w + 3] = 0x30
+                o[w + 4] = hex[Int(c >> 4)]
+                o[w + 5] = hex[Int(c & 15)]
+                w += 6
+            default:
+                o[w] = c
+                w += 1
             }
         }
-        b.append(0x22)
+        o[w] = 0x22
+        return w + 1
     }
 
-    /// A CSV field: quoted (quotes doubled) when it holds the delimiter, a quote, CR or LF.
-    static func quoteCSV(_ v: UnsafeRawBufferPointer, delimiter: UInt8, into b: inout [UInt8]) {
-        guard v.contains(where: { $0 == delimiter || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else {
-            b.append(contentsOf: v)
-            return
+    /// Writes a CSV field at `o`: quoted (quotes doubled) when it holds the delimiter, a quote, CR or
+    /// LF (at most 2 × n + 2 bytes); returns its length.
+    static func quoteCSV(_ v: UnsafePointer<UInt8>, _ n: Int, delimiter: UInt8, to o: UnsafeMutablePointer<UInt8>) -> Int {
+        var plain = true
+        for i in 0..<n {
+            let c = v[i]
+            if c == delimiter || c == 0x22 || c == 0x0A || c == 0x0D {
+                plain = false
+                break
+            }
         }
-        b.append(0x22)
-        for c in v {
-            if c == 0x22 { b.append(0x22) }
-            b.append(c)
+        if plain {
+            o.update(from: v, count: n)
+            return n
         }
-        b.append(0x22)
+        o[0] = 0x22
+        var w = 1
+        for i in 0..<n {
+            if v[i] == 0x22 {
+                o[w] = 0x22
+                w += 1
+            }
+            o[w] = v[i]
+            w += 1
+        }
+        o[w] = 0x22
+        return w + 1
+    }
+
+    /// The subject key of a subject's canonical bytes (after the dataset's normalisation).
+    @inline(__always)
+    private func subjectKey(_ b: UnsafeRawBufferPointer) -> SubjectKey {
+        if let n = normalization.apply(b) { return hasher.key(forBytes: n) }
+        return hasher.key(forBytes: b)
     }
 
     // MARK: JSON Lines
 
-    private func scanLines(_ buf: UnsafeRawBufferPointer, isFinal: Bool, into records: inout [Record]) throws -> Int {
+    private func scanLines(_ buf: UnsafeRawBufferPointer, isFinal: Bool, into c: inout Chunk) throws -> Int {
         guard let base = buf.baseAddress, buf.count > 0, let scanner else { return 0 }
         let n = buf.count
         let k = subjectFields.count
+        let piiCount = piiFields.count
+        let protect = isProtect
+        let quarantining = self.quarantining
+        let validator = self.validator
+        var line = self.line
+        defer { self.line = line }
         var lineStart = 0
-        var joined: [UInt8] = []
         while lineStart < n {
             let end: Int, next: Int
             if let nl = memchr(base + lineStart, 0x0A, n - lineStart) {
@@ -357,14 +568,14 @@ public final class RecordCrypter {
                     continue
                 }
                 if quarantining {
-                    counts.records += 1
-                    reject(buf, lineStart..<next, line: line, [RecordViolation(line: line, field: "-", rule: "json")], into: &records)
+                    c.counts.records += 1
+                    reject(buf, lineStart..<next, line: line, [RecordViolation(line: line, field: "-", rule: "json")], into: &c)
                     lineStart = next
                     continue
                 }
                 throw LetheError(.badInput, "malformed JSON: \(error.reason.rawValue) at byte \(error.offset + 1) of the line", at: "line \(line)")
             }
-            counts.records += 1
+            c.counts.records += 1
             // Indexing reads a record whose subject fields are each present and a string, number or null.
             var readable = true
             for i in 0..<k {
@@ -374,33 +585,44 @@ public final class RecordCrypter {
             if quarantining, let validator {
                 let found = validator.check(doc, line: line)
                 if !found.isEmpty {
-                    reject(buf, lineStart..<next, line: line, found, readable: readable, into: &records)
+                    reject(buf, lineStart..<next, line: line, found, readable: readable, into: &c)
                     lineStart = next
                     continue
                 }
             }
             // The subject (composite parts joined by 0x1F); nil when a part is absent, null, empty or not a scalar.
             var subject: SubjectKey?
-            joined.removeAll(keepingCapacity: true)
-            var whole = true
-            for i in 0..<k {
-                let m = scanner.match(i)
-                guard m.kind.isScalarValue, m.end > m.start else {
-                    whole = false
-                    break
+            if k == 1 {
+                let m = scanner.match(0)
+                if m.kind.isScalarValue && m.end > m.start {
+                    if m.hasEscapes {
+                        subject = scanner.withCanonicalValue(0, in: doc) { subjectKey($0) }
+                    } else {
+                        subject = subjectKey(UnsafeRawBufferPointer(rebasing: doc[m.start..<m.end]))
+                    }
                 }
-                if i > 0 { joined.append(SubjectID.partSeparator) }
-                _ = scanner.withCanonicalValue(i, in: doc) { joined.append(contentsOf: $0) }
+            } else {
+                c.joined.removeAll(keepingCapacity: true)
+                var whole = true
+                for i in 0..<k {
+                    let m = scanner.match(i)
+                    guard m.kind.isScalarValue, m.end > m.start else {
+                        whole = false
+                        break
+                    }
+                    if i > 0 { c.joined.append(SubjectID.partSeparator) }
+                    _ = scanner.withCanonicalValue(i, in: doc) { c.joined.append(contentsOf: $0) }
+                }
+                if whole { subject = c.joined.withUnsafeBytes { subjectKey($0) } }
             }
-            if whole { subject = hasher.key(forBytes: normalization.apply(joined)) }
-            var edits: [Edit] = []
+            let first = c.ops.count
             var notScalar: Int?
-            for f in 0..<piiFields.count {
+            for f in 0..<piiCount {
                 let m = scanner.match(k + f)
                 let at = lineStart
-                switch (mode, m.kind) {
+                switch (protect, m.kind) {
                 case (_, .absent), (_, .null): continue
-                case (.protect, .object), (.protect, .array):
+                case (true, .object), (true, .array):
                     if quarantining {
                         notScalar = f
                         break
@@ -409,51 +631,62 @@ public final class RecordCrypter {
                         .badInput,
                         "field `\(fieldNames[f])` holds an \(m.kind == .object ? "object" : "array"): protect encrypts values; list its leaf fields in `pii`",
                         at: "line \(line)")
-                case (.protect, .string):
+                case (true, .string):
                     let raw = UnsafeRawBufferPointer(rebasing: doc[m.start..<m.end])
                     if !m.hasEscapes && ProtectedValue.isProtected(raw) {
-                        counts.passed += 1
+                        c.counts.passed += 1
                         continue
                     }
-                    let plain = scanner.canonicalValue(k + f, in: doc) ?? []
-                    edits.append(Edit(start: at + m.start - 1, end: at + m.end + 1, field: f, kind: .text, bytes: plain))
-                case (.protect, .number), (.protect, .bool):
-                    edits.append(
-                        Edit(
-                            start: at + m.start, end: at + m.end, field: f, kind: m.kind == .number ? .number : .literal,
-                            bytes: Array(doc[m.start..<m.end])))
-                case (.reveal, .string):
+                    var op = Op(
+                        start: at + m.start - 1, end: at + m.end + 1, valueStart: at + m.start, valueEnd: at + m.end, line: line, subject: -1,
+                        field: Int32(f), kind: .text, unescaped: false)
+                    if m.hasEscapes {
+                        op.valueStart = c.plain.count
+                        _ = scanner.withCanonicalValue(k + f, in: doc) { c.plain.append(contentsOf: $0) }
+                        op.valueEnd = c.plain.count
+                        op.unescaped = true
+                    }
+                    c.ops.append(op)
+                case (true, .number), (true, .bool):
+                    c.ops.append(
+                        Op(
+                            start: at + m.start, end: at + m.end, valueStart: at + m.start, valueEnd: at + m.end, line: line, subject: -1, field: Int32(f),
+                            kind: m.kind == .number ? .number : .literal, unescaped: false))
+                case (false, .string):
                     let raw = UnsafeRawBufferPointer(rebasing: doc[m.start..<m.end])
                     guard !m.hasEscapes && ProtectedValue.isProtected(raw) else {
-                        counts.passed += 1
+                        c.counts.passed += 1
                         continue
                     }
-                    edits.append(Edit(start: at + m.start - 1, end: at + m.end + 1, field: f, kind: .text, bytes: Array(raw)))
+                    c.ops.append(
+                        Op(
+                            start: at + m.start - 1, end: at + m.end + 1, valueStart: at + m.start, valueEnd: at + m.end, line: line, subject: -1,
+                            field: Int32(f), kind: .text, unescaped: false))
                 default:
-                    counts.passed += 1
+                    c.counts.passed += 1
                 }
             }
             if let f = notScalar {
+                c.ops.removeSubrange(first...)
                 reject(
-                    buf, lineStart..<next, line: line, [RecordViolation(line: line, field: fieldNames[f], rule: "pii:scalar")], readable: readable,
-                    into: &records)
+                    buf, lineStart..<next, line: line, [RecordViolation(line: line, field: fieldNames[f], rule: "pii:scalar")], readable: readable, into: &c)
                 lineStart = next
                 continue
             }
-            if !edits.isEmpty && subject == nil, case .protect = mode {
+            if c.ops.count > first && subject == nil && protect {
                 if quarantining {
+                    c.ops.removeSubrange(first...)
                     let v = RecordViolation(line: line, field: subjectFields.map(\.description).joined(separator: ","), rule: "subject")
-                    reject(buf, lineStart..<next, line: line, [v], readable: readable, into: &records)
+                    reject(buf, lineStart..<next, line: line, [v], readable: readable, into: &c)
                     lineStart = next
                     continue
                 }
                 throw LetheError(
                     .badInput,
-                    "field `\(fieldNames[edits[0].field])` holds a value but the record has no subject (`\(subjectFields.map(\.description).joined(separator: "`, `"))`): no key to encrypt it with",
+                    "field `\(fieldNames[Int(c.ops[first].field)])` holds a value but the record has no subject (`\(subjectFields.map(\.description).joined(separator: "`, `"))`): no key to encrypt it with",
                     at: "line \(line)")
             }
-            edits.sort { $0.start < $1.start }  // paths match in any key order
-            if !edits.isEmpty { records.append(Record(subject: subject, edits: edits, line: line)) }
+            if c.ops.count > first { c.finishRecord(from: first, subject: subject, line: line) }
             lineStart = next
         }
         return lineStart
@@ -467,7 +700,6 @@ public final class RecordCrypter {
         var end: Int
         var quoted: Bool
     }
-
     /// The fields of the record at `start` and where the next one starts; nil when the record is not
     /// complete in the buffer (and `isFinal` is false).
     static func csvRecord(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int, delimiter d: UInt8, isFinal: Bool, into fields: inout [Span]) throws
@@ -540,13 +772,29 @@ public final class RecordCrypter {
         return out
     }
 
-    private func scanCSV(_ buf: UnsafeRawBufferPointer, delimiter: UInt8, isFinal: Bool, into records: inout [Record]) throws -> Int {
+    /// Appends a field's content (without its quotes, `""` read as `"`) to `out`.
+    static func appendContent(_ p: UnsafePointer<UInt8>, _ s: Span, to out: inout [UInt8]) {
+        guard s.quoted else {
+            out.append(contentsOf: UnsafeBufferPointer(start: p + s.start, count: s.end - s.start))
+            return
+        }
+        var i = s.start + 1
+        let last = s.end - 1
+        while i < last {
+            out.append(p[i])
+            i += p[i] == 0x22 ? 2 : 1
+        }
+    }
+
+    private func scanCSV(_ buf: UnsafeRawBufferPointer, delimiter: UInt8, isFinal: Bool, into c: inout Chunk) throws -> Int {
         guard let raw = buf.baseAddress, buf.count > 0 else { return 0 }
         let p = raw.assumingMemoryBound(to: UInt8.self)
         let n = buf.count
+        let protect = isProtect
+        let quarantining = self.quarantining
         var at = 0
-        var fields: [Span] = []
-        var joined: [UInt8] = []
+        var fields = c.fields
+        defer { c.fields = fields }
         while at < n {
             let next: Int
             do {
@@ -589,70 +837,74 @@ public final class RecordCrypter {
                 at = next
                 continue
             }
-            counts.records += 1
+            c.counts.records += 1
             if quarantining, let validator {
                 var end = next
                 if end > at && p[end - 1] == 0x0A { end -= 1 }
                 if end > at && p[end - 1] == 0x0D { end -= 1 }
                 let found = validator.check(UnsafeRawBufferPointer(start: p + at, count: end - at), line: recordLine)
                 if !found.isEmpty {
-                    reject(buf, at..<next, line: recordLine, found, into: &records)
+                    reject(buf, at..<next, line: recordLine, found, into: &c)
                     at = next
                     continue
                 }
             }
             var subject: SubjectKey?
-            joined.removeAll(keepingCapacity: true)
+            c.joined.removeAll(keepingCapacity: true)
             var whole = true
-            for (j, c) in columns.subject.enumerated() {
-                guard c < fields.count else {
+            for (j, col) in columns.subject.enumerated() {
+                guard col < fields.count else {
                     whole = false
                     break
                 }
-                let v = Self.content(p, fields[c])
-                if v.isEmpty {
+                let before = c.joined.count
+                if j > 0 { c.joined.append(SubjectID.partSeparator) }
+                let partStart = c.joined.count
+                Self.appendContent(p, fields[col], to: &c.joined)
+                if c.joined.count == partStart {
+                    c.joined.removeSubrange(before...)
                     whole = false
                     break
                 }
-                if j > 0 { joined.append(SubjectID.partSeparator) }
-                joined += v
             }
-            if whole { subject = hasher.key(forBytes: normalization.apply(joined)) }
-            var edits: [Edit] = []
+            if whole { subject = c.joined.withUnsafeBytes { subjectKey($0) } }
+            let first = c.ops.count
             for (f, column) in columns.pii.enumerated() {
-                guard let c = column, c < fields.count else { continue }
-                let s = fields[c]
-                let v = Self.content(p, s)
-                if v.isEmpty { continue }
-                let isProtected = ProtectedValue.isProtected(v)
-                switch mode {
-                case .protect:
-                    if isProtected {
-                        counts.passed += 1
-                        continue
-                    }
-                    edits.append(Edit(start: s.start, end: s.end, field: f, kind: .text, bytes: v))
-                case .reveal:
-                    guard isProtected else {
-                        counts.passed += 1
-                        continue
-                    }
-                    edits.append(Edit(start: s.start, end: s.end, field: f, kind: .text, bytes: v))
+                guard let col = column, col < fields.count else { continue }
+                let s = fields[col]
+                var op = Op(
+                    start: s.start, end: s.end, valueStart: s.start, valueEnd: s.end, line: line, subject: -1, field: Int32(f), kind: .text, unescaped: false)
+                if s.quoted {
+                    op.valueStart = c.plain.count
+                    Self.appendContent(p, s, to: &c.plain)
+                    op.valueEnd = c.plain.count
+                    op.unescaped = true
                 }
+                if op.valueEnd == op.valueStart { continue }
+                let isProtected =
+                    op.unescaped
+                    ? c.plain.withUnsafeBytes { ProtectedValue.isProtected(UnsafeRawBufferPointer(rebasing: $0[op.valueStart..<op.valueEnd])) }
+                    : ProtectedValue.isProtected(UnsafeRawBufferPointer(start: p + op.valueStart, count: op.valueEnd - op.valueStart))
+                if isProtected == protect {
+                    c.counts.passed += 1
+                    continue
+                }
+                c.ops.append(op)
             }
-            if !edits.isEmpty && subject == nil, case .protect = mode {
+            if c.ops.count > first && subject == nil && protect {
                 if quarantining {
+                    c.ops.removeSubrange(first...)
                     let v = RecordViolation(line: recordLine, field: subjectFields.map(\.description).joined(separator: ","), rule: "subject")
-                    reject(buf, at..<next, line: recordLine, [v], into: &records)
+                    reject(buf, at..<next, line: recordLine, [v], into: &c)
                     at = next
                     continue
                 }
                 throw LetheError(
                     .badInput,
-                    "column `\(fieldNames[edits[0].field])` holds a value but the record has no subject (`\(subjectFields.map(\.description).joined(separator: "`, `"))`): no key to encrypt it with",
+                    "column `\(fieldNames[Int(c.ops[first].field)])` holds a value but the record has no subject (`\(subjectFields.map(\.description).joined(separator: "`, `"))`): no key to encrypt it with",
                     at: "record \(line)")
             }
-            if !edits.isEmpty { records.append(Record(subject: subject, edits: edits, line: line)) }
+            if c.ops.count > first { c.finishRecord(from: first, subject: subject, line: line) }
             at = next
         }
         return at

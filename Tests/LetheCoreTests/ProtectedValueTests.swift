@@ -31,7 +31,7 @@ struct ProtectedValueTests {
         #expect(try ProtectedValue.parse(a).nonce != ProtectedValue.parse(b).nonce)
     }
 
-    /// A stream's nonce buffer (refilled every 256 values): 1,000 values, 1,000 distinct nonces, all open.
+    /// A stream's nonce buffer (refilled every 341 values): 1,000 values, 1,000 distinct nonces, all open.
     @Test func aStreamsNonceBufferGivesDistinctNoncesAcrossRefills() throws {
         let nonces = NonceSource()
         var seen = Set<[UInt8]>()
@@ -86,6 +86,125 @@ struct ProtectedValueTests {
         } catch let e as LetheError {
             #expect(e.code == .notFound)
         }
+    }
+
+    /// Frozen vectors made by another implementation (Python `cryptography` 50's AESGCM, see the values
+    /// below): key 00…1f, key id 01…08, nonce a0…ab, subject key 40…5f, dataset `raw`. The value format
+    /// must keep opening them, on every route (swift-crypto, the sealer with AES-NI, the sealer on EVP),
+    /// and the sealer given the same nonce must write the same text, byte for byte.
+    static let frozen: [(field: String, kind: ProtectedValue.Kind, value: String, text: String)] = [
+        ("user.email", .text, "a@x.example", "lethe:v1:AQIDBAUGBwigoaKjpKWmp6ipqquVeTxVa6563g8V67b5Y0nhg7ZgGSg4HwKUcr3Z"),
+        ("age", .number, "-12.5e3", "lethe:v1:AQIDBAUGBwigoaKjpKWmp6ipqquINU0fa_5njERccqRR4YwMsVNddcST29U"),
+        ("user.email", .text, "é \"q\" \n", "lethe:v1:AQIDBAUGBwigoaKjpKWmp6ipqquV29UNZ7ogn2hP6sd6JvYlDvX22ayOd01b"),
+        ("ip", .text, "", "lethe:v1:AQIDBAUGBwigoaKjpKWmp6ipqquVgLD3oeC4WkkVDN1egXhy1w"),
+    ]
+
+    @Test(arguments: [false, true])
+    func frozenVectorsOpenEverywhereAndTheSealerWritesThemAgain(_ evp: Bool) throws {
+        let key = ProtectedValue.DataKey(id: Array(1...8), bytes: Array(0..<32))
+        let subject = SubjectKey(bytes: Array(0x40..<0x60))
+        let nonce: [UInt8] = Array(0xa0..<0xac)
+        let sealer = ValueSealer(dataset: "raw", fields: ["user.email", "age", "ip"], evp: evp)
+        #expect(sealer.usesAESNI == (!evp && ValueSealer.cpuHasAESNI))
+        let slot = try sealer.prepare(slot: 0, key: key, subject: subject)
+        for v in Self.frozen {
+            let field = ["user.email", "age", "ip"].firstIndex(of: v.field)!
+            let text = Array(v.text.utf8)
+            // swift-crypto (the reference path) opens it.
+            let (k, value) = try ProtectedValue.open(try ProtectedValue.parse(text), key: key, dataset: "raw", field: v.field, subject: subject)
+            #expect(k == v.kind && value == Array(v.value.utf8))
+            // The sealer opens it, and writes it again from the same nonce.
+            var out = [UInt8](repeating: 0, count: text.count + 16)
+            let (k2, n) = try text.withUnsafeBytes { t in
+                try out.withUnsafeMutableBufferPointer { try sealer.open(t, slot: slot, field: field, to: $0.baseAddress!) }
+            }
+            #expect(k2 == v.kind && Array(out[0..<n]) == Array(v.value.utf8))
+            var sealed = [UInt8](repeating: 0, count: ValueSealer.sealedLength(v.value.utf8.count))
+            let m = try Array(v.value.utf8).withUnsafeBytes { p in
+                try nonce.withUnsafeBufferPointer { nb in
+                    try sealed.withUnsafeMutableBufferPointer {
+                        try sealer.seal(p, kind: v.kind, slot: slot, field: field, nonce: nb.baseAddress!, to: $0.baseAddress!)
+                    }
+                }
+            }
+            #expect(m == sealed.count)
+            #expect(String(decoding: sealed, as: UTF8.self) == v.text)
+        }
+    }
+
+    /// The sealer (OpenSSL, both routes) and `ProtectedValue` (swift-crypto) read each other's values,
+    /// for every length from 0 to 70 bytes and a few past the sealer's stack buffer.
+    @Test(arguments: [false, true])
+    func theSealerAndSwiftCryptoOpenEachOthersValues(_ evp: Bool) throws {
+        let sealer = ValueSealer(dataset: "events", fields: ["user.email", "ip"], evp: evp)
+        let nonces = NonceSource()
+        var rng = SystemRandomNumberGenerator()
+        for n in Array(0...70) + [1_000, 1_100, 5_000] {
+            let value = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let key = ProtectedValue.DataKey(id: (0..<8).map { _ in UInt8.random(in: 0...255, using: &rng) }, key: SymmetricKey(size: .bits256))
+            let s = SubjectKey(bytes: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            let field = n % 2
+            let name = ["user.email", "ip"][field]
+            let kind: ProtectedValue.Kind = [.text, .number, .literal][n % 3]
+            // sealer → swift-crypto
+            var out: [UInt8] = []
+            try value.withUnsafeBytes { try sealer.seal($0, kind: kind, key: key, field: field, subject: s, nonces: nonces, into: &out) }
+            #expect(out.count == ValueSealer.sealedLength(n))
+            let (k, v) = try ProtectedValue.open(try ProtectedValue.parse(out), key: key, dataset: "events", field: name, subject: s)
+            #expect(k == kind && v == value)
+            // swift-crypto → sealer
+            let text = try ProtectedValue.seal(value, kind: kind, key: key, dataset: "events", field: name, subject: s)
+            let (k2, v2) = try text.withUnsafeBytes { t in try sealer.open(t, key: key, field: field, subject: s) { ($0, Array($1)) } }
+            #expect(k2 == kind && v2 == value)
+        }
+    }
+
+    /// The sealer refuses what `ProtectedValue.open` refuses, with the same codes: another field,
+    /// dataset or subject, any bit flipped (`.corrupt`), another key id (`.notFound`), malformed text.
+    @Test(arguments: [false, true])
+    func theSealerRefusesMovedTamperedAndMalformedValues(_ evp: Bool) throws {
+        let d = ValueSealer(dataset: "d", fields: ["email", "ip"], evp: evp)
+        let e = ValueSealer(dataset: "e", fields: ["email", "ip"], evp: evp)
+        let token = try ProtectedValue.seal(Array("secret".utf8), kind: .text, key: key, dataset: "d", field: "email", subject: subject)
+        func code(_ sealer: ValueSealer, _ text: [UInt8], field: Int = 0, key k: ProtectedValue.DataKey? = nil, subject s: SubjectKey? = nil) -> LetheError
+            .Code?
+        {
+            do {
+                _ = try text.withUnsafeBytes { t in try sealer.open(t, key: k ?? key, field: field, subject: s ?? subject) { _, _ in 0 } }
+                return nil
+            } catch let err as LetheError {
+                #expect(!err.message.contains("secret"))
+                return err.code
+            } catch {
+                return nil
+            }
+        }
+        #expect(code(d, token) == nil)
+        #expect(code(d, token, field: 1) == .corrupt)
+        #expect(code(e, token) == .corrupt)
+        #expect(code(d, token, subject: other) == .corrupt)
+        #expect(code(d, token, key: ProtectedValue.DataKey(id: key.id, key: SymmetricKey(size: .bits256))) == .corrupt)
+        #expect(code(d, token, key: ProtectedValue.DataKey(id: [9, 9, 9, 9, 9, 9, 9, 9], key: key.key)) == .notFound)
+        // Every bit of the payload after the key id (nonce, ciphertext, tag), flipped one at a time.
+        let payload = Base64URL.decode(String(decoding: token[9...], as: UTF8.self))!
+        for bit in (8 * 8)..<(payload.count * 8) {
+            var p = payload
+            p[bit / 8] ^= UInt8(1 << (bit % 8))
+            var altered = ProtectedValue.prefix
+            Base64URL.encode(p, into: &altered)
+            #expect(code(d, altered) == .corrupt)
+        }
+        for text in ["lethe:v1:", "lethe:v1:AAAA", "lethe:v1:!!!!", "lethe:v2:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "lethe:v1:A", "x"] {
+            #expect(code(d, Array(text.utf8)) == .corrupt)
+        }
+        // Padding, or leftover bits that are not zero: not the one encoding of the payload.
+        let t = String(decoding: token, as: UTF8.self)
+        #expect(code(d, Array((t + "=").utf8)) == .corrupt)
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var bumped = token
+        // The payload is 8 + 12 + 7 + 16 = 43 bytes (43 mod 3 = 1): the last character carries 4 leftover bits.
+        bumped[bumped.count - 1] = alphabet[(alphabet.firstIndex(of: bumped[bumped.count - 1])! + 1) % 64]
+        #expect(code(d, bumped) == .corrupt)
     }
 
     @Test(arguments: ["lethe:v1:", "lethe:v1:AAAA", "lethe:v1:!!!!", "lethe:v2:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "lethe:v1:A"])

@@ -81,6 +81,51 @@ struct CryptoShreddingTests {
         #expect(revealed == input)
     }
 
+    /// The crypter (OpenSSL) and `ProtectedValue` (swift-crypto, the first cut's path) read each other's
+    /// values: every value `protect` wrote opens with swift-crypto, and a stream sealed value by value
+    /// with swift-crypto reveals through the crypter (text, number and literal kinds, escapes).
+    @Test func theCryptersValuesAndSwiftCryptosOpenEachOther() async throws {
+        let s = try ShredFixture()
+        var input = ""
+        for i in 0..<30 { input += ev("u-\(i % 4)", i, email: i % 5 == 0 ? "e\(i)\\\"q\\n@x" : "e\(i)@x") }
+        let protected = try await s.protect("raw", input)
+        let hasher = s.lethe.secrets.hasher
+        let subjects = (0..<4).map { hasher.key(for: SubjectID("u-\($0)")) }
+        let keys = try await s.vault.dataKeys(for: subjects, create: false)
+        #expect(keys.count == 4)
+        var opened = 0
+        var sealedByHand = ""
+        for (i, line) in protected.split(separator: "\n").enumerated() {
+            let subject = subjects[i % 4]
+            let key = keys[subject]!
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let user = object["user"] as? [String: Any], let email = user["email"] as? String, let ip = object["ip"] as? String,
+                let age = object["age"] as? String, let vip = object["vip"] as? String
+            else {
+                Issue.record("line \(i + 1) is not the protected record expected")
+                continue
+            }
+            var plain: [String] = []
+            for (field, text) in [("user.email", email), ("ip", ip), ("age", age), ("vip", vip)] {
+                let (kind, value) = try ProtectedValue.open(
+                    try ProtectedValue.parse(Array(text.utf8)), key: key, dataset: "raw", field: field, subject: subject)
+                #expect(kind == (field == "age" ? .number : field == "vip" ? .literal : .text))
+                plain.append(String(decoding: value, as: UTF8.self))
+                opened += 1
+            }
+            #expect(plain[1] == "10.0.0.\(i)" && plain[2] == "3\(i)" && plain[3] == "true")
+            // The same record sealed by swift-crypto, value by value.
+            func seal(_ v: String, _ kind: ProtectedValue.Kind, _ field: String) throws -> String {
+                String(decoding: try ProtectedValue.seal(Array(v.utf8), kind: kind, key: key, dataset: "raw", field: field, subject: subject), as: UTF8.self)
+            }
+            sealedByHand +=
+                #"{"n":\#(i),"user":{"id":"u-\#(i % 4)","email":"\#(try seal(plain[0], .text, "user.email"))"},"ip":"\#(try seal(plain[1], .text, "ip"))","age":"\#(try seal(plain[2], .number, "age"))","vip":"\#(try seal(plain[3], .literal, "vip"))","note":"keep \#(i)"}"#
+                + "\n"
+        }
+        #expect(opened == 120)
+        #expect(try await s.reveal("raw", sealedByHand) == input)
+    }
+
     @Test func chunkBoundariesDoNotChangeTheOutput() async throws {
         let s = try ShredFixture()
         var input = ""

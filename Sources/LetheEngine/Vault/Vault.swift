@@ -74,6 +74,7 @@ public final class Vault: DataKeySource, Sendable {
     public func dataKeys(for subjects: [SubjectKey], create: Bool) async throws -> [SubjectKey: ProtectedValue.DataKey] {
         try await revalidateIfDue()
         var out: [SubjectKey: ProtectedValue.DataKey] = [:]
+        out.reserveCapacity(subjects.count)
         var missing: [SubjectKey] = []
         cache.withLock { c in
             for s in subjects where out[s] == nil {

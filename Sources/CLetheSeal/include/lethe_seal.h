@@ -1,0 +1,62 @@
+// Crypto-shredding's per-value hot path (issue 15, docs/crypto-shredding.md): seals and opens one
+// value in the `lethe:v1:` text form — base64url (no padding) of key id (8) ‖ nonce (12) ‖
+// AES-256-GCM ciphertext of kind byte ‖ value ‖ tag (16) — with a key prepared once per subject,
+// writing straight into the caller's buffer. AES-256-GCM is OpenSSL's (libcrypto): its GCM mode
+// (`CRYPTO_gcm128_*`, GHASH with PCLMULQDQ) over an AES-NI block function when the CPU has AES-NI and
+// PCLMULQDQ, else its EVP interface. Same bytes either way; byte-compatible with swift-crypto's AES.GCM.
+#ifndef LETHE_SEAL_H
+#define LETHE_SEAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A data key prepared for sealing and opening (AES key schedule and GHASH tables). Not thread-safe.
+typedef struct lethe_seal_key lethe_seal_key;
+
+/// `lethe_open` results below zero.
+enum {
+    /// Not `lethe:v1:` + base64url, or shorter than the smallest payload.
+    LETHE_OPEN_FORMAT = -1,
+    /// Sealed under another key id (`key_id_out` holds it).
+    LETHE_OPEN_OTHER_KEY = -2,
+    /// The tag does not verify: altered, or bound to another dataset, field or subject.
+    LETHE_OPEN_FAILED = -3,
+    /// No memory for a large value's scratch buffer.
+    LETHE_OPEN_NOMEM = -4,
+};
+
+/// 1 when the CPU has AES-NI and PCLMULQDQ (the AES-NI route), else 0 (OpenSSL's EVP route).
+int lethe_seal_uses_aesni(void);
+
+/// A new key (unprepared). `use_evp`: take OpenSSL's EVP route even when AES-NI is there (tests).
+lethe_seal_key *lethe_seal_key_new(int use_evp);
+void lethe_seal_key_free(lethe_seal_key *key);
+/// Prepares `key` for a 32-byte AES-256 key. 1 on success.
+int lethe_seal_key_set(lethe_seal_key *key, const uint8_t bytes[32]);
+
+/// The length of the text form of a value of `value_len` bytes (`lethe:v1:` included).
+size_t lethe_seal_text_len(size_t value_len);
+
+/// Seals `kind` ‖ `value` with `nonce`; the associated data is `aad_prefix` ‖ `aad_tail` (the subject
+/// key's 32 bytes ‖ the key id's 8; the key id is also the payload's first 8 bytes). Writes the text
+/// form (`lethe_seal_text_len(value_len)` bytes) at `out`; returns its length, or -1 (no memory).
+long lethe_seal(lethe_seal_key *key, const uint8_t nonce[12], const uint8_t *aad_prefix, size_t prefix_len, const uint8_t aad_tail[40],
+                uint8_t kind, const uint8_t *value, size_t value_len, uint8_t *out);
+
+/// Opens a text form (`lethe:v1:` included). Returns the value's length with its kind byte in
+/// `*kind` and its bytes at `out` (room for `text_len` bytes), or a `LETHE_OPEN_…` code. Nothing of
+/// the plaintext is left at `out` when the tag does not verify.
+long lethe_open(lethe_seal_key *key, const uint8_t *text, size_t text_len, const uint8_t *aad_prefix, size_t prefix_len,
+                const uint8_t aad_tail[40], uint8_t *kind, uint8_t key_id_out[8], uint8_t *out);
+
+/// Fills `buffer` from the kernel's CSPRNG (getrandom(2)); 0, or an errno value.
+int lethe_random_fill(uint8_t *buffer, size_t count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
