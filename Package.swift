@@ -41,6 +41,8 @@ let package = Package(
         .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
         // OpenSSL's libcrypto (Debian: libssl-dev): AES-256-GCM for crypto-shredding's per-value path (CLetheSeal).
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // libdeflate (Debian: libdeflate-dev): whole-buffer gzip decoding of objects up to a bound (issue 16).
+        .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
 
         .target(name: "CLetheSHA", cSettings: [.unsafeFlags(["-O2"])]),
         // The two-stage JSON field scan (AVX2 + PCLMULQDQ with a portable fallback chosen at run time).
@@ -59,7 +61,7 @@ let package = Package(
         .target(name: "LetheStorage", dependencies: ["LetheCore", "CLinux"], swiftSettings: strict),
         .target(name: "Parquet", dependencies: ["CZlib", "CZstd", "CSnappy"], swiftSettings: strict),
         .target(name: "DeltaLake", dependencies: ["LetheCore", "LetheStorage", "Parquet"], swiftSettings: strict),
-        .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "Parquet"], swiftSettings: strict),
+        .target(name: "LetheFormats", dependencies: ["LetheCore", "LetheStorage", "CZlib", "CDeflate", "Parquet"], swiftSettings: strict),
         .target(name: "LetheCatalog", dependencies: ["LetheCore"], swiftSettings: strict),
         // S3 and other AWS APIs (issue 13): Signature V4 first; the HTTP transport comes with the S3 store.
         .target(

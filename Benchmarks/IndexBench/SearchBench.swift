@@ -18,6 +18,7 @@ public enum SearchBench {
         var users = 1_000_000
         var ids = 1_000
         var dir = "/tmp/lethe-bench-search"
+        var gzipObjects = 250
     }
 
     static func usage() -> Never {
@@ -29,6 +30,7 @@ public enum SearchBench {
               --users N    users in the lake (default 1,000,000)
               --ids N      raw ids searched for (default 1000)
               --dir D      where the lake is generated and kept (default /tmp/lethe-bench-search)
+              --gzip N     the first N objects gzipped (`gzip -6`) for the gzip case (default 250; 0: none)
             """)
         exit(2)
     }
@@ -48,6 +50,7 @@ public enum SearchBench {
             case "--users": guard let v = Int(value()), v > 0 else { usage() }; o.users = v
             case "--ids": guard let v = Int(value()), v > 0 else { usage() }; o.ids = v
             case "--dir": o.dir = value()
+            case "--gzip": guard let v = Int(value()), v >= 0 else { usage() }; o.gzipObjects = v
             default: usage()
             }
             args.removeFirst()
@@ -152,5 +155,101 @@ public enum SearchBench {
         for (name, s, n) in rows { print("| \(name) | \(String(format: "%.3f", s)) | \(gbps(s)) | \(grouped(n)) |") }
         let lethe = rows[0].2, peer = rows[3].2
         if lethe != peer { print("\nlines differ: Lethe \(lethe), grep \(peer) (grep -w's word bytes include `_`)") }
+        if o.gzipObjects > 0 { try await gzipCase(o, keys: Array(keys.prefix(o.gzipObjects)), lake: lake, needles: needles, cores: cores) }
+    }
+
+    /// The sweep's search of gzip objects (`EncodedObject.matches`, what `lethe sweep` runs per gzip JSON Lines
+    /// or CSV object) with libdeflate whole-object decoding (the default up to the bound) and with zlib
+    /// streaming, and each decoder alone (`EncodedObject.read`), side by side with the decoders' own speed:
+    /// `gzip -dc` (GNU gzip, its own inflate) and Python's `zlib.decompress` (the system zlib) over the
+    /// same files held in memory. Throughput is decoded bytes over the time.
+    static func gzipCase(_ o: Options, keys: [String], lake: String, needles: NeedleSet, cores: Int) async throws {
+        let gzRoot = o.dir + "/lake-gz"
+        let stamp = o.dir + "/.gzipped-\(keys.count)"
+        if !FileManager.default.fileExists(atPath: stamp) {
+            try? FileManager.default.removeItem(atPath: gzRoot)
+            say("gzipping \(keys.count) objects (gzip -6) under \(gzRoot) …")
+            let list = o.dir + "/gz-list.txt"
+            try (keys.joined(separator: "\n") + "\n").write(toFile: list, atomically: true, encoding: .utf8)
+            let r = try runProgram(
+                "/bin/sh",
+                ["-c", "cd \(lake) && xargs -P \(cores) -I{} sh -c 'mkdir -p \"\(gzRoot)/$(dirname {})\" && gzip -6 -c {} > \"\(gzRoot)/{}.gz\"' < \(list)"])
+            guard r.status == 0 else { throw BenchError("gzip failed: \(r.err)") }
+            guard FileManager.default.createFile(atPath: stamp, contents: Data()) else { throw BenchError("cannot write \(stamp)") }
+        }
+        let gzKeys = keys.map { $0 + ".gz" }
+        let store = LocalObjectStore(root: gzRoot)
+        let decoded = keys.reduce(Int64(0)) { $0 + fileSize(lake + "/" + $1) }
+        let stored = gzKeys.reduce(Int64(0)) { $0 + fileSize(gzRoot + "/" + $1) }
+        for k in gzKeys { _ = fileBytes(gzRoot + "/" + k) }
+        say("gzip case: \(grouped(stored)) stored bytes decoding to \(grouped(decoded)) in \(gzKeys.count) objects")
+        var rows: [(String, Double, String)] = []
+        func run(_ workers: Int, _ body: @escaping @Sendable (String) async throws -> Int) async throws -> (Double, Int) {
+            let t0 = monotonic()
+            let n = try await withThrowingTaskGroup(of: Int.self) { group in
+                var next = 0, total = 0
+                func launch() {
+                    guard next < gzKeys.count else { return }
+                    let key = gzKeys[next]
+                    next += 1
+                    group.addTask { try await body(key) }
+                }
+                for _ in 0..<workers { launch() }
+                while let n = try await group.next() {
+                    total += n
+                    launch()
+                }
+                return total
+            }
+            return (monotonic() - t0, n)
+        }
+        var found: [Int] = []
+        for (decoding, name) in [(GzipDecoding.whole, "libdeflate whole"), (.streaming, "zlib streaming")] {
+            for workers in decoding == .whole ? [1, cores] : [1] {
+                let (s, n) = try await run(workers) { key in
+                    try await EncodedObject.matches(of: needles, overlap: 64, in: key, of: store, gzip: decoding).count
+                }
+                found.append(n)
+                rows.append(("Lethe `EncodedObject.matches` (the sweep's gzip search), \(name), \(workers) task(s)", s, grouped(n) + " ids"))
+            }
+        }
+        for (decoding, name) in [(GzipDecoding.whole, "libdeflate whole"), (.streaming, "zlib streaming (1 MiB chunks)")] {
+            let (s, n) = try await run(1) { key in try await EncodedObject.read(key, in: store, gzip: decoding).count }
+            guard Int64(n) == decoded else { throw BenchError("\(name) decoded \(n) bytes, expected \(decoded)") }
+            rows.append(("Lethe decoder alone (`EncodedObject.read`), \(name), 1 task", s, grouped(n) + " bytes"))
+        }
+        // The peers: GNU gzip's inflate and Python's zlib (the system zlib), one process.
+        let listFile = o.dir + "/gz-files.txt"
+        try (gzKeys.map { gzRoot + "/" + $0 }.joined(separator: "\n") + "\n").write(toFile: listFile, atomically: true, encoding: .utf8)
+        for workers in [1, cores] {
+            let r = try runProgram(
+                "/bin/sh", ["-c", "xargs -P \(workers) -n \(max(1, gzKeys.count / (workers * 4))) gzip -dc < \(listFile)"], stdoutTo: "/dev/null")
+            guard r.status == 0 else { throw BenchError("gzip -dc failed: \(r.err)") }
+            rows.append(("GNU `gzip -dc` > /dev/null, \(workers) process(es)", r.seconds, ""))
+        }
+        let py = packageRoot + "/.venv/bin/python"
+        let code = """
+            import sys, time, zlib
+            data = [open(p, "rb").read() for p in open(sys.argv[1]).read().split()]
+            t0 = time.perf_counter(); n = sum(len(zlib.decompress(d, 31)) for d in data); print(time.perf_counter() - t0, n)
+            """
+        let r = try runProgram(py, ["-c", code, listFile])
+        let parts = r.out.split(separator: " ")
+        guard r.status == 0, parts.count == 2, let s = Double(parts[0]) else { throw BenchError("python zlib failed: \(r.err)") }
+        rows.append(
+            (
+                "Python `zlib.decompress` (system zlib \(zlibVersionText())), in memory, 1 thread", s,
+                String(parts[1].trimmingCharacters(in: .whitespacesAndNewlines)) + " bytes"
+            ))
+        print(
+            "\n| gzip search / decode (\(gzKeys.count) objects, \(grouped(stored)) B stored, \(grouped(decoded)) B decoded) | s | decoded GB/s | found |\n|---|---:|---:|---:|"
+        )
+        for (name, s, n) in rows { print("| \(name) | \(String(format: "%.3f", s)) | \(String(format: "%.2f", Double(decoded) / 1e9 / s)) | \(n) |") }
+        if Set(found).count != 1 { print("\nids found differ between the decoders: \(found)") }
+    }
+
+    static func zlibVersionText() -> String {
+        (try? runProgram(packageRoot + "/.venv/bin/python", ["-c", "import zlib; print(zlib.ZLIB_RUNTIME_VERSION)"]).out.trimmingCharacters(
+            in: .whitespacesAndNewlines)) ?? "?"
     }
 }

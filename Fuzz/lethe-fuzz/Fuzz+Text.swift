@@ -141,7 +141,7 @@ enum FuzzCSV {
 }
 
 /// Gzip framing: a GzipSource over the input in chunks of several sizes; the output must not
-/// depend on how the input was chunked.
+/// depend on how the input was chunked, and libdeflate's whole decoding must agree with it.
 enum FuzzGzip {
     final class Chunks: ObjectReadStream, @unchecked Sendable {
         let bytes: [UInt8]
@@ -179,6 +179,10 @@ enum FuzzGzip {
             let b = await inflate(bytes, inputChunk: 3, outputSize: 5)
             guard a == b else {
                 Fuzz.fail("gzip output depends on chunking: \(a.map { "\($0.count) bytes" } ?? "error") vs \(b.map { "\($0.count) bytes" } ?? "error")")
+            }
+            // libdeflate's whole-object decoding (issue 16) gives zlib's output whenever it accepts the input.
+            if let whole = WholeGzip.decode(bytes, outputLimit: 64 << 20), whole != a {
+                Fuzz.fail("libdeflate decoded \(whole.count) bytes where zlib gave \(a.map { "\($0.count) bytes" } ?? "an error")")
             }
         }
     }

@@ -111,6 +111,20 @@ public struct SubjectHasher: Sendable {
             return SubjectKey(digest: UnsafeRawBufferPointer(o))
         }
     }
+
+    /// The keys of `offsets.count - 1` values stored back to back in `bytes` (value i is
+    /// `bytes[offsets[i]..<offsets[i + 1]]`), in order: short values two at a time (`lethe_hmac_sha256_many`).
+    public func keys(bytes: UnsafeRawBufferPointer, offsets: UnsafeBufferPointer<Int>) -> [SubjectKey] {
+        let n = max(0, offsets.count - 1)
+        guard n > 0 else { return [] }
+        var digests = [UInt8](repeating: 0, count: 32 * n)
+        digests.withUnsafeMutableBufferPointer { d in
+            withUnsafePointer(to: prepared) { k in
+                lethe_hmac_sha256_many(k, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), offsets.baseAddress, n, d.baseAddress)
+            }
+        }
+        return digests.withUnsafeBytes { d in (0..<n).map { SubjectKey(digest: UnsafeRawBufferPointer(rebasing: d[(32 * $0)..<(32 * $0 + 32)])) } }
+    }
 }
 
 extension lethe_hmac_sha256_key: @retroactive @unchecked Sendable {}

@@ -38,6 +38,31 @@ public final class SubjectKeyer: @unchecked Sendable {
         table.key(canonical, hasher, normalization)
     }
 
+    /// The key of a canonical value, neither looked up in the cache nor kept there: for values a
+    /// caller already knows to be distinct (a Parquet dictionary's entries when its values do not repeat
+    /// across chunks), where a cache would only grow. Normalised as `key` does.
+    public func uncachedKey(_ canonical: UnsafeRawBufferPointer) -> SubjectKey {
+        normalization.apply(canonical).map { hasher.key(forBytes: $0) } ?? hasher.key(forBytes: canonical)
+    }
+
+    /// `uncachedKey` of many values stored back to back (value i is `bytes[offsets[i]..<offsets[i + 1]]`),
+    /// computed two at a time where they are short: for a whole Parquet dictionary of distinct values.
+    public func uncachedKeys(bytes: UnsafeRawBufferPointer, offsets: UnsafeBufferPointer<Int>) -> [SubjectKey] {
+        var keys = hasher.keys(bytes: bytes, offsets: offsets)
+        if normalization != .none {
+            // Values NFC changes (non-ASCII ones only) are keyed in their normal form.
+            for i in keys.indices {
+                let v = UnsafeRawBufferPointer(rebasing: bytes[offsets[i]..<offsets[i + 1]])
+                if let n = normalization.apply(v) { keys[i] = hasher.key(forBytes: n) }
+            }
+        }
+        return keys
+    }
+
+    /// Values the cache has keyed since it was made (a hit does not count): a caller's measure of
+    /// how often its values repeat.
+    public var misses: Int { table.misses }
+
     struct Slot { var hash: UInt64; var offset: Int32; var length: Int32; var key: Int32 }
 
     struct Table {
@@ -46,6 +71,7 @@ public final class SubjectKeyer: @unchecked Sendable {
         var mask: Int
         var arena: [UInt8] = []
         var keys: [SubjectKey] = []
+        var misses = 0
 
         init(limit: Int) {
             self.limit = limit
@@ -72,6 +98,7 @@ public final class SubjectKeyer: @unchecked Sendable {
                 }
             }
             if let hit { return keys[Int(hit)] }
+            misses &+= 1
             let k = normalization.apply(b).map { hasher.key(forBytes: $0) } ?? hasher.key(forBytes: b)
             insert(h, b, k)
             return k

@@ -1,3 +1,4 @@
+import CDeflate
 import CZlib
 import LetheCore
 import LetheStorage
@@ -33,10 +34,25 @@ protocol ChunkSink: AnyObject {
     func finish() async throws
 }
 
+/// How a gzip object is decoded.
+public enum GzipDecoding: Sendable {
+    /// An object of at most `Codec.wholeGzipLimit` stored bytes, one gzip member, is read whole and
+    /// decoded in one call of libdeflate (`WholeGzip`); anything else (larger, several members, corrupt,
+    /// a size the trailer does not give) streams through zlib.
+    case whole
+    /// Always zlib, a chunk at a time (the reference, and what larger objects get).
+    case streaming
+}
+
 enum Codec {
+    /// gzip objects up to this many stored bytes are decoded whole (`GzipDecoding.whole`).
+    static let wholeGzipLimit = 8 << 20
+    /// … when their trailer says they decode to at most this many bytes.
+    static let wholeGzipOutputLimit = 64 << 20
+
     /// Opens `object` for reading its decompressed content. Read failures are
     /// reported as `.corrupt` errors located at the object's key.
-    static func openSource(_ key: String, in store: any ObjectStore, chunkSize: Int) async throws -> any ChunkSource {
+    static func openSource(_ key: String, in store: any ObjectStore, chunkSize: Int, gzip: GzipDecoding = .whole) async throws -> any ChunkSource {
         let compression = Compression.forKey(key)
         if compression == .zstd {
             throw LetheError(.badInput, "zstd-compressed objects are not supported by this format (use gzip)", at: key)
@@ -49,7 +65,9 @@ enum Codec {
         }
         let plain = PlainSource(stream, key: key)
         switch compression {
-        case .gzip: return try GzipSource(plain, key: key, outputSize: max(chunkSize, 64))
+        case .gzip:
+            if gzip == .streaming { return try GzipSource(plain, key: key, outputSize: max(chunkSize, 64)) }
+            return try await WholeGzip.open(plain, key: key, chunkSize: max(chunkSize, 64))
         default: return plain
         }
     }
@@ -106,9 +124,111 @@ final class PlainSource: ChunkSource {
     func close() { stream.close() }
 }
 
+/// gzip decoded whole with libdeflate: the stored bytes read up to `Codec.wholeGzipLimit`; when the
+/// object ends within it and is one member whose trailer's size (ISIZE) is at most
+/// `Codec.wholeGzipOutputLimit`, one `libdeflate_gzip_decompress_ex` call decodes it (checking its CRC-32
+/// and size) and the content is handed out in chunks. Otherwise — a larger object, several members,
+/// trailing bytes, corrupt or truncated data — the bytes read so far and the rest of the stream go
+/// through zlib (`GzipSource`), which says what is wrong, naming the object.
+enum WholeGzip {
+    static func open(_ plain: PlainSource, key: String, chunkSize: Int) async throws -> any ChunkSource {
+        var chunks: [[UInt8]] = []
+        var total = 0
+        var ended = false
+        while total <= Codec.wholeGzipLimit {
+            guard let c = try await plain.next() else {
+                ended = true
+                break
+            }
+            chunks.append(c)
+            total += c.count
+        }
+        if ended {
+            let input: [UInt8]
+            if chunks.count == 1 {
+                input = chunks[0]
+            } else {
+                var all: [UInt8] = []
+                all.reserveCapacity(total)
+                for c in chunks { all += c }
+                input = all
+            }
+            if let out = decode(input) { return BufferSource(out, chunkSize: chunkSize, storedBytes: plain.storedBytes) }
+            chunks = [input]
+        }
+        return try GzipSource(ReplaySource(chunks, then: plain), key: key, outputSize: chunkSize)
+    }
+
+    /// The content of a one-member gzip stream, or nil when libdeflate cannot decode it whole (then
+    /// zlib decodes it, or says why it cannot).
+    static func decode(_ input: [UInt8], outputLimit: Int = Codec.wholeGzipOutputLimit) -> [UInt8]? {
+        guard input.count >= 18 else { return nil }
+        let isize = input.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: $0.count - 4, as: UInt32.self))) }
+        guard isize <= outputLimit, let d = libdeflate_alloc_decompressor() else { return nil }
+        defer { libdeflate_free_decompressor(d) }
+        var ok = false
+        let out = [UInt8](unsafeUninitializedCapacity: max(isize, 1)) { buf, count in
+            var inUsed = 0, outMade = 0
+            let rc = input.withUnsafeBytes { i in
+                libdeflate_gzip_decompress_ex(d, i.baseAddress, i.count, buf.baseAddress, isize, &inUsed, &outMade)
+            }
+            ok = rc == LIBDEFLATE_SUCCESS && inUsed == input.count && outMade == isize
+            count = ok ? outMade : 0
+        }
+        return ok ? out : nil
+    }
+}
+
+/// Decoded content held whole, handed out a chunk at a time.
+final class BufferSource: ChunkSource {
+    private let content: [UInt8]
+    private let chunkSize: Int
+    private var at = 0
+    let storedBytes: Int64
+
+    init(_ content: [UInt8], chunkSize: Int, storedBytes: Int64) {
+        self.content = content
+        self.chunkSize = chunkSize
+        self.storedBytes = storedBytes
+    }
+
+    func next() async throws -> [UInt8]? {
+        guard at < content.count else { return nil }
+        if at == 0 && content.count <= chunkSize {
+            at = content.count
+            return content
+        }
+        let end = min(content.count, at + chunkSize)
+        defer { at = end }
+        return Array(content[at..<end])
+    }
+
+    func close() {}
+}
+
+/// Chunks already read, then the rest of a stream.
+final class ReplaySource: ChunkSource {
+    private var chunks: [[UInt8]]
+    private let rest: PlainSource
+
+    init(_ chunks: [[UInt8]], then rest: PlainSource) {
+        self.chunks = chunks.reversed()
+        self.rest = rest
+    }
+
+    var storedBytes: Int64 { rest.storedBytes }
+
+    func next() async throws -> [UInt8]? {
+        while let c = chunks.popLast() { if !c.isEmpty { return c } }
+        return try await rest.next()
+    }
+
+    func close() { rest.close() }
+}
+
 /// Inflates a gzip stream (one or more members, as `gzip` and `cat a.gz b.gz` write).
 final class GzipSource: ChunkSource {
-    private let source: PlainSource
+    private let source: any ChunkSource
     private let key: String
     private let strm: UnsafeMutablePointer<z_stream>
     private let outputSize: Int
@@ -121,7 +241,7 @@ final class GzipSource: ChunkSource {
     private var memberEnded = false
     private var finished = false
 
-    init(_ source: PlainSource, key: String, outputSize: Int) throws {
+    init(_ source: any ChunkSource, key: String, outputSize: Int) throws {
         self.source = source
         self.key = key
         self.outputSize = outputSize

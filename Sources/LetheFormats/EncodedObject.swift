@@ -26,8 +26,11 @@ public enum EncodedObject {
     /// chunk searched with the last `overlap` bytes of the one before, so a needle of up to `overlap`
     /// bytes across two chunks is found; a word-bounded needle that starts right at a chunk's carried
     /// bytes is judged without the byte before it).
-    public static func matches(of needles: NeedleSet, overlap: Int, in key: String, of store: any ObjectStore) async throws -> Set<[UInt8]> {
-        let src = try await Codec.openSource(key, in: store, chunkSize: 1 << 20)
+    /// `gzip` says how a gzip object is decoded (libdeflate whole up to a bound, by default).
+    public static func matches(
+        of needles: NeedleSet, overlap: Int, in key: String, of store: any ObjectStore, gzip: GzipDecoding = .whole
+    ) async throws -> Set<[UInt8]> {
+        let src = try await Codec.openSource(key, in: store, chunkSize: 1 << 20, gzip: gzip)
         defer { src.close() }
         var found = Set<[UInt8]>()
         var carry: [UInt8] = []
@@ -40,8 +43,8 @@ public enum EncodedObject {
     }
 
     /// Reads the decompressed content of `key`.
-    public static func read(_ key: String, in store: any ObjectStore) async throws -> [UInt8] {
-        let src = try await Codec.openSource(key, in: store, chunkSize: 1 << 20)
+    public static func read(_ key: String, in store: any ObjectStore, gzip: GzipDecoding = .whole) async throws -> [UInt8] {
+        let src = try await Codec.openSource(key, in: store, chunkSize: 1 << 20, gzip: gzip)
         defer { src.close() }
         var out: [UInt8] = []
         while let c = try await src.next() { out += c }

@@ -41,6 +41,13 @@ public struct ParquetFormat: RecordFormat {
     var keyedRows: KeyedRowCounter?
     /// Tests: counts the rows `match(…rows:)` reads (keyed or compared by value).
     var matchedRows: KeyedRowCounter?
+    /// Tests: counts the values handed to `SubjectKeyer.key` (a dictionary entry once per chunk, a
+    /// value of a page in another encoding once per row), and `match`'s comparisons of a value with
+    /// the raw ids (once per dictionary entry, or per row).
+    var keyedValues: KeyedRowCounter?
+    /// Tests: key (and compare) every row's value as it comes, without the per-entry tables of
+    /// dictionary-encoded chunks — the reference the per-entry path is tested against.
+    var perRowKeys = false
 
     public init(wholeObjectLimit: Int64 = 1 << 20, tailGuess: Int64 = 64 << 10, coalesceGap: Int64 = 1 << 20) {
         precondition(tailGuess >= 8 && coalesceGap >= 0)
@@ -276,22 +283,31 @@ public struct ParquetFormat: RecordFormat {
             if wanted.count > Self.linearValues {
                 for (i, w) in wanted.enumerated() { byHash[w.withUnsafeBytes(Self.fnv1a), default: []].append(i) }
             }
+            // The index in `wanted` of the value equal to `value`, if any.
+            func wantedIndex(_ value: UnsafeRawBufferPointer) -> Int? {
+                keyedValues?.add()
+                guard lengths.contains(value.count) else { return nil }
+                if byHash.isEmpty {
+                    return wanted.firstIndex { $0.count == value.count && $0.withUnsafeBytes { $0.elementsEqual(value) } }
+                }
+                return (byHash[Self.fnv1a(value)] ?? []).first { wanted[$0].count == value.count && wanted[$0].withUnsafeBytes { $0.elementsEqual(value) } }
+            }
             do {
+                // A dictionary-encoded page's value is compared once per entry of the chunk's dictionary.
+                var entries: [Int32] = []  // per entry: -2 not seen yet, -1 no match, else the index in `wanted`
                 for g in groups {
-                    try file.scanColumn(column, rowGroup: g) { row, value in
-                        guard let value, lengths.contains(value.count) else { return }
-                        if byHash.isEmpty {
-                            for w in wanted where w.count == value.count && w.withUnsafeBytes({ $0.elementsEqual(value) }) {
-                                out.matches.append(SubjectMatch(row: row, key: keyer.key(value)))
-                                break
-                            }
-                            return
+                    entries.removeAll(keepingCapacity: true)
+                    try file.scanColumnEntries(column, rowGroup: g) { row, entry, value in
+                        guard let value else { return }
+                        var found: Int?
+                        if entry < 0 || perRowKeys {
+                            found = wantedIndex(value)
+                        } else {
+                            if entry >= entries.count { entries += repeatElement(-2, count: max(entry + 1, 2 * entries.count) - entries.count) }
+                            if entries[entry] == -2 { entries[entry] = Int32(wantedIndex(value) ?? -1) }
+                            found = entries[entry] >= 0 ? Int(entries[entry]) : nil
                         }
-                        for i in byHash[Self.fnv1a(value)] ?? [] where wanted[i].count == value.count && wanted[i].withUnsafeBytes({ $0.elementsEqual(value) })
-                        {
-                            out.matches.append(SubjectMatch(row: row, key: keyer.key(value)))
-                            break
-                        }
+                        if found != nil { out.matches.append(SubjectMatch(row: row, key: keyer.key(value))) }
                     }
                 }
             } catch {
@@ -547,12 +563,61 @@ public struct ParquetFormat: RecordFormat {
             }
         }
         do {
+            if !perRowKeys, let single = columns.firstIndex(where: { $0 != nil }), columns.lastIndex(where: { $0 != nil }) == single {
+                // One part read from a column, the others constant (partition values): each value is keyed
+                // as prefix + value + suffix. A dictionary-encoded page's value is keyed once per entry of
+                // the chunk's dictionary (on the first row that names it), other values through the
+                // keyer's cache: no keyed hash, and no cache probe, per row of a dictionary page.
+                let column = columns[single]!
+                var prefix: [UInt8] = [], suffix: [UInt8] = []
+                for (k, field) in options.subject.fields.enumerated() where k != single {
+                    guard case .value(let v)? = options.constants[field] else { continue }
+                    if k < single {
+                        prefix += v
+                        prefix.append(SubjectID.partSeparator)
+                    } else {
+                        suffix.append(SubjectID.partSeparator)
+                        suffix += v
+                    }
+                }
+                let affixed = KeyedValues(keyer: keyer, prefix: prefix, suffix: suffix, counter: keyedValues)
+                var table = EntryKeys()
+                // Near-unique values (the cache bypassed) and every row wanted: a dictionary's entries are
+                // keyed all at once when its page is read, two at a time (`SubjectKeyer.uncachedKeys`).
+                let eager: ((ByteArrayValues) throws -> Void)? =
+                    only != nil || !affixed.plain
+                    ? nil
+                    : { entries in
+                        guard affixed.bypassing else { return }
+                        table.fill(affixed.entryKeys(entries))
+                    }
+                for g in groups {
+                    table.reset()
+                    affixed.newChunk()
+                    try file.scanColumnEntries(column, rowGroup: g, form: forms[column], dictionary: eager) { row, entry, value in
+                        if let only, !only.contains(row) { return }
+                        guard let value else {
+                            withoutSubject += 1
+                            return
+                        }
+                        keyedRows?.add()
+                        if entry < 0 { return try visit(row, affixed.key(value)) }
+                        if let k = table[entry] { return try visit(row, k) }
+                        let k = affixed.entryKey(value)
+                        table[entry] = k
+                        try visit(row, k)
+                    }
+                }
+                return withoutSubject
+            }
+            // The reference (`perRowKeys`) and subjects of several columns: each row keyed.
             if columns.count == 1, let column = columns[0] {
                 for g in groups {
                     try file.scanColumn(column, rowGroup: g, form: forms[column]) { row, value in
                         if let only, !only.contains(row) { return }
                         if let value {
                             keyedRows?.add()
+                            keyedValues?.add()
                             try visit(row, keyer.key(value))
                         } else {
                             withoutSubject += 1
@@ -599,6 +664,7 @@ public struct ParquetFormat: RecordFormat {
                         withoutSubject += 1
                     } else {
                         keyedRows?.add()
+                        keyedValues?.add()
                         try visit(first + Int64(r), keyer.key(joined[r]))
                     }
                 }
@@ -627,6 +693,125 @@ extension ParquetFormat {
             } catch let e as ParquetError {
                 throw Self.lethe(e, objectKey)
             }
+        }
+    }
+}
+
+/// Keys one column's values as a subject whose other parts are constant: the bytes keyed are
+/// `prefix + value + suffix` (a single-field subject: the value), normalised by the keyer.
+struct KeyedValues {
+    let keyer: SubjectKeyer
+    let prefix: [UInt8]
+    let suffix: [UInt8]
+    let counter: KeyedRowCounter?
+    /// No constant parts: the value is the subject.
+    let plain: Bool
+    /// The joined bytes of the last value keyed with affixes (reused).
+    private let scratch: ScratchBytes
+
+    init(keyer: SubjectKeyer, prefix: [UInt8], suffix: [UInt8], counter: KeyedRowCounter?) {
+        self.keyer = keyer
+        self.prefix = prefix
+        self.suffix = suffix
+        self.counter = counter
+        plain = prefix.isEmpty && suffix.isEmpty
+        scratch = ScratchBytes()
+    }
+
+    @inline(__always)
+    func key(_ value: UnsafeRawBufferPointer) -> SubjectKey {
+        counter?.add()
+        if plain { return keyer.key(value) }
+        return joined(value) { keyer.key($0) }
+    }
+
+    /// A new column chunk (a new dictionary) starts.
+    func newChunk() {
+        scratch.chunks += 1
+        if scratch.chunks == 2 {
+            scratch.entries = 0
+            scratch.missesAtStart = keyer.misses
+        }
+    }
+
+    /// The key of a dictionary entry. Entries go through the keyer's cache (a value recurs in the
+    /// dictionaries of many row groups, and of other objects) unless the first `probe` entries of the
+    /// scan's later chunks (a chunk's own entries are distinct) show that nearly all of them are new
+    /// (near-unique values: the cache would only grow and miss); from then on they are keyed without it.
+    @inline(__always)
+    func entryKey(_ value: UnsafeRawBufferPointer) -> SubjectKey {
+        counter?.add()
+        if scratch.chunks >= 2 && !scratch.decided {
+            if scratch.entries == Self.probe {
+                scratch.decided = true
+                scratch.bypass = (keyer.misses &- scratch.missesAtStart) * 10 > Self.probe * 9
+            } else {
+                scratch.entries += 1
+            }
+        }
+        if plain { return scratch.bypass ? keyer.uncachedKey(value) : keyer.key(value) }
+        let bypass = scratch.bypass
+        return joined(value) { bypass ? $0.withUnsafeBytes { keyer.uncachedKey($0) } : keyer.key($0) }
+    }
+
+    /// Whether entries are keyed without the cache (near-unique values).
+    var bypassing: Bool { scratch.bypass }
+
+    /// The keys of a whole dictionary, without the cache, two at a time (a plain subject only).
+    func entryKeys(_ entries: ByteArrayValues) -> [SubjectKey] {
+        counter?.add(entries.count)
+        return entries.bytes.withUnsafeBytes { b in entries.offsets.withUnsafeBufferPointer { keyer.uncachedKeys(bytes: b, offsets: $0) } }
+    }
+
+    /// Entries keyed through the cache before it is judged.
+    static let probe = 4096
+
+    private func joined(_ value: UnsafeRawBufferPointer, _ body: ([UInt8]) -> SubjectKey) -> SubjectKey {
+        scratch.bytes.removeAll(keepingCapacity: true)
+        scratch.bytes += prefix
+        scratch.bytes.append(contentsOf: value)
+        scratch.bytes += suffix
+        return body(scratch.bytes)
+    }
+}
+
+/// A reusable byte buffer and the entry counts of one scan (one task's).
+final class ScratchBytes {
+    var bytes: [UInt8] = []
+    var chunks = 0
+    var entries = 0
+    var missesAtStart = 0
+    var decided = false
+    var bypass = false
+}
+
+/// The keys of one column chunk's dictionary entries, filled as rows name them.
+struct EntryKeys {
+    private var keys: [SubjectKey] = []
+    private var known: [Bool] = []
+
+    /// Every entry's key at once (a chunk's dictionary keyed whole).
+    mutating func fill(_ all: [SubjectKey]) {
+        keys = all
+        known = [Bool](repeating: true, count: all.count)
+    }
+
+    /// Forgets every entry (a new chunk, a new dictionary).
+    mutating func reset() {
+        for i in known.indices { known[i] = false }
+    }
+
+    subscript(entry: Int) -> SubjectKey? {
+        get { entry < known.count && known[entry] ? keys[entry] : nil }
+        set {
+            guard let newValue else { return }
+            if entry >= known.count {
+                let n = max(entry + 1, known.count * 2)
+                known += repeatElement(false, count: n - known.count)
+                keys += repeatElement(newValue, count: n - keys.count)
+            }
+            keys[entry] = newValue
+            known[entry] = true
         }
     }
 }

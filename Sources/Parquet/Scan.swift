@@ -60,11 +60,28 @@ extension ParquetFile {
         _ column: Int, rowGroup: Int, form: CanonicalText.Form? = nil,
         _ visit: (_ row: Int64, _ value: UnsafeRawBufferPointer?) throws -> Void
     ) throws {
+        try scanColumnEntries(column, rowGroup: rowGroup, form: form) { row, _, value in try visit(row, value) }
+    }
+
+    /// `scanColumn(_:rowGroup:form:_:)` that also names, for each row whose value a dictionary-encoded
+    /// page gives, the value's index in the chunk's dictionary (`entry`; -1 for a null, a value of a
+    /// page in another encoding — PLAIN, DELTA_*, a writer's fallback from the dictionary mid-chunk —
+    /// and every value of a column inside a list or map). Within one call the same entry is always the
+    /// same value (its canonical text as `value` gives it), so a caller can work once per entry (key
+    /// it, compare it) and reuse the result for every row that names it. Entries are below the
+    /// dictionary's size; a dictionary may hold the same value twice (two entries). `dictionary`, when
+    /// given, is called with the chunk's dictionary rendered (entry i is value i) when its page is read,
+    /// before any row names an entry: a caller can work on all entries at once.
+    public func scanColumnEntries(
+        _ column: Int, rowGroup: Int, form: CanonicalText.Form? = nil,
+        dictionary: ((ByteArrayValues) throws -> Void)? = nil,
+        _ visit: (_ row: Int64, _ entry: Int, _ value: UnsafeRawBufferPointer?) throws -> Void
+    ) throws {
         try checkRowGroup(rowGroup)
         guard column >= 0, column < schema.columns.count else { throw ParquetError(.invalidArgument, "no column \(column)", file: name) }
         let desc = schema.columns[column]
         guard desc.isFlat else {
-            try scanRepeated(desc, rowGroup: rowGroup, form: form, visit)
+            try scanRepeated(desc, rowGroup: rowGroup, form: form) { row, value in try visit(row, -1, value) }
             return
         }
         let chunk = try columnChunkBytes(column: column, rowGroup: rowGroup)
@@ -72,7 +89,9 @@ extension ParquetFile {
         let firstRow = rowGroupFirstRow[rowGroup]
         var pageIndex = 0
         do {
-            try scanChunk(chunk, desc: desc, form: form, codecRaw: md.codecRaw, numValues: md.numValues, firstRow: firstRow, pageIndex: &pageIndex, visit)
+            try scanChunk(
+                chunk, desc: desc, form: form, codecRaw: md.codecRaw, numValues: md.numValues, firstRow: firstRow, pageIndex: &pageIndex,
+                dictionary: dictionary, visit)
         } catch let e as ParquetError {
             throw e.located(file: name, rowGroup: rowGroup, column: desc.dottedPath, page: e.code == .corruptMetadata ? nil : pageIndex)
         }
@@ -125,7 +144,7 @@ extension ParquetFile {
 
     private func scanChunk(
         _ chunk: [UInt8], desc: ColumnDescriptor, form: CanonicalText.Form?, codecRaw: Int32, numValues: Int64, firstRow: Int64,
-        pageIndex: inout Int, _ visit: (Int64, UnsafeRawBufferPointer?) throws -> Void
+        pageIndex: inout Int, dictionary onDictionary: ((ByteArrayValues) throws -> Void)?, _ visit: (Int64, Int, UnsafeRawBufferPointer?) throws -> Void
     ) throws {
         var pages = try PageIterator(chunk: chunk, codecRaw: codecRaw, options: options)
         let maxDef = desc.maxDefinitionLevel
@@ -144,7 +163,9 @@ extension ParquetFile {
                 guard h.numValues <= page.data.count * 8 else { throw ParquetError(.corruptPage, "dictionary page value count does not fit its size") }
                 var acc = ValueAccumulator(type: desc.physicalType, width: desc.typeLength)
                 try withBytes(page.data) { (p) throws(ParquetError) in try acc.appendPlain(p, count: h.numValues) }
-                dict = renderer.renderAll(acc.result())
+                let rendered = renderer.renderAll(acc.result())
+                dict = rendered
+                try onDictionary?(rendered)
             case .dataPage, .dataPageV2:
                 let n = h.numValues
                 guard Int64(n) <= remaining else { throw ParquetError(.corruptPage, "page holds \(n) values but only \(remaining) remain in the column chunk") }
@@ -192,9 +213,9 @@ extension ParquetFile {
                                     for s in 0..<n {
                                         if isValue(s) {
                                             let k = Int(idx[vi]); vi += 1
-                                            try visit(row, UnsafeRawBufferPointer(rebasing: db[off[k]..<off[k + 1]]))
+                                            try visit(row, k, UnsafeRawBufferPointer(rebasing: db[off[k]..<off[k + 1]]))
                                         } else {
-                                            try visit(row, nil)
+                                            try visit(row, -1, nil)
                                         }
                                         row += 1
                                     }
@@ -210,10 +231,10 @@ extension ParquetFile {
                                     p += 4
                                     guard data.count - p >= len else { throw ParquetError(.corruptPage, "PLAIN BYTE_ARRAY value past the end of the page") }
                                     let v = UnsafeRawBufferPointer(rebasing: data[p..<(p + len)])
-                                    try visit(row, raw ? v : renderer.bytes(v))
+                                    try visit(row, -1, raw ? v : renderer.bytes(v))
                                     p += len
                                 } else {
-                                    try visit(row, nil)
+                                    try visit(row, -1, nil)
                                 }
                                 row += 1
                             }
@@ -231,9 +252,9 @@ extension ParquetFile {
                                         ? data.loadUnaligned(fromByteOffset: vi * 8, as: Int64.self)
                                         : Int64(data.loadUnaligned(fromByteOffset: vi * 4, as: Int32.self))
                                     vi += 1
-                                    try visit(row, signed ? writeDecimal(v.magnitude, negative: v < 0, into: scratch) : renderer.int(v, wide: wide))
+                                    try visit(row, -1, signed ? writeDecimal(v.magnitude, negative: v < 0, into: scratch) : renderer.int(v, wide: wide))
                                 } else {
-                                    try visit(row, nil)
+                                    try visit(row, -1, nil)
                                 }
                                 row += 1
                             }
@@ -244,10 +265,10 @@ extension ParquetFile {
                             var vi = 0
                             for s in 0..<n {
                                 if isValue(s) {
-                                    try renderer.withValue(values, vi) { try visit(row, $0) }
+                                    try renderer.withValue(values, vi) { try visit(row, -1, $0) }
                                     vi += 1
                                 } else {
-                                    try visit(row, nil)
+                                    try visit(row, -1, nil)
                                 }
                                 row += 1
                             }

@@ -42,3 +42,33 @@ private func checkAgainstSwiftCrypto() {
     #expect(k.prefix64 == Int64(bitPattern: 0x00070E151C232A31))
     #expect(SubjectKey(bytes: [0] + Array(repeating: 255, count: 31)) < SubjectKey(bytes: [1] + Array(repeating: 0, count: 31)))
 }
+
+/// `SubjectHasher.keys(bytes:offsets:)` (two short messages at a time with the SHA extensions) equals one
+/// key at a time for every length around the one-block limit (55 bytes), odd counts, empty values, and
+/// NFC normalisation through `SubjectKeyer.uncachedKeys`.
+@Test func manyKeysAtOnceEqualOneAtATime() {
+    let hasher = SubjectHasher(secret: Array(repeating: 3, count: 32))
+    var rng = SplitMix64(seed: 16)
+    for count in [1, 2, 3, 7, 64, 301] {
+        var bytes: [UInt8] = []
+        var offsets = [0]
+        for i in 0..<count {
+            let len = i % 5 == 0 ? Int(rng.next() % 130) : Int(rng.next() % 60)
+            for _ in 0..<len { bytes.append(UInt8(truncatingIfNeeded: rng.next())) }
+            offsets.append(bytes.count)
+        }
+        let many = bytes.withUnsafeBytes { b in offsets.withUnsafeBufferPointer { hasher.keys(bytes: b, offsets: $0) } }
+        let one = (0..<count).map { hasher.key(forBytes: Array(bytes[offsets[$0]..<offsets[$0 + 1]])) }
+        #expect(many == one, "\(count) values")
+    }
+    // NFC: "é" decomposed keys as composed; ASCII and other values as they are.
+    let values = ["jose\u{301}", "jos\u{E9}", "u-1", "", "x"].map { Array($0.utf8) }
+    let bytes = values.flatMap { $0 }
+    var offsets = [0]
+    for v in values { offsets.append(offsets.last! + v.count) }
+    let keyer = SubjectKeyer(hasher: hasher, normalization: .nfc)
+    let keys = bytes.withUnsafeBytes { b in offsets.withUnsafeBufferPointer { keyer.uncachedKeys(bytes: b, offsets: $0) } }
+    #expect(keys == values.map { keyer.key($0) })
+    #expect(keys[0] == keys[1] && keys[0] == hasher.key(forBytes: Array("jos\u{E9}".utf8)))
+    #expect(keyer.misses == 5)
+}

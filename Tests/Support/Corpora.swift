@@ -17,4 +17,19 @@ public enum Corpora {
         }
         return root + "/" + name
     }
+
+    /// Apache parquet-testing's `data/` folder (pinned commit, `scripts/corpus-parquet --fetch-only` puts it
+    /// under `.fixtures/`); a development machine's `/work/corpora` copy is used when the fetched one is absent.
+    public static let parquetTesting: String? = {
+        let fetched = Peers.root.appendingPathComponent(".fixtures/parquet-testing/data").path
+        return [fetched, "/work/corpora/parquet-testing/data"].first { FileManager.default.fileExists(atPath: $0) }
+    }()
+
+    /// parquet-testing's `data/`; throws naming the fetch command when it is missing.
+    public static func parquetTestingData() throws -> String {
+        guard let root = parquetTesting else {
+            throw Peers.Failure(description: "Apache parquet-testing's files are missing: run scripts/corpus-parquet --fetch-only")
+        }
+        return root
+    }
 }

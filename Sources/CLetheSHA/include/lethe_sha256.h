@@ -16,6 +16,11 @@ void lethe_hmac_sha256_init(lethe_hmac_sha256_key *k, const uint8_t *key, size_t
 /// HMAC-SHA-256 of `msg` under a prepared key; writes 32 bytes to `out`.
 void lethe_hmac_sha256(const lethe_hmac_sha256_key *k, const uint8_t *msg, size_t len, uint8_t out[32]);
 
+/// HMAC-SHA-256 of `n` messages stored back to back (message i is bytes[offsets[i]..<offsets[i+1]]),
+/// 32 bytes each to `out` in order. With the SHA extensions, messages of up to 55 bytes are hashed
+/// two at a time, their compressions interleaved (about the time of one).
+void lethe_hmac_sha256_many(const lethe_hmac_sha256_key *k, const uint8_t *bytes, const ptrdiff_t *offsets, size_t n, uint8_t *out);
+
 /// Plain SHA-256 (for tests).
 void lethe_sha256(const uint8_t *msg, size_t len, uint8_t out[32]);
 

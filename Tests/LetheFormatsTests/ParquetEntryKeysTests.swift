@@ -1,0 +1,324 @@
+import Foundation
+import LetheTestSupport
+import Testing
+import LetheCore
+import LetheStorage
+import Parquet
+@testable import LetheFormats
+
+// Issue 16, "keys once per value": a dictionary-encoded subject chunk is keyed once per dictionary
+// entry, a value of a page in another encoding through the keyer's cache. Differential: every
+// result (keys per row, rows without a subject, locate/erase/match outcomes, bytes written) equals
+// the per-row reference (`perRowKeys`), on files this project did not write: Apache parquet-testing's
+// data/ and files pyarrow and DuckDB write here (dictionary and PLAIN pages, nulls, a dictionary
+// that overflows and falls back to PLAIN mid-chunk, data page v2, lists, optional columns).
+
+/// Writes the peer files into the folder argv[1]; prints nothing.
+private let writers = #"""
+    import sys, os, unicodedata, random
+    import pyarrow as pa, pyarrow.parquet as pq, duckdb
+    d = sys.argv[1]
+    rng = random.Random(16)
+    n = 20000
+    def user(i):
+        r = rng.random()
+        if r < 0.08: return None
+        if r < 0.5: return "u-%d" % rng.randrange(40)            # hot subjects
+        return "u-%d" % rng.randrange(6000)                       # a long tail: the dictionary overflows
+    users = [user(i) for i in range(n)]
+    ints = [None if u is None else (rng.randrange(-50, 50) if rng.random() < 0.7 else rng.randrange(-10**12, 10**12)) for u in users]
+    # NFC: é composed (U+00E9) and decomposed (e + U+0301) name one subject under normalize: nfc.
+    names = [None if rng.random() < 0.05 else unicodedata.normalize(rng.choice(["NFC", "NFD"]), "jos\u00e9-%d" % rng.randrange(30)) for _ in range(n)]
+    # A list holding one subject (repeated or once), empty or null.
+    def tags(i):
+        r = rng.random()
+        if r < 0.1: return None
+        if r < 0.2: return []
+        v = "t-%d" % rng.randrange(25)
+        return [v] * rng.randrange(1, 3)
+    t = pa.table({
+        "user_id": pa.array(users, pa.string()),
+        "num": pa.array(ints, pa.int64()),
+        "name": pa.array(names, pa.string()),
+        "tags": pa.array([tags(i) for i in range(n)], pa.list_(pa.string())),
+        "req": pa.array(["r-%d" % (i % 300) for i in range(n)], pa.string()),
+    })
+    # Dictionary pages, then PLAIN when the dictionary passes 2 KiB (mid-chunk), small data pages.
+    pq.write_table(t, os.path.join(d, "fallback.parquet"), row_group_size=7000, dictionary_pagesize_limit=2048,
+                   data_page_size=1024, compression="snappy")
+    pq.write_table(t, os.path.join(d, "dictionary-v2.parquet"), row_group_size=5000, data_page_version="2.0",
+                   compression="zstd")
+    pq.write_table(t, os.path.join(d, "plain.parquet"), row_group_size=6000, use_dictionary=False, compression="gzip")
+    pq.write_table(t, os.path.join(d, "mixed.parquet"), row_group_size=8000, use_dictionary=["user_id", "name"],
+                   compression="none")
+    con = duckdb.connect()
+    con.register("t", t.drop(["tags"]))
+    con.execute("COPY (SELECT * FROM t) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 4096)" % os.path.join(d, "duckdb.parquet"))
+    """#
+
+/// A folder of peer-written files, made once per process.
+private let peerFolder: Result<String, any Error> = Result {
+    let dir = NSTemporaryDirectory() + "lethe-entrykeys-\(getpid())"
+    if !FileManager.default.fileExists(atPath: dir + "/duckdb.parquet") {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Peers.python(["-c", writers, dir], what: "entry keys test (write)")
+    }
+    return dir
+}
+
+private let peerFiles = ["fallback.parquet", "dictionary-v2.parquet", "plain.parquet", "mixed.parquet", "duckdb.parquet"]
+
+/// What one keying of a file gave: rows and keys, rows without a subject, or the error.
+private struct Keyed: Equatable {
+    var rows: [Int64] = []
+    var keys: [SubjectKey] = []
+    var without: Int64 = 0
+    var error: String?
+    var values = 0
+}
+
+private func keyed(
+    _ file: ParquetFile, _ name: String, _ opts: FormatOptions, normalization: Normalization, perRow: Bool, only: [Int64]? = nil
+) -> Keyed {
+    var f = ParquetFormat()
+    f.perRowKeys = perRow
+    let counter = KeyedRowCounter()
+    f.keyedValues = counter
+    let keyer = SubjectKeyer(hasher: hasher, normalization: normalization)
+    var out = Keyed()
+    do {
+        if let only {
+            for (row, key) in try f.keys(of: only, in: file, objectKey: name, options: opts, keyer: keyer) {
+                out.rows.append(row)
+                out.keys.append(key)
+            }
+        } else {
+            out.without = try f.keys(file, name, opts, keyer) { row, key in
+                out.rows.append(row)
+                out.keys.append(key)
+            }
+        }
+    } catch {
+        out.error = "\(error)"
+    }
+    out.values = counter.count
+    return out
+}
+
+/// Every leaf column of `file` keyed both ways (no normalisation and NFC, all rows and a hinted
+/// sample): identical results. Returns (rows keyed, values keyed by the per-entry path).
+private func expectSameKeys(_ file: ParquetFile, _ name: String) -> (rows: Int, values: Int) {
+    var rows = 0, values = 0
+    for desc in file.schema.columns {
+        let opts = FormatOptions(subject: SubjectSpec(fields: [FieldPath(components: desc.path.map { Array($0.utf8) })]))
+        for normalization in [Normalization.none, .nfc] {
+            let a = keyed(file, name, opts, normalization: normalization, perRow: false)
+            let b = keyed(file, name, opts, normalization: normalization, perRow: true)
+            #expect(a.rows == b.rows && a.keys == b.keys && a.without == b.without && a.error == b.error, "\(name) \(desc.dottedPath) \(normalization)")
+            #expect(a.values <= b.values, "\(name) \(desc.dottedPath)")
+            if a.error == nil {
+                rows += a.rows.count
+                values += a.values
+            }
+            // Hinted rows (every 7th, and the last): the rows a Delta erase or a hinted erase keys.
+            guard file.numRows > 0 else { continue }
+            let sample = Array(stride(from: 0, to: file.numRows, by: 7)) + [file.numRows - 1]
+            let c = keyed(file, name, opts, normalization: normalization, perRow: false, only: sample)
+            let d = keyed(file, name, opts, normalization: normalization, perRow: true, only: sample)
+            #expect(c == Keyed(rows: d.rows, keys: d.keys, without: d.without, error: d.error, values: c.values), "\(name) \(desc.dottedPath) hinted")
+        }
+    }
+    return (rows, values)
+}
+
+@Test func everyParquetTestingFileKeysAsThePerRowPathDoes() throws {
+    let root = try Corpora.parquetTestingData()
+    let names = try FileManager.default.contentsOfDirectory(atPath: root).filter { $0.hasSuffix(".parquet") }.sorted()
+    #expect(names.count > 40)
+    var opened = 0
+    var counts: [String: (rows: Int, values: Int)] = [:]
+    for name in names {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: root + "/" + name)))
+        guard let file = try? ParquetFile(source: InMemorySource(bytes), name: name) else { continue }  // encrypted, bad_data-like
+        opened += 1
+        counts[name] = expectSameKeys(file, name)
+    }
+    #expect(opened > 35)
+    // Their dictionary-encoded files of 1,000 rows (RLE_DICTIONARY, and parquet-mr's PLAIN_DICTIONARY) are keyed per entry.
+    for name in ["rle-dict-snappy-checksum.parquet", "plain-dict-uncompressed-checksum.parquet"] {
+        let c = counts[name]
+        #expect(c != nil && c!.rows >= 1000 && c!.values * 2 < c!.rows, "\(name): \(String(describing: c))")
+    }
+}
+
+@Test func peerWrittenFilesKeyAsThePerRowPathDoes() throws {
+    let dir = try peerFolder.get()
+    for name in peerFiles {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+        let file = try ParquetFile(source: InMemorySource(bytes), name: name)
+        let (rows, values) = expectSameKeys(file, name)
+        #expect(rows > 0)
+        if name != "plain.parquet" { #expect(values < rows, "\(name): \(values) values keyed for \(rows) rows") }
+    }
+}
+
+/// pyarrow's fallback: a chunk whose first pages are dictionary-encoded and whose later pages are
+/// PLAIN (the dictionary passed `dictionary_pagesize_limit`). The per-entry path keys each entry
+/// once and each PLAIN value through the cache; the keys agree with the per-row path's.
+@Test func aDictionaryFallingBackToPlainMidChunkIsKeyedPerEntryThenPerValue() throws {
+    let dir = try peerFolder.get()
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/fallback.parquet")))
+    let file = try ParquetFile(source: InMemorySource(bytes), name: "fallback.parquet")
+    let column = try file.column(["user_id"]).index
+    var mixedChunks = 0
+    var entryRows = 0, distinctEntries = 0, plainRows = 0
+    for g in 0..<file.rowGroups.count {
+        var entries = Set<Int>()
+        var plain = 0, fromDictionary = 0
+        try file.scanColumnEntries(column, rowGroup: g) { _, entry, value in
+            guard value != nil else { return }
+            if entry >= 0 {
+                entries.insert(entry)
+                fromDictionary += 1
+            } else {
+                plain += 1
+            }
+        }
+        if plain > 0 && fromDictionary > 0 { mixedChunks += 1 }
+        entryRows += fromDictionary
+        distinctEntries += entries.count
+        plainRows += plain
+    }
+    #expect(mixedChunks == file.rowGroups.count, "every chunk falls back mid-chunk")
+    let a = keyed(file, "fallback.parquet", options("user_id"), normalization: .none, perRow: false)
+    let b = keyed(file, "fallback.parquet", options("user_id"), normalization: .none, perRow: true)
+    #expect(a.rows == b.rows && a.keys == b.keys && a.without == b.without)
+    #expect(b.values == entryRows + plainRows)
+    #expect(a.values == distinctEntries + plainRows, "one keying per entry, one per PLAIN value")
+    #expect(distinctEntries < entryRows)
+}
+
+/// A subject of a partition value and a column (the partition constant before or after it) is
+/// keyed per entry too, with the same keys as the per-row join.
+@Test(arguments: [["tenant", "user_id"], ["user_id", "tenant"], ["a", "num", "b"]])
+func aSubjectWithConstantPartsKeysAsThePerRowJoin(_ fields: [String]) throws {
+    let dir = try peerFolder.get()
+    for name in ["fallback.parquet", "duckdb.parquet"] {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+        let file = try ParquetFile(source: InMemorySource(bytes), name: name)
+        var opts = FormatOptions(subject: SubjectSpec(fields: fields.map(FieldPath.init)))
+        for f in fields where f != "user_id" && f != "num" { opts.constants[FieldPath(f)] = .value(Array("v-\(f)".utf8)) }
+        let a = keyed(file, name, opts, normalization: .none, perRow: false)
+        let b = keyed(file, name, opts, normalization: .none, perRow: true)
+        #expect(a.error == nil && a.rows.count > 1000)
+        #expect(a.rows == b.rows && a.keys == b.keys && a.without == b.without, "\(name) \(fields)")
+        // pyarrow dictionary-encodes both columns (until its fallback); DuckDB writes them PLAIN (its
+        // dictionaries are for the low-cardinality `name` and `req`).
+        if name == "fallback.parquet" { #expect(a.values < b.values) } else { #expect(a.values <= b.values) }
+        let column = fields.first { $0 == "user_id" || $0 == "num" }!
+        let parts = fields.map { $0 == column ? "VALUE" : "v-\($0)" }
+        // Spot check against the key of the joined parts.
+        if let i = a.rows.indices.first {
+            var value: [UInt8]?
+            try file.scanColumn(path: [column], rowGroup: file.rowGroup(ofRow: a.rows[i])!) { row, v in
+                if row == a.rows[i] { value = v.map { Array($0) } }
+            }
+            let joined = parts.map { $0 == "VALUE" ? String(decoding: value!, as: UTF8.self) : $0 }
+            #expect(a.keys[i] == key(parts: joined))
+        }
+    }
+}
+
+/// Through the object store: scan (whole and sparse), erase (in memory and streamed) and match (by
+/// value and by key) give the same outcomes and write the same bytes either way.
+@Test(arguments: ["fallback.parquet", "dictionary-v2.parquet", "plain.parquet", "duckdb.parquet"])
+func locateEraseAndMatchAgreeWithThePerRowPath(_ name: String) async throws {
+    let dir = try peerFolder.get()
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+    let drop: Set<SubjectKey> = [key("u-3"), key("u-17"), key("u-4242"), key("u-5999")]
+    for normalization in [Normalization.none, .nfc] {
+        for limit in [Int64.max, 0] {
+            var outcomes: [[String]] = []
+            var written: [[UInt8]] = []
+            for perRow in [false, true] {
+                var f = ParquetFormat(wholeObjectLimit: limit, tailGuess: 512, coalesceGap: 0)
+                f.perRowKeys = perRow
+                let store = InMemoryObjectStore()
+                store.set("d/" + name, bytes)
+                let info = try #require(try await store.head("d/" + name))
+                var log: [String] = []
+                for field in ["user_id", "num", "name", "tags.list.element"] {
+                    var rows: [String] = []
+                    let s = try? await f.scan(
+                        info, in: store, options: options(field), keyer: SubjectKeyer(hasher: hasher, normalization: normalization)
+                    ) { row, k in rows.append("\(row):\(k.short)") }
+                    log.append("\(field) \(String(describing: s)) \(rows.joined(separator: ","))")
+                }
+                for matcher in [SubjectMatcher.values([Array("u-3".utf8), Array("u-4242".utf8)]), .keys(drop)] {
+                    let m = try await f.match(
+                        info, in: store, options: options("user_id"), keyer: SubjectKeyer(hasher: hasher, normalization: normalization),
+                        matcher: matcher, rows: nil)
+                    log.append("match \(m.matches.map { "\($0.row):\($0.key.short)" })")
+                }
+                let e = try await f.erase(
+                    info, in: store, options: options("user_id"), keyer: SubjectKeyer(hasher: hasher, normalization: normalization), drop: drop)
+                log.append("erase \(e.droppedOrdinals) \(e.dropped.sorted { $0.key < $1.key }.map { "\($0.key.short)=\($0.value)" }) \(e.kept)")
+                #expect(e.droppedTotal > 0)
+                outcomes.append(log)
+                written.append(try await store.read("d/" + name))
+            }
+            #expect(outcomes[0] == outcomes[1], "\(name) \(normalization) limit \(limit)")
+            #expect(written[0] == written[1] && written[0] != bytes)
+        }
+    }
+}
+
+/// The count that makes the change: a dictionary-encoded column of 50 subjects over 20,000 rows in 4
+/// row groups is keyed at most 4 × 50 times, not 20,000.
+@Test func aDictionaryChunkIsKeyedOncePerEntry() throws {
+    let path = NSTemporaryDirectory() + "lethe-entrykeys-small-\(UUID().uuidString).parquet"
+    defer { unlink(path) }
+    try Peers.python(
+        [
+            "-c",
+            "import sys, pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({'user_id': ['u-%d' % (i * 7 % 50) for i in range(20000)]}), sys.argv[1], row_group_size=5000)",
+            path,
+        ], what: "entry keys test (small)")
+    let file = try ParquetFile(source: InMemorySource([UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))), name: "small")
+    let a = keyed(file, "small", options("user_id"), normalization: .none, perRow: false)
+    #expect(a.rows.count == 20000 && a.error == nil)
+    #expect(a.values == 4 * 50)
+    #expect(keyed(file, "small", options("user_id"), normalization: .none, perRow: true).keys == a.keys)
+}
+
+/// Near-unique values (each in one row group's dictionary only): after the first chunk, entries that
+/// miss the keyer's cache almost always stop going through it (it would only grow); the keys are the
+/// per-row path's. Values that recur across row groups keep using it.
+@Test func nearUniqueEntriesBypassTheCacheAndRecurringOnesDoNot() throws {
+    let path = NSTemporaryDirectory() + "lethe-entrykeys-unique-\(UUID().uuidString).parquet"
+    defer { unlink(path) }
+    try Peers.python(
+        [
+            "-c",
+            """
+            import sys, pyarrow as pa, pyarrow.parquet as pq
+            n = 30000
+            pq.write_table(pa.table({'unique': ['v-%d' % i for i in range(n)], 'recurring': ['r-%d' % (i % 6000) for i in range(n)]}),
+                           sys.argv[1], row_group_size=10000)
+            """,
+            path,
+        ], what: "entry keys test (unique)")
+    let file = try ParquetFile(source: InMemorySource([UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))), name: "unique")
+    for (column, bypassed) in [("unique", true), ("recurring", false)] {
+        let keyer = SubjectKeyer(hasher: hasher)
+        var keys: [SubjectKey] = []
+        _ = try ParquetFormat().keys(file, "unique", options(column), keyer) { _, k in keys.append(k) }
+        #expect(keys == keyed(file, "unique", options(column), normalization: .none, perRow: true).keys)
+        #expect(keys.count == 30000)
+        if bypassed {
+            #expect(keyer.misses == 10000 + KeyedValues.probe, "the first chunk and the probe go through the cache")
+        } else {
+            #expect(keyer.misses == 6000)
+        }
+    }
+}
