@@ -31,26 +31,23 @@ typedef struct {
     __m128i rk[15];
 } aes256_schedule;
 
-__attribute__((target("aes,sse2"))) static inline __m128i expand_even(__m128i a, __m128i assist) {
-    assist = _mm_shuffle_epi32(assist, 0xff);
+// Each 32-bit word of `a` XORed with every word below it (the key schedule's running XOR).
+__attribute__((target("aes,sse2"))) static inline __m128i running_xor(__m128i a) {
     __m128i t = _mm_slli_si128(a, 4);
     a = _mm_xor_si128(a, t);
     t = _mm_slli_si128(t, 4);
     a = _mm_xor_si128(a, t);
     t = _mm_slli_si128(t, 4);
-    a = _mm_xor_si128(a, t);
-    return _mm_xor_si128(a, assist);
+    return _mm_xor_si128(a, t);
+}
+
+__attribute__((target("aes,sse2"))) static inline __m128i expand_even(__m128i a, __m128i assist) {
+    return _mm_xor_si128(running_xor(a), _mm_shuffle_epi32(assist, 0xff));
 }
 
 __attribute__((target("aes,sse2"))) static inline __m128i expand_odd(__m128i a, __m128i b) {
     __m128i assist = _mm_shuffle_epi32(_mm_aeskeygenassist_si128(a, 0), 0xaa);
-    __m128i t = _mm_slli_si128(b, 4);
-    b = _mm_xor_si128(b, t);
-    t = _mm_slli_si128(t, 4);
-    b = _mm_xor_si128(b, t);
-    t = _mm_slli_si128(t, 4);
-    b = _mm_xor_si128(b, t);
-    return _mm_xor_si128(b, assist);
+    return _mm_xor_si128(running_xor(b), assist);
 }
 
 // FIPS 197 key expansion for Nk = 8 (15 round keys), with AESKEYGENASSIST.
