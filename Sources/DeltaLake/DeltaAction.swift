@@ -209,14 +209,6 @@ public func decodeDeltaPath(_ path: String) -> String {
     var bytes = path
     return bytes.withUTF8 { src -> String? in
         guard !src.isEmpty, memchr(src.baseAddress!, 0x25, src.count) != nil else { return nil }
-        func hex(_ b: UInt8) -> UInt8? {
-            switch b {
-            case 0x30...0x39: return b &- 0x30
-            case 0x41...0x46: return b &- 0x41 &+ 10
-            case 0x61...0x66: return b &- 0x61 &+ 10
-            default: return nil
-            }
-        }
         var out = [UInt8]()
         out.reserveCapacity(src.count)
         var i = 0
@@ -227,7 +219,7 @@ public func decodeDeltaPath(_ path: String) -> String {
                 i += 1
                 continue
             }
-            guard i + 2 < src.count, let h = hex(src[i + 1]), let l = hex(src[i + 2]) else { return path }
+            guard i + 2 < src.count, let h = CanonicalValue.hexValue(src[i + 1]), let l = CanonicalValue.hexValue(src[i + 2]) else { return path }
             out.append(h << 4 | l)
             i += 3
         }

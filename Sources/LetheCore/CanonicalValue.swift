@@ -254,7 +254,8 @@ public enum CanonicalValue {
         return out
     }
 
-    static func hexValue(_ c: UInt8) -> UInt8? {
+    /// The value of an ASCII hex digit (either case), nil for any other byte.
+    public static func hexValue(_ c: UInt8) -> UInt8? {
         switch c {
         case 48...57: return c - 48
         case 97...102: return c - 87

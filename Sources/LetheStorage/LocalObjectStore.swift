@@ -140,7 +140,7 @@ public struct LocalObjectStore: ObjectStore {
                 let n = strnlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
                 return Array(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
             }
-            if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
+            if bytes.count <= 2 && bytes.allSatisfy({ $0 == 0x2E }) { continue }  // `.` and `..` (names are never empty)
             let name = [CChar](unsafeUninitializedCapacity: bytes.count + 1) { buf, count in
                 bytes.withUnsafeBytes { src in
                     UnsafeMutableRawBufferPointer(buf).copyMemory(from: src)
