@@ -63,6 +63,9 @@ public final class RedisDeletionSink: Service, Sendable {
     let options: Options
     let logger: Logger
     private let state = Mutex(Status())
+    /// The temporary key of a full sync that was cut short (a lost connection, a timeout): the next
+    /// full sync deletes it first. It also carries a TTL from its first batch on.
+    private let unfinishedSync = Mutex<String?>(nil)
 
     /// Fails (bad input naming `stream.redis` / `stream.key`) on a malformed URL or an empty key.
     public init(config: StreamSinkConfig, options: Options = Options(), logger: Logger, source: @escaping Source) throws {
@@ -124,15 +127,25 @@ public final class RedisDeletionSink: Service, Sendable {
         let all = try await source(Int64.min)
         let members = Set(all.added.map(Self.member))
         let temporary = "\(key):sync:\(Self.member(UInt64.random(in: 0...UInt64.max)))"
-        var commands: [[String]] = [["DEL", temporary]]
+        let previous = unfinishedSync.withLock { old in
+            defer { old = temporary }
+            return old
+        }
+        var commands: [[String]] = [["DEL", temporary] + (previous.map { [$0] } ?? [])]
         var batch: [String] = []
         batch.reserveCapacity(options.batch + 2)
+        var expiring = false
         for m in members {
             if batch.isEmpty { batch = ["SADD", temporary] }
             batch.append(m)
             if batch.count - 2 == options.batch {
                 commands.append(batch)
                 batch = []
+                if !expiring {
+                    // A sync cut short after this leaves no temporary key behind for long.
+                    commands.append(["EXPIRE", temporary, "3600"])
+                    expiring = true
+                }
             }
             if commands.count >= options.pipelineDepth {
                 try check(try await redis.pipeline(commands), commands)
@@ -143,7 +156,6 @@ public final class RedisDeletionSink: Service, Sendable {
         if members.isEmpty {
             commands += [["DEL", key], ["SCARD", key]]
         } else {
-            // A sync cut short leaves no temporary key behind for long.
             commands += [["EXPIRE", temporary, "3600"], ["MULTI"], ["RENAME", temporary, key], ["PERSIST", key], ["EXEC"], ["SCARD", key]]
         }
         let replies = try await redis.pipeline(commands)
@@ -153,6 +165,7 @@ public final class RedisDeletionSink: Service, Sendable {
         } else if !members.isEmpty {
             throw LetheError(.failure, "\(url): the swap transaction was aborted (EXEC gave \(replies.dropLast().last.map { "\($0)" } ?? "nothing"))")
         }
+        unfinishedSync.withLock { if $0 == temporary { $0 = nil } }
         let count = Int(replies.last?.integer ?? -1)
         guard count == members.count else {
             throw LetheError(.failure, "\(url): after a full sync `\(key)` holds \(count) members, expected \(members.count)")

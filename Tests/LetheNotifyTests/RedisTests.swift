@@ -218,6 +218,44 @@ import Testing
         #expect(try await Self.eventually { sink.status.synced })
     }
 
+    @Test("a full sync cut short (Redis out of memory) leaves a temporary key with a TTL, and the next sync deletes it")
+    func aSyncCutShortIsCleanedUp() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let requests = try Requests()
+        try await requests.add((0..<5000).map { ("r-\($0)", UInt64(0x2_0000_0000) + UInt64($0)) }, status: .erased)
+        // Room for a few SADD batches, not for the whole set: Redis refuses the rest with OOM.
+        let info = try server.cli(["INFO", "memory"])
+        let used = try #require(
+            info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("used_memory:") }
+                .flatMap { Int($0.dropFirst("used_memory:".count).trimmingCharacters(in: .whitespaces)) })
+        try server.cli(["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        try server.cli(["CONFIG", "SET", "maxmemory", "\(used + 150_000)"])
+        let sink = try Self.sink(server, requests)
+        let run = Task { try await sink.run() }
+        defer { run.cancel() }
+
+        #expect(try await Self.eventually { sink.status.lastError?.contains("OOM") == true })
+        // Retries go on; at no moment is more than one attempt's key there, and a key there expires.
+        var seen = 0
+        for _ in 0..<40 {
+            let left = try server.cli(["KEYS", "lethe:deletions:sync:*"]).split(whereSeparator: \.isNewline).map(String.init)
+            #expect(left.count <= 1)  // each retry deletes the previous attempt's key first
+            if let k = left.first, let ttl = Int(try server.cli(["TTL", k]).trimmingCharacters(in: .whitespacesAndNewlines)), ttl != -2 {
+                #expect(ttl > 0)
+                seen += 1
+            }
+            try await Task.sleep(nanoseconds: 25_000_000)
+        }
+        #expect(seen > 0)
+        #expect(sink.status.fullSyncs == 0)
+
+        try server.cli(["CONFIG", "SET", "maxmemory", "0"])
+        #expect(try await Self.eventually { sink.status.fullSyncs >= 1 })
+        #expect(try Self.members(server, "lethe:deletions").count == 5000)
+        #expect(try server.cli(["KEYS", "lethe:deletions:sync:*"]).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+    }
+
     @Test("graceful shutdown of its service group ends the sink")
     func gracefulShutdown() async throws {
         let server = try RedisServer()
