@@ -203,7 +203,10 @@ extension SQLiteStateStore {
                     """)
         else { return 0 }
         let objects: Int = row[0], dead: Int64 = row[1], live: Int64 = row[2]
-        guard objects > 0, force || dead * 4 >= live else { return 0 }
+        guard objects > 0, force || dead * 4 >= live else {
+            try consolidateSegments(db)
+            return 0
+        }
         // Segments first: their dead entries go by a merge of all of them (before the dead ids may be reused).
         let segments = try Int64.fetchAll(db, sql: "SELECT id FROM segments ORDER BY id")
         if !segments.isEmpty { _ = try mergeSegments(db, segments) }
@@ -211,6 +214,24 @@ extension SQLiteStateStore {
         try db.execute(sql: "DELETE FROM dead_objects")
         return objects
     }
+
+    /// At the end of an index pass (the writer is idle): merges every segment into one when the
+    /// segments besides the largest hold at least an eighth of its entries. A backfill, which leaves
+    /// one segment a tier or more, ends with one segment, so `locate` reads one block; small refreshes
+    /// add segments that wait until they weigh enough, so an entry is rewritten a bounded number of
+    /// times (each merge at least adds an eighth to the largest segment).
+    static func consolidateSegments(_ db: Database) throws {
+        let rows = try Row.fetchAll(db, sql: "SELECT id, entries FROM segments ORDER BY id")
+        guard rows.count >= 2 else { return }
+        let sizes: [Int64] = rows.map { $0[1] }
+        let largest = sizes.max() ?? 0
+        let rest = sizes.reduce(0, +) - largest
+        guard rest * Int64(consolidationRatio) >= largest else { return }
+        _ = try mergeSegments(db, rows.map { $0[0] })
+    }
+
+    /// `consolidateSegments` merges when the segments besides the largest hold 1/ratio of its entries.
+    static let consolidationRatio = 8
 
     public func locate(prefix: Int64, dataset: String?) async throws -> [Posting] {
         let path = databasePath
@@ -248,17 +269,19 @@ extension SQLiteStateStore {
             }
             // Segments: each one's blocks met in ascending key order, each read once.
             var touched = Set<Int64>()
+            var found: [SegmentEntry] = []
             for segment in try Self.segmentIDs(db) {
                 var cursor = BlockCursor()
                 for k in sorted {
                     guard let block = try cursor.block(db, segment: segment, for: k) else { break }
                     for e in try Self.entries(of: k, in: block, path: path) {
-                        if let p = try Self.livePosting(db, object: e.object, segment: segment, rows: e.rows, dataset: dataset, path: path, dropped: &dropped) {
-                            out[k, default: []].append(p)
-                            touched.insert(k)
-                        }
+                        found.append(SegmentEntry(key: k, segment: segment, object: e.object, rows: e.rows))
                     }
                 }
+            }
+            try Self.livePostings(db, found, dataset: dataset, path: path, dropped: &dropped) { e, p in
+                out[e.key, default: []].append(p)
+                touched.insert(e.key)
             }
             for k in touched { Self.sortPostings(&out[k]!) }
             return out

@@ -230,29 +230,82 @@ extension SQLiteStateStore {
 
     /// The postings of `prefix` held in segments, live ones only, as `locate` returns them (unordered).
     static func segmentPostings(_ db: Database, prefix: Int64, dataset: String?, path: String, dropped: inout DroppedCache) throws -> [Posting] {
-        var out: [Posting] = []
+        var found: [SegmentEntry] = []
         for segment in try segmentIDs(db) {
             var cursor = BlockCursor()
             guard let block = try cursor.block(db, segment: segment, for: prefix) else { continue }
             for e in try entries(of: prefix, in: block, path: path) {
-                if let p = try livePosting(db, object: e.object, segment: segment, rows: e.rows, dataset: dataset, path: path, dropped: &dropped) {
-                    out.append(p)
-                }
+                found.append(SegmentEntry(key: prefix, segment: segment, object: e.object, rows: e.rows))
             }
         }
+        var out: [Posting] = []
+        try livePostings(db, found, dataset: dataset, path: path, dropped: &dropped) { _, p in out.append(p) }
         return out
     }
 
-    /// The posting of an entry of `segment` whose object is still live there (nil if not, or if
-    /// its rows are all dropped, or if it is of another dataset than `dataset`).
-    static func livePosting(
-        _ db: Database, object id: Int64, segment: Int64, rows: [Int64], dataset: String?, path: String, dropped: inout DroppedCache
-    ) throws -> Posting? {
-        let st = try db.cachedStatement(sql: "SELECT \(locateObjectColumns) FROM objects o WHERE o.id = ? AND o.segment = ?")
-        guard let row = try Row.fetchOne(st, arguments: [id, segment]) else { return nil }
-        if let dataset, (row[1] as String) != dataset { return nil }
-        return try posting(rows: rows, row, base: 0, at: path, dropped: &dropped)
+    /// An entry read from a segment, before its object is joined.
+    struct SegmentEntry {
+        var key: Int64
+        var segment: Int64
+        var object: Int64
+        var rows: [Int64]
     }
+
+    /// Calls `body` with each entry's posting whose object is still live in the entry's segment (and of
+    /// `dataset` when given, with rows left), in the entries' order. The objects are read with one
+    /// statement per `objectBatch` ids (a subject in many objects: one statement, not one per object).
+    static func livePostings(
+        _ db: Database, _ entries: [SegmentEntry], dataset: String?, path: String, dropped cache: inout DroppedCache,
+        _ body: (SegmentEntry, Posting) throws -> Void
+    ) throws {
+        guard !entries.isEmpty else { return }
+        // Each object decoded once, straight from the statement (no row copies).
+        var live: [Int64: (segment: Int64, object: IndexedObject, dropped: [Int64]?)] = [:]
+        let droppedIndex = 1 + objectColumnCount
+        let ids = Array(Set(entries.map(\.object)))
+        var start = 0
+        while start < ids.count {
+            let chunk = ids[start..<min(start + objectBatch, ids.count)]
+            start += chunk.count
+            // A statement a power-of-two arity (padded with a repeated id): a few cached statements serve every size.
+            var arity = 1
+            while arity < chunk.count { arity <<= 1 }
+            var arguments = Array(chunk)
+            while arguments.count < arity { arguments.append(chunk.last!) }
+            let marks = Array(repeating: "?", count: arity).joined(separator: ", ")
+            let sql = "SELECT o.segment, \(locateObjectColumns) FROM objects o WHERE o.id IN (\(marks))\(dataset == nil ? "" : " AND o.dataset = ?")"
+            var bound = StatementArguments(arguments)
+            if let dataset { bound += [dataset] }
+            let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: bound)
+            while let row = try cursor.next() {
+                guard let segment = row[0] as Int64? else { continue }
+                let object = try Self.object(row, base: 1, at: path)
+                var dropped: [Int64]? = nil
+                if !row.hasNull(atIndex: droppedIndex) {
+                    if let known = cache[object.id] {
+                        dropped = known
+                    } else {
+                        let d = try decodeDropped(row[droppedIndex], object: object.id, path: path)
+                        cache[object.id] = d
+                        dropped = d
+                    }
+                }
+                live[object.id] = (segment, object, dropped)
+            }
+        }
+        for e in entries {
+            guard let o = live[e.object], o.segment == e.segment else { continue }
+            var rows = e.rows
+            if let dropped = o.dropped {
+                rows = remap(rows, dropped: dropped)
+                if rows.isEmpty { continue }
+            }
+            try body(e, Posting(object: o.object, rows: rows))
+        }
+    }
+
+    /// Object ids one statement of `livePostings` reads (a power of two).
+    static let objectBatch = 256
 
     /// Orders postings as the `postings` table's `locate` does (dataset, then key, bytewise).
     static func sortPostings(_ ps: inout [Posting]) {

@@ -183,6 +183,51 @@ import LetheCatalog
         try await expectSameAnswers(table, segmented, pool)
     }
 
+    /// The end of an index pass (`purgeDeadPostings(force: false)` with few dead postings) merges the
+    /// segments into one when those besides the largest weigh an eighth of it, and leaves them otherwise.
+    @Test func theEndOfAPassConsolidatesSegmentsThatWeighEnough() async throws {
+        let table = try SQLiteStateStore(inMemory: nil)
+        let segmented = try SQLiteStateStore(inMemory: nil, segmentMinimum: 1)
+        var rng = SplitMix64(seed: 7)
+        let pool = keyPool(&rng, 2_000)
+        func sizes() async throws -> [Int64] {
+            try await segmented.writer.read { db in try Int64.fetchAll(db, sql: "SELECT entries FROM segments ORDER BY id") }
+        }
+        func add(_ name: String, objects: Int, records: Int64) async throws {
+            let b: [(IndexedObject, PostingList)] = (0..<objects).map { i in
+                (object("\(name)/o\(i)", records: records), postings(&rng, records: records, pool: pool))
+            }
+            try await table.putIndexedObjects(flat: b)
+            try await segmented.putIndexedObjects(flat: b)
+        }
+        // A backfill: batches of a few tiers.
+        for batch in 0..<6 { try await add("b\(batch)", objects: 3, records: 300) }
+        #expect(try await sizes().count >= 2)
+        #expect(try await segmented.purgeDeadPostings(force: false) == 0)
+        #expect(try await sizes().count == 1)
+        try await expectSameAnswers(table, segmented, pool)
+
+        // Small refreshes: a segment is merged in only once the small ones weigh an eighth of the big one.
+        var merged = false, kept = false
+        for round in 0..<12 {
+            try await add("r\(round)", objects: 2, records: 200)
+            let before = try await sizes()
+            let largest = before.max()!
+            let rest = before.reduce(0, +) - largest
+            _ = try await segmented.purgeDeadPostings(force: false)
+            let after = try await sizes()
+            if rest * 8 >= largest {
+                #expect(after.count == 1)
+                merged = true
+            } else {
+                #expect(after == before)
+                kept = kept || before.count > 1
+            }
+            try await expectSameAnswers(table, segmented, pool)
+        }
+        #expect(merged && kept)
+    }
+
     @Test func aBlockEndsOnlyWhereTheKeyChanges() throws {
         var w = PostingSegment.Writer()
         let rows = PostingCodec.encodeRows(Array(0..<Int64(400)))
