@@ -77,6 +77,11 @@ public struct LocalObjectStore: ObjectStore {
         ObjectListing { LocalListing(store: self, prefix: prefix, startAfter: startAfter, keysOnly: false) }
     }
 
+    /// The walk of `list`, never opening the folder `folder` names (its files are not `stat`ed).
+    public func list(prefix: String, skippingFolder folder: String) -> ObjectListing {
+        ObjectListing { LocalListing(store: self, prefix: prefix, startAfter: nil, keysOnly: false, skipping: folder) }
+    }
+
     /// Keys only: `readdir`'s entry types, a `stat` only where the file system leaves the type unknown.
     public func listKeys(prefix: String) async throws -> [String] {
         try await io {
@@ -668,14 +673,17 @@ final class LocalListing: ObjectPageSource, @unchecked Sendable {
     private let prefix: String
     private let startAfter: String?
     private let keysOnly: Bool
+    /// A folder prefix (ending in `/`) whose keys the walk leaves out, without opening the folder.
+    private let skipping: String?
     private var stack: [Frame] = []
     private var started = false
 
-    init(store: LocalObjectStore, prefix: String, startAfter: String?, keysOnly: Bool) {
+    init(store: LocalObjectStore, prefix: String, startAfter: String?, keysOnly: Bool, skipping: String? = nil) {
         self.store = store
         self.prefix = prefix
         self.startAfter = startAfter
         self.keysOnly = keysOnly
+        self.skipping = skipping
     }
     deinit { for f in stack { closedir(f.dir) } }
 
@@ -692,6 +700,7 @@ final class LocalListing: ObjectPageSource, @unchecked Sendable {
             case .object(let key, let dfd, let name):
                 defer { close(dfd) }
                 if let a = startAfter, !keyPrecedes(a, key) { return nil }
+                if let s = skipping, key.hasPrefix(s) { return nil }
                 return [try info(key, dfd, name)].compactMap { $0 }
             case .folder(let fd, let keyPrefix):
                 try push(fd, keyPrefix)
@@ -711,12 +720,15 @@ final class LocalListing: ObjectPageSource, @unchecked Sendable {
                 let folder = key + "/"
                 // A folder whose keys all sort before `startAfter` is skipped unopened.
                 if let a = startAfter, !a.hasPrefix(folder), keyPrecedes(folder, a) { continue }
+                // The folder to leave out, or one inside it.
+                if let s = skipping, folder.hasPrefix(s) { continue }
                 let sub = openat(dfd, e.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard sub >= 0 else { throw LetheError.io("cannot open folder", at: key, errno: errno) }
                 try push(sub, folder)
             } else {
                 // Files, and what Lethe will not read (links, FIFOs, sockets, devices): listed all the same.
                 if let a = startAfter, !keyPrecedes(a, key) { continue }
+                if let s = skipping, key.hasPrefix(s) { continue }
                 if let i = try info(key, dfd, e.name) { out.append(i) }
             }
         }

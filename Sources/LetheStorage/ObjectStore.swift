@@ -119,6 +119,10 @@ public protocol ObjectStore: Sendable {
     /// lists the temporary files of writes in progress too (see `LocalObjectStore.onTemporary`).
     /// Nothing is read until the listing is iterated; each iteration lists anew.
     func list(prefix: String, startAfter: String?) -> ObjectListing
+    /// `list(prefix:startAfter: nil)` without the objects whose keys start with `folder` (a folder
+    /// prefix ending in `/`, e.g. a Delta table's `_delta_log/`). The default filters `list`'s pages;
+    /// a local folder never opens that folder (no `stat` of the files it holds).
+    func list(prefix: String, skippingFolder folder: String) -> ObjectListing
     /// The keys `list` would return, without their metadata. The default collects `list`'s pages;
     /// a store where metadata costs a call per object overrides it (local: no `stat` per file).
     func listKeys(prefix: String) async throws -> [String]
@@ -165,6 +169,11 @@ public protocol ObjectStore: Sendable {
 extension ObjectStore {
     public func listKeys(prefix: String) async throws -> [String] {
         try await list(prefix: prefix, startAfter: nil).all().map(\.key)
+    }
+
+    public func list(prefix: String, skippingFolder folder: String) -> ObjectListing {
+        let listing = list(prefix: prefix, startAfter: nil)
+        return ObjectListing { SkippingPages(listing.makeAsyncIterator(), skipping: folder) }
     }
 
     public func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream {
@@ -267,6 +276,23 @@ public struct ObjectListing: AsyncSequence, Sendable {
         var it = makeAsyncIterator()
         while let page = try await it.next() { out += page }
         return out
+    }
+}
+
+/// Another listing's pages without the keys below one folder (pages left empty are not returned).
+final class SkippingPages: ObjectPageSource {
+    private var inner: ObjectListing.AsyncIterator
+    private let folder: String
+    init(_ inner: ObjectListing.AsyncIterator, skipping folder: String) {
+        self.inner = inner
+        self.folder = folder
+    }
+    func nextPage() async throws -> [ObjectInfo]? {
+        while let page = try await inner.next() {
+            let kept = page.filter { !$0.key.hasPrefix(folder) }
+            if !kept.isEmpty { return kept }
+        }
+        return nil
     }
 }
 

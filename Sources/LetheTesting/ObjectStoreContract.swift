@@ -132,6 +132,11 @@ public enum ObjectStoreContract {
         #expect(try await s.list(prefix: "p/d", startAfter: "p/d/a").all().map(\.key) == Array(expected[1...]))
         #expect(try await s.list(prefix: "p/d", startAfter: "p/d/\u{e9}").all().isEmpty)
         #expect(try await s.list(prefix: "p/d", startAfter: "a").all().map(\.key) == expected)
+        // Skipping a folder: its keys (and its sub-folders') only; a sibling that shares its name's start stays.
+        #expect(try await s.list(prefix: "p/d", skippingFolder: "p/d/a/").all().map(\.key) == expected.filter { $0 != "p/d/a/x" })
+        #expect(try await s.list(prefix: "", skippingFolder: "p/d/").all().map(\.key) == ["p/d0", "p/dd/q", "q/x"])
+        #expect(try await s.list(prefix: "p/d", skippingFolder: "p/").all().isEmpty)
+        #expect(try await s.list(prefix: "p/d", skippingFolder: "nope/").all().map(\.key) == expected)
         // A listing lists anew each time it is iterated.
         let listing = s.list(prefix: "p/dd", startAfter: nil)
         #expect(try await listing.all().map(\.key) == ["p/dd/q"])

@@ -66,7 +66,7 @@ extension DeltaDatasetDriver {
         init(_ root: String, _ store: any ObjectStore) async throws {
             folder = root.isEmpty ? "" : root + "/"
             let log = folder + "_delta_log/"
-            for try await page in store.list(prefix: root, startAfter: nil) {
+            for try await page in store.list(prefix: root, skippingFolder: log) {
                 for o in page where o.key.hasPrefix(folder) && !o.key.hasPrefix(log) { objects[o.key] = o }
             }
         }
