@@ -883,7 +883,7 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
         else { return }
         let from = writebackFrom, count = writtenBytes - writebackFrom
         writebackFrom = writtenBytes
-        let copy = dup(fd)
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
         guard copy >= 0 else { return }
         store.counters.writebackStarts.add(1, ordering: .relaxed)
         LocalObjectStore.writeback.post {
