@@ -87,11 +87,7 @@ extension Lethe {
         }
     }
 
-    static func isoTime(_ ms: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
-    }
+    static func isoTime(_ ms: Int64) -> String { ISOTime.milliseconds(ms) }
 
     /// True when this engine writes outbox messages: `notify:` names a sink (webhooks, e-mail), or
     /// `outboxAlways` is set (a server with sinks of its own, tests). Without a sink nothing would

@@ -275,22 +275,11 @@ public struct ParquetFormat: RecordFormat {
         out.rowsRead = groups.reduce(0) { $0 + file.rowGroups[$1].numRows }
         matchedRows?.add(Int(out.rowsRead))
         if case .values(let values) = matcher, let column = valueColumn(file, options, keyer) {
-            let wanted = Array(values)
-            let lengths = Set(wanted.map(\.count))
-            // Many values (a batch of subjects): each row's value finds its candidates by a hash of its
-            // bytes instead of being compared with every one.
-            var byHash: [UInt64: [Int]] = [:]
-            if wanted.count > Self.linearValues {
-                for (i, w) in wanted.enumerated() { byHash[w.withUnsafeBytes(Self.fnv1a), default: []].append(i) }
-            }
-            // The index in `wanted` of the value equal to `value`, if any.
+            let wanted = WantedValues(values)
+            // The index of the value equal to `value`, if any.
             func wantedIndex(_ value: UnsafeRawBufferPointer) -> Int? {
                 keyedValues?.add()
-                guard lengths.contains(value.count) else { return nil }
-                if byHash.isEmpty {
-                    return wanted.firstIndex { $0.count == value.count && $0.withUnsafeBytes { $0.elementsEqual(value) } }
-                }
-                return (byHash[Self.fnv1a(value)] ?? []).first { wanted[$0].count == value.count && wanted[$0].withUnsafeBytes { $0.elementsEqual(value) } }
+                return wanted.index(of: value)
             }
             do {
                 // A dictionary-encoded page's value is compared once per entry of the chunk's dictionary.
@@ -323,17 +312,7 @@ public struct ParquetFormat: RecordFormat {
     }
 
     /// Up to this many values, `match` compares each row's value with every one.
-    static let linearValues = 8
-
-    /// FNV-1a over the bytes (64-bit): `match`'s lookup of a row's value among many.
-    static func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes {
-            h ^= UInt64(b)
-            h &*= 0x0000_0100_0000_01b3
-        }
-        return h
-    }
+    static let linearValues = WantedValues.linear
 
     /// The one column whose canonical values are the subject's, as the keyer would hash them: a
     /// single-field subject read from the file (not a partition value, not checked against a folder,

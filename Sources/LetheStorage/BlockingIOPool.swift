@@ -40,6 +40,10 @@ public final class BlockingIOPool: Sendable {
         }
     }
 
+    /// Runs `job` on one of the pool's threads without waiting for it (nothing to return, nothing
+    /// to throw: a hint such as starting the writeback of written pages).
+    public func post(_ job: @escaping @Sendable () -> Void) { submit(job) }
+
     private func submit(_ job: @escaping @Sendable () -> Void) {
         let startThread = state.withLock { s -> Bool in
             s.jobs.append(job)

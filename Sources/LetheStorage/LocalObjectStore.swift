@@ -370,8 +370,20 @@ public struct LocalObjectStore: ObjectStore {
             close(parent.fd)
             throw LetheError.io("cannot create temporary file", at: key, errno: e)
         }
-        return LocalWriteStream(fd: fd, dirFD: parent.fd, tmp: tmp, name: parent.name, key: key, precondition: precondition, store: self)
+        let w = LocalWriteStream(fd: fd, dirFD: parent.fd, tmp: tmp, name: parent.name, key: key, precondition: precondition, store: self)
+        w.startsWriteback = durability == .deferred
+        return w
     }
+
+    /// A `.deferred` write hands what it wrote to the kernel's writeback every this many bytes
+    /// (`sync_file_range(2)`, `SYNC_FILE_RANGE_WRITE`, on `writeback`'s thread, not waited for): the
+    /// disk writes while the caller goes on (a Delta erasure rewrites its next files), and the one
+    /// durability pass at the end (`makeDurable`) waits for what is left, not for every byte. The
+    /// page cache would otherwise start writing only past `dirty_background_ratio`.
+    static let writebackChunk: Int64 = 512 << 10
+    /// The thread that starts the writeback of deferred writes (one: the calls may block while the
+    /// device's queue is full, and nothing waits for them).
+    static let writeback = BlockingIOPool(threads: 1)
 
     /// The one durability pass: the temporary files of `writers` (this store's, not committed) are
     /// fsynced in parallel on the I/O pool; their commits then rename without another fsync. Writers
@@ -832,6 +844,11 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     private var synced = false
     /// Whether `commit` fsyncs the folder (`commitAll` does it once per folder instead).
     fileprivate var syncFolder = true
+    /// A `.deferred` write: the kernel's writeback of written bytes is started as they accumulate.
+    fileprivate var startsWriteback = false
+    /// Bytes written so far, and how many of them were handed to the writeback.
+    private var writtenBytes: Int64 = 0
+    private var writebackFrom: Int64 = 0
     /// Files `copyRange` copies from, opened once each and checked to be at the version asked for.
     private var sources: [String: (fd: Int32, version: String)] = [:]
 
@@ -866,7 +883,41 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
             if n < 0 { if errno == EINTR { continue }; throw LetheError.io("write failed", at: key, errno: errno) }
             done += n
         }
+        wrote(b.count)
     }
+
+    /// Counts `n` bytes written; past `writebackChunk` not yet handed over, starts their writeback
+    /// (on a descriptor of its own: the call may run after this stream is committed or closed).
+    private func wrote(_ n: Int) {
+        writtenBytes += Int64(n)
+        guard startsWriteback, writtenBytes - writebackFrom >= LocalObjectStore.writebackChunk,
+            let startWriteback = LocalWriteStream.syncFileRange
+        else { return }
+        let from = writebackFrom, count = writtenBytes - writebackFrom
+        writebackFrom = writtenBytes
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard copy >= 0 else { return }
+        store.counters.writebackStarts.add(1, ordering: .relaxed)
+        LocalObjectStore.writeback.post {
+            _ = startWriteback(copy, from, count, LocalWriteStream.syncFileRangeWrite)
+            Glibc.close(copy)
+        }
+    }
+
+    typealias SyncFileRange = @convention(c) (Int32, Int64, Int64, UInt32) -> Int32
+    /// `SYNC_FILE_RANGE_WRITE`: start writing the range's dirty pages, do not wait.
+    static let syncFileRangeWrite: UInt32 = 2
+
+    /// `sync_file_range(2)`, looked up at run time like `copyFileRange` (not declared by the
+    /// headers Swift imports). Nil elsewhere: no hint, `makeDurable` writes everything.
+    static let syncFileRange: SyncFileRange? = {
+        #if os(Linux)
+            guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
+            return unsafeBitCast(sym, to: SyncFileRange.self)
+        #else
+            return nil
+        #endif
+    }()
 
     func commit() async throws -> ObjectInfo {
         Swift.precondition(!finished, "commit twice")
@@ -1127,6 +1178,7 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
                 if n == 0 { throw LetheError(.io, "file shrank while copying from it", at: srcKey) }
                 at += Int64(n)
                 store.counters.bytesCopiedInKernel.add(Int64(n), ordering: .relaxed)
+                wrote(n)
             }
         }
         guard at < range.upperBound else { return }
@@ -1173,6 +1225,8 @@ public final class LocalStoreCounters: Sendable {
     public let dataSyncs = Atomic<Int>(0)
     /// `makeDurable` passes.
     public let durabilityPasses = Atomic<Int>(0)
+    /// Ranges of deferred writes whose writeback was started early (`LocalObjectStore.writebackChunk`).
+    public let writebackStarts = Atomic<Int>(0)
     /// `syncfs(2)` calls of `makeDurable` passes over many files (one per file system).
     public let filesystemSyncs = Atomic<Int>(0)
     /// fsyncs of folders after commits (one per commit, or one per folder of a `commit(_:)` batch).

@@ -128,3 +128,31 @@ private func tempRoot() -> String {
     let names = try FileManager.default.contentsOfDirectory(atPath: root + "/t").sorted()
     #expect(names == ["a", "b"], "\(names)")
 }
+
+/// A deferred write starts the kernel's writeback of what it wrote every `writebackChunk` bytes
+/// (written or copied in the kernel), not waited for; an immediate write (fsynced by its commit)
+/// does not. The bytes committed are those written, whenever the hints run.
+@Test func deferredWritesStartTheirWritebackAsTheyGo() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    let chunk = Int(LocalObjectStore.writebackChunk)
+    let data = (0..<(3 * chunk + 1_000)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) }
+    let src = try await s.put("src.bin", data)
+
+    let immediate = try await s.openWrite("t/immediate", precondition: .none)
+    try await immediate.write(data)
+    _ = try await immediate.commit()
+    #expect(s.counters.writebackStarts.load(ordering: .relaxed) == 0)
+
+    let w = try await s.openWrite("t/deferred", precondition: .none, durability: .deferred)
+    try await w.write(Array(data[0..<(chunk / 2)]))  // under a chunk: no hint yet
+    #expect(s.counters.writebackStarts.load(ordering: .relaxed) == 0)
+    try await w.write(Array(data[(chunk / 2)..<(2 * chunk)]))  // past one chunk since the start
+    #expect(s.counters.writebackStarts.load(ordering: .relaxed) == 1)
+    try await w.copyRange(from: "src.bin", version: src.version, range: Int64(2 * chunk)..<Int64(data.count), in: s)
+    #expect(s.counters.writebackStarts.load(ordering: .relaxed) == 2)
+    try await s.makeDurable([w])
+    _ = try await w.commit()
+    let deferred = try await s.read("t/deferred"), immediate2 = try await s.read("t/immediate")
+    #expect(deferred == data && immediate2 == data)
+}
