@@ -1,3 +1,4 @@
+import CLetheSHA
 import Crypto
 import Foundation
 
@@ -73,6 +74,9 @@ public protocol DataKeySource: Sendable {
     /// gets a new one (wrapped and stored first). Subjects absent from the answer have no key
     /// (never protected, or forgotten).
     func dataKeys(for subjects: [SubjectKey], create: Bool) async throws -> [SubjectKey: ProtectedValue.DataKey]
+    /// The same answer laid out in `batch`, aligned with `subjects` (subject `i`'s key at index `i`):
+    /// the hot path's form (no dictionary, no object per key). A default lays out `dataKeys(for:create:)`.
+    func dataKeys(for subjects: [SubjectKey], create: Bool, into batch: inout DataKeyBatch) async throws
 }
 
 /// The embedded KEK: a 32-byte key in a file of mode 0600 next to the state (`vault.key`, created
@@ -95,6 +99,9 @@ public struct FileKeyEncryptionKey: KeyEncryptionKey {
     let key: SymmetricKey
     /// The key file's path (messages only).
     public let path: String
+    /// HKDF-SHA256's pseudo-random key of the KEK (extract, no salt), absorbed as an HMAC key once:
+    /// a v3 pad is then one HMAC of a 33-byte message (`pad`), in C.
+    let padKey: lethe_hmac_sha256_key
 
     /// The file's name inside the keys folder.
     public static let fileName = "vault.key"
@@ -104,6 +111,15 @@ public struct FileKeyEncryptionKey: KeyEncryptionKey {
         self.key = SymmetricKey(data: key)
         self.path = path
         self.name = "file:" + StateSecrets.fingerprint(key)
+        // HKDF-Extract without salt: HMAC under an empty key (RFC 5869 §2.2: HashLen zeros, the same key).
+        var empty = lethe_hmac_sha256_key()
+        lethe_hmac_sha256_init(&empty, nil, 0)
+        var prk = [UInt8](repeating: 0, count: 32)
+        key.withUnsafeBufferPointer { k in prk.withUnsafeMutableBufferPointer { lethe_hmac_sha256(&empty, k.baseAddress, k.count, $0.baseAddress!) } }
+        var pk = lethe_hmac_sha256_key()
+        prk.withUnsafeBufferPointer { lethe_hmac_sha256_init(&pk, $0.baseAddress, 32) }
+        prk.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        self.padKey = pk
     }
 
     /// Reads `path`, or creates it (0600) when it does not exist and `create` is true.
@@ -154,18 +170,59 @@ public struct FileKeyEncryptionKey: KeyEncryptionKey {
     }
 
     /// The key id of a v3 data key: a check of the key and the whole subject key.
+    /// `HMAC-SHA256(key: plain, "lethe:key-id:v3" ‖ subject key)` cut to 8 bytes (in C: no
+    /// swift-crypto generic path per key; `keyIDReference` is the swift-crypto form, for tests).
     public static func keyID(_ plain: [UInt8], subject: SubjectKey) -> [UInt8] {
+        precondition(plain.count == 32, "a data key has 32 bytes")
+        var k = lethe_hmac_sha256_key()
+        plain.withUnsafeBufferPointer { lethe_hmac_sha256_init(&k, $0.baseAddress, 32) }
+        var msg = [UInt8](repeating: 0, count: 47)
+        msg.withUnsafeMutableBytes { m in
+            keyIDLabel.withUnsafeBytes { m.copyMemory(from: $0) }
+            m.storeBytes(of: subject.w0.bigEndian, toByteOffset: 15, as: UInt64.self)
+            m.storeBytes(of: subject.w1.bigEndian, toByteOffset: 23, as: UInt64.self)
+            m.storeBytes(of: subject.w2.bigEndian, toByteOffset: 31, as: UInt64.self)
+            m.storeBytes(of: subject.w3.bigEndian, toByteOffset: 39, as: UInt64.self)
+        }
+        var mac = [UInt8](repeating: 0, count: 32)
+        msg.withUnsafeBufferPointer { m in mac.withUnsafeMutableBufferPointer { lethe_hmac_sha256(&k, m.baseAddress, 47, $0.baseAddress!) } }
+        withUnsafeMutableBytes(of: &k) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        return Array(mac.prefix(ProtectedValue.keyIDSize))
+    }
+    static let keyIDLabel: [UInt8] = Array("lethe:key-id:v3".utf8)
+    static let padLabel: [UInt8] = Array("lethe:dek:v3".utf8)
+
+    /// `keyID` through swift-crypto (tests: the C path gives the same bytes).
+    public static func keyIDReference(_ plain: [UInt8], subject: SubjectKey) -> [UInt8] {
         let mac = HMAC<SHA256>.authenticationCode(
             for: Array("lethe:key-id:v3".utf8) + subject.bytes, using: SymmetricKey(data: plain))
         return Array(Array(mac).prefix(ProtectedValue.keyIDSize))
     }
 
-    /// The v3 one-time pad of a row: HKDF of the KEK with the row's subject-key prefix and key id.
+    /// The v3 one-time pad of a row: HKDF-SHA256 of the KEK (no salt) with info `lethe:dek:v3` ‖ the
+    /// row's subject-key prefix (12 bytes) ‖ key id, 32 bytes: one HMAC of `info ‖ 0x01` under the
+    /// prepared pseudo-random key (HKDF-Expand's first block).
     func pad(prefix: [UInt8], keyID: [UInt8]) -> [UInt8] {
+        var msg = Self.padLabel
+        msg += prefix.prefix(VaultRow.prefixSize)
+        msg += keyID
+        msg.append(1)
+        var out = [UInt8](repeating: 0, count: 32)
+        withUnsafePointer(to: padKey) { k in
+            msg.withUnsafeBufferPointer { m in out.withUnsafeMutableBufferPointer { lethe_hmac_sha256(k, m.baseAddress, m.count, $0.baseAddress!) } }
+        }
+        return out
+    }
+
+    /// `pad` through swift-crypto's HKDF (tests: the C path gives the same bytes).
+    public func padReference(prefix: [UInt8], keyID: [UInt8]) -> [UInt8] {
         HKDF<SHA256>.deriveKey(
             inputKeyMaterial: key, info: Array("lethe:dek:v3".utf8) + prefix.prefix(VaultRow.prefixSize) + keyID, outputByteCount: 32
         ).withUnsafeBytes { Array($0) }
     }
+
+    /// `pad` (tests).
+    public func padForTests(prefix: [UInt8], keyID: [UInt8]) -> [UInt8] { pad(prefix: prefix, keyID: keyID) }
 
     static func xor(_ a: [UInt8], _ b: [UInt8]) -> [UInt8] { zip(a, b).map { $0 ^ $1 } }
 

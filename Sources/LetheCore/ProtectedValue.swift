@@ -318,7 +318,8 @@ public final class ValueSealer {
     let evp: Bool
 
     /// `evp`: take OpenSSL's EVP route even when the CPU has AES-NI (tests: both routes, same bytes).
-    public init(dataset: String, fields: [String], evp: Bool = false) {
+    public init(dataset: String, fields: [String], evp: Bool = false, keptSlots: Int = 8192) {
+        self.keptSlots = max(1, keptSlots)
         self.evp = evp
         self.usesAESNI = !evp && Self.cpuHasAESNI
         self.dataset = dataset
@@ -361,6 +362,12 @@ public final class ValueSealer {
         while slots.count <= index {
             guard let k = lethe_seal_key_new(evp ? 1 : 0) else { throw LetheError(.failure, "cannot allocate an AES-GCM context") }
             slots.append(Slot(key: k, tail: .allocate(capacity: 40)))
+            held.append(nil)
+            stamps.append(0)
+        }
+        if let old = held[index] {  // a kept slot taken for a single value: no longer kept
+            slotOf[old] = nil
+            held[index] = nil
         }
         let slot = slots[index]
         let ok = key.key.withUnsafeBytes { b in b.count == 32 ? lethe_seal_key_set(slot.key, b.baseAddress!.assumingMemoryBound(to: UInt8.self)) : 0 }
@@ -373,6 +380,106 @@ public final class ValueSealer {
         (slot.tail + 32).update(from: key.id, count: ProtectedValue.keyIDSize)
         return slot
     }
+
+    /// Prepares slot `index` from 40 bytes: the 32 key bytes, then the 8 key-id bytes (`DataKeyBatch`).
+    public func prepare(slot index: Int, material: UnsafeRawPointer, subject: SubjectKey) throws {
+        while slots.count <= index {
+            guard let k = lethe_seal_key_new(evp ? 1 : 0) else { throw LetheError(.failure, "cannot allocate an AES-GCM context") }
+            slots.append(Slot(key: k, tail: .allocate(capacity: 40)))
+            held.append(nil)
+            stamps.append(0)
+        }
+        let slot = slots[index]
+        guard lethe_seal_key_set(slot.key, material.assumingMemoryBound(to: UInt8.self)) == 1 else {
+            throw LetheError(.failure, "cannot prepare the data key of subject \(subject.short) (dataset `\(dataset)`)")
+        }
+        let t = UnsafeMutableRawPointer(slot.tail)
+        t.storeBytes(of: subject.w0.bigEndian, toByteOffset: 0, as: UInt64.self)
+        t.storeBytes(of: subject.w1.bigEndian, toByteOffset: 8, as: UInt64.self)
+        t.storeBytes(of: subject.w2.bigEndian, toByteOffset: 16, as: UInt64.self)
+        t.storeBytes(of: subject.w3.bigEndian, toByteOffset: 24, as: UInt64.self)
+        (t + 32).copyMemory(from: material + 32, byteCount: ProtectedValue.keyIDSize)
+    }
+
+    // MARK: Slots kept across chunks
+
+    /// How many prepared keys are kept across chunks (a chunk with more distinct subjects grows the
+    /// slots for itself; never shrunk).
+    public let keptSlots: Int
+    /// Which subject each slot holds for reuse, and the key bytes it was prepared with (compared with
+    /// each chunk's answer of the key source: a slot is reused only for the very key the source gave).
+    var held: [SubjectKey?] = []
+    var heldMaterial: [UInt8] = []
+    var stamps: [UInt32] = []
+    var slotOf = SubjectIndexMap()
+    var chunkStamp: UInt32 = 0
+    var hand = 0
+    /// Slots prepared and reused since the sealer was made (tests, figures).
+    public private(set) var prepared = 0
+    public private(set) var reused = 0
+
+    /// Starts a chunk: slots given out from now on are this chunk's until the next call.
+    public func beginChunk() { chunkStamp &+= 1 }
+
+    /// A prepared slot for `subject`'s key given as 40 bytes (key ‖ id): the slot that already holds
+    /// that subject with the same key (prepared in an earlier chunk), else a free or least recently used
+    /// slot not used by this chunk, prepared now.
+    public func slot(for subject: SubjectKey, material: UnsafeRawPointer) throws -> Int32 {
+        if let i = slotOf[subject] {
+            let same = heldMaterial.withUnsafeBytes { memcmp($0.baseAddress! + Int(i) * 40, material, 40) == 0 }
+            if same {
+                stamps[Int(i)] = chunkStamp
+                reused += 1
+                return i
+            }
+            try prepare(slot: Int(i), material: material, subject: subject)
+            keep(Int(i), subject, material)
+            return i
+        }
+        var index = -1
+        if slots.count < keptSlots {
+            index = slots.count
+        } else {
+            for _ in 0..<slots.count {
+                let i = hand
+                hand = (hand + 1) % slots.count
+                if stamps[i] != chunkStamp {
+                    index = i
+                    break
+                }
+            }
+            if index < 0 { index = slots.count }  // this chunk holds every kept slot: one more
+        }
+        if index < held.count, let old = held[index] { slotOf[old] = nil }
+        try prepare(slot: index, material: material, subject: subject)
+        keep(index, subject, material)
+        slotOf[subject] = Int32(index)
+        return Int32(index)
+    }
+
+    private func keep(_ i: Int, _ subject: SubjectKey, _ material: UnsafeRawPointer) {
+        if heldMaterial.count < (i + 1) * 40 { heldMaterial.append(contentsOf: repeatElement(0, count: (i + 1) * 40 - heldMaterial.count)) }
+        heldMaterial.withUnsafeMutableBytes { ($0.baseAddress! + i * 40).copyMemory(from: material, byteCount: 40) }
+        held[i] = subject
+        stamps[i] = chunkStamp
+        prepared += 1
+    }
+
+    /// Forgets `subject`'s kept slot, if any (its key source answered no key: destroyed): the slot's key
+    /// schedule and kept bytes are overwritten (an all-zero key), so nothing of the key stays here.
+    public func drop(_ subject: SubjectKey) {
+        guard let i = slotOf.removeValue(forKey: subject) else { return }
+        let zero = [UInt8](repeating: 0, count: 32)
+        _ = zero.withUnsafeBufferPointer { lethe_seal_key_set(slots[Int(i)].key, $0.baseAddress!) }
+        heldMaterial.withUnsafeMutableBytes { _ = ($0.baseAddress! + Int(i) * 40).initializeMemory(as: UInt8.self, repeating: 0, count: 40) }
+        held[Int(i)] = nil
+        stamps[Int(i)] = 0
+    }
+
+    /// Whether a kept slot holds `subject`'s key (tests).
+    public func holdsKey(for subject: SubjectKey) -> Bool { slotOf[subject] != nil }
+    /// Slots allocated (tests: the bound).
+    public var slotCount: Int { slots.count }
 
     /// Seals `value` of `kind` for field `field` (an index into `fields`) with the prepared `slot`;
     /// writes the text form at `out` (room for `sealedLength(value.count)` bytes) and returns its length.

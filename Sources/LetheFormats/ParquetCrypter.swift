@@ -103,9 +103,26 @@ public struct ParquetCrypter: Sendable {
             if let k = rowKeys[r] { subjects.insert(k) }
         }
         let protect = mode == .protect
-        let found = subjects.isEmpty ? [:] : try await keys.dataKeys(for: Array(subjects), create: protect)
-
         let fieldNames = piiFields.map(\.description)
+        // Each value is sealed or opened by one C call (`ValueSealer`, as JSON Lines and CSV are), with
+        // its subject's key prepared once into a slot: `slotOf` maps a subject to it (absent: no key).
+        let sealer = ValueSealer(dataset: dataset, fields: fieldNames)
+        let nonces = NonceSource()
+        var slotOf: [SubjectKey: Int32] = [:]
+        if !subjects.isEmpty {
+            let list = Array(subjects)
+            var batch = DataKeyBatch()
+            try await keys.dataKeys(for: list, create: protect, into: &batch)
+            sealer.beginChunk()
+            try batch.material.withUnsafeBytes { m in
+                for (i, s) in list.enumerated() where batch.found[i] {
+                    slotOf[s] = try sealer.slot(for: s, material: m.baseAddress! + i * DataKeyBatch.stride)
+                }
+            }
+            batch.wipe()
+        }
+        let slots = sealer.slots
+        var scratch = [UInt8](repeating: 0, count: 256)
         var failure: (any Error)?
         var sink = InMemorySink()
         var r = result
@@ -130,7 +147,7 @@ public struct ParquetCrypter: Sendable {
                             r.passed += 1
                             return .keep
                         }
-                        guard let subject, let key = found[subject] else {
+                        guard let subject, let slot = slotOf[subject] else {
                             failure = LetheError(
                                 .badInput,
                                 "column `\(field)` holds a value but the row has no subject (`\(self.subject.fields.map(\.description).joined(separator: "`, `"))`): no key to encrypt it with",
@@ -138,9 +155,12 @@ public struct ParquetCrypter: Sendable {
                             return .keep
                         }
                         do {
-                            var out: [UInt8] = []
-                            try v.withUnsafeBytes {
-                                try ProtectedValue.seal($0, kind: .text, key: key, dataset: dataset, field: field, subject: subject, into: &out)
+                            let nonce = try nonces.nextNonce()
+                            let m = ValueSealer.sealedLength(v.count)
+                            let out = try [UInt8](unsafeUninitializedCapacity: m) { o, n in
+                                n = try v.withUnsafeBytes {
+                                    try sealer.seal($0, kind: .text, slot: slots[Int(slot)], field: col.field, nonce: nonce, to: o.baseAddress!)
+                                }
                             }
                             r.values += 1
                             return .bytes(out)
@@ -153,12 +173,16 @@ public struct ParquetCrypter: Sendable {
                         r.passed += 1
                         return .keep
                     }
-                    guard let subject, let key = found[subject] else {
+                    guard let subject, let slot = slotOf[subject] else {
                         r.forgotten += 1
                         return absent(optional)
                     }
                     do {
-                        let (_, value) = try ProtectedValue.open(try ProtectedValue.parse(Array(v)), key: key, dataset: dataset, field: field, subject: subject)
+                        if scratch.count < v.count + 16 { scratch = [UInt8](repeating: 0, count: v.count + 16) }
+                        let value = try scratch.withUnsafeMutableBufferPointer { o in
+                            let (_, n) = try v.withUnsafeBytes { try sealer.open($0, slot: slots[Int(slot)], field: col.field, to: o.baseAddress!) }
+                            return Array(o[0..<n])
+                        }
                         r.values += 1
                         return .bytes(value)
                     } catch let e as LetheError where e.code == .notFound {

@@ -79,40 +79,77 @@ extension SQLiteStateStore {
         return db.lastInsertedRowID
     }
 
-    /// Each subject's row: its exact row, else the compact row of its prefix (`exact == false`).
+    /// Subjects a vault read asks for in one statement (the statements are prepared once a connection,
+    /// a short last batch padded with NULLs, which match no row).
+    static let vaultReadBatch = 512
+
+    /// A subject key's first `WrappedDataKey.prefixSize` (12) bytes, as a dictionary key without an array.
+    struct VaultPrefix: Hashable {
+        var high: UInt64
+        var low: UInt32
+        init(_ s: SubjectKey) {
+            let b = s.bytes
+            high = b[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
+            low = b[8..<12].reduce(0) { $0 << 8 | UInt32($1) }
+        }
+        init(_ b: UnsafeRawBufferPointer) {
+            high = b[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
+            low = b[8..<12].reduce(0) { $0 << 8 | UInt32($1) }
+        }
+    }
+
+    /// Each subject's row: its exact row, else the compact row of its prefix (`exact == false`). One
+    /// statement a table per `vaultReadBatch` subjects; rows read through a cursor without copying their
+    /// blobs twice; KEK names from one read of `vault_keks`.
     static func fetchVaultKeys(_ db: Database, _ subjects: [SubjectKey]) throws -> [SubjectKey: WrappedDataKey] {
         var out: [SubjectKey: WrappedDataKey] = [:]
-        var start = 0
         let unique = Array(Set(subjects))
+        out.reserveCapacity(unique.count)
+        guard !unique.isEmpty else { return out }
+        var keks: [Int64: String] = [:]
+        for r in try Row.fetchAll(db, sql: "SELECT id, name FROM vault_keks") { keks[r[0]] = r[1] }
+        func kek(_ id: Int64) throws -> String {
+            guard let name = keks[id] else { throw LetheError(.corrupt, "a vault key row names KEK id \(id), which `vault_keks` does not hold") }
+            return name
+        }
+        /// A blob column's bytes, copied once (no intermediate `Data`).
+        func blob(_ r: Row, _ i: Int) throws -> [UInt8] { try r.withUnsafeData(atIndex: i) { d in d.map { [UInt8]($0) } ?? [] } }
+        let batch = vaultReadBatch
+        let marks = Array(repeating: "?", count: batch).joined(separator: ",")
+        let exactStatement = try db.cachedStatement(
+            sql: "SELECT subject_key, key_id, kek_id, wrapped, created_at FROM vault_keys_exact WHERE subject_key IN (\(marks))")
+        let compactStatement = try db.cachedStatement(sql: "SELECT subject_prefix, key_id, kek_id, wrapped FROM vault_keys WHERE subject_prefix IN (\(marks))")
         let n = WrappedDataKey.prefixSize
+        var start = 0
         while start < unique.count {
-            let part = Array(unique[start..<min(unique.count, start + 500)])
+            let part = unique[start..<min(unique.count, start + batch)]
             start += part.count
-            let marks = Array(repeating: "?", count: part.count).joined(separator: ",")
-            let exact = try Row.fetchAll(
-                db,
-                sql:
-                    "SELECT k.subject_key, k.key_id, e.name, k.wrapped, k.created_at FROM vault_keys_exact k JOIN vault_keks e ON e.id = k.kek_id WHERE k.subject_key IN (\(marks))",
-                arguments: StatementArguments(part.map { Data($0.bytes) }))
-            for r in exact {
-                let s = SubjectKey(bytes: [UInt8](r[0] as Data))
-                out[s] = WrappedDataKey(subject: s, keyID: [UInt8](r[1] as Data), kek: r[2], wrapped: [UInt8](r[3] as Data), createdAt: r[4])
+            var args: [(any DatabaseValueConvertible)?] = part.map { Data($0.bytes) }
+            args += repeatElement(nil, count: batch - args.count)
+            let exact = try Row.fetchCursor(exactStatement, arguments: StatementArguments(args))
+            while let r = try exact.next() {
+                let s = SubjectKey(bytes: try blob(r, 0))
+                out[s] = WrappedDataKey(subject: s, keyID: try blob(r, 1), kek: try kek(r[2]), wrapped: try blob(r, 3), createdAt: r[4])
             }
-            let rest = part.filter { out[$0] == nil }
-            guard !rest.isEmpty else { continue }
-            var byPrefix: [[UInt8]: [SubjectKey]] = [:]
-            for s in rest { byPrefix[Array(s.bytes.prefix(n)), default: []].append(s) }
-            let marks2 = Array(repeating: "?", count: byPrefix.count).joined(separator: ",")
-            let compact = try Row.fetchAll(
-                db,
-                sql:
-                    "SELECT k.subject_prefix, k.key_id, e.name, k.wrapped FROM vault_keys k JOIN vault_keks e ON e.id = k.kek_id WHERE k.subject_prefix IN (\(marks2))",
-                arguments: StatementArguments(byPrefix.keys.map { Data($0) }))
-            for r in compact {
-                for s in byPrefix[[UInt8](r[0] as Data)] ?? [] {
-                    out[s] = WrappedDataKey(
-                        subject: s, keyID: [UInt8](r[1] as Data), kek: r[2], wrapped: [UInt8](r[3] as Data), createdAt: 0, exact: false)
+            var byPrefix: [VaultPrefix: [SubjectKey]] = [:]
+            var prefixes: [(any DatabaseValueConvertible)?] = []
+            for s in part where out[s] == nil {
+                let p = VaultPrefix(s)
+                if byPrefix[p] == nil { prefixes.append(Data(s.bytes.prefix(n))) }
+                byPrefix[p, default: []].append(s)
+            }
+            guard !prefixes.isEmpty else { continue }
+            prefixes += repeatElement(nil, count: batch - prefixes.count)
+            let compact = try Row.fetchCursor(compactStatement, arguments: StatementArguments(prefixes))
+            while let r = try compact.next() {
+                let p = try r.withUnsafeData(atIndex: 0) { d -> VaultPrefix? in
+                    guard let d, d.count == n else { return nil }
+                    return d.withUnsafeBytes { VaultPrefix($0) }
                 }
+                guard let p, let owners = byPrefix[p] else { continue }
+                let keyID = try blob(r, 1), wrapped = try blob(r, 3)
+                let name = try kek(r[2])
+                for s in owners { out[s] = WrappedDataKey(subject: s, keyID: keyID, kek: name, wrapped: wrapped, createdAt: 0, exact: false) }
             }
         }
         return out

@@ -167,6 +167,12 @@ public final class RecordCrypter {
         }
     }
 
+    /// Whether a key slot kept across chunks holds `subject`'s prepared key (tests: a destroyed key's
+    /// slot is dropped at the first chunk after the destruction that names the subject).
+    public func holdsPreparedKey(for subject: SubjectKey) -> Bool { sealer.holdsKey(for: subject) }
+    /// Keys prepared so far, prepared keys reused from an earlier chunk, and slots allocated.
+    public var keySlots: (prepared: Int, reused: Int, allocated: Int) { (sealer.prepared, sealer.reused, sealer.slotCount) }
+
     deinit {
         output.deallocate()
         opened.deallocate()
@@ -200,6 +206,10 @@ public final class RecordCrypter {
         var subjects: [SubjectKey] = []
         var table: [Int32] = [Int32](repeating: 0, count: 4096)
         var ready: [Bool] = []
+        /// The sealer slot of each subject (-1: no key).
+        var slot: [Int32] = []
+        /// The key source's answer for `subjects` (wiped once the keys are prepared).
+        var keys = DataKeyBatch()
         var joined: [UInt8] = []
         var fields: [Span] = []
         var counts = CryptoCounts()
@@ -212,6 +222,7 @@ public final class RecordCrypter {
                 subjects.removeAll(keepingCapacity: true)
             }
             ready.removeAll(keepingCapacity: true)
+            slot.removeAll(keepingCapacity: true)
             counts = CryptoCounts()
         }
 
@@ -309,15 +320,37 @@ public final class RecordCrypter {
             case .csv(let d): return try scanCSV(buf, delimiter: d, isFinal: isFinal, into: &c)
             }
         }
-        // One key lookup for the chunk's distinct subjects, each key prepared once.
+        // One key lookup for the chunk's distinct subjects (answered into an array aligned with them),
+        // each key prepared once — or found prepared in a slot kept from an earlier chunk, when the key
+        // source gave the very same key again. A subject the source has no key for loses its kept slot.
         if !c.subjects.isEmpty {
-            let found = try await keys.dataKeys(for: c.subjects, create: isProtect)
-            for (i, s) in c.subjects.enumerated() {
-                if let k = found[s] {
-                    try sealer.prepare(slot: i, key: k, subject: s)
-                    c.ready.append(true)
-                } else {
-                    c.ready.append(false)
+            var batch = DataKeyBatch()
+            var slot: [Int32] = []
+            var ready: [Bool] = []
+            swap(&batch, &c.keys)
+            swap(&slot, &c.slot)
+            swap(&ready, &c.ready)
+            defer {
+                batch.wipe()
+                swap(&batch, &c.keys)
+                swap(&slot, &c.slot)
+                swap(&ready, &c.ready)
+            }
+            let subjects = c.subjects
+            try await keys.dataKeys(for: subjects, create: isProtect, into: &batch)
+            sealer.beginChunk()
+            let sealer = self.sealer
+            try batch.material.withUnsafeBytes { m in
+                let base = m.baseAddress!
+                for i in subjects.indices {
+                    if batch.found[i] {
+                        slot.append(try sealer.slot(for: subjects[i], material: base + i * DataKeyBatch.stride))
+                        ready.append(true)
+                    } else {
+                        sealer.drop(subjects[i])
+                        slot.append(-1)
+                        ready.append(false)
+                    }
                 }
             }
         }
@@ -378,6 +411,7 @@ public final class RecordCrypter {
         }
         let ops = c.ops
         let ready = c.ready
+        let slotOf = c.slot
         return try c.plain.withUnsafeBufferPointer { plainBuf -> Int in
             let plain = plainBuf.baseAddress ?? inp
             var w = 0
@@ -410,7 +444,7 @@ public final class RecordCrypter {
                         w += 1
                     }
                     let nonce = try nonces.nextNonce()
-                    let n = try sealer.seal(v, kind: op.kind, slot: slots[Int(op.subject)], field: Int(op.field), nonce: nonce, to: o + w)
+                    let n = try sealer.seal(v, kind: op.kind, slot: slots[Int(slotOf[Int(op.subject)])], field: Int(op.field), nonce: nonce, to: o + w)
                     w += n
                     if json {
                         o[w] = 0x22
@@ -425,7 +459,7 @@ public final class RecordCrypter {
                     continue
                 }
                 do {
-                    let (kind, n) = try sealer.open(v, slot: slots[Int(op.subject)], field: Int(op.field), to: value)
+                    let (kind, n) = try sealer.open(v, slot: slots[Int(slotOf[Int(op.subject)])], field: Int(op.field), to: value)
                     if json {
                         if kind == .text {
                             let written = Self.quoteJSON(value, n, to: o + w)

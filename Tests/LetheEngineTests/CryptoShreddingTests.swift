@@ -484,6 +484,61 @@ struct CryptoShreddingTests {
         #expect(!other.isCached(u1) && other.isCached(u2))
     }
 
+    /// Crypto-shredding holds across every cache this process keeps: a long-lived reveal crypter keeps
+    /// prepared keys across chunks (its key slots) and the vault keeps unwrapped keys (flat slots); after
+    /// the forget's key destruction, the next chunk opens nothing of the subject, the crypter's slot of
+    /// the subject is dropped, and no byte of the destroyed key is left in the vault's cache storage.
+    @Test func aDestroyedKeyIsServedByNoCacheAcrossChunks() async throws {
+        let s = try ShredFixture()
+        var lake = ""
+        for i in 0..<12 { lake += ev("u-\(i % 3)", i, email: "e\(i)@x") }
+        let protected = Array(try await s.protect("raw", lake).utf8)
+        let u0 = s.lethe.key(for: SubjectID("u-0")), u1 = s.lethe.key(for: SubjectID("u-1"))
+        let key0 = try #require(try await s.vault.dataKeys(for: [u0], create: false)[u0])
+        var batch = DataKeyBatch()
+        batch.reset(1)
+        batch.set(0, key0)
+        let key0Bytes = Array(batch.material[0..<32])
+        let c = try s.crypter("raw", .reveal(marker: Array("[gone]".utf8), nullOnError: false))
+        // Two chunks before the destruction: the second reuses the first's prepared keys.
+        var out: [UInt8] = []
+        _ = try await c.process(protected, isFinal: true, into: &out)
+        #expect(String(decoding: out, as: UTF8.self) == lake)
+        out.removeAll()
+        _ = try await c.process(protected, isFinal: true, into: &out)
+        #expect(String(decoding: out, as: UTF8.self) == lake)
+        #expect(c.keySlots.reused == 3 && c.keySlots.prepared == 3)
+        #expect(c.holdsPreparedKey(for: u0) && c.holdsPreparedKey(for: u1))
+        func find(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+            (0...(hay.count - needle.count)).contains { Array(hay[$0..<($0 + needle.count)]) == needle }
+        }
+        #expect(find(s.vault.cachedMaterial, key0Bytes))
+
+        let r = try await s.lethe.forget([SubjectID("u-0")], reason: "t", by: "alice")[0]
+        _ = try await s.lethe.approve([r.id], by: "bob")
+        #expect(try await s.lethe.shredKeys([try #require(try await s.lethe.meta.request(id: r.id))]) == [u0])
+        #expect(!s.vault.isCached(u0) && !find(s.vault.cachedMaterial, key0Bytes))
+        // The same crypter, the next chunk: u-0's values come out as the marker, the others open.
+        out.removeAll()
+        _ = try await c.process(protected, isFinal: true, into: &out)
+        let lines = String(decoding: out, as: UTF8.self).split(separator: "\n")
+        for (i, line) in lines.enumerated() {
+            if i % 3 == 0 {
+                #expect(line.contains(#""email":"[gone]""#) && !line.contains("e\(i)@x") && !line.contains("lethe:v1:"))
+            } else {
+                #expect(line == String(ev("u-\(i % 3)", i, email: "e\(i)@x").dropLast()))
+            }
+        }
+        #expect(!c.holdsPreparedKey(for: u0) && c.holdsPreparedKey(for: u1))
+        #expect(c.counts.forgotten == 16)
+        // Protect with the same long-lived kind of crypter gives u-0 a new key, never the old prepared one.
+        let p = try s.crypter("raw", .protect)
+        let again = try await p.process(Array(ev("u-0", 99, email: "new@x").utf8))
+        let newKey = try #require(try await s.vault.dataKeys(for: [u0], create: false)[u0])
+        #expect(newKey.id != key0.id)
+        #expect(try await s.reveal("raw", String(decoding: again, as: UTF8.self)) == ev("u-0", 99, email: "new@x"))
+    }
+
     @Test func theCacheIsBounded() async throws {
         let s = try ShredFixture()
         let small = Vault(kek: s.vault.kek, state: s.lethe.meta, cacheSize: 5)

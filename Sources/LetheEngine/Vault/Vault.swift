@@ -22,24 +22,10 @@ public final class Vault: DataKeySource, Sendable {
     private let cache: Mutex<Cache>
 
     struct Cache {
-        var keys: [SubjectKey: ProtectedValue.DataKey] = [:]
-        /// Insertion order, for eviction (oldest first); may hold subjects already evicted.
-        var order: [SubjectKey] = []
-        var head = 0
+        /// The unwrapped keys: subject key, 32 key bytes and 8 id bytes inline (no object per key).
+        var keys: DataKeyCache
         var generation: String?
         var checkedAt: Int64?
-
-        mutating func insert(_ s: SubjectKey, _ k: ProtectedValue.DataKey, capacity: Int) {
-            if keys.updateValue(k, forKey: s) == nil { order.append(s) }
-            while keys.count > capacity, head < order.count {
-                keys[order[head]] = nil
-                head += 1
-            }
-            if head > 4096 && head * 2 > order.count {
-                order.removeFirst(head)
-                head = 0
-            }
-        }
     }
 
     public init(
@@ -52,7 +38,7 @@ public final class Vault: DataKeySource, Sendable {
         self.capacity = max(1, cacheSize)
         self.revalidateEvery = revalidateEvery
         self.now = now
-        self.cache = Mutex(Cache())
+        self.cache = Mutex(Cache(keys: DataKeyCache(capacity: max(1, cacheSize))))
     }
 
     /// The setting every key destruction moves forward (the caches of other processes watch it).
@@ -61,14 +47,16 @@ public final class Vault: DataKeySource, Sendable {
     /// How many unwrapped keys the cache holds.
     public var cachedCount: Int { cache.withLock { $0.keys.count } }
     /// Whether the cache holds a subject's key (tests: eviction).
-    public func isCached(_ subject: SubjectKey) -> Bool { cache.withLock { $0.keys[subject] != nil } }
+    public func isCached(_ subject: SubjectKey) -> Bool { cache.withLock { $0.keys.contains(subject) } }
+    /// Every byte of the cache's key slots, live or not (tests: a destroyed key leaves none behind).
+    public var cachedMaterial: [UInt8] { cache.withLock { $0.keys.rawMaterial } }
 
-    /// Drops every cached key.
-    public func evictAll() { cache.withLock { $0.keys = [:] } }
+    /// Drops every cached key (their bytes zeroed).
+    public func evictAll() { cache.withLock { $0.keys.removeAll() } }
 
-    /// Drops these subjects' keys from the cache.
+    /// Drops these subjects' keys from the cache (their bytes zeroed).
     public func evict(_ subjects: [SubjectKey]) {
-        cache.withLock { c in for s in subjects { c.keys[s] = nil } }
+        cache.withLock { c in for s in subjects { c.keys.remove(s) } }
     }
 
     public func dataKeys(for subjects: [SubjectKey], create: Bool) async throws -> [SubjectKey: ProtectedValue.DataKey] {
@@ -78,11 +66,44 @@ public final class Vault: DataKeySource, Sendable {
         var missing: [SubjectKey] = []
         cache.withLock { c in
             for s in subjects where out[s] == nil {
-                if let k = c.keys[s] { out[s] = k } else { missing.append(s) }
+                if let k = c.keys.dataKey(s) { out[s] = k } else { missing.append(s) }
             }
         }
         missing = Array(Set(missing))
         guard !missing.isEmpty else { return out }
+        out.merge(try await load(missing, create: create)) { a, _ in a }
+        return out
+    }
+
+    /// The batch form (`RecordCrypter`'s per-chunk call): answers into `batch`, aligned with
+    /// `subjects`, copying cached keys' bytes under one lock (no dictionary, no retain per key).
+    public func dataKeys(for subjects: [SubjectKey], create: Bool, into batch: inout DataKeyBatch) async throws {
+        try await revalidateIfDue()
+        batch.reset(subjects.count)
+        var material: [UInt8] = []
+        var found: [Bool] = []
+        swap(&material, &batch.material)
+        swap(&found, &batch.found)
+        var missing: [Int] = []
+        cache.withLock { c in
+            material.withUnsafeMutableBytes { m in
+                let base = m.baseAddress!
+                for i in subjects.indices {
+                    if c.keys.copy(subjects[i], to: base + i * DataKeyBatch.stride) { found[i] = true } else { missing.append(i) }
+                }
+            }
+        }
+        swap(&material, &batch.material)
+        swap(&found, &batch.found)
+        guard !missing.isEmpty else { return }
+        let fresh = try await load(Array(Set(missing.map { subjects[$0] })), create: create)
+        for i in missing {
+            if let k = fresh[subjects[i]] { batch.set(i, k) }
+        }
+    }
+
+    /// Reads (and with `create`, makes) the keys of subjects the cache does not hold; caches them.
+    func load(_ missing: [SubjectKey], create: Bool) async throws -> [SubjectKey: ProtectedValue.DataKey] {
         let stored = try await state.vault.wrappedKeys(subjects: missing)
         var fresh: [SubjectKey: ProtectedValue.DataKey] = [:]
         var toCreate: [SubjectKey] = []
@@ -123,9 +144,8 @@ public final class Vault: DataKeySource, Sendable {
                 throw LetheError(.failure, "the vault could not store a data key of subject \(s.short)")
             }
         }
-        cache.withLock { c in for (s, k) in fresh { c.insert(s, k, capacity: capacity) } }
-        out.merge(fresh) { a, _ in a }
-        return out
+        cache.withLock { c in for (s, k) in fresh { c.keys.insert(s, k) } }
+        return fresh
     }
 
     /// The KEK a row names: this vault's, or one of `others` (a rotation under way).
@@ -179,13 +199,13 @@ public final class Vault: DataKeySource, Sendable {
         let (changed, cached) = cache.withLock { c -> (Bool, [SubjectKey]) in
             let changed = c.generation != generation
             c.generation = generation
-            return (changed, changed ? Array(c.keys.keys) : [])
+            return (changed, changed ? c.keys.cachedSubjects : [])
         }
         guard changed, !cached.isEmpty else { return }
         let held = try await owned(try await state.vault.wrappedKeys(subjects: cached))
         cache.withLock { c in
             for s in cached {
-                if let k = c.keys[s], held[s]?.keyID != k.id { c.keys[s] = nil }
+                if let id = c.keys.keyID(s), held[s]?.keyID != id { c.keys.remove(s) }
             }
         }
     }
