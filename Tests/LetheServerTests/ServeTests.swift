@@ -24,7 +24,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: file) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-sS", "--max-time", "20", "-o", file] + args
+        // A hang guard, not a latency bound: the whole parallel run starves 2 cores for minutes (a full run here saw a filing wait over 20 s).
+        p.arguments = ["-sS", "--max-time", "120", "-o", file] + args
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         let status: Int32 = try await withCheckedThrowingContinuation { c in
