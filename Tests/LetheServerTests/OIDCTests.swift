@@ -176,9 +176,11 @@ struct KitClaims: JWTPayload {
                 #expect(signature.isEmpty || !r.text.contains(signature), "\(check): the token is echoed")
                 #expect(!r.text.contains(token.split(separator: ".")[1]), "\(check): the payload is echoed")
             }
-            // Leeway (60 s): a token expired 30 s ago, or valid from 30 s ahead, still passes.
-            let lateExp = try issuer.mint(TestIssuer.claims("alice", "auditor") { $0["exp"] = now - 30 })
-            let earlyNbf = try issuer.mint(TestIssuer.claims("alice", "auditor") { $0["nbf"] = now + 30 })
+            // Leeway (60 s): a token expired 30 s ago, or valid from 30 s ahead, still passes ("ago" from
+            // now: a starved full run can take minutes to get here).
+            let later = Int(TestIssuer.now)
+            let lateExp = try issuer.mint(TestIssuer.claims("alice", "auditor") { $0["exp"] = later - 30 })
+            let earlyNbf = try issuer.mint(TestIssuer.claims("alice", "auditor") { $0["nbf"] = later + 30 })
             #expect(try await client.call(.get, "/v1/audit/head", token: lateExp).status == 200)
             #expect(try await client.call(.get, "/v1/audit/head", token: earlyNbf).status == 200)
             // `aud` as a list containing the audience passes.
