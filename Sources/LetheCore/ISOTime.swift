@@ -14,29 +14,20 @@ public enum ISOTime {
         let (y, m, d) = CanonicalValue.civil(days: days)
         guard (1583...9999).contains(y) else { return foundation(ms) }
         let hh = daySecs / 3600, mm = daySecs / 60 % 60, ss = daySecs % 60
+        // (value, digits, the byte after it): `YYYY-MM-DDTHH:MM:SS.sssZ`.
+        let fields: [(Int64, Int, UInt8)] = [(y, 4, 0x2D), (m, 2, 0x2D), (d, 2, 0x54), (hh, 2, 0x3A), (mm, 2, 0x3A), (ss, 2, 0x2E), (milli, 3, 0x5A)]
         return String(unsafeUninitializedCapacity: 24) { buf in
-            func put(_ at: Int, _ v: Int64, _ width: Int) {
-                var v = v
+            var at = 0
+            for (value, width, after) in fields {
+                var v = value
                 for i in stride(from: at + width - 1, through: at, by: -1) {
                     buf[i] = UInt8(truncatingIfNeeded: 48 + v % 10)
                     v /= 10
                 }
+                buf[at + width] = after
+                at += width + 1
             }
-            put(0, y, 4)
-            buf[4] = 0x2D
-            put(5, m, 2)
-            buf[7] = 0x2D
-            put(8, d, 2)
-            buf[10] = 0x54  // T
-            put(11, hh, 2)
-            buf[13] = 0x3A
-            put(14, mm, 2)
-            buf[16] = 0x3A
-            put(17, ss, 2)
-            buf[19] = 0x2E
-            put(20, milli, 3)
-            buf[23] = 0x5A  // Z
-            return 24
+            return at
         }
     }
 

@@ -114,10 +114,5 @@ public struct WebhookSink: NotificationSink {
     }()
 
     /// `2026-12-01T03:42:10.123Z`.
-    static func iso8601(ms: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
-    }
+    static func iso8601(ms: Int64) -> String { ISOTime.milliseconds(ms) }
 }

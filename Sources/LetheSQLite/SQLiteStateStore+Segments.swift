@@ -272,8 +272,7 @@ extension SQLiteStateStore {
             while arity < chunk.count { arity <<= 1 }
             var arguments = Array(chunk)
             while arguments.count < arity { arguments.append(chunk.last!) }
-            let marks = Array(repeating: "?", count: arity).joined(separator: ", ")
-            let sql = "SELECT o.segment, \(locateObjectColumns) FROM objects o WHERE o.id IN (\(marks))\(dataset == nil ? "" : " AND o.dataset = ?")"
+            let sql = objectJoinSQL[dataset == nil ? 0 : 1][arity.trailingZeroBitCount]
             var bound = StatementArguments(arguments)
             if let dataset { bound += [dataset] }
             let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: bound)
@@ -306,6 +305,14 @@ extension SQLiteStateStore {
 
     /// Object ids one statement of `livePostings` reads (a power of two).
     static let objectBatch = 256
+
+    /// `livePostings`' statements, built once: [any dataset, one dataset][log2 of the arity].
+    static let objectJoinSQL: [[String]] = [false, true].map { oneDataset in
+        (0...objectBatch.trailingZeroBitCount).map { bits in
+            let marks = Array(repeating: "?", count: 1 << bits).joined(separator: ", ")
+            return "SELECT o.segment, \(locateObjectColumns) FROM objects o WHERE o.id IN (\(marks))\(oneDataset ? " AND o.dataset = ?" : "")"
+        }
+    }
 
     /// Orders postings as the `postings` table's `locate` does (dataset, then key, bytewise).
     static func sortPostings(_ ps: inout [Posting]) {
