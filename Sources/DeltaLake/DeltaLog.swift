@@ -174,7 +174,7 @@ extension DeltaTable {
         do { pointer = try await store.read(logKey("_last_checkpoint")) } catch let e as LetheError where e.code == .notFound { return nil }
         guard let j = try? JSONValue.parse(pointer), let v = j["version"]?.int, v >= 0 else { return nil }
         var names: [String] = []
-        for try await page in store.list(prefix: logPrefix, startAfter: logKey(String(format: "%020lld", v))) {
+        for try await page in store.list(prefix: logPrefix, startAfter: logKey(Self.versionDigits(v))) {
             for o in page { names.append(String(o.key.dropFirst(logPrefix.count + 1))) }
         }
         let listing = DeltaLogListing(names: names)

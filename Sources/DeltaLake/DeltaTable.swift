@@ -67,7 +67,21 @@ public struct DeltaTable: Sendable {
         return root.isEmpty ? p : root + "/" + p
     }
 
-    public static func commitName(_ v: Int64) -> String { String(format: "%020lld.json", v) }
+    public static func commitName(_ v: Int64) -> String { versionDigits(v) + ".json" }
+
+    /// `v` in the log's 20 digits, zero-padded (`%020lld` for the non-negative versions of a log),
+    /// written digit by digit: a listing of a 5,000-commit log names every version.
+    static func versionDigits(_ v: Int64) -> String {
+        if v < 0 { return "-" + versionDigits(v == .min ? .max : -v).dropFirst() }
+        return String(unsafeUninitializedCapacity: 20) { buf in
+            var x = UInt64(v)
+            for i in stride(from: 19, through: 0, by: -1) {
+                buf[i] = UInt8(truncatingIfNeeded: x % 10) &+ 48
+                x /= 10
+            }
+            return 20
+        }
+    }
 
     /// Commit versions present in the log, ascending; throws on a gap.
     public func versions() async throws -> [Int64] {
@@ -102,7 +116,7 @@ public struct DeltaTable: Sendable {
     /// `versions(from:)` with each commit file's store metadata.
     func commits(from first: Int64) async throws -> [(version: Int64, info: ObjectInfo)] {
         var vs: [(version: Int64, info: ObjectInfo)] = []
-        for try await page in store.list(prefix: logPrefix, startAfter: logKey(String(format: "%020lld", first))) {
+        for try await page in store.list(prefix: logPrefix, startAfter: logKey(Self.versionDigits(first))) {
             for o in page {
                 let name = o.key.dropFirst(logPrefix.count + 1)
                 guard name.count == 25, name.hasSuffix(".json"), let v = Int64(name.prefix(20)), v >= first else { continue }

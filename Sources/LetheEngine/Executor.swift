@@ -160,14 +160,13 @@ struct Executor: Sendable {
         let cov = try await Trace.span("plan: coverage") { try await lake.coverage() }
         // A subject matched in `normalize: nfc` datasets by its NFC key (kept in its plan).
         let nfc = lake.nfcKeys(approved)
+        let nfcByKey = lake.nfcByKey(approved, nfc)
+        // The requests' index entries in one read of the index (by key, then by request), for the plans and the steps.
+        let byKey = try await Trace.span("plan: postings") { try await lake.postings(Array(Set(approved.map(\.subjectKey))), nfc: nfcByKey) }
         let plans = try await Trace.span("plan: plans") {
-            try await lake.plans(approved.map(\.subjectKey), nfc: lake.nfcByKey(approved, nfc), coverage: cov, destroyed: destroyed)
+            try await lake.plans(approved.map(\.subjectKey), nfc: nfcByKey, coverage: cov, destroyed: destroyed, postings: byKey)
         }
         let job = "j-" + String(Lethe.newRequestID().dropFirst(2))
-        // The requests' index entries in one read of the index (by key, then by request).
-        let byKey = try await Trace.span("plan: postings") {
-            try await lake.postings(Array(Set(approved.map(\.subjectKey))), nfc: lake.nfcByKey(approved, nfc))
-        }
         var postings: [String: [Posting]] = [:]
         for r in approved { postings[r.id] = byKey[r.subjectKey] ?? [] }
         let jobPlan = JobPlanner.plan(job: job, approved: approved, postings: postings, coverage: cov, config: config, nfc: nfc)

@@ -24,12 +24,12 @@ extension SQLiteStateStore {
     public func objects(dataset: String) async throws -> [IndexedObject] {
         let path = databasePath
         return try await read("cannot list the objects of dataset \(dataset)") { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.objectColumns) FROM objects WHERE dataset = ? ORDER BY key
-                    """, arguments: [dataset])
-            return try rows.map { try Self.object($0, at: path) }
+            // Decoded from the cursor's rows (no copied `Row` per object): a 5,000-file table's verification lists them all.
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT \(Self.objectColumns) FROM objects WHERE dataset = ? ORDER BY key"), arguments: [dataset])
+            var out: [IndexedObject] = []
+            while let row = try rows.next() { out.append(try Self.object(row, at: path)) }
+            return out
         }
     }
 

@@ -104,7 +104,7 @@ extension DeltaDatasetDriver {
         let written = DeltaWritten(text: try await lethe.meta.setting(DeltaWritten.setting(spec.name)))
         let from = written.since ?? ((cursor?.version ?? -1) + 1)
         let log = try await Trace.span("verify delta: list log") { try await t.listLog() }
-        var names = written.log.intersection(log.logFiles)
+        var names = written.log.isEmpty ? [] : written.log.intersection(log.logFiles)  // `logFiles` names every commit: built only when needed
         for v in log.versions where v >= from { names.insert(DeltaTable.commitName(v)) }
         let newCheckpoints = log.checkpoints.filter { $0.version >= from }
         for c in newCheckpoints { names.formUnion(c.names) }
@@ -150,12 +150,14 @@ extension DeltaDatasetDriver {
             case .none: outside.insert(key)
             }
         }
-        for path in s.files.keys.sorted() {
+        var missing: [String] = []  // live files the listing lacks (the first by name is reported)
+        for path in s.files.keys {
             let key = t.key(forLogPath: path)
-            if listing.objects[key] == nil, listing.covers(key) == false {
-                throw LetheError(.corrupt, "version \(s.version) names data file \(path), which the store lacks", at: spec.path)
-            }
+            if listing.objects[key] == nil, listing.covers(key) == false { missing.append(path) }
             note(key)
+        }
+        if let path = missing.min(by: keyPrecedes) {
+            throw LetheError(.corrupt, "version \(s.version) names data file \(path), which the store lacks", at: spec.path)
         }
         for p in s.tombstones.keys { note(t.key(forLogPath: p)) }
         for c in s.cdcFiles { note(t.key(forLogPath: c.path)) }
@@ -169,10 +171,9 @@ extension DeltaDatasetDriver {
             }
         }
         let unnamed = listing.objects.values.filter { o in
-            let base = o.key.dropFirst(listing.folder.count).split(separator: "/").last.map(String.init) ?? ""
-            return named[o.key] == nil && !base.hasPrefix(".") && base.hasSuffix(".parquet")
-        }.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
-        let sorted = named.values.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+            named[o.key] == nil && Self.isVisibleParquet(o.key, under: listing.folder)
+        }.sorted { keyPrecedes($0.key, $1.key) }
+        let sorted = named.values.sorted { keyPrecedes($0.key, $1.key) }
         return (sorted, unnamed)
     }
 

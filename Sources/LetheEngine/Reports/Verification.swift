@@ -98,7 +98,114 @@ public struct Verification: Codable, Sendable, Equatable {
         return parts.joined(separator: "; ")
     }
 
+    /// The result as stored: compact JSON, keys sorted, absent optionals left out — what `JSONEncoder`
+    /// with `.sortedKeys` writes, but for slashes, not escaped (as `ErasurePlan.json`); written byte by
+    /// byte: a 1,000-request run stores 1,000 of them in its verdict phase.
     public var json: [UInt8] {
+        var b: [UInt8] = []
+        b.reserveCapacity(512 + 96 * (found.count + unreadable.count + (mentions?.count ?? 0)))
+        var first = true
+        func key(_ k: StaticString) {
+            if !first { b.append(UInt8(ascii: ",")) }
+            first = false
+            b.append(UInt8(ascii: "\""))
+            k.withUTF8Buffer { b.append(contentsOf: $0) }
+            b.append(UInt8(ascii: "\""))
+            b.append(UInt8(ascii: ":"))
+        }
+        func int(_ k: StaticString, _ v: Int64?) {
+            guard let v else { return }
+            key(k)
+            JSONText.append(v, into: &b)
+        }
+        func string(_ k: StaticString, _ v: String?) {
+            guard let v else { return }
+            key(k)
+            JSONText.quote(v, into: &b)
+        }
+        func bool(_ k: StaticString, _ v: Bool?) {
+            guard let v else { return }
+            key(k)
+            b += v ? Array("true".utf8) : Array("false".utf8)
+        }
+        func strings(_ k: StaticString, _ v: [String]?) {
+            guard let v else { return }
+            key(k)
+            b.append(UInt8(ascii: "["))
+            for (i, x) in v.enumerated() {
+                if i > 0 { b.append(UInt8(ascii: ",")) }
+                JSONText.quote(x, into: &b)
+            }
+            b.append(UInt8(ascii: "]"))
+        }
+        func founds(_ k: StaticString, _ v: [Found]?) {
+            guard let v else { return }
+            key(k)
+            b.append(UInt8(ascii: "["))
+            for (i, f) in v.enumerated() {
+                if i > 0 { b.append(UInt8(ascii: ",")) }
+                b += Array(#"{"dataset":"#.utf8)
+                JSONText.quote(f.dataset, into: &b)
+                if let issue = f.issue {
+                    b += Array(#","issue":"#.utf8)
+                    JSONText.quote(issue, into: &b)
+                }
+                b += Array(#","object":"#.utf8)
+                JSONText.quote(f.object, into: &b)
+                b += Array(#","rows":"#.utf8)
+                JSONText.append(f.rows, into: &b)
+                b.append(UInt8(ascii: "}"))
+            }
+            b.append(UInt8(ascii: "]"))
+        }
+        b.append(UInt8(ascii: "{"))
+        // The keys in the byte order of their names (`CodingKeys`).
+        int("at", at)
+        int("bytes_read", bytesRead)
+        bool("clean", clean)
+        strings("datasets", datasets)
+        if let e = evidence {
+            key("evidence")
+            b += Array(#"{"asked":"#.utf8)
+            JSONText.append(Int64(e.asked), into: &b)
+            b += Array(#","by":"#.utf8)
+            b.append(UInt8(ascii: "["))
+            for (i, x) in e.by.enumerated() {
+                if i > 0 { b.append(UInt8(ascii: ",")) }
+                JSONText.quote(x, into: &b)
+            }
+            b += Array(#"],"ruled_out":"#.utf8)
+            JSONText.append(Int64(e.ruledOut), into: &b)
+            b.append(UInt8(ascii: "}"))
+        }
+        founds("found", found)
+        string("id", id)
+        bool("key_destroyed", keyDestroyed)
+        int("listings_examined", listingsExamined.map(Int64.init))
+        strings("log_hits", logHits)
+        int("logs_examined", logsExamined.map(Int64.init))
+        founds("mentions", mentions)
+        int("objects_indexed_now", objectsIndexedNow.map(Int64.init))
+        int("objects_listed", objectsListed.map(Int64.init))
+        int("objects_reread", objectsReread.map(Int64.init))
+        int("objects_reread_in_part", objectsRereadInPart.map(Int64.init))
+        int("objects_scanned", Int64(objectsScanned))
+        int("objects_unchanged", objectsUnchanged.map(Int64.init))
+        strings("problems", problems)
+        string("proof", proof)
+        int("records_scanned", recordsScanned)
+        int("state_files_scanned", Int64(stateFilesScanned))
+        strings("state_hits", stateHits)
+        string("state_scan_skipped", stateScanSkipped)
+        string("subject_key", subjectKey)
+        founds("unreadable", unreadable)
+        int("versions_examined", versionsExamined.map(Int64.init))
+        b.append(UInt8(ascii: "}"))
+        return b
+    }
+
+    /// `json` as `JSONEncoder` writes it (tests compare the two).
+    public var encodedJSON: [UInt8] {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return Array((try? e.encode(self)) ?? Data())
