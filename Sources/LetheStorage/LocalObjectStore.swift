@@ -131,52 +131,56 @@ public struct LocalObjectStore: ObjectStore {
 
     /// The entries of the folder open at `fd` (taking ownership of it), sorted in key order: a
     /// folder sorts as its name followed by `/`, as its keys do.
-    func folderEntries(_ fd: Int32, keyPrefix: String) throws -> (dir: OpaquePointer, entries: [LocalListing.Entry]) {
+    func folderEntries(_ fd: Int32, keyPrefix: String) throws -> (dir: OpaquePointer, names: [CChar], entries: [LocalListing.Entry]) {
         guard let d = fdopendir(fd) else {
             let e = errno
             close(fd)
             throw LetheError.io("cannot list folder", at: keyPrefix.isEmpty ? root : String(keyPrefix.dropLast()), errno: e)
         }
+        // Every name (with its NUL) back to back, and every entry's sort key (its key component's
+        // bytes, then `/` for a folder) back to back: a folder of thousands of files (a Delta table)
+        // is listed several times a run, so no array per entry and no reference counting in the sort.
+        var names: [CChar] = []
+        var keys: [UInt8] = []
+        var keyAt: [Int] = [0]
         var entries: [LocalListing.Entry] = []
         while let e = readdir(d) {
-            // One copy of the name (with its NUL) and one of its bytes: a folder of thousands of
-            // files (a Delta table) is listed several times a run.
-            let bytes: [UInt8] = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                let n = strnlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
-                return Array(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
-            }
-            if bytes.count <= 2 && bytes.allSatisfy({ $0 == 0x2E }) { continue }  // `.` and `..` (names are never empty)
-            let name = [CChar](unsafeUninitializedCapacity: bytes.count + 1) { buf, count in
-                bytes.withUnsafeBytes { src in
-                    UnsafeMutableRawBufferPointer(buf).copyMemory(from: src)
+            withUnsafeBytes(of: e.pointee.d_name) { raw in
+                let cname = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+                let n = strnlen(cname, raw.count)
+                let bytes = UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n)
+                if n <= 2 && bytes.allSatisfy({ $0 == 0x2E }) { return }  // `.` and `..` (names are never empty)
+                var type = e.pointee.d_type
+                if type == UInt8(DT_UNKNOWN) {
+                    var st = stat()
+                    guard fstatat(dirfd(d), cname, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+                    type = (st.st_mode & S_IFMT) == S_IFDIR ? UInt8(DT_DIR) : (st.st_mode & S_IFMT) == S_IFREG ? UInt8(DT_REG) : UInt8(DT_LNK)
                 }
-                buf[bytes.count] = 0
-                count = bytes.count + 1
+                let ascii = !bytes.contains(where: { $0 >= 0x80 })
+                let component = ascii ? String(decoding: bytes, as: UTF8.self) : Self.keyComponent(Array(bytes))
+                let isDir = type == UInt8(DT_DIR)
+                entries.append(LocalListing.Entry(nameAt: names.count, component: component, isDir: isDir))
+                names.append(contentsOf: UnsafeBufferPointer(start: cname, count: n))
+                names.append(0)
+                if ascii { keys.append(contentsOf: bytes) } else { keys.append(contentsOf: component.utf8) }
+                if isDir { keys.append(0x2F) }
+                keyAt.append(keys.count)
             }
-            var type = e.pointee.d_type
-            if type == UInt8(DT_UNKNOWN) {
-                var st = stat()
-                guard fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-                type = (st.st_mode & S_IFMT) == S_IFDIR ? UInt8(DT_DIR) : (st.st_mode & S_IFMT) == S_IFREG ? UInt8(DT_REG) : UInt8(DT_LNK)
-            }
-            let component = Self.keyComponent(bytes)
-            let isDir = type == UInt8(DT_DIR)
-            var sortKey = Array(component.utf8)
-            if isDir { sortKey.append(0x2F) }
-            entries.append(LocalListing.Entry(name: name, component: component, sortKey: sortKey, isDir: isDir))
         }
-        // Sorted by index (moving an entry moves three arrays), comparing the keys' bytes.
+        // Sorted by index, comparing the keys' bytes in place.
         var order = Array(entries.indices)
-        order.sort { i, j in
-            entries[i].sortKey.withUnsafeBufferPointer { x in
-                entries[j].sortKey.withUnsafeBufferPointer { y in
-                    let n = min(x.count, y.count)
-                    let c = n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n)
-                    return c < 0 || (c == 0 && x.count < y.count)
+        keys.withUnsafeBufferPointer { k in
+            keyAt.withUnsafeBufferPointer { at in
+                let base = k.baseAddress
+                order.sort { i, j in
+                    let x = at[i], xn = at[i + 1] - x, y = at[j], yn = at[j + 1] - y
+                    let n = min(xn, yn)
+                    let c = n == 0 ? 0 : memcmp(base! + x, base! + y, n)
+                    return c < 0 || (c == 0 && xn < yn)
                 }
             }
         }
-        return (d, order.map { entries[$0] })
+        return (d, names, order.map { entries[$0] })
     }
 
     static func info(key: String, _ st: stat) -> ObjectInfo {
@@ -185,9 +189,41 @@ public struct LocalObjectStore: ObjectStore {
         #else
             let ns = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         #endif
-        return ObjectInfo(
-            key: key, size: Int64(st.st_size), modifiedNanos: ns,
-            version: "\(st.st_size)-\(ns)-\(st.st_ino)")
+        return ObjectInfo(key: key, size: Int64(st.st_size), modifiedNanos: ns, version: version(size: Int64(st.st_size), nanos: ns, inode: UInt64(st.st_ino)))
+    }
+
+    /// An object's version on a local store: `size-mtime_ns-inode` in decimal (what `"\(size)-\(ns)-\(ino)"`
+    /// writes), digit by digit: every object of a listing gets one.
+    static func version(size: Int64, nanos: Int64, inode: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 64) { buf in
+            var i = 0
+            func put(_ negative: Bool, _ magnitude: UInt64) {
+                if negative {
+                    buf[i] = UInt8(ascii: "-")
+                    i += 1
+                }
+                var digits = 1, m = magnitude
+                while m >= 10 {
+                    m /= 10
+                    digits += 1
+                }
+                var v = magnitude, j = i + digits
+                repeat {
+                    j -= 1
+                    buf[j] = 48 &+ UInt8(truncatingIfNeeded: v % 10)
+                    v /= 10
+                } while j > i
+                i += digits
+            }
+            put(size < 0, size.magnitude)
+            buf[i] = UInt8(ascii: "-")
+            i += 1
+            put(nanos < 0, nanos.magnitude)
+            buf[i] = UInt8(ascii: "-")
+            i += 1
+            put(false, inode)
+            return i
+        }
     }
 
     // MARK: Reading
@@ -678,8 +714,9 @@ public struct LocalObjectStore: ObjectStore {
 /// `@unchecked Sendable`: a walk belongs to one listing iterator, which asks for one page at a time
 /// (each page may be filled on an I/O thread); nothing else reaches it.
 final class LocalListing: ObjectPageSource, @unchecked Sendable {
-    struct Entry { var name: [CChar]; var component: String; var sortKey: [UInt8]; var isDir: Bool }
-    struct Frame { var dir: OpaquePointer; var keyPrefix: String; var entries: [Entry]; var next = 0 }
+    /// A folder entry: its name at `nameAt` in its frame's `names` (NUL-terminated), its key component.
+    struct Entry { var nameAt: Int; var component: String; var isDir: Bool }
+    struct Frame { var dir: OpaquePointer; var keyPrefix: String; var names: [CChar]; var entries: [Entry]; var next = 0 }
 
     private let store: LocalObjectStore
     private let prefix: String
@@ -713,7 +750,7 @@ final class LocalListing: ObjectPageSource, @unchecked Sendable {
                 defer { close(dfd) }
                 if let a = startAfter, !keyPrecedes(a, key) { return nil }
                 if let s = skipping, key.hasPrefix(s) { return nil }
-                return [try info(key, dfd, name)].compactMap { $0 }
+                return name.withUnsafeBufferPointer { [info(key, dfd, $0.baseAddress!)].compactMap { $0 } }
             case .folder(let fd, let keyPrefix):
                 try push(fd, keyPrefix)
             }
@@ -724,36 +761,37 @@ final class LocalListing: ObjectPageSource, @unchecked Sendable {
                 closedir(stack.removeLast().dir)
                 continue
             }
-            let e = stack[top].entries[stack[top].next]
+            let at = stack[top].next
             stack[top].next += 1
-            let key = stack[top].keyPrefix + e.component
+            let isDir = stack[top].entries[at].isDir, nameAt = stack[top].entries[at].nameAt
+            let key = stack[top].keyPrefix + stack[top].entries[at].component
             let dfd = dirfd(stack[top].dir)
-            if e.isDir {
+            if isDir {
                 let folder = key + "/"
                 // A folder whose keys all sort before `startAfter` is skipped unopened.
                 if let a = startAfter, !a.hasPrefix(folder), keyPrecedes(folder, a) { continue }
                 // The folder to leave out, or one inside it.
                 if let s = skipping, folder.hasPrefix(s) { continue }
-                let sub = openat(dfd, e.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                let sub = stack[top].names.withUnsafeBufferPointer { openat(dfd, $0.baseAddress! + nameAt, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
                 guard sub >= 0 else { throw LetheError.io("cannot open folder", at: key, errno: errno) }
                 try push(sub, folder)
             } else {
                 // Files, and what Lethe will not read (links, FIFOs, sockets, devices): listed all the same.
                 if let a = startAfter, !keyPrecedes(a, key) { continue }
                 if let s = skipping, key.hasPrefix(s) { continue }
-                if let i = try info(key, dfd, e.name) { out.append(i) }
+                if let i = stack[top].names.withUnsafeBufferPointer({ info(key, dfd, $0.baseAddress! + nameAt) }) { out.append(i) }
             }
         }
         return out.isEmpty ? nil : out
     }
 
     private func push(_ fd: Int32, _ keyPrefix: String) throws {
-        let (dir, entries) = try store.folderEntries(fd, keyPrefix: keyPrefix)
-        stack.append(Frame(dir: dir, keyPrefix: keyPrefix, entries: entries))
+        let (dir, names, entries) = try store.folderEntries(fd, keyPrefix: keyPrefix)
+        stack.append(Frame(dir: dir, keyPrefix: keyPrefix, names: names, entries: entries))
     }
 
     /// The entry's metadata (nil when it vanished since the folder was read); keys-only walks skip the `stat`.
-    private func info(_ key: String, _ dfd: Int32, _ name: [CChar]) throws -> ObjectInfo? {
+    private func info(_ key: String, _ dfd: Int32, _ name: UnsafePointer<CChar>) -> ObjectInfo? {
         if keysOnly { return ObjectInfo(key: key, size: 0, modifiedNanos: 0, version: "") }
         var st = stat()
         guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }

@@ -242,3 +242,33 @@ private func expectUnsupported(
     }
     #expect(try Data(contentsOf: URL(fileURLWithPath: root + "/outside")) == Data([2]))
 }
+
+/// The listing's order (keys by their bytes, a folder as its name then `/`) and versions, on names
+/// chosen to sort differently as folders and files (`a`, `a-b`, `a.b`, `a0`, `é`, `Z`) at several depths.
+@Test func aListingIsInKeyByteOrderWithVersionsFromStat() async throws {
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    let parts = ["a", "a-b", "a.b", "a0", "é", "Z", "b c", "😀", "a~"]
+    var keys = Set<String>()
+    var r = SystemRandomNumberGenerator()
+    while keys.count < 300 {
+        let depth = Int.random(in: 1...3, using: &r)
+        let key = (0..<depth).map { _ in parts.randomElement(using: &r)! }.joined(separator: "/") + "/" + parts.randomElement(using: &r)! + ".f"
+        // A key that would need a file where another key needs a folder is left out.
+        if keys.contains(where: { $0.hasPrefix(key + "/") || key.hasPrefix($0 + "/") }) { continue }
+        keys.insert(key)
+    }
+    for k in keys { try await s.put(k, Array(k.utf8)) }
+    let listed = try await s.list(prefix: "")
+    #expect(listed.map(\.key) == keys.sorted(by: keyPrecedes))
+    for o in listed {
+        var st = stat()
+        #expect(stat(root + "/" + o.key, &st) == 0)
+        let ns = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        #expect(o.version == "\(st.st_size)-\(ns)-\(st.st_ino)")
+        #expect(o.size == Int64(o.key.utf8.count))
+    }
+    for (size, ns, ino) in [(Int64(0), Int64(0), UInt64(0)), (-5, -1_000_000_001, UInt64.max), (.max, .min + 1, 7), (123, 1_700_000_000_123_456_789, 99)] {
+        #expect(LocalObjectStore.version(size: size, nanos: ns, inode: ino) == "\(size)-\(ns)-\(ino)")
+    }
+}
