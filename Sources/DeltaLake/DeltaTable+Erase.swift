@@ -228,11 +228,17 @@ extension DeltaTable {
                 }
                 let wave = Array(jobs[start..<end])
                 start += wave.count
+                let t0 = ContinuousClock.now
                 let outcomes = try await boundedMap(wave, limit: workers) { job in
                     try await self.rewrite(job, changeDataFeed: cdf, now: now)
                 }
+                Trace.mark("delta erase: wave of \(wave.count) rewritten", since: t0)
                 // The wave's files are announced together (one journal transaction), then written.
+                let t1 = ContinuousClock.now
                 try await tracker.add(outcomes.flatMap { $0.1.map(\.key) })
+                Trace.mark("delta erase: wave journaled", since: t1)
+                let t2 = ContinuousClock.now
+                defer { Trace.mark("delta erase: wave written", since: t2) }
                 for (o, files) in outcomes {
                     for f in files {
                         let w = try await store.openWrite(f.key, precondition: .absent, durability: .deferred)
@@ -258,8 +264,8 @@ extension DeltaTable {
                     if let c = o.change { batch.changes.append(c) }
                 }
             }
-            try await store.makeDurable(writers)
-            _ = try await store.commit(writers)
+            try await Trace.span("delta erase: replacements made durable") { try await store.makeDurable(writers) }
+            _ = try await Trace.span("delta erase: replacements in place") { try await store.commit(writers) }
         } catch {
             for w in writers { await w.abort() }
             throw error

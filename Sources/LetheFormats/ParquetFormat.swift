@@ -570,11 +570,30 @@ public struct ParquetFormat: RecordFormat {
                         guard affixed.bypassing else { return }
                         table.fill(affixed.entryKeys(entries))
                     }
+                if let only {
+                    // A few rows an index named (an erasure's candidates): looked up by position in the row
+                    // group, each keyed through the keyer (its cache), no table sized by the dictionary.
+                    for g in groups {
+                        let first = file.rowGroupFirstRow[g]
+                        let wanted = Self.rowMask(only, first: first, count: file.rowGroups[g].numRows)
+                        guard wanted.contains(true) else { continue }
+                        try file.scanColumnEntries(column, rowGroup: g, form: forms[column], dictionary: nil) { row, entry, value in
+                            let r = row &- first
+                            guard r >= 0, r < wanted.count, wanted[Int(r)] else { return }
+                            guard let value else {
+                                withoutSubject += 1
+                                return
+                            }
+                            keyedRows?.add()
+                            try visit(row, affixed.key(value))
+                        }
+                    }
+                    return withoutSubject
+                }
                 for g in groups {
                     table.reset()
                     affixed.newChunk()
                     try file.scanColumnEntries(column, rowGroup: g, form: forms[column], dictionary: eager) { row, entry, value in
-                        if let only, !only.contains(row) { return }
                         guard let value else {
                             withoutSubject += 1
                             return
@@ -762,6 +781,15 @@ final class ScratchBytes {
     var missesAtStart = 0
     var decided = false
     var bypass = false
+}
+
+extension ParquetFormat {
+    /// Which of a row group's `count` rows (from row `first`) are in `rows`, by position.
+    static func rowMask(_ rows: Set<Int64>, first: Int64, count: Int64) -> [Bool] {
+        var mask = [Bool](repeating: false, count: Int(max(0, count)))
+        for r in rows where r >= first && r < first + count { mask[Int(r - first)] = true }
+        return mask
+    }
 }
 
 /// The keys of one column chunk's dictionary entries, filled as rows name them.
