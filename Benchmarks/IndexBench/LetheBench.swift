@@ -398,7 +398,7 @@ struct Bench {
 
     /// A second index with `entries` postings, written through `StateStore.putIndexedObjects(flat:)`
     /// in objects of 5,000 entries, 100 objects a batch (as the backfill writes them: one sorted
-    /// segment a batch, merged by size tier). Keys are random 64-bit prefixes (distributed like
+    /// segment a batch, merged into one at the end as an index pass ends). Keys are random 64-bit prefixes (distributed like
     /// HMAC prefixes) except `probes` real subjects `p-N` that `Lethe.locate` can find, spread
     /// over the objects at random.
     func syntheticIndex(entries: Int, config: LakeConfig) async throws -> Synthetic {
@@ -437,6 +437,8 @@ struct Bench {
             start = end
         }
         if !batch.isEmpty { try await meta.putIndexedObjects(flat: batch) }
+        // The end of an index pass (what `Lethe.index` does last): the batches' segments merged into one.
+        _ = try await meta.purgeDeadPostings(force: false)
         let db = folder + "/lethe.sqlite"
         _ = try runProgram("/usr/bin/sqlite3", [db, "PRAGMA wal_checkpoint(TRUNCATE);"])
         return Synthetic(
