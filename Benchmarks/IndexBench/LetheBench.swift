@@ -248,6 +248,8 @@ struct Bench {
             [db, "SELECT coalesce(sum(pgsize),0) FROM dbstat WHERE name IN ('postings', 'segments', 'segment_blocks', 'segment_blocks_by_key');"])
         let (ds, dsOut) = (dbstat.status, dbstat.out)
         if ds == 0 { postingsBytes = Int64(dsOut.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+        let segs = try runProgram("/usr/bin/sqlite3", [db, "SELECT count(*) || ' segment(s), ' || coalesce(sum(blocks), 0) || ' blocks' FROM segments;"])
+        if segs.status == 0 { notes.append("the backfilled index: \(segs.out.trimmingCharacters(in: .whitespacesAndNewlines))") }
         row(
             "Index bytes per indexed record",
             "\(fmt(Double(dbBytes) / Double(idx.records), 1)) B (lethe.sqlite \(grouped(dbBytes)) B after checkpoint; WAL was \(grouped(walBefore)) B; postings table and segments \(fmt(Double(postingsBytes) / Double(idx.records), 1)) B/record, \(fmt(Double(postingsBytes) / Double(max(1, stats.postings)), 1)) B/entry)",
