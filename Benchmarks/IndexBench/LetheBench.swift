@@ -248,6 +248,8 @@ struct Bench {
             [db, "SELECT coalesce(sum(pgsize),0) FROM dbstat WHERE name IN ('postings', 'segments', 'segment_blocks', 'segment_blocks_by_key');"])
         let (ds, dsOut) = (dbstat.status, dbstat.out)
         if ds == 0 { postingsBytes = Int64(dsOut.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+        let segs = try runProgram("/usr/bin/sqlite3", [db, "SELECT count(*) || ' segment(s), ' || coalesce(sum(blocks), 0) || ' blocks' FROM segments;"])
+        if segs.status == 0 { notes.append("the backfilled index: \(segs.out.trimmingCharacters(in: .whitespacesAndNewlines))") }
         row(
             "Index bytes per indexed record",
             "\(fmt(Double(dbBytes) / Double(idx.records), 1)) B (lethe.sqlite \(grouped(dbBytes)) B after checkpoint; WAL was \(grouped(walBefore)) B; postings table and segments \(fmt(Double(postingsBytes) / Double(idx.records), 1)) B/record, \(fmt(Double(postingsBytes) / Double(max(1, stats.postings)), 1)) B/entry)",
@@ -398,7 +400,7 @@ struct Bench {
 
     /// A second index with `entries` postings, written through `StateStore.putIndexedObjects(flat:)`
     /// in objects of 5,000 entries, 100 objects a batch (as the backfill writes them: one sorted
-    /// segment a batch, merged by size tier). Keys are random 64-bit prefixes (distributed like
+    /// segment a batch, merged into one at the end as an index pass ends). Keys are random 64-bit prefixes (distributed like
     /// HMAC prefixes) except `probes` real subjects `p-N` that `Lethe.locate` can find, spread
     /// over the objects at random.
     func syntheticIndex(entries: Int, config: LakeConfig) async throws -> Synthetic {
@@ -437,6 +439,8 @@ struct Bench {
             start = end
         }
         if !batch.isEmpty { try await meta.putIndexedObjects(flat: batch) }
+        // The end of an index pass (what `Lethe.index` does last): the batches' segments merged into one.
+        _ = try await meta.purgeDeadPostings(force: false)
         let db = folder + "/lethe.sqlite"
         _ = try runProgram("/usr/bin/sqlite3", [db, "PRAGMA wal_checkpoint(TRUNCATE);"])
         return Synthetic(

@@ -40,7 +40,7 @@ public struct PostingList: Sendable, Equatable {
     /// Orders the pairs by (key, row) and removes duplicates (a no-op when already so).
     public mutating func sort() {
         guard !isSorted else { return }
-        pairs.sort()
+        if pairs.count >= 64 && pairs.count < Int(Int32.max) { Self.radixSort(&pairs) } else { pairs.sort() }
         var w = 0
         for i in pairs.indices where w == 0 || pairs[w - 1] != pairs[i] {
             pairs[w] = pairs[i]
@@ -48,6 +48,63 @@ public struct PostingList: Sendable, Equatable {
         }
         pairs.removeSubrange(w...)
         isSorted = true
+    }
+
+    /// Sorts by (key, row): one pass scatters the pairs into buckets by their key's top bits (keys are
+    /// keyed-hash prefixes, spread evenly: about one pair a bucket), then each bucket is sorted in
+    /// place (insertion sort; a comparison sort for a bucket that holds many, as a hot key's rows do).
+    /// Any keys give the right order; uneven ones only cost more in the buckets' sorts.
+    static func radixSort(_ pairs: inout [Pair]) {
+        let n = pairs.count
+        var bits = 1
+        while bits < 16 && (1 << bits) < n { bits += 1 }
+        let shift = UInt64(64 - bits)
+        let buckets = 1 << bits
+        @inline(__always) func bucket(_ k: Int64) -> Int { Int(truncatingIfNeeded: (UInt64(bitPattern: k) ^ (1 << 63)) >> shift) }
+        var starts = [Int32](repeating: 0, count: buckets + 1)
+        var out = [Pair](repeating: Pair(key: 0, row: 0), count: n)
+        var next = [Int32](repeating: 0, count: buckets)
+        pairs.withUnsafeBufferPointer { src in
+            starts.withUnsafeMutableBufferPointer { c in
+                for p in src { c[bucket(p.key) + 1] &+= 1 }
+                for b in 0..<buckets { c[b + 1] &+= c[b] }
+                next.withUnsafeMutableBufferPointer { nx in
+                    for b in 0..<buckets { nx[b] = c[b] }
+                    out.withUnsafeMutableBufferPointer { dst in
+                        for p in src {
+                            let b = bucket(p.key)
+                            dst[Int(nx[b])] = p
+                            nx[b] &+= 1
+                        }
+                    }
+                }
+            }
+        }
+        starts.withUnsafeBufferPointer { c in
+            out.withUnsafeMutableBufferPointer { d in
+                for b in 0..<buckets {
+                    let lo = Int(c[b]), hi = Int(c[b + 1])
+                    if hi - lo < 2 { continue }
+                    if hi - lo > 32 {
+                        var part = UnsafeMutableBufferPointer(rebasing: d[lo..<hi])
+                        part.sort()
+                        continue
+                    }
+                    var i = lo + 1
+                    while i < hi {
+                        let x = d[i]
+                        var j = i
+                        while j > lo && x < d[j - 1] {
+                            d[j] = d[j - 1]
+                            j -= 1
+                        }
+                        d[j] = x
+                        i += 1
+                    }
+                }
+            }
+        }
+        pairs = out
     }
 
     /// How many distinct keys (after `sort()`; an estimate before).

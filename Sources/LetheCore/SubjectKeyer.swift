@@ -63,77 +63,117 @@ public final class SubjectKeyer: @unchecked Sendable {
     /// how often its values repeat.
     public var misses: Int { table.misses }
 
-    struct Slot { var hash: UInt64; var offset: Int32; var length: Int32; var key: Int32 }
+    deinit { table.deallocate() }
+
+    /// One cache line: a lookup that hits reads one line (the value's first 16 bytes and its key
+    /// are in it; only a value longer than 16 bytes compares its rest in the arena). With a million
+    /// distinct subjects the table is far larger than the caches, so a lookup's cost is its misses.
+    struct Slot: Sendable {
+        static let empty = Slot(key: SubjectKey(bytes: [UInt8](repeating: 0, count: 32)), hash: 0, length: -1, offset: 0, head0: 0, head1: 0)
+        var key: SubjectKey
+        var hash: UInt64
+        /// -1: empty.
+        var length: Int32
+        /// Where the value's bytes past the 16th are in the arena.
+        var offset: Int32
+        /// The value's first 16 bytes, zero-padded.
+        var head0: UInt64
+        var head1: UInt64
+    }
 
     struct Table {
         let limit: Int
-        var slots: [Slot]
-        var mask: Int
+        private(set) var slots: UnsafeMutablePointer<Slot>
+        private(set) var mask: Int
         var arena: [UInt8] = []
-        var keys: [SubjectKey] = []
+        var count = 0
         var misses = 0
 
         init(limit: Int) {
             self.limit = limit
-            slots = Array(repeating: Slot(hash: 0, offset: 0, length: -1, key: 0), count: 1024)
             mask = 1023
+            slots = Table.allocate(1024)
             arena.reserveCapacity(1 << 16)
+        }
+
+        /// Slots on 64-byte lines (2 MiB-aligned and backed by huge pages where the system allows, so
+        /// a lookup in a large table costs no TLB miss), all empty.
+        static func allocate(_ n: Int) -> UnsafeMutablePointer<Slot> {
+            let bytes = n * MemoryLayout<Slot>.stride
+            let huge = 2 << 20
+            var raw: UnsafeMutableRawPointer? = nil
+            guard posix_memalign(&raw, bytes >= huge ? huge : 64, bytes) == 0, let raw else { fatalError("out of memory for the key cache") }
+            #if os(Linux)
+                if bytes >= huge { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
+            #endif
+            let p = raw.bindMemory(to: Slot.self, capacity: n)
+            p.initialize(repeating: Slot.empty, count: n)
+            return p
+        }
+
+        func deallocate() { free(slots) }
+
+        /// The value's first 16 bytes, zero-padded.
+        @inline(__always)
+        static func head(_ b: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
+            var h: (UInt64, UInt64) = (0, 0)
+            if let base = b.baseAddress { withUnsafeMutableBytes(of: &h) { _ = memcpy($0.baseAddress!, base, Swift.min(16, b.count)) } }
+            return h
         }
 
         mutating func key(_ b: UnsafeRawBufferPointer, _ hasher: SubjectHasher, _ normalization: Normalization) -> SubjectKey {
             let h = SubjectKeyer.hash(b)
-            let hit: Int32? = slots.withUnsafeBufferPointer { sl in
-                arena.withUnsafeBytes { a in
-                    var i = Int(truncatingIfNeeded: h) & mask
-                    while true {
-                        let s = sl[i]
-                        if s.length < 0 { return nil }
-                        if s.hash == h && Int(s.length) == b.count
-                            && (b.isEmpty || memcmp(a.baseAddress! + Int(s.offset), b.baseAddress!, b.count) == 0)
-                        {
-                            return s.key
-                        }
-                        i = (i + 1) & mask
-                    }
+            let (h0, h1) = Table.head(b)
+            var i = Int(truncatingIfNeeded: h) & mask
+            while true {
+                let s = slots + i
+                let length = s.pointee.length
+                if length < 0 { break }
+                if s.pointee.hash == h && Int(length) == b.count && s.pointee.head0 == h0 && s.pointee.head1 == h1
+                    && (b.count <= 16
+                        || arena.withUnsafeBytes { a in memcmp(a.baseAddress! + Int(s.pointee.offset), b.baseAddress! + 16, b.count - 16) == 0 })
+                {
+                    return s.pointee.key
                 }
+                i = (i + 1) & mask
             }
-            if let hit { return keys[Int(hit)] }
             misses &+= 1
             let k = normalization.apply(b).map { hasher.key(forBytes: $0) } ?? hasher.key(forBytes: b)
-            insert(h, b, k)
+            insert(h, b, k, head: (h0, h1))
             return k
         }
 
-        mutating func insert(_ h: UInt64, _ b: UnsafeRawBufferPointer, _ k: SubjectKey) {
-            if keys.count >= limit || arena.count + b.count > Int(Int32.max) {
+        mutating func insert(_ h: UInt64, _ b: UnsafeRawBufferPointer, _ k: SubjectKey, head: (UInt64, UInt64)) {
+            if count >= limit || arena.count + b.count > Int(Int32.max) {
                 // Full: start over rather than grow without bound.
-                keys.removeAll(keepingCapacity: true)
+                count = 0
                 arena.removeAll(keepingCapacity: true)
-                for j in slots.indices { slots[j].length = -1 }
-            } else if (keys.count + 1) * 10 > slots.count * 7 {
+                for j in 0...mask { slots[j].length = -1 }
+            } else if (count + 1) * 10 > (mask + 1) * 7 {
                 grow()
             }
             let offset = Int32(arena.count)
-            if !b.isEmpty {
+            if b.count > 16 {
                 let old = arena.count
-                arena.append(contentsOf: repeatElement(0, count: b.count))
-                arena.withUnsafeMutableBytes { a in _ = memcpy(a.baseAddress! + old, b.baseAddress!, b.count) }
+                arena.append(contentsOf: repeatElement(0, count: b.count - 16))
+                arena.withUnsafeMutableBytes { a in _ = memcpy(a.baseAddress! + old, b.baseAddress! + 16, b.count - 16) }
             }
-            keys.append(k)
+            count += 1
             var i = Int(truncatingIfNeeded: h) & mask
             while slots[i].length >= 0 { i = (i + 1) & mask }
-            slots[i] = Slot(hash: h, offset: offset, length: Int32(b.count), key: Int32(keys.count - 1))
+            slots[i] = Slot(key: k, hash: h, length: Int32(b.count), offset: offset, head0: head.0, head1: head.1)
         }
 
         mutating func grow() {
-            let old = slots
-            slots = Array(repeating: Slot(hash: 0, offset: 0, length: -1, key: 0), count: old.count * 2)
-            mask = slots.count - 1
-            for s in old where s.length >= 0 {
-                var i = Int(truncatingIfNeeded: s.hash) & mask
+            let old = slots, oldCount = mask + 1
+            slots = Table.allocate(oldCount * 2)
+            mask = oldCount * 2 - 1
+            for j in 0..<oldCount where old[j].length >= 0 {
+                var i = Int(truncatingIfNeeded: old[j].hash) & mask
                 while slots[i].length >= 0 { i = (i + 1) & mask }
-                slots[i] = s
+                slots[i] = old[j]
             }
+            free(old)
         }
     }
 

@@ -24,7 +24,12 @@ enum PostingSegment {
     /// A batch holding fewer postings is written to the `postings` table (a B-tree row a key).
     static let minimumPostings = 65_536
     /// Segments of one size tier (a factor `fanout` apart) are merged once there are `fanout` of them.
-    static let fanout = 4
+    /// Large, so that an index pass of fewer batches than this merges nothing while it runs: its
+    /// segments are merged once, all together, at its end (`consolidateSegments`), and an entry is
+    /// written twice (its batch's segment, the merged one). A pass of many more batches (a lake of
+    /// many gigabytes) merges a tier's segments 16 at a time, so a lookup meanwhile reads at most 15
+    /// blocks a tier and the final merge has few inputs.
+    static let fanout = 16
     static let format: UInt8 = 1
 
     /// Builds blocks from entries given in (key, object) order.

@@ -75,36 +75,39 @@ extension SQLiteStateStore {
         }
     }
 
-    /// Merges `inputs` into one new segment, leaving out dead entries (an object's entries are live
-    /// while its row names their segment); returns the new segment's id (nil when nothing was live).
+    /// Merges `inputs` into one new segment with one k-way merge (a heap over the inputs' next
+    /// entries), leaving out dead entries (an object's entries are live while its row names their
+    /// segment); an entry's encoded rows are copied as bytes, never decoded. Returns the new
+    /// segment's id (nil when nothing was live). The caller's transaction covers the whole merge:
+    /// the inputs are deleted in it, so a merge that fails or is killed leaves them as they were.
     @discardableResult
     static func mergeSegments(_ db: Database, _ inputs: [Int64]) throws -> Int64? {
         guard !inputs.isEmpty else { return nil }
         let list = inputs.map(String.init).joined(separator: ", ")
-        var live: [Int64: Int64] = [:]
-        for r in try Row.fetchAll(db, sql: "SELECT id, segment FROM objects WHERE segment IN (\(list))") {
-            let id: Int64 = r[0], seg: Int64 = r[1]
-            live[id] = seg
-        }
+        let live = try LiveObjects(db, segments: list)
         let segment = try newSegment(db)
         var writer = PostingSegment.Writer()
-        var readers = inputs.map { SegmentReader(segment: $0) }
-        for i in readers.indices { try readers[i].advance(db) }
-        while true {
-            // The reader with the smallest (key, object) next (a handful of inputs: a linear pick).
-            var best = -1
-            for i in readers.indices where readers[i].current != nil {
-                if best < 0 { best = i; continue }
-                let a = readers[i].current!, b = readers[best].current!
-                if a.key < b.key || (a.key == b.key && a.object < b.object) { best = i }
+        // Blocks read a time per input: bounded memory however many inputs a merge has.
+        let perLoad = max(4, min(64, 4_096 / inputs.count))
+        var readers = inputs.map { SegmentReader(segment: $0, blocksPerLoad: perLoad) }
+        var heads: [MergeHead] = []
+        heads.reserveCapacity(readers.count)
+        for i in readers.indices {
+            guard try readers[i].advance(db) else { continue }
+            heads.append(MergeHead(key: readers[i].key, object: readers[i].object, at: i, end: 0))
+        }
+        var heap = MergeHeap(heads)
+        while let h = heap.top {
+            let i = h.at
+            if live.segment(of: h.object) == readers[i].segment {
+                readers[i].withRows { writer.add(key: h.key, object: h.object, rows: $0) }
+                if writer.pendingBlocks >= 256 { try storeBlocks(db, segment, &writer) }
             }
-            guard best >= 0 else { break }
-            let e = readers[best].current!
-            if live[e.object] == readers[best].segment {
-                readers[best].withRows(e) { writer.add(key: e.key, object: e.object, rows: $0) }
+            if try readers[i].advance(db) {
+                heap.replaceTop(MergeHead(key: readers[i].key, object: readers[i].object, at: i, end: 0))
+            } else {
+                heap.popTop()
             }
-            try readers[best].advance(db)
-            if writer.pendingBlocks >= 256 { try storeBlocks(db, segment, &writer) }
         }
         writer.close()
         try storeBlocks(db, segment, &writer)
@@ -116,66 +119,137 @@ extension SQLiteStateStore {
         return writer.entries == 0 ? nil : segment
     }
 
-    /// Reads one segment's entries in order, a few blocks at a time (no statement stays open while
-    /// the merge writes).
+    /// The segment each object of some segments names (`objects.segment`), looked up once an entry
+    /// of a merge: a flat table over the ids when they are dense (a backfill's are), else a dictionary.
+    struct LiveObjects {
+        private var base: Int64 = 0
+        private var flat: [Int64] = []
+        private var sparse: [Int64: Int64] = [:]
+
+        init(_ db: Database, segments list: String) throws {
+            var pairs: [(Int64, Int64)] = []
+            let cursor = try Row.fetchCursor(db, sql: "SELECT id, segment FROM objects WHERE segment IN (\(list))")
+            while let r = try cursor.next() { pairs.append((r[0], r[1])) }
+            guard let lo = pairs.lazy.map(\.0).min(), let hi = pairs.lazy.map(\.0).max() else { return }
+            let span = hi.subtractingReportingOverflow(lo)
+            if !span.overflow && span.partialValue < Int64(4 * pairs.count + 4_096) {
+                base = lo
+                flat = Array(repeating: -1, count: Int(span.partialValue) + 1)
+                for (id, s) in pairs { flat[Int(id - lo)] = s }
+            } else {
+                for (id, s) in pairs { sparse[id] = s }
+            }
+        }
+
+        /// The segment object `id` names (-1 for none, or an object not in the merged segments).
+        @inline(__always)
+        func segment(of id: Int64) -> Int64 {
+            if !flat.isEmpty {
+                let i = id &- base
+                return i >= 0 && i < Int64(flat.count) ? flat[Int(i)] : -1
+            }
+            return sparse[id] ?? -1
+        }
+    }
+
+    /// Reads one segment's entries in order, `blocksPerLoad` blocks at a time copied end to end into
+    /// one buffer (no statement stays open while the merge writes), decoding one entry an `advance`.
     struct SegmentReader {
-        struct Entry { var key: Int64; var object: Int64; var block: Int; var start: Int; var count: Int }
         let segment: Int64
-        private var blocks: [Data] = []
-        private var entries: [Entry] = []
-        private var next = 0
+        let blocksPerLoad: Int
+        private var buffer: [UInt8] = []
+        /// Where each loaded block ends in `buffer`.
+        private var blockEnds: [Int] = []
+        private var block = 0
+        private var at = 0
         private var lastKey: Int64? = nil
         private var done = false
-        private(set) var current: Entry? = nil
+        private(set) var key: Int64 = 0
+        private(set) var object: Int64 = 0
+        private var rowsStart = 0
+        private var rowsCount = 0
 
-        init(segment: Int64) { self.segment = segment }
+        init(segment: Int64, blocksPerLoad: Int = 64) {
+            self.segment = segment
+            self.blocksPerLoad = blocksPerLoad
+        }
 
-        /// Moves to the next entry (nil at the end).
-        mutating func advance(_ db: Database) throws {
-            if next >= entries.count {
-                try load(db)
-                if next >= entries.count {
-                    current = nil
-                    return
+        /// Moves to the next entry; false at the end of the segment.
+        mutating func advance(_ db: Database) throws -> Bool {
+            while true {
+                if block < blockEnds.count {
+                    if at < blockEnds[block] {
+                        let end = blockEnds[block]
+                        try buffer.withUnsafeBytes { b in
+                            var i = at
+                            let delta = try PostingCodec.readVarint(b, &i)
+                            let o = try PostingCodec.readVarint(b, &i)
+                            let length = try PostingCodec.readVarint(b, &i)
+                            guard i <= end, length <= UInt64(end - i), o <= UInt64(Int64.max) else {
+                                throw LetheError(.corrupt, "posting segment block: truncated entry")
+                            }
+                            key = key &+ Int64(bitPattern: delta)
+                            object = Int64(o)
+                            rowsStart = i
+                            rowsCount = Int(length)
+                            at = i + Int(length)
+                        }
+                        return true
+                    }
+                    block += 1
+                    if block < blockEnds.count { try openBlock() }
+                    continue
                 }
+                if done { return false }
+                try load(db)
+                if blockEnds.isEmpty { return false }
             }
-            current = entries[next]
-            next += 1
+        }
+
+        /// Reads the header of block `block` (its format byte and first key).
+        private mutating func openBlock() throws {
+            let start = block == 0 ? 0 : blockEnds[block - 1]
+            guard blockEnds[block] - start >= 9, buffer[start] == PostingSegment.format else {
+                throw LetheError(.corrupt, "posting segment block: bad header")
+            }
+            key = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start + 1, as: Int64.self).littleEndian }
+            at = start + 9
         }
 
         private mutating func load(_ db: Database) throws {
-            blocks.removeAll(keepingCapacity: true)
-            entries.removeAll(keepingCapacity: true)
-            next = 0
-            guard !done else { return }
-            let rows: [Row]
-            if let lastKey {
-                rows = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT last_k, data FROM segment_blocks WHERE segment = ? AND last_k > ? ORDER BY last_k LIMIT 64"),
-                    arguments: [segment, lastKey])
-            } else {
-                rows = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT last_k, data FROM segment_blocks WHERE segment = ? ORDER BY last_k LIMIT 64"), arguments: [segment])
+            buffer.removeAll(keepingCapacity: true)
+            blockEnds.removeAll(keepingCapacity: true)
+            block = 0
+            at = 0
+            let sql =
+                lastKey == nil
+                ? "SELECT last_k, data FROM segment_blocks WHERE segment = ? ORDER BY last_k LIMIT ?"
+                : "SELECT last_k, data FROM segment_blocks WHERE segment = ? AND last_k > ? ORDER BY last_k LIMIT ?"
+            let arguments: StatementArguments = lastKey.map { [segment, $0, blocksPerLoad] } ?? [segment, blocksPerLoad]
+            let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+            while let r = try cursor.next() {
+                lastKey = r[0] as Int64
+                try r.withUnsafeData(atIndex: 1) { d in if let d { buffer.append(contentsOf: d) } }
+                blockEnds.append(buffer.count)
             }
-            if rows.count < 64 { done = true }
-            for r in rows {
-                let last: Int64 = r[0]
-                lastKey = last
-                let data: Data = r[1]
-                let b = blocks.count
-                blocks.append(data)
-                try data.withUnsafeBytes { bytes in
-                    try PostingSegment.forEach(bytes) { key, object, rows in
-                        let start = rows.baseAddress.map { bytes.baseAddress!.distance(to: $0) } ?? 0
-                        entries.append(Entry(key: key, object: object, block: b, start: start, count: rows.count))
-                        return true
-                    }
-                }
-            }
+            if blockEnds.count < blocksPerLoad { done = true }
+            if !blockEnds.isEmpty { try openBlock() }
         }
 
-        func withRows<T>(_ e: Entry, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-            try blocks[e.block].withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[e.start..<(e.start + e.count)])) }
+        /// The current entry's encoded rows.
+        @inline(__always)
+        func withRows<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+            try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[rowsStart..<(rowsStart + rowsCount)])) }
+        }
+    }
+
+    /// (segments, their blocks, rows of the `postings` table): how the index is laid out (tests, benches).
+    func segmentLayout() async throws -> (segments: Int, blocks: Int, tableRows: Int) {
+        try await writer.read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM segments") ?? 0, try Int.fetchOne(db, sql: "SELECT count(*) FROM segment_blocks") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM postings") ?? 0
+            )
         }
     }
 

@@ -33,7 +33,9 @@ import LetheCatalog
     }
 
     /// `locate` of every key of `pool` (one at a time, and all at once) on both stores.
-    func expectSameAnswers(_ a: SQLiteStateStore, _ b: SQLiteStateStore, _ pool: [Int64], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    func expectSameAnswers(
+        _ a: SQLiteStateStore, _ b: SQLiteStateStore, _ pool: [Int64], stats: Bool = true, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
         func strip(_ ps: [Posting]) -> [String] { ps.map { "\($0.object.dataset)/\($0.object.key)@\($0.object.version):\($0.rows)" } }
         let manyA = try await a.locate(prefixes: pool, dataset: nil)
         let manyB = try await b.locate(prefixes: pool, dataset: nil)
@@ -45,6 +47,7 @@ import LetheCatalog
             let inE = try await b.locate(prefix: k, dataset: "e")
             #expect(strip(inE) == strip(try await a.locate(prefix: k, dataset: "e")), sourceLocation: sourceLocation)
         }
+        guard stats else { return }
         let sa = try await a.indexStats(), sb = try await b.indexStats()
         #expect(sa.objects == sb.objects && sa.postings == sb.postings && sa.quarantined == sb.quarantined, sourceLocation: sourceLocation)
     }
@@ -165,7 +168,8 @@ import LetheCatalog
         let segmented = try SQLiteStateStore(inMemory: nil, segmentMinimum: 1)
         var rng = SplitMix64(seed: 99)
         let pool = keyPool(&rng, 500)
-        for batch in 0..<11 {
+        var counts: [Int] = []
+        for batch in 0..<(PostingSegment.fanout + 5) {
             let b: [(IndexedObject, PostingList)] = (0..<2).map { i in
                 (object("b\(batch)/o\(i)", records: 200), postings(&rng, records: 200, pool: pool))
             }
@@ -173,7 +177,11 @@ import LetheCatalog
             try await segmented.putIndexedObjects(flat: b)
             let l = try await layout(segmented)
             #expect(l.segments < PostingSegment.fanout)  // small segments: one tier, merged at `fanout`
+            counts.append(l.segments)
         }
+        // One segment a batch until the tier is full, then its `fanout` segments merged into one.
+        #expect(Array(counts.prefix(PostingSegment.fanout - 1)) == Array(1..<PostingSegment.fanout))
+        #expect(counts[PostingSegment.fanout - 1] == 1)
         // Objects re-indexed: their dead entries leave at the next merge of their segment.
         let again: [(IndexedObject, PostingList)] = (0..<11).map { b in
             (object("b\(b)/o0", records: 10, version: "v2"), postings(&rng, records: 10, pool: pool))
@@ -181,6 +189,81 @@ import LetheCatalog
         try await table.putIndexedObjects(flat: again)
         try await segmented.putIndexedObjects(flat: again)
         try await expectSameAnswers(table, segmented, pool)
+    }
+
+    /// A backfill of many batches (fewer than a tier's `fanout`) merges nothing while it runs: one
+    /// segment a batch, then the end of the pass merges them all at once into one segment that holds
+    /// every live entry once and answers as a table-only store does.
+    @Test func aBackfillOfManyBatchesEndsWithOneSegment() async throws {
+        let table = try SQLiteStateStore(inMemory: nil)
+        let segmented = try SQLiteStateStore(inMemory: nil, segmentMinimum: 1)
+        var rng = SplitMix64(seed: 1_616)
+        let pool = keyPool(&rng, 5_000)
+        let batches = PostingSegment.fanout - 2
+        for batch in 0..<batches {
+            let b: [(IndexedObject, PostingList)] = (0..<5).map { i in
+                let n = Int64(100 + Int(rng.next() % 900))
+                return (object("b\(batch)/o\(i)", records: n, dataset: i == 0 ? "e" : "d"), postings(&rng, records: n, pool: pool))
+            }
+            try await table.putIndexedObjects(flat: b)
+            try await segmented.putIndexedObjects(flat: b)
+            #expect(try await layout(segmented).segments == batch + 1)
+        }
+        // An object of an early batch indexed again within the pass: its old entries are dead.
+        let again = [(object("b1/o2", records: 300, version: "v2"), postings(&rng, records: 300, pool: pool))]
+        try await table.putIndexedObjects(flat: again)
+        try await segmented.putIndexedObjects(flat: again)
+        try await expectSameAnswers(table, segmented, pool)
+        #expect(try await segmented.purgeDeadPostings(force: false) == 0)
+        let l = try await layout(segmented)
+        #expect(l.segments == 1 && l.tableRows == 0 && l.blocks > 1)
+        // Every entry once: the dead object's old entries were left out by the merge.
+        #expect(Int64(l.entries) == (try await segmented.indexStats().postings))
+        try await expectSameAnswers(table, segmented, pool)
+    }
+
+    /// A merge that fails part way (here a corrupt block of its last input, met after many entries
+    /// were written) rolls back with its transaction: the input segments, their blocks and the
+    /// objects' segments are as they were, and `locate` answers as before.
+    @Test func aMergeThatFailsLeavesItsInputsIntact() async throws {
+        let table = try SQLiteStateStore(inMemory: nil)
+        let segmented = try SQLiteStateStore(inMemory: nil, segmentMinimum: 1)
+        var rng = SplitMix64(seed: 404)
+        let pool = keyPool(&rng, 3_000)
+        for batch in 0..<4 {
+            let b: [(IndexedObject, PostingList)] = (0..<3).map { i in
+                (object("b\(batch)/o\(i)", records: 800), postings(&rng, records: 800, pool: pool))
+            }
+            try await table.putIndexedObjects(flat: b)
+            try await segmented.putIndexedObjects(flat: b)
+        }
+        func snapshot() async throws -> [String] {
+            try await segmented.writer.read { db in
+                try String.fetchAll(db, sql: "SELECT id || ':' || entries || ':' || blocks FROM segments ORDER BY id")
+                    + String.fetchAll(db, sql: "SELECT segment || ':' || last_k || ':' || hex(data) FROM segment_blocks ORDER BY segment, last_k")
+                    + String.fetchAll(db, sql: "SELECT id || ':' || coalesce(segment, '-') FROM objects ORDER BY id")
+            }
+        }
+        // The last input's last block made unreadable (the merge reaches it only at its end).
+        let last = try await segmented.writer.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM segments")! }
+        try await segmented.writer.write { db in
+            try db.execute(
+                sql:
+                    "UPDATE segment_blocks SET data = X'01' || substr(data, 2, 8) || X'FFFFFFFFFF' WHERE segment = ? AND last_k = (SELECT max(last_k) FROM segment_blocks WHERE segment = ?)",
+                arguments: [last, last])
+        }
+        let before = try await snapshot()
+        #expect(before.count > 8)
+        await #expect(throws: LetheError.self) { try await segmented.purgeDeadPostings(force: false) }
+        #expect(try await snapshot() == before)
+        // Keys of the intact blocks answer as the table does (the corrupt block's keys are left out).
+        let intactBelow: Int64 = try await segmented.writer.read { db in
+            try #require(
+                try Int64.fetchOne(
+                    db, sql: "SELECT last_k FROM segment_blocks WHERE segment = ? ORDER BY last_k DESC LIMIT 1 OFFSET 1", arguments: [last]))
+        }
+        let corruptKeys = Set(pool.filter { $0 > intactBelow })
+        try await expectSameAnswers(table, segmented, pool.filter { !corruptKeys.contains($0) }, stats: false)
     }
 
     /// The end of an index pass (`purgeDeadPostings(force: false)` with few dead postings) merges the
