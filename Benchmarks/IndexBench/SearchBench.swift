@@ -96,8 +96,11 @@ public enum SearchBench {
 
         // Every object read once, untimed: every row then reads from the page cache, as the peer's do.
         for k in keys { _ = fileBytes(lake + "/" + k) }
-        // Lethe: linesHolding per object, one task, then one task per core.
-        for workers in [1, cores] {
+        // Lethe: linesHolding per object, one task, then one task per core (objects lent mapped by the store);
+        // then one task with the objects read into memory (`read` copies, as before the mapped windows).
+        var copying = store
+        copying.mapsObjects = false
+        for (workers, store, how) in [(1, store, "mapped"), (cores, store, "mapped"), (1, copying, "read copies")] {
             let t0 = monotonic()
             let lines = try await withThrowingTaskGroup(of: Int.self) { group in
                 var next = 0
@@ -118,22 +121,26 @@ public enum SearchBench {
                 }
                 return total
             }
-            rows.append(("Lethe `linesHolding` (the sweep's search), \(workers) task(s)", monotonic() - t0, lines))
+            rows.append(("Lethe `linesHolding` (the sweep's search), \(how), \(workers) task(s)", monotonic() - t0, lines))
         }
-        // The kernel alone: NeedleSet over the lake in memory, one thread.
+        // The kernel alone: NeedleSet over the lake in memory, one thread: the stage the CPU picks (Teddy
+        // over AVX2 where it has it and the needles suit it), then the portable sampled stage (the former kernel's algorithm).
         var held: [[UInt8]] = []
         for k in keys { held.append(fileBytes(lake + "/" + k)) }
-        let t1 = monotonic()
-        var occurrences = 0
-        for b in held {
-            b.withUnsafeBufferPointer { h in
-                needles.forEachOccurrence(in: h) { _, _ in
-                    occurrences += 1
-                    return true
+        let teddy = NeedleSet.hasTeddy && needles.usesTeddy
+        for (stage, name) in [(NeedleSet.Stage.auto, teddy ? "Teddy (AVX2)" : "auto"), (.sampled, "sampled grams (portable)")] {
+            let t1 = monotonic()
+            var occurrences = 0
+            for b in held {
+                b.withUnsafeBufferPointer { h in
+                    needles.forEachOccurrence(in: h, stage: stage) { _, _ in
+                        occurrences += 1
+                        return true
+                    }
                 }
             }
+            rows.append(("Lethe `NeedleSet` alone, \(name), in memory, 1 thread (occurrences)", monotonic() - t1, occurrences))
         }
-        rows.append(("Lethe `NeedleSet` alone, in memory, 1 thread (occurrences)", monotonic() - t1, occurrences))
         held = []
 
         // The peer: GNU grep -F -w over the same files.
@@ -153,7 +160,7 @@ public enum SearchBench {
         }
         print("\n| search | s | throughput | lines (occurrences) |\n|---|---:|---:|---:|")
         for (name, s, n) in rows { print("| \(name) | \(String(format: "%.3f", s)) | \(gbps(s)) | \(grouped(n)) |") }
-        let lethe = rows[0].2, peer = rows[3].2
+        let lethe = rows[0].2, peer = rows[5].2
         if lethe != peer { print("\nlines differ: Lethe \(lethe), grep \(peer) (grep -w's word bytes include `_`)") }
         if o.gzipObjects > 0 { try await gzipCase(o, keys: Array(keys.prefix(o.gzipObjects)), lake: lake, needles: needles, cores: cores) }
     }
