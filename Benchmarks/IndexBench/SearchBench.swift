@@ -220,6 +220,31 @@ public enum SearchBench {
                 rows.append(("Lethe `EncodedObject.matches` (the sweep's gzip search), \(name), \(workers) task(s)", s, grouped(n) + " ids"))
             }
         }
+        // What the sweep runs on one task: the next object decoded (`EncodedObject.decodedWhole`) on a task of its
+        // own while this one is searched.
+        do {
+            let t0 = monotonic()
+            var ahead: Task<[UInt8]?, Never>?
+            var n = 0
+            for (i, key) in gzKeys.enumerated() {
+                let mine = ahead
+                ahead = nil
+                if i + 1 < gzKeys.count {
+                    let nextKey = gzKeys[i + 1]
+                    ahead = Task {
+                        guard let info = try? await store.head(nextKey) else { return nil }
+                        return try? await EncodedObject.decodedWhole(info, in: store)
+                    }
+                }
+                if let mine, let bytes = await mine.value {
+                    n += bytes.withUnsafeBufferPointer { needles.matches(in: $0) }.count
+                } else {
+                    n += try await EncodedObject.matches(of: needles, overlap: 64, in: key, of: store).count
+                }
+            }
+            found.append(n)
+            rows.append(("Lethe, the next object decoded while this one is searched (the sweep's), 1 task", monotonic() - t0, grouped(n) + " ids"))
+        }
         for (decoding, name) in [(GzipDecoding.whole, "libdeflate whole"), (.streaming, "zlib streaming (1 MiB chunks)")] {
             let (s, n) = try await run(1) { key in try await EncodedObject.read(key, in: store, gzip: decoding).count }
             guard Int64(n) == decoded else { throw BenchError("\(name) decoded \(n) bytes, expected \(decoded)") }
