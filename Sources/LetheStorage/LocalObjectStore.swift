@@ -321,7 +321,8 @@ public struct LocalObjectStore: ObjectStore {
             var start = 0, end = min(size, w)
             while true {
                 guard lease.held else {
-                    // The lease is being broken (a writer waits): the rest from the file, not the map.
+                    // The lease is being broken (a writer waits): released, and the rest read from the file, not the map.
+                    lease.release()
                     return try readRest(fd, key, from: start, size: size, window: w, body)
                 }
                 if end < size {
