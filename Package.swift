@@ -47,12 +47,14 @@ let package = Package(
         .target(name: "CLetheSHA", cSettings: [.unsafeFlags(["-O2"])]),
         // The two-stage JSON field scan (AVX2 + PCLMULQDQ with a portable fallback chosen at run time).
         .target(name: "CLetheJSON", cSettings: [.unsafeFlags(["-O2"])]),
+        // The multi-needle search of NeedleSet (Teddy over AVX2, sampled grams as the portable fallback; issue 16).
+        .target(name: "CLetheNeedles", cSettings: [.unsafeFlags(["-O2"])]),
         // Seals and opens one `lethe:v1:` value in a call: OpenSSL's GCM over an AES-NI block (EVP without AES-NI), base64url.
         .target(name: "CLetheSeal", dependencies: ["COpenSSL"], cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "LetheCore",
             dependencies: [
-                "CLetheSHA", "CLetheJSON", "CLetheSeal",
+                "CLetheSHA", "CLetheJSON", "CLetheSeal", "CLetheNeedles",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ], swiftSettings: strict),

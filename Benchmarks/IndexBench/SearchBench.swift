@@ -96,8 +96,11 @@ public enum SearchBench {
 
         // Every object read once, untimed: every row then reads from the page cache, as the peer's do.
         for k in keys { _ = fileBytes(lake + "/" + k) }
-        // Lethe: linesHolding per object, one task, then one task per core.
-        for workers in [1, cores] {
+        // Lethe: linesHolding per object, one task, then one task per core (objects lent mapped by the store);
+        // then one task with the objects read into memory (`read` copies, as before the mapped windows).
+        var copying = store
+        copying.mapsObjects = false
+        for (workers, store, how) in [(1, store, "mapped"), (cores, store, "mapped"), (1, copying, "read copies")] {
             let t0 = monotonic()
             let lines = try await withThrowingTaskGroup(of: Int.self) { group in
                 var next = 0
@@ -118,22 +121,26 @@ public enum SearchBench {
                 }
                 return total
             }
-            rows.append(("Lethe `linesHolding` (the sweep's search), \(workers) task(s)", monotonic() - t0, lines))
+            rows.append(("Lethe `linesHolding` (the sweep's search), \(how), \(workers) task(s)", monotonic() - t0, lines))
         }
-        // The kernel alone: NeedleSet over the lake in memory, one thread.
+        // The kernel alone: NeedleSet over the lake in memory, one thread: the stage the CPU picks (Teddy
+        // over AVX2 where it has it and the needles suit it), then the portable sampled stage (the former kernel's algorithm).
         var held: [[UInt8]] = []
         for k in keys { held.append(fileBytes(lake + "/" + k)) }
-        let t1 = monotonic()
-        var occurrences = 0
-        for b in held {
-            b.withUnsafeBufferPointer { h in
-                needles.forEachOccurrence(in: h) { _, _ in
-                    occurrences += 1
-                    return true
+        let teddy = NeedleSet.hasTeddy && needles.usesTeddy
+        for (stage, name) in [(NeedleSet.Stage.auto, teddy ? "Teddy (AVX2)" : "auto"), (.sampled, "sampled grams (portable)")] {
+            let t1 = monotonic()
+            var occurrences = 0
+            for b in held {
+                b.withUnsafeBufferPointer { h in
+                    needles.forEachOccurrence(in: h, stage: stage) { _, _ in
+                        occurrences += 1
+                        return true
+                    }
                 }
             }
+            rows.append(("Lethe `NeedleSet` alone, \(name), in memory, 1 thread (occurrences)", monotonic() - t1, occurrences))
         }
-        rows.append(("Lethe `NeedleSet` alone, in memory, 1 thread (occurrences)", monotonic() - t1, occurrences))
         held = []
 
         // The peer: GNU grep -F -w over the same files.
@@ -153,7 +160,7 @@ public enum SearchBench {
         }
         print("\n| search | s | throughput | lines (occurrences) |\n|---|---:|---:|---:|")
         for (name, s, n) in rows { print("| \(name) | \(String(format: "%.3f", s)) | \(gbps(s)) | \(grouped(n)) |") }
-        let lethe = rows[0].2, peer = rows[3].2
+        let lethe = rows[0].2, peer = rows[5].2
         if lethe != peer { print("\nlines differ: Lethe \(lethe), grep \(peer) (grep -w's word bytes include `_`)") }
         if o.gzipObjects > 0 { try await gzipCase(o, keys: Array(keys.prefix(o.gzipObjects)), lake: lake, needles: needles, cores: cores) }
     }
@@ -212,6 +219,31 @@ public enum SearchBench {
                 found.append(n)
                 rows.append(("Lethe `EncodedObject.matches` (the sweep's gzip search), \(name), \(workers) task(s)", s, grouped(n) + " ids"))
             }
+        }
+        // What the sweep runs on one task: the next object decoded (`EncodedObject.decodedWhole`) on a task of its
+        // own while this one is searched.
+        do {
+            let t0 = monotonic()
+            var ahead: Task<[UInt8]?, Never>?
+            var n = 0
+            for (i, key) in gzKeys.enumerated() {
+                let mine = ahead
+                ahead = nil
+                if i + 1 < gzKeys.count {
+                    let nextKey = gzKeys[i + 1]
+                    ahead = Task {
+                        guard let info = try? await store.head(nextKey) else { return nil }
+                        return try? await EncodedObject.decodedWhole(info, in: store)
+                    }
+                }
+                if let mine, let bytes = await mine.value {
+                    n += bytes.withUnsafeBufferPointer { needles.matches(in: $0) }.count
+                } else {
+                    n += try await EncodedObject.matches(of: needles, overlap: 64, in: key, of: store).count
+                }
+            }
+            found.append(n)
+            rows.append(("Lethe, the next object decoded while this one is searched (the sweep's), 1 task", monotonic() - t0, grouped(n) + " ids"))
         }
         for (decoding, name) in [(GzipDecoding.whole, "libdeflate whole"), (.streaming, "zlib streaming (1 MiB chunks)")] {
             let (s, n) = try await run(1) { key in try await EncodedObject.read(key, in: store, gzip: decoding).count }

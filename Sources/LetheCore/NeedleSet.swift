@@ -1,39 +1,84 @@
-/// Finds which of many byte strings occur in a haystack, in one pass of two stages.
+internal import CLetheNeedles
+
+/// Finds which of many byte strings occur in a haystack, in one pass of two stages (the C kernel
+/// `CLetheNeedles`, issue 16).
 ///
-/// A sampled filter first: with `m` the shortest needle's length and a gram length `q`, every
-/// occurrence of a needle covers one of the positions `0, s, 2s, …` (`s = m - q + 1`) together with the
-/// `q` bytes that follow it, inside the needle's first `m` bytes. So only every `s`-th position is looked
-/// at: its `q`-byte gram is hashed into a byte table that holds every needle's grams at offsets `0..<s`.
-/// Only where the table says yes are the `s` starts that could hold a needle checked: their first `k`
-/// bytes (at most 8) against a 64K-bit filter and a dictionary, then the rest of each candidate is
-/// compared. Needles shorter than 6 bytes have no sampled stage (every start is checked). With ids of
-/// 9 bytes this reads one position in 6 (about 3.5 instructions a byte against 21 for a rolling check
-/// at every byte, docs/benchmarks.md). Used to search lake objects (the sweep), Lethe's state, Delta
-/// logs and commit files for raw ids.
+/// A first stage finds the starts worth verifying, then each is verified against the needles that
+/// share its first `k` bytes (`k` = min(8, shortest)): a 64K-bit filter and a hash table on those
+/// bytes, a compare of the rest, the word bounds.
+/// - Teddy (x86-64 with AVX2, chosen at run time): the 3 bytes at one offset of every needle (the
+///   offset whose bytes are the rarest, judged by the needles' own bytes) as nibble masks of 8
+///   buckets, tested 32 positions at a time with byte shuffles. Ids that share a prefix (`u-0…`)
+///   make a tight fingerprint: a candidate only where an id-like token starts. When the needles'
+///   fingerprints would pass most bytes (1,000 random hex ids) Teddy is not used, and a run of dense
+///   candidates in the data switches to the sampled stage for 64 KiB at a time.
+/// - Sampled grams (portable, and the fallback): with `m` the shortest needle's length and a gram
+///   length `q`, every occurrence of a needle covers one of the positions `0, s, 2s, …` (`s = m - q + 1`)
+///   together with the `q` bytes that follow it, inside the needle's first `m` bytes; only those
+///   positions' grams are looked up in a byte table holding every needle's grams at offsets `0..<s`.
+///   Needles shorter than 6 bytes have no sampled stage (every start is verified).
+/// Used to search lake objects (the sweep), Lethe's state, Delta logs and commit files for raw ids.
 public struct NeedleSet: Sendable {
+    /// The needles, deduplicated, in byte order (a shorter one first on a tie).
+    let needles: [[UInt8]]
     let k: Int
-    let byPrefix: [UInt64: [[UInt8]]]
-    let filter: [UInt64]
     let wordBounded: Bool
-    /// The sampled stage: gram length (0: none), stride, hash shift and table.
+    /// The most needles sharing their first `k` bytes.
+    let maxGroup: Int
+    /// The needles' bytes, then one flag byte per needle, then the gram table, then Teddy's 96 bytes of masks.
+    let bytes: [UInt8]
+    let flagsAt: Int, gramsAt: Int, teddyAt: Int
+    /// Each needle's start in `bytes` (count + 1), then the hash table's first needle and count per slot.
+    let words: [UInt32]
+    let firstAt: Int, countAt: Int
+    /// The 64K-bit prefix filter (1,024 words), then the hash table's keys.
+    let wide: [UInt64]
+    let tableBits: Int
+    /// The sampled stage: gram length (0: none), stride, hash shift.
     let q: Int
     let stride: Int
     let gramShift: UInt64
-    let grams: [UInt8]
+    /// Teddy's offset in the needles, nil when the needles' fingerprints would pass too much.
+    let teddyOffset: Int?
 
     /// Empty needles are ignored. `wordBounded`: a needle that begins (ends) with an ASCII letter or
     /// digit matches only where the byte before (after) it is not one, so a numeric id is not found
     /// inside a longer number (a timestamp, a size) nor a hex-like one inside a hash. The edges of
     /// the haystack count as boundaries.
     public init(_ needles: [[UInt8]], wordBounded: Bool = false) {
-        let ns = Array(Set(needles.filter { !$0.isEmpty }))
+        let ns = Array(Set(needles.filter { !$0.isEmpty })).sorted { $0.lexicographicallyPrecedes($1) }
         let m = ns.map(\.count).min() ?? 1
         let k = min(8, m)
-        var byPrefix: [UInt64: [[UInt8]]] = [:]
-        for n in ns { byPrefix[Self.pack(n, 0, k), default: []].append(n) }
-        for p in byPrefix.keys { byPrefix[p]!.sort { $0.lexicographicallyPrecedes($1) } }
-        var filter = [UInt64](repeating: 0, count: 1024)
-        for p in byPrefix.keys { let s = Self.slot(p); filter[s >> 6] |= 1 << UInt64(s & 63) }
+        // Groups of needles sharing their first k bytes: consecutive in byte order.
+        var groups: [(key: UInt64, first: Int, count: Int)] = []
+        for (i, n) in ns.enumerated() {
+            let key = Self.pack(n, 0, k)
+            if let last = groups.last, last.key == key { groups[groups.count - 1].count += 1 } else { groups.append((key, i, 1)) }
+        }
+        var tableBits = 4
+        while (1 << tableBits) < groups.count * 2 { tableBits += 1 }
+        let slots = 1 << tableBits
+        var wide = [UInt64](repeating: 0, count: 1024 + slots)
+        var first = [UInt32](repeating: 0, count: slots), count = [UInt32](repeating: 0, count: slots)
+        for g in groups {
+            let h = g.key &* Self.hashMul
+            let bit = Int(truncatingIfNeeded: h >> 48)
+            wide[bit >> 6] |= 1 << UInt64(bit & 63)
+            var slot = Int(truncatingIfNeeded: h >> UInt64(64 - tableBits)) & (slots - 1)
+            while count[slot] != 0 { slot = (slot + 1) & (slots - 1) }
+            wide[1024 + slot] = g.key
+            first[slot] = UInt32(g.first)
+            count[slot] = UInt32(g.count)
+        }
+        var bytes: [UInt8] = []
+        var words: [UInt32] = []
+        for n in ns {
+            words.append(UInt32(bytes.count))
+            bytes += n
+        }
+        words.append(UInt32(bytes.count))
+        let flagsAt = bytes.count
+        for n in ns { bytes.append((Self.isWordByte(n[0]) ? 1 : 0) | (Self.isWordByte(n[n.count - 1]) ? 2 : 0)) }
         // Longer grams where needles are long enough to keep a long stride (fewer false hits in text
         // that shares short runs with the needles, e-mail domains say).
         let q = m >= 12 ? 8 : m >= 6 ? 4 : 0
@@ -41,14 +86,69 @@ public struct NeedleSet: Sendable {
         var bits = 15
         while bits < 24 && (1 << bits) < ns.count * stride * 32 { bits += 1 }
         let shift = UInt64(64 - bits)
-        var grams = [UInt8](repeating: 0, count: q == 0 ? 0 : 1 << bits)
+        let gramsAt = bytes.count
         if q > 0 {
+            var grams = [UInt8](repeating: 0, count: 1 << bits)
             for n in ns {
                 for o in 0..<stride { grams[Self.gramSlot(Self.pack(n, o, q), shift)] = 1 }
             }
+            bytes += grams
         }
-        self.k = k; self.byPrefix = byPrefix; self.filter = filter; self.wordBounded = wordBounded
-        self.q = q; self.stride = stride; self.gramShift = shift; self.grams = grams
+        let teddyAt = bytes.count
+        let teddy = Self.teddyMasks(ns, m)
+        bytes += teddy?.masks ?? [UInt8](repeating: 0, count: 96)
+        let firstAt = words.count
+        words += first
+        let countAt = words.count
+        words += count
+        self.needles = ns; self.k = k; self.wordBounded = wordBounded
+        self.maxGroup = groups.map(\.count).max() ?? 0
+        self.bytes = bytes; self.flagsAt = flagsAt; self.gramsAt = gramsAt; self.teddyAt = teddyAt
+        self.words = words; self.firstAt = firstAt; self.countAt = countAt
+        self.wide = wide; self.tableBits = tableBits
+        self.q = q; self.stride = stride; self.gramShift = shift
+        self.teddyOffset = teddy?.offset
+    }
+
+    static let hashMul: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// Teddy's masks for the 3 bytes at the offset (below the shortest needle's length) where they
+    /// pass the least, or nil when even there they would pass more than 1 position in 16. The
+    /// distinct 3-byte fingerprints, in byte order, are dealt to 8 buckets in runs (needles sharing
+    /// leading bytes share a bucket); what passes is estimated with byte frequencies taken from the
+    /// needles (ids look like the data around them), smoothed toward uniform.
+    static func teddyMasks(_ ns: [[UInt8]], _ m: Int) -> (offset: Int, masks: [UInt8])? {
+        guard m >= 3, !ns.isEmpty else { return nil }
+        var freq = [Double](repeating: 0, count: 256)
+        var total = 0.0
+        for n in ns { for b in n { freq[Int(b)] += 1 }; total += Double(n.count) }
+        let prob = freq.map { 0.7 * $0 / total + 0.3 / 256 }
+        var best: (offset: Int, masks: [UInt8], pass: Double)?
+        for o in 0...min(m - 3, 16) {
+            let prints = Set(ns.map { UInt32($0[o]) << 16 | UInt32($0[o + 1]) << 8 | UInt32($0[o + 2]) }).sorted()
+            var masks = [UInt8](repeating: 0, count: 96)
+            for (i, f) in prints.enumerated() {
+                let bucket = UInt8(1) << UInt8(i * 8 / prints.count)
+                for j in 0..<3 {
+                    let b = Int((f >> UInt32(16 - 8 * j)) & 0xFF)
+                    masks[32 * j + (b & 15)] |= bucket
+                    masks[32 * j + 16 + (b >> 4)] |= bucket
+                }
+            }
+            var pass = 0.0
+            for bucket in 0..<8 {
+                var p = 1.0
+                for j in 0..<3 {
+                    var a = 0.0
+                    for v in 0..<256 where (masks[32 * j + (v & 15)] & masks[32 * j + 16 + (v >> 4)]) >> UInt8(bucket) & 1 != 0 { a += prob[v] }
+                    p *= a
+                }
+                pass += p
+            }
+            if best == nil || pass < best!.pass { best = (o, masks, pass) }
+        }
+        guard let best, best.pass < 1.0 / 16 else { return nil }
+        return (best.offset, best.masks)
     }
 
     /// `n[from ..< from + count]` as a little-endian integer (`count` ≤ 8), as loaded from a haystack.
@@ -70,11 +170,10 @@ public struct NeedleSet: Sendable {
         return true
     }
 
-    public var isEmpty: Bool { byPrefix.isEmpty }
+    public var isEmpty: Bool { needles.isEmpty }
 
-    @inline(__always) static func slot(_ p: UInt64) -> Int { Int(truncatingIfNeeded: (p &* 0x9E37_79B9_7F4A_7C15) >> 48) }
     @inline(__always) static func gramSlot(_ g: UInt64, _ shift: UInt64) -> Int {
-        Int(truncatingIfNeeded: (g &* 0x9E37_79B9_7F4A_7C15) >> shift)
+        Int(truncatingIfNeeded: (g &* hashMul) >> shift)
     }
 
     /// The needles that occur in `hay`.
@@ -104,61 +203,57 @@ public struct NeedleSet: Sendable {
         return any
     }
 
+    /// How the first stage is chosen (tests and benchmarks compare them).
+    public enum Stage: Int32, Sendable {
+        /// The fastest the CPU has (Teddy where it can run and the needles suit it, switching to the
+        /// sampled stage over dense stretches).
+        case auto = 0
+        /// The portable sampled stage only.
+        case sampled = 1
+        /// Teddy wherever the set has it, never switching.
+        case teddy = 2
+    }
+
+    /// Whether this machine runs the Teddy stage (x86-64 with AVX2).
+    public static var hasTeddy: Bool { lethe_needles_have_avx2() != 0 }
+
+    /// Whether this set has a Teddy stage (its needles' fingerprints are selective enough).
+    public var usesTeddy: Bool { teddyOffset != nil }
+
     /// Calls `body` with the start and the needle of every occurrence in `h` (overlapping ones too), in
     /// order of start, needles starting at the same byte in byte order; `body` returns false to stop.
     public func forEachOccurrence(in h: UnsafeBufferPointer<UInt8>, _ body: (Int, [UInt8]) -> Bool) {
-        guard !byPrefix.isEmpty, h.count >= k, let base = h.baseAddress else { return }
-        let n = h.count
-        let raw = UnsafeRawPointer(base)
-        let k = self.k
-        let kMask: UInt64 = k == 8 ? .max : (1 << (8 * UInt64(k))) - 1
-        @inline(__always) func load(_ i: Int, _ mask: UInt64, _ len: Int) -> UInt64 {
-            if i + 8 <= n { return raw.loadUnaligned(fromByteOffset: i, as: UInt64.self).littleEndian & mask }
-            var v: UInt64 = 0
-            for t in 0..<len { v |= UInt64(base[i + t]) << (8 * UInt64(t)) }
-            return v
-        }
-        // The needles that may start at `p`; false when `body` asked to stop.
-        @inline(__always) func check(_ p: Int) -> Bool {
-            let pre = load(p, kMask, k)
-            let sl = Self.slot(pre)
-            guard filter[sl >> 6] & (1 << UInt64(sl & 63)) != 0, let cands = byPrefix[pre] else { return true }
-            for c in cands where p + c.count <= n {
-                var j = k
-                while j < c.count && base[p + j] == c[j] { j += 1 }
-                guard j == c.count else { continue }
-                if wordBounded && !Self.isBounded(c, at: p, in: h) { continue }
-                if !body(p, c) { return false }
-            }
-            return true
-        }
-        guard q > 0 else {
-            for p in 0...(n - k) where !check(p) { return }
-            return
-        }
-        let q = self.q, s = self.stride, shift = gramShift
-        let qMask: UInt64 = q == 8 ? .max : (1 << (8 * UInt64(q))) - 1
-        grams.withUnsafeBufferPointer { g in
-            var j = 0
-            // The starts `j - s + 1 ... j` that a hit at `j` may hold; false when `body` asked to stop.
-            @inline(__always) func hit(_ j: Int) -> Bool {
-                var p = max(0, j - s + 1)
-                while p <= j && p + k <= n {
-                    if !check(p) { return false }
-                    p += 1
+        forEachOccurrence(in: h, stage: .auto, body)
+    }
+
+    /// `forEachOccurrence` with the first stage chosen.
+    public func forEachOccurrence(in h: UnsafeBufferPointer<UInt8>, stage: Stage, _ body: (Int, [UInt8]) -> Bool) {
+        guard !needles.isEmpty, h.count >= k, let base = h.baseAddress else { return }
+        let cap = max(256, 2 * maxGroup)
+        bytes.withUnsafeBufferPointer { b in
+            words.withUnsafeBufferPointer { w in
+                wide.withUnsafeBufferPointer { x in
+                    let bb = b.baseAddress!, wb = w.baseAddress!, xb = x.baseAddress!
+                    var set = lethe_needle_set(
+                        needle_bytes: bb, needle_start: wb, needle_flags: bb + flagsAt, count: UInt32(needles.count),
+                        k: UInt32(k), word_bounded: wordBounded ? 1 : 0, max_group: UInt32(maxGroup),
+                        prefix_filter: xb, table_keys: xb + 1024, table_first: wb + firstAt, table_count: wb + countAt,
+                        table_mask: UInt64((1 << tableBits) - 1), table_shift: UInt32(64 - tableBits),
+                        q: UInt32(q), stride: UInt32(stride), gram_shift: UInt32(gramShift), grams: bb + gramsAt,
+                        teddy: teddyOffset == nil ? 0 : 1, teddy_offset: UInt32(teddyOffset ?? 0), teddy_masks: bb + teddyAt)
+                    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: cap) { starts in
+                        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: cap) { which in
+                            var from = 0
+                            while from < h.count {
+                                var next = 0
+                                let c = lethe_needles_find(
+                                    &set, base, h.count, from, stage.rawValue, starts.baseAddress!, which.baseAddress!, cap, &next)
+                                for t in 0..<c where !body(Int(starts[t]), needles[Int(which[t])]) { return }
+                                from = next
+                            }
+                        }
+                    }
                 }
-                return true
-            }
-            // While 8 bytes can be loaded at `j`: no bounds branch in the loop.
-            let fast = n - 8
-            while j <= fast {
-                let gram = raw.loadUnaligned(fromByteOffset: j, as: UInt64.self).littleEndian & qMask
-                if _slowPath(g[Self.gramSlot(gram, shift)] != 0) && !hit(j) { return }
-                j += s
-            }
-            while j <= n - q {
-                if g[Self.gramSlot(load(j, qMask, q), shift)] != 0 && !hit(j) { return }
-                j += s
             }
         }
     }

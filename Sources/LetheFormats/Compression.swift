@@ -181,7 +181,7 @@ enum WholeGzip {
 
 /// Decoded content held whole, handed out a chunk at a time.
 final class BufferSource: ChunkSource {
-    private let content: [UInt8]
+    let content: [UInt8]
     private let chunkSize: Int
     private var at = 0
     let storedBytes: Int64

@@ -6,8 +6,40 @@ extension EncodedObject {
     /// last line without one given one), in order, and the needles found. Read a chunk at a time:
     /// only whole lines are searched (a line is carried to the next chunk until its newline comes),
     /// so memory is one chunk, the longest line and the lines kept.
+    ///
+    /// An object stored plain is lent by the store a window at a time (`ObjectStore.forEachWindow`: a
+    /// local file mapped, not copied; the kernel reads the next window while this one is searched),
+    /// each window searched up to its last newline; a compressed one is decoded a chunk at a time.
     public static func linesHolding(
-        _ needles: NeedleSet, in key: String, of store: any ObjectStore, chunkSize: Int = 1 << 20
+        _ needles: NeedleSet, in key: String, of store: any ObjectStore, chunkSize: Int = 4 << 20
+    ) async throws -> (lines: [UInt8], found: Set<[UInt8]>) {
+        guard Compression.forKey(key) == .none else { return try await decodedLinesHolding(needles, in: key, of: store, chunkSize: chunkSize) }
+        var lines: [UInt8] = []
+        var found = Set<[UInt8]>()
+        let nl = UInt8(ascii: "\n")
+        do {
+            try await store.forEachWindow(of: key, window: chunkSize) { w, end in
+                var upto = w.count
+                if !end {
+                    while upto > 0 && w[upto - 1] != nl { upto -= 1 }
+                    if upto == 0 { return w.count }  // no newline yet: a longer window
+                }
+                if upto > 0 {
+                    let (l, f) = linesHolding(needles, in: UnsafeBufferPointer(rebasing: w[0..<upto]))
+                    lines += l
+                    found.formUnion(f)
+                }
+                return w.count - upto
+            }
+        } catch {
+            throw Codec.readFailure(error, key)
+        }
+        return (lines, found)
+    }
+
+    /// `linesHolding` over a compressed object's decoded chunks.
+    static func decodedLinesHolding(
+        _ needles: NeedleSet, in key: String, of store: any ObjectStore, chunkSize: Int
     ) async throws -> (lines: [UInt8], found: Set<[UInt8]>) {
         let src = try await Codec.openSource(key, in: store, chunkSize: chunkSize)
         defer { src.close() }

@@ -27,12 +27,26 @@ public enum EncodedObject {
     /// bytes across two chunks is found; a word-bounded needle that starts right at a chunk's carried
     /// bytes is judged without the byte before it).
     /// `gzip` says how a gzip object is decoded (libdeflate whole up to a bound, by default).
+    /// An object stored plain is lent by the store a window at a time (`ObjectStore.forEachWindow`: a
+    /// local file mapped); a gzip object decoded whole is searched in one pass where it lies.
     public static func matches(
         of needles: NeedleSet, overlap: Int, in key: String, of store: any ObjectStore, gzip: GzipDecoding = .whole
     ) async throws -> Set<[UInt8]> {
+        var found = Set<[UInt8]>()
+        if Compression.forKey(key) == .none {
+            do {
+                try await store.forEachWindow(of: key, window: 4 << 20) { w, end in
+                    found.formUnion(needles.matches(in: w))
+                    return end ? 0 : min(max(0, overlap), w.count)
+                }
+            } catch {
+                throw Codec.readFailure(error, key)
+            }
+            return found
+        }
         let src = try await Codec.openSource(key, in: store, chunkSize: 1 << 20, gzip: gzip)
         defer { src.close() }
-        var found = Set<[UInt8]>()
+        if let whole = src as? BufferSource { return whole.content.withUnsafeBufferPointer { needles.matches(in: $0) } }
         var carry: [UInt8] = []
         while let c = try await src.next() {
             let hay = carry.isEmpty ? c : carry + c
@@ -40,6 +54,17 @@ public enum EncodedObject {
             carry = Array(hay.suffix(max(0, overlap)))
         }
         return found
+    }
+
+    /// The content of a gzip object that is decoded whole (`GzipDecoding.whole`: stored size at most
+    /// `Codec.wholeGzipLimit`, one member, decoding to at most `Codec.wholeGzipOutputLimit`), or nil for
+    /// any other object (not gzip, larger, several members, corrupt: `matches` streams it and says what
+    /// is wrong). The sweep decodes the next object with it while it searches this one.
+    public static func decodedWhole(_ object: ObjectInfo, in store: any ObjectStore) async throws -> [UInt8]? {
+        guard Compression.forKey(object.key) == .gzip, object.size <= Int64(Codec.wholeGzipLimit) else { return nil }
+        let src = try await Codec.openSource(object.key, in: store, chunkSize: 1 << 20, gzip: .whole)
+        defer { src.close() }
+        return (src as? BufferSource)?.content
     }
 
     /// Reads the decompressed content of `key`.

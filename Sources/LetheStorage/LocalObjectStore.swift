@@ -314,6 +314,82 @@ public struct LocalObjectStore: ObjectStore {
         return stream
     }
 
+    /// Objects from this size on are lent mapped by `forEachWindow` (smaller ones are read: a mapping costs
+    /// more than their copy).
+    static let mapBytes = 256 << 10
+    /// Whether `forEachWindow` maps large objects (false: it reads them, as the default does; benchmarks compare).
+    public var mapsObjects = true
+
+    /// Lends the object mapped (`mmap`, `MADV_SEQUENTIAL`, and `MADV_WILLNEED` on the window after the
+    /// one lent, so the kernel reads it while the caller works on this one): no copy. A mapped file that
+    /// shrinks would fault the process (SIGBUS) at the next byte read past its new end, so the map is
+    /// used only under a read lease (`F_SETLEASE`): another process's `truncate` or open for writing
+    /// then waits until the lease is released (at most `/proc/sys/fs/lease-break-time`, 45 s by
+    /// default), and the lease is checked before each window: once its break has begun, the rest is
+    /// read with `pread` from the open file (a file that shrank is then an error, as for `read`). A
+    /// replace by rename (how Lethe and most writers replace objects) does not touch the mapped file.
+    /// Smaller objects, files that cannot be leased (open for writing now, another owner without
+    /// `CAP_LEASE`, a file system without leases) and other systems read as the default does.
+    public func forEachWindow(
+        of key: String, window: Int, _ body: (UnsafeBufferPointer<UInt8>, _ end: Bool) throws -> Int
+    ) async throws {
+        #if os(Linux)
+            let fd = try openFile(key)
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw LetheError.io("cannot stat", at: key, errno: errno) }
+            guard mapsObjects, Int(st.st_size) >= Self.mapBytes, let lease = MappedRead(fd: fd) else {
+                return try await forEachWindowByReading(of: key, window: window, body)
+            }
+            defer { lease.release() }
+            // The size under the lease (a truncation before it was taken).
+            guard fstat(fd, &st) == 0 else { throw LetheError.io("cannot stat", at: key, errno: errno) }
+            let size = Int(st.st_size)
+            guard size > 0, let map = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else {
+                return try await forEachWindowByReading(of: key, window: window, body)
+            }
+            defer { munmap(map, size) }
+            _ = madvise(map, size, MADV_SEQUENTIAL)
+            counters.mappedReads.add(1, ordering: .relaxed)
+            let base = map.assumingMemoryBound(to: UInt8.self)
+            let w = max(1, window)
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            var start = 0, end = min(size, w)
+            while true {
+                guard lease.held else {
+                    // The lease is being broken (a writer waits): released, and the rest read from the file, not the map.
+                    lease.release()
+                    return try readRest(fd, key, from: start, size: size, window: w, body)
+                }
+                if end < size {
+                    let from = end & ~(page - 1)
+                    _ = madvise(UnsafeMutableRawPointer(mutating: base + from), min(size, end + w) - from, MADV_WILLNEED)
+                }
+                let left = try body(UnsafeBufferPointer(start: base + start, count: end - start), end == size)
+                if end == size { return }
+                start = end - min(max(0, left), end - start)
+                end = min(size, end + w)
+            }
+        #else
+            try await forEachWindowByReading(of: key, window: window, body)
+        #endif
+    }
+
+    /// The rest of `forEachWindow` from `from` with `pread` copies (what a map lent up to there continues with).
+    private func readRest(
+        _ fd: Int32, _ key: String, from: Int, size: Int, window: Int, _ body: (UnsafeBufferPointer<UInt8>, _ end: Bool) throws -> Int
+    ) throws {
+        var start = from, span = window
+        while true {
+            let end = min(size, start + span)
+            let bytes = try Self.preadAll(fd, key, Int64(start)..<Int64(end), size: Int64(size))
+            let left = try bytes.withUnsafeBufferPointer { try body($0, end == size) }
+            if end == size { return }
+            let consumed = (end - start) - min(max(0, left), end - start)
+            if consumed == 0 { span += window } else { (start, span) = (start + consumed, window) }
+        }
+    }
+
     /// Opens a regular file for reading without following any link below the root.
     func openFile(_ key: String) throws -> Int32 {
         guard let parent = try openParent(key, create: false) else {
@@ -858,6 +934,28 @@ final class LocalReadStream: ObjectReadStream, @unchecked Sendable {
     }
 }
 
+#if os(Linux)
+    /// A read lease on an open file, held while `forEachWindow` lends it mapped: another process's
+    /// `truncate` or open for writing waits for it (see `LocalObjectStore.forEachWindow`).
+    struct MappedRead {
+        let fd: Int32
+        static let F_SETLEASE: Int32 = 1024
+        static let F_GETLEASE: Int32 = 1025
+        /// A lease broken while held signals SIGIO, whose default action ends the process.
+        private static let ignoreLeaseBreakSignal: Void = { _ = signal(SIGIO, SIG_IGN) }()
+
+        /// Nil when the lease cannot be taken (open for writing, not the owner, no leases here).
+        init?(fd: Int32) {
+            Self.ignoreLeaseBreakSignal
+            guard fcntl(fd, Self.F_SETLEASE, Int32(F_RDLCK)) == 0 else { return nil }
+            self.fd = fd
+        }
+        /// False once a writer has begun to break the lease.
+        var held: Bool { fcntl(fd, Self.F_GETLEASE) == Int32(F_RDLCK) }
+        func release() { _ = fcntl(fd, Self.F_SETLEASE, Int32(F_UNLCK)) }
+    }
+#endif
+
 extension [UInt8] {
     fileprivate var nilIfEmpty: [UInt8]? { isEmpty ? nil : self }
 }
@@ -1269,5 +1367,7 @@ public final class LocalStoreCounters: Sendable {
     public let filesystemSyncs = Atomic<Int>(0)
     /// fsyncs of folders after commits (one per commit, or one per folder of a `commit(_:)` batch).
     public let folderSyncs = Atomic<Int>(0)
+    /// Objects `forEachWindow` lent mapped (not copied).
+    public let mappedReads = Atomic<Int>(0)
     public init() {}
 }

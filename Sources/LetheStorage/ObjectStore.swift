@@ -136,6 +136,15 @@ public protocol ObjectStore: Sendable {
     /// A stream over the whole object. The default reads it in ranged reads pinned to the version
     /// it found when opened (`.conflict` if the object is replaced meanwhile).
     func openRead(_ key: String, chunkSize: Int) async throws -> any ObjectReadStream
+    /// Lends the whole object's bytes to `body`, in order, a window of about `window` bytes at a time,
+    /// without copying them where the store can (a local file: mapped, issue 16). `body` gets the
+    /// window and whether it reaches the object's end, and returns how many bytes at the window's end
+    /// it left unread: they begin the next window (so a line or record is never cut; a window with
+    /// nothing consumed is followed by a longer one), and must be 0 at the end. The bytes are valid
+    /// during the call only; all of them are of the version found at open (as `openRead`'s). An
+    /// empty object calls `body` once with no bytes. The default reads `openRead`'s chunks, each
+    /// after what the window before left (`forEachWindowByReading`).
+    func forEachWindow(of key: String, window: Int, _ body: (UnsafeBufferPointer<UInt8>, _ end: Bool) throws -> Int) async throws
     /// Starts writing a new version of `key`.
     func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream
     /// Starts writing a new version of `key` whose durability `makeDurable` may bring about with
@@ -189,6 +198,40 @@ extension ObjectStore {
         var out: [ObjectInfo] = []
         for w in writers { out.append(try await w.commit()) }
         return out
+    }
+
+    public func forEachWindow(
+        of key: String, window: Int, _ body: (UnsafeBufferPointer<UInt8>, _ end: Bool) throws -> Int
+    ) async throws {
+        try await forEachWindowByReading(of: key, window: window, body)
+    }
+
+    /// `forEachWindow` through `openRead`: each window is what the one before left, then the next chunk
+    /// (the stream is read one chunk ahead, to know which window is the last).
+    public func forEachWindowByReading(
+        of key: String, window: Int, _ body: (UnsafeBufferPointer<UInt8>, _ end: Bool) throws -> Int
+    ) async throws {
+        let stream = try await openRead(key, chunkSize: max(1, window))
+        defer { stream.close() }
+        var carry: [UInt8] = []
+        var chunk = try await stream.next()
+        if chunk == nil {
+            _ = try [UInt8]().withUnsafeBufferPointer { try body($0, true) }
+            return
+        }
+        while let c = chunk {
+            let next = try await stream.next()
+            let end = next == nil
+            if carry.isEmpty {
+                let left = try c.withUnsafeBufferPointer { try body($0, end) }
+                carry = left > 0 ? Array(c.suffix(left)) : []
+            } else {
+                carry += c
+                let left = try carry.withUnsafeBufferPointer { try body($0, end) }
+                carry = left > 0 ? Array(carry.suffix(left)) : []
+            }
+            chunk = next
+        }
     }
 
     public func localPath(of key: String) -> String? { nil }

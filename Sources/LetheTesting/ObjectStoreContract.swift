@@ -9,6 +9,7 @@ public enum ObjectStoreContract {
     public enum Check: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case roundTrip
         case streamedReadYieldsTheWholeObject
+        case windowsLendTheWholeObject
         case readWithStaleVersionIsAConflict
         case listingIsScopedToThePrefixInKeyOrder
         case listingPagesResumeAfterKey
@@ -30,6 +31,7 @@ public enum ObjectStoreContract {
         switch check {
         case .roundTrip: try await roundTrip(store)
         case .streamedReadYieldsTheWholeObject: try await streamedReadYieldsTheWholeObject(store)
+        case .windowsLendTheWholeObject: try await windowsLendTheWholeObject(store)
         case .readWithStaleVersionIsAConflict: try await readWithStaleVersionIsAConflict(store)
         case .listingIsScopedToThePrefixInKeyOrder: try await listingIsScopedToThePrefixInKeyOrder(store)
         case .listingPagesResumeAfterKey: try await listingPagesResumeAfterKey(store, seed: seed)
@@ -90,6 +92,31 @@ public enum ObjectStoreContract {
         }
         r.close()
         #expect(got == data)
+    }
+
+    /// `forEachWindow` lends every byte once consumed, in order: what a window leaves begins the next
+    /// one, a window with nothing consumed is followed by a longer one, only the last says `end`; an
+    /// empty object is one empty window. Objects large enough for a local store to map them (≥ 256 KiB) and small ones.
+    public static func windowsLendTheWholeObject(_ s: any ObjectStore) async throws {
+        for (n, window) in [(0, 100), (1_000, 333), (700_001, 65_536), (300_000, 1 << 20)] {
+            let data = bytes(n, seed: n)
+            try await s.put("w.bin", data)
+            var got: [UInt8] = []
+            var windows = 0, ends = 0
+            var last = -1
+            try await s.forEachWindow(of: "w.bin", window: window) { w, end in
+                windows += 1
+                if end { ends += 1 }
+                #expect(w.count > last, "a window after one that consumed nothing is longer")
+                // Leave a varying tail (every fifth window: all of it), all at the end.
+                let left = end ? 0 : windows % 5 == 0 ? w.count : (windows * 7_919) % max(1, min(w.count, window / 2))
+                got += w.prefix(w.count - left)
+                last = left == w.count ? w.count : -1
+                return left
+            }
+            #expect(ends == 1)
+            #expect(got == data, "\(n) bytes in windows of \(window)")
+        }
     }
 
     /// Pieces read with `ifVersion` never mix two versions; a stream either yields the version it

@@ -5,6 +5,7 @@ import LetheTestSupport
 import LetheCore
 import LetheStorage
 import LetheCatalog
+import LetheFormats
 import LetheTesting
 
 // `lethe sweep` (issue 12 §2.9): the whole lake and the state, without the index, for verified requests.
@@ -149,6 +150,38 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
     #expect(s.clean)
     let q = try #require(s.requests.first)
     #expect(q.result == "swept" && q.found == [.init(dataset: "raw", object: "raw/a.jsonl", kind: "mention")])
+}
+
+@Test func gzipObjectsDecodedAheadAndMappedObjectsFindEveryMention() async throws {
+    // Several gzip objects (each decoded on its own task while the one before is searched) and a plain
+    // object large enough to be lent mapped (the mention in its last line, past several windows).
+    let l = try lake()
+    defer { l.remove() }
+    try l.put("raw/a.jsonl", event("u-100001", 1) + event("u-200002", 2))
+    let store = LocalObjectStore(root: l.dir + "/lake")
+    for (i, mention) in [false, true, false, true, false].enumerated() {
+        var text = ""
+        for n in 0..<200 { text += event("u-30\(i)\(1000 + n)", n) }
+        if mention { text += event("u-200002", 9, ref: "u-100001") }
+        try await EncodedObject.write(Array(text.utf8), to: "raw/g\(i).jsonl.gz", in: store)
+    }
+    var big = ""
+    while big.utf8.count < 9 << 20 { big += event("u-40\(big.utf8.count % 10_000)", big.utf8.count) }
+    big += event("u-200002", 10, ref: "u-100001")
+    try l.put("raw/z.jsonl", big)
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "u-100001")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    let s = try await lethe.sweep(dataset: "raw")
+    #expect(s.clean)
+    let q = try #require(s.requests.first)
+    #expect(
+        q.found.filter { $0.kind == "mention" }.map(\.object)
+            == ["raw/a.jsonl", "raw/g1.jsonl.gz", "raw/g3.jsonl.gz", "raw/z.jsonl"].filter {
+                $0 != "raw/a.jsonl"
+            })
+    #expect(!q.found.contains { $0.kind == "record" })
 }
 
 @Test func sweepByDatasetAccumulatesMarks() async throws {

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import Foundation
 @testable import LetheStorage
@@ -272,3 +273,47 @@ private func expectUnsupported(
         #expect(LocalObjectStore.version(size: size, nanos: ns, inode: ino) == "\(size)-\(ns)-\(ino)")
     }
 }
+
+#if os(Linux)
+    @Test func largeObjectsAreLentMappedAndABrokenLeaseFallsBackToReads() async throws {
+        let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+        let s = LocalObjectStore(root: root)
+        let data = (0..<1_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+        try await s.put("big.bin", data)
+        try await s.put("small.bin", Array(data.prefix(1_000)))
+        // A large object: mapped (under a read lease), every byte lent in order.
+        var got: [UInt8] = []
+        try await s.forEachWindow(of: "big.bin", window: 100_000) { w, _ in
+            got += w
+            return 0
+        }
+        #expect(got == data)
+        #expect(s.counters.mappedReads.load(ordering: .relaxed) == 1)
+        // A small one is read.
+        got = []
+        try await s.forEachWindow(of: "small.bin", window: 100_000) { w, _ in
+            got += w
+            return 0
+        }
+        #expect(got == Array(data.prefix(1_000)))
+        #expect(s.counters.mappedReads.load(ordering: .relaxed) == 1)
+        // A writer opening the object while it is lent breaks the lease (O_NONBLOCK: it is refused, the
+        // break begins): the rest comes from `pread`, the bytes are the same.
+        got = []
+        var windows = 0
+        try await s.forEachWindow(of: "big.bin", window: 100_000) { w, end in
+            windows += 1
+            if windows == 2 {
+                let fd = open(root + "/big.bin", O_WRONLY | O_NONBLOCK)
+                #expect(fd < 0 && errno == EWOULDBLOCK)
+                if fd >= 0 { close(fd) }
+            }
+            // Leave a line's worth at each window's end (as the sweep's search does).
+            let left = end ? 0 : 77
+            got += w.prefix(w.count - left)
+            return left
+        }
+        #expect(got == data)
+        #expect(s.counters.mappedReads.load(ordering: .relaxed) == 2)
+    }
+#endif

@@ -100,12 +100,24 @@ struct SweepScan: Sendable {
         let store = lake.store
 
         var hits: [ObjectHits] = []
+        // Compressed objects are decoded one ahead: the object after the one launched is decoded (whole,
+        // libdeflate) on a task of its own while this one is searched, so that a single task searches gzip
+        // at about the decoder's speed. At most one decoded object is held ahead.
+        let decodesAhead = plain && hasNeedles
+        var ahead: [Int: Task<[UInt8]?, Never>] = [:]
+        defer { for t in ahead.values { t.cancel() } }
         try await withThrowingTaskGroup(of: ObjectHits.self) { group in
             var next = 0
             func launch() {
                 guard next < objects.count else { return }
+                let i = next
                 let o = objects[next]
                 next += 1
+                let decoded = ahead.removeValue(forKey: i)
+                if decodesAhead, i + 1 < objects.count, Self.compression(objects[i + 1].key) == .compressed {
+                    let n = objects[i + 1]
+                    ahead[i + 1] = Task { try? await EncodedObject.decodedWhole(n, in: store) }
+                }
                 group.addTask {
                     let keyer = lake.keyer(for: d)
                     var h = ObjectHits(key: o.key, bytes: o.size)
@@ -125,7 +137,12 @@ struct SweepScan: Sendable {
                                     if let info = try await mini.head(o.key) { source = (mini, info) }
                                 }
                             } else {
-                                let found = try await EncodedObject.matches(of: needles, overlap: longest, in: o.key, of: store)
+                                let found: Set<[UInt8]>
+                                if let decoded, let bytes = await decoded.value {
+                                    found = bytes.withUnsafeBufferPointer { needles.matches(in: $0) }
+                                } else {
+                                    found = try await EncodedObject.matches(of: needles, overlap: longest, in: o.key, of: store)
+                                }
                                 for raw in found { h.mentioned.formUnion(byRaw[raw] ?? []) }
                             }
                             if !h.mentioned.isEmpty { mustKey = true }
