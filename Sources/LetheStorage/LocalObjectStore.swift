@@ -131,7 +131,12 @@ public struct LocalObjectStore: ObjectStore {
 
     /// The entries of the folder open at `fd` (taking ownership of it), sorted in key order: a
     /// folder sorts as its name followed by `/`, as its keys do.
-    func folderEntries(_ fd: Int32, keyPrefix: String) throws -> (dir: OpaquePointer, names: [CChar], entries: [LocalListing.Entry]) {
+    /// `startAfter`: a listing's start key; entries that can hold no key after it (a file at or before it, a
+    /// folder whose keys all sort before it) are left out here, unsorted and without a `String`: the tail of
+    /// a 5,000-commit Delta log after its checkpoint is listed this way several times a run.
+    func folderEntries(_ fd: Int32, keyPrefix: String, startAfter: String? = nil) throws -> (
+        dir: OpaquePointer, names: [CChar], entries: [LocalListing.Entry]
+    ) {
         guard let d = fdopendir(fd) else {
             let e = errno
             close(fd)
@@ -144,6 +149,8 @@ public struct LocalObjectStore: ObjectStore {
         var keys: [UInt8] = []
         var keyAt: [Int] = [0]
         var entries: [LocalListing.Entry] = []
+        // The start key past this folder's prefix (only when it lies in the folder; else every entry is kept).
+        let after: [UInt8]? = startAfter.flatMap { a in a.utf8.starts(with: keyPrefix.utf8) ? Array(a.utf8.dropFirst(keyPrefix.utf8.count)) : nil }
         while let e = readdir(d) {
             withUnsafeBytes(of: e.pointee.d_name) { raw in
                 let cname = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
@@ -157,8 +164,14 @@ public struct LocalObjectStore: ObjectStore {
                     type = (st.st_mode & S_IFMT) == S_IFDIR ? UInt8(DT_DIR) : (st.st_mode & S_IFMT) == S_IFREG ? UInt8(DT_REG) : UInt8(DT_LNK)
                 }
                 let ascii = !bytes.contains(where: { $0 >= 0x80 })
-                let component = ascii ? String(decoding: bytes, as: UTF8.self) : Self.keyComponent(Array(bytes))
                 let isDir = type == UInt8(DT_DIR)
+                if ascii, let after, !after.withUnsafeBufferPointer({ Self.mayFollow(bytes, isDir: isDir, after: $0) }) { return }
+                let component = ascii ? String(decoding: bytes, as: UTF8.self) : Self.keyComponent(Array(bytes))
+                if !ascii, let after {
+                    var c = component
+                    let keep = c.withUTF8 { u in after.withUnsafeBufferPointer { Self.mayFollow(u, isDir: isDir, after: $0) } }
+                    if !keep { return }
+                }
                 entries.append(LocalListing.Entry(nameAt: names.count, component: component, isDir: isDir))
                 names.append(contentsOf: UnsafeBufferPointer(start: cname, count: n))
                 names.append(0)
@@ -181,6 +194,21 @@ public struct LocalObjectStore: ObjectStore {
             }
         }
         return (d, names, order.map { entries[$0] })
+    }
+
+    /// Whether an entry whose key component is `s` (a folder's sorts as `s/`) may hold a key after the start
+    /// key whose part past the folder's prefix is `r`: a file when its key sorts after it, a folder unless
+    /// every key in it sorts before (its name with `/` sorts before and does not begin the start key).
+    static func mayFollow(_ s: UnsafeBufferPointer<UInt8>, isDir: Bool, after r: UnsafeBufferPointer<UInt8>) -> Bool {
+        let sl = s.count + (isDir ? 1 : 0)
+        var i = 0
+        while i < sl && i < r.count {
+            let a = i < s.count ? s[i] : 0x2F
+            if a != r[i] { return a > r[i] }
+            i += 1
+        }
+        if sl > r.count { return true }  // the start key is a proper prefix: the entry sorts after it
+        return isDir  // the entry's key (or folder) begins the start key: a file is at or before it; a folder may hold later keys
     }
 
     static func info(key: String, _ st: stat) -> ObjectInfo {
@@ -862,7 +890,7 @@ final class LocalListing: ObjectPageSource, @unchecked Sendable {
     }
 
     private func push(_ fd: Int32, _ keyPrefix: String) throws {
-        let (dir, names, entries) = try store.folderEntries(fd, keyPrefix: keyPrefix)
+        let (dir, names, entries) = try store.folderEntries(fd, keyPrefix: keyPrefix, startAfter: startAfter)
         stack.append(Frame(dir: dir, keyPrefix: keyPrefix, names: names, entries: entries))
     }
 

@@ -317,3 +317,35 @@ private func expectUnsupported(
         #expect(s.counters.mappedReads.load(ordering: .relaxed) == 2)
     }
 #endif
+
+/// A listing after a start key holds exactly the keys after it, whatever the start key is: a key, a key's
+/// prefix, a folder with or without its `/`, a key between two, one past every key (folders left out unread).
+@Test func aListingAfterAStartKeyHoldsExactlyTheLaterKeys() async throws {
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    let parts = ["a", "a-b", "a.b", "a0", "é", "Z", "00000000000000000099", "00000000000000000100.json", "_last"]
+    var keys = Set<String>()
+    var r = SystemRandomNumberGenerator()
+    while keys.count < 200 {
+        let key = "t/" + (0..<Int.random(in: 1...3, using: &r)).map { _ in parts.randomElement(using: &r)! }.joined(separator: "/")
+        if keys.contains(where: { $0.hasPrefix(key + "/") || key.hasPrefix($0 + "/") || $0 == key }) { continue }
+        keys.insert(key)
+    }
+    for k in keys { try await s.put(k, [1]) }
+    let all = keys.sorted(by: keyPrecedes)
+    var starts =
+        all.prefix(40).map { $0 } + ["", "t", "t/", "t/a", "t/a/", "t/a-", "t/a/a", "t/é", "t/zz", "u", "t/0000000000000000009", "t/00000000000000000100"]
+    for k in all.shuffled(using: &r).prefix(30) { starts.append(String(k.dropLast())) }
+    for start in starts {
+        var got: [String] = []
+        for try await page in s.list(prefix: "t", startAfter: start) { got += page.map(\.key) }
+        #expect(got == all.filter { keyPrecedes(start, $0) }, "after \(start)")
+    }
+    let u = Array("a".utf8), after = Array("a/x".utf8)
+    u.withUnsafeBufferPointer { a in
+        after.withUnsafeBufferPointer { x in
+            #expect(LocalObjectStore.mayFollow(a, isDir: true, after: x))  // the folder `a/` holds `a/y`
+            #expect(!LocalObjectStore.mayFollow(a, isDir: false, after: x))  // the file `a` sorts before `a/x`
+        }
+    }
+}
