@@ -128,15 +128,18 @@ public struct Verification: Codable, Sendable, Equatable {
             key(k)
             b += v ? Array("true".utf8) : Array("false".utf8)
         }
-        func strings(_ k: StaticString, _ v: [String]?) {
-            guard let v else { return }
-            key(k)
+        func array(_ v: [String]) {
             b.append(UInt8(ascii: "["))
             for (i, x) in v.enumerated() {
                 if i > 0 { b.append(UInt8(ascii: ",")) }
                 JSONText.quote(x, into: &b)
             }
             b.append(UInt8(ascii: "]"))
+        }
+        func strings(_ k: StaticString, _ v: [String]?) {
+            guard let v else { return }
+            key(k)
+            array(v)
         }
         func founds(_ k: StaticString, _ v: [Found]?) {
             guard let v else { return }
@@ -169,12 +172,8 @@ public struct Verification: Codable, Sendable, Equatable {
             b += Array(#"{"asked":"#.utf8)
             JSONText.append(Int64(e.asked), into: &b)
             b += Array(#","by":"#.utf8)
-            b.append(UInt8(ascii: "["))
-            for (i, x) in e.by.enumerated() {
-                if i > 0 { b.append(UInt8(ascii: ",")) }
-                JSONText.quote(x, into: &b)
-            }
-            b += Array(#"],"ruled_out":"#.utf8)
+            array(e.by)
+            b += Array(#","ruled_out":"#.utf8)
             JSONText.append(Int64(e.ruledOut), into: &b)
             b.append(UInt8(ascii: "}"))
         }
