@@ -44,6 +44,8 @@ struct PageLevelChunk {
     var neutralisedEntries = 0
     /// Rewritten pages that took the flat-column path (runs between drops, no per-slot arrays).
     var flatPages = 0
+    /// Rewritten pages edited in place rather than encoded again.
+    var splicedPages = 0
     /// Rewritten pages whose old bounds (column index, header statistics) were kept.
     var keptPageStatistics = 0
     /// Whether the neutralised dictionary page was patched in its compressed form.
@@ -76,6 +78,9 @@ struct PageRewriteOptions: Sendable {
     /// Patch a neutralised Snappy dictionary page's literals in place instead of compressing it
     /// again (false: always compress).
     var patchCompressedDictionary = true
+    /// Edit a flat column's page in place — the runs and values that held dropped slots, the Snappy
+    /// elements around them (false: decode, encode and compress the page again).
+    var splicePages = true
 }
 
 /// A page of the original chunk as found by the header walk.
@@ -99,6 +104,12 @@ private struct OpenPage {
     var values: ColumnValues?
     var slots: Int
     var nonNull: Int
+    /// The uncompressed body (v2: levels, then the values uncompressed), where its definition
+    /// level stream lies (without v1's length prefix) and where its values start: what an edit
+    /// of the page in place needs.
+    var data: [UInt8] = []
+    var defStream: Range<Int>?
+    var valuesStart = 0
 }
 
 extension ParquetFile {
@@ -454,9 +465,20 @@ extension ParquetFile {
             o.rep = newRep
             o.def = newDef
             let rows = newRep.map { $0.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } } ?? slots
-            let (bytes, uncompressedSize) = try encodePage(
-                h, o, keptValues: keptValues, slots: slots, nulls: nulls, rows: rows, desc: desc, codec: codec,
-                minMax: pageMinMax, headerStatistics: keptHeaderStats)
+            let bytes: [UInt8]
+            let uncompressedSize: Int
+            if maxRep == 0 && po.flatFastPath && po.splicePages,
+                let spliced = splicePage(
+                    p, o, chunk: chunk, drops: pageDrops, droppedValues: droppedValueIdx, slots: slots, nulls: nulls, desc: desc,
+                    codec: codec, statistics: Self.rewrittenPageStatistics(h, pageMinMax, nulls: nulls, kept: keptHeaderStats, desc: desc))
+            {
+                (bytes, uncompressedSize) = spliced
+                out.splicedPages += 1
+            } else {
+                (bytes, uncompressedSize) = try encodePage(
+                    h, o, keptValues: keptValues, slots: slots, nulls: nulls, rows: rows, desc: desc, codec: codec,
+                    minMax: pageMinMax, headerStatistics: keptHeaderStats)
+            }
             dataPieces.append(.bytes(bytes))
             entries.append(
                 PageIndexEntry(
@@ -655,7 +677,7 @@ extension ParquetFile {
         let n = h.numValues
         let v2 = h.type == .dataPageV2
         guard let enc = Encoding(rawValue: h.encoding) else { return nil }
-        return try withBytes(page.data) { (data) throws(ParquetError) -> OpenPage? in
+        let opened = try withBytes(page.data) { (data) throws(ParquetError) -> OpenPage? in
             var pos = 0
             var o = OpenPage(slots: n, nonNull: n)
             if maxRep > 0 {
@@ -664,12 +686,15 @@ extension ParquetFile {
                 pos += h.repLevelsByteLength
             }
             if maxDef > 0 {
+                let from = pos
                 let d = try decodeLevels(data, pos: &pos, count: n, maxLevel: maxDef, encoding: h.defLevelEncoding, v2Length: v2 ? h.defLevelsByteLength : nil)
                 o.nonNull = d.reduce(0) { $0 + (Int($1) == maxDef ? 1 : 0) }
                 o.def = d
+                if v2 || h.defLevelEncoding == Encoding.rle.rawValue { o.defStream = (v2 ? from : from + 4)..<pos }
             } else if v2 {
                 pos += h.defLevelsByteLength
             }
+            o.valuesStart = pos
             if v2 && h.numNulls != n - o.nonNull { throw ParquetError(.corruptPage, "v2 page says \(h.numNulls) nulls, levels say \(n - o.nonNull)") }
             guard valuesToo else { return o }
             guard pos <= data.count else { throw ParquetError(.corruptPage, "levels run past the end of the page") }
@@ -695,6 +720,9 @@ extension ParquetFile {
             }
             return o
         }
+        guard var o = opened else { return nil }
+        if valuesToo { o.data = page.data }
+        return o
     }
 
     /// Writes one data page again (header and body) like the original: same page type, encoding,
@@ -715,19 +743,7 @@ extension ParquetFile {
         } else {
             valueBytes = try ValueEncoder.encode(keptValues!, enc, typeLength: desc.typeLength)
         }
-        let oldStats = Self.pageHeaderStatistics(h)
-        var stats: ThriftStruct?
-        if let kept = headerStatistics {
-            stats = kept
-        } else if let old = oldStats {
-            let legacy = old[1] != nil || old[2] != nil
-            var s = ChunkWriter.statisticsStruct(mm, nullCount: Int64(nulls), legacy: legacy && desc.sortOrder == .signed)
-            if old[3] == nil { s.nullCount = nil }
-            if old[5] == nil && old[6] == nil {
-                s.minValue = nil; s.maxValue = nil; s.raw[7] = nil; s.raw[8] = nil
-            }
-            stats = s.raw
-        }
+        let stats = Self.rewrittenPageStatistics(h, mm, nulls: nulls, kept: headerStatistics, desc: desc)
         var hs = ThriftStruct()
         var body: [UInt8]
         var uncompressedSize: Int
@@ -772,6 +788,150 @@ extension ParquetFile {
         if h.crc != nil { hs[4] = .i32(Int32(bitPattern: body.withUnsafeBytes { Codecs.crc32($0) })) }
         let hb = hs.encoded()
         return (hb + body, hb.count + uncompressedSize)
+    }
+
+    /// The statistics a rewritten data page's header carries: `kept` (old bounds that still hold),
+    /// or fresh ones from `mm` of the kinds the original header had; nil when it had none.
+    static func rewrittenPageStatistics(_ h: PageHeader, _ mm: MinMax, nulls: Int, kept: ThriftStruct?, desc: ColumnDescriptor) -> ThriftStruct? {
+        if let kept { return kept }
+        guard let old = pageHeaderStatistics(h) else { return nil }
+        let legacy = old[1] != nil || old[2] != nil
+        var s = ChunkWriter.statisticsStruct(mm, nullCount: Int64(nulls), legacy: legacy && desc.sortOrder == .signed)
+        if old[3] == nil { s.nullCount = nil }
+        if old[5] == nil && old[6] == nil {
+            s.minValue = nil; s.maxValue = nil; s.raw[7] = nil; s.raw[8] = nil
+        }
+        return s.raw
+    }
+
+    /// Page `p` of a flat column without its slots `drops` (`droppedValues`: their positions among
+    /// the page's values), edited in place (`PageSplice.swift`) instead of decoded and encoded
+    /// again: the definition levels and the dictionary indices lose only the runs that held a
+    /// dropped slot, PLAIN values lose their bytes, a Snappy body is spliced rather than compressed
+    /// again, and the header keeps every field but the counts, sizes, checksum and `statistics`.
+    /// Nil for a page this code leaves to `encodePage`: BOOLEAN or non-PLAIN values without a
+    /// dictionary, a body compressed by another codec than Snappy, a stream it cannot walk.
+    private func splicePage(
+        _ p: RawPage, _ o: OpenPage, chunk: [UInt8], drops: [Int], droppedValues: [Int], slots: Int, nulls: Int,
+        desc: ColumnDescriptor, codec: CompressionCodec, statistics: ThriftStruct?
+    ) -> ([UInt8], Int)? {
+        let h = p.header
+        let v2 = h.type == .dataPageV2
+        guard let enc = Encoding(rawValue: h.encoding), !o.data.isEmpty, desc.maxRepetitionLevel == 0 else { return nil }
+        guard enc.isDictionary || (enc == .plain && desc.physicalType != .boolean) else { return nil }
+        if !v2 && codec != .snappy && codec != .uncompressed { return nil }
+        return o.data.withUnsafeBytes { d -> ([UInt8], Int)? in
+            var edits: [ByteEdit] = []
+            var defLength = 0
+            if desc.maxDefinitionLevel > 0 {
+                guard let ds = o.defStream, ds.upperBound <= d.count else { return nil }
+                guard
+                    HybridSplice.dropping(
+                        UnsafeRawBufferPointer(rebasing: d[ds]), bitWidth: bitWidth(of: UInt64(desc.maxDefinitionLevel)), count: o.slots,
+                        drops: drops, base: ds.lowerBound, edits: &edits) != nil
+                else { return nil }
+                defLength = ds.count + edits.reduce(0) { $0 + $1.bytes.count - $1.range.count }
+                if !v2 && defLength != ds.count {
+                    guard ds.lowerBound >= 4 else { return nil }
+                    edits.insert(
+                        ByteEdit(range: (ds.lowerBound - 4)..<ds.lowerBound, bytes: withUnsafeBytes(of: UInt32(defLength).littleEndian, Array.init)), at: 0)
+                }
+            }
+            let vs = o.valuesStart
+            guard vs <= d.count else { return nil }
+            if !droppedValues.isEmpty {
+                if enc.isDictionary {
+                    guard d.count > vs, d[vs] == o.indexWidth else { return nil }
+                    guard
+                        HybridSplice.dropping(
+                            UnsafeRawBufferPointer(rebasing: d[(vs + 1)...]), bitWidth: Int(o.indexWidth), count: o.nonNull, drops: droppedValues,
+                            base: vs + 1, edits: &edits) != nil
+                    else { return nil }
+                } else if desc.physicalType == .byteArray {
+                    var pos = vs, di = 0, v = 0
+                    let last = droppedValues[droppedValues.count - 1]
+                    while v <= last {
+                        guard d.count - pos >= 4 else { return nil }
+                        let n = Int(d.loadUnaligned(fromByteOffset: pos, as: UInt32.self).littleEndian)
+                        guard d.count - pos - 4 >= n else { return nil }
+                        if droppedValues[di] == v {
+                            if let e = edits.last, e.bytes.isEmpty, e.range.upperBound == pos {
+                                edits[edits.count - 1].range = e.range.lowerBound..<(pos + 4 + n)
+                            } else {
+                                edits.append(ByteEdit(range: pos..<(pos + 4 + n), bytes: []))
+                            }
+                            di += 1
+                        }
+                        pos += 4 + n
+                        v += 1
+                    }
+                } else {
+                    let w: Int
+                    switch desc.physicalType {
+                    case .int32, .float: w = 4
+                    case .int64, .double: w = 8
+                    case .int96: w = 12
+                    case .fixedLenByteArray: w = desc.typeLength
+                    default: return nil
+                    }
+                    guard w > 0, d.count - vs >= o.nonNull * w else { return nil }
+                    for v in droppedValues {
+                        let r = (vs + v * w)..<(vs + v * w + w)
+                        if let e = edits.last, e.bytes.isEmpty, e.range.upperBound == r.lowerBound, e.range.lowerBound >= vs {
+                            edits[edits.count - 1].range = e.range.lowerBound..<r.upperBound
+                        } else {
+                            edits.append(ByteEdit(range: r, bytes: []))
+                        }
+                    }
+                }
+            }
+            let newSize = d.count + edits.reduce(0) { $0 + $1.bytes.count - $1.range.count }
+            var body: [UInt8]
+            let compressed = chunk.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[p.bodyStart..<p.end]) }
+            if v2 {
+                let levels = h.repLevelsByteLength + h.defLevelsByteLength
+                guard vs == levels, compressed.count >= levels else { return nil }
+                let split = edits.firstIndex { $0.range.lowerBound >= vs } ?? edits.count
+                body = applyEdits(UnsafeRawBufferPointer(rebasing: d[0..<vs]), Array(edits[..<split]))
+                let valueEdits = edits[split...].map { ByteEdit(range: ($0.range.lowerBound - vs)..<($0.range.upperBound - vs), bytes: $0.bytes) }
+                let values = UnsafeRawBufferPointer(rebasing: d[vs...])
+                if valueEdits.isEmpty {
+                    body.append(contentsOf: UnsafeRawBufferPointer(rebasing: compressed[levels...]))
+                } else if h.isCompressed && codec != .uncompressed {
+                    guard codec == .snappy,
+                        let s = Snappy.splice(UnsafeRawBufferPointer(rebasing: compressed[levels...]), original: values, edits: valueEdits)
+                    else { return nil }
+                    body += s
+                } else {
+                    body += applyEdits(values, valueEdits)
+                }
+            } else if codec == .snappy {
+                guard let s = Snappy.splice(compressed, original: d, edits: edits) else { return nil }
+                body = s
+            } else {
+                body = applyEdits(d, edits)
+            }
+            var hs = h.raw
+            hs[2] = .i32(Int32(newSize))
+            hs[3] = .i32(Int32(body.count))
+            if hs[4] != nil { hs[4] = .i32(Int32(bitPattern: body.withUnsafeBytes { Codecs.crc32($0) })) }
+            if v2 {
+                guard var dh = hs.structure(8) else { return nil }
+                dh[1] = .i32(Int32(slots))
+                dh[2] = .i32(Int32(nulls))
+                dh[3] = .i32(Int32(slots))
+                dh[5] = .i32(Int32(defLength))
+                dh[8] = statistics.map { .structure($0) }
+                hs[8] = .structure(dh)
+            } else {
+                guard var dh = hs.structure(5) else { return nil }
+                dh[1] = .i32(Int32(slots))
+                dh[5] = statistics.map { .structure($0) }
+                hs[5] = .structure(dh)
+            }
+            let hb = hs.encoded()
+            return (hb + body, hb.count + newSize)
+        }
     }
 
     /// The statistics in a data page's header (v1 or v2), if any.

@@ -25,6 +25,9 @@ public struct PageRewriteCounts: Sendable, Equatable {
     public var neutralisedEntries = 0
     /// Re-encoded pages of flat columns written from the runs between drops.
     public var flatPages = 0
+    /// Of those, pages edited in place (the runs and values that held dropped slots, the Snappy
+    /// elements around them) rather than encoded and compressed again.
+    public var splicedPages = 0
     /// Re-encoded pages whose old bounds still held (no lost value reached one).
     public var keptPageStatistics = 0
     /// Neutralised Snappy dictionary pages patched in place instead of compressed again.
@@ -376,6 +379,7 @@ extension ParquetFile {
                 w.counts.removedPages += pc.removedPages
                 w.counts.neutralisedEntries += pc.neutralisedEntries
                 w.counts.flatPages += pc.flatPages
+                w.counts.splicedPages += pc.splicedPages
                 w.counts.keptPageStatistics += pc.keptPageStatistics
                 w.counts.patchedDictionaries += pc.patchedDictionary ? 1 : 0
                 w.counts.keptChunkStatistics += pc.keptChunkStatistics ? 1 : 0

@@ -1,0 +1,286 @@
+/// Editing a data page in place (issue 12): a page that loses a few rows is the old page with a
+/// few byte ranges replaced — the runs of the level and index streams that held the dropped slots,
+/// the dropped PLAIN values, the length prefix that follows — and its Snappy body is the old one
+/// with the elements around those ranges rewritten and every other element copied as it was.
+/// Nothing is decoded or compressed beyond the runs that change.
+
+/// Replace the bytes `range` of a buffer with `bytes` (an empty range inserts, empty bytes delete).
+struct ByteEdit: Equatable {
+    var range: Range<Int>
+    var bytes: [UInt8]
+}
+
+/// `src` with `edits` (sorted by position, not overlapping) applied.
+func applyEdits(_ src: UnsafeRawBufferPointer, _ edits: [ByteEdit]) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(src.count + edits.reduce(0) { $0 + $1.bytes.count - $1.range.count })
+    var x = 0
+    for e in edits {
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: src[x..<e.range.lowerBound]))
+        out.append(contentsOf: e.bytes)
+        x = e.range.upperBound
+    }
+    out.append(contentsOf: UnsafeRawBufferPointer(rebasing: src[x...]))
+    return out
+}
+
+/// Whether `edits` are sorted, inside `0...count` and do not overlap.
+func editsAreWellFormed(_ edits: [ByteEdit], count: Int) -> Bool {
+    var prev = 0
+    for e in edits {
+        guard e.range.lowerBound >= prev, e.range.upperBound <= count else { return false }
+        prev = e.range.upperBound
+    }
+    return true
+}
+
+/// Dropping values from an RLE / bit-packed hybrid stream by editing only the runs that hold them.
+enum HybridSplice {
+    /// Appends to `edits` (positions offset by `base`) the changes that remove the values at
+    /// `drops` (sorted, distinct, each < `count`) from the stream `s` of `count` values of
+    /// `bitWidth` bits. An RLE run loses its dropped values by a smaller count; a bit-packed run
+    /// holding a dropped value is written again: its first multiple of eight survivors bit-packed,
+    /// the rest as RLE runs (a bit-packed run cannot end short of eight values mid-stream), or all
+    /// of them bit-packed with padding when the run ends the stream. Returns the stream's length
+    /// in bytes (the end of the run holding the last value), or nil for a stream this code does
+    /// not edit (truncated, a run of no values): the caller takes the decoding path, which
+    /// reports what is wrong.
+    static func dropping(
+        _ s: UnsafeRawBufferPointer, bitWidth bw: Int, count: Int, drops: [Int], base: Int, edits: inout [ByteEdit]
+    ) -> Int? {
+        guard bw >= 0 && bw <= 32 else { return nil }
+        let valueBytes = (bw + 7) / 8
+        var pos = 0
+        var seen = 0
+        var di = 0
+        while seen < count {
+            let runStart = pos
+            var header: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                guard pos < s.count, shift < 35 else { return nil }
+                let b = s[pos]
+                pos += 1
+                header |= UInt64(b & 0x7f) << shift
+                if b & 0x80 == 0 { break }
+                shift += 7
+            }
+            if header & 1 == 0 {
+                let n = Int(header >> 1)
+                guard n > 0, s.count - pos >= valueBytes else { return nil }
+                pos += valueBytes
+                let effective = min(n, count - seen)
+                var k = 0
+                while di < drops.count && drops[di] < seen + effective { k += 1; di += 1 }
+                if k > 0 {
+                    var bytes: [UInt8] = []
+                    if effective > k {
+                        appendVarint(UInt64(effective - k) << 1, to: &bytes)
+                        bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: s[(pos - valueBytes)..<pos]))
+                    }
+                    edits.append(ByteEdit(range: (base + runStart)..<(base + pos), bytes: bytes))
+                }
+                seen += effective
+            } else {
+                let groups = Int(header >> 1)
+                guard groups > 0 else { return nil }
+                let len = groups * bw
+                guard s.count - pos >= len else { return nil }
+                let bodyStart = pos
+                pos += len
+                let effective = min(groups * 8, count - seen)
+                guard di < drops.count && drops[di] < seen + effective else {
+                    seen += effective
+                    continue
+                }
+                // Survivors of the run.
+                var vals: [UInt32] = []
+                vals.reserveCapacity(effective)
+                s.baseAddress!.withMemoryRebound(to: UInt8.self, capacity: s.count) { p in
+                    let body = p + bodyStart
+                    for i in 0..<effective {
+                        if di < drops.count && drops[di] == seen + i {
+                            di += 1
+                            continue
+                        }
+                        vals.append(bw == 0 ? 0 : UInt32(truncatingIfNeeded: loadBits(body, len, i * bw, bw)))
+                    }
+                }
+                let endsStream = seen + groups * 8 >= count
+                var bytes: [UInt8] = []
+                if endsStream {
+                    appendPacked(vals[...], bitWidth: bw, to: &bytes)
+                } else {
+                    let whole = vals.count / 8 * 8
+                    appendPacked(vals[0..<whole], bitWidth: bw, to: &bytes)
+                    var i = whole
+                    while i < vals.count {
+                        var j = i + 1
+                        while j < vals.count && vals[j] == vals[i] { j += 1 }
+                        appendVarint(UInt64(j - i) << 1, to: &bytes)
+                        for b in 0..<valueBytes { bytes.append(UInt8(truncatingIfNeeded: vals[i] >> (8 * UInt32(b)))) }
+                        i = j
+                    }
+                }
+                edits.append(ByteEdit(range: (base + runStart)..<(base + pos), bytes: bytes))
+                seen += effective
+            }
+        }
+        return di == drops.count ? pos : nil
+    }
+
+    static func appendVarint(_ v: UInt64, to out: inout [UInt8]) {
+        var v = v
+        while v >= 0x80 {
+            out.append(UInt8(v & 0x7f) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    /// A bit-packed run of `vals` (padded with zeros to a multiple of eight); nothing for no values.
+    static func appendPacked(_ vals: ArraySlice<UInt32>, bitWidth bw: Int, to out: inout [UInt8]) {
+        guard !vals.isEmpty else { return }
+        let groups = (vals.count + 7) / 8
+        appendVarint(UInt64(groups) << 1 | 1, to: &out)
+        guard bw > 0 else { return }
+        var acc: UInt64 = 0
+        var bits = 0
+        var written = 0
+        for v in vals {
+            acc |= UInt64(v) << UInt64(bits)
+            bits += bw
+            while bits >= 8 {
+                out.append(UInt8(truncatingIfNeeded: acc))
+                written += 1
+                acc >>= 8
+                bits -= 8
+            }
+        }
+        if bits > 0 {
+            out.append(UInt8(truncatingIfNeeded: acc))
+            written += 1
+        }
+        out.append(contentsOf: repeatElement(0, count: groups * bw - written))
+    }
+}
+
+extension Snappy {
+    /// The Snappy block `src`, which decompresses to `original`, edited so that it decompresses to
+    /// `original` with `edits` applied — without compressing again: literals are written with the
+    /// edits applied, a copy whose source and destination lie on one side of every edit is kept
+    /// as it was (its distance still holds), and any other copy becomes a literal of the bytes it
+    /// produced. Nil when `src` is not a well-formed block of `original`'s length or the edits do
+    /// not fit it.
+    static func splice(_ src: UnsafeRawBufferPointer, original: UnsafeRawBufferPointer, edits: [ByteEdit]) -> [UInt8]? {
+        guard let (length, start) = try? uncompressedLength(src), length == original.count,
+            editsAreWellFormed(edits, count: length)
+        else { return nil }
+        let newLength = length + edits.reduce(0) { $0 + $1.bytes.count - $1.range.count }
+        var out: [UInt8] = []
+        out.reserveCapacity(src.count + edits.reduce(0) { $0 + $1.bytes.count } + 64)
+        HybridSplice.appendVarint(UInt64(newLength), to: &out)
+        var lit: [UInt8] = []
+        func flush() {
+            guard !lit.isEmpty else { return }
+            let n = lit.count - 1
+            if n < 60 {
+                out.append(UInt8(n << 2))
+            } else {
+                var bytes = 1
+                while bytes < 4 && n >> (8 * bytes) != 0 { bytes += 1 }
+                out.append(UInt8((59 + bytes) << 2))
+                for b in 0..<bytes { out.append(UInt8(truncatingIfNeeded: n >> (8 * b))) }
+            }
+            out.append(contentsOf: lit)
+            lit.removeAll(keepingCapacity: true)
+        }
+        var ei = 0  // first edit whose replacement is not yet written
+        var skipUntil = 0  // original bytes before this are replaced by an edit already written
+        /// Appends the original bytes [a, b) with the edits that start there applied.
+        func edited(_ a: Int, _ b: Int) {
+            var x = max(a, skipUntil)
+            while ei < edits.count && edits[ei].range.lowerBound < b {
+                let e = edits[ei]
+                if e.range.lowerBound > x {
+                    lit.append(contentsOf: UnsafeRawBufferPointer(rebasing: original[x..<e.range.lowerBound]))
+                }
+                lit.append(contentsOf: e.bytes)
+                skipUntil = e.range.upperBound
+                x = max(x, e.range.upperBound)
+                ei += 1
+            }
+            if x < b { lit.append(contentsOf: UnsafeRawBufferPointer(rebasing: original[x..<b])) }
+        }
+        /// Whether an edit lies between the copy's source start `lo` and its destination end `hi`.
+        func crossed(_ lo: Int, _ hi: Int) -> Bool {
+            // The last edit starting before `hi` reaches furthest (edits are sorted, disjoint).
+            var a = 0, b = edits.count
+            while a < b {
+                let m = (a + b) / 2
+                if edits[m].range.lowerBound < hi { a = m + 1 } else { b = m }
+            }
+            guard a > 0 else { return false }
+            let e = edits[a - 1].range
+            return e.isEmpty ? e.lowerBound > lo : e.upperBound > lo
+        }
+        var ip = start
+        var op = 0
+        let iend = src.count
+        while ip < iend {
+            let elementStart = ip
+            let tag = src[ip]
+            ip += 1
+            var len: Int
+            var off = 0
+            switch tag & 3 {
+            case 0:
+                len = Int(tag >> 2)
+                if len >= 60 {
+                    let extra = len - 59
+                    guard iend - ip >= extra else { return nil }
+                    len = 0
+                    for k in 0..<extra { len |= Int(src[ip + k]) << (8 * k) }
+                    ip += extra
+                }
+                len += 1
+                guard iend - ip >= len, length - op >= len else { return nil }
+                ip += len
+                edited(op, op + len)
+                op += len
+                continue
+            case 1:
+                guard ip < iend else { return nil }
+                len = 4 + Int((tag >> 2) & 7)
+                off = Int(tag >> 5) << 8 | Int(src[ip])
+                ip += 1
+            case 2:
+                guard iend - ip >= 2 else { return nil }
+                len = 1 + Int(tag >> 2)
+                off = Int(src[ip]) | Int(src[ip + 1]) << 8
+                ip += 2
+            default:
+                guard iend - ip >= 4 else { return nil }
+                len = 1 + Int(tag >> 2)
+                for k in 0..<4 { off |= Int(src[ip + k]) << (8 * k) }
+                ip += 4
+            }
+            guard off > 0, off <= op, length - op >= len else { return nil }
+            if crossed(op - off, op + len) {
+                edited(op, op + len)
+            } else {
+                flush()
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: src[elementStart..<ip]))
+            }
+            op += len
+        }
+        guard op == length else { return nil }
+        // Insertions at the very end (no element reaches them).
+        while ei < edits.count {
+            lit.append(contentsOf: edits[ei].bytes)
+            ei += 1
+        }
+        flush()
+        return out
+    }
+}
