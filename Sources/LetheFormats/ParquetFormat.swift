@@ -48,6 +48,8 @@ public struct ParquetFormat: RecordFormat {
     /// Tests: key (and compare) every row's value as it comes, without the per-entry tables of
     /// dictionary-encoded chunks — the reference the per-entry path is tested against.
     var perRowKeys = false
+    /// Tests: counts the row groups `match` found clean by their dictionary page alone (no row read).
+    var dictionaryProofs: KeyedRowCounter?
 
     public init(wholeObjectLimit: Int64 = 1 << 20, tailGuess: Int64 = 64 << 10, coalesceGap: Int64 = 1 << 20) {
         precondition(tailGuess >= 8 && coalesceGap >= 0)
@@ -276,6 +278,13 @@ public struct ParquetFormat: RecordFormat {
         matchedRows?.add(Int(out.rowsRead))
         if case .values(let values) = matcher, let column = valueColumn(file, options, keyer) {
             let wanted = WantedValues(values)
+            // Byte-array values that are their own canonical bytes: a chunk whose data pages are all
+            // dictionary-encoded holds only its dictionary's entries, so a dictionary page in which no
+            // wanted value occurs as bytes proves the chunk holds none (a hit reads the chunk as below).
+            let desc = file.schema.columns[column]
+            let needles =
+                (desc.physicalType == .byteArray || desc.physicalType == .fixedLenByteArray) && CanonicalText.form(of: desc) == .raw
+                    && !values.contains(where: \.isEmpty) && !perRowKeys ? Self.needleSet(values) : nil
             // The index of the value equal to `value`, if any.
             func wantedIndex(_ value: UnsafeRawBufferPointer) -> Int? {
                 keyedValues?.add()
@@ -285,6 +294,12 @@ public struct ParquetFormat: RecordFormat {
                 // A dictionary-encoded page's value is compared once per entry of the chunk's dictionary.
                 var entries: [Int32] = []  // per entry: -2 not seen yet, -1 no match, else the index in `wanted`
                 for g in groups {
+                    if let needles, let page = try file.dictionaryPageOfFullyEncodedChunk(column: column, rowGroup: g),
+                        !needles.containsAny(page)
+                    {
+                        dictionaryProofs?.add()
+                        continue
+                    }
                     entries.removeAll(keepingCapacity: true)
                     try file.scanColumnEntries(column, rowGroup: g) { row, entry, value in
                         guard let value else { return }
@@ -310,6 +325,18 @@ public struct ParquetFormat: RecordFormat {
         }
         return out
     }
+
+    /// The multi-needle search for a batch's raw ids (one built per batch: a run's verification
+    /// matches each file it rewrote against the same values).
+    static func needleSet(_ values: Set<[UInt8]>) -> NeedleSet {
+        needleCache.withLock { c in
+            if let c = c, c.values == values { return c.set }
+            let set = NeedleSet(Array(values))
+            c = (values, set)
+            return set
+        }
+    }
+    private static let needleCache = Mutex<(values: Set<[UInt8]>, set: NeedleSet)?>(nil)
 
     /// Up to this many values, `match` compares each row's value with every one.
     static let linearValues = WantedValues.linear

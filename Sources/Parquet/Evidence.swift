@@ -268,3 +268,43 @@ extension ParquetFile {
         return Int64(bitPattern: u)
     }
 }
+
+extension ParquetFile {
+    /// The uncompressed body of the dictionary page of the chunk of leaf `column` in `rowGroup`
+    /// (PLAIN entries: for byte arrays each a 4-byte length and the bytes) when the chunk's own
+    /// pages show that every data page is dictionary-encoded — walked, not taken from
+    /// `encoding_stats` — so that every value the chunk holds is one of those entries. Nil when a
+    /// data page has another encoding, the chunk has no dictionary page first, or the column is
+    /// not flat.
+    public func dictionaryPageOfFullyEncodedChunk(column: Int, rowGroup: Int) throws(ParquetError) -> [UInt8]? {
+        try checkRowGroup(rowGroup)
+        guard column >= 0, column < schema.columns.count, schema.columns[column].isFlat,
+            let md = metadata.rowGroups[rowGroup].columns[column].metaData
+        else { return nil }
+        let chunk = try columnChunkBytes(column: column, rowGroup: rowGroup)
+        let desc = schema.columns[column]
+        return try withLocation(file: name, rowGroup: rowGroup, column: desc.dottedPath) { () throws -> [UInt8]? in
+            var pos = 0
+            var first = true
+            while pos < chunk.count {
+                let (raw, bodyStart) = try ThriftStruct.decode(chunk, from: pos, to: nil)
+                let h = try PageHeader(raw: raw)
+                switch h.type {
+                case .dictionaryPage: guard first else { return nil }
+                case .dataPage, .dataPageV2:
+                    guard !first, let e = Encoding(rawValue: h.encoding), e.isDictionary else { return nil }
+                case .indexPage: break
+                }
+                first = false
+                guard h.compressedSize <= chunk.count - bodyStart else { throw ParquetError(.corruptPage, "page runs past the end of the column chunk") }
+                pos = bodyStart + h.compressedSize
+            }
+            guard !first else { return nil }
+            var pages = try PageIterator(chunk: chunk, codecRaw: md.codecRaw, options: options)
+            guard let page = try pages.next(), page.header.type == .dictionaryPage,
+                let e = Encoding(rawValue: page.header.encoding), e == .plain || e == .plainDictionary
+            else { return nil }
+            return page.data
+        }
+    }
+}
