@@ -279,12 +279,10 @@ public struct ParquetFormat: RecordFormat {
         if case .values(let values) = matcher, let column = valueColumn(file, options, keyer) {
             let wanted = WantedValues(values)
             // Byte-array values that are their own canonical bytes: a chunk whose data pages are all
-            // dictionary-encoded holds only its dictionary's entries, so a dictionary page in which no
-            // wanted value occurs as bytes proves the chunk holds none (a hit reads the chunk as below).
+            // dictionary-encoded holds only its dictionary's entries, so a dictionary none of whose
+            // entries is a wanted value proves the chunk holds none (a hit reads the chunk as below).
             let desc = file.schema.columns[column]
-            let needles =
-                (desc.physicalType == .byteArray || desc.physicalType == .fixedLenByteArray) && CanonicalText.form(of: desc) == .raw
-                    && !values.contains(where: \.isEmpty) && !perRowKeys ? Self.needleSet(values) : nil
+            let byEntries = (desc.physicalType == .byteArray || desc.physicalType == .fixedLenByteArray) && CanonicalText.form(of: desc) == .raw && !perRowKeys
             // The index of the value equal to `value`, if any.
             func wantedIndex(_ value: UnsafeRawBufferPointer) -> Int? {
                 keyedValues?.add()
@@ -294,9 +292,7 @@ public struct ParquetFormat: RecordFormat {
                 // A dictionary-encoded page's value is compared once per entry of the chunk's dictionary.
                 var entries: [Int32] = []  // per entry: -2 not seen yet, -1 no match, else the index in `wanted`
                 for g in groups {
-                    if let needles, let page = try file.dictionaryPageOfFullyEncodedChunk(column: column, rowGroup: g),
-                        !needles.containsAny(page)
-                    {
+                    if byEntries, try file.forEachEntryOfFullDictionary(column: column, rowGroup: g, { wanted.index(of: $0) == nil }) == true {
                         dictionaryProofs?.add()
                         continue
                     }
@@ -325,18 +321,6 @@ public struct ParquetFormat: RecordFormat {
         }
         return out
     }
-
-    /// The multi-needle search for a batch's raw ids (one built per batch: a run's verification
-    /// matches each file it rewrote against the same values).
-    static func needleSet(_ values: Set<[UInt8]>) -> NeedleSet {
-        needleCache.withLock { c in
-            if let c = c, c.values == values { return c.set }
-            let set = NeedleSet(Array(values))
-            c = (values, set)
-            return set
-        }
-    }
-    private static let needleCache = Mutex<(values: Set<[UInt8]>, set: NeedleSet)?>(nil)
 
     /// Up to this many values, `match` compares each row's value with every one.
     static let linearValues = WantedValues.linear

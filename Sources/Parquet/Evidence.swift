@@ -270,20 +270,24 @@ extension ParquetFile {
 }
 
 extension ParquetFile {
-    /// The uncompressed body of the dictionary page of the chunk of leaf `column` in `rowGroup`
-    /// (PLAIN entries: for byte arrays each a 4-byte length and the bytes) when the chunk's own
-    /// pages show that every data page is dictionary-encoded — walked, not taken from
-    /// `encoding_stats` — so that every value the chunk holds is one of those entries. Nil when a
-    /// data page has another encoding, the chunk has no dictionary page first, or the column is
-    /// not flat.
-    public func dictionaryPageOfFullyEncodedChunk(column: Int, rowGroup: Int) throws(ParquetError) -> [UInt8]? {
+    /// Calls `body` with each entry (PLAIN bytes; byte arrays without their length) of the
+    /// dictionary of the chunk of leaf `column` in `rowGroup` until it returns false, when the
+    /// chunk's own pages show that every data page is dictionary-encoded — walked, not taken from
+    /// `encoding_stats` — so that every value the chunk holds is one of those entries. Nil (and no
+    /// call) when a data page has another encoding, the chunk has no dictionary page first, or
+    /// the column is not a flat BYTE_ARRAY or FIXED_LEN_BYTE_ARRAY column; else whether every
+    /// entry was visited.
+    public func forEachEntryOfFullDictionary(
+        column: Int, rowGroup: Int, _ body: (UnsafeRawBufferPointer) -> Bool
+    ) throws(ParquetError) -> Bool? {
         try checkRowGroup(rowGroup)
         guard column >= 0, column < schema.columns.count, schema.columns[column].isFlat,
             let md = metadata.rowGroups[rowGroup].columns[column].metaData
         else { return nil }
-        let chunk = try columnChunkBytes(column: column, rowGroup: rowGroup)
         let desc = schema.columns[column]
-        return try withLocation(file: name, rowGroup: rowGroup, column: desc.dottedPath) { () throws -> [UInt8]? in
+        guard desc.physicalType == .byteArray || (desc.physicalType == .fixedLenByteArray && desc.typeLength > 0) else { return nil }
+        let chunk = try columnChunkBytes(column: column, rowGroup: rowGroup)
+        return try withLocation(file: name, rowGroup: rowGroup, column: desc.dottedPath) { () throws -> Bool? in
             var pos = 0
             var first = true
             while pos < chunk.count {
@@ -304,7 +308,24 @@ extension ParquetFile {
             guard let page = try pages.next(), page.header.type == .dictionaryPage,
                 let e = Encoding(rawValue: page.header.encoding), e == .plain || e == .plainDictionary
             else { return nil }
-            return page.data
+            let count = page.header.numValues
+            return try page.data.withUnsafeBytes { (d) throws -> Bool in
+                var at = 0
+                for _ in 0..<count {
+                    let n: Int
+                    if desc.physicalType == .byteArray {
+                        guard d.count - at >= 4 else { throw ParquetError(.corruptPage, "dictionary entry runs past the end of its page") }
+                        n = Int(d.loadUnaligned(fromByteOffset: at, as: UInt32.self).littleEndian)
+                        at += 4
+                    } else {
+                        n = desc.typeLength
+                    }
+                    guard d.count - at >= n else { throw ParquetError(.corruptPage, "dictionary entry runs past the end of its page") }
+                    if !body(UnsafeRawBufferPointer(rebasing: d[at..<(at + n)])) { return false }
+                    at += n
+                }
+                return true
+            }
         }
     }
 }

@@ -168,9 +168,9 @@ enum HybridSplice {
 extension Snappy {
     /// The Snappy block `src`, which decompresses to `original`, edited so that it decompresses to
     /// `original` with `edits` applied — without compressing again: literals are written with the
-    /// edits applied, a copy whose source and destination lie on one side of every edit is kept
-    /// as it was (its distance still holds), and any other copy becomes a literal of the bytes it
-    /// produced. Nil when `src` is not a well-formed block of `original`'s length or the edits do
+    /// edits applied, a copy that neither reads nor writes an edited byte is kept (with its
+    /// distance changed by the edits between its source and its destination), and any other copy
+    /// becomes a literal of the bytes it produced. Nil when `src` is not a well-formed block of `original`'s length or the edits do
     /// not fit it.
     static func splice(_ src: UnsafeRawBufferPointer, original: UnsafeRawBufferPointer, edits: [ByteEdit]) -> [UInt8]? {
         guard let (length, start) = try? uncompressedLength(src), length == original.count,
@@ -212,17 +212,29 @@ extension Snappy {
             }
             if x < b { lit.append(contentsOf: UnsafeRawBufferPointer(rebasing: original[x..<b])) }
         }
-        /// Whether an edit lies between the copy's source start `lo` and its destination end `hi`.
-        func crossed(_ lo: Int, _ hi: Int) -> Bool {
-            // The last edit starting before `hi` reaches furthest (edits are sorted, disjoint).
+        /// The copy's distance in the edited output, for a copy reading `len` bytes at `src` and
+        /// writing them at `dst`; nil when an edit changes the bytes it reads or writes (then they
+        /// are written as a literal). Edits between source and destination only move them apart.
+        func distance(_ src: Int, _ dst: Int, _ len: Int) -> Int? {
+            // The first edit ending after `src` (edits are sorted and disjoint: their ends are too).
             var a = 0, b = edits.count
             while a < b {
                 let m = (a + b) / 2
-                if edits[m].range.lowerBound < hi { a = m + 1 } else { b = m }
+                if edits[m].range.upperBound > src { b = m } else { a = m + 1 }
             }
-            guard a > 0 else { return false }
-            let e = edits[a - 1].range
-            return e.isEmpty ? e.lowerBound > lo : e.upperBound > lo
+            var delta = 0
+            var i = a
+            while i < edits.count && edits[i].range.lowerBound < dst + len {
+                let e = edits[i].range
+                func inside(_ x: Int) -> Bool {
+                    e.isEmpty ? (x < e.lowerBound && e.lowerBound < x + len) : (e.lowerBound < x + len && e.upperBound > x)
+                }
+                if inside(src) || inside(dst) { return nil }
+                delta += edits[i].bytes.count - e.count
+                i += 1
+            }
+            let d = dst - src + delta
+            return d > 0 ? d : nil
         }
         var ip = start
         var op = 0
@@ -266,11 +278,29 @@ extension Snappy {
                 ip += 4
             }
             guard off > 0, off <= op, length - op >= len else { return nil }
-            if crossed(op - off, op + len) {
-                edited(op, op + len)
-            } else {
+            if let d = distance(op - off, op, len) {
+                // Insertions at the copy's start come before its bytes.
+                while ei < edits.count && edits[ei].range.lowerBound <= op {
+                    lit.append(contentsOf: edits[ei].bytes)
+                    skipUntil = max(skipUntil, edits[ei].range.upperBound)
+                    ei += 1
+                }
                 flush()
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: src[elementStart..<ip]))
+                if d == off {
+                    out.append(contentsOf: UnsafeRawBufferPointer(rebasing: src[elementStart..<ip]))
+                } else if len >= 4 && len <= 11 && d < 2048 {
+                    out.append(UInt8(1 | (len - 4) << 2 | (d >> 8) << 5))
+                    out.append(UInt8(d & 0xff))
+                } else if d < 65536 {
+                    out.append(UInt8(2 | (len - 1) << 2))
+                    out.append(UInt8(d & 0xff))
+                    out.append(UInt8(d >> 8))
+                } else {
+                    out.append(UInt8(3 | (len - 1) << 2))
+                    for k in 0..<4 { out.append(UInt8(truncatingIfNeeded: d >> (8 * k))) }
+                }
+            } else {
+                edited(op, op + len)
             }
             op += len
         }

@@ -511,6 +511,15 @@ extension ParquetFile {
                     body = b
                     if codec == .snappy, po.patchCompressedDictionary, let changes {
                         patched = chunk.withUnsafeBytes { Snappy.patch(UnsafeRawBufferPointer(rebasing: $0[dp.bodyStart..<dp.end]), changes: changes) }
+                        if patched == nil, po.splicePages {
+                            // A changed byte a copy produces or reads: those elements become literals.
+                            let edits = changes.map { ByteEdit(range: $0.at..<($0.at + $0.bytes.count), bytes: $0.bytes) }
+                            patched = chunk.withUnsafeBytes { c in
+                                pd.bytes.withUnsafeBytes {
+                                    Snappy.splice(UnsafeRawBufferPointer(rebasing: c[dp.bodyStart..<dp.end]), original: $0, edits: edits)
+                                }
+                            }
+                        }
                     }
                 } else {
                     guard let d = try dict(), let keeper = keptRef.firstIndex(of: true) else { return nil }

@@ -327,15 +327,15 @@ func locateEraseAndMatchAgreeWithThePerRowPath(_ name: String) async throws {
 }
 
 /// Issue 12: a run's verification matches each file it rewrote against the batch's raw ids. A
-/// chunk whose pages are all dictionary-encoded and whose dictionary page holds none of the ids as
-/// bytes is clean without reading a row; a chunk whose dictionary holds one (or holds it inside a
-/// longer value: `u-1` in `u-10`) is read, and the matches are the per-row path's. Files by pyarrow
-/// (v1 and v2 pages, one with PLAIN fallback pages, which never take the proof) and DuckDB.
+/// chunk whose pages are all dictionary-encoded and whose dictionary has none of the ids as an
+/// entry is clean without reading a row; a chunk whose dictionary holds one is read, and the
+/// matches are the per-row path's. Files by pyarrow (v1 and v2 pages, one with PLAIN fallback
+/// pages, which never take the proof) and DuckDB.
 @Test func aDictionaryPageWithoutTheIdsProvesItsChunkClean() async throws {
     let dir = try peerFolder.get()
     let cases: [(String, [String])] = [
         ("dictionary-v2.parquet", ["u-4242", "u-5999"]),  // rare: absent from most row groups
-        ("duckdb.parquet", ["u-4242", "u-1"]),  // `u-1` occurs inside `u-10`…`u-19` of every dictionary
+        ("duckdb.parquet", ["u-4242", "u-1"]),  // `u-1` is a hot subject: in every row group
         ("fallback.parquet", ["u-4242"]),  // PLAIN pages after the dictionary overflows: no proof
         ("dictionary-v2.parquet", ["nobody"]),
     ]
@@ -363,7 +363,7 @@ func locateEraseAndMatchAgreeWithThePerRowPath(_ name: String) async throws {
         switch (name, ids) {
         case ("fallback.parquet", _): #expect(proofs[0] == 0)
         case (_, ["nobody"]): #expect(proofs[0] == groups && results[0].isEmpty)
-        case ("duckdb.parquet", _): #expect(proofs[0] == 0 && !results[0].isEmpty)  // `u-1` hits every dictionary
+        case ("duckdb.parquet", _): #expect(proofs[0] == 0 && !results[0].isEmpty)
         default: #expect(proofs[0] > 0 && proofs[0] < groups, "\(name): \(proofs[0]) of \(groups)")
         }
     }
