@@ -239,12 +239,18 @@ extension Snappy {
         var ip = start
         var op = 0
         let iend = src.count
+        // Elements no edit touches are copied as they were, a run at a time.
+        var run = start
+        func flushRun(_ end: Int) {
+            if end > run { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: src[run..<end])) }
+        }
         while ip < iend {
             let elementStart = ip
             let tag = src[ip]
             ip += 1
             var len: Int
             var off = 0
+            let nextEdit = ei < edits.count ? edits[ei].range.lowerBound : Int.max
             switch tag & 3 {
             case 0:
                 len = Int(tag >> 2)
@@ -258,7 +264,16 @@ extension Snappy {
                 len += 1
                 guard iend - ip >= len, length - op >= len else { return nil }
                 ip += len
-                edited(op, op + len)
+                if op >= skipUntil && op + len <= nextEdit {
+                    if !lit.isEmpty {
+                        flush()
+                        run = elementStart
+                    }
+                } else {
+                    flushRun(elementStart)
+                    edited(op, op + len)
+                    run = ip
+                }
                 op += len
                 continue
             case 1:
@@ -278,6 +293,18 @@ extension Snappy {
                 ip += 4
             }
             guard off > 0, off <= op, length - op >= len else { return nil }
+            // Past every edit written so far and ending before the next: as it was.
+            let barrier = ei == 0 ? 0 : (edits[ei - 1].range.isEmpty ? edits[ei - 1].range.lowerBound : edits[ei - 1].range.upperBound)
+            if op - off >= barrier && op >= skipUntil && op + len <= nextEdit {
+                if !lit.isEmpty {
+                    flush()
+                    run = elementStart
+                }
+                op += len
+                continue
+            }
+            flushRun(elementStart)
+            run = ip
             if let d = distance(op - off, op, len) {
                 // Insertions at the copy's start come before its bytes.
                 while ei < edits.count && edits[ei].range.lowerBound <= op {
@@ -304,6 +331,7 @@ extension Snappy {
             }
             op += len
         }
+        flushRun(iend)
         guard op == length else { return nil }
         // Insertions at the very end (no element reaches them).
         while ei < edits.count {
