@@ -12,21 +12,26 @@ import Parquet
 public enum RewriteBench {
     public static func main() async {
         var drop = 1, runs = 5
+        var compare = false
         var files: [String] = []
         var args = Array(CommandLine.arguments.dropFirst(2))
+        let usage =
+            "usage: lethe-bench rewrite [--drop N] [--runs R] [--compare] FILE...\n"
+            + "  --compare  also time the rewrite that encodes and compresses each page again (no in-place page edit), runs interleaved"
         while !args.isEmpty {
             let a = args.removeFirst()
             switch a {
             case "--drop": drop = Int(args.isEmpty ? "" : args.removeFirst()) ?? 0
             case "--runs": runs = Int(args.isEmpty ? "" : args.removeFirst()) ?? 0
+            case "--compare": compare = true
             case "-h", "--help":
-                print("usage: lethe-bench rewrite [--drop N] [--runs R] FILE...")
+                print(usage)
                 return
             default: files.append(a)
             }
         }
         guard drop > 0, runs > 0, !files.isEmpty else {
-            FileHandle.standardError.write(Data("usage: lethe-bench rewrite [--drop N] [--runs R] FILE...\n".utf8))
+            FileHandle.standardError.write(Data((usage + "\n").utf8))
             exit(2)
         }
         do {
@@ -40,46 +45,59 @@ public enum RewriteBench {
                 parsed.append((file, (0..<k).map { $0 * step }, bytes.count))
             }
             let total = parsed.reduce(0) { $0 + $1.2 }
-            var times: [Double] = []
-            var cpu: [Double] = []
-            var written = 0
-            var pages = PageRewriteCounts()
-            for _ in 0..<runs {
-                let t0 = ContinuousClock.now
-                let c0 = threadCPUSeconds()
-                written = 0
-                pages = PageRewriteCounts()
-                for (file, rows, _) in parsed {
-                    var sink = InMemorySink()
-                    let r = try file.rewrite(droppingRows: rows, to: &sink)
-                    written += sink.bytes.count
-                    pages.pageLevelChunks += r.pages.pageLevelChunks
-                    pages.wholeChunks += r.pages.wholeChunks
-                    pages.reencodedPages += r.pages.reencodedPages
-                    pages.flatPages += r.pages.flatPages
-                    pages.neutralisedEntries += r.pages.neutralisedEntries
-                    pages.patchedDictionaries += r.pages.patchedDictionaries
-                    pages.keptPageStatistics += r.pages.keptPageStatistics
-                    pages.keptChunkStatistics += r.pages.keptChunkStatistics
-                }
-                let d = ContinuousClock.now - t0
-                cpu.append(threadCPUSeconds() - c0)
-                times.append(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+            var variants: [(String, PageRewriteOptions)] = [("in-place page edits", PageRewriteOptions())]
+            if compare {
+                var o = PageRewriteOptions()
+                o.splicePages = false
+                variants.append(("pages encoded and compressed again", o))
             }
-            times.sort()
-            cpu.sort()
-            let median = times[times.count / 2]
-            let cpuMedian = cpu[cpu.count / 2]
-            print(
-                String(
-                    format:
-                        "%d file(s), %.1f MB, %d row(s) dropped per file: median %.1f ms (%.2f ms per file, %.0f MB/s on one core; best %.1f ms), %.1f MB written; CPU (this thread) median %.2f ms per file, best %.2f",
-                    parsed.count, Double(total) / 1e6, drop, median * 1e3, median * 1e3 / Double(parsed.count), Double(total) / 1e6 / median,
-                    times[0] * 1e3, Double(written) / 1e6, cpuMedian * 1e3 / Double(parsed.count), cpu[0] * 1e3 / Double(parsed.count)))
-            print(
-                "  chunks: \(pages.pageLevelChunks) page-level, \(pages.wholeChunks) whole; pages re-encoded \(pages.reencodedPages) (flat \(pages.flatPages)),"
-                    + " bounds kept \(pages.keptPageStatistics); dictionary entries neutralised \(pages.neutralisedEntries), pages patched"
-                    + " \(pages.patchedDictionaries); chunk statistics kept \(pages.keptChunkStatistics)")
+            var times = [[Double]](repeating: [], count: variants.count)
+            var cpu = [[Double]](repeating: [], count: variants.count)
+            var written = [Int](repeating: 0, count: variants.count)
+            var pages = [PageRewriteCounts](repeating: PageRewriteCounts(), count: variants.count)
+            for _ in 0..<runs {
+                for (v, (_, options)) in variants.enumerated() {
+                    let t0 = ContinuousClock.now
+                    let c0 = threadCPUSeconds()
+                    var w = 0
+                    var p = PageRewriteCounts()
+                    for (file, rows, _) in parsed {
+                        var sink = InMemorySink()
+                        let r = try file.rewrite(droppingRows: rows, to: &sink, pageOptions: options)
+                        w += sink.bytes.count
+                        p.pageLevelChunks += r.pages.pageLevelChunks
+                        p.wholeChunks += r.pages.wholeChunks
+                        p.reencodedPages += r.pages.reencodedPages
+                        p.flatPages += r.pages.flatPages
+                        p.splicedPages += r.pages.splicedPages
+                        p.neutralisedEntries += r.pages.neutralisedEntries
+                        p.patchedDictionaries += r.pages.patchedDictionaries
+                        p.keptPageStatistics += r.pages.keptPageStatistics
+                        p.keptChunkStatistics += r.pages.keptChunkStatistics
+                    }
+                    let d = ContinuousClock.now - t0
+                    cpu[v].append(threadCPUSeconds() - c0)
+                    times[v].append(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+                    written[v] = w
+                    pages[v] = p
+                }
+            }
+            for (v, (name, _)) in variants.enumerated() {
+                let t = times[v].sorted(), c = cpu[v].sorted()
+                let median = t[t.count / 2]
+                let cpuMedian = c[c.count / 2]
+                print(
+                    String(
+                        format:
+                            "%@: %d file(s), %.1f MB, %d row(s) dropped per file: median %.1f ms (%.2f ms per file, %.0f MB/s on one core; best %.1f ms), %.1f MB written; CPU (this thread) median %.2f ms per file, best %.2f",
+                        name, parsed.count, Double(total) / 1e6, drop, median * 1e3, median * 1e3 / Double(parsed.count), Double(total) / 1e6 / median,
+                        t[0] * 1e3, Double(written[v]) / 1e6, cpuMedian * 1e3 / Double(parsed.count), c[0] * 1e3 / Double(parsed.count)))
+                let p = pages[v]
+                print(
+                    "  chunks: \(p.pageLevelChunks) page-level, \(p.wholeChunks) whole; pages re-encoded \(p.reencodedPages) (flat \(p.flatPages),"
+                        + " edited in place \(p.splicedPages)), bounds kept \(p.keptPageStatistics); dictionary entries neutralised"
+                        + " \(p.neutralisedEntries), pages patched \(p.patchedDictionaries); chunk statistics kept \(p.keptChunkStatistics)")
+            }
         } catch {
             FileHandle.standardError.write(Data("lethe-bench rewrite: \(error)\n".utf8))
             exit(1)

@@ -7,7 +7,17 @@ import Foundation
 public enum Trace {
     /// Whether `LETHE_TRACE` is set (read once).
     public static let enabled: Bool = ProcessInfo.processInfo.environment["LETHE_TRACE"].map { !$0.isEmpty && $0 != "0" } ?? false
-    private static let origin = ContinuousClock.now
+    private static let origin: ContinuousClock.Instant = {
+        let now = ContinuousClock.now
+        if enabled {
+            // The origin on the clock `perf record -k CLOCK_MONOTONIC` stamps samples with, so that a
+            // profile's samples can be assigned to the spans (scripts/trace-phases).
+            var ts = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            FileHandle.standardError.write(Data("trace origin CLOCK_MONOTONIC \(ts.tv_sec).\(String(ts.tv_nsec + 1_000_000_000).dropFirst())\n".utf8))
+        }
+        return now
+    }()
 
     /// Runs `body` and, when tracing, prints how long it took.
     public static func span<T>(_ label: @autoclosure () -> String, _ body: () async throws -> T) async rethrows -> T {

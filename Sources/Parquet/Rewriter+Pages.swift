@@ -63,24 +63,26 @@ struct PageLevelChunk {
     }
 }
 
-/// Testing switches for the page-level rewrite (deliberately wrong variants prove the tests can fail).
-struct PageRewriteOptions: Sendable {
+/// Switches for the page-level rewrite, for tests (deliberately wrong variants prove the tests can
+/// fail) and benchmarks (`lethe-bench rewrite --compare` times a path against the one it replaced).
+public struct PageRewriteOptions: Sendable {
+    public init() {}
     /// Use the page-level rewrite at all (false: today's whole-chunk re-encode).
-    var enabled = true
+    public var enabled = true
     /// Overwrite dictionary entries only dropped rows referenced (false only in tests: leaves residue).
-    var neutraliseDictionary = true
+    public var neutraliseDictionary = true
     /// Flat columns (no repetition): kept levels and values as the runs between drops (false:
     /// the general per-slot path, which the tests compare it with).
-    var flatFastPath = true
+    public var flatFastPath = true
     /// Keep old page and chunk bounds when every lost value lies strictly inside them (false:
     /// always recompute).
-    var keepStatistics = true
+    public var keepStatistics = true
     /// Patch a neutralised Snappy dictionary page's literals in place instead of compressing it
     /// again (false: always compress).
-    var patchCompressedDictionary = true
+    public var patchCompressedDictionary = true
     /// Edit a flat column's page in place — the runs and values that held dropped slots, the Snappy
     /// elements around them (false: decode, encode and compress the page again).
-    var splicePages = true
+    public var splicePages = true
 }
 
 /// A page of the original chunk as found by the header walk.

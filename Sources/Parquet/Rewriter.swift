@@ -99,7 +99,7 @@ extension ParquetFile {
         try rewrite(droppingRows: rows, to: &sink, pageOptions: PageRewriteOptions())
     }
 
-    func rewrite<S: ParquetSink>(
+    public func rewrite<S: ParquetSink>(
         droppingRows rows: [Int64], to sink: inout S, pageOptions: PageRewriteOptions
     ) throws(ParquetError) -> RewriteResult {
         try checkRowsToDrop(rows)
