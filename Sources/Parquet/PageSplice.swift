@@ -172,6 +172,59 @@ extension Snappy {
     /// distance changed by the edits between its source and its destination), and any other copy
     /// becomes a literal of the bytes it produced. Nil when `src` is not a well-formed block of `original`'s length or the edits do
     /// not fit it.
+    /// From element `ip` (output position `op`), the elements that are whole and touch no edit: a
+    /// literal or copy writing only before `before` and at or after `after`, a copy also reading
+    /// only from `after` on. Returns where the first other element starts (and its output
+    /// position); a malformed element stops the walk there (the caller's own walk refuses it).
+    @inline(__always)
+    static func untouched(_ src: UnsafeRawBufferPointer, from ip: Int, op: Int, length: Int, before: Int, after: Int) -> (Int, Int) {
+        guard op >= after, let base = src.baseAddress else { return (ip, op) }
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        let iend = src.count
+        var ip = ip, op = op
+        while ip < iend {
+            let tag = p[ip]
+            var len: Int
+            var next: Int
+            switch tag & 3 {
+            case 0:
+                len = Int(tag >> 2)
+                next = ip + 1
+                if len >= 60 {
+                    let extra = len - 59
+                    guard iend - next >= extra else { return (ip, op) }
+                    len = 0
+                    for k in 0..<extra { len |= Int(p[next + k]) << (8 * k) }
+                    next += extra
+                }
+                len += 1
+                guard iend - next >= len, length - op >= len, op + len <= before else { return (ip, op) }
+                next += len
+            case 1:
+                guard iend - ip >= 2 else { return (ip, op) }
+                len = 4 + Int((tag >> 2) & 7)
+                let off = Int(tag >> 5) << 8 | Int(p[ip + 1])
+                guard off > 0, op - off >= after, length - op >= len, op + len <= before else { return (ip, op) }
+                next = ip + 2
+            case 2:
+                guard iend - ip >= 3 else { return (ip, op) }
+                len = 1 + Int(tag >> 2)
+                let off = Int(p[ip + 1]) | Int(p[ip + 2]) << 8
+                guard off > 0, op - off >= after, length - op >= len, op + len <= before else { return (ip, op) }
+                next = ip + 3
+            default:
+                guard iend - ip >= 5 else { return (ip, op) }
+                len = 1 + Int(tag >> 2)
+                let off = Int(p[ip + 1]) | Int(p[ip + 2]) << 8 | Int(p[ip + 3]) << 16 | Int(p[ip + 4]) << 24
+                guard off > 0, op - off >= after, length - op >= len, op + len <= before else { return (ip, op) }
+                next = ip + 5
+            }
+            ip = next
+            op += len
+        }
+        return (ip, op)
+    }
+
     static func splice(_ src: UnsafeRawBufferPointer, original: UnsafeRawBufferPointer, edits: [ByteEdit]) -> [UInt8]? {
         guard let (length, start) = try? uncompressedLength(src), length == original.count,
             editsAreWellFormed(edits, count: length)
@@ -244,13 +297,28 @@ extension Snappy {
         func flushRun(_ end: Int) {
             if end > run { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: src[run..<end])) }
         }
+        // Per edit index: where the next edit starts, and the point a copy's source must not be
+        // before for its distance to hold (the end of the last edit written; an insertion's place).
+        let lowers = edits.map(\.range.lowerBound) + [Int.max]
+        let barriers = [0] + edits.map { $0.range.isEmpty ? $0.range.lowerBound : $0.range.upperBound }
         while ip < iend {
+            // Elements no edit touches, walked without writing anything.
+            let (vip, vop) = Self.untouched(src, from: ip, op: op, length: length, before: lowers[ei], after: max(barriers[ei], skipUntil))
+            if vip > ip {
+                if !lit.isEmpty {
+                    flush()
+                    run = ip
+                }
+                ip = vip
+                op = vop
+                if ip >= iend { break }
+            }
             let elementStart = ip
             let tag = src[ip]
             ip += 1
             var len: Int
             var off = 0
-            let nextEdit = ei < edits.count ? edits[ei].range.lowerBound : Int.max
+            let nextEdit = lowers[ei]
             switch tag & 3 {
             case 0:
                 len = Int(tag >> 2)
@@ -294,7 +362,7 @@ extension Snappy {
             }
             guard off > 0, off <= op, length - op >= len else { return nil }
             // Past every edit written so far and ending before the next: as it was.
-            let barrier = ei == 0 ? 0 : (edits[ei - 1].range.isEmpty ? edits[ei - 1].range.lowerBound : edits[ei - 1].range.upperBound)
+            let barrier = barriers[ei]
             if op - off >= barrier && op >= skipUntil && op + len <= nextEdit {
                 if !lit.isEmpty {
                     flush()

@@ -262,9 +262,8 @@ extension ParquetFile {
                     guard let o = try open(p, &reader, desc: desc, dictionary: nil, valuesToo: true, cached: opened[k]),
                         let idx = o.indices
                     else { return nil }
-                    for i in idx {
-                        guard Int(i) < dictCount else { throw ParquetError(.corruptPage, "dictionary index \(i) out of range") }
-                        keptRef[Int(i)] = true
+                    if let bad = Self.mark(idx, runs: [0..<idx.count], in: &keptRef) {
+                        throw ParquetError(.corruptPage, "dictionary index \(bad) out of range")
                     }
                 }
                 let r = (base + Int64(p.start))..<(base + Int64(p.end))
@@ -382,6 +381,7 @@ extension ParquetFile {
             }
             // The kept values, and the values this page loses (for the statistics).
             var keptValues: ColumnValues?
+            var keptIndexRuns: [Range<Int>]?  // dictionary-encoded: the runs of indices kept
             var pageMinMax = MinMax()
             let oldHeaderStats = Self.pageHeaderStatistics(h)
             let wantStats = oldHeaderStats != nil || needIndexStats
@@ -391,14 +391,9 @@ extension ParquetFile {
             var lost: [[UInt8]]?
             var compute: () throws(ParquetError) -> MinMax? = { MinMax() }
             if let idx = o.indices {
-                var kept = [UInt32]()
-                kept.reserveCapacity(keptCount)
-                for r in keptRuns { kept.append(contentsOf: idx[r]) }
                 var marks = [Bool](repeating: false, count: wantStats ? dictCount : 0)
-                for i in kept {
-                    guard Int(i) < dictCount else { throw ParquetError(.corruptPage, "dictionary index \(i) out of range") }
-                    keptRef[Int(i)] = true
-                    if wantStats { marks[Int(i)] = true }
+                if let bad = Self.mark(idx, runs: keptRuns, in: &keptRef) ?? (wantStats ? Self.mark(idx, runs: keptRuns, in: &marks) : nil) {
+                    throw ParquetError(.corruptPage, "dictionary index \(bad) out of range")
                 }
                 var pageLost: [Int] = []
                 for v in droppedValueIdx {
@@ -419,7 +414,7 @@ extension ParquetFile {
                         return Self.minMax(ofMarked: marks, in: d, order: desc.sortOrder)
                     }
                 }
-                o.indices = kept
+                keptIndexRuns = keptRuns
             } else {
                 guard let v = o.values else { return nil }
                 let k = v.gather(keptRuns.flatMap { $0 })
@@ -477,6 +472,12 @@ extension ParquetFile {
                 (bytes, uncompressedSize) = spliced
                 out.splicedPages += 1
             } else {
+                if let runs = keptIndexRuns, let idx = o.indices {
+                    var kept = [UInt32]()
+                    kept.reserveCapacity(keptCount)
+                    for r in runs { kept.append(contentsOf: idx[r]) }
+                    o.indices = kept
+                }
                 (bytes, uncompressedSize) = try encodePage(
                     h, o, keptValues: keptValues, slots: slots, nulls: nulls, rows: rows, desc: desc, codec: codec,
                     minMax: pageMinMax, headerStatistics: keptHeaderStats)
@@ -662,6 +663,24 @@ extension ParquetFile {
         }
         out.meta = m
         return out
+    }
+
+    /// Sets `marks[i]` for each dictionary index `i` of `idx` in `runs`; the first index past the
+    /// end of `marks`, if any (then the page is corrupt).
+    static func mark(_ idx: [UInt32], runs: [Range<Int>], in marks: inout [Bool]) -> UInt32? {
+        let n = marks.count
+        return marks.withUnsafeMutableBufferPointer { m in
+            idx.withUnsafeBufferPointer { ix in
+                for r in runs {
+                    for j in r {
+                        let i = Int(ix[j])
+                        guard i < n else { return ix[j] }
+                        m[i] = true
+                    }
+                }
+                return nil
+            }
+        }
     }
 
     /// Rows of the row group before `row` that the rewrite keeps.
