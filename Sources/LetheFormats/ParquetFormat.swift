@@ -292,7 +292,9 @@ public struct ParquetFormat: RecordFormat {
                 // A dictionary-encoded page's value is compared once per entry of the chunk's dictionary.
                 var entries: [Int32] = []  // per entry: -2 not seen yet, -1 no match, else the index in `wanted`
                 for g in groups {
-                    if byEntries, try file.forEachEntryOfFullDictionary(column: column, rowGroup: g, { wanted.index(of: $0) == nil }) == true {
+                    if byEntries, let d = try file.dictionaryOfFullyEncodedChunk(column: column, rowGroup: g),
+                        d.page.withUnsafeBytes({ wanted.noneIn(plain: $0, count: d.count, width: desc.physicalType == .byteArray ? nil : desc.typeLength) })
+                    {
                         dictionaryProofs?.add()
                         continue
                     }

@@ -59,6 +59,7 @@ struct WantedValues: Sendable {
     }
 
     /// The index in `values` of the value equal to `value`, if any (the first, for duplicates).
+    @inline(__always)
     func index(of value: UnsafeRawBufferPointer) -> Int? {
         let n = value.count
         if n < 64 {
@@ -85,6 +86,29 @@ struct WantedValues: Sendable {
                 return nil
             }
         }
+    }
+
+    /// Whether no entry of a PLAIN dictionary page (`count` entries: byte arrays, each a 4-byte
+    /// length and its bytes, or `width` bytes each) is a wanted value. False when one is, and when
+    /// the page does not hold `count` whole entries (the caller's full read reports it).
+    func noneIn(plain page: UnsafeRawBufferPointer, count: Int, width: Int?) -> Bool {
+        guard let base = page.baseAddress else { return count == 0 }
+        let end = page.count
+        var at = 0
+        for _ in 0..<count {
+            let n: Int
+            if let width {
+                n = width
+            } else {
+                guard end - at >= 4 else { return false }
+                n = Int(UInt32(littleEndian: page.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                at += 4
+            }
+            guard n >= 0, end - at >= n else { return false }
+            if index(of: UnsafeRawBufferPointer(start: base + at, count: n)) != nil { return false }
+            at += n
+        }
+        return true
     }
 
     private static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {

@@ -270,24 +270,19 @@ extension ParquetFile {
 }
 
 extension ParquetFile {
-    /// Calls `body` with each entry (PLAIN bytes; byte arrays without their length) of the
-    /// dictionary of the chunk of leaf `column` in `rowGroup` until it returns false, when the
-    /// chunk's own pages show that every data page is dictionary-encoded — walked, not taken from
-    /// `encoding_stats` — so that every value the chunk holds is one of those entries. Nil (and no
-    /// call) when a data page has another encoding, the chunk has no dictionary page first, or
-    /// the column is not a flat BYTE_ARRAY or FIXED_LEN_BYTE_ARRAY column; else whether every
-    /// entry was visited.
-    public func forEachEntryOfFullDictionary(
-        column: Int, rowGroup: Int, _ body: (UnsafeRawBufferPointer) -> Bool
-    ) throws(ParquetError) -> Bool? {
+    /// The dictionary page (its uncompressed PLAIN body and entry count) of the chunk of leaf
+    /// `column` in `rowGroup`, when the chunk's own pages show that every data page is
+    /// dictionary-encoded — walked, not taken from `encoding_stats` — so that every value the
+    /// chunk holds is one of its entries. Nil when a data page has another encoding, the chunk has
+    /// no dictionary page first, or the column is not flat.
+    public func dictionaryOfFullyEncodedChunk(column: Int, rowGroup: Int) throws(ParquetError) -> (page: [UInt8], count: Int)? {
         try checkRowGroup(rowGroup)
         guard column >= 0, column < schema.columns.count, schema.columns[column].isFlat,
             let md = metadata.rowGroups[rowGroup].columns[column].metaData
         else { return nil }
         let desc = schema.columns[column]
-        guard desc.physicalType == .byteArray || (desc.physicalType == .fixedLenByteArray && desc.typeLength > 0) else { return nil }
         let chunk = try columnChunkBytes(column: column, rowGroup: rowGroup)
-        return try withLocation(file: name, rowGroup: rowGroup, column: desc.dottedPath) { () throws -> Bool? in
+        return try withLocation(file: name, rowGroup: rowGroup, column: desc.dottedPath) { () throws -> (page: [UInt8], count: Int)? in
             var pos = 0
             var first = true
             while pos < chunk.count {
@@ -308,24 +303,7 @@ extension ParquetFile {
             guard let page = try pages.next(), page.header.type == .dictionaryPage,
                 let e = Encoding(rawValue: page.header.encoding), e == .plain || e == .plainDictionary
             else { return nil }
-            let count = page.header.numValues
-            return try page.data.withUnsafeBytes { (d) throws -> Bool in
-                var at = 0
-                for _ in 0..<count {
-                    let n: Int
-                    if desc.physicalType == .byteArray {
-                        guard d.count - at >= 4 else { throw ParquetError(.corruptPage, "dictionary entry runs past the end of its page") }
-                        n = Int(d.loadUnaligned(fromByteOffset: at, as: UInt32.self).littleEndian)
-                        at += 4
-                    } else {
-                        n = desc.typeLength
-                    }
-                    guard d.count - at >= n else { throw ParquetError(.corruptPage, "dictionary entry runs past the end of its page") }
-                    if !body(UnsafeRawBufferPointer(rebasing: d[at..<(at + n)])) { return false }
-                    at += n
-                }
-                return true
-            }
+            return (page.data, page.header.numValues)
         }
     }
 }
