@@ -30,7 +30,8 @@ import Testing
             }
             for (header, why) in [
                 ("Basic \(alice)", "must be `Bearer TOKEN`"), ("Bearer", "must be `Bearer TOKEN`"), ("Bearer\(alice)", "must be `Bearer TOKEN`"),
-                ("Bearer   ", "must be `Bearer TOKEN`"),  // HTTP drops the trailing spaces ("Bearer x\(alice)", "unknown or revoked token"), ("Bear \(alice)", "must be `Bearer TOKEN`"),
+                // HTTP drops a value's trailing spaces: `Bearer   ` arrives as `Bearer`.
+                ("Bearer   ", "must be `Bearer TOKEN`"), ("Bearer x\(alice)", "unknown or revoked token"), ("Bear \(alice)", "must be `Bearer TOKEN`"),
             ] {
                 let r = try await raw(client, authorization: header)
                 #expect(r.status == 401 && r.text.contains(why), "\(header.prefix(12)): \(r.status) \(r.text)")
