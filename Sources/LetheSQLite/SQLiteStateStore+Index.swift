@@ -236,7 +236,9 @@ extension SQLiteStateStore {
     public func locate(prefix: Int64, dataset: String?) async throws -> [Posting] {
         let path = databasePath
         // One subject (`locate`, the service's `POST /v1/locate`): read on the caller's thread, prepared statement cached.
-        return try readNow("cannot look up the subject index") { db in try Self.locate(db, prefix: prefix, dataset: dataset, at: path) }
+        return try readNow("cannot look up the subject index") { db, cache in
+            try Self.locate(db, prefix: prefix, dataset: dataset, at: path, cache: cache)
+        }
     }
 
     /// Many prefixes in one read transaction, in ascending order (one prepared statement).
@@ -345,7 +347,8 @@ extension SQLiteStateStore {
         """
     }
 
-    static func locate(_ db: Database, prefix: Int64, dataset: String?, at path: String) throws -> [Posting] {
+    /// `cache`: the connection's `HotCache` (the segment list and the segments' objects kept between reads).
+    static func locate(_ db: Database, prefix: Int64, dataset: String?, at path: String, cache: HotCache? = nil) throws -> [Posting] {
         let sql = dataset == nil ? locateSQL.any : locateSQL.one
         let arguments: StatementArguments = dataset.map { [prefix, $0] } ?? [prefix]
         let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
@@ -354,7 +357,7 @@ extension SQLiteStateStore {
         while let row = try rows.next() {
             if let p = try Self.posting(row, base: 0, at: path, dropped: &dropped) { out.append(p) }
         }
-        let segmented = try segmentPostings(db, prefix: prefix, dataset: dataset, path: path, dropped: &dropped)
+        let segmented = try segmentPostings(db, prefix: prefix, dataset: dataset, path: path, dropped: &dropped, cache: cache)
         if !segmented.isEmpty {
             out += segmented
             sortPostings(&out)

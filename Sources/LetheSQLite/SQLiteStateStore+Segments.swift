@@ -297,15 +297,20 @@ extension SQLiteStateStore {
         return out
     }
 
-    /// The segments' ids, ascending.
-    static func segmentIDs(_ db: Database) throws -> [Int64] {
-        try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM segments ORDER BY id"))
+    /// The segments' ids, ascending (`cache`: kept by a `readNow` connection while the database is unchanged).
+    static func segmentIDs(_ db: Database, cache: HotCache? = nil) throws -> [Int64] {
+        if let known = cache?.segments { return known }
+        let ids = try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM segments ORDER BY id"))
+        cache?.segments = ids
+        return ids
     }
 
     /// The postings of `prefix` held in segments, live ones only, as `locate` returns them (unordered).
-    static func segmentPostings(_ db: Database, prefix: Int64, dataset: String?, path: String, dropped: inout DroppedCache) throws -> [Posting] {
+    static func segmentPostings(
+        _ db: Database, prefix: Int64, dataset: String?, path: String, dropped: inout DroppedCache, cache: HotCache? = nil
+    ) throws -> [Posting] {
         var found: [SegmentEntry] = []
-        for segment in try segmentIDs(db) {
+        for segment in try segmentIDs(db, cache: cache) {
             var cursor = BlockCursor()
             guard let block = try cursor.block(db, segment: segment, for: prefix) else { continue }
             for e in try entries(of: prefix, in: block, path: path) {
@@ -313,8 +318,66 @@ extension SQLiteStateStore {
             }
         }
         var out: [Posting] = []
-        try livePostings(db, found, dataset: dataset, path: path, dropped: &dropped) { _, p in out.append(p) }
+        if let cache {
+            try livePostings(db, found, dataset: dataset, path: path, cache: cache) { _, p in out.append(p) }
+        } else {
+            try livePostings(db, found, dataset: dataset, path: path, dropped: &dropped) { _, p in out.append(p) }
+        }
         return out
+    }
+
+    /// An object as `livePostings` joins it to segment entries: the segment its postings are in (nil:
+    /// the `postings` table), the object, its dropped ordinals (a derived object's).
+    struct LiveObject {
+        var segment: Int64?
+        var object: IndexedObject
+        var dropped: [Int64]?
+    }
+
+    /// `livePostings` with the objects kept in a `readNow` connection's cache: the ids it does not
+    /// know are read (any dataset, so that an absent row means no such object), the rest are not.
+    static func livePostings(
+        _ db: Database, _ entries: [SegmentEntry], dataset: String?, path: String, cache: HotCache,
+        _ body: (SegmentEntry, Posting) throws -> Void
+    ) throws {
+        guard !entries.isEmpty else { return }
+        var missing: [Int64] = []
+        for e in entries where cache.objects.index(forKey: e.object) == nil && !missing.contains(e.object) { missing.append(e.object) }
+        if !missing.isEmpty {
+            if cache.objects.count + missing.count > HotCache.maxObjects { cache.objects = [:] }
+            for id in missing { cache.objects[id] = .some(nil) }
+            try objects(db, ids: missing, path: path) { o in cache.objects[o.object.id] = o }
+        }
+        for e in entries {
+            guard let known = cache.objects[e.object], let o = known, o.segment == e.segment else { continue }
+            if let dataset, o.object.dataset != dataset { continue }
+            var rows = e.rows
+            if let dropped = o.dropped {
+                rows = remap(rows, dropped: dropped)
+                if rows.isEmpty { continue }
+            }
+            try body(e, Posting(object: o.object, rows: rows))
+        }
+    }
+
+    /// The objects of `ids` that exist (any dataset), one statement per `objectBatch` ids.
+    static func objects(_ db: Database, ids: [Int64], path: String, _ body: (LiveObject) throws -> Void) throws {
+        let droppedIndex = 1 + objectColumnCount
+        var start = 0
+        while start < ids.count {
+            let chunk = ids[start..<min(start + objectBatch, ids.count)]
+            start += chunk.count
+            var arity = 1
+            while arity < chunk.count { arity <<= 1 }
+            var arguments = Array(chunk)
+            while arguments.count < arity { arguments.append(chunk.last!) }
+            let cursor = try Row.fetchCursor(db.cachedStatement(sql: objectJoinSQL[0][arity.trailingZeroBitCount]), arguments: StatementArguments(arguments))
+            while let row = try cursor.next() {
+                let object = try Self.object(row, base: 1, at: path)
+                let dropped = row.hasNull(atIndex: droppedIndex) ? nil : try decodeDropped(row[droppedIndex], object: object.id, path: path)
+                try body(LiveObject(segment: row[0], object: object, dropped: dropped))
+            }
+        }
     }
 
     /// An entry read from a segment, before its object is joined.

@@ -79,12 +79,17 @@ extension SQLiteStateStore: TokenReader, OutboxReader {
 
     public func token(hash: [UInt8]) async throws -> (token: APIToken, hash: [UInt8])? {
         let path = databasePath
-        // Every authenticated call: read on the caller's thread, with a prepared statement kept by the connection.
-        return try readNow("cannot read the API tokens") { db in
+        // Every authenticated call: read on the caller's thread. A token found is kept by the connection
+        // until the database changes (`HotCache`: a revocation, by any process, empties it at once).
+        return try readNow("cannot read the API tokens") { db, cache in
+            if let known = cache.tokens[hash] { return known }
             guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM api_tokens WHERE hash = ?"), arguments: [Data(hash)]) else {
                 return nil
             }
-            return (try Self.token(row, path: path), Array(row["hash"] as Data))
+            let found = (token: try Self.token(row, path: path), hash: Array(row["hash"] as Data))
+            if cache.tokens.count >= HotCache.maxTokens { cache.tokens = [:] }
+            cache.tokens[hash] = found
+            return found
         }
     }
 

@@ -227,18 +227,19 @@ public final class SQLiteStateStore: StateStore {
 
     /// Runs `body` in one read transaction on the calling thread, mapping failures to `LetheError`: no
     /// hop to a queue of GRDB's and back (two thread switches an async `read` costs). For short reads on
-    /// the service's hot paths only (a token by its hash, a subject's postings: tens of µs); the caller's
-    /// thread waits for the read, or for a free reader while every reader of the pool is busy (reads run
-    /// on their queues, so one frees up). Never for a listing or anything whose size a caller chooses.
+    /// the service's hot paths only (a token by its hash, a subject's postings: tens of µs); never for a
+    /// listing or anything whose size a caller chooses.
     ///
     /// A pool's own readers are not used: one is held by an async read until its task resumes on the
     /// cooperative pool, so threads of that pool waiting here for a free reader could wait for
-    /// themselves. `readNow` has connections of its own instead (`HotReaders`: read-only, used by one
-    /// thread at a time, never across a suspension), so a wait for one is only a wait for another
-    /// `readNow` in progress on a running thread. A queue (in memory, read-only opens) reads on itself.
-    func readNow<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+    /// themselves. `readNow` has connections of its own instead (`HotReaders`: read-only, checked out by
+    /// one thread at a time, never across a suspension, a new one opened when all are busy), each with a
+    /// `HotCache` of what earlier reads found, emptied whenever `data_version` says the database changed.
+    /// A queue (in memory, read-only opens) reads on itself with a cache of this read only (a connection's
+    /// own commits do not move its `data_version`).
+    func readNow<T: Sendable>(_ what: String, _ body: (Database, HotCache) throws -> T) throws -> T {
         do {
-            guard writer is DatabasePool else { return try writer.read(body) }
+            guard writer is DatabasePool else { return try writer.read { db in try body(db, HotCache()) } }
             return try hotReaders.read(path: databasePath, open: Self.openHotReader, body)
         } catch {
             throw Self.wrap(error, what, path: databasePath)
@@ -603,28 +604,110 @@ final class LockedValue<T: Sendable>: Sendable {
     }
 }
 
-/// `readNow`'s connections: a few read-only connections taken in turn, each used for one synchronous
-/// read at a time (a read waits only for one in progress on a running thread). Opened at the first use.
+/// `readNow`'s connections: read-only connections checked out one caller at a time (a free one is
+/// taken, a new one opened when every one is busy), so a read never waits for another thread's. How
+/// many there are is bounded by how many threads call `readNow` at once (it never suspends). Opened at
+/// the first use. Each connection keeps a `HotCache` that is valid for one state of the database.
 final class HotReaders: Sendable {
-    private let queues = Mutex<[DatabaseQueue]>([])
-    private let next = Atomic<Int>(0)
-    /// As many as the cooperative pool has threads (the callers), at least 2 and at most 4.
-    static let count = min(4, max(2, ProcessInfo.processInfo.activeProcessorCount))
+    private let free = Mutex<[HotReader]>([])
+    private let generation = Atomic<Int>(0)
 
-    /// Closes the connections opened so far (the next read opens new ones).
+    /// Closes the connections not in use (those in use close when their read ends); the next read opens new ones.
     func closeAll() {
-        queues.withLock { qs in
-            for q in qs { try? q.close() }
+        generation.add(1, ordering: .relaxed)
+        let idle = free.withLock { qs in
+            let all = qs
             qs = []
+            return all
         }
+        for r in idle { try? r.queue.close() }
     }
 
-    /// `body` in a read transaction of the next connection (the connections opened with `open` at the first read).
-    func read<T>(path: String, open: (String) throws -> DatabaseQueue, _ body: (Database) throws -> T) throws -> T {
-        let all = try queues.withLock { qs -> [DatabaseQueue] in
-            if qs.isEmpty { qs = try (0..<Self.count).map { _ in try open(path) } }
-            return qs
+    /// What the caches of the connections not in use hold (tests).
+    func idleCaches() -> [HotCacheSummary] { free.withLock { $0.map { HotCacheSummary($0.cache) } } }
+
+    /// `body` in a read transaction of a connection of its own (opened with `open` when none is free),
+    /// with the connection's cache, emptied first when the database changed since its last read.
+    func read<T: Sendable>(path: String, open: (String) throws -> DatabaseQueue, _ body: (Database, HotCache) throws -> T) throws -> T {
+        let reader = try free.withLock { $0.popLast() } ?? HotReader(queue: try open(path), generation: generation.load(ordering: .relaxed))
+        defer {
+            if reader.generation == generation.load(ordering: .relaxed) {
+                free.withLock { $0.append(reader) }
+            } else {
+                try? reader.queue.close()
+            }
         }
-        return try all[(next.add(1, ordering: .relaxed).oldValue & Int.max) % all.count].read(body)
+        return try reader.queue.inDatabase { db in try reader.cache.transaction(db) { try body(db, reader.cache) } }
+    }
+}
+
+/// One connection of `HotReaders` and its cache. `@unchecked Sendable` (reviewed, scripts/check-seams): its
+/// cache is mutable and unlocked, and it is used by one thread at a time — `HotReaders.read` takes it out of
+/// the free list under the list's lock and puts it back after the read, and the read never suspends.
+final class HotReader: @unchecked Sendable {
+    let queue: DatabaseQueue
+    let cache = HotCache()
+    /// `HotReaders`' generation when opened: a connection opened before `closeAll` is closed after its read.
+    let generation: Int
+    init(queue: DatabaseQueue, generation: Int) { self.queue = queue; self.generation = generation }
+}
+
+/// What a `HotCache` holds, for tests.
+struct HotCacheSummary: Sendable {
+    var tokenHashes: Set<[UInt8]>
+    var segments: [Int64]?
+    var objects: Int
+    var invalidations: Int
+    init(_ c: HotCache) { tokenHashes = Set(c.tokens.keys); segments = c.segments; objects = c.objects.count; invalidations = c.invalidations }
+}
+
+/// What a `readNow` connection remembers between reads, valid while the database is unchanged: SQLite's
+/// `PRAGMA data_version` (read first in every read transaction) moves whenever another connection — of
+/// this process or another — commits, and then the whole cache is emptied before the read goes on. So a
+/// token revoked by `lethe token revoke` in another process, a segment merged, an object re-indexed are
+/// seen by the next read after their commit, as without a cache. Used by one thread at a time.
+final class HotCache {
+    /// The `data_version` the cache holds values of (nil: none read yet).
+    private(set) var dataVersion: Int64?
+    /// How many times the cache was emptied because the database changed (tests).
+    private(set) var invalidations = 0
+    /// API tokens by their hash (`token(hash:)`): found ones only.
+    var tokens: [[UInt8]: (token: APIToken, hash: [UInt8])] = [:]
+    /// The posting segments' ids, ascending (`segmentIDs`).
+    var segments: [Int64]?
+    /// Objects joined to segment entries (`livePostings`), by id; nil: no such object (dead).
+    var objects: [Int64: SQLiteStateStore.LiveObject?] = [:]
+    /// The most objects kept; beyond it the object cache starts again.
+    static let maxObjects = 65_536
+    /// The most tokens kept; beyond it the token cache starts again.
+    static let maxTokens = 1_024
+
+    /// `body` in one deferred read transaction begun and ended with cached statements (no SQL compiled per
+    /// read), after checking `data_version` and emptying the cache if it moved.
+    func transaction<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+        try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
+        let result: T
+        do {
+            try validate(db)
+            result = try body()
+        } catch {
+            try? db.cachedStatement(sql: "ROLLBACK TRANSACTION").execute()
+            throw error
+        }
+        try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+        return result
+    }
+
+    /// Reads `data_version` (inside the read transaction: the version of its snapshot) and empties the
+    /// cache when it differs from the one the cache's values were read at.
+    func validate(_ db: Database) throws {
+        let version = try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? -1
+        if version != dataVersion {
+            if dataVersion != nil { invalidations += 1 }
+            tokens = [:]
+            segments = nil
+            objects = [:]
+            dataVersion = version
+        }
     }
 }

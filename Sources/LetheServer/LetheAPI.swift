@@ -73,11 +73,9 @@ public struct LetheAPI: Sendable {
         guard let header = request.headers[.authorization] else {
             throw APIError.unauthorized("a bearer token is required (Authorization: Bearer TOKEN)")
         }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+        guard let token = Self.bearerToken(header) else {
             throw APIError.unauthorized("the Authorization header must be `Bearer TOKEN`")
         }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
         guard !token.isEmpty, let p = try await authenticator.principal(bearer: token, for: route.roles) else {
             throw APIError.unauthorized("unknown or revoked token")
         }
@@ -87,6 +85,27 @@ public struct LetheAPI: Sendable {
             throw APIError.forbidden("role \(p.role.rawValue) may not call \(route.method) \(route.path) (roles: \(allowed))")
         }
         return p
+    }
+
+    /// The token of an `Authorization: Bearer TOKEN` header (the scheme in any case, spaces and tabs around
+    /// the token dropped; empty when there is none); nil for another scheme. On the header's bytes: every
+    /// authenticated call parses one (Foundation's `trimmingCharacters` cost 2 % of a locate).
+    static func bearerToken(_ header: String) -> String? {
+        var header = header
+        return header.withUTF8 { b -> String? in
+            func blank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 }
+            var i = 0
+            while i < b.count && b[i] == 0x20 { i += 1 }
+            let scheme = i
+            while i < b.count && b[i] != 0x20 { i += 1 }
+            guard i - scheme == 6 else { return nil }
+            for (j, c) in "bearer".utf8.enumerated() where b[scheme + j] | 0x20 != c { return nil }
+            guard i < b.count else { return nil }  // no space after the scheme: not `Bearer TOKEN`
+            while i < b.count && blank(b[i]) { i += 1 }
+            var end = b.count
+            while end > i && blank(b[end - 1]) { end -= 1 }
+            return String(decoding: UnsafeBufferPointer(rebasing: b[i..<end]), as: UTF8.self)
+        }
     }
 
     /// The request's body as JSON: nil when empty; 413 beyond `maxBody`; 400 when it is not JSON.

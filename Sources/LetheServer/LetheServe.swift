@@ -6,6 +6,7 @@ public import LetheCore
 public import LetheEngine
 public import Logging
 import NIOCore
+import NIOPosix
 public import NIOSSL
 public import ServiceLifecycle
 
@@ -20,6 +21,20 @@ public enum LetheServe {
     public static func authenticator(for lethe: Lethe, serve: ServeConfig, logger: Logger) async throws -> any BearerAuthenticator {
         guard let oidc = serve.oidc else { return lethe }
         return try await OIDCAuthenticator(config: oidc, tokens: lethe, logger: logger)
+    }
+
+    /// With `LETHE_SERVE_EXECUTOR=nio`, makes NIO's event loops (the threads the HTTP server's sockets are
+    /// served on) Swift concurrency's global executor, so that a request's task runs on an event loop
+    /// instead of hopping to the cooperative pool and back for every read and write of its connection
+    /// (one thread pool, not two; a task woken on an event loop stays on it). Off by default: in the
+    /// session-15 debug measurements it did not lower the CPU per call and it lengthened the latency tail
+    /// (request work then competes with socket I/O on the same threads); to be measured in release.
+    /// For `lethe serve` on the embedded state only, once, before its services start; never where a
+    /// thread may block on an event loop's future (the PostgreSQL store's sessions do). Returns whether it
+    /// was installed.
+    public static func takeOverConcurrencyExecutor() -> Bool {
+        guard ProcessInfo.processInfo.environment["LETHE_SERVE_EXECUTOR"] == "nio" else { return false }
+        return NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     }
 
     /// Refuses a `serve.host` that is not a loopback address unless `serve.tls` is set (bearer tokens

@@ -25,6 +25,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let config = try LakeConfig.load(path: global.config)
+            // `LETHE_SERVE_EXECUTOR=nio` on the embedded state: the service's tasks on NIO's event loops (see
+            // `takeOverConcurrencyExecutor`). Never with PostgreSQL: its sessions wait on event-loop futures.
+            if case .folder = config.state { _ = LetheServe.takeOverConcurrencyExecutor() }
             var serve = config.serve
             if let port {
                 guard (0...65_535).contains(port) else { throw LetheError(.badUsage, "--port takes 0 to 65535") }
