@@ -278,9 +278,10 @@ public struct ParquetFormat: RecordFormat {
         matchedRows?.add(Int(out.rowsRead))
         if case .values(let values) = matcher, let column = valueColumn(file, options, keyer) {
             let wanted = WantedValues(values)
-            // Byte-array values that are their own canonical bytes: a chunk whose data pages are all
-            // dictionary-encoded holds only its dictionary's entries, so a dictionary none of whose
-            // entries is a wanted value proves the chunk holds none (a hit reads the chunk as below).
+            // Byte-array values that are their own canonical bytes: when every value of a chunk is
+            // written out PLAIN in its pages (the dictionary page's entries, PLAIN data pages), none of
+            // them being a wanted value proves the chunk holds none, without decoding a row (a hit, or
+            // another encoding, reads the chunk as below).
             let desc = file.schema.columns[column]
             let byEntries = (desc.physicalType == .byteArray || desc.physicalType == .fixedLenByteArray) && CanonicalText.form(of: desc) == .raw && !perRowKeys
             // The index of the value equal to `value`, if any.
@@ -292,8 +293,13 @@ public struct ParquetFormat: RecordFormat {
                 // A dictionary-encoded page's value is compared once per entry of the chunk's dictionary.
                 var entries: [Int32] = []  // per entry: -2 not seen yet, -1 no match, else the index in `wanted`
                 for g in groups {
-                    if byEntries, let d = try file.dictionaryOfFullyEncodedChunk(column: column, rowGroup: g),
-                        d.page.withUnsafeBytes({ wanted.noneIn(plain: $0, count: d.count, width: desc.physicalType == .byteArray ? nil : desc.typeLength) })
+                    if byEntries, let sections = try file.plainValueSections(column: column, rowGroup: g),
+                        sections.allSatisfy({ s in
+                            s.bytes.withUnsafeBytes {
+                                wanted.noneIn(
+                                    plain: UnsafeRawBufferPointer(rebasing: $0[s.from...]), width: desc.physicalType == .byteArray ? nil : desc.typeLength)
+                            }
+                        })
                     {
                         dictionaryProofs?.add()
                         continue

@@ -88,23 +88,23 @@ struct WantedValues: Sendable {
         }
     }
 
-    /// Whether no entry of a PLAIN dictionary page (`count` entries: byte arrays, each a 4-byte
-    /// length and its bytes, or `width` bytes each) is a wanted value. False when one is, and when
-    /// the page does not hold `count` whole entries (the caller's full read reports it).
-    func noneIn(plain page: UnsafeRawBufferPointer, count: Int, width: Int?) -> Bool {
-        guard let base = page.baseAddress else { return count == 0 }
-        let end = page.count
+    /// Whether no value of a PLAIN section (byte arrays, each a 4-byte length and its bytes, or
+    /// `width` bytes each, to its end) is a wanted value. False when one is, and when the section
+    /// does not end with a whole value (the caller's full read reports what is wrong).
+    func noneIn(plain section: UnsafeRawBufferPointer, width: Int?) -> Bool {
+        guard let base = section.baseAddress else { return true }
+        let end = section.count
         var at = 0
-        for _ in 0..<count {
+        while at < end {
             let n: Int
             if let width {
                 n = width
             } else {
                 guard end - at >= 4 else { return false }
-                n = Int(UInt32(littleEndian: page.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                n = Int(UInt32(littleEndian: section.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
                 at += 4
             }
-            guard n >= 0, end - at >= n else { return false }
+            guard n > 0 || width == nil, end - at >= n else { return false }
             if index(of: UnsafeRawBufferPointer(start: base + at, count: n)) != nil { return false }
             at += n
         }

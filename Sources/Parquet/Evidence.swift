@@ -270,40 +270,56 @@ extension ParquetFile {
 }
 
 extension ParquetFile {
-    /// The dictionary page (its uncompressed PLAIN body and entry count) of the chunk of leaf
-    /// `column` in `rowGroup`, when the chunk's own pages show that every data page is
-    /// dictionary-encoded — walked, not taken from `encoding_stats` — so that every value the
-    /// chunk holds is one of its entries. Nil when a data page has another encoding, the chunk has
-    /// no dictionary page first, or the column is not flat.
-    public func dictionaryOfFullyEncodedChunk(column: Int, rowGroup: Int) throws(ParquetError) -> (page: [UInt8], count: Int)? {
+    /// Every value the chunk of leaf `column` in `rowGroup` holds, as PLAIN sections: the
+    /// dictionary page's body and the value section of each PLAIN data page (a section is
+    /// `bytes[from...]`; a dictionary-encoded data page holds indices into the dictionary page,
+    /// no value of its own). The pages are walked, not taken from `encoding_stats`. Nil when a
+    /// data page has another encoding (or indices without a dictionary page first), or the column
+    /// is not flat: then its values are not all written out PLAIN in the pages.
+    public func plainValueSections(column: Int, rowGroup: Int) throws(ParquetError) -> [(bytes: [UInt8], from: Int)]? {
         try checkRowGroup(rowGroup)
         guard column >= 0, column < schema.columns.count, schema.columns[column].isFlat,
             let md = metadata.rowGroups[rowGroup].columns[column].metaData
         else { return nil }
         let desc = schema.columns[column]
         let chunk = try columnChunkBytes(column: column, rowGroup: rowGroup)
-        return try withLocation(file: name, rowGroup: rowGroup, column: desc.dottedPath) { () throws -> (page: [UInt8], count: Int)? in
+        return try withLocation(file: name, rowGroup: rowGroup, column: desc.dottedPath) { () throws -> [(bytes: [UInt8], from: Int)]? in
+            var pages = try PageIterator(chunk: chunk, codecRaw: md.codecRaw, options: options)
+            var out: [(bytes: [UInt8], from: Int)] = []
+            var dictionary = false
             var pos = 0
-            var first = true
             while pos < chunk.count {
                 let (raw, bodyStart) = try ThriftStruct.decode(chunk, from: pos, to: nil)
                 let h = try PageHeader(raw: raw)
-                switch h.type {
-                case .dictionaryPage: guard first else { return nil }
-                case .dataPage, .dataPageV2:
-                    guard !first, let e = Encoding(rawValue: h.encoding), e.isDictionary else { return nil }
-                case .indexPage: break
-                }
-                first = false
                 guard h.compressedSize <= chunk.count - bodyStart else { throw ParquetError(.corruptPage, "page runs past the end of the column chunk") }
+                let start = pos
                 pos = bodyStart + h.compressedSize
+                guard let e = Encoding(rawValue: h.encoding) else { return nil }
+                switch h.type {
+                case .indexPage: continue
+                case .dictionaryPage:
+                    guard start == 0, e == .plain || e == .plainDictionary else { return nil }
+                    dictionary = true
+                case .dataPage, .dataPageV2:
+                    if e.isDictionary {
+                        guard dictionary else { return nil }
+                        continue
+                    }
+                    guard e == .plain else { return nil }
+                }
+                pages.pos = start
+                guard let page = try pages.next() else { return nil }
+                var from = 0
+                if h.type == .dataPageV2 {
+                    from = h.repLevelsByteLength + h.defLevelsByteLength
+                } else if h.type == .dataPage && desc.maxDefinitionLevel > 0 {
+                    guard h.defLevelEncoding == Encoding.rle.rawValue, page.data.count >= 4 else { return nil }
+                    from = 4 + Int(page.data.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) })
+                }
+                guard from <= page.data.count else { throw ParquetError(.corruptPage, "levels run past the end of the page") }
+                out.append((page.data, from))
             }
-            guard !first else { return nil }
-            var pages = try PageIterator(chunk: chunk, codecRaw: md.codecRaw, options: options)
-            guard let page = try pages.next(), page.header.type == .dictionaryPage,
-                let e = Encoding(rawValue: page.header.encoding), e == .plain || e == .plainDictionary
-            else { return nil }
-            return (page.data, page.header.numValues)
+            return out
         }
     }
 }

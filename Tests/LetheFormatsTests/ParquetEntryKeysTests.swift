@@ -327,16 +327,17 @@ func locateEraseAndMatchAgreeWithThePerRowPath(_ name: String) async throws {
 }
 
 /// Issue 12: a run's verification matches each file it rewrote against the batch's raw ids. A
-/// chunk whose pages are all dictionary-encoded and whose dictionary has none of the ids as an
-/// entry is clean without reading a row; a chunk whose dictionary holds one is read, and the
-/// matches are the per-row path's. Files by pyarrow (v1 and v2 pages, one with PLAIN fallback
-/// pages, which never take the proof) and DuckDB.
-@Test func aDictionaryPageWithoutTheIdsProvesItsChunkClean() async throws {
+/// chunk whose values are all written out PLAIN in its pages (the dictionary page's entries, PLAIN
+/// data pages: pyarrow's fallback after the dictionary overflows, files without a dictionary) and
+/// holds none of the ids is clean without decoding a row; a chunk that holds one is read, and the
+/// matches are the per-row path's. Files by pyarrow (v1 and v2 pages, snappy, zstd, gzip) and DuckDB.
+@Test func plainValueSectionsWithoutTheIdsProveTheirChunkClean() async throws {
     let dir = try peerFolder.get()
     let cases: [(String, [String])] = [
         ("dictionary-v2.parquet", ["u-4242", "u-5999"]),  // rare: absent from most row groups
         ("duckdb.parquet", ["u-4242", "u-1"]),  // `u-1` is a hot subject: in every row group
-        ("fallback.parquet", ["u-4242"]),  // PLAIN pages after the dictionary overflows: no proof
+        ("fallback.parquet", ["u-4242"]),  // dictionary page, then PLAIN pages
+        ("plain.parquet", ["u-4242", "u-17"]),  // PLAIN pages only; `u-17` is hot
         ("dictionary-v2.parquet", ["nobody"]),
     ]
     for (name, ids) in cases {
@@ -361,9 +362,8 @@ func locateEraseAndMatchAgreeWithThePerRowPath(_ name: String) async throws {
         #expect(proofs[1] == 0)
         let groups = try ParquetFile(source: InMemorySource(bytes), name: name).rowGroups.count
         switch (name, ids) {
-        case ("fallback.parquet", _): #expect(proofs[0] == 0)
         case (_, ["nobody"]): #expect(proofs[0] == groups && results[0].isEmpty)
-        case ("duckdb.parquet", _): #expect(proofs[0] == 0 && !results[0].isEmpty)
+        case ("duckdb.parquet", _), ("plain.parquet", _): #expect(proofs[0] == 0 && !results[0].isEmpty)
         default: #expect(proofs[0] > 0 && proofs[0] < groups, "\(name): \(proofs[0]) of \(groups)")
         }
     }
