@@ -54,6 +54,19 @@ struct DataKeyCacheTests {
             }
         }
         #expect(Set(cache.cachedSubjects) == Set(model.keys))
+        // The batch lookup (prefetching ahead) gives the same answer, in the query's order, with repeats.
+        let query = (0..<3000).map { _ in subject(Int.random(in: 0..<1500, using: &rng)) }
+        var out = [UInt8](repeating: 0xAA, count: 40 * query.count)
+        var found = [Bool](repeating: false, count: query.count)
+        var missing: [Int] = []
+        out.withUnsafeMutableBytes { o in
+            found.withUnsafeMutableBufferPointer { f in query.withUnsafeBufferPointer { cache.copy($0, to: o.baseAddress!, found: f, missing: &missing) } }
+        }
+        #expect(missing == query.indices.filter { model[query[$0]] == nil })
+        for (i, s) in query.enumerated() {
+            #expect(found[i] == (model[s] != nil))
+            if let m = model[s] { #expect(Array(out[(40 * i)..<(40 * i + 40)]) == m) }
+        }
     }
 
     /// At capacity the oldest entry goes; the count never passes the bound.
