@@ -289,14 +289,16 @@ public final class NonceSource {
 }
 
 /// The hot path of `protect` and `reveal` (one per stream, not shared between threads): seals and
-/// opens values in the format of `ProtectedValue` with no heap allocation per value. A subject's data
-/// key is prepared once into a *slot* (AES key schedule and GHASH tables, and the associated data's
-/// subject-and-key-id tail); each value then costs one call into `CLetheSeal` (OpenSSL's AES-256-GCM)
-/// that writes the `lethe:v1:` text straight into the caller's buffer. The associated data's
-/// dataset-and-field part is made once per field. Same bytes as `ProtectedValue.seal`/`open`, which
-/// stay on swift-crypto (ProtectedValueTests check the two against each other both ways).
+/// opens values in the format of `ProtectedValue` with no heap allocation per value. Each distinct
+/// subject of a chunk has its data key prepared once into a *slot* (AES key schedule and H^1..H^4, and
+/// the associated data's subject-and-key-id tail; ≈ 65 ns); each value then costs one call into
+/// `CLetheSeal` (its own AES-256-GCM on AES-NI + PCLMULQDQ, OpenSSL's EVP otherwise) that writes the
+/// `lethe:v1:` text straight into the caller's buffer. The associated data's dataset-and-field part is
+/// made once per field. Slots are not kept across chunks (preparing a key costs less than finding it
+/// again): after a chunk the sealer holds only that chunk's keys. Same bytes as `ProtectedValue.seal`/
+/// `open`, which stay on swift-crypto (ProtectedValueTests check the two against each other).
 public final class ValueSealer {
-    /// A prepared key: OpenSSL's context and the associated data's tail (subject key ‖ key id).
+    /// A prepared key (the C sealer's) and the associated data's tail (subject key ‖ key id).
     public struct Slot {
         let key: OpaquePointer
         let tail: UnsafeMutablePointer<UInt8>
@@ -318,8 +320,7 @@ public final class ValueSealer {
     let evp: Bool
 
     /// `evp`: take OpenSSL's EVP route even when the CPU has AES-NI (tests: both routes, same bytes).
-    public init(dataset: String, fields: [String], evp: Bool = false, keptSlots: Int = 8192) {
-        self.keptSlots = max(1, keptSlots)
+    public init(dataset: String, fields: [String], evp: Bool = false) {
         self.evp = evp
         self.usesAESNI = !evp && Self.cpuHasAESNI
         self.dataset = dataset
@@ -349,8 +350,8 @@ public final class ValueSealer {
         aadPrefix.deallocate()
     }
 
-    /// Whether the CPU has AES-NI and PCLMULQDQ: values are then sealed by OpenSSL's GCM over an AES-NI
-    /// block, else through OpenSSL's EVP interface.
+    /// Whether the CPU has AES-NI, PCLMULQDQ, SSSE3 and SSE4.1: values are then sealed by the C sealer's
+    /// own GCM, else through OpenSSL's EVP interface.
     public static var cpuHasAESNI: Bool { lethe_seal_uses_aesni() != 0 }
 
     /// The length of the text form of a value of `count` bytes.
@@ -362,14 +363,10 @@ public final class ValueSealer {
         while slots.count <= index {
             guard let k = lethe_seal_key_new(evp ? 1 : 0) else { throw LetheError(.failure, "cannot allocate an AES-GCM context") }
             slots.append(Slot(key: k, tail: .allocate(capacity: 40)))
-            held.append(nil)
-            stamps.append(0)
-        }
-        if let old = held[index] {  // a kept slot taken for a single value: no longer kept
-            slotOf[old] = nil
-            held[index] = nil
         }
         let slot = slots[index]
+        prepared += 1
+        live = max(live, index + 1)
         let ok = key.key.withUnsafeBytes { b in b.count == 32 ? lethe_seal_key_set(slot.key, b.baseAddress!.assumingMemoryBound(to: UInt8.self)) : 0 }
         guard ok == 1 else { throw LetheError(.failure, "cannot prepare the data key of subject \(subject.short) (dataset `\(dataset)`)") }
         let t = UnsafeMutableRawPointer(slot.tail)
@@ -386,10 +383,10 @@ public final class ValueSealer {
         while slots.count <= index {
             guard let k = lethe_seal_key_new(evp ? 1 : 0) else { throw LetheError(.failure, "cannot allocate an AES-GCM context") }
             slots.append(Slot(key: k, tail: .allocate(capacity: 40)))
-            held.append(nil)
-            stamps.append(0)
         }
         let slot = slots[index]
+        prepared += 1
+        live = max(live, index + 1)
         guard lethe_seal_key_set(slot.key, material.assumingMemoryBound(to: UInt8.self)) == 1 else {
             throw LetheError(.failure, "cannot prepare the data key of subject \(subject.short) (dataset `\(dataset)`)")
         }
@@ -401,84 +398,27 @@ public final class ValueSealer {
         (t + 32).copyMemory(from: material + 32, byteCount: ProtectedValue.keyIDSize)
     }
 
-    // MARK: Slots kept across chunks
+    // MARK: Slots of a chunk
 
-    /// How many prepared keys are kept across chunks (a chunk with more distinct subjects grows the
-    /// slots for itself; never shrunk).
-    public let keptSlots: Int
-    /// Which subject each slot holds for reuse, and the key bytes it was prepared with (compared with
-    /// each chunk's answer of the key source: a slot is reused only for the very key the source gave).
-    var held: [SubjectKey?] = []
-    var heldMaterial: [UInt8] = []
-    var stamps: [UInt32] = []
-    var slotOf = SubjectIndexMap()
-    var chunkStamp: UInt32 = 0
-    var hand = 0
-    /// Slots prepared and reused since the sealer was made (tests, figures).
+    /// Keys prepared since the sealer was made (tests, figures).
     public private(set) var prepared = 0
-    public private(set) var reused = 0
+    /// Slots `0..<live` may hold prepared keys (those of the current chunk); the rest are wiped. A
+    /// crypter wipes the slots its previous chunk used beyond the current chunk's, so that the sealer
+    /// never holds a key its key source did not give for the current chunk (a destroyed key leaves at
+    /// the next chunk).
+    public private(set) var live = 0
 
-    /// Starts a chunk: slots given out from now on are this chunk's until the next call.
-    public func beginChunk() { chunkStamp &+= 1 }
-
-    /// A prepared slot for `subject`'s key given as 40 bytes (key ‖ id): the slot that already holds
-    /// that subject with the same key (prepared in an earlier chunk), else a free or least recently used
-    /// slot not used by this chunk, prepared now.
-    public func slot(for subject: SubjectKey, material: UnsafeRawPointer) throws -> Int32 {
-        if let i = slotOf[subject] {
-            let same = heldMaterial.withUnsafeBytes { memcmp($0.baseAddress! + Int(i) * 40, material, 40) == 0 }
-            if same {
-                stamps[Int(i)] = chunkStamp
-                reused += 1
-                return i
-            }
-            try prepare(slot: Int(i), material: material, subject: subject)
-            keep(Int(i), subject, material)
-            return i
+    /// Overwrites the prepared keys of slots `from…` (an all-zero key, then unprepared: sealing with them fails).
+    public func wipe(from start: Int = 0) {
+        guard start < live else {
+            live = max(live, start)
+            return
         }
-        var index = -1
-        if slots.count < keptSlots {
-            index = slots.count
-        } else {
-            for _ in 0..<slots.count {
-                let i = hand
-                hand = (hand + 1) % slots.count
-                if stamps[i] != chunkStamp {
-                    index = i
-                    break
-                }
-            }
-            if index < 0 { index = slots.count }  // this chunk holds every kept slot: one more
-        }
-        if index < held.count, let old = held[index] { slotOf[old] = nil }
-        try prepare(slot: index, material: material, subject: subject)
-        keep(index, subject, material)
-        slotOf[subject] = Int32(index)
-        return Int32(index)
+        for i in start..<live { lethe_seal_key_wipe(slots[i].key) }
+        live = start
     }
 
-    private func keep(_ i: Int, _ subject: SubjectKey, _ material: UnsafeRawPointer) {
-        if heldMaterial.count < (i + 1) * 40 { heldMaterial.append(contentsOf: repeatElement(0, count: (i + 1) * 40 - heldMaterial.count)) }
-        heldMaterial.withUnsafeMutableBytes { ($0.baseAddress! + i * 40).copyMemory(from: material, byteCount: 40) }
-        held[i] = subject
-        stamps[i] = chunkStamp
-        prepared += 1
-    }
-
-    /// Forgets `subject`'s kept slot, if any (its key source answered no key: destroyed): the slot's key
-    /// schedule and kept bytes are overwritten (an all-zero key), so nothing of the key stays here.
-    public func drop(_ subject: SubjectKey) {
-        guard let i = slotOf.removeValue(forKey: subject) else { return }
-        let zero = [UInt8](repeating: 0, count: 32)
-        _ = zero.withUnsafeBufferPointer { lethe_seal_key_set(slots[Int(i)].key, $0.baseAddress!) }
-        heldMaterial.withUnsafeMutableBytes { _ = ($0.baseAddress! + Int(i) * 40).initializeMemory(as: UInt8.self, repeating: 0, count: 40) }
-        held[Int(i)] = nil
-        stamps[Int(i)] = 0
-    }
-
-    /// Whether a kept slot holds `subject`'s key (tests).
-    public func holdsKey(for subject: SubjectKey) -> Bool { slotOf[subject] != nil }
-    /// Slots allocated (tests: the bound).
+    /// Slots allocated (tests).
     public var slotCount: Int { slots.count }
 
     /// Seals `value` of `kind` for field `field` (an index into `fields`) with the prepared `slot`;

@@ -113,10 +113,11 @@ public struct ParquetCrypter: Sendable {
             let list = Array(subjects)
             var batch = DataKeyBatch()
             try await keys.dataKeys(for: list, create: protect, into: &batch)
-            sealer.beginChunk()
             try batch.material.withUnsafeBytes { m in
                 for (i, s) in list.enumerated() where batch.found[i] {
-                    slotOf[s] = try sealer.slot(for: s, material: m.baseAddress! + i * DataKeyBatch.stride)
+                    let slot = slotOf.count
+                    try sealer.prepare(slot: slot, material: m.baseAddress! + i * DataKeyBatch.stride, subject: s)
+                    slotOf[s] = Int32(slot)
                 }
             }
             batch.wipe()

@@ -167,11 +167,14 @@ public final class RecordCrypter {
         }
     }
 
-    /// Whether a key slot kept across chunks holds `subject`'s prepared key (tests: a destroyed key's
-    /// slot is dropped at the first chunk after the destruction that names the subject).
-    public func holdsPreparedKey(for subject: SubjectKey) -> Bool { sealer.holdsKey(for: subject) }
-    /// Keys prepared so far, prepared keys reused from an earlier chunk, and slots allocated.
-    public var keySlots: (prepared: Int, reused: Int, allocated: Int) { (sealer.prepared, sealer.reused, sealer.slotCount) }
+    /// Whether the crypter holds `subject`'s prepared key: only a subject of the last chunk whose key the
+    /// key source gave for that chunk (tests: a destroyed key is held by no crypter after its next chunk).
+    public func holdsPreparedKey(for subject: SubjectKey) -> Bool {
+        guard let i = chunk.subjects.firstIndex(of: subject), i < chunk.slot.count else { return false }
+        return chunk.slot[i] >= 0 && Int(chunk.slot[i]) < sealer.live
+    }
+    /// Keys prepared so far, slots holding a prepared key now, and slots allocated.
+    public var keySlots: (prepared: Int, live: Int, allocated: Int) { (sealer.prepared, sealer.live, sealer.slotCount) }
 
     deinit {
         output.deallocate()
@@ -213,6 +216,20 @@ public final class RecordCrypter {
         var joined: [UInt8] = []
         var fields: [Span] = []
         var counts = CryptoCounts()
+        /// The chunk's raw subject values (the bytes the keyed hash is taken of), each keyed once: an
+        /// open-addressing table on a seeded hash of the bytes, the bytes in one arena. A subject seen
+        /// again in the chunk costs a hash and a compare instead of an HMAC-SHA-256 (two SHA-256 blocks);
+        /// its index among `subjects` is found once, for its first record with a value to rewrite.
+        var rawTable: [Int32] = [Int32](repeating: 0, count: 4096)
+        var rawBytes: [UInt8] = []
+        /// Value `i`'s bytes are `rawBytes[rawStart[i]..<rawStart[i + 1]]`.
+        var rawStart: [Int32] = [0]
+        var rawHash: [UInt64] = []
+        var rawKey: [SubjectKey] = []
+        /// Index into `subjects`, -1 until a record of the value has an op.
+        var rawSubject: [Int32] = []
+        /// Per crypter: a chunk's worst case under chosen subject values stays a guess.
+        let rawSeed = UInt64.random(in: 1...UInt64.max)
 
         mutating func reset() {
             ops.removeAll(keepingCapacity: true)
@@ -224,6 +241,70 @@ public final class RecordCrypter {
             ready.removeAll(keepingCapacity: true)
             slot.removeAll(keepingCapacity: true)
             counts = CryptoCounts()
+            if !rawKey.isEmpty {
+                rawTable.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+                rawBytes.removeAll(keepingCapacity: true)
+                rawStart.removeAll(keepingCapacity: true)
+                rawStart.append(0)
+                rawHash.removeAll(keepingCapacity: true)
+                rawKey.removeAll(keepingCapacity: true)
+                rawSubject.removeAll(keepingCapacity: true)
+            }
+        }
+
+        @inline(__always)
+        func rawHashOf(_ b: UnsafeRawBufferPointer) -> UInt64 {
+            var h = rawSeed ^ (UInt64(b.count) &* 0x9E37_79B9_7F4A_7C15)
+            let n = b.count
+            var i = 0
+            while i + 8 <= n {
+                h = (h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+                h ^= h >> 29
+                i += 8
+            }
+            var t: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n {
+                t |= UInt64(b[i]) << shift
+                shift += 8
+                i += 1
+            }
+            h = (h ^ t) &* 0x94D0_49BB_1331_11EB
+            return h ^ (h >> 32)
+        }
+
+        /// The entry of raw subject value `b` (keyed by `key` when new to the chunk).
+        mutating func rawEntry(_ b: UnsafeRawBufferPointer, key: (UnsafeRawBufferPointer) -> SubjectKey) -> Int32 {
+            let h = rawHashOf(b)
+            if (rawKey.count + 1) * 2 > rawTable.count {
+                rawTable = [Int32](repeating: 0, count: rawTable.count * 2)
+                let mask = rawTable.count - 1
+                for (i, hash) in rawHash.enumerated() {
+                    var at = Int(truncatingIfNeeded: hash) & mask
+                    while rawTable[at] != 0 { at = (at + 1) & mask }
+                    rawTable[at] = Int32(i + 1)
+                }
+            }
+            let mask = rawTable.count - 1
+            var at = Int(truncatingIfNeeded: h) & mask
+            while true {
+                let e = rawTable[at]
+                if e == 0 { break }
+                let r = Int(e) - 1
+                if rawHash[r] == h {
+                    let start = Int(rawStart[r])
+                    let n = Int(rawStart[r + 1]) - start
+                    if n == b.count && (n == 0 || rawBytes.withUnsafeBytes({ memcmp($0.baseAddress! + start, b.baseAddress!, n) == 0 })) { return Int32(r) }
+                }
+                at = (at + 1) & mask
+            }
+            rawTable[at] = Int32(rawKey.count + 1)
+            rawHash.append(h)
+            rawBytes.append(contentsOf: b)
+            rawStart.append(Int32(rawBytes.count))
+            rawKey.append(key(b))
+            rawSubject.append(-1)
+            return Int32(rawKey.count - 1)
         }
 
         /// The index of `s` among the chunk's subjects (added when new).
@@ -252,8 +333,15 @@ public final class RecordCrypter {
         }
 
         /// Gives the ops `from…` the record's subject and line, in input order (paths match in any key order).
-        mutating func finishRecord(from first: Int, subject: SubjectKey?, line: Int64) {
-            let slot = subject.map { intern($0) } ?? -1
+        mutating func finishRecord(from first: Int, raw: Int32, line: Int64) {
+            var slot: Int32 = -1
+            if raw >= 0 {
+                slot = rawSubject[Int(raw)]
+                if slot < 0 {
+                    slot = intern(rawKey[Int(raw)])
+                    rawSubject[Int(raw)] = slot
+                }
+            }
             for i in first..<ops.count {
                 ops[i].subject = slot
                 ops[i].line = line
@@ -320,9 +408,8 @@ public final class RecordCrypter {
             case .csv(let d): return try scanCSV(buf, delimiter: d, isFinal: isFinal, into: &c)
             }
         }
-        // One key lookup for the chunk's distinct subjects (answered into an array aligned with them),
-        // each key prepared once — or found prepared in a slot kept from an earlier chunk, when the key
-        // source gave the very same key again. A subject the source has no key for loses its kept slot.
+        // One key lookup for the chunk's distinct subjects (answered into an array aligned with them);
+        // each found key prepared once for the chunk. The sealer then holds this chunk's keys only.
         if !c.subjects.isEmpty {
             var batch = DataKeyBatch()
             var slot: [Int32] = []
@@ -338,21 +425,25 @@ public final class RecordCrypter {
             }
             let subjects = c.subjects
             try await keys.dataKeys(for: subjects, create: isProtect, into: &batch)
-            sealer.beginChunk()
             let sealer = self.sealer
             try batch.material.withUnsafeBytes { m in
                 let base = m.baseAddress!
+                var next = 0
                 for i in subjects.indices {
                     if batch.found[i] {
-                        slot.append(try sealer.slot(for: subjects[i], material: base + i * DataKeyBatch.stride))
+                        try sealer.prepare(slot: next, material: base + i * DataKeyBatch.stride, subject: subjects[i])
+                        slot.append(Int32(next))
                         ready.append(true)
+                        next += 1
                     } else {
-                        sealer.drop(subjects[i])
                         slot.append(-1)
                         ready.append(false)
                     }
                 }
+                sealer.wipe(from: next)
             }
+        } else {
+            sealer.wipe()
         }
         let w = try input.withUnsafeBytes { buf in try write(buf, consumed: consumed, &c) }
         out.append(contentsOf: UnsafeBufferPointer(start: output, count: w))
@@ -624,15 +715,16 @@ public final class RecordCrypter {
                     continue
                 }
             }
-            // The subject (composite parts joined by 0x1F); nil when a part is absent, null, empty or not a scalar.
-            var subject: SubjectKey?
+            // The subject's raw value (composite parts joined by 0x1F) as an entry of the chunk's; -1 when a
+            // part is absent, null, empty or not a scalar.
+            var subject: Int32 = -1
             if k == 1 {
                 let m = scanner.match(0)
                 if m.kind.isScalarValue && m.end > m.start {
                     if m.hasEscapes {
-                        subject = scanner.withCanonicalValue(0, in: doc) { subjectKey($0) }
+                        subject = scanner.withCanonicalValue(0, in: doc) { c.rawEntry($0, key: subjectKey) } ?? -1
                     } else {
-                        subject = subjectKey(UnsafeRawBufferPointer(rebasing: doc[m.start..<m.end]))
+                        subject = c.rawEntry(UnsafeRawBufferPointer(rebasing: doc[m.start..<m.end]), key: subjectKey)
                     }
                 }
             } else {
@@ -647,7 +739,12 @@ public final class RecordCrypter {
                     if i > 0 { c.joined.append(SubjectID.partSeparator) }
                     _ = scanner.withCanonicalValue(i, in: doc) { c.joined.append(contentsOf: $0) }
                 }
-                if whole { subject = c.joined.withUnsafeBytes { subjectKey($0) } }
+                if whole {
+                    var joined: [UInt8] = []
+                    swap(&joined, &c.joined)
+                    subject = joined.withUnsafeBytes { c.rawEntry($0, key: subjectKey) }
+                    swap(&joined, &c.joined)
+                }
             }
             let first = c.ops.count
             var notScalar: Int?
@@ -707,7 +804,7 @@ public final class RecordCrypter {
                 lineStart = next
                 continue
             }
-            if c.ops.count > first && subject == nil && protect {
+            if c.ops.count > first && subject < 0 && protect {
                 if quarantining {
                     c.ops.removeSubrange(first...)
                     let v = RecordViolation(line: line, field: subjectFields.map(\.description).joined(separator: ","), rule: "subject")
@@ -720,7 +817,7 @@ public final class RecordCrypter {
                     "field `\(fieldNames[Int(c.ops[first].field)])` holds a value but the record has no subject (`\(subjectFields.map(\.description).joined(separator: "`, `"))`): no key to encrypt it with",
                     at: "line \(line)")
             }
-            if c.ops.count > first { c.finishRecord(from: first, subject: subject, line: line) }
+            if c.ops.count > first { c.finishRecord(from: first, raw: subject, line: line) }
             lineStart = next
         }
         return lineStart
@@ -883,7 +980,7 @@ public final class RecordCrypter {
                     continue
                 }
             }
-            var subject: SubjectKey?
+            var subject: Int32 = -1
             c.joined.removeAll(keepingCapacity: true)
             var whole = true
             for (j, col) in columns.subject.enumerated() {
@@ -901,7 +998,12 @@ public final class RecordCrypter {
                     break
                 }
             }
-            if whole { subject = c.joined.withUnsafeBytes { subjectKey($0) } }
+            if whole {
+                var joined: [UInt8] = []
+                swap(&joined, &c.joined)
+                subject = joined.withUnsafeBytes { c.rawEntry($0, key: subjectKey) }
+                swap(&joined, &c.joined)
+            }
             let first = c.ops.count
             for (f, column) in columns.pii.enumerated() {
                 guard let col = column, col < fields.count else { continue }
@@ -925,7 +1027,7 @@ public final class RecordCrypter {
                 }
                 c.ops.append(op)
             }
-            if c.ops.count > first && subject == nil && protect {
+            if c.ops.count > first && subject < 0 && protect {
                 if quarantining {
                     c.ops.removeSubrange(first...)
                     let v = RecordViolation(line: recordLine, field: subjectFields.map(\.description).joined(separator: ","), rule: "subject")
@@ -938,7 +1040,7 @@ public final class RecordCrypter {
                     "column `\(fieldNames[Int(c.ops[first].field)])` holds a value but the record has no subject (`\(subjectFields.map(\.description).joined(separator: "`, `"))`): no key to encrypt it with",
                     at: "record \(line)")
             }
-            if c.ops.count > first { c.finishRecord(from: first, subject: subject, line: line) }
+            if c.ops.count > first { c.finishRecord(from: first, raw: subject, line: line) }
             at = next
         }
         return at

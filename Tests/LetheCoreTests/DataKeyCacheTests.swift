@@ -54,6 +54,19 @@ struct DataKeyCacheTests {
             }
         }
         #expect(Set(cache.cachedSubjects) == Set(model.keys))
+        // The batch lookup (prefetching ahead) gives the same answer, in the query's order, with repeats.
+        let query = (0..<3000).map { _ in subject(Int.random(in: 0..<1500, using: &rng)) }
+        var out = [UInt8](repeating: 0xAA, count: 40 * query.count)
+        var found = [Bool](repeating: false, count: query.count)
+        var missing: [Int] = []
+        out.withUnsafeMutableBytes { o in
+            found.withUnsafeMutableBufferPointer { f in query.withUnsafeBufferPointer { cache.copy($0, to: o.baseAddress!, found: f, missing: &missing) } }
+        }
+        #expect(missing == query.indices.filter { model[query[$0]] == nil })
+        for (i, s) in query.enumerated() {
+            #expect(found[i] == (model[s] != nil))
+            if let m = model[s] { #expect(Array(out[(40 * i)..<(40 * i + 40)]) == m) }
+        }
     }
 
     /// At capacity the oldest entry goes; the count never passes the bound.
@@ -117,47 +130,49 @@ struct DataKeyCacheTests {
         }
     }
 
-    /// Sealer slots kept across chunks: a subject seen again with the same key reuses its prepared slot;
-    /// another key (replaced) is prepared again; the slots stay within the bound when each chunk fits;
-    /// a chunk with more subjects than the bound grows the slots for itself; `drop` forgets a subject.
-    @Test func sealerSlotsSurviveChunksAndRespectTheBound() throws {
-        let sealer = ValueSealer(dataset: "d", fields: ["f"], keptSlots: 4)
-        func material(_ k: ProtectedValue.DataKey) -> [UInt8] { raw(k) + k.id }
-        func chunk(_ subjects: [Int], keyOffset: Int = 0) throws -> [Int32] {
-            sealer.beginChunk()
-            return try subjects.map { i in try material(key(i + keyOffset)).withUnsafeBytes { try sealer.slot(for: subject(i), material: $0.baseAddress!) } }
-        }
-        let a = try chunk([1, 2, 3])
-        #expect(sealer.prepared == 3 && sealer.reused == 0)
-        let b = try chunk([3, 2, 1])
-        #expect(sealer.reused == 3 && b == a.reversed())
-        // Each sealed value still opens with its own key.
+    /// Sealer slots are a chunk's: `prepare` fills slot i with subject i's key; `wipe(from:)` overwrites the
+    /// keys of the slots past the current chunk's, after which they seal nothing, and a slot prepared
+    /// again seals under its new key (opened by swift-crypto).
+    @Test func sealerSlotsHoldOnlyTheCurrentChunksKeys() throws {
+        let sealer = ValueSealer(dataset: "d", fields: ["f"])
         let nonces = NonceSource()
-        var out = [UInt8](repeating: 0, count: ValueSealer.sealedLength(5))
-        let n = try out.withUnsafeMutableBufferPointer { o in
-            try Array("hello".utf8).withUnsafeBytes {
-                try sealer.seal($0, kind: .text, slot: sealer.slots[Int(b[0])], field: 0, nonce: try nonces.nextNonce(), to: o.baseAddress!)
+        func material(_ k: ProtectedValue.DataKey) -> [UInt8] { raw(k) + k.id }
+        func chunk(_ subjects: [Int], keyOffset: Int = 0) throws {
+            for (slot, i) in subjects.enumerated() {
+                try material(key(i + keyOffset)).withUnsafeBytes { try sealer.prepare(slot: slot, material: $0.baseAddress!, subject: subject(i)) }
             }
+            sealer.wipe(from: subjects.count)
         }
-        let (kind, value) = try ProtectedValue.open(ProtectedValue.parse(Array(out[..<n])), key: key(3), dataset: "d", field: "f", subject: subject(3))
-        #expect(kind == .text && value == Array("hello".utf8))
-        // A replaced key is prepared again in the same slot.
-        let c = try chunk([2], keyOffset: 100)
-        #expect(c[0] == a[1] && sealer.prepared == 4)
-        // Many chunks of 3 subjects over 40: never more than 4 slots.
-        for round in 0..<30 { _ = try chunk([round % 40, (round * 7 + 1) % 40, (round * 13 + 5) % 40].uniqued()) }
-        #expect(sealer.slotCount == 4)
-        // A chunk of 6 distinct subjects needs 6 slots at once.
-        let wide = try chunk([50, 51, 52, 53, 54, 55])
-        #expect(Set(wide).count == 6 && sealer.slotCount == 6)
-        sealer.drop(subject(55))
-        #expect(!sealer.holdsKey(for: subject(55)) && sealer.holdsKey(for: subject(54)))
-    }
-}
-
-extension Array where Element: Hashable {
-    fileprivate func uniqued() -> [Element] {
-        var seen = Set<Element>()
-        return filter { seen.insert($0).inserted }
+        func seal(_ slot: Int) throws -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: ValueSealer.sealedLength(5))
+            let n = try out.withUnsafeMutableBufferPointer { o in
+                try Array("hello".utf8).withUnsafeBytes {
+                    try sealer.seal($0, kind: .text, slot: sealer.slots[slot], field: 0, nonce: try nonces.nextNonce(), to: o.baseAddress!)
+                }
+            }
+            return Array(out[..<n])
+        }
+        func opens(_ text: [UInt8], _ k: ProtectedValue.DataKey, _ s: SubjectKey) -> Bool {
+            (try? ProtectedValue.open(ProtectedValue.parse(text), key: k, dataset: "d", field: "f", subject: s).value) == Array("hello".utf8)
+        }
+        try chunk([1, 2, 3, 4])
+        #expect(sealer.live == 4 && sealer.prepared == 4)
+        #expect(opens(try seal(3), key(4), subject(4)))
+        try chunk([5, 6])
+        #expect(sealer.live == 2 && sealer.slotCount == 4)
+        let five = try seal(0), six = try seal(1)
+        #expect(opens(five, key(5), subject(5)) && opens(six, key(6), subject(6)))
+        // Slots 2 and 3 (subjects 3 and 4 of the last chunk) are wiped: they seal nothing.
+        for slot in [2, 3] {
+            #expect(throws: LetheError.self) { _ = try seal(slot) }
+        }
+        // A replaced key: the slot prepared again seals under the new key, not the old one.
+        try chunk([5], keyOffset: 100)
+        let text = try seal(0)
+        #expect(opens(text, key(105), subject(5)) && !opens(text, key(5), subject(5)))
+        #expect(throws: LetheError.self) { _ = try seal(1) }
+        sealer.wipe()
+        #expect(sealer.live == 0)
+        #expect(throws: LetheError.self) { _ = try seal(0) }
     }
 }

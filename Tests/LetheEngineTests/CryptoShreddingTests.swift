@@ -484,10 +484,10 @@ struct CryptoShreddingTests {
         #expect(!other.isCached(u1) && other.isCached(u2))
     }
 
-    /// Crypto-shredding holds across every cache this process keeps: a long-lived reveal crypter keeps
-    /// prepared keys across chunks (its key slots) and the vault keeps unwrapped keys (flat slots); after
-    /// the forget's key destruction, the next chunk opens nothing of the subject, the crypter's slot of
-    /// the subject is dropped, and no byte of the destroyed key is left in the vault's cache storage.
+    /// Crypto-shredding holds across every cache this process keeps: a long-lived reveal crypter holds
+    /// the prepared keys of its last chunk (its key slots) and the vault keeps unwrapped keys (flat
+    /// slots); after the forget's key destruction, the next chunk opens nothing of the subject, the
+    /// crypter holds no prepared key of it, and no byte of the destroyed key is left in the vault's cache.
     @Test func aDestroyedKeyIsServedByNoCacheAcrossChunks() async throws {
         let s = try ShredFixture()
         var lake = ""
@@ -500,14 +500,14 @@ struct CryptoShreddingTests {
         batch.set(0, key0)
         let key0Bytes = Array(batch.material[0..<32])
         let c = try s.crypter("raw", .reveal(marker: Array("[gone]".utf8), nullOnError: false))
-        // Two chunks before the destruction: the second reuses the first's prepared keys.
+        // Two chunks before the destruction: each prepares its three subjects' keys.
         var out: [UInt8] = []
         _ = try await c.process(protected, isFinal: true, into: &out)
         #expect(String(decoding: out, as: UTF8.self) == lake)
         out.removeAll()
         _ = try await c.process(protected, isFinal: true, into: &out)
         #expect(String(decoding: out, as: UTF8.self) == lake)
-        #expect(c.keySlots.reused == 3 && c.keySlots.prepared == 3)
+        #expect(c.keySlots.prepared == 6 && c.keySlots.live == 3)
         #expect(c.holdsPreparedKey(for: u0) && c.holdsPreparedKey(for: u1))
         func find(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
             (0...(hay.count - needle.count)).contains { Array(hay[$0..<($0 + needle.count)]) == needle }
@@ -530,6 +530,7 @@ struct CryptoShreddingTests {
             }
         }
         #expect(!c.holdsPreparedKey(for: u0) && c.holdsPreparedKey(for: u1))
+        #expect(c.keySlots.live == 2)  // u-1 and u-2: the slot u-0's key was prepared in is wiped or reused
         #expect(c.counts.forgotten == 16)
         // Protect with the same long-lived kind of crypter gives u-0 a new key, never the old prepared one.
         let p = try s.crypter("raw", .protect)

@@ -1,9 +1,12 @@
 // Crypto-shredding's per-value hot path (issue 15, docs/crypto-shredding.md): seals and opens one
 // value in the `lethe:v1:` text form — base64url (no padding) of key id (8) ‖ nonce (12) ‖
 // AES-256-GCM ciphertext of kind byte ‖ value ‖ tag (16) — with a key prepared once per subject,
-// writing straight into the caller's buffer. AES-256-GCM is OpenSSL's (libcrypto): its GCM mode
-// (`CRYPTO_gcm128_*`, GHASH with PCLMULQDQ) over an AES-NI block function when the CPU has AES-NI and
-// PCLMULQDQ, else its EVP interface. Same bytes either way; byte-compatible with swift-crypto's AES.GCM.
+// writing straight into the caller's buffer. AES-256-GCM (NIST SP 800-38D) is this file's own when the
+// CPU has AES-NI, PCLMULQDQ, SSSE3 and SSE4.1 (chosen at run time): CTR and GHASH stitched for short
+// values (the tag's mask and the first three counter blocks in one interleaved AES pass, the padded
+// associated data, ciphertext and lengths hashed as one run of blocks, four per reduction with H^4..H^1),
+// and the tag checked before anything is decrypted. Without those instructions (or when asked), OpenSSL
+// libcrypto's EVP interface. Same bytes either way; byte-compatible with swift-crypto's AES.GCM.
 #ifndef LETHE_SEAL_H
 #define LETHE_SEAL_H
 
@@ -14,7 +17,7 @@
 extern "C" {
 #endif
 
-/// A data key prepared for sealing and opening (AES key schedule and GHASH tables). Not thread-safe.
+/// A data key prepared for sealing and opening (AES key schedule and H^1..H^4). Not thread-safe.
 typedef struct lethe_seal_key lethe_seal_key;
 
 /// `lethe_open` results below zero.
@@ -38,6 +41,10 @@ void lethe_seal_key_free(lethe_seal_key *key);
 /// Prepares `key` for a 32-byte AES-256 key. 1 on success.
 int lethe_seal_key_set(lethe_seal_key *key, const uint8_t bytes[32]);
 
+/// Overwrites `key`'s prepared key (round keys and GHASH powers, or the EVP contexts' keys) and marks
+/// it unprepared: sealing and opening with it fail until `lethe_seal_key_set`.
+void lethe_seal_key_wipe(lethe_seal_key *key);
+
 /// The length of the text form of a value of `value_len` bytes (`lethe:v1:` included).
 size_t lethe_seal_text_len(size_t value_len);
 
@@ -52,6 +59,9 @@ long lethe_seal(lethe_seal_key *key, const uint8_t nonce[12], const uint8_t *aad
 /// the plaintext is left at `out` when the tag does not verify.
 long lethe_open(lethe_seal_key *key, const uint8_t *text, size_t text_len, const uint8_t *aad_prefix, size_t prefix_len,
                 const uint8_t aad_tail[40], uint8_t *kind, uint8_t key_id_out[8], uint8_t *out);
+
+/// Asks the CPU to bring the cache line at `p` in (a hint; no effect on the program's meaning).
+static inline void lethe_prefetch(const void *p) { __builtin_prefetch(p); }
 
 /// Fills `buffer` from the kernel's CSPRNG (getrandom(2)); 0, or an errno value.
 int lethe_random_fill(uint8_t *buffer, size_t count);

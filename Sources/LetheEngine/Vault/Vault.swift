@@ -87,9 +87,8 @@ public final class Vault: DataKeySource, Sendable {
         var missing: [Int] = []
         cache.withLock { c in
             material.withUnsafeMutableBytes { m in
-                let base = m.baseAddress!
-                for i in subjects.indices {
-                    if c.keys.copy(subjects[i], to: base + i * DataKeyBatch.stride) { found[i] = true } else { missing.append(i) }
+                found.withUnsafeMutableBufferPointer { f in
+                    subjects.withUnsafeBufferPointer { c.keys.copy($0, to: m.baseAddress!, found: f, missing: &missing) }
                 }
             }
         }
