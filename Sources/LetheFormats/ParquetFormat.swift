@@ -596,7 +596,7 @@ public struct ParquetFormat: RecordFormat {
                         let first = file.rowGroupFirstRow[g]
                         let wanted = Self.rowMask(only, first: first, count: file.rowGroups[g].numRows)
                         guard wanted.contains(true) else { continue }
-                        try file.scanColumnEntries(column, rowGroup: g, form: forms[column], dictionary: nil) { row, entry, value in
+                        try file.scanColumnEntries(column, rowGroup: g, form: forms[column], dictionary: nil, rows: wanted) { row, entry, value in
                             let r = row &- first
                             guard r >= 0, r < wanted.count, wanted[Int(r)] else { return }
                             guard let value else {

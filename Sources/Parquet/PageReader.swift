@@ -30,6 +30,19 @@ struct PageIterator {
 
     var atEnd: Bool { pos >= chunk.count }
 
+    /// The next page's header and where its body starts, without reading the body; nil at the end.
+    func peekHeader() throws(ParquetError) -> (PageHeader, Int)? {
+        guard pos < chunk.count else { return nil }
+        let raw: ThriftStruct
+        let bodyStart: Int
+        do throws(ParquetError) {
+            (raw, bodyStart) = try ThriftStruct.decode(chunk, from: pos, to: nil)
+        } catch {
+            throw corruptPage(error)
+        }
+        return (try PageHeader(raw: raw), bodyStart)
+    }
+
     /// Reads the next page header and body; nil at the end of the chunk.
     mutating func next() throws(ParquetError) -> DecodedPage? {
         guard pos < chunk.count else { return nil }

@@ -72,9 +72,14 @@ extension ParquetFile {
     /// dictionary's size; a dictionary may hold the same value twice (two entries). `dictionary`, when
     /// given, is called with the chunk's dictionary rendered (entry i is value i) when its page is read,
     /// before any row names an entry: a caller can work on all entries at once.
+    ///
+    /// `rows`, when given (a flag per row of the row group), lets the scan skip the data pages of a
+    /// flat column that hold no flagged row — neither decompressed nor visited — and render the
+    /// dictionary only when a page it reads needs it (not with `dictionary`); the rows of the pages
+    /// it reads are all visited, flagged or not.
     public func scanColumnEntries(
         _ column: Int, rowGroup: Int, form: CanonicalText.Form? = nil,
-        dictionary: ((ByteArrayValues) throws -> Void)? = nil,
+        dictionary: ((ByteArrayValues) throws -> Void)? = nil, rows: [Bool]? = nil,
         _ visit: (_ row: Int64, _ entry: Int, _ value: UnsafeRawBufferPointer?) throws -> Void
     ) throws {
         try checkRowGroup(rowGroup)
@@ -91,7 +96,7 @@ extension ParquetFile {
         do {
             try scanChunk(
                 chunk, desc: desc, form: form, codecRaw: md.codecRaw, numValues: md.numValues, firstRow: firstRow, pageIndex: &pageIndex,
-                dictionary: dictionary, visit)
+                dictionary: dictionary, rows: dictionary == nil ? rows : nil, visit)
         } catch let e as ParquetError {
             throw e.located(file: name, rowGroup: rowGroup, column: desc.dottedPath, page: e.code == .corruptMetadata ? nil : pageIndex)
         }
@@ -144,29 +149,59 @@ extension ParquetFile {
 
     private func scanChunk(
         _ chunk: [UInt8], desc: ColumnDescriptor, form: CanonicalText.Form?, codecRaw: Int32, numValues: Int64, firstRow: Int64,
-        pageIndex: inout Int, dictionary onDictionary: ((ByteArrayValues) throws -> Void)?, _ visit: (Int64, Int, UnsafeRawBufferPointer?) throws -> Void
+        pageIndex: inout Int, dictionary onDictionary: ((ByteArrayValues) throws -> Void)?, rows wanted: [Bool]? = nil,
+        _ visit: (Int64, Int, UnsafeRawBufferPointer?) throws -> Void
     ) throws {
         var pages = try PageIterator(chunk: chunk, codecRaw: codecRaw, options: options)
         let maxDef = desc.maxDefinitionLevel
         let renderer = ValueRenderer(desc, form: form)
         var dict: ByteArrayValues?  // rendered dictionary
+        var dictPage: DecodedPage?  // read, rendered when a page needs it (`wanted`)
+        var dictSeen = false
+        func render(_ page: DecodedPage) throws -> ByteArrayValues {
+            let h = page.header
+            guard h.numValues <= page.data.count * 8 else { throw ParquetError(.corruptPage, "dictionary page value count does not fit its size") }
+            var acc = ValueAccumulator(type: desc.physicalType, width: desc.typeLength)
+            try withBytes(page.data) { (p) throws(ParquetError) in try acc.appendPlain(p, count: h.numValues) }
+            return renderer.renderAll(acc.result())
+        }
         var row = firstRow
         var remaining = numValues
         while true {
             pageIndex = pages.index
+            if let wanted, let (h, bodyStart) = try pages.peekHeader(), h.type == .dataPage || h.type == .dataPageV2 {
+                // A page of rows none of which is wanted: past it, unread (its header's counts still checked).
+                let n = h.numValues
+                guard Int64(n) <= remaining else { throw ParquetError(.corruptPage, "page holds \(n) values but only \(remaining) remain in the column chunk") }
+                let lo = Int(row - firstRow)
+                if lo >= 0, lo + n <= wanted.count, !wanted[lo..<(lo + n)].contains(true) {
+                    guard h.compressedSize <= chunk.count - bodyStart else { throw ParquetError(.corruptPage, "page runs past the end of the column chunk") }
+                    pages.pos = bodyStart + h.compressedSize
+                    pages.index += 1
+                    remaining -= Int64(n)
+                    row += Int64(n)
+                    continue
+                }
+            }
             guard let page = try pages.next() else { break }
             let h = page.header
             switch h.type {
             case .indexPage: continue
             case .dictionaryPage:
-                guard dict == nil else { throw ParquetError(.corruptPage, "second dictionary page") }
-                guard h.numValues <= page.data.count * 8 else { throw ParquetError(.corruptPage, "dictionary page value count does not fit its size") }
-                var acc = ValueAccumulator(type: desc.physicalType, width: desc.typeLength)
-                try withBytes(page.data) { (p) throws(ParquetError) in try acc.appendPlain(p, count: h.numValues) }
-                let rendered = renderer.renderAll(acc.result())
-                dict = rendered
-                try onDictionary?(rendered)
+                guard !dictSeen else { throw ParquetError(.corruptPage, "second dictionary page") }
+                dictSeen = true
+                if wanted != nil {
+                    dictPage = page
+                } else {
+                    let rendered = try render(page)
+                    dict = rendered
+                    try onDictionary?(rendered)
+                }
             case .dataPage, .dataPageV2:
+                if dict == nil, let p = dictPage, let e = Encoding(rawValue: h.encoding), e.isDictionary {
+                    dict = try render(p)
+                    dictPage = nil
+                }
                 let n = h.numValues
                 guard Int64(n) <= remaining else { throw ParquetError(.corruptPage, "page holds \(n) values but only \(remaining) remain in the column chunk") }
                 guard n <= options.maxValuesPerPage else { throw ParquetError(.limitExceeded, "page of \(n) values exceeds the limit") }
