@@ -45,16 +45,8 @@ struct PageIterator {
 
     /// Reads the next page header and body; nil at the end of the chunk.
     mutating func next() throws(ParquetError) -> DecodedPage? {
-        guard pos < chunk.count else { return nil }
         let start = pos
-        let raw: ThriftStruct
-        let bodyStart: Int
-        do throws(ParquetError) {
-            (raw, bodyStart) = try ThriftStruct.decode(chunk, from: pos, to: nil)
-        } catch {
-            throw corruptPage(error)
-        }
-        let header = try PageHeader(raw: raw)
+        guard let (header, bodyStart) = try peekHeader() else { return nil }
         guard header.compressedSize <= chunk.count - bodyStart else {
             throw ParquetError(.corruptPage, "page of \(header.compressedSize) bytes runs past the end of the column chunk")
         }

@@ -497,11 +497,14 @@ extension ParquetFile {
         guard !entries.isEmpty else { return nil }
 
         // 4. The dictionary page: carried, or with the entries only dropped rows held neutralised.
+        // Every entry no kept row references, not only those the dropped rows did: an entry an earlier
+        // erasure neutralised is a copy of a value kept then, referenced by no row, and when that value's
+        // subject is erased in turn its copies must go with it.
         var orphans: [Int] = []
-        if dictCount > 0 {
-            var seen = Set<UInt32>()
-            for i in droppedRef where !keptRef[Int(i)] && seen.insert(i).inserted { orphans.append(Int(i)) }
-            orphans.sort()
+        if dictCount > 0 && !droppedRef.isEmpty {
+            keptRef.withUnsafeBufferPointer { k in
+                for i in 0..<dictCount where !k[i] { orphans.append(i) }
+            }
         }
         if let dp = dictPage {
             if orphans.isEmpty || !po.neutraliseDictionary {

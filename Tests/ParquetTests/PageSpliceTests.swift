@@ -151,3 +151,33 @@ import Testing
         #expect([UInt8(3 << 1 | 1), 1].withUnsafeBytes { HybridSplice.dropping($0, bitWidth: 8, count: 24, drops: [1], base: 0, edits: &e2) } == nil)
     }
 }
+
+/// A dictionary entry an erasure neutralised is a copy of a value kept then (the first kept entry
+/// of its length), referenced by no row. When that value's subject is erased in a later rewrite,
+/// its copies must go with it: every entry no kept row references is neutralised, not only the
+/// entries the dropped rows referenced (found by the soak: a Delta file kept `u-00040` after its
+/// rows were erased).
+@Test func copiesAnEarlierErasureLeftGoWhenTheirValueIsErased() throws {
+    let dir = Env.tempDir("neutralise-twice")
+    let path = dir.appendingPathComponent("t.parquet").path
+    try Peers.python(
+        [
+            "-c",
+            """
+            import sys, pyarrow as pa, pyarrow.parquet as pq
+            ids = ["id-000"] + ["id-%03d" % (1 + i % 40) for i in range(400)] + ["id-000"]
+            pq.write_table(pa.table({"s": ids, "n": list(range(len(ids)))}), sys.argv[1], compression="snappy")
+            """, path,
+        ], what: "neutralise twice")
+    let file = try ParquetFile(source: try LocalFileSource(path: path), name: "t")
+    let n = file.numRows
+    // First erasure: `id-007`'s rows; its entry becomes a copy of the first kept entry, `id-000`.
+    let first = (0..<n).filter { $0 > 0 && $0 < n - 1 && (Int($0) - 1) % 40 + 1 == 7 }
+    let (once, _, r1) = try PageCopyRewriteTests.rewrite(file, first, options: PageRewriteOptions())
+    #expect(r1.pages.neutralisedEntries > 0)
+    // Second erasure: `id-000`'s rows (the first and the last).
+    let (twice, bytes, _) = try PageCopyRewriteTests.rewrite(once, [0, n - 1 - Int64(first.count)], options: PageRewriteOptions())
+    #expect(try PageCopyRewriteTests.residue(Array("id-000".utf8), twice, bytes).isEmpty)
+    #expect(try PageCopyRewriteTests.residue(Array("id-007".utf8), twice, bytes).isEmpty)
+    #expect(twice.numRows == n - Int64(first.count) - 2)
+}
