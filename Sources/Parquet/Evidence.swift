@@ -288,9 +288,9 @@ extension ParquetFile {
             var out: [(bytes: [UInt8], from: Int)] = []
             var dictionary = false
             var pos = 0
-            while pos < chunk.count {
-                let (raw, bodyStart) = try ThriftStruct.decode(chunk, from: pos, to: nil)
-                let h = try PageHeader(raw: raw)
+            while true {
+                pages.pos = pos
+                guard let (h, bodyStart) = try pages.peekHeader() else { break }
                 guard h.compressedSize <= chunk.count - bodyStart else { throw ParquetError(.corruptPage, "page runs past the end of the column chunk") }
                 let start = pos
                 pos = bodyStart + h.compressedSize
