@@ -28,7 +28,7 @@ import Testing
     func sends() async throws {
         let server = try SMTPReceiver()
         defer { server.stop() }
-        let client = try SMTPClient(url: "smtp://127.0.0.1:\(server.port)", timeout: 10)
+        let client = try SMTPClient(url: "smtp://127.0.0.1:\(server.port)", timeout: 60)
         let receipt = try await client.send(from: "lethe@example.com", to: ["a@example.com", "b@example.com"], message: Array(Self.message.utf8))
         #expect(receipt.accepted == ["a@example.com", "b@example.com"] && receipt.refused.isEmpty)
         let got = server.messages
