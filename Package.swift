@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "CLetheJSON", cSettings: [.unsafeFlags(["-O2"])]),
         // The multi-needle search of NeedleSet (Teddy over AVX2, sampled grams as the portable fallback; issue 16).
         .target(name: "CLetheNeedles", cSettings: [.unsafeFlags(["-O2"])]),
-        // Seals and opens one `lethe:v1:` value in a call: OpenSSL's GCM over an AES-NI block (EVP without AES-NI), base64url.
+        // Seals and opens one `lethe:v1:` value in a call: its own AES-256-GCM on AES-NI (OpenSSL EVP without), base64url (SSSE3 or scalar).
         .target(name: "CLetheSeal", dependencies: ["COpenSSL"], cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "LetheCore",
@@ -158,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "LetheCoreTests",
             dependencies: [
-                "LetheCore", "CLetheSHA", .product(name: "Crypto", package: "swift-crypto"),
+                "LetheCore", "CLetheSHA", "CLetheSeal", .product(name: "Crypto", package: "swift-crypto"),
             ], swiftSettings: strict),
         .testTarget(name: "LetheStorageTests", dependencies: ["LetheCore", "LetheStorage", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "ParquetTests", dependencies: ["LetheTestSupport", "Parquet"], swiftSettings: strict),

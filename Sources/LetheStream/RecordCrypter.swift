@@ -218,14 +218,17 @@ public final class RecordCrypter {
         var counts = CryptoCounts()
         /// The chunk's raw subject values (the bytes the keyed hash is taken of), each keyed once: an
         /// open-addressing table on a seeded hash of the bytes, the bytes in one arena. A subject seen
-        /// again in the chunk costs a hash and a compare instead of an HMAC-SHA-256 (two SHA-256 blocks);
-        /// its index among `subjects` is found once, for its first record with a value to rewrite.
+        /// again in the chunk costs a hash and a compare instead of an HMAC-SHA-256 (two SHA-256 blocks).
+        /// The values are keyed together once the chunk is scanned (`keyRaw`: short values two HMACs at
+        /// a time); until then an op's `subject` is its raw value's index, then its index among `subjects`.
         var rawTable: [Int32] = [Int32](repeating: 0, count: 4096)
         var rawBytes: [UInt8] = []
         /// Value `i`'s bytes are `rawBytes[rawStart[i]..<rawStart[i + 1]]`.
-        var rawStart: [Int32] = [0]
+        var rawStart: [Int] = [0]
         var rawHash: [UInt64] = []
         var rawKey: [SubjectKey] = []
+        /// Values whose dataset normalisation changed their bytes: keyed at once, from the normal form.
+        var rawNormalized: [(Int, SubjectKey)] = []
         /// Index into `subjects`, -1 until a record of the value has an op.
         var rawSubject: [Int32] = []
         /// Per crypter: a chunk's worst case under chosen subject values stays a guess.
@@ -241,7 +244,7 @@ public final class RecordCrypter {
             ready.removeAll(keepingCapacity: true)
             slot.removeAll(keepingCapacity: true)
             counts = CryptoCounts()
-            if !rawKey.isEmpty {
+            if !rawHash.isEmpty {
                 rawTable.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
                 rawBytes.removeAll(keepingCapacity: true)
                 rawStart.removeAll(keepingCapacity: true)
@@ -249,6 +252,7 @@ public final class RecordCrypter {
                 rawHash.removeAll(keepingCapacity: true)
                 rawKey.removeAll(keepingCapacity: true)
                 rawSubject.removeAll(keepingCapacity: true)
+                rawNormalized.removeAll(keepingCapacity: true)
             }
         }
 
@@ -273,10 +277,11 @@ public final class RecordCrypter {
             return h ^ (h >> 32)
         }
 
-        /// The entry of raw subject value `b` (keyed by `key` when new to the chunk).
-        mutating func rawEntry(_ b: UnsafeRawBufferPointer, key: (UnsafeRawBufferPointer) -> SubjectKey) -> Int32 {
+        /// The entry of raw subject value `b` (`normalized` gives its key when the dataset's
+        /// normalisation changes its bytes; the others are keyed by `keyRaw`).
+        mutating func rawEntry(_ b: UnsafeRawBufferPointer, normalized: (UnsafeRawBufferPointer) -> SubjectKey?) -> Int32 {
             let h = rawHashOf(b)
-            if (rawKey.count + 1) * 2 > rawTable.count {
+            if (rawHash.count + 1) * 2 > rawTable.count {
                 rawTable = [Int32](repeating: 0, count: rawTable.count * 2)
                 let mask = rawTable.count - 1
                 for (i, hash) in rawHash.enumerated() {
@@ -298,13 +303,32 @@ public final class RecordCrypter {
                 }
                 at = (at + 1) & mask
             }
-            rawTable[at] = Int32(rawKey.count + 1)
+            let r = rawHash.count
+            rawTable[at] = Int32(r + 1)
             rawHash.append(h)
             rawBytes.append(contentsOf: b)
-            rawStart.append(Int32(rawBytes.count))
-            rawKey.append(key(b))
+            rawStart.append(rawBytes.count)
+            if let k = normalized(b) { rawNormalized.append((r, k)) }
             rawSubject.append(-1)
-            return Int32(rawKey.count - 1)
+            return Int32(r)
+        }
+
+        /// Keys the chunk's raw subject values (HMACs two at a time), then gives each op the index of
+        /// its subject key among `subjects` (interned in op order).
+        mutating func keyRaw(_ hasher: SubjectHasher) {
+            guard !rawHash.isEmpty else { return }
+            rawKey = rawBytes.withUnsafeBytes { b in rawStart.withUnsafeBufferPointer { hasher.keys(bytes: b, offsets: $0) } }
+            for (r, k) in rawNormalized { rawKey[r] = k }
+            for i in ops.indices {
+                let raw = ops[i].subject
+                guard raw >= 0 else { continue }
+                var s = rawSubject[Int(raw)]
+                if s < 0 {
+                    s = intern(rawKey[Int(raw)])
+                    rawSubject[Int(raw)] = s
+                }
+                ops[i].subject = s
+            }
         }
 
         /// The index of `s` among the chunk's subjects (added when new).
@@ -332,18 +356,11 @@ public final class RecordCrypter {
             }
         }
 
-        /// Gives the ops `from…` the record's subject and line, in input order (paths match in any key order).
+        /// Gives the ops `from…` the record's raw subject value and line, in input order (paths match in
+        /// any key order).
         mutating func finishRecord(from first: Int, raw: Int32, line: Int64) {
-            var slot: Int32 = -1
-            if raw >= 0 {
-                slot = rawSubject[Int(raw)]
-                if slot < 0 {
-                    slot = intern(rawKey[Int(raw)])
-                    rawSubject[Int(raw)] = slot
-                }
-            }
             for i in first..<ops.count {
-                ops[i].subject = slot
+                ops[i].subject = raw
                 ops[i].line = line
             }
             var i = first + 1
@@ -395,6 +412,32 @@ public final class RecordCrypter {
     /// passes the rest again, followed by more input. Bad input (malformed JSON, a PII value without a
     /// subject, an object where a value should be) is `.badInput` naming the line and field.
     public func process(_ input: [UInt8], isFinal: Bool, into out: inout [UInt8]) async throws -> Int {
+        let (consumed, written) = try await step(input, isFinal: isFinal)
+        out.append(contentsOf: UnsafeBufferPointer(start: output, count: written))
+        return consumed
+    }
+
+    /// The same over bytes the caller owns (they must stay valid and unchanged during the call), without
+    /// copies: the output is lent from the crypter's own buffer, valid until its next call (a pipe
+    /// writes it from there). Returns the bytes consumed and the output.
+    public func process(_ input: UnsafeRawBufferPointer, isFinal: Bool) async throws -> (consumed: Int, output: UnsafeRawBufferPointer) {
+        let (consumed, written) = try await step(RawInput(bytes: input), isFinal: isFinal)
+        return (consumed, UnsafeRawBufferPointer(start: output, count: written))
+    }
+
+    /// A chunk's input, read through a scoped pointer (an array) or as given (raw bytes).
+    protocol InputBytes {
+        func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+    }
+
+    struct RawInput: InputBytes {
+        let bytes: UnsafeRawBufferPointer
+        func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try body(bytes) }
+    }
+
+    /// Scans a chunk, looks up and prepares its subjects' keys, writes its output to `output`.
+    /// Returns the bytes consumed and written.
+    private func step<I: InputBytes>(_ input: I, isFinal: Bool) async throws -> (Int, Int) {
         var c = Chunk()
         swap(&c, &chunk)
         c.reset()
@@ -402,12 +445,13 @@ public final class RecordCrypter {
             counts.add(c.counts)
             swap(&c, &chunk)
         }
-        let consumed = try input.withUnsafeBytes { buf -> Int in
+        let consumed = try input.withBytes { buf -> Int in
             switch format {
             case .jsonl: return try scanLines(buf, isFinal: isFinal, into: &c)
             case .csv(let d): return try scanCSV(buf, delimiter: d, isFinal: isFinal, into: &c)
             }
         }
+        c.keyRaw(hasher)
         // One key lookup for the chunk's distinct subjects (answered into an array aligned with them);
         // each found key prepared once for the chunk. The sealer then holds this chunk's keys only.
         if !c.subjects.isEmpty {
@@ -445,10 +489,9 @@ public final class RecordCrypter {
         } else {
             sealer.wipe()
         }
-        let w = try input.withUnsafeBytes { buf in try write(buf, consumed: consumed, &c) }
-        out.append(contentsOf: UnsafeBufferPointer(start: output, count: w))
+        let w = try input.withBytes { buf in try write(buf, consumed: consumed, &c) }
         c.counts.bytes += Int64(consumed)
-        return consumed
+        return (consumed, w)
     }
 
     /// Convenience: a whole buffer (a last record without its end included) into a new array.
@@ -587,6 +630,11 @@ public final class RecordCrypter {
     /// escaped; at most 6 × n + 2 bytes); returns its length.
     static func quoteJSON(_ v: UnsafePointer<UInt8>, _ n: Int, to o: UnsafeMutablePointer<UInt8>) -> Int {
         o[0] = 0x22
+        if !needsEscapes(v, n) {  // most values: copied whole
+            (o + 1).update(from: v, count: n)
+            o[n + 1] = 0x22
+            return n + 2
+        }
         var w = 1
         for i in 0..<n {
             let c = v[i]
@@ -624,6 +672,33 @@ public final class RecordCrypter {
         return w + 1
     }
 
+    /// Whether any of `n` bytes at `v` is a quote, a backslash or a control character (below 0x20): 8
+    /// bytes a step (a zero byte of `x ^ c` is a byte equal to `c`; a byte below 0x20 borrows when
+    /// 0x20 is subtracted; the tests tell whether such a byte exists, exactly).
+    @inline(__always)
+    static func needsEscapes(_ v: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func flagged(_ x: UInt64) -> Bool {
+            let quote = x ^ (ones &* 0x22)
+            let backslash = x ^ (ones &* 0x5C)
+            let t = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((x &- ones &* 0x20) & ~x)
+            return t & high != 0
+        }
+        let raw = UnsafeRawPointer(v)
+        var i = 0
+        while i + 8 <= n {
+            if flagged(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { return true }
+            i += 8
+        }
+        while i < n {
+            let c = v[i]
+            if c < 0x20 || c == 0x22 || c == 0x5C { return true }
+            i += 1
+        }
+        return false
+    }
+
     /// Writes a CSV field at `o`: quoted (quotes doubled) when it holds the delimiter, a quote, CR or
     /// LF (at most 2 × n + 2 bytes); returns its length.
     static func quoteCSV(_ v: UnsafePointer<UInt8>, _ n: Int, delimiter: UInt8, to o: UnsafeMutablePointer<UInt8>) -> Int {
@@ -653,11 +728,12 @@ public final class RecordCrypter {
         return w + 1
     }
 
-    /// The subject key of a subject's canonical bytes (after the dataset's normalisation).
+    /// The subject key of a subject's canonical bytes when the dataset's normalisation changes them
+    /// (nil: the bytes are keyed as they are, with the chunk's others).
     @inline(__always)
-    private func subjectKey(_ b: UnsafeRawBufferPointer) -> SubjectKey {
+    private func normalizedKey(_ b: UnsafeRawBufferPointer) -> SubjectKey? {
         if let n = normalization.apply(b) { return hasher.key(forBytes: n) }
-        return hasher.key(forBytes: b)
+        return nil
     }
 
     // MARK: JSON Lines
@@ -722,9 +798,9 @@ public final class RecordCrypter {
                 let m = scanner.match(0)
                 if m.kind.isScalarValue && m.end > m.start {
                     if m.hasEscapes {
-                        subject = scanner.withCanonicalValue(0, in: doc) { c.rawEntry($0, key: subjectKey) } ?? -1
+                        subject = scanner.withCanonicalValue(0, in: doc) { c.rawEntry($0, normalized: normalizedKey) } ?? -1
                     } else {
-                        subject = c.rawEntry(UnsafeRawBufferPointer(rebasing: doc[m.start..<m.end]), key: subjectKey)
+                        subject = c.rawEntry(UnsafeRawBufferPointer(rebasing: doc[m.start..<m.end]), normalized: normalizedKey)
                     }
                 }
             } else {
@@ -742,7 +818,7 @@ public final class RecordCrypter {
                 if whole {
                     var joined: [UInt8] = []
                     swap(&joined, &c.joined)
-                    subject = joined.withUnsafeBytes { c.rawEntry($0, key: subjectKey) }
+                    subject = joined.withUnsafeBytes { c.rawEntry($0, normalized: normalizedKey) }
                     swap(&joined, &c.joined)
                 }
             }
@@ -1001,7 +1077,7 @@ public final class RecordCrypter {
             if whole {
                 var joined: [UInt8] = []
                 swap(&joined, &c.joined)
-                subject = joined.withUnsafeBytes { c.rawEntry($0, key: subjectKey) }
+                subject = joined.withUnsafeBytes { c.rawEntry($0, normalized: normalizedKey) }
                 swap(&joined, &c.joined)
             }
             let first = c.ops.count
@@ -1045,4 +1121,8 @@ public final class RecordCrypter {
         }
         return at
     }
+}
+
+extension Array: RecordCrypter.InputBytes where Element == UInt8 {
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try withUnsafeBytes(body) }
 }

@@ -73,30 +73,47 @@ private func quarantineRun(_ verb: String) -> String {
     Validate.runID().replacingOccurrences(of: "validate-", with: verb + "-")
 }
 
-/// Reads `input` to its end in 1 MiB chunks through the crypter, writing to `write`.
-private func pump(_ c: RecordCrypter, input: Int32, write: ([UInt8]) throws -> Void) async throws {
-    var pending: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
-    var out: [UInt8] = []
+/// Reads `input` to its end in 1 MiB reads through the crypter, writing to `write`: the reads land in
+/// one buffer (what a chunk leaves, an unfinished record, moves to its start), and the output is
+/// written from the crypter's own buffer (no copies of the stream on the way).
+private func pump(_ c: RecordCrypter, input: Int32, write: (UnsafeRawBufferPointer) throws -> Void) async throws {
+    let step = 1 << 20
+    var capacity = 2 * step
+    var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+    defer { buffer.deallocate() }
+    var held = 0  // bytes at the buffer's start not consumed yet
     while true {
-        let n = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress!, $0.count) }
+        if capacity - held < step {  // a record longer than what is held: room for it to grow
+            capacity = max(2 * capacity, held + step)
+            let grown = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+            grown.copyMemory(from: buffer, byteCount: held)
+            buffer.deallocate()
+            buffer = grown
+        }
+        let n = read(input, buffer + held, step)
         if n < 0 {
             if errno == EINTR { continue }
             throw LetheError.io("cannot read the input", errno: errno)
         }
-        if n > 0 { pending += chunk[0..<n] }
-        out.removeAll(keepingCapacity: true)
-        let used = try await c.process(pending, isFinal: n == 0, into: &out)
+        held += n
+        let (used, out) = try await c.process(UnsafeRawBufferPointer(start: buffer, count: held), isFinal: n == 0)
         if !out.isEmpty { try write(out) }
-        pending.removeFirst(used)
+        if used > 0 {
+            if held > used { memmove(buffer, buffer + used, held - used) }
+            held -= used
+        }
         if n == 0 { break }
     }
 }
 
 private func writeAll(_ fd: Int32, _ bytes: [UInt8], at path: String) throws {
+    try bytes.withUnsafeBytes { try writeAll(fd, $0, at: path) }
+}
+
+private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at path: String) throws {
     var done = 0
     while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+        let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
         if n < 0 {
             if errno == EINTR { continue }
             throw LetheError.io("cannot write the output", at: path, errno: errno)

@@ -1,3 +1,4 @@
+import CLetheSeal
 import Crypto
 import Foundation
 import LetheCore
@@ -292,6 +293,57 @@ struct ProtectedValueTests {
         }
         #expect(Base64URL.decode("AB==") == nil)
         #expect(Base64URL.decode("AB") == nil)  // leftover bits not zero
+    }
+
+    /// The sealer's SSSE3 base64url against its scalar code and `Base64URL` (the reference), over
+    /// random bytes of every length 0–600 and mutated texts: the same characters, the same bytes, and
+    /// the same refusals (a character outside the alphabet anywhere, a length of 1 mod 4, leftover
+    /// bits, truncation).
+    @Test func theSIMDBase64URLIsTheScalarOneOnRandomAndInvalidInputs() {
+        if ValueSealer.cpuHasAESNI { #expect(lethe_b64_uses_simd() == 1) }  // the route under test is taken
+        var rng = SystemRandomNumberGenerator()
+        func encode(_ b: [UInt8], _ route: Int32) -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: b.count / 3 * 4 + 3)
+            let n = b.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { lethe_b64url_encode(i.baseAddress, b.count, $0.baseAddress, route) } }
+            return Array(out[0..<n])
+        }
+        func decode(_ t: [UInt8], _ route: Int32) -> [UInt8]? {
+            var out = [UInt8](repeating: 0, count: t.count / 4 * 3 + 3)
+            let n = t.withUnsafeBufferPointer { i in
+                out.withUnsafeMutableBufferPointer { lethe_b64url_decode(i.baseAddress, t.count, $0.baseAddress, $0.count, route) }
+            }
+            return n < 0 ? nil : Array(out[0..<n])
+        }
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var refused = 0
+        for n in 0...600 {
+            let bytes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let text = encode(bytes, 1)
+            #expect(text == encode(bytes, 0))
+            #expect(String(decoding: text, as: UTF8.self) == Base64URL.encode(bytes))
+            #expect(decode(text, 1) == bytes)
+            #expect(decode(text, 0) == bytes)
+            var variants: [[UInt8]] = []
+            if !text.isEmpty {
+                for _ in 0..<4 {
+                    var t = text  // one character replaced by any byte (often outside the alphabet)
+                    t[Int.random(in: 0..<t.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                    variants.append(t)
+                }
+                var t = text  // the last character: leftover bits set or not
+                t[t.count - 1] = alphabet.randomElement(using: &rng)!
+                variants.append(t)
+                variants.append(Array(text[0..<Int.random(in: 0..<text.count, using: &rng)]))  // truncated
+                variants.append(text + [alphabet.randomElement(using: &rng)!])
+            }
+            for v in variants {
+                let simd = decode(v, 1)
+                #expect(simd == decode(v, 0))
+                #expect(simd == v.withUnsafeBytes { Base64URL.decode($0) })
+                if simd == nil { refused += 1 }
+            }
+        }
+        #expect(refused > 1_000)  // the invalid cases were exercised
     }
 
     @Test func theFileKEKIsCreatedOnceWithMode0600AndBindsItsContext() async throws {

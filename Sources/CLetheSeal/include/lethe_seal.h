@@ -60,6 +60,18 @@ long lethe_seal(lethe_seal_key *key, const uint8_t nonce[12], const uint8_t *aad
 long lethe_open(lethe_seal_key *key, const uint8_t *text, size_t text_len, const uint8_t *aad_prefix, size_t prefix_len,
                 const uint8_t aad_tail[40], uint8_t *kind, uint8_t key_id_out[8], uint8_t *out);
 
+/// base64url without padding, as the text form writes it: SSSE3 (16 characters a step) when the CPU
+/// has it, chosen at run time; the scalar code otherwise and for the last few characters. 1 when the
+/// SSSE3 route is taken.
+int lethe_b64_uses_simd(void);
+/// Encodes `n` bytes at `out` (room for n / 3 * 4 + 3 characters); returns the characters written.
+/// `route`: -1 as the text form does, 0 the scalar code only, 1 SSSE3 when the CPU has it (tests).
+size_t lethe_b64url_encode(const uint8_t *in, size_t n, uint8_t *out, int route);
+/// Decodes `n` characters (alphabet only, no padding, length not 1 mod 4, leftover bits zero) into
+/// `out` (`room` >= n / 4 * 3 + 3 bytes); returns the bytes written, -1 when refused, -2 when `room`
+/// is too small. `route` as for `lethe_b64url_encode`.
+long lethe_b64url_decode(const uint8_t *in, size_t n, uint8_t *out, size_t room, int route);
+
 /// Asks the CPU to bring the cache line at `p` in (a hint; no effect on the program's meaning).
 static inline void lethe_prefetch(const void *p) { __builtin_prefetch(p); }
 
