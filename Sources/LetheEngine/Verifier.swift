@@ -255,6 +255,7 @@ struct Verifier: Sendable {
                     : nil
                 findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: why))
             }
+            for k in r.unreferenced { findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: Self.unreferencedIssue)) }
             // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
             for (id, raw) in batch.raws where Residue.key(o.key, names: raw, fields: d.subject?.fields) {
                 findings.found[lake.subjectKey(of: batch.byID[id]!, in: d, batch.nfc), default: []]

@@ -72,9 +72,11 @@ public struct ParquetFormat: RecordFormat {
         var summary = ScanSummary()
         summary.bytes = file.source.size
         summary.records = file.numRows
-        summary.recordsWithoutSubject = try keys(file, object.key, options, keyer) { row, key in
+        var unreferenced: [SubjectKey] = []
+        summary.recordsWithoutSubject = try keys(file, object.key, options, keyer, unreferenced: { unreferenced.append($0) }) { row, key in
             try visit(row, key)
         }
+        summary.unreferenced = unreferenced
         return summary
     }
 
@@ -305,17 +307,27 @@ public struct ParquetFormat: RecordFormat {
                         continue
                     }
                     entries.removeAll(keepingCapacity: true)
-                    try file.scanColumnEntries(column, rowGroup: g) { row, entry, value in
+                    var dictionary: ByteArrayValues?
+                    try file.scanColumnEntries(column, rowGroup: g, dictionary: { dictionary = $0 }) { row, entry, value in
                         guard let value else { return }
                         var found: Int?
-                        if entry < 0 || perRowKeys {
-                            found = wantedIndex(value)
-                        } else {
+                        if entry >= 0 {
+                            // Every referenced entry is marked, so the unreferenced ones are known after the scan.
                             if entry >= entries.count { entries += repeatElement(-2, count: max(entry + 1, 2 * entries.count) - entries.count) }
-                            if entries[entry] == -2 { entries[entry] = Int32(wantedIndex(value) ?? -1) }
+                            if entries[entry] == -2 || perRowKeys { entries[entry] = Int32(wantedIndex(value) ?? -1) }
                             found = entries[entry] >= 0 ? Int(entries[entry]) : nil
+                        } else {
+                            found = wantedIndex(value)
                         }
                         if found != nil { out.matches.append(SubjectMatch(row: row, key: keyer.key(value))) }
+                    }
+                    // A dictionary entry no row references still holds its value's bytes: residue when wanted.
+                    if let dictionary {
+                        for e in 0..<dictionary.count where e >= entries.count || entries[e] == -2 {
+                            guard dictionary[e].withUnsafeBytes({ wantedIndex($0) }) != nil else { continue }
+                            let key = dictionary[e].withUnsafeBytes { keyer.key($0) }
+                            if !out.unreferenced.contains(key) { out.unreferenced.append(key) }
+                        }
                     }
                 }
             } catch {
@@ -502,7 +514,7 @@ public struct ParquetFormat: RecordFormat {
     /// number of rows without one. `options` are resolved for the object (constants set).
     func keys(
         _ file: ParquetFile, _ objectKey: String, _ options: FormatOptions, _ keyer: SubjectKeyer,
-        groups: [Int]? = nil, only: Set<Int64>? = nil,
+        groups: [Int]? = nil, only: Set<Int64>? = nil, unreferenced: ((SubjectKey) -> Void)? = nil,
         _ visit: (Int64, SubjectKey) throws -> Void
     ) throws -> Int64 {
         let groups = groups ?? Array(0..<file.rowGroups.count)
@@ -612,17 +624,38 @@ public struct ParquetFormat: RecordFormat {
                 for g in groups {
                     table.reset()
                     affixed.newChunk()
-                    try file.scanColumnEntries(column, rowGroup: g, form: forms[column], dictionary: eager) { row, entry, value in
+                    // The entries rows reference, to key those none does (`unreferenced`: residue all the same).
+                    var dictionary: ByteArrayValues?
+                    var referenced: [Bool] = []
+                    var distinct = 0
+                    let onDictionary: ((ByteArrayValues) throws -> Void)? =
+                        unreferenced == nil
+                        ? eager
+                        : { entries in
+                            dictionary = entries
+                            referenced = [Bool](repeating: false, count: entries.count)
+                            try eager?(entries)
+                        }
+                    try file.scanColumnEntries(column, rowGroup: g, form: forms[column], dictionary: onDictionary) { row, entry, value in
                         guard let value else {
                             withoutSubject += 1
                             return
                         }
                         keyedRows?.add()
                         if entry < 0 { return try visit(row, affixed.key(value)) }
+                        if entry < referenced.count && !referenced[entry] {
+                            referenced[entry] = true
+                            distinct += 1
+                        }
                         if let k = table[entry] { return try visit(row, k) }
                         let k = affixed.entryKey(value)
                         table[entry] = k
                         try visit(row, k)
+                    }
+                    if let unreferenced, let dictionary, distinct < dictionary.count {
+                        for e in 0..<dictionary.count where !referenced[e] {
+                            unreferenced(table[e] ?? dictionary[e].withUnsafeBytes { affixed.entryKey($0) })
+                        }
                     }
                 }
                 return withoutSubject

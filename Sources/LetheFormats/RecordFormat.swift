@@ -9,6 +9,9 @@ public struct ScanSummary: Sendable, Equatable {
     public var recordsWithoutSubject: Int64 = 0
     /// Bytes of the stored object.
     public var bytes: Int64 = 0
+    /// Keys of values the object holds where no record does (`RowsMatch.unreferenced`): Parquet
+    /// dictionary entries no row references, for a subject read from one column. Residue of those subjects.
+    public var unreferenced: [SubjectKey] = []
     public init() {}
 }
 
@@ -119,6 +122,10 @@ public struct RowsMatch: Sendable, Equatable {
     public var records: Int64 = 0
     /// Bytes read from the store.
     public var bytesRead: Int64 = 0
+    /// Subjects whose value the object holds where no record does: a Parquet dictionary entry of a
+    /// chunk read that no row references (another writer, or an older erasure, left it). Residue all
+    /// the same: the value's bytes are in the file.
+    public var unreferenced: [SubjectKey] = []
     public init() {}
 }
 

@@ -332,3 +332,46 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
     let failed = try await lethe.request(r.id)
     #expect(failed.status == .failed && !String(decoding: failed.sweepFindings ?? [], as: UTF8.self).contains("u-100001"))
 }
+
+/// Issue 12: a Parquet dictionary entry holding a forgotten subject's value that no row references
+/// (another writer, or an erasure before the rule that neutralises such entries, left it) is that
+/// subject's residue, not a mention of it in another record: the sweep and a full verification both
+/// say so, naming the object (the bytes are in the file whatever the rows say). pyarrow writes it
+/// from an Arrow dictionary array whose dictionary holds a value no index names.
+@Test func aDictionaryEntryNoRowReferencesIsResidueForTheSweepAndAFullVerification() async throws {
+    let l = try DiskLake(
+        """
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: ids
+            path: ids
+            format: parquet
+            subject: user_id
+        """)
+    defer { l.remove() }
+    try FileManager.default.createDirectory(atPath: l.dir + "/lake/ids", withIntermediateDirectories: true)
+    let code = """
+        import sys, pyarrow as pa, pyarrow.parquet as pq
+        d = pa.DictionaryArray.from_arrays(pa.array([1, 2, 1], type=pa.int32()), pa.array(['u-100001', 'u-200002', 'u-300003']))
+        pq.write_table(pa.table({'user_id': d, 'v': [1, 2, 3]}), sys.argv[1] + '/a.parquet')
+        pq.write_table(pa.table({'user_id': ['u-100001', 'u-400004'], 'v': [4, 5]}), sys.argv[1] + '/b.parquet')
+        """
+    try Peers.python(["-c", code, l.dir + "/lake/ids"], what: "orphan dictionary entry (sweep)")
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    // The run erases the row in b.parquet; a.parquet holds no row of the subject, so the index vouches for it.
+    let r = try await erased(lethe, "u-100001")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    let s = try await lethe.sweep()
+    #expect(!s.clean)
+    let q = try #require(s.requests.first { $0.id == r.id })
+    #expect(q.result == "residue")
+    #expect(q.found.contains { $0.kind == "record" && $0.object == "ids/a.parquet" && $0.rows == 0 }, "\(q.found)")
+    #expect(!q.found.contains { $0.kind == "mention" }, "\(q.found)")
+    #expect(try await lethe.request(r.id).status == .failed)
+    // Reading every dataset finds it too.
+    let v = try #require(try await lethe.verify(ids: [r.id]).first)
+    #expect(!v.clean)
+    #expect(v.found.contains { $0.object == "ids/a.parquet" && $0.rows == 0 && ($0.issue ?? "").contains("no row references") }, "\(v.found)")
+}

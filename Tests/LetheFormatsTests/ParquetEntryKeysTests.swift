@@ -368,3 +368,45 @@ func locateEraseAndMatchAgreeWithThePerRowPath(_ name: String) async throws {
         }
     }
 }
+
+/// Issue 12: a dictionary entry no row references still holds its value's bytes. A run's
+/// verification that matched only rows called such a file clean (an older erasure left copies of
+/// a kept value in the dictionary, and that value's subject was erased later). `match` reports the
+/// value as unreferenced residue, whether the chunk could be proven by its sections or not. The file
+/// is pyarrow's: an Arrow dictionary array whose dictionary holds a value no index names.
+@Test func aDictionaryEntryNoRowReferencesIsResidue() async throws {
+    let path = NSTemporaryDirectory() + "lethe-orphan-\(UUID().uuidString).parquet"
+    defer { unlink(path) }
+    try Peers.python(
+        [
+            "-c",
+            """
+            import sys, pyarrow as pa, pyarrow.parquet as pq
+            d = pa.DictionaryArray.from_arrays(pa.array([0, 2, 0, 2, 3], type=pa.int32()), pa.array(['u-kept', 'u-orphan', 'u-other', 'u-last']))
+            pq.write_table(pa.table({'user_id': d, 'v': [1, 2, 3, 4, 5]}), sys.argv[1])
+            """,
+            path,
+        ], what: "orphan dictionary entry")
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    let keyer = SubjectKeyer(hasher: hasher, normalization: .none)
+    for perRow in [false, true] {
+        var f = ParquetFormat()
+        f.perRowKeys = perRow
+        let store = InMemoryObjectStore()
+        store.set("d/orphan.parquet", bytes)
+        let info = try #require(try await store.head("d/orphan.parquet"))
+        func match(_ ids: [String]) async throws -> RowsMatch {
+            try await f.match(
+                info, in: store, options: options("user_id"), keyer: keyer, matcher: .values(Set(ids.map { Array($0.utf8) })), rows: nil)
+        }
+        let orphan = try await match(["u-orphan"])
+        #expect(orphan.matches.isEmpty)
+        #expect(orphan.unreferenced == [keyer.key(Array("u-orphan".utf8))], "perRow \(perRow)")
+        let both = try await match(["u-orphan", "u-other"])
+        #expect(both.matches.map(\.row) == [1, 3])
+        #expect(both.unreferenced == [keyer.key(Array("u-orphan".utf8))])
+        let referenced = try await match(["u-kept", "u-last", "nobody"])
+        #expect(referenced.matches.map(\.row) == [0, 2, 4])
+        #expect(referenced.unreferenced.isEmpty)
+    }
+}

@@ -47,6 +47,8 @@ struct SweepScan: Sendable {
         var records: [String: Int64] = [:]
         /// Request ids whose raw id occurs in the object's bytes.
         var mentioned: Set<String> = []
+        /// Requests whose value a dictionary entry no row references holds (`ScanSummary.unreferenced`).
+        var unreferenced: Set<String> = []
         var unreadable: String?
     }
 
@@ -153,10 +155,11 @@ struct SweepScan: Sendable {
                         }
                         if mustKey {
                             var rows: [String: Int64] = [:]
-                            _ = try await f.scan(source.1, in: source.0, options: opts, keyer: keyer) { _, k in
+                            let s = try await f.scan(source.1, in: source.0, options: opts, keyer: keyer) { _, k in
                                 if let ids = byKey[k] { for id in ids { rows[id, default: 0] += 1 } }
                             }
                             h.records = rows
+                            for k in s.unreferenced { h.unreferenced.formUnion(byKey[k] ?? []) }
                         }
                     } catch is CancellationError {
                         throw CancellationError()
@@ -184,7 +187,13 @@ struct SweepScan: Sendable {
                 result.found[id, default: []].append(.init(dataset: d.name, object: h.key, kind: "record", rows: n, issue: why))
                 result.recordObjects[d.name, default: []].insert(h.key)
             }
-            for id in h.mentioned.sorted() where h.records[id] == nil {
+            for id in h.unreferenced.sorted() where h.records[id] == nil {
+                // The subject's value in the subject column, in no row: not a mention of another record.
+                result.found[id, default: []].append(
+                    .init(dataset: d.name, object: h.key, kind: "record", rows: 0, issue: Verifier.unreferencedIssue))
+                result.recordObjects[d.name, default: []].insert(h.key)
+            }
+            for id in h.mentioned.sorted() where h.records[id] == nil && !h.unreferenced.contains(id) {
                 result.found[id, default: []].append(.init(dataset: d.name, object: h.key, kind: "mention"))
             }
         }

@@ -102,7 +102,7 @@ extension Verifier {
         // removed file's entry becomes the replacement's in one transaction. A crash before leaves
         // the removed file's entry (the next verification removes it and reads the replacement whole).
         var derive: [(object: IndexedObject, from: String, dropped: [Int64], replacing: String)] = []
-        for r in reads where r.issue == nil && !r.recordsMismatch && r.hits.isEmpty {
+        for r in reads where r.issue == nil && !r.recordsMismatch && r.clean {
             if let p = plans[r.object.key], let old = replacing[r.object.key] { derive.append((p.entry, p.from, p.dropped, old.entry.key)) }
         }
         var derived = Set<String>()
@@ -150,6 +150,7 @@ extension Verifier {
                     : nil
                 findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: why))
             }
+            for k in r.unreferenced { findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: Self.unreferencedIssue)) }
             // A file no version names is read every time, never indexed (the index holds what the log reaches);
             // a derived entry is the file's index entry already.
             guard !isUnnamed, !derived.contains(o.key) else { continue }

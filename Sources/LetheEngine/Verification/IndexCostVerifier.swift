@@ -107,6 +107,10 @@ extension Verifier {
         var bytesRead: Int64?
         /// The object does not hold the records its derived entry says (`ReadPlan.records`).
         var recordsMismatch = false
+        /// The batch's keys whose value the object holds where no record does (`RowsMatch.unreferenced`).
+        var unreferenced: [SubjectKey] = []
+        /// Nothing of the batch's found: no record, no unreferenced value.
+        var clean: Bool { hits.isEmpty && unreferenced.isEmpty }
     }
 
     /// How a rewritten object whose index entry may be derived (`derivablePlans`) is read: only
@@ -235,7 +239,7 @@ extension Verifier {
         // Derived only after a clean read: the records the entry says, none of the batch's. A crash
         // before this leaves the index at the version erased from (the next run reads the object whole).
         var derive: [(object: IndexedObject, from: String, dropped: [Int64])] = []
-        for r in reads where r.issue == nil && !r.recordsMismatch && r.hits.isEmpty {
+        for r in reads where r.issue == nil && !r.recordsMismatch && r.clean {
             if let p = plans[r.object.key] { derive.append((p.entry, p.from, p.dropped)) }
         }
         var derived = Set<String>()
@@ -271,6 +275,7 @@ extension Verifier {
             }
             findings.records[d.name, default: 0] += r.rowsRead ?? r.records
             for (k, n) in r.hits { findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: n, issue: nil)) }
+            for k in r.unreferenced { findings.found[k, default: []].append(.init(dataset: d.name, object: o.key, rows: 0, issue: Self.unreferencedIssue)) }
             // A derived entry is the object's index entry already.
             if derived.contains(o.key) { continue }
             try await entries.add(o, records: r.records, postings: r.postings, at: now(), state)
@@ -383,6 +388,7 @@ extension Verifier {
             r.records = s.records
             r.postings = postings
             r.hits = hits
+            r.unreferenced = Array(Set(s.unreferenced.filter { keys.contains($0) }))
         } catch is CancellationError {
             throw CancellationError()
         } catch let e as LetheError {
@@ -413,6 +419,7 @@ extension Verifier {
             r.rowsRead = m.rowsRead
             r.bytesRead = m.bytesRead
             for x in m.matches where keys.contains(x.key) { r.hits[x.key, default: 0] += 1 }
+            r.unreferenced = m.unreferenced.filter { keys.contains($0) }
             r.recordsMismatch = m.records != plan.records
         } catch is CancellationError {
             throw CancellationError()
@@ -423,6 +430,10 @@ extension Verifier {
         }
         return r
     }
+
+    /// Why an object holding a subject's value in no record is residue (`KeyedRead.unreferenced`).
+    static let unreferencedIssue =
+        "the subject's value is in a dictionary entry of the subject column that no row references (the bytes are still in the file)"
 
     /// Lethe's state after a run's verification: the raw ids purged from what may be purged
     /// (object names, texts on requests, settings); no write-ahead-log checkpoint and no byte search
