@@ -91,7 +91,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
-        .target(name: "LetheStream", dependencies: ["LetheCore"], swiftSettings: strict),
+        .target(name: "LetheStream", dependencies: ["LetheCore", "CLetheJSON"], swiftSettings: strict),
         .target(
             name: "LetheEngine",
             dependencies: [

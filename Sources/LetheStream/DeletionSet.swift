@@ -1,3 +1,4 @@
+import CLetheJSON
 import Foundation
 public import LetheCore
 import Synchronization
@@ -123,6 +124,12 @@ public final class DeletionSet: @unchecked Sendable {
             i += 1
             if i == capacity { i = 0 }
         }
+    }
+
+    /// Prefetches the slot `contains(tag)` reads first (a hint; see `StreamFilter.filter`).
+    @inline(__always)
+    public func prefetch(_ tag: UInt64) {
+        lethe_json_prefetch(UnsafeRawPointer(slots + Self.home(tag, capacity)))
     }
 
     /// True if `tag` is in the set.

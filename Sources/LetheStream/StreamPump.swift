@@ -6,11 +6,14 @@
 import LetheCore
 
 /// Runs a `StreamFilter` between two file descriptors: reads with read(2) in large
-/// chunks, writes kept lines through one large buffer with write(2). No allocation
-/// per event.
+/// chunks and writes the kept runs of each chunk straight from the input buffer with
+/// writev(2) (one `iovec` a run of kept lines, so the kept bytes are never copied in user
+/// space; a chunk with nothing dropped is one run). No allocation per event.
 ///
-/// Output is flushed when the buffer fills, whenever the input is caught up (a read
-/// returned less than asked, so a live stream's lines go out at once), and at the end.
+/// A chunk's kept runs are written before the next read reuses the buffer, so output goes
+/// out once per read: at once when a live stream's read returns less than asked, and in
+/// pieces of up to `chunk` bytes otherwise. Under `.fail` the runs before the malformed line
+/// are written before the error is thrown.
 public final class StreamPump {
     public let filter: StreamFilter
     private let input: Int32
@@ -18,26 +21,28 @@ public final class StreamPump {
     private let chunk: Int
     private var inBuf: UnsafeMutableRawPointer
     private var inCapacity: Int
-    private let outBuf: UnsafeMutableRawPointer
-    private let outCapacity: Int
-    private var outCount = 0
+    /// The kept runs of the current chunk, slices of `inBuf`, not yet written.
+    private let runs: UnsafeMutablePointer<iovec>
+    private let runCapacity: Int
+    private var runCount = 0
 
     /// - Parameters:
     ///   - chunk: bytes asked of each read(2).
-    public init(filter: StreamFilter, input: Int32, output: Int32, chunk: Int = 1 << 20, outputBuffer: Int = 1 << 20) {
+    ///   - maxRuns: runs gathered per writev(2) (at most IOV_MAX, 1024 on Linux).
+    public init(filter: StreamFilter, input: Int32, output: Int32, chunk: Int = 256 << 10, maxRuns: Int = 1024) {
         self.filter = filter
         self.input = input
         self.output = output
         self.chunk = max(4096, chunk)
         inCapacity = self.chunk * 2
         inBuf = .allocate(byteCount: inCapacity, alignment: 64)
-        outCapacity = max(4096, outputBuffer)
-        outBuf = .allocate(byteCount: outCapacity, alignment: 64)
+        runCapacity = min(1024, max(1, maxRuns))
+        runs = .allocate(capacity: runCapacity)
     }
 
     deinit {
         inBuf.deallocate()
-        outBuf.deallocate()
+        runs.deallocate()
     }
 
     /// Filters until the end of input — or, with `follow`, forever (polling a file that
@@ -56,7 +61,7 @@ public final class StreamPump {
                 inBuf = bigger
                 inCapacity *= 2
             }
-            let want = inCapacity - carry
+            let want = chunk  // small enough that a chunk is still in the L2 cache when its runs are written
             let got = read(input, inBuf + carry, want)
             if got < 0 {
                 if errno == EINTR {
@@ -77,9 +82,9 @@ public final class StreamPump {
             let used = try filter.filter(UnsafeRawBufferPointer(start: inBuf, count: have), isFinal: false) { run in
                 try self.emit(run)
             }
+            try flush()  // the runs are slices of inBuf: written before it moves or is read into
             carry = have - used
             if carry > 0 && used > 0 { memmove(inBuf, inBuf + used, carry) }
-            if got < want { try flush() }
             if follow && got < want && shouldStop() { break }
         }
         if carry > 0 {
@@ -92,34 +97,33 @@ public final class StreamPump {
 
     @inline(__always)
     private func emit(_ run: UnsafeRawBufferPointer) throws {
-        if run.count > outCapacity - outCount {
-            try flush()
-            if run.count >= outCapacity {
-                try writeAll(run.baseAddress!, run.count)
-                return
-            }
-        }
-        (outBuf + outCount).copyMemory(from: run.baseAddress!, byteCount: run.count)
-        outCount += run.count
+        if runCount == runCapacity { try flush() }
+        runs[runCount] = iovec(iov_base: UnsafeMutableRawPointer(mutating: run.baseAddress!), iov_len: run.count)
+        runCount += 1
     }
 
-    /// Writes the buffered output.
+    /// Writes the kept runs gathered so far.
     public func flush() throws {
-        if outCount == 0 { return }
-        let n = outCount
-        outCount = 0
-        try writeAll(UnsafeRawPointer(outBuf), n)
-    }
-
-    private func writeAll(_ p: UnsafeRawPointer, _ n: Int) throws {
-        var done = 0
-        while done < n {
-            let w = write(output, p + done, n - done)
+        var i = 0
+        let n = runCount
+        runCount = 0
+        while i < n {
+            let w = writev(output, runs + i, Int32(n - i))
             if w < 0 {
                 if errno == EINTR { continue }
                 throw LetheError.io("cannot write the output", at: "", errno: errno)
             }
-            done += w
+            if w == 0 { throw LetheError.io("cannot write the output", at: "", errno: EIO) }
+            // Skip what was written: whole runs, then part of one.
+            var left = w
+            while i < n && left >= runs[i].iov_len {
+                left -= runs[i].iov_len
+                i += 1
+            }
+            if left > 0 {
+                runs[i].iov_base += left
+                runs[i].iov_len -= left
+            }
         }
     }
 }

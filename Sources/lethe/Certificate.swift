@@ -6,6 +6,7 @@ import LetheEngine
 /// `lethe certificate ID | verify FILE | key`: signed certificates of erasure.
 struct Certificate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "certificate",
         abstract: "Issue, verify and check certificates of erasure.",
         discussion: """
             lethe certificate ID [--out F]           the signed certificate of a verified request
@@ -53,6 +54,7 @@ struct Certificate: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Check a certificate's signature: exit 0 valid, 1 invalid (naming why), 2 unreadable.")
         @OptionGroup var global: Global
         @Argument(help: "The certificate file.") var file: String
@@ -94,7 +96,7 @@ struct Certificate: AsyncParsableCommand {
     }
 
     struct Key: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the installation's public key of certificates (base64).")
+        static let configuration = CommandConfiguration(commandName: "key", abstract: "Print the installation's public key of certificates (base64).")
         @OptionGroup var global: Global
 
         func run() async throws {

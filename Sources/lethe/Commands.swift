@@ -7,7 +7,7 @@ import LetheEngine
 import LetheRuntime
 
 struct Init: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a commented starter lethe.yaml.")
+    static let configuration = CommandConfiguration(commandName: "init", abstract: "Write a commented starter lethe.yaml.")
     @Option(help: "The lake folder (or s3://bucket/prefix).") var lake: String = "./lake"
     @Option(help: "Where to write the config.") var config: String = "lethe.yaml"
     @Flag(help: "Overwrite an existing config.") var force = false
@@ -26,6 +26,7 @@ struct Init: AsyncParsableCommand {
 
 struct Index: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "index",
         abstract: "Backfill or refresh the subject index.",
         discussion:
             "Scans only objects that are new or changed since the last run and forgets objects that are gone. Unreadable objects are quarantined and listed; the run goes on."
@@ -145,6 +146,7 @@ struct Index: AsyncParsableCommand {
 
 struct Locate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "locate",
         abstract: "Show where a subject's data lives, from the index (no request is filed).",
         discussion: """
             The subject is taken exactly as typed, never split: `lethe locate 'a|b'` looks for the one id `a|b`. \
@@ -182,6 +184,7 @@ struct Locate: AsyncParsableCommand {
 
 struct Forget: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "forget",
         abstract: "File erasure requests; each is planned at once.",
         discussion: """
             The plan lists every dataset, object and row count that holds the subject, and the derived datasets lineage \
@@ -237,7 +240,7 @@ struct Forget: AsyncParsableCommand {
 }
 
 struct Requests: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List erasure requests.")
+    static let configuration = CommandConfiguration(commandName: "requests", abstract: "List erasure requests.")
     @OptionGroup var global: Global
     @Option(help: "Only this status: \(RequestStatus.allCases.map(\.rawValue).joined(separator: ", ")).") var status: String?
     @Option(
@@ -279,7 +282,7 @@ struct Requests: AsyncParsableCommand {
 }
 
 struct Show: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show one request with its plan and verification.")
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one request with its plan and verification.")
     @OptionGroup var global: Global
     @Argument var id: String
 
@@ -342,7 +345,7 @@ extension Show {
 }
 
 struct Approve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Approve planned requests (never your own: four eyes).")
+    static let configuration = CommandConfiguration(commandName: "approve", abstract: "Approve planned requests (never your own: four eyes).")
     @OptionGroup var global: Global
     @Argument(help: "Request ids.") var ids: [String] = []
     @Flag(help: "Approve every planned request not filed by you.") var all = false
@@ -372,7 +375,7 @@ struct Approve: AsyncParsableCommand {
 }
 
 struct Reject: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Reject a request, with a reason.")
+    static let configuration = CommandConfiguration(commandName: "reject", abstract: "Reject a request, with a reason.")
     @OptionGroup var global: Global
     @Argument var id: String
     @Option(help: "Who rejects (default: $LETHE_USER or $USER).") var by: String?
@@ -390,6 +393,7 @@ struct Reject: AsyncParsableCommand {
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Execute approved requests: erase, propagate, rebuild, verify.",
         discussion:
             "Resumes an interrupted run first. Then, for datasets with `deletes_from: change_feed`, reads the Delta change feed since the last run and files approved requests (principal `propagation`) for subjects another tool deleted. Every object is rewritten once for all the subjects it holds, atomically; a failed object fails its requests, is left untouched, and is retried by the next run."
@@ -457,7 +461,7 @@ struct Run: AsyncParsableCommand {
 }
 
 struct Verify: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Residue scan without trusting the index.")
+    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Residue scan without trusting the index.")
     @OptionGroup var global: Global
     @Argument var ids: [String] = []
     @Flag(help: "Every erased or verified request.") var all = false
@@ -483,7 +487,7 @@ struct Verify: AsyncParsableCommand {
 }
 
 struct Audit: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print or check the hash-chained audit log.")
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "Print or check the hash-chained audit log.")
     @OptionGroup var global: Global
     @Flag(help: "Recompute the chain; exit 1 naming the first broken entry.") var check = false
     @Option(

@@ -8,6 +8,7 @@ import LetheRuntime
 
 struct Filter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "filter",
         abstract: "Filter forgotten subjects out of a JSON Lines stream.",
         discussion: """
             Writes every line whose subject is not forgotten (request approved or later), \
@@ -194,6 +195,7 @@ struct Filter: AsyncParsableCommand {
 /// `lethe deletions`: the stream deletion set as tags, whole or changed since a cursor.
 struct Deletions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "deletions",
         abstract: "Print the stream deletion set, or its changes since T.",
         discussion: """
             Each forgotten subject is a 64-bit SipHash-2-4 tag of its canonical id under the state folder's \

@@ -257,6 +257,7 @@ private func countsJSON(_ c: CryptoCounts, extra: [String: JSONValue] = [:]) -> 
 
 struct Protect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "protect",
         abstract: "Encrypt a record stream's PII fields, each with its subject's key (a pipe).",
         discussion: """
             Reads JSON Lines or CSV (the dataset's format) from --in or stdin and writes it to --out or stdout \
@@ -320,6 +321,7 @@ struct Protect: AsyncParsableCommand {
 
 struct Reveal: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "reveal",
         abstract: "Decrypt a record stream's protected values (forgotten subjects' values come out as null).",
         discussion: """
             The inverse of `lethe protect`, for authorised readers. A value whose subject was forgotten \
@@ -368,6 +370,7 @@ struct Reveal: AsyncParsableCommand {
 
 struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "ingest",
         abstract: "Protect one file, write it into the dataset as an object, and index it at once.",
         discussion: """
             The file (the dataset's format, uncompressed) is protected as `lethe protect` does, written \

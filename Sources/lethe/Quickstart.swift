@@ -48,6 +48,7 @@ enum Starter {
 
 struct Quickstart: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "quickstart",
         abstract: "Build a sample lake, index it, forget one subject end to end, print the report.",
         discussion:
             "The lake has raw JSON Lines events (some gzipped), bronze users and silver sessions in CSV derived from them, and a gold daily aggregate rebuilt by a Python job. Afterwards, `cd DIR` and try the other commands on it."

@@ -7,6 +7,7 @@ import LetheServer
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Run the HTTP API, the scheduler of approved requests and the index watcher until SIGTERM.",
         discussion: """
             Listens on `serve.host`:`serve.port` (127.0.0.1:8080 by default); a host that is not a loopback \

@@ -5,6 +5,7 @@ import LetheEngine
 
 struct Sweep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "sweep",
         abstract: "Prove verified requests against the whole lake and Lethe's state, then destroy their raw ids.",
         discussion: """
             `lethe run` verifies each request in the datasets its plan and the index name, and relies on the \

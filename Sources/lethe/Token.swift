@@ -6,6 +6,7 @@ import LetheEngine
 /// `lethe token create|list|revoke`: the bearer tokens of `lethe serve`.
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "token",
         abstract: "Create, list and revoke API tokens for `lethe serve`.",
         discussion: """
             A token is printed once, when it is created, and stored only as a keyed hash: keep it in a
@@ -15,7 +16,7 @@ struct Token: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a token (printed once).")
+        static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a token (printed once).")
         @OptionGroup var global: Global
         @Option(help: "The token's name (unique among live tokens; the principal's name in the audit log).") var name: String
         @Option(help: "requester | approver | auditor | stream | admin") var role: String
@@ -39,7 +40,7 @@ struct Token: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List tokens (live and revoked; never a secret).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List tokens (live and revoked; never a secret).")
         @OptionGroup var global: Global
 
         func run() async throws {
@@ -73,7 +74,7 @@ struct Token: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke the live token with this name.")
+        static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke the live token with this name.")
         @OptionGroup var global: Global
         @Argument(help: "The token's name.") var name: String
 

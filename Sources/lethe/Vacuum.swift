@@ -5,6 +5,7 @@ import LetheEngine
 
 struct Vacuum: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "vacuum",
         abstract: "Delete superseded Delta files: those holding erased subjects, or all past a retention.",
         discussion: """
             Without --retain: targeted physical erasure. Deletes the history and change-data

@@ -6,6 +6,7 @@ import LetheFormats
 
 struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "validate",
         abstract: "Check a file's records against a dataset's schema; quarantine those that fail.",
         discussion: """
             Reads FILE (JSON Lines or CSV, as the dataset's format; uncompressed), checks every record \

@@ -17,7 +17,7 @@ struct VaultCommand: AsyncParsableCommand {
         subcommands: [Status.self, RotateKEK.self])
 
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Count the data keys by the KEK that wraps them.")
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Count the data keys by the KEK that wraps them.")
         @OptionGroup var global: Global
 
         func run() async throws {

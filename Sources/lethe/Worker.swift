@@ -9,6 +9,7 @@ import UnixSignals
 
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "worker",
         abstract: "Claim and run steps of approved jobs from a shared PostgreSQL state, until SIGTERM.",
         discussion: """
             Run one `lethe worker` per machine (or several) against the same lethe.yaml: the state must be \

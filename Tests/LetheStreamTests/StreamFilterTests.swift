@@ -198,7 +198,7 @@ import LetheCore
         let inFD = open(inPath, O_RDONLY), outFD = open(outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         #expect(inFD >= 0 && outFD >= 0)
         let f = makeFilter(forgotten: Array(forgotten))
-        let pump = StreamPump(filter: f, input: inFD, output: outFD, chunk: 4096, outputBuffer: 4096)
+        let pump = StreamPump(filter: f, input: inFD, output: outFD, chunk: 4096, maxRuns: 3)
         try pump.run()
         close(inFD); close(outFD)
         let got = Array(FileManager.default.contents(atPath: outPath)!)
