@@ -43,6 +43,22 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
     return l
 }
 
+/// A lake of one Parquet dataset `ids` (folder `lake/ids`, subject `user_id`), state in `.lethe`.
+private func parquetIDsLake() throws -> DiskLake {
+    let l = try DiskLake(
+        """
+        lake: ./lake
+        state: ./.lethe
+        datasets:
+          - name: ids
+            path: ids
+            format: parquet
+            subject: user_id
+        """)
+    try FileManager.default.createDirectory(atPath: l.dir + "/lake/ids", withIntermediateDirectories: true)
+    return l
+}
+
 @Test func sweepFindsWhatTheIndexMissedAndTheNextRunErasesIt() async throws {
     let l = try lake()
     defer { l.remove() }
@@ -76,18 +92,8 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
 }
 
 @Test func sweepFindsANumericIdInsideSnappyParquet() async throws {
-    let l = try DiskLake(
-        """
-        lake: ./lake
-        state: ./.lethe
-        datasets:
-          - name: ids
-            path: ids
-            format: parquet
-            subject: user_id
-        """)
+    let l = try parquetIDsLake()
     defer { l.remove() }
-    try FileManager.default.createDirectory(atPath: l.dir + "/lake/ids", withIntermediateDirectories: true)
     // pyarrow writes int64 ids, snappy (its default): the id's digits appear nowhere in the file's bytes.
     let code = """
         import sys, pyarrow as pa, pyarrow.parquet as pq
@@ -339,18 +345,8 @@ private func lake(_ yaml: String = twoDatasets) throws -> DiskLake {
 /// say so, naming the object (the bytes are in the file whatever the rows say). pyarrow writes it
 /// from an Arrow dictionary array whose dictionary holds a value no index names.
 @Test func aDictionaryEntryNoRowReferencesIsResidueForTheSweepAndAFullVerification() async throws {
-    let l = try DiskLake(
-        """
-        lake: ./lake
-        state: ./.lethe
-        datasets:
-          - name: ids
-            path: ids
-            format: parquet
-            subject: user_id
-        """)
+    let l = try parquetIDsLake()
     defer { l.remove() }
-    try FileManager.default.createDirectory(atPath: l.dir + "/lake/ids", withIntermediateDirectories: true)
     let code = """
         import sys, pyarrow as pa, pyarrow.parquet as pq
         d = pa.DictionaryArray.from_arrays(pa.array([1, 2, 1], type=pa.int32()), pa.array(['u-100001', 'u-200002', 'u-300003']))
