@@ -53,6 +53,9 @@ public struct DeltaFileRewrite: Sendable, Equatable {
     /// What became of each row group of the file read, and their row counts.
     public var rowGroups: [RowGroupOutcome]
     public var groupRows: [Int64]
+    /// Whether dictionary entries no row references were scrubbed (`scrubbing:`): the replacement is
+    /// then more than the file read without `dropped`.
+    public var scrubbed = false
 }
 
 extension DeltaTable {
@@ -83,6 +86,7 @@ extension DeltaTable {
     public func erase(
         files: [String], reading: (@Sendable (String, ParquetFile) throws -> [Range<Int64>]?)? = nil,
         selecting: @escaping @Sendable (String, ParquetFile) throws -> [Int64],
+        scrubbing: (@Sendable (String, ParquetFile) throws -> [Int: Set<Int>])? = nil,
         operationParameters: [String: JSONValue], now: Int64, maxAttempts: Int = 20,
         beforeCommit: (@Sendable () async throws -> Void)? = nil,
         willWrite: (@Sendable ([String]) async throws -> Void)? = nil,
@@ -93,7 +97,8 @@ extension DeltaTable {
         let tracker = WrittenKeys(willWrite: willWrite)
         do {
             let jobs = try await Trace.span("delta erase: read and select \(files.count) files") {
-                try await rewriteJobs(files, in: snap, reading: mask == nil ? reading : nil, selecting: selecting, mask: mask)
+                try await rewriteJobs(
+                    files, in: snap, reading: mask == nil ? reading : nil, selecting: selecting, scrubbing: mask == nil ? scrubbing : nil, mask: mask)
             }
             let batch = try await Trace.span("delta erase: rewrite \(jobs.count) files") {
                 try await rewriteAll(jobs, changeDataFeed: snap.metadata.changeDataFeed, now: now, written: tracker)
@@ -113,11 +118,13 @@ extension DeltaTable {
         }
     }
 
-    /// Reads each file (what `reading` names, else all of it) and chooses its rows, one file per core
-    /// at a time; a file with no row to drop gets no job. Jobs are in path order.
+    /// Reads each file (what `reading` names, else all of it) and chooses its rows (and, with
+    /// `scrubbing`, the chunks whose unreferenced dictionary entries go: `ParquetFile.rewrite(…scrubbing:…)`),
+    /// one file per core at a time; a file with nothing to drop or scrub gets no job. Jobs are in path order.
     func rewriteJobs(
         _ files: [String], in snap: Snapshot, reading: (@Sendable (String, ParquetFile) throws -> [Range<Int64>]?)?,
-        selecting: @escaping @Sendable (String, ParquetFile) throws -> [Int64], mask: DeltaMask? = nil
+        selecting: @escaping @Sendable (String, ParquetFile) throws -> [Int64],
+        scrubbing: (@Sendable (String, ParquetFile) throws -> [Int: Set<Int>])? = nil, mask: DeltaMask? = nil
     ) async throws -> [RewriteJob] {
         var adds: [(String, AddFile)] = []
         for path in Set(files).sorted() {
@@ -128,7 +135,7 @@ extension DeltaTable {
         }
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let jobs = try await boundedMap(adds, limit: workers) { path, add in
-            try await self.rewriteJob(path, add, reading: reading, selecting: selecting, mask: mask)
+            try await self.rewriteJob(path, add, reading: reading, selecting: selecting, scrubbing: scrubbing, mask: mask)
         }
         return jobs.compactMap { $0 }
     }
@@ -136,7 +143,8 @@ extension DeltaTable {
     /// One file read and its rows chosen (nil: none to drop).
     func rewriteJob(
         _ path: String, _ add: AddFile, reading: (@Sendable (String, ParquetFile) throws -> [Range<Int64>]?)?,
-        selecting: @Sendable (String, ParquetFile) throws -> [Int64], mask: DeltaMask? = nil
+        selecting: @Sendable (String, ParquetFile) throws -> [Int64],
+        scrubbing: (@Sendable (String, ParquetFile) throws -> [Int: Set<Int>])? = nil, mask: DeltaMask? = nil
     ) async throws -> RewriteJob? {
         let key = key(forLogPath: path)
         // Read at the version seen (a file changed in between is a conflict: re-plan), which the
@@ -146,6 +154,7 @@ extension DeltaTable {
         var file: ParquetFile? = nil
         var partial: SparseSource? = nil
         var subjectRows: [Int64] = []
+        var scrub: [Int: Set<Int>] = [:]
         if let reading, let info, let version {
             let footerSource = try await SparseSource.footer(size: info.size) { r in try await self.store.read(key, range: r, ifVersion: version) }
             let footer = try Self.open(footerSource, key)
@@ -156,6 +165,7 @@ extension DeltaTable {
                 let sparse = try Self.open(fetched, key)
                 do {
                     subjectRows = try selecting(path, sparse)
+                    scrub = try scrubbing?(path, sparse) ?? [:]
                     file = sparse
                     partial = source
                 } catch  where fetched.missed || error is WholeFileNeeded {
@@ -167,9 +177,10 @@ extension DeltaTable {
             let bytes = try await store.read(key, range: nil, ifVersion: version)
             let whole = try Self.open(InMemorySource(bytes), key)
             subjectRows = try selecting(path, whole)
+            scrub = try scrubbing?(path, whole) ?? [:]
             file = whole
         }
-        guard let file, !subjectRows.isEmpty else { return nil }
+        guard let file, !subjectRows.isEmpty || !scrub.isEmpty else { return nil }
         // Rows a deletion vector already deleted go too: the replacement has no DV.
         let dvRows = try await deletedRows(add)
         if mask != nil {
@@ -186,6 +197,7 @@ extension DeltaTable {
         let newlyDeleted = dvRows.isEmpty ? subjectRows : subjectRows.filter { !dvSet.contains($0) }
         var job = RewriteJob(
             path: path, add: add, key: key, file: file, drop: drop, newlyDeleted: newlyDeleted, version: version, partial: partial)
+        job.scrub = scrub
         job.toRead = try job.bytesToRead()
         return job
     }
@@ -396,9 +408,11 @@ struct RewriteJob: Sendable {
     var toRead: Int64 = 0
     /// Mask `drop`'s rows instead of dropping them (the file is then held whole).
     var mask: DeltaMask? = nil
+    /// Chunks to scrub of their unreferenced dictionary entries (row group → columns).
+    var scrub: [Int: Set<Int>] = [:]
 
-    /// The row groups that lose rows.
-    var touchedGroups: Set<Int> { Set(drop.compactMap { file.rowGroup(ofRow: $0) }) }
+    /// The row groups that lose rows or are scrubbed.
+    var touchedGroups: Set<Int> { Set(drop.compactMap { file.rowGroup(ofRow: $0) }).union(scrub.keys) }
 
     /// The byte ranges of the row groups the rewrite copies without reading them (none when the
     /// file is held whole), in file order.
@@ -488,7 +502,7 @@ extension DeltaTable {
             let file = try Self.open(fetched, job.key)
             do {
                 var sink = PlannedSink()
-                let result = try file.rewrite(droppingRows: job.drop, to: &sink)
+                let result = try file.rewrite(droppingRows: job.drop, scrubbing: job.scrub, to: &sink)
                 let cdc = changeDataFeed && !job.newlyDeleted.isEmpty ? try ChangeData.deletes(from: file, rows: job.newlyDeleted) : nil
                 var replacement: (RewrittenContent, Int64, ParquetFile)? = nil
                 if !result.isEmpty {
@@ -513,7 +527,7 @@ extension DeltaTable {
         let result: RewriteResult
         let cdc: [UInt8]?
         do {
-            result = try job.file.rewrite(droppingRows: job.drop, to: &sink)
+            result = try job.file.rewrite(droppingRows: job.drop, scrubbing: job.scrub, to: &sink)
             cdc = changeDataFeed && !job.newlyDeleted.isEmpty ? try ChangeData.deletes(from: job.file, rows: job.newlyDeleted) : nil
         } catch {
             throw LetheError(.corrupt, "\(error)", at: job.key)
@@ -538,6 +552,7 @@ extension DeltaTable {
             rewrite: DeltaFileRewrite(
                 removed: path, added: nil, readVersion: job.version, physicalRows: job.file.numRows, dropped: masks ? [] : job.drop,
                 keptRows: result.keptRows, rowGroups: result.rowGroups, groupRows: job.file.rowGroups.map(\.numRows)))
+        out.rewrite.scrubbed = !job.scrub.isEmpty
         var files: [RewrittenFile] = []
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
         if let bytes = changeData {

@@ -350,7 +350,7 @@ extension Lethe {
             var byDataset: [String: [ErasurePlan.Object]] = [:]
             for p in postings[k] ?? [] {
                 byDataset[p.object.dataset, default: []].append(
-                    .init(key: nil, ref: refs[p.object.dataset]?[p.object.key], rows: Int64(p.rows.count), state: "indexed"))
+                    .init(key: nil, ref: refs[p.object.dataset]?[p.object.key], rows: Int64(RecordOrdinal.records(p.rows)), state: "indexed"))
             }
             let holding = Set(byDataset.keys)
             let reached = Set(config.downstream(of: holding).map(\.name))

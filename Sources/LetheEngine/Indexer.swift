@@ -261,6 +261,8 @@ struct Indexer: Sendable {
             let summary = try await f.scan(o, in: store, options: opts, keyer: keyer) { row, key in
                 postings.append(key.prefix64, row: row)
             }
+            // A subject whose value a dictionary entry holds where no row does: the object is named for it.
+            for key in summary.unreferenced { postings.append(key.prefix64, row: RecordOrdinal.unreferencedEntry) }
             postings.sort()  // here, in the scanning task (one per core), not in the writer
             return ScanResult(dataset: d.name, object: o, outcome: .indexed(summary.records, postings))
         } catch let e as LetheError {

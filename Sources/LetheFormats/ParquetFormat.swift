@@ -73,7 +73,7 @@ public struct ParquetFormat: RecordFormat {
         summary.bytes = file.source.size
         summary.records = file.numRows
         var unreferenced: [SubjectKey] = []
-        summary.recordsWithoutSubject = try keys(file, object.key, options, keyer, unreferenced: { unreferenced.append($0) }) { row, key in
+        summary.recordsWithoutSubject = try keys(file, object.key, options, keyer, unreferenced: { _, _, k in unreferenced.append(k) }) { row, key in
             try visit(row, key)
         }
         summary.unreferenced = unreferenced
@@ -111,15 +111,15 @@ public struct ParquetFormat: RecordFormat {
     ) async throws -> EraseOutcome {
         let bytes = try await store.read(object.key, range: nil, ifVersion: object.version)
         let file = try open(bytes, object.key)
-        var outcome = try droppedRows(file, object.key, options, keyer, drop, hinted: hinted)
-        if outcome.droppedOrdinals.isEmpty {
+        var (outcome, scrub) = try droppedRows(file, object.key, options, keyer, drop, hinted: hinted)
+        if outcome.droppedOrdinals.isEmpty && scrub.isEmpty {
             outcome.kept = file.numRows
             return outcome
         }
         var sink = InMemorySink()
         let result: RewriteResult
         do {
-            result = try file.rewrite(droppingRows: outcome.droppedOrdinals, to: &sink)
+            result = try file.rewrite(droppingRows: outcome.droppedOrdinals, scrubbing: scrub, to: &sink)
         } catch {
             throw Self.lethe(error, object.key)
         }
@@ -127,15 +127,22 @@ public struct ParquetFormat: RecordFormat {
         return try await finish(outcome, result, file, object, in: store) { writer in try await writer.write(output) }
     }
 
-    /// The rows to drop (sorted), keyed in full or, with `hinted` ordinals, only those.
+    /// The rows to drop (sorted), keyed in full or, with `hinted` ordinals, only those; and the
+    /// subject chunks to scrub (row group → columns): those whose dictionary holds a dropped key's
+    /// value in an entry no row references. A full keying finds those on its way; a hint finds them
+    /// only where the index marked the object so (`RecordOrdinal.unreferencedEntry`), and then the
+    /// object is keyed in full. A scrub leaves the outcome inexact: the new version's index entry is
+    /// read, not derived (the old entry's mark would survive a derivation).
     private func droppedRows(
         _ file: ParquetFile, _ objectKey: String, _ options: FormatOptions, _ keyer: SubjectKeyer,
         _ drop: Set<SubjectKey>, hinted: [Int64]?
-    ) throws -> EraseOutcome {
+    ) throws -> (EraseOutcome, scrub: [Int: Set<Int>]) {
         var outcome = EraseOutcome()
         outcome.exact = true
         var rows: [Int64] = []
-        if let hinted {
+        var scrub: [Int: Set<Int>] = [:]
+        let marked = hinted?.contains { !RecordOrdinal.isRecord($0) } ?? true
+        if let hinted, !marked {
             for (row, key) in try keys(of: hinted.filter { $0 < file.numRows }, in: file, objectKey: objectKey, options: options, keyer: keyer)
             where drop.contains(key) {
                 rows.append(row)
@@ -143,7 +150,8 @@ public struct ParquetFormat: RecordFormat {
             }
             rows.sort()
         } else {
-            _ = try keys(file, objectKey, options, keyer) { row, key in
+            _ = try keys(file, objectKey, options, keyer, unreferenced: { g, c, k in if drop.contains(k) { scrub[g, default: []].insert(c) } }) {
+                row, key in
                 if drop.contains(key) {
                     rows.append(row)
                     outcome.dropped[key, default: 0] += 1
@@ -151,7 +159,8 @@ public struct ParquetFormat: RecordFormat {
             }
         }
         outcome.droppedOrdinals = rows
-        return outcome
+        if !scrub.isEmpty { outcome.exact = false }
+        return (outcome, scrub)
     }
 
     /// Erase of an object larger than `wholeObjectLimit`, never held whole in memory: the footer and
@@ -169,18 +178,19 @@ public struct ParquetFormat: RecordFormat {
             // An old parquet-mr file whose chunk ends are found by reading them: read whole.
             return try await eraseInMemory(object, in: store, options: options, keyer: keyer, drop: drop, hinted: hinted)
         }
-        // Phase 1: key the rows (subject chunks of the groups that can hold dropped rows).
+        // Phase 1: key the rows (subject chunks of the groups that can hold dropped rows; all of them
+        // where the index marked an unreferenced entry, see `droppedRows`).
         var groups: Set<Int>? = nil
-        if let hinted { groups = Set(hinted.compactMap { footerOnly.rowGroup(ofRow: $0) }) }
+        if let hinted, hinted.allSatisfy(RecordOrdinal.isRecord) { groups = Set(hinted.compactMap { footerOnly.rowGroup(ofRow: $0) }) }
         var keying = footer
         try await fetch(subjectRanges(footerOnly, options, groups: groups), of: object, in: store, into: &keying)
-        var outcome = try droppedRows(try open(keying, object.key), object.key, options, keyer, drop, hinted: hinted)
-        if outcome.droppedOrdinals.isEmpty {
+        var (outcome, scrub) = try droppedRows(try open(keying, object.key), object.key, options, keyer, drop, hinted: hinted)
+        if outcome.droppedOrdinals.isEmpty && scrub.isEmpty {
             outcome.kept = footerOnly.numRows
             return outcome
         }
         // Phase 2: everything but the row groups copied unread.
-        let touched = Set(outcome.droppedOrdinals.compactMap { footerOnly.rowGroup(ofRow: $0) })
+        let touched = Set(outcome.droppedOrdinals.compactMap { footerOnly.rowGroup(ofRow: $0) }).union(scrub.keys)
         var copied: [Range<Int64>] = []
         for g in 0..<footerOnly.rowGroups.count where !touched.contains(g) {
             if let r = try Self.parquet(object.key, { () throws(ParquetError) in try footerOnly.rowGroupByteRange(g) }) { copied.append(r) }
@@ -199,7 +209,7 @@ public struct ParquetFormat: RecordFormat {
         var sink = PlannedSink()
         let result: RewriteResult
         do {
-            result = try file.rewrite(droppingRows: outcome.droppedOrdinals, to: &sink)
+            result = try file.rewrite(droppingRows: outcome.droppedOrdinals, scrubbing: scrub, to: &sink)
         } catch let e where e.code == .io {
             // The rewrite read outside the ranges fetched (a bloom filter or page index lying inside an
             // untouched row group's range): nothing is written yet, so do it the whole-object way.
@@ -336,9 +346,12 @@ public struct ParquetFormat: RecordFormat {
             return out
         }
         let keys = matcher.keys(keyer)
-        _ = try self.keys(file, object.key, options, keyer, groups: groups) { row, key in
+        var unreferenced: Set<SubjectKey> = []
+        _ = try self.keys(file, object.key, options, keyer, groups: groups, unreferenced: { _, _, k in if keys.contains(k) { unreferenced.insert(k) } }) {
+            row, key in
             if keys.contains(key) { out.matches.append(SubjectMatch(row: row, key: key)) }
         }
+        out.unreferenced = unreferenced.sorted { $0.hex < $1.hex }
         return out
     }
 
@@ -506,15 +519,34 @@ public struct ParquetFormat: RecordFormat {
 
     /// The byte ranges `keys(of: rows, in:…)` reads (the subject chunks of the row groups holding
     /// `rows`, coalesced), from the file's footer: what to fetch before keying them.
+    /// An unreferenced-entry mark among `rows` (`RecordOrdinal.unreferencedEntry`) names every row
+    /// group (`unreferencedChunks` reads them all).
     public func keyingRanges(of rows: [Int64], in footer: ParquetFile, objectKey: String, options: FormatOptions) -> [Range<Int64>] {
-        subjectRanges(footer, options.resolved(for: objectKey), groups: Set(rows.compactMap { footer.rowGroup(ofRow: $0) }))
+        let groups: Set<Int>? = rows.allSatisfy(RecordOrdinal.isRecord) ? Set(rows.compactMap { footer.rowGroup(ofRow: $0) }) : nil
+        return subjectRanges(footer, options.resolved(for: objectKey), groups: groups)
+    }
+
+    /// The subject chunks (row group → leaf columns) whose dictionary holds one of `keys`' values in
+    /// an entry no row references: what `ParquetFile.rewrite(…scrubbing:…)` must scrub when those
+    /// subjects are erased. Reads every row group's subject chunk; empty for a subject of several
+    /// columns or constant parts only (no one dictionary holds it).
+    public func unreferencedChunks(
+        in file: ParquetFile, objectKey: String, options: FormatOptions, keyer: SubjectKeyer, keys wanted: Set<SubjectKey>
+    ) throws -> [Int: Set<Int>] {
+        var out: [Int: Set<Int>] = [:]
+        _ = try keys(
+            file, objectKey, options.resolved(for: objectKey), keyer, unreferenced: { g, c, k in if wanted.contains(k) { out[g, default: []].insert(c) } }
+        ) {
+            _, _ in
+        }
+        return out
     }
 
     /// Calls `visit(row, key)` for each row with a subject, in row order; returns the
     /// number of rows without one. `options` are resolved for the object (constants set).
     func keys(
         _ file: ParquetFile, _ objectKey: String, _ options: FormatOptions, _ keyer: SubjectKeyer,
-        groups: [Int]? = nil, only: Set<Int64>? = nil, unreferenced: ((SubjectKey) -> Void)? = nil,
+        groups: [Int]? = nil, only: Set<Int64>? = nil, unreferenced: ((_ rowGroup: Int, _ column: Int, SubjectKey) -> Void)? = nil,
         _ visit: (Int64, SubjectKey) throws -> Void
     ) throws -> Int64 {
         let groups = groups ?? Array(0..<file.rowGroups.count)
@@ -653,9 +685,20 @@ public struct ParquetFormat: RecordFormat {
                         try visit(row, k)
                     }
                     if let unreferenced, let dictionary, distinct < dictionary.count {
+                        // An entry whose value a referenced entry also holds (an erasure's neutralised copy)
+                        // adds nothing: that subject has rows here.
+                        var orphans: [SubjectKey] = []
                         for e in 0..<dictionary.count where !referenced[e] {
-                            unreferenced(table[e] ?? dictionary[e].withUnsafeBytes { affixed.entryKey($0) })
+                            orphans.append(table[e] ?? dictionary[e].withUnsafeBytes { affixed.entryKey($0) })
                         }
+                        // Few orphans, many referenced entries (already keyed by the scan): probed by prefix.
+                        let prefixes = Set(orphans.map(\.prefix64))
+                        var copies: Set<SubjectKey> = []
+                        for r in 0..<dictionary.count where referenced[r] {
+                            guard let k = table[r], prefixes.contains(k.prefix64) else { continue }
+                            copies.insert(k)
+                        }
+                        for k in orphans where !copies.contains(k) { unreferenced(g, column, k) }
                     }
                 }
                 return withoutSubject

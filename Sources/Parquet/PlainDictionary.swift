@@ -60,54 +60,196 @@ struct PlainDictionary {
         return Array(bytes[(starts == nil ? r.lowerBound : r.lowerBound + 4)..<r.upperBound])
     }
 
-    /// The body with each entry of `orphans` replaced by a copy of a kept entry (`kept[i]`), of
-    /// the same length where one exists. Also returns the changed byte spans when the body keeps
-    /// its size (every replacement the same length), for an in-place patch of the compressed page.
-    func neutralised(_ orphans: [Int], kept: [Bool]) -> (body: [UInt8], changes: [(at: Int, bytes: [UInt8])]?)? {
-        guard let first = kept.firstIndex(of: true) else { return nil }
-        var keeper = [Int](repeating: first, count: orphans.count)
-        if starts != nil {
-            // A kept entry of each length an orphan has, found in one pass.
-            var want: [Int: Int] = [:]
-            for o in orphans { want[slot(o).count] = -1 }
-            var missing = want.count
-            var i = 0
-            while missing > 0 && i < count {
-                if kept[i], let w = want[slot(i).count], w < 0 {
-                    want[slot(i).count] = i
-                    missing -= 1
+    /// The body with each entry of `orphans` replaced by a *filler*: a value of the same size that
+    /// holds nothing of the old one and equals no other entry of the page, so every entry stays
+    /// distinct. (A copy of a kept entry, as before, made two equal entries: Arrow's readers of a
+    /// dictionary-typed column — pandas categoricals, `read_dictionary` — merge equal entries and then
+    /// read the indices past the merged one as other values or out of range.) Byte arrays and
+    /// fixed-length byte arrays: zero bytes ending in a counter of 5-bit digits (control characters: a
+    /// string stays valid UTF-8 and no filler looks like a value; an empty value stays: it holds nothing); INT96: 1970-01-01 plus a count of
+    /// nanoseconds (readers check the day); integers: the values below the smallest other entry (or
+    /// above the largest); floating point: the representable values below the smallest other entry
+    /// (or above the largest). Also returns the changed byte spans, for an in-place patch of the
+    /// compressed page.
+    /// Nil when no filler fits (the caller re-encodes the chunk, rebuilding the dictionary).
+    ///
+    /// `outsideRange`: whether an integer filler may lie outside the other entries' range (a plain
+    /// or 32/64-bit integer, a timestamp or a date); false for a decimal, a time or a narrow integer,
+    /// whose readers check a value's range: their fillers are values absent from just above the
+    /// smallest entry (nil when those are all taken).
+    func neutralised(_ orphans: [Int], type: PhysicalType, outsideRange: Bool = true) -> (body: [UInt8], changes: [(at: Int, bytes: [UInt8])])? {
+        guard !orphans.isEmpty else { return (bytes, []) }
+        var isOrphan = [Bool](repeating: false, count: count)
+        for o in orphans where o >= 0 && o < count { isOrphan[o] = true }
+        var body = bytes
+        var changes: [(at: Int, bytes: [UInt8])] = []
+        /// Writes `new` over the value bytes at `range`, recording the bytes that changed.
+        func put(_ new: [UInt8], at range: Range<Int>) {
+            var lo = 0, hi = new.count
+            while lo < hi && bytes[range.lowerBound + lo] == new[lo] { lo += 1 }
+            while hi > lo && bytes[range.lowerBound + hi - 1] == new[hi - 1] { hi -= 1 }
+            guard lo < hi else { return }
+            let b = Array(new[lo..<hi])
+            body.replaceSubrange((range.lowerBound + lo)..<(range.lowerBound + hi), with: b)
+            changes.append((range.lowerBound + lo, b))
+        }
+        /// The value bytes of entry `i` (without a byte array's length prefix).
+        func valueRange(_ i: Int) -> Range<Int> {
+            let r = slot(i)
+            return starts == nil ? r : (r.lowerBound + 4)..<r.upperBound
+        }
+        switch type {
+        case .int32, .int64:
+            let wide = type == .int64
+            func load(_ i: Int) -> Int64 {
+                bytes.withUnsafeBytes { p in
+                    wide
+                        ? Int64(littleEndian: p.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
+                        : Int64(Int32(littleEndian: p.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)))
                 }
-                i += 1
             }
-            for (k, o) in orphans.enumerated() { if let w = want[slot(o).count], w >= 0 { keeper[k] = w } }
-        }
-        let sameSize = orphans.indices.allSatisfy { slot(orphans[$0]).count == slot(keeper[$0]).count }
-        if sameSize {
-            var body = bytes
-            var changes: [(at: Int, bytes: [UInt8])] = []
+            // Over every entry, the replaced ones too: a filler must never be the value it replaces.
+            var lo = wide ? Int64.max : Int64(Int32.max), hi = wide ? Int64.min : Int64(Int32.min), any = false
+            for i in 0..<count {
+                let v = load(i)
+                lo = Swift.min(lo, v)
+                hi = Swift.max(hi, v)
+                any = true
+            }
+            let floor = wide ? Int64.min : Int64(Int32.min), ceiling = wide ? Int64.max : Int64(Int32.max)
+            let n = Int64(orphans.count)
+            var next: Int64, step: Int64
+            /// Whether at least `n` values lie strictly between `a` and `b` (`a` < `b`) — or beyond, on overflow.
+            func room(_ a: Int64, _ b: Int64) -> Bool {
+                let (d, overflow) = b.subtractingReportingOverflow(a)
+                return overflow || d >= n
+            }
+            var inRange: [Int64]?
+            if !any {
+                (next, step) = (0, 1)
+            } else if outsideRange && room(floor, lo) {
+                (next, step) = (lo - 1, -1)
+            } else if outsideRange && room(hi, ceiling) {
+                (next, step) = (hi + 1, 1)
+            } else {
+                // Values just above the smallest entry that no entry (kept, or being replaced) holds.
+                let window = Swift.max(64, 4 * orphans.count)
+                var present = [Bool](repeating: false, count: window)
+                for i in 0..<count {
+                    let (d, overflow) = load(i).subtractingReportingOverflow(lo)
+                    if !overflow && d > 0 && d <= Int64(window) { present[Int(d) - 1] = true }
+                }
+                var free: [Int64] = []
+                for k in 0..<window where !present[k] && free.count < orphans.count {
+                    let (v, overflow) = lo.addingReportingOverflow(Int64(k) + 1)
+                    if overflow || v > hi { break }
+                    free.append(v)
+                }
+                guard free.count == orphans.count else { return nil }
+                inRange = free
+                (next, step) = (0, 0)
+            }
             for (k, o) in orphans.enumerated() {
-                let to = slot(o), from = slot(keeper[k])
-                var lo = 0, hi = to.count
-                while lo < hi && bytes[to.lowerBound + lo] == bytes[from.lowerBound + lo] { lo += 1 }
-                while hi > lo && bytes[to.lowerBound + hi - 1] == bytes[from.lowerBound + hi - 1] { hi -= 1 }
-                guard lo < hi else { continue }
-                let b = Array(bytes[(from.lowerBound + lo)..<(from.lowerBound + hi)])
-                body.replaceSubrange((to.lowerBound + lo)..<(to.lowerBound + hi), with: b)
-                changes.append((to.lowerBound + lo, b))
+                let v = inRange?[k] ?? next
+                next += step
+                let new: [UInt8] =
+                    wide ? withUnsafeBytes(of: v.littleEndian) { Array($0) } : withUnsafeBytes(of: Int32(truncatingIfNeeded: v).littleEndian) { Array($0) }
+                put(new, at: valueRange(o))
             }
-            return (body, changes)
+        case .float, .double:
+            let wide = type == .double
+            func load(_ i: Int) -> Double {
+                bytes.withUnsafeBytes { p in
+                    wide
+                        ? Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)))
+                        : Double(Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))))
+                }
+            }
+            var lo = Double.infinity, hi = -Double.infinity, any = false
+            for i in 0..<count {
+                let v = load(i)
+                if v.isNaN { continue }
+                lo = Swift.min(lo, v)
+                hi = Swift.max(hi, v)
+                any = true
+            }
+            // Each filler one representable step past the last, below the smallest (or above the largest).
+            var down = !any
+            if any { down = wide ? lo > -Double.greatestFiniteMagnitude : Float(lo) > -Float.greatestFiniteMagnitude }
+            var at = any ? (down ? lo : hi) : 0
+            if any && !down && (wide ? hi >= Double.greatestFiniteMagnitude : Float(hi) >= Float.greatestFiniteMagnitude) { return nil }
+            for (k, o) in orphans.enumerated() {
+                if !any && k == 0 {
+                    at = 0
+                } else if wide {
+                    at = down ? at.nextDown : at.nextUp
+                } else {
+                    at = Double(down ? Float(at).nextDown : Float(at).nextUp)
+                }
+                guard at.isFinite else { return nil }
+                let new: [UInt8] =
+                    wide ? withUnsafeBytes(of: at.bitPattern.littleEndian) { Array($0) } : withUnsafeBytes(of: Float(at).bitPattern.littleEndian) { Array($0) }
+                put(new, at: valueRange(o))
+            }
+        case .boolean:
+            return nil
+        case .int96:
+            // Valid timestamps, 1970-01-01 (Julian day 2440588) plus a count of nanoseconds: readers
+            // check an INT96's day.
+            var taken = Set<[UInt8]>()
+            let epochDay = withUnsafeBytes(of: UInt32(2_440_588).littleEndian) { Array($0) }
+            for i in 0..<count {
+                let r = valueRange(i)
+                if bytes[(r.lowerBound + 8)..<r.upperBound].elementsEqual(epochDay) { taken.insert(Array(bytes[r])) }
+            }
+            var c: UInt64 = 0
+            for o in orphans {
+                var filler: [UInt8]
+                repeat {
+                    filler = withUnsafeBytes(of: c.littleEndian) { Array($0) } + epochDay
+                    c += 1
+                } while taken.contains(filler)
+                taken.insert(filler)
+                put(filler, at: valueRange(o))
+            }
+        case .byteArray, .fixedLenByteArray:
+            // Fillers of each length the orphans have: zero bytes ending in a counter of 5-bit digits
+            // (its last 8 bytes at most: control characters, so a string column stays valid UTF-8 and
+            // no filler looks like a value), skipping any that an entry already is (the replaced ones too).
+            var lengths = Set<Int>()
+            for o in orphans { lengths.insert(valueRange(o).count) }
+            lengths.remove(0)
+            var taken = Set<[UInt8]>()
+            for i in 0..<count {
+                let r = valueRange(i)
+                guard lengths.contains(r.count) else { continue }
+                let zeros = r.count - Swift.min(r.count, 8)
+                if bytes[r.lowerBound..<(r.lowerBound + zeros)].allSatisfy({ $0 == 0 }) { taken.insert(Array(bytes[r])) }
+            }
+            var counters: [Int: UInt64] = [:]
+            for o in orphans {
+                let r = valueRange(o)
+                let n = r.count
+                guard n > 0 else { continue }  // an empty value holds nothing
+                let digits = Swift.min(n, 8)
+                var c = counters[n] ?? 0
+                var filler = [UInt8](repeating: 0, count: n)
+                while true {
+                    if c >> UInt64(5 * digits) != 0 { return nil }  // every filler of this length is taken
+                    var v = c
+                    for j in stride(from: n - 1, through: n - digits, by: -1) {
+                        filler[j] = UInt8(truncatingIfNeeded: v & 0x1F)
+                        v >>= 5
+                    }
+                    c += 1
+                    if !taken.contains(filler) { break }
+                }
+                counters[n] = c
+                taken.insert(filler)
+                put(filler, at: r)
+            }
         }
-        var body: [UInt8] = []
-        body.reserveCapacity(bytes.count)
-        var pos = 0
-        for (k, o) in orphans.enumerated() {
-            let to = slot(o)
-            body.append(contentsOf: bytes[pos..<to.lowerBound])
-            body.append(contentsOf: bytes[slot(keeper[k])])
-            pos = to.upperBound
-        }
-        body.append(contentsOf: bytes[pos...])
-        return (body, nil)
+        return (body, changes)
     }
 }
 

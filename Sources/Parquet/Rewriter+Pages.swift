@@ -3,9 +3,10 @@
 /// and written again with the same encoding, codec, page version, checksum and statistics kinds.
 ///
 /// The dictionary page is carried through, with one rule: a dictionary entry that only dropped
-/// rows referenced is *neutralised* (its bytes replaced by a copy of an entry a kept row
-/// references), so no value held only by erased rows survives in the dictionary, while every
-/// index of every copied page stays valid. Chunk statistics are recomputed from the referenced
+/// rows referenced is *neutralised* (its bytes replaced by a filler of the same size that equals no
+/// other entry, `PlainDictionary.neutralised`), so no value held only by erased rows survives in the
+/// dictionary, every index of every copied page stays valid, and the entries stay distinct (readers
+/// that build a dictionary-typed column merge equal entries). Chunk statistics are recomputed from the referenced
 /// dictionary entries when every data page is dictionary-encoded, kept when every dropped value
 /// lies strictly inside the old bounds, and otherwise dropped (min/max only). Bloom filters and
 /// size statistics are dropped as in the whole-chunk re-encode. Whatever this code does not
@@ -119,11 +120,11 @@ extension ParquetFile {
     /// within the row group); nil when the chunk has a shape this code leaves to the whole-chunk path.
     func rewriteChunkByPages(
         column ci: Int, rowGroup g: Int, dropping local: [Int], original: ColumnChunk,
-        options po: PageRewriteOptions
+        options po: PageRewriteOptions, scrub: Bool = false
     ) throws(ParquetError) -> PageLevelChunk? {
         let rg = metadata.rowGroups[g]
         let desc = schema.columns[ci]
-        guard let md = original.metaData, md.totalCompressedSize > 0, let codec = md.codec, !local.isEmpty else { return nil }
+        guard let md = original.metaData, md.totalCompressedSize > 0, let codec = md.codec, !local.isEmpty || scrub else { return nil }
         let maxDef = desc.maxDefinitionLevel, maxRep = desc.maxRepetitionLevel
         let chunk = try columnChunkBytes(column: ci, rowGroup: g)
         let base = md.chunkStart
@@ -497,11 +498,12 @@ extension ParquetFile {
         guard !entries.isEmpty else { return nil }
 
         // 4. The dictionary page: carried, or with the entries only dropped rows held neutralised.
-        // Every entry no kept row references, not only those the dropped rows did: an entry an earlier
-        // erasure neutralised is a copy of a value kept then, referenced by no row, and when that value's
-        // subject is erased in turn its copies must go with it.
+        // Every entry no kept row references, not only those the dropped rows did: an earlier erasure's
+        // neutralised entry (a filler, or in files of Lethe before session 17 a copy of a value kept
+        // then, which must go when that value's subject is erased in turn) is rewritten too.
+        // A chunk to scrub (`rewrite(droppingRows:scrubbing:…)`) loses them whether or not rows went.
         var orphans: [Int] = []
-        if dictCount > 0 && !droppedRef.isEmpty {
+        if dictCount > 0 && (!droppedRef.isEmpty || scrub) {
             keptRef.withUnsafeBufferPointer { k in
                 for i in 0..<dictCount where !k[i] { orphans.append(i) }
             }
@@ -513,9 +515,10 @@ extension ParquetFile {
             } else {
                 var body: [UInt8]
                 var patched: [UInt8]?
-                if let pd = try plainDict(), let (b, changes) = pd.neutralised(orphans, kept: keptRef) {
+                if let pd = try plainDict(), let (b, changes) = pd.neutralised(orphans, type: desc.physicalType, outsideRange: Self.fillersMayLieOutside(desc))
+                {
                     body = b
-                    if codec == .snappy, po.patchCompressedDictionary, let changes {
+                    if codec == .snappy, po.patchCompressedDictionary, !changes.isEmpty {
                         patched = chunk.withUnsafeBytes { Snappy.patch(UnsafeRawBufferPointer(rebasing: $0[dp.bodyStart..<dp.end]), changes: changes) }
                         if patched == nil, po.splicePages {
                             // A changed byte a copy produces or reads: those elements become literals.
@@ -528,10 +531,9 @@ extension ParquetFile {
                         }
                     }
                 } else {
-                    guard let d = try dict(), let keeper = keptRef.firstIndex(of: true) else { return nil }
-                    var map = Array(0..<dictCount)
-                    for i in orphans { map[i] = keeper }
-                    body = ValueEncoder.plain(d.gather(map))
+                    // No filler fits (or the page is not PLAIN bytes): the chunk is re-encoded whole,
+                    // its dictionary rebuilt from the values kept.
+                    return nil
                 }
                 let comp: [UInt8]
                 if let patched { comp = patched } else { comp = try withBytes(body) { (p) throws(ParquetError) in try Codecs.compress(codec, p) } }
@@ -642,9 +644,11 @@ extension ParquetFile {
             } else if hadLegacy || hadMinMax {
                 // Kept only when every dropped value lies strictly inside the old bounds.
                 var lost = droppedValues
-                if !droppedRef.isEmpty {
+                if !droppedRef.isEmpty || (scrub && !orphans.isEmpty) {
                     guard let d = try dict() else { return nil }
                     lost.append(d.gather(droppedRef.map { Int($0) }))
+                    // A scrubbed entry's value may be a bound: it must not survive in the statistics.
+                    if scrub { lost.append(d.gather(orphans)) }
                 }
                 let cmp = Self.statisticsComparator(desc)
                 func inside(_ lo: [UInt8]?, _ hi: [UInt8]?) -> Bool {
@@ -666,6 +670,20 @@ extension ParquetFile {
         }
         out.meta = m
         return out
+    }
+
+    /// Whether an integer column's neutralised entries may take values outside the range of its
+    /// other entries: not for a decimal, a time or a narrow integer, whose readers check the range.
+    static func fillersMayLieOutside(_ desc: ColumnDescriptor) -> Bool {
+        switch desc.logicalType {
+        case .decimal?, .time?: return false
+        case .integer(let bits, _)?: return bits >= 32
+        default: break
+        }
+        switch desc.convertedType {
+        case .decimal?, .timeMillis?, .timeMicros?, .int8?, .int16?, .uint8?, .uint16?: return false
+        default: return true
+        }
     }
 
     /// Sets `marks[i]` for each dictionary index `i` of `idx` in `runs`; the first index past the

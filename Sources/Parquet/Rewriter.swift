@@ -102,7 +102,24 @@ extension ParquetFile {
     public func rewrite<S: ParquetSink>(
         droppingRows rows: [Int64], to sink: inout S, pageOptions: PageRewriteOptions
     ) throws(ParquetError) -> RewriteResult {
+        try rewrite(droppingRows: rows, scrubbing: [:], to: &sink, pageOptions: pageOptions)
+    }
+
+    /// `rewrite(droppingRows:to:)` that also *scrubs* the chunks `scrubbing` names (row group →
+    /// leaf column indexes): every dictionary entry of such a chunk that no kept row references is
+    /// neutralised, as in a chunk that loses rows (or the chunk is re-encoded, its dictionary rebuilt
+    /// from the values kept), even where the row group loses no row. The other chunks of a scrubbed
+    /// row group that loses no row are copied byte for byte. What an erasure needs when a subject's
+    /// value survives in a dictionary entry no row references (residue with no row to drop).
+    public func rewrite<S: ParquetSink>(
+        droppingRows rows: [Int64], scrubbing: [Int: Set<Int>], to sink: inout S, pageOptions: PageRewriteOptions = PageRewriteOptions()
+    ) throws(ParquetError) -> RewriteResult {
         try checkRowsToDrop(rows)
+        for (g, columns) in scrubbing {
+            guard g >= 0, g < metadata.rowGroups.count, columns.allSatisfy({ $0 >= 0 && $0 < schema.columns.count }) else {
+                throw ParquetError(.invalidArgument, "chunk to scrub out of range (row group \(g), columns \(columns.sorted()))", file: name)
+            }
+        }
         var out = CountingSink(base: sink)
         try out.write(ParquetLibrary.magic)
         var w = RewrittenGroups()
@@ -121,10 +138,10 @@ extension ParquetFile {
             }
             if local.count == Int(rg.numRows) && rg.numRows > 0 {
                 w.outcomes.append(.removed(droppedRows: rg.numRows))
-            } else if local.isEmpty {
+            } else if local.isEmpty && (scrubbing[g] ?? []).isEmpty {
                 try copyRowGroup(g, to: &out, into: &w)
             } else {
-                try reencodeRowGroup(g, dropping: local, to: &out, into: &w)
+                try reencodeRowGroup(g, dropping: local, scrubbing: scrubbing[g] ?? [], to: &out, into: &w)
             }
         }
         try moveBloomFilters(&w, to: &out)
@@ -333,9 +350,48 @@ extension ParquetFile {
         w.kept += rg.numRows
     }
 
-    /// Re-encodes row group `g` without its `local` rows (sorted indexes within it), column by column.
+    /// Copies column `ci` of row group `g` byte for byte where the output ends (a chunk of a scrubbed
+    /// row group that loses no row): its offsets shifted, its page indexes copied later, a bloom
+    /// filter moved.
+    private func copyChunk<S>(
+        _ ci: Int, of g: Int, newIndex: Int, to out: inout CountingSink<S>, into w: inout RewrittenGroups
+    ) throws(ParquetError) -> (ColumnChunk, IndexPlan, Int64) {
+        var chunk = metadata.rowGroups[g].columns[ci]
+        guard var md = chunk.metaData else {
+            throw ParquetError(.corruptMetadata, "column chunk without metadata", file: name, rowGroup: g)
+        }
+        let r = try chunkRange(column: ci, rowGroup: g)
+        let newStart = out.offset
+        if !r.isEmpty {
+            let src = source
+            try withLocation(file: name, rowGroup: g) { try out.copy(from: src, range: r) }
+        }
+        let delta = newStart - r.lowerBound
+        if md.totalCompressedSize > 0 || md.dataPageOffset >= 4 { md.dataPageOffset += delta }
+        if let d = md.dictionaryPageOffset, d >= 4 { md.dictionaryPageOffset = d + delta }
+        if let ip = md.indexPageOffset, ip >= 4 { md.indexPageOffset = ip + delta }
+        if let bo = md.bloomFilterOffset {
+            if bo >= r.lowerBound && bo < r.upperBound {
+                md.bloomFilterOffset = bo + delta
+            } else {
+                w.bloomsToMove.append((newIndex, ci, bo, md.bloomFilterLength))
+            }
+        }
+        chunk.metaData = md
+        if chunk.fileOffset >= 4 { chunk.fileOffset += delta }
+        let cidx = chunk.columnIndexOffset.flatMap { o in chunk.columnIndexLength.map { (o, $0) } }
+        let oidx = chunk.offsetIndexOffset.flatMap { o in chunk.offsetIndexLength.map { (o, $0) } }
+        chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
+        chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+        let plan: IndexPlan = cidx == nil && oidx == nil ? .none : .copy(columnIndex: cidx, offsetIndex: oidx, delta: delta)
+        return (chunk, plan, md.totalUncompressedSize)
+    }
+
+    /// Re-encodes row group `g` without its `local` rows (sorted indexes within it), column by column;
+    /// the chunks of `scrub` lose their unreferenced dictionary entries too. With no row dropped, the
+    /// chunks not to scrub are copied byte for byte.
     private func reencodeRowGroup<S>(
-        _ g: Int, dropping local: [Int], to out: inout CountingSink<S>,
+        _ g: Int, dropping local: [Int], scrubbing scrub: Set<Int> = [], to out: inout CountingSink<S>,
         into w: inout RewrittenGroups
     ) throws(ParquetError) {
         let rg = metadata.rowGroups[g]
@@ -346,8 +402,16 @@ extension ParquetFile {
         var totalUncompressed: Int64 = 0
         for (ci, desc) in schema.columns.enumerated() {
             let orig = rg.columns[ci]
+            if local.isEmpty && !scrub.contains(ci) {
+                let (chunk, chunkPlan, uncompressed) = try copyChunk(ci, of: g, newIndex: newIndex, to: &out, into: &w)
+                ng.columns[ci] = chunk
+                totalUncompressed += uncompressed
+                plan.append(chunkPlan)
+                continue
+            }
             if w.pageOptions.enabled,
-                let pc = try? rewriteChunkByPages(column: ci, rowGroup: g, dropping: local, original: orig, options: w.pageOptions)
+                let pc = try? rewriteChunkByPages(
+                    column: ci, rowGroup: g, dropping: local, original: orig, options: w.pageOptions, scrub: scrub.contains(ci))
             {
                 let base = out.offset
                 for piece in pc.pieces {

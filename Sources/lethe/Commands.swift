@@ -175,7 +175,13 @@ struct Locate: AsyncParsableCommand {
                 out("subject \(lethe.key(for: s).short): no records in the index")
             } else {
                 out("subject \(lethe.key(for: s).short):")
-                out(table(["DATASET", "OBJECT", "ROLE", "ROWS"], found.map { [$0.dataset, $0.object, $0.role.rawValue, String($0.rows.count)] }))
+                out(
+                    table(
+                        ["DATASET", "OBJECT", "ROLE", "ROWS"],
+                        found.map {
+                            // 0 rows: the object holds the subject's value only in a Parquet dictionary entry no row references.
+                            [$0.dataset, $0.object, $0.role.rawValue, String(RecordOrdinal.records($0.rows))]
+                        }))
             }
             return 0
         }

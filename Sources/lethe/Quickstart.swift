@@ -85,7 +85,7 @@ struct Quickstart: AsyncParsableCommand {
             let s = lethe.subject(subject)
             let before = try await lethe.locateRows(s)  // one entry per object: the sample lake has no Delta table
             say("3. locating subject \(lethe.key(for: s).short) (lethe locate \(subject))")
-            for p in before.prefix(8) { say("   \(p.dataset)  \(p.object)  \(p.rows.count) row(s)") }
+            for p in before.prefix(8) { say("   \(p.dataset)  \(p.object)  \(RecordOrdinal.records(p.rows)) row(s)") }
             if before.count > 8 { say("   … \(before.count - 8) more objects") }
 
             say("4. alice files the request (lethe forget \(subject) --by alice)")

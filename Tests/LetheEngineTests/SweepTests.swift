@@ -339,26 +339,43 @@ private func parquetIDsLake() throws -> DiskLake {
     #expect(failed.status == .failed && !String(decoding: failed.sweepFindings ?? [], as: UTF8.self).contains("u-100001"))
 }
 
-/// Issue 12: a Parquet dictionary entry holding a forgotten subject's value that no row references
-/// (another writer, or an erasure before the rule that neutralises such entries, left it) is that
-/// subject's residue, not a mention of it in another record: the sweep and a full verification both
-/// say so, naming the object (the bytes are in the file whatever the rows say). pyarrow writes it
-/// from an Arrow dictionary array whose dictionary holds a value no index names.
-@Test func aDictionaryEntryNoRowReferencesIsResidueForTheSweepAndAFullVerification() async throws {
+/// Issue 12: a Parquet dictionary entry no row references that holds a forgotten id is residue. The
+/// index names the object for that subject (an unreferenced-entry mark, 0 rows), so the run scrubs the
+/// entry and the request is verified, then swept. The files are pyarrow's (an Arrow dictionary array
+/// with an unused value).
+@Test func aDictionaryEntryNoRowReferencesIsIndexedAndScrubbedByTheRun() async throws {
     let l = try parquetIDsLake()
     defer { l.remove() }
-    let code = """
-        import sys, pyarrow as pa, pyarrow.parquet as pq
-        d = pa.DictionaryArray.from_arrays(pa.array([1, 2, 1], type=pa.int32()), pa.array(['u-100001', 'u-200002', 'u-300003']))
-        pq.write_table(pa.table({'user_id': d, 'v': [1, 2, 3]}), sys.argv[1] + '/a.parquet')
-        pq.write_table(pa.table({'user_id': ['u-100001', 'u-400004'], 'v': [4, 5]}), sys.argv[1] + '/b.parquet')
-        """
-    try Peers.python(["-c", code, l.dir + "/lake/ids"], what: "orphan dictionary entry (sweep)")
+    try Peers.python(["-c", orphanFiles, l.dir + "/lake/ids", "a,b"], what: "orphan dictionary entry")
+    #expect(try dictionaryHolds(l.dir + "/lake/ids/a.parquet", "u-100001"))  // the premise
     let lethe = try l.open()
     _ = try await lethe.index()
-    // The run erases the row in b.parquet; a.parquet holds no row of the subject, so the index vouches for it.
+    let located = try await lethe.locate(SubjectID("u-100001"))
+    #expect(located.first { $0.object.key == "ids/a.parquet" }?.rows == [RecordOrdinal.unreferencedEntry], "\(located)")
+    let report = LocateReport(try await lethe.locateRows(SubjectID("u-100001")))
+    #expect(report.entries.first { $0.object == "ids/a.parquet" }.map { ($0.rows, $0.positions) } ?? (-1, []) == (0, []))
     let r = try await erased(lethe, "u-100001")
     #expect(r.status == .verified, "\(r.failure ?? "")")
+    #expect(try dictionaryHolds(l.dir + "/lake/ids/a.parquet", "u-100001") == false)
+    #expect(try readIDs(l.dir + "/lake/ids/a.parquet") == "['u-200002', 'u-300003', 'u-200002']")
+    #expect(try await lethe.locate(SubjectID("u-100001")).isEmpty)
+    let s = try await lethe.sweep()
+    #expect(s.clean && s.requests.map(\.result) == ["swept"], "\(s.requests)")
+}
+
+/// Issue 12: the same entry written behind the index's back after the run: the full verification and
+/// the sweep find it (a `record` with no row, not a mention), the sweep fails the request again and
+/// re-indexes the object, and the next run scrubs it.
+@Test func aDictionaryEntryNoRowReferencesFoundByTheSweepIsScrubbedByTheNextRun() async throws {
+    let l = try parquetIDsLake()
+    defer { l.remove() }
+    try Peers.python(["-c", orphanFiles, l.dir + "/lake/ids", "b"], what: "orphan dictionary entry")
+    let lethe = try l.open()
+    _ = try await lethe.index()
+    let r = try await erased(lethe, "u-100001")
+    #expect(r.status == .verified, "\(r.failure ?? "")")
+    try Peers.python(["-c", orphanFiles, l.dir + "/lake/ids", "a"], what: "orphan dictionary entry")
+    #expect(try dictionaryHolds(l.dir + "/lake/ids/a.parquet", "u-100001"))  // the premise
     let s = try await lethe.sweep()
     #expect(!s.clean)
     let q = try #require(s.requests.first { $0.id == r.id })
@@ -370,4 +387,46 @@ private func parquetIDsLake() throws -> DiskLake {
     let v = try #require(try await lethe.verify(ids: [r.id]).first)
     #expect(!v.clean)
     #expect(v.found.contains { $0.object == "ids/a.parquet" && $0.rows == 0 && ($0.issue ?? "").contains("no row references") }, "\(v.found)")
+    // Indexed again by the sweep: the next run plans the object and scrubs the entry.
+    #expect(try await lethe.locate(SubjectID("u-100001")).contains { $0.object.key == "ids/a.parquet" })
+    _ = try await lethe.run()
+    let after = try await lethe.request(r.id)
+    #expect(after.status == .verified, "\(after.failure ?? "")")
+    #expect(try dictionaryHolds(l.dir + "/lake/ids/a.parquet", "u-100001") == false)
+    #expect(try readIDs(l.dir + "/lake/ids/a.parquet") == "['u-200002', 'u-300003', 'u-200002']")
+    let again = try await lethe.sweep()
+    #expect(again.clean && again.requests.map(\.result) == ["swept"], "\(again.requests)")
+}
+
+/// Writes argv[2]'s files (comma-separated: `a`, `b`) into the folder argv[1]: a.parquet holds
+/// u-100001 only in a dictionary entry no row references; b.parquet a row of it.
+private let orphanFiles = """
+    import sys, pyarrow as pa, pyarrow.parquet as pq
+    names = sys.argv[2].split(',')
+    if 'a' in names:
+        d = pa.DictionaryArray.from_arrays(pa.array([1, 2, 1], type=pa.int32()), pa.array(['u-100001', 'u-200002', 'u-300003']))
+        pq.write_table(pa.table({'user_id': d, 'v': [1, 2, 3]}), sys.argv[1] + '/a.parquet')
+    if 'b' in names:
+        pq.write_table(pa.table({'user_id': ['u-100001', 'u-400004'], 'v': [4, 5]}), sys.argv[1] + '/b.parquet')
+    """
+
+/// Whether a row group's dictionary of `user_id` (every entry, as pyarrow reads it) holds `value`.
+private func dictionaryHolds(_ path: String, _ value: String) throws -> Bool {
+    let out = try Peers.python(
+        [
+            "-c",
+            """
+            import sys, pyarrow.parquet as pq
+            f = pq.ParquetFile(sys.argv[1], read_dictionary=['user_id'])
+            print(any(sys.argv[2] in f.read_row_group(g).column('user_id').chunks[0].dictionary.to_pylist() for g in range(f.num_row_groups)))
+            """, path, value,
+        ], what: "dictionaries")
+    return out.trimmingCharacters(in: .whitespacesAndNewlines) == "True"
+}
+
+/// The user ids pyarrow reads from a Parquet file, as Python prints the list.
+private func readIDs(_ path: String) throws -> String {
+    try Peers.python(
+        ["-c", "import sys, pyarrow.parquet as pq; print(pq.read_table(sys.argv[1]).column('user_id').to_pylist())", path], what: "read back"
+    ).trimmingCharacters(in: .whitespacesAndNewlines)
 }

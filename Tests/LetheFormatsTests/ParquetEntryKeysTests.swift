@@ -410,3 +410,108 @@ func locateEraseAndMatchAgreeWithThePerRowPath(_ name: String) async throws {
         #expect(referenced.unreferenced.isEmpty)
     }
 }
+
+/// Issue 12: an erasure scrubs a dictionary entry no row references when it holds a dropped subject's
+/// value (`ParquetFile.rewrite(…scrubbing:…)`): found on a full keying, or where the index marked the
+/// object (`RecordOrdinal.unreferencedEntry`); a hint of rows only leaves other row groups unread. The
+/// files are pyarrow's (Arrow dictionary arrays, each row group with the whole dictionary); the result
+/// is read back by pyarrow with every other row and value as before.
+@Test func anErasureScrubsADictionaryEntryNoRowReferences() async throws {
+    let dir = NSTemporaryDirectory() + "lethe-scrub-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    // two.parquet: groups [u-kept, u-other, u-kept] and [u-orphan, u-last]: u-orphan has a row in group 1
+    // and only an entry in group 0. one.parquet: one group where no row references u-orphan.
+    try Peers.python(
+        [
+            "-c",
+            """
+            import sys, pyarrow as pa, pyarrow.parquet as pq
+            vals = pa.array(['u-kept', 'u-orphan', 'u-other', 'u-last'])
+            d = pa.DictionaryArray.from_arrays(pa.array([0, 2, 0, 1, 3], type=pa.int32()), vals)
+            pq.write_table(pa.table({'user_id': d, 'v': [1, 2, 3, 4, 5]}), sys.argv[1] + '/two.parquet', row_group_size=3)
+            d = pa.DictionaryArray.from_arrays(pa.array([0, 2, 0, 2, 3], type=pa.int32()), vals)
+            pq.write_table(pa.table({'user_id': d, 'v': [1, 2, 3, 4, 5]}), sys.argv[1] + '/one.parquet')
+            """,
+            dir,
+        ], what: "orphan dictionary entries")
+    let keyer = SubjectKeyer(hasher: hasher, normalization: .none)
+    let orphan = keyer.key(Array("u-orphan".utf8))
+    /// The row groups whose dictionary (as pyarrow reads it: every entry) holds u-orphan.
+    func holding(_ bytes: [UInt8]) throws -> [Int] {
+        let p = dir + "/dict-\(UUID().uuidString).parquet"
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        let out = try Peers.python(
+            [
+                "-c",
+                """
+                import sys, pyarrow.parquet as pq
+                f = pq.ParquetFile(sys.argv[1], read_dictionary=['user_id'])
+                print([g for g in range(f.num_row_groups) if 'u-orphan' in f.read_row_group(g).column('user_id').chunks[0].dictionary.to_pylist()])
+                """, p,
+            ], what: "dictionaries")
+        return try JSONDecoder().decode([Int].self, from: Data(out.utf8))
+    }
+    /// What pyarrow reads of `bytes`: the user ids and v, one line.
+    func peerRead(_ bytes: [UInt8]) throws -> String {
+        let p = dir + "/out-\(UUID().uuidString).parquet"
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        return try Peers.python(
+            [
+                "-c",
+                "import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); print(t.column('user_id').to_pylist(), t.column('v').to_pylist())",
+                p,
+            ], what: "read back"
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    let two = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/two.parquet")))
+    let one = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/one.parquet")))
+    #expect(try holding(two) == [0, 1] && holding(one) == [0])  // the test's premise
+    let f = ParquetFormat()
+    for kind in ["no hint", "marked", "rows only"] {
+        let store = InMemoryObjectStore()
+        store.set("d/two.parquet", two)
+        let info = try #require(try await store.head("d/two.parquet"))
+        let hint: EraseHint? =
+            switch kind {
+            case "marked": EraseHint(version: info.version, rows: [orphan: [3, RecordOrdinal.unreferencedEntry]])
+            case "rows only": EraseHint(version: info.version, rows: [orphan: [3]])
+            default: nil
+            }
+        let outcome = try await f.erase(info, in: store, options: options("user_id"), keyer: keyer, drop: [orphan], hint: hint)
+        #expect(outcome.droppedOrdinals == [3], "\(kind)")
+        #expect(outcome.kept == 4)
+        let out = try #require(store.bytes("d/two.parquet"))
+        #expect(try peerRead(out) == "['u-kept', 'u-other', 'u-kept', 'u-last'] [1, 2, 3, 5]", "\(kind)")
+        let newInfo = try #require(try await store.head("d/two.parquet"))
+        let summary = try await f.scan(newInfo, in: store, options: options("user_id"), keyer: keyer) { _, _ in }
+        if kind == "rows only" {
+            // The index named no entry: group 0 is not read, its entry stays (and a scan still reports it).
+            #expect(try holding(out) == [0] && summary.unreferenced.contains(orphan))
+            #expect(outcome.exact)
+        } else {
+            #expect(try holding(out) == [], "\(kind)")
+            // (The entries neutralised are fillers no row references: unreferenced too, but no subject's.)
+            #expect(!summary.unreferenced.contains(orphan), "\(kind)")
+            #expect(!outcome.exact, "\(kind): a scrubbed object's entry is read again, not derived")
+        }
+    }
+    // No row to drop, only the entry: the object is rewritten all the same (marked or keyed in full).
+    for marked in [true, false] {
+        let store = InMemoryObjectStore()
+        store.set("d/one.parquet", one)
+        let info = try #require(try await store.head("d/one.parquet"))
+        let hint = marked ? EraseHint(version: info.version, rows: [orphan: [RecordOrdinal.unreferencedEntry]]) : nil
+        let outcome = try await f.erase(info, in: store, options: options("user_id"), keyer: keyer, drop: [orphan], hint: hint)
+        #expect(outcome.droppedOrdinals.isEmpty && outcome.written != nil && outcome.kept == 5, "marked \(marked)")
+        let out = try #require(store.bytes("d/one.parquet"))
+        #expect(try holding(out) == [])
+        #expect(try peerRead(out) == "['u-kept', 'u-other', 'u-kept', 'u-other', 'u-last'] [1, 2, 3, 4, 5]")
+        // A subject with neither rows nor an entry: nothing written.
+        let store2 = InMemoryObjectStore()
+        store2.set("d/one.parquet", one)
+        let info2 = try #require(try await store2.head("d/one.parquet"))
+        let none = try await f.erase(info2, in: store2, options: options("user_id"), keyer: keyer, drop: [keyer.key(Array("nobody".utf8))], hint: nil)
+        #expect(none.written == nil && store2.bytes("d/one.parquet") == one)
+    }
+}

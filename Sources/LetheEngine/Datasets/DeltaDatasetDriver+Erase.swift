@@ -132,6 +132,7 @@ extension DeltaDatasetDriver {
             reading: { path, footer in
                 // The subject chunks of the row groups holding the candidate rows.
                 let k = t.key(forLogPath: path)
+                // Every row group's where the index marked an unreferenced entry (see `scrubbing`).
                 return parquet.keyingRanges(of: Array(candidates[k] ?? []), in: footer, objectKey: k, options: options)
             },
             selecting: { path, file in
@@ -149,6 +150,15 @@ extension DeltaDatasetDriver {
                 }
                 counts.withLock { $0[path] = fileCounts }
                 return confirmed
+            },
+            scrubbing: { path, file in
+                // Where the index marked a dictionary entry no row references (`RecordOrdinal`): the
+                // chunks holding a dropped subject's value that way.
+                let k = t.key(forLogPath: path)
+                guard candidates[k]?.contains(where: { !RecordOrdinal.isRecord($0) }) == true else { return [:] }
+                let keyer = keyers.take(normalization)
+                defer { keyers.give(keyer) }
+                return try parquet.unreferencedChunks(in: file, objectKey: k, options: options, keyer: keyer, keys: drop)
             }, operationParameters: params, now: lethe.now(), beforeCommit: lethe.deltaCommitHook, willWrite: lethe.journalDeltaWrite(spec),
             mask: try deltaMask(snap, lethe))
         for fileCounts in counts.withLock({ $0 }).values {
@@ -188,9 +198,12 @@ extension DeltaDatasetDriver {
     static func rewriteEvidence(_ result: DeltaEraseResult, versions: [String: String]) -> [RewriteEvidence] {
         result.rewrites.compactMap { r in
             guard let added = r.added, let from = r.readVersion, let written = versions[added] else { return nil }
-            return RewriteEvidence(
+            var e = RewriteEvidence(
                 from: from, written: written, dropped: r.dropped, records: r.keptRows,
                 rewrittenRows: ParquetFormat.rewrittenRows(r.rowGroups, groupRows: r.groupRows))
+            // A scrubbed entry's mark would survive a derivation: the replacement's entry is read.
+            e.exact = !r.scrubbed
+            return e
         }
     }
 

@@ -12,7 +12,8 @@ public struct LocatedRows: Sendable {
 }
 
 /// `locate`'s report: one entry per object holding the subject, with its row count and the first
-/// 1,000 row positions. Encoded as a JSON array of entries.
+/// 1,000 row positions (0 rows: the object holds the subject's value only where no row does, in a
+/// Parquet dictionary entry no row references). Encoded as a JSON array of entries.
 public struct LocateReport: Codable, Sendable, Equatable {
     public struct Entry: Codable, Sendable, Equatable {
         public var dataset: String
@@ -24,7 +25,9 @@ public struct LocateReport: Codable, Sendable, Equatable {
 
         public init(_ l: LocatedRows) {
             dataset = l.dataset; object = l.object; role = l.role.rawValue
-            rows = l.rows.count; positions = Array(l.rows.prefix(LocateReport.maxPositions))
+            // An unreferenced-entry mark (`RecordOrdinal`) names the object without a row: 0 rows when alone.
+            let records = l.rows.filter(RecordOrdinal.isRecord)
+            rows = records.count; positions = Array(records.prefix(LocateReport.maxPositions))
         }
     }
     public static let maxPositions = 1000

@@ -385,10 +385,12 @@ extension Verifier {
                 if collect { postings[key.prefix64, default: []].append(row) }
                 if keys.contains(key) { hits[key, default: 0] += 1 }
             }
+            // The read is the object's index entry: a subject held by an unreferenced entry is named too.
+            if collect { for k in s.unreferenced { postings[k.prefix64, default: []].append(RecordOrdinal.unreferencedEntry) } }
             r.records = s.records
             r.postings = postings
             r.hits = hits
-            r.unreferenced = Array(Set(s.unreferenced.filter { keys.contains($0) }))
+            r.unreferenced = Set(s.unreferenced.filter { keys.contains($0) }).sorted { $0.hex < $1.hex }
         } catch is CancellationError {
             throw CancellationError()
         } catch let e as LetheError {
