@@ -252,32 +252,72 @@ static int64_t unescape(const uint8_t *p, int64_t i, int64_t end, uint8_t *out) 
     return o;
 }
 
+/// The offset of the first byte at or after p[j] that is not an ASCII digit (n at most). Eight
+/// bytes at a time: a byte is a digit when its high nibble is 3 and adding 6 keeps it so. Adding 6
+/// carries into the next byte only from a byte >= 0xFA, which is not a digit, so the bytes before
+/// the first non-digit are judged exactly.
+INLINE int64_t digits_end(const uint8_t *p, int64_t j, int64_t n) {
+    const uint64_t hi_nibbles = 0xF0F0F0F0F0F0F0F0ULL, threes = 0x3030303030303030ULL;
+    const uint64_t sixes = 0x0606060606060606ULL, low7 = 0x7F7F7F7F7F7F7F7FULL, highs = 0x8080808080808080ULL;
+    while (j + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, p + j, 8);
+        uint64_t bad = ((w & hi_nibbles) ^ threes) | (((w + sixes) & hi_nibbles) ^ threes);
+        if (bad) {
+            uint64_t any = (((bad & low7) + low7) | bad) & highs;  // the high bit of each non-digit
+            return j + (__builtin_ctzll(any) >> 3);
+        }
+        j += 8;
+    }
+    while (j < n && (uint8_t)(p[j] - '0') < 10) j++;
+    return j;
+}
+
 /// The end of the number starting at p[j], or -1 (RFC 8259 grammar, as the scalar scanner).
 INLINE int64_t number_end(const uint8_t *p, int64_t j, int64_t n) {
-    int64_t start = j;
     if (p[j] == '-') j++;
     if (j >= n) return -1;
     if (p[j] == '0') {
         j++;
     } else if (p[j] >= '1' && p[j] <= '9') {
-        j++;
-        while (j < n && (uint8_t)(p[j] - '0') < 10) j++;
+        j = digits_end(p, j + 1, n);
     } else {
         return -1;
     }
     if (j < n && p[j] == '.') {
         j++;
         if (j >= n || (uint8_t)(p[j] - '0') >= 10) return -1;
-        while (j < n && (uint8_t)(p[j] - '0') < 10) j++;
+        j = digits_end(p, j + 1, n);
     }
     if (j < n && (p[j] == 'e' || p[j] == 'E')) {
         j++;
         if (j < n && (p[j] == '+' || p[j] == '-')) j++;
         if (j >= n || (uint8_t)(p[j] - '0') >= 10) return -1;
-        while (j < n && (uint8_t)(p[j] - '0') < 10) j++;
+        j = digits_end(p, j + 1, n);
     }
-    (void)start;
     return j;
+}
+
+/// Whether a[0..<n] equals b[0..<n], without a call: word loads (the last one overlapping) that
+/// stay inside both ranges. Keys are short; most differ in their length before this is asked.
+INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, int64_t n) {
+    if (n >= 8) {
+        uint64_t x, y;
+        for (int64_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&x, a + i, 8); memcpy(&y, b + i, 8);
+            if (x != y) return 0;
+        }
+        memcpy(&x, a + n - 8, 8); memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t x, y, u, v;
+        memcpy(&x, a, 4); memcpy(&y, b, 4); memcpy(&u, a + n - 4, 4); memcpy(&v, b + n - 4, 4);
+        return ((x ^ y) | (u ^ v)) == 0;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
 }
 
 // MARK: - The scan, instantiated per classifier

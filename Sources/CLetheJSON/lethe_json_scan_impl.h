@@ -84,7 +84,8 @@ SCAN_ATTR static int SCAN_NAME(const lethe_json_trie *t, const uint8_t *p, int64
     int64_t base = 0;
     s.p = p; s.n = n; s.next_block = 0;
     s.in_string = 0; s.escape = 0; s.atom = 0; s.backslash = 0; s.error = 0;
-    const int32_t paths = t->path_count;
+    const lethe_json_trie tr = *t;  // a local copy: its pointers need no reload after the result stores
+    const int32_t paths = tr.path_count;
     for (int32_t k = 0; k < paths; k++) {
         results[k].start = 0; results[k].end = 0; results[k].kind = K_ABSENT; results[k].escaped = 0;
     }
@@ -100,9 +101,9 @@ SCAN_ATTR static int SCAN_NAME(const lethe_json_trie *t, const uint8_t *p, int64
 #define RECORD(KIND, START, END, ESC)                                                   \
     do {                                                                                \
         if (pending >= 0) {                                                             \
-            int32_t tc = t->term_count[pending];                                        \
-            for (int32_t q = t->term_start[pending], qe = q + tc; q < qe; q++) {        \
-                lethe_json_match *r = &results[t->terms[q]];                            \
+            int32_t tc = tr.term_count[pending];                                        \
+            for (int32_t q = tr.term_start[pending], qe = q + tc; q < qe; q++) {        \
+                lethe_json_match *r = &results[tr.terms[q]];                            \
                 if (r->kind != K_ABSENT) return 0;                                      \
                 r->start = (START); r->end = (END); r->kind = (KIND); r->escaped = (ESC); \
                 found++;                                                                \
@@ -129,9 +130,9 @@ SCAN_ATTR static int SCAN_NAME(const lethe_json_trie *t, const uint8_t *p, int64
         }                                                                                   \
         pending = -1;                                                                       \
         if ((NODE) >= 0) {                                                                  \
-            for (int32_t c = t->child_start[NODE], ce = c + t->child_count[NODE]; c < ce; c++) { \
-                const uint8_t *kb = t->key_bytes + t->key_start[c];                           \
-                if (t->key_len[c] == kn && (kn == 0 || (kb[0] == kp[0] && memcmp(kb, kp, (size_t)kn) == 0))) { \
+            for (int32_t c = tr.child_start[NODE], ce = c + tr.child_count[NODE]; c < ce; c++) { \
+                const uint8_t *kb = tr.key_bytes + tr.key_start[c];                           \
+                if (tr.key_len[c] == kn && bytes_equal(kb, kp, kn)) {                          \
                     pending = c;                                                            \
                     break;                                                                  \
                 }                                                                           \
@@ -149,7 +150,7 @@ SCAN_ATTR static int SCAN_NAME(const lethe_json_trie *t, const uint8_t *p, int64
         case '{': {
             RECORD(K_OBJECT, pos, pos + 1, 0);
             if (depth >= LETHE_JSON_MAX_DEPTH) return 0;
-            int32_t node = (pending >= 0 && t->child_count[pending] > 0) ? pending : -1;
+            int32_t node = (pending >= 0 && tr.child_count[pending] > 0) ? pending : -1;
             stack[depth++] = node + 1;
             pos = NEXT(&s, &bits, &base);
             if (pos < 0) return 0;

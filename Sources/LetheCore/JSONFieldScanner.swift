@@ -203,6 +203,8 @@ public final class JSONFieldScanner {
         cResults = .allocate(capacity: paths.count)
         cResults.initialize(repeating: lethe_json_match(), count: paths.count)
         cStack = .allocate(capacity: Int(LETHE_JSON_MAX_DEPTH))
+        stopStorage = .allocate(capacity: 1)
+        stopStorage.initialize(to: -1)
     }
 
     deinit {
@@ -210,6 +212,7 @@ public final class JSONFieldScanner {
         cTrie.deallocate()
         cResults.deallocate()
         cStack.deallocate()
+        stopStorage.deallocate()
         results.deinitialize(count: paths.count)
         results.deallocate()
         stack.deallocate()
@@ -247,7 +250,14 @@ public final class JSONFieldScanner {
 
     /// Where the last `scan(_:stopWhenFound:)` stopped early (the offset of the first byte
     /// not read), or nil if it read the whole document.
-    public private(set) var stoppedAt: Int?
+    public var stoppedAt: Int? {
+        let v = stopStorage.pointee
+        return v >= 0 ? v : nil
+    }
+    /// `stoppedAt` as the scans write it (-1: read whole). Raw storage: the stream filter reads
+    /// it once a line, and a class's stored `var` would cost a dynamic exclusivity check
+    /// (`swift_beginAccess`, ~70 instructions) on every read from outside the class.
+    private let stopStorage: UnsafeMutablePointer<Int>
 
     /// Scans one document. On success `match(_:)` tells what was found per path;
     /// on a syntax error the matches are unspecified.
@@ -273,7 +283,7 @@ public final class JSONFieldScanner {
                     results[k] = Match(kind: kind, start: Int(r.start), end: Int(r.end), hasEscapes: r.escaped != 0)
                 }
                 found = n
-                stoppedAt = stop >= 0 ? Int(stop) : nil
+                stopStorage.pointee = stop >= 0 ? Int(stop) : -1
                 return
             }
             declined += 1
@@ -286,7 +296,7 @@ public final class JSONFieldScanner {
         let pathCount = paths.count
         for k in 0..<pathCount { results[k] = .absent }
         found = 0
-        stoppedAt = nil
+        stopStorage.pointee = -1
         let stopAt = stopWhenFound ? pathCount : Int.max
         let n = document.count
         guard n > 0, let raw = document.baseAddress else {
@@ -363,7 +373,7 @@ public final class JSONFieldScanner {
             // After a value: a separator, a closer, or the end.
             while true {
                 if depth == 1 && found >= stopAt {
-                    stoppedAt = i
+                    stopStorage.pointee = i
                     return
                 }
                 i = skipWS(p, i, n)

@@ -203,6 +203,88 @@ import Testing
         #expect(validDeclined == 0, "declined \(validDeclined) of \(validScans) valid scans")
     }
 
+    /// Numbers and keys at the edges of the word-at-a-time code (digit runs read eight bytes at a
+    /// time, keys compared by overlapping word loads): every length around 8 and 16, each followed
+    /// by every kind of byte (digits' neighbours `/` and `:`, bytes that carry when 6 is added,
+    /// letters, structure), at every offset in a word and against the end of a page; and keys one
+    /// byte off the searched one at every position. The structural engines must agree with the
+    /// scalar scanner, and decline no valid document.
+    @Test func numbersAndKeysAtWordEdgesAgreeWithScalarScanner() throws {
+        let pageEnd = PageEnd(pages: 4)
+        var checked = 0, validScans = 0
+        func agree(_ paths: [FieldPath], _ docs: [[UInt8]]) {
+            let scalar = JSONFieldScanner(paths: paths, engine: .scalar)
+            for engine in [JSONFieldScanner.Engine.structural, .structuralPortable] {
+                let fast = JSONFieldScanner(paths: paths, engine: engine)
+                for doc in docs {
+                    for stop in [false, true] {
+                        let want = doc.withUnsafeBytes { Self.outcome(scalar, $0, stop: stop) }
+                        let before = fast.declined
+                        let got = doc.withUnsafeBytes { Self.outcome(fast, $0, stop: stop) }
+                        let atEnd = pageEnd.with(doc) { Self.outcome(fast, $0, stop: stop) }
+                        let text = String(decoding: doc, as: UTF8.self)
+                        #expect(got == want, "\(engine) \(text)")
+                        #expect(atEnd == want, "\(engine) page end \(text)")
+                        if want.error == nil {
+                            validScans += 1
+                            #expect(fast.declined == before, "\(engine) declined a valid document: \(text)")
+                        }
+                        checked += 1
+                    }
+                }
+            }
+        }
+        // Numbers: integer, fraction and exponent runs of 1...19 digits, then one byte of each kind.
+        let after: [[UInt8]] = [
+            [], Array(",\"z\":1}".utf8), Array("}".utf8), Array(" }".utf8), [0x2F], [0x3A], [0x3F], [0x40], [0x61], [0xFA], [0xFF], [0x2E], [0x65],
+        ]
+        var numbers: [[UInt8]] = []
+        for len in 1...19 {
+            let digits = Array((0..<len).map { UInt8(ascii: "1") + UInt8($0 % 9) })
+            for shape in 0..<5 {
+                var n: [UInt8]
+                switch shape {
+                case 0: n = digits
+                case 1: n = Array("-".utf8) + digits
+                case 2: n = Array("0.".utf8) + digits
+                case 3: n = Array("7e+".utf8) + digits
+                default: n = digits + Array(".".utf8) + digits + Array("E".utf8) + digits.prefix(3)
+                }
+                for tail in after {
+                    for shift in [0, 3, 7] {
+                        let pad = Array(repeating: UInt8(ascii: " "), count: shift)
+                        let closing = tail.isEmpty ? Array("}".utf8) : tail
+                        numbers.append(pad + Array("{\"k\":".utf8) + n + closing + (closing.last == UInt8(ascii: "}") ? [] : Array("}".utf8)))
+                        numbers.append(pad + n + tail)  // the whole document: the number ends the buffer
+                    }
+                }
+            }
+        }
+        agree([FieldPath("k"), FieldPath("z")], numbers)
+        // Keys: a searched key of 1...20 bytes against keys one byte off at each position, one byte
+        // shorter or longer, and itself.
+        for len in 1...20 {
+            let key = (0..<len).map { UInt8(ascii: "a") + UInt8(($0 * 7) % 26) }
+            var near: [[UInt8]] = [key, Array(key.dropLast()), key + [UInt8(ascii: "q")], [UInt8(ascii: "q")] + key]
+            for i in 0..<len {
+                var k = key
+                k[i] ^= 0x01
+                near.append(k)
+            }
+            var docs: [[UInt8]] = []
+            for k in near {
+                for shift in [0, 5] {
+                    let pad = Array(repeating: UInt8(ascii: " "), count: shift)
+                    docs.append(pad + Array("{\"".utf8) + k + Array("\":\"v\",\"o\":{\"".utf8) + k + Array("\":7}}".utf8))
+                }
+            }
+            let name = String(decoding: key, as: UTF8.self)
+            agree([FieldPath(name), FieldPath("o.\(name)")], docs)
+        }
+        #expect(checked > 10_000, "checked \(checked)")
+        #expect(validScans > 3_000, "valid \(validScans)")
+    }
+
     /// The structural scan answers ordinary valid records itself, with either classifier.
     @Test func ordinaryRecordsAreNotDeclined() throws {
         var rng = SplitMix(seed: 7)
