@@ -8,8 +8,10 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "b64_pairs assumes a little-endian target"
@@ -700,4 +702,121 @@ int lethe_random_fill(uint8_t *buffer, size_t count) {
         done += (size_t)r;
     }
     return 0;
+}
+
+// MARK: Nonces (see lethe_seal.h)
+
+#if defined(__linux__) && !defined(MADV_WIPEONFORK)
+#define MADV_WIPEONFORK 18
+#endif
+
+// `mode`: 0 refills from getrandom (in the wiped-on-fork mapping, or in a forked child), 1 AES-256-CTR in
+// user space (the mapping is wiped on fork), 2 refills from getrandom in heap memory (no mapping).
+enum { NONCE_BYTES = 12 * LETHE_NONCES_PER_REFILL, NONCE_COUNTER = NONCE_BYTES, NONCE_KEYS = NONCE_BYTES + 16, RESEED_REFILLS = 4096 };
+static const size_t nonces_size = sizeof(lethe_nonces) + NONCE_BYTES + 16 + 15 * 16;
+
+static size_t nonces_map_size(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    size_t p = page > 0 ? (size_t)page : 4096;
+    return (nonces_size + p - 1) / p * p;
+}
+
+lethe_nonces *lethe_nonces_new(int kernel_only) {
+    size_t len = nonces_map_size();
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        lethe_nonces *n = calloc(1, nonces_size);
+        if (!n) return NULL;
+        n->mode = 2;
+        n->next = NONCE_BYTES;
+        return n;
+    }
+    lethe_nonces *n = p;  // zero-filled
+    int wiped_on_fork = 0;
+#ifdef __linux__
+    wiped_on_fork = madvise(p, len, MADV_WIPEONFORK) == 0;
+#endif
+    n->mode = !kernel_only && wiped_on_fork && lethe_seal_uses_aesni() ? 1 : 0;
+    n->next = NONCE_BYTES;
+    return n;
+}
+
+void lethe_nonces_free(lethe_nonces *n) {
+    if (!n) return;
+    int heap = n->mode == 2;
+    OPENSSL_cleanse(n, nonces_size);
+    if (heap) {
+        free(n);
+    } else {
+        munmap(n, nonces_map_size());
+    }
+}
+
+int lethe_nonces_user_space(const lethe_nonces *n) { return n->mode == 1; }
+
+#ifdef LETHE_HAVE_AESNI_CODE
+// A new key and counter from the kernel: the AES-256 round keys of 32 random bytes, 16 more as the counter.
+LETHE_TARGET static int nonces_seed(lethe_nonces *n) {
+    uint8_t seed[48];
+    int e = lethe_random_fill(seed, sizeof seed);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    __m128i rk[15];
+    aes256_expand(rk, seed);
+    for (int i = 0; i < 15; i++) _mm_storeu_si128((__m128i *)(n->data + NONCE_KEYS + 16 * i), rk[i]);
+    memcpy(n->data + NONCE_COUNTER, seed + 32, 16);
+    OPENSSL_cleanse(seed, sizeof seed);
+    OPENSSL_cleanse(rk, sizeof rk);
+    n->refills = 0;
+    return 0;
+}
+
+// 255 blocks of keystream, AES_K(c), AES_K(c + 1), … (c a 128-bit counter, never reused: it only grows,
+// by 256 a refill), written over the buffer; eight blocks a step (AESENC's latency hidden).
+LETHE_TARGET static void nonces_ctr(lethe_nonces *n) {
+    __m128i rk[15];
+    for (int i = 0; i < 15; i++) rk[i] = _mm_loadu_si128((const __m128i *)(n->data + NONCE_KEYS + 16 * i));
+    uint64_t lo, hi;
+    memcpy(&lo, n->data + NONCE_COUNTER, 8);
+    memcpy(&hi, n->data + NONCE_COUNTER + 8, 8);
+    for (int b = 0; b < 256; b += 8) {
+        __m128i x[8];
+        for (int i = 0; i < 8; i++) {
+            x[i] = _mm_xor_si128(_mm_set_epi64x((long long)hi, (long long)lo), rk[0]);
+            if (++lo == 0) hi++;
+        }
+        for (int r = 1; r < 14; r++)
+            for (int i = 0; i < 8; i++) x[i] = _mm_aesenc_si128(x[i], rk[r]);
+        for (int i = 0; i < 8; i++) x[i] = _mm_aesenclast_si128(x[i], rk[14]);
+        for (int i = 0; i < 8 && b + i < 255; i++) _mm_storeu_si128((__m128i *)(n->data + 16 * (b + i)), x[i]);
+    }
+    memcpy(n->data + NONCE_COUNTER, &lo, 8);
+    memcpy(n->data + NONCE_COUNTER + 8, &hi, 8);
+    OPENSSL_cleanse(rk, sizeof rk);
+}
+#endif
+
+const uint8_t *lethe_nonces_refill(lethe_nonces *n) {
+#ifdef LETHE_HAVE_AESNI_CODE
+    if (n->mode == 1) {
+        if (!n->filled || n->refills >= RESEED_REFILLS) {
+            if (nonces_seed(n) != 0) return NULL;
+        }
+        nonces_ctr(n);
+        n->refills++;
+        n->filled = 1;
+        n->next = 12;
+        return n->data;
+    }
+#endif
+    int e = lethe_random_fill(n->data, NONCE_BYTES);
+    if (e) {
+        errno = e;
+        return NULL;
+    }
+    n->filled = 1;
+    n->next = 12;
+    return n->data;
 }

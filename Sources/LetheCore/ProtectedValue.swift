@@ -253,33 +253,34 @@ public enum Base64URL {
     }
 }
 
-/// Random 96-bit GCM nonces for one stream (one `RecordCrypter`), from the kernel's CSPRNG
-/// (`getrandom(2)`) 4,092 bytes at a time: one system call per 341 nonces. The nonces are as random
-/// as the system generator's (so the same bound of 2^32 values a key); each byte of the buffer is used
-/// once and then overwritten by the next fill. Not shared between threads (nor across a `fork`).
+/// Random 96-bit GCM nonces for one stream (one `RecordCrypter`), from the C sealer's generator
+/// (`lethe_nonces`, docs/crypto-shredding.md "Nonces"): AES-256 in counter mode under a key drawn from the
+/// kernel's CSPRNG (`getrandom(2)`), a new key every 4,096 refills of 340 nonces, each nonce 12 bytes of
+/// keystream used once. Its memory is wiped on `fork` (`MADV_WIPEONFORK`): a forked child draws from the
+/// kernel instead of repeating the parent's nonces. Without AES-NI or without `MADV_WIPEONFORK` (and with
+/// `kernelOnly`), every 340 nonces are drawn from `getrandom(2)` as before. Either way each nonce is
+/// indistinguishable from uniform, so the bound stays that of random nonces: 2^32 values a key. Not shared
+/// between threads.
 public final class NonceSource {
-    static let count = 341
-    let buffer: UnsafeMutablePointer<UInt8>
-    var next: Int
+    let state: UnsafeMutablePointer<lethe_nonces>
 
-    public init() {
-        buffer = .allocate(capacity: ProtectedValue.nonceSize * Self.count)
-        buffer.initialize(repeating: 0, count: ProtectedValue.nonceSize * Self.count)
-        next = ProtectedValue.nonceSize * Self.count
+    /// `kernelOnly`: every nonce from `getrandom(2)` (tests, the earlier behaviour).
+    public init(kernelOnly: Bool = false) {
+        guard let s = lethe_nonces_new(kernelOnly ? 1 : 0) else { fatalError("cannot allocate a nonce source") }
+        state = s
     }
 
-    deinit { buffer.deallocate() }
+    deinit { lethe_nonces_free(state) }
+
+    /// Whether this source makes its nonces in user space (AES-256-CTR) rather than drawing each batch
+    /// from the kernel.
+    public var isUserSpace: Bool { lethe_nonces_user_space(state) != 0 }
 
     /// The next nonce's 12 bytes, valid until the next call.
+    @inline(__always)
     public func nextNonce() throws -> UnsafePointer<UInt8> {
-        let size = ProtectedValue.nonceSize * Self.count
-        if next == size {
-            let e = lethe_random_fill(buffer, size)
-            guard e == 0 else { throw LetheError(.failure, "cannot draw random nonces (getrandom: errno \(e))") }
-            next = 0
-        }
-        defer { next += ProtectedValue.nonceSize }
-        return UnsafePointer(buffer + next)
+        guard let p = lethe_nonce_next(state) else { throw LetheError(.failure, "cannot draw random nonces (getrandom: errno \(errno))") }
+        return p
     }
 
     func take() throws -> AES.GCM.Nonce {

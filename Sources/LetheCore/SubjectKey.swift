@@ -125,6 +125,24 @@ public struct SubjectHasher: Sendable {
         }
         return digests.withUnsafeBytes { d in (0..<n).map { SubjectKey(digest: UnsafeRawBufferPointer(rebasing: d[(32 * $0)..<(32 * $0 + 32)])) } }
     }
+
+    /// The same keys appended to `out` (emptied first), the digests going through `scratch`: both keep
+    /// their capacity from one call to the next (a stream's chunks allocate nothing here).
+    public func keys(bytes: UnsafeRawBufferPointer, offsets: UnsafeBufferPointer<Int>, scratch: inout [UInt8], into out: inout [SubjectKey]) {
+        out.removeAll(keepingCapacity: true)
+        let n = max(0, offsets.count - 1)
+        guard n > 0 else { return }
+        if scratch.count < 32 * n { scratch.append(contentsOf: repeatElement(0, count: 32 * n - scratch.count)) }
+        scratch.withUnsafeMutableBufferPointer { d in
+            withUnsafePointer(to: prepared) { k in
+                lethe_hmac_sha256_many(k, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), offsets.baseAddress, n, d.baseAddress)
+            }
+        }
+        out.reserveCapacity(n)
+        scratch.withUnsafeBytes { d in
+            for i in 0..<n { out.append(SubjectKey(digest: UnsafeRawBufferPointer(rebasing: d[(32 * i)..<(32 * i + 32)]))) }
+        }
+    }
 }
 
 extension lethe_hmac_sha256_key: @retroactive @unchecked Sendable {}

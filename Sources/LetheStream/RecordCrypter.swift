@@ -227,6 +227,8 @@ public final class RecordCrypter {
         var rawStart: [Int] = [0]
         var rawHash: [UInt64] = []
         var rawKey: [SubjectKey] = []
+        /// `keyRaw`'s HMAC outputs (capacity kept).
+        var digests: [UInt8] = []
         /// Values whose dataset normalisation changed their bytes: keyed at once, from the normal form.
         var rawNormalized: [(Int, SubjectKey)] = []
         /// Index into `subjects`, -1 until a record of the value has an op.
@@ -317,7 +319,7 @@ public final class RecordCrypter {
         /// its subject key among `subjects` (interned in op order).
         mutating func keyRaw(_ hasher: SubjectHasher) {
             guard !rawHash.isEmpty else { return }
-            rawKey = rawBytes.withUnsafeBytes { b in rawStart.withUnsafeBufferPointer { hasher.keys(bytes: b, offsets: $0) } }
+            rawBytes.withUnsafeBytes { b in rawStart.withUnsafeBufferPointer { hasher.keys(bytes: b, offsets: $0, scratch: &digests, into: &rawKey) } }
             for (r, k) in rawNormalized { rawKey[r] = k }
             for i in ops.indices {
                 let raw = ops[i].subject

@@ -45,11 +45,14 @@ private func checkAgainstSwiftCrypto() {
 
 /// `SubjectHasher.keys(bytes:offsets:)` (two short messages at a time with the SHA extensions) equals one
 /// key at a time for every length around the one-block limit (55 bytes), odd counts, empty values, and
-/// NFC normalisation through `SubjectKeyer.uncachedKeys`.
+/// NFC normalisation through `SubjectKeyer.uncachedKeys`; the form with reused buffers gives the same keys.
 @Test func manyKeysAtOnceEqualOneAtATime() {
     let hasher = SubjectHasher(secret: Array(repeating: 3, count: 32))
     var rng = SplitMix64(seed: 16)
-    for count in [1, 2, 3, 7, 64, 301] {
+    // The form that reuses its buffers (a stream's chunks): the same keys, nothing left of a larger batch.
+    var scratch: [UInt8] = []
+    var reused: [SubjectKey] = []
+    for count in [1, 2, 3, 7, 64, 301, 5, 1] {
         var bytes: [UInt8] = []
         var offsets = [0]
         for i in 0..<count {
@@ -60,6 +63,8 @@ private func checkAgainstSwiftCrypto() {
         let many = bytes.withUnsafeBytes { b in offsets.withUnsafeBufferPointer { hasher.keys(bytes: b, offsets: $0) } }
         let one = (0..<count).map { hasher.key(forBytes: Array(bytes[offsets[$0]..<offsets[$0 + 1]])) }
         #expect(many == one, "\(count) values")
+        bytes.withUnsafeBytes { b in offsets.withUnsafeBufferPointer { hasher.keys(bytes: b, offsets: $0, scratch: &scratch, into: &reused) } }
+        #expect(reused == one, "\(count) values, buffers reused")
     }
     // NFC: "é" decomposed keys as composed; ASCII and other values as they are.
     let values = ["jose\u{301}", "jos\u{E9}", "u-1", "", "x"].map { Array($0.utf8) }

@@ -78,6 +78,48 @@ static inline void lethe_prefetch(const void *p) { __builtin_prefetch(p); }
 /// Fills `buffer` from the kernel's CSPRNG (getrandom(2)); 0, or an errno value.
 int lethe_random_fill(uint8_t *buffer, size_t count);
 
+// MARK: Nonces
+
+enum {
+    /// Nonces made per refill of a `lethe_nonces` buffer (4,080 bytes: 255 AES blocks).
+    LETHE_NONCES_PER_REFILL = 340,
+};
+
+/// One stream's 96-bit GCM nonces (docs/crypto-shredding.md, "Nonces"): AES-256 in counter mode under a
+/// key drawn from getrandom(2) (a new key and counter every 4,096 refills), 340 nonces a refill, each
+/// nonce 12 bytes of keystream used once. Kept in its own mapping marked `MADV_WIPEONFORK`: a forked
+/// child finds it zeroed and draws from the kernel instead of repeating its parent's nonces. Without
+/// AES-NI or without `MADV_WIPEONFORK`, every refill is drawn from getrandom(2). Not thread-safe.
+typedef struct lethe_nonces {
+    /// Byte offset of the next unused nonce in `data`.
+    uint32_t next;
+    /// Nonzero once `data` holds nonces; zero in a forked child (the mapping is wiped on fork).
+    uint32_t filled;
+    /// How refills are made and where `n` lives (lethe_seal.c), refills since the last seed.
+    uint32_t mode, refills;
+    /// The nonces (12 × LETHE_NONCES_PER_REFILL bytes), then the generator's counter and round keys.
+    uint8_t data[];
+} lethe_nonces;
+
+/// A new nonce source (NULL when no memory). `kernel_only`: draw every refill from getrandom(2) (tests).
+lethe_nonces *lethe_nonces_new(int kernel_only);
+/// Wipes and frees `n`.
+void lethe_nonces_free(lethe_nonces *n);
+/// 1 when `n` makes its nonces with AES-256-CTR in user space, 0 when it draws them from the kernel.
+int lethe_nonces_user_space(const lethe_nonces *n);
+/// Refills `n`'s buffer and returns its first nonce; NULL when getrandom(2) fails (`errno` set).
+const uint8_t *lethe_nonces_refill(lethe_nonces *n);
+
+/// The next nonce's 12 bytes (valid until the next call); NULL when getrandom(2) fails (`errno` set).
+static inline const uint8_t *lethe_nonce_next(lethe_nonces *n) {
+    uint32_t at = n->next;
+    if (__builtin_expect(at < 12 * LETHE_NONCES_PER_REFILL && n->filled, 1)) {
+        n->next = at + 12;
+        return n->data + at;
+    }
+    return lethe_nonces_refill(n);
+}
+
 #ifdef __cplusplus
 }
 #endif
