@@ -321,26 +321,10 @@ extension ParquetFile {
         let delta = newStart - lo
         var ng = rg
         var plan: [IndexPlan] = []
-        for (ci, var chunk) in ng.columns.enumerated() {
-            var md = chunk.metaData!
-            if md.totalCompressedSize > 0 || md.dataPageOffset >= 4 { md.dataPageOffset += delta }
-            if let d = md.dictionaryPageOffset, d >= 4 { md.dictionaryPageOffset = d + delta }
-            if let ip = md.indexPageOffset, ip >= 4 { md.indexPageOffset = ip + delta }
-            if let bo = md.bloomFilterOffset {
-                if bo >= lo && bo < hi {
-                    md.bloomFilterOffset = bo + delta
-                } else {
-                    w.bloomsToMove.append((newIndex, ci, bo, md.bloomFilterLength))
-                }
-            }
-            chunk.metaData = md
-            if chunk.fileOffset >= 4 { chunk.fileOffset += delta }
-            let cidx = chunk.columnIndexOffset.flatMap { o in chunk.columnIndexLength.map { (o, $0) } }
-            let oidx = chunk.offsetIndexOffset.flatMap { o in chunk.offsetIndexLength.map { (o, $0) } }
-            chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
-            chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
-            ng.columns[ci] = chunk
-            plan.append(cidx == nil && oidx == nil ? .none : .copy(columnIndex: cidx, offsetIndex: oidx, delta: delta))
+        for (ci, chunk) in ng.columns.enumerated() {
+            let (c, p) = moved(chunk, column: ci, by: delta, from: lo..<hi, newIndex: newIndex, into: &w)
+            ng.columns[ci] = c
+            plan.append(p)
         }
         if let fo = ng.fileOffset, fo >= 4 { ng.fileOffset = fo + delta }
         if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
@@ -356,8 +340,8 @@ extension ParquetFile {
     private func copyChunk<S>(
         _ ci: Int, of g: Int, newIndex: Int, to out: inout CountingSink<S>, into w: inout RewrittenGroups
     ) throws(ParquetError) -> (ColumnChunk, IndexPlan, Int64) {
-        var chunk = metadata.rowGroups[g].columns[ci]
-        guard var md = chunk.metaData else {
+        let chunk = metadata.rowGroups[g].columns[ci]
+        guard let md = chunk.metaData else {
             throw ParquetError(.corruptMetadata, "column chunk without metadata", file: name, rowGroup: g)
         }
         let r = try chunkRange(column: ci, rowGroup: g)
@@ -366,12 +350,22 @@ extension ParquetFile {
             let src = source
             try withLocation(file: name, rowGroup: g) { try out.copy(from: src, range: r) }
         }
-        let delta = newStart - r.lowerBound
+        let (c, plan) = moved(chunk, column: ci, by: newStart - r.lowerBound, from: r, newIndex: newIndex, into: &w)
+        return (c, plan, md.totalUncompressedSize)
+    }
+
+    /// A chunk copied byte for byte from the bytes `from` to `delta` bytes further: its offsets
+    /// shifted, its page indexes copied later (the plan), a bloom filter outside `from` moved.
+    private func moved(
+        _ chunk: ColumnChunk, column ci: Int, by delta: Int64, from: Range<Int64>, newIndex: Int, into w: inout RewrittenGroups
+    ) -> (ColumnChunk, IndexPlan) {
+        var chunk = chunk
+        var md = chunk.metaData!
         if md.totalCompressedSize > 0 || md.dataPageOffset >= 4 { md.dataPageOffset += delta }
         if let d = md.dictionaryPageOffset, d >= 4 { md.dictionaryPageOffset = d + delta }
         if let ip = md.indexPageOffset, ip >= 4 { md.indexPageOffset = ip + delta }
         if let bo = md.bloomFilterOffset {
-            if bo >= r.lowerBound && bo < r.upperBound {
+            if from.contains(bo) {
                 md.bloomFilterOffset = bo + delta
             } else {
                 w.bloomsToMove.append((newIndex, ci, bo, md.bloomFilterLength))
@@ -383,8 +377,7 @@ extension ParquetFile {
         let oidx = chunk.offsetIndexOffset.flatMap { o in chunk.offsetIndexLength.map { (o, $0) } }
         chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
         chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
-        let plan: IndexPlan = cidx == nil && oidx == nil ? .none : .copy(columnIndex: cidx, offsetIndex: oidx, delta: delta)
-        return (chunk, plan, md.totalUncompressedSize)
+        return (chunk, cidx == nil && oidx == nil ? .none : .copy(columnIndex: cidx, offsetIndex: oidx, delta: delta))
     }
 
     /// Re-encodes row group `g` without its `local` rows (sorted indexes within it), column by column;
