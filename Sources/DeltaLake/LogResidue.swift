@@ -29,6 +29,9 @@ public struct SubjectValues: Sendable, Equatable {
     /// The type of column `i` when known (the table schema): a string in the log (a partition
     /// value `2021-01-03 04:05:06.123`, a bound `…06.123000Z`) is compared in its canonical form.
     public var types: [Int: CanonicalType] = [:]
+    /// Every value as bytes, for `commitInfoHits`' prefilter: a text that holds none of them as a
+    /// substring cannot hold one as a token (nil: no subject).
+    let anyValue: NeedleSet?
 
     public init(columns: [[String]], subjects: [[String]]) {
         self.columns = columns
@@ -37,6 +40,11 @@ public struct SubjectValues: Sendable, Equatable {
         let per = columns.indices.map { i in Set(valid.map { $0[i] }) }
         self.perColumn = per
         self.numbers = per.map { vs in Dictionary(uniqueKeysWithValues: vs.compactMap { v in Self.number(v).map { (v, $0) } }) }
+        self.anyValue = valid.isEmpty ? nil : NeedleSet(Set(valid.flatMap { $0 }).map { Array($0.utf8) })
+    }
+
+    public static func == (a: SubjectValues, b: SubjectValues) -> Bool {
+        a.columns == b.columns && a.subjects == b.subjects && a.types == b.types
     }
 
     /// Subjects of one column (each value one subject).
@@ -173,6 +181,9 @@ public struct SubjectValues: Sendable, Equatable {
         for field in ["operationParameters", "userMetadata"] {
             guard let v = info[field] else { continue }
             let texts = Self.strings(v).map { Array($0.utf8) }
+            // Most commitInfos (another writer's appends) name no one: one multi-needle pass each,
+            // instead of every subject against every text.
+            guard let anyValue, texts.contains(where: anyValue.containsAny) else { continue }
             for s in subjects where s.allSatisfy({ part in texts.contains { Self.containsToken($0, Array(part.utf8)) } }) {
                 out.append(LogHit(field: "commitInfo.\(field)", value: Self.name(s)))
             }

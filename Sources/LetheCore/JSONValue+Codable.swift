@@ -5,7 +5,8 @@ import Foundation
 // `JSONValue` has two writers on purpose, and each must keep its bytes:
 // - `text` (JSONValue.swift): the hand writer of audit details, reports and settings; its bytes are
 //   hashed into the audit chain.
-// - `encodedText` (here): `JSONEncoder` with sorted keys and unescaped slashes, as Delta writers emit;
+// - `encodedText` (here): `JSONEncoder`'s bytes with sorted keys and unescaped slashes (written
+//   directly, see `encodedBytes`), as Delta writers emit;
 //   it writes the lines of the Delta log that Spark and delta-rs read.
 // The two differ on doubles (`1.0` against `1`), on a non-finite double (`null` in place against the
 // whole document `null`) and on `.raw` (verbatim against re-encoded). Tests: jsonValueWritersAreByteStable.
@@ -52,11 +53,75 @@ extension JSONValue {
 
     /// Compact JSON with sorted keys and unescaped slashes (as Delta writers emit); `null` when the
     /// value cannot be encoded (a non-finite double anywhere in it).
-    public var encodedText: String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? e.encode(self)) ?? Data("null".utf8), as: UTF8.self)
+    public var encodedText: String { String(decoding: encodedBytes, as: UTF8.self) }
+
+    /// The bytes of `encodedText`, written directly (a vacuum of thousands of commits re-encodes
+    /// every scrubbed line; `JSONEncoder` was most of its time). Byte for byte what `JSONEncoder`
+    /// writes with `.sortedKeys` and `.withoutEscapingSlashes` (tests: `theDeltaWriterIsJSONEncoder…`):
+    /// keys in the byte order of their UTF-8; a double as Swift prints it, without a trailing `.0`;
+    /// `\b \f \n \r \t` and `\u00xx` for the other control characters; `null` for the whole
+    /// document when a double anywhere in it is not finite, or a `.raw` text does not parse.
+    public var encodedBytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        return Self.encodeSorted(self, into: &out) ? out : Array("null".utf8)
     }
+
+    private static func encodeSorted(_ v: JSONValue, into b: inout [UInt8]) -> Bool {
+        switch v {
+        case .null: b += "null".utf8
+        case .bool(let x): b += (x ? "true" : "false").utf8
+        case .int(let i): JSONText.append(i, into: &b)
+        case .double(let d):
+            guard d.isFinite else { return false }
+            let s = d.description
+            b += s.hasSuffix(".0") ? s.utf8.dropLast(2) : s.utf8.dropLast(0)
+        case .string(let s): encoderQuote(s, into: &b)
+        case .array(let a):
+            b.append(UInt8(ascii: "["))
+            for (i, x) in a.enumerated() {
+                if i > 0 { b.append(UInt8(ascii: ",")) }
+                guard encodeSorted(x, into: &b) else { return false }
+            }
+            b.append(UInt8(ascii: "]"))
+        case .object(let o):
+            b.append(UInt8(ascii: "{"))
+            for (i, k) in o.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
+                if i > 0 { b.append(UInt8(ascii: ",")) }
+                encoderQuote(k, into: &b)
+                b.append(UInt8(ascii: ":"))
+                guard encodeSorted(o[k]!, into: &b) else { return false }
+            }
+            b.append(UInt8(ascii: "}"))
+        case .raw(let t):
+            guard let p = try? JSONValue.parse(Array(t.utf8)) else { return false }
+            return encodeSorted(p, into: &b)
+        }
+        return true
+    }
+
+    /// A string literal as `JSONEncoder` escapes it.
+    private static func encoderQuote(_ s: String, into b: inout [UInt8]) {
+        b.append(UInt8(ascii: "\""))
+        for c in s.utf8 {
+            switch c {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): b.append(UInt8(ascii: "\\")); b.append(c)
+            case 0x08: b.append(UInt8(ascii: "\\")); b.append(UInt8(ascii: "b"))
+            case 0x0C: b.append(UInt8(ascii: "\\")); b.append(UInt8(ascii: "f"))
+            case 0x0A: b.append(UInt8(ascii: "\\")); b.append(UInt8(ascii: "n"))
+            case 0x0D: b.append(UInt8(ascii: "\\")); b.append(UInt8(ascii: "r"))
+            case 0x09: b.append(UInt8(ascii: "\\")); b.append(UInt8(ascii: "t"))
+            case 0..<0x20:
+                b += "\\u00".utf8
+                b.append(hexDigit[Int(c >> 4)])
+                b.append(hexDigit[Int(c & 15)])
+            default: b.append(c)
+            }
+        }
+        b.append(UInt8(ascii: "\""))
+    }
+
+    private static let hexDigit = Array("0123456789abcdef".utf8)
 
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import LetheCore
 
@@ -96,4 +97,55 @@ let jsonFixtureBytes: [(text: String, encoded: String)] = [
     #expect(doc["p"]?.stringMap == ["a": "1", "b": String?.none])
     #expect(doc["n"]?.int == 3 && doc["l"]?.array == [.bool(true)] && doc["l"]?.array?.first?.bool == true)
     #expect(doc["p"]?["b"]?.isNull == true && doc["missing"] == nil && doc["p"]?.string == nil)
+}
+
+/// `encodedText` is written by hand: on random documents it is byte for byte what `JSONEncoder`
+/// (sorted keys, unescaped slashes) writes, the whole document `null` included.
+@Test func theDeltaWriterIsJSONEncoderOnRandomDocuments() throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    func reference(_ v: JSONValue) -> String {
+        (try? encoder.encode(v)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+    var rng = SplitMix64(seed: 0x6a73_6f6e)
+    let alphabet: [String] = [
+        "a", "B", "z", "_", "-", ".", "/", "0", "9", " ", "\"", "\\", "\u{08}", "\u{0C}", "\n", "\r", "\t", "\u{01}",
+        "\u{1F}", "\u{7F}", "é", "e\u{301}", "Ä", "日", "🙂", "\u{FF21}", "\u{2028}", "\u{FFFF}",
+    ]
+    func text() -> String { (0..<Int(rng.next() % 6)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }.joined() }
+    func double() -> Double {
+        switch rng.next() % 6 {
+        case 0: return Double(bitPattern: rng.next())  // any bits: NaN, infinities, subnormals
+        case 1: return Double(Int64(bitPattern: rng.next()) % 1_000_000) / 1_000
+        case 2: return Double(Int64(bitPattern: rng.next()) >> Int(rng.next() % 60))
+        case 3: return Double(rng.next() % 10_000) * pow(10, Double(Int(rng.next() % 40) - 20))
+        case 4: return [0, -0.0, 1, 1e15, 1e16, 1e17, 1e21, 1e-6, 1e-7, 0.1, 2.5][Int(rng.next() % 11)]
+        default: return Double(rng.next() % 1_000_000_007) / 7
+        }
+    }
+    func value(_ depth: Int) -> JSONValue {
+        switch rng.next() % (depth > 3 ? 6 : 9) {
+        case 0: return .null
+        case 1: return .bool(rng.next() % 2 == 0)
+        case 2: return .int(Int64(bitPattern: rng.next()) >> Int(rng.next() % 64))
+        case 3: return .double(double())
+        case 4, 5: return .string(text())
+        case 6: return .array((0..<Int(rng.next() % 4)).map { _ in value(depth + 1) })
+        case 7: return .raw(value(depth + 1).text)
+        default:
+            var o: [String: JSONValue] = [:]
+            for _ in 0..<Int(rng.next() % 6) { o[text()] = value(depth + 1) }
+            return .object(o)
+        }
+    }
+    var nulls = 0
+    for i in 0..<20_000 {
+        let v = value(0)
+        let want = reference(v)
+        if want == "null" { nulls += 1 }
+        #expect(v.encodedText == want, "document \(i)")
+        if v.encodedText != want { return }
+    }
+    #expect(nulls > 100)  // non-finite doubles reached
+    #expect(JSONValue.raw("{not json").encodedText == "null")
 }
