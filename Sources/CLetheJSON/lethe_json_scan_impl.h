@@ -15,7 +15,6 @@ typedef struct {
 } STATE_T;
 
 #define REFILL JOIN(SCAN_NAME, _refill)
-#define NEXT JOIN(SCAN_NAME, _next)
 
 /// Classifies the next block (at s->next_block) and returns its structural positions; on a
 /// control byte inside a string sets s->error and returns 0.
@@ -63,20 +62,25 @@ SCAN_ATTR static uint64_t REFILL(STATE_T *s) {
     return (m.op & ~in_string) | quote | atom_start;
 }
 
-/// The next structural position, -1 at the end of the document, -2 after an error. The
-/// positions of the current block and its offset live in the caller's registers.
-SCAN_ATTR INLINE int64_t NEXT(STATE_T *s, uint64_t *bits, int64_t *base) {
-    while (*bits == 0) {
-        if (s->next_block >= s->n) return -1;
-        *base = s->next_block;
-        *bits = REFILL(s);
-        if (UNLIKELY(s->error)) return -2;
+/// Classifies blocks until one has a structural position and returns them (that block's offset
+/// is then s->next_block - 64); 0 at the end of the document or after an error (a control byte
+/// inside a string). The walk's cold path: it takes the current block's positions from a register.
+SCAN_ATTR static uint64_t JOIN(SCAN_NAME, _more)(STATE_T *s) {
+    while (s->next_block < s->n) {
+        uint64_t bits = REFILL(s);
+        if (UNLIKELY(s->error)) return 0;
+        if (bits) return bits;
     }
-    int64_t pos = *base + __builtin_ctzll(*bits);
-    *bits &= *bits - 1;
-    return pos;
+    return 0;
 }
 
+/// The walk over the structural positions, a goto per grammar state so that nothing is re-checked:
+/// `value` (a value starts at `pos`), `key` (a member's key starts at `pos`), `after` (a value
+/// inside the current container ended at `end`), `closed` (the current container closed at `pos`).
+/// The current container's frame is in a register (`frame`: node + 1 of an object, -1 for an
+/// array); `stack` holds the frames of the containers around it. Whether to stop early is asked
+/// only where it can change: when a scalar was recorded at depth 1, and when a container closes
+/// back to depth 1.
 SCAN_ATTR static int SCAN_NAME(const lethe_json_trie *t, const uint8_t *p, int64_t n, int stop_when_found,
                                lethe_json_match *results, int64_t *stopped_at, int32_t *stack) {
     STATE_T s;
@@ -93,158 +97,168 @@ SCAN_ATTR static int SCAN_NAME(const lethe_json_trie *t, const uint8_t *p, int64
     const int32_t stop_at = stop_when_found ? paths : INT32_MAX;
     int32_t found = 0;
     int depth = 0;
+    int32_t frame = 0;    // the current container's frame (valid when depth > 0)
     int32_t pending = 0;  // trie node of the value about to be read, -1 when off every path
-    int64_t pos = NEXT(&s, &bits, &base), end, close;
+    int backslash = 0;    // s.backslash, in a register
+    int64_t pos, end, close;
     uint8_t keybuf[256];  // an escaped key inside a searched object, unescaped
-    if (pos < 0) return 0;
+
+    // The next structural position into VAR; declines at the end of the document (only the
+    // end of the top-level value may be followed by it, see `done`) or on an error.
+#define ADVANCE(VAR)                                                  \
+    do {                                                              \
+        if (UNLIKELY(bits == 0)) {                                    \
+            bits = JOIN(SCAN_NAME, _more)(&s);                        \
+            if (bits == 0) return 0;                                  \
+            base = s.next_block - 64;                                 \
+            backslash = s.backslash;                                  \
+        }                                                             \
+        VAR = base + __builtin_ctzll(bits);                           \
+        bits &= bits - 1;                                             \
+    } while (0)
 
 #define RECORD(KIND, START, END, ESC)                                                   \
     do {                                                                                \
-        if (pending >= 0) {                                                             \
-            int32_t tc = tr.term_count[pending];                                        \
-            for (int32_t q = tr.term_start[pending], qe = q + tc; q < qe; q++) {        \
-                lethe_json_match *r = &results[tr.terms[q]];                            \
-                if (r->kind != K_ABSENT) return 0;                                      \
-                r->start = (START); r->end = (END); r->kind = (KIND); r->escaped = (ESC); \
-                found++;                                                                \
-            }                                                                           \
+        int32_t tc = tr.term_count[pending];                                            \
+        for (int32_t q = tr.term_start[pending], qe = q + tc; q < qe; q++) {            \
+            lethe_json_match *r = &results[tr.terms[q]];                                \
+            if (r->kind != K_ABSENT) return 0;                                          \
+            r->start = (START); r->end = (END); r->kind = (KIND); r->escaped = (ESC);   \
+            found++;                                                                    \
         }                                                                               \
     } while (0)
 
-    // Reads a key at `pos` (must be a quote) of an object whose trie node is `node`, then the
-    // colon; leaves `pending` at the child it names and `pos` at the value.
-#define KEY(NODE)                                                                           \
-    do {                                                                                    \
-        if (p[pos] != '"') return 0;                                                        \
-        close = NEXT(&s, &bits, &base);                                                                   \
-        if (close < 0) return 0;                                                            \
-        const uint8_t *kp = p + pos + 1;                                                    \
-        int64_t kn = close - pos - 1;                                                       \
-        if (UNLIKELY(s.backslash) && memchr(kp, '\\', (size_t)kn)) {                        \
-            if (!valid_escapes(p, pos + 1, close)) return 0;                                \
-            if ((NODE) >= 0) {                                                              \
-                if (kn > (int64_t)sizeof keybuf) return 0;                                  \
-                kn = unescape(p, pos + 1, close, keybuf);                                   \
-                kp = keybuf;                                                                \
-            }                                                                               \
-        }                                                                                   \
-        pending = -1;                                                                       \
-        if ((NODE) >= 0) {                                                                  \
-            for (int32_t c = tr.child_start[NODE], ce = c + tr.child_count[NODE]; c < ce; c++) { \
-                const uint8_t *kb = tr.key_bytes + tr.key_start[c];                           \
-                if (tr.key_len[c] == kn && bytes_equal(kb, kp, kn)) {                          \
-                    pending = c;                                                            \
-                    break;                                                                  \
-                }                                                                           \
-            }                                                                               \
-        }                                                                                   \
-        pos = NEXT(&s, &bits, &base);                                                                     \
-        if (pos < 0 || p[pos] != ':') return 0;                                             \
-        pos = NEXT(&s, &bits, &base);                                                                     \
-        if (pos < 0) return 0;                                                              \
+    // A scalar (ending at `end`): recorded when on a path, then the early stop (depth 1 only).
+#define SCALAR(KIND, START, END, ESC)                                   \
+    do {                                                                \
+        if (UNLIKELY(pending >= 0)) {                                   \
+            RECORD(KIND, START, END, ESC);                              \
+            if (depth == 1 && found >= stop_at) {                       \
+                *stopped_at = end;                                      \
+                return 1;                                               \
+            }                                                           \
+        }                                                               \
+        if (UNLIKELY(depth == 0)) goto done;                            \
+        goto after;                                                     \
     } while (0)
 
-    for (;;) {
-        // A value starts at `pos`.
-        switch (p[pos]) {
-        case '{': {
-            RECORD(K_OBJECT, pos, pos + 1, 0);
-            if (depth >= LETHE_JSON_MAX_DEPTH) return 0;
-            int32_t node = (pending >= 0 && tr.child_count[pending] > 0) ? pending : -1;
-            stack[depth++] = node + 1;
-            pos = NEXT(&s, &bits, &base);
-            if (pos < 0) return 0;
-            if (p[pos] == '}') {
-                depth--;
-                end = pos + 1;
-                break;
-            }
-            KEY(node);
-            continue;
-        }
-        case '[':
-            RECORD(K_ARRAY, pos, pos + 1, 0);
-            if (depth >= LETHE_JSON_MAX_DEPTH) return 0;
-            stack[depth++] = -1;
-            pos = NEXT(&s, &bits, &base);
-            if (pos < 0) return 0;
-            if (p[pos] == ']') {
-                depth--;
-                end = pos + 1;
-                break;
-            }
-            pending = -1;
-            continue;
-        case '"': {
-            close = NEXT(&s, &bits, &base);
-            if (close < 0) return 0;
-            int esc = 0;
-            if (UNLIKELY(s.backslash) && memchr(p + pos + 1, '\\', (size_t)(close - pos - 1))) {
-                if (!valid_escapes(p, pos + 1, close)) return 0;
-                esc = 1;
-            }
-            RECORD(K_STRING, pos + 1, close, esc);
-            end = close + 1;
-            break;
-        }
-        case '-': case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9':
-            end = number_end(p, pos, n);
-            if (end < 0 || (end < n && is_atom_byte(p[end]))) return 0;
-            RECORD(K_NUMBER, pos, end, 0);
-            break;
-        case 't':
-            if (pos + 4 > n || p[pos + 1] != 'r' || p[pos + 2] != 'u' || p[pos + 3] != 'e') return 0;
-            end = pos + 4;
-            if (end < n && is_atom_byte(p[end])) return 0;
-            RECORD(K_BOOL, pos, end, 0);
-            break;
-        case 'f':
-            if (pos + 5 > n || p[pos + 1] != 'a' || p[pos + 2] != 'l' || p[pos + 3] != 's' || p[pos + 4] != 'e') return 0;
-            end = pos + 5;
-            if (end < n && is_atom_byte(p[end])) return 0;
-            RECORD(K_BOOL, pos, end, 0);
-            break;
-        case 'n':
-            if (pos + 4 > n || p[pos + 1] != 'u' || p[pos + 2] != 'l' || p[pos + 3] != 'l') return 0;
-            end = pos + 4;
-            if (end < n && is_atom_byte(p[end])) return 0;
-            RECORD(K_NULL, pos, end, 0);
-            break;
-        default:
-            return 0;
-        }
-        // After a value (ending at `end`): a separator, a closer, or the end.
-        for (;;) {
-            if (depth == 1 && found >= stop_at) {
-                *stopped_at = end;
-                return 1;
-            }
-            pos = NEXT(&s, &bits, &base);
-            if (depth == 0) return pos == -1;
-            if (pos < 0) return 0;
-            int32_t frame = stack[depth - 1];
-            uint8_t c = p[pos];
-            if (c == ',') {
-                pos = NEXT(&s, &bits, &base);
-                if (pos < 0) return 0;
-                if (frame >= 0) {
-                    KEY(frame - 1);
-                } else {
-                    pending = -1;
-                }
-                break;
-            } else if ((c == '}' && frame >= 0) || (c == ']' && frame < 0)) {
-                depth--;
-                end = pos + 1;
-            } else {
-                return 0;
-            }
-        }
+    ADVANCE(pos);
+
+value:
+    switch (p[pos]) {
+    case '{': {
+        if (pending >= 0) RECORD(K_OBJECT, pos, pos + 1, 0);
+        if (depth >= LETHE_JSON_MAX_DEPTH) return 0;
+        int32_t node = (pending >= 0 && tr.child_count[pending] > 0) ? pending : -1;
+        stack[depth++] = frame;
+        frame = node + 1;
+        ADVANCE(pos);
+        if (p[pos] == '}') goto closed;
+        goto key;
     }
+    case '[':
+        if (pending >= 0) RECORD(K_ARRAY, pos, pos + 1, 0);
+        if (depth >= LETHE_JSON_MAX_DEPTH) return 0;
+        stack[depth++] = frame;
+        frame = -1;
+        ADVANCE(pos);
+        if (p[pos] == ']') goto closed;
+        pending = -1;
+        goto value;
+    case '"': {
+        ADVANCE(close);
+        int esc = 0;
+        if (UNLIKELY(backslash) && memchr(p + pos + 1, '\\', (size_t)(close - pos - 1))) {
+            if (!valid_escapes(p, pos + 1, close)) return 0;
+            esc = 1;
+        }
+        end = close + 1;
+        SCALAR(K_STRING, pos + 1, close, esc);
+    }
+    case '-': case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9':
+        end = number_end(p, pos, n);
+        if (end < 0 || (end < n && is_atom_byte(p[end]))) return 0;
+        SCALAR(K_NUMBER, pos, end, 0);
+    case 't':
+        if (pos + 4 > n || p[pos + 1] != 'r' || p[pos + 2] != 'u' || p[pos + 3] != 'e') return 0;
+        end = pos + 4;
+        if (end < n && is_atom_byte(p[end])) return 0;
+        SCALAR(K_BOOL, pos, end, 0);
+    case 'f':
+        if (pos + 5 > n || p[pos + 1] != 'a' || p[pos + 2] != 'l' || p[pos + 3] != 's' || p[pos + 4] != 'e') return 0;
+        end = pos + 5;
+        if (end < n && is_atom_byte(p[end])) return 0;
+        SCALAR(K_BOOL, pos, end, 0);
+    case 'n':
+        if (pos + 4 > n || p[pos + 1] != 'u' || p[pos + 2] != 'l' || p[pos + 3] != 'l') return 0;
+        end = pos + 4;
+        if (end < n && is_atom_byte(p[end])) return 0;
+        SCALAR(K_NULL, pos, end, 0);
+    default:
+        return 0;
+    }
+
+after:  // a value inside the current container ended (at `end`): a separator or the closer
+    ADVANCE(pos);
+    {
+        uint8_t c = p[pos];
+        if (c == ',') {
+            ADVANCE(pos);
+            if (frame >= 0) goto key;
+            pending = -1;
+            goto value;
+        }
+        if (frame >= 0 ? c != '}' : c != ']') return 0;
+    }
+closed:  // the current container closed at `pos`
+    frame = stack[--depth];
+    end = pos + 1;
+    if (depth == 1 && found >= stop_at) {
+        *stopped_at = end;
+        return 1;
+    }
+    if (depth == 0) goto done;
+    goto after;
+
+key: {  // a member of an object whose trie node is frame - 1 starts at `pos`
+        if (p[pos] != '"') return 0;
+        ADVANCE(close);
+        const uint8_t *kp = p + pos + 1;
+        int64_t kn = close - pos - 1;
+        const int32_t node = frame - 1;
+        if (UNLIKELY(backslash) && memchr(kp, '\\', (size_t)kn)) {
+            if (!valid_escapes(p, pos + 1, close)) return 0;
+            if (node >= 0) {
+                if (kn > (int64_t)sizeof keybuf) return 0;
+                kn = unescape(p, pos + 1, close, keybuf);
+                kp = keybuf;
+            }
+        }
+        pending = -1;
+        if (node >= 0) {
+            for (int32_t c = tr.child_start[node], ce = c + tr.child_count[node]; c < ce; c++) {
+                if (tr.key_len[c] == kn && bytes_equal(tr.key_bytes + tr.key_start[c], kp, kn)) {
+                    pending = c;
+                    break;
+                }
+            }
+        }
+        ADVANCE(pos);
+        if (p[pos] != ':') return 0;
+        ADVANCE(pos);
+        goto value;
+    }
+
+done:  // the top-level value ended: nothing may follow
+    if (bits) return 0;
+    while (s.next_block < n) {
+        if (REFILL(&s) || s.error) return 0;
+    }
+    return 1;
+#undef ADVANCE
 #undef RECORD
-#undef KEY
+#undef SCALAR
 }
 
 #undef STATE_T
 #undef REFILL
-#undef NEXT

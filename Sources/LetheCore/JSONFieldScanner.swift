@@ -275,14 +275,11 @@ public final class JSONFieldScanner {
                 cTrie, raw.assumingMemoryBound(to: UInt8.self), document.count, stopWhenFound ? 1 : 0, cResults, &stop,
                 cStack, engine == .structuralPortable ? 1 : 0)
             if ok != 0 {
-                var n = 0
-                for k in 0..<paths.count {
+                for k in 0..<paths.count {  // (`found` is the scalar scan's own: it resets it)
                     let r = cResults[k]
                     let kind = Kind(rawValue: r.kind) ?? .absent
-                    if kind != .absent { n += 1 }
                     results[k] = Match(kind: kind, start: Int(r.start), end: Int(r.end), hasEscapes: r.escaped != 0)
                 }
-                found = n
                 stopStorage.pointee = stop >= 0 ? Int(stop) : -1
                 return
             }

@@ -285,6 +285,79 @@ import Testing
         #expect(validScans > 3_000, "valid \(validScans)")
     }
 
+    /// A random value of nested objects and arrays whose keys are the searched components (so
+    /// paths end at objects, arrays, literals and scalars at every depth, and duplicates occur),
+    /// with whitespace around every token now and then.
+    static func nested(_ r: inout SplitMix, depth: Int) -> String {
+        func ws() -> String { r.chance(15) ? [" ", "\n", "\t ", "\r\n  "][r.next(4)] : "" }
+        let keys = ["a", "b", "id", "user", "k", "x"]
+        let kind = depth >= 6 ? 2 + r.next(5) : r.next(7)
+        switch kind {
+        case 0:
+            let n = r.next(5)
+            var members: [String] = []
+            for _ in 0..<n { members.append(ws() + "\"\(keys[r.next(keys.count)])\"" + ws() + ":" + ws() + nested(&r, depth: depth + 1) + ws()) }
+            return "{" + ws() + members.joined(separator: ",") + "}"
+        case 1:
+            let n = r.next(4)
+            var items: [String] = []
+            for _ in 0..<n { items.append(ws() + nested(&r, depth: depth + 1) + ws()) }
+            return "[" + ws() + items.joined(separator: ",") + "]"
+        case 2: return nastyString(&r)
+        case 3: return Gen.number(&r)
+        case 4: return ["true", "false", "null"][r.next(3)]
+        default: return "\"v\(r.next(100))\""
+        }
+    }
+
+    /// The walk's grammar states and early stop (a container's frame kept in a register and the
+    /// ones around it on the stack; the stop asked only after a recorded scalar at depth 1 and when
+    /// a container closes back to depth 1): nested objects and arrays with the searched keys at
+    /// every depth, top-level scalars and arrays followed by whitespace or more data, and their
+    /// mutations. Both structural engines must agree with the scalar scanner — error, matches,
+    /// values and where an early stop stopped — and decline no valid generated document.
+    @Test func nestedContainersAndEarlyStopsAgreeWithScalarScanner() throws {
+        var rng = SplitMix(seed: 0x16_5ca7)
+        let pageEnd = PageEnd(pages: 4)
+        let pathSets: [[String]] = [["a"], ["user.id"], ["a.b", "k"], ["a.a.a", "x"], ["user.id", "user"], ["b.id", "a.k", "id"]]
+        var checked = 0, valid = 0, stopped = 0
+        for (i, names) in pathSets.enumerated() {
+            let paths = names.map { FieldPath($0) }
+            let scalar = JSONFieldScanner(paths: paths, engine: .scalar)
+            let fast = [JSONFieldScanner(paths: paths, engine: .structural), JSONFieldScanner(paths: paths, engine: .structuralPortable)]
+            for j in 0..<1_500 {
+                var text =
+                    (i + j) % 5 == 0
+                    ? Self.nested(&rng, depth: 0)
+                    : "{" + "\"\(["a", "user", "b", "k"][rng.next(4)])\":" + Self.nested(&rng, depth: 1) + ",\"x\":" + Self.nested(&rng, depth: 1) + "}"
+                if rng.chance(10) { text += [" ", "\n", " 1", ",{}", "}", "]"][rng.next(6)] }
+                var doc = Array(text.utf8)
+                let mutated = rng.chance(25)
+                if mutated { doc = Self.mutate(doc, &rng) }
+                for stop in [false, true] {
+                    let want = doc.withUnsafeBytes { Self.outcome(scalar, $0, stop: stop) }
+                    for s in fast {
+                        let before = s.declined
+                        let got = doc.withUnsafeBytes { Self.outcome(s, $0, stop: stop) }
+                        let atEnd = doc.count <= 4 * 4096 ? pageEnd.with(doc) { Self.outcome(s, $0, stop: stop) } : got
+                        let shown = String(decoding: doc, as: UTF8.self)
+                        #expect(got == want, "\(s.engine) stop \(stop) \(shown)")
+                        #expect(atEnd == want, "\(s.engine) page end, stop \(stop) \(shown)")
+                        if want.error == nil && !mutated {
+                            #expect(s.declined == before, "\(s.engine) declined a valid document: \(text)")
+                        }
+                        checked += 1
+                    }
+                    if want.error == nil { valid += 1 }
+                    if want.stoppedAt != nil { stopped += 1 }
+                }
+            }
+        }
+        #expect(checked > 30_000, "checked \(checked)")
+        #expect(valid > 5_000, "valid \(valid)")
+        #expect(stopped > 200, "stopped early \(stopped)")
+    }
+
     /// The structural scan answers ordinary valid records itself, with either classifier.
     @Test func ordinaryRecordsAreNotDeclined() throws {
         var rng = SplitMix(seed: 7)
