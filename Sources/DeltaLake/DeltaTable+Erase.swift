@@ -98,7 +98,7 @@ extension DeltaTable {
         do {
             let jobs = try await Trace.span("delta erase: read and select \(files.count) files") {
                 try await rewriteJobs(
-                    files, in: snap, reading: mask == nil ? reading : nil, selecting: selecting, scrubbing: mask == nil ? scrubbing : nil, mask: mask)
+                    files, in: snap, reading: mask == nil ? reading : nil, selecting: selecting, scrubbing: scrubbing, mask: mask)
             }
             let batch = try await Trace.span("delta erase: rewrite \(jobs.count) files") {
                 try await rewriteAll(jobs, changeDataFeed: snap.metadata.changeDataFeed, now: now, written: tracker)
@@ -189,6 +189,7 @@ extension DeltaTable {
             }
             var job = RewriteJob(path: path, add: add, key: key, file: file, drop: subjectRows, newlyDeleted: subjectRows, version: version, partial: nil)
             job.mask = mask
+            job.scrub = scrub
             job.toRead = file.source.size
             return job
         }
@@ -406,7 +407,7 @@ struct RewriteJob: Sendable {
     var partial: SparseSource? = nil
     /// Bytes the rewrite reads (the file, less the row groups it copies unread when `partial`).
     var toRead: Int64 = 0
-    /// Mask `drop`'s rows instead of dropping them (the file is then held whole).
+    /// Mask `drop`'s rows instead of dropping them (the file is then held whole; `scrub` applies too).
     var mask: DeltaMask? = nil
     /// Chunks to scrub of their unreferenced dictionary entries (row group → columns).
     var scrub: [Int: Set<Int>] = [:]
@@ -581,14 +582,17 @@ extension DeltaTable {
 }
 
 extension DeltaTable {
-    /// A file with its subjects' rows masked (read whole), and the change data of the update
-    /// (`update_preimage` and `update_postimage` rows) when the feed is on.
+    /// A file with its subjects' rows masked (read whole) and the chunks of `job.scrub` scrubbed of
+    /// their unreferenced dictionary entries, and the change data of the update (`update_preimage`
+    /// and `update_postimage` rows) when the feed is on and rows were masked.
     func rewriteMasking(_ job: RewriteJob, _ mask: DeltaMask, changeDataFeed: Bool, now: Int64) throws -> (RewriteOutcome, [RewrittenFile]) {
-        let plan = try mask.plan(job.file)
+        // Only entries to scrub: no cell changes, so no mask is checked against the columns.
+        let plan: (columns: Set<Int>, replace: @Sendable (Int, OldCell) -> CellValue) =
+            job.drop.isEmpty ? ([], { _, _ in .keep }) : try mask.plan(job.file)
         var sink = InMemorySink()
         let result: RewriteResult
         do {
-            result = try job.file.rewrite(masking: job.drop, columns: plan.columns, replace: plan.replace, to: &sink)
+            result = try job.file.rewrite(masking: job.drop, columns: plan.columns, replace: plan.replace, scrubbing: job.scrub, to: &sink)
         } catch let e where e.code == .invalidArgument || e.code == .unsupported {
             throw LetheError(.unsupported, "cannot mask: \(e)", at: job.key)
         } catch {
@@ -598,7 +602,7 @@ extension DeltaTable {
         let newFile = try Self.open(InMemorySource(bytes), job.key)
         let cdc: [UInt8]?
         do {
-            cdc = changeDataFeed ? try ChangeData.updates(before: job.file, after: newFile, rows: job.drop) : nil
+            cdc = changeDataFeed && !job.drop.isEmpty ? try ChangeData.updates(before: job.file, after: newFile, rows: job.drop) : nil
         } catch {
             throw LetheError(.corrupt, "\(error)", at: job.key)
         }

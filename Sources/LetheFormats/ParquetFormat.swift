@@ -932,8 +932,11 @@ extension ParquetFormat {
     /// `RecordAction.transform` / `.blankRecord`: the subjects' rows stay, their masked columns'
     /// cells replaced (`.blankRecord`: every column null). Only the row groups holding such rows are
     /// touched, and in them only the masked columns' chunks are re-encoded (`ParquetFile.rewrite(masking:…)`);
-    /// every column keeps its physical type. A null in a required column, text in a numeric column or
-    /// a column inside a list is refused (`.unsupported`, naming the column), nothing written.
+    /// every column keeps its physical type. A subject chunk whose dictionary holds a subject's value
+    /// in an entry no row references is scrubbed as a deletion scrubs it (in a row group without the
+    /// subjects' rows too; an object holding a subject only so is rewritten for it). A null in a
+    /// required column, text in a numeric column or a column inside a list is refused
+    /// (`.unsupported`, naming the column), nothing written.
     fileprivate func eraseMasking(
         _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer, actions: EraseActions
     ) async throws -> EraseOutcome {
@@ -947,22 +950,28 @@ extension ParquetFormat {
         let file = try open(bytes, object.key)
         var outcome = EraseOutcome()
         var rows: [Int64] = []
-        _ = try keys(file, object.key, options, keyer) { row, key in
+        // The subject chunks whose dictionary holds a subject's value in an entry no row references:
+        // scrubbed as a deletion scrubs them (`droppedRows`), masked rows or not.
+        var scrub: [Int: Set<Int>] = [:]
+        _ = try keys(file, object.key, options, keyer, unreferenced: { g, c, k in if actions.bySubject[k] != nil { scrub[g, default: []].insert(c) } }) {
+            row, key in
             if actions.bySubject[key] != nil {
                 rows.append(row)
                 outcome.transformed[key, default: 0] += 1
             }
         }
         outcome.kept = file.numRows
-        guard !rows.isEmpty else {
+        guard !rows.isEmpty || !scrub.isEmpty else {
             outcome.exact = true
             return outcome
         }
-        let plan = try Self.maskPlan(action, file: file, maskKey: actions.maskKey, objectKey: object.key)
+        // Only entries to scrub: no cell changes, so no mask is checked against the columns.
+        let plan: (columns: Set<Int>, replace: @Sendable (Int, OldCell) -> CellValue) =
+            rows.isEmpty ? ([], { _, _ in .keep }) : try Self.maskPlan(action, file: file, maskKey: actions.maskKey, objectKey: object.key)
         var sink = InMemorySink()
         let result: RewriteResult
         do {
-            result = try file.rewrite(masking: rows, columns: plan.columns, replace: plan.replace, to: &sink)
+            result = try file.rewrite(masking: rows, columns: plan.columns, replace: plan.replace, scrubbing: scrub, to: &sink)
         } catch let e where e.code == .invalidArgument || e.code == .unsupported {
             throw LetheError(.unsupported, "cannot mask: \(e)", at: object.key)
         } catch {

@@ -1120,6 +1120,7 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
 
     private func commitNow() throws -> ObjectInfo {
         closeSources()
+        Self.beforeCommit()
         if case .absent = precondition {
             try syncData()
             // linkat() fails if the target exists: an atomic create-exclusive.
@@ -1160,6 +1161,16 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
         if renameat(dirFD, tmp, dirFD, name) != 0 { throw LetheError.io("rename failed", at: key, errno: errno) }
         if exists, let ms = Self.pauseAfterReplace { usleep(ms * 1000) }
         return try finish()
+    }
+
+    /// Test hook: `LETHE_FAILPOINT_EXIT_BEFORE_COMMIT=N` ends the process abruptly (exit 86, as the
+    /// engine's failpoints) right before the N-th write of the process is committed (renamed or linked
+    /// into place): its temporary file written and journaled, the object as it was.
+    static let exitBeforeCommit: Int? = getenv("LETHE_FAILPOINT_EXIT_BEFORE_COMMIT").flatMap { Int(String(cString: $0)) }
+    static let commitsSeen = Atomic<Int>(0)
+    static func beforeCommit() {
+        guard let limit = exitBeforeCommit else { return }
+        if commitsSeen.add(1, ordering: .relaxed).newValue >= limit { _exit(86) }
     }
 
     /// Test hook: `LETHE_FAILPOINT_PAUSE_AFTER_REPLACE_MS=N` sleeps N ms right after each replacing rename,

@@ -115,11 +115,7 @@ extension ParquetFile {
         droppingRows rows: [Int64], scrubbing: [Int: Set<Int>], to sink: inout S, pageOptions: PageRewriteOptions = PageRewriteOptions()
     ) throws(ParquetError) -> RewriteResult {
         try checkRowsToDrop(rows)
-        for (g, columns) in scrubbing {
-            guard g >= 0, g < metadata.rowGroups.count, columns.allSatisfy({ $0 >= 0 && $0 < schema.columns.count }) else {
-                throw ParquetError(.invalidArgument, "chunk to scrub out of range (row group \(g), columns \(columns.sorted()))", file: name)
-            }
-        }
+        try checkChunksToScrub(scrubbing)
         var out = CountingSink(base: sink)
         try out.write(ParquetLibrary.magic)
         var w = RewrittenGroups()
@@ -179,15 +175,22 @@ extension ParquetFile {
     /// and the footer's schema and key/value metadata are kept. A null needs an optional column, a
     /// value the column's physical type (`.invalidArgument` otherwise, nothing written).
     public func rewrite<S: ParquetSink>(
-        masking rows: [Int64], columns: Set<Int>, replace: (_ column: Int, _ old: OldCell) -> CellValue, to sink: inout S
+        masking rows: [Int64], columns: Set<Int>, replace: (_ column: Int, _ old: OldCell) -> CellValue, scrubbing: [Int: Set<Int>] = [:],
+        to sink: inout S
     ) throws(ParquetError) -> RewriteResult {
-        try rewrite(masking: rows, columns: columns, replaceAt: { c, _, old in replace(c, old) }, to: &sink)
+        try rewrite(masking: rows, columns: columns, replaceAt: { c, _, old in replace(c, old) }, scrubbing: scrubbing, to: &sink)
     }
 
     /// `rewrite(masking:columns:replace:to:)` with each cell's file row index given to `replace`
-    /// (protect and reveal seal or open each value with its row's subject key).
+    /// (protect and reveal seal or open each value with its row's subject key), and chunks to scrub
+    /// (row group → leaf columns) as in `rewrite(droppingRows:scrubbing:to:)`: every dictionary entry
+    /// of such a chunk that no row references is neutralised (or the chunk re-encoded with its
+    /// dictionary rebuilt), in a row group without masked rows too. A masked chunk is re-encoded
+    /// from its new values, so its dictionary holds no entry no row references anyway (the entries
+    /// only the masked cells held included).
     public func rewrite<S: ParquetSink>(
-        masking rows: [Int64], columns: Set<Int>, replaceAt replace: (_ column: Int, _ row: Int64, _ old: OldCell) -> CellValue, to sink: inout S
+        masking rows: [Int64], columns: Set<Int>, replaceAt replace: (_ column: Int, _ row: Int64, _ old: OldCell) -> CellValue,
+        scrubbing: [Int: Set<Int>] = [:], to sink: inout S
     ) throws(ParquetError) -> RewriteResult {
         try checkRowsToDrop(rows)
         for c in columns {
@@ -196,6 +199,7 @@ extension ParquetFile {
                 throw ParquetError(.unsupported, "column `\(schema.columns[c].dottedPath)` is repeated: masking covers flat columns", file: name)
             }
         }
+        try checkChunksToScrub(scrubbing)
         var out = CountingSink(base: sink)
         try out.write(ParquetLibrary.magic)
         var w = RewrittenGroups()
@@ -211,10 +215,15 @@ extension ParquetFile {
             for c in rg.columns where c.filePath != nil {
                 throw ParquetError(.unsupported, "column chunks in external files are not supported", file: name, rowGroup: g)
             }
+            let scrub = scrubbing[g] ?? []
             if local.isEmpty || columns.isEmpty {
-                try copyRowGroup(g, to: &out, into: &w)
+                if scrub.isEmpty {
+                    try copyRowGroup(g, to: &out, into: &w)
+                } else {
+                    try reencodeRowGroup(g, dropping: [], scrubbing: scrub, to: &out, into: &w)
+                }
             } else {
-                try maskRowGroup(g, rows: local, columns: columns, replace: replace, to: &out, into: &w)
+                try maskRowGroup(g, rows: local, columns: columns, replace: replace, scrubbing: scrub, to: &out, into: &w)
             }
         }
         try moveBloomFilters(&w, to: &out)
@@ -230,10 +239,11 @@ extension ParquetFile {
         return result
     }
 
-    /// Row group `g` with the masked columns' chunks re-encoded and every other chunk copied byte for byte.
+    /// Row group `g` with the masked columns' chunks re-encoded, the chunks of `scrub` that are not
+    /// masked scrubbed of their unreferenced dictionary entries, and every other chunk copied byte for byte.
     private func maskRowGroup<S>(
-        _ g: Int, rows local: [Int], columns: Set<Int>, replace: (Int, Int64, OldCell) -> CellValue, to out: inout CountingSink<S>,
-        into w: inout RewrittenGroups
+        _ g: Int, rows local: [Int], columns: Set<Int>, replace: (Int, Int64, OldCell) -> CellValue, scrubbing scrub: Set<Int>,
+        to out: inout CountingSink<S>, into w: inout RewrittenGroups
     ) throws(ParquetError) {
         let rg = metadata.rowGroups[g]
         let newIndex = w.groups.count
@@ -243,38 +253,15 @@ extension ParquetFile {
         var totalUncompressed: Int64 = 0
         for (ci, desc) in schema.columns.enumerated() {
             let orig = rg.columns[ci]
-            let md = orig.metaData!
             guard columns.contains(ci) else {
-                // Copied as it is, its offsets shifted to where it lands.
-                let base = out.offset
-                var chunk = orig
-                var m = md
-                var delta: Int64 = 0
-                if md.totalCompressedSize > 0 {
-                    let r = try chunkRange(column: ci, rowGroup: g)
-                    delta = base - r.lowerBound
-                    let src = source
-                    try withLocation(file: name, rowGroup: g) { try out.copy(from: src, range: r) }
-                    if let bo = m.bloomFilterOffset {
-                        if bo >= r.lowerBound && bo < r.upperBound {
-                            m.bloomFilterOffset = bo + delta
-                        } else {
-                            w.bloomsToMove.append((newIndex, ci, bo, m.bloomFilterLength))
-                        }
-                    }
-                }
-                if m.dataPageOffset >= 4 { m.dataPageOffset += delta }
-                if let d = m.dictionaryPageOffset, d >= 4 { m.dictionaryPageOffset = d + delta }
-                if let ip = m.indexPageOffset, ip >= 4 { m.indexPageOffset = ip + delta }
-                chunk.metaData = m
-                if chunk.fileOffset >= 4 { chunk.fileOffset += delta }
-                let cidx = orig.columnIndexOffset.flatMap { o in orig.columnIndexLength.map { (o, $0) } }
-                let oidx = orig.offsetIndexOffset.flatMap { o in orig.offsetIndexLength.map { (o, $0) } }
-                chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
-                chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+                // Copied as it is (its offsets shifted to where it lands), or scrubbed.
+                let (chunk, chunkPlan, uncompressed) =
+                    scrub.contains(ci)
+                    ? try rewriteChunk(ci, of: g, dropping: [], scrub: true, to: &out, into: &w)
+                    : try copyChunk(ci, of: g, newIndex: newIndex, to: &out, into: &w)
                 ng.columns[ci] = chunk
-                plan.append(cidx == nil && oidx == nil ? .none : .copy(columnIndex: cidx, offsetIndex: oidx, delta: delta))
-                totalUncompressed += md.totalUncompressedSize
+                totalUncompressed += uncompressed
+                plan.append(chunkPlan)
                 continue
             }
             w.counts.wholeChunks += 1
@@ -294,6 +281,15 @@ extension ParquetFile {
         w.plans.append(plan)
         w.outcomes.append(.reencoded(newIndex: newIndex, droppedRows: 0))
         w.kept += rg.numRows
+    }
+
+    /// Chunks to scrub name row groups and leaf columns of the file.
+    private func checkChunksToScrub(_ scrubbing: [Int: Set<Int>]) throws(ParquetError) {
+        for (g, columns) in scrubbing {
+            guard g >= 0, g < metadata.rowGroups.count, columns.allSatisfy({ $0 >= 0 && $0 < schema.columns.count }) else {
+                throw ParquetError(.invalidArgument, "chunk to scrub out of range (row group \(g), columns \(columns.sorted()))", file: name)
+            }
+        }
     }
 
     /// Rows to drop are strictly increasing file row indexes, each in `0..<numRows`.
@@ -393,59 +389,11 @@ extension ParquetFile {
         var plan: [IndexPlan] = []
         let start = out.offset
         var totalUncompressed: Int64 = 0
-        for (ci, desc) in schema.columns.enumerated() {
-            let orig = rg.columns[ci]
-            if local.isEmpty && !scrub.contains(ci) {
-                let (chunk, chunkPlan, uncompressed) = try copyChunk(ci, of: g, newIndex: newIndex, to: &out, into: &w)
-                ng.columns[ci] = chunk
-                totalUncompressed += uncompressed
-                plan.append(chunkPlan)
-                continue
-            }
-            if w.pageOptions.enabled,
-                let pc = try? rewriteChunkByPages(
-                    column: ci, rowGroup: g, dropping: local, original: orig, options: w.pageOptions, scrub: scrub.contains(ci))
-            {
-                let base = out.offset
-                for piece in pc.pieces {
-                    switch piece {
-                    case .bytes(let b): try out.write(b)
-                    case .copy(let r):
-                        let src = source
-                        try withLocation(file: name, rowGroup: g) { try out.copy(from: src, range: r) }
-                    }
-                }
-                var chunk = orig
-                chunk.fileOffset = base
-                chunk.metaData = pc.metaData(at: base)
-                chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
-                chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
-                ng.columns[ci] = chunk
-                totalUncompressed += pc.meta.totalUncompressedSize
-                if orig.columnIndexOffset != nil || orig.offsetIndexOffset != nil {
-                    plan.append(
-                        .built(
-                            columnIndex: orig.columnIndexOffset != nil ? pc.columnIndex : nil,
-                            offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(pc.pages, base: base) : nil))
-                } else {
-                    plan.append(.none)
-                }
-                w.counts.pageLevelChunks += 1
-                w.counts.copiedPages += pc.copiedPages
-                w.counts.reencodedPages += pc.reencodedPages
-                w.counts.removedPages += pc.removedPages
-                w.counts.neutralisedEntries += pc.neutralisedEntries
-                w.counts.flatPages += pc.flatPages
-                w.counts.splicedPages += pc.splicedPages
-                w.counts.keptPageStatistics += pc.keptPageStatistics
-                w.counts.patchedDictionaries += pc.patchedDictionary ? 1 : 0
-                w.counts.keptChunkStatistics += pc.keptChunkStatistics ? 1 : 0
-                continue
-            }
-            w.counts.wholeChunks += 1
-            let (data, layout) = try readColumnWithLayout(ci, rowGroup: g)
-            let filtered = data.droppingRows(local, maxDefinitionLevel: desc.maxDefinitionLevel)
-            let (chunk, uncompressed, chunkPlan) = try writeReencodedChunk(filtered, layout: layout, original: orig, rowGroup: g, desc: desc, to: &out)
+        for ci in schema.columns.indices {
+            let (chunk, chunkPlan, uncompressed) =
+                local.isEmpty && !scrub.contains(ci)
+                ? try copyChunk(ci, of: g, newIndex: newIndex, to: &out, into: &w)
+                : try rewriteChunk(ci, of: g, dropping: local, scrub: scrub.contains(ci), to: &out, into: &w)
             ng.columns[ci] = chunk
             totalUncompressed += uncompressed
             plan.append(chunkPlan)
@@ -459,6 +407,58 @@ extension ParquetFile {
         w.plans.append(plan)
         w.outcomes.append(.reencoded(newIndex: newIndex, droppedRows: Int64(local.count)))
         w.kept += ng.numRows
+    }
+
+    /// Column `ci` of row group `g` without the `local` rows (sorted indexes within the group), written
+    /// where the output ends: page by page where it can (untouched pages copied, the dictionary's
+    /// entries no kept row references neutralised when rows go or with `scrub`), else decoded and
+    /// re-encoded whole with its dictionary rebuilt from the values kept. The new chunk, its page-index
+    /// plan and its uncompressed size.
+    private func rewriteChunk<S>(
+        _ ci: Int, of g: Int, dropping local: [Int], scrub: Bool, to out: inout CountingSink<S>, into w: inout RewrittenGroups
+    ) throws(ParquetError) -> (ColumnChunk, IndexPlan, Int64) {
+        let orig = metadata.rowGroups[g].columns[ci]
+        let desc = schema.columns[ci]
+        if w.pageOptions.enabled,
+            let pc = try? rewriteChunkByPages(column: ci, rowGroup: g, dropping: local, original: orig, options: w.pageOptions, scrub: scrub)
+        {
+            let base = out.offset
+            for piece in pc.pieces {
+                switch piece {
+                case .bytes(let b): try out.write(b)
+                case .copy(let r):
+                    let src = source
+                    try withLocation(file: name, rowGroup: g) { try out.copy(from: src, range: r) }
+                }
+            }
+            var chunk = orig
+            chunk.fileOffset = base
+            chunk.metaData = pc.metaData(at: base)
+            chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
+            chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+            let plan: IndexPlan =
+                orig.columnIndexOffset != nil || orig.offsetIndexOffset != nil
+                ? .built(
+                    columnIndex: orig.columnIndexOffset != nil ? pc.columnIndex : nil,
+                    offsetIndex: orig.offsetIndexOffset != nil ? ChunkWriter.offsetIndex(pc.pages, base: base) : nil)
+                : .none
+            w.counts.pageLevelChunks += 1
+            w.counts.copiedPages += pc.copiedPages
+            w.counts.reencodedPages += pc.reencodedPages
+            w.counts.removedPages += pc.removedPages
+            w.counts.neutralisedEntries += pc.neutralisedEntries
+            w.counts.flatPages += pc.flatPages
+            w.counts.splicedPages += pc.splicedPages
+            w.counts.keptPageStatistics += pc.keptPageStatistics
+            w.counts.patchedDictionaries += pc.patchedDictionary ? 1 : 0
+            w.counts.keptChunkStatistics += pc.keptChunkStatistics ? 1 : 0
+            return (chunk, plan, pc.meta.totalUncompressedSize)
+        }
+        w.counts.wholeChunks += 1
+        let (data, layout) = try readColumnWithLayout(ci, rowGroup: g)
+        let filtered = data.droppingRows(local, maxDefinitionLevel: desc.maxDefinitionLevel)
+        let (chunk, uncompressed, plan) = try writeReencodedChunk(filtered, layout: layout, original: orig, rowGroup: g, desc: desc, to: &out)
+        return (chunk, plan, uncompressed)
     }
 
     /// A chunk's values after a change (`data`), encoded as the original chunk was (its codec and page

@@ -137,3 +137,85 @@ import Testing
     let dense = try #require(try PlainDictionary(le(Int32(1)) + le(Int32(2)) + le(Int32(3)), count: 3, type: .int32, typeLength: 0))
     #expect(dense.neutralised([1], type: .int32, outsideRange: false) == nil)
 }
+
+/// When no filler fits (`neutralised` returns nil) the chunk is re-encoded whole, its dictionary rebuilt
+/// from the values kept (session 18). pyarrow writes an int8 column whose dictionary is [10, 11, 12] in
+/// every row group (a narrow integer takes in-range fillers only, and none is free above 10) and a
+/// one-byte fixed-size binary column whose dictionary holds every control byte a filler could be
+/// (0x00-0x1F) and `Z`; the erased rows are the only ones with 10, `Z` and the id `u-gone`. Both a
+/// rewrite dropping those rows and a scrub-only rewrite (no row dropped, the entries left behind by an
+/// earlier rewrite that did not neutralise) must re-encode those chunks: pyarrow and DuckDB read every
+/// kept row as before, and neither the dictionaries nor the statistics (nor, for the id, any byte of the
+/// file) hold an erased value.
+@Test func aChunkNoFillerFitsIsReencodedWithItsDictionaryRebuilt() throws {
+    let dir = Env.tempDir("nofiller")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let path = dir.appendingPathComponent("in.parquet").path
+    try Peers.python(
+        [
+            "-c",
+            """
+            import sys, pyarrow as pa, pyarrow.parquet as pq
+            n = 300
+            gone = [i % 3 == 0 for i in range(n)]
+            pq.write_table(pa.table({
+                "s": pa.array(["u-gone" if gone[i] else "u-%d" % i for i in range(n)]),
+                "i8": pa.array([[10, 11, 12][i % 3] for i in range(n)], pa.int8()),
+                "fsb": pa.array([b"Z" if gone[i] else bytes([(i // 3) % 32]) for i in range(n)], pa.binary(1)),
+                "v": pa.array(range(n), pa.int64()),
+            }), sys.argv[1], row_group_size=100, use_dictionary=True, compression="snappy")
+            """, path,
+        ], what: "narrow dictionaries")
+    let file = try ParquetFile(source: try LocalFileSource(path: path), name: "in")
+    let dropped = (0..<file.numRows).filter { $0 % 3 == 0 }
+    let columns = try ["s", "i8", "fsb"].map { try file.column([$0]).index }
+    /// Erased values left in the file: the id anywhere, 10 and Z in a dictionary entry or a bound.
+    func residue(_ bytes: [UInt8]) throws -> [String] {
+        let out = try ParquetFile(bytes: bytes, name: "out")
+        var found = try PageCopyRewriteTests.residue(Array("u-gone".utf8), out, bytes)
+        for (name, value) in [("i8", withUnsafeBytes(of: Int32(10).littleEndian) { Array($0) }), ("fsb", Array("Z".utf8))] {
+            if try PageCopyRewriteTests.dictionaryEntries(out, column: name).contains(value) { found.append("\(name) dictionary") }
+            let c = try out.column([name]).index
+            for g in 0..<out.rowGroups.count {
+                let md = try #require(out.rowGroups[g].columns[c].metaData)
+                if let s = md.statistics, [s.minValue, s.maxValue, s.legacyMin, s.legacyMax].contains(where: { $0 == value }) {
+                    found.append("\(name) statistics rg \(g)")
+                }
+                // Still dictionary-encoded, as the original.
+                let dictionaryEncodings = [Encoding.rleDictionary.rawValue, Encoding.plainDictionary.rawValue]
+                if !md.encodings.contains(where: dictionaryEncodings.contains) { found.append("\(name) rg \(g) lost its dictionary") }
+            }
+        }
+        return found
+    }
+    #expect(try PageCopyRewriteTests.dictionaryEntries(file, column: "i8").contains(withUnsafeBytes(of: Int32(10).littleEndian) { Array($0) }))
+    #expect(try PageCopyRewriteTests.dictionaryEntries(file, column: "fsb").count == 33)  // the premise: every filler taken
+
+    // Rows dropped: the two chunks of each row group are re-encoded, the string column's entry neutralised.
+    var sink = InMemorySink()
+    let dropping = try file.rewrite(droppingRows: dropped, to: &sink)
+    // (`s` and `v` page by page: `u-gone` and the dropped rows' `v` values neutralised.)
+    #expect(dropping.pages.wholeChunks == 2 * file.rowGroups.count && dropping.pages.pageLevelChunks == 2 * file.rowGroups.count, "\(dropping.pages)")
+    let afterDropping = try residue(sink.bytes)
+    #expect(afterDropping.isEmpty, "\(afterDropping)")
+
+    // Scrub only: an earlier rewrite that left the entries (neutralising nothing), then a scrub of those chunks.
+    var kept = PageRewriteOptions()
+    kept.neutraliseDictionary = false
+    var leftSink = InMemorySink()
+    _ = try file.rewrite(droppingRows: dropped, to: &leftSink, pageOptions: kept)
+    #expect(try Set(residue(leftSink.bytes)).isSuperset(of: ["i8 dictionary", "fsb dictionary", "file bytes"]))  // the premise
+    let left = try ParquetFile(bytes: leftSink.bytes, name: "left")
+    var scrubSink = InMemorySink()
+    let scrub = Dictionary(uniqueKeysWithValues: (0..<left.rowGroups.count).map { ($0, Set(columns)) })
+    let scrubbing = try left.rewrite(droppingRows: [], scrubbing: scrub, to: &scrubSink)
+    #expect(scrubbing.droppedRows == 0 && scrubbing.keptRows == left.numRows)
+    #expect(
+        scrubbing.pages.wholeChunks == 2 * left.rowGroups.count && scrubbing.pages.neutralisedEntries == left.rowGroups.count, "\(scrubbing.pages)")
+    let afterScrubbing = try residue(scrubSink.bytes)
+    #expect(afterScrubbing.isEmpty, "\(afterScrubbing)")
+    try PageCopyRewriteTests.peersRead([
+        (name: "dropping", original: path, bytes: sink.bytes, rows: dropped),
+        (name: "scrubbing", original: path, bytes: scrubSink.bytes, rows: dropped),
+    ])
+}
