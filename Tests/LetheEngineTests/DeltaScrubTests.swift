@@ -35,8 +35,8 @@ private func tableIDs(_ table: String) throws -> String {
 }
 
 /// Files under `dir` that hold `text`: Parquet files in a row or a dictionary entry of `user_id` (as
-/// pyarrow reads them, every entry), other files (the log) in their bytes.
-private func filesHolding(_ dir: String, _ text: String) throws -> [String] {
+/// pyarrow reads them, every entry), other files (the log) in their bytes. (Also MaskScrubTests'.)
+func filesHoldingUserID(_ dir: String, _ text: String) throws -> [String] {
     let out = try Peers.python(
         [
             "-c",
@@ -77,7 +77,7 @@ private func filesHolding(_ dir: String, _ text: String) throws -> [String] {
     try FileManager.default.createDirectory(atPath: dir + "/t", withIntermediateDirectories: true)
     try Peers.python(["-c", orphanTable, dir + "/t"], what: "orphan Delta table")
     // The premise (delta-rs's CONVERT commit names it too: b.parquet's statistics).
-    #expect(try filesHolding(dir + "/t", "u-100001").filter { $0.hasSuffix(".parquet") } == ["a.parquet", "b.parquet"])
+    #expect(try filesHoldingUserID(dir + "/t", "u-100001").filter { $0.hasSuffix(".parquet") } == ["a.parquet", "b.parquet"])
     let lethe = try l.open()
     _ = try await lethe.index()
     // The index names both files: a.parquet by its unreferenced entry (no row).
@@ -91,7 +91,7 @@ private func filesHolding(_ dir: String, _ text: String) throws -> [String] {
     #expect(after.status == .verified, "\(after.failure ?? "")")
     #expect(try tableIDs(dir + "/t") == "['u-200002', 'u-200002', 'u-300003', 'u-400004']")
     // Neither the replacements nor anything left of the files read hold the id.
-    let holding = try filesHolding(dir + "/t", "u-100001")
+    let holding = try filesHoldingUserID(dir + "/t", "u-100001")
     #expect(holding.isEmpty, "\(holding)")
     #expect(try await lethe.locate(SubjectID("u-100001")).isEmpty)
     let s = try await lethe.sweep()

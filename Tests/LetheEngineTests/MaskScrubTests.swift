@@ -185,33 +185,6 @@ private func deltaRows(_ table: String) throws -> [PeerRead.Row] {
     return try JSONDecoder().decode([PeerRead.Row].self, from: Data(out.utf8))
 }
 
-/// Parquet files under `dir` (live or not) whose `user_id` column holds `text` in a row or a dictionary
-/// entry (as pyarrow reads them), and other files (the log) that hold it in their bytes.
-private func filesHolding(_ dir: String, _ text: String) throws -> [String] {
-    let out = try Peers.python(
-        [
-            "-c",
-            """
-            import sys, os, json, pyarrow.parquet as pq
-            root, text, found = sys.argv[1], sys.argv[2], []
-            for d, _, names in os.walk(root):
-                for n in names:
-                    p = os.path.join(d, n)
-                    rel = os.path.relpath(p, root)
-                    if n.endswith('.parquet'):
-                        f = pq.ParquetFile(p, read_dictionary=['user_id'])
-                        for g in range(f.num_row_groups):
-                            c = f.read_row_group(g).column('user_id').chunks[0]
-                            if text in c.dictionary.to_pylist() or text in c.to_pylist():
-                                found.append(rel); break
-                    elif text.encode() in open(p, 'rb').read():
-                        found.append(rel)
-            print(json.dumps(sorted(found)))
-            """, dir, text,
-        ], what: "files holding")
-    return try JSONDecoder().decode([String].self, from: Data(out.utf8))
-}
-
 /// A Delta table (pyarrow's a.parquet and b.parquet made a table by delta-rs's `convert_to_deltalake`):
 /// a.parquet holds u-100001 in group 1's rows and only as an unreferenced entry in group 0, b.parquet in a
 /// row. The masking run's UPDATE commit replaces both files; no file left under the table holds the id.
@@ -221,7 +194,7 @@ func aMaskingDeltaRunScrubsTheSubjectsUnreferencedDictionaryEntries(_ mode: Stri
     defer { l.remove() }
     let dir = l.dir + "/lake/ids"
     try Peers.python(["-c", maskFiles + "\nimport deltalake\ndeltalake.convert_to_deltalake(sys.argv[1])\n", dir, "a,b"], what: "orphan Delta table")
-    #expect(try filesHolding(dir, "u-100001").filter { $0.hasSuffix(".parquet") } == ["a.parquet", "b.parquet"])  // the premise
+    #expect(try filesHoldingUserID(dir, "u-100001").filter { $0.hasSuffix(".parquet") } == ["a.parquet", "b.parquet"])  // the premise
     let before = try deltaRows(dir)
     let lethe = try l.open()
     _ = try await lethe.index()
@@ -231,7 +204,7 @@ func aMaskingDeltaRunScrubsTheSubjectsUnreferencedDictionaryEntries(_ mode: Stri
     #expect(r.status == .verified, "\(r.failure ?? "")")
     let expected = before.map { $0.user == "u-100001" ? erasedRow(mode, $0) : $0 }
     #expect(try deltaRows(dir) == expected.sorted { ($0.v == nil ? 1 : 0, $0.v ?? 0) < ($1.v == nil ? 1 : 0, $1.v ?? 0) })
-    let holding = try filesHolding(dir, "u-100001")
+    let holding = try filesHoldingUserID(dir, "u-100001")
     #expect(holding.isEmpty, "\(holding)")
     #expect(try await lethe.locate(SubjectID("u-100001")).isEmpty)
     let s = try await lethe.sweep()
