@@ -86,11 +86,11 @@ extension JSONValue {
             b.append(UInt8(ascii: "]"))
         case .object(let o):
             b.append(UInt8(ascii: "{"))
-            for (i, k) in o.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
+            for (i, (k, x)) in o.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }).enumerated() {
                 if i > 0 { b.append(UInt8(ascii: ",")) }
                 encoderQuote(k, into: &b)
                 b.append(UInt8(ascii: ":"))
-                guard encodeSorted(o[k]!, into: &b) else { return false }
+                guard encodeSorted(x, into: &b) else { return false }
             }
             b.append(UInt8(ascii: "}"))
         case .raw(let t):

@@ -431,11 +431,7 @@ extension ParquetFile {
                     try withLocation(file: name, rowGroup: g) { try out.copy(from: src, range: r) }
                 }
             }
-            var chunk = orig
-            chunk.fileOffset = base
-            chunk.metaData = pc.metaData(at: base)
-            chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
-            chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+            let chunk = Self.placed(orig, at: base, metaData: pc.metaData(at: base))
             let plan: IndexPlan =
                 orig.columnIndexOffset != nil || orig.offsetIndexOffset != nil
                 ? .built(
@@ -461,6 +457,17 @@ extension ParquetFile {
         return (chunk, plan, uncompressed)
     }
 
+    /// `orig` written anew at `base` with `metaData`: its page indexes are dropped here and written
+    /// again by the caller's plan (shared by the page-level and the re-encoded chunk).
+    private static func placed(_ orig: ColumnChunk, at base: Int64, metaData: ColumnMetaData) -> ColumnChunk {
+        var chunk = orig
+        chunk.fileOffset = base
+        chunk.metaData = metaData
+        chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
+        chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+        return chunk
+    }
+
     /// A chunk's values after a change (`data`), encoded as the original chunk was (its codec and page
     /// layout) and written where the output ends: the new chunk, its uncompressed size, and its page-index
     /// plan (rebuilt where the original had one). Shared by masking and by dropping rows.
@@ -479,11 +486,7 @@ extension ParquetFile {
         }
         let base = out.offset
         try out.write(enc.bytes)
-        var chunk = orig
-        chunk.fileOffset = base
-        chunk.metaData = enc.metaData(at: base)
-        chunk.columnIndexOffset = nil; chunk.columnIndexLength = nil
-        chunk.offsetIndexOffset = nil; chunk.offsetIndexLength = nil
+        let chunk = Self.placed(orig, at: base, metaData: enc.metaData(at: base))
         let plan: IndexPlan =
             o.pageIndex
             ? .built(
