@@ -86,12 +86,12 @@ extension DatasetSpec {
     /// No dataset's path may lie in it.
     public static let quarantineRoot = "_quarantine"
 
-    /// `_quarantine/<name>/`: where this dataset's rejected records are kept (JSON Lines and CSV
-    /// datasets; nil for the others). The quarantine is part of the dataset for forget requests:
+    /// `_quarantine/<name>/`: where this dataset's rejected records are kept (JSON Lines, CSV and
+    /// Parquet datasets; nil for Delta tables, whose files are written by commits). The quarantine is part of the dataset for forget requests:
     /// its `records.*` objects are indexed, erased and verified as the dataset's own objects, and its
     /// other files are searched for raw ids as the dataset's hidden files are (docs/masking.md).
     public var quarantinePrefix: String? {
-        format == .jsonl || format == .csv ? "\(Self.quarantineRoot)/\(name)/" : nil
+        format == .jsonl || format == .csv || format == .parquet ? "\(Self.quarantineRoot)/\(name)/" : nil
     }
 
     /// Whether lake key `key` is one of the dataset's objects: below its path, or in its quarantine.
@@ -100,11 +100,11 @@ extension DatasetSpec {
     }
 
     /// Whether a key in the dataset's quarantine holds records readable as the dataset's records
-    /// (`records.jsonl`, `records.csv`); the quarantine's other files (reasons, unparsed records) are
+    /// (`records.jsonl`, `records.csv`, `records.parquet`); the quarantine's other files (reasons, unparsed records) are
     /// not records.
     public func isQuarantineRecords(_ key: String) -> Bool {
         guard let p = quarantinePrefix, key.hasPrefix(p) else { return false }
         let last = key.split(separator: "/").last ?? ""
-        return last == "records.jsonl" || last == "records.csv"
+        return last == "records.jsonl" || last == "records.csv" || last == "records.parquet"
     }
 }

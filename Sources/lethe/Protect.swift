@@ -203,6 +203,60 @@ private func writeWhole(_ bytes: [UInt8], to output: String?) throws {
     }
 }
 
+/// `writeWhole` with a quarantine: to --out, the file is written aside and made durable, then
+/// `beforeCommit` writes the quarantine, then the file is renamed into place (`undo` takes the
+/// quarantine back when the rename fails); to stdout or a device, the quarantine is written first
+/// (the rows that failed are never lost), then the output (`undo` when it cannot be written).
+private func writeWhole(
+    _ bytes: [UInt8], to output: String?, beforeCommit: () async throws -> Void, undo: () async -> Void
+) async throws {
+    guard let output, !isSpecialFile(output) else {
+        try await beforeCommit()
+        do { try writeWhole(bytes, to: output) } catch {
+            await undo()
+            throw error
+        }
+        return
+    }
+    let aside = output + ".lethe-tmp-\(getpid())"
+    let fd = open(aside, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw LetheError.io("cannot create the output", at: output, errno: errno) }
+    do {
+        try writeAll(fd, bytes, at: output)
+        guard fsync(fd) == 0 else { throw LetheError.io("cannot write the output", at: output, errno: errno) }
+        close(fd)
+    } catch {
+        close(fd)
+        unlink(aside)
+        throw error
+    }
+    do { try await beforeCommit() } catch {
+        unlink(aside)
+        throw error
+    }
+    guard rename(aside, output) == 0 else {
+        let e = errno
+        unlink(aside)
+        await undo()
+        throw LetheError.io("cannot move the output into place", at: output, errno: e)
+    }
+}
+
+/// A Parquet file of a dataset with a `schema:`, checked before it is protected: the rows that fail
+/// the schema, or hold a PII value without a subject (no key to protect it with), are left out of
+/// the protected file and written, as they were, to `_quarantine/<dataset>/<run>/records.parquet`
+/// with `reasons.jsonl` (row, field, rule). `hive`: the object's Hive folder values (ingest).
+private func validatedParquet(
+    _ d: DatasetSpec, _ bytes: [UInt8], name: String, keyer: SubjectKeyer, options: FormatOptions
+) throws -> ValidatedRecords {
+    let check = ParquetSchemaValidator.SubjectCheck(pii: d.pii, keyer: keyer, options: options)
+    do {
+        return try ParquetSchemaValidator(schema: d.schema!, objectName: name).validate(bytes, constants: options.constants, subjectCheck: check)
+    } catch let e as LetheError {
+        throw LetheError(e.code, e.message, at: e.location ?? name)
+    }
+}
+
 /// A Parquet dataset's protect or reveal: the whole file through `ParquetCrypter` (its PII string
 /// and binary columns re-encoded, every other column chunk copied byte for byte).
 private func parquetPipe(
@@ -267,6 +321,8 @@ struct Protect: AsyncParsableCommand {
             With a `schema:` on the dataset, a record that fails it (or cannot be protected: not JSON, a PII \
             value without a subject) is not written out but quarantined under _quarantine/<dataset>/<run>/ \
             with a reasons file (line, field, rule; never a value); the summary counts them by rule. \
+            A Parquet file is read whole and checked row by row (its failing rows quarantined as \
+            records.parquet, the reasons' line being the row's 1-based ordinal). \
             Exit 1 when a record was quarantined (unless --allow-quarantine); \
             exit 2 on bad input (the line and field named; --out is then not written).
             """)
@@ -281,6 +337,9 @@ struct Protect: AsyncParsableCommand {
         try await guarded {
             let config = try LakeConfig.load(path: global.config)
             let (d, _) = try cryptoDataset(config, dataset)
+            if d.format == .parquet && d.schema != nil {
+                return try await protectParquetWithSchema(config, d)
+            }
             if d.format == .parquet {
                 let counts = try await parquetPipe(config, d, mode: .protect, input: input, output: output)
                 err(summary("protect", counts))
@@ -316,6 +375,35 @@ struct Protect: AsyncParsableCommand {
             if global.json { err(countsJSON(c.counts, extra: ["quarantine": quarantineJSON(written)])) }
             return written.quarantined > 0 && !allowQuarantine ? 1 : 0
         }
+    }
+}
+
+extension Protect {
+    /// A Parquet dataset with a `schema:`: the file checked, the rows that pass protected and written
+    /// (atomically to --out), the others quarantined and indexed (`validatedParquet`).
+    func protectParquetWithSchema(_ config: LakeConfig, _ d: DatasetSpec) async throws -> Int32 {
+        var lethe = try Runtime.open(config: config)
+        let vault = try Runtime.vault(config, state: lethe.meta, create: true)
+        lethe.vault = vault
+        let name = input ?? "stdin"
+        let bytes = try readWhole(input)
+        let keyer = SubjectKeyer(hasher: lethe.secrets.hasher, normalization: d.normalization)
+        let checked = try validatedParquet(d, bytes, name: name, keyer: keyer, options: FormatOptions(subject: d.subject!))
+        let crypter = ParquetCrypter(dataset: d.name, subject: d.subject!, pii: d.pii, keyer: keyer, keys: vault)
+        let r = try await crypter.process(checked.accepted, name: name, mode: .protect)
+        let runID = run ?? quarantineRun("protect")
+        var q: QuarantineSummary?
+        let store = lethe.store
+        try await writeWhole(
+            r.bytes, to: output, beforeCommit: { q = try await QuarantineWriter(store: store).write(checked, dataset: d, run: runID) },
+            undo: { if let q { await QuarantineWriter(store: store).remove(q) } })
+        let written = q!
+        if let key = written.recordsObject { _ = try await lethe.index(changes: [key], datasets: [d.name]) }
+        let c = counts(r, bytes: bytes.count)
+        err(summary("protect", c))
+        for l in quarantineLines(written) { err(l) }
+        if global.json { err(countsJSON(c, extra: ["quarantine": quarantineJSON(written)])) }
+        return written.quarantined > 0 && !allowQuarantine ? 1 : 0
     }
 }
 
@@ -448,29 +536,45 @@ struct Ingest: AsyncParsableCommand {
 
     /// A Parquet file: its PII columns protected (`ParquetCrypter`), written atomically, indexed at once.
     private func ingestParquet(_ d: DatasetSpec, key: String, lethe: Lethe, vault: Vault) async throws -> Int32 {
-        let bytes = try readWhole(input)
+        var bytes = try readWhole(input)
         var options = FormatOptions(subject: d.subject!)
         options.partitions = .hive(prefix: d.path)  // a subject part a `user_id=…/` folder of the key gives
-        let crypter = ParquetCrypter(
-            dataset: d.name, subject: d.subject!, pii: d.pii, keyer: SubjectKeyer(hasher: lethe.secrets.hasher, normalization: d.normalization),
-            keys: vault)
+        let keyer = SubjectKeyer(hasher: lethe.secrets.hasher, normalization: d.normalization)
+        // With a schema: the rows that fail it are kept out of the object and quarantined (first: they
+        // are never lost; taken back when the object cannot be written).
+        var checked: ValidatedRecords?
+        if d.schema != nil {
+            checked = try validatedParquet(d, bytes, name: input, keyer: keyer, options: options.resolved(for: key))
+            bytes = checked!.accepted
+        }
+        let crypter = ParquetCrypter(dataset: d.name, subject: d.subject!, pii: d.pii, keyer: keyer, keys: vault)
         let r: ParquetCryptoResult
         do {
             r = try await crypter.process(bytes, name: key, mode: .protect, options: options)
         } catch let e as LetheError {
             throw LetheError(e.code, e.message, at: input + (e.location.map { ":" + $0 } ?? ""))
         }
+        var quarantine: QuarantineSummary?
+        if let checked { quarantine = try await QuarantineWriter(store: lethe.store).write(checked, dataset: d, run: run ?? quarantineRun("ingest")) }
         do {
             _ = try await lethe.store.put(key, r.bytes, precondition: replace ? .none : .absent)
-        } catch let e as LetheError where e.code == .conflict {
-            throw LetheError(.badUsage, "an object exists at `\(key)`: choose another --object, or --replace it")
+        } catch {
+            if let quarantine { await QuarantineWriter(store: lethe.store).remove(quarantine) }
+            if let e = error as? LetheError, e.code == .conflict {
+                throw LetheError(.badUsage, "an object exists at `\(key)`: choose another --object, or --replace it")
+            }
+            throw error
         }
-        let report = try await lethe.index(changes: [key], datasets: [d.name]).index
+        let report = try await lethe.index(changes: [key] + [quarantine?.recordsObject].compactMap { $0 }, datasets: [d.name]).index
         let c = counts(r, bytes: bytes.count)
         err(summary("protect", c) + "; wrote \(key), indexed \(report.objectsScanned) object(s) (\(report.records) record(s))")
+        if let quarantine { for l in quarantineLines(quarantine) { err(l) } }
         if global.json {
-            out(countsJSON(c, extra: ["object": .string(key), "indexed": .int(Int64(report.objectsScanned)), "dataset": .string(d.name)]))
+            var extra: [String: JSONValue] = ["object": .string(key), "indexed": .int(Int64(report.objectsScanned)), "dataset": .string(d.name)]
+            if let quarantine { extra["quarantine"] = quarantineJSON(quarantine) }
+            out(countsJSON(c, extra: extra))
         }
-        return report.quarantined.isEmpty ? 0 : 1
+        if !report.quarantined.isEmpty { return 1 }
+        return (quarantine?.quarantined ?? 0) > 0 && !allowQuarantine ? 1 : 0
     }
 }

@@ -9,9 +9,10 @@ struct Validate: AsyncParsableCommand {
         commandName: "validate",
         abstract: "Check a file's records against a dataset's schema; quarantine those that fail.",
         discussion: """
-            Reads FILE (JSON Lines or CSV, as the dataset's format; uncompressed), checks every record \
-            against the dataset's `schema:` and writes the records that fail, with a reasons file \
-            (line, field, rule — never a value), under _quarantine/<dataset>/<run>/ in the lake. \
+            Reads FILE (JSON Lines, CSV or Parquet, as the dataset's format; uncompressed), checks every \
+            record against the dataset's `schema:` and writes the records that fail, with a reasons file \
+            (line, field, rule — never a value; for Parquet the line is the row's 1-based ordinal), under \
+            _quarantine/<dataset>/<run>/ in the lake (a Parquet file's failing rows as records.parquet). \
             Prints a summary with counts. Exit 1 when a record was quarantined (unless \
             --allow-quarantine), 2 on bad usage or an unreadable file. See docs/masking.md.
             """)

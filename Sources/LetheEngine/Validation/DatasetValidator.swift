@@ -3,7 +3,8 @@ public import LetheFormats
 public import LetheStorage
 
 /// Validates one dataset's records against its `schema:` (the check `lethe validate`, `protect` and
-/// `ingest` run before data enters the lake): JSON Lines and CSV, on bytes. See docs/masking.md.
+/// `ingest` run before data enters the lake): JSON Lines and CSV on bytes, Parquet by its rows
+/// (`ParquetSchemaValidator`). See docs/masking.md.
 public struct DatasetValidator {
     public let dataset: DatasetSpec
     public let schema: DatasetSchema
@@ -20,7 +21,11 @@ public struct DatasetValidator {
     /// The records of `bytes` (one uncompressed object or stream named `name` in messages) split
     /// into accepted and rejected, with every violation (line, field, rule — never a value).
     public func validate(_ bytes: [UInt8], name: String) throws -> ValidatedRecords {
-        try SchemaValidator(
+        if dataset.format == .parquet {
+            // A whole Parquet file: the rows that fail as a Parquet file of those rows (`rejected`).
+            return try ParquetSchemaValidator(schema: schema, objectName: name).validate(bytes)
+        }
+        return try SchemaValidator(
             schema: schema, format: dataset.format, delimiter: dataset.delimiter, objectName: name, subject: dataset.subject?.fields ?? []
         ).validate(bytes)
     }
@@ -51,7 +56,8 @@ public struct QuarantineSummary: Sendable, Equatable, Codable {
 }
 
 /// Writes the records a validation rejected under `_quarantine/<dataset>/<run>/` in the lake:
-/// `records.<jsonl|csv>` (the records as they were; a CSV file keeps its header), `unparsed.<jsonl|csv>`
+/// `records.<jsonl|csv|parquet>` (the records as they were; a CSV file keeps its header; a Parquet
+/// file of the failing rows, the input's schema, codec and encodings), `unparsed.<jsonl|csv>`
 /// (records that are not JSON, CSV records with another field count: not readable as records) and
 /// `reasons.jsonl` (one `{"line","field","rule"}` per violation, no value of any field). Each object is
 /// written atomically (write-temp + rename or a single PUT); the reasons file is written last, so its
@@ -81,7 +87,7 @@ public struct QuarantineWriter: Sendable {
             quarantined: result.rejectedRecords, byRule: byRule)
         guard result.rejectedRecords > 0 else { return summary }
         let prefix = Self.prefix(dataset: dataset.name, run: run)
-        let ext = dataset.format == .csv ? "csv" : "jsonl"
+        let ext = dataset.format == .csv ? "csv" : dataset.format == .parquet ? "parquet" : "jsonl"
         let recordsKey = "\(prefix)/records.\(ext)", unparsedKey = "\(prefix)/unparsed.\(ext)"
         let reasonsKey = "\(prefix)/reasons.jsonl"
         var written: [String] = []
