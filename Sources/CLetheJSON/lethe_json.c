@@ -323,7 +323,7 @@ INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, int64_t n) {
 // MARK: - The scan, instantiated per classifier
 
 #define SCAN_NAME scan_portable
-#define SCAN_ATTR
+#define SCAN_ATTR __attribute__((noinline))  // kept out of the dispatchers below (their frames stay small)
 #define CLASSIFY classify_portable
 #define CLASSIFY_PARTIAL(p, k, m) classify_portable_partial(p, k, m)
 #define IN_PLACE_OK(p) 0
@@ -351,6 +351,16 @@ INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, int64_t n) {
 #undef IN_PLACE_OK
 #undef PREFIX_XOR
 #endif
+
+int lethe_json_locate(const lethe_json_trie *trie, const uint8_t *doc, size_t n, lethe_json_match *results,
+                      int32_t *stack, int portable) {
+    init_classes();
+#if defined(__x86_64__)
+    if (!portable && detect_avx2()) return scan_avx2_locate(trie, doc, (int64_t)n, results, stack);
+#endif
+    (void)portable;
+    return scan_portable_locate(trie, doc, (int64_t)n, results, stack);
+}
 
 int lethe_json_scan(const lethe_json_trie *trie, const uint8_t *doc, size_t n, int stop_when_found,
                     lethe_json_match *results, int64_t *stopped_at, int32_t *stack, int portable) {

@@ -260,5 +260,148 @@ done:  // the top-level value ended: nothing may follow
 #undef SCALAR
 }
 
+/// The subject-locating walk of `lethe_json_locate`: reads a top-level object only up to the first
+/// occurrence of every searched path, as if the document were valid. Keys are matched as in the scan
+/// (escaped keys unescaped); a member off every path is stepped over whole (a string by its closing
+/// quote, an object or array by counting its brackets) without checking its grammar; it never
+/// descends into an unsearched container. 1: every path was found (results filled); 2: the top-level
+/// object closed first (some path is absent); 0: declined (not an object, a duplicate, an escaped
+/// key longer than 256 bytes, a searched number that is not one, or the end of the buffer first).
+SCAN_ATTR static int JOIN(SCAN_NAME, _locate)(const lethe_json_trie *t, const uint8_t *p, int64_t n,
+                                              lethe_json_match *results, int32_t *stack) {
+    STATE_T s;
+    uint64_t bits = 0;
+    int64_t base = 0;
+    s.p = p; s.n = n; s.next_block = 0;
+    s.in_string = 0; s.escape = 0; s.atom = 0; s.backslash = 0; s.error = 0;
+    const int32_t paths = t->path_count;
+    for (int32_t k = 0; k < paths; k++) {
+        results[k].start = 0; results[k].end = 0; results[k].kind = K_ABSENT; results[k].escaped = 0;
+    }
+    int32_t found = 0;
+    int depth = 0;        // searched objects open around `node`
+    int32_t node = 0;     // the trie node of the innermost open (searched) object
+    int32_t child;        // the trie node of the member being read, -1 when off every path
+    int backslash = 0;
+    int64_t pos, close;
+    uint8_t keybuf[256];
+
+#define ADVANCE(VAR)                                                  \
+    do {                                                              \
+        if (UNLIKELY(bits == 0)) {                                    \
+            bits = JOIN(SCAN_NAME, _more)(&s);                        \
+            if (bits == 0) return 0;                                  \
+            base = s.next_block - 64;                                 \
+            backslash = s.backslash;                                  \
+        }                                                             \
+        VAR = base + __builtin_ctzll(bits);                           \
+        bits &= bits - 1;                                             \
+    } while (0)
+
+#define RECORD(KIND, START, END, ESC)                                                   \
+    do {                                                                                \
+        for (int32_t q = t->term_start[child], qe = q + t->term_count[child]; q < qe; q++) { \
+            lethe_json_match *r = &results[t->terms[q]];                                \
+            if (r->kind != K_ABSENT) return 0;                                          \
+            r->start = (START); r->end = (END); r->kind = (KIND); r->escaped = (ESC);   \
+            found++;                                                                    \
+        }                                                                               \
+        if (found >= paths) return 1;                                                   \
+    } while (0)
+
+    ADVANCE(pos);
+    if (p[pos] != '{') return 0;
+    ADVANCE(pos);
+    if (p[pos] == '}') return 2;
+
+member: {  // a key of the object of trie node `node` starts at `pos`
+        if (UNLIKELY(p[pos] != '"')) return 0;
+        ADVANCE(close);
+        const uint8_t *kp = p + pos + 1;
+        int64_t kn = close - pos - 1;
+        if (UNLIKELY(backslash) && memchr(kp, '\\', (size_t)kn)) {
+            if (kn > (int64_t)sizeof keybuf || !valid_escapes(p, pos + 1, close)) return 0;
+            kn = unescape(p, pos + 1, close, keybuf);
+            kp = keybuf;
+        }
+        child = -1;
+        for (int32_t c = t->child_start[node], ce = c + t->child_count[node]; c < ce; c++) {
+            if (t->key_len[c] == kn && bytes_equal(t->key_bytes + t->key_start[c], kp, kn)) {
+                child = c;
+                break;
+            }
+        }
+        ADVANCE(pos);  // the colon
+        ADVANCE(pos);  // the value
+        uint8_t c = p[pos];
+        if (child < 0) {
+            if (c == '"') {
+                ADVANCE(pos);  // its closing quote
+            } else if (c == '{' || c == '[') {
+                goto skip;
+            }
+            goto after;
+        }
+        switch (c) {
+        case '{':
+            RECORD(K_OBJECT, pos, pos + 1, 0);
+            if (t->child_count[child] == 0) goto skip;
+            if (depth >= LETHE_JSON_MAX_DEPTH) return 0;
+            stack[depth++] = node;
+            node = child;
+            ADVANCE(pos);
+            if (p[pos] == '}') goto closed;
+            goto member;
+        case '[':
+            RECORD(K_ARRAY, pos, pos + 1, 0);
+            goto skip;
+        case '"': {
+            ADVANCE(close);
+            int esc = 0;
+            if (UNLIKELY(backslash) && memchr(p + pos + 1, '\\', (size_t)(close - pos - 1))) {
+                if (!valid_escapes(p, pos + 1, close)) return 0;
+                esc = 1;
+            }
+            RECORD(K_STRING, pos + 1, close, esc);
+            goto after;
+        }
+        case '-': case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9': {
+            int64_t end = number_end(p, pos, n);
+            if (end < 0 || (end < n && is_atom_byte(p[end]))) return 0;
+            RECORD(K_NUMBER, pos, end, 0);
+            goto after;
+        }
+        case 't': RECORD(K_BOOL, pos, pos + 4 <= n ? pos + 4 : n, 0); goto after;  // (not checked: never a subject)
+        case 'f': RECORD(K_BOOL, pos, pos + 5 <= n ? pos + 5 : n, 0); goto after;
+        case 'n': RECORD(K_NULL, pos, pos + 4 <= n ? pos + 4 : n, 0); goto after;
+        default: return 0;
+        }
+    }
+
+skip: {  // the container opened at `pos` is off the paths below it: stepped over
+        int d = 1;
+        do {
+            ADVANCE(pos);
+            uint8_t b = p[pos];
+            d += (b == '{') | (b == '[');
+            d -= (b == '}') | (b == ']');
+        } while (d > 0);
+    }
+
+after:  // a member's value ended: a comma or the object's end
+    ADVANCE(pos);
+    if (p[pos] == ',') {
+        ADVANCE(pos);
+        goto member;
+    }
+    if (UNLIKELY(p[pos] != '}')) return 0;
+closed:
+    if (depth == 0) return 2;
+    node = stack[--depth];
+    goto after;
+#undef ADVANCE
+#undef RECORD
+}
+
 #undef STATE_T
 #undef REFILL

@@ -288,6 +288,43 @@ public final class JSONFieldScanner {
         try scanScalar(document, stopWhenFound: stopWhenFound)
     }
 
+    /// What `locate(_:)` found.
+    public enum Located: Sendable, Equatable {
+        /// Every path was found: `match(_:)` tells where.
+        case found
+        /// The top-level object closed with some path absent.
+        case absent
+        /// Not answered (see `locate(_:)`): `scan` decides.
+        case declined
+    }
+
+    /// Finds the first occurrence of every path in a document whose top level is an object,
+    /// reading it only up to there and **as if it were valid JSON**: the grammar is not checked,
+    /// and members off every path are stepped over by their structure alone. For a valid document
+    /// `.found` gives the matches `scan` gives, and `.absent` means some path is absent; for a
+    /// malformed one either answer may be anything but an out-of-bounds match (a found string's
+    /// escapes are validated and a found number is one). For the stream filter's
+    /// `--validate minimal` under `--on-malformed pass`, where a line is kept unless its subject is
+    /// forgotten and the whole line is valid (it validates a forgotten subject's line with `scan`).
+    ///
+    /// `.declined` (then call `scan`): the top level is not an object, a path occurs twice, a key
+    /// with escapes inside a searched object is longer than 256 bytes or badly escaped, the
+    /// document ends first, the engine is `.scalar`, or the document is empty.
+    public func locate(_ document: UnsafeRawBufferPointer) -> Located {
+        guard engine != .scalar, let raw = document.baseAddress, document.count > 0 else { return .declined }
+        let r = lethe_json_locate(
+            cTrie, raw.assumingMemoryBound(to: UInt8.self), document.count, cResults, cStack,
+            engine == .structuralPortable ? 1 : 0)
+        if r == 0 { return .declined }
+        if r == 2 { return .absent }
+        for k in 0..<paths.count {
+            let m = cResults[k]
+            results[k] = Match(kind: Kind(rawValue: m.kind) ?? .absent, start: Int(m.start), end: Int(m.end), hasEscapes: m.escaped != 0)
+        }
+        stopStorage.pointee = -1
+        return .found
+    }
+
     /// The byte-at-a-time scan: exact errors, and the answer whenever the structural scan declines.
     private func scanScalar(_ document: UnsafeRawBufferPointer, stopWhenFound: Bool) throws(JSONSyntaxError) {
         let pathCount = paths.count

@@ -38,12 +38,14 @@ public enum Validation: String, Sendable, CaseIterable {
     /// in that unread rest go unnoticed (the line is judged by its subject).
     case fast
     /// Only what decides the output, with `MalformedPolicy.pass` (under `drop` and `fail` the
-    /// same as `full`): a line is read until its subject was found and its enclosing objects
-    /// closed; if the subject is not forgotten the line is kept without reading the rest — it
-    /// would be kept whether the rest is valid or not. A line whose subject is forgotten is
-    /// validated whole before it is dropped (a malformed one is kept, as `pass` says). The
-    /// output is the same as with `full`; the counts differ only in that a kept line whose
-    /// unread rest is malformed counts as passed.
+    /// same as `full`): under `pass` a line is dropped only when its subject is forgotten and
+    /// the whole line is valid. So a line is read as if it were valid, only up to the first
+    /// occurrence of its subject (`JSONFieldScanner.locate`, no grammar check); if the subject
+    /// is not forgotten, or absent, the line is kept without reading more. A line whose subject
+    /// is forgotten is validated whole before it is dropped (a malformed one is kept, as `pass`
+    /// says); lines `locate` declines are read up to their subject's objects closed, as `fast`.
+    /// The output is the same as with `full`; the counts differ only in that a kept malformed
+    /// line not read whole counts as passed.
     case minimal
 }
 
@@ -170,6 +172,11 @@ public final class StreamFilter {
             // Phase 2: the verdicts, in order.
             for j in 0..<k {
                 let p = pend[j]
+                // Most lines: a subject not in the set (the lookup inline, not through `resolve`).
+                if case .lookup(let tag, _) = p.verdict, !set.contains(tag) {
+                    c.passed += 1
+                    continue
+                }
                 var drop = false
                 switch resolve(p, base, set) {
                 case .blank: c.blank += 1
@@ -234,6 +241,15 @@ public final class StreamFilter {
                 try scanner.scan(line, stopWhenFound: true)
                 if let at = scanner.stoppedAt, !restIsSafe(line, from: at) { try scanner.scan(line) }
             case .minimal where policy == .pass:
+                // Kept unless the subject is forgotten and the whole line valid: found as if the line
+                // were valid (a forgotten one is validated whole in `resolve`); an absent subject keeps it.
+                switch scanner.locate(line) {
+                case .found:
+                    guard let tag = subjectTag(line) else { return .pass }
+                    return .lookup(tag, rescan: true)
+                case .absent: return .pass
+                case .declined: break
+                }
                 try scanner.scan(line, stopWhenFound: true)
                 if scanner.stoppedAt != nil {
                     // Kept whether the rest is valid or not, unless forgotten: then read whole first.

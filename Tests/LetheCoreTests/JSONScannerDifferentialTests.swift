@@ -358,6 +358,78 @@ import Testing
         #expect(stopped > 200, "stopped early \(stopped)")
     }
 
+    /// `locate` (the stream filter's `--validate minimal` under `pass`) reads a document as if it were
+    /// valid, up to the first occurrence of every path: on every valid generated document whose top
+    /// level is an object it must find exactly the full scalar scan's matches and values (`.found`), or
+    /// say a path is absent (`.absent`) — never decline — and decline every other top level; on
+    /// mutated documents it may answer anything but must stay inside the buffer (also placed at the
+    /// end of a page) and give matches whose canonical values can be read. Documents: the differential
+    /// records (escaped keys and values, decoys, duplicates, deep nesting) and nested objects and
+    /// arrays with the searched keys at every depth and brackets inside strings, shifted across blocks.
+    @Test func locateFindsWhatTheFullScanFindsInValidDocuments() throws {
+        var rng = SplitMix(seed: 0x16_5ca9)
+        let pageEnd = PageEnd(pages: 256)
+        let pathSets: [[String]] = [["user.id", "item.id"], ["a"], ["user.id"], ["a.b", "k"], ["a.a.a", "x"], ["user.id", "user"], ["b.id", "a.k", "id"]]
+        var found = 0, absent = 0, checkedValid = 0, checkedMutated = 0
+        for (i, names) in pathSets.enumerated() {
+            let paths = names.map { FieldPath($0) }
+            let scalar = JSONFieldScanner(paths: paths, engine: .scalar)
+            let engines = [JSONFieldScanner(paths: paths, engine: .structural), JSONFieldScanner(paths: paths, engine: .structuralPortable)]
+            for j in 0..<(i == 0 ? 3_000 : 1_200) {
+                var doc: [UInt8]
+                if i == 0 {
+                    doc = Self.record(&rng)
+                } else if (i + j) % 5 == 0 {
+                    doc = Array(Self.nested(&rng, depth: 0).utf8)
+                } else {
+                    let first = ["a", "user", "b", "k", "x"][rng.next(5)]
+                    doc = Array(("{\"\(first)\":" + Self.nested(&rng, depth: 1) + ",\"x\":" + Self.nested(&rng, depth: 1) + "}").utf8)
+                }
+                if rng.chance(50) { doc.insert(contentsOf: Array(repeating: UInt8(ascii: " "), count: rng.next(64)), at: 0) }
+                let mutated = rng.chance(30)
+                if mutated { doc = Self.mutate(doc, &rng) }
+                let want = doc.withUnsafeBytes { Self.outcome(scalar, $0, stop: false) }
+                let isObject = doc.first { ![0x20, 0x0A, 0x0D, 0x09].contains($0) } == UInt8(ascii: "{")
+                let shown = String(decoding: doc, as: UTF8.self)
+                for s in engines {
+                    func run(_ b: UnsafeRawBufferPointer) -> (JSONFieldScanner.Located, Outcome) {
+                        let r = s.locate(b)
+                        var o = Outcome()
+                        if r == .found {
+                            for k in s.paths.indices {
+                                let m = s.match(k)
+                                #expect(m.start >= 0 && m.start <= m.end && m.end <= b.count, "\(s.engine) \(shown)")
+                                o.matches.append(m)
+                                o.values.append(s.canonicalValue(k, in: b))
+                            }
+                        }
+                        return (r, o)
+                    }
+                    let (got, matches) = doc.withUnsafeBytes { run($0) }
+                    let (atEnd, matchesAtEnd) = pageEnd.with(doc) { run($0) }
+                    #expect(atEnd == got && matchesAtEnd == matches, "\(s.engine) page end \(shown)")
+                    guard want.error == nil else {
+                        checkedMutated += 1
+                        continue
+                    }
+                    checkedValid += 1
+                    if !isObject {
+                        #expect(got == .declined, "\(s.engine) \(shown)")
+                    } else if want.matches.allSatisfy({ $0.kind != .absent }) {
+                        #expect(got == .found, "\(s.engine) \(shown)")
+                        #expect(matches.matches == want.matches && matches.values == want.values, "\(s.engine) \(shown)")
+                        found += 1
+                    } else {
+                        #expect(got == .absent, "\(s.engine) \(shown)")
+                        absent += 1
+                    }
+                }
+            }
+        }
+        #expect(found > 1_500 && absent > 3_000 && checkedMutated > 2_000, "found \(found) absent \(absent) mutated \(checkedMutated)")
+        #expect(checkedValid > 10_000, "valid \(checkedValid)")
+    }
+
     /// The structural scan answers ordinary valid records itself, with either classifier.
     @Test func ordinaryRecordsAreNotDeclined() throws {
         var rng = SplitMix(seed: 7)

@@ -128,6 +128,30 @@ import LetheCore
         #expect(sawMalformed)
     }
 
+    /// `--validate minimal` under `pass` finds a line's subject as if the line were valid and reads no
+    /// further unless the subject is forgotten: its output must be `full`'s byte for byte on inputs with
+    /// malformed lines of every kind (cut short, stray commas, a second subject field, garbage after
+    /// the object) and the corpus's escaped, nested and decoy subjects, whole and through the pump.
+    @Test func minimalUnderPassKeepsTheOutputOfFull() throws {
+        let forgotten = Array(StreamFilterTests.forgotten(subjects: 200))
+        var dropped: Int64 = 0, malformed: Int64 = 0
+        for seed in UInt64(11)...18 {
+            let input = Self.input(seed: seed, lines: 2500, malformed: true)
+            let full = makeFilter(forgotten: forgotten, policy: .pass, validation: .full)
+            let minimal = makeFilter(forgotten: forgotten, policy: .pass, validation: .minimal)
+            let want = Self.oneLineAtATime(full, input).out
+            var got: [UInt8] = []
+            try input.withUnsafeBytes { b in _ = try minimal.filter(b, isFinal: true) { got.append(contentsOf: $0) } }
+            let same = got == want
+            #expect(same, "seed \(seed)")
+            #expect(minimal.counts.dropped == full.counts.dropped, "seed \(seed)")
+            #expect(minimal.counts.lines == full.counts.lines, "seed \(seed)")
+            dropped += full.counts.dropped
+            malformed += full.counts.malformed
+        }
+        #expect(dropped > 1_000 && malformed > 500, "dropped \(dropped) malformed \(malformed)")
+    }
+
     /// Lines of exactly 64 bytes: every 4 KiB read ends on a line end, and forgotten lines sit
     /// on both sides of each edge and at each batch edge; a chunk with nothing dropped is one run.
     @Test func dropsOnChunkEdges() throws {

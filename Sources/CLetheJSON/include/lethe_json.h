@@ -49,6 +49,22 @@ typedef struct {
 int lethe_json_scan(const lethe_json_trie *trie, const uint8_t *doc, size_t n, int stop_when_found,
                     lethe_json_match *results, int64_t *stopped_at, int32_t *stack, int portable);
 
+/// Finds the first occurrence of every searched path in a document whose top level is an object,
+/// reading it only up to there and as if it were valid JSON: the grammar is not checked, and a
+/// member off every path is stepped over by its structure alone (the stream filter's
+/// `--validate minimal` under `--on-malformed pass`, where a line is kept unless its subject is
+/// forgotten and the whole line is valid). For a valid document the matches are those of
+/// `lethe_json_scan` (first occurrences; a duplicate declines). Never reads outside doc[0..<n].
+///
+/// Returns 1 when every path was found (results[0..<path_count] filled; a searched string's
+/// escapes are validated, a searched number is checked); 2 when the top-level object closed with
+/// some path absent; 0 when it declines (the top level is not an object, a searched field occurs
+/// twice, a key with escapes inside a searched object is longer than 256 bytes or badly escaped,
+/// nesting of searched objects deeper than LETHE_JSON_MAX_DEPTH, or the buffer ends first): the
+/// caller then scans with `lethe_json_scan`. `stack` holds LETHE_JSON_MAX_DEPTH entries.
+int lethe_json_locate(const lethe_json_trie *trie, const uint8_t *doc, size_t n, lethe_json_match *results,
+                      int32_t *stack, int portable);
+
 /// 1 when the vectorised classification (AVX2 + PCLMULQDQ) is used by default, else 0.
 int lethe_json_uses_avx2(void);
 
