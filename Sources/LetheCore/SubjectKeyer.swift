@@ -48,6 +48,14 @@ public final class SubjectKeyer: @unchecked Sendable {
     /// `uncachedKey` of many values stored back to back (value i is `bytes[offsets[i]..<offsets[i + 1]]`),
     /// computed two at a time where they are short: for a whole Parquet dictionary of distinct values.
     public func uncachedKeys(bytes: UnsafeRawBufferPointer, offsets: UnsafeBufferPointer<Int>) -> [SubjectKey] {
+        Self.uncachedKeys(hasher, normalization, bytes: bytes, offsets: offsets)
+    }
+
+    /// `uncachedKeys(bytes:offsets:)` of a keyer with `hasher` and `normalization`, without one: touches no
+    /// cache, so several threads may call it at once (a Parquet object's row groups keyed in parallel).
+    public static func uncachedKeys(
+        _ hasher: SubjectHasher, _ normalization: Normalization, bytes: UnsafeRawBufferPointer, offsets: UnsafeBufferPointer<Int>
+    ) -> [SubjectKey] {
         var keys = hasher.keys(bytes: bytes, offsets: offsets)
         if normalization != .none {
             // Values NFC changes (non-ASCII ones only) are keyed in their normal form.

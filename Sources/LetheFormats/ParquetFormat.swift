@@ -50,6 +50,13 @@ public struct ParquetFormat: RecordFormat {
     var perRowKeys = false
     /// Tests: counts the row groups `match` found clean by their dictionary page alone (no row read).
     var dictionaryProofs: KeyedRowCounter?
+    /// Threads keying the row groups of one object at once, in a full keying of a one-column subject
+    /// (`scan`, an erasure or match keying every row, `unreferencedChunks`): each row group's dictionary
+    /// keyed whole on its thread, the rows visited in order (`keysInParallel`). 1: one thread, the
+    /// keyer's cache per entry. Hinted keyings (a few rows) stay on one thread.
+    public var keyingTasks = ParquetFormat.defaultKeyingTasks
+    /// A full keying of fewer rows than this stays on one thread (tests set 0).
+    var parallelRowsMinimum: Int64 = 1 << 16
 
     public init(wholeObjectLimit: Int64 = 1 << 20, tailGuess: Int64 = 64 << 10, coalesceGap: Int64 = 1 << 20) {
         precondition(tailGuess >= 8 && coalesceGap >= 0)
@@ -621,6 +628,11 @@ public struct ParquetFormat: RecordFormat {
                         suffix.append(SubjectID.partSeparator)
                         suffix += v
                     }
+                }
+                if only == nil && keysInParallel(file, groups: groups) {
+                    return try keysInParallel(
+                        file, column: column, groups: groups, form: forms[column], keyer: keyer, prefix: prefix, suffix: suffix,
+                        unreferenced: unreferenced, visit)
                 }
                 let affixed = KeyedValues(keyer: keyer, prefix: prefix, suffix: suffix, counter: keyedValues)
                 var table = EntryKeys()

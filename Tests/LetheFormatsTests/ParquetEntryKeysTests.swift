@@ -78,10 +78,14 @@ private struct Keyed: Equatable {
 }
 
 private func keyed(
-    _ file: ParquetFile, _ name: String, _ opts: FormatOptions, normalization: Normalization, perRow: Bool, only: [Int64]? = nil
+    _ file: ParquetFile, _ name: String, _ opts: FormatOptions, normalization: Normalization, perRow: Bool, only: [Int64]? = nil,
+    tasks: Int = 1
 ) -> Keyed {
     var f = ParquetFormat()
     f.perRowKeys = perRow
+    // Several tasks: the row groups keyed in parallel whatever the file's size.
+    f.keyingTasks = tasks
+    f.parallelRowsMinimum = 0
     let counter = KeyedRowCounter()
     f.keyedValues = counter
     let keyer = SubjectKeyer(hasher: hasher, normalization: normalization)
@@ -116,6 +120,9 @@ private func expectSameKeys(_ file: ParquetFile, _ name: String) -> (rows: Int, 
             let b = keyed(file, name, opts, normalization: normalization, perRow: true)
             #expect(a.rows == b.rows && a.keys == b.keys && a.without == b.without && a.error == b.error, "\(name) \(desc.dottedPath) \(normalization)")
             #expect(a.values <= b.values, "\(name) \(desc.dottedPath)")
+            // The row groups keyed on two threads (each dictionary keyed whole): the same rows and keys, in order.
+            let p = keyed(file, name, opts, normalization: normalization, perRow: false, tasks: 2)
+            #expect(p.rows == b.rows && p.keys == b.keys && p.without == b.without && p.error == b.error, "\(name) \(desc.dottedPath) parallel")
             if a.error == nil {
                 rows += a.rows.count
                 values += a.values
@@ -129,6 +136,92 @@ private func expectSameKeys(_ file: ParquetFile, _ name: String) -> (rows: Int, 
         }
     }
     return (rows, values)
+}
+
+/// Issue 16: a full keying with the row groups keyed on several threads (`ParquetFormat.keysInParallel`)
+/// visits every row once, in row order, with the per-row path's key: over many row groups (several
+/// windows of them, uneven sizes), nulls, a dictionary falling back to PLAIN mid-chunk, PLAIN-only and
+/// DuckDB files, constant parts; and it reports the same unreferenced dictionary entries as one thread.
+@Test(arguments: [2, 3, 8])
+func rowGroupsKeyedOnSeveralThreadsAreVisitedInOrder(_ tasks: Int) throws {
+    let path = NSTemporaryDirectory() + "lethe-entrykeys-groups-\(UUID().uuidString).parquet"
+    defer { unlink(path) }
+    // 53 row groups (the last one short); every 5th row null; values recurring within and across groups.
+    try Peers.python(
+        [
+            "-c",
+            """
+            import sys, pyarrow as pa, pyarrow.parquet as pq
+            n = 53 * 400 - 170
+            pq.write_table(pa.table({'user_id': [None if i % 5 == 0 else 'u-%d' % (i * 37 % 2111) for i in range(n)]}),
+                           sys.argv[1], row_group_size=400)
+            """,
+            path,
+        ], what: "entry keys test (groups)")
+    let file = try ParquetFile(source: InMemorySource([UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))), name: "groups")
+    #expect(file.rowGroups.count == 53)
+    let reference = keyed(file, "groups", options("user_id"), normalization: .none, perRow: true)
+    let parallel = keyed(file, "groups", options("user_id"), normalization: .none, perRow: false, tasks: tasks)
+    #expect(parallel.error == nil && parallel.rows.count == reference.rows.count && parallel.rows.count > 16000)
+    #expect(parallel.rows == reference.rows, "each row once, in order")
+    #expect(parallel.keys == reference.keys)
+    #expect(parallel.without == reference.without && parallel.without > 4000)
+    // The peer files (fallback to PLAIN, data page v2, PLAIN only, DuckDB), a subject with a constant part.
+    let dir = try peerFolder.get()
+    for name in peerFiles {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+        let peer = try ParquetFile(source: InMemorySource(bytes), name: name)
+        var withTenant = FormatOptions(subject: SubjectSpec(fields: [FieldPath("tenant"), FieldPath("user_id")]))
+        withTenant.constants[FieldPath("tenant")] = .value(Array("t-1".utf8))
+        for opts in [options("user_id"), options("num"), withTenant] {
+            for normalization in [Normalization.none, .nfc] {
+                let a = keyed(peer, name, opts, normalization: normalization, perRow: false, tasks: tasks)
+                let b = keyed(peer, name, opts, normalization: normalization, perRow: true)
+                #expect(a.error == nil && a.rows.count > 1000)
+                #expect(a.rows == b.rows && a.keys == b.keys && a.without == b.without, "\(name) \(normalization)")
+            }
+        }
+    }
+    // Unreferenced entries: each row group holds the whole dictionary (pyarrow writes an Arrow
+    // dictionary array so), its rows naming only some entries.
+    let orphans = NSTemporaryDirectory() + "lethe-entrykeys-orphans-\(UUID().uuidString).parquet"
+    defer { unlink(orphans) }
+    try Peers.python(
+        [
+            "-c",
+            """
+            import sys, pyarrow as pa, pyarrow.parquet as pq
+            vals = pa.array(['u-%d' % v for v in range(12)])
+            idx = [(g * 5 + k) % 9 for g in range(11) for k in range(6)]
+            pq.write_table(pa.table({'user_id': pa.DictionaryArray.from_arrays(pa.array(idx, type=pa.int32()), vals)}),
+                           sys.argv[1], row_group_size=6)
+            """,
+            orphans,
+        ], what: "entry keys test (orphans)")
+    let dictionaries = try ParquetFile(source: InMemorySource([UInt8](try Data(contentsOf: URL(fileURLWithPath: orphans)))), name: "orphans")
+    let everyone = Set((0..<12).map { key("u-\($0)") })
+    var unreferenced: [[Int: Set<Int>]] = []
+    for t in [1, tasks] {
+        var f = ParquetFormat()
+        f.keyingTasks = t
+        f.parallelRowsMinimum = 0
+        unreferenced.append(
+            try f.unreferencedChunks(
+                in: dictionaries, objectKey: "orphans", options: options("user_id"), keyer: SubjectKeyer(hasher: hasher), keys: everyone))
+    }
+    #expect(unreferenced[0].count == 11 && unreferenced[0].values.allSatisfy { $0 == [0] })
+    #expect(unreferenced[1] == unreferenced[0])
+    let one = SubjectKeyer(hasher: hasher)
+    var f = ParquetFormat()
+    f.parallelRowsMinimum = 0
+    var reported: [[SubjectKey]] = []
+    for t in [1, tasks] {
+        f.keyingTasks = t
+        var keys: [SubjectKey] = []
+        _ = try f.keys(dictionaries, "orphans", options("user_id").resolved(for: "orphans"), one, unreferenced: { g, _, k in keys.append(k) }) { _, _ in }
+        reported.append(keys)
+    }
+    #expect(reported[1] == reported[0] && reported[0].count == 11 * 6)
 }
 
 /// Apache parquet-testing comes from GitHub (`scripts/corpus-parquet --fetch-only`), which CI cannot reach:
@@ -315,7 +408,9 @@ func locateEraseAndMatchAgreeWithThePerRowPath(_ name: String) async throws {
     for (column, bypassed) in [("unique", true), ("recurring", false)] {
         let keyer = SubjectKeyer(hasher: hasher)
         var keys: [SubjectKey] = []
-        _ = try ParquetFormat().keys(file, "unique", options(column), keyer) { _, k in keys.append(k) }
+        var serial = ParquetFormat()
+        serial.keyingTasks = 1  // the cache's judgement is the one-thread path's
+        _ = try serial.keys(file, "unique", options(column), keyer) { _, k in keys.append(k) }
         #expect(keys == keyed(file, "unique", options(column), normalization: .none, perRow: true).keys)
         #expect(keys.count == 30000)
         if bypassed {
