@@ -176,8 +176,14 @@ def login(wd, who):
     wd.get(BASE + "/")
     wd.type("#token", CONFIG["tokens"][who])
     wd.click(".login-form button")
+    # The click returns once the form is submitted, not once the next page is loaded: wait for it.
+    deadline = time.time() + 20
+    url = wd.current_url()
+    while url.endswith("/ui/login") and time.time() < deadline:
+        time.sleep(0.1)
+        url = wd.current_url()
     collect(wd, f"login {who}")
-    return wd.current_url()
+    return url
 
 
 def logout(wd):

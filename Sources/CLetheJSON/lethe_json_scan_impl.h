@@ -255,7 +255,6 @@ done:  // the top-level value ended: nothing may follow
         if (REFILL(&s) || s.error) return 0;
     }
     return 1;
-#undef ADVANCE
 #undef RECORD
 #undef SCALAR
 }
@@ -286,17 +285,7 @@ SCAN_ATTR static int JOIN(SCAN_NAME, _locate)(const lethe_json_trie *t, const ui
     int64_t pos, close;
     uint8_t keybuf[256];
 
-#define ADVANCE(VAR)                                                  \
-    do {                                                              \
-        if (UNLIKELY(bits == 0)) {                                    \
-            bits = JOIN(SCAN_NAME, _more)(&s);                        \
-            if (bits == 0) return 0;                                  \
-            base = s.next_block - 64;                                 \
-            backslash = s.backslash;                                  \
-        }                                                             \
-        VAR = base + __builtin_ctzll(bits);                           \
-        bits &= bits - 1;                                             \
-    } while (0)
+    // ADVANCE: as in the scan above (defined there, undefined at the end of this one).
 
 #define RECORD(KIND, START, END, ESC)                                                   \
     do {                                                                                \

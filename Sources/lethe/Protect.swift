@@ -188,6 +188,17 @@ private func writeWhole(_ bytes: [UInt8], to output: String?) throws {
         defer { close(fd) }
         return try writeAll(fd, bytes, at: output)
     }
+    let aside = try writeAside(bytes, for: output)
+    guard rename(aside, output) == 0 else {
+        let e = errno
+        unlink(aside)
+        throw LetheError.io("cannot move the output into place", at: output, errno: e)
+    }
+}
+
+/// Writes `bytes` beside `output` (`<output>.lethe-tmp-<pid>`) and makes them durable; returns that
+/// path (removed again when the write fails).
+private func writeAside(_ bytes: [UInt8], for output: String) throws -> String {
     let aside = output + ".lethe-tmp-\(getpid())"
     let fd = open(aside, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw LetheError.io("cannot create the output", at: output, errno: errno) }
@@ -195,12 +206,12 @@ private func writeWhole(_ bytes: [UInt8], to output: String?) throws {
         try writeAll(fd, bytes, at: output)
         guard fsync(fd) == 0 else { throw LetheError.io("cannot write the output", at: output, errno: errno) }
         close(fd)
-        guard rename(aside, output) == 0 else { throw LetheError.io("cannot move the output into place", at: output, errno: errno) }
     } catch {
         close(fd)
         unlink(aside)
         throw error
     }
+    return aside
 }
 
 /// `writeWhole` with a quarantine: to --out, the file is written aside and made durable, then
@@ -218,18 +229,7 @@ private func writeWhole(
         }
         return
     }
-    let aside = output + ".lethe-tmp-\(getpid())"
-    let fd = open(aside, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw LetheError.io("cannot create the output", at: output, errno: errno) }
-    do {
-        try writeAll(fd, bytes, at: output)
-        guard fsync(fd) == 0 else { throw LetheError.io("cannot write the output", at: output, errno: errno) }
-        close(fd)
-    } catch {
-        close(fd)
-        unlink(aside)
-        throw error
-    }
+    let aside = try writeAside(bytes, for: output)
     do { try await beforeCommit() } catch {
         unlink(aside)
         throw error
