@@ -117,13 +117,22 @@ public struct SubjectHasher: Sendable {
     public func keys(bytes: UnsafeRawBufferPointer, offsets: UnsafeBufferPointer<Int>) -> [SubjectKey] {
         let n = max(0, offsets.count - 1)
         guard n > 0 else { return [] }
-        var digests = [UInt8](repeating: 0, count: 32 * n)
-        digests.withUnsafeMutableBufferPointer { d in
+        // The digests written straight into the keys' storage (32 bytes each), then each key made from
+        // its own digest in place: no digest array.
+        precondition(MemoryLayout<SubjectKey>.stride == 32)
+        return [SubjectKey](unsafeUninitializedCapacity: n) { keys, count in
+            let raw = UnsafeRawPointer(keys.baseAddress!)
             withUnsafePointer(to: prepared) { k in
-                lethe_hmac_sha256_many(k, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), offsets.baseAddress, n, d.baseAddress)
+                keys.baseAddress!.withMemoryRebound(to: UInt8.self, capacity: 32 * n) { d in
+                    lethe_hmac_sha256_many(k, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), offsets.baseAddress, n, d)
+                }
             }
+            for i in 0..<n {
+                let key = SubjectKey(digest: UnsafeRawBufferPointer(start: raw + 32 * i, count: 32))
+                (keys.baseAddress! + i).initialize(to: key)
+            }
+            count = n
         }
-        return digests.withUnsafeBytes { d in (0..<n).map { SubjectKey(digest: UnsafeRawBufferPointer(rebasing: d[(32 * $0)..<(32 * $0 + 32)])) } }
     }
 
     /// The same keys appended to `out` (emptied first), the digests going through `scratch`: both keep

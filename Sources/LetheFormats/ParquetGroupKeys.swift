@@ -8,9 +8,9 @@ import Synchronization
 /// (`ParquetFormat.keys` over a whole object): the chunk's dictionary keyed whole, without the
 /// keyer's cache, and for each row the key (or the value of a page in another encoding) it names.
 struct GroupKeys: Sendable {
-    /// The rows visited, in order (a row group's rows, from its first).
-    var rows: [Int64] = []
-    /// Per row of `rows`: -1 null; 0 ..< `entryKeys.count` a dictionary entry; -2 - i: value i of
+    /// The row group's first row: slot i is row `firstRow + i` (the rows visited, in order).
+    var firstRow: Int64 = 0
+    /// Per row visited: -1 null; 0 ..< `entryKeys.count` a dictionary entry; -2 - i: value i of
     /// `plain` (a PLAIN or DELTA page's value, keyed by the merge through the keyer's cache).
     var slots: [Int32] = []
     /// The key of each dictionary entry (with the subject's constant parts, normalised as the keyer does).
@@ -21,7 +21,7 @@ struct GroupKeys: Sendable {
     var hasDictionary = false
     /// Values of pages in other encodings, in row order.
     var plain = ByteArrayValues()
-    /// What stopped the scan after `rows` (the merge visits those rows first, as a serial scan does).
+    /// What stopped the scan after the rows of `slots` (the merge visits those rows first, as a serial scan does).
     var error: (any Error)?
 
     /// Keys row group `group`'s `column`: what one task of a parallel keying does. Touches no shared
@@ -32,22 +32,15 @@ struct GroupKeys: Sendable {
     ) -> GroupKeys {
         var out = GroupKeys()
         let rows = Int(file.rowGroups[group].numRows)
-        // The row closure touches only its own locals (the dictionary closure escapes: what it captures
-        // is checked for exclusive access at run time, on every access).
-        var rowsSeen: [Int64] = [], slots: [Int32] = [], plain = ByteArrayValues()
-        rowsSeen.reserveCapacity(rows)
+        // The dictionary closure escapes: what it captures is checked for exclusive access at run time,
+        // on every access, so the slots and PLAIN values are not shared with it.
+        var slots: [Int32] = [], plain = ByteArrayValues()
         slots.reserveCapacity(rows)
         var dictionary: ByteArrayValues?
         do {
-            try file.scanColumnEntries(column, rowGroup: group, form: form, dictionary: { dictionary = $0 }) { row, entry, value in
-                rowsSeen.append(row)
-                guard let value else { return slots.append(-1) }
-                if entry >= 0 {  // the dictionary was handed over before any row names an entry
-                    slots.append(Int32(truncatingIfNeeded: entry))
-                } else {
-                    slots.append(Int32(truncatingIfNeeded: -2 - plain.count))
-                    plain.append(value)
-                }
+            try file.scanColumnSlots(column, rowGroup: group, form: form, dictionary: { dictionary = $0 }, slots: &slots) { _, value in
+                defer { plain.append(value) }
+                return Int32(truncatingIfNeeded: -2 - plain.count)
             }
         } catch {
             out.error = error
@@ -62,12 +55,11 @@ struct GroupKeys: Sendable {
             // An entry beyond the dictionary (the scan renders entries, so it would have refused it first).
             let entry = slots[bad]
             slots.removeSubrange(bad...)
-            rowsSeen.removeSubrange(bad...)
             out.error = ParquetError(.corruptPage, "a row names dictionary entry \(entry) of \(entries)", file: file.name, rowGroup: group)
         }
         out.referenced = [Bool](repeating: false, count: entries)
         for s in slots where s >= 0 { out.referenced[Int(s)] = true }
-        out.rows = rowsSeen
+        out.firstRow = file.rowGroupFirstRow[group]
         out.slots = slots
         out.plain = plain
         return out
@@ -146,7 +138,8 @@ extension ParquetFormat {
                 file, column: column, group: groups[i], form: form, hasher: hasher, normalization: normalization, prefix: prefix,
                 suffix: suffix, counter: counter)
         } deliver: { i, r in
-            for (row, slot) in zip(r.rows, r.slots) {
+            for (i, slot) in r.slots.enumerated() {
+                let row = r.firstRow + Int64(i)
                 if slot == -1 {
                     withoutSubject += 1
                     continue

@@ -95,15 +95,33 @@ struct ValueAccumulator {
             for _ in 0..<count { o += width; bin.offsets.append(o) }
             return total
         case .byteArray:
+            // Lengths checked first, then the bytes copied into place and the offsets appended: one
+            // growth of `bytes` instead of one append per value (a dictionary page of short ids).
             var pos = 0
-            bin.offsets.reserveCapacity(bin.offsets.count + count)
+            var total = 0
             for _ in 0..<count {
                 guard data.count - pos >= 4 else { throw ParquetError(.corruptPage, "PLAIN BYTE_ARRAY length truncated") }
                 let len = Int(data.loadUnaligned(fromByteOffset: pos, as: UInt32.self))
                 pos += 4
                 guard data.count - pos >= len else { throw ParquetError(.corruptPage, "PLAIN BYTE_ARRAY value of \(len) bytes past the end of the page") }
-                bin.append(UnsafeRawBufferPointer(rebasing: data[pos..<(pos + len)]))
                 pos += len
+                total += len
+            }
+            var bytes: [UInt8] = []
+            swap(&bytes, &bin.bytes)
+            defer { swap(&bytes, &bin.bytes) }
+            var o = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: total))
+            bin.offsets.reserveCapacity(bin.offsets.count + count)
+            bytes.withUnsafeMutableBytes { out in
+                var p = 0
+                for _ in 0..<count {
+                    let len = Int(data.loadUnaligned(fromByteOffset: p, as: UInt32.self))
+                    if len > 0 { (out.baseAddress! + o).copyMemory(from: data.baseAddress! + p + 4, byteCount: len) }
+                    p += 4 + len
+                    o += len
+                    bin.offsets.append(o)
+                }
             }
             return pos
         }

@@ -102,6 +102,58 @@ extension ParquetFile {
         }
     }
 
+    /// `scanColumnEntries(_:rowGroup:form:dictionary:_:)` in bulk, for a caller that needs each row's
+    /// dictionary entry rather than its value: appends one slot per row of the row group to `slots`, in
+    /// row order — the row's entry (≥ 0) when a dictionary-encoded page gives its value, -1 for a null,
+    /// and otherwise what `other` returns for the row's value (a value of a page in another encoding,
+    /// and every value of a column inside a list or map; `other`'s result should be below -1). A
+    /// dictionary-encoded page's indices are decoded straight into `slots`, without a call per row.
+    /// `dictionary` is called as `scanColumnEntries` calls it. On an error, `slots` holds the slots of
+    /// the rows `scanColumnEntries` would have visited before it (row `rowGroupFirstRow[rowGroup] + i`
+    /// for the i-th slot appended), and the error is the one it would have thrown.
+    public func scanColumnSlots(
+        _ column: Int, rowGroup: Int, form: CanonicalText.Form? = nil, dictionary: ((ByteArrayValues) throws -> Void)? = nil,
+        slots: inout [Int32], other: (_ row: Int64, _ value: UnsafeRawBufferPointer) throws -> Int32
+    ) throws {
+        try checkRowGroup(rowGroup)
+        guard column >= 0, column < schema.columns.count else { throw ParquetError(.invalidArgument, "no column \(column)", file: name) }
+        let desc = schema.columns[column]
+        guard desc.isFlat else {
+            try scanRepeated(desc, rowGroup: rowGroup, form: form) { row, value in
+                slots.append(value == nil ? -1 : try other(row, value!))
+            }
+            return
+        }
+        let chunk = try columnChunkBytes(column: column, rowGroup: rowGroup)
+        let md = metadata.rowGroups[rowGroup].columns[column].metaData!
+        var pageIndex = 0
+        // The bulk closure escapes (an optional parameter), so what it shares with the row closure is
+        // checked at run time on each access: the rows of other pages pay that, a dictionary page once.
+        var out: [Int32] = []
+        swap(&out, &slots)
+        defer { swap(&out, &slots) }
+        do {
+            try scanChunk(
+                chunk, desc: desc, form: form, codecRaw: md.codecRaw, numValues: md.numValues, firstRow: rowGroupFirstRow[rowGroup],
+                pageIndex: &pageIndex, dictionary: dictionary,
+                bulk: { n, fill in
+                    let start = out.count
+                    out.append(contentsOf: repeatElement(0, count: n))
+                    do {
+                        try out.withUnsafeMutableBufferPointer { try fill(UnsafeMutableBufferPointer(rebasing: $0[start...])) }
+                    } catch {
+                        out.removeSubrange(start...)
+                        throw error
+                    }
+                }
+            ) { row, _, value in
+                out.append(value == nil ? -1 : try other(row, value!))
+            }
+        } catch let e as ParquetError {
+            throw e.located(file: name, rowGroup: rowGroup, column: desc.dottedPath, page: e.code == .corruptMetadata ? nil : pageIndex)
+        }
+    }
+
     /// A column with a repeated ancestor: each row's elements must agree on one value.
     private func scanRepeated(
         _ desc: ColumnDescriptor, rowGroup: Int, form: CanonicalText.Form?,
@@ -150,6 +202,7 @@ extension ParquetFile {
     private func scanChunk(
         _ chunk: [UInt8], desc: ColumnDescriptor, form: CanonicalText.Form?, codecRaw: Int32, numValues: Int64, firstRow: Int64,
         pageIndex: inout Int, dictionary onDictionary: ((ByteArrayValues) throws -> Void)?, rows wanted: [Bool]? = nil,
+        bulk: ((_ count: Int, _ fill: (UnsafeMutableBufferPointer<Int32>) throws -> Void) throws -> Void)? = nil,
         _ visit: (Int64, Int, UnsafeRawBufferPointer?) throws -> Void
     ) throws {
         var pages = try PageIterator(chunk: chunk, codecRaw: codecRaw, options: options)
@@ -224,13 +277,42 @@ extension ParquetFile {
                     if v2 && h.numNulls != n - nonNull { throw ParquetError(.corruptPage, "v2 page says \(h.numNulls) nulls, levels say \(n - nonNull)") }
                     guard pos <= data.count else { throw ParquetError(.corruptPage, "levels run past the end of the page") }
                 }
-                if maxDef == 0 { defs = [UInt16](repeating: 0, count: n) }
+                if maxDef == 0 && !(bulk != nil && enc.isDictionary) { defs = [UInt16](repeating: 0, count: n) }
                 let valueLevel = UInt16(maxDef)
                 try page.data.withUnsafeBytes { all in
                     try defs.withUnsafeBufferPointer { defp in
                         let data = UnsafeRawBufferPointer(rebasing: all[pos...])
                         @inline(__always) func isValue(_ s: Int) -> Bool { defp[s] == valueLevel }
-                        if enc.isDictionary {
+                        if enc.isDictionary, let bulk {
+                            guard let dict else { throw ParquetError(.corruptPage, "dictionary-encoded page without a dictionary page") }
+                            // The page's indices decoded into the tail of its slots, checked, then spread
+                            // over the rows from the front (a value's index never sits before its row's slot).
+                            try bulk(n) { slots in
+                                let nulls = n - nonNull
+                                if nonNull > 0 {
+                                    guard data.count >= 1 else { throw ParquetError(.corruptPage, "dictionary page data is empty") }
+                                    var dec = try RLEDecoder(UnsafeRawBufferPointer(rebasing: data[1...]), bitWidth: Int(data[0]))
+                                    try dec.decode(into: slots.baseAddress! + nulls, count: nonNull)
+                                }
+                                let dcount = UInt32(dict.count)
+                                for s in nulls..<n where UInt32(bitPattern: slots[s]) >= dcount {
+                                    throw ParquetError(
+                                        .corruptPage, "dictionary index \(UInt32(bitPattern: slots[s])) out of range (dictionary has \(dcount) values)")
+                                }
+                                if nulls > 0 {
+                                    var vi = nulls
+                                    for s in 0..<n {
+                                        if isValue(s) {
+                                            slots[s] = slots[vi]
+                                            vi += 1
+                                        } else {
+                                            slots[s] = -1
+                                        }
+                                    }
+                                }
+                            }
+                            row += Int64(n)
+                        } else if enc.isDictionary {
                             guard let dict else { throw ParquetError(.corruptPage, "dictionary-encoded page without a dictionary page") }
                             var idx: [UInt32] = []
                             if nonNull > 0 {

@@ -258,6 +258,125 @@ func everyParquetTestingFileKeysAsThePerRowPathDoes() throws {
     }
 }
 
+/// What one scan of a chunk gave: a slot per row (-1 null, an entry, or -2 - i for the i-th other value),
+/// the rows of the other values and the values, the dictionary handed over, the error.
+private struct Slots: Equatable {
+    var slots: [Int32] = []
+    var otherRows: [Int64] = []
+    var others = ByteArrayValues()
+    var dictionary: ByteArrayValues?
+    var error: String?
+}
+
+/// Row group `group`'s `column` scanned per row (`scanColumnEntries`) and in bulk (`scanColumnSlots`).
+private func slotsBothWays(_ file: ParquetFile, _ column: Int, _ group: Int) -> (perRow: Slots, bulk: Slots) {
+    var a = Slots()
+    var rowsVisited: [Int64] = []
+    do {
+        var dictionary: ByteArrayValues?
+        defer { a.dictionary = dictionary }
+        try file.scanColumnEntries(column, rowGroup: group, dictionary: { dictionary = $0 }) { row, entry, value in
+            rowsVisited.append(row)
+            guard let value else { return a.slots.append(-1) }
+            if entry >= 0 { return a.slots.append(Int32(entry)) }
+            a.slots.append(Int32(-2 - a.others.count))
+            a.otherRows.append(row)
+            a.others.append(value)
+        }
+    } catch {
+        a.error = "\(error)"
+    }
+    // The per-row scan visits the row group's rows in order, from its first.
+    let first = file.rowGroupFirstRow[group]
+    #expect(rowsVisited == Array(first..<(first + Int64(rowsVisited.count))))
+    var b = Slots()
+    do {
+        var dictionary: ByteArrayValues?
+        defer { b.dictionary = dictionary }
+        try file.scanColumnSlots(column, rowGroup: group, dictionary: { dictionary = $0 }, slots: &b.slots) { row, value in
+            b.otherRows.append(row)
+            b.others.append(value)
+            return Int32(-1 - b.others.count)
+        }
+    } catch {
+        b.error = "\(error)"
+    }
+    return (a, b)
+}
+
+/// Every column and row group of `file` scanned both ways: the same slots, other values, dictionary
+/// and error. Returns (rows a dictionary page gave, null rows, other rows).
+@discardableResult
+private func expectSameSlots(_ file: ParquetFile, _ name: String) -> (entries: Int, nulls: Int, others: Int) {
+    var entries = 0, nulls = 0, others = 0
+    for desc in file.schema.columns {
+        for g in 0..<file.rowGroups.count {
+            let (a, b) = slotsBothWays(file, desc.index, g)
+            #expect(a == b, "\(name) \(desc.dottedPath) row group \(g)")
+            entries += a.slots.count { $0 >= 0 }
+            nulls += a.slots.count { $0 == -1 }
+            others += a.otherRows.count
+        }
+    }
+    return (entries, nulls, others)
+}
+
+/// Issue 16: a dictionary page's indices handed over in bulk (`scanColumnSlots`) name the entries the
+/// per-row scan names, row for row, over every column of the peer files — RLE and bit-packed index
+/// runs, nulls, data page v2, a dictionary falling back to PLAIN mid-chunk, PLAIN-only files, lists —
+/// and of parquet-testing when fetched.
+@Test func dictionaryIndicesInBulkNameWhatThePerRowScanNames() throws {
+    let dir = try peerFolder.get()
+    var total = (entries: 0, nulls: 0, others: 0)
+    for name in peerFiles {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+        let file = try ParquetFile(source: InMemorySource(bytes), name: name)
+        let c = expectSameSlots(file, name)
+        total = (total.entries + c.entries, total.nulls + c.nulls, total.others + c.others)
+        if name != "plain.parquet" { #expect(c.entries > 0, "\(name)") }
+    }
+    #expect(total.nulls > 0 && total.others > 0)
+    if Corpora.parquetTesting != nil {
+        let root = try Corpora.parquetTestingData()
+        let names = try FileManager.default.contentsOfDirectory(atPath: root).filter { $0.hasSuffix(".parquet") }
+        for name in names {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: root + "/" + name)))
+            guard let file = try? ParquetFile(source: InMemorySource(bytes), name: name) else { continue }
+            expectSameSlots(file, name)
+        }
+    }
+}
+
+/// A damaged chunk (one byte of a dictionary-encoded subject chunk changed, at many places: page
+/// headers, levels, index runs, dictionary values) gives the same error in bulk as per row, after
+/// the same rows.
+@Test(arguments: ["mixed.parquet", "fallback.parquet"])  // one page a chunk, uncompressed; small pages, snappy
+func aDamagedChunkFailsInBulkAsPerRow(_ name: String) throws {
+    let dir = try peerFolder.get()
+    let clean = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+    let file = try ParquetFile(source: InMemorySource(clean), name: name)
+    let column = try file.column(["user_id"]).index
+    var failed = 0, partial = 0
+    for g in 0..<min(2, file.rowGroups.count) {
+        let md = file.rowGroups[g].columns[column].metaData!
+        let start = Int(md.chunkStart), size = Int(md.totalCompressedSize)
+        for k in 0..<150 {
+            var bytes = clean
+            let at = start + k * size / 150
+            bytes[at] ^= k % 2 == 0 ? 0xFF : 0x10
+            guard let damaged = try? ParquetFile(source: InMemorySource(bytes), name: name) else { continue }
+            let (a, b) = slotsBothWays(damaged, column, g)
+            #expect(a == b, "row group \(g), byte \(at)")
+            if a.error != nil {
+                failed += 1
+                if !a.slots.isEmpty { partial += 1 }
+            }
+        }
+    }
+    #expect(failed > 20, "\(failed) failed")
+    if name == "fallback.parquet" { #expect(partial > 5, "\(partial) failed after some rows") }
+}
+
 /// pyarrow's fallback: a chunk whose first pages are dictionary-encoded and whose later pages are
 /// PLAIN (the dictionary passed `dictionary_pagesize_limit`). The per-entry path keys each entry
 /// once and each PLAIN value through the cache; the keys agree with the per-row path's.
