@@ -1,3 +1,5 @@
+import CLetheSHA
+
 /// Turns subject values found in records into keys, caching by raw bytes so that
 /// a subject seen many times is hashed once. One per task (not shared across threads).
 ///
@@ -7,6 +9,13 @@
 ///
 /// The cache is an open-addressing table over a byte arena: a hit costs one hash
 /// of the value and one comparison, with no allocation.
+///
+/// With the SHA extensions an HMAC of a short value (two compressions, ~0.1 µs) costs about what a
+/// lookup in a table larger than the CPU's caches does, so there the cache is *adaptive*: it holds at
+/// most `adaptiveLimit` values (a table that stays in cache) and, once full, keeps them only while they
+/// answer at least half of the lookups; below that (near-unique values, a million distinct subjects) it is
+/// bypassed for `bypassSpan` lookups, then cleared and tried again. Without them (an HMAC several times
+/// dearer) it grows to `cacheLimit` and starts over when full.
 /// Not thread-safe: one task uses it at a time (pools hand it from task to task,
 /// hence `@unchecked Sendable`).
 public final class SubjectKeyer: @unchecked Sendable {
@@ -17,11 +26,28 @@ public final class SubjectKeyer: @unchecked Sendable {
     private var table: Table
 
     /// - Parameter cacheLimit: distinct values kept before the cache is cleared.
-    public init(hasher: SubjectHasher, normalization: Normalization, cacheLimit: Int = 1 << 20) {
+    /// - Parameter adaptive: whether the cache is adaptive (see above); `nil`: when the SHA extensions are used.
+    public convenience init(hasher: SubjectHasher, normalization: Normalization, cacheLimit: Int = 1 << 20, adaptive: Bool? = nil) {
+        self.init(hasher: hasher, normalization: normalization, cacheLimit: cacheLimit, adaptive: adaptive, bypassSpan: SubjectKeyer.bypassSpan)
+    }
+
+    init(hasher: SubjectHasher, normalization: Normalization, cacheLimit: Int, adaptive: Bool?, bypassSpan: Int) {
         self.hasher = hasher
         self.normalization = normalization
-        self.table = Table(limit: max(16, cacheLimit))
+        let adaptive = adaptive ?? SubjectKeyer.hashesFast
+        self.table = Table(
+            limit: max(16, adaptive ? min(cacheLimit, SubjectKeyer.adaptiveLimit) : cacheLimit), adaptive: adaptive, bypassSpan: bypassSpan)
     }
+
+    /// Values an adaptive cache holds at most: 32,768 (64 K slots of 64 bytes, 4 MiB).
+    public static let adaptiveLimit = 1 << 15
+    /// Lookups a full adaptive cache is judged over.
+    static let judgeWindow = 4096
+    /// Lookups an adaptive cache that answered less than half of a window is bypassed for (its
+    /// trials then cost about one lookup in thirty through the table).
+    static let bypassSpan = 1 << 20
+    /// Whether HMACs use the SHA extensions (the cache is then adaptive by default).
+    public static let hashesFast = lethe_sha256_uses_sha_ni() != 0
 
     /// Keys values as they are (no normalisation).
     public convenience init(hasher: SubjectHasher, cacheLimit: Int = 1 << 20) {
@@ -36,6 +62,26 @@ public final class SubjectKeyer: @unchecked Sendable {
     /// The key of a canonical subject value held in a buffer.
     public func key(_ canonical: UnsafeRawBufferPointer) -> SubjectKey {
         table.key(canonical, hasher, normalization)
+    }
+
+    /// The keys of `offsets.count - 1` values stored back to back (value i is `bytes[offsets[i]..<offsets[i + 1]]`),
+    /// in order into `out` (emptied first), as `key` gives them one by one and with the same accounting;
+    /// while the cache is bypassed for all of them, short values are keyed two at a time. `scratch` and
+    /// `out` keep their capacity from one call to the next.
+    public func keys(bytes: UnsafeRawBufferPointer, offsets: UnsafeBufferPointer<Int>, scratch: inout [UInt8], into out: inout [SubjectKey]) {
+        let n = max(0, offsets.count - 1)
+        if table.bypassLeft > n {
+            table.bypassLeft -= n
+            table.misses &+= n
+            if normalization == .none {
+                hasher.keys(bytes: bytes, offsets: offsets, scratch: &scratch, into: &out)
+            } else {
+                out = Self.uncachedKeys(hasher, normalization, bytes: bytes, offsets: offsets)
+            }
+            return
+        }
+        out.removeAll(keepingCapacity: true)
+        for i in 0..<n { out.append(key(UnsafeRawBufferPointer(rebasing: bytes[offsets[i]..<offsets[i + 1]]))) }
     }
 
     /// The key of a canonical value, neither looked up in the cache nor kept there: for values a
@@ -67,9 +113,12 @@ public final class SubjectKeyer: @unchecked Sendable {
         return keys
     }
 
-    /// Values the cache has keyed since it was made (a hit does not count): a caller's measure of
-    /// how often its values repeat.
+    /// Values the cache has keyed since it was made (a hit does not count, a bypassed lookup does): a
+    /// caller's measure of how often its values repeat.
     public var misses: Int { table.misses }
+
+    /// Whether an adaptive cache is being bypassed now (tests).
+    var bypassing: Bool { table.bypassLeft > 0 }
 
     deinit { table.deallocate() }
 
@@ -91,14 +140,23 @@ public final class SubjectKeyer: @unchecked Sendable {
 
     struct Table {
         let limit: Int
+        let adaptive: Bool
+        let bypassSpan: Int
         private(set) var slots: UnsafeMutablePointer<Slot>
         private(set) var mask: Int
         var arena: [UInt8] = []
         var count = 0
         var misses = 0
+        /// Lookups left to answer without the table (an adaptive table judged not to pay).
+        var bypassLeft = 0
+        /// A full adaptive table's current judging window: lookups, and those it answered.
+        var windowLookups = 0
+        var windowHits = 0
 
-        init(limit: Int) {
+        init(limit: Int, adaptive: Bool, bypassSpan: Int) {
             self.limit = limit
+            self.adaptive = adaptive
+            self.bypassSpan = bypassSpan
             mask = 1023
             slots = Table.allocate(1024)
             arena.reserveCapacity(1 << 16)
@@ -130,6 +188,12 @@ public final class SubjectKeyer: @unchecked Sendable {
         }
 
         mutating func key(_ b: UnsafeRawBufferPointer, _ hasher: SubjectHasher, _ normalization: Normalization) -> SubjectKey {
+            if bypassLeft > 0 {
+                bypassLeft &-= 1
+                if bypassLeft == 0 { clear() }
+                misses &+= 1
+                return normalization.apply(b).map { hasher.key(forBytes: $0) } ?? hasher.key(forBytes: b)
+            }
             let h = SubjectKeyer.hash(b)
             let (h0, h1) = Table.head(b)
             var i = Int(truncatingIfNeeded: h) & mask
@@ -141,22 +205,45 @@ public final class SubjectKeyer: @unchecked Sendable {
                     && (b.count <= 16
                         || arena.withUnsafeBytes { a in memcmp(a.baseAddress! + Int(s.pointee.offset), b.baseAddress! + 16, b.count - 16) == 0 })
                 {
+                    if adaptive && count >= limit { judge(hit: true) }
                     return s.pointee.key
                 }
                 i = (i + 1) & mask
             }
             misses &+= 1
             let k = normalization.apply(b).map { hasher.key(forBytes: $0) } ?? hasher.key(forBytes: b)
-            insert(h, b, k, head: (h0, h1))
+            if adaptive && count >= limit {
+                judge(hit: false)
+            } else {
+                insert(h, b, k, head: (h0, h1))
+            }
             return k
+        }
+
+        /// Counts a lookup of a full adaptive table; at the end of a window in which it answered less
+        /// than half of the lookups, it is bypassed for the next `bypassSpan`.
+        mutating func judge(hit: Bool) {
+            windowLookups &+= 1
+            if hit { windowHits &+= 1 }
+            guard windowLookups == SubjectKeyer.judgeWindow else { return }
+            if windowHits * 2 < windowLookups { bypassLeft = bypassSpan }
+            windowLookups = 0
+            windowHits = 0
+        }
+
+        /// Empties the table (keeping its slots and arena's memory).
+        mutating func clear() {
+            count = 0
+            windowLookups = 0
+            windowHits = 0
+            arena.removeAll(keepingCapacity: true)
+            for j in 0...mask { slots[j].length = -1 }
         }
 
         mutating func insert(_ h: UInt64, _ b: UnsafeRawBufferPointer, _ k: SubjectKey, head: (UInt64, UInt64)) {
             if count >= limit || arena.count + b.count > Int(Int32.max) {
                 // Full: start over rather than grow without bound.
-                count = 0
-                arena.removeAll(keepingCapacity: true)
-                for j in 0...mask { slots[j].length = -1 }
+                clear()
             } else if (count + 1) * 10 > (mask + 1) * 7 {
                 grow()
             }

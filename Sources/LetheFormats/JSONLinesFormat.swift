@@ -25,15 +25,19 @@ public struct JSONLinesFormat: RecordFormat {
         defer { source.close() }
         let records = JSONLineKeyer(options: options, keyer: keyer, objectKey: object.key)
         var lines = LineSplitter(objectKey: object.key, maxLineLength: maxLineLength)
-        var summary = ScanSummary()
-        func handle(_ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64) throws {
-            let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
-            try summary.tally(try records.classify(content, lineNumber), visit)
+        var scan = LineScan(records: records, keyer: keyer)
+        do {
+            while let chunk = try await source.next() {
+                try scan.feed(chunk, &lines, visit)
+            }
+            try scan.finish(&lines, visit)
+        } catch {
+            // A visit's own error leaves the batch empty (`flush` takes it first): nothing is visited twice.
+            try scan.flush(visit)
+            throw error
         }
-        while let chunk = try await source.next() {
-            try lines.feed(chunk, handle)
-        }
-        try lines.finish(handle)
+        try scan.flush(visit)
+        var summary = scan.summary
         summary.bytes = source.storedBytes
         return summary
     }
@@ -158,6 +162,79 @@ func isBlankLine(_ line: UnsafeRawBufferPointer) -> Bool {
     return true
 }
 
+/// A scan's lines classified and their subjects keyed. Records whose subject is one field are keyed a
+/// batch at a time (two HMACs at once while the keyer's cache is bypassed) and visited in order when
+/// their batch is; a failure delivers the batch first (`flush`), so the visits before it are those of a
+/// record-at-a-time scan. (A struct whose methods take `self` inout: its fields' accesses are checked
+/// statically, not per line.)
+struct LineScan {
+    let records: JSONLineKeyer
+    let keyer: SubjectKeyer
+    var summary = ScanSummary()
+    var batch = PendingKeys()
+
+    mutating func feed(_ chunk: [UInt8], _ lines: inout LineSplitter, _ visit: (Int64, SubjectKey) throws -> Void) throws {
+        try lines.feed(chunk) { try handle($0, $1, $2, visit) }
+    }
+
+    mutating func finish(_ lines: inout LineSplitter, _ visit: (Int64, SubjectKey) throws -> Void) throws {
+        try lines.finish { try handle($0, $1, $2, visit) }
+    }
+
+    mutating func handle(
+        _ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64, _ visit: (Int64, SubjectKey) throws -> Void
+    ) throws {
+        let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
+        guard let outcome = try records.classifyUnkeyed(content, lineNumber) else {
+            let record = summary.records
+            records.withSubjectValue(content) { batch.append($0, record: record) }
+            summary.records += 1
+            if batch.records.count == PendingKeys.size { try flush(visit) }
+            return
+        }
+        if case .subject = outcome { try flush(visit) }
+        try summary.tally(outcome, visit)
+    }
+
+    /// Keys the batch and visits its records, in order; the batch is empty afterwards, even if a visit throws.
+    mutating func flush(_ visit: (Int64, SubjectKey) throws -> Void) throws {
+        guard !batch.records.isEmpty else { return }
+        batch.key(keyer)
+        defer { batch.reset() }
+        for i in batch.records.indices { try visit(batch.records[i], batch.keys[i]) }
+    }
+}
+
+/// Subject values of records read but not yet keyed (a scan keys them a batch at a time).
+struct PendingKeys {
+    static let size = 256
+    var bytes: [UInt8] = []
+    var offsets: [Int] = [0]
+    var records: [Int64] = []
+    var keys: [SubjectKey] = []
+    var scratch: [UInt8] = []
+
+    mutating func append(_ value: UnsafeRawBufferPointer, record: Int64) {
+        bytes.append(contentsOf: value)
+        offsets.append(bytes.count)
+        records.append(record)
+    }
+
+    /// `keys[i]`: the key of value i.
+    mutating func key(_ keyer: SubjectKeyer) {
+        bytes.withUnsafeBytes { b in
+            offsets.withUnsafeBufferPointer { keyer.keys(bytes: b, offsets: $0, scratch: &scratch, into: &keys) }
+        }
+    }
+
+    mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        offsets.removeAll(keepingCapacity: true)
+        offsets.append(0)
+        records.removeAll(keepingCapacity: true)
+    }
+}
+
 /// What one line holds.
 enum LineOutcome {
     /// Empty or whitespace only: not a record.
@@ -195,6 +272,18 @@ final class JSONLineKeyer {
 
     /// Classifies one line's content (without its LF).
     func classify(_ line: UnsafeRawBufferPointer, _ lineNumber: Int64) throws -> LineOutcome {
+        if let outcome = try classifyUnkeyed(line, lineNumber) { return outcome }
+        return .subject(withSubjectValue(line) { keyer.key($0) })
+    }
+
+    /// The canonical value of the subject field of the line `classifyUnkeyed` just returned nil for.
+    func withSubjectValue<R>(_ line: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        scanner.withCanonicalValue(0, in: line, body)!
+    }
+
+    /// `classify` without keying a subject that is one field's value: nil for such a line, whose value
+    /// `withSubjectValue` then gives (until the next line is classified).
+    func classifyUnkeyed(_ line: UnsafeRawBufferPointer, _ lineNumber: Int64) throws -> LineOutcome? {
         var i = 0
         let n = line.count
         while i < n {
@@ -247,9 +336,7 @@ final class JSONLineKeyer {
             }
         }
         if missingValue { return .noSubject }
-        if options.subject.fields.count == 1 {
-            return .subject(scanner.withCanonicalValue(0, in: line) { keyer.key($0) }!)
-        }
+        if options.subject.fields.count == 1 { return nil }
         joined.removeAll(keepingCapacity: true)
         var k = 0
         for (i, f) in options.subject.fields.enumerated() {

@@ -152,6 +152,56 @@ struct JSONLinesFormatTests {
         }
     }
 
+    /// Subjects are keyed a batch at a time (two HMACs at once while the keyer's cache is bypassed):
+    /// near-unique ids, then ids that repeat, then blank lines, records without a subject and a
+    /// normalising keyer's non-ASCII ids visit the same rows with the same keys as keying each alone; a
+    /// malformed line visits every record before it, then fails.
+    @Test(arguments: [false, true]) func batchedKeysAreThoseOfEachRecordInOrder(normalising: Bool) async throws {
+        var lines: [String] = []
+        var expected: [(Int64, SubjectKey)] = []
+        let normalization: Normalization = normalising ? .nfc : .none
+        let reference = SubjectKeyer(hasher: hasher, normalization: normalization, adaptive: false)
+        var record: Int64 = 0
+        for i in 0..<60_000 {
+            let id = i < 45_000 ? "user-\(i)" : i % 7 == 0 ? "cafe\u{301}-\(i % 50)" : "hot-\(i % 100)"
+            if i % 1000 == 999 { lines.append("") }
+            if i % 777 == 0 {
+                lines.append("{\"user_id\":null,\"n\":\(i)}")
+            } else {
+                lines.append("{\"n\":\(i),\"user_id\":\"\(id)\"}")
+                expected.append((record, reference.key(Array(id.utf8))))
+            }
+            record += 1
+        }
+        let store = FaultInjectingStore()
+        store.set("a.jsonl", (lines.joined(separator: "\n") + "\n").bytes)
+        let keyer = SubjectKeyer(hasher: hasher, normalization: normalization, adaptive: true)
+        var seen: [(Int64, SubjectKey)] = []
+        let info = try await store.head("a.jsonl")!
+        let summary = try await JSONLinesFormat(chunkSize: 1 << 16).scan(info, in: store, options: options("user_id"), keyer: keyer) {
+            seen.append(($0, $1))
+        }
+        #expect(summary.records == record)
+        #expect(seen.count == expected.count)
+        #expect(seen.map(\.0) == expected.map(\.0), "rows differ")
+        #expect(seen.map(\.1) == expected.map(\.1), "keys differ")
+        #expect(keyer.misses > 45_000)  // the near-unique ids were not all cached
+
+        // A malformed record after 1,000 good ones (mid-batch): each of them is visited, once, then the error.
+        var bad = Array(lines.prefix(1000))
+        bad.append("{\"user_id\":")
+        store.set("b.jsonl", (bad.joined(separator: "\n") + "\n").bytes)
+        var before: [Int64] = []
+        let infoB = try await store.head("b.jsonl")!
+        let e = await letheError {
+            _ = try await JSONLinesFormat().scan(infoB, in: store, options: options("user_id"), keyer: keyer) { row, _ in before.append(row) }
+        }
+        #expect(e?.location == "b.jsonl:line 1001")  // the blank line counts as a line
+        // (the first 1,000 lines: records 0–998 and a blank line; records 0 and 777 have no subject)
+        let wanted = expected.prefix { $0.0 < 999 }.map(\.0)
+        #expect(before.count == 997 && before == wanted)
+    }
+
     @Test func errorAfterADroppedRecordAbortsTheWrite() async throws {
         let store = FaultInjectingStore()
         let content = "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\n{\"id\":\"c\"}\n"
