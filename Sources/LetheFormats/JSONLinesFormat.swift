@@ -21,24 +21,54 @@ public struct JSONLinesFormat: RecordFormat {
         visit: (Int64, SubjectKey) throws -> Void
     ) async throws -> ScanSummary {
         let options = options.resolved(for: object.key)
-        let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
-        defer { source.close() }
         let records = JSONLineKeyer(options: options, keyer: keyer, objectKey: object.key)
         var lines = LineSplitter(objectKey: object.key, maxLineLength: maxLineLength)
         var scan = LineScan(records: records, keyer: keyer)
+        guard Compression.forKey(object.key) == .none else {
+            let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
+            defer { source.close() }
+            do {
+                while let chunk = try await source.next() {
+                    try scan.feed(chunk, &lines, visit)
+                }
+                try scan.finish(&lines, visit)
+            } catch {
+                // A visit's own error leaves the batch empty (`flush` takes it first): nothing is visited twice.
+                try scan.flush(visit)
+                throw error
+            }
+            try scan.flush(visit)
+            var summary = scan.summary
+            summary.bytes = source.storedBytes
+            return summary
+        }
+        // Stored plain: lent by the store a window at a time (a local file mapped, not copied; the
+        // kernel reads the next window while this one is scanned). Only a line cut by a window's end is copied.
+        var stored: Int64 = 0
+        var own: (any Error)? = nil
         do {
-            while let chunk = try await source.next() {
-                try scan.feed(chunk, &lines, visit)
+            do {
+                try await store.forEachWindow(of: object.key, window: chunkSize) { w, _ in
+                    stored += Int64(w.count)
+                    do {
+                        try scan.feed(bytes: UnsafeRawBufferPointer(w), &lines, visit)
+                    } catch {
+                        own = error
+                        throw error
+                    }
+                    return 0
+                }
+            } catch {
+                throw own ?? Codec.readFailure(error, object.key)
             }
             try scan.finish(&lines, visit)
         } catch {
-            // A visit's own error leaves the batch empty (`flush` takes it first): nothing is visited twice.
             try scan.flush(visit)
             throw error
         }
         try scan.flush(visit)
         var summary = scan.summary
-        summary.bytes = source.storedBytes
+        summary.bytes = stored
         return summary
     }
 
@@ -175,6 +205,10 @@ struct LineScan {
 
     mutating func feed(_ chunk: [UInt8], _ lines: inout LineSplitter, _ visit: (Int64, SubjectKey) throws -> Void) throws {
         try lines.feed(chunk) { try handle($0, $1, $2, visit) }
+    }
+
+    mutating func feed(bytes: UnsafeRawBufferPointer, _ lines: inout LineSplitter, _ visit: (Int64, SubjectKey) throws -> Void) throws {
+        try lines.feed(bytes: bytes) { try handle($0, $1, $2, visit) }
     }
 
     mutating func finish(_ lines: inout LineSplitter, _ visit: (Int64, SubjectKey) throws -> Void) throws {

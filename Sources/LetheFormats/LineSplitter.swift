@@ -24,33 +24,36 @@ struct LineSplitter {
     /// Calls `body(line, contentLength, lineNumber)` for each complete line in `chunk`:
     /// `line` includes its LF, `contentLength` excludes it.
     mutating func feed(_ chunk: [UInt8], _ body: (UnsafeRawBufferPointer, Int, Int64) throws -> Void) throws {
-        try chunk.withUnsafeBytes { buf in
-            guard let base = buf.baseAddress else { return }
-            let n = buf.count
-            var pos = 0
-            if !carry.isEmpty {
-                guard let nl = memchr(base, 0x0A, n) else {
-                    try appendCarry(UnsafeRawBufferPointer(start: base, count: n))
-                    return
-                }
-                let idx = UnsafeRawPointer(nl) - base
-                try appendCarry(UnsafeRawBufferPointer(start: base, count: idx + 1))
-                lineNumber += 1
-                let ln = lineNumber
-                try carry.withUnsafeBytes { try body($0, $0.count - 1, ln) }
-                carry.removeAll(keepingCapacity: true)
-                pos = idx + 1
+        try chunk.withUnsafeBytes { try feed(bytes: $0, body) }
+    }
+
+    /// `feed` of bytes lent for the call (a mapped window): only a line left unfinished at their end is copied.
+    mutating func feed(bytes buf: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, Int, Int64) throws -> Void) throws {
+        guard let base = buf.baseAddress else { return }
+        let n = buf.count
+        var pos = 0
+        if !carry.isEmpty {
+            guard let nl = memchr(base, 0x0A, n) else {
+                try appendCarry(UnsafeRawBufferPointer(start: base, count: n))
+                return
             }
-            while pos < n {
-                guard let nl = memchr(base + pos, 0x0A, n - pos) else {
-                    try appendCarry(UnsafeRawBufferPointer(start: base + pos, count: n - pos))
-                    return
-                }
-                let idx = UnsafeRawPointer(nl) - base
-                lineNumber += 1
-                try body(UnsafeRawBufferPointer(start: base + pos, count: idx + 1 - pos), idx - pos, lineNumber)
-                pos = idx + 1
+            let idx = UnsafeRawPointer(nl) - base
+            try appendCarry(UnsafeRawBufferPointer(start: base, count: idx + 1))
+            lineNumber += 1
+            let ln = lineNumber
+            try carry.withUnsafeBytes { try body($0, $0.count - 1, ln) }
+            carry.removeAll(keepingCapacity: true)
+            pos = idx + 1
+        }
+        while pos < n {
+            guard let nl = memchr(base + pos, 0x0A, n - pos) else {
+                try appendCarry(UnsafeRawBufferPointer(start: base + pos, count: n - pos))
+                return
             }
+            let idx = UnsafeRawPointer(nl) - base
+            lineNumber += 1
+            try body(UnsafeRawBufferPointer(start: base + pos, count: idx + 1 - pos), idx - pos, lineNumber)
+            pos = idx + 1
         }
     }
 

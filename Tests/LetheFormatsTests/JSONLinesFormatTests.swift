@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import LetheCore
 import LetheStorage
@@ -200,6 +201,50 @@ struct JSONLinesFormatTests {
         // (the first 1,000 lines: records 0–998 and a blank line; records 0 and 777 have no subject)
         let wanted = expected.prefix { $0.0 < 999 }.map(\.0)
         #expect(before.count == 997 && before == wanted)
+    }
+
+    /// A plain object in a local folder is scanned from the store's mapped windows (no copy): lines
+    /// cut by a window's end, a last line without a newline and a malformed line past the first
+    /// window give the rows, keys, counts and error location of a scan of copied chunks.
+    @Test func aMappedObjectScansAsCopiedChunksDo() async throws {
+        let root = NSTemporaryDirectory() + "lethe-mapped-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var text = ""
+        for i in 0..<12_000 {
+            let pad = String(repeating: "x", count: (i * 37) % 90)
+            text += i % 500 == 3 ? "\n" : "{\"pad\":\"\(pad)\",\"user\":{\"id\":\"u-\\u00e9-\(i % 3000)\"},\"n\":\(i)}\n"
+        }
+        text += "{\"user\":{\"id\":\"last\"}}"
+        #expect(text.utf8.count > 4 * (256 << 10))  // mapped from 256 KiB on
+        let local = LocalObjectStore(root: root)
+        _ = FileManager.default.createFile(atPath: root + "/a.jsonl", contents: Data(text.utf8))
+        let copied = FaultInjectingStore()
+        copied.set("a.jsonl", text.bytes)
+        let format = JSONLinesFormat(chunkSize: 64 << 10)
+        let viaChunks = try await scan(format, copied, "a.jsonl", options("user.id"))
+        var rows: [(Int64, SubjectKey)] = []
+        let info = try #require(try await local.head("a.jsonl"))
+        let summary = try await format.scan(info, in: local, options: options("user.id"), keyer: SubjectKeyer(hasher: hasher)) { rows.append(($0, $1)) }
+        #expect(local.counters.mappedReads.load(ordering: .relaxed) == 1)
+        #expect(rows.count == viaChunks.rows.count && rows.count > 11_000)
+        #expect(rows.map(\.0) == viaChunks.ordinals, "rows differ")
+        #expect(rows.map(\.1) == viaChunks.keys, "keys differ")
+        #expect(rows.last?.1 == key("last"))
+        #expect(summary.records == viaChunks.summary.records)
+        #expect(summary.bytes == Int64(text.utf8.count) && viaChunks.summary.bytes == summary.bytes)
+
+        var bad = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        bad[9_000] = "{\"user\":{\"id\":\"s3cret\"},"
+        let badText = bad.joined(separator: "\n")
+        _ = FileManager.default.createFile(atPath: root + "/b.jsonl", contents: Data(badText.utf8))
+        let infoB = try #require(try await local.head("b.jsonl"))
+        let e = await letheError {
+            _ = try await format.scan(infoB, in: local, options: options("user.id"), keyer: SubjectKeyer(hasher: hasher)) { _, _ in }
+        }
+        #expect(e?.code == .corrupt)
+        #expect(e?.location == "b.jsonl:line 9001")
+        #expect(local.counters.mappedReads.load(ordering: .relaxed) == 2)
     }
 
     @Test func errorAfterADroppedRecordAbortsTheWrite() async throws {
