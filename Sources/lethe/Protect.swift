@@ -537,6 +537,7 @@ struct Ingest: AsyncParsableCommand {
     /// A Parquet file: its PII columns protected (`ParquetCrypter`), written atomically, indexed at once.
     private func ingestParquet(_ d: DatasetSpec, key: String, lethe: Lethe, vault: Vault) async throws -> Int32 {
         var bytes = try readWhole(input)
+        let inputBytes = bytes.count  // reported: the input's size, not the accepted rows'
         var options = FormatOptions(subject: d.subject!)
         options.partitions = .hive(prefix: d.path)  // a subject part a `user_id=…/` folder of the key gives
         let keyer = SubjectKeyer(hasher: lethe.secrets.hasher, normalization: d.normalization)
@@ -566,7 +567,7 @@ struct Ingest: AsyncParsableCommand {
             throw error
         }
         let report = try await lethe.index(changes: [key] + [quarantine?.recordsObject].compactMap { $0 }, datasets: [d.name]).index
-        let c = counts(r, bytes: bytes.count)
+        let c = counts(r, bytes: inputBytes)
         err(summary("protect", c) + "; wrote \(key), indexed \(report.objectsScanned) object(s) (\(report.records) record(s))")
         if let quarantine { for l in quarantineLines(quarantine) { err(l) } }
         if global.json {
