@@ -3,8 +3,9 @@
 /// path). `sort()` orders them by key then row and removes duplicates; a back end then encodes
 /// each key's rows in one pass over the sorted pairs.
 public struct PostingList: Sendable, Equatable {
-    public struct Pair: Sendable, Equatable, Comparable {
+    public struct Pair: Sendable, Equatable, TopBitsKeyed {
         public var key: Int64
+        public var radixKey: Int64 { key }
         public var row: Int64
         public init(key: Int64, row: Int64) { self.key = key; self.row = row }
         @inline(__always)
@@ -50,61 +51,9 @@ public struct PostingList: Sendable, Equatable {
         isSorted = true
     }
 
-    /// Sorts by (key, row): one pass scatters the pairs into buckets by their key's top bits (keys are
-    /// keyed-hash prefixes, spread evenly: about one pair a bucket), then each bucket is sorted in
-    /// place (insertion sort; a comparison sort for a bucket that holds many, as a hot key's rows do).
-    /// Any keys give the right order; uneven ones only cost more in the buckets' sorts.
+    /// Sorts by (key, row) (`sortByKeyTopBits`: a pass on the keys' top bits, then each bucket).
     static func radixSort(_ pairs: inout [Pair]) {
-        let n = pairs.count
-        var bits = 1
-        while bits < 16 && (1 << bits) < n { bits += 1 }
-        let shift = UInt64(64 - bits)
-        let buckets = 1 << bits
-        @inline(__always) func bucket(_ k: Int64) -> Int { Int(truncatingIfNeeded: (UInt64(bitPattern: k) ^ (1 << 63)) >> shift) }
-        var starts = [Int32](repeating: 0, count: buckets + 1)
-        var out = [Pair](repeating: Pair(key: 0, row: 0), count: n)
-        var next = [Int32](repeating: 0, count: buckets)
-        pairs.withUnsafeBufferPointer { src in
-            starts.withUnsafeMutableBufferPointer { c in
-                for p in src { c[bucket(p.key) + 1] &+= 1 }
-                for b in 0..<buckets { c[b + 1] &+= c[b] }
-                next.withUnsafeMutableBufferPointer { nx in
-                    for b in 0..<buckets { nx[b] = c[b] }
-                    out.withUnsafeMutableBufferPointer { dst in
-                        for p in src {
-                            let b = bucket(p.key)
-                            dst[Int(nx[b])] = p
-                            nx[b] &+= 1
-                        }
-                    }
-                }
-            }
-        }
-        starts.withUnsafeBufferPointer { c in
-            out.withUnsafeMutableBufferPointer { d in
-                for b in 0..<buckets {
-                    let lo = Int(c[b]), hi = Int(c[b + 1])
-                    if hi - lo < 2 { continue }
-                    if hi - lo > 32 {
-                        var part = UnsafeMutableBufferPointer(rebasing: d[lo..<hi])
-                        part.sort()
-                        continue
-                    }
-                    var i = lo + 1
-                    while i < hi {
-                        let x = d[i]
-                        var j = i
-                        while j > lo && x < d[j - 1] {
-                            d[j] = d[j - 1]
-                            j -= 1
-                        }
-                        d[j] = x
-                        i += 1
-                    }
-                }
-            }
-        }
-        pairs = out
+        pairs.sortByKeyTopBits(maxBits: 16)
     }
 
     /// How many distinct keys (after `sort()`; an estimate before).

@@ -24,45 +24,37 @@ public struct JSONLinesFormat: RecordFormat {
         let records = JSONLineKeyer(options: options, keyer: keyer, objectKey: object.key)
         var lines = LineSplitter(objectKey: object.key, maxLineLength: maxLineLength)
         var scan = LineScan(records: records, keyer: keyer)
-        guard Compression.forKey(object.key) == .none else {
-            let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
-            defer { source.close() }
-            do {
+        var stored: Int64 = 0
+        do {
+            if Compression.forKey(object.key) == .none {
+                // Stored plain: lent by the store a window at a time (a local file mapped, not copied; the kernel
+                // reads the next window while this one is scanned). Only a line cut by a window's end is copied.
+                var own: (any Error)? = nil
+                do {
+                    try await store.forEachWindow(of: object.key, window: chunkSize) { w, _ in
+                        stored += Int64(w.count)
+                        do {
+                            try scan.feed(bytes: UnsafeRawBufferPointer(w), &lines, visit)
+                        } catch {
+                            own = error
+                            throw error
+                        }
+                        return 0
+                    }
+                } catch {
+                    throw own ?? Codec.readFailure(error, object.key)
+                }
+            } else {
+                let source = try await Codec.openSource(object.key, in: store, chunkSize: chunkSize)
+                defer { source.close() }
                 while let chunk = try await source.next() {
                     try scan.feed(chunk, &lines, visit)
                 }
-                try scan.finish(&lines, visit)
-            } catch {
-                // A visit's own error leaves the batch empty (`flush` takes it first): nothing is visited twice.
-                try scan.flush(visit)
-                throw error
-            }
-            try scan.flush(visit)
-            var summary = scan.summary
-            summary.bytes = source.storedBytes
-            return summary
-        }
-        // Stored plain: lent by the store a window at a time (a local file mapped, not copied; the
-        // kernel reads the next window while this one is scanned). Only a line cut by a window's end is copied.
-        var stored: Int64 = 0
-        var own: (any Error)? = nil
-        do {
-            do {
-                try await store.forEachWindow(of: object.key, window: chunkSize) { w, _ in
-                    stored += Int64(w.count)
-                    do {
-                        try scan.feed(bytes: UnsafeRawBufferPointer(w), &lines, visit)
-                    } catch {
-                        own = error
-                        throw error
-                    }
-                    return 0
-                }
-            } catch {
-                throw own ?? Codec.readFailure(error, object.key)
+                stored = source.storedBytes
             }
             try scan.finish(&lines, visit)
         } catch {
+            // A visit's own error leaves the batch empty (`flush` takes it first): nothing is visited twice.
             try scan.flush(visit)
             throw error
         }

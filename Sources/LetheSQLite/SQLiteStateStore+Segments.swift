@@ -498,7 +498,7 @@ extension SQLiteStateStore {
 
 /// One object's (or segment's) position in a k-way merge.
 /// One entry of a batch being written: its key, object id and rows (by index into the batch's row ends).
-struct BatchEntry {
+struct BatchEntry: TopBitsKeyed {
     var key: Int64
     var object: Int64
     var at: Int32
@@ -506,59 +506,11 @@ struct BatchEntry {
     @inline(__always)
     static func < (a: BatchEntry, b: BatchEntry) -> Bool { a.key < b.key || (a.key == b.key && a.object < b.object) }
 
-    /// Sorts by key, then object: a counting pass on the keys' top bits (in signed order), then each
-    /// bucket by insertion (a comparison sort for a bucket of more than 32: a hot key's objects).
+    var radixKey: Int64 { key }
+
+    /// Sorts by key, then object (`sortByKeyTopBits`).
     static func sort(_ entries: inout [BatchEntry]) {
-        let n = entries.count
-        guard n > 1 else { return }
-        var bits = 1
-        while bits < 20 && (1 << bits) < n { bits += 1 }
-        let shift = UInt64(64 - bits)
-        let buckets = 1 << bits
-        @inline(__always) func bucket(_ k: Int64) -> Int { Int(truncatingIfNeeded: (UInt64(bitPattern: k) ^ (1 << 63)) >> shift) }
-        var starts = [Int32](repeating: 0, count: buckets + 1)
-        var out = [BatchEntry](repeating: BatchEntry(key: 0, object: 0, at: 0), count: n)
-        entries.withUnsafeBufferPointer { src in
-            starts.withUnsafeMutableBufferPointer { c in
-                for e in src { c[bucket(e.key) + 1] &+= 1 }
-                for b in 0..<buckets { c[b + 1] &+= c[b] }
-                var next = [Int32](UnsafeBufferPointer(rebasing: c[0..<buckets]))
-                next.withUnsafeMutableBufferPointer { nx in
-                    out.withUnsafeMutableBufferPointer { dst in
-                        for e in src {
-                            let b = bucket(e.key)
-                            dst[Int(nx[b])] = e
-                            nx[b] &+= 1
-                        }
-                    }
-                }
-            }
-        }
-        starts.withUnsafeBufferPointer { c in
-            out.withUnsafeMutableBufferPointer { d in
-                for b in 0..<buckets {
-                    let lo = Int(c[b]), hi = Int(c[b + 1])
-                    if hi - lo < 2 { continue }
-                    if hi - lo > 32 {
-                        var part = UnsafeMutableBufferPointer(rebasing: d[lo..<hi])
-                        part.sort(by: <)
-                        continue
-                    }
-                    var i = lo + 1
-                    while i < hi {
-                        let x = d[i]
-                        var j = i
-                        while j > lo && x < d[j - 1] {
-                            d[j] = d[j - 1]
-                            j -= 1
-                        }
-                        d[j] = x
-                        i += 1
-                    }
-                }
-            }
-        }
-        entries = out
+        entries.sortByKeyTopBits(maxBits: 20)
     }
 }
 
