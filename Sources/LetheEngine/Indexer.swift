@@ -167,27 +167,50 @@ struct Indexer: Sendable {
                 }
             }
             for _ in 0..<workers { launch() }
-            while let r = try await group.next() {
-                launch()
-                prog.objectsDone += 1
-                prog.bytesDone += r.object.size
-                try await record(r, batch: &batch, progress: &prog, report: &report)
-                onProgress?(prog)
+            do {
+                while let r = try await group.next() {
+                    launch()
+                    prog.objectsDone += 1
+                    prog.bytesDone += r.object.size
+                    try await record(r, batch: &batch, progress: &prog, report: &report)
+                    onProgress?(prog)
+                }
+                try await batch.flush(state)
+            } catch {
+                // A failure leaves no write running behind it (the one in flight commits or fails whole).
+                _ = try? await batch.settle()
+                throw error
             }
         }
-        try await batch.flush(state)
+        try await batch.settle()
     }
 
-    /// Index entries waiting to be written, with how many postings they hold.
+    /// Index entries waiting to be written, with how many postings they hold. A full batch is written
+    /// while the next one is scanned (its transaction, and the WAL syncs of the checkpoints it sets
+    /// off, overlap the scan instead of stopping it); at most one write is in flight, so memory stays
+    /// bounded by two batches, and batches commit in the order they filled.
     private struct Batch {
         var objects: [(IndexedObject, PostingList)] = []
         var postings = 0
+        /// The previous batch's write (nil when none is in flight).
+        var writing: Task<Void, any Error>?
         var isFull: Bool { objects.count >= 256 || postings >= 500_000 }
+
+        /// Starts the batch's write once the previous one has committed (its error thrown here).
         mutating func flush(_ state: any StateStore) async throws {
             guard !objects.isEmpty else { return }
-            try await state.putIndexedObjects(flat: objects)
-            objects.removeAll(keepingCapacity: true)
+            try await settle()
+            let full = objects
+            writing = Task { try await state.putIndexedObjects(flat: full) }
+            objects = []
             postings = 0
+        }
+
+        /// Waits for the write in flight (if any) and throws its error.
+        mutating func settle() async throws {
+            guard let w = writing else { return }
+            writing = nil
+            try await w.value
         }
     }
 

@@ -115,9 +115,26 @@ extension SQLiteStateStore {
         try finishSegment(db, segment, writer)
         // Nothing live left: the objects that named these segments (with no postings there) name none.
         try db.execute(sql: "UPDATE objects SET segment = ? WHERE segment IN (\(list))", arguments: [writer.entries == 0 ? nil : segment])
-        try db.execute(sql: "DELETE FROM segment_blocks WHERE segment IN (\(list))")
+        try deleteBlocks(db, of: list)
         try db.execute(sql: "DELETE FROM segments WHERE id IN (\(list))")
         return writer.entries == 0 ? nil : segment
+    }
+
+    /// Deletes the blocks of the segments in `list` (ids joined by commas). Their pages are freed
+    /// without being overwritten with zeros (`secure_delete` is off for this statement only): a
+    /// block holds keyed-hash prefixes, object ids and row ordinals, never a raw identifier, and
+    /// zeroing them wrote every freed page once more (a backfill's batch segments: as many pages as
+    /// the index itself, into the WAL and again at its checkpoint).
+    static func deleteBlocks(_ db: Database, of list: String) throws {
+        try db.execute(sql: "PRAGMA secure_delete = OFF")
+        do {
+            try db.execute(sql: "DELETE FROM segment_blocks WHERE segment IN (\(list))")
+        } catch {
+            try? db.execute(sql: "PRAGMA secure_delete = ON")
+            throw error
+        }
+        // Back on before anything else is deleted (a failure here fails the merge's transaction).
+        try db.execute(sql: "PRAGMA secure_delete = ON")
     }
 
     /// The segment each object of some segments names (`objects.segment`), looked up once an entry

@@ -15,6 +15,8 @@ public final class FaultInjectingStateStore: StateStore {
     struct Fault {
         /// Appends left before the one that fails (nil: no fault armed).
         var auditAppendsBeforeFailure: Int?
+        /// Batch index writes (`putIndexedObjects(flat:)`) left before the one that fails (nil: none armed).
+        var indexWritesBeforeFailure: Int?
         /// Faults thrown so far.
         var thrown = 0
         /// Transactions that committed.
@@ -30,8 +32,18 @@ public final class FaultInjectingStateStore: StateStore {
 
     /// Arms the fault: the `nth` audit append from now on (1 = the next) throws.
     public func failAuditAppend(nth: Int = 1) { fault.withLock { $0.auditAppendsBeforeFailure = nth - 1 } }
-    /// Disarms the fault.
-    public func heal() { fault.withLock { $0.auditAppendsBeforeFailure = nil } }
+    /// Arms a fault of the index's batch writes: the `nth` `putIndexedObjects(flat:)` from now on
+    /// (1 = the next) throws `injectedIndexWrite` without writing anything.
+    public func failIndexWrite(nth: Int = 1) { fault.withLock { $0.indexWritesBeforeFailure = nth - 1 } }
+    /// Disarms the faults.
+    public func heal() {
+        fault.withLock {
+            $0.auditAppendsBeforeFailure = nil
+            $0.indexWritesBeforeFailure = nil
+        }
+    }
+    /// The error an injected fault of an index write throws.
+    public static let injectedIndexWrite = LetheError(.io, "injected fault: index write")
     /// How many faults were thrown.
     public var faultsThrown: Int { fault.withLock { $0.thrown } }
     /// How many write transactions committed through this store (each `transaction`, and so each single-call write).
@@ -54,6 +66,23 @@ public final class FaultInjectingStateStore: StateStore {
             return true
         }
         if fail { throw Self.injected }
+    }
+
+    /// Through the protocol's default (the dictionary form, one `transaction`) unless the armed fault is this write.
+    @discardableResult
+    public func putIndexedObjects(flat batch: [(IndexedObject, PostingList)]) async throws -> [IndexedObject] {
+        let fail = fault.withLock { f -> Bool in
+            guard let left = f.indexWritesBeforeFailure else { return false }
+            if left > 0 {
+                f.indexWritesBeforeFailure = left - 1
+                return false
+            }
+            f.indexWritesBeforeFailure = nil
+            f.thrown += 1
+            return true
+        }
+        if fail { throw Self.injectedIndexWrite }
+        return try await putIndexedObjects(batch.map { ($0.0, $0.1.dictionary) })
     }
 
     public var index: any SubjectIndexReader { base.index }

@@ -217,6 +217,8 @@ import LetheCatalog
         #expect(try await segmented.purgeDeadPostings(force: false) == 0)
         let l = try await layout(segmented)
         #expect(l.segments == 1 && l.tableRows == 0 && l.blocks > 1)
+        // The merge freed its inputs' blocks with secure_delete off, and turned it back on.
+        #expect(try segmented.pragma("secure_delete") == "1")
         // Every entry once: the dead object's old entries were left out by the merge.
         #expect(Int64(l.entries) == (try await segmented.indexStats().postings))
         try await expectSameAnswers(table, segmented, pool)
