@@ -98,16 +98,20 @@ extension SQLiteStateStore {
             heads.append(MergeHead(key: readers[i].key, object: readers[i].object, at: i, end: 0))
         }
         var heap = MergeHeap(heads)
-        while let h = heap.top {
-            let i = h.at
-            if live.segment(of: h.object) == readers[i].segment {
-                readers[i].withRows { writer.add(key: h.key, object: h.object, rows: $0) }
-                if writer.pendingBlocks >= 256 { try storeBlocks(db, segment, &writer) }
-            }
-            if try readers[i].advance(db) {
-                heap.replaceTop(MergeHead(key: readers[i].key, object: readers[i].object, at: i, end: 0))
-            } else {
-                heap.popTop()
+        // The readers through a buffer pointer: `readers[i].withRows { writer.add… }` copied the
+        // reader (its arrays retained and released) for every entry merged.
+        try readers.withUnsafeMutableBufferPointer { rp in
+            while let h = heap.top {
+                let i = h.at
+                if live.segment(of: h.object) == rp[i].segment {
+                    rp[i].withRows { writer.add(key: h.key, object: h.object, rows: $0) }
+                    if writer.pendingBlocks >= 256 { try storeBlocks(db, segment, &writer) }
+                }
+                if try rp[i].advance(db) {
+                    heap.replaceTop(MergeHead(key: rp[i].key, object: rp[i].object, at: i, end: 0))
+                } else {
+                    heap.popTop()
+                }
             }
         }
         writer.close()
@@ -254,9 +258,10 @@ extension SQLiteStateStore {
             if !blockEnds.isEmpty { try openBlock() }
         }
 
-        /// The current entry's encoded rows.
+        /// The current entry's encoded rows (`mutating` only so that a call on an element of the merge's
+        /// readers works in place: a non-mutating call copied the reader, retaining its arrays).
         @inline(__always)
-        func withRows<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        mutating func withRows<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
             try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[rowsStart..<(rowsStart + rowsCount)])) }
         }
     }
