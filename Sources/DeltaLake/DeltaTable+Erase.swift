@@ -247,11 +247,6 @@ extension DeltaTable {
                 }
                 let next = waves[n]
                 n += 1
-                if Self.serialWaves {
-                    try await writeWave(outcomes, into: &writers, batch: &batch)
-                    wave = try await rewriteWave(jobs[next], changeDataFeed: cdf, now: now, written: tracker, workers: workers)
-                    continue
-                }
                 // The next wave is rewritten (and journaled) while this one is written. On a throw
                 // here, leaving the scope cancels and awaits it.
                 async let rewritten = rewriteWave(jobs[next], changeDataFeed: cdf, now: now, written: tracker, workers: workers)
@@ -268,9 +263,6 @@ extension DeltaTable {
         }
         return batch
     }
-
-    /// TEMPORARY (measurement only): `LETHE_SERIAL_WAVES=1` writes each wave before the next is rewritten.
-    static let serialWaves = ProcessInfo.processInfo.environment["LETHE_SERIAL_WAVES"] == "1"
 
     /// Rewrite tasks at a time: one per core, at most 8.
     static var rewriteWorkers: Int { max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) }
