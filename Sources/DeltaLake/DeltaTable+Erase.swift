@@ -133,8 +133,7 @@ extension DeltaTable {
             }
             adds.append((path, add))
         }
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-        let jobs = try await boundedMap(adds, limit: workers) { path, add in
+        let jobs = try await boundedMap(adds, limit: Self.rewriteWorkers) { path, add in
             try await self.rewriteJob(path, add, reading: reading, selecting: selecting, scrubbing: scrubbing, mask: mask)
         }
         return jobs.compactMap { $0 }
@@ -218,64 +217,43 @@ extension DeltaTable {
         do { return try ParquetFile(source: source, name: key) } catch { throw LetheError(.corrupt, "\(error)", at: key) }
     }
 
-    /// Rewrites the files, one per core at a time, and gathers the actions and row counts. Each wave of
-    /// rewritten files (one per core, more when small: 32 MB at most) is written to the store before
-    /// the next is rewritten (memory stays bounded by a wave); then one durability pass for every file written, and their
-    /// publication in one batch — instead of an fsync per file and per folder. Nothing is published
-    /// before every file is durable; on failure the unpublished ones are aborted (the caller deletes
-    /// the published ones, which no version names).
-    func rewriteAll(_ jobs: [RewriteJob], changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys) async throws -> ErasureBatch {
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+    /// Rewrites the files, one per core at a time, and gathers the actions and row counts, in waves
+    /// (`waves(of:workers:)`: one file per core, more when small): each wave is rewritten, its files
+    /// announced to `tracker` (journaled before any of them is created), then written to the store —
+    /// the writing of a wave overlapping the rewriting of the next, so at most two waves are held;
+    /// then one durability pass for every file written, and their publication in one batch — instead
+    /// of an fsync per file and per folder. Nothing is published before every file is durable; on
+    /// failure (a rewrite's or a write's) the next wave's rewrite is cancelled and awaited, every
+    /// writer opened is aborted and the first error is thrown (the caller deletes the keys announced,
+    /// which no version names).
+    ///
+    /// The writers stay with this task: only the rewriting of the next wave (its outcomes are
+    /// `Sendable`) runs beside the writing, in a child task the writing never outlives.
+    func rewriteAll(
+        _ jobs: [RewriteJob], changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys,
+        workers: Int = DeltaTable.rewriteWorkers, waveBytes: Int64 = 32 << 20
+    ) async throws -> ErasureBatch {
+        let waves = Self.waves(of: jobs, workers: workers, maxBytes: waveBytes)
         var batch = ErasureBatch()
         var writers: [any ObjectWriteStream] = []
         do {
-            var start = 0
-            while start < jobs.count {
-                // A wave: at least one file per core, more while they are small (up to 256 files or
-                // 32 MB to read), so thousands of small files do not pay a task group and a hop each.
-                var end = min(start + workers, jobs.count)
-                var bytes = jobs[start..<end].reduce(Int64(0)) { $0 + $1.toRead }
-                while end < jobs.count && end - start < 256 && bytes + jobs[end].toRead <= 32 << 20 {
-                    bytes += jobs[end].toRead
-                    end += 1
+            var wave: [(RewriteOutcome, [RewrittenFile])]? = nil
+            if let first = waves.first { wave = try await rewriteWave(jobs[first], changeDataFeed: cdf, now: now, written: tracker, workers: workers) }
+            var n = 1
+            while let outcomes = wave {
+                guard n < waves.count else {
+                    try await writeWave(outcomes, into: &writers, batch: &batch)
+                    break
                 }
-                let wave = Array(jobs[start..<end])
-                start += wave.count
+                let next = waves[n]
+                n += 1
+                // The next wave is rewritten (and journaled) while this one is written. On a throw
+                // here, leaving the scope cancels and awaits it.
+                async let rewritten = rewriteWave(jobs[next], changeDataFeed: cdf, now: now, written: tracker, workers: workers)
+                try await writeWave(outcomes, into: &writers, batch: &batch)
                 let t0 = ContinuousClock.now
-                let outcomes = try await boundedMap(wave, limit: workers) { job in
-                    try await self.rewrite(job, changeDataFeed: cdf, now: now)
-                }
-                Trace.mark("delta erase: wave of \(wave.count) rewritten", since: t0)
-                // The wave's files are announced together (one journal transaction), then written.
-                let t1 = ContinuousClock.now
-                try await tracker.add(outcomes.flatMap { $0.1.map(\.key) })
-                Trace.mark("delta erase: wave journaled", since: t1)
-                let t2 = ContinuousClock.now
-                defer { Trace.mark("delta erase: wave written", since: t2) }
-                for (o, files) in outcomes {
-                    for f in files {
-                        let w = try await store.openWrite(f.key, precondition: .absent, durability: .deferred)
-                        writers.append(w)
-                        switch f.content {
-                        case .bytes(let b): try await w.write(b)
-                        case .planned(let steps, let from, let version):
-                            for step in steps {
-                                switch step {
-                                case .bytes(let b): try await w.write(b)
-                                case .copy(let r): try await w.copyRange(from: from, version: version, range: r, in: store)
-                                }
-                            }
-                        }
-                    }
-                    batch.dropped += o.dropped
-                    batch.masked += o.masked
-                    batch.purged += o.purged
-                    batch.kept += o.kept
-                    batch.removes.append(o.remove)
-                    batch.rewrites.append(o.rewrite)
-                    if let a = o.add { batch.adds.append(a) }
-                    if let c = o.change { batch.changes.append(c) }
-                }
+                wave = try await rewritten
+                Trace.mark("delta erase: next wave awaited", since: t0)
             }
             try await Trace.span("delta erase: replacements made durable") { try await store.makeDurable(writers) }
             _ = try await Trace.span("delta erase: replacements in place") { try await store.commit(writers) }
@@ -284,6 +262,75 @@ extension DeltaTable {
             throw error
         }
         return batch
+    }
+
+    /// Rewrite tasks at a time: one per core, at most 8.
+    static var rewriteWorkers: Int { max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) }
+
+    /// The waves of `rewriteAll`, as ranges of `jobs`: at least `workers` files each, more while they
+    /// are small (up to `maxFiles` files or `maxBytes` to read), so thousands of small files do not
+    /// pay a task group and a hop each.
+    static func waves(of jobs: [RewriteJob], workers: Int, maxFiles: Int = 256, maxBytes: Int64 = 32 << 20) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var start = 0
+        while start < jobs.count {
+            var end = min(start + max(1, workers), jobs.count)
+            var bytes = jobs[start..<end].reduce(Int64(0)) { $0 + $1.toRead }
+            while end < jobs.count && end - start < maxFiles && bytes + jobs[end].toRead <= maxBytes {
+                bytes += jobs[end].toRead
+                end += 1
+            }
+            out.append(start..<end)
+            start = end
+        }
+        return out
+    }
+
+    /// One wave rewritten (`workers` files at a time), then its files announced to `tracker` together
+    /// (one journal transaction) before any of them is written.
+    func rewriteWave(
+        _ wave: ArraySlice<RewriteJob>, changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys, workers: Int
+    ) async throws -> [(RewriteOutcome, [RewrittenFile])] {
+        let t0 = ContinuousClock.now
+        let outcomes = try await boundedMap(Array(wave), limit: workers) { job in
+            try await self.rewrite(job, changeDataFeed: cdf, now: now)
+        }
+        Trace.mark("delta erase: wave of \(wave.count) rewritten", since: t0)
+        let t1 = ContinuousClock.now
+        try await tracker.add(outcomes.flatMap { $0.1.map(\.key) })
+        Trace.mark("delta erase: wave journaled", since: t1)
+        return outcomes
+    }
+
+    /// Writes a wave's files (each writer added to `writers` as soon as it is opened, so a failure
+    /// aborts it too) and adds its outcomes to `batch`.
+    func writeWave(_ outcomes: [(RewriteOutcome, [RewrittenFile])], into writers: inout [any ObjectWriteStream], batch: inout ErasureBatch) async throws {
+        let t0 = ContinuousClock.now
+        defer { Trace.mark("delta erase: wave written", since: t0) }
+        for (o, files) in outcomes {
+            for f in files {
+                let w = try await store.openWrite(f.key, precondition: .absent, durability: .deferred)
+                writers.append(w)
+                switch f.content {
+                case .bytes(let b): try await w.write(b)
+                case .planned(let steps, let from, let version):
+                    for step in steps {
+                        switch step {
+                        case .bytes(let b): try await w.write(b)
+                        case .copy(let r): try await w.copyRange(from: from, version: version, range: r, in: store)
+                        }
+                    }
+                }
+            }
+            batch.dropped += o.dropped
+            batch.masked += o.masked
+            batch.purged += o.purged
+            batch.kept += o.kept
+            batch.removes.append(o.remove)
+            batch.rewrites.append(o.rewrite)
+            if let a = o.add { batch.adds.append(a) }
+            if let c = o.change { batch.changes.append(c) }
+        }
     }
 
     /// Commits the batch at the version after `snap`; when another writer committed first, rebases
