@@ -53,35 +53,30 @@ public final class FaultInjectingStateStore: StateStore {
 
     fileprivate func count(_ body: (inout Fault) -> Void) { fault.withLock { body(&$0) } }
 
-    /// Counts one audit append; throws when it is the armed one.
-    fileprivate func auditAppend() throws {
-        let fail = fault.withLock { f -> Bool in
-            guard let left = f.auditAppendsBeforeFailure else { return false }
-            if left > 0 {
-                f.auditAppendsBeforeFailure = left - 1
+    /// Counts one call of the kind whose countdown `left` is; true (the fault disarmed and counted)
+    /// when it is the armed one.
+    private func trips(_ left: WritableKeyPath<Fault, Int?>) -> Bool {
+        fault.withLock { f -> Bool in
+            guard let n = f[keyPath: left] else { return false }
+            if n > 0 {
+                f[keyPath: left] = n - 1
                 return false
             }
-            f.auditAppendsBeforeFailure = nil
+            f[keyPath: left] = nil
             f.thrown += 1
             return true
         }
-        if fail { throw Self.injected }
+    }
+
+    /// Counts one audit append; throws when it is the armed one.
+    fileprivate func auditAppend() throws {
+        if trips(\.auditAppendsBeforeFailure) { throw Self.injected }
     }
 
     /// Through the protocol's default (the dictionary form, one `transaction`) unless the armed fault is this write.
     @discardableResult
     public func putIndexedObjects(flat batch: [(IndexedObject, PostingList)]) async throws -> [IndexedObject] {
-        let fail = fault.withLock { f -> Bool in
-            guard let left = f.indexWritesBeforeFailure else { return false }
-            if left > 0 {
-                f.indexWritesBeforeFailure = left - 1
-                return false
-            }
-            f.indexWritesBeforeFailure = nil
-            f.thrown += 1
-            return true
-        }
-        if fail { throw Self.injectedIndexWrite }
+        if trips(\.indexWritesBeforeFailure) { throw Self.injectedIndexWrite }
         return try await putIndexedObjects(batch.map { ($0.0, $0.1.dictionary) })
     }
 
