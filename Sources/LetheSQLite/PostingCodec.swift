@@ -128,6 +128,20 @@ public enum PostingCodec {
 
     // MARK: Varints
 
+    /// `appendVarint` into room the caller made: the varint written at `b[i...]` (at most 10 bytes),
+    /// `i` moved past it.
+    @inline(__always)
+    static func putVarint(_ value: UInt64, _ b: UnsafeMutableRawBufferPointer, _ i: inout Int) {
+        var v = value
+        while v >= 0x80 {
+            b[i] = UInt8(truncatingIfNeeded: v) | 0x80
+            i += 1
+            v >>= 7
+        }
+        b[i] = UInt8(v)
+        i += 1
+    }
+
     @inline(__always)
     static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
         var v = value

@@ -67,9 +67,9 @@ enum PostingSegment {
                     i += 9
                     base = key
                 }
-                Self.putVarint(UInt64(bitPattern: key &- base), b, &i)
-                Self.putVarint(UInt64(bitPattern: object), b, &i)
-                Self.putVarint(UInt64(rows.count), b, &i)
+                PostingCodec.putVarint(UInt64(bitPattern: key &- base), b, &i)
+                PostingCodec.putVarint(UInt64(bitPattern: object), b, &i)
+                PostingCodec.putVarint(UInt64(rows.count), b, &i)
                 if rows.count > 0 {
                     UnsafeMutableRawBufferPointer(rebasing: b[i..<(i + rows.count)]).copyMemory(from: rows)
                     i += rows.count
@@ -79,18 +79,6 @@ enum PostingSegment {
             open = true
             previous = key
             entries += 1
-        }
-
-        @inline(__always)
-        private static func putVarint(_ value: UInt64, _ b: UnsafeMutableRawBufferPointer, _ i: inout Int) {
-            var v = value
-            while v >= 0x80 {
-                b[i] = UInt8(truncatingIfNeeded: v) | 0x80
-                i += 1
-                v >>= 7
-            }
-            b[i] = UInt8(v)
-            i += 1
         }
 
         /// Ends the open block (if any).
