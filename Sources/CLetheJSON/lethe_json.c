@@ -20,7 +20,7 @@
 enum { K_ABSENT = 0, K_NULL = 1, K_STRING = 2, K_NUMBER = 3, K_BOOL = 4, K_OBJECT = 5, K_ARRAY = 6 };
 
 // Byte classes for the portable classifier and for the checks in stage 2.
-enum { C_QUOTE = 1, C_BS = 2, C_OP = 4, C_WS = 8, C_CTRL = 16 };
+enum { C_QUOTE = 1, C_BS = 2, C_OP = 4, C_WS = 8, C_CTRL = 16, C_NL = 32 };
 static uint8_t byte_class[256];
 static int classes_ready;
 
@@ -34,6 +34,7 @@ static void init_classes(void) {
         if (c == '{' || c == '}' || c == '[' || c == ']' || c == ':' || c == ',') k |= C_OP;
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') k |= C_WS;
         if (c < 0x20) k |= C_CTRL;
+        if (c == '\n') k |= C_NL;
         t[c] = k;
     }
     memcpy(byte_class, t, sizeof t);  // every thread writes the same bytes
@@ -44,11 +45,11 @@ static void init_classes(void) {
 INLINE int is_atom_byte(uint8_t c) { return (byte_class[c] & (C_QUOTE | C_OP | C_WS)) == 0; }
 
 typedef struct {
-    uint64_t quote, bs, op, ws, ctrl;
+    uint64_t quote, bs, op, ws, ctrl, nl;
 } raw_masks;
 
 static void classify_portable(const uint8_t *p, raw_masks *m) {
-    uint64_t q = 0, b = 0, o = 0, w = 0, c = 0;
+    uint64_t q = 0, b = 0, o = 0, w = 0, c = 0, l = 0;
     for (int i = 0; i < 64; i++) {
         uint64_t k = byte_class[p[i]], bit = 1ULL << i;
         if (k) {
@@ -57,9 +58,10 @@ static void classify_portable(const uint8_t *p, raw_masks *m) {
             if (k & C_OP) o |= bit;
             if (k & C_WS) w |= bit;
             if (k & C_CTRL) c |= bit;
+            if (k & C_NL) l |= bit;
         }
     }
-    m->quote = q; m->bs = b; m->op = o; m->ws = w; m->ctrl = c;
+    m->quote = q; m->bs = b; m->op = o; m->ws = w; m->ctrl = c; m->nl = l;
 }
 
 /// The first `k` (< 64) bytes at p, the rest taken as spaces.
@@ -92,7 +94,7 @@ AVX_TARGET INLINE void classify_avx2_vectors(__m256i lo, __m256i hi, raw_masks *
     const __m256i quote = _mm256_set1_epi8('"'), bs = _mm256_set1_epi8('\\');
     const __m256i b20 = _mm256_set1_epi8(0x20), ob = _mm256_set1_epi8(0x7B), cb = _mm256_set1_epi8(0x7D);
     const __m256i colon = _mm256_set1_epi8(':'), comma = _mm256_set1_epi8(',');
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
+    const __m256i c1f = _mm256_set1_epi8(0x1F), lf = _mm256_set1_epi8('\n');
     // Whitespace by a nibble lookup: the table holds the one whitespace byte per low nibble
     // (0x20, 0x09, 0x0A, 0x0D) and elsewhere a byte whose low nibble differs from its index.
     const __m256i wst = _mm256_setr_epi8(0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x0A, 0, 0, 0x0D, 0, 0,
@@ -107,6 +109,7 @@ AVX_TARGET INLINE void classify_avx2_vectors(__m256i lo, __m256i hi, raw_masks *
     m->op = mask64(olo, ohi);
     m->ws = mask64(_mm256_cmpeq_epi8(_mm256_shuffle_epi8(wst, lo), lo), _mm256_cmpeq_epi8(_mm256_shuffle_epi8(wst, hi), hi));
     m->ctrl = mask64(_mm256_cmpeq_epi8(_mm256_min_epu8(lo, c1f), lo), _mm256_cmpeq_epi8(_mm256_min_epu8(hi, c1f), hi));
+    m->nl = mask64(_mm256_cmpeq_epi8(lo, lf), _mm256_cmpeq_epi8(hi, lf));
 }
 
 AVX_TARGET INLINE void classify_avx2(const uint8_t *p, raw_masks *m) {
@@ -324,6 +327,7 @@ INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, int64_t n) {
 
 #define SCAN_NAME scan_portable
 #define SCAN_ATTR __attribute__((noinline))  // kept out of the dispatchers below (their frames stay small)
+#define WALK_ATTR INLINE
 #define CLASSIFY classify_portable
 #define CLASSIFY_PARTIAL(p, k, m) classify_portable_partial(p, k, m)
 #define IN_PLACE_OK(p) 0
@@ -331,6 +335,7 @@ INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, int64_t n) {
 #include "lethe_json_scan_impl.h"
 #undef SCAN_NAME
 #undef SCAN_ATTR
+#undef WALK_ATTR
 #undef CLASSIFY
 #undef CLASSIFY_PARTIAL
 #undef IN_PLACE_OK
@@ -339,6 +344,7 @@ INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, int64_t n) {
 #if defined(__x86_64__)
 #define SCAN_NAME scan_avx2
 #define SCAN_ATTR AVX_TARGET
+#define WALK_ATTR AVX_TARGET INLINE
 #define CLASSIFY classify_avx2
 #define CLASSIFY_PARTIAL(p, k, m) classify_avx2_partial(p, k, m)
 #define IN_PLACE_OK(p) ((((uintptr_t)(p)) & 4095) <= 4096 - 64)
@@ -346,6 +352,7 @@ INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, int64_t n) {
 #include "lethe_json_scan_impl.h"
 #undef SCAN_NAME
 #undef SCAN_ATTR
+#undef WALK_ATTR
 #undef CLASSIFY
 #undef CLASSIFY_PARTIAL
 #undef IN_PLACE_OK
@@ -360,6 +367,17 @@ int lethe_json_locate(const lethe_json_trie *trie, const uint8_t *doc, size_t n,
 #endif
     (void)portable;
     return scan_portable_locate(trie, doc, (int64_t)n, results, stack);
+}
+
+int32_t lethe_json_scan_lines(const lethe_json_trie *trie, const uint8_t *buf, size_t n, int32_t max_lines,
+                              lethe_json_line *lines, lethe_json_match *results, int32_t *stack, int portable) {
+    init_classes();
+    if (n == 0 || max_lines <= 0) return 0;
+#if defined(__x86_64__)
+    if (!portable && detect_avx2()) return scan_avx2_lines(trie, buf, (int64_t)n, max_lines, lines, results, stack);
+#endif
+    (void)portable;
+    return scan_portable_lines(trie, buf, (int64_t)n, max_lines, lines, results, stack);
 }
 
 int lethe_json_scan(const lethe_json_trie *trie, const uint8_t *doc, size_t n, int stop_when_found,

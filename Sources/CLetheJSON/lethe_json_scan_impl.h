@@ -10,15 +10,21 @@ typedef struct {
     uint64_t in_string;   // all ones when the previous block ended inside a string
     uint64_t escape;      // 1 when the previous block ended in an unescaped backslash
     uint64_t atom;        // 1 when the previous block ended inside a number or literal
-    int backslash;        // a backslash was seen in a classified block
+    int64_t bs_end;       // the end of the last classified block that holds a backslash (0: none yet)
     int error;            // a control byte inside a string
 } STATE_T;
 
 #define REFILL JOIN(SCAN_NAME, _refill)
 
-/// Classifies the next block (at s->next_block) and returns its structural positions; on a
-/// control byte inside a string sets s->error and returns 0.
-SCAN_ATTR static uint64_t REFILL(STATE_T *s) {
+/// A state at offset `at` outside any string, number or literal (a document's or a line's start).
+INLINE void JOIN(SCAN_NAME, _reset)(STATE_T *s, int64_t at) {
+    s->next_block = at; s->in_string = 0; s->escape = 0; s->atom = 0; s->error = 0;
+}
+
+/// Classifies the next block (at s->next_block) and returns its structural positions — with `lines`,
+/// line feeds outside strings too (where each line of a JSON Lines window ends); on a control byte
+/// inside a string sets s->error and returns 0.
+WALK_ATTR uint64_t REFILL(STATE_T *s, const int lines) {
     int64_t at = s->next_block, left = s->n - at;
     raw_masks m;
     if (LIKELY(left >= 64)) {
@@ -42,7 +48,7 @@ SCAN_ATTR static uint64_t REFILL(STATE_T *s) {
     uint64_t escaped = s->escape;
     s->escape = 0;
     if (UNLIKELY(m.bs != 0)) {
-        s->backslash = 1;
+        s->bs_end = at + 64;
         uint64_t b = m.bs & ~escaped;
         while (b) {
             int i = __builtin_ctzll(b);
@@ -59,20 +65,23 @@ SCAN_ATTR static uint64_t REFILL(STATE_T *s) {
     uint64_t atom = ~(in_string | quote | m.op | m.ws);
     uint64_t atom_start = atom & ~((atom << 1) | s->atom);
     s->atom = atom >> 63;
-    return (m.op & ~in_string) | quote | atom_start;
+    uint64_t bits = (m.op & ~in_string) | quote | atom_start;
+    return lines ? bits | (m.nl & ~in_string) : bits;
 }
 
 /// Classifies blocks until one has a structural position and returns them (that block's offset
 /// is then s->next_block - 64); 0 at the end of the document or after an error (a control byte
 /// inside a string). The walk's cold path: it takes the current block's positions from a register.
-SCAN_ATTR static uint64_t JOIN(SCAN_NAME, _more)(STATE_T *s) {
+WALK_ATTR uint64_t JOIN(SCAN_NAME, _more_in)(STATE_T *s, const int lines) {
     while (s->next_block < s->n) {
-        uint64_t bits = REFILL(s);
+        uint64_t bits = REFILL(s, lines);
         if (UNLIKELY(s->error)) return 0;
         if (bits) return bits;
     }
     return 0;
 }
+SCAN_ATTR static uint64_t JOIN(SCAN_NAME, _more)(STATE_T *s) { return JOIN(SCAN_NAME, _more_in)(s, 0); }
+SCAN_ATTR static uint64_t JOIN(SCAN_NAME, _more_lines)(STATE_T *s) { return JOIN(SCAN_NAME, _more_in)(s, 1); }
 
 /// The walk over the structural positions, a goto per grammar state so that nothing is re-checked:
 /// `value` (a value starts at `pos`), `key` (a member's key starts at `pos`), `after` (a value
@@ -81,13 +90,18 @@ SCAN_ATTR static uint64_t JOIN(SCAN_NAME, _more)(STATE_T *s) {
 /// array); `stack` holds the frames of the containers around it. Whether to stop early is asked
 /// only where it can change: when a scalar was recorded at depth 1, and when a container closes
 /// back to depth 1.
-SCAN_ATTR static int SCAN_NAME(const lethe_json_trie *t, const uint8_t *p, int64_t n, int stop_when_found,
-                               lethe_json_match *results, int64_t *stopped_at, int32_t *stack) {
-    STATE_T s;
-    uint64_t bits = 0;
-    int64_t base = 0;
-    s.p = p; s.n = n; s.next_block = 0;
-    s.in_string = 0; s.escape = 0; s.atom = 0; s.backslash = 0; s.error = 0;
+///
+/// `lines` 0: p[0..<n] is the document (the stream of positions starts at *s, the state of offset 0).
+/// `lines` 1: the document is the line whose positions come next in the stream (`*bits_io` at
+/// `*base_io`, then the blocks from *s), in a window of whole lines (p[n - 1] is a line feed): it ends
+/// at the line feed that follows its top-level value, whose offset goes to *line_end. Returns 1 then,
+/// with the stream's state left after that line feed for the next line; 2 for a blank line (its line
+/// feed is the first position); 0 when it declines (the stream's state is then unspecified).
+WALK_ATTR int JOIN(SCAN_NAME, _walk)(const lethe_json_trie *t, const uint8_t *p, int64_t n, const int lines,
+                                     STATE_T *sp, uint64_t *bits_io, int64_t *base_io, int64_t *line_end,
+                                     int stop_when_found, lethe_json_match *results, int64_t *stopped_at, int32_t *stack) {
+    uint64_t bits = *bits_io;
+    int64_t base = *base_io;
     const lethe_json_trie tr = *t;  // a local copy: its pointers need no reload after the result stores
     const int32_t paths = tr.path_count;
     for (int32_t k = 0; k < paths; k++) {
@@ -99,22 +113,22 @@ SCAN_ATTR static int SCAN_NAME(const lethe_json_trie *t, const uint8_t *p, int64
     int depth = 0;
     int32_t frame = 0;    // the current container's frame (valid when depth > 0)
     int32_t pending = 0;  // trie node of the value about to be read, -1 when off every path
-    int backslash = 0;    // s.backslash, in a register
+    int64_t bs_end = sp->bs_end;  // in a register: a string before it may hold a backslash
     int64_t pos, end, close;
     uint8_t keybuf[256];  // an escaped key inside a searched object, unescaped
 
     // The next structural position into VAR; declines at the end of the document (only the
     // end of the top-level value may be followed by it, see `done`) or on an error.
-#define ADVANCE(VAR)                                                  \
-    do {                                                              \
-        if (UNLIKELY(bits == 0)) {                                    \
-            bits = JOIN(SCAN_NAME, _more)(&s);                        \
-            if (bits == 0) return 0;                                  \
-            base = s.next_block - 64;                                 \
-            backslash = s.backslash;                                  \
-        }                                                             \
-        VAR = base + __builtin_ctzll(bits);                           \
-        bits &= bits - 1;                                             \
+#define ADVANCE(VAR)                                                                        \
+    do {                                                                                    \
+        if (UNLIKELY(bits == 0)) {                                                          \
+            bits = lines ? JOIN(SCAN_NAME, _more_lines)(sp) : JOIN(SCAN_NAME, _more)(sp);   \
+            if (bits == 0) return 0;                                                        \
+            base = sp->next_block - 64;                                                     \
+            bs_end = sp->bs_end;                                                            \
+        }                                                                                   \
+        VAR = base + __builtin_ctzll(bits);                                                 \
+        bits &= bits - 1;                                                                   \
     } while (0)
 
 #define RECORD(KIND, START, END, ESC)                                                   \
@@ -143,6 +157,10 @@ SCAN_ATTR static int SCAN_NAME(const lethe_json_trie *t, const uint8_t *p, int64
     } while (0)
 
     ADVANCE(pos);
+    if (lines && p[pos] == '\n') {  // a blank line
+        *line_end = pos; *bits_io = bits; *base_io = base;
+        return 2;
+    }
 
 value:
     switch (p[pos]) {
@@ -168,7 +186,7 @@ value:
     case '"': {
         ADVANCE(close);
         int esc = 0;
-        if (UNLIKELY(backslash) && memchr(p + pos + 1, '\\', (size_t)(close - pos - 1))) {
+        if (UNLIKELY(bs_end > pos) && memchr(p + pos + 1, '\\', (size_t)(close - pos - 1))) {
             if (!valid_escapes(p, pos + 1, close)) return 0;
             esc = 1;
         }
@@ -226,7 +244,7 @@ key: {  // a member of an object whose trie node is frame - 1 starts at `pos`
         const uint8_t *kp = p + pos + 1;
         int64_t kn = close - pos - 1;
         const int32_t node = frame - 1;
-        if (UNLIKELY(backslash) && memchr(kp, '\\', (size_t)kn)) {
+        if (UNLIKELY(bs_end > pos) && memchr(kp, '\\', (size_t)kn)) {
             if (!valid_escapes(p, pos + 1, close)) return 0;
             if (node >= 0) {
                 if (kn > (int64_t)sizeof keybuf) return 0;
@@ -249,14 +267,59 @@ key: {  // a member of an object whose trie node is frame - 1 starts at `pos`
         goto value;
     }
 
-done:  // the top-level value ended: nothing may follow
+done:  // the top-level value ended: nothing may follow (in a line: but its line feed)
+    if (lines) {
+        ADVANCE(pos);
+        if (p[pos] != '\n') return 0;
+        *line_end = pos; *bits_io = bits; *base_io = base;
+        return 1;
+    }
     if (bits) return 0;
-    while (s.next_block < n) {
-        if (REFILL(&s) || s.error) return 0;
+    while (sp->next_block < n) {
+        if (REFILL(sp, 0) || sp->error) return 0;
     }
     return 1;
 #undef RECORD
 #undef SCALAR
+}
+
+/// One document: p[0..<n].
+SCAN_ATTR static int SCAN_NAME(const lethe_json_trie *t, const uint8_t *p, int64_t n, int stop_when_found,
+                               lethe_json_match *results, int64_t *stopped_at, int32_t *stack) {
+    STATE_T s;
+    s.p = p; s.n = n; s.bs_end = 0;
+    JOIN(SCAN_NAME, _reset)(&s, 0);
+    uint64_t bits = 0;
+    int64_t base = 0, end;
+    return JOIN(SCAN_NAME, _walk)(t, p, n, 0, &s, &bits, &base, &end, stop_when_found, results, stopped_at, stack);
+}
+
+/// The lines of a window, up to `max_lines` (see lethe_json_scan_lines): one stream of positions
+/// for all of them, classified once. A line that declines ends at its first line feed, and the
+/// stream starts again after it (a malformed line may leave a string open).
+SCAN_ATTR static int32_t JOIN(SCAN_NAME, _lines)(const lethe_json_trie *t, const uint8_t *p, int64_t n, int32_t max_lines,
+                                                 lethe_json_line *out, lethe_json_match *results, int32_t *stack) {
+    STATE_T s;
+    s.p = p; s.n = n; s.bs_end = 0;
+    JOIN(SCAN_NAME, _reset)(&s, 0);
+    uint64_t bits = 0;
+    int64_t base = 0, start = 0, stopped;
+    const int32_t paths = t->path_count;
+    int32_t k = 0;
+    while (k < max_lines && start < n) {
+        int64_t end = n;
+        int r = JOIN(SCAN_NAME, _walk)(t, p, n, 1, &s, &bits, &base, &end, 0, results + (size_t)k * (size_t)paths, &stopped, stack);
+        if (r == 0) {
+            const uint8_t *lf = memchr(p + start, '\n', (size_t)(n - start));
+            end = lf ? (int64_t)(lf - p) : n;
+            JOIN(SCAN_NAME, _reset)(&s, end + 1);
+            bits = 0;
+        }
+        out[k].start = start; out[k].end = end; out[k].status = r;
+        k++;
+        start = end + 1;
+    }
+    return k;
 }
 
 /// The subject-locating walk of `lethe_json_locate`: reads a top-level object only up to the first
@@ -269,10 +332,12 @@ done:  // the top-level value ended: nothing may follow
 SCAN_ATTR static int JOIN(SCAN_NAME, _locate)(const lethe_json_trie *t, const uint8_t *p, int64_t n,
                                               lethe_json_match *results, int32_t *stack) {
     STATE_T s;
+    STATE_T *const sp = &s;
+    const int lines = 0;
     uint64_t bits = 0;
     int64_t base = 0;
-    s.p = p; s.n = n; s.next_block = 0;
-    s.in_string = 0; s.escape = 0; s.atom = 0; s.backslash = 0; s.error = 0;
+    s.p = p; s.n = n; s.bs_end = 0;
+    JOIN(SCAN_NAME, _reset)(&s, 0);
     const int32_t paths = t->path_count;
     for (int32_t k = 0; k < paths; k++) {
         results[k].start = 0; results[k].end = 0; results[k].kind = K_ABSENT; results[k].escaped = 0;
@@ -281,7 +346,7 @@ SCAN_ATTR static int JOIN(SCAN_NAME, _locate)(const lethe_json_trie *t, const ui
     int depth = 0;        // searched objects open around `node`
     int32_t node = 0;     // the trie node of the innermost open (searched) object
     int32_t child;        // the trie node of the member being read, -1 when off every path
-    int backslash = 0;
+    int64_t bs_end = 0;
     int64_t pos, close;
     uint8_t keybuf[256];
 
@@ -308,7 +373,7 @@ member: {  // a key of the object of trie node `node` starts at `pos`
         ADVANCE(close);
         const uint8_t *kp = p + pos + 1;
         int64_t kn = close - pos - 1;
-        if (UNLIKELY(backslash) && memchr(kp, '\\', (size_t)kn)) {
+        if (UNLIKELY(bs_end > pos) && memchr(kp, '\\', (size_t)kn)) {
             if (kn > (int64_t)sizeof keybuf || !valid_escapes(p, pos + 1, close)) return 0;
             kn = unescape(p, pos + 1, close, keybuf);
             kp = keybuf;
@@ -347,7 +412,7 @@ member: {  // a key of the object of trie node `node` starts at `pos`
         case '"': {
             ADVANCE(close);
             int esc = 0;
-            if (UNLIKELY(backslash) && memchr(p + pos + 1, '\\', (size_t)(close - pos - 1))) {
+            if (UNLIKELY(bs_end > pos) && memchr(p + pos + 1, '\\', (size_t)(close - pos - 1))) {
                 if (!valid_escapes(p, pos + 1, close)) return 0;
                 esc = 1;
             }

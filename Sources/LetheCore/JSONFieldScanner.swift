@@ -118,6 +118,11 @@ public final class JSONFieldScanner {
     private let cResults: UnsafeMutablePointer<lethe_json_match>
     private let cStack: UnsafeMutablePointer<Int32>
     private let cArrays: [UnsafeMutableRawPointer]
+    // `scanLines`: the lines of one C call and their matches (`linesPerCall` of each, times the paths).
+    private let cLines: UnsafeMutablePointer<lethe_json_line>
+    private let cLineResults: UnsafeMutablePointer<lethe_json_match>
+    /// Lines `scanLines` hands the C scan at a time (their matches stay in the caches).
+    static let linesPerCall = 128
     /// Documents the structural scan declined (the scalar scanner read them): for tests and profiles.
     public private(set) var declined = 0
 
@@ -203,6 +208,10 @@ public final class JSONFieldScanner {
         cResults = .allocate(capacity: paths.count)
         cResults.initialize(repeating: lethe_json_match(), count: paths.count)
         cStack = .allocate(capacity: Int(LETHE_JSON_MAX_DEPTH))
+        cLines = .allocate(capacity: Self.linesPerCall)
+        cLines.initialize(repeating: lethe_json_line(), count: Self.linesPerCall)
+        cLineResults = .allocate(capacity: Self.linesPerCall * paths.count)
+        cLineResults.initialize(repeating: lethe_json_match(), count: Self.linesPerCall * paths.count)
         stopStorage = .allocate(capacity: 1)
         stopStorage.initialize(to: -1)
     }
@@ -212,6 +221,8 @@ public final class JSONFieldScanner {
         cTrie.deallocate()
         cResults.deallocate()
         cStack.deallocate()
+        cLines.deallocate()
+        cLineResults.deallocate()
         stopStorage.deallocate()
         results.deinitialize(count: paths.count)
         results.deallocate()
@@ -286,6 +297,70 @@ public final class JSONFieldScanner {
             declined += 1
         }
         try scanScalar(document, stopWhenFound: stopWhenFound)
+    }
+
+    /// How `scanLines` read one line.
+    public enum LineOutcome: Sendable, Equatable {
+        /// Valid: `match(_:)` tells what the line holds, as after `scan` of its content.
+        case scanned
+        /// Empty or whitespace only.
+        case blank
+        /// Not decided: `scan` the line's content (which then decides, or names the error).
+        case declined
+    }
+
+    /// Scans each line of `window` — whole JSON Lines lines: its last byte is a line feed — as `scan` of
+    /// the line's content would, with one structural classification of the window's bytes instead of one
+    /// from each line's start (and each line's end found by that same pass), and calls
+    /// `body(line, contentLength, outcome)` for the lines in order: `line` includes its line feed,
+    /// `contentLength` does not. Match offsets are into the line. A line the structural scan does not
+    /// decide (a malformed one among them) is `.declined`: the caller `scan`s its content.
+    public func scanLines(
+        _ window: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, Int, LineOutcome) throws -> Void
+    ) rethrows {
+        guard let base = window.baseAddress, window.count > 0 else { return }
+        let n = window.count
+        precondition(window[n - 1] == 0x0A, "scanLines needs whole lines")
+        let pathCount = paths.count
+        var start = 0
+        guard engine != .scalar else {
+            while start < n {
+                let end = UnsafeRawPointer(memchr(base + start, 0x0A, n - start)!) - base
+                try body(UnsafeRawBufferPointer(start: base + start, count: end + 1 - start), end - start, .declined)
+                start = end + 1
+            }
+            return
+        }
+        let portable: Int32 = engine == .structuralPortable ? 1 : 0
+        while start < n {
+            let done = Int(
+                lethe_json_scan_lines(
+                    cTrie, base.assumingMemoryBound(to: UInt8.self) + start, n - start, Int32(Self.linesPerCall), cLines, cLineResults,
+                    cStack, portable))
+            precondition(done > 0)
+            for i in 0..<done {
+                let l = cLines[i]
+                let ls = Int(l.start), le = Int(l.end)
+                let line = UnsafeRawBufferPointer(start: base + start + ls, count: le + 1 - ls)
+                switch l.status {
+                case 1:
+                    for k in 0..<pathCount {
+                        let r = cLineResults[i &* pathCount &+ k]
+                        let kind = Kind(rawValue: r.kind) ?? .absent
+                        results[k] =
+                            kind == .absent
+                            ? .absent : Match(kind: kind, start: Int(r.start) - ls, end: Int(r.end) - ls, hasEscapes: r.escaped != 0)
+                    }
+                    stopStorage.pointee = -1
+                    try body(line, le - ls, .scanned)
+                case 2:
+                    try body(line, le - ls, .blank)
+                default:
+                    try body(line, le - ls, .declined)
+                }
+            }
+            start += Int(cLines[done - 1].end) + 1
+        }
     }
 
     /// What `locate(_:)` found.

@@ -196,22 +196,40 @@ struct LineScan {
     var batch = PendingKeys()
 
     mutating func feed(_ chunk: [UInt8], _ lines: inout LineSplitter, _ visit: (Int64, SubjectKey) throws -> Void) throws {
-        try lines.feed(chunk) { try handle($0, $1, $2, visit) }
+        try chunk.withUnsafeBytes { try feed(bytes: $0, &lines, visit) }
     }
 
+    /// The lines the bytes complete: those whole in them scanned together (`JSONFieldScanner.scanLines`).
     mutating func feed(bytes: UnsafeRawBufferPointer, _ lines: inout LineSplitter, _ visit: (Int64, SubjectKey) throws -> Void) throws {
-        try lines.feed(bytes: bytes) { try handle($0, $1, $2, visit) }
+        try lines.feed(bytes: bytes, lines: { try scanLines($0, from: $1, visit) }) { try handle($0, $1, $2, visit) }
+    }
+
+    /// Classifies the whole lines of `region` (numbered from `first`) and returns how many there were.
+    mutating func scanLines(_ region: UnsafeRawBufferPointer, from first: Int64, _ visit: (Int64, SubjectKey) throws -> Void) throws -> Int64 {
+        var lineNumber = first
+        try records.scanLines(region) { line, contentLength, outcome in
+            switch outcome {
+            case .blank: break
+            case .declined: try handle(line, contentLength, lineNumber, visit)
+            case .scanned: try handle(line, contentLength, lineNumber, scanned: true, visit)
+            }
+            lineNumber += 1
+        }
+        return lineNumber - first
     }
 
     mutating func finish(_ lines: inout LineSplitter, _ visit: (Int64, SubjectKey) throws -> Void) throws {
         try lines.finish { try handle($0, $1, $2, visit) }
     }
 
+    /// `scanned`: the line was scanned already (`JSONFieldScanner.scanLines`), only its matches are read.
     mutating func handle(
-        _ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64, _ visit: (Int64, SubjectKey) throws -> Void
+        _ line: UnsafeRawBufferPointer, _ contentLength: Int, _ lineNumber: Int64, scanned: Bool = false,
+        _ visit: (Int64, SubjectKey) throws -> Void
     ) throws {
         let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
-        guard let outcome = try records.classifyUnkeyed(content, lineNumber) else {
+        let unkeyed = try scanned ? records.classifyScanned(content, lineNumber) : records.classifyUnkeyed(content, lineNumber)
+        guard let outcome = unkeyed else {
             let record = summary.records
             records.withSubjectValue(content) { batch.append($0, record: record) }
             summary.records += 1
@@ -326,6 +344,17 @@ final class JSONLineKeyer {
                     + (error.reason == .duplicateField ? " (subject field \(fieldNames))" : ""),
                 at: location(lineNumber))
         }
+        return try classifyScanned(line, lineNumber)
+    }
+
+    /// The lines of a window of whole lines, scanned together (see `JSONFieldScanner.scanLines`); a line
+    /// `.scanned` is then classified by `classifyScanned`, a `.declined` one by `classifyUnkeyed`.
+    func scanLines(_ window: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, Int, JSONFieldScanner.LineOutcome) throws -> Void) rethrows {
+        try scanner.scanLines(window, body)
+    }
+
+    /// `classifyUnkeyed` of a line whose content the scanner has just scanned without error (its matches are the line's).
+    func classifyScanned(_ line: UnsafeRawBufferPointer, _ lineNumber: Int64) throws -> LineOutcome? {
         for (j, f) in folderFields.enumerated() {
             let m = scanner.match(fields.count + j)
             switch m.kind {

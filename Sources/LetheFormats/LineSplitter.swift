@@ -57,6 +57,42 @@ struct LineSplitter {
         }
     }
 
+    /// `feed(bytes:_:)` for a caller that reads whole lines in bulk: the line carried from earlier
+    /// bytes goes to `body` alone, then every line the bytes hold whole goes to `lines(region,
+    /// firstLineNumber)` as one region (its last byte a line feed), which returns how many lines it
+    /// held; a line left unfinished at the end is carried.
+    mutating func feed(
+        bytes buf: UnsafeRawBufferPointer, lines: (UnsafeRawBufferPointer, Int64) throws -> Int64,
+        _ body: (UnsafeRawBufferPointer, Int, Int64) throws -> Void
+    ) throws {
+        guard let base = buf.baseAddress else { return }
+        let n = buf.count
+        var pos = 0
+        if !carry.isEmpty {
+            guard let nl = memchr(base, 0x0A, n) else {
+                try appendCarry(UnsafeRawBufferPointer(start: base, count: n))
+                return
+            }
+            let idx = UnsafeRawPointer(nl) - base
+            try appendCarry(UnsafeRawBufferPointer(start: base, count: idx + 1))
+            lineNumber += 1
+            let ln = lineNumber
+            try carry.withUnsafeBytes { try body($0, $0.count - 1, ln) }
+            carry.removeAll(keepingCapacity: true)
+            pos = idx + 1
+        }
+        guard pos < n else { return }
+        // The last line feed: a line's length back from the end (memrchr is not in every C library).
+        var end = n
+        while end > pos && buf[end - 1] != 0x0A { end -= 1 }
+        guard end > pos else {
+            try appendCarry(UnsafeRawBufferPointer(start: base + pos, count: n - pos))
+            return
+        }
+        lineNumber += try lines(UnsafeRawBufferPointer(start: base + pos, count: end - pos), lineNumber + 1)
+        if end < n { try appendCarry(UnsafeRawBufferPointer(start: base + end, count: n - end)) }
+    }
+
     /// Hands out the last line if it has no newline.
     mutating func finish(_ body: (UnsafeRawBufferPointer, Int, Int64) throws -> Void) throws {
         guard !carry.isEmpty else { return }

@@ -430,6 +430,105 @@ import Testing
         #expect(checkedValid > 10_000, "valid \(checkedValid)")
     }
 
+    /// `scanLines` (a window of whole lines classified once, each line's end found by the same pass) against
+    /// each line's content scanned alone by the scalar scanner: generated records and their mutations (a
+    /// line feed splitting a record, so that a string is left open at a line's end; a control byte inside a
+    /// string; a stray quote; escapes; truncation), blank and whitespace-only lines, CRLF endings, leading
+    /// whitespace shifting lines across blocks, windows of more lines than one C call takes, and at the very
+    /// end of a page. The lines must be split where a line feed is; a blank line is `.blank`; a line whose
+    /// content is valid is `.scanned` with the scalar scanner's matches and values — or `.declined` only when
+    /// a later line holds a control byte in the 64 bytes after its line feed (the block its end is in); a
+    /// malformed line is `.declined` (its error is then the scalar scanner's).
+    @Test func linesScannedTogetherAgreeWithEachLineScannedAlone() throws {
+        var rng = SplitMix(seed: 0x16_11e5)
+        let fp = Self.paths.map(FieldPath.init)
+        let scalar = JSONFieldScanner(paths: fp, engine: .scalar)
+        let engines = [JSONFieldScanner(paths: fp, engine: .structural), JSONFieldScanner(paths: fp, engine: .structuralPortable)]
+        let pageEnd = PageEnd(pages: 2048)
+        var lines = 0, scanned = 0, validDeclined = 0, malformed = 0, blanks = 0, windows = 0
+        for round in 0..<240 {
+            var window: [UInt8] = []
+            for _ in 0..<(1 + rng.next(400)) {
+                var bytes: [UInt8]
+                switch rng.next(12) {
+                case 0: bytes = (0..<rng.next(4)).map { _ in [0x20, 0x09, 0x0D][rng.next(3)] }
+                case 1, 2: bytes = Self.mutate(Self.record(&rng), &rng)
+                case 3:
+                    bytes = Self.record(&rng)
+                    bytes.insert([UInt8(ascii: "\""), 0x0A, 0x09, 0x01][rng.next(4)], at: rng.next(bytes.count + 1))
+                default: bytes = Self.record(&rng)
+                }
+                if rng.chance(20) { bytes.insert(contentsOf: Array(repeating: UInt8(ascii: " "), count: rng.next(64)), at: 0) }
+                if rng.chance(10) { bytes.append(0x0D) }
+                window += bytes + [0x0A]
+            }
+            // The reference: split at every line feed, each line's content alone.
+            var want: [(line: [UInt8], end: Int, outcome: Outcome?)] = []
+            var start = 0
+            for (i, b) in window.enumerated() where b == 0x0A {
+                let content = Array(window[start..<i])
+                let blank = content.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+                want.append((Array(window[start...i]), i, blank ? nil : content.withUnsafeBytes { Self.outcome(scalar, $0, stop: false) }))
+                start = i + 1
+            }
+            for (e, engine) in engines.enumerated() {
+                for atPageEnd in [false, true] where !atPageEnd || (round + e) % 2 == 0 {
+                    var got: [(line: [UInt8], outcome: JSONFieldScanner.LineOutcome, result: Outcome?)] = []
+                    func collect(_ buf: UnsafeRawBufferPointer) {
+                        engine.scanLines(buf) { line, contentLength, outcome in
+                            #expect(contentLength == line.count - 1 && line[contentLength] == 0x0A)
+                            var result: Outcome? = nil
+                            if outcome == .scanned {
+                                let content = UnsafeRawBufferPointer(rebasing: line[0..<contentLength])
+                                var o = Outcome(stoppedAt: engine.stoppedAt)
+                                for k in engine.paths.indices {
+                                    o.matches.append(engine.match(k))
+                                    o.values.append(engine.canonicalValue(k, in: content))
+                                }
+                                result = o
+                            }
+                            got.append((Array(line), outcome, result))
+                        }
+                    }
+                    if atPageEnd { pageEnd.with(window) { collect($0) } } else { window.withUnsafeBytes { collect($0) } }
+                    windows += 1
+                    #expect(got.count == want.count, "round \(round) engine \(e)")
+                    for (i, w) in want.enumerated() where i < got.count {
+                        let g = got[i]
+                        let text = String(decoding: w.line, as: UTF8.self)
+                        #expect(g.line == w.line, "round \(round) line \(i)")
+                        lines += 1
+                        guard let wo = w.outcome else {
+                            #expect(g.outcome == .blank, "\(text)")
+                            blanks += 1
+                            continue
+                        }
+                        if wo.error != nil {
+                            #expect(g.outcome == .declined, "malformed, \(g.outcome): \(text)")
+                            malformed += 1
+                            continue
+                        }
+                        switch g.outcome {
+                        case .scanned:
+                            scanned += 1
+                            #expect(g.result == wo, "\(text)")
+                        case .declined:
+                            // Only a control byte in a later line, in the block this line's end is in.
+                            let after = window[(w.end + 1)..<min(window.count, w.end + 65)]
+                            #expect(after.contains { $0 < 0x20 && $0 != 0x0A }, "a valid line declined: \(text)")
+                            validDeclined += 1
+                        case .blank:
+                            Issue.record("a record taken for a blank line: \(text)")
+                        }
+                    }
+                }
+            }
+        }
+        #expect(windows > 700)
+        #expect(lines > 100_000 && scanned > 50_000 && malformed > 5_000 && blanks > 5_000, "lines \(lines) scanned \(scanned) malformed \(malformed) blanks \(blanks)")
+        #expect(validDeclined * 100 < scanned, "declined \(validDeclined) valid lines of \(scanned)")
+    }
+
     /// The structural scan answers ordinary valid records itself, with either classifier.
     @Test func ordinaryRecordsAreNotDeclined() throws {
         var rng = SplitMix(seed: 7)

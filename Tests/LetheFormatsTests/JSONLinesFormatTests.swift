@@ -203,6 +203,50 @@ struct JSONLinesFormatTests {
         #expect(before.count == 997 && before == wanted)
     }
 
+    /// A scan reads the lines a chunk holds whole together (`JSONFieldScanner.scanLines`): for every chunk
+    /// size, an object of records with escaped, numeric, empty and null subjects, decoys at other paths,
+    /// blank, whitespace-only and `{}` lines, CRLF endings, leading whitespace and a last line without a
+    /// newline visits the rows and keys, and counts the records, that classifying each line alone gives.
+    @Test(arguments: [1, 3, 200, 4096, 1 << 20])
+    func linesScannedTogetherVisitWhatEachLineAloneVisits(chunkSize: Int) async throws {
+        var g = SplitMix64(seed: UInt64(chunkSize))
+        var lines: [String] = []
+        for i in 0..<3_000 {
+            let id = ["\"u-\(g.next(500))\"", "\(g.next(900))", "\"caf\\u00e9-\(g.next(9))\"", "\"\"", "null", "\"\\\"q\\\\\""][g.next(6)]
+            let pad = String(repeating: "y", count: g.next(g.chance(5) ? 400 : 70))
+            switch g.next(20) {
+            case 0: lines.append("")
+            case 1: lines.append(String(repeating: [" ", "\t", "\r"][g.next(3)], count: 1 + g.next(3)))
+            case 2: lines.append(" {} ")
+            case 3: lines.append("{\"ref\":{\"user\":{\"id\":\"decoy\"}},\"user\":{\"id\":\(id)},\"pad\":\"\(pad)\"}\r")
+            default: lines.append(String(repeating: " ", count: g.next(3)) + "{\"n\":\(i),\"pad\":\"\(pad)\",\"user\":{\"email\":\"e\",\"id\":\(id)}}")
+            }
+        }
+        lines.append("{\"user\":{\"id\":\"last\"}}")  // no final newline
+        let text = lines.joined(separator: "\n")
+        // The reference: each line alone.
+        let opts = options("user.id")
+        let alone = JSONLineKeyer(options: opts, keyer: SubjectKeyer(hasher: hasher), objectKey: "a.jsonl")
+        var want: [(Int64, SubjectKey)] = []
+        var records: Int64 = 0
+        for (i, line) in lines.enumerated() {
+            let outcome = try Array(line.utf8).withUnsafeBytes { try alone.classify($0, Int64(i + 1)) }
+            switch outcome {
+            case .blank: continue
+            case .noSubject: break
+            case .subject(let k): want.append((records, k))
+            }
+            records += 1
+        }
+        let store = FaultInjectingStore()
+        store.set("a.jsonl", text.bytes)
+        let r = try await scan(JSONLinesFormat(chunkSize: chunkSize), store, "a.jsonl", opts)
+        #expect(r.summary.records == records)
+        #expect(r.ordinals == want.map(\.0), "rows differ")
+        #expect(r.keys == want.map(\.1), "keys differ")
+        #expect(want.count > 1_500 && want.last?.1 == key("last"))
+    }
+
     /// A plain object in a local folder is scanned from the store's mapped windows (no copy): lines
     /// cut by a window's end, a last line without a newline and a malformed line past the first
     /// window give the rows, keys, counts and error location of a scan of copied chunks.

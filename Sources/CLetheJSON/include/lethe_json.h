@@ -49,6 +49,28 @@ typedef struct {
 int lethe_json_scan(const lethe_json_trie *trie, const uint8_t *doc, size_t n, int stop_when_found,
                     lethe_json_match *results, int64_t *stopped_at, int32_t *stack, int portable);
 
+/// One line of a window scanned by `lethe_json_scan_lines`: its offsets (`end` is its line feed's) and
+/// status: 1 scanned (valid, its matches filled), 2 blank (whitespace only), 0 declined (the caller
+/// scans the line alone with `lethe_json_scan`, then the scalar scanner, which decides).
+typedef struct {
+    int64_t start;
+    int64_t end;
+    int32_t status;
+} lethe_json_line;
+
+/// `lethe_json_scan` of each line of a JSON Lines window, up to `max_lines` of them, with one
+/// classification of the window's bytes (a line is not classified block by block from its own
+/// start, and its end is found by the same pass). `buf[0..<n]` must hold whole lines: `buf[n - 1]`
+/// is a line feed. A line is the bytes up to its line feed (a carriage return before it is
+/// whitespace). Line k's status and offsets go to lines[k], its matches to
+/// results[k * path_count ..< (k + 1) * path_count] with offsets into buf (not stop-when-found).
+/// A line is scanned exactly as `lethe_json_scan` scans it alone (the same status 1 or 0, the same
+/// matches), except that a control byte inside a string in a later line of the same 64 bytes may
+/// make it decline too. Returns the number of lines done (k); the next line starts at
+/// lines[k - 1].end + 1. `stack` holds LETHE_JSON_MAX_DEPTH entries.
+int32_t lethe_json_scan_lines(const lethe_json_trie *trie, const uint8_t *buf, size_t n, int32_t max_lines,
+                              lethe_json_line *lines, lethe_json_match *results, int32_t *stack, int portable);
+
 /// Finds the first occurrence of every searched path in a document whose top level is an object,
 /// reading it only up to there and as if it were valid JSON: the grammar is not checked, and a
 /// member off every path is stepped over by its structure alone (the stream filter's
