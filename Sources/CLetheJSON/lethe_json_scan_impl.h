@@ -163,6 +163,7 @@ WALK_ATTR int JOIN(SCAN_NAME, _walk)(const lethe_json_trie *t, const uint8_t *p,
     }
 
 value:
+    if (LIKELY(p[pos] == '"')) goto string_value;  // the commonest value: a direct branch, not the switch's jump
     switch (p[pos]) {
     case '{': {
         if (pending >= 0) RECORD(K_OBJECT, pos, pos + 1, 0);
@@ -184,6 +185,7 @@ value:
         pending = -1;
         goto value;
     case '"': {
+    string_value:
         ADVANCE(close);
         int esc = 0;
         if (UNLIKELY(bs_end > pos) && memchr(p + pos + 1, '\\', (size_t)(close - pos - 1))) {
