@@ -65,8 +65,8 @@ typedef struct {
 /// whitespace). Line k's status and offsets go to lines[k], its matches to
 /// results[k * path_count ..< (k + 1) * path_count] with offsets into buf (not stop-when-found).
 /// A line is scanned exactly as `lethe_json_scan` scans it alone (the same status 1 or 0, the same
-/// matches), except that a control byte inside a string in a later line of the same 64 bytes may
-/// make it decline too. Returns the number of lines done (k); the next line starts at
+/// matches), except that a malformed line starting within 64 bytes after its line feed (one that
+/// leaves a string open, or holds a control byte inside a string) may make it decline too. Returns the number of lines done (k); the next line starts at
 /// lines[k - 1].end + 1. `stack` holds LETHE_JSON_MAX_DEPTH entries.
 int32_t lethe_json_scan_lines(const lethe_json_trie *trie, const uint8_t *buf, size_t n, int32_t max_lines,
                               lethe_json_line *lines, lethe_json_match *results, int32_t *stack, int portable);
