@@ -13,6 +13,16 @@ extension Array where Element: TopBitsKeyed {
     /// mispredicts at each level.
     @inlinable
     public mutating func sortByKeyTopBits(maxBits: Int) {
+        var scratch = TopBitsScratch<Element>()
+        sortByKeyTopBits(maxBits: maxBits, scratch: &scratch)
+    }
+
+    /// `sortByKeyTopBits(maxBits:)` with its buffers (the bucket tables, the copy the elements are
+    /// scattered into) taken from `scratch` and left there for the next call: a caller that sorts large
+    /// arrays again and again (a backfill's batches) reuses pages instead of having fresh ones faulted
+    /// in and zeroed each time. Afterwards `scratch` holds this array's former storage.
+    @inlinable
+    public mutating func sortByKeyTopBits(maxBits: Int, scratch: inout TopBitsScratch<Element>) {
         let n = count
         guard n > 1 else { return }
         precondition(n < Int(Int32.max))
@@ -21,27 +31,31 @@ extension Array where Element: TopBitsKeyed {
         let shift = UInt64(64 - bits)
         let buckets = 1 << bits
         @inline(__always) func bucket(_ k: Int64) -> Int { Int(truncatingIfNeeded: (UInt64(bitPattern: k) ^ (1 << 63)) >> shift) }
-        var starts = [Int32](repeating: 0, count: buckets + 1)
-        var next = [Int32](repeating: 0, count: buckets)
-        let out = self.withUnsafeBufferPointer { src in
-            [Element](unsafeUninitializedCapacity: n) { dst, initialized in
-                starts.withUnsafeMutableBufferPointer { c in
+        scratch.starts.removeAll(keepingCapacity: true)
+        scratch.starts.append(contentsOf: repeatElement(0, count: buckets + 1))
+        scratch.next.removeAll(keepingCapacity: true)
+        scratch.next.append(contentsOf: repeatElement(0, count: buckets))
+        // The copy to scatter into: n valid elements (these), each overwritten by the scatter.
+        scratch.out.removeAll(keepingCapacity: true)
+        scratch.out.append(contentsOf: self)
+        self.withUnsafeBufferPointer { src in
+            scratch.out.withUnsafeMutableBufferPointer { dst in
+                scratch.starts.withUnsafeMutableBufferPointer { c in
                     for e in src { c[bucket(e.radixKey) + 1] &+= 1 }
                     for b in 0..<buckets { c[b + 1] &+= c[b] }
-                    next.withUnsafeMutableBufferPointer { nx in
+                    scratch.next.withUnsafeMutableBufferPointer { nx in
                         for b in 0..<buckets { nx[b] = c[b] }
                         for e in src {
                             let b = bucket(e.radixKey)
-                            (dst.baseAddress! + Int(nx[b])).initialize(to: e)
+                            dst[Int(nx[b])] = e
                             nx[b] &+= 1
                         }
                     }
                 }
-                initialized = n
             }
         }
-        self = out
-        starts.withUnsafeBufferPointer { c in
+        swap(&self, &scratch.out)
+        scratch.starts.withUnsafeBufferPointer { c in
             self.withUnsafeMutableBufferPointer { d in
                 for b in 0..<buckets {
                     let lo = Int(c[b]), hi = Int(c[b + 1])
@@ -67,3 +81,15 @@ extension Array where Element: TopBitsKeyed {
         }
     }
 }
+
+/// The buffers `sortByKeyTopBits(maxBits:scratch:)` reuses from one call to the next.
+public struct TopBitsScratch<Element> {
+    @usableFromInline var out: [Element] = []
+    @usableFromInline var starts: [Int32] = []
+    @usableFromInline var next: [Int32] = []
+    public init() {}
+    /// Bytes held (capacities), for a keeper that bounds what it keeps.
+    public var bytes: Int { out.capacity * MemoryLayout<Element>.stride + (starts.capacity + next.capacity) * 4 }
+}
+
+extension TopBitsScratch: Sendable where Element: Sendable {}

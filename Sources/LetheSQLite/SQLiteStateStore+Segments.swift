@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import LetheCore
 import LetheCatalog
+import Synchronization
 
 // Sorted posting segments (see PostingSegment.swift and docs/state.md, "Posting segments").
 
@@ -23,25 +24,30 @@ extension SQLiteStateStore {
     /// entry a bucket) and an insertion sort a bucket, which costs a few predictable steps an entry where a
     /// heap merge of the objects' lists took a mispredicted comparison per level.
     static func writeSegment(_ db: Database, _ segment: Int64, _ work: [EncodedObject], ids: [Int64]) throws {
+        // A backfill writes a batch of ~500,000 entries after another: its arrays (tens of megabytes) are
+        // reused from the batch before (fresh ones are faulted in and zeroed by the kernel, page by page).
+        var scratch = SegmentScratch.take()
+        defer { SegmentScratch.keep(scratch) }
         // Every object's rows end to end, each entry naming where its rows end.
-        var rowEnds: [Int] = []
-        var rows: [UInt8] = []
-        var entries: [BatchEntry] = []
+        scratch.rowEnds.removeAll(keepingCapacity: true)
+        scratch.rows.removeAll(keepingCapacity: true)
+        scratch.entries.removeAll(keepingCapacity: true)
         let n = work.reduce(0) { $0 + $1.keys.count }
-        entries.reserveCapacity(n)
-        rowEnds.reserveCapacity(n)
+        scratch.entries.reserveCapacity(n)
+        scratch.rowEnds.reserveCapacity(n)
         for (o, p) in work.enumerated() where !p.keys.isEmpty {
-            let rowBase = rows.count
+            let rowBase = scratch.rows.count
             for (i, k) in p.keys.enumerated() {
-                entries.append(BatchEntry(key: k, object: ids[o], at: Int32(rowEnds.count)))
-                rowEnds.append(rowBase + p.ends[i])
+                scratch.entries.append(BatchEntry(key: k, object: ids[o], at: Int32(scratch.rowEnds.count)))
+                scratch.rowEnds.append(rowBase + p.ends[i])
             }
-            rows.append(contentsOf: p.rows)
+            scratch.rows.append(contentsOf: p.rows)
         }
-        BatchEntry.sort(&entries)
+        BatchEntry.sort(&scratch.entries, scratch: &scratch.sort)
         var writer = PostingSegment.Writer()
-        try rows.withUnsafeBytes { r in
-            try rowEnds.withUnsafeBufferPointer { ends in
+        let entries = scratch.entries
+        try scratch.rows.withUnsafeBytes { r in
+            try scratch.rowEnds.withUnsafeBufferPointer { ends in
                 for e in entries {
                     let at = Int(e.at)
                     let start = at == 0 ? 0 : ends[at - 1]
@@ -530,9 +536,38 @@ struct BatchEntry: TopBitsKeyed {
 
     var radixKey: Int64 { key }
 
-    /// Sorts by key, then object (`sortByKeyTopBits`).
-    static func sort(_ entries: inout [BatchEntry]) {
-        entries.sortByKeyTopBits(maxBits: 20)
+    /// Sorts by key, then object (`sortByKeyTopBits`), with buffers kept from the sort before.
+    static func sort(_ entries: inout [BatchEntry], scratch: inout TopBitsScratch<BatchEntry>) {
+        entries.sortByKeyTopBits(maxBits: 20, scratch: &scratch)
+    }
+}
+
+/// The arrays `writeSegment` builds a batch's segment in, kept for the next batch (one set in the
+/// process: a second writer meanwhile makes its own), at most `limit` bytes of them.
+struct SegmentScratch: Sendable {
+    var entries: [BatchEntry] = []
+    var rowEnds: [Int] = []
+    var rows: [UInt8] = []
+    var sort = TopBitsScratch<BatchEntry>()
+
+    private static let kept = Mutex<SegmentScratch?>(nil)
+    /// Enough for a backfill's batches (500,000 postings); larger sets are not kept.
+    static let limit = 64 << 20
+
+    var bytes: Int {
+        entries.capacity * MemoryLayout<BatchEntry>.stride + rowEnds.capacity * 8 + rows.capacity + sort.bytes
+    }
+
+    static func take() -> SegmentScratch {
+        kept.withLock { k in
+            defer { k = nil }
+            return k ?? SegmentScratch()
+        }
+    }
+
+    static func keep(_ s: SegmentScratch) {
+        guard s.bytes <= limit else { return }
+        kept.withLock { $0 = s }
     }
 }
 
