@@ -84,7 +84,7 @@ private func checkAgainstSwiftCrypto() {
 /// up to the one-block limit and past it, at every distance from the end of the values, odd and even
 /// positions in a pair, the bytes after each message random (what a broken mask would hash).
 @Test func manyHMACsReadInPlaceOrCopiedEqualSwiftCrypto() {
-    let secret = (0..<32).map { UInt8($0 &* 37 &+ 5) }
+    let secret = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 5) }
     var k = lethe_hmac_sha256_key()
     secret.withUnsafeBufferPointer { lethe_hmac_sha256_init(&k, $0.baseAddress, $0.count) }
     let reference = SymmetricKey(data: secret)
