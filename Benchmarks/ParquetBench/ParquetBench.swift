@@ -10,6 +10,10 @@
 //
 //   LETHE_BENCH=1 swift build -c release --product lethe-bench && .build/release/lethe-bench parquet
 //       [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE]
+//       [--scan-only [--file PATH]]
+// --scan-only: the adapter's keyed scan (`ParquetFormat.scan`, as in (a)) and pyarrow's
+// read_table(columns=["user_id"]) alone, each run's wall and process CPU time printed (the file
+// generated as above, or an existing one with --file: before and after builds alternated on one file).
 import Foundation
 import BenchSupport
 import Parquet
@@ -25,6 +29,8 @@ struct Options {
     var runs = 3
     var keep = false
     var markdown: String?
+    var scanOnly = false
+    var file: String?
 
     static func parse(_ args: [String]) throws -> Options {
         var o = Options()
@@ -48,8 +54,10 @@ struct Options {
             case "--runs": o.runs = try int()
             case "--keep": o.keep = true
             case "--markdown": o.markdown = try value()
+            case "--scan-only": o.scanOnly = true
+            case "--file": o.file = try value()
             case "-h", "--help":
-                print("usage: lethe-bench parquet [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE]")
+                print("usage: lethe-bench parquet [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE] [--scan-only [--file PATH]]")
                 exit(0)
             default: throw BenchError("unknown argument \(args[i])")
             }
@@ -175,6 +183,64 @@ struct ParquetPython {
 
 func mb(_ bytes: Int64) -> Double { Double(bytes) / 1e6 }
 
+/// The process's CPU time (user + system, all threads), in seconds.
+func processCPU() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return s(u.ru_utime) + s(u.ru_stime)
+}
+
+/// `--scan-only`: the adapter's keyed scan and pyarrow's read of the subject column, each run's wall and
+/// process CPU time (pyarrow's in its own process, `time.process_time`, after a warm-up read).
+func scanOnly(_ o: Options, _ py: ParquetPython, path: String) async throws {
+    let hasher = SubjectHasher(secret: Array(repeating: 9, count: 32))
+    let store = LocalObjectStore(root: o.dir + "/lake")
+    let key = "events/bench.parquet"
+    try copyFile(path, o.dir + "/lake/" + key)
+    _ = try Data(contentsOf: URL(fileURLWithPath: o.dir + "/lake/" + key))  // warm the page cache
+    let rows = try ParquetFile(source: try LocalFileSource(path: path), name: path).numRows
+    let opts = FormatOptions(subject: SubjectSpec("user_id"))
+    let format = ParquetFormat()
+    var checksum: UInt64 = 0
+    var lethe: [(wall: Double, cpu: Double)] = []
+    for _ in 0..<o.runs {
+        let info = try await store.head(key)!
+        let keyer = SubjectKeyer(hasher: hasher)
+        var n: Int64 = 0
+        var x: UInt64 = 0
+        let c0 = processCPU()
+        let wall = try await Clock.seconds {
+            let s = try await format.scan(info, in: store, options: opts, keyer: keyer) { _, k in
+                n += 1
+                x &+= UInt64(truncatingIfNeeded: k.prefix64)
+            }
+            guard s.records == rows, n == rows else { throw BenchError("ParquetFormat.scan saw \(n) rows") }
+        }
+        lethe.append((wall, processCPU() - c0))
+        checksum &+= x
+    }
+    let code = """
+        import sys, time, json, pyarrow.parquet as pq
+        pq.read_table(sys.argv[1], columns=['user_id'])
+        out = []
+        for _ in range(int(sys.argv[2])):
+            w, c = time.perf_counter(), time.process_time()
+            pq.read_table(sys.argv[1], columns=['user_id'])
+            out.append([time.perf_counter() - w, time.process_time() - c])
+        print(json.dumps(out))
+        """
+    let pyOut = try py.run([path, String(o.runs)], code: code).out
+    guard let pyRuns = try JSONSerialization.jsonObject(with: Data(pyOut.utf8)) as? [[Double]] else { throw BenchError("pyarrow scan: bad output") }
+    func list(_ xs: [Double]) -> String { xs.map { fmt($0, 3) }.joined(separator: " ") }
+    let pyWall = pyRuns.map { $0[0] }, pyCPU = pyRuns.map { $0[1] }
+    print("ParquetFormat.scan (\(ParquetFormat.defaultKeyingTasks) threads) wall: \(list(lethe.map(\.wall))) (median \(fmt(median(lethe.map(\.wall)), 3)) s)")
+    print("ParquetFormat.scan CPU:  \(list(lethe.map(\.cpu))) (median \(fmt(median(lethe.map(\.cpu)), 3)) s)")
+    print("pyarrow read_table wall: \(list(pyWall)) (median \(fmt(median(pyWall), 3)) s)")
+    print("pyarrow read_table CPU:  \(list(pyCPU)) (median \(fmt(median(pyCPU), 3)) s)")
+    print("ratio of medians: wall \(fmt(median(lethe.map(\.wall)) / median(pyWall), 2))×, CPU \(fmt(median(lethe.map(\.cpu)) / median(pyCPU), 2))×; load \(Machine.load()); checksum \(checksum & 0xFFFF)")
+}
+
 /// The rows of `file` whose `user_id` equals `subject` (byte comparison), found with scanColumn.
 func rowsOf(_ subject: [UInt8], in file: ParquetFile) throws -> [Int64] {
     var rows: [Int64] = []
@@ -207,6 +273,14 @@ func run() async throws {
     let started = Date()
     let target = "u-TARGET-0001", every = "u-EVERYRG-001"
     let path = o.dir + "/bench.parquet"
+    if o.scanOnly {
+        if let file = o.file {
+            try copyFile(file, path)
+        } else {
+            _ = try py.run(["gen", path, String(o.rowsPerGroup), String(o.groups), target, every, String(o.users)])
+        }
+        return try await scanOnly(o, py, path: path)
+    }
 
     // The file.
     FileHandle.standardError.write(Data("generating \(o.groups) × \(o.rowsPerGroup) rows with pyarrow…\n".utf8))

@@ -86,52 +86,130 @@ static void compress_sha_ni(uint32_t s[8], const uint8_t *p, size_t blocks) {
     _mm_storeu_si128((__m128i *)&s[4], st1);
 }
 
-/// Two independent one-block compressions with their rounds interleaved: the SHA extensions' round
-/// instruction has a long latency, so two chains run in about the time of one.
+/// One SHA-256 compression of two independent blocks, given as message words (w*0..3, big-endian words
+/// in lanes) and states in the SHA extensions' ABEF/CDGH form, their rounds interleaved.
+#define LETHE_X2_ROUNDS(a0, a1, b0, b1, wa, wb)                                                               \
+    do {                                                                                                      \
+        const __m128i sa0_ = a0, sa1_ = a1, sb0_ = b0, sb1_ = b1;                                             \
+        for (int i = 0; i < 16; i++) {                                                                        \
+            if (i >= 4) {                                                                                     \
+                __m128i t = _mm_add_epi32(_mm_sha256msg1_epu32(wa[i - 4], wa[i - 3]), _mm_alignr_epi8(wa[i - 1], wa[i - 2], 4)); \
+                wa[i] = _mm_sha256msg2_epu32(t, wa[i - 1]);                                                   \
+                __m128i u = _mm_add_epi32(_mm_sha256msg1_epu32(wb[i - 4], wb[i - 3]), _mm_alignr_epi8(wb[i - 1], wb[i - 2], 4)); \
+                wb[i] = _mm_sha256msg2_epu32(u, wb[i - 1]);                                                   \
+            }                                                                                                 \
+            const __m128i k = _mm_loadu_si128((const __m128i *)&K[4 * i]);                                    \
+            __m128i ma = _mm_add_epi32(wa[i], k), mb = _mm_add_epi32(wb[i], k);                               \
+            a1 = _mm_sha256rnds2_epu32(a1, a0, ma);                                                           \
+            b1 = _mm_sha256rnds2_epu32(b1, b0, mb);                                                           \
+            ma = _mm_shuffle_epi32(ma, 0x0E);                                                                 \
+            mb = _mm_shuffle_epi32(mb, 0x0E);                                                                 \
+            a0 = _mm_sha256rnds2_epu32(a0, a1, ma);                                                           \
+            b0 = _mm_sha256rnds2_epu32(b0, b1, mb);                                                           \
+        }                                                                                                     \
+        a0 = _mm_add_epi32(a0, sa0_);                                                                         \
+        a1 = _mm_add_epi32(a1, sa1_);                                                                         \
+        b0 = _mm_add_epi32(b0, sb0_);                                                                         \
+        b1 = _mm_add_epi32(b1, sb1_);                                                                         \
+    } while (0)
+
+/// The padded block of a message of up to 55 bytes (after a 64-byte key block) as four vectors of
+/// big-endian message words. `readable`: the 64 bytes from `msg` may be read (they lie in the
+/// caller's buffer); the bytes past the message are masked off. Otherwise the message is copied first.
 __attribute__((target("sha,sse4.1,ssse3")))
-static void compress_sha_ni_x2(uint32_t a[8], const uint8_t *pa, uint32_t b[8], const uint8_t *pb) {
+static inline void padded_words(const uint8_t *msg, size_t len, int readable, __m128i w[4]) {
     const __m128i shuf = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-    __m128i ta = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&a[0]), 0xB1);
-    __m128i a1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&a[4]), 0x1B);
-    __m128i tb = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&b[0]), 0xB1);
-    __m128i b1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&b[4]), 0x1B);
-    __m128i a0 = _mm_alignr_epi8(ta, a1, 8);
-    a1 = _mm_blend_epi16(a1, ta, 0xF0);
-    __m128i b0 = _mm_alignr_epi8(tb, b1, 8);
-    b1 = _mm_blend_epi16(b1, tb, 0xF0);
-    const __m128i sa0 = a0, sa1 = a1, sb0 = b0, sb1 = b1;
-    __m128i wa[16], wb[16];
-    for (int i = 0; i < 16; i++) {
-        if (i < 4) {
-            wa[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pa + 16 * i)), shuf);
-            wb[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pb + 16 * i)), shuf);
-        } else {
-            __m128i t = _mm_add_epi32(_mm_sha256msg1_epu32(wa[i - 4], wa[i - 3]), _mm_alignr_epi8(wa[i - 1], wa[i - 2], 4));
-            wa[i] = _mm_sha256msg2_epu32(t, wa[i - 1]);
-            __m128i u = _mm_add_epi32(_mm_sha256msg1_epu32(wb[i - 4], wb[i - 3]), _mm_alignr_epi8(wb[i - 1], wb[i - 2], 4));
-            wb[i] = _mm_sha256msg2_epu32(u, wb[i - 1]);
-        }
-        const __m128i k = _mm_loadu_si128((const __m128i *)&K[4 * i]);
-        __m128i ma = _mm_add_epi32(wa[i], k), mb = _mm_add_epi32(wb[i], k);
-        a1 = _mm_sha256rnds2_epu32(a1, a0, ma);
-        b1 = _mm_sha256rnds2_epu32(b1, b0, mb);
-        ma = _mm_shuffle_epi32(ma, 0x0E);
-        mb = _mm_shuffle_epi32(mb, 0x0E);
-        a0 = _mm_sha256rnds2_epu32(a0, a1, ma);
-        b0 = _mm_sha256rnds2_epu32(b0, b1, mb);
+    uint8_t copy[64];
+    const uint8_t *p = msg;
+    if (!readable) {
+        memset(copy, 0, 64);
+        if (len) memcpy(copy, msg, len);
+        p = copy;
     }
-    a0 = _mm_add_epi32(a0, sa0);
-    a1 = _mm_add_epi32(a1, sa1);
-    b0 = _mm_add_epi32(b0, sb0);
-    b1 = _mm_add_epi32(b1, sb1);
-    ta = _mm_shuffle_epi32(a0, 0x1B);
-    a1 = _mm_shuffle_epi32(a1, 0xB1);
-    _mm_storeu_si128((__m128i *)&a[0], _mm_blend_epi16(ta, a1, 0xF0));
-    _mm_storeu_si128((__m128i *)&a[4], _mm_alignr_epi8(a1, ta, 8));
-    tb = _mm_shuffle_epi32(b0, 0x1B);
-    b1 = _mm_shuffle_epi32(b1, 0xB1);
-    _mm_storeu_si128((__m128i *)&b[0], _mm_blend_epi16(tb, b1, 0xF0));
-    _mm_storeu_si128((__m128i *)&b[4], _mm_alignr_epi8(b1, tb, 8));
+    const __m128i lenv = _mm_set1_epi8((char)len);
+    const __m128i top = _mm_set1_epi8((char)0x80);
+    __m128i idx = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i sixteen = _mm_set1_epi8(16);
+    for (int j = 0; j < 4; j++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * j));
+        v = _mm_and_si128(v, _mm_cmpgt_epi8(lenv, idx));                       // bytes before len
+        v = _mm_or_si128(v, _mm_and_si128(_mm_cmpeq_epi8(idx, lenv), top));    // 0x80 at len
+        w[j] = _mm_shuffle_epi8(v, shuf);
+        idx = _mm_add_epi8(idx, sixteen);
+    }
+    w[3] = _mm_insert_epi32(w[3], (int)((64 + len) * 8), 3);  // bit length (bytes 56..59 are zero: len <= 55)
+}
+
+/// ABEF/CDGH (the round instructions' form) to the state words A..D and E..H in lanes 0..3.
+#define LETHE_TO_WORDS(s0, s1, abcd, efgh)                                                                    \
+    do {                                                                                                      \
+        __m128i t_ = _mm_shuffle_epi32(s0, 0x1B);                                                             \
+        __m128i u_ = _mm_shuffle_epi32(s1, 0xB1);                                                             \
+        abcd = _mm_blend_epi16(t_, u_, 0xF0);                                                                 \
+        efgh = _mm_alignr_epi8(u_, t_, 8);                                                                    \
+    } while (0)
+
+/// HMACs of two messages of up to 55 bytes, both compressions of each interleaved with the other's:
+/// the inner digest goes to the outer block as message words (no bytes in between).
+__attribute__((target("sha,sse4.1,ssse3")))
+static void hmac_x2(const __m128i st[4], const uint8_t *ma, size_t la, int ra, const uint8_t *mb, size_t lb, int rb,
+                    uint8_t *oa, uint8_t *ob) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i wa[16], wb[16];
+    padded_words(ma, la, ra, wa);
+    padded_words(mb, lb, rb, wb);
+    __m128i a0 = st[0], a1 = st[1], b0 = st[0], b1 = st[1];
+    LETHE_X2_ROUNDS(a0, a1, b0, b1, wa, wb);
+    LETHE_TO_WORDS(a0, a1, wa[0], wa[1]);
+    LETHE_TO_WORDS(b0, b1, wb[0], wb[1]);
+    // The outer block: the 32-byte inner digest, 0x80, zeros, the bit length (64 + 32) * 8.
+    wa[2] = wb[2] = _mm_setr_epi32((int)0x80000000u, 0, 0, 0);
+    wa[3] = wb[3] = _mm_setr_epi32(0, 0, 0, 768);
+    a0 = st[2], a1 = st[3], b0 = st[2], b1 = st[3];
+    LETHE_X2_ROUNDS(a0, a1, b0, b1, wa, wb);
+    __m128i x, y;
+    LETHE_TO_WORDS(a0, a1, x, y);
+    _mm_storeu_si128((__m128i *)oa, _mm_shuffle_epi8(x, bswap));
+    _mm_storeu_si128((__m128i *)(oa + 16), _mm_shuffle_epi8(y, bswap));
+    LETHE_TO_WORDS(b0, b1, x, y);
+    _mm_storeu_si128((__m128i *)ob, _mm_shuffle_epi8(x, bswap));
+    _mm_storeu_si128((__m128i *)(ob + 16), _mm_shuffle_epi8(y, bswap));
+}
+
+/// A state's words in the round instructions' ABEF/CDGH form.
+__attribute__((target("sha,sse4.1,ssse3")))
+static void to_rounds_form(const uint32_t s[8], __m128i *s0, __m128i *s1) {
+    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&s[0]), 0xB1);
+    __m128i u = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&s[4]), 0x1B);
+    *s0 = _mm_alignr_epi8(t, u, 8);
+    *s1 = _mm_blend_epi16(u, t, 0xF0);
+}
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static void hmac_many_sha_ni(const lethe_hmac_sha256_key *k, const uint8_t *bytes, const ptrdiff_t *offsets, size_t n, uint8_t *out) {
+    __m128i st[4];
+    to_rounds_form(k->inner, &st[0], &st[1]);
+    to_rounds_form(k->outer, &st[2], &st[3]);
+    // Every message lies in the caller's buffer, so bytes up to the furthest message end may be read.
+    ptrdiff_t end = 0;
+    for (size_t i = 0; i < n; i++) if (offsets[i + 1] > end) end = offsets[i + 1];
+    size_t waiting = n;  // a short message waiting for a partner
+    for (size_t i = 0; i < n; i++) {
+        size_t len = (size_t)(offsets[i + 1] - offsets[i]);
+        if (len > 55) {
+            lethe_hmac_sha256(k, bytes + offsets[i], len, out + 32 * i);
+            continue;
+        }
+        if (waiting == n) {
+            waiting = i;
+            continue;
+        }
+        size_t j = waiting;
+        waiting = n;
+        hmac_x2(st, bytes + offsets[j], (size_t)(offsets[j + 1] - offsets[j]), offsets[j] + 64 <= end,
+                bytes + offsets[i], len, offsets[i] + 64 <= end, out + 32 * j, out + 32 * i);
+    }
+    if (waiting != n) lethe_hmac_sha256(k, bytes + offsets[waiting], (size_t)(offsets[waiting + 1] - offsets[waiting]), out + 32 * waiting);
 }
 
 static int detect_sha_ni(void) {
@@ -208,57 +286,10 @@ void lethe_hmac_sha256(const lethe_hmac_sha256_key *k, const uint8_t *msg, size_
     finish(s, inner, 32, 64, out);
 }
 
-/// The one padded block of a message of up to 55 bytes after `prefix_len` bytes already absorbed.
-static void one_block(uint8_t block[64], const uint8_t *msg, size_t len, uint64_t prefix_len) {
-    memset(block, 0, 64);
-    if (len) memcpy(block, msg, len);
-    block[len] = 0x80;
-    uint64_t bits = (prefix_len + len) * 8;
-    for (int i = 0; i < 8; i++) block[63 - i] = (uint8_t)(bits >> (8 * i));
-}
-
-static void big_endian(const uint32_t s[8], uint8_t out[32]) {
-    for (int i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(s[i] >> 24); out[4 * i + 1] = (uint8_t)(s[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(s[i] >> 8); out[4 * i + 3] = (uint8_t)s[i];
-    }
-}
-
 void lethe_hmac_sha256_many(const lethe_hmac_sha256_key *k, const uint8_t *bytes, const ptrdiff_t *offsets, size_t n, uint8_t *out) {
 #if defined(__x86_64__)
     if (compressor() == compress_sha_ni) {
-        size_t waiting = n;  // a short message waiting for a partner
-        for (size_t i = 0; i < n; i++) {
-            size_t len = (size_t)(offsets[i + 1] - offsets[i]);
-            if (len > 55) {
-                lethe_hmac_sha256(k, bytes + offsets[i], len, out + 32 * i);
-                continue;
-            }
-            if (waiting == n) {
-                waiting = i;
-                continue;
-            }
-            size_t j = waiting;
-            waiting = n;
-            uint8_t ba[64], bb[64];
-            uint32_t sa[8], sb[8];
-            one_block(ba, bytes + offsets[j], (size_t)(offsets[j + 1] - offsets[j]), 64);
-            one_block(bb, bytes + offsets[i], len, 64);
-            memcpy(sa, k->inner, sizeof sa);
-            memcpy(sb, k->inner, sizeof sb);
-            compress_sha_ni_x2(sa, ba, sb, bb);
-            uint8_t da[32], db[32];
-            big_endian(sa, da);
-            big_endian(sb, db);
-            one_block(ba, da, 32, 64);
-            one_block(bb, db, 32, 64);
-            memcpy(sa, k->outer, sizeof sa);
-            memcpy(sb, k->outer, sizeof sb);
-            compress_sha_ni_x2(sa, ba, sb, bb);
-            big_endian(sa, out + 32 * j);
-            big_endian(sb, out + 32 * i);
-        }
-        if (waiting != n) lethe_hmac_sha256(k, bytes + offsets[waiting], (size_t)(offsets[waiting + 1] - offsets[waiting]), out + 32 * waiting);
+        hmac_many_sha_ni(k, bytes, offsets, n, out);
         return;
     }
 #endif

@@ -111,18 +111,25 @@ struct ValueAccumulator {
             swap(&bytes, &bin.bytes)
             defer { swap(&bytes, &bin.bytes) }
             var o = bytes.count
-            bytes.append(contentsOf: repeatElement(0, count: total))
+            // 16 bytes of slack past the values: a value of up to 16 bytes is copied as one 16-byte load and
+            // store (no `memcpy` call a value), its spill overwritten by the next value or cut off below.
+            bytes.append(contentsOf: repeatElement(0, count: total + 16))
             bin.offsets.reserveCapacity(bin.offsets.count + count)
             bytes.withUnsafeMutableBytes { out in
                 var p = 0
                 for _ in 0..<count {
                     let len = Int(data.loadUnaligned(fromByteOffset: p, as: UInt32.self))
-                    if len > 0 { (out.baseAddress! + o).copyMemory(from: data.baseAddress! + p + 4, byteCount: len) }
+                    if len <= 16 && data.count - (p + 4) >= 16 {
+                        out.storeBytes(of: data.loadUnaligned(fromByteOffset: p + 4, as: SIMD16<UInt8>.self), toByteOffset: o, as: SIMD16<UInt8>.self)
+                    } else if len > 0 {
+                        (out.baseAddress! + o).copyMemory(from: data.baseAddress! + p + 4, byteCount: len)
+                    }
                     p += 4 + len
                     o += len
                     bin.offsets.append(o)
                 }
             }
+            bytes.removeLast(16)
             return pos
         }
     }

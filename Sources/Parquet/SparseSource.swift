@@ -92,6 +92,8 @@ public struct SparseSource: ParquetSource {
         if range.isEmpty { return [] }
         for s in segments where s.offset <= range.lowerBound && range.upperBound <= s.offset + Int64(s.bytes.count) {
             let lo = Int(range.lowerBound - s.offset)
+            // A whole segment (a column chunk read as such): its bytes shared, not copied.
+            if lo == 0 && range.count == s.bytes.count { return s.bytes }
             return Array(s.bytes[lo..<(lo + range.count)])
         }
         throw ParquetError(.io, "read \(range) outside the ranges fetched from the store (the object may have changed)")

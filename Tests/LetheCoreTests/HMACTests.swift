@@ -77,3 +77,46 @@ private func checkAgainstSwiftCrypto() {
     #expect(keys[0] == keys[1] && keys[0] == hasher.key(forBytes: Array("jos\u{E9}".utf8)))
     #expect(keyer.misses == 5)
 }
+
+/// `lethe_hmac_sha256_many` against swift-crypto, message by message, where its two-at-a-time path reads a
+/// short message straight from the caller's buffer (64 bytes from the message's start, the bytes past it
+/// masked off) and where it copies it first (within 64 bytes of the furthest message end): every length
+/// up to the one-block limit and past it, at every distance from the end of the values, odd and even
+/// positions in a pair, the bytes after each message random (what a broken mask would hash).
+@Test func manyHMACsReadInPlaceOrCopiedEqualSwiftCrypto() {
+    let secret = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 5) }
+    var k = lethe_hmac_sha256_key()
+    secret.withUnsafeBufferPointer { lethe_hmac_sha256_init(&k, $0.baseAddress, $0.count) }
+    let reference = SymmetricKey(data: secret)
+    var rng = SplitMix64(seed: 23)
+    func check(_ lengths: [Int], lead: Int, _ what: String) {
+        var bytes = (0..<lead).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        var offsets = [lead]
+        for len in lengths {
+            for _ in 0..<len { bytes.append(UInt8(truncatingIfNeeded: rng.next())) }
+            offsets.append(bytes.count)
+        }
+        var out = [UInt8](repeating: 0, count: 32 * lengths.count)
+        bytes.withUnsafeBufferPointer { b in
+            offsets.withUnsafeBufferPointer { o in
+                out.withUnsafeMutableBufferPointer { lethe_hmac_sha256_many(&k, b.baseAddress, o.baseAddress, lengths.count, $0.baseAddress) }
+            }
+        }
+        for i in lengths.indices {
+            let expected = Array(HMAC<SHA256>.authenticationCode(for: Array(bytes[offsets[i]..<offsets[i + 1]]), using: reference))
+            #expect(Array(out[(32 * i)..<(32 * i + 32)]) == expected, "\(what): message \(i) of \(lengths.count), \(lengths[i]) bytes")
+        }
+    }
+    // Each length 0...64 as the last message, after 0...3 others (the pair it falls in; in place or copied by
+    // how far from the end it starts), the others' lengths random.
+    for len in 0...64 {
+        for before in 0...3 {
+            let lengths = (0..<before).map { _ in Int(rng.next() % 56) } + [len]
+            check(lengths, lead: Int(rng.next() % 3), "\(len) bytes after \(before)")
+        }
+    }
+    // Many short messages (most read in place), long ones between them, an odd count.
+    check((0..<301).map { i in i % 17 == 0 ? 56 + Int(rng.next() % 80) : Int(rng.next() % 56) }, lead: 1, "mixed")
+    check([Int](repeating: 13, count: 64), lead: 0, "ids of 13 bytes")
+    check([Int](repeating: 55, count: 9), lead: 0, "the one-block limit")
+}
