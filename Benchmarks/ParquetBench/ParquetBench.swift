@@ -57,7 +57,9 @@ struct Options {
             case "--scan-only": o.scanOnly = true
             case "--file": o.file = try value()
             case "-h", "--help":
-                print("usage: lethe-bench parquet [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE] [--scan-only [--file PATH]]")
+                print(
+                    "usage: lethe-bench parquet [--dir DIR] [--rows-per-group N] [--groups N] [--users N] [--runs N] [--keep] [--markdown FILE] [--scan-only [--file PATH]]"
+                )
                 exit(0)
             default: throw BenchError("unknown argument \(args[i])")
             }
@@ -238,7 +240,9 @@ func scanOnly(_ o: Options, _ py: ParquetPython, path: String) async throws {
     print("ParquetFormat.scan CPU:  \(list(lethe.map(\.cpu))) (median \(fmt(median(lethe.map(\.cpu)), 3)) s)")
     print("pyarrow read_table wall: \(list(pyWall)) (median \(fmt(median(pyWall), 3)) s)")
     print("pyarrow read_table CPU:  \(list(pyCPU)) (median \(fmt(median(pyCPU), 3)) s)")
-    print("ratio of medians: wall \(fmt(median(lethe.map(\.wall)) / median(pyWall), 2))×, CPU \(fmt(median(lethe.map(\.cpu)) / median(pyCPU), 2))×; load \(Machine.load()); checksum \(checksum & 0xFFFF)")
+    print(
+        "ratio of medians: wall \(fmt(median(lethe.map(\.wall)) / median(pyWall), 2))×, CPU \(fmt(median(lethe.map(\.cpu)) / median(pyCPU), 2))×; load \(Machine.load()); checksum \(checksum & 0xFFFF)"
+    )
 }
 
 /// The rows of `file` whose `user_id` equals `subject` (byte comparison), found with scanColumn.

@@ -29,22 +29,8 @@ struct LineSplitter {
 
     /// `feed` of bytes lent for the call (a mapped window): only a line left unfinished at their end is copied.
     mutating func feed(bytes buf: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, Int, Int64) throws -> Void) throws {
-        guard let base = buf.baseAddress else { return }
+        guard let base = buf.baseAddress, var pos = try finishCarry(buf, body) else { return }
         let n = buf.count
-        var pos = 0
-        if !carry.isEmpty {
-            guard let nl = memchr(base, 0x0A, n) else {
-                try appendCarry(UnsafeRawBufferPointer(start: base, count: n))
-                return
-            }
-            let idx = UnsafeRawPointer(nl) - base
-            try appendCarry(UnsafeRawBufferPointer(start: base, count: idx + 1))
-            lineNumber += 1
-            let ln = lineNumber
-            try carry.withUnsafeBytes { try body($0, $0.count - 1, ln) }
-            carry.removeAll(keepingCapacity: true)
-            pos = idx + 1
-        }
         while pos < n {
             guard let nl = memchr(base + pos, 0x0A, n - pos) else {
                 try appendCarry(UnsafeRawBufferPointer(start: base + pos, count: n - pos))
@@ -65,22 +51,8 @@ struct LineSplitter {
         bytes buf: UnsafeRawBufferPointer, lines: (UnsafeRawBufferPointer, Int64) throws -> Int64,
         _ body: (UnsafeRawBufferPointer, Int, Int64) throws -> Void
     ) throws {
-        guard let base = buf.baseAddress else { return }
+        guard let base = buf.baseAddress, let pos = try finishCarry(buf, body) else { return }
         let n = buf.count
-        var pos = 0
-        if !carry.isEmpty {
-            guard let nl = memchr(base, 0x0A, n) else {
-                try appendCarry(UnsafeRawBufferPointer(start: base, count: n))
-                return
-            }
-            let idx = UnsafeRawPointer(nl) - base
-            try appendCarry(UnsafeRawBufferPointer(start: base, count: idx + 1))
-            lineNumber += 1
-            let ln = lineNumber
-            try carry.withUnsafeBytes { try body($0, $0.count - 1, ln) }
-            carry.removeAll(keepingCapacity: true)
-            pos = idx + 1
-        }
         guard pos < n else { return }
         // The last line feed: a line's length back from the end (memrchr is not in every C library).
         var end = n
@@ -91,6 +63,25 @@ struct LineSplitter {
         }
         lineNumber += try lines(UnsafeRawBufferPointer(start: base + pos, count: end - pos), lineNumber + 1)
         if end < n { try appendCarry(UnsafeRawBufferPointer(start: base + end, count: n - end)) }
+    }
+
+    /// Completes the line carried from earlier bytes (if any) with the first line of `buf` and hands it
+    /// to `body`; returns where the rest of `buf` starts, or nil when `buf` went to the carry whole.
+    private mutating func finishCarry(
+        _ buf: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, Int, Int64) throws -> Void
+    ) throws -> Int? {
+        guard !carry.isEmpty, let base = buf.baseAddress else { return 0 }
+        guard let nl = memchr(base, 0x0A, buf.count) else {
+            try appendCarry(buf)
+            return nil
+        }
+        let idx = UnsafeRawPointer(nl) - base
+        try appendCarry(UnsafeRawBufferPointer(start: base, count: idx + 1))
+        lineNumber += 1
+        let ln = lineNumber
+        try carry.withUnsafeBytes { try body($0, $0.count - 1, ln) }
+        carry.removeAll(keepingCapacity: true)
+        return idx + 1
     }
 
     /// Hands out the last line if it has no newline.

@@ -528,7 +528,9 @@ import Testing
             }
         }
         #expect(windows > 700)
-        #expect(lines > 80_000 && scanned > 30_000 && malformed > 5_000 && blanks > 5_000, "lines \(lines) scanned \(scanned) malformed \(malformed) blanks \(blanks)")
+        #expect(
+            lines > 80_000 && scanned > 30_000 && malformed > 5_000 && blanks > 5_000,
+            "lines \(lines) scanned \(scanned) malformed \(malformed) blanks \(blanks)")
         #expect(validDeclined * 10 < scanned, "declined \(validDeclined) valid lines of \(scanned)")
     }
 

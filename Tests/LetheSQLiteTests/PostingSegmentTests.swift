@@ -313,6 +313,28 @@ import LetheCatalog
         #expect(merged && kept)
     }
 
+    /// Batches' entries sorted with the buffers kept from the sort before (`TopBitsScratch`, as the batch
+    /// writer does): arrays that grow and shrink (empty, one, a few, more than the bucket tables of the one
+    /// before, fewer again) of uniform keys, a hot key's many entries and the edge keys, each in the order a
+    /// plain sort gives, no entry lost or doubled.
+    @Test func sortsWithKeptBuffersOrderEveryArray() throws {
+        var rng = SplitMix64(seed: 23)
+        var scratch = TopBitsScratch<BatchEntry>()
+        for n in [0, 1, 5, 2_000, 150_000, 70, 3, 300_000, 1_000, 0, 40_000] {
+            var entries: [BatchEntry] = []
+            for i in 0..<n {
+                let key: Int64 =
+                    i % 97 == 0 ? [Int64.min, .max, 0, -1][i % 4] : i % 13 == 0 ? 42 : Int64(bitPattern: rng.next())
+                entries.append(BatchEntry(key: key, object: Int64(rng.next() % 50), at: Int32(i)))
+            }
+            let want = entries.sorted(by: <)
+            BatchEntry.sort(&entries, scratch: &scratch)
+            #expect(entries.map(\.key) == want.map(\.key), "n \(n)")
+            #expect(entries.map(\.object) == want.map(\.object), "n \(n)")
+            #expect(Set(entries.map(\.at)).count == n, "n \(n): an entry lost or doubled")
+        }
+    }
+
     @Test func aBlockEndsOnlyWhereTheKeyChanges() throws {
         var w = PostingSegment.Writer()
         let rows = PostingCodec.encodeRows(Array(0..<Int64(400)))
