@@ -320,7 +320,7 @@ import LetheCatalog
     @Test func sortsWithKeptBuffersOrderEveryArray() throws {
         var rng = SplitMix64(seed: 23)
         var scratch = TopBitsScratch<BatchEntry>()
-        for n in [0, 1, 5, 2_000, 150_000, 70, 3, 300_000, 1_000, 0, 40_000] {
+        for n in [0, 1, 5, 2_000, 150_000, 70, 100, 3, 300_000, 290_000, 1_000, 0, 40_000] {
             var entries: [BatchEntry] = []
             for i in 0..<n {
                 let key: Int64 =
