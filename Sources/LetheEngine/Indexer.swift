@@ -261,8 +261,11 @@ struct Indexer: Sendable {
             try await state.setSetting(Lethe.indexedSetting(name), at)
             if let fp = work.specs[name] { try await state.setSetting(IndexSpec.setting(name), fp) }
         }
-        // Postings of large removed objects, in one pass once they weigh enough.
-        report.purgedObjects = try await state.purgeDeadPostings(force: false)
+        // Postings of large removed objects, in one pass once they weigh enough (or the pass's
+        // segments merged into one).
+        report.purgedObjects = try await Trace.span("index: purge dead postings, merge segments") {
+            try await state.purgeDeadPostings(force: false)
+        }
     }
 
     struct ScanResult: Sendable {
@@ -414,7 +417,9 @@ extension Indexer {
         work.progress.objectsTotal = work.objects.count
         try await scan(work.objects, workers: workers(nil), progress: work.progress, report: &report, onProgress: nil)
         if !work.objects.isEmpty || report.objectsRemoved > 0 {
-            report.purgedObjects = try await state.purgeDeadPostings(force: false)
+            report.purgedObjects = try await Trace.span("index: purge dead postings, merge segments") {
+                try await state.purgeDeadPostings(force: false)
+            }
         }
         // A commit (or checkpoint) landed in a table's log: the commits since the version indexed.
         for name in tables {

@@ -90,6 +90,7 @@ extension SQLiteStateStore {
     @discardableResult
     static func mergeSegments(_ db: Database, _ inputs: [Int64]) throws -> Int64? {
         guard !inputs.isEmpty else { return nil }
+        let started = ContinuousClock.now
         let list = inputs.map(String.init).joined(separator: ", ")
         let live = try LiveObjects(db, segments: list)
         let segment = try newSegment(db)
@@ -97,36 +98,32 @@ extension SQLiteStateStore {
         // Blocks read a time per input: bounded memory however many inputs a merge has.
         let perLoad = max(4, min(64, 4_096 / inputs.count))
         var readers = inputs.map { SegmentReader(segment: $0, blocksPerLoad: perLoad) }
-        var heads: [MergeHead] = []
-        heads.reserveCapacity(readers.count)
-        for i in readers.indices {
-            guard try readers[i].advance(db) else { continue }
-            heads.append(MergeHead(key: readers[i].key, object: readers[i].object, at: i, end: 0))
-        }
-        var heap = MergeHeap(heads)
-        // The readers through a buffer pointer: `readers[i].withRows { writer.add… }` copied the
-        // reader (its arrays retained and released) for every entry merged.
+        defer { for i in readers.indices { readers[i].free() } }
+        for i in readers.indices { _ = try readers[i].advance(db) }
+        let tree = MergeTree(readers)
+        defer { tree.free() }
+        // The readers through a buffer pointer: an element's mutating call on the array itself copied
+        // the reader (retaining and releasing its arrays) for every entry merged.
         try readers.withUnsafeMutableBufferPointer { rp in
-            while let h = heap.top {
-                let i = h.at
-                if live.segment(of: h.object) == rp[i].segment {
-                    rp[i].withRows { writer.add(key: h.key, object: h.object, rows: $0) }
+            while let i = tree.winner {
+                if live.segment(of: rp[i].object) == rp[i].segment {
+                    writer.add(key: rp[i].key, object: rp[i].object, rows: rp[i].rows)
                     if writer.pendingBlocks >= 256 { try storeBlocks(db, segment, &writer) }
                 }
-                if try rp[i].advance(db) {
-                    heap.replaceTop(MergeHead(key: rp[i].key, object: rp[i].object, at: i, end: 0))
-                } else {
-                    heap.popTop()
-                }
+                _ = try rp[i].advance(db)
+                tree.replay(i, key: rp[i].key, object: rp[i].object, exhausted: rp[i].exhausted)
             }
         }
         writer.close()
         try storeBlocks(db, segment, &writer)
         try finishSegment(db, segment, writer)
+        Trace.mark("merge segments: \(inputs.count) inputs, \(writer.entries) entries, \(writer.blocksWritten) blocks written", since: started)
+        let merged = ContinuousClock.now
         // Nothing live left: the objects that named these segments (with no postings there) name none.
         try db.execute(sql: "UPDATE objects SET segment = ? WHERE segment IN (\(list))", arguments: [writer.entries == 0 ? nil : segment])
         try deleteBlocks(db, of: list)
         try db.execute(sql: "DELETE FROM segments WHERE id IN (\(list))")
+        Trace.mark("merge segments: inputs deleted", since: merged)
         return writer.entries == 0 ? nil : segment
     }
 
@@ -181,74 +178,129 @@ extension SQLiteStateStore {
     }
 
     /// Reads one segment's entries in order, `blocksPerLoad` blocks at a time copied end to end into
-    /// one buffer (no statement stays open while the merge writes), decoding one entry an `advance`.
+    /// one buffer of its own (no statement stays open while the merge writes), decoding one entry an
+    /// `advance` straight from the buffer's memory (no array access, bounds checks only at a block's
+    /// end). The buffer is allocated by hand: `free()` it (the merge does, whatever happens).
     struct SegmentReader {
         let segment: Int64
         let blocksPerLoad: Int
-        private var buffer: [UInt8] = []
+        private var buffer: UnsafeMutableRawPointer? = nil
+        private var capacity = 0
         /// Where each loaded block ends in `buffer`.
         private var blockEnds: [Int] = []
         private var block = 0
+        /// The next entry's offset and the end of its block.
         private var at = 0
+        private var end = 0
         private var lastKey: Int64? = nil
         private var done = false
+        /// No entry left: `key` and `object` are then `Int64.max` (an entry's object id is below it).
+        private(set) var exhausted = false
         private(set) var key: Int64 = 0
         private(set) var object: Int64 = 0
-        private var rowsStart = 0
-        private var rowsCount = 0
+        /// The current entry's encoded rows (valid until the next `advance`).
+        private(set) var rows = UnsafeRawBufferPointer(start: nil, count: 0)
 
         init(segment: Int64, blocksPerLoad: Int = 64) {
             self.segment = segment
             self.blocksPerLoad = blocksPerLoad
         }
 
-        /// Moves to the next entry; false at the end of the segment.
+        mutating func free() {
+            buffer?.deallocate()
+            buffer = nil
+            capacity = 0
+        }
+
+        /// Moves to the next entry; false at the end of the segment (then `exhausted`).
+        @inline(__always)
         mutating func advance(_ db: Database) throws -> Bool {
-            while true {
-                if block < blockEnds.count {
-                    if at < blockEnds[block] {
-                        let end = blockEnds[block]
-                        try buffer.withUnsafeBytes { b in
-                            var i = at
-                            let delta = try PostingCodec.readVarint(b, &i)
-                            let o = try PostingCodec.readVarint(b, &i)
-                            let length = try PostingCodec.readVarint(b, &i)
-                            guard i <= end, length <= UInt64(end - i), o <= UInt64(Int64.max) else {
-                                throw LetheError(.corrupt, "posting segment block: truncated entry")
-                            }
-                            key = key &+ Int64(bitPattern: delta)
-                            object = Int64(o)
-                            rowsStart = i
-                            rowsCount = Int(length)
-                            at = i + Int(length)
-                        }
-                        return true
-                    }
-                    block += 1
-                    if block < blockEnds.count { try openBlock() }
-                    continue
+            if at < end {
+                try decode()
+                return true
+            }
+            return try nextBlock(db)
+        }
+
+        /// Decodes the entry at `at` (before `end`) and moves past it.
+        @inline(__always)
+        private mutating func decode() throws {
+            guard let p = buffer else { throw LetheError(.corrupt, "posting segment block: truncated entry") }
+            var i = at
+            let delta = try Self.varint(p, &i, end)
+            let o = try Self.varint(p, &i, end)
+            let length = try Self.varint(p, &i, end)
+            guard length <= UInt64(end - i), o < UInt64(Int64.max) else {
+                throw LetheError(.corrupt, "posting segment block: truncated entry")
+            }
+            key = key &+ Int64(bitPattern: delta)
+            object = Int64(o)
+            rows = UnsafeRawBufferPointer(start: p + i, count: Int(length))
+            at = i + Int(length)
+        }
+
+        /// A varint at `p + i` of a block ending at `end`: ten bytes read without a bound check when
+        /// the block has them (every entry but a block's last few bytes).
+        @inline(__always)
+        static func varint(_ p: UnsafeMutableRawPointer, _ i: inout Int, _ end: Int) throws -> UInt64 {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            let limit = end - i >= 10 ? i + 10 : end
+            var j = i
+            while j < limit {
+                let b = p.load(fromByteOffset: j, as: UInt8.self)
+                j += 1
+                value |= UInt64(b & 0x7F) << shift
+                if b & 0x80 == 0 {
+                    if shift == 63 && b > 1 { throw LetheError(.corrupt, "varint overflows 64 bits") }
+                    i = j
+                    return value
                 }
-                if done { return false }
-                try load(db)
-                if blockEnds.isEmpty { return false }
+                shift += 7
+            }
+            throw LetheError(.corrupt, limit == end ? "truncated varint" : "varint overflows 64 bits")
+        }
+
+        /// The first entry of the next block (loading more blocks when these are read); false at the end.
+        private mutating func nextBlock(_ db: Database) throws -> Bool {
+            while true {
+                if block + 1 < blockEnds.count {
+                    block += 1
+                    try openBlock()
+                } else if done {
+                    exhausted = true
+                    key = .max
+                    object = .max
+                    rows = UnsafeRawBufferPointer(start: nil, count: 0)
+                    return false
+                } else {
+                    try load(db)
+                    if blockEnds.isEmpty { continue }
+                }
+                if at < end {
+                    try decode()
+                    return true
+                }
             }
         }
 
         /// Reads the header of block `block` (its format byte and first key).
         private mutating func openBlock() throws {
             let start = block == 0 ? 0 : blockEnds[block - 1]
-            guard blockEnds[block] - start >= 9, buffer[start] == PostingSegment.format else {
+            end = blockEnds[block]
+            guard end - start >= 9, let p = buffer, p.load(fromByteOffset: start, as: UInt8.self) == PostingSegment.format else {
                 throw LetheError(.corrupt, "posting segment block: bad header")
             }
-            key = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start + 1, as: Int64.self).littleEndian }
+            key = Int64(littleEndian: p.loadUnaligned(fromByteOffset: start + 1, as: Int64.self))
             at = start + 9
         }
 
         private mutating func load(_ db: Database) throws {
-            buffer.removeAll(keepingCapacity: true)
             blockEnds.removeAll(keepingCapacity: true)
             block = 0
             at = 0
+            end = 0
+            var used = 0
             let sql =
                 lastKey == nil
                 ? "SELECT last_k, data FROM segment_blocks WHERE segment = ? ORDER BY last_k LIMIT ?"
@@ -257,18 +309,27 @@ extension SQLiteStateStore {
             let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
             while let r = try cursor.next() {
                 lastKey = r[0] as Int64
-                try r.withUnsafeData(atIndex: 1) { d in if let d { buffer.append(contentsOf: d) } }
-                blockEnds.append(buffer.count)
+                try r.withUnsafeData(atIndex: 1) { d in
+                    guard let d, !d.isEmpty else { return }
+                    if used + d.count > capacity { grow(to: used + d.count, keeping: used) }
+                    d.withUnsafeBytes { b in (buffer! + used).copyMemory(from: b.baseAddress!, byteCount: b.count) }
+                    used += d.count
+                }
+                blockEnds.append(used)
             }
             if blockEnds.count < blocksPerLoad { done = true }
             if !blockEnds.isEmpty { try openBlock() }
         }
 
-        /// The current entry's encoded rows (`mutating` only so that a call on an element of the merge's
-        /// readers works in place: a non-mutating call copied the reader, retaining its arrays).
-        @inline(__always)
-        mutating func withRows<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-            try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[rowsStart..<(rowsStart + rowsCount)])) }
+        private mutating func grow(to needed: Int, keeping used: Int) {
+            let size = max(needed, capacity * 2, 64 * 1_024)
+            let bigger = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+            if let old = buffer {
+                bigger.copyMemory(from: old, byteCount: used)
+                old.deallocate()
+            }
+            buffer = bigger
+            capacity = size
         }
     }
 
@@ -571,54 +632,81 @@ struct SegmentScratch: Sendable {
     }
 }
 
-struct MergeHead {
-    var key: Int64
-    var object: Int64
-    var at: Int
-    var end: Int
+/// A loser tree over a merge's readers' current entries, each as one 128-bit word ordered as (key,
+/// then object id): the key's bits with the sign flipped above the object id, so that one unsigned
+/// comparison (no branch) orders two entries; an exhausted reader's is all ones, above every entry
+/// (an entry's object id is below `Int64.max`). The smallest is `winner`, and replacing it costs one
+/// comparison a level (a binary heap took two, and moved entries around). Its memory is allocated by
+/// hand (no array's uniqueness check or bounds check an entry): `free()` it.
+struct MergeTree {
+    /// Per leaf (readers padded to a power of two with exhausted ones): the reader's current entry.
+    private let entries: UnsafeMutablePointer<UInt128>
+    /// `nodes[0]`: the winner; `nodes[1..<leaves]`: the loser of each match.
+    private let nodes: UnsafeMutablePointer<Int32>
+    private let leaves: Int
+
     @inline(__always)
-    static func < (a: MergeHead, b: MergeHead) -> Bool { a.key < b.key || (a.key == b.key && a.object < b.object) }
-}
-
-/// A binary min-heap of merge heads.
-struct MergeHeap {
-    private var h: [MergeHead]
-
-    init(_ heads: [MergeHead]) {
-        h = heads
-        var i = h.count / 2 - 1
-        while i >= 0 {
-            down(i)
-            i -= 1
-        }
+    static func word(key: Int64, object: Int64) -> UInt128 {
+        UInt128(UInt64(bitPattern: key) ^ (1 << 63)) << 64 | UInt128(UInt64(bitPattern: object))
     }
 
-    var top: MergeHead? { h.first }
-
-    mutating func replaceTop(_ x: MergeHead) {
-        h[0] = x
-        down(0)
+    init(_ readers: [SQLiteStateStore.SegmentReader]) {
+        var n = 1
+        while n < readers.count { n *= 2 }
+        leaves = n
+        entries = .allocate(capacity: n)
+        entries.initialize(repeating: .max, count: n)
+        for (i, r) in readers.enumerated() where !r.exhausted { entries[i] = Self.word(key: r.key, object: r.object) }
+        nodes = .allocate(capacity: n)
+        nodes.initialize(repeating: 0, count: n)
+        // Winners of the matches bottom up (the leaves are nodes n..<2n), the losers kept.
+        var winners = [Int32](repeating: 0, count: 2 * n)
+        for i in 0..<n { winners[n + i] = Int32(i) }
+        var node = n - 1
+        while node >= 1 {
+            let a = winners[2 * node], b = winners[2 * node + 1]
+            if entries[Int(b)] < entries[Int(a)] {
+                winners[node] = b
+                nodes[node] = a
+            } else {
+                winners[node] = a
+                nodes[node] = b
+            }
+            node -= 1
+        }
+        nodes[0] = n == 1 ? 0 : winners[1]
     }
 
-    mutating func popTop() {
-        let last = h.removeLast()
-        if !h.isEmpty {
-            h[0] = last
-            down(0)
-        }
+    func free() {
+        entries.deallocate()
+        nodes.deallocate()
     }
 
-    private mutating func down(_ start: Int) {
-        var i = start
-        let n = h.count
-        while true {
-            let l = 2 * i + 1
-            if l >= n { return }
-            var m = l
-            if l + 1 < n && h[l + 1] < h[l] { m = l + 1 }
-            if !(h[m] < h[i]) { return }
-            h.swapAt(i, m)
-            i = m
+    /// The reader holding the smallest entry; nil when every reader is exhausted.
+    var winner: Int? {
+        let w = Int(nodes[0])
+        return entries[w] == .max ? nil : w
+    }
+
+    /// Reader `i` (the winner) moved on to the entry (`key`, `object`), or is `exhausted`: its
+    /// matches played again, without a branch a level (the winner of a match of random keys is a
+    /// coin's toss: a branch on it mispredicted every other level).
+    @inline(__always)
+    func replay(_ i: Int, key: Int64, object: Int64, exhausted: Bool) {
+        let mine = exhausted ? UInt128.max : Self.word(key: key, object: object)
+        entries[i] = mine
+        var w = Int32(i)
+        var we = mine
+        var node = (leaves + i) >> 1
+        while node > 0 {
+            let t = nodes[node]
+            let te = entries[Int(t)]
+            let lose = te < we
+            nodes[node] = lose ? w : t
+            w = lose ? t : w
+            we = lose ? te : we
+            node >>= 1
         }
+        nodes[0] = w
     }
 }

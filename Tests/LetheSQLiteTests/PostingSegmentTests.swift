@@ -224,6 +224,61 @@ import LetheCatalog
         try await expectSameAnswers(table, segmented, pool)
     }
 
+    /// A merge of any number of inputs (the loser tree pads them to a power of two with exhausted ones):
+    /// every live entry once, in (key, object) order across the whole output, a key's entries in one
+    /// block, the dead ones (an object indexed again, a whole input's objects indexed again) left out —
+    /// and `locate` answers as a table-only store does. Keys at the pool's edges (10-byte varint
+    /// distances) and hot keys with many rows (encoded rows longer than 8 bytes) included.
+    @Test func mergesOfAnyNumberOfInputsKeepEveryLiveEntryOnceInOrder() async throws {
+        for inputs in [2, 3, 5, 8, 9, 15] {
+            let table = try SQLiteStateStore(inMemory: nil)
+            let segmented = try SQLiteStateStore(inMemory: nil, segmentMinimum: 1)
+            var rng = SplitMix64(seed: UInt64(100 + inputs))
+            let pool = keyPool(&rng, 400)
+            for batch in 0..<inputs {
+                let b: [(IndexedObject, PostingList)] = (0..<2).map { i in
+                    let n = Int64(20 + Int(rng.next() % 600))
+                    return (object("b\(batch)/o\(i)", records: n, dataset: i == 0 ? "e" : "d"), postings(&rng, records: n, pool: pool))
+                }
+                try await table.putIndexedObjects(flat: b)
+                try await segmented.putIndexedObjects(flat: b)
+            }
+            // Dead entries: one object of the first batch, and both of the last batch, indexed again
+            // (their new entries in a segment of their own, merged too).
+            let again: [(IndexedObject, PostingList)] = ["b0/o1", "b\(inputs - 1)/o0", "b\(inputs - 1)/o1"].map { key in
+                (object(key, records: 30, version: "v2", dataset: key.hasSuffix("o0") ? "e" : "d"), postings(&rng, records: 30, pool: pool))
+            }
+            try await table.putIndexedObjects(flat: again)
+            try await segmented.putIndexedObjects(flat: again)
+            let ids = try await segmented.writer.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM segments ORDER BY id") }
+            #expect(ids.count == inputs + 1)
+            try await segmented.writer.write { db in _ = try SQLiteStateStore.mergeSegments(db, ids) }
+            let l = try await layout(segmented)
+            #expect(l.segments == 1 && l.tableRows == 0)
+            #expect(Int64(l.entries) == (try await segmented.indexStats().postings), "inputs \(inputs)")
+            // Strictly ascending (key, object) from the first block to the last; no key split between blocks.
+            let blocks = try await segmented.writer.read { db in try Data.fetchAll(db, sql: "SELECT data FROM segment_blocks ORDER BY last_k") }
+            var previous: (key: Int64, object: Int64)? = nil
+            var longRows = 0
+            for data in blocks {
+                var first = true
+                try data.withUnsafeBytes { b in
+                    try PostingSegment.forEach(b) { k, o, rows in
+                        if let p = previous {
+                            #expect(p.key < k || (p.key == k && p.object < o && !first), "inputs \(inputs)")
+                        }
+                        previous = (k, o)
+                        first = false
+                        if rows.count > 8 { longRows += 1 }
+                        return true
+                    }
+                }
+            }
+            #expect(longRows > 0)
+            try await expectSameAnswers(table, segmented, pool)
+        }
+    }
+
     /// A merge that fails part way (here a corrupt block of its last input, met after many entries
     /// were written) rolls back with its transaction: the input segments, their blocks and the
     /// objects' segments are as they were, and `locate` answers as before.
