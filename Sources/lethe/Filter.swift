@@ -35,12 +35,12 @@ struct Filter: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let (policy, validation) = try checkedOptions()
-            let config = try LakeConfig.load(path: global.config)
+            let config = try await Trace.span("filter: config") { try LakeConfig.load(path: global.config) }
             let fields = try subjectFields(config)
-            let state = try await openState(config)
+            let state = try await Trace.span("filter: open state") { try await openState(config) }
             let meta = state.state
             let source: @Sendable (Int64) async throws -> DeletionChanges = { try await Lethe.deletionTags(in: meta, since: $0) }
-            let shared = try await loadDeletionSet(state, source: source)
+            let shared = try await Trace.span("filter: deletion set") { try await loadDeletionSet(state, source: source) }
             let (inFD, outFD) = try openFiles()
             defer {
                 if inFD != 0 { close(inFD) }
