@@ -563,6 +563,7 @@ extension DeltaTable {
             } catch  where fetched.missed || error is WholeFileNeeded {
                 // A bloom filter or page index inside an untouched row group's range, say: nothing is
                 // written yet, so do it the whole-file way.
+                Trace.mark("delta erase: \(job.path) rewritten from the whole file (\(fetched.missed ? "read outside the ranges fetched" : "\(error)"))")
             } catch let e as LetheError {
                 throw e
             } catch {
