@@ -223,8 +223,11 @@ static int detect_sha_ni(void) {
 
 typedef void (*compress_fn)(uint32_t s[8], const uint8_t *p, size_t blocks);
 static compress_fn chosen = 0;
+/// Tests: the portable code on this thread only (the rest of the process keeps the detected path).
+static _Thread_local int portable_here = 0;
 
 static compress_fn compressor(void) {
+    if (__builtin_expect(portable_here, 0)) return compress_portable;
     compress_fn f = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
     if (f) return f;
 #if defined(__x86_64__)
@@ -237,7 +240,7 @@ static compress_fn compressor(void) {
 }
 
 int lethe_sha256_uses_sha_ni(void) { return compressor() != compress_portable; }
-void lethe_sha256_force_portable(void) { __atomic_store_n(&chosen, compress_portable, __ATOMIC_RELEASE); }
+void lethe_sha256_portable_on_this_thread(int on) { portable_here = on != 0; }
 
 /// Finishes a hash whose state has absorbed `prefix_len` bytes in whole blocks.
 static void finish(uint32_t s[8], const uint8_t *msg, size_t len, uint64_t prefix_len, uint8_t out[32]) {

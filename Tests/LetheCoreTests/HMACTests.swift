@@ -27,11 +27,16 @@ private func checkAgainstSwiftCrypto() {
 }
 
 /// Both compression paths (SHA extensions when present, then the portable code) equal swift-crypto.
+/// The portable code is chosen for this test's thread only (a synchronous test stays on one thread):
+/// the tests running beside it and after it keep the machine's path.
 @Test func hmacMatchesSwiftCryptoOnBothPaths() {
     checkAgainstSwiftCrypto()
-    lethe_sha256_force_portable()
+    let detected = lethe_sha256_uses_sha_ni()
+    lethe_sha256_portable_on_this_thread(1)
     #expect(lethe_sha256_uses_sha_ni() == 0)
     checkAgainstSwiftCrypto()
+    lethe_sha256_portable_on_this_thread(0)
+    #expect(lethe_sha256_uses_sha_ni() == detected)
 }
 
 @Test func subjectKeyStorageRoundTrips() {

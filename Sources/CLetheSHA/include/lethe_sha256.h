@@ -24,9 +24,10 @@ void lethe_hmac_sha256_many(const lethe_hmac_sha256_key *k, const uint8_t *bytes
 /// Plain SHA-256 (for tests).
 void lethe_sha256(const uint8_t *msg, size_t len, uint8_t out[32]);
 
-/// 1 when the SHA extensions are used, 0 for the portable code. `force_portable`
-/// (tests) switches to the portable code for the rest of the process.
+/// 1 when the SHA extensions are used (on this thread), 0 for the portable code.
+/// `portable_on_this_thread(1)` (tests) switches the calling thread to the portable code until
+/// `portable_on_this_thread(0)`; other threads keep the path detected for the machine.
 int lethe_sha256_uses_sha_ni(void);
-void lethe_sha256_force_portable(void);
+void lethe_sha256_portable_on_this_thread(int on);
 
 #endif
