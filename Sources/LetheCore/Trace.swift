@@ -11,7 +11,8 @@ public enum Trace {
         let now = ContinuousClock.now
         if enabled {
             // The origin on the clock `perf record -k CLOCK_MONOTONIC` stamps samples with, so that a
-            // profile's samples can be assigned to the spans (scripts/trace-phases).
+            // profile's samples can be assigned to the spans: `perf report --time A,B` with A and B the
+            // origin plus a span's start and end (docs/benchmarks.md, issue 12 and 16 profiles).
             var ts = timespec()
             clock_gettime(CLOCK_MONOTONIC, &ts)
             FileHandle.standardError.write(Data("trace origin CLOCK_MONOTONIC \(ts.tv_sec).\(String(ts.tv_nsec + 1_000_000_000).dropFirst())\n".utf8))
