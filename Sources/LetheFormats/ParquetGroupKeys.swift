@@ -81,30 +81,113 @@ struct GroupKeys: Sendable {
         }
     }
 
-    /// Calls `work(i)` for each i in `0..<count` on up to `tasks` threads, `window` at a time, and
-    /// hands each result to `deliver` in order of i (a window's results once it is done, before the
-    /// next window starts): memory is bounded by the window, and `deliver` runs on the calling thread.
+    /// Calls `work(i)` for each i in `0..<count` on up to `tasks` threads and hands each result to
+    /// `deliver` in order of i, on the calling thread, as soon as it and those before it are done: no
+    /// barrier between batches. The calling thread works too (it claims the next i whenever the result
+    /// it must deliver next is not ready), `tasks - 1` helpers run on the global queue, and no i is
+    /// claimed more than `window` ahead of the next one to deliver (memory bounded by the window).
+    /// When `deliver` throws, the helpers finish the work they hold, claim no more, and are waited for.
     static func inOrder<T: Sendable>(
         _ count: Int, tasks: Int, window: Int, _ work: @Sendable (Int) -> T, deliver: (Int, T) throws -> Void
     ) rethrows {
-        var start = 0
-        while start < count {
-            let n = min(max(1, window), count - start)
-            let results = Mutex<[T?]>([T?](repeating: nil, count: n))
-            let next = Atomic<Int>(0)
-            let base = start
-            DispatchQueue.concurrentPerform(iterations: min(max(1, tasks), n)) { _ in
-                while true {
-                    let i = next.add(1, ordering: .relaxed).oldValue
-                    guard i < n else { return }
-                    let r = work(base + i)
-                    results.withLock { $0[i] = r }
+        guard count > 0 else { return }
+        let helpers = min(max(1, tasks), count) - 1
+        if helpers == 0 {
+            for i in 0..<count { try deliver(i, work(i)) }
+            return
+        }
+        let window = max(1, window)
+        try withoutActuallyEscaping(work) { work in
+            let pipe = Pipeline<T>(count: count, window: window)
+            let group = DispatchGroup()
+            for _ in 0..<helpers {
+                DispatchQueue.global().async(group: group) {
+                    while let i = pipe.claim(waiting: true) { pipe.store(i, work(i)) }
                 }
             }
-            let done = results.withLock { $0 }
-            for i in 0..<n { try deliver(base + i, done[i]!) }
-            start += n
+            defer {
+                pipe.stop(helpers: helpers)
+                group.wait()
+            }
+            var next = 0
+            while next < count {
+                if let r = pipe.take(next) {
+                    try deliver(next, r)
+                    next += 1
+                    pipe.delivered(next)
+                } else if let i = pipe.claim(waiting: false) {
+                    pipe.store(i, work(i))
+                } else {
+                    pipe.waitForProgress()
+                }
+            }
         }
+    }
+}
+
+/// The shared state of `GroupKeys.inOrder`: the next index to claim, the results not yet delivered,
+/// how far delivery got. `progress` is signalled once per result stored (the delivering thread waits
+/// on it), `space` once per result delivered and at the end (helpers wait on it for the window to move).
+private final class Pipeline<T: Sendable>: Sendable {
+    struct State {
+        var next = 0
+        var delivered = 0
+        var stopped = false
+        var results: [T?]
+    }
+    let count: Int
+    let window: Int
+    let state: Mutex<State>
+    let progress = DispatchSemaphore(value: 0)
+    let space = DispatchSemaphore(value: 0)
+
+    init(count: Int, window: Int) {
+        self.count = count
+        self.window = window
+        state = Mutex(State(results: [T?](repeating: nil, count: count)))
+    }
+
+    /// The next index to work on; nil when all are claimed or the pipeline stopped. With `waiting`, waits
+    /// while the window is full; without, returns nil then.
+    func claim(waiting: Bool) -> Int? {
+        while true {
+            let (i, full): (Int?, Bool) = state.withLock { s in
+                if s.stopped || s.next >= count { return (nil, false) }
+                if s.next >= s.delivered + window { return (nil, true) }
+                defer { s.next += 1 }
+                return (s.next, false)
+            }
+            if let i { return i }
+            guard full, waiting else { return nil }
+            space.wait()
+        }
+    }
+
+    func store(_ i: Int, _ r: T) {
+        state.withLock { $0.results[i] = r }
+        progress.signal()
+    }
+
+    /// Result `i`, removed, if it is done.
+    func take(_ i: Int) -> T? {
+        state.withLock { s in
+            defer { s.results[i] = nil }
+            return s.results[i]
+        }
+    }
+
+    /// `n` results delivered: the window moves by one.
+    func delivered(_ n: Int) {
+        state.withLock { $0.delivered = n }
+        space.signal()
+    }
+
+    func waitForProgress() { progress.wait() }
+
+    /// No more claims; wakes every helper waiting for the window.
+    func stop(helpers: Int) {
+        state.withLock { $0.stopped = true }
+        for _ in 0..<helpers { space.signal() }
     }
 }
 
