@@ -82,118 +82,144 @@ struct GroupKeys: Sendable {
     }
 
     /// Calls `work(i)` for each i in `0..<count` on up to `tasks` threads and hands each result to
-    /// `deliver` in order of i, on the calling thread, as soon as it and those before it are done: no
-    /// barrier between batches. The calling thread works too (it claims the next i whenever the result
-    /// it must deliver next is not ready), `tasks - 1` helpers run on the global queue, and no i is
-    /// claimed more than `window` ahead of the next one to deliver (memory bounded by the window).
-    /// When `deliver` throws, the helpers finish the work they hold, claim no more, and are waited for.
+    /// `deliver` in order of i, on the calling thread (`KeyingPipeline.drive`).
     static func inOrder<T: Sendable>(
-        _ count: Int, tasks: Int, window: Int, _ work: @Sendable (Int) -> T, deliver: (Int, T) throws -> Void
+        _ count: Int, tasks: Int, window: Int, _ work: @escaping @Sendable (Int) -> T, deliver: (Int, T) throws -> Void
     ) rethrows {
-        guard count > 0 else { return }
-        let helpers = min(max(1, tasks), count) - 1
-        if helpers == 0 {
-            for i in 0..<count { try deliver(i, work(i)) }
-            return
-        }
-        let window = max(1, window)
-        try withoutActuallyEscaping(work) { work in
-            let pipe = Pipeline<T>(count: count, window: window)
-            let group = DispatchGroup()
-            for _ in 0..<helpers {
-                DispatchQueue.global().async(group: group) {
-                    while let i = pipe.claim(waiting: true) { pipe.store(i, work(i)) }
-                }
-            }
-            defer {
-                pipe.stop(helpers: helpers)
-                group.wait()
-            }
-            var next = 0
-            while next < count {
-                if let r = pipe.take(next) {
-                    try deliver(next, r)
-                    next += 1
-                    pipe.delivered(next)
-                } else if let i = pipe.claim(waiting: false) {
-                    pipe.store(i, work(i))
-                } else {
-                    pipe.waitForProgress()
-                }
-            }
-        }
+        try KeyingPipeline(count: count, tasks: tasks, window: window, available: count, work: work).drive(deliver)
     }
 }
 
-/// The shared state of `GroupKeys.inOrder`: the next index to claim, the results not yet delivered,
-/// how far delivery got. `progress` is signalled once per result stored (the delivering thread waits
-/// on it), `space` once per result delivered and at the end (helpers wait on it for the window to move).
-private final class Pipeline<T: Sendable>: Sendable {
-    struct State {
+/// Work on indices `0..<count` (a row group each) done on up to `tasks` threads and delivered in order
+/// on one: no barrier between batches. Helpers (`tasks - 1` at most, on the global queue) never block:
+/// each claims the next index while there is one it may claim, then ends, and is started again
+/// (`kick`) when more becomes claimable. An index may be claimed once its input is there (`arrived`:
+/// the first n indices, as their bytes come from the store) and fewer than `window` indices after
+/// the next one to deliver (memory bounded by the window). `drive` delivers, on the calling thread,
+/// each result as soon as it and those before it are done, and works itself when the next result is
+/// not ready; it returns (or throws what `deliver` throws) only once no helper runs.
+final class KeyingPipeline<T: Sendable>: Sendable {
+    private struct State {
         var next = 0
         var delivered = 0
+        var available: Int
         var stopped = false
+        var running = 0
         var results: [T?]
+
+        /// The indices that may be claimed now: `next..<end`.
+        func end(_ count: Int, _ window: Int) -> Int { stopped ? next : min(count, delivered + window, available) }
     }
     let count: Int
     let window: Int
-    let state: Mutex<State>
-    let progress = DispatchSemaphore(value: 0)
-    let space = DispatchSemaphore(value: 0)
+    let helpers: Int
+    private let work: @Sendable (Int) -> T
+    private let state: Mutex<State>
+    /// Signalled once per result stored: the delivering thread waits on it.
+    private let progress = DispatchSemaphore(value: 0)
+    private let group = DispatchGroup()
 
-    init(count: Int, window: Int) {
-        self.count = count
-        self.window = window
-        state = Mutex(State(results: [T?](repeating: nil, count: count)))
+    init(count: Int, tasks: Int, window: Int, available: Int, work: @escaping @Sendable (Int) -> T) {
+        self.count = max(0, count)
+        self.window = max(1, window)
+        self.helpers = max(0, min(max(1, tasks), self.count) - 1)
+        self.work = work
+        state = Mutex(State(available: min(available, self.count), results: [T?](repeating: nil, count: self.count)))
     }
 
-    /// The next index to work on; nil when all are claimed or the pipeline stopped. With `waiting`, waits
-    /// while the window is full; without, returns nil then.
-    func claim(waiting: Bool) -> Int? {
+    /// The input of the first `n` indices is there: they may be claimed.
+    func arrived(_ n: Int) {
+        state.withLock { $0.available = max($0.available, min(n, count)) }
+        kick()
+    }
+
+    /// Starts helpers for what may be claimed now, up to `helpers` running.
+    private func kick() {
+        let start = state.withLock { s -> Int in
+            let n = min(helpers - s.running, s.end(count, window) - s.next)
+            guard n > 0 else { return 0 }
+            s.running += n
+            return n
+        }
+        for _ in 0..<start { DispatchQueue.global().async(group: group) { [self] in help() } }
+    }
+
+    /// A helper: claims and works while it may, then ends (under the lock that `kick` checks, so
+    /// that nothing claimable is left without a helper that could take it).
+    private func help() {
         while true {
-            let (i, full): (Int?, Bool) = state.withLock { s in
-                if s.stopped || s.next >= count { return (nil, false) }
-                if s.next >= s.delivered + window { return (nil, true) }
+            let i = state.withLock { s -> Int? in
+                guard s.next < s.end(count, window) else {
+                    s.running -= 1
+                    return nil
+                }
                 defer { s.next += 1 }
-                return (s.next, false)
+                return s.next
             }
-            if let i { return i }
-            guard full, waiting else { return nil }
-            space.wait()
+            guard let i else { return }
+            store(i, work(i))
         }
     }
 
-    func store(_ i: Int, _ r: T) {
+    private func store(_ i: Int, _ r: T) {
         state.withLock { $0.results[i] = r }
         progress.signal()
     }
 
-    /// Result `i`, removed, if it is done.
-    func take(_ i: Int) -> T? {
-        state.withLock { s in
-            defer { s.results[i] = nil }
-            return s.results[i]
-        }
-    }
-
-    /// `n` results delivered: the window moves by one.
-    func delivered(_ n: Int) {
-        state.withLock { $0.delivered = n }
-        space.signal()
-    }
-
-    func waitForProgress() { progress.wait() }
-
-    /// No more claims; wakes every helper waiting for the window.
-    func stop(helpers: Int) {
+    /// No more claims; waits for the helpers to finish what they hold. Idempotent.
+    func finish() {
         state.withLock { $0.stopped = true }
-        for _ in 0..<helpers { space.signal() }
+        group.wait()
+    }
+
+    /// Delivers every result in order on this thread (every input is there by now), working when the
+    /// next result is not ready; stops the helpers and waits for them before it returns or throws.
+    func drive(_ deliver: (Int, T) throws -> Void) rethrows {
+        defer { finish() }
+        arrived(count)
+        var next = 0
+        while next < count {
+            let (ready, claimed) = state.withLock { s -> (T?, Int?) in
+                if let r = s.results[next] {
+                    s.results[next] = nil
+                    return (r, nil)
+                }
+                guard s.next < s.end(count, window) else { return (nil, nil) }
+                defer { s.next += 1 }
+                return (nil, s.next)
+            }
+            if let ready {
+                try deliver(next, ready)
+                next += 1
+                state.withLock { $0.delivered = next }
+                kick()
+            } else if let claimed {
+                let r = work(claimed)
+                state.withLock { $0.results[claimed] = r }
+            } else {
+                progress.wait()
+            }
+        }
     }
 }
 
 extension ParquetFormat {
     /// Tasks of the default parallel keying: one per core, at most 8.
     public static let defaultKeyingTasks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+
+    /// The pipeline that keys `groups`' `column` (one row group an index, `GroupKeys.key`) on
+    /// `keyingTasks` threads, the first `available` row groups' bytes there already (`arrived` for more).
+    func groupKeying(
+        _ file: ParquetFile, column: Int, groups: [Int], form: CanonicalText.Form?, keyer: SubjectKeyer, prefix: [UInt8], suffix: [UInt8],
+        available: Int
+    ) -> KeyingPipeline<GroupKeys> {
+        let hasher = keyer.hasher, normalization = keyer.normalization, counter = keyedValues
+        return KeyingPipeline(count: groups.count, tasks: keyingTasks, window: 4 * keyingTasks, available: available) { i in
+            GroupKeys.key(
+                file, column: column, group: groups[i], form: form, hasher: hasher, normalization: normalization, prefix: prefix,
+                suffix: suffix, counter: counter)
+        }
+    }
 
     /// Whether a full keying of `groups` runs on several threads: more than one task and one row
     /// group, and at least `parallelRowsMinimum` rows.
@@ -211,16 +237,14 @@ extension ParquetFormat {
     func keysInParallel(
         _ file: ParquetFile, column: Int, groups: [Int], form: CanonicalText.Form?, keyer: SubjectKeyer,
         prefix: [UInt8], suffix: [UInt8], unreferenced: ((_ rowGroup: Int, _ column: Int, SubjectKey) -> Void)?,
-        _ visit: (Int64, SubjectKey) throws -> Void
+        prestarted: KeyingPipeline<GroupKeys>? = nil, _ visit: (Int64, SubjectKey) throws -> Void
     ) throws -> Int64 {
         var withoutSubject: Int64 = 0
-        let hasher = keyer.hasher, normalization = keyer.normalization, counter = keyedValues
         let affixed = KeyedValues(keyer: keyer, prefix: prefix, suffix: suffix, counter: keyedValues)
-        try GroupKeys.inOrder(groups.count, tasks: keyingTasks, window: 4 * keyingTasks) { i in
-            GroupKeys.key(
-                file, column: column, group: groups[i], form: form, hasher: hasher, normalization: normalization, prefix: prefix,
-                suffix: suffix, counter: counter)
-        } deliver: { i, r in
+        let pipeline =
+            prestarted
+            ?? groupKeying(file, column: column, groups: groups, form: form, keyer: keyer, prefix: prefix, suffix: suffix, available: groups.count)
+        try pipeline.drive { i, r in
             for (i, slot) in r.slots.enumerated() {
                 let row = r.firstRow + Int64(i)
                 if slot == -1 {
@@ -248,4 +272,23 @@ extension ParquetFormat {
         }
         return withoutSubject
     }
+}
+
+/// Byte ranges of a file that arrive while it is being read (a full keying's subject chunks, added as
+/// the store returns them while the row groups whose chunks are there are keyed): a `SparseSource`
+/// behind a lock. Reading a range that has not arrived is the same `.io` error as for a `SparseSource`.
+final class ArrivingSource: ParquetSource {
+    let size: Int64
+    private let held: Mutex<SparseSource>
+
+    init(_ source: SparseSource) {
+        size = source.size
+        held = Mutex(source)
+    }
+
+    func add(_ offset: Int64, _ bytes: [UInt8]) { held.withLock { $0.add(offset, bytes) } }
+
+    func covers(_ range: Range<Int64>) -> Bool { held.withLock { $0.covers(range) } }
+
+    func read(_ range: Range<Int64>) throws -> [UInt8] { try held.withLock { try $0.read(range) } }
 }
