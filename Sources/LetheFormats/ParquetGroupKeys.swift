@@ -97,14 +97,19 @@ struct GroupKeys: Sendable {
 /// the first n indices, as their bytes come from the store) and fewer than `window` indices after
 /// the next one to deliver (memory bounded by the window). `drive` delivers, on the calling thread,
 /// each result as soon as it and those before it are done, and works itself when the next result is
-/// not ready; it returns (or throws what `deliver` throws) only once no helper runs.
+/// not ready; it returns (or throws what `deliver` throws) only once no helper holds an index.
+/// Nothing ever waits for a helper that has not started (it may not get a thread while the callers
+/// hold them all): only for an index a running helper claimed.
 final class KeyingPipeline<T: Sendable>: Sendable {
     private struct State {
         var next = 0
         var delivered = 0
         var available: Int
         var stopped = false
+        /// Helpers started and not ended (queued ones included).
         var running = 0
+        /// Indices claimed by helpers whose results are not stored yet.
+        var inFlight = 0
         var results: [T?]
 
         /// The indices that may be claimed now: `next..<end`.
@@ -115,9 +120,8 @@ final class KeyingPipeline<T: Sendable>: Sendable {
     let helpers: Int
     private let work: @Sendable (Int) -> T
     private let state: Mutex<State>
-    /// Signalled once per result stored: the delivering thread waits on it.
+    /// Signalled once per result a helper stores: the delivering thread waits on it.
     private let progress = DispatchSemaphore(value: 0)
-    private let group = DispatchGroup()
 
     init(count: Int, tasks: Int, window: Int, available: Int, work: @escaping @Sendable (Int) -> T) {
         self.count = max(0, count)
@@ -141,7 +145,7 @@ final class KeyingPipeline<T: Sendable>: Sendable {
             s.running += n
             return n
         }
-        for _ in 0..<start { DispatchQueue.global().async(group: group) { [self] in help() } }
+        for _ in 0..<start { DispatchQueue.global().async { [self] in help() } }
     }
 
     /// A helper: claims and works while it may, then ends (under the lock that `kick` checks, so
@@ -153,23 +157,24 @@ final class KeyingPipeline<T: Sendable>: Sendable {
                     s.running -= 1
                     return nil
                 }
+                s.inFlight += 1
                 defer { s.next += 1 }
                 return s.next
             }
             guard let i else { return }
-            store(i, work(i))
+            let r = work(i)
+            state.withLock { s in
+                s.results[i] = r
+                s.inFlight -= 1
+            }
+            progress.signal()
         }
     }
 
-    private func store(_ i: Int, _ r: T) {
-        state.withLock { $0.results[i] = r }
-        progress.signal()
-    }
-
-    /// No more claims; waits for the helpers to finish what they hold. Idempotent.
+    /// No more claims; waits for the helpers to finish the indices they hold. Idempotent.
     func finish() {
         state.withLock { $0.stopped = true }
-        group.wait()
+        while state.withLock({ $0.inFlight }) > 0 { progress.wait() }
     }
 
     /// Delivers every result in order on this thread (every input is there by now), working when the
