@@ -57,6 +57,9 @@ public struct ParquetFormat: RecordFormat {
     public var keyingTasks = ParquetFormat.defaultKeyingTasks
     /// A full keying of fewer rows than this stays on one thread (tests set 0).
     var parallelRowsMinimum: Int64 = 1 << 16
+    /// Tests: the keying's helpers on threads of their own (`KeyingPipeline.ownThreads`), so that they run
+    /// while the tests' tasks hold the global queue's threads.
+    var helpersOnOwnThreads = false
 
     public init(wholeObjectLimit: Int64 = 1 << 20, tailGuess: Int64 = 64 << 10, coalesceGap: Int64 = 1 << 20) {
         precondition(tailGuess >= 8 && coalesceGap >= 0)

@@ -84,9 +84,10 @@ struct GroupKeys: Sendable {
     /// Calls `work(i)` for each i in `0..<count` on up to `tasks` threads and hands each result to
     /// `deliver` in order of i, on the calling thread (`KeyingPipeline.drive`).
     static func inOrder<T: Sendable>(
-        _ count: Int, tasks: Int, window: Int, _ work: @escaping @Sendable (Int) -> T, deliver: (Int, T) throws -> Void
+        _ count: Int, tasks: Int, window: Int, ownThreads: Bool = false, _ work: @escaping @Sendable (Int) -> T,
+        deliver: (Int, T) throws -> Void
     ) rethrows {
-        try KeyingPipeline(count: count, tasks: tasks, window: window, available: count, work: work).drive(deliver)
+        try KeyingPipeline(count: count, tasks: tasks, window: window, available: count, ownThreads: ownThreads, work: work).drive(deliver)
     }
 }
 
@@ -118,12 +119,15 @@ final class KeyingPipeline<T: Sendable>: Sendable {
     let count: Int
     let window: Int
     let helpers: Int
+    /// Tests: each helper on a thread of its own, so that helpers run however busy the global queue is.
+    let ownThreads: Bool
     private let work: @Sendable (Int) -> T
     private let state: Mutex<State>
     /// Signalled once per result a helper stores: the delivering thread waits on it.
     private let progress = DispatchSemaphore(value: 0)
 
-    init(count: Int, tasks: Int, window: Int, available: Int, work: @escaping @Sendable (Int) -> T) {
+    init(count: Int, tasks: Int, window: Int, available: Int, ownThreads: Bool = false, work: @escaping @Sendable (Int) -> T) {
+        self.ownThreads = ownThreads
         self.count = max(0, count)
         self.window = max(1, window)
         self.helpers = max(0, min(max(1, tasks), self.count) - 1)
@@ -145,7 +149,13 @@ final class KeyingPipeline<T: Sendable>: Sendable {
             s.running += n
             return n
         }
-        for _ in 0..<start { DispatchQueue.global().async { [self] in help() } }
+        for _ in 0..<start {
+            if ownThreads {
+                Thread { [self] in help() }.start()
+            } else {
+                DispatchQueue.global().async { [self] in help() }
+            }
+        }
     }
 
     /// A helper: claims and works while it may, then ends (under the lock that `kick` checks, so
@@ -219,7 +229,9 @@ extension ParquetFormat {
         available: Int
     ) -> KeyingPipeline<GroupKeys> {
         let hasher = keyer.hasher, normalization = keyer.normalization, counter = keyedValues
-        return KeyingPipeline(count: groups.count, tasks: keyingTasks, window: 4 * keyingTasks, available: available) { i in
+        return KeyingPipeline(
+            count: groups.count, tasks: keyingTasks, window: 4 * keyingTasks, available: available, ownThreads: helpersOnOwnThreads
+        ) { i in
             GroupKeys.key(
                 file, column: column, group: groups[i], form: form, hasher: hasher, normalization: normalization, prefix: prefix,
                 suffix: suffix, counter: counter)

@@ -2,6 +2,7 @@ import Foundation
 import LetheCore
 import LetheStorage
 import LetheTestSupport
+import LetheTesting
 import Parquet
 import Synchronization
 import Testing
@@ -27,9 +28,12 @@ func pipelineDeliversEachResultOnceInOrderWithinItsWindow(_ tasks: Int) {
             let delivered = Atomic<Int>(0)
             let beyond = Atomic<Int>(0)  // claims at or beyond delivered + window
             let calls = Atomic<Int>(0)
+            let byHelpers = Atomic<Int>(0)
+            let caller = pthread_self()
             var got: [(Int, Int)] = []
-            GroupKeys.inOrder(count, tasks: tasks, window: window) { i in
+            GroupKeys.inOrder(count, tasks: tasks, window: window, ownThreads: true) { i in
                 calls.add(1, ordering: .relaxed)
+                if pthread_equal(pthread_self(), caller) == 0 { byHelpers.add(1, ordering: .relaxed) }
                 if i >= delivered.load(ordering: .acquiring) + window { beyond.add(1, ordering: .relaxed) }
                 return unevenWork(i)
             } deliver: { i, r in
@@ -40,6 +44,7 @@ func pipelineDeliversEachResultOnceInOrderWithinItsWindow(_ tasks: Int) {
             #expect(got.allSatisfy { $0.1 == $0.0 &* 31 &+ 5 }, "each index's own result")
             #expect(calls.load(ordering: .relaxed) == count, "work done once per index")
             #expect(beyond.load(ordering: .relaxed) == 0, "no claim beyond the window")
+            if count >= 64 && window >= 5 { #expect(byHelpers.load(ordering: .relaxed) > 0, "helpers did some of the work") }
         }
     }
 }
@@ -54,7 +59,7 @@ func pipelineStopsAtAThrowingDeliveryAndWaitsForItsHelpers(_ tasks: Int) {
         var got: [Int] = []
         let window = 4
         #expect(throws: Stop(at: stopAt)) {
-            try GroupKeys.inOrder(60, tasks: tasks, window: window) { i in
+            try GroupKeys.inOrder(60, tasks: tasks, window: window, ownThreads: true) { i in
                 active.add(1, ordering: .relaxed)
                 defer { active.subtract(1, ordering: .relaxed) }
                 calls.add(1, ordering: .relaxed)
@@ -127,6 +132,7 @@ private func manyGroupsFile() throws -> (path: String, values: [String?]) {
         var f = ParquetFormat()
         f.keyingTasks = tasks
         f.parallelRowsMinimum = 0
+        f.helpersOnOwnThreads = true
         var rows: [Int64] = [], keys: [SubjectKey] = []
         let without = try f.keys(file, "many", options("user_id").resolved(for: "many"), SubjectKeyer(hasher: hasher)) { row, k in
             rows.append(row)
@@ -139,6 +145,7 @@ private func manyGroupsFile() throws -> (path: String, values: [String?]) {
             var g = ParquetFormat(wholeObjectLimit: limit, coalesceGap: 0)
             g.keyingTasks = tasks
             g.parallelRowsMinimum = 0
+            g.helpersOnOwnThreads = true
             var scanned: [(Int64, SubjectKey)] = []
             let summary = try await g.scan(info, in: store, options: options("user_id"), keyer: SubjectKeyer(hasher: hasher)) { row, k in
                 scanned.append((row, k))
@@ -146,5 +153,20 @@ private func manyGroupsFile() throws -> (path: String, values: [String?]) {
             #expect(scanned.map(\.0) == expectedRows && scanned.map(\.1) == expectedKeys, "scan, tasks \(tasks), whole below \(limit)")
             #expect(summary.records == Int64(values.count) && summary.recordsWithoutSubject == Int64(values.count - expectedRows.count))
         }
+    }
+    // Chunks that come slowly from the store: row groups are keyed while later chunks are still on their
+    // way (a row group keyed before its chunk is there fails the scan: a read outside what was fetched).
+    let slow = FaultInjectingStore(base: store)
+    slow.slowReads(.milliseconds(2))
+    for tasks in [2, 3] {
+        var g = ParquetFormat(wholeObjectLimit: 1 << 10, coalesceGap: 0)
+        g.keyingTasks = tasks
+        g.parallelRowsMinimum = 0
+        g.helpersOnOwnThreads = true
+        var scanned: [(Int64, SubjectKey)] = []
+        _ = try await g.scan(info, in: slow, options: options("user_id"), keyer: SubjectKeyer(hasher: hasher)) { row, k in
+            scanned.append((row, k))
+        }
+        #expect(scanned.map(\.0) == expectedRows && scanned.map(\.1) == expectedKeys, "slow reads, tasks \(tasks)")
     }
 }
