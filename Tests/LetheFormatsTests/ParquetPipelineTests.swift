@@ -169,4 +169,31 @@ private func manyGroupsFile() throws -> (path: String, values: [String?]) {
         }
         #expect(scanned.map(\.0) == expectedRows && scanned.map(\.1) == expectedKeys, "slow reads, tasks \(tasks)")
     }
+    // A damaged chunk (row group 150, mid-chunk): the scan on several threads, its chunks arriving, stops with the
+    // one-thread keying's error after the same rows.
+    var damaged = bytes
+    let chunk = file.readRange(column: 0, rowGroup: 150)
+    for k in 0..<16 { damaged[Int(chunk.lowerBound) + Int(chunk.count) / 2 + k] ^= 0x5A }
+    try Data(damaged).write(to: URL(fileURLWithPath: root + "/t/damaged.parquet"))
+    let damagedInfo = try await store.head("t/damaged.parquet")!
+    var outcomes: [(rows: [Int64], error: String)] = []
+    for tasks in [1, 2, 3] {
+        var g = ParquetFormat(wholeObjectLimit: 1 << 10, coalesceGap: 0)
+        g.keyingTasks = tasks
+        g.parallelRowsMinimum = 0
+        g.helpersOnOwnThreads = true
+        var rows: [Int64] = []
+        var failure = ""
+        do {
+            _ = try await g.scan(damagedInfo, in: slow, options: options("user_id"), keyer: SubjectKeyer(hasher: hasher)) { row, _ in rows.append(row) }
+        } catch {
+            failure = "\(error)"
+        }
+        outcomes.append((rows, failure))
+    }
+    let firstOfDamaged = file.rowGroupFirstRow[150]
+    #expect(!outcomes[0].error.isEmpty && outcomes[0].error.contains("row group 150"), "\(outcomes[0].error)")
+    let endOfDamaged = firstOfDamaged + file.rowGroups[150].numRows
+    #expect(outcomes[0].rows.starts(with: expectedRows.filter { $0 < firstOfDamaged }) && outcomes[0].rows.allSatisfy { $0 < endOfDamaged })
+    for o in outcomes.dropFirst() { #expect(o.rows == outcomes[0].rows && o.error == outcomes[0].error) }
 }
