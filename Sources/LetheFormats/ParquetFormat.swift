@@ -57,6 +57,9 @@ public struct ParquetFormat: RecordFormat {
     public var keyingTasks = ParquetFormat.defaultKeyingTasks
     /// A full keying of fewer rows than this stays on one thread (tests set 0).
     var parallelRowsMinimum: Int64 = 1 << 16
+    /// Tests: the keying's helpers on threads of their own (`KeyingPipeline.ownThreads`), so that they run
+    /// while the tests' tasks hold the global queue's threads.
+    var helpersOnOwnThreads = false
 
     public init(wholeObjectLimit: Int64 = 1 << 20, tailGuess: Int64 = 64 << 10, coalesceGap: Int64 = 1 << 20) {
         precondition(tailGuess >= 8 && coalesceGap >= 0)
@@ -71,16 +74,20 @@ public struct ParquetFormat: RecordFormat {
     ) async throws -> ScanSummary {
         let options = options.resolved(for: object.key)
         let file: ParquetFile
+        var prestarted: Prestarted?
+        defer { prestarted?.pipeline.finish() }
         if object.size <= wholeObjectLimit {
             file = try open(try await store.read(object.key), object.key)
         } else {
-            file = try await openSparse(object, in: store, options: options)
+            (file, prestarted) = try await openSparseKeying(object, in: store, options: options, keyer: keyer)
         }
         var summary = ScanSummary()
         summary.bytes = file.source.size
         summary.records = file.numRows
         var unreferenced: [SubjectKey] = []
-        summary.recordsWithoutSubject = try keys(file, object.key, options, keyer, unreferenced: { _, _, k in unreferenced.append(k) }) { row, key in
+        summary.recordsWithoutSubject = try keys(
+            file, object.key, options, keyer, unreferenced: { _, _, k in unreferenced.append(k) }, prestarted: prestarted
+        ) { row, key in
             try visit(row, key)
         }
         summary.unreferenced = unreferenced
@@ -460,10 +467,54 @@ public struct ParquetFormat: RecordFormat {
         return LetheError(.corrupt, "\(error)", at: objectKey)
     }
 
+    /// A full keying of one subject column started while its chunks are read (`openSparseKeying`).
+    struct Prestarted {
+        var column: Int
+        var pipeline: KeyingPipeline<GroupKeys>
+    }
+
+    /// `openSparse` for a full keying (`scan`): when the subject is one column, read as is (no constant
+    /// part, no text form imposed, no folder to check) and its row groups will be keyed on several
+    /// threads, their keying starts as the chunks come from the store, each row group's as soon as its
+    /// chunk is there (`keys` then delivers them, in order); otherwise as `openSparse`. The chunks are
+    /// read in file order, one at a time, as `openSparse` reads them.
+    private func openSparseKeying(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, keyer: SubjectKeyer
+    ) async throws -> (ParquetFile, Prestarted?) {
+        let (footerOnly, footer) = try await openFooter(object, in: store)
+        let fields = options.subject.fields
+        guard !perRowKeys, fields.count == 1, options.constants[fields[0]] == nil, options.timestampUTC[fields[0]] == nil,
+            options.folderFields.isEmpty,
+            let column = footerOnly.schema.column(fields[0].components.map { String(decoding: $0, as: UTF8.self) })?.index,
+            keysInParallel(footerOnly, groups: Array(0..<footerOnly.rowGroups.count))
+        else {
+            return (try await openSparse(object, in: store, options: options, footer: (footerOnly, footer)), nil)
+        }
+        let source = ArrivingSource(footer)
+        let file = footerOnly.reading(from: source)
+        let groups = Array(0..<file.rowGroups.count)
+        let pipeline = groupKeying(file, column: column, groups: groups, form: nil, keyer: keyer, prefix: [], suffix: [], available: 0)
+        do {
+            var available = 0
+            for r in subjectRanges(footerOnly, options, groups: nil) where !source.covers(r) {
+                source.add(r.lowerBound, try await store.read(object.key, range: r))
+                while available < groups.count, source.covers(file.readRange(column: column, rowGroup: available)) { available += 1 }
+                pipeline.arrived(available)
+            }
+        } catch {
+            pipeline.finish()
+            throw error
+        }
+        return (file, Prestarted(column: column, pipeline: pipeline))
+    }
+
     /// Opens `object` reading only its footer and the subject column chunks (and the chunks of
     /// columns a Hive folder gives, which are checked against it).
-    private func openSparse(_ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions) async throws -> ParquetFile {
-        let (footerOnly, footer) = try await openFooter(object, in: store)
+    private func openSparse(
+        _ object: ObjectInfo, in store: any ObjectStore, options: FormatOptions, footer opened: (ParquetFile, SparseSource)? = nil
+    ) async throws -> ParquetFile {
+        let (footerOnly, footer): (ParquetFile, SparseSource)
+        if let opened { (footerOnly, footer) = opened } else { (footerOnly, footer) = try await openFooter(object, in: store) }
         var source = footer
         for r in subjectRanges(footerOnly, options, groups: nil) where !source.covers(r) {
             source.add(r.lowerBound, try await store.read(object.key, range: r))
@@ -554,7 +605,7 @@ public struct ParquetFormat: RecordFormat {
     func keys(
         _ file: ParquetFile, _ objectKey: String, _ options: FormatOptions, _ keyer: SubjectKeyer,
         groups: [Int]? = nil, only: Set<Int64>? = nil, unreferenced: ((_ rowGroup: Int, _ column: Int, SubjectKey) -> Void)? = nil,
-        _ visit: (Int64, SubjectKey) throws -> Void
+        prestarted: Prestarted? = nil, _ visit: (Int64, SubjectKey) throws -> Void
     ) throws -> Int64 {
         let groups = groups ?? Array(0..<file.rowGroups.count)
         var withoutSubject: Int64 = 0
@@ -630,9 +681,14 @@ public struct ParquetFormat: RecordFormat {
                     }
                 }
                 if only == nil && keysInParallel(file, groups: groups) {
+                    // The keying `scan` started while it read the chunks, if it is this one.
+                    let same =
+                        prestarted.map {
+                            $0.column == column && forms[column] == nil && prefix.isEmpty && suffix.isEmpty && groups == Array(0..<file.rowGroups.count)
+                        } ?? false
                     return try keysInParallel(
                         file, column: column, groups: groups, form: forms[column], keyer: keyer, prefix: prefix, suffix: suffix,
-                        unreferenced: unreferenced, visit)
+                        unreferenced: unreferenced, prestarted: same ? prestarted?.pipeline : nil, visit)
                 }
                 let affixed = KeyedValues(keyer: keyer, prefix: prefix, suffix: suffix, counter: keyedValues)
                 var table = EntryKeys()

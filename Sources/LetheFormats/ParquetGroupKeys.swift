@@ -81,29 +81,139 @@ struct GroupKeys: Sendable {
         }
     }
 
-    /// Calls `work(i)` for each i in `0..<count` on up to `tasks` threads, `window` at a time, and
-    /// hands each result to `deliver` in order of i (a window's results once it is done, before the
-    /// next window starts): memory is bounded by the window, and `deliver` runs on the calling thread.
+    /// Calls `work(i)` for each i in `0..<count` on up to `tasks` threads and hands each result to
+    /// `deliver` in order of i, on the calling thread (`KeyingPipeline.drive`).
     static func inOrder<T: Sendable>(
-        _ count: Int, tasks: Int, window: Int, _ work: @Sendable (Int) -> T, deliver: (Int, T) throws -> Void
+        _ count: Int, tasks: Int, window: Int, ownThreads: Bool = false, _ work: @escaping @Sendable (Int) -> T,
+        deliver: (Int, T) throws -> Void
     ) rethrows {
-        var start = 0
-        while start < count {
-            let n = min(max(1, window), count - start)
-            let results = Mutex<[T?]>([T?](repeating: nil, count: n))
-            let next = Atomic<Int>(0)
-            let base = start
-            DispatchQueue.concurrentPerform(iterations: min(max(1, tasks), n)) { _ in
-                while true {
-                    let i = next.add(1, ordering: .relaxed).oldValue
-                    guard i < n else { return }
-                    let r = work(base + i)
-                    results.withLock { $0[i] = r }
-                }
+        try KeyingPipeline(count: count, tasks: tasks, window: window, available: count, ownThreads: ownThreads, work: work).drive(deliver)
+    }
+}
+
+/// Work on indices `0..<count` (a row group each) done on up to `tasks` threads and delivered in order
+/// on one: no barrier between batches. Helpers (`tasks - 1` at most, on the global queue) never block:
+/// each claims the next index while there is one it may claim, then ends, and is started again
+/// (`kick`) when more becomes claimable. An index may be claimed once its input is there (`arrived`:
+/// the first n indices, as their bytes come from the store) and fewer than `window` indices after
+/// the next one to deliver (memory bounded by the window). `drive` delivers, on the calling thread,
+/// each result as soon as it and those before it are done, and works itself when the next result is
+/// not ready; it returns (or throws what `deliver` throws) only once no helper holds an index.
+/// Nothing ever waits for a helper that has not started (it may not get a thread while the callers
+/// hold them all): only for an index a running helper claimed.
+final class KeyingPipeline<T: Sendable>: Sendable {
+    private struct State {
+        var next = 0
+        var delivered = 0
+        var available: Int
+        var stopped = false
+        /// Helpers started and not ended (queued ones included).
+        var running = 0
+        /// Indices claimed by helpers whose results are not stored yet.
+        var inFlight = 0
+        var results: [T?]
+
+        /// The indices that may be claimed now: `next..<end`.
+        func end(_ count: Int, _ window: Int) -> Int { stopped ? next : min(count, delivered + window, available) }
+    }
+    let count: Int
+    let window: Int
+    let helpers: Int
+    /// Tests: each helper on a thread of its own, so that helpers run however busy the global queue is.
+    let ownThreads: Bool
+    private let work: @Sendable (Int) -> T
+    private let state: Mutex<State>
+    /// Signalled once per result a helper stores: the delivering thread waits on it.
+    private let progress = DispatchSemaphore(value: 0)
+
+    init(count: Int, tasks: Int, window: Int, available: Int, ownThreads: Bool = false, work: @escaping @Sendable (Int) -> T) {
+        self.ownThreads = ownThreads
+        self.count = max(0, count)
+        self.window = max(1, window)
+        self.helpers = max(0, min(max(1, tasks), self.count) - 1)
+        self.work = work
+        state = Mutex(State(available: min(available, self.count), results: [T?](repeating: nil, count: self.count)))
+    }
+
+    /// The input of the first `n` indices is there: they may be claimed.
+    func arrived(_ n: Int) {
+        state.withLock { $0.available = max($0.available, min(n, count)) }
+        kick()
+    }
+
+    /// Starts helpers for what may be claimed now, up to `helpers` running.
+    private func kick() {
+        let start = state.withLock { s -> Int in
+            let n = min(helpers - s.running, s.end(count, window) - s.next)
+            guard n > 0 else { return 0 }
+            s.running += n
+            return n
+        }
+        for _ in 0..<start {
+            if ownThreads {
+                Thread { [self] in help() }.start()
+            } else {
+                DispatchQueue.global().async { [self] in help() }
             }
-            let done = results.withLock { $0 }
-            for i in 0..<n { try deliver(base + i, done[i]!) }
-            start += n
+        }
+    }
+
+    /// A helper: claims and works while it may, then ends (under the lock that `kick` checks, so
+    /// that nothing claimable is left without a helper that could take it).
+    private func help() {
+        while true {
+            let i = state.withLock { s -> Int? in
+                guard s.next < s.end(count, window) else {
+                    s.running -= 1
+                    return nil
+                }
+                s.inFlight += 1
+                defer { s.next += 1 }
+                return s.next
+            }
+            guard let i else { return }
+            let r = work(i)
+            state.withLock { s in
+                s.results[i] = r
+                s.inFlight -= 1
+            }
+            progress.signal()
+        }
+    }
+
+    /// No more claims; waits for the helpers to finish the indices they hold. Idempotent.
+    func finish() {
+        state.withLock { $0.stopped = true }
+        while state.withLock({ $0.inFlight }) > 0 { progress.wait() }
+    }
+
+    /// Delivers every result in order on this thread (every input is there by now), working when the
+    /// next result is not ready; stops the helpers and waits for them before it returns or throws.
+    func drive(_ deliver: (Int, T) throws -> Void) rethrows {
+        defer { finish() }
+        arrived(count)
+        var next = 0
+        while next < count {
+            let (ready, claimed) = state.withLock { s -> (T?, Int?) in
+                if let r = s.results[next] {
+                    s.results[next] = nil
+                    return (r, nil)
+                }
+                guard s.next < s.end(count, window) else { return (nil, nil) }
+                defer { s.next += 1 }
+                return (nil, s.next)
+            }
+            if let ready {
+                try deliver(next, ready)
+                next += 1
+                state.withLock { $0.delivered = next }
+                kick()
+            } else if let claimed {
+                let r = work(claimed)
+                state.withLock { $0.results[claimed] = r }
+            } else {
+                progress.wait()
+            }
         }
     }
 }
@@ -111,6 +221,22 @@ struct GroupKeys: Sendable {
 extension ParquetFormat {
     /// Tasks of the default parallel keying: one per core, at most 8.
     public static let defaultKeyingTasks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+
+    /// The pipeline that keys `groups`' `column` (one row group an index, `GroupKeys.key`) on
+    /// `keyingTasks` threads, the first `available` row groups' bytes there already (`arrived` for more).
+    func groupKeying(
+        _ file: ParquetFile, column: Int, groups: [Int], form: CanonicalText.Form?, keyer: SubjectKeyer, prefix: [UInt8], suffix: [UInt8],
+        available: Int
+    ) -> KeyingPipeline<GroupKeys> {
+        let hasher = keyer.hasher, normalization = keyer.normalization, counter = keyedValues
+        return KeyingPipeline(
+            count: groups.count, tasks: keyingTasks, window: 4 * keyingTasks, available: available, ownThreads: helpersOnOwnThreads
+        ) { i in
+            GroupKeys.key(
+                file, column: column, group: groups[i], form: form, hasher: hasher, normalization: normalization, prefix: prefix,
+                suffix: suffix, counter: counter)
+        }
+    }
 
     /// Whether a full keying of `groups` runs on several threads: more than one task and one row
     /// group, and at least `parallelRowsMinimum` rows.
@@ -128,16 +254,14 @@ extension ParquetFormat {
     func keysInParallel(
         _ file: ParquetFile, column: Int, groups: [Int], form: CanonicalText.Form?, keyer: SubjectKeyer,
         prefix: [UInt8], suffix: [UInt8], unreferenced: ((_ rowGroup: Int, _ column: Int, SubjectKey) -> Void)?,
-        _ visit: (Int64, SubjectKey) throws -> Void
+        prestarted: KeyingPipeline<GroupKeys>? = nil, _ visit: (Int64, SubjectKey) throws -> Void
     ) throws -> Int64 {
         var withoutSubject: Int64 = 0
-        let hasher = keyer.hasher, normalization = keyer.normalization, counter = keyedValues
         let affixed = KeyedValues(keyer: keyer, prefix: prefix, suffix: suffix, counter: keyedValues)
-        try GroupKeys.inOrder(groups.count, tasks: keyingTasks, window: 4 * keyingTasks) { i in
-            GroupKeys.key(
-                file, column: column, group: groups[i], form: form, hasher: hasher, normalization: normalization, prefix: prefix,
-                suffix: suffix, counter: counter)
-        } deliver: { i, r in
+        let pipeline =
+            prestarted
+            ?? groupKeying(file, column: column, groups: groups, form: form, keyer: keyer, prefix: prefix, suffix: suffix, available: groups.count)
+        try pipeline.drive { i, r in
             for (i, slot) in r.slots.enumerated() {
                 let row = r.firstRow + Int64(i)
                 if slot == -1 {
@@ -165,4 +289,23 @@ extension ParquetFormat {
         }
         return withoutSubject
     }
+}
+
+/// Byte ranges of a file that arrive while it is being read (a full keying's subject chunks, added as
+/// the store returns them while the row groups whose chunks are there are keyed): a `SparseSource`
+/// behind a lock. Reading a range that has not arrived is the same `.io` error as for a `SparseSource`.
+final class ArrivingSource: ParquetSource {
+    let size: Int64
+    private let held: Mutex<SparseSource>
+
+    init(_ source: SparseSource) {
+        size = source.size
+        held = Mutex(source)
+    }
+
+    func add(_ offset: Int64, _ bytes: [UInt8]) { held.withLock { $0.add(offset, bytes) } }
+
+    func covers(_ range: Range<Int64>) -> Bool { held.withLock { $0.covers(range) } }
+
+    func read(_ range: Range<Int64>) throws -> [UInt8] { try held.withLock { try $0.read(range) } }
 }

@@ -214,3 +214,19 @@ public struct ParquetFile: Sendable {
         return max(stated, min(pos, chunk.count))
     }
 }
+
+extension ParquetFile {
+    /// This file read through `source` (the same file's bytes, held elsewhere), its footer not parsed again.
+    public func reading(from source: any ParquetSource) -> ParquetFile { ParquetFile(self, source: source) }
+
+    private init(_ file: ParquetFile, source: any ParquetSource) {
+        self.source = source
+        name = file.name
+        metadata = file.metadata
+        schema = file.schema
+        options = file.options
+        footerOffset = file.footerOffset
+        rowGroupFirstRow = file.rowGroupFirstRow
+        numRows = file.numRows
+    }
+}
