@@ -15,7 +15,7 @@ public struct ReadOptions: Sendable {
 
 /// An opened Parquet file: footer, schema, and readers for its column chunks.
 public struct ParquetFile: Sendable {
-    public let source: any ParquetSource
+    public private(set) var source: any ParquetSource
     /// The name used in error messages.
     public let name: String
     public let metadata: FileMetaData
@@ -217,16 +217,9 @@ public struct ParquetFile: Sendable {
 
 extension ParquetFile {
     /// This file read through `source` (the same file's bytes, held elsewhere), its footer not parsed again.
-    public func reading(from source: any ParquetSource) -> ParquetFile { ParquetFile(self, source: source) }
-
-    private init(_ file: ParquetFile, source: any ParquetSource) {
-        self.source = source
-        name = file.name
-        metadata = file.metadata
-        schema = file.schema
-        options = file.options
-        footerOffset = file.footerOffset
-        rowGroupFirstRow = file.rowGroupFirstRow
-        numRows = file.numRows
+    public func reading(from source: any ParquetSource) -> ParquetFile {
+        var file = self
+        file.source = source
+        return file
     }
 }
