@@ -164,8 +164,11 @@ struct Filter: AsyncParsableCommand {
         do {
             try await runUntilSignalled(
                 [
-                    .init(service: refresher, successTerminationBehavior: .ignore),
-                    .init(service: filter, successTerminationBehavior: .gracefullyShutdownGroup),
+                    // Named: without a name each is described by reflection (`"\(service)"`), a
+                    // dynamic cast per protocol the printer tries, each a scan of every conformance
+                    // record of the binary on first use: about a millisecond of start-up.
+                    .init(service: refresher, successTerminationBehavior: .ignore, serviceName: "deletion set refresher"),
+                    .init(service: filter, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "stream filter"),
                 ],
                 signals: options.follow)
         } catch {
