@@ -146,10 +146,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ], swiftSettings: strict,
+            ], swiftSettings: strict + [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release))],
             // A release `lethe` carries the Swift runtime and Foundation in itself: a command starts in
             // ~12 ms instead of ~20 (no symbol look-ups across a dozen shared libraries at load), which
-            // `lethe filter` at the head of a pipeline pays once per stream (docs/benchmarks.md).
+            // `lethe filter` at the head of a pipeline pays once per stream (docs/benchmarks.md). The
+            // module is compiled with the flag too: that makes it autolink Foundation's static
+            // dependencies (CoreFoundation, ICU), which linking alone leaves out.
             linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release))]),
 
         .target(name: "LetheTestSupport", path: "Tests/Support", swiftSettings: strict),
