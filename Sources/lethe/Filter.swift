@@ -87,6 +87,15 @@ struct Filter: AsyncParsableCommand {
     /// requests filed before stream filtering existed).
     private func openState(_ config: LakeConfig) async throws -> Runtime.StateHandle {
         let writable = Runtime.stateIsWritable(config)
+        // A state folder is opened read-only first: opening it for writing writes (SQLite's pool
+        // makes its WAL file exist with a transaction, synced; its close checkpoints and syncs
+        // again), ~15 ms of a filter's start-up for nothing when every request has its tag. A
+        // state that cannot be opened so (no database or key yet) is opened as before.
+        if writable, case .folder = config.state, let state = try? Runtime.openState(config: config, readOnly: true),
+            try await Lethe.untaggedRequestCount(in: state.state) == 0
+        {
+            return state
+        }
         let state = try Runtime.openState(config: config, readOnly: !writable)
         if writable {
             try await Lethe.backfillStreamTags(meta: state.state, secrets: state.secrets, now: Int64(Date().timeIntervalSince1970 * 1000))
