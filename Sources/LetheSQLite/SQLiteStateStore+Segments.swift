@@ -230,8 +230,9 @@ extension SQLiteStateStore {
             let delta = try Self.varint(p, &i, end)
             let o = try Self.varint(p, &i, end)
             let length = try Self.varint(p, &i, end)
-            guard length <= UInt64(end - i), o < UInt64(Int64.max) else {
-                throw LetheError(.corrupt, "posting segment block: truncated entry")
+            guard length <= UInt64(end - i) else { throw LetheError(.corrupt, "posting segment block: truncated entry") }
+            guard o < UInt64(Int64.max) else {
+                throw LetheError(.corrupt, "posting segment block: an entry's object id is out of range (\(o))")
             }
             key = key &+ Int64(bitPattern: delta)
             object = Int64(o)

@@ -327,6 +327,30 @@ import LetheCatalog
         try await expectSameAnswers(table, segmented, pool.filter { !corruptKeys.contains($0) }, stats: false)
     }
 
+    /// An entry whose object id is `Int64.max` (the merge's mark of an exhausted input) is refused by
+    /// name, not taken for the end of its input nor reported as a truncated entry.
+    @Test func anEntryWithTheLargestObjectIdIsRefusedByName() async throws {
+        let segmented = try SQLiteStateStore(inMemory: nil, segmentMinimum: 1)
+        var rng = SplitMix64(seed: 405)
+        let pool = keyPool(&rng, 500)
+        for batch in 0..<2 {
+            let b: [(IndexedObject, PostingList)] = (0..<2).map { i in
+                (object("b\(batch)/o\(i)", records: 300), postings(&rng, records: 300, pool: pool))
+            }
+            try await segmented.putIndexedObjects(flat: b)
+        }
+        // The last input's last block: its first entry (key delta 0) names object 2^63 - 1, no rows.
+        let last = try await segmented.writer.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM segments")! }
+        try await segmented.writer.write { db in
+            try db.execute(
+                sql:
+                    "UPDATE segment_blocks SET data = X'01' || substr(data, 2, 8) || X'00FFFFFFFFFFFFFFFF7F00' WHERE segment = ? AND last_k = (SELECT max(last_k) FROM segment_blocks WHERE segment = ?)",
+                arguments: [last, last])
+        }
+        let error = await #expect(throws: LetheError.self) { try await segmented.purgeDeadPostings(force: true) }
+        #expect(error?.message.contains("object id is out of range") == true, "\(String(describing: error))")
+    }
+
     /// The end of an index pass (`purgeDeadPostings(force: false)` with few dead postings) merges the
     /// segments into one when those besides the largest weigh an eighth of it, and leaves them otherwise.
     @Test func theEndOfAPassConsolidatesSegmentsThatWeighEnough() async throws {
