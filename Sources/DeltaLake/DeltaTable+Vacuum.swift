@@ -60,13 +60,13 @@ extension DeltaTable {
         let snap = try await Trace.span("delta vacuum: snapshot") { try await snapshot() }
         let ict = snap.metadata.inCommitTimestamps
         let victims = unreachable(paths, in: snap, result: &result)
-        let opening = try await !hasOpenVacuumStart(snap)
         let listing = try await Trace.span("delta vacuum: list log") { try await listLog() }
-        // VACUUM START is committed beside the reads and the scrubbed copies' durability pass below,
-        // and awaited before the vacuum changes anything: before a change data file is rewritten, a
-        // log file replaced or removed, a data file deleted (so a crash leaves no change without it).
+        // VACUUM START (unless an earlier attempt's is still open) is looked for and committed beside
+        // the reads and the scrubbed copies' durability pass below, and awaited before the vacuum
+        // changes anything: before a change data file is rewritten, a log file replaced or removed, a
+        // data file deleted (so a crash leaves no change without it).
         let t0 = ContinuousClock.now
-        async let started: Void = openVacuum(opening, files: victims.count + changeData.count, runID: runID, now: now, inCommitTimestamps: ict)
+        async let started: Void = openVacuum(snap, files: victims.count + changeData.count, runID: runID, now: now, inCommitTimestamps: ict)
         if !changeData.isEmpty {
             try await started
             Trace.mark("delta vacuum: VACUUM START", since: t0)
@@ -132,9 +132,10 @@ extension DeltaTable {
         return result
     }
 
-    /// VACUUM START, unless an earlier attempt's is still open (`needed` false).
-    func openVacuum(_ needed: Bool, files: Int, runID: String?, now: Int64, inCommitTimestamps ict: Bool) async throws {
-        guard needed else { return }
+    /// VACUUM START, unless an earlier attempt's is still open (`hasOpenVacuumStart`, from `snap`
+    /// where it can).
+    func openVacuum(_ snap: Snapshot, files: Int, runID: String?, now: Int64, inCommitTimestamps ict: Bool) async throws {
+        guard try await !hasOpenVacuumStart(snap) else { return }
         try await commitVacuumStart(files: files, runID: runID, now: now, inCommitTimestamps: ict)
     }
 
