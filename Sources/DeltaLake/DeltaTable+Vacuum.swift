@@ -60,21 +60,24 @@ extension DeltaTable {
         let snap = try await Trace.span("delta vacuum: snapshot") { try await snapshot() }
         let ict = snap.metadata.inCommitTimestamps
         let victims = unreachable(paths, in: snap, result: &result)
-        let t0 = ContinuousClock.now
-        if try await !hasOpenVacuumStart(snap) {
-            try await commitVacuumStart(files: victims.count + changeData.count, runID: runID, now: now, inCommitTimestamps: ict)
-        }
-        Trace.mark("delta vacuum: VACUUM START", since: t0)
-        let cdcSize = try await rewriteChangeData(changeData, result: &result)
         let listing = try await Trace.span("delta vacuum: list log") { try await listLog() }
+        // VACUUM START (unless an earlier attempt's is still open) is looked for and committed beside
+        // the reads and the scrubbed copies' durability pass below, and awaited before the vacuum
+        // changes anything: before a change data file is rewritten, a log file replaced or removed, a
+        // data file deleted (so a crash leaves no change without it).
+        let t0 = ContinuousClock.now
+        async let started: Void = openVacuum(snap, files: victims.count + changeData.count, runID: runID, now: now, inCommitTimestamps: ict)
+        if !changeData.isEmpty {
+            try await started
+            Trace.mark("delta vacuum: VACUUM START", since: t0)
+        }
+        let cdcSize = try await rewriteChangeData(changeData, result: &result)
         let versions = commits.map { c in listing.versions.filter(c.contains) } ?? listing.versions
         let scan = try await Trace.span("delta vacuum: read \(versions.count) commits") {
             try await scanCommits(
                 versions, first: listing.versions.first, paths: paths, victims: victims, changeData: changeData,
                 cdcSize: cdcSize, subject: subject)
         }
-        try await Trace.span("delta vacuum: write \(scan.scrubs.count) scrubbed commits") { try await writeScrubbedCommits(scan.scrubs) }
-        result.scrubbedCommits = scan.scrubs.map(\.v)
         // With the whole log from version 0 and every path's `add` among the commits read, a
         // checkpoint older than all of them cannot describe a path; nor hold a subject's value, whose
         // files are all among the paths (the caller's index says which; residue elsewhere is the sweep's).
@@ -86,16 +89,54 @@ extension DeltaTable {
         // A checkpoint at a version where a deleted file was live lists its `add` (a checkpoint is the
         // table's state at its version): it must go whatever else it holds, so it is not read first.
         let live = scan.liveRanges
-        try await scrubLogCopies(
+        let copies = try await planLogCopies(
             listing, paths: paths, subject: subject, v2Checkpoints: snap.tableProtocol.readerFeatures.contains("v2Checkpoint"),
-            checkpointsFrom: floor, knownDirty: { v in live.contains { $0.contains(v) } }, result: &result)
-        Trace.mark("delta vacuum: checkpoints and log copies", since: t1)
+            checkpointsFrom: floor, knownDirty: { v in live.contains { $0.contains(v) } })
+        Trace.mark("delta vacuum: checkpoints and log copies planned", since: t1)
+        // The scrubbed commits, checkpoint files and `_last_checkpoint`: written and made durable in
+        // one pass (beside VACUUM START), then published in one batch once START is.
+        let rewrites = scan.scrubs.map { LogRewrite(key: $0.key, bytes: $0.bytes, version: $0.version, commit: $0.v) } + copies.rewrites
         let t2 = ContinuousClock.now
-        result.deleted = try await deleteUnreachable(victims, result: &result)
-        Trace.mark("delta vacuum: delete \(victims.count) files", since: t2)
+        var writers: [any ObjectWriteStream] = []
+        let written: [ObjectInfo]
+        do {
+            for w in rewrites {
+                let writer = try await store.openWrite(w.key, precondition: .matches(version: w.version), durability: .deferred)
+                writers.append(writer)
+                try await writer.write(w.bytes)
+            }
+            try await store.makeDurable(writers)
+            try await started
+            Trace.mark("delta vacuum: VACUUM START awaited", since: t0)
+            written = try await store.commit(writers)
+        } catch {
+            for w in writers { await w.abort() }
+            throw error
+        }
+        // Statistics scrubbed change no table state: a kept snapshot ending at one of these commits
+        // stays good, at the commit's new store version.
+        for (w, info) in zip(rewrites, written) {
+            if let v = w.commit { snapshots?.commitRewritten(root, version: v, from: w.version, to: info.version) }
+        }
+        _ = try await boundedMap(rewrites, limit: 8) { w in try await self.deleteChecksumSidecar(of: w.key) }
+        result.scrubbedCommits = scan.scrubs.map(\.v)
+        result.rewrittenCheckpoints = copies.rewrites.filter(\.reported).map(\.key)
+        Trace.mark("delta vacuum: \(rewrites.count) log files replaced", since: t2)
+        try await removeLogCopies(copies.removals, result: &result)
+        let t3 = ContinuousClock.now
+        let doomed = try await stillUnreachable(victims, result: &result)
+        result.deleted = doomed
         result.unreadableVersions = Self.merge(scan.liveRanges)
-        try await Trace.span("delta vacuum: VACUUM END") { try await commitVacuumEnd(result, now: now, inCommitTimestamps: ict) }
+        try await deleteAndCommitVacuumEnd(doomed, result, now: now, inCommitTimestamps: ict)
+        Trace.mark("delta vacuum: delete \(doomed.count) files, VACUUM END", since: t3)
         return result
+    }
+
+    /// VACUUM START, unless an earlier attempt's is still open (`hasOpenVacuumStart`, from `snap`
+    /// where it can).
+    func openVacuum(_ snap: Snapshot, files: Int, runID: String?, now: Int64, inCommitTimestamps ict: Bool) async throws {
+        guard try await !hasOpenVacuumStart(snap) else { return }
+        try await commitVacuumStart(files: files, runID: runID, now: now, inCommitTimestamps: ict)
     }
 
     /// The `paths` the log does not reach in `snap` (reachability from the log, never from the
@@ -121,15 +162,19 @@ extension DeltaTable {
     }
 
     func commitVacuumEnd(_ result: DeltaVacuumResult, now: Int64, inCommitTimestamps ict: Bool) async throws {
-        try await commitNext(
-            [
-                "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
-                "operationParameters": .object(["status": .string("COMPLETED")]),
-                "operationMetrics": .object([
-                    "numDeletedFiles": .int(Int64(result.deleted.count)),
-                    "numRewrittenChangeDataFiles": .int(Int64(result.rewrittenChangeData.count)),
-                ]),
-            ], now: now, inCommitTimestamps: ict)
+        try await commitNext(Self.vacuumEndInfo(result, now: now), now: now, inCommitTimestamps: ict)
+    }
+
+    /// The commitInfo of VACUUM END.
+    static func vacuumEndInfo(_ result: DeltaVacuumResult, now: Int64) -> [String: JSONValue] {
+        [
+            "timestamp": .int(now), "operation": .string("VACUUM END"), "engineInfo": .string("Lethe/0.1"),
+            "operationParameters": .object(["status": .string("COMPLETED")]),
+            "operationMetrics": .object([
+                "numDeletedFiles": .int(Int64(result.deleted.count)),
+                "numRewrittenChangeDataFiles": .int(Int64(result.rewrittenChangeData.count)),
+            ]),
+        ]
     }
 
     /// Rewrites each change data file without its rows (in place, atomically); returns the size
@@ -293,41 +338,63 @@ extension DeltaTable {
         }
     }
 
-    /// Replaces each commit atomically (compare-and-swap on the version read): all written, made
-    /// durable in one pass, then published in one batch (one folder sync), then their checksum
-    /// sidecars removed. A failure leaves each commit either scrubbed or as it was.
-    func writeScrubbedCommits(_ scrubs: [CommitScrub]) async throws {
-        var writers: [any ObjectWriteStream] = []
-        do {
-            for w in scrubs {
-                let writer = try await store.openWrite(w.key, precondition: .matches(version: w.version), durability: .deferred)
-                writers.append(writer)
-                try await writer.write(w.bytes)
-            }
-            try await store.makeDurable(writers)
-            let written = try await store.commit(writers)
-            // Statistics scrubbed change no table state: a kept snapshot ending at one of these
-            // commits stays good, at the commit's new store version.
-            for (w, info) in zip(scrubs, written) { snapshots?.commitRewritten(root, version: w.v, from: w.version, to: info.version) }
-        } catch {
-            for w in writers { await w.abort() }
-            throw error
-        }
-        _ = try await boundedMap(scrubs, limit: 8) { w in try await self.deleteChecksumSidecar(of: w.key) }
+    /// A log file to replace (compare-and-swap on the store version it was read at): a scrubbed
+    /// commit (`commit`: its version), a checkpoint file or sidecar (`reported`: listed in
+    /// `rewrittenCheckpoints`), or `_last_checkpoint`.
+    struct LogRewrite: Sendable {
+        var key: String
+        var bytes: [UInt8]
+        var version: String
+        var commit: Int64? = nil
+        var reported = false
     }
 
-    /// Deletes the `victims` the log does not reach now (a writer may have restored one; those go
-    /// to `keptReachable`), last of all; returns the keys deleted.
-    func deleteUnreachable(_ victims: Set<String>, result: inout DeltaVacuumResult) async throws -> [String] {
+    /// The `victims` the log does not reach now (a writer may have restored one; those go to
+    /// `keptReachable`), as keys: the files to delete.
+    func stillUnreachable(_ victims: Set<String>, result: inout DeltaVacuumResult) async throws -> [String] {
         let stillReachable = Set(try await snapshot().files.keys.map(key(forLogPath:)))
         var doomed: [String] = []
         for p in victims.sorted() {
             let k = key(forLogPath: p)
             if stillReachable.contains(k) { result.keptReachable.append(p) } else { doomed.append(k) }
         }
-        try await store.delete(doomed)
-        _ = try await boundedMap(doomed, limit: 8) { [self] k in try await deleteChecksumSidecar(of: k) }
         return doomed
+    }
+
+    /// Deletes `doomed` (with their checksum sidecars), then commits VACUUM END. END's bytes are
+    /// written and made durable while the files are deleted; END enters the log (linked at the next
+    /// free version, then its folder synced) only once every delete has returned, durable (the
+    /// store syncs the folders): the log never says a vacuum ended whose files a crash could bring
+    /// back. Another writer taking END's version first: END is committed at the next free one.
+    func deleteAndCommitVacuumEnd(_ doomed: [String], _ result: DeltaVacuumResult, now: Int64, inCommitTimestamps ict: Bool) async throws {
+        async let gone: Void = deleteWithSidecars(doomed)
+        let info = Self.vacuumEndInfo(result, now: now)
+        let version = (try await latestVersion() ?? -1) + 1
+        let text = [DeltaAction.commitInfo(try await stamped(info, version: version, now: now, enabled: ict))].map(\.line).joined(separator: "\n") + "\n"
+        let writer = try await store.openWrite(logKey(Self.commitName(version)), precondition: .absent, durability: .deferred)
+        var linked = false
+        do {
+            try await writer.write(Array(text.utf8))
+            try await store.makeDurable([writer])
+            try await gone
+            _ = try await store.commit([writer])
+            linked = true
+        } catch let e as LetheError where e.code == .conflict {
+            await writer.abort()  // version taken by another writer: the loop below takes the next
+        } catch {
+            await writer.abort()
+            throw error
+        }
+        if !linked {
+            try await gone
+            try await commitVacuumEnd(result, now: now, inCommitTimestamps: ict)
+        }
+    }
+
+    /// Deletes `keys` (one folder sync per folder), then their checksum sidecars.
+    func deleteWithSidecars(_ keys: [String]) async throws {
+        try await store.delete(keys)
+        _ = try await boundedMap(keys, limit: 8) { [self] k in try await deleteChecksumSidecar(of: k) }
     }
 
     /// True when the log already holds a VACUUM START of Lethe's with no VACUUM END after it: an
@@ -370,28 +437,40 @@ extension DeltaTable {
         return false
     }
 
+    /// What scrubbing the log's other copies of file statistics changes (`planLogCopies`): the
+    /// files to replace, and the files to remove, in order.
+    struct LogCopiesPlan: Sendable {
+        /// Checkpoint files and sidecars rewritten without the statistics, then `_last_checkpoint`
+        /// with its size following them.
+        var rewrites: [LogRewrite] = []
+        /// Names under `_delta_log` to remove; `checkpoint`: reported in `removedCheckpoints`, else
+        /// in `removedLogFiles`.
+        var removals: [(name: String, checkpoint: Bool)] = []
+    }
+
     /// The other copies of file statistics in the log: checkpoints (with their sidecars),
     /// version checksums, log compactions and `_last_checkpoint`, for the deleted `paths` and
-    /// the subject's values. `v2Checkpoints`: the table has the `v2Checkpoint` feature, so a
-    /// classic-named checkpoint may name sidecars (without it only a UUID-named one can, and the
-    /// others are not read twice to find none).
-    func scrubLogCopies(
+    /// the subject's values; read, and what to replace and remove planned (nothing is changed:
+    /// `vacuumTargeted` replaces the files with the scrubbed commits, then `removeLogCopies`).
+    /// `v2Checkpoints`: the table has the `v2Checkpoint` feature, so a classic-named checkpoint may
+    /// name sidecars (without it only a UUID-named one can, and the others are not read twice to find none).
+    func planLogCopies(
         _ listing: DeltaLogListing, paths: Set<String>, subject: SubjectValues, v2Checkpoints: Bool = true,
-        checkpointsFrom floor: Int64? = nil, knownDirty: (Int64) -> Bool = { _ in false }, result: inout DeltaVacuumResult
-    ) async throws {
+        checkpointsFrom floor: Int64? = nil, knownDirty: (Int64) -> Bool = { _ in false }
+    ) async throws -> LogCopiesPlan {
+        var plan = LogCopiesPlan()
         let replaysWithoutCheckpoints = listing.versions.first == 0
         let basenames = paths.map { Array(($0.split(separator: "/").last.map(String.init) ?? $0).utf8) }
         let mentionsPaths = NeedleSet(basenames)
         // Checkpoints: each of their files (and a V2 checkpoint's sidecars).
         var removedNames: Set<String> = []
         var rewrittenVersions: Set<Int64> = []
+        var rewrittenSize: [String: Int64] = [:]
         func remove(_ cp: DeltaLogListing.Checkpoint, sidecars: [String]) async throws {
-            for name in cp.names + sidecars {
+            for name in cp.names + sidecars where !removedNames.contains(name) {
                 guard try await store.head(logKey(name)) != nil else { continue }
-                try await store.delete(logKey(name))
-                try await deleteChecksumSidecar(of: logKey(name))
                 removedNames.insert(name)
-                result.removedCheckpoints.append(logKey(name))
+                plan.removals.append((name, true))
             }
         }
         // With the JSON log from version 0, the dirty checkpoints go, except the newest, which is
@@ -415,14 +494,14 @@ extension DeltaTable {
                     for name in cp.names { sidecars += try await sidecarNames(of: name) }
                 }
                 // Sidecars first: a rewritten sidecar changes size, which the checkpoint's `sidecar` action records.
-                for name in sidecars {
+                for name in sidecars where !removedNames.contains(name) {
                     guard let head = try await store.head(logKey(name)) else { continue }
                     if let scrubbed = try await scrubbedCopy(name, paths: paths, subject: subject, mentions: mentionsPaths, sidecarSizes: [:]) {
                         dirty.append((name, head.version, scrubbed))
                     }
                 }
                 let sizes = Dictionary(uniqueKeysWithValues: dirty.map { ($0.name, Int64($0.scrubbed.count)) })
-                for name in cp.names {
+                for name in cp.names where !removedNames.contains(name) {
                     guard let head = try await store.head(logKey(name)) else { continue }
                     if let scrubbed = try await scrubbedCopy(name, paths: paths, subject: subject, mentions: mentionsPaths, sidecarSizes: sizes) {
                         dirty.append((name, head.version, scrubbed))
@@ -439,9 +518,8 @@ extension DeltaTable {
                 try await remove(cp, sidecars: sidecars)
             } else {
                 for d in dirty {
-                    try await store.put(logKey(d.name), d.scrubbed, precondition: .matches(version: d.version))
-                    try await deleteChecksumSidecar(of: logKey(d.name))
-                    result.rewrittenCheckpoints.append(logKey(d.name))
+                    plan.rewrites.append(LogRewrite(key: logKey(d.name), bytes: d.scrubbed, version: d.version, reported: true))
+                    rewrittenSize[d.name] = Int64(d.scrubbed.count)
                 }
                 rewrittenVersions.insert(cp.version)
             }
@@ -454,17 +532,17 @@ extension DeltaTable {
             let named = listing.checkpoints.filter { $0.version == v }
             let left = named.filter { !$0.names.contains(where: removedNames.contains) }
             if !removedNames.isEmpty && left.isEmpty {
-                try await store.delete(logKey("_last_checkpoint"))
-                try await deleteChecksumSidecar(of: logKey("_last_checkpoint"))
-                result.removedCheckpoints.append(logKey("_last_checkpoint"))
+                plan.removals.append(("_last_checkpoint", true))
             } else if let cp = left.first, rewrittenVersions.contains(cp.version) {
                 var total: Int64 = 0
-                for n in cp.names { total += try await store.head(logKey(n))?.size ?? 0 }
+                for n in cp.names {
+                    if let size = rewrittenSize[n] { total += size } else { total += try await store.head(logKey(n))?.size ?? 0 }
+                }
                 if o["sizeInBytes"] != nil { o["sizeInBytes"] = .int(total) }
                 o["checksum"] = nil
                 o["v2Checkpoint"] = nil
-                try await store.put(logKey("_last_checkpoint"), Array(JSONValue.object(o).encodedText.utf8), precondition: .matches(version: head.version))
-                try await deleteChecksumSidecar(of: logKey("_last_checkpoint"))
+                plan.rewrites.append(
+                    LogRewrite(key: logKey("_last_checkpoint"), bytes: Array(JSONValue.object(o).encodedText.utf8), version: head.version))
             }
         }
         // Version checksums and log compactions: optional, removed when they hold the statistics or a value.
@@ -472,10 +550,18 @@ extension DeltaTable {
             guard let bytes = try? await store.read(logKey(name)) else { continue }
             let stale = !basenames.isEmpty && mentionsPaths.containsAny(bytes)
             if try stale || !residueFields(bytes, name: name, subject: subject).isEmpty {
-                try await store.delete(logKey(name))
-                try await deleteChecksumSidecar(of: logKey(name))
-                result.removedLogFiles.append(logKey(name))
+                plan.removals.append((name, false))
             }
+        }
+        return plan
+    }
+
+    /// Removes the log files `planLogCopies` planned to remove (each with its checksum sidecar), in order.
+    func removeLogCopies(_ removals: [(name: String, checkpoint: Bool)], result: inout DeltaVacuumResult) async throws {
+        for (name, checkpoint) in removals {
+            try await store.delete(logKey(name))
+            try await deleteChecksumSidecar(of: logKey(name))
+            if checkpoint { result.removedCheckpoints.append(logKey(name)) } else { result.removedLogFiles.append(logKey(name)) }
         }
     }
 

@@ -391,8 +391,9 @@ final class Once: Sendable {
     let folders = store.counters.folderSyncs.load(ordering: .relaxed)
     let run = try await lethe.run()
     #expect(run.objectsRewritten >= 5, "\(run)")
-    // One pass for the replacements, one for the commits the targeted vacuum scrubbed.
-    #expect(store.counters.durabilityPasses.load(ordering: .relaxed) - passes == 2)
+    // One pass for the replacements, one for the commits the targeted vacuum scrubbed, one for its
+    // VACUUM END (made durable while the vacuumed files are deleted, before it is linked).
+    #expect(store.counters.durabilityPasses.load(ordering: .relaxed) - passes == 3)
     // One folder sync for the replacements, one for the scrubbed commits, and the commits' own.
     let synced = store.counters.folderSyncs.load(ordering: .relaxed) - folders
     #expect(synced <= 5, "\(synced) folder syncs for \(run.objectsRewritten) files")

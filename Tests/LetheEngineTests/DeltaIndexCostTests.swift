@@ -162,8 +162,9 @@ private struct FilesTable {
     // The same work (file deleted, the same commits scrubbed, the same versions no longer readable) ...
     #expect(narrowed.0.deleted.count == 1 && narrowed.0.scrubbedCommits == full.0.scrubbedCommits, "\(narrowed.0.scrubbedCommits)")
     #expect(narrowed.0.unreadableVersions == full.0.unreadableVersions && full.0.unreadableVersions == [3...11])
-    // ... reading the two commits that name the file instead of all 14 (the replays read the log either way).
-    #expect(full.reads - narrowed.reads >= 12, "full \(full.reads), narrowed \(narrowed.reads)")
+    // ... reading the two commits that name the file instead of the log's 13 (the replays read the log
+    // either way; the vacuum's own VACUUM START, committed beside these reads, is not among them).
+    #expect(full.reads - narrowed.reads >= 11, "full \(full.reads), narrowed \(narrowed.reads)")
     #expect(try rows(copy).count == 120)  // delta-rs reads the vacuumed table
 }
 
