@@ -230,8 +230,7 @@ extension DeltaTable {
             guard let rewritten = Self.scrubbedCommit(actions, paths: paths, subject: subject, cdcSize: cdcSize),
                 let head = try await store.head(logKey(name))
             else { continue }
-            let text = rewritten.map(\.line).joined(separator: "\n") + "\n"
-            scan.scrubs.append(CommitScrub(v: v, key: logKey(name), bytes: Array(text.utf8), version: head.version))
+            scan.scrubs.append(CommitScrub(v: v, key: logKey(name), bytes: Self.commitBytes(rewritten), version: head.version))
         }
         scan.liveRanges = live.ranges
         return scan
@@ -370,11 +369,11 @@ extension DeltaTable {
         async let gone: Void = deleteWithSidecars(doomed)
         let info = Self.vacuumEndInfo(result, now: now)
         let version = (try await latestVersion() ?? -1) + 1
-        let text = [DeltaAction.commitInfo(try await stamped(info, version: version, now: now, enabled: ict))].map(\.line).joined(separator: "\n") + "\n"
+        let bytes = Self.commitBytes([.commitInfo(try await stamped(info, version: version, now: now, enabled: ict))])
         let writer = try await store.openWrite(logKey(Self.commitName(version)), precondition: .absent, durability: .deferred)
         var linked = false
         do {
-            try await writer.write(Array(text.utf8))
+            try await writer.write(bytes)
             try await store.makeDurable([writer])
             try await gone
             _ = try await store.commit([writer])
@@ -592,7 +591,7 @@ extension DeltaTable {
             default: return a
             }
         }
-        return rewritten == actions ? nil : Array((rewritten.map(\.line).joined(separator: "\n") + "\n").utf8)
+        return rewritten == actions ? nil : Self.commitBytes(rewritten)
     }
 
     /// The sidecar files (names under `_delta_log`) a V2 checkpoint file names.

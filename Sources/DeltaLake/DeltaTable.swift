@@ -426,10 +426,12 @@ public struct DeltaTable: Sendable {
     }
 
     /// Writes commit `version` if no one else has (put-if-absent). Throws `.conflict` when the version exists.
+    /// A commit file's bytes: one action a line, every line ended.
+    static func commitBytes(_ actions: [DeltaAction]) -> [UInt8] { Array((actions.map(\.line).joined(separator: "\n") + "\n").utf8) }
+
     public func commit(_ actions: [DeltaAction], version: Int64) async throws {
-        let text = actions.map(\.line).joined(separator: "\n") + "\n"
         do {
-            try await store.put(logKey(Self.commitName(version)), Array(text.utf8), precondition: .absent)
+            try await store.put(logKey(Self.commitName(version)), Self.commitBytes(actions), precondition: .absent)
         } catch let e as LetheError where e.code == .conflict {
             throw LetheError(.conflict, "version \(version) was committed by another writer", at: root)
         }
