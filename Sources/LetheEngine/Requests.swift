@@ -324,8 +324,13 @@ extension Lethe {
             ]
         }
         var seen = Set<String>()
-        var rs: [ErasureRequest] = []
-        for id in ids where seen.insert(id).inserted { rs.append(try await request(id)) }
+        let unique = ids.filter { seen.insert($0).inserted }
+        // One read per chunk, not one per request (1,000 reads were ~0.1 s of a 1,000-subject run).
+        let rs = try await meta.requests(ids: unique)
+        if rs.count != unique.count {
+            let found = Set(rs.map(\.id))
+            if let missing = unique.first(where: { !found.contains($0) }) { throw LetheError(.notFound, "no request \(missing)") }
+        }
         return try await approveBatch(rs, by: approver)
     }
 

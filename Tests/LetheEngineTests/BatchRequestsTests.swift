@@ -118,6 +118,28 @@ import LetheTesting
         #expect(added.allSatisfy { !$0.details.contains("bob") && $0.actor?.hasPrefix("text#") == true })
     }
 
+    /// `approve` of many ids reads them in chunks (not one read each): an unknown id among them is
+    /// still refused by name before anything is approved, and an id given twice is approved once.
+    @Test func approveOfManyIDsNamesAnUnknownOneAndApprovesEachOnce() async throws {
+        let lake = try Lake(users: 20)
+        _ = try await lake.lethe.index()
+        let rs = try await lake.lethe.forget((0..<2_500).map { SubjectID(Lake.user($0)) }, reason: "t", by: "alice")
+        var ids = rs.map(\.id)
+        ids.insert("r-nosuchrequest", at: 1_700)
+        await #expect {
+            _ = try await lake.lethe.approve(ids, by: "bob")
+        } throws: { error in
+            (error as? LetheError)?.code == .notFound && "\(error)".contains("r-nosuchrequest")
+        }
+        #expect(try await lake.lethe.requests(status: .approved).isEmpty)
+        let twice = [rs[7].id, rs[3].id, rs[7].id] + rs[1_000..<2_100].map(\.id)
+        let approved = try await lake.lethe.approve(twice, by: "bob")
+        #expect(approved.map(\.id) == [rs[7].id, rs[3].id] + rs[1_000..<2_100].map(\.id))
+        #expect(try await lake.lethe.requests(status: .approved).count == 1_102)
+        #expect(try await lake.lethe.request(rs[2_099].id).status == .approved)
+        #expect(try await lake.lethe.request(rs[2_100].id).status == .planned)
+    }
+
     @Test func auditCheckVerifiesBatchEntries() async throws {
         let lake = try Lake(users: 20)
         _ = try await lake.lethe.index()
