@@ -333,9 +333,14 @@ extension Lethe {
     {
         let at = now()
         let unique = Array(Set(keys))
-        let held = try await heldDataKeys(unique + Array(nfc.values))
+        let held = try await Trace.span("plans: held data keys") { try await heldDataKeys(unique + Array(nfc.values)) }
         let postings: [SubjectKey: [Posting]]
-        if let known { postings = known } else { postings = try await self.postings(unique, nfc: nfc) }
+        if let known {
+            postings = known
+        } else {
+            postings = try await Trace.span("plans: postings of \(unique.count) subjects") { try await self.postings(unique, nfc: nfc) }
+        }
+        var t0 = ContinuousClock.now
         var keysByDataset: [String: Set<String>] = [:]
         for ps in postings.values {
             for p in ps { keysByDataset[p.object.dataset, default: []].insert(p.object.key) }
@@ -343,6 +348,9 @@ extension Lethe {
         for (d, q) in coverage.quarantined { keysByDataset[d, default: []].formUnion(q.map(\.key)) }
         var refs: [String: [String: Int64]] = [:]
         for (d, ks) in keysByDataset { refs[d] = try await objectRefs(d, Array(ks)) }
+        Trace.mark("plans: object references", since: t0)
+        t0 = ContinuousClock.now
+        defer { Trace.mark("plans: \(unique.count) plans built", since: t0) }
         let incomplete = coverage.incomplete
         var out: [SubjectKey: ErasurePlan] = [:]
         out.reserveCapacity(unique.count)

@@ -48,7 +48,8 @@ extension Lethe {
     /// Files the calls whose `results` are still nil (checked); an error thrown fails every one of them.
     private func fileChecked(_ calls: [FilingCall], _ results: inout [Result<[ErasureRequest], any Error>?]) async throws {
         guard results.contains(where: { $0.isPending }) else { return }
-        try await destroyExpiredRawIDs()
+        _ = try await Trace.span("filing: expired raw ids") { try await destroyExpiredRawIDs() }
+        var t0 = ContinuousClock.now
         var keysOf: [[SubjectKey]] = Array(repeating: [], count: calls.count)
         var subjectOf: [SubjectKey: SubjectID] = [:]
         var allKeys: [SubjectKey] = []
@@ -59,12 +60,18 @@ extension Lethe {
                 allKeys.append(k)
             }
         }
-        var openByKey = try await meta.requests.openRequests(subjectKeys: allKeys)
+        Trace.mark("filing: \(allKeys.count) subjects keyed", since: t0)
+        var openByKey = try await Trace.span("filing: open requests") { try await meta.requests.openRequests(subjectKeys: allKeys) }
+        t0 = ContinuousClock.now
         let freshKeys = allKeys.filter { openByKey[$0] == nil }
         var nfc: [SubjectKey: SubjectKey] = [:]
         for k in freshKeys { nfc[k] = nfcKey(for: subjectOf[k]!) }
+        Trace.mark("filing: normalized keys", since: t0)
         var plans: [SubjectKey: ErasurePlan] = [:]
-        if !freshKeys.isEmpty { plans = try await self.plans(freshKeys, nfc: nfc, coverage: try await coverage()) }
+        if !freshKeys.isEmpty {
+            plans = try await Trace.span("filing: \(freshKeys.count) plans") { try await self.plans(freshKeys, nfc: nfc, coverage: try await coverage()) }
+        }
+        t0 = ContinuousClock.now
         // Refusals by plan fail their caller only (a refusal depends on the subject alone): data Lethe
         // cannot handle, or a mask the dataset's files cannot take (checked once per dataset).
         var maskChecks: [String: String?] = [:]
@@ -92,7 +99,11 @@ extension Lethe {
         let order = calls.indices.filter { !owned[$0].isEmpty }
         let flat = order.flatMap { owned[$0] }
         let ids = flat.map { _ in Self.newRequestID() }
+        Trace.mark("filing: refusals, owners", since: t0)
+        t0 = ContinuousClock.now
         let sealed = try secrets.seal(flat.map { subjectOf[$0]! }, requestIDs: ids)
+        Trace.mark("filing: \(ids.count) raw ids sealed", since: t0)
+        t0 = ContinuousClock.now
         var digests: [String: String] = [:]
         var groups: [(call: Int, filed: [(ErasureRequest, ErasurePlan)])] = []
         var n = 0
@@ -111,6 +122,9 @@ extension Lethe {
             }
             groups.append((i, filed))
         }
+        Trace.mark("filing: requests built", since: t0)
+        t0 = ContinuousClock.now
+        defer { Trace.mark("filing: written", since: t0) }
         // The writes: one transaction for every caller (one caller alone: as `forget` always wrote).
         var failedKeys: [SubjectKey: any Error] = [:]
         if groups.count == 1 {

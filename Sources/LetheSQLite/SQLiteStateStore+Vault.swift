@@ -106,6 +106,9 @@ extension SQLiteStateStore {
         let unique = Array(Set(subjects))
         out.reserveCapacity(unique.count)
         guard !unique.isEmpty else { return out }
+        // A vault with no key (no crypto-shredding here): nothing to look up, key by key (100,000
+        // subjects of a `forget --from` were ~0.17 s of lookups).
+        guard try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM vault_keys_exact) OR EXISTS(SELECT 1 FROM vault_keys)") == true else { return out }
         var keks: [Int64: String] = [:]
         for r in try Row.fetchAll(db, sql: "SELECT id, name FROM vault_keks") { keks[r[0]] = r[1] }
         func kek(_ id: Int64) throws -> String {

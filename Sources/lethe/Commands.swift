@@ -215,16 +215,22 @@ struct Forget: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
+            var t0 = ContinuousClock.now
             let typed = try subject.typed() + file.typed()
+            Trace.mark("forget: ids read", since: t0)
             guard !typed.isEmpty else { throw LetheError(.badUsage, "name at least one subject, or --from FILE") }
             let lethe = try global.open()
+            t0 = ContinuousClock.now
             let ids = try typed.map { try lethe.config.check($0) }
+            Trace.mark("forget: ids checked", since: t0)
             // An id typed in a form a typed subject column never holds (`3.5` for decimal(5,2)): said on the
             // user's terminal only (never logged or stored); the request is filed as typed.
-            for h in await lethe.canonicalHints(for: ids).joined() { err("lethe: warning: \(h)") }
+            for h in await Trace.span("forget: canonical hints", { await lethe.canonicalHints(for: ids) }).joined() { err("lethe: warning: \(h)") }
             let rs = try await lethe.forget(ids, reason: reason, by: principal(by))
             if global.json {
+                t0 = ContinuousClock.now
                 for r in rs { out(RequestView(r, withPlan: false).jsonLine) }
+                Trace.mark("forget: \(rs.count) requests printed", since: t0)
             } else {
                 for r in rs {
                     let p = r.plan.flatMap(ErasurePlan.decode)
