@@ -341,24 +341,30 @@ extension Lethe {
             postings = try await Trace.span("plans: postings of \(unique.count) subjects") { try await self.postings(unique, nfc: nfc) }
         }
         var t0 = ContinuousClock.now
-        var keysByDataset: [String: Set<String>] = [:]
+        // Each object once (by its id), whatever the number of postings naming it.
+        var objects: [Int64: IndexedObject] = [:]
         for ps in postings.values {
-            for p in ps { keysByDataset[p.object.dataset, default: []].insert(p.object.key) }
+            for p in ps where objects[p.object.id] == nil { objects[p.object.id] = p.object }
         }
+        var keysByDataset: [String: Set<String>] = [:]
+        for o in objects.values { keysByDataset[o.dataset, default: []].insert(o.key) }
         for (d, q) in coverage.quarantined { keysByDataset[d, default: []].formUnion(q.map(\.key)) }
         var refs: [String: [String: Int64]] = [:]
         for (d, ks) in keysByDataset { refs[d] = try await objectRefs(d, Array(ks)) }
+        // A posting's object reference by the object's id (no hashing of its key per posting).
+        var refOfObject: [Int64: Int64] = [:]
+        refOfObject.reserveCapacity(objects.count)
+        for (id, o) in objects { if let r = refs[o.dataset]?[o.key] { refOfObject[id] = r } }
         Trace.mark("plans: object references", since: t0)
         t0 = ContinuousClock.now
         defer { Trace.mark("plans: \(unique.count) plans built", since: t0) }
-        let incomplete = coverage.incomplete
-        var out: [SubjectKey: ErasurePlan] = [:]
-        out.reserveCapacity(unique.count)
-        for k in unique {
+        let incomplete = coverage.incomplete, refsByDataset = refs, refByID = refOfObject, config = self.config
+        @Sendable func plan(_ k: SubjectKey) -> ErasurePlan {
+            let refs = refsByDataset
             var byDataset: [String: [ErasurePlan.Object]] = [:]
             for p in postings[k] ?? [] {
                 byDataset[p.object.dataset, default: []].append(
-                    .init(key: nil, ref: refs[p.object.dataset]?[p.object.key], rows: Int64(RecordOrdinal.records(p.rows)), state: "indexed"))
+                    .init(key: nil, ref: refByID[p.object.id], rows: Int64(RecordOrdinal.records(p.rows)), state: "indexed"))
             }
             let holding = Set(byDataset.keys)
             let reached = Set(config.downstream(of: holding).map(\.name))
@@ -405,8 +411,25 @@ extension Lethe {
                 }
             }
             plan.shred = shred.isEmpty ? nil : shred
-            out[k] = plan
+            return plan
         }
+        var out: [SubjectKey: ErasurePlan] = [:]
+        out.reserveCapacity(unique.count)
+        guard unique.count >= Self.partThreshold else {
+            for k in unique { out[k] = plan(k) }
+            return out
+        }
+        // Many subjects (a `forget --from`): built in parts, one per core.
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4))
+        let size = (unique.count + parts - 1) / parts
+        await withTaskGroup(of: [(SubjectKey, ErasurePlan)].self) { group in
+            for start in stride(from: 0, to: unique.count, by: size) {
+                let part = unique[start..<min(start + size, unique.count)]
+                group.addTask { part.map { ($0, plan($0)) } }
+            }
+            for await built in group { for (k, p) in built { out[k] = p } }
+        }
+        Trace.mark("plans: built in \(parts) parts", since: t0)
         return out
     }
 

@@ -75,12 +75,14 @@ extension Lethe {
         // Refusals by plan fail their caller only (a refusal depends on the subject alone): data Lethe
         // cannot handle, or a mask the dataset's files cannot take (checked once per dataset).
         var maskChecks: [String: String?] = [:]
+        // Only a Parquet or Delta dataset that masks or blanks can refuse a mask (`maskRefusal`).
+        let masks = config.datasets.contains { ($0.format == .parquet || $0.format == .delta) && Executor.recordAction($0) != nil }
         for i in calls.indices where results[i].isPending {
             if let k = keysOf[i].first(where: { openByKey[$0] == nil && plans[$0]?.refusal != nil }) {
                 results[i] = .failure(LetheError(.unsupported, "cannot erase subject \(k.short): \(plans[k]!.refusal!); nothing was filed"))
                 continue
             }
-            for k in keysOf[i] where openByKey[k] == nil {
+            for k in keysOf[i] where masks && openByKey[k] == nil {
                 if let plan = plans[k], let why = await maskRefusal(plan, checked: &maskChecks) {
                     results[i] = .failure(LetheError(.unsupported, "cannot erase subject \(k.short): \(why); nothing was filed"))
                     break
@@ -127,6 +129,7 @@ extension Lethe {
         defer { Trace.mark("filing: written", since: t0) }
         // The writes: one transaction for every caller (one caller alone: as `forget` always wrote).
         var failedKeys: [SubjectKey: any Error] = [:]
+        openByKey.reserveCapacity(openByKey.count + n)
         if groups.count == 1 {
             let g = groups[0]
             let stored = try await write(g.filed, calls[g.call])

@@ -1,5 +1,6 @@
 public import LetheCore
 import LetheCatalog
+import Foundation
 
 /// Datasets with `normalize: nfc` key NFC-normalised subject values. A request has one subject; in
 /// such a dataset it is matched by the key of its NFC form, which differs from its key elsewhere
@@ -40,19 +41,43 @@ extension Lethe {
     /// `postings(_:nfc:)` of many subjects, in one read of the index per key kind (a batch of requests).
     func postings(_ keys: [SubjectKey], nfc: [SubjectKey: SubjectKey]) async throws -> [SubjectKey: [Posting]] {
         if keys.count == 1 { return [keys[0]: try await postings(keys[0], nfc: nfc[keys[0]])] }
-        let byPrefix = try await meta.index.locate(prefixes: keys.map(\.prefix64), dataset: nil)
+        let byPrefix = try await locate(prefixes: keys.map(\.prefix64), dataset: nil)
         var out: [SubjectKey: [Posting]] = [:]
         for k in keys { out[k] = byPrefix[k.prefix64] ?? [] }
         let nfcDatasets = config.datasets.filter { $0.normalization == .nfc }
         let withNFC = keys.compactMap { k in nfc[k].map { (k, $0) } }
         if !nfcDatasets.isEmpty && !withNFC.isEmpty {
             for d in nfcDatasets {
-                let found = try await meta.index.locate(prefixes: withNFC.map(\.1.prefix64), dataset: d.name)
+                let found = try await locate(prefixes: withNFC.map(\.1.prefix64), dataset: d.name)
                 for (k, n) in withNFC { out[k, default: []] += found[n.prefix64] ?? [] }
             }
         }
         return out
     }
+
+    /// Many subjects' index entries, read in parts on every core (each part a read of its own): the
+    /// 100,000 subjects of a `forget --from` took ~1 s on one. Fewer than `partThreshold`: one read.
+    func locate(prefixes: [Int64], dataset: String?) async throws -> [Int64: [Posting]] {
+        let parts = prefixes.count >= Self.partThreshold ? max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4)) : 1
+        guard parts > 1 else { return try await meta.index.locate(prefixes: prefixes, dataset: dataset) }
+        // Parts of the sorted prefixes: each part's lookups meet their own stretch of the index's blocks.
+        let sorted = Array(Set(prefixes)).sorted()
+        let size = (sorted.count + parts - 1) / parts
+        let index = meta.index
+        return try await withThrowingTaskGroup(of: [Int64: [Posting]].self) { group in
+            for start in stride(from: 0, to: sorted.count, by: size) {
+                let part = Array(sorted[start..<min(start + size, sorted.count)])
+                group.addTask { try await index.locate(prefixes: part, dataset: dataset) }
+            }
+            var out: [Int64: [Posting]] = [:]
+            out.reserveCapacity(sorted.count)
+            for try await found in group { out.merge(found) { first, _ in first } }
+            return out
+        }
+    }
+
+    /// From this many subjects on, their entries are read and their plans built in parts, one per core.
+    static let partThreshold = 8_192
 
     /// The NFC keys recorded in the plans of `requests`, by request id.
     func nfcKeys(_ requests: [ErasureRequest]) -> [String: SubjectKey] {

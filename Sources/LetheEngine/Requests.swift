@@ -111,13 +111,25 @@ extension Lethe {
     /// Files many requests, already planned: chunks of `requestChunk`, each one transaction with one
     /// `filed_batch` entry listing its request ids and subject keys (and the counts of their plans;
     /// the reason and the requester stored once per chunk as audit texts). A kill leaves whole chunks.
+    /// The next chunk is prepared (its requests planned, its plans encoded, its audit entry built) while
+    /// this one is written: the same transactions in the same order, the CPU of one beside the other.
     func fileBatch(_ filed: [(ErasureRequest, ErasurePlan)], reason: String, by requester: String) async throws -> [ErasureRequest] {
         var out: [ErasureRequest] = []
         out.reserveCapacity(filed.count)
-        for start in stride(from: 0, to: filed.count, by: Self.requestChunk) {
-            let p = try prepareBatch(filed[start..<min(start + Self.requestChunk, filed.count)], reason: reason, by: requester)
-            try await meta.transaction("cannot file \(p.stored.count) requests") { tx in try p.write(tx) }
-            out += p.stored
+        let chunk = Self.requestChunk
+        let starts = Array(stride(from: 0, to: filed.count, by: chunk))
+        guard !starts.isEmpty else { return out }
+        @Sendable func prepared(_ i: Int) throws -> PreparedFiling {
+            try prepareBatch(filed[starts[i]..<min(starts[i] + chunk, filed.count)], reason: reason, by: requester)
+        }
+        var p = try prepared(0)
+        for i in starts.indices {
+            async let next: PreparedFiling? = i + 1 < starts.count ? prepared(i + 1) : nil
+            let current = p
+            try await meta.transaction("cannot file \(current.stored.count) requests") { tx in try current.write(tx) }
+            out += current.stored
+            guard let n = try await next else { break }
+            p = n
         }
         return out
     }

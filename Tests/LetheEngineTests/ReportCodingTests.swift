@@ -103,6 +103,14 @@ import LetheCatalog
         #expect(!ReportEncoder.text(RequestView(r, withPlan: true)).contains("\\/"), "slashes are not escaped")
     }
 
+    /// A request's stream tag is printed as 16 lowercase hex digits, zeros in front, whatever its value.
+    @Test(arguments: [UInt64(0), 1, 0x2a, 0x0fff_ffff_ffff_ffff, 1 << 63, UInt64.max])
+    func streamTagsPrintAsSixteenHexDigits(tag: UInt64) throws {
+        var r = Self.request(plan: false, verification: false, decided: true)
+        r.streamTag = tag
+        #expect(RequestView(r, withPlan: false).streamTag == String(format: "%016llx", tag))
+    }
+
     @Test func aPlanIsStoredAsJSONEncoderWritesItButForSlashes() throws {
         var p = ErasurePlan(
             subjectKey: Self.key.hex, plannedAt: 1500,
