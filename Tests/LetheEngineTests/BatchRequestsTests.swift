@@ -118,6 +118,35 @@ import LetheTesting
         #expect(added.allSatisfy { !$0.details.contains("bob") && $0.actor?.hasPrefix("text#") == true })
     }
 
+    /// From `partThreshold` subjects on, their entries are read and their plans built in parts, one per
+    /// core: each plan is the one the same subject gets below the threshold (objects, rows, references).
+    @Test func plansBuiltInPartsAreThePlansBuiltOneReadAtATime() async throws {
+        let lake = try Lake(users: 3_000)
+        // Two more objects: user i also in b.jsonl (every third, twice) and c.jsonl (every fifth).
+        var b = "", c = ""
+        for i in stride(from: 0, to: 3_000, by: 3) { b += #"{"user":{"id":"\#(Lake.user(i))"}}"# + "\n" + #"{"user":{"id":"\#(Lake.user(i))"}}"# + "\n" }
+        for i in stride(from: 0, to: 3_000, by: 5) { c += #"{"user":{"id":"\#(Lake.user(i))"}}"# + "\n" }
+        lake.store.set("raw/b.jsonl", Array(b.utf8))
+        lake.store.set("raw/c.jsonl", Array(c.utf8))
+        _ = try await lake.lethe.index()
+        let keys = (0..<(Lethe.partThreshold + 4_000)).map { lake.lethe.key(for: SubjectID(Lake.user($0))) }
+        let coverage = try await lake.lethe.coverage()
+        let whole = try await lake.lethe.plans(keys, coverage: coverage)
+        var one: [SubjectKey: ErasurePlan] = [:]
+        for start in stride(from: 0, to: keys.count, by: 1_000) {
+            one.merge(try await lake.lethe.plans(Array(keys[start..<min(start + 1_000, keys.count)]), coverage: coverage)) { a, _ in a }
+        }
+        #expect(whole.count == keys.count && one.count == keys.count)
+        var differ = 0
+        for k in keys where whole[k]?.json != one[k]?.json { differ += 1 }
+        #expect(differ == 0)
+        // What was built: user 0 is in all three objects (1 + 2 + 1 rows), user 1 in a.jsonl only, user 3,000 nowhere.
+        #expect(whole[keys[0]]?.totalObjects == 3 && whole[keys[0]]?.totalRows == 4)
+        #expect(whole[keys[1]]?.totalObjects == 1 && whole[keys[1]]?.totalRows == 1)
+        #expect(whole[keys[3_000]]?.totalObjects == 0)
+        #expect(Set(whole[keys[0]]!.datasets.flatMap { $0.objects.compactMap(\.ref) }).count == 3)
+    }
+
     /// `approve` of many ids reads them in chunks (not one read each): an unknown id among them is
     /// still refused by name before anything is approved, and an id given twice is approved once.
     @Test func approveOfManyIDsNamesAnUnknownOneAndApprovesEachOnce() async throws {
