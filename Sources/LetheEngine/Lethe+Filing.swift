@@ -75,8 +75,7 @@ extension Lethe {
         // Refusals by plan fail their caller only (a refusal depends on the subject alone): data Lethe
         // cannot handle, or a mask the dataset's files cannot take (checked once per dataset).
         var maskChecks: [String: String?] = [:]
-        // Only a Parquet or Delta dataset that masks or blanks can refuse a mask (`maskRefusal`).
-        let masks = config.datasets.contains { ($0.format == .parquet || $0.format == .delta) && Executor.recordAction($0) != nil }
+        let masks = masksColumnarData
         for i in calls.indices where results[i].isPending {
             if let k = keysOf[i].first(where: { openByKey[$0] == nil && plans[$0]?.refusal != nil }) {
                 results[i] = .failure(LetheError(.unsupported, "cannot erase subject \(k.short): \(plans[k]!.refusal!); nothing was filed"))

@@ -4,6 +4,11 @@ import LetheCatalog
 import LetheStorage
 
 extension Lethe {
+    /// Whether a plan can be refused by `maskRefusal`: some Parquet or Delta dataset masks or blanks.
+    var masksColumnarData: Bool {
+        config.datasets.contains { ($0.format == .parquet || $0.format == .delta) && Executor.recordAction($0) != nil }
+    }
+
     /// Why a plan's masked Parquet or Delta datasets cannot take their `mask:` (a null in a required
     /// column, text in a numeric one, …), checked on the footer of one indexed file of each; nil when
     /// they can (or nothing is indexed yet: the run checks every file it rewrites). `checked` holds
