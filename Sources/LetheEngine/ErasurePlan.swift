@@ -420,16 +420,8 @@ extension Lethe {
             return out
         }
         // Many subjects (a `forget --from`): built in parts, one per core.
-        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4))
-        let size = (unique.count + parts - 1) / parts
-        await withTaskGroup(of: [(SubjectKey, ErasurePlan)].self) { group in
-            for start in stride(from: 0, to: unique.count, by: size) {
-                let part = unique[start..<min(start + size, unique.count)]
-                group.addTask { part.map { ($0, plan($0)) } }
-            }
-            for await built in group { for (k, p) in built { out[k] = p } }
-        }
-        Trace.mark("plans: built in \(parts) parts", since: t0)
+        let built = try await boundedMap(Self.parts(unique.count), limit: Self.maxParts) { r in unique[r].map { ($0, plan($0)) } }
+        for part in built { for (k, p) in part { out[k] = p } }
         return out
     }
 

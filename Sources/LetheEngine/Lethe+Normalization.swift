@@ -58,26 +58,29 @@ extension Lethe {
     /// Many subjects' index entries, read in parts on every core (each part a read of its own): the
     /// 100,000 subjects of a `forget --from` took ~1 s on one. Fewer than `partThreshold`: one read.
     func locate(prefixes: [Int64], dataset: String?) async throws -> [Int64: [Posting]] {
-        let parts = prefixes.count >= Self.partThreshold ? max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4)) : 1
-        guard parts > 1 else { return try await meta.index.locate(prefixes: prefixes, dataset: dataset) }
+        guard prefixes.count >= Self.partThreshold else { return try await meta.index.locate(prefixes: prefixes, dataset: dataset) }
         // Parts of the sorted prefixes: each part's lookups meet their own stretch of the index's blocks.
         let sorted = Array(Set(prefixes)).sorted()
-        let size = (sorted.count + parts - 1) / parts
         let index = meta.index
-        return try await withThrowingTaskGroup(of: [Int64: [Posting]].self) { group in
-            for start in stride(from: 0, to: sorted.count, by: size) {
-                let part = Array(sorted[start..<min(start + size, sorted.count)])
-                group.addTask { try await index.locate(prefixes: part, dataset: dataset) }
-            }
-            var out: [Int64: [Posting]] = [:]
-            out.reserveCapacity(sorted.count)
-            for try await found in group { out.merge(found) { first, _ in first } }
-            return out
+        let found = try await boundedMap(Self.parts(sorted.count), limit: Self.maxParts) { r in
+            try await index.locate(prefixes: Array(sorted[r]), dataset: dataset)
         }
+        var out: [Int64: [Posting]] = [:]
+        out.reserveCapacity(sorted.count)
+        for f in found { out.merge(f) { first, _ in first } }
+        return out
     }
 
     /// From this many subjects on, their entries are read and their plans built in parts, one per core.
     static let partThreshold = 8_192
+    static let maxParts = 4
+
+    /// `count` items cut into one contiguous range per core (at most `maxParts`).
+    static func parts(_ count: Int) -> [Range<Int>] {
+        let n = max(1, min(ProcessInfo.processInfo.activeProcessorCount, maxParts))
+        let size = max(1, (count + n - 1) / n)
+        return stride(from: 0, to: count, by: size).map { $0..<min($0 + size, count) }
+    }
 
     /// The NFC keys recorded in the plans of `requests`, by request id.
     func nfcKeys(_ requests: [ErasureRequest]) -> [String: SubjectKey] {
