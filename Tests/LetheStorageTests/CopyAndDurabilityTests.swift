@@ -77,8 +77,9 @@ private func tempRoot() -> String {
 @Test func manyDeferredWritesAreMadeDurableByOneFileSystemSync() async throws {
     let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
     let s = LocalObjectStore(root: root)
+    let n = LocalObjectStore.filesystemSyncThreshold
     var writers: [any ObjectWriteStream] = []
-    for i in 0..<40 {
+    for i in 0..<n {
         let w = try await s.openWrite("t/f\(i)", precondition: .none, durability: .deferred)
         try await w.write(Array("file \(i)".utf8))
         writers.append(w)
@@ -88,7 +89,26 @@ private func tempRoot() -> String {
     #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 0)
     _ = try await s.commit(writers)
     #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 0)
-    for i in 0..<40 { #expect(try await s.read("t/f\(i)") == Array("file \(i)".utf8)) }
+    for i in 0..<n { #expect(try await s.read("t/f\(i)") == Array("file \(i)".utf8)) }
+}
+
+/// A hundred deferred writes (a Delta erasure rewriting 100 files) are fsynced each, in parallel: a
+/// `syncfs(2)` would also wait for every other dirty page of the file system.
+@Test func aHundredDeferredWritesAreFsyncedEachNotTheFileSystem() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    var writers: [any ObjectWriteStream] = []
+    for i in 0..<100 {
+        let w = try await s.openWrite("t/f\(i)", precondition: .none, durability: .deferred)
+        try await w.write(Array("file \(i)".utf8))
+        writers.append(w)
+    }
+    try await s.makeDurable(writers)
+    #expect(s.counters.filesystemSyncs.load(ordering: .relaxed) == 0)
+    #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 100)
+    _ = try await s.commit(writers)
+    #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 100)
+    for i in 0..<100 { #expect(try await s.read("t/f\(i)") == Array("file \(i)".utf8)) }
 }
 
 @Test func aBatchCommitSyncsEachFolderOnce() async throws {
