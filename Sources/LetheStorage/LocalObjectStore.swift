@@ -571,10 +571,42 @@ public struct LocalObjectStore: ObjectStore {
     /// must not outlive the subject's last file. `keptFolders` stay.
     public func delete(_ keys: [String]) async throws {
         guard !keys.isEmpty else { return }
-        try await io { try deleteNow(keys) }
+        guard keys.count >= Self.parallelUnlinkThreshold, let pool = ioPool, pool.threads > 1 else {
+            return try await io { try deleteNow(keys) }
+        }
+        // Many files (a vacuum of 1,655 replaced files): the unlinks in parallel on the I/O pool, a
+        // part each, then the folders synced once each. An unlink waits on the kernel freeing the
+        // file's blocks (3–4 ms each on an ext4 mounted with `discard`, mostly off the CPU): four at a
+        // time took 0.66–0.90 s for 1,000 files where one after another took 3.6–3.8 s.
+        let parts = min(pool.threads, (keys.count + Self.parallelUnlinkThreshold / 2 - 1) / (Self.parallelUnlinkThreshold / 2))
+        let size = (keys.count + parts - 1) / parts
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for start in stride(from: 0, to: keys.count, by: size) {
+                let part = Array(keys[start..<min(keys.count, start + size)])
+                group.addTask { try await self.io { try self.unlinkNow(part) } }
+            }
+            try await group.waitForAll()
+        }
+        try await io { try deleteNow(keys, unlinked: true) }  // the folders synced, emptied ones removed
     }
 
-    func deleteNow(_ keys: [String]) throws {
+    /// From this many keys on, `delete` unlinks them in parallel parts.
+    static let parallelUnlinkThreshold = 64
+
+    /// Unlinks `keys` (a missing one is gone already), nothing synced.
+    func unlinkNow(_ keys: [String]) throws {
+        for key in keys {
+            guard let parent = try openParent(key, create: false) else { continue }
+            defer { close(parent.fd) }
+            if unlinkat(parent.fd, parent.name, 0) != 0 && errno != ENOENT {
+                throw LetheError.io("cannot delete", at: key, errno: errno)
+            }
+        }
+    }
+
+    /// Deletes `keys` and syncs each folder once; `unlinked`: the files are gone already (`unlinkNow`),
+    /// only their folders are synced and emptied ones removed.
+    func deleteNow(_ keys: [String], unlinked: Bool = false) throws {
         var byFolder: [String: [String]] = [:]
         var order: [String] = []
         for key in keys {
@@ -589,6 +621,7 @@ public struct LocalObjectStore: ObjectStore {
                 guard let parent = try openParent(key, create: false) else { continue }
                 if dfd >= 0 { close(dfd) }
                 dfd = parent.fd
+                if unlinked { break }  // the folder's descriptor is all that is needed
                 if unlinkat(parent.fd, parent.name, 0) != 0 && errno != ENOENT {
                     throw LetheError.io("cannot delete", at: key, errno: errno)
                 }

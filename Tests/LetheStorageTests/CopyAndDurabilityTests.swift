@@ -176,3 +176,26 @@ private func tempRoot() -> String {
     let deferred = try await s.read("t/deferred"), immediate2 = try await s.read("t/immediate")
     #expect(deferred == data && immediate2 == data)
 }
+
+/// Many keys (a vacuum deleting hundreds of replaced files) are unlinked in parallel parts: every one
+/// is gone, the folders they emptied are removed, a kept folder and the files not named stay.
+@Test func manyDeletesInParallelPartsRemoveEveryFileAndTheEmptiedFolders() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    var s = LocalObjectStore(root: root)
+    s.keptFolders = ["kept"]
+    var doomed: [String] = []
+    for i in 0..<150 {
+        for folder in ["a/x", "b", "kept"] {
+            let key = "\(folder)/f\(i)"
+            _ = try await s.put(key, Array(key.utf8))
+            doomed.append(key)
+        }
+    }
+    _ = try await s.put("b/other", [1])
+    #expect(doomed.count >= LocalObjectStore.parallelUnlinkThreshold)
+    try await s.delete(doomed.shuffled())
+    for key in doomed { #expect(try await s.head(key) == nil) }
+    #expect(try await s.read("b/other") == [1])
+    #expect(!FileManager.default.fileExists(atPath: root + "/a"))  // emptied: a/x, then a
+    #expect(FileManager.default.fileExists(atPath: root + "/kept"))
+}
