@@ -38,10 +38,12 @@ func editsAreWellFormed(_ edits: [ByteEdit], count: Int) -> Bool {
 enum HybridSplice {
     /// Appends to `edits` (positions offset by `base`) the changes that remove the values at
     /// `drops` (sorted, distinct, each < `count`) from the stream `s` of `count` values of
-    /// `bitWidth` bits. An RLE run loses its dropped values by a smaller count; a bit-packed run
-    /// holding a dropped value is written again: its first multiple of eight survivors bit-packed,
-    /// the rest as RLE runs (a bit-packed run cannot end short of eight values mid-stream), or all
-    /// of them bit-packed with padding when the run ends the stream. Returns the stream's length
+    /// `bitWidth` bits. An RLE run loses its dropped values by a smaller count; in a bit-packed run
+    /// holding a dropped value, each group of eight values that loses one becomes RLE runs of its
+    /// survivors and the stretches of groups between keep their bytes under new headers (a
+    /// bit-packed run cannot end short of eight values mid-stream); a run of one group, or of bit
+    /// width 0, is written again: its first multiple of eight survivors bit-packed, the rest as RLE
+    /// runs, or all of them bit-packed with padding when the run ends the stream. Returns the stream's length
     /// in bytes (the end of the run holding the last value), or nil for a stream this code does
     /// not edit (truncated, a run of no values): the caller takes the decoding path, which
     /// reports what is wrong.
@@ -90,6 +92,53 @@ enum HybridSplice {
                 pos += len
                 let effective = min(groups * 8, count - seen)
                 guard di < drops.count && drops[di] < seen + effective else {
+                    seen += effective
+                    continue
+                }
+                if bw > 0 && groups > 1 {
+                    // Groups of eight values that lose none keep their bytes, under a new header for
+                    // each stretch of them; a group that loses values becomes RLE runs of its survivors
+                    // (a bit-packed run holds whole groups). Only the header and the groups that lose
+                    // values change, so a Snappy body around them is mostly kept as it was.
+                    let used = (effective + 7) / 8
+                    s.baseAddress!.withMemoryRebound(to: UInt8.self, capacity: s.count) { p in
+                        let body = p + bodyStart
+                        func dirty(_ g: Int) -> Bool { g < used && di < drops.count && drops[di] < seen + min(g * 8 + 8, effective) }
+                        var cur = ByteEdit(range: (base + runStart)..<(base + bodyStart), bytes: [])
+                        var g = 0
+                        var vals: [UInt32] = []
+                        while g < groups {
+                            if !dirty(g) {
+                                var k = g + 1
+                                while k < groups && !dirty(k) { k += 1 }
+                                appendVarint(UInt64(k - g) << 1 | 1, to: &cur.bytes)
+                                edits.append(cur)
+                                let at = base + bodyStart + k * bw
+                                cur = ByteEdit(range: at..<at, bytes: [])
+                                g = k
+                                continue
+                            }
+                            cur.range = cur.range.lowerBound..<(base + bodyStart + (g + 1) * bw)
+                            vals.removeAll(keepingCapacity: true)
+                            for i in (g * 8)..<min(g * 8 + 8, effective) {
+                                if di < drops.count && drops[di] == seen + i {
+                                    di += 1
+                                    continue
+                                }
+                                vals.append(UInt32(truncatingIfNeeded: loadBits(body, len, i * bw, bw)))
+                            }
+                            var i = 0
+                            while i < vals.count {
+                                var j = i + 1
+                                while j < vals.count && vals[j] == vals[i] { j += 1 }
+                                appendVarint(UInt64(j - i) << 1, to: &cur.bytes)
+                                for b in 0..<valueBytes { cur.bytes.append(UInt8(truncatingIfNeeded: vals[i] >> (8 * UInt32(b)))) }
+                                i = j
+                            }
+                            g += 1
+                        }
+                        if !cur.range.isEmpty { edits.append(cur) }
+                    }
                     seen += effective
                     continue
                 }
@@ -181,46 +230,48 @@ extension Snappy {
         guard op >= after, let base = src.baseAddress else { return (ip, op) }
         let p = base.assumingMemoryBound(to: UInt8.self)
         let iend = src.count
+        // Every element must write only before `limit`; every position below stays far from overflow.
+        let limit = Swift.min(before, length)
         var ip = ip, op = op
         while ip < iend {
-            let tag = p[ip]
+            let tag = Int(p[ip])
             var len: Int
             var next: Int
-            switch tag & 3 {
-            case 0:
-                len = Int(tag >> 2)
-                next = ip + 1
+            if tag & 3 == 0 {
+                len = tag &>> 2
+                next = ip &+ 1
                 if len >= 60 {
-                    let extra = len - 59
-                    guard iend - next >= extra else { return (ip, op) }
+                    let extra = len &- 59
+                    guard iend &- next >= extra else { return (ip, op) }
                     len = 0
-                    for k in 0..<extra { len |= Int(p[next + k]) << (8 * k) }
-                    next += extra
+                    for k in 0..<extra { len |= Int(p[next &+ k]) &<< (8 &* k) }
+                    next &+= extra
                 }
-                len += 1
-                guard iend - next >= len, length - op >= len, op + len <= before else { return (ip, op) }
-                next += len
-            case 1:
-                guard iend - ip >= 2 else { return (ip, op) }
-                len = 4 + Int((tag >> 2) & 7)
-                let off = Int(tag >> 5) << 8 | Int(p[ip + 1])
-                guard off > 0, op - off >= after, length - op >= len, op + len <= before else { return (ip, op) }
-                next = ip + 2
-            case 2:
-                guard iend - ip >= 3 else { return (ip, op) }
-                len = 1 + Int(tag >> 2)
-                let off = Int(p[ip + 1]) | Int(p[ip + 2]) << 8
-                guard off > 0, op - off >= after, length - op >= len, op + len <= before else { return (ip, op) }
-                next = ip + 3
-            default:
-                guard iend - ip >= 5 else { return (ip, op) }
-                len = 1 + Int(tag >> 2)
-                let off = Int(p[ip + 1]) | Int(p[ip + 2]) << 8 | Int(p[ip + 3]) << 16 | Int(p[ip + 4]) << 24
-                guard off > 0, op - off >= after, length - op >= len, op + len <= before else { return (ip, op) }
-                next = ip + 5
+                len &+= 1
+                guard iend &- next >= len, limit &- op >= len else { return (ip, op) }
+                next &+= len
+            } else {
+                let off: Int
+                if tag & 3 == 1 {
+                    guard iend &- ip >= 2 else { return (ip, op) }
+                    len = 4 &+ (tag &>> 2) & 7
+                    off = (tag &>> 5) &<< 8 | Int(p[ip &+ 1])
+                    next = ip &+ 2
+                } else if tag & 3 == 2 {
+                    guard iend &- ip >= 3 else { return (ip, op) }
+                    len = 1 &+ tag &>> 2
+                    off = Int(p[ip &+ 1]) | Int(p[ip &+ 2]) &<< 8
+                    next = ip &+ 3
+                } else {
+                    guard iend &- ip >= 5 else { return (ip, op) }
+                    len = 1 &+ tag &>> 2
+                    off = Int(p[ip &+ 1]) | Int(p[ip &+ 2]) &<< 8 | Int(p[ip &+ 3]) &<< 16 | Int(p[ip &+ 4]) &<< 24
+                    next = ip &+ 5
+                }
+                guard off > 0, op &- off >= after, limit &- op >= len else { return (ip, op) }
             }
             ip = next
-            op += len
+            op &+= len
         }
         return (ip, op)
     }
@@ -268,25 +319,30 @@ extension Snappy {
         /// The copy's distance in the edited output, for a copy reading `len` bytes at `src` and
         /// writing them at `dst`; nil when an edit changes the bytes it reads or writes (then they
         /// are written as a literal). Edits between source and destination only move them apart.
+        // Per block of 256 output bytes, the first edit ending after the block's start; and the
+        // running sum of the edits' size changes: a copy's distance in O(1) however far it reaches.
+        let shift = 8
+        var firstEnding = [Int](repeating: edits.count, count: (length >> shift) + 2)
+        var k = 0
+        for b in firstEnding.indices {
+            while k < edits.count && edits[k].range.upperBound <= b << shift { k += 1 }
+            firstEnding[b] = k
+        }
+        var growth = [Int](repeating: 0, count: edits.count + 1)
+        for (k, e) in edits.enumerated() { growth[k + 1] = growth[k] + e.bytes.count - e.range.count }
         func distance(_ src: Int, _ dst: Int, _ len: Int) -> Int? {
-            // The first edit ending after `src` (edits are sorted and disjoint: their ends are too).
-            var a = 0, b = edits.count
-            while a < b {
-                let m = (a + b) / 2
-                if edits[m].range.upperBound > src { b = m } else { a = m + 1 }
-            }
-            var delta = 0
-            var i = a
-            while i < edits.count && edits[i].range.lowerBound < dst + len {
-                let e = edits[i].range
-                func inside(_ x: Int) -> Bool {
-                    e.isEmpty ? (x < e.lowerBound && e.lowerBound < x + len) : (e.lowerBound < x + len && e.upperBound > x)
-                }
-                if inside(src) || inside(dst) { return nil }
-                delta += edits[i].bytes.count - e.count
-                i += 1
-            }
-            let d = dst - src + delta
+            // The edits [i, j) lie between the copy's source and the end of its destination: i the
+            // first ending after `src` (edits are sorted and disjoint: their ends are too), j the
+            // first from i starting at or after `dst + len`.
+            var i = firstEnding[src >> shift]
+            while i < edits.count && edits[i].range.upperBound <= src { i += 1 }
+            var j = min(max(ei, i), edits.count)
+            while j > i && edits[j - 1].range.lowerBound >= dst + len { j -= 1 }
+            while j < edits.count && edits[j].range.lowerBound < dst + len { j += 1 }
+            // One of them changes a byte the copy reads (the lowest start is the first's) or writes
+            // (the highest end is the last's); an insertion counts strictly inside either.
+            if i < j && (edits[i].range.lowerBound < src + len || edits[j - 1].range.upperBound > dst) { return nil }
+            let d = dst - src + growth[j] - growth[i]
             return d > 0 ? d : nil
         }
         var ip = start

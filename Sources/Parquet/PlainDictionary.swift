@@ -78,10 +78,21 @@ struct PlainDictionary {
     /// whose readers check a value's range: their fillers are values absent from just above the
     /// smallest entry (nil when those are all taken).
     func neutralised(_ orphans: [Int], type: PhysicalType, outsideRange: Bool = true) -> (body: [UInt8], changes: [(at: Int, bytes: [UInt8])])? {
-        guard !orphans.isEmpty else { return (bytes, []) }
-        var isOrphan = [Bool](repeating: false, count: count)
-        for o in orphans where o >= 0 && o < count { isOrphan[o] = true }
+        guard let changes = neutralisedChanges(orphans, type: type, outsideRange: outsideRange) else { return nil }
         var body = bytes
+        body.withUnsafeMutableBufferPointer { b in
+            for c in changes {
+                for (k, x) in c.bytes.enumerated() { b[c.at + k] = x }
+            }
+        }
+        return (body, changes)
+    }
+
+    /// The changed byte spans of `neutralised(_:type:outsideRange:)` (sorted by position, not
+    /// overlapping) without the new body: what an in-place edit of the compressed page needs, and
+    /// all the rewrite needs when that edit succeeds (no copy of the whole body).
+    func neutralisedChanges(_ orphans: [Int], type: PhysicalType, outsideRange: Bool = true) -> [(at: Int, bytes: [UInt8])]? {
+        guard !orphans.isEmpty else { return [] }
         var changes: [(at: Int, bytes: [UInt8])] = []
         /// Writes `new` over the value bytes at `range`, recording the bytes that changed.
         func put(_ new: [UInt8], at range: Range<Int>) {
@@ -89,9 +100,7 @@ struct PlainDictionary {
             while lo < hi && bytes[range.lowerBound + lo] == new[lo] { lo += 1 }
             while hi > lo && bytes[range.lowerBound + hi - 1] == new[hi - 1] { hi -= 1 }
             guard lo < hi else { return }
-            let b = Array(new[lo..<hi])
-            body.replaceSubrange((range.lowerBound + lo)..<(range.lowerBound + hi), with: b)
-            changes.append((range.lowerBound + lo, b))
+            changes.append((range.lowerBound + lo, Array(new[lo..<hi])))
         }
         /// The value bytes of entry `i` (without a byte array's length prefix).
         func valueRange(_ i: Int) -> Range<Int> {
@@ -109,12 +118,17 @@ struct PlainDictionary {
                 }
             }
             // Over every entry, the replaced ones too: a filler must never be the value it replaces.
-            var lo = wide ? Int64.max : Int64(Int32.max), hi = wide ? Int64.min : Int64(Int32.min), any = false
-            for i in 0..<count {
-                let v = load(i)
-                lo = Swift.min(lo, v)
-                hi = Swift.max(hi, v)
-                any = true
+            var lo = wide ? Int64.max : Int64(Int32.max), hi = wide ? Int64.min : Int64(Int32.min)
+            let any = count > 0
+            bytes.withUnsafeBytes { p in
+                for i in 0..<count {
+                    let v =
+                        wide
+                        ? Int64(littleEndian: p.loadUnaligned(fromByteOffset: i &* 8, as: Int64.self))
+                        : Int64(Int32(littleEndian: p.loadUnaligned(fromByteOffset: i &* 4, as: Int32.self)))
+                    lo = Swift.min(lo, v)
+                    hi = Swift.max(hi, v)
+                }
             }
             let floor = wide ? Int64.min : Int64(Int32.min), ceiling = wide ? Int64.max : Int64(Int32.max)
             let n = Int64(orphans.count)
@@ -216,15 +230,22 @@ struct PlainDictionary {
             // Fillers of each length the orphans have: zero bytes ending in a counter of 5-bit digits
             // (its last 8 bytes at most: control characters, so a string column stays valid UTF-8 and
             // no filler looks like a value), skipping any that an entry already is (the replaced ones too).
-            var lengths = Set<Int>()
-            for o in orphans { lengths.insert(valueRange(o).count) }
-            lengths.remove(0)
+            // The lengths the orphans have (a table, not a set: this runs over every entry).
+            var longest = 0
+            for o in orphans { longest = Swift.max(longest, valueRange(o).count) }
+            var lengths = [Bool](repeating: false, count: longest + 1)
+            for o in orphans { lengths[valueRange(o).count] = true }
+            lengths[0] = false
             var taken = Set<[UInt8]>()
-            for i in 0..<count {
-                let r = valueRange(i)
-                guard lengths.contains(r.count) else { continue }
-                let zeros = r.count - Swift.min(r.count, 8)
-                if bytes[r.lowerBound..<(r.lowerBound + zeros)].allSatisfy({ $0 == 0 }) { taken.insert(Array(bytes[r])) }
+            bytes.withUnsafeBytes { p in
+                for i in 0..<count {
+                    let r = valueRange(i)
+                    guard r.count <= longest, lengths[r.count] else { continue }
+                    let zeros = r.count - Swift.min(r.count, 8)
+                    var k = r.lowerBound
+                    while k < r.lowerBound + zeros && p[k] == 0 { k += 1 }
+                    if k == r.lowerBound + zeros { taken.insert(Array(UnsafeRawBufferPointer(rebasing: p[r]))) }
+                }
             }
             var counters: [Int: UInt64] = [:]
             for o in orphans {
@@ -249,7 +270,7 @@ struct PlainDictionary {
                 put(filler, at: r)
             }
         }
-        return (body, changes)
+        return changes
     }
 }
 

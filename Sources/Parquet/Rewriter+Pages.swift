@@ -513,33 +513,42 @@ extension ParquetFile {
                 out.pieces.append(.copy((base + Int64(dp.start))..<(base + Int64(dp.end))))
                 uncompressed += Int64(dp.bodyStart - dp.start + dp.header.uncompressedSize)
             } else {
-                var body: [UInt8]
-                var patched: [UInt8]?
-                if let pd = try plainDict(), let (b, changes) = pd.neutralised(orphans, type: desc.physicalType, outsideRange: Self.fillersMayLieOutside(desc))
-                {
-                    body = b
-                    if codec == .snappy, po.patchCompressedDictionary, !changes.isEmpty {
-                        patched = chunk.withUnsafeBytes { Snappy.patch(UnsafeRawBufferPointer(rebasing: $0[dp.bodyStart..<dp.end]), changes: changes) }
-                        if patched == nil, po.splicePages {
-                            // A changed byte a copy produces or reads: those elements become literals.
-                            let edits = changes.map { ByteEdit(range: $0.at..<($0.at + $0.bytes.count), bytes: $0.bytes) }
-                            patched = chunk.withUnsafeBytes { c in
-                                pd.bytes.withUnsafeBytes {
-                                    Snappy.splice(UnsafeRawBufferPointer(rebasing: c[dp.bodyStart..<dp.end]), original: $0, edits: edits)
-                                }
-                            }
-                        }
-                    }
-                } else {
+                // The changed spans only: the new body is built only when the page must be compressed again.
+                guard let pd = try plainDict(),
+                    let changes = pd.neutralisedChanges(orphans, type: desc.physicalType, outsideRange: Self.fillersMayLieOutside(desc))
+                else {
                     // No filler fits (or the page is not PLAIN bytes): the chunk is re-encoded whole,
                     // its dictionary rebuilt from the values kept.
                     return nil
                 }
+                let bodySize = pd.bytes.count  // a filler has its entry's size
+                var patched: [UInt8]?
+                if changes.isEmpty {
+                    // Every orphan is already a filler: the page's bytes hold as they are.
+                    patched = Array(chunk[dp.bodyStart..<dp.end])
+                } else if codec == .snappy, po.patchCompressedDictionary {
+                    patched = chunk.withUnsafeBytes { c in
+                        let compressed = UnsafeRawBufferPointer(rebasing: c[dp.bodyStart..<dp.end])
+                        guard po.splicePages else { return Snappy.patch(compressed, changes: changes) }
+                        // One walk of the block: literals take the changed bytes, a copy producing or
+                        // reading one becomes a literal, every other element is kept.
+                        let edits = changes.map { ByteEdit(range: $0.at..<($0.at + $0.bytes.count), bytes: $0.bytes) }
+                        return pd.bytes.withUnsafeBytes { Snappy.splice(compressed, original: $0, edits: edits) }
+                    }
+                }
                 let comp: [UInt8]
-                if let patched { comp = patched } else { comp = try withBytes(body) { (p) throws(ParquetError) in try Codecs.compress(codec, p) } }
+                if let patched {
+                    comp = patched
+                } else {
+                    var body = pd.bytes
+                    body.withUnsafeMutableBufferPointer { b in
+                        for c in changes { for (k, x) in c.bytes.enumerated() { b[c.at + k] = x } }
+                    }
+                    comp = try withBytes(body) { (p) throws(ParquetError) in try Codecs.compress(codec, p) }
+                }
                 out.patchedDictionary = patched != nil
                 var hs = dp.header.raw
-                hs[2] = .i32(Int32(body.count))
+                hs[2] = .i32(Int32(bodySize))
                 hs[3] = .i32(Int32(comp.count))
                 if hs[4] != nil { hs[4] = .i32(Int32(bitPattern: comp.withUnsafeBytes { Codecs.crc32($0) })) }
                 if var dh = hs.structure(7) {
@@ -547,8 +556,9 @@ extension ParquetFile {
                     hs[7] = .structure(dh)
                 }
                 let hb = hs.encoded()
-                out.pieces.append(.bytes(hb + comp))
-                uncompressed += Int64(hb.count + body.count)
+                out.pieces.append(.bytes(hb))
+                out.pieces.append(.bytes(comp))
+                uncompressed += Int64(hb.count + bodySize)
                 out.neutralisedEntries = orphans.count
             }
             out.hasDictionaryPage = true

@@ -73,6 +73,9 @@ public protocol ParquetSink {
     /// `write(try source.read(range))` does (the default). A sink over a store that can copy
     /// between its objects without reading them (a kernel copy) records the range instead.
     mutating func copy(from source: any ParquetSource, range: Range<Int64>) throws
+    /// A hint that about `count` more bytes will follow (a rewrite: the original's size), so a
+    /// sink that grows a buffer can size it once. The default does nothing.
+    mutating func expect(_ count: Int)
 }
 
 extension ParquetSink {
@@ -81,6 +84,8 @@ extension ParquetSink {
         guard bytes.count == Int(range.count) else { throw ParquetError(.io, "short read of \(range)") }
         try write(bytes)
     }
+
+    public mutating func expect(_ count: Int) {}
 }
 
 /// A sink that collects the bytes in memory.
@@ -88,6 +93,7 @@ public struct InMemorySink: ParquetSink, Sendable {
     public var bytes: [UInt8] = []
     public init() {}
     public mutating func write(_ bytes: [UInt8]) throws { self.bytes.append(contentsOf: bytes) }
+    public mutating func expect(_ count: Int) { bytes.reserveCapacity(bytes.count + max(0, count)) }
 }
 
 /// Wraps a sink and counts the bytes written (the current file offset).
