@@ -188,6 +188,11 @@ def login(wd, who):
 
 def logout(wd):
     wd.click("form.logout button")
+    # As for the login: the click returns once the form is submitted; wait for the login page
+    # (seen failing once on a loaded machine, the next check passing).
+    deadline = time.time() + 20
+    while not wd.current_url().endswith("/ui/login") and time.time() < deadline:
+        time.sleep(0.1)
     collect(wd, "logout")
 
 
