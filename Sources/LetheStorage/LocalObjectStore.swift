@@ -59,6 +59,17 @@ public struct LocalObjectStore: ObjectStore {
     /// would cost more than they do. Nil runs everything on the calling thread.
     public var ioPool: BlockingIOPool? = .shared
 
+    /// When `.deferred` writes bypass the page cache (`O_DIRECT`): never by default (opt-in until a
+    /// quiet machine shows the gain: docs/benchmarks.md, issue 12 session 27); `LETHE_DIRECT_WRITES=slow`
+    /// sends them direct while buffered writes are measured slow (`PageCacheGauge`), `always` always.
+    public var directWrites: DirectWrites = DirectWrites.fromEnvironment ?? .never
+    /// What `directWrites` measures and remembers (process-wide by default).
+    public var pageCache: PageCacheGauge = .shared
+    /// Test hook: makes the kernel's refusal of `O_DIRECT` (EINVAL) happen here, at the open of the
+    /// direct descriptor or at the first direct write past some bytes, on any file system.
+    var refusesDirect: DirectRefusal?
+    enum DirectRefusal: Sendable { case atOpen, atWrite(afterBytes: Int64) }
+
     /// Runs one batch of blocking system calls on `ioPool`.
     func io<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         guard let ioPool else { return try body() }
@@ -512,8 +523,24 @@ public struct LocalObjectStore: ObjectStore {
         }
         let w = LocalWriteStream(fd: fd, dirFD: parent.fd, tmp: tmp, name: parent.name, key: key, precondition: precondition, store: self)
         w.startsWriteback = durability == .deferred
+        if durability == .deferred {
+            switch directWrites {
+            case .never: break
+            case .always: w.direct = true
+            case .whenPageCacheIsSlow: if pageCache.isSlow { w.direct = true } else { w.measures = true }
+            }
+            if w.direct {
+                var st = stat()
+                if fstat(fd, &st) != 0 || pageCache.refuses(device: UInt64(st.st_dev)) { w.direct = false }
+            }
+        }
         return w
     }
+
+    /// A `.deferred` write in direct mode gathers small writes until it holds this many bytes, then
+    /// writes what it holds in whole aligned blocks with `O_DIRECT` (one device write per run, not
+    /// per small write); what is left when it is made durable or committed is written buffered.
+    static let directRun = 128 << 10
 
     /// A `.deferred` write hands what it wrote to the kernel's writeback every this many bytes
     /// (`sync_file_range(2)`, `SYNC_FILE_RANGE_WRITE`, on `writeback`'s thread, not waited for): the
@@ -1053,6 +1080,21 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     /// Files `copyRange` copies from, opened once each and checked to be at the version asked for.
     private var sources: [String: (fd: Int32, version: String)] = [:]
 
+    /// Direct mode (a `.deferred` write while `directWrites` says so): the bytes are gathered in
+    /// `pending` and written at explicit offsets, whole aligned blocks with `O_DIRECT` through
+    /// `directFD`, the rest (at most `directRun`, usually the last partial block) buffered through `fd`
+    /// when the write is made durable or committed. `fd`'s file offset is unused meanwhile; a refusal
+    /// of `O_DIRECT` leaves direct mode for good (the pending bytes written buffered, the offset set).
+    fileprivate var direct = false
+    /// The temporary file opened a second time with `O_DIRECT` (at the first direct write), or -1.
+    private var directFD: Int32 = -1
+    /// Bytes written (as far as the caller knows) but not yet in the file, from `pendingAt` (a multiple
+    /// of `DirectBuffers.alignment`).
+    private var pending: [UInt8] = []
+    private var pendingAt: Int64 = 0
+    /// Whether large buffered writes are timed for `store.pageCache` (`.whenPageCacheIsSlow`).
+    fileprivate var measures = false
+
     fileprivate let store: LocalObjectStore
 
     init(fd: Int32, dirFD: Int32, tmp: [CChar], name: [CChar], key: String, precondition: WritePrecondition, store: LocalObjectStore) {
@@ -1062,29 +1104,190 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     deinit {
         abortNow()
         closeSources()
+        closeDirect()
         if replaced >= 0 { Glibc.close(replaced) }
         if dirFD >= 0 { Glibc.close(dirFD) }
     }
 
     func write(_ bytes: [UInt8]) async throws {
-        if bytes.count < LocalObjectStore.inlineBytes { return try bytes.withUnsafeBytes { try writeAll($0) } }
+        if staysInline(bytes.count) { return try bytes.withUnsafeBytes { try writeAll($0) } }
         try await store.io { try bytes.withUnsafeBytes { try self.writeAll($0) } }
     }
     func write(_ bytes: UnsafeRawBufferPointer) async throws {
-        if bytes.count < LocalObjectStore.inlineBytes { return try writeAll(bytes) }
+        if staysInline(bytes.count) { return try writeAll(bytes) }
         let borrowed = BorrowedBytes(buffer: bytes)
         try await store.io { try self.writeAll(borrowed.buffer) }
     }
 
+    /// Whether appending `n` bytes runs on the caller: a small write, unless it completes a direct
+    /// run (a device write, which waits).
+    private func staysInline(_ n: Int) -> Bool {
+        n < LocalObjectStore.inlineBytes && (!direct || pending.count + n < LocalObjectStore.directRun)
+    }
+
     private func writeAll(_ b: UnsafeRawBufferPointer) throws {
         Swift.precondition(!finished, "write after commit/abort")
+        if direct { return try appendDirect(b) }
+        let timed = measures && b.count >= PageCacheGauge.measuredWriteBytes
+        let t0 = timed ? store.pageCache.cpuNow() : 0
         var done = 0
         while done < b.count {
             let n = Glibc.write(fd, b.baseAddress! + done, b.count - done)
             if n < 0 { if errno == EINTR { continue }; throw LetheError.io("write failed", at: key, errno: errno) }
             done += n
         }
+        if timed { store.pageCache.record(cpuNanos: store.pageCache.cpuNow() - t0, bytes: Int64(b.count)) }
         wrote(b.count)
+    }
+
+    // MARK: Direct writes
+
+    /// Appends `b` in direct mode: gathered while the run is short, else written through an aligned buffer.
+    private func appendDirect(_ b: UnsafeRawBufferPointer) throws {
+        if pending.count + b.count < LocalObjectStore.directRun {
+            pending.append(contentsOf: b)
+            writtenBytes += Int64(b.count)
+            return
+        }
+        var at = 0
+        try pumpDirect(count: b.count) { dst, max in
+            let n = min(max, b.count - at)
+            dst.copyMemory(from: b.baseAddress! + at, byteCount: n)
+            at += n
+            return n
+        }
+    }
+
+    /// Writes the pending bytes and `count` more, which `produce` puts at its first argument (at most
+    /// its second, returning how many; at least one), through an aligned buffer from the pool: each
+    /// full buffer, then the whole blocks of the last, go to the file; the partial block left stays
+    /// pending. A refusal of `O_DIRECT` on the way leaves direct mode (`leaveDirect`).
+    private func pumpDirect(count: Int, _ produce: (UnsafeMutableRawPointer, Int) throws -> Int) throws {
+        let buf = DirectBuffers.take()
+        defer { DirectBuffers.give(buf) }
+        let cap = DirectBuffers.size
+        var fill = pending.count
+        if fill > 0 { pending.withUnsafeBytes { buf.copyMemory(from: $0.baseAddress!, byteCount: fill) } }
+        pending.removeAll(keepingCapacity: true)
+        var left = count
+        while left > 0 {
+            let n = try produce(buf + fill, min(left, cap - fill))
+            fill += n
+            left -= n
+            writtenBytes += Int64(n)
+            if fill == cap {
+                try writeBlocks(buf, cap)
+                fill = 0
+            }
+        }
+        let whole = fill & ~(DirectBuffers.alignment - 1)
+        if whole > 0 { try writeBlocks(buf, whole) }
+        if fill > whole { pending.append(contentsOf: UnsafeRawBufferPointer(start: buf + whole, count: fill - whole)) }
+        if !direct { try leaveDirect() }
+    }
+
+    /// Writes `n` bytes at `p` (aligned, a multiple of the alignment) at `pendingAt`: with `O_DIRECT`
+    /// while in direct mode, buffered for what a refusal or a short write left.
+    private func writeBlocks(_ p: UnsafeMutableRawPointer, _ n: Int) throws {
+        var done = 0
+        if direct && directFD < 0 { openDirect() }
+        while done < n && directFD >= 0 {
+            let r: Int
+            if case .atWrite(let after) = store.refusesDirect, store.counters.bytesWrittenDirect.load(ordering: .relaxed) >= after {
+                r = -1
+                errno = EINVAL
+            } else {
+                r = pwrite(directFD, p + done, n - done, off_t(pendingAt) + off_t(done))
+            }
+            if r < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                guard LocalWriteStream.isRefusal(e) else { throw LetheError.io("write failed", at: key, errno: e) }
+                refuseDirect()
+                break
+            }
+            done += r
+            store.counters.bytesWrittenDirect.add(Int64(r), ordering: .relaxed)
+            if r == 0 || r % DirectBuffers.alignment != 0 { break }  // a short write: the rest buffered
+        }
+        while done < n {
+            let r = pwrite(fd, p + done, n - done, off_t(pendingAt) + off_t(done))
+            if r < 0 { if errno == EINTR { continue }; throw LetheError.io("write failed", at: key, errno: errno) }
+            done += r
+        }
+        pendingAt += Int64(n)
+    }
+
+    /// The errors with which a file system refuses `O_DIRECT` (at open or at a write): the write goes
+    /// on buffered. Any other error is the write's.
+    static func isRefusal(_ e: Int32) -> Bool { e == EINVAL || e == EOPNOTSUPP || e == ENOTSUP || e == ENOSYS }
+
+    /// Opens `directFD`; a refusal leaves direct mode.
+    private func openDirect() {
+        #if os(Linux)
+            if case .atOpen = store.refusesDirect {
+                refuseDirect()
+                return
+            }
+            let d = openat(dirFD, tmp, O_WRONLY | LocalWriteStream.oDirect | O_CLOEXEC)
+            if d >= 0 {
+                directFD = d
+                return
+            }
+            if LocalWriteStream.isRefusal(errno) { refuseDirect() } else { direct = false }
+        #else
+            direct = false
+        #endif
+    }
+
+    /// `O_DIRECT` (the headers Swift imports declare it only under `_GNU_SOURCE`): Linux's value per architecture.
+    #if arch(arm64) || arch(arm)
+        static let oDirect: Int32 = 0o200000
+    #else
+        static let oDirect: Int32 = 0o40000
+    #endif
+
+    /// Leaves direct mode after the file system refused `O_DIRECT`, and remembers it refuses.
+    private func refuseDirect() {
+        direct = false
+        closeDirect()
+        store.counters.directRefusals.add(1, ordering: .relaxed)
+        var st = stat()
+        if fstat(fd, &st) == 0 { store.pageCache.refuse(device: UInt64(st.st_dev)) }
+    }
+
+    /// What direct mode left pending, written buffered at its offset; `fd`'s offset then at the end, so
+    /// buffered writes (and kernel copies) append from there.
+    private func leaveDirect() throws {
+        try flushPending()
+        if lseek(fd, off_t(writtenBytes), SEEK_SET) < 0 { throw LetheError.io("seek failed", at: key, errno: errno) }
+    }
+
+    /// Writes the pending bytes buffered at `pendingAt` (the end of a direct write: at most one run,
+    /// usually less than a block).
+    private func flushPending() throws {
+        guard !pending.isEmpty else { return }
+        try pending.withUnsafeBytes { b in
+            var done = 0
+            while done < b.count {
+                let r = pwrite(fd, b.baseAddress! + done, b.count - done, off_t(pendingAt) + off_t(done))
+                if r < 0 { if errno == EINTR { continue }; throw LetheError.io("write failed", at: key, errno: errno) }
+                done += r
+            }
+        }
+        pendingAt += Int64(pending.count)
+        pending = []
+    }
+
+    /// Ends direct mode's writing before the file is made durable: the pending bytes written, the
+    /// direct descriptor closed.
+    private func finishDirect() throws {
+        try flushPending()
+        closeDirect()
+    }
+
+    private func closeDirect() {
+        if directFD >= 0 { Glibc.close(directFD); directFD = -1 }
     }
 
     /// Counts `n` bytes written; past `writebackChunk` not yet handed over, starts their writeback
@@ -1299,6 +1502,7 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
 
     /// fsyncs the temporary file unless `makeDurable` did.
     private func syncData() throws {
+        try finishDirect()
         if synced { return }
         if fsync(fd) != 0 { throw LetheError.io("fsync failed", at: key, errno: errno) }
         synced = true
@@ -1311,6 +1515,7 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
         var byDevice: [UInt64: Int32] = [:]
         for w in writers {
             Swift.precondition(!w.finished, "makeDurable after commit/abort")
+            try w.finishDirect()
             var st = stat()
             if fstat(w.fd, &st) != 0 { throw LetheError.io("fstat failed", at: w.key, errno: errno) }
             if byDevice[UInt64(st.st_dev)] == nil { byDevice[UInt64(st.st_dev)] = w.fd }
@@ -1338,7 +1543,7 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
         }
         guard !range.isEmpty else { return }
         let src = try source(key, version: version)
-        if range.count < Int64(LocalObjectStore.inlineBytes) { return try copyNow(from: src, key, range) }
+        if range.count < Int64(LocalObjectStore.inlineBytes) && staysInline(Int(range.count)) { return try copyNow(from: src, key, range) }
         try await self.store.io { try self.copyNow(from: src, key, range) }
     }
 
@@ -1377,6 +1582,34 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     private func copyNow(from src: Int32, _ srcKey: String, _ range: Range<Int64>) throws {
         Swift.precondition(!finished, "copy after commit/abort")
         var at = range.lowerBound
+        if direct {
+            // Read into the aligned buffer (the source's pages are the page cache's already) and
+            // written direct: a kernel copy would take a page-cache page per page copied.
+            let read = { (dst: UnsafeMutableRawPointer, max: Int) throws -> Int in
+                while true {
+                    let n = pread(src, dst, max, off_t(at))
+                    if n < 0 { if errno == EINTR { continue }; throw LetheError.io("read failed", at: srcKey, errno: errno) }
+                    if n == 0 { throw LetheError(.io, "file shrank while copying from it", at: srcKey) }
+                    at += Int64(n)
+                    return n
+                }
+            }
+            let count = Int(range.count)
+            if pending.count + count < LocalObjectStore.directRun {
+                let start = pending.count
+                pending.append(contentsOf: repeatElement(0, count: count))
+                try pending.withUnsafeMutableBytes { b in
+                    var done = 0
+                    while done < count { done += try read(b.baseAddress! + start + done, count - done) }
+                }
+                writtenBytes += Int64(count)
+                return
+            }
+            return try pumpDirect(count: count, read)
+        }
+        let timed = measures && range.count >= Int64(PageCacheGauge.measuredWriteBytes)
+        let t0 = timed ? store.pageCache.cpuNow() : 0
+        defer { if timed { store.pageCache.record(cpuNanos: store.pageCache.cpuNow() - t0, bytes: at - range.lowerBound) } }
         if let copy = LocalWriteStream.copyFileRange {
             while at < range.upperBound {
                 var inOffset = at
@@ -1424,6 +1657,8 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
 
     func abortNow() {
         closeSources()
+        closeDirect()
+        pending = []
         if fd >= 0 { Glibc.close(fd); fd = -1 }
         if !finished { unlinkat(dirFD, tmp, 0); finished = true }
     }
@@ -1445,5 +1680,9 @@ public final class LocalStoreCounters: Sendable {
     public let folderSyncs = Atomic<Int>(0)
     /// Objects `forEachWindow` lent mapped (not copied).
     public let mappedReads = Atomic<Int>(0)
+    /// Bytes deferred writes wrote with `O_DIRECT` (past the page cache, `LocalObjectStore.directWrites`).
+    public let bytesWrittenDirect = Atomic<Int64>(0)
+    /// Deferred writes that went on buffered because the file system refused `O_DIRECT`.
+    public let directRefusals = Atomic<Int>(0)
     public init() {}
 }

@@ -154,7 +154,8 @@ private func tempRoot() -> String {
 /// does not. The bytes committed are those written, whenever the hints run.
 @Test func deferredWritesStartTheirWritebackAsTheyGo() async throws {
     let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
-    let s = LocalObjectStore(root: root)
+    var s = LocalObjectStore(root: root)
+    s.directWrites = .never  // the page cache's writeback (direct writes have none to start)
     let chunk = Int(LocalObjectStore.writebackChunk)
     let data = (0..<(3 * chunk + 1_000)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) }
     let src = try await s.put("src.bin", data)
