@@ -79,13 +79,18 @@ struct PlainDictionary {
     /// smallest entry (nil when those are all taken).
     func neutralised(_ orphans: [Int], type: PhysicalType, outsideRange: Bool = true) -> (body: [UInt8], changes: [(at: Int, bytes: [UInt8])])? {
         guard let changes = neutralisedChanges(orphans, type: type, outsideRange: outsideRange) else { return nil }
+        return (applying(changes), changes)
+    }
+
+    /// The body with `changes` (from `neutralisedChanges`) written over it.
+    func applying(_ changes: [(at: Int, bytes: [UInt8])]) -> [UInt8] {
         var body = bytes
         body.withUnsafeMutableBufferPointer { b in
             for c in changes {
                 for (k, x) in c.bytes.enumerated() { b[c.at + k] = x }
             }
         }
-        return (body, changes)
+        return body
     }
 
     /// The changed byte spans of `neutralised(_:type:outsideRange:)` (sorted by position, not

@@ -540,11 +540,7 @@ extension ParquetFile {
                 if let patched {
                     comp = patched
                 } else {
-                    var body = pd.bytes
-                    body.withUnsafeMutableBufferPointer { b in
-                        for c in changes { for (k, x) in c.bytes.enumerated() { b[c.at + k] = x } }
-                    }
-                    comp = try withBytes(body) { (p) throws(ParquetError) in try Codecs.compress(codec, p) }
+                    comp = try withBytes(pd.applying(changes)) { (p) throws(ParquetError) in try Codecs.compress(codec, p) }
                 }
                 out.patchedDictionary = patched != nil
                 var hs = dp.header.raw
