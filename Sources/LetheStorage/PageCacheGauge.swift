@@ -26,14 +26,17 @@ public enum DirectWrites: Sendable, Equatable {
     case whenPageCacheIsSlow
 
     /// `LETHE_DIRECT_WRITES=never|always|slow` (benchmarks compare the policies in one binary); nil
-    /// when unset or not one of these.
+    /// when unset or not one of these (then a one-line warning on standard error says it is ignored).
     public static let fromEnvironment: DirectWrites? = {
         guard let v = getenv("LETHE_DIRECT_WRITES").map({ String(cString: $0) }) else { return nil }
         switch v {
         case "never", "0": return .never
         case "always", "1": return .always
         case "slow", "whenPageCacheIsSlow": return .whenPageCacheIsSlow
-        default: return nil
+        default:
+            let line = Array("lethe: warning: LETHE_DIRECT_WRITES=\(v) is not one of never, always, slow: ignored (the default applies)\n".utf8)
+            _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            return nil
         }
     }()
 }
