@@ -24,10 +24,12 @@ struct Options {
     var batchIDs: Int?
     var batchTimeout = 300.0
     var lethe = packageRoot + "/.build/release/lethe"
+    var rounds = 1
 
     static let usageText = """
         usage: lethe-bench verified [--scale F] [--case LIST] [--dir D] [--regen] [--keep] [--markdown FILE]
                                     [--delta-subjects 1,1000] [--batch-ids N] [--batch-timeout S] [--lethe PATH]
+                                    [--rounds N]
           --scale F           data sizes times F, in (0, 1]; 0.1 is a smoke run of a few minutes (default 1)
           --case LIST         parquet, delta-a, delta-b, delta-c, jsonl, batch, sweep (default: all, in that order)
           --dir D             work folder; generated data is cached in D/data under a fingerprint of the
@@ -39,6 +41,9 @@ struct Options {
           --batch-ids N       ids of the batch case (default 100,000 × scale)
           --batch-timeout S   kill `lethe forget`/`approve` after S seconds and report it (default 300)
           --lethe PATH        the release `lethe` binary of the batch case (default .build/release/lethe)
+          --rounds N          run the cases N times, one round after the other (each round every case with its
+                              peer back to back); the report gives each row's medians and every round's ratio
+                              (default 1). On a shared or virtual machine one round's ratio can be off by 2×.
         Cases: parquet = one 97 MB file of 3.2M rows in 32 row groups, one subject, vs pyarrow read → filter →
         write_table + os.replace; delta-a/b/c = 4M rows in 100 files / 8 files × 2M rows / 5,000 small files,
         1 and 1,000 subjects, vs delta-rs `delete`; jsonl = 1 GiB in 1,000 objects, one subject, vs a full-scan
@@ -82,6 +87,10 @@ struct Options {
                 let v = try value()
                 guard let s = Double(v), s > 0 else { throw BenchError("--batch-timeout: seconds, not \(v)") }
                 o.batchTimeout = s
+            case "--rounds":
+                let v = try value()
+                guard let n = Int(v), n >= 1, n <= 50 else { throw BenchError("--rounds: a count from 1 to 50, not \(v)") }
+                o.rounds = n
             case "--lethe":
                 let v = try value()
                 o.lethe = v.hasPrefix("/") ? v : FileManager.default.currentDirectoryPath + "/" + v
@@ -115,10 +124,12 @@ struct Row {
     var backfill: Double?
     var detail = ""
     var failure: String?
+    /// Over several rounds: the median of the rounds' ratios (not the ratio of the medians).
+    var medianRatio: Double?
 
     var ratio: Double? {
         guard failure == nil, let p = peer, let l = lethe, l > 0 else { return nil }
-        return p / l
+        return medianRatio ?? p / l
     }
     var met: Bool? {
         guard failure == nil, goal > 0 else { return nil }
@@ -177,6 +188,18 @@ struct Bench {
         let fs = Machine.fsType(o.dir)
         say("lethe-bench verified: \(machine.cores) cores, \(machine.cpu), \(fmt(machine.memGiB, 1)) GiB, \(machine.kernel), \(fs), load \(loadStart)")
 
+        for round in 1...o.rounds {
+            if o.rounds > 1 { say("== round \(round) of \(o.rounds)") }
+            try await runCases()
+        }
+        let md = report(started: started, loadStart: loadStart, fs: fs)
+        say("\n" + md)
+        if let path = o.markdown { try md.write(toFile: path, atomically: true, encoding: .utf8) }
+        if !o.keep { try? fm.removeItem(atPath: workDir) } else { say("kept \(workDir)") }
+    }
+
+    /// One round: every case once, each with its peer (rows appended in case order).
+    mutating func runCases() async throws {
         for c in o.cases {
             let before = rows.count
             do {
@@ -194,10 +217,6 @@ struct Bench {
                 }
             }
         }
-        let md = report(started: started, loadStart: loadStart, fs: fs)
-        say("\n" + md)
-        if let path = o.markdown { try md.write(toFile: path, atomically: true, encoding: .utf8) }
-        if !o.keep { try? fm.removeItem(atPath: workDir) } else { say("kept \(workDir)") }
     }
 
     /// A cached data folder: `data/NAME-FINGERPRINT`, made by `make` unless it holds `facts.json` (written last).
@@ -278,20 +297,60 @@ struct Bench {
 
     // MARK: Report
 
+    /// The rows of several rounds as one row per case and subject count (first seen order): the median of
+    /// each figure, the ratio the median of the rounds' own ratios (each round's peer and Lethe ran back to
+    /// back), every round's ratio in the detail. A case that failed in any round is shown failed.
+    static func medians(of rows: [Row]) -> [Row] {
+        var order: [String] = []
+        var groups: [String: [Row]] = [:]
+        for r in rows {
+            let k = "\(r.caseName)\u{1}\(r.title)\u{1}\(r.subjects)"
+            if groups[k] == nil { order.append(k) }
+            groups[k, default: []].append(r)
+        }
+        return order.map { k in
+            let g = groups[k]!
+            guard g.count > 1 else { return g[0] }
+            if let failed = g.first(where: { $0.failure != nil }) {
+                var f = failed
+                f.failure = "in \(g.filter { $0.failure != nil }.count) of \(g.count) rounds: \(failed.failure!)"
+                return f
+            }
+            func median(_ xs: [Double?]) -> Double? {
+                let v = xs.compactMap { $0 }.sorted()
+                guard !v.isEmpty else { return nil }
+                return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
+            }
+            var m = g[0]
+            m.peer = median(g.map(\.peer))
+            m.lethe = median(g.map(\.lethe))
+            m.verify = median(g.map(\.verify))
+            m.forget = median(g.map(\.forget))
+            m.backfill = median(g.map(\.backfill))
+            let ratios = g.compactMap(\.ratio)
+            m.medianRatio = median(ratios)
+            let each = m.isLimit ? g.compactMap(\.lethe).map { secs($0) + " s" } : ratios.map { fmt($0, 1) + "×" }
+            m.detail = (m.detail.isEmpty ? "" : m.detail + "; ") + "rounds: " + each.joined(separator: ", ")
+            return m
+        }
+    }
+
     func report(started: Date, loadStart: String, fs: String) -> String {
         let date = ISO8601DateFormatter().string(from: started)
         let tools = versions.sorted(by: { $0.key < $1.key }).map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         var md = """
             Measured \(date) on \(machine.cores) cores (\(machine.cpu)), \(fmt(machine.memGiB, 1)) GiB RAM, \(machine.kernel), \
             work folder on \(fs); load average at start \(loadStart), at end \(Machine.load()). \
-            Command: `lethe-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))` (scale \(o.scale), one repetition). \
+            Command: `lethe-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))` (scale \(o.scale), \
+            \(o.rounds == 1 ? "one round" : "\(o.rounds) rounds, each row's medians; the ratio is the median of the rounds' ratios")). \
             \(tools.isEmpty ? "" : "Peers: \(tools). ")Warm page cache (every copy was just made with `cp -a`).
 
             | case | subjects | rows dropped | peer | peer s | Lethe approve → verified s | of which verification s | speed-up | goal | met | Lethe forget s | Lethe index backfill s |
             |---|---|---|---|---|---|---|---|---|---|---|---|
 
             """
-        for r in rows {
+        let shown = Self.medians(of: rows)
+        for r in shown {
             if let f = r.failure {
                 let cleaned = f.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
                 md += "| \(r.title) | \(grouped(r.subjects)) | FAILED: \(cleaned.prefix(300)) | \(r.peerName) | | | | | \(r.goalText) | | | |\n"
@@ -301,7 +360,7 @@ struct Bench {
             md +=
                 "| \(r.title) | \(grouped(r.subjects)) | \(r.isLimit ? "–" : grouped(r.dropped)) | \(r.peerName) | \(r.peer.map(secs) ?? "–") | \(r.lethe.map(secs) ?? "–") | \(r.verify.map(secs) ?? "–") | \(r.ratio.map { fmt($0, 1) + "×" } ?? "–") | \(r.goalText) | \(met) | \(r.forget.map(secs) ?? "–") | \(r.backfill.map(secs) ?? "–") |\n"
         }
-        let details = rows.filter { $0.failure == nil && !$0.detail.isEmpty }
+        let details = shown.filter { $0.failure == nil && !$0.detail.isEmpty }
         if !details.isEmpty {
             md += "\n" + details.map { "- \($0.title), \(grouped($0.subjects)) subject(s): \($0.detail)" }.joined(separator: "\n") + "\n"
         }
