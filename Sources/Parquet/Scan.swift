@@ -76,7 +76,9 @@ extension ParquetFile {
     /// `rows`, when given (a flag per row of the row group), lets the scan skip the data pages of a
     /// flat column that hold no flagged row — neither decompressed nor visited — and render the
     /// dictionary only when a page it reads needs it (not with `dictionary`); the rows of the pages
-    /// it reads are all visited, flagged or not.
+    /// it reads are visited, flagged or not, but for a dictionary-encoded page of a BYTE_ARRAY column
+    /// (raw form), which visits only its flagged rows, their values read in the dictionary page as it
+    /// is (no rendering of the whole dictionary).
     public func scanColumnEntries(
         _ column: Int, rowGroup: Int, form: CanonicalText.Form? = nil,
         dictionary: ((ByteArrayValues) throws -> Void)? = nil, rows: [Bool]? = nil,
@@ -210,6 +212,11 @@ extension ParquetFile {
         let renderer = ValueRenderer(desc, form: form)
         var dict: ByteArrayValues?  // rendered dictionary
         var dictPage: DecodedPage?  // read, rendered when a page needs it (`wanted`)
+        // With `wanted`, a BYTE_ARRAY dictionary read as it is (no rendering, no copy): where each entry's
+        // length prefix starts in its page (a few of its entries are looked up, by the wanted rows).
+        var entryStarts: [Int32] = []
+        var dictBytes: [UInt8] = []
+        let lazyDictionary = wanted != nil && desc.physicalType == .byteArray && renderer.isRaw
         var dictSeen = false
         func render(_ page: DecodedPage) throws -> ByteArrayValues {
             let h = page.header
@@ -252,7 +259,13 @@ extension ParquetFile {
                 }
             case .dataPage, .dataPageV2:
                 if dict == nil, let p = dictPage, let e = Encoding(rawValue: h.encoding), e.isDictionary {
-                    dict = try render(p)
+                    if lazyDictionary {
+                        entryStarts = try Self.plainEntryStarts(p.data, count: p.header.numValues)
+                        dictBytes = p.data
+                        dict = ByteArrayValues()  // stands for the page above: `entryStarts` counts its entries
+                    } else {
+                        dict = try render(p)
+                    }
                     dictPage = nil
                 }
                 let n = h.numValues
@@ -319,6 +332,33 @@ extension ParquetFile {
                                 guard data.count >= 1 else { throw ParquetError(.corruptPage, "dictionary page data is empty") }
                                 var dec = try RLEDecoder(UnsafeRawBufferPointer(rebasing: data[1...]), bitWidth: Int(data[0]))
                                 idx = try dec.decode(count: nonNull)
+                            }
+                            if lazyDictionary, let wanted {
+                                // Only the wanted rows visited, each value read from the dictionary page in place.
+                                let dcount = UInt32(entryStarts.count)
+                                for i in idx where i >= dcount {
+                                    throw ParquetError(.corruptPage, "dictionary index \(i) out of range (dictionary has \(dcount) values)")
+                                }
+                                let lo = Int(row - firstRow)
+                                try dictBytes.withUnsafeBytes { db in
+                                    var vi = 0
+                                    for s in 0..<n {
+                                        let value = isValue(s)
+                                        defer { if value { vi += 1 } }
+                                        let w = lo + s
+                                        guard w >= 0, w < wanted.count, wanted[w] else { continue }
+                                        if value {
+                                            let k = Int(idx[vi])
+                                            let at = Int(entryStarts[k])
+                                            let len = Int(db.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+                                            try visit(row + Int64(s), k, UnsafeRawBufferPointer(rebasing: db[(at + 4)..<(at + 4 + len)]))
+                                        } else {
+                                            try visit(row + Int64(s), -1, nil)
+                                        }
+                                    }
+                                }
+                                row += Int64(n)
+                                return
                             }
                             let dcount = UInt32(dict.count)
                             for i in idx where i >= dcount {
@@ -398,6 +438,32 @@ extension ParquetFile {
         guard remaining == 0 else {
             throw ParquetError(.corruptPage, "column chunk pages hold \(numValues - remaining) values, metadata says \(numValues)")
         }
+    }
+}
+
+extension ParquetFile {
+    /// Where each of a PLAIN BYTE_ARRAY page's `count` values starts (its 4-byte length), checked to lie
+    /// in the page as `ValueAccumulator.appendPlain` checks them.
+    static func plainEntryStarts(_ data: [UInt8], count: Int) throws(ParquetError) -> [Int32] {
+        guard count >= 0, count <= data.count / 4, data.count <= Int(Int32.max) else {
+            throw ParquetError(.corruptPage, "dictionary page value count does not fit its size")
+        }
+        var starts = [Int32](repeating: 0, count: count)
+        var pos = 0
+        let ok: Bool = data.withUnsafeBytes { d in
+            starts.withUnsafeMutableBufferPointer { out in
+                for i in 0..<count {
+                    guard d.count - pos >= 4 else { return false }
+                    let len = Int(d.loadUnaligned(fromByteOffset: pos, as: UInt32.self))
+                    guard d.count - pos - 4 >= len else { return false }
+                    out[i] = Int32(truncatingIfNeeded: pos)
+                    pos += 4 + len
+                }
+                return true
+            }
+        }
+        guard ok else { throw ParquetError(.corruptPage, "PLAIN BYTE_ARRAY dictionary value past the end of the page") }
+        return starts
     }
 }
 
