@@ -122,14 +122,15 @@ extension DeltaTable {
         let written: [ObjectInfo]
         let copies: LogCopiesPlan
         do {
-            func write(_ w: LogRewrite) async throws {
-                let writer = try await store.openWrite(w.key, precondition: .matches(version: w.version), durability: .deferred)
-                writers.append(writer)
-                try await writer.write(w.bytes)
+            // Opened together: the store journals their temporary files in one go.
+            func write(_ ws: [LogRewrite]) async throws {
+                let opened = try await store.openWrites(ws.map { ($0.key, .matches(version: $0.version)) }, durability: .deferred)
+                writers += opened
+                for (w, writer) in zip(ws, opened) { try await writer.write(w.bytes) }
             }
-            for w in rewrites { try await write(w) }
+            try await write(rewrites)
             copies = try await planned
-            for w in copies.rewrites { try await write(w) }
+            try await write(copies.rewrites)
             rewrites += copies.rewrites
             Trace.mark("delta vacuum: \(rewrites.count) log files written", since: t1)
             try await store.makeDurable(writers)
