@@ -194,9 +194,19 @@ public struct DeltaHistory: Sendable {
     /// Per log path, every retained JSON commit whose `add`, `remove` or `cdc` names it, ascending:
     /// the snapshot's replayed commits and those before its checkpoint.
     public var namedIn: [String: [Int64]] = [:]
+    /// The retained commits whose commitInfo is Lethe's VACUUM START or VACUUM END
+    /// (`DeltaTable.isLetheVacuum`), ascending; complete only for a history read without `naming`.
+    public var letheVacuums: [Int64] = []
 }
 
 extension DeltaTable {
+    /// True for the commitInfo of Lethe's VACUUM START or VACUUM END (what `hasOpenVacuumStart` looks for).
+    public static func isLetheVacuum(_ info: [String: JSONValue]) -> Bool {
+        guard (info["engineInfo"]?.string ?? "").hasPrefix("Lethe/") else { return false }
+        let op = info["operation"]?.string
+        return op == "VACUUM START" || op == "VACUUM END"
+    }
+
     /// Every data file time travel can still reach that is not live in `s`: the snapshot's
     /// tombstones, and the files named by the commits still in the log from before the checkpoint
     /// the snapshot started from (a checkpoint keeps only unexpired tombstones, and no `cdc`
@@ -212,6 +222,7 @@ extension DeltaTable {
         var values: [String: [String: String?]] = [:]
         for (p, r) in s.tombstones { if let v = r.raw["partitionValues"]?.object { values[p] = v.mapValues(\.string) } }
         var namedIn: [String: [Int64]] = [:]
+        var vacuums: [Int64] = []
         if let cp = s.checkpoint {
             let older = try await versions().filter { $0 <= cp.version }
             let prefilter = naming.map { NeedleSet(($0 + ["\"cdc\""]).map { Array($0.utf8) }) }
@@ -237,11 +248,13 @@ extension DeltaTable {
                     case .cdc(let c):
                         note(c.path, v)
                         if !seen.contains(c.path) { cdc.append(c); seen.insert(c.path) }
+                    case .commitInfo(let info): if Self.isLetheVacuum(info) && vacuums.last != v { vacuums.append(v) }
                     default: break
                     }
                 }
             }
         }
+        for v in s.commitInfos.keys.sorted() where Self.isLetheVacuum(s.commitInfos[v]!) && v > (vacuums.last ?? -1) { vacuums.append(v) }
         for (p, vs) in s.namedIn { namedIn[p, default: []] += vs }
         for p in s.files.keys { data.remove(p) }
         // A `remove` without extended metadata gives no partition values: the file's `add` in a
@@ -258,6 +271,7 @@ extension DeltaTable {
             }
         }
         return DeltaHistory(
-            dataFiles: data, changeData: cdc, partitionValues: values.filter { data.contains($0.key) }, namedIn: namedIn)
+            dataFiles: data, changeData: cdc, partitionValues: values.filter { data.contains($0.key) }, namedIn: namedIn,
+            letheVacuums: vacuums)
     }
 }

@@ -302,15 +302,17 @@ extension DeltaTable {
         return outcomes
     }
 
-    /// Writes a wave's files (each writer added to `writers` as soon as it is opened, so a failure
-    /// aborts it too) and adds its outcomes to `batch`.
+    /// Writes a wave's files (opened together: the store journals their temporary files in one go;
+    /// each writer added to `writers` once opened, so a failure aborts it too) and adds its outcomes to `batch`.
     func writeWave(_ outcomes: [(RewriteOutcome, [RewrittenFile])], into writers: inout [any ObjectWriteStream], batch: inout ErasureBatch) async throws {
         let t0 = ContinuousClock.now
         defer { Trace.mark("delta erase: wave written", since: t0) }
+        let opened = try await store.openWrites(outcomes.flatMap { $0.1.map { ($0.key, WritePrecondition.absent) } }, durability: .deferred)
+        writers += opened
+        var next = opened.makeIterator()
         for (o, files) in outcomes {
             for f in files {
-                let w = try await store.openWrite(f.key, precondition: .absent, durability: .deferred)
-                writers.append(w)
+                let w = next.next()!
                 switch f.content {
                 case .bytes(let b): try await w.write(b)
                 case .planned(let steps, let from, let version):

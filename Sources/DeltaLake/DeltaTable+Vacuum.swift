@@ -3,6 +3,19 @@ import LetheCore
 import LetheStorage
 import Parquet
 
+/// Where Lethe's VACUUM START and VACUUM END commits are in a table's log, from a record of it
+/// (Lethe's commit index): every such commit up to `through` is among `versions` (which may name
+/// others too: each is read before it decides anything).
+public struct LetheVacuumCommits: Sendable, Equatable {
+    public var through: Int64
+    public var versions: [Int64]
+
+    public init(through: Int64, versions: [Int64]) {
+        self.through = through
+        self.versions = versions
+    }
+}
+
 /// What a targeted vacuum did.
 public struct DeltaVacuumResult: Sendable {
     /// Object keys of the history files deleted.
@@ -52,9 +65,12 @@ extension DeltaTable {
     /// `commits`: the commits to read and scrub (e.g. those naming `paths` and `changeData`, from
     /// `DeltaHistory.namedIn`, plus any a sweep found naming the subject); nil reads every commit
     /// (then also another tool's commitInfo naming a value anywhere in the log is scrubbed).
+    ///
+    /// `known`: where Lethe's earlier VACUUM START and END commits are, as far as the caller's record
+    /// of the log goes (e.g. Lethe's commit index); then the log is not read back to find an open START.
     public func vacuumTargeted(
         paths: Set<String>, changeData: [String: [Int64]] = [:], subject: SubjectValues = .none,
-        runID: String? = nil, commits: Set<Int64>? = nil, now: Int64
+        runID: String? = nil, commits: Set<Int64>? = nil, known: LetheVacuumCommits? = nil, now: Int64
     ) async throws -> DeltaVacuumResult {
         var result = DeltaVacuumResult(deleted: [], unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
         let snap = try await Trace.span("delta vacuum: snapshot") { try await snapshot() }
@@ -66,7 +82,9 @@ extension DeltaTable {
         // changes anything: before a change data file is rewritten, a log file replaced or removed, a
         // data file deleted (so a crash leaves no change without it).
         let t0 = ContinuousClock.now
-        async let started: Void = openVacuum(snap, files: victims.count + changeData.count, runID: runID, now: now, inCommitTimestamps: ict)
+        async let started: Void = Trace.span("delta vacuum: VACUUM START (own time)") {
+            try await openVacuum(snap, known: known, files: victims.count + changeData.count, runID: runID, now: now, inCommitTimestamps: ict)
+        }
         if !changeData.isEmpty {
             try await started
             Trace.mark("delta vacuum: VACUUM START", since: t0)
@@ -89,26 +107,38 @@ extension DeltaTable {
         // A checkpoint at a version where a deleted file was live lists its `add` (a checkpoint is the
         // table's state at its version): it must go whatever else it holds, so it is not read first.
         let live = scan.liveRanges
-        let copies = try await planLogCopies(
-            listing, paths: paths, subject: subject, v2Checkpoints: snap.tableProtocol.readerFeatures.contains("v2Checkpoint"),
-            checkpointsFrom: floor, knownDirty: { v in live.contains { $0.contains(v) } })
-        Trace.mark("delta vacuum: checkpoints and log copies planned", since: t1)
+        let v2 = snap.tableProtocol.readerFeatures.contains("v2Checkpoint"), checkpointsFrom = floor
+        // The checkpoints are read and planned beside the writes of the scrubbed commits.
+        async let planned = Trace.span("delta vacuum: checkpoints and log copies planned") {
+            try await planLogCopies(
+                listing, paths: paths, subject: subject, v2Checkpoints: v2, checkpointsFrom: checkpointsFrom,
+                knownDirty: { v in live.contains { $0.contains(v) } })
+        }
         // The scrubbed commits, checkpoint files and `_last_checkpoint`: written and made durable in
         // one pass (beside VACUUM START), then published in one batch once START is.
-        let rewrites = scan.scrubs.map { LogRewrite(key: $0.key, bytes: $0.bytes, version: $0.version, commit: $0.v) } + copies.rewrites
+        var rewrites = scan.scrubs.map { LogRewrite(key: $0.key, bytes: $0.bytes, version: $0.version, commit: $0.v) }
         let t2 = ContinuousClock.now
         var writers: [any ObjectWriteStream] = []
         let written: [ObjectInfo]
+        let copies: LogCopiesPlan
         do {
-            for w in rewrites {
-                let writer = try await store.openWrite(w.key, precondition: .matches(version: w.version), durability: .deferred)
-                writers.append(writer)
-                try await writer.write(w.bytes)
+            // Opened together: the store journals their temporary files in one go.
+            func write(_ ws: [LogRewrite]) async throws {
+                let opened = try await store.openWrites(ws.map { ($0.key, .matches(version: $0.version)) }, durability: .deferred)
+                writers += opened
+                for (w, writer) in zip(ws, opened) { try await writer.write(w.bytes) }
             }
+            try await write(rewrites)
+            copies = try await planned
+            try await write(copies.rewrites)
+            rewrites += copies.rewrites
+            Trace.mark("delta vacuum: \(rewrites.count) log files written", since: t1)
             try await store.makeDurable(writers)
+            Trace.mark("delta vacuum: \(rewrites.count) log files made durable", since: t2)
             try await started
             Trace.mark("delta vacuum: VACUUM START awaited", since: t0)
             written = try await store.commit(writers)
+            Trace.mark("delta vacuum: \(rewrites.count) log files linked", since: t2)
         } catch {
             for w in writers { await w.abort() }
             throw error
@@ -133,9 +163,9 @@ extension DeltaTable {
     }
 
     /// VACUUM START, unless an earlier attempt's is still open (`hasOpenVacuumStart`, from `snap`
-    /// where it can).
-    func openVacuum(_ snap: Snapshot, files: Int, runID: String?, now: Int64, inCommitTimestamps ict: Bool) async throws {
-        guard try await !hasOpenVacuumStart(snap) else { return }
+    /// and `known` where it can).
+    func openVacuum(_ snap: Snapshot, known: LetheVacuumCommits?, files: Int, runID: String?, now: Int64, inCommitTimestamps ict: Bool) async throws {
+        guard try await !Trace.span("delta vacuum: open VACUUM START looked for", { try await hasOpenVacuumStart(snap, known: known) }) else { return }
         try await commitVacuumStart(files: files, runID: runID, now: now, inCommitTimestamps: ict)
     }
 
@@ -224,33 +254,37 @@ extension DeltaTable {
         for (v, bytes) in zip(versions, read) {
             guard let bytes else { continue }
             let name = Self.commitName(v)
-            let actions = try parseCommit(bytes, name: name)
+            let actions = try parseCommit(bytes.bytes, name: name)
             live.observe(actions, at: v, victims: victims)
             for case .add(let f) in actions where paths.contains(f.path) && scan.firstAdded[f.path] == nil { scan.firstAdded[f.path] = v }
-            guard let rewritten = Self.scrubbedCommit(actions, paths: paths, subject: subject, cdcSize: cdcSize),
-                let head = try await store.head(logKey(name))
-            else { continue }
-            scan.scrubs.append(CommitScrub(v: v, key: logKey(name), bytes: Self.commitBytes(rewritten), version: head.version))
+            guard let rewritten = Self.scrubbedCommit(actions, paths: paths, subject: subject, cdcSize: cdcSize) else { continue }
+            scan.scrubs.append(CommitScrub(v: v, key: logKey(name), bytes: Self.commitBytes(rewritten), version: bytes.version))
         }
         scan.liveRanges = live.ranges
         return scan
     }
 
-    /// The bytes of each commit in `versions` that names an affected file or holds a value, nil
-    /// for the others (a superset: the fields are then compared as values); several at a time.
+    /// The bytes of each commit in `versions` that names an affected file or holds a value, with
+    /// the store version they were read at (what its replacement is conditioned on), nil for the
+    /// others (a superset: the fields are then compared as values); several at a time.
     func commitsMentioning(
         _ versions: [Int64], paths: Set<String>, changeData: [String: [Int64]],
         subject: SubjectValues
-    ) async throws -> [[UInt8]?] {
+    ) async throws -> [(bytes: [UInt8], version: String)?] {
         let base = { (p: String) in Array((p.split(separator: "/").last.map(String.init) ?? p).utf8) }
         let prefilter = NeedleSet(paths.map(base) + changeData.keys.map(base) + subject.allValues.map { Array($0.utf8) })
-        return try await boundedMap(versions, limit: 8) { [self] v -> [UInt8]? in
+        return try await boundedMap(versions, limit: 8) { [self] v -> (bytes: [UInt8], version: String)? in
             let name = Self.commitName(v)
             let bytes: [UInt8]
-            do { bytes = try await store.read(logKey(name)) } catch let e as LetheError where e.code == .notFound {
+            let head: ObjectInfo
+            do {
+                guard let h = try await store.head(logKey(name)) else { throw LetheError(.notFound, "no object", at: logKey(name)) }
+                head = h
+                bytes = try await store.read(logKey(name), range: nil, ifVersion: h.version)
+            } catch let e as LetheError where e.code == .notFound {
                 throw DeltaError.corrupt(root, "commit \(v) is missing", file: name)
             }
-            return prefilter.containsAny(bytes) ? bytes : nil
+            return prefilter.containsAny(bytes) ? (bytes, head.version) : nil
         }
     }
 
@@ -400,7 +434,8 @@ extension DeltaTable {
     /// earlier attempt (this run resumed, or a failed run retried) that did not finish, whose
     /// START this vacuum completes. Looks back through the newest commits only.
     /// `snap`: the commitInfo of the versions it replayed is taken from it instead of reading them again.
-    func hasOpenVacuumStart(_ snap: Snapshot? = nil) async throws -> Bool {
+    /// `known`: up to its version, only the commits it names are read (none when it names none).
+    func hasOpenVacuumStart(_ snap: Snapshot? = nil, known: LetheVacuumCommits? = nil) async throws -> Bool {
         guard let latest = try await latestVersion() else { return false }
         func decision(_ infos: [[String: JSONValue]]) -> Bool? {
             for c in infos where (c["engineInfo"]?.string ?? "").hasPrefix("Lethe/") {
@@ -408,6 +443,9 @@ extension DeltaTable {
                 if c["operation"]?.string == "VACUUM START" { return true }
             }
             return nil
+        }
+        func infos(_ actions: [DeltaAction]) -> [[String: JSONValue]] {
+            actions.compactMap { if case .commitInfo(let c) = $0 { return c } else { return nil } }
         }
         let lowest = max(0, latest - 199)
         // Only a commit whose bytes name Lethe can hold Lethe's commitInfo: the others are not parsed.
@@ -419,8 +457,18 @@ extension DeltaTable {
                 v -= 1
                 continue
             }
+            if let known, v <= known.through {
+                // The caller's record of the log: only the commits it names can be Lethe's START or END, newest first.
+                for w in known.versions.filter({ $0 >= lowest && $0 <= v }).sorted(by: >) {
+                    guard let bytes = try? await store.read(logKey(Self.commitName(w))),
+                        let actions = try? parseCommit(bytes, name: Self.commitName(w))
+                    else { return false }
+                    if let d = decision(infos(actions)) { return d }
+                }
+                return false
+            }
             // Commits the snapshot does not hold: a window at a time, newest first, several read at once.
-            let window = Array(stride(from: v, through: max(lowest, v - 31), by: -1))
+            let window = Array(stride(from: v, through: max(lowest, v - 31, (known?.through ?? -1) + 1), by: -1))
             let read = try await boundedMap(window, limit: 8) { [self] w -> [UInt8]? in
                 try? await store.read(logKey(Self.commitName(w)))
             }
@@ -428,8 +476,7 @@ extension DeltaTable {
                 guard let bytes else { return false }
                 guard lethe.containsAny(bytes) else { continue }
                 guard let actions = try? parseCommit(bytes, name: Self.commitName(w)) else { return false }
-                let infos = actions.compactMap { if case .commitInfo(let c) = $0 { return c } else { return nil } }
-                if let d = decision(infos) { return d }
+                if let d = decision(infos(actions)) { return d }
             }
             v = window.last! - 1
         }

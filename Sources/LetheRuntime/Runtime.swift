@@ -33,7 +33,11 @@ public enum Runtime {
         // Every temporary file of a local lake is journaled before it exists: the next run removes
         // what a killed one left.
         let owner = getpid()
-        let store = makeStore { key in try await meta.recordTemporary(key, owner: owner) }
+        let store = makeStore { keys in
+            try await meta.transaction("cannot record \(keys.count) temporary file(s)") { tx in
+                for k in keys { try tx.journal.recordTemporary(k, owner: owner, table: nil) }
+            }
+        }
         var lethe = Lethe(config: config, store: store, meta: meta, secrets: state.secrets, stateFolder: state.folder, logger: logger)
         lethe.vault = localVault(config, state: meta)
         return lethe
@@ -66,7 +70,7 @@ public enum Runtime {
     /// The lake's object store, once its settings are checked: a function of the hook that journals a
     /// local lake's temporary files (S3 writes leave no temporary objects: nothing is visible before
     /// the put or the multipart completion).
-    static func lakeStore(_ config: LakeConfig) throws -> (_ onTemporary: (@Sendable (String) async throws -> Void)?) -> any ObjectStore {
+    static func lakeStore(_ config: LakeConfig) throws -> (_ onTemporary: (@Sendable ([String]) async throws -> Void)?) -> any ObjectStore {
         switch config.lake {
         case .folder(let p):
             var isDir: ObjCBool = false

@@ -33,9 +33,10 @@ public import Synchronization
 public struct LocalObjectStore: ObjectStore {
     public let root: String
     public var location: String { root }
-    /// Called with the key of each temporary file before it is created (the engine records it,
-    /// so a run killed mid-write leaves no file it does not know of).
-    public var onTemporary: (@Sendable (String) async throws -> Void)?
+    /// Called with the keys of temporary files before they are created (the engine records them,
+    /// so a run killed mid-write leaves no file it does not know of): one key per `openWrite`, the
+    /// keys of all the writes of an `openWrites` in one call.
+    public var onTemporary: (@Sendable ([String]) async throws -> Void)?
     /// Folders (keys below the root) that `delete` never removes when it leaves them empty: the
     /// datasets' roots. An erasure that deletes a dataset's last object leaves an empty dataset,
     /// not a missing one.
@@ -501,20 +502,47 @@ public struct LocalObjectStore: ObjectStore {
     /// A `.deferred` write is fsynced by `makeDurable` (with others, in one pass) instead of in its
     /// `commit`; a commit of one not made durable yet fsyncs it first.
     public func openWrite(_ key: String, precondition: WritePrecondition, durability: WriteDurability) async throws -> any ObjectWriteStream {
-        guard let parent = try openParent(key, create: true) else {
-            throw LetheError(.badInput, "not an object key", at: key)
+        try await openWrites([(key, precondition)], durability: durability)[0]
+    }
+
+    /// Every write's folder is opened (created) first, then all their temporary files are journaled
+    /// in one `onTemporary` call, then created.
+    public func openWrites(_ writes: [(key: String, precondition: WritePrecondition)], durability: WriteDurability) async throws
+        -> [any ObjectWriteStream]
+    {
+        var parents: [Parent] = []
+        let randoms = writes.map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 36) }
+        do {
+            for w in writes {
+                guard let parent = try openParent(w.key, create: true) else { throw LetheError(.badInput, "not an object key", at: w.key) }
+                parents.append(parent)
+            }
+            if let onTemporary, !writes.isEmpty {
+                try await onTemporary(zip(writes, randoms).map { Self.temporaryKey(for: $0.0.key, random: $0.1) })
+            }
+        } catch {
+            for p in parents { close(p.fd) }
+            throw error
         }
-        let base = parent.name.dropLast().map { UInt8(bitPattern: $0) }
-        let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        let tmp: [CChar] = ([0x2E] + base + Array(Self.tempMarker.utf8) + Array(random.utf8)).map { CChar(bitPattern: $0) } + [0]
-        if let onTemporary {
+        var out: [any ObjectWriteStream] = []
+        for (i, w) in writes.enumerated() {
             do {
-                try await onTemporary(Self.temporaryKey(for: key, random: random))
+                out.append(try openTemporary(w.key, precondition: w.precondition, durability: durability, parent: parents[i], random: randoms[i]))
             } catch {
-                close(parent.fd)
+                for p in parents[(i + 1)...] { close(p.fd) }
+                for o in out { await o.abort() }
                 throw error
             }
         }
+        return out
+    }
+
+    /// Creates the temporary file of a write in its opened folder (which the write then owns; closed here on failure).
+    private func openTemporary(
+        _ key: String, precondition: WritePrecondition, durability: WriteDurability, parent: Parent, random: String
+    ) throws -> LocalWriteStream {
+        let base = parent.name.dropLast().map { UInt8(bitPattern: $0) }
+        let tmp: [CChar] = ([0x2E] + base + Array(Self.tempMarker.utf8) + Array(random.utf8)).map { CChar(bitPattern: $0) } + [0]
         let fd = openat(parent.fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             let e = errno

@@ -150,6 +150,11 @@ public protocol ObjectStore: Sendable {
     /// Starts writing a new version of `key` whose durability `makeDurable` may bring about with
     /// other writes' in one pass (`.deferred`). The default ignores `durability`: each commit is durable.
     func openWrite(_ key: String, precondition: WritePrecondition, durability: WriteDurability) async throws -> any ObjectWriteStream
+    /// Starts writing new versions of several keys at once (in the order given): a local store journals
+    /// their temporary files together (one `LocalObjectStore.onTemporary` call) before creating any.
+    /// The default opens them one by one; when one fails, the ones opened are aborted.
+    func openWrites(_ writes: [(key: String, precondition: WritePrecondition)], durability: WriteDurability) async throws
+        -> [any ObjectWriteStream]
     /// Makes the written bytes of `writers` (opened by this store, not yet committed) durable in one
     /// pass; their `commit`s then only publish them (rename, version check). The default does nothing:
     /// each commit is durable on its own.
@@ -192,6 +197,18 @@ extension ObjectStore {
 
     public func openWrite(_ key: String, precondition: WritePrecondition, durability: WriteDurability) async throws -> any ObjectWriteStream {
         try await openWrite(key, precondition: precondition)
+    }
+    public func openWrites(_ writes: [(key: String, precondition: WritePrecondition)], durability: WriteDurability) async throws
+        -> [any ObjectWriteStream]
+    {
+        var out: [any ObjectWriteStream] = []
+        do {
+            for w in writes { out.append(try await openWrite(w.key, precondition: w.precondition, durability: durability)) }
+        } catch {
+            for w in out { await w.abort() }
+            throw error
+        }
+        return out
     }
     public func makeDurable(_ writers: [any ObjectWriteStream]) async throws {}
     public func commit(_ writers: [any ObjectWriteStream]) async throws -> [ObjectInfo] {

@@ -136,6 +136,42 @@ struct SparkDV: Decodable { var A: String; var deleted: [Int64] }
     #expect(starts2 == 2)
 }
 
+/// With a record of where Lethe's VACUUM START and END commits are (Lethe's commit index), an open
+/// START is looked for in the commits the record names only, and in those after it: the log is not read back.
+@Test func anOpenVacuumStartIsFoundFromARecordOfTheLogWithoutReadingItBack() async throws {
+    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try deltaPy(["make-features", dir])
+    let store = LocalObjectStore(root: dir)
+    let table = DeltaTable(store: store, root: "cdf")
+    let cdc = try #require(try await table.snapshot().cdcFiles.first)
+    let key = table.key(forLogPath: cdc.path)
+    // An attempt dies after its VACUUM START (a change data file it must rewrite is unreadable).
+    _ = try await store.put(key, Array("not parquet".utf8))
+    await #expect(throws: LetheError.self) { _ = try await table.vacuumTargeted(paths: [], changeData: [cdc.path: [0]], runID: "job-1", now: 1) }
+    let start = try #require(try await table.latestVersion())
+    #expect(try await table.commit(start).contains { if case .commitInfo(let c) = $0 { return DeltaTable.isLetheVacuum(c) } else { return false } })
+    for i in 0..<40 {
+        _ = try await table.commitNext(["operation": .string("WRITE"), "engineInfo": .string("other/\(i)")], now: 1, inCommitTimestamps: false)
+    }
+    let latest = try #require(try await table.latestVersion())
+    // The record names the START: found.
+    #expect(try await table.hasOpenVacuumStart(known: LetheVacuumCommits(through: latest, versions: [start])))
+    #expect(try await table.hasOpenVacuumStart(try await table.snapshot(), known: LetheVacuumCommits(through: latest, versions: [start])))
+    // A record that ends before the START: the commits after it are read, and the START found there.
+    #expect(try await table.hasOpenVacuumStart(known: LetheVacuumCommits(through: start - 1, versions: [])))
+    // The record is trusted as far as it goes: naming no such commit, it says none is open (the log,
+    // which holds one, was not read back); naming one that is not Lethe's vacuum, that one is read and passed over.
+    #expect(try await !table.hasOpenVacuumStart(known: LetheVacuumCommits(through: latest, versions: [])))
+    #expect(try await !table.hasOpenVacuumStart(known: LetheVacuumCommits(through: latest, versions: [start + 1])))
+    // An END after the START closes it: the newest of the two decides (named by the record, or read after it).
+    _ = try await table.commitNext(
+        DeltaTable.vacuumEndInfo(DeltaVacuumResult(deleted: [], unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: []), now: 2),
+        now: 2, inCommitTimestamps: false)
+    let end = try #require(try await table.latestVersion())
+    #expect(try await !table.hasOpenVacuumStart(known: LetheVacuumCommits(through: end, versions: [start, end])))
+    #expect(try await !table.hasOpenVacuumStart(known: LetheVacuumCommits(through: end - 1, versions: [start])))
+}
+
 @Test func changeDataOfAFileWithAChangeTypeColumnHasOneAndEveryReaderReadsIt() async throws {
     let (dir, _) = try writersTable("change-type"); defer { try? FileManager.default.removeItem(atPath: dir) }
     let table = DeltaTable(store: LocalObjectStore(root: dir), root: "t")

@@ -247,7 +247,8 @@ func checkNothingLeft(_ t: (dir: String, store: RecordingStore, table: DeltaTabl
 }
 
 @Test func aWriteFailingInTheSecondWaveAbortsEveryWriterOpenedAndPublishesNothing() async throws {
-    // Writers 1–4 are the first wave's; the 6th is the second file of the second wave's.
+    // Writers 1–4 are the first wave's, 5–8 the second's (a wave's writers are opened together, their
+    // temporary files journaled in one go, then written); the 6th is the second file of the second wave's.
     let t = try await sixFileTable(failWriteOfOpen: 6); defer { try? FileManager.default.removeItem(atPath: t.dir) }
     let before = try await keysOf(t)
     do {
@@ -257,6 +258,6 @@ func checkNothingLeft(_ t: (dir: String, store: RecordingStore, table: DeltaTabl
         #expect(e.code == .io && e.message.contains("injected write failure"), "\(e)")
     }
     let opened = t.store.events.compactMap { if case .open(let k) = $0 { k } else { nil } }
-    #expect(opened.count == 6, "\(opened)")
+    #expect(opened.count == 8, "\(opened)")
     try await checkNothingLeft(t, before: before)
 }

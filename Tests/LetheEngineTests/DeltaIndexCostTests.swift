@@ -285,3 +285,47 @@ private func logFilesHolding(_ table: String, _ needle: String) throws -> [Strin
     #expect(try await other.meta.objects(dataset: "files").first { $0.key == key }?.status == .indexed)
     #expect(try await other.locate(SubjectID("target-0003")).map(\.object.key) == [key])
 }
+
+/// Lethe's VACUUM START and END commits are in the commit index (extended by `index`, and built whole
+/// from the log), so a later vacuum finds whether a START is open from it, not by reading the log back;
+/// a second run's vacuum then writes a START of its own (the first run's END closed its START).
+@Test func theCommitIndexHoldsLethesVacuumCommitsAndTheNextVacuumFindsNoneOpen() async throws {
+    let l = try FilesTable(files: 6)
+    defer { l.remove() }
+    _ = try await l.lethe.index()
+    #expect(try #require(try await DeltaCommitIndex.load(dataset: "files", l.lethe.meta)).letheVacuums.versions == [])
+    _ = try await l.approved("target-0003")
+    #expect(try await l.lethe.run().verifications.first?.clean == true)
+    let t = DeltaTable(store: l.lethe.store, root: "files")
+    func vacuumCommits() async throws -> (starts: [Int64], ends: [Int64]) {
+        var out: (starts: [Int64], ends: [Int64]) = ([], [])
+        for v in try await t.versions() {
+            for case .commitInfo(let c) in try await t.commit(v) where DeltaTable.isLetheVacuum(c) {
+                if c["operation"]?.string == "VACUUM START" { out.starts.append(v) } else { out.ends.append(v) }
+            }
+        }
+        return out
+    }
+    let first = try await vacuumCommits()
+    #expect(first.starts.count == 1 && first.ends.count == 1, "\(first)")
+    // Extended by `index` over the commits since its last version.
+    _ = try await l.lethe.index()
+    let latest = try #require(try await t.latestVersion())
+    let extended = try #require(try await DeltaCommitIndex.load(dataset: "files", l.lethe.meta))
+    #expect(extended.letheVacuums == LetheVacuumCommits(through: latest, versions: first.starts + first.ends), "\(extended.letheVacuums)")
+    // Built whole from the log: from the commits a snapshot replays, then (after a checkpoint) from
+    // the commits read from before it.
+    for checkpointed in [false, true] {
+        if checkpointed { _ = try deltaPy(["checkpoint", l.table]) }
+        try await l.lethe.meta.transaction("t") { tx in try DeltaCommitIndex.remove(dataset: "files", tx) }
+        _ = try await l.lethe.index()
+        let rebuilt = try #require(try await DeltaCommitIndex.load(dataset: "files", l.lethe.meta))
+        #expect(rebuilt.letheVacuums == LetheVacuumCommits(through: latest, versions: first.starts + first.ends), "\(checkpointed) \(rebuilt.letheVacuums)")
+    }
+    // The next run's vacuum, told by the index where the first vacuum's commits are: its own START and END.
+    _ = try await l.approved("p1-0")
+    #expect(try await l.lethe.run().verifications.first?.clean == true)
+    let second = try await vacuumCommits()
+    #expect(second.starts.count == 2 && second.ends.count == 2, "\(second)")
+    _ = try rows(l.table)  // delta-rs reads the table
+}

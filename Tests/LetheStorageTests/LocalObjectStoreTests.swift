@@ -351,3 +351,35 @@ private func expectUnsupported(
         }
     }
 }
+
+/// Writes opened together journal their temporary files in one `onTemporary` call, before any of
+/// them exists; one write alone, its own. A write that cannot be opened aborts the ones opened.
+@Test func writesOpenedTogetherJournalTheirTemporariesInOneCallBeforeAnyExists() async throws {
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let calls = Mutex<[[String]]>([])
+    var s = LocalObjectStore(root: root)
+    s.onTemporary = { keys in
+        for k in keys { #expect(!FileManager.default.fileExists(atPath: root + "/" + k), "\(k) existed before it was journaled") }
+        calls.withLock { $0.append(keys) }
+    }
+    let ws = try await s.openWrites([("a/x.json", .absent), ("b/y.json", .absent), ("a/z.json", .absent)], durability: .deferred)
+    let journaled = calls.withLock { $0 }
+    #expect(journaled.count == 1 && journaled.first?.count == 3, "\(journaled)")
+    // The keys journaled are the temporary files the writes made.
+    let temporaries = try await s.listKeys(prefix: "").filter { $0.contains(LocalObjectStore.tempMarker) }
+    #expect(Set(temporaries) == Set(journaled.first ?? []), "\(temporaries)")
+    for (i, w) in ws.enumerated() { try await w.write(Array("\(i)".utf8)) }
+    try await s.makeDurable(ws)
+    _ = try await s.commit(ws)
+    #expect(try await s.read("b/y.json") == Array("1".utf8))
+    #expect(try await s.listKeys(prefix: "").sorted() == ["a/x.json", "a/z.json", "b/y.json"])
+    let w = try await s.openWrite("c.json", precondition: .absent, durability: .deferred)
+    await w.abort()
+    #expect(calls.withLock { $0.count } == 2 && calls.withLock { $0.last?.count } == 1)
+    // The second write's folder is a file: nothing is journaled, nothing created.
+    try await s.put("f", [1])
+    let n = calls.withLock { $0.count }
+    await #expect(throws: LetheError.self) { _ = try await s.openWrites([("d.json", .absent), ("f/e.json", .absent)], durability: .deferred) }
+    #expect(calls.withLock { $0.count } == n)
+    #expect(try await s.listKeys(prefix: "").sorted() == ["a/x.json", "a/z.json", "b/y.json", "f"])
+}

@@ -13,13 +13,22 @@ import DeltaLake
 /// object key hashed (FNV-1a, 64 bits; a key may name a subject's partition, so it is never stored as
 /// such) and the versions ascending. Two keys with one hash share their versions: a reader then reads
 /// a commit too many, never one too few.
+///
+/// Under the key `letheVacuumKey` (no object's: it starts with a NUL byte) it also holds Lethe's own
+/// VACUUM START and END commits, so a vacuum finds whether an earlier attempt's START is still open
+/// without reading the log back (`LetheVacuumCommits`). Format 2: an index stored before it (format 1)
+/// lacks them, and is built again.
 struct DeltaCommitIndex: Sendable, Equatable {
     /// Every commit up to this version is in the index.
     var version: Int64
     /// Key hash → commit versions naming the file, ascending.
     var named: [UInt64: [Int64]] = [:]
 
-    static let format: Int64 = 1
+    static let format: Int64 = 2
+    /// The entry of Lethe's VACUUM START and END commits (`DeltaTable.isLetheVacuum`).
+    static let letheVacuumKey = "\u{0}lethe VACUUM"
+    /// What the index says of Lethe's VACUUM START and END commits up to its version.
+    var letheVacuums: LetheVacuumCommits { LetheVacuumCommits(through: version, versions: versions(of: Self.letheVacuumKey) ?? []) }
     static func setting(_ dataset: String) -> String { "delta.\(dataset).commits" }
     static func shardPrefix(_ dataset: String) -> String { "delta.\(dataset).commits/" }
     static func shardName(_ dataset: String, _ shard: UInt8) -> String {
@@ -147,9 +156,11 @@ struct DeltaCommitIndex: Sendable, Equatable {
 
     /// Per object key, the commits whose `add`, `remove` or `cdc` names the file, from a history
     /// read of the whole retained log (`DeltaTable.history(of:)` without `naming`).
+    /// Lethe's VACUUM START and END commits under `letheVacuumKey`.
     static func entries(_ h: DeltaHistory, _ t: DeltaTable) -> [String: [Int64]] {
         var out: [String: [Int64]] = [:]
         for (p, vs) in h.namedIn { merge(&out[t.key(forLogPath: p), default: []], vs) }
+        if !h.letheVacuums.isEmpty { out[letheVacuumKey] = h.letheVacuums }
         return out
     }
 
@@ -162,7 +173,8 @@ struct DeltaCommitIndex: Sendable, Equatable {
 }
 
 extension DeltaTable {
-    /// Per object key, the commits among `commits` (version, actions) whose `add`, `remove` or `cdc` names the file.
+    /// Per object key, the commits among `commits` (version, actions) whose `add`, `remove` or `cdc` names the
+    /// file; and Lethe's VACUUM START and END commits among them under `DeltaCommitIndex.letheVacuumKey`.
     func namingByKey(_ commits: [(Int64, [DeltaAction])]) -> [String: [Int64]] {
         var out: [String: [Int64]] = [:]
         for (v, actions) in commits {
@@ -172,6 +184,9 @@ extension DeltaTable {
                 case .add(let f): path = f.path
                 case .remove(let r): path = r.path
                 case .cdc(let c): path = c.path
+                case .commitInfo(let info) where DeltaTable.isLetheVacuum(info):
+                    if out[DeltaCommitIndex.letheVacuumKey]?.last != v { out[DeltaCommitIndex.letheVacuumKey, default: []].append(v) }
+                    continue
                 default: continue
                 }
                 let k = key(forLogPath: path)

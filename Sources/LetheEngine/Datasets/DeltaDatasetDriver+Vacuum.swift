@@ -98,6 +98,7 @@ extension DeltaDatasetDriver {
         var cdcUnindexed: Set<String> = []  // object keys of change data files the index has not seen
         var cdcPath: [String: String] = [:]  // object key → log path of every change data file
         var namedIn: [String: [Int64]] = [:]  // log path → retained commits naming it
+        var letheVacuums: LetheVacuumCommits?  // where Lethe's VACUUM START and END commits are, as far as known
         var isEmpty: Bool { history.isEmpty && cdcIndexed.isEmpty && cdcUnindexed.isEmpty }
     }
 
@@ -106,13 +107,20 @@ extension DeltaDatasetDriver {
         for ps in try await lethe.meta.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: spec.name).values {
             for p in ps { located.insert(p.object.key) }
         }
+        Trace.mark("vacuum: postings of \(keys.count) subjects")
         let indexed = Set(try await lethe.meta.objects(dataset: spec.name).map(\.key))
         let cursor = try await lethe.meta.cursors.deltaIndex(dataset: spec.name)
-        if let index = try await DeltaCommitIndex.load(dataset: spec.name, lethe.meta), index.version <= s.version {
+        Trace.mark("vacuum: index entries, cursor")
+        let loaded = try await DeltaCommitIndex.load(dataset: spec.name, lethe.meta)
+        Trace.mark("vacuum: commit index loaded")
+        if let index = loaded, index.version <= s.version {
             let out = try await Trace.span("vacuum: commits naming \(located.count) files, from the commit index") {
                 try await targetsFromCommitIndex(t, s, index, located: located, indexed: indexed)
             }
-            if let out { return out }
+            if var out {
+                out.letheVacuums = index.letheVacuums
+                return out
+            }
         }
         // No commit index (or one that cannot answer for a located file): the whole log is read, and
         // the commit index built from it (up to the version the index's cursor vouches for).
@@ -130,6 +138,7 @@ extension DeltaDatasetDriver {
         var out = VacuumTargets()
         var historyPath: [String: String] = [:]
         out.namedIn = history.namedIn
+        out.letheVacuums = LetheVacuumCommits(through: s.version, versions: history.letheVacuums)
         for p in history.dataFiles { historyPath[t.key(forLogPath: p)] = p }
         for c in history.changeData { out.cdcPath[t.key(forLogPath: c.path)] = c.path }
         for key in located {
@@ -247,6 +256,7 @@ extension DeltaDatasetDriver {
                 deleted: targets.history.sorted().map(t.key(forLogPath:)) + targets.cdcIndexed.sorted(),
                 unreadableVersions: [], scrubbedCommits: [], removedCheckpoints: [])
         }
+        Trace.mark("vacuum: requests read")
         let changeData = try await changeDataRows(targets, s, keys: keys, lethe)
         guard !targets.history.isEmpty || !changeData.isEmpty || !swept.isEmpty else { return nil }
         // Raw ids (in memory only) find the log fields that name a subject: statistics bounds of the
@@ -256,6 +266,7 @@ extension DeltaDatasetDriver {
             guard let sealed = r.sealedSubject else { continue }
             raws.append(try lethe.secrets.unseal(sealed, requestID: r.id))
         }
+        Trace.mark("vacuum: raw ids unsealed")
         let subject = try await subjectValues(s, raws, lethe)
         Trace.mark("vacuum: change data rows, subject values")
         // The commits read and scrubbed: those naming the files deleted or rewritten (their statistics),
@@ -269,7 +280,8 @@ extension DeltaDatasetDriver {
         }
         let result = try await Trace.span("vacuum: delete \(targets.history.count) files, scrub \(commits.count) commits") {
             try await t.vacuumTargeted(
-                paths: targets.history, changeData: changeData, subject: subject, runID: job, commits: commits, now: lethe.now())
+                paths: targets.history, changeData: changeData, subject: subject, runID: job, commits: commits,
+                known: targets.letheVacuums, now: lethe.now())
         }
         let cdcOptions = try await scanOptions(lethe, snapshot: s)
         for k in result.rewrittenChangeData { try await lethe.reindex(spec, key: k, options: cdcOptions) }

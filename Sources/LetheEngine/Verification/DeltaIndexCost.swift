@@ -71,8 +71,16 @@ extension Verifier {
             let taken = Set(replacing.values.map(\.entry.key))
             try await state.removeObjects(dataset: d.name, keys: gone.filter { !taken.contains($0) })
         }
+        Trace.mark("verify delta: gone files out of the index")
         // What a sweep found of these requests in the table is read again (files) and checked (log files).
         let swept = driver.sweepFindings(batch.requests)
+        // The log files the run wrote or scrubbed, and those the index has not read, checked for the raw
+        // ids beside the reads and index writes below (they read only the log; awaited before the end).
+        let logNames = Array(Set(set.logNames).union(swept.log)).sorted(), raws = Array(Set(batch.raws.values))
+        async let logResidue: Result<[SubjectID: [LogResidue]], any Error> = {
+            guard !raws.isEmpty else { return .success([:]) }
+            do { return .success(try await driver.logFilesNaming(raws, names: logNames, snapshot: set.snapshot, lake)) } catch { return .failure(error) }
+        }()
         var (unchanged, toRead, rereadKeys) = classify(
             d, objects, known: known,
             mustRead: { set.written.objects.contains($0.version) || set.unnamed.contains($0.key) || swept.objects.contains($0.key) },
@@ -82,8 +90,10 @@ extension Verifier {
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
         let replacedBy = Dictionary(replacing.map { ($0.value.entry.key, $0.key) }, uniquingKeysWith: { a, _ in a })
         var batchRows: [String: [Int64]] = [:]  // by replacement key: the batch's rows in the removed file
+        Trace.mark("verify delta: classify")
         let located = try await state.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: d.name)  // one read for the batch
-        for k in keys.sorted(by: { $0.hex < $1.hex }) {
+        Trace.mark("verify delta: postings of \(keys.count) subjects")
+        for (_, k) in keys.map({ ($0.hex, $0) }).sorted(by: { $0.0 < $1.0 }) {
             for p in located[k.prefix64] ?? [] {
                 if let new = replacedBy[p.object.key] { batchRows[new, default: []] += p.rows }
                 guard let o = unchanged.removeValue(forKey: p.object.key) else { continue }
@@ -109,6 +119,7 @@ extension Verifier {
         if !derive.isEmpty {
             for (x, stored) in zip(derive, try await state.putDerivedObjects(derive)) where stored != nil { derived.insert(x.object.key) }
         }
+        Trace.mark("verify delta: \(derive.count) entries derived, stored")
         if !dryRun {
             // The removed files whose entry no replacement took leave the index now.
             try await state.removeObjects(dataset: d.name, keys: replacedBy.filter { !derived.contains($0.value) }.keys.sorted())
@@ -166,8 +177,7 @@ extension Verifier {
         // The log files the run wrote or scrubbed, and those the index has not read.
         if !batch.raws.isEmpty {
             do {
-                let residue = try await driver.logFilesNaming(
-                    Array(Set(batch.raws.values)), names: Array(Set(set.logNames).union(swept.log)).sorted(), snapshot: set.snapshot, lake)
+                let residue = try await logResidue.get()
                 for (raw, files) in residue { findings.logScan[d.name, default: [:]][raw.bytes] = files.map(\.key) }
             } catch is CancellationError {
                 throw CancellationError()
