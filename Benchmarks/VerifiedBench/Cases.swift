@@ -88,7 +88,9 @@ extension Bench {
         default: (title, l, seed) = ("Delta (c) 5,000 small files", layout(1_000_000, 5_000, 50, 1), 33)
         }
         let shownTitle = s == 1 ? title : "\(title.prefix(9)) \(grouped(l.rows)) rows / \(grouped(l.files)) files"
-        let maxSubjects = o.deltaSubjects.max()!
+        // At least 1,000 picked whatever the counts asked: `--delta-subjects 1` and `1,1000` share the data (the
+        // count is a generator parameter, and the cache keeps one fingerprint per case).
+        let maxSubjects = max(1_000, o.deltaSubjects.max()!)
         step("\(shownTitle): data")
         let params = [l.rows, l.files, l.groups, users, seed, maxSubjects].map(String.init)
         let fp = fingerprint([fileBytes(packageRoot + "/scripts/delta_bench.py")] + params.map { Array($0.utf8) })
