@@ -104,6 +104,7 @@ struct SQLiteAuditWriter: AuditWriter {
             db, event: event, requestID: requestIDs.count == 1 ? requestIDs[0] : nil, actor: actor, details: details, at: at,
             key: auditKey, requestIDs: requestIDs)
     }
+    func append(_ entries: [AuditAppend]) throws -> [AuditEntry] { try SQLiteStateStore.appendAudit(db, entries, key: auditKey) }
     func text(_ text: String) throws -> AuditTextRef { try SQLiteStateStore.insertAuditText(db, text, key: auditKey) }
 }
 
