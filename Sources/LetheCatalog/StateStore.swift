@@ -174,6 +174,8 @@ extension SubjectIndexWriter {
 /// Erasure requests, read and written inside a transaction.
 public protocol RequestWriter {
     func request(id: String) throws -> ErasureRequest?
+    /// Requests by id in the order given (absent ones left out): what `request(id:)` reads for each.
+    func requests(ids: [String]) throws -> [ErasureRequest]
     func requests(status: RequestStatus?) throws -> [ErasureRequest]
     /// Files a request (`.conflict` if its id exists).
     func insert(_ r: ErasureRequest) throws
@@ -468,6 +470,7 @@ extension StateTransaction {
 public let purgeSubstringMinimum = 6
 
 extension RequestWriter {
+    public func requests(ids: [String]) throws -> [ErasureRequest] { try ids.compactMap { try request(id: $0) } }
     public func markSwept(requestIDs: [String], scope: String, sweepID: String, at: Int64) throws {
         throw LetheError(.unsupported, "this state store does not record sweeps")
     }

@@ -182,11 +182,15 @@ struct Executor: Sendable {
             var claimed = Set<String>()
             var started: [AuditAppend] = []
             let details = JSONValue.object(["job": .string(job)]).text
+            // The requests as stored, in one read of the transaction (not one per request).
+            var current: [String: ErasureRequest] = [:]
+            for r in try tx.requests.requests(ids: planned.map(\.0)) { current[r.id] = r }
             for (id, plan) in planned {
-                guard let cur = try tx.request(id: id), cur.status == .approved else { continue }  // rejected meanwhile
+                guard let cur = current[id], cur.status == .approved else { continue }  // rejected meanwhile
                 var n = try RequestLifecycle.apply(.replanned(plan: plan), to: cur).get()
                 n = try RequestLifecycle.apply(.start(at: at), to: n).get()
                 try tx.updateRequest(n, expecting: .approved)
+                current[id] = n
                 started.append(AuditAppend(.started, requestID: id, actor: "lethe", details: details, at: at))
                 claimed.insert(id)
             }

@@ -61,6 +61,7 @@ struct SQLiteRequestWriter: RequestWriter {
     let path: String
 
     func request(id: String) throws -> ErasureRequest? { try SQLiteStateStore.fetchRequest(db, id: id, at: path) }
+    func requests(ids: [String]) throws -> [ErasureRequest] { try SQLiteStateStore.fetchRequests(db, ids: ids, at: path) }
     func requests(status: RequestStatus?) throws -> [ErasureRequest] { try SQLiteStateStore.fetchRequests(db, status: status, at: path) }
     func insert(_ r: ErasureRequest) throws { try SQLiteStateStore.insertRequest(db, r) }
     func update(_ r: ErasureRequest, expecting expected: RequestStatus) throws {
