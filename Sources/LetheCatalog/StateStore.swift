@@ -174,6 +174,8 @@ extension SubjectIndexWriter {
 /// Erasure requests, read and written inside a transaction.
 public protocol RequestWriter {
     func request(id: String) throws -> ErasureRequest?
+    /// Requests by id in the order given (absent ones left out): what `request(id:)` reads for each.
+    func requests(ids: [String]) throws -> [ErasureRequest]
     func requests(status: RequestStatus?) throws -> [ErasureRequest]
     /// Files a request (`.conflict` if its id exists).
     func insert(_ r: ErasureRequest) throws
@@ -205,6 +207,10 @@ public protocol AuditWriter {
     /// and each request finds it through `AuditReader.entries(requestID:)`.
     @discardableResult
     func append(_ event: AuditEvent, requestIDs: [String], actor: String?, details: String, at: Int64) throws -> AuditEntry
+    /// Appends entries in order, each about one request (or none) and chained to the one before: what
+    /// `append(_:requestID:actor:details:at:)` does for each (a store may read the chain's head once).
+    @discardableResult
+    func append(_ entries: [AuditAppend]) throws -> [AuditEntry]
     /// Stores a piece of free text for an audit entry of this transaction (see `AuditTextRef`).
     func text(_ text: String) throws -> AuditTextRef
 }
@@ -464,6 +470,7 @@ extension StateTransaction {
 public let purgeSubstringMinimum = 6
 
 extension RequestWriter {
+    public func requests(ids: [String]) throws -> [ErasureRequest] { try ids.compactMap { try request(id: $0) } }
     public func markSwept(requestIDs: [String], scope: String, sweepID: String, at: Int64) throws {
         throw LetheError(.unsupported, "this state store does not record sweeps")
     }
@@ -491,6 +498,26 @@ extension AuditWriter {
     @discardableResult
     public func append(_ event: AuditEvent, requestIDs: [String], actor: String?, details: String, at: Int64) throws -> AuditEntry {
         try append(event, requestID: requestIDs.count == 1 ? requestIDs[0] : nil, actor: actor, details: details, at: at)
+    }
+    @discardableResult
+    public func append(_ entries: [AuditAppend]) throws -> [AuditEntry] {
+        try entries.map { try append($0.event, requestID: $0.requestID, actor: $0.actor, details: $0.details, at: $0.at) }
+    }
+}
+
+/// An entry to append to the audit log (see `AuditWriter.append(_:)`): one request's change, in a batch of them.
+public struct AuditAppend: Sendable {
+    public var event: AuditEvent
+    public var requestID: String?
+    public var actor: String?
+    public var details: String
+    public var at: Int64
+    public init(_ event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) {
+        self.event = event
+        self.requestID = requestID
+        self.actor = actor
+        self.details = details
+        self.at = at
     }
 }
 

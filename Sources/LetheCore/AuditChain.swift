@@ -1,4 +1,5 @@
 import Crypto
+import CLetheSHA
 
 /// The hash chain of the audit log: each entry's hash covers its fields and the
 /// previous entry's hash, so editing or removing any entry breaks every later link.
@@ -19,16 +20,25 @@ public enum AuditChain {
         details: String, prevHash: String, key: [UInt8]? = nil
     ) -> String {
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(96 + event.utf8.count + (requestID?.utf8.count ?? 0) + (actor?.utf8.count ?? 0) + details.utf8.count + prevHash.utf8.count)
         func field(_ s: String?) {
             guard let s else { bytes.append(0xFF); return }
-            let b = Array(s.utf8)
-            let n = UInt32(b.count)
-            bytes += [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
-            bytes += b
+            let n = UInt32(s.utf8.count)
+            bytes.append(UInt8(n >> 24))
+            bytes.append(UInt8(n >> 16 & 0xFF))
+            bytes.append(UInt8(n >> 8 & 0xFF))
+            bytes.append(UInt8(n & 0xFF))
+            bytes.append(contentsOf: s.utf8)
         }
         field(String(seq)); field(String(at)); field(event); field(requestID); field(actor); field(details); field(prevHash)
         if let key {
-            return Hex.encode(Array(HMAC<SHA256>.authenticationCode(for: bytes, using: SymmetricKey(data: key))))
+            // The HMAC of the C SHA-256 (SHA extensions where the CPU has them): what `HMAC<SHA256>`
+            // computes, without its key object and copies (one entry per request of a batch's changes).
+            var k = lethe_hmac_sha256_key()
+            key.withUnsafeBufferPointer { lethe_hmac_sha256_init(&k, $0.baseAddress, $0.count) }
+            var mac = [UInt8](repeating: 0, count: 32)
+            bytes.withUnsafeBufferPointer { b in mac.withUnsafeMutableBufferPointer { lethe_hmac_sha256(&k, b.baseAddress, b.count, $0.baseAddress!) } }
+            return Hex.encode(mac)
         }
         return Hex.encode(Array(SHA256.hash(data: bytes)))
     }

@@ -180,15 +180,23 @@ struct Executor: Sendable {
         let at = now()
         return try await state.transaction("cannot start job \(job)") { tx -> [String] in
             var claimed = Set<String>()
+            var started: [AuditAppend] = []
+            let details = JSONValue.object(["job": .string(job)]).text
+            // The requests as stored, in one read of the transaction (not one per request).
+            var current: [String: ErasureRequest] = [:]
+            for r in try tx.requests.requests(ids: planned.map(\.0)) { current[r.id] = r }
             for (id, plan) in planned {
-                guard let cur = try tx.request(id: id), cur.status == .approved else { continue }  // rejected meanwhile
+                guard let cur = current[id], cur.status == .approved else { continue }  // rejected meanwhile
                 var n = try RequestLifecycle.apply(.replanned(plan: plan), to: cur).get()
                 n = try RequestLifecycle.apply(.start(at: at), to: n).get()
                 try tx.updateRequest(n, expecting: .approved)
-                try tx.appendAudit(event: .started, requestID: id, actor: "lethe", details: JSONValue.object(["job": .string(job)]).text, at: at)
+                current[id] = n
+                started.append(AuditAppend(.started, requestID: id, actor: "lethe", details: details, at: at))
                 claimed.insert(id)
             }
             guard !claimed.isEmpty else { return [] }
+            // One `started` entry per request claimed, in the claim's order (the chain's head read once).
+            try tx.audit.append(started)
             try tx.createJob(jobPlan.claimed(claimed))
             return claimed.sorted()
         }

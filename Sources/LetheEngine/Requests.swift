@@ -224,8 +224,10 @@ extension Lethe {
         var expecting: RequestStatus
         var audit: AuditEvent
         var details: String
-        /// The notifications the change is (see `Lethe.notifications`).
-        var notes: [OutboxNote] = []
+        /// The request before a lifecycle event (nil for `storing:`): its notifications come from both.
+        var old: ErasureRequest?
+        /// The notifications the change is (see `Lethe.notifications`); built only where an outbox is written.
+        var notes: [OutboxNote] { old.map { Lethe.notifications(from: $0, to: new) } ?? [] }
 
         /// A lifecycle event applied to `r`.
         init(_ r: ErasureRequest, _ e: RequestEvent, audit: AuditEvent, _ details: [String: JSONValue]) throws {
@@ -233,7 +235,7 @@ extension Lethe {
             self.expecting = r.status
             self.audit = audit
             self.details = JSONValue.object(details).text
-            self.notes = Lethe.notifications(from: r, to: new)
+            self.old = r
         }
         /// `new` stored as it is (its status unchanged).
         init(storing new: ErasureRequest, audit: AuditEvent, _ details: [String: JSONValue]) {
@@ -254,22 +256,25 @@ extension Lethe {
             let part = Array(changes[start..<min(start + chunk, changes.count)])
             start += part.count
             let at = now()
+            // Notifications are built only where they are written (an outbox is configured).
+            let notes = writesOutbox ? part.map(\.notes) : Array(repeating: [], count: part.count)
             do {
                 try await meta.transaction("cannot save \(part.count) request(s)") { tx in
-                    for c in part {
+                    for (i, c) in part.enumerated() {
                         try tx.updateRequest(c.new, expecting: c.expecting)
-                        try tx.appendAudit(event: c.audit, requestID: c.new.id, actor: actor, details: c.details, at: at)
-                        try enqueue(c.notes, tx, at: at)
+                        try enqueue(notes[i], tx, at: at)
                     }
+                    // The entries in the changes' order, the chain's head read once (same transaction: all or none).
+                    try tx.audit.append(part.map { AuditAppend($0.audit, requestID: $0.new.id, actor: actor, details: $0.details, at: at) })
                 }
             } catch let e as LetheError where e.code == .conflict && part.count > 1 {
                 var first: (any Error)?
-                for c in part {
+                for (i, c) in part.enumerated() {
                     do {
                         try await meta.transaction("cannot save request \(c.new.id)") { tx in
                             try tx.updateRequest(c.new, expecting: c.expecting)
                             try tx.appendAudit(event: c.audit, requestID: c.new.id, actor: actor, details: c.details, at: at)
-                            try enqueue(c.notes, tx, at: at)
+                            try enqueue(notes[i], tx, at: at)
                         }
                     } catch let e as LetheError where e.code == .conflict {
                         first = first ?? e

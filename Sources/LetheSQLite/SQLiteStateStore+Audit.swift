@@ -13,23 +13,78 @@ extension SQLiteStateStore {
         _ db: Database, event: AuditEvent, requestID: String?, actor: String?, details: String,
         at: Int64, key: [UInt8]?, requestIDs: [String] = []
     ) throws -> AuditEntry {
-        // Cached statements: a batch of appends (a job's 1,000 verdicts) compiles each once.
-        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"))
-        let seq: Int64 = (head?[0] as Int64? ?? 0) + 1
-        let prev: String = head?[1] ?? AuditChain.genesis
+        // Cached statements: a batch of appends (a job's 1,000 verdicts) compiles each once. The head is
+        // read from the stepped statement (no copied row); the arguments match the statements by construction.
+        let headStatement = try db.cachedStatement(sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        var seq: Int64 = 1
+        var prev = AuditChain.genesis
+        // The row reads the statement: the cursor (which resets it when it goes) lives until the row is read.
+        let heads = try Row.fetchCursor(headStatement)
+        try withExtendedLifetime(heads) {
+            if let head = try heads.next() {
+                seq = (head[0] as Int64) + 1
+                prev = head[1]
+            }
+        }
         let hash = AuditChain.hash(
             seq: seq, at: at, event: event.rawValue, requestID: requestID, actor: actor,
             details: details, prevHash: prev, key: key)
-        try db.cachedStatement(
-            sql: "INSERT INTO audit(seq, at, event, request_id, actor, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        ).execute(arguments: [seq, at, event.rawValue, requestID, actor, details, prev, hash])
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO audit(seq, at, event, request_id, actor, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        insert.setUncheckedArguments([seq, at, event.rawValue, requestID, actor, details, prev, hash])
+        try insert.execute()
         // Each request the entry is about finds it here (`entries(requestID:)`).
         let index = try db.cachedStatement(sql: "INSERT OR IGNORE INTO audit_requests(request_id, seq) VALUES (?, ?)")
-        if let requestID { try index.execute(arguments: [requestID, seq]) }
-        for id in requestIDs where id != requestID { try index.execute(arguments: [id, seq]) }
+        if let requestID {
+            index.setUncheckedArguments([requestID, seq])
+            try index.execute()
+        }
+        for id in requestIDs where id != requestID {
+            index.setUncheckedArguments([id, seq])
+            try index.execute()
+        }
         return AuditEntry(
             seq: seq, at: at, event: event.rawValue, requestID: requestID, actor: actor, details: details,
             prevHash: prev, hash: hash)
+    }
+
+    /// Appends entries in order inside a write transaction: the head is read once, each entry chained to
+    /// the one before (the same entries, hashes and index rows as one `appendAudit` each).
+    static func appendAudit(_ db: Database, _ entries: [AuditAppend], key: [UInt8]?) throws -> [AuditEntry] {
+        guard !entries.isEmpty else { return [] }
+        let headStatement = try db.cachedStatement(sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        var seq: Int64 = 0
+        var prev = AuditChain.genesis
+        let heads = try Row.fetchCursor(headStatement)
+        try withExtendedLifetime(heads) {
+            if let head = try heads.next() {
+                seq = head[0]
+                prev = head[1]
+            }
+        }
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO audit(seq, at, event, request_id, actor, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        let index = try db.cachedStatement(sql: "INSERT OR IGNORE INTO audit_requests(request_id, seq) VALUES (?, ?)")
+        var out: [AuditEntry] = []
+        out.reserveCapacity(entries.count)
+        for e in entries {
+            seq += 1
+            let hash = AuditChain.hash(
+                seq: seq, at: e.at, event: e.event.rawValue, requestID: e.requestID, actor: e.actor,
+                details: e.details, prevHash: prev, key: key)
+            insert.setUncheckedArguments([seq, e.at, e.event.rawValue, e.requestID, e.actor, e.details, prev, hash])
+            try insert.execute()
+            if let id = e.requestID {
+                index.setUncheckedArguments([id, seq])
+                try index.execute()
+            }
+            out.append(
+                AuditEntry(
+                    seq: seq, at: e.at, event: e.event.rawValue, requestID: e.requestID, actor: e.actor, details: e.details,
+                    prevHash: prev, hash: hash))
+            prev = hash
+        }
+        return out
     }
 
     static func entry(_ row: Row) -> AuditEntry {

@@ -61,6 +61,7 @@ struct SQLiteRequestWriter: RequestWriter {
     let path: String
 
     func request(id: String) throws -> ErasureRequest? { try SQLiteStateStore.fetchRequest(db, id: id, at: path) }
+    func requests(ids: [String]) throws -> [ErasureRequest] { try SQLiteStateStore.fetchRequests(db, ids: ids, at: path) }
     func requests(status: RequestStatus?) throws -> [ErasureRequest] { try SQLiteStateStore.fetchRequests(db, status: status, at: path) }
     func insert(_ r: ErasureRequest) throws { try SQLiteStateStore.insertRequest(db, r) }
     func update(_ r: ErasureRequest, expecting expected: RequestStatus) throws {
@@ -104,6 +105,7 @@ struct SQLiteAuditWriter: AuditWriter {
             db, event: event, requestID: requestIDs.count == 1 ? requestIDs[0] : nil, actor: actor, details: details, at: at,
             key: auditKey, requestIDs: requestIDs)
     }
+    func append(_ entries: [AuditAppend]) throws -> [AuditEntry] { try SQLiteStateStore.appendAudit(db, entries, key: auditKey) }
     func text(_ text: String) throws -> AuditTextRef { try SQLiteStateStore.insertAuditText(db, text, key: auditKey) }
 }
 

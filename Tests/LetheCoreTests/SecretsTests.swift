@@ -92,6 +92,30 @@ import Crypto
     #expect(plain == Hex.encode(Array(SHA256.hash(data: bytes))))
 }
 
+/// The keyed form is HMAC-SHA-256 (as `HMAC<SHA256>` computes it) over the length-prefixed fields:
+/// details of every length around SHA-256's block, multi-byte text, nil fields, and keys of 32 and 100 bytes
+/// (a long key is hashed first) — chains written before the C HMAC keep verifying.
+@Test func keyedAuditHashIsHMACSHA256OverTheFields() {
+    for key in [Array(repeating: UInt8(1), count: 32), (0..<100).map { UInt8($0) }] {
+        for n in [0, 1, 20, 55, 56, 63, 64, 65, 119, 120, 200, 1_000] {
+            let details = "{\"d\":\"" + String(repeating: "é", count: n / 2) + String(repeating: "x", count: n % 2) + "\"}"
+            for (req, actor) in [("r-\(n)", "text#\(n)"), (nil, nil), ("r", nil)] as [(String?, String?)] {
+                var bytes: [UInt8] = []
+                for f in ["\(n + 1)", "1700000000000", "verified", req, actor, details, AuditChain.genesis] as [String?] {
+                    guard let f else { bytes.append(0xFF); continue }
+                    let b = Array(f.utf8)
+                    bytes += [UInt8(b.count >> 24), UInt8(b.count >> 16 & 0xFF), UInt8(b.count >> 8 & 0xFF), UInt8(b.count & 0xFF)] + b
+                }
+                let expected = Hex.encode(Array(HMAC<SHA256>.authenticationCode(for: bytes, using: SymmetricKey(data: key))))
+                let got = AuditChain.hash(
+                    seq: Int64(n + 1), at: 1_700_000_000_000, event: "verified", requestID: req, actor: actor, details: details,
+                    prevHash: AuditChain.genesis, key: key)
+                #expect(got == expected)
+            }
+        }
+    }
+}
+
 @Test func sealingManyIsSealingEachWithItsOwnNonce() throws {
     let s = StateSecrets(installationSecret: Array(repeating: 7, count: 32), requestKey: Array(repeating: 9, count: 32))
     let subjects = (0..<300).map { SubjectID("u-\($0)") } + [SubjectID("u-0")]

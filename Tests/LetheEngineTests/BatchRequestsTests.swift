@@ -271,6 +271,31 @@ import LetheTesting
         #expect(try await lake.lethe.checkAudit().ok)
     }
 
+    /// The claim reads the planned requests in one read of its transaction: a request rejected between the
+    /// plan and the claim is left alone (rejected, no `started` entry, in no step), the others start, each with
+    /// its own `started` entry in the plan's order, and the job's steps name only them.
+    @Test func theClaimLeavesARequestRejectedAfterThePlan() async throws {
+        let lake = try Lake(users: 3)
+        _ = try await lake.lethe.index()
+        let rs = try await lake.lethe.forget((0..<3).map { SubjectID(Lake.user($0)) }, reason: "t", by: "alice")
+        let approved = try await lake.lethe.approve(rs.map(\.id), by: "bob")
+        var report = RunReport()
+        let executor = Executor(lake.lethe)
+        let (job, plan, planned) = try await executor.planJob(approved, report: &report)
+        _ = try await lake.lethe.reject(rs[1].id, by: "carol", reason: "duplicate")
+        let claimed = try await executor.claimJob(job, plan, planned: planned)
+        #expect(claimed == [rs[0].id, rs[2].id].sorted())
+        let first = try await lake.lethe.request(rs[0].id), third = try await lake.lethe.request(rs[2].id)
+        #expect(first.status == .running && third.status == .running)
+        #expect(try await lake.lethe.request(rs[1].id).status == .rejected)
+        let started = try await lake.base.auditEntries().filter { $0.event == "started" }
+        #expect(started.map(\.requestID) == [rs[0].id, rs[2].id] && started.allSatisfy { $0.details.contains(job) })
+        #expect(try await lake.base.audit.entries(requestID: rs[2].id).map(\.event).suffix(1) == ["started"])
+        let steps = try await lake.base.steps(job: job)
+        #expect(!steps.isEmpty && steps.allSatisfy { !$0.requestIDs.contains(rs[1].id) } && steps.last?.requestIDs.count == 2)
+        #expect(try await lake.lethe.checkAudit().ok)
+    }
+
     /// A chunk of changes with a request that moved meanwhile: the others land (each with its audit
     /// entry), and the moved one throws `.conflict` as it would on its own.
     @Test func aChunkWithAMovedRequestLandsTheOthers() async throws {

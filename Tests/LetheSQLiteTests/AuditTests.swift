@@ -50,6 +50,33 @@ import LetheTesting
         }
     }
 
+    /// A batch of entries (`AuditWriter.append(_:)`, the head read once) is the log one append each writes:
+    /// the same seqs, hashes and chain, after entries already there, and each request finds its entry.
+    @Test func aBatchOfEntriesIsTheLogOneAppendEachWrites() async throws {
+        var batch: [AuditAppend] = []
+        for i in 0..<5 {
+            let event: AuditEvent = i == 2 ? .auditKeyed : .verified
+            let id: String? = i == 2 ? nil : "b-\(i)"
+            let actor: String? = i == 1 ? nil : "lethe"
+            batch.append(AuditAppend(event, requestID: id, actor: actor, details: "{\"i\":\(i)}", at: 50 + Int64(i)))
+        }
+        let entries = batch
+        let one = try await filledStore(3), many = try await filledStore(3)
+        for e in entries { try await one.appendAudit(event: e.event, requestID: e.requestID, actor: e.actor, details: e.details, at: e.at) }
+        let returned = try await many.transaction("t") { tx -> [AuditEntry] in try tx.audit.append(entries) }
+        let expected = try await one.auditEntries()
+        #expect(try await many.auditEntries() == expected)
+        #expect(returned == Array(expected.suffix(5)) && returned.map(\.seq) == [4, 5, 6, 7, 8])
+        #expect(verifyAuditChain(try await many.auditEntries()).ok)
+        for i in [0, 1, 3, 4] { #expect(try await many.audit.entries(requestID: "b-\(i)").map(\.seq) == [Int64(4 + i)]) }
+        // On an empty log the first entry follows the genesis.
+        let empty = try SQLiteStateStore(inMemory: nil)
+        let first = try await empty.transaction("t") { tx -> [AuditEntry] in try tx.audit.append(Array(entries.prefix(2))) }
+        #expect(first.map(\.seq) == [1, 2] && first[0].prevHash == AuditChain.genesis && first[1].prevHash == first[0].hash)
+        let none = try await empty.transaction("t") { tx -> [AuditEntry] in try tx.audit.append([AuditAppend]()) }
+        #expect(none.isEmpty)
+    }
+
     @Test func appendChainsEntries() async throws {
         let store = try SQLiteStateStore(inMemory: nil)
         let first = try await store.appendAudit(event: .filed, requestID: "r-1", actor: "alice", details: "{}", at: 10)

@@ -27,6 +27,26 @@ import LetheCatalog
         }
     }
 
+    /// `requests(ids:)` reads by `id IN (…)` in chunks of 500: the order given, absent ids left out, a repeated
+    /// id repeated, ids past the first chunk found, each request whole (every field, as `request(id:)` reads it).
+    @Test func requestsByIDKeepTheOrderGivenAcrossChunks() async throws {
+        let store = try SQLiteStateStore(inMemory: nil)
+        var filedOnes: [ErasureRequest] = []
+        for i in 0..<1_203 {
+            var r = filed("r-\(i)", UInt8(i % 251), at: Int64(i))
+            r.plan = Array("{\"n\":\(i)}".utf8)
+            r.verification = i % 2 == 0 ? [UInt8(i % 256)] : nil
+            filedOnes.append(r)
+        }
+        try await store.insertRequests(filedOnes)
+        let ids = (0..<1_203).reversed().map { "r-\($0)" } + ["r-nope", "r-7", "r-1202"]
+        let got = try await store.requests.requests(ids: ids)
+        #expect(got.map(\.id) == (0..<1_203).reversed().map { "r-\($0)" } + ["r-7", "r-1202"])
+        #expect(got.first == filedOnes[1_202] && got[1_202] == filedOnes[0] && got.last == filedOnes[1_202])
+        for r in got { #expect(r == filedOnes[Int(r.id.dropFirst(2))!]) }
+        #expect(try await store.requests.requests(ids: []).isEmpty)
+    }
+
     @Test func everyFieldRoundTrips() async throws {
         let store = try SQLiteStateStore(inMemory: nil)
         var r = filed("r-1", 1)
