@@ -512,12 +512,15 @@ public struct AuditAppend: Sendable {
     public var actor: String?
     public var details: String
     public var at: Int64
-    public init(_ event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64) {
+    /// Other requests the entry is about (a batch entry's), indexed with it beside `requestID`.
+    public var requestIDs: [String]
+    public init(_ event: AuditEvent, requestID: String?, actor: String?, details: String, at: Int64, requestIDs: [String] = []) {
         self.event = event
         self.requestID = requestID
         self.actor = actor
         self.details = details
         self.at = at
+        self.requestIDs = requestIDs
     }
 }
 

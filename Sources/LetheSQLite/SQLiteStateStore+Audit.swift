@@ -13,48 +13,18 @@ extension SQLiteStateStore {
         _ db: Database, event: AuditEvent, requestID: String?, actor: String?, details: String,
         at: Int64, key: [UInt8]?, requestIDs: [String] = []
     ) throws -> AuditEntry {
-        // Cached statements: a batch of appends (a job's 1,000 verdicts) compiles each once. The head is
-        // read from the stepped statement (no copied row); the arguments match the statements by construction.
-        let headStatement = try db.cachedStatement(sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        var seq: Int64 = 1
-        var prev = AuditChain.genesis
-        // The row reads the statement: the cursor (which resets it when it goes) lives until the row is read.
-        let heads = try Row.fetchCursor(headStatement)
-        try withExtendedLifetime(heads) {
-            if let head = try heads.next() {
-                seq = (head[0] as Int64) + 1
-                prev = head[1]
-            }
-        }
-        let hash = AuditChain.hash(
-            seq: seq, at: at, event: event.rawValue, requestID: requestID, actor: actor,
-            details: details, prevHash: prev, key: key)
-        let insert = try db.cachedStatement(
-            sql: "INSERT INTO audit(seq, at, event, request_id, actor, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        insert.setUncheckedArguments([seq, at, event.rawValue, requestID, actor, details, prev, hash])
-        try insert.execute()
-        // Each request the entry is about finds it here (`entries(requestID:)`).
-        let index = try db.cachedStatement(sql: "INSERT OR IGNORE INTO audit_requests(request_id, seq) VALUES (?, ?)")
-        if let requestID {
-            index.setUncheckedArguments([requestID, seq])
-            try index.execute()
-        }
-        for id in requestIDs where id != requestID {
-            index.setUncheckedArguments([id, seq])
-            try index.execute()
-        }
-        return AuditEntry(
-            seq: seq, at: at, event: event.rawValue, requestID: requestID, actor: actor, details: details,
-            prevHash: prev, hash: hash)
+        try appendAudit(db, [AuditAppend(event, requestID: requestID, actor: actor, details: details, at: at, requestIDs: requestIDs)], key: key)[0]
     }
 
     /// Appends entries in order inside a write transaction: the head is read once, each entry chained to
-    /// the one before (the same entries, hashes and index rows as one `appendAudit` each).
+    /// the one before (a batch of a job's 1,000 verdicts: the statements are cached, compiled once; the
+    /// head is read from the stepped statement, no copied row).
     static func appendAudit(_ db: Database, _ entries: [AuditAppend], key: [UInt8]?) throws -> [AuditEntry] {
         guard !entries.isEmpty else { return [] }
         let headStatement = try db.cachedStatement(sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         var seq: Int64 = 0
         var prev = AuditChain.genesis
+        // The row reads the statement: the cursor (which resets it when it goes) lives until the row is read.
         let heads = try Row.fetchCursor(headStatement)
         try withExtendedLifetime(heads) {
             if let head = try heads.next() {
@@ -74,7 +44,8 @@ extension SQLiteStateStore {
                 details: e.details, prevHash: prev, key: key)
             insert.setUncheckedArguments([seq, e.at, e.event.rawValue, e.requestID, e.actor, e.details, prev, hash])
             try insert.execute()
-            if let id = e.requestID {
+            // Each request the entry is about finds it here (`entries(requestID:)`).
+            for id in (e.requestID.map { [$0] } ?? []) + e.requestIDs.filter({ $0 != e.requestID }) {
                 index.setUncheckedArguments([id, seq])
                 try index.execute()
             }

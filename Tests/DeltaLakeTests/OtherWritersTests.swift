@@ -97,17 +97,25 @@ struct SparkDV: Decodable { var A: String; var deleted: [Int64] }
     #expect(try writersPy(["rows", dir + "/t", "id"]) == "[0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 8, 9]\n")  // the log only: rows stay
 }
 
-@Test func aResumedVacuumWritesOneVacuumStart() async throws {
-    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+/// The `make-features` table in `dir` after a targeted vacuum died past its VACUUM START (a change data file it
+/// must rewrite made unreadable): the store, the table, the change data file and its bytes before.
+private func aVacuumDiedAfterItsStart(_ dir: String) async throws -> (store: LocalObjectStore, table: DeltaTable, cdc: CDCFile, good: [UInt8]) {
     _ = try deltaPy(["make-features", dir])
     let store = LocalObjectStore(root: dir)
     let table = DeltaTable(store: store, root: "cdf")
     let cdc = try #require(try await table.snapshot().cdcFiles.first)
     let key = table.key(forLogPath: cdc.path)
     let good = try await store.read(key)
-    // The first attempt dies after VACUUM START (a change data file it must rewrite is unreadable).
     _ = try await store.put(key, Array("not parquet".utf8))
     await #expect(throws: LetheError.self) { _ = try await table.vacuumTargeted(paths: [], changeData: [cdc.path: [0]], runID: "job-1", now: 1) }
+    return (store, table, cdc, good)
+}
+
+@Test func aResumedVacuumWritesOneVacuumStart() async throws {
+    let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+    // The first attempt dies after VACUUM START (a change data file it must rewrite is unreadable).
+    let (store, table, cdc, good) = try await aVacuumDiedAfterItsStart(dir)
+    let key = table.key(forLogPath: cdc.path)
     // The open START is found from the snapshot and from the log's files alike, also behind more
     // commits of other writers than one window of reads holds.
     #expect(try await table.hasOpenVacuumStart())
@@ -140,14 +148,8 @@ struct SparkDV: Decodable { var A: String; var deleted: [Int64] }
 /// START is looked for in the commits the record names only, and in those after it: the log is not read back.
 @Test func anOpenVacuumStartIsFoundFromARecordOfTheLogWithoutReadingItBack() async throws {
     let dir = tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
-    _ = try deltaPy(["make-features", dir])
-    let store = LocalObjectStore(root: dir)
-    let table = DeltaTable(store: store, root: "cdf")
-    let cdc = try #require(try await table.snapshot().cdcFiles.first)
-    let key = table.key(forLogPath: cdc.path)
     // An attempt dies after its VACUUM START (a change data file it must rewrite is unreadable).
-    _ = try await store.put(key, Array("not parquet".utf8))
-    await #expect(throws: LetheError.self) { _ = try await table.vacuumTargeted(paths: [], changeData: [cdc.path: [0]], runID: "job-1", now: 1) }
+    let table = try await aVacuumDiedAfterItsStart(dir).table
     let start = try #require(try await table.latestVersion())
     #expect(try await table.commit(start).contains { if case .commitInfo(let c) = $0 { return DeltaTable.isLetheVacuum(c) } else { return false } })
     for i in 0..<40 {
