@@ -35,6 +35,8 @@ extension Lethe {
     static let issueStepKey = JournalStep.datasetIssueKey
     /// A step started this many times without finishing (the process died in it each time) fails.
     static let maxStepAttempts = 3
+    /// Object steps a run executes at a time (their reads, fsyncs and renames overlap).
+    static let objectStepsInFlight = 4
 
     /// Executes approved requests: removes the temporary files of killed runs, resumes any
     /// unfinished job, takes back requests a dead run claimed without a job and verifies
@@ -282,19 +284,71 @@ struct Executor: Sendable {
             keysByDataset[s.dataset, default: []].append(s.objectKey)
         }
         try await Trace.span("execute: object refs") { for (d, keys) in keysByDataset { _ = try await lake.objectRefs(d, keys) } }
+        // Object steps of the first wave (each its own object) run several at a time, as workers
+        // would run them: their reads, fsyncs and renames overlap. A job a run died in before
+        // (`attempts > 1`) runs one step at a time, so its first pending step is the one counted.
+        let inFlight = attempts > 1 ? 1 : Lethe.objectStepsInFlight
         do {
-            for step in pending {
+            var i = 0
+            while i < pending.count {
                 try state.checkIntact()
                 // A stop between steps (a graceful shutdown): the rest stays pending for the next run.
-                if step.ordinal != first.ordinal, stopping(&report) { return }
-                let interrupted = step.ordinal == first.ordinal && attempts > Lethe.maxStepAttempts ? attempts - 1 : nil
-                try await runStep(job: job, step: step, interrupted: interrupted, report: &report, events: events)
+                if pending[i].ordinal != first.ordinal, stopping(&report) { return }
+                var end = i + 1
+                if inFlight > 1 {
+                    var keys: Set<String> = [pending[i].objectKey]
+                    while end < pending.count, Self.runsAlongside(pending[end], pending[i]), keys.insert(pending[end].objectKey).inserted { end += 1 }
+                }
+                if end - i == 1 {
+                    let step = pending[i]
+                    let interrupted = step.ordinal == first.ordinal && attempts > Lethe.maxStepAttempts ? attempts - 1 : nil
+                    try await runStep(job: job, step: step, interrupted: interrupted, report: &report, events: events)
+                } else {
+                    try await runSteps(job: job, Array(pending[i..<end]), inFlight: inFlight, report: &report, events: events)
+                }
+                i = end
             }
         } catch let e as StepNotRecorded {
             // The state could not record a step's end: the run stops here and the step stays
             // pending (no second write pretends it failed); the next run resumes it.
             throw e.error
         }
+    }
+
+    /// Whether `step` may run at the same time as `lead` (both object steps of the first wave, see `JournalStep.wave`).
+    static func runsAlongside(_ step: JournalStep, _ lead: JournalStep) -> Bool {
+        step.kind == .object && lead.kind == .object && step.wave == 0 && lead.wave == 0
+    }
+
+    /// Object steps of one wave, at most `inFlight` at a time, started in order (so the steps in
+    /// flight are always the job's first pending ones). A stop (`Lethe.runStop`) starts no more;
+    /// what runs finishes. The first error (`StepNotRecorded`, the state gone, a cancellation)
+    /// ends the others, which stay pending.
+    func runSteps(job: String, _ steps: [JournalStep], inFlight: Int, report: inout RunReport, events: EngineEvents?) async throws {
+        let executor = self
+        var stopped = false
+        let merged = try await withThrowingTaskGroup(of: RunReport.self) { group -> RunReport in
+            var out = RunReport()
+            var next = 0
+            func start() {
+                let step = steps[next]
+                next += 1
+                group.addTask {
+                    var r = RunReport()
+                    try await executor.runStep(job: job, step: step, interrupted: nil, report: &r, events: events)
+                    return r
+                }
+            }
+            while next < steps.count, next < inFlight { start() }
+            while let r = try await group.next() {
+                out.absorb(r)
+                guard next < steps.count, !stopped else { continue }
+                if Lethe.stopRequested { stopped = true } else { try state.checkIntact(); start() }
+            }
+            return out
+        }
+        report.absorb(merged)
+        if stopped { report.stopped = true }
     }
 
     /// One step of a job, for `run` (steps in order) and for a worker (a claimed step): the closing

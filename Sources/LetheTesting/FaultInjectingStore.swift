@@ -37,6 +37,7 @@ public final class FaultInjectingStore: ObjectStore {
         var writes = 0, commitsSeen = 0, deletesSeen = 0
         var armed = false, changesSinceArmed = 0, refused = 0
         var bytesRead: Int64 = 0, reads = 0, commits = 0, listings = 0, deletedKeys = 0, heads = 0
+        var readsInFlight = 0, mostReadsInFlight = 0
     }
 
     private let state = Mutex(State())
@@ -100,12 +101,16 @@ public final class FaultInjectingStore: ObjectStore {
     public var heads: Int { state.withLock { $0.heads } }
     /// Keys passed to `delete` that it was allowed to delete.
     public var deletedKeys: Int { state.withLock { $0.deletedKeys } }
+    /// The most reads (`read` calls and read streams' chunks) under way at once since the last reset:
+    /// with `slowReads`, whether work on several objects overlapped.
+    public var mostReadsAtOnce: Int { state.withLock { $0.mostReadsInFlight } }
     /// Whether the cut refused a change.
     public var wasCut: Bool { state.withLock { $0.refused > 0 } }
     /// Resets the counters.
     public func resetCounters() {
         state.withLock {
             $0.bytesRead = 0; $0.reads = 0; $0.commits = 0; $0.listings = 0; $0.deletedKeys = 0; $0.heads = 0
+            $0.mostReadsInFlight = $0.readsInFlight
         }
     }
 
@@ -145,6 +150,8 @@ public final class FaultInjectingStore: ObjectStore {
     }
 
     public func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
+        readStarts()
+        defer { readEnds() }
         if let d = state.withLock({ $0.faults.readDelay }) { try await Task.sleep(for: d) }
         let b = try await base.read(key, range: range, ifVersion: ifVersion)
         state.withLock {
@@ -219,6 +226,15 @@ public final class FaultInjectingStore: ObjectStore {
     }
 
     fileprivate var readDelay: Duration? { state.withLock { $0.faults.readDelay } }
+
+    fileprivate func readStarts() {
+        state.withLock { s in
+            s.readsInFlight += 1
+            s.mostReadsInFlight = max(s.mostReadsInFlight, s.readsInFlight)
+        }
+    }
+
+    fileprivate func readEnds() { state.withLock { $0.readsInFlight -= 1 } }
 }
 
 extension FaultInjectingStore.State {
@@ -251,6 +267,8 @@ final class FaultReadStream: ObjectReadStream {
     }
     func next() async throws -> [UInt8]? {
         if let failAfter, chunks >= failAfter { throw LetheError(.io, "injected read failure after \(failAfter) chunks", at: key) }
+        store.readStarts()
+        defer { store.readEnds() }
         if let d = store.readDelay { try await Task.sleep(for: d) }
         guard let c = try await inner.next() else { return nil }
         chunks += 1
