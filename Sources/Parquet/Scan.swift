@@ -210,14 +210,10 @@ extension ParquetFile {
         var pages = try PageIterator(chunk: chunk, codecRaw: codecRaw, options: options)
         let maxDef = desc.maxDefinitionLevel
         let renderer = ValueRenderer(desc, form: form)
-        var dict: ByteArrayValues?  // rendered dictionary
-        var dictPage: DecodedPage?  // read, rendered when a page needs it (`wanted`)
-        // With `wanted`, a BYTE_ARRAY dictionary read as it is (no rendering, no copy): where each entry's
-        // length prefix starts in its page (a few of its entries are looked up, by the wanted rows).
-        var entryStarts: [Int32] = []
-        var dictBytes: [UInt8] = []
+        var dictionary = ChunkDictionary.none
+        // With `wanted`, a BYTE_ARRAY dictionary is read as it is (no rendering, no copy): a few of its
+        // entries are looked up, by the wanted rows.
         let lazyDictionary = wanted != nil && desc.physicalType == .byteArray && renderer.isRaw
-        var dictSeen = false
         func render(_ page: DecodedPage) throws -> ByteArrayValues {
             let h = page.header
             guard h.numValues <= page.data.count * 8 else { throw ParquetError(.corruptPage, "dictionary page value count does not fit its size") }
@@ -248,25 +244,19 @@ extension ParquetFile {
             switch h.type {
             case .indexPage: continue
             case .dictionaryPage:
-                guard !dictSeen else { throw ParquetError(.corruptPage, "second dictionary page") }
-                dictSeen = true
+                guard case .none = dictionary else { throw ParquetError(.corruptPage, "second dictionary page") }
                 if wanted != nil {
-                    dictPage = page
+                    dictionary = .unread(page)
                 } else {
                     let rendered = try render(page)
-                    dict = rendered
+                    dictionary = .rendered(rendered)
                     try onDictionary?(rendered)
                 }
             case .dataPage, .dataPageV2:
-                if dict == nil, let p = dictPage, let e = Encoding(rawValue: h.encoding), e.isDictionary {
-                    if lazyDictionary {
-                        entryStarts = try Self.plainEntryStarts(p.data, count: p.header.numValues)
-                        dictBytes = p.data
-                        dict = ByteArrayValues()  // stands for the page above: `entryStarts` counts its entries
-                    } else {
-                        dict = try render(p)
-                    }
-                    dictPage = nil
+                if case .unread(let p) = dictionary, let e = Encoding(rawValue: h.encoding), e.isDictionary {
+                    dictionary =
+                        lazyDictionary
+                        ? .inPage(bytes: p.data, starts: try Self.plainEntryStarts(p.data, count: p.header.numValues)) : .rendered(try render(p))
                 }
                 let n = h.numValues
                 guard Int64(n) <= remaining else { throw ParquetError(.corruptPage, "page holds \(n) values but only \(remaining) remain in the column chunk") }
@@ -297,7 +287,9 @@ extension ParquetFile {
                         let data = UnsafeRawBufferPointer(rebasing: all[pos...])
                         @inline(__always) func isValue(_ s: Int) -> Bool { defp[s] == valueLevel }
                         if enc.isDictionary, let bulk {
-                            guard let dict else { throw ParquetError(.corruptPage, "dictionary-encoded page without a dictionary page") }
+                            guard let entries = dictionary.entries else {
+                                throw ParquetError(.corruptPage, "dictionary-encoded page without a dictionary page")
+                            }
                             // The page's indices decoded into the tail of its slots, checked, then spread
                             // over the rows from the front (a value's index never sits before its row's slot).
                             try bulk(n) { slots in
@@ -307,7 +299,7 @@ extension ParquetFile {
                                     var dec = try RLEDecoder(UnsafeRawBufferPointer(rebasing: data[1...]), bitWidth: Int(data[0]))
                                     try dec.decode(into: slots.baseAddress! + nulls, count: nonNull)
                                 }
-                                let dcount = UInt32(dict.count)
+                                let dcount = UInt32(entries)
                                 for s in nulls..<n where UInt32(bitPattern: slots[s]) >= dcount {
                                     throw ParquetError(
                                         .corruptPage, "dictionary index \(UInt32(bitPattern: slots[s])) out of range (dictionary has \(dcount) values)")
@@ -326,19 +318,21 @@ extension ParquetFile {
                             }
                             row += Int64(n)
                         } else if enc.isDictionary {
-                            guard let dict else { throw ParquetError(.corruptPage, "dictionary-encoded page without a dictionary page") }
+                            guard let entries = dictionary.entries else {
+                                throw ParquetError(.corruptPage, "dictionary-encoded page without a dictionary page")
+                            }
                             var idx: [UInt32] = []
                             if nonNull > 0 {
                                 guard data.count >= 1 else { throw ParquetError(.corruptPage, "dictionary page data is empty") }
                                 var dec = try RLEDecoder(UnsafeRawBufferPointer(rebasing: data[1...]), bitWidth: Int(data[0]))
                                 idx = try dec.decode(count: nonNull)
                             }
-                            if lazyDictionary, let wanted {
+                            let dcount = UInt32(entries)
+                            for i in idx where i >= dcount {
+                                throw ParquetError(.corruptPage, "dictionary index \(i) out of range (dictionary has \(dcount) values)")
+                            }
+                            if case .inPage(let dictBytes, let entryStarts) = dictionary, let wanted {
                                 // Only the wanted rows visited, each value read from the dictionary page in place.
-                                let dcount = UInt32(entryStarts.count)
-                                for i in idx where i >= dcount {
-                                    throw ParquetError(.corruptPage, "dictionary index \(i) out of range (dictionary has \(dcount) values)")
-                                }
                                 let lo = Int(row - firstRow)
                                 try dictBytes.withUnsafeBytes { db in
                                     var vi = 0
@@ -360,9 +354,8 @@ extension ParquetFile {
                                 row += Int64(n)
                                 return
                             }
-                            let dcount = UInt32(dict.count)
-                            for i in idx where i >= dcount {
-                                throw ParquetError(.corruptPage, "dictionary index \(i) out of range (dictionary has \(dcount) values)")
+                            guard case .rendered(let dict) = dictionary else {
+                                throw ParquetError(.corruptPage, "dictionary-encoded page without a dictionary page")
                             }
                             try dict.bytes.withUnsafeBytes { db in
                                 try dict.offsets.withUnsafeBufferPointer { off in
@@ -495,5 +488,26 @@ extension ValueRenderer {
             withValue(values, i) { out.append($0) }
         }
         return out
+    }
+}
+
+/// A column chunk's dictionary, as far as a scan has read it.
+private enum ChunkDictionary {
+    /// No dictionary page seen (yet).
+    case none
+    /// Its page, read and not needed yet: rendered (or indexed in place) when a dictionary-encoded page needs it.
+    case unread(DecodedPage)
+    /// Rendered: entry i is value i.
+    case rendered(ByteArrayValues)
+    /// A BYTE_ARRAY dictionary read where it lies in its page: entry i's length prefix at `starts[i]`.
+    case inPage(bytes: [UInt8], starts: [Int32])
+
+    /// Its number of entries, once it has been rendered or indexed; nil before.
+    var entries: Int? {
+        switch self {
+        case .none, .unread: return nil
+        case .rendered(let d): return d.count
+        case .inPage(_, let starts): return starts.count
+        }
     }
 }

@@ -183,6 +183,7 @@ extension Verifier {
     ) async throws {
         let f: any RecordFormat
         let listing: DatasetObjects
+        var t = ContinuousClock.now
         switch try await lake.formatAndObjects(d) {
         case .success(let r): (f, listing) = r
         case .failure(let error):
@@ -192,7 +193,11 @@ extension Verifier {
         guard let opts = listing.options else { return }
         let objects = listing.objects.filter { !temporaries.contains($0.key) }
         if objects.isEmpty { findings.emptiedListings.insert(d.name) }
+        Trace.mark("verify \(d.name): listing", since: t)
+        t = ContinuousClock.now
         let known = Dictionary(try await state.objects(dataset: d.name).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        Trace.mark("verify \(d.name): index objects", since: t)
+        t = ContinuousClock.now
         if !dryRun {
             // Objects gone from the lake leave the index (their keys may name the subject).
             let listed = Set(objects.map(\.key))
@@ -217,6 +222,8 @@ extension Verifier {
         // The format's own evidence about the unchanged objects (Parquet: bloom filters, full
         // dictionaries, statistics): a second proof beside the index's, and an object whose metadata
         // shows a subject of the batch (or that changed since the listing) is read again.
+        Trace.mark("verify \(d.name): classify, postings", since: t)
+        t = ContinuousClock.now
         let evidenceCheck = try await FormatEvidenceCheck.run(
             d, f, Array(unchanged.values), options: opts, rawIDs: Array(Set(batch.raws.values.map(\.bytes))), store: store)
         if evidenceCheck.asked > 0 {
@@ -233,11 +240,15 @@ extension Verifier {
             d, toRead.filter { rewritten.contains($0.key) }, known: known, evidence: evidence, batchRows: batchRows,
             matcher: matcher(d, batch, keys: keys), dryRun: dryRun)
         let search = Self.byteSearch(f, batch)
+        Trace.mark("verify \(d.name): format evidence, plans", since: t)
+        t = ContinuousClock.now
         var reads = try await keyedReads(
             d, f, toRead, options: opts, keys: keys, search: search.map { ($0.needles, rereadKeys) },
             plans: plans.mapValues(\.plan))
         // Derived only after a clean read: the records the entry says, none of the batch's. A crash
         // before this leaves the index at the version erased from (the next run reads the object whole).
+        Trace.mark("verify \(d.name): keyed reads of \(toRead.count)", since: t)
+        t = ContinuousClock.now
         var derive: [(object: IndexedObject, from: String, dropped: [Int64])] = []
         for r in reads where r.issue == nil && !r.recordsMismatch && r.clean {
             if let p = plans[r.object.key] { derive.append((p.entry, p.from, p.dropped)) }
@@ -258,6 +269,8 @@ extension Verifier {
                 reads[i] = r
             }
         }
+        Trace.mark("verify \(d.name): derived entries", since: t)
+        t = ContinuousClock.now
         var entries = EntryBatch(dataset: d.name, dryRun: dryRun)
         for r in reads {
             let o = r.object
@@ -281,12 +294,15 @@ extension Verifier {
             try await entries.add(o, records: r.records, postings: r.postings, at: now(), state)
         }
         try await entries.flush(state)
+        Trace.mark("verify \(d.name): entries", since: t)
+        t = ContinuousClock.now
         if let search { mentions(d, reads, search.idsByRaw, batch, into: &findings) }
         findings.listed[d.name, default: 0] += objects.count
         findings.unchanged[d.name, default: 0] += unchanged.count
         // A key that names the subject (e.g. a `user_id=…/` folder) is residue too.
         keysNamingSubjects(d, objects, batch, into: &findings)
         try await searchHidden(d, listing.hidden, batch, temporaries: temporaries, into: &findings)
+        Trace.mark("verify \(d.name): names, hidden objects", since: t)
     }
 
     /// The byte search of the objects read again, for text formats (JSON Lines and CSV, decoded when
