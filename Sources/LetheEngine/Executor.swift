@@ -115,13 +115,13 @@ struct Executor: Sendable {
             try await planJob(approved, destroyed: destroyed, report: &report)
         }
         if stopping(&report) { return report }  // nothing claimed yet: the requests stay approved
-        let claimed = try await Trace.span("run: claim") { try await claimJob(job, jobPlan, planned: planned) }
+        let claimed = try await Trace.span("run: claim") { try await claimJob(job, jobPlan, planned: planned, beginFirst: true) }
         guard !claimed.isEmpty else {
             try state.checkIntact()
             return report
         }
         events?(.jobPlanned(job: job, requests: claimed.count, steps: jobPlan.steps.count - 1))
-        try await execute(job: job, report: &report, events: events)
+        try await execute(job: job, begun: true, report: &report, events: events)
         try state.checkIntact()
         return report
     }
@@ -178,7 +178,9 @@ struct Executor: Sendable {
     /// Claims the requests (re-planned: verification covers what this run reaches) and journals the
     /// job's steps for those claimed, in one transaction: a kill leaves both or neither. Returns the
     /// ids claimed (a request rejected meanwhile is not).
-    func claimJob(_ job: String, _ jobPlan: JobPlan, planned: [(String, [UInt8])]) async throws -> [String] {
+    /// With `beginFirst` (a run executing the job itself), the job's first step is begun in the same
+    /// transaction (its attempt counted, as `execute` would count it: one state write fewer).
+    func claimJob(_ job: String, _ jobPlan: JobPlan, planned: [(String, [UInt8])], beginFirst: Bool = false) async throws -> [String] {
         let at = now()
         return try await state.transaction("cannot start job \(job)") { tx -> [String] in
             var claimed = Set<String>()
@@ -199,7 +201,9 @@ struct Executor: Sendable {
             guard !claimed.isEmpty else { return [] }
             // One `started` entry per request claimed, in the claim's order (the chain's head read once).
             try tx.audit.append(started)
-            try tx.createJob(jobPlan.claimed(claimed))
+            let steps = jobPlan.claimed(claimed)
+            try tx.createJob(steps)
+            if beginFirst, let first = steps.first { _ = try tx.beginStep(job: job, ordinal: first.ordinal) }
             return claimed.sorted()
         }
     }
@@ -271,13 +275,15 @@ struct Executor: Sendable {
     /// Runs the pending steps of a job in order. A step started `maxStepAttempts` times without
     /// finishing fails; an error inside a step fails that step (its requests fail with the
     /// reason), never the run, unless the state itself is gone.
-    func execute(job: String, report: inout RunReport, events: EngineEvents?) async throws {
+    /// `begun`: the job was claimed by this run with its first step begun (`claimJob(beginFirst:)`).
+    func execute(job: String, begun: Bool = false, report: inout RunReport, events: EngineEvents?) async throws {
         report.jobs.append(job)
         let pending = try await state.steps(job: job).filter { $0.state == .pending }
         guard let first = pending.first else { return }
         // Steps run in order, so a run that died in this job died in its first pending step:
-        // that step's count goes up (one write per run of the job, not one per step).
-        let attempts = try await state.beginStep(job: job, ordinal: first.ordinal)
+        // that step's count goes up (one write per run of the job, not one per step; for a job this
+        // run claimed, in the claim's transaction).
+        let attempts = begun ? first.attempts : try await state.beginStep(job: job, ordinal: first.ordinal)
         // The audit log names objects by reference: look them up once for the whole job.
         var keysByDataset: [String: [String]] = [:]
         for s in pending where s.kind == .object {

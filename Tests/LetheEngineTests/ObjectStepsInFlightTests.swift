@@ -74,6 +74,8 @@ private func run(_ lethe: Lethe, _ store: FaultInjectingStore) async throws -> (
         })
     }
     let job = try #require(first.jobs.first)
+    // The run that claimed the job began its first step once, in the claim's transaction.
+    #expect(try await lethe.meta.steps(job: job).map(\.attempts).first == 1)
     let pending = try await lethe.meta.steps(job: job).filter { $0.state == .pending && $0.kind == .object }
     #expect(pending.count >= 2, "\(pending.count) object steps left")
     // A run died in the first pending step (it was begun, never finished).
