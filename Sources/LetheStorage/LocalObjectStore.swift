@@ -580,6 +580,17 @@ public struct LocalObjectStore: ObjectStore {
     /// device's queue is full, and nothing waits for them).
     static let writeback = BlockingIOPool(threads: 1)
 
+    /// One thread that closes the files replaced by commits once their writers are dropped: the last
+    /// close of a file the rename unlinked frees its blocks, and ext4 does that in `close` (the
+    /// Delta vacuum's 1,657 scrubbed log files: 0.17–1.7 s on the thread that dropped the writers, a
+    /// cooperative one). Closing later only holds the old blocks a little longer.
+    static let closer = BlockingIOPool(threads: 1)
+
+    /// Returns once every close handed to `closer` before the call has run (tests: no descriptor left).
+    public static func closesDone() async {
+        _ = try? await closer.run {}
+    }
+
     /// The one durability pass: the temporary files of `writers` (this store's, not committed) are
     /// fsynced in parallel on the I/O pool; their commits then rename without another fsync. Writers
     /// of another store are left to their own commits.
@@ -1133,7 +1144,12 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
         abortNow()
         closeSources()
         closeDirect()
-        if replaced >= 0 { Glibc.close(replaced) }
+        if replaced >= 0 {
+            // The replaced file's last reference: its close frees the file's blocks (ext4 evicts the
+            // inode there), which is left to the closing thread (`LocalObjectStore.closer`).
+            let fd = replaced
+            LocalObjectStore.closer.post { _ = Glibc.close(fd) }
+        }
         if dirFD >= 0 { Glibc.close(dirFD) }
     }
 

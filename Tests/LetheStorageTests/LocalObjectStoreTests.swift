@@ -383,3 +383,35 @@ private func expectUnsupported(
     #expect(calls.withLock { $0.count } == n)
     #expect(try await s.listKeys(prefix: "").sorted() == ["a/x.json", "a/z.json", "b/y.json", "f"])
 }
+
+/// Descriptors of `root`'s files this process holds open after their paths were unlinked.
+private func openUnlinked(under root: String) -> Int {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return fds.filter { fd in
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd) else { return false }
+        return target.hasPrefix(root + "/") && target.hasSuffix(" (deleted)")
+    }.count
+}
+
+@Test func theFilesReplacedByCommitsAreClosedOnceTheirWritersAreDropped() async throws {
+    let root = tempDir(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    let keys = (0..<20).map { "ds/f\($0).json" }
+    for k in keys { try await s.put(k, Array("old\n".utf8)) }
+    do {
+        var writers: [any ObjectWriteStream] = []
+        for k in keys {
+            let v = try #require(try await s.head(k))
+            let w = try await s.openWrite(k, precondition: .matches(version: v.version))
+            try await w.write(Array("new\n".utf8))
+            writers.append(w)
+        }
+        _ = try await s.commit(writers)
+        // Held open while the writers live (`replacedTail` reads what is appended to them).
+        #expect(openUnlinked(under: root) == 20)
+    }
+    // Closed off the dropping thread, and none left open.
+    await LocalObjectStore.closesDone()
+    #expect(openUnlinked(under: root) == 0)
+    for k in keys { #expect(try await s.read(k) == Array("new\n".utf8)) }
+}
