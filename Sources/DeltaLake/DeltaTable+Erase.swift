@@ -95,27 +95,54 @@ extension DeltaTable {
         let snap = try await Trace.span("delta erase: snapshot") { try await snapshot() }
         try checkWritable(snap)
         let tracker = WrittenKeys(willWrite: willWrite)
+        var prepared: PreparedCommit? = nil
         do {
             let jobs = try await Trace.span("delta erase: read and select \(files.count) files") {
                 try await rewriteJobs(
                     files, in: snap, reading: mask == nil ? reading : nil, selecting: selecting, scrubbing: scrubbing, mask: mask)
             }
-            let batch = try await Trace.span("delta erase: rewrite \(jobs.count) files") {
-                try await rewriteAll(jobs, changeDataFeed: snap.metadata.changeDataFeed, now: now, written: tracker)
+            // The commit's file is written once the replacements are, and made durable in their pass;
+            // it enters the log (linked) only once they are durable and named (`commitErasure`).
+            let (batch, commitFile) = try await Trace.span("delta erase: rewrite \(jobs.count) files") {
+                try await rewriteAll(jobs, changeDataFeed: snap.metadata.changeDataFeed, now: now, written: tracker) { batch in
+                    try await prepareErasureCommit(batch, on: snap, operationParameters: operationParameters, now: now)
+                }
             }
+            prepared = commitFile
             guard !batch.removes.isEmpty else {
                 return DeltaEraseResult(version: snap.version, removed: [], added: [], changeData: [], droppedRows: 0, keptRows: 0)
             }
             try await beforeCommit?()
             var result = try await Trace.span("delta erase: commit") {
-                try await commitErasure(batch, on: snap, operationParameters: operationParameters, now: now, maxAttempts: maxAttempts)
+                try await commitErasure(
+                    batch, on: snap, operationParameters: operationParameters, now: now, maxAttempts: maxAttempts, prepared: commitFile)
             }
             result.rewrites = batch.rewrites
             return result
         } catch {
+            if let prepared { await prepared.writer.abort() }  // nothing once it was committed
             for k in tracker.keys { try? await store.delete(k) }
             throw error
         }
+    }
+
+    /// An erasure's commit file at the version after `snap`, written (`.deferred`, put-if-absent)
+    /// but not committed: made durable with the replacements, then linked by `commitErasure` once
+    /// they are in place. Nil when the batch removes nothing.
+    func prepareErasureCommit(
+        _ batch: ErasureBatch, on snap: Snapshot, operationParameters: [String: JSONValue], now: Int64
+    ) async throws -> PreparedCommit? {
+        guard !batch.removes.isEmpty else { return nil }
+        let version = snap.version + 1
+        let actions = try await erasureActions(batch, snap: snap, version: version, operationParameters: operationParameters, now: now)
+        let w = try await store.openWrite(logKey(Self.commitName(version)), precondition: .absent, durability: .deferred)
+        do {
+            try await w.write(Self.commitBytes(actions))
+        } catch {
+            await w.abort()
+            throw error
+        }
+        return PreparedCommit(writer: w, version: version, actions: actions)
     }
 
     /// Reads each file (what `reading` names, else all of it) and chooses its rows (and, with
@@ -233,9 +260,23 @@ extension DeltaTable {
         _ jobs: [RewriteJob], changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys,
         workers: Int = DeltaTable.rewriteWorkers, waveBytes: Int64 = 32 << 20
     ) async throws -> ErasureBatch {
+        try await rewriteAll(jobs, changeDataFeed: cdf, now: now, written: tracker, workers: workers, waveBytes: waveBytes) { _ in nil }.batch
+    }
+
+    /// `rewriteAll`, and `prepare(batch)` once every file is written: a file written but not
+    /// committed (the erasure's commit, `prepareErasureCommit`) that the replacements' pass makes
+    /// durable too. The replacements are new keys nothing names (journaled by `tracker`), so the
+    /// pass links them into place and syncs their bytes and folders at once (`commitNew`). On a
+    /// failure the prepared file is aborted with the writers.
+    func rewriteAll(
+        _ jobs: [RewriteJob], changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys,
+        workers: Int = DeltaTable.rewriteWorkers, waveBytes: Int64 = 32 << 20,
+        prepare: (ErasureBatch) async throws -> PreparedCommit?
+    ) async throws -> (batch: ErasureBatch, prepared: PreparedCommit?) {
         let waves = Self.waves(of: jobs, workers: workers, maxBytes: waveBytes)
         var batch = ErasureBatch()
         var writers: [any ObjectWriteStream] = []
+        var prepared: PreparedCommit? = nil
         do {
             var wave: [(RewriteOutcome, [RewrittenFile])]? = nil
             if let first = waves.first { wave = try await rewriteWave(jobs[first], changeDataFeed: cdf, now: now, written: tracker, workers: workers) }
@@ -255,13 +296,16 @@ extension DeltaTable {
                 wave = try await rewritten
                 Trace.mark("delta erase: next wave awaited", since: t0)
             }
-            try await Trace.span("delta erase: replacements made durable") { try await store.makeDurable(writers) }
-            _ = try await Trace.span("delta erase: replacements in place") { try await store.commit(writers) }
+            prepared = try await prepare(batch)
+            _ = try await Trace.span("delta erase: replacements in place and durable") {
+                try await store.commitNew(writers, makingDurable: prepared.map { [$0.writer] } ?? [])
+            }
         } catch {
             for w in writers { await w.abort() }
+            if let prepared { await prepared.writer.abort() }
             throw error
         }
-        return batch
+        return (batch, prepared)
     }
 
     /// Rewrite tasks at a time: one per core, at most 8.
@@ -337,27 +381,31 @@ extension DeltaTable {
 
     /// Commits the batch at the version after `snap`; when another writer committed first, rebases
     /// (up to `maxAttempts`) unless one of the removed files was touched (`.conflict`: re-plan).
+    /// `prepared`: the first attempt's commit file (at the version after `start`), written and made
+    /// durable already: the attempt only links it (then syncs the log's folder).
     func commitErasure(
         _ batch: ErasureBatch, on start: Snapshot, operationParameters: [String: JSONValue], now: Int64,
-        maxAttempts: Int
+        maxAttempts: Int, prepared: PreparedCommit? = nil
     ) async throws -> DeltaEraseResult {
-        let masks = batch.masked > 0
-        let operationMetrics: [String: JSONValue] = [
-            "numRemovedFiles": .int(Int64(batch.removes.count)), "numAddedFiles": .int(Int64(batch.adds.count)),
-            (masks ? "numUpdatedRows" : "numDeletedRows"): .int(masks ? batch.masked : batch.dropped),
-            "numCopiedRows": .int(masks ? batch.kept - batch.masked : batch.kept),
-        ]
         var snap = start
         var attempt = 0
+        var prepared = prepared
         while true {
             attempt += 1
             let version = snap.version + 1
-            let actions = try await commitActions(
-                snap: snap, version: version, removes: batch.removes, adds: batch.adds,
-                changes: batch.changes, operationParameters: operationParameters,
-                metrics: operationMetrics, copiedRows: batch.kept, now: now, operation: masks ? "UPDATE" : "DELETE")
+            let actions: [DeltaAction]
+            if let p = prepared, p.version == version {
+                actions = p.actions
+            } else {
+                actions = try await erasureActions(batch, snap: snap, version: version, operationParameters: operationParameters, now: now)
+            }
             do {
-                try await commit(actions, version: version)
+                if let p = prepared {
+                    prepared = nil
+                    try await commitPrepared(p)
+                } else {
+                    try await commit(actions, version: version)
+                }
                 let added = actions.compactMap { a -> AddFile? in if case .add(let f) = a { return f } else { return nil } }
                 var result = DeltaEraseResult(
                     version: version, removed: batch.removes.map(\.path), added: added, changeData: batch.changes,
@@ -373,6 +421,46 @@ extension DeltaTable {
                 }
                 snap = newer
             }
+        }
+    }
+}
+
+/// An erasure's commit file, written but not committed (`DeltaTable.prepareErasureCommit`).
+struct PreparedCommit {
+    var writer: any ObjectWriteStream
+    var version: Int64
+    var actions: [DeltaAction]
+}
+
+extension DeltaTable {
+    /// The commit actions of an erasure batch at `version` on top of `snap` (`commitActions` with the
+    /// batch's metrics: a `DELETE`, or an `UPDATE` when it masked rows).
+    func erasureActions(
+        _ batch: ErasureBatch, snap: Snapshot, version: Int64, operationParameters: [String: JSONValue], now: Int64
+    ) async throws -> [DeltaAction] {
+        let masks = batch.masked > 0
+        let operationMetrics: [String: JSONValue] = [
+            "numRemovedFiles": .int(Int64(batch.removes.count)), "numAddedFiles": .int(Int64(batch.adds.count)),
+            (masks ? "numUpdatedRows" : "numDeletedRows"): .int(masks ? batch.masked : batch.dropped),
+            "numCopiedRows": .int(masks ? batch.kept - batch.masked : batch.kept),
+        ]
+        return try await commitActions(
+            snap: snap, version: version, removes: batch.removes, adds: batch.adds,
+            changes: batch.changes, operationParameters: operationParameters,
+            metrics: operationMetrics, copiedRows: batch.kept, now: now, operation: masks ? "UPDATE" : "DELETE")
+    }
+
+    /// Links a prepared commit file into the log (its bytes are durable: only the log's folder is
+    /// synced). Another writer's commit at its version first: `.conflict`, and the file is discarded.
+    func commitPrepared(_ p: PreparedCommit) async throws {
+        do {
+            _ = try await store.commit([p.writer])
+        } catch let e as LetheError where e.code == .conflict {
+            await p.writer.abort()
+            throw LetheError(.conflict, "version \(p.version) was committed by another writer", at: root)
+        } catch {
+            await p.writer.abort()
+            throw error
         }
     }
 }

@@ -115,11 +115,10 @@ extension DeltaTable {
                 knownDirty: { v in live.contains { $0.contains(v) } })
         }
         // The scrubbed commits, checkpoint files and `_last_checkpoint`: written and made durable in
-        // one pass (beside VACUUM START), then published in one batch once START is.
+        // one pass (beside VACUUM START), then published in one batch once START is (beside the deletes).
         var rewrites = scan.scrubs.map { LogRewrite(key: $0.key, bytes: $0.bytes, version: $0.version, commit: $0.v) }
         let t2 = ContinuousClock.now
         var writers: [any ObjectWriteStream] = []
-        let written: [ObjectInfo]
         let copies: LogCopiesPlan
         do {
             // Opened together: the store journals their temporary files in one go.
@@ -137,27 +136,46 @@ extension DeltaTable {
             Trace.mark("delta vacuum: \(rewrites.count) log files made durable", since: t2)
             try await started
             Trace.mark("delta vacuum: VACUUM START awaited", since: t0)
-            written = try await store.commit(writers)
-            Trace.mark("delta vacuum: \(rewrites.count) log files linked", since: t2)
         } catch {
             for w in writers { await w.abort() }
             throw error
         }
-        // Statistics scrubbed change no table state: a kept snapshot ending at one of these commits
-        // stays good, at the commit's new store version.
-        for (w, info) in zip(rewrites, written) {
-            if let v = w.commit { snapshots?.commitRewritten(root, version: v, from: w.version, to: info.version) }
-        }
-        _ = try await boundedMap(rewrites, limit: 8) { w in try await self.deleteChecksumSidecar(of: w.key) }
-        result.scrubbedCommits = scan.scrubs.map(\.v)
-        result.rewrittenCheckpoints = copies.rewrites.filter(\.reported).map(\.key)
-        Trace.mark("delta vacuum: \(rewrites.count) log files replaced", since: t2)
-        try await removeLogCopies(copies.removals, result: &result)
+        // START is in the log: the files are deleted while the log's scrubbed copies are published
+        // (neither needs the other: a crash between them leaves START open and the step to resume,
+        // which finds the rest from the index), and VACUUM END's bytes are made durable in the
+        // publication's pass; END enters the log once both are done (`deleteAndCommitVacuumEnd`).
+        // Reachability is read before the log changes (the kept snapshot ends at a commit scrubbed here).
         let t3 = ContinuousClock.now
-        let doomed = try await stillUnreachable(victims, result: &result)
+        let doomed: [String]
+        do {
+            doomed = try await stillUnreachable(victims, result: &result)
+        } catch {
+            for w in writers { await w.abort() }
+            throw error
+        }
         result.deleted = doomed
         result.unreadableVersions = Self.merge(scan.liveRanges)
-        try await deleteAndCommitVacuumEnd(doomed, result, now: now, inCommitTimestamps: ict)
+        result.scrubbedCommits = scan.scrubs.map(\.v)
+        result.rewrittenCheckpoints = copies.rewrites.filter(\.reported).map(\.key)
+        let ended = result
+        try await deleteAndCommitVacuumEnd(doomed, ended, now: now, inCommitTimestamps: ict) { end in
+            let written: [ObjectInfo]
+            do {
+                written = try await store.commitNew(writers, makingDurable: end.map { [$0] } ?? [])
+                Trace.mark("delta vacuum: \(rewrites.count) log files linked", since: t2)
+            } catch {
+                for w in writers { await w.abort() }
+                throw error
+            }
+            // Statistics scrubbed change no table state: a kept snapshot ending at one of these commits
+            // stays good, at the commit's new store version.
+            for (w, info) in zip(rewrites, written) {
+                if let v = w.commit { snapshots?.commitRewritten(root, version: v, from: w.version, to: info.version) }
+            }
+            _ = try await boundedMap(rewrites, limit: 8) { w in try await self.deleteChecksumSidecar(of: w.key) }
+            Trace.mark("delta vacuum: \(rewrites.count) log files replaced", since: t2)
+            try await removeLogCopies(copies.removals, result: &result)
+        }
         Trace.mark("delta vacuum: delete \(doomed.count) files, VACUUM END", since: t3)
         return result
     }
@@ -397,18 +415,43 @@ extension DeltaTable {
     /// Deletes `doomed` (with their checksum sidecars), then commits VACUUM END. END's bytes are
     /// written and made durable while the files are deleted; END enters the log (linked at the next
     /// free version, then its folder synced) only once every delete has returned, durable (the
-    /// store syncs the folders): the log never says a vacuum ended whose files a crash could bring
-    /// back. Another writer taking END's version first: END is committed at the next free one.
-    func deleteAndCommitVacuumEnd(_ doomed: [String], _ result: DeltaVacuumResult, now: Int64, inCommitTimestamps ict: Bool) async throws {
+    /// store syncs the folders), and `meanwhile` has: the log never says a vacuum ended whose files
+    /// a crash could bring back. Another writer taking END's version first: END is committed at the
+    /// next free one.
+    ///
+    /// `meanwhile(end)` runs beside the deletes once END's bytes are written (`end`; nil when END could
+    /// not be written, which then fails the vacuum after it): the vacuum publishes its scrubbed log
+    /// copies there, in a pass that makes END durable too. A throw from it ends the vacuum without END.
+    func deleteAndCommitVacuumEnd(
+        _ doomed: [String], _ result: DeltaVacuumResult, now: Int64, inCommitTimestamps ict: Bool,
+        meanwhile: (_ end: (any ObjectWriteStream)?) async throws -> Void = { _ in }
+    ) async throws {
         async let gone: Void = deleteWithSidecars(doomed)
-        let info = Self.vacuumEndInfo(result, now: now)
-        let version = (try await latestVersion() ?? -1) + 1
-        let bytes = Self.commitBytes([.commitInfo(try await stamped(info, version: version, now: now, enabled: ict))])
-        let writer = try await store.openWrite(logKey(Self.commitName(version)), precondition: .absent, durability: .deferred)
+        var writer: (any ObjectWriteStream)? = nil
+        var unwritten: (any Error)? = nil
+        do {
+            let info = Self.vacuumEndInfo(result, now: now)
+            let version = (try await latestVersion() ?? -1) + 1
+            let bytes = Self.commitBytes([.commitInfo(try await stamped(info, version: version, now: now, enabled: ict))])
+            writer = try await store.openWrite(logKey(Self.commitName(version)), precondition: .absent, durability: .deferred)
+            try await writer?.write(bytes)
+        } catch {
+            if let w = writer { await w.abort() }
+            writer = nil
+            unwritten = error
+        }
+        do {
+            try await meanwhile(writer)
+            if let unwritten { throw unwritten }
+        } catch {
+            if let w = writer { await w.abort() }
+            try? await gone
+            throw error
+        }
+        guard let writer else { return }
         var linked = false
         do {
-            try await writer.write(bytes)
-            try await store.makeDurable([writer])
+            try await store.makeDurable([writer])  // nothing more when `meanwhile` made it durable
             try await gone
             _ = try await store.commit([writer])
             linked = true

@@ -602,7 +602,8 @@ public struct LocalObjectStore: ObjectStore {
     static let filesystemSyncThreshold = 256
 
     public func makeDurable(_ writers: [any ObjectWriteStream]) async throws {
-        let mine = writers.compactMap { $0 as? LocalWriteStream }
+        // Writes made durable already (by an earlier pass, or `commitNew`'s `others`) need nothing.
+        let mine = writers.compactMap { $0 as? LocalWriteStream }.filter { !$0.isDurable }
         guard !mine.isEmpty else { return }
         counters.durabilityPasses.add(1, ordering: .relaxed)
         if mine.count >= Self.filesystemSyncThreshold {
@@ -630,6 +631,46 @@ public struct LocalObjectStore: ObjectStore {
         }
         guard !mine.isEmpty else { return [] }
         return try await io { try LocalWriteStream.commitAll(mine) }
+    }
+
+    /// New files (`.absent`) linked into place in one hop (writes made durable already, of any
+    /// precondition, committed there as `commit(_:)` would), then, all at once on the I/O pool, an
+    /// `fsync` of each file not yet durable and of `others` (or `syncfs` past
+    /// `filesystemSyncThreshold` files) and of each folder written into: one wait where `makeDurable`
+    /// then `commit(_:)` wait twice (the files, then the folders after the links). A new file may thus
+    /// be named before its bytes are durable, which only keys nothing names yet may allow (see the
+    /// protocol); a replacement is never renamed before its bytes are durable. Writers of another
+    /// store, or a replacement not yet durable, go the ordered way.
+    public func commitNew(_ writers: [any ObjectWriteStream], makingDurable others: [any ObjectWriteStream]) async throws -> [ObjectInfo] {
+        let mine = writers.compactMap { $0 as? LocalWriteStream }, alongside = others.compactMap { $0 as? LocalWriteStream }
+        guard mine.count == writers.count, alongside.count == others.count, mine.allSatisfy({ $0.createsNew || $0.isDurable }) else {
+            try await makeDurable(writers + others)
+            return try await commit(writers)
+        }
+        guard !mine.isEmpty else {
+            try await makeDurable(others)
+            return []
+        }
+        let (published, folders) = try await io { try LocalWriteStream.publishAll(mine) }
+        let files = zip(mine, published).filter { $0.1 == nil }.map(\.0) + alongside
+        if !files.isEmpty { counters.durabilityPasses.add(1, ordering: .relaxed) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if files.count >= Self.filesystemSyncThreshold {
+                group.addTask { try await self.io { try LocalWriteStream.syncFileSystems(files, counters: self.counters) } }
+            } else {
+                for w in files { group.addTask { try await self.io { try w.makeDurableNow() } } }
+            }
+            for (folder, fd) in folders {
+                group.addTask {
+                    try await self.io {
+                        if fsync(fd) != 0 { throw LetheError.io("fsync of the folder failed", at: folder.isEmpty ? self.root : folder, errno: errno) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        counters.folderSyncs.add(folders.count, ordering: .relaxed)
+        return try zip(mine, published).map { w, info in try info ?? w.finishLinked() }
     }
 
     /// Unlinks the files folder by folder (one `fsync` per folder), then removes the folders the
@@ -1111,6 +1152,8 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
     private var synced = false
     /// Whether `commit` fsyncs the folder (`commitAll` does it once per folder instead).
     fileprivate var syncFolder = true
+    /// Named at its key by `commitNew` before its bytes were made durable (then finished by it).
+    private var linked = false
     /// A `.deferred` write: the kernel's writeback of written bytes is started as they accumulate.
     fileprivate var startsWriteback = false
     /// Bytes written so far, and how many of them were handed to the writeback.
@@ -1402,7 +1445,62 @@ final class LocalWriteStream: ObjectWriteStream, @unchecked Sendable {
         return out
     }
 
+    /// Whether the write creates a new object (`.absent`): `commitNew` may name it before it is durable.
+    var createsNew: Bool { if case .absent = precondition { true } else { false } }
+    /// Whether the written bytes are durable already (`makeDurable`).
+    var isDurable: Bool { synced }
+
+    /// `commitNew`'s publication, in order: a write durable already committed as `commitAll` would
+    /// (its folder not synced; its `ObjectInfo` returned), any other (a new object) linked at its key
+    /// (create-exclusive) and its temporary name removed, nothing synced, its descriptor left open
+    /// for the pass's fsync (nil returned). Also returns the folder (its key prefix) and an open
+    /// descriptor of each folder written into, for their fsyncs. On a failure the writes published
+    /// before stay, the failing one is aborted.
+    static func publishAll(_ writers: [LocalWriteStream]) throws -> ([ObjectInfo?], [(String, Int32)]) {
+        var folders: [String: Int32] = [:]
+        var out: [ObjectInfo?] = []
+        for w in writers {
+            do {
+                if w.synced {
+                    w.syncFolder = false
+                    out.append(try w.commitNow())
+                } else {
+                    try w.linkNow()
+                    out.append(nil)
+                }
+            } catch {
+                w.abortNow()
+                throw error
+            }
+            let folder = w.key.lastIndex(of: "/").map { String(w.key[..<$0]) } ?? ""
+            if folders[folder] == nil { folders[folder] = w.dirFD }
+        }
+        return (out, folders.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+
+    /// The link of `publishAll`: the object is named, its bytes not yet durable (the descriptor stays open).
+    private func linkNow() throws {
+        Swift.precondition(!finished && !linked, "link after commit/abort")
+        closeSources()
+        Self.beforeCommit()
+        try finishDirect()
+        if linkat(dirFD, tmp, dirFD, name, 0) != 0 {
+            if errno == EEXIST { throw LetheError(.conflict, "object already exists", at: key) }
+            throw LetheError.io("cannot create", at: key, errno: errno)
+        }
+        unlinkat(dirFD, tmp, 0)
+        linked = true
+    }
+
+    /// Ends a write `publishAll` linked, once its bytes and its folder are durable.
+    func finishLinked() throws -> ObjectInfo {
+        Swift.precondition(linked && !finished, "finish of a write not linked")
+        syncFolder = false
+        return try finish()
+    }
+
     private func commitNow() throws -> ObjectInfo {
+        Swift.precondition(!linked, "commit of a linked write")
         closeSources()
         Self.beforeCommit()
         if case .absent = precondition {

@@ -164,6 +164,17 @@ public protocol ObjectStore: Sendable {
     /// one hop and syncs each folder once; the default commits them one by one. When one fails, the
     /// ones before it stay committed (and durable) and the ones after it are left to the caller to abort.
     func commit(_ writers: [any ObjectWriteStream]) async throws -> [ObjectInfo]
+    /// Commits `writers` — new objects (`.absent`) whose keys nothing names yet and the caller
+    /// removes after a failure or a crash (a journaled Delta replacement) — and makes them durable,
+    /// their bytes and their names, with the written bytes of `others` (not committed), in one pass.
+    /// Unlike `makeDurable` then `commit(_:)`, an object may be published before its bytes are
+    /// durable: a crash before this returns can leave one with missing bytes, never anything the
+    /// caller published before. Once it returns every object of `writers` is committed and durable
+    /// and every write of `others` is as after `makeDurable`. On a failure the objects committed so
+    /// far stay (possibly not durable) and the rest are left to the caller to abort. The default
+    /// makes them all durable, then commits `writers`; the local store links each new file into
+    /// place first, then syncs every file and their folders at once (one wait instead of two).
+    func commitNew(_ writers: [any ObjectWriteStream], makingDurable others: [any ObjectWriteStream]) async throws -> [ObjectInfo]
     /// Removes objects (S3: DeleteObjects); absent objects are not an error.
     func delete(_ keys: [String]) async throws
     /// The file-system path of `key` (of the root for `""`), for stores that are local folders; nil
@@ -211,6 +222,10 @@ extension ObjectStore {
         return out
     }
     public func makeDurable(_ writers: [any ObjectWriteStream]) async throws {}
+    public func commitNew(_ writers: [any ObjectWriteStream], makingDurable others: [any ObjectWriteStream]) async throws -> [ObjectInfo] {
+        try await makeDurable(writers + others)
+        return try await commit(writers)
+    }
     public func commit(_ writers: [any ObjectWriteStream]) async throws -> [ObjectInfo] {
         var out: [ObjectInfo] = []
         for w in writers { out.append(try await w.commit()) }

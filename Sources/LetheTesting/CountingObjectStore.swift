@@ -90,6 +90,18 @@ public final class CountingObjectStore: ObjectStore {
         return out
     }
 
+    public func commitNew(_ writers: [any ObjectWriteStream], makingDurable others: [any ObjectWriteStream]) async throws -> [ObjectInfo] {
+        let out = try await base.commitNew(writers.map(Self.inner), makingDurable: others.map(Self.inner))
+        note {
+            $0.puts += writers.count
+            for case let w as CountingWriteStream in writers {
+                $0.bytesWritten += w.written
+                $0.writtenKeys.insert(w.key)
+            }
+        }
+        return out
+    }
+
     public func delete(_ keys: [String]) async throws {
         try await base.delete(keys)
         note {

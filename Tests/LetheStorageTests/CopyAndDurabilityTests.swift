@@ -200,3 +200,83 @@ private func tempRoot() -> String {
     #expect(!FileManager.default.fileExists(atPath: root + "/a"))  // emptied: a/x, then a
     #expect(FileManager.default.fileExists(atPath: root + "/kept"))
 }
+
+// Issue 12, session 29: `commitNew` links new files into place before their bytes are durable and syncs
+// them, the other writes' bytes and the folders in one pass (one wait instead of two).
+
+@Test func newFilesAreLinkedThenSyncedWithTheirFoldersAndTheOtherWritesInOnePass() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    var writers: [any ObjectWriteStream] = []
+    for i in 0..<5 {
+        let w = try await s.openWrite("\(i % 2 == 0 ? "a" : "b")/f\(i)", precondition: .absent, durability: .deferred)
+        try await w.write(Array("file \(i)".utf8))
+        writers.append(w)
+    }
+    // A file made durable in the same pass but not published (an erasure's commit file).
+    let other = try await s.openWrite("log/00001.json", precondition: .absent, durability: .deferred)
+    try await other.write(Array("commit".utf8))
+    let infos = try await s.commitNew(writers, makingDurable: [other])
+    #expect(infos.map(\.key) == (0..<5).map { "\($0 % 2 == 0 ? "a" : "b")/f\($0)" })
+    for i in 0..<5 { #expect(try await s.read(infos[i].key) == Array("file \(i)".utf8)) }
+    #expect(try await s.head(infos[0].key)?.version == infos[0].version)
+    // Every file's bytes (the five and the other) and each folder linked into, once, in one pass.
+    #expect(s.counters.durabilityPasses.load(ordering: .relaxed) == 1)
+    #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 6)
+    #expect(s.counters.folderSyncs.load(ordering: .relaxed) == 2)
+    // The other write is durable, not published: its commit only links it (no second fsync of its bytes).
+    #expect(try await s.head("log/00001.json") == nil)
+    try await s.makeDurable([other])
+    #expect(s.counters.durabilityPasses.load(ordering: .relaxed) == 1)
+    _ = try await s.commit([other])
+    #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 6)
+    #expect(try await s.read("log/00001.json") == Array("commit".utf8))
+    #expect(try await s.listKeys(prefix: "").allSatisfy { !$0.contains(LocalObjectStore.tempMarker) })
+}
+
+@Test func aReplacementIsRenamedByCommitNewOnlyOnceItsBytesAreDurable() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    let a = try await s.put("t/a", Array("old a".utf8))
+    let b = try await s.put("t/b", Array("old b".utf8))
+    // `a`'s replacement made durable first: renamed in the pass; `b`'s not: the pass goes the ordered way
+    // (bytes synced, then renamed), never renaming it over the old bytes before they are durable.
+    let wa = try await s.openWrite("t/a", precondition: .matches(version: a.version), durability: .deferred)
+    try await wa.write(Array("new a".utf8))
+    try await s.makeDurable([wa])
+    let fresh = try await s.openWrite("t/c", precondition: .absent, durability: .deferred)
+    try await fresh.write(Array("c".utf8))
+    _ = try await s.commitNew([wa, fresh], makingDurable: [])
+    #expect(try await s.read("t/a") == Array("new a".utf8))
+    #expect(try await s.read("t/c") == Array("c".utf8))
+    let wb = try await s.openWrite("t/b", precondition: .matches(version: b.version), durability: .deferred)
+    try await wb.write(Array("new b".utf8))
+    _ = try await s.commitNew([wb], makingDurable: [])
+    #expect(try await s.read("t/b") == Array("new b".utf8))
+    #expect(s.counters.dataSyncs.load(ordering: .relaxed) == 5)  // 2 puts, `a`, `c`, `b`: each once
+}
+
+@Test func aNewFileWhoseKeyIsTakenFailsCommitNewWithAConflict() async throws {
+    let root = tempRoot(); defer { try? FileManager.default.removeItem(atPath: root) }
+    let s = LocalObjectStore(root: root)
+    _ = try await s.put("t/taken", Array("someone else's".utf8))
+    var writers: [any ObjectWriteStream] = []
+    for k in ["t/first", "t/taken", "t/last"] {
+        let w = try await s.openWrite(k, precondition: .absent, durability: .deferred)
+        try await w.write(Array(k.utf8))
+        writers.append(w)
+    }
+    do {
+        _ = try await s.commitNew(writers, makingDurable: [])
+        Issue.record("a taken key was not refused")
+    } catch let e as LetheError {
+        #expect(e.code == .conflict, "\(e)")
+    }
+    for w in writers { await w.abort() }
+    // The one linked before stays (its key is the caller's to remove), the taken key keeps its bytes,
+    // nothing is left of the others.
+    #expect(try await s.read("t/taken") == Array("someone else's".utf8))
+    #expect(try await s.read("t/first") == Array("t/first".utf8))
+    #expect(try await s.head("t/last") == nil)
+    #expect(try await s.listKeys(prefix: "").allSatisfy { !$0.contains(LocalObjectStore.tempMarker) })
+}
