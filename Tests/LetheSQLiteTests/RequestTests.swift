@@ -135,4 +135,45 @@ import LetheCatalog
         #expect(try await store.requests(status: .filed).map(\.id) == ["r-1", "r-3", "r-5"])
         #expect(try await store.requests(status: .verified).isEmpty)
     }
+
+    /// The batch insert binds each request's values itself (not through `StatementArguments`): every
+    /// column, set and unset, reads back as written, with consecutive filing numbers, beside the one-row
+    /// insert that shares its cached statement; a duplicate id is a conflict and leaves nothing of its batch.
+    @Test func batchInsertBindsEveryColumn() async throws {
+        let store = try SQLiteStateStore(inMemory: nil)
+        var full = filed("r-full", 1, at: 1_000)
+        full.status = .failed
+        full.updatedAt = 2_000
+        full.decidedBy = "bob"
+        full.decisionReason = "ok per ticket 7"
+        full.plan = Array(#"{"objects":[1]}"#.utf8)
+        full.verification = [0, 255, 7]
+        full.failure = "disk full"
+        full.attempts = 3
+        full.streamTag = 0xF000_0000_0000_0001
+        full.requesterDigest = "d1g3st"
+        full.proof = "index"
+        full.sweptAt = 3_000
+        full.rawDueAt = 4_000
+        full.rawDestroyedAt = 5_000
+        full.rawDestroyedWhy = "verified"
+        full.sweepFindings = [9, 8]
+        var bare = ErasureRequest(id: "r-bare", subjectKey: testKey(2), sealedSubject: nil, reason: "", requestedBy: "carol", at: 10)
+        bare.rawDueAt = nil
+        try await store.insertRequests([full, bare])
+        try await store.insertRequest(filed("r-one", 3))
+        try await store.insertRequests([filed("r-x", 4), filed("r-y", 5)])
+        #expect(try await store.request(id: "r-full") == full)
+        #expect(try await store.request(id: "r-bare") == bare)
+        #expect(try await store.request(id: "r-x") == filed("r-x", 4))
+        #expect(try await store.requests(status: nil).map(\.id) == ["r-full", "r-bare", "r-one", "r-x", "r-y"])
+        #expect(try await store.requests(status: nil, after: "3", limit: 10).items.map(\.id) == ["r-x", "r-y"])
+        do {
+            try await store.insertRequests([filed("r-z", 6), filed("r-full", 7)])
+            Issue.record("a duplicate id was accepted")
+        } catch let e as LetheError {
+            #expect(e.code == .conflict)
+        }
+        #expect(try await store.request(id: "r-z") == nil)
+    }
 }
