@@ -126,13 +126,15 @@ extension Lethe {
             try prepareBatch(filed[starts[i]..<min(starts[i] + chunk, filed.count)], reason: reason, by: requester)
         }
         var p = try prepared(0)
-        for i in starts.indices {
-            async let next: PreparedFiling? = i + 1 < starts.count ? prepared(i + 1) : nil
-            let current = p
-            try await meta.transaction("cannot file \(current.stored.count) requests") { tx in try current.write(tx) }
-            out += current.stored
-            guard let n = try await next else { break }
-            p = n
+        try await meta.batchWrites {
+            for i in starts.indices {
+                async let next: PreparedFiling? = i + 1 < starts.count ? prepared(i + 1) : nil
+                let current = p
+                try await meta.transaction("cannot file \(current.stored.count) requests") { tx in try current.write(tx) }
+                out += current.stored
+                guard let n = try await next else { break }
+                p = n
+            }
         }
         return out
     }
@@ -408,6 +410,12 @@ extension Lethe {
             try checkApproval(r, by: approver, digest: digest)
             approved.append(try RequestLifecycle.apply(.approve(by: approver, at: at), to: r).get())
         }
+        try await meta.batchWrites { try await writeApprovals(approved, of: rs, at: at, by: approver) }
+        return approved
+    }
+
+    /// `approveBatch`'s transactions: a chunk of `requestChunk` each.
+    private func writeApprovals(_ approved: [ErasureRequest], of rs: [ErasureRequest], at: Int64, by approver: String) async throws {
         for start in stride(from: 0, to: approved.count, by: Self.requestChunk) {
             let batch = Array(approved[start..<min(start + Self.requestChunk, approved.count)])
             // The lists rendered here, not in the transaction (the same text: `.raw` is inserted as it is).
@@ -423,7 +431,6 @@ extension Lethe {
                 try tx.audit.append(.approvedBatch, requestIDs: batch.map(\.id), actor: actor, details: d, at: at)
             }
         }
-        return approved
     }
 
     /// Approves every planned request not filed by `approver`; returns them and the ones skipped (own requests).

@@ -34,6 +34,9 @@ public final class SQLiteStateStore: StateStore {
     let identity: (dev: UInt64, ino: UInt64)?
     /// The key of the audit chain's HMAC (nil: entries are appended unkeyed, as before keys existed).
     let auditKeyBox = LockedValue<[UInt8]?>(nil)
+    /// Batches under way (`batchWrites`), and the automatic checkpoint's setting to restore after them.
+    let batchDepth = Mutex<Int>(0)
+    let batchCheckpointPages = LockedValue<Int>(1000)
     /// The connections of `readNow` (a file-backed pool's; opened at its first use).
     let hotReaders = HotReaders()
 

@@ -97,6 +97,7 @@ public final class FaultInjectingStateStore: StateStore {
     public func checkIntact() throws { try base.checkIntact() }
     public func checkpoint() async -> Bool { await base.checkpoint() }
     public func releaseMemory() { base.releaseMemory() }
+    public func batchWrites<T: Sendable>(_ body: () async throws -> T) async throws -> T { try await base.batchWrites(body) }
     public var residueScanner: (any StateResidueScanner)? { base.residueScanner }
     public func acquireRunLock(progress: (@Sendable (String) -> Void)?) async throws -> (any RunLockHandle)? {
         try await base.acquireRunLock(progress: progress)

@@ -1,3 +1,5 @@
+import Foundation
+import GRDB
 import Testing
 import LetheCore
 @testable import LetheSQLite
@@ -175,5 +177,45 @@ import LetheCatalog
             #expect(e.code == .conflict)
         }
         #expect(try await store.request(id: "r-z") == nil)
+    }
+
+    /// `batchWrites` (a `forget --from`'s chunks): the writer connection's automatic checkpoint is off
+    /// while the batch runs (the WAL keeps every commit; the database file does not grow), back on after
+    /// it, nested or thrown out of, and one checkpoint at the end copies the batch into the database file.
+    @Test func batchWritesCheckpointOnceAtTheEnd() async throws {
+        let folder = temporaryStateFolder()
+        defer { removeFolder(folder) }
+        let store = try SQLiteStateStore(folder: folder)
+        let file = folder + "/lethe.sqlite"
+        func size() throws -> Int { (try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? -1 }
+        func autoCheckpoint() async throws -> Int {
+            try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") ?? -1 }
+        }
+        _ = await store.checkpoint()
+        let before = try size()
+        try await store.batchWrites {
+            #expect(try await autoCheckpoint() == 0)
+            for chunk in 0..<4 {
+                var rs: [ErasureRequest] = []
+                for i in 0..<600 {
+                    var r = filed("r-\(chunk)-\(i)", UInt8(i % 250))
+                    r.plan = [UInt8](repeating: UInt8(i % 256), count: 2_000)
+                    rs.append(r)
+                }
+                try await store.insertRequests(rs)
+            }
+            let inner = try await store.batchWrites { () async throws -> Int in try await autoCheckpoint() }
+            #expect(inner == 0)
+            #expect(try await autoCheckpoint() == 0)
+            // 4.8 MB committed, over the 1,000 pages that would have checkpointed: all still in the WAL.
+            #expect(try size() == before)
+        }
+        #expect(try await autoCheckpoint() == 1000)
+        #expect(try size() > before + 4_000_000)
+        #expect(try await store.requests(status: .filed).count == 2_400)
+        await #expect(throws: LetheError.self) {
+            try await store.batchWrites { throw LetheError(.failure, "stop") }
+        }
+        #expect(try await autoCheckpoint() == 1000)
     }
 }
