@@ -126,7 +126,8 @@ extension Lethe {
             try prepareBatch(filed[starts[i]..<min(starts[i] + chunk, filed.count)], reason: reason, by: requester)
         }
         var p = try prepared(0)
-        try await meta.batchWrites {
+        // Several chunks: their commits checkpointed once, at the end (`batchWrites`); one chunk as before.
+        try await batchWrites(chunks: starts.count) {
             for i in starts.indices {
                 async let next: PreparedFiling? = i + 1 < starts.count ? prepared(i + 1) : nil
                 let current = p
@@ -410,8 +411,16 @@ extension Lethe {
             try checkApproval(r, by: approver, digest: digest)
             approved.append(try RequestLifecycle.apply(.approve(by: approver, at: at), to: r).get())
         }
-        try await meta.batchWrites { try await writeApprovals(approved, of: rs, at: at, by: approver) }
+        let chunks = (approved.count + Self.requestChunk - 1) / Self.requestChunk
+        try await batchWrites(chunks: chunks) { try await writeApprovals(approved, of: rs, at: at, by: approver) }
         return approved
+    }
+
+    /// `body` (the transactions of `chunks` chunks) inside `meta.batchWrites` when there are several:
+    /// a single transaction is left to the store's own checkpoints, as before (no extra checkpoint and
+    /// fsyncs for `lethe approve ID`).
+    func batchWrites(chunks: Int, _ body: () async throws -> Void) async throws {
+        if chunks > 1 { try await meta.batchWrites(body) } else { try await body() }
     }
 
     /// `approveBatch`'s transactions: a chunk of `requestChunk` each.

@@ -124,6 +124,25 @@ import LetheTesting
         #expect(spelled[3] == want)
     }
 
+    /// Several chunks write inside one `batchWrites` (their commits checkpointed once); a batch of one
+    /// chunk, or one request, does not (no extra checkpoint for `lethe approve ID` or a small forget).
+    @Test func onlyBatchesOfSeveralChunksHoldCheckpointsBack() async throws {
+        let lake = try Lake(users: 10)
+        _ = try await lake.lethe.index()
+        let subjects = (0..<25).map { SubjectID(Lake.user($0)) }
+        try await Lethe.$requestChunk.withValue(10) {
+            _ = try await lake.lethe.forget(Array(subjects.prefix(4)), reason: "t", by: "alice")
+            #expect(lake.meta.batchWritesCalls == 0)
+            _ = try await lake.lethe.forget(Array(subjects.dropFirst(4)), reason: "t", by: "alice")
+            #expect(lake.meta.batchWritesCalls == 1)
+            let planned = try await lake.lethe.requests(status: .planned)
+            _ = try await lake.lethe.approve([planned[0].id, planned[1].id], by: "bob")
+            #expect(lake.meta.batchWritesCalls == 1)
+            let (approved, _) = try await lake.lethe.approveAll(by: "bob")
+            #expect(approved.count == 23 && lake.meta.batchWritesCalls == 2)
+        }
+    }
+
     /// A forget stopped between chunks (here: the second chunk's transaction fails, as a kill there
     /// leaves it uncommitted) leaves whole chunks; filing again returns those and files the rest, once each.
     @Test func killMidForgetBatchFilesWholeChunksOnceEach() async throws {
