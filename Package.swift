@@ -80,6 +80,8 @@ let package = Package(
             dependencies: [
                 "LetheCore", "LetheCatalog",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The C API beside GRDB: batch inserts bind each row's values straight to the statement.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ], swiftSettings: strict),
         // The PostgreSQL state store (issue 13): `state: postgres://…`.
         .target(

@@ -273,6 +273,11 @@ public protocol StateStore: Sendable {
     func checkpoint() async -> Bool
     /// Gives memory the store caches back to the system (after a large scan); no-op by default.
     func releaseMemory()
+    /// Runs `body`, the write transactions of one batch (`forget --from`, `approve --all`: a chunk of
+    /// requests each), with the store's own periodic flushing held back and done once at the end
+    /// (SQLite: the WAL checkpoints after each commit — two fsyncs each — as one checkpoint). What each
+    /// transaction commits is committed as before. Runs `body` as it is by default.
+    func batchWrites<T: Sendable>(_ body: () async throws -> T) async throws -> T
     /// Searches what the store keeps for raw ids (verification's proof that Lethe's own state
     /// holds none); nil when the store cannot be searched from here (in memory; nil by default).
     var residueScanner: (any StateResidueScanner)? { get }
@@ -359,6 +364,7 @@ extension StateResidueScanner {
 
 extension StateStore {
     public func releaseMemory() {}
+    public func batchWrites<T: Sendable>(_ body: () async throws -> T) async throws -> T { try await body() }
     public var residueScanner: (any StateResidueScanner)? { nil }
     public func acquireRunLock(progress: (@Sendable (String) -> Void)?) async throws -> (any RunLockHandle)? { nil }
 

@@ -163,21 +163,7 @@ public struct StateSecrets: Sendable {
     public func seal(_ subjects: [SubjectID], requestIDs: [String]) throws -> [[UInt8]] {
         precondition(subjects.count == requestIDs.count, "one request id per subject")
         let size = 12
-        var nonces = [UInt8](repeating: 0, count: subjects.count * size)
-        if !nonces.isEmpty {
-            let fd = Glibc.open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-            if fd < 0 { throw LetheError.io("cannot draw random nonces", at: "/dev/urandom", errno: errno) }
-            defer { close(fd) }
-            try nonces.withUnsafeMutableBytes { buf in
-                var filled = 0
-                while filled < buf.count {
-                    let n = read(fd, buf.baseAddress! + filled, buf.count - filled)
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 { throw LetheError.io("cannot draw random nonces", at: "/dev/urandom", errno: errno) }
-                    filled += n
-                }
-            }
-        }
+        let nonces = try Self.randomBytes(subjects.count * size, what: "random nonces")
         var out: [[UInt8]] = []
         out.reserveCapacity(subjects.count)
         for (i, (s, id)) in zip(subjects, requestIDs).enumerated() {
@@ -187,6 +173,26 @@ public struct StateSecrets: Sendable {
             out.append(Array(combined))
         }
         return out
+    }
+
+    /// `count` bytes from the system's random source (`/dev/urandom`) in one read where it gives them:
+    /// many nonces or request ids drawn at once instead of one system call each.
+    public static func randomBytes(_ count: Int, what: String = "random bytes") throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        guard count > 0 else { return bytes }
+        let fd = Glibc.open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw LetheError.io("cannot draw \(what)", at: "/dev/urandom", errno: errno) }
+        defer { close(fd) }
+        try bytes.withUnsafeMutableBytes { buf in
+            var filled = 0
+            while filled < buf.count {
+                let n = read(fd, buf.baseAddress! + filled, buf.count - filled)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { throw LetheError.io("cannot draw \(what)", at: "/dev/urandom", errno: errno) }
+                filled += n
+            }
+        }
+        return bytes
     }
 
     /// Opens a sealed subject id; fails if the blob was tampered with or belongs to another request.

@@ -99,10 +99,10 @@ extension Lethe {
         }
         let order = calls.indices.filter { !owned[$0].isEmpty }
         let flat = order.flatMap { owned[$0] }
-        let ids = flat.map { _ in Self.newRequestID() }
+        let ids = try Self.newRequestIDs(flat.count)
         Trace.mark("filing: refusals, owners", since: t0)
         t0 = ContinuousClock.now
-        let sealed = try secrets.seal(flat.map { subjectOf[$0]! }, requestIDs: ids)
+        let (sealed, tags) = try await sealAndTag(flat.map { subjectOf[$0]! }, requestIDs: ids)
         Trace.mark("filing: \(ids.count) raw ids sealed", since: t0)
         t0 = ContinuousClock.now
         var digests: [String: String] = [:]
@@ -115,7 +115,7 @@ extension Lethe {
             filed.reserveCapacity(owned[i].count)
             for k in owned[i] {
                 var r = ErasureRequest(id: ids[n], subjectKey: k, sealedSubject: sealed[n], reason: c.reason, requestedBy: c.requester, at: now())
-                r.streamTag = secrets.streamTag(subjectOf[k]!)
+                r.streamTag = tags[n]
                 r.requesterDigest = digests[c.requester]
                 r.rawDueAt = config.rawIDDue(filedAt: r.filedAt)
                 filed.append((r, plans[k]!))
@@ -158,6 +158,17 @@ extension Lethe {
                 results[i] = .success(keysOf[i].map { openByKey[$0]! })
             }
         }
+    }
+
+    /// The sealed raw ids of new requests (`StateSecrets.seal`, each bound to its request id) and their
+    /// stream tags, in the subjects' order: in parts, one per core, from `partThreshold` subjects on.
+    func sealAndTag(_ subjects: [SubjectID], requestIDs ids: [String]) async throws -> (sealed: [[UInt8]], tags: [UInt64]) {
+        let secrets = self.secrets
+        let ranges = subjects.count >= Self.partThreshold ? Self.parts(subjects.count) : [0..<subjects.count]
+        let done = try await boundedMap(ranges, limit: ranges.count) { r in
+            (try secrets.seal(Array(subjects[r]), requestIDs: Array(ids[r])), subjects[r].map { secrets.streamTag($0) })
+        }
+        return (done.flatMap(\.0), done.flatMap(\.1))
     }
 
     /// One caller's new requests as `forget` writes them: one request in one transaction (`filed`,

@@ -88,9 +88,12 @@ extension Lethe {
             keys.append(.string(r.subjectKey.hex))
             counts.append(.array([.int(Int64(plan.datasets.count)), .int(Int64(plan.totalObjects)), .int(plan.totalRows)]))
         }
+        // The long lists rendered here, beside the writes of the chunk before, not in the transaction
+        // (the same text: `.raw` is inserted as it is).
         let details: [String: JSONValue] = [
-            "count": .int(Int64(planned.count)), "requests": .array(ids), "subject_keys": .array(keys),
-            "objects": .int(Int64(objects)), "rows": .int(rows), "plans": .array(counts),
+            "count": .int(Int64(planned.count)), "requests": .raw(JSONValue.array(ids).text),
+            "subject_keys": .raw(JSONValue.array(keys).text),
+            "objects": .int(Int64(objects)), "rows": .int(rows), "plans": .raw(JSONValue.array(counts).text),
         ]
         let batch = planned, at = now(), batchNotes = notes
         return PreparedFiling(stored: batch) { [self] tx in
@@ -123,13 +126,16 @@ extension Lethe {
             try prepareBatch(filed[starts[i]..<min(starts[i] + chunk, filed.count)], reason: reason, by: requester)
         }
         var p = try prepared(0)
-        for i in starts.indices {
-            async let next: PreparedFiling? = i + 1 < starts.count ? prepared(i + 1) : nil
-            let current = p
-            try await meta.transaction("cannot file \(current.stored.count) requests") { tx in try current.write(tx) }
-            out += current.stored
-            guard let n = try await next else { break }
-            p = n
+        // Several chunks: their commits checkpointed once, at the end (`batchWrites`); one chunk as before.
+        try await batchWrites(chunks: starts.count) {
+            for i in starts.indices {
+                async let next: PreparedFiling? = i + 1 < starts.count ? prepared(i + 1) : nil
+                let current = p
+                try await meta.transaction("cannot file \(current.stored.count) requests") { tx in try current.write(tx) }
+                out += current.stored
+                guard let n = try await next else { break }
+                p = n
+            }
         }
         return out
     }
@@ -182,6 +188,40 @@ extension Lethe {
             x /= 31
         }
         return String(decoding: id, as: UTF8.self)
+    }
+
+    /// `count` new request ids, each as `newRequestID` makes one (ten letters of 31 from a 64-bit draw),
+    /// the draws read from the system in one call (`forget --from` of 100,000 subjects: one `getrandom`
+    /// per id was a fifth of the filing's owners step), in ascending order: a batch's requests are
+    /// inserted in filing order, so each chunk's ids land in one stretch of the `requests` id index and
+    /// of `audit_requests` instead of all over them (SQLite rewrites ~20 % fewer pages for 100,000).
+    /// The ids are as random as before; only their order within one filing follows the filing order.
+    static func newRequestIDs(_ count: Int) throws -> [String] {
+        let draws = try StateSecrets.randomBytes(count * 8, what: "request ids")
+        let ids = requestIDs(draws: draws)
+        // Sorted by a number that orders as the texts do (the letters' ASCII ranks, first letter first).
+        var rank = [UInt64](repeating: 0, count: 128)
+        for (i, c) in requestIDAlphabet.sorted().enumerated() { rank[Int(c)] = UInt64(i) }
+        let order = ids.map { id in id.utf8.dropFirst(2).reduce(UInt64(0)) { $0 &* 31 &+ rank[Int($1)] } }
+        return zip(order, ids).sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    /// The request ids of 64-bit draws (8 bytes each, little-endian), one id a draw.
+    static func requestIDs(draws: [UInt8]) -> [String] {
+        draws.withUnsafeBytes { raw in
+            (0..<(raw.count / 8)).map { i in
+                var x = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
+                return String(unsafeUninitializedCapacity: 12) { out in
+                    out[0] = UInt8(ascii: "r")
+                    out[1] = UInt8(ascii: "-")
+                    for j in 2..<12 {
+                        out[j] = requestIDAlphabet[Int(x % 31)]
+                        x /= 31
+                    }
+                    return 12
+                }
+            }
+        }
     }
 
     private static let requestIDAlphabet = Array("abcdefghjkmnpqrstuvwxyz23456789".utf8)
@@ -371,11 +411,26 @@ extension Lethe {
             try checkApproval(r, by: approver, digest: digest)
             approved.append(try RequestLifecycle.apply(.approve(by: approver, at: at), to: r).get())
         }
+        let chunks = (approved.count + Self.requestChunk - 1) / Self.requestChunk
+        try await batchWrites(chunks: chunks) { try await writeApprovals(approved, of: rs, at: at, by: approver) }
+        return approved
+    }
+
+    /// `body` (the transactions of `chunks` chunks) inside `meta.batchWrites` when there are several:
+    /// a single transaction is left to the store's own checkpoints, as before (no extra checkpoint and
+    /// fsyncs for `lethe approve ID`).
+    func batchWrites(chunks: Int, _ body: () async throws -> Void) async throws {
+        if chunks > 1 { try await meta.batchWrites(body) } else { try await body() }
+    }
+
+    /// `approveBatch`'s transactions: a chunk of `requestChunk` each.
+    private func writeApprovals(_ approved: [ErasureRequest], of rs: [ErasureRequest], at: Int64, by approver: String) async throws {
         for start in stride(from: 0, to: approved.count, by: Self.requestChunk) {
             let batch = Array(approved[start..<min(start + Self.requestChunk, approved.count)])
+            // The lists rendered here, not in the transaction (the same text: `.raw` is inserted as it is).
             let details: [String: JSONValue] = [
-                "count": .int(Int64(batch.count)), "requests": .array(batch.map { .string($0.id) }),
-                "subject_keys": .array(batch.map { .string($0.subjectKey.hex) }),
+                "count": .int(Int64(batch.count)), "requests": .raw(JSONValue.array(batch.map { .string($0.id) }).text),
+                "subject_keys": .raw(JSONValue.array(batch.map { .string($0.subjectKey.hex) }).text),
             ]
             let notes = writesOutbox ? zip(rs[start..<min(start + Self.requestChunk, rs.count)], batch).flatMap { Self.notifications(from: $0, to: $1) } : []
             try await meta.transaction("cannot approve \(batch.count) requests") { tx in
@@ -385,7 +440,6 @@ extension Lethe {
                 try tx.audit.append(.approvedBatch, requestIDs: batch.map(\.id), actor: actor, details: d, at: at)
             }
         }
-        return approved
     }
 
     /// Approves every planned request not filed by `approver`; returns them and the ones skipped (own requests).

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import LetheCore
 public import LetheCatalog
 
@@ -35,6 +36,9 @@ extension SQLiteStateStore {
         let insert = try db.cachedStatement(
             sql: "INSERT INTO audit(seq, at, event, request_id, actor, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         let index = try db.cachedStatement(sql: "INSERT OR IGNORE INTO audit_requests(request_id, seq) VALUES (?, ?)")
+        // The request ids are bound straight to the statement (a batch entry lists 10,000 of them).
+        index.setUncheckedArguments([])
+        defer { sqlite3_clear_bindings(index.sqliteStatement) }
         var out: [AuditEntry] = []
         out.reserveCapacity(entries.count)
         for e in entries {
@@ -46,7 +50,10 @@ extension SQLiteStateStore {
             try insert.execute()
             // Each request the entry is about finds it here (`entries(requestID:)`).
             for id in (e.requestID.map { [$0] } ?? []) + e.requestIDs.filter({ $0 != e.requestID }) {
-                index.setUncheckedArguments([id, seq])
+                var b = Binder(index.sqliteStatement)
+                b.text(1, id)
+                b.int(2, seq)
+                try b.check("cannot bind an audit entry's request id", sql: index.sql)
                 try index.execute()
             }
             out.append(

@@ -1,5 +1,6 @@
 public import Foundation
 import GRDB
+import GRDBSQLite
 import Synchronization
 import LetheCore
 public import LetheCatalog
@@ -33,6 +34,9 @@ public final class SQLiteStateStore: StateStore {
     let identity: (dev: UInt64, ino: UInt64)?
     /// The key of the audit chain's HMAC (nil: entries are appended unkeyed, as before keys existed).
     let auditKeyBox = LockedValue<[UInt8]?>(nil)
+    /// Batches under way (`batchWrites`), and the automatic checkpoint's setting to restore after them.
+    let batchDepth = Mutex<Int>(0)
+    let batchCheckpointPages = LockedValue<Int>(1000)
     /// The connections of `readNow` (a file-backed pool's; opened at its first use).
     let hotReaders = HotReaders()
 
@@ -590,6 +594,48 @@ extension SQLiteStateStore {
         } catch {
             throw Self.wrap(error, "cannot read the state", path: databasePath)
         }
+    }
+}
+
+/// SQLite's `SQLITE_TRANSIENT`: a value bound with it is copied by SQLite before the bind returns.
+var sqliteTransient: sqlite3_destructor_type { unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self) }
+
+/// Binds one row's values straight to a prepared statement (SQLite's C API; values copied, as GRDB
+/// binds them): for statements run many times in a row, where a `StatementArguments` of boxed values
+/// a row costs more than the insert. The statement is reset first (it may have been stepped); the
+/// caller then runs it with GRDB (`execute()` after `setUncheckedArguments([])`, so GRDB binds nothing).
+struct Binder {
+    let h: OpaquePointer
+    private var failed = SQLITE_OK
+
+    init(_ h: OpaquePointer) {
+        self.h = h
+        sqlite3_reset(h)
+    }
+
+    private mutating func note(_ code: Int32) { if code != SQLITE_OK && failed == SQLITE_OK { failed = code } }
+
+    mutating func text(_ i: Int32, _ v: String?) {
+        guard let v else { return note(sqlite3_bind_null(h, i)) }
+        note(sqlite3_bind_text(h, i, v, -1, sqliteTransient))
+    }
+
+    /// A blob; an empty one stays an empty blob (not NULL).
+    mutating func blob(_ i: Int32, _ v: [UInt8]?) {
+        guard let v else { return note(sqlite3_bind_null(h, i)) }
+        if v.isEmpty { return note(sqlite3_bind_zeroblob(h, i, 0)) }
+        v.withUnsafeBytes { note(sqlite3_bind_blob(h, i, $0.baseAddress, Int32($0.count), sqliteTransient)) }
+    }
+
+    mutating func int(_ i: Int32, _ v: Int64?) {
+        guard let v else { return note(sqlite3_bind_null(h, i)) }
+        note(sqlite3_bind_int64(h, i, v))
+    }
+
+    /// Throws the first failed bind's code (the texts made only then: GRDB's `Statement.sql` trims a copy).
+    func check(_ what: @autoclosure () -> String, sql: @autoclosure () -> String) throws {
+        guard failed != SQLITE_OK else { return }
+        throw DatabaseError(resultCode: ResultCode(rawValue: failed), message: what(), sql: sql())
     }
 }
 

@@ -23,6 +23,8 @@ public final class FaultInjectingStateStore: StateStore {
         var committed = 0
         /// Purge calls of the transactions' `purge(rawIDs:)` and `purge(rawID:substring:)`.
         var batchPurges = 0, singlePurges = 0
+        /// `batchWrites` calls.
+        var batches = 0
     }
 
     /// The error an injected fault throws.
@@ -48,6 +50,8 @@ public final class FaultInjectingStateStore: StateStore {
     public var faultsThrown: Int { fault.withLock { $0.thrown } }
     /// How many write transactions committed through this store (each `transaction`, and so each single-call write).
     public var transactionsCommitted: Int { fault.withLock { $0.committed } }
+    /// How many times `batchWrites` was called.
+    public var batchWritesCalls: Int { fault.withLock { $0.batches } }
     /// How many times a transaction purged many raw ids at once (`purge(rawIDs:)`) and one at a time.
     public var purgeCalls: (batched: Int, single: Int) { fault.withLock { ($0.batchPurges, $0.singlePurges) } }
 
@@ -97,6 +101,10 @@ public final class FaultInjectingStateStore: StateStore {
     public func checkIntact() throws { try base.checkIntact() }
     public func checkpoint() async -> Bool { await base.checkpoint() }
     public func releaseMemory() { base.releaseMemory() }
+    public func batchWrites<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        fault.withLock { $0.batches += 1 }
+        return try await base.batchWrites(body)
+    }
     public var residueScanner: (any StateResidueScanner)? { base.residueScanner }
     public func acquireRunLock(progress: (@Sendable (String) -> Void)?) async throws -> (any RunLockHandle)? {
         try await base.acquireRunLock(progress: progress)

@@ -48,6 +48,30 @@ private func checkAgainstSwiftCrypto() {
     #expect(SubjectKey(bytes: [0] + Array(repeating: 255, count: 31)) < SubjectKey(bytes: [1] + Array(repeating: 0, count: 31)))
 }
 
+/// Sets and dictionaries of keys hash them with `_rawHashValue(seed:)` (the words folded, no SipHash):
+/// keys one byte apart — anywhere in the 32 — hash apart, also in the low bits a table's buckets use;
+/// the hash follows the table's seed; equal keys hash alike, and a set keeps every distinct key.
+@Test func subjectKeysHashByEveryWordAndTheSeed() {
+    let base = [UInt8](repeating: 0xA5, count: 32)
+    var keys: [SubjectKey] = [SubjectKey(bytes: base)]
+    for i in 0..<32 {
+        for v: UInt8 in [0, 1, 0x80] where v != 0xA5 {
+            var b = base
+            b[i] = v
+            keys.append(SubjectKey(bytes: b))
+        }
+    }
+    for seed in [0, 1, -7, 0x5EED_5EED] {
+        let hashes = keys.map { $0._rawHashValue(seed: seed) }
+        #expect(Set(hashes).count == keys.count)
+        // 97 keys in 1,024 buckets: a byte outside the folded words would put its keys in one bucket each time.
+        #expect(Set(hashes.map { $0 & 1023 }).count > 80)
+    }
+    #expect(keys.filter { $0._rawHashValue(seed: 1) == $0._rawHashValue(seed: 2) }.count <= 1)
+    #expect(SubjectKey(bytes: base)._rawHashValue(seed: 3) == keys[0]._rawHashValue(seed: 3))
+    #expect(Set(keys + keys).count == keys.count)
+}
+
 /// `SubjectHasher.keys(bytes:offsets:)` (two short messages at a time with the SHA extensions) equals one
 /// key at a time for every length around the one-block limit (55 bytes), odd counts, empty values, and
 /// NFC normalisation through `SubjectKeyer.uncachedKeys`; the form with reused buffers gives the same keys.

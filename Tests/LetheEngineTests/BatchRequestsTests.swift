@@ -65,6 +65,84 @@ import LetheTesting
         #expect(try await lake.base.auditEntries().count == 2)
     }
 
+    /// A batch's `filed_batch` entry, its lists rendered before the transaction: compact JSON with sorted
+    /// keys (its text is its own canonical rendering), the requests, subject keys and plan counts in
+    /// filing order, the reason and requester by reference.
+    @Test func filedBatchDetailsListTheChunkInOrder() async throws {
+        let lake = try Lake(users: 10)
+        _ = try await lake.lethe.index()
+        let subjects = (0..<30).map { SubjectID(Lake.user($0)) }
+        let rs = try await Lethe.$requestChunk.withValue(20) { try await lake.lethe.forget(subjects, reason: "ticket 9", by: "alice") }
+        let entries = try await lake.base.auditEntries()
+        #expect(entries.map(\.event) == ["filed_batch", "filed_batch"])
+        let d = try JSONValue.parse(Array(entries[0].details.utf8))
+        #expect(d.text == entries[0].details)
+        guard case .object(let o) = d else { return #expect(Bool(false), "not an object") }
+        #expect(o["count"] == .int(20) && o["objects"] == .int(10) && o["rows"] == .int(10))
+        #expect(o["requests"] == .array(rs.prefix(20).map { .string($0.id) }))
+        #expect(o["subject_keys"] == .array(rs.prefix(20).map { .string($0.subjectKey.hex) }))
+        let plans = rs.prefix(20).map { ErasurePlan.decode($0.plan!)! }
+        #expect(o["plans"] == .array(plans.map { .array([.int(Int64($0.datasets.count)), .int(Int64($0.totalObjects)), .int($0.totalRows)]) }))
+        #expect(plans[0].totalRows == 1 && plans[10].totalRows == 0)
+        #expect(Set(o.keys) == ["actor", "count", "objects", "plans", "reason", "requests", "rows", "subject_keys"])
+        let second = try JSONValue.parse(Array(entries[1].details.utf8))
+        guard case .object(let o2) = second else { return #expect(Bool(false), "not an object") }
+        #expect(o2["requests"] == .array(rs.suffix(10).map { .string($0.id) }))
+    }
+
+    /// Request ids drawn in bulk: `r-` and ten letters of the alphabet (no 0/1/i/l/o), each 64-bit draw
+    /// spelled as `newRequestID` spells one (least significant letter first), every draw its own id, the
+    /// ids of one filing in ascending order (and a filing's requests in that order: filing order).
+    @Test func requestIDsInBulkSpellEachDraw() async throws {
+        let ids = try Lethe.newRequestIDs(20_000)
+        #expect(ids.count == 20_000 && Set(ids).count == 20_000)
+        // In ascending order (each chunk's ids in one stretch of the id index), as texts compare.
+        #expect(ids == ids.sorted())
+        let alphabet = Set("abcdefghjkmnpqrstuvwxyz23456789")
+        #expect(ids.allSatisfy { $0.count == 12 && $0.hasPrefix("r-") && $0.dropFirst(2).allSatisfy(alphabet.contains) })
+        // Draws 0, 1, 31 and 2^64 - 1 (little-endian bytes).
+        var draws = [UInt8](repeating: 0, count: 32)
+        draws[8] = 1
+        draws[16] = 31
+        for i in 24..<32 { draws[i] = 255 }
+        let spelled = Lethe.requestIDs(draws: draws)
+        let lake = try Lake(users: 3)
+        _ = try await lake.lethe.index()
+        let filed = try await Lethe.$requestChunk.withValue(7) {
+            try await lake.lethe.forget((0..<20).map { SubjectID(Lake.user($0)) }, reason: "t", by: "alice")
+        }
+        #expect(filed.map(\.id) == filed.map(\.id).sorted() && Set(filed.map(\.id)).count == 20)
+        #expect(spelled[0] == "r-aaaaaaaaaa" && spelled[1] == "r-baaaaaaaaa" && spelled[2] == "r-abaaaaaaaa")
+        // 2^64 - 1 = 18446744073709551615: its ten base-31 digits, least significant first.
+        var x = UInt64.max
+        let letters = Array("abcdefghjkmnpqrstuvwxyz23456789")
+        var want = "r-"
+        for _ in 0..<10 {
+            want.append(letters[Int(x % 31)])
+            x /= 31
+        }
+        #expect(spelled[3] == want)
+    }
+
+    /// Several chunks write inside one `batchWrites` (their commits checkpointed once); a batch of one
+    /// chunk, or one request, does not (no extra checkpoint for `lethe approve ID` or a small forget).
+    @Test func onlyBatchesOfSeveralChunksHoldCheckpointsBack() async throws {
+        let lake = try Lake(users: 10)
+        _ = try await lake.lethe.index()
+        let subjects = (0..<25).map { SubjectID(Lake.user($0)) }
+        try await Lethe.$requestChunk.withValue(10) {
+            _ = try await lake.lethe.forget(Array(subjects.prefix(4)), reason: "t", by: "alice")
+            #expect(lake.meta.batchWritesCalls == 0)
+            _ = try await lake.lethe.forget(Array(subjects.dropFirst(4)), reason: "t", by: "alice")
+            #expect(lake.meta.batchWritesCalls == 1)
+            let planned = try await lake.lethe.requests(status: .planned)
+            _ = try await lake.lethe.approve([planned[0].id, planned[1].id], by: "bob")
+            #expect(lake.meta.batchWritesCalls == 1)
+            let (approved, _) = try await lake.lethe.approveAll(by: "bob")
+            #expect(approved.count == 23 && lake.meta.batchWritesCalls == 2)
+        }
+    }
+
     /// A forget stopped between chunks (here: the second chunk's transaction fails, as a kill there
     /// leaves it uncommitted) leaves whole chunks; filing again returns those and files the rest, once each.
     @Test func killMidForgetBatchFilesWholeChunksOnceEach() async throws {

@@ -1,3 +1,5 @@
+import Foundation
+import GRDB
 import Testing
 import LetheCore
 @testable import LetheSQLite
@@ -134,5 +136,86 @@ import LetheCatalog
         #expect(try await store.requests(status: .planned).map(\.id) == ["r-0", "r-2", "r-4"])
         #expect(try await store.requests(status: .filed).map(\.id) == ["r-1", "r-3", "r-5"])
         #expect(try await store.requests(status: .verified).isEmpty)
+    }
+
+    /// The batch insert binds each request's values itself (not through `StatementArguments`): every
+    /// column, set and unset, reads back as written, with consecutive filing numbers, beside the one-row
+    /// insert that shares its cached statement; a duplicate id is a conflict and leaves nothing of its batch.
+    @Test func batchInsertBindsEveryColumn() async throws {
+        let store = try SQLiteStateStore(inMemory: nil)
+        var full = filed("r-full", 1, at: 1_000)
+        full.status = .failed
+        full.updatedAt = 2_000
+        full.decidedBy = "bob"
+        full.decisionReason = "ok per ticket 7"
+        full.plan = Array(#"{"objects":[1]}"#.utf8)
+        full.verification = [0, 255, 7]
+        full.failure = "disk full"
+        full.attempts = 3
+        full.streamTag = 0xF000_0000_0000_0001
+        full.requesterDigest = "d1g3st"
+        full.proof = "index"
+        full.sweptAt = 3_000
+        full.rawDueAt = 4_000
+        full.rawDestroyedAt = 5_000
+        full.rawDestroyedWhy = "verified"
+        full.sweepFindings = [9, 8]
+        var bare = ErasureRequest(id: "r-bare", subjectKey: testKey(2), sealedSubject: nil, reason: "", requestedBy: "carol", at: 10)
+        bare.rawDueAt = nil
+        try await store.insertRequests([full, bare])
+        try await store.insertRequest(filed("r-one", 3))
+        try await store.insertRequests([filed("r-x", 4), filed("r-y", 5)])
+        #expect(try await store.request(id: "r-full") == full)
+        #expect(try await store.request(id: "r-bare") == bare)
+        #expect(try await store.request(id: "r-x") == filed("r-x", 4))
+        #expect(try await store.requests(status: nil).map(\.id) == ["r-full", "r-bare", "r-one", "r-x", "r-y"])
+        #expect(try await store.requests(status: nil, after: "3", limit: 10).items.map(\.id) == ["r-x", "r-y"])
+        do {
+            try await store.insertRequests([filed("r-z", 6), filed("r-full", 7)])
+            Issue.record("a duplicate id was accepted")
+        } catch let e as LetheError {
+            #expect(e.code == .conflict)
+        }
+        #expect(try await store.request(id: "r-z") == nil)
+    }
+
+    /// `batchWrites` (a `forget --from`'s chunks): the writer connection's automatic checkpoint is off
+    /// while the batch runs (the WAL keeps every commit; the database file does not grow), back on after
+    /// it, nested or thrown out of, and one checkpoint at the end copies the batch into the database file.
+    @Test func batchWritesCheckpointOnceAtTheEnd() async throws {
+        let folder = temporaryStateFolder()
+        defer { removeFolder(folder) }
+        let store = try SQLiteStateStore(folder: folder)
+        let file = folder + "/lethe.sqlite"
+        func size() throws -> Int { (try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? -1 }
+        func autoCheckpoint() async throws -> Int {
+            try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") ?? -1 }
+        }
+        _ = await store.checkpoint()
+        let before = try size()
+        try await store.batchWrites {
+            #expect(try await autoCheckpoint() == 0)
+            for chunk in 0..<4 {
+                var rs: [ErasureRequest] = []
+                for i in 0..<600 {
+                    var r = filed("r-\(chunk)-\(i)", UInt8(i % 250))
+                    r.plan = [UInt8](repeating: UInt8(i % 256), count: 2_000)
+                    rs.append(r)
+                }
+                try await store.insertRequests(rs)
+            }
+            let inner = try await store.batchWrites { () async throws -> Int in try await autoCheckpoint() }
+            #expect(inner == 0)
+            #expect(try await autoCheckpoint() == 0)
+            // 4.8 MB committed, over the 1,000 pages that would have checkpointed: all still in the WAL.
+            #expect(try size() == before)
+        }
+        #expect(try await autoCheckpoint() == 1000)
+        #expect(try size() > before + 4_000_000)
+        #expect(try await store.requests(status: .filed).count == 2_400)
+        await #expect(throws: LetheError.self) {
+            try await store.batchWrites { throw LetheError(.failure, "stop") }
+        }
+        #expect(try await autoCheckpoint() == 1000)
     }
 }

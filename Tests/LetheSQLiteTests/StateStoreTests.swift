@@ -110,4 +110,25 @@ import LetheCatalog
         let many = (0..<1200).map { i in SubjectKey(bytes: [UInt8(i % 256), UInt8(i / 256)] + [UInt8](repeating: 7, count: 30)) }
         #expect(try await store.requests.openRequests(subjectKeys: many + [testKey(5)]).mapValues(\.id) == [testKey(5): "r-5"])
     }
+
+    /// With fewer open requests than keys asked (a `forget --from` of many), the open ones are read by
+    /// status and kept where their key is asked; with more, selected by key: the same answer either way —
+    /// only keys asked for, terminal requests left out, two open requests of one subject its later one.
+    @Test func openRequestsReadByStatusOrByKeyAgree() async throws {
+        let store = try SQLiteStateStore(inMemory: nil)
+        try await store.insertRequests((1...8).map { filed("r-\($0)", UInt8($0)) })
+        var r2 = try #require(try await store.request(id: "r-2"))
+        r2 = try RequestLifecycle.apply(.reject(by: "bob", reason: "no", at: 9), to: r2).get()
+        try await store.updateRequest(r2, expecting: .filed)
+        // A second open request for subject 4, filed later (the store does not forbid it).
+        try await store.insertRequest(filed("r-9", 4))
+        let asked = [testKey(1), testKey(2), testKey(4), testKey(6)]
+        let want = [testKey(1): "r-1", testKey(4): "r-9", testKey(6): "r-6"]
+        // 4 keys, 8 open: by key.
+        #expect(try await store.requests.openRequests(subjectKeys: asked).mapValues(\.id) == want)
+        // 4 + 20 absent keys, 8 open: by status.
+        let absent = (100..<120).map { testKey(UInt8($0)) }
+        #expect(try await store.requests.openRequests(subjectKeys: asked + absent).mapValues(\.id) == want)
+        #expect(try await store.requests.openRequests(subjectKeys: absent).isEmpty)
+    }
 }
