@@ -86,3 +86,27 @@ private func run(_ lethe: Lethe, _ store: FaultInjectingStore) async throws -> (
     #expect(try await lethe.request(r.id).status == .verified)
     for (key, text) in kept { #expect(String(decoding: store.get(key)!, as: UTF8.self) == text, "\(key)") }
 }
+
+@Test func aStepEndTheStateCannotRecordStopsTheRunWithItsNeighboursInFlightAndTheNextRunFinishesTheJob() async throws {
+    let (plain, store, kept) = try lakeOf(6)
+    let faulty = FaultInjectingStateStore(base: plain.meta)
+    let lethe = Lethe(config: plain.config, store: store, meta: faulty, secrets: plain.secrets, stateFolder: nil)
+    _ = try await lethe.index()
+    let r = try await lethe.forget([SubjectID("gone")], reason: "t", by: "alice")[0]
+    _ = try await lethe.approve([r.id], by: "bob")
+    // Armed once the job is journaled: the first step end to commit (several are in flight) fails.
+    do {
+        _ = try await lethe.run(events: { if case .jobPlanned = $0 { faulty.failAuditAppend() } })
+        Issue.record("the run went on after the state could not record a step's end")
+    } catch let e as LetheError {
+        #expect(e.description.contains("injected fault"))
+    }
+    #expect(faulty.faultsThrown == 1)
+    #expect(try await lethe.meta.pendingSteps().contains { $0.kind == .object }, "the failed step's end is not pending")
+    // The next run resumes the job, drops what is left and verifies; every other record is kept once.
+    let report = try await lethe.run()
+    #expect(report.failed.isEmpty, "\(report.failed)")
+    #expect(try await lethe.meta.pendingSteps().isEmpty)
+    #expect(try await lethe.request(r.id).status == .verified)
+    for (key, text) in kept { #expect(String(decoding: store.get(key)!, as: UTF8.self) == text, "\(key)") }
+}
