@@ -26,7 +26,7 @@ enum CommitOrderEvent: Equatable {
 }
 
 /// A local store recording the durability passes and publications of its writers.
-final class CommitOrderStore: ObjectStore {
+final class CommitOrderStore: ForwardingLocalStore {
     let base: LocalObjectStore
     let log = Mutex<[CommitOrderEvent]>([])
 
@@ -35,15 +35,6 @@ final class CommitOrderStore: ObjectStore {
     func record(_ e: CommitOrderEvent) { log.withLock { $0.append(e) } }
     var events: [CommitOrderEvent] { log.withLock { $0 } }
 
-    var location: String { base.location }
-    func list(prefix: String, startAfter: String?) -> ObjectListing { base.list(prefix: prefix, startAfter: startAfter) }
-    func head(_ key: String) async throws -> ObjectInfo? { try await base.head(key) }
-    func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
-        try await base.read(key, range: range, ifVersion: ifVersion)
-    }
-    func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
-        try await openWrite(key, precondition: precondition, durability: .immediate)
-    }
     func openWrite(_ key: String, precondition: WritePrecondition, durability: WriteDurability) async throws -> any ObjectWriteStream {
         CommitOrderWriter(try await base.openWrite(key, precondition: precondition, durability: durability), key: key, store: self)
     }
@@ -66,10 +57,6 @@ final class CommitOrderStore: ObjectStore {
         record(.passDone)
         return out
     }
-    func delete(_ keys: [String]) async throws { try await base.delete(keys) }
-    func localPath(of key: String) -> String? { base.localPath(of: key) }
-    func key(forLocalPath path: String) -> String? { base.key(forLocalPath: path) }
-    func prefixStatus(_ prefix: String) async throws -> PrefixStatus { try await base.prefixStatus(prefix) }
 }
 
 final class CommitOrderWriter: ObjectWriteStream {

@@ -28,7 +28,7 @@ enum StoreEvent: Equatable {
 
 /// A local store that records opens, writes, aborts, the durability pass and commits of its writers,
 /// and fails the write of the `failWriteOfOpen`-th writer opened (1 = the first).
-final class RecordingStore: ObjectStore {
+final class RecordingStore: ForwardingLocalStore {
     let base: LocalObjectStore
     let log = Mutex<[StoreEvent]>([])
     let opened = Mutex(0)
@@ -42,15 +42,6 @@ final class RecordingStore: ObjectStore {
     func record(_ e: StoreEvent) { log.withLock { $0.append(e) } }
     var events: [StoreEvent] { log.withLock { $0 } }
 
-    var location: String { base.location }
-    func list(prefix: String, startAfter: String?) -> ObjectListing { base.list(prefix: prefix, startAfter: startAfter) }
-    func head(_ key: String) async throws -> ObjectInfo? { try await base.head(key) }
-    func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
-        try await base.read(key, range: range, ifVersion: ifVersion)
-    }
-    func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
-        try await openWrite(key, precondition: precondition, durability: .immediate)
-    }
     func openWrite(_ key: String, precondition: WritePrecondition, durability: WriteDurability) async throws -> any ObjectWriteStream {
         let n = opened.withLock {
             $0 += 1; return $0
@@ -67,10 +58,6 @@ final class RecordingStore: ObjectStore {
         for w in writers { record(.commit((w as! RecordingWriter).key)) }
         return try await base.commit(writers.map { ($0 as! RecordingWriter).inner })
     }
-    func delete(_ keys: [String]) async throws { try await base.delete(keys) }
-    func localPath(of key: String) -> String? { base.localPath(of: key) }
-    func key(forLocalPath path: String) -> String? { base.key(forLocalPath: path) }
-    func prefixStatus(_ prefix: String) async throws -> PrefixStatus { try await base.prefixStatus(prefix) }
 }
 
 final class RecordingWriter: ObjectWriteStream {

@@ -27,7 +27,7 @@ enum VacuumStoreEvent: Equatable {
 /// commit) and each delete starts and ends. The publication of a write whose bytes hold
 /// `holdPublishing` (e.g. `VACUUM START`) and every delete are held back for `hold`; `before(key, bytes)`
 /// runs before a write is published (a test plays another writer there).
-final class VacuumOrderStore: ObjectStore {
+final class VacuumOrderStore: ForwardingLocalStore {
     let base: LocalObjectStore
     let log = Mutex<[VacuumStoreEvent]>([])
     let holdPublishing: String
@@ -44,15 +44,6 @@ final class VacuumOrderStore: ObjectStore {
     func record(_ e: VacuumStoreEvent) { log.withLock { $0.append(e) } }
     var events: [VacuumStoreEvent] { log.withLock { $0 } }
 
-    var location: String { base.location }
-    func list(prefix: String, startAfter: String?) -> ObjectListing { base.list(prefix: prefix, startAfter: startAfter) }
-    func head(_ key: String) async throws -> ObjectInfo? { try await base.head(key) }
-    func read(_ key: String, range: Range<Int64>?, ifVersion: String?) async throws -> [UInt8] {
-        try await base.read(key, range: range, ifVersion: ifVersion)
-    }
-    func openWrite(_ key: String, precondition: WritePrecondition) async throws -> any ObjectWriteStream {
-        try await openWrite(key, precondition: precondition, durability: .immediate)
-    }
     func openWrite(_ key: String, precondition: WritePrecondition, durability: WriteDurability) async throws -> any ObjectWriteStream {
         VacuumOrderWriter(try await base.openWrite(key, precondition: precondition, durability: durability), key: key, store: self)
     }
@@ -87,9 +78,6 @@ final class VacuumOrderStore: ObjectStore {
         try await base.delete(keys)
         record(.deleted(keys))
     }
-    func localPath(of key: String) -> String? { base.localPath(of: key) }
-    func key(forLocalPath path: String) -> String? { base.key(forLocalPath: path) }
-    func prefixStatus(_ prefix: String) async throws -> PrefixStatus { try await base.prefixStatus(prefix) }
 }
 
 final class VacuumOrderWriter: ObjectWriteStream {
