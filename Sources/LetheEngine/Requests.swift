@@ -180,14 +180,8 @@ extension Lethe {
         // Ten letters of 31 from one 64-bit draw (31^10 < 2^64; the modulo bias is below 2^-14 per id),
         // one system random call per request instead of ten (`forget --from` of 100,000 subjects).
         var rng = SystemRandomNumberGenerator()
-        var x = rng.next()
-        var id: [UInt8] = Array("r-".utf8)
-        id.reserveCapacity(12)
-        for _ in 0..<10 {
-            id.append(requestIDAlphabet[Int(x % 31)])
-            x /= 31
-        }
-        return String(decoding: id, as: UTF8.self)
+        let x = rng.next() as UInt64
+        return withUnsafeBytes(of: x.littleEndian) { requestIDs(draws: Array($0))[0] }
     }
 
     /// `count` new request ids, each as `newRequestID` makes one (ten letters of 31 from a 64-bit draw),
