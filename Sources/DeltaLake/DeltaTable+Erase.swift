@@ -188,7 +188,8 @@ extension DeltaTable {
                 var source = footerSource
                 try await fetch(ranges, of: key, version: version, into: &source)
                 let fetched = FetchedSource(source)
-                let sparse = try Self.open(fetched, key)
+                // The dictionary pages the selection decompresses are kept for the rewrite.
+                let sparse = try Self.open(fetched, key).rememberingDictionaryPages()
                 do {
                     subjectRows = try selecting(path, sparse)
                     scrub = try scrubbing?(path, sparse) ?? [:]
@@ -201,7 +202,7 @@ extension DeltaTable {
         }
         if file == nil {
             let bytes = try await store.read(key, range: nil, ifVersion: version)
-            let whole = try Self.open(InMemorySource(bytes), key)
+            let whole = try Self.open(InMemorySource(bytes), key).rememberingDictionaryPages()
             subjectRows = try selecting(path, whole)
             scrub = try scrubbing?(path, whole) ?? [:]
             file = whole
@@ -637,7 +638,7 @@ extension DeltaTable {
             var source = partial
             try await fetch(try job.rangesToRead(), of: job.key, version: version, into: &source)
             let fetched = FetchedSource(source)
-            let file = try Self.open(fetched, job.key)
+            let file = try Self.open(fetched, job.key).sharingDictionaryPages(with: job.file)
             do {
                 var sink = PlannedSink()
                 let result = try file.rewrite(droppingRows: job.drop, scrubbing: job.scrub, to: &sink)
@@ -660,6 +661,7 @@ extension DeltaTable {
                 throw LetheError(.corrupt, "\(error)", at: job.key)
             }
             job.file = try Self.open(InMemorySource(try await store.read(job.key, range: nil, ifVersion: version)), job.key)
+                .sharingDictionaryPages(with: file)
             job.partial = nil
         }
         var sink = InMemorySink()

@@ -83,7 +83,9 @@ extension DeltaTable {
         // data file deleted (so a crash leaves no change without it).
         let t0 = ContinuousClock.now
         async let started: Void = Trace.span("delta vacuum: VACUUM START (own time)") {
-            try await openVacuum(snap, known: known, files: victims.count + changeData.count, runID: runID, now: now, inCommitTimestamps: ict)
+            try await openVacuum(
+                snap, known: known, latest: listing.versions.last, files: victims.count + changeData.count, runID: runID, now: now,
+                inCommitTimestamps: ict)
         }
         if !changeData.isEmpty {
             try await started
@@ -181,9 +183,14 @@ extension DeltaTable {
     }
 
     /// VACUUM START, unless an earlier attempt's is still open (`hasOpenVacuumStart`, from `snap`
-    /// and `known` where it can).
-    func openVacuum(_ snap: Snapshot, known: LetheVacuumCommits?, files: Int, runID: String?, now: Int64, inCommitTimestamps ict: Bool) async throws {
-        guard try await !Trace.span("delta vacuum: open VACUUM START looked for", { try await hasOpenVacuumStart(snap, known: known) }) else { return }
+    /// and `known` where it can; `latest`: the newest commit of a listing just taken, if any).
+    func openVacuum(
+        _ snap: Snapshot, known: LetheVacuumCommits?, latest: Int64? = nil, files: Int, runID: String?, now: Int64, inCommitTimestamps ict: Bool
+    ) async throws {
+        let open = try await Trace.span("delta vacuum: open VACUUM START looked for") {
+            try await hasOpenVacuumStart(snap, known: known, latest: latest)
+        }
+        guard !open else { return }
         try await commitVacuumStart(files: files, runID: runID, now: now, inCommitTimestamps: ict)
     }
 
@@ -478,8 +485,10 @@ extension DeltaTable {
     /// START this vacuum completes. Looks back through the newest commits only.
     /// `snap`: the commitInfo of the versions it replayed is taken from it instead of reading them again.
     /// `known`: up to its version, only the commits it names are read (none when it names none).
-    func hasOpenVacuumStart(_ snap: Snapshot? = nil, known: LetheVacuumCommits? = nil) async throws -> Bool {
-        guard let latest = try await latestVersion() else { return false }
+    func hasOpenVacuumStart(_ snap: Snapshot? = nil, known: LetheVacuumCommits? = nil, latest listed: Int64? = nil) async throws -> Bool {
+        var newest = listed
+        if newest == nil { newest = try await latestVersion() }
+        guard let latest = newest else { return false }
         func decision(_ infos: [[String: JSONValue]]) -> Bool? {
             for c in infos where (c["engineInfo"]?.string ?? "").hasPrefix("Lethe/") {
                 if c["operation"]?.string == "VACUUM END" { return false }

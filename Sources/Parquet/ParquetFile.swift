@@ -28,6 +28,8 @@ public struct ParquetFile: Sendable {
     /// Rows in the file: the sum of the row groups' rows (a footer `num_rows` of 0 with rows
     /// in the row groups, as some writers leave it, is read as that sum).
     public let numRows: Int64
+    /// Dictionary pages kept for a rewrite that follows a read (`rememberingDictionaryPages()`).
+    var dictionaryMemo: DictionaryMemo?
 
     public init(source: any ParquetSource, name: String = "<parquet>", options: ReadOptions = ReadOptions()) throws(ParquetError) {
         self.source = source

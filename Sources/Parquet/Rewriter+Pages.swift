@@ -183,9 +183,17 @@ extension ParquetFile {
             if plainDictionaryRead { return plainDictionary }
             plainDictionaryRead = true
             guard let dp = dictPage, let e = Encoding(rawValue: dp.header.encoding), e == .plain || e == .plainDictionary else { return nil }
-            reader.pos = dp.start
-            guard let page = try reader.next() else { return nil }
-            plainDictionary = try PlainDictionary(page.data, count: dp.header.numValues, type: desc.physicalType, typeLength: desc.typeLength)
+            // A read of this file that came before (an erasure's keying of the candidate rows) may
+            // have decompressed the page already.
+            let data: [UInt8]
+            if let kept = dictionaryMemo?.take(rowGroup: g, column: ci, size: dp.header.uncompressedSize) {
+                data = kept
+            } else {
+                reader.pos = dp.start
+                guard let page = try reader.next() else { return nil }
+                data = page.data
+            }
+            plainDictionary = try PlainDictionary(data, count: dp.header.numValues, type: desc.physicalType, typeLength: desc.typeLength)
             return plainDictionary
         }
         var dictionary: ColumnValues?

@@ -98,7 +98,7 @@ extension ParquetFile {
         do {
             try scanChunk(
                 chunk, desc: desc, form: form, codecRaw: md.codecRaw, numValues: md.numValues, firstRow: firstRow, pageIndex: &pageIndex,
-                dictionary: dictionary, rows: dictionary == nil ? rows : nil, visit)
+                memo: (rowGroup, column), dictionary: dictionary, rows: dictionary == nil ? rows : nil, visit)
         } catch let e as ParquetError {
             throw e.located(file: name, rowGroup: rowGroup, column: desc.dottedPath, page: e.code == .corruptMetadata ? nil : pageIndex)
         }
@@ -137,7 +137,7 @@ extension ParquetFile {
         do {
             try scanChunk(
                 chunk, desc: desc, form: form, codecRaw: md.codecRaw, numValues: md.numValues, firstRow: rowGroupFirstRow[rowGroup],
-                pageIndex: &pageIndex, dictionary: dictionary,
+                pageIndex: &pageIndex, memo: (rowGroup, column), dictionary: dictionary,
                 bulk: { n, fill in
                     let start = out.count
                     out.append(contentsOf: repeatElement(0, count: n))
@@ -203,7 +203,8 @@ extension ParquetFile {
 
     private func scanChunk(
         _ chunk: [UInt8], desc: ColumnDescriptor, form: CanonicalText.Form?, codecRaw: Int32, numValues: Int64, firstRow: Int64,
-        pageIndex: inout Int, dictionary onDictionary: ((ByteArrayValues) throws -> Void)?, rows wanted: [Bool]? = nil,
+        pageIndex: inout Int, memo: (rowGroup: Int, column: Int)? = nil, dictionary onDictionary: ((ByteArrayValues) throws -> Void)?,
+        rows wanted: [Bool]? = nil,
         bulk: ((_ count: Int, _ fill: (UnsafeMutableBufferPointer<Int32>) throws -> Void) throws -> Void)? = nil,
         _ visit: (Int64, Int, UnsafeRawBufferPointer?) throws -> Void
     ) throws {
@@ -245,6 +246,7 @@ extension ParquetFile {
             case .indexPage: continue
             case .dictionaryPage:
                 guard case .none = dictionary else { throw ParquetError(.corruptPage, "second dictionary page") }
+                if let memo, let kept = dictionaryMemo { kept.keep(page.data, rowGroup: memo.rowGroup, column: memo.column) }
                 if wanted != nil {
                     dictionary = .unread(page)
                 } else {
