@@ -337,8 +337,11 @@ extension DeltaTable {
         _ wave: ArraySlice<RewriteJob>, changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys, workers: Int
     ) async throws -> [(RewriteOutcome, [RewrittenFile])] {
         let t0 = ContinuousClock.now
-        let outcomes = try await boundedMap(Array(wave), limit: workers) { job in
-            try await self.rewrite(job, changeDataFeed: cdf, now: now)
+        // The files past the last full round of `workers` (the wave's tail, or a wave of fewer files
+        // than cores) are rewritten with their columns spread over the cores the others leave idle.
+        let jobs = Array(wave), full = jobs.count / max(1, workers) * max(1, workers)
+        let outcomes = try await boundedMap(Array(jobs.indices), limit: workers) { i in
+            try await self.rewrite(jobs[i], changeDataFeed: cdf, now: now, chunkWorkers: i >= full ? workers : 1)
         }
         Trace.mark("delta erase: wave of \(wave.count) rewritten", since: t0)
         let t1 = ContinuousClock.now
@@ -631,8 +634,12 @@ extension DeltaTable {
     /// and the files to write. A file not held whole is rewritten from everything but its untouched
     /// row groups, which the replacement's plan copies; a rewrite that reads outside those bytes is
     /// done again on the whole file.
-    func rewrite(_ job: RewriteJob, changeDataFeed: Bool, now: Int64) async throws -> (RewriteOutcome, [RewrittenFile]) {
+    /// `chunkWorkers`: threads the rewrite of one row group's columns may use (the cores no other
+    /// file's rewrite is using).
+    func rewrite(_ job: RewriteJob, changeDataFeed: Bool, now: Int64, chunkWorkers: Int = 1) async throws -> (RewriteOutcome, [RewrittenFile]) {
         var job = job
+        var pageOptions = PageRewriteOptions()
+        pageOptions.chunkWorkers = chunkWorkers
         if let mask = job.mask { return try rewriteMasking(job, mask, changeDataFeed: changeDataFeed, now: now) }
         if let partial = job.partial, let version = job.version {
             var source = partial
@@ -641,7 +648,7 @@ extension DeltaTable {
             let file = try Self.open(fetched, job.key).sharingDictionaryPages(with: job.file)
             do {
                 var sink = PlannedSink()
-                let result = try file.rewrite(droppingRows: job.drop, scrubbing: job.scrub, to: &sink)
+                let result = try file.rewrite(droppingRows: job.drop, scrubbing: job.scrub, to: &sink, pageOptions: pageOptions)
                 let cdc = changeDataFeed && !job.newlyDeleted.isEmpty ? try ChangeData.deletes(from: file, rows: job.newlyDeleted) : nil
                 var replacement: (RewrittenContent, Int64, ParquetFile)? = nil
                 if !result.isEmpty {
@@ -668,7 +675,7 @@ extension DeltaTable {
         let result: RewriteResult
         let cdc: [UInt8]?
         do {
-            result = try job.file.rewrite(droppingRows: job.drop, scrubbing: job.scrub, to: &sink)
+            result = try job.file.rewrite(droppingRows: job.drop, scrubbing: job.scrub, to: &sink, pageOptions: pageOptions)
             cdc = changeDataFeed && !job.newlyDeleted.isEmpty ? try ChangeData.deletes(from: job.file, rows: job.newlyDeleted) : nil
         } catch {
             throw LetheError(.corrupt, "\(error)", at: job.key)

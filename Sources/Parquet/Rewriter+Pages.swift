@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The page-level rewrite of one column chunk of a row group that loses rows: pages without a
 /// dropped row are copied byte for byte (header and compressed body), pages with one are decoded
 /// and written again with the same encoding, codec, page version, checksum and statistics kinds.
@@ -27,7 +29,7 @@ enum ChunkPiece: Equatable {
 }
 
 /// What the page-level rewrite produced for one column chunk.
-struct PageLevelChunk {
+struct PageLevelChunk: Sendable {
     var pieces: [ChunkPiece] = []
     /// Chunk metadata; offsets are placed by `metaData(at:)`.
     var meta: ColumnMetaData
@@ -64,6 +66,13 @@ struct PageLevelChunk {
     }
 }
 
+/// Page-level rewrites made on several threads (`ParquetFile.pageLevelChunks`), by column index.
+final class ChunkResults: Sendable {
+    private let made = Mutex<[Int: PageLevelChunk?]>([:])
+    func set(_ column: Int, _ chunk: PageLevelChunk?) { made.withLock { $0[column] = chunk } }
+    var all: [Int: PageLevelChunk?] { made.withLock { $0 } }
+}
+
 /// Switches for the page-level rewrite, for tests (deliberately wrong variants prove the tests can
 /// fail) and benchmarks (`lethe-bench rewrite --compare` times a path against the one it replaced).
 public struct PageRewriteOptions: Sendable {
@@ -84,6 +93,9 @@ public struct PageRewriteOptions: Sendable {
     /// Edit a flat column's page in place — the runs and values that held dropped slots, the Snappy
     /// elements around them (false: decode, encode and compress the page again).
     public var splicePages = true
+    /// Threads the page-level rewrites of one row group's columns may use at once (1: one after the
+    /// other). A caller rewriting fewer files at a time than it has cores gives the spare ones here.
+    public var chunkWorkers = 1
 }
 
 /// A page of the original chunk as found by the header walk.

@@ -1,3 +1,6 @@
+import Dispatch
+import Synchronization
+
 /// The erasure rewrite: drop rows from a file, copying untouched row groups byte
 /// for byte and re-encoding only the row groups that held dropped rows.
 
@@ -391,11 +394,13 @@ extension ParquetFile {
         var plan: [IndexPlan] = []
         let start = out.offset
         var totalUncompressed: Int64 = 0
+        let rewritten = schema.columns.indices.filter { !local.isEmpty || scrub.contains($0) }
+        let byPages = pageLevelChunks(rewritten, of: g, dropping: local, scrub: scrub, options: w.pageOptions)
         for ci in schema.columns.indices {
             let (chunk, chunkPlan, uncompressed) =
                 local.isEmpty && !scrub.contains(ci)
                 ? try copyChunk(ci, of: g, newIndex: newIndex, to: &out, into: &w)
-                : try rewriteChunk(ci, of: g, dropping: local, scrub: scrub.contains(ci), to: &out, into: &w)
+                : try rewriteChunk(ci, of: g, dropping: local, scrub: scrub.contains(ci), byPages: byPages?[ci], to: &out, into: &w)
             ng.columns[ci] = chunk
             totalUncompressed += uncompressed
             plan.append(chunkPlan)
@@ -416,13 +421,16 @@ extension ParquetFile {
     /// entries no kept row references neutralised when rows go or with `scrub`), else decoded and
     /// re-encoded whole with its dictionary rebuilt from the values kept. The new chunk, its page-index
     /// plan and its uncompressed size.
+    /// `byPages`: the chunk's page-level rewrite when it was made beforehand (`pageLevelChunks`).
     private func rewriteChunk<S>(
-        _ ci: Int, of g: Int, dropping local: [Int], scrub: Bool, to out: inout CountingSink<S>, into w: inout RewrittenGroups
+        _ ci: Int, of g: Int, dropping local: [Int], scrub: Bool, byPages: PageLevelChunk?? = nil, to out: inout CountingSink<S>,
+        into w: inout RewrittenGroups
     ) throws(ParquetError) -> (ColumnChunk, IndexPlan, Int64) {
         let orig = metadata.rowGroups[g].columns[ci]
         let desc = schema.columns[ci]
         if w.pageOptions.enabled,
-            let pc = try? rewriteChunkByPages(column: ci, rowGroup: g, dropping: local, original: orig, options: w.pageOptions, scrub: scrub)
+            let pc = byPages
+                ?? (try? rewriteChunkByPages(column: ci, rowGroup: g, dropping: local, original: orig, options: w.pageOptions, scrub: scrub))
         {
             let base = out.offset
             for piece in pc.pieces {
@@ -457,6 +465,30 @@ extension ParquetFile {
         let filtered = data.droppingRows(local, maxDefinitionLevel: desc.maxDefinitionLevel)
         let (chunk, uncompressed, plan) = try writeReencodedChunk(filtered, layout: layout, original: orig, rowGroup: g, desc: desc, to: &out)
         return (chunk, plan, uncompressed)
+    }
+
+    /// The page-level rewrites of the columns `columns` of row group `g`, made `options.chunkWorkers`
+    /// at a time (by column index: nil for a chunk the page-level rewrite leaves to the whole-chunk
+    /// path); nil when they are to be made one after the other, as each chunk is written.
+    private func pageLevelChunks(
+        _ columns: [Int], of g: Int, dropping local: [Int], scrub: Set<Int>, options: PageRewriteOptions
+    ) -> [Int: PageLevelChunk?]? {
+        guard options.enabled, options.chunkWorkers > 1, columns.count > 1 else { return nil }
+        let made = ChunkResults()
+        let file = self
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: min(options.chunkWorkers, columns.count)) { _ in
+            while true {
+                let k = next.add(1, ordering: .relaxed).oldValue
+                guard k < columns.count else { return }
+                let ci = columns[k]
+                let orig = file.metadata.rowGroups[g].columns[ci]
+                let pc = try? file.rewriteChunkByPages(
+                    column: ci, rowGroup: g, dropping: local, original: orig, options: options, scrub: scrub.contains(ci))
+                made.set(ci, pc)
+            }
+        }
+        return made.all
     }
 
     /// `orig` written anew at `base` with `metaData`: its page indexes are dropped here and written
