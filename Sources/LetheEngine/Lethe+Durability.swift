@@ -1,4 +1,5 @@
 import LetheCatalog
+import LetheCore
 import Logging
 
 extension Lethe {
@@ -19,13 +20,14 @@ extension Lethe {
                 result = try await body()
             } catch {
                 do {
-                    try await meta.makeDurable()
+                    try await Trace.span("durable point (after a failure)") { try await meta.makeDurable() }
                 } catch let syncError {
                     logger.error("cannot make the state durable after a failed operation: \(syncError)")
                 }
                 throw error
             }
-            try await meta.makeDurable()
+            // `LETHE_TRACE=1`: the sync's own time (nothing when the operation wrote nothing).
+            try await Trace.span("durable point") { try await meta.makeDurable() }
             return result
         }
     }

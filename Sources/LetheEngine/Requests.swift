@@ -547,6 +547,8 @@ extension Lethe {
                 continue  // changed meanwhile; the next run tries again
             }
         }
+        // No engine here (`lethe filter` opens the state alone): its own durable point.
+        if n > 0 { try await meta.makeDurable() }
         return n
     }
 }

@@ -17,10 +17,15 @@ extension SQLiteStateStore {
     /// otherwise (no hop to the writer, no system call). The sync runs on the writer connection, after
     /// every transaction this process committed before it and before the next, so it covers them all:
     /// concurrent operations that end together share one sync.
+    ///
+    /// The caller's cancellation does not reach the sync: an operation whose transactions committed
+    /// is not turned into a failure (which a caller would retry, writing twice) by a cancelled wait.
     public func makeDurable() async throws {
         guard !readOnly, writer is DatabasePool, durability.pending else { return }
         do {
-            try await writer.writeWithoutTransaction { [durability] db in try durability.sync(db) }
+            try await Task { [writer, durability] in
+                try await writer.writeWithoutTransaction { db in try durability.sync(db) }
+            }.value
         } catch {
             throw Self.wrap(error, "cannot sync the state's write-ahead log to disk", path: databasePath)
         }

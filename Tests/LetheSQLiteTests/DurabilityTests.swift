@@ -59,6 +59,22 @@ import LetheCatalog
         #expect(store.walSyncs == 1)
     }
 
+    /// An operation cancelled after its commits (a service shutting down) still syncs them, and its
+    /// durable point does not fail: the caller would take the committed work for failed and redo it.
+    @Test func aCancelledCallerStillSyncs() async throws {
+        let dir = folder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStateStore(folder: dir)
+        try await store.setSetting("a", "1")
+        let task = Task {
+            while !Task.isCancelled { await Task.yield() }
+            try await store.makeDurable()
+        }
+        task.cancel()
+        try await task.value
+        #expect(store.walSyncs == 1)
+    }
+
     /// Keying the audit chain (opening a new state) is durable before the key file is renamed into
     /// place: a key file over a state that lost its fingerprint and `audit_keyed` entry would chain
     /// later entries under a key the log never switched to.
