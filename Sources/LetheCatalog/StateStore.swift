@@ -278,6 +278,13 @@ public protocol StateStore: Sendable {
     /// (SQLite: the WAL checkpoints after each commit — two fsyncs each — as one checkpoint). What each
     /// transaction commits is committed as before. Runs `body` as it is by default.
     func batchWrites<T: Sendable>(_ body: () async throws -> T) async throws -> T
+    /// Makes every transaction this store has committed so far durable (on disk, kept through a power
+    /// loss or an OS crash), if it is not yet: the engine calls it once when an operation that wrote
+    /// the state ends, before the operation returns (`Lethe.durably`). SQLite commits in WAL mode
+    /// without a sync (`synchronous = NORMAL`): this syncs the WAL once when a write committed since the
+    /// last sync, and costs nothing otherwise. A store durable at each commit (PostgreSQL) does nothing.
+    /// No default: a store that wraps another must pass it on.
+    func makeDurable() async throws
     /// Searches what the store keeps for raw ids (verification's proof that Lethe's own state
     /// holds none); nil when the store cannot be searched from here (in memory; nil by default).
     var residueScanner: (any StateResidueScanner)? { get }

@@ -44,16 +44,18 @@ extension Lethe {
     /// approved subject in one batched pass (one rewrite per object for all the subjects it
     /// holds), dataset by dataset in lineage order, runs rebuilds, and verifies.
     public func run(events: EngineEvents? = nil) async throws -> RunReport {
-        forgetDeltaSnapshots()  // Delta snapshots are reused within one operation only
-        try await destroyExpiredRawIDs()  // every writing entry point first (sweep.raw_id_days)
-        // A state shared by many workers: the job's steps are claimed from its queue (with any
-        // `lethe worker` running), wave by wave, instead of run in order here.
-        if let queue = meta.workQueue {
-            // Crypto-shredding first: the approved subjects' data keys go before any step is queued.
-            try await shredKeys(try await meta.requests(status: .approved))
-            return try await runOnQueue(queue, events: events)
+        return try await durably {
+            forgetDeltaSnapshots()  // Delta snapshots are reused within one operation only
+            try await destroyExpiredRawIDs()  // every writing entry point first (sweep.raw_id_days)
+            // A state shared by many workers: the job's steps are claimed from its queue (with any
+            // `lethe worker` running), wave by wave, instead of run in order here.
+            if let queue = meta.workQueue {
+                // Crypto-shredding first: the approved subjects' data keys go before any step is queued.
+                try await shredKeys(try await meta.requests(status: .approved))
+                return try await runOnQueue(queue, events: events)
+            }
+            return try await Executor(self).run(events: events)
         }
-        return try await Executor(self).run(events: events)
     }
 
     /// Records a step as failed (see `Executor.failStep`).

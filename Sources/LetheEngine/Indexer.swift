@@ -342,9 +342,11 @@ extension Lethe {
         datasets names: [String]? = nil, workers requested: Int? = nil,
         progress: (@Sendable (IndexProgress) -> Void)? = nil
     ) async throws -> IndexReport {
-        forgetDeltaSnapshots()  // Delta snapshots are reused within one operation only
-        try await destroyExpiredRawIDs()  // every writing entry point first (sweep.raw_id_days)
-        return try await Indexer(self).index(datasets: names, workers: requested, progress: progress)
+        return try await durably {
+            forgetDeltaSnapshots()  // Delta snapshots are reused within one operation only
+            try await destroyExpiredRawIDs()  // every writing entry point first (sweep.raw_id_days)
+            return try await Indexer(self).index(datasets: names, workers: requested, progress: progress)
+        }
     }
 
     /// Re-indexes one object after Lethe rewrote it (or forgets it if it is gone).

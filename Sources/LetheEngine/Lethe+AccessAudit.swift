@@ -34,34 +34,36 @@ extension Lethe {
     /// `[at, principal index or null, method, route, status, request id or null]`. The requests named
     /// find the entry through `AuditReader.entries(requestID:)`.
     public func recordAPICalls(_ calls: [APICall]) async throws {
-        guard !calls.isEmpty else { return }
-        let at = now()
-        var index: [Principal: Int] = [:]
-        var principals: [Principal] = []
-        for c in calls {
-            if let p = c.principal, index[p] == nil {
-                index[p] = principals.count
-                principals.append(p)
+        try await durably {
+            guard !calls.isEmpty else { return }
+            let at = now()
+            var index: [Principal: Int] = [:]
+            var principals: [Principal] = []
+            for c in calls {
+                if let p = c.principal, index[p] == nil {
+                    index[p] = principals.count
+                    principals.append(p)
+                }
             }
-        }
-        let rows: [JSONValue] = calls.map { c in
-            .array([
-                .int(c.at), c.principal.flatMap { index[$0] }.map { .int(Int64($0)) } ?? .null, .string(c.method), .string(c.route),
-                .int(Int64(c.status)), c.requestID.map(JSONValue.string) ?? .null,
-            ])
-        }
-        let ids = Array(Set(calls.compactMap(\.requestID))).sorted()
-        let known = Set(try await meta.requests(ids: ids).map(\.id))
-        let requestIDs = ids.filter { known.contains($0) }
-        let people = principals
-        try await meta.transaction("cannot record \(calls.count) API call(s) in the audit log") { tx in
-            var ps: [JSONValue] = []
-            for p in people {
-                let ref = try tx.auditText(p.name)
-                ps.append(.object(["name": .object(["text": .int(ref.id), "hmac": .string(ref.hmac)]), "role": .string(p.role.rawValue)]))
+            let rows: [JSONValue] = calls.map { c in
+                .array([
+                    .int(c.at), c.principal.flatMap { index[$0] }.map { .int(Int64($0)) } ?? .null, .string(c.method), .string(c.route),
+                    .int(Int64(c.status)), c.requestID.map(JSONValue.string) ?? .null,
+                ])
             }
-            let details = JSONValue.object(["count": .int(Int64(rows.count)), "principals": .array(ps), "calls": .array(rows)]).text
-            try tx.audit.append(.apiCalls, requestIDs: requestIDs, actor: "lethe", details: details, at: at)
+            let ids = Array(Set(calls.compactMap(\.requestID))).sorted()
+            let known = Set(try await meta.requests(ids: ids).map(\.id))
+            let requestIDs = ids.filter { known.contains($0) }
+            let people = principals
+            try await meta.transaction("cannot record \(calls.count) API call(s) in the audit log") { tx in
+                var ps: [JSONValue] = []
+                for p in people {
+                    let ref = try tx.auditText(p.name)
+                    ps.append(.object(["name": .object(["text": .int(ref.id), "hmac": .string(ref.hmac)]), "role": .string(p.role.rawValue)]))
+                }
+                let details = JSONValue.object(["count": .int(Int64(rows.count)), "principals": .array(ps), "calls": .array(rows)]).text
+                try tx.audit.append(.apiCalls, requestIDs: requestIDs, actor: "lethe", details: details, at: at)
+            }
         }
     }
 }

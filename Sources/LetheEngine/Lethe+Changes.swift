@@ -22,8 +22,10 @@ extension Lethe {
     /// a table's data file joins with the commit that adds it. Keys outside every dataset (or
     /// hidden by name, or Lethe's own temporaries) are ignored. `datasets`: only these.
     public func index(changes keys: [String], datasets names: [String]? = nil) async throws -> ChangesIndexReport {
-        try await destroyExpiredRawIDs()  // every writing entry point first (sweep.raw_id_days)
-        return try await Indexer(self).index(changes: keys, datasets: names)
+        return try await durably {
+            try await destroyExpiredRawIDs()  // every writing entry point first (sweep.raw_id_days)
+            return try await Indexer(self).index(changes: keys, datasets: names)
+        }
     }
 
     /// The datasets (with a subject) whose path (or quarantine, `_quarantine/<name>/`) holds lake key `key`.

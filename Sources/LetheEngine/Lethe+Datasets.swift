@@ -64,15 +64,17 @@ extension Lethe {
     /// standard vacuum of every unreferenced file older than the retention, refused
     /// below the table's configured retention unless `force`.
     public func vacuum(dataset: String?, retainHours: Double?, dryRun: Bool, force: Bool) async throws -> [VacuumReport] {
-        var chosen = config.datasets.filter { driver(for: $0).hasTransactionLog }
-        if let dataset {
-            guard let d = config.dataset(named: dataset) else { throw LetheError(.badUsage, "no dataset named `\(dataset)` in \(config.file)") }
-            chosen = [d]  // a dataset without a log refuses (its driver says why)
+        return try await durably {
+            var chosen = config.datasets.filter { driver(for: $0).hasTransactionLog }
+            if let dataset {
+                guard let d = config.dataset(named: dataset) else { throw LetheError(.badUsage, "no dataset named `\(dataset)` in \(config.file)") }
+                chosen = [d]  // a dataset without a log refuses (its driver says why)
+            }
+            let mode: VacuumMode = retainHours.map { .retention(hours: $0, force: force) } ?? .targeted
+            var out: [VacuumReport] = []
+            for d in chosen { out.append(try await driver(for: d).vacuum(mode, dryRun: dryRun, self)) }
+            return out
         }
-        let mode: VacuumMode = retainHours.map { .retention(hours: $0, force: force) } ?? .targeted
-        var out: [VacuumReport] = []
-        for d in chosen { out.append(try await driver(for: d).vacuum(mode, dryRun: dryRun, self)) }
-        return out
     }
 
     /// `locate` with each object's role: for Delta tables, live rows apart from rows only

@@ -28,8 +28,16 @@ extension Lethe {
     /// Audit entries are each caller's, as `forget` writes them (`filed` + `planned` for one
     /// subject, one `filed_batch` for several). When the shared transaction cannot commit, each
     /// caller's requests are written in a transaction of their own, so a failure is only its caller's.
+    /// Returns once what it filed is durable (`durably`); when that sync fails, each call it filed
+    /// for fails with the sync's error.
     public func forget(calls: [FilingCall]) async -> [Result<[ErasureRequest], any Error>] {
-        await forget(calls: calls, checkReason: true)
+        var results: [Result<[ErasureRequest], any Error>] = []
+        do {
+            try await durably { results = await forget(calls: calls, checkReason: true) }
+        } catch {
+            return results.map { r in r.flatMap { _ in .failure(error) } }
+        }
+        return results
     }
 
     func forget(calls: [FilingCall], checkReason: Bool) async -> [Result<[ErasureRequest], any Error>] {

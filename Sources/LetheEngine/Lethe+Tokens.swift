@@ -19,18 +19,20 @@ extension Lethe {
     /// Audited (`token_created`: the name by reference as free text, the role); `by` names who asked
     /// (nil: Lethe itself, e.g. the CLI of the installation's operator).
     public func createToken(name: String, role: Role, by: String? = nil) async throws -> (token: APIToken, secret: String) {
-        try Self.checkTokenName(name)
-        var rng = SystemRandomNumberGenerator()
-        let bytes = (0..<Self.tokenBytes).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        let secret = Self.tokenPrefix + Self.base64url(bytes)
-        let hash = tokenHash(secret), at = now()
-        let token = try await meta.transaction("cannot create token \(name)") { tx in
-            let t = try tx.tokens.insertToken(name: name, role: role, hash: hash, at: at)
-            let (actor, details) = try Self.auditDetails(tx, actor: by, texts: ["name": name], ["role": .string(role.rawValue), "token": .int(t.id)])
-            try tx.appendAudit(event: .tokenCreated, requestID: nil, actor: by == nil ? "lethe" : actor, details: details, at: at)
-            return t
+        return try await durably {
+            try Self.checkTokenName(name)
+            var rng = SystemRandomNumberGenerator()
+            let bytes = (0..<Self.tokenBytes).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let secret = Self.tokenPrefix + Self.base64url(bytes)
+            let hash = tokenHash(secret), at = now()
+            let token = try await meta.transaction("cannot create token \(name)") { tx in
+                let t = try tx.tokens.insertToken(name: name, role: role, hash: hash, at: at)
+                let (actor, details) = try Self.auditDetails(tx, actor: by, texts: ["name": name], ["role": .string(role.rawValue), "token": .int(t.id)])
+                try tx.appendAudit(event: .tokenCreated, requestID: nil, actor: by == nil ? "lethe" : actor, details: details, at: at)
+                return t
+            }
+            return (token, secret)
         }
-        return (token, secret)
     }
 
     /// Every token, live and revoked, in order of creation (never a secret or a hash).
@@ -39,15 +41,17 @@ extension Lethe {
     /// Revokes the live token named `name` (`.notFound` when there is none); audited (`token_revoked`).
     @discardableResult
     public func revokeToken(name: String, by: String? = nil) async throws -> APIToken {
-        let at = now()
-        let revoked = try await meta.transaction("cannot revoke token \(name)") { tx -> APIToken? in
-            guard let t = try tx.tokens.revokeToken(name: name, at: at) else { return nil }
-            let (actor, details) = try Self.auditDetails(tx, actor: by, texts: ["name": name], ["role": .string(t.role.rawValue), "token": .int(t.id)])
-            try tx.appendAudit(event: .tokenRevoked, requestID: nil, actor: by == nil ? "lethe" : actor, details: details, at: at)
-            return t
+        return try await durably {
+            let at = now()
+            let revoked = try await meta.transaction("cannot revoke token \(name)") { tx -> APIToken? in
+                guard let t = try tx.tokens.revokeToken(name: name, at: at) else { return nil }
+                let (actor, details) = try Self.auditDetails(tx, actor: by, texts: ["name": name], ["role": .string(t.role.rawValue), "token": .int(t.id)])
+                try tx.appendAudit(event: .tokenRevoked, requestID: nil, actor: by == nil ? "lethe" : actor, details: details, at: at)
+                return t
+            }
+            guard let revoked else { throw LetheError(.notFound, "no live token named `\(name)` (see `lethe token list`)") }
+            return revoked
         }
-        guard let revoked else { throw LetheError(.notFound, "no live token named `\(name)` (see `lethe token list`)") }
-        return revoked
     }
 
     /// The principal a bearer token authenticates: nil for anything that is not a live token of this

@@ -118,6 +118,8 @@ extension Lethe {
     /// (derived tables, the source's own history and change data). Lethe's own commits
     /// are skipped. The first run reads the feed from its beginning. `events`: what it reads (see `EngineEvent`).
     public func propagate(datasets names: [String]? = nil, events: EngineEvents? = nil) async throws -> PropagationReport {
-        try await Propagator(self).propagate(datasets: names, events: events)
+        return try await durably {
+            try await Propagator(self).propagate(datasets: names, events: events)
+        }
     }
 }

@@ -11,7 +11,9 @@ extension Lethe {
     /// handle (`.unsupported`, naming the dataset). Each request is filed and planned in one
     /// transaction, so a kill leaves none half-filed.
     public func forget(_ subjects: [SubjectID], reason: String, by requester: String) async throws -> [ErasureRequest] {
-        try await forget(subjects, reason: reason, by: requester, checkReason: true)
+        return try await durably {
+            try await forget(subjects, reason: reason, by: requester, checkReason: true)
+        }
     }
 
     /// `checkReason: false` for reasons and requesters Lethe writes itself (propagation names versions
@@ -364,25 +366,27 @@ extension Lethe {
     /// its `approved` entry (as always). Several: every one is checked first (refused as a whole,
     /// nothing approved, when one cannot be), then approved in chunks (see `approveBatch`).
     public func approve(_ ids: [String], by approver: String) async throws -> [ErasureRequest] {
-        try await destroyExpiredRawIDs()
-        if ids.count == 1 {
-            let r = try await request(ids[0])
-            try checkApproval(r, by: approver)
-            return [
-                try await transition(
-                    r, .approve(by: approver, at: now()), audit: .approved, actor: approver,
-                    ["subject_key": .string(r.subjectKey.hex)], person: true)
-            ]
+        return try await durably {
+            try await destroyExpiredRawIDs()
+            if ids.count == 1 {
+                let r = try await request(ids[0])
+                try checkApproval(r, by: approver)
+                return [
+                    try await transition(
+                        r, .approve(by: approver, at: now()), audit: .approved, actor: approver,
+                        ["subject_key": .string(r.subjectKey.hex)], person: true)
+                ]
+            }
+            var seen = Set<String>()
+            let unique = ids.filter { seen.insert($0).inserted }
+            // One read per chunk, not one per request (1,000 reads were ~0.1 s of a 1,000-subject run).
+            let rs = try await meta.requests(ids: unique)
+            if rs.count != unique.count {
+                let found = Set(rs.map(\.id))
+                if let missing = unique.first(where: { !found.contains($0) }) { throw LetheError(.notFound, "no request \(missing)") }
+            }
+            return try await approveBatch(rs, by: approver)
         }
-        var seen = Set<String>()
-        let unique = ids.filter { seen.insert($0).inserted }
-        // One read per chunk, not one per request (1,000 reads were ~0.1 s of a 1,000-subject run).
-        let rs = try await meta.requests(ids: unique)
-        if rs.count != unique.count {
-            let found = Set(rs.map(\.id))
-            if let missing = unique.first(where: { !found.contains($0) }) { throw LetheError(.notFound, "no request \(missing)") }
-        }
-        return try await approveBatch(rs, by: approver)
     }
 
     /// The refusals of `approve`, before anything is written: a `--by` name holding the subject's id,
@@ -440,29 +444,33 @@ extension Lethe {
     /// Reads the planned requests a page at a time, then approves them in chunks (`approveBatch`; one
     /// request alone: its own `approved` entry).
     public func approveAll(by approver: String) async throws -> (approved: [ErasureRequest], skipped: [ErasureRequest]) {
-        try await destroyExpiredRawIDs()
-        var todo: [ErasureRequest] = [], mine: [ErasureRequest] = []
-        let digest = meta.textDigest(approver)
-        try await forEachRequestPage(status: .planned) { planned in
-            for r in planned {
-                if isRequester(approver, digest: digest, of: r) { mine.append(r) } else { todo.append(r) }
+        return try await durably {
+            try await destroyExpiredRawIDs()
+            var todo: [ErasureRequest] = [], mine: [ErasureRequest] = []
+            let digest = meta.textDigest(approver)
+            try await forEachRequestPage(status: .planned) { planned in
+                for r in planned {
+                    if isRequester(approver, digest: digest, of: r) { mine.append(r) } else { todo.append(r) }
+                }
             }
+            if todo.count == 1 { return (try await approve([todo[0].id], by: approver), mine) }
+            return (try await approveBatch(todo, by: approver), mine)
         }
-        if todo.count == 1 { return (try await approve([todo[0].id], by: approver), mine) }
-        return (try await approveBatch(todo, by: approver), mine)
     }
 
     public func reject(_ id: String, by who: String, reason: String) async throws -> ErasureRequest {
-        guard !reason.isEmpty else { throw LetheError(.badUsage, "a rejection needs a reason (--reason)") }
-        let r = try await request(id)
-        try refuseActorNamingSubject(who, of: r)
-        if let sealed = r.sealedSubject, Self.text(reason, holds: try secrets.unseal(sealed, requestID: r.id)) {
-            throw LetheError(.badInput, "the reason holds the subject's id; it would stay in the append-only audit log: give the reason without it")
+        return try await durably {
+            guard !reason.isEmpty else { throw LetheError(.badUsage, "a rejection needs a reason (--reason)") }
+            let r = try await request(id)
+            try refuseActorNamingSubject(who, of: r)
+            if let sealed = r.sealedSubject, Self.text(reason, holds: try secrets.unseal(sealed, requestID: r.id)) {
+                throw LetheError(.badInput, "the reason holds the subject's id; it would stay in the append-only audit log: give the reason without it")
+            }
+            let n = try await transition(
+                r, .reject(by: who, reason: reason, at: now()), audit: .rejected, actor: who,
+                ["subject_key": .string(r.subjectKey.hex)], person: true, texts: ["reason": reason])
+            return n
         }
-        let n = try await transition(
-            r, .reject(by: who, reason: reason, at: now()), audit: .rejected, actor: who,
-            ["subject_key": .string(r.subjectKey.hex)], person: true, texts: ["reason": reason])
-        return n
     }
 
     /// How many requests one write transaction of a batch (forget, approve, raw id destruction) holds.
@@ -475,46 +483,50 @@ extension Lethe {
     /// request keeps its raw id until its run ends. Returns how many were destroyed.
     @discardableResult
     public func destroyExpiredRawIDs() async throws -> Int {
-        var total = 0
-        var skipped = Set<String>()
-        while true {
-            let at = now()
-            let due = try await meta.requests.rawIDsDue(now: at, limit: Self.requestChunk + skipped.count)
-                .filter { !skipped.contains($0.id) }.prefix(Self.requestChunk)
-            var destroyed: [(ErasureRequest, RequestStatus)] = []
-            for r in due {
-                guard r.status != .running, let n = try? RequestLifecycle.apply(.destroyRawID(at: at, why: "deadline"), to: r).get() else {
-                    skipped.insert(r.id)
-                    continue
+        return try await durably {
+            var total = 0
+            var skipped = Set<String>()
+            while true {
+                let at = now()
+                let due = try await meta.requests.rawIDsDue(now: at, limit: Self.requestChunk + skipped.count)
+                    .filter { !skipped.contains($0.id) }.prefix(Self.requestChunk)
+                var destroyed: [(ErasureRequest, RequestStatus)] = []
+                for r in due {
+                    guard r.status != .running, let n = try? RequestLifecycle.apply(.destroyRawID(at: at, why: "deadline"), to: r).get() else {
+                        skipped.insert(r.id)
+                        continue
+                    }
+                    destroyed.append((n, r.status))
                 }
-                destroyed.append((n, r.status))
-            }
-            if destroyed.isEmpty { return total }
-            let batch = destroyed
-            let details = JSONValue.object([
-                "why": .string("deadline"), "count": .int(Int64(batch.count)),
-                "requests": .array(batch.map { .string($0.0.id) }),
-                "subject_keys": .array(batch.map { .string($0.0.subjectKey.hex) }),
-            ]).text
-            do {
-                try await meta.transaction("cannot destroy \(batch.count) raw id(s) at their deadline") { tx in
-                    for (n, was) in batch { try tx.updateRequest(n, expecting: was) }
-                    try tx.audit.append(.rawIDDestroyed, requestIDs: batch.map(\.0.id), actor: "lethe", details: details, at: at)
+                if destroyed.isEmpty { return total }
+                let batch = destroyed
+                let details = JSONValue.object([
+                    "why": .string("deadline"), "count": .int(Int64(batch.count)),
+                    "requests": .array(batch.map { .string($0.0.id) }),
+                    "subject_keys": .array(batch.map { .string($0.0.subjectKey.hex) }),
+                ]).text
+                do {
+                    try await meta.transaction("cannot destroy \(batch.count) raw id(s) at their deadline") { tx in
+                        for (n, was) in batch { try tx.updateRequest(n, expecting: was) }
+                        try tx.audit.append(.rawIDDestroyed, requestIDs: batch.map(\.0.id), actor: "lethe", details: details, at: at)
+                    }
+                } catch let e as LetheError where e.code == .conflict {
+                    return total  // a request changed meanwhile: the next writing command destroys these
                 }
-            } catch let e as LetheError where e.code == .conflict {
-                return total  // a request changed meanwhile: the next writing command destroys these
+                total += batch.count
             }
-            total += batch.count
         }
     }
 
     /// Destroys one request's sealed raw id now (`why`, e.g. `swept` or `on_demand`), with its audit entry.
     @discardableResult
     public func destroyRawID(_ id: String, why: String) async throws -> ErasureRequest {
-        let r = try await request(id)
-        return try await transition(
-            r, .destroyRawID(at: now(), why: why), audit: .rawIDDestroyed, actor: "lethe",
-            ["subject_key": .string(r.subjectKey.hex), "why": .string(why)])
+        return try await durably {
+            let r = try await request(id)
+            return try await transition(
+                r, .destroyRawID(at: now(), why: why), audit: .rawIDDestroyed, actor: "lethe",
+                ["subject_key": .string(r.subjectKey.hex), "why": .string(why)])
+        }
     }
 
     /// Gives stream tags to requests filed before stream filtering existed, from their
@@ -535,6 +547,8 @@ extension Lethe {
                 continue  // changed meanwhile; the next run tries again
             }
         }
+        // No engine here (`lethe filter` opens the state alone): its own durable point.
+        if n > 0 { try await meta.makeDurable() }
         return n
     }
 }

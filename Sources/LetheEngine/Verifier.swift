@@ -438,8 +438,10 @@ extension Lethe {
     /// nothing is stored (no result, no status change, no purge): for a state folder Lethe may
     /// not write.
     public func verify(ids: [String], all: Bool = false, dryRun: Bool = false) async throws -> [Verification] {
-        forgetDeltaSnapshots()  // Delta snapshots are reused within one operation only
-        return try await Verifier(self).verify(ids: ids, all: all, dryRun: dryRun)
+        return try await durably {
+            forgetDeltaSnapshots()  // Delta snapshots are reused within one operation only
+            return try await Verifier(self).verify(ids: ids, all: all, dryRun: dryRun)
+        }
     }
 
     /// Residue scan for a batch of requests, independent of the index: every object of every

@@ -209,6 +209,10 @@ public final class PostgresStateStore: StateStore, Sendable {
     @discardableResult
     public func checkpoint() async -> Bool { true }
 
+    /// Nothing to do: a commit returns once the server has flushed its write-ahead log
+    /// (`synchronous_commit = on`, PostgreSQL's default; a server set otherwise trades that away).
+    public func makeDurable() async throws {}
+
     // MARK: Opening without the async hop (StateBootstrap)
 
     /// A setting read on the calling thread.

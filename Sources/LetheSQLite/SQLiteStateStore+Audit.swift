@@ -126,7 +126,7 @@ extension SQLiteStateStore {
         newKey: () throws -> (key: [UInt8], fingerprint: String)
     ) throws -> Bool {
         do {
-            return try writer.write { db in
+            let keyed = try writer.write { db in
                 if try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [fingerprintSetting]) != nil { return false }
                 let (key, fingerprint) = try newKey()
                 try Self.setSetting(db, fingerprintSetting, fingerprint)
@@ -139,6 +139,14 @@ extension SQLiteStateStore {
                 }
                 return true
             }
+            if keyed {
+                // On disk before the caller renames the key file into place (StateBootstrap): a key
+                // file over a state that lost the switch would chain entries under a key the log
+                // never switched to.
+                durability.committed()
+                try makeDurableNow()
+            }
+            return keyed
         } catch {
             throw Self.wrap(error, "cannot key the audit log", path: databasePath)
         }

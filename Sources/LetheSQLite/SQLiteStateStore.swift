@@ -37,6 +37,8 @@ public final class SQLiteStateStore: StateStore {
     /// Batches under way (`batchWrites`), and the automatic checkpoint's setting to restore after them.
     let batchDepth = Mutex<Int>(0)
     let batchCheckpointPages = LockedValue<Int>(1000)
+    /// Commits made and synced (`makeDurable`, SQLiteStateStore+Durability.swift).
+    let durability = Durability()
     /// The connections of `readNow` (a file-backed pool's; opened at its first use).
     let hotReaders = HotReaders()
 
@@ -261,12 +263,13 @@ public final class SQLiteStateStore: StateStore {
     /// Runs `body` in one `BEGIN IMMEDIATE` write transaction, mapping failures to `LetheError`.
     func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
-            return try await writer.writeWithoutTransaction { db in
+            return try await writer.writeWithoutTransaction { [durability] db in
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try body(db)
                     return .commit
                 }
+                durability.committed()
                 guard let result else { throw LetheError(.failure, "\(what): transaction produced no result") }
                 return result
             }
@@ -536,6 +539,7 @@ extension SQLiteStateStore {
     public func setSettingNow(_ name: String, _ value: String) throws {
         do {
             try writer.write { db in try Self.setSetting(db, name, value) }
+            durability.committed()
         } catch {
             throw Self.wrap(error, "cannot save setting \(name)", path: databasePath)
         }
@@ -558,6 +562,7 @@ extension SQLiteStateStore {
     /// Runs SQL on the state behind every check (tests that alter the state as an attacker would).
     func tamper(_ sql: String) async throws {
         try await writer.write { db in try db.execute(sql: sql) }
+        durability.committed()
     }
 
     /// The value of a `PRAGMA` on a connection of this store (e.g. `secure_delete`).

@@ -25,6 +25,8 @@ public final class FaultInjectingStateStore: StateStore {
         var batchPurges = 0, singlePurges = 0
         /// `batchWrites` calls.
         var batches = 0
+        /// `makeDurable` calls.
+        var durablePoints = 0
     }
 
     /// The error an injected fault throws.
@@ -52,6 +54,8 @@ public final class FaultInjectingStateStore: StateStore {
     public var transactionsCommitted: Int { fault.withLock { $0.committed } }
     /// How many times `batchWrites` was called.
     public var batchWritesCalls: Int { fault.withLock { $0.batches } }
+    /// How many times `makeDurable` was called (the engine's durable points).
+    public var makeDurableCalls: Int { fault.withLock { $0.durablePoints } }
     /// How many times a transaction purged many raw ids at once (`purge(rawIDs:)`) and one at a time.
     public var purgeCalls: (batched: Int, single: Int) { fault.withLock { ($0.batchPurges, $0.singlePurges) } }
 
@@ -100,6 +104,10 @@ public final class FaultInjectingStateStore: StateStore {
     }
     public func checkIntact() throws { try base.checkIntact() }
     public func checkpoint() async -> Bool { await base.checkpoint() }
+    public func makeDurable() async throws {
+        fault.withLock { $0.durablePoints += 1 }
+        try await base.makeDurable()
+    }
     public func releaseMemory() { base.releaseMemory() }
     public func batchWrites<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         fault.withLock { $0.batches += 1 }

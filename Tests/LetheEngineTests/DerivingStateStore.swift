@@ -44,6 +44,7 @@ final class DerivingStateStore: StateStore {
     }
     func checkIntact() throws { try base.checkIntact() }
     func checkpoint() async -> Bool { await base.checkpoint() }
+    func makeDurable() async throws { try await base.makeDurable() }
     func releaseMemory() { base.releaseMemory() }
     var residueScanner: (any StateResidueScanner)? { base.residueScanner }
     func acquireRunLock(progress: (@Sendable (String) -> Void)?) async throws -> (any RunLockHandle)? {

@@ -93,6 +93,7 @@ private final class LateTextsStore: StateStore {
     }
     func checkIntact() throws { try base.checkIntact() }
     func checkpoint() async -> Bool { await base.checkpoint() }
+    func makeDurable() async throws { try await base.makeDurable() }
 }
 
 private final class LateTextsReader: AuditReader {

@@ -246,6 +246,8 @@ extension Lethe {
     /// objects are re-indexed so the next `run` erases them); one in a dataset that could not be read
     /// stays unswept. With `dataset`, marks accumulate until every dataset was swept since the verification.
     public func sweep(dataset: String? = nil, events: EngineEvents? = nil) async throws -> SweepReport {
-        try await Sweeper(lake: self).sweep(dataset: dataset, events: events)
+        return try await durably {
+            try await Sweeper(lake: self).sweep(dataset: dataset, events: events)
+        }
     }
 }

@@ -24,41 +24,43 @@ extension Lethe {
         from: any KeyEncryptionKey, to: any KeyEncryptionKey, batch: Int = 500, passes: Int = 5,
         progress: (@Sendable (Int) -> Void)? = nil
     ) async throws -> KEKRotation {
-        guard from.name != to.name else { throw LetheError(.badUsage, "the new key-encryption key is the current one (`\(to.name)`)") }
-        var done = 0, raced = 0
-        for _ in 0..<max(1, passes) {
-            var after: VaultRow? = nil
-            var moved = 0
-            while true {
-                let rows = try await meta.vault.vaultRows(kek: from.name, after: after, limit: max(1, batch))
-                guard let last = rows.last else { break }
-                var pairs: [(VaultRow, [UInt8])] = []
-                for r in rows { pairs.append((r, try await from.rewrap(r, to: to))) }
-                let batchPairs = pairs
-                let n = try await meta.transaction("cannot re-wrap \(rows.count) data key(s)") { tx -> Int in
-                    var n = 0
-                    for (r, w) in batchPairs where try tx.vault.rewrapKey(r, kek: to.name, wrapped: w) { n += 1 }
-                    return n
+        return try await durably {
+            guard from.name != to.name else { throw LetheError(.badUsage, "the new key-encryption key is the current one (`\(to.name)`)") }
+            var done = 0, raced = 0
+            for _ in 0..<max(1, passes) {
+                var after: VaultRow? = nil
+                var moved = 0
+                while true {
+                    let rows = try await meta.vault.vaultRows(kek: from.name, after: after, limit: max(1, batch))
+                    guard let last = rows.last else { break }
+                    var pairs: [(VaultRow, [UInt8])] = []
+                    for r in rows { pairs.append((r, try await from.rewrap(r, to: to))) }
+                    let batchPairs = pairs
+                    let n = try await meta.transaction("cannot re-wrap \(rows.count) data key(s)") { tx -> Int in
+                        var n = 0
+                        for (r, w) in batchPairs where try tx.vault.rewrapKey(r, kek: to.name, wrapped: w) { n += 1 }
+                        return n
+                    }
+                    moved += n
+                    raced += rows.count - n
+                    progress?(done + moved)
+                    after = last
+                    if rows.count < batch { break }
                 }
-                moved += n
-                raced += rows.count - n
-                progress?(done + moved)
-                after = last
-                if rows.count < batch { break }
+                done += moved
+                if try await meta.vault.vaultKeyCountsByKEK()[from.name] ?? 0 == 0 { break }
             }
-            done += moved
-            if try await meta.vault.vaultKeyCountsByKEK()[from.name] ?? 0 == 0 { break }
-        }
-        let remaining = try await meta.vault.vaultKeyCountsByKEK()[from.name] ?? 0
-        if done > 0 {
-            let details = JSONValue.object(["from": .string(from.name), "to": .string(to.name), "keys": .int(Int64(done)), "remaining": .int(remaining)])
-            let at = now()
-            _ = try await meta.transaction("cannot record the KEK rotation") { tx in
-                try tx.audit.append(.keysRewrapped, requestID: nil, actor: "lethe", details: details.text, at: at)
+            let remaining = try await meta.vault.vaultKeyCountsByKEK()[from.name] ?? 0
+            if done > 0 {
+                let details = JSONValue.object(["from": .string(from.name), "to": .string(to.name), "keys": .int(Int64(done)), "remaining": .int(remaining)])
+                let at = now()
+                _ = try await meta.transaction("cannot record the KEK rotation") { tx in
+                    try tx.audit.append(.keysRewrapped, requestID: nil, actor: "lethe", details: details.text, at: at)
+                }
             }
+            vault?.evictAll()
+            return KEKRotation(from: from.name, to: to.name, rewrapped: done, raced: raced, remaining: remaining)
         }
-        vault?.evictAll()
-        return KEKRotation(from: from.name, to: to.name, rewrapped: done, raced: raced, remaining: remaining)
     }
 }
 

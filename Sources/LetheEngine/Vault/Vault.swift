@@ -142,6 +142,9 @@ public final class Vault: DataKeySource, Sendable {
             if let s = toCreate.first(where: { fresh[$0] == nil }) {
                 throw LetheError(.failure, "the vault could not store a data key of subject \(s.short)")
             }
+            // Data is encrypted under these keys as soon as they are returned: their rows reach the
+            // disk first (a key lost to a power loss would leave its data unreadable).
+            try await state.makeDurable()
         }
         cache.withLock { c in for (s, k) in fresh { c.keys.insert(s, k) } }
         return fresh

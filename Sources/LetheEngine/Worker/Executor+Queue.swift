@@ -63,11 +63,13 @@ extension Lethe {
     /// then claimed by workers, wave by wave). Steps of journaled jobs are not executed here.
     /// Returns the pass's report (requests taken back, temporaries removed, the job planned), or nil.
     public func coordinate(_ queue: any WorkQueue, retryFailed: Bool, events: EngineEvents? = nil) async throws -> RunReport? {
-        try await destroyExpiredRawIDs()
-        return try await queue.whileCoordinating { [self] () -> RunReport in
-            var r = RunReport()
-            try await Executor(self).coordinatorPass(retryFailed: retryFailed, report: &r, events: events)
-            return r
+        return try await durably {
+            try await destroyExpiredRawIDs()
+            return try await queue.whileCoordinating { [self] () -> RunReport in
+                var r = RunReport()
+                try await Executor(self).coordinatorPass(retryFailed: retryFailed, report: &r, events: events)
+                return r
+            }
         }
     }
 
@@ -77,9 +79,11 @@ extension Lethe {
     public func workOne(
         _ queue: any WorkQueue, worker: WorkerID, settings: WorkerSettings, events: EngineEvents? = nil
     ) async throws -> (result: StepResult, report: RunReport)? {
-        var report = RunReport()
-        guard let r = try await workOne(queue, worker: worker, settings: settings, report: &report, events: events) else { return nil }
-        return (r, report)
+        return try await durably {
+            var report = RunReport()
+            guard let r = try await workOne(queue, worker: worker, settings: settings, report: &report, events: events) else { return nil }
+            return (r, report)
+        }
     }
 
     func workOne(

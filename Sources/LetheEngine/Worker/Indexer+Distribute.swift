@@ -179,18 +179,20 @@ extension Lethe {
     /// `Indexer.distribute`); its items are then claimed by `lethe worker` processes
     /// (`workOneIndexItem`). Needs a state with a work queue (PostgreSQL): `.badUsage` otherwise.
     public func distributeIndex(datasets names: [String]? = nil) async throws -> IndexDistribution {
-        guard let queue = meta.workQueue as? any IndexItemQueue else {
-            throw LetheError(
-                .badUsage, "lethe index --distribute needs a shared PostgreSQL state (`state: postgres://…`) in \(config.file)")
+        return try await durably {
+            guard let queue = meta.workQueue as? any IndexItemQueue else {
+                throw LetheError(
+                    .badUsage, "lethe index --distribute needs a shared PostgreSQL state (`state: postgres://…`) in \(config.file)")
+            }
+            forgetDeltaSnapshots()
+            try await destroyExpiredRawIDs()
+            let started = Date()
+            let batch = "ix-\(now())-\(UUID().uuidString.prefix(8).lowercased())"
+            var (items, report) = try await Indexer(self).distribute(datasets: names, batch: batch)
+            try await queue.enqueueIndexItems(items)
+            report.seconds = Date().timeIntervalSince(started)
+            return IndexDistribution(batch: batch, items: items.count, report: report)
         }
-        forgetDeltaSnapshots()
-        try await destroyExpiredRawIDs()
-        let started = Date()
-        let batch = "ix-\(now())-\(UUID().uuidString.prefix(8).lowercased())"
-        var (items, report) = try await Indexer(self).distribute(datasets: names, batch: batch)
-        try await queue.enqueueIndexItems(items)
-        report.seconds = Date().timeIntervalSince(started)
-        return IndexDistribution(batch: batch, items: items.count, report: report)
     }
 
     /// Where a distributed index stands: its pending items, and the coordinator's report (`base`)
@@ -221,44 +223,46 @@ extension Lethe {
     public func workOneIndexItem(
         _ queue: any WorkQueue, worker: WorkerID, settings: WorkerSettings
     ) async throws -> (result: StepResult, report: IndexReport)? {
-        guard let items = queue as? any IndexItemQueue, let lease = try await items.claimIndexItem(worker, ttl: settings.lease) else {
-            return nil
-        }
-        let ttl = settings.lease
-        let indexer = Indexer(self)
-        do {
-            let report = try await withThrowingTaskGroup(of: IndexReport?.self) { group -> IndexReport in
-                group.addTask { try await indexer.execute(lease) }
-                group.addTask {
-                    while true {
-                        try await Task.sleep(for: ttl / 3)
-                        if try await !items.renewIndexItem(lease, ttl: ttl) { throw LeaseLost() }
-                    }
-                }
-                defer { group.cancelAll() }
-                while let r = try await group.next() {
-                    if let r { return r }
-                }
-                throw LeaseLost()
+        return try await durably {
+            guard let items = queue as? any IndexItemQueue, let lease = try await items.claimIndexItem(worker, ttl: settings.lease) else {
+                return nil
             }
-            return (.finished, report)
-        } catch is LeaseLost {
-            logger.warning("lease lost: another worker holds the index item", metadata: ["item": "\(lease.item.batch)#\(lease.item.ordinal)"])
-            return (.leaseLost, IndexReport())
-        } catch let e as LetheError where e.code == .conflict && e.message.contains("lease") {
-            return (.leaseLost, IndexReport())
-        } catch is CancellationError {
-            try? await items.releaseIndexItem(lease)
-            return (.released, IndexReport())
-        } catch {
-            // What a holder meets after its lease was lost (e.g. a Delta table item's postings written
-            // meanwhile by the item's next holder) is not this worker's to report; any other error
-            // (the state unreachable) ends the worker.
-            if let held = try? await items.renewIndexItem(lease, ttl: ttl), !held {
+            let ttl = settings.lease
+            let indexer = Indexer(self)
+            do {
+                let report = try await withThrowingTaskGroup(of: IndexReport?.self) { group -> IndexReport in
+                    group.addTask { try await indexer.execute(lease) }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: ttl / 3)
+                            if try await !items.renewIndexItem(lease, ttl: ttl) { throw LeaseLost() }
+                        }
+                    }
+                    defer { group.cancelAll() }
+                    while let r = try await group.next() {
+                        if let r { return r }
+                    }
+                    throw LeaseLost()
+                }
+                return (.finished, report)
+            } catch is LeaseLost {
                 logger.warning("lease lost: another worker holds the index item", metadata: ["item": "\(lease.item.batch)#\(lease.item.ordinal)"])
                 return (.leaseLost, IndexReport())
+            } catch let e as LetheError where e.code == .conflict && e.message.contains("lease") {
+                return (.leaseLost, IndexReport())
+            } catch is CancellationError {
+                try? await items.releaseIndexItem(lease)
+                return (.released, IndexReport())
+            } catch {
+                // What a holder meets after its lease was lost (e.g. a Delta table item's postings written
+                // meanwhile by the item's next holder) is not this worker's to report; any other error
+                // (the state unreachable) ends the worker.
+                if let held = try? await items.renewIndexItem(lease, ttl: ttl), !held {
+                    logger.warning("lease lost: another worker holds the index item", metadata: ["item": "\(lease.item.batch)#\(lease.item.ordinal)"])
+                    return (.leaseLost, IndexReport())
+                }
+                throw error
             }
-            throw error
         }
     }
 }
