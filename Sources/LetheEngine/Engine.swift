@@ -31,6 +31,8 @@ public struct Lethe: Sendable {
     public var vault: Vault? = nil
     /// Object references this process has looked up (see `objectRefs`).
     let refCache = ObjectRefCache()
+    /// The postings a run's plan read, for the first step of its job (see `PlannedPostings`).
+    let plannedPostings = PlannedPostings()
     /// Latest Delta snapshots this engine read (checked against the log before each use).
     let deltaSnapshots = SnapshotCache()
     /// Forgets the kept Delta snapshots (each run, index and verification starts afresh).

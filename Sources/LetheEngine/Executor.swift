@@ -111,8 +111,9 @@ struct Executor: Sendable {
         shredded.formUnion(try await lake.shredKeys(approved))
         report.keysDestroyed = shredded.count
         let destroyed = shredded
+        var byKey: [SubjectKey: [Posting]] = [:]
         let (job, jobPlan, planned) = try await Trace.span("run: plan \(approved.count) requests") {
-            try await planJob(approved, destroyed: destroyed, report: &report)
+            try await planJob(approved, destroyed: destroyed, report: &report, postings: &byKey)
         }
         if stopping(&report) { return report }  // nothing claimed yet: the requests stay approved
         let claimed = try await Trace.span("run: claim") { try await claimJob(job, jobPlan, planned: planned, beginFirst: true) }
@@ -121,6 +122,10 @@ struct Executor: Sendable {
             return report
         }
         events?(.jobPlanned(job: job, requests: claimed.count, steps: jobPlan.steps.count - 1))
+        // The plan's postings, for the job's first step (ordinal 0, see `JobPlan.claimed`), run next
+        // with no index write between (`PlannedPostings`).
+        lake.plannedPostings.keep(job: job, ordinal: 0, byKey)
+        defer { lake.plannedPostings.clear() }
         try await execute(job: job, begun: true, report: &report, events: events)
         try state.checkIntact()
         return report
@@ -157,6 +162,16 @@ struct Executor: Sendable {
     func planJob(_ approved: [ErasureRequest], destroyed: Set<SubjectKey> = [], report: inout RunReport) async throws -> (
         job: String, plan: JobPlan, planned: [(String, [UInt8])]
     ) {
+        var postings: [SubjectKey: [Posting]] = [:]
+        return try await planJob(approved, destroyed: destroyed, report: &report, postings: &postings)
+    }
+
+    /// `planJob`, giving the requests' index entries by subject key as the plans read them (`postings`).
+    func planJob(
+        _ approved: [ErasureRequest], destroyed: Set<SubjectKey> = [], report: inout RunReport, postings byKeyOut: inout [SubjectKey: [Posting]]
+    ) async throws -> (
+        job: String, plan: JobPlan, planned: [(String, [UInt8])]
+    ) {
         let indexed = try await Trace.span("plan: index refresh") { try await lake.index() }
         report.datasetIssues = indexed.datasetIssues
         let cov = try await Trace.span("plan: coverage") { try await lake.coverage() }
@@ -168,6 +183,7 @@ struct Executor: Sendable {
         let plans = try await Trace.span("plan: plans") {
             try await lake.plans(approved.map(\.subjectKey), nfc: nfcByKey, coverage: cov, destroyed: destroyed, postings: byKey)
         }
+        byKeyOut = byKey
         let job = "j-" + String(Lethe.newRequestID().dropFirst(2))
         var postings: [String: [Posting]] = [:]
         for r in approved { postings[r.id] = byKey[r.subjectKey] ?? [] }
