@@ -125,7 +125,10 @@ struct Executor: Sendable {
         // The plan's postings, for the job's first step (ordinal 0, see `JobPlan.claimed`), run next
         // with no index write between (`PlannedPostings`).
         lake.plannedPostings.keep(job: job, ordinal: 0, byKey)
-        defer { lake.plannedPostings.clear() }
+        defer {
+            lake.plannedPostings.clear()
+            lake.planMemo.clear()
+        }
         try await execute(job: job, begun: true, report: &report, events: events)
         try state.checkIntact()
         return report
@@ -188,7 +191,10 @@ struct Executor: Sendable {
         var postings: [String: [Posting]] = [:]
         for r in approved { postings[r.id] = byKey[r.subjectKey] ?? [] }
         let jobPlan = JobPlanner.plan(job: job, approved: approved, postings: postings, coverage: cov, config: config, nfc: nfc)
-        return (job, jobPlan, approved.map { ($0.id, plans[$0.subjectKey]!.json) })
+        let planned = approved.map { ($0.id, plans[$0.subjectKey]!.json) }
+        // The plans as built, for this run's verification to take instead of decoding what it stores (`PlanMemo`).
+        lake.planMemo.keep(zip(planned, approved).map { ($0.0, $0.1, plans[$1.subjectKey]!) })
+        return (job, jobPlan, planned)
     }
 
     /// Claims the requests (re-planned: verification covers what this run reaches) and journals the

@@ -207,3 +207,26 @@ final class PlannedPostings: Sendable {
 
     func clear() { held.withLock { $0 = nil } }
 }
+
+/// The plans a run built for the requests it claims (`Executor.planJob`), by request id with the bytes
+/// stored on each: the run's verification takes a request's plan from here when the request holds
+/// exactly these bytes, instead of decoding them (`ErasurePlan.decode(p.json) == p`: a thousand plans
+/// decoded were a fifth of the verification's scope). Replaced by the next plan, dropped when the run's job ends.
+final class PlanMemo: Sendable {
+    private let held = Mutex<[String: (bytes: [UInt8], plan: ErasurePlan)]>([:])
+
+    func keep(_ plans: [(id: String, bytes: [UInt8], plan: ErasurePlan)]) {
+        var byID: [String: (bytes: [UInt8], plan: ErasurePlan)] = [:]
+        byID.reserveCapacity(plans.count)
+        for p in plans { byID[p.id] = (p.bytes, p.plan) }
+        held.withLock { $0 = byID }
+    }
+
+    /// `r`'s plan when `r` holds the bytes kept for it; nil otherwise.
+    func plan(of r: ErasureRequest) -> ErasurePlan? {
+        guard let bytes = r.plan, let kept = held.withLock({ $0[r.id] }), kept.bytes == bytes else { return nil }
+        return kept.plan
+    }
+
+    func clear() { held.withLock { $0 = [:] } }
+}

@@ -182,7 +182,7 @@ struct Verifier: Sendable {
         let postings = try await lake.postings(Array(Set(requests.map(\.subjectKey))), nfc: nfcByKey)
         scope.postings = postings
         for r in requests {
-            let plan = r.plan.flatMap(ErasurePlan.decode)
+            let plan = lake.planMemo.plan(of: r) ?? r.plan.flatMap(ErasurePlan.decode)
             scope.erasedIn[r.id] = Set((plan?.datasets ?? []).filter { !$0.objects.isEmpty }.map(\.name))
             scope.shredListed[r.id] = Set((plan?.shred ?? []).compactMap { SubjectKey(hex: $0.subjectKey) })
             var names = Set((plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil })

@@ -67,3 +67,53 @@ import LetheSQLite
     memo.clear()
     #expect(memo.take(step("j-1", 0, Array(some)), keys: some, dataset: "raw") == nil)
 }
+
+// The run's verification takes each request's plan as the run built it (`PlanMemo`) instead of decoding
+// the bytes the claim stored: it must be what decoding them gives (plans holding objects, none, an NFC
+// key), and nothing for a request holding other bytes.
+@Test func theRunsPlansAreWhatDecodingTheirStoredBytesGives() async throws {
+    let yaml = """
+        lake: ./lake
+        datasets:
+          - {name: raw, path: raw, format: jsonl, subject: user.id}
+          - {name: names, path: names, format: jsonl, subject: user.id, normalize: nfc}
+        """
+    let config = try LakeConfig.parse(yaml, file: "lethe.yaml", baseDir: "/tmp")
+    let secrets = StateSecrets(installationSecret: Array(repeating: 7, count: 32), requestKey: Array(repeating: 8, count: 32))
+    let store = InMemoryObjectStore()
+    let decomposed = "Jose\u{301}"  // NFD: its NFC key differs from its own
+    for i in 0..<3 {
+        var s = ""
+        for n in 0..<40 { s += userEvent("u-\((n + i * 5) % 30)", n) }
+        store.set("raw/part-\(i).jsonl", Array(s.utf8))
+        store.set("names/part-\(i).jsonl", Array((s + userEvent("José", 99)).utf8))
+    }
+    let lethe = Lethe(config: config, store: store, meta: try SQLiteStateStore(inMemory: nil), secrets: secrets, stateFolder: nil)
+    _ = try await lethe.index()
+    let subjects = ["u-1", "u-7", "u-29", "nobody", decomposed].map(SubjectID.init)
+    let filed = try await lethe.forget(subjects, reason: "t", by: "alice")
+    let approved = try await lethe.approve(filed.map(\.id), by: "bob")
+    var report = RunReport()
+    let (_, _, planned) = try await Executor(lethe).planJob(approved, report: &report)
+    #expect(planned.count == subjects.count)
+    var withObjects = 0, withNFC = 0
+    for (r, (id, bytes)) in zip(approved, planned) {
+        #expect(r.id == id)
+        var stored = r
+        stored.plan = bytes
+        let decoded = try #require(ErasurePlan.decode(bytes))
+        #expect(lethe.planMemo.plan(of: stored) == decoded)
+        if decoded.totalObjects > 0 { withObjects += 1 }
+        if decoded.nfcSubjectKey != nil { withNFC += 1 }
+        // Other bytes (a plan made since), or none: decoded, not taken.
+        stored.plan = bytes + [UInt8(ascii: " ")]
+        #expect(lethe.planMemo.plan(of: stored) == nil)
+        stored.plan = nil
+        #expect(lethe.planMemo.plan(of: stored) == nil)
+    }
+    #expect(withObjects >= 3 && withNFC >= 1 && withObjects < subjects.count)
+    lethe.planMemo.clear()
+    var first = approved[0]
+    first.plan = planned[0].1
+    #expect(lethe.planMemo.plan(of: first) == nil)
+}
