@@ -115,6 +115,11 @@ struct Executor: Sendable {
         let (job, jobPlan, planned) = try await Trace.span("run: plan \(approved.count) requests") {
             try await planJob(approved, destroyed: destroyed, report: &report, postings: &byKey)
         }
+        // What the plan kept for this run's job (`PlanMemo`, `PlannedPostings`) goes when the run ends.
+        defer {
+            lake.plannedPostings.clear()
+            lake.planMemo.clear()
+        }
         if stopping(&report) { return report }  // nothing claimed yet: the requests stay approved
         let claimed = try await Trace.span("run: claim") { try await claimJob(job, jobPlan, planned: planned, beginFirst: true) }
         guard !claimed.isEmpty else {
@@ -125,10 +130,6 @@ struct Executor: Sendable {
         // The plan's postings, for the job's first step (ordinal 0, see `JobPlan.claimed`), run next
         // with no index write between (`PlannedPostings`).
         lake.plannedPostings.keep(job: job, ordinal: 0, byKey)
-        defer {
-            lake.plannedPostings.clear()
-            lake.planMemo.clear()
-        }
         try await execute(job: job, begun: true, report: &report, events: events)
         try state.checkIntact()
         return report
@@ -166,7 +167,9 @@ struct Executor: Sendable {
         job: String, plan: JobPlan, planned: [(String, [UInt8])]
     ) {
         var postings: [SubjectKey: [Posting]] = [:]
-        return try await planJob(approved, destroyed: destroyed, report: &report, postings: &postings)
+        let out = try await planJob(approved, destroyed: destroyed, report: &report, postings: &postings)
+        lake.planMemo.clear()  // a job planned for the queue: its verification is not this call's
+        return out
     }
 
     /// `planJob`, giving the requests' index entries by subject key as the plans read them (`postings`).
