@@ -31,6 +31,10 @@ public struct Lethe: Sendable {
     public var vault: Vault? = nil
     /// Object references this process has looked up (see `objectRefs`).
     let refCache = ObjectRefCache()
+    /// The postings a run's plan read, for the first step of its job (see `PlannedPostings`).
+    let plannedPostings = PlannedPostings()
+    /// The plans a run's claim stored, as built (see `PlanMemo`).
+    let planMemo = PlanMemo()
     /// Latest Delta snapshots this engine read (checked against the log before each use).
     let deltaSnapshots = SnapshotCache()
     /// Forgets the kept Delta snapshots (each run, index and verification starts afresh).

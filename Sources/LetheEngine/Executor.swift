@@ -113,8 +113,14 @@ struct Executor: Sendable {
         shredded.formUnion(try await lake.shredKeys(approved))
         report.keysDestroyed = shredded.count
         let destroyed = shredded
+        var byKey: [SubjectKey: [Posting]] = [:]
         let (job, jobPlan, planned) = try await Trace.span("run: plan \(approved.count) requests") {
-            try await planJob(approved, destroyed: destroyed, report: &report)
+            try await planJob(approved, destroyed: destroyed, report: &report, postings: &byKey)
+        }
+        // What the plan kept for this run's job (`PlanMemo`, `PlannedPostings`) goes when the run ends.
+        defer {
+            lake.plannedPostings.clear()
+            lake.planMemo.clear()
         }
         if stopping(&report) { return report }  // nothing claimed yet: the requests stay approved
         let claimed = try await Trace.span("run: claim") { try await claimJob(job, jobPlan, planned: planned, beginFirst: true) }
@@ -123,6 +129,9 @@ struct Executor: Sendable {
             return report
         }
         events?(.jobPlanned(job: job, requests: claimed.count, steps: jobPlan.steps.count - 1))
+        // The plan's postings, for the job's first step (ordinal 0, see `JobPlan.claimed`), run next
+        // with no index write between (`PlannedPostings`).
+        lake.plannedPostings.keep(job: job, ordinal: 0, byKey)
         try await execute(job: job, begun: true, report: &report, events: events)
         try state.checkIntact()
         return report
@@ -159,6 +168,18 @@ struct Executor: Sendable {
     func planJob(_ approved: [ErasureRequest], destroyed: Set<SubjectKey> = [], report: inout RunReport) async throws -> (
         job: String, plan: JobPlan, planned: [(String, [UInt8])]
     ) {
+        var postings: [SubjectKey: [Posting]] = [:]
+        let out = try await planJob(approved, destroyed: destroyed, report: &report, postings: &postings)
+        lake.planMemo.clear()  // a job planned for the queue: its verification is not this call's
+        return out
+    }
+
+    /// `planJob`, giving the requests' index entries by subject key as the plans read them (`postings`).
+    func planJob(
+        _ approved: [ErasureRequest], destroyed: Set<SubjectKey> = [], report: inout RunReport, postings byKeyOut: inout [SubjectKey: [Posting]]
+    ) async throws -> (
+        job: String, plan: JobPlan, planned: [(String, [UInt8])]
+    ) {
         let indexed = try await Trace.span("plan: index refresh") { try await lake.index() }
         report.datasetIssues = indexed.datasetIssues
         let cov = try await Trace.span("plan: coverage") { try await lake.coverage() }
@@ -170,11 +191,15 @@ struct Executor: Sendable {
         let plans = try await Trace.span("plan: plans") {
             try await lake.plans(approved.map(\.subjectKey), nfc: nfcByKey, coverage: cov, destroyed: destroyed, postings: byKey)
         }
+        byKeyOut = byKey
         let job = "j-" + String(Lethe.newRequestID().dropFirst(2))
         var postings: [String: [Posting]] = [:]
         for r in approved { postings[r.id] = byKey[r.subjectKey] ?? [] }
         let jobPlan = JobPlanner.plan(job: job, approved: approved, postings: postings, coverage: cov, config: config, nfc: nfc)
-        return (job, jobPlan, approved.map { ($0.id, plans[$0.subjectKey]!.json) })
+        let planned = approved.map { ($0.id, plans[$0.subjectKey]!.json) }
+        // The plans as built, for this run's verification to take instead of decoding what it stores (`PlanMemo`).
+        lake.planMemo.keep(zip(planned, approved).map { ($0.0, $0.1, plans[$1.subjectKey]!) })
+        return (job, jobPlan, planned)
     }
 
     /// Claims the requests (re-planned: verification covers what this run reaches) and journals the

@@ -167,3 +167,66 @@ final class ObjectRefCache: Sendable {
         refs.withLock { $0 = [:] }
     }
 }
+
+/// The index's postings of the subjects a run just planned (`Executor.run`: read once for the plans),
+/// held for the first step of the job it claimed, which runs next in the same run with no index write
+/// between: a Delta table's step takes its candidate rows from them instead of reading the index again
+/// (`DeltaDatasetDriver.candidateRows`). Taken once (a re-plan after a conflict reads the index), and
+/// dropped when the run's job ends; a job resumed by a later run, or a step other than the first, reads.
+final class PlannedPostings: Sendable {
+    private struct Held {
+        var job: String
+        var ordinal: Int64
+        var byKey: [SubjectKey: [Posting]]
+    }
+    private let held = Mutex<Held?>(nil)
+
+    /// Holds `byKey` (postings by subject key, as `Lethe.postings(_:nfc:)` returns them) for step `ordinal` of `job`.
+    func keep(job: String, ordinal: Int64, _ byKey: [SubjectKey: [Posting]]) {
+        held.withLock { $0 = Held(job: job, ordinal: ordinal, byKey: byKey) }
+    }
+
+    /// The rows of `keys` in dataset `dataset` by object key, as a `locate(prefixes:dataset:)` of the
+    /// keys would give them, when held for this step and holding every key (then let go); else nil.
+    func take(_ step: JournalStep, keys: Set<SubjectKey>, dataset: String) -> [String: Set<Int64>]? {
+        guard
+            let h = held.withLock({ h -> Held? in
+                guard let x = h, x.job == step.job, x.ordinal == step.ordinal else { return nil }
+                h = nil
+                return x
+            }), keys.allSatisfy({ h.byKey[$0] != nil })
+        else { return nil }
+        var out: [String: Set<Int64>] = [:]
+        // One pass per 64-bit prefix, as the index is read (two keys of one prefix find the same entries).
+        var prefixes = Set<Int64>()
+        for k in keys where prefixes.insert(k.prefix64).inserted {
+            for p in h.byKey[k, default: []] where p.object.dataset == dataset { out[p.object.key, default: []].formUnion(p.rows) }
+        }
+        return out
+    }
+
+    func clear() { held.withLock { $0 = nil } }
+}
+
+/// The plans a run built for the requests it claims (`Executor.planJob`), by request id with the bytes
+/// stored on each: the run's verification takes a request's plan from here when the request holds
+/// exactly these bytes, instead of decoding them (`ErasurePlan.decode(p.json) == p`: a thousand plans
+/// decoded were a fifth of the verification's scope). Replaced by the next plan, dropped when the run's job ends.
+final class PlanMemo: Sendable {
+    private let held = Mutex<[String: (bytes: [UInt8], plan: ErasurePlan)]>([:])
+
+    func keep(_ plans: [(id: String, bytes: [UInt8], plan: ErasurePlan)]) {
+        var byID: [String: (bytes: [UInt8], plan: ErasurePlan)] = [:]
+        byID.reserveCapacity(plans.count)
+        for p in plans { byID[p.id] = (p.bytes, p.plan) }
+        held.withLock { $0 = byID }
+    }
+
+    /// `r`'s plan when `r` holds the bytes kept for it; nil otherwise.
+    func plan(of r: ErasureRequest) -> ErasurePlan? {
+        guard let bytes = r.plan, let kept = held.withLock({ $0[r.id] }), kept.bytes == bytes else { return nil }
+        return kept.plan
+    }
+
+    func clear() { held.withLock { $0 = [:] } }
+}

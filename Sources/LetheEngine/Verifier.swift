@@ -49,6 +49,8 @@ struct Verifier: Sendable {
         /// Per request: the subject keys whose data key its plan's `shred` listed (held or destroyed).
         var shredListed: [String: Set<SubjectKey>] = [:]
         var wanted: Set<String> = []
+        /// The index's postings of every subject key of the batch (`Lethe.postings(_:nfc:)`), read by `scope`.
+        var postings: [SubjectKey: [Posting]] = [:]
     }
 
     /// What the batch's scans found, by dataset (and by subject key for residue).
@@ -178,8 +180,9 @@ struct Verifier: Sendable {
         // The index's postings of every subject of the batch, in one read per key kind.
         let nfcByKey = Dictionary(requests.compactMap { r in nfcOf[r.id].map { (r.subjectKey, $0) } }, uniquingKeysWith: { a, _ in a })
         let postings = try await lake.postings(Array(Set(requests.map(\.subjectKey))), nfc: nfcByKey)
+        scope.postings = postings
         for r in requests {
-            let plan = r.plan.flatMap(ErasurePlan.decode)
+            let plan = lake.planMemo.plan(of: r) ?? r.plan.flatMap(ErasurePlan.decode)
             scope.erasedIn[r.id] = Set((plan?.datasets ?? []).filter { !$0.objects.isEmpty }.map(\.name))
             scope.shredListed[r.id] = Set((plan?.shred ?? []).compactMap { SubjectKey(hex: $0.subjectKey) })
             var names = Set((plan?.datasets ?? []).map(\.name).filter { config.dataset(named: $0)?.subject != nil })
@@ -194,6 +197,24 @@ struct Verifier: Sendable {
             scope.wanted.formUnion(names)
         }
         return scope
+    }
+
+    /// The postings of the batch's `keys` in dataset `d`, by key prefix, as `locate(prefixes:dataset:)`
+    /// returns them: taken from the scope's read of the batch's postings where they are the same (a
+    /// dataset without `normalize: nfc`, whose keys are the requests' own), instead of a second read of
+    /// the index. Between the two reads only the verification's own writes touch `d`'s entries: objects
+    /// gone from `d`'s listing leave the index, and a caller uses postings only of listed objects and of
+    /// removed ones whose entry it keeps (a replacement's), whose postings are unchanged.
+    func postings(in d: DatasetSpec, keys: Set<SubjectKey>, scope: Scope) async throws -> [Int64: [Posting]] {
+        guard d.normalization != .nfc, keys.allSatisfy({ scope.postings[$0] != nil }) else {
+            return try await state.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: d.name)
+        }
+        var out: [Int64: [Posting]] = [:]
+        for k in keys where out[k.prefix64] == nil {
+            let found = scope.postings[k, default: []].filter { $0.object.dataset == d.name }
+            if !found.isEmpty { out[k.prefix64] = found }
+        }
+        return out
     }
 
     /// Lists dataset `d` through its driver and scans every object in it for the batch's keys, and

@@ -36,9 +36,14 @@ extension SQLiteStateStore {
         let insert = try db.cachedStatement(
             sql: "INSERT INTO audit(seq, at, event, request_id, actor, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         let index = try db.cachedStatement(sql: "INSERT OR IGNORE INTO audit_requests(request_id, seq) VALUES (?, ?)")
-        // The request ids are bound straight to the statement (a batch entry lists 10,000 of them).
+        // The entries' values and request ids are bound straight to the statements (a batch entry lists
+        // 10,000 ids; a run's close and verdicts append 1,000 entries): no boxed argument array each.
+        insert.setUncheckedArguments([])
         index.setUncheckedArguments([])
-        defer { sqlite3_clear_bindings(index.sqliteStatement) }
+        defer {
+            sqlite3_clear_bindings(insert.sqliteStatement)
+            sqlite3_clear_bindings(index.sqliteStatement)
+        }
         var out: [AuditEntry] = []
         out.reserveCapacity(entries.count)
         for e in entries {
@@ -46,7 +51,16 @@ extension SQLiteStateStore {
             let hash = AuditChain.hash(
                 seq: seq, at: e.at, event: e.event.rawValue, requestID: e.requestID, actor: e.actor,
                 details: e.details, prevHash: prev, key: key)
-            insert.setUncheckedArguments([seq, e.at, e.event.rawValue, e.requestID, e.actor, e.details, prev, hash])
+            var values = Binder(insert.sqliteStatement)
+            values.int(1, seq)
+            values.int(2, e.at)
+            values.text(3, e.event.rawValue)
+            values.text(4, e.requestID)
+            values.text(5, e.actor)
+            values.text(6, e.details)
+            values.text(7, prev)
+            values.text(8, hash)
+            try values.check("cannot bind audit entry \(seq)", sql: insert.sql)
             try insert.execute()
             // Each request the entry is about finds it here (`entries(requestID:)`).
             for id in (e.requestID.map { [$0] } ?? []) + e.requestIDs.filter({ $0 != e.requestID }) {

@@ -33,13 +33,14 @@ extension SQLiteStateStore {
     ) throws -> IndexedObject? {
         if let oldKey {
             guard oldKey != object.key else { return nil }
-            let taken = try Int64.fetchOne(db, sql: "SELECT id FROM objects WHERE dataset = ? AND key = ?", arguments: [object.dataset, object.key])
+            let taken = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT id FROM objects WHERE dataset = ? AND key = ?"), arguments: [object.dataset, object.key])
             guard taken == nil else { return nil }
         }
         guard
             let row = try Row.fetchOne(
-                db,
-                sql: "SELECT id, version, status, records, dropped, postings, buckets, segment FROM objects WHERE dataset = ? AND key = ?",
+                db.cachedStatement(
+                    sql: "SELECT id, version, status, records, dropped, postings, buckets, segment FROM objects WHERE dataset = ? AND key = ?"),
                 arguments: [object.dataset, oldKey ?? object.key])
         else { return nil }
         let id: Int64 = row[0]
@@ -61,12 +62,14 @@ extension SQLiteStateStore {
             if oldKey != nil { try db.execute(sql: "UPDATE objects SET key = ? WHERE id = ?", arguments: [stored.key, id]) }
             return try storeIndexed(db, try encodePostings([(stored, postings)]), path: path, segmentMinimum: segmentMinimum)[0]
         }
-        try db.execute(
+        // Statements prepared once a connection (a run derives an entry for each file it rewrote).
+        try db.cachedStatement(
             sql: """
                 UPDATE objects SET key = ?, size = ?, mtime = ?, version = ?, records = ?, status = ?, issue = NULL, issue_code = NULL,
                     indexed_at = ?, dropped = ?
                 WHERE id = ?
-                """,
+                """
+        ).execute(
             arguments: [
                 stored.key, stored.size, stored.modifiedNanos, stored.version, stored.records, stored.status.rawValue, stored.indexedAt,
                 all.isEmpty ? nil : Data(PostingCodec.encodeRows(all)), id,

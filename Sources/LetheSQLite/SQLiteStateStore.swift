@@ -177,6 +177,9 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    /// The most bytes of the database file a connection maps (`PRAGMA mmap_size`).
+    static let mmapSize = 1 << 30
+
     private static func configuration() -> Configuration {
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
@@ -186,6 +189,11 @@ public final class SQLiteStateStore: StateStore {
             // Up to 64 MiB of page cache a connection (allocated only as used): a
             // backfill inserts random keys all over the postings b-tree.
             try db.execute(sql: "PRAGMA cache_size = -65536")
+            // Pages of the database file read through a mapping of it, not copied by `pread` into the
+            // page cache: in WAL mode a connection's page cache is emptied whenever another connection
+            // has committed, so a run's reads (postings, requests) after each of its commits read
+            // their pages again. Reads only: writes still go through the WAL.
+            try db.execute(sql: "PRAGMA mmap_size = \(mmapSize)")
             // Deleted content (object names, plans, sealed ids) is overwritten with zeros, not left
             // in free pages: set explicitly, whatever the SQLite build's default.
             try db.execute(sql: "PRAGMA secure_delete = ON")

@@ -510,3 +510,64 @@ import LetheCatalog
         #expect(l.segments == 1 && l.entries == 2 && l.tableRows == old.count)  // a's rows deleted, b's kept
     }
 }
+
+/// `PostingSegment.varint` (a block walk's reader) reads what `PostingCodec.readVarint` reads: the same
+/// value, the same next index and the same error, for varints of every length, near a buffer's end
+/// (the checked reader's side) and far from it (the unchecked side), truncated or overflowing.
+@Suite struct BlockVarintTests {
+    static func both(_ bytes: [UInt8], at start: Int) -> (checked: String, fast: String) {
+        bytes.withUnsafeBytes { raw in
+            func describe(_ read: (inout Int) throws -> UInt64) -> String {
+                var i = start
+                do {
+                    let v = try read(&i)
+                    return "\(v) next \(i)"
+                } catch let e as LetheError {
+                    return "error \(e.message)"
+                } catch {
+                    return "error \(error)"
+                }
+            }
+            return (describe { try PostingCodec.readVarint(raw, &$0) }, describe { try PostingSegment.varint(raw, &$0) })
+        }
+    }
+
+    @Test func sameValuesIndexesAndErrorsAsTheCheckedReader() {
+        var values: [UInt64] = [
+            0, 1, 0x7F, 0x80, 0x3FFF, 0x4000, UInt64(1) << 42, (UInt64(1) << 56) - 1, UInt64(1) << 56, (UInt64(1) << 63) - 1, UInt64(1) << 63, .max,
+        ]
+        var g = SystemRandomNumberGenerator()
+        for bits in 1...64 { values.append(UInt64.random(in: 0...UInt64.max, using: &g) >> UInt64(64 - bits)) }
+        var cases = 0
+        for v in values {
+            var enc = [UInt8](repeating: 0, count: 10)
+            var n = 0
+            enc.withUnsafeMutableBytes { PostingCodec.putVarint(v, $0, &n) }
+            let varint = Array(enc[0..<n])
+            // Before it 0–2 bytes, after it 0–12: both sides of the nine bytes the unchecked reader needs.
+            for lead in 0...2 {
+                for tail in 0...12 {
+                    let bytes = [UInt8](repeating: 0xAA, count: lead) + varint + [UInt8](repeating: 0x01, count: tail)
+                    let (checked, fast) = Self.both(bytes, at: lead)
+                    #expect(checked == fast, "value \(v), lead \(lead), tail \(tail)")
+                    #expect(checked == "\(v) next \(lead + n)")
+                    cases += 1
+                }
+            }
+        }
+        // Malformed: truncated, ten bytes overflowing, eleven bytes, a continuation to the end.
+        let bad: [[UInt8]] = [
+            [0x80], [0xFF, 0xFF], [UInt8](repeating: 0xFF, count: 9) + [0x02], [UInt8](repeating: 0xFF, count: 9) + [0x01],
+            [UInt8](repeating: 0x80, count: 10) + [0x00], [UInt8](repeating: 0xFF, count: 12), [UInt8](repeating: 0x80, count: 9) + [0x00],
+        ]
+        for b in bad {
+            for tail in [0, 1, 9, 12] {
+                let bytes = b + [UInt8](repeating: 0x05, count: tail)
+                let (checked, fast) = Self.both(bytes, at: 0)
+                #expect(checked == fast, "bytes \(b), tail \(tail)")
+                cases += 1
+            }
+        }
+        #expect(cases > 1_000)
+    }
+}

@@ -219,3 +219,68 @@ import LetheCatalog
         #expect(try await autoCheckpoint() == 1000)
     }
 }
+
+/// `updateRequest` binds each value straight to its statement (`bindUpdate`): the rows it writes are
+/// the rows GRDB's argument array (`updateArguments`) writes, column for column — every field set,
+/// every optional one nil, and empty blobs (empty, not NULL: as an empty `Data` argument binds).
+@Suite struct RequestUpdateBindingTests {
+    static func variants() -> [ErasureRequest] {
+        var full = ErasureRequest(id: "r-full", subjectKey: testKey(7), sealedSubject: [9, 8, 7], reason: "art. 17", requestedBy: "alice", at: 100)
+        full.status = .failed
+        full.updatedAt = 222
+        full.decidedBy = "bob"
+        full.decisionReason = "ok"
+        full.plan = Array("{\"datasets\":[]}".utf8)
+        full.verification = [1, 2, 3]
+        full.failure = "disk full"
+        full.attempts = 3
+        full.streamTag = UInt64.max - 5
+        full.requesterDigest = "d1g35t"
+        full.proof = "index"
+        full.sweptAt = 333
+        full.rawDueAt = 444
+        full.rawDestroyedAt = 555
+        full.rawDestroyedWhy = "due"
+        full.sweepFindings = [4, 5]
+        var bare = ErasureRequest(id: "r-bare", subjectKey: testKey(8), sealedSubject: nil, reason: "", requestedBy: "carol", at: 1)
+        bare.status = .planned
+        var empty = ErasureRequest(id: "r-empty", subjectKey: testKey(9), sealedSubject: [], reason: "x", requestedBy: "dave", at: 2)
+        empty.status = .approved
+        empty.plan = []
+        empty.verification = []
+        empty.sweepFindings = []
+        return [full, bare, empty]
+    }
+
+    @Test func boundUpdateWritesTheRowsOfTheArgumentArray() async throws {
+        let bound = try SQLiteStateStore(inMemory: nil), reference = try SQLiteStateStore(inMemory: nil)
+        for store in [bound, reference] {
+            for r in Self.variants() {
+                try await store.insertRequest(ErasureRequest(id: r.id, subjectKey: testKey(1), sealedSubject: [1], reason: "r", requestedBy: "q", at: 0))
+            }
+        }
+        for r in Self.variants() {
+            try await bound.updateRequest(r, expecting: .filed)
+            try await reference.write("reference update") { db in
+                try db.execute(sql: SQLiteStateStore.updateRequestSQL, arguments: SQLiteStateStore.updateArguments(r, expecting: .filed))
+                #expect(db.changesCount == 1)
+            }
+        }
+        let rows: @Sendable (Database) throws -> [[DatabaseValue]] = { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM requests ORDER BY id").map { Array($0.databaseValues) }
+        }
+        let got = try await bound.read("rows", rows), want = try await reference.read("rows", rows)
+        #expect(got.count == 3)
+        #expect(got == want)
+        // And they read back as the requests written.
+        let full = try #require(try await bound.request(id: "r-full"))
+        #expect(full == Self.variants()[0])
+        #expect(try await bound.request(id: "r-empty")?.plan == [])
+        // A compare-and-set that misses still conflicts, and leaves the statement usable.
+        await #expect(throws: LetheError.self) { try await bound.updateRequest(Self.variants()[1], expecting: .filed) }
+        var again = Self.variants()[1]
+        again.reason = "again"
+        try await bound.updateRequest(again, expecting: .planned)
+        #expect(try await bound.request(id: "r-bare")?.reason == "again")
+    }
+}

@@ -81,7 +81,7 @@ extension DeltaDatasetDriver {
             let snap = try await Trace.span("delta step: snapshot") { try await t.snapshot() }
             let options = try await scanOptions(lethe, snapshot: snap)!
             out.options = options
-            let candidates = try await Trace.span("delta step: candidates") { try await candidateRows(drop, lethe) }
+            let candidates = try await Trace.span("delta step: candidates") { try await candidateRows(drop, step: step, lethe) }
             out.perKey = [:]
             let paths = snap.files.keys.filter { candidates[t.key(forLogPath: $0)] != nil }
             guard !paths.isEmpty else { return out }
@@ -100,7 +100,10 @@ extension DeltaDatasetDriver {
     }
 
     /// The files the index names for these subjects, with the rows it names.
-    private func candidateRows(_ drop: Set<SubjectKey>, _ lethe: Lethe) async throws -> [String: Set<Int64>] {
+    /// The postings the run's plan read just before, when this step is the first of the job it claimed
+    /// (`PlannedPostings`) and the table keys its subjects by their own keys (no `normalize: nfc`).
+    private func candidateRows(_ drop: Set<SubjectKey>, step: JournalStep, _ lethe: Lethe) async throws -> [String: Set<Int64>] {
+        if spec.normalization != .nfc, let planned = lethe.plannedPostings.take(step, keys: drop, dataset: spec.name) { return planned }
         var candidates: [String: Set<Int64>] = [:]
         // One read of the index for the batch's keys.
         for ps in try await lethe.meta.index.locate(prefixes: Array(Set(drop.map(\.prefix64))), dataset: spec.name).values {

@@ -91,7 +91,7 @@ extension Verifier {
         let replacedBy = Dictionary(replacing.map { ($0.value.entry.key, $0.key) }, uniquingKeysWith: { a, _ in a })
         var batchRows: [String: [Int64]] = [:]  // by replacement key: the batch's rows in the removed file
         Trace.mark("verify delta: classify")
-        let located = try await state.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: d.name)  // one read for the batch
+        let located = try await postings(in: d, keys: keys, scope: scope)  // the scope's read of the batch's postings
         Trace.mark("verify delta: postings of \(keys.count) subjects")
         for (_, k) in keys.map({ ($0.hex, $0) }).sorted(by: { $0.0 < $1.0 }) {
             for p in located[k.prefix64] ?? [] {

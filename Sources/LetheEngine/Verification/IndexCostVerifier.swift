@@ -210,7 +210,7 @@ extension Verifier {
         // rewritten objects (still those of the version erased from) are kept for `plans`.
         let keys = Set(batch.requests.map { lake.subjectKey(of: $0, in: d, batch.nfc) })
         var batchRows: [String: [Int64]] = [:]
-        let located = try await state.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: d.name)  // one read for the batch
+        let located = try await postings(in: d, keys: keys, scope: scope)  // the scope's read of the batch's postings
         for k in keys.sorted(by: { $0.hex < $1.hex }) {
             for p in located[k.prefix64] ?? [] {
                 if rewritten.contains(p.object.key) { batchRows[p.object.key, default: []] += p.rows }
