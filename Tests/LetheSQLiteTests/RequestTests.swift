@@ -144,22 +144,7 @@ import LetheCatalog
     @Test func batchInsertBindsEveryColumn() async throws {
         let store = try SQLiteStateStore(inMemory: nil)
         var full = filed("r-full", 1, at: 1_000)
-        full.status = .failed
-        full.updatedAt = 2_000
-        full.decidedBy = "bob"
-        full.decisionReason = "ok per ticket 7"
-        full.plan = Array(#"{"objects":[1]}"#.utf8)
-        full.verification = [0, 255, 7]
-        full.failure = "disk full"
-        full.attempts = 3
-        full.streamTag = 0xF000_0000_0000_0001
-        full.requesterDigest = "d1g3st"
-        full.proof = "index"
-        full.sweptAt = 3_000
-        full.rawDueAt = 4_000
-        full.rawDestroyedAt = 5_000
-        full.rawDestroyedWhy = "verified"
-        full.sweepFindings = [9, 8]
+        setEveryField(&full, 1_000)
         var bare = ErasureRequest(id: "r-bare", subjectKey: testKey(2), sealedSubject: nil, reason: "", requestedBy: "carol", at: 10)
         bare.rawDueAt = nil
         try await store.insertRequests([full, bare])
@@ -226,22 +211,7 @@ import LetheCatalog
 @Suite struct RequestUpdateBindingTests {
     static func variants() -> [ErasureRequest] {
         var full = ErasureRequest(id: "r-full", subjectKey: testKey(7), sealedSubject: [9, 8, 7], reason: "art. 17", requestedBy: "alice", at: 100)
-        full.status = .failed
-        full.updatedAt = 222
-        full.decidedBy = "bob"
-        full.decisionReason = "ok"
-        full.plan = Array("{\"datasets\":[]}".utf8)
-        full.verification = [1, 2, 3]
-        full.failure = "disk full"
-        full.attempts = 3
-        full.streamTag = UInt64.max - 5
-        full.requesterDigest = "d1g35t"
-        full.proof = "index"
-        full.sweptAt = 333
-        full.rawDueAt = 444
-        full.rawDestroyedAt = 555
-        full.rawDestroyedWhy = "due"
-        full.sweepFindings = [4, 5]
+        setEveryField(&full, 111)
         var bare = ErasureRequest(id: "r-bare", subjectKey: testKey(8), sealedSubject: nil, reason: "", requestedBy: "carol", at: 1)
         bare.status = .planned
         var empty = ErasureRequest(id: "r-empty", subjectKey: testKey(9), sealedSubject: [], reason: "x", requestedBy: "dave", at: 2)
@@ -283,4 +253,25 @@ import LetheCatalog
         try await bound.updateRequest(again, expecting: .planned)
         #expect(try await bound.request(id: "r-bare")?.reason == "again")
     }
+}
+
+/// Every optional field of `r` set (a failed request), the times from `n` on: what the binding tests
+/// write and read back.
+func setEveryField(_ r: inout ErasureRequest, _ n: Int64) {
+    r.status = .failed
+    r.updatedAt = 2 * n
+    r.decidedBy = "bob"
+    r.decisionReason = "ok per ticket 7"
+    r.plan = Array(#"{"objects":[1]}"#.utf8)
+    r.verification = [0, 255, 7]
+    r.failure = "disk full"
+    r.attempts = 3
+    r.streamTag = 0xF000_0000_0000_0001
+    r.requesterDigest = "d1g3st"
+    r.proof = "index"
+    r.sweptAt = 3 * n
+    r.rawDueAt = 4 * n
+    r.rawDestroyedAt = 5 * n
+    r.rawDestroyedWhy = "verified"
+    r.sweepFindings = [9, 8]
 }
