@@ -20,13 +20,7 @@ import LetheSQLite
         let before = try await lethe.meta.auditEntries().count
 
         // Armed once the job is journaled: the next audit append is the rewrite step's `object_rewritten`.
-        do {
-            _ = try await lethe.run(events: { if case .jobPlanned = $0 { faulty.failAuditAppend() } })
-            Issue.record("the run went on after the state could not record a step's end")
-        } catch let e as LetheError {
-            #expect(e.description.contains("injected fault"))
-        }
-        #expect(faulty.faultsThrown == 1)
+        try await expectRunStopsAtAFailedStepEnd(lethe, faulty)
         // The object was rewritten, but the step's end rolled back with its audit entry: the step is
         // still pending, and nothing claims it was rewritten (or failed).
         #expect(try await f.text("raw/a.jsonl") == #"{"user":{"id":"u-2"}}"# + "\n")
@@ -113,4 +107,16 @@ import LetheSQLite
         #expect(try await lethe.meta.auditEntries().filter { $0.event == "propagated" }.count == 1)
         #expect(try await lethe.checkAudit().ok)
     }
+}
+
+/// Runs `lethe` with `faulty` armed once the job is journaled (the next audit append — a step end's —
+/// fails): the run must stop with the injected fault, thrown once.
+func expectRunStopsAtAFailedStepEnd(_ lethe: Lethe, _ faulty: FaultInjectingStateStore) async throws {
+    do {
+        _ = try await lethe.run(events: { if case .jobPlanned = $0 { faulty.failAuditAppend() } })
+        Issue.record("the run went on after the state could not record a step's end")
+    } catch let e as LetheError {
+        #expect(e.description.contains("injected fault"))
+    }
+    #expect(faulty.faultsThrown == 1)
 }
