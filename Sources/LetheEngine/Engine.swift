@@ -35,6 +35,8 @@ public struct Lethe: Sendable {
     let plannedPostings = PlannedPostings()
     /// The plans a run's claim stored, as built (see `PlanMemo`).
     let planMemo = PlanMemo()
+    /// The verification's keyed reads of a run's Delta replacements, made beside the vacuum (see `ReadAhead`).
+    let readAhead = ReadAhead()
     /// Latest Delta snapshots this engine read (checked against the log before each use).
     let deltaSnapshots = SnapshotCache()
     /// Forgets the kept Delta snapshots (each run, index and verification starts afresh).

@@ -121,6 +121,7 @@ struct Executor: Sendable {
         defer {
             lake.plannedPostings.clear()
             lake.planMemo.clear()
+            lake.readAhead.clear()
         }
         if stopping(&report) { return report }  // nothing claimed yet: the requests stay approved
         let claimed = try await Trace.span("run: claim") { try await claimJob(job, jobPlan, planned: planned, beginFirst: true) }
@@ -132,6 +133,8 @@ struct Executor: Sendable {
         // The plan's postings, for the job's first step (ordinal 0, see `JobPlan.claimed`), run next
         // with no index write between (`PlannedPostings`).
         lake.plannedPostings.keep(job: job, ordinal: 0, byKey)
+        // This run verifies the job it executes: its Delta steps may read ahead for it (`ReadAhead`).
+        lake.readAhead.allow(job: job)
         try await execute(job: job, begun: true, report: &report, events: events)
         try state.checkIntact()
         return report

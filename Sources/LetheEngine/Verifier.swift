@@ -110,13 +110,7 @@ struct Verifier: Sendable {
         if !dryRun { Failpoint.verifying() }
         if let indexCost { try await Trace.span("verify: reindex full-scanned") { () async throws -> Void in try await indexCost.reindexFullScanned(self) } }
         let scope = try await Trace.span("verify: scope of \(requests.count) requests") { try await self.scope(requests) }
-        var raws: [String: SubjectID] = [:]
-        for r in requests {
-            if let sealed = r.sealedSubject { raws[r.id] = try secrets.unseal(sealed, requestID: r.id) }
-        }
-        let batch = Batch(
-            requests: requests, raws: raws, nfc: lake.nfcKeys(requests),
-            byID: Dictionary(uniqueKeysWithValues: requests.map { ($0.id, $0) }))
+        let batch = try batch(of: requests)
         var findings = Findings()
         findings.indexCostRun = indexCost != nil
         let temporaries = try await lake.knownTemporaries()

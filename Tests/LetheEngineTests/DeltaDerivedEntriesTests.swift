@@ -5,6 +5,7 @@ import Testing
 import LetheCore
 import LetheStorage
 import LetheCatalog
+import LetheFormats
 import LetheSQLite
 import LetheTesting
 
@@ -184,4 +185,85 @@ private struct DerivedDeltaLake {
     #expect(l.derive.derivations.derived == 0)
     #expect(try await l.lethe.locate(SubjectID("target")).isEmpty)
     try await l.expectEqualsAFreshIndex(subjects: (0..<40).map { "u-\($0)" } + ["target"])
+}
+
+// The verification's reads of the replacements, made ahead beside the vacuum (`ReadAhead`).
+
+@Test func theVerificationTakesTheReadsMadeAheadOfItAndDerivesTheSameEntries() async throws {
+    let l = try DerivedDeltaLake.rowGroups()
+    defer { l.remove() }
+    _ = try await l.lethe.index()
+    _ = try await l.approved("target")
+    let taken = l.lethe.readAhead.taken
+    let run = try await l.lethe.run()
+    let v = try #require(run.verifications.first)
+    #expect(run.rowsDropped == 3 && v.clean && v.proof == "index", "\(v)")
+    // Both replacements were read beside the vacuum and the verification took both reads: the same
+    // re-encoded row groups (3 of 8), the same derived entries as a fresh index.
+    #expect(l.lethe.readAhead.taken - taken == 2)
+    #expect(l.derive.derivations.derived == 2)
+    #expect(v.recordsScanned == 499 * 3, "\(v)")
+    try await l.expectEqualsAFreshIndex(subjects: (0..<40).map { "u-\($0)" } + ["target"])
+}
+
+@Test func aReplacementChangedAfterItsReadAheadIsReadAgainAndItsResidueFound() async throws {
+    var l = try DerivedDeltaLake.rowGroups()
+    defer { l.remove() }
+    _ = try await l.lethe.index()
+    // A holder's bytes, kept to put back over a replacement.
+    let holder = try #require(try await l.lethe.locate(SubjectID("target")).map(\.object.key).sorted().first)
+    let original = try Data(contentsOf: URL(fileURLWithPath: l.dir + "/" + holder))
+    _ = try await l.approved("target")
+    let taken = l.lethe.readAhead.taken
+    // After the reads ahead ended (clean), before the verification: another writer puts the subject's
+    // rows back into one replacement (the removed file's bytes under the replacement's name; the
+    // vacuum left only the two replacements in the folder).
+    let lethe = l.lethe, t = l.table
+    l.lethe.beforeRunVerification = {
+        await lethe.readAhead.settled(dataset: "t")
+        let files = try FileManager.default.contentsOfDirectory(atPath: t).filter { $0.hasSuffix(".parquet") }.sorted()
+        #expect(files.count == 2)
+        try original.write(to: URL(fileURLWithPath: t + "/" + files[0]))
+    }
+    let run = try await l.lethe.run()
+    let v = try #require(run.verifications.first)
+    // The changed replacement is not the object read ahead: it is read whole and the rows are found;
+    // the other replacement's read made ahead is taken.
+    #expect(!v.clean && v.found.count == 1 && (v.found.first?.rows ?? 0) >= 1, "\(v)")
+    #expect(l.lethe.readAhead.taken - taken == 1)
+}
+
+@Test func aReadMadeAheadIsTakenOnlyForTheSameObjectVersionPlanKeysAndOptions() throws {
+    let object = ObjectInfo(key: "t/part-0.parquet", size: 100, modifiedNanos: 5, version: "v1")
+    let keys: Set<SubjectKey> = [SubjectKey(hex: String(repeating: "ab", count: 32))!]
+    let options = FormatOptions(subject: SubjectSpec(fields: [FieldPath("user_id")]))
+    let plan = Verifier.ReadPlan(records: 10, rows: [0..<4], matcher: .keys(keys))
+    var read = Verifier.KeyedRead(object: ObjectInfo(key: object.key, size: 100, modifiedNanos: 1, version: "v1"))
+    read.records = 10
+    var ahead = ReadAhead.Reads(options: options, keys: keys)
+    ahead.byKey[object.key] = (read.object, plan, read)
+    let plans = [object.key: plan]
+    // Same version, size, plan, keys and options: taken, carrying the object as listed now.
+    let same = Verifier.readsTaken(from: ahead, [object], plans: plans, options: options, keys: keys)
+    #expect(same.count == 1 && same[0]?.object == object && same[0]?.records == 10)
+    // Anything else: read again.
+    var other = object
+    other.version = "v2"
+    #expect(Verifier.readsTaken(from: ahead, [other], plans: plans, options: options, keys: keys).isEmpty)
+    other = object
+    other.size = 101
+    #expect(Verifier.readsTaken(from: ahead, [other], plans: plans, options: options, keys: keys).isEmpty)
+    var otherPlan = plan
+    otherPlan.rows = nil
+    #expect(Verifier.readsTaken(from: ahead, [object], plans: [object.key: otherPlan], options: options, keys: keys).isEmpty)
+    otherPlan = plan
+    otherPlan.matcher = .values([Array("target".utf8)])
+    #expect(Verifier.readsTaken(from: ahead, [object], plans: [object.key: otherPlan], options: options, keys: keys).isEmpty)
+    #expect(Verifier.readsTaken(from: ahead, [object], plans: [:], options: options, keys: keys).isEmpty)
+    let moreKeys = keys.union([SubjectKey(hex: String(repeating: "cd", count: 32))!])
+    #expect(Verifier.readsTaken(from: ahead, [object], plans: plans, options: options, keys: moreKeys).isEmpty)
+    var otherOptions = options
+    otherOptions.pii = [FieldPath("email")]
+    #expect(Verifier.readsTaken(from: ahead, [object], plans: plans, options: otherOptions, keys: keys).isEmpty)
+    #expect(Verifier.readsTaken(from: nil, [object], plans: plans, options: options, keys: keys).isEmpty)
 }

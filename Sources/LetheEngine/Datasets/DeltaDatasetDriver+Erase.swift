@@ -29,8 +29,17 @@ extension DeltaDatasetDriver {
                 // Journaled with the step (not audited): what the verification may derive the
                 // replacements' index entries from (`RewriteEvidence`, by store versions).
                 // A mask leaves the subjects' rows in the replacements: their entries are scanned, never derived.
-                let evidence = result.maskedRows > 0 ? [] : Self.rewriteEvidence(result, versions: written)
+                let files = result.maskedRows > 0 ? [] : Self.replacementFiles(result, versions: written, t: table(lethe))
+                let evidence = files.map(\.evidence)
                 if !evidence.isEmpty { details["verify_files"] = .array(evidence.map(\.json)) }
+                // The verification's reads of the replacements, made now beside the vacuum (`ReadAhead`).
+                if !files.isEmpty && spec.erase == .delete {
+                    let d = spec, ids = step.requestIDs, candidates = erasure.candidates
+                    lethe.readAhead.start(job: job, dataset: spec.name) {
+                        guard let requests = try? await lethe.meta.requests(ids: ids), requests.count == ids.count else { return nil }
+                        return await Verifier(lethe).readAheadDelta(d, requests: requests, files: files, candidates: candidates)
+                    }
+                }
                 report.objectsRewritten += result.added.count
                 report.objectsRemoved += result.removed.count - result.added.count
                 report.rowsDropped += result.droppedRows
@@ -70,6 +79,8 @@ extension DeltaDatasetDriver {
         var perKey: [SubjectKey: Int64] = [:]
         var options: FormatOptions?
         var replans = 0
+        /// The index's rows of the subjects in each file the last plan read, by object key.
+        var candidates: [String: Set<Int64>] = [:]
     }
 
     /// Plans the erasure at the latest version and commits it; when another writer removed a file
@@ -83,6 +94,7 @@ extension DeltaDatasetDriver {
             out.options = options
             let candidates = try await Trace.span("delta step: candidates") { try await candidateRows(drop, step: step, lethe) }
             out.perKey = [:]
+            out.candidates = candidates
             let paths = snap.files.keys.filter { candidates[t.key(forLogPath: $0)] != nil }
             guard !paths.isEmpty else { return out }
             do {
@@ -197,17 +209,24 @@ extension DeltaDatasetDriver {
 
     /// What the verification may derive each replacement file's index entry from: the store version
     /// the erasure read the removed file at, its replacement's (`versions`, by log path), the physical
-    /// rows dropped and kept, and the rows re-encoded. A file whose versions are unknown has none.
-    static func rewriteEvidence(_ result: DeltaEraseResult, versions: [String: String]) -> [RewriteEvidence] {
+    /// rows dropped and kept, and the rows re-encoded (journaled by versions), with each replacement's
+    /// object key and the removed file's (in memory only: a key may name a subject). A file whose
+    /// versions are unknown has none.
+    static func replacementFiles(_ result: DeltaEraseResult, versions: [String: String], t: DeltaTable) -> [Verifier.ReplacementFile] {
         result.rewrites.compactMap { r in
-            guard let added = r.added, let from = r.readVersion, let written = versions[added] else { return nil }
-            var e = RewriteEvidence(
-                from: from, written: written, dropped: r.dropped, records: r.keptRows,
-                rewrittenRows: ParquetFormat.rewrittenRows(r.rowGroups, groupRows: r.groupRows))
-            // A scrubbed entry's mark would survive a derivation: the replacement's entry is read.
-            e.exact = !r.scrubbed
-            return e
+            guard let added = r.added, let e = evidence(r, versions: versions) else { return nil }
+            return Verifier.ReplacementFile(key: t.key(forLogPath: added), removed: t.key(forLogPath: r.removed), evidence: e)
         }
+    }
+
+    private static func evidence(_ r: DeltaFileRewrite, versions: [String: String]) -> RewriteEvidence? {
+        guard let added = r.added, let from = r.readVersion, let written = versions[added] else { return nil }
+        var e = RewriteEvidence(
+            from: from, written: written, dropped: r.dropped, records: r.keptRows,
+            rewrittenRows: ParquetFormat.rewrittenRows(r.rowGroups, groupRows: r.groupRows))
+        // A scrubbed entry's mark would survive a derivation: the replacement's entry is read.
+        e.exact = !r.scrubbed
+        return e
     }
 
     /// After the commit: its change data files are indexed, and the files it adopted leave the

@@ -115,7 +115,7 @@ extension Verifier {
 
     /// How a rewritten object whose index entry may be derived (`derivablePlans`) is read: only
     /// `rows` when given (the rest proven by the index for the version erased from), else whole.
-    struct ReadPlan: Sendable {
+    struct ReadPlan: Sendable, Equatable {
         /// The records the new version holds by the derived entry.
         var records: Int64
         /// The rows to read (nil: every record, its postings collected as for any read).
