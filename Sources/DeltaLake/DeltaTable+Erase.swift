@@ -97,14 +97,20 @@ extension DeltaTable {
         let tracker = WrittenKeys(willWrite: willWrite)
         var prepared: PreparedCommit? = nil
         do {
-            let jobs = try await Trace.span("delta erase: read and select \(files.count) files") {
-                try await rewriteJobs(
-                    files, in: snap, reading: mask == nil ? reading : nil, selecting: selecting, scrubbing: scrubbing, mask: mask)
+            // Each file is read and its rows chosen by the task that rewrites it, in its wave (no
+            // barrier between choosing every file's rows and the first rewrite).
+            let live = try liveFiles(files, in: snap)
+            let reading = mask == nil ? reading : nil
+            let select: @Sendable (String, AddFile) async throws -> RewriteJob? = { path, add in
+                try await self.rewriteJob(path, add, reading: reading, selecting: selecting, scrubbing: scrubbing, mask: mask)
             }
             // The commit's file is written once the replacements are, and made durable in their pass;
             // it enters the log (linked) only once they are durable and named (`commitErasure`).
-            let (batch, commitFile) = try await Trace.span("delta erase: rewrite \(jobs.count) files") {
-                try await rewriteAll(jobs, changeDataFeed: snap.metadata.changeDataFeed, now: now, written: tracker) { batch in
+            let (batch, commitFile) = try await Trace.span("delta erase: select and rewrite \(live.count) files") {
+                try await rewriteAll(
+                    live.map { .toSelect(path: $0.0, add: $0.1) }, select: select, changeDataFeed: snap.metadata.changeDataFeed, now: now,
+                    written: tracker
+                ) { batch in
                     try await prepareErasureCommit(batch, on: snap, operationParameters: operationParameters, now: now)
                 }
             }
@@ -153,17 +159,20 @@ extension DeltaTable {
         selecting: @escaping @Sendable (String, ParquetFile) throws -> [Int64],
         scrubbing: (@Sendable (String, ParquetFile) throws -> [Int: Set<Int>])? = nil, mask: DeltaMask? = nil
     ) async throws -> [RewriteJob] {
-        var adds: [(String, AddFile)] = []
-        for path in Set(files).sorted() {
-            guard let add = snap.files[path] else {
-                throw LetheError(.conflict, "file \(path) is no longer live at version \(snap.version)", at: root)
-            }
-            adds.append((path, add))
-        }
-        let jobs = try await boundedMap(adds, limit: Self.rewriteWorkers) { path, add in
+        let jobs = try await boundedMap(try liveFiles(files, in: snap), limit: Self.rewriteWorkers) { path, add in
             try await self.rewriteJob(path, add, reading: reading, selecting: selecting, scrubbing: scrubbing, mask: mask)
         }
         return jobs.compactMap { $0 }
+    }
+
+    /// The live entries of `files` in `snap`, in path order (`.conflict` for one no longer live: re-plan).
+    func liveFiles(_ files: [String], in snap: Snapshot) throws -> [(String, AddFile)] {
+        try Set(files).sorted().map { path in
+            guard let add = snap.files[path] else {
+                throw LetheError(.conflict, "file \(path) is no longer live at version \(snap.version)", at: root)
+            }
+            return (path, add)
+        }
     }
 
     /// One file read and its rows chosen (nil: none to drop).
@@ -261,7 +270,10 @@ extension DeltaTable {
         _ jobs: [RewriteJob], changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys,
         workers: Int = DeltaTable.rewriteWorkers, waveBytes: Int64 = 32 << 20
     ) async throws -> ErasureBatch {
-        try await rewriteAll(jobs, changeDataFeed: cdf, now: now, written: tracker, workers: workers, waveBytes: waveBytes) { _ in nil }.batch
+        try await rewriteAll(
+            jobs.map { .selected($0) }, select: { _, _ in nil }, changeDataFeed: cdf, now: now, written: tracker, workers: workers,
+            waveBytes: waveBytes
+        ) { _ in nil }.batch
     }
 
     /// `rewriteAll`, and `prepare(batch)` once every file is written: a file written but not
@@ -269,18 +281,23 @@ extension DeltaTable {
     /// durable too. The replacements are new keys nothing names (journaled by `tracker`), so the
     /// pass links them into place and syncs their bytes and folders at once (`commitNew`). On a
     /// failure the prepared file is aborted with the writers.
+    /// Files not yet selected (`.toSelect`) are selected by `select` in their wave's task, just before
+    /// their rewrite (nil: nothing to drop, no outcome).
     func rewriteAll(
-        _ jobs: [RewriteJob], changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys,
+        _ jobs: [PendingRewrite], select: @escaping @Sendable (String, AddFile) async throws -> RewriteJob?,
+        changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys,
         workers: Int = DeltaTable.rewriteWorkers, waveBytes: Int64 = 32 << 20,
         prepare: (ErasureBatch) async throws -> PreparedCommit?
     ) async throws -> (batch: ErasureBatch, prepared: PreparedCommit?) {
-        let waves = Self.waves(of: jobs, workers: workers, maxBytes: waveBytes)
+        let waves = Self.waves(of: jobs.map(\.bytes), workers: workers, maxBytes: waveBytes)
         var batch = ErasureBatch()
         var writers: [any ObjectWriteStream] = []
         var prepared: PreparedCommit? = nil
         do {
             var wave: [(RewriteOutcome, [RewrittenFile])]? = nil
-            if let first = waves.first { wave = try await rewriteWave(jobs[first], changeDataFeed: cdf, now: now, written: tracker, workers: workers) }
+            if let first = waves.first {
+                wave = try await rewriteWave(jobs[first], select: select, changeDataFeed: cdf, now: now, written: tracker, workers: workers)
+            }
             var n = 1
             while let outcomes = wave {
                 guard n < waves.count else {
@@ -291,7 +308,7 @@ extension DeltaTable {
                 n += 1
                 // The next wave is rewritten (and journaled) while this one is written. On a throw
                 // here, leaving the scope cancels and awaits it.
-                async let rewritten = rewriteWave(jobs[next], changeDataFeed: cdf, now: now, written: tracker, workers: workers)
+                async let rewritten = rewriteWave(jobs[next], select: select, changeDataFeed: cdf, now: now, written: tracker, workers: workers)
                 try await writeWave(outcomes, into: &writers, batch: &batch)
                 let t0 = ContinuousClock.now
                 wave = try await rewritten
@@ -315,14 +332,14 @@ extension DeltaTable {
     /// The waves of `rewriteAll`, as ranges of `jobs`: at least `workers` files each, more while they
     /// are small (up to `maxFiles` files or `maxBytes` to read), so thousands of small files do not
     /// pay a task group and a hop each.
-    static func waves(of jobs: [RewriteJob], workers: Int, maxFiles: Int = 256, maxBytes: Int64 = 32 << 20) -> [Range<Int>] {
+    static func waves(of sizes: [Int64], workers: Int, maxFiles: Int = 256, maxBytes: Int64 = 32 << 20) -> [Range<Int>] {
         var out: [Range<Int>] = []
         var start = 0
-        while start < jobs.count {
-            var end = min(start + max(1, workers), jobs.count)
-            var bytes = jobs[start..<end].reduce(Int64(0)) { $0 + $1.toRead }
-            while end < jobs.count && end - start < maxFiles && bytes + jobs[end].toRead <= maxBytes {
-                bytes += jobs[end].toRead
+        while start < sizes.count {
+            var end = min(start + max(1, workers), sizes.count)
+            var bytes = sizes[start..<end].reduce(Int64(0), +)
+            while end < sizes.count && end - start < maxFiles && bytes + sizes[end] <= maxBytes {
+                bytes += sizes[end]
                 end += 1
             }
             out.append(start..<end)
@@ -334,15 +351,23 @@ extension DeltaTable {
     /// One wave rewritten (`workers` files at a time), then its files announced to `tracker` together
     /// (one journal transaction) before any of them is written.
     func rewriteWave(
-        _ wave: ArraySlice<RewriteJob>, changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys, workers: Int
+        _ wave: ArraySlice<PendingRewrite>, select: @escaping @Sendable (String, AddFile) async throws -> RewriteJob?,
+        changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys, workers: Int
     ) async throws -> [(RewriteOutcome, [RewrittenFile])] {
         let t0 = ContinuousClock.now
         // The files past the last full round of `workers` (the wave's tail, or a wave of fewer files
         // than cores) are rewritten with their columns spread over the cores the others leave idle.
         let jobs = Array(wave), full = jobs.count / max(1, workers) * max(1, workers)
-        let outcomes = try await boundedMap(Array(jobs.indices), limit: workers) { i in
-            try await self.rewrite(jobs[i], changeDataFeed: cdf, now: now, chunkWorkers: i >= full ? workers : 1)
-        }
+        let outcomes = try await boundedMap(Array(jobs.indices), limit: workers) { i -> (RewriteOutcome, [RewrittenFile])? in
+            let job: RewriteJob
+            switch jobs[i] {
+            case .selected(let j): job = j
+            case .toSelect(let path, let add):
+                guard let j = try await select(path, add) else { return nil }
+                job = j
+            }
+            return try await self.rewrite(job, changeDataFeed: cdf, now: now, chunkWorkers: i >= full ? workers : 1)
+        }.compactMap { $0 }
         Trace.mark("delta erase: wave of \(wave.count) rewritten", since: t0)
         let t1 = ContinuousClock.now
         try await tracker.add(outcomes.flatMap { $0.1.map(\.key) })
@@ -528,6 +553,22 @@ extension DeltaTable {
     public static func numRecords(_ add: AddFile) -> Int64? {
         guard let s = add.stats, let j = try? JSONValue.parse(Array(s.utf8)) else { return nil }
         return j["numRecords"]?.int
+    }
+}
+
+/// A file of an erasure commit for `rewriteAll`: selected already, or to be read and its rows
+/// chosen by the task that rewrites it.
+enum PendingRewrite: Sendable {
+    case selected(RewriteJob)
+    case toSelect(path: String, add: AddFile)
+
+    /// What its wave counts it for (`DeltaTable.waves`): the bytes its rewrite reads, or the whole
+    /// file's before it is selected.
+    var bytes: Int64 {
+        switch self {
+        case .selected(let j): j.toRead
+        case .toSelect(_, let add): add.size
+        }
     }
 }
 
