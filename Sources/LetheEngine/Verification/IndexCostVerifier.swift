@@ -332,17 +332,17 @@ extension Verifier {
         }
     }
 
-    /// Keyed scans of `objects` on a bounded task group (one task per core, 16 at most), each with
-    /// its own key cache; results in the order of `objects`. `postings`: collect each object's
-    /// postings too (its index entry).
+    /// Keyed scans of `objects` on a bounded task group (one task per core, 16 at most, or
+    /// `workers`), each with its own key cache; results in the order of `objects`. `postings`:
+    /// collect each object's postings too (its index entry).
     func keyedReads(
         _ d: DatasetSpec, _ f: any RecordFormat, _ objects: [ObjectInfo], options: FormatOptions, keys: Set<SubjectKey>,
         postings: Bool = true, search: (needles: (set: NeedleSet, longest: Int), keys: Set<String>)? = nil,
-        plans: [String: ReadPlan] = [:]
+        plans: [String: ReadPlan] = [:], workers: Int? = nil
     ) async throws -> [KeyedRead] {
         guard !objects.isEmpty else { return [] }
         let pool = KeyerPool(hasher: secrets.hasher)
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16))
+        let workers = max(1, workers ?? min(ProcessInfo.processInfo.activeProcessorCount, 16))
         let store = self.store
         var out = [KeyedRead?](repeating: nil, count: objects.count)
         try await withThrowingTaskGroup(of: (Int, KeyedRead).self) { group in

@@ -6,7 +6,8 @@ import Synchronization
 
 /// The keyed reads a run's verification will make of a Delta table's replacement files, made as
 /// soon as the erasure commit is recorded, beside the targeted vacuum (which mostly waits for the
-/// disk), instead of after it, the settle and the verification's scope.
+/// disk), instead of after it, the settle and the verification's scope — on one core fewer than
+/// there are (the vacuum's work between its waits needs a thread of the cooperative pool).
 ///
 /// A read made ahead is the same read the verification makes (`Verifier.plannedRead`: the rows the
 /// rewrite re-encoded, matched against the batch's raw ids or keys), of the file as committed. The
@@ -125,7 +126,10 @@ extension Verifier {
                 plans[o.key] = ReadPlan(
                     records: x.evidence.records, rows: x.evidence.rowsToRead(batchRows: Array(candidates[x.removed] ?? [])), matcher: matcher)
             }
-            let reads = try await keyedReads(d, f, objects, options: options, keys: keys, plans: plans)
+            // One core fewer than the verification's own reads: the keyed reads run on the cooperative
+            // pool's threads, and the vacuum beside them needs one between its waits on the disk.
+            let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16) - 1)
+            let reads = try await keyedReads(d, f, objects, options: options, keys: keys, plans: plans, workers: workers)
             var out = ReadAhead.Reads(options: options, keys: keys)
             for r in reads where r.issue == nil {
                 if let p = plans[r.object.key] { out.byKey[r.object.key] = (r.object, p, r) }
