@@ -125,6 +125,7 @@ extension ParquetFile {
         try out.write(ParquetLibrary.magic)
         var w = RewrittenGroups()
         w.pageOptions = pageOptions
+        w.overlapping = try rowGroupsOverlappingOthers()
         var ri = 0
         for (g, rg) in metadata.rowGroups.enumerated() {
             let first = rowGroupFirstRow[g]
@@ -208,6 +209,7 @@ extension ParquetFile {
         var out = CountingSink(base: sink)
         try out.write(ParquetLibrary.magic)
         var w = RewrittenGroups()
+        w.overlapping = try rowGroupsOverlappingOthers()
         var ri = 0
         for (g, rg) in metadata.rowGroups.enumerated() {
             let first = rowGroupFirstRow[g]
@@ -307,11 +309,50 @@ extension ParquetFile {
         }
     }
 
+    /// The row groups whose byte range (`rowGroupByteRange`) overlaps another row group's: chunks laid
+    /// out across row groups (column by column, say), so that the range holds bytes of other row groups.
+    func rowGroupsOverlappingOthers() throws(ParquetError) -> Set<Int> {
+        var ranges: [(group: Int, range: Range<Int64>)] = []
+        for g in metadata.rowGroups.indices {
+            if let r = try rowGroupByteRange(g) { ranges.append((g, r)) }
+        }
+        ranges.sort { $0.range.lowerBound < $1.range.lowerBound }
+        var out = Set<Int>()
+        var reach = Int64.min  // the furthest end of the ranges starting before this one
+        for (i, (g, r)) in ranges.enumerated() {
+            let overlapsEarlier = reach > r.lowerBound
+            let overlapsLater = i + 1 < ranges.count && ranges[i + 1].range.lowerBound < r.upperBound
+            if overlapsEarlier || overlapsLater { out.insert(g) }
+            reach = max(reach, r.upperBound)
+        }
+        return out
+    }
+
     /// Copies row group `g` byte for byte (its byte range), with the footer's offsets shifted to
     /// where it lands; its page indexes are copied later, and bloom filters outside the range moved.
+    /// A row group whose range holds bytes of another (`RewrittenGroups.overlapping`) is copied chunk by
+    /// chunk: its range would carry the other row group's bytes along (a dropped row's, say).
     private func copyRowGroup<S>(_ g: Int, to out: inout CountingSink<S>, into w: inout RewrittenGroups) throws(ParquetError) {
         let rg = metadata.rowGroups[g]
         let newIndex = w.groups.count
+        if w.overlapping.contains(g) {
+            var ng = rg
+            var plan: [IndexPlan] = []
+            let start = out.offset
+            for ci in rg.columns.indices {
+                let (chunk, chunkPlan, _) = try copyChunk(ci, of: g, newIndex: newIndex, to: &out, into: &w)
+                ng.columns[ci] = chunk
+                plan.append(chunkPlan)
+            }
+            if let fo = ng.fileOffset, fo >= 4 { ng.fileOffset = start }
+            if ng.totalCompressedSize != nil { ng.totalCompressedSize = out.offset - start }
+            if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
+            w.groups.append(ng)
+            w.plans.append(plan)
+            w.outcomes.append(.copied(newIndex: newIndex))
+            w.kept += rg.numRows
+            return
+        }
         var lo = out.offset, hi = out.offset
         if let r = try rowGroupByteRange(g) { lo = r.lowerBound; hi = r.upperBound }
         let newStart = out.offset
@@ -641,6 +682,8 @@ private struct RewrittenGroups {
     var plans: [[IndexPlan]] = []
     /// Bloom filters of copied row groups that lie outside the copied byte range.
     var bloomsToMove: [(group: Int, column: Int, offset: Int64, length: Int32?)] = []
+    /// Row groups whose byte range overlaps another's (`ParquetFile.rowGroupsOverlappingOthers`): copied chunk by chunk.
+    var overlapping: Set<Int> = []
     var kept: Int64 = 0
     var pageOptions = PageRewriteOptions()
     var counts = PageRewriteCounts()
