@@ -125,7 +125,7 @@ extension ParquetFile {
         try out.write(ParquetLibrary.magic)
         var w = RewrittenGroups()
         w.pageOptions = pageOptions
-        w.overlapping = try rowGroupsOverlappingOthers()
+        w.chunkByChunk = try rowGroupsWithGaps()
         var ri = 0
         for (g, rg) in metadata.rowGroups.enumerated() {
             let first = rowGroupFirstRow[g]
@@ -209,7 +209,7 @@ extension ParquetFile {
         var out = CountingSink(base: sink)
         try out.write(ParquetLibrary.magic)
         var w = RewrittenGroups()
-        w.overlapping = try rowGroupsOverlappingOthers()
+        w.chunkByChunk = try rowGroupsWithGaps()
         var ri = 0
         for (g, rg) in metadata.rowGroups.enumerated() {
             let first = rowGroupFirstRow[g]
@@ -309,33 +309,32 @@ extension ParquetFile {
         }
     }
 
-    /// The row groups whose byte range (`rowGroupByteRange`) overlaps another row group's: chunks laid
-    /// out across row groups (column by column, say), so that the range holds bytes of other row groups.
-    func rowGroupsOverlappingOthers() throws(ParquetError) -> Set<Int> {
-        var ranges: [(group: Int, range: Range<Int64>)] = []
-        for g in metadata.rowGroups.indices {
-            if let r = try rowGroupByteRange(g) { ranges.append((g, r)) }
-        }
-        ranges.sort { $0.range.lowerBound < $1.range.lowerBound }
+    /// The row groups whose byte range (`rowGroupByteRange`) holds bytes that are not their chunks': a
+    /// gap between two of its chunks, where another row group's chunks (a file laid out column by
+    /// column), page indexes or bloom filters may lie. The writers seen lay a row group's chunks end to end.
+    func rowGroupsWithGaps() throws(ParquetError) -> Set<Int> {
         var out = Set<Int>()
-        var reach = Int64.min  // the furthest end of the ranges starting before this one
-        for (i, (g, r)) in ranges.enumerated() {
-            let overlapsEarlier = reach > r.lowerBound
-            let overlapsLater = i + 1 < ranges.count && ranges[i + 1].range.lowerBound < r.upperBound
-            if overlapsEarlier || overlapsLater { out.insert(g) }
-            reach = max(reach, r.upperBound)
+        for (g, rg) in metadata.rowGroups.enumerated() {
+            var chunks: [Range<Int64>] = []
+            for (ci, c) in rg.columns.enumerated() {
+                guard let md = c.metaData, md.totalCompressedSize > 0 else { continue }
+                chunks.append(try chunkRange(column: ci, rowGroup: g))
+            }
+            chunks.sort { $0.lowerBound < $1.lowerBound }
+            if zip(chunks, chunks.dropFirst()).contains(where: { $0.upperBound != $1.lowerBound }) { out.insert(g) }
         }
         return out
     }
 
     /// Copies row group `g` byte for byte (its byte range), with the footer's offsets shifted to
     /// where it lands; its page indexes are copied later, and bloom filters outside the range moved.
-    /// A row group whose range holds bytes of another (`RewrittenGroups.overlapping`) is copied chunk by
-    /// chunk: its range would carry the other row group's bytes along (a dropped row's, say).
+    /// A row group whose range holds bytes that are not its chunks' (`RewrittenGroups.chunkByChunk`) is
+    /// copied chunk by chunk: its range would carry them along — another row group's chunks or page
+    /// indexes, which may hold a dropped row's values.
     private func copyRowGroup<S>(_ g: Int, to out: inout CountingSink<S>, into w: inout RewrittenGroups) throws(ParquetError) {
         let rg = metadata.rowGroups[g]
         let newIndex = w.groups.count
-        if w.overlapping.contains(g) {
+        if w.chunkByChunk.contains(g) {
             var ng = rg
             var plan: [IndexPlan] = []
             let start = out.offset
@@ -682,8 +681,8 @@ private struct RewrittenGroups {
     var plans: [[IndexPlan]] = []
     /// Bloom filters of copied row groups that lie outside the copied byte range.
     var bloomsToMove: [(group: Int, column: Int, offset: Int64, length: Int32?)] = []
-    /// Row groups whose byte range overlaps another's (`ParquetFile.rowGroupsOverlappingOthers`): copied chunk by chunk.
-    var overlapping: Set<Int> = []
+    /// Row groups whose byte range holds more than their chunks (`ParquetFile.rowGroupsWithGaps`): copied chunk by chunk.
+    var chunkByChunk: Set<Int> = []
     var kept: Int64 = 0
     var pageOptions = PageRewriteOptions()
     var counts = PageRewriteCounts()
