@@ -11,6 +11,8 @@ writers may use, for the tests of the erasure's partial reads (Tests/DeltaLakeTe
                    (a row group's byte range then holds the structures of all but its last column)
       by-column    the chunks laid out column by column, the row groups of each column in reverse
                    order (every row group's byte range holds other row groups' chunks)
+      in-group-0   every chunk's bloom filter, column index and offset index between the first two
+                   chunks of row group 0 (whose byte range then holds the other row groups' page indexes)
   delta_relaid.py rows TABLE        prints the table's rows as delta-rs reads them, sorted by n:
                                     [[user_id, n, pad], ...]
   delta_relaid.py indexes FILE      prints, per row group and column, whether pyarrow finds a column
@@ -71,28 +73,45 @@ def relay(path, layout):
     ncols = len(get(groups[0], 1)[2])
     if layout == "inline":
         order = [(g, c) for g in range(len(groups)) for c in range(ncols)]
-    elif layout == "by-column":
-        order = [(g, c) for c in range(ncols) for g in reversed(range(len(groups)))]
+    elif layout in ("by-column", "in-group-0"):
+        order = [(g, c) for c in range(ncols) for g in reversed(range(len(groups)))] if layout == "by-column" else sorted(pieces)
     else:
         raise SystemExit(f"unknown layout {layout}")
-    out = bytearray(b"PAR1")
-    placed = {}
-    for g, c in order:
-        p = pieces[(g, c)]
-        placed[(g, c)] = {"chunk": len(out)}
-        out += p["chunk"]
-        if layout == "inline":
-            for k in ("bf", "ci", "oi"):
-                if p[k] is not None:
-                    placed[(g, c)][k] = len(out)
-                    out += p[k] if k != "oi" else shift_offset_index(p[k], placed[(g, c)]["chunk"] - p["start"])
-    if layout == "by-column":
-        for g, c in sorted(pieces):
+    # Chunks go where `order` puts them; an offset index's page offsets depend on where its chunk
+    # lands, which (in-group-0) depends on the offset indexes' sizes: laid out until it settles.
+    guess = {}
+    for _ in range(10):
+        out = bytearray(b"PAR1")
+        placed = {k: {"chunk": v} for k, v in guess.items()}
+
+        def structures():
+            for g, c in sorted(pieces):
+                p = pieces[(g, c)]
+                for k in ("bf", "ci", "oi"):
+                    if p[k] is not None:
+                        placed.setdefault((g, c), {})[k] = len(out)
+                        at = placed[(g, c)].get("chunk", p["start"])
+                        out.extend(p[k] if k != "oi" else shift_offset_index(p[k], at - p["start"]))
+
+        for g, c in order:
+            if layout == "in-group-0" and (g, c) == (0, 1):
+                structures()
             p = pieces[(g, c)]
-            for k in ("bf", "ci", "oi"):
-                if p[k] is not None:
-                    placed[(g, c)][k] = len(out)
-                    out += p[k] if k != "oi" else shift_offset_index(p[k], placed[(g, c)]["chunk"] - p["start"])
+            placed.setdefault((g, c), {})["chunk"] = len(out)
+            out += p["chunk"]
+            if layout == "inline":
+                for k in ("bf", "ci", "oi"):
+                    if p[k] is not None:
+                        placed[(g, c)][k] = len(out)
+                        out += p[k] if k != "oi" else shift_offset_index(p[k], placed[(g, c)]["chunk"] - p["start"])
+        if layout == "by-column":
+            structures()
+        now = {k: v["chunk"] for k, v in placed.items()}
+        if now == guess:
+            break
+        guess = now
+    else:
+        raise SystemExit("the layout did not settle")
     for g, rg in enumerate(groups):
         lo = hi = None
         for c, cc in enumerate(get(rg, 1)[2]):

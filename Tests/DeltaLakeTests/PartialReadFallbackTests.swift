@@ -16,7 +16,8 @@ import Synchronization
 //   (a) the selection reads a row group the partial read did not fetch (as-written),
 //   (b) the rewrite reads the page indexes of the row groups it copies, which lie inside their ranges (inline),
 //   (c) the same file's rewrite on several threads (chunkWorkers 2) reads the chunks of the row group that
-//       loses its row, which lie inside the other row groups' ranges (by-column).
+//       loses its row, which lie inside the other row groups' ranges (by-column), or its old column index,
+//       which lies inside row group 0's (in-group-0).
 // Each checks, against the same erasure done on the whole file (`reading: nil`) of a copy of the table,
 // that the replacement is the same bytes, that delta-rs reads every other row as before and not the
 // subject's, that the fallback happened (the store saw the whole file read after the ranged reads),
@@ -191,14 +192,15 @@ func checkWholeReadLast(_ reads: [Range<Int64>?], ranged: Int) {
     try await checkErased(t, before: before, replacement: replacement, layout: "as-written", workers: 1)
 }
 
-@Test func onlyRowGroupsLaidOutAcrossOthersAreCopiedChunkByChunk() async throws {
-    // delta-rs's layout and the inline one keep each row group's chunks together (their ranges are
-    // copied whole); laid out column by column, every row group's range holds the others' chunks.
-    for (layout, expected) in [("as-written", Set<Int>()), ("inline", []), ("by-column", [0, 1, 2, 3])] {
+@Test func onlyRowGroupsWithGapsBetweenTheirChunksAreCopiedChunkByChunk() async throws {
+    // delta-rs lays a row group's chunks end to end (its range is copied whole); the other layouts
+    // leave gaps (page indexes and bloom filters, other row groups' chunks) in some row groups' ranges.
+    let layouts: [(String, Set<Int>)] = [("as-written", []), ("inline", [0, 1, 2, 3]), ("by-column", [0, 1, 2, 3]), ("in-group-0", [0])]
+    for (layout, expected) in layouts {
         let t = try await RelaidTable(layout)
         defer { try? FileManager.default.removeItem(atPath: t.dir) }
         let bytes = try await t.store.base.read(t.table.key(forLogPath: t.path))
-        #expect(try ParquetFile(bytes: bytes).rowGroupsOverlappingOthers() == expected, "\(layout)")
+        #expect(try ParquetFile(bytes: bytes).rowGroupsWithGaps() == expected, "\(layout)")
     }
 }
 
@@ -239,4 +241,18 @@ func checkWholeReadLast(_ reads: [Range<Int64>?], ranged: Int) {
     // The footer and the chunk selected: every other byte lies in a copied row group's range.
     checkWholeReadLast(t.store.reads, ranged: 3)
     try await checkErased(t, before: before, replacement: replacement, layout: "by-column", workers: 2)
+}
+
+@Test func aRewriteThatReadsAPageIndexInsideACopiedRowGroupIsDoneAgainOnTheWholeFile() async throws {
+    // Every page index and bloom filter lies between the first two chunks of row group 0, which is
+    // copied: the page-level rewrite of row group 2 reads its old column index (whose bounds hold the
+    // subject's value) from there. Copied whole, row group 0's range would carry that index along.
+    let t = try await RelaidTable("in-group-0")
+    defer { try? FileManager.default.removeItem(atPath: t.dir) }
+    let before = try t.rows()
+    let (_, replacement) = try await eraseSubject(
+        t, reading: { _, footer in [try footer.chunkRange(column: 0, rowGroup: 2)] }, selecting: { _, f in try subjectRows(f, groups: [2]) },
+        workers: 2)
+    checkWholeReadLast(t.store.reads, ranged: 4)
+    try await checkErased(t, before: before, replacement: replacement, layout: "in-group-0", workers: 2)
 }
