@@ -202,6 +202,8 @@ extension DeltaTable {
                 do {
                     subjectRows = try selecting(path, sparse)
                     scrub = try scrubbing?(path, sparse) ?? [:]
+                    // A read outside them that did not throw (one the selection caught) leaves its answer in doubt.
+                    if fetched.missed { throw WholeFileNeeded() }
                     file = sparse
                     partial = source
                 } catch  where fetched.missed || error is WholeFileNeeded {
@@ -697,6 +699,9 @@ extension DeltaTable {
                     guard let footer = sink.footerSource() else { throw WholeFileNeeded() }
                     replacement = (.planned(sink.steps, from: job.key, version: version), sink.size, try Self.open(footer, job.key))
                 }
+                // A read outside them that did not throw: the rewrite left out what it could not read (a
+                // copied row group's page index or bloom filter) where the whole file's keeps it.
+                if fetched.missed { throw WholeFileNeeded() }
                 job.file = file
                 return try rewriteOutcome(job, result, changeData: cdc, replacement: replacement, now: now)
             } catch  where fetched.missed || error is WholeFileNeeded {

@@ -219,7 +219,8 @@ public struct ParquetFormat: RecordFormat {
         if at < object.size { needed.append(at..<object.size) }
         var source = footer
         try await fetch(needed.filter { !footer.covers($0) }, of: object, in: store, into: &source)
-        let file = try open(source, object.key)
+        let fetched = MissRecordingSource(source)
+        let file = try open(fetched, object.key)
         var sink = PlannedSink()
         let result: RewriteResult
         do {
@@ -231,6 +232,9 @@ public struct ParquetFormat: RecordFormat {
         } catch {
             throw Self.lethe(error, object.key)
         }
+        // A read outside them the rewrite caught: it left out what it could not read (a page index, a
+        // bloom filter) where the whole object's rewrite keeps it.
+        if fetched.missed { return try await eraseInMemory(object, in: store, options: options, keyer: keyer, drop: drop, hinted: hinted) }
         let steps = sink.steps
         return try await finish(outcome, result, file, object, in: store) { writer in
             for step in steps {
@@ -1127,4 +1131,21 @@ extension ParquetFormat {
             }
         }
     }
+}
+
+/// The bytes of an object fetched so far; remembers a read outside them, which the rewrite may have
+/// caught (leaving out a page index or bloom filter it could not read): the erase is then done the
+/// in-memory way.
+private final class MissRecordingSource: ParquetSource {
+    let bytes: SparseSource
+    private let missedRead = Atomic<Bool>(false)
+    init(_ bytes: SparseSource) { self.bytes = bytes }
+    var size: Int64 { bytes.size }
+    func read(_ range: Range<Int64>) throws -> [UInt8] {
+        do { return try bytes.read(range) } catch {
+            missedRead.store(true, ordering: .relaxed)
+            throw error
+        }
+    }
+    var missed: Bool { missedRead.load(ordering: .relaxed) }
 }

@@ -125,6 +125,7 @@ extension ParquetFile {
         try out.write(ParquetLibrary.magic)
         var w = RewrittenGroups()
         w.pageOptions = pageOptions
+        w.chunkByChunk = try rowGroupsWithGaps()
         var ri = 0
         for (g, rg) in metadata.rowGroups.enumerated() {
             let first = rowGroupFirstRow[g]
@@ -208,6 +209,7 @@ extension ParquetFile {
         var out = CountingSink(base: sink)
         try out.write(ParquetLibrary.magic)
         var w = RewrittenGroups()
+        w.chunkByChunk = try rowGroupsWithGaps()
         var ri = 0
         for (g, rg) in metadata.rowGroups.enumerated() {
             let first = rowGroupFirstRow[g]
@@ -307,11 +309,49 @@ extension ParquetFile {
         }
     }
 
+    /// The row groups whose byte range (`rowGroupByteRange`) holds bytes that are not their chunks': a
+    /// gap between two of its chunks, where another row group's chunks (a file laid out column by
+    /// column), page indexes or bloom filters may lie. The writers seen lay a row group's chunks end to end.
+    func rowGroupsWithGaps() throws(ParquetError) -> Set<Int> {
+        var out = Set<Int>()
+        for (g, rg) in metadata.rowGroups.enumerated() {
+            var chunks: [Range<Int64>] = []
+            for (ci, c) in rg.columns.enumerated() {
+                guard let md = c.metaData, md.totalCompressedSize > 0 else { continue }
+                chunks.append(try chunkRange(column: ci, rowGroup: g))
+            }
+            chunks.sort { $0.lowerBound < $1.lowerBound }
+            if zip(chunks, chunks.dropFirst()).contains(where: { $0.upperBound != $1.lowerBound }) { out.insert(g) }
+        }
+        return out
+    }
+
     /// Copies row group `g` byte for byte (its byte range), with the footer's offsets shifted to
     /// where it lands; its page indexes are copied later, and bloom filters outside the range moved.
+    /// A row group whose range holds bytes that are not its chunks' (`RewrittenGroups.chunkByChunk`) is
+    /// copied chunk by chunk: its range would carry them along — another row group's chunks or page
+    /// indexes, which may hold a dropped row's values.
     private func copyRowGroup<S>(_ g: Int, to out: inout CountingSink<S>, into w: inout RewrittenGroups) throws(ParquetError) {
         let rg = metadata.rowGroups[g]
         let newIndex = w.groups.count
+        if w.chunkByChunk.contains(g) {
+            var ng = rg
+            var plan: [IndexPlan] = []
+            let start = out.offset
+            for ci in rg.columns.indices {
+                let (chunk, chunkPlan, _) = try copyChunk(ci, of: g, newIndex: newIndex, to: &out, into: &w)
+                ng.columns[ci] = chunk
+                plan.append(chunkPlan)
+            }
+            if let fo = ng.fileOffset, fo >= 4 { ng.fileOffset = start }
+            if ng.totalCompressedSize != nil { ng.totalCompressedSize = out.offset - start }
+            if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
+            w.groups.append(ng)
+            w.plans.append(plan)
+            w.outcomes.append(.copied(newIndex: newIndex))
+            w.kept += rg.numRows
+            return
+        }
         var lo = out.offset, hi = out.offset
         if let r = try rowGroupByteRange(g) { lo = r.lowerBound; hi = r.upperBound }
         let newStart = out.offset
@@ -641,6 +681,8 @@ private struct RewrittenGroups {
     var plans: [[IndexPlan]] = []
     /// Bloom filters of copied row groups that lie outside the copied byte range.
     var bloomsToMove: [(group: Int, column: Int, offset: Int64, length: Int32?)] = []
+    /// Row groups whose byte range holds more than their chunks (`ParquetFile.rowGroupsWithGaps`): copied chunk by chunk.
+    var chunkByChunk: Set<Int> = []
     var kept: Int64 = 0
     var pageOptions = PageRewriteOptions()
     var counts = PageRewriteCounts()

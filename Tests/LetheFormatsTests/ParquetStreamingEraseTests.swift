@@ -130,3 +130,29 @@ extension EraseOutcome {
         return o
     }
 }
+
+/// A streamed erase that reads outside what it fetched without failing — the page-level rewrite of
+/// row group 2 reads its old column index, which lies (with every other page index and bloom filter)
+/// inside row group 0's byte range, copied unread (`delta_relaid.py`'s in-group-0 layout of a
+/// delta-rs file) — is done the in-memory way: it writes the in-memory erase's bytes, page indexes
+/// included, not a file without the index it could not read.
+@Test func aStreamedParquetEraseThatReadsOutsideWhatItFetchedWritesTheInMemoryBytes() async throws {
+    let dir = NSTemporaryDirectory() + "lethe-relaid-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try Peers.python([Peers.script("delta_relaid.py"), "make", dir, "in-group-0"], what: "delta_relaid.py make in-group-0")
+    let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir + "/t").first { $0.hasSuffix(".parquet") })
+    let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/t/" + name)))
+    let streamed = ParquetFormat(wholeObjectLimit: 0), inMemory = ParquetFormat(wholeObjectLimit: .max)
+    for hinted in [false, true] {
+        let (expected, a) = try await eraseCopy(original, ["target-0"], in: InMemoryObjectStore(), format: inMemory, hinted: hinted)
+        let (written, b) = try await eraseCopy(original, ["target-0"], in: InMemoryObjectStore(), format: streamed, hinted: hinted)
+        #expect(a.droppedOrdinals == [4321] && b.droppedOrdinals == a.droppedOrdinals && b.kept == a.kept)
+        let same = written == expected
+        #expect(same, "hinted \(hinted): the streamed erase wrote other bytes than the in-memory one")
+        // Row group 0 is copied chunk by chunk: the old column index of row group 2 (its bounds hold the
+        // subject's value) stays behind.
+        #expect(Data(original).range(of: Data("target-0".utf8)) != nil)
+        #expect(Data(written ?? []).range(of: Data("target-0".utf8)) == nil, "hinted \(hinted): the subject's value is left")
+    }
+}
