@@ -35,9 +35,11 @@ extension DeltaDatasetDriver {
                 // The verification's reads of the replacements, made now beside the vacuum (`ReadAhead`).
                 if !files.isEmpty && spec.erase == .delete {
                     let d = spec, ids = step.requestIDs, candidates = erasure.candidates
+                    // Options that hold nothing per file are the table's whatever its files (the commit added some).
+                    let options = erasure.options.flatMap { $0.partitions == .none && $0.absentIsNullByObject.isEmpty ? $0 : nil }
                     lethe.readAhead.start(job: job, dataset: spec.name) {
                         guard let requests = try? await lethe.meta.requests(ids: ids), requests.count == ids.count else { return nil }
-                        return await Verifier(lethe).readAheadDelta(d, requests: requests, files: files, candidates: candidates)
+                        return await Verifier(lethe).readAheadDelta(d, requests: requests, files: files, candidates: candidates, options: options)
                     }
                 }
                 report.objectsRewritten += result.added.count

@@ -108,8 +108,11 @@ extension Verifier {
     /// `candidates` (the rows of the batch's keys in each removed file, by its key) for the index's
     /// postings of the batch. Nil when the batch cannot be built or the table read (the verification
     /// then reads as before); a file that cannot be read is left out.
+    /// `options`: the table's scan options when they hold nothing per file (no subject partition
+    /// column), else nil (read from a snapshot of the table now).
     func readAheadDelta(
-        _ d: DatasetSpec, requests: [ErasureRequest], files: [ReplacementFile], candidates: [String: Set<Int64>]
+        _ d: DatasetSpec, requests: [ErasureRequest], files: [ReplacementFile], candidates: [String: Set<Int64>],
+        options known: FormatOptions? = nil
     ) async -> ReadAhead.Reads? {
         do {
             let batch = try batch(of: requests)
@@ -117,7 +120,13 @@ extension Verifier {
             let matcher = matcher(d, batch, keys: keys)
             let f = try lake.format(for: d)
             let driver = DeltaDatasetDriver(spec: d)
-            guard let options = try await driver.scanOptions(lake, snapshot: nil) else { return nil }
+            let options: FormatOptions
+            if let known {
+                options = known
+            } else {
+                guard let o = try await driver.scanOptions(lake, snapshot: nil) else { return nil }
+                options = o
+            }
             var objects: [ObjectInfo] = []
             var plans: [String: ReadPlan] = [:]
             for x in files where x.evidence.exact && !x.evidence.removed {
