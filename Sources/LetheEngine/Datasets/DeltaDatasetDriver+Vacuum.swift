@@ -103,25 +103,31 @@ extension DeltaDatasetDriver {
     }
 
     private func vacuumTargets(_ t: DeltaTable, _ s: Snapshot, keys: Set<SubjectKey>, _ lethe: Lethe) async throws -> VacuumTargets {
-        // Four small reads of the state, one after the other: run at once, they took as many of the
-        // pool's connections, and a run's first such fan-out opened new ones (each parsing the schema
-        // and compiling its statements again), which cost more than the reads.
+        // Small reads of the state, one after the other: run at once, they took as many of the pool's
+        // connections, and a run's first such fan-out opened new ones (each parsing the schema and
+        // compiling its statements again), which cost more than the reads. The table's index entries
+        // are read only when the log names change data files (`unindexed`): nothing else needs them.
         let name = spec.name, meta = lethe.meta
+        func unindexed(_ cdcPath: [String: String]) async throws -> Set<String> {
+            guard !cdcPath.isEmpty else { return [] }
+            let indexed = Set(try await meta.objects(dataset: name).map(\.key))
+            return Set(cdcPath.keys.filter { !indexed.contains($0) })
+        }
         var located: Set<String> = []
         for ps in try await meta.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: name).values {
             for p in ps { located.insert(p.object.key) }
         }
         Trace.mark("vacuum: postings of \(keys.count) subjects")
-        let indexed = Set(try await meta.objects(dataset: name).map(\.key))
         let cursor = try await meta.cursors.deltaIndex(dataset: name)
-        Trace.mark("vacuum: index entries, cursor")
+        Trace.mark("vacuum: cursor")
         let loaded = try await DeltaCommitIndex.load(dataset: name, meta)
         Trace.mark("vacuum: commit index loaded")
         if let index = loaded, index.version <= s.version {
             let out = try await Trace.span("vacuum: commits naming \(located.count) files, from the commit index") {
-                try await targetsFromCommitIndex(t, s, index, located: located, indexed: indexed)
+                try await targetsFromCommitIndex(t, s, index, located: located)
             }
             if var out {
+                out.cdcUnindexed = try await unindexed(out.cdcPath)
                 out.letheVacuums = index.letheVacuums
                 return out
             }
@@ -151,7 +157,7 @@ extension DeltaDatasetDriver {
         }
         // Change data files the index has not seen yet (e.g. the one Lethe's own DELETE wrote, when
         // a run died right after committing) are scanned too: they hold the deleted rows.
-        out.cdcUnindexed = Set(out.cdcPath.keys.filter { !indexed.contains($0) })
+        out.cdcUnindexed = try await unindexed(out.cdcPath)
         return out
     }
 
@@ -163,7 +169,7 @@ extension DeltaDatasetDriver {
     /// scanned (`cdcUnindexed`). Every change data file the log names up to the index's version was
     /// indexed with it (the commit index never runs ahead of the index's cursor).
     private func targetsFromCommitIndex(
-        _ t: DeltaTable, _ s: Snapshot, _ index: DeltaCommitIndex, located: Set<String>, indexed: Set<String>
+        _ t: DeltaTable, _ s: Snapshot, _ index: DeltaCommitIndex, located: Set<String>
     ) async throws -> VacuumTargets? {
         var wanted = Set<Int64>()
         for k in located {
@@ -212,8 +218,7 @@ extension DeltaDatasetDriver {
             if let path = dataPath[key], !live.contains(key) { out.history.insert(path) }
             if out.cdcPath[key] != nil { out.cdcIndexed.insert(key) }
         }
-        out.cdcUnindexed = Set(out.cdcPath.keys.filter { !indexed.contains($0) })
-        return out
+        return out  // `cdcUnindexed`: the caller's (`vacuumTargets`)
     }
 
     /// The rows of `keys` in each change data file to rewrite (by log path): change data files keep
