@@ -1,7 +1,7 @@
 import Foundation
 
 /// Phase timings for whoever profiles a run: with `LETHE_TRACE=1` in the environment, each span
-/// prints one line to standard error (`trace  1.234 s  +0.056 s  label`: time since the process
+/// prints one line to standard error (`trace  1.2345 s  +0.0567 s  label`: time since the process
 /// started tracing, the span's own duration). Labels are phase names and counts, never a subject's
 /// id. Off (the default), a span costs one branch.
 public enum Trace {
@@ -39,7 +39,7 @@ public enum Trace {
         let now = ContinuousClock.now
         func s(_ d: Duration) -> String {
             let c = d.components
-            return String(format: "%.3f", Double(c.seconds) + Double(c.attoseconds) / 1e18)
+            return String(format: "%.4f", Double(c.seconds) + Double(c.attoseconds) / 1e18)
         }
         let line = "trace \(s(now - origin)) s  +\(s(now - t0)) s  \(label)\n"
         FileHandle.standardError.write(Data(line.utf8))

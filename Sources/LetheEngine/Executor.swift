@@ -157,8 +157,10 @@ struct Executor: Sendable {
             try await execute(job: job, report: &report, events: events)
         }
         if stopping(&report) { return }
-        // 2. Requests left `running` without a job, or `erased` without their verification.
-        try await recover(report: &report, events: events)
+        // 2. Requests left `running` without a job, or `erased` without their verification. With no job
+        // pending above, no request is held by one: nothing to read again (the take-back re-reads it in its
+        // transaction).
+        try await recover(report: &report, events: events, live: pending.isEmpty ? [] : nil)
         // 3. Requests that had failed before this run are retried.
         for r in try await state.requests(status: .failed) where failedBefore.contains(r.id) {
             try await lake.transition(r, .retry(at: now()), audit: .retry, actor: "lethe", ["attempts": .int(Int64(r.attempts))])
@@ -241,8 +243,14 @@ struct Executor: Sendable {
     /// Requests a dead run left behind: `running` with no job holding them (claimed before claim
     /// and job were one transaction) go back to approved with a new plan; `erased` with no job
     /// holding them (killed during verification) are verified now.
-    func recover(report: inout RunReport, events: EngineEvents?) async throws {
-        let live = try await state.transaction("cannot read the journal") { tx in try tx.pendingRequestIDs() }
+    /// `live`: the ids jobs with a pending step name, when the caller knows them (else read here).
+    func recover(report: inout RunReport, events: EngineEvents?, live known: Set<String>? = nil) async throws {
+        let live: Set<String>
+        if let known {
+            live = known
+        } else {
+            live = try await state.transaction("cannot read the journal") { tx in try tx.pendingRequestIDs() }
+        }
         let running = try await state.requests(status: .running).filter { !live.contains($0.id) }
         if !running.isEmpty {
             let plans = try await lake.plans(running.map(\.subjectKey), nfc: lake.nfcByKey(running, lake.nfcKeys(running)), coverage: try await lake.coverage())

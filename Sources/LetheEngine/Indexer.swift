@@ -244,22 +244,28 @@ struct Indexer: Sendable {
 
     /// After the scan: the Delta cursors, the datasets' clean marks, and the postings of large removed objects.
     private func finish(_ work: Work, report: inout IndexReport) async throws {
-        // Delta tables: the version indexed, so the next run reads only the commits after it.
-        for (dataset, cursor) in work.cursors {
-            let update = work.commitIndexes[dataset]
-            try await state.transaction("cannot save setting delta.\(dataset).indexed") { tx in
-                try tx.cursors.setDeltaIndex(cursor, dataset: dataset)
-                if let u = update {
-                    try DeltaCommitIndex.note(u.entries, from: u.from, through: u.through, complete: u.complete, dataset: dataset, tx)
-                }
-            }
-        }
-        // Datasets that indexed cleanly lose any issue recorded before.
+        // Delta tables: the version indexed, so the next run reads only the commits after it; and the
+        // datasets that indexed cleanly lose any issue recorded before. One transaction per dataset
+        // (its cursor, commit index and marks together), not one per setting.
         let at = String(now())
-        for name in work.clean {
-            try await state.removeSetting(Lethe.issueSetting(name))
-            try await state.setSetting(Lethe.indexedSetting(name), at)
-            if let fp = work.specs[name] { try await state.setSetting(IndexSpec.setting(name), fp) }
+        let cursors = Dictionary(work.cursors.map { ($0.dataset, $0.cursor) }, uniquingKeysWith: { _, b in b })
+        var named = Set<String>()
+        for name in work.cursors.map(\.dataset) + work.clean where named.insert(name).inserted {
+            let cursor = cursors[name], update = work.commitIndexes[name]
+            let clean = work.clean.contains(name), fp = work.specs[name]
+            let what = cursor != nil ? "cannot save setting delta.\(name).indexed" : "cannot save setting \(Lethe.indexedSetting(name))"
+            try await state.transaction(what) { tx in
+                if let cursor {
+                    try tx.cursors.setDeltaIndex(cursor, dataset: name)
+                    if let u = update {
+                        try DeltaCommitIndex.note(u.entries, from: u.from, through: u.through, complete: u.complete, dataset: name, tx)
+                    }
+                }
+                guard clean else { return }
+                try tx.cursors.removeSetting(Lethe.issueSetting(name))
+                try tx.cursors.setSetting(Lethe.indexedSetting(name), at)
+                if let fp { try tx.cursors.setSetting(IndexSpec.setting(name), fp) }
+            }
         }
         // Postings of large removed objects, in one pass once they weigh enough (or the pass's
         // segments merged into one).

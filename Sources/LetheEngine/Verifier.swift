@@ -108,8 +108,10 @@ struct Verifier: Sendable {
     func verify(_ requests: [ErasureRequest], dryRun: Bool, indexCost: IndexCostRun? = nil) async throws -> [Verification] {
         guard !requests.isEmpty else { return [] }
         if !dryRun { Failpoint.verifying() }
-        if let indexCost { try await Trace.span("verify: reindex full-scanned") { () async throws -> Void in try await indexCost.reindexFullScanned(self) } }
-        let scope = try await Trace.span("verify: scope of \(requests.count) requests") { try await self.scope(requests) }
+        // The coverage the re-index pass read, when it changed nothing, is the scope's too (not read twice).
+        var coverage: Coverage?
+        if let indexCost { coverage = try await Trace.span("verify: reindex full-scanned") { try await indexCost.reindexFullScanned(self) } }
+        let scope = try await Trace.span("verify: scope of \(requests.count) requests") { try await self.scope(requests, coverage: coverage) }
         let batch = try batch(of: requests)
         var findings = Findings()
         findings.indexCostRun = indexCost != nil
@@ -167,8 +169,11 @@ struct Verifier: Sendable {
 
     /// The datasets to read for each request: its plan's, every dataset the index cannot vouch for,
     /// wherever the index finds the subject now, and every dataset with a subject column when none of these.
-    func scope(_ requests: [ErasureRequest]) async throws -> Scope {
-        var scope = Scope(coverage: try await lake.coverage())
+    /// `coverage`: the index's coverage when the caller has just read it (else it is read here).
+    func scope(_ requests: [ErasureRequest], coverage known: Coverage? = nil) async throws -> Scope {
+        let coverage: Coverage
+        if let known { coverage = known } else { coverage = try await lake.coverage() }
+        var scope = Scope(coverage: coverage)
         let subjectDatasets = config.datasets.filter { $0.subject != nil }.map(\.name)
         let nfcOf = lake.nfcKeys(requests)
         // The index's postings of every subject of the batch, in one read per key kind.

@@ -6,16 +6,19 @@ public import LetheCatalog
 extension SQLiteStateStore {
     // MARK: Cursors and settings
 
+    /// One row by key: read on the caller's thread (`readNow`), as `setting`.
     public func deltaIndex(dataset: String) async throws -> DeltaIndexCursor? {
-        try await read("cannot read the index cursor of dataset \(dataset)") { db in try Self.deltaIndex(db, dataset: dataset) }
+        try readNow("cannot read the index cursor of dataset \(dataset)") { db, _ in try Self.deltaIndex(db, dataset: dataset) }
     }
 
     public func propagation(dataset: String) async throws -> Int64? {
         try await read("cannot read the propagation cursor of dataset \(dataset)") { db in try Self.propagation(db, dataset: dataset) }
     }
 
+    /// One row by key: read on the caller's thread (`readNow`: no hop to a queue of GRDB's and back, no
+    /// pool reader taken), its statement cached. A run reads a dozen settings between its other steps.
     public func setting(_ name: String) async throws -> String? {
-        try await read("cannot read setting \(name)") { db in try Self.readSetting(db, name) }
+        try readNow("cannot read setting \(name)") { db, _ in try Self.readSetting(db, name) }
     }
 
     /// Settings whose name starts with `prefix`, cursors included under their setting names.
@@ -23,12 +26,12 @@ extension SQLiteStateStore {
         try await read("cannot read settings \(prefix)*") { db in
             var out: [String: String] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT name, value FROM settings WHERE substr(name, 1, ?) = ?",
+                db.cachedStatement(sql: "SELECT name, value FROM settings WHERE substr(name, 1, ?) = ?"),
                 arguments: [prefix.utf8.count, prefix])
             {
                 out[row[0]] = row[1]
             }
-            for row in try Row.fetchAll(db, sql: "SELECT dataset, kind, version, detail FROM cursors") {
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT dataset, kind, version, detail FROM cursors")) {
                 let dataset: String = row[0], kind: String = row[1]
                 let c: CursorSetting = kind == "propagation" ? .propagation(dataset: dataset) : .deltaIndex(dataset: dataset)
                 guard c.kind == kind, c.name.hasPrefix(prefix) else { continue }
@@ -42,7 +45,7 @@ extension SQLiteStateStore {
 
     static func deltaIndex(_ db: Database, dataset: String) throws -> DeltaIndexCursor? {
         let detail = try String.fetchOne(
-            db, sql: "SELECT detail FROM cursors WHERE dataset = ? AND kind = ?",
+            db.cachedStatement(sql: "SELECT detail FROM cursors WHERE dataset = ? AND kind = ?"),
             arguments: [dataset, CursorSetting.deltaIndex(dataset: dataset).kind])
         return detail.flatMap(DeltaIndexCursor.init(text:))
     }

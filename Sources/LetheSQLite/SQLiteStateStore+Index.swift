@@ -36,14 +36,14 @@ extension SQLiteStateStore {
     public func quarantinedObjects() async throws -> [IndexedObject] {
         let path = databasePath
         return try await read("cannot list quarantined objects") { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.objectColumns) FROM objects WHERE status = 'quarantined' ORDER BY dataset, key")
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.objectColumns) FROM objects WHERE status = 'quarantined' ORDER BY dataset, key"))
                 .map { try Self.object($0, at: path) }
         }
     }
 
     public func datasetsWithObjects() async throws -> Set<String> {
         try await read("cannot list indexed datasets") { db in
-            Set(try String.fetchAll(db, sql: "SELECT DISTINCT dataset FROM objects"))
+            Set(try String.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT dataset FROM objects")))
         }
     }
 

@@ -180,7 +180,7 @@ extension SQLiteStateStore {
 
     public func temporaries() async throws -> [TemporaryFile] {
         try await read("cannot read the temporary files") { db in
-            try Row.fetchAll(db, sql: "SELECT key, owner, table_root FROM temp_files ORDER BY key").map {
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT key, owner, table_root FROM temp_files ORDER BY key")).map {
                 TemporaryFile(key: $0[0], owner: $0[1], table: $0[2])
             }
         }

@@ -256,3 +256,20 @@ private final class ListFailingStore: ObjectStore, @unchecked Sendable {
     let v2 = try #require(try await l2.lethe.run().verifications.first)
     #expect(v2.clean && v2.mentions == nil, "\(v2)")
 }
+
+/// The coverage the verification's re-index pass reads reaches the scope only when the pass re-indexed
+/// nothing: a touched dataset it re-indexes (here never indexed before) is no longer unindexed in the scope.
+@Test func theScopeTakesTheReindexPassCoverageOnlyWhenNothingWasReindexed() async throws {
+    let l = lake(objects: 2)
+    _ = try await l.lethe.index(datasets: ["raw"])
+    let r = try await l.approved("u-0-1")
+    let v = Verifier(l.lethe)
+    // Only `raw` touched (verified at index cost): the coverage read is handed on, `other` still unindexed.
+    let kept = try await IndexCostRun(rewritten: [:], touched: ["raw"]).reindexFullScanned(v)
+    #expect(kept?.unindexed == ["other"])
+    #expect(try await v.scope([r], coverage: kept).coverage.unindexed == ["other"])
+    // `other` touched and never indexed: the pass re-indexes it, and the scope reads the coverage again.
+    let after = try await IndexCostRun(rewritten: [:], touched: ["other"]).reindexFullScanned(v)
+    #expect(after == nil)
+    #expect(try await v.scope([r], coverage: after).coverage.unindexed.isEmpty)
+}

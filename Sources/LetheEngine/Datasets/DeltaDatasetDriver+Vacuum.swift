@@ -103,27 +103,31 @@ extension DeltaDatasetDriver {
     }
 
     private func vacuumTargets(_ t: DeltaTable, _ s: Snapshot, keys: Set<SubjectKey>, _ lethe: Lethe) async throws -> VacuumTargets {
-        // Four independent reads of the state, at once.
+        // Small reads of the state, one after the other: run at once, they took as many of the pool's
+        // connections, and a run's first such fan-out opened new ones (each parsing the schema and
+        // compiling its statements again), which cost more than the reads. The table's index entries
+        // are read only when the log names change data files (`unindexed`): nothing else needs them.
         let name = spec.name, meta = lethe.meta
-        async let postings = meta.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: name)
-        async let objects = meta.objects(dataset: name)
-        async let cursorRead = meta.cursors.deltaIndex(dataset: name)
-        async let commitIndex = DeltaCommitIndex.load(dataset: name, meta)
+        func unindexed(_ cdcPath: [String: String]) async throws -> Set<String> {
+            guard !cdcPath.isEmpty else { return [] }
+            let indexed = Set(try await meta.objects(dataset: name).map(\.key))
+            return Set(cdcPath.keys.filter { !indexed.contains($0) })
+        }
         var located: Set<String> = []
-        for ps in try await postings.values {
+        for ps in try await meta.index.locate(prefixes: Array(Set(keys.map(\.prefix64))), dataset: name).values {
             for p in ps { located.insert(p.object.key) }
         }
         Trace.mark("vacuum: postings of \(keys.count) subjects")
-        let indexed = Set(try await objects.map(\.key))
-        let cursor = try await cursorRead
-        Trace.mark("vacuum: index entries, cursor")
-        let loaded = try await commitIndex
+        let cursor = try await meta.cursors.deltaIndex(dataset: name)
+        Trace.mark("vacuum: cursor")
+        let loaded = try await DeltaCommitIndex.load(dataset: name, meta)
         Trace.mark("vacuum: commit index loaded")
         if let index = loaded, index.version <= s.version {
             let out = try await Trace.span("vacuum: commits naming \(located.count) files, from the commit index") {
-                try await targetsFromCommitIndex(t, s, index, located: located, indexed: indexed)
+                try await targetsFromCommitIndex(t, s, index, located: located)
             }
             if var out {
+                out.cdcUnindexed = try await unindexed(out.cdcPath)
                 out.letheVacuums = index.letheVacuums
                 return out
             }
@@ -153,7 +157,7 @@ extension DeltaDatasetDriver {
         }
         // Change data files the index has not seen yet (e.g. the one Lethe's own DELETE wrote, when
         // a run died right after committing) are scanned too: they hold the deleted rows.
-        out.cdcUnindexed = Set(out.cdcPath.keys.filter { !indexed.contains($0) })
+        out.cdcUnindexed = try await unindexed(out.cdcPath)
         return out
     }
 
@@ -165,7 +169,7 @@ extension DeltaDatasetDriver {
     /// scanned (`cdcUnindexed`). Every change data file the log names up to the index's version was
     /// indexed with it (the commit index never runs ahead of the index's cursor).
     private func targetsFromCommitIndex(
-        _ t: DeltaTable, _ s: Snapshot, _ index: DeltaCommitIndex, located: Set<String>, indexed: Set<String>
+        _ t: DeltaTable, _ s: Snapshot, _ index: DeltaCommitIndex, located: Set<String>
     ) async throws -> VacuumTargets? {
         var wanted = Set<Int64>()
         for k in located {
@@ -214,8 +218,7 @@ extension DeltaDatasetDriver {
             if let path = dataPath[key], !live.contains(key) { out.history.insert(path) }
             if out.cdcPath[key] != nil { out.cdcIndexed.insert(key) }
         }
-        out.cdcUnindexed = Set(out.cdcPath.keys.filter { !indexed.contains($0) })
-        return out
+        return out  // `cdcUnindexed`: the caller's (`vacuumTargets`)
     }
 
     /// The rows of `keys` in each change data file to rewrite (by log path): change data files keep
@@ -248,13 +251,12 @@ extension DeltaDatasetDriver {
     ) async throws -> DeltaVacuumResult? {
         let t = table(lethe)
         let s = try await Trace.span("vacuum: snapshot") { try await t.snapshot() }
-        // The job's requests (read in chunks: log files a sweep found naming them) and what Lethe
-        // wrote to the table since its last verification are read beside the targets.
-        async let requestsRead = lethe.meta.requests(ids: requestIDs)
-        async let writtenText = lethe.meta.setting(DeltaWritten.setting(spec.name))
         let targets = try await vacuumTargets(t, s, keys: keys, lethe)
         Trace.mark("vacuum: targets")
-        let requests = try await requestsRead
+        // The job's requests (read in chunks: log files a sweep found naming them) and what Lethe
+        // wrote to the table since its last verification (read after the targets, as their reads are).
+        let requests = try await lethe.meta.requests(ids: requestIDs)
+        let writtenText = try await lethe.meta.setting(DeltaWritten.setting(spec.name))
         var swept = Set<Int64>()
         for r in requests {
             for name in sweepFindings([r]).log { if name.count == 25, name.hasSuffix(".json"), let v = Int64(name.prefix(20)) { swept.insert(v) } }
@@ -284,7 +286,7 @@ extension DeltaDatasetDriver {
         var commits = swept
         for p in targets.history { commits.formUnion(targets.namedIn[p] ?? []) }
         for p in changeData.keys { commits.formUnion(targets.namedIn[p] ?? []) }
-        if let since = DeltaWritten(text: try await writtenText).since, since <= s.version {
+        if let since = DeltaWritten(text: writtenText).since, since <= s.version {
             commits.formUnion(since...s.version)
         }
         let result = try await Trace.span("vacuum: delete \(targets.history.count) files, scrub \(commits.count) commits") {

@@ -49,7 +49,10 @@ struct IndexCostRun: Sendable {
 
     /// The touched datasets the verification will not index itself (full scan) are re-indexed
     /// first, as before issue 12: a dataset that cannot be indexed is logged, not fatal.
-    func reindexFullScanned(_ v: Verifier) async throws {
+    /// Returns the coverage it read when it re-indexed nothing (it is still the index's: the scope
+    /// takes it instead of reading it again); nil when it re-indexed a dataset.
+    @discardableResult
+    func reindexFullScanned(_ v: Verifier) async throws -> Coverage? {
         let coverage = try await v.lake.coverage()
         var names: [String] = []
         for name in touched.sorted() {
@@ -57,6 +60,7 @@ struct IndexCostRun: Sendable {
             if try await !v.indexCostApplies(d, coverage: coverage) { names.append(name) }
         }
         try await reindex(names, v)
+        return names.isEmpty ? coverage : nil
     }
 
     /// The touched datasets no request was verified in are re-indexed after the verification.
