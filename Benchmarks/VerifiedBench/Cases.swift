@@ -29,7 +29,7 @@ extension Bench {
             let subject = try facts.string("subject")
             versions["pyarrow"] = facts["pyarrow"] as? String
             say("   \(megabytes(try facts.int("bytes"))), \(grouped(try facts.int("rows"))) rows, subject has \(try facts.int("subject_rows")) rows")
-            let w = workDir + "/parquet"
+            let w = roundDir + "/parquet"
             try? FileManager.default.removeItem(atPath: w)
             try copyTree(data + "/events.parquet", w + "/peer/events.parquet")
             try copyTree(data + "/events.parquet", w + "/lethe/lake/events/events.parquet")
@@ -68,7 +68,7 @@ extension Bench {
             say("   FAILED: \(error)")
         }
         rows.append(row)
-        try? FileManager.default.removeItem(atPath: workDir + "/parquet")
+        try? FileManager.default.removeItem(atPath: roundDir + "/parquet")
     }
 
     // MARK: Delta: delta-rs delete
@@ -106,7 +106,7 @@ extension Bench {
             let goal: Double = n == 1 ? (c == "a" ? 3 : 5) : 2
             var row = Row(
                 caseName: "delta-" + c, title: shownTitle, subjects: n, peerName: "delta-rs delete", goalText: "≥ \(Int(goal))×", goal: goal)
-            let w = workDir + "/delta-\(c)-\(n)"
+            let w = roundDir + "/delta-\(c)-\(n)"
             do {
                 guard all.count >= n else { throw BenchError("only \(all.count) subjects were picked, \(n) asked") }
                 let ids = Array(all.prefix(n))
@@ -180,7 +180,7 @@ extension Bench {
     mutating func jsonlCase() async throws {
         let title = o.scale == 1 ? "JSON Lines 1 GiB / 1,000 objects" : "JSON Lines \(fmt(o.scale, 2)) GiB"
         var row = Row(caseName: "jsonl", title: title, subjects: 1, peerName: "full-scan erase", goalText: "≥ 50×", goal: 50)
-        let w = workDir + "/jsonl"
+        let w = roundDir + "/jsonl"
         do {
             step("\(title): data")
             let (data, gen, facts) = try await jsonlData()
@@ -261,7 +261,7 @@ extension Bench {
         var approveRow = forgetRow
         forgetRow.title += ", `lethe forget --from`"
         approveRow.title += ", `lethe approve --all`"
-        let w = workDir + "/batch"
+        let w = roundDir + "/batch"
         do {
             guard FileManager.default.isExecutableFile(atPath: o.lethe) else {
                 throw BenchError("no release binary at \(o.lethe): `swift build -c release --product lethe` (scripts/bench-verified does)")
@@ -338,7 +338,7 @@ extension Bench {
             o.scale == 1
             ? "Sweep: JSON Lines 1 GiB, \(grouped(n)) verified requests" : "Sweep: JSON Lines \(fmt(o.scale, 2)) GiB, \(grouped(n)) verified requests"
         var row = Row(caseName: "sweep", title: title, subjects: n, peerName: "", goalText: "– (issue 16)", goal: 0, isLimit: true)
-        let w = workDir + "/sweep"
+        let w = roundDir + "/sweep"
         do {
             step("\(title): data, index, \(grouped(n)) subjects erased and verified")
             let (data, gen, _) = try await jsonlData()

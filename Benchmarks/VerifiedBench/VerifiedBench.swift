@@ -170,6 +170,11 @@ struct Bench {
 
     var dataDir: String { o.dir + "/data" }
     var workDir: String { o.dir + "/work" }
+    /// The round under way (from 1).
+    var round = 1
+    /// This round's work copies: a folder of its own, never a path an earlier round used (that
+    /// round's state may still be closing, and SQLite's last connection removes its WAL by path).
+    var roundDir: String { workDir + "/r\(round)" }
 
     func step(_ s: String) { say("== \(s)  [load \(Machine.load())]") }
 
@@ -189,6 +194,7 @@ struct Bench {
         say("lethe-bench verified: \(machine.cores) cores, \(machine.cpu), \(fmt(machine.memGiB, 1)) GiB, \(machine.kernel), \(fs), load \(loadStart)")
 
         for round in 1...o.rounds {
+            self.round = round
             if o.rounds > 1 { say("== round \(round) of \(o.rounds)") }
             try await runCases()
         }

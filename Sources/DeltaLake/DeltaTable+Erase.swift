@@ -196,7 +196,7 @@ extension DeltaTable {
             if !footer.omitsDictionaryHeaderSize, let ranges = try reading(path, footer) {
                 var source = footerSource
                 try await fetch(ranges, of: key, version: version, into: &source)
-                let fetched = FetchedSource(source)
+                let fetched = MissRecordingSource(source)
                 // The dictionary pages the selection decompresses are kept for the rewrite.
                 let sparse = try Self.open(fetched, key).rememberingDictionaryPages()
                 do {
@@ -632,22 +632,6 @@ struct RewriteJob: Sendable {
     }
 }
 
-/// A file's bytes read so far; remembers a read outside them (then the work is done again on the whole file).
-final class FetchedSource: ParquetSource {
-    let bytes: SparseSource
-    private let missedRead = Atomic<Bool>(false)
-    init(_ bytes: SparseSource) { self.bytes = bytes }
-    var size: Int64 { bytes.size }
-    func read(_ range: Range<Int64>) throws -> [UInt8] {
-        do { return try bytes.read(range) } catch {
-            missedRead.store(true, ordering: .relaxed)
-            throw error
-        }
-    }
-    /// A read fell outside the bytes held.
-    var missed: Bool { missedRead.load(ordering: .relaxed) }
-}
-
 /// What rewriting one file produced.
 struct RewriteOutcome: Sendable {
     var remove: RemoveFile
@@ -687,7 +671,7 @@ extension DeltaTable {
         if let partial = job.partial, let version = job.version {
             var source = partial
             try await fetch(try job.rangesToRead(), of: job.key, version: version, into: &source)
-            let fetched = FetchedSource(source)
+            let fetched = MissRecordingSource(source)
             let file = try Self.open(fetched, job.key).sharingDictionaryPages(with: job.file)
             do {
                 var sink = PlannedSink()

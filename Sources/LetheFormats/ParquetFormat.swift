@@ -1132,20 +1132,3 @@ extension ParquetFormat {
         }
     }
 }
-
-/// The bytes of an object fetched so far; remembers a read outside them, which the rewrite may have
-/// caught (leaving out a page index or bloom filter it could not read): the erase is then done the
-/// in-memory way.
-private final class MissRecordingSource: ParquetSource {
-    let bytes: SparseSource
-    private let missedRead = Atomic<Bool>(false)
-    init(_ bytes: SparseSource) { self.bytes = bytes }
-    var size: Int64 { bytes.size }
-    func read(_ range: Range<Int64>) throws -> [UInt8] {
-        do { return try bytes.read(range) } catch {
-            missedRead.store(true, ordering: .relaxed)
-            throw error
-        }
-    }
-    var missed: Bool { missedRead.load(ordering: .relaxed) }
-}

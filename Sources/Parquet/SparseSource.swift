@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Pieces of a file held in memory (`SparseSource`) and a sink that plans a rewrite as bytes and
 /// copied ranges (`PlannedSink`): what a rewrite that reads and writes only part of a file needs.
 
@@ -124,4 +126,22 @@ public struct SparseSource: ParquetSource {
         if tailStart > 0 { source.add(0, try await read(0..<min(4, tailStart))) }
         return source
     }
+}
+
+/// The bytes of a file fetched so far (`SparseSource`), remembering a read outside them: a reader
+/// that caught it (a page index or bloom filter it then left out) or failed on it leaves its work
+/// to be done again on the whole file (a Delta erasure's selection and rewrite, a streamed erase).
+public final class MissRecordingSource: ParquetSource {
+    public let bytes: SparseSource
+    private let missedRead = Atomic<Bool>(false)
+    public init(_ bytes: SparseSource) { self.bytes = bytes }
+    public var size: Int64 { bytes.size }
+    public func read(_ range: Range<Int64>) throws -> [UInt8] {
+        do { return try bytes.read(range) } catch {
+            missedRead.store(true, ordering: .relaxed)
+            throw error
+        }
+    }
+    /// A read fell outside the bytes held.
+    public var missed: Bool { missedRead.load(ordering: .relaxed) }
 }

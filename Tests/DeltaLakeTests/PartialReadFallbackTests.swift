@@ -158,38 +158,17 @@ func checkWholeReadLast(_ reads: [Range<Int64>?], ranged: Int) {
 @Test func aSelectionThatReadsOutsideTheRangesNamedIsDoneAgainOnTheWholeFile() async throws {
     // The ranges name the subject chunk of row group 0 (a stale index, say); the selection keys every
     // row group's, reading row groups 1–3 the partial read did not fetch.
-    let t = try await RelaidTable("as-written")
-    defer { try? FileManager.default.removeItem(atPath: t.dir) }
-    let before = try t.rows()
-    let calls = Mutex(0)
-    let (_, replacement) = try await eraseSubject(
-        t, reading: { _, footer in [try footer.chunkRange(column: 0, rowGroup: 0)] },
-        selecting: { _, f in
-            calls.withLock { $0 += 1 }
-            return try subjectRows(f, groups: Array(0..<f.rowGroups.count))
-        }, workers: 1)
     // Selected twice (the partial file, then the whole one); the rewrite reads nothing more.
-    #expect(calls.withLock { $0 } == 2)
-    checkWholeReadLast(t.store.reads, ranged: 3)
-    try await checkErased(t, before: before, replacement: replacement, layout: "as-written", workers: 1)
+    try await expectRedoneOnTheWholeFile(
+        "as-written", named: 0, select: { f in try subjectRows(f, groups: Array(0..<f.rowGroups.count)) }, selections: 2, workers: 1, ranged: 3)
 }
 
 @Test func aSelectionThatCatchesAReadOutsideTheRangesNamedIsDoneAgainOnTheWholeFile() async throws {
     // The same, with a selection that skips a row group it cannot read (it catches the error): its
     // answer on the partial file misses the subject's row; the read outside was seen all the same.
-    let t = try await RelaidTable("as-written")
-    defer { try? FileManager.default.removeItem(atPath: t.dir) }
-    let before = try t.rows()
-    let calls = Mutex(0)
-    let (_, replacement) = try await eraseSubject(
-        t, reading: { _, footer in [try footer.chunkRange(column: 0, rowGroup: 0)] },
-        selecting: { _, f in
-            calls.withLock { $0 += 1 }
-            return f.rowGroups.indices.flatMap { g in (try? subjectRows(f, groups: [g])) ?? [] }
-        }, workers: 1)
-    #expect(calls.withLock { $0 } == 2)
-    checkWholeReadLast(t.store.reads, ranged: 3)
-    try await checkErased(t, before: before, replacement: replacement, layout: "as-written", workers: 1)
+    try await expectRedoneOnTheWholeFile(
+        "as-written", named: 0, select: { f in f.rowGroups.indices.flatMap { g in (try? subjectRows(f, groups: [g])) ?? [] } }, selections: 2,
+        workers: 1, ranged: 3)
 }
 
 @Test func onlyRowGroupsWithGapsBetweenTheirChunksAreCopiedChunkByChunk() async throws {
@@ -204,55 +183,47 @@ func checkWholeReadLast(_ reads: [Range<Int64>?], ranged: Int) {
     }
 }
 
-@Test func aRewriteThatReadsOutsideTheRangesFetchedIsDoneAgainOnTheWholeFile() async throws {
-    // The selection reads what it named (the subject chunk of row group 2); the rewrite copies row groups
-    // 0, 1 and 3 unread, but their page indexes lie inside their byte ranges: copying the indexes reads them.
-    let t = try await RelaidTable("inline")
+/// Erases the subject of the table re-laid as `layout`, the partial read naming only the subject
+/// chunk of row group `named`, the selection `select` (counted: `selections` calls expected), the
+/// rewrite on `workers` threads; the store's reads must end with the whole file (after `ranged`
+/// ranged reads) and the result be the erasure's.
+func expectRedoneOnTheWholeFile(
+    _ layout: String, named: Int = 2, select: @escaping @Sendable (ParquetFile) throws -> [Int64] = { try subjectRows($0, groups: [2]) },
+    selections: Int = 1, workers: Int, ranged: Int, sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
+    let t = try await RelaidTable(layout)
     defer { try? FileManager.default.removeItem(atPath: t.dir) }
     let before = try t.rows()
     let calls = Mutex(0)
     let (_, replacement) = try await eraseSubject(
-        t, reading: { _, footer in [try footer.chunkRange(column: 0, rowGroup: 2)] },
+        t, reading: { _, footer in [try footer.chunkRange(column: 0, rowGroup: named)] },
         selecting: { _, f in
             calls.withLock { $0 += 1 }
-            return try subjectRows(f, groups: [2])
-        }, workers: 1)
-    #expect(calls.withLock { $0 } == 1)
+            return try select(f)
+        }, workers: workers)
+    #expect(calls.withLock { $0 } == selections, sourceLocation: sourceLocation)
+    checkWholeReadLast(t.store.reads, ranged: ranged)
+    try await checkErased(t, before: before, replacement: replacement, layout: layout, workers: workers)
+}
+
+@Test func aRewriteThatReadsOutsideTheRangesFetchedIsDoneAgainOnTheWholeFile() async throws {
+    // The selection reads what it named (the subject chunk of row group 2); the rewrite copies row groups
+    // 0, 1 and 3 unread, but their page indexes lie inside their byte ranges: copying the indexes reads them.
     // The footer, the chunk selected, what the rewrite reads, then the whole file.
-    checkWholeReadLast(t.store.reads, ranged: 4)
-    try await checkErased(t, before: before, replacement: replacement, layout: "inline", workers: 1)
+    try await expectRedoneOnTheWholeFile("inline", workers: 1, ranged: 4)
 }
 
 @Test func aRewriteOnSeveralThreadsThatReadsOutsideTheRangesFetchedIsDoneAgainOnTheWholeFile() async throws {
     // Laid out column by column, every row group's byte range holds chunks of the others: the chunks of
     // row group 2 (which loses its row) lie inside the ranges of the row groups copied unread, so each
     // chunk task of the rewrite (two threads: the wave's tail file) reads outside what was fetched.
-    let t = try await RelaidTable("by-column")
-    defer { try? FileManager.default.removeItem(atPath: t.dir) }
-    let before = try t.rows()
-    let calls = Mutex(0)
-    let (_, replacement) = try await eraseSubject(
-        t, reading: { _, footer in [try footer.chunkRange(column: 0, rowGroup: 2)] },
-        selecting: { _, f in
-            calls.withLock { $0 += 1 }
-            return try subjectRows(f, groups: [2])
-        }, workers: 2)
-    #expect(calls.withLock { $0 } == 1)
     // The footer and the chunk selected: every other byte lies in a copied row group's range.
-    checkWholeReadLast(t.store.reads, ranged: 3)
-    try await checkErased(t, before: before, replacement: replacement, layout: "by-column", workers: 2)
+    try await expectRedoneOnTheWholeFile("by-column", workers: 2, ranged: 3)
 }
 
 @Test func aRewriteThatReadsAPageIndexInsideACopiedRowGroupIsDoneAgainOnTheWholeFile() async throws {
     // Every page index and bloom filter lies between the first two chunks of row group 0, which is
     // copied: the page-level rewrite of row group 2 reads its old column index (whose bounds hold the
     // subject's value) from there. Copied whole, row group 0's range would carry that index along.
-    let t = try await RelaidTable("in-group-0")
-    defer { try? FileManager.default.removeItem(atPath: t.dir) }
-    let before = try t.rows()
-    let (_, replacement) = try await eraseSubject(
-        t, reading: { _, footer in [try footer.chunkRange(column: 0, rowGroup: 2)] }, selecting: { _, f in try subjectRows(f, groups: [2]) },
-        workers: 2)
-    checkWholeReadLast(t.store.reads, ranged: 4)
-    try await checkErased(t, before: before, replacement: replacement, layout: "in-group-0", workers: 2)
+    try await expectRedoneOnTheWholeFile("in-group-0", workers: 2, ranged: 4)
 }

@@ -22,7 +22,7 @@ import Testing
     }
 
     /// A read that fails inside a chunk's task (a partial read of the file that did not fetch the
-    /// chunk: a Delta erasure's `FetchedSource`) leaves that chunk to the whole-chunk path: here the
+    /// chunk: a Delta erasure's `MissRecordingSource`) leaves that chunk to the whole-chunk path: here the
     /// read fails once and the whole-chunk path's read succeeds, so the file is written with that
     /// chunk re-encoded whole and the others page by page, the same rows as on one thread; when the
     /// chunk cannot be read at all, the rewrite throws the read's error (the erasure then reads the
