@@ -334,9 +334,9 @@ extension ParquetFile {
     private func copyRowGroup<S>(_ g: Int, to out: inout CountingSink<S>, into w: inout RewrittenGroups) throws(ParquetError) {
         let rg = metadata.rowGroups[g]
         let newIndex = w.groups.count
+        var ng = rg
+        var plan: [IndexPlan] = []
         if w.chunkByChunk.contains(g) {
-            var ng = rg
-            var plan: [IndexPlan] = []
             let start = out.offset
             for ci in rg.columns.indices {
                 let (chunk, chunkPlan, _) = try copyChunk(ci, of: g, newIndex: newIndex, to: &out, into: &w)
@@ -345,29 +345,22 @@ extension ParquetFile {
             }
             if let fo = ng.fileOffset, fo >= 4 { ng.fileOffset = start }
             if ng.totalCompressedSize != nil { ng.totalCompressedSize = out.offset - start }
-            if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
-            w.groups.append(ng)
-            w.plans.append(plan)
-            w.outcomes.append(.copied(newIndex: newIndex))
-            w.kept += rg.numRows
-            return
+        } else {
+            var lo = out.offset, hi = out.offset
+            if let r = try rowGroupByteRange(g) { lo = r.lowerBound; hi = r.upperBound }
+            let newStart = out.offset
+            if hi > lo {
+                let src = source
+                try withLocation(file: name, rowGroup: g) { try out.copy(from: src, range: lo..<hi) }
+            }
+            let delta = newStart - lo
+            for (ci, chunk) in rg.columns.enumerated() {
+                let (c, p) = moved(chunk, column: ci, by: delta, from: lo..<hi, newIndex: newIndex, into: &w)
+                ng.columns[ci] = c
+                plan.append(p)
+            }
+            if let fo = ng.fileOffset, fo >= 4 { ng.fileOffset = fo + delta }
         }
-        var lo = out.offset, hi = out.offset
-        if let r = try rowGroupByteRange(g) { lo = r.lowerBound; hi = r.upperBound }
-        let newStart = out.offset
-        if hi > lo {
-            let src = source
-            try withLocation(file: name, rowGroup: g) { try out.copy(from: src, range: lo..<hi) }
-        }
-        let delta = newStart - lo
-        var ng = rg
-        var plan: [IndexPlan] = []
-        for (ci, chunk) in ng.columns.enumerated() {
-            let (c, p) = moved(chunk, column: ci, by: delta, from: lo..<hi, newIndex: newIndex, into: &w)
-            ng.columns[ci] = c
-            plan.append(p)
-        }
-        if let fo = ng.fileOffset, fo >= 4 { ng.fileOffset = fo + delta }
         if ng.ordinal != nil { ng.ordinal = Int16(truncatingIfNeeded: newIndex) }
         w.groups.append(ng)
         w.plans.append(plan)

@@ -107,18 +107,12 @@ extension Verifier {
         Trace.mark("verify delta: classified, \(toRead.count) to read, \(plans.count) derivable")
         // The reads made ahead of this one beside the vacuum (`ReadAhead`) stand for those of the same
         // object version with the same plan; the rest are read now.
-        let readPlans = plans.mapValues(\.plan)
-        let taken = Self.readsTaken(
-            from: dryRun ? nil : await lake.readAhead.take(dataset: d.name), toRead, plans: readPlans, options: opts, keys: keys)
-        lake.readAhead.noteTaken(taken.count)
-        Trace.mark("verify delta: \(taken.count) reads made ahead taken")
-        let rest = toRead.indices.filter { taken[$0] == nil }
-        let restReads = try await Trace.span("verify delta: keyed reads") {
-            try await keyedReads(d, f, rest.map { toRead[$0] }, options: opts, keys: keys, plans: readPlans)
+        let ahead = dryRun ? nil : await lake.readAhead.take(dataset: d.name)
+        var (reads, taken) = try await Trace.span("verify delta: keyed reads") {
+            try await keyedReads(d, f, toRead, options: opts, keys: keys, plans: plans.mapValues(\.plan), ahead: ahead)
         }
-        var ordered = toRead.indices.map { taken[$0] }
-        for (i, r) in zip(rest, restReads) { ordered[i] = r }
-        var reads = ordered.map { $0! }
+        lake.readAhead.noteTaken(taken)
+        Trace.mark("verify delta: \(taken) of them made ahead")
         // Derived only after a clean read (the records the entry says, none of the batch's): the
         // removed file's entry becomes the replacement's in one transaction. A crash before leaves
         // the removed file's entry (the next verification removes it and reads the replacement whole).

@@ -149,6 +149,21 @@ extension Verifier {
         }
     }
 
+    /// `keyedReads` of `objects` with `plans`, taking the reads `ahead` made that stand for them
+    /// (`readsTaken`) and reading the rest now; results in the order of `objects`, with how many were taken.
+    func keyedReads(
+        _ d: DatasetSpec, _ f: any RecordFormat, _ objects: [ObjectInfo], options: FormatOptions, keys: Set<SubjectKey>,
+        plans: [String: ReadPlan], ahead: ReadAhead.Reads?
+    ) async throws -> (reads: [KeyedRead], taken: Int) {
+        var reads = Self.readsTaken(from: ahead, objects, plans: plans, options: options, keys: keys)
+        let taken = reads.count
+        let rest = objects.indices.filter { reads[$0] == nil }
+        for (i, r) in zip(rest, try await keyedReads(d, f, rest.map { objects[$0] }, options: options, keys: keys, plans: plans)) {
+            reads[i] = r
+        }
+        return (objects.indices.map { reads[$0]! }, taken)
+    }
+
     /// Of `objects` (to be read with `plans`), the reads `ahead` made that stand for this
     /// verification's own: same object version and size, same plan, same keys and scan options.
     /// By index into `objects`; each read carries the object as listed now.
