@@ -248,3 +248,32 @@ func checkNothingLeft(_ t: (dir: String, store: RecordingStore, table: DeltaTabl
     #expect(opened.count == 8, "\(opened)")
     try await checkNothingLeft(t, before: before)
 }
+
+@Test func aSelectionFailingInTheSecondWaveAbortsTheFirstWavesWritersAndPublishesNothing() async throws {
+    // The erasure selects each file in the task that rewrites it (`PendingRewrite.toSelect`): a file of
+    // the second wave that cannot be read fails the erasure once the first wave is being written.
+    let t = try await sixFileTable(); defer { try? FileManager.default.removeItem(atPath: t.dir) }
+    let before = try await keysOf(t)
+    let paths = t.snap.files.keys.sorted(), bad = paths[2]  // the first file of the second wave
+    let table = t.table, snap = t.snap, store = t.store
+    let tracker = WrittenKeys(willWrite: { keys in store.record(.journal(keys)) })
+    let selected = Mutex(0)
+    do {
+        _ = try await table.rewriteAll(
+            paths.map { .toSelect(path: $0, add: snap.files[$0]!) },
+            select: { path, add in
+                selected.withLock { $0 += 1 }
+                if path == bad { throw LetheError(.corrupt, "injected unreadable file", at: table.key(forLogPath: path)) }
+                return try await table.rewriteJob(path, add, reading: nil, selecting: { _, _ in [0] })
+            }, changeDataFeed: true, now: 1, written: tracker, workers: 2, waveBytes: 0
+        ) { _ in nil }
+        Issue.record("a selection failed and the erasure went on")
+    } catch let e as LetheError {
+        #expect(e.location == table.key(forLogPath: bad) && e.message.contains("injected unreadable file"), "\(e)")
+    }
+    // The first wave was selected, rewritten and written (its two files and their change data), then aborted.
+    #expect(selected.withLock { $0 } >= 3)
+    let opened = t.store.events.compactMap { if case .open(let k) = $0 { k } else { nil } }
+    #expect(opened.count == 4, "\(opened)")
+    try await checkNothingLeft(t, before: before)
+}
