@@ -4,6 +4,7 @@ public import LetheCore
 public import LetheStorage
 import LetheFormats
 import DeltaLake
+import Synchronization
 public import LetheCatalog
 
 /// Lethe's use cases over one lake: index, locate, forget, approve, run, verify,
@@ -89,8 +90,10 @@ public struct Lethe: Sendable {
     /// temporary files a commit adopted) together with the audit entries recording it, in one
     /// transaction: both land or neither does. There is no lone audit write: an entry is
     /// always the record of a change committed with it.
+    /// `ending`: the journal step whose end `change` records; when it is the claimed step
+    /// (`StepLease.current`), `StepLease.ended` is set once the transaction has committed.
     func commit(
-        _ what: String, audit: [AuditNote],
+        _ what: String, audit: [AuditNote], ending: (job: String, ordinal: Int64)? = nil,
         _ change: @escaping @Sendable (any StateTransaction) throws -> Void
     ) async throws {
         let at = now()
@@ -98,22 +101,32 @@ public struct Lethe: Sendable {
         // Inside a claimed step (a worker's lease): the fence first, so a holder whose lease was
         // lost commits nothing (neither the change nor its audit entries).
         let lease = StepLease.current
-        try await meta.transaction(what) { tx in
-            if let lease {
-                try tx.journal.holdLease(job: lease.step.job, ordinal: lease.step.ordinal, owner: lease.owner, epoch: lease.epoch)
+        // The claimed step's end: marked as committing before the transaction, so a renewal that
+        // finds the step no longer pending meanwhile waits for this commit's outcome.
+        let end = lease.flatMap { l in ending.flatMap { $0.job == l.step.job && $0.ordinal == l.step.ordinal ? StepLease.ended : nil } }
+        end?.committing()
+        do {
+            try await meta.transaction(what) { tx in
+                if let lease {
+                    try tx.journal.holdLease(job: lease.step.job, ordinal: lease.step.ordinal, owner: lease.owner, epoch: lease.epoch)
+                }
+                try change(tx)
+                for (event, actor, details) in entries {
+                    try tx.appendAudit(event: event, requestID: nil, actor: actor, details: details, at: at)
+                }
             }
-            try change(tx)
-            for (event, actor, details) in entries {
-                try tx.appendAudit(event: event, requestID: nil, actor: actor, details: details, at: at)
-            }
+        } catch {
+            end?.settled(committed: false)
+            throw error
         }
+        end?.settled(committed: true)
     }
 }
 
 extension Lethe {
     /// Records a step's end with no audit entry, through `commit` (so a claimed step is fenced).
     func finishStep(job: String, ordinal: Int64, state: JournalStep.State, outcome: String?) async throws {
-        try await commit("cannot record journal step \(job)#\(ordinal)", audit: []) { tx in
+        try await commit("cannot record journal step \(job)#\(ordinal)", audit: [], ending: (job, ordinal)) { tx in
             try tx.finishStep(job: job, ordinal: ordinal, state: state, outcome: outcome)
         }
     }
@@ -123,6 +136,22 @@ extension Lethe {
 /// one. Every `Lethe.commit` made while it is set runs the fence (`JournalWriter.holdLease`) first.
 public enum StepLease {
     @TaskLocal public static var current: Lease?
+    /// Set once the claimed step's end has committed under its lease: from then on the step is no
+    /// longer pending, so a renewal finds the lease gone — the step's own doing, not a loss
+    /// (`Lethe.workOne`'s heartbeat stops instead of cancelling the step and dropping its report).
+    @TaskLocal static var ended: StepEnded?
+}
+
+/// Whether a claimed step's end has committed (`StepLease.ended`): not yet, being committed, or committed.
+final class StepEnded: Sendable {
+    private let state = Atomic<Int>(0)  // 0 not ended, 1 committing, 2 committed
+    func committing() { state.store(1, ordering: .releasing) }
+    func settled(committed: Bool) { state.store(committed ? 2 : 0, ordering: .releasing) }
+    /// Whether the end has committed, waiting out a commit under way.
+    func hasEnded() async throws -> Bool {
+        while state.load(ordering: .acquiring) == 1 { try await Task.sleep(for: .milliseconds(5)) }
+        return state.load(ordering: .acquiring) == 2
+    }
 }
 
 /// An audit entry to commit with the state change it records (see `Lethe.commit`).

@@ -440,7 +440,7 @@ struct Executor: Sendable {
         _ change: @escaping @Sendable (any StateTransaction) throws -> Void
     ) async throws {
         do {
-            try await lake.commit(Self.stepWhat(job, step), audit: audit, change)
+            try await lake.commit(Self.stepWhat(job, step), audit: audit, ending: (job, step.ordinal), change)
         } catch {
             throw StepNotRecorded(error: error)
         }

@@ -161,6 +161,37 @@ import Testing
         #expect(r.status == .failed && (r.failure ?? "").contains("started 3 times"), "\(r.status) \(r.failure ?? "")")
     }
 
+    /// A renewal after the claimed step's end committed finds the step no longer pending: the step's own
+    /// doing, not a lost lease. The heartbeat stops there and the step's report (what it rewrote, the
+    /// closing step's verdicts) is kept. Caught a heartbeat firing in that window (as under load) that
+    /// threw the step's report away: `lethe run` on the queue counted its erasures and failures short.
+    @Test func aRenewalAfterTheStepsEndKeepsTheStepsReport() async throws {
+        let (dir, config) = try Self.lake("renew-end", objects: 1)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lethe = try Runtime.open(config: config)
+        defer { (lethe.meta as? PostgresStateStore)?.close() }
+        _ = try await lethe.index()
+        let filed = try await lethe.forget([SubjectID(Self.user(0))], reason: "erasure request", by: "alice")
+        _ = try await lethe.approve(filed.map(\.id), by: "bob")
+        let q = RenewalWatchingQueue(try #require(lethe.meta.workQueue))
+        #expect(try await lethe.coordinate(q, retryFailed: false) != nil)
+        // A short lease (a renewal every 30 ms); the step, once its end has committed, waits until a
+        // renewal has found its lease gone (and a little longer, for the heartbeat to act on it).
+        let settings = WorkerSettings(lease: .milliseconds(90))
+        let events: EngineEvents = { e in
+            guard case .objectErased = e else { return }
+            let deadline = Date().addingTimeInterval(20)
+            while q.renewalsFindingNoLease == 0 && Date() < deadline { usleep(2_000) }
+            usleep(200_000)
+        }
+        let object = try #require(try await lethe.workOne(q, worker: WorkerID("w"), settings: settings, events: events))
+        #expect(q.renewalsFindingNoLease > 0)
+        #expect(object.result == .finished && object.report.objectsRewritten == 1, "\(object.result) \(object.report.objectsRewritten)")
+        let settle = try #require(try await lethe.workOne(q, worker: WorkerID("w"), settings: WorkerSettings(lease: .seconds(60))))
+        #expect(settle.result == .finished && settle.report.erased == filed.map(\.id) && settle.report.verifications.count == 1)
+        #expect(try await lethe.request(filed[0].id).status == .verified)
+    }
+
     /// `serve.batch_max` on the shared queue (the scheduler sets `Lethe.runBatchMax` around `run`): one
     /// run plans one job of at most that many approved requests, oldest first, runs it to the end and
     /// leaves the rest approved; the scheduler's next runs take the next batches until all are verified.
@@ -228,4 +259,24 @@ final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     func set() { value.store(true, ordering: .relaxed) }
     var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// A work queue that counts the renewals that found a lease no longer held (`WorkQueue.renew`'s lost leases).
+final class RenewalWatchingQueue: WorkQueue {
+    let base: any WorkQueue
+    private let lost = Atomic<Int>(0)
+    init(_ base: any WorkQueue) { self.base = base }
+    var renewalsFindingNoLease: Int { lost.load(ordering: .relaxed) }
+    func register(_ worker: WorkerID) async throws { try await base.register(worker) }
+    func deregister(_ worker: WorkerID) async throws { try await base.deregister(worker) }
+    func claim(_ worker: WorkerID, ttl: Duration) async throws -> Lease? { try await base.claim(worker, ttl: ttl) }
+    func renew(_ worker: WorkerID, leases: [Lease], ttl: Duration) async throws -> [Lease] {
+        let out = try await base.renew(worker, leases: leases, ttl: ttl)
+        if !out.isEmpty { lost.add(1, ordering: .relaxed) }
+        return out
+    }
+    func release(_ lease: Lease) async throws { try await base.release(lease) }
+    func whileCoordinating<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T? {
+        try await base.whileCoordinating(body)
+    }
 }

@@ -92,20 +92,28 @@ extension Lethe {
         guard let lease = try await queue.claim(worker, ttl: settings.lease) else { return nil }
         let executor = Executor(self)
         let ttl = settings.lease
+        let ended = StepEnded()
         do {
             let stepReport = try await withThrowingTaskGroup(of: RunReport?.self) { group -> RunReport in
                 group.addTask {
                     var r = RunReport()
                     try await StepLease.$current.withValue(lease) {
-                        try await executor.executeClaimed(lease, report: &r, events: events)
+                        try await StepLease.$ended.withValue(ended) {
+                            try await executor.executeClaimed(lease, report: &r, events: events)
+                        }
                     }
                     return r
                 }
                 group.addTask {
-                    // The heartbeat: renews every third of the lease; a lost lease ends the step.
+                    // The heartbeat: renews every third of the lease; a lost lease ends the step. Once
+                    // the step's end has committed the step is no longer pending and a renewal finds no
+                    // lease to renew: the heartbeat stops there and the step finishes (its report kept).
                     while true {
                         try await Task.sleep(for: ttl / 3)
-                        if try await !queue.renew(worker, leases: [lease], ttl: ttl).isEmpty { throw LeaseLost() }
+                        if try await !queue.renew(worker, leases: [lease], ttl: ttl).isEmpty {
+                            if try await ended.hasEnded() { return nil }
+                            throw LeaseLost()
+                        }
                     }
                 }
                 defer { group.cancelAll() }
@@ -128,7 +136,7 @@ extension Lethe {
         } catch {
             // Whatever the step met after its lease was lost (e.g. a request another holder settled) is
             // not this worker's to report; any other error (the state unreachable) ends the worker.
-            if let lost = try? await queue.renew(worker, leases: [lease], ttl: ttl), lost == [lease] {
+            if (try? await ended.hasEnded()) != true, let lost = try? await queue.renew(worker, leases: [lease], ttl: ttl), lost == [lease] {
                 logger.warning("lease lost: another worker holds the step", metadata: ["step": "\(lease.step.job)#\(lease.step.ordinal)"])
                 return .leaseLost
             }
