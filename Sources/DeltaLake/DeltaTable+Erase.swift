@@ -331,6 +331,9 @@ extension DeltaTable {
     /// Rewrite tasks at a time: one per core, at most 8.
     static var rewriteWorkers: Int { max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) }
 
+    /// Files of a wave written at a time (`writeWave`): their system calls wait on the I/O threads.
+    static let writeWorkers = 4
+
     /// The waves of `rewriteAll`, as ranges of `jobs`: at least `workers` files each, more while they
     /// are small (up to `maxFiles` files or `maxBytes` to read), so thousands of small files do not
     /// pay a task group and a hop each.
@@ -384,21 +387,25 @@ extension DeltaTable {
         defer { Trace.mark("delta erase: wave written", since: t0) }
         let opened = try await store.openWrites(outcomes.flatMap { $0.1.map { ($0.key, WritePrecondition.absent) } }, durability: .deferred)
         writers += opened
-        var next = opened.makeIterator()
-        for (o, files) in outcomes {
-            for f in files {
-                let w = next.next()!
-                switch f.content {
-                case .bytes(let b): try await w.write(b)
-                case .planned(let steps, let from, let version):
-                    for step in steps {
-                        switch step {
-                        case .bytes(let b): try await w.write(b)
-                        case .copy(let r): try await w.copyRange(from: from, version: version, range: r, in: store)
-                        }
+        // The files side by side (their writes are system calls on the store's I/O threads; five
+        // files of a wave one after another took ~5.5 ms, one subject's erase). Each writer is
+        // written by one task only, and every task has ended when this returns or throws (then
+        // the caller aborts every writer opened).
+        let contents = outcomes.flatMap { $0.1.map(\.content) }
+        let store = self.store
+        _ = try await boundedMap(Array(zip(opened.map(HandedWriter.init), contents)), limit: Self.writeWorkers) { w, content in
+            switch content {
+            case .bytes(let b): try await w.writer.write(b)
+            case .planned(let steps, let from, let version):
+                for step in steps {
+                    switch step {
+                    case .bytes(let b): try await w.writer.write(b)
+                    case .copy(let r): try await w.writer.copyRange(from: from, version: version, range: r, in: store)
                     }
                 }
             }
+        }
+        for (o, _) in outcomes {
             batch.dropped += o.dropped
             batch.masked += o.masked
             batch.purged += o.purged
@@ -454,6 +461,12 @@ extension DeltaTable {
             }
         }
     }
+}
+
+/// A writer handed to the one task that writes its file (`DeltaTable.writeWave`): a stream is used
+/// by one task at a time, and the task that opened it waits for that task before using it again.
+struct HandedWriter: @unchecked Sendable {
+    let writer: any ObjectWriteStream
 }
 
 /// An erasure's commit file, written but not committed (`DeltaTable.prepareErasureCommit`).
