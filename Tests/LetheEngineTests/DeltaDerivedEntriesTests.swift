@@ -233,6 +233,48 @@ private struct DerivedDeltaLake {
     #expect(l.lethe.readAhead.taken - taken == 1)
 }
 
+@Test func readsAheadDroppedBeforeTheVerificationLeaveItToReadEveryReplacementItself() async throws {
+    var l = try DerivedDeltaLake.rowGroups()
+    defer { l.remove() }
+    _ = try await l.lethe.index()
+    _ = try await l.approved("target")
+    let taken = l.lethe.readAhead.taken
+    // Dropped (cancelled if still reading) just before the verification, as a read that gave up or a
+    // run's end leaves them: nothing is taken, and the verification reads the same rows itself.
+    let lethe = l.lethe
+    l.lethe.beforeRunVerification = { lethe.readAhead.clear() }
+    let run = try await l.lethe.run()
+    let v = try #require(run.verifications.first)
+    #expect(v.clean && v.proof == "index", "\(v)")
+    #expect(l.lethe.readAhead.taken - taken == 0)
+    #expect(v.recordsScanned == 499 * 3, "\(v)")
+    #expect(l.derive.derivations.derived == 2)
+    try await l.expectEqualsAFreshIndex(subjects: (0..<40).map { "u-\($0)" } + ["target"])
+}
+
+@Test func withNothingReadAheadAReplacementHoldingTheSubjectIsFound() async throws {
+    var l = try DerivedDeltaLake.rowGroups()
+    defer { l.remove() }
+    _ = try await l.lethe.index()
+    let holder = try #require(try await l.lethe.locate(SubjectID("target")).map(\.object.key).sorted().first)
+    let original = try Data(contentsOf: URL(fileURLWithPath: l.dir + "/" + holder))
+    _ = try await l.approved("target")
+    let taken = l.lethe.readAhead.taken
+    // The reads ahead dropped while running, then the subject's rows put back into a replacement:
+    // the verification, with nothing to take, reads it and finds them.
+    let lethe = l.lethe, t = l.table
+    l.lethe.beforeRunVerification = {
+        lethe.readAhead.clear()
+        let files = try FileManager.default.contentsOfDirectory(atPath: t).filter { $0.hasSuffix(".parquet") }.sorted()
+        #expect(files.count == 2)
+        try original.write(to: URL(fileURLWithPath: t + "/" + files[0]))
+    }
+    let run = try await l.lethe.run()
+    let v = try #require(run.verifications.first)
+    #expect(!v.clean && v.found.count == 1 && (v.found.first?.rows ?? 0) >= 1, "\(v)")
+    #expect(l.lethe.readAhead.taken - taken == 0)
+}
+
 @Test func aReadMadeAheadIsTakenOnlyForTheSameObjectVersionPlanKeysAndOptions() throws {
     let object = ObjectInfo(key: "t/part-0.parquet", size: 100, modifiedNanos: 5, version: "v1")
     let keys: Set<SubjectKey> = [SubjectKey(hex: String(repeating: "ab", count: 32))!]
