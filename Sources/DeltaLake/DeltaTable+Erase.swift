@@ -108,7 +108,7 @@ extension DeltaTable {
             // it enters the log (linked) only once they are durable and named (`commitErasure`).
             let (batch, commitFile) = try await Trace.span("delta erase: select and rewrite \(live.count) files") {
                 try await rewriteAll(
-                    live.map { .toSelect(path: $0.0, add: $0.1) }, select: select, changeDataFeed: snap.metadata.changeDataFeed, now: now,
+                    live.map { PendingRewrite(path: $0.0, add: $0.1) }, select: select, changeDataFeed: snap.metadata.changeDataFeed, now: now,
                     written: tracker
                 ) { batch in
                     try await prepareErasureCommit(batch, on: snap, operationParameters: operationParameters, now: now)
@@ -149,20 +149,6 @@ extension DeltaTable {
             throw error
         }
         return PreparedCommit(writer: w, version: version, actions: actions)
-    }
-
-    /// Reads each file (what `reading` names, else all of it) and chooses its rows (and, with
-    /// `scrubbing`, the chunks whose unreferenced dictionary entries go: `ParquetFile.rewrite(…scrubbing:…)`),
-    /// one file per core at a time; a file with nothing to drop or scrub gets no job. Jobs are in path order.
-    func rewriteJobs(
-        _ files: [String], in snap: Snapshot, reading: (@Sendable (String, ParquetFile) throws -> [Range<Int64>]?)?,
-        selecting: @escaping @Sendable (String, ParquetFile) throws -> [Int64],
-        scrubbing: (@Sendable (String, ParquetFile) throws -> [Int: Set<Int>])? = nil, mask: DeltaMask? = nil
-    ) async throws -> [RewriteJob] {
-        let jobs = try await boundedMap(try liveFiles(files, in: snap), limit: Self.rewriteWorkers) { path, add in
-            try await self.rewriteJob(path, add, reading: reading, selecting: selecting, scrubbing: scrubbing, mask: mask)
-        }
-        return jobs.compactMap { $0 }
     }
 
     /// The live entries of `files` in `snap`, in path order (`.conflict` for one no longer live: re-plan).
@@ -265,26 +251,17 @@ extension DeltaTable {
     /// failure (a rewrite's or a write's) the next wave's rewrite is cancelled and awaited, every
     /// writer opened is aborted and the first error is thrown (the caller deletes the keys announced,
     /// which no version names).
+    /// Each file is read and its rows chosen by `select` in its wave's task, just before its rewrite
+    /// (nil: nothing to drop, no outcome).
+    ///
+    /// `prepare(batch)` runs once every file is written: a file written but not committed (the
+    /// erasure's commit, `prepareErasureCommit`) that the replacements' pass makes durable too. The
+    /// replacements are new keys nothing names (journaled by `tracker`), so the pass links them into
+    /// place and syncs their bytes and folders at once (`commitNew`). On a failure the prepared file
+    /// is aborted with the writers.
     ///
     /// The writers stay with this task: only the rewriting of the next wave (its outcomes are
     /// `Sendable`) runs beside the writing, in a child task the writing never outlives.
-    func rewriteAll(
-        _ jobs: [RewriteJob], changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys,
-        workers: Int = DeltaTable.rewriteWorkers, waveBytes: Int64 = 32 << 20
-    ) async throws -> ErasureBatch {
-        try await rewriteAll(
-            jobs.map { .selected($0) }, select: { _, _ in nil }, changeDataFeed: cdf, now: now, written: tracker, workers: workers,
-            waveBytes: waveBytes
-        ) { _ in nil }.batch
-    }
-
-    /// `rewriteAll`, and `prepare(batch)` once every file is written: a file written but not
-    /// committed (the erasure's commit, `prepareErasureCommit`) that the replacements' pass makes
-    /// durable too. The replacements are new keys nothing names (journaled by `tracker`), so the
-    /// pass links them into place and syncs their bytes and folders at once (`commitNew`). On a
-    /// failure the prepared file is aborted with the writers.
-    /// Files not yet selected (`.toSelect`) are selected by `select` in their wave's task, just before
-    /// their rewrite (nil: nothing to drop, no outcome).
     func rewriteAll(
         _ jobs: [PendingRewrite], select: @escaping @Sendable (String, AddFile) async throws -> RewriteJob?,
         changeDataFeed cdf: Bool, now: Int64, written tracker: WrittenKeys,
@@ -364,13 +341,7 @@ extension DeltaTable {
         // than cores) are rewritten with their columns spread over the cores the others leave idle.
         let jobs = Array(wave), full = jobs.count / max(1, workers) * max(1, workers)
         let outcomes = try await boundedMap(Array(jobs.indices), limit: workers) { i -> (RewriteOutcome, [RewrittenFile])? in
-            let job: RewriteJob
-            switch jobs[i] {
-            case .selected(let j): job = j
-            case .toSelect(let path, let add):
-                guard let j = try await select(path, add) else { return nil }
-                job = j
-            }
+            guard let job = try await select(jobs[i].path, jobs[i].add) else { return nil }
             return try await self.rewrite(job, changeDataFeed: cdf, now: now, chunkWorkers: i >= full ? workers : 1)
         }.compactMap { $0 }
         Trace.mark("delta erase: wave of \(wave.count) rewritten", since: t0)
@@ -571,20 +542,14 @@ extension DeltaTable {
     }
 }
 
-/// A file of an erasure commit for `rewriteAll`: selected already, or to be read and its rows
-/// chosen by the task that rewrites it.
-enum PendingRewrite: Sendable {
-    case selected(RewriteJob)
-    case toSelect(path: String, add: AddFile)
+/// A file of an erasure commit for `rewriteAll`, to be read and its rows chosen by the task that
+/// rewrites it.
+struct PendingRewrite: Sendable {
+    var path: String
+    var add: AddFile
 
-    /// What its wave counts it for (`DeltaTable.waves`): the bytes its rewrite reads, or the whole
-    /// file's before it is selected.
-    var bytes: Int64 {
-        switch self {
-        case .selected(let j): j.toRead
-        case .toSelect(_, let add): add.size
-        }
-    }
+    /// What its wave counts it for (`DeltaTable.waves`): the whole file's bytes (before it is selected).
+    var bytes: Int64 { add.size }
 }
 
 /// One file of an erasure commit: its rows to drop, read and chosen.

@@ -94,8 +94,12 @@ func eraseSubject(
     _ t: RelaidTable, reading: (@Sendable (String, ParquetFile) throws -> [Range<Int64>]?)?,
     selecting: @escaping @Sendable (String, ParquetFile) throws -> [Int64], workers: Int
 ) async throws -> (DeltaEraseResult, [UInt8]) {
-    let jobs = try await t.table.rewriteJobs([t.path], in: t.snap, reading: reading, selecting: selecting)
-    let batch = try await t.table.rewriteAll(jobs, changeDataFeed: false, now: 1, written: WrittenKeys(), workers: workers)
+    let table = t.table
+    let batch = try await t.table.rewriteAll(
+        [PendingRewrite(path: t.path, add: try #require(t.snap.files[t.path]))],
+        select: { path, add in try await table.rewriteJob(path, add, reading: reading, selecting: selecting) },
+        changeDataFeed: false, now: 1, written: WrittenKeys(), workers: workers
+    ) { _ in nil }.batch
     let result = try await t.table.commitErasure(batch, on: t.snap, operationParameters: [:], now: 1, maxAttempts: 1)
     #expect(result.removed == [t.path] && result.droppedRows == 1 && result.keptRows == 7_999)
     let added = try #require(result.added.first, "no replacement: the subject's row was not found")

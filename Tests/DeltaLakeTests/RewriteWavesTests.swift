@@ -108,10 +108,7 @@ func sixFileTable(failWriteOfOpen: Int? = nil) async throws -> (dir: String, sto
 func rewriteInWavesOfTwo(
     _ t: (dir: String, store: RecordingStore, table: DeltaTable, snap: Snapshot), bad: String? = nil, waveBytes: Int64 = 0
 ) async throws -> ErasureBatch {
-    let jobs = try await t.table.rewriteJobs(
-        Array(t.snap.files.keys), in: t.snap, reading: nil, selecting: { path, _ in path == bad ? [1_000_000] : [0] })
-    #expect(jobs.count == 6)
-    let store = t.store
+    let store = t.store, table = t.table
     let tracker = WrittenKeys(willWrite: { keys in
         for k in keys {
             let existing = try await store.head(k)
@@ -119,7 +116,11 @@ func rewriteInWavesOfTwo(
         }
         store.record(.journal(keys))
     })
-    return try await t.table.rewriteAll(jobs, changeDataFeed: true, now: 1, written: tracker, workers: 2, waveBytes: waveBytes)
+    return try await t.table.rewriteAll(
+        t.snap.files.keys.sorted().map { PendingRewrite(path: $0, add: t.snap.files[$0]!) },
+        select: { path, add in try await table.rewriteJob(path, add, reading: nil, selecting: { path, _ in path == bad ? [1_000_000] : [0] }) },
+        changeDataFeed: true, now: 1, written: tracker, workers: 2, waveBytes: waveBytes
+    ) { _ in nil }.batch
 }
 
 /// The rules every erasure keeps, successful or not: each key journaled before it is opened, one
@@ -250,7 +251,7 @@ func checkNothingLeft(_ t: (dir: String, store: RecordingStore, table: DeltaTabl
 }
 
 @Test func aSelectionFailingInTheSecondWaveAbortsTheFirstWavesWritersAndPublishesNothing() async throws {
-    // The erasure selects each file in the task that rewrites it (`PendingRewrite.toSelect`): a file of
+    // The erasure selects each file in the task that rewrites it (`PendingRewrite`): a file of
     // the second wave that cannot be read fails the erasure once the first wave is being written.
     let t = try await sixFileTable(); defer { try? FileManager.default.removeItem(atPath: t.dir) }
     let before = try await keysOf(t)
@@ -260,7 +261,7 @@ func checkNothingLeft(_ t: (dir: String, store: RecordingStore, table: DeltaTabl
     let selected = Mutex(0)
     do {
         _ = try await table.rewriteAll(
-            paths.map { .toSelect(path: $0, add: snap.files[$0]!) },
+            paths.map { PendingRewrite(path: $0, add: snap.files[$0]!) },
             select: { path, add in
                 selected.withLock { $0 += 1 }
                 if path == bad { throw LetheError(.corrupt, "injected unreadable file", at: table.key(forLogPath: path)) }
