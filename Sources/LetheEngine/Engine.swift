@@ -38,6 +38,13 @@ public struct Lethe: Sendable {
     let planMemo = PlanMemo()
     /// The verification's keyed reads of a run's Delta replacements, made beside the vacuum (see `ReadAhead`).
     let readAhead = ReadAhead()
+    /// Drops what a run kept for its own job (`plannedPostings`, `planMemo`, `readAhead`): called when
+    /// the run ends, however it ends.
+    func forgetRunMemos() {
+        plannedPostings.clear()
+        planMemo.clear()
+        readAhead.clear()
+    }
     /// Latest Delta snapshots this engine read (checked against the log before each use).
     let deltaSnapshots = SnapshotCache()
     /// Forgets the kept Delta snapshots (each run, index and verification starts afresh).

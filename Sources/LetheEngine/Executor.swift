@@ -118,11 +118,7 @@ struct Executor: Sendable {
             try await planJob(approved, destroyed: destroyed, report: &report, postings: &byKey)
         }
         // What the plan kept for this run's job (`PlanMemo`, `PlannedPostings`) goes when the run ends.
-        defer {
-            lake.plannedPostings.clear()
-            lake.planMemo.clear()
-            lake.readAhead.clear()
-        }
+        defer { lake.forgetRunMemos() }
         if stopping(&report) { return report }  // nothing claimed yet: the requests stay approved
         let claimed = try await Trace.span("run: claim") { try await claimJob(job, jobPlan, planned: planned, beginFirst: true) }
         guard !claimed.isEmpty else {
