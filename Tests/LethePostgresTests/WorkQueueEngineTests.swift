@@ -35,6 +35,16 @@ import Testing
 
     static func user(_ i: Int) -> String { "user-\(1000 + i % 60)" }
 
+    /// `lake(hint, objects:)` opened and indexed, with one request (user 0's) filed and approved.
+    static func oneApproved(_ hint: String, objects: Int) async throws -> (dir: String, lethe: Lethe, filed: [ErasureRequest]) {
+        let (dir, config) = try lake(hint, objects: objects)
+        let lethe = try Runtime.open(config: config)
+        _ = try await lethe.index()
+        let filed = try await lethe.forget([SubjectID(user(0))], reason: "erasure request", by: "alice")
+        _ = try await lethe.approve(filed.map(\.id), by: "bob")
+        return (dir, lethe, filed)
+    }
+
     /// Three workers (three opens: three connection pools, as three processes) coordinate and claim
     /// until every request is verified: each object is rewritten once (one `object_rewritten` per
     /// object), every other record is kept, and the audit chain verifies.
@@ -93,13 +103,9 @@ import Testing
     /// A step claimed again after its lease expired: the first holder's run of it commits nothing
     /// (the fence in `Lethe.commit` refuses, `.conflict`; no audit entry), the new holder's lands.
     @Test func aStepRunUnderALostLeaseCommitsNothing() async throws {
-        let (dir, config) = try Self.lake("fence", objects: 2)
+        let (dir, lethe, filed) = try await Self.oneApproved("fence", objects: 2)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let lethe = try Runtime.open(config: config)
         defer { (lethe.meta as? PostgresStateStore)?.close() }
-        _ = try await lethe.index()
-        let filed = try await lethe.forget([SubjectID(Self.user(0))], reason: "erasure request", by: "alice")
-        _ = try await lethe.approve(filed.map(\.id), by: "bob")
         let q = try #require(lethe.meta.workQueue)
         #expect(try await lethe.coordinate(q, retryFailed: false) != nil)
         let old = try #require(try await q.claim(WorkerID("w1"), ttl: .seconds(60)))
@@ -131,13 +137,9 @@ import Testing
     /// A step whose holders died in it three times (a fourth claim) fails with the reason `run`
     /// gives, its requests fail at the job's end, and the audit records it once.
     @Test func aStepClaimedAFourthTimeFails() async throws {
-        let (dir, config) = try Self.lake("attempts", objects: 1)
+        let (dir, lethe, filed) = try await Self.oneApproved("attempts", objects: 1)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let lethe = try Runtime.open(config: config)
         defer { (lethe.meta as? PostgresStateStore)?.close() }
-        _ = try await lethe.index()
-        let filed = try await lethe.forget([SubjectID(Self.user(0))], reason: "erasure request", by: "alice")
-        _ = try await lethe.approve(filed.map(\.id), by: "bob")
         let q = try #require(lethe.meta.workQueue)
         #expect(try await lethe.coordinate(q, retryFailed: false) != nil)
         // Three holders die in the object step: each claim counts, each lease expires.
@@ -166,13 +168,9 @@ import Testing
     /// closing step's verdicts) is kept. Caught a heartbeat firing in that window (as under load) that
     /// threw the step's report away: `lethe run` on the queue counted its erasures and failures short.
     @Test func aRenewalAfterTheStepsEndKeepsTheStepsReport() async throws {
-        let (dir, config) = try Self.lake("renew-end", objects: 1)
+        let (dir, lethe, filed) = try await Self.oneApproved("renew-end", objects: 1)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let lethe = try Runtime.open(config: config)
         defer { (lethe.meta as? PostgresStateStore)?.close() }
-        _ = try await lethe.index()
-        let filed = try await lethe.forget([SubjectID(Self.user(0))], reason: "erasure request", by: "alice")
-        _ = try await lethe.approve(filed.map(\.id), by: "bob")
         let q = RenewalWatchingQueue(try #require(lethe.meta.workQueue))
         #expect(try await lethe.coordinate(q, retryFailed: false) != nil)
         // A short lease (a renewal every 30 ms); the step, once its end has committed, waits until a
