@@ -95,15 +95,20 @@ extension DeltaDatasetDriver {
             return VerificationSet(
                 objects: [], unnamed: [], options: o, indexVouches: false, logNames: [], written: DeltaWritten(), snapshot: s, indexed: [])
         }
-        let listing = try await Trace.span("verify delta: table listing") { try await TableListing(spec.path, lethe.store) }
-        let indexed = try await Trace.span("verify delta: index entries") { try await lethe.meta.objects(dataset: spec.name) }
+        // The table's listing, its index entries and the log's listing, side by side (three waits on
+        // the store and the state; a table of 5,000 files: ~17, 9 and 9 ms one after the other).
+        let path = spec.path, name = spec.name
+        async let listed = Trace.span("verify delta: table listing") { try await TableListing(path, lethe.store) }
+        async let entries = Trace.span("verify delta: index entries") { try await lethe.meta.objects(dataset: name) }
+        async let logListed = Trace.span("verify delta: list log") { try await t.listLog() }
+        let listing = try await listed, indexed = try await entries
         let (named, unnamed) = try await Trace.span("verify delta: named files") {
             try await namedAndUnnamed(t, s, listing: listing, indexed: indexed, lethe)
         }
         Self.applyHivePartitions(to: &o, t, columns: partitions, keys: unnamed.map(\.key))
         let written = DeltaWritten(text: try await lethe.meta.setting(DeltaWritten.setting(spec.name)))
         let from = written.since ?? ((cursor?.version ?? -1) + 1)
-        let log = try await Trace.span("verify delta: list log") { try await t.listLog() }
+        let log = try await logListed
         var names = written.log.isEmpty ? [] : written.log.intersection(log.logFiles)  // `logFiles` names every commit: built only when needed
         for v in log.versions where v >= from { names.insert(DeltaTable.commitName(v)) }
         let newCheckpoints = log.checkpoints.filter { $0.version >= from }
