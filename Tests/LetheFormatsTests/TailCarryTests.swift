@@ -63,7 +63,15 @@ struct LateAppenderStore: ObjectStore {
 private func lake(_ files: [String: [UInt8]], late: [[UInt8]]) throws -> (LateAppenderStore, String) {
     let root = NSTemporaryDirectory() + "lethe-tail-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    for (k, v) in files { _ = FileManager.default.createFile(atPath: root + "/" + k, contents: Data(v)) }
+    // Written with O_CLOEXEC: Foundation's `createFile` writes through a descriptor without it, which a
+    // process another test starts meanwhile (a fork, a server) inherits — and the store then rightly
+    // refuses to replace a file open for writing elsewhere (seen once in a loaded full run).
+    for (k, v) in files {
+        let fd = open(root + "/" + k, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        #expect(fd >= 0)
+        #expect(v.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == v.count)
+        close(fd)
+    }
     return (LateAppenderStore(inner: LocalObjectStore(root: root), late: late), root)
 }
 
