@@ -95,6 +95,9 @@ extension DeltaDatasetDriver {
             return VerificationSet(
                 objects: [], unnamed: [], options: o, indexVouches: false, logNames: [], written: DeltaWritten(), snapshot: s, indexed: [])
         }
+        // What Lethe wrote to the table and its log, read before the log is listed (a log file
+        // recorded here is then in the listing too).
+        let written = DeltaWritten(text: try await lethe.meta.setting(DeltaWritten.setting(spec.name)))
         // The table's listing, its index entries and the log's listing, side by side (three waits on
         // the store and the state; a table of 5,000 files: ~17, 9 and 9 ms one after the other).
         let path = spec.path, name = spec.name
@@ -106,7 +109,6 @@ extension DeltaDatasetDriver {
             try await namedAndUnnamed(t, s, listing: listing, indexed: indexed, lethe)
         }
         Self.applyHivePartitions(to: &o, t, columns: partitions, keys: unnamed.map(\.key))
-        let written = DeltaWritten(text: try await lethe.meta.setting(DeltaWritten.setting(spec.name)))
         let from = written.since ?? ((cursor?.version ?? -1) + 1)
         let log = try await logListed
         var names = written.log.isEmpty ? [] : written.log.intersection(log.logFiles)  // `logFiles` names every commit: built only when needed
